@@ -1,0 +1,110 @@
+// `hatake start` (npm start): the whole pipeline on one machine — server, gateway with its
+// embedded broker, and simulated kits publishing over real MQTT — with the demo accounts.
+// Everything lives under the data directory, so a second start continues where the first ended.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Manifest } from '../protocol/manifest.ts';
+import { Registry } from '../protocol/registry.ts';
+import { validator } from '../protocol/validate.ts';
+import { loadYamlFile } from '../runtime/config-file.ts';
+import { createLogger } from '../runtime/log.ts';
+import { provisionRegistry, writeFileAtomic } from '../firmware-config/provision.ts';
+import { HatakeServer } from '../dashboard/server.ts';
+import { DEMO_PASSWORD, DEMO_USERS, seedDemoUsers } from '../dashboard/demo.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { SimulatedDevice } from '../sim/device.ts';
+import { SIGNALS } from '../sim/signals.ts';
+import { options, untilSignal } from './main.ts';
+
+export const DEMO_MANIFEST = fileURLToPath(new URL('../sim/demo-farm.yaml', import.meta.url));
+const GATEWAY_ID = 'demo-gw';
+
+interface DemoSecrets {
+  gatewayToken: string;
+  devices: Record<string, string>;
+}
+
+export async function start(args: string[]): Promise<number> {
+  const { values } = options(args, {
+    data: { type: 'string', default: process.env.HATAKE_DATA ?? './data' },
+    'http-port': { type: 'string', default: '8080' },
+    'mqtt-port': { type: 'string', default: '1883' },
+    interval: { type: 'string', default: '5' },
+  });
+  const dataDir = resolve(values.data);
+  const log = createLogger('hatake');
+  mkdirSync(join(dataDir, 'gateway'), { recursive: true });
+  const manifest = loadYamlFile(DEMO_MANIFEST, validator(Manifest));
+
+  // Credentials made on the first start and kept, so restarts keep working with the same data.
+  const secretsFile = join(dataDir, 'demo-secrets.json');
+  const registryFile = join(dataDir, 'gateway', 'registry.json');
+  let secrets: DemoSecrets | undefined = existsSync(secretsFile)
+    ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as DemoSecrets)
+    : undefined;
+  const server = await HatakeServer.create({
+    dataDir: join(dataDir, 'server'),
+    port: Number(values['http-port']),
+    logger: log.child({ part: 'server' }),
+  });
+  await seedDemoUsers(server.ctx.auth);
+  const token =
+    secrets && server.ctx.auth.gateway(secrets.gatewayToken)
+      ? secrets.gatewayToken
+      : server.ctx.auth.issueGatewayToken(GATEWAY_ID, manifest.farm.id);
+  const keep =
+    existsSync(registryFile) && secrets
+      ? validator(Registry).parse(JSON.parse(readFileSync(registryFile, 'utf8')), 'registry')
+      : undefined;
+  const { registry, secrets: fresh } = provisionRegistry(manifest, keep);
+  secrets = { gatewayToken: token, devices: { ...(secrets?.devices ?? {}), ...fresh } };
+  writeFileAtomic(registryFile, JSON.stringify(registry, null, 2));
+  writeFileAtomic(secretsFile, JSON.stringify(secrets, null, 2));
+  const httpPort = await server.listen();
+
+  const gateway = new Gateway(
+    {
+      id: GATEWAY_ID,
+      dataDir: join(dataDir, 'gateway'),
+      manifest: DEMO_MANIFEST,
+      registry: registryFile,
+      kits: [],
+      mqtt: { host: '127.0.0.1', port: Number(values['mqtt-port']), maxPayloadBytes: 16 * 1024 },
+      server: { url: `http://127.0.0.1:${httpPort}`, token },
+      sync: { intervalMs: 1000, batchMaxItems: 1000 },
+    },
+    log.child({ part: 'gateway' }),
+  );
+  await gateway.start();
+
+  const devices = manifest.devices.map(
+    (d, i) =>
+      new SimulatedDevice({
+        farm: manifest.farm.id,
+        device: d.id,
+        secret: secrets.devices[d.id]!,
+        brokerUrl: `mqtt://127.0.0.1:${gateway.mqttPort}`,
+        intervalMs: Number(values.interval) * 1000,
+        signal: SIGNALS[d.kit]!(i + 1),
+      }),
+  );
+  await Promise.all(devices.map((d) => d.start()));
+
+  process.stdout.write(
+    [
+      '',
+      `  hatake is running — dashboard: http://localhost:${httpPort}/   API docs: http://localhost:${httpPort}/docs`,
+      `  gateway MQTT broker: mqtt://localhost:${gateway.mqttPort}   data: ${dataDir}`,
+      `  demo logins (password "${DEMO_PASSWORD}"): ${DEMO_USERS.map((u) => u.name).join(', ')}`,
+      '  Ctrl-C stops it; running it again keeps the data.',
+      '',
+    ].join('\n') + '\n',
+  );
+  await untilSignal();
+  log.info('stopping');
+  await Promise.all(devices.map((d) => d.stop()));
+  await gateway.stop();
+  await server.close();
+  return 0;
+}

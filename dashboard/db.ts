@@ -1,0 +1,36 @@
+// The server's own SQLite database: accounts, sessions, gateways, farms, fields, devices — and,
+// in the embedded default, the time series too (dashboard/storage/sqlite.ts).
+import { openDatabase, type Db } from '../runtime/sqlite.ts';
+
+const MIGRATIONS = [
+  `
+  CREATE TABLE users (
+    name TEXT PRIMARY KEY, password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('farmer', 'officer', 'partner', 'admin')),
+    farms TEXT NOT NULL DEFAULT '[]', regions TEXT NOT NULL DEFAULT '[]', created INTEGER NOT NULL
+  );
+  CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL
+  );
+  CREATE TABLE gateways (
+    id TEXT PRIMARY KEY, farm TEXT NOT NULL, token_hash TEXT NOT NULL, created INTEGER NOT NULL,
+    revoked INTEGER, last_sync INTEGER, acked_seq INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE farms (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, region TEXT, timezone TEXT NOT NULL DEFAULT 'Asia/Tokyo'
+  );
+  CREATE TABLE fields (
+    farm TEXT NOT NULL REFERENCES farms(id), id TEXT NOT NULL, name TEXT NOT NULL, crop TEXT, doc TEXT NOT NULL,
+    PRIMARY KEY (farm, id)
+  );
+  CREATE TABLE devices (
+    farm TEXT NOT NULL REFERENCES farms(id), id TEXT NOT NULL, field TEXT, kit TEXT, name TEXT,
+    last_seen INTEGER, online INTEGER, PRIMARY KEY (farm, id)
+  );
+  `,
+];
+
+export function openServerDb(file: string): Db {
+  return openDatabase(file, MIGRATIONS);
+}

@@ -1,0 +1,95 @@
+// Sign-in and sign-out for people (gateways use bearer tokens, never sessions). Login is
+// rate-limited per address; the session cookie is http-only and SameSite=Strict, and the CSRF
+// token returned here must accompany every state-changing request.
+import { Type } from '@sinclair/typebox';
+import { ProblemBody } from '../../protocol/api.ts';
+import type { App, ServerContext } from '../server.ts';
+import { SESSION_COOKIE, requireSession } from '../server.ts';
+import { SESSION_TTL_MS } from '../auth.ts';
+
+const Me = Type.Object({
+  user: Type.String(),
+  role: Type.String(),
+  farms: Type.Array(Type.String()),
+  regions: Type.Array(Type.String()),
+  csrf: Type.String(),
+});
+
+export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
+  app.post(
+    '/api/v1/auth/login',
+    {
+      config: { rateLimit: { max: 10, timeWindow: 60_000 } },
+      schema: {
+        summary: 'Sign in',
+        tags: ['auth'],
+        body: Type.Object(
+          {
+            username: Type.String({ minLength: 1, maxLength: 64 }),
+            password: Type.String({ minLength: 1, maxLength: 256 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Me, 401: ProblemBody, 429: ProblemBody },
+      },
+    },
+    async (request, reply) => {
+      const { token, session } = await ctx.auth.login(request.body.username, request.body.password);
+      void reply.setCookie(SESSION_COOKIE, token, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: ctx.secureCookies,
+        path: '/',
+        maxAge: SESSION_TTL_MS / 1000,
+      });
+      const u = session.user;
+      return {
+        user: u.name,
+        role: u.role,
+        farms: ctx.auth.visibleFarms(u),
+        regions: u.regions,
+        csrf: session.csrf,
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/auth/logout',
+    {
+      schema: {
+        summary: 'Sign out',
+        tags: ['auth'],
+        security: [{ session: [] }],
+        response: { 204: Type.Null(), 401: ProblemBody },
+      },
+    },
+    async (request, reply) => {
+      requireSession(request);
+      ctx.auth.logout(request.sessionToken);
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/auth/me',
+    {
+      schema: {
+        summary: 'Who am I',
+        tags: ['auth'],
+        security: [{ session: [] }],
+        response: { 200: Me, 401: ProblemBody },
+      },
+    },
+    async (request) => {
+      const s = requireSession(request);
+      return {
+        user: s.user.name,
+        role: s.user.role,
+        farms: ctx.auth.visibleFarms(s.user),
+        regions: s.user.regions,
+        csrf: s.csrf,
+      };
+    },
+  );
+}

@@ -1,0 +1,148 @@
+// POST /api/v1/sync — where gateways deliver their outbox. A batch is applied with an
+// exactly-once effect: readings are keyed by (farm, device, metric, time), documents by their
+// ids, so a resend changes nothing; the answer is the highest sequence held from the gateway.
+import { createGunzip } from 'node:zlib';
+import { SyncAck, SyncBatch } from '../../protocol/sync.ts';
+import { ProblemBody } from '../../protocol/api.ts';
+import { HatakeError } from '../../protocol/errors.ts';
+import type { Manifest } from '../../protocol/manifest.ts';
+import type { App, ServerContext } from '../server.ts';
+import { requireGateway } from '../server.ts';
+import type { FarmReading } from '../storage/types.ts';
+import type { Db } from '../../runtime/sqlite.ts';
+
+/** Upserts a farm's manifest: the farm, its fields and its devices. */
+export function applyManifest(db: Db, m: Manifest): void {
+  db.prepare(
+    `INSERT INTO farms (id, name, region, timezone) VALUES (?, ?, ?, ?)
+     ON CONFLICT(id) DO UPDATE SET name = excluded.name, region = excluded.region, timezone = excluded.timezone`,
+  ).run(m.farm.id, m.farm.name, m.farm.region ?? null, m.farm.timezone ?? 'Asia/Tokyo');
+  const field = db.prepare(
+    `INSERT INTO fields (farm, id, name, crop, doc) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT(farm, id) DO UPDATE SET name = excluded.name, crop = excluded.crop, doc = excluded.doc`,
+  );
+  for (const f of m.fields) field.run(m.farm.id, f.id, f.name, f.crop ?? null, JSON.stringify(f));
+  const device = db.prepare(
+    `INSERT INTO devices (farm, id, field, kit, name) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT(farm, id) DO UPDATE SET field = excluded.field, kit = excluded.kit, name = excluded.name`,
+  );
+  for (const d of m.devices) device.run(m.farm.id, d.id, d.field ?? null, d.kit, d.name ?? null);
+}
+
+export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    if (request.headers['content-encoding'] !== 'gzip') return payload;
+    // bodyLimit applies to what this stream yields, i.e. the inflated size: a gzip bomb stops
+    // there. Fastify compares receivedEncodedLength (not the inflated length) with Content-Length.
+    const inflated = Object.assign(createGunzip(), { receivedEncodedLength: 0 });
+    payload.on('data', (chunk: Buffer) => (inflated.receivedEncodedLength += chunk.length));
+    payload.on('error', (e) => inflated.destroy(e));
+    payload.pipe(inflated);
+    return inflated;
+  });
+
+  app.post(
+    '/api/v1/sync',
+    {
+      schema: {
+        summary: 'Deliver a batch of a gateway outbox',
+        tags: ['gateway'],
+        security: [{ gateway: [] }],
+        body: SyncBatch,
+        response: { 200: SyncAck, 400: ProblemBody, 401: ProblemBody, 403: ProblemBody, 503: ProblemBody },
+      },
+      // The token is checked before the body is read, so a stranger cannot make us inflate gzip.
+      onRequest: async (request) => {
+        requireGateway(request, ctx.auth);
+      },
+    },
+    async (request) => {
+      const gw = requireGateway(request, ctx.auth);
+      const batch = request.body;
+      if (batch.gateway !== gw.id) {
+        throw new HatakeError(
+          'HATAKE_E_FORBIDDEN',
+          `token belongs to gateway "${gw.id}", batch claims "${batch.gateway}"`,
+        );
+      }
+      const readings: FarmReading[] = [];
+      const manifests: Manifest[] = [];
+      const statuses: { device: string; online: boolean; time: number }[] = [];
+      for (const item of batch.items) {
+        if (item.seq < batch.seqFrom || item.seq > batch.seqTo) {
+          throw new HatakeError(
+            'HATAKE_E_SYNC_BATCH',
+            `item seq ${item.seq} outside ${batch.seqFrom}…${batch.seqTo}`,
+          );
+        }
+        switch (item.kind) {
+          case 'reading':
+            readings.push({ ...item.body, farm: gw.farm });
+            break;
+          case 'manifest':
+            if (item.body.farm.id !== gw.farm) {
+              throw new HatakeError(
+                'HATAKE_E_FORBIDDEN',
+                `gateway of farm "${gw.farm}" sent a manifest for "${item.body.farm.id}"`,
+              );
+            }
+            manifests.push(item.body);
+            break;
+          case 'device_status':
+            statuses.push(item.body);
+            break;
+        }
+      }
+      // Metadata first, so a reading's device is known when the reading lands.
+      ctx.db.transaction(() => {
+        for (const m of manifests) applyManifest(ctx.db, m);
+      })();
+      let result;
+      try {
+        result = await ctx.readings.writeReadings(readings);
+      } catch (e) {
+        request.log.error({ err: e }, 'reading store failed; batch refused so the gateway keeps it');
+        throw new HatakeError('HATAKE_E_STORAGE', 'time-series store unavailable; retry later', { cause: e });
+      }
+      const lastSeen = new Map<string, number>();
+      for (const r of readings) lastSeen.set(r.device, Math.max(lastSeen.get(r.device) ?? 0, r.time));
+      const ackedSeq = ctx.db.transaction(() => {
+        const touch = ctx.db.prepare(
+          `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
+           ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,
+        );
+        for (const [device, t] of lastSeen) touch.run(gw.farm, device, t);
+        const status = ctx.db.prepare(
+          `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
+        );
+        for (const s of statuses) status.run(gw.farm, s.device, s.online ? 1 : 0);
+        ctx.db
+          .prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?')
+          .run(batch.seqTo, Date.now(), gw.id);
+        return (
+          ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?').get(gw.id) as { acked_seq: number }
+        ).acked_seq;
+      })();
+      if (result.applied > 0) {
+        for (const r of readings) {
+          ctx.live.emit('reading', {
+            farm: r.farm,
+            device: r.device,
+            metric: r.metric,
+            value: r.value,
+            unit: r.unit,
+            time: new Date(r.time).toISOString(),
+            flags: r.flags,
+          });
+        }
+      }
+      return {
+        gateway: gw.id,
+        ackedSeq,
+        applied: result.applied,
+        duplicates: result.duplicates,
+        serverTime: Date.now(),
+      };
+    },
+  );
+}

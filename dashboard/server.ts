@@ -1,0 +1,170 @@
+// The hatake server: a Fastify app with the sync endpoint for gateways, the REST API and live
+// stream for browsers, OpenAPI at /docs, and the web UI. "Everything is a plugin except the
+// root": each route family is a plugin registered here.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { HatakeError } from '../protocol/errors.ts';
+import { createLogger, type Logger } from '../runtime/log.ts';
+import type { Db } from '../runtime/sqlite.ts';
+import { openServerDb } from './db.ts';
+import { Auth, type Session, type GatewayIdentity } from './auth.ts';
+import { LiveHub } from './live.ts';
+import { problemHandler } from './problem.ts';
+import { SqliteReadingStore } from './storage/sqlite.ts';
+import type { ReadingStore } from './storage/types.ts';
+import { syncRoutes } from './routes/sync.ts';
+import { authRoutes } from './routes/auth.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { liveRoutes } from './routes/live.ts';
+
+export const SESSION_COOKIE = 'hatake_session';
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+export interface ServerOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  secureCookies?: boolean;
+  logger?: Logger | false;
+}
+
+/** What every route plugin gets: the stores and the auth service. */
+export interface ServerContext {
+  db: Db;
+  auth: Auth;
+  readings: ReadingStore;
+  live: LiveHub;
+  secureCookies: boolean;
+}
+
+export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    session: Session | undefined;
+    sessionToken: string | undefined;
+  }
+}
+
+/** The signed-in user's session, or a 401. State-changing requests must also carry the CSRF token. */
+export function requireSession(request: FastifyRequest): Session {
+  const s = request.session;
+  if (!s) throw new HatakeError('HATAKE_E_AUTH', 'sign in first');
+  if (request.method !== 'GET' && request.method !== 'HEAD' && request.headers['x-csrf-token'] !== s.csrf) {
+    throw new HatakeError('HATAKE_E_FORBIDDEN', 'missing or wrong CSRF token', {
+      expected: 'the x-csrf-token header from login',
+    });
+  }
+  return s;
+}
+
+/** The gateway a bearer token belongs to, or a 401 (also for revoked tokens). */
+export function requireGateway(request: FastifyRequest, auth: Auth): GatewayIdentity {
+  const h = request.headers.authorization;
+  const token = h?.startsWith('Bearer ') ? h.slice(7) : undefined;
+  const gw = auth.gateway(token);
+  if (!gw) throw new HatakeError('HATAKE_E_AUTH', 'unknown or revoked gateway token');
+  return gw;
+}
+
+export class HatakeServer {
+  readonly app: App;
+  readonly ctx: ServerContext;
+  readonly opts: ServerOptions;
+
+  private constructor(app: App, ctx: ServerContext, opts: ServerOptions) {
+    this.app = app;
+    this.ctx = ctx;
+    this.opts = opts;
+  }
+
+  static async create(opts: ServerOptions): Promise<HatakeServer> {
+    mkdirSync(opts.dataDir, { recursive: true });
+    const db = openServerDb(join(opts.dataDir, 'server.db'));
+    const ctx: ServerContext = {
+      db,
+      auth: new Auth(db),
+      readings: new SqliteReadingStore(db),
+      live: new LiveHub(),
+      secureCookies: opts.secureCookies ?? false,
+    };
+    const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
+    const app = Fastify({
+      loggerInstance: logger === false ? undefined : logger,
+      logger: logger === false ? false : undefined,
+      bodyLimit: 8 * 1024 * 1024,
+      // SSE streams never end on their own; close them when the server stops.
+      forceCloseConnections: true,
+      // One line per request would bury the gateway's sync every second; errors are still logged.
+      disableRequestLogging: true,
+      ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+    app.setErrorHandler(problemHandler);
+    app.setNotFoundHandler((request, reply) => {
+      problemHandler(
+        new HatakeError('HATAKE_E_NOT_FOUND', `no route ${request.method} ${request.url.slice(0, 200)}`),
+        request,
+        reply,
+      );
+    });
+    await app.register(fastifyCookie);
+    await app.register(fastifyRateLimit, { global: false });
+    await app.register(fastifySwagger, {
+      openapi: {
+        info: {
+          title: 'hatake API',
+          version: '1',
+          description: 'Farm gateways sync here; browsers read and act here.',
+        },
+        components: {
+          securitySchemes: {
+            session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+            gateway: { type: 'http', scheme: 'bearer' },
+          },
+        },
+      },
+    });
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+    app.decorateRequest('session', undefined);
+    app.decorateRequest('sessionToken', undefined);
+    app.addHook('onRequest', async (request) => {
+      const token = request.cookies[SESSION_COOKIE];
+      request.sessionToken = token;
+      request.session = ctx.auth.session(token);
+    });
+
+    app.get('/healthz', { schema: { hide: true } }, async () => {
+      ctx.db.prepare('SELECT 1').get();
+      return { status: 'ok' };
+    });
+    await app.register(syncRoutes, { ctx });
+    await app.register(authRoutes, { ctx });
+    await app.register(deviceRoutes, { ctx });
+    await app.register(liveRoutes, { ctx });
+    await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] });
+    return new HatakeServer(app, ctx, opts);
+  }
+
+  /** Listens; returns the bound port (useful with port 0). */
+  async listen(): Promise<number> {
+    await this.app.listen({ host: this.opts.host ?? '0.0.0.0', port: this.opts.port ?? 8080 });
+    const addr = this.app.server.address();
+    return typeof addr === 'object' && addr ? addr.port : (this.opts.port ?? 8080);
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+    await this.ctx.readings.close();
+    this.ctx.db.close();
+  }
+}

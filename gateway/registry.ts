@@ -1,0 +1,98 @@
+// The device registry as the broker sees it: who may connect, with which kit. Re-read when the
+// file changes (provisioning writes it), keeping the last good version if a new one is broken.
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { HatakeError } from '../protocol/errors.ts';
+import { Registry, verifySecret, type RegistryDevice } from '../protocol/registry.ts';
+import { validator } from '../protocol/validate.ts';
+import type { Logger } from '../runtime/log.ts';
+
+const registryValidator = validator(Registry);
+
+export function readRegistryFile(file: string): Registry {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new HatakeError('HATAKE_E_CONFIG', `cannot read registry: ${(e as Error).message}`, {
+      place: { file },
+    });
+  }
+  const reg = registryValidator.parse(raw, `registry ${file}`, 'HATAKE_E_CONFIG');
+  const seen = new Set<string>();
+  for (const d of reg.devices) {
+    if (seen.has(d.id))
+      throw new HatakeError('HATAKE_E_CONFIG', `device "${d.id}" appears twice`, { place: { file } });
+    seen.add(d.id);
+  }
+  return reg;
+}
+
+export class DeviceRegistry {
+  private devices = new Map<string, RegistryDevice>();
+  private watcher: FSWatcher | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  farm: string;
+  readonly file: string;
+  private readonly log: Logger;
+
+  constructor(file: string, log: Logger) {
+    this.file = file;
+    this.log = log;
+    const reg = readRegistryFile(file);
+    this.farm = reg.farm;
+    this.devices = new Map(reg.devices.map((d) => [d.id, d]));
+  }
+
+  get(id: string): RegistryDevice | undefined {
+    return this.devices.get(id);
+  }
+
+  get size(): number {
+    return this.devices.size;
+  }
+
+  ids(): string[] {
+    return [...this.devices.keys()];
+  }
+
+  /** True only for a registered device presenting its current secret. */
+  authenticate(id: string, secret: Uint8Array | undefined): boolean {
+    const d = this.devices.get(id);
+    // Hash even for unknown devices so timing does not reveal which ids exist.
+    const ok = verifySecret(secret ?? Buffer.alloc(0), d?.secretHash ?? 'sha256:' + '0'.repeat(64));
+    return d !== undefined && secret !== undefined && ok;
+  }
+
+  /** Re-reads the file; a broken file is logged and the last good registry stays. */
+  reload(): boolean {
+    try {
+      const reg = readRegistryFile(this.file);
+      this.farm = reg.farm;
+      this.devices = new Map(reg.devices.map((d) => [d.id, d]));
+      this.log.info({ devices: this.devices.size }, 'device registry reloaded');
+      return true;
+    } catch (e) {
+      this.log.error(
+        { err: e instanceof HatakeError ? e.describe() : String(e) },
+        'registry not reloaded; keeping the last good one',
+      );
+      return false;
+    }
+  }
+
+  /** Watches the registry's folder (provisioning replaces the file by rename). */
+  watch(): void {
+    const name = basename(this.file);
+    this.watcher = watch(dirname(this.file), (_event, changed) => {
+      if (changed !== name) return;
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => this.reload(), 100);
+    });
+  }
+
+  close(): void {
+    clearTimeout(this.reloadTimer);
+    this.watcher?.close();
+  }
+}

@@ -1,0 +1,187 @@
+// Store-and-forward uplink: drains the outbox to the server in gzip'd batches and forgets a row
+// only after the server has acknowledged the batch that carried it. Network errors and 5xx back
+// off exponentially with jitter; a 4xx that can never succeed moves the batch to the dead letters
+// instead of blocking the queue; a 401 stops the uplink (the gateway's token was revoked).
+import { gzipSync } from 'node:zlib';
+import { EventEmitter } from 'node:events';
+import { SyncAck, type SyncBatch } from '../protocol/sync.ts';
+import { validator } from '../protocol/validate.ts';
+import type { Logger } from '../runtime/log.ts';
+import { toSyncItems, type GatewayStore } from './store.ts';
+
+const ackValidator = validator(SyncAck);
+
+export interface SyncClientOptions {
+  gatewayId: string;
+  url: string;
+  token: string;
+  intervalMs: number;
+  batchMaxItems: number;
+  backoffCapMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface SyncStatus {
+  lastSuccess: number | null;
+  lastError: string | null;
+  consecutiveFailures: number;
+  sentItems: number;
+  stopped: string | null;
+}
+
+export interface SyncEvents {
+  synced: [ack: SyncAck];
+}
+
+export class SyncClient extends EventEmitter<SyncEvents> {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private again = false;
+  private stopping = false;
+  readonly status: SyncStatus = {
+    lastSuccess: null,
+    lastError: null,
+    consecutiveFailures: 0,
+    sentItems: 0,
+    stopped: null,
+  };
+  private readonly store: GatewayStore;
+  private readonly opts: SyncClientOptions;
+  private readonly log: Logger;
+
+  constructor(store: GatewayStore, opts: SyncClientOptions, log: Logger) {
+    super();
+    this.store = store;
+    this.opts = opts;
+    this.log = log;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Asks for a drain soon (new data arrived); coalesces with one already under way. */
+  kick(): void {
+    if (this.stopping || this.status.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.status.consecutiveFailures === 0) this.schedule(20);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    if (this.stopping || this.status.stopped) return;
+    this.timer = setTimeout(() => void this.drain(), ms);
+  }
+
+  private backoffMs(): number {
+    const cap = this.opts.backoffCapMs ?? 60_000;
+    const base = Math.min(cap, 500 * 2 ** Math.min(this.status.consecutiveFailures, 16));
+    return Math.round(base / 2 + Math.random() * (base / 2)); // "equal jitter"
+  }
+
+  /** Sends batches until the outbox is empty or a send fails. */
+  async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        this.again = false;
+        const rows = this.store.peekOutbox(this.opts.batchMaxItems);
+        if (rows.length === 0 || this.stopping) break;
+        const items = toSyncItems(rows);
+        const seqs = rows.map((r) => r.seq);
+        const batch: SyncBatch = {
+          gateway: this.opts.gatewayId,
+          seqFrom: Math.min(...seqs),
+          seqTo: Math.max(...seqs),
+          sentAt: Date.now(),
+          items,
+        };
+        const result = await this.send(batch);
+        if (result.kind === 'ok') {
+          this.store.deleteOutbox(seqs);
+          this.status.lastSuccess = Date.now();
+          this.status.lastError = null;
+          this.status.consecutiveFailures = 0;
+          this.status.sentItems += rows.length;
+          this.emit('synced', result.ack);
+          continue;
+        }
+        this.status.lastError = result.reason;
+        if (result.kind === 'revoked') {
+          this.status.stopped = result.reason;
+          this.log.error({ reason: result.reason }, 'server refused the gateway token; uplink stopped');
+          return;
+        }
+        if (result.kind === 'rejected') {
+          this.log.error(
+            { reason: result.reason, items: rows.length },
+            'server rejected a batch; moved to dead letters',
+          );
+          this.store.deadLetterOutbox(rows, 'HATAKE_E_SYNC_BATCH', result.reason, Date.now());
+          continue;
+        }
+        this.status.consecutiveFailures++;
+        const wait = this.backoffMs();
+        this.log.warn({ reason: result.reason, retryInMs: wait }, 'sync failed; will retry');
+        this.schedule(wait);
+        return;
+      }
+      this.schedule(this.again ? 0 : this.opts.intervalMs);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async send(
+    batch: SyncBatch,
+  ): Promise<{ kind: 'ok'; ack: SyncAck } | { kind: 'retry' | 'rejected' | 'revoked'; reason: string }> {
+    const body = gzipSync(JSON.stringify(batch));
+    let res: Response;
+    try {
+      res = await fetch(new URL('/api/v1/sync', this.opts.url), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.opts.token}`,
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        body,
+        signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000),
+      });
+    } catch (e) {
+      return { kind: 'retry', reason: `network: ${(e as Error).message}` };
+    }
+    let text = '';
+    try {
+      text = await res.text();
+    } catch (e) {
+      return { kind: 'retry', reason: `response cut: ${(e as Error).message}` };
+    }
+    if (res.status === 200) {
+      let ack: unknown;
+      try {
+        ack = JSON.parse(text);
+      } catch {
+        return { kind: 'retry', reason: 'ack is not JSON' };
+      }
+      if (!ackValidator.check(ack) || ack.gateway !== batch.gateway)
+        return { kind: 'retry', reason: 'ack does not match the batch' };
+      return { kind: 'ok', ack };
+    }
+    const reason = `HTTP ${res.status}: ${text.slice(0, 500)}`;
+    if (res.status === 401 || res.status === 403) return { kind: 'revoked', reason };
+    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
+      return { kind: 'rejected', reason };
+    return { kind: 'retry', reason };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    while (this.running) await new Promise((r) => setTimeout(r, 10));
+  }
+}

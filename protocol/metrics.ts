@@ -1,0 +1,37 @@
+// The metric vocabulary: every quantity hatake stores, its storage unit (SI or SI-prefixed, as
+// farmers' instruments report it) and the physically possible range. A kit narrows the range to
+// what its sensor can measure; a value outside the physical range is refused, never stored.
+
+export interface MetricDef {
+  /** Storage unit. */
+  unit: string;
+  /** Physically possible bounds (inclusive). */
+  min: number;
+  max: number;
+  ja: string;
+  en: string;
+}
+
+export const METRICS = {
+  soil_vwc: { unit: 'm3/m3', min: 0, max: 1, ja: '土壌水分', en: 'Soil moisture' },
+  soil_temperature: { unit: 'degC', min: -40, max: 80, ja: '地温', en: 'Soil temperature' },
+  soil_ec: { unit: 'dS/m', min: 0, max: 50, ja: '土壌EC', en: 'Soil EC' },
+  air_temperature: { unit: 'degC', min: -60, max: 60, ja: '気温', en: 'Air temperature' },
+  air_humidity: { unit: '%', min: 0, max: 100, ja: '湿度', en: 'Relative humidity' },
+  rain: { unit: 'mm', min: 0, max: 500, ja: '降水量', en: 'Rain' },
+  wind_speed: { unit: 'm/s', min: 0, max: 90, ja: '風速', en: 'Wind speed' },
+  solar_radiation: { unit: 'W/m2', min: 0, max: 1500, ja: '日射量', en: 'Solar radiation' },
+  leaf_wetness: { unit: '%', min: 0, max: 100, ja: '葉面濡れ', en: 'Leaf wetness' },
+  water_level: { unit: 'cm', min: -50, max: 100, ja: '水位', en: 'Water level' },
+  water_temperature: { unit: 'degC', min: -5, max: 50, ja: '水温', en: 'Water temperature' },
+  battery: { unit: 'V', min: 0, max: 60, ja: '電池電圧', en: 'Battery' },
+  rssi: { unit: 'dBm', min: -200, max: 20, ja: '電波強度', en: 'RSSI' },
+  snr: { unit: 'dB', min: -40, max: 40, ja: 'SN比', en: 'SNR' },
+  valve_state: { unit: '1', min: 0, max: 1, ja: '弁の状態', en: 'Valve state' },
+} as const satisfies Record<string, MetricDef>;
+
+export type MetricName = keyof typeof METRICS;
+
+export function isMetricName(name: string): name is MetricName {
+  return Object.hasOwn(METRICS, name);
+}
