@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
@@ -104,7 +104,7 @@ export class HatakeServer {
       // SSE streams never end on their own; close them when the server stops.
       forceCloseConnections: true,
       // One line per request would bury the gateway's sync every second; errors are still logged.
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
       ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
     }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 

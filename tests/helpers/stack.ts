@@ -1,0 +1,128 @@
+// A real hatake stack for integration tests: the server and the gateway's broker on port 0, real
+// SQLite files in a temp dir, the demo manifest and freshly provisioned device secrets.
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Manifest } from '../../protocol/manifest.ts';
+import { validator } from '../../protocol/validate.ts';
+import { parseYaml } from '../../protocol/yaml.ts';
+import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
+import { HatakeServer } from '../../dashboard/server.ts';
+import { seedDemoUsers, DEMO_PASSWORD } from '../../dashboard/demo.ts';
+import { Gateway } from '../../gateway/gateway.ts';
+import { pino } from 'pino';
+
+export const DEMO_MANIFEST_FILE = join(import.meta.dirname, '../../sim/demo-farm.yaml');
+export const demoManifest = () =>
+  parseYaml(readFileSync(DEMO_MANIFEST_FILE, 'utf8'), DEMO_MANIFEST_FILE, validator(Manifest));
+export const quietLog = () => pino({ level: process.env.HATAKE_TEST_LOG ?? 'silent' });
+
+export interface Stack {
+  dir: string;
+  server: HatakeServer | undefined;
+  httpUrl: string;
+  gateway: Gateway;
+  mqttUrl: string;
+  secrets: Record<string, string>;
+  gatewayToken: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(dir: string): Promise<{ server: HatakeServer; url: string }> {
+  const server = await HatakeServer.create({
+    dataDir: join(dir, 'server'),
+    host: '127.0.0.1',
+    port: 0,
+    logger: quietLog(),
+  });
+  await seedDemoUsers(server.ctx.auth);
+  const port = await server.listen();
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+/** Starts a server (unless `server: false`) and a gateway syncing to it. */
+export async function startStack(
+  opts: { server?: boolean; syncIntervalMs?: number; maxPayloadBytes?: number } = {},
+): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'hatake-it-'));
+  const manifest = demoManifest();
+  const { registry, secrets } = provisionRegistry(manifest);
+  const registryFile = join(dir, 'registry.json');
+  writeFileAtomic(registryFile, JSON.stringify(registry));
+  let server: HatakeServer | undefined;
+  let httpUrl = '';
+  let gatewayToken = '';
+  if (opts.server !== false) {
+    ({ server, url: httpUrl } = await startServer(dir));
+    gatewayToken = server.ctx.auth.issueGatewayToken('gw-test', manifest.farm.id);
+  }
+  const gateway = new Gateway(
+    {
+      id: 'gw-test',
+      dataDir: join(dir, 'gateway'),
+      manifest: DEMO_MANIFEST_FILE,
+      registry: registryFile,
+      kits: [],
+      mqtt: { host: '127.0.0.1', port: 0, maxPayloadBytes: opts.maxPayloadBytes ?? 16 * 1024 },
+      server: server ? { url: httpUrl, token: gatewayToken } : undefined,
+      sync: { intervalMs: opts.syncIntervalMs ?? 200, batchMaxItems: 500 },
+    },
+    quietLog(),
+  );
+  await gateway.start();
+  return {
+    dir,
+    server,
+    httpUrl,
+    gateway,
+    mqttUrl: `mqtt://127.0.0.1:${gateway.mqttPort}`,
+    secrets,
+    gatewayToken,
+    async close() {
+      await gateway.stop();
+      await server?.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Signs in and returns a fetch bound to the session cookie (and CSRF token). */
+export async function signIn(baseUrl: string, username: string, password = DEMO_PASSWORD) {
+  const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const { csrf } = (await res.json()) as { csrf: string };
+  return (path: string, init: RequestInit = {}) =>
+    fetch(`${baseUrl}${path}`, {
+      ...init,
+      headers: { cookie, 'x-csrf-token': csrf, ...(init.headers ?? {}) },
+    });
+}
+
+/** Polls until `fn` returns a truthy value or the deadline passes. */
+export async function eventually<T>(
+  fn: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end)
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
