@@ -50,7 +50,7 @@ async function sync(body: unknown, opts: { token?: string; gzip?: boolean; raw?:
       'content-type': 'application/json',
       ...(opts.gzip === false ? {} : { 'content-encoding': 'gzip' }),
     },
-    body: payload,
+    body: new Uint8Array(payload),
   });
 }
 
