@@ -35,6 +35,14 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./gateway.ts')).gateway(rest);
       case 'server':
         return await (await import('./server.ts')).server(rest);
+      case 'kit':
+        return await (await import('./kit.ts')).kit(rest);
+      case 'imagery':
+        return await (await import('./imagery.ts')).imagery(rest);
+      case 'model':
+        return await (await import('./model.ts')).model(rest);
+      case 'rx':
+        return await (await import('./rx.ts')).rx(rest);
       case undefined:
       case '-h':
       case '--help':
