@@ -18,7 +18,8 @@ import { openServerDb } from './db.ts';
 import { Auth, type Session, type GatewayIdentity } from './auth.ts';
 import { LiveHub } from './live.ts';
 import { problemHandler } from './problem.ts';
-import { SqliteReadingStore } from './storage/sqlite.ts';
+import { createReadingStore } from './storage/index.ts';
+import type { StorageConfig } from '../protocol/server-config.ts';
 import type { ReadingStore } from './storage/types.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -33,6 +34,7 @@ export interface ServerOptions {
   host?: string;
   port?: number;
   secureCookies?: boolean;
+  storage?: StorageConfig;
   logger?: Logger | false;
 }
 
@@ -89,14 +91,14 @@ export class HatakeServer {
   static async create(opts: ServerOptions): Promise<HatakeServer> {
     mkdirSync(opts.dataDir, { recursive: true });
     const db = openServerDb(join(opts.dataDir, 'server.db'));
+    const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
     const ctx: ServerContext = {
       db,
       auth: new Auth(db),
-      readings: new SqliteReadingStore(db),
+      readings: await createReadingStore(opts.storage, db, logger === false ? undefined : logger),
       live: new LiveHub(),
       secureCookies: opts.secureCookies ?? false,
     };
-    const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
     const app = Fastify({
       loggerInstance: logger === false ? undefined : logger,
       logger: logger === false ? false : undefined,
@@ -143,9 +145,12 @@ export class HatakeServer {
       request.session = ctx.auth.session(token);
     });
 
-    app.get('/healthz', { schema: { hide: true } }, async () => {
+    app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
       ctx.db.prepare('SELECT 1').get();
-      return { status: 'ok' };
+      const store = await ctx.readings.health().catch((e: Error) => ({ ok: false, detail: e.message }));
+      return reply
+        .status(store.ok ? 200 : 503)
+        .send({ status: store.ok ? 'ok' : 'degraded', storage: store });
     });
     await app.register(syncRoutes, { ctx });
     await app.register(authRoutes, { ctx });

@@ -1,6 +1,6 @@
 // The gateway's configuration file, validated, with defaults filled and paths made absolute.
 import { readFileSync } from 'node:fs';
-import { GatewayConfig } from '../protocol/config.ts';
+import { GatewayConfig } from '../protocol/gateway-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import { loadYamlFile, resolveFrom } from '../runtime/config-file.ts';

@@ -68,5 +68,10 @@ export class SqliteReadingStore implements ReadingStore {
     return (row as { n: number }).n;
   }
 
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    this.db.prepare('SELECT 1').get();
+    return { ok: true };
+  }
+
   async close(): Promise<void> {}
 }

@@ -28,5 +28,7 @@ export interface ReadingStore {
   latest(farms: readonly string[]): Promise<LatestRow[]>;
   /** How many readings are held for a device (for tests and diagnostics). */
   count(farm: string, device?: string): Promise<number>;
+  /** Whether the store can take writes now; `detail` says why not. */
+  health(): Promise<{ ok: boolean; detail?: string }>;
   close(): Promise<void>;
 }

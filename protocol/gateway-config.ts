@@ -1,5 +1,5 @@
-// Configuration files of the two processes, declared once: `hatake gateway --config gateway.yaml`
-// and `hatake server --config server.yaml`. Relative paths are resolved against the file's folder.
+// The gateway's configuration file, declared once: `hatake gateway --config gateway.yaml`.
+// Relative paths are resolved against the file's folder.
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 
@@ -50,24 +50,3 @@ export const GatewayConfig = Type.Object(
   { additionalProperties: false },
 );
 export type GatewayConfig = Static<typeof GatewayConfig>;
-
-export const ServerConfig = Type.Object(
-  {
-    dataDir: Type.String({ minLength: 1 }),
-    http: Type.Optional(
-      Type.Object(
-        {
-          host: Type.Optional(Type.String()),
-          port: Type.Optional(Port),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    /** Cookies get the Secure attribute; set when the server is reached over HTTPS. */
-    secureCookies: Type.Optional(Type.Boolean()),
-    /** Demo mode seeds the demo users with the published demo password. Never in production. */
-    demo: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
-export type ServerConfig = Static<typeof ServerConfig>;
