@@ -13,6 +13,7 @@ import { provisionRegistry, writeFileAtomic } from '../firmware-config/provision
 import { HatakeServer } from '../dashboard/server.ts';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemoUsers } from '../dashboard/demo.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { gatewayConfigFor, DEFAULT_MQTT } from '../gateway/config.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { SIGNALS } from '../sim/signals.ts';
 import { options, untilSignal } from './main.ts';
@@ -30,6 +31,7 @@ export async function start(args: string[]): Promise<number> {
     data: { type: 'string', default: process.env.HATAKE_DATA ?? './data' },
     'http-port': { type: 'string', default: '8080' },
     'mqtt-port': { type: 'string', default: '1883' },
+    'gateway-port': { type: 'string', default: '8081' },
     interval: { type: 'string', default: '5' },
   });
   const dataDir = resolve(values.data);
@@ -64,16 +66,14 @@ export async function start(args: string[]): Promise<number> {
   const httpPort = await server.listen();
 
   const gateway = new Gateway(
-    {
-      id: GATEWAY_ID,
-      dataDir: join(dataDir, 'gateway'),
-      manifest: DEMO_MANIFEST,
-      registry: registryFile,
-      kits: [],
-      mqtt: { host: '127.0.0.1', port: Number(values['mqtt-port']), maxPayloadBytes: 16 * 1024 },
-      server: { url: `http://127.0.0.1:${httpPort}`, token },
-      sync: { intervalMs: 1000, batchMaxItems: 1000 },
-    },
+    gatewayConfigFor(
+      { id: GATEWAY_ID, dataDir: join(dataDir, 'gateway'), manifest: DEMO_MANIFEST, registry: registryFile },
+      {
+        mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: Number(values['mqtt-port']) },
+        http: { host: '127.0.0.1', port: Number(values['gateway-port']) },
+        server: { url: `http://127.0.0.1:${httpPort}`, token },
+      },
+    ),
     log.child({ part: 'gateway' }),
   );
   await gateway.start();
@@ -95,7 +95,7 @@ export async function start(args: string[]): Promise<number> {
     [
       '',
       `  hatake is running — dashboard: http://localhost:${httpPort}/   API docs: http://localhost:${httpPort}/docs`,
-      `  gateway MQTT broker: mqtt://localhost:${gateway.mqttPort}   data: ${dataDir}`,
+      `  gateway: MQTT mqtt://localhost:${gateway.mqttPort}   status page http://localhost:${gateway.httpPort}/   data: ${dataDir}`,
       `  demo logins (password "${DEMO_PASSWORD}"): ${DEMO_USERS.map((u) => u.name).join(', ')}`,
       '  Ctrl-C stops it; running it again keeps the data.',
       '',

@@ -29,6 +29,14 @@ const MIGRATIONS = [
     last_seen INTEGER, online INTEGER, PRIMARY KEY (farm, id)
   );
   `,
+  `
+  CREATE TABLE events (
+    gateway TEXT NOT NULL, farm TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL,
+    time INTEGER NOT NULL, device TEXT, message TEXT NOT NULL, detail TEXT,
+    PRIMARY KEY (gateway, id)
+  );
+  CREATE INDEX events_by_farm ON events (farm, time);
+  `,
 ];
 
 export function openServerDb(file: string): Db {

@@ -1,52 +1,91 @@
-// The gateway's embedded MQTT broker (aedes over TCP). It authenticates every device against the
-// provisioned registry, lets a device publish only under its own topic and subscribe only to its
-// own `down` channel, and hands telemetry to the ingest — whose commit gates the PUBACK, because
-// aedes sends a QoS 1 PUBACK only after `authorizePublish` has called back.
-import { createServer, type Server, type AddressInfo } from 'node:net';
+// The gateway's embedded MQTT broker (aedes) on TCP, and optionally TLS and WebSocket. It
+// authenticates every device against the provisioned registry, lets a device publish only under
+// its own topic and subscribe only to its own `down` channel, enforces the limits (packet size,
+// connections, in-flight messages and publish rate per device — each refusal counted), and hands
+// telemetry to the ingest, whose commit gates the PUBACK: aedes sends a QoS 1 PUBACK only after
+// `authorizePublish` has called back.
+import { createServer, type Server, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
 import { parseDeviceTopic, deviceTopic } from '../protocol/topics.ts';
 import { isHatakeError } from '../protocol/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { DeviceRegistry } from './registry.ts';
 import type { Ingest } from './ingest.ts';
 import type { GatewayStore } from './store.ts';
+import type { GatewayMetrics, RefusalReason } from './metrics.ts';
+import type { ResolvedGatewayConfig } from './config.ts';
+import { guardPacketSize } from './packet-guard.ts';
+import { PublishRateLimiter } from './rate-limit.ts';
 
-export interface BrokerOptions {
-  host: string;
-  port: number;
+/** A handler for topics outside the device scheme that a trusted client may publish to. */
+export interface TopicHandler {
+  /** True when this handler owns the topic. */
+  matches(topic: string): boolean;
+  /** May this (authenticated) client publish there? */
+  mayPublish(device: string, topic: string): boolean;
+  handle(device: string, topic: string, payload: Buffer): Promise<void>;
 }
 
-/** Refusal counters by reason, for /metrics and the status page. */
-export interface BrokerCounters {
-  connectRefused: number;
-  publishRefused: number;
-  subscribeRefused: number;
+export interface BrokerPorts {
+  mqtt: number;
+  tls?: number;
+  websocket?: number;
 }
 
 const BAD_USERNAME_OR_PASSWORD = 4;
 
 export class Broker {
   aedes!: Aedes;
-  private server: Server | undefined;
+  private readonly servers: (Server | HttpServer)[] = [];
+  private wss: WebSocketServer | undefined;
   private readonly deviceOf = new WeakMap<Client, string>();
-  readonly counters: BrokerCounters = { connectRefused: 0, publishRefused: 0, subscribeRefused: 0 };
+  private readonly inflight = new Map<string, number>();
+  private readonly limiter: PublishRateLimiter;
+  private readonly handlers: TopicHandler[] = [];
+  private openConnections = 0;
   private readonly registry: DeviceRegistry;
   private readonly ingest: Ingest;
   private readonly store: GatewayStore;
+  private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
+  private readonly cfg: ResolvedGatewayConfig['mqtt'];
 
-  constructor(registry: DeviceRegistry, ingest: Ingest, store: GatewayStore, log: Logger) {
-    this.registry = registry;
-    this.ingest = ingest;
-    this.store = store;
-    this.log = log;
+  constructor(
+    cfg: ResolvedGatewayConfig['mqtt'],
+    deps: {
+      registry: DeviceRegistry;
+      ingest: Ingest;
+      store: GatewayStore;
+      metrics: GatewayMetrics;
+      log: Logger;
+    },
+  ) {
+    this.cfg = cfg;
+    this.registry = deps.registry;
+    this.ingest = deps.ingest;
+    this.store = deps.store;
+    this.metrics = deps.metrics;
+    this.log = deps.log;
+    this.limiter = new PublishRateLimiter(cfg.rate);
   }
 
-  async start(opts: BrokerOptions): Promise<number> {
+  /** Routes publishes on other topics (e.g. imagery chunks) to a handler. */
+  addTopicHandler(h: TopicHandler): void {
+    this.handlers.push(h);
+  }
+
+  async start(): Promise<BrokerPorts> {
     this.aedes = await Aedes.createBroker({
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client, sub, done),
+      // Guard a slow consumer: at most this many QoS>0 messages in flight to one client.
+      concurrency: 100,
     });
     this.aedes.on('clientReady', (client) => {
       const device = this.deviceOf.get(client);
@@ -56,13 +95,68 @@ export class Broker {
       const device = this.deviceOf.get(client);
       if (device) this.store.setDeviceOnline(device, false, Date.now());
     });
-    const server = createServer(this.aedes.handle);
-    this.server = server;
+    this.aedes.on('clientError', (client, err) => {
+      this.log.debug({ device: this.deviceOf.get(client), err: err.message }, 'client error');
+    });
+    const ports: BrokerPorts = { mqtt: await this.listen(createServer(), this.cfg.port) };
+    if (this.cfg.tls) {
+      const tls = createTlsServer({
+        cert: readFileSync(this.cfg.tls.cert),
+        key: readFileSync(this.cfg.tls.key),
+        minVersion: 'TLSv1.2',
+      });
+      ports.tls = await this.listen(tls, this.cfg.tls.port, 'secureConnection');
+    }
+    if (this.cfg.websocket)
+      ports.websocket = await this.listenWebSocket(this.cfg.websocket.port, this.cfg.websocket.path);
+    return ports;
+  }
+
+  /** Accepts a connection if under the limit, guards its packet sizes and hands it to aedes. */
+  private accept(conn: Duplex, request?: Parameters<Aedes['handle']>[1]): void {
+    if (this.openConnections >= this.cfg.maxConnections) {
+      this.metrics.refuse('connections');
+      conn.destroy();
+      return;
+    }
+    this.openConnections++;
+    this.metrics.connections.set(this.openConnections);
+    conn.once('close', () => {
+      this.openConnections--;
+      this.metrics.connections.set(this.openConnections);
+    });
+    guardPacketSize(conn, this.cfg.maxPacketBytes, (declared) => {
+      this.metrics.refuse('packet_size');
+      this.log.warn({ declared, limit: this.cfg.maxPacketBytes }, 'packet too large; connection closed');
+    });
+    this.aedes.handle(conn, request);
+  }
+
+  private async listen(
+    server: Server,
+    port: number,
+    event: 'connection' | 'secureConnection' = 'connection',
+  ): Promise<number> {
+    server.on(event, (socket: Socket) => this.accept(socket));
+    server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    this.servers.push(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(opts.port, opts.host, () => resolve());
+      server.listen(port, this.cfg.host, () => resolve());
     });
     return (server.address() as AddressInfo).port;
+  }
+
+  private async listenWebSocket(port: number, path: string): Promise<number> {
+    const http = createHttpServer();
+    this.wss = new WebSocketServer({ server: http, path, maxPayload: this.cfg.maxPacketBytes });
+    this.wss.on('connection', (ws, req) => this.accept(createWebSocketStream(ws), req));
+    this.servers.push(http);
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, this.cfg.host, () => resolve());
+    });
+    return (http.address() as AddressInfo).port;
   }
 
   private authenticate(
@@ -76,7 +170,7 @@ export class Broker {
       done(null, true);
       return;
     }
-    this.counters.connectRefused++;
+    this.metrics.refuse('bad_login');
     this.log.warn(
       { username: username?.slice(0, 64), clientId: client.id?.slice(0, 64) },
       'connection refused: bad username or password',
@@ -97,19 +191,42 @@ export class Broker {
       return;
     }
     const device = this.deviceOf.get(client);
+    if (device === undefined) {
+      this.refusePublish('topic', device, packet.topic, 'not authenticated', done);
+      return;
+    }
+    if (!this.limiter.take(device)) {
+      this.refusePublish(
+        'rate',
+        device,
+        packet.topic,
+        `more than ${this.cfg.rate.perSecond}/s (burst ${this.cfg.rate.burst})`,
+        done,
+      );
+      return;
+    }
+    const handler = this.handlers.find((h) => h.matches(packet.topic));
+    if (handler) {
+      if (!handler.mayPublish(device, packet.topic)) {
+        this.refusePublish('topic', device, packet.topic, 'not allowed on this topic', done);
+        return;
+      }
+      this.track(device, handler.handle(device, packet.topic, packet.payload as Buffer), done);
+      return;
+    }
     let topic;
     try {
       topic = parseDeviceTopic(packet.topic);
     } catch (e) {
-      this.refusePublish(device, packet.topic, isHatakeError(e) ? e.describe() : String(e), done);
+      this.refusePublish('topic', device, packet.topic, isHatakeError(e) ? e.describe() : String(e), done);
       return;
     }
-    if (device === undefined || topic.device !== device || topic.farm !== this.registry.farm) {
-      this.refusePublish(device, packet.topic, 'topic belongs to another device', done);
+    if (topic.device !== device || topic.farm !== this.registry.farm) {
+      this.refusePublish('topic', device, packet.topic, 'topic belongs to another device', done);
       return;
     }
     if (topic.kind === 'down') {
-      this.refusePublish(device, packet.topic, 'devices may not publish commands', done);
+      this.refusePublish('topic', device, packet.topic, 'devices may not publish commands', done);
       return;
     }
     if (topic.kind === 'status') {
@@ -119,26 +236,50 @@ export class Broker {
       done(null);
       return;
     }
-    this.ingest.submit(device, packet.topic, packet.payload as Buffer).then(
-      () => done(null),
-      (err: Error) => {
-        // The store refused (disk full, I/O error): no PUBACK, so the device keeps the message.
-        this.log.error({ device, err: err.message }, 'ingest failed; publish not acknowledged');
-        done(err);
-      },
-    );
+    if ((this.inflight.get(device) ?? 0) >= this.cfg.maxInflightPerDevice) {
+      this.refusePublish(
+        'inflight',
+        device,
+        packet.topic,
+        `more than ${this.cfg.maxInflightPerDevice} messages in flight`,
+        done,
+      );
+      return;
+    }
+    this.track(device, this.ingest.submit(device, packet.topic, packet.payload as Buffer), done);
+  }
+
+  /** Counts a device's in-flight publish until its outcome is durable, then releases the PUBACK. */
+  private track(device: string, work: Promise<unknown>, done: (error?: Error | null) => void): void {
+    this.inflight.set(device, (this.inflight.get(device) ?? 0) + 1);
+    work
+      .then(
+        () => done(null),
+        (err: Error) => {
+          // The store refused (disk full, I/O error): no PUBACK, so the device keeps the message.
+          this.metrics.refuse('store');
+          this.log.error({ device, err: err.message }, 'ingest failed; publish not acknowledged');
+          done(err);
+        },
+      )
+      .finally(() => {
+        const n = (this.inflight.get(device) ?? 1) - 1;
+        if (n <= 0) this.inflight.delete(device);
+        else this.inflight.set(device, n);
+      });
   }
 
   private refusePublish(
+    reason: RefusalReason,
     device: string | undefined,
     topic: string,
-    reason: string,
+    detail: string,
     done: (error?: Error | null) => void,
   ): void {
-    this.counters.publishRefused++;
-    this.log.warn({ device, topic: topic.slice(0, 200), reason }, 'publish refused');
+    this.metrics.refuse(reason);
+    this.log.warn({ device, topic: topic.slice(0, 200), reason: detail }, 'publish refused');
     // MQTT 3.1.1 has no negative PUBACK: the broker closes the connection.
-    done(new Error(`publish refused: ${reason}`));
+    done(new Error(`publish refused: ${detail}`));
   }
 
   private authorizeSubscribe(
@@ -151,21 +292,30 @@ export class Broker {
       done(null, sub);
       return;
     }
-    this.counters.subscribeRefused++;
+    const handler = this.handlers.find((h) => h.matches(sub.topic));
+    if (device !== undefined && handler?.mayPublish(device, sub.topic)) {
+      done(null, sub); // e.g. an imagery provider reading its own status replies
+      return;
+    }
+    this.metrics.refuse('subscribe');
     this.log.warn({ device, topic: sub.topic.slice(0, 200) }, 'subscribe refused');
     done(null, null); // SUBACK with the failure code 0x80
   }
 
-  /** Publishes a command to a device's `down` topic. */
-  async command(device: string, payload: string): Promise<void> {
+  /** Publishes a message from the gateway itself (a command on a device's `down`, a status reply). */
+  async publish(
+    topic: string,
+    payload: string | Buffer,
+    opts: { qos?: 0 | 1; retain?: boolean } = {},
+  ): Promise<void> {
     await new Promise<void>((resolve, reject) =>
       this.aedes.publish(
         {
           cmd: 'publish',
-          topic: deviceTopic(this.registry.farm, device, 'down'),
+          topic,
           payload: Buffer.from(payload),
-          qos: 1,
-          retain: false,
+          qos: opts.qos ?? 1,
+          retain: opts.retain ?? false,
           dup: false,
         },
         (err) => (err ? reject(err) : resolve()),
@@ -173,11 +323,17 @@ export class Broker {
     );
   }
 
+  /** Publishes a command to a device's `down` topic. */
+  async command(device: string, payload: string): Promise<void> {
+    await this.publish(deviceTopic(this.registry.farm, device, 'down'), payload);
+  }
+
   async stop(): Promise<void> {
-    // Stop accepting, then close the clients (which lets the listener finish closing).
-    const closed = new Promise<void>((resolve) =>
-      this.server ? this.server.close(() => resolve()) : resolve(),
+    // Stop accepting, then close the clients (which lets the listeners finish closing).
+    const closed = Promise.all(
+      this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
+    this.wss?.close();
     await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()));
     await closed;
   }

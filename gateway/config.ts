@@ -1,6 +1,7 @@
 // The gateway's configuration file, validated, with defaults filled and paths made absolute.
+// Defaults suit a Raspberry Pi with an SD card and a few hundred devices.
 import { readFileSync } from 'node:fs';
-import { GatewayConfig } from '../protocol/gateway-config.ts';
+import { GatewayConfig, type ExternalTopicFormat } from '../protocol/gateway-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import { loadYamlFile, resolveFrom } from '../runtime/config-file.ts';
@@ -11,22 +12,48 @@ export interface ResolvedGatewayConfig {
   manifest: string;
   registry: string;
   kits: string[];
-  mqtt: { host: string; port: number; maxPayloadBytes: number };
+  mqtt: {
+    enabled: boolean;
+    host: string;
+    port: number;
+    maxPayloadBytes: number;
+    maxPacketBytes: number;
+    maxConnections: number;
+    maxInflightPerDevice: number;
+    rate: { perSecond: number; burst: number };
+    tls: { port: number; cert: string; key: string } | undefined;
+    websocket: { port: number; path: string } | undefined;
+  };
+  external:
+    | {
+        url: string;
+        username?: string;
+        password?: string;
+        clientId: string;
+        ca?: string;
+        topics: { filter: string; format: ExternalTopicFormat }[];
+      }
+    | undefined;
+  http: { host: string; port: number };
+  storage: { maxDbBytes: number; minFreeBytes: number };
+  retention: { rawMs: number; hourlyMs: number; deadLetters: number };
+  health: { offlineAfterIntervals: number };
   server: { url: string; token: string } | undefined;
   sync: { intervalMs: number; batchMaxItems: number };
 }
 
 const configValidator = validator(GatewayConfig);
+const DAY = 86_400_000;
+const MB = 1024 * 1024;
+
+const readSecret = (baseFile: string, inline: string | undefined, file: string | undefined) =>
+  inline ?? (file ? readFileSync(resolveFrom(baseFile, file), 'utf8').trim() : undefined);
 
 /** Fills defaults and resolves relative paths against `baseFile`'s folder. */
 export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): ResolvedGatewayConfig {
   let server: ResolvedGatewayConfig['server'];
   if (c.server) {
-    const token =
-      c.server.token ??
-      (c.server.tokenFile
-        ? readFileSync(resolveFrom(baseFile, c.server.tokenFile), 'utf8').trim()
-        : undefined);
+    const token = readSecret(baseFile, c.server.token, c.server.tokenFile);
     if (!token) {
       throw new HatakeError('HATAKE_E_CONFIG', 'server needs a token or a tokenFile', {
         place: { file: baseFile, pointer: '/server' },
@@ -35,6 +62,8 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     }
     server = { url: c.server.url, token };
   }
+  const m = c.mqtt ?? {};
+  const e = c.external;
   return {
     id: c.id,
     dataDir: resolveFrom(baseFile, c.dataDir),
@@ -42,10 +71,40 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     registry: resolveFrom(baseFile, c.registry),
     kits: (c.kits ?? []).map((k) => resolveFrom(baseFile, k)),
     mqtt: {
-      host: c.mqtt?.host ?? '0.0.0.0',
-      port: c.mqtt?.port ?? 1883,
-      maxPayloadBytes: c.mqtt?.maxPayloadBytes ?? 16 * 1024,
+      enabled: m.enabled ?? true,
+      host: m.host ?? '0.0.0.0',
+      port: m.port ?? 1883,
+      maxPayloadBytes: m.maxPayloadBytes ?? 16 * 1024,
+      maxPacketBytes: m.maxPacketBytes ?? 256 * 1024,
+      maxConnections: m.maxConnections ?? 2000,
+      maxInflightPerDevice: m.maxInflightPerDevice ?? 100,
+      rate: m.rate ?? { perSecond: 5, burst: 50 },
+      tls: m.tls
+        ? { port: m.tls.port, cert: resolveFrom(baseFile, m.tls.cert), key: resolveFrom(baseFile, m.tls.key) }
+        : undefined,
+      websocket: m.websocket ? { port: m.websocket.port, path: m.websocket.path ?? '/mqtt' } : undefined,
     },
+    external: e
+      ? {
+          url: e.url,
+          username: e.username,
+          password: readSecret(baseFile, e.password, e.passwordFile),
+          clientId: e.clientId ?? `hatake-${c.id}`,
+          ca: e.ca ? resolveFrom(baseFile, e.ca) : undefined,
+          topics: e.topics,
+        }
+      : undefined,
+    http: { host: c.http?.host ?? '0.0.0.0', port: c.http?.port ?? 8081 },
+    storage: {
+      maxDbBytes: (c.storage?.maxDbMB ?? 2048) * MB,
+      minFreeBytes: (c.storage?.minFreeMB ?? 100) * MB,
+    },
+    retention: {
+      rawMs: (c.retention?.rawDays ?? 90) * DAY,
+      hourlyMs: (c.retention?.hourlyDays ?? 5 * 365) * DAY,
+      deadLetters: c.retention?.deadLetters ?? 10_000,
+    },
+    health: { offlineAfterIntervals: c.health?.offlineAfterIntervals ?? 3 },
     server,
     sync: { intervalMs: c.sync?.intervalMs ?? 1000, batchMaxItems: c.sync?.batchMaxItems ?? 1000 },
   };
@@ -53,4 +112,18 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
 
 export function loadGatewayConfig(file: string): ResolvedGatewayConfig {
   return resolveGatewayConfig(loadYamlFile(file, configValidator), file);
+}
+
+/** A complete config for tests and the demo: defaults plus what the caller sets. */
+export const DEFAULT_MQTT: ResolvedGatewayConfig['mqtt'] = resolveDefaults().mqtt;
+
+function resolveDefaults(): ResolvedGatewayConfig {
+  return resolveGatewayConfig({ id: 'defaults', dataDir: '.', manifest: '.', registry: '.' }, '/');
+}
+
+export function gatewayConfigFor(
+  base: { id: string; dataDir: string; manifest: string; registry: string },
+  over: Partial<ResolvedGatewayConfig> = {},
+): ResolvedGatewayConfig {
+  return { ...resolveDefaults(), ...base, ...over };
 }

@@ -1,60 +1,93 @@
-// The farm-gateway process: broker → ingest → store → sync, put together and taken apart in
-// order. Start opens the store before the broker listens; stop closes the broker (no new
-// PUBACKs), flushes the ingest, stops the uplink and only then closes the store.
+// The farm-gateway process: broker → ingest → store → sync, with housekeeping and a status page,
+// put together and taken apart in order. Start opens the store before the broker listens; stop
+// closes the broker (no new PUBACKs), flushes the ingest, stops the uplink and only then closes
+// the store.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import { HatakeError } from '../protocol/errors.ts';
 import { Manifest } from '../protocol/manifest.ts';
 import { validator } from '../protocol/validate.ts';
 import { loadYamlFile } from '../runtime/config-file.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
-import { loadCatalogue } from '../firmware-config/catalogue.ts';
+import { loadCatalogue, type Catalogue } from '../firmware-config/catalogue.ts';
 import type { ResolvedGatewayConfig } from './config.ts';
 import { GatewayStore } from './store.ts';
 import { DeviceRegistry } from './registry.ts';
 import { Ingest } from './ingest.ts';
-import { Broker } from './broker.ts';
+import { Broker, type BrokerPorts } from './broker.ts';
 import { SyncClient } from './sync-client.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { EventLog } from './events.ts';
+import { Maintenance } from './maintenance.ts';
+import { startGatewayHttp, type GatewayStatus } from './http.ts';
+import { ExternalBroker } from './external.ts';
 
 const manifestValidator = validator(Manifest);
 
 export class Gateway {
   readonly config: ResolvedGatewayConfig;
   readonly log: Logger;
+  readonly metrics = new GatewayMetrics();
+  manifest!: Manifest;
+  catalogue!: Catalogue;
   store!: GatewayStore;
   registry!: DeviceRegistry;
   ingest!: Ingest;
-  broker!: Broker;
+  events!: EventLog;
+  maintenance!: Maintenance;
+  broker: Broker | undefined;
+  external: ExternalBroker | undefined;
   sync: SyncClient | undefined;
-  mqttPort = 0;
+  private http: FastifyInstance | undefined;
+  ports: BrokerPorts = { mqtt: 0 };
+  httpPort = 0;
 
   constructor(config: ResolvedGatewayConfig, log: Logger = createLogger('gateway')) {
     this.config = config;
     this.log = log;
   }
 
+  get mqttPort(): number {
+    return this.ports.mqtt;
+  }
+
   async start(): Promise<void> {
     const c = this.config;
     mkdirSync(c.dataDir, { recursive: true });
-    const catalogue = loadCatalogue(c.kits);
-    const manifest = loadYamlFile(c.manifest, manifestValidator);
+    this.catalogue = loadCatalogue(c.kits);
+    this.manifest = loadYamlFile(c.manifest, manifestValidator);
     this.registry = new DeviceRegistry(c.registry, this.log);
-    if (this.registry.farm !== manifest.farm.id) {
+    if (this.registry.farm !== this.manifest.farm.id) {
       throw new HatakeError(
         'HATAKE_E_CONFIG',
-        `registry is for farm "${this.registry.farm}" but the manifest is for "${manifest.farm.id}"`,
+        `registry is for farm "${this.registry.farm}" but the manifest is for "${this.manifest.farm.id}"`,
         {
           place: { file: c.registry },
         },
       );
     }
     this.store = new GatewayStore(join(c.dataDir, 'gateway.db'));
-    this.queueManifestIfChanged(manifest);
-    this.ingest = new Ingest(this.store, this.registry, catalogue, {
+    this.store.setBudget(c.storage.maxDbBytes);
+    this.store.deadLetterLimit = c.retention.deadLetters;
+    this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
+    this.queueManifestIfChanged(this.manifest);
+    this.ingest = new Ingest(this.store, this.registry, this.catalogue, this.metrics, {
       maxPayloadBytes: c.mqtt.maxPayloadBytes,
       maxGroup: 1000,
     });
+    this.maintenance = new Maintenance({
+      config: c,
+      store: this.store,
+      registry: this.registry,
+      catalogue: this.catalogue,
+      metrics: this.metrics,
+      events: this.events,
+    });
+    // A refused commit (disk full) is checked at once, not at the next housekeeping round.
+    this.ingest.on('storeFailed', () => this.maintenance.checkDisk());
+    this.maintenance.start();
     if (c.server) {
       this.sync = new SyncClient(
         this.store,
@@ -63,13 +96,42 @@ export class Gateway {
       );
       const sync = this.sync;
       this.ingest.on('committed', () => sync.kick());
+      sync.on('synced', (ack) => this.metrics.syncItems.inc(ack.applied + ack.duplicates));
       sync.start();
     }
-    this.broker = new Broker(this.registry, this.ingest, this.store, this.log.child({ part: 'broker' }));
-    this.mqttPort = await this.broker.start({ host: c.mqtt.host, port: c.mqtt.port });
+    if (c.mqtt.enabled) {
+      this.broker = new Broker(c.mqtt, {
+        registry: this.registry,
+        ingest: this.ingest,
+        store: this.store,
+        metrics: this.metrics,
+        log: this.log.child({ part: 'broker' }),
+      });
+      this.ports = await this.broker.start();
+    }
+    if (c.external) {
+      this.external = new ExternalBroker(c.external, {
+        ingest: this.ingest,
+        registry: this.registry,
+        store: this.store,
+        log: this.log.child({ part: 'external' }),
+      });
+      await this.external.start();
+    }
+    const http = await startGatewayHttp({
+      ...c.http,
+      log: this.log.child({ part: 'http' }),
+      status: () => this.status(),
+      metrics: async () => ({
+        contentType: this.metrics.registry.contentType,
+        body: await this.metrics.registry.metrics(),
+      }),
+    });
+    this.http = http.app;
+    this.httpPort = http.port;
     this.registry.watch();
     this.log.info(
-      { mqtt: this.mqttPort, devices: this.registry.size, farm: manifest.farm.id },
+      { ...this.ports, http: this.httpPort, devices: this.registry.size, farm: this.manifest.farm.id },
       'gateway started',
     );
   }
@@ -84,11 +146,68 @@ export class Gateway {
     })();
   }
 
+  /** Everything the status page and /api/status show. */
+  status(now = Date.now()): GatewayStatus {
+    const states = new Map(this.store.devices().map((d) => [d.id, d]));
+    const use = this.store.diskUse(this.maintenance.fsFree());
+    const oldest = this.store.oldestOutbox();
+    const problems: string[] = [];
+    if (this.maintenance.diskFull) problems.push('disk full');
+    if (this.sync?.status.stopped) problems.push('sync stopped: token refused');
+    else if ((this.sync?.status.consecutiveFailures ?? 0) > 0) problems.push('server unreachable');
+    const silent = [...states.values()].filter((d) => d.silentSince !== null).map((d) => d.id);
+    if (silent.length) problems.push(`silent: ${silent.join(', ')}`);
+    return {
+      gateway: this.config.id,
+      farm: this.manifest.farm.id,
+      time: now,
+      health: { ok: problems.length === 0, problems },
+      devices: this.registry.ids().map((id) => {
+        const s = states.get(id);
+        return {
+          id,
+          kit: this.registry.get(id)!.kit,
+          lastSeen: s?.lastSeen ?? null,
+          online: s?.online ?? null,
+          silent: s?.silentSince !== null && s?.silentSince !== undefined,
+          battery: s?.battery ?? null,
+          rssi: s?.rssi ?? null,
+          snr: s?.snr ?? null,
+          latest: this.store.latest(id).map((l) => ({ ...l, flags: JSON.parse(l.flags) as string[] })),
+        };
+      }),
+      deadLetters: this.store
+        .deadLetters(20)
+        .map(({ time, device, topic, code, reason }) => ({ time, device, topic, code, reason })),
+      sync: {
+        configured: this.sync !== undefined,
+        backlog: this.store.outboxDepth(),
+        oldestAgeMs: oldest === null ? null : now - oldest,
+        lastSuccess: this.sync?.status.lastSuccess ?? null,
+        lastError: this.sync?.status.lastError ?? null,
+        stopped: this.sync?.status.stopped ?? null,
+        sentItems: this.sync?.status.sentItems ?? 0,
+      },
+      disk: {
+        dbBytes: use.dbBytes,
+        walBytes: use.walBytes,
+        budgetBytes: use.budgetBytes,
+        fsFreeBytes: use.fsFreeBytes,
+        full: this.maintenance.diskFull,
+      },
+      events: this.events.recent.slice(0, 20),
+    };
+  }
+
+  /** Stops in order; in-flight publishes are committed before the store closes. */
   async stop(): Promise<void> {
     this.registry?.close();
     await this.broker?.stop();
+    await this.external?.stop();
     this.ingest?.drain();
+    this.maintenance?.stop();
     await this.sync?.stop();
+    await this.http?.close();
     this.store?.close();
     this.log.info('gateway stopped');
   }

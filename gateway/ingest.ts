@@ -10,6 +10,7 @@ import { decodePayload } from '../firmware-config/decode.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import { DEAD_LETTER_HEAD_BYTES, type DeadLetter, type GatewayStore } from './store.ts';
 import type { DeviceRegistry } from './registry.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 export interface IngestOptions {
   maxPayloadBytes: number;
@@ -22,27 +23,36 @@ export type IngestOutcome = { accepted: number } | { rejected: HatakeError };
 interface Pending {
   readings: Reading[];
   dead: DeadLetter | undefined;
+  arrived: number;
   resolve: () => void;
   reject: (e: Error) => void;
 }
 
 export interface IngestEvents {
   committed: [fresh: number];
+  storeFailed: [error: HatakeError];
   rejected: [dead: DeadLetter];
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
   private queue: Pending[] = [];
   private scheduled = false;
-  readonly counters = { messages: 0, readings: 0, rejected: new Map<string, number>(), commits: 0 };
   private readonly store: GatewayStore;
+  private readonly metrics: GatewayMetrics;
   private readonly registry: DeviceRegistry;
   private readonly catalogue: Catalogue;
   private readonly opts: IngestOptions;
 
-  constructor(store: GatewayStore, registry: DeviceRegistry, catalogue: Catalogue, opts: IngestOptions) {
+  constructor(
+    store: GatewayStore,
+    registry: DeviceRegistry,
+    catalogue: Catalogue,
+    metrics: GatewayMetrics,
+    opts: IngestOptions,
+  ) {
     super();
     this.store = store;
+    this.metrics = metrics;
     this.registry = registry;
     this.catalogue = catalogue;
     this.opts = opts;
@@ -54,20 +64,32 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * letters with its reason. Rejects only when the store itself failed (e.g. disk full).
    */
   async submit(device: string, topic: string, payload: Uint8Array, now = Date.now()): Promise<IngestOutcome> {
-    this.counters.messages++;
+    return this.submitWith(device, topic, payload, now, () => {
+      const entry = this.registry.get(device);
+      if (!entry) throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${device}" is not registered`);
+      const kit = this.catalogue.require(entry.kit);
+      return decodePayload(payload, { device, kit, receivedAt: now, maxBytes: this.opts.maxPayloadBytes });
+    });
+  }
+
+  /**
+   * Like `submit`, with the decoding supplied by the caller (e.g. a LoRaWAN network-server
+   * envelope already unwrapped). `raw` is what gets kept in a dead letter.
+   */
+  async submitWith(
+    device: string | null,
+    topic: string,
+    raw: Uint8Array,
+    now: number,
+    decode: () => Reading[],
+  ): Promise<IngestOutcome> {
+    this.metrics.messages.inc();
+    const arrived = performance.now();
     let readings: Reading[] = [];
     let dead: DeadLetter | undefined;
     let error: HatakeError | undefined;
     try {
-      const entry = this.registry.get(device);
-      if (!entry) throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${device}" is not registered`);
-      const kit = this.catalogue.require(entry.kit);
-      readings = decodePayload(payload, {
-        device,
-        kit,
-        receivedAt: now,
-        maxBytes: this.opts.maxPayloadBytes,
-      });
+      readings = decode();
     } catch (e) {
       error = isHatakeError(e)
         ? e
@@ -78,12 +100,12 @@ export class Ingest extends EventEmitter<IngestEvents> {
         topic,
         code: error.code,
         reason: error.describe(),
-        head: Buffer.from(payload.subarray(0, DEAD_LETTER_HEAD_BYTES)),
+        head: Buffer.from(raw.subarray(0, DEAD_LETTER_HEAD_BYTES)),
       };
-      this.counters.rejected.set(error.code, (this.counters.rejected.get(error.code) ?? 0) + 1);
+      this.metrics.rejected.inc({ code: error.code });
     }
     await new Promise<void>((resolve, reject) => {
-      this.queue.push({ readings, dead, resolve, reject });
+      this.queue.push({ readings, dead, arrived, resolve, reject });
       this.schedule();
     });
     if (error) {
@@ -94,6 +116,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
   }
 
   private schedule(): void {
+    this.metrics.queueDepth.set({ queue: 'ingest' }, this.queue.length);
     if (this.queue.length >= this.opts.maxGroup) {
       this.flush();
     } else if (!this.scheduled) {
@@ -114,17 +137,26 @@ export class Ingest extends EventEmitter<IngestEvents> {
     try {
       fresh = this.store.commit(readings, dead, Date.now());
     } catch (e) {
+      const full =
+        (e as { code?: string }).code === 'SQLITE_FULL' ||
+        (isHatakeError(e) && e.code === 'HATAKE_E_DISK_FULL');
       const err = new HatakeError(
-        /SQLITE_FULL|disk/i.test(String((e as Error).message)) ? 'HATAKE_E_DISK_FULL' : 'HATAKE_E_STORAGE',
+        full ? 'HATAKE_E_DISK_FULL' : 'HATAKE_E_STORAGE',
         `store refused the write: ${(e as Error).message}`,
         { cause: e },
       );
       for (const p of group) p.reject(err);
+      this.emit('storeFailed', err);
       return;
     }
-    this.counters.commits++;
-    this.counters.readings += readings.length;
-    for (const p of group) p.resolve();
+    this.metrics.commits.inc();
+    this.metrics.readings.inc(readings.length);
+    this.metrics.queueDepth.set({ queue: 'ingest' }, this.queue.length);
+    const end = performance.now();
+    for (const p of group) {
+      this.metrics.ingestLatency.observe((end - p.arrived) / 1000);
+      p.resolve();
+    }
     if (fresh > 0) this.emit('committed', fresh);
   }
 

@@ -1,6 +1,8 @@
 // The gateway's durable store: readings, the sync outbox, dead letters and device state in one
 // SQLite file. A reading and its outbox row are written in the same transaction, and only after
 // that transaction commits does the broker send the PUBACK.
+import { statSync } from 'node:fs';
+import { HatakeError } from '../protocol/errors.ts';
 import { openDatabase, type Db } from '../runtime/sqlite.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import type { SyncItem, SyncKind } from '../protocol/sync.ts';
@@ -24,10 +26,49 @@ const MIGRATIONS = [
   CREATE TABLE devices (id TEXT PRIMARY KEY, last_seen INTEGER, online INTEGER);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  `
+  ALTER TABLE devices ADD COLUMN battery REAL;
+  ALTER TABLE devices ADD COLUMN rssi REAL;
+  ALTER TABLE devices ADD COLUMN snr REAL;
+  ALTER TABLE devices ADD COLUMN silent_since INTEGER;
+  CREATE TABLE readings_hourly (
+    device TEXT NOT NULL, metric TEXT NOT NULL, hour INTEGER NOT NULL, unit TEXT NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (device, metric, hour)
+  ) WITHOUT ROWID;
+  CREATE INDEX readings_by_time ON readings (time);
+  `,
 ];
 
+const HOUR = 3_600_000;
+
+/** What the database and its filesystem hold, in bytes. */
+export interface DiskUse {
+  dbBytes: number;
+  freePagesBytes: number;
+  walBytes: number;
+  budgetBytes: number;
+  fsFreeBytes: number;
+}
+
+export interface DeviceState {
+  id: string;
+  lastSeen: number | null;
+  online: boolean | null;
+  battery: number | null;
+  rssi: number | null;
+  snr: number | null;
+  silentSince: number | null;
+}
+
 /** Lower drains first: documents and events before raw readings. */
-export const PRIORITY: Record<SyncKind, number> = { manifest: 10, device_status: 50, reading: 100 };
+export const PRIORITY: Record<SyncKind, number> = {
+  manifest: 5,
+  event: 20,
+  device_status: 40,
+  aggregate: 90,
+  reading: 100,
+};
 
 export const DEAD_LETTER_LIMIT = 10_000;
 export const DEAD_LETTER_HEAD_BYTES = 64;
@@ -54,8 +95,15 @@ export class GatewayStore {
   private readonly insertDead;
   private readonly trimDead;
   private readonly touchDevice;
+  deadLetterLimit = DEAD_LETTER_LIMIT;
+
+  readonly file: string;
+  private budgetBytes = Infinity;
+  /** Set while the filesystem is nearly full: commits are refused before they touch the disk. */
+  refuseWrites = false;
 
   constructor(file: string) {
+    this.file = file;
     this.db = openDatabase(file, MIGRATIONS);
     this.insertReading = this.db.prepare(
       'INSERT OR IGNORE INTO readings (device, metric, time, value, unit, flags, received) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -70,8 +118,139 @@ export class GatewayStore {
       'DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?',
     );
     this.touchDevice = this.db.prepare(
-      'INSERT INTO devices (id, last_seen, online) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)',
+      `INSERT INTO devices (id, last_seen, online) VALUES (?, ?, 1)
+       ON CONFLICT(id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen), silent_since = NULL`,
     );
+    this.setRadio = {
+      battery: this.db.prepare('UPDATE devices SET battery = ? WHERE id = ?'),
+      rssi: this.db.prepare('UPDATE devices SET rssi = ? WHERE id = ?'),
+      snr: this.db.prepare('UPDATE devices SET snr = ? WHERE id = ?'),
+    };
+  }
+
+  private readonly setRadio: Record<
+    'battery' | 'rssi' | 'snr',
+    { run(value: number, device: string): unknown }
+  >;
+
+  /**
+   * Caps the database file (SQLite's max_page_count): past it, writes fail with SQLITE_FULL and
+   * roll back, so the card never fills and nothing stored is damaged.
+   */
+  setBudget(bytes: number): void {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const pages = Math.max(
+      Math.floor(bytes / pageSize),
+      this.db.pragma('page_count', { simple: true }) as number,
+    );
+    this.db.pragma(`max_page_count = ${pages}`);
+    this.budgetBytes = pages * pageSize;
+  }
+
+  diskUse(fsFreeBytes: number): DiskUse {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    let walBytes = 0;
+    try {
+      walBytes = statSync(`${this.file}-wal`).size;
+    } catch {
+      walBytes = 0;
+    }
+    return {
+      dbBytes: pages * pageSize,
+      freePagesBytes: free * pageSize,
+      walBytes,
+      budgetBytes: this.budgetBytes,
+      fsFreeBytes,
+    };
+  }
+
+  /**
+   * Rolls raw readings older than `rawCutoff` into hourly aggregates (min, max, sum, count) and
+   * deletes them, a few hours per transaction; deletes aggregates older than `hourlyCutoff`.
+   * Returns how many raw readings were rolled up.
+   */
+  rollUp(rawCutoff: number, hourlyCutoff: number, maxHoursPerRun = 24 * 7): number {
+    const cutoff = Math.floor(rawCutoff / HOUR) * HOUR;
+    const oldest = (this.db.prepare('SELECT MIN(time) AS t FROM readings').get() as { t: number | null }).t;
+    let rolled = 0;
+    if (oldest !== null && oldest < cutoff) {
+      const insert = this.db.prepare(
+        `INSERT INTO readings_hourly (device, metric, hour, unit, min, max, sum, count)
+         SELECT device, metric, (time / ${HOUR}) * ${HOUR}, unit, MIN(value), MAX(value), SUM(value), COUNT(*)
+         FROM readings WHERE time >= ? AND time < ? GROUP BY device, metric, time / ${HOUR}
+         ON CONFLICT (device, metric, hour) DO UPDATE SET min = MIN(min, excluded.min), max = MAX(max, excluded.max),
+           sum = sum + excluded.sum, count = count + excluded.count`,
+      );
+      const del = this.db.prepare('DELETE FROM readings WHERE time >= ? AND time < ?');
+      const start = Math.floor(oldest / HOUR) * HOUR;
+      const end = Math.min(cutoff, start + maxHoursPerRun * HOUR);
+      for (let h = start; h < end; h += 24 * HOUR) {
+        const to = Math.min(end, h + 24 * HOUR);
+        this.db.transaction(() => {
+          insert.run(h, to);
+          rolled += del.run(h, to).changes;
+        })();
+      }
+    }
+    this.db.prepare('DELETE FROM readings_hourly WHERE hour < ?').run(hourlyCutoff);
+    return rolled;
+  }
+
+  hourly(
+    device: string,
+    metric: string,
+  ): { hour: number; min: number; max: number; mean: number; count: number }[] {
+    return this.db
+      .prepare(
+        'SELECT hour, min, max, sum / count AS mean, count FROM readings_hourly WHERE device = ? AND metric = ? ORDER BY hour',
+      )
+      .all(device, metric) as { hour: number; min: number; max: number; mean: number; count: number }[];
+  }
+
+  devices(): DeviceState[] {
+    return (
+      this.db
+        .prepare('SELECT id, last_seen, online, battery, rssi, snr, silent_since FROM devices ORDER BY id')
+        .all() as {
+        id: string;
+        last_seen: number | null;
+        online: number | null;
+        battery: number | null;
+        rssi: number | null;
+        snr: number | null;
+        silent_since: number | null;
+      }[]
+    ).map((d) => ({
+      id: d.id,
+      lastSeen: d.last_seen,
+      online: d.online === null ? null : d.online === 1,
+      battery: d.battery,
+      rssi: d.rssi,
+      snr: d.snr,
+      silentSince: d.silent_since,
+    }));
+  }
+
+  /** Marks a device as silent (no data for too long); returns false if it already was. */
+  markSilent(device: string, since: number): boolean {
+    return (
+      this.db
+        .prepare('UPDATE devices SET silent_since = ? WHERE id = ? AND silent_since IS NULL')
+        .run(since, device).changes === 1
+    );
+  }
+
+  /** The latest reading of every metric of a device. */
+  latest(device: string): { metric: string; value: number; unit: string; time: number; flags: string }[] {
+    return this.db
+      .prepare(
+        `SELECT r.metric, r.value, r.unit, r.time, r.flags FROM readings r
+         JOIN (SELECT metric, MAX(time) AS t FROM readings WHERE device = ? GROUP BY metric) m ON m.metric = r.metric AND m.t = r.time
+         WHERE r.device = ? ORDER BY r.metric`,
+      )
+      .all(device, device) as { metric: string; value: number; unit: string; time: number; flags: string }[];
   }
 
   /**
@@ -80,6 +259,8 @@ export class GatewayStore {
    * nor queued again. Returns how many readings were new.
    */
   commit(readings: readonly Reading[], dead: readonly DeadLetter[], now: number): number {
+    if (this.refuseWrites)
+      throw new HatakeError('HATAKE_E_DISK_FULL', 'the gateway disk is nearly full; data refused');
     let fresh = 0;
     this.db.transaction(() => {
       for (const r of readings) {
@@ -89,11 +270,13 @@ export class GatewayStore {
           this.insertOutbox.run('reading', PRIORITY.reading, JSON.stringify(r), now);
         }
         this.touchDevice.run(r.device, now);
+        if (r.metric === 'battery' || r.metric === 'rssi' || r.metric === 'snr')
+          this.setRadio[r.metric].run(r.value, r.device);
       }
       for (const d of dead) {
         this.insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
       }
-      if (dead.length > 0) this.trimDead.run(DEAD_LETTER_LIMIT);
+      if (dead.length > 0) this.trimDead.run(this.deadLetterLimit);
     })();
     return fresh;
   }
@@ -145,6 +328,11 @@ export class GatewayStore {
       }
       this.deleteOutbox(rows.map((r) => r.seq));
     })();
+  }
+
+  /** When the oldest unsent row was queued, or null when the outbox is empty. */
+  oldestOutbox(): number | null {
+    return (this.db.prepare('SELECT MIN(created) AS t FROM outbox').get() as { t: number | null }).t;
   }
 
   outboxDepth(): number {

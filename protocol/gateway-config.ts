@@ -1,9 +1,19 @@
 // The gateway's configuration file, declared once: `hatake gateway --config gateway.yaml`.
-// Relative paths are resolved against the file's folder.
+// Relative paths are resolved against the file's folder; every limit has a default that suits a
+// Raspberry Pi with an SD card (see gateway/config.ts).
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const obj = <T extends Parameters<typeof Type.Object>[0]>(props: T, description?: string) =>
+  Type.Optional(Type.Object(props, { additionalProperties: false, description }));
+
+export const ExternalTopicFormat = Type.Union([
+  Type.Literal('hatake'),
+  Type.Literal('chirpstack'),
+  Type.Literal('tts'),
+]);
+export type ExternalTopicFormat = Static<typeof ExternalTopicFormat>;
 
 export const GatewayConfig = Type.Object(
   {
@@ -17,35 +27,79 @@ export const GatewayConfig = Type.Object(
     kits: Type.Optional(
       Type.Array(Type.String(), { description: 'Extra kit folders, read after the built-in kits' }),
     ),
-    mqtt: Type.Optional(
-      Type.Object(
-        {
-          host: Type.Optional(Type.String({ description: 'Listen address; 0.0.0.0 when absent' })),
-          port: Type.Optional(Port),
-          maxPayloadBytes: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024 })),
-        },
-        { additionalProperties: false },
-      ),
+    mqtt: obj(
+      {
+        enabled: Type.Optional(Type.Boolean({ description: 'Run the embedded broker (default true)' })),
+        host: Type.Optional(Type.String({ description: 'Listen address; 0.0.0.0 when absent' })),
+        port: Type.Optional(Port),
+        maxPayloadBytes: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024 })),
+        maxPacketBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024 })),
+        maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+        maxInflightPerDevice: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        rate: obj(
+          {
+            perSecond: Type.Number({ exclusiveMinimum: 0, maximum: 10_000 }),
+            burst: Type.Integer({ minimum: 1, maximum: 100_000 }),
+          },
+          'Publish rate limit per device (token bucket)',
+        ),
+        tls: obj({ port: Port, cert: Type.String(), key: Type.String() }, 'MQTT over TLS (8883)'),
+        websocket: obj({ port: Port, path: Type.Optional(Type.String()) }, 'MQTT over WebSocket'),
+      },
+      'The embedded broker',
     ),
-    server: Type.Optional(
-      Type.Object(
-        {
-          url: Type.String({ pattern: '^https?://' }),
-          token: Type.Optional(Type.String({ minLength: 16 })),
-          tokenFile: Type.Optional(Type.String()),
-        },
-        { additionalProperties: false },
-      ),
+    external: obj(
+      {
+        url: Type.String({ pattern: '^(mqtts?|wss?|tcp)://' }),
+        username: Type.Optional(Type.String()),
+        password: Type.Optional(Type.String()),
+        passwordFile: Type.Optional(Type.String()),
+        clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+        ca: Type.Optional(Type.String({ description: 'CA certificate file for mqtts://' })),
+        topics: Type.Array(
+          Type.Object(
+            { filter: Type.String({ minLength: 1 }), format: ExternalTopicFormat },
+            { additionalProperties: false },
+          ),
+          {
+            minItems: 1,
+            maxItems: 32,
+          },
+        ),
+      },
+      'Ingest from an existing broker (Mosquitto, a LoRaWAN network server) as a QoS 1 client with a persistent session',
     ),
-    sync: Type.Optional(
-      Type.Object(
-        {
-          intervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
-          batchMaxItems: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
-        },
-        { additionalProperties: false },
-      ),
+    http: obj(
+      { host: Type.Optional(Type.String()), port: Type.Optional(Port) },
+      'Status page, /healthz, /metrics',
     ),
+    storage: obj(
+      {
+        maxDbMB: Type.Optional(Type.Number({ minimum: 1, description: 'Database size budget' })),
+        minFreeMB: Type.Optional(
+          Type.Number({ minimum: 0, description: 'Refuse data when the disk has less free space' }),
+        ),
+      },
+      'SD-card budget',
+    ),
+    retention: obj(
+      {
+        rawDays: Type.Optional(Type.Number({ minimum: 1 / 24 })),
+        hourlyDays: Type.Optional(Type.Number({ minimum: 1 })),
+        deadLetters: Type.Optional(Type.Integer({ minimum: 100 })),
+      },
+      'How long raw readings and hourly aggregates are kept',
+    ),
+    health: obj({ offlineAfterIntervals: Type.Optional(Type.Number({ minimum: 1 })) }, 'Device health'),
+    server: obj({
+      url: Type.String({ pattern: '^https?://' }),
+      token: Type.Optional(Type.String({ minLength: 16 })),
+      tokenFile: Type.Optional(Type.String()),
+    }),
+    sync: obj({
+      intervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+      batchMaxItems: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
+    }),
   },
   { additionalProperties: false },
 );

@@ -4,7 +4,7 @@
 // device+metric+time, documents by their own ids).
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
-import { Reading } from './telemetry.ts';
+import { Reading, METRIC_PATTERN } from './telemetry.ts';
 import { Manifest } from './manifest.ts';
 
 export const MAX_BATCH_ITEMS = 5000;
@@ -19,6 +19,55 @@ export const DeviceStatusEvent = Type.Object(
 );
 export type DeviceStatusEvent = Static<typeof DeviceStatusEvent>;
 
+/** Something the gateway wants a person to know: an alert, a device event, a report. */
+export const GatewayEvent = Type.Object(
+  {
+    id: Type.String({
+      pattern: '^[A-Za-z0-9_-]{8,64}$',
+      description: 'Unique id (the server keeps each once)',
+    }),
+    type: Type.Union([
+      Type.Literal('disk_full'),
+      Type.Literal('disk_ok'),
+      Type.Literal('device_silent'),
+      Type.Literal('device_back'),
+      Type.Literal('battery_low'),
+      Type.Literal('clock_skew'),
+      Type.Literal('backlog_report'),
+      Type.Literal('downlink_applied'),
+      Type.Literal('downlink_refused'),
+    ]),
+    severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    time: Type.Integer({ minimum: 0 }),
+    device: Type.Optional(Id('Device id')),
+    message: Type.String({ maxLength: 1000 }),
+    detail: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type GatewayEvent = Static<typeof GatewayEvent>;
+
+/** Raw readings of one device, metric and hour, rolled up when the outbox ran out of room. */
+export const HourlyAggregate = Type.Object(
+  {
+    device: Id('Device id'),
+    metric: Type.String({ pattern: METRIC_PATTERN }),
+    unit: Type.String({ maxLength: 16 }),
+    hour: Type.Integer({ minimum: 0, description: 'Start of the hour, epoch ms UTC' }),
+    min: Type.Number(),
+    max: Type.Number(),
+    mean: Type.Number(),
+    count: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type HourlyAggregate = Static<typeof HourlyAggregate>;
+
 const item = <K extends string, B extends ReturnType<typeof Type.Object>>(kind: K, body: B) =>
   Type.Object(
     { seq: Type.Integer({ minimum: 1 }), kind: Type.Literal(kind), body },
@@ -29,6 +78,8 @@ export const SyncItem = Type.Union([
   item('reading', Reading),
   item('manifest', Manifest),
   item('device_status', DeviceStatusEvent),
+  item('event', GatewayEvent),
+  item('aggregate', HourlyAggregate),
 ]);
 export type SyncItem = Static<typeof SyncItem>;
 export type SyncKind = SyncItem['kind'];

@@ -2,7 +2,7 @@
 // exactly-once effect: readings are keyed by (farm, device, metric, time), documents by their
 // ids, so a resend changes nothing; the answer is the highest sequence held from the gateway.
 import { createGunzip } from 'node:zlib';
-import { SyncAck, SyncBatch } from '../../protocol/sync.ts';
+import { SyncAck, SyncBatch, type GatewayEvent } from '../../protocol/sync.ts';
 import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
@@ -68,6 +68,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const readings: FarmReading[] = [];
       const manifests: Manifest[] = [];
       const statuses: { device: string; online: boolean; time: number }[] = [];
+      const events: GatewayEvent[] = [];
       for (const item of batch.items) {
         if (item.seq < batch.seqFrom || item.seq > batch.seqTo) {
           throw new HatakeError(
@@ -91,6 +92,20 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           case 'device_status':
             statuses.push(item.body);
             break;
+          case 'event':
+            events.push(item.body);
+            break;
+          case 'aggregate':
+            throw new HatakeError('HATAKE_E_SYNC_BATCH', 'this server does not take hourly aggregates yet', {
+              expected: 'readings',
+            });
+          default: {
+            const never: never = item;
+            throw new HatakeError(
+              'HATAKE_E_SYNC_BATCH',
+              `unknown item kind ${JSON.stringify((never as { kind: unknown }).kind)}`,
+            );
+          }
         }
       }
       // Metadata first, so a reading's device is known when the reading lands.
@@ -116,6 +131,22 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
         );
         for (const s of statuses) status.run(gw.farm, s.device, s.online ? 1 : 0);
+        const event = ctx.db.prepare(
+          `INSERT OR IGNORE INTO events (gateway, farm, id, type, severity, time, device, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        for (const e of events) {
+          event.run(
+            gw.id,
+            gw.farm,
+            e.id,
+            e.type,
+            e.severity,
+            e.time,
+            e.device ?? null,
+            e.message,
+            e.detail ? JSON.stringify(e.detail) : null,
+          );
+        }
         ctx.db
           .prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?')
           .run(batch.seqTo, Date.now(), gw.id);

@@ -10,6 +10,7 @@ import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provis
 import { HatakeServer } from '../../dashboard/server.ts';
 import { seedDemoUsers, DEMO_PASSWORD } from '../../dashboard/demo.ts';
 import { Gateway } from '../../gateway/gateway.ts';
+import { DEFAULT_MQTT, gatewayConfigFor, type ResolvedGatewayConfig } from '../../gateway/config.ts';
 import { pino } from 'pino';
 
 export const DEMO_MANIFEST_FILE = join(import.meta.dirname, '../../sim/demo-farm.yaml');
@@ -41,9 +42,15 @@ export async function startServer(dir: string): Promise<{ server: HatakeServer; 
 }
 
 /** Starts a server (unless `server: false`) and a gateway syncing to it. */
-export async function startStack(
-  opts: { server?: boolean; syncIntervalMs?: number; maxPayloadBytes?: number } = {},
-): Promise<Stack> {
+export interface StackOptions {
+  server?: boolean;
+  syncIntervalMs?: number;
+  maxPayloadBytes?: number;
+  mqtt?: Partial<ResolvedGatewayConfig['mqtt']>;
+  gateway?: Partial<ResolvedGatewayConfig>;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-it-'));
   const manifest = demoManifest();
   const { registry, secrets } = provisionRegistry(manifest);
@@ -57,16 +64,22 @@ export async function startStack(
     gatewayToken = server.ctx.auth.issueGatewayToken('gw-test', manifest.farm.id);
   }
   const gateway = new Gateway(
-    {
-      id: 'gw-test',
-      dataDir: join(dir, 'gateway'),
-      manifest: DEMO_MANIFEST_FILE,
-      registry: registryFile,
-      kits: [],
-      mqtt: { host: '127.0.0.1', port: 0, maxPayloadBytes: opts.maxPayloadBytes ?? 16 * 1024 },
-      server: server ? { url: httpUrl, token: gatewayToken } : undefined,
-      sync: { intervalMs: opts.syncIntervalMs ?? 200, batchMaxItems: 500 },
-    },
+    gatewayConfigFor(
+      { id: 'gw-test', dataDir: join(dir, 'gateway'), manifest: DEMO_MANIFEST_FILE, registry: registryFile },
+      {
+        mqtt: {
+          ...DEFAULT_MQTT,
+          host: '127.0.0.1',
+          port: 0,
+          maxPayloadBytes: opts.maxPayloadBytes ?? 16 * 1024,
+          ...opts.mqtt,
+        },
+        http: { host: '127.0.0.1', port: 0 },
+        server: server ? { url: httpUrl, token: gatewayToken } : undefined,
+        sync: { intervalMs: opts.syncIntervalMs ?? 200, batchMaxItems: 500 },
+        ...opts.gateway,
+      },
+    ),
     quietLog(),
   );
   await gateway.start();

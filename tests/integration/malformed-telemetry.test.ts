@@ -93,10 +93,10 @@ describe('malformed telemetry', () => {
     expect(row).toEqual({ value: 0.7, flags: '["out_of_range"]' });
   });
 
-  it('counts each rejection by its code', () => {
-    const rejected = stack.gateway.ingest.counters.rejected;
-    expect(rejected.get('HATAKE_E_PAYLOAD_JSON')).toBe(3);
-    expect(rejected.get('HATAKE_E_PAYLOAD_SIZE')).toBe(1);
-    expect(rejected.get('HATAKE_E_OUT_OF_RANGE')).toBeGreaterThanOrEqual(1);
+  it('counts each rejection by its code', async () => {
+    const rejected = (code: string) => stack.gateway.metrics.value('hatake_gateway_rejected_total', { code });
+    expect(await rejected('HATAKE_E_PAYLOAD_JSON')).toBe(3);
+    expect(await rejected('HATAKE_E_PAYLOAD_SIZE')).toBe(1);
+    expect(await rejected('HATAKE_E_OUT_OF_RANGE')).toBeGreaterThanOrEqual(1);
   });
 });

@@ -1,0 +1,86 @@
+// The gateway's Prometheus metrics: one registry per gateway (tests run several in a process).
+// Every limit and every refusal has a counter; the status page reads the same numbers.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RefusalReason =
+  'bad_login' | 'topic' | 'subscribe' | 'packet_size' | 'rate' | 'inflight' | 'connections' | 'store';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly messages = new Counter({
+    name: 'hatake_gateway_messages_total',
+    help: 'Telemetry messages received',
+    registers: [this.registry],
+  });
+  readonly readings = new Counter({
+    name: 'hatake_gateway_readings_total',
+    help: 'Readings stored',
+    registers: [this.registry],
+  });
+  readonly rejected = new Counter({
+    name: 'hatake_gateway_rejected_total',
+    help: 'Payloads refused and dead-lettered, by error code',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: 'hatake_gateway_refused_total',
+    help: 'Connections, publishes and subscriptions refused by the broker, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly ingestLatency = new Histogram({
+    name: 'hatake_gateway_ingest_seconds',
+    help: 'From a publish arriving to its readings being durable',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly commits = new Counter({
+    name: 'hatake_gateway_commits_total',
+    help: 'Group-commit transactions',
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'hatake_gateway_queue_depth',
+    help: 'Items waiting, by queue',
+    labelNames: ['queue'],
+    registers: [this.registry],
+  });
+  readonly diskBytes = new Gauge({
+    name: 'hatake_gateway_disk_bytes',
+    help: 'Database size and free space on its filesystem',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly devices = new Gauge({
+    name: 'hatake_gateway_devices',
+    help: 'Devices by state',
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: 'hatake_gateway_connections',
+    help: 'Open MQTT connections',
+    registers: [this.registry],
+  });
+  readonly syncItems = new Counter({
+    name: 'hatake_gateway_synced_items_total',
+    help: 'Outbox items the server acknowledged',
+    registers: [this.registry],
+  });
+
+  constructor(withProcessMetrics = true) {
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'hatake_gateway_' });
+  }
+
+  refuse(reason: RefusalReason): void {
+    this.refused.inc({ reason });
+  }
+
+  /** Current value of a counter/gauge (for tests and the status page). */
+  async value(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const metric = await this.registry.getSingleMetric(name)?.get();
+    const v = metric?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+    return v?.value ?? 0;
+  }
+}
