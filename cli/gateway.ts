@@ -1,16 +1,39 @@
-// `hatake gateway --config FILE`
+// `hatake gateway --config FILE` and `hatake gateway cert --out DIR`.
 import { HatakeError } from '../protocol/errors.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { makeSelfSignedCert } from '../gateway/cert.ts';
 import { options, untilSignal } from './main.ts';
 
 export async function gateway(args: string[]): Promise<number> {
-  const { values } = options(args, { config: { type: 'string', short: 'c' } });
+  const { values, positionals } = options(args, {
+    config: { type: 'string', short: 'c' },
+    out: { type: 'string' },
+    name: { type: 'string' },
+    days: { type: 'string' },
+  });
+  if (positionals[0] === 'cert') {
+    if (!values.out)
+      throw new HatakeError('HATAKE_E_CONFIG', 'missing --out DIR', {
+        expected: 'hatake gateway cert --out DIR [--name HOST] [--days N]',
+      });
+    const c = await makeSelfSignedCert(values.out, {
+      name: values.name,
+      days: values.days ? Number(values.days) : undefined,
+    });
+    process.stdout.write(`certificate: ${c.cert}\nkey:         ${c.key}\nfingerprint: ${c.fingerprint}\n`);
+    return 0;
+  }
+  if (positionals[0] !== undefined)
+    throw new HatakeError('HATAKE_E_CONFIG', `unknown gateway action "${positionals[0]}"`, {
+      expected: 'cert',
+    });
   if (!values.config)
     throw new HatakeError('HATAKE_E_CONFIG', 'missing --config', { expected: '--config gateway.yaml' });
   const gw = new Gateway(loadGatewayConfig(values.config));
   await gw.start();
-  await untilSignal();
+  const sig = await untilSignal();
+  gw.log.info({ signal: sig }, 'stopping');
   await gw.stop();
   return 0;
 }

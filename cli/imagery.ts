@@ -1,6 +1,204 @@
-// `hatake imagery …` — arrives with issue 6; until then it says so instead of pretending.
+// `hatake imagery …` — satellite imagery to per-field, per-zone vegetation indices and maps.
+// Thin: parses arguments, calls edge/imagery, prints a summary (and a progress bar on a terminal).
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { BAND_ROLES, type BandRole } from '../protocol/imagery.ts';
 import { HatakeError } from '../protocol/errors.ts';
+import { PROFILES, profileById } from '../edge/imagery/profiles.ts';
+import { INDICES } from '../edge/imagery/indices.ts';
+import { parseFields } from '../edge/imagery/fields.ts';
+import { Scene } from '../edge/imagery/scene.ts';
+import { processScene } from '../edge/imagery/process.ts';
+import { options } from './main.ts';
 
-export async function imagery(_args: string[]): Promise<number> {
-  throw new HatakeError('HATAKE_E_CONFIG', 'hatake imagery is not in this build yet (issue 6)');
+const USAGE = `hatake imagery — 衛星画像から圃場ごとの植生指数・管理ゾーン・地図 / satellite imagery to per-field indices, zones and maps
+
+Usage:
+  hatake imagery process SCENE... --fields FIELDS.geojson --out DIR
+        [--profile s2-l2a] [--bands red=1,green=2,blue=3,nir=4] [--offset N] [--scale X]
+        [--mask CLOUDMASK.tif] [--no-scl] [--indices ndvi,ndre] [--zones auto|3|4|5]
+        [--zone-index ndvi] [--min-region PIXELS] [--id-property id] [--scene-id ID]
+        [--date ISO8601] [--no-maps] [--progress]
+      SCENE is one multi-band GeoTIFF/COG (band roles from --bands or the profile) or one file
+      per band (B02, B03, B04, B05, B08, B8A, SCL … recognised by name). Writes DIR/stats.json,
+      DIR/zones.geojson and DIR/maps/.
+      --offset is added to DNs before scaling (Sentinel-2 L2A baseline ≥ 04.00: -1000); without
+      it the scene's metadata (STAC item, product name) decides, or the command refuses.
+  hatake imagery profiles     list the sensor profiles
+  hatake imagery indices      list the vegetation indices
+`;
+
+const MAX_FIELDS_BYTES = 64 * 1024 * 1024;
+
+/** Parses "red=1,nir=4" into band roles → 1-based band numbers. */
+export function parseBandMap(text: string): Partial<Record<BandRole, number>> {
+  const out: Partial<Record<BandRole, number>> = {};
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z0-9]+)=(\d{1,4})$/.exec(part);
+    if (!m || !(BAND_ROLES as readonly string[]).includes(m[1]!) || Number(m[2]) < 1) {
+      throw new HatakeError('HATAKE_E_CONFIG', `--bands: "${part.slice(0, 40)}" is not role=number`, {
+        expected: `role=N with role one of ${BAND_ROLES.join(', ')} and N ≥ 1`,
+      });
+    }
+    const role = m[1] as BandRole;
+    if (out[role] !== undefined) {
+      throw new HatakeError('HATAKE_E_CONFIG', `--bands: ${role} given twice`, {
+        expected: 'each role once',
+      });
+    }
+    out[role] = Number(m[2]);
+  }
+  return out;
+}
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) {
+    throw new HatakeError('HATAKE_E_CONFIG', `--${name} "${v.slice(0, 40)}" is not a number`, {
+      expected: 'a number',
+    });
+  }
+  return n;
+}
+
+/** A one-line progress bar on stderr. */
+function progressBar(): (done: number, total: number) => void {
+  let last = -1;
+  return (done, total) => {
+    const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    process.stderr.write(`\r  処理中 processing [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}%`);
+    if (done >= total) process.stderr.write('\n');
+  };
+}
+
+async function processCommand(args: string[]): Promise<number> {
+  const { values, positionals } = options(args, {
+    fields: { type: 'string' },
+    out: { type: 'string' },
+    profile: { type: 'string', default: 's2-l2a' },
+    bands: { type: 'string' },
+    offset: { type: 'string' },
+    scale: { type: 'string' },
+    mask: { type: 'string' },
+    'no-scl': { type: 'boolean', default: false },
+    indices: { type: 'string' },
+    zones: { type: 'string', default: 'auto' },
+    'zone-index': { type: 'string' },
+    'min-region': { type: 'string' },
+    'id-property': { type: 'string', default: 'id' },
+    'scene-id': { type: 'string' },
+    date: { type: 'string' },
+    'no-maps': { type: 'boolean', default: false },
+    progress: { type: 'boolean', default: false },
+  });
+  if (positionals.length === 0)
+    throw new HatakeError('HATAKE_E_CONFIG', 'no SCENE file given', { expected: USAGE.split('\n')[3] });
+  if (!values.fields) throw new HatakeError('HATAKE_E_CONFIG', '--fields FIELDS.geojson is required');
+  if (!values.out) throw new HatakeError('HATAKE_E_CONFIG', '--out DIR is required');
+  const zonesK = values.zones === 'auto' ? 'auto' : Number(values.zones);
+  if (zonesK !== 'auto' && !(Number.isInteger(zonesK) && zonesK >= 2 && zonesK <= 9)) {
+    throw new HatakeError('HATAKE_E_CONFIG', `--zones "${values.zones}"`, {
+      expected: 'auto or an integer 2–9',
+    });
+  }
+  if (values.date !== undefined && Number.isNaN(Date.parse(values.date))) {
+    throw new HatakeError('HATAKE_E_CONFIG', `--date "${values.date.slice(0, 40)}" is not a date`, {
+      expected: 'ISO 8601',
+    });
+  }
+  const fieldsFile = resolve(values.fields);
+  let text: string;
+  try {
+    if (statSync(fieldsFile).size > MAX_FIELDS_BYTES) {
+      throw new HatakeError('HATAKE_E_FIELDS', `the file is larger than ${MAX_FIELDS_BYTES} bytes`, {
+        place: { file: fieldsFile },
+      });
+    }
+    text = readFileSync(fieldsFile, 'utf8');
+  } catch (e) {
+    if (e instanceof HatakeError) throw e;
+    throw new HatakeError('HATAKE_E_FIELDS', `cannot read the fields file: ${(e as Error).message}`, {
+      place: { file: fieldsFile },
+    });
+  }
+  const fields = parseFields(text, fieldsFile, values['id-property']);
+  const scene = await Scene.open({
+    files: positionals.map((p) => resolve(p)),
+    profile: profileById(values.profile),
+    bands: values.bands ? parseBandMap(values.bands) : undefined,
+    offset: num('offset', values.offset),
+    scale: num('scale', values.scale),
+    maskFile: values.mask ? resolve(values.mask) : undefined,
+    useScl: !values['no-scl'],
+    sceneId: values['scene-id'],
+    acquired: values.date ? new Date(values.date).toISOString() : undefined,
+  });
+  try {
+    const show = values.progress || process.stderr.isTTY === true;
+    const res = await processScene(scene, fields, {
+      outDir: resolve(values.out),
+      indices: values.indices
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      zoning: {
+        k: zonesK,
+        index: values['zone-index'],
+        ...(values['min-region'] !== undefined
+          ? { minRegionPixels: num('min-region', values['min-region']) }
+          : {}),
+      },
+      maps: !values['no-maps'],
+      fieldsFile,
+      onProgress: show ? progressBar() : undefined,
+    });
+    const r = res.stats.scene.radiometry;
+    process.stdout.write(
+      [
+        `シーン scene ${res.stats.scene.sceneId} (${res.stats.scene.acquired ?? 'date unknown'}) ${res.stats.scene.width}×${res.stats.scene.height} ${res.stats.scene.crs}`,
+        `  offset ${r.offset} (${r.offsetReason}), scale ${r.scale}; mask ${res.stats.scene.mask.kind}`,
+        `  圃場 fields ${Object.keys(res.stats.fields).length}, 指数 indices ${res.stats.indices.map((i) => i.id).join(', ')}, ゾーン zones ${res.zones.features.length}`,
+        `  → ${resolve(values.out)}/stats.json, zones.geojson, maps/ (${res.files.length} files)`,
+      ].join('\n') + '\n',
+    );
+    return 0;
+  } finally {
+    await scene.close();
+  }
+}
+
+export async function imagery(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'process':
+      return processCommand(rest);
+    case 'profiles':
+      for (const p of PROFILES) {
+        const bands = Object.entries(p.bands)
+          .map(([r, b]) => `${r}=${b.name}`)
+          .join(' ');
+        process.stdout.write(`${p.id.padEnd(16)} ${p.name}\n${' '.repeat(17)}${bands}\n`);
+      }
+      return 0;
+    case 'indices':
+      for (const d of INDICES) process.stdout.write(`${d.id.padEnd(6)} ${d.name.padEnd(6)} ${d.formula}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return sub === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`hatake imagery: unknown subcommand "${sub}"\n\n${USAGE}`);
+      return 2;
+  }
 }

@@ -1,37 +1,66 @@
 // Provisioning: a random secret per device, shown once to whoever installs the device and kept
-// only as a hash in the gateway's registry. Re-provisioning a device rotates only its secret.
+// only as a hash in the gateway's registry. Re-provisioning keeps every device's secret except the
+// ones asked to rotate. LoRaWAN devices get no secret (they never log in themselves; their
+// network server does) but are registered with their DevEUI.
 import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
-import { hashSecret, type Registry } from '../protocol/registry.ts';
+import { hashSecret, type Registry, type RegistryDevice } from '../protocol/registry.ts';
 import type { Manifest } from '../protocol/manifest.ts';
+import type { Catalogue } from './catalogue.ts';
 
 /** A new device secret: 256 random bits, URL-safe. */
 export function newSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
+export interface ProvisionOptions {
+  /** With a catalogue, devices of LoRaWAN kits are registered without a secret. */
+  catalogue?: Catalogue;
+  /** Devices whose secret is replaced even though the kept registry has one. */
+  rotate?: readonly string[];
+  now?: number;
+}
+
 /**
- * A registry for the manifest's devices. Devices in `keep` keep their stored hash; every other
- * device gets a new secret, returned in `secrets` (the only time it exists in clear).
+ * A registry for the manifest's devices. Devices in `keep` keep their stored hash unless listed in
+ * `rotate`; every other device gets a new secret, returned in `secrets` (the only time it exists
+ * in clear).
  */
 export function provisionRegistry(
   manifest: Manifest,
   keep?: Registry,
+  opts: ProvisionOptions = {},
 ): { registry: Registry; secrets: Record<string, string> } {
-  const old = new Map((keep?.devices ?? []).map((d) => [d.id, d]));
+  const sameFarm = keep?.farm === manifest.farm.id;
+  const old = new Map((sameFarm ? (keep?.devices ?? []) : []).map((d) => [d.id, d]));
+  const rotate = new Set(opts.rotate ?? []);
   const secrets: Record<string, string> = {};
-  const devices = manifest.devices.map((d) => {
+  const at = new Date(opts.now ?? Date.now()).toISOString();
+  const devices = manifest.devices.map((d): RegistryDevice => {
+    const devEui = d.devEui?.toLowerCase();
+    if (opts.catalogue?.get(d.kit)?.transport === 'lorawan') {
+      return { id: d.id, kit: d.kit, ...(devEui ? { devEui } : {}) };
+    }
     const prev = old.get(d.id);
-    if (prev && keep?.farm === manifest.farm.id) return { ...prev, kit: d.kit };
+    if (prev?.secretHash && !rotate.has(d.id)) {
+      const { devEui: _drop, ...rest } = prev;
+      return { ...rest, kit: d.kit, ...(devEui ? { devEui } : {}) };
+    }
     const secret = newSecret();
     secrets[d.id] = secret;
-    return { id: d.id, kit: d.kit, secretHash: hashSecret(secret), rotatedAt: new Date().toISOString() };
+    return {
+      id: d.id,
+      kit: d.kit,
+      secretHash: hashSecret(secret),
+      rotatedAt: at,
+      ...(devEui ? { devEui } : {}),
+    };
   });
   return { registry: { farm: manifest.farm.id, devices }, secrets };
 }
 
 /** Writes a file atomically (temp file + rename), so a reader never sees half of it. */
-export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data, { mode });
   renameSync(tmp, file);

@@ -87,14 +87,8 @@ export class Broker {
       // Guard a slow consumer: at most this many QoS>0 messages in flight to one client.
       concurrency: 100,
     });
-    this.aedes.on('clientReady', (client) => {
-      const device = this.deviceOf.get(client);
-      if (device) this.store.setDeviceOnline(device, true, Date.now());
-    });
-    this.aedes.on('clientDisconnect', (client) => {
-      const device = this.deviceOf.get(client);
-      if (device) this.store.setDeviceOnline(device, false, Date.now());
-    });
+    this.aedes.on('clientReady', (client) => this.recordOnline(client, true));
+    this.aedes.on('clientDisconnect', (client) => this.recordOnline(client, false));
     this.aedes.on('clientError', (client, err) => {
       this.log.debug({ device: this.deviceOf.get(client), err: err.message }, 'client error');
     });
@@ -110,6 +104,17 @@ export class Broker {
     if (this.cfg.websocket)
       ports.websocket = await this.listenWebSocket(this.cfg.websocket.port, this.cfg.websocket.path);
     return ports;
+  }
+
+  /** Records a device's connection state; a full disk must not turn this into a crash. */
+  private recordOnline(client: Client, online: boolean): void {
+    const device = this.deviceOf.get(client);
+    if (!device) return;
+    try {
+      this.store.setDeviceOnline(device, online, Date.now());
+    } catch (e) {
+      this.log.warn({ device, online, err: (e as Error).message }, 'device state not recorded');
+    }
   }
 
   /** Accepts a connection if under the limit, guards its packet sizes and hands it to aedes. */

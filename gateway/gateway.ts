@@ -7,9 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { HatakeError } from '../protocol/errors.ts';
-import { Manifest } from '../protocol/manifest.ts';
-import { validator } from '../protocol/validate.ts';
-import { loadYamlFile } from '../runtime/config-file.ts';
+import type { Manifest } from '../protocol/manifest.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
 import { loadCatalogue, type Catalogue } from '../firmware-config/catalogue.ts';
 import type { ResolvedGatewayConfig } from './config.ts';
@@ -23,8 +21,9 @@ import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus } from './http.ts';
 import { ExternalBroker } from './external.ts';
-
-const manifestValidator = validator(Manifest);
+import { LoRaWanUplinks } from './lorawan.ts';
+import { loadManifest } from '../firmware-config/manifest-check.ts';
+import { QualityTracker } from '../firmware-config/quality-tracker.ts';
 
 export class Gateway {
   readonly config: ResolvedGatewayConfig;
@@ -57,7 +56,8 @@ export class Gateway {
     const c = this.config;
     mkdirSync(c.dataDir, { recursive: true });
     this.catalogue = loadCatalogue(c.kits);
-    this.manifest = loadYamlFile(c.manifest, manifestValidator);
+    // Boundary files are inlined and every device is checked against the catalogue.
+    this.manifest = loadManifest(c.manifest, { catalogue: this.catalogue });
     this.registry = new DeviceRegistry(c.registry, this.log);
     if (this.registry.farm !== this.manifest.farm.id) {
       throw new HatakeError(
@@ -73,9 +73,13 @@ export class Gateway {
     this.store.deadLetterLimit = c.retention.deadLetters;
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
     this.queueManifestIfChanged(this.manifest);
+    const devices = new Map(this.manifest.devices.map((d) => [d.id, d]));
+    const tracker = new QualityTracker();
     this.ingest = new Ingest(this.store, this.registry, this.catalogue, this.metrics, {
       maxPayloadBytes: c.mqtt.maxPayloadBytes,
       maxGroup: 1000,
+      calibration: (id) => devices.get(id)?.calibration,
+      tracker,
     });
     this.maintenance = new Maintenance({
       config: c,
@@ -116,6 +120,13 @@ export class Gateway {
         store: this.store,
         log: this.log.child({ part: 'external' }),
       });
+      this.external.networkUplinks = new LoRaWanUplinks(
+        this.ingest,
+        this.catalogue,
+        this.manifest,
+        tracker,
+        this.metrics,
+      );
       await this.external.start();
     }
     const http = await startGatewayHttp({

@@ -8,12 +8,17 @@ import { isHatakeError, HatakeError } from '../protocol/errors.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import { decodePayload } from '../firmware-config/decode.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
+import type { QualityTracker } from '../firmware-config/quality-tracker.ts';
 import { DEAD_LETTER_HEAD_BYTES, type DeadLetter, type GatewayStore } from './store.ts';
 import type { DeviceRegistry } from './registry.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export interface IngestOptions {
   maxPayloadBytes: number;
+  /** A device's calibration overrides from the manifest. */
+  calibration?: (device: string) => Record<string, number[]> | undefined;
+  /** Spike / stuck / clock-skew / duplicate flags from recent history. */
+  tracker?: QualityTracker;
   /** Most messages in one transaction. */
   maxGroup: number;
 }
@@ -68,7 +73,14 @@ export class Ingest extends EventEmitter<IngestEvents> {
       const entry = this.registry.get(device);
       if (!entry) throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${device}" is not registered`);
       const kit = this.catalogue.require(entry.kit);
-      return decodePayload(payload, { device, kit, receivedAt: now, maxBytes: this.opts.maxPayloadBytes });
+      return decodePayload(payload, {
+        device,
+        kit,
+        receivedAt: now,
+        maxBytes: this.opts.maxPayloadBytes,
+        calibration: this.opts.calibration?.(device),
+        tracker: this.opts.tracker,
+      });
     });
   }
 

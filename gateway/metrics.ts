@@ -63,6 +63,11 @@ export class GatewayMetrics {
     help: 'Open MQTT connections',
     registers: [this.registry],
   });
+  readonly duplicates = new Counter({
+    name: 'hatake_gateway_duplicate_uplinks_total',
+    help: 'LoRaWAN uplinks seen before (same DevEUI and fCnt), acknowledged and not stored again',
+    registers: [this.registry],
+  });
   readonly syncItems = new Counter({
     name: 'hatake_gateway_synced_items_total',
     help: 'Outbox items the server acknowledged',

@@ -1,5 +1,6 @@
 // The farm manifest: a farm, its fields and its devices. Written by an IT partner, checked by
-// `hatake kit validate`, loaded by the gateway and synced to the server.
+// `hatake kit validate`, loaded by the gateway and synced to the server (with every boundary
+// given by path read and inlined, so the server never sees a path).
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 
@@ -22,6 +23,14 @@ export const PolygonGeometry = Type.Object(
 );
 export type PolygonGeometry = Static<typeof PolygonGeometry>;
 
+export const BoundaryPath = Type.String({
+  minLength: 1,
+  maxLength: 300,
+  pattern: '\\.(geo)?json$',
+  description:
+    'A GeoJSON file (Polygon geometry, or a Feature / one-feature FeatureCollection of one), relative to the manifest',
+});
+
 export const Farm = Type.Object(
   {
     id: Id('Farm id'),
@@ -33,19 +42,28 @@ export const Farm = Type.Object(
 );
 export type Farm = Static<typeof Farm>;
 
+const fieldProperties = {
+  id: Id('Field id'),
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  crop: Type.Optional(Type.String({ maxLength: 64 })),
+  variety: Type.Optional(Type.String({ maxLength: 64 })),
+  plantingDate: Type.Optional(Type.String({ format: 'date' })),
+  soilTexture: Type.Optional(Type.String({ maxLength: 32 })),
+};
+
+/** A field as the gateway and the server hold it: its boundary, if any, inline. */
 export const Field = Type.Object(
-  {
-    id: Id('Field id'),
-    name: Type.String({ minLength: 1, maxLength: 200 }),
-    crop: Type.Optional(Type.String({ maxLength: 64 })),
-    variety: Type.Optional(Type.String({ maxLength: 64 })),
-    plantingDate: Type.Optional(Type.String({ format: 'date' })),
-    soilTexture: Type.Optional(Type.String({ maxLength: 32 })),
-    boundary: Type.Optional(PolygonGeometry),
-  },
+  { ...fieldProperties, boundary: Type.Optional(PolygonGeometry) },
   { additionalProperties: false },
 );
 export type Field = Static<typeof Field>;
+
+/** A field as a partner writes it: the boundary inline or as a path to a GeoJSON file. */
+export const FieldFile = Type.Object(
+  { ...fieldProperties, boundary: Type.Optional(Type.Union([PolygonGeometry, BoundaryPath])) },
+  { additionalProperties: false },
+);
+export type FieldFile = Static<typeof FieldFile>;
 
 export const DeviceEntry = Type.Object(
   {
@@ -55,18 +73,51 @@ export const DeviceEntry = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     position: Type.Optional(Position),
     depth: Type.Optional(Type.Number({ minimum: 0, maximum: 5, description: 'Sensor depth in metres' })),
-    calibration: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Number(), { maxItems: 8 }))),
+    calibration: Type.Optional(
+      Type.Record(Type.String(), Type.Array(Type.Number(), { minItems: 1, maxItems: 8 }), {
+        description:
+          "Per-device polynomial coefficients (c0, c1, …) replacing the kit's calibration of that metric",
+      }),
+    ),
+    devEui: Type.Optional(
+      Type.String({ pattern: '^[0-9A-Fa-f]{16}$', description: 'LoRaWAN DevEUI (16 hex digits)' }),
+    ),
   },
   { additionalProperties: false },
 );
 export type DeviceEntry = Static<typeof DeviceEntry>;
 
+/** Where provisioned devices find the gateway's broker (command-line options override it). */
+export const BrokerAddress = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    tls: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type BrokerAddress = Static<typeof BrokerAddress>;
+
+/** The manifest as loaded (boundaries inline): what the gateway uses and syncs to the server. */
 export const Manifest = Type.Object(
   {
     farm: Farm,
+    broker: Type.Optional(BrokerAddress),
     fields: Type.Array(Field, { maxItems: 10000 }),
     devices: Type.Array(DeviceEntry, { maxItems: 10000 }),
   },
   { additionalProperties: false },
 );
 export type Manifest = Static<typeof Manifest>;
+
+/** The manifest file a partner writes; `hatake kit validate` checks it, loading inlines its boundary files. */
+export const ManifestFile = Type.Object(
+  {
+    farm: Farm,
+    broker: Type.Optional(BrokerAddress),
+    fields: Type.Array(FieldFile, { maxItems: 10000 }),
+    devices: Type.Array(DeviceEntry, { maxItems: 10000 }),
+  },
+  { additionalProperties: false },
+);
+export type ManifestFile = Static<typeof ManifestFile>;

@@ -1,6 +1,8 @@
 // The metric vocabulary: every quantity hatake stores, its storage unit (SI or SI-prefixed, as
 // farmers' instruments report it) and the physically possible range. A kit narrows the range to
 // what its sensor can measure; a value outside the physical range is refused, never stored.
+// Kits may define further metrics of their own (with their own unit and range); a kit that uses
+// a name from this list must use its unit.
 
 export interface MetricDef {
   /** Storage unit. */
@@ -28,6 +30,12 @@ export const METRICS = {
   rssi: { unit: 'dBm', min: -200, max: 20, ja: '電波強度', en: 'RSSI' },
   snr: { unit: 'dB', min: -40, max: 40, ja: 'SN比', en: 'SNR' },
   valve_state: { unit: '1', min: 0, max: 1, ja: '弁の状態', en: 'Valve state' },
+  air_pressure: { unit: 'kPa', min: 30, max: 110, ja: '気圧', en: 'Air pressure' },
+  vapor_pressure: { unit: 'kPa', min: 0, max: 20, ja: '水蒸気圧', en: 'Vapour pressure' },
+  wind_direction: { unit: 'deg', min: 0, max: 360, ja: '風向', en: 'Wind direction' },
+  wind_gust: { unit: 'm/s', min: 0, max: 120, ja: '最大瞬間風速', en: 'Wind gust' },
+  soil_permittivity: { unit: '1', min: 1, max: 100, ja: '土壌誘電率', en: 'Soil permittivity' },
+  battery_level: { unit: '%', min: 0, max: 100, ja: '電池残量', en: 'Battery level' },
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;

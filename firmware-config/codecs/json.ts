@@ -2,28 +2,25 @@
 import { HatakeError } from '../../protocol/errors.ts';
 import { TelemetryPayload, type Reading } from '../../protocol/telemetry.ts';
 import { validator } from '../../protocol/validate.ts';
-import type { Kit } from '../../protocol/kit.ts';
-import { checkValue } from '../quality.ts';
+import { buildReadings } from '../readings.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES, type DecodeContext } from './context.ts';
 
-export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024;
+export { DEFAULT_MAX_PAYLOAD_BYTES, type DecodeContext };
 const payloadValidator = validator(TelemetryPayload);
 
-export interface DecodeContext {
-  device: string;
-  kit: Kit;
-  /** Gateway receive time, epoch ms; used when the payload carries no time. */
-  receivedAt: number;
-  maxBytes?: number;
-}
-
-/** Decodes a JSON telemetry payload into readings, or throws a coded error. */
-export function decodeJsonTelemetry(bytes: Uint8Array, ctx: DecodeContext): Reading[] {
+/** Refuses a payload over the context's byte limit. */
+export function checkSize(bytes: Uint8Array, ctx: DecodeContext): void {
   const max = ctx.maxBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   if (bytes.byteLength > max) {
     throw new HatakeError('HATAKE_E_PAYLOAD_SIZE', `payload of ${bytes.byteLength} bytes`, {
       expected: `at most ${max} bytes`,
     });
   }
+}
+
+/** Decodes a JSON telemetry payload into readings, or throws a coded error. */
+export function decodeJsonTelemetry(bytes: Uint8Array, ctx: DecodeContext): Reading[] {
+  checkSize(bytes, ctx);
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
@@ -39,15 +36,5 @@ export function decodeJsonTelemetry(bytes: Uint8Array, ctx: DecodeContext): Read
       : typeof payload.time === 'number'
         ? payload.time
         : Date.parse(payload.time);
-  if (!Number.isSafeInteger(time) || time < 0) {
-    throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'time is not a valid instant', {
-      place: { pointer: '/time' },
-    });
-  }
-  const readings: Reading[] = [];
-  for (const [metric, value] of Object.entries(payload.values)) {
-    const flags = checkValue(ctx.kit, metric, value);
-    readings.push({ device: ctx.device, metric, value, unit: ctx.kit.metrics[metric]!.unit, time, flags });
-  }
-  return readings;
+  return buildReadings(ctx.device, ctx.kit, time, Object.entries(payload.values), ctx.calibration);
 }

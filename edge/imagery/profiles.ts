@@ -1,0 +1,125 @@
+// Sensor profiles as data: which band plays which role (never band positions in code), the
+// radiometry (reflectance = (DN + offset) · scale), no-data, and the scene-classification
+// classes to keep. A new sensor is a new entry here (or a user profile validated by the schema).
+import { SensorProfile } from '../../protocol/imagery.ts';
+import { validator } from '../../protocol/validate.ts';
+import { HatakeError } from '../../protocol/errors.ts';
+
+// Sentinel-2 band file names: "B04.tif", "…_B04.tif", "T54SUE_20260701T012345_B04_10m.jp2.tif".
+const s2 = (b: string) => `(^|[_./-])${b}([_.]|$)`;
+
+/** Scene classification classes kept by default: vegetation (4) and not vegetated (5). */
+export const SCL_KEEP_DEFAULT = [4, 5];
+/** For paddies under water at the time of the scene, water (6) is kept too. */
+export const SCL_KEEP_PADDY = [4, 5, 6];
+
+export const PROFILES: readonly SensorProfile[] = [
+  {
+    id: 's2-l2a',
+    name: 'Sentinel-2 MSI Level-2A (surface reflectance)',
+    bands: {
+      blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
+      green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
+      red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
+      rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
+      nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
+      nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
+      scl: { name: 'SCL', resolutionM: 20, filePattern: s2('SCL') },
+    },
+    scale: 1 / 10000,
+    offsetRule: 's2-l2a-baseline',
+    nodata: 0,
+    sclKeep: SCL_KEEP_DEFAULT,
+  },
+  {
+    id: 's2-l2a-paddy',
+    name: 'Sentinel-2 MSI Level-2A, keeping water (flooded paddies)',
+    bands: {
+      blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
+      green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
+      red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
+      rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
+      nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
+      nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
+      scl: { name: 'SCL', resolutionM: 20, filePattern: s2('SCL') },
+    },
+    scale: 1 / 10000,
+    offsetRule: 's2-l2a-baseline',
+    nodata: 0,
+    sclKeep: SCL_KEEP_PADDY,
+  },
+  {
+    id: 's2-l1c',
+    name: 'Sentinel-2 MSI Level-1C (top-of-atmosphere reflectance)',
+    bands: {
+      blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
+      green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
+      red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
+      rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
+      nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
+      nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
+    },
+    scale: 1 / 10000,
+    // L1C has RADIO_ADD_OFFSET −1000 from baseline 04.00 on, like L2A's BOA_ADD_OFFSET.
+    offsetRule: 's2-l2a-baseline',
+    nodata: 0,
+  },
+  {
+    id: 'planetscope-4b',
+    name: 'PlanetScope 4-band analytic surface reflectance (blue, green, red, NIR)',
+    bands: {
+      blue: { name: 'blue', resolutionM: 3, index: 1 },
+      green: { name: 'green', resolutionM: 3, index: 2 },
+      red: { name: 'red', resolutionM: 3, index: 3 },
+      nir: { name: 'nir', resolutionM: 3, index: 4 },
+    },
+    scale: 1 / 10000,
+    offset: 0,
+    offsetRule: 'fixed',
+    nodata: 0,
+  },
+  {
+    id: 'generic',
+    name: 'Generic reflectance bands (the user maps roles with --bands and sets --offset/--scale)',
+    bands: {
+      blue: { name: 'blue' },
+      green: { name: 'green' },
+      red: { name: 'red' },
+      rededge: { name: 'rededge' },
+      nir: { name: 'nir' },
+    },
+    scale: 1 / 10000,
+    offset: 0,
+    offsetRule: 'fixed',
+    nodata: 0,
+  },
+];
+
+const check = validator(SensorProfile);
+for (const p of PROFILES) check.parse(p, `sensor profile ${p.id}`, 'HATAKE_E_CONFIG');
+
+/** The profile with this id; throws HATAKE_E_CONFIG listing the known ones. */
+export function profileById(id: string, extra: readonly SensorProfile[] = []): SensorProfile {
+  const p = [...extra, ...PROFILES].find((x) => x.id === id);
+  if (!p) {
+    throw new HatakeError('HATAKE_E_CONFIG', `unknown sensor profile "${id.slice(0, 64)}"`, {
+      expected: [...extra, ...PROFILES].map((x) => x.id).join(' | '),
+    });
+  }
+  return p;
+}
+
+/** Validates a user-written profile (e.g. a YAML/JSON file for the generic case). */
+export function parseProfile(value: unknown, file: string): SensorProfile {
+  try {
+    return check.parse(value, 'sensor profile', 'HATAKE_E_CONFIG');
+  } catch (e) {
+    if (e instanceof HatakeError) {
+      throw new HatakeError('HATAKE_E_CONFIG', e.message, {
+        place: { file, pointer: e.place?.pointer },
+        expected: e.expected,
+      });
+    }
+    throw e;
+  }
+}

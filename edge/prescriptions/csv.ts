@@ -1,0 +1,37 @@
+// A prescription as CSV: one row per zone, rates in kg/ha and kg/10a, product amounts per zone.
+import type { Recommendation } from '../../protocol/recommendation.ts';
+import { prescriptionRows } from './rows.ts';
+
+const cell = (v: string | number) => (typeof v === 'number' ? String(v) : `"${v.replaceAll('"', '""')}"`);
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** The recommendation's zones and applied rates as CSV text (header row, then one row per zone). */
+export function toCsv(rec: Recommendation): string {
+  const header = [
+    'zone',
+    'id',
+    'area_ha',
+    'kg_n_ha',
+    'kg_n_10a',
+    'product',
+    'product_kg_ha',
+    'product_kg_10a',
+    'product_kg',
+  ];
+  const lines = prescriptionRows(rec).map((r) =>
+    [
+      r.zone,
+      r.id,
+      r.areaHa,
+      r.kgNHa,
+      round(r.kgNHa / 10, 4),
+      rec.product.id,
+      r.productKgHa,
+      round(r.productKgHa / 10, 4),
+      round(r.productKgHa * r.areaHa, 2),
+    ]
+      .map(cell)
+      .join(','),
+  );
+  return `${[header.join(','), ...lines].join('\n')}\n`;
+}

@@ -1,0 +1,30 @@
+// A prescription as GeoJSON (RFC 7946, WGS84): one feature per zone with the rate in kg N/ha,
+// kg N/10a and the product amount.
+import type { Recommendation } from '../../protocol/recommendation.ts';
+import { prescriptionRows } from './rows.ts';
+
+/** The recommendation's zones and applied rates as a GeoJSON FeatureCollection (text). */
+export function toGeoJson(rec: Recommendation): string {
+  const features = prescriptionRows(rec).map((r) => ({
+    type: 'Feature',
+    id: r.id,
+    geometry: r.geometry,
+    properties: {
+      zone: r.zone,
+      areaHa: r.areaHa,
+      kgNHa: r.kgNHa,
+      kgN10a: r.kgNHa / 10,
+      product: rec.product.id,
+      productKgHa: r.productKgHa,
+      productKg10a: r.productKgHa / 10,
+    },
+  }));
+  return `${JSON.stringify({
+    type: 'FeatureCollection',
+    recommendation: rec.id,
+    field: rec.field,
+    model: `${rec.model.id}@${rec.model.version}`,
+    profile: `${rec.profile.id}@${rec.profile.version}`,
+    features,
+  })}\n`;
+}

@@ -1,0 +1,369 @@
+// Makes a nitrogen recommendation for one field: normalise the zones, pick the reference (N-rich
+// strip or virtual 95th percentile), assemble and range-check every input, run all zones in one
+// batch (an n_rate model once; a yield_response model once over zones × candidate rates), then
+// apply the profile's limits and spreader step, price it, and record the provenance. Pure: the
+// runner (the worker pool) is passed in.
+import { createHash } from 'node:crypto';
+import { HatakeError } from '../../protocol/errors.ts';
+import { modelRef, type ModelCard } from '../../protocol/model-card.ts';
+import { profileRef, type CropProfile } from '../../protocol/crop-profile.ts';
+import {
+  RECOMMENDATION_SCHEMA,
+  type Money,
+  type Note,
+  type Recommendation,
+  type RecommendationZone,
+  type Totals,
+} from '../../protocol/recommendation.ts';
+import {
+  assembleInputs,
+  feedsFor,
+  type Feeds,
+  type Observed,
+  type ReferenceData,
+} from '../inference/inputs.ts';
+import { readZones } from './zones.ts';
+import { virtualP95 } from './reference.ts';
+import { applyRate, candidateRates, money, YIELD_UNITS } from './rates.ts';
+
+/** Runs a batch of a loaded model (the inference pool satisfies this). */
+export interface Runner {
+  run(ref: string, feeds: Feeds): Promise<Record<string, { data: ArrayLike<number> }>>;
+}
+
+export interface RecommendRequest {
+  farm: string;
+  /** Defaults to the zones' fieldId. */
+  field?: string;
+  card: ModelCard;
+  profile: CropProfile;
+  /** zones.geojson as parsed JSON. */
+  zones: unknown;
+  fieldAttributes?: Record<string, Observed>;
+  sensors?: Record<string, Observed>;
+  /** An N-rich strip's index values, or the field's virtual 95th percentile (default). */
+  reference?:
+    | { kind: 'n_rich_strip'; values: Record<string, number>; time: number | null; source: string }
+    | { kind: 'virtual_p95' };
+  now: number;
+  /** Who made it, for the review history (e.g. "gateway gw-1"). */
+  by: string;
+}
+
+const note = (code: string, ja: string, en: string): Note => ({ code, text: { ja, en } });
+const round = (v: number, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
+
+function totalsOf(rows: { areaHa: number; kgNHa: number; productKgHa: number; m: Money }[]): Totals {
+  const t = { areaHa: 0, nKg: 0, productKg: 0, yieldGainKg: 0, gainYen: 0, costYen: 0, marginYen: 0 };
+  for (const r of rows) {
+    t.areaHa += r.areaHa;
+    t.nKg += r.kgNHa * r.areaHa;
+    t.productKg += r.productKgHa * r.areaHa;
+    t.yieldGainKg += r.m.yieldGainKgHa * r.areaHa;
+    t.gainYen += r.m.gainYenHa * r.areaHa;
+    t.costYen += r.m.costYenHa * r.areaHa;
+    t.marginYen += r.m.marginYenHa * r.areaHa;
+  }
+  return {
+    areaHa: round(t.areaHa, 4),
+    nKg: round(t.nKg, 2),
+    productKg: round(t.productKg, 2),
+    yieldGainKg: round(t.yieldGainKg, 1),
+    gainYen: Math.round(t.gainYen),
+    costYen: Math.round(t.costYen),
+    marginYen: Math.round(t.marginYen),
+  };
+}
+
+/** Makes a recommendation; throws a coded HatakeError when an input is missing or out of range. */
+export async function recommend(runner: Runner, req: RecommendRequest): Promise<Recommendation> {
+  const { card, profile } = req;
+  const pRef = profileRef(profile);
+  if (!card.crops.includes(profile.crop))
+    throw new HatakeError(
+      'HATAKE_E_MODEL_CARD',
+      `profile ${pRef} is for ${profile.crop}; ${modelRef(card)} is for ${card.crops.join(', ')}`,
+      {
+        expected: `a profile for ${card.crops.join(' or ')}`,
+      },
+    );
+  const z = readZones(req.zones);
+  const field = req.field ?? z.fieldId;
+  if (!field)
+    throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'the zones name no field and none was given', {
+      expected: '--field ID',
+    });
+
+  // the reference for RI / SI
+  const refInput = card.inputs.find((i) => i.source.kind === 'index_reference');
+  let reference: ReferenceData | undefined;
+  if (refInput && refInput.source.kind === 'index_reference') {
+    if (req.reference?.kind === 'n_rich_strip') {
+      reference = {
+        kind: 'n_rich_strip',
+        values: req.reference.values,
+        how: req.reference.source,
+        time: req.reference.time,
+      };
+    } else {
+      const values: Record<string, number> = {};
+      for (const idx of refInput.source.index) {
+        const v = virtualP95(z.zones, idx);
+        if (v !== null) values[idx] = round(v, 6);
+      }
+      reference = {
+        kind: 'virtual_p95',
+        values,
+        how: 'no N-rich strip: 95th percentile of the field, from the pixel-weighted mixture of zone means and standard deviations',
+        time: z.acquired,
+      };
+    }
+  }
+
+  const a = assembleInputs(card, {
+    zones: z.zones,
+    profile,
+    profileRef: pRef,
+    field: req.fieldAttributes ?? {},
+    sensors: req.sensors ?? {},
+    reference,
+    now: req.now,
+  });
+  const ref = modelRef(card);
+  const n = z.zones.length;
+  const notes: Note[] = [];
+  const zoneNotes: Note[][] = z.zones.map(() => []);
+  const modelRates = new Float64Array(n);
+  const outputsByZone: Record<string, number>[] = z.zones.map(() => ({}));
+  let basis: Recommendation['economics']['basis'] = 'none';
+  // response(z, r): expected yield gain in kg/ha at r kg N/ha
+  let response: (zone: number, kgNHa: number) => number = () => 0;
+  let options: ((zone: number) => number[]) | undefined;
+
+  if (card.kind === 'n_rate') {
+    const out = await runner.run(
+      ref,
+      feedsFor(
+        card,
+        a,
+        z.zones.map((_, k) => k),
+      ),
+    );
+    const rateName = card.outputs.find((o) => o.role === 'n_rate')!.name;
+    const gainName = card.outputs.find((o) => o.role === 'yield_gain')?.name;
+    for (let k = 0; k < n; k++) {
+      for (const o of card.outputs) outputsByZone[k]![o.name] = round(Number(out[o.name]!.data[k]), 6);
+      modelRates[k] = Number(out[rateName]!.data[k]);
+    }
+    const ae = profile.economics.agronomicEfficiency;
+    const slope = (k: number): number => {
+      if (gainName) return modelRates[k]! > 0 ? Number(out[gainName]!.data[k]) / modelRates[k]! : 0;
+      return ae ?? 0;
+    };
+    basis = gainName ? 'model_yield_gain' : ae !== undefined ? 'agronomic_efficiency' : 'none';
+    // linear up to the model's rate, flat beyond: the model gives no gain past its own rate
+    response = (k, r) => slope(k) * Math.min(r, modelRates[k]!);
+    options = (k) => [0, applyRate(modelRates[k]!, profile).productKgHa];
+  } else {
+    const rateInput = card.inputs.find((i) => i.source.kind === 'n_rate')!;
+    const yieldOut = card.outputs.find((o) => o.role === 'yield')!;
+    const perUnit = YIELD_UNITS[yieldOut.unit];
+    if (perUnit === undefined)
+      throw new HatakeError(
+        'HATAKE_E_MODEL_CARD',
+        `${ref}: yield unit "${yieldOut.unit}" is not one hatake converts`,
+        {
+          expected: Object.keys(YIELD_UNITS).join(', '),
+        },
+      );
+    // never ask the model about rates it was not trained on
+    const lo = Math.max(profile.limits.minKgNHa, rateInput.min);
+    const hi = Math.min(profile.limits.maxKgNHa, rateInput.max);
+    const cands = candidateRates(profile, lo, hi);
+    if (cands.length === 0)
+      throw new HatakeError(
+        'HATAKE_E_MODEL_INPUT_RANGE',
+        `${ref}: no spreader rate lies inside both the profile's limits and the model's N range ${rateInput.min}–${rateInput.max}`,
+      );
+    const nOf = (product: number) => product * profile.fertilizer.nFraction;
+    const zoneOf: number[] = [];
+    const nRate: number[] = [];
+    for (let k = 0; k < n; k++) {
+      for (const c of cands) {
+        zoneOf.push(k);
+        nRate.push(nOf(c));
+      }
+    }
+    const out = await runner.run(ref, feedsFor(card, a, zoneOf, nRate));
+    const y = out[yieldOut.name]!.data;
+    const yieldAt = (k: number, c: number) => Number(y[k * cands.length + c]) * perUnit;
+    basis = 'model_yield';
+    for (let k = 0; k < n; k++) {
+      let best = 0;
+      let bestMargin = -Infinity;
+      cands.forEach((c, ci) => {
+        const m = money(yieldAt(k, ci) - yieldAt(k, 0), c, profile).marginYenHa;
+        if (m > bestMargin) {
+          bestMargin = m;
+          best = ci;
+        }
+      });
+      modelRates[k] = nOf(cands[best]!);
+      outputsByZone[k]![yieldOut.name] = round(yieldAt(k, best) / perUnit, 4);
+      outputsByZone[k]![`${yieldOut.name}_at_lowest_rate`] = round(yieldAt(k, 0) / perUnit, 4);
+    }
+    response = (k, r) => {
+      const ci = cands.findIndex((c) => Math.abs(nOf(c) - r) < 1e-6);
+      return ci < 0 ? 0 : yieldAt(k, ci) - yieldAt(k, 0);
+    };
+    options = () => cands;
+    notes.push(
+      note(
+        'economic_optimum',
+        `収量応答モデル: 各ゾーンで利益が最大となる施肥量(${lo}–${hi} kg N/ha の範囲)を推奨`,
+        `Yield-response model: each zone gets the rate with the best margin (searched over ${lo}–${hi} kg N/ha)`,
+      ),
+    );
+  }
+
+  // diagnostics the models flag
+  z.zones.forEach((_, k) => {
+    const o = outputsByZone[k]!;
+    if (o.si_clamped === 1)
+      zoneNotes[k]!.push(
+        note(
+          'si_clamped',
+          'SIが 1−ΔSI を下回りました: 窒素以外のストレスの可能性があります',
+          'SI below 1 − ΔSI: the stress is likely not nitrogen; SI was clamped',
+        ),
+      );
+    if (o.lodging_risk === 1)
+      zoneNotes[k]!.push(
+        note(
+          'lodging_risk',
+          '倒伏の危険: 草丈×茎数が上限を超えています',
+          'Lodging likely: plant height × stems/m² is above the limit',
+        ),
+      );
+  });
+  if (reference?.kind === 'virtual_p95')
+    notes.push(
+      note(
+        'virtual_reference',
+        'Nリッチストリップなし: 圃場の95パーセンタイルを基準にしました',
+        'No N-rich strip: the field’s 95th percentile was the reference',
+      ),
+    );
+  if (card.fitted.status === 'provisional')
+    notes.push(
+      note(
+        'provisional_calibration',
+        `暫定の較正を使用: ${card.fitted.where}`,
+        `Provisional calibration: ${card.fitted.where}`,
+      ),
+    );
+
+  const zones: RecommendationZone[] = z.zones.map((zone, k) => {
+    const rate = applyRate(modelRates[k]!, profile);
+    if (rate.clamped)
+      zoneNotes[k]!.push(
+        note(
+          `clamped_${rate.clamped}`,
+          `施肥量をプロファイルの${rate.clamped === 'max' ? '上限' : '下限'}に合わせました`,
+          `Rate moved to the profile's ${rate.clamped} limit`,
+        ),
+      );
+    const econ = money(response(k, rate.kgNHa), rate.productKgHa, profile);
+    let bestProduct = rate.productKgHa;
+    let bestMoney = econ;
+    for (const product of options!(k)) {
+      const m = money(response(k, product * profile.fertilizer.nFraction), product, profile);
+      if (m.marginYenHa > bestMoney.marginYenHa) {
+        bestMoney = m;
+        bestProduct = product;
+      }
+    }
+    return {
+      id: zone.id,
+      zone: zone.zone,
+      areaHa: zone.areaHa,
+      geometry: z.geometry[k]!,
+      inputs: a.perZone[k]!,
+      outputs: outputsByZone[k]!,
+      rate,
+      economics: econ,
+      economicOptimum: {
+        kgNHa: round(bestProduct * profile.fertilizer.nFraction, 4),
+        productKgHa: bestProduct,
+        economics: bestMoney,
+      },
+      notes: zoneNotes[k]!,
+    };
+  });
+
+  const totals = totalsOf(
+    zones.map((x) => ({
+      areaHa: x.areaHa,
+      kgNHa: x.rate.kgNHa,
+      productKgHa: x.rate.productKgHa,
+      m: x.economics,
+    })),
+  );
+  const optimum = totalsOf(
+    zones.map((x) => ({
+      areaHa: x.areaHa,
+      kgNHa: x.economicOptimum.kgNHa,
+      productKgHa: x.economicOptimum.productKgHa,
+      m: x.economicOptimum.economics,
+    })),
+  );
+  const id = `rec-${createHash('sha256')
+    .update(JSON.stringify([req.farm, field, ref, pRef, req.now, zones.map((x) => [x.id, x.rate.kgNHa])]))
+    .digest('hex')
+    .slice(0, 20)}`;
+  return {
+    schema: RECOMMENDATION_SCHEMA,
+    id,
+    farm: req.farm,
+    field,
+    crop: profile.crop,
+    createdAt: req.now,
+    status: 'pending_review',
+    history: [{ status: 'pending_review', at: req.now, by: req.by }],
+    model: {
+      id: card.id,
+      version: card.version,
+      sha256: card.sha256,
+      kind: card.kind,
+      method: card.method.name,
+    },
+    profile: { id: profile.id, version: profile.version },
+    product: {
+      id: profile.fertilizer.id,
+      name: profile.fertilizer.name,
+      nFraction: profile.fertilizer.nFraction,
+      priceYenPerKg: profile.fertilizer.priceYenPerKg,
+    },
+    imagery: { sceneId: z.sceneId, acquired: z.acquired, index: a.index },
+    reference:
+      reference && a.index && reference.values[a.index] !== undefined
+        ? {
+            kind: reference.kind,
+            index: a.index,
+            value: reference.values[a.index]!,
+            how: reference.how.slice(0, 300),
+          }
+        : null,
+    inputs: a.shared,
+    zones,
+    totals,
+    economics: {
+      cropPriceYenPerKg: profile.economics.cropPriceYenPerKg,
+      productPriceYenPerKg: profile.fertilizer.priceYenPerKg,
+      applicationYenPerHa: profile.economics.applicationYenPerHa,
+      basis,
+      economicOptimum: optimum,
+    },
+    notes,
+  };
+}

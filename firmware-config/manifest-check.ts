@@ -1,0 +1,347 @@
+// Checking a farm manifest before anyone drives out to the field: its schema, and everything the
+// schema cannot say — kits that are not in the catalogue, ids used twice, devices outside their
+// field, planting dates in the future, broken boundaries (unclosed rings, rings crossing
+// themselves, files that are missing or hold no polygon). Every problem is reported, each at its
+// file, line and column with what was expected.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { kinks } from '@turf/kinks';
+import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon';
+import { HatakeError, type ErrorCode } from '../protocol/errors.ts';
+import { ManifestFile, PolygonGeometry, type Manifest } from '../protocol/manifest.ts';
+import { validator } from '../protocol/validate.ts';
+import { placeOf, readYaml, schemaProblems, type YamlSource } from '../protocol/yaml.ts';
+import type { Catalogue } from './catalogue.ts';
+import { calibratedMetrics } from './calibration.ts';
+
+const manifestValidator = validator(ManifestFile);
+const polygonValidator = validator(PolygonGeometry);
+const MAX_BOUNDARY_FILE_BYTES = 4 * 1024 * 1024;
+
+export interface ManifestCheckOptions {
+  catalogue: Catalogue;
+  /** Today as YYYY-MM-DD in the farm's zone; from `now` when absent. */
+  today?: string;
+  now?: number;
+}
+
+type Position = [number, number];
+type Rings = Position[][];
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPos = (p: unknown): p is Position =>
+  Array.isArray(p) && p.length >= 2 && typeof p[0] === 'number' && typeof p[1] === 'number';
+
+/** Today's date in a time zone (falls back to Asia/Tokyo for an unknown zone). */
+export function todayIn(zone: string | undefined, now = Date.now()): string {
+  let tz = zone ?? 'Asia/Tokyo';
+  try {
+    new Intl.DateTimeFormat('en-CA', { timeZone: tz });
+  } catch {
+    tz = 'Asia/Tokyo';
+  }
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone: tz,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(now);
+}
+
+class Problems {
+  readonly list: HatakeError[] = [];
+  readonly source: YamlSource;
+  constructor(source: YamlSource) {
+    this.source = source;
+  }
+  add(pointer: string, message: string, expected?: string, code: ErrorCode = 'HATAKE_E_CONFIG'): void {
+    const { line, column } = placeOf(this.source, pointer);
+    this.list.push(
+      new HatakeError(code, message, { place: { file: this.source.file, line, column, pointer }, expected }),
+    );
+  }
+}
+
+/** The polygon of a GeoJSON file: a Polygon geometry, or a Feature / one-feature FeatureCollection of one. */
+function polygonFromGeoJson(value: unknown): { polygon?: unknown; problem?: string } {
+  let v = value;
+  if (isObj(v) && v.type === 'FeatureCollection') {
+    const features = Array.isArray(v.features) ? v.features : [];
+    if (features.length !== 1)
+      return { problem: `the FeatureCollection has ${features.length} features, not one` };
+    v = features[0];
+  }
+  if (isObj(v) && v.type === 'Feature') v = v.geometry;
+  if (!isObj(v) || v.type !== 'Polygon') {
+    return {
+      problem: `the file holds ${isObj(v) && typeof v.type === 'string' ? `a ${v.type.slice(0, 40)}` : 'no GeoJSON geometry'}, not a Polygon`,
+    };
+  }
+  return { polygon: v };
+}
+
+/** Geometry problems of a schema-valid polygon: unclosed rings and self-intersections. */
+function ringProblems(
+  rings: Rings,
+): Array<{ ring: number; index: number | undefined; message: string; expected: string }> {
+  const out: Array<{ ring: number; index: number | undefined; message: string; expected: string }> = [];
+  rings.forEach((ring, r) => {
+    const a = ring[0]!;
+    const b = ring[ring.length - 1]!;
+    if (a[0] !== b[0] || a[1] !== b[1]) {
+      out.push({
+        ring: r,
+        index: ring.length - 1,
+        message: `ring ${r} is not closed: it ends at [${b.join(', ')}], not where it starts`,
+        expected: `the last position to repeat the first, [${a.join(', ')}]`,
+      });
+    }
+  });
+  if (out.length === 0) {
+    const crossings = kinks({ type: 'Polygon', coordinates: rings }).features;
+    if (crossings.length > 0) {
+      const at = crossings[0]!.geometry.coordinates.map((c) => Number(c.toFixed(7)));
+      out.push({
+        ring: 0,
+        index: undefined,
+        message: `the boundary crosses itself at [${at.join(', ')}]${crossings.length > 1 ? ` and ${crossings.length - 1} more places` : ''}`,
+        expected: 'a simple polygon whose edges do not cross',
+      });
+    }
+  }
+  return out;
+}
+
+export interface ManifestCheck {
+  /** The manifest with every boundary given by path read and inlined; absent when there were problems. */
+  manifest: Manifest | undefined;
+  problems: HatakeError[];
+}
+
+/** Checks a manifest's text against the schema and the catalogue; every problem, sorted by place. */
+export function checkManifest(file: string, text: string, opts: ManifestCheckOptions): ManifestCheck {
+  const { source, errors } = readYaml(text, file);
+  if (errors.length) return { manifest: undefined, problems: errors };
+  const p = new Problems(source);
+  let raw: unknown;
+  let schema: HatakeError[];
+  try {
+    raw = source.doc.toJS({ maxAliasCount: 100 });
+    schema = schemaProblems(source, manifestValidator, 500);
+  } catch (e) {
+    // The yaml library refuses alias bombs ("excessive alias count") by throwing.
+    return {
+      manifest: undefined,
+      problems: [
+        new HatakeError('HATAKE_E_CONFIG', `manifest cannot be read: ${(e as Error).message.slice(0, 200)}`, {
+          place: { file },
+          expected: 'a YAML document without alias expansion tricks',
+        }),
+      ],
+    };
+  }
+  // Schema problems, except that a boundary's union error is replaced by what is wrong inside it.
+  for (const e of schema) {
+    const pointer = e.place?.pointer ?? '/';
+    const m = /^\/fields\/(\d+)\/boundary$/.exec(pointer);
+    const value = m
+      ? (raw as { fields: Array<{ boundary?: unknown }> }).fields[Number(m[1])]?.boundary
+      : undefined;
+    if (m && isObj(value)) {
+      for (const q of polygonValidator.problems(value, 20))
+        p.add(
+          `${pointer}${q.pointer === '/' ? '' : q.pointer}`,
+          `${pointer}${q.pointer === '/' ? '' : q.pointer}: ${q.message}`,
+          'a GeoJSON Polygon',
+        );
+    } else if (m) {
+      p.add(
+        pointer,
+        `${pointer}: boundary is neither a GeoJSON Polygon nor a path`,
+        'a Polygon { type, coordinates } or a path to a .geojson / .json file',
+      );
+    } else p.list.push(e);
+  }
+  if (!isObj(raw)) return { manifest: undefined, problems: p.list };
+  const farm = isObj(raw.farm) ? raw.farm : {};
+  if (typeof farm.timezone === 'string') {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: farm.timezone });
+    } catch {
+      p.add(
+        '/farm/timezone',
+        `time zone "${farm.timezone.slice(0, 64)}" is not known`,
+        'an IANA zone such as Asia/Tokyo',
+      );
+    }
+  }
+  const today =
+    opts.today ?? todayIn(typeof farm.timezone === 'string' ? farm.timezone : undefined, opts.now);
+
+  const fields = Array.isArray(raw.fields) ? raw.fields : [];
+  const boundaries = new Map<string, Rings>();
+  const fieldIds = new Map<string, number>();
+  const inlined: unknown[] = [];
+  fields.forEach((f: unknown, i: number) => {
+    inlined.push(f);
+    if (!isObj(f)) return;
+    const at = `/fields/${i}`;
+    if (typeof f.id === 'string') {
+      const first = fieldIds.get(f.id);
+      if (first !== undefined)
+        p.add(`${at}/id`, `field id "${f.id}" is used twice`, `an id not already used by /fields/${first}`);
+      else fieldIds.set(f.id, i);
+    }
+    if (
+      typeof f.plantingDate === 'string' &&
+      /^\d{4}-\d{2}-\d{2}$/.test(f.plantingDate) &&
+      f.plantingDate > today
+    ) {
+      p.add(
+        `${at}/plantingDate`,
+        `planting date ${f.plantingDate} is in the future`,
+        `a date on or before ${today}`,
+      );
+    }
+    let polygon: unknown = f.boundary;
+    if (typeof f.boundary === 'string' && /\.(geo)?json$/.test(f.boundary)) {
+      const path = resolve(dirname(file), f.boundary);
+      let problem: string | undefined;
+      if (!existsSync(path) || !statSync(path).isFile())
+        problem = `boundary file ${f.boundary} was not found`;
+      else if (statSync(path).size > MAX_BOUNDARY_FILE_BYTES)
+        problem = `boundary file ${f.boundary} is larger than ${MAX_BOUNDARY_FILE_BYTES} bytes`;
+      else {
+        try {
+          const found = polygonFromGeoJson(JSON.parse(readFileSync(path, 'utf8')));
+          polygon = found.polygon;
+          if (found.problem) problem = `boundary file ${f.boundary}: ${found.problem}`;
+          else {
+            const qs = polygonValidator.problems(polygon, 5);
+            if (qs.length)
+              problem = `boundary file ${f.boundary}: ${qs.map((q) => `${q.pointer} ${q.message}`).join('; ')}`;
+          }
+        } catch (e) {
+          problem = `boundary file ${f.boundary} is not JSON: ${(e as Error).message.slice(0, 100)}`;
+        }
+      }
+      if (problem) {
+        p.add(
+          `${at}/boundary`,
+          problem,
+          'a GeoJSON Polygon, or a Feature / one-feature FeatureCollection of one',
+        );
+        polygon = undefined;
+      } else inlined[i] = { ...f, boundary: polygon };
+    }
+    if (polygon !== undefined && polygonValidator.check(polygon)) {
+      const rings = polygon.coordinates as Rings;
+      const qs = ringProblems(rings);
+      const inline = typeof f.boundary !== 'string';
+      for (const q of qs) {
+        const ptr = inline
+          ? `${at}/boundary/coordinates/${q.ring}${q.index !== undefined ? `/${q.index}` : ''}`
+          : `${at}/boundary`;
+        p.add(ptr, q.message, q.expected);
+      }
+      if (qs.length === 0 && typeof f.id === 'string') boundaries.set(f.id, rings);
+    }
+  });
+
+  const devices = Array.isArray(raw.devices) ? raw.devices : [];
+  const deviceIds = new Map<string, number>();
+  const euis = new Map<string, number>();
+  devices.forEach((d: unknown, i: number) => {
+    if (!isObj(d)) return;
+    const at = `/devices/${i}`;
+    if (typeof d.id === 'string') {
+      const first = deviceIds.get(d.id);
+      if (first !== undefined)
+        p.add(`${at}/id`, `device id "${d.id}" is used twice`, `an id not already used by /devices/${first}`);
+      else deviceIds.set(d.id, i);
+    }
+    const kit = typeof d.kit === 'string' ? opts.catalogue.get(d.kit) : undefined;
+    if (typeof d.kit === 'string' && !kit) {
+      p.add(
+        `${at}/kit`,
+        `kit "${d.kit}" is not in the catalogue`,
+        [...opts.catalogue.kits.keys()].join(', '),
+        'HATAKE_E_UNKNOWN_KIT',
+      );
+    }
+    if (typeof d.field === 'string' && !fieldIds.has(d.field)) {
+      p.add(
+        `${at}/field`,
+        `field "${d.field}" is not among the manifest's fields`,
+        [...fieldIds.keys()].join(', ') || 'a field id',
+      );
+    }
+    const rings = typeof d.field === 'string' ? boundaries.get(d.field) : undefined;
+    if (
+      rings &&
+      isPos(d.position) &&
+      !booleanPointInPolygon(d.position, { type: 'Polygon', coordinates: rings })
+    ) {
+      p.add(
+        `${at}/position`,
+        `position [${d.position.join(', ')}] is outside the boundary of field "${String(d.field)}"`,
+        'a position inside the field (or on its edge)',
+      );
+    }
+    if (kit && isObj(d.calibration)) {
+      const allowed = calibratedMetrics(kit);
+      for (const metric of Object.keys(d.calibration)) {
+        if (!allowed.includes(metric)) {
+          p.add(
+            `${at}/calibration/${metric}`,
+            `kit "${kit.id}" does not calibrate "${metric}"`,
+            allowed.length ? allowed.join(', ') : 'no calibration for this kit',
+          );
+        }
+      }
+    }
+    if (kit?.transport === 'lorawan' && typeof d.devEui !== 'string') {
+      p.add(
+        at,
+        `LoRaWAN device "${String(d.id)}" has no devEui`,
+        'devEui: 16 hex digits, as registered in the network server',
+      );
+    }
+    if (typeof d.devEui === 'string') {
+      const eui = d.devEui.toLowerCase();
+      const first = euis.get(eui);
+      if (first !== undefined)
+        p.add(
+          `${at}/devEui`,
+          `devEui ${d.devEui} is used twice`,
+          `a DevEUI not already used by /devices/${first}`,
+        );
+      else euis.set(eui, i);
+    }
+  });
+
+  const problems = p.list.sort(
+    (a, b) => (a.place?.line ?? 0) - (b.place?.line ?? 0) || (a.place?.column ?? 0) - (b.place?.column ?? 0),
+  );
+  return {
+    manifest: problems.length ? undefined : ({ ...raw, fields: inlined } as Manifest),
+    problems,
+  };
+}
+
+/** Reads, checks and returns a manifest with boundaries inlined; throws the first problem. */
+export function loadManifest(file: string, opts: ManifestCheckOptions): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new HatakeError('HATAKE_E_CONFIG', `cannot read manifest: ${(e as Error).message}`, {
+      place: { file },
+    });
+  }
+  const { manifest, problems } = checkManifest(file, text, opts);
+  if (!manifest)
+    throw problems[0] ?? new HatakeError('HATAKE_E_CONFIG', 'invalid manifest', { place: { file } });
+  return manifest;
+}

@@ -1,0 +1,42 @@
+// Metric values → stored readings: calibrate, range-check, attach units. Every codec ends here, so
+// a value means the same whichever way it arrived.
+import { HatakeError } from '../protocol/errors.ts';
+import type { Kit } from '../protocol/kit.ts';
+import type { Reading } from '../protocol/telemetry.ts';
+import { applyCalibration } from './calibration.ts';
+import { checkValue } from './quality.ts';
+
+/** Float noise from unit conversion (19.57 × 0.01) is not a measurement: keep 12 significant digits. */
+const tidy = (v: number) => (Number.isFinite(v) && v !== 0 ? Number(v.toPrecision(12)) : v);
+
+/** Builds the readings of one message; throws a coded error for an impossible value. */
+export function buildReadings(
+  device: string,
+  kit: Kit,
+  time: number,
+  values: Iterable<readonly [string, number]>,
+  calibration?: Readonly<Record<string, readonly number[]>>,
+): Reading[] {
+  if (!Number.isSafeInteger(time) || time < 0) {
+    throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'time is not a valid instant', {
+      place: { pointer: '/time' },
+    });
+  }
+  const map = new Map<string, number>();
+  for (const [metric, value] of values) {
+    if (map.has(metric)) {
+      throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', `metric "${metric}" appears twice in one message`, {
+        place: { pointer: `/values/${metric}` },
+      });
+    }
+    map.set(metric, value);
+  }
+  applyCalibration(map, kit, calibration);
+  const readings: Reading[] = [];
+  for (const [metric, raw] of map) {
+    const value = tidy(raw);
+    const flags = checkValue(kit, metric, value);
+    readings.push({ device, metric, value, unit: kit.metrics[metric]!.unit, time, flags });
+  }
+  return readings;
+}

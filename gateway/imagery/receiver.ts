@@ -1,0 +1,415 @@
+// The gateway's end of "imagery over MQTT": a scene arrives as a manifest and raw chunks under
+// hatake/v1/{farm}/imagery/{sceneId}/…, is reassembled on disk (resumable across a restart: the
+// partial file and a one-byte-per-chunk bitmap are kept, each chunk made durable before it is
+// marked), verified (size, sha256), refused with a reason when it does not match, and processed
+// with edge/imagery. Answers go out as `status` events (for …/{sceneId}/status); results as
+// `result` events. Messages are handled one at a time, in arrival order.
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fdatasyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  BAND_ROLES,
+  SceneManifest,
+  type BandRole,
+  type SceneStats,
+  type SensorProfile,
+  type TransferStatus,
+  type ZoneCollection,
+} from '../../protocol/imagery.ts';
+import { validator } from '../../protocol/validate.ts';
+import { isId } from '../../protocol/ids.ts';
+import { isHatakeError } from '../../protocol/errors.ts';
+import { profileById } from '../../edge/imagery/profiles.ts';
+import { Scene } from '../../edge/imagery/scene.ts';
+import { processScene } from '../../edge/imagery/process.ts';
+import type { FieldInput } from '../../edge/imagery/fields.ts';
+
+export interface ImageryReceiverOptions {
+  /** Where transfers, received scenes and results live (created if missing). */
+  dir: string;
+  /** The farm's field boundaries (WGS84) at the time a scene is processed. */
+  fields: () => readonly FieldInput[];
+  /** Largest scene accepted (default 512 MiB). */
+  maxSceneBytes?: number;
+  /** Largest chunk accepted; keep it within the broker's packet limit (default 1 MiB). */
+  maxChunkBytes?: number;
+  /** Transfers that may be in progress at once (default 4). */
+  maxTransfers?: number;
+  /** Extra sensor profiles beyond the built-in ones. */
+  profiles?: readonly SensorProfile[];
+  /** Write heatmap PNGs (default true). */
+  maps?: boolean;
+}
+
+/** A processed scene. */
+export interface ImageryResult {
+  sceneId: string;
+  manifest: SceneManifest;
+  /** The received GeoTIFF. */
+  file: string;
+  /** Directory holding stats.json, zones.geojson and maps/. */
+  outDir: string;
+  stats: SceneStats;
+  zones: ZoneCollection;
+}
+
+export interface ImageryReceiverEvents {
+  /** Publish `status` (JSON) to hatake/v1/{farm}/imagery/{sceneId}/status. */
+  status: [status: TransferStatus];
+  result: [result: ImageryResult];
+  /** A message that cannot be answered (its topic names no valid scene): for the log. */
+  invalid: [topicSuffix: string, reason: string];
+}
+
+const manifestCheck = validator(SceneManifest);
+const MAX_MISSING_LISTED = 1000;
+
+interface Transfer {
+  manifest: SceneManifest;
+  dir: string;
+  fd: number;
+  have: Uint8Array;
+  haveFd: number;
+  received: number;
+}
+
+export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
+  readonly dir: string;
+  private readonly opts: Required<Omit<ImageryReceiverOptions, 'profiles'>> & {
+    profiles: readonly SensorProfile[];
+  };
+  private readonly transfers = new Map<string, Transfer>();
+  private queue: Promise<void> = Promise.resolve();
+  /** Counters by outcome, for /metrics and the status page. */
+  readonly counters = { manifests: 0, chunks: 0, duplicates: 0, refused: 0, processed: 0, failed: 0 };
+
+  constructor(opts: ImageryReceiverOptions) {
+    super();
+    this.dir = opts.dir;
+    this.opts = {
+      maxSceneBytes: 512 * 1024 * 1024,
+      maxChunkBytes: 1024 * 1024,
+      maxTransfers: 4,
+      maps: true,
+      profiles: [],
+      ...opts,
+    };
+    mkdirSync(join(this.dir, 'transfers'), { recursive: true });
+    mkdirSync(join(this.dir, 'scenes'), { recursive: true });
+    mkdirSync(join(this.dir, 'results'), { recursive: true });
+  }
+
+  /**
+   * Handles one message whose topic was hatake/v1/{farm}/imagery/{topicSuffix}. Never throws
+   * for bad input (it answers with a status); rejects only when the disk fails, in which case
+   * the message should not be acknowledged.
+   */
+  handle(topicSuffix: string, payload: Buffer): Promise<void> {
+    const run = this.queue.then(() => this.handleNow(topicSuffix, payload));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits for every message handed in so far. */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  /** Closes open transfer files (their state stays on disk for a restart). */
+  close(): void {
+    for (const t of this.transfers.values()) this.closeTransfer(t);
+    this.transfers.clear();
+  }
+
+  private async handleNow(suffix: string, payload: Buffer): Promise<void> {
+    const parts = suffix.split('/');
+    // Our own answers come back when subscribed to '#': never answer a status (no loops).
+    if (parts[parts.length - 1] === 'status') return;
+    const sceneId = parts[0] ?? '';
+    if (!isId(sceneId)) {
+      // No status topic can be formed for it, so it is only counted and reported for the log.
+      this.counters.refused++;
+      this.emit('invalid', suffix.slice(0, 200), 'the topic does not name a valid scene id');
+      return;
+    }
+    const kind = parts.slice(1).join('/');
+    if (kind === 'manifest') return this.onManifest(sceneId, payload);
+    if (kind === 'end') return this.onEnd(sceneId);
+    const m = /^chunk\/(\d{1,7})$/.exec(kind);
+    if (m) return this.onChunk(sceneId, Number(m[1]), payload);
+    this.refuse(sceneId, `unknown imagery message "${kind.slice(0, 64)}"`);
+  }
+
+  private async onManifest(sceneId: string, payload: Buffer): Promise<void> {
+    this.counters.manifests++;
+    let manifest: SceneManifest;
+    try {
+      if (payload.length > 64 * 1024) throw new Error(`manifest of ${payload.length} bytes (limit 65536)`);
+      manifest = manifestCheck.parse(JSON.parse(payload.toString('utf8')), 'scene manifest');
+    } catch (e) {
+      this.refuse(sceneId, `bad manifest: ${(e as Error).message}`.slice(0, 1000));
+      return;
+    }
+    const refuse = (reason: string) => this.refuse(sceneId, reason);
+    if (manifest.sceneId !== sceneId)
+      return refuse(`manifest is for scene "${manifest.sceneId}", sent on "${sceneId}"`);
+    if (manifest.size > this.opts.maxSceneBytes)
+      return refuse(`scene of ${manifest.size} bytes exceeds the limit of ${this.opts.maxSceneBytes}`);
+    if (manifest.chunkSize > this.opts.maxChunkBytes) {
+      return refuse(`chunk size ${manifest.chunkSize} exceeds the limit of ${this.opts.maxChunkBytes} bytes`);
+    }
+    const expectedChunks = Math.ceil(manifest.size / manifest.chunkSize);
+    if (manifest.chunkCount !== expectedChunks) {
+      return refuse(
+        `chunkCount ${manifest.chunkCount} does not match size ${manifest.size} / chunkSize ${manifest.chunkSize} (expected ${expectedChunks})`,
+      );
+    }
+    try {
+      profileById(manifest.profile, this.opts.profiles);
+    } catch (e) {
+      return refuse((e as Error).message);
+    }
+    for (const role of Object.keys(manifest.bands ?? {})) {
+      if (!(BAND_ROLES as readonly string[]).includes(role)) return refuse(`unknown band role "${role}"`);
+    }
+    const done = join(this.dir, 'scenes', `${sceneId}.json`);
+    if (existsSync(done)) {
+      const prev = JSON.parse(readFileSync(done, 'utf8')) as SceneManifest;
+      if (prev.sha256 === manifest.sha256) {
+        this.status({
+          sceneId,
+          state: 'processed',
+          reason: 'already received and processed',
+          chunkCount: manifest.chunkCount,
+          received: manifest.chunkCount,
+        });
+        return;
+      }
+    }
+    const existing = this.load(sceneId);
+    if (existing && isDeepStrictEqual(existing.manifest, manifest)) {
+      this.receiving(existing); // resume: tell the sender what is still missing
+      return;
+    }
+    if (existing) this.drop(existing);
+    if (this.transfers.size >= this.opts.maxTransfers) {
+      return refuse(`${this.transfers.size} transfers already in progress (limit ${this.opts.maxTransfers})`);
+    }
+    const dir = join(this.dir, 'transfers', sceneId);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(join(dir, 'data.part'), 'w+');
+    ftruncateSync(fd, manifest.size);
+    const haveFd = openSync(join(dir, 'have'), 'w+');
+    const have = new Uint8Array(manifest.chunkCount);
+    writeSync(haveFd, have, 0, have.length, 0);
+    fdatasyncSync(haveFd);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const t: Transfer = { manifest, dir, fd, have, haveFd, received: 0 };
+    this.transfers.set(sceneId, t);
+    this.receiving(t);
+  }
+
+  private async onChunk(sceneId: string, n: number, payload: Buffer): Promise<void> {
+    this.counters.chunks++;
+    const t = this.load(sceneId);
+    if (!t) {
+      this.refuse(sceneId, `chunk ${n} for a scene with no manifest (send the manifest first)`);
+      return;
+    }
+    const m = t.manifest;
+    if (n >= m.chunkCount) {
+      this.refuse(sceneId, `chunk ${n} is beyond the manifest's ${m.chunkCount} chunks`);
+      this.drop(t);
+      return;
+    }
+    const expected = n === m.chunkCount - 1 ? m.size - n * m.chunkSize : m.chunkSize;
+    if (payload.length !== expected) {
+      this.refuse(sceneId, `chunk ${n} has ${payload.length} bytes, the manifest says ${expected}`);
+      this.drop(t);
+      return;
+    }
+    if (t.have[n]) {
+      this.counters.duplicates++;
+      return;
+    }
+    // Data first and durable, then the mark: after a crash a marked chunk is really there.
+    writeSync(t.fd, payload, 0, payload.length, n * m.chunkSize);
+    fdatasyncSync(t.fd);
+    t.have[n] = 1;
+    writeSync(t.haveFd, t.have, n, 1, n);
+    t.received++;
+    if (t.received === m.chunkCount) await this.finish(t);
+  }
+
+  private async onEnd(sceneId: string): Promise<void> {
+    const t = this.load(sceneId);
+    if (!t) {
+      if (!existsSync(join(this.dir, 'scenes', `${sceneId}.json`)))
+        this.refuse(sceneId, 'end of a scene with no manifest');
+      return;
+    }
+    if (t.received < t.manifest.chunkCount) {
+      const missing = this.missing(t);
+      this.status({
+        sceneId,
+        state: 'incomplete',
+        code: 'HATAKE_E_IMAGERY_TRANSFER',
+        reason: `${t.manifest.chunkCount - t.received} of ${t.manifest.chunkCount} chunks missing (${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}); resend them`,
+        received: t.received,
+        chunkCount: t.manifest.chunkCount,
+        missing,
+      });
+    }
+  }
+
+  private async finish(t: Transfer): Promise<void> {
+    const m = t.manifest;
+    fdatasyncSync(t.haveFd);
+    this.closeTransfer(t);
+    this.transfers.delete(m.sceneId);
+    const part = join(t.dir, 'data.part');
+    const size = statSync(part).size;
+    const sha = await sha256File(part);
+    if (size !== m.size || sha !== m.sha256) {
+      rmSync(t.dir, { recursive: true, force: true });
+      this.refuse(
+        m.sceneId,
+        size !== m.size
+          ? `size mismatch: manifest says ${m.size} bytes, received ${size}`
+          : `sha256 mismatch: manifest says ${m.sha256}, received file hashes to ${sha}`,
+      );
+      return;
+    }
+    const file = join(this.dir, 'scenes', `${m.sceneId}.tif`);
+    renameSync(part, file);
+    writeFileSync(join(this.dir, 'scenes', `${m.sceneId}.json`), JSON.stringify(m));
+    rmSync(t.dir, { recursive: true, force: true });
+    const outDir = join(this.dir, 'results', m.sceneId);
+    let scene: Scene | undefined;
+    try {
+      scene = await Scene.open({
+        files: [file],
+        profile: profileById(m.profile, this.opts.profiles),
+        bands: m.bands as Partial<Record<BandRole, number>> | undefined,
+        offset: m.offset,
+        offsetFrom: m.offset !== undefined ? 'manifest' : undefined,
+        scale: m.scale,
+        sceneId: m.sceneId,
+        acquired: new Date(m.acquired).toISOString(),
+      });
+      const { stats, zones } = await processScene(scene, this.opts.fields(), {
+        outDir,
+        maps: this.opts.maps,
+      });
+      this.counters.processed++;
+      this.status({
+        sceneId: m.sceneId,
+        state: 'processed',
+        received: m.chunkCount,
+        chunkCount: m.chunkCount,
+      });
+      this.emit('result', { sceneId: m.sceneId, manifest: m, file, outDir, stats, zones });
+    } catch (e) {
+      if (!isHatakeError(e)) throw e;
+      this.counters.failed++;
+      this.status({ sceneId: m.sceneId, state: 'failed', code: e.code, reason: e.describe().slice(0, 1000) });
+    } finally {
+      await scene?.close();
+    }
+  }
+
+  /** The transfer in memory, or reloaded from disk after a restart. */
+  private load(sceneId: string): Transfer | undefined {
+    const t = this.transfers.get(sceneId);
+    if (t) return t;
+    const dir = join(this.dir, 'transfers', sceneId);
+    try {
+      const manifest = manifestCheck.parse(
+        JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')),
+        'stored manifest',
+      );
+      const have = new Uint8Array(readFileSync(join(dir, 'have')));
+      if (have.length !== manifest.chunkCount || statSync(join(dir, 'data.part')).size !== manifest.size)
+        return undefined;
+      const t2: Transfer = {
+        manifest,
+        dir,
+        fd: openSync(join(dir, 'data.part'), 'r+'),
+        have,
+        haveFd: openSync(join(dir, 'have'), 'r+'),
+        received: have.reduce((a, b) => a + (b ? 1 : 0), 0),
+      };
+      this.transfers.set(sceneId, t2);
+      return t2;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private missing(t: Transfer): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < t.have.length && out.length < MAX_MISSING_LISTED; i++) if (!t.have[i]) out.push(i);
+    return out;
+  }
+
+  private receiving(t: Transfer): void {
+    this.status({
+      sceneId: t.manifest.sceneId,
+      state: 'receiving',
+      received: t.received,
+      chunkCount: t.manifest.chunkCount,
+      missing: this.missing(t),
+    });
+  }
+
+  private closeTransfer(t: Transfer): void {
+    try {
+      closeSync(t.fd);
+      closeSync(t.haveFd);
+    } catch {
+      // already closed
+    }
+  }
+
+  private drop(t: Transfer): void {
+    this.closeTransfer(t);
+    this.transfers.delete(t.manifest.sceneId);
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+
+  private refuse(sceneId: string, reason: string): void {
+    this.counters.refused++;
+    this.status({ sceneId, state: 'refused', code: 'HATAKE_E_IMAGERY_TRANSFER', reason });
+  }
+
+  private status(s: Omit<TransferStatus, 'time'>): void {
+    this.emit('status', { ...s, time: Date.now() });
+  }
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}

@@ -1,0 +1,141 @@
+// Acknowledged means durable: the gateway runs as a child process, several devices stream QoS 1
+// messages, the process is killed with SIGKILL mid-stream and restarted. Every message that had
+// been PUBACK'd is stored exactly once, and the devices' resends after reconnecting are not
+// stored twice.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deviceTopic } from '../../protocol/topics.ts';
+import { provisionRegistry } from '../../firmware-config/provision.ts';
+import { DEMO_MANIFEST_FILE, demoManifest, eventually } from '../helpers/stack.ts';
+import { freePort } from '../helpers/ports.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'hatake-crash-'));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function startGateway(configFile: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['bin/hatake.js', 'gateway', '--config', configFile], {
+    cwd: ROOT,
+    env: { ...process.env, HATAKE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return eventually(() => (out.includes('gateway started') ? child : undefined), 30_000);
+}
+
+describe('gateway killed with SIGKILL mid-stream', () => {
+  it('keeps every acknowledged message exactly once across the crash and the resends', async () => {
+    const manifest = demoManifest();
+    const { registry, secrets } = provisionRegistry(manifest);
+    writeFileSync(join(dir, 'registry.json'), JSON.stringify(registry));
+    const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const configFile = join(dir, 'gateway.yaml');
+    writeFileSync(
+      configFile,
+      [
+        'id: gw-crash',
+        `dataDir: ${join(dir, 'data')}`,
+        `manifest: ${DEMO_MANIFEST_FILE}`,
+        `registry: ${join(dir, 'registry.json')}`,
+        `mqtt: { host: 127.0.0.1, port: ${mqttPort}, rate: { perSecond: 10000, burst: 10000 } }`,
+        `http: { host: 127.0.0.1, port: ${httpPort} }`,
+      ].join('\n'),
+    );
+    let gateway = await startGateway(configFile);
+
+    const devices = ['soil-1', 'wx-1', 'water-1'] as const;
+    const metric = { 'soil-1': 'soil_vwc', 'wx-1': 'air_temperature', 'water-1': 'water_level' } as const;
+    const acked = new Map<string, Set<number>>(devices.map((d) => [d, new Set<number>()]));
+    const sent = new Map<string, Set<number>>(devices.map((d) => [d, new Set<number>()]));
+    const clients: MqttClient[] = [];
+    let stop = false;
+    // Recent enough to stay inside the raw-retention period (older readings are rolled up).
+    const t0 = Date.now() - 3 * 86_400_000;
+    const streams = devices.map(async (device) => {
+      // clean: false + a fixed clientId: mqtt.js keeps unacknowledged QoS 1 messages and resends
+      // them (DUP) after reconnecting — exactly what a real device does.
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+        username: device,
+        password: secrets[device],
+        clientId: `crash-${device}`,
+        clean: false,
+        reconnectPeriod: 200,
+        connectTimeout: 5000,
+      });
+      clients.push(c);
+      for (let i = 0; !stop && i < 100_000; i++) {
+        const time = t0 + i * 1000;
+        sent.get(device)!.add(time);
+        const value = device === 'soil-1' ? 0.2 + (i % 100) / 1000 : 5 + (i % 20);
+        // Not awaited in sequence: up to 20 messages in flight per device.
+        const p = c
+          .publishAsync(
+            deviceTopic('demo-farm', device, 'up'),
+            JSON.stringify({ time, values: { [metric[device]]: value } }),
+            { qos: 1 },
+          )
+          .then(
+            () => acked.get(device)!.add(time),
+            () => {},
+          );
+        if (i % 20 === 19) await p;
+      }
+    });
+
+    await eventually(() => [...acked.values()].every((s) => s.size > 200), 30_000);
+    gateway.kill('SIGKILL');
+    await new Promise((r) => gateway.once('exit', r));
+    const ackedAtCrash = new Map([...acked].map(([d, s]) => [d, new Set(s)]));
+    gateway = await startGateway(configFile);
+    // Let the devices reconnect, resend what was in flight, and go on a little.
+    const resumeFrom = new Map([...acked].map(([d, s]) => [d, s.size]));
+    await eventually(() => devices.every((d) => acked.get(d)!.size > resumeFrom.get(d)! + 100), 30_000);
+    stop = true;
+    await Promise.all(streams);
+    // Everything sent must end up acknowledged once the stream settles.
+    await eventually(() => devices.every((d) => acked.get(d)!.size === sent.get(d)!.size), 30_000);
+    for (const c of clients) await c.endAsync();
+    gateway.kill('SIGTERM');
+    await new Promise((r) => gateway.once('exit', r));
+
+    const db = new Database(join(dir, 'data', 'gateway.db'), { readonly: true });
+    try {
+      for (const device of devices) {
+        const rows = db
+          .prepare('SELECT time FROM readings WHERE device = ? AND metric = ?')
+          .all(device, metric[device]) as { time: number }[];
+        const times = rows.map((r) => r.time);
+        // Exactly once: no duplicates, and every acknowledged message (before and after the crash) is there.
+        expect(new Set(times).size).toBe(times.length);
+        const storedSet = new Set(times);
+        const missing = [...ackedAtCrash.get(device)!].filter((t) => !storedSet.has(t));
+        expect(missing, `${device}: acknowledged before the crash but not stored`).toEqual([]);
+        expect(times.length).toBe(sent.get(device)!.size);
+        // The outbox holds one row per stored reading (nothing was synced: no server).
+        const outbox = (
+          db
+            .prepare(
+              "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'reading' AND json_extract(body, '$.device') = ?",
+            )
+            .get(device) as { n: number }
+        ).n;
+        expect(outbox).toBe(times.length);
+      }
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      db.close();
+    }
+  }, 120_000);
+});

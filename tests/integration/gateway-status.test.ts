@@ -1,0 +1,99 @@
+// What the gateway tells the person standing next to it: the status page (Japanese by default,
+// English on request, readable with no scripts), /healthz, Prometheus /metrics, silent devices.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import { deviceTopic } from '../../protocol/topics.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+
+let stack: Stack;
+let base: string;
+beforeAll(async () => {
+  stack = await startStack({ server: false });
+  base = `http://127.0.0.1:${stack.gateway.httpPort}`;
+  const c = await mqtt.connectAsync(stack.mqttUrl, {
+    username: 'soil-1',
+    password: stack.secrets['soil-1'],
+    reconnectPeriod: 0,
+  });
+  await c.publishAsync(
+    deviceTopic('demo-farm', 'soil-1', 'up'),
+    JSON.stringify({ time: Date.now() - 30_000, values: { soil_vwc: 0.254, battery: 3.71 } }),
+    { qos: 1 },
+  );
+  // A payload whose parse error quotes hostile text: it must appear escaped on the page.
+  await c.publishAsync(deviceTopic('demo-farm', 'soil-1', 'up'), '<script>alert(1)</script>', { qos: 1 });
+  await c.endAsync();
+});
+afterAll(async () => {
+  await stack.close();
+});
+
+describe('gateway status page', () => {
+  it('shows each device with its latest values and freshness, in Japanese by default', async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain('<html lang="ja">');
+    expect(html).toContain('ゲートウェイの状態');
+    expect(html).toContain('soil-1');
+    expect(html).toContain('土壌水分: <b>25.4 %</b>');
+    expect(html).toMatch(/\d+秒前/);
+    expect(html).toContain('3.71 V');
+    expect(html).toContain('water-1'); // registered but never heard: listed as such
+    expect(html).toContain('受信なし');
+    expect(html).not.toContain('<script');
+  });
+
+  it('switches to English with ?lang=en', async () => {
+    const html = await (await fetch(`${base}/?lang=en`)).text();
+    expect(html).toContain('<html lang="en">');
+    expect(html).toContain('Gateway status');
+    expect(html).toContain('Soil moisture: <b>25.4 %</b>');
+  });
+
+  it('lists the dead letters with their reasons, escaped', async () => {
+    const html = await (await fetch(`${base}/?lang=en`)).text();
+    expect(html).toContain('HATAKE_E_PAYLOAD_JSON');
+    expect(html).toContain('&lt;script&gt;');
+  });
+
+  it('serves the same status as JSON, with the sync backlog and disk use', async () => {
+    const s = (await (await fetch(`${base}/api/status`)).json()) as {
+      sync: { configured: boolean; backlog: number };
+      disk: { dbBytes: number; fsFreeBytes: number };
+    };
+    expect(s.sync.configured).toBe(false);
+    expect(s.sync.backlog).toBeGreaterThanOrEqual(2); // two readings (+ manifest, device status) wait for a server
+    expect(s.disk.dbBytes).toBeGreaterThan(0);
+    expect(s.disk.fsFreeBytes).toBeGreaterThan(0);
+  });
+
+  it('exposes Prometheus metrics with messages, rejections, ingest latency, queue depths, disk and devices', async () => {
+    stack.gateway.maintenance.run(Date.now());
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/^hatake_gateway_messages_total 2$/m);
+    expect(text).toMatch(/^hatake_gateway_rejected_total\{code="HATAKE_E_PAYLOAD_JSON"\} 1$/m);
+    expect(text).toMatch(/^hatake_gateway_ingest_seconds_count 2$/m);
+    expect(text).toMatch(/^hatake_gateway_queue_depth\{queue="outbox"\} \d+$/m);
+    expect(text).toMatch(/^hatake_gateway_disk_bytes\{kind="db"\} \d+$/m);
+    expect(text).toMatch(/^hatake_gateway_devices\{state="reporting"\} 1$/m);
+    expect(text).toMatch(/^hatake_gateway_process_resident_memory_bytes \d+/m);
+  });
+
+  it('raises a "silent" event once when a device misses its expected intervals, and says so on /healthz', async () => {
+    const gw = stack.gateway;
+    const later = Date.now() + 4 * 60 * 60_000; // soil-1 reports every 60 s; 4 h of silence
+    gw.maintenance.checkDevices(later);
+    gw.maintenance.checkDevices(later + 60_000);
+    const silent = gw.events.recent.filter((e) => e.type === 'device_silent' && e.device === 'soil-1');
+    expect(silent).toHaveLength(1);
+    expect(silent[0]!.message).toMatch(/soil-1 has sent nothing for \d+ min/);
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { problems: string[] }).problems).toContain('silent: soil-1');
+    const outboxed = gw.store
+      .peekOutbox(1000)
+      .filter((r) => r.kind === 'event' && r.body.includes('device_silent'));
+    expect(outboxed).toHaveLength(1);
+  });
+});

@@ -1,0 +1,442 @@
+// Recommendations and prescriptions: per-zone rates clamped to the profile and rounded to the
+// spreader step, economics and provenance; a yield-response model picks the economic optimum;
+// exported ISOXML is read back by the `isoxml` package and the shapefile by shpjs with the same
+// zones and rates; GeoJSON and CSV carry the same numbers; bad documents are refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import isoxml from 'isoxml';
+// @ts-expect-error shpjs ships no type declarations
+import shp from 'shpjs';
+import JSZip from 'jszip';
+import { HatakeError } from '../../protocol/errors.ts';
+import { validator } from '../../protocol/validate.ts';
+import { Recommendation } from '../../protocol/recommendation.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { InferencePool } from '../../edge/inference/pool.ts';
+import { recommend } from '../../edge/recommend/recommend.ts';
+import { toIsoxmlZip, MG_M2_PER_KG_HA } from '../../edge/prescriptions/isoxml.ts';
+import { toShapefileZip } from '../../edge/prescriptions/shapefile.ts';
+import { toGeoJson } from '../../edge/prescriptions/geojson.ts';
+import { toCsv } from '../../edge/prescriptions/csv.ts';
+import { readRecommendation } from '../../edge/prescriptions/rows.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
+
+const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
+let pool: InferencePool;
+const NOW = Date.parse('2026-05-02T00:00:00Z');
+const ACQUIRED = '2026-05-01T01:23:00Z';
+
+// Three 100 m × 80 m strips near Sapporo (≈ 0.8 ha each), the middle one with a hole.
+const X0 = 141.35;
+const Y0 = 43.06;
+const DX = 100 / (111_320 * Math.cos((Y0 * Math.PI) / 180));
+const DY = 80 / 110_950;
+const ring = (x0: number, y0: number, x1: number, y1: number) => [
+  [x0, y0],
+  [x1, y0],
+  [x1, y1],
+  [x0, y1],
+  [x0, y0],
+];
+const hole = ring(X0 + DX * 1.4, Y0 + DY * 0.4, X0 + DX * 1.6, Y0 + DY * 0.6).reverse();
+function zones(indices: Record<string, number>[], attributes: Record<string, number | string>[] = []) {
+  return {
+    type: 'FeatureCollection',
+    schema: 'hatake.imagery.zones/1',
+    features: indices.map((idx, k) => ({
+      type: 'Feature',
+      id: `f1-z${k + 1}`,
+      geometry: {
+        type: 'MultiPolygon',
+        coordinates: [
+          k === 1
+            ? [ring(X0 + k * DX, Y0, X0 + (k + 1) * DX, Y0 + DY), hole]
+            : [ring(X0 + k * DX, Y0, X0 + (k + 1) * DX, Y0 + DY)],
+        ],
+      },
+      properties: {
+        fieldId: 'f1',
+        sceneId: 'S2A_20260501',
+        acquired: ACQUIRED,
+        zone: k + 1,
+        k: indices.length,
+        zoningIndex: 'ndvi',
+        pixels: 80,
+        areaHa: 0.8,
+        validFraction: 1,
+        fieldValidFraction: 0.97,
+        indices: Object.fromEntries(
+          Object.entries(idx).map(([name, mean]) => [
+            name,
+            {
+              mean,
+              median: mean,
+              p10: mean - 0.03,
+              p90: mean + 0.03,
+              std: 0.02,
+              min: mean - 0.06,
+              max: mean + 0.06,
+              count: 80,
+              validFraction: 1,
+            },
+          ]),
+        ),
+        ...(attributes[k] ? { attributes: attributes[k] } : {}),
+      },
+    })),
+  };
+}
+
+async function sbnrcRec(profile = 'winter-wheat-osu-2007') {
+  return recommend(pool, {
+    farm: 'demo-farm',
+    card: reg.entry('osu-sbnrc@1.0.0').card,
+    profile: reg.profile(profile),
+    zones: zones([{ ndvi: 0.45 }, { ndvi: 0.55 }, { ndvi: 0.68 }]),
+    fieldAttributes: {
+      days_gdd_positive: { value: 85, time: NOW - 3600_000, source: 'planting record + weather station' },
+    },
+    reference: {
+      kind: 'n_rich_strip',
+      values: { ndvi: 0.7 },
+      time: NOW - 86_400_000,
+      source: 'N-rich strip, west headland',
+    },
+    now: NOW,
+    by: 'gateway gw-1',
+  });
+}
+
+beforeAll(async () => {
+  pool = await InferencePool.start({ size: 2 });
+  for (const ref of [
+    'osu-sbnrc@1.0.0',
+    'holland-schepers-si@1.0.0',
+    'rice-pi-topdress-ndvi@1.0.0',
+    'lasrosas-corn-rf@1.0.0',
+  ])
+    await pool.load(reg.load(ref));
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+describe('recommendations', () => {
+  it('gives each zone a rate in kg N/ha and kg/10a, clamped and rounded to the spreader step, with full provenance', async () => {
+    const rec = await sbnrcRec();
+    expect(validator(Recommendation).problems(rec)).toEqual([]);
+    expect(rec.status).toBe('pending_review');
+    expect(rec.model).toMatchObject({
+      id: 'osu-sbnrc',
+      version: '1.0.0',
+      sha256: reg.entry('osu-sbnrc').card.sha256,
+    });
+    expect(rec.profile).toEqual({ id: 'winter-wheat-osu-2007', version: '1.0.0' });
+    expect(rec.imagery).toEqual({ sceneId: 'S2A_20260501', acquired: Date.parse(ACQUIRED), index: 'ndvi' });
+    expect(rec.reference).toMatchObject({ kind: 'n_rich_strip', index: 'ndvi', value: 0.7 });
+    const days = rec.inputs.find((i) => i.name === 'days')!;
+    expect(days).toMatchObject({
+      value: 85,
+      source: 'planting record + weather station',
+      time: NOW - 3600_000,
+    });
+    expect(rec.inputs.find((i) => i.name === 'a')).toMatchObject({
+      value: 590,
+      source: 'profile winter-wheat-osu-2007@1.0.0 sbnrc.a',
+      time: null,
+    });
+    for (const z of rec.zones) {
+      expect(z.inputs.find((i) => i.name === 'ndvi')).toMatchObject({
+        source: 'index_stat ndvi.mean scene S2A_20260501',
+        time: Date.parse(ACQUIRED),
+      });
+      expect(z.rate.productKgHa % 5).toBe(0); // the spreader's 5 kg step
+      expect(z.rate.kgNHa).toBeCloseTo(z.rate.productKgHa * 0.46, 6);
+      expect(z.rate.kgN10a).toBeCloseTo(z.rate.kgNHa / 10, 6);
+      expect(Math.abs(z.rate.kgNHa - Math.min(120, z.rate.modelKgNHa))).toBeLessThanOrEqual(
+        2.5 * 0.46 + 1e-9,
+      );
+    }
+    // greener zones need less N
+    expect(rec.zones[0]!.rate.kgNHa).toBeGreaterThan(rec.zones[1]!.rate.kgNHa);
+    expect(rec.zones[1]!.rate.kgNHa).toBeGreaterThan(rec.zones[2]!.rate.kgNHa);
+    // totals and money add up
+    const nKg = rec.zones.reduce((s, z) => s + z.rate.kgNHa * z.areaHa, 0);
+    expect(rec.totals.nKg).toBeCloseTo(nKg, 1);
+    const z0 = rec.zones[0]!;
+    expect(z0.economics.costYenHa).toBe(Math.round(z0.rate.productKgHa * 130 + 3000));
+    expect(z0.economics.marginYenHa).toBe(
+      Math.round(z0.economics.yieldGainKgHa * 60 - z0.rate.productKgHa * 130 - 3000),
+    );
+    expect(rec.economics.basis).toBe('model_yield_gain');
+  });
+
+  it('clamps to the profile maximum and says so', async () => {
+    const rec = await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('osu-sbnrc').card,
+      profile: reg.profile('winter-wheat-osu-2007'),
+      zones: zones([{ ndvi: 0.2 }, { ndvi: 0.6 }]),
+      fieldAttributes: { days_gdd_positive: { value: 40, time: NOW, source: 'test' } },
+      reference: { kind: 'n_rich_strip', values: { ndvi: 0.9 }, time: NOW, source: 'strip' },
+      now: NOW,
+      by: 'test',
+    });
+    const z = rec.zones[0]!;
+    expect(z.rate.modelKgNHa).toBeGreaterThan(120);
+    expect(z.rate.clamped).toBe('max');
+    expect(z.rate.kgNHa).toBeLessThanOrEqual(120);
+    expect(z.notes.map((n) => n.code)).toContain('clamped_max');
+  });
+
+  it('uses the field’s virtual 95th percentile when there is no N-rich strip, and records it', async () => {
+    const rec = await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('holland-schepers-si').card,
+      profile: reg.profile('corn-holland-schepers'),
+      zones: zones([
+        { ndvi: 0.7, ndre: 0.2 },
+        { ndvi: 0.75, ndre: 0.3 },
+        { ndvi: 0.8, ndre: 0.34 },
+      ]),
+      fieldAttributes: {
+        n_preplant_kg_ha: { value: 40, time: NOW, source: 'farm diary' },
+        n_credit_kg_ha: { value: 10, time: NOW, source: 'soybean credit' },
+      },
+      now: NOW,
+      by: 'test',
+    });
+    expect(rec.imagery.index).toBe('ndre'); // preferred over NDVI when every zone has it
+    expect(rec.reference!.kind).toBe('virtual_p95');
+    expect(rec.reference!.value).toBeGreaterThan(0.34);
+    expect(rec.reference!.value).toBeLessThan(0.34 + 3 * 0.02);
+    expect(rec.notes.map((n) => n.code)).toContain('virtual_reference');
+    // zone 1 (NDRE 0.2, SI ≈ 0.55) is below 1 − ΔSI: flagged as likely not N stress
+    expect(rec.zones[0]!.notes.map((n) => n.code)).toContain('si_clamped');
+    expect(rec.zones[0]!.rate.productKgHa % 10).toBe(0);
+    expect(rec.product.nFraction).toBe(0.21);
+    expect(rec.economics.basis).toBe('agronomic_efficiency');
+  });
+
+  it('top-dresses rice by the guideline table and cuts it where lodging is likely', async () => {
+    const rec = await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('rice-pi-topdress-ndvi').card,
+      profile: reg.profile('rice-shinnosuke-niigata'),
+      zones: zones(
+        [{ ndvi: 0.75 }, { ndvi: 0.75 }],
+        [
+          { plant_height_cm: 64, stems_per_m2: 400 },
+          { plant_height_cm: 80, stems_per_m2: 500 },
+        ],
+      ),
+      now: NOW,
+      by: 'test',
+    });
+    expect(rec.zones[0]!.outputs.n_rate_10a).toBe(1); // Niigata chart: 64 cm, SPAD 35 → 1 kg N/10a
+    expect(rec.zones[0]!.rate.kgN10a).toBeCloseTo(1.05, 6); // 50 kg ammonium sulfate/ha on a 5 kg step
+    expect(rec.zones[1]!.outputs.lodging_risk).toBe(1);
+    expect(rec.zones[1]!.rate.kgNHa).toBe(0);
+    expect(rec.zones[1]!.notes.map((n) => n.code)).toContain('lodging_risk');
+    expect(rec.notes.map((n) => n.code)).toContain('provisional_calibration');
+  });
+
+  it('with a yield-response model, gives each zone the rate with the best margin inside the trained N range', async () => {
+    const rec = await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('lasrosas-corn-rf').card,
+      profile: reg.profile('corn-lasrosas-trial'),
+      zones: zones(
+        [{ ndvi: 0.6 }, { ndvi: 0.6 }],
+        [
+          { topo: 'HT', bv: 175 },
+          { topo: 'LO', bv: 160 },
+        ],
+      ),
+      now: NOW,
+      by: 'test',
+    });
+    expect(rec.model.kind).toBe('yield_response');
+    expect(rec.economics.basis).toBe('model_yield');
+    for (const z of rec.zones) {
+      expect(z.rate.kgNHa).toBeLessThanOrEqual(131.5);
+      expect(z.economicOptimum.kgNHa).toBeCloseTo(z.rate.kgNHa, 6);
+      expect(z.economics.marginYenHa).toBeGreaterThanOrEqual(0); // zero N is always a candidate
+      expect(z.inputs.map((i) => i.name).sort()).toEqual(['bv', 'topo']);
+    }
+    const bad = await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('lasrosas-corn-rf').card,
+      profile: reg.profile('corn-lasrosas-trial'),
+      zones: zones([{ ndvi: 0.6 }], [{ topo: 'RIDGE', bv: 175 }]),
+      now: NOW,
+      by: 'test',
+    }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(HatakeError);
+    expect((bad as HatakeError).message).toMatch(/"RIDGE" is not a level of topo \(E, HT, LO, W\)/);
+  });
+
+  it('refuses a profile for another crop and zones that are not WGS84 or not closed', async () => {
+    const base = {
+      farm: 'demo-farm',
+      now: NOW,
+      by: 'test',
+      fieldAttributes: { days_gdd_positive: { value: 85, time: NOW, source: 't' } },
+    };
+    const crop = await recommend(pool, {
+      ...base,
+      card: reg.entry('osu-sbnrc').card,
+      profile: reg.profile('rice-koshihikari'),
+      zones: zones([{ ndvi: 0.5 }]),
+    }).catch((e: unknown) => e);
+    expect((crop as HatakeError).message).toMatch(/profile rice-koshihikari@1.0.0 is for rice/);
+    const utm = zones([{ ndvi: 0.5 }]);
+    utm.features[0]!.geometry.coordinates = [[ring(500000, 4760000, 500100, 4760080)]];
+    const e = await recommend(pool, {
+      ...base,
+      card: reg.entry('osu-sbnrc').card,
+      profile: reg.profile('winter-wheat-osu-2007'),
+      zones: utm,
+    }).catch((x: unknown) => x);
+    expect((e as HatakeError).message).toMatch(/not WGS84/);
+    const open = zones([{ ndvi: 0.5 }]);
+    open.features[0]!.geometry.coordinates[0]![0]!.pop();
+    open.features[0]!.geometry.coordinates[0]![0]!.push([X0, Y0 + 0.0001]);
+    const e2 = await recommend(pool, {
+      ...base,
+      card: reg.entry('osu-sbnrc').card,
+      profile: reg.profile('winter-wheat-osu-2007'),
+      zones: open,
+    }).catch((x: unknown) => x);
+    expect((e2 as HatakeError).message).toMatch(/ring is not closed/);
+  });
+});
+
+describe('prescriptions', () => {
+  it('exports ISOXML TaskData that the isoxml package reads back with the same zones and rates', async () => {
+    const rec = await sbnrcRec();
+    const zip = await toIsoxmlZip(rec);
+    const m = new isoxml.ISOXMLManager();
+    await m.parseISOXMLFile(zip, 'application/zip');
+    expect(m.getWarnings()).toEqual([]);
+    const task = m.rootElement.attributes.Task![0]!;
+    const grid = task.attributes.Grid![0]!;
+    expect(grid.attributes.GridType).toBe('2');
+    expect(
+      (
+        task as never as { getGridValuesDescription(): { DDIString: string; unit: string }[] }
+      ).getGridValuesDescription()[0],
+    ).toMatchObject({ DDIString: '0006', unit: 'kg/ha' });
+    const cells = (
+      task as never as {
+        getGridAsGeoJSON(p: string[]): {
+          features: { properties: { rate: number }; geometry: { coordinates: number[][][] } }[];
+        };
+      }
+    ).getGridAsGeoJSON(['rate']).features;
+    expect(cells.length).toBeGreaterThan(100);
+    // every cell carries the rate of the zone its centre lies in
+    const rateAt = (x: number, y: number) => {
+      for (const z of rec.zones) {
+        const [outer, ...holes] = z.geometry.coordinates[0]!;
+        const inside = (r: number[][]) =>
+          x > Math.min(...r.map((p) => p[0]!)) &&
+          x < Math.max(...r.map((p) => p[0]!)) &&
+          y > Math.min(...r.map((p) => p[1]!)) &&
+          y < Math.max(...r.map((p) => p[1]!));
+        if (inside(outer!) && !holes.some(inside)) return z.rate.productKgHa;
+      }
+      return 0;
+    };
+    for (const c of cells) {
+      const [[x0, y0], , [x1, y1]] = c.geometry.coordinates[0]! as [number[], number[], number[]];
+      expect(c.properties.rate).toBe(Math.round(rateAt((x0! + x1!) / 2, (y0! + y1!) / 2) * MG_M2_PER_KG_HA));
+    }
+    expect(new Set(cells.map((c) => c.properties.rate / MG_M2_PER_KG_HA))).toEqual(
+      new Set(rec.zones.map((z) => z.rate.productKgHa)),
+    );
+    // default and position-lost zones apply the field's mean rate, out of field nothing
+    const tzn = (code: number | undefined) =>
+      task.attributes.TreatmentZone!.find((t) => t.attributes.TreatmentZoneCode === code)!;
+    const mean = rec.zones.reduce((s, z) => s + z.rate.productKgHa * z.areaHa, 0) / rec.totals.areaHa;
+    expect(
+      tzn(task.attributes.DefaultTreatmentZoneCode).attributes.ProcessDataVariable![0]!.attributes
+        .ProcessDataValue,
+    ).toBe(Math.round(mean * 100));
+    expect(
+      tzn(task.attributes.OutOfFieldTreatmentZoneCode).attributes.ProcessDataVariable![0]!.attributes
+        .ProcessDataValue,
+    ).toBe(0);
+    expect(m.rootElement.attributes.Product![0]!.attributes.ProductDesignator).toMatch(/Urea/);
+    expect(m.rootElement.attributes.Partfield![0]!.attributes.PartfieldDesignator).toBe('f1');
+  });
+
+  it('exports a shapefile zip that shpjs reads back with the same geometry and numeric rates, WGS84 .prj and short names', async () => {
+    const rec = await sbnrcRec();
+    const zip = await toShapefileZip(rec);
+    const names = Object.keys((await JSZip.loadAsync(zip)).files).sort();
+    expect(names).toEqual(['RX.dbf', 'RX.prj', 'RX.shp', 'RX.shx']);
+    expect(await (await JSZip.loadAsync(zip)).file('RX.prj')!.async('string')).toMatch(
+      /^GEOGCS\["GCS_WGS_1984"/,
+    );
+    const back = (await shp(
+      zip.buffer.slice(zip.byteOffset, zip.byteOffset + zip.byteLength) as ArrayBuffer,
+    )) as {
+      features: {
+        properties: Record<string, unknown>;
+        geometry: { type: string; coordinates: number[][][] };
+      }[];
+    };
+    expect(back.features).toHaveLength(3);
+    back.features.forEach((f, k) => {
+      const z = rec.zones[k]!;
+      expect(typeof f.properties.RATE).toBe('number');
+      expect(f.properties.RATE).toBe(z.rate.productKgHa);
+      expect(f.properties.N_KGHA).toBeCloseTo(z.rate.kgNHa, 6);
+      expect(f.properties.ZONE).toBe(z.zone);
+      // same rings (shpjs returns GeoJSON winding), same coordinates
+      expect(f.geometry.type).toBe('Polygon');
+      const want = z.geometry.coordinates[0]!;
+      expect(f.geometry.coordinates).toHaveLength(want.length);
+      f.geometry.coordinates.forEach((r, i) => {
+        const sorted = (x: number[][]) => x.map((p) => `${p[0]!.toFixed(9)},${p[1]!.toFixed(9)}`).sort();
+        expect(sorted(r)).toEqual(sorted(want[i]!));
+      });
+    });
+  });
+
+  it('exports GeoJSON and CSV with the same rates, and uses an officer’s edit when there is one', async () => {
+    const rec = await sbnrcRec();
+    rec.status = 'edited';
+    rec.zones[1]!.edited = {
+      kgNHa: 23,
+      productKgHa: 50,
+      by: 'officer-1',
+      at: NOW,
+      reason: '倒伏が心配 / worried about lodging',
+    };
+    const gj = JSON.parse(toGeoJson(rec)) as {
+      features: { id: string; properties: { productKgHa: number; kgNHa: number } }[];
+    };
+    expect(gj.features.map((f) => f.properties.productKgHa)).toEqual([
+      rec.zones[0]!.rate.productKgHa,
+      50,
+      rec.zones[2]!.rate.productKgHa,
+    ]);
+    const csv = toCsv(rec).trim().split('\n');
+    expect(csv[0]).toBe('zone,id,area_ha,kg_n_ha,kg_n_10a,product,product_kg_ha,product_kg_10a,product_kg');
+    expect(csv[2]).toBe('2,"f1-z2",0.8,23,2.3,"urea",50,5,40');
+  });
+
+  it('refuses to export a rejected recommendation or a document that is not one', () => {
+    expect(() => readRecommendation({ schema: 'hatake.recommendation/1', id: 'rec-x' })).toThrow(HatakeError);
+    expect(() => readRecommendation([1, 2, 3])).toThrow(/HATAKE_E_PRESCRIPTION|recommendation/);
+  });
+
+  it('refuses a rejected recommendation', async () => {
+    const rec = await sbnrcRec();
+    rec.status = 'rejected';
+    const e = await toIsoxmlZip(rec).catch((x: unknown) => x);
+    expect((e as HatakeError).code).toBe('HATAKE_E_PRESCRIPTION');
+    expect(() => toCsv(rec)).toThrow(/is rejected/);
+  });
+});
