@@ -6,6 +6,10 @@ import type { LiveReadingEvent } from '../protocol/api.ts';
 
 export interface LiveEvents {
   reading: [event: LiveReadingEvent];
+  /** A new downlink document for a farm's gateways. */
+  downlink: [event: { farm: string; version: number }];
+  /** Anything else a page may want to refresh on (a tip, a recommendation, an automation log). */
+  change: [event: { farm: string; kind: string; id: string }];
 }
 
 export class LiveHub extends EventEmitter<LiveEvents> {

@@ -17,6 +17,8 @@ import type { Db } from '../runtime/sqlite.ts';
 import { openServerDb } from './db.ts';
 import { Auth, type Session, type GatewayIdentity } from './auth.ts';
 import { LiveHub } from './live.ts';
+import { SyncAppliers } from './sync-appliers.ts';
+import { Downlink } from './downlink.ts';
 import { problemHandler } from './problem.ts';
 import { createReadingStore } from './storage/index.ts';
 import type { StorageConfig } from '../protocol/server-config.ts';
@@ -45,6 +47,10 @@ export interface ServerContext {
   readings: ReadingStore;
   live: LiveHub;
   secureCookies: boolean;
+  /** How the sync endpoint stores the kinds that feature plugins own. */
+  appliers: SyncAppliers;
+  /** Documents sent down to the farms' gateways. */
+  downlink: Downlink;
 }
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -92,11 +98,14 @@ export class HatakeServer {
     mkdirSync(opts.dataDir, { recursive: true });
     const db = openServerDb(join(opts.dataDir, 'server.db'));
     const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
+    const live = new LiveHub();
     const ctx: ServerContext = {
       db,
       auth: new Auth(db),
+      appliers: new SyncAppliers(),
+      downlink: new Downlink(db, live),
       readings: await createReadingStore(opts.storage, db, logger === false ? undefined : logger),
-      live: new LiveHub(),
+      live,
       secureCookies: opts.secureCookies ?? false,
     };
     const app = Fastify({

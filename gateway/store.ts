@@ -64,8 +64,12 @@ export interface DeviceState {
 /** Lower drains first: documents and events before raw readings. */
 export const PRIORITY: Record<SyncKind, number> = {
   manifest: 5,
+  recommendation: 10,
+  tip: 15,
   event: 20,
+  automation_log: 25,
   device_status: 40,
+  imagery: 50,
   aggregate: 90,
   reading: 100,
 };

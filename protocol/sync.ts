@@ -2,10 +2,14 @@
 // batches keyed by (gateway, sequence range); the server applies a batch atomically, answers with
 // the highest sequence it holds, and treats any resend as a no-op (readings are keyed by
 // device+metric+time, documents by their own ids).
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 import { Reading, METRIC_PATTERN } from './telemetry.ts';
 import { Manifest } from './manifest.ts';
+import { Recommendation } from './recommendation.ts';
+import { Tip } from './tip.ts';
+import { AutomationLog } from './automation.ts';
+import { SceneStats, ZoneCollection } from './imagery.ts';
 
 export const MAX_BATCH_ITEMS = 5000;
 
@@ -68,7 +72,19 @@ export const HourlyAggregate = Type.Object(
 );
 export type HourlyAggregate = Static<typeof HourlyAggregate>;
 
-const item = <K extends string, B extends ReturnType<typeof Type.Object>>(kind: K, body: B) =>
+/** A processed scene for one farm: per-field statistics and management zones (from edge/imagery). */
+export const ImageryResult = Type.Object(
+  {
+    sceneId: Type.String({ minLength: 1, maxLength: 200 }),
+    acquired: Type.String({ maxLength: 40, description: 'Acquisition time, ISO 8601' }),
+    stats: SceneStats,
+    zones: ZoneCollection,
+  },
+  { additionalProperties: false },
+);
+export type ImageryResult = Static<typeof ImageryResult>;
+
+const item = <K extends string, B extends TSchema>(kind: K, body: B) =>
   Type.Object(
     { seq: Type.Integer({ minimum: 1 }), kind: Type.Literal(kind), body },
     { additionalProperties: false },
@@ -80,6 +96,10 @@ export const SyncItem = Type.Union([
   item('device_status', DeviceStatusEvent),
   item('event', GatewayEvent),
   item('aggregate', HourlyAggregate),
+  item('recommendation', Recommendation),
+  item('tip', Tip),
+  item('automation_log', AutomationLog),
+  item('imagery', ImageryResult),
 ]);
 export type SyncItem = Static<typeof SyncItem>;
 export type SyncKind = SyncItem['kind'];

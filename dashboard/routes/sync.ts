@@ -9,6 +9,7 @@ import type { Manifest } from '../../protocol/manifest.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway } from '../server.ts';
 import type { FarmReading } from '../storage/types.ts';
+import type { PluggableKind } from '../sync-appliers.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 
 /** Upserts a farm's manifest: the farm, its fields and its devices. */
@@ -69,6 +70,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const manifests: Manifest[] = [];
       const statuses: { device: string; online: boolean; time: number }[] = [];
       const events: GatewayEvent[] = [];
+      const plugged = new Map<PluggableKind, unknown[]>();
       for (const item of batch.items) {
         if (item.seq < batch.seqFrom || item.seq > batch.seqTo) {
           throw new HatakeError(
@@ -99,6 +101,22 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             throw new HatakeError('HATAKE_E_SYNC_BATCH', 'this server does not take hourly aggregates yet', {
               expected: 'readings',
             });
+          case 'recommendation':
+          case 'tip':
+          case 'automation_log':
+          case 'imagery': {
+            if ('farm' in item.body && item.body.farm !== gw.farm) {
+              throw new HatakeError(
+                'HATAKE_E_FORBIDDEN',
+                `gateway of farm "${gw.farm}" sent a ${item.kind} for "${String(item.body.farm)}"`,
+              );
+            }
+            if (!ctx.appliers.get(item.kind)) {
+              throw new HatakeError('HATAKE_E_SYNC_BATCH', `this server does not take ${item.kind} items`);
+            }
+            plugged.set(item.kind, [...(plugged.get(item.kind) ?? []), item.body]);
+            break;
+          }
           default: {
             const never: never = item;
             throw new HatakeError(
@@ -122,6 +140,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const lastSeen = new Map<string, number>();
       for (const r of readings) lastSeen.set(r.device, Math.max(lastSeen.get(r.device) ?? 0, r.time));
       const ackedSeq = ctx.db.transaction(() => {
+        for (const [kind, bodies] of plugged)
+          ctx.appliers.get(kind)!({ db: ctx.db, gateway: gw, now: Date.now() }, bodies as never[]);
         const touch = ctx.db.prepare(
           `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
            ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,

@@ -1,0 +1,36 @@
+// Extension point of the sync endpoint: the server's feature plugins (review, tips, automations,
+// imagery) register how the items of their kind are stored. The endpoint calls every applier
+// inside one SQLite transaction with the rest of the batch, so a batch is applied whole or not
+// at all, and each applier must be idempotent (a resent batch is a no-op).
+import type { Static } from '@sinclair/typebox';
+import type { SyncItem } from '../protocol/sync.ts';
+import type { Db } from '../runtime/sqlite.ts';
+import type { GatewayIdentity } from './auth.ts';
+
+/** Item kinds stored by feature plugins rather than by the sync endpoint itself. */
+export type PluggableKind = 'recommendation' | 'tip' | 'automation_log' | 'imagery';
+export type BodyOf<K extends SyncItem['kind']> = Extract<SyncItem, { kind: K }>['body'];
+
+export interface ApplyContext {
+  db: Db;
+  gateway: GatewayIdentity;
+  now: number;
+}
+
+/** Stores items of one kind; runs inside the batch's transaction; must be idempotent. */
+export type Applier<K extends PluggableKind> = (ctx: ApplyContext, bodies: BodyOf<K>[]) => void;
+
+export class SyncAppliers {
+  private readonly appliers = new Map<PluggableKind, Applier<any>>();
+
+  register<K extends PluggableKind>(kind: K, applier: Applier<K>): void {
+    if (this.appliers.has(kind)) throw new Error(`an applier for ${kind} is already registered`);
+    this.appliers.set(kind, applier);
+  }
+
+  get<K extends PluggableKind>(kind: K): Applier<K> | undefined {
+    return this.appliers.get(kind);
+  }
+}
+
+export type { Static };
