@@ -27,6 +27,9 @@ import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
+import { reviewFeature } from './features/review.ts';
+import { fieldViewsFeature } from './features/field-views.ts';
+import { partnerFeature } from './features/partner.ts';
 
 export const SESSION_COOKIE = 'hatake_session';
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
@@ -165,6 +168,9 @@ export class HatakeServer {
     await app.register(authRoutes, { ctx });
     await app.register(deviceRoutes, { ctx });
     await app.register(liveRoutes, { ctx });
+    await app.register(reviewFeature, { ctx });
+    await app.register(fieldViewsFeature, { ctx });
+    await app.register(partnerFeature, { ctx });
     await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] });
     return new HatakeServer(app, ctx, opts);
   }

@@ -20,3 +20,21 @@ export function openDatabase(file: string, migrations: readonly string[]): Db {
   }
   return db;
 }
+
+/**
+ * Applies a named module's own numbered migrations (for parts of the server that keep their own
+ * tables): each name has its own version in `schema_versions`, so modules never renumber each other.
+ */
+export function migrate(db: Db, name: string, migrations: readonly string[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_versions WHERE name = ?').get(name) as
+    { version: number } | undefined;
+  for (let v = row?.version ?? 0; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]!);
+      db.prepare(
+        'INSERT INTO schema_versions (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version',
+      ).run(name, v + 1);
+    })();
+  }
+}
