@@ -23,8 +23,13 @@ const { values: args } = parseArgs({
     devices: { type: 'string', default: '50' },
     idle: { type: 'string', default: '500' },
     window: { type: 'string', default: '30' },
+    only: { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
   },
 });
+// The gateway runs with the V8 flags of its systemd unit (docs/systemd/hatake-gateway.service).
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'];
+const NODE_FLAGS = args['node-flags'] ? args['node-flags'].split(' ') : GATEWAY_NODE_FLAGS;
 const MESSAGES = Number(args.messages);
 const DEVICES = Number(args.devices);
 const IDLE_DEVICES = Number(args.idle);
@@ -155,7 +160,7 @@ async function runHatake(qos: 0 | 1, round: number): Promise<Run> {
   );
   const gw = await spawnWaiting(
     process.execPath,
-    ['bin/hatake.js', 'gateway', '--config', join(dir, `g-${qos}-${round}.yaml`)],
+    [...NODE_FLAGS, 'bin/hatake.js', 'gateway', '--config', join(dir, `g-${qos}-${round}.yaml`)],
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));
@@ -222,7 +227,7 @@ async function idle500(): Promise<{ rss: number; peak: number; cpuPct: number; p
   );
   const gw = await spawnWaiting(
     process.execPath,
-    ['bin/hatake.js', 'gateway', '--config', join(dir, 'g500.yaml')],
+    [...NODE_FLAGS, 'bin/hatake.js', 'gateway', '--config', join(dir, 'g500.yaml')],
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));
@@ -280,7 +285,7 @@ async function idle500(): Promise<{ rss: number; peak: number; cpuPct: number; p
 }
 
 const rows: BenchRow[] = [];
-for (const qos of [0, 1] as const) {
+for (const qos of args.only === 'idle' ? [] : args.only === 'qos1' ? ([1] as const) : ([0, 1] as const)) {
   const h: Run[] = [];
   const p: Run[] = [];
   for (let round = 0; round < 3; round++) {

@@ -266,17 +266,20 @@ export class GatewayStore {
     if (this.refuseWrites)
       throw new HatakeError('HATAKE_E_DISK_FULL', 'the gateway disk is nearly full; data refused');
     let fresh = 0;
+    // One device-state update per device per commit, not per reading.
+    const seen = new Set<string>();
     this.db.transaction(() => {
       for (const r of readings) {
-        const flags = JSON.stringify(r.flags);
+        const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
         if (this.insertReading.run(r.device, r.metric, r.time, r.value, r.unit, flags, now).changes === 1) {
           fresh++;
           this.insertOutbox.run('reading', PRIORITY.reading, JSON.stringify(r), now);
         }
-        this.touchDevice.run(r.device, now);
+        seen.add(r.device);
         if (r.metric === 'battery' || r.metric === 'rssi' || r.metric === 'snr')
           this.setRadio[r.metric].run(r.value, r.device);
       }
+      for (const device of seen) this.touchDevice.run(device, now);
       for (const d of dead) {
         this.insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
       }
