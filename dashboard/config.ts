@@ -1,19 +1,87 @@
-// The server's configuration file, validated, with defaults and absolute paths.
-import { ServerConfig } from '../protocol/server-config.ts';
+// The server's configuration file, validated, with defaults and absolute paths. A mistake is
+// reported at its file, line and column — for the storage section too, where the schema is a
+// union and a generic "expected union value" would not tell an IT partner what to fix.
+import { readFileSync } from 'node:fs';
+import type { TSchema } from '@sinclair/typebox';
+import {
+  InfluxStorageConfig,
+  ServerConfig,
+  SqliteStorageConfig,
+  storageConfigProblems,
+  type StorageConfig,
+} from '../protocol/server-config.ts';
+import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
-import { loadYamlFile, resolveFrom } from '../runtime/config-file.ts';
+import { placedError, readYaml, schemaProblems } from '../protocol/yaml.ts';
+import { resolveFrom } from '../runtime/config-file.ts';
 import type { ServerOptions } from './server.ts';
 
 const configValidator = validator(ServerConfig);
+const storageValidators = {
+  sqlite: validator(SqliteStorageConfig),
+  influx: validator(InfluxStorageConfig),
+} as const;
 
+/** Loads and checks `server.yaml`; throws a placed HATAKE_E_CONFIG on the first problem. */
 export function loadServerConfig(file: string): ServerOptions & { demo: boolean } {
-  const c = loadYamlFile(file, configValidator);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { place: { file } },
+    );
+  }
+  const { source, errors } = readYaml(text, file);
+  if (errors[0]) throw errors[0];
+  const doc: unknown = source.doc.toJS({ maxAliasCount: 100 });
+  const storage = (doc as { storage?: unknown } | null)?.storage;
+  if (storage !== undefined) {
+    const kind = (storage as { kind?: unknown } | null)?.kind;
+    if (kind !== 'sqlite' && kind !== 'influx') {
+      throw placedError(source, '/storage/kind', '/storage/kind: unknown storage kind', 'sqlite or influx');
+    }
+    const p = storageValidators[kind].problems(storage, 1)[0];
+    if (p) {
+      const pointer = `/storage${p.pointer === '/' ? '' : p.pointer}`;
+      throw placedError(
+        source,
+        pointer,
+        `${pointer}: ${p.message}`,
+        describeSetting(kind === 'influx' ? InfluxStorageConfig : SqliteStorageConfig, p.pointer),
+      );
+    }
+  }
+  const problem = schemaProblems(source, configValidator, 1)[0];
+  if (problem) throw problem;
+  const c = doc as ServerConfig;
+  if (c.storage) {
+    const p = storageConfigProblems(c.storage)[0];
+    if (p) throw placedError(source, `/storage${p.pointer}`, `/storage${p.pointer}: ${p.message}`);
+  }
   return {
     dataDir: resolveFrom(file, c.dataDir),
     host: c.http?.host ?? '0.0.0.0',
     port: c.http?.port ?? 8080,
     secureCookies: c.secureCookies ?? false,
-    storage: c.storage,
+    storage: c.storage ? resolveStoragePaths(file, c.storage) : undefined,
     demo: c.demo ?? false,
   };
+}
+
+/** The schema's description of the setting a JSON pointer names, as a hint of what is expected. */
+function describeSetting(schema: TSchema, pointer: string): string | undefined {
+  let s: TSchema | undefined = schema;
+  for (const key of pointer.split('/').slice(1))
+    s = (s?.properties as Record<string, TSchema> | undefined)?.[key];
+  return typeof s?.description === 'string' ? s.description : undefined;
+}
+
+/** Makes the storage section's file paths absolute against the config file's folder. */
+function resolveStoragePaths(file: string, s: StorageConfig): StorageConfig {
+  if (s.kind === 'influx' && s.passwordFile !== undefined)
+    return { ...s, passwordFile: resolveFrom(file, s.passwordFile) };
+  return s;
 }

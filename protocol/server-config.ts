@@ -4,12 +4,137 @@ import { Type, type Static } from '@sinclair/typebox';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
+/** An InfluxQL duration of whole hours, days or weeks (`12h`, `90d`, `2w`, `1d12h`), or `INF`. */
+export const RETENTION_PATTERN = '^(INF|([1-9][0-9]{0,5}[hdw])+)$';
+const Retention = (description: string) =>
+  Type.String({
+    pattern: RETENTION_PATTERN,
+    maxLength: 32,
+    description: `${description}; whole hours, days or weeks such as 36h, 90d, 52w, or INF`,
+  });
+
+const ms = (minimum: number, maximum: number, description: string) =>
+  Type.Optional(Type.Integer({ minimum, maximum, description }));
+
+/** The embedded default: readings in the server's own SQLite file. */
+export const SqliteStorageConfig = Type.Object(
+  { kind: Type.Literal('sqlite') },
+  { additionalProperties: false },
+);
+
+/** InfluxDB 1.x: readings, index statistics and recommendation outputs as measurements. */
+export const InfluxStorageConfig = Type.Object(
+  {
+    kind: Type.Literal('influx'),
+    /** Base URL of the InfluxDB HTTP API, without credentials. */
+    url: Type.String({
+      pattern: '^https?://[A-Za-z0-9._\\-\\[\\]:]+(/[A-Za-z0-9._~\\-/]*)?$',
+      maxLength: 2048,
+      description: 'e.g. http://127.0.0.1:8086 (credentials go in username/password, not the URL)',
+    }),
+    database: Type.String({
+      pattern: '^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$',
+      description: 'Database name: up to 64 letters, digits, _ and -',
+    }),
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    /** Inline password; prefer passwordFile so the secret stays out of the config file. */
+    password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    /** A file holding the password (trailing newline ignored); relative to the config file. */
+    passwordFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    retention: Type.Optional(
+      Type.Object(
+        {
+          raw: Type.Optional(Retention('How long raw readings are kept (default 90d)')),
+          longterm: Type.Optional(
+            Retention(
+              'How long hourly aggregates, index statistics and recommendation outputs are kept (default 520w)',
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    batch: Type.Optional(
+      Type.Object(
+        {
+          maxPoints: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 100_000, description: 'Points per write (default 5000)' }),
+          ),
+          maxDelayMs: ms(1, 60_000, 'Longest a point waits to join a fuller write (default 1000)'),
+          maxInFlight: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 16, description: 'Concurrent writes (default 2)' }),
+          ),
+          maxQueuedPoints: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 10_000_000,
+              description: 'Points waiting before new writes are refused with 503 (default 100000)',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    timeouts: Type.Optional(
+      Type.Object(
+        {
+          requestMs: ms(100, 300_000, 'One HTTP request to InfluxDB (default 5000)'),
+          writeMs: ms(
+            100,
+            600_000,
+            'A write including its retries, before the sync is refused (default 10000)',
+          ),
+          pingMs: ms(50, 60_000, 'The health probe (default 1000)'),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    rollupIntervalMs: ms(1000, 86_400_000, 'How often touched hours are rolled up (default 60000)'),
+  },
+  { additionalProperties: false },
+);
+export type InfluxStorageConfig = Static<typeof InfluxStorageConfig>;
+
 /** Where the server keeps time series: the embedded SQLite default, or InfluxDB 1.x. */
-export const StorageConfig = Type.Union([
-  Type.Object({ kind: Type.Literal('sqlite') }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('influx') }, { additionalProperties: true }),
-]);
+export const StorageConfig = Type.Union([SqliteStorageConfig, InfluxStorageConfig]);
 export type StorageConfig = Static<typeof StorageConfig>;
+
+/** Hours in a retention duration (`INF` → Infinity). Assumes RETENTION_PATTERN holds. */
+export function retentionHours(d: string): number {
+  if (d === 'INF') return Infinity;
+  let hours = 0;
+  for (const m of d.matchAll(/(\d+)([hdw])/g)) {
+    hours += Number(m[1]) * (m[2] === 'h' ? 1 : m[2] === 'd' ? 24 : 168);
+  }
+  return hours;
+}
+
+/**
+ * What a schema cannot say about a storage config: each problem with the JSON pointer (relative
+ * to the storage object) it concerns.
+ */
+export function storageConfigProblems(c: StorageConfig): { pointer: string; message: string }[] {
+  if (c.kind !== 'influx') return [];
+  const out: { pointer: string; message: string }[] = [];
+  if (c.password !== undefined && c.passwordFile !== undefined)
+    out.push({ pointer: '/passwordFile', message: 'give password or passwordFile, not both' });
+  if ((c.password !== undefined || c.passwordFile !== undefined) && c.username === undefined)
+    out.push({ pointer: '/username', message: 'a password needs a username' });
+  const raw = retentionHours(c.retention?.raw ?? '90d');
+  const longterm = retentionHours(c.retention?.longterm ?? '520w');
+  if (longterm < raw)
+    out.push({
+      pointer: '/retention/longterm',
+      message: 'hourly aggregates must be kept at least as long as raw readings',
+    });
+  const b = c.batch ?? {};
+  if ((b.maxQueuedPoints ?? 100_000) < (b.maxPoints ?? 5000))
+    out.push({ pointer: '/batch/maxQueuedPoints', message: 'must be at least batch.maxPoints' });
+  const t = c.timeouts ?? {};
+  if ((t.writeMs ?? 10_000) < (t.requestMs ?? 5000))
+    out.push({ pointer: '/timeouts/writeMs', message: 'must be at least timeouts.requestMs' });
+  return out;
+}
 
 export const ServerConfig = Type.Object(
   {

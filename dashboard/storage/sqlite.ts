@@ -1,12 +1,38 @@
 // The embedded default time-series store: readings in the server's SQLite file, keyed so that a
-// resent reading is a no-op, with a `latest` table kept beside it for the live pages.
+// resent reading is a no-op, with a `latest` table kept beside it for the live pages, index
+// statistics and recommendation outputs in their own keyed tables. Hourly roll-ups are computed
+// on demand (an embedded farm's data is small enough to aggregate when asked).
 import type { Db } from '../../runtime/sqlite.ts';
-import type { ApplyResult, FarmReading, LatestRow, ReadingStore } from './types.ts';
+import type { Logger } from '../../runtime/log.ts';
+import { DeviceLabelHistory } from './device-labels.ts';
+import {
+  checkRange,
+  hourCeil,
+  indexStatProblem,
+  partition,
+  readingProblem,
+  recommendationProblem,
+} from './input-checks.ts';
+import type {
+  ApplyResult,
+  FarmReading,
+  IndexStat,
+  IndexStatQuery,
+  LatestRow,
+  RangeQuery,
+  ReadingQuery,
+  ReadingRow,
+  ReadingStore,
+  RecommendationOutput,
+  RollupQuery,
+  RollupRow,
+  StoreHealth,
+} from './types.ts';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS readings (
     farm TEXT NOT NULL, device TEXT NOT NULL, metric TEXT NOT NULL, time INTEGER NOT NULL,
-    value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT NOT NULL,
+    value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT NOT NULL, field TEXT, kit TEXT,
     PRIMARY KEY (farm, device, metric, time)
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS latest (
@@ -14,37 +40,96 @@ const SCHEMA = `
     value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT NOT NULL,
     PRIMARY KEY (farm, device, metric)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS index_stats (
+    farm TEXT NOT NULL, field TEXT NOT NULL, zone TEXT NOT NULL, index_name TEXT NOT NULL,
+    time INTEGER NOT NULL, scene TEXT NOT NULL, mean REAL NOT NULL, median REAL NOT NULL,
+    p10 REAL NOT NULL, p90 REAL NOT NULL, std REAL NOT NULL, pixels INTEGER NOT NULL,
+    valid_fraction REAL NOT NULL,
+    PRIMARY KEY (farm, field, zone, index_name, time)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS recommendation_outputs (
+    farm TEXT NOT NULL, field TEXT NOT NULL, zone TEXT NOT NULL, model TEXT NOT NULL,
+    time INTEGER NOT NULL, recommendation TEXT NOT NULL, model_version TEXT NOT NULL,
+    nitrogen_kg_ha REAL NOT NULL, product TEXT, product_kg_ha REAL,
+    PRIMARY KEY (farm, field, zone, model, time)
+  ) WITHOUT ROWID;
 `;
+
+/** Readings tables from before field/kit labels get the columns, labelled by the current devices. */
+function migrateReadings(db: Db): void {
+  const cols = (db.prepare('PRAGMA table_info(readings)').all() as { name: string }[]).map((c) => c.name);
+  if (!cols.includes('field')) {
+    db.transaction(() => {
+      db.exec('ALTER TABLE readings ADD COLUMN field TEXT; ALTER TABLE readings ADD COLUMN kit TEXT;');
+      db.exec(`UPDATE readings SET
+        field = (SELECT d.field FROM devices d WHERE d.farm = readings.farm AND d.id = readings.device),
+        kit = (SELECT d.kit FROM devices d WHERE d.farm = readings.farm AND d.id = readings.device)`);
+    })();
+  }
+  // A field's metric over a range is the common query; the primary key serves one device.
+  db.exec('CREATE INDEX IF NOT EXISTS readings_by_metric ON readings (farm, metric, time)');
+}
 
 export class SqliteReadingStore implements ReadingStore {
   private readonly db: Db;
+  private readonly log: Logger | undefined;
+  private readonly labels: DeviceLabelHistory;
   private readonly insert;
   private readonly upsertLatest;
+  private readonly upsertIndexStat;
+  private readonly upsertRecommendation;
 
-  constructor(db: Db) {
+  constructor(db: Db, log?: Logger) {
     this.db = db;
+    this.log = log;
     db.exec(SCHEMA);
+    migrateReadings(db);
+    this.labels = new DeviceLabelHistory(db);
     this.insert = db.prepare(
-      'INSERT OR IGNORE INTO readings (farm, device, metric, time, value, unit, flags) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO readings (farm, device, metric, time, value, unit, flags, field, kit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.upsertLatest = db.prepare(
       `INSERT INTO latest (farm, device, metric, time, value, unit, flags) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (farm, device, metric) DO UPDATE SET time = excluded.time, value = excluded.value,
          unit = excluded.unit, flags = excluded.flags WHERE excluded.time >= latest.time`,
     );
+    this.upsertIndexStat = db.prepare(
+      `INSERT OR REPLACE INTO index_stats (farm, field, zone, index_name, time, scene, mean, median, p10, p90, std, pixels, valid_fraction)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.upsertRecommendation = db.prepare(
+      `INSERT OR REPLACE INTO recommendation_outputs (farm, field, zone, model, time, recommendation, model_version, nitrogen_kg_ha, product, product_kg_ha)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
   }
 
-  /** Synchronous core, so the sync endpoint can run it inside its own transaction. */
+  /** Synchronous core, so a caller can run it inside its own transaction. */
   writeReadingsSync(readings: readonly FarmReading[]): ApplyResult {
-    let applied = 0;
-    for (const r of readings) {
-      const flags = JSON.stringify(r.flags);
-      if (this.insert.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags).changes === 1) {
-        applied++;
-        this.upsertLatest.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags);
+    const { ok, rejected } = partition(readings, readingProblem);
+    if (rejected.length > 0)
+      this.log?.warn(
+        { rejected: rejected.length, reason: rejected[0] },
+        'readings that cannot be stored were set aside',
+      );
+    try {
+      this.labels.refresh(ok.map((r) => [r.farm, r.device] as const));
+      let applied = 0;
+      for (const r of ok) {
+        const flags = JSON.stringify(r.flags);
+        const { field, kit } = this.labels.at(r.farm, r.device, r.time);
+        if (
+          this.insert.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags, field, kit).changes ===
+          1
+        ) {
+          applied++;
+          this.upsertLatest.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags);
+        }
       }
+      return { applied, duplicates: ok.length - applied, rejected: rejected.length };
+    } catch (e) {
+      this.labels.forget();
+      throw e;
     }
-    return { applied, duplicates: readings.length - applied };
   }
 
   async writeReadings(readings: readonly FarmReading[]): Promise<ApplyResult> {
@@ -62,16 +147,170 @@ export class SqliteReadingStore implements ReadingStore {
   }
 
   async count(farm: string, device?: string): Promise<number> {
-    const row = device
-      ? this.db.prepare('SELECT COUNT(*) AS n FROM readings WHERE farm = ? AND device = ?').get(farm, device)
-      : this.db.prepare('SELECT COUNT(*) AS n FROM readings WHERE farm = ?').get(farm);
+    const row =
+      device !== undefined
+        ? this.db
+            .prepare('SELECT COUNT(*) AS n FROM readings WHERE farm = ? AND device = ?')
+            .get(farm, device)
+        : this.db.prepare('SELECT COUNT(*) AS n FROM readings WHERE farm = ?').get(farm);
     return (row as { n: number }).n;
   }
 
-  async health(): Promise<{ ok: boolean; detail?: string }> {
+  async readings(q: ReadingQuery): Promise<ReadingRow[]> {
+    const { from, to, limit, empty } = checkRange(q);
+    if (empty) return [];
+    const w = whereOf(
+      [
+        ['farm', q.farm],
+        ['metric', q.metric],
+        ['field', q.field],
+        ['device', q.device],
+      ],
+      from,
+      to,
+    );
+    const rows = this.db
+      .prepare(
+        `SELECT farm, device, metric, value, unit, time, flags, field, kit FROM readings
+         WHERE ${w.sql} ORDER BY time, device LIMIT ?`,
+      )
+      .all(...w.args, limit) as (Omit<ReadingRow, 'flags'> & { flags: string })[];
+    return rows.map((r) => ({ ...r, flags: JSON.parse(r.flags) as string[] }));
+  }
+
+  async rollups(q: RollupQuery): Promise<RollupRow[]> {
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const w = whereOf(
+      [
+        ['farm', q.farm],
+        ['metric', q.metric],
+        ['field', q.field],
+        ['device', q.device],
+      ],
+      hourCeil(from),
+      hourCeil(to),
+    );
+    return this.db
+      .prepare(
+        `SELECT farm, field, device, kit, metric, time - (time % 3600000) AS hour,
+                MIN(value) AS min, MAX(value) AS max, AVG(value) AS mean, COUNT(*) AS count
+         FROM readings WHERE ${w.sql}
+         GROUP BY device, field, kit, hour ORDER BY hour, device, field`,
+      )
+      .all(...w.args) as RollupRow[];
+  }
+
+  async writeIndexStats(stats: readonly IndexStat[]): Promise<ApplyResult> {
+    const { ok, rejected } = partition(stats, indexStatProblem);
+    this.db.transaction(() => {
+      for (const s of ok)
+        this.upsertIndexStat.run(
+          s.farm,
+          s.field,
+          s.zone ?? '',
+          s.index,
+          s.time,
+          s.scene,
+          s.mean,
+          s.median,
+          s.p10,
+          s.p90,
+          s.std,
+          s.pixels,
+          s.validFraction,
+        );
+    })();
+    return { applied: ok.length, duplicates: 0, rejected: rejected.length };
+  }
+
+  async indexStats(q: IndexStatQuery): Promise<IndexStat[]> {
+    const { from, to, limit, empty } = checkRange(q);
+    if (empty) return [];
+    const w = whereOf(
+      [
+        ['farm', q.farm],
+        ['field', q.field],
+        ['index_name', q.index],
+      ],
+      from,
+      to,
+    );
+    const rows = this.db
+      .prepare(
+        `SELECT farm, field, zone, index_name AS "index", time, scene, mean, median, p10, p90, std, pixels,
+                valid_fraction AS validFraction
+         FROM index_stats WHERE ${w.sql} ORDER BY time, field, zone, index_name LIMIT ?`,
+      )
+      .all(...w.args, limit) as (Omit<IndexStat, 'zone'> & { zone: string })[];
+    return rows.map(({ zone, ...r }) => (zone === '' ? r : { ...r, zone }));
+  }
+
+  async writeRecommendationOutputs(outputs: readonly RecommendationOutput[]): Promise<ApplyResult> {
+    const { ok, rejected } = partition(outputs, recommendationProblem);
+    this.db.transaction(() => {
+      for (const o of ok)
+        this.upsertRecommendation.run(
+          o.farm,
+          o.field,
+          o.zone,
+          o.model,
+          o.time,
+          o.recommendation,
+          o.modelVersion,
+          o.nitrogenKgHa,
+          o.product ?? null,
+          o.productKgHa ?? null,
+        );
+    })();
+    return { applied: ok.length, duplicates: 0, rejected: rejected.length };
+  }
+
+  async recommendationOutputs(q: RangeQuery): Promise<RecommendationOutput[]> {
+    const { from, to, limit, empty } = checkRange(q);
+    if (empty) return [];
+    const w = whereOf(
+      [
+        ['farm', q.farm],
+        ['field', q.field],
+      ],
+      from,
+      to,
+    );
+    const rows = this.db
+      .prepare(
+        `SELECT farm, field, zone, recommendation, model, model_version AS modelVersion, time,
+                nitrogen_kg_ha AS nitrogenKgHa, product, product_kg_ha AS productKgHa
+         FROM recommendation_outputs WHERE ${w.sql} ORDER BY time, field, zone, model LIMIT ?`,
+      )
+      .all(...w.args, limit) as (RecommendationOutput & {
+      product: string | null;
+      productKgHa: number | null;
+    })[];
+    return rows.map(({ product, productKgHa, ...r }) => ({
+      ...r,
+      ...(product === null ? {} : { product }),
+      ...(productKgHa === null ? {} : { productKgHa }),
+    }));
+  }
+
+  async health(): Promise<StoreHealth> {
     this.db.prepare('SELECT 1').get();
-    return { ok: true };
+    return { ok: true, kind: 'sqlite' };
   }
 
   async close(): Promise<void> {}
+}
+
+/** A WHERE clause over [from, to) and the filters that are set (column names are ours, values bound). */
+function whereOf(
+  filters: [column: string, value: string | undefined][],
+  from: number,
+  to: number,
+): { sql: string; args: (string | number)[] } {
+  const set = filters.filter((f): f is [string, string] => f[1] !== undefined);
+  return {
+    sql: [...set.map(([c]) => `${c} = ?`), 'time >= ?', 'time < ?'].join(' AND '),
+    args: [...set.map(([, v]) => v), from, to],
+  };
 }

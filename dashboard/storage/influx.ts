@@ -1,0 +1,743 @@
+// The InfluxDB 1.x store, for a co-op or prefecture that outgrows the embedded SQLite file and
+// wants a time-series database its IT staff know and Grafana reads directly. docs/storage.md
+// describes the measurements, tags, retention policies and roll-ups.
+//
+// Exactly-once effect: InfluxDB keeps one point per (measurement, tag set, timestamp) and a
+// second write of the same point overwrites it. Every tag of a reading is a function of its key
+// (farm, device, metric, time) — field and kit come from the device's history at the reading's
+// time (device-labels.ts) — so a resent batch rewrites the same points instead of adding any.
+import { readFileSync } from 'node:fs';
+import { FieldType, InfluxDB, escape, type IPoint, type ISchemaOptions } from 'influx';
+import { HatakeError } from '../../protocol/errors.ts';
+import { retentionHours, type InfluxStorageConfig } from '../../protocol/server-config.ts';
+import type { Db } from '../../runtime/sqlite.ts';
+import type { Logger } from '../../runtime/log.ts';
+import { DeviceLabelHistory, type DeviceLabels } from './device-labels.ts';
+import { HourlyRollup, assertNoResultErrors } from './influx-rollup.ts';
+import {
+  bitsToFlags,
+  checkRange,
+  flagsToBits,
+  hourCeil,
+  indexStatProblem,
+  partition,
+  readingProblem,
+  recommendationProblem,
+} from './input-checks.ts';
+import { WriteBatcher, describeError } from './write-batcher.ts';
+import type {
+  ApplyResult,
+  FarmReading,
+  IndexStat,
+  IndexStatQuery,
+  LatestRow,
+  RangeQuery,
+  ReadingQuery,
+  ReadingRow,
+  ReadingStore,
+  RecommendationOutput,
+  RollupQuery,
+  RollupRow,
+  StoreHealth,
+} from './types.ts';
+
+export const RAW_RP = 'raw';
+export const LONG_RP = 'longterm';
+export const M_READING = 'reading';
+export const M_READING_HOURLY = 'reading_hourly';
+export const M_INDEX_STAT = 'index_stat';
+export const M_RECOMMENDATION = 'recommendation_output';
+
+/** The defaults behind every optional setting of the influx storage config. */
+export const INFLUX_DEFAULTS = {
+  raw: '90d',
+  longterm: '520w',
+  maxPoints: 5000,
+  maxDelayMs: 1000,
+  maxInFlight: 2,
+  maxQueuedPoints: 100_000,
+  requestMs: 5000,
+  writeMs: 10_000,
+  pingMs: 1000,
+  rollupIntervalMs: 60_000,
+} as const;
+
+/** Field types per measurement, so the client writes integers as integers (`i`) and floats as floats. */
+const SCHEMAS: ISchemaOptions[] = [
+  {
+    measurement: M_READING,
+    tags: ['farm', 'field', 'device', 'metric', 'kit'],
+    fields: { value: FieldType.FLOAT, unit: FieldType.STRING, flags: FieldType.INTEGER },
+  },
+  {
+    measurement: M_INDEX_STAT,
+    tags: ['farm', 'field', 'zone', 'index'],
+    fields: {
+      scene: FieldType.STRING,
+      mean: FieldType.FLOAT,
+      median: FieldType.FLOAT,
+      p10: FieldType.FLOAT,
+      p90: FieldType.FLOAT,
+      std: FieldType.FLOAT,
+      pixels: FieldType.INTEGER,
+      valid_fraction: FieldType.FLOAT,
+    },
+  },
+  {
+    measurement: M_RECOMMENDATION,
+    tags: ['farm', 'field', 'zone', 'model'],
+    fields: {
+      recommendation: FieldType.STRING,
+      model_version: FieldType.STRING,
+      nitrogen_kg_ha: FieldType.FLOAT,
+      product: FieldType.STRING,
+      product_kg_ha: FieldType.FLOAT,
+    },
+  },
+];
+
+interface Series {
+  name?: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values?: unknown[][];
+}
+
+/** Tags with a value; InfluxDB has no empty tag values (a missing tag reads as ''). */
+function tags(t: Record<string, string | null | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(t)) if (v !== null && v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+/** A Go duration as SHOW RETENTION POLICIES prints it ("720h0m0s", "0s" = forever) in hours. */
+function goDurationHours(d: string): number {
+  if (d === '0s' || d === '0') return Infinity;
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(d);
+  if (!m) return NaN;
+  return Number(m[1] ?? 0) + Number(m[2] ?? 0) / 60 + Number(m[3] ?? 0) / 3600;
+}
+
+/** The HTTP status InfluxDB answered with, if it answered (also through a wrapping error's cause). */
+function statusOf(e: unknown): number | undefined {
+  const direct = (e as { res?: { statusCode?: number } } | undefined)?.res?.statusCode;
+  return direct ?? (e instanceof Error && e.cause !== undefined ? statusOf(e.cause) : undefined);
+}
+
+export class InfluxReadingStore implements ReadingStore {
+  private readonly influx: InfluxDB;
+  private readonly c: InfluxStorageConfig;
+  private readonly url: string;
+  private readonly log: Logger | undefined;
+  private readonly labels: DeviceLabelHistory;
+  private readonly rollup: HourlyRollup;
+  private readonly points: WriteBatcher<IPoint>;
+  private readonly docs: WriteBatcher<IPoint>;
+  private readonly rawHours: number;
+  private readonly t: { requestMs: number; writeMs: number; pingMs: number };
+  private schemaReady: Promise<void> | undefined;
+  private schemaOk = false;
+  /** Since when writes fail, and why; undefined while they succeed. */
+  private failingSince: { at: number; reason: string; fatal: boolean } | undefined;
+
+  private constructor(c: InfluxStorageConfig, db: Db, log: Logger | undefined) {
+    this.c = c;
+    this.log = log;
+    const u = new URL(c.url);
+    this.url = `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+    this.t = {
+      requestMs: c.timeouts?.requestMs ?? INFLUX_DEFAULTS.requestMs,
+      writeMs: c.timeouts?.writeMs ?? INFLUX_DEFAULTS.writeMs,
+      pingMs: c.timeouts?.pingMs ?? INFLUX_DEFAULTS.pingMs,
+    };
+    const password =
+      c.passwordFile !== undefined ? readPasswordFile(c.passwordFile) : (c.password ?? undefined);
+    this.influx = new InfluxDB({
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80,
+      protocol: u.protocol === 'https:' ? 'https' : 'http',
+      path: u.pathname === '/' ? '' : u.pathname.replace(/\/$/, ''),
+      database: c.database,
+      username: c.username,
+      password,
+      // Copies: the client writes the database into each schema object it is given.
+      schema: SCHEMAS.map((m) => ({ ...m, database: c.database })),
+      // Retries and back-off are ours (write-batcher.ts): the pool neither retries nor takes the
+      // only host out of service, so a failure is seen at once and recovery on the next try.
+      pool: {
+        maxRetries: 0,
+        requestTimeout: this.t.requestMs,
+        backoff: {
+          getDelay: () => 0,
+          next() {
+            return this;
+          },
+          reset() {
+            return this;
+          },
+        },
+      },
+    });
+    this.rawHours = retentionHours(c.retention?.raw ?? INFLUX_DEFAULTS.raw);
+    this.labels = new DeviceLabelHistory(db);
+    this.rollup = new HourlyRollup(
+      db,
+      this.influx,
+      {
+        database: c.database,
+        source: this.qualified(RAW_RP, M_READING),
+        target: this.qualified(LONG_RP, M_READING_HOURLY),
+      },
+      log,
+    );
+    const b = c.batch ?? {};
+    const batcher = (rp: string) =>
+      new WriteBatcher<IPoint>({
+        maxPoints: b.maxPoints ?? INFLUX_DEFAULTS.maxPoints,
+        maxDelayMs: b.maxDelayMs ?? INFLUX_DEFAULTS.maxDelayMs,
+        maxInFlight: b.maxInFlight ?? INFLUX_DEFAULTS.maxInFlight,
+        maxQueuedPoints: b.maxQueuedPoints ?? INFLUX_DEFAULTS.maxQueuedPoints,
+        writeTimeoutMs: this.t.writeMs,
+        send: (points) => this.send(points, rp),
+        retryable: (e) => {
+          const s = statusOf(e);
+          return s === undefined || s >= 500 || s === 404 || s === 408 || s === 429;
+        },
+        onFailure: (e) => this.writeFailed(e),
+        onSuccess: () => this.writeSucceeded(),
+        failing: () => this.failingSince !== undefined,
+      });
+    this.points = batcher(RAW_RP);
+    this.docs = batcher(LONG_RP);
+  }
+
+  /** Connects, prepares the database and retention policies (or logs why not yet), starts the roll-up. */
+  static async open(c: InfluxStorageConfig, db: Db, log: Logger | undefined): Promise<InfluxReadingStore> {
+    const store = new InfluxReadingStore(c, db, log);
+    try {
+      await store.ensureSchema();
+    } catch (e) {
+      // The server still starts (its pages and metadata work); syncs get 503 until this succeeds.
+      log?.error(
+        { url: store.url, database: c.database, err: describeError(e) },
+        'InfluxDB is not ready; sync batches are refused (503) until it is',
+      );
+    }
+    store.rollup.start(c.rollupIntervalMs ?? INFLUX_DEFAULTS.rollupIntervalMs);
+    return store;
+  }
+
+  async writeReadings(readings: readonly FarmReading[]): Promise<ApplyResult> {
+    // One pass that checks, sets aside, labels and builds the points: this runs for every
+    // reading of every sync, so it allocates little and builds no per-reading keys.
+    const now = Date.now();
+    const cutoff = Number.isFinite(this.rawHours) ? now - this.rawHours * 3_600_000 + 60_000 : -Infinity;
+    type Device = { labelsAt: (t: number) => DeviceLabels; times: Map<string, Set<number>> };
+    const farms = new Map<string, { devices: Map<string, Device>; hours: Set<number> }>();
+    const points: IPoint[] = [];
+    let rejected = 0;
+    let expired = 0;
+    let duplicates = 0;
+    let reason: string | undefined;
+    for (const r of readings) {
+      const problem = readingProblem(r);
+      if (problem !== undefined) {
+        rejected++;
+        reason ??= problem;
+        continue;
+      }
+      // InfluxDB refuses points older than the raw retention period; set them aside here.
+      if (r.time < cutoff) {
+        expired++;
+        continue;
+      }
+      let farm = farms.get(r.farm);
+      if (!farm) farms.set(r.farm, (farm = { devices: new Map(), hours: new Set() }));
+      let d = farm.devices.get(r.device);
+      if (!d)
+        farm.devices.set(
+          r.device,
+          (d = { labelsAt: this.labels.labelsFor(r.farm, r.device, now), times: new Map() }),
+        );
+      let times = d.times.get(r.metric);
+      if (!times) d.times.set(r.metric, (times = new Set()));
+      // Repeats within one call keep the first, as the SQLite store does.
+      if (times.has(r.time)) {
+        duplicates++;
+        continue;
+      }
+      times.add(r.time);
+      const l = d.labelsAt(r.time);
+      const tags: Record<string, string> = { farm: r.farm, device: r.device, metric: r.metric };
+      if (l.field) tags.field = l.field;
+      if (l.kit) tags.kit = l.kit;
+      points.push({
+        measurement: M_READING,
+        tags,
+        fields: { value: r.value, unit: r.unit, flags: r.flags.length === 0 ? 0 : flagsToBits(r.flags) },
+        timestamp: String(r.time),
+      });
+      farm.hours.add(r.time - (r.time % 3_600_000));
+    }
+    if (rejected > 0 || expired > 0)
+      this.log?.warn(
+        { rejected, expired, reason: reason ?? 'older than the raw retention period' },
+        'readings that cannot be stored were set aside',
+      );
+    const touched = [...farms].flatMap(([farm, f]) => [...f.hours].map((h) => [farm, h] as const));
+    this.rollup.mark(touched);
+    await this.points.submit(points);
+    // Marked again now that the points are in: a roll-up that ran while they were on their way
+    // must not be the last one for their hours.
+    this.rollup.mark(touched);
+    return { applied: points.length, duplicates, rejected: rejected + expired };
+  }
+
+  async latest(farms: readonly string[]): Promise<LatestRow[]> {
+    const out: LatestRow[] = [];
+    for (let i = 0; i < farms.length; i += 100) {
+      const part = farms.slice(i, i + 100);
+      const placeholders: Record<string, string> = {};
+      part.forEach((f, j) => (placeholders[`f${j}`] = f));
+      const series = await this.select(
+        `SELECT last("value") AS "value", "unit", "flags" FROM ${this.qualified(RAW_RP, M_READING)}
+         WHERE ${part.map((_, j) => `"farm" = $f${j}`).join(' OR ')} GROUP BY "farm", "device", "metric"`,
+        placeholders,
+      );
+      for (const s of series) {
+        for (const row of rows(s)) {
+          out.push({
+            farm: s.tags?.farm ?? '',
+            device: s.tags?.device ?? '',
+            metric: s.tags?.metric ?? '',
+            value: row.value as number,
+            unit: (row.unit as string | null) ?? '',
+            time: row.time as number,
+            flags: bitsToFlags((row.flags as number | null) ?? 0),
+          });
+        }
+      }
+    }
+    return out.sort((a, b) => cmp(a.farm, b.farm) || cmp(a.device, b.device) || cmp(a.metric, b.metric));
+  }
+
+  async count(farm: string, device?: string): Promise<number> {
+    const series = await this.select(
+      `SELECT count("value") AS "n" FROM ${this.qualified(RAW_RP, M_READING)} WHERE "farm" = $farm${device === undefined ? '' : ' AND "device" = $device'}`,
+      device === undefined ? { farm } : { farm, device },
+    );
+    const first = series[0] ? rows(series[0])[0] : undefined;
+    return (first?.n as number | undefined) ?? 0;
+  }
+
+  async readings(q: ReadingQuery): Promise<ReadingRow[]> {
+    const { from, to, limit, empty } = checkRange(q);
+    if (empty) return [];
+    const { where, params } = filters(q, { metric: q.metric, field: q.field, device: q.device });
+    const series = await this.select(
+      `SELECT "device", "field", "kit", "value", "unit", "flags" FROM ${this.qualified(RAW_RP, M_READING)}
+       WHERE ${where} AND time >= ${from}ms AND time < ${to}ms LIMIT ${limit}`,
+      params,
+    );
+    const out = series.flatMap((s) =>
+      rows(s).map((r) => ({
+        farm: q.farm,
+        device: r.device as string,
+        metric: q.metric,
+        value: r.value as number,
+        unit: (r.unit as string | null) ?? '',
+        time: r.time as number,
+        flags: bitsToFlags((r.flags as number | null) ?? 0),
+        field: nullable(r.field),
+        kit: nullable(r.kit),
+      })),
+    );
+    return out.sort((a, b) => a.time - b.time || cmp(a.device, b.device));
+  }
+
+  async rollups(q: RollupQuery): Promise<RollupRow[]> {
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const [s, e] = [hourCeil(from), hourCeil(to)];
+    // Hours with new data are recomputed before answering, so the answer is never stale.
+    await this.rollup.run({ farm: q.farm, from: s, to: e }).catch((err: unknown) => {
+      throw new HatakeError('HATAKE_E_STORAGE', `InfluxDB roll-up failed: ${describeError(err)}`, {
+        cause: err,
+      });
+    });
+    const { where, params } = filters(q, { metric: q.metric, field: q.field, device: q.device });
+    const series = await this.select(
+      `SELECT "device", "field", "kit", "min", "max", "mean", "count" FROM ${this.qualified(LONG_RP, M_READING_HOURLY)}
+       WHERE ${where} AND time >= ${s}ms AND time < ${e}ms`,
+      params,
+    );
+    const out = series.flatMap((sr) =>
+      rows(sr).map((r) => ({
+        farm: q.farm,
+        field: nullable(r.field),
+        device: r.device as string,
+        kit: nullable(r.kit),
+        metric: q.metric,
+        hour: r.time as number,
+        min: r.min as number,
+        max: r.max as number,
+        mean: r.mean as number,
+        count: r.count as number,
+      })),
+    );
+    return out.sort(
+      (a, b) => a.hour - b.hour || cmp(a.device, b.device) || cmp(a.field ?? '', b.field ?? ''),
+    );
+  }
+
+  /** Recomputes every hour with new data now (the timer does this every rollupIntervalMs). */
+  refreshRollups(): Promise<void> {
+    return this.rollup.run();
+  }
+
+  /** Hours waiting for their roll-up. */
+  pendingRollups(): number {
+    return this.rollup.pendingCount();
+  }
+
+  async writeIndexStats(stats: readonly IndexStat[]): Promise<ApplyResult> {
+    const { ok, rejected } = partition(stats, indexStatProblem);
+    await this.docs.submit(
+      ok.map((s) => ({
+        measurement: M_INDEX_STAT,
+        tags: tags({ farm: s.farm, field: s.field, zone: s.zone, index: s.index }),
+        fields: {
+          scene: s.scene,
+          mean: s.mean,
+          median: s.median,
+          p10: s.p10,
+          p90: s.p90,
+          std: s.std,
+          pixels: s.pixels,
+          valid_fraction: s.validFraction,
+        },
+        timestamp: String(s.time),
+      })),
+    );
+    return { applied: ok.length, duplicates: 0, rejected: rejected.length };
+  }
+
+  async indexStats(q: IndexStatQuery): Promise<IndexStat[]> {
+    const { from, to, limit, empty } = checkRange(q);
+    if (empty) return [];
+    const { where, params } = filters(q, { field: q.field, index: q.index });
+    const series = await this.select(
+      `SELECT "field", "zone", "index", "scene", "mean", "median", "p10", "p90", "std", "pixels", "valid_fraction"
+       FROM ${this.qualified(LONG_RP, M_INDEX_STAT)} WHERE ${where} AND time >= ${from}ms AND time < ${to}ms LIMIT ${limit}`,
+      params,
+    );
+    const out = series.flatMap((s) =>
+      rows(s).map((r) => {
+        const stat: IndexStat = {
+          farm: q.farm,
+          field: r.field as string,
+          index: r.index as string,
+          time: r.time as number,
+          scene: r.scene as string,
+          mean: r.mean as number,
+          median: r.median as number,
+          p10: r.p10 as number,
+          p90: r.p90 as number,
+          std: r.std as number,
+          pixels: r.pixels as number,
+          validFraction: r.valid_fraction as number,
+        };
+        const zone = nullable(r.zone);
+        return zone === null ? stat : { ...stat, zone };
+      }),
+    );
+    return out.sort(
+      (a, b) =>
+        a.time - b.time || cmp(a.field, b.field) || cmp(a.zone ?? '', b.zone ?? '') || cmp(a.index, b.index),
+    );
+  }
+
+  async writeRecommendationOutputs(outputs: readonly RecommendationOutput[]): Promise<ApplyResult> {
+    const { ok, rejected } = partition(outputs, recommendationProblem);
+    await this.docs.submit(
+      ok.map((o) => ({
+        measurement: M_RECOMMENDATION,
+        tags: tags({ farm: o.farm, field: o.field, zone: o.zone, model: o.model }),
+        fields: {
+          recommendation: o.recommendation,
+          model_version: o.modelVersion,
+          nitrogen_kg_ha: o.nitrogenKgHa,
+          ...(o.product === undefined ? {} : { product: o.product }),
+          ...(o.productKgHa === undefined ? {} : { product_kg_ha: o.productKgHa }),
+        },
+        timestamp: String(o.time),
+      })),
+    );
+    return { applied: ok.length, duplicates: 0, rejected: rejected.length };
+  }
+
+  async recommendationOutputs(q: RangeQuery): Promise<RecommendationOutput[]> {
+    const { from, to, limit, empty } = checkRange(q);
+    if (empty) return [];
+    const { where, params } = filters(q, { field: q.field });
+    const series = await this.select(
+      `SELECT "field", "zone", "model", "recommendation", "model_version", "nitrogen_kg_ha", "product", "product_kg_ha"
+       FROM ${this.qualified(LONG_RP, M_RECOMMENDATION)} WHERE ${where} AND time >= ${from}ms AND time < ${to}ms LIMIT ${limit}`,
+      params,
+    );
+    const out = series.flatMap((s) =>
+      rows(s).map((r) => {
+        const o: RecommendationOutput = {
+          farm: q.farm,
+          field: r.field as string,
+          zone: r.zone as string,
+          recommendation: r.recommendation as string,
+          model: r.model as string,
+          modelVersion: r.model_version as string,
+          time: r.time as number,
+          nitrogenKgHa: r.nitrogen_kg_ha as number,
+        };
+        if (r.product !== null && r.product !== undefined) o.product = r.product as string;
+        if (r.product_kg_ha !== null && r.product_kg_ha !== undefined)
+          o.productKgHa = r.product_kg_ha as number;
+        return o;
+      }),
+    );
+    return out.sort(
+      (a, b) => a.time - b.time || cmp(a.field, b.field) || cmp(a.zone, b.zone) || cmp(a.model, b.model),
+    );
+  }
+
+  async health(): Promise<StoreHealth> {
+    const base = {
+      kind: 'influx' as const,
+      queuedPoints: this.points.pendingPoints + this.docs.pendingPoints,
+    };
+    const [ping] = await this.influx.ping(this.t.pingMs);
+    if (!ping?.online) {
+      return {
+        ...base,
+        ok: false,
+        detail: `InfluxDB at ${this.url} does not answer /ping within ${this.t.pingMs} ms; sync batches are refused until it does`,
+      };
+    }
+    if (!this.schemaOk) {
+      try {
+        await this.ensureSchema();
+      } catch (e) {
+        return {
+          ...base,
+          ok: false,
+          detail: `InfluxDB database "${this.c.database}" is not ready: ${describeError(e)}`,
+        };
+      }
+    }
+    if (this.points.full || this.docs.full)
+      return {
+        ...base,
+        ok: false,
+        detail: 'the InfluxDB write queue is full; InfluxDB is slower than the syncs coming in',
+      };
+    if (this.failingSince?.fatal)
+      return { ...base, ok: false, detail: `InfluxDB refuses writes: ${this.failingSince.reason}` };
+    return { ...base, ok: true };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.points.close(), this.docs.close()]);
+    await this.rollup.stop();
+  }
+
+  /** Creates the database and the two retention policies if missing; fixes their durations. */
+  ensureSchema(): Promise<void> {
+    if (!this.schemaReady) {
+      this.schemaReady = this.createSchema().then(
+        () => {
+          this.schemaOk = true;
+        },
+        (e: unknown) => {
+          this.schemaReady = undefined;
+          throw e;
+        },
+      );
+    }
+    return this.schemaReady;
+  }
+
+  private async createSchema(): Promise<void> {
+    const db = escape.quoted(this.c.database);
+    try {
+      await this.exec(`CREATE DATABASE ${db}`);
+    } catch (e) {
+      // A user without admin rights cannot create databases; fine if it exists already.
+      if (statusOf(e) !== 403 && !/authoriz|privilege/i.test(describeError(e))) throw e;
+    }
+    const want = [
+      { name: RAW_RP, duration: this.c.retention?.raw ?? INFLUX_DEFAULTS.raw, isDefault: true },
+      { name: LONG_RP, duration: this.c.retention?.longterm ?? INFLUX_DEFAULTS.longterm, isDefault: false },
+    ];
+    const have = new Map<string, number>();
+    for (const s of await this.query(`SHOW RETENTION POLICIES ON ${db}`, {})) {
+      const nameAt = s.columns.indexOf('name');
+      const durAt = s.columns.indexOf('duration');
+      for (const v of s.values ?? []) have.set(String(v[nameAt]), goDurationHours(String(v[durAt])));
+    }
+    for (const rp of want) {
+      const hours = retentionHours(rp.duration);
+      const current = have.get(rp.name);
+      const clause = `ON ${db} DURATION ${rp.duration} REPLICATION 1`;
+      try {
+        if (current === undefined) {
+          await this.exec(
+            `CREATE RETENTION POLICY ${escape.quoted(rp.name)} ${clause}${rp.isDefault ? ' DEFAULT' : ''}`,
+          );
+          this.log?.info(
+            { database: this.c.database, rp: rp.name, duration: rp.duration },
+            'created retention policy',
+          );
+        } else if (current !== hours) {
+          await this.exec(`ALTER RETENTION POLICY ${escape.quoted(rp.name)} ${clause}`);
+          this.log?.info(
+            { database: this.c.database, rp: rp.name, duration: rp.duration },
+            'changed retention policy duration',
+          );
+        }
+      } catch (e) {
+        throw new HatakeError(
+          'HATAKE_E_STORAGE',
+          `cannot create or change retention policy "${rp.name}" on "${this.c.database}": ${describeError(e)}`,
+          {
+            cause: e,
+            expected: `an InfluxDB user with admin rights, or the policy made by hand: CREATE RETENTION POLICY "${rp.name}" ${clause}`,
+          },
+        );
+      }
+    }
+  }
+
+  private async send(points: IPoint[], rp: string): Promise<void> {
+    await this.ensureSchema();
+    try {
+      await this.influx.writePoints(points, {
+        precision: 'ms',
+        retentionPolicy: rp,
+        database: this.c.database,
+      });
+    } catch (e) {
+      const msg = describeError(e);
+      // InfluxDB writes the rest of a batch and answers 400 for points past the retention
+      // period (our clock and its clock may disagree by a little).
+      const dropped = /partial write: points beyond retention policy dropped=(\d+)/.exec(msg);
+      if (dropped && !/unable to parse|field type conflict/.test(msg)) {
+        this.log?.warn(
+          { dropped: Number(dropped[1]) },
+          'InfluxDB dropped points older than the raw retention period',
+        );
+        return;
+      }
+      if (/database not found/.test(msg)) {
+        // Someone dropped it: make it again, and let the batcher retry.
+        this.schemaReady = undefined;
+        this.schemaOk = false;
+      }
+      throw e;
+    }
+  }
+
+  private writeFailed(e: unknown): void {
+    const reason = describeError(e);
+    const s = statusOf(e);
+    const fatal = s !== undefined && s >= 400 && s < 500 && s !== 404 && s !== 408 && s !== 429;
+    if (!this.failingSince) {
+      this.log?.error(
+        { url: this.url, database: this.c.database, err: reason },
+        `InfluxDB write failed (${reason}); sync batches are refused with 503 and stay in the gateways' outboxes until writes succeed`,
+      );
+    }
+    this.failingSince = { at: this.failingSince?.at ?? Date.now(), reason, fatal };
+  }
+
+  private writeSucceeded(): void {
+    if (this.failingSince) {
+      this.log?.info(
+        { url: this.url, downMs: Date.now() - this.failingSince.at },
+        'InfluxDB writes succeed again; sync batches are accepted',
+      );
+      this.failingSince = undefined;
+    }
+  }
+
+  private qualified(rp: string, measurement: string): string {
+    return `${escape.quoted(this.c.database)}.${escape.quoted(rp)}.${escape.quoted(measurement)}`;
+  }
+
+  private async exec(q: string): Promise<void> {
+    assertNoResultErrors(await this.influx.queryRaw(q, { database: this.c.database, method: 'POST' }));
+  }
+
+  /** Runs one statement on a prepared database; returns its series, times in epoch ms. */
+  private async select(q: string, placeholders: Record<string, string>): Promise<Series[]> {
+    try {
+      await this.ensureSchema();
+    } catch (e) {
+      if (e instanceof HatakeError) throw e;
+      throw new HatakeError('HATAKE_E_STORAGE', `InfluxDB is not ready: ${describeError(e)}`, { cause: e });
+    }
+    return this.query(q, placeholders);
+  }
+
+  /** Runs one statement with bound parameters; returns its series, times in epoch ms. */
+  private async query(q: string, placeholders: Record<string, string>): Promise<Series[]> {
+    let res: { results?: { error?: string; series?: Series[] }[] };
+    try {
+      res = assertNoResultErrors(
+        (await this.influx.queryRaw(q, {
+          database: this.c.database,
+          precision: 'ms',
+          method: 'POST',
+          placeholders,
+        })) as { results?: { error?: string; series?: Series[] }[] },
+      );
+    } catch (e) {
+      // The API answers 503 with the reason rather than a 500.
+      throw new HatakeError('HATAKE_E_STORAGE', `InfluxDB query failed: ${describeError(e)}`, { cause: e });
+    }
+    return res.results?.[0]?.series ?? [];
+  }
+}
+
+/** A series' rows as objects keyed by column. */
+function rows(s: Series): Record<string, unknown>[] {
+  return (s.values ?? []).map((v) => Object.fromEntries(s.columns.map((c, i) => [c, v[i]])));
+}
+
+/** The WHERE clause for a farm and optional tag filters, with bound parameters. */
+function filters(
+  q: { farm: string },
+  more: Record<string, string | undefined>,
+): { where: string; params: Record<string, string> } {
+  const parts = ['"farm" = $farm'];
+  const params: Record<string, string> = { farm: q.farm };
+  for (const [k, v] of Object.entries(more)) {
+    if (v === undefined) continue;
+    parts.push(`"${k}" = $${k}`);
+    params[k] = v;
+  }
+  return { where: parts.join(' AND '), params };
+}
+
+const nullable = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Reads a password file (one line; a trailing newline is not part of the password). */
+function readPasswordFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `cannot read the InfluxDB password file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { place: { file } },
+    );
+  }
+}

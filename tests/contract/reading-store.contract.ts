@@ -1,0 +1,506 @@
+// The ReadingStore contract: one suite, run against every adapter (sqlite.test.ts,
+// influx.test.ts). What the server above the interface relies on — exactly-once effect on
+// resends, latest per device, a field's metric over a range, hourly roll-ups, index statistics
+// and recommendation outputs, tenancy in queries — must hold whichever store holds the data.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HatakeError } from '../../protocol/errors.ts';
+import type { Manifest } from '../../protocol/manifest.ts';
+import { openServerDb } from '../../dashboard/db.ts';
+import { applyManifest } from '../../dashboard/routes/sync.ts';
+import type {
+  FarmReading,
+  IndexStat,
+  ReadingStore,
+  RecommendationOutput,
+} from '../../dashboard/storage/types.ts';
+import { HOUR_MS, MAX_TIME_MS } from '../../dashboard/storage/types.ts';
+import type { Db } from '../../runtime/sqlite.ts';
+
+export type OpenStore = (db: Db) => Promise<ReadingStore>;
+
+/** Registers the contract tests for one adapter. */
+export function readingStoreContract(name: string, open: OpenStore): void {
+  describe(`ReadingStore contract: ${name}`, () => {
+    let dir: string;
+    let db: Db;
+    let store: ReadingStore;
+    let farmNo = 0;
+    // Recent enough for any raw retention period, hour-aligned so roll-up hours are known.
+    const base = Math.floor((Date.now() - 3 * 86_400_000) / HOUR_MS) * HOUR_MS;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'hatake-contract-'));
+      db = openServerDb(join(dir, 'server.db'));
+      store = await open(db);
+    });
+    afterAll(async () => {
+      await store?.close();
+      db?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** A fresh farm per test (the store is shared), with its devices in the manifest. */
+    const farm = (devices: { id: string; field?: string; kit?: string }[] = []): string => {
+      const id = `farm-${++farmNo}`;
+      placeDevices(id, devices);
+      return id;
+    };
+    const placeDevices = (id: string, devices: { id: string; field?: string; kit?: string }[]) => {
+      const fields = [...new Set(devices.map((d) => d.field).filter((f): f is string => !!f))];
+      const m: Manifest = {
+        farm: { id, name: id },
+        fields: fields.map((f) => ({ id: f, name: f })),
+        devices: devices.map((d) => ({
+          id: d.id,
+          kit: d.kit ?? 'hatake-soil-probe',
+          ...(d.field ? { field: d.field } : {}),
+        })),
+      };
+      applyManifest(db, m);
+    };
+    const reading = (
+      f: string,
+      device: string,
+      metric: string,
+      time: number,
+      value: number,
+      flags: string[] = [],
+    ) => ({ farm: f, device, metric, time, value, unit: 'm3/m3', flags }) as FarmReading;
+    const snapshot = async (f: string) => ({
+      count: await store.count(f),
+      rows: await store.readings({ farm: f, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
+      latest: await store.latest([f]),
+      rollups: await store.rollups({ farm: f, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
+    });
+
+    it('stores a batch and counts it per farm and per device', async () => {
+      const f = farm([
+        { id: 'a', field: 'f1' },
+        { id: 'b', field: 'f1' },
+      ]);
+      const batch = [0, 1, 2].flatMap((i) => [
+        reading(f, 'a', 'soil_vwc', base + i * 60_000, 0.2 + i / 100),
+        reading(f, 'b', 'soil_vwc', base + i * 60_000, 0.3 + i / 100),
+      ]);
+      const r = await store.writeReadings(batch);
+      expect(r).toEqual({ applied: 6, duplicates: 0, rejected: 0 });
+      expect(await store.count(f)).toBe(6);
+      expect(await store.count(f, 'a')).toBe(3);
+      expect(await store.count(f, 'nobody')).toBe(0);
+      expect(await store.count(`${f}-other`)).toBe(0);
+    });
+
+    it('stores nothing twice when a batch is resent, whole, reordered or overlapping', async () => {
+      const f = farm([
+        { id: 'a', field: 'f1' },
+        { id: 'b', field: 'f2' },
+      ]);
+      const batch = Array.from({ length: 50 }, (_, i) =>
+        reading(f, i % 2 ? 'a' : 'b', 'soil_vwc', base + i * 90_000, 0.1 + i / 1000),
+      );
+      await store.writeReadings(batch);
+      const before = await snapshot(f);
+      expect(before.count).toBe(50);
+
+      const again = await store.writeReadings(batch);
+      expect(again.applied + again.duplicates).toBe(50);
+      expect(again.rejected).toBe(0);
+      await store.writeReadings([...batch].reverse());
+      expect(await snapshot(f)).toEqual(before);
+
+      // The gateway's next batch overlaps the last one it was not sure the server had.
+      const next = Array.from({ length: 20 }, (_, i) =>
+        reading(f, 'a', 'soil_vwc', base + (50 + i) * 90_000, 0.5),
+      );
+      await store.writeReadings([...batch.slice(40), ...next]);
+      expect(await store.count(f)).toBe(70);
+      const rows = await store.readings({ farm: f, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS });
+      expect(new Set(rows.map((r) => `${r.device}@${r.time}`)).size).toBe(70);
+    });
+
+    it('keeps the first of two rows with the same key in one call', async () => {
+      const f = farm([{ id: 'a', field: 'f1' }]);
+      const r = await store.writeReadings([
+        reading(f, 'a', 'soil_vwc', base, 0.21),
+        reading(f, 'a', 'soil_vwc', base, 0.99),
+        reading(f, 'a', 'soil_vwc', base + 1, 0.22),
+      ]);
+      expect(r).toEqual({ applied: 2, duplicates: 1, rejected: 0 });
+      const rows = await store.readings({ farm: f, metric: 'soil_vwc', from: base, to: base + 2 });
+      expect(rows.map((x) => x.value)).toEqual([0.21, 0.22]);
+    });
+
+    it('answers latest with the newest reading by measurement time, even if an older one arrives later', async () => {
+      const f = farm([
+        { id: 'a', field: 'f1' },
+        { id: 'b', field: 'f1' },
+      ]);
+      const g = farm([{ id: 'a', field: 'f1' }]);
+      await store.writeReadings([
+        reading(f, 'a', 'soil_vwc', base + 120_000, 0.3, ['spike']),
+        reading(f, 'a', 'soil_temperature', base + 60_000, 11.5),
+        reading(f, 'b', 'soil_vwc', base, 0.4),
+        reading(g, 'a', 'soil_vwc', base, 0.9),
+      ]);
+      await store.writeReadings([reading(f, 'a', 'soil_vwc', base, 0.1)]);
+      const latest = await store.latest([f]);
+      expect(latest.map((l) => ({ ...l, flags: [...l.flags].sort() }))).toEqual([
+        {
+          farm: f,
+          device: 'a',
+          metric: 'soil_temperature',
+          value: 11.5,
+          unit: 'm3/m3',
+          time: base + 60_000,
+          flags: [],
+        },
+        {
+          farm: f,
+          device: 'a',
+          metric: 'soil_vwc',
+          value: 0.3,
+          unit: 'm3/m3',
+          time: base + 120_000,
+          flags: ['spike'],
+        },
+        { farm: f, device: 'b', metric: 'soil_vwc', value: 0.4, unit: 'm3/m3', time: base, flags: [] },
+      ]);
+      // Tenancy: only the farms asked for.
+      expect((await store.latest([g])).map((l) => l.farm)).toEqual([g]);
+      expect((await store.latest([f, g])).length).toBe(4);
+      expect(await store.latest([])).toEqual([]);
+    });
+
+    it("returns a field's metric over [from, to), oldest first, with flags, by field or device", async () => {
+      const f = farm([
+        { id: 'a', field: 'north', kit: 'hatake-soil-probe' },
+        { id: 'b', field: 'north', kit: 'hatake-soil-probe' },
+        { id: 'c', field: 'south', kit: 'hatake-weather-station' },
+      ]);
+      const batch: FarmReading[] = [];
+      for (let i = 0; i < 10; i++) {
+        for (const d of ['a', 'b', 'c']) batch.push(reading(f, d, 'soil_vwc', base + i * 600_000, i / 10));
+        batch.push(reading(f, 'a', 'soil_ec', base + i * 600_000, 1));
+      }
+      batch.push(reading(f, 'b', 'soil_vwc', base + 10 * 600_000, 0.5, ['clock_skew', 'out_of_range']));
+      await store.writeReadings(batch);
+
+      const north = await store.readings({
+        farm: f,
+        field: 'north',
+        metric: 'soil_vwc',
+        from: base + 600_000,
+        to: base + 3 * 600_000,
+      });
+      expect(north.map((r) => [r.device, r.time])).toEqual([
+        ['a', base + 600_000],
+        ['b', base + 600_000],
+        ['a', base + 1_200_000],
+        ['b', base + 1_200_000],
+      ]);
+      expect(north[0]).toMatchObject({
+        farm: f,
+        metric: 'soil_vwc',
+        field: 'north',
+        kit: 'hatake-soil-probe',
+        value: 0.1,
+        unit: 'm3/m3',
+        flags: [],
+      });
+
+      const south = await store.readings({
+        farm: f,
+        field: 'south',
+        metric: 'soil_vwc',
+        from: base,
+        to: base + HOUR_MS * 3,
+      });
+      expect(south).toHaveLength(10);
+      expect(south.every((r) => r.device === 'c' && r.kit === 'hatake-weather-station')).toBe(true);
+
+      const flagged = await store.readings({
+        farm: f,
+        device: 'b',
+        metric: 'soil_vwc',
+        from: base + 10 * 600_000,
+        to: MAX_TIME_MS,
+      });
+      expect(flagged.map((r) => [...r.flags].sort())).toEqual([['clock_skew', 'out_of_range']]);
+
+      const limited = await store.readings({
+        farm: f,
+        metric: 'soil_ec',
+        from: 0,
+        to: MAX_TIME_MS,
+        limit: 3,
+      });
+      expect(limited.map((r) => r.time)).toEqual([base, base + 600_000, base + 1_200_000]);
+    });
+
+    it('rolls up min, max, mean and count per device and hour, and keeps them right on late data and resends', async () => {
+      const f = farm([
+        { id: 'a', field: 'f1' },
+        { id: 'b', field: 'f2' },
+      ]);
+      const h0 = base;
+      const h1 = base + HOUR_MS;
+      const batch = [
+        reading(f, 'a', 'soil_vwc', h0 + 0, 0.1),
+        reading(f, 'a', 'soil_vwc', h0 + 1_200_000, 0.3),
+        reading(f, 'a', 'soil_vwc', h0 + 3_599_999, 0.2),
+        reading(f, 'a', 'soil_vwc', h1 + 60_000, 0.5),
+        reading(f, 'b', 'soil_vwc', h1 + 60_000, 0.7),
+        reading(f, 'a', 'soil_temperature', h0, 12),
+      ];
+      await store.writeReadings(batch);
+      const all = await store.rollups({ farm: f, metric: 'soil_vwc', from: h0, to: h1 + HOUR_MS });
+      expect(all.map(({ mean, ...r }) => ({ ...r, mean: Number(mean.toFixed(9)) }))).toEqual([
+        {
+          farm: f,
+          field: 'f1',
+          device: 'a',
+          kit: 'hatake-soil-probe',
+          metric: 'soil_vwc',
+          hour: h0,
+          min: 0.1,
+          max: 0.3,
+          mean: 0.2,
+          count: 3,
+        },
+        {
+          farm: f,
+          field: 'f1',
+          device: 'a',
+          kit: 'hatake-soil-probe',
+          metric: 'soil_vwc',
+          hour: h1,
+          min: 0.5,
+          max: 0.5,
+          mean: 0.5,
+          count: 1,
+        },
+        {
+          farm: f,
+          field: 'f2',
+          device: 'b',
+          kit: 'hatake-soil-probe',
+          metric: 'soil_vwc',
+          hour: h1,
+          min: 0.7,
+          max: 0.7,
+          mean: 0.7,
+          count: 1,
+        },
+      ]);
+      // Hours that start in [from, to): a range starting mid-hour begins at the next hour.
+      expect(
+        (await store.rollups({ farm: f, metric: 'soil_vwc', from: h0 + 1, to: h1 + HOUR_MS })).map(
+          (r) => r.hour,
+        ),
+      ).toEqual([h1, h1]);
+      expect(
+        (await store.rollups({ farm: f, field: 'f2', metric: 'soil_vwc', from: h0, to: h1 + HOUR_MS })).map(
+          (r) => r.device,
+        ),
+      ).toEqual(['b']);
+
+      // A resend changes no aggregate; a late reading for an earlier hour changes that hour.
+      await store.writeReadings(batch);
+      await store.writeReadings([reading(f, 'a', 'soil_vwc', h0 + 2_400_000, 0.9)]);
+      const after = await store.rollups({
+        farm: f,
+        device: 'a',
+        metric: 'soil_vwc',
+        from: h0,
+        to: h1 + HOUR_MS,
+      });
+      expect(after.map((r) => [r.hour, r.count, r.min, r.max])).toEqual([
+        [h0, 4, 0.1, 0.9],
+        [h1, 1, 0.5, 0.5],
+      ]);
+      expect(after[0]!.mean).toBeCloseTo(0.375, 9);
+    });
+
+    it('labels a reading with the field its device was in at the time, and a move keeps resends exactly-once', async () => {
+      const f = farm([{ id: 'a', field: 'east' }]);
+      const before = [0, 1, 2].map((i) => reading(f, 'a', 'soil_vwc', base + i * 60_000, 0.2));
+      await store.writeReadings(before);
+      // The device is moved to another field; readings measured from now on belong there.
+      placeDevices(f, [{ id: 'a', field: 'west' }]);
+      const later = Date.now() + 60_000;
+      const after = [0, 1].map((i) => reading(f, 'a', 'soil_vwc', later + i * 60_000, 0.4));
+      await store.writeReadings(after);
+      // The batch from before the move arrives again (its ack was lost).
+      await store.writeReadings(before);
+      expect(await store.count(f)).toBe(5);
+      const east = await store.readings({
+        farm: f,
+        field: 'east',
+        metric: 'soil_vwc',
+        from: 0,
+        to: MAX_TIME_MS,
+      });
+      const west = await store.readings({
+        farm: f,
+        field: 'west',
+        metric: 'soil_vwc',
+        from: 0,
+        to: MAX_TIME_MS,
+      });
+      expect(east.map((r) => r.time)).toEqual(before.map((r) => r.time));
+      expect(west.map((r) => r.time)).toEqual(after.map((r) => r.time));
+    });
+
+    it('labels readings of a device not in any manifest with no field, and stores them', async () => {
+      const f = farm([]);
+      await store.writeReadings([reading(f, 'stray', 'soil_vwc', base, 0.3)]);
+      const rows = await store.readings({ farm: f, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS });
+      expect(rows).toMatchObject([{ device: 'stray', field: null, kit: null, value: 0.3 }]);
+    });
+
+    it('sets aside rows no store can hold, stores the rest and says how many', async () => {
+      const f = farm([{ id: 'a', field: 'f1' }]);
+      const r = await store.writeReadings([
+        reading(f, 'a', 'soil_vwc', base, 0.2),
+        reading(f, 'a', 'soil_vwc', MAX_TIME_MS + 1, 0.2),
+        reading(f, 'a', 'soil_vwc', -1, 0.2),
+        reading(f, 'a', 'soil_vwc', base + 1.5, 0.2),
+        reading(f, 'a', 'soil_vwc', base + 2, Number.NaN),
+        reading(f, 'a', 'soil_vwc', base + 3, Number.POSITIVE_INFINITY),
+        reading(f, 'a', 'soil_vwc', base + 4, 0.25),
+        // Names InfluxDB's line protocol cannot carry in a tag (ids never hold them).
+        reading(f, 'a\n', 'soil_vwc', base + 5, 0.2),
+        reading(f, 'a\\', 'soil_vwc', base + 6, 0.2),
+        reading(f, 'a', 'soil\u0000vwc', base + 7, 0.2),
+        // Characters that need escaping but are storable.
+        { ...reading(f, 'a,b c=d', 'soil_vwc', base + 8, 0.2), unit: 'a"b\\c' },
+      ]);
+      expect(r).toEqual({ applied: 3, duplicates: 0, rejected: 8 });
+      expect(await store.count(f)).toBe(3);
+      expect(
+        await store.readings({ farm: f, device: 'a,b c=d', metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
+      ).toMatchObject([{ device: 'a,b c=d', unit: 'a"b\\c' }]);
+    });
+
+    it('treats hostile strings in queries as values that match nothing', async () => {
+      const f = farm([{ id: 'a', field: 'f1' }]);
+      await store.writeReadings([reading(f, 'a', 'soil_vwc', base, 0.2)]);
+      const hostile = [`${f}' OR '1'='1`, `${f}" OR 1=1 --`, `/.*/`, `${f}\\`, `'; DROP DATABASE x; --`, ''];
+      for (const h of hostile) {
+        expect(await store.latest([h])).toEqual([]);
+        expect(await store.count(h)).toBe(0);
+        expect(await store.count(f, h)).toBe(0);
+        expect(await store.readings({ farm: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS })).toEqual([]);
+        expect(
+          await store.readings({ farm: f, field: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
+        ).toEqual([]);
+        expect(await store.readings({ farm: f, metric: h || 'x', from: 0, to: MAX_TIME_MS })).toEqual([]);
+        expect(
+          await store.rollups({ farm: f, device: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
+        ).toEqual([]);
+      }
+      expect(await store.count(f)).toBe(1);
+    });
+
+    it('refuses query bounds that are not integers, and answers an empty range with nothing', async () => {
+      const f = farm([{ id: 'a', field: 'f1' }]);
+      await store.writeReadings([reading(f, 'a', 'soil_vwc', base, 0.2)]);
+      const bad = [
+        { farm: f, metric: 'soil_vwc', from: Number.NaN, to: 1 },
+        { farm: f, metric: 'soil_vwc', from: 0, to: 1.5 },
+        { farm: f, metric: 'soil_vwc', from: 0, to: Infinity },
+        { farm: f, metric: 'soil_vwc', from: 0, to: 1, limit: 0 },
+        { farm: f, metric: 'soil_vwc', from: 0, to: 1, limit: 1e9 },
+      ];
+      for (const q of bad) {
+        const e = await store.readings(q).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect(e).toBeInstanceOf(HatakeError);
+        expect((e as HatakeError).code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+      }
+      expect(await store.readings({ farm: f, metric: 'soil_vwc', from: base + 1, to: base + 1 })).toEqual([]);
+      expect(await store.readings({ farm: f, metric: 'soil_vwc', from: base + 5, to: base })).toEqual([]);
+      expect(await store.rollups({ farm: f, metric: 'soil_vwc', from: base + HOUR_MS, to: base })).toEqual(
+        [],
+      );
+    });
+
+    it('stores index statistics per field and zone, and a re-processed scene replaces its rows', async () => {
+      const f = farm([{ id: 'a', field: 'p1' }]);
+      const t = base + 2 * 3_600_000 + 123;
+      const stat = (field: string, index: string, zone: string | undefined, mean: number): IndexStat => ({
+        farm: f,
+        field,
+        ...(zone ? { zone } : {}),
+        index,
+        time: t,
+        scene: 'S2B_MSIL2A_20261125T013039',
+        mean,
+        median: mean,
+        p10: mean - 0.1,
+        p90: mean + 0.1,
+        std: 0.05,
+        pixels: 1200,
+        validFraction: 0.93,
+      });
+      const stats = [
+        stat('p1', 'ndvi', undefined, 0.61),
+        stat('p1', 'ndvi', 'z1', 0.55),
+        stat('p1', 'ndvi', 'z2', 0.67),
+        stat('p1', 'ndre', undefined, 0.31),
+        stat('p2', 'ndvi', undefined, 0.42),
+      ];
+      expect(await store.writeIndexStats(stats)).toEqual({ applied: 5, duplicates: 0, rejected: 0 });
+      const ndvi = await store.indexStats({ farm: f, field: 'p1', index: 'ndvi', from: base, to: t + 1 });
+      expect(ndvi).toEqual([stats[0], stats[1], stats[2]]);
+      // The scene is processed again with a better cloud mask: same keys, new numbers.
+      await store.writeIndexStats([stat('p1', 'ndvi', 'z1', 0.57)]);
+      const again = await store.indexStats({ farm: f, from: base, to: t + 1 });
+      expect(again).toHaveLength(5);
+      expect(again.find((s) => s.zone === 'z1')?.mean).toBe(0.57);
+      expect(await store.indexStats({ farm: f, from: t + 1, to: t + 2 })).toEqual([]);
+      const bad = await store.writeIndexStats([{ ...stat('p1', 'ndvi', 'z3', 0.5), mean: Number.NaN }]);
+      expect(bad).toEqual({ applied: 0, duplicates: 0, rejected: 1 });
+    });
+
+    it('stores recommendation outputs per zone and a resend replaces them', async () => {
+      const f = farm([{ id: 'a', field: 'p1' }]);
+      const t = base + 5 * 3_600_000;
+      const out = (
+        zone: string,
+        n: number,
+        product?: { name: string; kg: number },
+      ): RecommendationOutput => ({
+        farm: f,
+        field: 'p1',
+        zone,
+        recommendation: 'rec-20261128-1',
+        model: 'rice-n-topdress',
+        modelVersion: '1.2.0',
+        time: t,
+        nitrogenKgHa: n,
+        ...(product ? { product: product.name, productKgHa: product.kg } : {}),
+      });
+      const outputs = [out('z1', 20, { name: 'urea-46', kg: 43.5 }), out('z2', 30), out('z3', 0)];
+      expect(await store.writeRecommendationOutputs(outputs)).toEqual({
+        applied: 3,
+        duplicates: 0,
+        rejected: 0,
+      });
+      await store.writeRecommendationOutputs(outputs);
+      expect(await store.recommendationOutputs({ farm: f, from: base, to: t + 1 })).toEqual(outputs);
+      expect(await store.recommendationOutputs({ farm: f, field: 'p2', from: base, to: t + 1 })).toEqual([]);
+    });
+
+    it('reports itself healthy when it can take writes', async () => {
+      const h = await store.health();
+      expect(h.ok).toBe(true);
+      expect(h.detail).toBeUndefined();
+    });
+  });
+}
