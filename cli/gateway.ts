@@ -3,6 +3,7 @@ import { HatakeError } from '../protocol/errors.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { makeSelfSignedCert } from '../gateway/cert.ts';
+import { registerGateway } from '../gateway/register.ts';
 import { options, untilSignal } from './main.ts';
 
 export async function gateway(args: string[]): Promise<number> {
@@ -11,7 +12,34 @@ export async function gateway(args: string[]): Promise<number> {
     out: { type: 'string' },
     name: { type: 'string' },
     days: { type: 'string' },
+    server: { type: 'string' },
+    farm: { type: 'string' },
+    id: { type: 'string' },
+    user: { type: 'string' },
   });
+  if (positionals[0] === 'register') {
+    const password = process.env.HATAKE_PASSWORD;
+    if (!values.server || !values.farm || !values.id || !values.user || !password) {
+      throw new HatakeError(
+        'HATAKE_E_CONFIG',
+        'register needs --server URL --farm ID --id GATEWAY --user NAME and HATAKE_PASSWORD',
+        {
+          expected:
+            'hatake gateway register --server https://… --farm my-farm --id gw-1 --user partner-name [--out DIR]',
+        },
+      );
+    }
+    const r = await registerGateway({
+      server: values.server,
+      farm: values.farm,
+      id: values.id,
+      user: values.user,
+      password,
+      outDir: values.out ?? '.',
+    });
+    process.stdout.write(`registered. Add to gateway.yaml:\n\n${r.snippet}`);
+    return 0;
+  }
   if (positionals[0] === 'cert') {
     if (!values.out)
       throw new HatakeError('HATAKE_E_CONFIG', 'missing --out DIR', {
@@ -26,7 +54,7 @@ export async function gateway(args: string[]): Promise<number> {
   }
   if (positionals[0] !== undefined)
     throw new HatakeError('HATAKE_E_CONFIG', `unknown gateway action "${positionals[0]}"`, {
-      expected: 'cert',
+      expected: 'cert | register',
     });
   if (!values.config)
     throw new HatakeError('HATAKE_E_CONFIG', 'missing --config', { expected: '--config gateway.yaml' });

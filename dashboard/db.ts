@@ -37,6 +37,20 @@ const MIGRATIONS = [
   );
   CREATE INDEX events_by_farm ON events (farm, time);
   `,
+  `
+  ALTER TABLE gateways ADD COLUMN version TEXT;
+  ALTER TABLE gateways ADD COLUMN backlog INTEGER;
+  ALTER TABLE gateways ADD COLUMN backlog_bytes INTEGER;
+  ALTER TABLE gateways ADD COLUMN oldest_age_ms INTEGER;
+  ALTER TABLE gateways ADD COLUMN clock_offset_ms REAL;
+  ALTER TABLE gateways ADD COLUMN downlink_version INTEGER;
+  ALTER TABLE gateways ADD COLUMN status_at INTEGER;
+  CREATE TABLE aggregates (
+    farm TEXT NOT NULL, device TEXT NOT NULL, metric TEXT NOT NULL, hour INTEGER NOT NULL, part TEXT NOT NULL,
+    unit TEXT NOT NULL, min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (farm, device, metric, hour, part)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export function openServerDb(file: string): Db {

@@ -5,7 +5,8 @@
 import type { Db } from '../runtime/sqlite.ts';
 import type { LiveHub } from './live.ts';
 
-export type DownlinkKind = 'manifest' | 'config' | 'model' | 'recommendation' | 'automation' | 'override';
+export type DownlinkKind =
+  'manifest' | 'registry' | 'config' | 'model' | 'recommendation' | 'automation' | 'override';
 
 export interface DownlinkDocument {
   farm: string;
@@ -13,6 +14,8 @@ export interface DownlinkDocument {
   id: string;
   version: number;
   body: unknown;
+  /** The exact text the signature covers (the body as JSON). */
+  bodyJson: string;
   /** ed25519 signature (base64) of the canonical body, by the server's key, when signed. */
   signature: string | null;
   created: number;
@@ -94,11 +97,25 @@ export class Downlink {
         created: number;
         deleted: number;
       }[]
-    ).map((r) => ({ ...r, body: JSON.parse(r.body) as unknown, deleted: r.deleted === 1 }));
+    ).map((r) => ({ ...r, body: JSON.parse(r.body) as unknown, bodyJson: r.body, deleted: r.deleted === 1 }));
   }
 
   /** The current document of a kind and id, if any. */
   get(farm: string, kind: DownlinkKind, id: string): DownlinkDocument | undefined {
-    return this.since(farm, 0, 100_000).find((d) => d.kind === kind && d.id === id);
+    const r = this.db
+      .prepare('SELECT version FROM downlink WHERE farm = ? AND kind = ? AND id = ?')
+      .get(farm, kind, id) as { version: number } | undefined;
+    return r ? this.since(farm, r.version - 1, 1)[0] : undefined;
+  }
+
+  /** The farm's latest version (0 when nothing was ever sent). */
+  latestVersion(farm: string): number {
+    return (
+      (
+        this.db.prepare('SELECT MAX(version) AS v FROM downlink WHERE farm = ?').get(farm) as {
+          v: number | null;
+        }
+      ).v ?? 0
+    );
   }
 }

@@ -27,6 +27,8 @@ import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
+import { gatewayRoutes } from './routes/gateways.ts';
+import { loadOrCreateSigningKey } from './signing.ts';
 import { reviewFeature } from './features/review.ts';
 import { fieldViewsFeature } from './features/field-views.ts';
 import { partnerFeature } from './features/partner.ts';
@@ -54,6 +56,8 @@ export interface ServerContext {
   appliers: SyncAppliers;
   /** Documents sent down to the farms' gateways. */
   downlink: Downlink;
+  /** The public half of the key that signs downlink documents (PEM). */
+  signingPublicKey: string;
 }
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -102,11 +106,15 @@ export class HatakeServer {
     const db = openServerDb(join(opts.dataDir, 'server.db'));
     const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
     const live = new LiveHub();
+    const signing = loadOrCreateSigningKey(opts.dataDir);
+    const downlink = new Downlink(db, live);
+    downlink.sign = signing.sign;
     const ctx: ServerContext = {
+      signingPublicKey: signing.publicKeyPem,
       db,
       auth: new Auth(db),
       appliers: new SyncAppliers(),
-      downlink: new Downlink(db, live),
+      downlink,
       readings: await createReadingStore(opts.storage, db, logger === false ? undefined : logger),
       live,
       secureCookies: opts.secureCookies ?? false,
@@ -168,6 +176,7 @@ export class HatakeServer {
     await app.register(authRoutes, { ctx });
     await app.register(deviceRoutes, { ctx });
     await app.register(liveRoutes, { ctx });
+    await app.register(gatewayRoutes, { ctx, dataDir: opts.dataDir });
     await app.register(reviewFeature, { ctx });
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });

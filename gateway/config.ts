@@ -38,8 +38,18 @@ export interface ResolvedGatewayConfig {
   storage: { maxDbBytes: number; minFreeBytes: number };
   retention: { rawMs: number; hourlyMs: number; deadLetters: number };
   health: { offlineAfterIntervals: number };
-  server: { url: string; token: string } | undefined;
-  sync: { intervalMs: number; batchMaxItems: number };
+  server: { url: string; token: string; ca?: string; publicKey?: string } | undefined;
+  sync: {
+    intervalMs: number;
+    batchMaxItems: number;
+    batchMaxBytes: number;
+    batchDelayMs: number;
+    backoffCapMs: number;
+    requestTimeoutMs: number;
+    maxOutboxBytes: number;
+    aggregateAfterMs: number;
+    downlinkIntervalMs: number;
+  };
 }
 
 const configValidator = validator(GatewayConfig);
@@ -60,7 +70,14 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
         expected: 'server.token or server.tokenFile (see `hatake gateway register`)',
       });
     }
-    server = { url: c.server.url, token };
+    server = {
+      url: c.server.url,
+      token,
+      ca: c.server.ca ? resolveFrom(baseFile, c.server.ca) : undefined,
+      publicKey: c.server.publicKeyFile
+        ? readFileSync(resolveFrom(baseFile, c.server.publicKeyFile), 'utf8')
+        : undefined,
+    };
   }
   const m = c.mqtt ?? {};
   const e = c.external;
@@ -106,7 +123,17 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     },
     health: { offlineAfterIntervals: c.health?.offlineAfterIntervals ?? 3 },
     server,
-    sync: { intervalMs: c.sync?.intervalMs ?? 1000, batchMaxItems: c.sync?.batchMaxItems ?? 1000 },
+    sync: {
+      intervalMs: c.sync?.intervalMs ?? 1000,
+      batchMaxItems: c.sync?.batchMaxItems ?? 1000,
+      batchMaxBytes: c.sync?.batchMaxBytes ?? 1024 * 1024,
+      batchDelayMs: c.sync?.batchDelayMs ?? 100,
+      backoffCapMs: c.sync?.backoffCapMs ?? 60_000,
+      requestTimeoutMs: c.sync?.requestTimeoutMs ?? 30_000,
+      maxOutboxBytes: (c.sync?.maxOutboxMB ?? 512) * MB,
+      aggregateAfterMs: (c.sync?.aggregateAfterMinutes ?? 60) * 60_000,
+      downlinkIntervalMs: c.sync?.downlinkIntervalMs ?? 60_000,
+    },
   };
 }
 
@@ -121,9 +148,15 @@ function resolveDefaults(): ResolvedGatewayConfig {
   return resolveGatewayConfig({ id: 'defaults', dataDir: '.', manifest: '.', registry: '.' }, '/');
 }
 
+export type GatewayConfigOverrides = Partial<Omit<ResolvedGatewayConfig, 'mqtt' | 'sync'>> & {
+  mqtt?: Partial<ResolvedGatewayConfig['mqtt']>;
+  sync?: Partial<ResolvedGatewayConfig['sync']>;
+};
+
 export function gatewayConfigFor(
   base: { id: string; dataDir: string; manifest: string; registry: string },
-  over: Partial<ResolvedGatewayConfig> = {},
+  over: GatewayConfigOverrides = {},
 ): ResolvedGatewayConfig {
-  return { ...resolveDefaults(), ...base, ...over };
+  const d = resolveDefaults();
+  return { ...d, ...base, ...over, mqtt: { ...d.mqtt, ...over.mqtt }, sync: { ...d.sync, ...over.sync } };
 }

@@ -8,7 +8,7 @@ export type NewEvent = Omit<GatewayEvent, 'id' | 'time'> & { time?: number };
 
 export class EventLog {
   private readonly store: GatewayStore;
-  private readonly log: Logger;
+  readonly log: Logger;
   /** The most recent events, newest first, for the status page. */
   readonly recent: GatewayEvent[] = [];
 

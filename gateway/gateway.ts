@@ -2,7 +2,8 @@
 // put together and taken apart in order. Start opens the store before the broker listens; stop
 // closes the broker (no new PUBACKs), flushes the ingest, stops the uplink and only then closes
 // the store.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -22,10 +23,25 @@ import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus } from './http.ts';
 import { ExternalBroker } from './external.ts';
 import { LoRaWanUplinks } from './lorawan.ts';
-import { loadManifest } from '../firmware-config/manifest-check.ts';
+import { checkManifest, loadManifest } from '../firmware-config/manifest-check.ts';
+import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
+import { keepHandler, manifestHandler, modelHandler, registryHandler } from './downlink-apply.ts';
 import { QualityTracker } from '../firmware-config/quality-tracker.ts';
 
-export class Gateway {
+/** Reported to the server with every batch. */
+export const GATEWAY_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+/** A clock this far off the server's is corrected; this far, an alert is raised. */
+const CLOCK_TRUST_MS = 2_000;
+const CLOCK_ALERT_MS = 60_000;
+
+export interface GatewayEvents {
+  /** A downlink document the gateway keeps (automation, override, recommendation decision, config). */
+  document: [doc: DownlinkDoc];
+}
+
+export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: ResolvedGatewayConfig;
   readonly log: Logger;
   readonly metrics = new GatewayMetrics();
@@ -39,11 +55,15 @@ export class Gateway {
   broker: Broker | undefined;
   external: ExternalBroker | undefined;
   sync: SyncClient | undefined;
+  downlink: DownlinkClient | undefined;
+  private lorawan: LoRaWanUplinks | undefined;
+  private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
   private http: FastifyInstance | undefined;
   ports: BrokerPorts = { mqtt: 0 };
   httpPort = 0;
 
   constructor(config: ResolvedGatewayConfig, log: Logger = createLogger('gateway')) {
+    super();
     this.config = config;
     this.log = log;
   }
@@ -57,7 +77,11 @@ export class Gateway {
     mkdirSync(c.dataDir, { recursive: true });
     this.catalogue = loadCatalogue(c.kits);
     // Boundary files are inlined and every device is checked against the catalogue.
-    this.manifest = loadManifest(c.manifest, { catalogue: this.catalogue });
+    // A manifest the server sent down takes the place of the configured file.
+    const downlinked = join(c.dataDir, 'downlink', 'manifest.json');
+    this.manifest = loadManifest(existsSync(downlinked) ? downlinked : c.manifest, {
+      catalogue: this.catalogue,
+    });
     this.registry = new DeviceRegistry(c.registry, this.log);
     if (this.registry.farm !== this.manifest.farm.id) {
       throw new HatakeError(
@@ -73,12 +97,12 @@ export class Gateway {
     this.store.deadLetterLimit = c.retention.deadLetters;
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
     this.queueManifestIfChanged(this.manifest);
-    const devices = new Map(this.manifest.devices.map((d) => [d.id, d]));
     const tracker = new QualityTracker();
     this.ingest = new Ingest(this.store, this.registry, this.catalogue, this.metrics, {
       maxPayloadBytes: c.mqtt.maxPayloadBytes,
       maxGroup: 1000,
-      calibration: (id) => devices.get(id)?.calibration,
+      calibration: (id) => this.devices.get(id)?.calibration,
+      clock: () => this.now(),
       tracker,
     });
     this.maintenance = new Maintenance({
@@ -92,17 +116,7 @@ export class Gateway {
     // A refused commit (disk full) is checked at once, not at the next housekeeping round.
     this.ingest.on('storeFailed', () => this.maintenance.checkDisk());
     this.maintenance.start();
-    if (c.server) {
-      this.sync = new SyncClient(
-        this.store,
-        { gatewayId: c.id, url: c.server.url, token: c.server.token, ...c.sync },
-        this.log.child({ part: 'sync' }),
-      );
-      const sync = this.sync;
-      this.ingest.on('committed', () => sync.kick());
-      sync.on('synced', (ack) => this.metrics.syncItems.inc(ack.applied + ack.duplicates));
-      sync.start();
-    }
+    if (c.server) this.startUplink(c.server);
     if (c.mqtt.enabled) {
       this.broker = new Broker(c.mqtt, {
         registry: this.registry,
@@ -120,13 +134,8 @@ export class Gateway {
         store: this.store,
         log: this.log.child({ part: 'external' }),
       });
-      this.external.networkUplinks = new LoRaWanUplinks(
-        this.ingest,
-        this.catalogue,
-        this.manifest,
-        tracker,
-        this.metrics,
-      );
+      this.lorawan = new LoRaWanUplinks(this.ingest, this.catalogue, this.manifest, tracker, this.metrics);
+      this.external.networkUplinks = this.lorawan;
       await this.external.start();
     }
     const http = await startGatewayHttp({
@@ -145,6 +154,107 @@ export class Gateway {
       { ...this.ports, http: this.httpPort, devices: this.registry.size, farm: this.manifest.farm.id },
       'gateway started',
     );
+  }
+
+  /** The devices of the current manifest, by id. */
+  get devices(): Map<string, Manifest['devices'][number]> {
+    if (this.deviceIndex?.manifest !== this.manifest) {
+      this.deviceIndex = {
+        manifest: this.manifest,
+        byId: new Map(this.manifest.devices.map((d) => [d.id, d])),
+      };
+    }
+    return this.deviceIndex.byId;
+  }
+
+  /** The gateway's best idea of the time: its clock corrected by the offset measured against the server. */
+  now(): number {
+    const offset = this.sync?.status.clockOffsetMs ?? null;
+    return offset !== null && Math.abs(offset) > CLOCK_TRUST_MS ? Date.now() + offset : Date.now();
+  }
+
+  /** Uplink (outbox → server) and downlink (server → gateway), with the backlog budget. */
+  private startUplink(server: NonNullable<ResolvedGatewayConfig['server']>): void {
+    const c = this.config;
+    const sync = new SyncClient(
+      this.store,
+      {
+        gatewayId: c.id,
+        url: server.url,
+        token: server.token,
+        ...c.sync,
+        status: () => ({ version: GATEWAY_VERSION, downlinkVersion: this.downlink?.version ?? 0 }),
+      },
+      this.log.child({ part: 'sync' }),
+    );
+    this.sync = sync;
+    this.ingest.on('committed', () => {
+      if (this.store.outboxBytes > c.sync.maxOutboxBytes) this.maintenance.enforceBacklog(Date.now());
+      sync.kick();
+    });
+    sync.on('synced', (_ack, items) => this.metrics.syncItems.inc(items));
+    let clockAlerted = false;
+    sync.on('clock', (offset) => {
+      if (Math.abs(offset) > CLOCK_ALERT_MS && !clockAlerted) {
+        clockAlerted = true;
+        this.events.raise({
+          type: 'clock_skew',
+          severity: 'warning',
+          message: `the gateway clock is ${Math.round(offset / 1000)} s off the server's; times are corrected and far-off readings flagged`,
+          detail: { offsetMs: Math.round(offset) },
+        });
+      }
+    });
+    sync.start();
+    const downlink = new DownlinkClient(
+      this.store,
+      {
+        url: server.url,
+        token: server.token,
+        publicKey: server.publicKey,
+        intervalMs: c.sync.downlinkIntervalMs,
+      },
+      this.events,
+      this.log.child({ part: 'downlink' }),
+    );
+    this.downlink = downlink;
+    downlink.on('model', modelHandler(join(c.dataDir, 'models'), this.store));
+    downlink.on(
+      'registry',
+      registryHandler(c.registry, this.manifest.farm.id, () => this.registry.reload()),
+    );
+    downlink.on(
+      'manifest',
+      manifestHandler(c.dataDir, (body) => this.applyManifest(body)),
+    );
+    for (const kind of ['recommendation', 'automation', 'override', 'config']) {
+      downlink.on(
+        kind,
+        keepHandler(this.store, (doc) => this.emit('document', doc)),
+      );
+    }
+    downlink.start();
+  }
+
+  /** Checks a manifest sent down and makes it the current one; throws a HatakeError if it is not valid. */
+  private applyManifest(body: unknown): string {
+    const text = JSON.stringify(body);
+    const check = checkManifest('downlink manifest', text, { catalogue: this.catalogue });
+    if (!check.manifest || check.problems.length > 0) {
+      throw new HatakeError(
+        'HATAKE_E_CONFIG',
+        `manifest refused: ${check.problems
+          .map((p) => p.describe())
+          .slice(0, 3)
+          .join('; ')}`,
+      );
+    }
+    if (check.manifest.farm.id !== this.manifest.farm.id)
+      throw new HatakeError('HATAKE_E_FORBIDDEN', 'manifest for another farm');
+    this.manifest = check.manifest;
+    this.lorawan?.setManifest(this.manifest);
+    this.queueManifestIfChanged(this.manifest);
+    return `manifest with ${this.manifest.fields.length} fields and ${this.manifest.devices.length} devices`;
   }
 
   /** Sends the manifest to the server when it differs from the last one sent. */
@@ -198,6 +308,11 @@ export class Gateway {
         lastError: this.sync?.status.lastError ?? null,
         stopped: this.sync?.status.stopped ?? null,
         sentItems: this.sync?.status.sentItems ?? 0,
+        backlogBytes: this.store.outboxBytes,
+        throughput: this.sync?.status.throughput ?? null,
+        clockOffsetMs: this.sync?.status.clockOffsetMs ?? null,
+        downlinkVersion: this.downlink?.version ?? 0,
+        downlinkError: this.downlink?.lastError ?? null,
       },
       disk: {
         dbBytes: use.dbBytes,
@@ -217,6 +332,7 @@ export class Gateway {
     await this.external?.stop();
     this.ingest?.drain();
     this.maintenance?.stop();
+    await this.downlink?.stop();
     await this.sync?.stop();
     await this.http?.close();
     this.store?.close();

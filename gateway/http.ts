@@ -30,6 +30,11 @@ export interface GatewayStatus {
     lastError: string | null;
     stopped: string | null;
     sentItems: number;
+    backlogBytes: number;
+    throughput: number | null;
+    clockOffsetMs: number | null;
+    downlinkVersion: number;
+    downlinkError: string | null;
   };
   disk: { dbBytes: number; walBytes: number; budgetBytes: number; fsFreeBytes: number; full: boolean };
   events: { time: number; type: string; severity: string; message: string; device?: string }[];
@@ -54,6 +59,9 @@ const T = {
     last: '最後に送信できた時刻',
     error: '直近のエラー',
     notConfigured: 'サーバー未設定（この農場だけで動作中）',
+    rate: '送信速度',
+    clock: '時計のずれ',
+    downlink: 'サーバーからの受信（版）',
     disk: 'ディスク',
     db: 'データベース',
     free: '空き',
@@ -89,6 +97,9 @@ const T = {
     last: 'Last successful sync',
     error: 'Last error',
     notConfigured: 'No server configured (running on the farm only)',
+    rate: 'Throughput',
+    clock: 'Clock offset',
+    downlink: 'From the server (version)',
     disk: 'Disk',
     db: 'Database',
     free: 'Free',
@@ -144,8 +155,8 @@ export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
     ? `<ul>${s.deadLetters.map((d) => `<li>${esc(ago(d.time))} <b>${esc(d.device ?? '—')}</b> ${esc(d.code)}: ${esc(d.reason)}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   const sync = s.sync.configured
-    ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
-<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${esc(s.sync.lastError)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${esc(s.sync.stopped)}</b></dd>` : ''}</dl>`
+    ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
+<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${s.sync.downlinkVersion}${s.sync.downlinkError ? ` — ${esc(s.sync.downlinkError)}` : ''}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${esc(s.sync.lastError)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${esc(s.sync.stopped)}</b></dd>` : ''}</dl>`
     : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd></dl>`;
   const events = s.events.length
     ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${esc(e.message)}</li>`).join('')}</ul>`

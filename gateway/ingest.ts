@@ -19,6 +19,8 @@ export interface IngestOptions {
   calibration?: (device: string) => Record<string, number[]> | undefined;
   /** Spike / stuck / clock-skew / duplicate flags from recent history. */
   tracker?: QualityTracker;
+  /** The gateway's corrected time (its clock plus the offset measured against the server). */
+  clock?: () => number;
   /** Most messages in one transaction. */
   maxGroup: number;
 }
@@ -68,7 +70,12 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * durable: the readings are stored (and queued for the server), or the payload is in the dead
    * letters with its reason. Rejects only when the store itself failed (e.g. disk full).
    */
-  async submit(device: string, topic: string, payload: Uint8Array, now = Date.now()): Promise<IngestOutcome> {
+  async submit(
+    device: string,
+    topic: string,
+    payload: Uint8Array,
+    now = this.opts.clock?.() ?? Date.now(),
+  ): Promise<IngestOutcome> {
     return this.submitWith(device, topic, payload, now, () => {
       const entry = this.registry.get(device);
       if (!entry) throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${device}" is not registered`);

@@ -12,7 +12,7 @@ import type { NetworkUplinkHandler } from './external.ts';
 
 export class LoRaWanUplinks implements NetworkUplinkHandler {
   private readonly dedup = new UplinkDedup();
-  private readonly lookup: ReturnType<typeof lorawanLookup>;
+  private lookup: ReturnType<typeof lorawanLookup>;
   private readonly store: Ingest;
   private readonly catalogue: Catalogue;
   private readonly tracker: QualityTracker;
@@ -29,6 +29,11 @@ export class LoRaWanUplinks implements NetworkUplinkHandler {
     this.catalogue = catalogue;
     this.tracker = tracker;
     this.metrics = metrics;
+    this.lookup = lorawanLookup(manifest.devices);
+  }
+
+  /** Uses a new manifest's devices from now on. */
+  setManifest(manifest: Manifest): void {
     this.lookup = lorawanLookup(manifest.devices);
   }
 

@@ -8,6 +8,7 @@ import type { GatewayStore } from './store.ts';
 import type { DeviceRegistry } from './registry.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { EventLog } from './events.ts';
+import { enforceBacklogBudget, type BacklogCounts } from './backlog.ts';
 
 export interface MaintenanceDeps {
   config: ResolvedGatewayConfig;
@@ -54,7 +55,26 @@ export class Maintenance {
       this.d.store.rollUp(now - rawMs, now - hourlyMs);
     }
     this.checkDevices(now);
+    this.enforceBacklog(now);
     this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());
+    this.d.metrics.queueDepth.set({ queue: 'outbox_bytes' }, this.d.store.outboxBytes);
+  }
+
+  private lastBacklogCheck = 0;
+
+  /** Keeps the offline backlog inside its disk budget (at most every 2 s). */
+  enforceBacklog(now: number): BacklogCounts | undefined {
+    if (now - this.lastBacklogCheck < 2000 && now >= this.lastBacklogCheck) return undefined;
+    this.lastBacklogCheck = now;
+    const done = enforceBacklogBudget(
+      this.d.store,
+      { maxBytes: this.d.config.sync.maxOutboxBytes, aggregateAfterMs: this.d.config.sync.aggregateAfterMs },
+      now,
+    );
+    if (done.aggregatedReadings + done.droppedReadings + done.droppedAggregates > 0) {
+      this.d.events.log.warn({ ...done }, 'offline backlog over budget: aggregated / dropped');
+    }
+    return done;
   }
 
   /** Updates the disk gauges and the full/ok state; raises an event on each change. */

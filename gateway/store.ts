@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { HatakeError } from '../protocol/errors.ts';
 import { openDatabase, type Db } from '../runtime/sqlite.ts';
 import type { Reading } from '../protocol/telemetry.ts';
-import type { SyncItem, SyncKind } from '../protocol/sync.ts';
+import type { SyncBatch, SyncItem, SyncKind } from '../protocol/sync.ts';
 
 const MIGRATIONS = [
   `
@@ -37,6 +37,12 @@ const MIGRATIONS = [
     PRIMARY KEY (device, metric, hour)
   ) WITHOUT ROWID;
   CREATE INDEX readings_by_time ON readings (time);
+  `,
+  `
+  CREATE TABLE documents (
+    kind TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, applied INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+  );
   `,
 ];
 
@@ -105,10 +111,16 @@ export class GatewayStore {
   private budgetBytes = Infinity;
   /** Set while the filesystem is nearly full: commits are refused before they touch the disk. */
   refuseWrites = false;
+  /** Bytes of outbox bodies, kept in step with every insert and delete (the backlog budget). */
+  outboxBytes = 0;
+  private outboxRows = 0;
 
   constructor(file: string) {
     this.file = file;
     this.db = openDatabase(file, MIGRATIONS);
+    this.outboxBytes = (
+      this.db.prepare('SELECT COALESCE(SUM(length(body)), 0) AS b FROM outbox').get() as { b: number }
+    ).b;
     this.insertReading = this.db.prepare(
       'INSERT OR IGNORE INTO readings (device, metric, time, value, unit, flags, received) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -266,6 +278,7 @@ export class GatewayStore {
     if (this.refuseWrites)
       throw new HatakeError('HATAKE_E_DISK_FULL', 'the gateway disk is nearly full; data refused');
     let fresh = 0;
+    let added = 0;
     // One device-state update per device per commit, not per reading.
     const seen = new Set<string>();
     this.db.transaction(() => {
@@ -273,7 +286,9 @@ export class GatewayStore {
         const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
         if (this.insertReading.run(r.device, r.metric, r.time, r.value, r.unit, flags, now).changes === 1) {
           fresh++;
-          this.insertOutbox.run('reading', PRIORITY.reading, JSON.stringify(r), now);
+          const body = JSON.stringify(r);
+          this.insertOutbox.run('reading', PRIORITY.reading, body, now);
+          added += body.length;
         }
         seen.add(r.device);
         if (r.metric === 'battery' || r.metric === 'rssi' || r.metric === 'snr')
@@ -285,12 +300,29 @@ export class GatewayStore {
       }
       if (dead.length > 0) this.trimDead.run(this.deadLetterLimit);
     })();
+    this.outboxBytes += added;
+    this.outboxRows += fresh;
     return fresh;
   }
 
   /** Queues a document or event (not a reading) for the server. */
   enqueue(kind: Exclude<SyncKind, 'reading'>, body: unknown, now: number): void {
-    this.insertOutbox.run(kind, PRIORITY[kind], JSON.stringify(body), now);
+    const text = JSON.stringify(body);
+    this.insertOutbox.run(kind, PRIORITY[kind], text, now);
+    // Inside a caller's transaction that later rolls back this over-counts until the next
+    // recount (maintenance recounts after compaction); never under-counts.
+    this.outboxBytes += text.length;
+    this.outboxRows++;
+  }
+
+  /** Recounts the outbox bytes from the table. */
+  recountOutbox(): number {
+    const r = this.db
+      .prepare('SELECT COALESCE(SUM(length(body)), 0) AS b, COUNT(*) AS n FROM outbox')
+      .get() as { b: number; n: number };
+    this.outboxBytes = r.b;
+    this.outboxRows = r.n;
+    return this.outboxBytes;
   }
 
   /** Records a device's online state (from its retained status or last will) and queues the event. */
@@ -306,18 +338,28 @@ export class GatewayStore {
   }
 
   /** The next rows to send: highest priority first, oldest first within a priority. */
-  peekOutbox(limit: number): OutboxRow[] {
-    return this.db
+  peekOutbox(limit: number, maxBytes = Infinity): OutboxRow[] {
+    const rows: OutboxRow[] = [];
+    let bytes = 0;
+    for (const r of this.db
       .prepare('SELECT seq, kind, body FROM outbox ORDER BY priority, seq LIMIT ?')
-      .all(limit) as OutboxRow[];
+      .iterate(limit) as Iterable<OutboxRow>) {
+      if (rows.length > 0 && bytes + r.body.length > maxBytes) break;
+      rows.push(r);
+      bytes += r.body.length;
+    }
+    return rows;
   }
 
   /** Forgets rows the server has acknowledged. */
   deleteOutbox(seqs: readonly number[]): void {
-    const del = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
-    this.db.transaction(() => {
-      for (const s of seqs) del.run(s);
-    })();
+    const freed = this.db
+      .prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING length(body) AS n')
+      .all(JSON.stringify(seqs)) as {
+      n: number;
+    }[];
+    this.outboxBytes = Math.max(0, this.outboxBytes - freed.reduce((a, r) => a + r.n, 0));
+    this.outboxRows = Math.max(0, this.outboxRows - freed.length);
   }
 
   /** Moves rows the server will never accept to the dead letters, with its reason. */
@@ -339,11 +381,18 @@ export class GatewayStore {
 
   /** When the oldest unsent row was queued, or null when the outbox is empty. */
   oldestOutbox(): number | null {
-    return (this.db.prepare('SELECT MIN(created) AS t FROM outbox').get() as { t: number | null }).t;
+    // Rows are created in seq order, so the lowest seq is the oldest (an index walk, not a scan).
+    return (
+      (
+        this.db.prepare('SELECT created AS t FROM outbox ORDER BY seq LIMIT 1').get() as
+          { t: number } | undefined
+      )?.t ?? null
+    );
   }
 
+  /** Rows waiting in the outbox (kept in step like `outboxBytes`). */
   outboxDepth(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+    return this.outboxRows;
   }
 
   readingCount(): number {
@@ -354,6 +403,30 @@ export class GatewayStore {
     return this.db
       .prepare('SELECT time, device, topic, code, reason, head FROM dead_letters ORDER BY id DESC LIMIT ?')
       .all(limit) as DeadLetter[];
+  }
+
+  /** Keeps the last good downlink document of a kind and id (replacing the previous one). */
+  putDocument(kind: string, id: string, version: number, body: unknown, now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO documents (kind, id, version, body, applied) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, body = excluded.body, applied = excluded.applied`,
+      )
+      .run(kind, id, version, JSON.stringify(body), now);
+  }
+
+  deleteDocument(kind: string, id: string): void {
+    this.db.prepare('DELETE FROM documents WHERE kind = ? AND id = ?').run(kind, id);
+  }
+
+  documents<T>(kind: string): { id: string; version: number; body: T }[] {
+    return (
+      this.db.prepare('SELECT id, version, body FROM documents WHERE kind = ? ORDER BY id').all(kind) as {
+        id: string;
+        version: number;
+        body: string;
+      }[]
+    ).map((d) => ({ ...d, body: JSON.parse(d.body) as T }));
   }
 
   getMeta(key: string): string | undefined {
@@ -377,4 +450,13 @@ export class GatewayStore {
 /** Turns outbox rows into protocol sync items. */
 export function toSyncItems(rows: readonly OutboxRow[]): SyncItem[] {
   return rows.map((r) => ({ seq: r.seq, kind: r.kind, body: JSON.parse(r.body) }) as SyncItem);
+}
+
+/**
+ * The JSON text of a sync batch, with each row's stored body spliced in as it is: the bodies
+ * were written by JSON.stringify, so parsing and re-serialising them would only cost time.
+ */
+export function syncBatchJson(head: Omit<SyncBatch, 'items'>, rows: readonly OutboxRow[]): string {
+  const items = rows.map((r) => `{"seq":${r.seq},"kind":${JSON.stringify(r.kind)},"body":${r.body}}`);
+  return `${JSON.stringify(head).slice(0, -1)},"items":[${items.join(',')}]}`;
 }

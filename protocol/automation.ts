@@ -88,6 +88,13 @@ export const Automation = Type.Object(
 );
 export type Automation = Static<typeof Automation>;
 
+/** The downlink body that withdraws a deleted automation (its document is published with deleted: true). */
+export const AutomationWithdrawn = Type.Object(
+  { id: Automation.properties.id, farm: Id('Farm id'), deleted: Type.Literal(true) },
+  { additionalProperties: false },
+);
+export type AutomationWithdrawn = Static<typeof AutomationWithdrawn>;
+
 export const AUTOMATION_EVENTS = [
   'fired',
   'command_sent',

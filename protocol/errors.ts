@@ -53,6 +53,12 @@ export const ERROR_CODES = {
   HATAKE_E_RULE_INPUT: { status: 400, title: 'Rule input (context, readings, series) is malformed' },
   HATAKE_E_RULE_PARAMS: { status: 400, title: 'Rule parameters are invalid' },
   HATAKE_E_TIP_STATE: { status: 400, title: 'Tip lifecycle state is malformed' },
+  HATAKE_E_STATE_CONFLICT: {
+    status: 409,
+    title: 'Not allowed in the current state (already decided, changed meanwhile, or expired)',
+  },
+  HATAKE_E_AUTOMATION: { status: 400, title: "Automation does not fit the farm's devices and kits" },
+  HATAKE_E_WEBHOOK: { status: 400, title: 'Webhook target or subscription is not allowed' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -95,10 +95,44 @@ export const GatewayConfig = Type.Object(
       url: Type.String({ pattern: '^https?://' }),
       token: Type.Optional(Type.String({ minLength: 16 })),
       tokenFile: Type.Optional(Type.String()),
+      ca: Type.Optional(
+        Type.String({ description: 'CA certificate file for an https:// server with a private CA' }),
+      ),
+      publicKeyFile: Type.Optional(
+        Type.String({
+          description: "The server's ed25519 public key (PEM); downlink documents must carry its signature",
+        }),
+      ),
     }),
     sync: obj({
       intervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
       batchMaxItems: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
+      batchMaxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 8 * 1024 * 1024 })),
+      batchDelayMs: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          description: 'Wait this long after new data so a batch can fill',
+        }),
+      ),
+      backoffCapMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+      requestTimeoutMs: Type.Optional(
+        Type.Integer({
+          minimum: 100,
+          maximum: 600_000,
+          description: 'A sync request slower than this is abandoned and retried',
+        }),
+      ),
+      maxOutboxMB: Type.Optional(
+        Type.Number({ minimum: 1, description: 'Disk budget of the offline backlog' }),
+      ),
+      aggregateAfterMinutes: Type.Optional(
+        Type.Number({
+          minimum: 0,
+          description: 'Raw readings older than this may become hourly aggregates when over budget',
+        }),
+      ),
+      downlinkIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
     }),
   },
   { additionalProperties: false },

@@ -67,10 +67,28 @@ export const HourlyAggregate = Type.Object(
     max: Type.Number(),
     mean: Type.Number(),
     count: Type.Integer({ minimum: 1 }),
+    part: Type.String({
+      pattern: '^[0-9]{1,20}$',
+      description: 'Which part of the hour (aggregates of one hour may come in parts)',
+    }),
   },
   { additionalProperties: false },
 );
 export type HourlyAggregate = Static<typeof HourlyAggregate>;
+
+/** How the gateway is doing, sent with each batch so the server's gateway list is current. */
+export const GatewaySyncStatus = Type.Object(
+  {
+    version: Type.String({ maxLength: 40 }),
+    backlog: Type.Integer({ minimum: 0 }),
+    backlogBytes: Type.Integer({ minimum: 0 }),
+    oldestAgeMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+    clockOffsetMs: Type.Union([Type.Number(), Type.Null()]),
+    downlinkVersion: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type GatewaySyncStatus = Static<typeof GatewaySyncStatus>;
 
 /** A processed scene for one farm: per-field statistics and management zones (from edge/imagery). */
 export const ImageryResult = Type.Object(
@@ -110,6 +128,7 @@ export const SyncBatch = Type.Object(
     seqFrom: Type.Integer({ minimum: 1 }),
     seqTo: Type.Integer({ minimum: 1 }),
     sentAt: Type.Integer({ minimum: 0, description: 'Gateway clock, epoch ms' }),
+    status: Type.Optional(GatewaySyncStatus),
     items: Type.Array(SyncItem, { minItems: 1, maxItems: MAX_BATCH_ITEMS }),
   },
   { additionalProperties: false },

@@ -2,7 +2,7 @@
 // exactly-once effect: readings are keyed by (farm, device, metric, time), documents by their
 // ids, so a resend changes nothing; the answer is the highest sequence held from the gateway.
 import { createGunzip } from 'node:zlib';
-import { SyncAck, SyncBatch, type GatewayEvent } from '../../protocol/sync.ts';
+import { SyncAck, SyncBatch, type GatewayEvent, type HourlyAggregate } from '../../protocol/sync.ts';
 import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
@@ -71,6 +71,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const statuses: { device: string; online: boolean; time: number }[] = [];
       const events: GatewayEvent[] = [];
       const plugged = new Map<PluggableKind, unknown[]>();
+      const aggregates: HourlyAggregate[] = [];
       for (const item of batch.items) {
         if (item.seq < batch.seqFrom || item.seq > batch.seqTo) {
           throw new HatakeError(
@@ -98,9 +99,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             events.push(item.body);
             break;
           case 'aggregate':
-            throw new HatakeError('HATAKE_E_SYNC_BATCH', 'this server does not take hourly aggregates yet', {
-              expected: 'readings',
-            });
+            aggregates.push(item.body);
+            break;
           case 'recommendation':
           case 'tip':
           case 'automation_log':
@@ -126,31 +126,16 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           }
         }
       }
-      // Metadata first, so a reading's device is known when the reading lands.
+      // Documents first — manifests (so a reading's device is known when it lands), then
+      // recommendations, tips, events, automation logs, aggregates — in the order the gateway
+      // prioritised them: the important things are stored even if the readings then fail.
+      // Every step is idempotent, so a batch resent after a failure changes nothing twice.
       ctx.db.transaction(() => {
         for (const m of manifests) applyManifest(ctx.db, m);
-      })();
-      let result;
-      try {
-        result = await ctx.readings.writeReadings(readings);
-      } catch (e) {
-        request.log.error({ err: e }, 'reading store failed; batch refused so the gateway keeps it');
-        throw new HatakeError('HATAKE_E_STORAGE', 'time-series store unavailable; retry later', { cause: e });
-      }
-      const lastSeen = new Map<string, number>();
-      for (const r of readings) lastSeen.set(r.device, Math.max(lastSeen.get(r.device) ?? 0, r.time));
-      const ackedSeq = ctx.db.transaction(() => {
+        // A farm the server has not heard of yet (no manifest synced): known from the token.
+        ctx.db.prepare('INSERT OR IGNORE INTO farms (id, name) VALUES (?, ?)').run(gw.farm, gw.farm);
         for (const [kind, bodies] of plugged)
           ctx.appliers.get(kind)!({ db: ctx.db, gateway: gw, now: Date.now() }, bodies as never[]);
-        const touch = ctx.db.prepare(
-          `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
-           ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,
-        );
-        for (const [device, t] of lastSeen) touch.run(gw.farm, device, t);
-        const status = ctx.db.prepare(
-          `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
-        );
-        for (const s of statuses) status.run(gw.farm, s.device, s.online ? 1 : 0);
         const event = ctx.db.prepare(
           `INSERT OR IGNORE INTO events (gateway, farm, id, type, severity, time, device, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
@@ -167,6 +152,49 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             e.detail ? JSON.stringify(e.detail) : null,
           );
         }
+        // Hourly aggregates from a backlog that outgrew its budget: parts of an hour are kept apart.
+        const agg = ctx.db.prepare(
+          `INSERT OR IGNORE INTO aggregates (farm, device, metric, hour, part, unit, min, max, mean, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        for (const a of aggregates)
+          agg.run(gw.farm, a.device, a.metric, a.hour, a.part, a.unit, a.min, a.max, a.mean, a.count);
+      })();
+      let result;
+      try {
+        result = await ctx.readings.writeReadings(readings);
+      } catch (e) {
+        request.log.error({ err: e }, 'reading store failed; batch refused so the gateway keeps it');
+        throw new HatakeError('HATAKE_E_STORAGE', 'time-series store unavailable; retry later', { cause: e });
+      }
+      const lastSeen = new Map<string, number>();
+      for (const r of readings) lastSeen.set(r.device, Math.max(lastSeen.get(r.device) ?? 0, r.time));
+      const ackedSeq = ctx.db.transaction(() => {
+        if (batch.status) {
+          const st = batch.status;
+          ctx.db
+            .prepare(
+              `UPDATE gateways SET version = ?, backlog = ?, backlog_bytes = ?, oldest_age_ms = ?, clock_offset_ms = ?, downlink_version = ?, status_at = ? WHERE id = ?`,
+            )
+            .run(
+              st.version,
+              st.backlog,
+              st.backlogBytes,
+              st.oldestAgeMs,
+              st.clockOffsetMs,
+              st.downlinkVersion,
+              Date.now(),
+              gw.id,
+            );
+        }
+        const touch = ctx.db.prepare(
+          `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
+           ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,
+        );
+        for (const [device, t] of lastSeen) touch.run(gw.farm, device, t);
+        const status = ctx.db.prepare(
+          `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
+        );
+        for (const s of statuses) status.run(gw.farm, s.device, s.online ? 1 : 0);
         ctx.db
           .prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?')
           .run(batch.seqTo, Date.now(), gw.id);
@@ -174,7 +202,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?').get(gw.id) as { acked_seq: number }
         ).acked_seq;
       })();
-      if (result.applied > 0) {
+      // Live events cost a few µs per reading: build them only when a browser is listening.
+      if (result.applied > 0 && ctx.live.listenerCount('reading') > 0) {
         for (const r of readings) {
           ctx.live.emit('reading', {
             farm: r.farm,

@@ -114,17 +114,23 @@ export class SqliteReadingStore implements ReadingStore {
     try {
       this.labels.refresh(ok.map((r) => [r.farm, r.device] as const));
       let applied = 0;
+      // The newest new reading of each series; `latest` is written once per series, not per row.
+      const newest = new Map<string, { r: FarmReading; flags: string }>();
       for (const r of ok) {
-        const flags = JSON.stringify(r.flags);
+        const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
         const { field, kit } = this.labels.at(r.farm, r.device, r.time);
         if (
           this.insert.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags, field, kit).changes ===
           1
         ) {
           applied++;
-          this.upsertLatest.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags);
+          const key = `${r.farm}\u0000${r.device}\u0000${r.metric}`;
+          const prev = newest.get(key);
+          if (!prev || prev.r.time <= r.time) newest.set(key, { r, flags });
         }
       }
+      for (const { r, flags } of newest.values())
+        this.upsertLatest.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags);
       return { applied, duplicates: ok.length - applied, rejected: rejected.length };
     } catch (e) {
       this.labels.forget();

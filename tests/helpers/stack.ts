@@ -10,7 +10,12 @@ import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provis
 import { HatakeServer } from '../../dashboard/server.ts';
 import { seedDemoUsers, DEMO_PASSWORD } from '../../dashboard/demo.ts';
 import { Gateway } from '../../gateway/gateway.ts';
-import { DEFAULT_MQTT, gatewayConfigFor, type ResolvedGatewayConfig } from '../../gateway/config.ts';
+import {
+  DEFAULT_MQTT,
+  gatewayConfigFor,
+  type GatewayConfigOverrides,
+  type ResolvedGatewayConfig,
+} from '../../gateway/config.ts';
 import { pino } from 'pino';
 
 export const DEMO_MANIFEST_FILE = join(import.meta.dirname, '../../sim/demo-farm.yaml');
@@ -47,7 +52,7 @@ export interface StackOptions {
   syncIntervalMs?: number;
   maxPayloadBytes?: number;
   mqtt?: Partial<ResolvedGatewayConfig['mqtt']>;
-  gateway?: Partial<ResolvedGatewayConfig>;
+  gateway?: GatewayConfigOverrides;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {

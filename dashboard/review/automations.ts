@@ -1,0 +1,539 @@
+// Automations on the server: a farmer writes one (or makes one from a tip), the server checks it
+// against the farm's devices and their kits — the sensor must measure the metric in a range the
+// kit can report, the actuator's kit must have the command with parameters inside its limits,
+// nothing may point at another farm's device — and publishes every change down to the farm's
+// gateways, which run it offline within its safety limits. Also: manual overrides of an actuator
+// (published down too) and the automations' logs that come back by sync.
+import { randomBytes } from 'node:crypto';
+import { HatakeError, isHatakeError, type ErrorCode } from '../../protocol/errors.ts';
+import {
+  Automation,
+  type ActuatorCommand,
+  type AutomationLog,
+  type AutomationWithdrawn,
+  type ManualOverride,
+} from '../../protocol/automation.ts';
+import type {
+  AutomationCreate,
+  AutomationLogView,
+  AutomationUpdate,
+  AutomationView,
+  OverrideBody,
+  OverrideView,
+} from '../../protocol/review.ts';
+import { validator } from '../../protocol/validate.ts';
+import type { Kit } from '../../protocol/kit.ts';
+import type { Db } from '../../runtime/sqlite.ts';
+import type { Catalogue } from '../../firmware-config/catalogue.ts';
+import { encodeCommand } from '../../firmware-config/commands.ts';
+import type { User } from '../auth.ts';
+import type { Downlink } from '../downlink.ts';
+import type { ApplyContext } from '../sync-appliers.ts';
+import { inList, type Access } from './access.ts';
+import type { Effects } from './effects.ts';
+
+export const MAX_AUTOMATIONS_PER_FARM = 200;
+/** Logs kept per automation; older ones go first. */
+export const MAX_LOGS_PER_AUTOMATION = 10_000;
+const automationValidator = validator(Automation);
+
+interface AutomationRow {
+  id: string;
+  farm: string;
+  version: number;
+  enabled: number;
+  doc: string;
+  created_by: string;
+  created_at: number;
+  updated_by: string;
+  updated_at: number;
+  deleted: number;
+}
+
+interface Problem {
+  pointer: string;
+  message: string;
+  expected?: string;
+  code?: ErrorCode;
+}
+
+/** The fields of an automation a person writes (everything but ids, versions and authorship). */
+export type AutomationDraft = Omit<AutomationCreate, 'farm'> & { fromTip?: string };
+
+export interface AutomationDeps {
+  db: Db;
+  access: Access;
+  catalogue: Catalogue;
+  downlink: Downlink;
+  effects: Effects;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+export class Automations {
+  private readonly d: AutomationDeps;
+
+  constructor(deps: AutomationDeps) {
+    this.d = deps;
+  }
+
+  private get db(): Db {
+    return this.d.db;
+  }
+
+  /** The farm's devices with their kits (null when the kit is not in the catalogue). */
+  devicesOf(
+    farm: string,
+  ): Map<string, { id: string; field: string | null; kit: Kit | null; kitId: string | null }> {
+    const rows = this.db.prepare('SELECT id, field, kit FROM devices WHERE farm = ?').all(farm) as {
+      id: string;
+      field: string | null;
+      kit: string | null;
+    }[];
+    return new Map(
+      rows.map((r) => [
+        r.id,
+        { id: r.id, field: r.field, kitId: r.kit, kit: r.kit ? (this.d.catalogue.get(r.kit) ?? null) : null },
+      ]),
+    );
+  }
+
+  /** Actuators of a farm: devices whose kit takes commands. */
+  actuatorsOf(farm: string): { id: string; field: string | null; kit: Kit }[] {
+    return [...this.devicesOf(farm).values()]
+      .filter((d) => d.kit && Object.keys(d.kit.commands ?? {}).length > 0)
+      .map((d) => ({ id: d.id, field: d.field, kit: d.kit! }));
+  }
+
+  /** Every problem of a draft against the farm's devices and kits; throws the first three. */
+  check(farm: string, a: AutomationDraft): void {
+    const problems: Problem[] = [];
+    const devices = this.devicesOf(farm);
+    if (!a.name.ja.trim() && !a.name.en.trim())
+      problems.push({
+        pointer: '/name',
+        message: 'name is empty',
+        expected: 'a name in Japanese or English',
+      });
+    if (a.field && !this.db.prepare('SELECT 1 FROM fields WHERE farm = ? AND id = ?').get(farm, a.field))
+      problems.push({ pointer: '/field', message: `no field "${a.field}" on this farm` });
+
+    const t = a.trigger;
+    const sensor = devices.get(t.device);
+    if (!sensor) {
+      problems.push({ pointer: '/trigger/device', message: `no device "${t.device}" on this farm` });
+    } else if (!sensor.kit) {
+      problems.push({
+        pointer: '/trigger/device',
+        message: `device "${t.device}" has no kit the server knows (${sensor.kitId ?? 'none'})`,
+      });
+    } else {
+      const m = Object.hasOwn(sensor.kit.metrics, t.metric) ? sensor.kit.metrics[t.metric] : undefined;
+      if (!m) {
+        problems.push({
+          pointer: '/trigger/metric',
+          message: `kit "${sensor.kit.id}" does not measure "${t.metric}"`,
+          expected: Object.keys(sensor.kit.metrics).join(', '),
+        });
+      } else {
+        const range = `${m.min}…${m.max} ${m.unit}`;
+        const inRange = (v: number) => v >= m.min && v <= m.max;
+        if (t.kind === 'threshold' && !inRange(t.value))
+          problems.push({
+            pointer: '/trigger/value',
+            message: `${t.value} is outside what ${t.metric} can read`,
+            expected: range,
+          });
+        if (t.kind === 'band') {
+          if (!inRange(t.low))
+            problems.push({
+              pointer: '/trigger/low',
+              message: `${t.low} is outside ${t.metric}`,
+              expected: range,
+            });
+          if (!inRange(t.high))
+            problems.push({
+              pointer: '/trigger/high',
+              message: `${t.high} is outside ${t.metric}`,
+              expected: range,
+            });
+          if (!(t.low < t.high))
+            problems.push({
+              pointer: '/trigger/low',
+              message: 'low must be below high',
+              expected: 'low < high',
+            });
+        }
+      }
+    }
+
+    const commands: [string, ActuatorCommand][] = [];
+    if (t.kind === 'threshold') {
+      if (!a.action) problems.push({ pointer: '/action', message: 'a threshold automation needs an action' });
+      else commands.push(['/action', a.action]);
+      for (const k of ['below', 'above'] as const)
+        if (a[k])
+          problems.push({
+            pointer: `/${k}`,
+            message: `${k} is only for band automations`,
+            expected: 'action',
+          });
+    } else {
+      if (a.action)
+        problems.push({ pointer: '/action', message: 'a band automation uses below/above, not action' });
+      if (!a.below && !a.above)
+        problems.push({ pointer: '/below', message: 'a band automation needs below or above (or both)' });
+      if (a.below) commands.push(['/below', a.below]);
+      if (a.above) commands.push(['/above', a.above]);
+    }
+    for (const [path, c] of commands) {
+      const dev = devices.get(c.device);
+      if (!dev) {
+        problems.push({ pointer: `${path}/device`, message: `no device "${c.device}" on this farm` });
+        continue;
+      }
+      if (!dev.kit || Object.keys(dev.kit.commands ?? {}).length === 0) {
+        problems.push({
+          pointer: `${path}/device`,
+          message: `device "${c.device}" (${dev.kitId ?? 'no kit'}) takes no commands`,
+          expected:
+            this.actuatorsOf(farm)
+              .map((x) => x.id)
+              .join(', ') || 'an actuator such as a water gate',
+        });
+        continue;
+      }
+      try {
+        encodeCommand(dev.kit, c.command, c.params ?? {});
+      } catch (e) {
+        if (!isHatakeError(e)) throw e;
+        problems.push({
+          pointer:
+            e.code === 'HATAKE_E_UNKNOWN_COMMAND'
+              ? `${path}/command`
+              : `${path}/params${e.place?.pointer ?? ''}`,
+          message: e.message,
+          expected: e.expected,
+          code: e.code,
+        });
+        continue;
+      }
+      const minutes = c.params?.minutes;
+      if (minutes !== undefined && minutes > a.limits.maxOpenMinutes)
+        problems.push({
+          pointer: `${path}/params/minutes`,
+          message: `opening for ${minutes} min exceeds the safety bound maxOpenMinutes ${a.limits.maxOpenMinutes}`,
+          expected: `at most ${a.limits.maxOpenMinutes}`,
+        });
+    }
+    const q = a.limits.quietHours;
+    if (q && q.from === q.to)
+      problems.push({
+        pointer: '/limits/quietHours',
+        message: `quiet hours from ${q.from} to ${q.to} are empty or the whole day`,
+        expected: 'two different times, e.g. 22:00–05:00',
+      });
+    if (problems.length === 0) return;
+    const first = problems[0]!;
+    throw new HatakeError(
+      first.code ?? 'HATAKE_E_AUTOMATION',
+      problems
+        .slice(0, 3)
+        .map((p) => `${p.pointer}: ${p.message}`)
+        .join('; '),
+      { place: { pointer: first.pointer }, ...(first.expected ? { expected: first.expected } : {}) },
+    );
+  }
+
+  private row(id: string): AutomationRow | undefined {
+    return this.db.prepare('SELECT * FROM automations WHERE id = ? AND deleted = 0').get(id) as
+      AutomationRow | undefined;
+  }
+
+  /** An automation the user may see, or a 404. */
+  private visibleRow(user: User, id: string): AutomationRow {
+    const r = this.row(id);
+    if (!r || !this.d.access.visible(user).includes(r.farm))
+      throw new HatakeError('HATAKE_E_NOT_FOUND', `no automation "${id.slice(0, 64)}"`);
+    return r;
+  }
+
+  private view(r: AutomationRow): AutomationView {
+    return { ...(JSON.parse(r.doc) as Automation), updatedAt: iso(r.updated_at), updatedBy: r.updated_by };
+  }
+
+  list(user: User, farm?: string): AutomationView[] {
+    let farms = this.d.access.visible(user);
+    if (farm) farms = farms.filter((f) => f === farm);
+    if (farms.length === 0) return [];
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM automations WHERE deleted = 0 AND farm IN (${inList(farms.length)}) ORDER BY created_at`,
+        )
+        .all(...farms) as AutomationRow[]
+    ).map((r) => this.view(r));
+  }
+
+  get(user: User, id: string): AutomationView {
+    return this.view(this.visibleRow(user, id));
+  }
+
+  /** Creates an automation (call inside a transaction when combined with other changes). */
+  create(user: User, input: AutomationCreate & { fromTip?: string }, now = Date.now()): AutomationView {
+    const { farm, ...draft } = input;
+    this.d.access.requireManage(user, farm);
+    this.check(farm, draft);
+    const count = (
+      this.db.prepare('SELECT COUNT(*) AS n FROM automations WHERE farm = ? AND deleted = 0').get(farm) as {
+        n: number;
+      }
+    ).n;
+    if (count >= MAX_AUTOMATIONS_PER_FARM)
+      throw new HatakeError(
+        'HATAKE_E_AUTOMATION',
+        `a farm has at most ${MAX_AUTOMATIONS_PER_FARM} automations`,
+      );
+    const id = `aut-${randomBytes(8).toString('hex')}`;
+    const doc = this.document(id, farm, 1, draft, user.name, now);
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO automations (id, farm, version, enabled, doc, created_by, created_at, updated_by, updated_at)
+           VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(id, farm, doc.enabled ? 1 : 0, JSON.stringify(doc), user.name, now, user.name, now);
+      this.d.downlink.publish(farm, 'automation', id, doc);
+    })();
+    this.d.effects.change(farm, 'automation', id);
+    this.d.effects.flush();
+    return this.view(this.row(id)!);
+  }
+
+  private document(
+    id: string,
+    farm: string,
+    version: number,
+    a: AutomationDraft,
+    createdBy: string,
+    createdAt: number,
+  ): Automation {
+    const doc: Automation = {
+      id,
+      farm,
+      ...(a.field ? { field: a.field } : {}),
+      name: { ja: a.name.ja.trim(), en: a.name.en.trim() },
+      enabled: a.enabled,
+      version,
+      trigger: a.trigger,
+      ...(a.action ? { action: a.action } : {}),
+      ...(a.below ? { below: a.below } : {}),
+      ...(a.above ? { above: a.above } : {}),
+      limits: a.limits,
+      ...(a.fromTip ? { fromTip: a.fromTip } : {}),
+      createdBy: createdBy.slice(0, 64),
+      createdAt,
+    };
+    // The document the gateway gets must satisfy the contract exactly.
+    return automationValidator.parse(doc, 'automation', 'HATAKE_E_AUTOMATION');
+  }
+
+  /** Replaces an automation; `version` must be the current one. */
+  update(user: User, id: string, input: AutomationUpdate, now = Date.now()): AutomationView {
+    const r = this.visibleRow(user, id);
+    this.d.access.requireManage(user, r.farm);
+    if (input.version !== r.version)
+      throw new HatakeError(
+        'HATAKE_E_STATE_CONFLICT',
+        `automation ${id} is at version ${r.version}, not ${input.version}`,
+        { expected: 'the current version: reload and edit again' },
+      );
+    const { version: _v, ...draft } = input;
+    const old = JSON.parse(r.doc) as Automation;
+    this.check(r.farm, draft);
+    const doc = this.document(
+      id,
+      r.farm,
+      r.version + 1,
+      { ...draft, ...(old.fromTip ? { fromTip: old.fromTip } : {}) },
+      old.createdBy,
+      old.createdAt,
+    );
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE automations SET version = ?, enabled = ?, doc = ?, updated_by = ?, updated_at = ? WHERE id = ? AND version = ?`,
+        )
+        .run(doc.version, doc.enabled ? 1 : 0, JSON.stringify(doc), user.name, now, id, r.version);
+      this.d.downlink.publish(r.farm, 'automation', id, doc);
+    })();
+    this.d.effects.change(r.farm, 'automation', id);
+    this.d.effects.flush();
+    return this.view(this.row(id)!);
+  }
+
+  /** Deletes an automation and tells the gateways to drop it. */
+  delete(user: User, id: string, now = Date.now()): void {
+    const r = this.visibleRow(user, id);
+    this.d.access.requireManage(user, r.farm);
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE automations SET deleted = 1, updated_by = ?, updated_at = ? WHERE id = ?')
+        .run(user.name, now, id);
+      const withdrawn: AutomationWithdrawn = { id, farm: r.farm, deleted: true };
+      this.d.downlink.publish(r.farm, 'automation', id, withdrawn, { deleted: true });
+    })();
+    this.d.effects.change(r.farm, 'automation', id);
+    this.d.effects.flush();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Logs
+  // -------------------------------------------------------------------------------------------
+
+  /** Stores synced automation logs (inside the sync transaction); a resend is a no-op. */
+  applyLogs(actx: ApplyContext, logs: AutomationLog[]): void {
+    const farm = actx.gateway.farm;
+    const insert = this.db.prepare(
+      `INSERT OR IGNORE INTO automation_logs (farm, id, automation, time, event, device, message, detail, gateway, received)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const touched = new Set<string>();
+    for (const l of logs) {
+      const r = insert.run(
+        farm,
+        l.id,
+        l.automation,
+        l.time,
+        l.event,
+        l.device ?? null,
+        l.message,
+        l.detail ? JSON.stringify(l.detail) : null,
+        actx.gateway.id,
+        actx.now,
+      );
+      if (r.changes > 0) touched.add(l.automation);
+    }
+    const prune = this.db.prepare(
+      `DELETE FROM automation_logs WHERE farm = ? AND automation = ? AND id IN (
+         SELECT id FROM automation_logs WHERE farm = ? AND automation = ? ORDER BY time DESC LIMIT -1 OFFSET ?)`,
+    );
+    for (const a of touched) {
+      prune.run(farm, a, farm, a, MAX_LOGS_PER_AUTOMATION);
+      this.d.effects.change(farm, 'automation_log', a);
+    }
+    this.d.effects.flushLater();
+  }
+
+  /** An automation's logs, newest first. */
+  logs(user: User, id: string, q: { limit: number; before: number }): AutomationLogView[] {
+    // Logs of a deleted automation stay readable; the farm is still the tenancy check.
+    const r = this.db.prepare('SELECT farm FROM automations WHERE id = ?').get(id) as
+      { farm: string } | undefined;
+    if (!r || !this.d.access.visible(user).includes(r.farm))
+      throw new HatakeError('HATAKE_E_NOT_FOUND', `no automation "${id.slice(0, 64)}"`);
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM automation_logs WHERE farm = ? AND automation = ? AND time < ? ORDER BY time DESC, id LIMIT ?`,
+      )
+      .all(r.farm, id, q.before, q.limit) as {
+      farm: string;
+      id: string;
+      automation: string;
+      time: number;
+      event: AutomationLog['event'];
+      device: string | null;
+      message: string;
+      detail: string | null;
+      gateway: string;
+    }[];
+    return rows.map((l) => ({
+      id: l.id,
+      automation: l.automation,
+      time: l.time,
+      event: l.event,
+      ...(l.device ? { device: l.device } : {}),
+      message: l.message,
+      ...(l.detail ? { detail: JSON.parse(l.detail) as AutomationLog['detail'] } : {}),
+      farm: l.farm,
+      gateway: l.gateway,
+      at: iso(l.time),
+    }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Manual overrides
+  // -------------------------------------------------------------------------------------------
+
+  private requireActuator(farm: string, device: string): void {
+    const dev = this.devicesOf(farm).get(device);
+    if (!dev)
+      throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `no device "${device.slice(0, 64)}" on farm ${farm}`);
+    if (!dev.kit || Object.keys(dev.kit.commands ?? {}).length === 0)
+      throw new HatakeError(
+        'HATAKE_E_AUTOMATION',
+        `device "${device}" takes no commands, so there is nothing to override`,
+        {
+          expected: 'an actuator such as a water gate',
+        },
+      );
+  }
+
+  overrides(user: User, farm: string, now = Date.now()): OverrideView[] {
+    this.d.access.requireVisible(user, farm);
+    return (
+      this.db.prepare('SELECT * FROM device_overrides WHERE farm = ? ORDER BY device').all(farm) as {
+        farm: string;
+        device: string;
+        mode: ManualOverride['mode'];
+        until: number;
+        by: string;
+        set_at: number;
+      }[]
+    ).map((o) => ({
+      device: o.device,
+      mode: o.mode,
+      until: o.until,
+      by: o.by,
+      farm: o.farm,
+      setAt: iso(o.set_at),
+      active: o.until > now,
+    }));
+  }
+
+  /** Holds an actuator (or pauses its automations) for some minutes; published to the gateways. */
+  setOverride(user: User, farm: string, device: string, body: OverrideBody, now = Date.now()): OverrideView {
+    this.d.access.requireManage(user, farm);
+    this.requireActuator(farm, device);
+    return this.writeOverride(
+      farm,
+      { device, mode: body.mode, until: now + body.minutes * 60_000, by: user.name.slice(0, 64) },
+      now,
+    );
+  }
+
+  /** Ends an override now (an override whose `until` has passed, as the contract has it). */
+  clearOverride(user: User, farm: string, device: string, now = Date.now()): OverrideView {
+    this.d.access.requireManage(user, farm);
+    const old = this.db
+      .prepare('SELECT mode FROM device_overrides WHERE farm = ? AND device = ?')
+      .get(farm, device) as { mode: ManualOverride['mode'] } | undefined;
+    if (!old) throw new HatakeError('HATAKE_E_NOT_FOUND', `device "${device.slice(0, 64)}" has no override`);
+    return this.writeOverride(farm, { device, mode: old.mode, until: now, by: user.name.slice(0, 64) }, now);
+  }
+
+  private writeOverride(farm: string, o: ManualOverride, now: number): OverrideView {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO device_overrides (farm, device, mode, until, by, set_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(farm, device) DO UPDATE SET mode = excluded.mode, until = excluded.until, by = excluded.by, set_at = excluded.set_at`,
+        )
+        .run(farm, o.device, o.mode, o.until, o.by, now);
+      this.d.downlink.publish(farm, 'override', o.device, o);
+    })();
+    this.d.effects.change(farm, 'override', o.device);
+    this.d.effects.flush();
+    return { ...o, farm, setAt: iso(now), active: o.until > now };
+  }
+}

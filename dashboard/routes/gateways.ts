@@ -1,0 +1,317 @@
+// Gateways: registration (a token, shown once), the list with each gateway's sync backlog, clock
+// and version, revocation — and the downlink a gateway polls or listens to: versioned documents
+// for its farm, signed by the server, plus the model artifacts they name.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { ProblemBody } from '../../protocol/api.ts';
+import { HatakeError } from '../../protocol/errors.ts';
+import { Id, isId } from '../../protocol/ids.ts';
+import { ModelCard } from '../../protocol/model-card.ts';
+import { writeFileAtomic } from '../../firmware-config/provision.ts';
+import type { App, ServerContext } from '../server.ts';
+import { requireGateway, requireSession } from '../server.ts';
+import type { User } from '../auth.ts';
+
+const GatewayView = Type.Object({
+  id: Type.String(),
+  farm: Type.String(),
+  created: Type.String({ format: 'date-time' }),
+  revoked: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastSync: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  ackedSeq: Type.Integer(),
+  version: Type.Union([Type.String(), Type.Null()]),
+  backlog: Type.Union([Type.Integer(), Type.Null()]),
+  backlogBytes: Type.Union([Type.Integer(), Type.Null()]),
+  oldestAgeMs: Type.Union([Type.Integer(), Type.Null()]),
+  clockOffsetMs: Type.Union([Type.Number(), Type.Null()]),
+  downlinkVersion: Type.Union([Type.Integer(), Type.Null()]),
+  farmDownlinkVersion: Type.Integer(),
+});
+
+const DownlinkDoc = Type.Object({
+  kind: Type.String(),
+  id: Type.String(),
+  version: Type.Integer(),
+  bodyJson: Type.String({ description: 'The document as JSON text — exactly what the signature covers' }),
+  signature: Type.Union([Type.String(), Type.Null()]),
+  deleted: Type.Boolean(),
+});
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+
+/** May this person register or revoke a gateway of this farm? Admins, and partners serving it. */
+function mayManage(user: User, farm: string): boolean {
+  return user.role === 'admin' || (user.role === 'partner' && user.farms.includes(farm));
+}
+
+export async function gatewayRoutes(
+  app: App,
+  { ctx, dataDir }: { ctx: ServerContext; dataDir: string },
+): Promise<void> {
+  const artifacts = join(dataDir, 'artifacts');
+  mkdirSync(artifacts, { recursive: true });
+
+  app.get(
+    '/api/v1/server-key',
+    {
+      schema: {
+        summary: "The server's ed25519 public key (PEM) that signs downlink documents",
+        tags: ['gateway'],
+        response: { 200: Type.Object({ publicKey: Type.String() }) },
+      },
+    },
+    async () => ({ publicKey: ctx.signingPublicKey }),
+  );
+
+  app.post(
+    '/api/v1/gateways',
+    {
+      schema: {
+        summary: 'Register a gateway (or replace its token); the token is shown once',
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        body: Type.Object({ id: Id('Gateway id'), farm: Id('Farm id') }, { additionalProperties: false }),
+        response: {
+          201: Type.Object({
+            id: Type.String(),
+            farm: Type.String(),
+            token: Type.String(),
+            publicKey: Type.String(),
+          }),
+          401: ProblemBody,
+          403: ProblemBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { user } = requireSession(request);
+      const { id, farm } = request.body;
+      if (!mayManage(user, farm))
+        throw new HatakeError('HATAKE_E_FORBIDDEN', `you cannot register gateways for farm "${farm}"`);
+      const existing = ctx.db.prepare('SELECT farm FROM gateways WHERE id = ?').get(id) as
+        { farm: string } | undefined;
+      if (existing && existing.farm !== farm)
+        throw new HatakeError('HATAKE_E_FORBIDDEN', `gateway "${id}" belongs to another farm`);
+      const token = ctx.auth.issueGatewayToken(id, farm);
+      request.log.info({ gateway: id, farm, by: user.name }, 'gateway token issued');
+      return reply.status(201).send({ id, farm, token, publicKey: ctx.signingPublicKey });
+    },
+  );
+
+  app.get(
+    '/api/v1/gateways',
+    {
+      schema: {
+        summary: 'Gateways of the farms you may see, with their sync backlog, clock and version',
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        response: { 200: Type.Array(GatewayView), 401: ProblemBody },
+      },
+    },
+    async (request) => {
+      const farms = ctx.auth.visibleFarms(requireSession(request).user);
+      if (farms.length === 0) return [];
+      const rows = ctx.db
+        .prepare(`SELECT * FROM gateways WHERE farm IN (${farms.map(() => '?').join(',')}) ORDER BY farm, id`)
+        .all(...farms) as {
+        id: string;
+        farm: string;
+        created: number;
+        revoked: number | null;
+        last_sync: number | null;
+        acked_seq: number;
+        version: string | null;
+        backlog: number | null;
+        backlog_bytes: number | null;
+        oldest_age_ms: number | null;
+        clock_offset_ms: number | null;
+        downlink_version: number | null;
+      }[];
+      return rows.map((g) => ({
+        id: g.id,
+        farm: g.farm,
+        created: iso(g.created)!,
+        revoked: iso(g.revoked),
+        lastSync: iso(g.last_sync),
+        ackedSeq: g.acked_seq,
+        version: g.version,
+        backlog: g.backlog,
+        backlogBytes: g.backlog_bytes,
+        oldestAgeMs: g.oldest_age_ms,
+        clockOffsetMs: g.clock_offset_ms,
+        downlinkVersion: g.downlink_version,
+        farmDownlinkVersion: ctx.downlink.latestVersion(g.farm),
+      }));
+    },
+  );
+
+  app.delete(
+    '/api/v1/gateways/:id',
+    {
+      schema: {
+        summary: "Revoke a gateway's token: it gets 401 and stops sending",
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        params: Type.Object({ id: Id('Gateway id') }),
+        response: { 204: Type.Null(), 401: ProblemBody, 403: ProblemBody, 404: ProblemBody },
+      },
+    },
+    async (request, reply) => {
+      const { user } = requireSession(request);
+      const gw = ctx.db.prepare('SELECT farm FROM gateways WHERE id = ?').get(request.params.id) as
+        { farm: string } | undefined;
+      if (!gw || !ctx.auth.visibleFarms(user).includes(gw.farm))
+        throw new HatakeError('HATAKE_E_NOT_FOUND', 'no such gateway');
+      if (!mayManage(user, gw.farm))
+        throw new HatakeError('HATAKE_E_FORBIDDEN', 'you cannot revoke this gateway');
+      ctx.auth.revokeGateway(request.params.id);
+      request.log.warn({ gateway: request.params.id, by: user.name }, 'gateway revoked');
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/downlink',
+    {
+      schema: {
+        summary: "Documents for the gateway's farm newer than `after`",
+        tags: ['gateway'],
+        security: [{ gateway: [] }],
+        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }),
+        response: {
+          200: Type.Object({
+            farm: Type.String(),
+            latest: Type.Integer(),
+            documents: Type.Array(DownlinkDoc),
+          }),
+          401: ProblemBody,
+        },
+      },
+    },
+    async (request) => {
+      const gw = requireGateway(request, ctx.auth);
+      const docs = ctx.downlink.since(gw.farm, request.query.after ?? 0, 200);
+      return {
+        farm: gw.farm,
+        latest: ctx.downlink.latestVersion(gw.farm),
+        documents: docs.map((d) => ({
+          kind: d.kind,
+          id: d.id,
+          version: d.version,
+          bodyJson: d.bodyJson,
+          signature: d.signature,
+          deleted: d.deleted,
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/downlink/stream',
+    {
+      schema: {
+        summary: 'Server-Sent Events: a `version` event whenever the farm has a new document',
+        tags: ['gateway'],
+        security: [{ gateway: [] }],
+      },
+    },
+    async (request, reply) => {
+      const gw = requireGateway(request, ctx.auth);
+      const raw = reply.raw;
+      reply.hijack();
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+      });
+      raw.write(`event: version\ndata: ${ctx.downlink.latestVersion(gw.farm)}\n\n`);
+      const on = (e: { farm: string; version: number }) => {
+        if (e.farm === gw.farm && !raw.writableNeedDrain) raw.write(`event: version\ndata: ${e.version}\n\n`);
+      };
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+      ctx.live.on('downlink', on);
+      request.raw.on('close', () => {
+        clearInterval(heartbeat);
+        ctx.live.off('downlink', on);
+      });
+    },
+  );
+
+  app.get(
+    '/api/v1/downlink/artifacts/:sha256',
+    {
+      schema: {
+        summary: 'A model artifact named by a downlink document of the gateway’s farm',
+        tags: ['gateway'],
+        security: [{ gateway: [] }],
+        params: Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) }),
+      },
+    },
+    async (request, reply) => {
+      const gw = requireGateway(request, ctx.auth);
+      const named = ctx.downlink
+        .since(gw.farm, 0, 100_000)
+        .some(
+          (d) =>
+            d.kind === 'model' &&
+            !d.deleted &&
+            (d.body as { sha256?: string }).sha256 === request.params.sha256,
+        );
+      const file = join(artifacts, `${request.params.sha256}.onnx`);
+      if (!named || !existsSync(file))
+        throw new HatakeError('HATAKE_E_NOT_FOUND', 'no such artifact for this farm');
+      return reply.type('application/octet-stream').send(readFileSync(file));
+    },
+  );
+
+  app.post(
+    '/api/v1/farms/:farm/models',
+    {
+      bodyLimit: 64 * 1024 * 1024,
+      schema: {
+        summary: "Send a model (card + ONNX) down to a farm's gateways, signed",
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        params: Type.Object({ farm: Id('Farm id') }),
+        body: Type.Object(
+          {
+            card: ModelCard,
+            onnx: Type.String({ description: 'The ONNX file, base64', maxLength: 64 * 1024 * 1024 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ version: Type.Integer(), sha256: Type.String() }),
+          400: ProblemBody,
+          401: ProblemBody,
+          403: ProblemBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { user } = requireSession(request);
+      if (user.role !== 'admin')
+        throw new HatakeError('HATAKE_E_FORBIDDEN', 'only an admin sends models to gateways');
+      if (!isId(request.params.farm)) throw new HatakeError('HATAKE_E_NOT_FOUND', 'no such farm');
+      const bytes = Buffer.from(request.body.onnx, 'base64');
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      if (sha256 !== request.body.card.sha256) {
+        throw new HatakeError(
+          'HATAKE_E_MODEL_INTEGRITY',
+          `the ONNX file's sha256 ${sha256} is not the card's ${request.body.card.sha256}`,
+        );
+      }
+      writeFileAtomic(join(artifacts, `${sha256}.onnx`), bytes, 0o644);
+      const card = request.body.card;
+      const version = ctx.downlink.publish(request.params.farm, 'model', `${card.id}@${card.version}`, {
+        id: card.id,
+        version: card.version,
+        sha256,
+        card,
+      });
+      return reply.status(201).send({ version, sha256 });
+    },
+  );
+}

@@ -1,0 +1,167 @@
+// The outbox's disk budget. When the backlog outgrows it (weeks offline), raw readings older than
+// the aggregation window are replaced by hourly aggregates (min, max, mean, count) first; only if
+// that is not enough are the oldest aggregates, then the oldest raw readings, dropped.
+// Recommendations, tips, events, automation logs and manifests are never touched. What was
+// aggregated or dropped is counted (persistently) and reported to the server in one event that
+// waits in the outbox, updated in place while it waits.
+import { randomBytes } from 'node:crypto';
+import type { GatewayEvent } from '../protocol/sync.ts';
+import { PRIORITY, type GatewayStore } from './store.ts';
+
+const HOUR = 3_600_000;
+
+export interface BacklogCounts {
+  aggregatedReadings: number;
+  aggregates: number;
+  droppedAggregates: number;
+  droppedReadings: number;
+}
+
+const ZERO: BacklogCounts = {
+  aggregatedReadings: 0,
+  aggregates: 0,
+  droppedAggregates: 0,
+  droppedReadings: 0,
+};
+
+export interface BacklogBudget {
+  maxBytes: number;
+  /** Raw readings queued longer than this may be aggregated. */
+  aggregateAfterMs: number;
+}
+
+function readCounts(store: GatewayStore): BacklogCounts {
+  const raw = store.getMeta('backlog_counts');
+  return raw ? { ...ZERO, ...(JSON.parse(raw) as Partial<BacklogCounts>) } : { ...ZERO };
+}
+
+/**
+ * Brings the outbox under its budget. Returns what this call aggregated and dropped (the running
+ * totals since the last report are kept in the store and carried by the report event).
+ */
+export function enforceBacklogBudget(
+  store: GatewayStore,
+  budget: BacklogBudget,
+  now: number,
+  chunk = 50_000,
+): BacklogCounts {
+  const done = { ...ZERO };
+  if (store.outboxBytes <= budget.maxBytes) return done;
+  const db = store.db;
+  const aggregate = db.prepare(
+    `SELECT json_extract(body, '$.device') AS device, json_extract(body, '$.metric') AS metric,
+            json_extract(body, '$.unit') AS unit, (json_extract(body, '$.time') / ${HOUR}) * ${HOUR} AS hour,
+            MIN(json_extract(body, '$.value')) AS min, MAX(json_extract(body, '$.value')) AS max,
+            AVG(json_extract(body, '$.value')) AS mean, COUNT(*) AS count, MIN(seq) AS first, MAX(seq) AS last
+     FROM (SELECT seq, body FROM outbox WHERE kind = 'reading' AND created < ? ORDER BY seq LIMIT ?)
+     GROUP BY device, metric, hour`,
+  );
+  const lastSeq = db.prepare(
+    `SELECT MAX(seq) AS s FROM (SELECT seq FROM outbox WHERE kind = 'reading' AND created < ? ORDER BY seq LIMIT ?)`,
+  );
+  const delReadings = db.prepare(`DELETE FROM outbox WHERE kind = 'reading' AND created < ? AND seq <= ?`);
+  const insert = db.prepare('INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)');
+  // 1. Aggregate old raw readings, oldest first, a chunk at a time.
+  while (store.outboxBytes > budget.maxBytes) {
+    const cutoff = now - budget.aggregateAfterMs;
+    const upTo = (lastSeq.get(cutoff, chunk) as { s: number | null }).s;
+    if (upTo === null) break;
+    db.transaction(() => {
+      const groups = aggregate.all(cutoff, chunk) as {
+        device: string;
+        metric: string;
+        unit: string;
+        hour: number;
+        min: number;
+        max: number;
+        mean: number;
+        count: number;
+        first: number;
+      }[];
+      const deleted = delReadings.run(cutoff, upTo).changes;
+      for (const g of groups) {
+        // `part` makes each aggregate unique, so the server can keep several parts of one hour.
+        const body = JSON.stringify({
+          device: g.device,
+          metric: g.metric,
+          unit: g.unit,
+          hour: g.hour,
+          min: g.min,
+          max: g.max,
+          mean: g.mean,
+          count: g.count,
+          part: `${g.first}`,
+        });
+        insert.run('aggregate', PRIORITY.aggregate, body, now);
+      }
+      done.aggregatedReadings += deleted;
+      done.aggregates += groups.length;
+    })();
+    store.recountOutbox();
+  }
+  // 2. Still over: drop the oldest aggregates, then the oldest raw readings. Nothing else.
+  for (const kind of ['aggregate', 'reading'] as const) {
+    const drop = db.prepare(
+      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?)`,
+    );
+    const avg = db.prepare(
+      'SELECT AVG(length(body)) AS a FROM (SELECT body FROM outbox WHERE kind = ? ORDER BY seq LIMIT 100)',
+    );
+    while (store.outboxBytes > budget.maxBytes) {
+      // About as many of the oldest rows as cover the excess, estimated from their size.
+      const size = (avg.get(kind) as { a: number | null }).a;
+      if (size === null) break;
+      const n = drop.run(kind, Math.max(1, Math.ceil((store.outboxBytes - budget.maxBytes) / size))).changes;
+      if (n === 0) break;
+      if (kind === 'aggregate') done.droppedAggregates += n;
+      else done.droppedReadings += n;
+      store.recountOutbox();
+    }
+  }
+  if (done.aggregatedReadings + done.droppedAggregates + done.droppedReadings > 0)
+    reportBacklog(store, done, now);
+  return done;
+}
+
+const describe = (c: BacklogCounts) =>
+  `offline backlog over its disk budget: ${c.aggregatedReadings} readings replaced by ${c.aggregates} hourly aggregates, ` +
+  `${c.droppedAggregates} aggregates and ${c.droppedReadings} readings dropped`;
+
+/**
+ * Adds to the running totals and writes them into the report event still waiting in the outbox;
+ * once that report has been delivered, a new one starts from this round's counts.
+ */
+function reportBacklog(store: GatewayStore, add: BacklogCounts, now: number): void {
+  const db = store.db;
+  db.transaction(() => {
+    const pending = Number(store.getMeta('backlog_report_seq') ?? 0);
+    const waiting =
+      pending > 0 && db.prepare('SELECT 1 FROM outbox WHERE seq = ?').get(pending) !== undefined;
+    const totals = waiting ? readCounts(store) : { ...ZERO };
+    for (const k of Object.keys(totals) as (keyof BacklogCounts)[]) totals[k] += add[k];
+    store.setMeta('backlog_counts', JSON.stringify(totals));
+    const event: GatewayEvent = {
+      id: waiting ? store.getMeta('backlog_report_id')! : randomBytes(12).toString('base64url'),
+      type: 'backlog_report',
+      severity: totals.droppedReadings + totals.droppedAggregates > 0 ? 'critical' : 'warning',
+      time: now,
+      message: describe(totals),
+      detail: { ...totals },
+    };
+    if (waiting) {
+      db.prepare('UPDATE outbox SET body = ? WHERE seq = ?').run(JSON.stringify(event), pending);
+    } else {
+      const seq = db
+        .prepare('INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)')
+        .run('event', PRIORITY.event, JSON.stringify(event), now).lastInsertRowid;
+      store.setMeta('backlog_report_seq', String(seq));
+      store.setMeta('backlog_report_id', event.id);
+    }
+  })();
+  store.recountOutbox();
+}
+
+/** The totals waiting to be reported (for the status page). */
+export function pendingBacklogCounts(store: GatewayStore): BacklogCounts {
+  return readCounts(store);
+}

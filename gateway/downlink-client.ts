@@ -1,0 +1,232 @@
+// The downlink: what the server sends the gateway — device manifest and registry, configuration,
+// model artifacts, approved recommendations, automations, overrides. The gateway polls on a
+// schedule and also listens on a long-lived SSE stream for "there is something new"; it verifies
+// every document's ed25519 signature against the server key it was registered with, applies each
+// atomically through the handler of its kind (the previous version stays when one is refused),
+// and reports what it applied or refused to the server as events.
+import { verify, createPublicKey, type KeyObject } from 'node:crypto';
+import { HatakeError, isHatakeError } from '../protocol/errors.ts';
+import type { Logger } from '../runtime/log.ts';
+import type { GatewayStore } from './store.ts';
+import type { EventLog } from './events.ts';
+
+export interface DownlinkDoc {
+  kind: string;
+  id: string;
+  version: number;
+  body: unknown;
+  deleted: boolean;
+}
+
+/** Applies one kind of document; throws a HatakeError to refuse it (the previous one stays). */
+export type DownlinkHandler = (doc: DownlinkDoc, client: DownlinkClient) => Promise<string>;
+
+export interface DownlinkOptions {
+  url: string;
+  token: string;
+  /** The server's public key (PEM). Without it, only unsigned-safe kinds are accepted; never models. */
+  publicKey?: string;
+  intervalMs: number;
+  fetch?: typeof fetch;
+}
+
+/** Kinds that may change what runs on the farm: accepted only when signed by the server. */
+const MUST_BE_SIGNED = new Set(['model', 'automation', 'override', 'registry', 'manifest', 'config']);
+
+export class DownlinkClient {
+  private timer: NodeJS.Timeout | undefined;
+  private stream: AbortController | undefined;
+  private polling: Promise<void> | undefined;
+  private stopping = false;
+  /** Aborts every request in flight when the gateway stops. */
+  private readonly stopSignal = new AbortController();
+  private readonly key: KeyObject | undefined;
+  private readonly handlers = new Map<string, DownlinkHandler>();
+  private readonly store: GatewayStore;
+  private readonly opts: DownlinkOptions;
+  private readonly events: EventLog;
+  private readonly log: Logger;
+  lastError: string | null = null;
+
+  constructor(store: GatewayStore, opts: DownlinkOptions, events: EventLog, log: Logger) {
+    this.store = store;
+    this.opts = opts;
+    this.events = events;
+    this.log = log;
+    this.key = opts.publicKey ? createPublicKey(opts.publicKey) : undefined;
+  }
+
+  /** The version of the last document applied or refused (documents are taken in order). */
+  get version(): number {
+    return Number(this.store.getMeta('downlink_version') ?? 0);
+  }
+
+  on(kind: string, handler: DownlinkHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  start(): void {
+    void this.poll();
+    this.timer = setInterval(() => void this.poll(), this.opts.intervalMs);
+    this.timer.unref();
+    void this.listen();
+  }
+
+  /** An authenticated GET against the server. */
+  async get(path: string): Promise<Response> {
+    return (this.opts.fetch ?? fetch)(new URL(path, this.opts.url), {
+      headers: { authorization: `Bearer ${this.opts.token}` },
+      signal: AbortSignal.any([AbortSignal.timeout(60_000), this.stopSignal.signal]),
+    });
+  }
+
+  /** Fetches and applies everything newer than what was applied; one poll at a time. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    for (let round = 0; round < 50 && !this.stopping; round++) {
+      let page: {
+        latest: number;
+        documents: {
+          kind: string;
+          id: string;
+          version: number;
+          bodyJson: string;
+          signature: string | null;
+          deleted: boolean;
+        }[];
+      };
+      try {
+        const res = await this.get(`/api/v1/downlink?after=${this.version}`);
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+        page = (await res.json()) as typeof page;
+      } catch (e) {
+        this.lastError = `downlink: ${(e as Error).message}`;
+        return;
+      }
+      this.lastError = null;
+      for (const d of page.documents) {
+        const ok = await this.applyOne(d);
+        if (!ok) return; // a transient failure: try again at the next poll, in order
+      }
+      if (page.documents.length === 0 || this.version >= page.latest) return;
+    }
+  }
+
+  /** Verifies and applies one document; false when it should be retried later. */
+  private async applyOne(d: {
+    kind: string;
+    id: string;
+    version: number;
+    bodyJson: string;
+    signature: string | null;
+    deleted: boolean;
+  }): Promise<boolean> {
+    const name = `${d.kind} ${d.id} v${d.version}`;
+    try {
+      if (this.key) {
+        if (
+          !d.signature ||
+          !verify(null, Buffer.from(d.bodyJson), this.key, Buffer.from(d.signature, 'base64'))
+        ) {
+          throw new HatakeError(
+            'HATAKE_E_MODEL_INTEGRITY',
+            `${name}: signature does not verify with the server key`,
+          );
+        }
+      } else if (MUST_BE_SIGNED.has(d.kind)) {
+        throw new HatakeError(
+          'HATAKE_E_MODEL_INTEGRITY',
+          `${name}: no server public key configured to verify a ${d.kind}`,
+          {
+            expected: 'server.publicKeyFile in the gateway config (from `hatake gateway register`)',
+          },
+        );
+      }
+      const handler = this.handlers.get(d.kind);
+      if (!handler)
+        throw new HatakeError('HATAKE_E_CONFIG', `${name}: this gateway does not take ${d.kind} documents`);
+      let body: unknown;
+      try {
+        body = JSON.parse(d.bodyJson);
+      } catch {
+        throw new HatakeError('HATAKE_E_PAYLOAD_JSON', `${name}: body is not JSON`);
+      }
+      const what = await handler(
+        { kind: d.kind, id: d.id, version: d.version, body, deleted: d.deleted },
+        this,
+      );
+      this.store.setMeta('downlink_version', String(d.version));
+      this.events.raise({
+        type: 'downlink_applied',
+        severity: 'info',
+        message: `applied ${name}: ${what}`,
+        detail: { kind: d.kind, id: d.id, version: d.version },
+      });
+      return true;
+    } catch (e) {
+      if (!isHatakeError(e)) {
+        this.lastError = `${name}: ${(e as Error).message}`;
+        this.log.warn(
+          { doc: name, err: (e as Error).message },
+          'downlink document not applied yet; will retry',
+        );
+        return false;
+      }
+      // Refused for good: move past it (the previous version stays in use) and tell the server.
+      this.store.setMeta('downlink_version', String(d.version));
+      this.events.raise({
+        type: 'downlink_refused',
+        severity: 'critical',
+        message: `refused ${name}: ${e.message}`,
+        detail: { kind: d.kind, id: d.id, version: d.version, code: e.code },
+      });
+      return true;
+    }
+  }
+
+  /** Listens for "new version" notifications; reconnects after a pause when the stream drops. */
+  private async listen(): Promise<void> {
+    while (!this.stopping) {
+      this.stream = new AbortController();
+      try {
+        const res = await (this.opts.fetch ?? fetch)(new URL('/api/v1/downlink/stream', this.opts.url), {
+          headers: { authorization: `Bearer ${this.opts.token}` },
+          signal: this.stream.signal,
+        });
+        if (res.status === 200 && res.body) {
+          const decoder = new TextDecoder();
+          let buf = '';
+          const reader = res.body.getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            buf += decoder.decode(value, { stream: true });
+            let i;
+            while ((i = buf.indexOf('\n\n')) >= 0) {
+              const event = buf.slice(0, i);
+              buf = buf.slice(i + 2);
+              const v = /^data: (\d+)$/m.exec(event)?.[1];
+              if (v !== undefined && Number(v) > this.version) void this.poll();
+            }
+          }
+        }
+      } catch {
+        // dropped or refused: fall through to the pause
+      }
+      if (this.stopping) return;
+      await new Promise((r) => setTimeout(r, 5000).unref());
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    this.stream?.abort();
+    this.stopSignal.abort();
+    await this.polling;
+  }
+}

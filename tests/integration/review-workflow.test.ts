@@ -1,0 +1,740 @@
+// The extension officer's review, end to end over real HTTP: a recommendation made by the real
+// edge/recommend (ONNX in a worker) arrives in a gateway's sync batch as pending review; the
+// officer of the farm's region edits a zone's rate (held to the crop profile's limits and the
+// spreader step) and approves; the farmer sees it only then, with the edited rates, in every
+// prescription format (read back with the isoxml package and shpjs); the audit log holds each
+// step and refuses to be changed; an officer of another region can neither see nor act; newer
+// recommendations supersede older ones; auto-approval and the CSV of decisions.
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import isoxml from 'isoxml';
+// @ts-expect-error shpjs ships no type declarations
+import shp from 'shpjs';
+import JSZip from 'jszip';
+import type { HatakeServer } from '../../dashboard/server.ts';
+import type { SyncBatch, SyncItem } from '../../protocol/sync.ts';
+import { Recommendation } from '../../protocol/recommendation.ts';
+import type {
+  ApprovedRecommendation,
+  AuditEntry,
+  ReviewDetail,
+  ReviewQueueItem,
+} from '../../protocol/review.ts';
+import { validator } from '../../protocol/validate.ts';
+import type { Manifest } from '../../protocol/manifest.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { InferencePool } from '../../edge/inference/pool.ts';
+import { recommend } from '../../edge/recommend/recommend.ts';
+import { MG_M2_PER_KG_HA } from '../../edge/prescriptions/isoxml.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR } from '../../models/paths.ts';
+import { verifyAuditChain } from '../../dashboard/review/audit.ts';
+import { demoManifest, eventually, signIn, startServer } from '../helpers/stack.ts';
+
+process.env.HATAKE_WEBHOOK_ALLOW_PRIVATE = '1'; // the webhook receiver below listens on 127.0.0.1
+
+const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR], profileDirs: [PROFILES_DIR] });
+const MODEL = 'rice-pi-topdress-ndvi';
+let pool: InferencePool;
+let server: HatakeServer;
+let url: string;
+let dir: string;
+const tokens: Record<string, string> = {};
+const seqs: Record<string, number> = {};
+type Fetch = Awaited<ReturnType<typeof signIn>>;
+let farmer: Fetch;
+let officer: Fetch;
+let partner: Fetch;
+let otherOfficer: Fetch;
+let otherFarmer: Fetch;
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-07-22T00:00:00Z');
+const ring = (x0: number, y0: number, x1: number, y1: number) => [
+  [x0, y0],
+  [x1, y0],
+  [x1, y1],
+  [x0, y1],
+  [x0, y0],
+];
+
+/** A rice top-dressing recommendation made by the real model (NDVI per zone → SPAD → the Niigata chart). */
+async function makeRec(
+  opts: { farm?: string; field?: string; now?: number; ndvi?: number[]; areaHa?: number } = {},
+) {
+  const ndvi = opts.ndvi ?? [0.7, 0.75, 0.8];
+  const field = opts.field ?? 'paddy-1';
+  const [X0, Y0, DX, DY] = [138.9, 37.8, 0.0004, 0.0003];
+  return recommend(pool, {
+    farm: opts.farm ?? 'demo-farm',
+    field,
+    card: reg.entry(MODEL).card,
+    profile: reg.profile('rice-shinnosuke-niigata'),
+    zones: {
+      type: 'FeatureCollection',
+      features: ndvi.map((v, k) => ({
+        type: 'Feature',
+        id: `${field}-z${k + 1}`,
+        geometry: {
+          type: 'MultiPolygon',
+          coordinates: [[ring(X0 + k * DX, Y0, X0 + (k + 1) * DX, Y0 + DY)]],
+        },
+        properties: {
+          fieldId: field,
+          sceneId: 'S2B_20260720',
+          acquired: '2026-07-20T01:30:00Z',
+          zone: k + 1,
+          areaHa: opts.areaHa ?? 0.1,
+          validFraction: 1,
+          indices: { ndvi: { mean: v } },
+          attributes: { plant_height_cm: 64, stems_per_m2: 400 },
+        },
+      })),
+    },
+    now: opts.now ?? T0,
+    by: 'gateway gw-1',
+  });
+}
+
+type Unsequenced = { [K in SyncItem['kind']]: Omit<Extract<SyncItem, { kind: K }>, 'seq'> }[SyncItem['kind']];
+
+async function sync(gateway: string, items: Unsequenced[]) {
+  const first = (seqs[gateway] ?? 0) + 1;
+  seqs[gateway] = first + items.length - 1;
+  return sendBatch(gateway, {
+    gateway,
+    seqFrom: first,
+    seqTo: seqs[gateway]!,
+    sentAt: Date.now(),
+    items: items.map((it, i) => ({ ...it, seq: first + i }) as SyncItem),
+  });
+}
+
+async function sendBatch(gateway: string, batch: SyncBatch) {
+  const res = await fetch(`${url}/api/v1/sync`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${tokens[gateway]}`,
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    },
+    body: new Uint8Array(gzipSync(JSON.stringify(batch))),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return batch;
+}
+
+const post = (f: Fetch, path: string, body: unknown) =>
+  f(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const json = async <T>(res: Response | Promise<Response>, status = 200): Promise<T> => {
+  const r = await res;
+  const text = await r.text();
+  expect(r.status, text).toBe(status);
+  return JSON.parse(text) as T;
+};
+
+const otherManifest: Manifest = {
+  farm: { id: 'hok-farm', name: '北の農場', region: 'hokkaido', timezone: 'Asia/Tokyo' },
+  fields: [{ id: 'paddy-9', name: '田んぼ9', crop: 'rice' }],
+  devices: [],
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hatake-review-'));
+  pool = await InferencePool.start({ size: 1 });
+  await pool.load(reg.load(`${MODEL}@1.0.0`));
+  ({ server, url } = await startServer(dir));
+  tokens['gw-1'] = server.ctx.auth.issueGatewayToken('gw-1', 'demo-farm');
+  tokens['gw-9'] = server.ctx.auth.issueGatewayToken('gw-9', 'hok-farm');
+  await server.ctx.auth.createUser('other-officer', 'other-password-1', 'officer', { regions: ['hokkaido'] });
+  await server.ctx.auth.createUser('other-farmer', 'other-password-1', 'farmer', { farms: ['hok-farm'] });
+  await sync('gw-1', [{ kind: 'manifest', body: demoManifest() }]);
+  await sync('gw-9', [{ kind: 'manifest', body: otherManifest }]);
+  farmer = await signIn(url, 'demo-farmer');
+  officer = await signIn(url, 'demo-officer');
+  partner = await signIn(url, 'demo-partner');
+  otherOfficer = await signIn(url, 'other-officer', 'other-password-1');
+  otherFarmer = await signIn(url, 'other-farmer', 'other-password-1');
+});
+afterAll(async () => {
+  await pool?.close();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a recommendation from the gateway through review', () => {
+  it('walks pending → edited → approved; the farmer sees it only after approval, with the edited rates; the audit log holds each step', async () => {
+    const rec = await makeRec();
+    expect(validator(Recommendation).problems(rec)).toEqual([]);
+    const changes: { farm: string; kind: string; id: string }[] = [];
+    server.ctx.live.on('change', (e) => changes.push(e));
+    await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
+
+    // pending: invisible to the farm's people, visible to the region's officer
+    expect(await json(farmer('/api/v1/recommendations'))).toEqual([]);
+    expect((await farmer(`/api/v1/recommendations/${rec.id}`)).status).toBe(404);
+    expect((await farmer(`/api/v1/recommendations/${rec.id}/prescription/csv`)).status).toBe(404);
+    expect((await farmer('/api/v1/reviews')).status).toBe(403);
+    expect((await farmer(`/api/v1/reviews/${rec.id}`)).status).toBe(403);
+    expect((await partner('/api/v1/recommendations')).status).toBe(403);
+    const queue = await json<ReviewQueueItem[]>(officer('/api/v1/reviews'));
+    expect(queue.map((q) => q.id)).toContain(rec.id);
+    expect(queue.find((q) => q.id === rec.id)).toMatchObject({
+      status: 'pending_review',
+      farm: 'demo-farm',
+      farmName: 'はたけデモ農場',
+      region: 'niigata',
+      field: 'paddy-1',
+      fieldName: '田んぼ1号（コシヒカリ）',
+      zones: 3,
+      model: { id: MODEL, version: '1.0.0' },
+    });
+
+    // an officer of another region: nothing, not even that it exists
+    expect(await json(otherOfficer('/api/v1/reviews'))).toEqual([]);
+    for (const res of [
+      await otherOfficer(`/api/v1/reviews/${rec.id}`),
+      await post(otherOfficer, `/api/v1/reviews/${rec.id}/approve`, {}),
+      await post(otherOfficer, `/api/v1/reviews/${rec.id}/edit`, {
+        zones: [{ zone: 'paddy-1-z1', kgNHa: 5 }],
+        reason: 'not mine',
+      }),
+      await post(otherOfficer, `/api/v1/reviews/${rec.id}/reject`, { reason: 'not mine' }),
+    ]) {
+      expect(res.status).toBe(404);
+      expect(await res.text()).not.toContain('paddy-1');
+    }
+
+    // the detail view
+    const detail = await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`));
+    expect(detail.status).toBe('pending_review');
+    expect(detail.farm).toEqual({ id: 'demo-farm', name: 'はたけデモ農場', region: 'niigata' });
+    expect(detail.zones.map((z) => z.applied.kgNHa)).toEqual(rec.zones.map((z) => z.rate.kgNHa));
+    expect(detail.zones[0]!.applied.kgN10a).toBeCloseTo(rec.zones[0]!.rate.kgNHa / 10, 6);
+    expect(detail.model.cardStatus).toBe('matches');
+    expect(detail.model.card!.id).toBe(MODEL);
+    expect(detail.model.card!.fitted.status).toBe('provisional');
+    expect(detail.limits).toEqual({
+      profile: 'rice-shinnosuke-niigata@1.0.0',
+      minKgNHa: 0,
+      maxKgNHa: 30,
+      stepKgProductHa: 5,
+      nFraction: 0.21,
+    });
+    expect(detail.imagery).toEqual({
+      sceneId: 'S2B_20260720',
+      acquired: '2026-07-20T01:30:00.000Z',
+      index: 'ndvi',
+      ageDaysAtCreation: 1.9,
+      stale: false,
+    });
+    const vi = detail.inputs.filter((i) => i.name === 'vi');
+    expect(vi).toHaveLength(3);
+    expect(vi[0]).toMatchObject({
+      category: 'imagery',
+      zones: ['paddy-1-z1'],
+      ageHoursAtCreation: 46.5,
+      stale: false,
+    });
+    expect(detail.economics.recommended).toMatchObject({ nKg: rec.totals.nKg, costYen: rec.totals.costYen });
+    expect(detail.audit.map((a) => a.action)).toEqual(['received']);
+
+    // edit two zones: one rounded to the spreader step, one clamped to the profile maximum
+    const edit = await json<{
+      review: ReviewDetail;
+      zones: { zone: string; kgNHa: number; productKgHa: number; clamped: string | null }[];
+    }>(
+      post(officer, `/api/v1/reviews/${rec.id}/edit`, {
+        zones: [
+          { zone: 'paddy-1-z1', kgNHa: 20 },
+          { zone: 'paddy-1-z3', kgNHa: 99 },
+        ],
+        reason: '圃場巡回で葉色が淡い / leaves pale on the field walk',
+        revision: detail.revision,
+      }),
+    );
+    // 20 kg N/ha of ammonium sulfate (21 % N) on a 5 kg step: 95 kg product = 19.95 kg N
+    expect(edit.zones).toEqual([
+      { zone: 'paddy-1-z1', requestedKgNHa: 20, kgNHa: 19.95, productKgHa: 95, clamped: null },
+      { zone: 'paddy-1-z3', requestedKgNHa: 99, kgNHa: 29.4, productKgHa: 140, clamped: 'max' },
+    ]);
+    expect(edit.review.status).toBe('edited');
+    expect(edit.review.zones.map((z) => z.applied.kgNHa)).toEqual([19.95, rec.zones[1]!.rate.kgNHa, 29.4]);
+    expect(edit.review.zones[0]!.recommended.kgNHa).toBe(rec.zones[0]!.rate.kgNHa);
+    expect(edit.review.zones[0]!.edited).toMatchObject({ by: 'demo-officer' });
+    expect(edit.review.economics.applied.nKg).toBeCloseTo(0.1 * (19.95 + rec.zones[1]!.rate.kgNHa + 29.4), 1);
+    // still invisible to the farmer
+    expect(await json(farmer('/api/v1/recommendations'))).toEqual([]);
+
+    // a decision on a stale view is refused
+    const stale = await post(officer, `/api/v1/reviews/${rec.id}/approve`, { revision: detail.revision });
+    expect(stale.status).toBe(409);
+    expect((await stale.json()).code).toBe('HATAKE_E_STATE_CONFLICT');
+
+    const approved = await json<ReviewDetail>(
+      post(officer, `/api/v1/reviews/${rec.id}/approve`, {
+        note: '確認済み',
+        revision: edit.review.revision,
+      }),
+    );
+    expect(approved.status).toBe('approved');
+    expect(approved.recommendation.history.map((h) => h.status)).toEqual([
+      'pending_review',
+      'edited',
+      'approved',
+    ]);
+
+    // decided: no second decision
+    expect(
+      (await post(officer, `/api/v1/reviews/${rec.id}/reject`, { reason: 'changed my mind' })).status,
+    ).toBe(409);
+    expect(
+      (
+        await post(officer, `/api/v1/reviews/${rec.id}/edit`, {
+          zones: [{ zone: 'paddy-1-z2', kgNHa: 3 }],
+          reason: 'later',
+        })
+      ).status,
+    ).toBe(409);
+
+    // the audit log: who, when, what changed, why
+    const audit = approved.audit;
+    expect(audit.map((a) => [a.action, a.actor, a.fromStatus, a.toStatus])).toEqual([
+      ['received', 'gateway gw-1', null, 'pending_review'],
+      ['edited', 'demo-officer', 'pending_review', 'edited'],
+      ['approved', 'demo-officer', 'edited', 'approved'],
+    ]);
+    expect(audit[1]!.reason).toBe('圃場巡回で葉色が淡い / leaves pale on the field walk');
+    expect(audit[1]!.changes).toContainEqual({
+      path: '/zones/paddy-1-z1/kgNHa',
+      from: rec.zones[0]!.rate.kgNHa,
+      to: 19.95,
+      requested: 20,
+    });
+    expect(audit[1]!.changes).toContainEqual({
+      path: '/zones/paddy-1-z3/productKgHa',
+      from: rec.zones[2]!.rate.productKgHa,
+      to: 140,
+    });
+    expect(audit[2]!.reason).toBe('確認済み');
+    expect(Date.parse(audit[2]!.at)).toBeGreaterThanOrEqual(Date.parse(audit[1]!.at));
+
+    // the decision went down to the farm's gateways, with the edited rates
+    const down = server.ctx.downlink.get('demo-farm', 'recommendation', rec.id)!;
+    const sent = validator(Recommendation).parse(down.body, 'downlink');
+    expect(sent.status).toBe('approved');
+    expect(sent.zones[0]!.edited).toMatchObject({ kgNHa: 19.95, productKgHa: 95, by: 'demo-officer' });
+
+    // browsers were told: officers' pages on every step, farmers' when it was approved
+    await eventually(() => changes.some((c) => c.kind === 'recommendation'));
+    expect(changes.filter((c) => c.id === rec.id).map((c) => c.kind)).toEqual([
+      'review',
+      'review',
+      'recommendation',
+      'review',
+    ]);
+
+    // now the farmer sees it, with the edited rates
+    const list = await json<ApprovedRecommendation[]>(farmer('/api/v1/recommendations'));
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ id: rec.id, approvedBy: 'demo-officer', autoApproved: false });
+    expect(list[0]!.zones.map((z) => [z.rate.kgNHa, z.rate.kgN10a, z.rate.productKgHa, z.edited])).toEqual([
+      [19.95, 1.995, 95, true],
+      [rec.zones[1]!.rate.kgNHa, rec.zones[1]!.rate.kgN10a, rec.zones[1]!.rate.productKgHa, false],
+      [29.4, 2.94, 140, true],
+    ]);
+    expect(list[0]!.zones[0]!.reason).toMatch(/leaves pale/);
+    const one = await json<ApprovedRecommendation & { recommendation: unknown }>(
+      farmer(`/api/v1/recommendations/${rec.id}`),
+    );
+    expect(validator(Recommendation).check(one.recommendation)).toBe(true);
+    expect((await otherFarmer(`/api/v1/recommendations/${rec.id}`)).status).toBe(404);
+    expect((await partner(`/api/v1/recommendations/${rec.id}`)).status).toBe(403);
+
+    // the append-only log refuses changes, and its hash chain holds
+    expect(() => server.ctx.db.prepare(`UPDATE review_audit SET reason = 'forged'`).run()).toThrow(
+      /append-only/,
+    );
+    expect(() => server.ctx.db.prepare('DELETE FROM review_audit').run()).toThrow(/append-only/);
+    expect(verifyAuditChain(server.ctx.db)).toMatchObject({ ok: true });
+  });
+
+  it('serves the approved prescription in every format with the edited rates, a proper type and a safe file name', async () => {
+    const [item] = await json<ApprovedRecommendation[]>(farmer('/api/v1/recommendations'));
+    const want = item!.zones.map((z) => z.rate.productKgHa);
+    expect(want).toContain(95);
+
+    const iso = await farmer(item!.downloads.isoxml);
+    expect(iso.status).toBe(200);
+    expect(iso.headers.get('content-type')).toBe('application/zip');
+    expect(iso.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="paddy-1-rec-[a-z0-9-]+-isoxml\.zip"$/,
+    );
+    const m = new isoxml.ISOXMLManager();
+    await m.parseISOXMLFile(new Uint8Array(await iso.arrayBuffer()), 'application/zip');
+    const task = m.rootElement.attributes.Task![0]!;
+    const cells = (
+      task as never as { getGridAsGeoJSON(p: string[]): { features: { properties: { rate: number } }[] } }
+    ).getGridAsGeoJSON(['rate']).features;
+    expect(new Set(cells.map((c) => c.properties.rate / MG_M2_PER_KG_HA).filter((r) => r > 0))).toEqual(
+      new Set(want),
+    );
+
+    const shz = await farmer(item!.downloads.shp);
+    expect(shz.headers.get('content-type')).toBe('application/zip');
+    expect(shz.headers.get('content-disposition')).toMatch(/filename="paddy-1-rec-[a-z0-9-]+-shp\.zip"$/);
+    const buf = await shz.arrayBuffer();
+    expect(Object.keys((await JSZip.loadAsync(buf)).files).sort()).toEqual([
+      'RX.dbf',
+      'RX.prj',
+      'RX.shp',
+      'RX.shx',
+    ]);
+    const back = (await shp(buf)) as {
+      features: { properties: { RATE: number; N_KGHA: number; ZONE: number } }[];
+    };
+    expect(back.features.map((f) => f.properties.RATE)).toEqual(want);
+    expect(back.features[0]!.properties.N_KGHA).toBeCloseTo(19.95, 6);
+
+    const gj = await farmer(item!.downloads.geojson);
+    expect(gj.headers.get('content-type')).toBe('application/geo+json; charset=utf-8');
+    const fc = (await gj.json()) as { features: { properties: { productKgHa: number; kgNHa: number } }[] };
+    expect(fc.features.map((f) => f.properties.productKgHa)).toEqual(want);
+
+    const csv = await farmer(item!.downloads.csv);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('x-content-type-options')).toBe('nosniff');
+    const rows = (await csv.text())
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
+    expect(rows.map((r) => Number(r[6]))).toEqual(want);
+    expect(Number(rows[0]![3])).toBeCloseTo(19.95, 6);
+
+    expect((await farmer(`/api/v1/recommendations/${item!.id}/prescription/kml`)).status).toBe(400);
+    expect((await farmer(`/api/v1/recommendations/..%2F..%2Fetc/prescription/csv`)).status).toBe(400);
+  });
+
+  it('keeps a recommendation pending whatever status the gateway claims, and a resent batch changes nothing', async () => {
+    const rec = await makeRec({ field: 'upland-1', now: T0 + 1000, ndvi: [0.72, 0.78] });
+    rec.status = 'approved';
+    rec.zones[0]!.edited = { kgNHa: 30, productKgHa: 140, by: 'gateway', at: T0, reason: 'self-approved' };
+    const batch = await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
+    const detail = await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`));
+    expect(detail.status).toBe('pending_review');
+    expect(detail.zones[0]!.edited).toBeNull();
+    expect(detail.audit[0]!.reason).toMatch(
+      /gateway sent status "approved" with zone edits; set to pending_review/,
+    );
+    expect(
+      (await json<ApprovedRecommendation[]>(farmer('/api/v1/recommendations'))).map((r) => r.id),
+    ).not.toContain(rec.id);
+
+    const before = (server.ctx.db.prepare('SELECT COUNT(*) AS n FROM review_audit').get() as { n: number }).n;
+    await sendBatch('gw-1', batch);
+    expect((server.ctx.db.prepare('SELECT COUNT(*) AS n FROM review_audit').get() as { n: number }).n).toBe(
+      before,
+    );
+    expect((await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`))).revision).toBe(detail.revision);
+  });
+
+  it('supersedes older undecided recommendations of a field by a newer one, also when they arrive out of order', async () => {
+    const older = await makeRec({ field: 'upland-1', now: T0 + 2000, ndvi: [0.7, 0.7] });
+    const newer = await makeRec({ field: 'upland-1', now: T0 + 3000, ndvi: [0.8, 0.8] });
+    const oldest = await makeRec({ field: 'upland-1', now: T0 + 1500, ndvi: [0.75, 0.75] });
+    await sync('gw-1', [{ kind: 'recommendation', body: older }]);
+    await sync('gw-1', [{ kind: 'recommendation', body: newer }]);
+    await sync('gw-1', [{ kind: 'recommendation', body: oldest }]);
+    const open = (await json<ReviewQueueItem[]>(officer('/api/v1/reviews'))).filter(
+      (q) => q.field === 'upland-1',
+    );
+    expect(open.map((q) => q.id)).toEqual([newer.id]);
+    const sup = await json<ReviewDetail>(officer(`/api/v1/reviews/${older.id}`));
+    expect(sup.status).toBe('superseded');
+    expect(sup.audit.at(-1)).toMatchObject({
+      action: 'superseded',
+      actor: 'system',
+      reason: expect.stringContaining(newer.id),
+    });
+    expect((await json<ReviewDetail>(officer(`/api/v1/reviews/${oldest.id}`))).status).toBe('superseded');
+    expect((await post(officer, `/api/v1/reviews/${older.id}/approve`, {})).status).toBe(409);
+    const superseded = (await json<ReviewQueueItem[]>(officer('/api/v1/reviews?status=superseded'))).map(
+      (q) => q.id,
+    );
+    expect(superseded).toEqual(expect.arrayContaining([older.id, oldest.id]));
+    expect(superseded).not.toContain(newer.id);
+  });
+
+  it('orders the queue oldest day first and, within a day, the largest field first', async () => {
+    const small = await makeRec({
+      farm: 'hok-farm',
+      field: 'paddy-9',
+      now: T0 - 2 * DAY,
+      areaHa: 0.05,
+      ndvi: [0.7],
+    });
+    const fields = ['a-1', 'a-2', 'a-3'];
+    const recs = [
+      await makeRec({ farm: 'hok-farm', field: fields[0], now: T0 - DAY + 1000, areaHa: 0.2, ndvi: [0.7] }),
+      await makeRec({ farm: 'hok-farm', field: fields[1], now: T0 - DAY + 2000, areaHa: 2, ndvi: [0.7] }),
+      await makeRec({ farm: 'hok-farm', field: fields[2], now: T0 - DAY + 3000, areaHa: 1, ndvi: [0.7] }),
+    ];
+    await sync(
+      'gw-9',
+      [...recs, small].map((body) => ({ kind: 'recommendation' as const, body })),
+    );
+    const q = await json<ReviewQueueItem[]>(otherOfficer('/api/v1/reviews'));
+    expect(q.map((x) => x.field)).toEqual(['paddy-9', 'a-2', 'a-3', 'a-1']);
+    expect(q.every((x) => x.farm === 'hok-farm')).toBe(true);
+    // and the demo officer sees none of them
+    expect(
+      (await json<ReviewQueueItem[]>(officer('/api/v1/reviews'))).some((x) => x.farm === 'hok-farm'),
+    ).toBe(false);
+    expect((await json<ReviewQueueItem[]>(otherOfficer('/api/v1/reviews?limit=2'))).length).toBe(2);
+    expect((await otherOfficer('/api/v1/reviews?limit=0')).status).toBe(400);
+    expect((await otherOfficer('/api/v1/reviews?status=bogus')).status).toBe(400);
+  });
+
+  it('rejects with a reason only; the farmer never sees a rejected recommendation; the gateways learn the decision', async () => {
+    const rec = await makeRec({ field: 'paddy-1', now: T0 + 10_000, ndvi: [0.7, 0.71] });
+    await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
+    for (const body of [
+      {},
+      { reason: '' },
+      { reason: 'x'.repeat(1001) },
+      { reason: 'bad\u0000reason' },
+      { reason: 'ok reason', extra: 1 },
+    ]) {
+      const res = await post(officer, `/api/v1/reviews/${rec.id}/reject`, body);
+      expect(res.status).toBe(400);
+      expect((await res.json()).code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+    }
+    const rejected = await json<ReviewDetail>(
+      post(officer, `/api/v1/reviews/${rec.id}/reject`, {
+        reason: '画像が古い / imagery too old for a top-dressing',
+      }),
+    );
+    expect(rejected.status).toBe('rejected');
+    expect(rejected.audit.at(-1)).toMatchObject({
+      action: 'rejected',
+      actor: 'demo-officer',
+      reason: expect.stringMatching(/imagery too old/),
+    });
+    expect((await farmer(`/api/v1/recommendations/${rec.id}`)).status).toBe(404);
+    expect((await farmer(`/api/v1/recommendations/${rec.id}/prescription/isoxml`)).status).toBe(404);
+    expect(
+      (server.ctx.downlink.get('demo-farm', 'recommendation', rec.id)!.body as { status: string }).status,
+    ).toBe('rejected');
+  });
+
+  it('refuses hostile edits with a coded error and changes nothing', async () => {
+    const rec = await makeRec({ field: 'paddy-1', now: T0 + 20_000, ndvi: [0.7] });
+    await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
+    const cases: [unknown, string][] = [
+      [{ zones: [{ zone: 'nope', kgNHa: 5 }], reason: 'typo zone' }, '/zones/0/zone'],
+      [{ zones: [{ zone: 'paddy-1-z1', kgNHa: -1 }], reason: 'negative' }, '/zones/0/kgNHa'],
+      [{ zones: [{ zone: 'paddy-1-z1', kgNHa: 1e9 }], reason: 'huge' }, '/zones/0/kgNHa'],
+      [{ zones: [{ zone: 'paddy-1-z1', kgNHa: '5' }], reason: 'string' }, '/zones/0/kgNHa'],
+      [{ zones: [{ zone: 'paddy-1-z1', kgNHa: 5 }] }, ''],
+      [{ zones: [], reason: 'nothing' }, '/zones'],
+      [
+        {
+          zones: [
+            { zone: 'paddy-1-z1', kgNHa: 5 },
+            { zone: 'paddy-1-z1', kgNHa: 6 },
+          ],
+          reason: 'twice',
+        },
+        '/zones/1/zone',
+      ],
+      [{ zones: [{ zone: 'paddy-1-z1', kgNHa: rec.zones[0]!.rate.kgNHa }], reason: 'same' }, ''],
+    ];
+    const revision = (await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`))).revision;
+    for (const [body, pointer] of cases) {
+      const res = await post(officer, `/api/v1/reviews/${rec.id}/edit`, body);
+      const problem = (await res.json()) as { code: string; pointer?: string };
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(problem.code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+      if (pointer) expect(problem.pointer).toBe(pointer);
+    }
+    const after = await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`));
+    expect(after.revision).toBe(revision);
+    expect(after.audit.map((a) => a.action)).toEqual(['received']);
+  });
+});
+
+describe('auto-approval', () => {
+  it('approves a recommendation of the named model under the ceiling by itself, logs it, and keeps larger ones for review', async () => {
+    expect(await json(officer('/api/v1/farms/demo-farm/auto-approval'))).toBeNull();
+    expect((await partner('/api/v1/farms/demo-farm/auto-approval')).status).toBe(403);
+    expect((await otherOfficer('/api/v1/farms/demo-farm/auto-approval')).status).toBe(404);
+    const put = (f: Fetch, body: unknown) =>
+      f('/api/v1/farms/demo-farm/auto-approval', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await put(otherOfficer, { model: MODEL, maxKgNHa: 20 })).status).toBe(404);
+    expect((await put(officer, { model: 'Not A Model!', maxKgNHa: 20 })).status).toBe(400);
+    expect((await put(officer, { model: MODEL, maxKgNHa: -1 })).status).toBe(400);
+    const policy = await json<{ model: string; maxKgNHa: number; setBy: string }>(
+      put(farmer, { model: MODEL, maxKgNHa: 12, reason: '毎年同じ穂肥 / same top-dressing every year' }),
+    );
+    expect(policy).toMatchObject({ model: MODEL, maxKgNHa: 12, setBy: 'demo-farmer' });
+
+    const under = await makeRec({ field: 'paddy-1', now: T0 + 30_000, ndvi: [0.75, 0.8] }); // 10.5 and 5.25 kg N/ha
+    const over = await makeRec({ field: 'upland-1', now: T0 + 30_000, ndvi: [0.6] }); // 1.5 kg N/10a → 14.7 kg N/ha
+    await sync('gw-1', [
+      { kind: 'recommendation', body: under },
+      { kind: 'recommendation', body: over },
+    ]);
+    const a = await json<ReviewDetail>(officer(`/api/v1/reviews/${under.id}`));
+    expect(a.status).toBe('approved');
+    expect(a.audit.map((e) => [e.action, e.actor])).toEqual([
+      ['received', 'gateway gw-1'],
+      ['auto_approved', 'auto-approval'],
+    ]);
+    expect(a.audit[1]!.reason).toMatch(/every zone ≤ 12 kg N\/ha \(set by demo-farmer\)/);
+    expect(a.audit[1]!.changes).toContainEqual({ path: '/policy/maxKgNHa', from: null, to: 12 });
+    expect(server.ctx.downlink.get('demo-farm', 'recommendation', under.id)).toBeDefined();
+    const mine = await json<ApprovedRecommendation[]>(farmer('/api/v1/recommendations'));
+    expect(mine.find((r) => r.id === under.id)).toMatchObject({
+      autoApproved: true,
+      approvedBy: 'auto-approval',
+    });
+
+    const b = await json<ReviewDetail>(officer(`/api/v1/reviews/${over.id}`));
+    expect(b.status).toBe('pending_review');
+    expect(b.audit[0]!.reason).toMatch(
+      /auto-approval not applied: zone upland-1-z1 is 14.7 kg N\/ha, above the ceiling 12/,
+    );
+
+    const removed = await officer('/api/v1/farms/demo-farm/auto-approval', { method: 'DELETE' });
+    expect(removed.status).toBe(204);
+    const policyLog = server.ctx.db
+      .prepare(`SELECT action, actor, reason FROM review_audit WHERE recommendation IS NULL ORDER BY seq`)
+      .all();
+    expect(policyLog).toEqual([
+      { action: 'policy_set', actor: 'demo-farmer', reason: '毎年同じ穂肥 / same top-dressing every year' },
+      { action: 'policy_removed', actor: 'demo-officer', reason: null },
+    ]);
+  });
+});
+
+describe('CSV of decisions', () => {
+  it('exports the region’s decisions for officers, neutralises formulas, and shows no other region', async () => {
+    const rec = await makeRec({ field: 'paddy-1', now: T0 + 40_000, ndvi: [0.7] });
+    await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
+    await json(
+      post(officer, `/api/v1/reviews/${rec.id}/reject`, {
+        reason: '=HYPERLINK("http://evil.example","click")',
+      }),
+    );
+    const res = await officer('/api/v1/reviews/decisions.csv');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(res.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="hatake-decisions-\d{8}\.csv"$/,
+    );
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const text = new TextDecoder().decode(bytes.slice(3));
+    const lines = text.trim().split('\r\n');
+    expect(lines[0]).toBe(
+      'time_utc,farm,field,recommendation,model,action,actor,role,from_status,to_status,changes,reason',
+    );
+    const rejected = lines.find((l) => l.includes(rec.id))!;
+    expect(rejected).toContain(
+      `,rejected,demo-officer,officer,pending_review,rejected,,"'=HYPERLINK(""http://evil.example"",""click"")"`,
+    );
+    expect(
+      lines.some((l) => l.includes(',edited,demo-officer,') && l.includes('/zones/paddy-1-z1/kgNHa')),
+    ).toBe(true);
+    expect(lines.some((l) => l.includes(',auto_approved,auto-approval,'))).toBe(true);
+    expect(text).not.toContain('hok-farm');
+    const theirs = await (await otherOfficer('/api/v1/reviews/decisions.csv')).text();
+    expect(theirs).not.toContain('demo-farm');
+    expect((await farmer('/api/v1/reviews/decisions.csv')).status).toBe(403);
+    const later = await (await officer('/api/v1/reviews/decisions.csv?from=2100-01-01T00:00:00Z')).text();
+    expect(later.trim().split('\r\n')).toHaveLength(1);
+    expect((await officer('/api/v1/reviews/decisions.csv?from=yesterday')).status).toBe(400);
+  });
+});
+
+describe('review notifications', () => {
+  it('tells the region’s officers of a review request and the farm of the approval, by signed webhook', async () => {
+    const got: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const rx = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        got.push({ headers: req.headers, body });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    const port = (rx.address() as AddressInfo).port;
+    try {
+      const region = await json<{ id: string; secret: string }>(
+        post(officer, '/api/v1/webhooks', {
+          region: 'niigata',
+          url: `http://127.0.0.1:${port}/office`,
+          events: ['review.requested'],
+        }),
+        201,
+      );
+      await json(
+        post(farmer, '/api/v1/webhooks', {
+          farm: 'demo-farm',
+          url: `http://127.0.0.1:${port}/farm`,
+          events: ['recommendation.approved'],
+        }),
+        201,
+      );
+      const rec = await makeRec({ field: 'paddy-1', now: T0 + 50_000, ndvi: [0.7] });
+      await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
+      const req = await eventually(() => got.find((g) => g.headers['x-hatake-event'] === 'review.requested'));
+      const ts = String(req.headers['x-hatake-timestamp']);
+      expect(req.headers['x-hatake-signature']).toBe(
+        `v1=${createHmac('sha256', region.secret).update(`${ts}.${req.body}`).digest('hex')}`,
+      );
+      expect(JSON.parse(req.body)).toMatchObject({
+        event: 'review.requested',
+        farm: 'demo-farm',
+        region: 'niigata',
+        data: { recommendation: rec.id, field: 'paddy-1', model: `${MODEL}@1.0.0`, zones: 1 },
+      });
+      await json(post(officer, `/api/v1/reviews/${rec.id}/approve`, {}));
+      const ok = await eventually(() =>
+        got.find((g) => g.headers['x-hatake-event'] === 'recommendation.approved'),
+      );
+      expect(JSON.parse(ok.body)).toMatchObject({
+        data: { recommendation: rec.id, approvedBy: 'demo-officer', autoApproved: false },
+      });
+      // the farm's hook never heard of the pending recommendation
+      expect(got.filter((g) => g.headers['x-hatake-event'] === 'review.requested')).toHaveLength(1);
+    } finally {
+      await new Promise<void>((r) => rx.close(() => r()));
+    }
+  });
+});
+
+describe('the audit log', () => {
+  it('detects a row changed behind the triggers’ back', () => {
+    const db = server.ctx.db;
+    const entries = db.prepare('SELECT seq FROM review_audit ORDER BY seq').all() as Pick<
+      AuditEntry,
+      'seq'
+    >[];
+    const victim = entries[1]!.seq;
+    db.exec('DROP TRIGGER review_audit_no_update');
+    db.prepare(`UPDATE review_audit SET reason = 'forged' WHERE seq = ?`).run(victim);
+    expect(verifyAuditChain(db)).toEqual({ ok: false, seq: victim });
+  });
+});

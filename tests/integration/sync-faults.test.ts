@@ -1,0 +1,171 @@
+// Store-and-forward under a bad uplink: a proxy that drops connections, stalls them and cuts the
+// server's answer mid-response; and a server killed with SIGKILL in the middle of a batch. In
+// both, every reading arrives exactly once.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deviceTopic } from '../../protocol/topics.ts';
+import type { Reading } from '../../protocol/telemetry.ts';
+import { FaultyProxy } from '../helpers/faulty-proxy.ts';
+import { ServerProcess } from '../helpers/server-process.ts';
+import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups.length = 0;
+});
+
+describe('sync through a faulty uplink', () => {
+  it('delivers every reading exactly once through drops, stalls and cut responses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hatake-faults-'));
+    const { server, url } = await startServer(dir);
+    const token = server.ctx.auth.issueGatewayToken('gw-test', 'demo-farm');
+    const proxy = new FaultyProxy({ host: '127.0.0.1', port: Number(new URL(url).port) });
+    const proxyUrl = await proxy.start();
+    proxy.faults = ['drop', 'stall', 'cut', 'drop', 'cut', 'stall', 'cut', 'pass', 'cut', 'drop'];
+    const stack: Stack = await startStack({
+      server: false,
+      mqtt: { rate: { perSecond: 1000, burst: 1000 } },
+      gateway: {
+        server: { url: proxyUrl, token },
+        sync: {
+          intervalMs: 100,
+          batchMaxItems: 40,
+          batchDelayMs: 10,
+          requestTimeoutMs: 400,
+          backoffCapMs: 200,
+        },
+      },
+    });
+    cleanups.push(
+      () => rmSync(dir, { recursive: true, force: true }),
+      () => server.close(),
+      () => proxy.stop(),
+      () => stack.close(),
+    );
+
+    const clients = await Promise.all(
+      (['soil-1', 'wx-1', 'water-1'] as const).map((d) =>
+        mqtt.connectAsync(stack.mqttUrl, { username: d, password: stack.secrets[d], reconnectPeriod: 0 }),
+      ),
+    );
+    const metric = ['soil_vwc', 'air_temperature', 'water_level'];
+    const t0 = Date.now() - 3_600_000;
+    for (let i = 0; i < 100; i++) {
+      await Promise.all(
+        clients.map((c, k) =>
+          c.publishAsync(
+            deviceTopic('demo-farm', ['soil-1', 'wx-1', 'water-1'][k]!, 'up'),
+            JSON.stringify({ time: t0 + i * 1000, values: { [metric[k]!]: k === 0 ? 0.2 : 5 } }),
+            { qos: 1 },
+          ),
+        ),
+      );
+    }
+    for (const c of clients) await c.endAsync();
+    await eventually(
+      async () =>
+        (await server.ctx.readings.count('demo-farm')) >= 300 && stack.gateway.store.outboxDepth() === 0,
+      60_000,
+      100,
+    );
+    expect(await server.ctx.readings.count('demo-farm')).toBe(300);
+    for (const d of ['soil-1', 'wx-1', 'water-1'])
+      expect(await server.ctx.readings.count('demo-farm', d)).toBe(100);
+    // Every fault really happened, and the gateway really retried.
+    expect(proxy.seen.drop).toBeGreaterThanOrEqual(3);
+    expect(proxy.seen.stall).toBeGreaterThanOrEqual(2);
+    expect(proxy.seen.cut).toBeGreaterThanOrEqual(4);
+    expect(stack.gateway.sync!.status.sentItems).toBeGreaterThanOrEqual(300);
+  });
+});
+
+describe('server killed with SIGKILL during a batch', () => {
+  it('loses and duplicates nothing: the gateway resends what was not acknowledged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hatake-kill-'));
+    const server = new ServerProcess(dir);
+    await server.start();
+    const admin = await signIn(server.url, 'admin');
+    const reg = await admin('/api/v1/gateways', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'gw-test', farm: 'demo-farm' }),
+    });
+    expect(reg.status).toBe(201);
+    const { token } = (await reg.json()) as { token: string };
+    const stack: Stack = await startStack({
+      server: false,
+      gateway: {
+        server: { url: server.url, token },
+        sync: {
+          intervalMs: 100,
+          batchMaxItems: 500,
+          batchDelayMs: 10,
+          requestTimeoutMs: 5000,
+          backoffCapMs: 300,
+        },
+      },
+    });
+    cleanups.push(
+      () => rmSync(dir, { recursive: true, force: true }),
+      () => server.kill(),
+      () => stack.close(),
+    );
+    // A backlog of 30,000 readings the server has not seen.
+    await stack.gateway.sync!.stop();
+    const N = 30_000;
+    const t0 = Date.now() - 40 * 86_400_000 + 1;
+    const readings: Reading[] = [];
+    for (let i = 0; i < N; i++)
+      readings.push({
+        device: ['soil-1', 'wx-1', 'water-1'][i % 3]!,
+        metric: 'battery',
+        value: 3.7,
+        unit: 'V',
+        time: t0 + i * 60_000,
+        flags: [],
+      });
+    for (let i = 0; i < N; i += 5000) stack.gateway.store.commit(readings.slice(i, i + 5000), [], Date.now());
+    const { SyncClient } = await import('../../gateway/sync-client.ts');
+    const { quietLog } = await import('../helpers/stack.ts');
+    const sync = new SyncClient(
+      stack.gateway.store,
+      {
+        gatewayId: 'gw-test',
+        url: server.url,
+        token,
+        intervalMs: 100,
+        batchMaxItems: 500,
+        batchDelayMs: 10,
+        backoffCapMs: 300,
+      },
+      quietLog(),
+    );
+    cleanups.push(() => sync.stop());
+    const countAtServer = () => {
+      const db = new Database(join(dir, 'server', 'server.db'), { readonly: true });
+      try {
+        return (
+          db
+            .prepare("SELECT COUNT(*) AS n FROM readings WHERE farm = 'demo-farm' AND metric = 'battery'")
+            .get() as { n: number }
+        ).n;
+      } finally {
+        db.close();
+      }
+    };
+    sync.start();
+    await eventually(() => countAtServer() > 3000, 60_000, 20);
+    await server.kill('SIGKILL');
+    const atKill = countAtServer();
+    expect(atKill).toBeLessThan(N);
+    await server.start();
+    await eventually(() => stack.gateway.store.outboxDepth() === 0, 120_000, 100);
+    expect(countAtServer()).toBe(N);
+    expect(sync.status.consecutiveFailures).toBe(0);
+  }, 180_000);
+});

@@ -1,0 +1,383 @@
+// Tips on the server: real tips raised by the gateway's rules (edge/rules irrigation and paddy
+// water level over simulated readings) arrive in sync batches; the server stores each once,
+// hides a second gateway's duplicate of a live tip, lets an escalation replace it, and lets the
+// farmer act, dismiss or automate — "automate" makes a checked automation from the tip's own
+// evidence and sends it to the gateways. Other farms, partners and officers cannot change them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HatakeServer } from '../../dashboard/server.ts';
+import type { Manifest } from '../../protocol/manifest.ts';
+import type { Reading } from '../../protocol/telemetry.ts';
+import { Tip } from '../../protocol/tip.ts';
+import { Automation } from '../../protocol/automation.ts';
+import type { AutomationView, TipView } from '../../protocol/review.ts';
+import { validator } from '../../protocol/validate.ts';
+import { irrigationRule, IRRIGATION_DEFAULTS } from '../../edge/rules/irrigation.ts';
+import { paddyWaterRule, PADDY_WATER_DEFAULTS } from '../../edge/rules/paddy-water.ts';
+import { emptyTipState, stepTips, type TipState } from '../../edge/rules/lifecycle.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
+
+const HOUR = 3_600_000;
+// Rules run a few hours back so that escalations later in the test are not in the future.
+const NOW = Math.floor(Date.now() / 60_000) * 60_000 - 4 * HOUR;
+let server: HatakeServer;
+let url: string;
+let dir: string;
+type Fetch = Awaited<ReturnType<typeof signIn>>;
+let farmer: Fetch;
+let partner: Fetch;
+let officer: Fetch;
+let otherFarmer: Fetch;
+const tokens: Record<string, string> = {};
+const seqs: Record<string, number> = {};
+const kits = [...loadCatalogue().kits.values()];
+
+function manifest(): Manifest {
+  const m = demoManifest();
+  m.devices.push(
+    { id: 'valve-1', kit: 'hatake-water-gate', field: 'upland-1', name: '灌水バルブ' },
+    { id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1', name: '水口' },
+  );
+  return m;
+}
+
+/** Soil drying by 0.0005 m³/m³ an hour to `theta` at `now`, and the paddy at `level` cm. */
+function readings(now: number, theta: number, level: number): Reading[] {
+  const out: Reading[] = [];
+  for (let t = now - 24 * HOUR; t <= now; t += 10 * 60_000) {
+    out.push({
+      device: 'soil-1',
+      metric: 'soil_vwc',
+      value: theta + (0.0005 * (now - t)) / HOUR,
+      unit: 'm3/m3',
+      time: t,
+      flags: [],
+    });
+    out.push({ device: 'water-1', metric: 'water_level', value: level, unit: 'cm', time: t, flags: [] });
+  }
+  return out;
+}
+
+/** One run of the gateway's rules and tip lifecycle. */
+function runRules(state: TipState, now: number, theta: number, level: number) {
+  const m = manifest();
+  const ctx = {
+    now,
+    farm: m.farm,
+    fields: m.fields,
+    devices: m.devices,
+    kits,
+    readings: readings(now, theta, level),
+    stages: { 'paddy-1': 'panicle_initiation' },
+  };
+  const assessments = [
+    ...irrigationRule.evaluate(ctx, IRRIGATION_DEFAULTS).assessments,
+    ...paddyWaterRule.evaluate(ctx, PADDY_WATER_DEFAULTS).assessments,
+  ];
+  return stepTips(state, assessments, now);
+}
+
+async function sync(gateway: string, tips: unknown[]) {
+  const first = (seqs[gateway] ?? 0) + 1;
+  seqs[gateway] = first + tips.length - 1;
+  const batch = {
+    gateway,
+    seqFrom: first,
+    seqTo: seqs[gateway],
+    sentAt: Date.now(),
+    items: tips.map((body, i) => ({ seq: first + i, kind: 'tip', body })),
+  };
+  await resend(gateway, batch);
+  return batch;
+}
+
+async function resend(gateway: string, batch: unknown) {
+  const res = await fetch(`${url}/api/v1/sync`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens[gateway]}`, 'content-type': 'application/json' },
+    body: JSON.stringify(batch),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+const post = (f: Fetch, path: string, body?: unknown) =>
+  f(path, {
+    method: 'POST',
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+async function json<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
+  const r = await res;
+  const text = await r.text();
+  expect(r.status, text).toBe(status);
+  return JSON.parse(text) as T;
+}
+
+let first: ReturnType<typeof runRules>;
+const changes: { farm: string; kind: string; id: string }[] = [];
+let irrigation: Tip;
+let paddy: Tip;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hatake-tips-'));
+  ({ server, url } = await startServer(dir));
+  tokens['gw-1'] = server.ctx.auth.issueGatewayToken('gw-1', 'demo-farm');
+  tokens['gw-2'] = server.ctx.auth.issueGatewayToken('gw-2', 'demo-farm');
+  await server.ctx.auth.createUser('other-farmer', 'other-password-1', 'farmer', { farms: ['hok-farm'] });
+  const res = await fetch(`${url}/api/v1/sync`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens['gw-1']}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      gateway: 'gw-1',
+      seqFrom: 1,
+      seqTo: 1,
+      sentAt: NOW,
+      items: [{ seq: 1, kind: 'manifest', body: manifest() }],
+    }),
+  });
+  expect(res.status).toBe(200);
+  seqs['gw-1'] = 1;
+  server.ctx.live.on('change', (e) => changes.push(e));
+  farmer = await signIn(url, 'demo-farmer');
+  partner = await signIn(url, 'demo-partner');
+  officer = await signIn(url, 'demo-officer');
+  otherFarmer = await signIn(url, 'other-farmer', 'other-password-1');
+  first = runRules(emptyTipState(), NOW, 0.17, 0.5);
+  irrigation = first.raised.find((t) => t.kind === 'irrigation')!;
+  paddy = first.raised.find((t) => t.kind === 'paddy_water')!;
+  expect(irrigation.action).toMatchObject({ type: 'irrigate', valve: 'valve-1' });
+  expect(paddy.action).toMatchObject({ type: 'water_level', minCm: 3, maxCm: 5 });
+});
+afterAll(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const active = async (f: Fetch = farmer) => json<TipView[]>(f('/api/v1/tips'));
+
+describe('synced tips', () => {
+  it('stores each tip once, however often a batch is resent, and lists the active ones most severe first', async () => {
+    const batch = await sync('gw-1', first.raised);
+    await resend('gw-1', batch);
+    await resend('gw-1', batch);
+    const tips = await active();
+    // pages refresh on a live 'change' per new tip, once
+    expect(
+      changes
+        .filter((c) => c.kind === 'tip')
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual([irrigation.id, paddy.id].sort());
+    expect(tips.map((t) => t.tip.id).sort()).toEqual([irrigation.id, paddy.id].sort());
+    expect(tips[0]!.tip.severity === 'warning' || tips[0]!.tip.severity === 'severe').toBe(true);
+    const view = tips.find((t) => t.tip.id === irrigation.id)!;
+    expect(view).toMatchObject({ state: 'open', expired: false, automatable: true, automation: null });
+    expect(validator(Tip).check(view.tip)).toBe(true);
+    expect(view.tip.title.ja.length).toBeGreaterThan(0);
+    expect((server.ctx.db.prepare('SELECT COUNT(*) AS n FROM tips').get() as { n: number }).n).toBe(2);
+    // everyone who can see the farm can read them; another farm sees nothing
+    expect((await active(partner)).length).toBe(2);
+    expect((await active(officer)).length).toBe(2);
+    expect(await active(otherFarmer)).toEqual([]);
+    expect((await otherFarmer(`/api/v1/tips/${irrigation.id}`)).status).toBe(404);
+  });
+
+  it('keeps a second gateway’s tip for a condition that already has a live tip as a hidden duplicate', async () => {
+    // gw-2 runs the same rules on the same farm a minute later: same condition, its own tip id
+    const second = runRules(emptyTipState(), NOW + 60_000, 0.1695, 0.5);
+    const dup = second.raised.find((t) => t.kind === 'irrigation')!;
+    expect(dup.id).not.toBe(irrigation.id);
+    expect(dup.dedupKey).toBe(irrigation.dedupKey);
+    expect(dup.severity).toBe(irrigation.severity);
+    await sync('gw-2', [dup]);
+    const tips = await active();
+    expect(tips.map((t) => t.tip.id)).not.toContain(dup.id);
+    expect(tips.filter((t) => t.tip.kind === 'irrigation')).toHaveLength(1);
+    expect((await farmer(`/api/v1/tips/${dup.id}`)).status).toBe(404);
+    const history = await json<TipView[]>(farmer('/api/v1/tips?view=history'));
+    expect(history.map((t) => t.tip.id)).not.toContain(dup.id);
+    expect(server.ctx.db.prepare('SELECT state FROM tips WHERE id = ?').get(dup.id)).toEqual({
+      state: 'duplicate',
+    });
+  });
+
+  it('lets an escalated tip replace the live one', async () => {
+    // three hours on the soil is at the wilting point: the rule escalates to severe
+    const later = runRules(first.state, NOW + 3 * HOUR, 0.11, 0.5);
+    const severe = later.raised.find((t) => t.kind === 'irrigation')!;
+    expect(severe).toMatchObject({ reason: 'escalated', severity: 'severe', supersedes: irrigation.id });
+    await sync('gw-1', [severe]);
+    const tips = (await active()).filter((t) => t.tip.kind === 'irrigation');
+    expect(tips.map((t) => t.tip.id)).toEqual([severe.id]);
+    expect(await json<TipView>(farmer(`/api/v1/tips/${irrigation.id}`))).toMatchObject({
+      state: 'superseded',
+      stateBy: `tip ${severe.id}`,
+    });
+    irrigation = severe;
+  });
+
+  it('refuses a tip for another farm from a gateway, and malformed tips, without storing anything', async () => {
+    const n = (server.ctx.db.prepare('SELECT COUNT(*) AS n FROM tips').get() as { n: number }).n;
+    const send = (body: unknown) =>
+      fetch(`${url}/api/v1/sync`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens['gw-1']}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          gateway: 'gw-1',
+          seqFrom: 900,
+          seqTo: 900,
+          sentAt: NOW,
+          items: [{ seq: 900, kind: 'tip', body }],
+        }),
+      });
+    expect((await send({ ...paddy, id: 'tip-elsewhere', farm: 'hok-farm' })).status).toBe(403);
+    expect((await send({ ...paddy, id: 'tip-bad', severity: 'apocalyptic' })).status).toBe(400);
+    expect((await send({ ...paddy, id: 'tip-big', title: { ja: 'x'.repeat(5000), en: 'x' } })).status).toBe(
+      400,
+    );
+    expect((await send({ ...paddy, id: '<script>alert(1)</script>' })).status).toBe(400);
+    expect((server.ctx.db.prepare('SELECT COUNT(*) AS n FROM tips').get() as { n: number }).n).toBe(n);
+  });
+});
+
+describe('acting on tips', () => {
+  const scout = (): Tip => ({
+    ...paddy,
+    id: 'tip-scout-blast-1',
+    kind: 'rice_blast',
+    severity: 'advisory',
+    dedupKey: 'rice_blast:demo-farm:paddy-1',
+    action: { type: 'scout', field: 'paddy-1', target: 'rice_blast', withinHours: 24 },
+  });
+
+  it('lets the farmer act on and dismiss a tip, and nobody else', async () => {
+    const id = scout().id;
+    await sync('gw-1', [scout()]);
+    for (const f of [partner, officer]) {
+      const res = await post(f, `/api/v1/tips/${id}/act`);
+      expect(res.status).toBe(403);
+      expect((await res.json()).code).toBe('HATAKE_E_FORBIDDEN');
+    }
+    expect((await post(otherFarmer, `/api/v1/tips/${id}/dismiss`)).status).toBe(404);
+    // without the CSRF token nothing happens
+    expect(
+      (await farmer(`/api/v1/tips/${id}/act`, { method: 'POST', headers: { 'x-csrf-token': '' } })).status,
+    ).toBe(403);
+    expect((await json<TipView>(farmer(`/api/v1/tips/${id}`))).state).toBe('open');
+    const acted = await json<TipView>(post(farmer, `/api/v1/tips/${id}/act`));
+    expect(acted).toMatchObject({ state: 'acted', stateBy: 'demo-farmer' });
+    expect((await json<TipView>(post(farmer, `/api/v1/tips/${id}/act`))).state).toBe('acted'); // idempotent
+    const dismissed = await json<TipView>(post(farmer, `/api/v1/tips/${id}/dismiss`));
+    expect(dismissed.state).toBe('dismissed');
+    expect((await active()).map((t) => t.tip.id)).not.toContain(id);
+    const again = await post(farmer, `/api/v1/tips/${id}/act`);
+    expect(again.status).toBe(409);
+    expect((await again.json()).code).toBe('HATAKE_E_STATE_CONFLICT');
+  });
+
+  it('turns an irrigation tip into a disabled automation steered by the tip’s own probe and threshold, and sends it down', async () => {
+    const out = await json<{ tip: TipView; automation: AutomationView }>(
+      post(farmer, `/api/v1/tips/${irrigation.id}/automate`, {}),
+    );
+    const a = out.automation;
+    // θ where the readily available water is used up: θFC − RAW / root depth, from the tip's evidence
+    const q = (n: string) => irrigation.evidence.quantities.find((x) => x.name === n)!.value;
+    const theta = Math.round((q('theta_fc') - q('raw') / (1000 * q('root_depth'))) * 1000) / 1000;
+    expect(a).toMatchObject({
+      farm: 'demo-farm',
+      field: 'upland-1',
+      enabled: false,
+      version: 1,
+      fromTip: irrigation.id,
+      createdBy: 'demo-farmer',
+      trigger: { kind: 'threshold', device: 'soil-1', metric: 'soil_vwc', op: '<', value: theta },
+      action: { device: 'valve-1', command: 'open_for', params: { minutes: 30 } },
+      limits: { maxRunsPerDay: 2, quietHours: { from: '22:00', to: '05:00' }, maxOpenMinutes: 30 },
+    });
+    expect(theta).toBeGreaterThan(0.1);
+    expect(theta).toBeLessThan(0.25);
+    expect(out.tip).toMatchObject({ state: 'automated', automation: a.id });
+    const down = server.ctx.downlink.get('demo-farm', 'automation', a.id)!;
+    expect(validator(Automation).parse(down.body, 'downlink')).toMatchObject({
+      id: a.id,
+      version: 1,
+      enabled: false,
+    });
+    const again = await post(farmer, `/api/v1/tips/${irrigation.id}/automate`, {});
+    expect(again.status).toBe(409);
+  });
+
+  it('refuses to automate what cannot be automated, or with hostile adjustments, and creates nothing', async () => {
+    const before = (server.ctx.db.prepare('SELECT COUNT(*) AS n FROM automations').get() as { n: number }).n;
+    const cases: [string, unknown, string, string | undefined][] = [
+      [scout().id, {}, 'HATAKE_E_STATE_CONFLICT', undefined], // dismissed
+      [paddy.id, { actuator: 'soil-1' }, 'HATAKE_E_AUTOMATION', '/actuator'],
+      [paddy.id, { actuator: 'valve-of-another-farm' }, 'HATAKE_E_AUTOMATION', '/actuator'],
+      [
+        paddy.id,
+        { name: { ja: '<script>alert(1)</script>', en: 'x' } },
+        'HATAKE_E_PAYLOAD_SCHEMA',
+        '/name/ja',
+      ],
+      [paddy.id, { name: { ja: 'あ'.repeat(201), en: 'x' } }, 'HATAKE_E_PAYLOAD_SCHEMA', '/name/ja'],
+      [paddy.id, { limits: { maxRunsPerDay: 0 } }, 'HATAKE_E_PAYLOAD_SCHEMA', '/limits/maxRunsPerDay'],
+      [
+        paddy.id,
+        { limits: { quietHours: { from: '05:00', to: '05:00' } } },
+        'HATAKE_E_AUTOMATION',
+        '/limits/quietHours',
+      ],
+      [
+        paddy.id,
+        { limits: { quietHours: { from: '25:00', to: '05:00' } } },
+        'HATAKE_E_PAYLOAD_SCHEMA',
+        '/limits/quietHours/from',
+      ],
+      [paddy.id, { sudo: true }, 'HATAKE_E_PAYLOAD_SCHEMA', undefined],
+    ];
+    for (const [id, body, code, pointer] of cases) {
+      const res = await post(farmer, `/api/v1/tips/${id}/automate`, body);
+      const p = (await res.json()) as { code: string; pointer?: string };
+      expect([400, 409], JSON.stringify(body)).toContain(res.status);
+      expect(p.code, JSON.stringify(body)).toBe(code);
+      if (pointer) expect(p.pointer, JSON.stringify(body)).toBe(pointer);
+    }
+    // a scouting tip says what to look at, not what to switch
+    const blast = { ...scout(), id: 'tip-scout-blast-2', dedupKey: 'rice_blast:demo-farm:paddy-1:b' };
+    await sync('gw-1', [blast]);
+    expect((await json<TipView>(farmer(`/api/v1/tips/${blast.id}`))).automatable).toBe(false);
+    const no = await post(farmer, `/api/v1/tips/${blast.id}/automate`, {});
+    expect(no.status).toBe(400);
+    expect((await no.json()).detail).toMatch(/a scout tip cannot become an automation/);
+    expect((server.ctx.db.prepare('SELECT COUNT(*) AS n FROM automations').get() as { n: number }).n).toBe(
+      before,
+    );
+    expect((await json<TipView>(farmer(`/api/v1/tips/${paddy.id}`))).state).toBe('open');
+    expect((await farmer('/api/v1/tips/%3Cscript%3E')).status).toBe(400);
+    expect((await farmer('/api/v1/tips?view=everything')).status).toBe(400);
+    expect((await farmer('/api/v1/tips?limit=100000')).status).toBe(400);
+  });
+
+  it('turns a paddy water-level tip into a band automation on the field’s water gate, with the farmer’s adjustments', async () => {
+    const out = await json<{ automation: AutomationView }>(
+      post(farmer, `/api/v1/tips/${paddy.id}/automate`, {
+        enabled: true,
+        name: { ja: '田んぼ1号の水位', en: 'Paddy 1 water level' },
+        limits: { maxRunsPerDay: 6 },
+      }),
+    );
+    expect(out.automation).toMatchObject({
+      enabled: true,
+      fromTip: paddy.id,
+      name: { ja: '田んぼ1号の水位', en: 'Paddy 1 water level' },
+      trigger: { kind: 'band', device: 'water-1', metric: 'water_level', low: 3, high: 5 },
+      below: { device: 'gate-1', command: 'open' },
+      above: { device: 'gate-1', command: 'close' },
+      limits: { maxRunsPerDay: 6, maxOpenMinutes: 180 },
+    });
+  });
+});
