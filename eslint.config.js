@@ -12,18 +12,12 @@ const forbid = (...parts) => ({
 
 export default tseslint.config(
   {
-    ignores: [
-      'node_modules/**',
-      'data/**',
-      'dashboard/public/vendor/**',
-      'dashboard/dist/**',
-      'artifacts/**',
-    ],
+    ignores: ['node_modules/**', 'data/**', 'dashboard/public/**', 'dashboard/dist/**', 'artifacts/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -70,7 +64,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', forbid('dashboard', 'sim', 'cli')] },
   },
   {
-    files: ['dashboard/**/*.ts'],
+    files: ['dashboard/**/*.ts', 'dashboard/**/*.tsx'],
     rules: { 'no-restricted-imports': ['error', forbid('gateway', 'sim', 'cli')] },
   },
   {

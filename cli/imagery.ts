@@ -2,9 +2,8 @@
 // Thin: parses arguments, calls edge/imagery, prints a summary (and a progress bar on a terminal).
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BAND_ROLES, type BandRole } from '../protocol/imagery.ts';
 import { HatakeError } from '../protocol/errors.ts';
-import { PROFILES, profileById } from '../edge/imagery/profiles.ts';
+import { PROFILES, parseBandMap, profileById } from '../edge/imagery/profiles.ts';
 import { INDICES } from '../edge/imagery/indices.ts';
 import { parseFields } from '../edge/imagery/fields.ts';
 import { Scene } from '../edge/imagery/scene.ts';
@@ -28,31 +27,9 @@ Usage:
   hatake imagery indices      list the vegetation indices
 `;
 
-const MAX_FIELDS_BYTES = 64 * 1024 * 1024;
+export { parseBandMap };
 
-/** Parses "red=1,nir=4" into band roles → 1-based band numbers. */
-export function parseBandMap(text: string): Partial<Record<BandRole, number>> {
-  const out: Partial<Record<BandRole, number>> = {};
-  for (const part of text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^([a-z0-9]+)=(\d{1,4})$/.exec(part);
-    if (!m || !(BAND_ROLES as readonly string[]).includes(m[1]!) || Number(m[2]) < 1) {
-      throw new HatakeError('HATAKE_E_CONFIG', `--bands: "${part.slice(0, 40)}" is not role=number`, {
-        expected: `role=N with role one of ${BAND_ROLES.join(', ')} and N ≥ 1`,
-      });
-    }
-    const role = m[1] as BandRole;
-    if (out[role] !== undefined) {
-      throw new HatakeError('HATAKE_E_CONFIG', `--bands: ${role} given twice`, {
-        expected: 'each role once',
-      });
-    }
-    out[role] = Number(m[2]);
-  }
-  return out;
-}
+const MAX_FIELDS_BYTES = 64 * 1024 * 1024;
 
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

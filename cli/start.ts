@@ -1,14 +1,15 @@
 // `hatake start` (npm start): the whole pipeline on one machine — server, gateway with its
 // embedded broker, and simulated kits publishing over real MQTT — with the demo accounts.
 // Everything lives under the data directory, so a second start continues where the first ended.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Manifest } from '../protocol/manifest.ts';
 import { Registry } from '../protocol/registry.ts';
 import { validator } from '../protocol/validate.ts';
 import { loadYamlFile } from '../runtime/config-file.ts';
-import { createLogger } from '../runtime/log.ts';
+import { createLogger, type Logger } from '../runtime/log.ts';
+import { demoScene } from '../sim/scene.ts';
 import { provisionRegistry, writeFileAtomic } from '../firmware-config/provision.ts';
 import { HatakeServer } from '../dashboard/server.ts';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemoUsers } from '../dashboard/demo.ts';
@@ -20,6 +21,34 @@ import { options, untilSignal } from './main.ts';
 
 export const DEMO_MANIFEST = fileURLToPath(new URL('../sim/demo-farm.yaml', import.meta.url));
 const GATEWAY_ID = 'demo-gw';
+
+/**
+ * On the first start, a generated Sentinel-2-like scene of the demo fields goes into the
+ * gateway's imagery folder: processed there into indices and zones, it yields the fertilization
+ * recommendation an extension officer reviews.
+ */
+function dropDemoScene(gateway: Gateway, manifest: Manifest, log: Logger): void {
+  const root = join(gateway.config.dataDir, 'imagery');
+  if (
+    ['done', 'failed'].some(
+      (d) => existsSync(join(root, d)) && readdirSync(join(root, d)).some((n) => n.endsWith('.tif')),
+    )
+  )
+    return;
+  const acquired = new Date(Date.now() - 3 * 86_400_000);
+  acquired.setUTCHours(1, 35, 21, 0);
+  const scene = demoScene(manifest, { acquired: acquired.toISOString().replace('.000Z', 'Z') });
+  const inbox = gateway.imagery.inbox;
+  writeFileSync(join(inbox, `${scene.sceneId}.json`), JSON.stringify(scene.stac));
+  writeFileSync(
+    join(inbox, `${scene.sceneId}.hatake.json`),
+    JSON.stringify({ profile: 's2-l2a', bands: scene.bands, sceneId: scene.sceneId }),
+  );
+  // The image last: the inbox takes a .tif once its size holds still.
+  writeFileSync(join(inbox, `${scene.sceneId}.tif`), new Uint8Array(scene.tiff));
+  log.info({ scene: scene.sceneId }, 'demo scene dropped into the imagery folder');
+  void gateway.imagery.scan();
+}
 
 interface DemoSecrets {
   gatewayToken: string;
@@ -63,7 +92,13 @@ export async function start(args: string[]): Promise<number> {
   secrets = { gatewayToken: token, devices: { ...(secrets?.devices ?? {}), ...fresh } };
   writeFileAtomic(registryFile, JSON.stringify(registry, null, 2));
   writeFileAtomic(secretsFile, JSON.stringify(secrets, null, 2));
-  const httpPort = await server.listen();
+  // Whatever started is stopped again if a later part cannot start (a port in use…).
+  const started: (() => Promise<void>)[] = [() => server.close()];
+  const abort = async (e: unknown): Promise<never> => {
+    for (const stop of started.reverse()) await stop().catch(() => {});
+    throw e;
+  };
+  const httpPort = await server.listen().catch(abort);
 
   const gateway = new Gateway(
     gatewayConfigFor(
@@ -71,12 +106,17 @@ export async function start(args: string[]): Promise<number> {
       {
         mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: Number(values['mqtt-port']) },
         http: { host: '127.0.0.1', port: Number(values['gateway-port']) },
-        server: { url: `http://127.0.0.1:${httpPort}`, token },
+        server: { url: `http://127.0.0.1:${httpPort}`, token, publicKey: server.ctx.signingPublicKey },
       },
     ),
     log.child({ part: 'gateway' }),
   );
-  await gateway.start();
+  await gateway.start().catch(async (e: unknown) => {
+    await gateway.stop().catch(() => {});
+    return abort(e);
+  });
+  started.push(() => gateway.stop());
+  dropDemoScene(gateway, manifest, log);
 
   const devices = manifest.devices.map(
     (d, i) =>
@@ -89,7 +129,7 @@ export async function start(args: string[]): Promise<number> {
         signal: SIGNALS[d.kit]!(i + 1),
       }),
   );
-  await Promise.all(devices.map((d) => d.start()));
+  await Promise.all(devices.map((d) => d.start())).catch(abort);
 
   process.stdout.write(
     [

@@ -12,7 +12,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { HatakeError } from '../protocol/errors.ts';
-import { createLogger, type Logger } from '../runtime/log.ts';
+import { createLogger, listenError, type Logger } from '../runtime/log.ts';
 import type { Db } from '../runtime/sqlite.ts';
 import { openServerDb } from './db.ts';
 import { Auth, type Session, type GatewayIdentity } from './auth.ts';
@@ -186,7 +186,11 @@ export class HatakeServer {
 
   /** Listens; returns the bound port (useful with port 0). */
   async listen(): Promise<number> {
-    await this.app.listen({ host: this.opts.host ?? '0.0.0.0', port: this.opts.port ?? 8080 });
+    try {
+      await this.app.listen({ host: this.opts.host ?? '0.0.0.0', port: this.opts.port ?? 8080 });
+    } catch (e) {
+      throw new HatakeError('HATAKE_E_CONFIG', listenError(e, 'server', this.opts.port ?? 8080).message);
+    }
     const addr = this.app.server.address();
     return typeof addr === 'object' && addr ? addr.port : (this.opts.port ?? 8080);
   }

@@ -56,7 +56,8 @@ export function provisionRegistry(
       ...(devEui ? { devEui } : {}),
     };
   });
-  return { registry: { farm: manifest.farm.id, devices }, secrets };
+  const providers = keep?.farm === manifest.farm.id ? keep.providers : undefined;
+  return { registry: { farm: manifest.farm.id, devices, ...(providers ? { providers } : {}) }, secrets };
 }
 
 /** Writes a file atomically (temp file + rename), so a reader never sees half of it. */

@@ -12,8 +12,8 @@ import type { Duplex } from 'node:stream';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { parseDeviceTopic, deviceTopic } from '../protocol/topics.ts';
-import { isHatakeError } from '../protocol/errors.ts';
-import type { Logger } from '../runtime/log.ts';
+import { HatakeError, isHatakeError } from '../protocol/errors.ts';
+import { listenError, type Logger } from '../runtime/log.ts';
 import type { DeviceRegistry } from './registry.ts';
 import type { Ingest } from './ingest.ts';
 import type { GatewayStore } from './store.ts';
@@ -146,7 +146,9 @@ export class Broker {
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
     this.servers.push(server);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (e) =>
+        reject(new HatakeError('HATAKE_E_CONFIG', listenError(e, 'MQTT broker', port).message)),
+      );
       server.listen(port, this.cfg.host, () => resolve());
     });
     return (server.address() as AddressInfo).port;

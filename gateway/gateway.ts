@@ -22,6 +22,15 @@ import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus } from './http.ts';
 import { ExternalBroker } from './external.ts';
+import { TipEngine } from './tips.ts';
+import { GatewayRecommender } from './recommender.ts';
+import { ImageryInbox, type ProcessedScene } from './imagery/inbox.ts';
+import { ImageryReceiver } from './imagery/receiver.ts';
+import { ImageryTopics } from './imagery/mqtt.ts';
+import { queueMapUploads, uploadPendingMaps } from './imagery/uploads.ts';
+import { imageryTopic } from '../protocol/imagery.ts';
+import type { Recommendation } from '../protocol/recommendation.ts';
+import type { FieldInput } from '../edge/imagery/fields.ts';
 import { LoRaWanUplinks } from './lorawan.ts';
 import { checkManifest, loadManifest } from '../firmware-config/manifest-check.ts';
 import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
@@ -56,7 +65,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   external: ExternalBroker | undefined;
   sync: SyncClient | undefined;
   downlink: DownlinkClient | undefined;
+  tips!: TipEngine;
+  imagery!: ImageryInbox;
+  imageryReceiver!: ImageryReceiver;
+  recommender!: GatewayRecommender;
   private lorawan: LoRaWanUplinks | undefined;
+  private uploading: Promise<number> | undefined;
   private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
   private http: FastifyInstance | undefined;
   ports: BrokerPorts = { mqtt: 0 };
@@ -116,6 +130,54 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // A refused commit (disk full) is checked at once, not at the next housekeeping round.
     this.ingest.on('storeFailed', () => this.maintenance.checkDisk());
     this.maintenance.start();
+    this.tips = new TipEngine(
+      this.store,
+      this.catalogue,
+      () => this.manifest,
+      {
+        windowHours: 48,
+        minIntervalMs: 60_000,
+        everyMs: 5 * 60_000,
+        timeZone: this.manifest.farm.timezone ?? 'Asia/Tokyo',
+      },
+      this.log.child({ part: 'tips' }),
+    );
+    this.ingest.on('committed', () => this.tips.nudge());
+    this.tips.start();
+    this.recommender = new GatewayRecommender(c.dataDir, this.log.child({ part: 'recommend' }));
+    const imageryDir = join(c.dataDir, 'imagery');
+    this.imagery = new ImageryInbox(
+      imageryDir,
+      () => this.fieldInputs(),
+      (r) => void this.onScene(r),
+      this.log.child({ part: 'imagery' }),
+    );
+    this.imageryReceiver = new ImageryReceiver({
+      dir: join(imageryDir, 'mqtt'),
+      fields: () => this.fieldInputs(),
+      maxChunkBytes: c.mqtt.maxPacketBytes - 1024,
+    });
+    this.imageryReceiver.on(
+      'result',
+      (r) =>
+        void this.onScene({
+          sceneId: r.sceneId,
+          acquired: new Date(r.manifest.acquired).toISOString(),
+          stats: r.stats,
+          zones: r.zones,
+          outDir: r.outDir,
+        }),
+    );
+    this.imageryReceiver.on(
+      'status',
+      (st) =>
+        void this.broker
+          ?.publish(imageryTopic(this.manifest.farm.id, st.sceneId, 'status'), JSON.stringify(st))
+          .catch(() => {}),
+    );
+    this.imageryReceiver.on('invalid', (suffix, reason) =>
+      this.log.warn({ suffix, reason }, 'imagery message refused'),
+    );
     if (c.server) this.startUplink(c.server);
     if (c.mqtt.enabled) {
       this.broker = new Broker(c.mqtt, {
@@ -125,6 +187,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         metrics: this.metrics,
         log: this.log.child({ part: 'broker' }),
       });
+      this.broker.addTopicHandler(
+        new ImageryTopics(this.manifest.farm.id, this.registry, this.imageryReceiver),
+      );
       this.ports = await this.broker.start();
     }
     if (c.external) {
@@ -150,10 +215,67 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.http = http.app;
     this.httpPort = http.port;
     this.registry.watch();
+    this.imagery.start();
     this.log.info(
       { ...this.ports, http: this.httpPort, devices: this.registry.size, farm: this.manifest.farm.id },
       'gateway started',
     );
+  }
+
+  /** The farm's field boundaries, as the imagery pipeline takes them. */
+  fieldInputs(): FieldInput[] {
+    return this.manifest.fields
+      .filter((f) => f.boundary)
+      .map((f) => ({
+        id: f.id,
+        name: f.name,
+        polygons: [f.boundary!.coordinates as FieldInput['polygons'][number]],
+      }));
+  }
+
+  /** A processed scene: its statistics and zones go to the server, then the recommendations. */
+  async onScene(r: ProcessedScene): Promise<Recommendation[]> {
+    const now = Date.now();
+    this.store.db.transaction(() => {
+      this.store.enqueue(
+        'imagery',
+        { sceneId: r.sceneId, acquired: r.acquired, stats: r.stats, zones: r.zones },
+        now,
+      );
+      queueMapUploads(this.store, r.sceneId, r.outDir, r.stats, now);
+    })();
+    this.sync?.kick();
+    const recs = await this.recommender.forScene(
+      this.manifest,
+      this.config.id,
+      r.zones,
+      this.dailyMeanTemperatures(),
+      this.now(),
+    );
+    for (const rec of recs) this.store.enqueue('recommendation', rec, now);
+    if (recs.length) {
+      this.log.info(
+        { scene: r.sceneId, recommendations: recs.map((x) => x.id) },
+        'recommendations queued for review',
+      );
+      this.sync?.kick();
+    }
+    return recs;
+  }
+
+  /** Daily mean air temperature (UTC days) from the farm's weather stations. */
+  private dailyMeanTemperatures(): Map<string, number> {
+    const rows = this.store.db
+      .prepare(
+        `SELECT date(time / 1000, 'unixepoch') AS day, AVG(value) AS mean FROM readings WHERE metric = 'air_temperature' GROUP BY day`,
+      )
+      .all() as { day: string; mean: number }[];
+    const hourly = this.store.db
+      .prepare(
+        `SELECT date(hour / 1000, 'unixepoch') AS day, SUM(sum) / SUM(count) AS mean FROM readings_hourly WHERE metric = 'air_temperature' GROUP BY day`,
+      )
+      .all() as { day: string; mean: number }[];
+    return new Map([...hourly, ...rows].map((r) => [r.day, r.mean]));
   }
 
   /** The devices of the current manifest, by id. */
@@ -192,7 +314,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (this.store.outboxBytes > c.sync.maxOutboxBytes) this.maintenance.enforceBacklog(Date.now());
       sync.kick();
     });
-    sync.on('synced', (_ack, items) => this.metrics.syncItems.inc(items));
+    sync.on('synced', (_ack, items) => {
+      this.metrics.syncItems.inc(items);
+      if (this.store.documents('map_upload').length > 0 && !this.uploading) {
+        this.uploading = uploadPendingMaps(this.store, server, this.log.child({ part: 'maps' })).finally(
+          () => (this.uploading = undefined),
+        );
+      }
+    });
     let clockAlerted = false;
     sync.on('clock', (offset) => {
       if (Math.abs(offset) > CLOCK_ALERT_MS && !clockAlerted) {
@@ -322,6 +451,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         full: this.maintenance.diskFull,
       },
       events: this.events.recent.slice(0, 20),
+      tips: this.tips.live().map((x) => ({
+        id: x.id,
+        kind: x.kind,
+        severity: x.severity,
+        field: x.field,
+        title: x.title,
+        text: x.text,
+        created: x.created,
+      })),
+      recommendations: this.store.documents<Partial<Recommendation>>('recommendation').map((d) => ({
+        id: d.id,
+        field: d.body.field ?? '',
+        status: d.body.status ?? '',
+        totalNKg: d.body.totals?.nKg ?? null,
+      })),
     };
   }
 
@@ -332,6 +476,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.external?.stop();
     this.ingest?.drain();
     this.maintenance?.stop();
+    this.tips?.stop();
+    await this.imagery?.stop();
+    await this.imageryReceiver?.close();
+    await this.uploading;
+    await this.recommender?.close();
     await this.downlink?.stop();
     await this.sync?.stop();
     await this.http?.close();

@@ -2,7 +2,8 @@
 // with their latest values and freshness, dead letters, sync backlog, disk), /healthz,
 // Prometheus /metrics and the same status as JSON. Rendered on the server, no scripts needed.
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { Logger } from '../runtime/log.ts';
+import { listenError, type Logger } from '../runtime/log.ts';
+import { HatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
 
 export interface GatewayStatus {
@@ -38,6 +39,17 @@ export interface GatewayStatus {
   };
   disk: { dbBytes: number; walBytes: number; budgetBytes: number; fsFreeBytes: number; full: boolean };
   events: { time: number; type: string; severity: string; message: string; device?: string }[];
+  tips: {
+    id: string;
+    kind: string;
+    severity: string;
+    field?: string;
+    title: { ja: string; en: string };
+    text: { ja: string; en: string };
+    created: number;
+  }[];
+  /** Recommendation decisions the server sent down (approved ones are what the farmer may apply). */
+  recommendations: { id: string; field: string; status: string; totalNKg: number | null }[];
 }
 
 const T = {
@@ -67,6 +79,8 @@ const T = {
     free: '空き',
     full: '満杯：新しいデータを受け付けていません',
     events: 'お知らせ',
+    tips: 'アドバイス',
+    recs: '施肥の推奨（審査済み）',
     ok: '正常',
     problem: '要確認',
     lang: 'English',
@@ -105,6 +119,8 @@ const T = {
     free: 'Free',
     full: 'FULL: new data is being refused',
     events: 'Events',
+    tips: 'Tips',
+    recs: 'Fertilization recommendations (reviewed)',
     ok: 'OK',
     problem: 'Needs attention',
     lang: '日本語',
@@ -158,6 +174,12 @@ export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
     ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
 <dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${s.sync.downlinkVersion}${s.sync.downlinkError ? ` — ${esc(s.sync.downlinkError)}` : ''}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${esc(s.sync.lastError)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${esc(s.sync.stopped)}</b></dd>` : ''}</dl>`
     : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd></dl>`;
+  const tips = s.tips.length
+    ? `<ul>${s.tips.map((x) => `<li class="${esc(x.severity)}"><b>${esc(x.title[lang])}</b>${x.field ? ` (${esc(x.field)})` : ''}<br>${esc(x.text[lang])}</li>`).join('')}</ul>`
+    : `<p>${t.none}</p>`;
+  const recs = s.recommendations.length
+    ? `<h2>${t.recs}</h2><ul>${s.recommendations.map((r) => `<li>${esc(r.field)}: ${esc(r.status)}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`).join('')}</ul>`
+    : '';
   const events = s.events.length
     ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${esc(e.message)}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
@@ -169,7 +191,8 @@ main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;w
 .bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}</style></head>
 <body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
 <p class="state">${s.health.ok ? `✅ ${t.ok}` : `⚠️ ${t.problem}: ${esc(s.health.problems.join('; '))}`}</p>
-<h2>${t.events}</h2>${events}
+<h2>${t.tips}</h2>${tips}
+<h2>${t.events}</h2>${events}${recs}
 <h2>${t.devices}</h2><table><thead><tr><th scope="col">${t.device}</th><th scope="col">${t.values}</th><th scope="col">${t.seen}</th><th scope="col">${t.battery} / ${t.signal}</th></tr></thead><tbody>${devices}</tbody></table>
 <h2>${t.sync}</h2>${sync}
 <h2>${t.disk}</h2>${s.disk.full ? `<p class="critical">${t.full}</p>` : ''}<dl><dt>${t.db}</dt><dd>${mb(s.disk.dbBytes)} / ${Number.isFinite(s.disk.budgetBytes) ? mb(s.disk.budgetBytes) : '∞'} (+WAL ${mb(s.disk.walBytes)})</dd><dt>${t.free}</dt><dd>${mb(s.disk.fsFreeBytes)}</dd></dl>
@@ -208,7 +231,11 @@ export async function startGatewayHttp(opts: {
     const m = await opts.metrics();
     return reply.type(m.contentType).send(m.body);
   });
-  await app.listen({ host: opts.host, port: opts.port });
+  try {
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (e) {
+    throw new HatakeError('HATAKE_E_CONFIG', listenError(e, 'gateway status page', opts.port).message);
+  }
   const addr = app.server.address();
   return { app, port: typeof addr === 'object' && addr ? addr.port : opts.port };
 }

@@ -3,7 +3,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { HatakeError } from '../protocol/errors.ts';
-import { Registry, verifySecret, type RegistryDevice } from '../protocol/registry.ts';
+import { Registry, verifySecret, type RegistryDevice, type RegistryProvider } from '../protocol/registry.ts';
 import { validator } from '../protocol/validate.ts';
 import type { Logger } from '../runtime/log.ts';
 
@@ -30,6 +30,7 @@ export function readRegistryFile(file: string): Registry {
 
 export class DeviceRegistry {
   private devices = new Map<string, RegistryDevice>();
+  private providers = new Map<string, RegistryProvider>();
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   farm: string;
@@ -42,6 +43,7 @@ export class DeviceRegistry {
     const reg = readRegistryFile(file);
     this.farm = reg.farm;
     this.devices = new Map(reg.devices.map((d) => [d.id, d]));
+    this.providers = new Map((reg.providers ?? []).map((p) => [p.id, p]));
   }
 
   get(id: string): RegistryDevice | undefined {
@@ -58,10 +60,15 @@ export class DeviceRegistry {
 
   /** True only for a registered device presenting its current secret. */
   authenticate(id: string, secret: Uint8Array | undefined): boolean {
-    const d = this.devices.get(id);
-    // Hash even for unknown devices so timing does not reveal which ids exist.
-    const ok = verifySecret(secret ?? Buffer.alloc(0), d?.secretHash ?? 'sha256:' + '0'.repeat(64));
-    return d !== undefined && secret !== undefined && ok;
+    const hash = this.devices.get(id)?.secretHash ?? this.providers.get(id)?.secretHash;
+    // Hash even for unknown clients so timing does not reveal which ids exist.
+    const ok = verifySecret(secret ?? Buffer.alloc(0), hash ?? 'sha256:' + '0'.repeat(64));
+    return hash !== undefined && secret !== undefined && ok;
+  }
+
+  /** Whether a client is a provider allowed the given scope (e.g. publishing imagery). */
+  isProvider(id: string, scope: 'imagery'): boolean {
+    return this.providers.get(id)?.scopes.includes(scope) ?? false;
   }
 
   /** Re-reads the file; a broken file is logged and the last good registry stays. */
@@ -70,6 +77,7 @@ export class DeviceRegistry {
       const reg = readRegistryFile(this.file);
       this.farm = reg.farm;
       this.devices = new Map(reg.devices.map((d) => [d.id, d]));
+      this.providers = new Map((reg.providers ?? []).map((p) => [p.id, p]));
       this.log.info({ devices: this.devices.size }, 'device registry reloaded');
       return true;
     } catch (e) {

@@ -24,10 +24,22 @@ export const RegistryDevice = Type.Object(
 );
 export type RegistryDevice = Static<typeof RegistryDevice>;
 
+/** A client that is not a sensor: e.g. a satellite-data provider publishing scenes to the gateway. */
+export const RegistryProvider = Type.Object(
+  {
+    id: Id('Client id; also the MQTT username'),
+    secretHash: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }),
+    scopes: Type.Array(Type.Literal('imagery'), { minItems: 1, maxItems: 4 }),
+  },
+  { additionalProperties: false },
+);
+export type RegistryProvider = Static<typeof RegistryProvider>;
+
 export const Registry = Type.Object(
   {
     farm: Id('Farm id'),
     devices: Type.Array(RegistryDevice, { maxItems: 100000 }),
+    providers: Type.Optional(Type.Array(RegistryProvider, { maxItems: 100 })),
   },
   { additionalProperties: false },
 );

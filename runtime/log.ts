@@ -20,3 +20,18 @@ export const REDACT_PATHS = [
 export function createLogger(name: string, level = process.env.HATAKE_LOG_LEVEL ?? 'info'): Logger {
   return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
 }
+
+/** Turns "address in use" and "permission denied" on listen into an error a user can act on. */
+export function listenError(e: unknown, what: string, port: number): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE')
+    return Object.assign(
+      new Error(
+        `${what}: port ${port} is already in use (another hatake, or another program); choose another port`,
+      ),
+      { code },
+    );
+  if (code === 'EACCES')
+    return Object.assign(new Error(`${what}: no permission to listen on port ${port}`), { code });
+  return e as Error;
+}

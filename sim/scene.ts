@@ -143,8 +143,10 @@ export function demoScene(
         const patch = Math.exp(-(((x - fx - 40) ** 2 + (y - fy - 60) ** 2) / (2 * 25 ** 2))) * 0.35;
         const v = Math.min(1, Math.max(0, g + wave - patch + (rand() - 0.5) * 0.06));
         const flooded = crop === 'rice' ? 0.3 : 0; // paddies: water under a young canopy
-        const nir = 0.18 + 0.3 * v - 0.05 * flooded;
-        const red = 0.09 - 0.065 * v + 0.01 * flooded;
+        // Winter wheat in late autumn is at tillering: a sparse canopy over soil.
+        const canopy = crop === 'winter-wheat' ? 0.45 : 1;
+        const nir = 0.18 + 0.3 * v * canopy - 0.05 * flooded;
+        const red = 0.09 - 0.065 * v * canopy + 0.01 * flooded;
         refl = [0.03 + 0.01 * (1 - v), 0.06 + 0.02 * v, red, nir];
         scl = 4;
       } else {

@@ -46,7 +46,8 @@ export function weatherStation(seed: number): Signal {
     const w = warmth(time);
     const humidity = Math.min(100, 95 - 35 * w + (rnd() - 0.5) * 4);
     return {
-      air_temperature: round(4 + 10 * w + (rnd() - 0.5) * 0.6, 0.1),
+      // Late November in Niigata: nights near freezing, mild afternoons.
+      air_temperature: round(1.5 + 10 * w + (rnd() - 0.5) * 0.6, 0.1),
       air_humidity: round(humidity, 0.1),
       rain: rnd() < 0.05 ? round(rnd() * 1.2, 0.2) : 0,
       wind_speed: round(Math.max(0, 1.5 + 2 * w + (rnd() - 0.5) * 1.5), 0.1),
@@ -69,7 +70,8 @@ export function paddyWater(seed: number): Signal {
     return {
       water_level: round(6 - 4 * cycle + (rnd() - 0.5) * 0.2, 0.1),
       water_temperature: round(7 + 6 * warmth(time - HOUR) + (rnd() - 0.5) * 0.2, 0.1),
-      battery: round(3.8 - rnd() * 0.02, 0.01),
+      // This sensor's cell is running down: the demo's device-health tip.
+      battery: round(3.32 - rnd() * 0.02, 0.01),
     };
   };
 }

@@ -1,5 +1,269 @@
-// Server feature plugin for issue 9 (fields, maps, imagery, charts). Registered by dashboard/server.ts; it adds its routes,
-// its own tables (runtime/sqlite.ts migrate) and its sync appliers through `ctx`.
+// Server feature plugin for issue 9's farmer and officer views: fields with their boundaries and
+// latest imagery, a field's scenes with heatmaps and management zones, chart series, and the
+// region overview. It registers the sync applier of the 'imagery' kind and the gateway's upload
+// route for heatmap PNGs. Every route is scoped to the caller's farms (dashboard/views/access.ts).
+import { Type } from '@sinclair/typebox';
+import { ProblemBody } from '../../protocol/api.ts';
+import { HatakeError } from '../../protocol/errors.ts';
+import type { Field } from '../../protocol/manifest.ts';
+import {
+  FarmFields,
+  FarmParams,
+  FieldDetail,
+  FieldParams,
+  FieldSceneParams,
+  RegionOverview,
+  SceneId,
+  Series,
+  SeriesQuery,
+  ZoneFeatureCollection,
+  type FieldSummary,
+} from '../../protocol/views.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 import type { App, ServerContext } from '../server.ts';
+import { requireGateway, requireSession } from '../server.ts';
+import { knownFarm } from '../views/access.ts';
+import {
+  applyImagery,
+  fieldScenes,
+  fieldZones,
+  getMapFile,
+  latestByField,
+  MAP_PATH_PATTERN,
+  MAX_MAP_PNG_BYTES,
+  migrateImagery,
+  putMapFile,
+} from '../views/imagery.ts';
+import { seriesOf } from '../views/series.ts';
+import { regionOverview } from '../views/overview.ts';
+import { devicePositions } from '../partner/manifests.ts';
 
-export async function fieldViewsFeature(_app: App, _opts: { ctx: ServerContext }): Promise<void> {}
+const session = [{ session: [] }];
+const errors = { 400: ProblemBody, 401: ProblemBody, 403: ProblemBody, 404: ProblemBody };
+
+/** The fields of a farm as the gateway synced them (the manifest's field documents). */
+function farmFields(ctx: ServerContext, farm: string): Field[] {
+  return (
+    ctx.db.prepare('SELECT doc FROM fields WHERE farm = ? ORDER BY id').all(farm) as { doc: string }[]
+  ).map((r) => JSON.parse(r.doc) as Field);
+}
+
+const summaryOf = (f: Field, latest: FieldSummary['latest']): FieldSummary => ({
+  id: f.id,
+  name: f.name,
+  crop: f.crop ?? null,
+  variety: f.variety ?? null,
+  plantingDate: f.plantingDate ?? null,
+  soilTexture: f.soilTexture ?? null,
+  boundary: f.boundary ?? null,
+  latest,
+});
+
+export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
+  migrateImagery(ctx.db);
+  ctx.appliers.register('imagery', applyImagery);
+  const catalogue = loadCatalogue();
+
+  app.get(
+    '/api/v1/farms/:farm/fields',
+    {
+      schema: {
+        summary: "A farm's fields with boundaries and latest imagery, and its devices",
+        tags: ['fields'],
+        security: session,
+        params: FarmParams,
+        response: { 200: FarmFields, ...errors },
+      },
+    },
+    async (request) => {
+      const { farm } = knownFarm(ctx, request, request.params.farm);
+      const latest = latestByField(ctx.db, [farm.id]);
+      const positions = devicePositions(ctx.db, farm.id);
+      const devices = ctx.db
+        .prepare('SELECT id, name, field, kit FROM devices WHERE farm = ? ORDER BY id')
+        .all(farm.id) as { id: string; name: string | null; field: string | null; kit: string | null }[];
+      return {
+        farm: farm.id,
+        name: farm.name,
+        timezone: farm.timezone,
+        fields: farmFields(ctx, farm.id).map((f) => summaryOf(f, latest.get(`${farm.id}/${f.id}`) ?? null)),
+        devices: devices.map((d) => ({ ...d, position: positions.get(d.id) ?? null })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/farms/:farm/fields/:field',
+    {
+      schema: {
+        summary: 'One field with its processed scenes (statistics, heatmaps), newest first',
+        tags: ['fields'],
+        security: session,
+        params: FieldParams,
+        response: { 200: FieldDetail, ...errors },
+      },
+    },
+    async (request) => {
+      const { farm } = knownFarm(ctx, request, request.params.farm);
+      const field = farmFields(ctx, farm.id).find((f) => f.id === request.params.field);
+      if (!field) throw new HatakeError('HATAKE_E_NOT_FOUND', `no field "${request.params.field}"`);
+      const latest = latestByField(ctx.db, [farm.id]).get(`${farm.id}/${field.id}`) ?? null;
+      return {
+        farm: farm.id,
+        timezone: farm.timezone,
+        field: summaryOf(field, latest),
+        scenes: fieldScenes(ctx.db, farm.id, field.id),
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/farms/:farm/fields/:field/scenes/:scene/zones',
+    {
+      schema: {
+        summary: "A field's management zones of one scene (GeoJSON, WGS84)",
+        tags: ['fields'],
+        security: session,
+        params: FieldSceneParams,
+        response: { 200: ZoneFeatureCollection, ...errors },
+      },
+    },
+    async (request) => {
+      const { farm } = knownFarm(ctx, request, request.params.farm);
+      const zones = fieldZones(ctx.db, farm.id, request.params.field, request.params.scene);
+      if (!zones) throw new HatakeError('HATAKE_E_NOT_FOUND', 'no such scene for this field');
+      return { type: 'FeatureCollection' as const, features: zones };
+    },
+  );
+
+  app.get(
+    '/api/v1/farms/:farm/scenes/:scene/file',
+    {
+      schema: {
+        summary: 'A heatmap or legend PNG of a scene',
+        tags: ['fields'],
+        security: session,
+        params: Type.Object(
+          { farm: FarmParams.properties.farm, scene: SceneId },
+          { additionalProperties: false },
+        ),
+        querystring: Type.Object(
+          { path: Type.String({ pattern: MAP_PATH_PATTERN }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: {
+            description: 'image/png',
+            content: { 'image/png': { schema: Type.String({ format: 'binary' }) } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { farm } = knownFarm(ctx, request, request.params.farm);
+      const file = getMapFile(ctx.db, farm.id, request.params.scene, request.query.path);
+      if (!file) throw new HatakeError('HATAKE_E_NOT_FOUND', 'map file not uploaded (yet)');
+      return reply
+        .header('cache-control', 'private, max-age=3600')
+        .header('etag', `"${file.sha256}"`)
+        .type('image/png')
+        .send(file.png as never);
+    },
+  );
+
+  app.get(
+    '/api/v1/farms/:farm/series',
+    {
+      schema: {
+        summary: "A device's metric over 24 h (raw), 7 days (hourly) or the season (daily), as chart columns",
+        tags: ['fields'],
+        security: session,
+        params: FarmParams,
+        querystring: SeriesQuery,
+        response: { 200: Series, ...errors },
+      },
+    },
+    async (request) => {
+      const { farm } = knownFarm(ctx, request, request.params.farm);
+      const { device, metric, range } = request.query;
+      const dev = ctx.db
+        .prepare('SELECT field FROM devices WHERE farm = ? AND id = ?')
+        .get(farm.id, device) as { field: string | null } | undefined;
+      if (!dev) throw new HatakeError('HATAKE_E_NOT_FOUND', `no device "${device}"`);
+      const field = dev.field ? farmFields(ctx, farm.id).find((f) => f.id === dev.field) : undefined;
+      try {
+        return await seriesOf(ctx.readings, {
+          farm: farm.id,
+          device,
+          metric,
+          range,
+          plantingDate: field?.plantingDate ?? null,
+          now: Date.now(),
+        });
+      } catch (e) {
+        if (e instanceof HatakeError) throw e;
+        request.log.error({ err: e }, 'series query failed');
+        throw new HatakeError('HATAKE_E_STORAGE', 'time-series store unavailable; retry later');
+      }
+    },
+  );
+
+  app.get(
+    '/api/v1/overview',
+    {
+      schema: {
+        summary: 'Region overview: fields by latest NDVI, farms with stale data',
+        tags: ['fields'],
+        security: session,
+        response: { 200: RegionOverview, 401: ProblemBody },
+      },
+    },
+    async (request) => {
+      const farms = ctx.auth.visibleFarms(requireSession(request).user);
+      return regionOverview(ctx.db, catalogue, farms, Date.now());
+    },
+  );
+
+  // Heatmap PNGs are binary and can be large; they travel beside the sync batch that carries the
+  // scene's statistics, so a batch stays small JSON. Idempotent: a resend replaces.
+  app.addContentTypeParser(
+    'image/png',
+    { parseAs: 'buffer', bodyLimit: MAX_MAP_PNG_BYTES },
+    (_r, body, done) => done(null, body),
+  );
+  app.put(
+    '/api/v1/sync/imagery/:scene/file',
+    {
+      schema: {
+        summary: "Upload a heatmap or legend PNG of one of the gateway's scenes",
+        tags: ['gateway'],
+        security: [{ gateway: [] }],
+        params: Type.Object({ scene: SceneId }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { path: Type.String({ pattern: MAP_PATH_PATTERN }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          204: Type.Null(),
+          400: ProblemBody,
+          401: ProblemBody,
+          413: ProblemBody,
+          415: ProblemBody,
+        },
+      },
+      onRequest: async (request) => {
+        requireGateway(request, ctx.auth);
+      },
+    },
+    async (request, reply) => {
+      const gw = requireGateway(request, ctx.auth);
+      if (!Buffer.isBuffer(request.body))
+        throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'send the PNG with content-type image/png', {
+          expected: 'image/png',
+        });
+      putMapFile(ctx.db, gw.farm, request.params.scene, request.query.path, request.body, Date.now());
+      return reply.status(204).send(null);
+    },
+  );
+}

@@ -1,7 +1,7 @@
 // Sensor profiles as data: which band plays which role (never band positions in code), the
 // radiometry (reflectance = (DN + offset) · scale), no-data, and the scene-classification
 // classes to keep. A new sensor is a new entry here (or a user profile validated by the schema).
-import { SensorProfile } from '../../protocol/imagery.ts';
+import { BAND_ROLES, SensorProfile, type BandRole } from '../../protocol/imagery.ts';
 import { validator } from '../../protocol/validate.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 
@@ -122,4 +122,28 @@ export function parseProfile(value: unknown, file: string): SensorProfile {
     }
     throw e;
   }
+}
+
+/** Parses "red=1,nir=4" into band roles → 1-based band numbers. */
+export function parseBandMap(text: string): Partial<Record<BandRole, number>> {
+  const out: Partial<Record<BandRole, number>> = {};
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z0-9]+)=(\d{1,4})$/.exec(part);
+    if (!m || !(BAND_ROLES as readonly string[]).includes(m[1]!) || Number(m[2]) < 1) {
+      throw new HatakeError('HATAKE_E_CONFIG', `--bands: "${part.slice(0, 40)}" is not role=number`, {
+        expected: `role=N with role one of ${BAND_ROLES.join(', ')} and N ≥ 1`,
+      });
+    }
+    const role = m[1] as BandRole;
+    if (out[role] !== undefined) {
+      throw new HatakeError('HATAKE_E_CONFIG', `--bands: ${role} given twice`, {
+        expected: 'each role once',
+      });
+    }
+    out[role] = Number(m[2]);
+  }
+  return out;
 }

@@ -1,0 +1,159 @@
+// What an IT partner looks at before driving out: each device's last contact against its kit's
+// reporting interval, battery and radio signal, and how much of the last day's data carried a
+// quality flag; each gateway's last sync, what it still has to send and which version it runs
+// (from the status it sends with each sync batch, or its backlog_report events), and its recent
+// alerts.
+import type { DeviceHealth, GatewayAlert, GatewayHealth } from '../../protocol/views.ts';
+import type { Catalogue } from '../../firmware-config/catalogue.ts';
+import type { Db } from '../../runtime/sqlite.ts';
+import { HOUR_MS, type LatestRow, type ReadingStore } from '../storage/types.ts';
+import { intervalMs, SILENT_INTERVALS } from '../views/overview.ts';
+import { storedRegistry } from './manifests.ts';
+
+/** Readings examined per device for the quality figure (the newest day, at most this many). */
+export const QUALITY_MAX_ROWS = 20_000;
+const LATE_INTERVALS = 12;
+const ALERT_WINDOW_MS = 7 * 24 * HOUR_MS;
+
+const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
+
+export async function deviceHealth(
+  db: Db,
+  store: ReadingStore,
+  catalogue: Catalogue,
+  farm: string,
+  now: number,
+): Promise<DeviceHealth[]> {
+  const rows = db
+    .prepare('SELECT id, name, field, kit, last_seen, online FROM devices WHERE farm = ? ORDER BY id')
+    .all(farm) as {
+    id: string;
+    name: string | null;
+    field: string | null;
+    kit: string | null;
+    last_seen: number | null;
+    online: number | null;
+  }[];
+  const registry = storedRegistry(db, farm);
+  const provisioned = new Set(registry?.devices.map((d) => d.id) ?? []);
+  // Provisioned devices that never reported are the ones a partner most needs to see.
+  for (const d of registry?.devices ?? [])
+    if (!rows.some((r) => r.id === d.id))
+      rows.push({ id: d.id, name: null, field: null, kit: d.kit, last_seen: null, online: null });
+  const latest = await store.latest([farm]);
+  const pick = (device: string, metric: string) => {
+    const l: LatestRow | undefined = latest.find((x) => x.device === device && x.metric === metric);
+    return l ? { value: l.value, unit: l.unit, time: new Date(l.time).toISOString() } : null;
+  };
+  const out: DeviceHealth[] = [];
+  for (const d of rows) {
+    const kit = d.kit ? catalogue.get(d.kit) : undefined;
+    const every = intervalMs(catalogue, d.kit);
+    const age = d.last_seen === null ? null : now - d.last_seen;
+    const state =
+      age === null
+        ? 'never'
+        : age <= SILENT_INTERVALS * every
+          ? 'ok'
+          : age <= LATE_INTERVALS * every
+            ? 'late'
+            : 'silent';
+    const quality = { readings: 0, flagged: 0, flags: {} as Record<string, number> };
+    const metrics = new Set([
+      ...Object.keys(kit?.metrics ?? {}),
+      ...latest.filter((l) => l.device === d.id).map((l) => l.metric),
+    ]);
+    for (const metric of metrics) {
+      const readings = await store.readings({
+        farm,
+        device: d.id,
+        metric,
+        from: now - 24 * HOUR_MS,
+        to: now + 1,
+        limit: QUALITY_MAX_ROWS,
+      });
+      for (const r of readings) {
+        quality.readings++;
+        if (r.flags.length) quality.flagged++;
+        for (const f of r.flags) quality.flags[f] = (quality.flags[f] ?? 0) + 1;
+      }
+    }
+    out.push({
+      id: d.id,
+      name: d.name,
+      kit: d.kit,
+      kitName: kit ? { ja: kit.name.ja, en: kit.name.en } : null,
+      field: d.field,
+      transport: kit ? (kit.transport ?? 'mqtt') : null,
+      lastSeen: iso(d.last_seen),
+      online: d.online === null ? null : d.online === 1,
+      state,
+      intervalS: kit?.interval ?? null,
+      battery: pick(d.id, 'battery'),
+      batteryLevel: pick(d.id, 'battery_level'),
+      rssi: pick(d.id, 'rssi'),
+      snr: pick(d.id, 'snr'),
+      quality,
+      provisioned: provisioned.has(d.id),
+    });
+  }
+  return out;
+}
+
+export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[] {
+  const gws = db.prepare('SELECT * FROM gateways WHERE farm = ? ORDER BY id').all(farm) as {
+    id: string;
+    farm: string;
+    created: number;
+    revoked: number | null;
+    last_sync: number | null;
+    acked_seq: number;
+    // Sent with every sync batch (protocol/sync.ts GatewaySyncStatus); absent on older servers.
+    version?: string | null;
+    backlog?: number | null;
+    oldest_age_ms?: number | null;
+    status_at?: number | null;
+  }[];
+  const reportOf = db.prepare(
+    `SELECT time, detail FROM events WHERE gateway = ? AND farm = ? AND type = 'backlog_report' ORDER BY time DESC LIMIT 1`,
+  );
+  const alertsOf = db.prepare(
+    `SELECT id, type, severity, time, device, message FROM events
+     WHERE gateway = ? AND farm = ? AND type != 'backlog_report' AND time >= ? ORDER BY time DESC LIMIT 20`,
+  );
+  return gws.map((g) => {
+    const report = reportOf.get(g.id, farm) as { time: number; detail: string | null } | undefined;
+    const detail = report?.detail ? (JSON.parse(report.detail) as Record<string, unknown>) : {};
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+    // The status the gateway sends with each batch wins over an older backlog_report event.
+    const fromBatch = g.status_at != null && (report === undefined || g.status_at >= report.time);
+    const backlog = fromBatch ? (g.backlog ?? null) : num(detail.backlog);
+    const alerts = (
+      alertsOf.all(g.id, farm, now - ALERT_WINDOW_MS) as {
+        id: string;
+        type: string;
+        severity: string;
+        time: number;
+        device: string | null;
+        message: string;
+      }[]
+    ).map((a): GatewayAlert => ({ ...a, time: new Date(a.time).toISOString() }));
+    return {
+      id: g.id,
+      farm: g.farm,
+      created: new Date(g.created).toISOString(),
+      revoked: iso(g.revoked),
+      lastSync: iso(g.last_sync),
+      ackedSeq: g.acked_seq,
+      backlog: backlog === null ? null : Math.max(0, Math.round(backlog)),
+      oldestAgeMs: fromBatch ? (g.oldest_age_ms ?? null) : num(detail.oldestAgeMs),
+      version: fromBatch
+        ? (g.version ?? null)
+        : typeof detail.version === 'string'
+          ? detail.version.slice(0, 64)
+          : null,
+      reportedAt: iso(fromBatch ? g.status_at : report?.time),
+      alerts,
+    };
+  });
+}

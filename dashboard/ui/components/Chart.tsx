@@ -1,0 +1,75 @@
+// A time-series chart with uPlot: a line of the values and, for rolled-up ranges, the min–max
+// band. Sized to its container, so it fits a 360-px phone as well as a desk.
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+export function Chart(props: {
+  t: number[];
+  v: (number | null)[];
+  min?: (number | null)[];
+  max?: (number | null)[];
+  label: string;
+  /** The range shown, epoch ms (a chart of one point still spans its whole range). */
+  from: number;
+  to: number;
+  /** The time axis' name in the legend, in the page's language. */
+  timeLabel: string;
+  /** Labels of the band's edges, in the page's language. */
+  bandLabels?: [string, string];
+  unit: string;
+  timeZone: string;
+}) {
+  const el = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const box = el.current;
+    if (!box) return;
+    const band = props.min && props.max;
+    const series: uPlot.Series[] = [
+      { label: props.timeLabel },
+      {
+        label: props.label,
+        stroke: '#1d6b2f',
+        width: 2,
+        value: (_u, v) => (v === null ? '—' : `${v.toFixed(2)} ${props.unit}`),
+      },
+    ];
+    const data: uPlot.AlignedData = [props.t, props.v];
+    if (band) {
+      const [lo, hi] = props.bandLabels ?? ['min', 'max'];
+      series.push({ label: lo, stroke: '#9bbf9f', width: 1 }, { label: hi, stroke: '#9bbf9f', width: 1 });
+      data.push(props.min!, props.max!);
+    }
+    const width = () => Math.max(280, box.clientWidth);
+    const u = new uPlot(
+      {
+        width: width(),
+        height: 220,
+        series,
+        bands: band ? [{ series: [3, 2], fill: 'rgba(29,107,47,0.12)' }] : [],
+        scales: { x: { time: true, range: [props.from / 1000, props.to / 1000] } },
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), props.timeZone),
+        axes: [{}, { label: props.unit, size: 56 }],
+        legend: { show: true },
+      },
+      data,
+      box,
+    );
+    const ro = new ResizeObserver(() => u.setSize({ width: width(), height: 220 }));
+    ro.observe(box);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+    };
+  }, [
+    props.t,
+    props.v,
+    props.min,
+    props.max,
+    props.label,
+    props.unit,
+    props.timeZone,
+    props.bandLabels?.join(),
+  ]);
+  return <div ref={el} class="chart" role="img" aria-label={props.label} />;
+}

@@ -1,0 +1,152 @@
+// Small pieces every page uses: loading and error states, freshness that ages on screen, rates in
+// both units, and a data hook that refetches when its key changes.
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from '../api.ts';
+import { useI18n } from '../i18n.ts';
+import { fmtAgo, fmtTime, rateParts } from '../format.ts';
+
+/** A clock that ticks every `ms`, so relative times on screen keep aging. */
+export function useNow(ms = 15_000): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+  return now;
+}
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+  set: (v: T) => void;
+}
+
+/** Loads data with `fn` whenever `key` changes. */
+export function useLoad<T>(fn: () => Promise<T>, key: string): Loaded<T> {
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    fn().then(
+      (data) => live && setState({ data, loading: false }),
+      (error: unknown) => live && setState({ error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [key, n]);
+  const reload = useCallback(() => setN((x) => x + 1), []);
+  const set = useCallback((data: T) => setState({ data, loading: false }), []);
+  return { data: state.data, error: state.error, loading: state.loading, reload, set };
+}
+
+export function Loading() {
+  const { t } = useI18n();
+  return (
+    <p class="muted" role="status">
+      {t('loading')}
+    </p>
+  );
+}
+
+export function ErrorBox({ error }: { error: unknown }) {
+  const { t } = useI18n();
+  if (!error) return null;
+  const code = error instanceof ApiError ? error.code : undefined;
+  const message =
+    error instanceof ApiError && error.status === 404
+      ? t('notFound')
+      : error instanceof ApiError && error.status === 403
+        ? t('forbidden')
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  return (
+    <p class="error" role="alert">
+      {message}
+      {code ? (
+        <>
+          {' '}
+          <code translate={false}>{code}</code>
+        </>
+      ) : null}
+    </p>
+  );
+}
+
+/** How old a value is; marked stale past `staleMs`. */
+export function Freshness({
+  time,
+  staleMs = 15 * 60_000,
+}: {
+  time: string | null | undefined;
+  staleMs?: number;
+}) {
+  const { lang, t } = useI18n();
+  const now = useNow();
+  if (!time) return <span class="fresh stale">{t('noData')}</span>;
+  const stale = now - Date.parse(time) > staleMs;
+  return (
+    <time class={stale ? 'fresh stale' : 'fresh'} dateTime={time} title={fmtTime(time, lang)}>
+      {stale ? `${t('stale')} · ` : ''}
+      {fmtAgo(time, lang, now)}
+    </time>
+  );
+}
+
+/** A rate in kg/ha as "12.3 kg/10a (123 kg/ha)" in Japanese, the other way round in English. */
+export function Rate({ kgHa, n }: { kgHa: number; n?: boolean }) {
+  const { lang, t } = useI18n();
+  const [a, b] = rateParts(kgHa, lang);
+  return (
+    <span class="rate">
+      {n ? <span class="rate-n">{t('nitrogen')} </span> : null}
+      <span translate={false} class="rate-main">
+        {a}
+      </span>{' '}
+      <span translate={false} class="rate-alt">
+        ({b})
+      </span>
+    </span>
+  );
+}
+
+export function Section({
+  title,
+  children,
+  id,
+}: {
+  title: string;
+  children: ComponentChildren;
+  id?: string;
+}) {
+  return (
+    <section class="card" aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** Saves bytes as a file through a temporary object URL (nothing leaves the browser). */
+export function saveBlob(name: string, data: BlobPart, type: string): void {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export function base64Bytes(b64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}

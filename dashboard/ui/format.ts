@@ -1,0 +1,92 @@
+// Numbers, units and times as farmers read them: rates in kg/10a (Japanese) beside kg/ha, soil
+// moisture in %, temperatures in °C, times in the farm's zone, freshness as "3分前" / "3 min ago".
+import { METRICS, isMetricName } from '../../protocol/metrics.ts';
+import type { Lang } from './i18n.ts';
+
+/** How a stored unit is shown, and the factor from storage to display. */
+export function displayUnit(metric: string, unit: string): { unit: string; factor: number } {
+  if (metric === 'soil_vwc' || unit === 'm3/m3') return { unit: '%', factor: 100 };
+  const pretty: Record<string, string> = { degC: '°C', 'W/m2': 'W/m²', '1': '' };
+  return { unit: pretty[unit] ?? unit, factor: 1 };
+}
+
+export function metricName(metric: string, lang: Lang): string {
+  return isMetricName(metric) ? METRICS[metric][lang] : metric;
+}
+
+export function fmtNumber(v: number | null | undefined, lang: Lang, digits = 1): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: 0,
+  }).format(v);
+}
+
+/** A metric value with its display unit, e.g. "23.4 %". */
+export function fmtValue(
+  metric: string,
+  value: number,
+  unit: string,
+  lang: Lang,
+): { value: string; unit: string } {
+  const d = displayUnit(metric, unit);
+  const digits = d.unit === '%' ? 1 : Math.abs(value * d.factor) >= 100 ? 0 : 1;
+  return { value: fmtNumber(value * d.factor, lang, digits), unit: d.unit };
+}
+
+/** A rate stored in kg/ha as the two units a farmer reads: kg/10a first in Japanese. */
+export function rateParts(kgHa: number, lang: Lang): [string, string] {
+  const per10a = `${fmtNumber(kgHa / 10, lang, 1)} kg/10a`;
+  const perHa = `${fmtNumber(kgHa, lang, 0)} kg/ha`;
+  return lang === 'ja' ? [per10a, perHa] : [perHa, per10a];
+}
+
+/** A date and time in the farm's zone. */
+export function fmtTime(iso: string | number | null | undefined, lang: Lang, zone = 'Asia/Tokyo'): string {
+  if (iso === null || iso === undefined) return '—';
+  const t = typeof iso === 'number' ? iso : Date.parse(iso);
+  if (!Number.isFinite(t)) return '—';
+  return new Intl.DateTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    timeZone: zone,
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(t);
+}
+
+export function fmtDate(iso: string | number | null | undefined, lang: Lang, zone = 'Asia/Tokyo'): string {
+  if (iso === null || iso === undefined) return '—';
+  const t = typeof iso === 'number' ? iso : Date.parse(iso);
+  if (!Number.isFinite(t)) return '—';
+  return new Intl.DateTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    timeZone: zone,
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+  }).format(t);
+}
+
+/** "3分前" / "3 minutes ago": Intl does the words in both languages. */
+export function fmtAgo(iso: string | number | null | undefined, lang: Lang, now = Date.now()): string {
+  if (iso === null || iso === undefined) return '—';
+  const t = typeof iso === 'number' ? iso : Date.parse(iso);
+  if (!Number.isFinite(t)) return '—';
+  const s = Math.round((t - now) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', { numeric: 'auto' });
+  const a = Math.abs(s);
+  if (a < 60) return rtf.format(s, 'second');
+  if (a < 3600) return rtf.format(Math.round(s / 60), 'minute');
+  if (a < 86400) return rtf.format(Math.round(s / 3600), 'hour');
+  return rtf.format(Math.round(s / 86400), 'day');
+}
+
+export function fmtYen(v: number | null | undefined, lang: Lang): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    style: 'currency',
+    currency: 'JPY',
+    maximumFractionDigits: 0,
+  }).format(v);
+}

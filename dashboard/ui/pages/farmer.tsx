@@ -1,0 +1,838 @@
+// The farmer's pages, phone first: the farm with live sensor tiles and its fields on a map; a
+// field with its heatmap, zones and charts; tips to act on, dismiss or automate; approved
+// recommendations with their map and prescription downloads; automations with logs and a manual
+// override.
+import { useCallback, useMemo, useState } from 'preact/hooks';
+import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
+import type { FarmFields, FieldDetail, Series, SeriesRange } from '../../../protocol/views.ts';
+import type { TipView, AutomationView } from '../../../protocol/review.ts';
+import { api, qs } from '../api.ts';
+import { useI18n, type Lang } from '../i18n.ts';
+import { href } from '../route.ts';
+import { useLive } from '../live.ts';
+import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
+import { reviewApi } from '../review-api.ts';
+import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
+import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+import { Chart } from '../components/Chart.tsx';
+
+const enc = encodeURIComponent;
+const HIDDEN_TILE_METRICS = new Set(['rssi', 'snr']);
+/** File format names are names, the same in every language. */
+const FORMAT_NAMES = { isoxml: 'ISOXML', shp: 'Shapefile', geojson: 'GeoJSON', csv: 'CSV' } as const;
+
+/** Devices of a farm with their latest values, kept current by the live stream. */
+function useLiveDevices(farm: string) {
+  const devices = useLoad(() => api<DeviceView[]>('/api/v1/devices'), farm);
+  const [patch, setPatch] = useState<Record<string, LiveReadingEvent>>({});
+  const status = useLive(
+    useCallback(
+      (e: LiveReadingEvent) => {
+        if (e.farm !== farm) return;
+        setPatch((p) => {
+          const key = `${e.device}/${e.metric}`;
+          const old = p[key];
+          if (old && Date.parse(old.time) > Date.parse(e.time)) return p;
+          return { ...p, [key]: e };
+        });
+      },
+      [farm],
+    ),
+  );
+  const merged = useMemo(() => {
+    const list = (devices.data ?? []).filter((d) => d.farm === farm);
+    return list.map((d) => {
+      const latest = d.latest.map((l) => {
+        const p = patch[`${d.id}/${l.metric}`];
+        return p && Date.parse(p.time) >= Date.parse(l.time)
+          ? { ...l, value: p.value, time: p.time, flags: p.flags }
+          : l;
+      });
+      for (const p of Object.values(patch))
+        if (p.device === d.id && !latest.some((l) => l.metric === p.metric))
+          latest.push({ metric: p.metric, value: p.value, unit: p.unit, time: p.time, flags: p.flags });
+      const lastSeen = latest.reduce<string | null>((m, l) => (m && m > l.time ? m : l.time), d.lastSeen);
+      return { ...d, latest, lastSeen };
+    });
+  }, [devices.data, patch, farm]);
+  return { devices: merged, loading: devices.loading, error: devices.error, status };
+}
+
+function Tile({
+  device,
+  metric,
+  value,
+  unit,
+  time,
+  flags,
+}: {
+  device: DeviceView;
+  metric: string;
+  value: number;
+  unit: string;
+  time: string;
+  flags: string[];
+}) {
+  const { lang, t } = useI18n();
+  const v = fmtValue(metric, value, unit, lang);
+  return (
+    <li class="tile" data-testid={`tile-${device.id}-${metric}`}>
+      <span class="tile-metric">{metricName(metric, lang)}</span>
+      <span class="tile-value">
+        <span class="num" data-testid="value">
+          {v.value}
+        </span>{' '}
+        <span translate={false} class="unit">
+          {v.unit}
+        </span>
+      </span>
+      <Freshness time={time} />
+      {flags.length ? (
+        <span class="flag" title={flags.join(', ')}>
+          {t('flagged')}
+        </span>
+      ) : null}
+    </li>
+  );
+}
+
+export function LiveTiles({ devices, status }: { devices: DeviceView[]; status: string }) {
+  const { t } = useI18n();
+  return (
+    <div>
+      <p class="muted live-state" aria-live="polite">
+        {status === 'open' ? t('liveOn') : t('liveConnecting')}
+      </p>
+      {devices.map((d) => (
+        <div key={d.id} class="device-tiles">
+          <h3>
+            {d.name ?? d.id} <Freshness time={d.lastSeen} />
+          </h3>
+          <ul class="tiles">
+            {d.latest
+              .filter((l) => !HIDDEN_TILE_METRICS.has(l.metric))
+              .map((l) => (
+                <Tile key={l.metric} device={d} {...l} />
+              ))}
+          </ul>
+          {d.latest.length === 0 ? <p class="muted">{t('noData')}</p> : null}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+const severityClass = (s: string) => `sev sev-${s}`;
+
+function tipText(v: TipView, lang: Lang) {
+  return { title: v.tip.title[lang], text: v.tip.text[lang] };
+}
+
+export function FarmHome({ farm }: { farm: string }) {
+  const { t, lang } = useI18n();
+  const fields = useLoad(() => api<FarmFields>(`/api/v1/farms/${enc(farm)}/fields`), farm);
+  const live = useLiveDevices(farm);
+  const tips = useLoad(() => reviewApi.tips(farm).catch(() => [] as TipView[]), farm);
+  const polygons: MapPolygon[] = (fields.data?.fields ?? [])
+    .filter((f) => f.boundary)
+    .map((f) => ({ id: f.id, geometry: f.boundary as GeoJSON.Geometry, label: f.name }));
+  return (
+    <main id="main" tabIndex={-1}>
+      <h1>{fields.data?.name ?? farm}</h1>
+      <ErrorBox error={fields.error ?? live.error} />
+      <Section title={t('liveSensors')} id="live-h">
+        {live.loading ? <Loading /> : <LiveTiles devices={live.devices} status={live.status} />}
+      </Section>
+      <Section title={t('fields')} id="fields-h">
+        {fields.loading ? <Loading /> : null}
+        {polygons.length ? (
+          <FieldMap
+            fields={polygons}
+            label={t('fieldMap')}
+            onSelect={(id) => (location.hash = href('farm', farm, 'field', id))}
+          />
+        ) : null}
+        <ul class="cards">
+          {(fields.data?.fields ?? []).map((f) => (
+            <li key={f.id}>
+              <a class="field-link" href={href('farm', farm, 'field', f.id)} data-testid={`field-${f.id}`}>
+                <strong>{f.name}</strong>
+                <span class="muted">
+                  {f.crop ? cropName(f.crop, t) : ''}
+                  {f.latest?.ndvi !== undefined && f.latest?.ndvi !== null ? (
+                    <>
+                      {' · '}
+                      <span translate={false}>NDVI</span> {fmtNumber(f.latest.ndvi, lang, 2)} (
+                      {fmtDate(f.latest.acquired, lang)})
+                    </>
+                  ) : (
+                    ` · ${t('noImagery')}`
+                  )}
+                </span>
+              </a>
+            </li>
+          ))}
+        </ul>
+      </Section>
+      <Section title={t('tips')} id="tips-h">
+        {(tips.data ?? [])
+          .filter((x) => x.state === 'open')
+          .slice(0, 3)
+          .map((v) => (
+            <p key={v.tip.id} class={severityClass(v.tip.severity)}>
+              <span class="sev-label">{t(`severity_${v.tip.severity}`)}</span> {tipText(v, lang).title}
+            </p>
+          ))}
+        {(tips.data ?? []).filter((x) => x.state === 'open').length === 0 ? (
+          <p class="muted">{t('noTips')}</p>
+        ) : null}
+        <p>
+          <a href={href('farm', farm, 'tips')}>{t('allTips')}</a>
+        </p>
+      </Section>
+    </main>
+  );
+}
+
+function cropName(crop: string, t: (k: string) => string): string {
+  const key = `crop_${crop.replace(/-/g, '_')}`;
+  const v = t(key);
+  return v === key ? crop : v;
+}
+
+const RANGES: SeriesRange[] = ['24h', '7d', 'season'];
+
+function Charts({ farm, devices, timeZone }: { farm: string; devices: DeviceView[]; timeZone: string }) {
+  const { t, lang } = useI18n();
+  const [device, setDevice] = useState((devices.find((d) => d.latest.length > 0) ?? devices[0])?.id ?? '');
+  const dev = devices.find((d) => d.id === device) ?? devices[0];
+  const metrics = (dev?.latest ?? []).map((l) => l.metric).filter((m) => !HIDDEN_TILE_METRICS.has(m));
+  const [metric, setMetric] = useState('');
+  const m = metrics.includes(metric) ? metric : (metrics[0] ?? '');
+  const [range, setRange] = useState<SeriesRange>('24h');
+  const series = useLoad(
+    () =>
+      dev && m
+        ? api<Series>(`/api/v1/farms/${enc(farm)}/series${qs({ device: dev.id, metric: m, range })}`)
+        : Promise.resolve(undefined),
+    `${dev?.id}/${m}/${range}`,
+  );
+  if (!dev) return <p class="muted">{t('noDevicesInField')}</p>;
+  const unit = series.data ? fmtValue(m, 1, series.data.unit, lang).unit : '';
+  const factor = m === 'soil_vwc' ? 100 : 1;
+  const scale = (a: (number | null)[] | undefined) => a?.map((x) => (x === null ? null : x * factor));
+  return (
+    <div class="charts">
+      <div class="controls">
+        <label>
+          {t('device')}
+          <select value={dev.id} onChange={(e) => setDevice((e.target as HTMLSelectElement).value)}>
+            {devices.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name ?? d.id}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t('metric')}
+          <select value={m} onChange={(e) => setMetric((e.target as HTMLSelectElement).value)}>
+            {metrics.map((x) => (
+              <option key={x} value={x}>
+                {metricName(x, lang)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <div role="group" aria-label={t('range')} class="seg">
+          {RANGES.map((r) => (
+            <button key={r} type="button" aria-pressed={r === range} onClick={() => setRange(r)}>
+              {t(`range_${r}`)}
+            </button>
+          ))}
+        </div>
+      </div>
+      <ErrorBox error={series.error} />
+      {series.data && series.data.t.length > 0 ? (
+        <Chart
+          t={series.data.t}
+          v={scale(series.data.v)!}
+          min={scale(series.data.min)}
+          max={scale(series.data.max)}
+          label={`${metricName(m, lang)} (${dev.name ?? dev.id})`}
+          from={series.data.from}
+          to={series.data.to}
+          timeLabel={t('time')}
+          bandLabels={[t('minimum'), t('maximum')]}
+          unit={unit}
+          timeZone={timeZone}
+        />
+      ) : series.loading ? (
+        <Loading />
+      ) : (
+        <p class="muted">{t('noData')}</p>
+      )}
+    </div>
+  );
+}
+
+export function FieldPage({ farm, field }: { farm: string; field: string }) {
+  const { t, lang } = useI18n();
+  const detail = useLoad(
+    () => api<FieldDetail>(`/api/v1/farms/${enc(farm)}/fields/${enc(field)}`),
+    `${farm}/${field}`,
+  );
+  const farmFields = useLoad(() => api<FarmFields>(`/api/v1/farms/${enc(farm)}/fields`), farm);
+  const live = useLiveDevices(farm);
+  const [index, setIndex] = useState('ndvi');
+  const [showZones, setShowZones] = useState(true);
+  const scene = detail.data?.scenes[0];
+  const zones = useLoad(
+    () =>
+      scene
+        ? api<{
+            features: Array<{ id: string; geometry: GeoJSON.Geometry; properties: Record<string, unknown> }>;
+          }>(`/api/v1/farms/${enc(farm)}/fields/${enc(field)}/scenes/${enc(scene.sceneId)}/zones`)
+        : Promise.resolve(undefined),
+    scene?.sceneId ?? '-',
+  );
+  const layer = scene?.maps.find((m) => m.index === index) ?? scene?.maps[0];
+  const f = detail.data?.field;
+  const tz = detail.data?.timezone ?? 'Asia/Tokyo';
+  const fieldPolys = useMemo<MapPolygon[]>(
+    () =>
+      f?.boundary
+        ? [{ id: f.id, geometry: f.boundary as GeoJSON.Geometry, label: f.name, selected: true }]
+        : [],
+    [f],
+  );
+  const zonePolys = useMemo<MapPolygon[]>(
+    () =>
+      (showZones ? (zones.data?.features ?? []) : []).map((z) => {
+        const p = z.properties as {
+          zone?: number;
+          k?: number;
+          indices?: Record<string, { mean?: number | null }>;
+        };
+        const mean = p.indices?.[layer?.index ?? 'ndvi']?.mean;
+        return {
+          id: z.id,
+          geometry: z.geometry,
+          label: `${t('zone')} ${p.zone ?? ''}${mean !== undefined && mean !== null ? ` · ${(layer?.index ?? 'ndvi').toUpperCase()} ${mean.toFixed(2)}` : ''}`,
+        };
+      }),
+    [zones.data, showZones, layer, t],
+  );
+  const points = useMemo(
+    () =>
+      (farmFields.data?.devices ?? [])
+        .filter((d) => d.field === field && d.position)
+        .map((d) => ({ id: d.id, position: d.position!, label: d.name ?? d.id })),
+    [farmFields.data, field],
+  );
+  const overlay = useMemo(
+    () =>
+      layer && layer.available
+        ? { url: layer.url, bounds: layer.bounds, alt: `${layer.index.toUpperCase()} ${t('heatmap')}` }
+        : null,
+    [layer, t],
+  );
+  const fieldDevices = live.devices.filter((d) => d.field === field);
+  return (
+    <main id="main" tabIndex={-1}>
+      <p>
+        <a href={href('farm', farm)}>← {t('backToFarm')}</a>
+      </p>
+      <h1>{f?.name ?? field}</h1>
+      <ErrorBox error={detail.error} />
+      {f ? (
+        <p class="muted">
+          {f.crop ? cropName(f.crop, t) : ''}
+          {f.variety ? (
+            <>
+              {' · '}
+              <span translate={false}>{f.variety}</span>
+            </>
+          ) : null}
+          {f.plantingDate ? ` · ${t('planted')} ${fmtDate(f.plantingDate, lang, tz)}` : ''}
+        </p>
+      ) : null}
+      <Section title={t('fieldMap')} id="map-h">
+        {scene ? (
+          <div class="controls">
+            <label>
+              {t('index')}
+              <select value={layer?.index} onChange={(e) => setIndex((e.target as HTMLSelectElement).value)}>
+                {scene.maps.map((m) => (
+                  <option key={m.index} value={m.index} translate={false}>
+                    {m.index.toUpperCase()}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label class="check">
+              <input
+                type="checkbox"
+                checked={showZones}
+                onChange={(e) => setShowZones((e.target as HTMLInputElement).checked)}
+              />
+              {t('showZones')}
+            </label>
+          </div>
+        ) : null}
+        {f ? (
+          <FieldMap
+            fields={fieldPolys}
+            zones={zonePolys}
+            overlay={overlay}
+            points={points}
+            label={t('fieldMap')}
+          />
+        ) : (
+          <Loading />
+        )}
+        {scene ? (
+          <div class="scene" data-testid="scene">
+            <p>
+              {t('sceneOf')} {fmtDate(scene.acquired, lang, tz)} · {t('validPixels')}{' '}
+              {fmtNumber(scene.validFraction * 100, lang, 0)}% · {t('zones')} {scene.zoneCount}
+            </p>
+            {layer ? (
+              <p class="legend">
+                <img src={layer.legendUrl} alt={`${t('legend')} ${layer.index.toUpperCase()}`} height={40} />
+                <span translate={false}>
+                  {layer.index.toUpperCase()} {fmtNumber(scene.indices[layer.index]?.mean ?? null, lang, 2)}
+                </span>
+                {!layer.available ? <span class="muted"> · {t('heatmapPending')}</span> : null}
+              </p>
+            ) : null}
+          </div>
+        ) : detail.data ? (
+          <p class="muted">{t('noImagery')}</p>
+        ) : null}
+        <BaseLayerSetting />
+      </Section>
+      <Section title={t('sensors')} id="sensors-h">
+        <LiveTiles devices={fieldDevices} status={live.status} />
+      </Section>
+      <Section title={t('charts')} id="charts-h">
+        {live.loading ? <Loading /> : <Charts farm={farm} devices={fieldDevices} timeZone={tz} />}
+      </Section>
+    </main>
+  );
+}
+
+function BaseLayerSetting() {
+  const { t } = useI18n();
+  const [url, setUrl] = useState(localStorage.getItem(BASE_LAYER_KEY) ?? '');
+  return (
+    <details class="settings">
+      <summary>{t('baseLayer')}</summary>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (url) localStorage.setItem(BASE_LAYER_KEY, url);
+          else localStorage.removeItem(BASE_LAYER_KEY);
+          location.reload();
+        }}
+      >
+        <label>
+          {t('baseLayerUrl')}
+          <input
+            type="url"
+            value={url}
+            placeholder="https://…/{z}/{x}/{y}.png"
+            onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <button type="submit">{t('save')}</button>
+      </form>
+    </details>
+  );
+}
+
+export function FarmerTips({ farm }: { farm: string }) {
+  const { t, lang } = useI18n();
+  const [view, setView] = useState<'active' | 'history'>('active');
+  const tips = useLoad(() => reviewApi.tips(farm, view), `${farm}/${view}`);
+  const [busy, setBusy] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState('');
+  const act = async (v: TipView, what: 'act' | 'dismiss' | 'automate') => {
+    setBusy(v.tip.id);
+    setError(null);
+    try {
+      if (what === 'act') await reviewApi.tipAct(v.tip.id);
+      else if (what === 'dismiss') await reviewApi.tipDismiss(v.tip.id);
+      else await reviewApi.tipAutomate(v.tip.id, { enabled: false });
+      setDone(
+        t(what === 'act' ? 'tipActedDone' : what === 'dismiss' ? 'tipDismissedDone' : 'tipAutomatedDone'),
+      );
+      tips.reload();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy('');
+    }
+  };
+  return (
+    <main id="main" tabIndex={-1}>
+      <h1>{t('tips')}</h1>
+      <div role="group" aria-label={t('tipView')} class="seg">
+        <button type="button" aria-pressed={view === 'active'} onClick={() => setView('active')}>
+          {t('tipsActive')}
+        </button>
+        <button type="button" aria-pressed={view === 'history'} onClick={() => setView('history')}>
+          {t('tipsHistory')}
+        </button>
+      </div>
+      <p role="status" class="ok">
+        {done}
+      </p>
+      <ErrorBox error={error ?? tips.error} />
+      {tips.loading ? <Loading /> : null}
+      {tips.data?.length === 0 ? <p class="muted">{t('noTips')}</p> : null}
+      <ul class="cards">
+        {(tips.data ?? []).map((v) => {
+          const { title, text } = tipText(v, lang);
+          return (
+            <li
+              key={v.tip.id}
+              class={`card tip ${severityClass(v.tip.severity)}`}
+              data-testid={`tip-${v.tip.id}`}
+            >
+              <h2>
+                <span class="sev-label">{t(`severity_${v.tip.severity}`)}</span> {title}
+              </h2>
+              <p>{text}</p>
+              <p class="muted">
+                {fmtTime(v.tip.created, lang)} · {t(`tipState_${v.state}`)}
+                {v.expired ? ` · ${t('expired')}` : ''}
+              </p>
+              <details>
+                <summary>{t('evidence')}</summary>
+                <ul class="evidence">
+                  {v.tip.evidence.thresholds.map((th) => (
+                    <li key={th.name}>
+                      <span translate={false}>
+                        {th.name}: {th.value} {th.comparison} {th.threshold} {th.unit}
+                      </span>
+                    </li>
+                  ))}
+                  {v.tip.evidence.quantities.map((q) => (
+                    <li key={q.name} translate={false}>
+                      {q.name}: {fmtNumber(q.value, lang, 2)} {q.unit}
+                    </li>
+                  ))}
+                  <li class="muted">
+                    {t('rule')}{' '}
+                    <span translate={false}>
+                      {v.tip.evidence.rule.id}@{v.tip.evidence.rule.version}
+                    </span>
+                  </li>
+                </ul>
+              </details>
+              {v.state === 'open' && !v.expired ? (
+                <div class="actions">
+                  <button
+                    type="button"
+                    class="primary"
+                    disabled={busy === v.tip.id}
+                    onClick={() => void act(v, 'act')}
+                  >
+                    {t('tipAct')}
+                  </button>
+                  <button type="button" disabled={busy === v.tip.id} onClick={() => void act(v, 'dismiss')}>
+                    {t('tipDismiss')}
+                  </button>
+                  {v.automatable ? (
+                    <button
+                      type="button"
+                      disabled={busy === v.tip.id}
+                      onClick={() => void act(v, 'automate')}
+                    >
+                      {t('tipAutomate')}
+                    </button>
+                  ) : null}
+                </div>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </main>
+  );
+}
+
+const rateColour = (v: number, lo: number, hi: number) => {
+  const x = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+  // Light to dark green: more nitrogen, darker.
+  const c = (a: number, b: number) => Math.round(a + (b - a) * x);
+  return `rgb(${c(229, 0)}, ${c(245, 90)}, ${c(224, 50)})`;
+};
+
+export function FarmerRecommendations({ farm, id }: { farm: string; id?: string }) {
+  const { t, lang } = useI18n();
+  const list = useLoad(() => reviewApi.approved(farm), farm);
+  const chosen = id ?? list.data?.[0]?.id;
+  const one = useLoad(
+    () => (chosen ? reviewApi.approvedOne(chosen) : Promise.resolve(undefined)),
+    `${farm}/${chosen}`,
+  );
+  const fields = useLoad(() => api<FarmFields>(`/api/v1/farms/${enc(farm)}/fields`), farm);
+  const r = one.data;
+  const zones = useMemo<MapPolygon[]>(() => {
+    if (!r) return [];
+    const rates = r.zones.map((z) => z.rate.kgNHa);
+    const lo = Math.min(...rates);
+    const hi = Math.max(...rates);
+    return r.recommendation.zones.map((z) => {
+      const applied = r.zones.find((a) => a.id === z.id);
+      const kg = applied?.rate.kgNHa ?? z.rate.kgNHa;
+      return {
+        id: z.id,
+        geometry: z.geometry as GeoJSON.Geometry,
+        fill: rateColour(kg, lo, hi),
+        label: `${t('zone')} ${z.zone}: ${lang === 'ja' ? `${fmtNumber(kg / 10, lang, 1)} kg/10a` : `${fmtNumber(kg, lang, 0)} kg/ha`}`,
+      };
+    });
+  }, [r, lang, t]);
+  const field = fields.data?.fields.find((f) => f.id === r?.field);
+  const fieldPolys = useMemo<MapPolygon[]>(
+    () =>
+      field?.boundary
+        ? [{ id: field.id, geometry: field.boundary as GeoJSON.Geometry, label: field.name }]
+        : [],
+    [field],
+  );
+  return (
+    <main id="main" tabIndex={-1}>
+      <h1>{t('recommendations')}</h1>
+      <ErrorBox error={list.error ?? one.error} />
+      {list.loading ? <Loading /> : null}
+      {list.data?.length === 0 ? <p class="muted">{t('noRecommendations')}</p> : null}
+      {list.data && list.data.length > 1 ? (
+        <ul class="list">
+          {list.data.map((x) => (
+            <li key={x.id}>
+              <a
+                href={href('farm', farm, 'recommendations', x.id)}
+                aria-current={x.id === chosen ? 'page' : undefined}
+              >
+                {fields.data?.fields.find((f) => f.id === x.field)?.name ?? x.field} ·{' '}
+                {fmtDate(x.approvedAt, lang)}
+              </a>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {r ? (
+        <article class="card" data-testid={`recommendation-${r.id}`}>
+          <h2>
+            {field?.name ?? r.field} · {r.product.name[lang]}
+          </h2>
+          <p class="muted">
+            {t('approvedBy')} <span translate={false}>{r.approvedBy}</span> · {fmtTime(r.approvedAt, lang)}
+            {r.autoApproved ? ` · ${t('autoApproved')}` : ''}
+          </p>
+          <FieldMap fields={fieldPolys} zones={zones} label={t('prescriptionMap')} />
+          <div class="scroll">
+            <table class="table">
+              <caption class="sr-only">{t('zoneRates')}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">{t('zone')}</th>
+                  <th scope="col">{t('area')}</th>
+                  <th scope="col">{t('nitrogenRate')}</th>
+                  <th scope="col">{t('productRate')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.zones.map((z) => (
+                  <tr key={z.id} data-testid={`zone-${z.id}`}>
+                    <th scope="row">{z.zone}</th>
+                    <td>
+                      {fmtNumber(z.areaHa * 10, lang, 1)} <span translate={false}>a</span>
+                    </td>
+                    <td>
+                      <Rate kgHa={z.rate.kgNHa} />
+                      {z.edited ? (
+                        <span class="edited" title={z.reason ?? ''}>
+                          {' '}
+                          {t('editedByOfficer')}
+                        </span>
+                      ) : null}
+                    </td>
+                    <td>
+                      <Rate kgHa={z.rate.productKgHa} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <p>
+            {t('totalProduct')} {fmtNumber(r.totals.productKg, lang, 0)} <span translate={false}>kg</span> ·{' '}
+            {t('totalN')} {fmtNumber(r.totals.nKg, lang, 1)} <span translate={false}>kg</span>
+          </p>
+          <h3>{t('downloads')}</h3>
+          <ul class="downloads">
+            {(['isoxml', 'shp', 'geojson', 'csv'] as const).map((fmt) => (
+              <li key={fmt}>
+                <a href={r.downloads[fmt]} download data-testid={`download-${fmt}`}>
+                  <span translate={false}>{FORMAT_NAMES[fmt]}</span> ({t(`format_${fmt}`)})
+                </a>
+              </li>
+            ))}
+          </ul>
+        </article>
+      ) : null}
+    </main>
+  );
+}
+
+export function FarmerAutomations({ farm }: { farm: string }) {
+  const { t, lang } = useI18n();
+  const list = useLoad(() => reviewApi.automations(farm), farm);
+  const overrides = useLoad(() => reviewApi.overrides(farm).catch(() => []), `${farm}/o`);
+  const devices = useLoad(() => api<DeviceView[]>('/api/v1/devices'), farm);
+  const [error, setError] = useState<unknown>(null);
+  const [open, setOpen] = useState('');
+  const logs = useLoad(() => (open ? reviewApi.automationLogs(open) : Promise.resolve([])), open);
+  const toggle = async (a: AutomationView) => {
+    setError(null);
+    try {
+      await reviewApi.automationUpdate(a.id, {
+        ...(a.field ? { field: a.field } : {}),
+        name: a.name,
+        enabled: !a.enabled,
+        trigger: a.trigger,
+        ...(a.action ? { action: a.action } : {}),
+        ...(a.below ? { below: a.below } : {}),
+        ...(a.above ? { above: a.above } : {}),
+        limits: a.limits,
+        version: a.version,
+      });
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const actuators = new Set(
+    (list.data ?? [])
+      .flatMap((a) => [a.action?.device, a.below?.device, a.above?.device])
+      .filter((d): d is string => !!d),
+  );
+  const override = async (
+    device: string,
+    mode: 'hold_closed' | 'hold_open' | 'pause' | 'clear',
+    minutes: number,
+  ) => {
+    setError(null);
+    try {
+      if (mode === 'clear') await reviewApi.clearOverride(farm, device);
+      else await reviewApi.setOverride(farm, device, { mode, minutes });
+      overrides.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <main id="main" tabIndex={-1}>
+      <h1>{t('automations')}</h1>
+      <ErrorBox error={error ?? list.error} />
+      {list.loading ? <Loading /> : null}
+      {list.data?.length === 0 ? <p class="muted">{t('noAutomations')}</p> : null}
+      <ul class="cards">
+        {(list.data ?? []).map((a) => (
+          <li key={a.id} class="card" data-testid={`automation-${a.id}`}>
+            <h2>{a.name[lang]}</h2>
+            <p>
+              {a.enabled ? t('enabled') : t('disabled')} ·{' '}
+              <span translate={false}>
+                {a.trigger.kind === 'threshold'
+                  ? `${a.trigger.device} ${a.trigger.metric} ${a.trigger.op} ${a.trigger.value}`
+                  : `${a.trigger.device} ${a.trigger.metric} ${a.trigger.low}…${a.trigger.high}`}
+              </span>
+            </p>
+            <p class="muted">
+              {t('maxRunsPerDay')} {a.limits.maxRunsPerDay} · {t('maxOpen')} {a.limits.maxOpenMinutes}{' '}
+              {t('minutes')}
+              {a.limits.quietHours
+                ? ` · ${t('quietHours')} ${a.limits.quietHours.from}–${a.limits.quietHours.to}`
+                : ''}
+            </p>
+            <div class="actions">
+              <button type="button" onClick={() => void toggle(a)}>
+                {a.enabled ? t('disable') : t('enable')}
+              </button>
+              <button
+                type="button"
+                aria-expanded={open === a.id}
+                onClick={() => setOpen(open === a.id ? '' : a.id)}
+              >
+                {t('showLog')}
+              </button>
+            </div>
+            {open === a.id ? (
+              <ol class="log">
+                {(logs.data ?? []).map((l) => (
+                  <li key={l.id}>
+                    <time dateTime={l.at}>{fmtTime(l.at, lang)}</time> {t(`event_${l.event}`)}{' '}
+                    <span class="muted">{l.message}</span>
+                  </li>
+                ))}
+                {logs.data?.length === 0 ? <li class="muted">{t('noLog')}</li> : null}
+              </ol>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+      <Section title={t('manualOverride')} id="override-h">
+        {[...actuators].map((device) => {
+          const o = overrides.data?.find((x) => x.device === device && x.active);
+          const name = devices.data?.find((d) => d.id === device)?.name ?? device;
+          return (
+            <form
+              key={device}
+              class="override"
+              onSubmit={(e) => {
+                e.preventDefault();
+                const fd = new FormData(e.currentTarget as HTMLFormElement);
+                void override(device, fd.get('mode') as 'hold_closed', Number(fd.get('minutes')));
+              }}
+            >
+              <h3>{name}</h3>
+              <p class="muted">
+                {o ? `${t(`override_${o.mode}`)} · ${t('until')} ${fmtTime(o.until, lang)}` : t('noOverride')}
+              </p>
+              <label>
+                {t('overrideMode')}
+                <select name="mode">
+                  <option value="hold_closed">{t('override_hold_closed')}</option>
+                  <option value="hold_open">{t('override_hold_open')}</option>
+                  <option value="pause">{t('override_pause')}</option>
+                </select>
+              </label>
+              <label>
+                {t('durationMinutes')}
+                <input name="minutes" type="number" min={1} max={10080} value={60} required />
+              </label>
+              <div class="actions">
+                <button type="submit" class="primary">
+                  {t('setOverride')}
+                </button>
+                {o ? (
+                  <button type="button" onClick={() => void override(device, 'clear', 0)}>
+                    {t('clearOverride')}
+                  </button>
+                ) : null}
+              </div>
+            </form>
+          );
+        })}
+        {actuators.size === 0 ? <p class="muted">{t('noActuators')}</p> : null}
+      </Section>
+    </main>
+  );
+}

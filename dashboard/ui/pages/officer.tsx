@@ -1,0 +1,467 @@
+// The extension officer's pages: the review queue (oldest and largest first), the detail view of
+// one recommendation (map of zones and rates, inputs with their freshness, imagery, model card,
+// economics) with approve / edit per-zone rates with a reason / reject, and the region overview
+// with the CSV export of decisions.
+import { useMemo, useState } from 'preact/hooks';
+import type { RegionOverview } from '../../../protocol/views.ts';
+import type { ReviewDetail } from '../../../protocol/review.ts';
+import { api } from '../api.ts';
+import { useI18n } from '../i18n.ts';
+import { href } from '../route.ts';
+import { fmtDate, fmtNumber, fmtTime, fmtYen } from '../format.ts';
+import { reviewApi } from '../review-api.ts';
+import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
+import { FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+
+export function ReviewQueue() {
+  const { t, lang } = useI18n();
+  const q = useLoad(() => reviewApi.queue(), 'queue');
+  return (
+    <main id="main" tabIndex={-1}>
+      <h1>{t('reviewQueue')}</h1>
+      <ErrorBox error={q.error} />
+      {q.loading ? <Loading /> : null}
+      {q.data?.length === 0 ? <p class="muted">{t('queueEmpty')}</p> : null}
+      {q.data?.length ? (
+        <div class="scroll">
+          <table class="table">
+            <caption class="sr-only">{t('reviewQueue')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('farm')}</th>
+                <th scope="col">{t('field')}</th>
+                <th scope="col">{t('received')}</th>
+                <th scope="col">{t('area')}</th>
+                <th scope="col">{t('maxRate')}</th>
+                <th scope="col">{t('status')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {q.data.map((r) => (
+                <tr key={r.id} data-testid={`queue-${r.id}`}>
+                  <td>{r.farmName}</td>
+                  <td>
+                    <a href={href('review', r.id)}>{r.fieldName ?? r.field}</a>
+                  </td>
+                  <td>
+                    <Freshness time={r.createdAt} staleMs={Infinity} />
+                  </td>
+                  <td>
+                    {fmtNumber(r.areaHa, lang, 2)} <span translate={false}>ha</span>
+                  </td>
+                  <td>
+                    <Rate kgHa={r.maxKgNHa} />
+                  </td>
+                  <td>{t(`status_${r.status}`)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </main>
+  );
+}
+
+const rampColour = (x: number) => {
+  const c = (a: number, b: number) => Math.round(a + (b - a) * x);
+  return `rgb(${c(229, 0)}, ${c(245, 90)}, ${c(224, 50)})`;
+};
+
+export function ReviewPage({ id }: { id: string }) {
+  const { t, lang } = useI18n();
+  const d = useLoad(() => reviewApi.review(id), id);
+  const [edits, setEdits] = useState<Record<string, string>>({});
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState('');
+  const r: ReviewDetail | undefined = d.data;
+  const zones = useMemo<MapPolygon[]>(() => {
+    if (!r) return [];
+    const rates = r.zones.map((z) => z.applied.kgNHa);
+    const lo = Math.min(...rates);
+    const hi = Math.max(...rates);
+    return r.recommendation.zones.map((z) => {
+      const a = r.zones.find((x) => x.id === z.id);
+      const kg = a?.applied.kgNHa ?? z.rate.kgNHa;
+      return {
+        id: z.id,
+        geometry: z.geometry as GeoJSON.Geometry,
+        fill: rampColour(hi > lo ? (kg - lo) / (hi - lo) : 0.5),
+        label: `${t('zone')} ${z.zone}: ${fmtNumber(kg / 10, lang, 1)} kg/10a (${fmtNumber(kg, lang, 0)} kg/ha)`,
+      };
+    });
+  }, [r, lang, t]);
+  const decided = r && (r.status === 'approved' || r.status === 'rejected' || r.status === 'superseded');
+  const run = async (what: 'edit' | 'approve' | 'reject') => {
+    if (!r) return;
+    setBusy(true);
+    setError(null);
+    try {
+      if (what === 'edit') {
+        const zonesBody = Object.entries(edits)
+          .filter(([, v]) => v.trim() !== '')
+          .map(([zone, v]) => ({ zone, kgNHa: lang === 'ja' ? Number(v) * 10 : Number(v) }));
+        const out = await reviewApi.edit(id, { zones: zonesBody, reason, revision: r.revision });
+        d.set(out.review);
+        setEdits({});
+        setDone(t('editSaved'));
+      } else if (what === 'approve') {
+        d.set(await reviewApi.approve(id, r.revision));
+        setDone(t('approvedDone'));
+      } else {
+        d.set(await reviewApi.reject(id, reason, r.revision));
+        setDone(t('rejectedDone'));
+      }
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const rateUnit = lang === 'ja' ? 'kg/10a' : 'kg/ha';
+  return (
+    <main id="main" tabIndex={-1}>
+      <p>
+        <a href={href('review')}>← {t('reviewQueue')}</a>
+      </p>
+      <h1>{r ? `${r.farm.name} · ${r.field.name ?? r.field.id}` : t('recommendation')}</h1>
+      <ErrorBox error={d.error} />
+      {d.loading && !r ? <Loading /> : null}
+      {r ? (
+        <>
+          <p>
+            <span class="badge" data-testid="review-status">
+              {t(`status_${r.status}`)}
+            </span>{' '}
+            <span class="muted">
+              {t('created')} {fmtTime(r.recommendation.createdAt, lang)} ·{' '}
+              <span translate={false}>{r.model.ref}</span>
+            </span>
+          </p>
+          <Section title={t('prescriptionMap')} id="rmap-h">
+            <FieldMap fields={[]} zones={zones} label={t('prescriptionMap')} />
+          </Section>
+          <Section title={t('zoneRates')} id="rates-h">
+            <form
+              onSubmit={(e) => {
+                e.preventDefault();
+                void run('edit');
+              }}
+            >
+              <div class="scroll">
+                <table class="table">
+                  <thead>
+                    <tr>
+                      <th scope="col">{t('zone')}</th>
+                      <th scope="col">{t('area')}</th>
+                      <th scope="col">{t('recommended')}</th>
+                      <th scope="col">{t('applied')}</th>
+                      <th scope="col">{t('newRate')}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {r.zones.map((z) => (
+                      <tr key={z.id}>
+                        <th scope="row">{z.zone}</th>
+                        <td>
+                          {fmtNumber(z.areaHa, lang, 2)} <span translate={false}>ha</span>
+                        </td>
+                        <td>
+                          <Rate kgHa={z.recommended.kgNHa} />
+                          {z.clamped ? <span class="muted"> ({t(`clamped_${z.clamped}`)})</span> : null}
+                        </td>
+                        <td>
+                          <Rate kgHa={z.applied.kgNHa} />
+                          {z.edited ? (
+                            <span class="edited" title={z.edited.reason}>
+                              {' '}
+                              {t('edited')}
+                            </span>
+                          ) : null}
+                        </td>
+                        <td>
+                          <label class="inline">
+                            <span class="sr-only">
+                              {t('newRate')} {t('zone')} {z.zone} ({rateUnit})
+                            </span>
+                            <input
+                              type="number"
+                              inputMode="decimal"
+                              min={0}
+                              step="0.1"
+                              disabled={!!decided}
+                              data-testid={`edit-${z.id}`}
+                              value={edits[z.id] ?? ''}
+                              onInput={(e) =>
+                                setEdits({ ...edits, [z.id]: (e.target as HTMLInputElement).value })
+                              }
+                            />{' '}
+                            <span translate={false}>{rateUnit}</span>
+                          </label>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              {r.limits ? (
+                <p class="muted">
+                  {t('limits')} <Rate kgHa={r.limits.minKgNHa} /> – <Rate kgHa={r.limits.maxKgNHa} />
+                </p>
+              ) : null}
+              <label>
+                {t('reason')}
+                <textarea
+                  name="reason"
+                  rows={2}
+                  maxLength={1000}
+                  value={reason}
+                  disabled={!!decided}
+                  onInput={(e) => setReason((e.target as HTMLTextAreaElement).value)}
+                />
+              </label>
+              <div class="actions">
+                <button
+                  type="submit"
+                  disabled={
+                    busy ||
+                    !!decided ||
+                    !Object.values(edits).some((v) => v.trim()) ||
+                    reason.trim().length < 3
+                  }
+                >
+                  {t('saveEdit')}
+                </button>
+                <button
+                  type="button"
+                  class="primary"
+                  disabled={busy || !!decided}
+                  onClick={() => void run('approve')}
+                >
+                  {t('approve')}
+                </button>
+                <button
+                  type="button"
+                  class="danger"
+                  disabled={busy || !!decided || reason.trim().length < 3}
+                  onClick={() => void run('reject')}
+                >
+                  {t('reject')}
+                </button>
+              </div>
+              <p role="status" class="ok">
+                {done}
+              </p>
+              <ErrorBox error={error} />
+            </form>
+          </Section>
+          <Section title={t('inputs')} id="inputs-h">
+            <div class="scroll">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th scope="col">{t('input')}</th>
+                    <th scope="col">{t('value')}</th>
+                    <th scope="col">{t('observed')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {r.inputs.map((i) => (
+                    <tr key={`${i.name}/${i.source}`} class={i.stale ? 'stale-row' : ''}>
+                      <td translate={false}>{i.name}</td>
+                      <td translate={false}>
+                        {typeof i.value === 'number' ? fmtNumber(i.value, lang, 3) : i.value} {i.unit}
+                      </td>
+                      <td>
+                        {i.time ? (
+                          <Freshness time={i.time} staleMs={(i.staleAfterHours ?? Infinity) * 3_600_000} />
+                        ) : (
+                          t('constant')
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </Section>
+          <Section title={t('imagery')} id="img-h">
+            <p>
+              {r.imagery.sceneId ? <span translate={false}>{r.imagery.sceneId}</span> : t('noImagery')}
+              {r.imagery.acquired ? ` · ${fmtDate(r.imagery.acquired, lang)}` : ''}
+              {r.imagery.index ? <span translate={false}> · {r.imagery.index.toUpperCase()}</span> : null}
+              {r.imagery.stale ? <span class="stale"> · {t('stale')}</span> : null}
+            </p>
+            <p>
+              <a href={href('farm', r.farm.id, 'field', r.field.id)}>{t('openFieldMap')}</a>
+            </p>
+          </Section>
+          <Section title={t('modelCard')} id="model-h">
+            <p>
+              <span translate={false}>{r.model.ref}</span> · {t(`card_${r.model.cardStatus}`)}
+            </p>
+            {r.model.card ? (
+              <dl class="dl">
+                <dt>{t('method')}</dt>
+                <dd translate={false}>{r.model.card.method.name}</dd>
+                <dt>{t('source')}</dt>
+                <dd translate={false}>{r.model.card.method.source}</dd>
+                <dt>{t('fitted')}</dt>
+                <dd translate={false}>
+                  {r.model.card.fitted.where} ({r.model.card.fitted.status})
+                </dd>
+              </dl>
+            ) : null}
+          </Section>
+          <Section title={t('economics')} id="econ-h">
+            <div class="scroll">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th scope="col" />
+                    <th scope="col">{t('recommended')}</th>
+                    <th scope="col">{t('applied')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  <tr>
+                    <th scope="row">{t('totalN')}</th>
+                    <td>{fmtNumber(r.economics.recommended.nKg, lang, 1)} kg</td>
+                    <td>{fmtNumber(r.economics.applied.nKg, lang, 1)} kg</td>
+                  </tr>
+                  <tr>
+                    <th scope="row">{t('cost')}</th>
+                    <td>{fmtYen(r.economics.recommended.costYen, lang)}</td>
+                    <td>{fmtYen(r.economics.applied.costYen, lang)}</td>
+                  </tr>
+                  <tr>
+                    <th scope="row">{t('gain')}</th>
+                    <td>{fmtYen(r.economics.recommended.gainYen, lang)}</td>
+                    <td>{fmtYen(r.economics.applied.gainYen, lang)}</td>
+                  </tr>
+                  <tr>
+                    <th scope="row">{t('margin')}</th>
+                    <td>{fmtYen(r.economics.recommended.marginYen, lang)}</td>
+                    <td>{fmtYen(r.economics.applied.marginYen, lang)}</td>
+                  </tr>
+                </tbody>
+              </table>
+            </div>
+          </Section>
+          <Section title={t('auditLog')} id="audit-h">
+            <ol class="log">
+              {r.audit.map((a) => (
+                <li key={a.seq}>
+                  <time dateTime={a.at}>{fmtTime(a.at, lang)}</time> <span translate={false}>{a.actor}</span>{' '}
+                  · {t(`audit_${a.action}`)}
+                  {a.reason ? <span class="muted"> — {a.reason}</span> : null}
+                </li>
+              ))}
+            </ol>
+          </Section>
+        </>
+      ) : null}
+    </main>
+  );
+}
+
+export function RegionPage() {
+  const { t, lang } = useI18n();
+  const o = useLoad(() => api<RegionOverview>('/api/v1/overview'), 'overview');
+  const q = useLoad(() => reviewApi.queue().catch(() => []), 'queue');
+  const [from, setFrom] = useState('');
+  const [to, setTo] = useState('');
+  const pending = (farm: string) => (q.data ?? []).filter((x) => x.farm === farm).length;
+  const csv = reviewApi.decisionsCsvUrl(
+    from ? new Date(`${from}T00:00:00+09:00`).toISOString() : undefined,
+    to ? new Date(`${to}T23:59:59+09:00`).toISOString() : undefined,
+  );
+  return (
+    <main id="main" tabIndex={-1}>
+      <h1>{t('regionOverview')}</h1>
+      <ErrorBox error={o.error} />
+      {o.loading ? <Loading /> : null}
+      {o.data ? (
+        <>
+          <Section title={t('farms')} id="farms-h">
+            <div class="scroll">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th scope="col">{t('farm')}</th>
+                    <th scope="col">{t('lastData')}</th>
+                    <th scope="col">{t('silentDevices')}</th>
+                    <th scope="col">{t('pendingReviews')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {o.data.farms.map((f) => (
+                    <tr key={f.id} class={f.stale ? 'stale-row' : ''} data-testid={`farm-${f.id}`}>
+                      <th scope="row">
+                        <a href={href('farm', f.id)}>{f.name}</a>
+                        {f.stale ? <span class="badge warn"> {t('staleData')}</span> : null}
+                      </th>
+                      <td>
+                        <Freshness time={f.lastData} staleMs={3_600_000} />
+                      </td>
+                      <td>
+                        {f.silentDevices} / {f.devices}
+                      </td>
+                      <td>{pending(f.id)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </Section>
+          <Section title={t('fieldsByNdvi')} id="ndvi-h">
+            <div class="scroll">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th scope="col">{t('field')}</th>
+                    <th scope="col" translate={false}>
+                      NDVI
+                    </th>
+                    <th scope="col">{t('acquired')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {o.data.fields.map((f) => (
+                    <tr key={`${f.farm}/${f.field}`}>
+                      <th scope="row">
+                        <a href={href('farm', f.farm, 'field', f.field)}>{f.name}</a>{' '}
+                        <span class="muted">{f.farmName}</span>
+                      </th>
+                      <td>{fmtNumber(f.ndvi, lang, 2)}</td>
+                      <td>{fmtDate(f.acquired, lang)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </Section>
+        </>
+      ) : null}
+      <Section title={t('exportDecisions')} id="csv-h">
+        <div class="controls">
+          <label>
+            {t('from')}
+            <input type="date" value={from} onInput={(e) => setFrom((e.target as HTMLInputElement).value)} />
+          </label>
+          <label>
+            {t('to')}
+            <input type="date" value={to} onInput={(e) => setTo((e.target as HTMLInputElement).value)} />
+          </label>
+        </div>
+        <p>
+          <a class="button" href={csv} download data-testid="decisions-csv">
+            {t('downloadCsv')}
+          </a>
+        </p>
+      </Section>
+    </main>
+  );
+}

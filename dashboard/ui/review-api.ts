@@ -1,0 +1,58 @@
+// The routes of the review workflow, tips and automations (issue 8, dashboard/features/review.ts)
+// as the pages call them — kept in one place so the pages read as what they do.
+import type {
+  ApprovedRecommendation,
+  ApprovedRecommendationDetail,
+  AutomateBody,
+  AutomationLogView,
+  AutomationUpdate,
+  AutomationView,
+  EditBody,
+  OverrideBody,
+  OverrideView,
+  ReviewDetail,
+  ReviewQueueItem,
+  TipView,
+} from '../../protocol/review.ts';
+import type { Static } from '@sinclair/typebox';
+import { api, qs } from './api.ts';
+
+const enc = encodeURIComponent;
+
+export type ApprovedDetail = Static<typeof ApprovedRecommendationDetail>;
+
+export const reviewApi = {
+  tips: (farm: string, view: 'active' | 'history' = 'active') =>
+    api<TipView[]>(`/api/v1/tips${qs({ farm, view })}`),
+  tipAct: (id: string) => api<TipView>(`/api/v1/tips/${enc(id)}/act`, { method: 'POST', body: {} }),
+  tipDismiss: (id: string) => api<TipView>(`/api/v1/tips/${enc(id)}/dismiss`, { method: 'POST', body: {} }),
+  tipAutomate: (id: string, body: AutomateBody) =>
+    api<{ tip: TipView; automation: AutomationView }>(`/api/v1/tips/${enc(id)}/automate`, {
+      method: 'POST',
+      body,
+    }),
+
+  approved: (farm: string) => api<ApprovedRecommendation[]>(`/api/v1/recommendations${qs({ farm })}`),
+  approvedOne: (id: string) => api<ApprovedDetail>(`/api/v1/recommendations/${enc(id)}`),
+
+  automations: (farm: string) => api<AutomationView[]>(`/api/v1/automations${qs({ farm })}`),
+  automationUpdate: (id: string, body: AutomationUpdate) =>
+    api<AutomationView>(`/api/v1/automations/${enc(id)}`, { method: 'PUT', body }),
+  automationLogs: (id: string) =>
+    api<AutomationLogView[]>(`/api/v1/automations/${enc(id)}/logs${qs({ limit: 50 })}`),
+  overrides: (farm: string) => api<OverrideView[]>(`/api/v1/farms/${enc(farm)}/overrides`),
+  setOverride: (farm: string, device: string, body: OverrideBody) =>
+    api<OverrideView>(`/api/v1/farms/${enc(farm)}/devices/${enc(device)}/override`, { method: 'PUT', body }),
+  clearOverride: (farm: string, device: string) =>
+    api<unknown>(`/api/v1/farms/${enc(farm)}/devices/${enc(device)}/override`, { method: 'DELETE' }),
+
+  queue: () => api<ReviewQueueItem[]>(`/api/v1/reviews`),
+  review: (id: string) => api<ReviewDetail>(`/api/v1/reviews/${enc(id)}`),
+  edit: (id: string, body: EditBody) =>
+    api<{ review: ReviewDetail }>(`/api/v1/reviews/${enc(id)}/edit`, { method: 'POST', body }),
+  approve: (id: string, revision: number) =>
+    api<ReviewDetail>(`/api/v1/reviews/${enc(id)}/approve`, { method: 'POST', body: { revision } }),
+  reject: (id: string, reason: string, revision: number) =>
+    api<ReviewDetail>(`/api/v1/reviews/${enc(id)}/reject`, { method: 'POST', body: { reason, revision } }),
+  decisionsCsvUrl: (from?: string, to?: string) => `/api/v1/reviews/decisions.csv${qs({ from, to })}`,
+};

@@ -1,0 +1,133 @@
+// The gateway's imagery folder: a GeoTIFF/COG dropped into `inbox/` (with a STAC item or a
+// `.hatake.json` sidecar naming its sensor profile and bands) is processed for the farm's fields,
+// then moved to `done/` (or `failed/` with the reason beside it). Polled, because inotify does not
+// work on every card or network share a farm may use.
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { isHatakeError } from '../../protocol/errors.ts';
+import type { SceneStats, ZoneCollection } from '../../protocol/imagery.ts';
+import type { FieldInput } from '../../edge/imagery/fields.ts';
+import { Scene } from '../../edge/imagery/scene.ts';
+import { profileById, parseBandMap } from '../../edge/imagery/profiles.ts';
+import { processScene } from '../../edge/imagery/process.ts';
+import type { Logger } from '../../runtime/log.ts';
+
+/** What a sidecar `<scene>.hatake.json` may say about a scene. */
+export interface SceneSidecar {
+  profile?: string;
+  bands?: string;
+  offset?: number;
+  sceneId?: string;
+  acquired?: string;
+}
+
+export interface ProcessedScene {
+  sceneId: string;
+  acquired: string;
+  stats: SceneStats;
+  zones: ZoneCollection;
+  outDir: string;
+}
+
+export class ImageryInbox {
+  private timer: NodeJS.Timeout | undefined;
+  private busy: Promise<void> | undefined;
+  private readonly dir: string;
+  private readonly fields: () => readonly FieldInput[];
+  private readonly onResult: (r: ProcessedScene) => void;
+  private readonly log: Logger;
+
+  constructor(
+    dir: string,
+    fields: () => readonly FieldInput[],
+    onResult: (r: ProcessedScene) => void,
+    log: Logger,
+  ) {
+    this.dir = dir;
+    this.fields = fields;
+    this.onResult = onResult;
+    this.log = log;
+    for (const d of ['inbox', 'done', 'failed', 'results']) mkdirSync(join(dir, d), { recursive: true });
+  }
+
+  get inbox(): string {
+    return join(this.dir, 'inbox');
+  }
+
+  start(everyMs = 10_000): void {
+    void this.scan();
+    this.timer = setInterval(() => void this.scan(), everyMs);
+    this.timer.unref();
+  }
+
+  /** Processes every scene waiting in the inbox, one at a time. */
+  scan(): Promise<void> {
+    this.busy ??= this.scanOnce().finally(() => (this.busy = undefined));
+    return this.busy;
+  }
+
+  private async scanOnce(): Promise<void> {
+    const names = readdirSync(this.inbox)
+      .filter((n) => /\.tiff?$/i.test(n))
+      .sort();
+    for (const name of names) {
+      const file = join(this.inbox, name);
+      // A file still being copied in grows; wait until its size holds still for a scan.
+      const size = statSync(file).size;
+      await new Promise((r) => setTimeout(r, 200));
+      if (!existsSync(file) || statSync(file).size !== size) continue;
+      await this.processOne(file);
+    }
+  }
+
+  private async processOne(file: string): Promise<void> {
+    const stem = basename(file).replace(/\.tiff?$/i, '');
+    const sidecarFile = join(this.inbox, `${stem}.hatake.json`);
+    const sidecar: SceneSidecar = existsSync(sidecarFile)
+      ? (JSON.parse(readFileSync(sidecarFile, 'utf8')) as SceneSidecar)
+      : {};
+    const companions = [sidecarFile, join(this.inbox, `${stem}.json`)].filter((f) => existsSync(f));
+    let scene: Scene | undefined;
+    try {
+      scene = await Scene.open({
+        files: [file],
+        profile: profileById(sidecar.profile ?? 's2-l2a'),
+        bands: sidecar.bands ? parseBandMap(sidecar.bands) : undefined,
+        offset: sidecar.offset,
+        sceneId: sidecar.sceneId,
+        acquired: sidecar.acquired,
+      });
+      const outDir = join(this.dir, 'results', scene.id);
+      const { stats, zones } = await processScene(scene, this.fields(), { outDir });
+      for (const f of [file, ...companions]) renameSync(f, join(this.dir, 'done', basename(f)));
+      this.log.info({ scene: scene.id, fields: Object.keys(stats.fields ?? {}).length }, 'scene processed');
+      this.onResult({
+        sceneId: scene.id,
+        acquired: scene.acquired ?? new Date().toISOString(),
+        stats,
+        zones,
+        outDir,
+      });
+    } catch (e) {
+      const reason = isHatakeError(e) ? e.describe() : (e as Error).message;
+      this.log.error({ file, reason }, 'scene not processed');
+      for (const f of [file, ...companions]) renameSync(f, join(this.dir, 'failed', basename(f)));
+      writeFileSync(join(this.dir, 'failed', `${stem}.reason.txt`), `${reason}\n`);
+    } finally {
+      await scene?.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.busy;
+  }
+}

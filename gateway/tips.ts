@@ -1,0 +1,190 @@
+// Tips on the gateway: the agronomic rules (edge/rules) run after new readings (at most once a
+// minute) and on a timer, offline too. Raised tips go to the outbox for the server and to the
+// status page; the lifecycle state (what is live, hysteresis, cool-downs) is kept in the
+// gateway's database so a restart does not raise the same tip twice.
+import type { Reading } from '../protocol/telemetry.ts';
+import type { Manifest } from '../protocol/manifest.ts';
+import type { Tip } from '../protocol/tip.ts';
+import {
+  evaluateRules,
+  resolveRulesConfig,
+  stepTips,
+  emptyTipState,
+  liveTipIds,
+  parseTipState,
+  type TipState,
+} from '../edge/rules/index.ts';
+import type { DailyTemperature } from '../edge/rules/context.ts';
+import type { Catalogue } from '../firmware-config/catalogue.ts';
+import type { Logger } from '../runtime/log.ts';
+import type { GatewayStore } from './store.ts';
+
+const HOUR = 3_600_000;
+
+export interface TipEngineOptions {
+  /** Raw readings the rules see (older days come as daily temperature extremes). */
+  windowHours: number;
+  /** Least time between two evaluations triggered by new readings. */
+  minIntervalMs: number;
+  /** Evaluation even without new readings (expiry, devices gone silent). */
+  everyMs: number;
+  timeZone: string;
+}
+
+export class TipEngine {
+  private timer: NodeJS.Timeout | undefined;
+  private lastRun = 0;
+  private pending: NodeJS.Timeout | undefined;
+  private readonly rules = resolveRulesConfig();
+  private readonly store: GatewayStore;
+  private readonly catalogue: Catalogue;
+  private readonly manifest: () => Manifest;
+  private readonly opts: TipEngineOptions;
+  private readonly log: Logger;
+  /** Rule notes of the last run (missing data, parameters), for the status page. */
+  lastNotes: string[] = [];
+
+  constructor(
+    store: GatewayStore,
+    catalogue: Catalogue,
+    manifest: () => Manifest,
+    opts: TipEngineOptions,
+    log: Logger,
+  ) {
+    this.store = store;
+    this.catalogue = catalogue;
+    this.manifest = manifest;
+    this.opts = opts;
+    this.log = log;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.run(Date.now()), this.opts.everyMs);
+    this.timer.unref();
+  }
+
+  /** New readings arrived: evaluate soon, but not more often than minIntervalMs. */
+  nudge(): void {
+    if (this.pending) return;
+    const wait = Math.max(0, this.lastRun + this.opts.minIntervalMs - Date.now());
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.run(Date.now());
+    }, wait);
+    this.pending.unref();
+  }
+
+  private state(): TipState {
+    const raw = this.store.getMeta('tip_state');
+    if (!raw) return emptyTipState();
+    try {
+      return parseTipState(JSON.parse(raw));
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'stored tip state unreadable; starting afresh');
+      return emptyTipState();
+    }
+  }
+
+  /** The tips live now (raised and neither cleared nor expired). */
+  live(): Tip[] {
+    const ids = new Set(liveTipIds(this.state()));
+    return this.store
+      .documents<Tip>('tip')
+      .map((d) => d.body)
+      .filter((t) => ids.has(t.id));
+  }
+
+  /** One evaluation: rules → lifecycle → raised tips in the outbox. Returns the tips raised. */
+  run(now: number): Tip[] {
+    this.lastRun = now;
+    try {
+      const m = this.manifest();
+      const readings = this.store.db
+        .prepare('SELECT device, metric, value, unit, time, flags FROM readings WHERE time > ? AND time <= ?')
+        .all(now - this.opts.windowHours * HOUR, now + 5 * 60_000) as (Omit<Reading, 'flags'> & {
+        flags: string;
+      })[];
+      const lastSeen = Object.fromEntries(
+        this.store
+          .devices()
+          .filter((d) => d.lastSeen !== null)
+          .map((d) => [d.id, d.lastSeen!]),
+      );
+      const evaluation = evaluateRules(
+        {
+          now,
+          farm: m.farm,
+          fields: m.fields,
+          devices: m.devices,
+          kits: [...this.catalogue.kits.values()],
+          readings: readings.map((r) => ({ ...r, flags: JSON.parse(r.flags) as Reading['flags'] })),
+          lastSeen,
+          dailyTemperatures: this.dailyTemperatures(now),
+        },
+        this.rules,
+      );
+      this.lastNotes = evaluation.notes.slice(0, 20).map((n) => `${n.rule ?? ''}: ${n.message}`);
+      const step = stepTips(this.state(), evaluation.assessments, now);
+      this.store.db.transaction(() => {
+        this.store.setMeta('tip_state', JSON.stringify(step.state));
+        for (const t of step.raised) {
+          this.store.enqueue('tip', t, now);
+          this.store.putDocument('tip', t.id, 0, t, now);
+        }
+        // Keep only the live ones for the status page.
+        const live = new Set(liveTipIds(step.state));
+        for (const d of this.store.documents<Tip>('tip'))
+          if (!live.has(d.id)) this.store.deleteDocument('tip', d.id);
+      })();
+      if (step.raised.length)
+        this.log.info(
+          { tips: step.raised.map((t) => `${t.kind}:${t.field ?? t.devices.join(',')}`) },
+          'tips raised',
+        );
+      return step.raised;
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'rules not evaluated');
+      return [];
+    }
+  }
+
+  /** Daily minimum and maximum air temperature per local day, for the days before the window. */
+  private dailyTemperatures(now: number): DailyTemperature[] {
+    const offsetMs = zoneOffsetMs(this.opts.timeZone, now);
+    return this.store.db
+      .prepare(
+        `SELECT date((time + ?) / 1000, 'unixepoch') AS date, MIN(value) AS tmin, MAX(value) AS tmax
+         FROM readings WHERE metric = 'air_temperature' AND time > ? GROUP BY date ORDER BY date`,
+      )
+      .all(offsetMs, now - 200 * 24 * HOUR) as DailyTemperature[];
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.pending);
+  }
+}
+
+/** A zone's offset from UTC at an instant, in ms (Asia/Tokyo: +9 h). */
+export function zoneOffsetMs(timeZone: string, at: number): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(at);
+  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
+  const asUtc = Date.UTC(
+    get('year'),
+    get('month') - 1,
+    get('day'),
+    get('hour'),
+    get('minute'),
+    get('second'),
+  );
+  return asUtc - Math.floor(at / 1000) * 1000;
+}

@@ -1,0 +1,346 @@
+// Shapes of the dashboard's view API (issue 9): fields on a map with their imagery, chart series,
+// the officer's region overview, and the IT partner's health, gateway and provisioning views.
+// The browser app (dashboard/ui) imports these as types; the server validates and documents with
+// them (OpenAPI at /docs).
+import { Type, type Static } from '@sinclair/typebox';
+import { Id } from './ids.ts';
+import { PolygonGeometry } from './manifest.ts';
+import { IndexStats } from './imagery.ts';
+
+const Iso = Type.String({ format: 'date-time' });
+const IsoOrNull = Type.Union([Iso, Type.Null()]);
+const NumOrNull = Type.Union([Type.Number(), Type.Null()]);
+
+/** Path parameters of the per-farm routes. */
+export const FarmParams = Type.Object({ farm: Id('Farm id') }, { additionalProperties: false });
+export const FieldParams = Type.Object(
+  { farm: Id('Farm id'), field: Id('Field id') },
+  { additionalProperties: false },
+);
+export const SceneId = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$',
+  description: 'Scene id',
+});
+export const FieldSceneParams = Type.Object(
+  { farm: Id('Farm id'), field: Id('Field id'), scene: SceneId },
+  { additionalProperties: false },
+);
+
+/** The latest processed scene of a field, in one line. */
+export const FieldImagerySummary = Type.Object({
+  sceneId: Type.String(),
+  acquired: IsoOrNull,
+  ndvi: NumOrNull,
+  validFraction: Type.Number({ minimum: 0, maximum: 1 }),
+});
+export type FieldImagerySummary = Static<typeof FieldImagerySummary>;
+
+export const FieldSummary = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  crop: Type.Union([Type.String(), Type.Null()]),
+  variety: Type.Union([Type.String(), Type.Null()]),
+  plantingDate: Type.Union([Type.String(), Type.Null()]),
+  soilTexture: Type.Union([Type.String(), Type.Null()]),
+  boundary: Type.Union([PolygonGeometry, Type.Null()]),
+  latest: Type.Union([FieldImagerySummary, Type.Null()]),
+});
+export type FieldSummary = Static<typeof FieldSummary>;
+
+export const FarmFields = Type.Object({
+  farm: Type.String(),
+  name: Type.String(),
+  timezone: Type.String(),
+  fields: Type.Array(FieldSummary),
+  devices: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
+      field: Type.Union([Type.String(), Type.Null()]),
+      kit: Type.Union([Type.String(), Type.Null()]),
+      position: Type.Union([Type.Tuple([Type.Number(), Type.Number()]), Type.Null()]),
+    }),
+  ),
+});
+export type FarmFields = Static<typeof FarmFields>;
+
+/** A heatmap of one index over the field, ready for Leaflet's imageOverlay. */
+export const MapLayer = Type.Object({
+  index: Type.String(),
+  url: Type.String({ description: 'PNG, same origin; absent file → 404' }),
+  legendUrl: Type.String(),
+  /** [west, south, east, north] in WGS84. */
+  bounds: Type.Tuple([Type.Number(), Type.Number(), Type.Number(), Type.Number()]),
+  range: Type.Tuple([Type.Number(), Type.Number()]),
+  available: Type.Boolean({ description: 'Whether the gateway has uploaded the PNG yet' }),
+});
+export type MapLayer = Static<typeof MapLayer>;
+
+export const FieldScene = Type.Object({
+  sceneId: Type.String(),
+  acquired: IsoOrNull,
+  received: Iso,
+  areaHa: Type.Number(),
+  validFraction: Type.Number(),
+  zoneCount: Type.Integer({ minimum: 0 }),
+  indices: Type.Record(Type.String(), IndexStats),
+  maps: Type.Array(MapLayer),
+});
+export type FieldScene = Static<typeof FieldScene>;
+
+export const FieldDetail = Type.Object({
+  farm: Type.String(),
+  timezone: Type.String(),
+  field: FieldSummary,
+  /** Newest first, at most 50. */
+  scenes: Type.Array(FieldScene),
+});
+export type FieldDetail = Static<typeof FieldDetail>;
+
+/** A field's management zones of one scene (WGS84 GeoJSON, properties as zones.geojson has them). */
+export const ZoneFeatureCollection = Type.Object({
+  type: Type.Literal('FeatureCollection'),
+  features: Type.Array(
+    Type.Object({
+      type: Type.Literal('Feature'),
+      id: Type.String(),
+      geometry: Type.Unknown(),
+      properties: Type.Record(Type.String(), Type.Unknown()),
+    }),
+  ),
+});
+
+export const SERIES_RANGES = ['24h', '7d', 'season'] as const;
+export type SeriesRange = (typeof SERIES_RANGES)[number];
+
+export const SeriesQuery = Type.Object(
+  {
+    device: Id('Device id'),
+    metric: Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }),
+    range: Type.Union(
+      SERIES_RANGES.map((r) => Type.Literal(r)),
+      { description: '24h: raw readings; 7d: hourly; season: daily since planting (or 180 days)' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SeriesQuery = Static<typeof SeriesQuery>;
+
+/** Columns for uPlot: times (epoch seconds) and the values; min/max only for rolled-up ranges. */
+export const Series = Type.Object({
+  device: Type.String(),
+  metric: Type.String(),
+  unit: Type.String(),
+  range: Type.String(),
+  resolution: Type.Union([Type.Literal('raw'), Type.Literal('hour'), Type.Literal('day')]),
+  from: Type.Integer(),
+  to: Type.Integer(),
+  t: Type.Array(Type.Number()),
+  v: Type.Array(NumOrNull),
+  min: Type.Optional(Type.Array(NumOrNull)),
+  max: Type.Optional(Type.Array(NumOrNull)),
+});
+export type Series = Static<typeof Series>;
+
+/** The officer's (and admin's) overview of the farms they can see. */
+export const RegionOverview = Type.Object({
+  /** Fields by latest NDVI, lowest first (fields without a scene last). */
+  fields: Type.Array(
+    Type.Object({
+      farm: Type.String(),
+      farmName: Type.String(),
+      field: Type.String(),
+      name: Type.String(),
+      crop: Type.Union([Type.String(), Type.Null()]),
+      ndvi: NumOrNull,
+      acquired: IsoOrNull,
+      sceneId: Type.Union([Type.String(), Type.Null()]),
+    }),
+  ),
+  farms: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.String(),
+      region: Type.Union([Type.String(), Type.Null()]),
+      lastData: IsoOrNull,
+      lastSync: IsoOrNull,
+      devices: Type.Integer(),
+      silentDevices: Type.Integer({ description: 'Devices not heard from for 3 reporting intervals' }),
+      stale: Type.Boolean({ description: 'No data for an hour, or a silent device' }),
+    }),
+  ),
+});
+export type RegionOverview = Static<typeof RegionOverview>;
+
+// ---------------------------------------------------------------------------------------------
+// IT partner
+// ---------------------------------------------------------------------------------------------
+
+export const KitSummary = Type.Object({
+  id: Type.String(),
+  name: Type.Object({ ja: Type.String(), en: Type.String() }),
+  vendor: Type.Union([Type.String(), Type.Null()]),
+  transport: Type.String(),
+  codec: Type.String(),
+  interval: Type.Number(),
+  metrics: Type.Array(Type.String()),
+  commands: Type.Array(Type.String()),
+});
+export type KitSummary = Static<typeof KitSummary>;
+
+const Latest = Type.Union([
+  Type.Object({ value: Type.Number(), unit: Type.String(), time: Iso }),
+  Type.Null(),
+]);
+
+export const DEVICE_STATES = ['ok', 'late', 'silent', 'never'] as const;
+
+export const DeviceHealth = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  kit: Type.Union([Type.String(), Type.Null()]),
+  kitName: Type.Union([Type.Object({ ja: Type.String(), en: Type.String() }), Type.Null()]),
+  field: Type.Union([Type.String(), Type.Null()]),
+  transport: Type.Union([Type.String(), Type.Null()]),
+  lastSeen: IsoOrNull,
+  online: Type.Union([Type.Boolean(), Type.Null()]),
+  /** ok: heard within 3 intervals; late: within 12; silent: longer; never: provisioned, never heard. */
+  state: Type.Union(DEVICE_STATES.map((s) => Type.Literal(s))),
+  intervalS: Type.Union([Type.Number(), Type.Null()]),
+  battery: Latest,
+  batteryLevel: Latest,
+  rssi: Latest,
+  snr: Latest,
+  /** Readings of the last 24 h and how many carried a quality flag. */
+  quality: Type.Object({
+    readings: Type.Integer({ minimum: 0 }),
+    flagged: Type.Integer({ minimum: 0 }),
+    flags: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+  }),
+  provisioned: Type.Boolean({ description: 'In the registry the server last provisioned' }),
+});
+export type DeviceHealth = Static<typeof DeviceHealth>;
+
+export const GatewayAlert = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  severity: Type.String(),
+  time: Iso,
+  device: Type.Union([Type.String(), Type.Null()]),
+  message: Type.String(),
+});
+export type GatewayAlert = Static<typeof GatewayAlert>;
+
+export const GatewayHealth = Type.Object({
+  id: Type.String(),
+  farm: Type.String(),
+  created: Iso,
+  revoked: IsoOrNull,
+  lastSync: IsoOrNull,
+  ackedSeq: Type.Integer({ minimum: 0 }),
+  /** From the gateway's latest backlog_report event: outbox rows waiting, the oldest one's age, its version. */
+  backlog: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  oldestAgeMs: NumOrNull,
+  version: Type.Union([Type.String(), Type.Null()]),
+  reportedAt: IsoOrNull,
+  alerts: Type.Array(GatewayAlert),
+});
+export type GatewayHealth = Static<typeof GatewayHealth>;
+
+export const FarmHealth = Type.Object({
+  farm: Type.String(),
+  devices: Type.Array(DeviceHealth),
+  gateways: Type.Array(GatewayHealth),
+});
+export type FarmHealth = Static<typeof FarmHealth>;
+
+/** A manifest as text, with boundary files uploaded beside it (name → GeoJSON text). */
+export const ManifestUpload = Type.Object(
+  {
+    text: Type.String({ maxLength: 1024 * 1024 }),
+    files: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$' }),
+        Type.String({ maxLength: 4 * 1024 * 1024 }),
+        {
+          maxProperties: 200,
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ManifestUpload = Static<typeof ManifestUpload>;
+
+export const ManifestProblem = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  line: Type.Union([Type.Integer(), Type.Null()]),
+  column: Type.Union([Type.Integer(), Type.Null()]),
+  pointer: Type.Union([Type.String(), Type.Null()]),
+  expected: Type.Union([Type.String(), Type.Null()]),
+});
+export type ManifestProblem = Static<typeof ManifestProblem>;
+
+export const ManifestCheckResult = Type.Object({
+  ok: Type.Boolean(),
+  problems: Type.Array(ManifestProblem),
+  fields: Type.Integer({ minimum: 0 }),
+  devices: Type.Integer({ minimum: 0 }),
+});
+export type ManifestCheckResult = Static<typeof ManifestCheckResult>;
+
+export const StoredManifest = Type.Object({
+  text: Type.String(),
+  /** provisioned: the text last provisioned here; synced: rebuilt from what the gateway synced; none. */
+  source: Type.Union([Type.Literal('provisioned'), Type.Literal('synced'), Type.Literal('none')]),
+  updated: IsoOrNull,
+});
+export type StoredManifest = Static<typeof StoredManifest>;
+
+export const ProvisionRequest = Type.Object(
+  {
+    text: Type.String({ maxLength: 1024 * 1024 }),
+    files: ManifestUpload.properties.files,
+    broker: Type.Optional(
+      Type.Object(
+        {
+          host: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:\\[\\]-]+$' }),
+          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+          tls: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Replace this device's secret (others keep theirs). */
+    rotate: Type.Optional(Id('Device id')),
+  },
+  { additionalProperties: false },
+);
+export type ProvisionRequest = Static<typeof ProvisionRequest>;
+
+export const ProvisionedDevice = Type.Object({
+  id: Type.String(),
+  kit: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  field: Type.Union([Type.String(), Type.Null()]),
+  lorawan: Type.Boolean(),
+  /** Present only for devices that got a new secret now: the config JSON, ESPHome YAML and QR PNG (base64). */
+  files: Type.Union([
+    Type.Object({ config: Type.String(), esphome: Type.String(), qrPng: Type.String() }),
+    Type.Null(),
+  ]),
+});
+export type ProvisionedDevice = Static<typeof ProvisionedDevice>;
+
+export const ProvisionResult = Type.Object({
+  farm: Type.String(),
+  issued: Type.Array(Type.String()),
+  kept: Type.Array(Type.String()),
+  devices: Type.Array(ProvisionedDevice),
+  /** The printable sheet (HTML) with the QR codes of the devices issued now. */
+  sheetHtml: Type.String(),
+  /** Version of the downlink documents (manifest + registry) the farm's gateways will fetch. */
+  downlinkVersion: Type.Integer(),
+});
+export type ProvisionResult = Static<typeof ProvisionResult>;

@@ -1,0 +1,202 @@
+// The farmer's journey in a real browser against a real stack (server + gateway with its broker,
+// the demo manifest): sign in, see a live value change without reloading, open a field map with
+// its heatmap, act on a tip, download an approved prescription — in Japanese, with kg/10a.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import type { Browser, Page } from 'playwright-core';
+import { deviceTopic } from '../../protocol/topics.ts';
+import type { TipView } from '../../protocol/review.ts';
+import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
+import {
+  accessibilityProblems,
+  launch,
+  phonePage,
+  screenshots,
+  signInAs,
+  untranslatedWords,
+} from './browser.ts';
+import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
+
+// Latin letters allowed on Japanese farmer pages outside translate="no": units inside the tip
+// texts the rules write (e.g. "約 20 mm の灌水").
+const ALLOWED = ['mm', 'cm', 'kg', 'ha'];
+
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+let recId: string;
+let editedKgHa: number;
+const tipId = { value: '' };
+
+beforeAll(async () => {
+  stack = await startStack();
+  browser = await launch();
+  const manifest = demoManifest();
+  const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+  await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
+  const gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
+  const scene = await seedImagery(gw, manifest);
+  const tip = irrigationTip('demo-farm', 'upland-1', 'soil-1');
+  tipId.value = tip.id;
+  const rec = await wheatRecommendation('demo-farm', 'upland-1', scene.acquired);
+  recId = rec.id;
+  await gw.send([
+    { kind: 'tip', body: tip },
+    { kind: 'recommendation', body: rec },
+  ]);
+  // The officer's part of the story happens through the API here (tests/e2e/officer.test.ts
+  // drives it in the browser): zone 1 edited, then approved.
+  const officer = await signIn(stack.httpUrl, 'demo-officer');
+  const detail = (await (await officer(`/api/v1/reviews/${recId}`)).json()) as {
+    revision: number;
+    zones: { id: string; recommended: { kgNHa: number } }[];
+  };
+  editedKgHa = Math.round(detail.zones[0]!.recommended.kgNHa + 20);
+  const edit = await officer(`/api/v1/reviews/${recId}/edit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      zones: [{ zone: detail.zones[0]!.id, kgNHa: editedKgHa }],
+      reason: '圃場の西側は前作の残渣が多い',
+      revision: detail.revision,
+    }),
+  });
+  expect(edit.status).toBe(200);
+  const edited = (await edit.json()) as {
+    review: { revision: number; zones: { applied: { kgNHa: number } }[] };
+  };
+  editedKgHa = edited.review.zones[0]!.applied.kgNHa;
+  const approve = await officer(`/api/v1/reviews/${recId}/approve`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ revision: edited.review.revision }),
+  });
+  expect(approve.status).toBe(200);
+  page = await phonePage(browser, stack.httpUrl);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+
+describe('the farmer journey', () => {
+  it('signs in and sees a live value change without reloading', async () => {
+    await signInAs(page, 'demo-farmer');
+    await page.getByRole('heading', { level: 1, name: 'はたけデモ農場' }).waitFor();
+    await page.getByText('ライブ更新中').waitFor();
+    const tile = page.getByTestId('tile-wx-1-air_temperature');
+    const client = await mqtt.connectAsync(stack.mqttUrl, {
+      username: 'wx-1',
+      password: stack.secrets['wx-1'],
+    });
+    try {
+      await client.publishAsync(
+        deviceTopic('demo-farm', 'wx-1', 'up'),
+        JSON.stringify({ time: Date.now(), values: { air_temperature: 23.4 } }),
+        { qos: 1 },
+      );
+      await tile.getByTestId('value').filter({ hasText: '23.4' }).waitFor();
+      await client.publishAsync(
+        deviceTopic('demo-farm', 'wx-1', 'up'),
+        JSON.stringify({ time: Date.now(), values: { air_temperature: 24.1 } }),
+        { qos: 1 },
+      );
+      await tile.getByTestId('value').filter({ hasText: '24.1' }).waitFor();
+    } finally {
+      await client.endAsync();
+    }
+    await expect(tile.textContent()).resolves.toMatch(/°C/);
+    await expect(tile.textContent()).resolves.toMatch(/今|秒前|分前/);
+    // The page was not reloaded: the navigation count stays at the first load.
+    expect(await page.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1);
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-home');
+  });
+
+  it('opens a field map with its heatmap laid over the field', async () => {
+    await page.getByTestId('field-upland-1').click();
+    await page.getByRole('heading', { level: 1, name: '畑1号（小麦）' }).waitFor();
+    const heatmap = page.locator('img.heatmap');
+    await heatmap.waitFor();
+    await eventually(
+      () => heatmap.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+      10_000,
+    );
+    const src = await heatmap.getAttribute('src');
+    expect(src).toMatch(/\/api\/v1\/farms\/demo-farm\/scenes\/.+\/file\?path=maps%2Fupland-1%2Fndvi\.png/);
+    await expect(page.locator('.leaflet-overlay-pane path').count()).resolves.toBeGreaterThan(1); // field + zones
+    await expect(page.getByTestId('scene').textContent()).resolves.toMatch(/撮影日/);
+    // The field's weather station is charted with uPlot: 24 h of raw readings, then 7 days hourly.
+    const chart = page.locator('.chart');
+    await chart.locator('canvas').waitFor();
+    await expect(chart.getAttribute('aria-label')).resolves.toMatch(/気温/);
+    await page.getByRole('button', { name: '7日間' }).click();
+    await page.getByRole('button', { name: '7日間', pressed: true }).waitFor();
+    // Hourly rollups draw the min–max band, named in the legend.
+    await chart.locator('.u-legend').filter({ hasText: '最小' }).waitFor();
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-field');
+  });
+
+  it('acts on a tip', async () => {
+    await page.getByRole('link', { name: 'アドバイス' }).first().click();
+    const card = page.getByTestId(`tip-${tipId.value}`);
+    await card.getByText('12時間以内に灌水してください').waitFor();
+    await card.getByRole('button', { name: '対応した' }).click();
+    await page.getByText('「対応した」を記録しました').waitFor();
+    const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+    const tip = (await (await farmer(`/api/v1/tips/${tipId.value}`)).json()) as TipView;
+    expect(tip.state).toBe('acted');
+    expect(tip.stateBy).toBe('demo-farmer');
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-tips');
+  });
+
+  it('downloads the approved prescription with the officer-edited rate, shown in kg/10a', async () => {
+    await page.getByRole('link', { name: '施肥提案' }).click();
+    const rec = page.getByTestId(`recommendation-${recId}`);
+    await rec.waitFor();
+    const firstZone = rec.locator('tbody tr').first();
+    // Japanese shows kg/10a first, kg/ha in brackets.
+    await expect(firstZone.locator('.rate-main').first().textContent()).resolves.toBe(
+      `${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(editedKgHa / 10)} kg/10a`,
+    );
+    await expect(firstZone.textContent()).resolves.toMatch(/普及指導員が修正/);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      rec.getByTestId('download-csv').click(),
+    ]);
+    const path = await download.path();
+    const { readFileSync } = await import('node:fs');
+    const csv = readFileSync(path, 'utf8');
+    expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    expect(csv).toContain(String(editedKgHa));
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-prescription');
+  });
+
+  it('shows the automations page in Japanese, and English on the switch', async () => {
+    await page.getByRole('link', { name: '自動制御' }).click();
+    await page.getByRole('heading', { level: 1, name: '自動制御' }).waitFor();
+    await page.getByRole('heading', { name: '手動操作' }).waitFor();
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    await page.getByRole('button', { name: /言語を切り替え/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Automations' }).waitFor();
+    await expect(page.locator('html').getAttribute('lang')).resolves.toBe('en');
+    await page.getByRole('link', { name: 'Recommendations' }).click();
+    const rate = page
+      .getByTestId(`recommendation-${recId}`)
+      .locator('tbody tr')
+      .first()
+      .locator('.rate-main')
+      .first();
+    await expect(rate.textContent()).resolves.toBe(
+      `${new Intl.NumberFormat('en-GB', { maximumFractionDigits: 0 }).format(editedKgHa)} kg/ha`,
+    );
+  });
+});

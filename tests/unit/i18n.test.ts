@@ -1,0 +1,131 @@
+// The translation catalogue of the web app covers every key the pages use — the literal ones and
+// the families built from protocol values (`status_${status}` for every review status, …) — in
+// both languages; the Japanese side is Japanese; and rates read kg/10a first in Japanese.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CATALOGUE, translate } from '../../dashboard/ui/i18n.ts';
+import { rateParts, fmtValue } from '../../dashboard/ui/format.ts';
+import { REVIEW_STATUSES } from '../../protocol/recommendation.ts';
+import { AUDIT_ACTIONS, PRESCRIPTION_FORMATS, ReviewDetail, TIP_STATES } from '../../protocol/review.ts';
+import { AUTOMATION_EVENTS, ManualOverride } from '../../protocol/automation.ts';
+import { TIP_SEVERITIES } from '../../protocol/tip.ts';
+import { DEVICE_STATES, SERIES_RANGES } from '../../protocol/views.ts';
+
+const UI = join(import.meta.dirname, '../../dashboard/ui');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) return sources(p);
+    return /\.tsx?$/.test(n) && !n.endsWith('.config.ts') ? [p] : [];
+  });
+}
+
+const literals = (u: { anyOf?: { const?: unknown }[] }) => (u.anyOf ?? []).map((s) => String(s.const));
+
+/** The values each family of keys is built from, straight from the protocol. */
+const FAMILIES: Record<string, readonly string[]> = {
+  status_: REVIEW_STATUSES,
+  audit_: AUDIT_ACTIONS,
+  tipState_: TIP_STATES,
+  severity_: TIP_SEVERITIES,
+  event_: AUTOMATION_EVENTS,
+  format_: PRESCRIPTION_FORMATS,
+  range_: SERIES_RANGES,
+  state_: DEVICE_STATES,
+  override_: literals(ManualOverride.properties.mode),
+  card_: literals(ReviewDetail.properties.model.properties.cardStatus),
+  clamped_: ['min', 'max'],
+  // The demo farm's crops; others fall back to the crop id the farmer's manifest gives.
+  crop_: ['rice', 'winter_wheat'],
+};
+
+const code = sources(UI).map((f) => ({ f, text: readFileSync(f, 'utf8') }));
+const used = new Set<string>();
+for (const { text } of code) {
+  for (const m of text.matchAll(/\bt\(\s*'([A-Za-z0-9_]+)'\s*\)/g)) used.add(m[1]!);
+  // t(cond ? 'a' : 'b'): the keys are the quoted strings after ? and :.
+  for (const m of text.matchAll(/\bt\(([^()`]*\?[^()`]*)\)/g))
+    for (const k of m[1]!.matchAll(/[?:]\s*'([A-Za-z0-9_]+)'/g)) used.add(k[1]!);
+}
+const families = new Set<string>();
+for (const { text } of code) for (const m of text.matchAll(/\bt\(`([A-Za-z]+_)\$\{/g)) families.add(m[1]!);
+for (const { text } of code) for (const m of text.matchAll(/`(crop_)\$\{/g)) families.add(m[1]!);
+
+describe('the translation catalogue', () => {
+  it('finds the keys the pages use', () => {
+    expect(used.size).toBeGreaterThan(150);
+    expect(families.size).toBeGreaterThanOrEqual(10);
+  });
+
+  it('has every literal key used, in Japanese and English, non-empty', () => {
+    const missing = [...used].filter((k) => !CATALOGUE.ja[k as never] || !CATALOGUE.en[k as never]);
+    expect(missing).toEqual([]);
+  });
+
+  it('has every key of every family the pages build from protocol values', () => {
+    const unknown = [...families].filter((f) => !FAMILIES[f]);
+    expect(unknown, 'a t(`prefix_${…}`) family the test does not know: add its values to FAMILIES').toEqual(
+      [],
+    );
+    const missing = [...families].flatMap((f) =>
+      FAMILIES[f]!.map((v) => `${f}${v.replace(/-/g, '_')}`).filter(
+        (k) => !CATALOGUE.ja[k as never] || !CATALOGUE.en[k as never],
+      ),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('keeps no key that no page uses', () => {
+    const familyKeys = new Set(
+      [...families].flatMap((f) => FAMILIES[f]!.map((v) => `${f}${v.replace(/-/g, '_')}`)),
+    );
+    const unused = Object.keys(CATALOGUE.ja).filter(
+      (k) => !used.has(k) && !familyKeys.has(k) && !(k.startsWith('crop_') && families.has('crop_')),
+    );
+    expect(unused).toEqual([]);
+  });
+
+  it('writes the Japanese side in Japanese: kana or kanji in every string, Latin only for names and units', () => {
+    const ALLOWED = new Set([
+      'NDVI',
+      'QR',
+      'ESPHome',
+      'YAML',
+      'GeoJSON',
+      'DevEUI',
+      'LoRaWAN',
+      'CSV',
+      'kg',
+      'ha',
+      'English',
+    ]);
+    const problems: string[] = [];
+    for (const [k, v] of Object.entries(CATALOGUE.ja)) {
+      if (!/[\u3040-\u30ff\u3400-\u9fff]/.test(v)) problems.push(`${k}: no Japanese in "${v}"`);
+      for (const w of v.replace(/\{[a-z]+\}/g, '').match(/[A-Za-z]{2,}/g) ?? [])
+        if (!ALLOWED.has(w)) problems.push(`${k}: "${w}" in "${v}"`);
+      if (v === CATALOGUE.en[k as keyof typeof CATALOGUE.en]) problems.push(`${k}: same as English`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('returns the key itself for a key it does not have, so a missing key is visible (and tested for)', () => {
+    expect(translate('ja', 'no_such_key')).toBe('no_such_key');
+    expect(translate('en', 'signIn')).toBe('Sign in');
+  });
+});
+
+describe('units as farmers read them', () => {
+  it('shows a rate in kg/10a first in Japanese and kg/ha first in English (1 kg/10a = 10 kg/ha)', () => {
+    expect(rateParts(125, 'ja')).toEqual(['12.5 kg/10a', '125 kg/ha']);
+    expect(rateParts(125, 'en')).toEqual(['125 kg/ha', '12.5 kg/10a']);
+    expect(rateParts(0, 'ja')).toEqual(['0 kg/10a', '0 kg/ha']);
+  });
+
+  it('shows soil moisture in % and temperatures in °C', () => {
+    expect(fmtValue('soil_vwc', 0.234, 'm3/m3', 'ja')).toEqual({ value: '23.4', unit: '%' });
+    expect(fmtValue('air_temperature', 23.44, 'degC', 'en')).toEqual({ value: '23.4', unit: '°C' });
+  });
+});
