@@ -21,7 +21,7 @@ export interface MaintenanceDeps {
 
 export class Maintenance {
   private timer: NodeJS.Timeout | undefined;
-  private lastRetention = 0;
+  private lastRetention = -Infinity;
   /** True while the disk is too full to take data. */
   diskFull = false;
   private readonly d: MaintenanceDeps;
@@ -49,8 +49,9 @@ export class Maintenance {
   /** One round of housekeeping (also called by tests with their own clock). */
   run(now: number): void {
     this.checkDisk();
-    if (now - this.lastRetention > 3_600_000) {
-      this.lastRetention = now;
+    const mono = performance.now();
+    if (mono - this.lastRetention > 3_600_000) {
+      this.lastRetention = mono;
       const { rawMs, hourlyMs } = this.d.config.retention;
       this.d.store.rollUp(now - rawMs, now - hourlyMs);
     }
@@ -60,12 +61,13 @@ export class Maintenance {
     this.d.metrics.queueDepth.set({ queue: 'outbox_bytes' }, this.d.store.outboxBytes);
   }
 
-  private lastBacklogCheck = 0;
+  private lastBacklogCheck = -Infinity;
 
   /** Keeps the offline backlog inside its disk budget (at most every 2 s). */
   enforceBacklog(now: number): BacklogCounts | undefined {
-    if (now - this.lastBacklogCheck < 2000 && now >= this.lastBacklogCheck) return undefined;
-    this.lastBacklogCheck = now;
+    const mono = performance.now();
+    if (mono - this.lastBacklogCheck < 2000) return undefined;
+    this.lastBacklogCheck = mono;
     const done = enforceBacklogBudget(
       this.d.store,
       { maxBytes: this.d.config.sync.maxOutboxBytes, aggregateAfterMs: this.d.config.sync.aggregateAfterMs },

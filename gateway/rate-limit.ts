@@ -19,15 +19,18 @@ export class PublishRateLimiter {
     this.maxBuckets = maxBuckets;
   }
 
-  /** Takes one token for the device; false when it has none left (a flood). */
-  take(device: string, now = Date.now()): boolean {
+  /**
+   * Takes one token for the device; false when it has none left (a flood). Time is monotonic
+   * (performance.now): a wall clock jumping back must not starve every device of tokens.
+   */
+  take(device: string, now = performance.now()): boolean {
     let b = this.buckets.get(device);
     if (!b) {
       if (this.buckets.size >= this.maxBuckets) this.buckets.delete(this.buckets.keys().next().value!);
       b = { tokens: this.limit.burst, at: now };
       this.buckets.set(device, b);
     }
-    b.tokens = Math.min(this.limit.burst, b.tokens + ((now - b.at) / 1000) * this.limit.perSecond);
+    b.tokens = Math.min(this.limit.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.limit.perSecond);
     b.at = now;
     if (b.tokens < 1) return false;
     b.tokens -= 1;

@@ -33,7 +33,7 @@ export interface TipEngineOptions {
 
 export class TipEngine {
   private timer: NodeJS.Timeout | undefined;
-  private lastRun = 0;
+  private lastRunMono = -Infinity;
   private pending: NodeJS.Timeout | undefined;
   private readonly rules = resolveRulesConfig();
   private readonly store: GatewayStore;
@@ -66,7 +66,11 @@ export class TipEngine {
   /** New readings arrived: evaluate soon, but not more often than minIntervalMs. */
   nudge(): void {
     if (this.pending) return;
-    const wait = Math.max(0, this.lastRun + this.opts.minIntervalMs - Date.now());
+    // Monotonic: a wall clock set back must not postpone the rules by days.
+    const wait = Math.min(
+      this.opts.minIntervalMs,
+      Math.max(0, this.lastRunMono + this.opts.minIntervalMs - performance.now()),
+    );
     this.pending = setTimeout(() => {
       this.pending = undefined;
       this.run(Date.now());
@@ -96,7 +100,7 @@ export class TipEngine {
 
   /** One evaluation: rules → lifecycle → raised tips in the outbox. Returns the tips raised. */
   run(now: number): Tip[] {
-    this.lastRun = now;
+    this.lastRunMono = performance.now();
     try {
       const m = this.manifest();
       const readings = this.store.db

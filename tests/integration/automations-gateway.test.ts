@@ -1,0 +1,461 @@
+// Automations on a real gateway, offline: a farmer writes two automations on the server, the
+// gateway takes them through its signed downlink, and the server goes away. Then, with no server
+// reachable, a simulated soil probe, paddy level sensor and two simulated water gates talk to the
+// gateway's embedded aedes broker over real MQTT (mqtt.js): the irrigation rule fires on a real
+// low VWC, the gate opens and closes itself on time, the cool-down, the daily limit (per local day
+// in Asia/Tokyo) and the quiet hours hold, the paddy gate that never reports closed is closed at
+// its maximum open time with a critical log, and a manual override from the gateway page wins.
+// When the server returns, every automation log reaches it and is listed per automation.
+//
+// Time: the engine and the valves run on one hand-driven clock (minutes pass at once); the
+// sensors stamp their readings with it. It starts at 10:00 JST two days ago, so readings are in
+// the past (no clock-skew flags) and days and quiet hours fall where the test puts them.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt, { type MqttClient } from 'mqtt';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Manifest } from '../../protocol/manifest.ts';
+import type { AutomationLog } from '../../protocol/automation.ts';
+import type { AutomationLogView, AutomationView } from '../../protocol/review.ts';
+import { deviceTopic } from '../../protocol/topics.ts';
+import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
+import { Gateway } from '../../gateway/gateway.ts';
+import { DEFAULT_MQTT, gatewayConfigFor } from '../../gateway/config.ts';
+import { SyncClient } from '../../gateway/sync-client.ts';
+import { DownlinkClient } from '../../gateway/downlink-client.ts';
+import { keepHandler } from '../../gateway/downlink-apply.ts';
+import type { AutomationEngine } from '../../gateway/automations/engine.ts';
+import type { EngineClock } from '../../gateway/automations/clock.ts';
+import { createAutomationEngine } from '../../gateway/automations/wiring.ts';
+import { automationRoutes } from '../../gateway/automations/routes.ts';
+import { loadOrCreateOverrideToken } from '../../gateway/automations/override-token.ts';
+import { SimulatedValve } from '../../sim/valve.ts';
+import type { HatakeServer } from '../../dashboard/server.ts';
+import { eventually, quietLog, signIn, startServer } from '../helpers/stack.ts';
+import { ManualClock } from '../unit/automations/manual-clock.ts';
+
+const FARM = 'demo-farm';
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const JST = 9 * HOUR;
+
+/** 10:00 JST on the day before yesterday (JST). */
+const T0 = Math.floor((Date.now() + JST) / DAY) * DAY - 2 * DAY + 10 * HOUR - JST;
+/** An instant on the test's first day (dayOffset 0) or the next, at local JST hh:mm. */
+const local = (dayOffset: number, hh: number, mm = 0) =>
+  T0 - 10 * HOUR + dayOffset * DAY + hh * HOUR + mm * MIN;
+
+const manifest: Manifest = {
+  farm: { id: FARM, name: '自動化テスト農場', region: 'niigata', timezone: 'Asia/Tokyo' },
+  fields: [
+    { id: 'upland-1', name: '畑1号', crop: 'winter-wheat', soilTexture: 'loam' },
+    { id: 'paddy-1', name: '田んぼ1号', crop: 'rice' },
+  ],
+  devices: [
+    { id: 'soil-1', kit: 'hatake-soil-probe', field: 'upland-1' },
+    { id: 'level-1', kit: 'hatake-paddy-water', field: 'paddy-1' },
+    { id: 'gate-1', kit: 'hatake-water-gate', field: 'upland-1', name: '灌水バルブ' },
+    { id: 'gate-2', kit: 'hatake-water-gate', field: 'paddy-1', name: '水口' },
+  ],
+};
+
+type WiredGateway = Gateway & { automationClock?: EngineClock; automations?: AutomationEngine };
+
+let dir: string;
+let clock: ManualClock;
+let gateway: WiredGateway;
+let engine: AutomationEngine;
+let secrets: Record<string, string>;
+let server: HatakeServer | undefined;
+let irrigationId: string;
+let paddyId: string;
+let gate1: SimulatedValve;
+let gate2: SimulatedValve;
+let probe: MqttClient;
+let level: MqttClient;
+let page: FastifyInstance;
+let pageUrl: string;
+let overrideCode: string;
+
+/**
+ * The engine of the gateway: the one Gateway.start made, once the gateway wires it; until then
+ * it is wired here the same way, with the committed readings handed over as the ingest's
+ * 'readings' event will.
+ */
+function engineOf(gw: WiredGateway, c: EngineClock): AutomationEngine {
+  if (gw.automations) return gw.automations;
+  const e = createAutomationEngine(gw, c);
+  const commit = gw.store.commit.bind(gw.store);
+  gw.store.commit = (readings, dead, now) => {
+    const fresh = commit(readings, dead, now);
+    e.observe(readings);
+    return fresh;
+  };
+  return e;
+}
+
+const logs = () => engine.logs(1000).reverse();
+const logsOf = (id: string, event?: AutomationLog['event']) =>
+  logs().filter((l) => l.automation === id && (!event || l.event === event));
+const waitFor = (id: string, event: AutomationLog['event'], n = 1) =>
+  eventually(() => logsOf(id, event).length >= n, 5000, 10);
+
+async function publish(client: MqttClient, device: string, values: Record<string, number>) {
+  await client.publishAsync(deviceTopic(FARM, device, 'up'), JSON.stringify({ time: clock.now(), values }), {
+    qos: 1,
+  });
+}
+/** Moves the shared clock; the valves' reports that fall due go out over MQTT and are acknowledged. */
+async function advanceTo(t: number) {
+  clock.advanceTo(t);
+  await gate1.settled();
+  await gate2.settled();
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hatake-automations-it-'));
+  clock = new ManualClock(T0 - MIN);
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  const provisioned = provisionRegistry(manifest);
+  secrets = provisioned.secrets;
+  writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(provisioned.registry));
+
+  // No server in the gateway's configuration: it runs on the farm only.
+  gateway = new Gateway(
+    gatewayConfigFor(
+      {
+        id: 'gw-test',
+        dataDir: join(dir, 'gateway'),
+        manifest: join(dir, 'manifest.json'),
+        registry: join(dir, 'registry.json'),
+      },
+      { mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+    ),
+    quietLog(),
+  ) as WiredGateway;
+  gateway.automationClock = clock;
+  await gateway.start();
+  engine = engineOf(gateway, clock);
+
+  // Before the outage: the farmer writes the automations on the server; the gateway takes them
+  // through its signed downlink, as it does whenever the server is reachable.
+  const first = await startServer(dir);
+  server = first.server;
+  const token = server.ctx.auth.issueGatewayToken('gw-test', FARM);
+  const sync = new SyncClient(
+    gateway.store,
+    { gatewayId: 'gw-test', url: first.url, token, intervalMs: 60_000, batchMaxItems: 500 },
+    quietLog(),
+  );
+  await sync.drain(); // the manifest: the server learns the farm's devices
+  await sync.stop();
+  const farmer = await signIn(first.url, 'demo-farmer');
+  const create = async (body: object) => {
+    const res = await farmer('/api/v1/automations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`automation refused: ${res.status} ${text}`);
+    return JSON.parse(text) as AutomationView;
+  };
+  irrigationId = (
+    await create({
+      farm: FARM,
+      field: 'upland-1',
+      name: { ja: '畑1号の灌水', en: 'Upland 1 irrigation' },
+      enabled: true,
+      trigger: { kind: 'threshold', device: 'soil-1', metric: 'soil_vwc', op: '<', value: 0.22 },
+      action: { device: 'gate-1', command: 'open_for', params: { minutes: 30 } },
+      limits: {
+        maxRunsPerDay: 2,
+        quietHours: { from: '22:00', to: '05:00' },
+        maxOpenMinutes: 40,
+        cooldownMinutes: 60,
+        confirmSeconds: 30,
+        retries: 1,
+      },
+    })
+  ).id;
+  paddyId = (
+    await create({
+      farm: FARM,
+      field: 'paddy-1',
+      name: { ja: '田んぼ1号の水位 3〜5 cm', en: 'Paddy 1 water level 3–5 cm' },
+      enabled: true,
+      trigger: { kind: 'band', device: 'level-1', metric: 'water_level', low: 3, high: 5 },
+      below: { device: 'gate-2', command: 'open' },
+      above: { device: 'gate-2', command: 'close' },
+      limits: { maxRunsPerDay: 12, maxOpenMinutes: 20, confirmSeconds: 30, retries: 1 },
+    })
+  ).id;
+  // The server's GET /api/v1/downlink refuses `after=0` (a query string is never an integer
+  // with coerceTypes off); `after` left out means 0, so the first poll drops it. Reported.
+  const firstPoll: typeof fetch = (input, init) => {
+    const u = new URL(input instanceof Request ? input.url : String(input));
+    if (u.searchParams.get('after') === '0') u.searchParams.delete('after');
+    return fetch(u, init);
+  };
+  const downlink = new DownlinkClient(
+    gateway.store,
+    { url: first.url, token, publicKey: server.ctx.signingPublicKey, intervalMs: 60_000, fetch: firstPoll },
+    gateway.events,
+    quietLog(),
+  );
+  for (const kind of ['automation', 'override'])
+    downlink.on(
+      kind,
+      keepHandler(gateway.store, (doc) => gateway.emit('document', doc)),
+    );
+  await downlink.poll();
+  await downlink.stop();
+  if (gateway.store.documents('automation').length !== 2) throw new Error(`downlink: ${downlink.lastError}`);
+  await server.close();
+  server = undefined;
+
+  // The simulated devices, on real MQTT with their provisioned secrets.
+  const brokerUrl = `mqtt://127.0.0.1:${gateway.mqttPort}`;
+  gate1 = new SimulatedValve({ farm: FARM, device: 'gate-1', secret: secrets['gate-1']!, brokerUrl, clock });
+  gate2 = new SimulatedValve({
+    farm: FARM,
+    device: 'gate-2',
+    secret: secrets['gate-2']!,
+    brokerUrl,
+    clock,
+    faults: { neverReportClosed: true },
+  });
+  await gate1.start();
+  await gate2.start();
+  const connect = (device: string) =>
+    mqtt.connectAsync(brokerUrl, { username: device, password: secrets[device], reconnectPeriod: 0 });
+  probe = await connect('soil-1');
+  level = await connect('level-1');
+
+  // The gateway page's override route (served here on its own port until the gateway mounts it).
+  overrideCode = loadOrCreateOverrideToken(gateway.config.dataDir).token;
+  page = Fastify();
+  await page.register(automationRoutes, { engine, token: overrideCode, gateway: 'gw-test' });
+  await page.listen({ host: '127.0.0.1', port: 0 });
+  const addr = page.server.address();
+  pageUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+}, 60_000);
+
+afterAll(async () => {
+  await page?.close();
+  await probe?.endAsync();
+  await level?.endAsync();
+  await gate1?.stop();
+  await gate2?.stop();
+  engine?.stop();
+  await gateway?.stop();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('automations on the gateway, with the server unreachable', () => {
+  it('took both automations from the signed downlink and runs them with no server configured', () => {
+    expect(gateway.sync).toBeUndefined();
+    const st = engine.status();
+    expect(st.automations.map((a) => [a.id, a.problem])).toEqual(
+      [
+        [irrigationId, null],
+        [paddyId, null],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    expect(st.actuators.map((a) => a.device)).toEqual(['gate-1', 'gate-2']);
+  });
+
+  it('fires on a real low VWC; the gate opens and closes itself on time', async () => {
+    await publish(probe, 'soil-1', { soil_vwc: 0.25 });
+    await advanceTo(T0);
+    await publish(probe, 'soil-1', { soil_vwc: 0.18 });
+    await waitFor(irrigationId, 'state_confirmed');
+    expect(gate1.received.map((c) => [c.command, c.minutes])).toEqual([['open', 30]]);
+    expect(gate1.state).toBe(1);
+    expect(logsOf(irrigationId).map((l) => l.event)).toEqual(['fired', 'command_sent', 'state_confirmed']);
+    expect(logsOf(irrigationId, 'fired')[0]).toMatchObject({
+      time: T0,
+      device: 'gate-1',
+      detail: { sensor: 'soil-1', value: 0.18, runsToday: 1, maxRunsPerDay: 2 },
+    });
+
+    await advanceTo(T0 + 29 * MIN);
+    expect(gate1.state).toBe(1);
+    expect(logsOf(irrigationId, 'closed')).toEqual([]);
+    await advanceTo(T0 + 30 * MIN);
+    expect(gate1.state).toBe(0);
+    await waitFor(irrigationId, 'closed');
+    expect(logsOf(irrigationId, 'closed')[0]).toMatchObject({
+      time: T0 + 30 * MIN,
+      detail: { openMinutes: 30 },
+    });
+    expect(engine.status().actuators[0]!.run).toBeNull();
+  });
+
+  it('holds the cool-down and the daily limit', async () => {
+    await advanceTo(T0 + 31 * MIN);
+    await publish(probe, 'soil-1', { soil_vwc: 0.18 });
+    await waitFor(irrigationId, 'skipped_cooldown');
+    expect(gate1.received).toHaveLength(1);
+
+    await advanceTo(T0 + 95 * MIN); // 60 min after the first run closed
+    await publish(probe, 'soil-1', { soil_vwc: 0.17 });
+    await waitFor(irrigationId, 'state_confirmed', 2);
+    await advanceTo(T0 + 125 * MIN);
+    await waitFor(irrigationId, 'closed', 2);
+
+    await advanceTo(local(0, 14));
+    await publish(probe, 'soil-1', { soil_vwc: 0.16 });
+    await waitFor(irrigationId, 'skipped_daily_limit');
+    expect(logsOf(irrigationId, 'skipped_daily_limit')[0]!.detail).toMatchObject({
+      runsToday: 2,
+      maxRunsPerDay: 2,
+    });
+    expect(gate1.received).toHaveLength(2);
+  });
+
+  it('holds the quiet hours of the farm zone, and opens again at 05:00 on a new day', async () => {
+    await advanceTo(local(0, 23));
+    await publish(probe, 'soil-1', { soil_vwc: 0.15 });
+    await waitFor(irrigationId, 'skipped_quiet_hours');
+    await advanceTo(local(1, 4, 30)); // a new day: the limit is fresh, the night is not over
+    await publish(probe, 'soil-1', { soil_vwc: 0.15 });
+    await waitFor(irrigationId, 'skipped_quiet_hours', 2);
+    expect(logsOf(irrigationId, 'skipped_quiet_hours').map((l) => l.detail?.local)).toEqual([
+      '23:00',
+      '04:30',
+    ]);
+    expect(gate1.received).toHaveLength(2);
+
+    await advanceTo(local(1, 5));
+    await publish(probe, 'soil-1', { soil_vwc: 0.15 });
+    await waitFor(irrigationId, 'state_confirmed', 3);
+    expect(logsOf(irrigationId, 'fired')[2]!.detail).toMatchObject({ runsToday: 1 });
+    await advanceTo(local(1, 5, 30));
+    await waitFor(irrigationId, 'closed', 3);
+    expect(gate1.received).toHaveLength(3);
+  });
+
+  it('closes a paddy gate that never reports closed at its maximum open time, with a critical log', async () => {
+    const start = local(1, 6);
+    await advanceTo(start);
+    await publish(level, 'level-1', { water_level: 2.5 });
+    await waitFor(paddyId, 'state_confirmed');
+    expect(gate2.state).toBe(1);
+    // The level wobbles at the band's lower edge: no new command (hysteresis, one run at a time).
+    for (const [m, v] of [
+      [2, 2.9],
+      [4, 3.1],
+      [6, 2.95],
+      [8, 3.05],
+    ] as const) {
+      await advanceTo(start + m * MIN);
+      await publish(level, 'level-1', { water_level: v });
+    }
+    await eventually(
+      () => engine.status().automations.find((a) => a.id === paddyId)?.lastValue?.value === 3.05,
+    );
+    expect(gate2.received).toHaveLength(1);
+
+    await advanceTo(start + 20 * MIN);
+    await waitFor(paddyId, 'safety_stop');
+    await eventually(() => gate2.received.length === 2);
+    expect(gate2.received[1]).toMatchObject({ command: 'close', time: start + 20 * MIN });
+    expect(gate2.state).toBe(0); // it did close, but it never says so
+    await advanceTo(start + 20 * MIN + 30_000);
+    await eventually(() => gate2.received.length === 3);
+    await waitFor(paddyId, 'retry');
+    await advanceTo(start + 21 * MIN);
+    await waitFor(paddyId, 'gave_up');
+    const gaveUp = logsOf(paddyId, 'gave_up')[0]!;
+    expect(gaveUp.detail).toMatchObject({
+      severity: 'critical',
+      reason: 'never_reported_closed',
+      closeReason: 'safety',
+    });
+    expect(gaveUp.time).toBe(start + 21 * MIN);
+    expect(logsOf(paddyId, 'safety_stop')[0]!.time).toBe(start + 20 * MIN);
+    expect(engine.problems()).toEqual(['valve gate-2 never reported closed']);
+    expect(gate2.received.map((c) => c.command)).toEqual(['open', 'close', 'close']);
+  });
+
+  it('lets a manual override set on the gateway page win over the automation', async () => {
+    await advanceTo(local(1, 8));
+    const res = await fetch(`${pageUrl}/automations/override`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        device: 'gate-1',
+        mode: 'hold_closed',
+        minutes: '120',
+        by: 'tanaka',
+        token: overrideCode,
+      }).toString(),
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(303);
+    await waitFor(irrigationId, 'override_set');
+    await publish(probe, 'soil-1', { soil_vwc: 0.12 });
+    await waitFor(irrigationId, 'skipped_override');
+    expect(gate1.received).toHaveLength(3);
+    await advanceTo(local(1, 10));
+    await waitFor(irrigationId, 'override_cleared');
+  });
+
+  it('keeps every log in the outbox, and they reach the server when it returns', async () => {
+    const onGateway = logs();
+    const queued = gateway.store
+      .peekOutbox(100_000)
+      .filter((r) => r.kind === 'automation_log')
+      .map((r) => (JSON.parse(r.body) as AutomationLog).id);
+    expect(new Set(queued)).toEqual(new Set(onGateway.map((l) => l.id)));
+
+    const back = await startServer(dir);
+    server = back.server;
+    const token = server.ctx.auth.issueGatewayToken('gw-test', FARM);
+    const sync = new SyncClient(
+      gateway.store,
+      { gatewayId: 'gw-test', url: back.url, token, intervalMs: 60_000, batchMaxItems: 500 },
+      quietLog(),
+    );
+    await sync.drain();
+    await sync.stop();
+    expect(gateway.store.peekOutbox(10).filter((r) => r.kind === 'automation_log')).toEqual([]);
+
+    const farmer = await signIn(back.url, 'demo-farmer');
+    for (const id of [irrigationId, paddyId]) {
+      const res = await farmer(`/api/v1/automations/${id}/logs?limit=1000`);
+      expect(res.status).toBe(200);
+      const listed = (await res.json()) as AutomationLogView[];
+      const mine = onGateway.filter((l) => l.automation === id);
+      expect(listed.map((l) => l.id).sort()).toEqual(mine.map((l) => l.id).sort());
+      expect(listed.every((l) => l.gateway === 'gw-test' && l.farm === FARM)).toBe(true);
+    }
+    const irrigation = (await (
+      await farmer(`/api/v1/automations/${irrigationId}/logs?limit=1000`)
+    ).json()) as AutomationLogView[];
+    expect(new Set(irrigation.map((l) => l.event))).toEqual(
+      new Set([
+        'fired',
+        'command_sent',
+        'state_confirmed',
+        'closed',
+        'skipped_cooldown',
+        'skipped_daily_limit',
+        'skipped_quiet_hours',
+        'override_set',
+        'skipped_override',
+        'override_cleared',
+      ]),
+    );
+    const paddy = (await (
+      await farmer(`/api/v1/automations/${paddyId}/logs?limit=1000`)
+    ).json()) as AutomationLogView[];
+    expect(paddy.find((l) => l.event === 'gave_up')?.detail).toMatchObject({ severity: 'critical' });
+    expect(paddy.some((l) => l.event === 'safety_stop')).toBe(true);
+  });
+});
