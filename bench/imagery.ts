@@ -5,6 +5,7 @@
 // each (GNU time's maximum resident set size) and their ratio. hatake also computes median,
 // p10/p90, std and the management zones; GDAL only the means.
 // Run: npx tsx bench/imagery.ts [--keep DIR]   (needs gdal-bin python3-gdal; ~2 GB of disk)
+import { report } from './lib/report.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -182,15 +183,30 @@ async function main(): Promise<void> {
     }
 
     const ratio = hatake.seconds / peer.seconds;
-    console.log('figure                              hatake     peer (GDAL 3.6 + numpy)   ratio   target');
-    console.log(
-      `time, NDVI + per-field stats (s)   ${hatake.seconds.toFixed(2).padStart(7)}   ${peer.seconds.toFixed(2).padStart(12)}              ${ratio.toFixed(2).padStart(5)}   ≤ 1.00 (no slower than GDAL)`,
-    );
-    console.log(
-      `peak RSS (MB)                      ${hatake.rssMb.toFixed(0).padStart(7)}   ${peer.rssMb.toFixed(0).padStart(12)}              ${(hatake.rssMb / peer.rssMb).toFixed(2).padStart(5)}   hatake < ${RSS_LIMIT_MB}`,
-    );
-    console.log(
-      `largest per-field NDVI mean difference: ${worst.toExponential(2)} (${Object.keys(theirs).length} fields)`,
+    report(
+      `imagery (${SIZE}×${SIZE} two-band uint16 scene, ${FIELDS} fields; largest per-field NDVI mean difference ${worst.toExponential(2)})`,
+      [
+        {
+          figure: 'NDVI + per-field stats, time',
+          unit: 's',
+          hatake: hatake.seconds,
+          peer: peer.seconds,
+          peerName: 'GDAL 3.6 + numpy',
+          better: 'lower',
+          target: '≤ 1× GDAL',
+          met: ratio <= 1,
+        },
+        {
+          figure: 'peak RSS',
+          unit: 'MB',
+          hatake: hatake.rssMb,
+          peer: peer.rssMb,
+          peerName: 'GDAL 3.6 + numpy',
+          better: 'lower',
+          target: `< ${RSS_LIMIT_MB} MB`,
+          met: hatake.rssMb < RSS_LIMIT_MB,
+        },
+      ],
     );
     if (hatake.rssMb >= RSS_LIMIT_MB)
       console.log(`FAIL: peak RSS ${hatake.rssMb.toFixed(0)} MB ≥ ${RSS_LIMIT_MB} MB`);

@@ -4,6 +4,7 @@
 // under 20 ms with the pool (direct blocks the loop for the whole run — that is the point).
 //
 //   npx tsx bench/inference.ts [--zones 20000] [--runs 20]
+import { report, type BenchRow } from './lib/report.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -57,7 +58,7 @@ async function measure(label: string, fn: () => Promise<unknown>) {
 
 const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
 const pool = await InferencePool.start({ size: 1 });
-const rows: string[][] = [['figure', 'hatake (pool)', 'peer (direct session.run)', 'ratio', 'target']];
+const rows: BenchRow[] = [];
 for (const ref of ['lasrosas-corn-rf@1.0.0', 'osu-sbnrc@1.0.0']) {
   const model = reg.load(ref);
   await pool.load(model);
@@ -74,28 +75,38 @@ for (const ref of ['lasrosas-corn-rf@1.0.0', 'osu-sbnrc@1.0.0']) {
   const pooled = await measure('pool', () => pool.run(ref, feeds, { copy: true }));
   await session.release();
   const ratio = pooled.perSec / direct.perSec;
-  rows.push([
-    `${ref}: zone-recommendations/s (batch ${ZONES})`,
-    pooled.perSec.toFixed(0),
-    direct.perSec.toFixed(0),
-    ratio.toFixed(2),
-    '≥ 0.80',
-  ]);
-  rows.push([
-    `${ref}: event-loop delay p99 ms`,
-    pooled.p99.toFixed(1),
-    direct.p99.toFixed(1),
-    (pooled.p99 / direct.p99).toFixed(2),
-    '< 20 ms',
-  ]);
-  rows.push([
-    `${ref}: event-loop delay max ms`,
-    pooled.max.toFixed(1),
-    direct.max.toFixed(1),
-    (pooled.max / direct.max).toFixed(2),
-    '< 20 ms',
-  ]);
+  rows.push(
+    {
+      figure: `${ref}: zone-recommendations/s (batch ${ZONES})`,
+      unit: '1/s',
+      hatake: pooled.perSec,
+      peer: direct.perSec,
+      peerName: 'direct session.run',
+      better: 'higher',
+      target: '≥ 0.8× direct',
+      met: ratio >= 0.8,
+    },
+    {
+      figure: `${ref}: event-loop delay p99 while it runs`,
+      unit: 'ms',
+      hatake: pooled.p99,
+      peer: direct.p99,
+      peerName: 'direct session.run',
+      better: 'lower',
+      target: '< 20 ms',
+      met: pooled.p99 < 20,
+    },
+    {
+      figure: `${ref}: event-loop delay max while it runs`,
+      unit: 'ms',
+      hatake: pooled.max,
+      peer: direct.max,
+      peerName: 'direct session.run',
+      better: 'lower',
+      target: '< 20 ms',
+      met: pooled.max < 20,
+    },
+  );
 }
 await pool.close();
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
+report('inference', rows);

@@ -5,17 +5,27 @@ import { isHatakeError } from '../protocol/errors.ts';
 const HELP = `hatake — farm gateway, server and tools
 
 Usage:
-  hatake start [--data DIR] [--http-port N] [--mqtt-port N] [--interval SECONDS]
-      The whole pipeline on one machine: server, gateway, simulated kits (demo).
-  hatake gateway --config gateway.yaml
-      Run a farm gateway.
-  hatake server --config server.yaml
-      Run the server.
+  hatake start [--data DIR] [--http-port N] [--mqtt-port N] [--gateway-port N] [--interval SECONDS]
+      The whole pipeline on one machine: server, gateway, simulated kits, a demo scene (demo).
+
+  hatake gateway --config gateway.yaml              run a farm gateway
+  hatake gateway cert --out DIR [--name HOST]       a self-signed certificate for MQTT over TLS
+  hatake gateway register --server URL --farm ID --id GATEWAY --user NAME [--out DIR]
+      get this gateway's sync token and the server's signing key (password from HATAKE_PASSWORD)
+
+  hatake server --config server.yaml                run the server
   hatake server token --config server.yaml --gateway ID --farm ID
-      Issue (or replace) a gateway's sync token and print it.
   hatake server user --config server.yaml --name NAME --role farmer|officer|partner|admin
-                     [--farms a,b] [--regions x,y]      (password from HATAKE_PASSWORD)
-      Create or update an account.
+                     [--farms a,b] [--regions x,y]  (password from HATAKE_PASSWORD)
+
+  hatake kit list | validate FILE | provision FILE --out DIR [--device ID] | decode --kit KIT … | command …
+      sensor kits: the catalogue, manifests, credentials and firmware configs, payload decoding
+  hatake imagery process SCENE… --fields FIELDS.geojson --out DIR [--profile s2-l2a] [--bands …]
+  hatake imagery profiles | indices
+  hatake model list [--json] | verify [MODEL] | run MODEL --input JSON | build [--check] | train …
+  hatake rx recommend … | export REC.json --format isoxml|shp|geojson|csv --out FILE
+
+"hatake kit --help" and "hatake imagery --help" describe their options in full.
 `;
 
 export type Command = (args: string[]) => Promise<number>;
@@ -27,6 +37,11 @@ export function options<T extends NonNullable<ParseArgsConfig['options']>>(args:
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // kit and imagery print their own detailed help; the others share this one.
+  if ((rest.includes('--help') || rest.includes('-h')) && cmd !== 'kit' && cmd !== 'imagery') {
+    process.stdout.write(HELP);
+    return 0;
+  }
   try {
     switch (cmd) {
       case 'start':

@@ -36,6 +36,11 @@ import { checkManifest, loadManifest } from '../firmware-config/manifest-check.t
 import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
 import { keepHandler, manifestHandler, modelHandler, registryHandler } from './downlink-apply.ts';
 import { QualityTracker } from '../firmware-config/quality-tracker.ts';
+import type { EngineClock } from './automations/clock.ts';
+import type { AutomationEngine } from './automations/engine.ts';
+import { createAutomationEngine } from './automations/wiring.ts';
+import { automationRoutes } from './automations/routes.ts';
+import { loadOrCreateOverrideToken } from './automations/override-token.ts';
 
 /** Reported to the server with every batch. */
 export const GATEWAY_VERSION = (
@@ -69,6 +74,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   imagery!: ImageryInbox;
   imageryReceiver!: ImageryReceiver;
   recommender!: GatewayRecommender;
+  /** Runs the automations the server sent down (needs the embedded broker). */
+  automations: AutomationEngine | undefined;
+  /** Set before start() to run the automations on another clock (tests drive one by hand). */
+  automationClock: EngineClock | undefined;
   private lorawan: LoRaWanUplinks | undefined;
   private uploading: Promise<number> | undefined;
   private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
@@ -191,6 +200,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         new ImageryTopics(this.manifest.farm.id, this.registry, this.imageryReceiver),
       );
       this.ports = await this.broker.start();
+      this.automations = createAutomationEngine(this, this.automationClock);
+      this.ingest.on('readings', (readings) => this.automations?.observe(readings));
     }
     if (c.external) {
       this.external = new ExternalBroker(c.external, {
@@ -203,8 +214,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.external.networkUplinks = this.lorawan;
       await this.external.start();
     }
+    const overrideCode = loadOrCreateOverrideToken(c.dataDir);
+    if (overrideCode.created)
+      this.log.info({ file: overrideCode.file }, 'override code for the gateway page created');
+    const automations = this.automations;
     const http = await startGatewayHttp({
       ...c.http,
+      register: automations
+        ? async (app) => {
+            await app.register(automationRoutes, {
+              engine: automations,
+              token: overrideCode.token,
+              gateway: c.id,
+            });
+          }
+        : undefined,
       log: this.log.child({ part: 'http' }),
       status: () => this.status(),
       metrics: async () => ({
@@ -407,6 +431,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     else if ((this.sync?.status.consecutiveFailures ?? 0) > 0) problems.push('server unreachable');
     const silent = [...states.values()].filter((d) => d.silentSince !== null).map((d) => d.id);
     if (silent.length) problems.push(`silent: ${silent.join(', ')}`);
+    problems.push(...(this.automations?.problems() ?? []));
     return {
       gateway: this.config.id,
       farm: this.manifest.farm.id,
@@ -466,11 +491,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         status: d.body.status ?? '',
         totalNKg: d.body.totals?.nKg ?? null,
       })),
+      automations: this.automations?.status(),
     };
   }
 
   /** Stops in order; in-flight publishes are committed before the store closes. */
   async stop(): Promise<void> {
+    this.automations?.stop();
     this.registry?.close();
     await this.broker?.stop();
     await this.external?.stop();

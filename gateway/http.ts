@@ -5,6 +5,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { listenError, type Logger } from '../runtime/log.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
+import type { AutomationsStatus } from './automations/engine.ts';
+import { renderAutomationsSection } from './automations/page.ts';
 
 export interface GatewayStatus {
   gateway: string;
@@ -50,6 +52,7 @@ export interface GatewayStatus {
   }[];
   /** Recommendation decisions the server sent down (approved ones are what the farmer may apply). */
   recommendations: { id: string; field: string; status: string; totalNKg: number | null }[];
+  automations?: AutomationsStatus;
 }
 
 const T = {
@@ -193,6 +196,7 @@ main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;w
 <p class="state">${s.health.ok ? `✅ ${t.ok}` : `⚠️ ${t.problem}: ${esc(s.health.problems.join('; '))}`}</p>
 <h2>${t.tips}</h2>${tips}
 <h2>${t.events}</h2>${events}${recs}
+${s.automations ? renderAutomationsSection(s.automations, lang) : ''}
 <h2>${t.devices}</h2><table><thead><tr><th scope="col">${t.device}</th><th scope="col">${t.values}</th><th scope="col">${t.seen}</th><th scope="col">${t.battery} / ${t.signal}</th></tr></thead><tbody>${devices}</tbody></table>
 <h2>${t.sync}</h2>${sync}
 <h2>${t.disk}</h2>${s.disk.full ? `<p class="critical">${t.full}</p>` : ''}<dl><dt>${t.db}</dt><dd>${mb(s.disk.dbBytes)} / ${Number.isFinite(s.disk.budgetBytes) ? mb(s.disk.budgetBytes) : '∞'} (+WAL ${mb(s.disk.walBytes)})</dd><dt>${t.free}</dt><dd>${mb(s.disk.fsFreeBytes)}</dd></dl>
@@ -207,6 +211,8 @@ export async function startGatewayHttp(opts: {
   log: Logger;
   status: () => GatewayStatus;
   metrics: () => Promise<{ contentType: string; body: string }>;
+  /** Registers more routes (the automations page) before the server listens. */
+  register?: (app: FastifyInstance) => Promise<unknown>;
 }): Promise<{ app: FastifyInstance; port: number }> {
   const app = Fastify({
     loggerInstance: opts.log,
@@ -231,6 +237,7 @@ export async function startGatewayHttp(opts: {
     const m = await opts.metrics();
     return reply.type(m.contentType).send(m.body);
   });
+  if (opts.register) await opts.register(app);
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (e) {

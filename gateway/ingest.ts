@@ -37,6 +37,8 @@ interface Pending {
 
 export interface IngestEvents {
   committed: [fresh: number];
+  /** The readings of a group commit once durable (resends too: listeners de-duplicate). */
+  readings: [readings: readonly Reading[]];
   storeFailed: [error: HatakeError];
   rejected: [dead: DeadLetter];
 }
@@ -176,6 +178,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
       this.metrics.ingestLatency.observe((end - p.arrived) / 1000);
       p.resolve();
     }
+    if (readings.length > 0) this.emit('readings', readings);
     if (fresh > 0) this.emit('committed', fresh);
   }
 

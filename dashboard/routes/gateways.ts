@@ -9,6 +9,7 @@ import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { Id, isId } from '../../protocol/ids.ts';
 import { ModelCard } from '../../protocol/model-card.ts';
+import { QueryInt } from '../../protocol/review.ts';
 import { writeFileAtomic } from '../../firmware-config/provision.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway, requireSession } from '../server.ts';
@@ -179,7 +180,11 @@ export async function gatewayRoutes(
         summary: "Documents for the gateway's farm newer than `after`",
         tags: ['gateway'],
         security: [{ gateway: [] }],
-        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }),
+        // Query strings are text (the server does not coerce types): digits, parsed below.
+        querystring: Type.Object(
+          { after: Type.Optional(QueryInt('Documents after this version', 15)) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             farm: Type.String(),
@@ -192,7 +197,7 @@ export async function gatewayRoutes(
     },
     async (request) => {
       const gw = requireGateway(request, ctx.auth);
-      const docs = ctx.downlink.since(gw.farm, request.query.after ?? 0, 200);
+      const docs = ctx.downlink.since(gw.farm, Number(request.query.after ?? '0'), 200);
       return {
         farm: gw.farm,
         latest: ctx.downlink.latestVersion(gw.farm),

@@ -39,11 +39,21 @@ export async function liveRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         }
         raw.write(`event: reading\ndata: ${JSON.stringify(e)}\n\n`);
       };
+      // Something a page may want to refresh (a tip, a recommendation, an automation log).
+      // Review events name pending recommendations: only officers and admins get those.
+      const seesReviews = user.role === 'officer' || user.role === 'admin';
+      const onChange = (e: { farm: string; kind: string; id: string }) => {
+        if (!farms.has(e.farm) || raw.writableNeedDrain) return;
+        if (!seesReviews && (e.kind === 'review' || e.kind === 'auto_approval')) return;
+        raw.write(`event: change\ndata: ${JSON.stringify(e)}\n\n`);
+      };
       const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
       ctx.live.on('reading', onReading);
+      ctx.live.on('change', onChange);
       request.raw.on('close', () => {
         clearInterval(heartbeat);
         ctx.live.off('reading', onReading);
+        ctx.live.off('change', onChange);
         ctx.live.streams--;
       });
     },

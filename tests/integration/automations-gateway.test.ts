@@ -76,7 +76,7 @@ let gate1: SimulatedValve;
 let gate2: SimulatedValve;
 let probe: MqttClient;
 let level: MqttClient;
-let page: FastifyInstance;
+let page: FastifyInstance | undefined;
 let pageUrl: string;
 let overrideCode: string;
 
@@ -235,13 +235,19 @@ beforeAll(async () => {
   probe = await connect('soil-1');
   level = await connect('level-1');
 
-  // The gateway page's override route (served here on its own port until the gateway mounts it).
+  // The override route of the gateway page: on the gateway's own HTTP server once it mounts it,
+  // served here on its own port until then.
   overrideCode = loadOrCreateOverrideToken(gateway.config.dataDir).token;
-  page = Fastify();
-  await page.register(automationRoutes, { engine, token: overrideCode, gateway: 'gw-test' });
-  await page.listen({ host: '127.0.0.1', port: 0 });
-  const addr = page.server.address();
-  pageUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const own = `http://127.0.0.1:${gateway.httpPort}`;
+  if ((await fetch(`${own}/automations`)).status === 200) {
+    pageUrl = own;
+  } else {
+    page = Fastify();
+    await page.register(automationRoutes, { engine, token: overrideCode, gateway: 'gw-test' });
+    await page.listen({ host: '127.0.0.1', port: 0 });
+    const addr = page.server.address();
+    pageUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  }
 }, 60_000);
 
 afterAll(async () => {
