@@ -2,7 +2,7 @@
 // document or throws a HatakeError and changes nothing, so the last good version stays in use.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ort from 'onnxruntime-node';
+import type ort from 'onnxruntime-node';
 import { HatakeError } from '../protocol/errors.ts';
 import { Registry } from '../protocol/registry.ts';
 import { validator } from '../protocol/validate.ts';
@@ -38,7 +38,8 @@ export function modelHandler(modelsDir: string, store: GatewayStore) {
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes);
+      const { InferenceSession } = (await import('onnxruntime-node')).default;
+      session = await InferenceSession.create(bytes);
     } catch (e) {
       throw new HatakeError(
         'HATAKE_E_MODEL_CORRUPT',

@@ -25,20 +25,23 @@ export interface Validator<T extends TSchema> {
 }
 
 export function validator<T extends TSchema>(schema: T): Validator<T> {
-  const compiled = TypeCompiler.Compile(schema);
+  // Compiled on first use: modules declare their validators at load, most are never needed in a
+  // given process, and each compiled checker costs memory (a gateway on a Pi counts megabytes).
+  let cache: ReturnType<typeof TypeCompiler.Compile<T>> | undefined;
+  const compiledOf = () => (cache ??= TypeCompiler.Compile(schema));
   const problems = (value: unknown, max = 20): Problem[] => {
     const out: Problem[] = [];
-    for (const e of compiled.Errors(value)) {
+    for (const e of compiledOf().Errors(value)) {
       out.push({ pointer: e.path || '/', message: e.message });
       if (out.length >= max) break;
     }
     return out;
   };
   return {
-    check: (value): value is Static<T> => compiled.Check(value),
+    check: (value): value is Static<T> => compiledOf().Check(value),
     problems,
     parse(value, what, code = 'HATAKE_E_PAYLOAD_SCHEMA') {
-      if (compiled.Check(value)) return value;
+      if (compiledOf().Check(value)) return value;
       const ps = problems(value, 3);
       const first = ps[0] ?? { pointer: '/', message: 'invalid' };
       throw new HatakeError(code, `${what}: ${ps.map((p) => `${p.pointer} ${p.message}`).join('; ')}`, {

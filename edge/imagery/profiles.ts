@@ -13,19 +13,21 @@ export const SCL_KEEP_DEFAULT = [4, 5];
 /** For paddies under water at the time of the scene, water (6) is kept too. */
 export const SCL_KEEP_PADDY = [4, 5, 6];
 
+/** The Sentinel-2 MSI bands hatake reads, shared by the L2A and L1C profiles. */
+const S2_BANDS = {
+  blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
+  green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
+  red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
+  rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
+  nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
+  nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
+};
+
 export const PROFILES: readonly SensorProfile[] = [
   {
     id: 's2-l2a',
     name: 'Sentinel-2 MSI Level-2A (surface reflectance)',
-    bands: {
-      blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
-      green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
-      red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
-      rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
-      nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
-      nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
-      scl: { name: 'SCL', resolutionM: 20, filePattern: s2('SCL') },
-    },
+    bands: { ...S2_BANDS, scl: { name: 'SCL', resolutionM: 20, filePattern: s2('SCL') } },
     scale: 1 / 10000,
     offsetRule: 's2-l2a-baseline',
     nodata: 0,
@@ -34,15 +36,7 @@ export const PROFILES: readonly SensorProfile[] = [
   {
     id: 's2-l2a-paddy',
     name: 'Sentinel-2 MSI Level-2A, keeping water (flooded paddies)',
-    bands: {
-      blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
-      green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
-      red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
-      rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
-      nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
-      nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
-      scl: { name: 'SCL', resolutionM: 20, filePattern: s2('SCL') },
-    },
+    bands: { ...S2_BANDS, scl: { name: 'SCL', resolutionM: 20, filePattern: s2('SCL') } },
     scale: 1 / 10000,
     offsetRule: 's2-l2a-baseline',
     nodata: 0,
@@ -51,14 +45,7 @@ export const PROFILES: readonly SensorProfile[] = [
   {
     id: 's2-l1c',
     name: 'Sentinel-2 MSI Level-1C (top-of-atmosphere reflectance)',
-    bands: {
-      blue: { name: 'B02', resolutionM: 10, filePattern: s2('B02') },
-      green: { name: 'B03', resolutionM: 10, filePattern: s2('B03') },
-      red: { name: 'B04', resolutionM: 10, filePattern: s2('B04') },
-      rededge: { name: 'B05', resolutionM: 20, filePattern: s2('B05') },
-      nir: { name: 'B08', resolutionM: 10, filePattern: s2('B08') },
-      nir08: { name: 'B8A', resolutionM: 20, filePattern: s2('B8A') },
-    },
+    bands: S2_BANDS,
     scale: 1 / 10000,
     // L1C has RADIO_ADD_OFFSET −1000 from baseline 04.00 on, like L2A's BOA_ADD_OFFSET.
     offsetRule: 's2-l2a-baseline',

@@ -15,9 +15,7 @@ import { basename, join } from 'node:path';
 import { isHatakeError } from '../../protocol/errors.ts';
 import type { SceneStats, ZoneCollection } from '../../protocol/imagery.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
-import { Scene } from '../../edge/imagery/scene.ts';
-import { profileById, parseBandMap } from '../../edge/imagery/profiles.ts';
-import { processScene } from '../../edge/imagery/process.ts';
+import type { Scene } from '../../edge/imagery/scene.ts';
 import type { Logger } from '../../runtime/log.ts';
 
 /** What a sidecar `<scene>.hatake.json` may say about a scene. */
@@ -97,6 +95,10 @@ export class ImageryInbox {
     const companions = [sidecarFile, join(this.inbox, `${stem}.json`)].filter((f) => existsSync(f));
     let scene: Scene | undefined;
     try {
+      // The imaging stack (geotiff, sharp) loads when a scene arrives, not with the gateway.
+      const { Scene } = await import('../../edge/imagery/scene.ts');
+      const { processScene } = await import('../../edge/imagery/process.ts');
+      const { profileById, parseBandMap } = await import('../../edge/imagery/profiles.ts');
       scene = await Scene.open({
         files: [file],
         profile: profileById(sidecar.profile ?? 's2-l2a'),

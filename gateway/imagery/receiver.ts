@@ -36,8 +36,7 @@ import { validator } from '../../protocol/validate.ts';
 import { isId } from '../../protocol/ids.ts';
 import { isHatakeError } from '../../protocol/errors.ts';
 import { profileById } from '../../edge/imagery/profiles.ts';
-import { Scene } from '../../edge/imagery/scene.ts';
-import { processScene } from '../../edge/imagery/process.ts';
+import type { Scene } from '../../edge/imagery/scene.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
 
 export interface ImageryReceiverOptions {
@@ -304,6 +303,9 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     const outDir = join(this.dir, 'results', m.sceneId);
     let scene: Scene | undefined;
     try {
+      // The imaging stack (geotiff, sharp) loads when a scene arrives, not with the gateway.
+      const { Scene } = await import('../../edge/imagery/scene.ts');
+      const { processScene } = await import('../../edge/imagery/process.ts');
       scene = await Scene.open({
         files: [file],
         profile: profileById(m.profile, this.opts.profiles),
