@@ -12,7 +12,7 @@ import {
 } from '../protocol/server-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
-import { placedError, readYaml, schemaProblems } from '../protocol/yaml.ts';
+import { placedError, readYaml, schemaProblems, toData } from '../protocol/yaml.ts';
 import { resolveFrom } from '../runtime/config-file.ts';
 import type { ServerOptions } from './server.ts';
 
@@ -36,7 +36,7 @@ export function loadServerConfig(file: string): ServerOptions & { demo: boolean 
   }
   const { source, errors } = readYaml(text, file);
   if (errors[0]) throw errors[0];
-  const doc: unknown = source.doc.toJS({ maxAliasCount: 100 });
+  const doc: unknown = toData(source);
   const storage = (doc as { storage?: unknown } | null)?.storage;
   if (storage !== undefined) {
     const kind = (storage as { kind?: unknown } | null)?.kind;

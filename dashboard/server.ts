@@ -19,7 +19,7 @@ import { Auth, type Session, type GatewayIdentity } from './auth.ts';
 import { LiveHub } from './live.ts';
 import { SyncAppliers } from './sync-appliers.ts';
 import { Downlink } from './downlink.ts';
-import { problemHandler } from './problem.ts';
+import { clientProblem, problemHandler } from './problem.ts';
 import { createReadingStore } from './storage/index.ts';
 import type { StorageConfig } from '../protocol/server-config.ts';
 import type { ReadingStore } from './storage/types.ts';
@@ -125,6 +125,9 @@ export class HatakeServer {
       bodyLimit: 8 * 1024 * 1024,
       // SSE streams never end on their own; close them when the server stops.
       forceCloseConnections: true,
+      // Refusals by the router itself (a bad %-encoding, an over-long parameter) as problem+json too.
+      frameworkErrors: (error, request, reply) => problemHandler(error, request, reply),
+      clientErrorHandler: clientProblem,
       // One line per request would bury the gateway's sync every second; errors are still logged.
       logController: new LogController({ disableRequestLogging: true }),
       ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },

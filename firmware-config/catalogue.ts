@@ -7,10 +7,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kit } from '../protocol/kit.ts';
-import { HatakeError } from '../protocol/errors.ts';
+import { HatakeError, isHatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
 import { validator } from '../protocol/validate.ts';
-import { placedError, readYaml, schemaProblems, type YamlSource } from '../protocol/yaml.ts';
+import { placedError, readYaml, schemaProblems, toData, type YamlSource } from '../protocol/yaml.ts';
 import { parsePath } from './uplink-fields.ts';
 import { canonicalUnit, unitsCompatible } from './units.ts';
 
@@ -135,7 +135,7 @@ function kitProblems(source: YamlSource, kit: Kit): HatakeError[] {
       if (!(spec.min <= spec.max))
         at(`/commands/${name}/params/${p}`, `parameter "${p}" has min ${spec.min} above max ${spec.max}`);
     }
-    const used = JSON.stringify(cmd.payload).match(/"\$\{([a-z][a-z0-9_]*)\}"/g) ?? [];
+    const used = JSON.stringify(cmd.payload ?? null).match(/"\$\{([a-z][a-z0-9_]*)\}"/g) ?? [];
     for (const u of used) {
       const p = u.slice(3, -2);
       if (!cmd.params || !Object.hasOwn(cmd.params, p))
@@ -161,9 +161,15 @@ export function checkKitFile(file: string, text: string): { kit: Kit | undefined
   }
   const { source, errors } = readYaml(text, file);
   if (errors.length) return { kit: undefined, problems: errors };
-  const schema = schemaProblems(source, kitValidator);
-  if (schema.length) return { kit: undefined, problems: schema };
-  const kit = source.doc.toJS({ maxAliasCount: 100 }) as Kit;
+  let kit: Kit;
+  try {
+    const schema = schemaProblems(source, kitValidator);
+    if (schema.length) return { kit: undefined, problems: schema };
+    kit = toData(source) as Kit;
+  } catch (e) {
+    if (isHatakeError(e)) return { kit: undefined, problems: [e] };
+    throw e;
+  }
   const problems = kitProblems(source, kit);
   return { kit: problems.length ? undefined : kit, problems };
 }

@@ -90,7 +90,17 @@ export class Broker {
     this.aedes.on('clientReady', (client) => this.recordOnline(client, true));
     this.aedes.on('clientDisconnect', (client) => this.recordOnline(client, false));
     this.aedes.on('clientError', (client, err) => {
-      this.log.debug({ device: this.deviceOf.get(client), err: err.message }, 'client error');
+      // Publishes aedes refuses itself (wildcards or an empty topic in a PUBLISH, too many
+      // levels) close the connection before our hooks see them: count them here.
+      if (/not allowed in PUBLISH|empty topic|too many levels/i.test(err.message)) {
+        this.metrics.refuse('protocol');
+        this.log.warn(
+          { device: this.deviceOf.get(client), err: err.message },
+          'publish refused by the broker',
+        );
+      } else {
+        this.log.debug({ device: this.deviceOf.get(client), err: err.message }, 'client error');
+      }
     });
     const ports: BrokerPorts = { mqtt: await this.listen(createServer(), this.cfg.port) };
     if (this.cfg.tls) {

@@ -56,14 +56,35 @@ const configValidator = validator(GatewayConfig);
 const DAY = 86_400_000;
 const MB = 1024 * 1024;
 
-const readSecret = (baseFile: string, inline: string | undefined, file: string | undefined) =>
-  inline ?? (file ? readFileSync(resolveFrom(baseFile, file), 'utf8').trim() : undefined);
+/** Reads a file a config names (a token, a key); a missing one is a coded error at its setting. */
+function readConfigFile(baseFile: string, file: string, pointer: string): string {
+  const path = resolveFrom(baseFile, file);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      {
+        place: { file: baseFile, pointer },
+        expected: 'a readable file (paths are relative to the config file)',
+      },
+    );
+  }
+}
+
+const readSecret = (
+  baseFile: string,
+  inline: string | undefined,
+  file: string | undefined,
+  pointer: string,
+) => inline ?? (file ? readConfigFile(baseFile, file, pointer).trim() : undefined);
 
 /** Fills defaults and resolves relative paths against `baseFile`'s folder. */
 export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): ResolvedGatewayConfig {
   let server: ResolvedGatewayConfig['server'];
   if (c.server) {
-    const token = readSecret(baseFile, c.server.token, c.server.tokenFile);
+    const token = readSecret(baseFile, c.server.token, c.server.tokenFile, '/server/tokenFile');
     if (!token) {
       throw new HatakeError('HATAKE_E_CONFIG', 'server needs a token or a tokenFile', {
         place: { file: baseFile, pointer: '/server' },
@@ -75,7 +96,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
       token,
       ca: c.server.ca ? resolveFrom(baseFile, c.server.ca) : undefined,
       publicKey: c.server.publicKeyFile
-        ? readFileSync(resolveFrom(baseFile, c.server.publicKeyFile), 'utf8')
+        ? readConfigFile(baseFile, c.server.publicKeyFile, '/server/publicKeyFile')
         : undefined,
     };
   }
@@ -105,7 +126,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
       ? {
           url: e.url,
           username: e.username,
-          password: readSecret(baseFile, e.password, e.passwordFile),
+          password: readSecret(baseFile, e.password, e.passwordFile, '/external/passwordFile'),
           clientId: e.clientId ?? `hatake-${c.id}`,
           ca: e.ca ? resolveFrom(baseFile, e.ca) : undefined,
           topics: e.topics,

@@ -3,7 +3,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type RefusalReason =
-  'bad_login' | 'topic' | 'subscribe' | 'packet_size' | 'rate' | 'inflight' | 'connections' | 'store';
+  | 'bad_login'
+  | 'topic'
+  | 'subscribe'
+  | 'packet_size'
+  | 'rate'
+  | 'inflight'
+  | 'connections'
+  | 'store'
+  | 'protocol';
 
 export class GatewayMetrics {
   readonly registry = new Registry();

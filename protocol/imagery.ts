@@ -101,6 +101,7 @@ export const SceneManifest = Type.Object(
     bands: Type.Optional(
       Type.Record(Type.String({ pattern: '^[a-z0-9]{1,16}$' }), Type.Integer({ minimum: 1, maximum: 1000 }), {
         maxProperties: 16,
+        additionalProperties: false,
       }),
     ),
     /** Radiometric offset added to DNs (Sentinel-2 L2A baseline ≥ 04.00: −1000). */

@@ -102,7 +102,10 @@ export const KitCommand = Type.Object(
   {
     name: LocalizedText,
     params: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), CommandParam, { maxProperties: 8 }),
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), CommandParam, {
+        maxProperties: 8,
+        additionalProperties: false,
+      }),
     ),
     payload: Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 32 }),
     expect: Type.Optional(
@@ -150,11 +153,15 @@ export const Kit = Type.Object(
     metrics: Type.Record(Type.String({ pattern: METRIC_PATTERN }), KitMetric, {
       minProperties: 1,
       maxProperties: 64,
+      additionalProperties: false,
     }),
     uplink: Type.Optional(Type.Array(UplinkField, { maxItems: 64 })),
     calibration: Type.Optional(Type.Array(KitCalibration, { maxItems: 16 })),
     commands: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), KitCommand, { maxProperties: 32 }),
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), KitCommand, {
+        maxProperties: 32,
+        additionalProperties: false,
+      }),
     ),
   },
   { additionalProperties: false },

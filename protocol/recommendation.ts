@@ -64,6 +64,7 @@ export const ZoneInputProperties = Type.Object(
     validFraction: Type.Number({ minimum: 0, maximum: 1 }),
     indices: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9]{0,15}$' }), ZoneIndexStats, {
       maxProperties: 32,
+      additionalProperties: false,
     }),
     /** Per-zone attributes a model may read (zone_attribute inputs), e.g. plant_height_cm. */
     attributes: Type.Optional(

@@ -30,6 +30,8 @@ export const TelemetryPayload = Type.Object(
     values: Type.Record(Type.String({ pattern: METRIC_PATTERN }), Type.Number(), {
       minProperties: 1,
       maxProperties: 64,
+      // A key outside the pattern is refused, not passed through unchecked.
+      additionalProperties: false,
     }),
   },
   { additionalProperties: false },

@@ -32,7 +32,9 @@ export function validator<T extends TSchema>(schema: T): Validator<T> {
   const problems = (value: unknown, max = 20): Problem[] => {
     const out: Problem[] = [];
     for (const e of compiledOf().Errors(value)) {
-      out.push({ pointer: e.path || '/', message: e.message });
+      // A pointer names keys from the input, which can be huge: keep messages short.
+      const pointer = e.path || '/';
+      out.push({ pointer: pointer.length > 200 ? `${pointer.slice(0, 200)}…` : pointer, message: e.message });
       if (out.length >= max) break;
     }
     return out;

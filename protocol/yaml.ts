@@ -64,6 +64,25 @@ export function placedError(
   });
 }
 
+/**
+ * The document as plain data. The yaml library throws a bare error for an alias bomb ("excessive
+ * alias count") or an alias to nothing; this turns that into a coded error naming the file.
+ */
+export function toData(source: YamlSource): unknown {
+  try {
+    return source.doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `YAML cannot be resolved: ${String((e as Error).message).slice(0, 200)}`,
+      {
+        place: { file: source.file },
+        expected: 'YAML with at most 100 alias uses, each naming an anchor',
+      },
+    );
+  }
+}
+
 /** Every schema problem of a YAML document, each placed. */
 export function schemaProblems<T extends TSchema>(
   source: YamlSource,
@@ -71,7 +90,7 @@ export function schemaProblems<T extends TSchema>(
   max = 100,
 ): HatakeError[] {
   return v
-    .problems(source.doc.toJS({ maxAliasCount: 100 }), max)
+    .problems(toData(source), max)
     .map((p) => placedError(source, p.pointer, `${p.pointer === '/' ? '' : p.pointer + ': '}${p.message}`));
 }
 
@@ -81,5 +100,5 @@ export function parseYaml<T extends TSchema>(text: string, file: string, v: Vali
   if (errors[0]) throw errors[0];
   const problems = schemaProblems(source, v, 1);
   if (problems[0]) throw problems[0];
-  return source.doc.toJS({ maxAliasCount: 100 }) as Static<T>;
+  return toData(source) as Static<T>;
 }

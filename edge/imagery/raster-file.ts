@@ -9,6 +9,7 @@ import { statSync } from 'node:fs';
 import { inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { fromFile, addDecoder, BaseDecoder, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { checkTiffHeader } from './tiff-header.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { crsOf, type Crs } from './crs.ts';
 
@@ -121,6 +122,8 @@ export class RasterFile {
       throw fileError(path, `cannot read the file: ${(e as Error).message}`);
     }
     if (size < 8) throw fileError(path, `the file is ${size} bytes, too short to be a TIFF`);
+    const broken = checkTiffHeader(path, size);
+    if (broken) throw fileError(path, `not a readable TIFF: ${broken}`);
     let tiff: GeoTIFF;
     let image: GeoTIFFImage;
     try {

@@ -208,6 +208,14 @@ export class Scene {
         input.sceneId ??
         meta.id ??
         sceneIdFrom(input.files.length > 1 ? dirname(input.files[0]!) : input.files[0]!);
+      // The id names folders and files downstream: it must be a plain name, never a path.
+      if (!SCENE_ID.test(id) || id.includes('..')) {
+        throw new HatakeError('HATAKE_E_IMAGERY_FILE', `scene id "${id.slice(0, 80)}" is not a plain name`, {
+          place: { file: input.files[0] },
+          expected:
+            'letters, digits, ".", "_" and "-", up to 200 characters, starting with a letter or digit',
+        });
+      }
       const acquired = input.acquired ?? meta.acquired ?? null;
       return new Scene({ id, acquired, profile, grid, sources, mask, radiometry, files: opened });
     } catch (e) {
@@ -276,6 +284,9 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /** A scene id from a file name: the file's base name in the id alphabet. */
+/** What a scene id may look like (it becomes a folder and file name). */
+export const SCENE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
+
 export function sceneIdFrom(file: string): string {
   const b = basename(file).replace(/\.(tiff?|TIFF?)$/, '');
   return (

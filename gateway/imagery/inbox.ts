@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { isHatakeError } from '../../protocol/errors.ts';
+import { HatakeError, isHatakeError } from '../../protocol/errors.ts';
 import type { SceneStats, ZoneCollection } from '../../protocol/imagery.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
 import type { Scene } from '../../edge/imagery/scene.ts';
@@ -73,6 +73,15 @@ export class ImageryInbox {
   }
 
   private async scanOnce(): Promise<void> {
+    try {
+      await this.scanFiles();
+    } catch (e) {
+      // Never let one odd file take the gateway down (an unhandled rejection ends Node).
+      this.log.error({ err: (e as Error).message }, 'imagery inbox scan failed');
+    }
+  }
+
+  private async scanFiles(): Promise<void> {
     const names = readdirSync(this.inbox)
       .filter((n) => /\.tiff?$/i.test(n))
       .sort();
@@ -89,12 +98,10 @@ export class ImageryInbox {
   private async processOne(file: string): Promise<void> {
     const stem = basename(file).replace(/\.tiff?$/i, '');
     const sidecarFile = join(this.inbox, `${stem}.hatake.json`);
-    const sidecar: SceneSidecar = existsSync(sidecarFile)
-      ? (JSON.parse(readFileSync(sidecarFile, 'utf8')) as SceneSidecar)
-      : {};
     const companions = [sidecarFile, join(this.inbox, `${stem}.json`)].filter((f) => existsSync(f));
     let scene: Scene | undefined;
     try {
+      const sidecar = existsSync(sidecarFile) ? readSidecar(sidecarFile) : {};
       // The imaging stack (geotiff, sharp) loads when a scene arrives, not with the gateway.
       const { Scene } = await import('../../edge/imagery/scene.ts');
       const { processScene } = await import('../../edge/imagery/process.ts');
@@ -132,4 +139,22 @@ export class ImageryInbox {
     clearInterval(this.timer);
     await this.busy;
   }
+}
+
+/** The scene's sidecar: a JSON object, or a coded error naming the file. */
+function readSidecar(file: string): SceneSidecar {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)} is not JSON: ${(e as Error).message}`, {
+      place: { file },
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)} must hold a JSON object`, {
+      place: { file },
+    });
+  }
+  return value as SceneSidecar;
 }

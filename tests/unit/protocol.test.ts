@@ -74,6 +74,13 @@ describe('JSON telemetry codec', () => {
     expect(e.place?.pointer).toBe('/values/soil_vwc');
   });
 
+  it('refuses a metric name outside the pattern instead of passing it through unchecked', () => {
+    // A patterned record key must not fall through to "additional property, anything goes".
+    const e = catch_(() => decodeJsonTelemetry(enc({ values: { 'Soil VWC': 'x' } }), ctx));
+    expect(e.code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+    expect(e.place?.pointer).toBe('/values/Soil VWC');
+  });
+
   it('refuses a physically impossible value and flags one only outside the sensor range', () => {
     expect(catch_(() => decodeJsonTelemetry(enc({ values: { soil_vwc: 1.2 } }), ctx)).code).toBe(
       'HATAKE_E_OUT_OF_RANGE',

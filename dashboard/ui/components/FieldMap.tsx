@@ -6,6 +6,13 @@ import { useEffect, useRef } from 'preact/hooks';
 import L from 'leaflet';
 import 'leaflet/dist/leaflet.css';
 
+/** Leaflet inserts a string tooltip as HTML; names come from manifests, so pass a text node. */
+function textNode(text: string): HTMLElement {
+  const el = document.createElement('span');
+  el.textContent = text;
+  return el;
+}
+
 export interface MapPolygon {
   id: string;
   geometry: GeoJSON.Geometry;
@@ -82,7 +89,7 @@ export function FieldMap(props: {
       const layer = L.geoJSON(z.geometry as GeoJSON.GeoJsonObject, {
         style: { color: '#333', weight: 1, fillColor: z.fill ?? '#888', fillOpacity: z.fill ? 0.45 : 0 },
       });
-      layer.bindTooltip(z.label, { sticky: true });
+      layer.bindTooltip(textNode(z.label), { sticky: true });
       layer.addTo(g);
       bounds.extend(layer.getBounds());
     }
@@ -95,7 +102,7 @@ export function FieldMap(props: {
           fillOpacity: f.fill ? 0.35 : 0.05,
         },
       });
-      layer.bindTooltip(f.label, { sticky: true });
+      layer.bindTooltip(textNode(f.label), { sticky: true });
       if (props.onSelect) layer.on('click', () => props.onSelect!(f.id));
       layer.addTo(g);
       bounds.extend(layer.getBounds());
@@ -107,7 +114,7 @@ export function FieldMap(props: {
         weight: 2,
         fillOpacity: 0.8,
       })
-        .bindTooltip(p.label)
+        .bindTooltip(textNode(p.label))
         .addTo(g);
     }
     if (bounds.isValid()) m.fitBounds(bounds, { padding: [12, 12], maxZoom: 19 });

@@ -50,6 +50,15 @@ describe('the kit catalogue', () => {
     ]);
   });
 
+  it('refuses a command whose name breaks the naming rule, with its place', () => {
+    const text =
+      'id: acme-gate\nname: { ja: 水門, en: Gate }\ncodec: json\ninterval: 60\nmetrics:\n  valve_state: { unit: "1", min: 0, max: 1 }\ncommands:\n  "Open Now": { name: { ja: 開, en: Open }, payload: { command: open } }\n';
+    const { kit, problems } = checkKitFile('acme-gate.yaml', text);
+    expect(kit).toBeUndefined();
+    expect(problems[0]).toMatchObject({ code: 'HATAKE_E_CONFIG' });
+    expect(problems[0]!.place).toMatchObject({ file: 'acme-gate.yaml', line: 8 });
+  });
+
   it('takes a partner kit dropped into a folder, and lets it override a built-in one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hatake-kits-'));
     try {

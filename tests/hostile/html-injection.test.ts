@@ -1,0 +1,262 @@
+// No script injection through names or notes shown in any HTML hatake renders: the gateway's status
+// page (device ids, kits, dead-letter reasons, events, sync errors — from outside), the printable
+// provisioning sheet (farm, field and device names a partner typed), both as files and as the
+// server returns it, and the web app in a real browser (field and device names drawn on the map).
+// Every hostile string must come out as text: the page holds none of the markup it carried.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { renderStatusPage, type GatewayStatus } from '../../gateway/http.ts';
+import { provisionFiles } from '../../firmware-config/firmware-files.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import { deviceTopic } from '../../protocol/topics.ts';
+import type { Manifest } from '../../protocol/manifest.ts';
+import {
+  DEMO_MANIFEST_FILE,
+  demoManifest,
+  eventually,
+  signIn,
+  startServer,
+  startStack,
+} from '../helpers/stack.ts';
+import { fcParams } from '../helpers/hostile-values.ts';
+import { SeedGateway } from '../e2e/seed.ts';
+import { launch, phonePage, signInAs } from '../e2e/browser.ts';
+
+/** Markup that must never survive into a page as markup; `i` makes each one findable. */
+const PAYLOADS = [
+  (i: number) => `<x-evil${i}>`,
+  (i: number) => `"><x-evil${i} onload=alert(${i})>`,
+  (i: number) => `'><x-evil${i}>`,
+  (i: number) => `</title><x-evil${i}>`,
+  (i: number) => `<!--<x-evil${i}>-->`,
+  (i: number) => `<img src=x onerror=alert(${i})><x-evil${i}>`,
+];
+const evil = () => fc.tuple(fc.constantFrom(...PAYLOADS), fc.nat(999)).map(([p, i]) => p(i));
+
+/**
+ * Markup of the payloads that came through unescaped: their tags. (An attribute such as
+ * onerror=alert inside escaped text is harmless; breaking out of a tag needs a raw `<` or quote.)
+ */
+const injected = (html: string) => html.match(/<x-evil\d+|<img src=x/g) ?? [];
+
+describe('the gateway status page', () => {
+  it('escapes every string of the status, in both languages', () => {
+    // A status with every part filled; each of its strings is then replaced by hostile markup.
+    const sample: GatewayStatus = {
+      gateway: 'gw',
+      farm: 'farm',
+      time: 1_780_000_000_000,
+      health: { ok: false, problems: ['p'] },
+      devices: [
+        {
+          id: 'd',
+          kit: 'k',
+          lastSeen: 1_779_999_000_000,
+          online: true,
+          silent: true,
+          battery: 3.3,
+          rssi: -80,
+          snr: 5,
+          latest: [{ metric: 'm', value: 1.5, unit: 'u', time: 1_780_000_000_000, flags: ['f'] }],
+        },
+      ],
+      deadLetters: [{ time: 1_780_000_000_000, device: 'd', topic: 't', code: 'c', reason: 'r' }],
+      sync: {
+        configured: true,
+        backlog: 1,
+        oldestAgeMs: 5,
+        lastSuccess: null,
+        lastError: 'e',
+        stopped: 's',
+        sentItems: 0,
+        backlogBytes: 10,
+        throughput: 1,
+        clockOffsetMs: 0,
+        downlinkVersion: 0,
+        downlinkError: 'de',
+      },
+      disk: { dbBytes: 1, walBytes: 1, budgetBytes: 1e9, fsFreeBytes: 1e9, full: true },
+      events: [{ time: 1_780_000_000_000, type: 'x', severity: 'warning', message: 'm', device: 'd' }],
+      tips: [
+        {
+          id: 'tip',
+          kind: 'irrigation',
+          severity: 'warning',
+          field: 'f',
+          title: { ja: 't', en: 't' },
+          text: { ja: 't', en: 't' },
+          created: 1_780_000_000_000,
+        },
+      ],
+      recommendations: [{ id: 'rec', field: 'f', status: 'approved', totalNKg: 12 }],
+    };
+    const withStrings = (v: unknown, next: () => string): unknown =>
+      typeof v === 'string'
+        ? next()
+        : Array.isArray(v)
+          ? v.map((x) => withStrings(x, next))
+          : v !== null && typeof v === 'object'
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withStrings(x, next)]))
+            : v;
+    fc.assert(
+      fc.property(
+        fc.array(evil(), { minLength: 1, maxLength: 40 }),
+        fc.constantFrom<'ja' | 'en'>('ja', 'en'),
+        (names, lang) => {
+          let k = 0;
+          const status = withStrings(sample, () => names[k++ % names.length]!) as GatewayStatus;
+          const html = renderStatusPage(status, lang);
+          expect(injected(html)).toEqual([]);
+          expect(html).not.toMatch(/<script/i);
+        },
+      ),
+      fcParams(200),
+    );
+  });
+
+  it('shows a device’s hostile payload as text on the live page', async () => {
+    const stack = await startStack({ server: false });
+    try {
+      const client = await mqtt.connectAsync(stack.mqttUrl, {
+        username: 'soil-1',
+        password: stack.secrets['soil-1'],
+        reconnectPeriod: 0,
+      });
+      const planted = PAYLOADS.map((p, i) => p(i));
+      for (const s of planted) {
+        // An unknown metric named with markup, and a value that is markup: both end in dead-letter reasons.
+        await client.publishAsync(
+          deviceTopic('demo-farm', 'soil-1', 'up'),
+          JSON.stringify({ values: { [s]: 1 } }),
+          { qos: 1 },
+        );
+        await client.publishAsync(
+          deviceTopic('demo-farm', 'soil-1', 'up'),
+          JSON.stringify({ values: { soil_vwc: s } }),
+          { qos: 1 },
+        );
+      }
+      await client.endAsync();
+      for (const lang of ['ja', 'en']) {
+        const res = await fetch(`http://127.0.0.1:${stack.gateway.httpPort}/?lang=${lang}`);
+        const html = await res.text();
+        expect(res.headers.get('content-type')).toMatch(/text\/html/);
+        expect(html).toContain('x-evil0'); // the reasons are on the page …
+        expect(injected(html)).toEqual([]); // … as text
+      }
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+/** The demo manifest with every name a partner types replaced by hostile markup. */
+function hostileManifest(names: string[]): Manifest {
+  const m = demoManifest();
+  let k = 0;
+  const next = () => names[k++ % names.length]!;
+  m.farm.name = next();
+  for (const f of m.fields) f.name = next();
+  for (const d of m.devices) d.name = next();
+  return m;
+}
+
+describe('the provisioning sheet', () => {
+  const catalogue = loadCatalogue();
+
+  it('escapes farm, field and device names in the sheet file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hatake-sheet-'));
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(evil(), { minLength: 3, maxLength: 8 }), async (names) => {
+          const out = join(dir, `out-${Math.random().toString(36).slice(2)}`);
+          const res = await provisionFiles({
+            manifest: hostileManifest(names),
+            catalogue,
+            outDir: out,
+            broker: { host: '127.0.0.1', port: 1883, tls: false },
+          });
+          const html = readFileSync(res.sheetFile, 'utf8');
+          expect(html).toContain('x-evil');
+          expect(injected(html)).toEqual([]);
+          // The sheet forbids scripts outright (CSP), so a miss would still not run.
+          expect(html).toMatch(/Content-Security-Policy" content="default-src 'none'/);
+        }),
+        fcParams(15),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('escapes them in the sheet the server returns to the partner', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hatake-sheet-srv-'));
+    const { server, url } = await startServer(dir);
+    try {
+      const partner = await signIn(url, 'demo-partner');
+      const names = PAYLOADS.map((p, i) => p(i));
+      const text = readFileSync(DEMO_MANIFEST_FILE, 'utf8')
+        .replace('name: はたけデモ農場', `name: ${JSON.stringify(names[0])}`)
+        .replace('name: 田んぼ1号（コシヒカリ）', `name: ${JSON.stringify(names[1])}`)
+        .replace('name: 土壌センサー 畑1号', `name: ${JSON.stringify(names[5])}`);
+      const res = await partner('/api/v1/farms/demo-farm/provision', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text, broker: { host: '127.0.0.1' } }),
+      });
+      expect(res.status).toBe(200);
+      const { sheetHtml } = (await res.json()) as { sheetHtml: string };
+      expect(sheetHtml).toContain('x-evil5');
+      expect(injected(sheetHtml)).toEqual([]);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the web app in a real browser', () => {
+  let browser: Browser | undefined;
+  let dir: string;
+  let close: (() => Promise<void>) | undefined;
+  let url = '';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hatake-xss-'));
+    const started = await startServer(dir);
+    url = started.url;
+    close = () => started.server.close();
+    // The farm's gateway syncs a manifest whose field and device names carry markup.
+    const m = demoManifest();
+    m.fields[1]!.name = '<img src=x onerror="window.__xss=(window.__xss||0)+1">畑';
+    for (const d of m.devices) d.name = '<img src=y onerror="window.__xss=(window.__xss||0)+1">機器';
+    await new SeedGateway(started.server, url, 'demo-farm', 'gw-xss').send([{ kind: 'manifest', body: m }]);
+    browser = await launch();
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await close?.();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows a field’s and a device’s hostile names as text on the field map, hovered or not', async () => {
+    const page = await phonePage(browser!, url);
+    await signInAs(page, 'demo-farmer');
+    await page.goto(`${url}/#/farm/demo-farm/field/upland-1`);
+    await page.locator('.leaflet-overlay-pane path').first().waitFor();
+    // Hover every shape drawn on the map: Leaflet opens its tooltip with the name in it.
+    const shapes = page.locator('.leaflet-overlay-pane path');
+    for (let i = 0; i < (await shapes.count()); i++) await shapes.nth(i).hover({ force: true });
+    await eventually(async () => (await page.locator('.leaflet-tooltip').count()) > 0, 5_000);
+    await page.waitForTimeout(300); // an injected <img> fails to load and runs its onerror
+    const ran = await page.evaluate(() => (window as unknown as { __xss?: number }).__xss ?? 0);
+    const injectedImgs = await page.locator('.leaflet-tooltip img, .leaflet-popup img').count();
+    expect({ ran, injectedImgs }).toEqual({ ran: 0, injectedImgs: 0 });
+    await expect(page.locator('.leaflet-tooltip').first().textContent()).resolves.toContain('<img');
+  }, 60_000);
+});
