@@ -6,6 +6,7 @@ import type { Static } from '@sinclair/typebox';
 import type { SyncItem } from '../protocol/sync.ts';
 import type { Db } from '../runtime/sqlite.ts';
 import type { GatewayIdentity } from './auth.ts';
+import type { IndexStat, RecommendationOutput } from './storage/types.ts';
 
 /** Item kinds stored by feature plugins rather than by the sync endpoint itself. */
 export type PluggableKind = 'recommendation' | 'tip' | 'automation_log' | 'imagery';
@@ -15,6 +16,18 @@ export interface ApplyContext {
   db: Db;
   gateway: GatewayIdentity;
   now: number;
+  /**
+   * Time series an applier wants stored beside the readings (index statistics, recommendation
+   * outputs). The endpoint writes them to the reading store after the transaction and before it
+   * acknowledges, so a store failure refuses the batch and the resend writes them again (the
+   * store is idempotent on their keys). Push them even for a document already held.
+   */
+  series: SeriesWrites;
+}
+
+export interface SeriesWrites {
+  indexStats: IndexStat[];
+  outputs: RecommendationOutput[];
 }
 
 /** Stores items of one kind; runs inside the batch's transaction; must be idempotent. */

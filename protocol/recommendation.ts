@@ -73,6 +73,7 @@ export const ZoneInputProperties = Type.Object(
         Type.Union([Num, Type.String({ maxLength: 32 })]),
         {
           maxProperties: 64,
+          additionalProperties: false,
         },
       ),
     ),

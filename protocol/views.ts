@@ -264,6 +264,7 @@ export const ManifestUpload = Type.Object(
         Type.String({ maxLength: 4 * 1024 * 1024 }),
         {
           maxProperties: 200,
+          additionalProperties: false,
         },
       ),
     ),

@@ -134,6 +134,22 @@ export class Reviews {
   applySynced(actx: ApplyContext, bodies: Recommendation[]): void {
     const farm = actx.gateway.farm;
     for (const incoming of bodies) {
+      // The model's output per zone as a time series beside the readings (for Grafana and the
+      // region's history); pushed on a resend too, since the store may have missed it then.
+      for (const z of incoming.zones) {
+        actx.series.outputs.push({
+          farm,
+          field: incoming.field,
+          zone: z.id,
+          recommendation: incoming.id,
+          model: incoming.model.id,
+          modelVersion: incoming.model.version,
+          time: incoming.createdAt,
+          nitrogenKgHa: z.rate.kgNHa,
+          product: incoming.product.id,
+          productKgHa: z.rate.productKgHa,
+        });
+      }
       if (
         this.db
           .prepare('SELECT 1 FROM review_recommendations WHERE farm = ? AND id = ?')

@@ -9,7 +9,7 @@ import type { Manifest } from '../../protocol/manifest.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway } from '../server.ts';
 import type { FarmReading } from '../storage/types.ts';
-import type { PluggableKind } from '../sync-appliers.ts';
+import type { PluggableKind, SeriesWrites } from '../sync-appliers.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 
 /** Upserts a farm's manifest: the farm, its fields and its devices. */
@@ -130,12 +130,13 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       // recommendations, tips, events, automation logs, aggregates — in the order the gateway
       // prioritised them: the important things are stored even if the readings then fail.
       // Every step is idempotent, so a batch resent after a failure changes nothing twice.
+      const series: SeriesWrites = { indexStats: [], outputs: [] };
       ctx.db.transaction(() => {
         for (const m of manifests) applyManifest(ctx.db, m);
         // A farm the server has not heard of yet (no manifest synced): known from the token.
         ctx.db.prepare('INSERT OR IGNORE INTO farms (id, name) VALUES (?, ?)').run(gw.farm, gw.farm);
         for (const [kind, bodies] of plugged)
-          ctx.appliers.get(kind)!({ db: ctx.db, gateway: gw, now: Date.now() }, bodies as never[]);
+          ctx.appliers.get(kind)!({ db: ctx.db, gateway: gw, now: Date.now(), series }, bodies as never[]);
         const event = ctx.db.prepare(
           `INSERT OR IGNORE INTO events (gateway, farm, id, type, severity, time, device, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
@@ -162,6 +163,10 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       let result;
       try {
         result = await ctx.readings.writeReadings(readings);
+        // Index statistics and recommendation outputs go beside the readings (Grafana reads them
+        // from the same database); keyed, so a resent batch replaces rather than adds.
+        if (series.indexStats.length) await ctx.readings.writeIndexStats(series.indexStats);
+        if (series.outputs.length) await ctx.readings.writeRecommendationOutputs(series.outputs);
       } catch (e) {
         request.log.error({ err: e }, 'reading store failed; batch refused so the gateway keeps it');
         throw new HatakeError('HATAKE_E_STORAGE', 'time-series store unavailable; retry later', { cause: e });

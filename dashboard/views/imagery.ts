@@ -8,6 +8,7 @@ import type { FieldImagerySummary, FieldScene, MapLayer } from '../../protocol/v
 import { HatakeError } from '../../protocol/errors.ts';
 import { migrate, type Db } from '../../runtime/sqlite.ts';
 import type { ApplyContext } from '../sync-appliers.ts';
+import type { IndexStat } from '../storage/types.ts';
 
 export const MAX_MAP_PNG_BYTES = 4 * 1024 * 1024;
 /** Map files are kept for a farm's newest scenes only; older scenes keep statistics and zones. */
@@ -63,8 +64,39 @@ export function applyImagery(ctx: ApplyContext, bodies: ImageryResult[]): void {
     for (const [fieldId, stats] of Object.entries(fields)) {
       const zones = b.zones.features.filter((z) => z.properties.fieldId === fieldId);
       field.run(farm, b.sceneId, fieldId, acquired, ctx.now, JSON.stringify(stats), JSON.stringify(zones));
+      // The statistics as time series beside the readings — only with a known acquisition time,
+      // which is their key (the receive time would make a resend a second point).
+      if (acquired === null) continue;
+      const at = { farm, field: fieldId, time: acquired, scene: b.sceneId };
+      ctx.series.indexStats.push(...indexStatsOf(at, undefined, stats.indices));
+      for (const z of zones) ctx.series.indexStats.push(...indexStatsOf(at, z.id, z.properties.indices));
     }
   }
+}
+
+/** One series row per index with statistics (an index no pixel was valid for has none). */
+function indexStatsOf(
+  at: { farm: string; field: string; time: number; scene: string },
+  zone: string | undefined,
+  indices: FieldStats['indices'],
+): IndexStat[] {
+  const out: IndexStat[] = [];
+  for (const [index, s] of Object.entries(indices)) {
+    if (s.mean === null || s.median === null || s.p10 === null || s.p90 === null || s.std === null) continue;
+    out.push({
+      ...at,
+      ...(zone === undefined ? {} : { zone }),
+      index,
+      mean: s.mean,
+      median: s.median,
+      p10: s.p10,
+      p90: s.p90,
+      std: s.std,
+      pixels: s.count,
+      validFraction: s.validFraction,
+    });
+  }
+  return out;
 }
 
 /**
