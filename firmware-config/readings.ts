@@ -2,7 +2,7 @@
 // a value means the same whichever way it arrived.
 import { HatakeError } from '../protocol/errors.ts';
 import type { Kit } from '../protocol/kit.ts';
-import type { Reading } from '../protocol/telemetry.ts';
+import { MAX_TIME_MS, type Reading } from '../protocol/telemetry.ts';
 import { applyCalibration } from './calibration.ts';
 import { checkValue } from './quality.ts';
 
@@ -17,9 +17,10 @@ export function buildReadings(
   values: Iterable<readonly [string, number]>,
   calibration?: Readonly<Record<string, readonly number[]>>,
 ): Reading[] {
-  if (!Number.isSafeInteger(time) || time < 0) {
+  if (!Number.isSafeInteger(time) || time < 0 || time > MAX_TIME_MS) {
     throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'time is not a valid instant', {
       place: { pointer: '/time' },
+      expected: 'an instant between 1970 and 2200',
     });
   }
   const map = new Map<string, number>();

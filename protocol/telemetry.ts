@@ -18,6 +18,12 @@ export const QualityFlag = Type.Union(
 export type QualityFlag = Static<typeof QualityFlag>;
 
 /**
+ * The latest instant hatake stores (2200-01-01 UTC): far beyond any real measurement, well inside
+ * what every store can hold (InfluxDB's nanosecond timestamps end in 2262).
+ */
+export const MAX_TIME_MS = Date.UTC(2200, 0, 1);
+
+/**
  * hatake's JSON telemetry payload on `hatake/v1/{farm}/{device}/up`.
  * `time` is the device's measurement time (ISO 8601 or epoch milliseconds); the gateway's
  * receive time is used when absent. `values` maps metric names to numbers in the kit's units.
@@ -25,7 +31,10 @@ export type QualityFlag = Static<typeof QualityFlag>;
 export const TelemetryPayload = Type.Object(
   {
     time: Type.Optional(
-      Type.Union([Type.String({ format: 'date-time', maxLength: 40 }), Type.Integer({ minimum: 0 })]),
+      Type.Union([
+        Type.String({ format: 'date-time', maxLength: 40 }),
+        Type.Integer({ minimum: 0, maximum: MAX_TIME_MS }),
+      ]),
     ),
     values: Type.Record(Type.String({ pattern: METRIC_PATTERN }), Type.Number(), {
       minProperties: 1,
@@ -46,7 +55,7 @@ export const Reading = Type.Object(
     value: Type.Number(),
     unit: Type.String({ maxLength: 16 }),
     /** Measurement time, UTC, epoch milliseconds. */
-    time: Type.Integer({ minimum: 0 }),
+    time: Type.Integer({ minimum: 0, maximum: MAX_TIME_MS }),
     flags: Type.Array(QualityFlag, { maxItems: 5 }),
   },
   { additionalProperties: false },

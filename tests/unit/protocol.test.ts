@@ -74,6 +74,17 @@ describe('JSON telemetry codec', () => {
     expect(e.place?.pointer).toBe('/values/soil_vwc');
   });
 
+  it('refuses a time past 2200, as a number or an ISO string (the stores cannot hold one)', () => {
+    for (const time of [7_258_118_400_001, '2263-01-01T00:00:00Z', 8.64e15]) {
+      const e = catch_(() => decodeJsonTelemetry(enc({ time, values: { soil_ec: 1.5 } }), ctx));
+      expect(e.code, String(time)).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+      expect(e.place?.pointer, String(time)).toMatch(/^\/time/);
+    }
+    expect(
+      decodeJsonTelemetry(enc({ time: '2199-12-31T23:59:59Z', values: { soil_ec: 1.5 } }), ctx),
+    ).toHaveLength(1);
+  });
+
   it('refuses a metric name outside the pattern instead of passing it through unchecked', () => {
     // A patterned record key must not fall through to "additional property, anything goes".
     const e = catch_(() => decodeJsonTelemetry(enc({ values: { 'Soil VWC': 'x' } }), ctx));
