@@ -21,6 +21,7 @@ import {
 import { StoreWatch } from '../helpers/hostile-stores.ts';
 import { SeedGateway } from '../e2e/seed.ts';
 import { DEMO_MANIFEST_FILE } from '../helpers/stack.ts';
+import { DEMO_AUTOMATION, DEMO_QUERY } from '../helpers/route-walk.ts';
 
 let seeded: SeededServer;
 let ops: Operation[] = [];
@@ -100,24 +101,11 @@ function example(op: Operation): { path: string; body?: Buffer; type?: string } 
     return byName[name]!;
   };
   let path = op.route.replace(/\{(\w+)\}/g, (_m, n: string) => encodeURIComponent(param(n)));
-  const query: Record<string, string> = {
-    farm: 'demo-farm',
-    field: 'upland-1',
-    device: 'wx-1',
-    metric: 'air_temperature',
-    range: '24h',
-    path: 'maps/upland-1/ndvi.png',
-  };
+  const query = DEMO_QUERY;
   const qs = new URLSearchParams();
   for (const p of op.queryParams) if (p.required && query[p.name]) qs.set(p.name, query[p.name]!);
   if ([...qs.keys()].length) path += `?${qs}`;
-  const automation = {
-    name: { ja: '水位', en: 'level' },
-    enabled: false,
-    trigger: { kind: 'band', device: 'water-1', metric: 'water_level', low: 3, high: 5 },
-    below: { device: 'gate-1', command: 'open' },
-    limits: { maxRunsPerDay: 4, maxOpenMinutes: 60 },
-  };
+  const automation = DEMO_AUTOMATION;
   const bodies: Record<string, unknown> = {
     'POST /api/v1/sync': {
       gateway: 'gw-seed',

@@ -14,6 +14,7 @@ import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR } from '../../models/paths.ts';
 import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
+import { DEMO_AUTOMATION } from '../helpers/route-walk.ts';
 
 const TAGS = ['review', 'recommendations', 'tips', 'automations', 'webhooks'];
 let server: HatakeServer;
@@ -120,13 +121,7 @@ function concrete(path: string): string {
 /** A body the route would accept from the right user, so a refusal is about who asks. */
 function bodyFor(method: string, path: string): unknown {
   const key = `${method} ${path}`;
-  const automation = {
-    name: { ja: '水位', en: 'level' },
-    enabled: false,
-    trigger: { kind: 'band', device: 'water-1', metric: 'water_level', low: 3, high: 5 },
-    below: { device: 'gate-1', command: 'open' },
-    limits: { maxRunsPerDay: 4, maxOpenMinutes: 60 },
-  };
+  const automation = DEMO_AUTOMATION;
   const bodies: Record<string, unknown> = {
     'POST /api/v1/reviews/{id}/edit': { zones: [{ zone: 'z1', kgNHa: 12 }], reason: 'tenancy check' },
     'POST /api/v1/reviews/{id}/approve': {},

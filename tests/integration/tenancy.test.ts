@@ -11,6 +11,7 @@ import type { ReviewDetail, TipView } from '../../protocol/review.ts';
 import { ARTIFACTS_DIR } from '../../models/paths.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from '../e2e/seed.ts';
+import { DEMO_QUERY } from '../helpers/route-walk.ts';
 
 type Fetcher = (path: string, init?: RequestInit) => Promise<Response>;
 
@@ -88,14 +89,7 @@ function pathParam(route: string, name: string): string {
   throw new Error(`tenancy walk: no value for path parameter "${name}" of ${route}; add one`);
 }
 
-const QUERY: Record<string, string> = {
-  farm: 'demo-farm',
-  field: 'upland-1',
-  device: 'wx-1',
-  metric: 'air_temperature',
-  range: '24h',
-  path: 'maps/upland-1/ndvi.png',
-};
+const QUERY = DEMO_QUERY;
 
 const automationBody = {
   name: { ja: '探り', en: 'probe' },
