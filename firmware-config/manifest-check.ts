@@ -211,6 +211,16 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         `a date on or before ${today}`,
       );
     }
+    if (isObj(f.observations)) {
+      for (const [name, o] of Object.entries(f.observations)) {
+        if (isObj(o) && typeof o.date === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(o.date) && o.date > today)
+          p.add(
+            `${at}/observations/${name}/date`,
+            `observation ${name} is dated ${o.date}, in the future`,
+            `a date on or before ${today}`,
+          );
+      }
+    }
     let polygon: unknown = f.boundary;
     if (typeof f.boundary === 'string' && /\.(geo)?json$/.test(f.boundary)) {
       const path = resolve(dirname(file), f.boundary);

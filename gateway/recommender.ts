@@ -98,6 +98,14 @@ export class GatewayRecommender {
         this.pool ??= await InferencePool.start({ size: 1 });
         await this.pool.load(reg.load(choice.model));
         const fieldAttributes: RecommendRequest['fieldAttributes'] = {};
+        // What was scouted in the field (plant height, stems …), each with the day it was measured.
+        for (const [name, o] of Object.entries(field.observations ?? {})) {
+          fieldAttributes[name] = {
+            value: o.value,
+            time: Date.parse(`${o.date}T00:00:00Z`),
+            source: `field observation ${o.date}${o.note ? ` (${o.note})` : ''}`,
+          };
+        }
         if (field.plantingDate) {
           const g = daysGddPositive(field.plantingDate, now, dailyMeanC);
           fieldAttributes.days_gdd_positive = { value: g.days, time: now, source: g.source };

@@ -42,6 +42,20 @@ export const Farm = Type.Object(
 );
 export type Farm = Static<typeof Farm>;
 
+/**
+ * A measurement scouted in the field (plant height, stems per m² at panicle initiation …) that a
+ * model reads as a field attribute; its date goes with it into the recommendation's evidence.
+ */
+export const FieldObservation = Type.Object(
+  {
+    value: Type.Number(),
+    date: Type.String({ format: 'date', description: 'When it was measured (YYYY-MM-DD)' }),
+    note: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type FieldObservation = Static<typeof FieldObservation>;
+
 const fieldProperties = {
   id: Id('Field id'),
   name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -49,6 +63,13 @@ const fieldProperties = {
   variety: Type.Optional(Type.String({ maxLength: 64 })),
   plantingDate: Type.Optional(Type.String({ format: 'date' })),
   soilTexture: Type.Optional(Type.String({ maxLength: 32 })),
+  observations: Type.Optional(
+    Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), FieldObservation, {
+      maxProperties: 32,
+      additionalProperties: false,
+      description: 'Scouted measurements by attribute name, e.g. plant_height_cm, stems_per_m2',
+    }),
+  ),
 };
 
 /** A field as the gateway and the server hold it: its boundary, if any, inline. */

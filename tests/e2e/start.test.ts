@@ -70,8 +70,21 @@ describe('hatake start', () => {
       );
     }, 15_000);
     devicesAfterFirstRun = (await (await farmer('/api/v1/devices')).json()).length;
+    // The story goes on by itself: the demo scene is processed on the gateway, and each field's
+    // model (wheat: OSU SBNRC; paddy: rice top-dressing, from the scouted observations) queues a
+    // recommendation for the extension officer.
+    const officer = await signIn(url, 'demo-officer');
+    const queue = await eventually(async () => {
+      const res = await officer('/api/v1/reviews');
+      const items = (await res.json()) as { field: string; status: string }[];
+      return new Set(items.map((i) => i.field)).size >= 2 ? items : undefined;
+    }, 90_000);
+    expect(queue.map((i) => [i.field, i.status]).sort()).toEqual([
+      ['paddy-1', 'pending_review'],
+      ['upland-1', 'pending_review'],
+    ]);
     expect(await stop(child)).toBe(0);
-  }, 60_000);
+  }, 150_000);
 
   it('keeps the data when started again', async () => {
     const { child, url } = await startDemo();

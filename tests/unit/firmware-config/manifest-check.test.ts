@@ -48,6 +48,20 @@ describe('manifest validation', () => {
     expect(manifest?.devices).toHaveLength(3);
   });
 
+  it('checks field observations: a future date and an attribute name outside the rule, each placed', () => {
+    const text = `farm: { id: f1, name: F }\nfields:\n  - id: p1\n    name: P1\n    observations:\n      plant_height_cm: { value: 64, date: '2099-07-18' }\n      Stems: { value: 430, date: '2026-07-18' }\ndevices: []\n`;
+    const { manifest, problems } = checkManifest('obs.yaml', text, { catalogue: cat, today: '2026-11-28' });
+    expect(manifest).toBeUndefined();
+    expect(problems.map((p) => [p.place?.line, p.message.slice(0, 60)])).toEqual(
+      expect.arrayContaining([[7, expect.stringContaining('Stems') as string]]),
+    );
+    const ok = text.replace("      Stems: { value: 430, date: '2026-07-18' }\n", '');
+    const again = checkManifest('obs.yaml', ok, { catalogue: cat, today: '2026-11-28' });
+    expect(again.problems.map((p) => [p.place?.line, p.message])).toEqual([
+      [6, 'observation plant_height_cm is dated 2099-07-18, in the future'],
+    ]);
+  });
+
   it('inlines a boundary given by path when loading, so the server never sees a path', () => {
     const ok = `farm: { id: f1, name: F }\nfields:\n  - { id: upland-3, name: U3, boundary: boundaries/upland-3.geojson }\ndevices:\n  - { id: s1, kit: hatake-soil-probe, field: upland-3, position: [138.915, 37.805] }\n`;
     const { manifest, problems } = checkManifest(join(FIXTURES, 'ok.yaml'), ok, {
