@@ -4,6 +4,7 @@
 // same code serves SQLite and InfluxDB.
 import type { Series, SeriesRange } from '../../protocol/views.ts';
 import { HOUR_MS, type ReadingStore } from '../storage/types.ts';
+import type { Db } from '../../runtime/sqlite.ts';
 
 const DAY_MS = 24 * HOUR_MS;
 /** Above this many raw points a 24 h chart is drawn from hourly rollups instead. */
@@ -17,6 +18,37 @@ export interface SeriesRequest {
   /** YYYY-MM-DD of the device's field, for the season. */
   plantingDate: string | null;
   now: number;
+  /**
+   * Hourly aggregates the gateway sent instead of raw readings when its offline backlog outgrew
+   * its budget (see `gatewayHours`): those readings exist nowhere else, so the hourly and daily
+   * charts count them in beside the store's rollups.
+   */
+  gatewayHours?: (from: number, to: number) => readonly GatewayHour[];
+}
+
+export interface GatewayHour {
+  hour: number;
+  unit: string;
+  min: number;
+  max: number;
+  mean: number;
+  count: number;
+}
+
+/** The gateway's hourly aggregates of one device's metric over [from, to), from the server's SQL tables. */
+export function gatewayHours(
+  db: Db,
+  farm: string,
+  device: string,
+  metric: string,
+): (from: number, to: number) => GatewayHour[] {
+  return (from, to) =>
+    db
+      .prepare(
+        `SELECT hour, unit, min, max, mean, count FROM aggregates
+         WHERE farm = ? AND device = ? AND metric = ? AND hour >= ? AND hour < ? ORDER BY hour`,
+      )
+      .all(farm, device, metric, from - (from % HOUR_MS), to) as GatewayHour[];
 }
 
 /** The start of the range (epoch ms). */
@@ -52,11 +84,15 @@ export async function seriesOf(store: ReadingStore, q: SeriesRequest): Promise<S
       };
     }
   }
-  const hours = await store.rollups({ farm: q.farm, device: q.device, metric: q.metric, from, to });
-  const unit = hours.length
+  const stored = await store.rollups({ farm: q.farm, device: q.device, metric: q.metric, from, to });
+  const fromGateway = q.gatewayHours?.(from, to) ?? [];
+  const hours = [...stored, ...fromGateway];
+  const unit = stored.length
     ? ((await store.readings({ farm: q.farm, device: q.device, metric: q.metric, from, to, limit: 1 }))[0]
-        ?.unit ?? '')
-    : '';
+        ?.unit ??
+      fromGateway[0]?.unit ??
+      '')
+    : (fromGateway[0]?.unit ?? '');
   // A device may report under two fields over the range (moved); merge per hour.
   const byBucket = new Map<number, { min: number; max: number; sum: number; count: number }>();
   const bucketMs = q.range === 'season' ? DAY_MS : HOUR_MS;

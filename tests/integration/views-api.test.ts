@@ -199,6 +199,34 @@ describe('chart series', () => {
     expect(season.t.length).toBeLessThanOrEqual(12);
   });
 
+  it('counts the hourly aggregates a gateway sent for an offline backlog in the 7-day and season charts', async () => {
+    const hour = 3_600_000;
+    const h0 = Math.floor(Date.now() / hour) * hour - 4 * 24 * hour;
+    // Rain: only aggregates (the raw readings were replaced on the gateway); one hour in two parts.
+    const agg = (h: number, part: string, min: number, max: number, mean: number, count: number) => ({
+      kind: 'aggregate' as const,
+      body: { device: 'wx-1', metric: 'rain', unit: 'mm', hour: h, part, min, max, mean, count },
+    });
+    await gw.send([agg(h0, '0', 0, 2, 1, 30), agg(h0, '1', 1, 5, 3, 30), agg(h0 + hour, '0', 0, 0, 0, 60)]);
+    const week = await json<Series>(
+      await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=7d'),
+    );
+    expect(week.unit).toBe('mm');
+    expect(week.t).toEqual([h0 / 1000, (h0 + hour) / 1000]);
+    expect(week.v).toEqual([2, 0]);
+    expect(week.min).toEqual([0, 0]);
+    expect(week.max).toEqual([5, 0]);
+    const season = await json<Series>(
+      await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=season'),
+    );
+    expect(season.v.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    // Resent (a lost answer): the same parts, nothing counted twice.
+    await gw.send([agg(h0, '0', 0, 2, 1, 30)]);
+    expect(
+      (await json<Series>(await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=7d'))).v,
+    ).toEqual([2, 0]);
+  });
+
   it('refuses an unknown range, a malformed metric and an unknown device', async () => {
     expect(
       (await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=air_temperature&range=1y')).status,
