@@ -219,7 +219,7 @@ describe('chart series', () => {
     const season = await json<Series>(
       await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=season'),
     );
-    expect(season.v.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(season.v.reduce<number>((a, b) => a + (b ?? 0), 0)).toBeGreaterThan(0);
     // Resent (a lost answer): the same parts, nothing counted twice.
     await gw.send([agg(h0, '0', 0, 2, 1, 30)]);
     expect(
