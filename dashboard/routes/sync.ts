@@ -31,6 +31,29 @@ export function applyManifest(db: Db, m: Manifest): void {
 }
 
 export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
+  // Statements every sync runs, prepared once.
+  const sql = {
+    farm: ctx.db.prepare('INSERT OR IGNORE INTO farms (id, name) VALUES (?, ?)'),
+    event: ctx.db.prepare(
+      `INSERT OR IGNORE INTO events (gateway, farm, id, type, severity, time, device, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    aggregate: ctx.db.prepare(
+      `INSERT OR IGNORE INTO aggregates (farm, device, metric, hour, part, unit, min, max, mean, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    gatewayStatus: ctx.db.prepare(
+      `UPDATE gateways SET version = ?, backlog = ?, backlog_bytes = ?, oldest_age_ms = ?, clock_offset_ms = ?, downlink_version = ?, status_at = ? WHERE id = ?`,
+    ),
+    touch: ctx.db.prepare(
+      `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
+       ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,
+    ),
+    deviceStatus: ctx.db.prepare(
+      `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
+    ),
+    ack: ctx.db.prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?'),
+    ackedSeq: ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?'),
+  };
+
   app.addHook('preParsing', async (request, _reply, payload) => {
     if (request.headers['content-encoding'] !== 'gzip') return payload;
     // bodyLimit applies to what this stream yields, i.e. the inflated size: a gzip bomb stops
@@ -80,9 +103,20 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           );
         }
         switch (item.kind) {
-          case 'reading':
-            readings.push({ ...item.body, farm: gw.farm });
+          case 'reading': {
+            // A literal rather than a spread: several times faster, and this runs per reading.
+            const r = item.body;
+            readings.push({
+              farm: gw.farm,
+              device: r.device,
+              metric: r.metric,
+              value: r.value,
+              unit: r.unit,
+              time: r.time,
+              flags: r.flags,
+            });
             break;
+          }
           case 'manifest':
             if (item.body.farm.id !== gw.farm) {
               throw new HatakeError(
@@ -134,14 +168,11 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       ctx.db.transaction(() => {
         for (const m of manifests) applyManifest(ctx.db, m);
         // A farm the server has not heard of yet (no manifest synced): known from the token.
-        ctx.db.prepare('INSERT OR IGNORE INTO farms (id, name) VALUES (?, ?)').run(gw.farm, gw.farm);
+        sql.farm.run(gw.farm, gw.farm);
         for (const [kind, bodies] of plugged)
           ctx.appliers.get(kind)!({ db: ctx.db, gateway: gw, now: Date.now(), series }, bodies as never[]);
-        const event = ctx.db.prepare(
-          `INSERT OR IGNORE INTO events (gateway, farm, id, type, severity, time, device, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        );
         for (const e of events) {
-          event.run(
+          sql.event.run(
             gw.id,
             gw.farm,
             e.id,
@@ -154,11 +185,19 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           );
         }
         // Hourly aggregates from a backlog that outgrew its budget: parts of an hour are kept apart.
-        const agg = ctx.db.prepare(
-          `INSERT OR IGNORE INTO aggregates (farm, device, metric, hour, part, unit, min, max, mean, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        );
         for (const a of aggregates)
-          agg.run(gw.farm, a.device, a.metric, a.hour, a.part, a.unit, a.min, a.max, a.mean, a.count);
+          sql.aggregate.run(
+            gw.farm,
+            a.device,
+            a.metric,
+            a.hour,
+            a.part,
+            a.unit,
+            a.min,
+            a.max,
+            a.mean,
+            a.count,
+          );
       })();
       let result;
       try {
@@ -176,36 +215,21 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const ackedSeq = ctx.db.transaction(() => {
         if (batch.status) {
           const st = batch.status;
-          ctx.db
-            .prepare(
-              `UPDATE gateways SET version = ?, backlog = ?, backlog_bytes = ?, oldest_age_ms = ?, clock_offset_ms = ?, downlink_version = ?, status_at = ? WHERE id = ?`,
-            )
-            .run(
-              st.version,
-              st.backlog,
-              st.backlogBytes,
-              st.oldestAgeMs,
-              st.clockOffsetMs,
-              st.downlinkVersion,
-              Date.now(),
-              gw.id,
-            );
+          sql.gatewayStatus.run(
+            st.version,
+            st.backlog,
+            st.backlogBytes,
+            st.oldestAgeMs,
+            st.clockOffsetMs,
+            st.downlinkVersion,
+            Date.now(),
+            gw.id,
+          );
         }
-        const touch = ctx.db.prepare(
-          `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
-           ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,
-        );
-        for (const [device, t] of lastSeen) touch.run(gw.farm, device, t);
-        const status = ctx.db.prepare(
-          `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
-        );
-        for (const s of statuses) status.run(gw.farm, s.device, s.online ? 1 : 0);
-        ctx.db
-          .prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?')
-          .run(batch.seqTo, Date.now(), gw.id);
-        return (
-          ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?').get(gw.id) as { acked_seq: number }
-        ).acked_seq;
+        for (const [device, t] of lastSeen) sql.touch.run(gw.farm, device, t);
+        for (const s of statuses) sql.deviceStatus.run(gw.farm, s.device, s.online ? 1 : 0);
+        sql.ack.run(batch.seqTo, Date.now(), gw.id);
+        return (sql.ackedSeq.get(gw.id) as { acked_seq: number }).acked_seq;
       })();
       // Live events cost a few µs per reading: build them only when a browser is listening.
       if (result.applied > 0 && ctx.live.listenerCount('reading') > 0) {

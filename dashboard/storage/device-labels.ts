@@ -11,8 +11,10 @@ export interface DeviceLabels {
   kit: string | null;
 }
 
-interface Assignment extends DeviceLabels {
+interface Assignment {
   since: number;
+  /** Frozen, and handed to every reading labelled with it. */
+  labels: DeviceLabels;
 }
 
 const SCHEMA = `
@@ -21,6 +23,7 @@ const SCHEMA = `
     PRIMARY KEY (farm, device, since)
   ) WITHOUT ROWID;
 `;
+const NO_LABELS: DeviceLabels = Object.freeze({ field: null, kit: null });
 /** Bound on cached histories; devices are bounded by their manifests, this guards the rest. */
 const MAX_CACHED_DEVICES = 200_000;
 
@@ -60,6 +63,19 @@ export class DeviceLabelHistory {
     })();
   }
 
+  /**
+   * Runs `fn` (which calls labelsFor) in one transaction, so the assignments it records cost one
+   * commit rather than one each.
+   */
+  batch<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (e) {
+      this.forget();
+      throw e;
+    }
+  }
+
   /** `refresh` for one device, then its `resolver`: for labelling a batch in one pass. */
   labelsFor(farm: string, device: string, now = Date.now()): (t: number) => DeviceLabels {
     this.refreshOne(farm, device, now);
@@ -73,10 +89,10 @@ export class DeviceLabelHistory {
     const kit = row?.kit ?? null;
     const history = this.history(farm, device);
     const last = history.at(-1);
-    if (last && last.field === field && last.kit === kit) return;
+    if (last && last.labels.field === field && last.labels.kit === kit) return;
     const since = last ? Math.max(now, (row?.last_seen ?? 0) + 1, last.since + 1) : 0;
     this.insert.run(farm, device, since, field, kit);
-    history.push({ since, field, kit });
+    history.push({ since, labels: Object.freeze({ field, kit }) });
   }
 
   /** The labels of a device at time t (its earliest assignment for times before any). */
@@ -84,23 +100,20 @@ export class DeviceLabelHistory {
     return this.resolver(farm, device)(t);
   }
 
-  /** A function giving one device's labels at a time, for labelling many of its readings. */
+  /**
+   * A function giving one device's labels at a time, for labelling many of its readings. Readings
+   * with the same labels get the same (frozen) object, so a caller may cache what it derives from
+   * the labels by their identity.
+   */
   resolver(farm: string, device: string): (t: number) => DeviceLabels {
     const history = this.history(farm, device);
-    const none: DeviceLabels = { field: null, kit: null };
     if (history.length <= 1) {
-      const only = history[0] ? { field: history[0].field, kit: history[0].kit } : none;
+      const only = history[0]?.labels ?? NO_LABELS;
       return () => only;
     }
     return (t) => {
-      let found = history[0]!;
-      for (let i = history.length - 1; i >= 0; i--) {
-        if (history[i]!.since <= t) {
-          found = history[i]!;
-          break;
-        }
-      }
-      return { field: found.field, kit: found.kit };
+      for (let i = history.length - 1; i > 0; i--) if (history[i]!.since <= t) return history[i]!.labels;
+      return history[0]!.labels;
     };
   }
 
@@ -114,7 +127,10 @@ export class DeviceLabelHistory {
     let h = this.cache.get(key);
     if (!h) {
       if (this.cache.size >= MAX_CACHED_DEVICES) this.cache.clear();
-      h = this.load.all(farm, device) as Assignment[];
+      h = (this.load.all(farm, device) as ({ since: number } & DeviceLabels)[]).map((a) => ({
+        since: a.since,
+        labels: Object.freeze({ field: a.field, kit: a.kit }),
+      }));
       this.cache.set(key, h);
     }
     return h;

@@ -6,6 +6,10 @@
 // second write of the same point overwrites it. Every tag of a reading is a function of its key
 // (farm, device, metric, time) — field and kit come from the device's history at the reading's
 // time (device-labels.ts) — so a resent batch rewrites the same points instead of adding any.
+//
+// Readings are the hot path (every reading of every sync): their line protocol is built here,
+// series by series, and posted through the `influx` client's connection pool (lineWriter below);
+// index statistics and recommendation outputs, a few per scene, go through `writePoints`.
 import { readFileSync } from 'node:fs';
 import { FieldType, InfluxDB, escape, type IPoint, type ISchemaOptions } from 'influx';
 import { HatakeError } from '../../protocol/errors.ts';
@@ -15,13 +19,15 @@ import type { Logger } from '../../runtime/log.ts';
 import { DeviceLabelHistory, type DeviceLabels } from './device-labels.ts';
 import { HourlyRollup, assertNoResultErrors } from './influx-rollup.ts';
 import {
+  READING_NAMES_PROBLEM,
   bitsToFlags,
   checkRange,
   flagsToBits,
   hourCeil,
   indexStatProblem,
+  isName,
   partition,
-  readingProblem,
+  readingValueProblem,
   recommendationProblem,
 } from './input-checks.ts';
 import { WriteBatcher, describeError } from './write-batcher.ts';
@@ -131,8 +137,10 @@ export class InfluxReadingStore implements ReadingStore {
   private readonly log: Logger | undefined;
   private readonly labels: DeviceLabelHistory;
   private readonly rollup: HourlyRollup;
-  private readonly points: WriteBatcher<IPoint>;
+  /** Readings, as lines of line protocol. */
+  private readonly points: WriteBatcher<string>;
   private readonly docs: WriteBatcher<IPoint>;
+  private readonly writeLines: LineWriter;
   private readonly rawHours: number;
   private readonly t: { requestMs: number; writeMs: number; pingMs: number };
   private schemaReady: Promise<void> | undefined;
@@ -178,6 +186,10 @@ export class InfluxReadingStore implements ReadingStore {
         },
       },
     });
+    this.writeLines = lineWriter(
+      this.influx,
+      typeof c.username === 'string' ? `${c.username}:${password ?? ''}` : undefined,
+    );
     this.rawHours = retentionHours(c.retention?.raw ?? INFLUX_DEFAULTS.raw);
     this.labels = new DeviceLabelHistory(db);
     this.rollup = new HourlyRollup(
@@ -191,14 +203,14 @@ export class InfluxReadingStore implements ReadingStore {
       log,
     );
     const b = c.batch ?? {};
-    const batcher = (rp: string) =>
-      new WriteBatcher<IPoint>({
+    const batcher = <P>(send: (points: P[]) => Promise<void>) =>
+      new WriteBatcher<P>({
         maxPoints: b.maxPoints ?? INFLUX_DEFAULTS.maxPoints,
         maxDelayMs: b.maxDelayMs ?? INFLUX_DEFAULTS.maxDelayMs,
         maxInFlight: b.maxInFlight ?? INFLUX_DEFAULTS.maxInFlight,
         maxQueuedPoints: b.maxQueuedPoints ?? INFLUX_DEFAULTS.maxQueuedPoints,
         writeTimeoutMs: this.t.writeMs,
-        send: (points) => this.send(points, rp),
+        send: (points) => this.send(() => send(points)),
         retryable: (e) => {
           const s = statusOf(e);
           return s === undefined || s >= 500 || s === 404 || s === 408 || s === 429;
@@ -207,8 +219,12 @@ export class InfluxReadingStore implements ReadingStore {
         onSuccess: () => this.writeSucceeded(),
         failing: () => this.failingSince !== undefined,
       });
-    this.points = batcher(RAW_RP);
-    this.docs = batcher(LONG_RP);
+    this.points = batcher<string>((lines) =>
+      this.writeLines(lines.join('\n'), { db: c.database, rp: RAW_RP, precision: 'ms' }),
+    );
+    this.docs = batcher<IPoint>((points) =>
+      this.influx.writePoints(points, { precision: 'ms', retentionPolicy: LONG_RP, database: c.database }),
+    );
   }
 
   /** Connects, prepares the database and retention policies (or logs why not yet), starts the roll-up. */
@@ -228,57 +244,56 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   async writeReadings(readings: readonly FarmReading[]): Promise<ApplyResult> {
-    // One pass that checks, sets aside, labels and builds the points: this runs for every
-    // reading of every sync, so it allocates little and builds no per-reading keys.
+    // One pass that checks, sets aside, labels and encodes: this runs for every reading of every
+    // sync, so what is the same for a series (names checked, labels, tags escaped, unit) is done
+    // once per farm, device and metric of the call, and a reading adds only its value and time.
     const now = Date.now();
     const cutoff = Number.isFinite(this.rawHours) ? now - this.rawHours * 3_600_000 + 60_000 : -Infinity;
-    type Device = { labelsAt: (t: number) => DeviceLabels; times: Map<string, Set<number>> };
-    const farms = new Map<string, { devices: Map<string, Device>; hours: Set<number> }>();
-    const points: IPoint[] = [];
+    const farms = new Map<string, CallFarm>();
+    const lines: string[] = [];
     let rejected = 0;
     let expired = 0;
     let duplicates = 0;
     let reason: string | undefined;
-    for (const r of readings) {
-      const problem = readingProblem(r);
-      if (problem !== undefined) {
-        rejected++;
-        reason ??= problem;
-        continue;
+    // In one transaction: a device seen for the first time, or moved, records its labels.
+    this.labels.batch(() => {
+      for (const r of readings) {
+        let farm = farms.get(r.farm);
+        if (!farm) farms.set(r.farm, (farm = { ok: isName(r.farm), devices: new Map(), hours: new Set() }));
+        let d = farm.devices.get(r.device);
+        if (!d) farm.devices.set(r.device, (d = { ok: farm.ok && isName(r.device), metrics: new Map() }));
+        let s = d.metrics.get(r.metric);
+        if (!s) d.metrics.set(r.metric, (s = newCallSeries(d.ok && isName(r.metric))));
+        const problem = s.ok ? readingValueProblem(r) : READING_NAMES_PROBLEM;
+        if (problem !== undefined) {
+          rejected++;
+          reason ??= problem;
+          continue;
+        }
+        // InfluxDB refuses points older than the raw retention period; set them aside here.
+        if (r.time < cutoff) {
+          expired++;
+          continue;
+        }
+        // Repeats within one call keep the first, as the SQLite store does.
+        if (s.times.has(r.time)) {
+          duplicates++;
+          continue;
+        }
+        s.times.add(r.time);
+        d.labelsAt ??= this.labels.labelsFor(r.farm, r.device, now);
+        const labels = d.labelsAt(r.time);
+        const bits = r.flags.length === 0 ? 0 : flagsToBits(r.flags);
+        if (labels !== s.labels || r.unit !== s.unit || bits !== s.bits) {
+          s.labels = labels;
+          s.unit = r.unit;
+          s.bits = bits;
+          s.head = readingLineHead(r, labels, bits);
+        }
+        lines.push(`${s.head}${r.value} ${r.time}`);
+        farm.hours.add(r.time - (r.time % 3_600_000));
       }
-      // InfluxDB refuses points older than the raw retention period; set them aside here.
-      if (r.time < cutoff) {
-        expired++;
-        continue;
-      }
-      let farm = farms.get(r.farm);
-      if (!farm) farms.set(r.farm, (farm = { devices: new Map(), hours: new Set() }));
-      let d = farm.devices.get(r.device);
-      if (!d)
-        farm.devices.set(
-          r.device,
-          (d = { labelsAt: this.labels.labelsFor(r.farm, r.device, now), times: new Map() }),
-        );
-      let times = d.times.get(r.metric);
-      if (!times) d.times.set(r.metric, (times = new Set()));
-      // Repeats within one call keep the first, as the SQLite store does.
-      if (times.has(r.time)) {
-        duplicates++;
-        continue;
-      }
-      times.add(r.time);
-      const l = d.labelsAt(r.time);
-      const tags: Record<string, string> = { farm: r.farm, device: r.device, metric: r.metric };
-      if (l.field) tags.field = l.field;
-      if (l.kit) tags.kit = l.kit;
-      points.push({
-        measurement: M_READING,
-        tags,
-        fields: { value: r.value, unit: r.unit, flags: r.flags.length === 0 ? 0 : flagsToBits(r.flags) },
-        timestamp: String(r.time),
-      });
-      farm.hours.add(r.time - (r.time % 3_600_000));
-    }
+    });
     if (rejected > 0 || expired > 0)
       this.log?.warn(
         { rejected, expired, reason: reason ?? 'older than the raw retention period' },
@@ -286,11 +301,11 @@ export class InfluxReadingStore implements ReadingStore {
       );
     const touched = [...farms].flatMap(([farm, f]) => [...f.hours].map((h) => [farm, h] as const));
     this.rollup.mark(touched);
-    await this.points.submit(points);
+    await this.points.submit(lines);
     // Marked again now that the points are in: a roll-up that ran while they were on their way
     // must not be the last one for their hours.
     this.rollup.mark(touched);
-    return { applied: points.length, duplicates, rejected: rejected + expired };
+    return { applied: lines.length, duplicates, rejected: rejected + expired };
   }
 
   async latest(farms: readonly string[]): Promise<LatestRow[]> {
@@ -615,14 +630,11 @@ export class InfluxReadingStore implements ReadingStore {
     }
   }
 
-  private async send(points: IPoint[], rp: string): Promise<void> {
+  /** Makes one write (of a batch) once the schema is ready; sorts out what a failure means. */
+  private async send(write: () => Promise<void>): Promise<void> {
     await this.ensureSchema();
     try {
-      await this.influx.writePoints(points, {
-        precision: 'ms',
-        retentionPolicy: rp,
-        database: this.c.database,
-      });
+      await write();
     } catch (e) {
       const msg = describeError(e);
       // InfluxDB writes the rest of a batch and answers 400 for points past the retention
@@ -704,6 +716,82 @@ export class InfluxReadingStore implements ReadingStore {
     }
     return res.results?.[0]?.series ?? [];
   }
+}
+
+/** What one writeReadings call knows of a farm, a device of the farm, a metric of the device. */
+interface CallFarm {
+  ok: boolean;
+  devices: Map<string, CallDevice>;
+  hours: Set<number>;
+}
+interface CallDevice {
+  /** Whether the farm and device are names. */
+  ok: boolean;
+  /** Fetched with the first reading that is stored. */
+  labelsAt?: (t: number) => DeviceLabels;
+  metrics: Map<string, CallSeries>;
+}
+interface CallSeries {
+  /** Whether farm, device and metric are names. */
+  ok: boolean;
+  times: Set<number>;
+  /** The labels, unit and flags `head` was built for; a reading with others rebuilds it. */
+  labels: DeviceLabels | undefined;
+  unit: string | undefined;
+  bits: number;
+  head: string;
+}
+const newCallSeries = (ok: boolean): CallSeries => ({
+  ok,
+  times: new Set(),
+  labels: undefined,
+  unit: undefined,
+  bits: 0,
+  head: '',
+});
+
+/**
+ * A reading's line of line protocol up to its value: measurement, tags (sorted by key, as InfluxDB
+ * keys a series; field and kit only when set), then the fields in the order the `influx` client
+ * writes them (flags, unit, value). The same bytes writePoints makes from the point schema above.
+ */
+function readingLineHead(r: FarmReading, l: DeviceLabels, bits: number): string {
+  const tag = escape.tag;
+  return (
+    `${M_READING},device=${tag(r.device)},farm=${tag(r.farm)}` +
+    (l.field ? `,field=${tag(l.field)}` : '') +
+    (l.kit ? `,kit=${tag(l.kit)}` : '') +
+    `,metric=${tag(r.metric)} flags=${bits}i,unit=${escape.quoted(r.unit)},value=`
+  );
+}
+
+type LineWriter = (body: string, query: { db: string; rp: string; precision: 'ms' }) => Promise<void>;
+
+/**
+ * The request `writePoints` makes, for line protocol built by the caller. The `influx` package
+ * has no public method that takes line protocol, and turning point objects into it costs several
+ * µs a point in `writePoints` — more than the rest of a sync. So this posts through the client's
+ * own connection pool, as `writePoints` does: the same agent, timeout, retry policy and errors
+ * (`res.statusCode` on a refusal, which statusOf reads).
+ */
+function lineWriter(influx: InfluxDB, auth: string | undefined): LineWriter {
+  interface Pool {
+    discard(o: {
+      method: 'POST';
+      path: string;
+      query: Record<string, string>;
+      body: string;
+      auth?: string;
+    }): Promise<void>;
+  }
+  const pool = (influx as unknown as { _pool?: Pool })._pool;
+  if (typeof pool?.discard !== 'function') {
+    throw new HatakeError(
+      'HATAKE_E_INTERNAL',
+      'the influx client has no connection pool to write through; was the package upgraded?',
+    );
+  }
+  return (body, query) => pool.discard({ method: 'POST', path: '/write', query, body, auth });
 }
 
 /** A series' rows as objects keyed by column. */

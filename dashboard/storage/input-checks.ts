@@ -17,7 +17,7 @@ const isTime = (t: unknown): t is number =>
 const isFiniteNumber = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n);
 // Control characters and backslashes cannot be carried by InfluxDB's line protocol in a tag (a
 // newline ends the point, a trailing backslash escapes the separator); ids never hold them.
-function isName(s: unknown): s is string {
+export function isName(s: unknown): s is string {
   if (typeof s !== 'string' || s.length === 0 || s.length > 256) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -26,10 +26,20 @@ function isName(s: unknown): s is string {
   return true;
 }
 
+/** readingProblem's answer for a farm, device or metric that is not a name. */
+export const READING_NAMES_PROBLEM = 'farm, device and metric must be names';
+
 /** Why a reading cannot be stored, or undefined when it can. (Runs per reading: kept lean.) */
 export function readingProblem(r: FarmReading): string | undefined {
-  if (!isName(r.farm) || !isName(r.device) || !isName(r.metric))
-    return 'farm, device and metric must be names';
+  if (!isName(r.farm) || !isName(r.device) || !isName(r.metric)) return READING_NAMES_PROBLEM;
+  return readingValueProblem(r);
+}
+
+/**
+ * readingProblem without the checks of farm, device and metric, for a caller that checks each
+ * distinct name once rather than once per reading.
+ */
+export function readingValueProblem(r: FarmReading): string | undefined {
   if (!isTime(r.time)) return `time ${String(r.time)} is outside 1970…2261 (epoch ms)`;
   if (!isFiniteNumber(r.value)) return `value ${String(r.value)} is not a finite number`;
   if (typeof r.unit !== 'string' || r.unit.length > 16)

@@ -150,6 +150,37 @@ describe('InfluxDB store on a real influxd', () => {
     expect(await influxql(database, 'SELECT * FROM "raw"."index_stat"')).toEqual([]);
   });
 
+  it('writes names and units that line protocol must escape, and values of every magnitude, exactly', async () => {
+    // The store encodes readings as line protocol itself; what comes back must be what went in.
+    const { store } = await open();
+    const odd: FarmReading[] = [
+      ['d1', 'soil_vwc', 'm"3\\m3', 0.123456789012],
+      ['d2', 'air_temperature', 'deg C,=x', -40.5],
+      ['d3', 'rain', '\\', 1e21],
+      ['d4', 'solar_radiation', "W/m2 'x'", 5e-324],
+      ['d5', 'battery', '1', 0],
+    ].map(([device, metric, unit, value], i) => ({
+      farm: 'f',
+      device: device as string,
+      metric: metric as string,
+      unit: unit as string,
+      value: value as number,
+      time: now - 60_000 + i,
+      flags: i === 0 ? ['spike'] : [],
+    }));
+    expect(await store.writeReadings(odd)).toMatchObject({ applied: 5, rejected: 0 });
+    const back = (
+      await Promise.all(
+        odd.map((r) =>
+          store.readings({ farm: 'f', metric: r.metric, from: now - 120_000, to: now, limit: 10 }),
+        ),
+      )
+    ).flat();
+    expect(back.map((r) => [r.device, r.metric, r.unit, r.value, r.time, r.flags]).sort()).toEqual(
+      odd.map((r) => [r.device, r.metric, r.unit, r.value, r.time, r.flags]).sort(),
+    );
+  });
+
   it('resolves a write only once its points can be read back, and merges concurrent writes into fewer, larger ones', async () => {
     const { store, database } = await open({ batch: { maxInFlight: 1, maxPoints: 5000 } });
     const stats = async () => {
