@@ -104,24 +104,23 @@ export class InferencePool {
     return slot;
   }
 
-  /** Replaces a dead worker and loads the pool's models into the new one. */
+  /**
+   * Replaces a dead worker and loads the pool's models into the new one. The slot is ready only
+   * once they are loaded, so a run sent meanwhile waits instead of finding its model missing.
+   */
   private replace(k: number): void {
     const slot = this.spawn();
     this.slots[k] = slot;
-    slot.ready
-      .then(async () => {
-        for (const [key, m] of this.models)
-          await this.send(slot, {
-            op: 'load',
-            key,
-            bytes: m.bytes.slice(),
-            card: m.card,
-            ...warmupArgs(m.card),
-          });
-      })
-      .catch(() => {
-        /* the next run on this slot reports the failure */
-      });
+    slot.ready = slot.ready.then(async () => {
+      // A model that no longer loads answers its runs on this worker with why (HATAKE_E_MODEL_…).
+      await Promise.all(
+        [...this.models].map(([key, m]) =>
+          this.send(slot, { op: 'load', key, bytes: m.bytes.slice(), card: m.card, ...warmupArgs(m.card) }),
+        ),
+      );
+    });
+    // Runs await `ready` and report a failed start; nothing else must see an unhandled rejection.
+    slot.ready.catch(() => {});
   }
 
   private send(slot: Slot, req: WorkerCall, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {

@@ -280,3 +280,30 @@ describe('refusing inputs', () => {
     expect(() => feedsFromValues(c, { ...c.example!.inputs, extra: 1 })).toThrow(/unknown input\(s\) extra/);
   });
 });
+
+describe('a worker that dies', () => {
+  it('is replaced with every model loaded again before it takes a run', async () => {
+    const own = await InferencePool.start({ size: 1 });
+    try {
+      await own.load(registry().load(SBNRC));
+      await own.load(registry().load(HS));
+      // Crash injection: the pool's only worker is terminated under it.
+      const slots = (own as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots;
+      const dead = slots[0];
+      await dead!.worker.terminate();
+      await expect.poll(() => slots[0] !== dead, { timeout: 5000 }).toBe(true);
+      // Right away, a run of the model loaded last: it waits for the reload instead of failing.
+      const hs = own.card(HS);
+      const out = await own.run(HS, feedsFromValues(hs, hs.example!.inputs));
+      const expected = Object.values(hs.example!.outputs)[0] as number;
+      expect(Object.values(out)[0]!.data[0]).toBeCloseTo(expected, 3);
+      const sb = own.card(SBNRC);
+      expect((await own.run(SBNRC, feedsFromValues(sb, sb.example!.inputs))).n_rate!.data[0]).toBeCloseTo(
+        36.06,
+        2,
+      );
+    } finally {
+      await own.close();
+    }
+  });
+});
