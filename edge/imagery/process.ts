@@ -1,9 +1,9 @@
 // Processing a scene for a set of fields, in bounded memory: the grid is walked in horizontal
-// strips; each strip reads only the columns its fields span (windowed reads of tiles/strips),
-// computes reflectances and indices for the pixels whose centres lie in a field, and a field is
-// finished — statistics, management zones, polygons, heatmaps — as soon as the walk has passed
-// its last row, so memory holds one strip plus the fields that cross it. Writes stats.json,
-// zones.geojson and maps/ under the output directory.
+// strips; each strip reads just the window of each field it crosses (each tile or strip of the
+// file decoded once), computes reflectances and indices for the pixels whose centres lie in a
+// field, and a field is finished — statistics, management zones, polygons, heatmaps — as soon as
+// the walk has passed its last row, so memory holds one strip plus the fields that cross it.
+// Writes stats.json, zones.geojson and maps/ under the output directory.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
 } from '../../protocol/imagery.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Scene, BandSource } from './scene.ts';
+import { BlockCache, type Samples, type Window } from './raster-file.ts';
 import { INDICES, resolveInputs, type IndexDef } from './indices.ts';
 import { placeFields, rowSpans, pixelAreaM2, type FieldInput, type PlacedField } from './fields.ts';
 import { indexStats, round7 } from './zonal-stats.ts';
@@ -129,39 +130,48 @@ export async function processScene(
   const toWgs = transformer(grid.crs);
   let next = 0;
   let open: FieldAcc[] = [];
-  const spans: number[] = [];
-  const tmp: Record<string, number> = {};
-  const refl = new Float64Array(usedRoles.length);
-  const nod = sources.map((s) => s.nodata);
+  const px: PixelContext = {
+    grid,
+    active,
+    offset,
+    scale,
+    nodata: sources.map((s) => s.nodata ?? NaN),
+    mask: mask.kind,
+    sclKeep,
+    refl: new Float64Array(usedRoles.length),
+    args: active.map((a) => Object.fromEntries(a.vars.map((v) => [v, 0]))),
+    spans: [],
+  };
 
-  // The strips and the window each reads, planned up front so the next strip's blocks can be
-  // read and inflated (thread pool) while this one is computed.
-  type Plan = { rs: number; re: number; win?: readonly [number, number, number, number] };
+  // The strips, planned up front so the next strip's blocks can be read and inflated (thread
+  // pool) while this one is computed. A strip reads one window per field it crosses — the
+  // field's columns, the strip's rows of the field — so only pixels a field can hold are copied
+  // out of the blocks; a block that several fields share is decoded once (the strip's cache).
+  type Read = { win: Window; data: Samples[]; maskData: Samples | undefined };
+  type Plan = { rs: number; re: number; hit: PlacedField[] };
   const plans: Plan[] = [];
   for (let rs = Math.floor(rowStart / S) * S; rs < rowEnd; rs += S) {
     const re = Math.min(rowEnd, rs + S);
-    const hit = placed.filter((f) => f.win[1] < re && f.win[3] > rs);
-    if (hit.length === 0) {
-      plans.push({ rs, re });
-      continue;
-    }
-    const cs = Math.min(...hit.map((f) => f.win[0]));
-    const ce = Math.max(...hit.map((f) => f.win[2]));
-    const r0 = Math.max(rs, Math.min(...hit.map((f) => f.win[1])));
-    const r1 = Math.min(re, Math.max(...hit.map((f) => f.win[3])));
-    plans.push({ rs, re, win: [cs, r0, ce, r1] });
+    plans.push({ rs, re, hit: placed.filter((f) => f.win[1] < re && f.win[3] > rs) });
   }
-  const readPlan = async (p: Plan | undefined) =>
-    p?.win
-      ? {
-          data: await Promise.all(sources.map((src) => scene.read(src, p.win!))),
-          maskData: mask.kind === 'none' ? undefined : await scene.read(mask.source as BandSource, p.win),
-        }
-      : undefined;
+  const readPlan = async (p: Plan | undefined): Promise<Map<PlacedField, Read>> => {
+    const cache = new BlockCache();
+    const reads = await Promise.all(
+      (p?.hit ?? []).map(async (f): Promise<Read> => {
+        const win: Window = [f.win[0], Math.max(p!.rs, f.win[1]), f.win[2], Math.min(p!.re, f.win[3])];
+        const [maskData, ...data] = await Promise.all([
+          mask.kind === 'none' ? undefined : scene.read(mask.source as BandSource, win, cache),
+          ...sources.map((src) => scene.read(src, win, cache)),
+        ]);
+        return { win, data: data as Samples[], maskData };
+      }),
+    );
+    return new Map(reads.map((r, i) => [p!.hit[i]!, r]));
+  };
   let pending = readPlan(plans[0]);
   pending.catch(() => undefined); // awaited below; never an unhandled rejection if we stop early
   for (let pi = 0; pi < plans.length; pi++) {
-    const { rs, re, win: planned } = plans[pi]!;
+    const { rs, re } = plans[pi]!;
     const got = await pending;
     pending = readPlan(plans[pi + 1]);
     pending.catch(() => undefined);
@@ -183,50 +193,9 @@ export async function processScene(
       });
     }
     const inStrip = open.filter((a) => a.field.win[1] < re && a.field.win[3] > rs);
-    if (inStrip.length > 0 && planned && got) {
-      const [cs, r0, , r1] = planned;
-      const ww = planned[2] - cs;
-      const { data, maskData } = got;
-      for (const acc of inStrip) {
-        const f = acc.field;
-        const fr0 = Math.max(r0, f.win[1]);
-        const fr1 = Math.min(r1, f.win[3]);
-        for (let row = fr0; row < fr1; row++) {
-          if (rowSpans(f, row, spans) === 0) continue;
-          const pxArea = pixelAreaM2(grid, row);
-          for (let s = 0; s < spans.length; s += 2) {
-            for (let c = spans[s]!; c < spans[s + 1]!; c++) {
-              const di = (row - r0) * ww + (c - cs);
-              const li = (row - f.win[1]) * acc.w + (c - f.win[0]);
-              acc.inField[li] = 1;
-              acc.pixels++;
-              acc.areaM2 += pxArea;
-              if (maskData) {
-                const m = maskData[di]!;
-                if (mask.kind === 'scl' ? sclKeep[m] !== 1 : m !== 0) continue;
-              }
-              let ok = true;
-              for (let b = 0; b < data.length; b++) {
-                const dn = data[b]![di]!;
-                if (dn === nod[b] || Number.isNaN(dn)) {
-                  ok = false;
-                  break;
-                }
-                refl[b] = (dn + offset) * scale;
-              }
-              if (!ok) continue;
-              acc.valid[li] = 1;
-              acc.validPixels++;
-              for (let k = 0; k < active.length; k++) {
-                const a = active[k]!;
-                for (let v = 0; v < a.vars.length; v++) tmp[a.vars[v]!] = refl[a.pos[v]!]!;
-                const x = a.def.compute(tmp);
-                if (Number.isFinite(x)) acc.values[k]![li] = x;
-              }
-            }
-          }
-        }
-      }
+    for (const acc of inStrip) {
+      const { win, data, maskData } = got.get(acc.field)!;
+      accumulate(acc, win, data, maskData, px);
     }
     // Finish the fields the walk has passed.
     const done = open.filter((a) => a.field.win[3] <= re);
@@ -283,6 +252,210 @@ function writeAtomic(path: string, text: string): void {
   renameSync(`${path}.tmp`, path);
 }
 
+/** The values of the pixels in the field that have one (not NaN), in raster order. */
+function valuesIn(inField: Uint8Array, vals: Float32Array): Float32Array {
+  const n = vals.length;
+  let cnt = 0;
+  for (let i = 0; i < n; i++) if (inField[i] && !Number.isNaN(vals[i]!)) cnt++;
+  const out = new Float32Array(cnt);
+  for (let i = 0, j = 0; i < n; i++) if (inField[i] && !Number.isNaN(vals[i]!)) out[j++] = vals[i]!;
+  return out;
+}
+
+/** A field's management zones: clusters of the zoning index, sieved, as polygons with statistics. */
+function zoneFeatures(
+  acc: FieldAcc,
+  sortedZoneValues: Float32Array,
+  scene: Scene,
+  active: ActiveIndex[],
+  zi: number,
+  zoning: ZoningOptions,
+  zoningIndex: string,
+  toWgs: ReturnType<typeof transformer>,
+): ZoneFeature[] {
+  const { field: f, w, h } = acc;
+  const grid = scene.grid;
+  const n = w * h;
+  const breaks = zoneBreaks(sortedZoneValues, zoning);
+  const k = breaks.length + 1;
+  const labels = new Uint8Array(n);
+  const zv = acc.values[zi]!;
+  for (let i = 0; i < n; i++) if (acc.inField[i] && !Number.isNaN(zv[i]!)) labels[i] = zoneOf(zv[i]!, breaks);
+  sieve(labels, w, h, zoning.minRegionPixels);
+  const polys = polygonize(labels, w, h);
+  const totals = zoneTotals(acc, labels, k, grid);
+  const byZone = active.map((_, kk) => valuesByZone(labels, acc.values[kk]!, k));
+  const toLonLat = lonLatOfCorners(f, w, grid, toWgs);
+  const features: ZoneFeature[] = [];
+  for (let z = 1; z <= k; z++) {
+    const pp = polys.get(z);
+    if (!pp) continue;
+    const pixels = totals.pixels[z]!;
+    const zIdx: Record<string, IndexStats> = {};
+    active.forEach((a, kk) => {
+      zIdx[a.def.id] = indexStats(byZone[kk]![z]!, pixels);
+    });
+    features.push({
+      type: 'Feature',
+      id: `${f.id}/${z}`,
+      geometry: {
+        type: 'MultiPolygon',
+        coordinates: pp.map((poly) => poly.map((ring) => ring.map(([x, y]) => toLonLat(x, y)))),
+      },
+      properties: {
+        fieldId: f.id,
+        sceneId: scene.id,
+        acquired: scene.acquired,
+        zone: z,
+        k,
+        zoningIndex,
+        pixels,
+        areaHa: round7(totals.areaM2[z]! / 1e4),
+        validFraction: pixels > 0 ? round7(totals.valid[z]! / pixels) : 0,
+        fieldValidFraction: acc.pixels > 0 ? round7(acc.validPixels / acc.pixels) : 0,
+        indices: zIdx,
+      },
+    });
+  }
+  return features;
+}
+
+/** Pixels, area (summed in raster order) and valid pixels of each zone 1 … k. */
+function zoneTotals(
+  acc: FieldAcc,
+  labels: Uint8Array,
+  k: number,
+  grid: Scene['grid'],
+): { pixels: Int32Array; areaM2: Float64Array; valid: Int32Array } {
+  const pixels = new Int32Array(k + 1);
+  const valid = new Int32Array(k + 1);
+  const areaM2 = new Float64Array(k + 1);
+  for (let r = 0, i = 0; r < acc.h; r++) {
+    const rowArea = pixelAreaM2(grid, r + acc.field.win[1]);
+    for (let c = 0; c < acc.w; c++, i++) {
+      const z = labels[i]!;
+      if (z === 0) continue;
+      pixels[z]++;
+      areaM2[z] += rowArea;
+      if (acc.valid[i]) valid[z]++;
+    }
+  }
+  return { pixels, areaM2, valid };
+}
+
+/** For each zone 0 … k, the values (not NaN) of its pixels in raster order. */
+function valuesByZone(labels: Uint8Array, vals: Float32Array, k: number): Float32Array[] {
+  const n = labels.length;
+  const cnt = new Int32Array(k + 1);
+  for (let i = 0; i < n; i++) if (labels[i] !== 0 && !Number.isNaN(vals[i]!)) cnt[labels[i]!]++;
+  const lists = Array.from(cnt, (c) => new Float32Array(c));
+  const at = new Int32Array(k + 1);
+  for (let i = 0; i < n; i++) {
+    const z = labels[i]!;
+    if (z !== 0 && !Number.isNaN(vals[i]!)) lists[z]![at[z]++] = vals[i]!;
+  }
+  return lists;
+}
+
+/**
+ * Longitude/latitude (rounded to 1e-8°) of a field window's pixel corners; each corner is
+ * projected once, as neighbouring zones' rings share them.
+ */
+function lonLatOfCorners(
+  f: PlacedField,
+  w: number,
+  grid: Scene['grid'],
+  toWgs: ReturnType<typeof transformer>,
+): (x: number, y: number) => [number, number] {
+  const done = new Map<number, [number, number]>();
+  return (x, y) => {
+    const key = y * (w + 1) + x;
+    let ll = done.get(key);
+    if (!ll) {
+      const [lon, lat] = toWgs.toWgs84([
+        grid.x0 + (x + f.win[0]) * grid.dx,
+        grid.y0 - (y + f.win[1]) * grid.dy,
+      ]);
+      done.set(key, (ll = [Math.round(lon * 1e8) / 1e8, Math.round(lat * 1e8) / 1e8]));
+    }
+    return [ll[0], ll[1]];
+  };
+}
+
+/** What the pixel loop needs, fixed for a run (plus its scratch arrays). */
+interface PixelContext {
+  grid: Scene['grid'];
+  active: ActiveIndex[];
+  offset: number;
+  scale: number;
+  /** No-data value of each band read (NaN: none). */
+  nodata: number[];
+  mask: Scene['mask']['kind'];
+  /** SCL classes kept (1) when the mask is SCL. */
+  sclKeep: Uint8Array;
+  refl: Float64Array;
+  /** Each index's formula inputs, reused from pixel to pixel. */
+  args: Record<string, number>[];
+  spans: number[];
+}
+
+/**
+ * The pixels of one field inside one read window: marks them in the field, adds their area, and
+ * for the ones the mask keeps with every band valid computes reflectances and indices.
+ */
+function accumulate(
+  acc: FieldAcc,
+  win: Window,
+  data: readonly Samples[],
+  maskData: Samples | undefined,
+  px: PixelContext,
+): void {
+  const f = acc.field;
+  const [cs, r0, ce, r1] = win;
+  const ww = ce - cs;
+  const { active, refl, spans, nodata, sclKeep, offset, scale } = px;
+  const scl = px.mask === 'scl';
+  const bands = data.length;
+  const fr0 = Math.max(r0, f.win[1]);
+  const fr1 = Math.min(r1, f.win[3]);
+  for (let row = fr0; row < fr1; row++) {
+    if (rowSpans(f, row, spans) === 0) continue;
+    const pxArea = pixelAreaM2(px.grid, row);
+    for (let s = 0; s < spans.length; s += 2) {
+      for (let c = spans[s]!; c < spans[s + 1]!; c++) {
+        const di = (row - r0) * ww + (c - cs);
+        const li = (row - f.win[1]) * acc.w + (c - f.win[0]);
+        acc.inField[li] = 1;
+        acc.pixels++;
+        acc.areaM2 += pxArea;
+        if (maskData) {
+          const m = maskData[di]!;
+          if (scl ? sclKeep[m] !== 1 : m !== 0) continue;
+        }
+        let ok = true;
+        for (let b = 0; b < bands; b++) {
+          const dn = data[b]![di]!;
+          if (dn === nodata[b] || Number.isNaN(dn)) {
+            ok = false;
+            break;
+          }
+          refl[b] = (dn + offset) * scale;
+        }
+        if (!ok) continue;
+        acc.valid[li] = 1;
+        acc.validPixels++;
+        for (let k = 0; k < active.length; k++) {
+          const a = active[k]!;
+          const args = px.args[k]!;
+          for (let v = 0; v < a.vars.length; v++) args[a.vars[v]!] = refl[a.pos[v]!]!;
+          const x = a.def.compute(args);
+          if (Number.isFinite(x)) acc.values[k]![li] = x;
+        }
+      }
+    }
+  }
+}
+
 function chooseIndices(scene: Scene, wanted: readonly string[] | undefined): ActiveIndex[] {
   const has = (r: BandRole) => scene.sources.has(r) && r !== 'scl';
   const out: ActiveIndex[] = [];
@@ -332,91 +505,19 @@ async function finishField(
 ): Promise<{ stats: FieldStats; zones: ZoneFeature[]; maps: string[] }> {
   const { field: f, w, h } = acc;
   const grid = scene.grid;
-  const n = w * h;
-  const collect = (k: number, keep: (i: number) => boolean): Float32Array => {
-    const vals = acc.values[k]!;
-    let cnt = 0;
-    for (let i = 0; i < n; i++) if (acc.inField[i] && !Number.isNaN(vals[i]!) && keep(i)) cnt++;
-    const out = new Float32Array(cnt);
-    let j = 0;
-    for (let i = 0; i < n; i++) if (acc.inField[i] && !Number.isNaN(vals[i]!) && keep(i)) out[j++] = vals[i]!;
-    return out;
-  };
+  // The field's valid values of each index; indexStats sorts them in place.
+  const sortedValues: Float32Array[] = [];
   const indices: Record<string, IndexStats> = {};
   active.forEach((a, k) => {
-    indices[a.def.id] = indexStats(
-      collect(k, () => true),
-      acc.pixels,
-    );
+    const vals = valuesIn(acc.inField, acc.values[k]!);
+    indices[a.def.id] = indexStats(vals, acc.pixels);
+    sortedValues.push(vals);
   });
-
-  // Zones on the zoning index.
-  const labels = new Uint8Array(n);
-  const zoneVals = collect(zi, () => true);
-  let features: ZoneFeature[] = [];
-  let zoneCount = 0;
-  if (zoneVals.length >= Math.max(10, zoning.minRegionPixels * 3)) {
-    zoneVals.sort();
-    const breaks = zoneBreaks(zoneVals, zoning);
-    const k = breaks.length + 1;
-    const zv = acc.values[zi]!;
-    for (let i = 0; i < n; i++)
-      if (acc.inField[i] && !Number.isNaN(zv[i]!)) labels[i] = zoneOf(zv[i]!, breaks);
-    sieve(labels, w, h, zoning.minRegionPixels);
-    const polys = polygonize(labels, w, h);
-    const rowArea = (r: number) => pixelAreaM2(grid, r + f.win[1]);
-    for (let z = 1; z <= k; z++) {
-      const pp = polys.get(z);
-      if (!pp) continue;
-      let pixels = 0;
-      let area = 0;
-      let valid = 0;
-      for (let i = 0; i < n; i++) {
-        if (labels[i] !== z) continue;
-        pixels++;
-        area += rowArea(Math.floor(i / w));
-        if (acc.valid[i]) valid++;
-      }
-      const zIdx: Record<string, IndexStats> = {};
-      active.forEach((a, kk) => {
-        zIdx[a.def.id] = indexStats(
-          collect(kk, (i) => labels[i] === z),
-          pixels,
-        );
-      });
-      const toLonLat = (x: number, y: number): [number, number] => {
-        const [lon, lat] = toWgs.toWgs84([
-          grid.x0 + (x + f.win[0]) * grid.dx,
-          grid.y0 - (y + f.win[1]) * grid.dy,
-        ]);
-        return [Math.round(lon * 1e8) / 1e8, Math.round(lat * 1e8) / 1e8];
-      };
-      features.push({
-        type: 'Feature',
-        id: `${f.id}/${z}`,
-        geometry: {
-          type: 'MultiPolygon',
-          coordinates: pp.map((poly) => poly.map((ring) => ring.map(([x, y]) => toLonLat(x, y)))),
-        },
-        properties: {
-          fieldId: f.id,
-          sceneId: scene.id,
-          acquired: scene.acquired,
-          zone: z,
-          k,
-          zoningIndex,
-          pixels,
-          areaHa: round7(area / 1e4),
-          validFraction: pixels > 0 ? round7(valid / pixels) : 0,
-          fieldValidFraction: acc.pixels > 0 ? round7(acc.validPixels / acc.pixels) : 0,
-          indices: zIdx,
-        },
-      });
-    }
-    zoneCount = features.length;
-  } else {
-    features = [];
-  }
+  const features =
+    sortedValues[zi]!.length >= Math.max(10, zoning.minRegionPixels * 3)
+      ? zoneFeatures(acc, sortedValues[zi]!, scene, active, zi, zoning, zoningIndex, toWgs)
+      : [];
+  const zoneCount = features.length;
 
   // Heatmaps.
   const maps: Record<string, MapImage> = {};

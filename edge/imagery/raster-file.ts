@@ -3,12 +3,12 @@
 // memory. geotiff.js decodes the blocks (any compression, predictors, odd bit depths); we copy
 // them into the window with typed-array row copies, which is several times faster than
 // geotiff.js's per-pixel DataView loop in readRasters. Truncated or corrupt files are refused
-// with an error naming the file: geotiff.js's file source zero-fills a short read, so without
-// the size check a truncated file would silently read as no-data.
-import { statSync } from 'node:fs';
+// with an error naming the file: the file source zero-fills a short read (as geotiff.js's does),
+// so without the size check a truncated file would silently read as no-data.
+import { close, open, read, statSync } from 'node:fs';
 import { inflate } from 'node:zlib';
 import { promisify } from 'node:util';
-import { fromFile, addDecoder, BaseDecoder, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { GeoTIFF, addDecoder, BaseDecoder, type GeoTIFFImage } from 'geotiff';
 import { checkTiffHeader } from './tiff-header.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { crsOf, type Crs } from './crs.ts';
@@ -31,11 +31,14 @@ class ZlibDeflateDecoder extends BaseDecoder {
       typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample ?? [16]);
     const bytesPerPixel =
       p.planarConfiguration === 2 ? (bits[0] ?? 16) / 8 : bits.reduce((a, b) => a + b, 0) / 8;
-    const expected = p.tileWidth * p.tileHeight * bytesPerPixel;
+    const expected = Math.ceil(p.tileWidth * p.tileHeight * bytesPerPixel);
+    // One output chunk a little larger than the block: zlib then inflates into it in one go —
+    // an exactly-sized chunk would make it allocate a second one to find the end of the stream —
+    // and the block is that chunk, spare bytes at its end (readers take the block's length).
     const out = await inflateAsync(new Uint8Array(buffer), {
-      chunkSize: Math.max(64 * 1024, Math.ceil(expected)),
+      chunkSize: Math.max(64 * 1024, expected + 64),
     });
-    return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
+    return out.byteOffset === 0 && (out.byteLength === expected || out.byteLength === out.buffer.byteLength)
       ? out.buffer
       : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
   }
@@ -46,6 +49,68 @@ addDecoder(
   undefined,
   false,
 );
+
+/**
+ * geotiff.js's file source (`fromFile`), reading into uninitialised buffers: geotiff's zero-fills
+ * each block's buffer on the event loop before reading over it. Bytes past the end of the file
+ * still read as zeros.
+ */
+class FileSource {
+  private readonly fd: Promise<number>;
+
+  constructor(path: string) {
+    this.fd = new Promise((resolve, reject) => open(path, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
+    this.fd.catch(() => undefined); // reported by the first fetch
+  }
+
+  async fetch(slices: readonly { offset: number; length: number }[]): Promise<ArrayBuffer[]> {
+    const fd = await this.fd;
+    return Promise.all(slices.map(({ offset, length }) => readAt(fd, offset, length)));
+  }
+
+  async close(): Promise<void> {
+    const fd = await this.fd;
+    await new Promise<void>((resolve, reject) => close(fd, (e) => (e ? reject(e) : resolve())));
+  }
+}
+
+function readAt(fd: number, offset: number, length: number): Promise<ArrayBuffer> {
+  const buf = Buffer.allocUnsafeSlow(length); // its own ArrayBuffer, exactly `length` bytes
+  return new Promise((resolve, reject) => {
+    const more = (got: number): void => {
+      if (got >= length) return resolve(buf.buffer as ArrayBuffer);
+      read(fd, buf, got, length - got, offset + got, (e, n) => {
+        if (e) return reject(e);
+        if (n === 0) {
+          buf.fill(0, got);
+          return resolve(buf.buffer as ArrayBuffer);
+        }
+        more(got + n);
+      });
+    };
+    more(0);
+  });
+}
+
+/**
+ * Decoded blocks shared by the reads of one pass — say, the windows of one strip: a block that
+ * several windows (or the bands of a pixel-interleaved file) need is decoded once, and the
+ * blocks go when the pass lets go of the cache, so memory holds one pass's blocks at most.
+ */
+export class BlockCache {
+  private readonly files = new Map<RasterFile, Map<number, Promise<ArrayBufferLike>>>();
+
+  get(file: RasterFile, key: number, load: () => Promise<ArrayBufferLike>): Promise<ArrayBufferLike> {
+    let blocks = this.files.get(file);
+    if (!blocks) this.files.set(file, (blocks = new Map()));
+    let p = blocks.get(key);
+    if (!p) {
+      blocks.set(key, (p = load()));
+      p.catch(() => undefined); // the readers that asked for it see the error
+    }
+    return p;
+  }
+}
 
 export type Samples =
   Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
@@ -87,6 +152,10 @@ export class RasterFile {
   private readonly blockWidth: number;
   /** Rows per tile or strip: windows aligned to it decode each block once. */
   readonly blockHeight: number;
+  private readonly blocksAcross: number;
+  private readonly blocksDown: number;
+  /** Blocks of the latest window read without a cache of the caller's. */
+  private lastWindow = { key: '', cache: new BlockCache() };
 
   private constructor(
     path: string,
@@ -109,6 +178,8 @@ export class RasterFile {
     this.dtype = `${sampleFormat === 3 ? 'float' : sampleFormat === 2 ? 'int' : 'uint'}${bits}`;
     this.blockWidth = image.getTileWidth();
     this.blockHeight = image.getTileHeight();
+    this.blocksAcross = Math.ceil(grid.width / this.blockWidth);
+    this.blocksDown = Math.ceil(grid.height / this.blockHeight);
   }
 
   /** Opens and checks a GeoTIFF; throws HATAKE_E_IMAGERY_FILE / _CRS naming the file. */
@@ -126,10 +197,12 @@ export class RasterFile {
     if (broken) throw fileError(path, `not a readable TIFF: ${broken}`);
     let tiff: GeoTIFF;
     let image: GeoTIFFImage;
+    const source = new FileSource(path);
     try {
-      tiff = await fromFile(path);
+      tiff = await GeoTIFF.fromSource(source as never);
       image = await tiff.getImage(0);
     } catch (e) {
+      await source.close().catch(() => undefined);
       throw fileError(path, `not a readable TIFF: ${(e as Error).message}`);
     }
     try {
@@ -231,8 +304,12 @@ export class RasterFile {
     }
   }
 
-  /** Reads one band (0-based) over a window into a new typed array of the band's type. */
-  async readWindow(band: number, win: Window): Promise<Samples> {
+  /**
+   * Reads one band (0-based) over a window into a new typed array of the band's type. Blocks come
+   * from `cache` when given; otherwise the blocks of the latest window are kept, so reading its
+   * other bands from a pixel-interleaved file does not decode them again.
+   */
+  async readWindow(band: number, win: Window, cache?: BlockCache): Promise<Samples> {
     const [c0, r0, c1, r1] = win;
     const { width, height } = this.grid;
     if (!(band >= 0 && band < this.bandCount)) {
@@ -250,34 +327,36 @@ export class RasterFile {
     const bh = this.blockHeight;
     const planar = this.image.planarConfiguration;
     const spp = planar === 1 ? this.bandCount : 1;
-    // Pixel-interleaved files hold every band in each block: keep the blocks of the latest
-    // window so reading its other bands does not decode them again (bounded: one window).
-    const key = win.join(',');
-    if (key !== this.cacheKey) {
-      this.cache.clear();
-      this.cacheKey = key;
+    if (!cache) {
+      const key = win.join(',');
+      if (key !== this.lastWindow.key) this.lastWindow = { key, cache: new BlockCache() };
+      cache = this.lastWindow.cache;
     }
+    const sample = planar === 2 ? band : 0;
     const jobs: Promise<void>[] = [];
     for (let by = Math.floor(r0 / bh); by * bh < r1; by++) {
       for (let bx = Math.floor(c0 / bw); bx * bw < c1; bx++) {
+        const key = (sample * this.blocksDown + by) * this.blocksAcross + bx;
         jobs.push(
-          this.cachedBlock(bx, by, planar === 2 ? band : 0, spp > 1).then((data) => {
-            const src = this.samplesOf(data, band);
-            const y0 = Math.max(r0, by * bh);
-            const y1 = Math.min(r1, by * bh + bh, height);
-            const x0 = Math.max(c0, bx * bw);
-            const x1 = Math.min(c1, bx * bw + bw);
-            const n = x1 - x0;
-            for (let y = y0; y < y1; y++) {
-              const s = (y - by * bh) * bw + (x0 - bx * bw);
-              const o = (y - r0) * w + (x0 - c0);
-              if (spp === 1) {
-                out.set(src.subarray(s, s + n) as never, o);
-              } else {
-                for (let i = 0, si = s * spp + band; i < n; i++, si += spp) out[o + i] = src[si]!;
+          cache
+            .get(this, key, () => this.block(bx, by, sample))
+            .then((data) => {
+              const src = this.samplesOf(data, band, spp);
+              const y0 = Math.max(r0, by * bh);
+              const y1 = Math.min(r1, by * bh + bh, height);
+              const x0 = Math.max(c0, bx * bw);
+              const x1 = Math.min(c1, bx * bw + bw);
+              const n = x1 - x0;
+              for (let y = y0; y < y1; y++) {
+                const s = (y - by * bh) * bw + (x0 - bx * bw);
+                const o = (y - r0) * w + (x0 - c0);
+                if (spp === 1) {
+                  out.set(src.subarray(s, s + n) as never, o);
+                } else {
+                  for (let i = 0, si = s * spp + band; i < n; i++, si += spp) out[o + i] = src[si]!;
+                }
               }
-            }
-          }),
+            }),
         );
       }
     }
@@ -285,38 +364,34 @@ export class RasterFile {
     return out;
   }
 
-  private cache = new Map<string, Promise<ArrayBufferLike>>();
-  private cacheKey = '';
-
-  private cachedBlock(bx: number, by: number, sample: number, shared: boolean): Promise<ArrayBufferLike> {
-    if (!shared) return this.block(bx, by, sample);
-    const k = `${bx},${by}`;
-    let p = this.cache.get(k);
-    if (!p) this.cache.set(k, (p = this.block(bx, by, sample)));
-    return p;
-  }
-
   private async block(bx: number, by: number, sample: number): Promise<ArrayBufferLike> {
+    let data: ArrayBufferLike;
     try {
-      const tile = await this.image.getTileOrStrip(bx, by, sample, this.decoder as never);
-      return tile.data;
+      data = (await this.image.getTileOrStrip(bx, by, sample, this.decoder as never)).data;
     } catch (e) {
       throw fileError(this.path, `corrupt data in block (${bx}, ${by}): ${(e as Error).message}`);
     }
-  }
-
-  /** A typed view of a decoded block, byte-swapped to host order when the file is big-endian. */
-  private samplesOf(data: ArrayBufferLike, band: number): Samples {
+    // Host byte order, once per block.
     const bytes = this.bitsPerSample / 8;
-    let buf = data;
     if (!this.image.littleEndian && bytes > 1) {
       const u8 = new Uint8Array(data.slice(0));
       for (let i = 0; i + bytes <= u8.length; i += bytes) u8.subarray(i, i + bytes).reverse();
-      buf = u8.buffer;
+      data = u8.buffer;
     }
-    const usable = Math.floor(buf.byteLength / bytes) * bytes;
-    if (usable !== buf.byteLength) buf = buf.slice(0, usable);
-    return this.image.getArrayForSample(band, buf) as Samples;
+    return data;
+  }
+
+  /** A typed view of a decoded block (no copy); decoders may hand back a buffer with spare bytes at its end. */
+  private samplesOf(data: ArrayBufferLike, band: number, spp: number): Samples {
+    const Ctor = this.image.getArrayForSample(band, 0).constructor as {
+      new (b: ArrayBufferLike, o: number, n: number): Samples;
+      BYTES_PER_ELEMENT: number;
+    };
+    const n = Math.min(
+      Math.floor(data.byteLength / Ctor.BYTES_PER_ELEMENT),
+      this.blockWidth * this.blockHeight * spp,
+    );
+    return new Ctor(data, 0, n);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
 import { basename, dirname } from 'node:path';
 import { BAND_ROLES, type BandRole, type SceneInfo, type SensorProfile } from '../../protocol/imagery.ts';
 import { HatakeError } from '../../protocol/errors.ts';
-import { RasterFile, type Grid, type Samples, type Window } from './raster-file.ts';
+import { RasterFile, type BlockCache, type Grid, type Samples, type Window } from './raster-file.ts';
 import { discoverMetadata, type SceneMetadata } from './scene-metadata.ts';
 import { decideRadiometry, type Radiometry } from './radiometry.ts';
 import { INDICES, resolveInputs } from './indices.ts';
@@ -224,16 +224,19 @@ export class Scene {
     }
   }
 
-  /** Reads a source over a window of the scene grid, upsampling coarser bands (nearest). */
-  async read(src: BandSource, win: Window): Promise<Samples> {
+  /**
+   * Reads a source over a window of the scene grid, upsampling coarser bands (nearest). Reads that
+   * share `cache` decode each block once.
+   */
+  async read(src: BandSource, win: Window, cache?: BlockCache): Promise<Samples> {
     const f = src.factor;
-    if (f === 1) return src.file.readWindow(src.band, win);
+    if (f === 1) return src.file.readWindow(src.band, win, cache);
     const [c0, r0, c1, r1] = win;
     const cc0 = Math.floor(c0 / f);
     const cr0 = Math.floor(r0 / f);
     const cc1 = Math.floor((c1 - 1) / f) + 1;
     const cr1 = Math.floor((r1 - 1) / f) + 1;
-    const coarse = await src.file.readWindow(src.band, [cc0, cr0, cc1, cr1]);
+    const coarse = await src.file.readWindow(src.band, [cc0, cr0, cc1, cr1], cache);
     const cw = cc1 - cc0;
     const w = c1 - c0;
     const out = new (coarse.constructor as new (n: number) => Samples)(w * (r1 - r0));

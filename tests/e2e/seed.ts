@@ -70,38 +70,46 @@ export class SeedGateway {
   }
 }
 
+/** The demo scene (generated for the manifest's fields) processed by edge/imagery into `dir`/out. */
+export async function processDemoScene(manifest: Manifest, acquired: string, dir: string) {
+  const s = demoScene(manifest, { acquired });
+  const file = join(dir, `${s.sceneId}.tif`);
+  writeFileSync(file, Buffer.from(s.tiff));
+  const scene = await Scene.open({
+    files: [file],
+    profile: profileById('s2-l2a'),
+    bands: { blue: 1, green: 2, red: 3, nir: 4, scl: 5 },
+    offset: -1000,
+    offsetFrom: 'user',
+    sceneId: s.sceneId,
+    acquired,
+  });
+  const outDir = join(dir, 'out');
+  const fields = manifest.fields
+    .filter((f) => f.boundary)
+    .map((f) => ({ id: f.id, name: f.name, polygons: [f.boundary!.coordinates as [number, number][][]] }));
+  try {
+    return { sceneId: s.sceneId, outDir, ...(await processScene(scene, fields, { outDir })) };
+  } finally {
+    await scene.close();
+  }
+}
+
 /** Processes the demo scene over the manifest's fields and syncs the result and its maps. */
 export async function seedImagery(gw: SeedGateway, manifest: Manifest): Promise<Body<'imagery'>> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-seed-'));
   try {
     const acquired = new Date(Date.now() - 2 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
-    const s = demoScene(manifest, { acquired });
-    const file = join(dir, `${s.sceneId}.tif`);
-    writeFileSync(file, Buffer.from(s.tiff));
-    const scene = await Scene.open({
-      files: [file],
-      profile: profileById('s2-l2a'),
-      bands: { blue: 1, green: 2, red: 3, nir: 4, scl: 5 },
-      offset: -1000,
-      offsetFrom: 'user',
-      sceneId: s.sceneId,
-      acquired,
-    });
-    const outDir = join(dir, 'out');
-    const fields = manifest.fields
-      .filter((f) => f.boundary)
-      .map((f) => ({ id: f.id, name: f.name, polygons: [f.boundary!.coordinates as [number, number][][]] }));
-    const { stats, zones, files } = await processScene(scene, fields, { outDir });
-    await scene.close();
+    const { sceneId, stats, zones, files, outDir } = await processDemoScene(manifest, acquired, dir);
     const body = {
-      sceneId: s.sceneId,
+      sceneId,
       acquired: stats.scene.acquired ?? new Date().toISOString(),
       stats,
       zones,
     };
     await gw.send([{ kind: 'imagery', body }]);
     for (const f of files.filter((x) => x.endsWith('.png')))
-      await gw.upload(s.sceneId, f, readFileSync(join(outDir, f)));
+      await gw.upload(sceneId, f, readFileSync(join(outDir, f)));
     return body;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -2,18 +2,15 @@
 // field's model through the real ONNX pool. The paddy's rice top-dressing model reads plant height
 // and stems per m² from the field's scouted observations in the manifest; without them it gives no
 // recommendation and says which inputs were missing.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ZoneCollection } from '../../protocol/imagery.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
-import { demoScene } from '../../sim/scene.ts';
-import { Scene } from '../../edge/imagery/scene.ts';
-import { profileById } from '../../edge/imagery/profiles.ts';
-import { processScene } from '../../edge/imagery/process.ts';
 import { GatewayRecommender } from '../../gateway/recommender.ts';
 import { demoManifest, quietLog } from '../helpers/stack.ts';
+import { processDemoScene } from '../e2e/seed.ts';
 
 let dir: string;
 let manifest: Manifest;
@@ -23,23 +20,7 @@ const recommenders: GatewayRecommender[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-recommender-'));
   manifest = demoManifest();
-  const s = demoScene(manifest, { acquired: '2026-11-20T01:30:00Z' });
-  const file = join(dir, `${s.sceneId}.tif`);
-  writeFileSync(file, Buffer.from(s.tiff));
-  const scene = await Scene.open({
-    files: [file],
-    profile: profileById('s2-l2a'),
-    bands: { blue: 1, green: 2, red: 3, nir: 4, scl: 5 },
-    offset: -1000,
-    offsetFrom: 'user',
-    sceneId: s.sceneId,
-    acquired: '2026-11-20T01:30:00Z',
-  });
-  const fields = manifest.fields
-    .filter((f) => f.boundary)
-    .map((f) => ({ id: f.id, name: f.name, polygons: [f.boundary!.coordinates as [number, number][][]] }));
-  ({ zones } = await processScene(scene, fields, { outDir: join(dir, 'out') }));
-  await scene.close();
+  ({ zones } = await processDemoScene(manifest, '2026-11-20T01:30:00Z', dir));
 }, 120_000);
 
 afterAll(async () => {
