@@ -2,7 +2,7 @@
 // subscriber writing to SQLite, both measured in this run on this machine, QoS 0 and QoS 1:
 // messages per second and CPU per message. Then the gateway's RSS and CPU with 500 devices
 // connected and reporting once a minute.
-//   node --import tsx bench/ingest.ts [--messages 20000] [--devices 50]
+//   node --import tsx bench/ingest.ts [--messages 20000] [--devices 50] [--only qos0|qos1|idle]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -285,7 +285,15 @@ async function idle500(): Promise<{ rss: number; peak: number; cpuPct: number; p
 }
 
 const rows: BenchRow[] = [];
-for (const qos of args.only === 'idle' ? [] : args.only === 'qos1' ? ([1] as const) : ([0, 1] as const)) {
+const qosRuns =
+  args.only === 'idle'
+    ? []
+    : args.only === 'qos1'
+      ? ([1] as const)
+      : args.only === 'qos0'
+        ? ([0] as const)
+        : ([0, 1] as const);
+for (const qos of qosRuns) {
   const h: Run[] = [];
   const p: Run[] = [];
   for (let round = 0; round < 3; round++) {
