@@ -78,6 +78,11 @@ Ratios are hatake ÷ peer. For times, latencies, CPU and memory lower is better;
 higher. Each script's header says what it measures and how; \`node --import tsx bench/NAME.ts\`
 runs one alone.
 ${failures.length ? `\nScripts that failed in this run: ${failures.join(', ')}.\n` : ''}`;
-if (!only) writeFileSync(join(ROOT, values.out), md);
+// What people wrote under the table (why a target is missed, what was tried) outlives a re-run.
+const NOTES = '<!-- notes: kept by npm run bench -->';
+const outFile = join(ROOT, values.out);
+const previous = existsSync(outFile) ? readFileSync(outFile, 'utf8') : '';
+const notes = previous.includes(NOTES) ? previous.slice(previous.indexOf(NOTES)) : '';
+if (!only) writeFileSync(outFile, notes ? `${md}\n${notes}` : md);
 process.stdout.write(`\n${table}\n\nmachine: ${machine}\n${only ? '' : `written to ${values.out}\n`}`);
 process.exit(failures.length ? 1 : 0);
