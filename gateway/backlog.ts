@@ -9,6 +9,8 @@ import type { GatewayEvent } from '../protocol/sync.ts';
 import { PRIORITY, type GatewayStore } from './store.ts';
 
 const HOUR = 3_600_000;
+/** SQL condition: the row is not in the batch on its way to the server (parameter: JSON array of seqs). */
+const NOT_IN_FLIGHT = 'seq NOT IN (SELECT value FROM json_each(?))';
 
 export interface BacklogCounts {
   aggregatedReadings: number;
@@ -53,21 +55,24 @@ export function enforceBacklogBudget(
             json_extract(body, '$.unit') AS unit, (json_extract(body, '$.time') / ${HOUR}) * ${HOUR} AS hour,
             MIN(json_extract(body, '$.value')) AS min, MAX(json_extract(body, '$.value')) AS max,
             AVG(json_extract(body, '$.value')) AS mean, COUNT(*) AS count, MIN(seq) AS first, MAX(seq) AS last
-     FROM (SELECT seq, body FROM outbox WHERE kind = 'reading' AND created < ? ORDER BY seq LIMIT ?)
+     FROM (SELECT seq, body FROM outbox WHERE kind = 'reading' AND created < ? AND ${NOT_IN_FLIGHT} ORDER BY seq LIMIT ?)
      GROUP BY device, metric, hour`,
   );
   const lastSeq = db.prepare(
-    `SELECT MAX(seq) AS s FROM (SELECT seq FROM outbox WHERE kind = 'reading' AND created < ? ORDER BY seq LIMIT ?)`,
+    `SELECT MAX(seq) AS s FROM (SELECT seq FROM outbox WHERE kind = 'reading' AND created < ? AND ${NOT_IN_FLIGHT} ORDER BY seq LIMIT ?)`,
   );
-  const delReadings = db.prepare(`DELETE FROM outbox WHERE kind = 'reading' AND created < ? AND seq <= ?`);
+  const delReadings = db.prepare(
+    `DELETE FROM outbox WHERE kind = 'reading' AND created < ? AND ${NOT_IN_FLIGHT} AND seq <= ?`,
+  );
+  const inFlight = JSON.stringify(store.inFlightSeqs);
   const insert = db.prepare('INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)');
   // 1. Aggregate old raw readings, oldest first, a chunk at a time.
   while (store.outboxBytes > budget.maxBytes) {
     const cutoff = now - budget.aggregateAfterMs;
-    const upTo = (lastSeq.get(cutoff, chunk) as { s: number | null }).s;
+    const upTo = (lastSeq.get(cutoff, inFlight, chunk) as { s: number | null }).s;
     if (upTo === null) break;
     db.transaction(() => {
-      const groups = aggregate.all(cutoff, chunk) as {
+      const groups = aggregate.all(cutoff, inFlight, chunk) as {
         device: string;
         metric: string;
         unit: string;
@@ -78,7 +83,7 @@ export function enforceBacklogBudget(
         count: number;
         first: number;
       }[];
-      const deleted = delReadings.run(cutoff, upTo).changes;
+      const deleted = delReadings.run(cutoff, inFlight, upTo).changes;
       for (const g of groups) {
         // `part` makes each aggregate unique, so the server can keep several parts of one hour.
         const body = JSON.stringify({
@@ -102,7 +107,7 @@ export function enforceBacklogBudget(
   // 2. Still over: drop the oldest aggregates, then the oldest raw readings. Nothing else.
   for (const kind of ['aggregate', 'reading'] as const) {
     const drop = db.prepare(
-      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?)`,
+      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? AND ${NOT_IN_FLIGHT} ORDER BY seq LIMIT ?)`,
     );
     const avg = db.prepare(
       'SELECT AVG(length(body)) AS a FROM (SELECT body FROM outbox WHERE kind = ? ORDER BY seq LIMIT 100)',
@@ -111,7 +116,11 @@ export function enforceBacklogBudget(
       // About as many of the oldest rows as cover the excess, estimated from their size.
       const size = (avg.get(kind) as { a: number | null }).a;
       if (size === null) break;
-      const n = drop.run(kind, Math.max(1, Math.ceil((store.outboxBytes - budget.maxBytes) / size))).changes;
+      const n = drop.run(
+        kind,
+        inFlight,
+        Math.max(1, Math.ceil((store.outboxBytes - budget.maxBytes) / size)),
+      ).changes;
       if (n === 0) break;
       if (kind === 'aggregate') done.droppedAggregates += n;
       else done.droppedReadings += n;
@@ -135,8 +144,12 @@ function reportBacklog(store: GatewayStore, add: BacklogCounts, now: number): vo
   const db = store.db;
   db.transaction(() => {
     const pending = Number(store.getMeta('backlog_report_seq') ?? 0);
+    // A report on its way to the server is not updated (the acknowledgement would delete the
+    // update with it): these counts start a new report.
     const waiting =
-      pending > 0 && db.prepare('SELECT 1 FROM outbox WHERE seq = ?').get(pending) !== undefined;
+      pending > 0 &&
+      !store.inFlightSeqs.includes(pending) &&
+      db.prepare('SELECT 1 FROM outbox WHERE seq = ?').get(pending) !== undefined;
     const totals = waiting ? readCounts(store) : { ...ZERO };
     for (const k of Object.keys(totals) as (keyof BacklogCounts)[]) totals[k] += add[k];
     store.setMeta('backlog_counts', JSON.stringify(totals));

@@ -113,6 +113,12 @@ export class GatewayStore {
   refuseWrites = false;
   /** Bytes of outbox bodies, kept in step with every insert and delete (the backlog budget). */
   outboxBytes = 0;
+  /**
+   * Outbox rows in a batch on its way to the server (set by the sync client while it waits for
+   * the answer). The backlog budget leaves them alone: aggregating or dropping one of them would
+   * deliver its readings twice (raw and in an aggregate), or lose an update to a report.
+   */
+  inFlightSeqs: readonly number[] = [];
   private outboxRows = 0;
 
   constructor(file: string) {

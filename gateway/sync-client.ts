@@ -40,6 +40,8 @@ export interface SyncStatus {
   clockOffsetMs: number | null;
   /** Items per second over the last drain that moved anything. */
   throughput: number | null;
+  /** Items the server refused for good, moved to the dead letters one by one. */
+  deadLettered: number;
 }
 
 export interface SyncEvents {
@@ -61,7 +63,10 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     stopped: null,
     clockOffsetMs: null,
     throughput: null,
+    deadLettered: 0,
   };
+  /** After a refused batch: the size of the next ones, halving until the refused item is alone. */
+  private splitTo: number | undefined;
   private readonly store: GatewayStore;
   private readonly opts: SyncClientOptions;
   private readonly log: Logger;
@@ -113,7 +118,10 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     try {
       for (;;) {
         this.again = false;
-        const rows = this.store.peekOutbox(this.opts.batchMaxItems, this.opts.batchMaxBytes ?? 1024 * 1024);
+        const rows = this.store.peekOutbox(
+          Math.min(this.opts.batchMaxItems, this.splitTo ?? Infinity),
+          this.opts.batchMaxBytes ?? 1024 * 1024,
+        );
         if (rows.length === 0 || this.stopping) break;
         const seqs = rows.map((r) => r.seq);
         const oldest = this.store.oldestOutbox();
@@ -132,7 +140,14 @@ export class SyncClient extends EventEmitter<SyncEvents> {
             clockOffsetMs: this.status.clockOffsetMs,
           },
         };
-        const result = await this.send(batch, syncBatchJson(batch, rows));
+        // While the batch is on its way, the backlog budget must not touch its rows.
+        this.store.inFlightSeqs = seqs;
+        let result: Awaited<ReturnType<SyncClient['send']>>;
+        try {
+          result = await this.send(batch, syncBatchJson(batch, rows));
+        } finally {
+          this.store.inFlightSeqs = [];
+        }
         if (result.kind === 'ok') {
           this.store.deleteOutbox(seqs);
           this.status.lastSuccess = Date.now();
@@ -151,11 +166,23 @@ export class SyncClient extends EventEmitter<SyncEvents> {
           return;
         }
         if (result.kind === 'rejected') {
+          // A refusal that will never succeed. One bad item must not take the good ones with it:
+          // halve the batch until the refused item is alone, and dead-letter only that one.
+          if (rows.length > 1) {
+            this.splitTo = Math.ceil(rows.length / 2);
+            this.log.warn(
+              { reason: result.reason, items: rows.length, next: this.splitTo },
+              'server rejected a batch; sending it in halves to find the item it refuses',
+            );
+            continue;
+          }
           this.log.error(
-            { reason: result.reason, items: rows.length },
-            'server rejected a batch; moved to dead letters',
+            { reason: result.reason, kind: rows[0]!.kind, seq: rows[0]!.seq },
+            'server rejected an item; moved to dead letters',
           );
           this.store.deadLetterOutbox(rows, 'HATAKE_E_SYNC_BATCH', result.reason, Date.now());
+          this.status.deadLettered += 1;
+          this.splitTo = undefined;
           continue;
         }
         this.status.consecutiveFailures++;
