@@ -93,12 +93,35 @@ describe('backlog over its disk budget', () => {
     expect(reports).toHaveLength(1);
     expect(JSON.parse(reports[0]!.body)).toMatchObject({ type: 'backlog_report', detail: totals });
 
+    // What the aggregates hold, before they leave: every reading of the surviving aggregates,
+    // and one hour checked against the readings it replaced.
+    const queued = store.db
+      .prepare(
+        "SELECT COUNT(*) AS n, SUM(json_extract(body, '$.count')) AS readings FROM outbox WHERE kind = 'aggregate'",
+      )
+      .get() as { n: number; readings: number };
+    const lastHour = t0 + 95 * HOUR;
+    const inHour = old.filter((r) => r.device === 'soil-1' && r.time >= lastHour && r.time < lastHour + HOUR);
+    const hourAgg = JSON.parse(
+      (
+        store.db
+          .prepare(
+            "SELECT body FROM outbox WHERE kind = 'aggregate' AND json_extract(body, '$.device') = 'soil-1' AND json_extract(body, '$.hour') = ?",
+          )
+          .get(lastHour) as { body: string }
+      ).body,
+    ) as { min: number; max: number; mean: number; count: number; unit: string };
+    expect(hourAgg).toMatchObject({
+      count: inHour.length,
+      unit: 'm3/m3',
+      min: Math.min(...inHour.map((r) => r.value)),
+      max: Math.max(...inHour.map((r) => r.value)),
+    });
+    expect(hourAgg.mean).toBeCloseTo(inHour.reduce((a, r) => a + r.value, 0) / inHour.length, 9);
+
     // The link returns.
     const { server, url } = await startServer(stack.dir);
     try {
-      if (!server.ctx.appliers.get('recommendation'))
-        server.ctx.appliers.register('recommendation', () => {});
-      if (!server.ctx.appliers.get('tip')) server.ctx.appliers.register('tip', () => {});
       const token = server.ctx.auth.issueGatewayToken('gw-test', 'demo-farm');
       const sync = new SyncClient(
         store,
@@ -116,13 +139,32 @@ describe('backlog over its disk budget', () => {
       const aggregates = server.ctx.db
         .prepare("SELECT COUNT(*) AS n, SUM(count) AS readings FROM aggregates WHERE farm = 'demo-farm'")
         .get() as { n: number; readings: number };
+      expect(aggregates).toEqual({ n: queued.n, readings: queued.readings });
       expect(aggregates.n).toBe(192 - squeezed.droppedAggregates);
-      // A resent aggregate is not counted twice.
-      const first = server.ctx.db.prepare('SELECT * FROM aggregates LIMIT 1').get() as Record<
-        string,
-        unknown
-      >;
-      expect(first).toBeDefined();
+      // The recommendations and the tip arrived, through the server's real appliers.
+      expect(
+        server.ctx.db
+          .prepare("SELECT COUNT(*) AS n FROM review_recommendations WHERE id LIKE 'rec-budget-%'")
+          .get(),
+      ).toEqual({ n: 3 });
+      expect(server.ctx.db.prepare('SELECT COUNT(*) AS n FROM tips WHERE id = ?').get(tip.id)).toEqual({
+        n: 1,
+      });
+      // A resent aggregate (a lost answer) is not counted twice.
+      store.enqueue('aggregate', hourAgg, Date.now());
+      const again = new SyncClient(
+        store,
+        { gatewayId: 'gw-test', url, token, intervalMs: 60_000, batchMaxItems: 500 },
+        quietLog(),
+      );
+      await again.drain();
+      await again.stop();
+      expect(store.outboxDepth()).toBe(0);
+      expect(
+        server.ctx.db
+          .prepare("SELECT COUNT(*) AS n, SUM(count) AS readings FROM aggregates WHERE farm = 'demo-farm'")
+          .get(),
+      ).toEqual(aggregates);
     } finally {
       await server.close();
     }
