@@ -15,12 +15,16 @@ import { recommend, type RecommendRequest } from '../edge/recommend/recommend.ts
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import type { Logger } from '../runtime/log.ts';
 
-/** Which model and crop profile serve a crop (the defaults; a farm may configure others). */
+/**
+ * Which model and crop profile serve a crop. A model is named by id alone: the highest version
+ * installed serves — the shipped one, or a newer one the server sent down (verified before it was
+ * installed).
+ */
 export const CROP_MODELS: Record<string, { model: string; profile: string }> = {
-  'winter-wheat': { model: 'osu-sbnrc@1.0.0', profile: 'winter-wheat-osu-2007' },
-  wheat: { model: 'osu-sbnrc@1.0.0', profile: 'winter-wheat-osu-2007' },
-  rice: { model: 'rice-pi-topdress-ndvi@1.0.0', profile: 'rice-koshihikari' },
-  corn: { model: 'holland-schepers-si@1.0.0', profile: 'corn-holland-schepers' },
+  'winter-wheat': { model: 'osu-sbnrc', profile: 'winter-wheat-osu-2007' },
+  wheat: { model: 'osu-sbnrc', profile: 'winter-wheat-osu-2007' },
+  rice: { model: 'rice-pi-topdress-ndvi', profile: 'rice-koshihikari' },
+  corn: { model: 'holland-schepers-si', profile: 'corn-holland-schepers' },
 };
 
 const DAY = 86_400_000;
@@ -95,8 +99,9 @@ export class GatewayRecommender {
       try {
         const reg = this.reg();
         const entry = reg.entry(choice.model);
+        const ref = `${entry.card.id}@${entry.card.version}`;
         this.pool ??= await InferencePool.start({ size: 1 });
-        await this.pool.load(reg.load(choice.model));
+        await this.pool.load(reg.load(ref));
         const fieldAttributes: RecommendRequest['fieldAttributes'] = {};
         // What was scouted in the field (plant height, stems …), each with the day it was measured.
         for (const [name, o] of Object.entries(field.observations ?? {})) {

@@ -2,13 +2,14 @@
 // field's model through the real ONNX pool. The paddy's rice top-dressing model reads plant height
 // and stems per m² from the field's scouted observations in the manifest; without them it gives no
 // recommendation and says which inputs were missing.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ZoneCollection } from '../../protocol/imagery.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import { GatewayRecommender } from '../../gateway/recommender.ts';
+import { ARTIFACTS_DIR } from '../../models/paths.ts';
 import { demoManifest, quietLog } from '../helpers/stack.ts';
 import { processDemoScene } from '../e2e/seed.ts';
 
@@ -84,4 +85,28 @@ it('refuses an observation outside the model card’s valid range, with the rang
   const recs = await r.forScene(odd, 'gw-1', zones, new Map(), now);
   expect(recs.map((x) => x.field)).toEqual(['upland-1']);
   expect(r.refused[0]!.reason).toMatch(/HATAKE_E_MODEL_INPUT_RANGE.*plant_height_cm/);
+});
+
+it('uses the newest installed version of a model, e.g. one the server sent down', async () => {
+  // A 1.1.0 of the SBNRC model in the gateway's models folder (where the downlink installs).
+  const gwDir = join(dir, 'gw-newer');
+  mkdirSync(join(gwDir, 'models'), { recursive: true });
+  const card = JSON.parse(readFileSync(join(ARTIFACTS_DIR, 'osu-sbnrc@1.0.0.card.json'), 'utf8')) as {
+    version: string;
+    file: string;
+  };
+  card.version = '1.1.0';
+  card.file = 'osu-sbnrc@1.1.0.onnx';
+  copyFileSync(join(ARTIFACTS_DIR, 'osu-sbnrc@1.0.0.onnx'), join(gwDir, 'models', card.file));
+  writeFileSync(join(gwDir, 'models', 'osu-sbnrc@1.1.0.card.json'), JSON.stringify(card));
+  const r = new GatewayRecommender(gwDir, quietLog());
+  recommenders.push(r);
+  const recs = await r.forScene(manifest, 'gw-1', zones, new Map(), now);
+  expect(recs.find((x) => x.field === 'upland-1')?.model).toMatchObject({
+    id: 'osu-sbnrc',
+    version: '1.1.0',
+  });
+  // Without it, the shipped 1.0.0 serves.
+  const shipped = await recommender().forScene(manifest, 'gw-1', zones, new Map(), now);
+  expect(shipped.find((x) => x.field === 'upland-1')?.model.version).toBe('1.0.0');
 });
