@@ -37,8 +37,13 @@ export function options<T extends NonNullable<ParseArgsConfig['options']>>(args:
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  // kit and imagery print their own detailed help; the others share this one.
-  if ((rest.includes('--help') || rest.includes('-h')) && cmd !== 'kit' && cmd !== 'imagery') {
+  // kit, imagery and model print their own detailed help; the others share this one.
+  if (
+    (rest.includes('--help') || rest.includes('-h')) &&
+    cmd !== 'kit' &&
+    cmd !== 'imagery' &&
+    cmd !== 'model'
+  ) {
     process.stdout.write(HELP);
     return 0;
   }

@@ -1,7 +1,7 @@
 // `hatake model list | verify | run | build | train` — for officers and partners to inspect a
 // model, check its artifact against its card, try it by hand, rebuild the published models and
 // train a yield-response model on their own N-rate trials.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HatakeError, isHatakeError } from '../protocol/errors.ts';
 import { modelRef } from '../protocol/model-card.ts';
@@ -10,8 +10,9 @@ import { InferencePool } from '../edge/inference/pool.ts';
 import { feedsFromValues } from '../edge/inference/inputs.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import { checkArtifacts, writeArtifacts, cardFileOf } from '../models/build.ts';
-import { readTrials } from '../models/train/trials.ts';
-import { trainYieldModel } from '../models/train/forest.ts';
+import { MAX_TRIALS_BYTES, readTrials } from '../models/train/trials.ts';
+import { trainYieldModel, UNSPECIFIED_UNIT } from '../models/train/forest.ts';
+import { YIELD_UNITS } from '../edge/recommend/rates.ts';
 import { options } from './main.ts';
 
 const USAGE = `hatake model list [--json] [--models DIR]
@@ -21,7 +22,34 @@ hatake model build [--check] [--out DIR]
 hatake model train --csv TRIALS.csv --target COLUMN --features A,B,C --rate-feature COLUMN
                    [--holdout COLUMN=VALUE | --test-fraction 0.2] [--id ID] [--version 1.0.0]
                    [--crop CROP] [--profiles A,B] [--units COL=UNIT,...] [--trees 30] [--max-depth 8]
-                   [--min-samples 20] [--seed 42] [--where TEXT] [--out DIR]`;
+                   [--min-samples 20] [--seed 42] [--where TEXT] [--out DIR]
+hatake model help                                  the options of train in full`;
+
+const HELP = `${USAGE}
+
+hatake model train fits a random forest of yield on the trial columns, exports it as ONNX with
+its card (and the held-out rows as .holdout.json) in --out, and prints its held-out error beside
+a quadratic-plateau fit of the target on the N rate alone, on the same split.
+
+  --csv TRIALS.csv      the trial table: CSV with a header row, at most ${MAX_TRIALS_BYTES / 1024 / 1024} MiB; rows with an
+                        empty or NA value in a used column are dropped and counted
+  --target COLUMN       the yield column (numbers)
+  --features A,B,C      the model's inputs; a text column becomes categorical (at most 64 levels)
+  --rate-feature COLUMN the feature that is the N rate (numeric); the baseline uses it alone
+  --holdout COL=VALUE   hold out the rows where COL is VALUE (e.g. rep=R3); otherwise
+  --test-fraction F     hold out this fraction of rows at random (default 0.2, seeded by --seed)
+  --units COL=UNIT,...  units for the target and features, written on the card and printed with
+                        the errors, e.g. "yield=q/ha,nitro=kg N/ha,bv=1" ("1" = dimensionless).
+                        Each COL must be the target or a feature. A column left out is
+                        "${UNSPECIFIED_UNIT}" on the card and its errors print without a unit; rx recommend
+                        uses a trained model only if the target's unit is one of
+                        ${Object.keys(YIELD_UNITS).join(', ')}.
+  --id, --version       the model's id (default trained-yield-rf) and version (default 1.0.0)
+  --crop, --profiles    the crop (default corn) and crop profiles the card names
+  --trees, --max-depth, --min-samples, --seed
+                        the forest (defaults 30, 8, 20, 42)
+  --where TEXT          where the trials were run, for the card
+  --out DIR             where to write the model (default .)`;
 
 /** The registry over the built-in artifacts plus any --models folders. */
 export function registryFor(dirs: string[] = []): ModelRegistry {
@@ -62,9 +90,15 @@ export async function model(args: string[]): Promise<number> {
     'min-samples': { type: 'string' },
     seed: { type: 'string' },
     where: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   const [action, target] = positionals;
   const reg = () => registryFor(v.models ?? []);
+
+  if (v.help || action === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
 
   if (action === 'list') {
     const r = reg();
@@ -172,6 +206,13 @@ export async function model(args: string[]): Promise<number> {
       });
     if (!existsSync(v.csv))
       throw new HatakeError('HATAKE_E_TRIALS', 'file not found', { place: { file: v.csv } });
+    const csvStat = statSync(v.csv);
+    if (!csvStat.isFile()) throw new HatakeError('HATAKE_E_TRIALS', 'not a file', { place: { file: v.csv } });
+    // refused before it is read: a huge file must not be pulled into memory first
+    if (csvStat.size > MAX_TRIALS_BYTES)
+      throw new HatakeError('HATAKE_E_TRIALS', `file is larger than ${MAX_TRIALS_BYTES} bytes`, {
+        place: { file: v.csv },
+      });
     const int = (s: string | undefined, d: number, name: string, lo: number, hi: number) => {
       const n = s === undefined ? d : Number(s);
       if (!Number.isInteger(n) || n < lo || n > hi)
@@ -190,14 +231,24 @@ export async function model(args: string[]): Promise<number> {
         throw new HatakeError('HATAKE_E_CONFIG', '--test-fraction must be between 0 and 1');
       holdout = { fraction: f };
     }
-    const units = Object.fromEntries(
+    const features = list(v.features);
+    const units: Record<string, string> = Object.fromEntries(
       list(v.units).map((kv) => {
-        const [k, u] = kv.split('=');
-        if (!k || !u) throw new HatakeError('HATAKE_E_CONFIG', '--units must be COLUMN=UNIT,…');
+        const [k, u, more] = kv.split('=').map((x) => x.trim());
+        if (!k || !u || more !== undefined)
+          throw new HatakeError('HATAKE_E_CONFIG', '--units must be COLUMN=UNIT,…', { expected: HELP });
+        if (k !== v.target && !features.includes(k))
+          throw new HatakeError(
+            'HATAKE_E_CONFIG',
+            `--units names "${k}", which is neither the target nor a feature`,
+            { expected: [v.target, ...features].join(', ') },
+          );
+        if (u.length > 32)
+          throw new HatakeError('HATAKE_E_CONFIG', `--units: "${u}" is longer than 32 characters`);
         return [k, u];
       }),
     );
-    const trials = readTrials(readFileSync(v.csv, 'utf8'), v.csv, v.target, list(v.features));
+    const trials = readTrials(readFileSync(v.csv, 'utf8'), v.csv, v.target, features);
     const id = v.id ?? 'trained-yield-rf';
     const version = v.version ?? '1.0.0';
     if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(id) || !/^\d+\.\d+\.\d+$/.test(version))
@@ -211,7 +262,7 @@ export async function model(args: string[]): Promise<number> {
       units,
       holdout,
       where: v.where ?? `trained by hatake on ${v.csv}`,
-      data: `${v.csv}: ${trials.y.length} rows (${trials.dropped} incomplete dropped); target ${v.target}; features ${list(v.features).join(', ')}`,
+      data: `${v.csv}: ${trials.y.length} rows (${trials.dropped} incomplete dropped); target ${v.target}; features ${features.join(', ')}`,
       forest: {
         trees: int(v.trees, 30, 'trees', 1, 500),
         maxDepth: int(v['max-depth'], 8, 'max-depth', 1, 30),
@@ -229,12 +280,27 @@ export async function model(args: string[]): Promise<number> {
     );
     const rep = result.report;
     const b = rep.baseline!;
+    // no --units for the target: the figures print bare, never with a made-up unit
+    const u = rep.unit ? ` ${rep.unit}` : '';
+    const rows: [string, { rmse: number; mae: number; r2: number }][] = [
+      [`random forest on ${features.join(', ')}`, rep],
+      [`baseline: quadratic-plateau of ${v.target} on the N rate (${v['rate-feature']}) alone`, b],
+    ];
+    const w = Math.max(...rows.map(([label]) => label.length));
     process.stdout.write(
       `wrote ${join(dir, result.card.file)}, its card and ${holdoutFile}\n` +
         `held out: ${rep.split}; train ${rep.trainRows} rows, test ${rep.testRows} rows\n` +
-        `random forest      RMSE ${rep.rmse.toFixed(2)} ${rep.unit}  MAE ${rep.mae.toFixed(2)}  R² ${rep.r2.toFixed(3)}\n` +
-        `${b.name.padEnd(18)} RMSE ${b.rmse.toFixed(2)} ${rep.unit}  MAE ${b.mae.toFixed(2)}  R² ${b.r2.toFixed(3)}\n`,
+        rows
+          .map(
+            ([label, e]) =>
+              `${label.padEnd(w)}  RMSE ${e.rmse.toFixed(2)}${u}  MAE ${e.mae.toFixed(2)}${u}  R² ${e.r2.toFixed(3)}\n`,
+          )
+          .join(''),
     );
+    if (!rep.unit)
+      process.stderr.write(
+        `hatake: note: no unit for "${v.target}" (--units ${v.target}=UNIT); the card says "${UNSPECIFIED_UNIT}", and rx recommend needs one of ${Object.keys(YIELD_UNITS).join(', ')}\n`,
+      );
     return 0;
   }
 

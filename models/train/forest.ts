@@ -27,7 +27,7 @@ export interface TrainSpec {
   profiles: string[];
   /** The feature that is the N rate (the decision variable a recommendation sweeps). */
   rateFeature: string;
-  /** Units of features and of the target, by column name. */
+  /** Units of features and of the target, by column name; a column not here is "unspecified". */
   units: Record<string, string>;
   /** Hold out rows whose column equals a value (e.g. rep=R3), or a seeded random fraction. */
   holdout: { column: string; value: string } | { fraction: number };
@@ -43,6 +43,9 @@ interface TreeNodeLike {
   right?: TreeNodeLike;
   distribution?: number;
 }
+
+/** The card's unit for a column the trainer was given no unit for. */
+export const UNSPECIFIED_UNIT = 'unspecified';
 
 /** Lower snake case name for a column (an ONNX input name on the card). */
 export const tensorName = (column: string) =>
@@ -251,12 +254,14 @@ export function trainYieldModel(trials: Trials, spec: TrainSpec): TrainResult {
     ytr,
   );
   const qpPred = Xte.map((r) => qp.predict(r[rateIdx]!));
-  const unitOf = (c: string) => spec.units[c] ?? '1';
+  // A column without a unit from --units is "unspecified" on the card (whose units may not be
+  // empty) and has no unit in the held-out report; never "1", which would claim it dimensionless.
+  const unitOf = (c: string) => spec.units[c] ?? UNSPECIFIED_UNIT;
   const report: HeldOutReport = {
     split: `${how}; ${trials.dropped} incomplete rows dropped`,
     trainRows: train.length,
     testRows: test.length,
-    unit: unitOf(trials.target),
+    unit: spec.units[trials.target] ?? '',
     ...errors(predicted, yte),
     baseline: {
       name: `quadratic-plateau of ${trials.target} on ${spec.rateFeature} alone`,
