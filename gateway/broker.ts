@@ -212,7 +212,10 @@ export class Broker {
       this.refusePublish('topic', device, packet.topic, 'not authenticated', done);
       return;
     }
-    if (!this.limiter.take(device)) {
+    // A closed client's publish is its last will: it reports the device offline, and a device cut
+    // off for flooding must still be known to be offline, so the rate limit does not apply to it.
+    const lastWill = (client as Client & { closed?: boolean }).closed === true;
+    if (!lastWill && !this.limiter.take(device)) {
       this.refusePublish(
         'rate',
         device,

@@ -360,3 +360,29 @@ describe('graceful stop', () => {
     });
   }
 });
+
+describe('a device cut off for flooding', () => {
+  it('is still reported offline by its last will, which the rate limit does not stop', async () => {
+    const stack = await startStack({ server: false, mqtt: { rate: { perSecond: 2, burst: 5 } } });
+    try {
+      const status = deviceTopic(FARM, 'wx-1', 'status');
+      const c = await connect(stack, 'wx-1', {
+        clientId: 'wx-1-flood',
+        will: { topic: status, payload: Buffer.from('offline'), qos: 1, retain: true },
+      });
+      await c.publishAsync(status, 'online', { qos: 1, retain: true });
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      const before = await refused(stack, 'rate');
+      const t0 = Date.now() - 3_600_000;
+      for (let i = 0; i < 30; i++)
+        c.publish(deviceTopic(FARM, 'wx-1', 'up'), reading('wx-1', t0 + i * 1000, 10));
+      await closed;
+      expect(await refused(stack, 'rate')).toBeGreaterThan(before);
+      await eventually(async () => (await retained(stack, status))[0]?.payload.toString() === 'offline');
+      expect(stack.gateway.store.devices().find((d) => d.id === 'wx-1')?.online).toBe(false);
+      c.end(true);
+    } finally {
+      await stack.close();
+    }
+  });
+});
