@@ -3,7 +3,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HatakeError } from '../protocol/errors.ts';
-import { PROFILES, parseBandMap, profileById } from '../edge/imagery/profiles.ts';
+import { PROFILES, parseBandMap, parseProfileText, profileById } from '../edge/imagery/profiles.ts';
+import type { SensorProfile } from '../protocol/imagery.ts';
+import { MAX_YAML_BYTES } from '../protocol/yaml.ts';
 import { INDICES } from '../edge/imagery/indices.ts';
 import { parseFields } from '../edge/imagery/fields.ts';
 import { Scene } from '../edge/imagery/scene.ts';
@@ -14,7 +16,8 @@ const USAGE = `hatake imagery — 衛星画像から圃場ごとの植生指数�
 
 Usage:
   hatake imagery process SCENE... --fields FIELDS.geojson --out DIR
-        [--profile s2-l2a] [--bands red=1,green=2,blue=3,nir=4] [--offset N] [--scale X]
+        [--profile s2-l2a | --profile-file PROFILE.yaml] [--bands red=1,green=2,blue=3,nir=4]
+        [--offset N] [--scale X]
         [--mask CLOUDMASK.tif] [--no-scl] [--indices ndvi,ndre] [--zones auto|3|4|5]
         [--zone-index ndvi] [--min-region PIXELS] [--id-property id] [--scene-id ID]
         [--date ISO8601] [--no-maps] [--progress]
@@ -23,7 +26,10 @@ Usage:
       DIR/zones.geojson and DIR/maps/.
       --offset is added to DNs before scaling (Sentinel-2 L2A baseline ≥ 04.00: -1000); without
       it the scene's metadata (STAC item, product name) decides, or the command refuses.
-  hatake imagery profiles     list the sensor profiles
+      --profile-file loads a sensor profile you write (YAML or JSON: id, name, bands by role,
+      scale, offset, offsetRule, nodata, sclKeep); see docs/imagery.md.
+  hatake imagery profiles [--profile-file PROFILE.yaml]
+                              list the sensor profiles (and check yours)
   hatake imagery indices      list the vegetation indices
 `;
 
@@ -40,6 +46,39 @@ function num(name: string, v: string | undefined): number | undefined {
     });
   }
   return n;
+}
+
+/** Reads and checks a user's sensor profile file; errors name the file, line and column. */
+function loadProfileFile(path: string): SensorProfile {
+  const file = resolve(path);
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_YAML_BYTES) {
+      throw new HatakeError('HATAKE_E_CONFIG', `the profile file is larger than ${MAX_YAML_BYTES} bytes`, {
+        place: { file },
+        expected: 'a small YAML or JSON file',
+      });
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof HatakeError) throw e;
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `cannot read the profile file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { place: { file } },
+    );
+  }
+  return parseProfileText(text, file);
+}
+
+/** The sensor profile of --profile or --profile-file (not both); s2-l2a when neither. */
+function chooseProfile(id: string | undefined, file: string | undefined): SensorProfile {
+  if (id !== undefined && file !== undefined) {
+    throw new HatakeError('HATAKE_E_CONFIG', '--profile and --profile-file both given', {
+      expected: 'one of them',
+    });
+  }
+  return file !== undefined ? loadProfileFile(file) : profileById(id ?? 's2-l2a');
 }
 
 /** A one-line progress bar on stderr. */
@@ -60,7 +99,8 @@ async function processCommand(args: string[]): Promise<number> {
   const { values, positionals } = options(args, {
     fields: { type: 'string' },
     out: { type: 'string' },
-    profile: { type: 'string', default: 's2-l2a' },
+    profile: { type: 'string' },
+    'profile-file': { type: 'string' },
     bands: { type: 'string' },
     offset: { type: 'string' },
     scale: { type: 'string' },
@@ -80,12 +120,18 @@ async function processCommand(args: string[]): Promise<number> {
     throw new HatakeError('HATAKE_E_CONFIG', 'no SCENE file given', { expected: USAGE.split('\n')[3] });
   if (!values.fields) throw new HatakeError('HATAKE_E_CONFIG', '--fields FIELDS.geojson is required');
   if (!values.out) throw new HatakeError('HATAKE_E_CONFIG', '--out DIR is required');
-  const zonesK = values.zones === 'auto' ? 'auto' : Number(values.zones);
-  if (zonesK !== 'auto' && !(Number.isInteger(zonesK) && zonesK >= 2 && zonesK <= 9)) {
-    throw new HatakeError('HATAKE_E_CONFIG', `--zones "${values.zones}"`, {
-      expected: 'auto or an integer 2–9',
-    });
+  // k = 3–5 management zones (issue 6); auto picks within the same range.
+  if (values.zones !== 'auto' && !/^[345]$/.test(values.zones)) {
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `--zones "${values.zones.slice(0, 40)}" is not auto, 3, 4 or 5`,
+      {
+        expected: 'auto (the smallest k in 3–5 that fits) or a number of zones 3, 4 or 5',
+      },
+    );
   }
+  const zonesK = values.zones === 'auto' ? 'auto' : Number(values.zones);
+  const profile = chooseProfile(values.profile, values['profile-file']);
   if (values.date !== undefined && Number.isNaN(Date.parse(values.date))) {
     throw new HatakeError('HATAKE_E_CONFIG', `--date "${values.date.slice(0, 40)}" is not a date`, {
       expected: 'ISO 8601',
@@ -109,7 +155,7 @@ async function processCommand(args: string[]): Promise<number> {
   const fields = parseFields(text, fieldsFile, values['id-property']);
   const scene = await Scene.open({
     files: positionals.map((p) => resolve(p)),
-    profile: profileById(values.profile),
+    profile,
     bands: values.bands ? parseBandMap(values.bands) : undefined,
     offset: num('offset', values.offset),
     scale: num('scale', values.scale),
@@ -157,14 +203,17 @@ export async function imagery(args: string[]): Promise<number> {
   switch (sub) {
     case 'process':
       return processCommand(rest);
-    case 'profiles':
-      for (const p of PROFILES) {
+    case 'profiles': {
+      const { values } = options(rest, { 'profile-file': { type: 'string' } });
+      const mine = values['profile-file'] ? [loadProfileFile(values['profile-file'])] : [];
+      for (const p of [...mine, ...PROFILES]) {
         const bands = Object.entries(p.bands)
           .map(([r, b]) => `${r}=${b.name}`)
           .join(' ');
         process.stdout.write(`${p.id.padEnd(16)} ${p.name}\n${' '.repeat(17)}${bands}\n`);
       }
       return 0;
+    }
     case 'indices':
       for (const d of INDICES) process.stdout.write(`${d.id.padEnd(6)} ${d.name.padEnd(6)} ${d.formula}\n`);
       return 0;

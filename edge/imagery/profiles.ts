@@ -4,6 +4,7 @@
 import { BAND_ROLES, SensorProfile, type BandRole } from '../../protocol/imagery.ts';
 import { validator } from '../../protocol/validate.ts';
 import { HatakeError } from '../../protocol/errors.ts';
+import { placedError, placeOf, readYaml, toData, type YamlSource } from '../../protocol/yaml.ts';
 
 // Sentinel-2 band file names: "B04.tif", "…_B04.tif", "T54SUE_20260701T012345_B04_10m.jp2.tif".
 const s2 = (b: string) => `(^|[_./-])${b}([_.]|$)`;
@@ -96,19 +97,89 @@ export function profileById(id: string, extra: readonly SensorProfile[] = []): S
   return p;
 }
 
-/** Validates a user-written profile (e.g. a YAML/JSON file for the generic case). */
-export function parseProfile(value: unknown, file: string): SensorProfile {
+/**
+ * Validates a user-written profile — "a generic profile the user fills in": band roles, scale and
+ * offset, no-data and the scene-classification classes to keep. Beyond the schema it refuses what
+ * would otherwise go wrong silently later: an id that shadows a built-in profile (stats.json names
+ * the profile), no bands, a file pattern that is not a regular expression, two roles on one band,
+ * an SCL band without classes to keep (the mask would be skipped), a fixed offset left unsaid (it
+ * is never assumed). Errors name the file, and — given the parsed YAML — the line and column.
+ */
+export function parseProfile(value: unknown, file: string, source?: YamlSource): SensorProfile {
+  const at = (pointer: string, message: string, expected?: string) =>
+    source
+      ? placedError(source, pointer, `sensor profile: ${message}`, expected)
+      : new HatakeError('HATAKE_E_CONFIG', `sensor profile: ${message}`, {
+          place: { file, pointer },
+          expected,
+        });
+  let p: SensorProfile;
   try {
-    return check.parse(value, 'sensor profile', 'HATAKE_E_CONFIG');
+    p = check.parse(value, 'sensor profile', 'HATAKE_E_CONFIG');
   } catch (e) {
     if (e instanceof HatakeError) {
-      throw new HatakeError('HATAKE_E_CONFIG', e.message, {
-        place: { file, pointer: e.place?.pointer },
-        expected: e.expected,
-      });
+      const pointer = e.place?.pointer ?? '/';
+      const pos = source ? placeOf(source, pointer) : undefined;
+      // The message says what the schema expected; repeating it as `expected` adds nothing.
+      throw new HatakeError('HATAKE_E_CONFIG', e.message, { place: { file, ...pos, pointer } });
     }
     throw e;
   }
+  if (PROFILES.some((b) => b.id === p.id)) {
+    throw at('/id', `id "${p.id}" is a built-in profile`, 'an id of your own, e.g. my-drone-4b');
+  }
+  const roles = Object.keys(p.bands) as BandRole[];
+  if (roles.length === 0) {
+    throw at(
+      '/bands',
+      'no bands',
+      `band roles, e.g. red: { name: red, index: 3 } (${BAND_ROLES.join(', ')})`,
+    );
+  }
+  const byIndex = new Map<number, BandRole>();
+  for (const role of roles) {
+    const b = p.bands[role]!;
+    if (b.filePattern !== undefined) {
+      try {
+        new RegExp(b.filePattern, 'i');
+      } catch (e) {
+        throw at(
+          `/bands/${role}/filePattern`,
+          `bands.${role}.filePattern is not a regular expression: ${(e as Error).message.slice(0, 120)}`,
+          'a regular expression matching the band file name, e.g. "_B04"',
+        );
+      }
+    }
+    if (b.index !== undefined) {
+      const other = byIndex.get(b.index);
+      if (other) {
+        throw at(
+          `/bands/${role}/index`,
+          `${other} and ${role} are both band ${b.index}`,
+          'one role per band',
+        );
+      }
+      byIndex.set(b.index, role);
+    }
+  }
+  if (p.bands.scl && p.sclKeep === undefined) {
+    throw at('/bands/scl', 'an scl band without sclKeep', 'sclKeep: the classes to keep, e.g. [4, 5]');
+  }
+  if (p.offsetRule === 'fixed' && p.offset === undefined) {
+    throw at(
+      '/offsetRule',
+      'offsetRule fixed without an offset',
+      'offset: the number added to DNs before scaling (0 when there is none)',
+    );
+  }
+  return p;
+}
+
+/** Parses a user profile file (YAML, or JSON, which is YAML too); errors are placed. */
+export function parseProfileText(text: string, file: string): SensorProfile {
+  const { source, errors } = readYaml(text, file);
+  if (errors[0]) throw errors[0];
+  return parseProfile(toData(source), file, source);
 }
 
 /** Parses "red=1,nir=4" into band roles → 1-based band numbers. */
