@@ -1,6 +1,8 @@
 // Sign-in and sign-out for people (gateways use bearer tokens, never sessions). Login is
-// rate-limited per address; the session cookie is http-only and SameSite=Strict, and the CSRF
-// token returned here must accompany every state-changing request.
+// rate-limited per address; the session cookie is http-only and SameSite=Strict, Secure whenever
+// the browser reached us over HTTPS, and the CSRF token returned here must accompany every
+// state-changing request.
+import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ProblemBody } from '../../protocol/api.ts';
 import type { App, ServerContext } from '../server.ts';
@@ -13,6 +15,27 @@ const Me = Type.Object({
   farms: Type.Array(Type.String()),
   regions: Type.Array(Type.String()),
   csrf: Type.String(),
+});
+
+/**
+ * Whether the session cookie gets the Secure attribute: always when `secureCookies` is set, and
+ * otherwise whenever the request came over HTTPS — on a TLS socket, or through a reverse proxy that
+ * says so in X-Forwarded-Proto. The header is honoured without a trusted-proxy list because it can
+ * only add Secure, never remove it: a client that forges it over plain HTTP gets a cookie its own
+ * browser refuses to store. Plain-HTTP localhost (the demo) keeps a cookie without Secure.
+ */
+export function cookieIsSecure(request: FastifyRequest, secureCookies: boolean): boolean {
+  if (secureCookies || request.protocol === 'https') return true;
+  const fwd = request.headers['x-forwarded-proto'];
+  const protos = (Array.isArray(fwd) ? fwd.join(',') : (fwd ?? '')).split(',');
+  return protos.some((p) => p.trim().toLowerCase() === 'https');
+}
+
+const sessionCookie = (request: FastifyRequest, secureCookies: boolean) => ({
+  httpOnly: true,
+  sameSite: 'strict' as const,
+  secure: cookieIsSecure(request, secureCookies),
+  path: '/',
 });
 
 export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
@@ -36,10 +59,7 @@ export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     async (request, reply) => {
       const { token, session } = await ctx.auth.login(request.body.username, request.body.password);
       void reply.setCookie(SESSION_COOKIE, token, {
-        httpOnly: true,
-        sameSite: 'strict',
-        secure: ctx.secureCookies,
-        path: '/',
+        ...sessionCookie(request, ctx.secureCookies),
         maxAge: SESSION_TTL_MS / 1000,
       });
       const u = session.user;
@@ -66,7 +86,8 @@ export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     async (request, reply) => {
       requireSession(request);
       ctx.auth.logout(request.sessionToken);
-      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      // The same attributes as when it was set, so a browser replaces the Secure cookie too.
+      void reply.clearCookie(SESSION_COOKIE, sessionCookie(request, ctx.secureCookies));
       return reply.status(204).send(null);
     },
   );
