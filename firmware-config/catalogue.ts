@@ -201,7 +201,7 @@ function findCodec(
   }
   return new HatakeError('HATAKE_E_CONFIG', `codec file "${codecFile}" was not found`, {
     place: { file: kitFile, pointer: '/codecFile' },
-    expected: `it beside the kit file or in a codec folder (${codecDirs.join(', ') || 'none given; set HATAKE_CODEC_PATH'})`,
+    expected: `it beside the kit file or in a codec folder (${codecDirs.join(', ') || 'none given: `codecs` in the gateway config, `--codecs DIR` or HATAKE_CODEC_PATH'})`,
   });
 }
 

@@ -39,7 +39,8 @@ export function decodeToObject(bytes: Uint8Array, ctx: DecodeContext): unknown {
           'HATAKE_E_CODEC',
           `vendor codec "${kit.codecFile ?? '?'}" of kit "${kit.id}" is not installed`,
           {
-            expected: 'the codec file beside the kit file or in a codec folder (HATAKE_CODEC_PATH)',
+            expected:
+              "the codec file beside the kit file or in a codec folder (the gateway config's `codecs:`, or HATAKE_CODEC_PATH)",
           },
         );
       }

@@ -1,6 +1,6 @@
 // The gateway's configuration file, validated, with defaults filled and paths made absolute.
 // Defaults suit a Raspberry Pi with an SD card and a few hundred devices.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { GatewayConfig, type ExternalTopicFormat } from '../protocol/gateway-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
@@ -12,6 +12,8 @@ export interface ResolvedGatewayConfig {
   manifest: string;
   registry: string;
   kits: string[];
+  /** Vendor codec folders, absolute, in the order they are searched (after each kit's own folder). */
+  codecs: string[];
   mqtt: {
     enabled: boolean;
     host: string;
@@ -73,6 +75,25 @@ function readConfigFile(baseFile: string, file: string, pointer: string): string
   }
 }
 
+/** A codec folder the config names, made absolute; one that is not a readable folder is a coded error. */
+function codecFolder(baseFile: string, dir: string, pointer: string): string {
+  const path = resolveFrom(baseFile, dir);
+  let problem: string | undefined;
+  try {
+    if (!statSync(path).isDirectory()) problem = 'is not a folder';
+  } catch (e) {
+    problem = `cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  if (problem) {
+    throw new HatakeError('HATAKE_E_CONFIG', `codec folder ${path} ${problem}`, {
+      place: { file: baseFile, pointer },
+      expected:
+        'a folder of vendor codecs laid out as vendor/file.js (paths are relative to the config file)',
+    });
+  }
+  return path;
+}
+
 const readSecret = (
   baseFile: string,
   inline: string | undefined,
@@ -108,6 +129,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     manifest: resolveFrom(baseFile, c.manifest),
     registry: resolveFrom(baseFile, c.registry),
     kits: (c.kits ?? []).map((k) => resolveFrom(baseFile, k)),
+    codecs: (c.codecs ?? []).map((d, i) => codecFolder(baseFile, d, `/codecs/${i}`)),
     mqtt: {
       enabled: m.enabled ?? true,
       host: m.host ?? '0.0.0.0',

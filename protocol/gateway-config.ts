@@ -27,6 +27,13 @@ export const GatewayConfig = Type.Object(
     kits: Type.Optional(
       Type.Array(Type.String(), { description: 'Extra kit folders, read after the built-in kits' }),
     ),
+    codecs: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        maxItems: 32,
+        description:
+          "Vendor codec folders (TTN Device Repository layout: vendor/file.js), searched after the kit file's own folder; HATAKE_CODEC_PATH folders come first",
+      }),
+    ),
     mqtt: obj(
       {
         enabled: Type.Optional(Type.Boolean({ description: 'Run the embedded broker (default true)' })),
