@@ -348,13 +348,20 @@ export class Broker {
     await this.publish(deviceTopic(this.registry.farm, device, 'down'), payload);
   }
 
-  async stop(): Promise<void> {
-    // Stop accepting, then close the clients (which lets the listeners finish closing).
-    const closed = Promise.all(
+  private listenersClosed: Promise<unknown> | undefined;
+
+  /** Takes no new connections; the connected devices stay (the first step of a graceful stop). */
+  stopAccepting(): void {
+    this.listenersClosed ??= Promise.all(
       this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
     this.wss?.close();
+  }
+
+  async stop(): Promise<void> {
+    // Stop accepting, then close the clients (which lets the listeners finish closing).
+    this.stopAccepting();
     await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()));
-    await closed;
+    await this.listenersClosed;
   }
 }

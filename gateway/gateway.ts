@@ -10,7 +10,13 @@ import type { FastifyInstance } from 'fastify';
 import { HatakeError } from '../protocol/errors.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
-import { loadCatalogue, type Catalogue } from '../firmware-config/catalogue.ts';
+import {
+  codecDirsFromEnv,
+  codecSourceOf,
+  loadCatalogue,
+  type Catalogue,
+} from '../firmware-config/catalogue.ts';
+import type { Kit } from '../protocol/kit.ts';
 import type { ResolvedGatewayConfig } from './config.ts';
 import { GatewayStore } from './store.ts';
 import { DeviceRegistry } from './registry.ts';
@@ -98,13 +104,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async start(): Promise<void> {
     const c = this.config;
     mkdirSync(c.dataDir, { recursive: true });
-    this.catalogue = loadCatalogue(c.kits);
+    // Vendor codecs: beside each kit file, then HATAKE_CODEC_PATH (an override), then `codecs:`.
+    const codecDirs = [...codecDirsFromEnv(), ...c.codecs];
+    this.catalogue = loadCatalogue(c.kits, { codecDirs });
     // Boundary files are inlined and every device is checked against the catalogue.
     // A manifest the server sent down takes the place of the configured file.
     const downlinked = join(c.dataDir, 'downlink', 'manifest.json');
     this.manifest = loadManifest(existsSync(downlinked) ? downlinked : c.manifest, {
       catalogue: this.catalogue,
     });
+    this.warnMissingCodecs(codecDirs);
     this.registry = new DeviceRegistry(c.registry, this.log);
     if (this.registry.farm !== this.manifest.farm.id) {
       throw new HatakeError(
@@ -244,6 +253,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       { ...this.ports, http: this.httpPort, devices: this.registry.size, farm: this.manifest.farm.id },
       'gateway started',
     );
+  }
+
+  /** Names, once at start, each vendor codec a manifest device needs but that was not found. */
+  private warnMissingCodecs(codecDirs: readonly string[]): void {
+    const missing = new Map<Kit, string[]>();
+    for (const d of this.manifest.devices) {
+      const kit = this.catalogue.get(d.kit);
+      if (kit?.codec !== 'ttn-js' || codecSourceOf(kit)) continue;
+      missing.set(kit, [...(missing.get(kit) ?? []), d.id]);
+    }
+    for (const [kit, devices] of missing) {
+      this.log.warn(
+        { kit: kit.id, codecFile: kit.codecFile, devices, codecDirs },
+        "vendor codec not found: these devices' uplinks will be dead-lettered (see `codecs` in the gateway config)",
+      );
+    }
   }
 
   /** The farm's field boundaries, as the imagery pipeline takes them. */
@@ -499,6 +524,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async stop(): Promise<void> {
     this.automations?.stop();
     this.registry?.close();
+    // A graceful stop: no new connections, commit what has arrived and let its PUBACKs go out
+    // while the devices are still connected, then close them; anything that arrived meanwhile
+    // is committed too (its PUBACK is lost, the device resends, the duplicate is not stored).
+    this.broker?.stopAccepting();
+    this.ingest?.drain();
+    await new Promise((resolve) => setImmediate(resolve));
     await this.broker?.stop();
     await this.external?.stop();
     this.ingest?.drain();
