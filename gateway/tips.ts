@@ -15,6 +15,7 @@ import {
   type TipState,
 } from '../edge/rules/index.ts';
 import type { DailyTemperature } from '../edge/rules/context.ts';
+import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
@@ -24,6 +25,11 @@ const HOUR = 3_600_000;
 export interface TipEngineOptions {
   /** Raw readings the rules see (older days come as daily temperature extremes). */
   windowHours: number;
+  /**
+   * How far back the weather metrics of weather devices reach (the disease rules judge days:
+   * BLASTAM the last 7 with 5 days before each, late blight 2 whole days). Default 14 days.
+   */
+  weatherHours?: number;
   /** Least time between two evaluations triggered by new readings. */
   minIntervalMs: number;
   /** Evaluation even without new readings (expiry, devices gone silent). */
@@ -103,11 +109,13 @@ export class TipEngine {
     this.lastRunMono = performance.now();
     try {
       const m = this.manifest();
+      const windowFrom = now - this.opts.windowHours * HOUR;
       const readings = this.store.db
         .prepare('SELECT device, metric, value, unit, time, flags FROM readings WHERE time > ? AND time <= ?')
-        .all(now - this.opts.windowHours * HOUR, now + 5 * 60_000) as (Omit<Reading, 'flags'> & {
+        .all(windowFrom, now + 5 * 60_000) as (Omit<Reading, 'flags'> & {
         flags: string;
       })[];
+      readings.push(...this.olderWeather(m, windowFrom, now));
       const lastSeen = Object.fromEntries(
         this.store
           .devices()
@@ -150,6 +158,30 @@ export class TipEngine {
       this.log.error({ err: (e as Error).message }, 'rules not evaluated');
       return [];
     }
+  }
+
+  /**
+   * Raw weather readings from before the window, for the disease rules: only the weather metrics
+   * of the devices whose kit measures them, read along the primary key (device, metric, time).
+   */
+  private olderWeather(m: Manifest, windowFrom: number, now: number) {
+    const from = now - (this.opts.weatherHours ?? 14 * 24) * HOUR;
+    if (from >= windowFrom) return [];
+    const series = this.store.db.prepare(
+      'SELECT device, metric, value, unit, time, flags FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?',
+    );
+    const out: (Omit<Reading, 'flags'> & { flags: string })[] = [];
+    for (const d of m.devices) {
+      const kit = this.catalogue.kits.get(d.kit);
+      if (!kit) continue;
+      for (const metric of WEATHER_METRICS) {
+        if (!kit.metrics[metric]) continue;
+        out.push(
+          ...(series.all(d.id, metric, from, windowFrom) as (Omit<Reading, 'flags'> & { flags: string })[]),
+        );
+      }
+    }
+    return out;
   }
 
   /** Daily minimum and maximum air temperature per local day, for the days before the window. */

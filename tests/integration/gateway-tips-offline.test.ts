@@ -1,0 +1,102 @@
+// Tips with no server: a gateway on its own receives a device's readings over MQTT, runs the
+// rules itself and shows the tip on its status page (Japanese and English, HTML and JSON),
+// queued for a server it has never reached — and raises it once while the condition persists.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import { deviceTopic } from '../../protocol/topics.ts';
+import type { GatewayStatus } from '../../gateway/http.ts';
+import { eventually, startStack, type Stack } from '../helpers/stack.ts';
+
+let stack: Stack;
+let base: string;
+
+const status = async () => (await (await fetch(`${base}/api/status`)).json()) as GatewayStatus;
+const batteryTips = (s: GatewayStatus) => s.tips.filter((t) => t.kind === 'battery_low');
+
+/** soil-1 (a single Li-ion cell: low at 3.5 V, critical at 3.3 V) reports 3.40 V, three times. */
+async function sendLowBattery(times: readonly number[]): Promise<void> {
+  const c = await mqtt.connectAsync(stack.mqttUrl, {
+    username: 'soil-1',
+    password: stack.secrets['soil-1'],
+    reconnectPeriod: 0,
+  });
+  try {
+    for (const time of times)
+      await c.publishAsync(
+        deviceTopic('demo-farm', 'soil-1', 'up'),
+        JSON.stringify({ time, values: { soil_vwc: 0.31, battery: 3.4 } }),
+        { qos: 1 },
+      );
+  } finally {
+    await c.endAsync();
+  }
+}
+
+beforeAll(async () => {
+  stack = await startStack({ server: false });
+  base = `http://127.0.0.1:${stack.gateway.httpPort}`;
+  expect(batteryTips(await status())).toEqual([]);
+  const now = Date.now();
+  await sendLowBattery([now - 3 * 60_000, now - 2 * 60_000, now - 60_000]);
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe('tips on a gateway with no server', () => {
+  it('shows the tip the rules raised in the JSON status', async () => {
+    // The first readings nudge the tip engine, which runs at once (later ones wait ≤ 1 min).
+    const s = await eventually(async () => {
+      const st = await status();
+      return batteryTips(st).length > 0 ? st : undefined;
+    }, 10_000);
+    expect(s.sync.configured).toBe(false);
+    const [tip, ...more] = batteryTips(s);
+    expect(more).toEqual([]);
+    expect(tip).toMatchObject({
+      severity: 'warning',
+      field: 'upland-1',
+      title: {
+        ja: '電池残量低下：土壌センサー 畑1号（3.40 V）',
+        en: 'Battery low: 土壌センサー 畑1号 (3.40 V)',
+      },
+    });
+    expect(tip!.text.ja).toContain('目安 3.50 V 以下です。電池を交換するか充電してください。');
+    expect(tip!.text.en).toContain('at or below the low mark of 3.50 V. Replace or recharge the battery.');
+  });
+
+  it('shows it on the status page in Japanese by default and in English on request', async () => {
+    const [tip] = batteryTips(await status());
+    const ja = await (await fetch(`${base}/`)).text();
+    expect(ja).toContain('<html lang="ja">');
+    expect(ja).toContain(
+      `<h2>アドバイス</h2><ul><li class="warning"><b>${tip!.title.ja}</b> (upland-1)<br>${tip!.text.ja}</li></ul>`,
+    );
+    const en = await (await fetch(`${base}/?lang=en`)).text();
+    expect(en).toContain('<html lang="en">');
+    expect(en).toContain(
+      `<h2>Tips</h2><ul><li class="warning"><b>${tip!.title.en}</b> (upland-1)<br>${tip!.text.en}</li></ul>`,
+    );
+    expect(en).not.toContain(tip!.title.ja);
+  });
+
+  it('queues the tip for the server once, and raises no second tip while the battery stays low', async () => {
+    const queued = () =>
+      stack.gateway.store
+        .peekOutbox(10_000)
+        .filter((r) => r.kind === 'tip' && r.body.includes('"battery_low"'))
+        .map((r) => (JSON.parse(r.body) as { id: string }).id);
+    const [tip] = batteryTips(await status());
+    expect(queued()).toEqual([tip!.id]);
+    // More low readings, and the engine's next evaluations (its timer would run them within
+    // minutes; run them now): the condition persists, so nothing new is raised.
+    const now = Date.now();
+    await sendLowBattery([now - 30_000, now - 20_000]);
+    await eventually(() => stack.gateway.store.readingCount() >= 10, 5_000);
+    const raisedNow = (at: number) => stack.gateway.tips.run(at).filter((t) => t.kind === 'battery_low');
+    expect(raisedNow(Date.now())).toEqual([]);
+    expect(raisedNow(Date.now() + 5 * 60_000)).toEqual([]);
+    expect(batteryTips(await status()).map((t) => t.id)).toEqual([tip!.id]);
+    expect(queued()).toEqual([tip!.id]);
+  });
+});
