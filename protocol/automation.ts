@@ -119,7 +119,15 @@ export const AutomationLog = Type.Object(
     time: Type.Integer({ minimum: 0 }),
     event: Type.Union(AUTOMATION_EVENTS.map((e) => Type.Literal(e))),
     device: Type.Optional(Id('Actuator or sensor')),
+    /** Both languages in one line ("ja / en"), for logs, the gateway's page and older readers. */
     message: Type.String({ maxLength: 500 }),
+    /** The message in each language, shown in the reader's; absent in logs of older gateways. */
+    text: Type.Optional(
+      Type.Object(
+        { ja: Type.String({ maxLength: 500 }), en: Type.String({ maxLength: 500 }) },
+        { additionalProperties: false },
+      ),
+    ),
     detail: Type.Optional(
       Type.Record(
         Type.String(),

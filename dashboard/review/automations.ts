@@ -395,8 +395,8 @@ export class Automations {
   applyLogs(actx: ApplyContext, logs: AutomationLog[]): void {
     const farm = actx.gateway.farm;
     const insert = this.db.prepare(
-      `INSERT OR IGNORE INTO automation_logs (farm, id, automation, time, event, device, message, detail, gateway, received)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO automation_logs (farm, id, automation, time, event, device, message, text, detail, gateway, received)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const touched = new Set<string>();
     for (const l of logs) {
@@ -408,6 +408,7 @@ export class Automations {
         l.event,
         l.device ?? null,
         l.message,
+        l.text ? JSON.stringify(l.text) : null,
         l.detail ? JSON.stringify(l.detail) : null,
         actx.gateway.id,
         actx.now,
@@ -444,6 +445,7 @@ export class Automations {
       event: AutomationLog['event'];
       device: string | null;
       message: string;
+      text: string | null;
       detail: string | null;
       gateway: string;
     }[];
@@ -454,6 +456,7 @@ export class Automations {
       event: l.event,
       ...(l.device ? { device: l.device } : {}),
       message: l.message,
+      ...(l.text ? { text: JSON.parse(l.text) as NonNullable<AutomationLog['text']> } : {}),
       ...(l.detail ? { detail: JSON.parse(l.detail) as AutomationLog['detail'] } : {}),
       farm: l.farm,
       gateway: l.gateway,

@@ -85,6 +85,8 @@ const MIGRATIONS = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);
   CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (webhook, state, id);
   `,
+  // An automation log's text in each language (AutomationLog.text, JSON); NULL from older gateways.
+  `ALTER TABLE automation_logs ADD COLUMN text TEXT;`,
 ];
 
 /** Creates or upgrades the review feature's tables. */

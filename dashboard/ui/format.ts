@@ -1,6 +1,7 @@
 // Numbers, units and times as farmers read them: rates in kg/10a (Japanese) beside kg/ha, soil
 // moisture in %, temperatures in °C, times in the farm's zone, freshness as "3分前" / "3 min ago".
 import { METRICS, isMetricName } from '../../protocol/metrics.ts';
+import type { Automation } from '../../protocol/automation.ts';
 import type { Lang } from './i18n.ts';
 
 /** How a stored unit is shown, and the factor from storage to display. */
@@ -32,6 +33,32 @@ export function fmtValue(
   const d = displayUnit(metric, unit);
   const digits = d.unit === '%' ? 1 : Math.abs(value * d.factor) >= 100 ? 0 : 1;
   return { value: fmtNumber(value * d.factor, lang, digits), unit: d.unit };
+}
+
+/** Comparisons as each language writes them: full-width signs in Japanese text. */
+const COMPARISONS: Record<Lang, Record<'<' | '<=' | '>' | '>=', string>> = {
+  ja: { '<': '＜', '<=': '≦', '>': '＞', '>=': '≧' },
+  en: { '<': '<', '<=': '≤', '>': '>', '>=': '≥' },
+};
+
+/**
+ * An automation's trigger as a farmer reads it, without the sensor: the metric's name, the
+ * comparison as a sign (empty for a band) and the threshold or band in the metric's display unit,
+ * e.g. 土壌水分 ＜ 22 % or 水位 3–5 cm. A kit's own metric keeps its id and its stored value.
+ */
+export function triggerParts(
+  trigger: Automation['trigger'],
+  lang: Lang,
+): { metric: string; comparison: string; value: string; unit: string } {
+  const unit = isMetricName(trigger.metric) ? METRICS[trigger.metric].unit : '';
+  const show = (v: number) => fmtValue(trigger.metric, v, unit, lang);
+  const metric = metricName(trigger.metric, lang);
+  if (trigger.kind === 'threshold') {
+    const v = show(trigger.value);
+    return { metric, comparison: COMPARISONS[lang][trigger.op], value: v.value, unit: v.unit };
+  }
+  const low = show(trigger.low);
+  return { metric, comparison: '', value: `${low.value}–${show(trigger.high).value}`, unit: low.unit };
 }
 
 /** A rate stored in kg/ha as the two units a farmer reads: kg/10a first in Japanese. */

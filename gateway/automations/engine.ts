@@ -766,6 +766,7 @@ export class AutomationEngine {
       event: l.event,
       device: l.device,
       message: `${l.message.ja} / ${l.message.en}`.slice(0, 500),
+      text: { ja: l.message.ja.slice(0, 500), en: l.message.en.slice(0, 500) },
       ...(l.detail ? { detail: cleanDetail(l.detail) } : {}),
     });
   }

@@ -26,22 +26,35 @@ export interface Loaded<T> {
 
 /** Loads data with `fn` whenever `key` changes. */
 export function useLoad<T>(fn: () => Promise<T>, key: string): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean; key: string }>({
+    loading: true,
+    key,
+  });
   const [n, setN] = useState(0);
   useEffect(() => {
     let live = true;
-    setState((s) => ({ ...s, loading: true }));
+    // A reload keeps showing the data it refreshes; another key must not show the last key's data
+    // (one automation's log under another's card) while its own loads.
+    setState((s) => (s.key === key ? { ...s, loading: true } : { loading: true, key }));
     fn().then(
-      (data) => live && setState({ data, loading: false }),
-      (error: unknown) => live && setState({ error, loading: false }),
+      (data) => live && setState({ data, loading: false, key }),
+      (error: unknown) => live && setState({ error, loading: false, key }),
     );
     return () => {
       live = false;
     };
   }, [key, n]);
   const reload = useCallback(() => setN((x) => x + 1), []);
-  const set = useCallback((data: T) => setState({ data, loading: false }), []);
-  return { data: state.data, error: state.error, loading: state.loading, reload, set };
+  const set = useCallback((data: T) => setState({ data, loading: false, key }), [key]);
+  // During the render right after the key changed, before the effect runs: not the old data either.
+  const current = state.key === key;
+  return {
+    data: current ? state.data : undefined,
+    error: current ? state.error : undefined,
+    loading: current ? state.loading : true,
+    reload,
+    set,
+  };
 }
 
 export function Loading() {

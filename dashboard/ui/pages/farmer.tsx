@@ -10,7 +10,7 @@ import { api, qs } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive } from '../live.ts';
-import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
+import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName, triggerParts } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
@@ -691,6 +691,27 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
   );
 }
 
+/** A trigger in the reader's language: 条件 土壌センサー 畑1号 土壌水分 ＜ 22 %, 目標範囲 … 水位 3–5 cm. */
+function TriggerText({ trigger, devices }: { trigger: AutomationView['trigger']; devices: DeviceView[] }) {
+  const { t, lang } = useI18n();
+  const p = triggerParts(trigger, lang);
+  // The sensor by the name the farmer gave it, kept as written.
+  const sensor = devices.find((d) => d.id === trigger.device)?.name ?? trigger.device;
+  return (
+    <>
+      {t(trigger.kind === 'threshold' ? 'triggerThreshold' : 'triggerBand')}{' '}
+      <span translate={false}>{sensor}</span> {p.metric} {p.comparison ? `${p.comparison} ` : ''}
+      {p.value}
+      {p.unit ? (
+        <>
+          {' '}
+          <span translate={false}>{p.unit}</span>
+        </>
+      ) : null}
+    </>
+  );
+}
+
 export function FarmerAutomations({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.automations(farm), farm);
@@ -747,13 +768,9 @@ export function FarmerAutomations({ farm }: { farm: string }) {
         {(list.data ?? []).map((a) => (
           <li key={a.id} class="card" data-testid={`automation-${a.id}`}>
             <h2>{a.name[lang]}</h2>
-            <p>
+            <p data-testid="trigger">
               {a.enabled ? t('enabled') : t('disabled')} ·{' '}
-              <span translate={false}>
-                {a.trigger.kind === 'threshold'
-                  ? `${a.trigger.device} ${a.trigger.metric} ${a.trigger.op} ${a.trigger.value}`
-                  : `${a.trigger.device} ${a.trigger.metric} ${a.trigger.low}…${a.trigger.high}`}
-              </span>
+              <TriggerText trigger={a.trigger} devices={devices.data ?? []} />
             </p>
             <p class="muted">
               {t('maxRunsPerDay')} {a.limits.maxRunsPerDay} · {t('maxOpen')} {a.limits.maxOpenMinutes}{' '}
@@ -779,7 +796,10 @@ export function FarmerAutomations({ farm }: { farm: string }) {
                 {(logs.data ?? []).map((l) => (
                   <li key={l.id}>
                     <time dateTime={l.at}>{fmtTime(l.at, lang)}</time> {t(`event_${l.event}`)}{' '}
-                    <span class="muted">{l.message}</span>
+                    {/* Logs of older gateways have only the one "ja / en" line. */}
+                    <span class="muted" data-testid="log-text">
+                      {l.text?.[lang] ?? l.message}
+                    </span>
                   </li>
                 ))}
                 {logs.data?.length === 0 ? <li class="muted">{t('noLog')}</li> : null}

@@ -1,0 +1,261 @@
+// The farmer's automations page in a real browser against a real server, with logs the real
+// automation engine wrote: the farmer makes two automations (a threshold and a paddy band) over
+// the API; the gateway's engine runs them on readings and its logs come up through the sync API,
+// as a farm gateway sends them. In Japanese every log line reads in Japanese and the trigger reads
+// 土壌水分 ＜ 22 %; on the switch, both read in English. A log of an older gateway (one "ja / en"
+// line, no text per language) is still shown.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { pino } from 'pino';
+import type { HatakeServer } from '../../dashboard/server.ts';
+import type { Automation, AutomationLog } from '../../protocol/automation.ts';
+import type { AutomationView } from '../../protocol/review.ts';
+import type { Reading } from '../../protocol/telemetry.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import { GatewayStore } from '../../gateway/store.ts';
+import { AutomationEngine } from '../../gateway/automations/engine.ts';
+import { ManualClock } from '../unit/automations/manual-clock.ts';
+import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
+import {
+  accessibilityProblems,
+  launch,
+  phonePage,
+  screenshots,
+  signInAs,
+  untranslatedWords,
+} from './browser.ts';
+import { SeedGateway } from './seed.ts';
+
+const ALLOWED = ['mm', 'cm', 'kg', 'ha'];
+const MIN = 60_000;
+
+let dir: string;
+let server: HatakeServer;
+let url: string;
+let browser: Browser;
+let page: Page;
+let irrigation: AutomationView;
+let band: AutomationView;
+/** What the engine logged, per automation, oldest first. */
+const logged: Record<string, AutomationLog[]> = {};
+const oldLog: AutomationLog = {
+  id: 'log-old-gateway-1',
+  automation: '',
+  time: 0,
+  event: 'skipped_daily_limit',
+  device: 'gate-1',
+  message: '本日の上限 4 回に達しています / daily limit of 4 runs reached',
+};
+
+/**
+ * English words in a text: runs of Latin letters standing alone between spaces, Japanese or
+ * brackets. Identifiers (soil-1, soil_vwc, open_for: a digit, "-" or "_" inside) are names, not words.
+ */
+function englishWords(text: string): string[] {
+  return text
+    .split(/[\s\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]+/)
+    .map((w) => w.replace(/^["'(]+|["'),.:;]+$/g, ''))
+    .filter((w) => /^[A-Za-z]{2,}$/.test(w) && !ALLOWED.includes(w));
+}
+
+/** Runs the gateway's automation engine on readings and returns the logs it queued for the server. */
+async function runEngine(docs: Automation[], t0: number): Promise<AutomationLog[]> {
+  const catalogue = loadCatalogue();
+  const manifest = farmManifest();
+  const kits = new Map(manifest.devices.map((d) => [d.id, catalogue.get(d.kit)]));
+  const store = new GatewayStore(join(dir, 'gateway.db'));
+  const clock = new ManualClock(t0);
+  const engine = new AutomationEngine({
+    store,
+    publish: async () => undefined,
+    kitOf: (d) => kits.get(d),
+    devices: () => [...kits.keys()],
+    farm: 'demo-farm',
+    timezone: () => 'Asia/Tokyo',
+    clock,
+    log: pino({ level: 'silent' }),
+  });
+  engine.start();
+  const reading = (device: string, metric: string, value: number, unit: string): Reading => ({
+    device,
+    metric,
+    value,
+    unit,
+    time: clock.now(),
+    flags: [],
+  });
+  try {
+    docs.forEach((a, i) => {
+      store.putDocument('automation', a.id, i + 1, a, Date.now());
+      engine.document({ kind: 'automation', id: a.id, version: i + 1, body: a, deleted: false });
+    });
+    // Dry soil: valve-1 opens for 30 min, confirms, closes by itself.
+    engine.observe([reading('soil-1', 'soil_vwc', 0.18, 'm3/m3')]);
+    clock.advance(2000);
+    engine.observe([reading('valve-1', 'valve_state', 1, '1')]);
+    clock.advance(30 * MIN);
+    engine.observe([reading('valve-1', 'valve_state', 0, '1')]);
+    // Low paddy water: gate-1 opens, then the level is back inside the band and past it.
+    clock.advance(MIN);
+    engine.observe([reading('water-1', 'water_level', 2.1, 'cm')]);
+    clock.advance(2000);
+    engine.observe([reading('gate-1', 'valve_state', 1, '1')]);
+    clock.advance(20 * MIN);
+    engine.observe([reading('water-1', 'water_level', 5.6, 'cm')]);
+    clock.advance(2000);
+    engine.observe([reading('gate-1', 'valve_state', 0, '1')]);
+    return store
+      .peekOutbox(10_000)
+      .filter((r) => r.kind === 'automation_log')
+      .map((r) => JSON.parse(r.body) as AutomationLog);
+  } finally {
+    engine.stop();
+    store.close();
+  }
+}
+
+function farmManifest() {
+  const m = demoManifest();
+  m.devices.push(
+    { id: 'valve-1', kit: 'hatake-water-gate', field: 'upland-1', name: '水門 畑1号' },
+    { id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1', name: '水門 田んぼ1号' },
+  );
+  return m;
+}
+
+const asDoc = ({ updatedAt: _a, updatedBy: _b, ...a }: AutomationView): Automation => a;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-automations-'));
+  ({ server, url } = await startServer(dir));
+  browser = await launch();
+  const gw = new SeedGateway(server, url, 'demo-farm');
+  await gw.send([{ kind: 'manifest', body: farmManifest() }]);
+  const farmer = await signIn(url, 'demo-farmer');
+  const create = async (body: unknown) => {
+    const res = await farmer('/api/v1/automations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return (await res.json()) as AutomationView;
+  };
+  irrigation = await create({
+    farm: 'demo-farm',
+    field: 'upland-1',
+    name: { ja: '畑1号の灌水', en: 'Upland 1 irrigation' },
+    enabled: true,
+    trigger: { kind: 'threshold', device: 'soil-1', metric: 'soil_vwc', op: '<', value: 0.22 },
+    action: { device: 'valve-1', command: 'open_for', params: { minutes: 30 } },
+    limits: { maxRunsPerDay: 2, maxOpenMinutes: 45 },
+  });
+  band = await create({
+    farm: 'demo-farm',
+    field: 'paddy-1',
+    name: { ja: '田んぼ1号の水位', en: 'Paddy 1 water level' },
+    enabled: true,
+    trigger: { kind: 'band', device: 'water-1', metric: 'water_level', low: 3, high: 5 },
+    below: { device: 'gate-1', command: 'open' },
+    above: { device: 'gate-1', command: 'close' },
+    limits: { maxRunsPerDay: 4, maxOpenMinutes: 120 },
+  });
+  // Two days ago at 10:00 in Tokyo: in the past, by day.
+  const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+  const logs = await runEngine([asDoc(irrigation), asDoc(band)], Date.parse(`${day}T10:00:00+09:00`));
+  for (const l of logs) (logged[l.automation] ??= []).push(l);
+  oldLog.automation = band.id;
+  oldLog.time = Math.max(...logs.map((l) => l.time)) + MIN;
+  await gw.send([...logs, oldLog].map((body) => ({ kind: 'automation_log' as const, body })));
+  page = await phonePage(browser, url);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** An automation's logged text in one language, in the server's order: newest first, then by id. */
+const expected = (automation: string, lang: 'ja' | 'en') =>
+  [...logged[automation]!]
+    .sort((a, b) => b.time - a.time || (a.id < b.id ? -1 : 1))
+    .map((l) => l.text![lang]);
+
+const lines = async (card: ReturnType<Page['getByTestId']>) => card.getByTestId('log-text').allTextContents();
+
+describe('the farmer’s automations page', () => {
+  it('the engine logged each step in both languages', () => {
+    expect(logged[irrigation.id]?.map((l) => l.event)).toEqual([
+      'fired',
+      'command_sent',
+      'state_confirmed',
+      'closed',
+    ]);
+    expect(logged[band.id]?.length).toBeGreaterThanOrEqual(4);
+    for (const l of Object.values(logged).flat()) {
+      expect(l.text, l.message).toBeDefined();
+      expect(l.message).toBe(`${l.text!.ja} / ${l.text!.en}`);
+    }
+  });
+
+  it('shows triggers and log lines in Japanese', async () => {
+    await signInAs(page, 'demo-farmer');
+    await page.getByRole('link', { name: '自動制御' }).click();
+    await page.getByRole('heading', { level: 1, name: '自動制御' }).waitFor();
+    const irr = page.getByTestId(`automation-${irrigation.id}`);
+    const paddy = page.getByTestId(`automation-${band.id}`);
+    await expect(irr.getByTestId('trigger').textContent()).resolves.toBe(
+      '有効 · 条件 土壌センサー 畑1号 土壌水分 ＜ 22 %',
+    );
+    await expect(paddy.getByTestId('trigger').textContent()).resolves.toBe(
+      '有効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm',
+    );
+    // Logs closed: not one Latin word outside names and units on the page.
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+
+    await irr.getByRole('button', { name: '記録を見る' }).click();
+    await irr.getByTestId('log-text').first().waitFor();
+    const ja = await lines(irr);
+    // Each the engine's Japanese text, without one English word.
+    expect(ja).toEqual(expected(irrigation.id, 'ja'));
+    expect(ja.flatMap(englishWords)).toEqual([]);
+    expect(ja.join('\n')).toMatch(/条件成立/);
+    const body = (await page.locator('body').textContent()) ?? '';
+    for (const l of logged[irrigation.id]!) expect(body).not.toContain(l.text!.en);
+    // With a log open, the only Latin letters outside translate="no" are the ids the engine names
+    // (sensor, metrics, actuator, command): soil-1, soil_vwc, valve-1, valve_state, open_for.
+    const ids = ['soil-1', 'soil_vwc', 'valve-1', 'valve_state', 'open_for'].flatMap(
+      (s) => s.match(/[A-Za-z]{2,}/g) ?? [],
+    );
+    expect(await untranslatedWords(page, [...ALLOWED, ...ids])).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-automations');
+  });
+
+  it('switches to English: triggers and log lines in English, an older gateway’s log as it came', async () => {
+    await page.getByRole('button', { name: /言語を切り替え/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Automations' }).waitFor();
+    const irr = page.getByTestId(`automation-${irrigation.id}`);
+    const paddy = page.getByTestId(`automation-${band.id}`);
+    await expect(irr.getByTestId('trigger').textContent()).resolves.toBe(
+      'Enabled · When 土壌センサー 畑1号 Soil moisture < 22 %',
+    );
+    await expect(paddy.getByTestId('trigger').textContent()).resolves.toBe(
+      'Enabled · Keep in band 水位センサー 田んぼ1号 Water level 3–5 cm',
+    );
+    const en = await lines(irr);
+    expect(en).toEqual(expected(irrigation.id, 'en'));
+    for (const line of en) expect(line).not.toMatch(/[\u3040-\u30ff\u3400-\u9fff]/);
+
+    await paddy.getByRole('button', { name: 'Show log' }).click();
+    await paddy.getByTestId('log-text').first().waitFor();
+    const paddyLines = await lines(paddy);
+    expect(paddyLines).toEqual([oldLog.message, ...expected(band.id, 'en')]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-automations-en');
+  });
+});
