@@ -31,7 +31,7 @@ async function startDemo(): Promise<{ child: ChildProcess; url: string; output: 
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await eventually(() => /dashboard: (http:\/\/localhost:\d+)\//.exec(out)?.[1], 30_000);
+  const url = await eventually(() => /dashboard: (http:\/\/localhost:\d+)\//.exec(out)?.[1], 60_000);
   return { child, url, output: () => out };
 }
 
@@ -83,8 +83,30 @@ describe('hatake start', () => {
       ['paddy-1', 'pending_review'],
       ['upland-1', 'pending_review'],
     ]);
+    // The farmer sees neither until the officer approves; then the approved one, with its
+    // prescription for the spreader.
+    expect(await (await farmer('/api/v1/recommendations')).json()).toEqual([]);
+    const wheat = (queue as unknown as { id: string; field: string }[]).find((i) => i.field === 'upland-1')!;
+    const detail = (await (await officer(`/api/v1/reviews/${wheat.id}`)).json()) as { revision: number };
+    const approve = await officer(`/api/v1/reviews/${wheat.id}/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ note: 'demo', revision: detail.revision }),
+    });
+    expect(approve.status).toBe(200);
+    const seen = (await (await farmer('/api/v1/recommendations')).json()) as { id: string }[];
+    expect(seen.map((r) => r.id)).toEqual([wheat.id]);
+    const csv = await farmer(`/api/v1/recommendations/${wheat.id}/prescription/csv`);
+    expect(csv.status).toBe(200);
+    expect((await csv.text()).split('\n').length).toBeGreaterThan(2);
+    // And the sensors have raised at least one tip by now (the weak battery of the demo).
+    const tips = await eventually(async () => {
+      const list = (await (await farmer('/api/v1/tips')).json()) as { tip: { kind: string } }[];
+      return list.length > 0 ? list : undefined;
+    }, 90_000);
+    expect(tips.map((t) => t.tip.kind)).toContain('battery_low');
     expect(await stop(child)).toBe(0);
-  }, 150_000);
+  }, 240_000);
 
   it('keeps the data when started again', async () => {
     const { child, url } = await startDemo();
