@@ -142,3 +142,9 @@ export async function signInByKeyboard(page: Page, user: string, password = 'hat
   await page.keyboard.press('Enter');
   await page.getByRole('button', { name: 'ログアウト' }).waitFor();
 }
+
+/**
+ * Latin letters allowed on Japanese farmer pages outside translate="no": units inside the texts
+ * the rules and the engine write (e.g. "約 20 mm の灌水").
+ */
+export const ALLOWED_UNITS = ['mm', 'cm', 'kg', 'ha'];

@@ -20,6 +20,7 @@ import { AutomationEngine } from '../../gateway/automations/engine.ts';
 import { ManualClock } from '../unit/automations/manual-clock.ts';
 import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
 import {
+  ALLOWED_UNITS,
   accessibilityProblems,
   launch,
   phonePage,
@@ -29,7 +30,7 @@ import {
 } from './browser.ts';
 import { SeedGateway } from './seed.ts';
 
-const ALLOWED = ['mm', 'cm', 'kg', 'ha'];
+const ALLOWED = ALLOWED_UNITS;
 const MIN = 60_000;
 
 let dir: string;

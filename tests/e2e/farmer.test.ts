@@ -8,6 +8,7 @@ import { deviceTopic } from '../../protocol/topics.ts';
 import type { TipView } from '../../protocol/review.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import {
+  ALLOWED_UNITS,
   accessibilityProblems,
   launch,
   phonePage,
@@ -17,9 +18,7 @@ import {
 } from './browser.ts';
 import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
 
-// Latin letters allowed on Japanese farmer pages outside translate="no": units inside the tip
-// texts the rules write (e.g. "約 20 mm の灌水").
-const ALLOWED = ['mm', 'cm', 'kg', 'ha'];
+const ALLOWED = ALLOWED_UNITS;
 
 let stack: Stack;
 let browser: Browser;
