@@ -187,6 +187,8 @@ const expected = (automation: string, lang: 'ja' | 'en') =>
     .map((l) => l.text![lang]);
 
 const lines = async (card: ReturnType<Page['getByTestId']>) => card.getByTestId('log-text').allTextContents();
+/** The page renders what it has, then fills in names and logs as they load: wait for them. */
+const POLL = { timeout: 10_000, interval: 100 };
 
 describe('the farmer’s automations page', () => {
   it('the engine logged each step in both languages', () => {
@@ -209,20 +211,20 @@ describe('the farmer’s automations page', () => {
     await page.getByRole('heading', { level: 1, name: '自動制御' }).waitFor();
     const irr = page.getByTestId(`automation-${irrigation.id}`);
     const paddy = page.getByTestId(`automation-${band.id}`);
-    await expect(irr.getByTestId('trigger').textContent()).resolves.toBe(
-      '有効 · 条件 土壌センサー 畑1号 土壌水分 ＜ 22 %',
-    );
-    await expect(paddy.getByTestId('trigger').textContent()).resolves.toBe(
-      '有効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm',
-    );
+    await expect
+      .poll(() => irr.getByTestId('trigger').textContent(), POLL)
+      .toBe('有効 · 条件 土壌センサー 畑1号 土壌水分 ＜ 22 %');
+    await expect
+      .poll(() => paddy.getByTestId('trigger').textContent(), POLL)
+      .toBe('有効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm');
     // Logs closed: not one Latin word outside names and units on the page.
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
 
     await irr.getByRole('button', { name: '記録を見る' }).click();
     await irr.getByTestId('log-text').first().waitFor();
+    // Each the engine's Japanese text, without one English word (once the log has loaded).
+    await expect.poll(() => lines(irr), POLL).toEqual(expected(irrigation.id, 'ja'));
     const ja = await lines(irr);
-    // Each the engine's Japanese text, without one English word.
-    expect(ja).toEqual(expected(irrigation.id, 'ja'));
     expect(ja.flatMap(englishWords)).toEqual([]);
     expect(ja.join('\n')).toMatch(/条件成立/);
     const body = (await page.locator('body').textContent()) ?? '';
@@ -242,20 +244,19 @@ describe('the farmer’s automations page', () => {
     await page.getByRole('heading', { level: 1, name: 'Automations' }).waitFor();
     const irr = page.getByTestId(`automation-${irrigation.id}`);
     const paddy = page.getByTestId(`automation-${band.id}`);
-    await expect(irr.getByTestId('trigger').textContent()).resolves.toBe(
-      'Enabled · When 土壌センサー 畑1号 Soil moisture < 22 %',
-    );
-    await expect(paddy.getByTestId('trigger').textContent()).resolves.toBe(
-      'Enabled · Keep in band 水位センサー 田んぼ1号 Water level 3–5 cm',
-    );
+    await expect
+      .poll(() => irr.getByTestId('trigger').textContent(), POLL)
+      .toBe('Enabled · When 土壌センサー 畑1号 Soil moisture < 22 %');
+    await expect
+      .poll(() => paddy.getByTestId('trigger').textContent(), POLL)
+      .toBe('Enabled · Keep in band 水位センサー 田んぼ1号 Water level 3–5 cm');
+    await expect.poll(() => lines(irr), POLL).toEqual(expected(irrigation.id, 'en'));
     const en = await lines(irr);
-    expect(en).toEqual(expected(irrigation.id, 'en'));
     for (const line of en) expect(line).not.toMatch(/[\u3040-\u30ff\u3400-\u9fff]/);
 
     await paddy.getByRole('button', { name: 'Show log' }).click();
     await paddy.getByTestId('log-text').first().waitFor();
-    const paddyLines = await lines(paddy);
-    expect(paddyLines).toEqual([oldLog.message, ...expected(band.id, 'en')]);
+    await expect.poll(() => lines(paddy), POLL).toEqual([oldLog.message, ...expected(band.id, 'en')]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'farmer-automations-en');
   });
