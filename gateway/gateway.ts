@@ -359,6 +359,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.log.child({ part: 'sync' }),
     );
     this.sync = sync;
+    this.metrics.uplink = () => ({
+      oldestQueuedAt: this.store.oldestOutbox(),
+      lastSuccess: sync.status.lastSuccess,
+    });
     this.ingest.on('committed', () => {
       if (this.store.outboxBytes > c.sync.maxOutboxBytes) this.maintenance.enforceBacklog(Date.now());
       sync.kick();

@@ -82,6 +82,27 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Where the uplink gauges read from at scrape time (set by the gateway when it has an uplink). */
+  uplink: (() => { oldestQueuedAt: number | null; lastSuccess: number | null }) | undefined;
+  readonly backlogAge = new Gauge({
+    name: 'hatake_gateway_backlog_oldest_age_seconds',
+    help: 'Age of the oldest item waiting in the outbox (0 when it is empty)',
+    registers: [this.registry],
+    collect: () => {
+      const at = this.uplink?.().oldestQueuedAt ?? null;
+      this.backlogAge.set(at === null ? 0 : Math.max(0, (Date.now() - at) / 1000));
+    },
+  });
+  readonly lastSync = new Gauge({
+    name: 'hatake_gateway_last_successful_sync_timestamp_seconds',
+    help: 'When the server last acknowledged a batch (Unix time; 0 = not yet)',
+    registers: [this.registry],
+    collect: () => {
+      const t = this.uplink?.().lastSuccess ?? null;
+      this.lastSync.set(t === null ? 0 : t / 1000);
+    },
+  });
+
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'hatake_gateway_' });
   }

@@ -53,6 +53,32 @@ describe('pipeline: device → gateway → server → API', () => {
       flags: [],
     });
     expect(await stack.server!.ctx.readings.count('demo-farm', 'soil-1')).toBe(2);
+    // The uplink's health in the gateway's metrics: a recent successful sync, a drained backlog.
+    const gateway = stack.gateway;
+    const metrics = gateway.metrics;
+    const lastSync = await metrics.value('hatake_gateway_last_successful_sync_timestamp_seconds');
+    expect(Date.now() / 1000 - lastSync).toBeLessThan(30);
+    await eventually(() => gateway.store.outboxDepth() === 0);
+    expect(await metrics.value('hatake_gateway_backlog_oldest_age_seconds')).toBe(0);
+  });
+
+  it('reports the age of the oldest item waiting while the server is away', async () => {
+    const s = await startStack({ server: false });
+    stack = s; // closed by afterEach
+    const t0 = Date.now();
+    await publishAsDevice(s, 'soil-1', { values: { soil_vwc: 0.25 } });
+    await eventually(() => s.gateway.store.outboxDepth() > 0);
+    // No uplink configured: the gauges say "nothing known" rather than a made-up figure …
+    expect(await s.gateway.metrics.value('hatake_gateway_last_successful_sync_timestamp_seconds')).toBe(0);
+    // … and with one that has not reached the server yet, the backlog ages.
+    s.gateway.metrics.uplink = () => ({
+      oldestQueuedAt: s.gateway.store.oldestOutbox(),
+      lastSuccess: null,
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    const age = await s.gateway.metrics.value('hatake_gateway_backlog_oldest_age_seconds');
+    expect(age).toBeGreaterThanOrEqual(1);
+    expect(age).toBeLessThanOrEqual((Date.now() - t0) / 1000 + 1);
   });
 
   it("streams a newly published reading to a signed-in browser over SSE, and not to another farm's user", async () => {
