@@ -21,6 +21,9 @@ import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
 
 const HOUR = 3_600_000;
+const READING_COLUMNS = 'device, metric, value, unit, time, flags';
+/** A row of the gateway's readings table: a reading with its flags still as JSON text. */
+type StoredReading = Omit<Reading, 'flags'> & { flags: string };
 
 export interface TipEngineOptions {
   /** Raw readings the rules see (older days come as daily temperature extremes). */
@@ -110,12 +113,11 @@ export class TipEngine {
     try {
       const m = this.manifest();
       const windowFrom = now - this.opts.windowHours * HOUR;
-      const readings = this.store.db
-        .prepare('SELECT device, metric, value, unit, time, flags FROM readings WHERE time > ? AND time <= ?')
-        .all(windowFrom, now + 5 * 60_000) as (Omit<Reading, 'flags'> & {
-        flags: string;
-      })[];
-      readings.push(...this.olderWeather(m, windowFrom, now));
+      const readings = (
+        this.store.db
+          .prepare(`SELECT ${READING_COLUMNS} FROM readings WHERE time > ? AND time <= ?`)
+          .all(windowFrom, now + 5 * 60_000) as StoredReading[]
+      ).concat(this.olderWeather(m, windowFrom, now));
       const lastSeen = Object.fromEntries(
         this.store
           .devices()
@@ -164,24 +166,19 @@ export class TipEngine {
    * Raw weather readings from before the window, for the disease rules: only the weather metrics
    * of the devices whose kit measures them, read along the primary key (device, metric, time).
    */
-  private olderWeather(m: Manifest, windowFrom: number, now: number) {
+  private olderWeather(m: Manifest, windowFrom: number, now: number): StoredReading[] {
     const from = now - (this.opts.weatherHours ?? 14 * 24) * HOUR;
     if (from >= windowFrom) return [];
     const series = this.store.db.prepare(
-      'SELECT device, metric, value, unit, time, flags FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?',
+      `SELECT ${READING_COLUMNS} FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?`,
     );
-    const out: (Omit<Reading, 'flags'> & { flags: string })[] = [];
-    for (const d of m.devices) {
+    // Concatenated, not spread into push: two weeks of minute readings overflow an argument list.
+    return m.devices.flatMap((d) => {
       const kit = this.catalogue.kits.get(d.kit);
-      if (!kit) continue;
-      for (const metric of WEATHER_METRICS) {
-        if (!kit.metrics[metric]) continue;
-        out.push(
-          ...(series.all(d.id, metric, from, windowFrom) as (Omit<Reading, 'flags'> & { flags: string })[]),
-        );
-      }
-    }
-    return out;
+      return WEATHER_METRICS.filter((metric) => kit?.metrics[metric]).flatMap(
+        (metric) => series.all(d.id, metric, from, windowFrom) as StoredReading[],
+      );
+    });
   }
 
   /** Daily minimum and maximum air temperature per local day, for the days before the window. */
