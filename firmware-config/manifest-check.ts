@@ -200,24 +200,19 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         p.add(`${at}/id`, `field id "${f.id}" is used twice`, `an id not already used by /fields/${first}`);
       else fieldIds.set(f.id, i);
     }
-    if (
-      typeof f.plantingDate === 'string' &&
-      /^\d{4}-\d{2}-\d{2}$/.test(f.plantingDate) &&
-      f.plantingDate > today
-    ) {
-      p.add(
-        `${at}/plantingDate`,
-        `planting date ${f.plantingDate} is in the future`,
-        `a date on or before ${today}`,
-      );
-    }
+    /** A YYYY-MM-DD after today is a mistake (a schema problem reports any other shape). */
+    const future = (date: unknown, pointer: string, what: (d: string) => string) => {
+      if (typeof date === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(date) && date > today)
+        p.add(pointer, what(date), `a date on or before ${today}`);
+    };
+    future(f.plantingDate, `${at}/plantingDate`, (d) => `planting date ${d} is in the future`);
     if (isObj(f.observations)) {
       for (const [name, o] of Object.entries(f.observations)) {
-        if (isObj(o) && typeof o.date === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(o.date) && o.date > today)
-          p.add(
+        if (isObj(o))
+          future(
+            o.date,
             `${at}/observations/${name}/date`,
-            `observation ${name} is dated ${o.date}, in the future`,
-            `a date on or before ${today}`,
+            (d) => `observation ${name} is dated ${d}, in the future`,
           );
       }
     }

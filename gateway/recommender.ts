@@ -10,6 +10,7 @@ import type { Manifest } from '../protocol/manifest.ts';
 import type { Recommendation } from '../protocol/recommendation.ts';
 import type { ZoneCollection } from '../protocol/imagery.ts';
 import { ModelRegistry } from '../edge/inference/registry.ts';
+import { modelRef } from '../protocol/model-card.ts';
 import { InferencePool } from '../edge/inference/pool.ts';
 import { recommend, type RecommendRequest } from '../edge/recommend/recommend.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
@@ -99,7 +100,7 @@ export class GatewayRecommender {
       try {
         const reg = this.reg();
         const entry = reg.entry(choice.model);
-        const ref = `${entry.card.id}@${entry.card.version}`;
+        const ref = modelRef(entry.card);
         this.pool ??= await InferencePool.start({ size: 1 });
         await this.pool.load(reg.load(ref));
         const fieldAttributes: RecommendRequest['fieldAttributes'] = {};

@@ -122,6 +122,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
           Math.min(this.opts.batchMaxItems, this.splitTo ?? Infinity),
           this.opts.batchMaxBytes ?? 1024 * 1024,
         );
+        if (rows.length === 0) this.splitTo = undefined; // whatever was refused has left the outbox
         if (rows.length === 0 || this.stopping) break;
         const seqs = rows.map((r) => r.seq);
         const oldest = this.store.oldestOutbox();

@@ -148,7 +148,9 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             if (!ctx.appliers.get(item.kind)) {
               throw new HatakeError('HATAKE_E_SYNC_BATCH', `this server does not take ${item.kind} items`);
             }
-            plugged.set(item.kind, [...(plugged.get(item.kind) ?? []), item.body]);
+            let bodies = plugged.get(item.kind);
+            if (!bodies) plugged.set(item.kind, (bodies = []));
+            bodies.push(item.body);
             break;
           }
           default: {
@@ -204,8 +206,15 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         result = await ctx.readings.writeReadings(readings);
         // Index statistics and recommendation outputs go beside the readings (Grafana reads them
         // from the same database); keyed, so a resent batch replaces rather than adds.
-        if (series.indexStats.length) await ctx.readings.writeIndexStats(series.indexStats);
-        if (series.outputs.length) await ctx.readings.writeRecommendationOutputs(series.outputs);
+        const [stats, outputs] = await Promise.all([
+          series.indexStats.length ? ctx.readings.writeIndexStats(series.indexStats) : undefined,
+          series.outputs.length ? ctx.readings.writeRecommendationOutputs(series.outputs) : undefined,
+        ]);
+        if (stats?.rejected || outputs?.rejected)
+          request.log.warn(
+            { indexStats: stats?.rejected ?? 0, outputs: outputs?.rejected ?? 0 },
+            'reading store refused some series points',
+          );
       } catch (e) {
         request.log.error({ err: e }, 'reading store failed; batch refused so the gateway keeps it');
         throw new HatakeError('HATAKE_E_STORAGE', 'time-series store unavailable; retry later', { cause: e });

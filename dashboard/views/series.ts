@@ -42,13 +42,11 @@ export function gatewayHours(
   device: string,
   metric: string,
 ): (from: number, to: number) => GatewayHour[] {
-  return (from, to) =>
-    db
-      .prepare(
-        `SELECT hour, unit, min, max, mean, count FROM aggregates
-         WHERE farm = ? AND device = ? AND metric = ? AND hour >= ? AND hour < ? ORDER BY hour`,
-      )
-      .all(farm, device, metric, from - (from % HOUR_MS), to) as GatewayHour[];
+  const hours = db.prepare(
+    `SELECT hour, unit, min, max, mean, count FROM aggregates
+     WHERE farm = ? AND device = ? AND metric = ? AND hour >= ? AND hour < ? ORDER BY hour`,
+  );
+  return (from, to) => hours.all(farm, device, metric, from - (from % HOUR_MS), to) as GatewayHour[];
 }
 
 /** The start of the range (epoch ms). */
@@ -87,12 +85,10 @@ export async function seriesOf(store: ReadingStore, q: SeriesRequest): Promise<S
   const stored = await store.rollups({ farm: q.farm, device: q.device, metric: q.metric, from, to });
   const fromGateway = q.gatewayHours?.(from, to) ?? [];
   const hours = [...stored, ...fromGateway];
-  const unit = stored.length
-    ? ((await store.readings({ farm: q.farm, device: q.device, metric: q.metric, from, to, limit: 1 }))[0]
-        ?.unit ??
-      fromGateway[0]?.unit ??
-      '')
-    : (fromGateway[0]?.unit ?? '');
+  const first = stored.length
+    ? (await store.readings({ farm: q.farm, device: q.device, metric: q.metric, from, to, limit: 1 }))[0]
+    : undefined;
+  const unit = first?.unit ?? fromGateway[0]?.unit ?? '';
   // A device may report under two fields over the range (moved); merge per hour.
   const byBucket = new Map<number, { min: number; max: number; sum: number; count: number }>();
   const bucketMs = q.range === 'season' ? DAY_MS : HOUR_MS;

@@ -126,7 +126,7 @@ export async function processScene(
   const blockRows = Math.max(...sources.filter((x) => x.factor === 1).map((x) => x.file.blockHeight), 1);
   const S = Math.max(1, opts.stripRows ?? (blockRows >= 64 && blockRows <= 1024 ? blockRows : 256));
   const fieldStats = new Map<number, FieldStats>();
-  const zoneFeatures = new Map<number, ZoneFeature[]>();
+  const zonesByOrder = new Map<number, ZoneFeature[]>();
   const toWgs = transformer(grid.crs);
   let next = 0;
   let open: FieldAcc[] = [];
@@ -213,7 +213,7 @@ export async function processScene(
         writeMaps,
       );
       fieldStats.set(acc.order, stats);
-      zoneFeatures.set(acc.order, zones);
+      zonesByOrder.set(acc.order, zones);
       files.push(...maps);
     }
     opts.onProgress?.(Math.max(0, re - rowStart), rowEnd - rowStart);
@@ -239,7 +239,7 @@ export async function processScene(
   const zones: ZoneCollection = {
     type: 'FeatureCollection',
     schema: ZONES_SCHEMA,
-    features: order.flatMap((o) => zoneFeatures.get(o)!),
+    features: order.flatMap((o) => zonesByOrder.get(o)!),
   };
   writeAtomic(join(opts.outDir, 'stats.json'), JSON.stringify(stats, null, 1));
   writeAtomic(join(opts.outDir, 'zones.geojson'), JSON.stringify(zones));
@@ -523,13 +523,8 @@ async function finishField(
   const maps: Record<string, MapImage> = {};
   const written: string[] = [];
   if (writeMaps) {
-    const corner = (c: number, r: number) => toWgs.toWgs84([grid.x0 + c * grid.dx, grid.y0 - r * grid.dy]);
-    const corners = [
-      corner(f.win[0], f.win[1]),
-      corner(f.win[2], f.win[1]),
-      corner(f.win[2], f.win[3]),
-      corner(f.win[0], f.win[3]),
-    ].map(([lon, lat]) => [Math.round(lon * 1e8) / 1e8, Math.round(lat * 1e8) / 1e8] as [number, number]);
+    const ll = lonLatOfCorners(f, w, grid, toWgs);
+    const corners = [ll(0, 0), ll(w, 0), ll(w, h), ll(0, h)];
     const lons = corners.map((c) => c[0]);
     const lats = corners.map((c) => c[1]);
     const bounds: [number, number, number, number] = [

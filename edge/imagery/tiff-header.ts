@@ -3,26 +3,10 @@
 // allocate for them first (a 67-million-value BitsPerSample took 1.3 GB before failing) — a
 // gateway on a Pi would be killed for memory by one broken or hostile scene.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { globals } from 'geotiff';
 
-/** Bytes per value of each TIFF field type (TIFF 6.0 and BigTIFF). */
-const TYPE_SIZE: Record<number, number> = {
-  1: 1,
-  2: 1,
-  3: 2,
-  4: 4,
-  5: 8,
-  6: 1,
-  7: 1,
-  8: 2,
-  9: 4,
-  10: 8,
-  11: 4,
-  12: 8,
-  13: 4,
-  16: 8,
-  17: 8,
-  18: 8,
-};
+/** Bytes per value of each TIFF field type (TIFF 6.0 and BigTIFF), as geotiff.js knows them. */
+const TYPE_SIZE = globals.fieldTypeSizes as Record<number, number>;
 const MAX_IFDS = 64;
 
 /** Returns a reason when the header cannot be right, or undefined when it is plausible. */

@@ -113,14 +113,15 @@ export class InferencePool {
     this.slots[k] = slot;
     slot.ready = slot.ready.then(async () => {
       // A model that no longer loads answers its runs on this worker with why (HATAKE_E_MODEL_…).
-      await Promise.all(
-        [...this.models].map(([key, m]) =>
-          this.send(slot, { op: 'load', key, bytes: m.bytes.slice(), card: m.card, ...warmupArgs(m.card) }),
-        ),
-      );
+      await Promise.all([...this.models].map(([key, m]) => this.loadOn(slot, key, m)));
     });
     // Runs await `ready` and report a failed start; nothing else must see an unhandled rejection.
     slot.ready.catch(() => {});
+  }
+
+  /** Loads a model into one worker (a copy of its bytes, and its worked example as the warm-up). */
+  private loadOn(slot: Slot, key: string, m: VerifiedModel): Promise<WorkerReply> {
+    return this.send(slot, { op: 'load', key, bytes: m.bytes.slice(), card: m.card, ...warmupArgs(m.card) });
   }
 
   private send(slot: Slot, req: WorkerCall, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
@@ -135,29 +136,16 @@ export class InferencePool {
   async load(model: VerifiedModel): Promise<void> {
     if (this.closed) throw new HatakeError('HATAKE_E_INFERENCE', 'the inference pool is closed');
     const key = modelRef(model.card);
-    const warmup = warmupArgs(model.card);
-    const replies = await Promise.all(
-      this.slots.map((s) =>
-        this.send(s, { op: 'load', key, bytes: model.bytes.slice(), card: model.card, ...warmup }),
-      ),
-    );
+    const replies = await Promise.all(this.slots.map((s) => this.loadOn(s, key, model)));
     const failed = replies.find((r): r is Extract<WorkerReply, { ok: false }> => !r.ok);
     if (failed) {
       // a reload of a model the pool already had must not leave the workers disagreeing
-      if (!this.models.has(key))
-        await Promise.all(this.slots.map((s) => this.send(s, { op: 'unload', key })));
-      else
-        await Promise.all(
-          this.slots.map((s) =>
-            this.send(s, {
-              op: 'load',
-              key,
-              bytes: this.models.get(key)!.bytes.slice(),
-              card: this.models.get(key)!.card,
-              ...warmupArgs(this.models.get(key)!.card),
-            }),
-          ),
-        );
+      const previous = this.models.get(key);
+      await Promise.all(
+        this.slots.map((s) =>
+          previous ? this.loadOn(s, key, previous) : this.send(s, { op: 'unload', key }),
+        ),
+      );
       throw toError(failed);
     }
     this.models.set(key, { card: model.card, bytes: model.bytes.slice() });

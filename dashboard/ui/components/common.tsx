@@ -33,9 +33,7 @@ export function useLoad<T>(fn: () => Promise<T>, key: string): Loaded<T> {
   const [n, setN] = useState(0);
   useEffect(() => {
     let live = true;
-    // A reload keeps showing the data it refreshes; another key must not show the last key's data
-    // (one automation's log under another's card) while its own loads.
-    setState((s) => (s.key === key ? { ...s, loading: true } : { loading: true, key }));
+    setState((s) => ({ ...s, loading: true }));
     fn().then(
       (data) => live && setState({ data, loading: false, key }),
       (error: unknown) => live && setState({ error, loading: false, key }),
@@ -46,7 +44,8 @@ export function useLoad<T>(fn: () => Promise<T>, key: string): Loaded<T> {
   }, [key, n]);
   const reload = useCallback(() => setN((x) => x + 1), []);
   const set = useCallback((data: T) => setState({ data, loading: false, key }), [key]);
-  // During the render right after the key changed, before the effect runs: not the old data either.
+  // A reload keeps showing the data it refreshes; another key never shows the last key's data
+  // (one automation's log under another's card) while its own loads.
   const current = state.key === key;
   return {
     data: current ? state.data : undefined,
