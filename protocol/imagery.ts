@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 import { TOPIC_ROOT } from './topics.ts';
+import { Dict } from './dict.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Sensor profiles
@@ -99,10 +100,7 @@ export const SceneManifest = Type.Object(
     profile: Id('Sensor profile id (s2-l2a, s2-l1c, planetscope-4b, generic, index)'),
     /** Band roles → 1-based band numbers in the file; the profile's defaults when absent. */
     bands: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-z0-9]{1,16}$' }), Type.Integer({ minimum: 1, maximum: 1000 }), {
-        maxProperties: 16,
-        additionalProperties: false,
-      }),
+      Dict('^[a-z0-9]{1,16}$', Type.Integer({ minimum: 1, maximum: 1000 }), { maxProperties: 16 }),
     ),
     /** Radiometric offset added to DNs (Sentinel-2 L2A baseline ≥ 04.00: −1000). */
     offset: Type.Optional(Type.Number({ minimum: -100000, maximum: 100000 })),

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 import { METRIC_PATTERN } from './telemetry.ts';
+import { Dict } from './dict.ts';
 
 export const LocalizedText = Type.Object(
   {
@@ -101,12 +102,7 @@ export type CommandParam = Static<typeof CommandParam>;
 export const KitCommand = Type.Object(
   {
     name: LocalizedText,
-    params: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), CommandParam, {
-        maxProperties: 8,
-        additionalProperties: false,
-      }),
-    ),
+    params: Type.Optional(Dict('^[a-z][a-z0-9_]{0,31}$', CommandParam, { maxProperties: 8 })),
     payload: Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 32 }),
     expect: Type.Optional(
       Type.Object(
@@ -150,19 +146,10 @@ export const Kit = Type.Object(
     ),
     fPorts: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 223 }), { maxItems: 32 })),
     interval: Type.Integer({ minimum: 1, maximum: 86400, description: 'Reporting interval in seconds' }),
-    metrics: Type.Record(Type.String({ pattern: METRIC_PATTERN }), KitMetric, {
-      minProperties: 1,
-      maxProperties: 64,
-      additionalProperties: false,
-    }),
+    metrics: Dict(METRIC_PATTERN, KitMetric, { minProperties: 1, maxProperties: 64 }),
     uplink: Type.Optional(Type.Array(UplinkField, { maxItems: 64 })),
     calibration: Type.Optional(Type.Array(KitCalibration, { maxItems: 16 })),
-    commands: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), KitCommand, {
-        maxProperties: 32,
-        additionalProperties: false,
-      }),
-    ),
+    commands: Type.Optional(Dict('^[a-z][a-z0-9_]{0,31}$', KitCommand, { maxProperties: 32 })),
   },
   { additionalProperties: false },
 );

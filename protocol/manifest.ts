@@ -3,6 +3,7 @@
 // given by path read and inlined, so the server never sees a path).
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
+import { Dict } from './dict.ts';
 
 export const Position = Type.Tuple(
   [Type.Number({ minimum: -180, maximum: 180 }), Type.Number({ minimum: -90, maximum: 90 })],
@@ -64,9 +65,8 @@ const fieldProperties = {
   plantingDate: Type.Optional(Type.String({ format: 'date' })),
   soilTexture: Type.Optional(Type.String({ maxLength: 32 })),
   observations: Type.Optional(
-    Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), FieldObservation, {
+    Dict('^[a-z][a-z0-9_]{0,63}$', FieldObservation, {
       maxProperties: 32,
-      additionalProperties: false,
       description: 'Scouted measurements by attribute name, e.g. plant_height_cm, stems_per_m2',
     }),
   ),

@@ -7,6 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 import { Text } from './model-card.ts';
+import { Dict } from './dict.ts';
 
 export const RECOMMENDATION_SCHEMA = 'hatake.recommendation/1';
 
@@ -62,20 +63,12 @@ export const ZoneInputProperties = Type.Object(
     pixels: Type.Optional(Type.Integer({ minimum: 0 })),
     areaHa: Type.Number({ exclusiveMinimum: 0, maximum: 100_000 }),
     validFraction: Type.Number({ minimum: 0, maximum: 1 }),
-    indices: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9]{0,15}$' }), ZoneIndexStats, {
-      maxProperties: 32,
-      additionalProperties: false,
-    }),
+    indices: Dict('^[a-z][a-z0-9]{0,15}$', ZoneIndexStats, { maxProperties: 32 }),
     /** Per-zone attributes a model may read (zone_attribute inputs), e.g. plant_height_cm. */
     attributes: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }),
-        Type.Union([Num, Type.String({ maxLength: 32 })]),
-        {
-          maxProperties: 64,
-          additionalProperties: false,
-        },
-      ),
+      Dict('^[a-z][a-z0-9_]{0,63}$', Type.Union([Num, Type.String({ maxLength: 32 })]), {
+        maxProperties: 64,
+      }),
     ),
   },
   { additionalProperties: true },

@@ -1,6 +1,7 @@
 // Telemetry: what a device publishes, and the reading hatake stores from it.
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
+import { Dict } from './dict.ts';
 
 export const METRIC_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
 
@@ -36,12 +37,7 @@ export const TelemetryPayload = Type.Object(
         Type.Integer({ minimum: 0, maximum: MAX_TIME_MS }),
       ]),
     ),
-    values: Type.Record(Type.String({ pattern: METRIC_PATTERN }), Type.Number(), {
-      minProperties: 1,
-      maxProperties: 64,
-      // A key outside the pattern is refused, not passed through unchecked.
-      additionalProperties: false,
-    }),
+    values: Dict(METRIC_PATTERN, Type.Number(), { minProperties: 1, maxProperties: 64 }),
   },
   { additionalProperties: false },
 );

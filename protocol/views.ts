@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 import { PolygonGeometry } from './manifest.ts';
 import { IndexStats } from './imagery.ts';
+import { Dict } from './dict.ts';
 
 const Iso = Type.String({ format: 'date-time' });
 const IsoOrNull = Type.Union([Iso, Type.Null()]);
@@ -259,14 +260,9 @@ export const ManifestUpload = Type.Object(
   {
     text: Type.String({ maxLength: 1024 * 1024 }),
     files: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$' }),
-        Type.String({ maxLength: 4 * 1024 * 1024 }),
-        {
-          maxProperties: 200,
-          additionalProperties: false,
-        },
-      ),
+      Dict('^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$', Type.String({ maxLength: 4 * 1024 * 1024 }), {
+        maxProperties: 200,
+      }),
     ),
   },
   { additionalProperties: false },
