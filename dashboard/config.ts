@@ -1,7 +1,6 @@
 // The server's configuration file, validated, with defaults and absolute paths. A mistake is
 // reported at its file, line and column — for the storage section too, where the schema is a
 // union and a generic "expected union value" would not tell an IT partner what to fix.
-import { readFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
 import {
   InfluxStorageConfig,
@@ -10,10 +9,9 @@ import {
   storageConfigProblems,
   type StorageConfig,
 } from '../protocol/server-config.ts';
-import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import { placedError, readYaml, schemaProblems, toData } from '../protocol/yaml.ts';
-import { resolveFrom } from '../runtime/config-file.ts';
+import { readConfigText, resolveFrom } from '../runtime/config-file.ts';
 import type { ServerOptions } from './server.ts';
 
 const configValidator = validator(ServerConfig);
@@ -24,17 +22,7 @@ const storageValidators = {
 
 /** Loads and checks `server.yaml`; throws a placed HATAKE_E_CONFIG on the first problem. */
 export function loadServerConfig(file: string): ServerOptions & { demo: boolean } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new HatakeError(
-      'HATAKE_E_CONFIG',
-      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      { place: { file } },
-    );
-  }
-  const { source, errors } = readYaml(text, file);
+  const { source, errors } = readYaml(readConfigText(file), file);
   if (errors[0]) throw errors[0];
   const doc: unknown = toData(source);
   const storage = (doc as { storage?: unknown } | null)?.storage;

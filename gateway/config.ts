@@ -1,10 +1,10 @@
 // The gateway's configuration file, validated, with defaults filled and paths made absolute.
 // Defaults suit a Raspberry Pi with an SD card and a few hundred devices.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { GatewayConfig, type ExternalTopicFormat } from '../protocol/gateway-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
-import { loadYamlFile, resolveFrom } from '../runtime/config-file.ts';
+import { loadYamlFile, readConfigText, resolveFrom } from '../runtime/config-file.ts';
 
 export interface ResolvedGatewayConfig {
   id: string;
@@ -59,21 +59,12 @@ const DAY = 86_400_000;
 const MB = 1024 * 1024;
 
 /** Reads a file a config names (a token, a key); a missing one is a coded error at its setting. */
-function readConfigFile(baseFile: string, file: string, pointer: string): string {
-  const path = resolveFrom(baseFile, file);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new HatakeError(
-      'HATAKE_E_CONFIG',
-      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      {
-        place: { file: baseFile, pointer },
-        expected: 'a readable file (paths are relative to the config file)',
-      },
-    );
-  }
-}
+const readConfigFile = (baseFile: string, file: string, pointer: string): string =>
+  readConfigText(
+    resolveFrom(baseFile, file),
+    { file: baseFile, pointer },
+    'a readable file (paths are relative to the config file)',
+  );
 
 /** A codec folder the config names, made absolute; one that is not a readable folder is a coded error. */
 function codecFolder(baseFile: string, dir: string, pointer: string): string {

@@ -3,25 +3,26 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { TSchema, Static } from '@sinclair/typebox';
-import { HatakeError } from '../protocol/errors.ts';
+import { HatakeError, type ErrorPlace } from '../protocol/errors.ts';
 import { parseYaml } from '../protocol/yaml.ts';
 import type { Validator } from '../protocol/validate.ts';
 
-/** Reads and validates a YAML file; errors name the file, line and column. */
-export function loadYamlFile<T extends TSchema>(file: string, v: Validator<T>): Static<T> {
-  let text: string;
+/** Reads a file a config needs; one that cannot be read is a coded error at `place`. */
+export function readConfigText(file: string, place: ErrorPlace = { file }, expected?: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     throw new HatakeError(
       'HATAKE_E_CONFIG',
       `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      {
-        place: { file },
-      },
+      { place, expected },
     );
   }
-  return parseYaml(text, file, v);
+}
+
+/** Reads and validates a YAML file; errors name the file, line and column. */
+export function loadYamlFile<T extends TSchema>(file: string, v: Validator<T>): Static<T> {
+  return parseYaml(readConfigText(file), file, v);
 }
 
 /** Resolves a path from a config file against the file's folder. */
