@@ -66,6 +66,23 @@ describe('the gateway clock jumps', () => {
         gw.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         gw.stderr!.on('data', (d: Buffer) => (out += d.toString()));
         await eventually(() => out.includes('gateway started'), 30_000);
+        const httpPort = Number(/"http":(\d+)/.exec(out)?.[1]);
+        // Each wrong clock lasts until the gateway has synced under it and measured the offset, as
+        // a wrong clock on a real Pi lasts until NTP comes back; a jump shorter than one sync round
+        // would be invisible to any gateway.
+        const offsetMeasured = (expectedMs: number) =>
+          eventually(
+            async () => {
+              const s = (await (await fetch(`http://127.0.0.1:${httpPort}/api/status`)).json()) as {
+                sync: { clockOffsetMs: number | null };
+              };
+              const o = s.sync.clockOffsetMs;
+              return o !== null && Math.abs(o - expectedMs) < 60_000;
+            },
+            30_000,
+            100,
+          );
+        const DAY = 86_400_000;
 
         const devices = ['soil-1', 'wx-1', 'water-1'] as const;
         const metric = {
@@ -104,12 +121,16 @@ describe('the gateway clock jumps', () => {
           }
         };
         await publishSome(30);
+        await offsetMeasured(0);
         writeFileSync(offsetFile, '+30d'); // NTP "corrects" a clock that was a month behind…
         await publishSome(30);
+        await offsetMeasured(-30 * DAY);
         writeFileSync(offsetFile, '-2d'); // …then the RTC-less Pi reboots two days in the past
         await publishSome(30);
+        await offsetMeasured(2 * DAY);
         writeFileSync(offsetFile, '+0');
         await publishSome(30);
+        await offsetMeasured(0);
         for (const c of clients) await c.endAsync();
 
         for (const d of devices) {
