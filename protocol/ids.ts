@@ -10,3 +10,7 @@ export const Id = (description: string) => Type.String({ pattern: ID_PATTERN, de
 export function isId(s: unknown): s is string {
   return typeof s === 'string' && ID_RE.test(s);
 }
+
+/** A recommendation's id: `rec-` and a slug (made by the gateway's recommender). */
+export const RecommendationId = (description = 'Recommendation id') =>
+  Type.String({ pattern: '^rec-[a-z0-9-]{1,80}$', description });

@@ -5,7 +5,7 @@
 // per-zone `edited`) are shaped so "pending_review → edited → approved | rejected" fits without
 // changing the document. Also here: the zones a recommendation is made from (zones.geojson).
 import { Type, type Static } from '@sinclair/typebox';
-import { Id } from './ids.ts';
+import { Id, RecommendationId } from './ids.ts';
 import { Text } from './model-card.ts';
 import { Dict } from './dict.ts';
 
@@ -205,7 +205,7 @@ export type RecommendationZone = Static<typeof RecommendationZone>;
 export const Recommendation = Type.Object(
   {
     schema: Type.Literal(RECOMMENDATION_SCHEMA),
-    id: Type.String({ pattern: '^rec-[a-z0-9-]{1,80}$' }),
+    id: RecommendationId(),
     farm: Id('Farm id'),
     field: Type.String({ minLength: 1, maxLength: 200 }),
     crop: Id('Crop id'),

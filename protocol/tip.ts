@@ -3,11 +3,12 @@
 // It carries its evidence (the readings, thresholds and rule version that produced it) and a
 // suggested action precise enough to be turned into an automation.
 import { Type, type Static } from '@sinclair/typebox';
-import { Id } from './ids.ts';
+import { Id, RecommendationId } from './ids.ts';
 import { METRIC_PATTERN } from './telemetry.ts';
 import { Position } from './manifest.ts';
 
-export const TIP_KINDS = [
+/** The kinds the agronomic and device-health rules raise (edge/rules/), on the gateway and the server. */
+export const RULE_TIP_KINDS = [
   'irrigation',
   'frost',
   'rice_blast',
@@ -20,6 +21,8 @@ export const TIP_KINDS = [
   'device_offline',
   'sensor_stuck',
 ] as const;
+/** Every kind: the rules' and `prescription`, raised by the server when an officer approves a recommendation. */
+export const TIP_KINDS = [...RULE_TIP_KINDS, 'prescription'] as const;
 export type TipKind = (typeof TIP_KINDS)[number];
 export const TipKindSchema = Type.Union(
   TIP_KINDS.map((k) => Type.Literal(k)),
@@ -219,6 +222,8 @@ export const FertilizeAction = Type.Object(
     /** Estimated window (UTC epoch ms); the rate comes from a reviewed recommendation. */
     from: Type.Optional(Type.Integer({ minimum: 0 })),
     to: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The approved recommendation whose prescription to apply (a `prescription` tip). */
+    recommendation: Type.Optional(RecommendationId()),
   },
   { additionalProperties: false },
 );

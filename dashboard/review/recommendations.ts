@@ -37,6 +37,8 @@ import type { Effects } from './effects.ts';
 import { imageryFreshness, inputFreshness } from './freshness.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { WebhookStore } from './webhook-store.ts';
+import { prescriptionTip } from './prescription-tip.ts';
+import type { Tips } from './tips.ts';
 
 interface RecRow {
   farm: string;
@@ -113,6 +115,8 @@ export interface ReviewDeps {
   downlink: Downlink;
   webhooks: WebhookStore;
   effects: Effects;
+  /** Where an approval becomes the farmer's `prescription` tip. */
+  tips: Pick<Tips, 'store'>;
 }
 
 export class Reviews {
@@ -636,6 +640,19 @@ export class Reviews {
       );
       if (queued > 0) this.d.effects.webhookQueued();
       this.d.effects.change(row.farm, 'recommendation', row.id);
+      const field = this.db
+        .prepare('SELECT name FROM fields WHERE farm = ? AND id = ?')
+        .get(row.farm, rec.field) as { name: string } | undefined;
+      this.d.tips.store(
+        row.farm,
+        prescriptionTip(rec, {
+          fieldName: field?.name ?? null,
+          approvedBy: action === 'auto_approved' ? null : actor.name,
+          now,
+        }),
+        'server',
+        now,
+      );
     }
     this.d.effects.change(row.farm, 'review', row.id);
   }

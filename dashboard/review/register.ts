@@ -33,6 +33,7 @@ export async function registerReview(app: App, ctx: ServerContext): Promise<Revi
     downlink: ctx.downlink,
     effects,
   });
+  const tips = new Tips({ db: ctx.db, access, automations, webhooks, effects });
   const reviews = new Reviews({
     db: ctx.db,
     access,
@@ -40,8 +41,8 @@ export async function registerReview(app: App, ctx: ServerContext): Promise<Revi
     downlink: ctx.downlink,
     webhooks,
     effects,
+    tips,
   });
-  const tips = new Tips({ db: ctx.db, access, automations, webhooks, effects });
   const services: ReviewServices = {
     db: ctx.db,
     access,

@@ -3,7 +3,7 @@
 // recommendation elsewhere is a 404, never its data; farmers and partners get 403.
 import { Type } from '@sinclair/typebox';
 import { ProblemBody } from '../../protocol/api.ts';
-import { Id } from '../../protocol/ids.ts';
+import { Id, RecommendationId } from '../../protocol/ids.ts';
 import {
   ApproveBody,
   AutoApprovalBody,
@@ -22,7 +22,7 @@ import { decisionsOf } from './audit.ts';
 import { decisionsCsv } from './decisions-csv.ts';
 import { queryInt } from './query.ts';
 
-export const RecId = Type.String({ pattern: '^rec-[a-z0-9-]{1,80}$', description: 'Recommendation id' });
+export const RecId = RecommendationId();
 const session = [{ session: [] }];
 const problems = { 400: ProblemBody, 401: ProblemBody, 403: ProblemBody, 404: ProblemBody };
 

@@ -54,85 +54,91 @@ export class Tips {
 
   /** Stores synced tips (inside the sync batch's transaction). */
   applySynced(actx: ApplyContext, tips: Tip[]): void {
-    const farm = actx.gateway.farm;
     // Oldest first, so a batch holding a tip and its successor applies them in order.
     const sorted = [...tips].sort((a, b) => a.created - b.created || a.id.localeCompare(b.id));
-    for (const tip of sorted) {
-      if (this.db.prepare('SELECT 1 FROM tips WHERE farm = ? AND id = ?').get(farm, tip.id)) continue;
-      const live = this.db
-        .prepare(
-          `SELECT * FROM tips WHERE farm = ? AND dedup_key = ? AND state IN (${inList(LIVE.length)}) AND expires > ?
-           ORDER BY created DESC`,
-        )
-        .all(farm, tip.dedupKey, ...LIVE, tip.created) as TipRow[];
-      const replaces =
-        tip.reason !== 'new' ||
-        (tip.supersedes !== undefined && live.some((l) => l.id === tip.supersedes)) ||
-        live.every((l) => severityRank(tip.severity) > severityRank(l.severity));
-      const duplicate = live.length > 0 && !replaces && live.some((l) => l.created <= tip.created);
-      let state: TipState = duplicate ? 'duplicate' : 'open';
-      if (!duplicate) {
-        // An older live tip for the key is replaced; a newer one (out-of-order sync) wins instead.
-        if (live.some((l) => l.created > tip.created)) state = 'superseded';
-        else
-          for (const l of live)
-            this.db
-              .prepare(
-                `UPDATE tips SET state = 'superseded', state_by = ?, state_at = ? WHERE farm = ? AND id = ?`,
-              )
-              .run(`tip ${tip.id}`, actx.now, farm, l.id);
-      }
-      if (tip.supersedes && state === 'open')
-        this.db
-          .prepare(
-            `UPDATE tips SET state = 'superseded', state_by = ?, state_at = ? WHERE farm = ? AND id = ? AND state IN ('open', 'acted')`,
-          )
-          .run(`tip ${tip.id}`, actx.now, farm, tip.supersedes);
+    for (const tip of sorted) this.store(actx.gateway.farm, tip, actx.gateway.id, actx.now);
+    this.d.effects.flushLater();
+  }
+
+  /**
+   * Stores one tip of a farm (call inside a transaction; the caller flushes the effects): once by
+   * id, de-duplicated by key, announced to the farm's people and webhooks when it is open.
+   * `source` is the gateway that raised it, or `server` for the server's own.
+   */
+  store(farm: string, tip: Tip, source: string, now: number): void {
+    if (this.db.prepare('SELECT 1 FROM tips WHERE farm = ? AND id = ?').get(farm, tip.id)) return;
+    const live = this.db
+      .prepare(
+        `SELECT * FROM tips WHERE farm = ? AND dedup_key = ? AND state IN (${inList(LIVE.length)}) AND expires > ?
+         ORDER BY created DESC`,
+      )
+      .all(farm, tip.dedupKey, ...LIVE, tip.created) as TipRow[];
+    const replaces =
+      tip.reason !== 'new' ||
+      (tip.supersedes !== undefined && live.some((l) => l.id === tip.supersedes)) ||
+      live.every((l) => severityRank(tip.severity) > severityRank(l.severity));
+    const duplicate = live.length > 0 && !replaces && live.some((l) => l.created <= tip.created);
+    let state: TipState = duplicate ? 'duplicate' : 'open';
+    if (!duplicate) {
+      // An older live tip for the key is replaced; a newer one (out-of-order sync) wins instead.
+      if (live.some((l) => l.created > tip.created)) state = 'superseded';
+      else
+        for (const l of live)
+          this.db
+            .prepare(
+              `UPDATE tips SET state = 'superseded', state_by = ?, state_at = ? WHERE farm = ? AND id = ?`,
+            )
+            .run(`tip ${tip.id}`, now, farm, l.id);
+    }
+    if (tip.supersedes && state === 'open')
       this.db
         .prepare(
-          `INSERT INTO tips (farm, id, dedup_key, kind, severity, field, created, expires, state, gateway, received, doc)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `UPDATE tips SET state = 'superseded', state_by = ?, state_at = ? WHERE farm = ? AND id = ? AND state IN ('open', 'acted')`,
         )
-        .run(
-          farm,
-          tip.id,
-          tip.dedupKey,
-          tip.kind,
-          tip.severity,
-          tip.field ?? null,
-          tip.created,
-          tip.expires,
-          state,
-          actx.gateway.id,
-          actx.now,
-          JSON.stringify({ ...tip, farm }),
-        );
-      if (state !== 'open') continue;
-      this.d.effects.change(farm, 'tip', tip.id);
-      if (tip.expires <= actx.now) continue; // a tip that expired on its way here is stored, not announced
-      const region = this.d.access.farm(farm)?.region ?? null;
-      const queued = this.d.webhooks.enqueue(
-        'tip.created',
-        { farm, region },
-        `tip.created:${farm}:${tip.id}`,
-        {
-          tip: {
-            id: tip.id,
-            kind: tip.kind,
-            severity: tip.severity,
-            field: tip.field ?? null,
-            title: tip.title,
-            text: tip.text,
-            created: new Date(tip.created).toISOString(),
-            expires: new Date(tip.expires).toISOString(),
-            action: tip.action ?? null,
-          },
-        },
-        actx.now,
+        .run(`tip ${tip.id}`, now, farm, tip.supersedes);
+    this.db
+      .prepare(
+        `INSERT INTO tips (farm, id, dedup_key, kind, severity, field, created, expires, state, gateway, received, doc)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        farm,
+        tip.id,
+        tip.dedupKey,
+        tip.kind,
+        tip.severity,
+        tip.field ?? null,
+        tip.created,
+        tip.expires,
+        state,
+        source,
+        now,
+        JSON.stringify({ ...tip, farm }),
       );
-      if (queued > 0) this.d.effects.webhookQueued();
-    }
-    this.d.effects.flushLater();
+    if (state !== 'open') return;
+    this.d.effects.change(farm, 'tip', tip.id);
+    if (tip.expires <= now) return; // a tip that expired on its way here is stored, not announced
+    const region = this.d.access.farm(farm)?.region ?? null;
+    const queued = this.d.webhooks.enqueue(
+      'tip.created',
+      { farm, region },
+      `tip.created:${farm}:${tip.id}`,
+      {
+        tip: {
+          id: tip.id,
+          kind: tip.kind,
+          severity: tip.severity,
+          field: tip.field ?? null,
+          title: tip.title,
+          text: tip.text,
+          created: new Date(tip.created).toISOString(),
+          expires: new Date(tip.expires).toISOString(),
+          action: tip.action ?? null,
+        },
+      },
+      now,
+    );
+    if (queued > 0) this.d.effects.webhookQueued();
   }
 
   private view(r: TipRow, now: number): TipView {

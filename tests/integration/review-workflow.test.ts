@@ -20,11 +20,13 @@ import JSZip from 'jszip';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import type { SyncBatch, SyncItem } from '../../protocol/sync.ts';
 import { Recommendation } from '../../protocol/recommendation.ts';
+import { Tip } from '../../protocol/tip.ts';
 import type {
   ApprovedRecommendation,
   AuditEntry,
   ReviewDetail,
   ReviewQueueItem,
+  TipView,
 } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
@@ -167,6 +169,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The farmer's open `prescription` tips that lead to one recommendation. */
+async function prescriptionTips(who: Fetch, recId: string): Promise<TipView[]> {
+  const tips = await json<TipView[]>(who('/api/v1/tips'));
+  return tips.filter(
+    (v) =>
+      v.tip.kind === 'prescription' &&
+      v.tip.action?.type === 'fertilize' &&
+      v.tip.action.recommendation === recId,
+  );
+}
+
 describe('a recommendation from the gateway through review', () => {
   it('walks pending → edited → approved; the farmer sees it only after approval, with the edited rates; the audit log holds each step', async () => {
     const rec = await makeRec();
@@ -177,6 +190,7 @@ describe('a recommendation from the gateway through review', () => {
 
     // pending: invisible to the farm's people, visible to the region's officer
     expect(await json(farmer('/api/v1/recommendations'))).toEqual([]);
+    expect(await prescriptionTips(farmer, rec.id)).toEqual([]);
     expect((await farmer(`/api/v1/recommendations/${rec.id}`)).status).toBe(404);
     expect((await farmer(`/api/v1/recommendations/${rec.id}/prescription/csv`)).status).toBe(404);
     expect((await farmer('/api/v1/reviews')).status).toBe(403);
@@ -349,6 +363,30 @@ describe('a recommendation from the gateway through review', () => {
       [29.4, 2.94, 140, true],
     ]);
     expect(list[0]!.zones[0]!.reason).toMatch(/leaves pale/);
+
+    // …and hears of it as a tip that leads to the prescription, with the officer's rates
+    const [tip, ...more] = await prescriptionTips(farmer, rec.id);
+    expect(more).toEqual([]);
+    const rates = [19.95, rec.zones[1]!.rate.kgNHa, 29.4];
+    const areas = rec.zones.map((z) => z.areaHa);
+    const meanHa = rates.reduce((s, r, i) => s + r * areas[i]!, 0) / areas.reduce((s, a) => s + a, 0);
+    expect(tip).toMatchObject({
+      state: 'open',
+      tip: {
+        kind: 'prescription',
+        severity: 'advisory',
+        field: 'paddy-1',
+        action: { type: 'fertilize', field: 'paddy-1', recommendation: rec.id },
+      },
+    });
+    expect(validator(Tip).problems(tip!.tip)).toEqual([]);
+    expect(tip!.tip.title.ja).toContain('田んぼ1号（コシヒカリ）');
+    expect(tip!.tip.text.ja).toContain(`平均 ${(Math.round(meanHa) / 10).toFixed(1)} kg N/10a`);
+    expect(tip!.tip.text.en).toMatch(/^Approved by extension officer demo-officer\./);
+    const q = Object.fromEntries(tip!.tip.evidence.quantities.map((x) => [x.name, x.value]));
+    expect(q.mean_rate).toBeCloseTo(meanHa, 1);
+    expect(q.max_rate).toBe(29.4);
+    expect(await prescriptionTips(otherFarmer, rec.id)).toEqual([]);
     const one = await json<ApprovedRecommendation & { recommendation: unknown }>(
       farmer(`/api/v1/recommendations/${rec.id}`),
     );
@@ -528,6 +566,7 @@ describe('a recommendation from the gateway through review', () => {
     });
     expect((await farmer(`/api/v1/recommendations/${rec.id}`)).status).toBe(404);
     expect((await farmer(`/api/v1/recommendations/${rec.id}/prescription/isoxml`)).status).toBe(404);
+    expect(await prescriptionTips(farmer, rec.id)).toEqual([]);
     expect(
       (server.ctx.downlink.get('demo-farm', 'recommendation', rec.id)!.body as { status: string }).status,
     ).toBe('rejected');
@@ -608,6 +647,8 @@ describe('auto-approval', () => {
       autoApproved: true,
       approvedBy: 'auto-approval',
     });
+    const [autoTip] = await prescriptionTips(farmer, under.id);
+    expect(autoTip!.tip.text.ja).toMatch(/^自動承認ルールにより承認しました/);
 
     const b = await json<ReviewDetail>(officer(`/api/v1/reviews/${over.id}`));
     expect(b.status).toBe('pending_review');

@@ -9,7 +9,7 @@ import type { Assessment } from '../../../edge/rules/assessment.ts';
 import type { RuleContext } from '../../../edge/rules/context.ts';
 import type { Field } from '../../../protocol/manifest.ts';
 import type { Reading } from '../../../protocol/telemetry.ts';
-import { TIP_KINDS } from '../../../protocol/tip.ts';
+import { RULE_TIP_KINDS } from '../../../protocol/tip.ts';
 import { DAY, HOUR, KITS, MIN, checkTip, device, jst } from './fixtures.ts';
 
 const FIELD_IDS = ['f1', 'f2', 'f3'] as const;
@@ -291,7 +291,7 @@ describe('every rule on dense data', () => {
       ),
       { numRuns: 60 },
     );
-    expect([...kinds].sort()).toEqual([...TIP_KINDS].sort());
+    expect([...kinds].sort()).toEqual([...RULE_TIP_KINDS].sort());
   });
 
   it('never throws when a fifth of the numbers are extreme, NaN or infinite', () => {

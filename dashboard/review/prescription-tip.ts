@@ -1,0 +1,91 @@
+// The farmer's tip for an approved recommendation: "your top-dressing prescription for field X is
+// ready — mean N kg N/10a, this much product — download it for your spreader". Raised by the
+// server when an officer (or the farm's auto-approval policy) approves, never by a gateway, so a
+// farmer hears about a recommendation only once it has been reviewed.
+import { isId } from '../../protocol/ids.ts';
+import { effectiveRate, type Recommendation } from '../../protocol/recommendation.ts';
+import type { Tip } from '../../protocol/tip.ts';
+import { tipId } from '../../edge/rules/lifecycle.ts';
+
+/** How long the tip stays on the farmer's list: a top-dressing window is one to two weeks. */
+export const PRESCRIPTION_TIP_DAYS = 14;
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export interface ApprovalFacts {
+  /** The field's name as the farmer knows it, when the server has it. */
+  fieldName: string | null;
+  /** Who approved: an officer's name, or null for the farm's auto-approval policy. */
+  approvedBy: string | null;
+  now: number;
+}
+
+/** The `prescription` tip for an approved recommendation (the rates are the officer's, if edited). */
+export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip {
+  const rates = rec.zones.map((z) => ({ areaHa: z.areaHa, ...effectiveRate(z) }));
+  const area = rates.reduce((s, r) => s + r.areaHa, 0);
+  const nKg = rates.reduce((s, r) => s + r.kgNHa * r.areaHa, 0);
+  const productKg = rates.reduce((s, r) => s + r.productKgHa * r.areaHa, 0);
+  const meanHa = area > 0 ? nKg / area : 0;
+  const minHa = Math.min(...rates.map((r) => r.kgNHa));
+  const maxHa = Math.max(...rates.map((r) => r.kgNHa));
+  const field = facts.fieldName ?? rec.field;
+  const by = facts.approvedBy;
+  const per10a = (kgHa: number) => (kgHa / 10).toFixed(1);
+  const fixed1 = (x: number) => x.toFixed(1);
+  const key = `prescription:${rec.farm}:${rec.id}`;
+  const zones = rec.zones.length;
+  return {
+    id: tipId(key, facts.now, 'new', 'advisory'),
+    kind: 'prescription',
+    severity: 'advisory',
+    farm: rec.farm,
+    ...(isId(rec.field) ? { field: rec.field } : {}),
+    devices: [],
+    title: {
+      ja: `${field}の施肥処方が承認されました`.slice(0, 200),
+      en: `Fertilizer prescription approved for ${field}`.slice(0, 200),
+    },
+    text: {
+      ja:
+        `${by ? `普及指導員 ${by} が` : '自動承認ルールにより'}承認しました。` +
+        `${zones}ゾーン、平均 ${per10a(meanHa)} kg N/10a（${fixed1(meanHa)} kg N/ha、` +
+        `${per10a(minHa)}〜${per10a(maxHa)} kg N/10a）、${rec.product.name.ja} 計 ${fixed1(productKg)} kg。` +
+        '処方箋をダウンロードして散布機に読み込んでください。',
+      en:
+        `${by ? `Approved by extension officer ${by}` : "Approved by the farm's auto-approval policy"}. ` +
+        `${zones} zone${zones === 1 ? '' : 's'}, mean ${per10a(meanHa)} kg N/10a (${fixed1(meanHa)} kg N/ha, ` +
+        `${per10a(minHa)}–${per10a(maxHa)} kg N/10a), ${fixed1(productKg)} kg of ${rec.product.name.en} in all. ` +
+        "Download the prescription and load it into your spreader's controller.",
+    },
+    evidence: {
+      rule: { id: 'officer-review', version: '1.0.0', params: `${rec.model.id}@${rec.model.version}` },
+      sources: [{ citation: rec.model.method.slice(0, 500) }],
+      points: [],
+      thresholds: [],
+      quantities: [
+        { name: 'mean_rate', value: round(meanHa, 2), unit: 'kg N/ha' },
+        { name: 'min_rate', value: round(minHa, 2), unit: 'kg N/ha' },
+        { name: 'max_rate', value: round(maxHa, 2), unit: 'kg N/ha' },
+        { name: 'total_n', value: round(nKg, 2), unit: 'kg' },
+        { name: 'total_product', value: round(productKg, 2), unit: 'kg' },
+        { name: 'area', value: round(area, 4), unit: 'ha' },
+      ],
+    },
+    ...(isId(rec.field)
+      ? {
+          action: {
+            type: 'fertilize' as const,
+            field: rec.field,
+            nutrient: 'N' as const,
+            stage: 'in_season',
+            recommendation: rec.id,
+          },
+        }
+      : {}),
+    created: facts.now,
+    expires: facts.now + PRESCRIPTION_TIP_DAYS * 86_400_000,
+    dedupKey: key,
+    reason: 'new',
+  };
+}
