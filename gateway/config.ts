@@ -114,6 +114,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
   }
   const m = c.mqtt ?? {};
   const e = c.external;
+  const t = resolveTunables(c);
   return {
     id: c.id,
     dataDir: resolveFrom(baseFile, c.dataDir),
@@ -129,7 +130,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
       maxPacketBytes: m.maxPacketBytes ?? 256 * 1024,
       maxConnections: m.maxConnections ?? 2000,
       maxInflightPerDevice: m.maxInflightPerDevice ?? 100,
-      rate: m.rate ?? { perSecond: 5, burst: 50 },
+      rate: t.rate,
       tls: m.tls
         ? { port: m.tls.port, cert: resolveFrom(baseFile, m.tls.cert), key: resolveFrom(baseFile, m.tls.key) }
         : undefined,
@@ -146,28 +147,64 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
         }
       : undefined,
     http: { host: c.http?.host ?? '0.0.0.0', port: c.http?.port ?? 8081 },
-    storage: {
-      maxDbBytes: (c.storage?.maxDbMB ?? 2048) * MB,
-      minFreeBytes: (c.storage?.minFreeMB ?? 100) * MB,
-    },
-    retention: {
-      rawMs: (c.retention?.rawDays ?? 90) * DAY,
-      hourlyMs: (c.retention?.hourlyDays ?? 5 * 365) * DAY,
-      deadLetters: c.retention?.deadLetters ?? 10_000,
-    },
-    health: { offlineAfterIntervals: c.health?.offlineAfterIntervals ?? 3 },
+    storage: t.storage,
+    retention: t.retention,
+    health: t.health,
+    sync: t.sync,
     server,
-    sync: {
-      intervalMs: c.sync?.intervalMs ?? 1000,
-      batchMaxItems: c.sync?.batchMaxItems ?? 1000,
-      batchMaxBytes: c.sync?.batchMaxBytes ?? 1024 * 1024,
-      batchDelayMs: c.sync?.batchDelayMs ?? 100,
-      backoffCapMs: c.sync?.backoffCapMs ?? 60_000,
-      requestTimeoutMs: c.sync?.requestTimeoutMs ?? 30_000,
-      maxOutboxBytes: (c.sync?.maxOutboxMB ?? 512) * MB,
-      aggregateAfterMs: (c.sync?.aggregateAfterMinutes ?? 60) * 60_000,
-      downlinkIntervalMs: c.sync?.downlinkIntervalMs ?? 60_000,
-    },
+  };
+}
+
+/** The sections the server may also set (RemoteGatewayConfig), with their defaults filled. */
+export type GatewayTunables = Pick<ResolvedGatewayConfig, 'storage' | 'retention' | 'health' | 'sync'> & {
+  rate: ResolvedGatewayConfig['mqtt']['rate'];
+};
+
+type TunableFile = Pick<GatewayConfig, 'storage' | 'retention' | 'health' | 'sync' | 'mqtt'>;
+
+/** Each tunable: its key in the file → its key once resolved, the factor between them, the default. */
+const TUNABLES: Record<
+  'storage' | 'retention' | 'health' | 'sync',
+  Record<string, [resolved: string, factor: number, fallback: number]>
+> = {
+  storage: { maxDbMB: ['maxDbBytes', MB, 2048], minFreeMB: ['minFreeBytes', MB, 100] },
+  retention: {
+    rawDays: ['rawMs', DAY, 90],
+    hourlyDays: ['hourlyMs', DAY, 5 * 365],
+    deadLetters: ['deadLetters', 1, 10_000],
+  },
+  health: { offlineAfterIntervals: ['offlineAfterIntervals', 1, 3] },
+  sync: {
+    intervalMs: ['intervalMs', 1, 1000],
+    batchMaxItems: ['batchMaxItems', 1, 1000],
+    batchMaxBytes: ['batchMaxBytes', 1, 1024 * 1024],
+    batchDelayMs: ['batchDelayMs', 1, 100],
+    backoffCapMs: ['backoffCapMs', 1, 60_000],
+    requestTimeoutMs: ['requestTimeoutMs', 1, 30_000],
+    maxOutboxMB: ['maxOutboxBytes', MB, 512],
+    aggregateAfterMinutes: ['aggregateAfterMs', 60_000, 60],
+    downlinkIntervalMs: ['downlinkIntervalMs', 1, 60_000],
+  },
+};
+
+/**
+ * Resolves the tunable sections of a file (or of a configuration sent down): each key it names,
+ * in resolved units; each it does not, from `base` (the gateway's running values) or the default.
+ */
+export function resolveTunables(c: TunableFile, base?: GatewayTunables): GatewayTunables {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [section, keys] of Object.entries(TUNABLES)) {
+    const given = (c[section as keyof typeof TUNABLES] ?? {}) as Record<string, number | undefined>;
+    const from = base?.[section as keyof typeof TUNABLES] as Record<string, number> | undefined;
+    const o: Record<string, number> = (out[section] = {});
+    for (const [key, [resolved, factor, fallback]] of Object.entries(keys)) {
+      const v = given[key];
+      o[resolved] = v !== undefined ? v * factor : (from?.[resolved] ?? fallback * factor);
+    }
+  }
+  return {
+    ...(out as unknown as Omit<GatewayTunables, 'rate'>),
+    rate: { ...(c.mqtt?.rate ?? base?.rate ?? { perSecond: 5, burst: 50 }) },
   };
 }
 

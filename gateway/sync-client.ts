@@ -82,6 +82,20 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     this.schedule(0);
   }
 
+  /** New pacing (a configuration sent down from the server); the next batch and wait use it. */
+  configure(
+    p: Pick<
+      SyncClientOptions,
+      'intervalMs' | 'batchMaxItems' | 'batchMaxBytes' | 'batchDelayMs' | 'backoffCapMs'
+    >,
+  ): void {
+    this.opts.intervalMs = p.intervalMs;
+    this.opts.batchMaxItems = p.batchMaxItems;
+    this.opts.batchMaxBytes = p.batchMaxBytes;
+    this.opts.batchDelayMs = p.batchDelayMs;
+    this.opts.backoffCapMs = p.backoffCapMs;
+  }
+
   /** Asks for a drain soon (new data arrived); coalesces with one already under way or waiting. */
   kick(): void {
     if (this.stopping || this.status.stopped) return;

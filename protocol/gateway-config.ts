@@ -15,6 +15,29 @@ export const ExternalTopicFormat = Type.Union([
 ]);
 export type ExternalTopicFormat = Static<typeof ExternalTopicFormat>;
 
+/** Sync pacing and the offline budget: in the file, and tunable from the server (RemoteGatewayConfig). */
+const syncTunables = {
+  intervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+  batchMaxItems: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
+  batchMaxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 8 * 1024 * 1024 })),
+  batchDelayMs: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 60_000,
+      description: 'Wait this long after new data so a batch can fill',
+    }),
+  ),
+  backoffCapMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+  maxOutboxMB: Type.Optional(Type.Number({ minimum: 1, description: 'Disk budget of the offline backlog' })),
+  aggregateAfterMinutes: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      description: 'Raw readings older than this may become hourly aggregates when over budget',
+    }),
+  ),
+  downlinkIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+};
+
 export const GatewayConfig = Type.Object(
   {
     id: Id('Gateway id'),
@@ -112,17 +135,7 @@ export const GatewayConfig = Type.Object(
       ),
     }),
     sync: obj({
-      intervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
-      batchMaxItems: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
-      batchMaxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 8 * 1024 * 1024 })),
-      batchDelayMs: Type.Optional(
-        Type.Integer({
-          minimum: 0,
-          maximum: 60_000,
-          description: 'Wait this long after new data so a batch can fill',
-        }),
-      ),
-      backoffCapMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+      ...syncTunables,
       requestTimeoutMs: Type.Optional(
         Type.Integer({
           minimum: 100,
@@ -130,18 +143,27 @@ export const GatewayConfig = Type.Object(
           description: 'A sync request slower than this is abandoned and retried',
         }),
       ),
-      maxOutboxMB: Type.Optional(
-        Type.Number({ minimum: 1, description: 'Disk budget of the offline backlog' }),
-      ),
-      aggregateAfterMinutes: Type.Optional(
-        Type.Number({
-          minimum: 0,
-          description: 'Raw readings older than this may become hourly aggregates when over budget',
-        }),
-      ),
-      downlinkIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
     }),
   },
   { additionalProperties: false },
 );
 export type GatewayConfig = Static<typeof GatewayConfig>;
+
+/**
+ * The part of a gateway's configuration the server may send down (downlink kind `config`): the
+ * tunables an IT partner adjusts from afar — budgets, retention, device health, sync pacing and the
+ * per-device publish rate. Never addresses, ports, paths, the server or secrets: a wrong value there
+ * would cut the gateway off from the one who could put it right. Each section replaces the same
+ * section of the gateway's file, key by key; what it does not name keeps the file's value.
+ */
+export const RemoteGatewayConfig = Type.Object(
+  {
+    storage: GatewayConfig.properties.storage,
+    retention: GatewayConfig.properties.retention,
+    health: GatewayConfig.properties.health,
+    sync: obj(syncTunables),
+    mqtt: obj({ rate: GatewayConfig.properties.mqtt.properties.rate }),
+  },
+  { additionalProperties: false },
+);
+export type RemoteGatewayConfig = Static<typeof RemoteGatewayConfig>;

@@ -9,6 +9,7 @@ import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { Id, isId } from '../../protocol/ids.ts';
 import { ModelCard } from '../../protocol/model-card.ts';
+import { RemoteGatewayConfig } from '../../protocol/gateway-config.ts';
 import { QueryInt } from '../../protocol/review.ts';
 import { writeFileAtomic } from '../../firmware-config/provision.ts';
 import type { App, ServerContext } from '../server.ts';
@@ -317,6 +318,91 @@ export async function gatewayRoutes(
         card,
       });
       return reply.status(201).send({ version, sha256 });
+    },
+  );
+
+  // The configuration sent down to a farm's gateways: the tunables only (RemoteGatewayConfig),
+  // merged on each gateway over its own file. Admins, and the IT partners serving the farm.
+  const CONFIG_ID = 'gateway';
+  const ConfigView = Type.Object({
+    version: Type.Integer(),
+    config: RemoteGatewayConfig,
+    sent: Type.String({ format: 'date-time' }),
+  });
+  const configParams = Type.Object({ farm: Id('Farm id') });
+  const mayConfigure = (user: User, farm: string) => {
+    if (!mayManage(user, farm))
+      throw new HatakeError(
+        'HATAKE_E_FORBIDDEN',
+        "only an admin or the farm's IT partner configures its gateways",
+      );
+  };
+
+  app.get(
+    '/api/v1/farms/:farm/gateway-config',
+    {
+      schema: {
+        summary: "The configuration last sent down to the farm's gateways",
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        params: configParams,
+        response: { 200: ConfigView, 400: ProblemBody, 401: ProblemBody, 403: ProblemBody, 404: ProblemBody },
+      },
+    },
+    async (request) => {
+      mayConfigure(requireSession(request).user, request.params.farm);
+      const doc = ctx.downlink.get(request.params.farm, 'config', CONFIG_ID);
+      if (!doc || doc.deleted)
+        throw new HatakeError('HATAKE_E_NOT_FOUND', 'no configuration was sent to this farm’s gateways');
+      return { version: doc.version, config: doc.body as RemoteGatewayConfig, sent: iso(doc.created)! };
+    },
+  );
+
+  app.put(
+    '/api/v1/farms/:farm/gateway-config',
+    {
+      bodyLimit: 16 * 1024,
+      schema: {
+        summary:
+          "Send a configuration (budgets, retention, health, sync pacing, publish rate) down to the farm's gateways, signed",
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        params: configParams,
+        body: RemoteGatewayConfig,
+        response: { 200: ConfigView, 400: ProblemBody, 401: ProblemBody, 403: ProblemBody },
+      },
+    },
+    async (request) => {
+      mayConfigure(requireSession(request).user, request.params.farm);
+      const version = ctx.downlink.publish(request.params.farm, 'config', CONFIG_ID, request.body);
+      return { version, config: request.body, sent: new Date().toISOString() };
+    },
+  );
+
+  app.delete(
+    '/api/v1/farms/:farm/gateway-config',
+    {
+      schema: {
+        summary: 'Withdraw the configuration sent down: the gateways return to their own files',
+        tags: ['gateway'],
+        security: [{ session: [] }],
+        params: configParams,
+        response: {
+          204: Type.Null(),
+          400: ProblemBody,
+          401: ProblemBody,
+          403: ProblemBody,
+          404: ProblemBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      mayConfigure(requireSession(request).user, request.params.farm);
+      const doc = ctx.downlink.get(request.params.farm, 'config', CONFIG_ID);
+      if (!doc || doc.deleted)
+        throw new HatakeError('HATAKE_E_NOT_FOUND', 'no configuration was sent to this farm’s gateways');
+      ctx.downlink.publish(request.params.farm, 'config', CONFIG_ID, {}, { deleted: true });
+      return reply.status(204).send(null);
     },
   );
 }
