@@ -15,7 +15,8 @@ const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 *
 export interface ApprovalFacts {
   /** The field's name as the farmer knows it, when the server has it. */
   fieldName: string | null;
-  /** Who approved: an officer's name, or null for the farm's auto-approval policy. */
+  /** Who approved: an officer's name, or null for the farm's auto-approval policy. The name is
+   * not in the text (a user name is not how a farmer knows their officer); the recommendation shows it. */
   approvedBy: string | null;
   now: number;
 }
@@ -48,12 +49,12 @@ export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip 
     },
     text: {
       ja:
-        `${by ? `普及指導員 ${by} が` : '自動承認ルールにより'}承認しました。` +
+        `${by ? '普及指導員が' : '自動承認ルールにより'}承認しました。` +
         `${zones}ゾーン、平均 ${per10a(meanHa)} kg N/10a（${fixed1(meanHa)} kg N/ha、` +
         `${per10a(minHa)}〜${per10a(maxHa)} kg N/10a）、${rec.product.name.ja} 計 ${fixed1(productKg)} kg。` +
         '処方箋をダウンロードして散布機に読み込んでください。',
       en:
-        `${by ? `Approved by extension officer ${by}` : "Approved by the farm's auto-approval policy"}. ` +
+        `${by ? 'Approved by an extension officer' : "Approved by the farm's auto-approval policy"}. ` +
         `${zones} zone${zones === 1 ? '' : 's'}, mean ${per10a(meanHa)} kg N/10a (${fixed1(meanHa)} kg N/ha, ` +
         `${per10a(minHa)}–${per10a(maxHa)} kg N/10a), ${fixed1(productKg)} kg of ${rec.product.name.en} in all. ` +
         "Download the prescription and load it into your spreader's controller.",

@@ -4,6 +4,7 @@ import type {
   ApprovedRecommendation,
   ApprovedRecommendationDetail,
   AutomateBody,
+  AutomationCreate,
   AutomationLogView,
   AutomationUpdate,
   AutomationView,
@@ -36,6 +37,9 @@ export const reviewApi = {
   approvedOne: (id: string) => api<ApprovedDetail>(`/api/v1/recommendations/${enc(id)}`),
 
   automations: (farm: string) => api<AutomationView[]>(`/api/v1/automations${qs({ farm })}`),
+  automation: (id: string) => api<AutomationView>(`/api/v1/automations/${enc(id)}`),
+  automationCreate: (body: AutomationCreate) =>
+    api<AutomationView>('/api/v1/automations', { method: 'POST', body }),
   automationUpdate: (id: string, body: AutomationUpdate) =>
     api<AutomationView>(`/api/v1/automations/${enc(id)}`, { method: 'PUT', body }),
   automationLogs: (id: string) =>

@@ -382,7 +382,7 @@ describe('a recommendation from the gateway through review', () => {
     expect(validator(Tip).problems(tip!.tip)).toEqual([]);
     expect(tip!.tip.title.ja).toContain('田んぼ1号（コシヒカリ）');
     expect(tip!.tip.text.ja).toContain(`平均 ${(Math.round(meanHa) / 10).toFixed(1)} kg N/10a`);
-    expect(tip!.tip.text.en).toMatch(/^Approved by extension officer demo-officer\./);
+    expect(tip!.tip.text.en).toMatch(/^Approved by an extension officer\./);
     const q = Object.fromEntries(tip!.tip.evidence.quantities.map((x) => [x.name, x.value]));
     expect(q.mean_rate).toBeCloseTo(meanHa, 1);
     expect(q.max_rate).toBe(29.4);

@@ -6,10 +6,14 @@ import { useEffect, useRef } from 'preact/hooks';
 import L from 'leaflet';
 import 'leaflet/dist/leaflet.css';
 
-/** Leaflet inserts a string tooltip as HTML; names come from manifests, so pass a text node. */
+/**
+ * Leaflet inserts a string tooltip as HTML; names come from manifests, so pass a text node. Kept
+ * as written (translate="no"): a field's or device's name, an index's abbreviation (NDVI).
+ */
 function textNode(text: string): HTMLElement {
   const el = document.createElement('span');
   el.textContent = text;
+  el.translate = false;
   return el;
 }
 

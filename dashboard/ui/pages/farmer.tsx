@@ -1,16 +1,18 @@
 // The farmer's pages, phone first: the farm with live sensor tiles and its fields on a map; a
 // field with its heatmap, zones and charts; tips to act on, dismiss or automate; approved
-// recommendations with their map and prescription downloads; automations with logs and a manual
-// override.
-import { useCallback, useMemo, useState } from 'preact/hooks';
+// recommendations with their map and prescription downloads; automations — written and edited in
+// a form, with logs and a manual override.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
-import type { FarmFields, FieldDetail, Series, SeriesRange } from '../../../protocol/views.ts';
-import type { TipView, AutomationView } from '../../../protocol/review.ts';
-import { api, qs } from '../api.ts';
+import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
+import type { TipView, AutomationCreate, AutomationView } from '../../../protocol/review.ts';
+import type { ActuatorCommand, AutomationLimits } from '../../../protocol/automation.ts';
+import { METRICS, isMetricName } from '../../../protocol/metrics.ts';
+import { ApiError, api, qs } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive } from '../live.ts';
-import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName, triggerParts } from '../format.ts';
+import { displayUnit, fmtDate, fmtNumber, fmtTime, fmtValue, metricName, triggerParts } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
@@ -532,6 +534,16 @@ export function FarmerTips({ farm }: { farm: string }) {
                   </li>
                 </ul>
               </details>
+              {v.tip.action?.type === 'fertilize' && v.tip.action.recommendation ? (
+                <p>
+                  <a
+                    href={href('farm', farm, 'recommendations', v.tip.action.recommendation)}
+                    data-testid="tip-prescription"
+                  >
+                    {t('viewPrescription')}
+                  </a>
+                </p>
+              ) : null}
               {v.state === 'open' && !v.expired ? (
                 <div class="actions">
                   <button
@@ -712,14 +724,877 @@ function TriggerText({ trigger, devices }: { trigger: AutomationView['trigger'];
   );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Writing an automation: a form with pickers for what the farm has, values in the units farmers
+// use (soil moisture in %, water level in cm, durations in minutes), checks that mirror the
+// schema so most mistakes show before saving — the server stays the authority, and what it
+// refuses is shown beside the form, the field it names marked.
+// ---------------------------------------------------------------------------------------------
+
+type Op = '<' | '<=' | '>' | '>=';
+type Kind = 'threshold' | 'band';
+type Trigger = AutomationView['trigger'];
+type Errors = Record<string, string>;
+
+/** A metric a sensor can trigger on, as the farmer enters it: `factor` turns storage into display. */
+interface MetricChoice {
+  id: string;
+  unit: string;
+  factor: number;
+  /** The physically possible range in display units; the kit's narrower one is checked by the server. */
+  min?: number;
+  max?: number;
+}
+interface SensorChoice {
+  id: string;
+  name: string;
+  field: string | null;
+  metrics: MetricChoice[];
+}
+interface ActuatorChoice {
+  id: string;
+  name: string;
+  /** The command ids of its kit (GET /api/v1/kits). */
+  commands: string[];
+}
+interface FarmChoices {
+  sensors: SensorChoice[];
+  actuators: ActuatorChoice[];
+}
+
+/**
+ * Commands that take a number of minutes. The kit summary names a kit's commands but not their
+ * parameters, so this is the reference water gate's `open_for` (minutes 1–720) as its kit defines it.
+ */
+const MINUTES_COMMANDS = new Set(['open_for']);
+const MAX_OPEN_MINUTES = 720;
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+/** What PlainName refuses: < >, control characters and bidi overrides. */
+const notPlain = (s: string) =>
+  [...s].some((ch) => {
+    const c = ch.codePointAt(0)!;
+    return (
+      ch === '<' ||
+      ch === '>' ||
+      c < 0x20 ||
+      c === 0x7f ||
+      (c >= 0x202a && c <= 0x202e) ||
+      (c >= 0x2066 && c <= 0x2069)
+    );
+  });
+
+/** Rounds away the binary noise of a unit conversion (0.22 × 100 = 22.000000000000004). */
+const clean = (x: number) => Number(x.toPrecision(12));
+const parseNum = (s: string) => (s.trim() === '' ? NaN : Number(s));
+
+/** The sensors (with their metrics) and actuators (with their commands) of a farm's devices. */
+function farmChoices(devices: DeviceView[], kits: KitSummary[]): FarmChoices {
+  const kitOf = new Map(kits.map((k) => [k.id, k]));
+  const sensors: SensorChoice[] = [];
+  const actuators: ActuatorChoice[] = [];
+  for (const d of devices) {
+    const kit = d.kit ? kitOf.get(d.kit) : undefined;
+    const name = d.name ?? d.id;
+    const metrics = (kit ? kit.metrics : d.latest.map((l) => l.metric))
+      .filter((m) => !HIDDEN_TILE_METRICS.has(m))
+      .map((m): MetricChoice => {
+        const stored = isMetricName(m) ? METRICS[m].unit : (d.latest.find((l) => l.metric === m)?.unit ?? '');
+        const shown = displayUnit(m, stored);
+        return {
+          id: m,
+          unit: shown.unit,
+          factor: shown.factor,
+          ...(isMetricName(m)
+            ? { min: clean(METRICS[m].min * shown.factor), max: clean(METRICS[m].max * shown.factor) }
+            : {}),
+        };
+      });
+    if (metrics.length > 0) sensors.push({ id: d.id, name, field: d.field, metrics });
+    if (kit && kit.commands.length > 0) actuators.push({ id: d.id, name, commands: kit.commands });
+  }
+  return { sensors, actuators };
+}
+
+interface CommandDraft {
+  device: string;
+  command: string;
+  minutes: string;
+  /** The command as stored, so an edit keeps the parameters the form does not show. */
+  orig?: { command: string; params: Record<string, number> };
+}
+
+interface Draft {
+  kind: Kind;
+  name: { ja: string; en: string };
+  enabled: boolean;
+  sensor: string;
+  metric: string;
+  op: Op;
+  /** Threshold and band in display units, as typed. */
+  value: string;
+  low: string;
+  high: string;
+  action: CommandDraft;
+  below: CommandDraft;
+  above: CommandDraft;
+  maxRunsPerDay: string;
+  maxOpenMinutes: string;
+  cooldownMinutes: string;
+  quiet: boolean;
+  quietFrom: string;
+  quietTo: string;
+  /** Limits the form does not show (set by a tip's automation), kept on an edit. */
+  extraLimits: Pick<AutomationLimits, 'confirmSeconds' | 'retries'>;
+}
+
+/** The limits a new automation starts with, as the tips' automations have them. */
+function limitDefaults(kind: Kind) {
+  return kind === 'threshold'
+    ? { maxRunsPerDay: '2', maxOpenMinutes: '30', cooldownMinutes: '240', quiet: true }
+    : { maxRunsPerDay: '12', maxOpenMinutes: '180', cooldownMinutes: '30', quiet: false };
+}
+
+const takesMinutes = (c: CommandDraft) =>
+  MINUTES_COMMANDS.has(c.command) || (c.orig?.command === c.command && c.orig.params.minutes !== undefined);
+
+/** The command to preselect on an actuator: what the slot usually does, else its first. */
+function preferredCommand(a: ActuatorChoice | undefined, slot: 'action' | 'below' | 'above'): string {
+  if (!a) return '';
+  const wish = slot === 'action' ? ['open_for', 'open'] : slot === 'below' ? ['open'] : ['close'];
+  return wish.find((c) => a.commands.includes(c)) ?? a.commands[0] ?? '';
+}
+
+function commandDraft(c: ActuatorCommand | undefined): CommandDraft {
+  if (!c) return { device: '', command: '', minutes: '30' };
+  return {
+    device: c.device,
+    command: c.command,
+    minutes: c.params?.minutes !== undefined ? String(c.params.minutes) : '30',
+    orig: { command: c.command, params: c.params ?? {} },
+  };
+}
+
+function metricChoice(c: FarmChoices, sensor: string, metric: string): MetricChoice {
+  const m = c.sensors.find((s) => s.id === sensor)?.metrics.find((x) => x.id === metric);
+  if (m) return m;
+  const shown = displayUnit(metric, isMetricName(metric) ? METRICS[metric].unit : '');
+  return { id: metric, unit: shown.unit, factor: shown.factor };
+}
+
+/** The form's starting point: an automation to edit, or a new one on the farm's first devices. */
+function draftOf(a: AutomationView | undefined, c: FarmChoices): Draft {
+  if (a) {
+    const m = metricChoice(c, a.trigger.device, a.trigger.metric);
+    const show = (v: number) => String(clean(v * m.factor));
+    const { confirmSeconds, retries } = a.limits;
+    return {
+      kind: a.trigger.kind,
+      name: { ...a.name },
+      enabled: a.enabled,
+      sensor: a.trigger.device,
+      metric: a.trigger.metric,
+      op: a.trigger.kind === 'threshold' ? a.trigger.op : '<',
+      value: a.trigger.kind === 'threshold' ? show(a.trigger.value) : '',
+      low: a.trigger.kind === 'band' ? show(a.trigger.low) : '',
+      high: a.trigger.kind === 'band' ? show(a.trigger.high) : '',
+      action: commandDraft(a.action),
+      below: commandDraft(a.below),
+      above: commandDraft(a.above),
+      maxRunsPerDay: String(a.limits.maxRunsPerDay),
+      maxOpenMinutes: String(a.limits.maxOpenMinutes),
+      cooldownMinutes: a.limits.cooldownMinutes === undefined ? '' : String(a.limits.cooldownMinutes),
+      quiet: !!a.limits.quietHours,
+      quietFrom: a.limits.quietHours?.from ?? '22:00',
+      quietTo: a.limits.quietHours?.to ?? '05:00',
+      extraLimits: {
+        ...(confirmSeconds !== undefined ? { confirmSeconds } : {}),
+        ...(retries !== undefined ? { retries } : {}),
+      },
+    };
+  }
+  const sensor = c.sensors[0];
+  const actuator = c.actuators[0];
+  const slot = (s: 'action' | 'below' | 'above'): CommandDraft => ({
+    device: actuator?.id ?? '',
+    command: preferredCommand(actuator, s),
+    minutes: '30',
+  });
+  return {
+    kind: 'threshold',
+    name: { ja: '', en: '' },
+    enabled: true,
+    sensor: sensor?.id ?? '',
+    metric: sensor?.metrics[0]?.id ?? '',
+    op: '<',
+    value: '',
+    low: '',
+    high: '',
+    action: slot('action'),
+    below: slot('below'),
+    above: slot('above'),
+    ...limitDefaults('threshold'),
+    quietFrom: '22:00',
+    quietTo: '05:00',
+    extraLimits: {},
+  };
+}
+
+/** Every problem the form can see before asking the server, by field; empty when it looks right. */
+function checkDraft(d: Draft, c: FarmChoices, t: (k: string) => string): Errors {
+  const e: Errors = {};
+  const ja = d.name.ja.trim();
+  const en = d.name.en.trim();
+  if ((!ja && !en) || notPlain(ja + en) || ja.length > 200 || en.length > 200) e.name = t('errName');
+
+  const sensor = c.sensors.find((s) => s.id === d.sensor);
+  const metric = sensor?.metrics.find((m) => m.id === d.metric);
+  if (!sensor) e.sensor = t('choose');
+  else if (!metric) e.metric = t('choose');
+  const num = (key: string, s: string): number => {
+    const v = parseNum(s);
+    if (!Number.isFinite(v)) e[key] = t('errNumber');
+    else if (metric?.min !== undefined && metric.max !== undefined && (v < metric.min || v > metric.max))
+      e[key] = t('errRange').replace('{min}', String(metric.min)).replace('{max}', String(metric.max));
+    return v;
+  };
+  const int = (key: string, s: string, min: number, max: number): number => {
+    const v = parseNum(s);
+    if (!Number.isInteger(v) || v < min || v > max)
+      e[key] = t('errInteger').replace('{min}', String(min)).replace('{max}', String(max));
+    return v;
+  };
+  if (d.kind === 'threshold') num('value', d.value);
+  else {
+    const low = num('low', d.low);
+    const high = num('high', d.high);
+    if (!e.low && !e.high && !(low < high)) e.high = t('errLowHigh');
+  }
+
+  const maxOpen = int('maxOpenMinutes', d.maxOpenMinutes, 1, MAX_OPEN_MINUTES);
+  int('maxRunsPerDay', d.maxRunsPerDay, 1, 96);
+  if (d.cooldownMinutes.trim() !== '') int('cooldownMinutes', d.cooldownMinutes, 0, 1440);
+  if (d.quiet) {
+    if (!HHMM.test(d.quietFrom) || !HHMM.test(d.quietTo)) e.quiet = t('errTime');
+    else if (d.quietFrom === d.quietTo) e.quiet = t('errQuiet');
+  }
+
+  const command = (slot: 'action' | 'below' | 'above', x: CommandDraft) => {
+    if (!x.device) return;
+    const a = c.actuators.find((y) => y.id === x.device);
+    if (!a) e[`${slot}.device`] = t('choose');
+    else if (!a.commands.includes(x.command)) e[`${slot}.command`] = t('choose');
+    else if (takesMinutes(x)) {
+      const m = int(`${slot}.minutes`, x.minutes, 1, MAX_OPEN_MINUTES);
+      if (!e[`${slot}.minutes`] && !e.maxOpenMinutes && m > maxOpen)
+        e[`${slot}.minutes`] = t('errMinutesOverMax').replace('{max}', String(maxOpen));
+    }
+  };
+  if (d.kind === 'threshold') {
+    if (!d.action.device) e['action.device'] = t('choose');
+    command('action', d.action);
+  } else {
+    if (!d.below.device && !d.above.device) e['below.device'] = t('errBandAction');
+    command('below', d.below);
+    command('above', d.above);
+  }
+  return e;
+}
+
+/** The automation a checked draft describes, in storage units (22 % → 0.22 m³/m³). */
+function draftBody(d: Draft, c: FarmChoices, initial?: AutomationView): Omit<AutomationCreate, 'farm'> {
+  const m = metricChoice(c, d.sensor, d.metric);
+  const stored = (s: string) => clean(Number(s) / m.factor);
+  const trigger: Trigger =
+    d.kind === 'threshold'
+      ? { kind: 'threshold', device: d.sensor, metric: d.metric, op: d.op, value: stored(d.value) }
+      : { kind: 'band', device: d.sensor, metric: d.metric, low: stored(d.low), high: stored(d.high) };
+  const command = (x: CommandDraft): ActuatorCommand | undefined => {
+    if (!x.device) return undefined;
+    const params: Record<string, number> = x.orig?.command === x.command ? { ...x.orig.params } : {};
+    if (takesMinutes(x)) params.minutes = Number(x.minutes);
+    return { device: x.device, command: x.command, ...(Object.keys(params).length ? { params } : {}) };
+  };
+  // The field is the sensor's, unless an edit keeps the sensor (and so the field it had).
+  const field =
+    initial && initial.trigger.device === d.sensor
+      ? initial.field
+      : (c.sensors.find((s) => s.id === d.sensor)?.field ?? undefined);
+  const ja = d.name.ja.trim();
+  const en = d.name.en.trim();
+  const below = d.kind === 'band' ? command(d.below) : undefined;
+  const above = d.kind === 'band' ? command(d.above) : undefined;
+  const action = d.kind === 'threshold' ? command(d.action) : undefined;
+  return {
+    ...(field ? { field } : {}),
+    name: { ja: ja || en, en: en || ja },
+    enabled: d.enabled,
+    trigger,
+    ...(action ? { action } : {}),
+    ...(below ? { below } : {}),
+    ...(above ? { above } : {}),
+    limits: {
+      ...d.extraLimits,
+      maxRunsPerDay: Number(d.maxRunsPerDay),
+      maxOpenMinutes: Number(d.maxOpenMinutes),
+      ...(d.cooldownMinutes.trim() !== '' ? { cooldownMinutes: Number(d.cooldownMinutes) } : {}),
+      ...(d.quiet ? { quietHours: { from: d.quietFrom, to: d.quietTo } } : {}),
+    },
+  };
+}
+
+/** The form field a server problem's JSON pointer names (/trigger/low → low), or ''. */
+function fieldOfPointer(pointer: string | undefined): string {
+  const [a, b, c] = (pointer ?? '').split('/').filter(Boolean);
+  if (a === 'name') return 'name';
+  if (a === 'trigger') return b === 'device' || !b ? 'sensor' : b;
+  if (a === 'action' || a === 'below' || a === 'above')
+    return `${a}.${b === 'params' ? (c ?? 'minutes') : (b ?? 'device')}`;
+  if (a === 'limits') return b === 'quietHours' ? 'quiet' : (b ?? '');
+  return '';
+}
+
+/** A command in the reader's language; a kit's own command keeps its id. */
+function commandName(command: string, t: (k: string) => string): string {
+  if (command === 'open') return t('cmdOpen');
+  if (command === 'close') return t('cmdClose');
+  if (command === 'open_for') return t('cmdOpenFor');
+  return command;
+}
+const knownCommand = (command: string) => ['open', 'close', 'open_for'].includes(command);
+
+/** A field's problem under it, tied to the control by aria-describedby. */
+function FieldError({ id, message }: { id: string; message: string | undefined }) {
+  return message ? (
+    <p class="error field-error" id={id}>
+      {message}
+    </p>
+  ) : null;
+}
+
+/** aria-invalid and aria-describedby of a control whose field has a problem. */
+const invalid = (id: string, message: string | undefined) =>
+  message ? { 'aria-invalid': true as const, 'aria-describedby': `${id}-err` } : {};
+
+const inputValue = (e: Event) => (e.currentTarget as HTMLInputElement | HTMLSelectElement).value;
+
+function CommandFields({
+  id,
+  slot,
+  legend,
+  value,
+  onChange,
+  choices,
+  optional,
+  errorOf,
+}: {
+  id: string;
+  slot: 'action' | 'below' | 'above';
+  legend: string;
+  value: CommandDraft;
+  onChange: (c: CommandDraft) => void;
+  choices: FarmChoices;
+  optional: boolean;
+  errorOf: (key: string) => string | undefined;
+}) {
+  const { t } = useI18n();
+  const actuator = choices.actuators.find((a) => a.id === value.device);
+  const err = (k: string) => errorOf(`${slot}.${k}`);
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      <label>
+        {t('actuator')}
+        <select
+          id={`${id}-device`}
+          value={value.device}
+          {...invalid(`${id}-device`, err('device'))}
+          onChange={(e) => {
+            const device = inputValue(e);
+            const a = choices.actuators.find((x) => x.id === device);
+            const command = a?.commands.includes(value.command) ? value.command : preferredCommand(a, slot);
+            onChange({ ...value, device, command });
+          }}
+        >
+          {optional ? <option value="">{t('noCommand')}</option> : null}
+          {!optional && !actuator ? <option value="">{t('choose')}</option> : null}
+          {choices.actuators.map((a) => (
+            <option key={a.id} value={a.id} translate={false}>
+              {a.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <FieldError id={`${id}-device-err`} message={err('device')} />
+      {actuator ? (
+        <>
+          <label>
+            {t('commandLabel')}
+            <select
+              id={`${id}-command`}
+              value={value.command}
+              {...invalid(`${id}-command`, err('command'))}
+              onChange={(e) => onChange({ ...value, command: inputValue(e) })}
+            >
+              {actuator.commands.map((c) => (
+                <option key={c} value={c} translate={knownCommand(c) ? undefined : false}>
+                  {commandName(c, t)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <FieldError id={`${id}-command-err`} message={err('command')} />
+        </>
+      ) : null}
+      {actuator && takesMinutes(value) ? (
+        <>
+          <label>
+            {t('openMinutes')}
+            <input
+              id={`${id}-minutes`}
+              type="number"
+              inputMode="numeric"
+              min={1}
+              max={MAX_OPEN_MINUTES}
+              step={1}
+              value={value.minutes}
+              {...invalid(`${id}-minutes`, err('minutes'))}
+              onInput={(e) => onChange({ ...value, minutes: inputValue(e) })}
+            />
+          </label>
+          <FieldError id={`${id}-minutes-err`} message={err('minutes')} />
+        </>
+      ) : null}
+    </fieldset>
+  );
+}
+
+function AutomationForm({
+  farm,
+  choices,
+  initial,
+  onSaved,
+  onCancel,
+}: {
+  farm: string;
+  choices: FarmChoices;
+  initial?: AutomationView;
+  onSaved: (a: AutomationView) => void;
+  onCancel: () => void;
+}) {
+  const { t, lang } = useI18n();
+  const id = initial ? `af-${initial.id}` : 'af-new';
+  const [draft, setDraft] = useState<Draft>(() => draftOf(initial, choices));
+  const [current, setCurrent] = useState(initial);
+  const [errors, setErrors] = useState<Errors>({});
+  const [serverError, setServerError] = useState<unknown>(null);
+  const [serverField, setServerField] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  const form = useRef<HTMLFormElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
+  // After a refused save, the first field with a problem takes the focus.
+  useEffect(() => {
+    if (attempt) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [attempt]);
+
+  const set = (patch: Partial<Draft>) => setDraft((d) => ({ ...d, ...patch }));
+  const errorOf = (key: string) => errors[key] ?? (serverField === key ? t('serverRefused') : undefined);
+  const sensor = choices.sensors.find((s) => s.id === draft.sensor);
+  const metric = sensor?.metrics.find((m) => m.id === draft.metric);
+  const unit = metric?.unit ? (
+    <>
+      {' '}
+      <span translate={false}>({metric.unit})</span>
+    </>
+  ) : null;
+  const other: Lang = lang === 'ja' ? 'en' : 'ja';
+  const conflict = serverError instanceof ApiError && serverError.status === 409;
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (busy) return;
+    const problems = checkDraft(draft, choices, t);
+    setErrors(problems);
+    setServerError(null);
+    setServerField('');
+    if (Object.keys(problems).length > 0) {
+      setAttempt((n) => n + 1);
+      return;
+    }
+    const body = draftBody(draft, choices, current);
+    setBusy(true);
+    try {
+      onSaved(
+        current
+          ? await reviewApi.automationUpdate(current.id, { ...body, version: current.version })
+          : await reviewApi.automationCreate({ farm, ...body }),
+      );
+    } catch (err) {
+      setServerError(err);
+      if (err instanceof ApiError)
+        setServerField(fieldOfPointer((err.body as { pointer?: string } | null)?.pointer));
+      setAttempt((n) => n + 1);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  /** After a 409: the automation as it is now, in the form, to edit again. */
+  const loadLatest = async () => {
+    if (!current) return;
+    try {
+      const latest = await reviewApi.automation(current.id);
+      setCurrent(latest);
+      setDraft(draftOf(latest, choices));
+      setErrors({});
+      setServerError(null);
+      setServerField('');
+      heading.current?.focus();
+    } catch (err) {
+      setServerError(err);
+    }
+  };
+
+  const numberField = (key: 'value' | 'low' | 'high', label: string) => (
+    <div>
+      <label>
+        {label}
+        {unit}
+        <input
+          id={`${id}-${key}`}
+          type="number"
+          inputMode="decimal"
+          step="any"
+          min={metric?.min}
+          max={metric?.max}
+          value={draft[key]}
+          {...invalid(`${id}-${key}`, errorOf(key))}
+          onInput={(e) => set({ [key]: inputValue(e) })}
+        />
+      </label>
+      <FieldError id={`${id}-${key}-err`} message={errorOf(key)} />
+    </div>
+  );
+  const intField = (
+    key: 'maxRunsPerDay' | 'maxOpenMinutes' | 'cooldownMinutes',
+    label: string,
+    min: number,
+    max: number,
+  ) => (
+    <>
+      <label>
+        {label}
+        <input
+          id={`${id}-${key}`}
+          type="number"
+          inputMode="numeric"
+          step={1}
+          min={min}
+          max={max}
+          value={draft[key]}
+          {...invalid(`${id}-${key}`, errorOf(key))}
+          onInput={(e) => set({ [key]: inputValue(e) })}
+        />
+      </label>
+      <FieldError id={`${id}-${key}-err`} message={errorOf(key)} />
+    </>
+  );
+
+  return (
+    <form
+      ref={form}
+      class="automation-form"
+      aria-labelledby={`${id}-h`}
+      noValidate
+      onSubmit={(e) => void submit(e)}
+      data-testid="automation-form"
+    >
+      <h2 id={`${id}-h`} tabIndex={-1} ref={heading}>
+        {initial ? t('editAutomation') : t('newAutomation')}
+      </h2>
+      <fieldset>
+        <legend>{t('automationKind')}</legend>
+        {(['threshold', 'band'] as const).map((k) => (
+          <label class="check" key={k}>
+            <input
+              type="radio"
+              name={`${id}-kind`}
+              value={k}
+              checked={draft.kind === k}
+              onChange={() => setDraft((d) => ({ ...d, kind: k, ...(current ? {} : limitDefaults(k)) }))}
+            />
+            {k === 'threshold' ? t('kindThreshold') : t('kindBand')}
+          </label>
+        ))}
+      </fieldset>
+      <label>
+        {t('automationName')}
+        <input
+          id={`${id}-name`}
+          maxLength={200}
+          value={draft.name[lang]}
+          {...invalid(`${id}-name`, errorOf('name'))}
+          onInput={(e) => {
+            const v = inputValue(e);
+            // The other language's name follows this one until the farmer writes it.
+            setDraft((d) => {
+              const linked = d.name[other] === '' || d.name[other] === d.name[lang];
+              return { ...d, name: { ...d.name, [lang]: v, ...(linked ? { [other]: v } : {}) } };
+            });
+          }}
+        />
+      </label>
+      <FieldError id={`${id}-name-err`} message={errorOf('name')} />
+      <details class="other-name">
+        <summary>{t('nameOtherLang')}</summary>
+        <label>
+          {t('nameOtherLang')}
+          <input
+            maxLength={200}
+            lang={other}
+            value={draft.name[other]}
+            onInput={(e) => set({ name: { ...draft.name, [other]: inputValue(e) } })}
+          />
+        </label>
+      </details>
+
+      <fieldset>
+        <legend>{draft.kind === 'threshold' ? t('triggerThreshold') : t('triggerBand')}</legend>
+        <label>
+          {t('sensorDevice')}
+          <select
+            id={`${id}-sensor`}
+            value={draft.sensor}
+            {...invalid(`${id}-sensor`, errorOf('sensor'))}
+            onChange={(e) => {
+              const s = choices.sensors.find((x) => x.id === inputValue(e));
+              const m = s?.metrics.some((x) => x.id === draft.metric)
+                ? draft.metric
+                : (s?.metrics[0]?.id ?? '');
+              set({ sensor: s?.id ?? '', metric: m });
+            }}
+          >
+            {!sensor ? <option value="">{t('choose')}</option> : null}
+            {choices.sensors.map((s) => (
+              <option key={s.id} value={s.id} translate={false}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <FieldError id={`${id}-sensor-err`} message={errorOf('sensor')} />
+        <label>
+          {t('metric')}
+          <select
+            id={`${id}-metric`}
+            value={draft.metric}
+            {...invalid(`${id}-metric`, errorOf('metric'))}
+            onChange={(e) => set({ metric: inputValue(e) })}
+          >
+            {!metric ? <option value="">{t('choose')}</option> : null}
+            {(sensor?.metrics ?? []).map((m) => (
+              <option key={m.id} value={m.id} translate={isMetricName(m.id) ? undefined : false}>
+                {metricName(m.id, lang)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <FieldError id={`${id}-metric-err`} message={errorOf('metric')} />
+        {draft.kind === 'threshold' ? (
+          <div class="pair">
+            <label>
+              {t('comparison')}
+              <select value={draft.op} onChange={(e) => set({ op: inputValue(e) as Op })}>
+                <option value="<">{t('opLt')}</option>
+                <option value="<=">{t('opLe')}</option>
+                <option value=">">{t('opGt')}</option>
+                <option value=">=">{t('opGe')}</option>
+              </select>
+            </label>
+            {numberField('value', t('thresholdValue'))}
+          </div>
+        ) : (
+          <div class="pair">
+            {numberField('low', t('bandLow'))}
+            {numberField('high', t('bandHigh'))}
+          </div>
+        )}
+      </fieldset>
+
+      {draft.kind === 'threshold' ? (
+        <CommandFields
+          id={`${id}-action`}
+          slot="action"
+          legend={t('whenCondition')}
+          value={draft.action}
+          onChange={(action) => set({ action })}
+          choices={choices}
+          optional={false}
+          errorOf={errorOf}
+        />
+      ) : (
+        <>
+          <CommandFields
+            id={`${id}-below`}
+            slot="below"
+            legend={t('whenBelow')}
+            value={draft.below}
+            onChange={(below) => set({ below })}
+            choices={choices}
+            optional
+            errorOf={errorOf}
+          />
+          <CommandFields
+            id={`${id}-above`}
+            slot="above"
+            legend={t('whenAbove')}
+            value={draft.above}
+            onChange={(above) => set({ above })}
+            choices={choices}
+            optional
+            errorOf={errorOf}
+          />
+        </>
+      )}
+      {choices.actuators.length === 0 ? <p class="muted">{t('noActuators')}</p> : null}
+
+      <fieldset>
+        <legend>{t('safetyLimits')}</legend>
+        {intField('maxRunsPerDay', t('maxRunsPerDay'), 1, 96)}
+        {intField('maxOpenMinutes', t('maxOpenMinutesLabel'), 1, MAX_OPEN_MINUTES)}
+        {intField('cooldownMinutes', t('cooldownMinutes'), 0, 1440)}
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={draft.quiet}
+            {...invalid(`${id}-quiet`, errorOf('quiet'))}
+            onChange={(e) => set({ quiet: (e.currentTarget as HTMLInputElement).checked })}
+          />
+          {t('useQuietHours')}
+        </label>
+        {draft.quiet ? (
+          <div class="pair">
+            <label>
+              {t('quietFrom')}
+              <input
+                type="time"
+                value={draft.quietFrom}
+                {...invalid(`${id}-quiet`, errorOf('quiet'))}
+                onInput={(e) => set({ quietFrom: inputValue(e) })}
+              />
+            </label>
+            <label>
+              {t('quietTo')}
+              <input
+                type="time"
+                value={draft.quietTo}
+                {...invalid(`${id}-quiet`, errorOf('quiet'))}
+                onInput={(e) => set({ quietTo: inputValue(e) })}
+              />
+            </label>
+          </div>
+        ) : null}
+        <FieldError id={`${id}-quiet-err`} message={errorOf('quiet')} />
+      </fieldset>
+
+      <label class="check">
+        <input
+          type="checkbox"
+          checked={draft.enabled}
+          onChange={(e) => set({ enabled: (e.currentTarget as HTMLInputElement).checked })}
+        />
+        {t('enableOnSave')}
+      </label>
+
+      {Object.keys(errors).length > 0 ? (
+        <p class="error" role="alert">
+          {t('fixErrors')}
+        </p>
+      ) : null}
+      {conflict ? (
+        <div class="error conflict" role="alert">
+          <p>{t('automationConflict')}</p>
+          <button type="button" onClick={() => void loadLatest()}>
+            {t('loadLatest')}
+          </button>
+        </div>
+      ) : serverError ? (
+        <div class="server-error">
+          <p class="error">{t('saveFailed')}</p>
+          <ErrorBox error={serverError} />
+        </div>
+      ) : null}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy}>
+          {t('save')}
+        </button>
+        <button type="button" onClick={onCancel}>
+          {t('cancel')}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** What an automation drives: → 水門 畑1号 指定時間だけ開く (30 分), or below … · above … for a band. */
+function CommandsText({ a, devices }: { a: AutomationView; devices: DeviceView[] }) {
+  const { t } = useI18n();
+  const one = (c: ActuatorCommand) => (
+    <>
+      <span translate={false}>{devices.find((d) => d.id === c.device)?.name ?? c.device}</span>{' '}
+      {knownCommand(c.command) ? commandName(c.command, t) : <span translate={false}>{c.command}</span>}
+      {c.params?.minutes !== undefined ? ` (${c.params.minutes} ${t('minutes')})` : ''}
+    </>
+  );
+  if (a.trigger.kind === 'threshold') return a.action ? <>→ {one(a.action)}</> : null;
+  return (
+    <>
+      {a.below ? (
+        <>
+          {t('whenBelow')}: {one(a.below)}
+        </>
+      ) : null}
+      {a.below && a.above ? ' · ' : null}
+      {a.above ? (
+        <>
+          {t('whenAbove')}: {one(a.above)}
+        </>
+      ) : null}
+    </>
+  );
+}
+
 export function FarmerAutomations({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.automations(farm), farm);
   const overrides = useLoad(() => reviewApi.overrides(farm).catch(() => []), `${farm}/o`);
   const devices = useLoad(() => api<DeviceView[]>('/api/v1/devices'), farm);
+  const kits = useLoad(() => api<KitSummary[]>('/api/v1/kits'), 'kits');
+  const choices = useMemo(
+    () =>
+      farmChoices(
+        (devices.data ?? []).filter((d) => d.farm === farm),
+        kits.data ?? [],
+      ),
+    [devices.data, kits.data, farm],
+  );
   const [error, setError] = useState<unknown>(null);
   const [open, setOpen] = useState('');
+  /** '' (no form), 'new', or the id of the automation being edited. */
+  const [editing, setEditing] = useState('');
+  const [saved, setSaved] = useState('');
   const logs = useLoad(() => (open ? reviewApi.automationLogs(open) : Promise.resolve([])), open);
+  const formReady = !devices.loading && !kits.loading;
+  const edit = (what: string) => {
+    setSaved('');
+    setEditing(editing === what ? '' : what);
+  };
+  const onSaved = () => {
+    setEditing('');
+    setSaved(t('automationSaved'));
+    list.reload();
+  };
   const toggle = async (a: AutomationView) => {
     setError(null);
     try {
@@ -761,6 +1636,26 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   return (
     <main id="main" tabIndex={-1}>
       <h1>{t('automations')}</h1>
+      <p role="status" class="ok">
+        {saved}
+      </p>
+      <div class="actions">
+        <button
+          type="button"
+          class="primary"
+          aria-expanded={editing === 'new'}
+          disabled={!formReady}
+          onClick={() => edit('new')}
+        >
+          {t('newAutomation')}
+        </button>
+      </div>
+      <ErrorBox error={kits.error ?? devices.error} />
+      {editing === 'new' && formReady ? (
+        <div class="card">
+          <AutomationForm farm={farm} choices={choices} onSaved={onSaved} onCancel={() => setEditing('')} />
+        </div>
+      ) : null}
       <ErrorBox error={error ?? list.error} />
       {list.loading ? <Loading /> : null}
       {list.data?.length === 0 ? <p class="muted">{t('noAutomations')}</p> : null}
@@ -771,6 +1666,9 @@ export function FarmerAutomations({ farm }: { farm: string }) {
             <p data-testid="trigger">
               {a.enabled ? t('enabled') : t('disabled')} ·{' '}
               <TriggerText trigger={a.trigger} devices={devices.data ?? []} />
+            </p>
+            <p data-testid="commands">
+              <CommandsText a={a} devices={devices.data ?? []} />
             </p>
             <p class="muted">
               {t('maxRunsPerDay')} {a.limits.maxRunsPerDay} · {t('maxOpen')} {a.limits.maxOpenMinutes}{' '}
@@ -790,7 +1688,25 @@ export function FarmerAutomations({ farm }: { farm: string }) {
               >
                 {t('showLog')}
               </button>
+              <button
+                type="button"
+                aria-expanded={editing === a.id}
+                disabled={!formReady}
+                onClick={() => edit(a.id)}
+              >
+                {t('edit')}
+              </button>
             </div>
+            {editing === a.id && formReady ? (
+              <AutomationForm
+                key={a.id}
+                farm={farm}
+                choices={choices}
+                initial={a}
+                onSaved={onSaved}
+                onCancel={() => setEditing('')}
+              />
+            ) : null}
             {open === a.id ? (
               <ol class="log">
                 {(logs.data ?? []).map((l) => (
