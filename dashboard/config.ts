@@ -1,6 +1,7 @@
 // The server's configuration file, validated, with defaults and absolute paths. A mistake is
 // reported at its file, line and column — for the storage section too, where the schema is a
 // union and a generic "expected union value" would not tell an IT partner what to fix.
+import { isIP } from 'node:net';
 import type { TSchema } from '@sinclair/typebox';
 import {
   InfluxStorageConfig,
@@ -42,21 +43,43 @@ export function loadServerConfig(file: string): ServerOptions & { demo: boolean 
       );
     }
   }
-  const problem = schemaProblems(source, configValidator, 1)[0];
+  const problem = schemaProblems(source, configValidator, 1, doc)[0];
   if (problem) throw problem;
   const c = doc as ServerConfig;
   if (c.storage) {
     const p = storageConfigProblems(c.storage)[0];
     if (p) throw placedError(source, `/storage${p.pointer}`, `/storage${p.pointer}: ${p.message}`);
   }
+  const trust = c.http?.trustProxy;
+  if (trust) {
+    const bad = trust.findIndex((t) => !isProxyAddress(t));
+    if (bad >= 0)
+      throw placedError(
+        source,
+        `/http/trustProxy/${bad}`,
+        `/http/trustProxy/${bad}: "${trust[bad]}" is not an address or CIDR range`,
+        'an IPv4 or IPv6 address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal, uniquelocal',
+      );
+  }
   return {
     dataDir: resolveFrom(file, c.dataDir),
     host: c.http?.host ?? '0.0.0.0',
     port: c.http?.port ?? 8080,
+    trustProxy: trust,
     secureCookies: c.secureCookies ?? false,
     storage: c.storage ? resolveStoragePaths(file, c.storage) : undefined,
     demo: c.demo ?? false,
   };
+}
+
+/** An address, a CIDR range or one of proxy-addr's named ranges. */
+function isProxyAddress(s: string): boolean {
+  if (s === 'loopback' || s === 'linklocal' || s === 'uniquelocal') return true;
+  const [addr, bits, ...rest] = s.split('/');
+  const v = isIP(addr ?? '');
+  if (v === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128);
 }
 
 /** The schema's description of the setting a JSON pointer names, as a hint of what is expected. */

@@ -41,6 +41,8 @@ export interface ServerOptions {
   host?: string;
   port?: number;
   secureCookies?: boolean;
+  /** Reverse proxies whose X-Forwarded-For / -Proto are believed (see TrustProxy in server-config). */
+  trustProxy?: string[];
   storage?: StorageConfig;
   logger?: Logger | false;
 }
@@ -123,6 +125,9 @@ export class HatakeServer {
       loggerInstance: logger === false ? undefined : logger,
       logger: logger === false ? false : undefined,
       bodyLimit: 8 * 1024 * 1024,
+      // Behind a reverse proxy: the client's address (the login limit's key) and protocol from its
+      // X-Forwarded-* headers — only from the proxies named; unset, from the socket.
+      trustProxy: opts.trustProxy ?? false,
       // SSE streams never end on their own; close them when the server stops.
       forceCloseConnections: true,
       // Refusals by the router itself (a bad %-encoding, an over-long parameter) as problem+json too.

@@ -163,9 +163,10 @@ export function checkKitFile(file: string, text: string): { kit: Kit | undefined
   if (errors.length) return { kit: undefined, problems: errors };
   let kit: Kit;
   try {
-    const schema = schemaProblems(source, kitValidator);
+    const data = toData(source);
+    const schema = schemaProblems(source, kitValidator, 100, data);
     if (schema.length) return { kit: undefined, problems: schema };
-    kit = toData(source) as Kit;
+    kit = data as Kit;
   } catch (e) {
     if (isHatakeError(e)) return { kit: undefined, problems: [e] };
     throw e;

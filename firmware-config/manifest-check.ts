@@ -10,7 +10,7 @@ import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon';
 import { HatakeError, type ErrorCode } from '../protocol/errors.ts';
 import { ManifestFile, PolygonGeometry, type Manifest } from '../protocol/manifest.ts';
 import { validator } from '../protocol/validate.ts';
-import { placeOf, readYaml, schemaProblems, type YamlSource } from '../protocol/yaml.ts';
+import { placeOf, readYaml, schemaProblems, toData, type YamlSource } from '../protocol/yaml.ts';
 import type { Catalogue } from './catalogue.ts';
 import { calibratedMetrics } from './calibration.ts';
 
@@ -136,19 +136,11 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
   let raw: unknown;
   let schema: HatakeError[];
   try {
-    raw = source.doc.toJS({ maxAliasCount: 100 });
-    schema = schemaProblems(source, manifestValidator, 500);
-  } catch (e) {
     // The yaml library refuses alias bombs ("excessive alias count") by throwing.
-    return {
-      manifest: undefined,
-      problems: [
-        new HatakeError('HATAKE_E_CONFIG', `manifest cannot be read: ${(e as Error).message.slice(0, 200)}`, {
-          place: { file },
-          expected: 'a YAML document without alias expansion tricks',
-        }),
-      ],
-    };
+    raw = toData(source);
+    schema = schemaProblems(source, manifestValidator, 500, raw);
+  } catch (e) {
+    return { manifest: undefined, problems: [e as HatakeError] };
   }
   // Schema problems, except that a boundary's union error is replaced by what is wrong inside it.
   for (const e of schema) {

@@ -136,6 +136,22 @@ export function storageConfigProblems(c: StorageConfig): { pointer: string; mess
   return out;
 }
 
+/**
+ * The reverse proxies (nginx, Caddy, a co-op's load balancer) whose X-Forwarded-For and
+ * X-Forwarded-Proto the server believes: their addresses or CIDR ranges (or `loopback`,
+ * `linklocal`, `uniquelocal`). Unset, the headers are
+ * ignored and every client is the address it connected from — the login limit then counts the
+ * proxy as one client, so set this when the server sits behind one.
+ */
+export const TrustProxy = Type.Array(
+  Type.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^(loopback|linklocal|uniquelocal|[0-9a-fA-F:.]+(/\\d{1,3})?)$',
+  }),
+  { minItems: 1, maxItems: 32 },
+);
+
 export const ServerConfig = Type.Object(
   {
     dataDir: Type.String({ minLength: 1 }),
@@ -144,6 +160,7 @@ export const ServerConfig = Type.Object(
         {
           host: Type.Optional(Type.String()),
           port: Type.Optional(Port),
+          trustProxy: Type.Optional(TrustProxy),
         },
         { additionalProperties: false },
       ),

@@ -83,14 +83,18 @@ export function toData(source: YamlSource): unknown {
   }
 }
 
-/** Every schema problem of a YAML document, each placed. */
+/**
+ * Every schema problem of a YAML document, each placed. `data` is the document already converted
+ * (toData), when the caller has it, so a large document is not converted twice.
+ */
 export function schemaProblems<T extends TSchema>(
   source: YamlSource,
   v: Validator<T>,
   max = 100,
+  data: unknown = toData(source),
 ): HatakeError[] {
   return v
-    .problems(toData(source), max)
+    .problems(data, max)
     .map((p) => placedError(source, p.pointer, `${p.pointer === '/' ? '' : p.pointer + ': '}${p.message}`));
 }
 
@@ -98,7 +102,8 @@ export function schemaProblems<T extends TSchema>(
 export function parseYaml<T extends TSchema>(text: string, file: string, v: Validator<T>): Static<T> {
   const { source, errors } = readYaml(text, file);
   if (errors[0]) throw errors[0];
-  const problems = schemaProblems(source, v, 1);
+  const data = toData(source);
+  const problems = schemaProblems(source, v, 1, data);
   if (problems[0]) throw problems[0];
-  return toData(source) as Static<T>;
+  return data as Static<T>;
 }

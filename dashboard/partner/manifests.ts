@@ -13,7 +13,7 @@ import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import { Registry } from '../../protocol/registry.ts';
 import { validator } from '../../protocol/validate.ts';
-import { readYaml } from '../../protocol/yaml.ts';
+import { readYaml, toData } from '../../protocol/yaml.ts';
 import type {
   ManifestCheckResult,
   ManifestProblem,
@@ -57,6 +57,8 @@ const problemOf = (e: HatakeError): ManifestProblem => ({
   expected: e.expected ?? null,
 });
 
+const NO_COUNTS = { fields: 0, devices: 0 };
+
 const isPathLike = (v: unknown): v is string => typeof v === 'string' && /\.(geo)?json$/i.test(v);
 
 /**
@@ -70,9 +72,14 @@ export function checkUpload(
   files: Record<string, string> | undefined,
   catalogue: Catalogue,
   now = Date.now(),
-): { manifest: Manifest | undefined; problems: ManifestProblem[] } {
+): {
+  manifest: Manifest | undefined;
+  problems: ManifestProblem[];
+  /** How many fields and devices the document lists, whatever else is wrong with it. */
+  counts: { fields: number; devices: number };
+} {
   const { source, errors } = readYaml(text, MANIFEST_FILE_NAME);
-  if (errors.length) return { manifest: undefined, problems: errors.map(problemOf) };
+  if (errors.length) return { manifest: undefined, problems: errors.map(problemOf), counts: NO_COUNTS };
   const ranges: Array<[number, number]> = [];
   visit(source.doc, {
     Scalar(_key, node) {
@@ -83,23 +90,16 @@ export function checkUpload(
   const refused: ManifestProblem[] = [];
   let raw: unknown;
   try {
-    raw = source.doc.toJS({ maxAliasCount: 100 });
+    raw = toData(source);
   } catch (e) {
-    return {
-      manifest: undefined,
-      problems: [
-        {
-          code: 'HATAKE_E_CONFIG',
-          message: `manifest cannot be read: ${(e as Error).message.slice(0, 200)}`,
-          line: null,
-          column: null,
-          pointer: null,
-          expected: 'a YAML document without alias expansion tricks',
-        },
-      ],
-    };
+    return { manifest: undefined, problems: [problemOf(e as HatakeError)], counts: NO_COUNTS };
   }
   const fields = (raw as { fields?: unknown } | null)?.fields;
+  const devices = (raw as { devices?: unknown } | null)?.devices;
+  const counts = {
+    fields: Array.isArray(fields) ? fields.length : 0,
+    devices: Array.isArray(devices) ? devices.length : 0,
+  };
   const refusedPointers = new Set<string>();
   if (Array.isArray(fields)) {
     fields.forEach((f: unknown, i) => {
@@ -123,7 +123,7 @@ export function checkUpload(
     }
     safe = safe.slice(0, start) + 'x'.repeat(end - start - 5) + '.json' + safe.slice(end);
   }
-  if (refused.length) return { manifest: undefined, problems: refused };
+  if (refused.length) return { manifest: undefined, problems: refused, counts };
   const dir = mkdtempSync(join(tmpdir(), 'hatake-manifest-'));
   try {
     for (const [name, content] of Object.entries(files ?? {})) {
@@ -146,7 +146,7 @@ export function checkUpload(
         };
       return p;
     });
-    return { manifest: check.manifest, problems };
+    return { manifest: check.manifest, problems, counts };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -157,20 +157,8 @@ export function checkResult(
   files: Record<string, string> | undefined,
   catalogue: Catalogue,
 ): ManifestCheckResult {
-  const { manifest, problems } = checkUpload(text, files, catalogue);
-  const { source } = readYaml(text, MANIFEST_FILE_NAME);
-  let raw: { fields?: unknown; devices?: unknown } | null;
-  try {
-    raw = source.doc.toJS({ maxAliasCount: 100 }) as { fields?: unknown; devices?: unknown } | null;
-  } catch {
-    raw = null;
-  }
-  return {
-    ok: manifest !== undefined && problems.length === 0,
-    problems,
-    fields: Array.isArray(raw?.fields) ? raw.fields.length : 0,
-    devices: Array.isArray(raw?.devices) ? raw.devices.length : 0,
-  };
+  const { manifest, problems, counts } = checkUpload(text, files, catalogue);
+  return { ok: manifest !== undefined && problems.length === 0, problems, ...counts };
 }
 
 interface StoredRow {

@@ -4,11 +4,12 @@
 // HTTPS or the server is told to force it; state-changing requests need the CSRF token; and the
 // database holds scrypt hashes with the documented parameters, never a password or a session token.
 import { createHash, scryptSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HatakeServer, SESSION_COOKIE } from '../../dashboard/server.ts';
+import { loadServerConfig } from '../../dashboard/config.ts';
 import { DEMO_PASSWORD, seedDemoUsers } from '../../dashboard/demo.ts';
 import { quietLog, signIn, startServer } from '../helpers/stack.ts';
 
@@ -20,19 +21,19 @@ interface Running {
 
 const running: Running[] = [];
 
-async function start(opts: { secureCookies?: boolean } = {}): Promise<Running> {
+async function start(opts: { secureCookies?: boolean; trustProxy?: string[] } = {}): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-auth-'));
   let r: Running;
-  if (opts.secureCookies === undefined) {
+  if (opts.secureCookies === undefined && opts.trustProxy === undefined) {
     r = { dir, ...(await startServer(dir)) };
   } else {
-    // The stack helper has no secureCookies switch; this is what it does, with the switch.
+    // The stack helper has no such switches; this is what it does, with them.
     const server = await HatakeServer.create({
       dataDir: join(dir, 'server'),
       host: '127.0.0.1',
       port: 0,
       logger: quietLog(),
-      secureCookies: opts.secureCookies,
+      ...opts,
     });
     await seedDemoUsers(server.ctx.auth);
     r = { dir, server, url: `http://127.0.0.1:${await server.listen()}` };
@@ -119,6 +120,27 @@ describe('login rate limit', () => {
     const later = await login(r.url, 'demo-farmer', DEMO_PASSWORD);
     expect(later.status).toBe(200);
     expect(sessionCookie(later).value).not.toBe('');
+  });
+});
+
+describe('behind a reverse proxy', () => {
+  const from = (client: string) => ({ 'x-forwarded-for': client });
+
+  it('counts each client the trusted proxy names as its own, for the login limit', async () => {
+    const r = await start({ trustProxy: ['127.0.0.1'] });
+    for (let i = 0; i < 10; i++)
+      expect((await login(r.url, 'demo-farmer', `wrong-${i}`, from('203.0.113.5'))).status).toBe(401);
+    expect((await login(r.url, 'demo-farmer', 'wrong-10', from('203.0.113.5'))).status).toBe(429);
+    // another farmer behind the same proxy is not held up by the first
+    expect((await login(r.url, 'demo-farmer', DEMO_PASSWORD, from('203.0.113.6'))).status).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For from anyone it was not told to trust, so the header cannot dodge the limit', async () => {
+    const r = await start({ trustProxy: ['10.0.0.0/8'] });
+    for (let i = 0; i < 10; i++)
+      expect((await login(r.url, 'demo-farmer', `wrong-${i}`, from(`198.51.100.${i}`))).status).toBe(401);
+    const res = await login(r.url, 'demo-farmer', DEMO_PASSWORD, from('198.51.100.99'));
+    expect(res.status).toBe(429);
   });
 });
 
@@ -252,5 +274,46 @@ describe('CSRF token and stored secrets', () => {
     const dump = JSON.stringify(sessions);
     expect(dump).not.toContain(token);
     expect(sessions.map((s) => s.token_hash)).toContain(createHash('sha256').update(token).digest('hex'));
+  });
+});
+
+describe('trustProxy in server.yaml', () => {
+  const load = (trust: string) => {
+    const d = mkdtempSync(join(tmpdir(), 'hatake-trust-'));
+    const file = join(d, 'server.yaml');
+    writeFileSync(file, `dataDir: ./data\nhttp:\n  port: 8080\n  trustProxy: ${trust}\n`);
+    try {
+      return loadServerConfig(file);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  };
+
+  it('takes addresses, CIDR ranges and the named ranges', () => {
+    expect(load('[127.0.0.1, 10.0.0.0/8, "fd00::/8", loopback]').trustProxy).toEqual([
+      '127.0.0.1',
+      '10.0.0.0/8',
+      'fd00::/8',
+      'loopback',
+    ]);
+  });
+
+  it('refuses what is not an address, at its line, with what to write instead', () => {
+    for (const [trust, message] of [
+      ['[10.0.0.0/33]', /trustProxy\/0: "10.0.0.0\/33" is not an address or CIDR range/],
+      ['[127.0.0.1, 999.1.1.1]', /trustProxy\/1: "999.1.1.1" is not an address/],
+      ['[everyone]', /trustProxy\/0/],
+      ['true', /trustProxy/],
+      ['[]', /trustProxy/],
+      ['["1.2.3.4/8/8"]', /trustProxy\/0/],
+    ] as const) {
+      expect(() => load(trust), trust).toThrow(message);
+      try {
+        load(trust);
+      } catch (e) {
+        expect(e).toMatchObject({ code: 'HATAKE_E_CONFIG', place: { line: 4 } });
+        expect((e as { place: { file: string } }).place.file).toMatch(/server\.yaml$/);
+      }
+    }
   });
 });
