@@ -10,6 +10,7 @@ import { INDICES } from '../edge/imagery/indices.ts';
 import { parseFields } from '../edge/imagery/fields.ts';
 import { Scene } from '../edge/imagery/scene.ts';
 import { processScene } from '../edge/imagery/process.ts';
+import { parseZoneCount } from '../edge/imagery/zones.ts';
 import { options } from './main.ts';
 
 const USAGE = `hatake imagery — 衛星画像から圃場ごとの植生指数・管理ゾーン・地図 / satellite imagery to per-field indices, zones and maps
@@ -120,17 +121,7 @@ async function processCommand(args: string[]): Promise<number> {
     throw new HatakeError('HATAKE_E_CONFIG', 'no SCENE file given', { expected: USAGE.split('\n')[3] });
   if (!values.fields) throw new HatakeError('HATAKE_E_CONFIG', '--fields FIELDS.geojson is required');
   if (!values.out) throw new HatakeError('HATAKE_E_CONFIG', '--out DIR is required');
-  // k = 3–5 management zones (issue 6); auto picks within the same range.
-  if (values.zones !== 'auto' && !/^[345]$/.test(values.zones)) {
-    throw new HatakeError(
-      'HATAKE_E_CONFIG',
-      `--zones "${values.zones.slice(0, 40)}" is not auto, 3, 4 or 5`,
-      {
-        expected: 'auto (the smallest k in 3–5 that fits) or a number of zones 3, 4 or 5',
-      },
-    );
-  }
-  const zonesK = values.zones === 'auto' ? 'auto' : Number(values.zones);
+  const zonesK = parseZoneCount(values.zones, '--zones');
   const profile = chooseProfile(values.profile, values['profile-file']);
   if (values.date !== undefined && Number.isNaN(Date.parse(values.date))) {
     throw new HatakeError('HATAKE_E_CONFIG', `--date "${values.date.slice(0, 40)}" is not a date`, {

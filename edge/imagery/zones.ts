@@ -5,6 +5,8 @@
 // than a minimum region are then merged into their neighbours (like gdal_sieve), so the zones
 // are areas a spreader can follow.
 
+import { HatakeError } from '../../protocol/errors.ts';
+
 export interface ZoningOptions {
   /** A fixed k, or 'auto' (3–5 by goodness of variance fit). */
   k: number | 'auto';
@@ -15,6 +17,24 @@ export interface ZoningOptions {
 }
 
 export const DEFAULT_ZONING: ZoningOptions = { k: 'auto', gvf: 0.85, minRegionPixels: 4 };
+
+/** The zone counts a prescription is made of (issue 6: k = 3–5, fixed or chosen per field). */
+export const ZONE_COUNTS = [3, 4, 5] as const;
+
+/** A zone count as a person writes it ("auto", "3", 4…), or a coded error naming `what`. */
+export function parseZoneCount(value: string | number, what = 'zones'): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const k = typeof value === 'number' ? value : /^\d$/.test(value) ? Number(value) : NaN;
+  if (!(ZONE_COUNTS as readonly number[]).includes(k))
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `${what} "${String(value).slice(0, 40)}" is not auto, 3, 4 or 5`,
+      {
+        expected: 'auto (the smallest k in 3–5 that fits) or a number of zones 3, 4 or 5',
+      },
+    );
+  return k;
+}
 
 /** At most this many values go into Ckmeans (a quantile sample of the field); it is O(k·n·log n). */
 const MAX_CLUSTER_VALUES = 2500;
@@ -27,7 +47,7 @@ export function zoneBreaks(sorted: Float32Array | Float64Array, opts: ZoningOpti
   for (let i = 0; i < m; i++) sample[i] = sorted[Math.min(n - 1, Math.floor(((i + 0.5) * n) / m))]!;
   let distinct = 1;
   for (let i = 1; i < m; i++) if (sample[i] !== sample[i - 1]) distinct++;
-  const ks = opts.k === 'auto' ? [3, 4, 5] : [opts.k];
+  const ks = opts.k === 'auto' ? ZONE_COUNTS : [parseZoneCount(opts.k, 'k') as number];
   let chosen: Int32Array | undefined;
   let mean = 0;
   for (let i = 0; i < m; i++) mean += sample[i]!;

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { ckmeans } from 'simple-statistics';
 import { describe, expect, it } from 'vitest';
-import { Ckmeans, sieve, zoneBreaks } from '../../../edge/imagery/zones.ts';
+import { Ckmeans, DEFAULT_ZONING, parseZoneCount, sieve, zoneBreaks } from '../../../edge/imagery/zones.ts';
 
 /** Sorted values the way fields give them: continuous, quantised to a few levels, or two clumps. */
 const sortedValues = fc
@@ -54,6 +54,26 @@ describe('zoneBreaks', () => {
     );
     expect(zoneBreaks(two, { k: 3, gvf: 0.85, minRegionPixels: 4 })).toHaveLength(2);
     expect(zoneBreaks(two, { k: 'auto', gvf: 0.85, minRegionPixels: 4 })).toHaveLength(2);
+  });
+});
+
+describe('zone counts', () => {
+  it('takes auto and 3–5, written or as numbers, and refuses anything else with a coded error', () => {
+    expect(['auto', '3', '4', '5', 3, 5].map((v) => parseZoneCount(v))).toEqual(['auto', 3, 4, 5, 3, 5]);
+    for (const bad of ['2', '6', '10', '3.5', ' 3', '', 'three', 2, 6, 3.5, Number.NaN, -3]) {
+      expect(() => parseZoneCount(bad, '--zones'), String(bad)).toThrow(
+        expect.objectContaining({
+          code: 'HATAKE_E_CONFIG',
+          message: expect.stringMatching(/^--zones ".*" is not auto, 3, 4 or 5$/),
+        }),
+      );
+    }
+  });
+
+  it('is enforced by the zoning itself, not only by the CLI', () => {
+    const sorted = new Float64Array(100).map((_, i) => i / 100);
+    expect(() => zoneBreaks(sorted, { ...DEFAULT_ZONING, k: 2 })).toThrow(/"2" is not auto, 3, 4 or 5/);
+    expect(zoneBreaks(sorted, { ...DEFAULT_ZONING, k: 4 })).toHaveLength(3);
   });
 });
 
