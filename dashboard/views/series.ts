@@ -21,7 +21,7 @@ export interface SeriesRequest {
   /**
    * Hourly aggregates the gateway sent instead of raw readings when its offline backlog outgrew
    * its budget (see `gatewayHours`): those readings exist nowhere else, so the hourly and daily
-   * charts count them in beside the store's rollups.
+   * charts count them in beside the store's rollups, and the 24 h chart draws their means.
    */
   gatewayHours?: (from: number, to: number) => readonly GatewayHour[];
 }
@@ -73,12 +73,21 @@ export async function seriesOf(store: ReadingStore, q: SeriesRequest): Promise<S
       limit: MAX_RAW_POINTS + 1,
     });
     if (rows.length <= MAX_RAW_POINTS) {
+      // Hours whose raw readings the gateway replaced by aggregates (an offline backlog over its
+      // budget) are drawn as their means at mid-hour among the raw points: those readings exist
+      // nowhere else.
+      const replaced = (q.gatewayHours?.(from, to) ?? []).map((h) => ({
+        time: h.hour + HOUR_MS / 2,
+        value: h.mean,
+        unit: h.unit,
+      }));
+      const points = replaced.length ? [...rows, ...replaced].sort((a, b) => a.time - b.time) : rows;
       return {
         ...base,
-        unit: rows[0]?.unit ?? '',
+        unit: rows[0]?.unit ?? replaced[0]?.unit ?? '',
         resolution: 'raw',
-        t: rows.map((r) => r.time / 1000),
-        v: rows.map((r) => r.value),
+        t: points.map((r) => r.time / 1000),
+        v: points.map((r) => r.value),
       };
     }
   }

@@ -199,6 +199,40 @@ describe('chart series', () => {
     expect(season.t.length).toBeLessThanOrEqual(12);
   });
 
+  it('draws the hourly means a gateway sent for an offline backlog among the last 24 h of raw readings', async () => {
+    const hour = 3_600_000;
+    const h = Math.floor(Date.now() / hour) * hour - 5 * hour;
+    const raw = await json<Series>(
+      await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=air_temperature&range=24h'),
+    );
+    expect(raw.resolution).toBe('raw');
+    await gw.send([
+      {
+        kind: 'aggregate' as const,
+        body: {
+          device: 'wx-1',
+          metric: 'air_temperature',
+          unit: '°C',
+          hour: h,
+          part: '0',
+          min: 11,
+          max: 15,
+          mean: 13.25,
+          count: 60,
+        },
+      },
+    ]);
+    const merged = await json<Series>(
+      await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=air_temperature&range=24h'),
+    );
+    expect(merged.resolution).toBe('raw');
+    expect(merged.t).toHaveLength(raw.t.length + 1);
+    const at = merged.t.indexOf((h + hour / 2) / 1000);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(merged.v[at]).toBe(13.25);
+    expect([...merged.t].sort((a, b) => a - b)).toEqual(merged.t);
+  });
+
   it('counts the hourly aggregates a gateway sent for an offline backlog in the 7-day and season charts', async () => {
     const hour = 3_600_000;
     const h0 = Math.floor(Date.now() / hour) * hour - 4 * 24 * hour;
