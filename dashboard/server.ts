@@ -28,6 +28,7 @@ import { authRoutes } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
 import { gatewayRoutes } from './routes/gateways.ts';
+import { sceneRoutes } from './routes/scenes.ts';
 import { loadOrCreateSigningKey } from './signing.ts';
 import { reviewFeature } from './features/review.ts';
 import { fieldViewsFeature } from './features/field-views.ts';
@@ -185,6 +186,7 @@ export class HatakeServer {
     await app.register(deviceRoutes, { ctx });
     await app.register(liveRoutes, { ctx });
     await app.register(gatewayRoutes, { ctx, dataDir: opts.dataDir });
+    await app.register(sceneRoutes, { ctx, dataDir: opts.dataDir });
     await app.register(reviewFeature, { ctx });
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });

@@ -1,18 +1,38 @@
 // How the gateway applies each kind of downlink document. Every handler either applies the whole
 // document or throws a HatakeError and changes nothing, so the last good version stays in use.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type ort from 'onnxruntime-node';
 import { HatakeError } from '../protocol/errors.ts';
 import { Registry } from '../protocol/registry.ts';
+import { SceneDownlink } from '../protocol/imagery.ts';
 import { validator } from '../protocol/validate.ts';
 import { parseCard, sha256Hex } from '../edge/inference/registry.ts';
 import { checkSessionAgainstCard } from '../edge/inference/session-check.ts';
 import { writeFileAtomic } from '../firmware-config/provision.ts';
 import type { DownlinkClient, DownlinkDoc } from './downlink-client.ts';
 import type { GatewayStore } from './store.ts';
+import type { SceneSidecar } from './imagery/inbox.ts';
+import { MAX_SCENE_BYTES, sha256File } from './imagery/receiver.ts';
 
 const registryValidator = validator(Registry);
+const sceneValidator = validator(SceneDownlink);
 
 /** A model sent down: fetch its artifact, check sha256 and that it loads and matches its card. */
 export function modelHandler(modelsDir: string, store: GatewayStore) {
@@ -102,4 +122,119 @@ export function keepHandler(store: GatewayStore, onChange?: (doc: DownlinkDoc) =
     onChange?.(doc);
     return doc.deleted ? `${doc.kind} ${doc.id} removed` : `${doc.kind} ${doc.id} kept`;
   };
+}
+
+/** The imagery folder as the scene handler needs it (gateway/imagery/inbox.ts). */
+export interface SceneInbox {
+  /** The folder holding inbox/, done/ and failed/. */
+  readonly dir: string;
+  scan(): Promise<void>;
+}
+
+/**
+ * A scene sent down: its GeoTIFF is fetched (streamed to disk, never whole in memory), checked
+ * against the size and sha256 of the signed document, and dropped with a sidecar saying what the
+ * document says into the imagery inbox, which processes it like any scene (stats, zones, maps,
+ * synced back). A mismatch is refused for good and reported; a dropped connection is retried.
+ */
+export function sceneHandler(inbox: SceneInbox, maxBytes = MAX_SCENE_BYTES) {
+  return async (doc: DownlinkDoc, client: DownlinkClient): Promise<string> => {
+    if (doc.deleted) return `scene ${doc.id} withdrawn (results already made are kept)`;
+    const scene = sceneValidator.parse(doc.body, `downlink scene ${doc.id}`, 'HATAKE_E_IMAGERY_TRANSFER');
+    const refuse = (reason: string) =>
+      new HatakeError('HATAKE_E_IMAGERY_TRANSFER', `scene ${doc.id}: ${reason}`);
+    if (scene.sceneId !== doc.id) throw refuse(`the document describes scene "${scene.sceneId}"`);
+    if (scene.size > maxBytes)
+      throw refuse(`${scene.size} bytes exceeds the gateway's limit of ${maxBytes} bytes`);
+    const name = `${scene.sceneId}.tif`;
+    const dir = join(inbox.dir, 'inbox');
+    const sidecar = sidecarOf(scene);
+    const sidecarFile = (d: string) => join(inbox.dir, d, `${scene.sceneId}.hatake.json`);
+    const same = async (f: string) =>
+      existsSync(f) && statSync(f).size === scene.size && (await sha256File(f)) === scene.sha256;
+    // Sent again — after a restart before its version was recorded, or with corrected metadata
+    // (an offset, band numbers): the file is here already; process it again only if it changed.
+    if (await same(join(inbox.dir, 'done', name))) {
+      if (readJson(sidecarFile('done')) === JSON.stringify(sidecar))
+        return `scene ${scene.sceneId} already received and processed`;
+      writeFileAtomic(sidecarFile('inbox'), JSON.stringify(sidecar), 0o644);
+      renameSync(join(inbox.dir, 'done', name), join(dir, name));
+      void inbox.scan();
+      return `scene ${scene.sceneId} queued for processing again with its new description`;
+    }
+    if (await same(join(dir, name))) {
+      writeFileAtomic(sidecarFile('inbox'), JSON.stringify(sidecar), 0o644);
+      void inbox.scan();
+      return `scene ${scene.sceneId} already received; queued for processing`;
+    }
+    // At 50 kB/s at least: a farm's link is slow, but a stalled download must end.
+    const res = await client.get(`/api/v1/downlink/scenes/${scene.sha256}`, {
+      timeoutMs: 60_000 + Math.ceil(scene.size / 50),
+    });
+    if (res.status === 404) throw refuse(`the server has no file ${scene.sha256}`);
+    if (res.status !== 200 || !res.body) throw new Error(`scene download: HTTP ${res.status}`); // retried
+    const part = join(dir, `.${name}.part`); // not *.tif: the inbox does not take it yet
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      await pipeline(
+        Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            size += chunk.length;
+            if (size > scene.size)
+              return done(refuse(`the server sent more than the signed ${scene.size} bytes`));
+            hash.update(chunk);
+            done(null, chunk);
+          },
+        }),
+        createWriteStream(part),
+      );
+      const actual = hash.digest('hex');
+      if (size !== scene.size)
+        throw refuse(`the file is ${size} bytes, the signed document says ${scene.size}`);
+      if (actual !== scene.sha256)
+        throw refuse(`file sha256 ${actual} does not match the signed document's ${scene.sha256}`);
+      const fd = openSync(part, 'r');
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      // The sidecar first: the inbox takes a scene by its .tif and reads the sidecar beside it.
+      writeFileAtomic(sidecarFile('inbox'), JSON.stringify(sidecar), 0o644);
+      renameSync(part, join(dir, name));
+    } finally {
+      rmSync(part, { force: true });
+    }
+    void inbox.scan();
+    return `scene ${scene.sceneId} (${scene.size} bytes, sha256 verified) queued for processing`;
+  };
+}
+
+/** What the inbox is told about a scene sent down: the signed document's description. */
+function sidecarOf(scene: SceneDownlink): SceneSidecar {
+  return {
+    sceneId: scene.sceneId,
+    acquired: scene.acquired,
+    profile: scene.profile,
+    ...(scene.bands
+      ? {
+          bands: Object.entries(scene.bands)
+            .map(([role, n]) => `${role}=${n}`)
+            .join(','),
+        }
+      : {}),
+    ...(scene.offset !== undefined ? { offset: scene.offset } : {}),
+    ...(scene.scale !== undefined ? { scale: scene.scale } : {}),
+  };
+}
+
+/** A JSON file's content re-serialised (for comparing), or undefined. */
+function readJson(file: string): string | undefined {
+  try {
+    return JSON.stringify(JSON.parse(readFileSync(file, 'utf8')));
+  } catch {
+    return undefined;
+  }
 }

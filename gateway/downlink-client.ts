@@ -1,9 +1,9 @@
 // The downlink: what the server sends the gateway — device manifest and registry, configuration,
-// model artifacts, approved recommendations, automations, overrides. The gateway polls on a
-// schedule and also listens on a long-lived SSE stream for "there is something new"; it verifies
-// every document's ed25519 signature against the server key it was registered with, applies each
-// atomically through the handler of its kind (the previous version stays when one is refused),
-// and reports what it applied or refused to the server as events.
+// model artifacts, satellite scenes, approved recommendations, automations, overrides. The gateway
+// polls on a schedule and also listens on a long-lived SSE stream for "there is something new"; it
+// verifies every document's ed25519 signature against the server key it was registered with,
+// applies each atomically through the handler of its kind (the previous version stays when one is
+// refused), and reports what it applied or refused to the server as events.
 import { verify, createPublicKey, type KeyObject } from 'node:crypto';
 import { HatakeError, isHatakeError } from '../protocol/errors.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -31,7 +31,15 @@ export interface DownlinkOptions {
 }
 
 /** Kinds that may change what runs on the farm: accepted only when signed by the server. */
-const MUST_BE_SIGNED = new Set(['model', 'automation', 'override', 'registry', 'manifest', 'config']);
+const MUST_BE_SIGNED = new Set([
+  'model',
+  'scene',
+  'automation',
+  'override',
+  'registry',
+  'manifest',
+  'config',
+]);
 
 export class DownlinkClient {
   private timer: NodeJS.Timeout | undefined;
@@ -67,16 +75,31 @@ export class DownlinkClient {
 
   start(): void {
     void this.poll();
-    this.timer = setInterval(() => void this.poll(), this.opts.intervalMs);
-    this.timer.unref();
+    this.schedulePolls();
     void this.listen();
   }
 
-  /** An authenticated GET against the server. */
-  async get(path: string): Promise<Response> {
+  private schedulePolls(): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => void this.poll(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  /** A new poll interval (a configuration sent down); the stream still says when to look sooner. */
+  configure(p: { intervalMs: number }): void {
+    if (p.intervalMs === this.opts.intervalMs) return;
+    this.opts.intervalMs = p.intervalMs;
+    if (this.timer !== undefined) this.schedulePolls();
+  }
+
+  /**
+   * An authenticated GET against the server. The timeout covers reading the body too (default
+   * one minute; a large download asks for more). Aborted when the gateway stops.
+   */
+  async get(path: string, opts: { timeoutMs?: number } = {}): Promise<Response> {
     return (this.opts.fetch ?? fetch)(new URL(path, this.opts.url), {
       headers: { authorization: `Bearer ${this.opts.token}` },
-      signal: AbortSignal.any([AbortSignal.timeout(60_000), this.stopSignal.signal]),
+      signal: AbortSignal.any([AbortSignal.timeout(opts.timeoutMs ?? 60_000), this.stopSignal.signal]),
     });
   }
 

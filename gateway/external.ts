@@ -2,10 +2,13 @@
 // integration of a LoRaWAN network server), with a persistent session at QoS 1. Each message goes
 // through the same ingest as the embedded broker's, and is acknowledged to the external broker
 // only after it is durable here — mqtt.js sends the PUBACK when `handleMessage` calls back.
+// The farm's imagery topics (hatake/v1/{farm}/imagery/…) are subscribed too and go to the same
+// ImageryReceiver as on the embedded broker; its status answers are published back here.
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient, type IPublishPacket } from 'mqtt';
 import { HatakeError } from '../protocol/errors.ts';
 import { parseDeviceTopic } from '../protocol/topics.ts';
+import { imageryTopicPrefix } from '../protocol/imagery.ts';
 import type { ExternalTopicFormat } from '../protocol/gateway-config.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { ResolvedGatewayConfig } from './config.ts';
@@ -27,6 +30,24 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
+/**
+ * The filters for a farm's scenes: manifests, chunks and ends — not `…/status`, the gateway's own
+ * answers, which would only come back to it.
+ */
+export function imageryFilters(farm: string): string[] {
+  const p = imageryTopicPrefix(farm);
+  return [`${p}+/manifest`, `${p}+/chunk/+`, `${p}+/end`];
+}
+
+/** Takes a farm's imagery messages (the gateway's ImageryReceiver). */
+export interface ImageryHandler {
+  /** Resolves once the message is on disk; `topicSuffix` is the topic after …/imagery/. */
+  handle(topicSuffix: string, payload: Buffer): Promise<void>;
+}
+
+/** Gateway meta key: the filters subscribed in the broker's persistent session. */
+const SUBSCRIBED_META = 'external_subscriptions';
+
 export interface NetworkUplinkHandler {
   /** Ingests one network-server uplink event; resolves once its outcome is durable. */
   ingest(format: Exclude<ExternalTopicFormat, 'hatake'>, topic: string, payload: Buffer): Promise<unknown>;
@@ -37,9 +58,12 @@ export class ExternalBroker {
   private readonly cfg: ExternalConfig;
   private readonly ingest: Ingest;
   private readonly registry: DeviceRegistry;
+  private readonly store: GatewayStore;
   private readonly log: Logger;
   /** LoRaWAN network-server formats are handled by this, when the gateway has it. */
   networkUplinks: NetworkUplinkHandler | undefined;
+  /** The farm's imagery topics are subscribed and handed to this, when set before start(). */
+  imagery: ImageryHandler | undefined;
   connected = false;
 
   constructor(
@@ -49,7 +73,53 @@ export class ExternalBroker {
     this.cfg = cfg;
     this.ingest = deps.ingest;
     this.registry = deps.registry;
+    this.store = deps.store;
     this.log = deps.log;
+  }
+
+  /** Every filter the session should hold: the configured topics and, with imagery, the farm's scenes. */
+  private wantedFilters(): string[] {
+    const filters = this.cfg.topics.map((t) => t.filter);
+    if (this.imagery) filters.push(...imageryFilters(this.registry.farm));
+    return [...new Set(filters)];
+  }
+
+  /**
+   * Subscribes what the session lacks. A new session gets every filter; a resumed one only those
+   * added since (a topic added to the config, imagery after an upgrade), and loses those removed.
+   */
+  private syncSubscriptions(client: MqttClient, sessionPresent: boolean): void {
+    const wanted = this.wantedFilters();
+    let had: string[] = [];
+    try {
+      if (sessionPresent) had = JSON.parse(this.store.getMeta(SUBSCRIBED_META) ?? '[]') as string[];
+    } catch {
+      had = [];
+    }
+    const add = wanted.filter((f) => !had.includes(f));
+    const drop = had.filter((f) => !wanted.includes(f));
+    const record = () => this.store.setMeta(SUBSCRIBED_META, JSON.stringify(wanted));
+    if (drop.length) {
+      client.unsubscribe(drop, (err) => {
+        if (err) this.log.warn({ err: err.message }, 'unsubscribe failed');
+        else if (!add.length) record();
+      });
+    }
+    if (add.length) {
+      client.subscribe(add, { qos: 1 }, (err, granted) => {
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+        if (err) this.log.error({ err: err.message }, 'subscribe failed');
+        else if (refused.length)
+          this.log.error({ filters: refused }, 'the broker refused these subscriptions');
+        else record();
+      });
+    }
+  }
+
+  /** Publishes (QoS 1) through the external broker; queued by the client while disconnected. */
+  async publish(topic: string, payload: string | Buffer): Promise<void> {
+    if (!this.client) throw new Error('the external broker client has not started');
+    await this.client.publishAsync(topic, payload, { qos: 1 });
   }
 
   async start(): Promise<void> {
@@ -81,13 +151,7 @@ export class ExternalBroker {
         { url: this.cfg.url, sessionPresent: ack.sessionPresent },
         'connected to external broker',
       );
-      if (!ack.sessionPresent) {
-        client.subscribe(
-          this.cfg.topics.map((t) => t.filter),
-          { qos: 1 },
-          (err) => err && this.log.error({ err: err.message }, 'subscribe failed'),
-        );
-      }
+      this.syncSubscriptions(client, ack.sessionPresent);
     });
     client.on('close', () => (this.connected = false));
     client.on('error', (err) => this.log.warn({ err: err.message }, 'external broker error'));
@@ -100,6 +164,12 @@ export class ExternalBroker {
   private async handle(packet: IPublishPacket): Promise<void> {
     const topic = packet.topic;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const prefix = imageryTopicPrefix(this.registry.farm);
+    if (this.imagery && topic.startsWith(prefix)) {
+      // On disk before the PUBACK; a refusal is answered on the scene's status topic, not here.
+      await this.imagery.handle(topic.slice(prefix.length), payload);
+      return;
+    }
     const route = this.cfg.topics.find((t) => topicMatches(t.filter, topic));
     if (!route) return; // not ours (a broader subscription of the session): acknowledge and move on
     if (route.format === 'hatake') {

@@ -17,7 +17,7 @@ import {
   type Catalogue,
 } from '../firmware-config/catalogue.ts';
 import type { Kit } from '../protocol/kit.ts';
-import type { ResolvedGatewayConfig } from './config.ts';
+import type { GatewayTunables, ResolvedGatewayConfig } from './config.ts';
 import { GatewayStore } from './store.ts';
 import { DeviceRegistry } from './registry.ts';
 import { Ingest } from './ingest.ts';
@@ -40,8 +40,21 @@ import type { FieldInput } from '../edge/imagery/fields.ts';
 import { LoRaWanUplinks } from './lorawan.ts';
 import { checkManifest, loadManifest } from '../firmware-config/manifest-check.ts';
 import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
-import { keepHandler, manifestHandler, modelHandler, registryHandler } from './downlink-apply.ts';
+import {
+  keepHandler,
+  manifestHandler,
+  modelHandler,
+  registryHandler,
+  sceneHandler,
+} from './downlink-apply.ts';
 import { QualityTracker } from '../firmware-config/quality-tracker.ts';
+import {
+  applyTunables,
+  configHandler,
+  currentTunables,
+  loadKeptRemoteConfig,
+  mergeRemote,
+} from './remote-config.ts';
 import type { EngineClock } from './automations/clock.ts';
 import type { AutomationEngine } from './automations/engine.ts';
 import { createAutomationEngine } from './automations/wiring.ts';
@@ -85,7 +98,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Set before start() to run the automations on another clock (tests drive one by hand). */
   automationClock: EngineClock | undefined;
   private lorawan: LoRaWanUplinks | undefined;
+  /** The tunables of the gateway's own configuration, before any sent down from the server. */
+  private ownTunables!: GatewayTunables;
   private uploading: Promise<number> | undefined;
+  /** Processed scenes whose results are being stored and recommended from. */
+  private readonly sceneWork = new Set<Promise<unknown>>();
   private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
   private http: FastifyInstance | undefined;
   ports: BrokerPorts = { mqtt: 0 };
@@ -93,7 +110,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   constructor(config: ResolvedGatewayConfig, log: Logger = createLogger('gateway')) {
     super();
-    this.config = config;
+    // The tunable sections are this gateway's own objects: a configuration sent down changes them
+    // in place, which must not reach another gateway built from the same defaults.
+    this.config = {
+      ...config,
+      storage: { ...config.storage },
+      retention: { ...config.retention },
+      health: { ...config.health },
+      sync: { ...config.sync },
+      mqtt: { ...config.mqtt, rate: { ...config.mqtt.rate } },
+    };
     this.log = log;
   }
 
@@ -104,6 +130,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async start(): Promise<void> {
     const c = this.config;
     mkdirSync(c.dataDir, { recursive: true });
+    // The configuration the server last sent down, over the gateway's own, before any part reads it.
+    this.ownTunables = currentTunables(c);
+    const kept = loadKeptRemoteConfig(c.dataDir, this.log);
+    if (kept) {
+      applyTunables(c, mergeRemote(this.ownTunables, kept.config));
+      this.log.info({ version: kept.version }, 'running on the configuration the server sent down');
+    }
     // Vendor codecs: beside each kit file, then HATAKE_CODEC_PATH (an override), then `codecs:`.
     const codecDirs = [...codecDirsFromEnv(), ...c.codecs];
     this.catalogue = loadCatalogue(c.kits, { codecDirs });
@@ -167,7 +200,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.imagery = new ImageryInbox(
       imageryDir,
       () => this.fieldInputs(),
-      (r) => void this.onScene(r),
+      (r) => this.sceneDone(r),
       this.log.child({ part: 'imagery' }),
     );
     this.imageryReceiver = new ImageryReceiver({
@@ -175,26 +208,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       fields: () => this.fieldInputs(),
       maxChunkBytes: c.mqtt.maxPacketBytes - 1024,
     });
-    this.imageryReceiver.on(
-      'result',
-      (r) =>
-        void this.onScene({
-          sceneId: r.sceneId,
-          acquired: new Date(r.manifest.acquired).toISOString(),
-          stats: r.stats,
-          zones: r.zones,
-          outDir: r.outDir,
-        }),
+    this.imageryReceiver.on('result', (r) =>
+      this.sceneDone({
+        sceneId: r.sceneId,
+        acquired: new Date(r.manifest.acquired).toISOString(),
+        stats: r.stats,
+        zones: r.zones,
+        outDir: r.outDir,
+      }),
     );
-    this.imageryReceiver.on(
-      'status',
-      (st) =>
-        void this.broker
-          ?.publish(imageryTopic(this.manifest.farm.id, st.sceneId, 'status'), JSON.stringify(st))
-          .catch(() => {}),
-    );
+    // The answer goes out on both brokers the gateway has: a provider may be on either.
+    this.imageryReceiver.on('status', (st) => {
+      const topic = imageryTopic(this.manifest.farm.id, st.sceneId, 'status');
+      void this.broker?.publish(topic, JSON.stringify(st)).catch(() => {});
+      void this.external?.publish(topic, JSON.stringify(st)).catch(() => {});
+    });
     this.imageryReceiver.on('invalid', (suffix, reason) =>
       this.log.warn({ suffix, reason }, 'imagery message refused'),
+    );
+    this.imageryReceiver.on('fault', (scene, err) =>
+      this.log.error({ scene, err: err.message }, 'processing a received scene failed'),
     );
     if (c.server) this.startUplink(c.server);
     if (c.mqtt.enabled) {
@@ -221,6 +254,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       });
       this.lorawan = new LoRaWanUplinks(this.ingest, this.catalogue, this.manifest, tracker, this.metrics);
       this.external.networkUplinks = this.lorawan;
+      this.external.imagery = this.imageryReceiver;
       await this.external.start();
     }
     const overrideCode = loadOrCreateOverrideToken(c.dataDir);
@@ -280,6 +314,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         name: f.name,
         polygons: [f.boundary!.coordinates as FieldInput['polygons'][number]],
       }));
+  }
+
+  /** Hands a processed scene on; stop() waits for it (its results go to the store it closes). */
+  private sceneDone(r: ProcessedScene): void {
+    const work = this.onScene(r)
+      .catch((e: Error) => this.log.error({ scene: r.sceneId, err: e.message }, 'scene results not stored'))
+      .finally(() => this.sceneWork.delete(work));
+    this.sceneWork.add(work);
   }
 
   /** A processed scene: its statistics and zones go to the server, then the recommendations. */
@@ -401,6 +443,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     );
     this.downlink = downlink;
     downlink.on('model', modelHandler(join(c.dataDir, 'models'), this.store));
+    downlink.on('scene', sceneHandler(this.imagery));
     downlink.on(
       'registry',
       registryHandler(c.registry, this.manifest.farm.id, () => this.registry.reload()),
@@ -409,7 +452,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       'manifest',
       manifestHandler(c.dataDir, (body) => this.applyManifest(body)),
     );
-    for (const kind of ['recommendation', 'automation', 'override', 'config']) {
+    const keepConfig = keepHandler(this.store);
+    const applyConfig = configHandler(c.dataDir, c, this.ownTunables, (t) => {
+      sync.configure(t.sync);
+      downlink.configure({ intervalMs: t.sync.downlinkIntervalMs });
+    });
+    downlink.on('config', async (doc) => {
+      const what = await applyConfig(doc);
+      await keepConfig(doc);
+      return what;
+    });
+    for (const kind of ['recommendation', 'automation', 'override']) {
       downlink.on(
         kind,
         keepHandler(this.store, (doc) => this.emit('document', doc)),
@@ -540,7 +593,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.maintenance?.stop();
     this.tips?.stop();
     await this.imagery?.stop();
-    await this.imageryReceiver?.close();
+    await this.imageryReceiver?.idle(); // a scene being processed: its results reach the store
+    this.imageryReceiver?.close();
+    await Promise.all(this.sceneWork);
     await this.uploading;
     await this.recommender?.close();
     await this.downlink?.stop();

@@ -117,6 +117,23 @@ export const SceneManifest = Type.Object(
 );
 export type SceneManifest = Static<typeof SceneManifest>;
 
+/**
+ * A scene sent down from the server: the body of a signed downlink document of kind `scene`
+ * (its id is the scene id). The manifest's description of the scene without the chunking; the
+ * gateway fetches the file from `GET /api/v1/downlink/scenes/{sha256}` and checks size and sha256.
+ */
+export const SceneDownlink = Type.Composite(
+  [
+    Type.Pick(SceneManifest, ['v', 'sceneId', 'acquired', 'profile', 'bands', 'offset', 'scale', 'format']),
+    Type.Object({
+      size: Type.Integer({ minimum: 1, maximum: 8 * 1024 ** 3 }),
+      sha256: Type.String({ pattern: SHA256_PATTERN }),
+    }),
+  ],
+  { additionalProperties: false },
+);
+export type SceneDownlink = Static<typeof SceneDownlink>;
+
 export const TRANSFER_STATES = [
   'receiving', // manifest accepted; `missing` lists what is still needed
   'incomplete', // `end` arrived but chunks are missing; resend them (kept on disk)

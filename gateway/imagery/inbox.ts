@@ -1,7 +1,8 @@
 // The gateway's imagery folder: a GeoTIFF/COG dropped into `inbox/` (with a STAC item or a
 // `.hatake.json` sidecar naming its sensor profile and bands) is processed for the farm's fields,
 // then moved to `done/` (or `failed/` with the reason beside it). Polled, because inotify does not
-// work on every card or network share a farm may use.
+// work on every card or network share a farm may use. Scenes the server sends down are written
+// here too (gateway/downlink-apply.ts), file and sidecar, and processed the same way.
 import {
   existsSync,
   mkdirSync,
@@ -23,6 +24,8 @@ export interface SceneSidecar {
   profile?: string;
   bands?: string;
   offset?: number;
+  /** Radiometric scale, when not the profile's. */
+  scale?: number;
   sceneId?: string;
   acquired?: string;
 }
@@ -38,7 +41,9 @@ export interface ProcessedScene {
 export class ImageryInbox {
   private timer: NodeJS.Timeout | undefined;
   private busy: Promise<void> | undefined;
-  private readonly dir: string;
+  private again: Promise<void> | undefined;
+  /** The imagery folder: inbox/, done/, failed/ and results/. */
+  readonly dir: string;
   private readonly fields: () => readonly FieldInput[];
   private readonly onResult: (r: ProcessedScene) => void;
   private readonly log: Logger;
@@ -66,9 +71,19 @@ export class ImageryInbox {
     this.timer.unref();
   }
 
-  /** Processes every scene waiting in the inbox, one at a time. */
+  /**
+   * Processes every scene waiting in the inbox, one at a time. Asked during a scan, it scans once
+   * more after it, so a scene written meanwhile does not wait for the next round.
+   */
   scan(): Promise<void> {
-    this.busy ??= this.scanOnce().finally(() => (this.busy = undefined));
+    if (this.busy) {
+      this.again ??= this.busy.then(() => {
+        this.again = undefined;
+        return this.scan();
+      });
+      return this.again;
+    }
+    this.busy = this.scanOnce().finally(() => (this.busy = undefined));
     return this.busy;
   }
 
@@ -111,6 +126,7 @@ export class ImageryInbox {
         profile: profileById(sidecar.profile ?? 's2-l2a'),
         bands: sidecar.bands ? parseBandMap(sidecar.bands) : undefined,
         offset: sidecar.offset,
+        scale: sidecar.scale,
         sceneId: sidecar.sceneId,
         acquired: sidecar.acquired,
       });
@@ -138,6 +154,7 @@ export class ImageryInbox {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.busy;
+    await this.again;
   }
 }
 
@@ -154,6 +171,12 @@ function readSidecar(file: string): SceneSidecar {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)} must hold a JSON object`, {
       place: { file },
+    });
+  }
+  const { scale } = value as SceneSidecar;
+  if (scale !== undefined && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) {
+    throw new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)}: scale must be a positive number`, {
+      place: { file, pointer: '/scale' },
     });
   }
   return value as SceneSidecar;

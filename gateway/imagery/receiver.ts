@@ -3,7 +3,10 @@
 // partial file and a one-byte-per-chunk bitmap are kept, each chunk made durable before it is
 // marked), verified (size, sha256), refused with a reason when it does not match, and processed
 // with edge/imagery. Answers go out as `status` events (for …/{sceneId}/status); results as
-// `result` events. Messages are handled one at a time, in arrival order.
+// `result` events. Messages are handled one at a time, in arrival order; a message is done (and
+// may be acknowledged) once it is on disk — a complete scene is then processed on a queue of its
+// own, so a long processing run never holds the sender's acknowledgement (an MQTT client blocked
+// in its message handler cannot even read its broker's PINGRESP).
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import {
@@ -44,7 +47,7 @@ export interface ImageryReceiverOptions {
   dir: string;
   /** The farm's field boundaries (WGS84) at the time a scene is processed. */
   fields: () => readonly FieldInput[];
-  /** Largest scene accepted (default 512 MiB). */
+  /** Largest scene accepted (default MAX_SCENE_BYTES, 512 MiB). */
   maxSceneBytes?: number;
   /** Largest chunk accepted; keep it within the broker's packet limit (default 1 MiB). */
   maxChunkBytes?: number;
@@ -74,7 +77,12 @@ export interface ImageryReceiverEvents {
   result: [result: ImageryResult];
   /** A message that cannot be answered (its topic names no valid scene): for the log. */
   invalid: [topicSuffix: string, reason: string];
+  /** Processing a verified scene failed for a reason other than the scene (a disk, a bug): for the log. */
+  fault: [sceneId: string, err: Error];
 }
+
+/** The largest scene a gateway takes by default, over MQTT or sent down from the server. */
+export const MAX_SCENE_BYTES = 512 * 1024 * 1024;
 
 const manifestCheck = validator(SceneManifest);
 const MAX_MISSING_LISTED = 1000;
@@ -95,6 +103,9 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
   };
   private readonly transfers = new Map<string, Transfer>();
   private queue: Promise<void> = Promise.resolve();
+  /** Complete, verified scenes waiting for (or in) processing, one at a time. */
+  private processing: Promise<void> = Promise.resolve();
+  private readonly inProcessing = new Set<string>();
   /** Counters by outcome, for /metrics and the status page. */
   readonly counters = { manifests: 0, chunks: 0, duplicates: 0, refused: 0, processed: 0, failed: 0 };
 
@@ -102,7 +113,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     super();
     this.dir = opts.dir;
     this.opts = {
-      maxSceneBytes: 512 * 1024 * 1024,
+      maxSceneBytes: MAX_SCENE_BYTES,
       maxChunkBytes: 1024 * 1024,
       maxTransfers: 4,
       maps: true,
@@ -125,9 +136,10 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     return run;
   }
 
-  /** Waits for every message handed in so far. */
+  /** Waits for every message handed in so far, and for the processing of every scene completed. */
   async idle(): Promise<void> {
     await this.queue;
+    await this.processing;
   }
 
   /** Closes open transfer files (their state stays on disk for a restart). */
@@ -191,12 +203,14 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     if (existsSync(done)) {
       const prev = JSON.parse(readFileSync(done, 'utf8')) as SceneManifest;
       if (prev.sha256 === manifest.sha256) {
+        const busy = this.inProcessing.has(sceneId);
         this.status({
           sceneId,
-          state: 'processed',
-          reason: 'already received and processed',
+          state: busy ? 'receiving' : 'processed',
+          reason: busy ? 'received in full; being processed' : 'already received and processed',
           chunkCount: manifest.chunkCount,
           received: manifest.chunkCount,
+          ...(busy ? { missing: [] } : {}),
         });
         return;
       }
@@ -229,6 +243,12 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     this.counters.chunks++;
     const t = this.load(sceneId);
     if (!t) {
+      // A QoS 1 redelivery of a chunk of a scene already complete (its acknowledgement was lost
+      // with a connection): a duplicate, not an error.
+      if (this.inProcessing.has(sceneId) || existsSync(join(this.dir, 'scenes', `${sceneId}.json`))) {
+        this.counters.duplicates++;
+        return;
+      }
       this.refuse(sceneId, `chunk ${n} for a scene with no manifest (send the manifest first)`);
       return;
     }
@@ -300,6 +320,15 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     renameSync(part, file);
     writeFileSync(join(this.dir, 'scenes', `${m.sceneId}.json`), JSON.stringify(m));
     rmSync(t.dir, { recursive: true, force: true });
+    this.inProcessing.add(m.sceneId);
+    this.processing = this.processing
+      .then(() => this.process(m, file))
+      .catch(() => undefined) // a throwing listener must not stop the scenes after this one
+      .finally(() => this.inProcessing.delete(m.sceneId));
+  }
+
+  /** Processes a received, verified scene; every outcome is answered with a status. */
+  private async process(m: SceneManifest, file: string): Promise<void> {
     const outDir = join(this.dir, 'results', m.sceneId);
     let scene: Scene | undefined;
     try {
@@ -329,9 +358,18 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
       });
       this.emit('result', { sceneId: m.sceneId, manifest: m, file, outDir, stats, zones });
     } catch (e) {
-      if (!isHatakeError(e)) throw e;
+      // A bad scene is a HatakeError; anything else (a full disk writing the maps) is told too,
+      // since the transfer was acknowledged and nobody else would hear of it.
       this.counters.failed++;
-      this.status({ sceneId: m.sceneId, state: 'failed', code: e.code, reason: e.describe().slice(0, 1000) });
+      this.status({
+        sceneId: m.sceneId,
+        state: 'failed',
+        code: isHatakeError(e) ? e.code : 'HATAKE_E_INTERNAL',
+        reason: isHatakeError(e)
+          ? e.describe().slice(0, 1000)
+          : 'processing failed on the gateway (see its log)',
+      });
+      if (!isHatakeError(e)) this.emit('fault', m.sceneId, e as Error);
     } finally {
       await scene?.close();
     }
@@ -406,7 +444,8 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
   }
 }
 
-function sha256File(path: string): Promise<string> {
+/** The sha256 (hex) of a file, streamed. */
+export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
     createReadStream(path)

@@ -141,6 +141,7 @@ function example(op: Operation): { path: string; body?: Buffer; type?: string } 
     'POST /api/v1/reviews/{id}/approve': {},
     'POST /api/v1/reviews/{id}/reject': { reason: 'auth walk' },
     'PUT /api/v1/farms/{farm}/auto-approval': { model: 'osu-sbnrc', maxKgNHa: 50 },
+    'PUT /api/v1/farms/{farm}/gateway-config': { sync: { intervalMs: 5000 } },
     'POST /api/v1/tips/{id}/act': {},
     'POST /api/v1/tips/{id}/dismiss': {},
     'POST /api/v1/tips/{id}/automate': {},
@@ -164,6 +165,12 @@ function example(op: Operation): { path: string; body?: Buffer; type?: string } 
       path,
       body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...Array(24).fill(0)]),
       type: 'image/png',
+    };
+  if (op.key === 'POST /api/v1/farms/{farm}/scenes')
+    return {
+      path: `${path}?acquired=2026-07-20T01:30:00Z&profile=s2-l2a&offset=-1000`,
+      body: Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0x00, 0x00, 0x00, ...Array(24).fill(0)]),
+      type: 'image/tiff',
     };
   if (op.method === 'GET' || op.method === 'DELETE') return { path };
   if (!(op.key in bodies)) throw new Error(`auth walk: no example body for ${op.key}; add one`);
@@ -205,6 +212,7 @@ describe('authentication on every route, with credentials of the wrong kind', ()
     ).toEqual([
       'GET /api/v1/downlink',
       'GET /api/v1/downlink/artifacts/{sha256}',
+      'GET /api/v1/downlink/scenes/{sha256}',
       'GET /api/v1/downlink/stream',
       'POST /api/v1/sync',
       'PUT /api/v1/sync/imagery/{scene}/file',

@@ -117,6 +117,8 @@ function bodyFor(key: string): { body?: string | Uint8Array<ArrayBuffer>; type?:
     }
     case 'PUT /api/v1/farms/{farm}/auto-approval':
       return json({ model: 'osu-sbnrc', maxKgNHa: 100 });
+    case 'PUT /api/v1/farms/{farm}/gateway-config':
+      return json({ retention: { rawDays: 30 } });
     case 'POST /api/v1/reviews/{id}/edit':
       return json({ zones: [{ zone: ids.zone, kgNHa: 50 }], reason: 'tenancy probe' });
     case 'POST /api/v1/reviews/{id}/approve':
