@@ -7,6 +7,7 @@ import { Id } from './ids.ts';
 import { PolygonGeometry } from './manifest.ts';
 import { IndexStats } from './imagery.ts';
 import { Dict } from './dict.ts';
+import type { Kit } from './kit.ts';
 
 const Iso = Type.String({ format: 'date-time' });
 const IsoOrNull = Type.Union([Iso, Type.Null()]);
@@ -177,6 +178,31 @@ export type RegionOverview = Static<typeof RegionOverview>;
 // IT partner
 // ---------------------------------------------------------------------------------------------
 
+/** A metric a kit reports: its storage unit and the range it can read (triggers outside are refused). */
+export const KitMetricSummary = Type.Object({
+  id: Type.String(),
+  unit: Type.String(),
+  min: Type.Number(),
+  max: Type.Number(),
+});
+export type KitMetricSummary = Static<typeof KitMetricSummary>;
+
+/** A parameter of a kit command: every one is required, within min…max (an integer when `type` says). */
+export const KitCommandParamSummary = Type.Object({
+  name: Type.String(),
+  type: Type.Union([Type.Literal('integer'), Type.Literal('number')]),
+  min: Type.Number(),
+  max: Type.Number(),
+  unit: Type.Union([Type.String(), Type.Null()]),
+});
+export type KitCommandParamSummary = Static<typeof KitCommandParamSummary>;
+
+export const KitCommandSummary = Type.Object({
+  id: Type.String(),
+  params: Type.Array(KitCommandParamSummary),
+});
+export type KitCommandSummary = Static<typeof KitCommandSummary>;
+
 export const KitSummary = Type.Object({
   id: Type.String(),
   name: Type.Object({ ja: Type.String(), en: Type.String() }),
@@ -184,10 +210,41 @@ export const KitSummary = Type.Object({
   transport: Type.String(),
   codec: Type.String(),
   interval: Type.Number(),
+  /** The metric ids (as in `metricDetails`). */
   metrics: Type.Array(Type.String()),
+  /** The command ids (as in `commandDetails`). */
   commands: Type.Array(Type.String()),
+  /** Each metric with its unit and readable range, in the order of `metrics`. */
+  metricDetails: Type.Array(KitMetricSummary),
+  /** Each command with its parameters, in the order of `commands`. */
+  commandDetails: Type.Array(KitCommandSummary),
 });
 export type KitSummary = Static<typeof KitSummary>;
+
+/** What GET /api/v1/kits says of a kit: enough for the partner's catalogue and the automation form. */
+export function kitSummary(k: Kit): KitSummary {
+  return {
+    id: k.id,
+    name: { ja: k.name.ja, en: k.name.en },
+    vendor: k.vendor ?? null,
+    transport: k.transport ?? 'mqtt',
+    codec: k.codec,
+    interval: k.interval,
+    metrics: Object.keys(k.metrics),
+    commands: Object.keys(k.commands ?? {}),
+    metricDetails: Object.entries(k.metrics).map(([id, m]) => ({ id, unit: m.unit, min: m.min, max: m.max })),
+    commandDetails: Object.entries(k.commands ?? {}).map(([id, c]) => ({
+      id,
+      params: Object.entries(c.params ?? {}).map(([name, p]) => ({
+        name,
+        type: p.type,
+        min: p.min,
+        max: p.max,
+        unit: p.unit ?? null,
+      })),
+    })),
+  };
+}
 
 const Latest = Type.Union([
   Type.Object({ value: Type.Number(), unit: Type.String(), time: Iso }),

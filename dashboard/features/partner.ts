@@ -7,6 +7,7 @@ import {
   FarmHealth,
   FarmParams,
   KitSummary,
+  kitSummary,
   ManifestCheckResult,
   ManifestProblem,
   ManifestUpload,
@@ -41,16 +42,7 @@ export async function partnerFeature(app: App, { ctx }: { ctx: ServerContext }):
     },
     async (request) => {
       requireSession(request);
-      return [...catalogue.kits.values()].map((k) => ({
-        id: k.id,
-        name: { ja: k.name.ja, en: k.name.en },
-        vendor: k.vendor ?? null,
-        transport: k.transport ?? 'mqtt',
-        codec: k.codec,
-        interval: k.interval,
-        metrics: Object.keys(k.metrics),
-        commands: Object.keys(k.commands ?? {}),
-      }));
+      return [...catalogue.kits.values()].map(kitSummary);
     },
   );
 

@@ -2,11 +2,12 @@
 // farmer writes a threshold automation ("when soil-1's moisture < 22 %, open valve-1 for 30 min,
 // at most twice a day, never 22:00–05:00") and a paddy band ("keep the water level between 3 and
 // 5 cm") with pickers for the farm's devices; both show in the list and are stored in storage
-// units (22 % → 0.22 m³/m³). A band with low ≥ high is stopped in the browser (no request leaves),
-// a value the sensor's kit cannot read is refused by the server and shown beside the form, and
-// nothing is stored either time. An edit bumps the version; an edit of a stale version shows the
-// conflict and, after loading the latest, saves. In English the form reads in English. A tip that
-// points at an approved recommendation links to its page.
+// units (22 % → 0.22 m³/m³). A band with low ≥ high is stopped in the browser (no request leaves);
+// so is a value the sensor's kit cannot read (VWC 70 % on a 0–60 % probe), with the kit's range
+// beside the field — the server still refuses it when the browser is bypassed, and its refusal is
+// shown beside the form; nothing is stored any time. An edit bumps the version; an edit of a stale
+// version shows the conflict and, after loading the latest, saves. In English the form reads in
+// English. A tip that points at an approved recommendation links to its page.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import type { Browser, Page, Request } from 'playwright-core';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import type { AutomationView } from '../../protocol/review.ts';
 import type { Tip } from '../../protocol/tip.ts';
+import type { KitSummary } from '../../protocol/views.ts';
 import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
 import {
   ALLOWED_UNITS,
@@ -80,6 +82,28 @@ const form = () => page.getByTestId('automation-form');
 const group = (name: string) => form().getByRole('group', { name, exact: true });
 
 describe('writing automations in the farmer’s dashboard', () => {
+  it('is told by GET /api/v1/kits what each kit’s metrics read and what its commands take', async () => {
+    const res = await farmer('/api/v1/kits');
+    expect(res.status).toBe(200);
+    const kits = (await res.json()) as KitSummary[];
+    const probe = kits.find((k) => k.id === 'hatake-soil-probe')!;
+    expect(probe.metricDetails.find((m) => m.id === 'soil_vwc')).toEqual({
+      id: 'soil_vwc',
+      unit: 'm3/m3',
+      min: 0,
+      max: 0.6,
+    });
+    expect(probe.metricDetails.map((m) => m.id)).toEqual(probe.metrics);
+    expect(probe.commandDetails).toEqual([]);
+    const gate = kits.find((k) => k.id === 'hatake-water-gate')!;
+    expect(gate.commands).toEqual(['open', 'close', 'open_for']);
+    expect(gate.commandDetails).toEqual([
+      { id: 'open', params: [] },
+      { id: 'close', params: [] },
+      { id: 'open_for', params: [{ name: 'minutes', type: 'integer', min: 1, max: 720, unit: 'min' }] },
+    ]);
+  });
+
   it('writes a threshold automation: soil moisture entered in %, stored in m³/m³', async () => {
     await signInAs(page, 'demo-farmer');
     await page.getByRole('link', { name: '自動制御' }).click();
@@ -188,7 +212,7 @@ describe('writing automations in the farmer’s dashboard', () => {
     expect(await stored()).toHaveLength(2);
   });
 
-  it('stops a band with low ≥ high in the browser, and shows what the server refuses; stores neither', async () => {
+  it('stops a band with low ≥ high and a moisture the probe cannot read in the browser; shows what the server refuses; stores none', async () => {
     const before = writes.length;
     await page.getByRole('button', { name: '自動制御を作る' }).click();
     await form().getByLabel('値を範囲内に保つ').check();
@@ -215,20 +239,64 @@ describe('writing automations in the farmer’s dashboard', () => {
     await screenshots(page, 'automation-form-invalid');
     expect(writes.length, 'no request left the browser').toBe(before);
 
-    // A moisture the soil probe cannot read (its kit reads 0–60 %) passes the browser's check
-    // (0–100 %) and is refused by the server: its problem shows beside the form, the field marked.
+    // A moisture the soil probe cannot read: the browser knows the probe's range from its kit
+    // (0–60 %) and stops 70 % with that range beside the field; no request leaves.
     await form().getByLabel('値がしきい値を越えたら動かす').check();
     const when = group('条件');
     await when.getByLabel('センサー').selectOption({ label: '土壌センサー 畑1号' });
     await when.getByLabel('項目').selectOption({ label: '土壌水分' });
-    await when.getByLabel('しきい値').fill('70');
+    const value = when.getByLabel('しきい値');
+    await expect.poll(() => value.getAttribute('max'), POLL).toBe('60');
+    await value.fill('70');
     await group('条件が成り立ったら').getByLabel('動かす機器').selectOption({ label: '水門 畑1号' });
+    await form().getByRole('button', { name: '保存', exact: true }).click();
+    await expect.poll(() => value.getAttribute('aria-invalid'), POLL).toBe('true');
+    await expect
+      .poll(
+        async () => page.locator(`[id="${await value.getAttribute('aria-describedby')}"]`).textContent(),
+        POLL,
+      )
+      .toBe('0〜60 % の範囲で入れてください');
+    await expect.poll(() => value.evaluate((el) => el === document.activeElement), POLL).toBe(true);
+    expect(writes.length, 'no request left the browser').toBe(before);
+
+    // The server still refuses it when the browser's check is bypassed: straight through the API…
+    const direct = await farmer('/api/v1/automations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        farm: 'demo-farm',
+        name: { ja: '範囲外の水分', en: 'Out of range' },
+        enabled: true,
+        trigger: { kind: 'threshold', device: 'soil-1', metric: 'soil_vwc', op: '<', value: 0.7 },
+        action: { device: 'valve-1', command: 'open_for', params: { minutes: 30 } },
+        limits: { maxRunsPerDay: 2, maxOpenMinutes: 45 },
+      }),
+    });
+    expect(direct.status).toBe(400);
+    expect(await direct.json()).toMatchObject({
+      code: 'HATAKE_E_AUTOMATION',
+      pointer: '/trigger/value',
+      expected: '0…0.6 m3/m3',
+    });
+    // …and from the form, as a page whose check was bypassed would send it (50 % passes the
+    // browser, 0.7 arrives): the refusal shows beside the form, the field it names marked.
+    let sent: number | undefined;
+    await page.route('**/api/v1/automations', async (route) => {
+      const body = JSON.parse(route.request().postData() ?? '{}') as { trigger: { value: number } };
+      sent = body.trigger.value;
+      await route.continue({
+        postData: JSON.stringify({ ...body, trigger: { ...body.trigger, value: 0.7 } }),
+      });
+    });
+    await value.fill('50');
     await form().getByRole('button', { name: '保存', exact: true }).click();
     const problem = form().getByRole('alert').filter({ hasText: 'HATAKE_E_AUTOMATION' });
     await problem.waitFor();
+    await page.unroute('**/api/v1/automations');
+    expect(sent, 'what the browser sent').toBe(0.5);
     await expect(problem.textContent()).resolves.toMatch(/trigger\/value/);
     await form().getByText('保存できませんでした').waitFor();
-    const value = when.getByLabel('しきい値');
     await expect.poll(() => value.getAttribute('aria-invalid'), POLL).toBe('true');
     await expect(
       page.locator(`[id="${await value.getAttribute('aria-describedby')}"]`).textContent(),
@@ -239,6 +307,7 @@ describe('writing automations in the farmer’s dashboard', () => {
     const all = await stored();
     expect(all).toHaveLength(2);
     expect(all.map((a) => a.name.ja)).not.toContain('逆さまの範囲');
+    expect(all.map((a) => a.name.ja)).not.toContain('範囲外の水分');
     await form().getByRole('button', { name: 'キャンセル' }).click();
     await expect.poll(() => form().count(), POLL).toBe(0);
   });
