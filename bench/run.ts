@@ -39,7 +39,8 @@ for (const b of BENCHES.filter((x) => !only || only.includes(x.name))) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join('bench', `${b.name}.ts`), ...b.args], {
     cwd: ROOT,
     stdio: 'inherit',
-    env: { ...process.env, BENCH_JSON: jsonFile, HATAKE_LOG_LEVEL: 'silent' },
+    // MALLOC_ARENA_MAX=1 as the gateway's systemd unit sets it: measure what is deployed.
+    env: { ...process.env, BENCH_JSON: jsonFile, HATAKE_LOG_LEVEL: 'silent', MALLOC_ARENA_MAX: '1' },
     timeout: 20 * 60_000,
   });
   if (r.status !== 0) failures.push(`${b.name} (exit ${r.status ?? r.signal})`);

@@ -66,6 +66,8 @@ export function loadServerConfig(file: string): ServerOptions & { demo: boolean 
     host: c.http?.host ?? '0.0.0.0',
     port: c.http?.port ?? 8080,
     trustProxy: trust,
+    maxSceneBytes:
+      c.imagery?.maxSceneMB === undefined ? undefined : Math.floor(c.imagery.maxSceneMB * 1024 * 1024),
     secureCookies: c.secureCookies ?? false,
     storage: c.storage ? resolveStoragePaths(file, c.storage) : undefined,
     demo: c.demo ?? false,

@@ -44,6 +44,8 @@ export interface ServerOptions {
   secureCookies?: boolean;
   /** Reverse proxies whose X-Forwarded-For / -Proto are believed (see TrustProxy in server-config). */
   trustProxy?: string[];
+  /** The largest scene upload (`imagery.maxSceneMB` in server.yaml; default 512 MiB). */
+  maxSceneBytes?: number;
   storage?: StorageConfig;
   logger?: Logger | false;
 }
@@ -186,7 +188,7 @@ export class HatakeServer {
     await app.register(deviceRoutes, { ctx });
     await app.register(liveRoutes, { ctx });
     await app.register(gatewayRoutes, { ctx, dataDir: opts.dataDir });
-    await app.register(sceneRoutes, { ctx, dataDir: opts.dataDir });
+    await app.register(sceneRoutes, { ctx, dataDir: opts.dataDir, maxSceneBytes: opts.maxSceneBytes });
     await app.register(reviewFeature, { ctx });
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });

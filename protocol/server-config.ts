@@ -168,6 +168,21 @@ export const ServerConfig = Type.Object(
     /** Cookies get the Secure attribute; set when the server is reached over HTTPS. */
     secureCookies: Type.Optional(Type.Boolean()),
     storage: Type.Optional(StorageConfig),
+    imagery: Type.Optional(
+      Type.Object(
+        {
+          maxSceneMB: Type.Optional(
+            Type.Number({
+              exclusiveMinimum: 0,
+              maximum: 64 * 1024,
+              description:
+                'The largest scene an admin or IT partner may upload for the gateways (MiB, default 512)',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Demo mode seeds the demo users with the published demo password. Never in production. */
     demo: Type.Optional(Type.Boolean()),
   },

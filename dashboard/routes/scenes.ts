@@ -33,18 +33,6 @@ import type { User } from '../auth.ts';
 /** The largest scene taken by default, the same as a gateway takes over MQTT (512 MiB). */
 export const DEFAULT_MAX_SCENE_BYTES = 512 * 1024 * 1024;
 
-/** The upload limit: HATAKE_MAX_SCENE_MB in the server's environment, or the default. */
-export function maxSceneBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env.HATAKE_MAX_SCENE_MB;
-  if (v === undefined || v === '') return DEFAULT_MAX_SCENE_BYTES;
-  const mb = Number(v);
-  if (!Number.isFinite(mb) || mb <= 0)
-    throw new HatakeError('HATAKE_E_CONFIG', `HATAKE_MAX_SCENE_MB is "${v.slice(0, 20)}"`, {
-      expected: 'a positive number of MiB',
-    });
-  return Math.floor(mb * 1024 * 1024);
-}
-
 const TIFF_TYPES = ['image/tiff', 'image/geotiff', 'application/octet-stream'];
 
 const SceneQuery = Type.Object(
@@ -155,7 +143,7 @@ export async function sceneRoutes(
   {
     ctx,
     dataDir,
-    maxSceneBytes = maxSceneBytesFromEnv(),
+    maxSceneBytes = DEFAULT_MAX_SCENE_BYTES,
   }: { ctx: ServerContext; dataDir: string; maxSceneBytes?: number },
 ): Promise<void> {
   const scenes = join(dataDir, 'scenes');
@@ -175,7 +163,7 @@ export async function sceneRoutes(
         summary: "Send a satellite scene (GeoTIFF, the raw body) down to a farm's gateways, signed",
         description:
           `The body is the GeoTIFF (content-type image/tiff), at most the server's limit ` +
-          `(HATAKE_MAX_SCENE_MB, default ${DEFAULT_MAX_SCENE_BYTES / 1024 / 1024} MiB). ` +
+          `(imagery.maxSceneMB in server.yaml, default ${DEFAULT_MAX_SCENE_BYTES / 1024 / 1024} MiB). ` +
           'Admins, and IT partners serving the farm.',
         tags: ['gateway'],
         security: [{ session: [] }],

@@ -9,10 +9,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { registerGateway } from '../../gateway/register.ts';
-import { DEMO_PASSWORD } from '../../dashboard/demo.ts';
-import type { HatakeServer } from '../../dashboard/server.ts';
+import { DEMO_PASSWORD, seedDemoUsers } from '../../dashboard/demo.ts';
+import { HatakeServer } from '../../dashboard/server.ts';
+import { loadServerConfig } from '../../dashboard/config.ts';
 import { demoScene } from '../../sim/scene.ts';
 import { demoManifest, eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -391,10 +392,18 @@ describe('the upload limit', () => {
   let server: HatakeServer;
   let url: string;
   beforeAll(async () => {
-    vi.stubEnv('HATAKE_MAX_SCENE_MB', String(LIMIT / 1024 / 1024));
     dir = mkdtempSync(join(tmpdir(), 'hatake-scene-limit-'));
-    ({ server, url } = await startServer(dir));
-    vi.unstubAllEnvs();
+    // As `imagery: { maxSceneMB: … }` in server.yaml gives it.
+    const file = join(dir, 'server.yaml');
+    writeFileSync(file, `dataDir: ./server\nimagery: { maxSceneMB: ${LIMIT / 1024 / 1024} }\n`);
+    server = await HatakeServer.create({
+      ...loadServerConfig(file),
+      host: '127.0.0.1',
+      port: 0,
+      logger: false,
+    });
+    await seedDemoUsers(server.ctx.auth);
+    url = `http://127.0.0.1:${await server.listen()}`;
   });
   afterAll(async () => {
     await server?.close();
