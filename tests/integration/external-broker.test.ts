@@ -4,7 +4,6 @@
 // own codecs, found through the config's `codecs:` folder) are stored once; a LoRaWAN frame heard
 // by two gateways is stored once; a malformed event is dead-lettered and the next one still stored;
 // and what is published while the gateway is down is delivered, once, when it comes back.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -19,8 +18,8 @@ import { Manifest } from '../../protocol/manifest.ts';
 import { isHatakeError } from '../../protocol/errors.ts';
 import { validator } from '../../protocol/validate.ts';
 import { parseYaml } from '../../protocol/yaml.ts';
-import { freePort } from '../helpers/ports.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
+import { Mosquitto } from '../helpers/mosquitto.ts';
 
 const LORAWAN_DIR = join(import.meta.dirname, '../../../shared/data/lorawan');
 const LSE01_EUI = 'a840414a71835f9d';
@@ -52,62 +51,6 @@ function codecExample(file: string): { fPort: number; bytes: number[]; data: Rec
 const LSE01 = codecExample('dragino/lse01-codec.yaml');
 const ATM41 = codecExample('decentlab/dl-atm41-codec.yaml');
 const num = (v: unknown) => Number((v as { value?: unknown })?.value ?? v);
-
-/** Mosquitto on a free port, in-memory only, logging to stderr so a test can wait for its events. */
-class Mosquitto {
-  log = '';
-  readonly port: number;
-  private readonly proc: ChildProcess;
-
-  private constructor(port: number, proc: ChildProcess) {
-    this.port = port;
-    this.proc = proc;
-    proc.stdout!.on('data', (b: Buffer) => (this.log += b.toString()));
-    proc.stderr!.on('data', (b: Buffer) => (this.log += b.toString()));
-  }
-
-  static async start(dir: string): Promise<Mosquitto> {
-    const port = await freePort();
-    const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
-        'persistence false',
-        'log_dest stderr', // unbuffered, so each line arrives as it is logged
-        'log_type all',
-        '',
-      ].join('\n'),
-    );
-    const m = new Mosquitto(port, spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    try {
-      await m.waitFor(new RegExp(`listen socket on port ${port}`));
-    } catch (e) {
-      await m.stop(); // not left running when it never came up
-      throw e;
-    }
-    return m;
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  /** Waits until Mosquitto's log has a line matching `re` (after `from`, an offset into the log). */
-  waitFor(re: RegExp, from = 0): Promise<boolean> {
-    return eventually(() => re.test(this.log.slice(from)), 10_000).catch((e: Error) => {
-      throw new Error(`${e.message}; mosquitto log:\n${this.log.slice(-2000)}`);
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    await exited;
-  }
-}
 
 let dir: string;
 let mosquitto: Mosquitto;

@@ -6,7 +6,6 @@
 // refused there with its reason; a scene published while the gateway is down arrives from the
 // session when it is back; a chunk redelivered after the scene is done is not refused; and a
 // session made before the gateway took imagery gets the imagery subscriptions it lacks.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +29,8 @@ import { validator } from '../../protocol/validate.ts';
 import { parseYaml } from '../../protocol/yaml.ts';
 import { crsOf, transformer } from '../../edge/imagery/crs.ts';
 import { rng } from '../../sim/scene.ts';
-import { freePort } from '../helpers/ports.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
+import { Mosquitto } from '../helpers/mosquitto.ts';
 
 const FARM = 'ext-img-farm';
 const CLIENT_ID = 'hatake-gw-ext-img';
@@ -70,61 +69,6 @@ const MANIFEST = JSON.stringify({
   })),
   devices: [{ id: 'water-1', kit: 'hatake-paddy-water', field: 'wheat-a' }],
 });
-
-/** Mosquitto on a free port, in-memory only, logging to stderr so a test can wait for its events. */
-class Mosquitto {
-  log = '';
-  readonly port: number;
-  private readonly proc: ChildProcess;
-
-  private constructor(port: number, proc: ChildProcess) {
-    this.port = port;
-    this.proc = proc;
-    proc.stdout!.on('data', (b: Buffer) => (this.log += b.toString()));
-    proc.stderr!.on('data', (b: Buffer) => (this.log += b.toString()));
-  }
-
-  static async start(dir: string): Promise<Mosquitto> {
-    const port = await freePort();
-    const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
-        'persistence false',
-        'log_dest stderr',
-        'log_type all',
-        '',
-      ].join('\n'),
-    );
-    const m = new Mosquitto(port, spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    try {
-      await m.waitFor(new RegExp(`listen socket on port ${port}`));
-    } catch (e) {
-      await m.stop();
-      throw e;
-    }
-    return m;
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  waitFor(re: RegExp, from = 0): Promise<boolean> {
-    return eventually(() => re.test(this.log.slice(from)), 10_000).catch((e: Error) => {
-      throw new Error(`${e.message}; mosquitto log:\n${this.log.slice(-2000)}`);
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    await exited;
-  }
-}
 
 let dir: string;
 let mosquitto: Mosquitto;
