@@ -10,6 +10,7 @@ import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provis
 import { HatakeServer } from '../../dashboard/server.ts';
 import { seedDemoUsers, DEMO_PASSWORD } from '../../dashboard/demo.ts';
 import { Gateway } from '../../gateway/gateway.ts';
+import { registerGateway } from '../../gateway/register.ts';
 import {
   DEFAULT_MQTT,
   gatewayConfigFor,
@@ -100,6 +101,46 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await gateway.stop();
       await server?.close();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A server, and a gateway registered with it as `hatake gateway register` does (a token and the
+ * server's signing key), whose downlink must be told over the SSE stream: it polls only every ten
+ * minutes. `publicKey` replaces the key the gateway trusts (a forged-signature test).
+ */
+export async function startRegisteredStack(
+  dir: string,
+  id: string,
+  opts: { publicKey?: string } = {},
+): Promise<{ server: HatakeServer; url: string; stack: Stack; token: string; close(): Promise<void> }> {
+  const { server, url } = await startServer(dir);
+  const reg = await registerGateway({
+    server: url,
+    farm: 'demo-farm',
+    id,
+    user: 'admin',
+    password: DEMO_PASSWORD,
+    outDir: join(dir, 'reg'),
+  });
+  const token = readFileSync(reg.tokenFile, 'utf8').trim();
+  const stack = await startStack({
+    server: false,
+    gateway: {
+      id,
+      server: { url, token, publicKey: opts.publicKey ?? readFileSync(reg.publicKeyFile, 'utf8') },
+      sync: { intervalMs: 200, batchDelayMs: 20, downlinkIntervalMs: 600_000 },
+    },
+  });
+  return {
+    server,
+    url,
+    stack,
+    token,
+    async close() {
+      await stack.close();
+      await server.close();
     },
   };
 }

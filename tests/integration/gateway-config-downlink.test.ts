@@ -2,17 +2,16 @@
 // tunables (retention, sync pacing, publish rate…) on the server; the gateway verifies the signed
 // document, applies it live, reports what changed, keeps it across a restart, and returns to its
 // own file when it is withdrawn. Only admins and the farm's partner may send one.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerGateway } from '../../gateway/register.ts';
 import { Gateway } from '../../gateway/gateway.ts';
 import { REMOTE_CONFIG_FILE } from '../../gateway/remote-config.ts';
 import type { ResolvedGatewayConfig } from '../../gateway/config.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
 import mqtt from 'mqtt';
-import { eventually, quietLog, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
+import { eventually, quietLog, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
 
 const DAY = 86_400_000;
@@ -37,29 +36,9 @@ describe('gateway configuration sent down', () => {
   let own: ResolvedGatewayConfig;
 
   it('is applied live, reported, kept across a restart, and withdrawn back to the file', async () => {
-    ({ server, url } = await startServer(dir));
-    cleanups.push(() => server.close());
-    const reg = await registerGateway({
-      server: url,
-      farm: 'demo-farm',
-      id: 'gw-cfg',
-      user: 'admin',
-      password: 'hatake-demo',
-      outDir: join(dir, 'reg'),
-    });
-    stack = await startStack({
-      server: false,
-      gateway: {
-        id: 'gw-cfg',
-        server: {
-          url,
-          token: readFileSync(reg.tokenFile, 'utf8').trim(),
-          publicKey: readFileSync(reg.publicKeyFile, 'utf8'),
-        },
-        sync: { intervalMs: 200, batchDelayMs: 20, downlinkIntervalMs: 600_000 },
-      },
-    });
-    cleanups.push(() => stack.close());
+    const r = await startRegisteredStack(dir, 'gw-cfg');
+    ({ server, url, stack } = r);
+    cleanups.push(() => r.close());
     const gw = stack.gateway;
     own = structuredClone(gw.config); // the gateway's own configuration, as its file gives it
     expect(gw.config.retention.rawMs).toBe(90 * DAY);

@@ -10,12 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { registerGateway } from '../../gateway/register.ts';
 import { DEMO_PASSWORD, seedDemoUsers } from '../../dashboard/demo.ts';
 import { HatakeServer } from '../../dashboard/server.ts';
 import { loadServerConfig } from '../../dashboard/config.ts';
 import { demoScene } from '../../sim/scene.ts';
-import { demoManifest, eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
+import {
+  demoManifest,
+  eventually,
+  signIn,
+  startRegisteredStack,
+  startServer,
+  type Stack,
+} from '../helpers/stack.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -57,34 +63,12 @@ async function upload(
 
 async function registered(): Promise<{ server: HatakeServer; url: string; stack: Stack }> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-scene-dl-'));
-  const { server, url } = await startServer(dir);
-  const reg = await registerGateway({
-    server: url,
-    farm: 'demo-farm',
-    id: 'gw-scene',
-    user: 'admin',
-    password: 'hatake-demo',
-    outDir: join(dir, 'reg'),
-  });
-  const stack = await startStack({
-    server: false,
-    gateway: {
-      id: 'gw-scene',
-      server: {
-        url,
-        token: readFileSync(reg.tokenFile, 'utf8').trim(),
-        publicKey: readFileSync(reg.publicKeyFile, 'utf8'),
-      },
-      // Long poll interval: documents must arrive because the SSE stream says so.
-      sync: { intervalMs: 200, batchDelayMs: 20, downlinkIntervalMs: 600_000 },
-    },
-  });
+  const r = await startRegisteredStack(dir, 'gw-scene');
   cleanups.push(
     async () => rmSync(dir, { recursive: true, force: true }),
-    () => server.close(),
-    () => stack.close(),
+    () => r.close(),
   );
-  return { server, url, stack };
+  return r;
 }
 
 const events = (server: HatakeServer, type: string) =>

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerGateway } from '../../gateway/register.ts';
 import { ARTIFACTS_DIR } from '../../models/paths.ts';
-import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
+import { eventually, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -30,31 +30,12 @@ async function registered(
   opts: { publicKey?: string } = {},
 ): Promise<{ server: HatakeServer; url: string; stack: Stack; token: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-downlink-'));
-  const { server, url } = await startServer(dir);
-  const reg = await registerGateway({
-    server: url,
-    farm: 'demo-farm',
-    id: 'gw-dl',
-    user: 'admin',
-    password: 'hatake-demo',
-    outDir: join(dir, 'reg'),
-  });
-  const token = readFileSync(reg.tokenFile, 'utf8').trim();
-  const stack = await startStack({
-    server: false,
-    gateway: {
-      id: 'gw-dl',
-      server: { url, token, publicKey: opts.publicKey ?? readFileSync(reg.publicKeyFile, 'utf8') },
-      // Long poll interval: documents must arrive because the SSE stream says so.
-      sync: { intervalMs: 200, batchDelayMs: 20, downlinkIntervalMs: 600_000 },
-    },
-  });
+  const r = await startRegisteredStack(dir, 'gw-dl', opts);
   cleanups.push(
     async () => rmSync(dir, { recursive: true, force: true }),
-    () => server.close(),
-    () => stack.close(),
+    () => r.close(),
   );
-  return { server, url, stack, token };
+  return r;
 }
 
 async function publishModel(url: string, name: string): Promise<{ version: number; sha256: string }> {
