@@ -34,7 +34,7 @@ import {
   migrateImagery,
   putMapFile,
 } from '../views/imagery.ts';
-import { gatewayHours, seriesOf } from '../views/series.ts';
+import { seriesOf } from '../views/series.ts';
 import { regionOverview } from '../views/overview.ts';
 import { devicePositions } from '../partner/manifests.ts';
 
@@ -200,7 +200,6 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
           range,
           plantingDate: field?.plantingDate ?? null,
           now: Date.now(),
-          gatewayHours: gatewayHours(ctx.db, farm.id, device, metric),
         });
       } catch (e) {
         if (e instanceof HatakeError) throw e;

@@ -2,13 +2,13 @@
 // exactly-once effect: readings are keyed by (farm, device, metric, time), documents by their
 // ids, so a resend changes nothing; the answer is the highest sequence held from the gateway.
 import { createGunzip } from 'node:zlib';
-import { SyncAck, SyncBatch, type GatewayEvent, type HourlyAggregate } from '../../protocol/sync.ts';
+import { SyncAck, SyncBatch, type GatewayEvent } from '../../protocol/sync.ts';
 import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway } from '../server.ts';
-import type { FarmReading } from '../storage/types.ts';
+import type { FarmAggregate, FarmReading } from '../storage/types.ts';
 import type { PluggableKind, SeriesWrites } from '../sync-appliers.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 
@@ -36,9 +36,6 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     farm: ctx.db.prepare('INSERT OR IGNORE INTO farms (id, name) VALUES (?, ?)'),
     event: ctx.db.prepare(
       `INSERT OR IGNORE INTO events (gateway, farm, id, type, severity, time, device, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    aggregate: ctx.db.prepare(
-      `INSERT OR IGNORE INTO aggregates (farm, device, metric, hour, part, unit, min, max, mean, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     gatewayStatus: ctx.db.prepare(
       `UPDATE gateways SET version = ?, backlog = ?, backlog_bytes = ?, oldest_age_ms = ?, clock_offset_ms = ?, downlink_version = ?, status_at = ? WHERE id = ?`,
@@ -94,7 +91,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const statuses: { device: string; online: boolean; time: number }[] = [];
       const events: GatewayEvent[] = [];
       const plugged = new Map<PluggableKind, unknown[]>();
-      const aggregates: HourlyAggregate[] = [];
+      const aggregates: FarmAggregate[] = [];
       for (const item of batch.items) {
         if (item.seq < batch.seqFrom || item.seq > batch.seqTo) {
           throw new HatakeError(
@@ -133,7 +130,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             events.push(item.body);
             break;
           case 'aggregate':
-            aggregates.push(item.body);
+            aggregates.push({ ...item.body, farm: gw.farm });
             break;
           case 'recommendation':
           case 'tip':
@@ -163,9 +160,9 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         }
       }
       // Documents first — manifests (so a reading's device is known when it lands), then
-      // recommendations, tips, events, automation logs, aggregates — in the order the gateway
-      // prioritised them: the important things are stored even if the readings then fail.
-      // Every step is idempotent, so a batch resent after a failure changes nothing twice.
+      // recommendations, tips, events, automation logs — in the order the gateway prioritised
+      // them: the important things are stored even if the readings then fail. Every step is
+      // idempotent, so a batch resent after a failure changes nothing twice.
       const series: SeriesWrites = { indexStats: [], outputs: [] };
       ctx.db.transaction(() => {
         for (const m of manifests) applyManifest(ctx.db, m);
@@ -186,33 +183,30 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             e.detail ? JSON.stringify(e.detail) : null,
           );
         }
-        // Hourly aggregates from a backlog that outgrew its budget: parts of an hour are kept apart.
-        for (const a of aggregates)
-          sql.aggregate.run(
-            gw.farm,
-            a.device,
-            a.metric,
-            a.hour,
-            a.part,
-            a.unit,
-            a.min,
-            a.max,
-            a.mean,
-            a.count,
-          );
       })();
       let result;
       try {
-        result = await ctx.readings.writeReadings(readings);
+        // Hourly aggregates from a backlog that outgrew its budget stand for readings that exist
+        // nowhere else: they go into the store with the readings (keyed by farm, device, metric,
+        // hour and part, so a resend replaces and parts of an hour all count), before the ack.
+        const [written, hours] = await Promise.all([
+          ctx.readings.writeReadings(readings),
+          aggregates.length ? ctx.readings.writeAggregates(aggregates) : undefined,
+        ]);
+        result = written;
         // Index statistics and recommendation outputs go beside the readings (Grafana reads them
         // from the same database); keyed, so a resent batch replaces rather than adds.
         const [stats, outputs] = await Promise.all([
           series.indexStats.length ? ctx.readings.writeIndexStats(series.indexStats) : undefined,
           series.outputs.length ? ctx.readings.writeRecommendationOutputs(series.outputs) : undefined,
         ]);
-        if (stats?.rejected || outputs?.rejected)
+        if (stats?.rejected || outputs?.rejected || hours?.rejected)
           request.log.warn(
-            { indexStats: stats?.rejected ?? 0, outputs: outputs?.rejected ?? 0 },
+            {
+              indexStats: stats?.rejected ?? 0,
+              outputs: outputs?.rejected ?? 0,
+              aggregates: hours?.rejected ?? 0,
+            },
             'reading store refused some series points',
           );
       } catch (e) {

@@ -10,6 +10,12 @@
 // Readings are the hot path (every reading of every sync): their line protocol is built here,
 // series by series, and posted through the `influx` client's connection pool (lineWriter below);
 // index statistics and recommendation outputs, a few per scene, go through `writePoints`.
+//
+// A gateway's hourly aggregates (sent in place of raw readings its offline backlog had no room
+// for) are points of `reading_hourly` beside the roll-up's, in the same series: the roll-up's
+// point sits at the start of the hour, each part of a gateway's hour at its own time later in the
+// hour (partTimeNs), so parts never overwrite each other or the roll-up, and a resent part
+// overwrites itself. `rollups()` merges the points of each hour.
 import { readFileSync } from 'node:fs';
 import { FieldType, InfluxDB, escape, type IPoint, type ISchemaOptions } from 'influx';
 import { HatakeError } from '../../protocol/errors.ts';
@@ -20,7 +26,9 @@ import { DeviceLabelHistory, type DeviceLabels } from './device-labels.ts';
 import { HourlyRollup, assertNoResultErrors } from './influx-rollup.ts';
 import {
   READING_NAMES_PROBLEM,
+  aggregateProblem,
   bitsToFlags,
+  canonicalPart,
   checkRange,
   flagsToBits,
   hourCeil,
@@ -33,7 +41,9 @@ import {
 import { WriteBatcher, describeError } from './write-batcher.ts';
 import type {
   ApplyResult,
+  FarmAggregate,
   FarmReading,
+  GatewayHourRow,
   IndexStat,
   IndexStatQuery,
   LatestRow,
@@ -46,6 +56,7 @@ import type {
   RollupRow,
   StoreHealth,
 } from './types.ts';
+import { HOUR_MS } from './types.ts';
 
 export const RAW_RP = 'raw';
 export const LONG_RP = 'longterm';
@@ -140,8 +151,11 @@ export class InfluxReadingStore implements ReadingStore {
   /** Readings, as lines of line protocol. */
   private readonly points: WriteBatcher<string>;
   private readonly docs: WriteBatcher<IPoint>;
+  /** Gateways' hourly aggregates, as lines of line protocol with nanosecond times. */
+  private readonly hourly: WriteBatcher<string>;
   private readonly writeLines: LineWriter;
   private readonly rawHours: number;
+  private readonly longHours: number;
   private readonly t: { requestMs: number; writeMs: number; pingMs: number };
   private schemaReady: Promise<void> | undefined;
   private schemaOk = false;
@@ -191,6 +205,7 @@ export class InfluxReadingStore implements ReadingStore {
       typeof c.username === 'string' ? `${c.username}:${password ?? ''}` : undefined,
     );
     this.rawHours = retentionHours(c.retention?.raw ?? INFLUX_DEFAULTS.raw);
+    this.longHours = retentionHours(c.retention?.longterm ?? INFLUX_DEFAULTS.longterm);
     this.labels = new DeviceLabelHistory(db);
     this.rollup = new HourlyRollup(
       db,
@@ -224,6 +239,9 @@ export class InfluxReadingStore implements ReadingStore {
     );
     this.docs = batcher<IPoint>((points) =>
       this.influx.writePoints(points, { precision: 'ms', retentionPolicy: LONG_RP, database: c.database }),
+    );
+    this.hourly = batcher<string>((lines) =>
+      this.writeLines(lines.join('\n'), { db: c.database, rp: LONG_RP, precision: 'ns' }),
     );
   }
 
@@ -380,29 +398,84 @@ export class InfluxReadingStore implements ReadingStore {
         cause: err,
       });
     });
+    // The roll-up's point of each hour and the gateways' parts of it, merged per series and hour.
+    return mergeHours(q, await this.hourlyPoints(q, s, e, false));
+  }
+
+  async writeAggregates(aggregates: readonly FarmAggregate[]): Promise<ApplyResult> {
+    const { ok, rejected } = partition(aggregates, aggregateProblem);
+    // InfluxDB refuses points older than the long-term retention period; set them aside here.
+    const now = Date.now();
+    const cutoff = Number.isFinite(this.longHours) ? now - this.longHours * HOUR_MS + HOUR_MS : -Infinity;
+    const lines = new Map<string, string>();
+    let expired = 0;
+    let duplicates = 0;
+    this.labels.batch(() => {
+      const devices = new Map<string, (t: number) => DeviceLabels>();
+      for (const a of ok) {
+        if (a.hour < cutoff) {
+          expired++;
+          continue;
+        }
+        const part = canonicalPart(a.part);
+        const device = `${a.farm}\u0000${a.device}`;
+        let labelsAt = devices.get(device);
+        if (!labelsAt) devices.set(device, (labelsAt = this.labels.labelsFor(a.farm, a.device, now)));
+        const line = aggregateLine(a, part, labelsAt(a.hour));
+        // A repeat within the call replaces, as a later write of the point would.
+        const key = `${device}\u0000${a.metric}\u0000${a.hour}\u0000${part}`;
+        if (lines.get(key) === line) duplicates++;
+        lines.set(key, line);
+      }
+    });
+    if (rejected.length > 0 || expired > 0)
+      this.log?.warn(
+        {
+          rejected: rejected.length,
+          expired,
+          reason: rejected[0] ?? 'older than the long-term retention period',
+        },
+        'hourly aggregates that cannot be stored were set aside',
+      );
+    await this.hourly.submit([...lines.values()]);
+    return {
+      applied: ok.length - expired - duplicates,
+      duplicates,
+      rejected: rejected.length + expired,
+    };
+  }
+
+  async gatewayHours(q: RollupQuery): Promise<GatewayHourRow[]> {
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const points = await this.hourlyPoints(q, hourCeil(from), hourCeil(to), true);
+    const units = new Map<string, string>();
+    for (const p of points) units.set(hourKey(p), (p.unit as string | null) ?? '');
+    return mergeHours(q, points).map((r) => ({ ...r, unit: units.get(hourKey(r)) ?? '' }));
+  }
+
+  /** The points of `reading_hourly` for a roll-up query's hours [s, e); only gateways' parts if asked. */
+  private async hourlyPoints(
+    q: RollupQuery,
+    s: number,
+    e: number,
+    gatewayOnly: boolean,
+  ): Promise<HourlyPoint[]> {
     const { where, params } = filters(q, { metric: q.metric, field: q.field, device: q.device });
     const series = await this.select(
-      `SELECT "device", "field", "kit", "min", "max", "mean", "count" FROM ${this.qualified(LONG_RP, M_READING_HOURLY)}
-       WHERE ${where} AND time >= ${s}ms AND time < ${e}ms`,
+      `SELECT "device", "field", "kit", "min", "max", "mean", "count"${gatewayOnly ? ', "unit"' : ''}
+       FROM ${this.qualified(LONG_RP, M_READING_HOURLY)}
+       WHERE ${where}${gatewayOnly ? ` AND "part" <> ''` : ''} AND time >= ${s}ms AND time < ${e}ms`,
       params,
     );
-    const out = series.flatMap((sr) =>
+    return series.flatMap((sr) =>
       rows(sr).map((r) => ({
-        farm: q.farm,
+        ...r,
         field: nullable(r.field),
-        device: r.device as string,
         kit: nullable(r.kit),
-        metric: q.metric,
-        hour: r.time as number,
-        min: r.min as number,
-        max: r.max as number,
-        mean: r.mean as number,
-        count: r.count as number,
+        hour: (r.time as number) - ((r.time as number) % HOUR_MS),
       })),
-    );
-    return out.sort(
-      (a, b) => a.hour - b.hour || cmp(a.device, b.device) || cmp(a.field ?? '', b.field ?? ''),
-    );
+    ) as HourlyPoint[];
   }
 
   /** Recomputes every hour with new data now (the timer does this every rollupIntervalMs). */
@@ -526,7 +599,7 @@ export class InfluxReadingStore implements ReadingStore {
   async health(): Promise<StoreHealth> {
     const base = {
       kind: 'influx' as const,
-      queuedPoints: this.points.pendingPoints + this.docs.pendingPoints,
+      queuedPoints: this.points.pendingPoints + this.docs.pendingPoints + this.hourly.pendingPoints,
     };
     const [ping] = await this.influx.ping(this.t.pingMs);
     if (!ping?.online) {
@@ -547,7 +620,7 @@ export class InfluxReadingStore implements ReadingStore {
         };
       }
     }
-    if (this.points.full || this.docs.full)
+    if (this.points.full || this.docs.full || this.hourly.full)
       return {
         ...base,
         ok: false,
@@ -559,7 +632,7 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.points.close(), this.docs.close()]);
+    await Promise.allSettled([this.points.close(), this.docs.close(), this.hourly.close()]);
     await this.rollup.stop();
   }
 
@@ -765,7 +838,87 @@ function readingLineHead(r: FarmReading, l: DeviceLabels, bits: number): string 
   );
 }
 
-type LineWriter = (body: string, query: { db: string; rp: string; precision: 'ms' }) => Promise<void>;
+/** Nanoseconds in an hour. */
+const HOUR_NS = 3_600_000_000_000n;
+
+/**
+ * Where in its hour a gateway's part is stored: 1 ns … 1 h − 1 ns after the start (where the
+ * roll-up's point is), a function of the part alone, so a resend overwrites the same point. A
+ * gateway's parts are the first outbox sequence of what each one aggregates; two parts of one
+ * hour share a time only if they differ by a multiple of 3.6 × 10¹² − 1, which no outbox reaches.
+ */
+export function partTimeNs(hour: number, part: string): bigint {
+  return BigInt(hour) * 1_000_000n + 1n + (BigInt(part) % (HOUR_NS - 1n));
+}
+
+/**
+ * A gateway aggregate as a line of line protocol: the tags of the roll-up's points (sorted by key;
+ * field and kit only when set), its numbers in the roll-up's fields and types (`count` an
+ * integer), its unit and part as strings, at its time within the hour in nanoseconds.
+ */
+function aggregateLine(a: FarmAggregate, part: string, l: DeviceLabels): string {
+  const tag = escape.tag;
+  return (
+    `${M_READING_HOURLY},device=${tag(a.device)},farm=${tag(a.farm)}` +
+    (l.field ? `,field=${tag(l.field)}` : '') +
+    (l.kit ? `,kit=${tag(l.kit)}` : '') +
+    `,metric=${tag(a.metric)} count=${a.count}i,max=${a.max},mean=${a.mean},min=${a.min}` +
+    `,part=${escape.quoted(part)},unit=${escape.quoted(a.unit)} ${partTimeNs(a.hour, part)}`
+  );
+}
+
+/** One point of `reading_hourly` as hourlyPoints reads it. */
+interface HourlyPoint {
+  device: string;
+  field: string | null;
+  kit: string | null;
+  hour: number;
+  min: number;
+  max: number;
+  mean: number;
+  count: number;
+  unit?: string | null;
+}
+
+const hourKey = (p: { device: string; field: string | null; kit: string | null; hour: number }): string =>
+  `${p.hour}\u0000${p.device}\u0000${p.field ?? ''}\u0000${p.kit ?? ''}`;
+
+/** Points of one hour and series (the roll-up's, a gateway's parts) as one row; mean weighted by count. */
+function mergeHours(q: { farm: string; metric: string }, points: HourlyPoint[]): RollupRow[] {
+  const byHour = new Map<string, RollupRow & { sum: number; points: number }>();
+  for (const p of points) {
+    const k = hourKey(p);
+    const row = byHour.get(k);
+    if (!row) {
+      byHour.set(k, {
+        farm: q.farm,
+        field: p.field,
+        device: p.device,
+        kit: p.kit,
+        metric: q.metric,
+        hour: p.hour,
+        min: p.min,
+        max: p.max,
+        mean: p.mean,
+        count: p.count,
+        sum: p.mean * p.count,
+        points: 1,
+      });
+      continue;
+    }
+    row.min = Math.min(row.min, p.min);
+    row.max = Math.max(row.max, p.max);
+    row.count += p.count;
+    row.sum += p.mean * p.count;
+    row.points++;
+  }
+  const out = [...byHour.values()].map(({ sum, points: n, ...r }) =>
+    n === 1 ? r : { ...r, mean: sum / r.count },
+  );
+  return out.sort((a, b) => a.hour - b.hour || cmp(a.device, b.device) || cmp(a.field ?? '', b.field ?? ''));
+}
+
+type LineWriter = (body: string, query: { db: string; rp: string; precision: 'ms' | 'ns' }) => Promise<void>;
 
 /**
  * The request `writePoints` makes, for line protocol built by the caller. The `influx` package

@@ -4,8 +4,10 @@
 import { HatakeError } from '../../protocol/errors.ts';
 import type { QualityFlag } from '../../protocol/telemetry.ts';
 import {
+  HOUR_MS,
   MAX_QUERY_ROWS,
   MAX_TIME_MS,
+  type FarmAggregate,
   type FarmReading,
   type IndexStat,
   type RangeQuery,
@@ -49,6 +51,24 @@ export function readingValueProblem(r: FarmReading): string | undefined {
     if (!Object.hasOwn(FLAG_BITS, r.flags[i]!)) return 'unknown quality flag';
   return undefined;
 }
+
+/** Why a gateway's hourly aggregate cannot be stored, or undefined when it can. */
+export function aggregateProblem(a: FarmAggregate): string | undefined {
+  if (!isName(a.farm) || !isName(a.device) || !isName(a.metric)) return READING_NAMES_PROBLEM;
+  if (!isTime(a.hour) || a.hour % HOUR_MS !== 0)
+    return `hour ${String(a.hour)} is not the start of a UTC hour in 1970…2261 (epoch ms)`;
+  if (typeof a.part !== 'string' || !/^[0-9]{1,20}$/.test(a.part)) return 'part must be 1–20 decimal digits';
+  for (const k of ['min', 'max', 'mean'] as const)
+    if (!isFiniteNumber(a[k])) return `${k} is not a finite number`;
+  if (a.min > a.max) return 'min is above max';
+  if (!Number.isSafeInteger(a.count) || a.count < 1) return 'count must be a positive integer';
+  if (typeof a.unit !== 'string' || a.unit.length > 16)
+    return 'unit must be a string of at most 16 characters';
+  return undefined;
+}
+
+/** An aggregate's part as the stores key it: a decimal number without leading zeros. */
+export const canonicalPart = (part: string): string => part.replace(/^0+(?=[0-9])/, '');
 
 /** Why an index statistic cannot be stored, or undefined when it can. */
 export function indexStatProblem(s: IndexStat): string | undefined {

@@ -1,11 +1,14 @@
 // The embedded default time-series store: readings in the server's SQLite file, keyed so that a
 // resent reading is a no-op, with a `latest` table kept beside it for the live pages, index
 // statistics and recommendation outputs in their own keyed tables. Hourly roll-ups are computed
-// on demand (an embedded farm's data is small enough to aggregate when asked).
+// on demand (an embedded farm's data is small enough to aggregate when asked), together with the
+// hourly aggregates gateways sent in place of raw readings (the `aggregates` table).
 import type { Db } from '../../runtime/sqlite.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { DeviceLabelHistory } from './device-labels.ts';
 import {
+  aggregateProblem,
+  canonicalPart,
   checkRange,
   hourCeil,
   indexStatProblem,
@@ -15,7 +18,9 @@ import {
 } from './input-checks.ts';
 import type {
   ApplyResult,
+  FarmAggregate,
   FarmReading,
+  GatewayHourRow,
   IndexStat,
   IndexStatQuery,
   LatestRow,
@@ -53,6 +58,11 @@ const SCHEMA = `
     nitrogen_kg_ha REAL NOT NULL, product TEXT, product_kg_ha REAL,
     PRIMARY KEY (farm, field, zone, model, time)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS aggregates (
+    farm TEXT NOT NULL, device TEXT NOT NULL, metric TEXT NOT NULL, hour INTEGER NOT NULL, part TEXT NOT NULL,
+    unit TEXT NOT NULL, min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (farm, device, metric, hour, part)
+  ) WITHOUT ROWID;
 `;
 
 /** Readings tables from before field/kit labels get the columns, labelled by the current devices. */
@@ -70,6 +80,23 @@ function migrateReadings(db: Db): void {
   db.exec('CREATE INDEX IF NOT EXISTS readings_by_metric ON readings (farm, metric, time)');
 }
 
+/**
+ * The gateways' aggregates get the field and kit labels readings have (so roll-ups of a field
+ * count them); rows from before are labelled by the current devices, as readings once were.
+ */
+function migrateAggregates(db: Db): void {
+  const cols = (db.prepare('PRAGMA table_info(aggregates)').all() as { name: string }[]).map((c) => c.name);
+  if (!cols.includes('field')) {
+    db.transaction(() => {
+      db.exec('ALTER TABLE aggregates ADD COLUMN field TEXT; ALTER TABLE aggregates ADD COLUMN kit TEXT;');
+      db.exec(`UPDATE aggregates SET
+        field = (SELECT d.field FROM devices d WHERE d.farm = aggregates.farm AND d.id = aggregates.device),
+        kit = (SELECT d.kit FROM devices d WHERE d.farm = aggregates.farm AND d.id = aggregates.device)`);
+    })();
+  }
+  db.exec('CREATE INDEX IF NOT EXISTS aggregates_by_metric ON aggregates (farm, metric, hour)');
+}
+
 export class SqliteReadingStore implements ReadingStore {
   private readonly db: Db;
   private readonly log: Logger | undefined;
@@ -78,12 +105,14 @@ export class SqliteReadingStore implements ReadingStore {
   private readonly upsertLatest;
   private readonly upsertIndexStat;
   private readonly upsertRecommendation;
+  private readonly upsertAggregate;
 
   constructor(db: Db, log?: Logger) {
     this.db = db;
     this.log = log;
     db.exec(SCHEMA);
     migrateReadings(db);
+    migrateAggregates(db);
     this.labels = new DeviceLabelHistory(db);
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO readings (farm, device, metric, time, value, unit, flags, field, kit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -100,6 +129,16 @@ export class SqliteReadingStore implements ReadingStore {
     this.upsertRecommendation = db.prepare(
       `INSERT OR REPLACE INTO recommendation_outputs (farm, field, zone, model, time, recommendation, model_version, nitrogen_kg_ha, product, product_kg_ha)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // A resent part changes nothing (no row changed: counted as a duplicate); a part sent again
+    // with other numbers replaces itself, as it does in InfluxDB. Labels are a function of the key.
+    this.upsertAggregate = db.prepare(
+      `INSERT INTO aggregates (farm, device, metric, hour, part, unit, min, max, mean, count, field, kit)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (farm, device, metric, hour, part) DO UPDATE SET unit = excluded.unit,
+         min = excluded.min, max = excluded.max, mean = excluded.mean, count = excluded.count
+       WHERE unit IS NOT excluded.unit OR min IS NOT excluded.min OR max IS NOT excluded.max
+         OR mean IS NOT excluded.mean OR count IS NOT excluded.count`,
     );
   }
 
@@ -187,24 +226,79 @@ export class SqliteReadingStore implements ReadingStore {
   async rollups(q: RollupQuery): Promise<RollupRow[]> {
     const { from, to, empty } = checkRange(q);
     if (empty) return [];
-    const w = whereOf(
-      [
-        ['farm', q.farm],
-        ['metric', q.metric],
-        ['field', q.field],
-        ['device', q.device],
-      ],
-      hourCeil(from),
-      hourCeil(to),
-    );
+    const [s, e] = [hourCeil(from), hourCeil(to)];
+    const raw = whereOf(rollupFilters(q), s, e);
+    const agg = whereOf(rollupFilters(q), s, e, 'hour');
+    // Raw readings per hour beside the gateways' parts, merged per device, field and hour: the
+    // mean weighted by count. An hour of raw readings alone keeps AVG's own answer.
     return this.db
       .prepare(
-        `SELECT farm, field, device, kit, metric, time - (time % 3600000) AS hour,
-                MIN(value) AS min, MAX(value) AS max, AVG(value) AS mean, COUNT(*) AS count
-         FROM readings WHERE ${w.sql}
+        `SELECT farm, field, device, kit, metric, hour, MIN(min) AS min, MAX(max) AS max,
+                CASE WHEN COUNT(*) = 1 THEN MAX(mean) ELSE SUM(mean * count) / SUM(count) END AS mean,
+                SUM(count) AS count
+         FROM (
+           SELECT farm, field, device, kit, metric, time - (time % 3600000) AS hour,
+                  MIN(value) AS min, MAX(value) AS max, AVG(value) AS mean, COUNT(*) AS count
+           FROM readings WHERE ${raw.sql} GROUP BY device, field, kit, hour
+           UNION ALL
+           SELECT farm, field, device, kit, metric, hour, min, max, mean, count
+           FROM aggregates WHERE ${agg.sql}
+         )
          GROUP BY device, field, kit, hour ORDER BY hour, device, field`,
       )
-      .all(...w.args) as RollupRow[];
+      .all(...raw.args, ...agg.args) as RollupRow[];
+  }
+
+  async writeAggregates(aggregates: readonly FarmAggregate[]): Promise<ApplyResult> {
+    const { ok, rejected } = partition(aggregates, aggregateProblem);
+    if (rejected.length > 0)
+      this.log?.warn(
+        { rejected: rejected.length, reason: rejected[0] },
+        'hourly aggregates that cannot be stored were set aside',
+      );
+    try {
+      let applied = 0;
+      // One transaction with the labels it records, so a failure leaves neither.
+      this.db.transaction(() => {
+        this.labels.refresh(ok.map((a) => [a.farm, a.device] as const));
+        for (const a of ok) {
+          const { field, kit } = this.labels.at(a.farm, a.device, a.hour);
+          applied += this.upsertAggregate.run(
+            a.farm,
+            a.device,
+            a.metric,
+            a.hour,
+            canonicalPart(a.part),
+            a.unit,
+            a.min,
+            a.max,
+            a.mean,
+            a.count,
+            field,
+            kit,
+          ).changes;
+        }
+      })();
+      return { applied, duplicates: ok.length - applied, rejected: rejected.length };
+    } catch (e) {
+      this.labels.forget();
+      throw e;
+    }
+  }
+
+  async gatewayHours(q: RollupQuery): Promise<GatewayHourRow[]> {
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const w = whereOf(rollupFilters(q), hourCeil(from), hourCeil(to), 'hour');
+    return this.db
+      .prepare(
+        `SELECT farm, field, device, kit, metric, hour, MIN(unit) AS unit, MIN(min) AS min, MAX(max) AS max,
+                CASE WHEN COUNT(*) = 1 THEN MAX(mean) ELSE SUM(mean * count) / SUM(count) END AS mean,
+                SUM(count) AS count
+         FROM aggregates WHERE ${w.sql}
+         GROUP BY device, field, kit, hour ORDER BY hour, device, field`,
+      )
+      .all(...w.args) as GatewayHourRow[];
   }
 
   async writeIndexStats(stats: readonly IndexStat[]): Promise<ApplyResult> {
@@ -308,15 +402,24 @@ export class SqliteReadingStore implements ReadingStore {
   async close(): Promise<void> {}
 }
 
+/** The filters of a roll-up query, as whereOf takes them. */
+const rollupFilters = (q: RollupQuery): [column: string, value: string | undefined][] => [
+  ['farm', q.farm],
+  ['metric', q.metric],
+  ['field', q.field],
+  ['device', q.device],
+];
+
 /** A WHERE clause over [from, to) and the filters that are set (column names are ours, values bound). */
 function whereOf(
   filters: [column: string, value: string | undefined][],
   from: number,
   to: number,
+  timeColumn = 'time',
 ): { sql: string; args: (string | number)[] } {
   const set = filters.filter((f): f is [string, string] => f[1] !== undefined);
   return {
-    sql: [...set.map(([c]) => `${c} = ?`), 'time >= ?', 'time < ?'].join(' AND '),
+    sql: [...set.map(([c]) => `${c} = ?`), `${timeColumn} >= ?`, `${timeColumn} < ?`].join(' AND '),
     args: [...set.map(([, v]) => v), from, to],
   };
 }

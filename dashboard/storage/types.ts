@@ -1,6 +1,7 @@
 // The time-series store behind the server. Everything above this interface (sync endpoint, API,
 // live stream) is unaware of which adapter holds the readings: the embedded SQLite default or
 // InfluxDB 1.x. tests/contract/ runs one suite against both.
+import type { HourlyAggregate } from '../../protocol/sync.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
 
 export interface FarmReading extends Reading {
@@ -36,6 +37,15 @@ export interface LatestRow {
 export interface ReadingRow extends LatestRow {
   field: string | null;
   kit: string | null;
+}
+
+/**
+ * An hourly aggregate a gateway sent in place of raw readings (its offline backlog outgrew its
+ * disk budget): those readings exist nowhere else. Keyed by (farm, device, metric, hour, part):
+ * an hour may come in several parts, and each counts; `part` is a decimal number ("007" is "7").
+ */
+export interface FarmAggregate extends HourlyAggregate {
+  farm: string;
 }
 
 /** Min, max, mean and count of one device's metric over one UTC hour. */
@@ -111,6 +121,11 @@ export interface RollupQuery extends RangeQuery {
   device?: string;
 }
 
+/** One hour of a device's metric that a gateway sent as aggregates, its parts merged. */
+export interface GatewayHourRow extends RollupRow {
+  unit: string;
+}
+
 export interface IndexStatQuery extends RangeQuery {
   index?: string;
 }
@@ -133,8 +148,18 @@ export interface ReadingStore {
   count(farm: string, device?: string): Promise<number>;
   /** A metric's readings over a range, for a farm, a field or a device, oldest first. */
   readings(q: ReadingQuery): Promise<ReadingRow[]>;
-  /** Hourly min/max/mean/count per device for the hours that start in [from, to). */
+  /**
+   * Hourly min/max/mean/count per device for the hours that start in [from, to): the raw
+   * readings and the gateways' aggregates together, one row per device (and field) and hour.
+   */
   rollups(q: RollupQuery): Promise<RollupRow[]>;
+  /**
+   * Stores a gateway's hourly aggregates, keyed by (farm, device, metric, hour, part): a resent
+   * part replaces itself, parts of one hour are kept apart and all count.
+   */
+  writeAggregates(aggregates: readonly FarmAggregate[]): Promise<ApplyResult>;
+  /** The hours that start in [from, to) that gateways sent as aggregates, parts merged, oldest first. */
+  gatewayHours(q: RollupQuery): Promise<GatewayHourRow[]>;
   /** Stores index statistics, keyed by (farm, field, zone, index, time); a resend replaces. */
   writeIndexStats(stats: readonly IndexStat[]): Promise<ApplyResult>;
   indexStats(q: IndexStatQuery): Promise<IndexStat[]>;

@@ -1,10 +1,11 @@
 // Chart series for the farmer's charts: the last 24 h as raw readings, 7 days as hourly means with
 // their min and max, and the season (since planting, at most a year; 180 days when the field has
-// no planting date) as daily means. Built on the ReadingStore's range and rollup queries, so the
-// same code serves SQLite and InfluxDB.
+// no planting date) as daily means. Built on the ReadingStore's range, rollup and gateway-hour
+// queries, so the same code serves SQLite and InfluxDB. Hours a gateway sent as aggregates in
+// place of raw readings (an offline backlog over its budget) are in the store's rollups, so the
+// hourly and daily charts count them; the 24 h chart draws their means among the raw points.
 import type { Series, SeriesRange } from '../../protocol/views.ts';
 import { HOUR_MS, type ReadingStore } from '../storage/types.ts';
-import type { Db } from '../../runtime/sqlite.ts';
 
 const DAY_MS = 24 * HOUR_MS;
 /** Above this many raw points a 24 h chart is drawn from hourly rollups instead. */
@@ -18,35 +19,6 @@ export interface SeriesRequest {
   /** YYYY-MM-DD of the device's field, for the season. */
   plantingDate: string | null;
   now: number;
-  /**
-   * Hourly aggregates the gateway sent instead of raw readings when its offline backlog outgrew
-   * its budget (see `gatewayHours`): those readings exist nowhere else, so the hourly and daily
-   * charts count them in beside the store's rollups, and the 24 h chart draws their means.
-   */
-  gatewayHours?: (from: number, to: number) => readonly GatewayHour[];
-}
-
-export interface GatewayHour {
-  hour: number;
-  unit: string;
-  min: number;
-  max: number;
-  mean: number;
-  count: number;
-}
-
-/** The gateway's hourly aggregates of one device's metric over [from, to), from the server's SQL tables. */
-export function gatewayHours(
-  db: Db,
-  farm: string,
-  device: string,
-  metric: string,
-): (from: number, to: number) => GatewayHour[] {
-  const hours = db.prepare(
-    `SELECT hour, unit, min, max, mean, count FROM aggregates
-     WHERE farm = ? AND device = ? AND metric = ? AND hour >= ? AND hour < ? ORDER BY hour`,
-  );
-  return (from, to) => hours.all(farm, device, metric, from - (from % HOUR_MS), to) as GatewayHour[];
 }
 
 /** The start of the range (epoch ms). */
@@ -63,24 +35,17 @@ export async function seriesOf(store: ReadingStore, q: SeriesRequest): Promise<S
   const from = rangeStart(q.range, q.plantingDate, q.now);
   const to = q.now + 1;
   const base = { device: q.device, metric: q.metric, range: q.range, from, to };
+  const key = { farm: q.farm, device: q.device, metric: q.metric };
   if (q.range === '24h') {
-    const rows = await store.readings({
-      farm: q.farm,
-      device: q.device,
-      metric: q.metric,
-      from,
-      to,
-      limit: MAX_RAW_POINTS + 1,
-    });
+    const [rows, gatewayHours] = await Promise.all([
+      store.readings({ ...key, from, to, limit: MAX_RAW_POINTS + 1 }),
+      // From the start of the first hour: a replaced hour that began before `from` is drawn too.
+      store.gatewayHours({ ...key, from: from - (from % HOUR_MS), to }),
+    ]);
     if (rows.length <= MAX_RAW_POINTS) {
-      // Hours whose raw readings the gateway replaced by aggregates (an offline backlog over its
-      // budget) are drawn as their means at mid-hour among the raw points: those readings exist
-      // nowhere else.
-      const replaced = (q.gatewayHours?.(from, to) ?? []).map((h) => ({
-        time: h.hour + HOUR_MS / 2,
-        value: h.mean,
-        unit: h.unit,
-      }));
+      // Hours whose raw readings the gateway replaced by aggregates are drawn as their means at
+      // mid-hour among the raw points: those readings exist nowhere else.
+      const replaced = gatewayHours.map((h) => ({ time: h.hour + HOUR_MS / 2, value: h.mean, unit: h.unit }));
       const points = replaced.length ? [...rows, ...replaced].sort((a, b) => a.time - b.time) : rows;
       return {
         ...base,
@@ -91,13 +56,8 @@ export async function seriesOf(store: ReadingStore, q: SeriesRequest): Promise<S
       };
     }
   }
-  const stored = await store.rollups({ farm: q.farm, device: q.device, metric: q.metric, from, to });
-  const fromGateway = q.gatewayHours?.(from, to) ?? [];
-  const hours = [...stored, ...fromGateway];
-  const first = stored.length
-    ? (await store.readings({ farm: q.farm, device: q.device, metric: q.metric, from, to, limit: 1 }))[0]
-    : undefined;
-  const unit = first?.unit ?? fromGateway[0]?.unit ?? '';
+  const hours = await store.rollups({ ...key, from, to });
+  const unit = hours.length ? await unitOf(store, key, from, to, hours[0]!.hour) : '';
   // A device may report under two fields over the range (moved); merge per hour.
   const byBucket = new Map<number, { min: number; max: number; sum: number; count: number }>();
   const bucketMs = q.range === 'season' ? DAY_MS : HOUR_MS;
@@ -120,4 +80,21 @@ export async function seriesOf(store: ReadingStore, q: SeriesRequest): Promise<S
     min: buckets.map(([, a]) => a.min),
     max: buckets.map(([, a]) => a.max),
   };
+}
+
+/**
+ * The unit of a device's metric over a range that has rollups: a raw reading's, or, when the
+ * gateway replaced every raw reading of the range, that of the first hour (then a gateway's).
+ */
+async function unitOf(
+  store: ReadingStore,
+  key: { farm: string; device: string; metric: string },
+  from: number,
+  to: number,
+  firstHour: number,
+): Promise<string> {
+  const [raw] = await store.readings({ ...key, from, to, limit: 1 });
+  if (raw) return raw.unit;
+  const [hour] = await store.gatewayHours({ ...key, from: firstHour, to: firstHour + HOUR_MS });
+  return hour?.unit ?? '';
 }

@@ -1,7 +1,8 @@
 // The ReadingStore contract: one suite, run against every adapter (sqlite.test.ts,
 // influx.test.ts). What the server above the interface relies on — exactly-once effect on
-// resends, latest per device, a field's metric over a range, hourly roll-ups, index statistics
-// and recommendation outputs, tenancy in queries — must hold whichever store holds the data.
+// resends, latest per device, a field's metric over a range, hourly roll-ups (of raw readings
+// and of the aggregates gateways send in their place), index statistics and recommendation
+// outputs, tenancy in queries — must hold whichever store holds the data.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import type { Manifest } from '../../protocol/manifest.ts';
 import { openServerDb } from '../../dashboard/db.ts';
 import { applyManifest } from '../../dashboard/routes/sync.ts';
 import type {
+  FarmAggregate,
   FarmReading,
   IndexStat,
   ReadingStore,
@@ -69,6 +71,18 @@ export function readingStoreContract(name: string, open: OpenStore): void {
       value: number,
       flags: string[] = [],
     ) => ({ farm: f, device, metric, time, value, unit: 'm3/m3', flags }) as FarmReading;
+    const aggregate = (
+      f: string,
+      device: string,
+      metric: string,
+      hour: number,
+      part: string,
+      [min, max, mean, count]: [number, number, number, number],
+      unit = 'mm',
+    ): FarmAggregate => ({ farm: f, device, metric, unit, hour, part, min, max, mean, count });
+    /** Roll-up rows with their means rounded (a weighted mean is a sum over a count). */
+    const rounded = <T extends { mean: number }>(rows: T[]) =>
+      rows.map((r) => ({ ...r, mean: Number(r.mean.toFixed(9)) }));
     const snapshot = async (f: string) => ({
       count: await store.count(f),
       rows: await store.readings({ farm: f, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
@@ -324,6 +338,234 @@ export function readingStoreContract(name: string, open: OpenStore): void {
       expect(after[0]!.mean).toBeCloseTo(0.375, 9);
     });
 
+    it("stores a gateway's hourly aggregates once: a resent part replaces itself, every part of an hour counts", async () => {
+      const f = farm([{ id: 'r', field: 'f1', kit: 'hatake-weather-station' }]);
+      const [h0, h1] = [base, base + HOUR_MS];
+      // Hour h0 came in two parts (the gateway aggregated it in two rounds).
+      const batch = [
+        aggregate(f, 'r', 'rain', h0, '41', [0, 2, 1, 30]),
+        aggregate(f, 'r', 'rain', h0, '97', [1, 5, 3, 10]),
+        aggregate(f, 'r', 'rain', h1, '41', [0, 0, 0, 60]),
+      ];
+      expect(await store.writeAggregates(batch)).toEqual({ applied: 3, duplicates: 0, rejected: 0 });
+      const q = { farm: f, metric: 'rain', from: h0, to: h1 + HOUR_MS };
+      const expected = [
+        {
+          farm: f,
+          field: 'f1',
+          device: 'r',
+          kit: 'hatake-weather-station',
+          metric: 'rain',
+          hour: h0,
+          min: 0,
+          max: 5,
+          mean: (1 * 30 + 3 * 10) / 40,
+          count: 40,
+        },
+        {
+          farm: f,
+          field: 'f1',
+          device: 'r',
+          kit: 'hatake-weather-station',
+          metric: 'rain',
+          hour: h1,
+          min: 0,
+          max: 0,
+          mean: 0,
+          count: 60,
+        },
+      ];
+      expect(rounded(await store.rollups(q))).toEqual(expected);
+
+      // Resent whole (a lost answer), in another order and split over two calls, with a part
+      // number written with leading zeros, and once more after the device moved to another
+      // field: the same hours, counted once, under the field the device was in at the time.
+      const again = await store.writeAggregates(batch);
+      expect(again.applied + again.duplicates).toBe(3);
+      expect(again.rejected).toBe(0);
+      await store.writeAggregates([batch[2]!]);
+      await store.writeAggregates([batch[1]!, { ...batch[0]!, part: '0041' }]);
+      placeDevices(f, [{ id: 'r', field: 'f2', kit: 'hatake-weather-station' }]);
+      await store.writeAggregates(batch);
+      expect(rounded(await store.rollups(q))).toEqual(expected);
+      expect(rounded(await store.gatewayHours(q))).toEqual(expected.map((r) => ({ ...r, unit: 'mm' })));
+      // They stand for readings, but they are not raw readings.
+      expect(await store.count(f)).toBe(0);
+      expect(await store.readings({ ...q, from: 0, to: MAX_TIME_MS })).toEqual([]);
+    });
+
+    it("rolls a gateway's aggregates up beside the raw readings of the same and of other hours", async () => {
+      const f = farm([
+        { id: 'a', field: 'f1' },
+        { id: 'b', field: 'f2' },
+      ]);
+      const [h0, h1, h2] = [base, base + HOUR_MS, base + 2 * HOUR_MS];
+      const raw = [
+        reading(f, 'a', 'soil_vwc', h0, 0.1),
+        reading(f, 'a', 'soil_vwc', h0 + 600_000, 0.3),
+        reading(f, 'a', 'soil_vwc', h1 + 60_000, 0.5),
+      ];
+      // The rest of h0 reached the server as an aggregate; h2 only as one; b only as one.
+      const hours = [
+        aggregate(f, 'a', 'soil_vwc', h0, '5', [0.2, 0.4, 0.3, 2], 'm3/m3'),
+        aggregate(f, 'a', 'soil_vwc', h2, '9', [0.1, 0.5, 0.3, 12], 'm3/m3'),
+        aggregate(f, 'b', 'soil_vwc', h1, '5', [0.6, 0.8, 0.7, 4], 'm3/m3'),
+        aggregate(f, 'a', 'soil_temperature', h0, '5', [10, 12, 11, 6], 'degC'),
+      ];
+      await store.writeReadings(raw);
+      await store.writeAggregates(hours);
+      const row = (
+        device: string,
+        field: string,
+        hour: number,
+        min: number,
+        max: number,
+        mean: number,
+        count: number,
+      ) => ({
+        farm: f,
+        field,
+        device,
+        kit: 'hatake-soil-probe',
+        metric: 'soil_vwc',
+        hour,
+        min,
+        max,
+        mean,
+        count,
+      });
+      const q = { farm: f, metric: 'soil_vwc', from: h0, to: h2 + HOUR_MS };
+      const expected = [
+        row('a', 'f1', h0, 0.1, 0.4, (0.1 + 0.3 + 0.3 * 2) / 4, 4),
+        row('a', 'f1', h1, 0.5, 0.5, 0.5, 1),
+        row('b', 'f2', h1, 0.6, 0.8, 0.7, 4),
+        row('a', 'f1', h2, 0.1, 0.5, 0.3, 12),
+      ];
+      expect(rounded(await store.rollups(q))).toEqual(expected);
+      // The same filters as for raw readings: a field, a device, hours that start in the range.
+      expect((await store.rollups({ ...q, field: 'f2' })).map((r) => [r.device, r.hour])).toEqual([
+        ['b', h1],
+      ]);
+      expect((await store.rollups({ ...q, device: 'a' })).map((r) => r.hour)).toEqual([h0, h1, h2]);
+      expect((await store.rollups({ ...q, from: h0 + 1, to: h2 })).map((r) => r.hour)).toEqual([h1, h1]);
+      expect(
+        (await store.rollups({ ...q, metric: 'soil_temperature' })).map((r) => [r.hour, r.count, r.mean]),
+      ).toEqual([[h0, 6, 11]]);
+
+      // A resend of both changes nothing; a late raw reading joins the hour a gateway sent.
+      await store.writeReadings(raw);
+      await store.writeAggregates(hours);
+      expect(rounded(await store.rollups(q))).toEqual(expected);
+      await store.writeReadings([reading(f, 'a', 'soil_vwc', h2 + 60_000, 0.9)]);
+      const h2After = (await store.rollups({ ...q, device: 'a', from: h2 })).map((r) => [
+        r.count,
+        r.min,
+        r.max,
+      ]);
+      expect(h2After).toEqual([[13, 0.1, 0.9]]);
+    });
+
+    it('answers the hours gateways sent as aggregates over a range, parts merged, with their unit', async () => {
+      const f = farm([
+        { id: 'a', field: 'f1' },
+        { id: 'b', field: 'f2' },
+      ]);
+      const g = farm([{ id: 'a', field: 'f1' }]);
+      const h = (i: number) => base + i * HOUR_MS;
+      await store.writeReadings([reading(f, 'a', 'air_temperature', h(0) + 60_000, 14)]);
+      await store.writeAggregates([
+        aggregate(f, 'a', 'air_temperature', h(1), '3', [10, 12, 11, 30], 'degC'),
+        aggregate(f, 'a', 'air_temperature', h(1), '8', [12, 16, 14, 30], 'degC'),
+        aggregate(f, 'b', 'air_temperature', h(1), '3', [9, 9, 9, 60], 'degC'),
+        aggregate(f, 'a', 'air_temperature', h(3), '1', [5, 7, 6, 60], 'degC'),
+        aggregate(g, 'a', 'air_temperature', h(1), '3', [30, 30, 30, 60], 'degC'),
+      ]);
+      const q = { farm: f, metric: 'air_temperature', from: h(0), to: h(4) };
+      const hours = await store.gatewayHours(q);
+      // Only what gateways sent: hour 0 holds raw readings alone.
+      expect(rounded(hours)).toEqual([
+        {
+          farm: f,
+          field: 'f1',
+          device: 'a',
+          kit: 'hatake-soil-probe',
+          metric: 'air_temperature',
+          hour: h(1),
+          unit: 'degC',
+          min: 10,
+          max: 16,
+          mean: 12.5,
+          count: 60,
+        },
+        {
+          farm: f,
+          field: 'f2',
+          device: 'b',
+          kit: 'hatake-soil-probe',
+          metric: 'air_temperature',
+          hour: h(1),
+          unit: 'degC',
+          min: 9,
+          max: 9,
+          mean: 9,
+          count: 60,
+        },
+        {
+          farm: f,
+          field: 'f1',
+          device: 'a',
+          kit: 'hatake-soil-probe',
+          metric: 'air_temperature',
+          hour: h(3),
+          unit: 'degC',
+          min: 5,
+          max: 7,
+          mean: 6,
+          count: 60,
+        },
+      ]);
+      const of = async (over: Partial<typeof q> & { device?: string; field?: string }) =>
+        (await store.gatewayHours({ ...q, ...over })).map((r) => `${r.device}@${(r.hour - base) / HOUR_MS}`);
+      expect(await of({ device: 'a' })).toEqual(['a@1', 'a@3']);
+      expect(await of({ field: 'f2' })).toEqual(['b@1']);
+      // Hours that start in [from, to), as for rollups.
+      expect(await of({ from: h(1) + 1 })).toEqual(['a@3']);
+      expect(await of({ to: h(3) })).toEqual(['a@1', 'b@1']);
+      expect(await of({ metric: 'rain' })).toEqual([]);
+      expect(await of({ from: h(4), to: h(1) })).toEqual([]);
+      // Tenancy: another farm's gateway hours are its own.
+      expect((await store.gatewayHours({ ...q, farm: g })).map((r) => [r.farm, r.mean])).toEqual([[g, 30]]);
+    });
+
+    it('sets aside aggregates no store can hold, stores the rest and says how many', async () => {
+      const f = farm([{ id: 'a', field: 'f1' }]);
+      const ok = aggregate(f, 'a', 'rain', base, '1', [0, 1, 0.5, 10]);
+      const r = await store.writeAggregates([
+        ok,
+        { ...ok, hour: base + 1 },
+        { ...ok, hour: -HOUR_MS },
+        { ...ok, hour: MAX_TIME_MS + HOUR_MS },
+        { ...ok, part: '' },
+        { ...ok, part: 'x1' },
+        { ...ok, part: '1'.repeat(21) },
+        { ...ok, mean: Number.NaN },
+        { ...ok, max: Number.POSITIVE_INFINITY },
+        { ...ok, min: 2 },
+        { ...ok, count: 0 },
+        { ...ok, count: 1.5 },
+        { ...ok, unit: 'x'.repeat(17) },
+        { ...ok, device: 'a\n' },
+        { ...ok, metric: 'rain\u0000' },
+      ]);
+      expect(r).toEqual({ applied: 1, duplicates: 0, rejected: 14 });
+      expect(
+        (await store.rollups({ farm: f, metric: 'rain', from: 0, to: MAX_TIME_MS })).map((x) => [
+          x.hour,
+          x.count,
+        ]),
+      ).toEqual([[base, 10]]);
+    });
+
     it('labels a reading with the field its device was in at the time, and a move keeps resends exactly-once', async () => {
       const f = farm([{ id: 'a', field: 'east' }]);
       const before = [0, 1, 2].map((i) => reading(f, 'a', 'soil_vwc', base + i * 60_000, 0.2));
@@ -389,6 +631,7 @@ export function readingStoreContract(name: string, open: OpenStore): void {
       const f = farm([{ id: 'a', field: 'f1' }]);
       await store.writeReadings([reading(f, 'a', 'soil_vwc', base, 0.2)]);
       const hostile = [`${f}' OR '1'='1`, `${f}" OR 1=1 --`, `/.*/`, `${f}\\`, `'; DROP DATABASE x; --`, ''];
+      await store.writeAggregates([aggregate(f, 'a', 'soil_vwc', base, '1', [0.2, 0.2, 0.2, 1])]);
       for (const h of hostile) {
         expect(await store.latest([h])).toEqual([]);
         expect(await store.count(h)).toBe(0);
@@ -401,6 +644,12 @@ export function readingStoreContract(name: string, open: OpenStore): void {
         expect(
           await store.rollups({ farm: f, device: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
         ).toEqual([]);
+        expect(
+          await store.gatewayHours({ farm: f, device: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS }),
+        ).toEqual([]);
+        expect(await store.gatewayHours({ farm: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS })).toEqual(
+          [],
+        );
       }
       expect(await store.count(f)).toBe(1);
     });
