@@ -286,6 +286,10 @@ export const GatewayAlert = Type.Object({
   time: Iso,
   device: Type.Union([Type.String(), Type.Null()]),
   message: Type.String(),
+  /** For downlink_applied / downlink_refused: the document the event is about. */
+  downlink: Type.Optional(
+    Type.Object({ kind: Type.String(), id: Type.String(), version: Type.Integer({ minimum: 0 }) }),
+  ),
 });
 export type GatewayAlert = Static<typeof GatewayAlert>;
 

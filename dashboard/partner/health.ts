@@ -118,7 +118,7 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
     `SELECT time, detail FROM events WHERE gateway = ? AND farm = ? AND type = 'backlog_report' ORDER BY time DESC LIMIT 1`,
   );
   const alertsOf = db.prepare(
-    `SELECT id, type, severity, time, device, message FROM events
+    `SELECT id, type, severity, time, device, message, detail FROM events
      WHERE gateway = ? AND farm = ? AND type != 'backlog_report' AND time >= ? ORDER BY time DESC LIMIT 20`,
   );
   return gws.map((g) => {
@@ -136,8 +136,17 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
         time: number;
         device: string | null;
         message: string;
+        detail: string | null;
       }[]
-    ).map((a): GatewayAlert => ({ ...a, time: new Date(a.time).toISOString() }));
+    ).map(({ detail, ...a }): GatewayAlert => {
+      const d =
+        a.type.startsWith('downlink_') && detail ? (JSON.parse(detail) as Record<string, unknown>) : {};
+      const downlink =
+        typeof d.kind === 'string' && typeof d.id === 'string' && Number.isInteger(d.version)
+          ? { kind: d.kind, id: d.id, version: d.version as number }
+          : undefined;
+      return { ...a, time: new Date(a.time).toISOString(), ...(downlink ? { downlink } : {}) };
+    });
     return {
       id: g.id,
       farm: g.farm,

@@ -1,9 +1,14 @@
 // The IT partner's pages: a farm's kits and devices with their health and its gateways with their
-// sync backlog and version; and provisioning in the browser — upload or edit a manifest, see each
-// problem at its line, provision, download the device configs, QR codes and the printable sheet.
-import { useRef, useState } from 'preact/hooks';
+// sync backlog and version; the settings sent down to the farm's gateways (what was last sent, a
+// form in the partner's units, withdrawal, and whether each gateway applied it); and provisioning
+// in the browser — upload or edit a manifest, see each problem at its line, provision, download
+// the device configs, QR codes and the printable sheet.
+import { Fragment } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
 import type {
   FarmHealth,
+  GatewayHealth,
   KitSummary,
   ManifestCheckResult,
   ManifestProblem,
@@ -13,7 +18,25 @@ import type {
 import { api, ApiError } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import { href } from '../route.ts';
-import { fmtNumber, fmtValue } from '../format.ts';
+import { fmtNumber, fmtTime, fmtValue } from '../format.ts';
+import {
+  FIELDS,
+  GROUPS,
+  buildBody,
+  fieldOfPointer,
+  groupTitle,
+  latestConfigReport,
+  outcomeOf,
+  rangeText,
+  settled,
+  summary,
+  valuesOf,
+  type ConfigReport,
+  type Outcome,
+  type SettingField,
+  type Translate,
+  type Values,
+} from '../gateway-settings.ts';
 import {
   base64Bytes,
   ErrorBox,
@@ -141,6 +164,7 @@ export function PartnerFarm({ farm }: { farm: string }) {
           </Section>
         </>
       ) : null}
+      <GatewaySettings key={farm} farm={farm} health={h.data?.gateways} reloadHealth={h.reload} />
       <Section title={t('kitCatalogue')} id="kits-h">
         <ul class="list">
           {(kits.data ?? []).map((k) => (
@@ -154,6 +178,417 @@ export function PartnerFarm({ farm }: { farm: string }) {
         </ul>
       </Section>
     </main>
+  );
+}
+
+/** The settings last sent to the farm's gateways (GET …/gateway-config). */
+interface ConfigView {
+  version: number;
+  config: RemoteGatewayConfig;
+  sent: string;
+}
+/** A row of GET /api/v1/gateways: how far each gateway has read the farm's downlink. */
+interface GatewayRow {
+  id: string;
+  farm: string;
+  revoked: string | null;
+  downlinkVersion: number | null;
+  farmDownlinkVersion: number;
+}
+type SentState =
+  | { state: 'loading' }
+  | { state: 'hidden' }
+  | { state: 'none' }
+  | { state: 'sent'; view: ConfigView }
+  | { state: 'error'; error: unknown };
+
+/** While a gateway has not settled, its status is asked for this often, for at most this long. */
+const POLL_MS = 3000;
+const POLL_FOR_MS = 120_000;
+
+const outcomeText = (o: Outcome, t: Translate): string =>
+  o === 'applied'
+    ? t('gsApplied')
+    : o === 'refused'
+      ? t('gsRefused')
+      : o === 'reached'
+        ? t('gsReached')
+        : o === 'waiting'
+          ? t('gsWaiting')
+          : t('revoked');
+
+/**
+ * The settings sent down to the farm's gateways: shown to those who may send them (admins and the
+ * farm's IT partner); anyone else gets a 403 from the server and sees nothing of it.
+ */
+function GatewaySettings({
+  farm,
+  health,
+  reloadHealth,
+}: {
+  farm: string;
+  health: GatewayHealth[] | undefined;
+  reloadHealth: () => void;
+}) {
+  const { t, lang } = useI18n();
+  const url = `/api/v1/farms/${enc(farm)}/gateway-config`;
+  const [sent, setSent] = useState<SentState>({ state: 'loading' });
+  const [values, setValues] = useState<Values>(() => valuesOf(undefined));
+  const [showErrors, setShowErrors] = useState(false);
+  const [serverError, setServerError] = useState<unknown>(null);
+  const [serverField, setServerField] = useState('');
+  const [withdrawError, setWithdrawError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [sentNotice, setSentNotice] = useState('');
+  const [withdrawNotice, setWithdrawNotice] = useState('');
+  const [attempt, setAttempt] = useState(0);
+  /** The downlink version whose arrival at each gateway is followed: a sending, or a withdrawal. */
+  const [tracked, setTracked] = useState<{ version: number; until: number } | null>(null);
+  const form = useRef<HTMLFormElement>(null);
+  const confirmButton = useRef<HTMLButtonElement>(null);
+  const withdrawButton = useRef<HTMLButtonElement>(null);
+  const current = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    let live = true;
+    setSent({ state: 'loading' });
+    api<ConfigView>(url).then(
+      (view) => {
+        if (!live) return;
+        setSent({ state: 'sent', view });
+        setValues(valuesOf(view.config));
+        setTracked({ version: view.version, until: Date.now() + POLL_FOR_MS });
+      },
+      (error: unknown) => {
+        if (!live) return;
+        if (error instanceof ApiError && error.status === 404) setSent({ state: 'none' });
+        else if (error instanceof ApiError && error.status === 403) setSent({ state: 'hidden' });
+        else setSent({ state: 'error', error });
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [url]);
+  // After a refused send, the first field with a problem (or the form's own problem) takes the focus.
+  useEffect(() => {
+    if (attempt) form.current?.querySelector<HTMLElement>('[aria-invalid="true"], .form-error')?.focus();
+  }, [attempt]);
+  useEffect(() => {
+    if (confirming) confirmButton.current?.focus();
+  }, [confirming]);
+
+  if (sent.state === 'loading' || sent.state === 'hidden') return null;
+  // Checked as typed once a send was tried, in the language on screen.
+  const errors = showErrors ? buildBody(values, t).errors : {};
+  const serverMessage = serverError instanceof ApiError && serverField ? serverError.message : undefined;
+  const errorOf = (key: string) => errors[key] ?? (serverField === key ? serverMessage : undefined);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (busy) return;
+    const { body, errors: problems } = buildBody(values, t);
+    setShowErrors(true);
+    setServerError(null);
+    setServerField('');
+    setSentNotice('');
+    if (!body || Object.keys(problems).length > 0) {
+      setAttempt((n) => n + 1);
+      return;
+    }
+    setBusy(true);
+    try {
+      const view = await api<ConfigView>(url, { method: 'PUT', body });
+      setSent({ state: 'sent', view });
+      setValues(valuesOf(view.config));
+      setShowErrors(false);
+      setWithdrawNotice('');
+      setTracked({ version: view.version, until: Date.now() + POLL_FOR_MS });
+      setSentNotice(t('gsSentOk').replace('{version}', String(view.version)));
+    } catch (err) {
+      setServerError(err);
+      if (err instanceof ApiError)
+        setServerField(fieldOfPointer((err.body as { pointer?: string } | null)?.pointer));
+      setAttempt((n) => n + 1);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const withdraw = async () => {
+    if (busy) return;
+    setBusy(true);
+    setWithdrawError(null);
+    try {
+      await api<unknown>(url, { method: 'DELETE' });
+      setSent({ state: 'none' });
+      setValues(valuesOf(undefined));
+      setShowErrors(false);
+      setSentNotice('');
+      setWithdrawNotice(t('gsWithdrawn'));
+      current.current?.focus(); // the button pressed is gone: the focus goes to what replaced it
+      // The withdrawal is the farm's newest downlink document: follow that version to each gateway.
+      const rows = await api<GatewayRow[]>('/api/v1/gateways').catch(() => []);
+      const newest = rows.find((g) => g.farm === farm)?.farmDownlinkVersion;
+      setTracked(newest ? { version: newest, until: Date.now() + POLL_FOR_MS } : null);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) setSent({ state: 'none' });
+      setWithdrawError(err);
+    } finally {
+      setBusy(false);
+      setConfirming(false);
+    }
+  };
+
+  const input = (f: SettingField) => {
+    const id = `gws-${f.key.replace(/\./g, '-')}`;
+    const error = errorOf(f.key);
+    return (
+      <div class="gws-field" key={f.key}>
+        <label for={id}>
+          {f.label(t)}{' '}
+          <span class="unit">
+            (<span translate={false}>{f.unit(t)}</span>)
+          </span>
+        </label>
+        <input
+          id={id}
+          type="text"
+          inputMode={f.api.integer && f.scale === 1 ? 'numeric' : 'decimal'}
+          autoComplete="off"
+          spellcheck={false}
+          value={values[f.key] ?? ''}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `${id}-hint ${id}-err` : `${id}-hint`}
+          onInput={(e) => setValues({ ...values, [f.key]: (e.currentTarget as HTMLInputElement).value })}
+        />
+        <p class="muted hint" id={`${id}-hint`}>
+          {rangeText(f, t)}
+          {f.hint ? (
+            <>
+              <br />
+              {f.hint(t)}
+            </>
+          ) : null}
+        </p>
+        {error ? (
+          <p class="error field-error" id={`${id}-err`}>
+            {error}
+          </p>
+        ) : null}
+      </div>
+    );
+  };
+
+  return (
+    <Section title={t('gsTitle')} id="gws-h">
+      <p class="muted">{t('gsIntro')}</p>
+      <div class="gws-current" data-testid="gws-current" ref={current} tabIndex={-1}>
+        {sent.state === 'error' ? <ErrorBox error={sent.error} /> : null}
+        {sent.state === 'none' ? <p>{t('gsNoneSent')}</p> : null}
+        {sent.state === 'sent' ? (
+          <>
+            <p>
+              {t('gsLastSent')
+                .replace('{version}', String(sent.view.version))
+                .replace('{time}', fmtTime(sent.view.sent, lang))}
+            </p>
+            <SentValues config={sent.view.config} />
+            {confirming ? (
+              <div class="confirm" role="group" aria-labelledby="gws-confirm-q">
+                <p id="gws-confirm-q" class="warn">
+                  {t('gsWithdrawConfirm')}
+                </p>
+                <div class="actions">
+                  <button
+                    type="button"
+                    class="danger"
+                    ref={confirmButton}
+                    disabled={busy}
+                    onClick={() => void withdraw()}
+                  >
+                    {t('gsWithdrawYes')}
+                  </button>
+                  <button
+                    type="button"
+                    onClick={() => {
+                      setConfirming(false);
+                      setTimeout(() => withdrawButton.current?.focus(), 0);
+                    }}
+                  >
+                    {t('cancel')}
+                  </button>
+                </div>
+              </div>
+            ) : (
+              <div class="actions">
+                <button
+                  type="button"
+                  class="danger"
+                  ref={withdrawButton}
+                  disabled={busy}
+                  onClick={() => setConfirming(true)}
+                >
+                  {t('gsWithdraw')}
+                </button>
+              </div>
+            )}
+          </>
+        ) : null}
+        <ErrorBox error={withdrawError} />
+        <p role="status" class="ok">
+          {withdrawNotice}
+        </p>
+      </div>
+      <GatewayOutcomes farm={farm} tracked={tracked} health={health} reloadHealth={reloadHealth} />
+      <form
+        ref={form}
+        class="gws-form"
+        aria-labelledby="gws-form-h"
+        noValidate
+        onSubmit={(e) => void submit(e)}
+      >
+        <h3 id="gws-form-h">{t('gsSendTitle')}</h3>
+        <p class="muted">{t('gsFormHelp')}</p>
+        {GROUPS.map((g) => (
+          <fieldset key={g}>
+            <legend>{groupTitle(g, t)}</legend>
+            <div class="gws-grid">{FIELDS.filter((f) => f.group === g).map(input)}</div>
+          </fieldset>
+        ))}
+        {errors.form ? (
+          <p class="error form-error" role="alert" tabIndex={-1}>
+            {errors.form}
+          </p>
+        ) : null}
+        {serverError && !serverMessage ? <ErrorBox error={serverError} /> : null}
+        {serverMessage ? (
+          <p class="error" role="alert">
+            {t('gsServerRefused')}
+          </p>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class="primary" disabled={busy}>
+            {t('gsSend')}
+          </button>
+        </div>
+        <p role="status" class="ok">
+          {sentNotice}
+        </p>
+      </form>
+    </Section>
+  );
+}
+
+/** The keys a sent configuration sets, in the partner's units. */
+function SentValues({ config }: { config: RemoteGatewayConfig }) {
+  const { t } = useI18n();
+  const rows = summary(config);
+  if (rows.length === 0) return <p class="muted">{t('gsNoKeys')}</p>;
+  return (
+    <dl class="dl" data-testid="gws-sent-values">
+      {rows.map(({ field, value }) => (
+        <Fragment key={field.key}>
+          <dt>{field.label(t)}</dt>
+          <dd translate={false}>
+            {value} {field.unit(t)}
+          </dd>
+        </Fragment>
+      ))}
+    </dl>
+  );
+}
+
+/**
+ * Each gateway of the farm against the version followed: applied or refused (the event it reports,
+ * in the health view's alerts), received, or not yet — and its latest report about its settings.
+ * Asked again every few seconds while a gateway has not settled, for two minutes at most.
+ */
+function GatewayOutcomes({
+  farm,
+  tracked,
+  health,
+  reloadHealth,
+}: {
+  farm: string;
+  tracked: { version: number; until: number } | null;
+  health: GatewayHealth[] | undefined;
+  reloadHealth: () => void;
+}) {
+  const { t } = useI18n();
+  const list = useLoad(() => api<GatewayRow[]>('/api/v1/gateways'), `gateways-${tracked?.version ?? 0}`);
+  const rows = (list.data ?? []).filter((g) => g.farm === farm);
+  const items = rows.map((g) => {
+    const events = health?.find((x) => x.id === g.id)?.alerts;
+    return tracked
+      ? { g, ...outcomeOf(tracked.version, g, events) }
+      : { g, outcome: null, report: latestConfigReport(events) };
+  });
+  const pending = items.some((i) => i.outcome !== null && !settled(i.outcome));
+  // A gateway that has read the version but whose report is not in the health view yet.
+  const needReports = useRef(false);
+  needReports.current = items.some((i) => i.outcome === 'reached');
+  useEffect(() => {
+    if (!pending || !tracked) return;
+    const id = setInterval(() => {
+      if (Date.now() > tracked.until) return clearInterval(id);
+      list.reload();
+      if (needReports.current) reloadHealth();
+    }, POLL_MS);
+    return () => clearInterval(id);
+  }, [pending, tracked]);
+
+  return (
+    <div class="gws-status">
+      <h3>{t('gsStatusTitle')}</h3>
+      <p class="muted">{t('gsStatusHow')}</p>
+      <ErrorBox error={list.error} />
+      {list.data && rows.length === 0 ? <p class="muted">{t('noGateways')}</p> : null}
+      <ul class="cards" aria-live="polite">
+        {items.map(({ g, outcome, report }) => (
+          <li key={g.id} class="gws-gateway" data-testid={`gws-${g.id}`}>
+            <strong translate={false}>{g.id}</strong>{' '}
+            {outcome ? <span class={`badge outcome-${outcome}`}>{outcomeText(outcome, t)}</span> : null}
+            <dl class="dl">
+              <dt>{t('gsDownlinkVersion')}</dt>
+              <dd translate={false}>
+                {g.downlinkVersion === null ? '—' : `v${g.downlinkVersion}`}
+                {tracked ? ` / v${tracked.version}` : ''}
+              </dd>
+              {report ? <ReportRow report={report} /> : null}
+            </dl>
+          </li>
+        ))}
+      </ul>
+      <div class="actions">
+        <button
+          type="button"
+          disabled={list.loading}
+          onClick={() => {
+            list.reload();
+            reloadHealth();
+          }}
+        >
+          {t('gsRefresh')}
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function ReportRow({ report }: { report: ConfigReport }) {
+  const { t } = useI18n();
+  return (
+    <>
+      <dt>{t('gsLatestReport')}</dt>
+      <dd>
+        <Freshness time={report.time} staleMs={Infinity} />{' '}
+        <span translate={false} class={report.applied ? 'report' : 'report refused'}>
+          {report.message}
+        </span>
+      </dd>
+    </>
   );
 }
 

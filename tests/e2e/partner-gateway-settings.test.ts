@@ -1,0 +1,256 @@
+// The IT partner sends settings to a farm's gateways in a real browser: typed in days, seconds and
+// KiB, stored by the server in the API's units exactly, applied live by a real gateway that
+// verifies the server's signature, and reported back per gateway (applied by the real one, refused
+// by a second that says so in a real sync batch); a value out of bounds never leaves the browser;
+// a refusal by the server is shown; withdrawal returns the gateway to its own file; and a farmer
+// never sees the section.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { DEMO_PASSWORD } from '../../dashboard/demo.ts';
+import type { HatakeServer } from '../../dashboard/server.ts';
+import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
+import { accessibilityProblems, launch, phonePage, screenshots, signInAs } from './browser.ts';
+import { SeedGateway } from './seed.ts';
+
+const DAY = 86_400_000;
+const CONFIG = '/api/v1/farms/demo-farm/gateway-config';
+const dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-gws-'));
+let server: HatakeServer;
+let url: string;
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+let partner: Awaited<ReturnType<typeof signIn>>;
+let other: SeedGateway;
+/** The bodies of the PUTs the browser sent. */
+const puts: unknown[] = [];
+let version = 0;
+
+beforeAll(async () => {
+  ({ server, url } = await startServer(dir));
+  // The stack's gateway, registered the way `hatake gateway register` leaves it: a token and the
+  // server's public key, so it verifies (and accepts) the signed configuration documents.
+  const token = server.ctx.auth.issueGatewayToken('gw-test', 'demo-farm');
+  stack = await startStack({
+    server: false,
+    gateway: {
+      server: { url, token, publicKey: server.ctx.signingPublicKey },
+      sync: { intervalMs: 200, batchMaxItems: 500, batchDelayMs: 20, downlinkIntervalMs: 600_000 },
+    },
+  });
+  partner = await signIn(url, 'demo-partner');
+  await eventually(async () => {
+    const health = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as {
+      gateways: { id: string; lastSync: string | null }[];
+    };
+    return health.gateways.some((g) => g.id === 'gw-test' && g.lastSync);
+  }, 20_000);
+  // A second gateway of the farm that has not read anything sent down yet.
+  other = new SeedGateway(server, url, 'demo-farm', 'gw-other');
+  await other.send(
+    [
+      {
+        kind: 'event',
+        body: {
+          id: 'other-disk-ok-01',
+          type: 'disk_ok',
+          severity: 'info',
+          time: Date.now(),
+          message: 'disk ok',
+        },
+      },
+    ],
+    { version: '0.1.0', backlog: 0, backlogBytes: 0, oldestAgeMs: 0, clockOffsetMs: 0, downlinkVersion: 0 },
+  );
+  browser = await launch();
+  page = await phonePage(browser, url);
+  page.on('request', (r) => {
+    if (r.method() === 'PUT' && r.url().endsWith(CONFIG)) puts.push(r.postDataJSON());
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const section = () => page.locator('section[aria-labelledby="gws-h"]');
+const stored = async () => {
+  const res = await partner(CONFIG);
+  return { status: res.status, body: (await res.json()) as { version: number; config: unknown } };
+};
+
+describe('gateway settings in the partner’s view', () => {
+  it('sends what the partner typed, in the API’s units exactly, and shows each gateway applying or refusing it', async () => {
+    await signInAs(page, 'demo-partner');
+    await page.getByRole('heading', { level: 2, name: 'ゲートウェイの設定' }).waitFor();
+    await expect(section().getByTestId('gws-current').textContent()).resolves.toMatch(
+      /送信した設定はありません。ゲートウェイはそれぞれの設定ファイルで動いています/,
+    );
+    // Each field says its unit beside it.
+    await page.getByLabel('生データの保存期間 (日)').fill('30');
+    await page.getByLabel('同期の間隔 (秒)').fill('5');
+    await page.getByLabel('まとめて送るための待ち時間 (秒)').fill('0.25');
+    await page.getByLabel('サーバーに配信を確認する間隔 (秒)').fill('600');
+    await page.getByLabel('1回に送る最大サイズ (KiB)').fill('512');
+    await page.getByLabel('1秒あたりの送信数 (件/秒)').fill('2');
+    await page.getByLabel('バースト（続けて送れる数） (件)').fill('20');
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await page.getByRole('button', { name: '設定を送信' }).click();
+    await section()
+      .getByText(/版 v\d+ として送信しました/)
+      .waitFor();
+
+    // Only the filled keys, converted exactly: 30 days, 5 s → 5000 ms, 0.25 s → 250 ms, 512 KiB.
+    const expected = {
+      retention: { rawDays: 30 },
+      sync: { intervalMs: 5000, batchDelayMs: 250, downlinkIntervalMs: 600_000, batchMaxBytes: 512 * 1024 },
+      mqtt: { rate: { perSecond: 2, burst: 20 } },
+    };
+    expect(puts).toEqual([expected]);
+    const s = await stored();
+    expect(s.status).toBe(200);
+    expect(s.body.config).toEqual(expected);
+    version = s.body.version;
+    await expect(section().getByTestId('gws-current').textContent()).resolves.toContain(`v${version}`);
+    const shown = await section().getByTestId('gws-sent-values').textContent();
+    for (const v of ['30 日', '5 秒', '0.25 秒', '600 秒', '512 KiB', '2 件/秒', '20 件'])
+      expect(shown).toContain(v);
+
+    // The real gateway applied it live…
+    const gw = stack.gateway;
+    await eventually(
+      () => gw.config.retention.rawMs === 30 * DAY && gw.config.sync.intervalMs === 5000,
+      20_000,
+    );
+    expect(gw.config.sync.batchDelayMs).toBe(250);
+    expect(gw.config.mqtt.rate).toEqual({ perSecond: 2, burst: 20 });
+    // …and the page shows its report, found by itself (it asks again while a gateway is pending).
+    const mine = section().getByTestId('gws-gw-test');
+    await mine.getByText('適用済み', { exact: true }).waitFor({ timeout: 40_000 });
+    await expect(mine.textContent()).resolves.toContain(`configuration v${version}`);
+    const theirs = section().getByTestId('gws-gw-other');
+    await expect(theirs.textContent()).resolves.toMatch(/未受信.*v0 \/ v\d+/);
+
+    // The other gateway refuses it, in a real sync batch; the partner refreshes and sees why.
+    await other.send(
+      [
+        {
+          kind: 'event',
+          body: {
+            id: 'other-refused-01',
+            type: 'downlink_refused',
+            severity: 'critical',
+            time: Date.now(),
+            message: `refused config gateway v${version}: this gateway does not take config documents`,
+            detail: { kind: 'config', id: 'gateway', version, code: 'HATAKE_E_CONFIG' },
+          },
+        },
+      ],
+      {
+        version: '0.1.0',
+        backlog: 0,
+        backlogBytes: 0,
+        oldestAgeMs: 0,
+        clockOffsetMs: 0,
+        downlinkVersion: version,
+      },
+    );
+    await section().getByRole('button', { name: '状況を更新' }).click();
+    await theirs.getByText('拒否', { exact: true }).waitFor();
+    await expect(theirs.textContent()).resolves.toContain('does not take config documents');
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'partner-gateway-settings');
+  }, 90_000);
+
+  it('stops a value out of bounds, or one that is not a number, in the browser', async () => {
+    const raw = page.getByLabel('生データの保存期間 (日)');
+    await raw.fill('0.01'); // under an hour: the schema's minimum is 1/24 day
+    await page.getByLabel('同期の間隔 (秒)').fill('5 s');
+    await page.getByRole('button', { name: '設定を送信' }).click();
+    await section().getByText('1/24 日以上で入れてください').waitFor();
+    await section().getByText('数値を入れてください').waitFor();
+    await expect(raw.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(raw.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    expect(puts).toHaveLength(1);
+    expect((await stored()).body.version).toBe(version);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'partner-gateway-settings-error');
+    // Fixed, the errors go as the partner types.
+    await raw.fill('30');
+    await page.getByLabel('同期の間隔 (秒)').fill('5');
+    await expect(section().getByText('1/24 日以上で入れてください').count()).resolves.toBe(0);
+  });
+
+  it('reads in English on the switch', async () => {
+    await page.getByRole('button', { name: /English/ }).click();
+    await page.getByRole('heading', { level: 2, name: 'Gateway settings' }).waitFor();
+    await page.getByLabel('Keep raw readings for (days)').waitFor();
+    await page.getByLabel('Sync interval (s)').waitFor();
+    await page.getByRole('button', { name: /日本語/ }).click();
+    await page.getByRole('heading', { level: 2, name: 'ゲートウェイの設定' }).waitFor();
+  });
+
+  it('withdraws after a confirmation, and the gateway returns to its own file', async () => {
+    await section().getByRole('button', { name: '設定を取り下げる' }).click();
+    const yes = section().getByRole('button', { name: '取り下げる', exact: true });
+    await expect(yes.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    // Cancel keeps it…
+    await section().getByRole('button', { name: 'キャンセル' }).click();
+    expect((await stored()).status).toBe(200);
+    // …confirming withdraws it.
+    await section().getByRole('button', { name: '設定を取り下げる' }).click();
+    await yes.click();
+    await section().getByText('設定を取り下げました').waitFor();
+    expect((await stored()).status).toBe(404);
+    await expect(section().getByTestId('gws-current').textContent()).resolves.toMatch(
+      /送信した設定はありません/,
+    );
+    await expect(page.getByLabel('生データの保存期間 (日)').inputValue()).resolves.toBe('');
+    const gw = stack.gateway;
+    await eventually(
+      () => gw.config.retention.rawMs === 90 * DAY && gw.config.sync.intervalMs === 200,
+      20_000,
+    );
+    const mine = section().getByTestId('gws-gw-test');
+    await mine.getByText('configuration withdrawn', { exact: false }).waitFor({ timeout: 40_000 });
+    await expect(mine.textContent()).resolves.toContain('適用済み');
+  }, 90_000);
+
+  it('shows the server’s refusal', async () => {
+    // The partner no longer serves the farm (an admin changed it): the server refuses the send.
+    await server.ctx.auth.createUser('demo-partner', DEMO_PASSWORD, 'partner', { farms: [] });
+    try {
+      await page.getByLabel('1時間集計の保存期間 (日)').fill('365');
+      await page.getByRole('button', { name: '設定を送信' }).click();
+      await section().getByText('この操作は許可されていません').waitFor();
+      await expect(section().textContent()).resolves.toContain('HATAKE_E_FORBIDDEN');
+    } finally {
+      await server.ctx.auth.createUser('demo-partner', DEMO_PASSWORD, 'partner', { farms: ['demo-farm'] });
+    }
+    expect(puts).toHaveLength(2);
+    expect((await stored()).status).toBe(404);
+  });
+
+  it('is not there for a farmer', async () => {
+    const farmerPage = await phonePage(browser, url);
+    try {
+      await signInAs(farmerPage, 'demo-farmer');
+      const refused = farmerPage.waitForResponse((r) => r.url().endsWith(CONFIG));
+      await farmerPage.goto('/#/partner/demo-farm');
+      expect((await refused).status()).toBe(403);
+      await farmerPage.getByTestId('gateway-gw-test').waitFor();
+      await expect(farmerPage.getByRole('heading', { name: 'ゲートウェイの設定' }).count()).resolves.toBe(0);
+      await expect(farmerPage.locator('[data-testid^="gws-"]').count()).resolves.toBe(0);
+      await expect(farmerPage.getByRole('button', { name: '設定を送信' }).count()).resolves.toBe(0);
+    } finally {
+      await farmerPage.context().close();
+    }
+  });
+});
