@@ -549,6 +549,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         clockOffsetMs: this.sync?.status.clockOffsetMs ?? null,
         downlinkVersion: this.downlink?.version ?? 0,
         downlinkError: this.downlink?.lastError ?? null,
+        configVersion: this.store.documents('config')[0]?.version ?? null,
       },
       disk: {
         dbBytes: use.dbBytes,

@@ -38,6 +38,8 @@ export interface GatewayStatus {
     clockOffsetMs: number | null;
     downlinkVersion: number;
     downlinkError: string | null;
+    /** The version of the configuration the server sent down and that is in force, or null: the file's. */
+    configVersion: number | null;
   };
   disk: { dbBytes: number; walBytes: number; budgetBytes: number; fsFreeBytes: number; full: boolean };
   events: { time: number; type: string; severity: string; message: string; device?: string }[];
@@ -77,6 +79,9 @@ const T = {
     rate: '送信速度',
     clock: '時計のずれ',
     downlink: 'サーバーからの受信（版）',
+    config: '設定',
+    configFile: '設定ファイルのまま',
+    configServer: 'サーバーから送られた設定 版',
     disk: 'ディスク',
     db: 'データベース',
     free: '空き',
@@ -117,6 +122,9 @@ const T = {
     rate: 'Throughput',
     clock: 'Clock offset',
     downlink: 'From the server (version)',
+    config: 'Settings',
+    configFile: 'as in the configuration file',
+    configServer: 'sent by the server, version',
     disk: 'Disk',
     db: 'Database',
     free: 'Free',
@@ -175,7 +183,7 @@ export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
     : `<p>${t.none}</p>`;
   const sync = s.sync.configured
     ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
-<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${s.sync.downlinkVersion}${s.sync.downlinkError ? ` — ${esc(s.sync.downlinkError)}` : ''}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${esc(s.sync.lastError)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${esc(s.sync.stopped)}</b></dd>` : ''}</dl>`
+<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${s.sync.downlinkVersion}${s.sync.downlinkError ? ` — ${esc(s.sync.downlinkError)}` : ''}</dd><dt>${t.config}</dt><dd>${s.sync.configVersion === null ? t.configFile : `${t.configServer} ${s.sync.configVersion}`}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${esc(s.sync.lastError)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${esc(s.sync.stopped)}</b></dd>` : ''}</dl>`
     : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd></dl>`;
   const tips = s.tips.length
     ? `<ul>${s.tips.map((x) => `<li class="${esc(x.severity)}"><b>${esc(x.title[lang])}</b>${x.field ? ` (${esc(x.field)})` : ''}<br>${esc(x.text[lang])}</li>`).join('')}</ul>`

@@ -79,6 +79,7 @@ describe('the gateway status page', () => {
         clockOffsetMs: 0,
         downlinkVersion: 0,
         downlinkError: 'de',
+        configVersion: 7,
       },
       disk: { dbBytes: 1, walBytes: 1, budgetBytes: 1e9, fsFreeBytes: 1e9, full: true },
       events: [{ time: 1_780_000_000_000, type: 'x', severity: 'warning', message: 'm', device: 'd' }],

@@ -68,6 +68,7 @@ describe('gateway configuration sent down', () => {
     expect(applied(server).find((m) => m.includes(`configuration v${version}`))).toContain(
       `retention.rawMs ${90 * DAY} → ${30 * DAY}`,
     );
+    expect(gw.status().sync.configVersion).toBe(version); // on its status page too
     const view = await (await partner('/api/v1/farms/demo-farm/gateway-config')).json();
     expect(view).toMatchObject({ version, config: { retention: { rawDays: 30 } } });
 
@@ -159,6 +160,7 @@ describe('gateway configuration sent down', () => {
     expect(gw.config.mqtt.rate).toEqual({ perSecond: 5, burst: 50 });
     expect(gw.config.sync.batchDelayMs).toBe(20);
     expect(existsSync(join(gw.config.dataDir, REMOTE_CONFIG_FILE))).toBe(false);
+    await eventually(() => gw.status().sync.configVersion === null, 10_000, 50);
     expect((await partner('/api/v1/farms/demo-farm/gateway-config')).status).toBe(404);
     expect((await partner('/api/v1/farms/demo-farm/gateway-config', { method: 'DELETE' })).status).toBe(404);
   });
