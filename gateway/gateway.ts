@@ -401,10 +401,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.log.child({ part: 'sync' }),
     );
     this.sync = sync;
-    this.metrics.uplink = () => ({
-      oldestQueuedAt: this.store.oldestOutbox(),
-      lastSuccess: sync.status.lastSuccess,
-    });
+    // Each gauge asks for its own figure: a scrape queries the outbox once.
+    this.metrics.uplink = {
+      oldestQueuedAt: () => this.store.oldestOutbox(),
+      lastSuccess: () => sync.status.lastSuccess,
+    };
     this.ingest.on('committed', () => {
       if (this.store.outboxBytes > c.sync.maxOutboxBytes) this.maintenance.enforceBacklog(Date.now());
       sync.kick();

@@ -83,13 +83,13 @@ export class GatewayMetrics {
   });
 
   /** Where the uplink gauges read from at scrape time (set by the gateway when it has an uplink). */
-  uplink: (() => { oldestQueuedAt: number | null; lastSuccess: number | null }) | undefined;
+  uplink: { oldestQueuedAt: () => number | null; lastSuccess: () => number | null } | undefined;
   readonly backlogAge = new Gauge({
     name: 'hatake_gateway_backlog_oldest_age_seconds',
     help: 'Age of the oldest item waiting in the outbox (0 when it is empty)',
     registers: [this.registry],
     collect: () => {
-      const at = this.uplink?.().oldestQueuedAt ?? null;
+      const at = this.uplink?.oldestQueuedAt() ?? null;
       this.backlogAge.set(at === null ? 0 : Math.max(0, (Date.now() - at) / 1000));
     },
   });
@@ -98,7 +98,7 @@ export class GatewayMetrics {
     help: 'When the server last acknowledged a batch (Unix time; 0 = not yet)',
     registers: [this.registry],
     collect: () => {
-      const t = this.uplink?.().lastSuccess ?? null;
+      const t = this.uplink?.lastSuccess() ?? null;
       this.lastSync.set(t === null ? 0 : t / 1000);
     },
   });

@@ -71,10 +71,10 @@ describe('pipeline: device → gateway → server → API', () => {
     // No uplink configured: the gauges say "nothing known" rather than a made-up figure …
     expect(await s.gateway.metrics.value('hatake_gateway_last_successful_sync_timestamp_seconds')).toBe(0);
     // … and with one that has not reached the server yet, the backlog ages.
-    s.gateway.metrics.uplink = () => ({
-      oldestQueuedAt: s.gateway.store.oldestOutbox(),
-      lastSuccess: null,
-    });
+    s.gateway.metrics.uplink = {
+      oldestQueuedAt: () => s.gateway.store.oldestOutbox(),
+      lastSuccess: () => null,
+    };
     await new Promise((r) => setTimeout(r, 1100));
     const age = await s.gateway.metrics.value('hatake_gateway_backlog_oldest_age_seconds');
     expect(age).toBeGreaterThanOrEqual(1);
