@@ -30,9 +30,11 @@ export function applyCalibration(
   kit: Kit,
   overrides: Readonly<Record<string, readonly number[]>> | undefined,
 ): void {
-  const done = new Set<string>();
-  for (const c of kit.calibration ?? []) {
-    if (done.has(c.metric)) continue;
+  const calibrations = kit.calibration;
+  if (!calibrations) return;
+  let done: Set<string> | undefined; // made when a first metric is calibrated
+  for (const c of calibrations) {
+    if (done?.has(c.metric)) continue;
     const raw = values.get(c.from);
     if (raw === undefined) continue;
     const own = overrides && Object.hasOwn(overrides, c.metric) ? overrides[c.metric] : undefined;
@@ -42,6 +44,6 @@ export function applyCalibration(
         ? topp(raw)
         : polynomial(c.coefficients ?? [0, 1], raw);
     values.set(c.metric, value);
-    done.add(c.metric);
+    (done ??= new Set<string>()).add(c.metric);
   }
 }

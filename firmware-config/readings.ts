@@ -6,8 +6,30 @@ import { MAX_TIME_MS, type Reading } from '../protocol/telemetry.ts';
 import { applyCalibration } from './calibration.ts';
 import { checkValue } from './quality.ts';
 
-/** Float noise from unit conversion (19.57 × 0.01) is not a measurement: keep 12 significant digits. */
-const tidy = (v: number) => (Number.isFinite(v) && v !== 0 ? Number(v.toPrecision(12)) : v);
+/**
+ * Float noise from unit conversion (19.57 × 0.01) is not a measurement: keep 12 significant digits.
+ * A value whose shortest form (`String(v)`) has at most 12 significant digits is already that
+ * (rounding it to 12 digits gives the same decimal, which reads back as the same double), so it is
+ * returned as it is; only the others are rounded. Most readings are short values from the device.
+ */
+export const tidy = (v: number): number =>
+  !Number.isFinite(v) || v === 0 || significantDigits(String(v)) <= 12 ? v : Number(v.toPrecision(12));
+
+/** Significant digits of a number as JavaScript prints it ("0.025" → 2, "1.5e-7" → 2, "1200" → 2). */
+export function significantDigits(s: string): number {
+  let digits = 0; // digits since the first non-zero one
+  let significant = 0; // … up to the last non-zero one
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 101 || c === 69) break; // the exponent
+    if (c < 48 || c > 57) continue; // sign, decimal point
+    if (c !== 48) {
+      digits++;
+      significant = digits;
+    } else if (digits > 0) digits++;
+  }
+  return significant;
+}
 
 /** Builds the readings of one message; throws a coded error for an impossible value. */
 export function buildReadings(

@@ -225,8 +225,8 @@ export class Broker {
       );
       return;
     }
-    const handler = this.handlers.find((h) => h.matches(packet.topic));
-    if (handler) {
+    for (const handler of this.handlers) {
+      if (!handler.matches(packet.topic)) continue;
       if (!handler.mayPublish(device, packet.topic)) {
         this.refusePublish('topic', device, packet.topic, 'not allowed on this topic', done);
         return;
@@ -234,28 +234,9 @@ export class Broker {
       this.track(device, handler.handle(device, packet.topic, packet.payload as Buffer), done);
       return;
     }
-    let topic;
-    try {
-      topic = parseDeviceTopic(packet.topic);
-    } catch (e) {
-      this.refusePublish('topic', device, packet.topic, isHatakeError(e) ? e.describe() : String(e), done);
-      return;
-    }
-    if (topic.device !== device || topic.farm !== this.registry.farm) {
-      this.refusePublish('topic', device, packet.topic, 'topic belongs to another device', done);
-      return;
-    }
-    if (topic.kind === 'down') {
-      this.refusePublish('topic', device, packet.topic, 'devices may not publish commands', done);
-      return;
-    }
-    if (topic.kind === 'status') {
-      const text = packet.payload.toString().trim().toLowerCase();
-      if (text === 'offline' || text === 'online')
-        this.store.setDeviceOnline(device, text === 'online', Date.now());
-      done(null);
-      return;
-    }
+    // The device's own telemetry topic (nearly every publish) is known without parsing it.
+    const kind = packet.topic === this.upTopic(device) ? 'up' : this.otherTopicKind(device, packet, done);
+    if (kind !== 'up') return;
     if ((this.inflight.get(device) ?? 0) >= this.cfg.maxInflightPerDevice) {
       this.refusePublish(
         'inflight',
@@ -269,24 +250,100 @@ export class Broker {
     this.track(device, this.ingest.submit(device, packet.topic, packet.payload as Buffer), done);
   }
 
-  /** Counts a device's in-flight publish until its outcome is durable, then releases the PUBACK. */
+  /**
+   * A device's `up` topic, when parsing it would accept it as that device's in this farm (the
+   * same checks as `parseDeviceTopic` and the farm and device comparison; worked out once).
+   */
+  private upTopic(device: string): string | undefined {
+    const farm = this.registry.farm;
+    if (farm !== this.upTopicsFarm) {
+      this.upTopics.clear();
+      this.upTopicsFarm = farm;
+    }
+    let t = this.upTopics.get(device);
+    if (t === undefined) {
+      t = deviceTopic(farm, device, 'up');
+      let valid = false;
+      try {
+        const parsed = parseDeviceTopic(t);
+        valid = parsed.kind === 'up' && parsed.device === device && parsed.farm === farm;
+      } catch {
+        valid = false;
+      }
+      t = valid ? t : null;
+      this.upTopics.set(device, t);
+    }
+    return t ?? undefined;
+  }
+
+  private readonly upTopics = new Map<string, string | null>();
+  private upTopicsFarm: string | undefined;
+
+  /**
+   * Any other topic: parsed and checked. Answers 'up' for telemetry to ingest; otherwise the
+   * publish has been answered (status recorded, or refused).
+   */
+  private otherTopicKind(
+    device: string,
+    packet: PublishPacket,
+    done: (error?: Error | null) => void,
+  ): 'up' | undefined {
+    let topic;
+    try {
+      topic = parseDeviceTopic(packet.topic);
+    } catch (e) {
+      this.refusePublish('topic', device, packet.topic, isHatakeError(e) ? e.describe() : String(e), done);
+      return undefined;
+    }
+    if (topic.device !== device || topic.farm !== this.registry.farm) {
+      this.refusePublish('topic', device, packet.topic, 'topic belongs to another device', done);
+      return undefined;
+    }
+    if (topic.kind === 'down') {
+      this.refusePublish('topic', device, packet.topic, 'devices may not publish commands', done);
+      return undefined;
+    }
+    if (topic.kind === 'status') {
+      const text = packet.payload.toString().trim().toLowerCase();
+      if (text === 'offline' || text === 'online')
+        this.store.setDeviceOnline(device, text === 'online', Date.now());
+      done(null);
+      return undefined;
+    }
+    return 'up';
+  }
+
+  /**
+   * Counts a device's in-flight publish until its outcome is durable, then releases the PUBACK
+   * (and only then the count). One reaction per publish, not a chain of promises.
+   */
   private track(device: string, work: Promise<unknown>, done: (error?: Error | null) => void): void {
     this.inflight.set(device, (this.inflight.get(device) ?? 0) + 1);
-    work
-      .then(
-        () => done(null),
-        (err: Error) => {
+    void work.then(
+      () => {
+        try {
+          done(null);
+        } finally {
+          this.release(device);
+        }
+      },
+      (err: Error) => {
+        try {
           // The store refused (disk full, I/O error): no PUBACK, so the device keeps the message.
           this.metrics.refuse('store');
           this.log.error({ device, err: err.message }, 'ingest failed; publish not acknowledged');
           done(err);
-        },
-      )
-      .finally(() => {
-        const n = (this.inflight.get(device) ?? 1) - 1;
-        if (n <= 0) this.inflight.delete(device);
-        else this.inflight.set(device, n);
-      });
+        } finally {
+          this.release(device);
+        }
+      },
+    );
+  }
+
+  private release(device: string): void {
+    const n = (this.inflight.get(device) ?? 1) - 1;
+    if (n <= 0) this.inflight.delete(device);
+    else this.inflight.set(device, n);
   }
 
   private refusePublish(

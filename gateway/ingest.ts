@@ -3,6 +3,10 @@
 // transaction, and only when that transaction has committed are the publishers' callbacks (and
 // so their PUBACKs) released. Under load many messages share a commit; alone, a message waits for
 // no one.
+//
+// It runs once per published message, so a message costs one promise and no intermediate
+// arrays: `submit` is not an async function awaiting another promise, and a group's readings and
+// dead letters are gathered with plain loops.
 import { EventEmitter } from 'node:events';
 import { isHatakeError, HatakeError } from '../protocol/errors.ts';
 import type { Reading } from '../protocol/telemetry.ts';
@@ -29,9 +33,11 @@ export type IngestOutcome = { accepted: number } | { rejected: HatakeError };
 
 interface Pending {
   readings: Reading[];
+  /** Why the payload was refused (it is dead-lettered with this reason). */
+  error: HatakeError | undefined;
   dead: DeadLetter | undefined;
   arrived: number;
-  resolve: () => void;
+  resolve: (outcome: IngestOutcome) => void;
   reject: (e: Error) => void;
 }
 
@@ -43,6 +49,10 @@ export interface IngestEvents {
   rejected: [dead: DeadLetter];
 }
 
+const NO_READINGS: Reading[] = [];
+const NO_DEAD_LETTERS: DeadLetter[] = [];
+const INGEST_QUEUE = { queue: 'ingest' };
+
 export class Ingest extends EventEmitter<IngestEvents> {
   private queue: Pending[] = [];
   private scheduled = false;
@@ -51,6 +61,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
   private readonly registry: DeviceRegistry;
   private readonly catalogue: Catalogue;
   private readonly opts: IngestOptions;
+  private readonly flushLater = () => this.flush();
 
   constructor(
     store: GatewayStore,
@@ -72,24 +83,33 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * durable: the readings are stored (and queued for the server), or the payload is in the dead
    * letters with its reason. Rejects only when the store itself failed (e.g. disk full).
    */
-  async submit(
-    device: string,
-    topic: string,
-    payload: Uint8Array,
-    now = this.opts.clock?.() ?? Date.now(),
-  ): Promise<IngestOutcome> {
-    return this.submitWith(device, topic, payload, now, () => {
-      const entry = this.registry.get(device);
-      if (!entry) throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${device}" is not registered`);
-      const kit = this.catalogue.require(entry.kit);
-      return decodePayload(payload, {
-        device,
-        kit,
-        receivedAt: now,
-        maxBytes: this.opts.maxPayloadBytes,
-        calibration: this.opts.calibration?.(device),
-        tracker: this.opts.tracker,
-      });
+  submit(device: string, topic: string, payload: Uint8Array, at?: number): Promise<IngestOutcome> {
+    return new Promise((resolve, reject) => {
+      const now = at ?? this.opts.clock?.() ?? Date.now();
+      this.metrics.messages.inc();
+      const arrived = performance.now();
+      let readings: Reading[];
+      try {
+        readings = this.decode(device, payload, now);
+      } catch (e) {
+        this.enqueueRefused(e, device, topic, payload, now, arrived, resolve, reject);
+        return;
+      }
+      this.enqueue({ readings, error: undefined, dead: undefined, arrived, resolve, reject });
+    });
+  }
+
+  private decode(device: string, payload: Uint8Array, now: number): Reading[] {
+    const entry = this.registry.get(device);
+    if (!entry) throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${device}" is not registered`);
+    const kit = this.catalogue.require(entry.kit);
+    return decodePayload(payload, {
+      device,
+      kit,
+      receivedAt: now,
+      maxBytes: this.opts.maxPayloadBytes,
+      calibration: this.opts.calibration?.(device),
+      tracker: this.opts.tracker,
     });
   }
 
@@ -97,52 +117,61 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * Like `submit`, with the decoding supplied by the caller (e.g. a LoRaWAN network-server
    * envelope already unwrapped). `raw` is what gets kept in a dead letter.
    */
-  async submitWith(
+  submitWith(
     device: string | null,
     topic: string,
     raw: Uint8Array,
     now: number,
     decode: () => Reading[],
   ): Promise<IngestOutcome> {
-    this.metrics.messages.inc();
-    const arrived = performance.now();
-    let readings: Reading[] = [];
-    let dead: DeadLetter | undefined;
-    let error: HatakeError | undefined;
-    try {
-      readings = decode();
-    } catch (e) {
-      error = isHatakeError(e)
-        ? e
-        : new HatakeError('HATAKE_E_INTERNAL', `decoder failed: ${(e as Error).message}`);
-      dead = {
-        time: now,
-        device,
-        topic,
-        code: error.code,
-        reason: error.describe(),
-        head: Buffer.from(raw.subarray(0, DEAD_LETTER_HEAD_BYTES)),
-      };
-      this.metrics.rejected.inc({ code: error.code });
-    }
-    await new Promise<void>((resolve, reject) => {
-      this.queue.push({ readings, dead, arrived, resolve, reject });
-      this.schedule();
+    return new Promise((resolve, reject) => {
+      this.metrics.messages.inc();
+      const arrived = performance.now();
+      let readings: Reading[];
+      try {
+        readings = decode();
+      } catch (e) {
+        this.enqueueRefused(e, device, topic, raw, now, arrived, resolve, reject);
+        return;
+      }
+      this.enqueue({ readings, error: undefined, dead: undefined, arrived, resolve, reject });
     });
-    if (error) {
-      this.emit('rejected', dead!);
-      return { rejected: error };
-    }
-    return { accepted: readings.length };
   }
 
-  private schedule(): void {
-    this.metrics.queueDepth.set({ queue: 'ingest' }, this.queue.length);
+  /** Queues a payload the decoding refused: its dead letter is written with the group. */
+  private enqueueRefused(
+    e: unknown,
+    device: string | null,
+    topic: string,
+    raw: Uint8Array,
+    now: number,
+    arrived: number,
+    resolve: Pending['resolve'],
+    reject: Pending['reject'],
+  ): void {
+    const error = isHatakeError(e)
+      ? e
+      : new HatakeError('HATAKE_E_INTERNAL', `decoder failed: ${(e as Error).message}`);
+    const dead: DeadLetter = {
+      time: now,
+      device,
+      topic,
+      code: error.code,
+      reason: error.describe(),
+      head: Buffer.from(raw.subarray(0, DEAD_LETTER_HEAD_BYTES)),
+    };
+    this.metrics.rejected.inc({ code: error.code });
+    this.enqueue({ readings: NO_READINGS, error, dead, arrived, resolve, reject });
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    this.metrics.queueDepth.set(INGEST_QUEUE, this.queue.length);
     if (this.queue.length >= this.opts.maxGroup) {
       this.flush();
     } else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushLater);
     }
   }
 
@@ -152,8 +181,19 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const group = this.queue;
     if (group.length === 0) return;
     this.queue = [];
-    const readings = group.flatMap((p) => p.readings);
-    const dead = group.flatMap((p) => (p.dead ? [p.dead] : []));
+    let readings: Reading[];
+    let dead = NO_DEAD_LETTERS;
+    let refused = false;
+    if (group.length === 1) {
+      readings = group[0]!.readings;
+      if (group[0]!.dead) dead = [group[0]!.dead];
+    } else {
+      readings = [];
+      for (const p of group) {
+        for (const r of p.readings) readings.push(r);
+        if (p.dead) (dead === NO_DEAD_LETTERS ? (dead = []) : dead).push(p.dead);
+      }
+    }
     let fresh: number;
     try {
       fresh = this.store.commit(readings, dead, Date.now());
@@ -172,14 +212,20 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
     this.metrics.commits.inc();
     this.metrics.readings.inc(readings.length);
-    this.metrics.queueDepth.set({ queue: 'ingest' }, this.queue.length);
+    this.metrics.queueDepth.set(INGEST_QUEUE, this.queue.length);
     const end = performance.now();
     for (const p of group) {
       this.metrics.ingestLatency.observe((end - p.arrived) / 1000);
-      p.resolve();
+      if (p.error) {
+        refused = true;
+        p.resolve({ rejected: p.error });
+      } else {
+        p.resolve({ accepted: p.readings.length });
+      }
     }
     if (readings.length > 0) this.emit('readings', readings);
     if (fresh > 0) this.emit('committed', fresh);
+    if (refused) for (const p of group) if (p.dead) this.emit('rejected', p.dead);
   }
 
   /** Waits until nothing is queued (for a graceful stop). */

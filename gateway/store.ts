@@ -98,10 +98,17 @@ export interface OutboxRow {
   body: string;
 }
 
+/** Outbox rows for readings written by one statement (fewer statements, one sequence update). */
+const OUTBOX_ROWS_PER_INSERT = 32;
+
 export class GatewayStore {
   readonly db: Db;
   private readonly insertReading;
   private readonly insertOutbox;
+  private readonly insertReadingBody;
+  private readonly insertReadingBodies;
+  /** The parameters of `insertReadingBodies`, filled as new readings come: body, created, … */
+  private readonly bodyArgs = new Array<string | number>(2 * OUTBOX_ROWS_PER_INSERT).fill(0);
   private readonly insertDead;
   private readonly trimDead;
   private readonly touchDevice;
@@ -132,6 +139,13 @@ export class GatewayStore {
     );
     this.insertOutbox = this.db.prepare(
       'INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)',
+    );
+    const readingRow = `('reading', ${PRIORITY.reading}, ?, ?)`;
+    this.insertReadingBody = this.db.prepare(
+      `INSERT INTO outbox (kind, priority, body, created) VALUES ${readingRow}`,
+    );
+    this.insertReadingBodies = this.db.prepare(
+      `INSERT INTO outbox (kind, priority, body, created) VALUES ${Array<string>(OUTBOX_ROWS_PER_INSERT).fill(readingRow).join(', ')}`,
     );
     this.insertDead = this.db.prepare(
       'INSERT INTO dead_letters (time, device, topic, code, reason, head) VALUES (?, ?, ?, ?, ?, ?)',
@@ -283,23 +297,33 @@ export class GatewayStore {
   commit(readings: readonly Reading[], dead: readonly DeadLetter[], now: number): number {
     if (this.refuseWrites)
       throw new HatakeError('HATAKE_E_DISK_FULL', 'the gateway disk is nearly full; data refused');
-    let fresh = 0;
     let added = 0;
     // One device-state update per device per commit, not per reading.
     const seen = new Set<string>();
+    let fresh = 0;
+    // The outbox rows of the new readings go in several per statement, in the readings' order
+    // (so with the sequence numbers writing them one by one would give).
+    const args = this.bodyArgs;
+    let queued = 0; // parameters in `args`
     this.db.transaction(() => {
       for (const r of readings) {
         const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
         if (this.insertReading.run(r.device, r.metric, r.time, r.value, r.unit, flags, now).changes === 1) {
           fresh++;
           const body = JSON.stringify(r);
-          this.insertOutbox.run('reading', PRIORITY.reading, body, now);
           added += body.length;
+          args[queued++] = body;
+          args[queued++] = now;
+          if (queued === args.length) {
+            this.insertReadingBodies.run(args);
+            queued = 0;
+          }
         }
         seen.add(r.device);
         if (r.metric === 'battery' || r.metric === 'rssi' || r.metric === 'snr')
           this.setRadio[r.metric].run(r.value, r.device);
       }
+      for (let i = 0; i < queued; i += 2) this.insertReadingBody.run(args[i]!, now);
       for (const device of seen) this.touchDevice.run(device, now);
       for (const d of dead) {
         this.insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
