@@ -65,36 +65,22 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
-/** Readings tables from before field/kit labels get the columns, labelled by the current devices. */
-function migrateReadings(db: Db): void {
-  const cols = (db.prepare('PRAGMA table_info(readings)').all() as { name: string }[]).map((c) => c.name);
-  if (!cols.includes('field')) {
-    db.transaction(() => {
-      db.exec('ALTER TABLE readings ADD COLUMN field TEXT; ALTER TABLE readings ADD COLUMN kit TEXT;');
-      db.exec(`UPDATE readings SET
-        field = (SELECT d.field FROM devices d WHERE d.farm = readings.farm AND d.id = readings.device),
-        kit = (SELECT d.kit FROM devices d WHERE d.farm = readings.farm AND d.id = readings.device)`);
-    })();
-  }
-  // A field's metric over a range is the common query; the primary key serves one device.
-  db.exec('CREATE INDEX IF NOT EXISTS readings_by_metric ON readings (farm, metric, time)');
-}
-
 /**
- * The gateways' aggregates get the field and kit labels readings have (so roll-ups of a field
- * count them); rows from before are labelled by the current devices, as readings once were.
+ * Tables from before the field and kit labels (readings; the gateways' aggregates, so roll-ups of a
+ * field count them) get the columns, their rows labelled by the current devices; then the index of
+ * a field's metric over a range, the common query (the primary key serves one device).
  */
-function migrateAggregates(db: Db): void {
-  const cols = (db.prepare('PRAGMA table_info(aggregates)').all() as { name: string }[]).map((c) => c.name);
+function addLabels(db: Db, table: 'readings' | 'aggregates', time: 'time' | 'hour'): void {
+  const cols = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
   if (!cols.includes('field')) {
     db.transaction(() => {
-      db.exec('ALTER TABLE aggregates ADD COLUMN field TEXT; ALTER TABLE aggregates ADD COLUMN kit TEXT;');
-      db.exec(`UPDATE aggregates SET
-        field = (SELECT d.field FROM devices d WHERE d.farm = aggregates.farm AND d.id = aggregates.device),
-        kit = (SELECT d.kit FROM devices d WHERE d.farm = aggregates.farm AND d.id = aggregates.device)`);
+      db.exec(`ALTER TABLE ${table} ADD COLUMN field TEXT; ALTER TABLE ${table} ADD COLUMN kit TEXT;`);
+      db.exec(`UPDATE ${table} SET
+        field = (SELECT d.field FROM devices d WHERE d.farm = ${table}.farm AND d.id = ${table}.device),
+        kit = (SELECT d.kit FROM devices d WHERE d.farm = ${table}.farm AND d.id = ${table}.device)`);
     })();
   }
-  db.exec('CREATE INDEX IF NOT EXISTS aggregates_by_metric ON aggregates (farm, metric, hour)');
+  db.exec(`CREATE INDEX IF NOT EXISTS ${table}_by_metric ON ${table} (farm, metric, ${time})`);
 }
 
 export class SqliteReadingStore implements ReadingStore {
@@ -111,8 +97,8 @@ export class SqliteReadingStore implements ReadingStore {
     this.db = db;
     this.log = log;
     db.exec(SCHEMA);
-    migrateReadings(db);
-    migrateAggregates(db);
+    addLabels(db, 'readings', 'time');
+    addLabels(db, 'aggregates', 'hour');
     this.labels = new DeviceLabelHistory(db);
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO readings (farm, device, metric, time, value, unit, flags, field, kit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
