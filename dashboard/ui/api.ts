@@ -20,6 +20,12 @@ export class ApiError extends Error {
     this.code = code;
     this.body = body;
   }
+
+  /** The JSON pointer of the problem the server named (problem+json `pointer`), if any. */
+  get pointer(): string | undefined {
+    const p = (this.body as { pointer?: unknown } | null)?.pointer;
+    return typeof p === 'string' ? p : undefined;
+  }
 }
 
 /** Calls the API; resolves with the parsed JSON (or text for non-JSON answers). */

@@ -56,6 +56,15 @@ export function useLoad<T>(fn: () => Promise<T>, key: string): Loaded<T> {
   };
 }
 
+/** A form field's problem under it, tied to the control by aria-describedby (`id`). */
+export function FieldError({ id, message }: { id: string; message: string | undefined }) {
+  return message ? (
+    <p class="error field-error" id={id}>
+      {message}
+    </p>
+  ) : null;
+}
+
 export function Loading() {
   const { t } = useI18n();
   return (

@@ -14,7 +14,7 @@ import { ApiError } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
 import { metricName, triggerParts } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
-import { ErrorBox } from '../components/common.tsx';
+import { ErrorBox, FieldError } from '../components/common.tsx';
 import {
   LIMIT_BOUNDS,
   MINUTES_PARAM,
@@ -35,15 +35,6 @@ import {
   type Op,
   type Slot,
 } from '../automation-draft.ts';
-
-/** A field's problem under it, tied to the control by aria-describedby. */
-function FieldError({ id, message }: { id: string; message: string | undefined }) {
-  return message ? (
-    <p class="error field-error" id={id}>
-      {message}
-    </p>
-  ) : null;
-}
 
 /** aria-invalid and aria-describedby of a control whose field has a problem. */
 const invalid = (id: string, message: string | undefined) =>
@@ -227,8 +218,7 @@ export function AutomationForm({
       );
     } catch (err) {
       setServerError(err);
-      if (err instanceof ApiError)
-        setServerField(fieldOfPointer((err.body as { pointer?: string } | null)?.pointer));
+      if (err instanceof ApiError) setServerField(fieldOfPointer(err.pointer));
       setAttempt((n) => n + 1);
     } finally {
       setBusy(false);

@@ -40,6 +40,7 @@ import {
 import {
   base64Bytes,
   ErrorBox,
+  FieldError,
   Freshness,
   Loading,
   saveBlob,
@@ -308,8 +309,7 @@ function GatewaySettings({
       setSentNotice(t('gsSentOk').replace('{version}', String(view.version)));
     } catch (err) {
       setServerError(err);
-      if (err instanceof ApiError)
-        setServerField(fieldOfPointer((err.body as { pointer?: string } | null)?.pointer));
+      if (err instanceof ApiError) setServerField(fieldOfPointer(err.pointer));
       setAttempt((n) => n + 1);
     } finally {
       setBusy(false);
@@ -372,11 +372,7 @@ function GatewaySettings({
             </>
           ) : null}
         </p>
-        {error ? (
-          <p class="error field-error" id={`${id}-err`}>
-            {error}
-          </p>
-        ) : null}
+        <FieldError id={`${id}-err`} message={error} />
       </div>
     );
   };
