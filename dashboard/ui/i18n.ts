@@ -167,6 +167,11 @@ const ja = {
     'この自動制御は、編集中に別の画面で変更されました。最新の内容を読み込んでから、もう一度編集してください',
   loadLatest: '最新の内容を読み込む',
   automationSaved: '自動制御を保存しました',
+  deleteAutomation: '削除',
+  automationDeleteConfirm:
+    '自動制御「{name}」を削除しますか？ 農場のゲートウェイからも消え、元に戻せません。',
+  automationDeleteYes: '削除する',
+  automationDeleted: '自動制御「{name}」を削除しました',
   errName: '名前を入れてください（< と > は使えません）',
   errNumber: '数値を入れてください',
   errRange: '{min}〜{max}{unit} の範囲で入れてください',
@@ -554,6 +559,11 @@ const en: Record<Key, string> = {
     'This automation was changed elsewhere while you edited it. Load the latest version, then edit again.',
   loadLatest: 'Load the latest version',
   automationSaved: 'Automation saved',
+  deleteAutomation: 'Delete',
+  automationDeleteConfirm:
+    'Delete the automation “{name}”? The farm’s gateways drop it too, and it cannot be undone.',
+  automationDeleteYes: 'Delete it',
+  automationDeleted: 'Automation “{name}” deleted',
   errName: 'Enter a name (without < or >)',
   errNumber: 'Enter a number',
   errRange: 'Enter {min} to {max}{unit}',

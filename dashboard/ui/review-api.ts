@@ -42,6 +42,9 @@ export const reviewApi = {
     api<AutomationView>('/api/v1/automations', { method: 'POST', body }),
   automationUpdate: (id: string, body: AutomationUpdate) =>
     api<AutomationView>(`/api/v1/automations/${enc(id)}`, { method: 'PUT', body }),
+  /** Deletes an automation (204); the server tells the farm's gateways to drop it. */
+  automationDelete: (id: string) =>
+    api<unknown>(`/api/v1/automations/${enc(id)}`, { method: 'DELETE' }).then(() => undefined),
   automationLogs: (id: string) =>
     api<AutomationLogView[]>(`/api/v1/automations/${enc(id)}/logs${qs({ limit: 50 })}`),
   overrides: (farm: string) => api<OverrideView[]>(`/api/v1/farms/${enc(farm)}/overrides`),

@@ -2,11 +2,11 @@
 // field with its heatmap, zones and charts; tips to act on, dismiss or automate; approved
 // recommendations with their map and prescription downloads; automations — written and edited in
 // a form, with logs and a manual override.
-import { useCallback, useMemo, useState } from 'preact/hooks';
+import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
 import type { TipView, AutomationView } from '../../../protocol/review.ts';
-import { api, qs } from '../api.ts';
+import { ApiError, api, qs } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive } from '../live.ts';
@@ -722,6 +722,15 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   /** '' (no form), 'new', or the id of the automation being edited. */
   const [editing, setEditing] = useState('');
   const [saved, setSaved] = useState('');
+  /** The id of the automation whose deletion waits for the farmer's confirmation, or ''. */
+  const [confirmDelete, setConfirmDelete] = useState('');
+  /** Why the last deletion failed, for the card it was asked on. */
+  const [deleteError, setDeleteError] = useState<{ id: string; error: unknown } | null>(null);
+  const [deleting, setDeleting] = useState(false);
+  /** The 削除 button that opened the confirmation: the focus goes back to it on cancel. */
+  const deleteOpener = useRef<HTMLButtonElement | null>(null);
+  const keepButton = useRef<HTMLButtonElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
   const logs = useLoad(() => (open ? reviewApi.automationLogs(open) : Promise.resolve([])), open);
   const formReady = !devices.loading && !kits.loading;
   const edit = (what: string) => {
@@ -732,6 +741,52 @@ export function FarmerAutomations({ farm }: { farm: string }) {
     setEditing('');
     setSaved(t('automationSaved'));
     list.reload();
+  };
+  const askDelete = (a: AutomationView, opener: HTMLButtonElement) => {
+    setSaved('');
+    setDeleteError(null);
+    deleteOpener.current = opener;
+    setConfirmDelete(a.id);
+    // The safe choice takes the focus: a second Enter or tap keeps the automation.
+    setTimeout(() => keepButton.current?.focus(), 0);
+  };
+  const cancelDelete = () => {
+    setConfirmDelete('');
+    setDeleteError(null);
+    setTimeout(() => deleteOpener.current?.focus(), 0);
+  };
+  const remove = async (a: AutomationView) => {
+    if (deleting) return;
+    setDeleting(true);
+    setDeleteError(null);
+    setError(null);
+    /** The automation is no longer on the server: its card, form and log leave the page. */
+    const gone = () => {
+      setConfirmDelete((c) => (c === a.id ? '' : c));
+      setEditing((e) => (e === a.id ? '' : e));
+      setOpen((o) => (o === a.id ? '' : o));
+      list.set((list.data ?? []).filter((x) => x.id !== a.id));
+      // The focus was on the confirmation, which leaves with the card: the page's heading takes it.
+      const focused = document.activeElement;
+      if (!focused || focused === document.body || focused.closest('.confirm')) heading.current?.focus();
+      list.reload();
+    };
+    try {
+      await reviewApi.automationDelete(a.id);
+      gone();
+      setSaved(t('automationDeleted').replace('{name}', () => a.name[lang]));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        // Deleted elsewhere meanwhile (or no longer the farmer's): say so, and show the list as it is.
+        gone();
+        setError(e);
+      } else {
+        // Refused or not sent: the card and its confirmation stay, to try again or keep it.
+        setDeleteError({ id: a.id, error: e });
+      }
+    } finally {
+      setDeleting(false);
+    }
   };
   const toggle = async (a: AutomationView) => {
     setError(null);
@@ -773,7 +828,9 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   };
   return (
     <main id="main" tabIndex={-1}>
-      <h1>{t('automations')}</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        {t('automations')}
+      </h1>
       <p role="status" class="ok">
         {saved}
       </p>
@@ -834,7 +891,36 @@ export function FarmerAutomations({ farm }: { farm: string }) {
               >
                 {t('edit')}
               </button>
+              <button
+                type="button"
+                class="danger"
+                aria-expanded={confirmDelete === a.id}
+                onClick={(e) => askDelete(a, e.currentTarget)}
+              >
+                {t('deleteAutomation')}
+              </button>
             </div>
+            {confirmDelete === a.id ? (
+              <div
+                class="confirm"
+                role="group"
+                aria-labelledby={`delete-q-${a.id}`}
+                data-testid="delete-confirm"
+              >
+                <p id={`delete-q-${a.id}`} class="warn">
+                  {t('automationDeleteConfirm').replace('{name}', () => a.name[lang])}
+                </p>
+                <ErrorBox error={deleteError?.id === a.id ? deleteError.error : null} />
+                <div class="actions">
+                  <button type="button" class="danger" disabled={deleting} onClick={() => void remove(a)}>
+                    {t('automationDeleteYes')}
+                  </button>
+                  <button type="button" ref={keepButton} onClick={cancelDelete}>
+                    {t('cancel')}
+                  </button>
+                </div>
+              </div>
+            ) : null}
             {editing === a.id && formReady ? (
               <AutomationForm
                 key={a.id}
