@@ -11,6 +11,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { HatakeError } from '../protocol/errors.ts';
 import { createLogger, listenError, type Logger } from '../runtime/log.ts';
 import type { Db } from '../runtime/sqlite.ts';
@@ -35,6 +36,26 @@ import { fieldViewsFeature } from './features/field-views.ts';
 import { partnerFeature } from './features/partner.ts';
 
 export const SESSION_COOKIE = 'hatake_session';
+interface ServerRoute {
+  method: string;
+  url: string;
+  hidden: boolean;
+}
+
+/** What /healthz answers: 200 when the server and its reading store work, 503 when the store does not. */
+const HealthBody = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+    storage: Type.Object({
+      ok: Type.Boolean(),
+      detail: Type.Optional(Type.String()),
+      kind: Type.Optional(Type.Union([Type.Literal('sqlite'), Type.Literal('influx')])),
+      queuedPoints: Type.Optional(Type.Integer({ minimum: 0 })),
+    }),
+  },
+  { additionalProperties: false },
+);
+
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 
 export interface ServerOptions {
@@ -99,11 +120,14 @@ export class HatakeServer {
   readonly app: App;
   readonly ctx: ServerContext;
   readonly opts: ServerOptions;
+  /** Every route registered (method and URL as written, e.g. /api/v1/tips/:id): what /docs must list. */
+  readonly routes: readonly ServerRoute[];
 
-  private constructor(app: App, ctx: ServerContext, opts: ServerOptions) {
+  private constructor(app: App, ctx: ServerContext, opts: ServerOptions, routes: ServerRoute[]) {
     this.app = app;
     this.ctx = ctx;
     this.opts = opts;
+    this.routes = routes;
   }
 
   static async create(opts: ServerOptions): Promise<HatakeServer> {
@@ -141,6 +165,11 @@ export class HatakeServer {
       ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
     }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
+    const routes: ServerRoute[] = [];
+    app.addHook('onRoute', (r) => {
+      for (const method of [r.method].flat())
+        routes.push({ method, url: r.url, hidden: r.schema?.hide === true });
+    });
     app.setErrorHandler(problemHandler);
     app.setNotFoundHandler((request, reply) => {
       problemHandler(
@@ -176,13 +205,23 @@ export class HatakeServer {
       request.session = ctx.auth.session(token);
     });
 
-    app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
-      ctx.db.prepare('SELECT 1').get();
-      const store = await ctx.readings.health().catch((e: Error) => ({ ok: false, detail: e.message }));
-      return reply
-        .status(store.ok ? 200 : 503)
-        .send({ status: store.ok ? 'ok' : 'degraded', storage: store });
-    });
+    app.get(
+      '/healthz',
+      {
+        schema: {
+          summary: 'Liveness and storage health (public; for load balancers and monitoring)',
+          tags: ['health'],
+          response: { 200: HealthBody, 503: HealthBody },
+        },
+      },
+      async (_request, reply) => {
+        ctx.db.prepare('SELECT 1').get();
+        const store = await ctx.readings.health().catch((e: Error) => ({ ok: false, detail: e.message }));
+        return reply
+          .status(store.ok ? 200 : 503)
+          .send({ status: store.ok ? 'ok' : 'degraded', storage: store });
+      },
+    );
     await app.register(syncRoutes, { ctx });
     await app.register(authRoutes, { ctx });
     await app.register(deviceRoutes, { ctx });
@@ -193,7 +232,7 @@ export class HatakeServer {
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });
     await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] });
-    return new HatakeServer(app, ctx, opts);
+    return new HatakeServer(app, ctx, opts, routes);
   }
 
   /** Listens; returns the bound port (useful with port 0). */

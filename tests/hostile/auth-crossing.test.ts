@@ -30,7 +30,7 @@ let loggedOut = { cookie: '', csrf: '' };
 let revokedGatewayToken = '';
 let other: SeedGateway;
 
-const PUBLIC = new Set(['POST /api/v1/auth/login', 'GET /api/v1/server-key']);
+const PUBLIC = new Set(['POST /api/v1/auth/login', 'GET /api/v1/server-key', 'GET /healthz']);
 
 async function session(username: string): Promise<{ cookie: string; csrf: string }> {
   const res = await fetch(`${seeded.url}/api/v1/auth/login`, {

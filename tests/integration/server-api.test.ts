@@ -209,4 +209,21 @@ describe('API access', () => {
     expect(await page.text()).toContain('<html lang="ja">');
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
+
+  it('documents every API route it serves in OpenAPI (all but the docs and static files)', async () => {
+    const doc = (await (await fetch(`${url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const served = server.routes.filter(
+      (r) => r.method !== 'HEAD' && !r.url.startsWith('/docs') && !r.url.endsWith('*'),
+    );
+    expect(served.length).toBeGreaterThan(50);
+    expect(served.some((r) => r.url === '/healthz')).toBe(true);
+    const undocumented = served
+      .filter((r) => !doc.paths[r.url.replace(/:(\w+)/g, '{$1}')]?.[r.method.toLowerCase()])
+      .map((r) => `${r.method} ${r.url}`);
+    expect(undocumented).toEqual([]);
+    // Nothing is hidden from the document but the documentation's own pages.
+    expect(served.filter((r) => r.hidden).map((r) => r.url)).toEqual([]);
+  });
 });

@@ -61,8 +61,8 @@ const OWN_SCOPE = new Set([
   'GET /api/v1/kits',
   'POST /api/v1/auth/login',
 ]);
-/** Public reference data, not of any farm: the server's public key. */
-const PUBLIC = new Set(['GET /api/v1/server-key']);
+/** Public, not of any farm: the server's public key and its health check. */
+const PUBLIC = new Set(['GET /api/v1/server-key', 'GET /healthz']);
 
 function pathParam(route: string, name: string): string {
   switch (name) {
