@@ -1,6 +1,6 @@
 // Gateway events (alerts, device events, reports): logged, counted and queued for the server.
 import { randomBytes } from 'node:crypto';
-import type { GatewayEvent } from '../protocol/sync.ts';
+import { EVENT_TEXT_MAX, type GatewayEvent } from '../protocol/sync.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
 
@@ -21,6 +21,10 @@ export class EventLog {
   raise(e: NewEvent): GatewayEvent {
     const event: GatewayEvent = {
       ...e,
+      // Text from errors can be any length: clipped so the server never refuses the event (and
+      // with it the batch it travels in).
+      message: clip(e.message),
+      ...(e.detail ? { detail: clipDetail(e.detail) } : {}),
       id: randomBytes(12).toString('base64url'),
       time: e.time ?? Date.now(),
     };
@@ -36,4 +40,14 @@ export class EventLog {
     this.recent.length = Math.min(this.recent.length, 50);
     return event;
   }
+}
+
+function clip(text: string): string {
+  return text.length <= EVENT_TEXT_MAX ? text : `${text.slice(0, EVENT_TEXT_MAX - 1)}…`;
+}
+
+function clipDetail(detail: NonNullable<GatewayEvent['detail']>): GatewayEvent['detail'] {
+  const out: NonNullable<GatewayEvent['detail']> = {};
+  for (const [k, v] of Object.entries(detail)) out[k] = typeof v === 'string' ? clip(v) : v;
+  return out;
 }

@@ -23,6 +23,9 @@ export const DeviceStatusEvent = Type.Object(
 );
 export type DeviceStatusEvent = Static<typeof DeviceStatusEvent>;
 
+/** Longest event message, and longest string in an event's detail (the server refuses longer). */
+export const EVENT_TEXT_MAX = 1000;
+
 /** Something the gateway wants a person to know: an alert, a device event, a report. */
 export const GatewayEvent = Type.Object(
   {
@@ -44,11 +47,11 @@ export const GatewayEvent = Type.Object(
     severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
     time: Type.Integer({ minimum: 0 }),
     device: Type.Optional(Id('Device id')),
-    message: Type.String({ maxLength: 1000 }),
+    message: Type.String({ maxLength: EVENT_TEXT_MAX }),
     detail: Type.Optional(
       Type.Record(
         Type.String(),
-        Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]),
+        Type.Union([Type.String({ maxLength: EVENT_TEXT_MAX }), Type.Number(), Type.Boolean(), Type.Null()]),
       ),
     ),
   },
