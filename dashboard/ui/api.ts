@@ -1,5 +1,7 @@
 // The browser's side of the API: JSON over fetch with the session cookie, the CSRF token on every
-// state-changing request, and problem+json errors turned into ApiError with hatake's code.
+// state-changing request, and problem+json errors turned into ApiError with hatake's code; a
+// request that got no answer (no signal in the field, server down) becomes NetworkError, which the
+// pages show in the reader's language instead of the browser's English "Failed to fetch".
 let csrf = '';
 
 /** Fired on window when the server no longer knows the session. */
@@ -28,20 +30,67 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A request that got no answer: fetch failed (no connection, the server unreachable, the answer cut
+ * off) or was aborted or timed out. `message` and `cause` keep the browser's own error for support.
+ */
+export class NetworkError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'NetworkError';
+  }
+}
+
+/**
+ * Whether what fetch (or reading its body) threw means the request got no answer: a TypeError
+ * ("Failed to fetch", "NetworkError when attempting to fetch resource.", "Load failed") or an
+ * AbortError/TimeoutError DOMException. Only for fetch's errors: elsewhere a TypeError is a bug.
+ */
+export function isNetworkFailure(e: unknown): boolean {
+  if (e instanceof TypeError) return true;
+  const name = typeof e === 'object' && e !== null ? (e as { name?: unknown }).name : undefined;
+  return name === 'AbortError' || name === 'TimeoutError';
+}
+
+/**
+ * How an error reads on a page: the translated message for the errors the reader can act on
+ * (not found, not allowed, no connection), else the server's own detail; with hatake's code
+ * and, for a network failure, the browser's original message (shown as a tooltip, for support).
+ */
+export function errorMessage(
+  error: unknown,
+  t: (key: string) => string,
+): { message: string; code?: string; detail?: string } {
+  if (error instanceof NetworkError) return { message: t('networkError'), detail: error.message };
+  if (error instanceof ApiError) {
+    const message =
+      error.status === 404 ? t('notFound') : error.status === 403 ? t('forbidden') : error.message;
+    return { message, code: error.code };
+  }
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+
 /** Calls the API; resolves with the parsed JSON (or text for non-JSON answers). */
 export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const method = init.method ?? 'GET';
   const headers: Record<string, string> = { accept: 'application/json' };
   if (method !== 'GET') headers['x-csrf-token'] = csrf;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, {
-    method,
-    headers,
-    credentials: 'same-origin',
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const type = res.headers.get('content-type') ?? '';
-  const data: unknown = type.includes('json') ? await res.json() : await res.text();
+  let res: Response;
+  let data: unknown;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const type = res.headers.get('content-type') ?? '';
+    data = type.includes('json') ? await res.json() : await res.text();
+  } catch (e) {
+    // A body that is not JSON (SyntaxError) is not a network failure and goes on as it is.
+    throw isNetworkFailure(e) ? new NetworkError(e) : e;
+  }
   // An expired session: the app goes back to the sign-in form.
   if (res.status === 401 && !path.startsWith('/api/v1/auth/')) window.dispatchEvent(new Event(SIGNED_OUT));
   if (!res.ok) {

@@ -1,9 +1,11 @@
 // The translation catalogue: every string the app shows, Japanese first, English beside it. The
 // type makes both languages carry the same keys; tests/unit/i18n.test.ts checks that every key the
 // pages use (including the families built from protocol values, e.g. `status_${status}`) is here
-// and that the Japanese side is Japanese.
+// and that the Japanese side is Japanese. Crop names are not here: they come from the rules' crop
+// table (edge/rules/crops.ts), the one place that knows the crops and what farmers call them.
 import { createContext, h, type ComponentChildren } from 'preact';
 import { useContext, useMemo, useState } from 'preact/hooks';
+import { CROPS, resolveCrop } from '../../edge/rules/crops.ts';
 
 export type Lang = 'ja' | 'en';
 
@@ -33,7 +35,7 @@ const ja = {
   password: 'パスワード',
   loginFailed: 'ユーザー名またはパスワードが違います',
   tooManyAttempts: '試行回数が多すぎます。1分後にもう一度お試しください',
-  networkError: 'サーバーに接続できません',
+  networkError: 'サーバーに接続できません。電波の良い所で再度お試しください。',
   flagged: '要確認',
   liveOn: 'ライブ更新中',
   liveConnecting: '接続中…',
@@ -247,6 +249,8 @@ const ja = {
   unknown: '不明',
   revoked: '無効化済み',
   noGateways: 'ゲートウェイはまだありません',
+  throughput: '同期速度（5分平均）',
+  throughputPerMin: '{n} 件/分',
   gsTitle: 'ゲートウェイの設定',
   gsIntro:
     'この農場のすべてのゲートウェイに署名付きで送られ、その場で適用されます。アドレス、ポート、接続先のサーバーなど、接続の設定はここからは変えられません。',
@@ -390,11 +394,6 @@ const ja = {
   event_skipped_override: '手動操作中のため見送り',
   event_override_set: '手動操作を設定',
   event_override_cleared: '手動操作を解除',
-  crop_rice: '水稲',
-  crop_winter_wheat: '小麦',
-  crop_wheat: '小麦',
-  crop_soybean: '大豆',
-  crop_potato: 'ばれいしょ',
 } as const;
 
 export type Key = keyof typeof ja;
@@ -425,7 +424,7 @@ const en: Record<Key, string> = {
   password: 'Password',
   loginFailed: 'User name or password is wrong',
   tooManyAttempts: 'Too many attempts; try again in a minute',
-  networkError: 'Cannot reach the server',
+  networkError: 'Cannot reach the server. Try again when you have a connection.',
   flagged: 'Check',
   liveOn: 'Live',
   liveConnecting: 'Connecting…',
@@ -639,6 +638,8 @@ const en: Record<Key, string> = {
   unknown: 'unknown',
   revoked: 'revoked',
   noGateways: 'No gateways yet',
+  throughput: 'Sync throughput (5-min average)',
+  throughputPerMin: '{n} items/min',
   gsTitle: 'Gateway settings',
   gsIntro:
     'Sent, signed, to every gateway of this farm and applied there at once. Addresses, ports and the server connection cannot be changed from here.',
@@ -782,11 +783,6 @@ const en: Record<Key, string> = {
   event_skipped_override: 'skipped: manual override',
   event_override_set: 'override set',
   event_override_cleared: 'override cleared',
-  crop_rice: 'Rice',
-  crop_winter_wheat: 'Wheat',
-  crop_wheat: 'Wheat',
-  crop_soybean: 'Soybean',
-  crop_potato: 'Potato',
 };
 
 export const CATALOGUE: Record<Lang, Record<Key, string>> = { ja, en };
@@ -794,6 +790,18 @@ export const CATALOGUE: Record<Lang, Record<Key, string>> = { ja, en };
 /** The string of a key; a key not in the catalogue comes back as itself (tests forbid that). */
 export function translate(lang: Lang, key: string): string {
   return (CATALOGUE[lang] as Record<string, string>)[key] ?? key;
+}
+
+/**
+ * A field's or recommendation's crop as the reader calls it: the crop table's name for the crop
+ * a free-text crop names (any of its aliases: `corn`, `winter_wheat`, `とうもろこし` …), or, for a
+ * crop the table does not know, the text as the farmer's manifest gives it.
+ */
+export function cropName(crop: string, lang: Lang): string {
+  const id = resolveCrop(crop);
+  if (!id) return crop;
+  const name: string = CROPS[id][lang];
+  return lang === 'en' ? name.charAt(0).toUpperCase() + name.slice(1) : name;
 }
 
 const LANG_KEY = 'hatake.lang';

@@ -1,12 +1,15 @@
 // The e2e journeys test the app as built. `npm ci` builds it (the `prepare` script); when the
-// sources in dashboard/ui are newer than the build — a developer changed a page and ran one test
-// file — the build is redone here first, once, under a lock shared by test files running at once.
+// sources (dashboard/ui and the protocol/ and edge/ modules it imports) are newer than the build
+// — a developer changed a page and ran one test file — the build is redone here first, once,
+// under a lock shared by test files running at once.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'vite';
 
 const ROOT = join(import.meta.dirname, '../..');
 const UI = join(ROOT, 'dashboard/ui');
+/** Everything the app's bundle is built from: its own sources and what they import from ours. */
+const SOURCES = [UI, join(ROOT, 'protocol'), join(ROOT, 'edge')];
 const STAMP = join(ROOT, 'dashboard/public/build-manifest.json');
 const LOCK = join(ROOT, 'dashboard/.ui-build.lock');
 
@@ -20,7 +23,7 @@ function newest(dir: string): number {
   return t;
 }
 
-const fresh = () => existsSync(STAMP) && statSync(STAMP).mtimeMs >= newest(UI);
+const fresh = () => existsSync(STAMP) && statSync(STAMP).mtimeMs >= Math.max(...SOURCES.map(newest));
 
 /** Builds the web app unless the build is newer than every source file. */
 export async function ensureUiBuilt(): Promise<void> {

@@ -1,10 +1,12 @@
 // The translation catalogue of the web app covers every key the pages use — the literal ones and
 // the families built from protocol values (`status_${status}` for every review status, …) — in
-// both languages; the Japanese side is Japanese; and rates read kg/10a first in Japanese.
+// both languages; the Japanese side is Japanese; every crop the rules know reads in both languages
+// (from the rules' crop table, not a copy); and rates read kg/10a first in Japanese.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CATALOGUE, translate } from '../../dashboard/ui/i18n.ts';
+import { CATALOGUE, cropName, translate } from '../../dashboard/ui/i18n.ts';
+import { CROPS, type CropId } from '../../edge/rules/crops.ts';
 import { rateParts, fmtValue } from '../../dashboard/ui/format.ts';
 import { REVIEW_STATUSES } from '../../protocol/recommendation.ts';
 import { AUDIT_ACTIONS, PRESCRIPTION_FORMATS, ReviewDetail, TIP_STATES } from '../../protocol/review.ts';
@@ -37,8 +39,6 @@ const FAMILIES: Record<string, readonly string[]> = {
   override_: literals(ManualOverride.properties.mode),
   card_: literals(ReviewDetail.properties.model.properties.cardStatus),
   clamped_: ['min', 'max'],
-  // The demo farm's crops; others fall back to the crop id the farmer's manifest gives.
-  crop_: ['rice', 'winter_wheat'],
 };
 
 const code = sources(UI).map((f) => ({ f, text: readFileSync(f, 'utf8') }));
@@ -51,7 +51,6 @@ for (const { text } of code) {
 }
 const families = new Set<string>();
 for (const { text } of code) for (const m of text.matchAll(/\bt\(`([A-Za-z]+_)\$\{/g)) families.add(m[1]!);
-for (const { text } of code) for (const m of text.matchAll(/`(crop_)\$\{/g)) families.add(m[1]!);
 
 describe('the translation catalogue', () => {
   it('finds the keys the pages use', () => {
@@ -81,9 +80,7 @@ describe('the translation catalogue', () => {
     const familyKeys = new Set(
       [...families].flatMap((f) => FAMILIES[f]!.map((v) => `${f}${v.replace(/-/g, '_')}`)),
     );
-    const unused = Object.keys(CATALOGUE.ja).filter(
-      (k) => !used.has(k) && !familyKeys.has(k) && !(k.startsWith('crop_') && families.has('crop_')),
-    );
+    const unused = Object.keys(CATALOGUE.ja).filter((k) => !used.has(k) && !familyKeys.has(k));
     expect(unused).toEqual([]);
   });
 
@@ -114,6 +111,56 @@ describe('the translation catalogue', () => {
   it('returns the key itself for a key it does not have, so a missing key is visible (and tested for)', () => {
     expect(translate('ja', 'no_such_key')).toBe('no_such_key');
     expect(translate('en', 'signIn')).toBe('Sign in');
+  });
+});
+
+describe('crop names', () => {
+  const ids = Object.keys(CROPS) as CropId[];
+  const JAPANESE = /^[\u3040-\u30ff\u3400-\u9fff]+$/;
+
+  it('names every crop of the rules’ crop table in Japanese and in English, each alias as its crop', () => {
+    expect(ids.length).toBeGreaterThanOrEqual(6);
+    const problems: string[] = [];
+    for (const id of ids) {
+      const ja = cropName(id, 'ja');
+      const en = cropName(id, 'en');
+      if (ja !== CROPS[id].ja || !JAPANESE.test(ja)) problems.push(`${id}: ja "${ja}"`);
+      if (en.toLowerCase() !== CROPS[id].en || !/^[A-Z][a-z -]+$/.test(en))
+        problems.push(`${id}: en "${en}"`);
+      for (const alias of CROPS[id].aliases) {
+        if (cropName(alias, 'ja') !== ja)
+          problems.push(`${id}: alias "${alias}" reads "${cropName(alias, 'ja')}"`);
+        if (cropName(alias, 'en') !== en)
+          problems.push(`${id}: alias "${alias}" reads "${cropName(alias, 'en')}"`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('reads the crop ids the gateway and manifests use, whatever their spelling', () => {
+    expect(cropName('corn', 'ja')).toBe('トウモロコシ');
+    expect(cropName('corn', 'en')).toBe('Maize');
+    expect(cropName('winter_wheat', 'ja')).toBe('小麦');
+    expect(cropName('Winter Wheat', 'en')).toBe('Wheat');
+    expect(cropName('tomato', 'ja')).toBe('トマト');
+    expect(cropName('ジャガイモ', 'en')).toBe('Potato');
+  });
+
+  it('shows a crop the table does not know as the farmer wrote it', () => {
+    expect(cropName('アスパラガス', 'ja')).toBe('アスパラガス');
+    expect(cropName('asparagus', 'en')).toBe('asparagus');
+  });
+
+  it('keeps no copy of the crop names in the catalogue, and no page names a crop another way', () => {
+    expect(Object.keys(CATALOGUE.ja).filter((k) => k.startsWith('crop_'))).toEqual([]);
+    // Every line of the UI that shows a crop (`x.crop`) shows it through cropName.
+    const other = code.flatMap(({ f, text }) =>
+      text
+        .split('\n')
+        .filter((l) => /crop_/.test(l) || (/\.crop\b/.test(l) && !/cropName\(/.test(l)))
+        .map((l) => `${f}: ${l.trim()}`),
+    );
+    expect(other).toEqual([]);
   });
 });
 

@@ -2,7 +2,7 @@
 // both units, and a data hook that refetches when its key changes.
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api.ts';
+import { errorMessage } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import { fmtAgo, fmtTime, rateParts } from '../format.ts';
 
@@ -74,20 +74,13 @@ export function Loading() {
   );
 }
 
+/** An error in place: translated when the reader can act on it (see errorMessage), with its code. */
 export function ErrorBox({ error }: { error: unknown }) {
   const { t } = useI18n();
   if (!error) return null;
-  const code = error instanceof ApiError ? error.code : undefined;
-  const message =
-    error instanceof ApiError && error.status === 404
-      ? t('notFound')
-      : error instanceof ApiError && error.status === 403
-        ? t('forbidden')
-        : error instanceof Error
-          ? error.message
-          : String(error);
+  const { message, code, detail } = errorMessage(error, t);
   return (
-    <p class="error" role="alert">
+    <p class="error" role="alert" title={detail}>
       {message}
       {code ? (
         <>

@@ -7,7 +7,7 @@ import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
 import type { TipView, AutomationView } from '../../../protocol/review.ts';
 import { ApiError, api, qs } from '../api.ts';
-import { useI18n, type Lang } from '../i18n.ts';
+import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive } from '../live.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
@@ -160,7 +160,7 @@ export function FarmHome({ farm }: { farm: string }) {
               <a class="field-link" href={href('farm', farm, 'field', f.id)} data-testid={`field-${f.id}`}>
                 <strong>{f.name}</strong>
                 <span class="muted">
-                  {f.crop ? cropName(f.crop, t) : ''}
+                  {f.crop ? cropName(f.crop, lang) : ''}
                   {f.latest?.ndvi !== undefined && f.latest?.ndvi !== null ? (
                     <>
                       {' · '}
@@ -194,12 +194,6 @@ export function FarmHome({ farm }: { farm: string }) {
       </Section>
     </main>
   );
-}
-
-function cropName(crop: string, t: (k: string) => string): string {
-  const key = `crop_${crop.replace(/-/g, '_')}`;
-  const v = t(key);
-  return v === key ? crop : v;
 }
 
 const RANGES: SeriesRange[] = ['24h', '7d', 'season'];
@@ -349,7 +343,7 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
       <ErrorBox error={detail.error} />
       {f ? (
         <p class="muted">
-          {f.crop ? cropName(f.crop, t) : ''}
+          {f.crop ? cropName(f.crop, lang) : ''}
           {f.variety ? (
             <>
               {' · '}

@@ -1,6 +1,6 @@
 // Sign-in: a plain form with labels, the error announced to screen readers.
 import { useState } from 'preact/hooks';
-import { api, ApiError } from '../api.ts';
+import { api, ApiError, errorMessage } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import type { Me } from '../main.tsx';
 
@@ -25,7 +25,7 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
           ? t('tooManyAttempts')
           : err instanceof ApiError && err.status === 401
             ? t('loginFailed')
-            : t('networkError'),
+            : errorMessage(err, t).message,
       );
     } finally {
       setBusy(false);
