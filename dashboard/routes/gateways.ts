@@ -12,6 +12,7 @@ import { ModelCard } from '../../protocol/model-card.ts';
 import { RemoteGatewayConfig } from '../../protocol/gateway-config.ts';
 import { QueryInt } from '../../protocol/review.ts';
 import { writeFileAtomic } from '../../firmware-config/provision.ts';
+import { migrate, type Db } from '../../runtime/sqlite.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway, requireSession } from '../server.ts';
 import type { User } from '../auth.ts';
@@ -30,7 +31,52 @@ const GatewayView = Type.Object({
   clockOffsetMs: Type.Union([Type.Number(), Type.Null()]),
   downlinkVersion: Type.Union([Type.Integer(), Type.Null()]),
   farmDownlinkVersion: Type.Integer(),
+  throughput: Type.Number({
+    minimum: 0,
+    description:
+      'Items per minute the server took from this gateway, averaged over the last 5 minutes: every item of ' +
+      'each batch it acknowledged in that time, less the readings it already held (a resent batch does not ' +
+      'count twice), divided by 5. 0 when nothing arrived in the last 5 minutes. Measured by the server, so ' +
+      'it survives a server restart; the backlog is counted in the same items.',
+  }),
 });
+
+/** The window the server's throughput figure averages over. */
+export const THROUGHPUT_WINDOW_MS = 5 * 60_000;
+
+/**
+ * What the sync endpoint took from each gateway and when: one row per acknowledged batch (per
+ * millisecond), kept for THROUGHPUT_WINDOW_MS, in server.db so a restart does not forget it. The
+ * sync protocol stays as it is: the figure comes from what the server received, not from the gateway.
+ */
+export function syncThroughput(db: Db) {
+  migrate(db, 'gateway-throughput', [
+    `CREATE TABLE gateway_throughput (
+       gateway TEXT NOT NULL, at INTEGER NOT NULL, items INTEGER NOT NULL, PRIMARY KEY (gateway, at)
+     ) WITHOUT ROWID;`,
+  ]);
+  const add = db.prepare(
+    `INSERT INTO gateway_throughput (gateway, at, items) VALUES (?, ?, ?)
+     ON CONFLICT(gateway, at) DO UPDATE SET items = items + excluded.items`,
+  );
+  const prune = db.prepare('DELETE FROM gateway_throughput WHERE gateway = ? AND at <= ?');
+  const sums = db.prepare(
+    'SELECT gateway, SUM(items) AS items FROM gateway_throughput WHERE at > ? AND at <= ? GROUP BY gateway',
+  );
+  return {
+    /** Counts `items` taken from `gateway` at `now`; call it in the transaction that acknowledges them. */
+    record(gateway: string, items: number, now: number): void {
+      prune.run(gateway, now - THROUGHPUT_WINDOW_MS);
+      if (items > 0) add.run(gateway, now, items);
+    },
+    /** Items per minute over the window ending at `now`, by gateway (absent: 0). A clock set back
+     * does not count batches stamped after `now`. */
+    perMinute(now: number): Map<string, number> {
+      const rows = sums.all(now - THROUGHPUT_WINDOW_MS, now) as { gateway: string; items: number }[];
+      return new Map(rows.map((r) => [r.gateway, r.items / (THROUGHPUT_WINDOW_MS / 60_000)]));
+    },
+  };
+}
 
 const DownlinkDoc = Type.Object({
   kind: Type.String(),
@@ -54,6 +100,7 @@ export async function gatewayRoutes(
 ): Promise<void> {
   const artifacts = join(dataDir, 'artifacts');
   mkdirSync(artifacts, { recursive: true });
+  const throughput = syncThroughput(ctx.db);
 
   app.get(
     '/api/v1/server-key',
@@ -106,7 +153,7 @@ export async function gatewayRoutes(
     '/api/v1/gateways',
     {
       schema: {
-        summary: 'Gateways of the farms you may see, with their sync backlog, clock and version',
+        summary: 'Gateways of the farms you may see, with their sync backlog, throughput, clock and version',
         tags: ['gateway'],
         security: [{ session: [] }],
         response: { 200: Type.Array(GatewayView), 401: ProblemBody },
@@ -131,6 +178,7 @@ export async function gatewayRoutes(
         clock_offset_ms: number | null;
         downlink_version: number | null;
       }[];
+      const perMinute = throughput.perMinute(Date.now());
       return rows.map((g) => ({
         id: g.id,
         farm: g.farm,
@@ -145,6 +193,7 @@ export async function gatewayRoutes(
         clockOffsetMs: g.clock_offset_ms,
         downlinkVersion: g.downlink_version,
         farmDownlinkVersion: ctx.downlink.latestVersion(g.farm),
+        throughput: perMinute.get(g.id) ?? 0,
       }));
     },
   );

@@ -74,13 +74,16 @@ afterAll(async () => {
 });
 
 describe('the partner journey', () => {
-  it('shows devices with their health and gateways with their backlog and version', async () => {
+  it('shows devices with their health and gateways with their backlog, throughput and version', async () => {
     await signInAs(page, 'demo-partner');
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
     await page.getByTestId('health-wx-1').waitFor();
     const gw = page.getByTestId('gateway-gw-barn');
     await expect(gw.textContent()).resolves.toMatch(/未送信42/);
     await expect(gw.textContent()).resolves.toMatch(/0\.1\.0/);
+    // Throughput, as the server measured it: the one item gw-barn sent, over 5 minutes.
+    await gw.getByText('0.2 件/分').waitFor();
+    await expect(gw.textContent()).resolves.toMatch(/同期速度（5分平均）0\.2 件\/分/);
     await expect(gw.textContent()).resolves.toMatch(/ディスクの空きがありません/);
     await page.getByTestId('gateway-gw-test').waitFor();
     expect(await accessibilityProblems(page)).toEqual([]);

@@ -1,8 +1,8 @@
 // The IT partner's pages: a farm's kits and devices with their health and its gateways with their
-// sync backlog and version; the settings sent down to the farm's gateways (what was last sent, a
-// form in the partner's units, withdrawal, and whether each gateway applied it); and provisioning
-// in the browser — upload or edit a manifest, see each problem at its line, provision, download
-// the device configs, QR codes and the printable sheet.
+// sync backlog, throughput and version; the settings sent down to the farm's gateways (what was
+// last sent, a form in the partner's units, withdrawal, and whether each gateway applied it); and
+// provisioning in the browser — upload or edit a manifest, see each problem at its line,
+// provision, download the device configs, QR codes and the printable sheet.
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
@@ -53,6 +53,14 @@ const enc = encodeURIComponent;
 export function PartnerFarm({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const h = useLoad(() => api<FarmHealth>(`/api/v1/farms/${enc(farm)}/health`), farm);
+  // The server's gateway list adds what the health view lacks: the throughput it measured.
+  const gwList = useLoad(() => api<GatewayRow[]>('/api/v1/gateways'), `gateway-list-${farm}`);
+  const throughput = (id: string) => {
+    const perMin = gwList.data?.find((r) => r.id === id)?.throughput;
+    return perMin === undefined
+      ? '—'
+      : t('throughputPerMin').replace('{n}', fmtNumber(perMin, lang, perMin < 10 ? 1 : 0));
+  };
   const kits = useLoad(() => api<KitSummary[]>('/api/v1/kits'), 'kits');
   const latest = (l: { value: number; unit: string } | null, metric: string) => {
     if (!l) return '—';
@@ -144,6 +152,8 @@ export function PartnerFarm({ farm }: { farm: string }) {
                   </dd>
                   <dt>{t('backlog')}</dt>
                   <dd>{g.backlog === null ? t('unknown') : fmtNumber(g.backlog, lang, 0)}</dd>
+                  <dt>{t('throughput')}</dt>
+                  <dd>{throughput(g.id)}</dd>
                   <dt>{t('version')}</dt>
                   <dd translate={false}>{g.version ?? '—'}</dd>
                   <dt>{t('ackedSeq')}</dt>
@@ -188,13 +198,15 @@ interface ConfigView {
   config: RemoteGatewayConfig;
   sent: string;
 }
-/** A row of GET /api/v1/gateways: how far each gateway has read the farm's downlink. */
+/** A row of GET /api/v1/gateways: how far each gateway has read the farm's downlink, its throughput. */
 interface GatewayRow {
   id: string;
   farm: string;
   revoked: string | null;
   downlinkVersion: number | null;
   farmDownlinkVersion: number;
+  /** Items per minute the server took from the gateway, averaged over the last 5 minutes. */
+  throughput: number;
 }
 type SentState =
   | { state: 'loading' }
