@@ -1,5 +1,6 @@
-// A provisioned device's JSON config is used as-is: mqtt.js and Debian's mosquitto_pub connect
-// with it to a real gateway (embedded aedes broker, real SQLite) and their readings are stored.
+// A provisioned device's JSON config is used as-is: `kit provision --port` writes the port the
+// gateway's embedded broker (aedes, real SQLite) then listens on, and mqtt.js and Debian's
+// mosquitto_pub connect with nothing but the config's fields; their readings are stored.
 // Re-provisioning one device rotates only its secret; the running gateway picks up the new
 // registry without a restart, refuses the old secret and accepts the new one.
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import { Gateway } from '../../gateway/gateway.ts';
 import { resolveGatewayConfig } from '../../gateway/config.ts';
 import type { GatewayConfig } from '../../protocol/gateway-config.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
 const MANIFEST = `# test farm
@@ -34,6 +36,7 @@ devices:
 let dir: string;
 let out: string;
 let gateway: Gateway;
+/** The broker port given to `kit provision --port`, which the gateway then listens on. */
 let port: number;
 const configValidator = validator(DeviceConfig);
 const config = (id: string) =>
@@ -42,6 +45,9 @@ const registry = () =>
   JSON.parse(readFileSync(join(out, 'registry.json'), 'utf8')) as {
     devices: Array<{ id: string; secretHash?: string; devEui?: string }>;
   };
+/** `hatake kit provision farm.yaml --out DIR --port PORT …`, as the installer runs it. */
+const provision = (...more: string[]) =>
+  kit(['provision', join(dir, 'farm.yaml'), '--out', out, '--port', String(port), ...more]);
 const silenced = async (fn: () => Promise<number>) => {
   const write = process.stdout.write;
   let text = '';
@@ -57,9 +63,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-kit-'));
   out = join(dir, 'out');
   writeFileSync(join(dir, 'farm.yaml'), MANIFEST);
-  const r = await silenced(() => kit(['provision', join(dir, 'farm.yaml'), '--out', out]));
+  port = await freePort();
+  const r = await silenced(() => provision());
   expect(r.code).toBe(0);
-  // The gateway as its config file would describe it: embedded broker and status page on port 0.
+  // The gateway as its config file would describe it: embedded broker on the provisioned port,
+  // status page on port 0.
   gateway = new Gateway(
     resolveGatewayConfig(
       {
@@ -67,7 +75,7 @@ beforeAll(async () => {
         dataDir: 'gateway',
         manifest: 'farm.yaml',
         registry: 'out/registry.json',
-        mqtt: { host: '127.0.0.1', port: 0 },
+        mqtt: { host: '127.0.0.1', port },
         http: { host: '127.0.0.1', port: 0 },
       } as GatewayConfig,
       join(dir, 'gateway.yaml'),
@@ -75,7 +83,7 @@ beforeAll(async () => {
     quietLog(),
   );
   await gateway.start();
-  port = gateway.mqttPort;
+  expect(gateway.mqttPort).toBe(port);
 });
 
 afterAll(async () => {
@@ -88,11 +96,11 @@ const stored = (device: string, metric: string) =>
     .prepare('SELECT value FROM readings WHERE device = ? AND metric = ? ORDER BY time')
     .all(device, metric) as Array<{ value: number }>;
 
-/** Publishes with mqtt.js using exactly the fields of the device's JSON config (port overridden to the test broker). */
+/** Publishes with mqtt.js using exactly the fields of the device's JSON config. */
 async function publishWithMqttJs(c: DeviceConfig, message: string) {
   const client = await connectAsync({
     host: c.mqtt.host,
-    port,
+    port: c.mqtt.port,
     protocol: c.mqtt.tls ? 'mqtts' : 'mqtt',
     username: c.mqtt.username,
     password: c.mqtt.secret,
@@ -115,7 +123,7 @@ async function mosquittoPub(c: DeviceConfig, message: string) {
         '-h',
         c.mqtt.host,
         '-p',
-        String(port),
+        String(c.mqtt.port),
         '-V',
         'mqttv311',
         '-i',
@@ -147,7 +155,7 @@ describe('hatake kit provision', () => {
     const soil = config('soil-1');
     expect(soil.mqtt).toMatchObject({
       host: '127.0.0.1',
-      port: 1883,
+      port, // --port, over the manifest's broker port 1883
       tls: false,
       username: 'soil-1',
       topic: 'hatake/v1/kit-farm/soil-1/up',
@@ -206,9 +214,7 @@ describe('hatake kit provision', () => {
     const oldSoil = config('soil-1');
     const oldWater = config('water-1');
     const before = registry();
-    const r = await silenced(() =>
-      kit(['provision', join(dir, 'farm.yaml'), '--out', out, '--device', 'soil-1']),
-    );
+    const r = await silenced(() => provision('--device', 'soil-1'));
     expect(r.code).toBe(0);
     expect(r.text).not.toContain(oldSoil.mqtt.secret);
     const newSoil = config('soil-1');
@@ -239,11 +245,9 @@ describe('hatake kit provision', () => {
   });
 
   it('refuses to rotate a device that is not in the manifest, and keeps every secret on a plain re-run', async () => {
-    await expect(
-      kit(['provision', join(dir, 'farm.yaml'), '--out', out, '--device', 'ghost-1']),
-    ).rejects.toMatchObject({ code: 'HATAKE_E_UNKNOWN_DEVICE' });
+    await expect(provision('--device', 'ghost-1')).rejects.toMatchObject({ code: 'HATAKE_E_UNKNOWN_DEVICE' });
     const before = registry();
-    expect((await silenced(() => kit(['provision', join(dir, 'farm.yaml'), '--out', out]))).code).toBe(0);
+    expect((await silenced(() => provision())).code).toBe(0);
     expect(registry()).toEqual(before);
   });
 });
