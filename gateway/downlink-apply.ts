@@ -27,8 +27,9 @@ import { parseCard, sha256Hex } from '../edge/inference/registry.ts';
 import { checkSessionAgainstCard } from '../edge/inference/session-check.ts';
 import { writeFileAtomic } from '../firmware-config/provision.ts';
 import type { DownlinkClient, DownlinkDoc } from './downlink-client.ts';
+import type { NewEvent } from './events.ts';
 import type { GatewayStore } from './store.ts';
-import type { SceneSidecar } from './imagery/inbox.ts';
+import type { FailedScene, SceneSidecar } from './imagery/inbox.ts';
 import { MAX_SCENE_BYTES, sha256File } from './imagery/receiver.ts';
 
 const registryValidator = validator(Registry);
@@ -136,6 +137,8 @@ export interface SceneInbox {
  * against the size and sha256 of the signed document, and dropped with a sidecar saying what the
  * document says into the imagery inbox, which processes it like any scene (stats, zones, maps,
  * synced back). A mismatch is refused for good and reported; a dropped connection is retried.
+ * The sidecar names the document (id, version), so a scene that then fails processing is
+ * reported too (`sceneFailureEvent`).
  */
 export function sceneHandler(inbox: SceneInbox, maxBytes = MAX_SCENE_BYTES) {
   return async (doc: DownlinkDoc, client: DownlinkClient): Promise<string> => {
@@ -148,14 +151,14 @@ export function sceneHandler(inbox: SceneInbox, maxBytes = MAX_SCENE_BYTES) {
       throw refuse(`${scene.size} bytes exceeds the gateway's limit of ${maxBytes} bytes`);
     const name = `${scene.sceneId}.tif`;
     const dir = join(inbox.dir, 'inbox');
-    const sidecar = sidecarOf(scene);
+    const sidecar: SceneSidecar = { ...sidecarOf(scene), downlink: { id: doc.id, version: doc.version } };
     const sidecarFile = (d: string) => join(inbox.dir, d, `${scene.sceneId}.hatake.json`);
     const same = async (f: string) =>
       existsSync(f) && statSync(f).size === scene.size && (await sha256File(f)) === scene.sha256;
     // Sent again — after a restart before its version was recorded, or with corrected metadata
     // (an offset, band numbers): the file is here already; process it again only if it changed.
     if (await same(join(inbox.dir, 'done', name))) {
-      if (readJson(sidecarFile('done')) === JSON.stringify(sidecar))
+      if (readJson(sidecarFile('done')) === JSON.stringify(sidecarOf(scene)))
         return `scene ${scene.sceneId} already received and processed`;
       writeFileAtomic(sidecarFile('inbox'), JSON.stringify(sidecar), 0o644);
       renameSync(join(inbox.dir, 'done', name), join(dir, name));
@@ -212,6 +215,23 @@ export function sceneHandler(inbox: SceneInbox, maxBytes = MAX_SCENE_BYTES) {
   };
 }
 
+/**
+ * The event that tells the server a scene sent down could not be processed (a corrupt file, no
+ * band the profile needs, fields outside it, …): a `downlink_refused` about the scene's document,
+ * as the downlink client reports a document it refuses. Nothing for a scene dropped in locally.
+ */
+export function sceneFailureEvent(f: FailedScene): NewEvent | undefined {
+  if (!f.downlink) return undefined;
+  const { id, version } = f.downlink;
+  const reason = f.reason.length > 500 ? `${f.reason.slice(0, 499)}…` : f.reason;
+  return {
+    type: 'downlink_refused',
+    severity: 'warning',
+    message: `scene ${id} v${version} could not be processed: ${reason}`,
+    detail: { kind: 'scene', id, version, code: f.code, reason },
+  };
+}
+
 /** What the inbox is told about a scene sent down: the signed document's description. */
 function sidecarOf(scene: SceneDownlink): SceneSidecar {
   return {
@@ -230,10 +250,14 @@ function sidecarOf(scene: SceneDownlink): SceneSidecar {
   };
 }
 
-/** A JSON file's content re-serialised (for comparing), or undefined. */
+/**
+ * A sidecar's description re-serialised (for comparing), without the document it came with
+ * (a new version of the same description changes nothing to process), or undefined.
+ */
 function readJson(file: string): string | undefined {
   try {
-    return JSON.stringify(JSON.parse(readFileSync(file, 'utf8')));
+    const { downlink: _, ...description } = JSON.parse(readFileSync(file, 'utf8')) as SceneSidecar;
+    return JSON.stringify(description);
   } catch {
     return undefined;
   }

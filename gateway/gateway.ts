@@ -45,6 +45,7 @@ import {
   manifestHandler,
   modelHandler,
   registryHandler,
+  sceneFailureEvent,
   sceneHandler,
 } from './downlink-apply.ts';
 import { QualityTracker } from '../firmware-config/quality-tracker.ts';
@@ -195,13 +196,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     );
     this.ingest.on('committed', () => this.tips.nudge());
     this.tips.start();
-    this.recommender = new GatewayRecommender(c.dataDir, this.log.child({ part: 'recommend' }));
+    this.recommender = new GatewayRecommender(c.dataDir, this.log.child({ part: 'recommend' }), {
+      latest: (device) => this.store.latest(device),
+      metrics: this.metrics,
+    });
     const imageryDir = join(c.dataDir, 'imagery');
     this.imagery = new ImageryInbox(
       imageryDir,
       () => this.fieldInputs(),
       (r) => this.sceneDone(r),
       this.log.child({ part: 'imagery' }),
+      (f) => {
+        // A scene sent down that failed: the server (and whoever sent it) learns why.
+        const event = sceneFailureEvent(f);
+        if (event) this.events.raise(event);
+      },
     );
     this.imageryReceiver = new ImageryReceiver({
       dir: join(imageryDir, 'mqtt'),
@@ -575,6 +584,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         status: d.body.status ?? '',
         totalNKg: d.body.totals?.nKg ?? null,
       })),
+      notRecommended: [...this.recommender.refused],
       automations: this.automations?.status(),
     };
   }

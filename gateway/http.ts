@@ -54,6 +54,8 @@ export interface GatewayStatus {
   }[];
   /** Recommendation decisions the server sent down (approved ones are what the farmer may apply). */
   recommendations: { id: string; field: string; status: string; totalNKg: number | null }[];
+  /** Fields whose recommendation the gateway refused at the last scene, with the model and why. */
+  notRecommended?: { field: string; model: string; code: string; reason: string; time: number }[];
   automations?: AutomationsStatus;
 }
 
@@ -89,6 +91,15 @@ const T = {
     events: 'お知らせ',
     tips: 'アドバイス',
     recs: '施肥の推奨（審査済み）',
+    notRecs: '施肥の推奨を出せなかった圃場',
+    field: '圃場',
+    model: 'モデル',
+    reason: '理由',
+    why: {
+      HATAKE_E_MODEL_INPUT_MISSING: '必要なデータが足りません',
+      HATAKE_E_MODEL_INPUT_RANGE: 'データがモデルの有効範囲外です',
+      HATAKE_E_MODEL_NOT_FOUND: 'モデルまたは作物プロファイルがありません',
+    } as Record<string, string>,
     ok: '正常',
     problem: '要確認',
     lang: 'English',
@@ -132,6 +143,15 @@ const T = {
     events: 'Events',
     tips: 'Tips',
     recs: 'Fertilization recommendations (reviewed)',
+    notRecs: 'Recommendations not made',
+    field: 'Field',
+    model: 'Model',
+    reason: 'Reason',
+    why: {
+      HATAKE_E_MODEL_INPUT_MISSING: 'an input the model needs is missing',
+      HATAKE_E_MODEL_INPUT_RANGE: 'an input is outside the model’s valid range',
+      HATAKE_E_MODEL_NOT_FOUND: 'the model or crop profile is not installed',
+    } as Record<string, string>,
     ok: 'OK',
     problem: 'Needs attention',
     lang: '日本語',
@@ -191,6 +211,14 @@ export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
   const recs = s.recommendations.length
     ? `<h2>${t.recs}</h2><ul>${s.recommendations.map((r) => `<li>${esc(r.field)}: ${esc(r.status)}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`).join('')}</ul>`
     : '';
+  const notRecs = s.notRecommended?.length
+    ? `<h2>${t.notRecs}</h2><table><thead><tr><th scope="col">${t.field}</th><th scope="col">${t.model}</th><th scope="col">${t.reason}</th></tr></thead><tbody>${s.notRecommended
+        .map(
+          (r) =>
+            `<tr class="bad"><th scope="row">${esc(r.field)}<br><small>${esc(ago(r.time))}</small></th><td>${esc(r.model)}</td><td>${Object.hasOwn(t.why, r.code) ? `<b>${esc(t.why[r.code])}</b><br>` : ''}<small>${esc(r.reason)}</small></td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '';
   const events = s.events.length
     ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${esc(e.message)}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
@@ -203,7 +231,7 @@ main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;w
 <body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
 <p class="state">${s.health.ok ? `✅ ${t.ok}` : `⚠️ ${t.problem}: ${esc(s.health.problems.join('; '))}`}</p>
 <h2>${t.tips}</h2>${tips}
-<h2>${t.events}</h2>${events}${recs}
+<h2>${t.events}</h2>${events}${recs}${notRecs}
 ${s.automations ? renderAutomationsSection(s.automations, lang) : ''}
 <h2>${t.devices}</h2><table><thead><tr><th scope="col">${t.device}</th><th scope="col">${t.values}</th><th scope="col">${t.seen}</th><th scope="col">${t.battery} / ${t.signal}</th></tr></thead><tbody>${devices}</tbody></table>
 <h2>${t.sync}</h2>${sync}

@@ -76,6 +76,12 @@ export class GatewayMetrics {
     help: 'LoRaWAN uplinks seen before (same DevEUI and fCnt), acknowledged and not stored again',
     registers: [this.registry],
   });
+  readonly recommendationsRefused = new Counter({
+    name: 'hatake_gateway_recommendations_refused_total',
+    help: 'Fertilization recommendations not made (a missing or out-of-range input, no model …), by model and error code',
+    labelNames: ['model', 'code'],
+    registers: [this.registry],
+  });
   readonly syncItems = new Counter({
     name: 'hatake_gateway_synced_items_total',
     help: 'Outbox items the server acknowledged',

@@ -2,7 +2,8 @@
 // `.hatake.json` sidecar naming its sensor profile and bands) is processed for the farm's fields,
 // then moved to `done/` (or `failed/` with the reason beside it). Polled, because inotify does not
 // work on every card or network share a farm may use. Scenes the server sends down are written
-// here too (gateway/downlink-apply.ts), file and sidecar, and processed the same way.
+// here too (gateway/downlink-apply.ts), file and sidecar, and processed the same way; their
+// sidecar names the signed document, so a failure to process one can be reported to the server.
 import {
   existsSync,
   mkdirSync,
@@ -13,7 +14,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { HatakeError, isHatakeError } from '../../protocol/errors.ts';
+import { HatakeError, isHatakeError, type ErrorCode } from '../../protocol/errors.ts';
+import { isId } from '../../protocol/ids.ts';
 import type { SceneStats, ZoneCollection } from '../../protocol/imagery.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
 import type { Scene } from '../../edge/imagery/scene.ts';
@@ -28,6 +30,28 @@ export interface SceneSidecar {
   scale?: number;
   sceneId?: string;
   acquired?: string;
+  /**
+   * The signed downlink document the scene came with (written by gateway/downlink-apply.ts):
+   * a failure to process it is reported to the server. Absent for scenes dropped in locally.
+   */
+  downlink?: SceneOrigin;
+}
+
+/** The downlink document a scene came with: its id and version. */
+export interface SceneOrigin {
+  id: string;
+  version: number;
+}
+
+/** A scene the inbox could not process (moved to failed/ with its reason beside it). */
+export interface FailedScene {
+  /** The file's name, now in failed/. */
+  file: string;
+  code: ErrorCode;
+  /** What was wrong, without the gateway's own paths (the reason file has them). */
+  reason: string;
+  /** Set when the scene came by downlink. */
+  downlink?: SceneOrigin;
 }
 
 export interface ProcessedScene {
@@ -47,17 +71,20 @@ export class ImageryInbox {
   private readonly fields: () => readonly FieldInput[];
   private readonly onResult: (r: ProcessedScene) => void;
   private readonly log: Logger;
+  private readonly onFailure: ((f: FailedScene) => void) | undefined;
 
   constructor(
     dir: string,
     fields: () => readonly FieldInput[],
     onResult: (r: ProcessedScene) => void,
     log: Logger,
+    onFailure?: (f: FailedScene) => void,
   ) {
     this.dir = dir;
     this.fields = fields;
     this.onResult = onResult;
     this.log = log;
+    this.onFailure = onFailure;
     for (const d of ['inbox', 'done', 'failed', 'results']) mkdirSync(join(dir, d), { recursive: true });
   }
 
@@ -115,8 +142,10 @@ export class ImageryInbox {
     const sidecarFile = join(this.inbox, `${stem}.hatake.json`);
     const companions = [sidecarFile, join(this.inbox, `${stem}.json`)].filter((f) => existsSync(f));
     let scene: Scene | undefined;
+    let origin: SceneOrigin | undefined;
     try {
       const sidecar = existsSync(sidecarFile) ? readSidecar(sidecarFile) : {};
+      origin = sidecar.downlink;
       // The imaging stack (geotiff, sharp) loads when a scene arrives, not with the gateway.
       const { Scene } = await import('../../edge/imagery/scene.ts');
       const { processScene } = await import('../../edge/imagery/process.ts');
@@ -146,6 +175,19 @@ export class ImageryInbox {
       this.log.error({ file, reason }, 'scene not processed');
       for (const f of [file, ...companions]) renameSync(f, join(this.dir, 'failed', basename(f)));
       writeFileSync(join(this.dir, 'failed', `${stem}.reason.txt`), `${reason}\n`);
+      const failed: FailedScene = {
+        file: basename(file),
+        code: isHatakeError(e) ? e.code : 'HATAKE_E_INTERNAL',
+        reason: isHatakeError(e)
+          ? `${e.message}${e.expected ? ` (expected ${e.expected})` : ''}`
+          : (e as Error).message,
+        ...(origin ? { downlink: origin } : {}),
+      };
+      try {
+        this.onFailure?.(failed);
+      } catch (err) {
+        this.log.error({ file, err: (err as Error).message }, 'scene failure not reported');
+      }
     } finally {
       await scene?.close();
     }
@@ -173,7 +215,23 @@ function readSidecar(file: string): SceneSidecar {
       place: { file },
     });
   }
-  const { scale } = value as SceneSidecar;
+  const { scale, downlink } = value as SceneSidecar;
+  if (
+    downlink !== undefined &&
+    !(
+      typeof downlink === 'object' &&
+      downlink !== null &&
+      isId(downlink.id) &&
+      Number.isSafeInteger(downlink.version) &&
+      downlink.version >= 0
+    )
+  ) {
+    throw new HatakeError(
+      'HATAKE_E_IMAGERY_FILE',
+      `${basename(file)}: downlink must name the document's id and version`,
+      { place: { file, pointer: '/downlink' }, expected: '{"id": "…", "version": 12}' },
+    );
+  }
   if (scale !== undefined && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) {
     throw new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)}: scale must be a positive number`, {
       place: { file, pointer: '/scale' },

@@ -3,6 +3,7 @@
 // publishes a signed `scene` document; a registered gateway, told over the stream, downloads it,
 // checks size and sha256 and processes it through its imagery inbox — its statistics, zones and
 // maps reach the server. A file altered on the server's disk is refused and the refusal reported;
+// one that arrives intact but cannot be processed is reported too, and the next scene goes through;
 // uploads that are not TIFFs, hostile headers, truncated files, wrong descriptions, oversized
 // bodies and callers who may not send scenes are refused with coded problems, storing nothing.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import {
   startServer,
   type Stack,
 } from '../helpers/stack.ts';
+import { undecodableTiff } from '../helpers/corrupt-tiff.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -226,6 +228,84 @@ describe('a scene sent down from the server', () => {
     for (const d of ['inbox', 'done', 'failed'])
       expect(readdirSync(join(imageryDir(stack), d)).filter((f) => f.includes('demo-dl-3'))).toEqual([]);
     expect(existsSync(join(imageryDir(stack), 'done', 'demo-dl-2.tif'))).toBe(true);
+  });
+
+  it('reports a scene that arrives intact but cannot be processed, and processes the next one', async () => {
+    const { server, url, stack } = await registered();
+    const admin = await signIn(url, 'admin');
+    // Sound header, grid and bands, so the server takes it; its pixel data does not decode.
+    const corrupt = undecodableTiff(scene.tiff);
+    const res = await upload(admin, corrupt, { ...DEMO_QUERY, sceneId: 'demo-dl-bad' });
+    expect(res.status).toBe(201);
+    const { version } = (await res.json()) as { version: number };
+
+    // On the gateway: verified, queued, then failed — in failed/ with its reason, as before.
+    const failed = join(imageryDir(stack), 'failed');
+    await eventually(() => existsSync(join(failed, 'demo-dl-bad.reason.txt')), 30_000, 50);
+    expect(readdirSync(failed).sort()).toEqual([
+      'demo-dl-bad.hatake.json',
+      'demo-dl-bad.reason.txt',
+      'demo-dl-bad.tif',
+    ]);
+    expect(readFileSync(join(failed, 'demo-dl-bad.tif')).equals(corrupt)).toBe(true);
+    expect(readFileSync(join(failed, 'demo-dl-bad.reason.txt'), 'utf8')).toMatch(
+      /^HATAKE_E_IMAGERY_FILE .*demo-dl-bad\.tif: corrupt data in block \(0, 0\)/,
+    );
+
+    // The server learns of it: a downlink_refused event about the scene's document, with the reason.
+    const refusals = () =>
+      events(server, 'downlink_refused').filter(
+        (e) => (JSON.parse(e.detail) as { id?: string }).id === 'demo-dl-bad',
+      );
+    await eventually(() => refusals().length > 0, 30_000, 100);
+    const [refusal, ...more] = refusals();
+    expect(more).toEqual([]);
+    expect(refusal!.message).toMatch(
+      new RegExp(`^scene demo-dl-bad v${version} could not be processed: corrupt data in block \\(0, 0\\)`),
+    );
+    const detail = JSON.parse(refusal!.detail) as Record<string, unknown>;
+    expect(detail).toMatchObject({
+      kind: 'scene',
+      id: 'demo-dl-bad',
+      version,
+      code: 'HATAKE_E_IMAGERY_FILE',
+    });
+    expect(detail.reason).toMatch(/^corrupt data in block \(0, 0\): .*\(expected a valid GeoTIFF\)$/);
+    expect(detail.reason).not.toContain(stack.gateway.config.dataDir); // no gateway paths
+    // It was downloaded and verified first: that was reported as applied, for the same version.
+    expect(
+      events(server, 'downlink_applied').some((e) =>
+        /^applied scene demo-dl-bad v\d+: .*sha256 verified\) queued for processing$/.test(e.message),
+      ),
+    ).toBe(true);
+    // The farm's health view shows it among the gateway's alerts, naming the document.
+    const health = (await (await admin('/api/v1/farms/demo-farm/health')).json()) as {
+      gateways: { id: string; alerts: Record<string, unknown>[] }[];
+    };
+    const alert = health.gateways
+      .find((g) => g.id === 'gw-scene')!
+      .alerts.find((a) => a.type === 'downlink_refused');
+    expect(alert).toMatchObject({
+      severity: 'warning',
+      message: refusal!.message,
+      downlink: { kind: 'scene', id: 'demo-dl-bad', version },
+    });
+
+    // The next scene sent down is processed as usual; the failed one stays where it is.
+    expect((await upload(admin, tiff, { ...DEMO_QUERY, sceneId: 'demo-dl-good' })).status).toBe(201);
+    await eventually(() => existsSync(join(imageryDir(stack), 'done', 'demo-dl-good.tif')), 30_000, 50);
+    await eventually(
+      () =>
+        (
+          server.ctx.db
+            .prepare("SELECT COUNT(*) AS n FROM view_field_scenes WHERE farm = 'demo-farm' AND scene = ?")
+            .get('demo-dl-good') as { n: number }
+        ).n > 0,
+      30_000,
+      100,
+    );
+    expect(readdirSync(failed).filter((f) => f.includes('demo-dl-good'))).toEqual([]);
+    expect(refusals()).toHaveLength(1);
   });
 });
 
