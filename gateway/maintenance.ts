@@ -90,9 +90,11 @@ export class Maintenance {
     const dbFull = use.dbBytes - use.freePagesBytes >= use.budgetBytes * 0.98;
     const fsLow = free < this.d.config.storage.minFreeBytes;
     const full = dbFull || fsLow;
+    // Every round, not only when `full` changes: free space can run low while the database budget
+    // already has the disk marked full, and stay low after the budget frees up.
+    this.d.store.refuseWrites = fsLow;
     if (full !== this.diskFull) {
       this.diskFull = full;
-      this.d.store.refuseWrites = full && fsLow;
       if (full) {
         this.d.events.raise({
           type: 'disk_full',

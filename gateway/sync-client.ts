@@ -49,6 +49,15 @@ export interface SyncEvents {
   clock: [offsetMs: number];
 }
 
+/**
+ * The wait before the next try after `consecutiveFailures` failed sends: 500 ms doubling per
+ * failure up to `capMs`, with "equal jitter" (between half of that and all of it).
+ */
+export function syncBackoffMs(consecutiveFailures: number, capMs = 60_000): number {
+  const base = Math.min(capMs, 500 * 2 ** Math.min(consecutiveFailures, 16));
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
 export class SyncClient extends EventEmitter<SyncEvents> {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -118,9 +127,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
   }
 
   private backoffMs(): number {
-    const cap = this.opts.backoffCapMs ?? 60_000;
-    const base = Math.min(cap, 500 * 2 ** Math.min(this.status.consecutiveFailures, 16));
-    return Math.round(base / 2 + Math.random() * (base / 2)); // "equal jitter"
+    return syncBackoffMs(this.status.consecutiveFailures, this.opts.backoffCapMs);
   }
 
   /** Sends batches until the outbox is empty or a send fails. */
