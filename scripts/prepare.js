@@ -1,7 +1,7 @@
 // npm's `prepare` (run by `npm ci` and `npm install`): builds the dashboard's web app
 // (dashboard/public) when Vite is installed. A production install (`npm ci --omit=dev`, as on a
 // Raspberry Pi gateway) has no Vite and needs no web app — the gateway's status page is rendered
-// on the server — so there it says so in one line and succeeds. Plain JavaScript: it runs before
+// by the gateway itself — so there it says so in one line and succeeds. Plain JavaScript: it runs before
 // anything else is known to work.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -15,7 +15,7 @@ try {
 }
 if (!hasVite) {
   console.log(
-    'hatake: the dashboard web app was not built (no Vite: dev dependencies omitted); the gateway does not need it — its status page is rendered on the server.',
+    'hatake: the dashboard web app was not built (no Vite: dev dependencies omitted); the gateway does not need it — its status page is rendered by the gateway itself.',
   );
   process.exit(0);
 }
