@@ -7,9 +7,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import onnxProto from 'onnx-proto';
 import { registerGateway } from '../../gateway/register.ts';
+import { parseCard, sha256Hex } from '../../edge/inference/registry.ts';
+import { checkSessionAgainstCard } from '../../edge/inference/session-check.ts';
+import type { Manifest } from '../../protocol/manifest.ts';
+import { ZoneCollection } from '../../protocol/imagery.ts';
+import { validator } from '../../protocol/validate.ts';
 import { ARTIFACTS_DIR } from '../../models/paths.ts';
-import { eventually, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
+import { demoManifest, eventually, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
+import { demoZones } from '../helpers/recommendation.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -55,6 +62,54 @@ const events = (server: HatakeServer, type: string) =>
     detail: string;
   }[];
 
+/** The ONNX bytes re-encoded with a different model_version, or with one graph constant changed. */
+function onnxVariant(
+  bytes: Uint8Array,
+  change: { modelVersion?: number; constant?: [string, number] },
+): Buffer {
+  const m = onnxProto.onnx.ModelProto.decode(bytes);
+  if (change.modelVersion !== undefined) m.modelVersion = change.modelVersion;
+  if (change.constant) {
+    const [name, value] = change.constant;
+    const init = m.graph?.initializer?.find((t) => t.name === name);
+    if (!init || init.doubleData?.length !== 1) throw new Error(`no double constant ${name} in the graph`);
+    init.doubleData = [value];
+  }
+  return Buffer.from(onnxProto.onnx.ModelProto.encode(m).finish());
+}
+
+/** Whether the bytes load in onnxruntime and have the card's inputs and outputs. */
+async function loadsAndMatchesCard(bytes: Uint8Array, card: unknown): Promise<boolean> {
+  const { InferenceSession } = (await import('onnxruntime-node')).default;
+  const session = await InferenceSession.create(bytes);
+  try {
+    checkSessionAgainstCard(parseCard(JSON.stringify(card), 'test card'), session);
+    return true;
+  } finally {
+    await session.release();
+  }
+}
+
+/** The demo farm with its upland field growing corn (holland-schepers-si serves corn). */
+function cornOnUpland(): Manifest {
+  const m = demoManifest();
+  return {
+    ...m,
+    fields: m.fields.map((f) =>
+      f.id === 'upland-1'
+        ? {
+            ...f,
+            crop: 'corn',
+            observations: {
+              n_preplant_kg_ha: { value: 40, date: '2026-05-01', note: 'farm diary' },
+              n_credit_kg_ha: { value: 10, date: '2026-05-01', note: 'soybean credit' },
+            },
+          }
+        : f,
+    ),
+  };
+}
+
 describe('downlink', () => {
   it('installs a signed model the server sends, told over the stream, and reports it', async () => {
     const { server, url, stack } = await registered();
@@ -88,30 +143,69 @@ describe('downlink', () => {
     );
   });
 
-  it('refuses a tampered artifact, keeps the previous model and reports the refusal', async () => {
+  it('refuses a tampered newer version of the installed model, keeps using the installed one and reports it', async () => {
     const { server, url, stack } = await registered();
     const good = await publishModel(url, 'holland-schepers-si@1.0.0');
     await eventually(() => stack.gateway.store.documents('model').length === 1, 20_000, 50);
-    // A second model whose artifact was altered on the server's disk (a bad disk, an intruder):
-    // the signed document names the card's sha256, the bytes served are not those.
-    const tampered = onnx('osu-sbnrc@1.0.0');
-    tampered[tampered.length - 10] ^= 0xff;
-    const c = card('osu-sbnrc@1.0.0');
-    writeFileSync(join(server.opts.dataDir, 'artifacts', `${c.sha256}.onnx`), tampered);
-    server.ctx.downlink.publish('demo-farm', 'model', 'osu-sbnrc@1.0.0', {
-      id: c.id,
-      version: c.version,
-      sha256: c.sha256,
-      card: c,
+    // holland-schepers-si 1.1.0, signed by the server with the sha256 of its real artifact; on the
+    // server's disk that artifact was then altered (a bad disk, an intruder): one constant of the
+    // graph changed. The altered bytes still load and match the card's inputs and outputs, so only
+    // the sha256 check stands between them and the farm.
+    const genuine = onnxVariant(onnx('holland-schepers-si@1.0.0'), { modelVersion: 2 });
+    const tampered = onnxVariant(genuine, { constant: ['c1', 5] });
+    const newer = {
+      ...card('holland-schepers-si@1.0.0'),
+      version: '1.1.0',
+      file: 'holland-schepers-si@1.1.0.onnx',
+      sha256: sha256Hex(genuine),
+    };
+    expect(sha256Hex(tampered)).not.toBe(newer.sha256);
+    await expect(loadsAndMatchesCard(tampered, newer)).resolves.toBe(true);
+    writeFileSync(join(server.opts.dataDir, 'artifacts', `${newer.sha256}.onnx`), tampered);
+    server.ctx.downlink.publish('demo-farm', 'model', 'holland-schepers-si@1.1.0', {
+      id: newer.id,
+      version: newer.version,
+      sha256: newer.sha256,
+      card: newer,
     });
     await eventually(() => events(server, 'downlink_refused').length > 0, 20_000, 100);
-    const refusal = events(server, 'downlink_refused')[0]!;
-    expect(refusal.message).toMatch(/artifact sha256 [0-9a-f]{64} does not match the signed card's/);
-    expect(JSON.parse(refusal.detail)).toMatchObject({ kind: 'model', code: 'HATAKE_E_MODEL_INTEGRITY' });
-    // The previous model is still installed, the tampered one is not.
-    expect(stack.gateway.store.documents('model').map((d) => d.id)).toEqual(['holland-schepers-si']);
-    expect(existsSync(join(stack.gateway.config.dataDir, 'models', 'osu-sbnrc@1.0.0.onnx'))).toBe(false);
-    expect(good.sha256).toBe(card('holland-schepers-si@1.0.0').sha256);
+    const refusals = events(server, 'downlink_refused');
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]!.message).toContain(
+      `artifact sha256 ${sha256Hex(tampered)} does not match the signed card's ${newer.sha256}`,
+    );
+    expect(JSON.parse(refusals[0]!.detail)).toMatchObject({
+      kind: 'model',
+      id: 'holland-schepers-si@1.1.0',
+      code: 'HATAKE_E_MODEL_INTEGRITY',
+    });
+    // The gateway still holds 1.0.0, as the server sent it, and nothing of 1.1.0 was installed.
+    expect(stack.gateway.store.documents('model')).toEqual([
+      {
+        id: 'holland-schepers-si',
+        version: good.version,
+        body: { id: 'holland-schepers-si', version: '1.0.0', sha256: good.sha256 },
+      },
+    ]);
+    const models = join(stack.gateway.config.dataDir, 'models');
+    expect(existsSync(join(models, 'holland-schepers-si@1.1.0.onnx'))).toBe(false);
+    expect(existsSync(join(models, 'holland-schepers-si@1.1.0.card.json'))).toBe(false);
+    // And 1.0.0 is what the gateway's recommender uses for a corn field (the highest version
+    // installed serves, so an installed 1.1.0 would have taken over).
+    const recs = await stack.gateway.recommender.forScene(
+      cornOnUpland(),
+      'gw-dl',
+      validator(ZoneCollection).parse(demoZones(), 'demo zones'),
+      new Map(),
+      Date.now(),
+    );
+    expect(stack.gateway.recommender.refused).toEqual([]);
+    expect(recs.map((r) => [r.field, r.model.id, r.model.version, r.model.sha256])).toContainEqual([
+      'upland-1',
+      'holland-schepers-si',
+      '1.0.0',
+      good.sha256,
+    ]);
   });
 
   it('refuses every document whose signature does not verify with the key the gateway trusts', async () => {

@@ -1,7 +1,9 @@
 // A week without uplink: 7 simulated days of readings from 200 devices (one a minute) pile up in
 // a gateway whose server is unreachable, with a few recommendations, tips and events among them.
-// When the server comes back, every reading arrives exactly once, in order per device, and the
-// recommendations before any reading. The test reports the drain rate.
+// The uplink tries, finds nothing listening on the server's port, backs off and keeps everything.
+// When the server comes back on that port, the uplink's own retry delivers every reading exactly
+// once, in order per device, and the recommendations before any reading. The test reports the
+// drain rate.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ import { GatewayStore } from '../../gateway/store.ts';
 import { SyncClient } from '../../gateway/sync-client.ts';
 import { HatakeServer } from '../../dashboard/server.ts';
 import type { BodyOf } from '../../dashboard/sync-appliers.ts';
+import { eventually } from '../helpers/stack.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const DEVICES = 200;
 const DAYS = 7;
@@ -66,15 +70,16 @@ describe('a week offline', () => {
     const fillS = (performance.now() - fillStart) / 1000;
     expect(store.outboxDepth()).toBe(DEVICES * PER_DEVICE + 2 * DAYS);
 
-    // The server comes back.
+    // The server, on a port where nothing listens until it comes back below.
+    const port = await freePort();
     const server = await HatakeServer.create({
       dataDir: join(dir, 'server'),
       host: '127.0.0.1',
-      port: 0,
+      port,
       logger: pino({ level: 'silent' }),
     });
+    let sync: SyncClient | undefined;
     try {
-      const port = await server.listen();
       const token = server.ctx.auth.issueGatewayToken('gw-week', 'demo-farm');
       server.ctx.db
         .prepare("INSERT INTO farms (id, name, region) VALUES ('demo-farm', 'Demo', 'niigata')")
@@ -110,7 +115,7 @@ describe('a week offline', () => {
         }
         return write(rs);
       };
-      const sync = new SyncClient(
+      sync = new SyncClient(
         store,
         {
           gatewayId: 'gw-week',
@@ -119,14 +124,35 @@ describe('a week offline', () => {
           intervalMs: 60_000,
           batchMaxItems: 5000,
           batchMaxBytes: 4 * 1024 * 1024,
+          backoffCapMs: 500,
         },
         pino({ level: 'silent' }),
       );
+      // The server is unreachable: the uplink tries, fails, backs off and tries again, and the
+      // outbox keeps every row.
+      const queued = store.outboxDepth();
+      const head = store.peekOutbox(1, 1024 * 1024)[0]!.seq;
+      sync.start();
+      await eventually(() => sync!.status.consecutiveFailures >= 3, 60_000, 20);
+      expect(sync.status.lastError).toMatch(/^network: /);
+      expect(sync.status.lastSuccess).toBeNull();
+      expect(sync.status.sentItems).toBe(0);
+      expect(sync.status.deadLettered).toBe(0);
+      expect(sync.status.stopped).toBeNull();
+      expect(store.outboxDepth()).toBe(queued);
+      expect(store.peekOutbox(1, 1024 * 1024)[0]!.seq).toBe(head);
+
+      // The server comes back on the same port; the uplink's next retry drains the week.
+      await server.listen();
       const start = performance.now();
-      await sync.drain();
+      await eventually(() => store.outboxDepth() === 0, 450_000, 50);
       const seconds = (performance.now() - start) / 1000;
       await sync.stop();
+      expect(sync.status.consecutiveFailures).toBe(0);
+      expect(sync.status.lastError).toBeNull();
+      expect(sync.status.deadLettered).toBe(0);
       const total = DEVICES * PER_DEVICE;
+      expect(sync.status.sentItems).toBe(total + 2 * DAYS);
       console.log(
         `week offline: filled ${total} readings in ${fillS.toFixed(1)} s; drained in ${seconds.toFixed(1)} s = ${Math.round(total / seconds)} readings/s, ${(sync.status.sentBytes / total).toFixed(1)} bytes/reading on the wire`,
       );
@@ -154,6 +180,7 @@ describe('a week offline', () => {
         ).n,
       ).toBe(DAYS);
     } finally {
+      await sync?.stop();
       await server.close();
       store.close();
     }
