@@ -1,8 +1,10 @@
 // bench/ingest: the gateway's ingest (publish → durable in SQLite) against Mosquitto + an mqtt.js
 // subscriber writing to SQLite, both measured in this run on this machine, QoS 0 and QoS 1:
-// messages per second and CPU per message. Then the gateway's RSS and CPU with 500 devices
-// connected and reporting once a minute.
-//   node --import tsx bench/ingest.ts [--messages 20000] [--devices 50] [--only qos0|qos1|idle]
+// messages per second and CPU per message. Then the gateway's RSS and CPU (and its main thread's
+// share) with 500 devices connected and reporting once a minute each, spread evenly over the
+// minute, against Mosquitto + the subscriber driven by the same schedule for the same window.
+//   node --import tsx bench/ingest.ts [--messages 20000] [--devices 50] [--idle 500] [--window 60]
+//                                     [--only qos0|qos1|idle]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,7 @@ import { stringify } from 'yaml';
 import { provisionRegistry } from '../firmware-config/provision.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import { freePort } from '../tests/helpers/ports.ts';
-import { cpuSeconds, peakRssMb, report, rssMb, type BenchRow } from './lib/report.ts';
+import { cpuSeconds, peakRssMb, report, rssMb, threadCpuSeconds, type BenchRow } from './lib/report.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -22,7 +24,7 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '20000' },
     devices: { type: 'string', default: '50' },
     idle: { type: 'string', default: '500' },
-    window: { type: 'string', default: '30' },
+    window: { type: 'string', default: '60' },
     only: { type: 'string' },
     'node-flags': { type: 'string', default: '' },
   },
@@ -185,7 +187,7 @@ async function runPeer(qos: 0 | 1, round: number): Promise<Run> {
     conf,
     `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 1000\nmax_queued_messages 100000\n`,
   );
-  const mosq = await spawnWaiting('mosquitto', ['-c', conf, '-v'], /running|Opening ipv4 listen socket/);
+  const mosq = await spawnWaiting('mosquitto', ['-c', conf], /running|Opening ipv4 listen socket/);
   const dbFile = join(dir, `peer-${qos}-${round}.db`);
   const sub = await spawnWaiting(
     process.execPath,
@@ -208,7 +210,92 @@ async function runPeer(qos: 0 | 1, round: number): Promise<Run> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function idle500(): Promise<{ rss: number; peak: number; cpuPct: number; peerRss: number }> {
+interface IdleFigures {
+  /** CPU of the measured processes over the window, % of one core. */
+  cpuPct: number;
+  /** RSS of the measured processes at the end of the window, MB (summed). */
+  rss: number;
+  /** Reports published inside the window (expected: devices × window ÷ 60 s). */
+  reports: number;
+  /** The first process's CPU by thread over the window, % of a core, by tid relative to the main one. */
+  threads: Map<string, number>;
+  /** The first process's main (JS) thread, % of a core. */
+  mainPct: number;
+}
+
+/**
+ * Connects IDLE_DEVICES clients and drives the once-a-minute schedule against a broker, measuring
+ * the CPU and RSS of `pids` (the gateway; or Mosquitto and the subscriber) over the window.
+ * Warm-up: each device reports once, spread over WARMUP_S, then a settle; the window then starts
+ * with the minute's schedule, device i reporting at i × 60 s ÷ N and every 60 s after, so the load
+ * is N/60 reports per second throughout — a window shorter than 60 s sees the first part of the
+ * minute at the true rate, never a minute squeezed into it.
+ */
+async function driveIdle(
+  url: string,
+  secrets: Record<string, string> | undefined,
+  pids: number[],
+  windowS: number,
+): Promise<IdleFigures> {
+  const WARMUP_S = 5;
+  const SETTLE_S = 3;
+  const clients = await connectAll(url, IDLE_DEVICES, secrets);
+  const publishReport = (i: number) =>
+    clients[i]!.publish(
+      `hatake/v1/bench-farm/dev-${i}/up`,
+      JSON.stringify({ time: Date.now(), values: { soil_vwc: 0.2 + (i % 50) / 1000 } }),
+      { qos: 1 },
+    );
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const warm = clients.map((_, i) =>
+    setTimeout(() => publishReport(i), (i * WARMUP_S * 1000) / IDLE_DEVICES),
+  );
+  await sleep((WARMUP_S + SETTLE_S) * 1000);
+  warm.forEach(clearTimeout);
+
+  let reports = 0;
+  let measuring = true;
+  const tick = (i: number) => {
+    if (measuring) reports++;
+    publishReport(i);
+  };
+  const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const threads0 = threadCpuSeconds(pids[0]!);
+  const t0 = performance.now();
+  const timers = clients.map((_, i) => {
+    const every: { t?: NodeJS.Timeout } = {};
+    const first = setTimeout(
+      () => {
+        tick(i);
+        every.t = setInterval(() => tick(i), 60_000);
+      },
+      (i * 60_000) / IDLE_DEVICES,
+    );
+    return () => (clearTimeout(first), clearInterval(every.t));
+  });
+  await sleep(windowS * 1000);
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0;
+  const threads1 = threadCpuSeconds(pids[0]!);
+  const rss = pids.reduce((s, p) => s + rssMb(p), 0);
+  for (const stop of timers) stop();
+  for (const c of clients) c.end(true);
+
+  const pct = (cpuS: number) => (cpuS / seconds) * 100;
+  const threads = new Map<string, number>();
+  for (const [tid, t] of threads1)
+    threads.set(
+      `${tid === pids[0] ? 'main' : `+${tid - pids[0]!}`}`,
+      pct(t.seconds - (threads0.get(tid)?.seconds ?? 0)),
+    );
+  const main = threads1.get(pids[0]!);
+  const mainPct = pct((main?.seconds ?? 0) - (threads0.get(pids[0]!)?.seconds ?? 0));
+  return { cpuPct: pct(cpu), rss, reports, threads, mainPct };
+}
+
+async function idle500(): Promise<{ gw: IdleFigures; peak: number; peer: IdleFigures }> {
+  const windowS = Number(args.window);
   const manifest = manifestFor(IDLE_DEVICES);
   const { registry, secrets } = provisionRegistry(manifest);
   const port = await freePort();
@@ -225,44 +312,22 @@ async function idle500(): Promise<{ rss: number; peak: number; cpuPct: number; p
       http: { host: '127.0.0.1', port: 0 },
     }),
   );
-  const gw = await spawnWaiting(
+  const gwProc = await spawnWaiting(
     process.execPath,
     [...NODE_FLAGS, 'bin/hatake.js', 'gateway', '--config', join(dir, 'g500.yaml')],
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));
-  const clients = await connectAll(`mqtt://127.0.0.1:${port}`, IDLE_DEVICES, secrets);
-  const windowS = Number(args.window);
-  // Once a minute each: over the window, each device reports at its own offset.
-  const timers = clients.map((c, i) => {
-    const publish = () =>
-      c.publish(
-        `hatake/v1/bench-farm/dev-${i}/up`,
-        JSON.stringify({ time: Date.now(), values: { soil_vwc: 0.25 } }),
-        { qos: 1 },
-      );
-    const first = setTimeout(publish, ((i * 60_000) / IDLE_DEVICES) % (windowS * 1000));
-    const every = setInterval(publish, 60_000);
-    return [first, every];
-  });
-  await new Promise((r) => setTimeout(r, 3000)); // settle after the connection burst
-  const cpu0 = cpuSeconds(gw.pid!);
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, windowS * 1000));
-  const cpuPct = ((cpuSeconds(gw.pid!) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
-  const rss = rssMb(gw.pid!);
-  const peak = peakRssMb(gw.pid!);
-  for (const [a, b] of timers) {
-    clearTimeout(a);
-    clearInterval(b);
-  }
-  for (const c of clients) c.end(true);
-  await stop(gw);
-  // The peer's footprint for the same 500 connections: Mosquitto + the SQLite subscriber.
+  const gw = await driveIdle(`mqtt://127.0.0.1:${port}`, secrets, [gwProc.pid!], windowS);
+  const peak = peakRssMb(gwProc.pid!);
+  await stop(gwProc);
+
+  // The peer under the same schedule for the same window: Mosquitto + the SQLite subscriber.
   const mport = await freePort();
   const conf = join(dir, 'mosquitto-idle.conf');
   writeFileSync(conf, `listener ${mport} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const mosq = await spawnWaiting('mosquitto', ['-c', conf, '-v'], /running|Opening ipv4 listen socket/);
+  // Without -v: Mosquitto logging every packet would be CPU the peer spends on the bench.
+  const mosq = await spawnWaiting('mosquitto', ['-c', conf], /running|Opening ipv4 listen socket/);
   const sub = await spawnWaiting(
     process.execPath,
     [
@@ -275,13 +340,23 @@ async function idle500(): Promise<{ rss: number; peak: number; cpuPct: number; p
     ],
     'ready',
   );
-  const peerClients = await connectAll(`mqtt://127.0.0.1:${mport}`, IDLE_DEVICES, undefined);
-  await new Promise((r) => setTimeout(r, 3000));
-  const peerRss = rssMb(mosq.pid!) + rssMb(sub.pid!);
-  for (const c of peerClients) c.end(true);
+  const peer = await driveIdle(`mqtt://127.0.0.1:${mport}`, undefined, [sub.pid!, mosq.pid!], windowS);
   await stop(sub);
   await stop(mosq);
-  return { rss, peak, cpuPct, peerRss };
+
+  const expected = Math.min(IDLE_DEVICES, Math.floor((IDLE_DEVICES * windowS) / 60));
+  process.stdout.write(
+    `idle: ${windowS} s window, reports in it: gateway ${gw.reports}, peer ${peer.reports} ` +
+      `(schedule: ≈ ${expected}, ${(IDLE_DEVICES / 60).toFixed(1)}/s)\n` +
+      // Node names no thread: tids in creation order — main, then V8's platform workers (GC,
+      // compiler), then libuv's pool and the rest.
+      `idle: gateway CPU (% of a core) ${gw.cpuPct.toFixed(2)}: main thread ${gw.mainPct.toFixed(2)}, ` +
+      `other threads ${(gw.cpuPct - gw.mainPct).toFixed(2)} (by tid: ${[...gw.threads]
+        .filter(([, v]) => v >= 0.05)
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(', ')})\n`,
+  );
+  return { gw, peak, peer };
 }
 
 const rows: BenchRow[] = [];
@@ -329,12 +404,12 @@ const idle = await idle500();
 rows.push({
   figure: `gateway RSS, ${IDLE_DEVICES} devices connected, 1 msg/min each`,
   unit: 'MB',
-  hatake: idle.rss,
-  peer: idle.peerRss,
+  hatake: idle.gw.rss,
+  peer: idle.peer.rss,
   peerName: 'Mosquitto + subscriber',
   better: 'lower',
   target: '< 150 MB',
-  met: idle.rss < 150,
+  met: idle.gw.rss < 150,
 });
 rows.push({
   figure: `gateway peak RSS (VmHWM), same run`,
@@ -347,9 +422,19 @@ rows.push({
   met: idle.peak < 150,
 });
 rows.push({
-  figure: `gateway CPU, ${IDLE_DEVICES} devices at 1 msg/min`,
+  figure: `gateway CPU, ${IDLE_DEVICES} devices at 1 msg/min, ${Number(args.window)} s window`,
   unit: '% of a core',
-  hatake: idle.cpuPct,
+  hatake: idle.gw.cpuPct,
+  peer: idle.peer.cpuPct,
+  peerName: 'Mosquitto + subscriber',
+  better: 'lower',
+  target: 'report',
+  met: null,
+});
+rows.push({
+  figure: `of which the gateway's main (JS) thread, same window`,
+  unit: '% of a core',
+  hatake: idle.gw.mainPct,
   peer: null,
   peerName: '',
   better: 'lower',

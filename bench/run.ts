@@ -21,7 +21,7 @@ const quick = values.quick;
 const BENCHES: { name: string; args: string[] }[] = [
   {
     name: 'ingest',
-    args: quick ? ['--messages', '5000', '--window', '10'] : ['--messages', '20000', '--window', '30'],
+    args: quick ? ['--messages', '5000', '--window', '20'] : ['--messages', '20000'],
   },
   { name: 'sync', args: quick ? ['--readings', '200000'] : ['--readings', '1000000'] },
   { name: 'inference', args: quick ? ['--zones', '5000', '--runs', '5'] : [] },

@@ -1,8 +1,7 @@
 // Benchmark rows: every figure beside its peer measured in the same run, with the ratio and the
 // target. A script prints its rows as a table and, for `npm run bench`, as JSON lines on fd 3
 // when BENCH_JSON is set.
-import { appendFileSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 
 export interface BenchRow {
   figure: string;
@@ -59,4 +58,27 @@ export function rssMb(pid: number): number {
 export function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** CPU seconds (user + system) of each live thread of a process, by thread id, with its name. */
+export function threadCpuSeconds(pid: number): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+  }
+  return out;
 }

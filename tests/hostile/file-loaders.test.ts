@@ -1,10 +1,11 @@
 // Every file loader on hostile input — real files cut, flipped, spliced with hostile strings and
 // mutated node by node, plus YAML that attacks the parser: the farm manifest, field GeoJSON, model
-// cards, crop profiles, trial CSV, kit files, the gateway's and the server's config files and the
-// device registry. Each must return its value or a coded HatakeError (a registered code, a bounded
-// message) within a bounded time — never a TypeError, a stack overflow or a hang — and a registry
-// that breaks while the gateway runs leaves the last good one in force.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// cards, crop profiles, trial CSV, kit files, the gateway's and the server's config files, the
+// device registry, management zones, recommendation documents, user sensor profiles and --bands
+// maps, and scene metadata (STAC items). Each must return its value or a coded HatakeError (a
+// registered code, a bounded message) within a bounded time — never a TypeError, a stack overflow
+// or a hang — and a registry that breaks while the gateway runs leaves the last good one in force.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -27,15 +28,29 @@ import { DeviceRegistry, readRegistryFile } from '../../gateway/registry.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { provisionRegistry } from '../../firmware-config/provision.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR } from '../../models/paths.ts';
+import { readZones } from '../../edge/recommend/zones.ts';
+import { prescriptionRows, readRecommendation } from '../../edge/prescriptions/rows.ts';
+import { PROFILES, parseBandMap, parseProfileText } from '../../edge/imagery/profiles.ts';
+import { discoverMetadata, fromStacItem, type SceneMetadata } from '../../edge/imagery/scene-metadata.ts';
+import { BAND_ROLES, SensorProfile } from '../../protocol/imagery.ts';
+import type { Recommendation } from '../../protocol/recommendation.ts';
+import { validator } from '../../protocol/validate.ts';
 import { DEMO_MANIFEST_FILE, demoManifest, quietLog } from '../helpers/stack.ts';
+import { demoRecommendation, demoZones } from '../helpers/recommendation.ts';
 import {
   checkCoded,
+  deepJsonValue,
   expectCodedOrOk,
   expectCodedOrOkAsync,
   fcParams,
+  hostileBodyText,
+  hostileJsonValue,
+  hostileString,
   hostileYamlText,
   mutateJson,
   mutateText,
+  pollutingObject,
+  spliceDeepText,
 } from '../helpers/hostile-values.ts';
 
 const DATA = join(import.meta.dirname, '../../../shared/data');
@@ -539,3 +554,322 @@ function ifdCountBytes(b: Buffer): Set<number> {
   }
   return out;
 }
+
+/**
+ * A JSON loader's inputs (it takes parsed JSON): the real document mutated node by node, its text
+ * mutated and parsed again (or left a string when it no longer parses), hostile values and bodies,
+ * a node replaced by a value nested thousands deep, and `extra` (oversized documents).
+ */
+const jsonCases = (base: unknown, extra: readonly unknown[] = []) => {
+  const parsedOrText = (t: string): unknown => {
+    try {
+      return JSON.parse(t) as unknown;
+    } catch {
+      return t;
+    }
+  };
+  return fc.oneof(
+    { weight: 5, arbitrary: mutateJson(base) },
+    { weight: 3, arbitrary: mutateText(JSON.stringify(base)).map(parsedOrText) },
+    { weight: 1, arbitrary: hostileJsonValue() },
+    { weight: 1, arbitrary: hostileBodyText().map(parsedOrText) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.nat(), fc.integer({ min: 1_000, max: 20_000 }))
+        .map(([k, d]) => parsedOrText(spliceDeepText(base, k, d))),
+    },
+    ...(extra.length ? [{ weight: 1, arbitrary: fc.constantFrom(...extra) }] : []),
+  );
+};
+
+describe('management zones (readZones)', () => {
+  const base = demoZones();
+  const feature = base.features[0]!;
+  const ringOf = (n: number) => {
+    const r = Array.from({ length: n }, (_, i) => [
+      138.9 + 0.001 * Math.cos((2 * Math.PI * i) / n),
+      37.8 + 0.001 * Math.sin((2 * Math.PI * i) / n),
+    ]);
+    r.push(r[0]!);
+    return r;
+  };
+  const manyFeatures = (n: number) => ({
+    ...base,
+    features: Array.from({ length: n }, (_, k) => ({
+      ...feature,
+      id: `z${k}`,
+      properties: { ...feature.properties, zone: (k % 10_000) + 1 },
+    })),
+  });
+  const oversized = [
+    manyFeatures(10_001), // one more than the schema's maxItems
+    manyFeatures(2_000),
+    { ...base, features: [{ ...feature, geometry: { type: 'Polygon', coordinates: [ringOf(100_000)] } }] },
+    { ...base, features: [{ ...feature, id: 'Z'.repeat(300_000) }] },
+    {
+      ...base,
+      features: [
+        {
+          ...feature,
+          properties: { ...feature.properties, ...pollutingObject(), extra: deepJsonValue(5_000) },
+        },
+      ],
+    },
+    {
+      ...base,
+      features: [{ ...feature, properties: { ...feature.properties, areaHa: 1e308, zone: 2 ** 53 + 2 } }],
+    },
+  ];
+
+  it('reads the demo zones as they are', () => {
+    const z = readZones(base, 'zones.geojson');
+    expect(z.zones.map((x) => x.id)).toEqual(['upland-1-z1', 'upland-1-z2', 'upland-1-z3']);
+    expect(z.fieldId).toBe('upland-1');
+  });
+
+  it('answers normalised zones or HATAKE_E_PAYLOAD_SCHEMA for any document', () => {
+    fc.assert(
+      fc.property(jsonCases(base, oversized), (doc) => {
+        const out = expectCodedOrOk(() => readZones(doc, 'zones.geojson'), 'readZones');
+        if (!out.ok) {
+          expect(out.error.code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+          expect(out.error.describe().length).toBeLessThan(2_000);
+          return;
+        }
+        const z = out.value;
+        expect(z.geometry.length).toBe(z.zones.length);
+        expect(new Set(z.zones.map((x) => x.id)).size).toBe(z.zones.length);
+        for (const x of z.zones) {
+          expect(x.acquired === null || Number.isFinite(x.acquired)).toBe(true);
+          expect(x.areaHa).toBeGreaterThan(0);
+        }
+        for (const g of z.geometry) {
+          expect(g.type).toBe('MultiPolygon');
+          for (const ring of g.coordinates.flat()) {
+            expect(ring[0]).toEqual(ring[ring.length - 1]);
+            for (const [x, y] of ring) expect(Math.abs(x!) <= 180 && Math.abs(y!) <= 90).toBe(true);
+          }
+        }
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }),
+      fcParams(300),
+    );
+  }, 60_000);
+});
+
+describe('recommendation documents (readRecommendation → prescription rows)', () => {
+  let rec: Recommendation;
+  beforeAll(async () => {
+    rec = await demoRecommendation(Date.parse('2026-11-21T00:00:00Z'));
+  }, 60_000);
+
+  it('reads a real recommendation as it is', () => {
+    expect(readRecommendation(JSON.parse(JSON.stringify(rec)) as unknown, 'rec.json').id).toBe(rec.id);
+  });
+
+  it('answers a recommendation or HATAKE_E_PRESCRIPTION, and rows or a coded refusal, for any document', () => {
+    const zone = rec.zones[0]!;
+    const oversized = [
+      { ...rec, zones: Array.from({ length: 10_001 }, () => zone) },
+      { ...rec, zones: [{ ...zone, outputs: { ...pollutingObject(1), n: 1e308 } }] },
+      { ...rec, zones: [{ ...zone, rate: { ...zone.rate, kgNHa: Number.MAX_VALUE } }] },
+      { ...rec, history: Array.from({ length: 1_001 }, () => rec.history[0]) },
+      { ...rec, notes: [deepJsonValue(10_000)] },
+      { ...rec, id: 'R'.repeat(300_000) },
+      { ...rec, status: 'rejected' }, // read, but no prescription from it
+      { ...rec, status: 'superseded' },
+    ];
+    fc.assert(
+      fc.property(jsonCases(rec, oversized), (doc) => {
+        const out = expectCodedOrOk(() => readRecommendation(doc, 'rec.json'), 'readRecommendation');
+        if (!out.ok) {
+          expect(out.error.code).toBe('HATAKE_E_PRESCRIPTION');
+          expect(out.error.describe().length).toBeLessThan(2_000);
+          return;
+        }
+        const rows = expectCodedOrOk(() => prescriptionRows(out.value), 'prescriptionRows');
+        if (!rows.ok) {
+          expect(rows.error.code).toBe('HATAKE_E_PRESCRIPTION');
+          expect(['rejected', 'superseded']).toContain(out.value.status);
+          return;
+        }
+        expect(rows.value.length).toBe(out.value.zones.length);
+        for (const r of rows.value) expect(r.kgNHa >= 0 && r.productKgHa >= 0).toBe(true);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }),
+      fcParams(200),
+    );
+  }, 120_000);
+});
+
+describe('user sensor profiles and --bands', () => {
+  const GOOD = `id: my-drone-4b
+name: My drone, 4 bands
+bands:
+  green: { name: G, index: 1 }
+  red: { name: R, index: 2 }
+  rededge: { name: RE, index: 3, filePattern: "_RE\\\\.tif$" }
+  nir: { name: NIR, index: 4 }
+  scl: { name: SCL, index: 5 }
+sclKeep: [4, 5]
+scale: 0.0001
+offset: 0
+offsetRule: fixed
+nodata: 65535
+`;
+  const isProfile = validator(SensorProfile);
+
+  it('parseProfileText answers a profile or a placed HATAKE_E_CONFIG for any text', () => {
+    const parsed = parseProfileText(GOOD, 'mine.yaml');
+    expect(Object.keys(parsed.bands)).toHaveLength(5);
+    const cases = fc.oneof(
+      { weight: 4, arbitrary: mutateText(GOOD) },
+      { weight: 3, arbitrary: mutateJson(parsed).map((v) => JSON.stringify(v, null, 1) ?? 'null') },
+      // Alias bombs and unresolved aliases too: toData turns them into HATAKE_E_CONFIG.
+      { weight: 1, arbitrary: hostileYamlText() },
+      { weight: 1, arbitrary: hostileString() },
+    );
+    fc.assert(
+      fc.property(cases, (t) => {
+        const out = expectCodedOrOk(() => parseProfileText(t, 'mine.yaml'), 'parseProfileText');
+        if (!out.ok) {
+          expect(out.error.code).toBe('HATAKE_E_CONFIG');
+          expect(out.error.place?.file).toBe('mine.yaml');
+          expect(out.error.describe().length).toBeLessThan(2_000);
+          return;
+        }
+        const p = out.value;
+        expect(isProfile.check(p)).toBe(true);
+        expect(PROFILES.some((b) => b.id === p.id)).toBe(false);
+        expect(Object.keys(p.bands).length).toBeGreaterThan(0);
+        if (p.bands.scl) expect(p.sclKeep).toBeDefined();
+        if (p.offsetRule === 'fixed') expect(p.offset).toBeDefined();
+        const indices = Object.values(p.bands).flatMap((b) => (b.index === undefined ? [] : [b.index]));
+        expect(new Set(indices).size).toBe(indices.length);
+      }),
+      fcParams(300),
+    );
+  }, 60_000);
+
+  it('parseBandMap answers role → band numbers or HATAKE_E_CONFIG for any text', () => {
+    expect(parseBandMap(' red=3, nir=4 ,')).toEqual({ red: 3, nir: 4 });
+    const role = fc.constantFrom(...BAND_ROLES, '__proto__', 'constructor', 'toString', 'RED', ' red', '');
+    const num = fc.oneof(
+      fc.integer({ min: -5, max: 20_000 }).map(String),
+      fc.constantFrom('0', '01', '1e3', '0x10', '１', 'NaN', '', '99999', '9'.repeat(400)),
+    );
+    const cases = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc
+          .array(fc.tuple(role, fc.constantFrom('=', '==', ':', ''), num), { maxLength: 9 })
+          .map((parts) => parts.map(([r, eq, n]) => `${r}${eq}${n}`).join(',')),
+      },
+      { weight: 2, arbitrary: mutateText('red=3,nir=4,green=2') },
+      { weight: 1, arbitrary: hostileString() },
+      { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 200_000 }).map((k) => 'red=1,'.repeat(k)) },
+    );
+    fc.assert(
+      fc.property(cases, (t) => {
+        const out = expectCodedOrOk(() => parseBandMap(t), 'parseBandMap');
+        if (!out.ok) {
+          expect(out.error.code).toBe('HATAKE_E_CONFIG');
+          expect(out.error.describe().length).toBeLessThan(2_000);
+          return;
+        }
+        const m = out.value;
+        expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
+        for (const [k, v] of Object.entries(m)) {
+          expect(BAND_ROLES as readonly string[]).toContain(k);
+          expect(Number.isInteger(v) && v >= 1 && v <= 9_999).toBe(true);
+        }
+        // What came back is what was asked: written out again, it reads the same.
+        const again = Object.entries(m)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',');
+        expect(parseBandMap(again)).toEqual(m);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }),
+      fcParams(300),
+    );
+  });
+});
+
+describe('scene metadata (STAC items)', () => {
+  const file = join(DATA, 'sentinel2/s2-29RKH-20200219-l2a-100m/S2A_29RKH_20200219_0_L2A.json');
+  const text = read(file);
+  const full = JSON.parse(text) as { type: string; stac_version: string; id: string; properties: object };
+  // The part fromStacItem reads, so most mutations land on it (the full item has 22 kB of assets).
+  const item = { type: full.type, stac_version: full.stac_version, id: full.id, properties: full.properties };
+
+  /** What a scene's metadata may hold: each field absent or of its type, acquisition time ISO UTC. */
+  const checkScene = (m: SceneMetadata) => {
+    expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
+    for (const k of ['id', 'processingBaseline', 'source'] as const)
+      expect(m[k] === undefined || typeof m[k] === 'string').toBe(true);
+    if (m.acquired !== undefined) {
+      expect(m.acquired).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+      expect(Number.isNaN(Date.parse(m.acquired))).toBe(false);
+    }
+    expect(m.offsetApplied === undefined || typeof m.offsetApplied === 'boolean').toBe(true);
+    expect([undefined, 'L2A', 'L1C']).toContain(m.level);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  };
+
+  it('reads the real Earth Search item', () => {
+    // Not `level`: its s2:product_type is "S2MSI2A", which the /L2A/ test misses (reported).
+    expect(fromStacItem(full)).toMatchObject({
+      source: 'STAC item',
+      id: 'S2A_29RKH_20200219_0_L2A',
+      acquired: '2020-02-19T11:34:25.405Z',
+      processingBaseline: '02.14',
+      offsetApplied: false,
+    });
+  });
+
+  it('fromStacItem answers well-typed metadata (or a coded error) for any value', () => {
+    const oversized = [
+      { ...item, properties: { ...full.properties, datetime: '2020-02-19T11:34:25Z'.repeat(20_000) } },
+      { ...item, properties: { ...full.properties, 's2:product_uri': 'S2A_MSIL2A_'.repeat(30_000) } },
+      { ...item, properties: { ...full.properties, datetime: '+275760-09-13T00:00:00.001Z' } },
+      { ...item, properties: { ...pollutingObject('x'), datetime: 1e308 } },
+      { ...item, properties: deepJsonValue(20_000) },
+    ];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 4, arbitrary: jsonCases(item, oversized) },
+          { weight: 1, arbitrary: mutateJson(full) },
+        ),
+        (doc) => {
+          const out = expectCodedOrOk(() => fromStacItem(doc), 'fromStacItem');
+          if (out.ok) checkScene(out.value);
+        },
+      ),
+      fcParams(300),
+    );
+  });
+
+  it('discoverMetadata reads any JSON file beside a scene without throwing', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 3, arbitrary: mutateText(text) },
+          { weight: 2, arbitrary: mutateJson(item).map((v) => JSON.stringify(v) ?? 'null') },
+          { weight: 1, arbitrary: hostileBodyText() },
+        ),
+        (t) => {
+          const scene = join(dir, `${n++}-S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH`);
+          mkdirSync(scene);
+          writeFileSync(join(scene, 'item.json'), t);
+          writeFileSync(join(scene, 'B04.tif'), '');
+          const out = expectCodedOrOk(() => discoverMetadata([join(scene, 'B04.tif')]), 'discoverMetadata');
+          if (out.ok) checkScene(out.value);
+          rmSync(scene, { recursive: true });
+        },
+      ),
+      fcParams(100),
+    );
+  });
+});
