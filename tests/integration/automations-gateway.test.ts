@@ -1,11 +1,13 @@
 // Automations on a real gateway, offline: a farmer writes two automations on the server, the
-// gateway takes them through its signed downlink, and the server goes away. Then, with no server
-// reachable, a simulated soil probe, paddy level sensor and two simulated water gates talk to the
-// gateway's embedded aedes broker over real MQTT (mqtt.js): the irrigation rule fires on a real
-// low VWC, the gate opens and closes itself on time, the cool-down, the daily limit (per local day
-// in Asia/Tokyo) and the quiet hours hold, the paddy gate that never reports closed is closed at
-// its maximum open time with a critical log, and a manual override from the gateway page wins.
-// When the server returns, every automation log reaches it and is listed per automation.
+// gateway takes them through its own signed downlink, and the server goes away: nothing listens on
+// the port the gateway is configured with, and its own uplink keeps failing. Then a simulated soil
+// probe, paddy level sensor and two simulated water gates talk to the gateway's embedded aedes
+// broker over real MQTT (mqtt.js): the irrigation rule fires on a real low VWC, the gate opens and
+// closes itself on time, the cool-down, the daily limit (per local day in Asia/Tokyo) and the quiet
+// hours hold, the paddy gate that never reports closed is closed at its maximum open time with a
+// critical log, and a manual override from the gateway's own page wins. When the server returns on
+// the same port, the gateway's own uplink delivers every automation log exactly once, and each is
+// listed per automation.
 //
 // Time: the engine and the valves run on one hand-driven clock (minutes pass at once); the
 // sensors stamp their readings with it. It starts at 10:00 JST two days ago, so readings are in
@@ -15,25 +17,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Manifest } from '../../protocol/manifest.ts';
 import type { AutomationLog } from '../../protocol/automation.ts';
 import type { AutomationLogView, AutomationView } from '../../protocol/review.ts';
+import type { PluggableKind } from '../../dashboard/sync-appliers.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
 import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
 import { Gateway } from '../../gateway/gateway.ts';
 import { DEFAULT_MQTT, gatewayConfigFor } from '../../gateway/config.ts';
-import { SyncClient } from '../../gateway/sync-client.ts';
-import { DownlinkClient } from '../../gateway/downlink-client.ts';
-import { keepHandler } from '../../gateway/downlink-apply.ts';
 import type { AutomationEngine } from '../../gateway/automations/engine.ts';
-import type { EngineClock } from '../../gateway/automations/clock.ts';
-import { createAutomationEngine } from '../../gateway/automations/wiring.ts';
-import { automationRoutes } from '../../gateway/automations/routes.ts';
 import { loadOrCreateOverrideToken } from '../../gateway/automations/override-token.ts';
 import { SimulatedValve } from '../../sim/valve.ts';
-import type { HatakeServer } from '../../dashboard/server.ts';
-import { eventually, quietLog, signIn, startServer } from '../helpers/stack.ts';
+import { HatakeServer } from '../../dashboard/server.ts';
+import { seedDemoUsers } from '../../dashboard/demo.ts';
+import { eventually, quietLog, signIn } from '../helpers/stack.ts';
+import { freePort } from '../helpers/ports.ts';
 import { ManualClock } from '../unit/automations/manual-clock.ts';
 
 const FARM = 'demo-farm';
@@ -62,39 +60,58 @@ const manifest: Manifest = {
   ],
 };
 
-type WiredGateway = Gateway & { automationClock?: EngineClock; automations?: AutomationEngine };
-
 let dir: string;
 let clock: ManualClock;
-let gateway: WiredGateway;
+let gateway: Gateway;
 let engine: AutomationEngine;
 let secrets: Record<string, string>;
 let server: HatakeServer | undefined;
+/** The server's port: the gateway is configured with it; nothing listens there during the outage. */
+let serverPort: number;
+let serverUrl: string;
+/** Items the gateway's uplink had delivered when the server went away. */
+let sentBeforeOutage: number;
 let irrigationId: string;
 let paddyId: string;
 let gate1: SimulatedValve;
 let gate2: SimulatedValve;
 let probe: MqttClient;
 let level: MqttClient;
-let page: FastifyInstance | undefined;
 let pageUrl: string;
 let overrideCode: string;
 
 /**
- * The engine of the gateway: the one Gateway.start made, once the gateway wires it; until then
- * it is wired here the same way, with the committed readings handed over as the ingest's
- * 'readings' event will.
+ * The server on its fixed port, over the same data dir (its database, signing key and tokens);
+ * `beforeListen` sees it before any request can reach it.
  */
-function engineOf(gw: WiredGateway, c: EngineClock): AutomationEngine {
-  if (gw.automations) return gw.automations;
-  const e = createAutomationEngine(gw, c);
-  const commit = gw.store.commit.bind(gw.store);
-  gw.store.commit = (readings, dead, now) => {
-    const fresh = commit(readings, dead, now);
-    e.observe(readings);
-    return fresh;
-  };
-  return e;
+async function startServerOn(port: number, beforeListen?: (s: HatakeServer) => void): Promise<HatakeServer> {
+  const s = await HatakeServer.create({
+    dataDir: join(dir, 'server'),
+    host: '127.0.0.1',
+    port,
+    logger: quietLog(),
+  });
+  await seedDemoUsers(s.ctx.auth);
+  beforeListen?.(s);
+  await s.listen();
+  return s;
+}
+
+/** Counts, per log id, how many times the server's sync endpoint is handed an automation log. */
+function countAutomationLogArrivals(s: HatakeServer): Map<string, number> {
+  const arrivals = new Map<string, number>();
+  const appliers = s.ctx.appliers;
+  const get = appliers.get.bind(appliers);
+  appliers.get = ((kind: PluggableKind) => {
+    const applier = get(kind);
+    if (kind !== 'automation_log' || !applier) return applier;
+    const count: typeof applier = (ctx, bodies) => {
+      for (const b of bodies as AutomationLog[]) arrivals.set(b.id, (arrivals.get(b.id) ?? 0) + 1);
+      applier(ctx, bodies);
+    };
+    return count;
+  }) as typeof appliers.get;
+  return arrivals;
 }
 
 const logs = () => engine.logs(1000).reverse();
@@ -123,7 +140,11 @@ beforeAll(async () => {
   secrets = provisioned.secrets;
   writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(provisioned.registry));
 
-  // No server in the gateway's configuration: it runs on the farm only.
+  // Before the outage: the server is up on the port the gateway is configured with.
+  serverPort = await freePort();
+  serverUrl = `http://127.0.0.1:${serverPort}`;
+  server = await startServerOn(serverPort);
+  const token = server.ctx.auth.issueGatewayToken('gw-test', FARM);
   gateway = new Gateway(
     gatewayConfigFor(
       {
@@ -132,27 +153,28 @@ beforeAll(async () => {
         manifest: join(dir, 'manifest.json'),
         registry: join(dir, 'registry.json'),
       },
-      { mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+      {
+        mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: 0 },
+        http: { host: '127.0.0.1', port: 0 },
+        server: { url: serverUrl, token, publicKey: server.ctx.signingPublicKey },
+        sync: { intervalMs: 200, batchDelayMs: 20, backoffCapMs: 500, batchMaxItems: 500 },
+      },
     ),
     quietLog(),
-  ) as WiredGateway;
+  );
   gateway.automationClock = clock;
   await gateway.start();
-  engine = engineOf(gateway, clock);
+  if (!gateway.automations) throw new Error('the gateway did not start its automation engine');
+  engine = gateway.automations;
+  const sync = gateway.sync;
+  if (!sync) throw new Error('the gateway did not start its uplink');
 
-  // Before the outage: the farmer writes the automations on the server; the gateway takes them
-  // through its signed downlink, as it does whenever the server is reachable.
-  const first = await startServer(dir);
-  server = first.server;
-  const token = server.ctx.auth.issueGatewayToken('gw-test', FARM);
-  const sync = new SyncClient(
-    gateway.store,
-    { gatewayId: 'gw-test', url: first.url, token, intervalMs: 60_000, batchMaxItems: 500 },
-    quietLog(),
+  // The gateway's own uplink sends the manifest: the server learns the farm's devices.
+  await eventually(
+    () =>
+      sync.status.lastSuccess !== null && !gateway.store.peekOutbox(100).some((r) => r.kind === 'manifest'),
   );
-  await sync.drain(); // the manifest: the server learns the farm's devices
-  await sync.stop();
-  const farmer = await signIn(first.url, 'demo-farmer');
+  const farmer = await signIn(serverUrl, 'demo-farmer');
   const create = async (body: object) => {
     const res = await farmer('/api/v1/automations', {
       method: 'POST',
@@ -193,29 +215,18 @@ beforeAll(async () => {
       limits: { maxRunsPerDay: 12, maxOpenMinutes: 20, confirmSeconds: 30, retries: 1 },
     })
   ).id;
-  // The server's GET /api/v1/downlink refuses `after=0` (a query string is never an integer
-  // with coerceTypes off); `after` left out means 0, so the first poll drops it. Reported.
-  const firstPoll: typeof fetch = (input, init) => {
-    const u = new URL(input instanceof Request ? input.url : String(input));
-    if (u.searchParams.get('after') === '0') u.searchParams.delete('after');
-    return fetch(u, init);
-  };
-  const downlink = new DownlinkClient(
-    gateway.store,
-    { url: first.url, token, publicKey: server.ctx.signingPublicKey, intervalMs: 60_000, fetch: firstPoll },
-    gateway.events,
-    quietLog(),
-  );
-  for (const kind of ['automation', 'override'])
-    downlink.on(
-      kind,
-      keepHandler(gateway.store, (doc) => gateway.emit('document', doc)),
-    );
-  await downlink.poll();
-  await downlink.stop();
-  if (gateway.store.documents('automation').length !== 2) throw new Error(`downlink: ${downlink.lastError}`);
+  // The gateway's own downlink takes both (the server's stream says there is something new).
+  await eventually(
+    () => gateway.store.documents('automation').length === 2 && engine.status().automations.length === 2,
+    10_000,
+  ).catch((e: Error) => {
+    throw new Error(`downlink: ${gateway.downlink?.lastError ?? 'no error'}; ${e.message}`);
+  });
+
+  // The outage: the server goes away; nothing listens on its port until it returns.
   await server.close();
   server = undefined;
+  sentBeforeOutage = sync.status.sentItems;
 
   // The simulated devices, on real MQTT with their provisioned secrets.
   const brokerUrl = `mqtt://127.0.0.1:${gateway.mqttPort}`;
@@ -235,36 +246,30 @@ beforeAll(async () => {
   probe = await connect('soil-1');
   level = await connect('level-1');
 
-  // The override route of the gateway page: on the gateway's own HTTP server once it mounts it,
-  // served here on its own port until then.
+  // The gateway page: the gateway's own HTTP server, with the override code it created.
   overrideCode = loadOrCreateOverrideToken(gateway.config.dataDir).token;
-  const own = `http://127.0.0.1:${gateway.httpPort}`;
-  if ((await fetch(`${own}/automations`)).status === 200) {
-    pageUrl = own;
-  } else {
-    page = Fastify();
-    await page.register(automationRoutes, { engine, token: overrideCode, gateway: 'gw-test' });
-    await page.listen({ host: '127.0.0.1', port: 0 });
-    const addr = page.server.address();
-    pageUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  }
+  pageUrl = `http://127.0.0.1:${gateway.httpPort}`;
 }, 60_000);
 
 afterAll(async () => {
-  await page?.close();
   await probe?.endAsync();
   await level?.endAsync();
   await gate1?.stop();
   await gate2?.stop();
-  engine?.stop();
   await gateway?.stop();
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('automations on the gateway, with the server unreachable', () => {
-  it('took both automations from the signed downlink and runs them with no server configured', () => {
-    expect(gateway.sync).toBeUndefined();
+  it('took both automations from its signed downlink, runs them and serves its page, with the server unreachable', async () => {
+    // Configured with the server, whose port has nothing listening: the uplink keeps failing.
+    const sync = gateway.sync!;
+    await eventually(() => sync.status.consecutiveFailures >= 2);
+    expect(sync.status.lastError).toMatch(/^network: /);
+    expect(sync.status.stopped).toBeNull();
+    expect(gateway.status().health.problems).toContain('server unreachable');
+
     const st = engine.status();
     expect(st.automations.map((a) => [a.id, a.problem])).toEqual(
       [
@@ -273,6 +278,13 @@ describe('automations on the gateway, with the server unreachable', () => {
       ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     );
     expect(st.actuators.map((a) => a.device)).toEqual(['gate-1', 'gate-2']);
+
+    const page = await fetch(`${pageUrl}/automations?lang=en`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Upland 1 irrigation');
+    expect(html).toContain(irrigationId);
+    expect(html).toContain(paddyId);
   });
 
   it('fires on a real low VWC; the gate opens and closes itself on time', async () => {
@@ -420,19 +432,26 @@ describe('automations on the gateway, with the server unreachable', () => {
       .map((r) => (JSON.parse(r.body) as AutomationLog).id);
     expect(new Set(queued)).toEqual(new Set(onGateway.map((l) => l.id)));
 
-    const back = await startServer(dir);
-    server = back.server;
-    const token = server.ctx.auth.issueGatewayToken('gw-test', FARM);
-    const sync = new SyncClient(
-      gateway.store,
-      { gatewayId: 'gw-test', url: back.url, token, intervalMs: 60_000, batchMaxItems: 500 },
-      quietLog(),
-    );
-    await sync.drain();
-    await sync.stop();
-    expect(gateway.store.peekOutbox(10).filter((r) => r.kind === 'automation_log')).toEqual([]);
+    // Still offline: the uplink keeps failing and nothing has gone out since the outage began.
+    const sync = gateway.sync!;
+    expect(sync.status.consecutiveFailures).toBeGreaterThan(0);
+    expect(sync.status.sentItems).toBe(sentBeforeOutage);
 
-    const farmer = await signIn(back.url, 'demo-farmer');
+    // The server returns on the same port; the gateway's own uplink, retrying, delivers.
+    let arrivals = new Map<string, number>();
+    server = await startServerOn(serverPort, (s) => (arrivals = countAutomationLogArrivals(s)));
+    await eventually(
+      () => !gateway.store.peekOutbox(100_000).some((r) => r.kind === 'automation_log'),
+      20_000,
+    );
+    expect(sync.status.consecutiveFailures).toBe(0);
+    expect(sync.status.lastError).toBeNull();
+    expect(sync.status.deadLettered).toBe(0);
+    // Exactly once: the server was handed each log one time, and none it was not sent.
+    expect([...arrivals.keys()].sort()).toEqual(onGateway.map((l) => l.id).sort());
+    expect([...arrivals.values()].every((n) => n === 1)).toBe(true);
+
+    const farmer = await signIn(serverUrl, 'demo-farmer');
     for (const id of [irrigationId, paddyId]) {
       const res = await farmer(`/api/v1/automations/${id}/logs?limit=1000`);
       expect(res.status).toBe(200);
