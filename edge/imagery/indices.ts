@@ -1,7 +1,8 @@
 // Vegetation indices as data (../shared/AGRONOMY.md). Each entry names the band roles it needs —
 // with alternatives in order of preference — and a formula over reflectances (0–1). A new index
 // is a new entry here, not a new module. An index is computed only where all its bands are
-// valid and the result is finite.
+// valid and the result is finite. Each entry also says which values the index can take, so a raster
+// of an index derived elsewhere (profile `index`) can be range-checked.
 import type { BandRole } from '../../protocol/imagery.ts';
 
 export interface IndexDef {
@@ -14,6 +15,13 @@ export interface IndexDef {
   compute(v: Readonly<Record<string, number>>): number;
   /** The range mapped onto the colour ramp of maps. */
   display: readonly [number, number];
+  /**
+   * The values the index can take: a pixel of an already derived index raster outside them is
+   * no data. Normalized differences (and SAVI, EVI) lie in −1…1 for reflectances in 0…1 (EVI:
+   * by convention, as in MODIS's valid range); CIre is −1 for no NIR and, as 20, far above any
+   * canopy (closed canopies reach about 10).
+   */
+  valid: readonly [number, number];
 }
 
 export const INDICES: readonly IndexDef[] = [
@@ -24,6 +32,7 @@ export const INDICES: readonly IndexDef[] = [
     inputs: { nir: ['nir'], red: ['red'] },
     compute: ({ nir, red }) => (nir! - red!) / (nir! + red!),
     display: [0, 1],
+    valid: [-1, 1],
   },
   {
     id: 'ndre',
@@ -33,6 +42,7 @@ export const INDICES: readonly IndexDef[] = [
     inputs: { nir: ['nir08', 'nir'], re: ['rededge'] },
     compute: ({ nir, re }) => (nir! - re!) / (nir! + re!),
     display: [0, 0.6],
+    valid: [-1, 1],
   },
   {
     id: 'gndvi',
@@ -41,6 +51,7 @@ export const INDICES: readonly IndexDef[] = [
     inputs: { nir: ['nir'], green: ['green'] },
     compute: ({ nir, green }) => (nir! - green!) / (nir! + green!),
     display: [0, 1],
+    valid: [-1, 1],
   },
   {
     id: 'savi',
@@ -49,6 +60,7 @@ export const INDICES: readonly IndexDef[] = [
     inputs: { nir: ['nir'], red: ['red'] },
     compute: ({ nir, red }) => (1.5 * (nir! - red!)) / (nir! + red! + 0.5),
     display: [0, 1],
+    valid: [-1, 1],
   },
   {
     id: 'evi',
@@ -57,6 +69,7 @@ export const INDICES: readonly IndexDef[] = [
     inputs: { nir: ['nir'], red: ['red'], blue: ['blue'] },
     compute: ({ nir, red, blue }) => (2.5 * (nir! - red!)) / (nir! + 6 * red! - 7.5 * blue! + 1),
     display: [0, 1],
+    valid: [-1, 1],
   },
   {
     id: 'cire',
@@ -65,6 +78,7 @@ export const INDICES: readonly IndexDef[] = [
     inputs: { nir: ['nir'], re: ['rededge'] },
     compute: ({ nir, re }) => nir! / re! - 1,
     display: [0, 6],
+    valid: [-1, 20],
   },
 ];
 

@@ -3,7 +3,10 @@
 // file decoded once), computes reflectances and indices for the pixels whose centres lie in a
 // field, and a field is finished — statistics, management zones, polygons, heatmaps — as soon as
 // the walk has passed its last row, so memory holds one strip plus the fields that cross it.
-// Writes stats.json, zones.geojson and maps/ under the output directory.
+// Writes stats.json, zones.geojson and maps/ under the output directory. A raster of an index
+// derived elsewhere (profile `index`) takes the same path with its one band as the index, read as
+// given: a value outside the index's valid range is no data, and a scene whose every in-field value
+// is outside it (an index stored as integers, read without its scale) is refused.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,10 +56,9 @@ export interface ProcessResult {
 
 interface ActiveIndex {
   def: IndexDef;
-  /** Formula variable → band role. */
-  roles: Record<string, BandRole>;
+  /** The formula over the variables' reflectances (the value itself for a derived index). */
+  compute: IndexDef['compute'];
   vars: string[];
-  roleOf: BandRole[];
   /** Position of each variable's band in the strip's band list. */
   pos: number[];
 }
@@ -83,7 +85,9 @@ export async function processScene(
 ): Promise<ProcessResult> {
   const grid = scene.grid;
   const placed = placeFields(fields, grid, opts.fieldsFile ?? 'fields');
-  const active = chooseIndices(scene, opts.indices);
+  const { active, sources } = scene.derived
+    ? derivedIndex(scene, opts.indices)
+    : chooseIndices(scene, opts.indices);
   const zoning: ZoningOptions = { ...DEFAULT_ZONING, ...opts.zoning };
   const zoningIndex =
     opts.zoning?.index ?? (active.some((a) => a.def.id === 'ndvi') ? 'ndvi' : active[0]!.def.id);
@@ -97,9 +101,6 @@ export async function processScene(
       },
     );
   }
-  const usedRoles = [...new Set(active.flatMap((a) => a.roleOf))];
-  for (const a of active) a.pos = a.roleOf.map((r) => usedRoles.indexOf(r));
-  const sources = usedRoles.map((r) => scene.sources.get(r)!);
   const { offset, scale } = scene.radiometry;
   const mask = scene.mask;
   const sclKeep = new Uint8Array(256);
@@ -138,7 +139,9 @@ export async function processScene(
     nodata: sources.map((s) => s.nodata ?? NaN),
     mask: mask.kind,
     sclKeep,
-    refl: new Float64Array(usedRoles.length),
+    valid: scene.derived?.def.valid,
+    outside: { count: 0, min: Infinity, max: -Infinity },
+    refl: new Float64Array(sources.length),
     args: active.map((a) => Object.fromEntries(a.vars.map((v) => [v, 0]))),
     spans: [],
   };
@@ -220,14 +223,26 @@ export async function processScene(
   }
 
   const order = [...fieldStats.keys()].sort((a, b) => a - b);
+  if (scene.derived && px.outside.count > 0 && order.every((o) => fieldStats.get(o)!.validPixels === 0)) {
+    const { def, source } = scene.derived;
+    const { count, min, max } = px.outside;
+    throw new HatakeError(
+      'HATAKE_E_IMAGERY_RADIOMETRY',
+      `every value of the ${def.name} raster in the fields is outside ${def.name}'s valid range ${def.valid[0]} to ${def.valid[1]} (${count} pixels, ${round7(min)} to ${round7(max)} after scale ${scale} and offset ${offset})`,
+      {
+        place: { file: source.file.path },
+        expected: `${def.name} values in ${def.valid[0]} to ${def.valid[1]}, or the scale they are stored with (e.g. 0.0001 for ${def.name} × 10000)`,
+      },
+    );
+  }
   const stats: SceneStats = {
     schema: STATS_SCHEMA,
     scene: scene.info(),
     indices: active.map((a) => ({
       id: a.def.id,
       name: a.def.name,
-      formula: a.def.formula,
-      bands: a.vars.map((v) => scene.sources.get(a.roles[v]!)!.name),
+      formula: scene.derived ? `${a.def.formula}, derived elsewhere and read as given` : a.def.formula,
+      bands: a.pos.map((p) => sources[p]!.name),
     })),
     zoning: {
       index: zoningIndex,
@@ -393,6 +408,9 @@ interface PixelContext {
   mask: Scene['mask']['kind'];
   /** SCL classes kept (1) when the mask is SCL. */
   sclKeep: Uint8Array;
+  /** A derived index raster: its valid range (a value outside is no data), and what fell outside. */
+  valid: readonly [number, number] | undefined;
+  outside: { count: number; min: number; max: number };
   refl: Float64Array;
   /** Each index's formula inputs, reused from pixel to pixel. */
   args: Record<string, number>[];
@@ -413,7 +431,7 @@ function accumulate(
   const f = acc.field;
   const [cs, r0, ce, r1] = win;
   const ww = ce - cs;
-  const { active, refl, spans, nodata, sclKeep, offset, scale } = px;
+  const { active, refl, spans, nodata, sclKeep, offset, scale, valid } = px;
   const scl = px.mask === 'scl';
   const bands = data.length;
   const fr0 = Math.max(r0, f.win[1]);
@@ -442,13 +460,24 @@ function accumulate(
           refl[b] = (dn + offset) * scale;
         }
         if (!ok) continue;
+        if (valid !== undefined) {
+          const v = refl[0]!;
+          // Beyond rounding (an integer-stored index read with its scale) only.
+          if (!(v >= valid[0] - RANGE_SLACK && v <= valid[1] + RANGE_SLACK)) {
+            const o = px.outside;
+            o.count++;
+            if (v < o.min) o.min = v;
+            if (v > o.max) o.max = v;
+            continue;
+          }
+        }
         acc.valid[li] = 1;
         acc.validPixels++;
         for (let k = 0; k < active.length; k++) {
           const a = active[k]!;
           const args = px.args[k]!;
           for (let v = 0; v < a.vars.length; v++) args[a.vars[v]!] = refl[a.pos[v]!]!;
-          const x = a.def.compute(args);
+          const x = a.compute(args);
           if (Number.isFinite(x)) acc.values[k]![li] = x;
         }
       }
@@ -456,17 +485,16 @@ function accumulate(
   }
 }
 
-function chooseIndices(scene: Scene, wanted: readonly string[] | undefined): ActiveIndex[] {
+/** The indices to compute from the scene's reflectance bands, and the bands they read. */
+function chooseIndices(
+  scene: Scene,
+  wanted: readonly string[] | undefined,
+): { active: ActiveIndex[]; sources: BandSource[] } {
   const has = (r: BandRole) => scene.sources.has(r) && r !== 'scl';
-  const out: ActiveIndex[] = [];
+  const chosen: { def: IndexDef; vars: string[]; roleOf: BandRole[] }[] = [];
   const ids = wanted ?? INDICES.map((d) => d.id);
   for (const id of ids) {
-    const def = INDICES.find((d) => d.id === id);
-    if (!def) {
-      throw new HatakeError('HATAKE_E_CONFIG', `unknown index "${id.slice(0, 32)}"`, {
-        expected: INDICES.map((d) => d.id).join(' | '),
-      });
-    }
+    const def = knownIndex(id);
     const roles = resolveInputs(def, has);
     if (!roles) {
       if (wanted) {
@@ -481,9 +509,52 @@ function chooseIndices(scene: Scene, wanted: readonly string[] | undefined): Act
       continue;
     }
     const vars = Object.keys(def.inputs);
-    out.push({ def, roles, vars, roleOf: vars.map((v) => roles[v]!), pos: [] });
+    chosen.push({ def, vars, roleOf: vars.map((v) => roles[v]!) });
   }
-  return out;
+  const usedRoles = [...new Set(chosen.flatMap((c) => c.roleOf))];
+  return {
+    active: chosen.map(({ def, vars, roleOf }) => ({
+      def,
+      compute: def.compute,
+      vars,
+      pos: roleOf.map((r) => usedRoles.indexOf(r)),
+    })),
+    sources: usedRoles.map((r) => scene.sources.get(r)!),
+  };
+}
+
+/** Values this close beyond an index's valid range still count as in it (rounding of a scale). */
+const RANGE_SLACK = 1e-6;
+
+/** A derived index raster: its one band is the index, read as given (no formula). */
+function derivedIndex(
+  scene: Scene,
+  wanted: readonly string[] | undefined,
+): { active: ActiveIndex[]; sources: BandSource[] } {
+  const { def, source } = scene.derived!;
+  for (const id of wanted ?? []) {
+    if (knownIndex(id) !== def) {
+      throw new HatakeError(
+        'HATAKE_E_IMAGERY_BANDS',
+        `the scene is a ${def.name} raster: ${knownIndex(id).name} cannot be computed from it`,
+        { place: { file: source.file.path }, expected: def.id },
+      );
+    }
+  }
+  return {
+    active: [{ def, compute: (v) => v.value!, vars: ['value'], pos: [0] }],
+    sources: [source],
+  };
+}
+
+function knownIndex(id: string): IndexDef {
+  const def = INDICES.find((d) => d.id === id);
+  if (!def) {
+    throw new HatakeError('HATAKE_E_CONFIG', `unknown index "${id.slice(0, 32)}"`, {
+      expected: INDICES.map((d) => d.id).join(' | '),
+    });
+  }
+  return def;
 }
 
 /** A file-system-safe name for a field id (ids may hold any printable character). */

@@ -1,10 +1,13 @@
 // Sensor profiles as data: which band plays which role (never band positions in code), the
 // radiometry (reflectance = (DN + offset) · scale), no-data, and the scene-classification
 // classes to keep. A new sensor is a new entry here (or a user profile validated by the schema).
+// One profile is not a sensor: `index`, a raster of an index already derived elsewhere (NDVI from
+// a provider's own pipeline), whose single band is the index, read as given and range-checked.
 import { BAND_ROLES, SensorProfile, type BandRole } from '../../protocol/imagery.ts';
 import { validator } from '../../protocol/validate.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { placedError, placeOf, readYaml, toData, type YamlSource } from '../../protocol/yaml.ts';
+import { INDICES, indexById, type IndexDef } from './indices.ts';
 
 // Sentinel-2 band file names: "B04.tif", "…_B04.tif", "T54SUE_20260701T012345_B04_10m.jp2.tif".
 const s2 = (b: string) => `(^|[_./-])${b}([_.]|$)`;
@@ -81,7 +84,22 @@ export const PROFILES: readonly SensorProfile[] = [
     offsetRule: 'fixed',
     nodata: 0,
   },
+  {
+    id: 'index',
+    name: 'An already derived index raster: one band holding the index the scene names (NDVI, NDRE, …), no formula applied',
+    // No band roles: the file's one band is the index. value = (DN + offset) · scale, so an index
+    // stored as integers (NDVI × 10000) is read with scale 0.0001; no no-data value unless the
+    // file has one (NaN is always no data).
+    bands: {},
+    scale: 1,
+    offset: 0,
+    offsetRule: 'fixed',
+    nodata: null,
+  },
 ];
+
+/** The id of the profile of an already derived index raster. */
+export const INDEX_PROFILE = 'index';
 
 const check = validator(SensorProfile);
 for (const p of PROFILES) check.parse(p, `sensor profile ${p.id}`, 'HATAKE_E_CONFIG');
@@ -95,6 +113,33 @@ export function profileById(id: string, extra: readonly SensorProfile[] = []): S
     });
   }
   return p;
+}
+
+/**
+ * The index an already derived index raster holds: for profile `index` the index named for the
+ * scene (required, one of the index table's ids); for any other profile none may be named.
+ * Throws HATAKE_E_CONFIG saying which.
+ */
+export function derivedIndex(profile: SensorProfile, index: string | undefined): IndexDef | undefined {
+  const ids = INDICES.map((d) => d.id).join(' | ');
+  if (profile.id !== INDEX_PROFILE) {
+    if (index === undefined) return undefined;
+    throw new HatakeError(
+      'HATAKE_E_CONFIG',
+      `an index ("${index.slice(0, 32)}") is named, but profile ${profile.id} reads reflectance bands`,
+      { expected: `profile ${INDEX_PROFILE} for a raster of an already derived index, or no index` },
+    );
+  }
+  if (index === undefined) {
+    throw new HatakeError('HATAKE_E_CONFIG', `profile ${INDEX_PROFILE} needs the index the raster holds`, {
+      expected: `an index: ${ids}`,
+    });
+  }
+  const def = indexById(index);
+  if (!def) {
+    throw new HatakeError('HATAKE_E_CONFIG', `unknown index "${index.slice(0, 32)}"`, { expected: ids });
+  }
+  return def;
 }
 
 /**

@@ -2,14 +2,16 @@
 // the sensor profile (file-name patterns for one-file-per-band products, band numbers for a
 // multi-band file), all grids checked to align (a coarser band — 20 m red edge or SCL — must sit
 // on the same origin at an integer multiple of the finest pixel size), the mask chosen, the
-// metadata read and the radiometry decided.
+// metadata read and the radiometry decided. A raster of an index derived elsewhere (profile
+// `index`) is one file of one band, which is the index the scene names.
 import { basename, dirname } from 'node:path';
 import { BAND_ROLES, type BandRole, type SceneInfo, type SensorProfile } from '../../protocol/imagery.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { RasterFile, type BlockCache, type Grid, type Samples, type Window } from './raster-file.ts';
 import { discoverMetadata, type SceneMetadata } from './scene-metadata.ts';
 import { decideRadiometry, type Radiometry } from './radiometry.ts';
-import { INDICES, resolveInputs } from './indices.ts';
+import { INDICES, resolveInputs, type IndexDef } from './indices.ts';
+import { derivedIndex } from './profiles.ts';
 
 export interface SceneInput {
   /** One multi-band file, or one file per band (and the SCL band), over the same grid. */
@@ -17,6 +19,8 @@ export interface SceneInput {
   profile: SensorProfile;
   /** Band role → 1-based band number in a multi-band file (overrides the profile). */
   bands?: Partial<Record<BandRole, number>>;
+  /** For profile `index` (and only for it): the index the raster's one band holds, e.g. "ndvi". */
+  index?: string;
   offset?: number;
   offsetFrom?: 'user' | 'manifest';
   scale?: number;
@@ -32,7 +36,7 @@ export interface SceneInput {
 
 /** Where one role's pixels come from. */
 export interface BandSource {
-  role: BandRole | 'mask';
+  role: BandRole | 'mask' | 'index';
   file: RasterFile;
   /** 0-based band in the file. */
   band: number;
@@ -47,7 +51,10 @@ export class Scene {
   readonly acquired: string | null;
   readonly profile: SensorProfile;
   readonly grid: Grid;
+  /** Reflectance bands by role; empty for an index raster. */
   readonly sources: ReadonlyMap<BandRole, BandSource>;
+  /** An already derived index raster (profile `index`): the index and its band. */
+  readonly derived: { def: IndexDef; source: BandSource } | undefined;
   readonly mask:
     | { kind: 'scl'; keep: Set<number>; source: BandSource }
     | { kind: 'raster'; source: BandSource }
@@ -61,6 +68,7 @@ export class Scene {
     profile: SensorProfile;
     grid: Grid;
     sources: Map<BandRole, BandSource>;
+    derived: Scene['derived'];
     mask: Scene['mask'];
     radiometry: Radiometry;
     files: RasterFile[];
@@ -70,6 +78,7 @@ export class Scene {
     this.profile = init.profile;
     this.grid = init.grid;
     this.sources = init.sources;
+    this.derived = init.derived;
     this.mask = init.mask;
     this.radiometry = init.radiometry;
     this.files = init.files;
@@ -88,96 +97,13 @@ export class Scene {
       const maskFile = input.maskFile ? await RasterFile.open(input.maskFile) : undefined;
       if (maskFile) opened.push(maskFile);
       const profile = input.profile;
-      const sources = new Map<BandRole, BandSource>();
       const scene = opened.slice(0, input.files.length);
-
-      if (scene.length === 1) {
-        const file = scene[0]!;
-        const given = input.bands && Object.keys(input.bands).length > 0;
-        for (const role of BAND_ROLES) {
-          const pb = profile.bands[role];
-          const num = given ? input.bands![role] : pb?.index;
-          if (num === undefined) continue;
-          if (num > file.bandCount) {
-            throw new HatakeError(
-              'HATAKE_E_IMAGERY_BANDS',
-              `band ${num} for ${role} does not exist: the file has ${file.bandCount} band${file.bandCount === 1 ? '' : 's'}`,
-              { place: { file: file.path }, expected: `band numbers 1–${file.bandCount}` },
-            );
-          }
-          sources.set(role, {
-            role,
-            file,
-            band: num - 1,
-            name: pb?.name ?? role,
-            factor: 1,
-            nodata: file.nodata ?? profile.nodata,
-          });
-        }
-        if (sources.size === 0) {
-          throw new HatakeError(
-            'HATAKE_E_IMAGERY_BANDS',
-            `cannot tell which of the file's ${file.bandCount} band${file.bandCount === 1 ? '' : 's'} is which`,
-            { place: { file: file.path }, expected: '--bands red=N,nir=N,… (1-based band numbers)' },
-          );
-        }
-      } else {
-        for (const file of scene) {
-          const name = basename(file.path);
-          const roles = BAND_ROLES.filter((r) => {
-            const pat = profile.bands[r]?.filePattern;
-            return pat !== undefined && new RegExp(pat, 'i').test(name);
-          });
-          if (roles.length !== 1) {
-            throw new HatakeError(
-              'HATAKE_E_IMAGERY_BANDS',
-              roles.length === 0
-                ? `cannot tell which band this file is for profile ${profile.id}`
-                : `the file name matches several bands (${roles.join(', ')})`,
-              {
-                place: { file: file.path },
-                expected: `one band per file, named like ${BAND_ROLES.map((r) => profile.bands[r]?.name)
-                  .filter(Boolean)
-                  .join(', ')}`,
-              },
-            );
-          }
-          const role = roles[0]!;
-          if (sources.has(role)) {
-            throw new HatakeError(
-              'HATAKE_E_IMAGERY_BANDS',
-              `two files give the ${role} band (${basename(sources.get(role)!.file.path)} and ${name})`,
-              {
-                place: { file: file.path },
-                expected: 'one file per band',
-              },
-            );
-          }
-          sources.set(role, {
-            role,
-            file,
-            band: 0,
-            name: profile.bands[role]!.name,
-            factor: 1,
-            nodata: file.nodata ?? profile.nodata,
-          });
-        }
-      }
-
-      // Indices we can compute; without one there is nothing to do.
-      const has = (r: BandRole) => sources.has(r) && r !== 'scl';
-      const computable = INDICES.filter((d) => resolveInputs(d, has));
-      if (computable.length === 0) {
-        const given = [...sources.keys()].sort().join(', ') || 'none';
-        throw new HatakeError(
-          'HATAKE_E_IMAGERY_BANDS',
-          `no vegetation index can be computed from the bands given (${given}); NDVI needs red and nir`,
-          { place: { file: scene[0]!.path }, expected: 'at least red and nir bands' },
-        );
-      }
+      const def = derivedIndex(profile, input.index);
+      const derived = def ? { def, source: derivedSource(scene, def, input) } : undefined;
+      const sources = derived ? new Map<BandRole, BandSource>() : bandSources(scene, input);
 
       // The grid: the finest band; everything else must align to it.
-      const all = [...sources.values()];
+      const all = derived ? [derived.source] : [...sources.values()];
       const ref = all.reduce((a, b) => (b.file.grid.dx < a.file.grid.dx ? b : a)).file;
       const grid = ref.grid;
       for (const s of all) s.factor = alignFactor(ref, s.file);
@@ -217,7 +143,17 @@ export class Scene {
         });
       }
       const acquired = input.acquired ?? meta.acquired ?? null;
-      return new Scene({ id, acquired, profile, grid, sources, mask, radiometry, files: opened });
+      return new Scene({
+        id,
+        acquired,
+        profile,
+        grid,
+        sources,
+        derived,
+        mask,
+        radiometry,
+        files: opened,
+      });
     } catch (e) {
       await Promise.all(opened.map((f) => f.close().catch(() => undefined)));
       throw e;
@@ -253,7 +189,8 @@ export class Scene {
   /** What stats.json says about the scene. */
   info(): SceneInfo {
     const bands: Record<string, string> = {};
-    for (const [role, s] of this.sources) {
+    const all = this.derived ? ([['index', this.derived.source]] as const) : this.sources;
+    for (const [role, s] of all) {
       bands[role] = `${basename(s.file.path)}#${s.band + 1} (${s.name})`;
     }
     const m = this.mask;
@@ -280,6 +217,130 @@ export class Scene {
   async close(): Promise<void> {
     await Promise.all(this.files.map((f) => f.close().catch(() => undefined)));
   }
+}
+
+/** The band of an already derived index raster: one file, one band, no band roles. */
+function derivedSource(scene: readonly RasterFile[], def: IndexDef, input: SceneInput): BandSource {
+  if (scene.length !== 1) {
+    throw new HatakeError(
+      'HATAKE_E_IMAGERY_BANDS',
+      `an index raster is one file, ${scene.length} were given`,
+      { place: { file: scene[1]!.path }, expected: `one single-band GeoTIFF holding ${def.name}` },
+    );
+  }
+  const file = scene[0]!;
+  if (file.bandCount !== 1) {
+    throw new HatakeError(
+      'HATAKE_E_IMAGERY_BANDS',
+      `an index raster has one band, this file has ${file.bandCount}`,
+      { place: { file: file.path }, expected: `a single-band GeoTIFF holding ${def.name}` },
+    );
+  }
+  if (input.bands && Object.keys(input.bands).length > 0) {
+    throw new HatakeError('HATAKE_E_CONFIG', 'band roles were given for an index raster', {
+      place: { file: file.path },
+      expected: `no band roles: the file's one band is ${def.name}`,
+    });
+  }
+  return {
+    role: 'index',
+    file,
+    band: 0,
+    name: def.name,
+    factor: 1,
+    nodata: file.nodata ?? input.profile.nodata,
+  };
+}
+
+/** Ties band roles to files and bands: by band number in one multi-band file, by name for one file per band. */
+function bandSources(scene: readonly RasterFile[], input: SceneInput): Map<BandRole, BandSource> {
+  const profile = input.profile;
+  const sources = new Map<BandRole, BandSource>();
+  if (scene.length === 1) {
+    const file = scene[0]!;
+    const given = input.bands && Object.keys(input.bands).length > 0;
+    for (const role of BAND_ROLES) {
+      const pb = profile.bands[role];
+      const num = given ? input.bands![role] : pb?.index;
+      if (num === undefined) continue;
+      if (num > file.bandCount) {
+        throw new HatakeError(
+          'HATAKE_E_IMAGERY_BANDS',
+          `band ${num} for ${role} does not exist: the file has ${file.bandCount} band${file.bandCount === 1 ? '' : 's'}`,
+          { place: { file: file.path }, expected: `band numbers 1–${file.bandCount}` },
+        );
+      }
+      sources.set(role, {
+        role,
+        file,
+        band: num - 1,
+        name: pb?.name ?? role,
+        factor: 1,
+        nodata: file.nodata ?? profile.nodata,
+      });
+    }
+    if (sources.size === 0) {
+      throw new HatakeError(
+        'HATAKE_E_IMAGERY_BANDS',
+        `cannot tell which of the file's ${file.bandCount} band${file.bandCount === 1 ? '' : 's'} is which`,
+        { place: { file: file.path }, expected: '--bands red=N,nir=N,… (1-based band numbers)' },
+      );
+    }
+  } else {
+    for (const file of scene) {
+      const name = basename(file.path);
+      const roles = BAND_ROLES.filter((r) => {
+        const pat = profile.bands[r]?.filePattern;
+        return pat !== undefined && new RegExp(pat, 'i').test(name);
+      });
+      if (roles.length !== 1) {
+        throw new HatakeError(
+          'HATAKE_E_IMAGERY_BANDS',
+          roles.length === 0
+            ? `cannot tell which band this file is for profile ${profile.id}`
+            : `the file name matches several bands (${roles.join(', ')})`,
+          {
+            place: { file: file.path },
+            expected: `one band per file, named like ${BAND_ROLES.map((r) => profile.bands[r]?.name)
+              .filter(Boolean)
+              .join(', ')}`,
+          },
+        );
+      }
+      const role = roles[0]!;
+      if (sources.has(role)) {
+        throw new HatakeError(
+          'HATAKE_E_IMAGERY_BANDS',
+          `two files give the ${role} band (${basename(sources.get(role)!.file.path)} and ${name})`,
+          {
+            place: { file: file.path },
+            expected: 'one file per band',
+          },
+        );
+      }
+      sources.set(role, {
+        role,
+        file,
+        band: 0,
+        name: profile.bands[role]!.name,
+        factor: 1,
+        nodata: file.nodata ?? profile.nodata,
+      });
+    }
+  }
+
+  // Indices we can compute; without one there is nothing to do.
+  const has = (r: BandRole) => sources.has(r) && r !== 'scl';
+  const computable = INDICES.filter((d) => resolveInputs(d, has));
+  if (computable.length === 0) {
+    const given = [...sources.keys()].sort().join(', ') || 'none';
+    throw new HatakeError(
+      'HATAKE_E_IMAGERY_BANDS',
+      `no vegetation index can be computed from the bands given (${given}); NDVI needs red and nir`,
+      { place: { file: scene[0]!.path }, expected: 'at least red and nir bands' },
+    );
+  }
+  return sources;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

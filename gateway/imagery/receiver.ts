@@ -6,7 +6,8 @@
 // `result` events. Messages are handled one at a time, in arrival order; a message is done (and
 // may be acknowledged) once it is on disk — a complete scene is then processed on a queue of its
 // own, so a long processing run never holds the sender's acknowledgement (an MQTT client blocked
-// in its message handler cannot even read its broker's PINGRESP).
+// in its message handler cannot even read its broker's PINGRESP). A manifest of profile `index`
+// sends an already derived index raster: `index` names the index its one band holds.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import {
@@ -38,7 +39,7 @@ import {
 import { validator } from '../../protocol/validate.ts';
 import { isId } from '../../protocol/ids.ts';
 import { isHatakeError } from '../../protocol/errors.ts';
-import { profileById } from '../../edge/imagery/profiles.ts';
+import { derivedIndex, profileById } from '../../edge/imagery/profiles.ts';
 import type { Scene } from '../../edge/imagery/scene.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
 
@@ -191,10 +192,16 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
         `chunkCount ${manifest.chunkCount} does not match size ${manifest.size} / chunkSize ${manifest.chunkSize} (expected ${expectedChunks})`,
       );
     }
+    let derived;
     try {
-      profileById(manifest.profile, this.opts.profiles);
+      derived = derivedIndex(profileById(manifest.profile, this.opts.profiles), manifest.index);
     } catch (e) {
-      return refuse((e as Error).message);
+      return refuse(
+        isHatakeError(e) && e.expected ? `${e.message} (expected ${e.expected})` : (e as Error).message,
+      );
+    }
+    if (derived && Object.keys(manifest.bands ?? {}).length > 0) {
+      return refuse(`band roles were given for an index raster (its one band is ${derived.name})`);
     }
     for (const role of Object.keys(manifest.bands ?? {})) {
       if (!(BAND_ROLES as readonly string[]).includes(role)) return refuse(`unknown band role "${role}"`);
@@ -339,6 +346,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
         files: [file],
         profile: profileById(m.profile, this.opts.profiles),
         bands: m.bands as Partial<Record<BandRole, number>> | undefined,
+        index: m.index,
         offset: m.offset,
         offsetFrom: m.offset !== undefined ? 'manifest' : undefined,
         scale: m.scale,
