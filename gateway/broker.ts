@@ -46,6 +46,9 @@ export class Broker {
   private readonly deviceOf = new WeakMap<Client, string>();
   private readonly inflight = new Map<string, number>();
   private readonly limiter: PublishRateLimiter;
+  /** Imagery providers have their own limit (a scene is thousands of chunks). */
+  private readonly providerLimiter: PublishRateLimiter;
+  private readonly providers = new WeakSet<Client>();
   private readonly handlers: TopicHandler[] = [];
   private openConnections = 0;
   private readonly registry: DeviceRegistry;
@@ -72,6 +75,7 @@ export class Broker {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.limiter = new PublishRateLimiter(cfg.rate);
+    this.providerLimiter = new PublishRateLimiter(cfg.providerRate);
   }
 
   /** Routes publishes on other topics (e.g. imagery chunks) to a handler. */
@@ -184,6 +188,7 @@ export class Broker {
   ): void {
     if (username !== undefined && this.registry.authenticate(username, password)) {
       this.deviceOf.set(client, username);
+      if (this.registry.isProvider(username, 'imagery')) this.providers.add(client);
       done(null, true);
       return;
     }
@@ -215,15 +220,19 @@ export class Broker {
     // A closed client's publish is its last will: it reports the device offline, and a device cut
     // off for flooding must still be known to be offline, so the rate limit does not apply to it.
     const lastWill = (client as Client & { closed?: boolean }).closed === true;
-    if (!lastWill && !this.limiter.take(device)) {
-      this.refusePublish(
-        'rate',
-        device,
-        packet.topic,
-        `more than ${this.cfg.rate.perSecond}/s (burst ${this.cfg.rate.burst})`,
-        done,
-      );
-      return;
+    if (!lastWill) {
+      const provider = this.providers.has(client);
+      if (!(provider ? this.providerLimiter : this.limiter).take(device)) {
+        const rate = provider ? this.cfg.providerRate : this.cfg.rate;
+        this.refusePublish(
+          'rate',
+          device,
+          packet.topic,
+          `more than ${rate.perSecond}/s (burst ${rate.burst})`,
+          done,
+        );
+        return;
+      }
     }
     for (const handler of this.handlers) {
       if (!handler.matches(packet.topic)) continue;

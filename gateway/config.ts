@@ -23,6 +23,8 @@ export interface ResolvedGatewayConfig {
     maxConnections: number;
     maxInflightPerDevice: number;
     rate: { perSecond: number; burst: number };
+    /** The limit for imagery providers, whose scenes come in thousands of chunks. */
+    providerRate: { perSecond: number; burst: number };
     tls: { port: number; cert: string; key: string } | undefined;
     websocket: { port: number; path: string } | undefined;
   };
@@ -57,6 +59,12 @@ export interface ResolvedGatewayConfig {
 const configValidator = validator(GatewayConfig);
 const DAY = 86_400_000;
 const MB = 1024 * 1024;
+/**
+ * Imagery providers' publish limit: 50 chunks a second (up to 12.8 MB/s at the 256 KiB packet
+ * limit, more than a Pi's SD card writes) and a burst of 200, so a 512 MiB scene arrives in
+ * minutes while a misbehaving provider is still cut off.
+ */
+const DEFAULT_PROVIDER_RATE = { perSecond: 50, burst: 200 };
 
 /** Reads a file a config names (a token, a key); a missing one is a coded error at its setting. */
 const readConfigFile = (baseFile: string, file: string, pointer: string): string =>
@@ -131,6 +139,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
       maxConnections: m.maxConnections ?? 2000,
       maxInflightPerDevice: m.maxInflightPerDevice ?? 100,
       rate: t.rate,
+      providerRate: { ...(m.providerRate ?? DEFAULT_PROVIDER_RATE) },
       tls: m.tls
         ? { port: m.tls.port, cert: resolveFrom(baseFile, m.tls.cert), key: resolveFrom(baseFile, m.tls.key) }
         : undefined,

@@ -73,6 +73,13 @@ export const GatewayConfig = Type.Object(
           },
           'Publish rate limit per device (token bucket)',
         ),
+        providerRate: obj(
+          {
+            perSecond: Type.Number({ exclusiveMinimum: 0, maximum: 10_000 }),
+            burst: Type.Integer({ minimum: 1, maximum: 100_000 }),
+          },
+          'Publish rate limit per imagery provider (token bucket; a scene comes in thousands of chunks). Default 50/s, burst 200',
+        ),
         tls: obj({ port: Port, cert: Type.String(), key: Type.String() }, 'MQTT over TLS (8883)'),
         websocket: obj({ port: Port, path: Type.Optional(Type.String()) }, 'MQTT over WebSocket'),
       },

@@ -3,12 +3,15 @@
 // that drops off is marked offline by its last will on a retained `status`, dead letters are
 // bounded (the newest kept) and visible, many messages share a commit under load, and a graceful
 // stop stores every message it acknowledged. Real mqtt.js clients against a real gateway.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AedesPublishPacket } from 'aedes';
 import { deviceTopic } from '../../protocol/topics.ts';
+import { imageryTopic } from '../../protocol/imagery.ts';
+import { hashSecret, type Registry } from '../../protocol/registry.ts';
+import { newSecret } from '../../firmware-config/provision.ts';
 import { GatewayStore } from '../../gateway/store.ts';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -381,6 +384,43 @@ describe('a device cut off for flooding', () => {
       await eventually(async () => (await retained(stack, status))[0]?.payload.toString() === 'offline');
       expect(stack.gateway.store.devices().find((d) => d.id === 'wx-1')?.online).toBe(false);
       c.end(true);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('an imagery provider', () => {
+  it("publishes under its own limit, not the devices', and is cut off past it", async () => {
+    const stack = await startStack({
+      server: false,
+      mqtt: { rate: { perSecond: 1, burst: 3 }, providerRate: { perSecond: 1, burst: 40 } },
+    });
+    try {
+      const secret = newSecret();
+      const file = join(stack.dir, 'registry.json');
+      const reg = JSON.parse(readFileSync(file, 'utf8')) as Registry;
+      reg.providers = [{ id: 'sat-1', secretHash: hashSecret(secret), scopes: ['imagery'] }];
+      writeFileSync(file, JSON.stringify(reg));
+      expect(stack.gateway.registry.reload()).toBe(true);
+      const p = await mqtt.connectAsync(stack.mqttUrl, {
+        username: 'sat-1',
+        password: secret,
+        reconnectPeriod: 0,
+      });
+      const closedP = new Promise<void>((resolve) => p.once('close', () => resolve()));
+      const before = await refused(stack, 'rate');
+      // 30 chunk messages in a row: ten times the devices' burst, within the providers'.
+      for (let n = 0; n < 30; n++)
+        await p.publishAsync(imageryTopic(FARM, 'scene-x', `chunk/${n}`), Buffer.alloc(64, n), { qos: 1 });
+      expect(await refused(stack, 'rate')).toBe(before);
+      expect(p.connected).toBe(true);
+      // Past its own burst it is refused like a flooding device.
+      for (let n = 30; n < 60; n++)
+        p.publish(imageryTopic(FARM, 'scene-x', `chunk/${n}`), Buffer.alloc(64, n), { qos: 1 });
+      await closedP;
+      expect(await refused(stack, 'rate')).toBeGreaterThan(before);
+      p.end(true);
     } finally {
       await stack.close();
     }
