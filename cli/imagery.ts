@@ -3,7 +3,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HatakeError } from '../protocol/errors.ts';
-import { PROFILES, parseBandMap, parseProfileText, profileById } from '../edge/imagery/profiles.ts';
+import {
+  PROFILES,
+  derivedIndex,
+  parseBandMap,
+  parseProfileText,
+  profileById,
+} from '../edge/imagery/profiles.ts';
 import type { SensorProfile } from '../protocol/imagery.ts';
 import { MAX_YAML_BYTES } from '../protocol/yaml.ts';
 import { INDICES } from '../edge/imagery/indices.ts';
@@ -18,7 +24,7 @@ const USAGE = `hatake imagery — 衛星画像から圃場ごとの植生指数�
 Usage:
   hatake imagery process SCENE... --fields FIELDS.geojson --out DIR
         [--profile s2-l2a | --profile-file PROFILE.yaml] [--bands red=1,green=2,blue=3,nir=4]
-        [--offset N] [--scale X]
+        [--profile index --index ndvi] [--offset N] [--scale X]
         [--mask CLOUDMASK.tif] [--no-scl] [--indices ndvi,ndre] [--zones auto|3|4|5]
         [--zone-index ndvi] [--min-region PIXELS] [--id-property id] [--scene-id ID]
         [--date ISO8601] [--no-maps] [--progress]
@@ -29,6 +35,9 @@ Usage:
       it the scene's metadata (STAC item, product name) decides, or the command refuses.
       --profile-file loads a sensor profile you write (YAML or JSON: id, name, bands by role,
       scale, offset, offsetRule, nodata, sclKeep); see docs/imagery.md.
+      --profile index reads a raster of an index derived elsewhere: one single-band GeoTIFF
+      holding the index --index names (${INDICES.map((d) => d.id).join(', ')}), read as given
+      (--scale 0.0001 for one stored × 10000); values outside the index's range are no data.
   hatake imagery profiles [--profile-file PROFILE.yaml]
                               list the sensor profiles (and check yours)
   hatake imagery indices      list the vegetation indices
@@ -103,6 +112,7 @@ async function processCommand(args: string[]): Promise<number> {
     profile: { type: 'string' },
     'profile-file': { type: 'string' },
     bands: { type: 'string' },
+    index: { type: 'string' },
     offset: { type: 'string' },
     scale: { type: 'string' },
     mask: { type: 'string' },
@@ -123,6 +133,13 @@ async function processCommand(args: string[]): Promise<number> {
   if (!values.out) throw new HatakeError('HATAKE_E_CONFIG', '--out DIR is required');
   const zonesK = parseZoneCount(values.zones, '--zones');
   const profile = chooseProfile(values.profile, values['profile-file']);
+  // --index goes with --profile index, and only with it: said before the scene is read.
+  try {
+    derivedIndex(profile, values.index);
+  } catch (e) {
+    if (!(e instanceof HatakeError)) throw e;
+    throw new HatakeError(e.code, `--index: ${e.message}`, { expected: e.expected });
+  }
   if (values.date !== undefined && Number.isNaN(Date.parse(values.date))) {
     throw new HatakeError('HATAKE_E_CONFIG', `--date "${values.date.slice(0, 40)}" is not a date`, {
       expected: 'ISO 8601',
@@ -148,6 +165,7 @@ async function processCommand(args: string[]): Promise<number> {
     files: positionals.map((p) => resolve(p)),
     profile,
     bands: values.bands ? parseBandMap(values.bands) : undefined,
+    index: values.index,
     offset: num('offset', values.offset),
     scale: num('scale', values.scale),
     maskFile: values.mask ? resolve(values.mask) : undefined,

@@ -245,6 +245,7 @@ function sidecarOf(scene: SceneDownlink): SceneSidecar {
             .join(','),
         }
       : {}),
+    ...(scene.index !== undefined ? { index: scene.index } : {}),
     ...(scene.offset !== undefined ? { offset: scene.offset } : {}),
     ...(scene.scale !== undefined ? { scale: scene.scale } : {}),
   };

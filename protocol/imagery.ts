@@ -86,6 +86,12 @@ export function imageryTopic(farm: string, sceneId: string, kind: string): strin
 export const SHA256_PATTERN = '^[0-9a-f]{64}$';
 
 /**
+ * The ids of the vegetation indices hatake knows (edge/imagery/indices.ts defines them; a test
+ * keeps the two lists equal): what an already derived index raster may hold.
+ */
+export const INDEX_IDS = ['ndvi', 'ndre', 'gndvi', 'savi', 'evi', 'cire'] as const;
+
+/**
  * Published (QoS 1) to `…/imagery/{sceneId}/manifest` before the chunks. Chunk n (0-based) is
  * the bytes [n·chunkSize, min(size, (n+1)·chunkSize)) of the file, published raw to
  * `…/imagery/{sceneId}/chunk/{n}`; then an empty message on `…/imagery/{sceneId}/end`.
@@ -126,6 +132,8 @@ export const SceneDownlink = Type.Composite(
   [
     Type.Pick(SceneManifest, ['v', 'sceneId', 'acquired', 'profile', 'bands', 'offset', 'scale', 'format']),
     Type.Object({
+      /** For an already derived index raster (profile `index`, and only it): the index it holds. */
+      index: Type.Optional(Type.Union(INDEX_IDS.map((id) => Type.Literal(id)))),
       size: Type.Integer({ minimum: 1, maximum: 8 * 1024 ** 3 }),
       sha256: Type.String({ pattern: SHA256_PATTERN }),
     }),

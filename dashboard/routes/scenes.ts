@@ -5,7 +5,8 @@
 // read (the TIFF header guard, then the grid, CRS and bands opened the way the gateway will open
 // them), stored under its sha256 and announced with a signed `scene` downlink document. The
 // gateway fetches the file from `GET /api/v1/downlink/scenes/:sha256`, checks size and sha256
-// against the signed document and processes it like any scene.
+// against the signed document and processes it like any scene. A raster of an index derived
+// elsewhere is sent with profile `index` and `index` naming the index its one band holds.
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
@@ -23,7 +24,7 @@ import { Type } from '@sinclair/typebox';
 import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { Id, isId } from '../../protocol/ids.ts';
-import { BAND_ROLES, SceneDownlink, type BandRole } from '../../protocol/imagery.ts';
+import { BAND_ROLES, INDEX_IDS, SceneDownlink, type BandRole } from '../../protocol/imagery.ts';
 import { validator } from '../../protocol/validate.ts';
 import { checkTiffHeader } from '../../edge/imagery/tiff-header.ts';
 import type { App, ServerContext } from '../server.ts';
@@ -38,7 +39,7 @@ const TIFF_TYPES = ['image/tiff', 'image/geotiff', 'application/octet-stream'];
 const SceneQuery = Type.Object(
   {
     acquired: Type.String({ format: 'date-time', maxLength: 40, description: 'Acquisition time (UTC)' }),
-    profile: Id('Sensor profile id (s2-l2a, s2-l1c, planetscope-4b, …)'),
+    profile: Id('Sensor profile id (s2-l2a, s2-l1c, planetscope-4b, generic, index, …)'),
     sceneId: Type.Optional(Id('Scene id, unique per farm (default: scene- and the sha256’s first 16)')),
     bands: Type.Optional(
       Type.String({
@@ -54,6 +55,12 @@ const SceneQuery = Type.Object(
     ),
     scale: Type.Optional(
       Type.String({ pattern: '^[0-9]{1,4}(\\.[0-9]{1,12})?$', description: 'Radiometric scale' }),
+    ),
+    index: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9]{1,16}$',
+        description: `With profile index (and only with it): the index the raster’s one band holds (${INDEX_IDS.join(', ')})`,
+      }),
     ),
   },
   { additionalProperties: false },
@@ -212,8 +219,15 @@ export async function sceneRoutes(
       const q = request.query;
       // What can be refused without the file is refused before it is read.
       const bands = q.bands ? bandMap(q.bands) : undefined;
-      const { profileById } = await import('../../edge/imagery/profiles.ts');
+      const { derivedIndex, profileById } = await import('../../edge/imagery/profiles.ts');
       const profile = profileById(q.profile);
+      // An index with profile index only, and a known one (the rule the gateway applies); an index
+      // raster's one band is the index, so band roles are refused as the gateway refuses them.
+      const derived = derivedIndex(profile, q.index);
+      if (derived && bands)
+        throw new HatakeError('HATAKE_E_CONFIG', 'band roles were given for an index raster', {
+          expected: `no bands: the file's one band is ${derived.name}`,
+        });
       const tmp = join(scenes, `.upload-${randomBytes(8).toString('hex')}.part`);
       try {
         const { size, sha256 } = await receive(body as Readable, tmp, maxSceneBytes);
@@ -233,6 +247,7 @@ export async function sceneRoutes(
           files: [tmp],
           profile,
           bands,
+          index: derived?.id,
           offset,
           offsetFrom: 'user',
           scale,
@@ -248,6 +263,7 @@ export async function sceneRoutes(
             acquired: new Date(q.acquired).toISOString(),
             profile: q.profile,
             ...(bands ? { bands } : {}),
+            ...(derived ? { index: derived.id } : {}),
             ...(offset !== undefined ? { offset } : {}),
             ...(scale !== undefined ? { scale } : {}),
             format: 'geotiff',

@@ -84,6 +84,17 @@ export async function processScene(
   opts: ProcessOptions,
 ): Promise<ProcessResult> {
   const grid = scene.grid;
+  // No fields is refused, not answered with an empty stats.json: the farm has no boundaries yet
+  // (a gateway before its fields are registered), and a scene "processed" into nothing would
+  // move to done/ silently. A coded error says why — on a gateway the scene goes to failed/ with
+  // the reason, and one sent down is reported to the server — as a fields file without fields
+  // (parseFields) and fields outside the scene (placeFields) are refused.
+  if (fields.length === 0) {
+    throw new HatakeError('HATAKE_E_FIELDS', `no fields to process scene ${scene.id} for`, {
+      place: opts.fieldsFile ? { file: opts.fieldsFile } : undefined,
+      expected: "at least one field boundary (the farm's fields, registered before its scenes are processed)",
+    });
+  }
   const placed = placeFields(fields, grid, opts.fieldsFile ?? 'fields');
   const { active, sources } = scene.derived
     ? derivedIndex(scene, opts.indices)

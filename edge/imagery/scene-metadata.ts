@@ -47,6 +47,17 @@ export function fromProductName(name: string): SceneMetadata {
   return {};
 }
 
+/**
+ * The product level an `s2:product_type` names: ESA's product types as Earth Search and the
+ * Planetary Computer give them ("S2MSI2A", "S2MSI1C" — no "L" in them), or a name holding the
+ * level ("MSIL2A", "L1C"); undefined for anything else.
+ */
+function levelOf(productType: string): 'L2A' | 'L1C' | undefined {
+  if (/L2A|MSI2A/.test(productType)) return 'L2A';
+  if (/L1C|MSI1C/.test(productType)) return 'L1C';
+  return undefined;
+}
+
 /** Metadata from a parsed STAC item. */
 export function fromStacItem(item: unknown): SceneMetadata {
   if (typeof item !== 'object' || item === null) return {};
@@ -61,13 +72,7 @@ export function fromStacItem(item: unknown): SceneMetadata {
   if (typeof p['earthsearch:boa_offset_applied'] === 'boolean') {
     out.offsetApplied = p['earthsearch:boa_offset_applied'];
   }
-  if (typeof p['s2:product_type'] === 'string') {
-    out.level = /L2A/.test(p['s2:product_type'])
-      ? 'L2A'
-      : /L1C/.test(p['s2:product_type'])
-        ? 'L1C'
-        : undefined;
-  }
+  if (typeof p['s2:product_type'] === 'string') out.level = levelOf(p['s2:product_type']);
   if (!out.processingBaseline && typeof p['s2:product_uri'] === 'string') {
     const n = fromProductName(p['s2:product_uri']);
     out.processingBaseline = n.processingBaseline;

@@ -4,6 +4,8 @@
 // work on every card or network share a farm may use. Scenes the server sends down are written
 // here too (gateway/downlink-apply.ts), file and sidecar, and processed the same way; their
 // sidecar names the signed document, so a failure to process one can be reported to the server.
+// A sidecar of profile `index` (with `index`: the index its one band holds) describes a raster of
+// an index derived elsewhere.
 import {
   existsSync,
   mkdirSync,
@@ -25,6 +27,8 @@ import type { Logger } from '../../runtime/log.ts';
 export interface SceneSidecar {
   profile?: string;
   bands?: string;
+  /** For profile `index` (and only it): the index the raster's one band holds, e.g. "ndvi". */
+  index?: string;
   offset?: number;
   /** Radiometric scale, when not the profile's. */
   scale?: number;
@@ -154,10 +158,12 @@ export class ImageryInbox {
         files: [file],
         profile: profileById(sidecar.profile ?? 's2-l2a'),
         bands: sidecar.bands ? parseBandMap(sidecar.bands) : undefined,
+        index: sidecar.index,
         offset: sidecar.offset,
         scale: sidecar.scale,
         sceneId: sidecar.sceneId,
-        acquired: sidecar.acquired,
+        // stats.json says it in UTC, as a scene's own metadata would (readSidecar checked it parses).
+        acquired: sidecar.acquired !== undefined ? new Date(sidecar.acquired).toISOString() : undefined,
       });
       const outDir = join(this.dir, 'results', scene.id);
       const { stats, zones } = await processScene(scene, this.fields(), { outDir });
@@ -215,7 +221,13 @@ function readSidecar(file: string): SceneSidecar {
       place: { file },
     });
   }
-  const { scale, downlink } = value as SceneSidecar;
+  const sidecar = value as Record<string, unknown>;
+  const bad = (key: string, message: string, expected?: string) =>
+    new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)}: ${message}`, {
+      place: { file, pointer: `/${key}` },
+      expected,
+    });
+  const { downlink } = value as SceneSidecar;
   if (
     downlink !== undefined &&
     !(
@@ -226,16 +238,35 @@ function readSidecar(file: string): SceneSidecar {
       downlink.version >= 0
     )
   ) {
-    throw new HatakeError(
-      'HATAKE_E_IMAGERY_FILE',
-      `${basename(file)}: downlink must name the document's id and version`,
-      { place: { file, pointer: '/downlink' }, expected: '{"id": "…", "version": 12}' },
-    );
+    throw bad('downlink', "downlink must name the document's id and version", '{"id": "…", "version": 12}');
   }
+  // The type of each description a sidecar may give (its content is checked where it is used —
+  // the profile, band map, index and scene id by the scene's opening — each with a coded error).
+  // Keys this gateway does not know are left alone, as before.
+  for (const key of ['profile', 'bands', 'index', 'sceneId'] as const) {
+    const v = sidecar[key];
+    if (v !== undefined && !(typeof v === 'string' && v.length <= 200))
+      throw bad(key, `${key} must be a string`, SIDECAR_EXAMPLES[key]);
+  }
+  const { scale, offset, acquired } = sidecar;
   if (scale !== undefined && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) {
-    throw new HatakeError('HATAKE_E_IMAGERY_FILE', `${basename(file)}: scale must be a positive number`, {
-      place: { file, pointer: '/scale' },
-    });
+    throw bad('scale', 'scale must be a positive number');
+  }
+  if (offset !== undefined && !(typeof offset === 'number' && Number.isFinite(offset))) {
+    throw bad('offset', 'offset must be a number', 'e.g. -1000');
+  }
+  if (
+    acquired !== undefined &&
+    !(typeof acquired === 'string' && acquired.length <= 40 && !Number.isNaN(Date.parse(acquired)))
+  ) {
+    throw bad('acquired', 'acquired must be a date and time', 'ISO 8601, e.g. "2026-07-20T01:30:00Z"');
   }
   return value as SceneSidecar;
 }
+
+const SIDECAR_EXAMPLES = {
+  profile: 'a sensor profile id, e.g. "s2-l2a" or "index"',
+  bands: 'band roles → numbers, e.g. "red=3,nir=4"',
+  index: 'for profile index: the index the raster holds, e.g. "ndvi"',
+  sceneId: 'a scene id, e.g. "S2A_29RKH_20200219_0_L2A"',
+};

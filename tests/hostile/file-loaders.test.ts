@@ -818,13 +818,13 @@ describe('scene metadata (STAC items)', () => {
   };
 
   it('reads the real Earth Search item', () => {
-    // Not `level`: its s2:product_type is "S2MSI2A", which the /L2A/ test misses (reported).
     expect(fromStacItem(full)).toMatchObject({
       source: 'STAC item',
       id: 'S2A_29RKH_20200219_0_L2A',
       acquired: '2020-02-19T11:34:25.405Z',
       processingBaseline: '02.14',
       offsetApplied: false,
+      level: 'L2A',
     });
   });
 

@@ -1,6 +1,7 @@
 // `hatake imagery` options beyond the basics, on the demo farm's generated scene: a sensor
-// profile the user writes (--profile-file, YAML or JSON) and --zones limited to 3–5.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// profile the user writes (--profile-file, YAML or JSON), --zones limited to 3–5, and a raster of
+// an index derived elsewhere (--profile index --index ndvi).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -8,6 +9,7 @@ import { main } from '../../cli/main.ts';
 import { demoScene, fieldsGeoJson } from '../../sim/scene.ts';
 import { demoManifest } from '../helpers/stack.ts';
 import type { SceneStats } from '../../protocol/imagery.ts';
+import { demoNdviRaster } from '../helpers/demo-ndvi.ts';
 
 let dir: string;
 let scene: string;
@@ -187,4 +189,57 @@ describe('hatake imagery process --zones', () => {
       expect(r.err).toMatch(/expected auto .* or a number of zones 3, 4 or 5/);
     },
   );
+});
+
+describe('hatake imagery process --profile index --index', () => {
+  it("processes an NDVI raster derived elsewhere into the band scene's NDVI statistics", async () => {
+    // The demo scene's NDVI as one float32 band on its grid (NaN where the band scene has none).
+    const sub = join(dir, 'derived');
+    mkdirSync(sub);
+    const raster = join(sub, 'ndvi.tif');
+    writeFileSync(raster, await demoNdviRaster(demoScene(demoManifest())));
+    const args = (out: string, ...more: string[]) => [
+      'imagery',
+      'process',
+      raster,
+      '--fields',
+      fields,
+      '--out',
+      join(dir, out),
+      '--no-maps',
+      ...more,
+    ];
+    const r = await run(args('ndvi', '--profile', 'index', '--index', 'ndvi'));
+    expect(r.code, r.err).toBe(0);
+    const stats = statsOf('ndvi');
+    expect(stats.scene).toMatchObject({ profile: 'index', bands: { index: 'ndvi.tif#1 (NDVI)' } });
+    expect(stats.indices.map((i) => i.id)).toEqual(['ndvi']);
+    expect(Object.keys(stats.fields).sort()).toEqual(Object.keys(reference.fields).sort());
+    for (const id of Object.keys(reference.fields)) {
+      expect(reference.fields[id]!.indices.ndvi!.count, id).toBeGreaterThan(10);
+      expect(stats.fields[id]!.indices.ndvi, id).toEqual(reference.fields[id]!.indices.ndvi);
+      expect(stats.fields[id]!.validFraction, id).toBe(reference.fields[id]!.validFraction);
+    }
+
+    // --index goes with --profile index, and only with it.
+    const none = await run(args('x', '--profile', 'index'));
+    expect(none.code).toBe(1);
+    expect(none.err).toContain('HATAKE_E_CONFIG: --index: profile index needs the index the raster holds');
+    expect(none.err).toContain('(expected an index: ndvi | ndre | gndvi | savi | evi | cire)');
+    const unknown = await run(args('x', '--profile', 'index', '--index', 'lai'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain('HATAKE_E_CONFIG: --index: unknown index "lai"');
+    const bands = await run(processArgs('x', '--index', 'ndvi', '--bands', 'red=3,nir=4'));
+    expect(bands.code).toBe(1);
+    expect(bands.err).toContain(
+      'HATAKE_E_CONFIG: --index: an index ("ndvi") is named, but profile s2-l2a reads reflectance bands',
+    );
+  });
+
+  it('is in the help', async () => {
+    const r = await run(['imagery', 'help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('[--profile index --index ndvi]');
+    expect(r.out).toMatch(/--profile index reads a raster of an index derived elsewhere/);
+  });
 });

@@ -4,6 +4,7 @@
 // checks size and sha256 and processes it through its imagery inbox — its statistics, zones and
 // maps reach the server. A file altered on the server's disk is refused and the refusal reported;
 // one that arrives intact but cannot be processed is reported too, and the next scene goes through;
+// a raster of an index derived elsewhere (profile `index`) is sent down and processed the same way;
 // uploads that are not TIFFs, hostile headers, truncated files, wrong descriptions, oversized
 // bodies and callers who may not send scenes are refused with coded problems, storing nothing.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { DEMO_PASSWORD, seedDemoUsers } from '../../dashboard/demo.ts';
 import { HatakeServer } from '../../dashboard/server.ts';
 import { loadServerConfig } from '../../dashboard/config.ts';
 import { demoScene } from '../../sim/scene.ts';
+import type { FieldStats } from '../../protocol/imagery.ts';
 import {
   demoManifest,
   eventually,
@@ -24,6 +26,7 @@ import {
   type Stack,
 } from '../helpers/stack.ts';
 import { undecodableTiff } from '../helpers/corrupt-tiff.ts';
+import { demoNdviRaster } from '../helpers/demo-ndvi.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -309,6 +312,80 @@ describe('a scene sent down from the server', () => {
   });
 });
 
+describe('an index raster sent down from the server (profile index)', () => {
+  it('is processed by the gateway into the NDVI statistics of the band scene it was derived from', async () => {
+    const { server, url, stack } = await registered();
+    const admin = await signIn(url, 'admin');
+    // The demo scene's NDVI, one float32 band on its grid (NaN where the band scene has none).
+    const raster = await demoNdviRaster(scene);
+    const rasterSha = createHash('sha256').update(raster).digest('hex');
+    const up = await upload(admin, raster, {
+      acquired: ACQUIRED,
+      profile: 'index',
+      index: 'ndvi',
+      sceneId: 'demo-dl-ndvi',
+    });
+    expect(up.status, await up.clone().text()).toBe(201);
+    expect(sceneDocs(server).find((d) => d.id === 'demo-dl-ndvi')!.body).toEqual({
+      v: 1,
+      sceneId: 'demo-dl-ndvi',
+      acquired: '2026-07-20T01:30:00.000Z',
+      profile: 'index',
+      index: 'ndvi',
+      format: 'geotiff',
+      size: raster.length,
+      sha256: rasterSha,
+    });
+    expect((await upload(admin, tiff, { ...DEMO_QUERY, sceneId: 'demo-dl-bands' })).status).toBe(201);
+
+    // Both are downloaded, verified and processed on the gateway; the index raster's sidecar
+    // carried its index through the inbox.
+    for (const id of ['demo-dl-ndvi', 'demo-dl-bands'])
+      await eventually(() => existsSync(join(imageryDir(stack), 'done', `${id}.tif`)), 30_000, 50);
+    expect(readdirSync(join(imageryDir(stack), 'failed'))).toEqual([]);
+    expect(
+      JSON.parse(readFileSync(join(imageryDir(stack), 'done', 'demo-dl-ndvi.hatake.json'), 'utf8')),
+    ).toMatchObject({ profile: 'index', index: 'ndvi' });
+    const fields = demoManifest()
+      .fields.filter((f) => f.boundary)
+      .map((f) => f.id)
+      .sort();
+    type Row = { field: string; stats: string };
+    const synced = (id: string) =>
+      server.ctx.db
+        .prepare(
+          "SELECT field, stats FROM view_field_scenes WHERE farm = 'demo-farm' AND scene = ? ORDER BY field",
+        )
+        .all(id) as Row[];
+    for (const id of ['demo-dl-ndvi', 'demo-dl-bands'])
+      await eventually(() => synced(id).length === fields.length, 30_000, 100);
+    const statsOf = (id: string) =>
+      new Map(synced(id).map((r) => [r.field, JSON.parse(r.stats) as FieldStats]));
+    const [ndvi, bands] = [statsOf('demo-dl-ndvi'), statsOf('demo-dl-bands')];
+    expect([...ndvi.keys()]).toEqual(fields);
+    for (const id of fields) {
+      const [n, b] = [ndvi.get(id)!, bands.get(id)!];
+      expect(Object.keys(n.indices), id).toEqual(['ndvi']);
+      expect(b.indices.ndvi!.count, id).toBeGreaterThan(10);
+      // The same values: the same statistics, valid pixels and zones.
+      expect(n.indices.ndvi, id).toEqual(b.indices.ndvi);
+      expect([n.pixels, n.validPixels, n.validFraction, n.zones], id).toEqual([
+        b.pixels,
+        b.validPixels,
+        b.validFraction,
+        b.zones,
+      ]);
+    }
+    const info = server.ctx.db.prepare("SELECT info FROM view_scenes WHERE scene = 'demo-dl-ndvi'").get() as {
+      info: string;
+    };
+    expect((JSON.parse(info.info) as { scene: { profile: string; bands: object } }).scene).toMatchObject({
+      profile: 'index',
+      bands: { index: expect.stringMatching(/#1 \(NDVI\)$/) },
+    });
+  });
+});
+
 describe('uploading a scene', () => {
   let dir: string;
   let server: HatakeServer;
@@ -423,8 +500,42 @@ describe('uploading a scene', () => {
     ],
     ['an offset that is not a number', { offset: '1e9' }, 'HATAKE_E_PAYLOAD_SCHEMA', /querystring\/offset/],
     ['an unknown parameter', { shell: 'rm -rf /' }, 'HATAKE_E_PAYLOAD_SCHEMA', /querystring/],
+    [
+      'an index with a profile of reflectance bands',
+      { index: 'ndvi' },
+      'HATAKE_E_CONFIG',
+      /an index \("ndvi"\) is named, but profile s2-l2a reads reflectance bands/,
+    ],
+    [
+      'profile index without an index',
+      { profile: 'index', bands: undefined, offset: undefined },
+      'HATAKE_E_CONFIG',
+      /profile index needs the index the raster holds/,
+    ],
+    [
+      'an index nobody knows',
+      { profile: 'index', index: 'lai', bands: undefined, offset: undefined },
+      'HATAKE_E_CONFIG',
+      /unknown index "lai"/,
+    ],
+    [
+      'band roles for an index raster',
+      { profile: 'index', index: 'ndvi', offset: undefined },
+      'HATAKE_E_CONFIG',
+      /band roles were given for an index raster/,
+    ],
+    [
+      'a band scene sent as an index raster (five bands, not one)',
+      { profile: 'index', index: 'ndvi', bands: undefined, offset: undefined },
+      'HATAKE_E_IMAGERY_BANDS',
+      /an index raster has one band, this file has 5/,
+    ],
+    ['a malformed index', { index: 'NDVI;' }, 'HATAKE_E_PAYLOAD_SCHEMA', /querystring\/index/],
   ])('refuses %s with a coded problem', async (_name, over, code, detail) => {
-    await problem(await upload(admin, tiff, { ...DEMO_QUERY, ...over }), 400, code, detail);
+    const query = Object.fromEntries(
+      Object.entries({ ...DEMO_QUERY, ...over }).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    await problem(await upload(admin, tiff, query), 400, code, detail);
   });
 
   it('refuses an L2A scene whose radiometric offset nobody said', async () => {

@@ -1,7 +1,7 @@
 // Bad imagery inputs get a HatakeError naming the file and the problem: corrupt and truncated
 // TIFFs, grids that do not align, missing bands, unknown CRS, fields that miss the raster, and
 // malformed GeoJSON.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -288,5 +288,24 @@ describe('bad fields', () => {
       'field "far" does not cover any pixel centre of the raster (16×16 px, EPSG:32654)',
     );
     expect((e as HatakeError).place?.file).toBe('f.geojson');
+  });
+
+  it('refuses to process a scene for no fields at all, writing nothing', async () => {
+    const f = tiff(dir, 'none.tif', [red(), nir()], 16, 16);
+    const scene = await Scene.open({
+      files: [f],
+      profile: profileById('s2-l2a'),
+      bands: { red: 1, nir: 2 },
+      offset: 0,
+      sceneId: 'none-scene',
+    });
+    const out = join(dir, 'none');
+    const e = await processScene(scene, [], { outDir: out, maps: false }).catch((x: unknown) => x);
+    await scene.close();
+    expect(e).toBeInstanceOf(HatakeError);
+    expect((e as HatakeError).code).toBe('HATAKE_E_FIELDS');
+    expect((e as HatakeError).message).toBe('no fields to process scene none-scene for');
+    expect((e as HatakeError).expected).toMatch(/^at least one field boundary/);
+    expect(existsSync(out)).toBe(false);
   });
 });
