@@ -4,13 +4,15 @@
 // provenance. It is queued for the server, where an extension officer reviews it. A missing or
 // out-of-range input refuses the recommendation with a reason — never a guess. Sensor inputs come
 // from the latest readings of the field's devices (freshness is the card's maxAgeHours); the
-// refusals are kept (the latest per field) for the status page and counted in a metric.
+// refusals are kept (the latest per field) for the status page and counted in a metric, as is a
+// field whose crop has no model. The RI / SI reference is the field's N-rich strip when it was
+// scouted near the scene's date (observations `n_rich_<index>`), else the virtual 95th percentile.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isHatakeError, type ErrorCode } from '../protocol/errors.ts';
+import { HatakeError, isHatakeError, type ErrorCode } from '../protocol/errors.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import type { ModelCard } from '../protocol/model-card.ts';
-import type { Recommendation } from '../protocol/recommendation.ts';
+import type { Note, Recommendation } from '../protocol/recommendation.ts';
 import type { ZoneCollection } from '../protocol/imagery.ts';
 import { ModelRegistry } from '../edge/inference/registry.ts';
 import { modelRef } from '../protocol/model-card.ts';
@@ -68,13 +70,144 @@ export function daysGddPositive(
   };
 }
 
+/** A field observation named `n_rich_<index>` is the N-rich strip's value of that index. */
+export const N_RICH_PREFIX = 'n_rich_';
+
+/**
+ * How far (calendar days) the strip's scouting date may lie from the scene's acquisition date.
+ * RI and SI compare the strip with the farmer practice at the same growth stage — OSU senses both
+ * on the same day (AGRONOMY.md: RI = NDVI(strip) / NDVI(farmer practice)) — and in-season NDVI
+ * climbs week by week as the canopy grows (wheat from Feekes 4 to 6 in a few weeks), so a reading
+ * much older than a week compares two different canopies. Sentinel-2 passes every 5 days and a
+ * cloudy pass is often lost, so ±7 days lets a scout's reading pair with the nearest clear scene.
+ */
+export const N_RICH_WINDOW_DAYS = 7;
+
+/** The calendar date (YYYY-MM-DD) of `time` in `timeZone` (UTC when the zone is unknown). */
+function localDate(time: number, timeZone: string): string {
+  try {
+    return new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    }).format(time);
+  } catch {
+    return new Date(time).toISOString().slice(0, 10);
+  }
+}
+
+const dayNumber = (date: string) => Math.round(Date.parse(`${date}T00:00:00Z`) / DAY);
+const note = (code: string, ja: string, en: string): Note => ({ code, text: { ja, en } });
+
+/** The N-rich strip the recommendation uses, or why it uses the virtual reference instead. */
+export interface StripChoice {
+  reference: NonNullable<RecommendRequest['reference']>;
+  /** Why a scouted strip was not used (empty when it was, or when the field has none). */
+  notes: Note[];
+}
+
+/**
+ * The reference for a card with an `index_reference` input: the field's scouted N-rich strip
+ * (observations `n_rich_<index>`) when it has the index the model reads and was measured within
+ * N_RICH_WINDOW_DAYS of the scene's acquisition date, else the virtual 95th percentile, with a
+ * note saying why a strip the field has was not used. A strip value outside the card's range for
+ * the reference refuses the recommendation (HATAKE_E_MODEL_INPUT_RANGE): it is never used, and
+ * never silently replaced by the virtual reference.
+ */
+export function chooseReference(
+  card: ModelCard,
+  field: Manifest['fields'][number],
+  features: ZoneCollection['features'],
+  timeZone: string,
+): StripChoice {
+  const virtual: StripChoice = { reference: { kind: 'virtual_p95' }, notes: [] };
+  const refInput = card.inputs.find((i) => i.source.kind === 'index_reference');
+  if (!refInput || refInput.source.kind !== 'index_reference') return virtual;
+  const strips = Object.entries(field.observations ?? {})
+    .filter(([name]) => name.startsWith(N_RICH_PREFIX))
+    .map(([name, o]) => ({ name, index: name.slice(N_RICH_PREFIX.length), ...o }));
+  if (strips.length === 0) return virtual;
+
+  // The index the model reads: as assembleInputs chooses it (edge/inference/inputs.ts), the first
+  // of the card's index_stat preference that every zone has, else the reference's first.
+  const stat = card.inputs.find((i) => i.source.kind === 'index_stat')?.source;
+  let index = refInput.source.index[0]!;
+  if (stat?.kind === 'index_stat') {
+    index =
+      stat.index.find((idx) =>
+        features.every((f) => Number.isFinite(f.properties.indices[idx]?.[stat.stat] ?? Number.NaN)),
+      ) ?? stat.index[0]!;
+  }
+  const listed = strips.map((s) => `${s.name} ${s.date}`).join(', ');
+  const strip = strips.find((s) => s.index === index);
+  if (!strip)
+    return {
+      ...virtual,
+      notes: [
+        note(
+          'n_rich_strip_other_index',
+          `Nリッチストリップの記録(${listed})はモデルが使う${index.toUpperCase()}ではないため、圃場の95パーセンタイルを基準にしました`,
+          `The N-rich strip (${listed}) was not measured in ${index.toUpperCase()}, the index the model reads: the field’s 95th percentile was the reference`,
+        ),
+      ],
+    };
+  const acquired = features.map((f) => f.properties.acquired).find((a) => a !== null && a !== undefined);
+  const acquiredAt = acquired ? Date.parse(acquired) : Number.NaN;
+  if (!Number.isFinite(acquiredAt))
+    return {
+      ...virtual,
+      notes: [
+        note(
+          'n_rich_strip_undated_scene',
+          `画像の撮影日が不明なため、Nリッチストリップ(${strip.name} ${strip.date})と比べられません: 圃場の95パーセンタイルを基準にしました`,
+          `The scene has no acquisition date to compare the N-rich strip (${strip.name} ${strip.date}) with: the field’s 95th percentile was the reference`,
+        ),
+      ],
+    };
+  const sceneDate = localDate(acquiredAt, timeZone);
+  const apart = Math.abs(dayNumber(strip.date) - dayNumber(sceneDate));
+  if (apart > N_RICH_WINDOW_DAYS)
+    return {
+      ...virtual,
+      notes: [
+        note(
+          'n_rich_strip_out_of_window',
+          `Nリッチストリップ(${strip.name} ${strip.date})は撮影日 ${sceneDate} から${apart}日離れています(許容 ±${N_RICH_WINDOW_DAYS}日): 圃場の95パーセンタイルを基準にしました`,
+          `The N-rich strip (${strip.name} ${strip.date}) is ${apart} days from the scene’s date ${sceneDate} (allowed ±${N_RICH_WINDOW_DAYS} days): the field’s 95th percentile was the reference`,
+        ),
+      ],
+    };
+  if (!Number.isFinite(strip.value) || strip.value < refInput.min || strip.value > refInput.max)
+    throw new HatakeError(
+      'HATAKE_E_MODEL_INPUT_RANGE',
+      `field ${field.id}: the N-rich strip's ${index.toUpperCase()} ${strip.name} = ${String(strip.value).slice(0, 32)} (scouted ${strip.date}) is outside the valid range ${refInput.min}–${refInput.max} of ${modelRef(card)}'s ${refInput.name}`,
+      {
+        place: { pointer: `/fields/${field.id}/observations/${strip.name}` },
+        expected: `${strip.name} between ${refInput.min} and ${refInput.max}`,
+      },
+    );
+  return {
+    reference: {
+      kind: 'n_rich_strip',
+      values: { [index]: strip.value },
+      time: Date.parse(`${strip.date}T00:00:00Z`),
+      source: `N-rich strip, scouted ${strip.date}${strip.note ? ` (${strip.note})` : ''}`,
+    },
+    notes: [],
+  };
+}
+
 /** A device's latest reading of one metric, as GatewayStore.latest gives it (flags as JSON). */
 export type LatestReading = ReturnType<GatewayStore['latest']>[number];
 
 /** A recommendation the gateway did not make, and why. */
 export interface Refusal {
   field: string;
-  /** The model asked (id@version when it was found, else the id CROP_MODELS names). */
+  /**
+   * The model asked (id@version when it was found, else the id CROP_MODELS names; empty when the
+   * field's crop has no model).
+   */
   model: string;
   code: ErrorCode;
   reason: string;
@@ -172,8 +305,15 @@ export class GatewayRecommender {
     return this.registry;
   }
 
+  private refuse(field: string, model: string, e: HatakeError, reason: string, now: number): void {
+    this.forget(field);
+    this.refused.unshift({ field, model, code: e.code, reason, time: now });
+    this.refused.length = Math.min(this.refused.length, MAX_REFUSALS);
+  }
+
   /**
-   * Recommendations for every field of a processed scene whose crop has a model. `dailyMeanC`
+   * Recommendations for every field of a processed scene whose crop has a model; a field of the
+   * scene whose crop has none is listed in `refused` (a field with no crop is not). `dailyMeanC`
    * gives the weather station's daily mean temperatures (YYYY-MM-DD → °C).
    */
   async forScene(
@@ -185,9 +325,18 @@ export class GatewayRecommender {
   ): Promise<Recommendation[]> {
     const out: Recommendation[] = [];
     for (const field of farm.fields) {
-      const choice = field.crop ? CROP_MODELS[field.crop] : undefined;
       const features = zones.features.filter((f) => f.properties.fieldId === field.id);
-      if (!choice || features.length === 0) continue;
+      if (!field.crop || features.length === 0) continue;
+      const choice = Object.hasOwn(CROP_MODELS, field.crop) ? CROP_MODELS[field.crop] : undefined;
+      if (!choice) {
+        const e = new HatakeError('HATAKE_E_MODEL_NOT_FOUND', `no model for crop ${field.crop}`, {
+          expected: `a crop with a model: ${Object.keys(CROP_MODELS).join(', ')}`,
+        });
+        this.refuse(field.id, '', e, e.describe(), now);
+        this.opts.metrics?.recommendationsRefused.inc({ model: 'none', code: e.code });
+        this.log.info({ field: field.id, crop: field.crop }, 'no model for this crop');
+        continue;
+      }
       let model = choice.model;
       let skipped: string[] = [];
       try {
@@ -212,29 +361,28 @@ export class GatewayRecommender {
         }
         const s = sensorInputs(entry.card, farm, field.id, this.opts.latest ?? (() => []));
         skipped = s.skipped;
-        out.push(
-          await recommend(this.pool, {
-            farm: farm.farm.id,
-            field: field.id,
-            card: entry.card,
-            profile: reg.profile(choice.profile),
-            zones: { ...zones, features },
-            fieldAttributes,
-            sensors: s.sensors,
-            // The manifest has no N-rich strip yet: the field's virtual 95th percentile.
-            reference: { kind: 'virtual_p95' },
-            now,
-            by: `gateway ${gatewayId}`,
-          }),
-        );
+        const strip = chooseReference(entry.card, field, features, farm.farm.timezone ?? 'Asia/Tokyo');
+        const rec = await recommend(this.pool, {
+          farm: farm.farm.id,
+          field: field.id,
+          card: entry.card,
+          profile: reg.profile(choice.profile),
+          zones: { ...zones, features },
+          fieldAttributes,
+          sensors: s.sensors,
+          reference: strip.reference,
+          now,
+          by: `gateway ${gatewayId}`,
+        });
+        // Why the field's N-rich strip was not the reference, beside recommend()'s own note.
+        rec.notes.push(...strip.notes);
+        out.push(rec);
         this.forget(field.id);
       } catch (e) {
         if (!isHatakeError(e)) throw e;
         // Refused with its reason (a missing or out-of-range input, an unknown model…).
         const reason = `${e.describe()}${skipped.length ? `; not used: ${skipped.join('; ')}` : ''}`;
-        this.forget(field.id);
-        this.refused.unshift({ field: field.id, model, code: e.code, reason, time: now });
-        this.refused.length = Math.min(this.refused.length, MAX_REFUSALS);
+        this.refuse(field.id, model, e, reason, now);
         this.opts.metrics?.recommendationsRefused.inc({ model: choice.model, code: e.code });
         this.log.warn({ field: field.id, model, reason }, 'no recommendation for this field');
       }
