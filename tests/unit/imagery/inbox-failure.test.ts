@@ -4,57 +4,26 @@
 // handler names the document in the sidecar it writes, without that changing what counts as a
 // scene already processed.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ImageryInbox, type FailedScene, type ProcessedScene } from '../../../gateway/imagery/inbox.ts';
+import { describe, expect, it } from 'vitest';
 import { sceneFailureEvent, sceneHandler } from '../../../gateway/downlink-apply.ts';
 import type { DownlinkClient } from '../../../gateway/downlink-client.ts';
 import { GatewayEvent } from '../../../protocol/sync.ts';
 import { validator } from '../../../protocol/validate.ts';
-import type { FieldInput } from '../../../edge/imagery/fields.ts';
 import { demoScene } from '../../../sim/scene.ts';
-import { demoManifest, quietLog } from '../../helpers/stack.ts';
+import { demoManifest } from '../../helpers/stack.ts';
+import { imageryFields, inboxScanner } from '../../helpers/inbox.ts';
 import { undecodableTiff } from '../../helpers/corrupt-tiff.ts';
 
 const manifest = demoManifest();
-const fields: FieldInput[] = manifest.fields
-  .filter((f) => f.boundary)
-  .map((f) => ({
-    id: f.id,
-    name: f.name,
-    polygons: [f.boundary!.coordinates as FieldInput['polygons'][number]],
-  }));
+const fields = imageryFields(manifest);
 const good = Buffer.from(demoScene(manifest, { acquired: '2026-07-20T01:30:00Z' }).tiff);
 const bad = undecodableTiff(good);
 const DESCRIPTION = { bands: 'blue=1,green=2,red=3,nir=4,scl=5', offset: -1000 };
 const eventValidator = validator(GatewayEvent);
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-/** An inbox with `files` dropped in, scanned once: what it reported. */
-async function scanWith(files: Record<string, Buffer | object>) {
-  const dir = mkdtempSync(join(tmpdir(), 'hatake-inbox-fail-'));
-  dirs.push(dir);
-  const results: ProcessedScene[] = [];
-  const failures: FailedScene[] = [];
-  const inbox = new ImageryInbox(
-    dir,
-    () => fields,
-    (r) => results.push(r),
-    quietLog(),
-    (f) => failures.push(f),
-  );
-  for (const [name, content] of Object.entries(files))
-    writeFileSync(join(inbox.inbox, name), Buffer.isBuffer(content) ? content : JSON.stringify(content));
-  await inbox.scan();
-  await inbox.stop();
-  return { dir, results, failures };
-}
+const { scanWith, newInbox } = inboxScanner(fields, 'hatake-inbox-fail-');
 
 describe('a scene the imagery inbox cannot process', () => {
   it('is reported with its downlink document when it came by downlink, as a valid downlink_refused event', async () => {
@@ -142,14 +111,7 @@ describe('a scene the imagery inbox cannot process', () => {
 
 describe('the sidecar the scene handler writes', () => {
   it('names the document it came with; a new version of the same description is not processed again', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hatake-scene-sidecar-'));
-    dirs.push(dir);
-    new ImageryInbox(
-      dir,
-      () => fields,
-      () => undefined,
-      quietLog(),
-    ); // makes inbox/, done/, failed/
+    const dir = newInbox();
     let downloads = 0;
     let scans = 0;
     const client = {

@@ -5,28 +5,21 @@
 // profile, is refused with a coded reason. The scene handler carries a downlink document's index
 // into the sidecar it writes.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImageryInbox, type FailedScene, type ProcessedScene } from '../../../gateway/imagery/inbox.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ProcessedScene } from '../../../gateway/imagery/inbox.ts';
 import { sceneHandler } from '../../../gateway/downlink-apply.ts';
 import type { DownlinkClient } from '../../../gateway/downlink-client.ts';
-import type { FieldInput } from '../../../edge/imagery/fields.ts';
 import { INDICES } from '../../../edge/imagery/indices.ts';
 import { INDEX_IDS } from '../../../protocol/imagery.ts';
 import { demoScene } from '../../../sim/scene.ts';
-import { demoManifest, quietLog } from '../../helpers/stack.ts';
+import { demoManifest } from '../../helpers/stack.ts';
+import { imageryFields, inboxScanner } from '../../helpers/inbox.ts';
 import { demoNdviRaster } from '../../helpers/demo-ndvi.ts';
 
 const manifest = demoManifest();
-const fields: FieldInput[] = manifest.fields
-  .filter((f) => f.boundary)
-  .map((f) => ({
-    id: f.id,
-    name: f.name,
-    polygons: [f.boundary!.coordinates as FieldInput['polygons'][number]],
-  }));
+const fields = imageryFields(manifest);
 const demo = demoScene(manifest, { acquired: '2026-07-20T01:30:00Z' });
 const bandScene = Buffer.from(demo.tiff);
 /** The band scene's description, as sidecars were written before the index profile. */
@@ -36,30 +29,7 @@ beforeAll(async () => {
   ndviRaster = await demoNdviRaster(demo);
 });
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-/** An inbox with `files` dropped in, scanned once: what it reported. */
-async function scanWith(files: Record<string, Buffer | object>) {
-  const dir = mkdtempSync(join(tmpdir(), 'hatake-inbox-sidecar-'));
-  dirs.push(dir);
-  const results: ProcessedScene[] = [];
-  const failures: FailedScene[] = [];
-  const inbox = new ImageryInbox(
-    dir,
-    () => fields,
-    (r) => results.push(r),
-    quietLog(),
-    (f) => failures.push(f),
-  );
-  for (const [name, content] of Object.entries(files))
-    writeFileSync(join(inbox.inbox, name), Buffer.isBuffer(content) ? content : JSON.stringify(content));
-  await inbox.scan();
-  await inbox.stop();
-  return { dir, results, failures };
-}
+const { scanWith, newInbox } = inboxScanner(fields, 'hatake-inbox-sidecar-');
 
 describe('a sidecar naming an index (profile index)', () => {
   it("is processed into the band scene's NDVI statistics; a sidecar without an index is read as before", async () => {
@@ -161,14 +131,7 @@ describe('a sidecar naming an index (profile index)', () => {
 
 describe('a scene sent down with an index', () => {
   it('is written to the inbox with its index in the sidecar', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hatake-scene-sidecar-index-'));
-    dirs.push(dir);
-    new ImageryInbox(
-      dir,
-      () => fields,
-      () => undefined,
-      quietLog(),
-    ); // makes inbox/, done/, failed/
+    const dir = newInbox();
     const client = {
       get: async () => new Response(new Uint8Array(ndviRaster)),
     } as unknown as DownlinkClient;
