@@ -1,7 +1,14 @@
 // External-broker mode: the gateway as a client of an existing broker (Mosquitto, or the MQTT
 // integration of a LoRaWAN network server), with a persistent session at QoS 1. Each message goes
 // through the same ingest as the embedded broker's, and is acknowledged to the external broker
-// only after it is durable here — mqtt.js sends the PUBACK when `handleMessage` calls back.
+// only after it is durable here.
+//
+// mqtt.js reads the next packet only once `handleMessage` has called back, and sends the PUBACK
+// then; waiting there for the commit would make every message its own transaction (measured:
+// 2,800 msg/s at 250 µs of CPU each). So a telemetry message is handed to the ingest and
+// `handleMessage` calls back at once, while its PUBACK is held (`deferAcks`) until its group has
+// committed: many messages share a commit, as on the embedded broker, and none is acknowledged
+// before it is durable. Imagery chunks, written in order, still wait for their turn.
 // The farm's imagery topics (hatake/v1/{farm}/imagery/…) are subscribed too and go to the same
 // ImageryReceiver as on the embedded broker; its status answers are published back here.
 import { readFileSync } from 'node:fs';
@@ -133,14 +140,25 @@ export class ExternalBroker {
       protocolVersion: 4,
     });
     this.client = client;
+    const held = deferAcks(client);
+    const notStored = (packet: IPublishPacket, err: Error) =>
+      this.log.error(
+        { topic: packet.topic.slice(0, 200), err: err.message },
+        'not stored; leaving it with the external broker',
+      );
     client.handleMessage = (packet, callback) => {
-      this.handle(packet).then(
+      const durable = this.handle(packet);
+      if (packet.qos <= 1 && !this.isImagery(packet.topic)) {
+        // QoS 0 has nothing to acknowledge; QoS 1's PUBACK goes once `durable` resolves.
+        if (packet.qos === 1 && packet.messageId !== undefined) held.hold(packet.messageId, durable);
+        durable.catch((err: Error) => notStored(packet, err));
+        callback();
+        return;
+      }
+      durable.then(
         () => callback(),
         (err: Error) => {
-          this.log.error(
-            { topic: packet.topic.slice(0, 200), err: err.message },
-            'not stored; leaving it with the external broker',
-          );
+          notStored(packet, err);
           callback(err);
         },
       );
@@ -159,6 +177,10 @@ export class ExternalBroker {
       client.once('connect', () => resolve());
       client.once('error', reject);
     });
+  }
+
+  private isImagery(topic: string): boolean {
+    return this.imagery !== undefined && topic.startsWith(imageryTopicPrefix(this.registry.farm));
   }
 
   private async handle(packet: IPublishPacket): Promise<void> {
@@ -201,4 +223,47 @@ export class ExternalBroker {
   async stop(): Promise<void> {
     await this.client?.endAsync();
   }
+}
+
+type SendPacket = (
+  packet: { cmd: string; messageId?: number },
+  cb?: (err?: Error) => void,
+  ...rest: unknown[]
+) => void;
+
+/**
+ * Holds a QoS 1 message's PUBACK until `durable` resolves, and lets mqtt.js read the next packet
+ * meanwhile. mqtt.js sends every packet through its `_sendPacket`; a PUBACK for a held message id
+ * is taken there: mqtt.js is told it went, and it goes when the message is durable — on the same
+ * connection only (after a reconnect the id may name another message, and the broker resends the
+ * unacknowledged one anyway). A message that could not be stored is never acknowledged; the
+ * connection is dropped so that the broker, holding it in the persistent session, sends it again
+ * after the reconnect. Acknowledgements go in the order the messages came, as MQTT asks: groups
+ * commit in order and release their messages in order.
+ */
+function deferAcks(client: MqttClient): { hold(messageId: number, durable: Promise<void>): void } {
+  const c = client as unknown as { _sendPacket: SendPacket; stream?: { destroy(): void } };
+  const send = c._sendPacket.bind(client);
+  const held = new Map<number, Promise<void>>();
+  let connection = 0;
+  client.on('close', () => {
+    connection++;
+    held.clear();
+  });
+  c._sendPacket = (packet, cb, ...rest) => {
+    const durable = packet.cmd === 'puback' ? held.get(packet.messageId!) : undefined;
+    if (!durable) return send(packet, cb, ...rest);
+    held.delete(packet.messageId!);
+    const on = connection;
+    cb?.();
+    durable.then(
+      () => {
+        if (on === connection) send(packet);
+      },
+      () => {
+        if (on === connection) c.stream?.destroy();
+      },
+    );
+  };
+  return { hold: (messageId, durable) => held.set(messageId, durable) };
 }
