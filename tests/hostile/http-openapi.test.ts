@@ -76,6 +76,13 @@ function known(op: Operation, name: string): string[] {
       return ['wh-0000000000000000'];
     case 'path':
       return ['maps/upland-1/ndvi.png'];
+    // A scene upload's description, so a request reaches the handler's own checks of the file.
+    case 'acquired':
+      return op.route.includes('/scenes') ? ['2026-07-15T01:35:21Z'] : [];
+    case 'profile':
+      return op.route.includes('/scenes') ? ['s2-l2a', 'index'] : [];
+    case 'index':
+      return op.route.includes('/scenes') ? ['ndvi'] : [];
     default:
       return [];
   }
@@ -342,6 +349,12 @@ function exampleReq(op: Operation): Req {
     b = {
       body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...Array(24).fill(1)]),
       headers: { 'content-type': 'image/png' },
+    };
+  else if (op.key === 'POST /api/v1/farms/{farm}/scenes')
+    b = {
+      // A TIFF header and nothing a TIFF needs after it: refused by the handler, not the schema.
+      body: Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0x00, 0x00, 0x00, ...Array(24).fill(0)]),
+      headers: { 'content-type': 'image/tiff' },
     };
   else if (op.bodySchema)
     b = {
