@@ -28,7 +28,7 @@ import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
-import { gatewayRoutes } from './routes/gateways.ts';
+import { gatewayRoutes, syncThroughput, type SyncThroughput } from './routes/gateways.ts';
 import { sceneRoutes } from './routes/scenes.ts';
 import { loadOrCreateSigningKey } from './signing.ts';
 import { reviewFeature } from './features/review.ts';
@@ -84,6 +84,8 @@ export interface ServerContext {
   downlink: Downlink;
   /** The public half of the key that signs downlink documents (PEM). */
   signingPublicKey: string;
+  /** What each gateway's batches delivered and when: the gateway list's throughput. */
+  throughput: SyncThroughput;
 }
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -147,6 +149,7 @@ export class HatakeServer {
       readings: await createReadingStore(opts.storage, db, logger === false ? undefined : logger),
       live,
       secureCookies: opts.secureCookies ?? false,
+      throughput: syncThroughput(db),
     };
     const app = Fastify({
       loggerInstance: logger === false ? undefined : logger,

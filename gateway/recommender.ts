@@ -18,7 +18,8 @@ import { ModelRegistry } from '../edge/inference/registry.ts';
 import { modelRef } from '../protocol/model-card.ts';
 import { InferencePool } from '../edge/inference/pool.ts';
 import { recommend, type RecommendRequest } from '../edge/recommend/recommend.ts';
-import type { Observed } from '../edge/inference/inputs.ts';
+import { chooseIndex, type Observed } from '../edge/inference/inputs.ts';
+import { todayIn } from '../firmware-config/manifest-check.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
@@ -83,20 +84,6 @@ export const N_RICH_PREFIX = 'n_rich_';
  */
 export const N_RICH_WINDOW_DAYS = 7;
 
-/** The calendar date (YYYY-MM-DD) of `time` in `timeZone` (UTC when the zone is unknown). */
-function localDate(time: number, timeZone: string): string {
-  try {
-    return new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-    }).format(time);
-  } catch {
-    return new Date(time).toISOString().slice(0, 10);
-  }
-}
-
 const dayNumber = (date: string) => Math.round(Date.parse(`${date}T00:00:00Z`) / DAY);
 const note = (code: string, ja: string, en: string): Note => ({ code, text: { ja, en } });
 
@@ -129,16 +116,12 @@ export function chooseReference(
     .map(([name, o]) => ({ name, index: name.slice(N_RICH_PREFIX.length), ...o }));
   if (strips.length === 0) return virtual;
 
-  // The index the model reads: as assembleInputs chooses it (edge/inference/inputs.ts), the first
-  // of the card's index_stat preference that every zone has, else the reference's first.
-  const stat = card.inputs.find((i) => i.source.kind === 'index_stat')?.source;
-  let index = refInput.source.index[0]!;
-  if (stat?.kind === 'index_stat') {
-    index =
-      stat.index.find((idx) =>
-        features.every((f) => Number.isFinite(f.properties.indices[idx]?.[stat.stat] ?? Number.NaN)),
-      ) ?? stat.index[0]!;
-  }
+  // The index the model reads, chosen as the input assembly chooses it; else the reference's first.
+  const index =
+    chooseIndex(
+      card,
+      features.map((f) => f.properties),
+    ) ?? refInput.source.index[0]!;
   const listed = strips.map((s) => `${s.name} ${s.date}`).join(', ');
   const strip = strips.find((s) => s.index === index);
   if (!strip)
@@ -165,7 +148,7 @@ export function chooseReference(
         ),
       ],
     };
-  const sceneDate = localDate(acquiredAt, timeZone);
+  const sceneDate = todayIn(timeZone, acquiredAt);
   const apart = Math.abs(dayNumber(strip.date) - dayNumber(sceneDate));
   if (apart > N_RICH_WINDOW_DAYS)
     return {
@@ -223,15 +206,6 @@ export interface RecommenderOptions {
 /** Refusals kept for the status page: the latest per field, at most this many fields. */
 const MAX_REFUSALS = 20;
 
-function flagsOf(raw: string): string[] {
-  try {
-    const v: unknown = JSON.parse(raw);
-    return Array.isArray(v) ? v.map(String) : [String(raw)];
-  } catch {
-    return [String(raw)];
-  }
-}
-
 /**
  * The sensor inputs a card asks for, from the latest readings of the devices the manifest puts in
  * the field: per metric the most recent reading that carries no quality flag and is in the unit
@@ -255,7 +229,7 @@ export function sensorInputs(
     for (const r of latest(device.id)) {
       const unit = wanted.get(r.metric);
       if (unit === undefined) continue;
-      const flags = flagsOf(r.flags);
+      const flags = JSON.parse(r.flags) as string[]; // the store writes a JSON array
       if (flags.length > 0) {
         skipped.push(`${r.metric} of ${device.id} was flagged ${flags.join(', ')}`);
         continue;

@@ -49,6 +49,8 @@ export const THROUGHPUT_WINDOW_MS = 5 * 60_000;
  * millisecond), kept for THROUGHPUT_WINDOW_MS, in server.db so a restart does not forget it. The
  * sync protocol stays as it is: the figure comes from what the server received, not from the gateway.
  */
+export type SyncThroughput = ReturnType<typeof syncThroughput>;
+
 export function syncThroughput(db: Db) {
   migrate(db, 'gateway-throughput', [
     `CREATE TABLE gateway_throughput (
@@ -100,7 +102,6 @@ export async function gatewayRoutes(
 ): Promise<void> {
   const artifacts = join(dataDir, 'artifacts');
   mkdirSync(artifacts, { recursive: true });
-  const throughput = syncThroughput(ctx.db);
 
   app.get(
     '/api/v1/server-key',
@@ -178,7 +179,7 @@ export async function gatewayRoutes(
         clock_offset_ms: number | null;
         downlink_version: number | null;
       }[];
-      const perMinute = throughput.perMinute(Date.now());
+      const perMinute = ctx.throughput.perMinute(Date.now());
       return rows.map((g) => ({
         id: g.id,
         farm: g.farm,

@@ -8,7 +8,6 @@ import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway } from '../server.ts';
-import { syncThroughput } from './gateways.ts';
 import type { FarmAggregate, FarmReading } from '../storage/types.ts';
 import type { PluggableKind, SeriesWrites } from '../sync-appliers.ts';
 import type { Db } from '../../runtime/sqlite.ts';
@@ -51,8 +50,6 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     ack: ctx.db.prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?'),
     ackedSeq: ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?'),
   };
-  // What each gateway delivered and when, for the throughput of the gateway list.
-  const throughput = syncThroughput(ctx.db);
 
   app.addHook('preParsing', async (request, _reply, payload) => {
     if (request.headers['content-encoding'] !== 'gzip') return payload;
@@ -237,7 +234,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         const now = Date.now();
         sql.ack.run(batch.seqTo, now, gw.id);
         // Counted with the ack, so a batch counts only once it is acknowledged.
-        throughput.record(gw.id, batch.items.length - result.duplicates, now);
+        ctx.throughput.record(gw.id, batch.items.length - result.duplicates, now);
         return (sql.ackedSeq.get(gw.id) as { acked_seq: number }).acked_seq;
       })();
       // Live events cost a few µs per reading: build them only when a browser is listening.

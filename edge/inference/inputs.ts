@@ -84,8 +84,14 @@ function profileValue(profile: CropProfile, path: string): unknown {
   return v;
 }
 
-/** Chooses the index a model reads: the first in the card's preference list that every zone has. */
-function chooseIndex(card: ModelCard, zones: ZoneData[]): string | null {
+/**
+ * Chooses the index a model reads: the first in the card's preference list that every zone has
+ * (null when the card reads no index statistic).
+ */
+export function chooseIndex(
+  card: ModelCard,
+  zones: readonly { indices: Readonly<Record<string, Readonly<Record<string, unknown>> | undefined>> }[],
+): string | null {
   const src = card.inputs.find((i) => i.source.kind === 'index_stat')?.source;
   if (!src || src.kind !== 'index_stat') return null;
   for (const idx of src.index) {
