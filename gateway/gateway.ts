@@ -28,7 +28,7 @@ import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus } from './http.ts';
 import { ExternalBroker } from './external.ts';
-import { TipEngine } from './tips.ts';
+import { TipEngine, airTemperatureDevices, zoneOffsetMs } from './tips.ts';
 import { GatewayRecommender } from './recommender.ts';
 import { ImageryInbox, type ProcessedScene } from './imagery/inbox.ts';
 import { ImageryReceiver } from './imagery/receiver.ts';
@@ -349,7 +349,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.manifest,
       this.config.id,
       r.zones,
-      this.dailyMeanTemperatures(),
+      this.dailyMeanTemperatures(this.now()),
       this.now(),
     );
     for (const rec of recs) this.store.enqueue('recommendation', rec, now);
@@ -363,19 +363,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return recs;
   }
 
-  /** Daily mean air temperature (UTC days) from the farm's weather stations. */
-  private dailyMeanTemperatures(): Map<string, number> {
-    const rows = this.store.db
-      .prepare(
-        `SELECT date(time / 1000, 'unixepoch') AS day, AVG(value) AS mean FROM readings WHERE metric = 'air_temperature' GROUP BY day`,
-      )
-      .all() as { day: string; mean: number }[];
-    const hourly = this.store.db
-      .prepare(
-        `SELECT date(hour / 1000, 'unixepoch') AS day, SUM(sum) / SUM(count) AS mean FROM readings_hourly WHERE metric = 'air_temperature' GROUP BY day`,
-      )
-      .all() as { day: string; mean: number }[];
-    return new Map([...hourly, ...rows].map((r) => [r.day, r.mean]));
+  /** Daily mean air temperature (the farm's local days, the last year) from its weather stations. */
+  private dailyMeanTemperatures(now: number): Map<string, number> {
+    const rows = this.store.dailyTemperatures(
+      airTemperatureDevices(this.manifest, this.catalogue),
+      now - 366 * 86_400_000,
+      zoneOffsetMs(this.manifest.farm.timezone ?? 'Asia/Tokyo', now),
+    );
+    return new Map(rows.map((r) => [r.date, r.mean]));
   }
 
   /** The devices of the current manifest, by id. */

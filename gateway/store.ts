@@ -57,6 +57,28 @@ export interface DiskUse {
   fsFreeBytes: number;
 }
 
+/** The statement of `GatewayStore.dailyTemperatures` for `stations` devices (exported for its plan's test). */
+export function dailyTemperatureSql(stations: number): string {
+  const list = Array<string>(stations).fill('?').join(', ');
+  return `SELECT date((t + ?) / 1000, 'unixepoch') AS date, MIN(lo) AS tmin, MAX(hi) AS tmax,
+      SUM(s) / SUM(n) AS mean, SUM(n) AS count FROM (
+      SELECT time AS t, value AS lo, value AS hi, value AS s, 1 AS n FROM readings
+        WHERE device IN (${list}) AND metric = 'air_temperature' AND time > ?
+      UNION ALL
+      SELECT hour, min, max, sum, count FROM readings_hourly
+        WHERE device IN (${list}) AND metric = 'air_temperature' AND hour >= ?
+    ) GROUP BY date ORDER BY date`;
+}
+
+/** One local day of air temperature (°C), as `GatewayStore.dailyTemperatures` gives it. */
+export interface DailyTemperatureRow {
+  date: string;
+  tmin: number;
+  tmax: number;
+  mean: number;
+  count: number;
+}
+
 export interface DeviceState {
   id: string;
   lastSeen: number | null;
@@ -232,6 +254,19 @@ export class GatewayStore {
     }
     this.db.prepare('DELETE FROM readings_hourly WHERE hour < ?').run(hourlyCutoff);
     return rolled;
+  }
+
+  /**
+   * Air temperature per local day since `from` (min, max, mean and how many values), from the raw
+   * readings and, for the hours already rolled up, the hourly aggregates, so a season longer than
+   * the raw retention keeps its early days. Read along the primary keys of the given devices (the
+   * weather stations), never by scanning every reading. `offsetMs` is the zone's offset from UTC.
+   */
+  dailyTemperatures(devices: readonly string[], from: number, offsetMs: number): DailyTemperatureRow[] {
+    if (devices.length === 0) return [];
+    return this.db
+      .prepare(dailyTemperatureSql(devices.length))
+      .all(offsetMs, ...devices, from, ...devices, Math.ceil(from / HOUR) * HOUR) as DailyTemperatureRow[];
   }
 
   hourly(

@@ -133,7 +133,7 @@ export class TipEngine {
           kits: [...this.catalogue.kits.values()],
           readings: readings.map((r) => ({ ...r, flags: JSON.parse(r.flags) as Reading['flags'] })),
           lastSeen,
-          dailyTemperatures: this.dailyTemperatures(now),
+          dailyTemperatures: this.dailyTemperatures(m, now),
         },
         this.rules,
       );
@@ -182,20 +182,25 @@ export class TipEngine {
   }
 
   /** Daily minimum and maximum air temperature per local day, for the days before the window. */
-  private dailyTemperatures(now: number): DailyTemperature[] {
-    const offsetMs = zoneOffsetMs(this.opts.timeZone, now);
-    return this.store.db
-      .prepare(
-        `SELECT date((time + ?) / 1000, 'unixepoch') AS date, MIN(value) AS tmin, MAX(value) AS tmax
-         FROM readings WHERE metric = 'air_temperature' AND time > ? GROUP BY date ORDER BY date`,
+  private dailyTemperatures(m: Manifest, now: number): DailyTemperature[] {
+    return this.store
+      .dailyTemperatures(
+        airTemperatureDevices(m, this.catalogue),
+        now - 200 * 24 * HOUR,
+        zoneOffsetMs(this.opts.timeZone, now),
       )
-      .all(offsetMs, now - 200 * 24 * HOUR) as DailyTemperature[];
+      .map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
   }
 
   stop(): void {
     clearInterval(this.timer);
     clearTimeout(this.pending);
   }
+}
+
+/** The farm's devices whose kit measures air temperature (its weather stations). */
+export function airTemperatureDevices(m: Manifest, catalogue: Catalogue): string[] {
+  return m.devices.filter((d) => catalogue.kits.get(d.kit)?.metrics.air_temperature).map((d) => d.id);
 }
 
 /** A zone's offset from UTC at an instant, in ms (Asia/Tokyo: +9 h). */
