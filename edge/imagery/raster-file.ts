@@ -234,11 +234,27 @@ export class RasterFile {
       const bitsAll = (await fd.loadValue('BitsPerSample')) as ArrayLike<number> | number | undefined;
       const bitsList = typeof bitsAll === 'number' ? [bitsAll] : Array.from(bitsAll ?? [8]);
       const bits = bitsList[0] ?? 8;
+      const bands = image.getSamplesPerPixel();
+      // BitsPerSample (and SampleFormat, when present) hold one value per band; fewer would leave
+      // a band with no format, which geotiff only finds out when the band is read.
+      if (bitsList.length < bands)
+        throw fileError(
+          path,
+          `SamplesPerPixel is ${bands} but BitsPerSample has ${bitsList.length} value(s)`,
+          'one BitsPerSample value per band',
+        );
       if (bitsList.some((b) => b !== bits))
         throw fileError(path, 'bands of different bit depths in one file');
       const sampleFormat = image.getSampleFormat(0);
       if (![1, 2, 3].includes(sampleFormat))
         throw fileError(path, `unsupported sample format ${sampleFormat}`);
+      for (let b = 1; b < bands; b++)
+        if (image.getSampleFormat(b) !== sampleFormat)
+          throw fileError(
+            path,
+            `band ${b + 1} has sample format ${String(image.getSampleFormat(b))}, band 1 has ${sampleFormat}`,
+            'one sample format for every band',
+          );
 
       let origin: number[];
       let res: number[];
@@ -322,7 +338,12 @@ export class RasterFile {
       throw new RangeError(`window ${win.join(',')} outside ${width}×${height}`);
     }
     const w = c1 - c0;
-    const out = this.image.getArrayForSample(band, w * (r1 - r0)) as Samples;
+    let out: Samples;
+    try {
+      out = this.image.getArrayForSample(band, w * (r1 - r0)) as Samples;
+    } catch (e) {
+      throw fileError(this.path, `band ${band + 1}: ${(e as Error).message}`);
+    }
     const bw = this.blockWidth;
     const bh = this.blockHeight;
     const planar = this.image.planarConfiguration;

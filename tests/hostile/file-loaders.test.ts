@@ -513,6 +513,36 @@ describe('GeoTIFF headers of real Sentinel-2 files', () => {
     expect(codes.has('HATAKE_E_IMAGERY_FILE')).toBe(true);
   }, 120_000);
 
+  it('refuses more bands (SamplesPerPixel) than BitsPerSample describes, on open and with its file', async () => {
+    // Found by the property above (a clean-clone run, seed -214200762): SamplesPerPixel 1 → 3 in
+    // a real one-band file opened as three bands, and reading band 2 threw geotiff's uncoded
+    // "Unsupported data format/bitsPerSample".
+    const f = files.find((x) => x.name.endsWith('_B04.tif'))!;
+    const b = Buffer.from(f.bytes);
+    const ifd = b.readUInt32LE(4);
+    let patched = false;
+    for (let i = 0; i < b.readUInt16LE(ifd); i++) {
+      const e = ifd + 2 + i * 12;
+      if (b.readUInt16LE(e) === 277 /* SamplesPerPixel */) {
+        expect(b.readUInt16LE(e + 8)).toBe(1);
+        b.writeUInt16LE(3, e + 8);
+        patched = true;
+      }
+    }
+    expect(patched).toBe(true);
+    const path = join(dir, `${n++}-spp3.tif`);
+    writeFileSync(path, b);
+    const err = await RasterFile.open(path).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      code: 'HATAKE_E_IMAGERY_FILE',
+      place: { file: path },
+      message: expect.stringContaining('SamplesPerPixel is 3 but BitsPerSample has 1 value'),
+    });
+  });
+
   it('refuses a header whose IFD declares more values than the file holds, at once and in bounded memory', async () => {
     // BitsPerSample (258) or SampleFormat (339) said to hold 67 million values in an 8 kB file.
     const slow: string[] = [];
