@@ -85,6 +85,8 @@ const sceneDocs = (server: HatakeServer) =>
   server.ctx.downlink.since('demo-farm', 0).filter((d) => d.kind === 'scene');
 const imageryDir = (stack: Stack) => join(stack.gateway.config.dataDir, 'imagery');
 
+// Each of these sends a real scene through server, downlink and gateway processing: alone about
+// 8 s, several times that on a loaded 2-core machine with the rest of the suite beside it.
 describe('a scene sent down from the server', () => {
   it('is downloaded, verified and processed by the gateway; stats, zones and maps reach the server', async () => {
     const { server, url, stack } = await registered();
@@ -170,7 +172,7 @@ describe('a scene sent down from the server', () => {
     const conflict = await upload(await signIn(url, 'admin'), other);
     expect(conflict.status).toBe(409);
     expect(((await conflict.json()) as Problem).code).toBe('HATAKE_E_STATE_CONFLICT');
-  });
+  }, 90_000);
 
   it('refuses a file altered on the server, keeps nothing of it and reports the refusal', async () => {
     const { server, url, stack } = await registered();
@@ -231,7 +233,7 @@ describe('a scene sent down from the server', () => {
     for (const d of ['inbox', 'done', 'failed'])
       expect(readdirSync(join(imageryDir(stack), d)).filter((f) => f.includes('demo-dl-3'))).toEqual([]);
     expect(existsSync(join(imageryDir(stack), 'done', 'demo-dl-2.tif'))).toBe(true);
-  });
+  }, 90_000);
 
   it('reports a scene that arrives intact but cannot be processed, and processes the next one', async () => {
     const { server, url, stack } = await registered();
@@ -309,7 +311,7 @@ describe('a scene sent down from the server', () => {
     );
     expect(readdirSync(failed).filter((f) => f.includes('demo-dl-good'))).toEqual([]);
     expect(refusals()).toHaveLength(1);
-  });
+  }, 90_000);
 });
 
 describe('an index raster sent down from the server (profile index)', () => {
@@ -383,7 +385,7 @@ describe('an index raster sent down from the server (profile index)', () => {
       profile: 'index',
       bands: { index: expect.stringMatching(/#1 \(NDVI\)$/) },
     });
-  });
+  }, 90_000);
 });
 
 describe('uploading a scene', () => {
