@@ -185,6 +185,11 @@ export const IndexStats = Type.Object(
     /** Percentiles with linear interpolation between order statistics (numpy's default). */
     p10: NumOrNull,
     p90: NumOrNull,
+    /**
+     * 95th percentile, same definition: a field's p95 is the virtual N-rich reference
+     * (AGRONOMY.md). Always written since it was added; optional so older outputs still read.
+     */
+    p95: Type.Optional(NumOrNull),
     /** Population standard deviation (ddof = 0). */
     std: NumOrNull,
     min: NumOrNull,
@@ -336,6 +341,12 @@ export const ZoneProperties = Type.Object(
     validFraction: Type.Number({ minimum: 0, maximum: 1 }),
     /** The field's valid fraction — how much of the field the zoning could see. */
     fieldValidFraction: Type.Number({ minimum: 0, maximum: 1 }),
+    /**
+     * The field's 95th percentile of each index over all its valid pixels (stats.json's
+     * `fields[id].indices[index].p95`), for the virtual N-rich reference. Always written since it
+     * was added; zones written before lack it.
+     */
+    fieldP95: Type.Optional(Type.Record(Type.String(), NumOrNull)),
     indices: Type.Record(Type.String(), IndexStats),
   },
   { additionalProperties: false },

@@ -43,6 +43,7 @@ export const ZoneIndexStats = Type.Object(
     median: Type.Optional(Type.Union([Num, Type.Null()])),
     p10: Type.Optional(Type.Union([Num, Type.Null()])),
     p90: Type.Optional(Type.Union([Num, Type.Null()])),
+    p95: Type.Optional(Type.Union([Num, Type.Null()])),
     std: Type.Optional(Type.Union([Num, Type.Null()])),
     min: Type.Optional(Type.Union([Num, Type.Null()])),
     max: Type.Optional(Type.Union([Num, Type.Null()])),
@@ -64,6 +65,14 @@ export const ZoneInputProperties = Type.Object(
     areaHa: Type.Number({ exclusiveMinimum: 0, maximum: 100_000 }),
     validFraction: Type.Number({ minimum: 0, maximum: 1 }),
     indices: Dict('^[a-z][a-z0-9]{0,15}$', ZoneIndexStats, { maxProperties: 32 }),
+    /**
+     * The field's 95th percentile of each index over all its valid pixels — the virtual N-rich
+     * reference. Every zone of a field carries the same values; zones without it (written before
+     * it existed, or by hand) fall back to an estimate from the zones' means and stds.
+     */
+    fieldP95: Type.Optional(
+      Dict('^[a-z][a-z0-9]{0,15}$', Type.Union([Num, Type.Null()]), { maxProperties: 32 }),
+    ),
     /** Per-zone attributes a model may read (zone_attribute inputs), e.g. plant_height_cm. */
     attributes: Type.Optional(
       Dict('^[a-z][a-z0-9_]{0,63}$', Type.Union([Num, Type.String({ maxLength: 32 })]), {

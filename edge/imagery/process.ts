@@ -298,6 +298,7 @@ function zoneFeatures(
   zoning: ZoningOptions,
   zoningIndex: string,
   toWgs: ReturnType<typeof transformer>,
+  fieldP95: Record<string, number | null>,
 ): ZoneFeature[] {
   const { field: f, w, h } = acc;
   const grid = scene.grid;
@@ -339,6 +340,7 @@ function zoneFeatures(
         areaHa: round7(totals.areaM2[z]! / 1e4),
         validFraction: pixels > 0 ? round7(totals.valid[z]! / pixels) : 0,
         fieldValidFraction: acc.pixels > 0 ? round7(acc.validPixels / acc.pixels) : 0,
+        fieldP95: { ...fieldP95 },
         indices: zIdx,
       },
     });
@@ -595,9 +597,13 @@ async function finishField(
     indices[a.def.id] = indexStats(vals, acc.pixels);
     sortedValues.push(vals);
   });
+  // The field's exact 95th percentile of each index, carried by every zone: the virtual N-rich
+  // reference a recommendation made from zones.geojson alone needs (AGRONOMY.md).
+  const fieldP95: Record<string, number | null> = {};
+  for (const [id, s] of Object.entries(indices)) fieldP95[id] = s.p95 ?? null;
   const features =
     sortedValues[zi]!.length >= Math.max(10, zoning.minRegionPixels * 3)
-      ? zoneFeatures(acc, sortedValues[zi]!, scene, active, zi, zoning, zoningIndex, toWgs)
+      ? zoneFeatures(acc, sortedValues[zi]!, scene, active, zi, zoning, zoningIndex, toWgs, fieldP95)
       : [];
   const zoneCount = features.length;
 

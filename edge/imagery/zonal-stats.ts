@@ -1,6 +1,7 @@
-// Statistics of an index over a set of pixels: mean, median, p10, p90, population std, min, max,
-// count and the valid fraction. Percentiles interpolate linearly between order statistics
-// (numpy's default), so they can be checked against GDAL/numpy exactly.
+// Statistics of an index over a set of pixels: mean, median, p10, p90, p95, population std, min,
+// max, count and the valid fraction. Percentiles interpolate linearly between order statistics
+// (numpy's default, method 'linear': position (n − 1)·q), so they can be checked against
+// GDAL/numpy exactly.
 import type { IndexStats } from '../../protocol/imagery.ts';
 
 /** Rounds to 7 decimals: far below the 1e-4 agreement we promise, and keeps stats.json readable. */
@@ -28,6 +29,7 @@ export function indexStats(values: Float32Array | Float64Array, total: number): 
       median: null,
       p10: null,
       p90: null,
+      p95: null,
       std: null,
       min: null,
       max: null,
@@ -49,6 +51,7 @@ export function indexStats(values: Float32Array | Float64Array, total: number): 
     median: round7(quantileSorted(values, 0.5)),
     p10: round7(quantileSorted(values, 0.1)),
     p90: round7(quantileSorted(values, 0.9)),
+    p95: round7(quantileSorted(values, 0.95)),
     std: round7(Math.sqrt(ss / n)),
     min: round7(values[0]!),
     max: round7(values[n - 1]!),

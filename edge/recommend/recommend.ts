@@ -1,8 +1,10 @@
-// Makes a nitrogen recommendation for one field: normalise the zones, pick the reference (N-rich
-// strip or virtual 95th percentile), assemble and range-check every input, run all zones in one
-// batch (an n_rate model once; a yield_response model once over zones × candidate rates), then
-// apply the profile's limits and spreader step, price it, and record the provenance. Pure: the
-// runner (the worker pool) is passed in.
+// Makes a nitrogen recommendation for one field: normalise the zones (the named field's, when the
+// file holds several), pick the reference (N-rich strip, or the field's 95th percentile as the
+// imagery computed it over its pixels — estimated from the zones for older zone files), assemble
+// and range-check every input, run all zones in one batch (an n_rate model once; a
+// yield_response model once over zones × candidate rates), then apply the profile's limits and
+// spreader step, price it, and record the provenance. Pure: the runner (the worker pool) is
+// passed in.
 import { createHash } from 'node:crypto';
 import { HatakeError } from '../../protocol/errors.ts';
 import { modelRef, type ModelCard } from '../../protocol/model-card.ts';
@@ -17,6 +19,7 @@ import {
 } from '../../protocol/recommendation.ts';
 import {
   assembleInputs,
+  chooseIndex,
   feedsFor,
   type Feeds,
   type Observed,
@@ -33,7 +36,10 @@ export interface Runner {
 
 export interface RecommendRequest {
   farm: string;
-  /** Defaults to the zones' fieldId. */
+  /**
+   * The field: picks its zones when the file holds several fields' (required then); defaults to
+   * the zones' fieldId.
+   */
   field?: string;
   card: ModelCard;
   profile: CropProfile;
@@ -87,7 +93,7 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
         expected: `a profile for ${card.crops.join(' or ')}`,
       },
     );
-  const z = readZones(req.zones);
+  const z = readZones(req.zones, 'zones', req.field);
   const field = req.field ?? z.fieldId;
   if (!field)
     throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'the zones name no field and none was given', {
@@ -97,6 +103,8 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
   // the reference for RI / SI
   const refInput = card.inputs.find((i) => i.source.kind === 'index_reference');
   let reference: ReferenceData | undefined;
+  /** Indices whose virtual reference is an estimate from the zones (no fieldP95). */
+  const estimated = new Set<string>();
   if (refInput && refInput.source.kind === 'index_reference') {
     if (req.reference?.kind === 'n_rich_strip') {
       reference = {
@@ -106,15 +114,29 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
         time: req.reference.time,
       };
     } else {
+      // The field's 95th percentile over its pixels, as the imagery part computed it (zones'
+      // fieldP95). Zones written before it existed carry only per-zone statistics: then it is
+      // estimated as the 95th percentile of the pixel-weighted mixture of one normal per zone,
+      // which can land well off the field's (even above its maximum) — the notes say so.
       const values: Record<string, number> = {};
       for (const idx of refInput.source.index) {
-        const v = virtualP95(z.zones, idx);
-        if (v !== null) values[idx] = round(v, 6);
+        const exact = z.fieldP95[idx];
+        if (exact !== undefined) values[idx] = exact;
+        else {
+          const v = virtualP95(z.zones, idx);
+          if (v !== null) {
+            values[idx] = round(v, 6);
+            estimated.add(idx);
+          }
+        }
       }
+      const idx = chooseIndex(card, z.zones) ?? refInput.source.index[0]!;
       reference = {
         kind: 'virtual_p95',
         values,
-        how: 'no N-rich strip: 95th percentile of the field, from the pixel-weighted mixture of zone means and standard deviations',
+        how: estimated.has(idx)
+          ? 'no N-rich strip: 95th percentile of the field, estimated from the pixel-weighted mixture of zone means and standard deviations (the zones carry no fieldP95)'
+          : "no N-rich strip: 95th percentile of the field's valid pixels (linear interpolation), from the imagery's fieldP95",
         time: z.acquired,
       };
     }
@@ -161,9 +183,19 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
       return ae ?? 0;
     };
     basis = gainName ? 'model_yield_gain' : ae !== undefined ? 'agronomic_efficiency' : 'none';
-    // linear up to the model's rate, flat beyond: the model gives no gain past its own rate
+    // Linear up to the model's rate, flat beyond (linear-plateau): the model gives no gain past
+    // its own rate (SBNRC's rate is what reaches YPN; AGRONOMY.md gives no response curve for
+    // these methods). The margin is then linear in the rate up to the model's rate and falls
+    // beyond it, so its maximum is at 0 or at the model's rate: those are the only options.
     response = (k, r) => slope(k) * Math.min(r, modelRates[k]!);
     options = (k) => [0, applyRate(modelRates[k]!, profile).productKgHa];
+    notes.push(
+      note(
+        'economic_optimum',
+        `施肥量モデル: 収量はモデルの施肥量までは施肥量に比例して増え、それ以上は増えない(直線プラトー)とみなすため、利益が最大になるのは無施肥かモデルの施肥量のどちらかです`,
+        `N-rate model: the yield gain is taken as proportional to the rate up to the model's rate and flat beyond (linear-plateau), so the margin is best either at no fertilizer or at the model's rate; no other rate is searched`,
+      ),
+    );
   } else {
     const rateInput = card.inputs.find((i) => i.source.kind === 'n_rate')!;
     const yieldOut = card.outputs.find((o) => o.role === 'yield')!;
@@ -252,6 +284,14 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
         'virtual_reference',
         'Nリッチストリップなし: 圃場の95パーセンタイルを基準にしました',
         'No N-rich strip: the field’s 95th percentile was the reference',
+      ),
+    );
+  if (reference?.kind === 'virtual_p95' && a.index && estimated.has(a.index))
+    notes.push(
+      note(
+        'virtual_reference_estimated',
+        `ゾーンに圃場の95パーセンタイル(fieldP95)がないため、ゾーンの平均・標準偏差から推定しました(推定値 ${reference.values[a.index]}): 画像を処理し直すと正確な値になります`,
+        `The zones carry no fieldP95 (written before it existed): the field’s 95th percentile was estimated from the zones’ means and standard deviations (${reference.values[a.index]}), which can differ from the pixels’ — reprocess the scene for the exact value`,
       ),
     );
   if (card.fitted.status === 'provisional')

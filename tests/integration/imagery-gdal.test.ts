@@ -1,9 +1,10 @@
 // Per-field NDVI statistics on real Sentinel-2 data agree with GDAL's to 1e-4, with and without
-// the SCL mask. The reference is computed by Debian's GDAL Python bindings (in /usr/bin/python3)
-// on the same files and the same GeoJSON: OGR reprojects the fields, gdal.RasterizeLayer picks
-// the pixels by centre-in-polygon, SCL is read resampled nearest onto the 10 m grid, numpy does
-// the statistics. Pixel counts must match exactly.
-import { execFileSync } from 'node:child_process';
+// the SCL mask, and every zone carries its field's 95th percentile (fieldP95) as stats.json has
+// it. The reference is computed by Debian's GDAL Python bindings (in /usr/bin/python3) on the
+// same files and the same GeoJSON (tests/helpers/gdal-reference.ts): OGR reprojects the fields,
+// gdal.RasterizeLayer picks the pixels by centre-in-polygon, SCL is read resampled nearest onto
+// the 10 m grid, numpy does the statistics — percentiles with numpy's default 'linear' method,
+// position (n − 1)·q, which is hatake's definition. Pixel counts must match exactly.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,97 +13,17 @@ import { Scene } from '../../edge/imagery/scene.ts';
 import { profileById } from '../../edge/imagery/profiles.ts';
 import { processScene } from '../../edge/imagery/process.ts';
 import { parseFields } from '../../edge/imagery/fields.ts';
-import { crsOf, transformer } from '../../edge/imagery/crs.ts';
-import type { SceneStats } from '../../protocol/imagery.ts';
+import type { SceneStats, ZoneCollection } from '../../protocol/imagery.ts';
+import {
+  fieldsGeoJson,
+  gdalReference,
+  requireGdal,
+  type GdalStats as Ref,
+} from '../helpers/gdal-reference.ts';
 
 const DATA = join(import.meta.dirname, '../../../shared/data/sentinel2');
-const PY = '/usr/bin/python3';
 
-const REFERENCE = String.raw`
-import json, sys
-import numpy as np
-from osgeo import gdal, ogr, osr
-gdal.UseExceptions()
-a = json.load(sys.stdin)
-red_ds = gdal.Open(a['red']); nir_ds = gdal.Open(a['nir'])
-rb = a.get('redBand', 1); nb = a.get('nirBand', 1)
-W, H = red_ds.RasterXSize, red_ds.RasterYSize
-red = red_ds.GetRasterBand(rb).ReadAsArray().astype(np.float64)
-nir = nir_ds.GetRasterBand(nb).ReadAsArray().astype(np.float64)
-valid = (red != 0) & (nir != 0)
-if a.get('scl'):
-    scl_ds = gdal.Open(a['scl'])
-    scl = scl_ds.GetRasterBand(1).ReadAsArray(buf_xsize=W, buf_ysize=H, resample_alg=gdal.GRIORA_NearestNeighbour)
-    valid &= np.isin(scl, a['keep'])
-off, s = a['offset'], a['scale']
-with np.errstate(divide='ignore', invalid='ignore'):
-    ndvi = ((nir + off) * s - (red + off) * s) / ((nir + off) * s + (red + off) * s)
-valid &= np.isfinite(ndvi)
-src = ogr.Open(a['fields']); layer = src.GetLayer()
-out = {}
-for feat in layer:
-    fid = feat.GetField('id')
-    mem = gdal.GetDriverByName('MEM').Create('', W, H, 1, gdal.GDT_Byte)
-    mem.SetGeoTransform(red_ds.GetGeoTransform()); mem.SetProjection(red_ds.GetProjection())
-    lyr_ds = ogr.GetDriverByName('Memory').CreateDataSource('m')
-    srs = osr.SpatialReference(); srs.ImportFromEPSG(4326); srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    lyr = lyr_ds.CreateLayer('f', srs=srs)
-    f2 = ogr.Feature(lyr.GetLayerDefn()); f2.SetGeometry(feat.GetGeometryRef().Clone()); lyr.CreateFeature(f2)
-    gdal.RasterizeLayer(mem, [1], lyr, burn_values=[1], options=['ALL_TOUCHED=FALSE'])
-    inside = mem.GetRasterBand(1).ReadAsArray() == 1
-    v = ndvi[inside & valid]
-    n = int(inside.sum())
-    if v.size == 0:
-        out[fid] = {'pixels': n, 'count': 0}
-        continue
-    out[fid] = {'pixels': n, 'count': int(v.size), 'validFraction': v.size / n, 'mean': float(v.mean()),
-                'median': float(np.median(v)), 'p10': float(np.percentile(v, 10)), 'p90': float(np.percentile(v, 90)),
-                'std': float(v.std()), 'min': float(v.min()), 'max': float(v.max())}
-print(json.dumps(out))
-`;
-
-interface Ref {
-  pixels: number;
-  count: number;
-  validFraction?: number;
-  mean?: number;
-  median?: number;
-  p10?: number;
-  p90?: number;
-  std?: number;
-  min?: number;
-  max?: number;
-}
-
-function gdalReference(args: Record<string, unknown>): Record<string, Ref> {
-  const out = execFileSync(PY, ['-c', REFERENCE], { input: JSON.stringify(args), encoding: 'utf8' });
-  return JSON.parse(out) as Record<string, Ref>;
-}
-
-/** GeoJSON fields drawn in pixel space of a grid (vertices off the pixel-centre lines). */
-function fieldsGeoJson(
-  epsg: number,
-  x0: number,
-  y0: number,
-  px: number,
-  shapes: { id: string; rings: [number, number][][][] }[],
-): string {
-  const t = transformer(crsOf(epsg, 'test'));
-  const ll = ([c, r]: [number, number]) => t.toWgs84([x0 + c * px, y0 - r * px]);
-  return JSON.stringify({
-    type: 'FeatureCollection',
-    features: shapes.map((s) => ({
-      type: 'Feature',
-      properties: { id: s.id },
-      geometry: {
-        type: 'MultiPolygon',
-        coordinates: s.rings.map((poly) => poly.map((ring) => ring.map(ll))),
-      },
-    })),
-  });
-}
-
-function expectAgree(stats: SceneStats, ref: Record<string, Ref>): void {
+function expectAgree(stats: SceneStats, ref: Record<string, Ref>, zones: ZoneCollection): void {
   for (const [id, r] of Object.entries(ref)) {
     const f = stats.fields[id]!;
     expect(f, id).toBeDefined();
@@ -110,19 +31,25 @@ function expectAgree(stats: SceneStats, ref: Record<string, Ref>): void {
     const s = f.indices.ndvi!;
     expect(s.count, `${id} count`).toBe(r.count);
     if (r.count === 0) continue;
-    for (const k of ['mean', 'median', 'p10', 'p90', 'std', 'min', 'max', 'validFraction'] as const) {
+    for (const k of ['mean', 'median', 'p10', 'p90', 'p95', 'std', 'min', 'max', 'validFraction'] as const) {
       expect(Math.abs((s[k] as number) - r[k]!), `${id} ${k}: hatake ${s[k]} GDAL ${r[k]}`).toBeLessThan(
         1e-4,
       );
     }
+    // every zone of the field carries the field's p95 of every index, exactly as stats.json has it
+    const own = zones.features.filter((z) => z.properties.fieldId === id);
+    expect(own.length, `${id} zones`).toBe(f.zones);
+    for (const z of own)
+      expect(z.properties.fieldP95, `${z.id} fieldP95`).toEqual(
+        Object.fromEntries(Object.entries(f.indices).map(([idx, st]) => [idx, st.p95])),
+      );
   }
 }
 
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-imagery-gdal-'));
-  // Fail loudly (not skip) when the reference is missing: CI must install gdal-bin python3-gdal.
-  execFileSync(PY, ['-c', 'from osgeo import gdal; import numpy']);
+  requireGdal();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -196,7 +123,7 @@ describe('per-field NDVI agrees with GDAL on real Sentinel-2 data', () => {
       profile: profileById('s2-l2a'),
       offset: 0, // BigEarthNet v1: 2017 products, baseline before 04.00 (../shared/data/README.md)
     });
-    const { stats } = await processScene(scene, parseFields(readText(fieldsFile), fieldsFile), {
+    const { stats, zones } = await processScene(scene, parseFields(readText(fieldsFile), fieldsFile), {
       outDir: join(dir, 'ben'),
       maps: false,
     });
@@ -210,7 +137,7 @@ describe('per-field NDVI agrees with GDAL on real Sentinel-2 data', () => {
     });
     expect(Object.keys(ref)).toHaveLength(3);
     expect(ref['holed']!.count).toBeGreaterThan(1000);
-    expectAgree(stats, ref);
+    expectAgree(stats, ref, zones);
   });
 
   describe('29RKH L2A COG (B04, B08 at 100 m; SCL at 200 m), offset decided by the STAC item', () => {
@@ -256,7 +183,7 @@ describe('per-field NDVI agrees with GDAL on real Sentinel-2 data', () => {
       expect(scene.radiometry.offsetSource).toBe('metadata');
       expect(scene.radiometry.offsetReason).toMatch(/02\.14|already applied/);
       expect(scene.acquired).toBe('2020-02-19T11:34:25.405Z');
-      const { stats } = await processScene(scene, parseFields(readText(fieldsFile), fieldsFile), {
+      const { stats, zones } = await processScene(scene, parseFields(readText(fieldsFile), fieldsFile), {
         outDir: join(dir, `rkh-${useScl}`),
         maps: false,
         stripRows: 64, // several strips, so fields span strip boundaries
@@ -271,7 +198,7 @@ describe('per-field NDVI agrees with GDAL on real Sentinel-2 data', () => {
         scale: 1e-4,
         fields: fieldsFile,
       });
-      expectAgree(stats, ref);
+      expectAgree(stats, ref, zones);
       const fractions = Object.values(stats.fields).map((f) => f.indices.ndvi!.validFraction);
       if (useScl)
         expect(Math.min(...fractions)).toBeLessThan(0.99); // the mask really removed clouds
@@ -320,7 +247,7 @@ describe('per-field NDVI agrees with GDAL on real Sentinel-2 data', () => {
       bands: { red: 1, green: 2, blue: 3, nir: 4 },
       offset: -1000,
     });
-    const { stats } = await processScene(scene, parseFields(readText(fieldsFile), fieldsFile), {
+    const { stats, zones } = await processScene(scene, parseFields(readText(fieldsFile), fieldsFile), {
       outDir: join(dir, 'ftw'),
       maps: false,
     });
@@ -334,7 +261,7 @@ describe('per-field NDVI agrees with GDAL on real Sentinel-2 data', () => {
       scale: 1e-4,
       fields: fieldsFile,
     });
-    expectAgree(stats, ref);
+    expectAgree(stats, ref, zones);
   });
 });
 

@@ -1,7 +1,11 @@
 // Recommendations and prescriptions: per-zone rates clamped to the profile and rounded to the
 // spreader step, economics and provenance; a yield-response model picks the economic optimum;
 // exported ISOXML is read back by the `isoxml` package and the shapefile by shpjs with the same
-// zones and rates; GeoJSON and CSV carry the same numbers; bad documents are refused.
+// zones and rates; GeoJSON and CSV carry the same numbers; bad documents are refused. Without an
+// N-rich strip the reference is the field's 95th percentile, held to GDAL's on a real scene.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import isoxml from 'isoxml';
 // @ts-expect-error shpjs ships no type declarations
@@ -19,6 +23,14 @@ import { toGeoJson } from '../../edge/prescriptions/geojson.ts';
 import { toCsv } from '../../edge/prescriptions/csv.ts';
 import { readRecommendation } from '../../edge/prescriptions/rows.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
+import { readZones } from '../../edge/recommend/zones.ts';
+import { virtualP95 } from '../../edge/recommend/reference.ts';
+import { Scene } from '../../edge/imagery/scene.ts';
+import { profileById } from '../../edge/imagery/profiles.ts';
+import { processScene } from '../../edge/imagery/process.ts';
+import { parseFields } from '../../edge/imagery/fields.ts';
+import type { ZoneCollection } from '../../protocol/imagery.ts';
+import { benTwoFields, gdalReference, requireGdal, type GdalStats } from '../helpers/gdal-reference.ts';
 
 const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
 let pool: InferencePool;
@@ -120,6 +132,119 @@ afterAll(async () => {
   await pool.close();
 });
 
+// The virtual reference on a real scene: the imagery part's zones.geojson of a BigEarthNet patch
+// with two fields, the field's NDRE 95th percentile held to GDAL/numpy's over the same pixels
+// (tests/helpers/gdal-reference.ts; numpy percentile method 'linear', hatake's definition).
+describe('the field’s virtual 95th percentile when there is no N-rich strip (real scene, two fields)', () => {
+  const BEN =
+    '../../../shared/data/sentinel2/bigearthnet/S2A_MSIL2A_20170617T113321_36_85/S2A_MSIL2A_20170617T113321_36_85';
+  const band = (b: string) => join(import.meta.dirname, `${BEN}_${b}.tif`);
+  let dir: string;
+  let sceneZones: ZoneCollection;
+  let ndre: Record<string, GdalStats>;
+
+  beforeAll(async () => {
+    requireGdal();
+    dir = mkdtempSync(join(tmpdir(), 'hatake-rx-p95-'));
+    const fields = join(dir, 'fields.geojson');
+    writeFileSync(fields, benTwoFields());
+    const scene = await Scene.open({
+      files: ['B04', 'B05', 'B08', 'B8A'].map(band),
+      profile: profileById('s2-l2a'),
+      offset: 0, // BigEarthNet v1: 2017 products, baseline before 04.00
+    });
+    sceneZones = (
+      await processScene(scene, parseFields(readFileSync(fields, 'utf8'), fields), {
+        outDir: join(dir, 'out'),
+        maps: false,
+      })
+    ).zones;
+    await scene.close();
+    // NDRE as hatake computes it with B8A present: (B8A − B05) / (B8A + B05), 20 m bands read
+    // nearest onto the 10 m grid of B04
+    ndre = gdalReference({
+      red: band('B05'),
+      nir: band('B8A'),
+      grid: band('B04'),
+      offset: 0,
+      scale: 1e-4,
+      fields,
+    });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const cornRec = (zonesDoc: unknown, field: string) =>
+    recommend(pool, {
+      farm: 'demo-farm',
+      field,
+      card: reg.entry('holland-schepers-si').card,
+      profile: reg.profile('corn-holland-schepers'),
+      zones: zonesDoc,
+      fieldAttributes: {
+        n_preplant_kg_ha: { value: 40, time: NOW, source: 'farm diary' },
+        n_credit_kg_ha: { value: 10, time: NOW, source: 'soybean credit' },
+      },
+      now: NOW,
+      by: 'test',
+    });
+
+  it.each(['a', 'b'])(
+    'field %s: the reference is the pixels’ p95 (GDAL), and the named field’s zones are used',
+    async (field) => {
+      const rec = await cornRec(sceneZones, field);
+      expect(validator(Recommendation).problems(rec)).toEqual([]);
+      expect(rec.field).toBe(field);
+      const own = sceneZones.features.filter((f) => f.properties.fieldId === field);
+      expect(rec.zones.map((z) => z.id)).toEqual(own.map((f) => f.id));
+      expect(rec.imagery.index).toBe('ndre'); // preferred over NDVI when every zone has it
+      expect(rec.reference!.kind).toBe('virtual_p95');
+      const g = ndre[field]!;
+      expect(g.count).toBeGreaterThan(1000);
+      expect(
+        Math.abs(rec.reference!.value - g.p95!),
+        `hatake ${rec.reference!.value} GDAL ${g.p95}`,
+      ).toBeLessThan(1e-4);
+      expect(rec.reference!.value).toBeLessThanOrEqual(g.max!);
+      expect(rec.reference!.how).toMatch(/valid pixels/);
+      const codes = rec.notes.map((n) => n.code);
+      expect(codes).toContain('virtual_reference');
+      expect(codes).not.toContain('virtual_reference_estimated');
+      // SI = zone NDRE / the field's p95; below 1 − ΔSI it is flagged as likely not N stress
+      const deltaSi = reg.profile('corn-holland-schepers').hollandSchepers!.deltaSi;
+      rec.zones.forEach((z, k) => {
+        const si = own[k]!.properties.indices.ndre!.mean! / rec.reference!.value;
+        expect(z.outputs.si).toBeCloseTo(si, 6);
+        expect(z.notes.some((n) => n.code === 'si_clamped')).toBe(si < 1 - deltaSi);
+        expect(z.rate.productKgHa % 10).toBe(0);
+      });
+      expect(rec.zones.some((z) => z.notes.some((n) => n.code === 'si_clamped'))).toBe(true);
+      expect(rec.product.nFraction).toBe(0.21);
+      expect(rec.economics.basis).toBe('agronomic_efficiency');
+    },
+  );
+
+  it('falls back to an estimate from the zones for zones without fieldP95, and says it is one', async () => {
+    const old = {
+      ...sceneZones,
+      features: sceneZones.features.map((f) => {
+        const { fieldP95: _gone, ...properties } = f.properties;
+        return { ...f, properties };
+      }),
+    };
+    for (const field of ['a', 'b']) {
+      const rec = await cornRec(old, field);
+      const estimate = virtualP95(readZones(old, 'zones', field).zones, 'ndre')!;
+      expect(rec.reference!.value).toBeCloseTo(estimate, 6);
+      expect(rec.reference!.how).toMatch(/estimated/);
+      const n = rec.notes.find((x) => x.code === 'virtual_reference_estimated')!;
+      expect(n.text.en).toContain('estimated');
+      expect(n.text.ja).toContain('推定');
+      // on these fields the estimate misses the pixels' p95 by about 0.02 NDRE
+      expect(Math.abs(rec.reference!.value - ndre[field]!.p95!)).toBeGreaterThan(0.01);
+    }
+  });
+});
+
 describe('recommendations', () => {
   it('gives each zone a rate in kg N/ha and kg/10a, clamped and rounded to the spreader step, with full provenance', async () => {
     const rec = await sbnrcRec();
@@ -186,35 +311,6 @@ describe('recommendations', () => {
     expect(z.rate.clamped).toBe('max');
     expect(z.rate.kgNHa).toBeLessThanOrEqual(120);
     expect(z.notes.map((n) => n.code)).toContain('clamped_max');
-  });
-
-  it('uses the field’s virtual 95th percentile when there is no N-rich strip, and records it', async () => {
-    const rec = await recommend(pool, {
-      farm: 'demo-farm',
-      card: reg.entry('holland-schepers-si').card,
-      profile: reg.profile('corn-holland-schepers'),
-      zones: zones([
-        { ndvi: 0.7, ndre: 0.2 },
-        { ndvi: 0.75, ndre: 0.3 },
-        { ndvi: 0.8, ndre: 0.34 },
-      ]),
-      fieldAttributes: {
-        n_preplant_kg_ha: { value: 40, time: NOW, source: 'farm diary' },
-        n_credit_kg_ha: { value: 10, time: NOW, source: 'soybean credit' },
-      },
-      now: NOW,
-      by: 'test',
-    });
-    expect(rec.imagery.index).toBe('ndre'); // preferred over NDVI when every zone has it
-    expect(rec.reference!.kind).toBe('virtual_p95');
-    expect(rec.reference!.value).toBeGreaterThan(0.34);
-    expect(rec.reference!.value).toBeLessThan(0.34 + 3 * 0.02);
-    expect(rec.notes.map((n) => n.code)).toContain('virtual_reference');
-    // zone 1 (NDRE 0.2, SI ≈ 0.55) is below 1 − ΔSI: flagged as likely not N stress
-    expect(rec.zones[0]!.notes.map((n) => n.code)).toContain('si_clamped');
-    expect(rec.zones[0]!.rate.productKgHa % 10).toBe(0);
-    expect(rec.product.nFraction).toBe(0.21);
-    expect(rec.economics.basis).toBe('agronomic_efficiency');
   });
 
   it('top-dresses rice by the guideline table and cuts it where lodging is likely', async () => {
@@ -308,6 +404,45 @@ describe('recommendations', () => {
       zones: open,
     }).catch((x: unknown) => x);
     expect((e2 as HatakeError).message).toMatch(/ring is not closed/);
+  });
+
+  it('reads one field of a file of several, and refuses zones it cannot attribute or that disagree', () => {
+    // four zones: two of f1, two of f2, each field with its own p95
+    const doc = zones([{ ndvi: 0.4 }, { ndvi: 0.6 }, { ndvi: 0.5 }, { ndvi: 0.7 }]);
+    doc.features.forEach((f, k) => {
+      const fieldId = k < 2 ? 'f1' : 'f2';
+      Object.assign(f.properties, { fieldId, fieldP95: { ndvi: k < 2 ? 0.66 : 0.74 } });
+    });
+    const f2 = readZones(doc, 'zones', 'f2');
+    expect(f2.fieldId).toBe('f2');
+    expect(f2.zones.map((z) => z.id)).toEqual(['f1-z3', 'f1-z4']);
+    expect(f2.fieldP95).toEqual({ ndvi: 0.74 });
+    expect(readZones(doc, 'zones', 'f1').fieldP95).toEqual({ ndvi: 0.66 });
+    const coded = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        expect((e as HatakeError).code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+        return (e as HatakeError).message;
+      }
+      throw new Error('not refused');
+    };
+    expect(coded(() => readZones(doc))).toBe(
+      'zones: zones of 2 fields in one file ("f1", "f2"): name the field (--field)',
+    );
+    expect(coded(() => readZones(doc, 'zones', 'f3'))).toMatch(/no zones of field "f3".*"f1", "f2"/);
+    // a zone that names no field, beside zones of two fields, belongs to neither
+    const unnamed = structuredClone(doc);
+    delete (unnamed.features[1]!.properties as { fieldId?: string }).fieldId;
+    expect(coded(() => readZones(unnamed, 'zones', 'f1'))).toMatch(/feature 1 names no field/);
+    // one field's zones must agree on its p95
+    const split = structuredClone(doc);
+    Object.assign(split.features[3]!.properties, { fieldP95: { ndvi: 0.75 } });
+    expect(coded(() => readZones(split, 'zones', 'f2'))).toMatch(
+      /95th percentile of ndvi is 0.75 here but 0.74 in feature 2/,
+    );
+    // a file of one field, named or not: --field still names it (as before)
+    expect(readZones(zones([{ ndvi: 0.5 }]), 'zones', 'f1').zones).toHaveLength(1);
   });
 });
 
