@@ -95,18 +95,51 @@ export function fmtDate(iso: string | number | null | undefined, lang: Lang, zon
   }).format(t);
 }
 
-/** "3分前" / "3 minutes ago": Intl does the words in both languages. */
+/**
+ * How far ahead of the page's clock a time may be and still read as "just now": a reading that
+ * arrives over the live stream is stamped by the device or gateway, whose clock may run a little
+ * ahead of the browser's (NTP on a gateway, a phone's own clock), and the page's clock is only
+ * read when it renders. Within this, a time in the future is "今" / "now"; beyond it the device's
+ * clock is wrong, and the time keeps its future wording ("10 分後") so it stays recognisable —
+ * Freshness marks it as clock skew beside it (see isClockAhead).
+ */
+export const FUTURE_TOLERANCE_MS = 2 * 60_000;
+
+const timeOf = (iso: string | number): number => (typeof iso === 'number' ? iso : Date.parse(iso));
+
+/** Whether a time is further ahead of `now` than clock skew explains (the device's clock is wrong). */
+export function isClockAhead(iso: string | number | null | undefined, now = Date.now()): boolean {
+  if (iso === null || iso === undefined) return false;
+  const t = timeOf(iso);
+  return Number.isFinite(t) && t - now > FUTURE_TOLERANCE_MS;
+}
+
+/**
+ * "3分前" / "3 minutes ago": Intl does the words in both languages. A time up to
+ * FUTURE_TOLERANCE_MS ahead of `now` reads "今" / "now"; one further ahead "10 分後" / "in 10 minutes".
+ */
 export function fmtAgo(iso: string | number | null | undefined, lang: Lang, now = Date.now()): string {
   if (iso === null || iso === undefined) return '—';
-  const t = typeof iso === 'number' ? iso : Date.parse(iso);
+  const t = timeOf(iso);
   if (!Number.isFinite(t)) return '—';
-  const s = Math.round((t - now) / 1000);
+  const ahead = t - now;
+  const s = ahead > 0 && ahead <= FUTURE_TOLERANCE_MS ? 0 : Math.round(ahead / 1000);
   const rtf = new Intl.RelativeTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', { numeric: 'auto' });
   const a = Math.abs(s);
   if (a < 60) return rtf.format(s, 'second');
   if (a < 3600) return rtf.format(Math.round(s / 60), 'minute');
   if (a < 86400) return rtf.format(Math.round(s / 3600), 'hour');
   return rtf.format(Math.round(s / 86400), 'day');
+}
+
+/**
+ * A model input's unit as the officer reads it: a dimensionless "1" is not shown, square metres
+ * are m², days are 日 in Japanese; any other unit (kg/ha, kg N/10a, cm, SPAD) as the model names it.
+ */
+export function inputUnit(unit: string, lang: Lang): string {
+  if (unit === '1' || unit === '') return '';
+  if (unit === 'd') return lang === 'ja' ? '日' : 'd';
+  return unit.replace(/\bm2\b/g, 'm²');
 }
 
 export function fmtYen(v: number | null | undefined, lang: Lang): string {

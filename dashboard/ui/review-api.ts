@@ -2,6 +2,8 @@
 // as the pages call them — kept in one place so the pages read as what they do.
 import type {
   ApprovedRecommendation,
+  AutoApprovalBody,
+  AutoApprovalPolicy,
   ApprovedRecommendationDetail,
   AutomateBody,
   AutomationCreate,
@@ -52,6 +54,14 @@ export const reviewApi = {
     api<OverrideView>(`/api/v1/farms/${enc(farm)}/devices/${enc(device)}/override`, { method: 'PUT', body }),
   clearOverride: (farm: string, device: string) =>
     api<unknown>(`/api/v1/farms/${enc(farm)}/devices/${enc(device)}/override`, { method: 'DELETE' }),
+
+  /** The farm's auto-approval policy, null when it has none (its farmer, its officers, admins). */
+  autoApproval: (farm: string) => api<AutoApprovalPolicy | null>(`/api/v1/farms/${enc(farm)}/auto-approval`),
+  setAutoApproval: (farm: string, body: AutoApprovalBody) =>
+    api<AutoApprovalPolicy>(`/api/v1/farms/${enc(farm)}/auto-approval`, { method: 'PUT', body }),
+  /** Opts the farm out (204); a farm without a policy answers 404. */
+  removeAutoApproval: (farm: string) =>
+    api<unknown>(`/api/v1/farms/${enc(farm)}/auto-approval`, { method: 'DELETE' }).then(() => undefined),
 
   queue: () => api<ReviewQueueItem[]>(`/api/v1/reviews`),
   review: (id: string) => api<ReviewDetail>(`/api/v1/reviews/${enc(id)}`),

@@ -1,6 +1,7 @@
 // The farmer's journey in a real browser against a real stack (server + gateway with its broker,
 // the demo manifest): sign in, see a live value change without reloading, open a field map with
-// its heatmap, act on a tip, download an approved prescription — in Japanese, with kg/10a.
+// its heatmap, act on a tip, download an approved prescription — in Japanese, with kg/10a — and
+// opt the farm in to auto-approval and out again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
@@ -102,11 +103,19 @@ describe('the farmer journey', () => {
         { qos: 1 },
       );
       await tile.getByTestId('value').filter({ hasText: '24.1' }).waitFor();
+      // A station whose clock runs 30 s ahead of the phone's: its reading is new, not "in 30 s".
+      await client.publishAsync(
+        deviceTopic('demo-farm', 'wx-1', 'up'),
+        JSON.stringify({ time: Date.now() + 30_000, values: { air_temperature: 24.6 } }),
+        { qos: 1 },
+      );
+      await tile.getByTestId('value').filter({ hasText: '24.6' }).waitFor();
     } finally {
       await client.endAsync();
     }
     await expect(tile.textContent()).resolves.toMatch(/°C/);
-    await expect(tile.textContent()).resolves.toMatch(/今|秒前|分前/);
+    await expect(tile.locator('time.fresh').textContent()).resolves.toBe('今');
+    await expect(tile.textContent()).resolves.not.toMatch(/後/);
     // The page was not reloaded: the navigation count stays at the first load.
     expect(await page.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1);
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
@@ -177,6 +186,75 @@ describe('the farmer journey', () => {
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'farmer-prescription');
+  });
+
+  it('opts the farm in to auto-approval after a confirmation, and out again', async () => {
+    const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+    const policy = async () =>
+      (await (await farmer('/api/v1/farms/demo-farm/auto-approval')).json()) as unknown;
+    const section = page.getByTestId('auto-approval');
+    await page.getByRole('heading', { level: 2, name: '自動承認', exact: true }).waitFor();
+    await section.getByText('自動承認は設定されていません').waitFor();
+    // The model of the farm's recommendations is suggested; the ceiling is typed in kg/10a.
+    await expect(section.getByLabel('対象のモデル').inputValue()).resolves.toBe('osu-sbnrc');
+    await section.getByLabel('窒素量の上限').fill('60');
+    await section.getByRole('button', { name: '自動承認を設定' }).click();
+    await section.getByText('0〜50 kg/10a の範囲で入れてください').waitFor();
+    await expect(section.getByTestId('auto-approval-confirm').count()).resolves.toBe(0);
+    await section.getByLabel('窒素量の上限').fill('14');
+    await section.getByLabel('理由（任意・審査記録に残ります）').fill('組合の基準の範囲内なら任せる');
+    await section.getByRole('button', { name: '自動承認を設定' }).click();
+    // Nothing is sent before the farmer confirms; the confirmation says what will happen.
+    const confirm = section.getByTestId('auto-approval-confirm');
+    await expect(confirm.textContent()).resolves.toMatch(
+      /モデル osu-sbnrc .*14 kg\/10a.*以下なら審査なしで承認/,
+    );
+    expect(await policy()).toBeNull();
+    // No connection on the first try: said in Japanese, and the confirmation stays to try again.
+    await page.route('**/api/v1/farms/demo-farm/auto-approval', (route) =>
+      route.request().method() === 'PUT' ? route.abort('internetdisconnected') : route.continue(),
+    );
+    await confirm.getByRole('button', { name: '設定する' }).click();
+    await confirm.getByRole('alert').filter({ hasText: 'サーバーに接続できません' }).waitFor();
+    await page.unroute('**/api/v1/farms/demo-farm/auto-approval');
+    await confirm.getByRole('button', { name: '設定する' }).click();
+    await section.getByText('自動承認を設定しました').waitFor();
+    await section.getByText('自動承認を使っています').waitFor();
+    await expect(
+      section.getByTestId('auto-approval-state').locator('.rate-main').textContent(),
+    ).resolves.toBe('14 kg/10a');
+    expect(await policy()).toMatchObject({ model: 'osu-sbnrc', maxKgNHa: 140, setBy: 'demo-farmer' });
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-auto-approval');
+
+    // Out again: a cancelled confirmation changes nothing.
+    await section.getByRole('button', { name: '自動承認をやめる' }).click();
+    await confirm.getByText('自動承認をやめますか？').waitFor();
+    await confirm.getByRole('button', { name: 'キャンセル' }).click();
+    await expect(confirm.count()).resolves.toBe(0);
+    expect(await policy()).toMatchObject({ model: 'osu-sbnrc' });
+    await section.getByRole('button', { name: '自動承認をやめる' }).click();
+    await confirm.getByRole('button', { name: 'やめる', exact: true }).click();
+    await section.getByText('自動承認をやめました').waitFor();
+    await section.getByText('自動承認は設定されていません').waitFor();
+    expect(await policy()).toBeNull();
+
+    // Set again, then removed elsewhere (another phone, the officer): the server's 404 is shown
+    // the way every page shows it, with its code, and the section shows the farm as it is.
+    await section.getByLabel('窒素量の上限').fill('12');
+    await section.getByRole('button', { name: '自動承認を設定' }).click();
+    await confirm.getByRole('button', { name: '設定する' }).click();
+    await section.getByText('自動承認を使っています').waitFor();
+    const removed = await farmer('/api/v1/farms/demo-farm/auto-approval', { method: 'DELETE' });
+    expect(removed.status).toBe(204);
+    await section.getByRole('button', { name: '自動承認をやめる' }).click();
+    await confirm.getByRole('button', { name: 'やめる', exact: true }).click();
+    const alert = section.getByRole('alert').filter({ hasText: '見つかりません' });
+    await alert.waitFor();
+    await expect(alert.locator('code').textContent()).resolves.toBe('HATAKE_E_NOT_FOUND');
+    await section.getByText('自動承認は設定されていません').waitFor();
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
   });
 
   it('shows the automations page in Japanese, and English on the switch', async () => {

@@ -1,7 +1,9 @@
 // The extension officer's journey in a real browser: a recommendation made by the real model
 // arrives through a sync batch; the officer opens it from the queue, edits one zone's rate (typed
 // in kg/10a, as Japanese officers read it) with a reason, approves it, and the farmer's API then
-// serves the edited rate. The region overview and the CSV export of decisions are checked too.
+// serves the edited rate. The inputs read with their names, zones and sources; the farm's
+// auto-approval is offered beside the decision. The region overview and the CSV export of
+// decisions are checked too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewDetail } from '../../protocol/review.ts';
@@ -49,6 +51,56 @@ describe('the officer journey', () => {
 
     const officer = await signIn(stack.httpUrl, 'demo-officer');
     const before = (await (await officer(`/api/v1/reviews/${recId}`)).json()) as ReviewDetail;
+
+    // The inputs: a readable name with the model's own beneath it (and as its tooltip), the zones
+    // each was read for, its source, and its value without the dimensionless unit "1".
+    const inputs = page.locator('table.inputs');
+    const num = (v: number | string) =>
+      typeof v === 'number' ? new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 3 }).format(v) : v;
+    const slope = before.inputs.find((i) => i.name === 'ri_slope')!;
+    expect(slope).toMatchObject({ unit: '1', zones: 'all', category: 'constant' });
+    const slopeRow = inputs.locator('tr[data-input="ri_slope"]');
+    await expect(slopeRow.locator('th').textContent()).resolves.toBe('反応指数補正の傾きri_slope');
+    await expect(slopeRow.locator('th [title]').getAttribute('title')).resolves.toBe('ri_slope');
+    await expect(slopeRow.getByTestId('input-value').textContent()).resolves.toBe(num(slope.value));
+    await expect(slopeRow.getByTestId('input-zones').textContent()).resolves.toBe('圃場全体');
+    await expect(slopeRow.getByTestId('input-source').textContent()).resolves.toBe(`定数${slope.source}`);
+    await expect(inputs.locator('tr[data-input="adjust_ri"] th').textContent()).resolves.toMatch(
+      /^反応指数の補正/,
+    );
+    // One NDVI row for each zone, each naming its zone (by number) and the scene it came from.
+    const ndvi = before.inputs.filter((i) => i.name === 'ndvi');
+    expect(ndvi.length).toBe(before.zones.length);
+    const ndviRows = inputs.locator('tr[data-input="ndvi"]');
+    await expect(ndviRows.getByTestId('input-zones').allTextContents()).resolves.toEqual(
+      ndvi.map((i) => String(before.zones.find((z) => z.id === (i.zones as string[])[0])!.zone)),
+    );
+    await expect(ndviRows.getByTestId('input-value').allTextContents()).resolves.toEqual(
+      ndvi.map((i) => num(i.value)),
+    );
+    await expect(ndviRows.first().getByTestId('input-source').textContent()).resolves.toBe(
+      `衛星画像${ndvi[0]!.source}`,
+    );
+    const days = before.inputs.find((i) => i.name === 'days')!;
+    await expect(
+      inputs.locator('tr[data-input="days"]').getByTestId('input-value').textContent(),
+    ).resolves.toBe(`${num(days.value)} 日`);
+    const values = await inputs.getByTestId('input-value').allTextContents();
+    expect(values.length).toBe(before.inputs.length);
+    expect(values.filter((v) => / 1$/.test(v))).toEqual([]);
+    // Every input of the model has a Japanese name: no row shows the model's name alone.
+    await expect(inputs.locator('tbody th > code').count()).resolves.toBe(0);
+
+    // Auto-approval of the farm, where the officer decides on its recommendations: none yet, the
+    // recommendation's model suggested, the ceiling checked in kg/10a before anything is sent.
+    const auto = page.getByTestId('auto-approval');
+    await auto.getByText('自動承認は設定されていません').waitFor();
+    await expect(auto.getByLabel('対象のモデル').inputValue()).resolves.toBe('osu-sbnrc');
+    await auto.getByLabel('窒素量の上限').fill('51');
+    await auto.getByRole('button', { name: '自動承認を設定' }).click();
+    await auto.getByText('0〜50 kg/10a の範囲で入れてください').waitFor();
+    await expect(auto.getByTestId('auto-approval-confirm').count()).resolves.toBe(0);
+    await auto.getByLabel('窒素量の上限').fill('');
     const zone = before.zones[0]!;
     // A rate inside the profile's limits and on the spreader step, typed in kg/10a.
     const typedKg10a = Math.round(zone.recommended.kgNHa / 10) + 1;

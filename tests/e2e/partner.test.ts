@@ -1,7 +1,8 @@
 // The IT partner's journey in a real browser: devices with their health and the gateway with its
 // sync backlog and version; then provisioning — upload a manifest with one mistake, see it at its
-// line, fix it in the editor, provision, and download the new device's QR code and config, with
-// which the device then logs in to the gateway's broker.
+// line, said in Japanese by its code with the server's English as the detail, fix it in the
+// editor, provision, and download the new device's QR code and config, with which the device then
+// logs in to the gateway's broker.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +105,24 @@ describe('the partner journey', () => {
     await expect(problems.locator('li').count()).resolves.toBe(1);
     // The unknown kit is on line 12 of the file; the gutter marks that line.
     await expect(problems.textContent()).resolves.toMatch(/12行目.*hatake-soil-prob/);
+    // Said in Japanese by its code, at its line and column; the server's English is the detail.
+    const problem = problems.locator('li').first();
+    await expect(problem.getAttribute('data-code')).resolves.toBe('HATAKE_E_UNKNOWN_KIT');
+    await expect(problem.getByTestId('problem-text').textContent()).resolves.toBe(
+      'キット一覧にないキットです。キット名を確認してください',
+    );
+    await expect(problem.getByTestId('problem-detail').textContent()).resolves.toMatch(
+      /^サーバーの説明（英語）: kit "hatake-soil-prob" is not in the catalogue — 期待される値: .*hatake-soil-probe/,
+    );
+    await expect(problem.locator('[lang="en"]').first().getAttribute('translate')).resolves.toBe('no');
+    // Outside the server's own words (marked translate="no"), the problem reads in Japanese only.
+    const own = await problem.evaluate((li) => {
+      const copy = li.cloneNode(true) as HTMLElement;
+      copy.querySelectorAll('[translate="no"]').forEach((e) => e.remove());
+      return copy.textContent ?? '';
+    });
+    expect(own).toMatch(/^12行目 \d+列 キット一覧にないキットです。/);
+    expect(own.match(/[A-Za-z]{2,}/g)).toBeNull();
     await expect(page.locator('.gutter span.bad').textContent()).resolves.toBe('12');
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'partner-manifest-error');

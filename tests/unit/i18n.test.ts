@@ -1,6 +1,7 @@
 // The translation catalogue of the web app covers every key the pages use — the literal ones and
 // the families built from protocol values (`status_${status}` for every review status, …) — in
-// both languages; the Japanese side is Japanese; every crop the rules know reads in both languages
+// both languages (and a name for every input of the model cards the repository ships, which the
+// officer reads); the Japanese side is Japanese; every crop the rules know reads in both languages
 // (from the rules' crop table, not a copy); and rates read kg/10a first in Japanese.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,10 +10,17 @@ import { CATALOGUE, cropName, translate } from '../../dashboard/ui/i18n.ts';
 import { CROPS, type CropId } from '../../edge/rules/crops.ts';
 import { rateParts, fmtValue } from '../../dashboard/ui/format.ts';
 import { REVIEW_STATUSES } from '../../protocol/recommendation.ts';
-import { AUDIT_ACTIONS, PRESCRIPTION_FORMATS, ReviewDetail, TIP_STATES } from '../../protocol/review.ts';
+import {
+  AUDIT_ACTIONS,
+  InputFreshness,
+  PRESCRIPTION_FORMATS,
+  ReviewDetail,
+  TIP_STATES,
+} from '../../protocol/review.ts';
 import { AUTOMATION_EVENTS, ManualOverride } from '../../protocol/automation.ts';
 import { TIP_SEVERITIES } from '../../protocol/tip.ts';
 import { DEVICE_STATES, SERIES_RANGES } from '../../protocol/views.ts';
+import { MANIFEST_PROBLEM_CODES } from '../../dashboard/ui/manifest-problems.ts';
 
 const UI = join(import.meta.dirname, '../../dashboard/ui');
 
@@ -25,6 +33,24 @@ function sources(dir: string): string[] {
 }
 
 const literals = (u: { anyOf?: { const?: unknown }[] }) => (u.anyOf ?? []).map((s) => String(s.const));
+
+/** The inputs of every model card this repository ships (published and trained): the officer reads their names. */
+const MODEL_DIRS = ['../../models/artifacts', '../../models/trained'].map((d) =>
+  join(import.meta.dirname, d),
+);
+const modelInputs = [
+  ...new Set(
+    MODEL_DIRS.flatMap((dir) =>
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.card.json'))
+        .flatMap((n) =>
+          (JSON.parse(readFileSync(join(dir, n), 'utf8')) as { inputs: { name: string }[] }).inputs.map(
+            (i) => i.name,
+          ),
+        ),
+    ),
+  ),
+];
 
 /** The values each family of keys is built from, straight from the protocol. */
 const FAMILIES: Record<string, readonly string[]> = {
@@ -39,6 +65,9 @@ const FAMILIES: Record<string, readonly string[]> = {
   override_: literals(ManualOverride.properties.mode),
   card_: literals(ReviewDetail.properties.model.properties.cardStatus),
   clamped_: ['min', 'max'],
+  inputCategory_: literals(InputFreshness.properties.category),
+  modelInput_: modelInputs,
+  manifestProblem_: MANIFEST_PROBLEM_CODES,
 };
 
 const code = sources(UI).map((f) => ({ f, text: readFileSync(f, 'utf8') }));
@@ -55,7 +84,8 @@ for (const { text } of code) for (const m of text.matchAll(/\bt\(`([A-Za-z]+_)\$
 describe('the translation catalogue', () => {
   it('finds the keys the pages use', () => {
     expect(used.size).toBeGreaterThan(150);
-    expect(families.size).toBeGreaterThanOrEqual(10);
+    expect(families.size).toBeGreaterThanOrEqual(13);
+    expect(modelInputs).toEqual(expect.arrayContaining(['ndvi', 'adjust_ri', 'ri_slope', 'vi', 'nitro']));
   });
 
   it('has every literal key used, in Japanese and English, non-empty', () => {

@@ -4,16 +4,21 @@ import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { errorMessage } from '../api.ts';
 import { useI18n } from '../i18n.ts';
-import { fmtAgo, fmtTime, rateParts } from '../format.ts';
+import { fmtAgo, fmtTime, isClockAhead, rateParts } from '../format.ts';
 
-/** A clock that ticks every `ms`, so relative times on screen keep aging. */
+/**
+ * The time now, for relative times that keep aging on screen: the component renders again every
+ * `ms`, and every render — that one, or one for new data — reads the clock afresh. (A clock kept
+ * in state and ticked every 15 s was up to 15 s behind a reading that had just arrived, which then
+ * read "10 秒後".)
+ */
 export function useNow(ms = 15_000): number {
-  const [now, setNow] = useState(Date.now());
+  const [, setTick] = useState(0);
   useEffect(() => {
-    const id = setInterval(() => setNow(Date.now()), ms);
+    const id = setInterval(() => setTick((n) => n + 1), ms);
     return () => clearInterval(id);
   }, [ms]);
-  return now;
+  return Date.now();
 }
 
 export interface Loaded<T> {
@@ -92,7 +97,11 @@ export function ErrorBox({ error }: { error: unknown }) {
   );
 }
 
-/** How old a value is; marked stale past `staleMs`. */
+/**
+ * How old a value is; marked stale past `staleMs`. A time a little ahead of the page's clock reads
+ * "今"; one further ahead than clock skew explains (FUTURE_TOLERANCE_MS) keeps its future wording and
+ * is marked as the device's clock running ahead.
+ */
 export function Freshness({
   time,
   staleMs = 15 * 60_000,
@@ -104,9 +113,16 @@ export function Freshness({
   const now = useNow();
   if (!time) return <span class="fresh stale">{t('noData')}</span>;
   const stale = now - Date.parse(time) > staleMs;
+  const ahead = isClockAhead(time, now);
   return (
-    <time class={stale ? 'fresh stale' : 'fresh'} dateTime={time} title={fmtTime(time, lang)}>
+    <time
+      class={stale || ahead ? 'fresh stale' : 'fresh'}
+      dateTime={time}
+      title={fmtTime(time, lang)}
+      data-clock-ahead={ahead ? '' : undefined}
+    >
       {stale ? `${t('stale')} · ` : ''}
+      {ahead ? `${t('clockAhead')} · ` : ''}
       {fmtAgo(time, lang, now)}
     </time>
   );

@@ -15,6 +15,7 @@ import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
 import { Chart } from '../components/Chart.tsx';
+import { AutoApproval } from '../components/AutoApproval.tsx';
 import { farmChoices } from '../automation-draft.ts';
 import { AutomationForm, CommandsText, TriggerText } from './automation-form.tsx';
 
@@ -693,6 +694,8 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
           </ul>
         </article>
       ) : null}
+      {/* The farm's own choice: its farmer may opt in to approval without review (docs/review.md). */}
+      <AutoApproval farm={farm} models={(list.data ?? []).map((x) => x.model)} />
     </main>
   );
 }

@@ -6,12 +6,13 @@ import { useMemo, useState } from 'preact/hooks';
 import type { RegionOverview } from '../../../protocol/views.ts';
 import type { ReviewDetail } from '../../../protocol/review.ts';
 import { api } from '../api.ts';
-import { useI18n } from '../i18n.ts';
+import { hasKey, useI18n } from '../i18n.ts';
 import { href } from '../route.ts';
-import { fmtDate, fmtNumber, fmtTime, fmtYen } from '../format.ts';
+import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+import { AutoApproval } from '../components/AutoApproval.tsx';
 
 export function ReviewQueue() {
   const { t, lang } = useI18n();
@@ -61,6 +62,34 @@ export function ReviewQueue() {
       ) : null}
     </main>
   );
+}
+
+/**
+ * A model input as the officer reads it: its name from the catalogue (`modelInput_…`, one for each
+ * input of the installed model cards), with the model's own name beneath it (and as its tooltip);
+ * an input the catalogue does not know — a new model's — shows the model's name only.
+ */
+function InputName({ name }: { name: string }) {
+  const { t } = useI18n();
+  if (!hasKey(`modelInput_${name}`)) return <code translate={false}>{name}</code>;
+  return (
+    <span title={name}>
+      {t(`modelInput_${name}`)}
+      <code class="sub" translate={false}>
+        {name}
+      </code>
+    </span>
+  );
+}
+
+/** The numbers of the zones an input was read for, in zone order ("1, 3"); an unknown id as it is. */
+function zoneNumbers(ids: string[], zones: ReviewDetail['zones']): string {
+  return ids
+    .map((id) => zones.find((z) => z.id === id)?.zone ?? id)
+    .sort((a, b) =>
+      typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b)),
+    )
+    .join(', ');
 }
 
 const rampColour = (x: number) => {
@@ -258,23 +287,42 @@ export function ReviewPage({ id }: { id: string }) {
             </form>
           </Section>
           <Section title={t('inputs')} id="inputs-h">
-            <div class="scroll">
-              <table class="table">
+            {/* Wider than a phone: the box scrolls, and takes the focus so a keyboard can scroll it. */}
+            <div class="scroll" tabIndex={0} role="region" aria-labelledby="inputs-h">
+              <table class="table inputs">
                 <thead>
                   <tr>
                     <th scope="col">{t('input')}</th>
+                    <th scope="col">{t('zone')}</th>
                     <th scope="col">{t('value')}</th>
+                    <th scope="col">{t('source')}</th>
                     <th scope="col">{t('observed')}</th>
                   </tr>
                 </thead>
                 <tbody>
                   {r.inputs.map((i) => (
-                    <tr key={`${i.name}/${i.source}`} class={i.stale ? 'stale-row' : ''}>
-                      <td translate={false}>{i.name}</td>
-                      <td translate={false}>
-                        {typeof i.value === 'number' ? fmtNumber(i.value, lang, 3) : i.value} {i.unit}
+                    <tr
+                      key={`${i.name}/${i.source}/${i.time ?? ''}/${i.zones === 'all' ? '' : i.zones.join(',')}`}
+                      class={i.stale ? 'stale-row' : ''}
+                      data-input={i.name}
+                    >
+                      <th scope="row">
+                        <InputName name={i.name} />
+                      </th>
+                      <td class="nowrap" data-testid="input-zones">
+                        {i.zones === 'all' ? t('wholeField') : zoneNumbers(i.zones, r.zones)}
                       </td>
-                      <td>
+                      <td class="nowrap" translate={false} data-testid="input-value">
+                        {typeof i.value === 'number' ? fmtNumber(i.value, lang, 3) : i.value}
+                        {inputUnit(i.unit, lang) ? ` ${inputUnit(i.unit, lang)}` : ''}
+                      </td>
+                      <td data-testid="input-source">
+                        {t(`inputCategory_${i.category}`)}
+                        <code class="sub" translate={false}>
+                          {i.source}
+                        </code>
+                      </td>
+                      <td class="nowrap">
                         {i.time ? (
                           <Freshness time={i.time} staleMs={(i.staleAfterHours ?? Infinity) * 3_600_000} />
                         ) : (
@@ -350,6 +398,7 @@ export function ReviewPage({ id }: { id: string }) {
               </table>
             </div>
           </Section>
+          <AutoApproval farm={r.farm.id} models={[r.model.ref]} onChange={d.reload} />
           <Section title={t('auditLog')} id="audit-h">
             <ol class="log">
               {r.audit.map((a) => (

@@ -17,6 +17,7 @@ import type {
 } from '../../../protocol/views.ts';
 import { api, ApiError } from '../api.ts';
 import { useI18n } from '../i18n.ts';
+import { isKnownProblemCode, problemPlace, problemText } from '../manifest-problems.ts';
 import { href } from '../route.ts';
 import { fmtNumber, fmtTime, fmtValue } from '../format.ts';
 import {
@@ -793,26 +794,37 @@ export function ProvisionPage({ farm }: { farm: string }) {
               </p>
               <ul class="problems" data-testid="problems">
                 {problems.map((p, i) => (
-                  <li key={i}>
+                  <li key={i} data-code={p.code}>
                     <button
                       type="button"
                       class="link"
                       onClick={() => goToLine(editor.current, p.line, p.column)}
                       data-line={p.line ?? ''}
                     >
-                      {p.line !== null
-                        ? t('lineCol')
-                            .replace('{line}', String(p.line))
-                            .replace('{col}', String(p.column ?? 1))
-                        : t('wholeFile')}
+                      {problemPlace(p, t)}
                     </button>{' '}
-                    <span translate={false}>{p.message}</span>
-                    {p.expected ? (
-                      <span class="muted">
+                    <span data-testid="problem-text">{problemText(p, t)}</span>
+                    {isKnownProblemCode(p.code) ? null : (
+                      <>
                         {' '}
-                        — {t('expected')} <span translate={false}>{p.expected}</span>
+                        <code translate={false}>{p.code}</code>
+                      </>
+                    )}
+                    <span class="sub" data-testid="problem-detail">
+                      {t('serverDetail')}{' '}
+                      <span translate={false} lang="en">
+                        {p.message}
                       </span>
-                    ) : null}
+                      {p.expected ? (
+                        <>
+                          {' '}
+                          — {t('expected')}{' '}
+                          <span translate={false} lang="en">
+                            {p.expected}
+                          </span>
+                        </>
+                      ) : null}
+                    </span>
                   </li>
                 ))}
               </ul>
