@@ -226,6 +226,9 @@ beforeAll(async () => {
   // The outage: the server goes away; nothing listens on its port until it returns.
   await server.close();
   server = undefined;
+  // A batch the server answered while closing is acknowledged just after: count from when the
+  // uplink has nothing in flight.
+  await eventually(() => gateway.store.inFlightSeqs.length === 0, 10_000);
   sentBeforeOutage = sync.status.sentItems;
 
   // The simulated devices, on real MQTT with their provisioned secrets.
