@@ -2,19 +2,21 @@
 // schema cannot say — kits that are not in the catalogue, ids used twice, devices outside their
 // field, planting dates in the future, broken boundaries (unclosed rings, rings crossing
 // themselves, files that are missing or hold no polygon). Every problem is reported, each at its
-// file, line and column with what was expected.
+// file, line and column with what was expected, and with a code of its own kind
+// (MANIFEST_PROBLEM_CODES) so the partner page can say it in Japanese.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { kinks } from '@turf/kinks';
 import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon';
-import { HatakeError, type ErrorCode } from '../protocol/errors.ts';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { ValueErrorType } from '@sinclair/typebox/errors';
+import { HatakeError, isHatakeError, type ErrorCode } from '../protocol/errors.ts';
 import { ManifestFile, PolygonGeometry, type Manifest } from '../protocol/manifest.ts';
 import { validator } from '../protocol/validate.ts';
-import { placeOf, readYaml, schemaProblems, toData, type YamlSource } from '../protocol/yaml.ts';
+import { MAX_YAML_BYTES, placeOf, readYaml, toData, type YamlSource } from '../protocol/yaml.ts';
 import type { Catalogue } from './catalogue.ts';
 import { calibratedMetrics } from './calibration.ts';
 
-const manifestValidator = validator(ManifestFile);
 const polygonValidator = validator(PolygonGeometry);
 const MAX_BOUNDARY_FILE_BYTES = 4 * 1024 * 1024;
 
@@ -24,6 +26,30 @@ export interface ManifestCheckOptions {
   today?: string;
   now?: number;
 }
+
+/** Every code a manifest problem can carry: one per kind of mistake (docs/kits.md lists them). */
+export const MANIFEST_PROBLEM_CODES = [
+  'HATAKE_E_MANIFEST_YAML',
+  'HATAKE_E_PAYLOAD_SIZE',
+  'HATAKE_E_MANIFEST_TYPE',
+  'HATAKE_E_MANIFEST_REQUIRED',
+  'HATAKE_E_MANIFEST_UNKNOWN_KEY',
+  'HATAKE_E_MANIFEST_FORMAT',
+  'HATAKE_E_MANIFEST_RANGE',
+  'HATAKE_E_MANIFEST_TIMEZONE',
+  'HATAKE_E_MANIFEST_FUTURE_DATE',
+  'HATAKE_E_MANIFEST_DUPLICATE_ID',
+  'HATAKE_E_UNKNOWN_KIT',
+  'HATAKE_E_MANIFEST_UNKNOWN_FIELD',
+  'HATAKE_E_MANIFEST_OUTSIDE_FIELD',
+  'HATAKE_E_MANIFEST_GEOJSON',
+  'HATAKE_E_MANIFEST_RING_OPEN',
+  'HATAKE_E_MANIFEST_RING_CROSSING',
+  'HATAKE_E_MANIFEST_BOUNDARY_FILE',
+  'HATAKE_E_MANIFEST_CALIBRATION',
+  'HATAKE_E_MANIFEST_DEVEUI',
+] as const satisfies readonly ErrorCode[];
+export type ManifestProblemCode = (typeof MANIFEST_PROBLEM_CODES)[number];
 
 type Position = [number, number];
 type Rings = Position[][];
@@ -58,13 +84,100 @@ export function todayIn(zone: string | undefined, now = Date.now()): string {
   }).format(now);
 }
 
+/** The same problem under a manifest code (the YAML reader, shared with config files, says HATAKE_E_CONFIG). */
+const recoded = (e: HatakeError, code: ManifestProblemCode): HatakeError =>
+  new HatakeError(code, e.message, { place: e.place, expected: e.expected, cause: e.cause });
+
+/**
+ * Parses a manifest's YAML: syntax errors (and a file over the size limit) are returned placed,
+ * with the manifest's codes. The partner upload reads the text with this before it checks it.
+ */
+export function readManifestYaml(text: string, file: string): { source: YamlSource; errors: HatakeError[] } {
+  const { source, errors } = readYaml(text, file);
+  const code = text.length > MAX_YAML_BYTES ? 'HATAKE_E_PAYLOAD_SIZE' : 'HATAKE_E_MANIFEST_YAML';
+  return { source, errors: errors.map((e) => recoded(e, code)) };
+}
+
+/** The manifest as plain data; an alias bomb or an alias to nothing throws HATAKE_E_MANIFEST_YAML. */
+export function manifestData(source: YamlSource): unknown {
+  try {
+    return toData(source);
+  } catch (e) {
+    throw isHatakeError(e) ? recoded(e, 'HATAKE_E_MANIFEST_YAML') : e;
+  }
+}
+
+/** The manifest code of a schema problem, by the kind of rule it breaks. */
+function schemaCode(type: ValueErrorType): ManifestProblemCode {
+  switch (type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return 'HATAKE_E_MANIFEST_REQUIRED';
+    case ValueErrorType.ObjectAdditionalProperties:
+    case ValueErrorType.IntersectUnevaluatedProperties:
+      return 'HATAKE_E_MANIFEST_UNKNOWN_KEY';
+    case ValueErrorType.StringPattern:
+    case ValueErrorType.StringFormat:
+    case ValueErrorType.StringFormatUnknown:
+    case ValueErrorType.RegExp:
+    case ValueErrorType.Literal:
+      return 'HATAKE_E_MANIFEST_FORMAT';
+    case ValueErrorType.NumberMinimum:
+    case ValueErrorType.NumberMaximum:
+    case ValueErrorType.NumberExclusiveMinimum:
+    case ValueErrorType.NumberExclusiveMaximum:
+    case ValueErrorType.NumberMultipleOf:
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.IntegerExclusiveMinimum:
+    case ValueErrorType.IntegerExclusiveMaximum:
+    case ValueErrorType.IntegerMultipleOf:
+    case ValueErrorType.StringMinLength:
+    case ValueErrorType.StringMaxLength:
+    case ValueErrorType.ArrayMinItems:
+    case ValueErrorType.ArrayMaxItems:
+    case ValueErrorType.ArrayUniqueItems:
+    case ValueErrorType.ArrayContains:
+    case ValueErrorType.ArrayMinContains:
+    case ValueErrorType.ArrayMaxContains:
+    case ValueErrorType.ObjectMinProperties:
+    case ValueErrorType.ObjectMaxProperties:
+      return 'HATAKE_E_MANIFEST_RANGE';
+    default:
+      // Expected string / number / object / array / tuple …: a value of the wrong kind.
+      return 'HATAKE_E_MANIFEST_TYPE';
+  }
+}
+
+// Compiled on first use, like protocol/validate.ts's checkers (a gateway compiles it once, at start).
+let manifestSchema: TypeCheck<typeof ManifestFile> | undefined;
+
+/** Every schema problem of the manifest data (up to `max`), each with its pointer and code. */
+function schemaProblems(
+  data: unknown,
+  max: number,
+): Array<{ pointer: string; message: string; code: ManifestProblemCode }> {
+  manifestSchema ??= TypeCompiler.Compile(ManifestFile);
+  const out: Array<{ pointer: string; message: string; code: ManifestProblemCode }> = [];
+  for (const e of manifestSchema.Errors(data)) {
+    // A pointer names keys from the input, which can be huge: keep messages short.
+    const pointer = e.path || '/';
+    out.push({
+      pointer: pointer.length > 200 ? `${pointer.slice(0, 200)}…` : pointer,
+      message: e.message,
+      code: schemaCode(e.type),
+    });
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
 class Problems {
   readonly list: HatakeError[] = [];
   readonly source: YamlSource;
   constructor(source: YamlSource) {
     this.source = source;
   }
-  add(pointer: string, message: string, expected?: string, code: ErrorCode = 'HATAKE_E_CONFIG'): void {
+  add(pointer: string, message: string, expected: string | undefined, code: ManifestProblemCode): void {
     const { line, column } = placeOf(this.source, pointer);
     this.list.push(
       new HatakeError(code, message, { place: { file: this.source.file, line, column, pointer }, expected }),
@@ -90,11 +203,17 @@ function polygonFromGeoJson(value: unknown): { polygon?: unknown; problem?: stri
   return { polygon: v };
 }
 
+interface RingProblem {
+  ring: number;
+  index: number | undefined;
+  message: string;
+  expected: string;
+  code: 'HATAKE_E_MANIFEST_RING_OPEN' | 'HATAKE_E_MANIFEST_RING_CROSSING';
+}
+
 /** Geometry problems of a schema-valid polygon: unclosed rings and self-intersections. */
-function ringProblems(
-  rings: Rings,
-): Array<{ ring: number; index: number | undefined; message: string; expected: string }> {
-  const out: Array<{ ring: number; index: number | undefined; message: string; expected: string }> = [];
+function ringProblems(rings: Rings): RingProblem[] {
+  const out: RingProblem[] = [];
   rings.forEach((ring, r) => {
     const a = ring[0]!;
     const b = ring[ring.length - 1]!;
@@ -104,6 +223,7 @@ function ringProblems(
         index: ring.length - 1,
         message: `ring ${r} is not closed: it ends at [${b.join(', ')}], not where it starts`,
         expected: `the last position to repeat the first, [${a.join(', ')}]`,
+        code: 'HATAKE_E_MANIFEST_RING_OPEN',
       });
     }
   });
@@ -116,6 +236,7 @@ function ringProblems(
         index: undefined,
         message: `the boundary crosses itself at [${at.join(', ')}]${crossings.length > 1 ? ` and ${crossings.length - 1} more places` : ''}`,
         expected: 'a simple polygon whose edges do not cross',
+        code: 'HATAKE_E_MANIFEST_RING_CROSSING',
       });
     }
   }
@@ -130,21 +251,19 @@ export interface ManifestCheck {
 
 /** Checks a manifest's text against the schema and the catalogue; every problem, sorted by place. */
 export function checkManifest(file: string, text: string, opts: ManifestCheckOptions): ManifestCheck {
-  const { source, errors } = readYaml(text, file);
+  const { source, errors } = readManifestYaml(text, file);
   if (errors.length) return { manifest: undefined, problems: errors };
   const p = new Problems(source);
   let raw: unknown;
-  let schema: HatakeError[];
   try {
     // The yaml library refuses alias bombs ("excessive alias count") by throwing.
-    raw = toData(source);
-    schema = schemaProblems(source, manifestValidator, 500, raw);
+    raw = manifestData(source);
   } catch (e) {
     return { manifest: undefined, problems: [e as HatakeError] };
   }
   // Schema problems, except that a boundary's union error is replaced by what is wrong inside it.
-  for (const e of schema) {
-    const pointer = e.place?.pointer ?? '/';
+  for (const e of schemaProblems(raw, 500)) {
+    const pointer = e.pointer;
     const m = /^\/fields\/(\d+)\/boundary$/.exec(pointer);
     const value = m
       ? (raw as { fields: Array<{ boundary?: unknown }> }).fields[Number(m[1])]?.boundary
@@ -155,14 +274,16 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
           `${pointer}${q.pointer === '/' ? '' : q.pointer}`,
           `${pointer}${q.pointer === '/' ? '' : q.pointer}: ${q.message}`,
           'a GeoJSON Polygon',
+          'HATAKE_E_MANIFEST_GEOJSON',
         );
     } else if (m) {
       p.add(
         pointer,
         `${pointer}: boundary is neither a GeoJSON Polygon nor a path`,
         'a Polygon { type, coordinates } or a path to a .geojson / .json file',
+        'HATAKE_E_MANIFEST_GEOJSON',
       );
-    } else p.list.push(e);
+    } else p.add(pointer, `${pointer === '/' ? '' : pointer + ': '}${e.message}`, undefined, e.code);
   }
   if (!isObj(raw)) return { manifest: undefined, problems: p.list };
   const farm = isObj(raw.farm) ? raw.farm : {};
@@ -172,6 +293,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         '/farm/timezone',
         `time zone "${farm.timezone.slice(0, 64)}" is not known`,
         'an IANA zone such as Asia/Tokyo',
+        'HATAKE_E_MANIFEST_TIMEZONE',
       );
     }
   }
@@ -189,13 +311,18 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
     if (typeof f.id === 'string') {
       const first = fieldIds.get(f.id);
       if (first !== undefined)
-        p.add(`${at}/id`, `field id "${f.id}" is used twice`, `an id not already used by /fields/${first}`);
+        p.add(
+          `${at}/id`,
+          `field id "${f.id}" is used twice`,
+          `an id not already used by /fields/${first}`,
+          'HATAKE_E_MANIFEST_DUPLICATE_ID',
+        );
       else fieldIds.set(f.id, i);
     }
     /** A YYYY-MM-DD after today is a mistake (a schema problem reports any other shape). */
     const future = (date: unknown, pointer: string, what: (d: string) => string) => {
       if (typeof date === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(date) && date > today)
-        p.add(pointer, what(date), `a date on or before ${today}`);
+        p.add(pointer, what(date), `a date on or before ${today}`, 'HATAKE_E_MANIFEST_FUTURE_DATE');
     };
     future(f.plantingDate, `${at}/plantingDate`, (d) => `planting date ${d} is in the future`);
     if (isObj(f.observations)) {
@@ -212,11 +339,14 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
     if (typeof f.boundary === 'string' && /\.(geo)?json$/.test(f.boundary)) {
       const path = resolve(dirname(file), f.boundary);
       let problem: string | undefined;
+      // A file that is not there (or too large to read) is the file's problem; what it holds is the GeoJSON's.
+      let code: ManifestProblemCode = 'HATAKE_E_MANIFEST_BOUNDARY_FILE';
       if (!existsSync(path) || !statSync(path).isFile())
         problem = `boundary file ${f.boundary} was not found`;
       else if (statSync(path).size > MAX_BOUNDARY_FILE_BYTES)
         problem = `boundary file ${f.boundary} is larger than ${MAX_BOUNDARY_FILE_BYTES} bytes`;
       else {
+        code = 'HATAKE_E_MANIFEST_GEOJSON';
         try {
           const found = polygonFromGeoJson(JSON.parse(readFileSync(path, 'utf8')));
           polygon = found.polygon;
@@ -235,6 +365,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
           `${at}/boundary`,
           problem,
           'a GeoJSON Polygon, or a Feature / one-feature FeatureCollection of one',
+          code,
         );
         polygon = undefined;
       } else inlined[i] = { ...f, boundary: polygon };
@@ -247,7 +378,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         const ptr = inline
           ? `${at}/boundary/coordinates/${q.ring}${q.index !== undefined ? `/${q.index}` : ''}`
           : `${at}/boundary`;
-        p.add(ptr, q.message, q.expected);
+        p.add(ptr, q.message, q.expected, q.code);
       }
       if (qs.length === 0 && typeof f.id === 'string') boundaries.set(f.id, rings);
     }
@@ -262,7 +393,12 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
     if (typeof d.id === 'string') {
       const first = deviceIds.get(d.id);
       if (first !== undefined)
-        p.add(`${at}/id`, `device id "${d.id}" is used twice`, `an id not already used by /devices/${first}`);
+        p.add(
+          `${at}/id`,
+          `device id "${d.id}" is used twice`,
+          `an id not already used by /devices/${first}`,
+          'HATAKE_E_MANIFEST_DUPLICATE_ID',
+        );
       else deviceIds.set(d.id, i);
     }
     const kit = typeof d.kit === 'string' ? opts.catalogue.get(d.kit) : undefined;
@@ -279,6 +415,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         `${at}/field`,
         `field "${d.field}" is not among the manifest's fields`,
         [...fieldIds.keys()].join(', ') || 'a field id',
+        'HATAKE_E_MANIFEST_UNKNOWN_FIELD',
       );
     }
     const rings = typeof d.field === 'string' ? boundaries.get(d.field) : undefined;
@@ -291,6 +428,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         `${at}/position`,
         `position [${d.position.join(', ')}] is outside the boundary of field "${String(d.field)}"`,
         'a position inside the field (or on its edge)',
+        'HATAKE_E_MANIFEST_OUTSIDE_FIELD',
       );
     }
     if (kit && isObj(d.calibration)) {
@@ -301,6 +439,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
             `${at}/calibration/${metric}`,
             `kit "${kit.id}" does not calibrate "${metric}"`,
             allowed.length ? allowed.join(', ') : 'no calibration for this kit',
+            'HATAKE_E_MANIFEST_CALIBRATION',
           );
         }
       }
@@ -310,6 +449,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         at,
         `LoRaWAN device "${String(d.id)}" has no devEui`,
         'devEui: 16 hex digits, as registered in the network server',
+        'HATAKE_E_MANIFEST_DEVEUI',
       );
     }
     if (typeof d.devEui === 'string') {
@@ -320,6 +460,7 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
           `${at}/devEui`,
           `devEui ${d.devEui} is used twice`,
           `a DevEUI not already used by /devices/${first}`,
+          'HATAKE_E_MANIFEST_DUPLICATE_ID',
         );
       else euis.set(eui, i);
     }

@@ -59,6 +59,26 @@ export const ERROR_CODES = {
   },
   HATAKE_E_AUTOMATION: { status: 400, title: "Automation does not fit the farm's devices and kits" },
   HATAKE_E_WEBHOOK: { status: 400, title: 'Webhook target or subscription is not allowed' },
+  // Farm manifest problems (firmware-config/manifest-check.ts): one code per kind of mistake, so
+  // the partner page can say each in Japanese (an unknown kit is HATAKE_E_UNKNOWN_KIT, a file over
+  // the size limit HATAKE_E_PAYLOAD_SIZE).
+  HATAKE_E_MANIFEST_YAML: { status: 400, title: 'Manifest is not valid YAML' },
+  HATAKE_E_MANIFEST_TYPE: { status: 400, title: 'Manifest value is of the wrong type' },
+  HATAKE_E_MANIFEST_REQUIRED: { status: 400, title: 'Manifest entry is missing' },
+  HATAKE_E_MANIFEST_UNKNOWN_KEY: { status: 400, title: 'Manifest entry name is not known' },
+  HATAKE_E_MANIFEST_FORMAT: { status: 400, title: 'Manifest value is not written in the required form' },
+  HATAKE_E_MANIFEST_RANGE: { status: 400, title: 'Manifest value, length or count is out of range' },
+  HATAKE_E_MANIFEST_TIMEZONE: { status: 400, title: 'Time zone is not known' },
+  HATAKE_E_MANIFEST_FUTURE_DATE: { status: 400, title: 'Planting or observation date is in the future' },
+  HATAKE_E_MANIFEST_DUPLICATE_ID: { status: 400, title: 'Field id, device id or DevEUI is used twice' },
+  HATAKE_E_MANIFEST_UNKNOWN_FIELD: { status: 400, title: 'Device names a field the manifest does not have' },
+  HATAKE_E_MANIFEST_OUTSIDE_FIELD: { status: 400, title: "Device position is outside its field's boundary" },
+  HATAKE_E_MANIFEST_GEOJSON: { status: 400, title: 'Boundary is not a GeoJSON Polygon' },
+  HATAKE_E_MANIFEST_RING_OPEN: { status: 400, title: 'Boundary ring is not closed' },
+  HATAKE_E_MANIFEST_RING_CROSSING: { status: 400, title: 'Boundary crosses itself' },
+  HATAKE_E_MANIFEST_BOUNDARY_FILE: { status: 400, title: 'Boundary file is missing or too large' },
+  HATAKE_E_MANIFEST_CALIBRATION: { status: 400, title: 'Calibration of a metric the kit does not calibrate' },
+  HATAKE_E_MANIFEST_DEVEUI: { status: 400, title: 'LoRaWAN device has no DevEUI' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

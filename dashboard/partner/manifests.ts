@@ -13,7 +13,6 @@ import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import { Registry } from '../../protocol/registry.ts';
 import { validator } from '../../protocol/validate.ts';
-import { readYaml, toData } from '../../protocol/yaml.ts';
 import type {
   ManifestCheckResult,
   ManifestProblem,
@@ -22,7 +21,7 @@ import type {
   StoredManifest,
 } from '../../protocol/views.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
-import { checkManifest } from '../../firmware-config/manifest-check.ts';
+import { checkManifest, manifestData, readManifestYaml } from '../../firmware-config/manifest-check.ts';
 import {
   configQrPng,
   deviceConfig,
@@ -78,7 +77,7 @@ export function checkUpload(
   /** How many fields and devices the document lists, whatever else is wrong with it. */
   counts: { fields: number; devices: number };
 } {
-  const { source, errors } = readYaml(text, MANIFEST_FILE_NAME);
+  const { source, errors } = readManifestYaml(text, MANIFEST_FILE_NAME);
   if (errors.length) return { manifest: undefined, problems: errors.map(problemOf), counts: NO_COUNTS };
   const ranges: Array<[number, number]> = [];
   visit(source.doc, {
@@ -90,7 +89,7 @@ export function checkUpload(
   const refused: ManifestProblem[] = [];
   let raw: unknown;
   try {
-    raw = toData(source);
+    raw = manifestData(source);
   } catch (e) {
     return { manifest: undefined, problems: [problemOf(e as HatakeError)], counts: NO_COUNTS };
   }

@@ -452,6 +452,32 @@ const ja = {
   errReasonOptional: '理由は3文字以上で入れるか、空欄にしてください',
   manifestProblem_HATAKE_E_CONFIG: 'この箇所の書き方か値に誤りがあります',
   manifestProblem_HATAKE_E_UNKNOWN_KIT: 'キット一覧にないキットです。キット名を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_YAML:
+    'YAMLの書き方に誤りがあります。字下げ、括弧、コロン、引用符を確認してください',
+  manifestProblem_HATAKE_E_PAYLOAD_SIZE: 'ファイルが大きすぎます（4メガバイトまで）',
+  manifestProblem_HATAKE_E_MANIFEST_TYPE: '値の種類が違います。文字、数値、一覧などの形を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_REQUIRED: '必要な項目がありません。書き加えてください',
+  manifestProblem_HATAKE_E_MANIFEST_UNKNOWN_KEY: 'この項目名は使えません。綴りを確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_FORMAT: '値の書式が違います。使える文字や日付の形を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_RANGE: '値、長さ、または個数が決められた範囲を外れています',
+  manifestProblem_HATAKE_E_MANIFEST_TIMEZONE: 'タイムゾーン名が正しくありません。綴りを確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_FUTURE_DATE:
+    '日付が未来になっています。植え付け日や調査日を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_DUPLICATE_ID:
+    '同じ識別子かDevEUIがすでに使われています。重ならないようにしてください',
+  manifestProblem_HATAKE_E_MANIFEST_UNKNOWN_FIELD:
+    'マニフェストにない圃場を指しています。圃場の識別子を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_OUTSIDE_FIELD:
+    '機器の位置が圃場の境界の外です。座標（経度、緯度の順）を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_GEOJSON: '境界がGeoJSONのポリゴンになっていません',
+  manifestProblem_HATAKE_E_MANIFEST_RING_OPEN:
+    '境界が閉じていません。最後の座標を最初の座標と同じにしてください',
+  manifestProblem_HATAKE_E_MANIFEST_RING_CROSSING: '境界の線が交差しています。座標の順番を確認してください',
+  manifestProblem_HATAKE_E_MANIFEST_BOUNDARY_FILE:
+    '境界ファイルが見つからないか、大きすぎます。ファイル名を確認し、マニフェストと一緒に選んでください',
+  manifestProblem_HATAKE_E_MANIFEST_CALIBRATION: 'このキットでは校正できない項目です',
+  manifestProblem_HATAKE_E_MANIFEST_DEVEUI:
+    'LoRaWAN機器にDevEUIがありません。ネットワークサーバーに登録した値を書いてください',
   manifestProblemOther: 'マニフェストに問題があります',
   serverDetail: 'サーバーの説明（英語）:',
 } as const;
@@ -902,6 +928,35 @@ const en: Record<Key, string> = {
   errReasonOptional: 'Give a reason of at least 3 characters, or none',
   manifestProblem_HATAKE_E_CONFIG: 'This part of the manifest is not valid',
   manifestProblem_HATAKE_E_UNKNOWN_KIT: 'This kit is not in the kit catalogue: check its name',
+  manifestProblem_HATAKE_E_MANIFEST_YAML:
+    'The YAML is not well formed: check indentation, brackets, colons and quotes',
+  manifestProblem_HATAKE_E_PAYLOAD_SIZE: 'The file is too large (4 MiB at most)',
+  manifestProblem_HATAKE_E_MANIFEST_TYPE:
+    'This value is of the wrong kind: check whether it is text, a number, a list …',
+  manifestProblem_HATAKE_E_MANIFEST_REQUIRED: 'A required entry is missing: add it',
+  manifestProblem_HATAKE_E_MANIFEST_UNKNOWN_KEY: 'This entry name is not known: check its spelling',
+  manifestProblem_HATAKE_E_MANIFEST_FORMAT:
+    'This value is not written in the required form: check its characters or date format',
+  manifestProblem_HATAKE_E_MANIFEST_RANGE: 'This value, length or count is outside the allowed range',
+  manifestProblem_HATAKE_E_MANIFEST_TIMEZONE: 'This time zone is not known: check its spelling',
+  manifestProblem_HATAKE_E_MANIFEST_FUTURE_DATE:
+    'This date is in the future: check the planting or observation date',
+  manifestProblem_HATAKE_E_MANIFEST_DUPLICATE_ID:
+    'This id or DevEUI is already used: make each one different',
+  manifestProblem_HATAKE_E_MANIFEST_UNKNOWN_FIELD:
+    'This names a field the manifest does not have: check the field id',
+  manifestProblem_HATAKE_E_MANIFEST_OUTSIDE_FIELD:
+    "The device's position is outside its field's boundary: check the coordinates (longitude first)",
+  manifestProblem_HATAKE_E_MANIFEST_GEOJSON: 'The boundary is not a GeoJSON Polygon',
+  manifestProblem_HATAKE_E_MANIFEST_RING_OPEN:
+    'The boundary is not closed: repeat the first position at the end',
+  manifestProblem_HATAKE_E_MANIFEST_RING_CROSSING:
+    'The boundary crosses itself: check the order of its positions',
+  manifestProblem_HATAKE_E_MANIFEST_BOUNDARY_FILE:
+    'The boundary file is missing or too large: check its name and choose it with the manifest',
+  manifestProblem_HATAKE_E_MANIFEST_CALIBRATION: 'This kit does not calibrate this metric',
+  manifestProblem_HATAKE_E_MANIFEST_DEVEUI:
+    'This LoRaWAN device has no DevEUI: add the one registered in the network server',
   manifestProblemOther: 'The manifest has a problem',
   serverDetail: 'Server:',
 };

@@ -1,7 +1,7 @@
 // The IT partner's journey in a real browser: devices with their health and the gateway with its
 // sync backlog and version; then provisioning — upload a manifest with one mistake, see it at its
 // line, said in Japanese by its code with the server's English as the detail, fix it in the
-// editor, provision, and download the new device's QR code and config, with which the device then
+// editor (meeting a second kind of mistake, said in a sentence of its own), provision, and download the new device's QR code and config, with which the device then
 // logs in to the gateway's broker.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -127,11 +127,25 @@ describe('the partner journey', () => {
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'partner-manifest-error');
 
-    // Fix it in the editor: jump to the line, type the right kit name.
+    // Fix it in the editor: jump to the line, type the right kit name — and slip on the position
+    // (a digit wrong in the longitude): a mistake of another kind, said in its own sentence.
     await problems.getByRole('button').click();
     const editor = page.locator('#manifest-text');
     const text = await editor.inputValue();
-    await editor.fill(text.replace('kit: hatake-soil-prob\n', 'kit: hatake-soil-probe\n'));
+    const fixedKit = text.replace('kit: hatake-soil-prob\n', 'kit: hatake-soil-probe\n');
+    await editor.fill(fixedKit.replace('[138.9030, 37.8005]', '[138.9930, 37.8005]'));
+    await page.getByRole('button', { name: '検証' }).click();
+    const outside = problems.locator('li[data-code="HATAKE_E_MANIFEST_OUTSIDE_FIELD"]');
+    await outside.waitFor();
+    await expect(problems.locator('li').count()).resolves.toBe(1);
+    await expect(outside.getByTestId('problem-text').textContent()).resolves.toBe(
+      '機器の位置が圃場の境界の外です。座標（経度、緯度の順）を確認してください',
+    );
+    await expect(outside.getByRole('button').textContent()).resolves.toMatch(/^15行目 \d+列$/);
+    await expect(outside.getByTestId('problem-detail').textContent()).resolves.toMatch(
+      /position \[138\.993, 37\.8005\] is outside the boundary of field "upland-1"/,
+    );
+    await editor.fill(fixedKit);
     await page.getByRole('button', { name: '検証' }).click();
     await page.getByTestId('manifest-ok').waitFor();
     await page.getByLabel('ゲートウェイのアドレス（マニフェストに無い場合）').fill('127.0.0.1');

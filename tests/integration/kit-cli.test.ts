@@ -20,15 +20,27 @@ async function hatake(...args: string[]) {
 
 describe('hatake kit (command line)', () => {
   it('validate: exit 1 and ten file:line:column lines for the ten-mistake manifest; exit 0 for the demo', async () => {
-    const bad = await hatake(
-      'validate',
-      join(ROOT, 'tests/unit/firmware-config/fixtures/ten-mistakes.yaml'),
-      '--today',
-      '2026-11-28',
-    );
+    const file = join(ROOT, 'tests/unit/firmware-config/fixtures/ten-mistakes.yaml');
+    const bad = await hatake('validate', file, '--today', '2026-11-28');
     expect(bad.code).toBe(1);
     const lines = bad.stdout.split('\n').filter((l) => /ten-mistakes\.yaml:\d+:\d+: /.test(l));
     expect(lines).toHaveLength(10);
+    // Each line: the code of its kind of mistake, file:line:column, what is wrong, what was expected.
+    expect(lines.map((l) => l.split(' ')[0])).toEqual([
+      'HATAKE_E_MANIFEST_FORMAT',
+      'HATAKE_E_MANIFEST_TIMEZONE',
+      'HATAKE_E_MANIFEST_FUTURE_DATE',
+      'HATAKE_E_MANIFEST_RING_OPEN',
+      'HATAKE_E_MANIFEST_RING_CROSSING',
+      'HATAKE_E_MANIFEST_BOUNDARY_FILE',
+      'HATAKE_E_UNKNOWN_KIT',
+      'HATAKE_E_MANIFEST_DUPLICATE_ID',
+      'HATAKE_E_MANIFEST_OUTSIDE_FIELD',
+      'HATAKE_E_MANIFEST_UNKNOWN_FIELD',
+    ]);
+    expect(lines[7]).toBe(
+      `HATAKE_E_MANIFEST_DUPLICATE_ID ${file}:28:9: device id "soil-1" is used twice (expected an id not already used by /devices/0)`,
+    );
     expect(bad.stdout).toContain('10 problems');
     const good = await hatake('validate', join(ROOT, 'sim/demo-farm.yaml'));
     expect(good).toMatchObject({ code: 0 });

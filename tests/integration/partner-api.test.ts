@@ -62,7 +62,7 @@ describe('checking a manifest', () => {
     expect(r.ok).toBe(false);
     expect(r.problems.map((p) => [p.line, p.code])).toEqual([
       [8, 'HATAKE_E_UNKNOWN_KIT'],
-      [9, 'HATAKE_E_CONFIG'], // soil-1 used twice
+      [9, 'HATAKE_E_MANIFEST_DUPLICATE_ID'], // soil-1 used twice
     ]);
     expect(r.problems[0]!.column).toBeGreaterThan(1);
     expect(r.problems[0]!.expected).toMatch(/hatake-soil-probe/);
@@ -108,6 +108,7 @@ describe('checking a manifest', () => {
     const broken = await check('farm: { id: demo-farm\nfields: [');
     expect(broken.ok).toBe(false);
     expect(broken.problems[0]!.line).toBeGreaterThan(0);
+    expect(broken.problems[0]!.code).toBe('HATAKE_E_MANIFEST_YAML');
     const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 0; i < 8; i++)
       bomb.push(
@@ -116,6 +117,7 @@ describe('checking a manifest', () => {
     const b = await check(bomb.join('\n'));
     expect(b.ok).toBe(false);
     expect(b.problems).toHaveLength(1);
+    expect(b.problems[0]!.code).toBe('HATAKE_E_MANIFEST_YAML');
     const big = await post(partner, '/api/v1/farms/demo-farm/manifest/check', {
       text: 'x'.repeat(1024 * 1024 + 1),
     });
