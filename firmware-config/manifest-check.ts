@@ -10,7 +10,7 @@ import { kinks } from '@turf/kinks';
 import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType } from '@sinclair/typebox/errors';
-import { HatakeError, isHatakeError, type ErrorCode } from '../protocol/errors.ts';
+import { HatakeError, isHatakeError, type ManifestProblemCode } from '../protocol/errors.ts';
 import { ManifestFile, PolygonGeometry, type Manifest } from '../protocol/manifest.ts';
 import { validator } from '../protocol/validate.ts';
 import { MAX_YAML_BYTES, placeOf, readYaml, toData, type YamlSource } from '../protocol/yaml.ts';
@@ -27,29 +27,7 @@ export interface ManifestCheckOptions {
   now?: number;
 }
 
-/** Every code a manifest problem can carry: one per kind of mistake (docs/kits.md lists them). */
-export const MANIFEST_PROBLEM_CODES = [
-  'HATAKE_E_MANIFEST_YAML',
-  'HATAKE_E_PAYLOAD_SIZE',
-  'HATAKE_E_MANIFEST_TYPE',
-  'HATAKE_E_MANIFEST_REQUIRED',
-  'HATAKE_E_MANIFEST_UNKNOWN_KEY',
-  'HATAKE_E_MANIFEST_FORMAT',
-  'HATAKE_E_MANIFEST_RANGE',
-  'HATAKE_E_MANIFEST_TIMEZONE',
-  'HATAKE_E_MANIFEST_FUTURE_DATE',
-  'HATAKE_E_MANIFEST_DUPLICATE_ID',
-  'HATAKE_E_UNKNOWN_KIT',
-  'HATAKE_E_MANIFEST_UNKNOWN_FIELD',
-  'HATAKE_E_MANIFEST_OUTSIDE_FIELD',
-  'HATAKE_E_MANIFEST_GEOJSON',
-  'HATAKE_E_MANIFEST_RING_OPEN',
-  'HATAKE_E_MANIFEST_RING_CROSSING',
-  'HATAKE_E_MANIFEST_BOUNDARY_FILE',
-  'HATAKE_E_MANIFEST_CALIBRATION',
-  'HATAKE_E_MANIFEST_DEVEUI',
-] as const satisfies readonly ErrorCode[];
-export type ManifestProblemCode = (typeof MANIFEST_PROBLEM_CODES)[number];
+export { MANIFEST_PROBLEM_CODES, type ManifestProblemCode } from '../protocol/errors.ts';
 
 type Position = [number, number];
 type Rings = Position[][];

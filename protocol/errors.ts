@@ -83,6 +83,30 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Every code a manifest problem can carry: one per kind of mistake (firmware-config/manifest-check.ts; docs/kits.md lists them). */
+export const MANIFEST_PROBLEM_CODES = [
+  'HATAKE_E_MANIFEST_YAML',
+  'HATAKE_E_PAYLOAD_SIZE',
+  'HATAKE_E_MANIFEST_TYPE',
+  'HATAKE_E_MANIFEST_REQUIRED',
+  'HATAKE_E_MANIFEST_UNKNOWN_KEY',
+  'HATAKE_E_MANIFEST_FORMAT',
+  'HATAKE_E_MANIFEST_RANGE',
+  'HATAKE_E_MANIFEST_TIMEZONE',
+  'HATAKE_E_MANIFEST_FUTURE_DATE',
+  'HATAKE_E_MANIFEST_DUPLICATE_ID',
+  'HATAKE_E_UNKNOWN_KIT',
+  'HATAKE_E_MANIFEST_UNKNOWN_FIELD',
+  'HATAKE_E_MANIFEST_OUTSIDE_FIELD',
+  'HATAKE_E_MANIFEST_GEOJSON',
+  'HATAKE_E_MANIFEST_RING_OPEN',
+  'HATAKE_E_MANIFEST_RING_CROSSING',
+  'HATAKE_E_MANIFEST_BOUNDARY_FILE',
+  'HATAKE_E_MANIFEST_CALIBRATION',
+  'HATAKE_E_MANIFEST_DEVEUI',
+] as const satisfies readonly ErrorCode[];
+export type ManifestProblemCode = (typeof MANIFEST_PROBLEM_CODES)[number];
+
 /** A coded, user-facing error. */
 export class HatakeError extends Error {
   readonly code: ErrorCode;

@@ -4,38 +4,17 @@
 // whole file), and keeps the server's own text beside it as the detail (it names the exact value:
 // the kit, the id used twice, the date). No Preact here; tests/unit/ui-manifest-problems.test.ts.
 import type { ManifestProblem } from '../../protocol/views.ts';
+import { MANIFEST_PROBLEM_CODES as CHECKER_CODES } from '../../protocol/errors.ts';
 
 export type Translate = (key: string) => string;
 
 /**
- * The codes the manifest checker gives its problems — one per kind of mistake — and the upload's
- * own HATAKE_E_CONFIG (a boundary path split over lines), each with a `manifestProblem_${code}`
- * sentence in the catalogue. Kept here rather than imported, so the page's bundle does not carry
- * the checker; the unit test holds it equal to the checker's list and runs the checker over one of
- * each mistake. Any other code reads as a problem of the manifest in general, with the code beside it.
+ * The codes the manifest checker gives its problems — one per kind of mistake (protocol/errors.ts)
+ * — and the upload's own HATAKE_E_CONFIG (a boundary path split over lines), each with a
+ * `manifestProblem_${code}` sentence in the catalogue. Any other code reads as a problem of the
+ * manifest in general, with the code beside it.
  */
-export const MANIFEST_PROBLEM_CODES = [
-  'HATAKE_E_MANIFEST_YAML',
-  'HATAKE_E_PAYLOAD_SIZE',
-  'HATAKE_E_MANIFEST_TYPE',
-  'HATAKE_E_MANIFEST_REQUIRED',
-  'HATAKE_E_MANIFEST_UNKNOWN_KEY',
-  'HATAKE_E_MANIFEST_FORMAT',
-  'HATAKE_E_MANIFEST_RANGE',
-  'HATAKE_E_MANIFEST_TIMEZONE',
-  'HATAKE_E_MANIFEST_FUTURE_DATE',
-  'HATAKE_E_MANIFEST_DUPLICATE_ID',
-  'HATAKE_E_UNKNOWN_KIT',
-  'HATAKE_E_MANIFEST_UNKNOWN_FIELD',
-  'HATAKE_E_MANIFEST_OUTSIDE_FIELD',
-  'HATAKE_E_MANIFEST_GEOJSON',
-  'HATAKE_E_MANIFEST_RING_OPEN',
-  'HATAKE_E_MANIFEST_RING_CROSSING',
-  'HATAKE_E_MANIFEST_BOUNDARY_FILE',
-  'HATAKE_E_MANIFEST_CALIBRATION',
-  'HATAKE_E_MANIFEST_DEVEUI',
-  'HATAKE_E_CONFIG',
-] as const;
+export const MANIFEST_PROBLEM_CODES = [...CHECKER_CODES, 'HATAKE_E_CONFIG'] as const;
 
 export const isKnownProblemCode = (code: string): boolean =>
   (MANIFEST_PROBLEM_CODES as readonly string[]).includes(code);
