@@ -20,7 +20,7 @@ import { virtualP95 } from '../../edge/recommend/reference.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 import { demoManifest, quietLog } from '../helpers/stack.ts';
 import { demoZones } from '../helpers/recommendation.ts';
-import { sbnrc } from '../unit/models/reference/sbnrc.ts';
+import { sbnrcWithProfile } from '../unit/models/reference/sbnrc.ts';
 import { hollandSchepers } from '../unit/models/reference/holland-schepers.ts';
 
 const DAY = 86_400_000;
@@ -65,20 +65,7 @@ function farmWith(edit: Partial<Field>, extra: Field[] = []): Manifest {
 
 /** The SBNRC rate of the reference implementation for a zone's NDVI and a reference NDVI. */
 function sbnrcRate(profile: CropProfile, ndvi: number, ndviRef: number): number {
-  const c = profile.sbnrc!;
-  return sbnrc({
-    ndvi,
-    ndvi_ref: ndviRef,
-    days: DAYS,
-    a: c.a,
-    b: c.b,
-    adjust_ri: c.adjustRi ? 1 : 0,
-    ri_slope: c.riSlope,
-    ri_intercept: c.riIntercept,
-    grain_n: c.grainN,
-    nue: c.nue,
-    yp_max: c.ypMaxKgHa,
-  }).n_rate;
+  return sbnrcWithProfile(profile.sbnrc!, ndvi, ndviRef, DAYS);
 }
 
 const upland = (recs: Recommendation[]) => recs.find((x) => x.field === 'upland-1');

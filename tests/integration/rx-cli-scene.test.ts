@@ -14,7 +14,7 @@ import type { SceneStats, ZoneCollection } from '../../protocol/imagery.ts';
 import type { Recommendation } from '../../protocol/recommendation.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
-import { sbnrc } from '../unit/models/reference/sbnrc.ts';
+import { sbnrcWithProfile } from '../unit/models/reference/sbnrc.ts';
 import { benTwoFields, gdalReference, requireGdal, type GdalStats } from '../helpers/gdal-reference.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -124,19 +124,7 @@ describe('hatake rx recommend on a real two-field scene', () => {
         profileDirs: [PROFILES_DIR],
       }).profile('winter-wheat-osu-2007').sbnrc!;
       own.forEach((f, k) => {
-        const want = sbnrc({
-          ndvi: f.properties.indices.ndvi!.mean!,
-          ndvi_ref: rec.reference!.value,
-          days: DAYS,
-          a: c.a,
-          b: c.b,
-          adjust_ri: c.adjustRi ? 1 : 0,
-          ri_slope: c.riSlope,
-          ri_intercept: c.riIntercept,
-          grain_n: c.grainN,
-          nue: c.nue,
-          yp_max: c.ypMaxKgHa,
-        }).n_rate;
+        const want = sbnrcWithProfile(c, f.properties.indices.ndvi!.mean!, rec.reference!.value, DAYS);
         expect(rec.zones[k]!.rate.modelKgNHa).toBeCloseTo(want, 4);
       });
     },

@@ -1,4 +1,6 @@
 // Reference implementation of the OSU SBNRC (AGRONOMY.md), used only by tests to check the ONNX graph.
+import type { CropProfile } from '../../../../protocol/crop-profile.ts';
+
 export interface SbnrcIn {
   ndvi: number;
   ndvi_ref: number;
@@ -30,4 +32,26 @@ export function sbnrc(x: SbnrcIn): {
   const ypn = Math.min(yp0 * ri, x.yp_max, ypNrich);
   const gain = Math.max(ypn - yp0, 0);
   return { n_rate: (gain * x.grain_n) / x.nue, yield_gain: gain, yp0, ypn, ri };
+}
+
+/** The N rate (kg N/ha) for a zone's and the reference's index, with a crop profile's SBNRC constants. */
+export function sbnrcWithProfile(
+  c: NonNullable<CropProfile['sbnrc']>,
+  ndvi: number,
+  ndviRef: number,
+  days: number,
+): number {
+  return sbnrc({
+    ndvi,
+    ndvi_ref: ndviRef,
+    days,
+    a: c.a,
+    b: c.b,
+    adjust_ri: c.adjustRi ? 1 : 0,
+    ri_slope: c.riSlope,
+    ri_intercept: c.riIntercept,
+    grain_n: c.grainN,
+    nue: c.nue,
+    yp_max: c.ypMaxKgHa,
+  }).n_rate;
 }
