@@ -16,6 +16,7 @@ export async function gateway(args: string[]): Promise<number> {
     farm: { type: 'string' },
     id: { type: 'string' },
     user: { type: 'string' },
+    ca: { type: 'string' },
   });
   if (positionals[0] === 'register') {
     const password = process.env.HATAKE_PASSWORD;
@@ -25,7 +26,7 @@ export async function gateway(args: string[]): Promise<number> {
         'register needs --server URL --farm ID --id GATEWAY --user NAME and HATAKE_PASSWORD',
         {
           expected:
-            'hatake gateway register --server https://… --farm my-farm --id gw-1 --user partner-name [--out DIR]',
+            'hatake gateway register --server https://… --farm my-farm --id gw-1 --user partner-name [--out DIR] [--ca FILE]',
         },
       );
     }
@@ -36,6 +37,7 @@ export async function gateway(args: string[]): Promise<number> {
       user: values.user,
       password,
       outDir: values.out ?? '.',
+      ca: values.ca,
     });
     process.stdout.write(`registered. Add to gateway.yaml:\n\n${r.snippet}`);
     return 0;

@@ -41,6 +41,11 @@ export interface ResolvedGatewayConfig {
   http: { host: string; port: number };
   storage: { maxDbBytes: number; minFreeBytes: number };
   retention: { rawMs: number; hourlyMs: number; deadLetters: number };
+  /**
+   * retention.minRawDays: under storage pressure raw readings younger than this are never rolled
+   * up early. Set in the file only (not among the tunables the server may send down).
+   */
+  minRawMs: number;
   health: { offlineAfterIntervals: number };
   server: { url: string; token: string; ca?: string; publicKey?: string } | undefined;
   sync: {
@@ -58,6 +63,8 @@ export interface ResolvedGatewayConfig {
 
 const configValidator = validator(GatewayConfig);
 const DAY = 86_400_000;
+/** The rules read 48 h of raw readings and 14 days of raw weather (gateway/tips.ts). */
+const DEFAULT_MIN_RAW_DAYS = 14;
 const MB = 1024 * 1024;
 /**
  * Imagery providers' publish limit: 50 chunks a second (up to 12.8 MB/s at the 256 KiB packet
@@ -158,6 +165,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     http: { host: c.http?.host ?? '0.0.0.0', port: c.http?.port ?? 8081 },
     storage: t.storage,
     retention: t.retention,
+    minRawMs: (c.retention?.minRawDays ?? DEFAULT_MIN_RAW_DAYS) * DAY,
     health: t.health,
     sync: t.sync,
     server,

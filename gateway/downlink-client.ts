@@ -3,12 +3,14 @@
 // polls on a schedule and also listens on a long-lived SSE stream for "there is something new"; it
 // verifies every document's ed25519 signature against the server key it was registered with,
 // applies each atomically through the handler of its kind (the previous version stays when one is
-// refused), and reports what it applied or refused to the server as events.
+// refused), and reports what it applied or refused to the server as events. A 401 on any request
+// (the gateway's token was revoked) stops it: no more polls, no more reconnects.
 import { verify, createPublicKey, type KeyObject } from 'node:crypto';
 import { HatakeError, isHatakeError } from '../protocol/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
 import type { EventLog } from './events.ts';
+import { describeFetchError, type ServerFetch } from './server-fetch.ts';
 
 export interface DownlinkDoc {
   kind: string;
@@ -27,7 +29,10 @@ export interface DownlinkOptions {
   /** The server's public key (PEM). Without it, only unsigned-safe kinds are accepted; never models. */
   publicKey?: string;
   intervalMs: number;
-  fetch?: typeof fetch;
+  /** The fetch to the server (the gateway's, from serverFetch: its CA); global fetch by default. */
+  fetch?: ServerFetch;
+  /** The wait before the stream is reopened after it drops (default 5 s). */
+  reconnectMs?: number;
 }
 
 /** Kinds that may change what runs on the farm: accepted only when signed by the server. */
@@ -54,7 +59,9 @@ export class DownlinkClient {
   private readonly opts: DownlinkOptions;
   private readonly events: EventLog;
   private readonly log: Logger;
-  lastError: string | null = null;
+  private error: string | null = null;
+  /** Why the downlink stopped for good (the server refused the token), or null while it runs. */
+  stopped: string | null = null;
 
   constructor(store: GatewayStore, opts: DownlinkOptions, events: EventLog, log: Logger) {
     this.store = store;
@@ -62,6 +69,11 @@ export class DownlinkClient {
     this.events = events;
     this.log = log;
     this.key = opts.publicKey ? createPublicKey(opts.publicKey) : undefined;
+  }
+
+  /** The last failure, for the status page; once stopped, why it stopped. */
+  get lastError(): string | null {
+    return this.stopped ? `stopped, token refused: ${this.stopped}` : this.error;
   }
 
   /** The version of the last document applied or refused (documents are taken in order). */
@@ -81,6 +93,7 @@ export class DownlinkClient {
 
   private schedulePolls(): void {
     clearInterval(this.timer);
+    if (this.stopped) return;
     this.timer = setInterval(() => void this.poll(), this.opts.intervalMs);
     this.timer.unref();
   }
@@ -97,20 +110,47 @@ export class DownlinkClient {
    * one minute; a large download asks for more). Aborted when the gateway stops.
    */
   async get(path: string, opts: { timeoutMs?: number } = {}): Promise<Response> {
-    return (this.opts.fetch ?? fetch)(new URL(path, this.opts.url), {
+    return this.request(
+      path,
+      AbortSignal.any([AbortSignal.timeout(opts.timeoutMs ?? 60_000), this.stopSignal.signal]),
+    );
+  }
+
+  /** Every request to the server goes through here: a 401 stops the downlink. */
+  private async request(path: string, signal: AbortSignal): Promise<Response> {
+    const res = await (this.opts.fetch ?? fetch)(new URL(path, this.opts.url), {
       headers: { authorization: `Bearer ${this.opts.token}` },
-      signal: AbortSignal.any([AbortSignal.timeout(opts.timeoutMs ?? 60_000), this.stopSignal.signal]),
+      signal,
     });
+    if (res.status === 401) {
+      const text = await res
+        .clone()
+        .text()
+        .catch(() => '');
+      this.revoked(`HTTP 401: ${text.slice(0, 500)}`);
+    }
+    return res;
+  }
+
+  /** The server refused the token: polling and the stream stop until the gateway restarts. */
+  private revoked(reason: string): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.stream?.abort();
+    this.log.error({ reason }, 'server refused the gateway token; downlink stopped');
   }
 
   /** Fetches and applies everything newer than what was applied; one poll at a time. */
   poll(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     this.polling ??= this.pollOnce().finally(() => (this.polling = undefined));
     return this.polling;
   }
 
   private async pollOnce(): Promise<void> {
-    for (let round = 0; round < 50 && !this.stopping; round++) {
+    for (let round = 0; round < 50 && !this.stopping && !this.stopped; round++) {
       let page: {
         latest: number;
         documents: {
@@ -127,10 +167,10 @@ export class DownlinkClient {
         if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
         page = (await res.json()) as typeof page;
       } catch (e) {
-        this.lastError = `downlink: ${(e as Error).message}`;
+        this.error = `downlink: ${describeFetchError(e)}`;
         return;
       }
-      this.lastError = null;
+      this.error = null;
       for (const d of page.documents) {
         const ok = await this.applyOne(d);
         if (!ok) return; // a transient failure: try again at the next poll, in order
@@ -192,7 +232,7 @@ export class DownlinkClient {
       return true;
     } catch (e) {
       if (!isHatakeError(e)) {
-        this.lastError = `${name}: ${(e as Error).message}`;
+        this.error = `${name}: ${describeFetchError(e)}`;
         this.log.warn(
           { doc: name, err: (e as Error).message },
           'downlink document not applied yet; will retry',
@@ -213,13 +253,10 @@ export class DownlinkClient {
 
   /** Listens for "new version" notifications; reconnects after a pause when the stream drops. */
   private async listen(): Promise<void> {
-    while (!this.stopping) {
+    while (!this.stopping && !this.stopped) {
       this.stream = new AbortController();
       try {
-        const res = await (this.opts.fetch ?? fetch)(new URL('/api/v1/downlink/stream', this.opts.url), {
-          headers: { authorization: `Bearer ${this.opts.token}` },
-          signal: this.stream.signal,
-        });
+        const res = await this.request('/api/v1/downlink/stream', this.stream.signal);
         if (res.status === 200 && res.body) {
           const decoder = new TextDecoder();
           let buf = '';
@@ -236,12 +273,12 @@ export class DownlinkClient {
               if (v !== undefined && Number(v) > this.version) void this.poll();
             }
           }
-        }
+        } else await res.body?.cancel();
       } catch {
         // dropped or refused: fall through to the pause
       }
-      if (this.stopping) return;
-      await new Promise((r) => setTimeout(r, 5000).unref());
+      if (this.stopping || this.stopped) return;
+      await new Promise((r) => setTimeout(r, this.opts.reconnectMs ?? 5000).unref());
     }
   }
 

@@ -23,6 +23,7 @@ import { DeviceRegistry } from './registry.ts';
 import { Ingest } from './ingest.ts';
 import { Broker, type BrokerPorts } from './broker.ts';
 import { SyncClient } from './sync-client.ts';
+import { serverFetch } from './server-fetch.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
@@ -261,7 +262,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         store: this.store,
         log: this.log.child({ part: 'external' }),
       });
-      this.lorawan = new LoRaWanUplinks(this.ingest, this.catalogue, this.manifest, tracker, this.metrics);
+      this.lorawan = new LoRaWanUplinks(
+        this.ingest,
+        this.catalogue,
+        this.manifest,
+        tracker,
+        this.metrics,
+        this.store,
+      );
       this.external.networkUplinks = this.lorawan;
       this.external.imagery = this.imageryReceiver;
       await this.external.start();
@@ -393,12 +401,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Uplink (outbox → server) and downlink (server → gateway), with the backlog budget. */
   private startUplink(server: NonNullable<ResolvedGatewayConfig['server']>): void {
     const c = this.config;
+    // One client (connection pool, server.ca) for everything the gateway asks of its server.
+    const send = serverFetch(server, this.log.child({ part: 'sync' }));
     const sync = new SyncClient(
       this.store,
       {
         gatewayId: c.id,
         url: server.url,
         token: server.token,
+        fetch: send,
         ...c.sync,
         status: () => ({ version: GATEWAY_VERSION, downlinkVersion: this.downlink?.version ?? 0 }),
       },
@@ -417,9 +428,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     sync.on('synced', (_ack, items) => {
       this.metrics.syncItems.inc(items);
       if (this.store.documents('map_upload').length > 0 && !this.uploading) {
-        this.uploading = uploadPendingMaps(this.store, server, this.log.child({ part: 'maps' })).finally(
-          () => (this.uploading = undefined),
-        );
+        this.uploading = uploadPendingMaps(
+          this.store,
+          { url: server.url, token: server.token, fetch: send },
+          this.log.child({ part: 'maps' }),
+        ).finally(() => (this.uploading = undefined));
       }
     });
     let clockAlerted = false;
@@ -442,6 +455,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         token: server.token,
         publicKey: server.publicKey,
         intervalMs: c.sync.downlinkIntervalMs,
+        fetch: send,
       },
       this.events,
       this.log.child({ part: 'downlink' }),
@@ -516,6 +530,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.maintenance.diskFull) problems.push('disk full');
     if (this.sync?.status.stopped) problems.push('sync stopped: token refused');
     else if ((this.sync?.status.consecutiveFailures ?? 0) > 0) problems.push('server unreachable');
+    if (this.downlink?.stopped) problems.push('downlink stopped: token refused');
     const silent = [...states.values()].filter((d) => d.silentSince !== null).map((d) => d.id);
     if (silent.length) problems.push(`silent: ${silent.join(', ')}`);
     problems.push(...(this.automations?.problems() ?? []));
@@ -535,6 +550,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           battery: s?.battery ?? null,
           rssi: s?.rssi ?? null,
           snr: s?.snr ?? null,
+          loraGateway: s?.loraGateway ?? null,
+          loraGateways: s?.loraGateways ?? null,
           latest: this.store.latest(id).map((l) => ({ ...l, flags: JSON.parse(l.flags) as string[] })),
         };
       }),
@@ -562,6 +579,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         budgetBytes: use.budgetBytes,
         fsFreeBytes: use.fsFreeBytes,
         full: this.maintenance.diskFull,
+        retention: this.maintenance.retentionStatus(now),
       },
       events: this.events.recent.slice(0, 20),
       tips: this.tips.live().map((x) => ({

@@ -7,6 +7,7 @@ import { HatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
 import type { AutomationsStatus } from './automations/engine.ts';
 import { renderAutomationsSection } from './automations/page.ts';
+import type { RetentionStatus } from './maintenance.ts';
 
 export interface GatewayStatus {
   gateway: string;
@@ -22,6 +23,9 @@ export interface GatewayStatus {
     battery: number | null;
     rssi: number | null;
     snr: number | null;
+    /** LoRaWAN: the network-server gateway that heard the last uplink best, and how many heard it. */
+    loraGateway?: string | null;
+    loraGateways?: number | null;
     latest: { metric: string; value: number; unit: string; time: number; flags: string[] }[];
   }[];
   deadLetters: { time: number; device: string | null; topic: string; code: string; reason: string }[];
@@ -41,7 +45,15 @@ export interface GatewayStatus {
     /** The version of the configuration the server sent down and that is in force, or null: the file's. */
     configVersion: number | null;
   };
-  disk: { dbBytes: number; walBytes: number; budgetBytes: number; fsFreeBytes: number; full: boolean };
+  disk: {
+    dbBytes: number;
+    walBytes: number;
+    budgetBytes: number;
+    fsFreeBytes: number;
+    full: boolean;
+    /** Raw-reading retention in force: shortened (down to a floor) when the database nears its budget. */
+    retention?: RetentionStatus;
+  };
   events: { time: number; type: string; severity: string; message: string; device?: string }[];
   tips: {
     id: string;
@@ -88,6 +100,12 @@ const T = {
     db: 'データベース',
     free: '空き',
     full: '満杯：新しいデータを受け付けていません',
+    raw: '生データの保存期間',
+    days: (d: string) => `${d}日`,
+    shortened: (cfg: string, floor: string) =>
+      `容量を保つため短縮中（設定は${cfg}日、下限${floor}日）。それより古いデータは1時間ごとの集計で残っています`,
+    atFloor: '下限に達しました。これ以上いっぱいになると新しいデータを受け付けられません',
+    heard: (id: string, n: number) => `受信: ${id}${n > 1 ? `（ほか${n - 1}台）` : ''}`,
     events: 'お知らせ',
     tips: 'アドバイス',
     recs: '施肥の推奨（審査済み）',
@@ -140,6 +158,12 @@ const T = {
     db: 'Database',
     free: 'Free',
     full: 'FULL: new data is being refused',
+    raw: 'Raw readings kept',
+    days: (d: string) => `${d} days`,
+    shortened: (cfg: string, floor: string) =>
+      `shortened to fit the database budget (configured ${cfg} days, floor ${floor}); older readings are kept as hourly aggregates`,
+    atFloor: 'at the floor: if the database fills up, new data will be refused',
+    heard: (id: string, n: number) => `via ${id}${n > 1 ? ` (+${n - 1} more)` : ''}`,
     events: 'Events',
     tips: 'Tips',
     recs: 'Fertilization recommendations (reviewed)',
@@ -182,6 +206,18 @@ function fmtValue(metric: string, value: number, unit: string): string {
   return `${Number.isInteger(value) ? value : value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${u}`;
 }
 
+const dayText = (ms: number) => String(Math.round((ms / 86_400_000) * 10) / 10);
+
+/** The raw retention in force, and why it is shorter than configured when it is. */
+function renderRetention(r: RetentionStatus, t: (typeof T)['en'] | (typeof T)['ja']): string {
+  const cls = r.shortenedBefore === null ? '' : r.atFloor ? ' class="critical"' : ' class="warning"';
+  const why =
+    r.shortenedBefore === null
+      ? ''
+      : `<br><small>${esc(t.shortened(dayText(r.rawMs), dayText(r.minRawMs)))}${r.atFloor ? `<br>${esc(t.atFloor)}` : ''}</small>`;
+  return `<dt>${t.raw}</dt><dd${cls}>${esc(t.days(dayText(r.keptMs)))}${why}</dd>`;
+}
+
 /** The status page in one language. */
 export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
   const t = T[lang];
@@ -195,7 +231,7 @@ export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
       ) => `<tr${d.silent ? ' class="bad"' : ''}><th scope="row">${esc(d.id)}<br><small>${esc(d.kit)}</small></th>
 <td>${d.latest.map((l) => `${esc(label(l.metric))}: <b>${esc(fmtValue(l.metric, l.value, l.unit))}</b>${l.flags.length ? ` <small>(${esc(l.flags.join(','))})</small>` : ''}`).join('<br>') || '—'}</td>
 <td>${esc(ago(d.lastSeen))}${d.silent ? `<br><b>${t.silent}</b>` : ''}</td>
-<td>${d.battery === null ? '—' : `${esc(d.battery.toFixed(2))} V`}${d.rssi === null ? '' : `<br>${esc(d.rssi)} dBm`}</td></tr>`,
+<td>${d.battery === null ? '—' : `${esc(d.battery.toFixed(2))} V`}${d.rssi === null ? '' : `<br>${esc(d.rssi)} dBm`}${d.snr === null ? '' : ` / ${esc(d.snr)} dB`}${d.loraGateway === null || d.loraGateway === undefined ? '' : `<br><small>${esc(t.heard(d.loraGateway, d.loraGateways ?? 1))}</small>`}</td></tr>`,
     )
     .join('\n');
   const dead = s.deadLetters.length
@@ -235,7 +271,7 @@ main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;w
 ${s.automations ? renderAutomationsSection(s.automations, lang) : ''}
 <h2>${t.devices}</h2><table><thead><tr><th scope="col">${t.device}</th><th scope="col">${t.values}</th><th scope="col">${t.seen}</th><th scope="col">${t.battery} / ${t.signal}</th></tr></thead><tbody>${devices}</tbody></table>
 <h2>${t.sync}</h2>${sync}
-<h2>${t.disk}</h2>${s.disk.full ? `<p class="critical">${t.full}</p>` : ''}<dl><dt>${t.db}</dt><dd>${mb(s.disk.dbBytes)} / ${Number.isFinite(s.disk.budgetBytes) ? mb(s.disk.budgetBytes) : '∞'} (+WAL ${mb(s.disk.walBytes)})</dd><dt>${t.free}</dt><dd>${mb(s.disk.fsFreeBytes)}</dd></dl>
+<h2>${t.disk}</h2>${s.disk.full ? `<p class="critical">${t.full}</p>` : ''}<dl><dt>${t.db}</dt><dd>${mb(s.disk.dbBytes)} / ${Number.isFinite(s.disk.budgetBytes) ? mb(s.disk.budgetBytes) : '∞'} (+WAL ${mb(s.disk.walBytes)})</dd><dt>${t.free}</dt><dd>${mb(s.disk.fsFreeBytes)}</dd>${s.disk.retention ? renderRetention(s.disk.retention, t) : ''}</dl>
 <h2>${t.dead}</h2>${dead}
 </main></body></html>`;
 }

@@ -10,6 +10,55 @@ import type { GatewayMetrics } from './metrics.ts';
 import type { EventLog } from './events.ts';
 import { enforceBacklogBudget, type BacklogCounts } from './backlog.ts';
 
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const MIB = 1024 * 1024; // storage.maxDbMB counts these
+/** Days to one decimal, for messages. */
+const days = (ms: number) => Math.round((ms / DAY) * 10) / 10;
+/**
+ * Storage pressure, as a share of the database budget in use (pages holding data, not free
+ * pages): from PRESSURE_START the oldest raw readings are rolled up into hourly aggregates ahead
+ * of the retention period until use is below PRESSURE_STOP. The gap is the hysteresis: an episode
+ * frees a tenth of the budget and then leaves the card alone for days, rather than rolling up a
+ * sliver every round at the edge. At FULL_AT the disk counts as full (the alert; SQLite itself
+ * refuses the write that would pass the budget).
+ */
+export const PRESSURE_START = 0.9;
+export const PRESSURE_STOP = 0.8;
+export const FULL_AT = 0.98;
+/**
+ * How long a round may spend rolling up raw readings before it commits (checked between
+ * series-hours; retention and pressure share it, and are a transaction — one fsync — each). With
+ * its commit such a round took 15–18 ms and rolled about 10,000 readings on a 200-device table
+ * (docs/storage.md): far more than a farm sends, in a pause devices do not notice.
+ */
+export const ROLL_UP_BUDGET_MS = 10;
+
+/** Early roll-up under storage pressure, as reported (kept in `meta` across restarts). */
+interface EarlyRollUp {
+  /** Raw readings before this time (epoch ms) were rolled up ahead of the retention period. */
+  before: number;
+  /** The raw retention last reported in an event (ms), and whether it was the floor. */
+  reportedMs: number;
+  reportedFloor: boolean;
+}
+
+/** The raw retention in force, for the status page. */
+export interface RetentionStatus {
+  /** Configured raw retention (retention.rawDays), ms. */
+  rawMs: number;
+  /** Floor under storage pressure (retention.minRawDays), ms. */
+  minRawMs: number;
+  /** Raw readings before this time were rolled up early to fit the budget, or null. */
+  shortenedBefore: number | null;
+  /** Raw readings kept now (ms): the configured period, or less when shortened. */
+  keptMs: number;
+  /** Rolling up early now (database use reached PRESSURE_START and not yet below PRESSURE_STOP). */
+  pressure: boolean;
+  /** Shortened to the floor: nothing older is left to roll up; next comes refusing data. */
+  atFloor: boolean;
+}
+
 export interface MaintenanceDeps {
   config: ResolvedGatewayConfig;
   store: GatewayStore;
@@ -22,12 +71,23 @@ export interface MaintenanceDeps {
 export class Maintenance {
   private timer: NodeJS.Timeout | undefined;
   private lastRetention = -Infinity;
+  /** Raw readings older than the retention period are left (rolled up over the next rounds). */
+  private retentionDue = false;
   /** True while the disk is too full to take data. */
   diskFull = false;
+  /** True while the database is under storage pressure (see PRESSURE_START / PRESSURE_STOP). */
+  pressure = false;
+  /** Under pressure with nothing older than the floor left to roll up. */
+  atFloor = false;
+  private early: EarlyRollUp | undefined;
+  /** Raw readings rolled up early in this pressure episode. */
+  private episodeRolled = 0;
   private readonly d: MaintenanceDeps;
 
   constructor(deps: MaintenanceDeps) {
     this.d = deps;
+    const kept = deps.store.getMeta('early_rollup');
+    if (kept) this.early = JSON.parse(kept) as EarlyRollUp;
   }
 
   start(everyMs = 5000): void {
@@ -49,16 +109,138 @@ export class Maintenance {
   /** One round of housekeeping (also called by tests with their own clock). */
   run(now: number): void {
     this.checkDisk();
-    const mono = performance.now();
-    if (mono - this.lastRetention > 3_600_000) {
-      this.lastRetention = mono;
-      const { rawMs, hourlyMs } = this.d.config.retention;
-      this.d.store.rollUp(now - rawMs, now - hourlyMs);
-    }
+    this.retain(now);
     this.checkDevices(now);
     this.enforceBacklog(now);
     this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());
     this.d.metrics.queueDepth.set({ queue: 'outbox_bytes' }, this.d.store.outboxBytes);
+  }
+
+  /**
+   * Retention, at most ROLL_UP_BUDGET_MS a round: hourly, raw readings past the retention period
+   * become hourly aggregates (over as many rounds as that takes) and aggregates past theirs go;
+   * under storage pressure the oldest raw readings are rolled up early, down to the floor.
+   */
+  retain(now: number): void {
+    const { rawMs, hourlyMs } = this.d.config.retention;
+    const store = this.d.store;
+    const started = performance.now();
+    try {
+      if (started - this.lastRetention > HOUR) {
+        this.lastRetention = started;
+        this.retentionDue = true;
+        store.dropHourlyBefore(now - hourlyMs);
+      }
+      if (this.retentionDue) {
+        this.retentionDue = store.rollUpOldest(now - rawMs, { budgetMs: ROLL_UP_BUDGET_MS }).more;
+      }
+      this.relievePressure(now, Math.max(0, ROLL_UP_BUDGET_MS - (performance.now() - started)));
+    } catch (e) {
+      // A failed round (an I/O error) must not stop the timer or the gateway; the next one retries.
+      this.d.events.log.error({ err: (e as Error).message }, 'retention round failed');
+    }
+  }
+
+  /** Share of the database budget holding data (0 without a budget). */
+  usedShare(): number {
+    const use = this.d.store.diskUse(0);
+    return Number.isFinite(use.budgetBytes) ? (use.dbBytes - use.freePagesBytes) / use.budgetBytes : 0;
+  }
+
+  /** Rolls up the oldest raw readings early while the database is under pressure (bounded). */
+  private relievePressure(now: number, budgetMs: number): void {
+    const share = this.usedShare();
+    if (!this.pressure && share >= PRESSURE_START) {
+      this.pressure = true;
+      this.episodeRolled = 0;
+    } else if (this.pressure && share < PRESSURE_STOP) {
+      this.pressure = false;
+      this.atFloor = false;
+    }
+    if (!this.pressure) {
+      this.checkRestored(now);
+      return;
+    }
+    const floor = now - this.d.config.minRawMs;
+    const r = this.d.store.rollUpOldest(floor, {
+      budgetMs,
+      enough: () => this.usedShare() < PRESSURE_STOP,
+    });
+    // Nothing older than the floor is left (the store rolls whole hours: the floor's hour stays raw).
+    this.atFloor = !r.more && this.usedShare() >= PRESSURE_STOP;
+    if (r.rolled > 0) {
+      this.episodeRolled += r.rolled;
+      this.shortened(now, r.before!);
+    } else if (this.atFloor && this.early && !this.early.reportedFloor) {
+      this.shortened(now, this.early.before);
+    }
+  }
+
+  /** Records how far raw readings were rolled up early, and says so when it matters. */
+  private shortened(now: number, before: number): void {
+    const { rawMs } = this.d.config.retention;
+    const minRawMs = this.d.config.minRawMs;
+    const prev = this.early;
+    const at = Math.max(before, prev?.before ?? 0);
+    const keptMs = now - at;
+    const floorNow = this.atFloor;
+    // An event when raw retention first falls short of the configured period, each further whole
+    // day it loses, and when it reaches the floor — not every round.
+    const report = !prev || keptMs <= prev.reportedMs - DAY || (floorNow && !prev.reportedFloor);
+    this.early = {
+      before: at,
+      reportedMs: report ? keptMs : prev!.reportedMs,
+      reportedFloor: report ? floorNow : prev!.reportedFloor,
+    };
+    this.d.store.setMeta('early_rollup', JSON.stringify(this.early));
+    if (!report) return;
+    const use = this.d.store.diskUse(0);
+    this.d.events.raise({
+      type: 'retention_shortened',
+      severity: 'warning',
+      message:
+        `the database reached ${PRESSURE_START * 100} % of its ${Math.round(use.budgetBytes / MIB)} MB budget: raw readings older than ` +
+        `${days(keptMs)} days were rolled up into hourly aggregates ahead of the ${days(rawMs)}-day retention` +
+        (floorNow
+          ? `; that is the floor (retention.minRawDays ${days(minRawMs)}): if the database still fills, new readings will be refused`
+          : ` (floor ${days(minRawMs)} days)`),
+      detail: {
+        rawRetentionDays: days(keptMs),
+        configuredRawDays: days(rawMs),
+        floorDays: days(minRawMs),
+        atFloor: floorNow,
+        rolledBefore: at,
+        rolledReadings: this.episodeRolled,
+        dbBytes: use.dbBytes - use.freePagesBytes,
+        budgetBytes: use.budgetBytes,
+      },
+    });
+  }
+
+  /** Once the raw readings kept have grown back to the configured period, says so (once). */
+  private checkRestored(now: number): void {
+    if (!this.early || now - this.early.before < this.d.config.retention.rawMs) return;
+    this.early = undefined;
+    this.d.store.db.prepare("DELETE FROM meta WHERE key = 'early_rollup'").run();
+    this.d.events.raise({
+      type: 'retention_restored',
+      severity: 'info',
+      message: `raw readings are kept for the configured ${days(this.d.config.retention.rawMs)} days again`,
+    });
+  }
+
+  /** The raw retention in force (for the status page). */
+  retentionStatus(now: number): RetentionStatus {
+    const { rawMs } = this.d.config.retention;
+    const before = this.early && now - this.early.before < rawMs ? this.early.before : null;
+    return {
+      rawMs,
+      minRawMs: this.d.config.minRawMs,
+      shortenedBefore: before,
+      keptMs: before === null ? rawMs : now - before,
+      pressure: this.pressure,
+      atFloor: this.atFloor,
+    };
   }
 
   private lastBacklogCheck = -Infinity;
@@ -87,7 +269,7 @@ export class Maintenance {
     this.d.metrics.diskBytes.set({ kind: 'db_free_pages' }, use.freePagesBytes);
     this.d.metrics.diskBytes.set({ kind: 'wal' }, use.walBytes);
     this.d.metrics.diskBytes.set({ kind: 'fs_free' }, free);
-    const dbFull = use.dbBytes - use.freePagesBytes >= use.budgetBytes * 0.98;
+    const dbFull = use.dbBytes - use.freePagesBytes >= use.budgetBytes * FULL_AT;
     const fsLow = free < this.d.config.storage.minFreeBytes;
     const full = dbFull || fsLow;
     // Every round, not only when `full` changes: free space can run low while the database budget
@@ -101,8 +283,15 @@ export class Maintenance {
           severity: 'critical',
           message: fsLow
             ? `only ${Math.round(free / 1e6)} MB free on the gateway's disk; new readings are refused`
-            : 'database budget reached; new readings are refused',
-          detail: { fsFreeBytes: free, dbBytes: use.dbBytes, budgetBytes: use.budgetBytes },
+            : this.atFloor
+              ? `database budget reached with no raw reading older than the ${days(this.d.config.minRawMs)}-day floor left to roll up; new readings are refused`
+              : 'database budget reached; new readings are refused',
+          detail: {
+            fsFreeBytes: free,
+            dbBytes: use.dbBytes,
+            budgetBytes: use.budgetBytes,
+            atRetentionFloor: this.atFloor,
+          },
         });
       } else {
         this.d.events.raise({

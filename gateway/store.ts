@@ -44,9 +44,16 @@ const MIGRATIONS = [
     PRIMARY KEY (kind, id)
   );
   `,
+  // LoRaWAN devices: the network-server gateway that heard the last uplink best, and how many heard it.
+  `
+  ALTER TABLE devices ADD COLUMN lora_gateway TEXT;
+  ALTER TABLE devices ADD COLUMN lora_gateways INTEGER;
+  `,
 ];
 
 const HOUR = 3_600_000;
+/** Past every time a row can have (SQLite's largest integer): seeks to the next series. */
+const LAST_TIME = '9223372036854775807';
 
 /** What the database and its filesystem hold, in bytes. */
 export interface DiskUse {
@@ -87,6 +94,34 @@ export interface DeviceState {
   rssi: number | null;
   snr: number | null;
   silentSince: number | null;
+  /** LoRaWAN: the network-server gateway that heard the last uplink best (highest RSSI). */
+  loraGateway: string | null;
+  /** LoRaWAN: how many gateways heard the last uplink. */
+  loraGateways: number | null;
+}
+
+/** Who heard a LoRaWAN device's last uplink (from the network server's radio metadata). */
+export interface HeardBy {
+  /** The gateway that heard it best. */
+  gateway: string;
+  /** How many gateways heard it. */
+  gateways: number;
+  /** The best gateway's RSSI (dBm) and SNR (dB), when the network server gave them. */
+  rssi?: number;
+  snr?: number;
+}
+
+/** What a bounded roll-up of the oldest raw readings did. */
+export interface RollUpResult {
+  /** Raw readings rolled into hourly aggregates (and deleted). */
+  rolled: number;
+  /**
+   * The end of the latest hour rolled up (epoch ms; other series' readings of that hour may still
+   * be raw), or null when nothing was rolled.
+   */
+  before: number | null;
+  /** True when raw readings older than the cutoff are left (the budget ran out first). */
+  more: boolean;
 }
 
 /** Lower drains first: documents and events before raw readings. */
@@ -134,6 +169,12 @@ export class GatewayStore {
   private readonly insertDead;
   private readonly trimDead;
   private readonly touchDevice;
+  private readonly setHeardBy;
+  /** LoRaWAN radio metadata noted since the last commit, written with the next one. */
+  private readonly heardBy = new Map<string, HeardBy>();
+  private readonly rollUpSql;
+  /** The hour being rolled up and the last series done in it, in key order (see rollUpOldest). */
+  private rollUpPlan: { hour: number; last: { device: string; metric: string } | undefined } | undefined;
   deadLetterLimit = DEAD_LETTER_LIMIT;
 
   readonly file: string;
@@ -184,6 +225,39 @@ export class GatewayStore {
       rssi: this.db.prepare('UPDATE devices SET rssi = ? WHERE id = ?'),
       snr: this.db.prepare('UPDATE devices SET snr = ? WHERE id = ?'),
     };
+    this.setHeardBy = this.db.prepare(
+      `INSERT INTO devices (id, lora_gateway, lora_gateways, rssi, snr) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET lora_gateway = excluded.lora_gateway, lora_gateways = excluded.lora_gateways,
+         rssi = COALESCE(excluded.rssi, rssi), snr = COALESCE(excluded.snr, snr)`,
+    );
+    this.rollUpSql = {
+      oldest: this.db.prepare('SELECT MIN(time) AS t FROM readings'),
+      first: this.db.prepare('SELECT device, metric FROM readings ORDER BY device, metric LIMIT 1'),
+      // The next series (device, metric) after one, along the primary key: one seek past the
+      // series' last possible key ((device, metric) > (?, ?) alone would step through its rows).
+      next: this.db.prepare(
+        `SELECT device, metric FROM readings WHERE (device, metric, time) > (?, ?, ${LAST_TIME})
+         ORDER BY device, metric, time LIMIT 1`,
+      ),
+      firstHourly: this.db.prepare(
+        'SELECT device, metric FROM readings_hourly ORDER BY device, metric LIMIT 1',
+      ),
+      nextHourly: this.db.prepare(
+        `SELECT device, metric FROM readings_hourly WHERE (device, metric, hour) > (?, ?, ${LAST_TIME})
+         ORDER BY device, metric, hour LIMIT 1`,
+      ),
+      dropHourly: this.db.prepare('DELETE FROM readings_hourly WHERE device = ? AND metric = ? AND hour < ?'),
+      aggregate: this.db.prepare(
+        `SELECT unit, MIN(value) AS min, MAX(value) AS max, SUM(value) AS sum, COUNT(*) AS count
+         FROM readings WHERE device = ? AND metric = ? AND time >= ? AND time < ?`,
+      ),
+      del: this.db.prepare('DELETE FROM readings WHERE device = ? AND metric = ? AND time >= ? AND time < ?'),
+      upsert: this.db.prepare(
+        `INSERT INTO readings_hourly (device, metric, hour, unit, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device, metric, hour) DO UPDATE SET min = MIN(min, excluded.min), max = MAX(max, excluded.max),
+           sum = sum + excluded.sum, count = count + excluded.count`,
+      ),
+    };
   }
 
   private readonly setRadio: Record<
@@ -225,35 +299,106 @@ export class GatewayStore {
   }
 
   /**
-   * Rolls raw readings older than `rawCutoff` into hourly aggregates (min, max, sum, count) and
-   * deletes them, a few hours per transaction; deletes aggregates older than `hourlyCutoff`.
-   * Returns how many raw readings were rolled up.
+   * Rolls raw readings older than `rawCutoff` (to the hour) into hourly aggregates (min, max, sum,
+   * count) and deletes them, all of them, about 50,000 per transaction; deletes aggregates older
+   * than `hourlyCutoff`. Returns how many raw readings were rolled up. (The gateway's housekeeping
+   * uses `rollUpOldest`, which stops after a time budget.)
    */
-  rollUp(rawCutoff: number, hourlyCutoff: number, maxHoursPerRun = 24 * 7): number {
-    const cutoff = Math.floor(rawCutoff / HOUR) * HOUR;
-    const oldest = (this.db.prepare('SELECT MIN(time) AS t FROM readings').get() as { t: number | null }).t;
+  rollUp(rawCutoff: number, hourlyCutoff: number): number {
     let rolled = 0;
-    if (oldest !== null && oldest < cutoff) {
-      const insert = this.db.prepare(
-        `INSERT INTO readings_hourly (device, metric, hour, unit, min, max, sum, count)
-         SELECT device, metric, (time / ${HOUR}) * ${HOUR}, unit, MIN(value), MAX(value), SUM(value), COUNT(*)
-         FROM readings WHERE time >= ? AND time < ? GROUP BY device, metric, time / ${HOUR}
-         ON CONFLICT (device, metric, hour) DO UPDATE SET min = MIN(min, excluded.min), max = MAX(max, excluded.max),
-           sum = sum + excluded.sum, count = count + excluded.count`,
-      );
-      const del = this.db.prepare('DELETE FROM readings WHERE time >= ? AND time < ?');
-      const start = Math.floor(oldest / HOUR) * HOUR;
-      const end = Math.min(cutoff, start + maxHoursPerRun * HOUR);
-      for (let h = start; h < end; h += 24 * HOUR) {
-        const to = Math.min(end, h + 24 * HOUR);
-        this.db.transaction(() => {
-          insert.run(h, to);
-          rolled += del.run(h, to).changes;
-        })();
-      }
+    for (;;) {
+      const step = this.rollUpOldest(rawCutoff, { budgetMs: Infinity, maxReadings: 50_000 });
+      rolled += step.rolled;
+      if (!step.more) break;
     }
-    this.db.prepare('DELETE FROM readings_hourly WHERE hour < ?').run(hourlyCutoff);
+    this.dropHourlyBefore(hourlyCutoff);
     return rolled;
+  }
+
+  /**
+   * Deletes hourly aggregates of hours before `cutoff`, series by series along the primary key
+   * (one seek each: `hour` alone has no index, and a scan of years of aggregates would hold the
+   * event loop for seconds).
+   */
+  dropHourlyBefore(cutoff: number): number {
+    const q = this.rollUpSql;
+    let dropped = 0;
+    this.db.transaction(() => {
+      let s = q.firstHourly.get() as { device: string; metric: string } | undefined;
+      while (s) {
+        dropped += q.dropHourly.run(s.device, s.metric, cutoff).changes;
+        s = q.nextHourly.get(s.device, s.metric) as { device: string; metric: string } | undefined;
+      }
+    })();
+    return dropped;
+  }
+
+  /**
+   * Rolls the oldest raw readings before `cutoff` (to the hour: nothing at or after it is touched)
+   * into hourly aggregates and deletes them, in one transaction: oldest hour first, and within an
+   * hour one series (device, metric) after another along the primary key, until none is left
+   * before the cutoff, `budgetMs` has passed, `maxReadings` are rolled or `enough()` (asked every
+   * 1000 readings) says so; an hour left half done is taken up by the next call. A series' hour is
+   * one range of the primary key, read once and deleted at once, and its aggregate written once:
+   * thin time slices across all series instead rewrote each series' pages for every slice (seven
+   * times the pages written to the SD card, measured). A series' readings are deleted before its
+   * aggregate is written, so the pages they free make room even at the database budget.
+   */
+  rollUpOldest(
+    cutoff: number,
+    opts: { budgetMs: number; maxReadings?: number; enough?: () => boolean },
+  ): RollUpResult {
+    const limit = Math.floor(cutoff / HOUR) * HOUR;
+    const started = performance.now();
+    const q = this.rollUpSql;
+    const result: RollUpResult = { rolled: 0, before: null, more: false };
+    const oldestHour = () => {
+      const t = (q.oldest.get() as { t: number | null }).t;
+      return t === null || t >= limit ? null : Math.floor(t / HOUR) * HOUR;
+    };
+    this.db.transaction(() => {
+      let plan = this.rollUpPlan;
+      // Readings older than the plan's hour may have come in since (a device's late backlog).
+      if (plan && oldestHour() !== plan.hour) plan = undefined;
+      let checked = 0;
+      for (;;) {
+        if (!plan) {
+          const hour = oldestHour();
+          if (hour === null) break;
+          plan = { hour, last: undefined };
+        }
+        if (result.rolled > 0) {
+          if (performance.now() - started >= opts.budgetMs || result.rolled >= (opts.maxReadings ?? Infinity))
+            break;
+        }
+        if (result.rolled >= checked) {
+          checked = result.rolled + 1000;
+          if (opts.enough?.()) break;
+        }
+        const series = (plan.last ? q.next.get(plan.last.device, plan.last.metric) : q.first.get()) as
+          { device: string; metric: string } | undefined;
+        if (!series) {
+          plan = undefined; // every series done for this hour (or it is rolled again from the start)
+          continue;
+        }
+        plan.last = series;
+        const end = plan.hour + HOUR;
+        const g = q.aggregate.get(series.device, series.metric, plan.hour, end) as {
+          unit: string;
+          min: number;
+          max: number;
+          sum: number;
+          count: number;
+        };
+        if (g.count === 0) continue; // a series with nothing in this hour
+        result.rolled += q.del.run(series.device, series.metric, plan.hour, end).changes;
+        q.upsert.run(series.device, series.metric, plan.hour, g.unit, g.min, g.max, g.sum, g.count);
+        result.before = end;
+      }
+      this.rollUpPlan = plan;
+      result.more = oldestHour() !== null;
+    })();
+    return result;
   }
 
   /**
@@ -283,7 +428,9 @@ export class GatewayStore {
   devices(): DeviceState[] {
     return (
       this.db
-        .prepare('SELECT id, last_seen, online, battery, rssi, snr, silent_since FROM devices ORDER BY id')
+        .prepare(
+          'SELECT id, last_seen, online, battery, rssi, snr, silent_since, lora_gateway, lora_gateways FROM devices ORDER BY id',
+        )
         .all() as {
         id: string;
         last_seen: number | null;
@@ -292,6 +439,8 @@ export class GatewayStore {
         rssi: number | null;
         snr: number | null;
         silent_since: number | null;
+        lora_gateway: string | null;
+        lora_gateways: number | null;
       }[]
     ).map((d) => ({
       id: d.id,
@@ -301,7 +450,17 @@ export class GatewayStore {
       rssi: d.rssi,
       snr: d.snr,
       silentSince: d.silent_since,
+      loraGateway: d.lora_gateway,
+      loraGateways: d.lora_gateways,
     }));
+  }
+
+  /**
+   * Notes who heard a LoRaWAN device's last uplink. It is written with the next commit (the one
+   * carrying that uplink's readings), not on its own: one write to the SD card per group.
+   */
+  noteHeardBy(device: string, heard: HeardBy): void {
+    this.heardBy.set(device, heard);
   }
 
   /** Marks a device as silent (no data for too long); returns false if it already was. */
@@ -360,11 +519,14 @@ export class GatewayStore {
       }
       for (let i = 0; i < queued; i += 2) this.insertReadingBody.run(args[i]!, now);
       for (const device of seen) this.touchDevice.run(device, now);
+      for (const [device, h] of this.heardBy)
+        this.setHeardBy.run(device, h.gateway, h.gateways, h.rssi ?? null, h.snr ?? null);
       for (const d of dead) {
         this.insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
       }
       if (dead.length > 0) this.trimDead.run(this.deadLetterLimit);
     })();
+    this.heardBy.clear();
     this.outboxBytes += added;
     this.outboxRows += fresh;
     return fresh;

@@ -10,6 +10,7 @@ import { SyncAck, type GatewaySyncStatus, type SyncBatch } from '../protocol/syn
 import { validator } from '../protocol/validate.ts';
 import type { Logger } from '../runtime/log.ts';
 import { syncBatchJson, type GatewayStore } from './store.ts';
+import { describeFetchError, type ServerFetch } from './server-fetch.ts';
 
 const ackValidator = validator(SyncAck);
 
@@ -25,8 +26,8 @@ export interface SyncClientOptions {
   requestTimeoutMs?: number;
   /** Extra status sent with every batch (version, downlink version…). */
   status?: () => Omit<GatewaySyncStatus, 'backlog' | 'backlogBytes' | 'oldestAgeMs' | 'clockOffsetMs'>;
-  /** The fetch to use (tests inject faults through a proxy instead; this is for custom TLS). */
-  fetch?: typeof fetch;
+  /** The fetch to the server (the gateway's, from serverFetch: its CA); global fetch by default. */
+  fetch?: ServerFetch;
 }
 
 export interface SyncStatus {
@@ -242,13 +243,13 @@ export class SyncClient extends EventEmitter<SyncEvents> {
         signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000),
       });
     } catch (e) {
-      return { kind: 'retry', reason: `network: ${(e as Error).message}` };
+      return { kind: 'retry', reason: `network: ${describeFetchError(e)}` };
     }
     let text = '';
     try {
       text = await res.text();
     } catch (e) {
-      return { kind: 'retry', reason: `response cut: ${(e as Error).message}` };
+      return { kind: 'retry', reason: `response cut: ${describeFetchError(e)}` };
     }
     if (res.status === 200) {
       let ack: unknown;

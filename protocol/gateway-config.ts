@@ -38,6 +38,13 @@ const syncTunables = {
   downlinkIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
 };
 
+/** Retention: in the file, and tunable from the server. (The file's minRawDays is not.) */
+const retentionTunables = {
+  rawDays: Type.Optional(Type.Number({ minimum: 1 / 24 })),
+  hourlyDays: Type.Optional(Type.Number({ minimum: 1 })),
+  deadLetters: Type.Optional(Type.Integer({ minimum: 100 })),
+};
+
 export const GatewayConfig = Type.Object(
   {
     id: Id('Gateway id'),
@@ -121,9 +128,14 @@ export const GatewayConfig = Type.Object(
     ),
     retention: obj(
       {
-        rawDays: Type.Optional(Type.Number({ minimum: 1 / 24 })),
-        hourlyDays: Type.Optional(Type.Number({ minimum: 1 })),
-        deadLetters: Type.Optional(Type.Integer({ minimum: 100 })),
+        ...retentionTunables,
+        minRawDays: Type.Optional(
+          Type.Number({
+            minimum: 2,
+            description:
+              'Near the database budget the oldest raw readings become hourly aggregates before rawDays, but never those younger than this (default 14: the rules read 48 h of raw readings and 14 days of weather)',
+          }),
+        ),
       },
       'How long raw readings and hourly aggregates are kept',
     ),
@@ -166,7 +178,7 @@ export type GatewayConfig = Static<typeof GatewayConfig>;
 export const RemoteGatewayConfig = Type.Object(
   {
     storage: GatewayConfig.properties.storage,
-    retention: GatewayConfig.properties.retention,
+    retention: obj(retentionTunables, 'How long raw readings and hourly aggregates are kept'),
     health: GatewayConfig.properties.health,
     sync: obj(syncTunables),
     mqtt: obj({ rate: GatewayConfig.properties.mqtt.properties.rate }),

@@ -43,6 +43,8 @@ export const GatewayEvent = Type.Object(
       Type.Literal('backlog_report'),
       Type.Literal('downlink_applied'),
       Type.Literal('downlink_refused'),
+      Type.Literal('retention_shortened'),
+      Type.Literal('retention_restored'),
     ]),
     severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
     time: Type.Integer({ minimum: 0 }),

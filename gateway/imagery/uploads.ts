@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { SceneStats } from '../../protocol/imagery.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { GatewayStore } from '../store.ts';
+import { describeFetchError, type ServerFetch } from '../server-fetch.ts';
 
 interface PendingUpload {
   sceneId: string;
@@ -38,12 +39,13 @@ export function queueMapUploads(
     );
 }
 
-/** Uploads what is pending; keeps what failed for the next time. */
+/** Uploads what is pending (through `server.fetch`, the gateway's, when given); keeps what failed for the next time. */
 export async function uploadPendingMaps(
   store: GatewayStore,
-  server: { url: string; token: string },
+  server: { url: string; token: string; fetch?: ServerFetch },
   log: Logger,
 ): Promise<number> {
+  const send = server.fetch ?? fetch;
   let sent = 0;
   for (const { id, body } of store.documents<PendingUpload>('map_upload')) {
     const left: string[] = [];
@@ -51,7 +53,7 @@ export async function uploadPendingMaps(
       const file = join(body.outDir, path);
       if (!existsSync(file)) continue;
       try {
-        const res = await fetch(
+        const res = await send(
           new URL(
             `/api/v1/sync/imagery/${encodeURIComponent(body.sceneId)}/file?path=${encodeURIComponent(path)}`,
             server.url,
@@ -67,7 +69,8 @@ export async function uploadPendingMaps(
         else if (res.status >= 500 || res.status === 404)
           left.push(path); // not yet (scene unknown) or server trouble
         else log.warn({ scene: body.sceneId, path, status: res.status }, 'map refused by the server');
-      } catch {
+      } catch (e) {
+        log.warn({ scene: body.sceneId, path, err: describeFetchError(e) }, 'map not uploaded; will retry');
         left.push(path);
       }
     }
