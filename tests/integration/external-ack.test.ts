@@ -4,7 +4,7 @@
 // in the gateway's SQLite file. When the store refuses (disk full), nothing is acknowledged; the
 // gateway drops the connection, and after the reconnect the broker's persistent session delivers
 // the messages again, each stored once.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../gateway/gateway.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
-import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
-import { Manifest } from '../../protocol/manifest.ts';
-import { validator } from '../../protocol/validate.ts';
-import { parseYaml } from '../../protocol/yaml.ts';
+import { writeExternalGateway } from '../helpers/external-gateway.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
 
 const MANIFEST = `
@@ -63,27 +60,13 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  writeFileSync(join(dir, 'farm.yaml'), MANIFEST);
-  const manifest = parseYaml(MANIFEST, 'farm.yaml', validator(Manifest));
-  writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(provisionRegistry(manifest).registry));
-  const configFile = join(dir, 'gateway.yaml');
-  writeFileSync(
-    configFile,
-    [
-      'id: gw-ack',
-      'dataDir: gateway',
-      'manifest: farm.yaml',
-      'registry: registry.json',
-      'mqtt: { enabled: false }',
-      'http: { host: 127.0.0.1, port: 0 }',
-      'external:',
-      `  url: ${url}`,
-      `  clientId: ${GATEWAY_CLIENT}`,
-      '  topics:',
-      "    - { filter: 'hatake/v1/+/+/up', format: hatake }",
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeExternalGateway(dir, {
+    id: 'gw-ack',
+    manifest: MANIFEST,
+    url: url,
+    clientId: GATEWAY_CLIENT,
+    topics: [{ filter: 'hatake/v1/+/+/up', format: 'hatake' }],
+  });
   gateway = new Gateway(loadGatewayConfig(configFile), quietLog());
   await gateway.start();
   reader = new Database(join(dir, 'gateway', 'gateway.db'), { readonly: true, fileMustExist: true });

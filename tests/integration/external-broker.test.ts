@@ -13,11 +13,8 @@ import { parse as parseYamlText } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Gateway } from '../../gateway/gateway.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
-import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
-import { Manifest } from '../../protocol/manifest.ts';
+import { writeExternalGateway } from '../helpers/external-gateway.ts';
 import { isHatakeError } from '../../protocol/errors.ts';
-import { validator } from '../../protocol/validate.ts';
-import { parseYaml } from '../../protocol/yaml.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
 import { Mosquitto } from '../helpers/mosquitto.ts';
 
@@ -113,29 +110,17 @@ beforeAll(async () => {
   vi.stubEnv('HATAKE_CODEC_PATH', ''); // the codecs must come from the config file alone
   dir = mkdtempSync(join(tmpdir(), 'hatake-ext-'));
   mosquitto = await Mosquitto.start(dir);
-  writeFileSync(join(dir, 'farm.yaml'), MANIFEST);
-  const manifest = parseYaml(MANIFEST, 'farm.yaml', validator(Manifest));
-  writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(provisionRegistry(manifest).registry));
-  gatewayConfigFile = join(dir, 'gateway.yaml');
-  writeFileSync(
-    gatewayConfigFile,
-    [
-      'id: gw-ext',
-      'dataDir: gateway',
-      'manifest: farm.yaml',
-      'registry: registry.json',
-      `codecs: [${JSON.stringify(relative(dir, LORAWAN_DIR))}]`,
-      'mqtt: { enabled: false }',
-      'http: { host: 127.0.0.1, port: 0 }',
-      'external:',
-      `  url: ${mosquitto.url}`,
-      '  clientId: hatake-gw-ext',
-      '  topics:',
-      "    - { filter: 'hatake/v1/+/+/up', format: hatake }",
-      "    - { filter: 'application/+/device/+/event/up', format: chirpstack }",
-      '',
-    ].join('\n'),
-  );
+  gatewayConfigFile = writeExternalGateway(dir, {
+    id: 'gw-ext',
+    manifest: MANIFEST,
+    url: mosquitto.url,
+    clientId: 'hatake-gw-ext',
+    topics: [
+      { filter: 'hatake/v1/+/+/up', format: 'hatake' },
+      { filter: 'application/+/device/+/event/up', format: 'chirpstack' },
+    ],
+    extra: [`codecs: [${JSON.stringify(relative(dir, LORAWAN_DIR))}]`],
+  });
   await startGateway();
   // The first session subscribes after CONNACK; publishing before its SUBACK would be lost.
   await mosquitto.waitFor(/Sending SUBACK to hatake-gw-ext/);

@@ -7,7 +7,7 @@
 // session when it is back; a chunk redelivered after the scene is done is not refused; and a
 // session made before the gateway took imagery gets the imagery subscriptions it lacks.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -16,8 +16,7 @@ import { Gateway } from '../../gateway/gateway.ts';
 import { GatewayStore } from '../../gateway/store.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import { imageryFilters } from '../../gateway/external.ts';
-import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
-import { Manifest } from '../../protocol/manifest.ts';
+import { writeExternalGateway } from '../helpers/external-gateway.ts';
 import {
   imageryTopic,
   imageryTopicPrefix,
@@ -25,8 +24,6 @@ import {
   type TransferStatus,
 } from '../../protocol/imagery.ts';
 import type { ImageryResult } from '../../protocol/sync.ts';
-import { validator } from '../../protocol/validate.ts';
-import { parseYaml } from '../../protocol/yaml.ts';
 import { crsOf, transformer } from '../../edge/imagery/crs.ts';
 import { rng } from '../../sim/scene.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
@@ -129,27 +126,13 @@ const statusOf = (sceneId: string, states: TransferStatus['state'][]) =>
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-ext-img-'));
   mosquitto = await Mosquitto.start(dir);
-  writeFileSync(join(dir, 'farm.yaml'), MANIFEST);
-  const m = parseYaml(MANIFEST, 'farm.yaml', validator(Manifest));
-  writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(provisionRegistry(m).registry));
-  configFile = join(dir, 'gateway.yaml');
-  writeFileSync(
-    configFile,
-    [
-      'id: gw-ext-img',
-      'dataDir: gateway',
-      'manifest: farm.yaml',
-      'registry: registry.json',
-      'mqtt: { enabled: false }',
-      'http: { host: 127.0.0.1, port: 0 }',
-      'external:',
-      `  url: ${mosquitto.url}`,
-      `  clientId: ${CLIENT_ID}`,
-      '  topics:',
-      "    - { filter: 'hatake/v1/+/+/up', format: hatake }",
-      '',
-    ].join('\n'),
-  );
+  configFile = writeExternalGateway(dir, {
+    id: 'gw-ext-img',
+    manifest: MANIFEST,
+    url: mosquitto.url,
+    clientId: CLIENT_ID,
+    topics: [{ filter: 'hatake/v1/+/+/up', format: 'hatake' }],
+  });
   await startGateway();
   await mosquitto.waitFor(new RegExp(`Sending SUBACK to ${CLIENT_ID}`));
   publisher = await connectAsync(mosquitto.url, { clientId: 'scene-provider', reconnectPeriod: 0 });

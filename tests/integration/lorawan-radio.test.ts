@@ -3,7 +3,7 @@
 // per device, the network-server gateway that heard the last uplink best (highest RSSI) and how
 // many heard it — merged when the network server delivers one frame once per gateway — in its
 // devices table, and shows them in the device list of its status page and in /api/status.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -11,10 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../gateway/gateway.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import type { GatewayStatus } from '../../gateway/http.ts';
-import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
-import { Manifest } from '../../protocol/manifest.ts';
-import { validator } from '../../protocol/validate.ts';
-import { parseYaml } from '../../protocol/yaml.ts';
+import { writeExternalGateway } from '../helpers/external-gateway.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
 import { Mosquitto } from '../helpers/mosquitto.ts';
 
@@ -70,27 +67,13 @@ const stored = (time: number) =>
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-radio-'));
   mosquitto = await Mosquitto.start(dir);
-  writeFileSync(join(dir, 'farm.yaml'), MANIFEST);
-  const manifest = parseYaml(MANIFEST, 'farm.yaml', validator(Manifest));
-  writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(provisionRegistry(manifest).registry));
-  configFile = join(dir, 'gateway.yaml');
-  writeFileSync(
-    configFile,
-    [
-      'id: gw-radio',
-      'dataDir: gateway',
-      'manifest: farm.yaml',
-      'registry: registry.json',
-      'mqtt: { enabled: false }',
-      'http: { host: 127.0.0.1, port: 0 }',
-      'external:',
-      `  url: ${mosquitto.url}`,
-      '  clientId: hatake-gw-radio',
-      '  topics:',
-      "    - { filter: 'application/+/device/+/event/up', format: chirpstack }",
-      '',
-    ].join('\n'),
-  );
+  configFile = writeExternalGateway(dir, {
+    id: 'gw-radio',
+    manifest: MANIFEST,
+    url: mosquitto.url,
+    clientId: 'hatake-gw-radio',
+    topics: [{ filter: 'application/+/device/+/event/up', format: 'chirpstack' }],
+  });
   await start();
   await mosquitto.waitFor(/Sending SUBACK to hatake-gw-radio/);
   publisher = await connectAsync(mosquitto.url, { clientId: 'radio-publisher', reconnectPeriod: 0 });
