@@ -110,6 +110,7 @@ export class Maintenance {
   run(now: number): void {
     this.checkDisk();
     this.retain(now);
+    this.d.metrics.rawRetention.set(this.retentionStatus(now).keptMs / DAY);
     this.checkDevices(now);
     this.enforceBacklog(now);
     this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());

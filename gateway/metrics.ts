@@ -82,6 +82,11 @@ export class GatewayMetrics {
     labelNames: ['model', 'code'],
     registers: [this.registry],
   });
+  readonly rawRetention = new Gauge({
+    name: 'hatake_gateway_raw_retention_days',
+    help: 'Days of raw readings kept: retention.rawDays, or fewer while storage pressure has them rolled up early',
+    registers: [this.registry],
+  });
   readonly syncItems = new Counter({
     name: 'hatake_gateway_synced_items_total',
     help: 'Outbox items the server acknowledged',

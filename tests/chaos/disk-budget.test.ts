@@ -265,6 +265,7 @@ describe('storage pressure', () => {
     const status = m.retentionStatus(now);
     expect(status.shortenedBefore).not.toBeNull();
     expect(status.keptMs).toBeLessThan(10 * DAY);
+    expect(await gw.metrics.value('hatake_gateway_raw_retention_days')).toBeCloseTo(status.keptMs / DAY, 6);
     const page = await (await fetch(`http://127.0.0.1:${gw.httpPort}/?lang=en`)).text();
     expect(page).toContain('Raw readings kept');
     expect(page).toContain('shortened to fit the database budget (configured 90 days, floor 2)');
@@ -314,5 +315,6 @@ describe('storage pressure', () => {
       { severity: 'info', message: 'raw readings are kept for the configured 90 days again' },
     ]);
     expect(m.retentionStatus(now + 91 * DAY)).toMatchObject({ shortenedBefore: null, keptMs: 90 * DAY });
+    expect(await gw.metrics.value('hatake_gateway_raw_retention_days')).toBe(90);
   });
 });
