@@ -1,35 +1,40 @@
 // The extension officer's journey in a real browser: a recommendation made by the real model
 // arrives through a sync batch; the officer opens it from the queue, edits one zone's rate (typed
 // in kg/10a, as Japanese officers read it) with a reason, approves it, and the farmer's API then
-// serves the edited rate. The inputs read with their names, zones and sources; the farm's
-// auto-approval is offered beside the decision. The region overview and the CSV export of
+// serves the edited rate. The inputs read with their names, zones and sources; the heatmap of the
+// scene the recommendation was computed from (not the field's latest) lies under its zones; the
+// farm's auto-approval is offered beside the decision. The region overview and the CSV export of
 // decisions are checked too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewDetail } from '../../protocol/review.ts';
-import { eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
+import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import { accessibilityProblems, launch, phonePage, screenshots, signInByKeyboard } from './browser.ts';
-import { SeedGateway, wheatRecommendation } from './seed.ts';
+import { seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
 
 let stack: Stack;
 let browser: Browser;
 let page: Page;
 let recId: string;
+/** The scene the recommendation was computed from, and a newer one that is the field's latest. */
+let recScene: string;
+let latestScene: string;
 
 beforeAll(async () => {
   stack = await startStack();
   browser = await launch();
   const farmer = await signIn(stack.httpUrl, 'demo-farmer');
   await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
-  const rec = await wheatRecommendation(
-    'demo-farm',
-    'upland-1',
-    new Date(Date.now() - 86_400_000).toISOString(),
-  );
+  const manifest = demoManifest();
+  const gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
+  // The recommendation's scene, five days old; then a newer one (two days old) becomes the latest.
+  const acquired = new Date(Date.now() - 5 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  recScene = (await seedImagery(gw, manifest, acquired)).sceneId;
+  latestScene = (await seedImagery(gw, manifest)).sceneId;
+  expect(latestScene).not.toBe(recScene);
+  const rec = await wheatRecommendation('demo-farm', 'upland-1', acquired, recScene);
   recId = rec.id;
-  await new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm').send([
-    { kind: 'recommendation', body: rec },
-  ]);
+  await gw.send([{ kind: 'recommendation', body: rec }]);
   page = await phonePage(browser, stack.httpUrl);
 }, 120_000);
 
@@ -42,9 +47,49 @@ describe('the officer journey', () => {
   it('approves a recommendation with an edited rate', async () => {
     await signInByKeyboard(page, 'demo-officer');
     await page.getByRole('heading', { level: 1, name: '審査待ち' }).waitFor();
+    // The heatmap PNG of the recommendation's own scene, requested as the review opens.
+    const heatmapPath = 'maps%2Fupland-1%2Fndvi.png';
+    const heatmapResponse = page.waitForResponse(
+      (res) => res.url().includes('/api/v1/farms/demo-farm/scenes/') && res.url().includes(heatmapPath),
+    );
     await page.getByTestId(`queue-${recId}`).getByRole('link').click();
     await page.getByTestId('review-status').filter({ hasText: '審査待ち' }).waitFor();
     await page.locator('.leaflet-overlay-pane path').first().waitFor();
+
+    // The imagery beside the rates: that scene's heatmap (not the field's latest) under the
+    // recommendation's three zones and the field's boundary, with the legend.
+    const png = await heatmapResponse;
+    expect(png.status()).toBe(200);
+    expect(png.headers()['content-type']).toBe('image/png');
+    expect(png.url()).toContain(`/scenes/${encodeURIComponent(recScene)}/file?path=${heatmapPath}`);
+    const evidence = page.getByTestId('review-heatmap');
+    const heatmap = evidence.locator('img.heatmap');
+    await heatmap.waitFor();
+    await eventually(
+      () => heatmap.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+      10_000,
+    );
+    const src = (await heatmap.getAttribute('src'))!;
+    expect(src).toContain(`/scenes/${encodeURIComponent(recScene)}/`);
+    expect(src).not.toContain(latestScene);
+    await expect(heatmap.getAttribute('alt')).resolves.toBe('NDVI ヒートマップ');
+    await expect(evidence.locator('.leaflet-overlay-pane path').count()).resolves.toBe(1 + 3); // field + zones
+    const legend = evidence.getByTestId('heatmap-legend').locator('img');
+    await eventually(
+      () => legend.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+      10_000,
+    );
+    await expect(legend.getAttribute('src')).resolves.toContain(`/scenes/${encodeURIComponent(recScene)}/`);
+    for (const width of [360, 1280]) {
+      await page.setViewportSize({ width, height: width === 360 ? 740 : 900 });
+      await heatmap.scrollIntoViewIfNeeded();
+      await expect(heatmap.isVisible()).resolves.toBe(true);
+      const box = (await evidence.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(width);
+    }
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'officer-review-heatmap');
     await page.getByRole('heading', { name: '入力データと鮮度' }).waitFor();
     await page.getByRole('heading', { name: 'モデル情報' }).waitFor();
     await page.getByRole('heading', { name: '経済性' }).waitFor();

@@ -95,11 +95,17 @@ export async function processDemoScene(manifest: Manifest, acquired: string, dir
   }
 }
 
-/** Processes the demo scene over the manifest's fields and syncs the result and its maps. */
-export async function seedImagery(gw: SeedGateway, manifest: Manifest): Promise<Body<'imagery'>> {
+/**
+ * Processes the demo scene over the manifest's fields and syncs the result and its maps, as
+ * acquired at `acquired` (default: two days ago).
+ */
+export async function seedImagery(
+  gw: SeedGateway,
+  manifest: Manifest,
+  acquired = new Date(Date.now() - 2 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+): Promise<Body<'imagery'>> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-seed-'));
   try {
-    const acquired = new Date(Date.now() - 2 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
     const { sceneId, stats, zones, files, outDir } = await processDemoScene(manifest, acquired, dir);
     const body = {
       sceneId,
@@ -162,6 +168,7 @@ export async function wheatRecommendation(
   farm: string,
   field: string,
   acquired: string,
+  sceneId = 'demo-s2',
 ): Promise<Recommendation> {
   const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
   const pool = await InferencePool.start({ size: 1 });
@@ -181,7 +188,7 @@ export async function wheatRecommendation(
         },
         properties: {
           fieldId: field,
-          sceneId: 'demo-s2',
+          sceneId,
           acquired,
           zone: k + 1,
           k: 3,

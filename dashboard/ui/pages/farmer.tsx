@@ -14,6 +14,7 @@ import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts'
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { Chart } from '../components/Chart.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
 import { farmChoices } from '../automation-draft.ts';
@@ -293,7 +294,7 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
         : Promise.resolve(undefined),
     scene?.sceneId ?? '-',
   );
-  const layer = scene?.maps.find((m) => m.index === index) ?? scene?.maps[0];
+  const layer = sceneLayer(scene, index);
   const f = detail.data?.field;
   const tz = detail.data?.timezone ?? 'Asia/Tokyo';
   const fieldPolys = useMemo<MapPolygon[]>(
@@ -327,13 +328,7 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
         .map((d) => ({ id: d.id, position: d.position!, label: d.name ?? d.id })),
     [farmFields.data, field],
   );
-  const overlay = useMemo(
-    () =>
-      layer && layer.available
-        ? { url: layer.url, bounds: layer.bounds, alt: `${layer.index.toUpperCase()} ${t('heatmap')}` }
-        : null,
-    [layer, t],
-  );
+  const overlay = useHeatmapOverlay(layer);
   const fieldDevices = live.devices.filter((d) => d.field === field);
   return (
     <main id="main" tabIndex={-1}>
@@ -394,15 +389,7 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
               {t('sceneOf')} {fmtDate(scene.acquired, lang, tz)} · {t('validPixels')}{' '}
               {fmtNumber(scene.validFraction * 100, lang, 0)}% · {t('zones')} {scene.zoneCount}
             </p>
-            {layer ? (
-              <p class="legend">
-                <img src={layer.legendUrl} alt={`${t('legend')} ${layer.index.toUpperCase()}`} height={40} />
-                <span translate={false}>
-                  {layer.index.toUpperCase()} {fmtNumber(scene.indices[layer.index]?.mean ?? null, lang, 2)}
-                </span>
-                {!layer.available ? <span class="muted"> · {t('heatmapPending')}</span> : null}
-              </p>
-            ) : null}
+            {layer ? <HeatmapLegend scene={scene} layer={layer} /> : null}
           </div>
         ) : detail.data ? (
           <p class="muted">{t('noImagery')}</p>

@@ -1,9 +1,9 @@
 // The extension officer's pages: the review queue (oldest and largest first), the detail view of
-// one recommendation (map of zones and rates, inputs with their freshness, imagery, model card,
-// economics) with approve / edit per-zone rates with a reason / reject, and the region overview
-// with the CSV export of decisions.
+// one recommendation (map of zones and rates, inputs with their freshness, the heatmap of the scene
+// it was computed from under its zones, model card, economics) with approve / edit per-zone rates
+// with a reason / reject, and the region overview with the CSV export of decisions.
 import { useMemo, useState } from 'preact/hooks';
-import type { RegionOverview } from '../../../protocol/views.ts';
+import type { FieldDetail, RegionOverview } from '../../../protocol/views.ts';
 import type { ReviewDetail } from '../../../protocol/review.ts';
 import { api } from '../api.ts';
 import { hasKey, useI18n } from '../i18n.ts';
@@ -12,6 +12,7 @@ import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
 
 export function ReviewQueue() {
@@ -97,6 +98,47 @@ const rampColour = (x: number) => {
   return `rgb(${c(229, 0)}, ${c(245, 90)}, ${c(224, 50)})`;
 };
 
+const enc = encodeURIComponent;
+
+/**
+ * The heatmap of the scene the recommendation was computed from (not the field's latest), under
+ * the recommendation's zones as outlines and the field's boundary, with the legend. The scene's
+ * layers come from the field's scenes (the newest 50); a scene the server no longer holds — or
+ * never received — is said so.
+ */
+function ReviewImagery({ r, zones }: { r: ReviewDetail; zones: MapPolygon[] }) {
+  const { t } = useI18n();
+  const sceneId = r.imagery.sceneId;
+  const detail = useLoad(
+    () =>
+      sceneId
+        ? api<FieldDetail>(`/api/v1/farms/${enc(r.farm.id)}/fields/${enc(r.field.id)}`)
+        : Promise.resolve(undefined),
+    `${r.farm.id}/${r.field.id}/${sceneId ?? '-'}`,
+  );
+  const scene = detail.data?.scenes.find((s) => s.sceneId === sceneId);
+  const layer = sceneLayer(scene, r.imagery.index);
+  const overlay = useHeatmapOverlay(layer);
+  const boundary = detail.data?.field.boundary;
+  const fields = useMemo<MapPolygon[]>(
+    () =>
+      boundary
+        ? [{ id: r.field.id, geometry: boundary as GeoJSON.Geometry, label: r.field.name ?? r.field.id }]
+        : [],
+    [boundary, r.field.id, r.field.name],
+  );
+  if (!sceneId) return null;
+  if (detail.error) return <ErrorBox error={detail.error} />;
+  if (detail.loading) return <Loading />;
+  if (!scene) return <p class="muted">{t('sceneNotHeld')}</p>;
+  return (
+    <div data-testid="review-heatmap">
+      <FieldMap fields={fields} zones={zones} overlay={overlay} label={t('sceneOfRecommendation')} />
+      {layer ? <HeatmapLegend scene={scene} layer={layer} /> : null}
+    </div>
+  );
+}
+
 export function ReviewPage({ id }: { id: string }) {
   const { t, lang } = useI18n();
   const d = useLoad(() => reviewApi.review(id), id);
@@ -122,6 +164,19 @@ export function ReviewPage({ id }: { id: string }) {
       };
     });
   }, [r, lang, t]);
+  // The same zones as outlines over the scene's heatmap, each with its own reading of the index.
+  const outlines = useMemo<MapPolygon[]>(() => {
+    if (!r) return [];
+    const index = r.imagery.index;
+    return zones.map((z) => {
+      const read = r.inputs.find(
+        (i) => i.name === index && i.zones !== 'all' && i.zones.includes(z.id) && typeof i.value === 'number',
+      );
+      const value =
+        read && index ? ` · ${index.toUpperCase()} ${fmtNumber(read.value as number, lang, 2)}` : '';
+      return { id: z.id, geometry: z.geometry, label: `${z.label}${value}` };
+    });
+  }, [r, zones, lang]);
   const decided = r && (r.status === 'approved' || r.status === 'rejected' || r.status === 'superseded');
   const run = async (what: 'edit' | 'approve' | 'reject') => {
     if (!r) return;
@@ -342,6 +397,7 @@ export function ReviewPage({ id }: { id: string }) {
               {r.imagery.index ? <span translate={false}> · {r.imagery.index.toUpperCase()}</span> : null}
               {r.imagery.stale ? <span class="stale"> · {t('stale')}</span> : null}
             </p>
+            <ReviewImagery r={r} zones={outlines} />
             <p>
               <a href={href('farm', r.farm.id, 'field', r.field.id)}>{t('openFieldMap')}</a>
             </p>
