@@ -50,6 +50,8 @@ export class DownlinkClient {
   private timer: NodeJS.Timeout | undefined;
   private stream: AbortController | undefined;
   private polling: Promise<void> | undefined;
+  /** poll() was called while a poll ran: poll once more when it ends. */
+  private pollAgain = false;
   private stopping = false;
   /** Aborts every request in flight when the gateway stops. */
   private readonly stopSignal = new AbortController();
@@ -142,10 +144,24 @@ export class DownlinkClient {
     this.log.error({ reason }, 'server refused the gateway token; downlink stopped');
   }
 
-  /** Fetches and applies everything newer than what was applied; one poll at a time. */
+  /**
+   * Fetches and applies everything newer than what was applied; one poll at a time. A call while
+   * a poll runs (a "new version" notice arriving while an earlier document is applied) makes that
+   * poll ask once more when it ends: the page it fetched may predate the new document, and
+   * otherwise the document would wait for the next interval.
+   */
   poll(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.polling ??= this.pollOnce().finally(() => (this.polling = undefined));
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      do {
+        this.pollAgain = false;
+        await this.pollOnce();
+      } while (this.pollAgain && !this.stopping && !this.stopped);
+    })().finally(() => (this.polling = undefined));
     return this.polling;
   }
 
