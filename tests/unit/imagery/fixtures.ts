@@ -10,11 +10,11 @@ export const X0 = 500000;
 export const Y0 = 4185000;
 export const PX = 10;
 
-/** Writes a GeoTIFF of uint16 bands on the test grid. */
+/** Writes a GeoTIFF of uint16 or float32 bands, on the test grid unless `grid` says otherwise. */
 export function tiff(
   dir: string,
   name: string,
-  bands: Uint16Array[],
+  bands: (Uint16Array | Float32Array)[],
   width: number,
   height: number,
   grid: { epsg?: number; x0?: number; y0?: number; px?: number; nodata?: number } = {},

@@ -3,7 +3,7 @@
 // value in it. Which pixel centres lie in each field (a rectangle, a triangle, a square with a
 // hole), which are valid, and their NDVI and GNDVI statistics are worked out here from the pixel
 // values and the polygons, not by the code under test.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ import { profileById } from '../../../edge/imagery/profiles.ts';
 import { processScene, type ProcessResult } from '../../../edge/imagery/process.ts';
 import { parseFields } from '../../../edge/imagery/fields.ts';
 import type { IndexStats } from '../../../protocol/imagery.ts';
-import { rng, writeGeoTiff } from '../../../sim/scene.ts';
+import { rng } from '../../../sim/scene.ts';
+import { tiff } from './fixtures.ts';
 
 const W = 60;
 const H = 50;
@@ -131,22 +132,13 @@ beforeAll(async () => {
     else if (u < 0.06) bands[3]![i] = NODATA;
     else if (u < 0.08) bands[1]![i] = NODATA;
   }
-  const file = join(dir, 'refl-4326.tif');
-  writeFileSync(
-    file,
-    Buffer.from(
-      writeGeoTiff({
-        bands,
-        width: W,
-        height: H,
-        epsg: 4326,
-        x0: LON0,
-        y0: LAT0,
-        pixelSize: D,
-        nodata: NODATA,
-      }),
-    ),
-  );
+  const file = tiff(dir, 'refl-4326.tif', bands, W, H, {
+    epsg: 4326,
+    x0: LON0,
+    y0: LAT0,
+    px: D,
+    nodata: NODATA,
+  });
   const fields = parseFields(
     JSON.stringify({
       type: 'FeatureCollection',

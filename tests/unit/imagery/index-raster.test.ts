@@ -4,7 +4,7 @@
 // reflectance scene the NDVI came from, and clear errors for what does not fit. Then the same
 // raster through the gateway's ImageryReceiver (manifest `profile: index`, `index: ndvi`).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +15,8 @@ import { parseFields, type FieldInput } from '../../../edge/imagery/fields.ts';
 import { HatakeError } from '../../../protocol/errors.ts';
 import type { IndexStats, SceneManifest, TransferStatus } from '../../../protocol/imagery.ts';
 import { ImageryReceiver, type ImageryResult } from '../../../gateway/imagery/receiver.ts';
-import { rng, writeGeoTiff } from '../../../sim/scene.ts';
-import { EPSG, PX, X0, Y0, rectFields } from './fixtures.ts';
+import { rng } from '../../../sim/scene.ts';
+import { rectFields, tiff } from './fixtures.ts';
 
 const W = 40;
 const H = 30;
@@ -35,30 +35,12 @@ let red: Float32Array;
 let nir: Float32Array;
 let ndvi: Float32Array;
 
-function writeTiff(
+const writeTiff = (
   name: string,
   bands: (Float32Array | Uint16Array)[],
   nodata?: number,
   grid: { epsg?: number; x0?: number } = {},
-): string {
-  const file = join(dir, name);
-  writeFileSync(
-    file,
-    Buffer.from(
-      writeGeoTiff({
-        bands,
-        width: W,
-        height: H,
-        epsg: grid.epsg ?? EPSG,
-        x0: grid.x0 ?? X0,
-        y0: Y0,
-        pixelSize: PX,
-        nodata,
-      }),
-    ),
-  );
-  return file;
-}
+): string => tiff(dir, name, bands, W, H, { ...grid, nodata });
 
 /** numpy's default percentile (linear interpolation between order statistics). */
 function percentile(sorted: number[], q: number): number {
