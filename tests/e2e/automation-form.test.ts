@@ -17,7 +17,7 @@ import type { HatakeServer } from '../../dashboard/server.ts';
 import type { AutomationView } from '../../protocol/review.ts';
 import type { Tip } from '../../protocol/tip.ts';
 import type { KitSummary } from '../../protocol/views.ts';
-import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
+import { signIn, startServer } from '../helpers/stack.ts';
 import {
   ALLOWED_UNITS,
   accessibilityProblems,
@@ -27,7 +27,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
-import { SeedGateway, irrigationTip } from './seed.ts';
+import { SeedGateway, irrigationTip, farmWithGates } from './seed.ts';
 
 let dir: string;
 let server: HatakeServer;
@@ -40,15 +40,6 @@ let farmer: Awaited<ReturnType<typeof signIn>>;
 const writes: string[] = [];
 
 const POLL = { timeout: 10_000, interval: 100 };
-
-function farmManifest() {
-  const m = demoManifest();
-  m.devices.push(
-    { id: 'valve-1', kit: 'hatake-water-gate', field: 'upland-1', name: '水門 畑1号' },
-    { id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1', name: '水門 田んぼ1号' },
-  );
-  return m;
-}
 
 /** The farm's automations as the API stores them. */
 async function stored(): Promise<AutomationView[]> {
@@ -63,7 +54,7 @@ beforeAll(async () => {
   ({ server, url } = await startServer(dir));
   browser = await launch();
   gw = new SeedGateway(server, url, 'demo-farm');
-  await gw.send([{ kind: 'manifest', body: farmManifest() }]);
+  await gw.send([{ kind: 'manifest', body: farmWithGates() }]);
   farmer = await signIn(url, 'demo-farmer');
   page = await phonePage(browser, url);
   page.on('request', (r: Request) => {

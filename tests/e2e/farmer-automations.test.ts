@@ -18,7 +18,7 @@ import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 import { GatewayStore } from '../../gateway/store.ts';
 import { AutomationEngine } from '../../gateway/automations/engine.ts';
 import { ManualClock } from '../unit/automations/manual-clock.ts';
-import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
+import { signIn, startServer } from '../helpers/stack.ts';
 import {
   ALLOWED_UNITS,
   accessibilityProblems,
@@ -28,7 +28,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
-import { SeedGateway } from './seed.ts';
+import { SeedGateway, farmWithGates } from './seed.ts';
 
 const ALLOWED = ALLOWED_UNITS;
 const MIN = 60_000;
@@ -65,7 +65,7 @@ function englishWords(text: string): string[] {
 /** Runs the gateway's automation engine on readings and returns the logs it queued for the server. */
 async function runEngine(docs: Automation[], t0: number): Promise<AutomationLog[]> {
   const catalogue = loadCatalogue();
-  const manifest = farmManifest();
+  const manifest = farmWithGates();
   const kits = new Map(manifest.devices.map((d) => [d.id, catalogue.get(d.kit)]));
   const store = new GatewayStore(join(dir, 'gateway.db'));
   const clock = new ManualClock(t0);
@@ -118,15 +118,6 @@ async function runEngine(docs: Automation[], t0: number): Promise<AutomationLog[
   }
 }
 
-function farmManifest() {
-  const m = demoManifest();
-  m.devices.push(
-    { id: 'valve-1', kit: 'hatake-water-gate', field: 'upland-1', name: '水門 畑1号' },
-    { id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1', name: '水門 田んぼ1号' },
-  );
-  return m;
-}
-
 const asDoc = ({ updatedAt: _a, updatedBy: _b, ...a }: AutomationView): Automation => a;
 
 beforeAll(async () => {
@@ -134,7 +125,7 @@ beforeAll(async () => {
   ({ server, url } = await startServer(dir));
   browser = await launch();
   const gw = new SeedGateway(server, url, 'demo-farm');
-  await gw.send([{ kind: 'manifest', body: farmManifest() }]);
+  await gw.send([{ kind: 'manifest', body: farmWithGates() }]);
   const farmer = await signIn(url, 'demo-farmer');
   const create = async (body: unknown) => {
     const res = await farmer('/api/v1/automations', {

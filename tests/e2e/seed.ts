@@ -19,6 +19,7 @@ import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
+import { demoManifest } from '../helpers/stack.ts';
 
 type Body<K extends SyncItem['kind']> = Extract<SyncItem, { kind: K }>['body'];
 
@@ -120,6 +121,16 @@ export async function seedImagery(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The demo farm with two water gates to automate: valve-1 on upland-1 and gate-1 on paddy-1. */
+export function farmWithGates(): Manifest {
+  const m = demoManifest();
+  m.devices.push(
+    { id: 'valve-1', kit: 'hatake-water-gate', field: 'upland-1', name: '水門 畑1号' },
+    { id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1', name: '水門 田んぼ1号' },
+  );
+  return m;
 }
 
 /** An irrigation tip for a field, as the irrigation rule would raise it. */
