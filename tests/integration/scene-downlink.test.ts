@@ -85,8 +85,9 @@ const sceneDocs = (server: HatakeServer) =>
   server.ctx.downlink.since('demo-farm', 0).filter((d) => d.kind === 'scene');
 const imageryDir = (stack: Stack) => join(stack.gateway.config.dataDir, 'imagery');
 
-// Each of these sends a real scene through server, downlink and gateway processing: alone about
-// 8 s, several times that on a loaded 2-core machine with the rest of the suite beside it.
+// Each of these sends a real scene through server, downlink and gateway processing (about 8 s
+// alone) and waits up to 30 s at several steps: 90 s lets a slow step fail with its own message
+// rather than the test's timeout.
 describe('a scene sent down from the server', () => {
   it('is downloaded, verified and processed by the gateway; stats, zones and maps reach the server', async () => {
     const { server, url, stack } = await registered();
