@@ -99,10 +99,18 @@ export function sourceNumber(
 
 const compiled = new WeakMap<UplinkField, Segment[]>();
 
-/** Values of the kit's metrics in a decoded object; fields that are absent give no value. */
+/**
+ * Values of the kit's metrics in a decoded object; fields that are absent give no value, and a
+ * field holding one of its `skip` values (a sensor's "no measurement") gives none either. An object
+ * with none of the kit's fields at all is refused: it is a codec or kit that does not fit the
+ * device (or a frame the kit does not describe), and accepting it would store nothing while the
+ * device looked silent.
+ */
 export function mapUplinkFields(kit: Kit, decoded: unknown): Array<[string, number]> {
   const out: Array<[string, number]> = [];
-  for (const f of kit.uplink ?? []) {
+  const fields = kit.uplink ?? [];
+  let present = 0;
+  for (const f of fields) {
     let segs = compiled.get(f);
     if (!segs) {
       segs = parsePath(f.path);
@@ -110,6 +118,7 @@ export function mapUplinkFields(kit: Kit, decoded: unknown): Array<[string, numb
     }
     const src = sourceNumber(select(decoded, segs), f.path);
     if (!src) continue;
+    present++;
     if (!Number.isFinite(src.value)) {
       throw new HatakeError('HATAKE_E_CODEC', `${f.path} is not a finite number`, {
         place: { pointer: f.path },
@@ -127,5 +136,27 @@ export function mapUplinkFields(kit: Kit, decoded: unknown): Array<[string, numb
     const unit = src.unit ?? f.unit ?? metric.unit;
     out.push([f.metric, convertUnit(scaled, unit, metric.unit)]);
   }
+  if (present === 0 && fields.length > 0) {
+    throw new HatakeError(
+      'HATAKE_E_CODEC',
+      `the decoded payload has none of kit "${kit.id}"'s fields (it has ${describeKeys(decoded)})`,
+      {
+        expected: fields
+          .map((f) => f.path)
+          .join(', ')
+          .slice(0, 200),
+      },
+    );
+  }
   return out;
+}
+
+/** The top-level keys of a decoded object, for a message (bounded, printable). */
+function describeKeys(decoded: unknown): string {
+  if (typeof decoded !== 'object' || decoded === null) return decoded === null ? 'null' : typeof decoded;
+  if (Array.isArray(decoded)) return `an array of ${decoded.length}`;
+  const keys = Object.keys(decoded);
+  if (keys.length === 0) return 'no fields';
+  const shown = keys.slice(0, 8).map((k) => JSON.stringify(k.slice(0, 32)));
+  return `${shown.join(', ')}${keys.length > 8 ? `, … ${keys.length} in all` : ''}`;
 }

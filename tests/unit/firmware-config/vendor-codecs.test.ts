@@ -164,4 +164,15 @@ describe('vendor codec output mapped to catalogue metrics', () => {
       soil_vwc: [0.314, 'm3/m3'],
     });
   });
+
+  it('refuses a frame with none of the kit’s fields (an S2101 air frame on an S2105 soil kit)', () => {
+    // Accepted, it would store nothing and the device would look silent; refused, the dead letter
+    // says which fields the codec gave and which the kit expects.
+    const air = [1, 1, 16, 152, 83, 0, 0, 1, 2, 16, 168, 122, 0, 0, 175, 81];
+    const e = coded(() => decode('sensecap-s2105', air, 1));
+    expect(e.code).toBe('HATAKE_E_CODEC');
+    expect(e.message).toContain('none of kit "sensecap-s2105"');
+    expect(e.message).toMatch(/it has "\w+"/);
+    expect(e.expected).toContain('measurementId=4102');
+  });
 });
