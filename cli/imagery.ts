@@ -198,7 +198,8 @@ async function processCommand(args: string[]): Promise<number> {
         `シーン scene ${res.stats.scene.sceneId} (${res.stats.scene.acquired ?? 'date unknown'}) ${res.stats.scene.width}×${res.stats.scene.height} ${res.stats.scene.crs}`,
         `  offset ${r.offset} (${r.offsetReason}), scale ${r.scale}; mask ${res.stats.scene.mask.kind}`,
         `  圃場 fields ${Object.keys(res.stats.fields).length}, 指数 indices ${res.stats.indices.map((i) => i.id).join(', ')}, ゾーン zones ${res.zones.features.length}`,
-        `  → ${resolve(values.out)}/stats.json, zones.geojson, maps/ (${res.files.length} files)`,
+        `  → ${resolve(values.out)}/stats.json, zones.geojson` +
+          (values['no-maps'] ? ' (地図なし no maps)' : `, maps/ (${res.files.length - 2} files)`),
       ].join('\n') + '\n',
     );
     return 0;
