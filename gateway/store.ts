@@ -129,6 +129,8 @@ export const PRIORITY: Record<SyncKind, number> = {
   manifest: 5,
   recommendation: 10,
   tip: 15,
+  // after the tip it ends (same priority: by seq, so a raise always goes before its clear)
+  tip_cleared: 15,
   event: 20,
   automation_log: 25,
   device_status: 40,

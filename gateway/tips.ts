@@ -1,10 +1,11 @@
 // Tips on the gateway: the agronomic rules (edge/rules) run after new readings (at most once a
 // minute) and on a timer, offline too. Raised tips go to the outbox for the server and to the
-// status page; the lifecycle state (what is live, hysteresis, cool-downs) is kept in the
-// gateway's database so a restart does not raise the same tip twice.
+// status page, and so does the end of a tip whose condition cleared; the lifecycle state (what is
+// live, hysteresis, cool-downs) is kept in the gateway's database so a restart does not raise the
+// same tip twice.
 import type { Reading } from '../protocol/telemetry.ts';
 import type { Manifest } from '../protocol/manifest.ts';
-import type { Tip } from '../protocol/tip.ts';
+import type { Tip, TipCleared } from '../protocol/tip.ts';
 import {
   evaluateRules,
   resolveRulesConfig,
@@ -14,6 +15,7 @@ import {
   parseTipState,
   type TipState,
 } from '../edge/rules/index.ts';
+import type { TipEnded } from '../edge/rules/lifecycle.ts';
 import type { DailyTemperature } from '../edge/rules/context.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
@@ -145,11 +147,14 @@ export class TipEngine {
           this.store.enqueue('tip', t, now);
           this.store.putDocument('tip', t.id, 0, t, now);
         }
+        // The server shows a tip until it expires unless told its condition ended.
+        for (const c of step.cleared) this.store.enqueue('tip_cleared', tipClearedItem(c), now);
         // Keep only the live ones for the status page.
         const live = new Set(liveTipIds(step.state));
         for (const d of this.store.documents<Tip>('tip'))
           if (!live.has(d.id)) this.store.deleteDocument('tip', d.id);
       })();
+      if (step.cleared.length) this.log.info({ tips: step.cleared.map((c) => c.key) }, 'tips cleared');
       if (step.raised.length)
         this.log.info(
           { tips: step.raised.map((t) => `${t.kind}:${t.field ?? t.devices.join(',')}`) },
@@ -197,6 +202,9 @@ export class TipEngine {
     clearTimeout(this.pending);
   }
 }
+
+/** What the server is told when a live tip's condition cleared. */
+export const tipClearedItem = (c: TipEnded): TipCleared => ({ id: c.tipId, dedupKey: c.key, at: c.at });
 
 /** The farm's devices whose kit measures air temperature (its weather stations). */
 export function airTemperatureDevices(m: Manifest, catalogue: Catalogue): string[] {

@@ -435,6 +435,8 @@ export const TipView = Type.Object(
     stateBy: Nullable(Type.String()),
     stateAt: NullableIso,
     expired: Type.Boolean(),
+    /** When its gateway found the tip's condition gone (it is then no longer active), or null. */
+    cleared: NullableIso,
     /** Whether "automate" can make an automation from the tip's action. */
     automatable: Type.Boolean(),
     automation: Nullable(Type.String()),
@@ -450,7 +452,7 @@ export const TipsQuery = Type.Object(
     view: Type.Optional(
       Type.Union([Type.Literal('active'), Type.Literal('history')], {
         description:
-          'active (default): open, acted or automated and not expired; history: everything but duplicates',
+          'active (default): open, acted or automated, neither expired nor cleared; history: everything but duplicates',
       }),
     ),
     limit: Type.Optional(QueryInt('At most this many (1–500, default 100)')),

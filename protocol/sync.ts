@@ -7,7 +7,7 @@ import { Id } from './ids.ts';
 import { Reading, METRIC_PATTERN } from './telemetry.ts';
 import { Manifest } from './manifest.ts';
 import { Recommendation } from './recommendation.ts';
-import { Tip } from './tip.ts';
+import { Tip, TipCleared } from './tip.ts';
 import { AutomationLog } from './automation.ts';
 import { SceneStats, ZoneCollection } from './imagery.ts';
 
@@ -121,6 +121,7 @@ export const SyncItem = Type.Union([
   item('aggregate', HourlyAggregate),
   item('recommendation', Recommendation),
   item('tip', Tip),
+  item('tip_cleared', TipCleared),
   item('automation_log', AutomationLog),
   item('imagery', ImageryResult),
 ]);

@@ -287,3 +287,19 @@ export const Tip = Type.Object(
   { additionalProperties: false },
 );
 export type Tip = Static<typeof Tip>;
+
+/**
+ * A live tip whose condition has ended (past the rule's hysteresis), sent by the gateway that
+ * raised it so the server stops showing it and a later tip for the same condition is news again.
+ * Expiry needs no message (the tip carries its own); a superseded tip is named by its successor.
+ */
+export const TipCleared = Type.Object(
+  {
+    id: Id('The tip that cleared'),
+    dedupKey: Type.String({ minLength: 1, maxLength: 300 }),
+    /** UTC epoch ms: when the gateway's rules found the condition gone. */
+    at: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type TipCleared = Static<typeof TipCleared>;

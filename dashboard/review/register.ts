@@ -57,6 +57,7 @@ export async function registerReview(app: App, ctx: ServerContext): Promise<Revi
 
   ctx.appliers.register('recommendation', (a, bodies) => reviews.applySynced(a, bodies));
   ctx.appliers.register('tip', (a, bodies) => tips.applySynced(a, bodies));
+  ctx.appliers.register('tip_cleared', (a, bodies) => tips.applyCleared(a, bodies));
   ctx.appliers.register('automation_log', (a, bodies) => automations.applyLogs(a, bodies));
 
   // Every route here needs a session (and the CSRF token to change anything): check it before

@@ -87,6 +87,9 @@ const MIGRATIONS = [
   `,
   // An automation log's text in each language (AutomationLog.text, JSON); NULL from older gateways.
   `ALTER TABLE automation_logs ADD COLUMN text TEXT;`,
+  // When the tip's condition ended (TipCleared from its gateway); NULL while it holds. A cleared
+  // tip keeps the farmer's state (acted, automated …) but is no longer live.
+  `ALTER TABLE tips ADD COLUMN cleared_at INTEGER;`,
 ];
 
 /** Creates or upgrades the review feature's tables. */

@@ -5,7 +5,7 @@
 // "duplicate" — hidden, not notified — so a farmer is not told the same thing twice. An escalated
 // or renewed tip, or one that names the tip it supersedes, replaces the live one.
 import { HatakeError } from '../../protocol/errors.ts';
-import { severityRank, type Tip } from '../../protocol/tip.ts';
+import { severityRank, type Tip, type TipCleared } from '../../protocol/tip.ts';
 import type { AutomateBody, TipState, TipView } from '../../protocol/review.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import type { User } from '../auth.ts';
@@ -28,6 +28,7 @@ interface TipRow {
   state_by: string | null;
   state_at: number | null;
   automation: string | null;
+  cleared_at: number | null;
   doc: string;
 }
 
@@ -61,6 +62,21 @@ export class Tips {
   }
 
   /**
+   * Marks tips whose condition ended (inside the sync batch's transaction). Only the farm's own
+   * tips and only once: a resend, or a clear for a tip this server never stored, changes nothing.
+   * The farmer's state (acted, automated, dismissed) is kept; the tip just stops being live.
+   */
+  applyCleared(actx: ApplyContext, cleared: TipCleared[]): void {
+    const farm = actx.gateway.farm;
+    const mark = this.db.prepare(
+      'UPDATE tips SET cleared_at = ? WHERE farm = ? AND id = ? AND dedup_key = ? AND cleared_at IS NULL',
+    );
+    for (const c of cleared)
+      if (mark.run(c.at, farm, c.id, c.dedupKey).changes > 0) this.d.effects.change(farm, 'tip', c.id);
+    this.d.effects.flushLater();
+  }
+
+  /**
    * Stores one tip of a farm (call inside a transaction; the caller flushes the effects): once by
    * id, de-duplicated by key, announced to the farm's people and webhooks when it is open.
    * `source` is the gateway that raised it, or `server` for the server's own.
@@ -70,9 +86,9 @@ export class Tips {
     const live = this.db
       .prepare(
         `SELECT * FROM tips WHERE farm = ? AND dedup_key = ? AND state IN (${inList(LIVE.length)}) AND expires > ?
-         ORDER BY created DESC`,
+         AND (cleared_at IS NULL OR cleared_at > ?) ORDER BY created DESC`,
       )
-      .all(farm, tip.dedupKey, ...LIVE, tip.created) as TipRow[];
+      .all(farm, tip.dedupKey, ...LIVE, tip.created, tip.created) as TipRow[];
     const replaces =
       tip.reason !== 'new' ||
       (tip.supersedes !== undefined && live.some((l) => l.id === tip.supersedes)) ||
@@ -149,6 +165,7 @@ export class Tips {
       stateBy: r.state_by,
       stateAt: r.state_at === null ? null : new Date(r.state_at).toISOString(),
       expired: r.expires <= now,
+      cleared: r.cleared_at === null ? null : new Date(r.cleared_at).toISOString(),
       automatable: isAutomatable(tip),
       automation: r.automation,
     };
@@ -167,7 +184,7 @@ export class Tips {
     const rows = this.db
       .prepare(
         `SELECT * FROM tips WHERE farm IN (${inList(farms.length)})
-         ${active ? `AND state IN ('open', 'acted', 'automated') AND expires > ?` : `AND state != 'duplicate'`}
+         ${active ? `AND state IN ('open', 'acted', 'automated') AND expires > ? AND cleared_at IS NULL` : `AND state != 'duplicate'`}
          ${q.field ? 'AND field = ?' : ''}
          ORDER BY created DESC LIMIT ?`,
       )

@@ -134,6 +134,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
             break;
           case 'recommendation':
           case 'tip':
+          case 'tip_cleared':
           case 'automation_log':
           case 'imagery': {
             if ('farm' in item.body && item.body.farm !== gw.farm) {

@@ -1,6 +1,7 @@
 // Tips with no server: a gateway on its own receives a device's readings over MQTT, runs the
 // rules itself and shows the tip on its status page (Japanese and English, HTML and JSON),
-// queued for a server it has never reached — and raises it once while the condition persists.
+// queued for a server it has never reached — raises it once while the condition persists, and
+// queues the tip's end when the condition clears.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { deviceTopic } from '../../protocol/topics.ts';
@@ -98,5 +99,44 @@ describe('tips on a gateway with no server', () => {
     expect(raisedNow(Date.now() + 5 * 60_000)).toEqual([]);
     expect(batteryTips(await status()).map((t) => t.id)).toEqual([tip!.id]);
     expect(queued()).toEqual([tip!.id]);
+  });
+
+  it('takes the tip off its page and queues its end for the server once the battery recovers', async () => {
+    const [tip] = batteryTips(await status());
+    const ends = () =>
+      stack.gateway.store
+        .peekOutbox(10_000)
+        .filter((r) => r.kind === 'tip_cleared')
+        .map((r) => JSON.parse(r.body) as { id: string; dedupKey: string; at: number });
+    expect(ends()).toEqual([]);
+    // Charged: 3.65 V is past the 3.5 V mark by more than the 0.1 V hysteresis (the rule takes
+    // the median of the last three readings).
+    const now = Date.now();
+    const c = await mqtt.connectAsync(stack.mqttUrl, {
+      username: 'soil-1',
+      password: stack.secrets['soil-1'],
+      reconnectPeriod: 0,
+    });
+    try {
+      for (const time of [now - 3_000, now - 2_000, now - 1_000])
+        await c.publishAsync(
+          deviceTopic('demo-farm', 'soil-1', 'up'),
+          JSON.stringify({ time, values: { soil_vwc: 0.31, battery: 3.65 } }),
+          { qos: 1 },
+        );
+    } finally {
+      await c.endAsync();
+    }
+    const at = Date.now() + 1_000;
+    stack.gateway.tips.run(at);
+    expect(batteryTips(await status())).toEqual([]);
+    const raised = stack.gateway.store
+      .peekOutbox(10_000)
+      .filter((r) => r.kind === 'tip')
+      .map((r) => JSON.parse(r.body) as { id: string; dedupKey: string })
+      .find((t) => t.id === tip!.id)!;
+    expect(ends()).toEqual([{ id: tip!.id, dedupKey: raised.dedupKey, at }]);
+    stack.gateway.tips.run(at + 60_000); // nothing more to say
+    expect(ends()).toHaveLength(1);
   });
 });

@@ -18,6 +18,7 @@ import { irrigationRule, IRRIGATION_DEFAULTS } from '../../edge/rules/irrigation
 import { paddyWaterRule, PADDY_WATER_DEFAULTS } from '../../edge/rules/paddy-water.ts';
 import { emptyTipState, stepTips, type TipState } from '../../edge/rules/lifecycle.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import { tipClearedItem } from '../../gateway/tips.ts';
 import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
 
 const HOUR = 3_600_000;
@@ -80,7 +81,7 @@ function runRules(state: TipState, now: number, theta: number, level: number) {
   return stepTips(state, assessments, now);
 }
 
-async function sync(gateway: string, tips: unknown[]) {
+async function sync(gateway: string, tips: unknown[], kind: 'tip' | 'tip_cleared' = 'tip') {
   const first = (seqs[gateway] ?? 0) + 1;
   seqs[gateway] = first + tips.length - 1;
   const batch = {
@@ -88,7 +89,7 @@ async function sync(gateway: string, tips: unknown[]) {
     seqFrom: first,
     seqTo: seqs[gateway],
     sentAt: Date.now(),
-    items: tips.map((body, i) => ({ seq: first + i, kind: 'tip', body })),
+    items: tips.map((body, i) => ({ seq: first + i, kind, body })),
   };
   await resend(gateway, batch);
   return batch;
@@ -379,5 +380,88 @@ describe('acting on tips', () => {
       above: { device: 'gate-1', command: 'close' },
       limits: { maxRunsPerDay: 6, maxOpenMinutes: 180 },
     });
+  });
+});
+
+describe('tips whose condition cleared', () => {
+  const tipsRow = (id: string) =>
+    server.ctx.db.prepare('SELECT state, cleared_at FROM tips WHERE id = ?').get(id) as {
+      state: string;
+      cleared_at: number | null;
+    };
+
+  it('leave the active list once their gateway says so, keep the farmer’s state, and make the next one news', async () => {
+    // Half an hour on, the paddy is back in its 3–5 cm band: the rule's tip clears (the soil is
+    // still dry, so the irrigation tip holds).
+    const back = runRules(first.state, NOW + HOUR / 2, 0.17, 4);
+    expect(back.raised).toEqual([]);
+    expect(back.cleared.map((c) => c.tipId)).toEqual([paddy.id]);
+    const before = changes.length;
+    const batch = await sync('gw-1', back.cleared.map(tipClearedItem), 'tip_cleared');
+    await resend('gw-1', batch);
+    expect(changes.slice(before)).toEqual([{ farm: 'demo-farm', kind: 'tip', id: paddy.id }]);
+    expect((await active()).map((t) => t.tip.id)).not.toContain(paddy.id);
+    const view = await json<TipView>(farmer(`/api/v1/tips/${paddy.id}`));
+    // automated in the test before: the farmer's choice stays, the condition's end is beside it
+    expect(view).toMatchObject({ state: 'automated', cleared: new Date(NOW + HOUR / 2).toISOString() });
+    const history = await json<TipView[]>(farmer('/api/v1/tips?view=history'));
+    expect(history.find((t) => t.tip.id === paddy.id)?.cleared).toBe(view.cleared);
+
+    // After the rule's 3 h cool-down the water drops again: a new tip for the same condition is
+    // open and listed — not hidden as a duplicate of the one that cleared (still unexpired).
+    const again = runRules(back.state, NOW + HOUR / 2 + 3 * HOUR + 10 * 60_000, 0.17, 0.5);
+    const next = again.raised.find((t) => t.kind === 'paddy_water')!;
+    expect(next).toMatchObject({ reason: 'new', dedupKey: paddy.dedupKey });
+    expect(next.created).toBeLessThan(paddy.expires);
+    await sync('gw-1', [next]);
+    expect(tipsRow(next.id).state).toBe('open');
+    expect((await active()).map((t) => t.tip.id)).toContain(next.id);
+  });
+
+  it('change nothing for a tip of another farm, an unknown tip or a key that does not match, and refuse malformed ones', async () => {
+    tokens['gw-h'] = server.ctx.auth.issueGatewayToken('gw-h', 'hok-farm');
+    const theirs: Tip = { ...paddy, id: 'tip-hok-paddy', farm: 'hok-farm' };
+    await sync('gw-h', [theirs]);
+    expect(tipsRow(theirs.id)).toEqual({ state: 'open', cleared_at: null });
+    const open = (await active()).find((t) => t.tip.kind === 'irrigation')!;
+    await sync(
+      'gw-1',
+      [
+        { id: theirs.id, dedupKey: theirs.dedupKey, at: NOW }, // gw-1 is demo-farm's gateway
+        { id: 'tip-never-stored', dedupKey: 'x', at: NOW },
+        { id: open.tip.id, dedupKey: 'not-its-key', at: NOW },
+      ],
+      'tip_cleared',
+    );
+    expect(tipsRow(theirs.id)).toEqual({ state: 'open', cleared_at: null });
+    expect(tipsRow(open.tip.id).cleared_at).toBeNull();
+    expect((await active()).map((t) => t.tip.id)).toContain(open.tip.id);
+
+    const send = (body: unknown) =>
+      fetch(`${url}/api/v1/sync`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens['gw-1']}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          gateway: 'gw-1',
+          seqFrom: 901,
+          seqTo: 901,
+          sentAt: NOW,
+          items: [{ seq: 901, kind: 'tip_cleared', body }],
+        }),
+      });
+    const good = { id: open.tip.id, dedupKey: open.tip.dedupKey, at: NOW };
+    for (const bad of [
+      { ...good, at: -1 },
+      { ...good, at: 'yesterday' },
+      { id: good.id, at: NOW },
+      { ...good, id: '../../etc/passwd' },
+      { ...good, dedupKey: 'k'.repeat(301) },
+      { ...good, farm: 'hok-farm' },
+    ]) {
+      const res = await send(bad);
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect((await res.json()).code).toMatch(/^HATAKE_E_/);
+    }
+    expect(tipsRow(open.tip.id).cleared_at).toBeNull();
   });
 });
