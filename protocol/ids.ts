@@ -14,3 +14,11 @@ export function isId(s: unknown): s is string {
 /** A recommendation's id: `rec-` and a slug (made by the gateway's recommender). */
 export const RecommendationId = (description = 'Recommendation id') =>
   Type.String({ pattern: '^rec-[a-z0-9-]{1,80}$', description });
+
+/**
+ * A processed scene's id: it names folders, files and URL segments on the gateway and the server,
+ * so a plain name (letters, digits, `_ . -`, up to 200) — never a path. The imagery code refuses
+ * `..` inside one as well.
+ */
+export const SCENE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$';
+export const SceneId = (description = 'Scene id') => Type.String({ pattern: SCENE_ID_PATTERN, description });

@@ -3,7 +3,7 @@
 // the highest sequence it holds, and treats any resend as a no-op (readings are keyed by
 // device+metric+time, documents by their own ids).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Id } from './ids.ts';
+import { Id, SceneId } from './ids.ts';
 import { Reading, METRIC_PATTERN } from './telemetry.ts';
 import { Manifest } from './manifest.ts';
 import { Recommendation } from './recommendation.ts';
@@ -98,7 +98,7 @@ export type GatewaySyncStatus = Static<typeof GatewaySyncStatus>;
 /** A processed scene for one farm: per-field statistics and management zones (from edge/imagery). */
 export const ImageryResult = Type.Object(
   {
-    sceneId: Type.String({ minLength: 1, maxLength: 200 }),
+    sceneId: SceneId('Scene id, unique per farm'),
     acquired: Type.String({ maxLength: 40, description: 'Acquisition time, ISO 8601' }),
     stats: SceneStats,
     zones: ZoneCollection,

@@ -3,7 +3,7 @@
 // The browser app (dashboard/ui) imports these as types; the server validates and documents with
 // them (OpenAPI at /docs).
 import { Type, type Static } from '@sinclair/typebox';
-import { Id } from './ids.ts';
+import { Id, SceneId as SceneIdOf } from './ids.ts';
 import { PolygonGeometry } from './manifest.ts';
 import { IndexStats } from './imagery.ts';
 import { Dict } from './dict.ts';
@@ -19,10 +19,7 @@ export const FieldParams = Type.Object(
   { farm: Id('Farm id'), field: Id('Field id') },
   { additionalProperties: false },
 );
-export const SceneId = Type.String({
-  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$',
-  description: 'Scene id',
-});
+export const SceneId = SceneIdOf();
 export const FieldSceneParams = Type.Object(
   { farm: Id('Farm id'), field: Id('Field id'), scene: SceneId },
   { additionalProperties: false },

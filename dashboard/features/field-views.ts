@@ -11,6 +11,7 @@ import {
   FarmParams,
   FieldDetail,
   FieldParams,
+  FieldScene,
   FieldSceneParams,
   RegionOverview,
   SceneId,
@@ -25,6 +26,7 @@ import { requireGateway, requireSession } from '../server.ts';
 import { knownFarm } from '../views/access.ts';
 import {
   applyImagery,
+  fieldScene,
   fieldScenes,
   fieldZones,
   getMapFile,
@@ -114,6 +116,27 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
         field: summaryOf(field, latest),
         scenes: fieldScenes(ctx.db, farm.id, field.id),
       };
+    },
+  );
+
+  // One scene by its id, as an element of the field's `scenes` — also a scene older than the newest
+  // 50 the field detail lists (the officer's review shows the scene a recommendation was computed from).
+  app.get(
+    '/api/v1/farms/:farm/fields/:field/scenes/:scene',
+    {
+      schema: {
+        summary: "One of a field's processed scenes (statistics, heatmaps), however old",
+        tags: ['fields'],
+        security: session,
+        params: FieldSceneParams,
+        response: { 200: FieldScene, ...errors },
+      },
+    },
+    async (request) => {
+      const { farm } = knownFarm(ctx, request, request.params.farm);
+      const scene = fieldScene(ctx.db, farm.id, request.params.field, request.params.scene);
+      if (!scene) throw new HatakeError('HATAKE_E_NOT_FOUND', 'no such scene for this field');
+      return scene;
     },
   );
 

@@ -148,14 +148,15 @@ export function getMapFile(
     .get(farm, scene, path) as { png: Buffer; sha256: string } | undefined;
 }
 
+/** A stored scene of one field, as the field views read it (without its zones). */
 interface FieldSceneRow {
   scene: string;
   field: string;
   acquired: number | null;
   received: number;
   stats: string;
-  zones: string;
 }
+const FIELD_SCENE_COLUMNS = 'scene, field, acquired, received, stats';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 const ORDER = 'ORDER BY COALESCE(acquired, received) DESC, scene DESC';
@@ -169,7 +170,7 @@ export function latestByField(db: Db, farms: readonly string[]): Map<string, Fie
       `SELECT farm, scene, field, acquired, received, stats FROM view_field_scenes
        WHERE farm IN (${farms.map(() => '?').join(',')}) ${ORDER}`,
     )
-    .all(...farms) as (Omit<FieldSceneRow, 'zones'> & { farm: string })[];
+    .all(...farms) as (FieldSceneRow & { farm: string })[];
   for (const r of rows) {
     const key = `${r.farm}/${r.field}`;
     if (out.has(key)) continue;
@@ -184,14 +185,13 @@ export function latestByField(db: Db, farms: readonly string[]): Map<string, Fie
   return out;
 }
 
-/** A field's scenes, newest first, with map layers pointing at the file route. */
-export function fieldScenes(db: Db, farm: string, field: string, limit = 50): FieldScene[] {
-  const rows = db
-    .prepare(
-      `SELECT scene, field, acquired, received, stats, zones FROM view_field_scenes
-       WHERE farm = ? AND field = ? ${ORDER} LIMIT ?`,
-    )
-    .all(farm, field, limit) as FieldSceneRow[];
+/**
+ * Stored scenes of a field as the views show them: their statistics and one map layer per index,
+ * pointing at the file route, each `available` only while the server holds its PNG (not uploaded
+ * yet, or deleted with the maps of the farm's older scenes by putMapFile: the view then shows the
+ * statistics without a heatmap).
+ */
+function toFieldScenes(db: Db, farm: string, rows: readonly FieldSceneRow[]): FieldScene[] {
   const have = db.prepare('SELECT 1 FROM view_map_files WHERE farm = ? AND scene = ? AND path = ?');
   return rows.map((r) => {
     const s = JSON.parse(r.stats) as FieldStats;
@@ -216,6 +216,29 @@ export function fieldScenes(db: Db, farm: string, field: string, limit = 50): Fi
       maps,
     };
   });
+}
+
+/** A field's scenes, newest first, with map layers pointing at the file route. */
+export function fieldScenes(db: Db, farm: string, field: string, limit = 50): FieldScene[] {
+  const rows = db
+    .prepare(
+      `SELECT ${FIELD_SCENE_COLUMNS} FROM view_field_scenes WHERE farm = ? AND field = ? ${ORDER} LIMIT ?`,
+    )
+    .all(farm, field, limit) as FieldSceneRow[];
+  return toFieldScenes(db, farm, rows);
+}
+
+/**
+ * One scene of a field as fieldScenes gives it — also one older than the newest 50 — or undefined
+ * when the scene is not held for the field.
+ */
+export function fieldScene(db: Db, farm: string, field: string, scene: string): FieldScene | undefined {
+  const row = db
+    .prepare(
+      `SELECT ${FIELD_SCENE_COLUMNS} FROM view_field_scenes WHERE farm = ? AND field = ? AND scene = ?`,
+    )
+    .get(farm, field, scene) as FieldSceneRow | undefined;
+  return row ? toFieldScenes(db, farm, [row])[0] : undefined;
 }
 
 /** A field's management zones of one scene, or undefined when the scene is not held for it. */

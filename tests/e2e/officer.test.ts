@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewDetail } from '../../protocol/review.ts';
+import type { ImageryResult } from '../../protocol/sync.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import { accessibilityProblems, launch, phonePage, screenshots, signInByKeyboard } from './browser.ts';
 import { seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
@@ -18,7 +19,9 @@ let page: Page;
 let recId: string;
 /** The scene the recommendation was computed from, and a newer one that is the field's latest. */
 let recScene: string;
+let recImagery: ImageryResult;
 let latestScene: string;
+let gw: SeedGateway;
 
 beforeAll(async () => {
   stack = await startStack();
@@ -26,10 +29,11 @@ beforeAll(async () => {
   const farmer = await signIn(stack.httpUrl, 'demo-farmer');
   await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
   const manifest = demoManifest();
-  const gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
+  gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
   // The recommendation's scene, five days old; then a newer one (two days old) becomes the latest.
   const acquired = new Date(Date.now() - 5 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
-  recScene = (await seedImagery(gw, manifest, acquired)).sceneId;
+  recImagery = await seedImagery(gw, manifest, acquired);
+  recScene = recImagery.sceneId;
   latestScene = (await seedImagery(gw, manifest)).sceneId;
   expect(latestScene).not.toBe(recScene);
   const rec = await wheatRecommendation('demo-farm', 'upland-1', acquired, recScene);
@@ -195,5 +199,42 @@ describe('the officer journey', () => {
     expect(csv).toMatch(/approved/);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'officer-region');
+  });
+
+  it('still shows the scene, without a heatmap, once newer scenes pushed it out of the list and its PNGs off the server', async () => {
+    // Sixty newer scenes with their heatmaps: the field's detail lists its newest 50 scenes and the
+    // farm keeps the PNGs of its newest 60, so the recommendation's scene is in neither.
+    const t0 = Date.parse(recImagery.acquired);
+    const newer = Array.from({ length: 60 }, (_, i) => {
+      const s = structuredClone(recImagery);
+      s.sceneId = `${recScene}-later-${i}`;
+      s.acquired = s.stats.scene.acquired = new Date(t0 + (i + 1) * 3_600_000).toISOString();
+      return s;
+    });
+    for (let i = 0; i < newer.length; i += 20)
+      await gw.send(newer.slice(i, i + 20).map((body) => ({ kind: 'imagery' as const, body })));
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Array(40).fill(3)]);
+    for (const s of newer) await gw.upload(s.sceneId, 'maps/upland-1/ndvi.png', png);
+
+    const sceneResponse = page.waitForResponse((res) =>
+      res.url().includes(`/fields/upland-1/scenes/${encodeURIComponent(recScene)}`),
+    );
+    await page.goto(`/#/review/${recId}`);
+    expect((await sceneResponse).status()).toBe(200);
+    const evidence = page.getByTestId('review-heatmap');
+    const legend = evidence.getByTestId('heatmap-legend');
+    await legend.getByText('ヒートマップの画像はサーバーにありません').waitFor();
+    // The scene's statistics, the zones over the field, and no image that cannot load.
+    const mean = recImagery.stats.fields['upland-1']!.indices.ndvi!.mean!;
+    await expect(legend.textContent()).resolves.toContain(
+      `NDVI ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(mean)}`,
+    );
+    await expect(evidence.locator('img').count()).resolves.toBe(0);
+    await expect(evidence.locator('.leaflet-overlay-pane path').count()).resolves.toBe(1 + 3);
+    await expect(page.getByText('この推奨の元になった衛星画像はサーバーにありません').count()).resolves.toBe(
+      0,
+    );
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'officer-review-scene-pruned');
   });
 });

@@ -28,16 +28,32 @@ export function useHeatmapOverlay(layer: MapLayer | undefined): MapOverlay | nul
   );
 }
 
-/** The layer's legend with the field's mean of the index, or that the heatmap is on its way. */
-export function HeatmapLegend({ scene, layer }: { scene: FieldScene; layer: MapLayer }) {
+/**
+ * The layer's legend with the field's mean of the index. While the server does not hold the
+ * layer's PNGs (the legend's goes with the heatmap's) there is no image, only the mean and why:
+ * on its way for a new scene (the default), or no longer kept for an old one.
+ */
+export function HeatmapLegend({
+  scene,
+  layer,
+  unavailable = 'pending',
+}: {
+  scene: FieldScene;
+  layer: MapLayer;
+  unavailable?: 'pending' | 'deleted';
+}) {
   const { t, lang } = useI18n();
   return (
     <p class="legend" data-testid="heatmap-legend">
-      <img src={layer.legendUrl} alt={`${t('legend')} ${layer.index.toUpperCase()}`} height={40} />
+      {layer.available ? (
+        <img src={layer.legendUrl} alt={`${t('legend')} ${layer.index.toUpperCase()}`} height={40} />
+      ) : null}
       <span translate={false}>
         {layer.index.toUpperCase()} {fmtNumber(scene.indices[layer.index]?.mean ?? null, lang, 2)}
       </span>
-      {!layer.available ? <span class="muted"> · {t('heatmapPending')}</span> : null}
+      {!layer.available ? (
+        <span class="muted"> · {unavailable === 'pending' ? t('heatmapPending') : t('heatmapNotHeld')}</span>
+      ) : null}
     </p>
   );
 }

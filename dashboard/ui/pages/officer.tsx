@@ -3,9 +3,9 @@
 // it was computed from under its zones, model card, economics) with approve / edit per-zone rates
 // with a reason / reject, and the region overview with the CSV export of decisions.
 import { useMemo, useState } from 'preact/hooks';
-import type { FieldDetail, RegionOverview } from '../../../protocol/views.ts';
+import type { FarmFields, FieldScene, RegionOverview } from '../../../protocol/views.ts';
 import type { ReviewDetail } from '../../../protocol/review.ts';
-import { api } from '../api.ts';
+import { api, ApiError } from '../api.ts';
 import { hasKey, useI18n } from '../i18n.ts';
 import { href } from '../route.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
@@ -102,24 +102,35 @@ const enc = encodeURIComponent;
 
 /**
  * The heatmap of the scene the recommendation was computed from (not the field's latest), under
- * the recommendation's zones as outlines and the field's boundary, with the legend. The scene's
- * layers come from the field's scenes (the newest 50); a scene the server no longer holds — or
- * never received — is said so.
+ * the recommendation's zones as outlines and the field's boundary, with the legend. The scene is
+ * asked for by its id, however old; only a scene the server does not hold for the field (never
+ * received) is said to be missing. A scene whose PNGs the server no longer keeps (it keeps a farm's
+ * newest scenes' maps only) shows the zones and the index's mean without a heatmap.
  */
 function ReviewImagery({ r, zones }: { r: ReviewDetail; zones: MapPolygon[] }) {
   const { t } = useI18n();
   const sceneId = r.imagery.sceneId;
-  const detail = useLoad(
-    () =>
-      sceneId
-        ? api<FieldDetail>(`/api/v1/farms/${enc(r.farm.id)}/fields/${enc(r.field.id)}`)
-        : Promise.resolve(undefined),
+  const loaded = useLoad(
+    async () => {
+      if (!sceneId) return undefined;
+      const farm = enc(r.farm.id);
+      const [fields, scene] = await Promise.all([
+        api<FarmFields>(`/api/v1/farms/${farm}/fields`),
+        api<FieldScene>(`/api/v1/farms/${farm}/fields/${enc(r.field.id)}/scenes/${enc(sceneId)}`).catch(
+          (e: unknown) => {
+            if (e instanceof ApiError && e.status === 404) return null;
+            throw e;
+          },
+        ),
+      ]);
+      return { boundary: fields.fields.find((f) => f.id === r.field.id)?.boundary ?? null, scene };
+    },
     `${r.farm.id}/${r.field.id}/${sceneId ?? '-'}`,
   );
-  const scene = detail.data?.scenes.find((s) => s.sceneId === sceneId);
+  const scene = loaded.data?.scene ?? undefined;
   const layer = sceneLayer(scene, r.imagery.index);
   const overlay = useHeatmapOverlay(layer);
-  const boundary = detail.data?.field.boundary;
+  const boundary = loaded.data?.boundary;
   const fields = useMemo<MapPolygon[]>(
     () =>
       boundary
@@ -128,13 +139,13 @@ function ReviewImagery({ r, zones }: { r: ReviewDetail; zones: MapPolygon[] }) {
     [boundary, r.field.id, r.field.name],
   );
   if (!sceneId) return null;
-  if (detail.error) return <ErrorBox error={detail.error} />;
-  if (detail.loading) return <Loading />;
+  if (loaded.error) return <ErrorBox error={loaded.error} />;
+  if (loaded.loading) return <Loading />;
   if (!scene) return <p class="muted">{t('sceneNotHeld')}</p>;
   return (
     <div data-testid="review-heatmap">
       <FieldMap fields={fields} zones={zones} overlay={overlay} label={t('sceneOfRecommendation')} />
-      {layer ? <HeatmapLegend scene={scene} layer={layer} /> : null}
+      {layer ? <HeatmapLegend scene={scene} layer={layer} unavailable="deleted" /> : null}
     </div>
   );
 }
