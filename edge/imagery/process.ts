@@ -8,8 +8,8 @@
 // given: a value outside the index's valid range is no data, and a scene whose every in-field value
 // is outside it (an index stored as integers, read without its scale) is refused.
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   STATS_SCHEMA,
   ZONES_SCHEMA,
@@ -77,11 +77,30 @@ interface FieldAcc {
   areaM2: number;
 }
 
-/** Processes a scene for fields and writes stats.json, zones.geojson and maps/ to outDir. */
+/**
+ * Processes a scene for fields and writes stats.json, zones.geojson and maps/ to outDir. A run that
+ * fails part-way (a block that cannot be decoded, a full disk) takes back what it wrote: no maps
+ * without a stats.json, no out directory for a scene that was not processed.
+ */
 export async function processScene(
   scene: Scene,
   fields: readonly FieldInput[],
   opts: ProcessOptions,
+): Promise<ProcessResult> {
+  const out = new Output(opts.outDir);
+  try {
+    return await processInto(scene, fields, opts, out);
+  } catch (e) {
+    out.undo();
+    throw e;
+  }
+}
+
+async function processInto(
+  scene: Scene,
+  fields: readonly FieldInput[],
+  opts: ProcessOptions,
+  out: Output,
 ): Promise<ProcessResult> {
   const grid = scene.grid;
   // No fields is refused, not answered with an empty stats.json: the farm has no boundaries yet
@@ -117,16 +136,14 @@ export async function processScene(
   const sclKeep = new Uint8Array(256);
   if (mask.kind === 'scl') for (const k of mask.keep) sclKeep[k] = 1;
 
-  mkdirSync(join(opts.outDir, 'maps'), { recursive: true });
   const writeMaps = opts.maps !== false;
+  if (writeMaps) out.mkdir('maps');
+  else out.mkdir('.');
   const files: string[] = [];
   if (writeMaps) {
     for (const a of active) {
       const rel = `maps/legend-${a.def.id}.png`;
-      writeFileSync(
-        join(opts.outDir, rel),
-        await legendPng(`${a.def.name} — ${a.def.formula}`, a.def.display),
-      );
+      out.write(rel, await legendPng(`${a.def.name} — ${a.def.formula}`, a.def.display));
       files.push(rel);
     }
   }
@@ -223,7 +240,7 @@ export async function processScene(
         zoning,
         zoningIndex,
         toWgs,
-        opts.outDir,
+        out,
         writeMaps,
       );
       fieldStats.set(acc.order, stats);
@@ -267,15 +284,73 @@ export async function processScene(
     schema: ZONES_SCHEMA,
     features: order.flatMap((o) => zonesByOrder.get(o)!),
   };
-  writeAtomic(join(opts.outDir, 'stats.json'), JSON.stringify(stats, null, 1));
-  writeAtomic(join(opts.outDir, 'zones.geojson'), JSON.stringify(zones));
+  out.writeAtomic('stats.json', JSON.stringify(stats, null, 1));
+  out.writeAtomic('zones.geojson', JSON.stringify(zones));
   files.push('stats.json', 'zones.geojson');
   return { stats, zones, files };
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
+/**
+ * The output directory of one run, keeping what the run created — directories and files that were
+ * not there before — so that a run that fails can remove them again. Files it overwrote stay
+ * overwritten: their old contents are gone either way.
+ */
+class Output {
+  private readonly root: string;
+  private readonly createdDirs: string[] = [];
+  private readonly createdFiles: string[] = [];
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  mkdir(rel: string): void {
+    const target = resolve(this.root, rel);
+    const first = mkdirSync(target, { recursive: true });
+    if (first === undefined) return;
+    // mkdirSync made `first` and every directory below it on the way to `target`.
+    const top = resolve(first);
+    const made: string[] = [];
+    for (let d = target; d.length >= top.length; d = dirname(d)) {
+      made.push(d);
+      if (d === top || dirname(d) === d) break;
+    }
+    this.createdDirs.push(...made.reverse());
+  }
+
+  write(rel: string, data: string | Uint8Array): void {
+    const path = resolve(this.root, rel);
+    if (!existsSync(path)) this.createdFiles.push(path);
+    writeFileSync(path, data);
+  }
+
+  /** Written whole or not at all: a reader never sees half a file. */
+  writeAtomic(rel: string, text: string): void {
+    const path = resolve(this.root, rel);
+    const fresh = !existsSync(path);
+    this.createdFiles.push(`${path}.tmp`);
+    writeFileSync(`${path}.tmp`, text);
+    renameSync(`${path}.tmp`, path);
+    if (fresh) this.createdFiles.push(path);
+  }
+
+  /** Removes what this run created (best effort: a directory that holds other files stays). */
+  undo(): void {
+    for (const f of this.createdFiles) {
+      try {
+        rmSync(f, { force: true });
+      } catch {
+        // left behind; the error that made us undo is the one to report
+      }
+    }
+    for (const d of [...this.createdDirs].reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty (something else is in it) or gone already
+      }
+    }
+  }
 }
 
 /** The values of the pixels in the field that have one (not NaN), in raster order. */
@@ -584,7 +659,7 @@ async function finishField(
   zoning: ZoningOptions,
   zoningIndex: string,
   toWgs: ReturnType<typeof transformer>,
-  outDir: string,
+  out: Output,
   writeMaps: boolean,
 ): Promise<{ stats: FieldStats; zones: ZoneFeature[]; maps: string[] }> {
   const { field: f, w, h } = acc;
@@ -622,11 +697,11 @@ async function finishField(
       Math.max(...lats),
     ];
     const dir = fileSafeId(f.id);
-    mkdirSync(join(outDir, 'maps', dir), { recursive: true });
+    out.mkdir(`maps/${dir}`);
     for (let k = 0; k < active.length; k++) {
       const a = active[k]!;
       const rel = `maps/${dir}/${a.def.id}.png`;
-      writeFileSync(join(outDir, rel), await heatmapPng(acc.values[k]!, acc.inField, w, h, a.def.display));
+      out.write(rel, await heatmapPng(acc.values[k]!, acc.inField, w, h, a.def.display));
       written.push(rel);
       maps[a.def.id] = {
         file: rel,

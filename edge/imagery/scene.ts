@@ -96,6 +96,18 @@ export class Scene {
       for (const f of input.files) opened.push(await RasterFile.open(f));
       const maskFile = input.maskFile ? await RasterFile.open(input.maskFile) : undefined;
       if (maskFile) opened.push(maskFile);
+      // Which of several bands would be the mask is anyone's guess (an RGB picture of the
+      // clouds? a mask with its quality band?): one band, or refused.
+      if (maskFile && maskFile.bandCount !== 1) {
+        throw new HatakeError(
+          'HATAKE_E_IMAGERY_BANDS',
+          `a cloud mask has one band, this file has ${maskFile.bandCount}`,
+          {
+            place: { file: maskFile.path },
+            expected: 'a single-band GeoTIFF on the scene grid: 0 = clear, non-zero = masked',
+          },
+        );
+      }
       const profile = input.profile;
       const scene = opened.slice(0, input.files.length);
       const def = derivedIndex(profile, input.index);
