@@ -2,6 +2,8 @@
 // state-changing request, and problem+json errors turned into ApiError with hatake's code; a
 // request that got no answer (no signal in the field, server down) becomes NetworkError, which the
 // pages show in the reader's language instead of the browser's English "Failed to fetch".
+import { ERROR_CODES } from '../../protocol/errors.ts';
+
 let csrf = '';
 
 /** Fired on window when the server no longer knows the session. */
@@ -28,6 +30,12 @@ export class ApiError extends Error {
     const p = (this.body as { pointer?: unknown } | null)?.pointer;
     return typeof p === 'string' ? p : undefined;
   }
+
+  /** What the server expected instead (problem+json `expected`), if it said. */
+  get expected(): string | undefined {
+    const e = (this.body as { expected?: unknown } | null)?.expected;
+    return typeof e === 'string' && e ? e : undefined;
+  }
 }
 
 /**
@@ -52,20 +60,42 @@ export function isNetworkFailure(e: unknown): boolean {
   return name === 'AbortError' || name === 'TimeoutError';
 }
 
+/** How an error reads on a page (ErrorBox); see errorMessage. */
+export interface ErrorText {
+  /** What went wrong, in the reader's language. */
+  message: string;
+  /** hatake's code (HATAKE_E_…), or HTTP_<status> for an answer that was not problem+json. */
+  code?: string;
+  /** The server's own words (problem+json `detail`), in English: why it refused this request. */
+  reason?: string;
+  /** What the server expected instead (problem+json `expected`), in English. */
+  expected?: string;
+  /** For a network failure, the browser's original message (shown as a tooltip, for support). */
+  detail?: string;
+}
+
+/** Whether a code is one of hatake's (protocol/errors.ts), each with an `error_${code}` sentence. */
+export const isErrorCode = (code: string): code is keyof typeof ERROR_CODES =>
+  Object.hasOwn(ERROR_CODES, code);
+
 /**
- * How an error reads on a page: the translated message for the errors the reader can act on
- * (not found, not allowed, no connection), else the server's own detail; with hatake's code
- * and, for a network failure, the browser's original message (shown as a tooltip, for support).
+ * How an error reads on a page. A server's problem is said in the reader's language by its code —
+ * the way the partner page says each manifest problem: every code of protocol/errors.ts has an
+ * `error_${code}` sentence in the catalogue, any other code (an answer that was not problem+json)
+ * the general one — with the server's own English words (why it refused: the farm, the role, the
+ * value) and what it expected kept beside it, and the code. A request that got no answer reads as
+ * the network failure it is, the browser's message kept for support.
  */
-export function errorMessage(
-  error: unknown,
-  t: (key: string) => string,
-): { message: string; code?: string; detail?: string } {
+export function errorMessage(error: unknown, t: (key: string) => string): ErrorText {
   if (error instanceof NetworkError) return { message: t('networkError'), detail: error.message };
   if (error instanceof ApiError) {
-    const message =
-      error.status === 404 ? t('notFound') : error.status === 403 ? t('forbidden') : error.message;
-    return { message, code: error.code };
+    const out: ErrorText = {
+      message: isErrorCode(error.code) ? t(`error_${error.code}`) : t('errorOther'),
+      code: error.code,
+    };
+    if (error.message) out.reason = error.message;
+    if (error.expected) out.expected = error.expected;
+    return out;
   }
   return { message: error instanceof Error ? error.message : String(error) };
 }
@@ -94,11 +124,14 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   // An expired session: the app goes back to the sign-in form.
   if (res.status === 401 && !path.startsWith('/api/v1/auth/')) window.dispatchEvent(new Event(SIGNED_OUT));
   if (!res.ok) {
-    const p = (data ?? {}) as { code?: string; detail?: string; title?: string };
+    // problem+json (RFC 9457) with hatake's code; any other answer (a proxy's HTML page, a body
+    // without a code) keeps its status as the code and the status text as the server's words.
+    const p = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+    const text = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
     throw new ApiError(
       res.status,
-      p.code ?? `HTTP_${res.status}`,
-      p.detail ?? p.title ?? res.statusText,
+      text(p.code) ?? `HTTP_${res.status}`,
+      text(p.detail) ?? text(p.title) ?? res.statusText,
       data,
     );
   }

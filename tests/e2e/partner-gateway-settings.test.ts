@@ -2,8 +2,8 @@
 // KiB, stored by the server in the API's units exactly, applied live by a real gateway that
 // verifies the server's signature, and reported back per gateway (applied by the real one, refused
 // by a second that says so in a real sync batch); a value out of bounds never leaves the browser;
-// a refusal by the server is shown; withdrawal returns the gateway to its own file; and a farmer
-// never sees the section.
+// a refusal by the server is shown with its reason and code (the field it names marked);
+// withdrawal returns the gateway to its own file; and a farmer never sees the section.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,12 +229,54 @@ describe('gateway settings in the partner’s view', () => {
     try {
       await page.getByLabel('1時間集計の保存期間 (日)').fill('365');
       await page.getByRole('button', { name: '設定を送信' }).click();
-      await section().getByText('この操作は許可されていません').waitFor();
-      await expect(section().textContent()).resolves.toContain('HATAKE_E_FORBIDDEN');
+      // Said in Japanese by its code, with the server's own reason beside it.
+      const refused = section().getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' });
+      await refused.waitFor();
+      await expect(refused.textContent()).resolves.toMatch(
+        /^この操作は許可されていません HATAKE_E_FORBIDDEN/,
+      );
+      await expect(refused.getByTestId('error-reason').textContent()).resolves.toBe(
+        "サーバーの説明（英語）: only an admin or the farm's IT partner configures its gateways",
+      );
     } finally {
       await server.ctx.auth.createUser('demo-partner', DEMO_PASSWORD, 'partner', { farms: ['demo-farm'] });
     }
     expect(puts).toHaveLength(2);
+
+    // A value the browser let through but the server's schema refuses (altered here on its way):
+    // the field the problem names is marked, and the form says why, with the server's reason.
+    await page.route(`**${CONFIG}`, async (route) => {
+      if (route.request().method() !== 'PUT') return route.continue();
+      const body = route.request().postDataJSON() as { retention?: Record<string, number> };
+      await route.continue({
+        postData: JSON.stringify({ ...body, retention: { ...body.retention, rawDays: 0.001 } }),
+      });
+    });
+    try {
+      const raw = page.getByLabel('生データの保存期間 (日)');
+      await raw.fill('30');
+      await page.getByRole('button', { name: '設定を送信' }).click();
+      const problem = section().getByRole('alert').filter({ hasText: 'HATAKE_E_PAYLOAD_SCHEMA' });
+      await problem.waitFor();
+      await expect(problem.textContent()).resolves.toMatch(
+        /^送信した内容が決められた形になっていません HATAKE_E_PAYLOAD_SCHEMA/,
+      );
+      await expect(problem.getByTestId('error-reason').textContent()).resolves.toMatch(
+        /^サーバーの説明（英語）: body\/retention\/rawDays must be >= 0\.04/,
+      );
+      await section()
+        .getByText('サーバーが受け付けませんでした。印の付いた項目を確認してください。')
+        .waitFor();
+      await expect(raw.getAttribute('aria-invalid')).resolves.toBe('true');
+      await expect(raw.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+      await expect(
+        page.locator(`[id="${(await raw.getAttribute('aria-describedby'))!.split(' ')[1]}"]`).textContent(),
+      ).resolves.toBe('サーバーがこの項目を受け付けませんでした');
+      expect(await accessibilityProblems(page)).toEqual([]);
+    } finally {
+      await page.unroute(`**${CONFIG}`);
+    }
+    expect(puts).toHaveLength(3);
     expect((await stored()).status).toBe(404);
   });
 

@@ -1,8 +1,11 @@
 // The IT partner's journey in a real browser: devices with their health and the gateway with its
 // sync backlog and version; then provisioning — upload a manifest with one mistake, see it at its
 // line, said in Japanese by its code with the server's English as the detail, fix it in the
-// editor (meeting a second kind of mistake, said in a sentence of its own), provision, and download the new device's QR code and config, with which the device then
-// logs in to the gateway's broker.
+// editor (meeting a second kind of mistake, said in a sentence of its own), provision, and download
+// the new device's QR code and config, with which the device then logs in to the gateway's broker.
+// And when the server refuses — a manifest for another farm, a farm the partner does not serve, a
+// farmer on the provisioning page — the page says why: the refusal in Japanese by its code
+// (English on the switch), with the server's own reason beside it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,5 +209,79 @@ describe('the partner journey', () => {
       return health.devices.find((d) => d.id === 'soil-2' && d.state === 'ok');
     }, 10_000);
     expect(soil2.provisioned).toBe(true);
+  });
+
+  it('says why the server refused, in Japanese and on the switch in English, with its code', async () => {
+    const provisioned = () =>
+      (stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry).devices.map(
+        (d) => `${d.id} ${d.secretHash}`,
+      );
+    const before = provisioned();
+    await page.goto('/#/partner/demo-farm/provision');
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: '機器の登録' }).waitFor();
+    // The manifest of another farm: it checks out, but the server will not provision it here.
+    const editor = page.locator('#manifest-text');
+    await editor.fill(MANIFEST('hatake-soil-probe').replace('id: demo-farm', 'id: other-farm'));
+    await page.getByRole('button', { name: '検証' }).click();
+    await page.getByTestId('manifest-ok').waitFor();
+    await page.getByLabel('ゲートウェイのアドレス（マニフェストに無い場合）').fill('127.0.0.1');
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/v1/farms/demo-farm/provision'));
+    await page.getByRole('button', { name: '登録', exact: true }).click();
+    expect((await answer).status()).toBe(403);
+    const refused = page.getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' });
+    await refused.waitFor();
+    await expect(refused.textContent()).resolves.toMatch(/^この操作は許可されていません HATAKE_E_FORBIDDEN/);
+    await expect(refused.getByTestId('error-reason').textContent()).resolves.toBe(
+      'サーバーの説明（英語）: the manifest is for farm "other-farm", not "demo-farm" — 期待される値: demo-farm',
+    );
+    // The server's words are marked as English and left alone by page translators; the rest is Japanese.
+    await expect(refused.locator('[lang="en"]').first().getAttribute('translate')).resolves.toBe('no');
+    const own = await refused.evaluate((p) => {
+      const copy = p.cloneNode(true) as HTMLElement;
+      copy.querySelectorAll('[translate="no"]').forEach((e) => e.remove());
+      return copy.textContent ?? '';
+    });
+    expect(own.match(/[A-Za-z]{2,}/g)).toBeNull();
+    expect(provisioned()).toEqual(before);
+    await expect(page.locator('[data-testid^="provisioned-"]').count()).resolves.toBe(0);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'partner-provision-refused');
+
+    // In English on the switch: the same refusal, the same reason, and the code.
+    await page.getByRole('button', { name: /English/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Provisioning' }).waitFor();
+    await expect(refused.textContent()).resolves.toBe(
+      'You may not do this HATAKE_E_FORBIDDEN' +
+        'Server: the manifest is for farm "other-farm", not "demo-farm" — expected: demo-farm',
+    );
+    await page.getByRole('button', { name: /日本語/ }).click();
+    await page.getByRole('heading', { level: 1, name: '機器の登録' }).waitFor();
+
+    // A farm the partner does not serve: for them it does not exist, and the page says which.
+    await page.goto('/#/partner/other-farm/provision');
+    const unknown = page.getByRole('alert').filter({ hasText: 'HATAKE_E_NOT_FOUND' });
+    await unknown.waitFor();
+    await expect(unknown.textContent()).resolves.toMatch(/^見つかりません（権限がないか、存在しません）/);
+    await expect(unknown.getByTestId('error-reason').textContent()).resolves.toBe(
+      'サーバーの説明（英語）: no farm "other-farm"',
+    );
+    // Another farm's page starts afresh: nothing of demo-farm's refusal is on it.
+    await expect(page.getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' }).count()).resolves.toBe(0);
+
+    // A farmer may see the farm but not provision it: the role is the reason.
+    const farmerPage = await phonePage(browser, stack.httpUrl);
+    try {
+      await signInAs(farmerPage, 'demo-farmer');
+      await farmerPage.goto('/#/partner/demo-farm/provision');
+      const role = farmerPage.getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' });
+      await role.waitFor();
+      await expect(role.textContent()).resolves.toMatch(/^この操作は許可されていません/);
+      await expect(role.getByTestId('error-reason').textContent()).resolves.toBe(
+        'サーバーの説明（英語）: a farmer may not use this route — 期待される値: one of the roles partner, admin',
+      );
+    } finally {
+      await farmerPage.context().close();
+    }
   });
 });

@@ -21,6 +21,7 @@ import { AUTOMATION_EVENTS, ManualOverride } from '../../protocol/automation.ts'
 import { TIP_SEVERITIES } from '../../protocol/tip.ts';
 import { DEVICE_STATES, SERIES_RANGES } from '../../protocol/views.ts';
 import { MANIFEST_PROBLEM_CODES } from '../../dashboard/ui/manifest-problems.ts';
+import { ERROR_CODES } from '../../protocol/errors.ts';
 
 const UI = join(import.meta.dirname, '../../dashboard/ui');
 
@@ -68,6 +69,7 @@ const FAMILIES: Record<string, readonly string[]> = {
   inputCategory_: literals(InputFreshness.properties.category),
   modelInput_: modelInputs,
   manifestProblem_: MANIFEST_PROBLEM_CODES,
+  error_: Object.keys(ERROR_CODES),
 };
 
 const code = sources(UI).map((f) => ({ f, text: readFileSync(f, 'utf8') }));

@@ -79,11 +79,14 @@ export function Loading() {
   );
 }
 
-/** An error in place: translated when the reader can act on it (see errorMessage), with its code. */
+/**
+ * An error in place (see errorMessage): what went wrong in the reader's language and its code, then
+ * the server's own English words and what it expected as the detail (marked, as on a manifest problem).
+ */
 export function ErrorBox({ error }: { error: unknown }) {
   const { t } = useI18n();
   if (!error) return null;
-  const { message, code, detail } = errorMessage(error, t);
+  const { message, code, reason, expected, detail } = errorMessage(error, t);
   return (
     <p class="error" role="alert" title={detail}>
       {message}
@@ -92,6 +95,23 @@ export function ErrorBox({ error }: { error: unknown }) {
           {' '}
           <code translate={false}>{code}</code>
         </>
+      ) : null}
+      {reason ? (
+        <span class="sub" data-testid="error-reason">
+          {t('serverDetail')}{' '}
+          <span translate={false} lang="en">
+            {reason}
+          </span>
+          {expected ? (
+            <>
+              {' '}
+              — {t('expected')}{' '}
+              <span translate={false} lang="en">
+                {expected}
+              </span>
+            </>
+          ) : null}
+        </span>
       ) : null}
     </p>
   );

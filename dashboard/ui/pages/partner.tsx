@@ -296,8 +296,8 @@ function GatewaySettings({
   if (sent.state === 'loading' || sent.state === 'hidden') return null;
   // Checked as typed once a send was tried, in the language on screen.
   const errors = showErrors ? buildBody(values, t).errors : {};
-  const serverMessage = serverError instanceof ApiError && serverField ? serverError.message : undefined;
-  const errorOf = (key: string) => errors[key] ?? (serverField === key ? serverMessage : undefined);
+  // The field the server's problem names is marked; what the server said is in the form's ErrorBox.
+  const errorOf = (key: string) => errors[key] ?? (serverField === key ? t('serverRefused') : undefined);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -471,12 +471,8 @@ function GatewaySettings({
             {errors.form}
           </p>
         ) : null}
-        {serverError && !serverMessage ? <ErrorBox error={serverError} /> : null}
-        {serverMessage ? (
-          <p class="error" role="alert">
-            {t('gsServerRefused')}
-          </p>
-        ) : null}
+        {serverField ? <p class="error">{t('gsServerRefused')}</p> : null}
+        <ErrorBox error={serverError} />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
             {t('gsSend')}
@@ -656,7 +652,12 @@ function goToLine(area: HTMLTextAreaElement | null, line: number | null, column:
   area.scrollTop = Math.max(0, (line - 3) * lh);
 }
 
+/** Provisioning for one farm: another farm's page starts afresh (its text, its check, its errors). */
 export function ProvisionPage({ farm }: { farm: string }) {
+  return <Provision key={farm} farm={farm} />;
+}
+
+function Provision({ farm }: { farm: string }) {
   const { t } = useI18n();
   const stored = useLoad(() => api<StoredManifest>(`/api/v1/farms/${enc(farm)}/manifest`), farm);
   const [text, setText] = useState<string | null>(null);
@@ -711,10 +712,13 @@ export function ProvisionPage({ farm }: { farm: string }) {
       setResult(r);
       setCheck({ ok: true, problems: [], fields: 0, devices: r.devices.length });
     } catch (e) {
-      if (e instanceof ApiError && e.status === 422) {
-        const body = e.body as { problems: ManifestProblem[] };
-        setCheck({ ok: false, problems: body.problems, fields: 0, devices: 0 });
-      } else setError(e);
+      // The manifest's problems, each at its line; any other refusal (the farm, the role, the
+      // broker address, a problem+json 422) is the server's problem, shown with its reason.
+      const problems =
+        e instanceof ApiError ? (e.body as { problems?: unknown } | null)?.problems : undefined;
+      if (e instanceof ApiError && e.status === 422 && Array.isArray(problems))
+        setCheck({ ok: false, problems: problems as ManifestProblem[], fields: 0, devices: 0 });
+      else setError(e);
     } finally {
       setBusy(false);
     }
@@ -730,7 +734,7 @@ export function ProvisionPage({ farm }: { farm: string }) {
         <li>{t('stepCheck')}</li>
         <li>{t('stepProvision')}</li>
       </ol>
-      <ErrorBox error={error ?? stored.error} />
+      <ErrorBox error={stored.error} />
       <Section title={t('manifest')} id="manifest-h">
         <label>
           {t('uploadManifest')}
@@ -781,6 +785,8 @@ export function ProvisionPage({ farm }: { farm: string }) {
             {t('provision')}
           </button>
         </div>
+        {/* A refused check or provisioning, under the buttons pressed: the server's reason and code. */}
+        <ErrorBox error={error} />
         <div id="manifest-problems" aria-live="polite">
           {check?.ok ? (
             <p class="ok" data-testid="manifest-ok">
