@@ -26,6 +26,7 @@ let browser: Browser;
 let page: Page;
 let recId: string;
 let editedKgHa: number;
+let gw: SeedGateway;
 const tipId = { value: '' };
 
 beforeAll(async () => {
@@ -34,7 +35,7 @@ beforeAll(async () => {
   const manifest = demoManifest();
   const farmer = await signIn(stack.httpUrl, 'demo-farmer');
   await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
-  const gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
+  gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
   const scene = await seedImagery(gw, manifest);
   const tip = irrigationTip('demo-farm', 'upland-1', 'soil-1');
   tipId.value = tip.id;
@@ -162,6 +163,21 @@ describe('the farmer journey', () => {
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'farmer-tips');
+  });
+
+  it('shows a tip the gateway raised without a reload, and takes it off when its condition ends', async () => {
+    const fresh = irrigationTip('demo-farm', 'paddy-1', 'water-1');
+    await gw.send([{ kind: 'tip', body: fresh }]);
+    const card = page.getByTestId(`tip-${fresh.id}`);
+    await card.waitFor(); // the live stream's change event, not a reload
+    const at = Date.now();
+    await gw.send([{ kind: 'tip_cleared', body: { id: fresh.id, dedupKey: fresh.dedupKey, at } }]);
+    await card.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: '履歴' }).click();
+    await card.getByText(/解消/).waitFor();
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await page.getByRole('button', { name: '対応中' }).click();
   });
 
   it('downloads the approved prescription with the officer-edited rate, shown in kg/10a', async () => {

@@ -9,7 +9,7 @@ import type { TipView, AutomationView } from '../../../protocol/review.ts';
 import { ApiError, api, qs } from '../api.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
-import { useLive } from '../live.ts';
+import { useLive, useLiveChanges } from '../live.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
@@ -137,6 +137,7 @@ export function FarmHome({ farm }: { farm: string }) {
   const fields = useLoad(() => api<FarmFields>(`/api/v1/farms/${enc(farm)}/fields`), farm);
   const live = useLiveDevices(farm);
   const tips = useLoad(() => reviewApi.tips(farm).catch(() => [] as TipView[]), farm);
+  useLiveChanges(farm, ['tip'], tips.reload);
   const polygons: MapPolygon[] = (fields.data?.fields ?? [])
     .filter((f) => f.boundary)
     .map((f) => ({ id: f.id, geometry: f.boundary as GeoJSON.Geometry, label: f.name }));
@@ -439,6 +440,8 @@ export function FarmerTips({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const [view, setView] = useState<'active' | 'history'>('active');
   const tips = useLoad(() => reviewApi.tips(farm, view), `${farm}/${view}`);
+  // A tip raised, cleared or acted on elsewhere (the gateway, another phone) shows at once.
+  useLiveChanges(farm, ['tip'], tips.reload);
   const [busy, setBusy] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
@@ -492,6 +495,7 @@ export function FarmerTips({ farm }: { farm: string }) {
               <p class="muted">
                 {fmtTime(v.tip.created, lang)} · {t(`tipState_${v.state}`)}
                 {v.expired ? ` · ${t('expired')}` : ''}
+                {v.cleared ? ` · ${t('tipCleared')} ${fmtTime(v.cleared, lang)}` : ''}
               </p>
               <details>
                 <summary>{t('evidence')}</summary>
@@ -568,6 +572,7 @@ const rateColour = (v: number, lo: number, hi: number) => {
 export function FarmerRecommendations({ farm, id }: { farm: string; id?: string }) {
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.approved(farm), farm);
+  useLiveChanges(farm, ['recommendation'], list.reload);
   const chosen = id ?? list.data?.[0]?.id;
   const one = useLoad(
     () => (chosen ? reviewApi.approvedOne(chosen) : Promise.resolve(undefined)),
@@ -716,6 +721,13 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   const keepButton = useRef<HTMLButtonElement>(null);
   const heading = useRef<HTMLHeadingElement>(null);
   const logs = useLoad(() => (open ? reviewApi.automationLogs(open) : Promise.resolve([])), open);
+  // What the gateway did (logs, states) and changes from another phone show at once; the list
+  // under a form being filled in waits until the form is closed.
+  useLiveChanges(farm, ['automation', 'automation_log', 'override'], () => {
+    logs.reload();
+    overrides.reload();
+    if (!editing) list.reload();
+  });
   const formReady = !devices.loading && !kits.loading;
   const edit = (what: string) => {
     setSaved('');

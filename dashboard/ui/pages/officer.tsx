@@ -6,6 +6,7 @@ import { useMemo, useState } from 'preact/hooks';
 import type { FarmFields, FieldScene, RegionOverview } from '../../../protocol/views.ts';
 import type { ReviewDetail } from '../../../protocol/review.ts';
 import { api, ApiError } from '../api.ts';
+import { useLiveChanges } from '../live.ts';
 import { hasKey, useI18n } from '../i18n.ts';
 import { href } from '../route.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
@@ -18,6 +19,8 @@ import { AutoApproval } from '../components/AutoApproval.tsx';
 export function ReviewQueue() {
   const { t, lang } = useI18n();
   const q = useLoad(() => reviewApi.queue(), 'queue');
+  // A recommendation synced, or decided by a colleague, changes the queue at once.
+  useLiveChanges(null, ['review'], q.reload);
   return (
     <main id="main" tabIndex={-1}>
       <h1>{t('reviewQueue')}</h1>
@@ -487,6 +490,7 @@ export function RegionPage() {
   const { t, lang } = useI18n();
   const o = useLoad(() => api<RegionOverview>('/api/v1/overview'), 'overview');
   const q = useLoad(() => reviewApi.queue().catch(() => []), 'queue');
+  useLiveChanges(null, ['review'], q.reload);
   const [from, setFrom] = useState('');
   const [to, setTo] = useState('');
   const pending = (farm: string) => (q.data ?? []).filter((x) => x.farm === farm).length;
