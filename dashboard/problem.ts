@@ -42,6 +42,36 @@ export function clientProblem(err: NodeJS.ErrnoException, socket: Duplex): void 
   );
 }
 
+interface ValidationError {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: { additionalProperty?: unknown };
+}
+
+/**
+ * The error that says what is wrong. For a union (a sync item is one of a dozen kinds) the
+ * validator reports each alternative's first complaint — "kind must be equal to constant" from all
+ * the kinds an item is not — and the one that matters is the one that got furthest into the value:
+ * the deepest path (`/items/0/body/sceneId must match pattern`), and at equal depth not a `const`
+(`/items/0/body must have required property 'at'` over `/items/0/kind must be equal to
+constant`). Otherwise the first.
+ */
+function mostSpecific(errors: readonly ValidationError[]): ValidationError | undefined {
+  let best: ValidationError | undefined;
+  let depth = -1;
+  for (const e of errors) {
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') continue;
+    // At equal depth a `const` is the union's "not this kind" and anything else says more.
+    const d = 2 * (e.instancePath ?? '').split('/').length - (e.keyword === 'const' ? 1 : 0);
+    if (d > depth) {
+      best = e;
+      depth = d;
+    }
+  }
+  return best ?? errors[0];
+}
+
 /** Maps any error a route throws to a problem body; internal errors are logged, never leaked. */
 export function problemHandler(
   error: FastifyError | HatakeError | Error,
@@ -52,16 +82,14 @@ export function problemHandler(
   if (isHatakeError(error)) {
     err = error;
   } else if ('validation' in error && Array.isArray(error.validation)) {
-    const first = error.validation[0] as { instancePath?: string; message?: string } | undefined;
+    const first = mostSpecific(error.validation as ValidationError[]);
     const ctx = (error as FastifyError & { validationContext?: string }).validationContext ?? 'body';
-    err = new HatakeError(
-      'HATAKE_E_PAYLOAD_SCHEMA',
-      `${ctx}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`,
-      {
-        place: { pointer: first?.instancePath || '/' },
-        expected: first?.message,
-      },
-    );
+    const extra = first?.params?.additionalProperty;
+    const message = `${first?.message ?? 'is invalid'}${typeof extra === 'string' ? ` (${extra.slice(0, 64)})` : ''}`;
+    err = new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', `${ctx}${first?.instancePath ?? ''} ${message}`, {
+      place: { pointer: first?.instancePath || '/' },
+      expected: first?.message,
+    });
   } else if ('statusCode' in error && typeof error.statusCode === 'number' && error.statusCode < 500) {
     const status = error.statusCode;
     const code =

@@ -450,17 +450,20 @@ describe('tips whose condition cleared', () => {
         }),
       });
     const good = { id: open.tip.id, dedupKey: open.tip.dedupKey, at: NOW };
-    for (const bad of [
-      { ...good, at: -1 },
-      { ...good, at: 'yesterday' },
-      { id: good.id, at: NOW },
-      { ...good, id: '../../etc/passwd' },
-      { ...good, dedupKey: 'k'.repeat(301) },
-      { ...good, farm: 'hok-farm' },
-    ]) {
+    // Each refusal names what is wrong in the item, not that it is not one of the other kinds.
+    for (const [bad, detail] of [
+      [{ ...good, at: -1 }, 'body/items/0/body/at must be >= 0'],
+      [{ ...good, at: 'yesterday' }, 'body/items/0/body/at must be integer'],
+      [{ id: good.id, at: NOW }, "body/items/0/body must have required property 'dedupKey'"],
+      [{ ...good, id: '../../etc/passwd' }, 'body/items/0/body/id must match pattern'],
+      [{ ...good, dedupKey: 'k'.repeat(301) }, 'body/items/0/body/dedupKey must NOT have more than 300'],
+      [{ ...good, farm: 'hok-farm' }, 'body/items/0/body must NOT have additional properties (farm)'],
+    ] as const) {
       const res = await send(bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
-      expect((await res.json()).code).toMatch(/^HATAKE_E_/);
+      const problem = (await res.json()) as { code: string; detail: string };
+      expect(problem.code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+      expect(problem.detail).toContain(detail);
     }
     expect(tipsRow(open.tip.id).cleared_at).toBeNull();
   });
