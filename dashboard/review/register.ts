@@ -7,7 +7,7 @@ import { Access } from './access.ts';
 import { Automations } from './automations.ts';
 import { automationRoutes } from './automation-routes.ts';
 import { Effects } from './effects.ts';
-import { ModelInfo } from './model-info.ts';
+import { ModelInfo, publishedCards } from './model-info.ts';
 import { recommendationRoutes } from './recommendation-routes.ts';
 import { Reviews } from './recommendations.ts';
 import { reviewRoutes } from './review-routes.ts';
@@ -37,7 +37,7 @@ export async function registerReview(app: App, ctx: ServerContext): Promise<Revi
   const reviews = new Reviews({
     db: ctx.db,
     access,
-    models: new ModelInfo(),
+    models: new ModelInfo({ published: publishedCards(ctx.downlink) }),
     downlink: ctx.downlink,
     webhooks,
     effects,
