@@ -157,7 +157,7 @@ export class HatakeServer {
       bodyLimit: 8 * 1024 * 1024,
       // Scene ids run to 200 characters (protocol/ids.ts); the router's default of 100 answered a
       // longer one with "no route" instead of checking it.
-      maxParamLength: 256,
+      routerOptions: { maxParamLength: 256 },
       // Behind a reverse proxy: the client's address (the login limit's key) and protocol from its
       // X-Forwarded-* headers — only from the proxies named; unset, from the socket.
       trustProxy: opts.trustProxy ?? false,
