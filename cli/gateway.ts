@@ -1,9 +1,11 @@
-// `hatake gateway --config FILE` and `hatake gateway cert --out DIR`.
+// `hatake gateway --config FILE`, `hatake gateway cert --out DIR`, `hatake gateway register …` and
+// `hatake gateway override-code --config FILE`.
 import { HatakeError } from '../protocol/errors.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { makeSelfSignedCert } from '../gateway/cert.ts';
 import { registerGateway } from '../gateway/register.ts';
+import { loadOrCreateOverrideToken } from '../gateway/automations/override-token.ts';
 import { options, untilSignal } from './main.ts';
 
 export async function gateway(args: string[]): Promise<number> {
@@ -54,9 +56,37 @@ export async function gateway(args: string[]): Promise<number> {
     process.stdout.write(`certificate: ${c.cert}\nkey:         ${c.key}\nfingerprint: ${c.fingerprint}\n`);
     return 0;
   }
+  if (positionals[0] === 'override-code') {
+    // The code the gateway page asks for before a valve or gate is held by hand: read from the data
+    // folder (made here on a gateway that has not started yet, as the gateway would), printed as a
+    // card to keep in the barn.
+    if (!values.config)
+      throw new HatakeError('HATAKE_E_CONFIG', 'missing --config', {
+        expected: 'hatake gateway override-code --config gateway.yaml',
+      });
+    const c = loadGatewayConfig(values.config);
+    const { token, file } = loadOrCreateOverrideToken(c.dataDir);
+    const host =
+      c.http.host === '0.0.0.0' || c.http.host === '::' ? '<このゲートウェイのアドレス>' : c.http.host;
+    process.stdout.write(
+      [
+        'hatake 手動操作コード / manual override code',
+        '',
+        `    ${token}`,
+        '',
+        '水門・バルブを手で開け閉めするときに、ゲートウェイの自動制御ページで入力します。',
+        "Typed on the gateway's automations page to hold a valve or gate open or closed by hand.",
+        `  http://${host}:${c.http.port}/automations`,
+        '大文字・小文字、空白、ハイフンは区別しません。/ Case, spaces and dashes do not matter.',
+        `(${file})`,
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  }
   if (positionals[0] !== undefined)
     throw new HatakeError('HATAKE_E_CONFIG', `unknown gateway action "${positionals[0]}"`, {
-      expected: 'cert | register',
+      expected: 'cert | register | override-code',
     });
   if (!values.config)
     throw new HatakeError('HATAKE_E_CONFIG', 'missing --config', { expected: '--config gateway.yaml' });

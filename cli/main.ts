@@ -11,7 +11,9 @@ Usage:
   hatake gateway --config gateway.yaml              run a farm gateway
   hatake gateway cert --out DIR [--name HOST]       a self-signed certificate for MQTT over TLS
   hatake gateway register --server URL --farm ID --id GATEWAY --user NAME [--out DIR]
-      get this gateway's sync token and the server's signing key (password from HATAKE_PASSWORD)
+      get this gateway's sync token and the server's signing key (password from HATAKE_PASSWORD) [--ca FILE]
+  hatake gateway override-code --config gateway.yaml
+      print the code the gateway's automations page asks for before a valve is held by hand
 
   hatake server --config server.yaml                run the server
   hatake server token --config server.yaml --gateway ID --farm ID
