@@ -243,7 +243,7 @@ export class DownlinkClient {
         type: 'downlink_applied',
         severity: 'info',
         message: `applied ${name}: ${what}`,
-        detail: { kind: d.kind, id: d.id, version: d.version },
+        detail: { kind: d.kind, id: d.id, version: d.version, ...(d.deleted ? { deleted: true } : {}) },
       });
       return true;
     } catch (e) {

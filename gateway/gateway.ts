@@ -27,7 +27,7 @@ import { serverFetch } from './server-fetch.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
-import { startGatewayHttp, type GatewayStatus } from './http.ts';
+import { startGatewayHttp, type GatewayStatus, type HealthProblem } from './http.ts';
 import { ExternalBroker } from './external.ts';
 import { TipEngine, airTemperatureDevices, zoneOffsetMs } from './tips.ts';
 import { GatewayRecommender } from './recommender.ts';
@@ -58,7 +58,7 @@ import {
   mergeRemote,
 } from './remote-config.ts';
 import type { EngineClock } from './automations/clock.ts';
-import type { AutomationEngine } from './automations/engine.ts';
+import { automationProblemLine, type AutomationEngine } from './automations/engine.ts';
 import { createAutomationEngine } from './automations/wiring.ts';
 import { automationRoutes } from './automations/routes.ts';
 import { loadOrCreateOverrideToken } from './automations/override-token.ts';
@@ -526,24 +526,36 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const states = new Map(this.store.devices().map((d) => [d.id, d]));
     const use = this.store.diskUse(this.maintenance.fsFree());
     const oldest = this.store.oldestOutbox();
+    // Each problem as data (the page words it in its language) and as the English line kept for
+    // /healthz and /api/status readers.
+    const issues: HealthProblem[] = [];
     const problems: string[] = [];
-    if (this.maintenance.diskFull) problems.push('disk full');
-    if (this.sync?.status.stopped) problems.push('sync stopped: token refused');
-    else if ((this.sync?.status.consecutiveFailures ?? 0) > 0) problems.push('server unreachable');
-    if (this.downlink?.stopped) problems.push('downlink stopped: token refused');
+    const problem = (p: HealthProblem, line: string) => {
+      issues.push(p);
+      problems.push(line);
+    };
+    if (this.maintenance.diskFull) problem({ code: 'disk_full' }, 'disk full');
+    if (this.sync?.status.stopped) problem({ code: 'sync_stopped' }, 'sync stopped: token refused');
+    else if ((this.sync?.status.consecutiveFailures ?? 0) > 0)
+      problem({ code: 'server_unreachable' }, 'server unreachable');
+    if (this.downlink?.stopped) problem({ code: 'downlink_stopped' }, 'downlink stopped: token refused');
     const silent = [...states.values()].filter((d) => d.silentSince !== null).map((d) => d.id);
-    if (silent.length) problems.push(`silent: ${silent.join(', ')}`);
-    problems.push(...(this.automations?.problems() ?? []));
+    if (silent.length) problem({ code: 'devices_silent', devices: silent }, `silent: ${silent.join(', ')}`);
+    for (const p of this.automations?.healthProblems() ?? []) problem(p, automationProblemLine(p));
     return {
       gateway: this.config.id,
       farm: this.manifest.farm.id,
       time: now,
-      health: { ok: problems.length === 0, problems },
+      health: { ok: problems.length === 0, problems, issues },
       devices: this.registry.ids().map((id) => {
         const s = states.get(id);
+        const kit = this.registry.get(id)!.kit;
+        const kitMetrics = this.catalogue.get(kit)?.metrics;
+        const nameOf = (metric: string) =>
+          kitMetrics && Object.hasOwn(kitMetrics, metric) ? kitMetrics[metric]!.name : undefined;
         return {
           id,
-          kit: this.registry.get(id)!.kit,
+          kit,
           lastSeen: s?.lastSeen ?? null,
           online: s?.online ?? null,
           silent: s?.silentSince !== null && s?.silentSince !== undefined,
@@ -552,7 +564,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           snr: s?.snr ?? null,
           loraGateway: s?.loraGateway ?? null,
           loraGateways: s?.loraGateways ?? null,
-          latest: this.store.latest(id).map((l) => ({ ...l, flags: JSON.parse(l.flags) as string[] })),
+          latest: this.store.latest(id).map((l) => {
+            const name = nameOf(l.metric);
+            return { ...l, flags: JSON.parse(l.flags) as string[], ...(name ? { name } : {}) };
+          }),
         };
       }),
       deadLetters: this.store

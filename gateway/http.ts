@@ -1,19 +1,42 @@
 // The gateway's own web face, for a phone in the barn with no internet: a status page (devices
 // with their latest values and freshness, dead letters, sync backlog, disk), /healthz,
 // Prometheus /metrics and the same status as JSON. Rendered on the server, no scripts needed.
+// Japanese by default, English on request: health problems and events are worded here from their
+// codes and details (one dictionary, T); raw English kept for support is marked lang="en".
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { listenError, type Logger } from '../runtime/log.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
-import type { AutomationsStatus } from './automations/engine.ts';
+import type { LocalizedText } from '../protocol/kit.ts';
+import type { AutomationProblem, AutomationsStatus } from './automations/engine.ts';
 import { renderAutomationsSection } from './automations/page.ts';
 import type { RetentionStatus } from './maintenance.ts';
+
+type Lang = 'ja' | 'en';
+
+/**
+ * A health problem as data: the status page words it in its language (`T.*.health`); the English
+ * line in `health.problems` stays beside it for /healthz, logs and older readers.
+ */
+export type HealthProblem =
+  | { code: 'disk_full' }
+  | { code: 'sync_stopped' }
+  | { code: 'server_unreachable' }
+  | { code: 'downlink_stopped' }
+  | { code: 'devices_silent'; devices: string[] }
+  | AutomationProblem;
 
 export interface GatewayStatus {
   gateway: string;
   farm: string;
   time: number;
-  health: { ok: boolean; problems: string[] };
+  health: {
+    ok: boolean;
+    /** One English line per problem ("server unreachable", "silent: soil-1"). */
+    problems: string[];
+    /** The same problems as data, in the same order. */
+    issues?: HealthProblem[];
+  };
   devices: {
     id: string;
     kit: string;
@@ -26,7 +49,15 @@ export interface GatewayStatus {
     /** LoRaWAN: the network-server gateway that heard the last uplink best, and how many heard it. */
     loraGateway?: string | null;
     loraGateways?: number | null;
-    latest: { metric: string; value: number; unit: string; time: number; flags: string[] }[];
+    latest: {
+      metric: string;
+      value: number;
+      unit: string;
+      time: number;
+      flags: string[];
+      /** The kit's own name for the metric, when its kit file gives one. */
+      name?: LocalizedText;
+    }[];
   }[];
   deadLetters: { time: number; device: string | null; topic: string; code: string; reason: string }[];
   sync: {
@@ -54,7 +85,15 @@ export interface GatewayStatus {
     /** Raw-reading retention in force: shortened (down to a floor) when the database nears its budget. */
     retention?: RetentionStatus;
   };
-  events: { time: number; type: string; severity: string; message: string; device?: string }[];
+  events: {
+    time: number;
+    type: string;
+    severity: string;
+    /** English, as synced to the server; the page words known types from `type` and `detail`. */
+    message: string;
+    device?: string;
+    detail?: Record<string, string | number | boolean | null>;
+  }[];
   tips: {
     id: string;
     kind: string;
@@ -117,10 +156,95 @@ const T = {
       HATAKE_E_MODEL_INPUT_MISSING: '必要なデータが足りません',
       HATAKE_E_MODEL_INPUT_RANGE: 'データがモデルの有効範囲外です',
       HATAKE_E_MODEL_NOT_FOUND: 'モデルまたは作物プロファイルがありません',
+      HATAKE_E_PAYLOAD_JSON: 'JSONとして読めないデータです',
+      HATAKE_E_PAYLOAD_SCHEMA: '決まった形式になっていないデータです',
+      HATAKE_E_PAYLOAD_SIZE: '大きすぎるデータです',
+      HATAKE_E_PAYLOAD_BINARY: '読めないバイナリデータです',
+      HATAKE_E_UNKNOWN_METRIC: 'キットにない測定項目です',
+      HATAKE_E_OUT_OF_RANGE: 'ありえない範囲の値です',
+      HATAKE_E_UNKNOWN_DEVICE: '登録されていない機器です',
+      HATAKE_E_TOPIC: '送り先（トピック）の形式が違います',
+      HATAKE_E_CODEC: 'デコーダーが読めなかったデータです',
+      HATAKE_E_CODEC_LIMIT: 'デコーダーが時間またはメモリの上限を超えました',
+      HATAKE_E_SYNC_BATCH: 'サーバーが受け付けなかったデータです',
+      HATAKE_E_DISK_FULL: 'ディスクが満杯で保存できませんでした',
     } as Record<string, string>,
     ok: '正常',
     problem: '要確認',
     lang: 'English',
+    open: '開',
+    closed: '閉',
+    status: {
+      pending_review: '審査待ち',
+      edited: '修正済み',
+      approved: '承認済み',
+      rejected: '却下',
+      superseded: '差し替え済み',
+    } as Record<string, string>,
+    list: (items: string[]) => items.join('、'),
+    health: {
+      disk_full: 'ディスクが満杯です。新しいデータを受け付けていません',
+      sync_stopped: 'サーバーがこのゲートウェイのトークンを拒否したため、送信を止めています',
+      server_unreachable: 'サーバーに接続できません。データはゲートウェイに保存し、つながり次第送ります',
+      downlink_stopped:
+        'サーバーがこのゲートウェイのトークンを拒否したため、サーバーからの受信を止めています',
+      devices_silent: (devices: string) => `応答のないセンサー: ${devices}`,
+      valve_not_closed: (device: string) => `バルブ ${device} が閉じたと報告しません。現地で確認してください`,
+    },
+    /** Why the gateway cannot reach its server, by the kind of failure (serverErrorKind). */
+    net: {
+      refused: 'サーバーに接続できません（サーバーが止まっているか、アドレスが違います）',
+      dns: 'サーバーの名前が見つかりません（インターネット接続とサーバーのアドレスを確認してください）',
+      network: 'サーバーまでのネットワークがつながっていません',
+      timeout: 'サーバーから時間内に応答がありません',
+      reset: 'サーバーとの接続が途中で切れました',
+      certificate: 'サーバーの証明書を確認できません（server.ca の設定を確認してください）',
+      tls: 'サーバーと暗号化した接続ができません（サーバーのURLの https / http を確認してください）',
+      token: 'サーバーがこのゲートウェイのトークンを拒否しました（登録し直してください）',
+      server: 'サーバー側でエラーが起きています（自動で再試行します）',
+      busy: 'サーバーが混み合っています（自動で再試行します）',
+      request: 'サーバーが要求を受け付けませんでした',
+      reply: 'サーバーからの応答が正しくありません（自動で再試行します）',
+    } satisfies Record<ServerErrorKind, string>,
+    doc: {
+      registry: '機器の登録',
+      manifest: '農場の設定（圃場と機器）',
+      config: 'ゲートウェイの設定',
+      model: 'モデル',
+      scene: '衛星画像',
+      recommendation: '施肥の推奨',
+      automation: '自動化',
+      override: '手動操作',
+    } as Record<string, string>,
+    silentFor: (m: number) =>
+      m < 120 ? `${m}分間` : m < 2880 ? `${Math.round(m / 60)}時間` : `${Math.round(m / 1440)}日間`,
+    every: (s: number) => (s < 120 ? `${s}秒` : `${Math.round(s / 60)}分`),
+    ev: {
+      device_silent: (device: string, silent: string, every: string) =>
+        `${device} から${silent}データが届いていません（通常は${every}ごと）`,
+      clock_skew: (s: number, behind: boolean) =>
+        `ゲートウェイの時計がサーバーより${s}秒${behind ? '遅れて' : '進んで'}います。時刻は補正し、大きくずれたデータには印を付けています`,
+      disk_full_fs: (free: string) =>
+        `ゲートウェイのディスクの空きが${free}しかありません。新しいデータを受け付けていません`,
+      disk_full_floor: (floor: string) =>
+        `データベースが容量の上限に達し、下限（${floor}日）より古い生データも残っていません。新しいデータを受け付けていません`,
+      disk_full: 'データベースが容量の上限に達しました。新しいデータを受け付けていません',
+      disk_ok: 'ディスクの空きが戻りました。データを再び受け付けています',
+      retention_shortened: (kept: string, cfg: string, floor: string, atFloor: boolean) =>
+        `データベースが容量の上限に近づいたため、${kept}日より古い生データを1時間ごとの集計にまとめました（設定は${cfg}日）。` +
+        (atFloor
+          ? `これが下限（${floor}日）です。さらにいっぱいになると新しいデータを受け付けられません`
+          : `下限は${floor}日です`),
+      retention_restored: (d: string) => `生データを再び設定どおり${d}日間保存しています`,
+      downlink_applied: (kind: string, id: string, v: number) =>
+        `サーバーから届いた${kind}を適用しました（${id}、版 ${v}）`,
+      downlink_withdrawn: (kind: string, id: string, v: number) =>
+        `サーバーが取り下げた${kind}を外しました（${id}、版 ${v}）`,
+      downlink_refused: (kind: string, id: string, v: number) =>
+        `サーバーから届いた${kind}を受け付けませんでした（${id}、版 ${v}）。前の版のまま動作しています`,
+      scene_failed: (id: string, v: number) =>
+        `サーバーから届いた衛星画像を処理できませんでした（${id}、版 ${v}）`,
+    },
     ago: (s: number) =>
       s < 60
         ? `${s}秒前`
@@ -175,10 +299,92 @@ const T = {
       HATAKE_E_MODEL_INPUT_MISSING: 'an input the model needs is missing',
       HATAKE_E_MODEL_INPUT_RANGE: 'an input is outside the model’s valid range',
       HATAKE_E_MODEL_NOT_FOUND: 'the model or crop profile is not installed',
+      HATAKE_E_PAYLOAD_JSON: 'not readable as JSON',
+      HATAKE_E_PAYLOAD_SCHEMA: 'not in the expected form',
+      HATAKE_E_PAYLOAD_SIZE: 'too large',
+      HATAKE_E_PAYLOAD_BINARY: 'unreadable binary data',
+      HATAKE_E_UNKNOWN_METRIC: 'a metric the kit does not have',
+      HATAKE_E_OUT_OF_RANGE: 'a value outside the possible range',
+      HATAKE_E_UNKNOWN_DEVICE: 'a device that is not registered',
+      HATAKE_E_TOPIC: 'sent to a malformed topic',
+      HATAKE_E_CODEC: 'the decoder could not read it',
+      HATAKE_E_CODEC_LIMIT: 'the decoder ran over its time or memory limit',
+      HATAKE_E_SYNC_BATCH: 'refused by the server',
+      HATAKE_E_DISK_FULL: 'not stored: the disk is full',
     } as Record<string, string>,
     ok: 'OK',
     problem: 'Needs attention',
     lang: '日本語',
+    open: 'open',
+    closed: 'closed',
+    status: {
+      pending_review: 'waiting for review',
+      edited: 'edited',
+      approved: 'approved',
+      rejected: 'rejected',
+      superseded: 'superseded',
+    } as Record<string, string>,
+    list: (items: string[]) => items.join(', '),
+    health: {
+      disk_full: 'The disk is full: new data is being refused',
+      sync_stopped: 'The server refused this gateway’s token: sending has stopped',
+      server_unreachable: 'The server cannot be reached; data is kept on the gateway and sent once it can be',
+      downlink_stopped: 'The server refused this gateway’s token: nothing more is received from it',
+      devices_silent: (devices: string) => `Silent sensors: ${devices}`,
+      valve_not_closed: (device: string) => `Valve ${device} never reported closed; check it on site`,
+    },
+    net: {
+      refused: 'Cannot connect to the server (it is down, or the address is wrong)',
+      dns: 'The server’s name is not found (check the internet connection and the server address)',
+      network: 'No network path to the server',
+      timeout: 'The server did not answer in time',
+      reset: 'The connection to the server was cut',
+      certificate: 'The server’s certificate cannot be verified (check server.ca)',
+      tls: 'No encrypted connection to the server (check https / http in the server URL)',
+      token: 'The server refused this gateway’s token (register it again)',
+      server: 'An error on the server (retrying by itself)',
+      busy: 'The server is busy (retrying by itself)',
+      request: 'The server refused the request',
+      reply: 'The server’s answer is not valid (retrying by itself)',
+    } satisfies Record<ServerErrorKind, string>,
+    doc: {
+      registry: 'device registry',
+      manifest: 'farm manifest (fields and devices)',
+      config: 'gateway settings',
+      model: 'model',
+      scene: 'satellite scene',
+      recommendation: 'fertilization recommendation',
+      automation: 'automation',
+      override: 'manual override',
+    } as Record<string, string>,
+    silentFor: (m: number) =>
+      m < 120 ? `${m} min` : m < 2880 ? `${Math.round(m / 60)} h` : `${Math.round(m / 1440)} days`,
+    every: (s: number) => (s < 120 ? `${s} s` : `${Math.round(s / 60)} min`),
+    ev: {
+      device_silent: (device: string, silent: string, every: string) =>
+        `${device} has sent nothing for ${silent} (expected every ${every})`,
+      clock_skew: (s: number, behind: boolean) =>
+        `The gateway clock is ${s} s ${behind ? 'behind' : 'ahead of'} the server’s; times are corrected and far-off readings flagged`,
+      disk_full_fs: (free: string) => `Only ${free} free on the gateway’s disk: new readings are refused`,
+      disk_full_floor: (floor: string) =>
+        `The database budget is reached with no raw reading older than the ${floor}-day floor left to roll up: new readings are refused`,
+      disk_full: 'The database budget is reached: new readings are refused',
+      disk_ok: 'Disk space is back: readings are accepted again',
+      retention_shortened: (kept: string, cfg: string, floor: string, atFloor: boolean) =>
+        `The database is nearly full: raw readings older than ${kept} days were rolled up into hourly aggregates (configured: ${cfg} days). ` +
+        (atFloor
+          ? `That is the floor (${floor} days): if the database still fills, new readings will be refused`
+          : `The floor is ${floor} days`),
+      retention_restored: (d: string) => `Raw readings are kept for the configured ${d} days again`,
+      downlink_applied: (kind: string, id: string, v: number) =>
+        `Applied the ${kind} sent by the server (${id}, version ${v})`,
+      downlink_withdrawn: (kind: string, id: string, v: number) =>
+        `Removed the ${kind} the server withdrew (${id}, version ${v})`,
+      downlink_refused: (kind: string, id: string, v: number) =>
+        `Refused the ${kind} sent by the server (${id}, version ${v}); the previous version stays in use`,
+      scene_failed: (id: string, v: number) =>
+        `Could not process the satellite scene sent by the server (${id}, version ${v})`,
+    },
     ago: (s: number) =>
       s < 60
         ? `${s} s ago`
@@ -200,16 +406,180 @@ export function esc(s: unknown): string {
 
 const mb = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 
-function fmtValue(metric: string, value: number, unit: string): string {
+/** Storage units as a farmer reads them; '1' (a ratio, a state) is shown without one. */
+const UNIT_TEXT: Record<string, string> = { degC: '°C', '1': '' };
+
+/** A value in the farmer's unit: soil moisture in %, a valve's state as open/closed. */
+export function fmtValue(metric: string, value: number, unit: string, lang: Lang): string {
   if (metric === 'soil_vwc') return `${(value * 100).toFixed(1)} %`;
-  const u = unit === 'degC' ? '°C' : unit;
-  return `${Number.isInteger(value) ? value : value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${u}`;
+  if (metric === 'valve_state' && (value === 0 || value === 1))
+    return T[lang][value === 1 ? 'open' : 'closed'];
+  const u = Object.hasOwn(UNIT_TEXT, unit) ? UNIT_TEXT[unit]! : unit;
+  const v = Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) < 10 ? 2 : 1);
+  return u ? `${v} ${u}` : v;
+}
+
+/** A metric's name: the protocol's, else the kit's own (`name:` in its kit file), else its id. */
+export function metricLabel(metric: string, lang: Lang, kitName?: LocalizedText | null): string {
+  if (isMetricName(metric)) return METRICS[metric][lang];
+  return kitName?.[lang] || metric;
+}
+
+/** The kinds of failure between the gateway and its server that the page words in its language. */
+export type ServerErrorKind =
+  | 'refused'
+  | 'dns'
+  | 'network'
+  | 'timeout'
+  | 'reset'
+  | 'certificate'
+  | 'tls'
+  | 'token'
+  | 'server'
+  | 'busy'
+  | 'request'
+  | 'reply';
+
+/**
+ * What kind of failure a sync or downlink error is, from its text (the uplink's "network: fetch
+ * failed: connect ECONNREFUSED …", "HTTP 503: …", describeFetchError's codes), or null when unknown.
+ */
+export function serverErrorKind(raw: string): ServerErrorKind | null {
+  // The status the server answered with comes first: its body may say anything.
+  const http = /(?:^|: )HTTP (\d{3})\b/.exec(raw)?.[1];
+  if (http !== undefined) {
+    const code = Number(http);
+    if (code === 401) return 'token';
+    if (code === 429) return 'busy';
+    if (code === 408) return 'timeout';
+    if (code >= 500) return 'server';
+    if (code >= 400) return 'request';
+  }
+  if (/certificate|CERT_|UNABLE_TO_(?:GET|VERIFY)|SELF_SIGNED/i.test(raw)) return 'certificate';
+  if (/ERR_SSL|ERR_TLS|\b(?:TLS|SSL)\b/.test(raw)) return 'tls';
+  if (/ECONNREFUSED/.test(raw)) return 'refused';
+  if (/ENOTFOUND|EAI_AGAIN|getaddrinfo/.test(raw)) return 'dns';
+  if (/ENETUNREACH|EHOSTUNREACH|ENETDOWN|EHOSTDOWN/.test(raw)) return 'network';
+  if (/timeout|timed out|ETIMEDOUT/i.test(raw)) return 'timeout';
+  if (/ECONNRESET|EPIPE|UND_ERR_SOCKET|other side closed|socket hang up|response cut/i.test(raw))
+    return 'reset';
+  if (/^ack (?:is not JSON|does not match)/.test(raw)) return 'reply';
+  return null;
+}
+
+type Dict = (typeof T)['en'] | (typeof T)['ja'];
+
+/** A sync or downlink error: a short sentence in the page's language, the raw text kept beside it. */
+function serverErrorHtml(raw: string, t: Dict): string {
+  const kind = serverErrorKind(raw);
+  return kind
+    ? `${esc(t.net[kind])}<br><small lang="en">${esc(raw)}</small>`
+    : `<span lang="en">${esc(raw)}</span>`;
+}
+
+/** One health problem in the page's language, or null for a code this page does not know. */
+function problemText(p: HealthProblem, t: Dict): string | null {
+  switch (p.code) {
+    case 'disk_full':
+    case 'sync_stopped':
+    case 'server_unreachable':
+    case 'downlink_stopped':
+      return t.health[p.code];
+    case 'devices_silent':
+      return Array.isArray(p.devices) ? t.health.devices_silent(t.list(p.devices.map(String))) : null;
+    case 'valve_not_closed':
+      return t.health.valve_not_closed(String(p.device));
+    default:
+      return null;
+  }
+}
+
+/** The health line: OK, or each problem in the page's language (unknown ones as the English line). */
+function healthHtml(h: GatewayStatus['health'], t: Dict): string {
+  if (h.ok) return `<p class="state">✅ ${t.ok}</p>`;
+  const lines = h.issues
+    ? h.issues.map((p, i) => {
+        const text = problemText(p, t);
+        return text === null ? `<span lang="en">${esc(h.problems[i] ?? p.code)}</span>` : esc(text);
+      })
+    : h.problems.map((p) => `<span lang="en">${esc(p)}</span>`);
+  return `<div class="state"><p>⚠️ ${t.problem}</p><ul>${lines.map((l) => `<li>${l}</li>`).join('')}</ul></div>`;
+}
+
+type StatusEvent = GatewayStatus['events'][number];
+
+/** A gateway event's notice from its type and detail, or null when it cannot be (the English message then). */
+function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | null {
+  const d = e.detail ?? {};
+  const num = (k: string) => {
+    const v = d[k];
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  };
+  const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : undefined);
+  const days = (k: string) => (num(k) === undefined ? undefined : String(num(k)));
+  switch (e.type) {
+    case 'device_silent': {
+      const lastSeen = num('lastSeen');
+      const interval = num('intervalS');
+      if (e.device === undefined || lastSeen === undefined || interval === undefined) return null;
+      // As the message says it (the round's clock); older events: from the event's time.
+      const silentMin = num('silentMin') ?? Math.max(0, Math.round((e.time - lastSeen) / 60_000));
+      return { text: t.ev.device_silent(e.device, t.silentFor(silentMin), t.every(interval)) };
+    }
+    case 'clock_skew': {
+      const offset = num('offsetMs');
+      if (offset === undefined) return null;
+      // Server clock minus gateway clock: positive when the gateway is behind.
+      return { text: t.ev.clock_skew(Math.round(Math.abs(offset) / 1000), offset > 0) };
+    }
+    case 'disk_full': {
+      const free = num('fsFreeBytes');
+      if (d.fsLow === true && free !== undefined) return { text: t.ev.disk_full_fs(mb(free)) };
+      const floor = days('floorDays');
+      if (d.atRetentionFloor === true && floor !== undefined) return { text: t.ev.disk_full_floor(floor) };
+      return d.fsLow === false ? { text: t.ev.disk_full } : null;
+    }
+    case 'disk_ok':
+      return { text: t.ev.disk_ok };
+    case 'retention_shortened': {
+      const [kept, cfg, floor] = [days('rawRetentionDays'), days('configuredRawDays'), days('floorDays')];
+      if (kept === undefined || cfg === undefined || floor === undefined) return null;
+      return { text: t.ev.retention_shortened(kept, cfg, floor, d.atFloor === true) };
+    }
+    case 'retention_restored': {
+      const kept = days('rawRetentionDays');
+      return kept === undefined ? null : { text: t.ev.retention_restored(kept) };
+    }
+    case 'downlink_applied':
+    case 'downlink_refused': {
+      const [kind, id, version] = [str('kind'), str('id'), num('version')];
+      if (kind === undefined || id === undefined || version === undefined) return null;
+      const what = Object.hasOwn(t.doc, kind) ? t.doc[kind]! : kind;
+      if (e.type === 'downlink_applied')
+        return {
+          text: t.ev[d.deleted === true ? 'downlink_withdrawn' : 'downlink_applied'](what, id, version),
+        };
+      // A scene sent down that could not be processed carries why (sceneFailureEvent).
+      if (kind === 'scene' && str('reason') !== undefined)
+        return { text: t.ev.scene_failed(id, version), raw: e.message };
+      return { text: t.ev.downlink_refused(what, id, version), raw: e.message };
+    }
+    default:
+      return null;
+  }
+}
+
+/** An event's line: the notice in the page's language (with the raw text where it says why), else the English message. */
+function eventHtml(e: StatusEvent, t: Dict): string {
+  const n = eventText(e, t);
+  if (!n) return `<span lang="en">${esc(e.message)}</span>`;
+  return `${esc(n.text)}${n.raw ? `<br><small lang="en">${esc(n.raw)}</small>` : ''}`;
 }
 
 const dayText = (ms: number) => String(Math.round((ms / 86_400_000) * 10) / 10);
 
 /** The raw retention in force, and why it is shorter than configured when it is. */
-function renderRetention(r: RetentionStatus, t: (typeof T)['en'] | (typeof T)['ja']): string {
+function renderRetention(r: RetentionStatus, t: Dict): string {
   const cls = r.shortenedBefore === null ? '' : r.atFloor ? ' class="critical"' : ' class="warning"';
   const why =
     r.shortenedBefore === null
@@ -219,53 +589,52 @@ function renderRetention(r: RetentionStatus, t: (typeof T)['en'] | (typeof T)['j
 }
 
 /** The status page in one language. */
-export function renderStatusPage(s: GatewayStatus, lang: 'ja' | 'en'): string {
+export function renderStatusPage(s: GatewayStatus, lang: Lang): string {
   const t = T[lang];
   const ago = (time: number | null) =>
     time === null ? t.never : t.ago(Math.max(0, Math.round((s.time - time) / 1000)));
-  const label = (m: string) => (isMetricName(m) ? METRICS[m][lang] : m);
   const devices = s.devices
     .map(
       (
         d,
       ) => `<tr${d.silent ? ' class="bad"' : ''}><th scope="row">${esc(d.id)}<br><small>${esc(d.kit)}</small></th>
-<td>${d.latest.map((l) => `${esc(label(l.metric))}: <b>${esc(fmtValue(l.metric, l.value, l.unit))}</b>${l.flags.length ? ` <small>(${esc(l.flags.join(','))})</small>` : ''}`).join('<br>') || '—'}</td>
+<td>${d.latest.map((l) => `${esc(metricLabel(l.metric, lang, l.name))}: <b>${esc(fmtValue(l.metric, l.value, l.unit, lang))}</b>${l.flags.length ? ` <small>(${esc(l.flags.join(','))})</small>` : ''}`).join('<br>') || '—'}</td>
 <td>${esc(ago(d.lastSeen))}${d.silent ? `<br><b>${t.silent}</b>` : ''}</td>
 <td>${d.battery === null ? '—' : `${esc(d.battery.toFixed(2))} V`}${d.rssi === null ? '' : `<br>${esc(d.rssi)} dBm`}${d.snr === null ? '' : ` / ${esc(d.snr)} dB`}${d.loraGateway === null || d.loraGateway === undefined ? '' : `<br><small>${esc(t.heard(d.loraGateway, d.loraGateways ?? 1))}</small>`}</td></tr>`,
     )
     .join('\n');
   const dead = s.deadLetters.length
-    ? `<ul>${s.deadLetters.map((d) => `<li>${esc(ago(d.time))} <b>${esc(d.device ?? '—')}</b> ${esc(d.code)}: ${esc(d.reason)}</li>`).join('')}</ul>`
+    ? `<ul>${s.deadLetters.map((d) => `<li>${esc(ago(d.time))} <b>${esc(d.device ?? '—')}</b> ${Object.hasOwn(t.why, d.code) ? `${esc(t.why[d.code])}<br>` : ''}<small lang="en">${esc(d.code)}: ${esc(d.reason)}</small></li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   const sync = s.sync.configured
     ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
-<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${s.sync.downlinkVersion}${s.sync.downlinkError ? ` — ${esc(s.sync.downlinkError)}` : ''}</dd><dt>${t.config}</dt><dd>${s.sync.configVersion === null ? t.configFile : `${t.configServer} ${s.sync.configVersion}`}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${esc(s.sync.lastError)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${esc(s.sync.stopped)}</b></dd>` : ''}</dl>`
+<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${esc(s.sync.downlinkVersion)}${s.sync.downlinkError ? `<br>${serverErrorHtml(s.sync.downlinkError, t)}` : ''}</dd><dt>${t.config}</dt><dd>${s.sync.configVersion === null ? t.configFile : `${t.configServer} ${s.sync.configVersion}`}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${serverErrorHtml(s.sync.lastError, t)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${serverErrorHtml(s.sync.stopped, t)}</b></dd>` : ''}</dl>`
     : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd></dl>`;
   const tips = s.tips.length
     ? `<ul>${s.tips.map((x) => `<li class="${esc(x.severity)}"><b>${esc(x.title[lang])}</b>${x.field ? ` (${esc(x.field)})` : ''}<br>${esc(x.text[lang])}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   const recs = s.recommendations.length
-    ? `<h2>${t.recs}</h2><ul>${s.recommendations.map((r) => `<li>${esc(r.field)}: ${esc(r.status)}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`).join('')}</ul>`
+    ? `<h2>${t.recs}</h2><ul>${s.recommendations.map((r) => `<li>${esc(r.field)}: ${Object.hasOwn(t.status, r.status) ? esc(t.status[r.status]) : `<span lang="en">${esc(r.status)}</span>`}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`).join('')}</ul>`
     : '';
   const notRecs = s.notRecommended?.length
     ? `<h2>${t.notRecs}</h2><table><thead><tr><th scope="col">${t.field}</th><th scope="col">${t.model}</th><th scope="col">${t.reason}</th></tr></thead><tbody>${s.notRecommended
         .map(
           (r) =>
-            `<tr class="bad"><th scope="row">${esc(r.field)}<br><small>${esc(ago(r.time))}</small></th><td>${esc(r.model)}</td><td>${Object.hasOwn(t.why, r.code) ? `<b>${esc(t.why[r.code])}</b><br>` : ''}<small>${esc(r.reason)}</small></td></tr>`,
+            `<tr class="bad"><th scope="row">${esc(r.field)}<br><small>${esc(ago(r.time))}</small></th><td>${esc(r.model)}</td><td>${Object.hasOwn(t.why, r.code) ? `<b>${esc(t.why[r.code])}</b><br>` : ''}<small lang="en">${esc(r.reason)}</small></td></tr>`,
         )
         .join('')}</tbody></table>`
     : '';
   const events = s.events.length
-    ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${esc(e.message)}</li>`).join('')}</ul>`
+    ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${eventHtml(e, t)}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="15"><title>${t.title} — ${esc(s.gateway)}</title>
 <style>body{font:16px/1.45 system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;margin:0;color:#1b1f1c;background:#f6f7f2}
 header{background:#2f6b3b;color:#fff;padding:.5rem 1rem;display:flex;justify-content:space-between;align-items:center}header a{color:#fff}
 main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-.bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}</style></head>
-<body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
-<p class="state">${s.health.ok ? `✅ ${t.ok}` : `⚠️ ${t.problem}: ${esc(s.health.problems.join('; '))}`}</p>
+.bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}.state p,.state ul{margin:.3rem 0}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}</style></head>
+<body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
+${healthHtml(s.health, t)}
 <h2>${t.tips}</h2>${tips}
 <h2>${t.events}</h2>${events}${recs}${notRecs}
 ${s.automations ? renderAutomationsSection(s.automations, lang) : ''}

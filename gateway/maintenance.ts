@@ -227,6 +227,7 @@ export class Maintenance {
       type: 'retention_restored',
       severity: 'info',
       message: `raw readings are kept for the configured ${days(this.d.config.retention.rawMs)} days again`,
+      detail: { rawRetentionDays: days(this.d.config.retention.rawMs) },
     });
   }
 
@@ -287,11 +288,14 @@ export class Maintenance {
             : this.atFloor
               ? `database budget reached with no raw reading older than the ${days(this.d.config.minRawMs)}-day floor left to roll up; new readings are refused`
               : 'database budget reached; new readings are refused',
+          // Which of the messages above, as data: the status page words it in its language.
           detail: {
             fsFreeBytes: free,
             dbBytes: use.dbBytes,
             budgetBytes: use.budgetBytes,
+            fsLow,
             atRetentionFloor: this.atFloor,
+            floorDays: days(this.d.config.minRawMs),
           },
         });
       } else {
@@ -318,12 +322,13 @@ export class Maintenance {
       if (now - s.lastSeen > this.d.config.health.offlineAfterIntervals * interval) {
         silent++;
         if (this.d.store.markSilent(id, now)) {
+          const silentMin = Math.round((now - s.lastSeen) / 60_000);
           this.d.events.raise({
             type: 'device_silent',
             severity: 'warning',
             device: id,
-            message: `${id} has sent nothing for ${Math.round((now - s.lastSeen) / 60_000)} min (expected every ${interval / 1000} s)`,
-            detail: { lastSeen: s.lastSeen, intervalS: interval / 1000 },
+            message: `${id} has sent nothing for ${silentMin} min (expected every ${interval / 1000} s)`,
+            detail: { lastSeen: s.lastSeen, intervalS: interval / 1000, silentMin },
           });
         }
       } else {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { HatakeError } from '../../protocol/errors.ts';
 import { ManualOverride, type AutomationLog } from '../../protocol/automation.ts';
-import type { Kit } from '../../protocol/kit.ts';
+import type { Kit, LocalizedText } from '../../protocol/kit.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
 import { validator } from '../../protocol/validate.ts';
 import type { Logger } from '../../runtime/log.ts';
@@ -68,6 +68,17 @@ export const OVERRIDE_MODES = ['hold_closed', 'hold_open', 'pause'] as const;
 /** The longest override the gateway page sets, as on the server (7 days). */
 export const MAX_OVERRIDE_MINUTES = 10_080;
 
+/** A problem of the automations on the gateway's health line; the status page words it. */
+export interface AutomationProblem {
+  code: 'valve_not_closed';
+  device: string;
+}
+
+/** An automation problem as the English line of the gateway's health. */
+export function automationProblemLine(p: AutomationProblem): string {
+  return `valve ${p.device} never reported closed`;
+}
+
 export interface AutomationsStatus {
   timezone: string;
   automations: {
@@ -77,7 +88,10 @@ export interface AutomationsStatus {
     kind: 'threshold' | 'band' | null;
     /** Why the gateway does not run it (a device or command that does not fit), if so. */
     problem: string | null;
+    /** The trigger's sensor and metric, as "device metric". */
     sensor: string | null;
+    /** The same as data, with the metric's unit and the kit's own name for it (the page labels the value). */
+    trigger?: { device: string; metric: string; unit: string; name: LocalizedText | null } | null;
     lastValue: { value: number; time: number } | null;
     side: Side | null;
     runsToday: number;
@@ -823,9 +837,23 @@ export class AutomationEngine {
     return this.started ? this.state.recentLogs(limit) : [];
   }
 
-  /** Problems for the gateway's health line (a valve that never reported closed). */
+  /** Problems for the gateway's health line, as data (a valve that never reported closed). */
+  healthProblems(): AutomationProblem[] {
+    return [...this.faults.keys()].map((device) => ({ code: 'valve_not_closed', device }));
+  }
+
+  /** The same problems as English lines (the health line of /healthz and /api/status). */
   problems(): string[] {
-    return [...this.faults.keys()].map((d) => `valve ${d} never reported closed`);
+    return this.healthProblems().map(automationProblemLine);
+  }
+
+  /** A trigger's sensor with the unit its kit stores the metric in and the kit's name for it. */
+  private triggerOf(
+    sensor: Plan['sensor'],
+  ): NonNullable<AutomationsStatus['automations'][number]['trigger']> {
+    const metrics = this.o.kitOf(sensor.device)?.metrics;
+    const def = metrics && Object.hasOwn(metrics, sensor.metric) ? metrics[sensor.metric] : undefined;
+    return { ...sensor, unit: def?.unit ?? '', name: def?.name ?? null };
   }
 
   /** What the status page shows. */
@@ -845,6 +873,7 @@ export class AutomationEngine {
         kind: a.trigger.kind,
         problem: null,
         sensor: `${p.sensor.device} ${p.sensor.metric}`,
+        trigger: this.triggerOf(p.sensor),
         lastValue: m?.last ?? null,
         side: m?.side ?? null,
         runsToday: c.runs,
@@ -867,6 +896,7 @@ export class AutomationEngine {
         kind: null,
         problem,
         sensor: null,
+        trigger: null,
         lastValue: null,
         side: null,
         runsToday: countersAt(this.memory.get(id)?.counters, tz, now).runs,

@@ -3,7 +3,7 @@
 // automations page with the recent log and the manual-override form. Rendered on the server, no
 // scripts; every value that came from outside is escaped.
 import { formatLocal } from '../../edge/rules/local-time.ts';
-import { esc } from '../http.ts';
+import { esc, fmtValue, metricLabel } from '../http.ts';
 import type { AutomationLog } from '../../protocol/automation.ts';
 import { MAX_OVERRIDE_MINUTES, type AutomationsStatus } from './engine.ts';
 
@@ -16,8 +16,6 @@ const T = {
     none: 'なし',
     valves: '水門・バルブ',
     state: '状態',
-    open: '開',
-    closed: '閉',
     unknown: '不明',
     runsToday: '本日の回数',
     last: '最新の値',
@@ -30,7 +28,13 @@ const T = {
     maxOpen: '最長で閉じる',
     override: '手動操作',
     fault: '異常',
+    faultText: '閉じたと報告しません。現地で確認してください',
     notRun: '実行しません',
+    notFit: 'この農場の機器やキットに合いません',
+    phase: { opening: '開けています', open: '開いています', closing: '閉じています' } as Record<
+      string,
+      string
+    >,
     disabled: '無効',
     log: '記録',
     form: '手動操作の設定',
@@ -57,8 +61,6 @@ const T = {
     none: 'none',
     valves: 'Water gates and valves',
     state: 'State',
-    open: 'open',
-    closed: 'closed',
     unknown: 'unknown',
     runsToday: 'Runs today',
     last: 'Latest value',
@@ -71,7 +73,10 @@ const T = {
     maxOpen: 'closed at the latest',
     override: 'Manual override',
     fault: 'FAULT',
+    faultText: 'never reported closed; check it on site',
     notRun: 'not run',
+    notFit: "does not fit this farm's devices and kits",
+    phase: { opening: 'opening', open: 'open', closing: 'closing' } as Record<string, string>,
     disabled: 'disabled',
     log: 'Log',
     form: 'Set a manual override',
@@ -97,10 +102,13 @@ const T = {
 const at = (tz: string, t: number | null) => (t === null ? '—' : formatLocal(tz, t));
 const isCritical = (l: AutomationLog) => l.detail?.severity === 'critical';
 
+/** A log line in the reader's language (logs of older gateways carry only "ja / en"). */
+const logText = (l: AutomationLog, lang: Lang) => l.text?.[lang] || l.message;
+
 function valveState(s: AutomationsStatus['actuators'][number], lang: Lang): string {
-  const t = T[lang];
-  if (!s.reported) return t.unknown;
-  return s.reported.value === 0 ? t.closed : s.reported.value === 1 ? t.open : esc(s.reported.value);
+  if (!s.reported) return T[lang].unknown;
+  // An actuator's state metric, whatever its kit calls it: 0 closed, 1 open.
+  return esc(fmtValue('valve_state', s.reported.value, '1', lang));
 }
 
 function valveRows(s: AutomationsStatus, lang: Lang): string {
@@ -110,7 +118,7 @@ function valveRows(s: AutomationsStatus, lang: Lang): string {
       const parts: string[] = [];
       if (a.run) {
         parts.push(
-          `${t.run}: ${esc(a.run.owner)} «${esc(a.run.command)}» (${esc(a.run.phase)})` +
+          `${t.run}: ${esc(a.run.owner)} «${esc(a.run.command)}» (${esc(Object.hasOwn(t.phase, a.run.phase) ? t.phase[a.run.phase] : a.run.phase)})` +
             (a.run.closesItselfAt !== null
               ? `<br>${t.closesItself} ${esc(at(s.timezone, a.run.closesItselfAt))}`
               : '') +
@@ -122,10 +130,20 @@ function valveRows(s: AutomationsStatus, lang: Lang): string {
         parts.push(
           `<b>${t.override}: ${t[a.override.mode]}</b> ${t.until} ${esc(at(s.timezone, a.override.until))} (${esc(a.override.by)})`,
         );
-      if (a.fault) parts.push(`<b class="critical">${t.fault}: ${esc(a.fault)}</b>`);
+      if (a.fault)
+        parts.push(
+          `<b class="critical">${t.fault}: ${t.faultText}</b><br><small lang="en">${esc(a.fault)}</small>`,
+        );
       return `<tr${a.fault ? ' class="bad"' : ''}><th scope="row">${esc(a.device)}</th><td>${valveState(a, lang)}${a.reported ? `<br><small>${esc(at(s.timezone, a.reported.time))}</small>` : ''}</td><td>${parts.join('<br>') || '—'}</td></tr>`;
     })
     .join('\n');
+}
+
+/** The trigger's latest value as the sensor table shows it: its label and the farmer's unit. */
+function lastValue(a: AutomationsStatus['automations'][number], value: number, lang: Lang): string {
+  const tr = a.trigger;
+  if (!tr) return `${esc(a.sensor)} = ${esc(value)}`;
+  return `${esc(tr.device)} ${esc(metricLabel(tr.metric, lang, tr.name))} = <b>${esc(fmtValue(tr.metric, value, tr.unit, lang))}</b>`;
 }
 
 function automationRows(s: AutomationsStatus, lang: Lang): string {
@@ -134,12 +152,12 @@ function automationRows(s: AutomationsStatus, lang: Lang): string {
     .map((a) => {
       const name = a.name ? (lang === 'ja' ? a.name.ja || a.name.en : a.name.en || a.name.ja) : a.id;
       const state = a.problem
-        ? `<span class="warning">${t.notRun}: ${esc(a.problem)}</span>`
+        ? `<span class="warning">${t.notRun}: ${t.notFit}</span><br><small lang="en">${esc(a.problem)}</small>`
         : !a.enabled
           ? t.disabled
           : [
-              `${t.runsToday}: ${a.runsToday}/${a.maxRunsPerDay ?? '—'}`,
-              a.lastValue ? `${t.last}: ${esc(a.sensor)} = ${esc(a.lastValue.value)}` : '',
+              `${t.runsToday}: ${esc(a.runsToday)}/${esc(a.maxRunsPerDay ?? '—')}`,
+              a.lastValue ? `${t.last}: ${lastValue(a, a.lastValue.value, lang)}` : '',
               a.side ? t.side[a.side] : '',
               a.quietHours
                 ? `${t.quiet}: ${esc(a.quietHours.from)}–${esc(a.quietHours.to)}${a.quietNow ? t.quietNow : ''}`
@@ -155,13 +173,13 @@ function automationRows(s: AutomationsStatus, lang: Lang): string {
     .join('\n');
 }
 
-function logList(s: AutomationsStatus, limit: number): string {
+function logList(s: AutomationsStatus, limit: number, lang: Lang): string {
   return s.logs.length
     ? `<ul>${s.logs
         .slice(0, limit)
         .map(
           (l) =>
-            `<li${isCritical(l) ? ' class="critical"' : ''}>${esc(at(s.timezone, l.time))} <small>${esc(l.automation)} ${esc(l.event)}</small> ${esc(l.message)}</li>`,
+            `<li${isCritical(l) ? ' class="critical"' : ''}>${esc(at(s.timezone, l.time))} <small>${esc(l.automation)} <span lang="en">${esc(l.event)}</span></small> ${esc(logText(l, lang))}</li>`,
         )
         .join('')}</ul>`
     : '';
@@ -172,10 +190,10 @@ export function renderAutomationsSection(s: AutomationsStatus, lang: Lang): stri
   const t = T[lang];
   const critical = s.logs.filter(isCritical).slice(0, 3);
   return `<h2>${t.automations}</h2>
-${critical.map((l) => `<p class="critical">${esc(at(s.timezone, l.time))} ${esc(l.message)}</p>`).join('\n')}
+${critical.map((l) => `<p class="critical">${esc(at(s.timezone, l.time))} ${esc(logText(l, lang))}</p>`).join('\n')}
 ${s.automations.length ? `<table><tbody>${automationRows(s, lang)}</tbody></table>` : `<p>${t.none}</p>`}
 ${s.actuators.length ? `<h3>${t.valves}</h3><table><tbody>${valveRows(s, lang)}</tbody></table>` : ''}
-${logList(s, 5)}
+${logList(s, 5, lang)}
 <p><a href="/automations?lang=${lang}">${t.more}</a></p>`;
 }
 
@@ -202,7 +220,7 @@ header{background:#2f6b3b;color:#fff;padding:.5rem 1rem;display:flex;justify-con
 main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 .bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.notice{background:#e6f4ea;padding:.5rem}
 form{background:#fff;padding:.75rem;display:grid;gap:.6rem;max-width:28rem}input,select,button{font:inherit;padding:.35rem}button{background:#2f6b3b;color:#fff;border:0;padding:.5rem 1rem}</style></head>
-<body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(opts.gateway)}</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
+<body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(opts.gateway)}</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
 ${opts.done ? `<p class="notice">${t.done}: ${esc(opts.done)}</p>` : ''}${opts.error ? `<p class="critical">${esc(opts.error)}</p>` : ''}
 <p><a href="/?lang=${lang}">${t.back}</a></p>
 <h2>${t.valves}</h2>${s.actuators.length ? `<table><thead><tr><th scope="col">${t.device}</th><th scope="col">${t.state}</th><th scope="col"></th></tr></thead><tbody>${valveRows(s, lang)}</tbody></table>` : `<p>${t.none}</p>`}
@@ -217,6 +235,6 @@ ${opts.done ? `<p class="notice">${t.done}: ${esc(opts.done)}</p>` : ''}${opts.e
 <button type="submit">${t.submit}</button>
 </form>
 <h2>${t.automations}</h2>${s.automations.length ? `<table><tbody>${automationRows(s, lang)}</tbody></table>` : `<p>${t.none}</p>`}
-<h2>${t.log}</h2>${logList(s, 30) || `<p>${t.none}</p>`}
+<h2>${t.log}</h2>${logList(s, 30, lang) || `<p>${t.none}</p>`}
 </main></body></html>`;
 }

@@ -51,7 +51,15 @@ describe('the gateway status page', () => {
       gateway: 'gw',
       farm: 'farm',
       time: 1_780_000_000_000,
-      health: { ok: false, problems: ['p'] },
+      health: {
+        ok: false,
+        problems: ['p', 'q', 'r'],
+        issues: [
+          { code: 'devices_silent', devices: ['d', 'e'] },
+          { code: 'valve_not_closed', device: 'v' },
+          { code: 'server_unreachable' },
+        ],
+      },
       devices: [
         {
           id: 'd',
@@ -64,7 +72,17 @@ describe('the gateway status page', () => {
           snr: 5,
           loraGateway: 'lg',
           loraGateways: 2,
-          latest: [{ metric: 'm', value: 1.5, unit: 'u', time: 1_780_000_000_000, flags: ['f'] }],
+          latest: [
+            { metric: 'm', value: 1.5, unit: 'u', time: 1_780_000_000_000, flags: ['f'] },
+            {
+              metric: 'k',
+              value: 2,
+              unit: 'u',
+              time: 1_780_000_000_000,
+              flags: [],
+              name: { ja: 'n', en: 'n' },
+            },
+          ],
         },
       ],
       deadLetters: [{ time: 1_780_000_000_000, device: 'd', topic: 't', code: 'c', reason: 'r' }],
@@ -98,7 +116,31 @@ describe('the gateway status page', () => {
           atFloor: false,
         },
       },
-      events: [{ time: 1_780_000_000_000, type: 'x', severity: 'warning', message: 'm', device: 'd' }],
+      events: [
+        { time: 1_780_000_000_000, type: 'x', severity: 'warning', message: 'm', device: 'd' },
+        {
+          time: 1_780_000_000_000,
+          type: 'device_silent',
+          severity: 'warning',
+          message: 'm',
+          device: 'd',
+          detail: { lastSeen: 1_779_999_000_000, intervalS: 60, silentMin: 10 },
+        },
+        {
+          time: 1_780_000_000_000,
+          type: 'downlink_refused',
+          severity: 'critical',
+          message: 'm',
+          detail: { kind: 'k', id: 'i', version: 2, code: 'c', reason: 'r' },
+        },
+        {
+          time: 1_780_000_000_000,
+          type: 'disk_full',
+          severity: 'critical',
+          message: 'm',
+          detail: { fsFreeBytes: 1, fsLow: true, atRetentionFloor: false, floorDays: 't' },
+        },
+      ],
       tips: [
         {
           id: 'tip',
@@ -121,6 +163,7 @@ describe('the gateway status page', () => {
             kind: 'threshold',
             problem: 'p',
             sensor: 's',
+            trigger: { device: 'd', metric: 'm', unit: 'u', name: { ja: 'n', en: 'n' } },
             lastValue: { value: 0.2, time: 1_780_000_000_000 },
             side: 'low',
             runsToday: 1,
@@ -166,8 +209,10 @@ describe('the gateway status page', () => {
         ],
       },
     };
-    // The farm's time zone is checked when the manifest is loaded (an IANA name or refused).
-    const KEPT = new Set(['timezone']);
+    // The farm's time zone is checked when the manifest is loaded (an IANA name or refused);
+    // problem codes and event types are the gateway's own, kept so their sentences are rendered
+    // with the hostile ids and details in them.
+    const KEPT = new Set(['timezone', 'code', 'type']);
     const withStrings = (v: unknown, next: () => string): unknown =>
       typeof v === 'string'
         ? next()

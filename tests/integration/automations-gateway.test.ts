@@ -31,6 +31,7 @@ import { SimulatedValve } from '../../sim/valve.ts';
 import { HatakeServer } from '../../dashboard/server.ts';
 import { seedDemoUsers } from '../../dashboard/demo.ts';
 import { eventually, quietLog, signIn } from '../helpers/stack.ts';
+import { englishOutsideLangEn } from '../helpers/page-language.ts';
 import { freePort } from '../helpers/ports.ts';
 import { ManualClock } from '../unit/automations/manual-clock.ts';
 
@@ -401,7 +402,35 @@ describe('automations on the gateway, with the server unreachable', () => {
     expect(gaveUp.time).toBe(start + 21 * MIN);
     expect(logsOf(paddyId, 'safety_stop')[0]!.time).toBe(start + 20 * MIN);
     expect(engine.problems()).toEqual(['valve gate-2 never reported closed']);
+    expect(engine.healthProblems()).toEqual([{ code: 'valve_not_closed', device: 'gate-2' }]);
     expect(gate2.received.map((c) => c.command)).toEqual(['open', 'close', 'close']);
+  });
+
+  it('says the automations, the valve that never closed and the outage on the status page in Japanese', async () => {
+    const ja = await (await fetch(`${pageUrl}/`)).text();
+    // The health line, each problem from its code.
+    expect(ja).toContain(
+      '<li>サーバーに接続できません。データはゲートウェイに保存し、つながり次第送ります</li>',
+    );
+    expect(ja).toContain('<li>バルブ gate-2 が閉じたと報告しません。現地で確認してください</li>');
+    // The automation summary: the VWC sensor's label and value in %, as the sensor table shows it.
+    expect(ja).toMatch(/最新の値: soil-1 土壌水分 = <b>\d+\.\d %<\/b>/);
+    expect(ja).toMatch(/最新の値: level-1 水位 = <b>[\d.]+ cm<\/b>/);
+    expect(ja).toContain('<b class="critical">異常: 閉じたと報告しません。現地で確認してください</b>');
+    // The automations the downlink applied, and the critical log in the page's language.
+    expect(ja).toContain('サーバーから届いた自動化を適用しました');
+    expect(ja).toContain('【重要】gate-2 が閉じたと報告しません');
+    expect(ja).toMatch(
+      /<dt>直近のエラー<\/dt><dd>サーバーに接続できません（[^<]+）<br><small lang="en">network: /,
+    );
+    expect(englishOutsideLangEn(ja)).toEqual([]);
+
+    const en = await (await fetch(`${pageUrl}/?lang=en`)).text();
+    expect(en).toContain('<li>Valve gate-2 never reported closed; check it on site</li>');
+    expect(en).toMatch(/Latest value: soil-1 Soil moisture = <b>\d+\.\d %<\/b>/);
+    expect(en).toContain('Applied the automation sent by the server');
+    expect(en).toContain('CRITICAL: gate-2 never reported closed');
+    expect(en).not.toContain('【重要】');
   });
 
   it('lets a manual override set on the gateway page win over the automation', async () => {

@@ -3,6 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { deviceTopic } from '../../protocol/topics.ts';
+import type { GatewayStatus } from '../../gateway/http.ts';
+import { englishOutsideLangEn } from '../helpers/page-language.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
 
 let stack: Stack;
@@ -95,5 +97,27 @@ describe('gateway status page', () => {
       .peekOutbox(1000)
       .filter((r) => r.kind === 'event' && r.body.includes('device_silent'));
     expect(outboxed).toHaveLength(1);
+  });
+
+  it('says the silent device in Japanese, in the health line and the events, with no English sentence left', async () => {
+    // After the test above: soil-1 is silent; its event and the dead letters are on the page.
+    const ja = await (await fetch(`${base}/`)).text();
+    expect(ja).toContain('<li>応答のないセンサー: soil-1</li>');
+    expect(ja).toContain('soil-1 から4時間データが届いていません（通常は60秒ごと）');
+    expect(ja).toContain('JSONとして読めないデータです<br><small lang="en">HATAKE_E_PAYLOAD_JSON: ');
+    expect(ja).not.toContain('has sent nothing');
+    expect(englishOutsideLangEn(ja)).toEqual([]);
+    const en = await (await fetch(`${base}/?lang=en`)).text();
+    expect(en).toContain('<li>Silent sensors: soil-1</li>');
+    expect(en).toContain('soil-1 has sent nothing for 4 h (expected every 60 s)');
+  });
+
+  it('keeps /api/status as it was, with the problems and events as data beside the English', async () => {
+    const s = (await (await fetch(`${base}/api/status`)).json()) as GatewayStatus;
+    expect(s.health.problems).toEqual(['silent: soil-1']);
+    expect(s.health.issues).toEqual([{ code: 'devices_silent', devices: ['soil-1'] }]);
+    const silent = s.events.find((e) => e.type === 'device_silent')!;
+    expect(silent.message).toBe('soil-1 has sent nothing for 240 min (expected every 60 s)');
+    expect(silent.detail).toMatchObject({ intervalS: 60, silentMin: 240 });
   });
 });

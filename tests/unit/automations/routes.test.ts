@@ -273,8 +273,9 @@ describe('the automations section of the status page', () => {
     expect(html).toContain('&lt;script&gt;water&lt;/script&gt;');
     expect(html).toContain('Runs today: 1/12');
     expect(html).toContain('below the band');
+    // The fault in the page's language, the engine's own words kept beside it for support.
     expect(html).toContain(
-      '<b class="critical">FAULT: never reported valve_state = 0 after 2 × &quot;close&quot;</b>',
+      '<b class="critical">FAULT: never reported closed; check it on site</b><br><small lang="en">never reported valve_state = 0 after 2 × &quot;close&quot;</small>',
     );
     expect(html).toContain('<a href="/automations?lang=en">');
     expect(html).not.toContain('<script>');
