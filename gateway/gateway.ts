@@ -161,7 +161,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     this.store = new GatewayStore(join(c.dataDir, 'gateway.db'));
     this.store.setBudget(c.storage.maxDbBytes);
-    this.store.deadLetterLimit = c.retention.deadLetters;
+    this.store.setDeadLetterLimit(c.retention.deadLetters);
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
     this.queueManifestIfChanged(this.manifest);
     const tracker = new QualityTracker();
@@ -475,6 +475,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const applyConfig = configHandler(c.dataDir, c, this.ownTunables, (t) => {
       sync.configure(t.sync);
       downlink.configure({ intervalMs: t.sync.downlinkIntervalMs });
+      // The store holds its own copies of these two: told here, or a new budget waited for a restart.
+      this.store.setBudget(t.storage.maxDbBytes);
+      this.store.setDeadLetterLimit(t.retention.deadLetters);
+      this.maintenance.checkDisk();
     });
     downlink.on('config', async (doc) => {
       const what = await applyConfig(doc);

@@ -58,8 +58,8 @@ export function currentTunables(live: ResolvedGatewayConfig): GatewayTunables {
 
 /**
  * Writes the tunables into the live configuration in place: the maintenance timer, the broker's
- * rate limiter and the backlog budget read these very objects; the sync and downlink clients are
- * told through `onApplied`.
+ * rate limiter and the backlog budget read these very objects; the sync and downlink clients and
+ * the store (its database budget and dead-letter limit) are told through `onApplied`.
  */
 export function applyTunables(live: ResolvedGatewayConfig, t: GatewayTunables): void {
   Object.assign(live.storage, t.storage);

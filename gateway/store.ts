@@ -177,7 +177,7 @@ export class GatewayStore {
   private readonly rollUpSql;
   /** The hour being rolled up and the last series done in it, in key order (see rollUpOldest). */
   private rollUpPlan: { hour: number; last: { device: string; metric: string } | undefined } | undefined;
-  deadLetterLimit = DEAD_LETTER_LIMIT;
+  private deadLimit = DEAD_LETTER_LIMIT;
 
   readonly file: string;
   private budgetBytes = Infinity;
@@ -266,6 +266,17 @@ export class GatewayStore {
     'battery' | 'rssi' | 'snr',
     { run(value: number, device: string): unknown }
   >;
+
+  /** How many dead letters are kept (the newest). */
+  get deadLetterLimit(): number {
+    return this.deadLimit;
+  }
+
+  /** Keeps at most `n` dead letters from now on, dropping the oldest beyond it at once. */
+  setDeadLetterLimit(n: number): void {
+    this.deadLimit = n;
+    this.trimDead.run(n);
+  }
 
   /**
    * Caps the database file (SQLite's max_page_count): past it, writes fail with SQLITE_FULL and
@@ -526,7 +537,7 @@ export class GatewayStore {
       for (const d of dead) {
         this.insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
       }
-      if (dead.length > 0) this.trimDead.run(this.deadLetterLimit);
+      if (dead.length > 0) this.trimDead.run(this.deadLimit);
     })();
     this.heardBy.clear();
     this.outboxBytes += added;

@@ -51,8 +51,26 @@ describe('gateway configuration sent down', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
+    // 150 dead letters on file; the configuration below keeps 100.
+    gw.store.commit(
+      [],
+      Array.from({ length: 150 }, (_, i) => ({
+        time: Date.now() - 150 + i,
+        device: 'soil-1',
+        topic: 'hatake/v1/demo-farm/soil-1/up',
+        code: 'HATAKE_E_PAYLOAD_SCHEMA',
+        reason: `bad payload ${i}`,
+        head: Buffer.from('{'),
+      })),
+      Date.now(),
+    );
+    const deadLetters = () => gw.store.deadLetters(1000).length;
+    expect(deadLetters()).toBe(150);
+    const budget = () => gw.store.diskUse(gw.maintenance.fsFree()).budgetBytes;
+    expect(budget()).toBeGreaterThan(1024 * 1024 * 1024);
     const res = await put({
-      retention: { rawDays: 30 },
+      retention: { rawDays: 30, deadLetters: 100 },
+      storage: { maxDbMB: 64 },
       sync: { batchDelayMs: 250 },
       mqtt: { rate: { perSecond: 2, burst: 20 } },
     });
@@ -64,6 +82,11 @@ describe('gateway configuration sent down', () => {
     expect(gw.config.sync.batchDelayMs).toBe(250);
     expect(gw.config.sync.intervalMs).toBe(200); // not named: the gateway's own value stays
     expect(gw.config.mqtt.rate).toEqual({ perSecond: 2, burst: 20 });
+    // The store's own limits follow at once, not at the next restart.
+    expect(budget()).toBeGreaterThan(63 * 1024 * 1024);
+    expect(budget()).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(gw.store.deadLetterLimit).toBe(100);
+    expect(deadLetters()).toBe(100);
     await eventually(() => applied(server).some((m) => m.includes(`configuration v${version}`)), 20_000, 100);
     expect(applied(server).find((m) => m.includes(`configuration v${version}`))).toContain(
       `retention.rawMs ${90 * DAY} → ${30 * DAY}`,
@@ -143,7 +166,8 @@ describe('gateway configuration sent down', () => {
       config: unknown;
     };
     expect(view.config).toEqual({
-      retention: { rawDays: 30 },
+      retention: { rawDays: 30, deadLetters: 100 },
+      storage: { maxDbMB: 64 },
       sync: { batchDelayMs: 250 },
       mqtt: { rate: { perSecond: 2, burst: 20 } },
     });
@@ -154,11 +178,17 @@ describe('gateway configuration sent down', () => {
     await gw.start();
     cleanups.push(() => gw.stop());
     expect(gw.config.retention.rawMs).toBe(30 * DAY);
+    // Restarted on the kept configuration: the store starts with its limits.
+    const budget = () => gw.store.diskUse(gw.maintenance.fsFree()).budgetBytes;
+    expect(budget()).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(gw.store.deadLetterLimit).toBe(100);
     const partner = await signIn(url, 'demo-partner');
     expect((await partner('/api/v1/farms/demo-farm/gateway-config', { method: 'DELETE' })).status).toBe(204);
     await eventually(() => gw.config.retention.rawMs === 90 * DAY, 20_000, 50);
     expect(gw.config.mqtt.rate).toEqual({ perSecond: 5, burst: 50 });
     expect(gw.config.sync.batchDelayMs).toBe(20);
+    expect(budget()).toBeGreaterThan(1024 * 1024 * 1024); // the file's 2 GB again
+    expect(gw.store.deadLetterLimit).toBe(10_000);
     expect(existsSync(join(gw.config.dataDir, REMOTE_CONFIG_FILE))).toBe(false);
     await eventually(() => gw.status().sync.configVersion === null, 10_000, 50);
     expect((await partner('/api/v1/farms/demo-farm/gateway-config')).status).toBe(404);
