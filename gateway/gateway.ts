@@ -163,6 +163,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.store.setBudget(c.storage.maxDbBytes);
     this.store.setDeadLetterLimit(c.retention.deadLetters);
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
+    // A device marked silent that sends again says so, as its silence did (the partner's alerts,
+    // the status page): otherwise "has sent nothing" stood beside a device reporting fine.
+    this.store.onDeviceBack = (back, now) => {
+      for (const { device, since } of back) {
+        try {
+          this.events.raise({
+            type: 'device_back',
+            severity: 'info',
+            device,
+            message: `${device} is sending again (marked silent ${Math.round((now - since) / 60_000)} min before)`,
+            detail: { silentSince: since },
+          });
+        } catch (e) {
+          this.log.warn({ device, err: (e as Error).message }, 'device_back event not recorded');
+        }
+      }
+    };
     this.queueManifestIfChanged(this.manifest);
     const tracker = new QualityTracker();
     this.ingest = new Ingest(this.store, this.registry, this.catalogue, this.metrics, {

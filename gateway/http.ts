@@ -222,6 +222,7 @@ const T = {
     ev: {
       device_silent: (device: string, silent: string, every: string) =>
         `${device} から${silent}データが届いていません（通常は${every}ごと）`,
+      device_back: (device: string) => `${device} から再びデータが届いています`,
       clock_skew: (s: number, behind: boolean) =>
         `ゲートウェイの時計がサーバーより${s}秒${behind ? '遅れて' : '進んで'}います。時刻は補正し、大きくずれたデータには印を付けています`,
       disk_full_fs: (free: string) =>
@@ -363,6 +364,7 @@ const T = {
     ev: {
       device_silent: (device: string, silent: string, every: string) =>
         `${device} has sent nothing for ${silent} (expected every ${every})`,
+      device_back: (device: string) => `${device} is sending again`,
       clock_skew: (s: number, behind: boolean) =>
         `The gateway clock is ${s} s ${behind ? 'behind' : 'ahead of'} the server’s; times are corrected and far-off readings flagged`,
       disk_full_fs: (free: string) => `Only ${free} free on the gateway’s disk: new readings are refused`,
@@ -526,6 +528,8 @@ function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | nu
       const silentMin = num('silentMin') ?? Math.max(0, Math.round((e.time - lastSeen) / 60_000));
       return { text: t.ev.device_silent(e.device, t.silentFor(silentMin), t.every(interval)) };
     }
+    case 'device_back':
+      return e.device === undefined ? null : { text: t.ev.device_back(e.device) };
     case 'clock_skew': {
       const offset = num('offsetMs');
       if (offset === undefined) return null;

@@ -260,7 +260,22 @@ export class GatewayStore {
            sum = sum + excluded.sum, count = count + excluded.count`,
       ),
     };
+    for (const r of this.db
+      .prepare('SELECT id, silent_since FROM devices WHERE silent_since IS NOT NULL')
+      .all() as {
+      id: string;
+      silent_since: number;
+    }[])
+      this.silent.set(r.id, r.silent_since);
   }
+
+  /** Devices marked silent (→ since when), as the table says: a commit of their data ends it. */
+  private readonly silent = new Map<string, number>();
+  /**
+   * Told after a commit that carried data from devices marked silent (their mark is cleared in
+   * that commit): `since` is when each was marked. Must not throw.
+   */
+  onDeviceBack: ((back: { device: string; since: number }[], now: number) => void) | undefined;
 
   private readonly setRadio: Record<
     'battery' | 'rssi' | 'snr',
@@ -478,11 +493,12 @@ export class GatewayStore {
 
   /** Marks a device as silent (no data for too long); returns false if it already was. */
   markSilent(device: string, since: number): boolean {
-    return (
+    const marked =
       this.db
         .prepare('UPDATE devices SET silent_since = ? WHERE id = ? AND silent_since IS NULL')
-        .run(since, device).changes === 1
-    );
+        .run(since, device).changes === 1;
+    if (marked) this.silent.set(device, since);
+    return marked;
   }
 
   /** The latest reading of every metric of a device. */
@@ -542,6 +558,16 @@ export class GatewayStore {
     this.heardBy.clear();
     this.outboxBytes += added;
     this.outboxRows += fresh;
+    if (this.silent.size > 0) {
+      let back: { device: string; since: number }[] | undefined;
+      for (const device of seen) {
+        const since = this.silent.get(device);
+        if (since === undefined) continue;
+        this.silent.delete(device);
+        (back ??= []).push({ device, since });
+      }
+      if (back) this.onDeviceBack?.(back, now);
+    }
     return fresh;
   }
 

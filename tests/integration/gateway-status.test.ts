@@ -120,4 +120,37 @@ describe('gateway status page', () => {
     expect(silent.message).toBe('soil-1 has sent nothing for 240 min (expected every 60 s)');
     expect(silent.detail).toMatchObject({ intervalS: 60, silentMin: 240 });
   });
+
+  it('says once that a silent device is sending again, clears the health line, and tells the server', async () => {
+    const gw = stack.gateway;
+    const c = await mqtt.connectAsync(stack.mqttUrl, {
+      username: 'soil-1',
+      password: stack.secrets['soil-1'],
+      reconnectPeriod: 0,
+    });
+    try {
+      for (const dt of [2000, 1000])
+        await c.publishAsync(
+          deviceTopic('demo-farm', 'soil-1', 'up'),
+          JSON.stringify({ time: Date.now() - dt, values: { soil_vwc: 0.25 } }),
+          { qos: 1 }, // acknowledged once committed: the event is raised by then
+        );
+    } finally {
+      await c.endAsync();
+    }
+    const back = gw.events.recent.filter((e) => e.type === 'device_back' && e.device === 'soil-1');
+    expect(back).toHaveLength(1); // the second message found it no longer silent
+    expect(back[0]).toMatchObject({ severity: 'info', detail: { silentSince: expect.any(Number) } });
+    expect(
+      gw.store.peekOutbox(1000).filter((r) => r.kind === 'event' && r.body.includes('device_back')),
+    ).toHaveLength(1);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ja = await (await fetch(`${base}/`)).text();
+    expect(ja).toContain('soil-1 から再びデータが届いています');
+    expect(englishOutsideLangEn(ja)).toEqual([]);
+    expect(await (await fetch(`${base}/?lang=en`)).text()).toContain('soil-1 is sending again');
+    // Silent again later: a new silence, and its end, each said once more.
+    gw.maintenance.checkDevices(Date.now() + 4 * 60 * 60_000);
+    expect(gw.events.recent.filter((e) => e.type === 'device_silent')).toHaveLength(2);
+  });
 });
