@@ -437,8 +437,13 @@ export const TipView = Type.Object(
     expired: Type.Boolean(),
     /** When its gateway found the tip's condition gone (it is then no longer active), or null. */
     cleared: NullableIso,
-    /** Whether "automate" can make an automation from the tip's action. */
+    /**
+     * Whether "automate" can make an automation from the tip as it stands: its action is one an
+     * automation can do, and its field has an actuator for it.
+     */
     automatable: Type.Boolean(),
+    /** The actuators it could steer (the one the tip names, else those on its field): pick one when several. */
+    actuators: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 }),
     automation: Nullable(Type.String()),
   },
   { additionalProperties: false },

@@ -63,6 +63,44 @@ function plain(s: string, suffix: string): string {
 
 const has = (kit: Kit, command: string) => Object.hasOwn(kit.commands ?? {}, command);
 
+/** The farm's actuators on the field (any field when none) that take one of the commands. */
+function fitting(field: string | undefined, actuators: Actuator[], needs: string[]): Actuator[] {
+  return actuators.filter((a) => needs.some((c) => has(a.kit, c)) && (!field || a.field === field));
+}
+
+/** What "automate" needs of the farm for a tip: the commands its actuator takes, on which field. */
+function actuatorNeeds(tip: Tip): { named?: string; field?: string; needs: string[] } | undefined {
+  const a = tip.action;
+  if (!a) return undefined;
+  switch (a.type) {
+    case 'irrigate':
+      return { named: a.valve, field: a.field, needs: ['open_for', 'open'] };
+    case 'water_level':
+      return { field: a.field, needs: ['open'] };
+    default:
+      return undefined; // a valve tip says what, not when: it needs a trigger the farmer writes
+  }
+}
+
+/**
+ * Whether "automate" can make an automation from the tip as it stands, and with which actuators:
+ * the one the tip names, else those on its field that take the commands (the farmer picks when
+ * there are several). A tip whose field has none cannot be automated here.
+ */
+export function automateChoices(
+  tip: Tip,
+  actuators: Actuator[],
+): { automatable: boolean; actuators: string[] } {
+  const n = isAutomatable(tip) ? actuatorNeeds(tip) : undefined;
+  if (!n) return { automatable: false, actuators: [] };
+  if (n.named) {
+    const named = actuators.some((a) => a.id === n.named);
+    return { automatable: named, actuators: named ? [n.named] : [] };
+  }
+  const ids = fitting(n.field, actuators, n.needs).map((a) => a.id);
+  return { automatable: ids.length > 0, actuators: ids };
+}
+
 function chooseActuator(
   wanted: string | undefined,
   field: string | undefined,
@@ -78,13 +116,13 @@ function chooseActuator(
       });
     return a;
   }
-  const fitting = actuators.filter((a) => needs.some((c) => has(a.kit, c)) && (!field || a.field === field));
-  if (fitting.length === 1) return fitting[0]!;
+  const fit = fitting(field, actuators, needs);
+  if (fit.length === 1) return fit[0]!;
   throw new HatakeError(
     'HATAKE_E_AUTOMATION',
-    fitting.length === 0
+    fit.length === 0
       ? `the tip names no valve and field ${field ?? '(none)'} has no actuator`
-      : `field ${field ?? '(none)'} has ${fitting.length} actuators; choose one`,
+      : `field ${field ?? '(none)'} has ${fit.length} actuators; choose one`,
     {
       place: { pointer: '/actuator' },
       expected: actuators.map((x) => x.id).join(', ') || 'an actuator in the manifest',

@@ -13,7 +13,7 @@ import type { ApplyContext } from '../sync-appliers.ts';
 import { inList, type Access } from './access.ts';
 import type { Automations } from './automations.ts';
 import type { Effects } from './effects.ts';
-import { automationFromTip, isAutomatable } from './tip-automation.ts';
+import { automateChoices, automationFromTip } from './tip-automation.ts';
 import type { WebhookStore } from './webhook-store.ts';
 import type { AutomationView } from '../../protocol/review.ts';
 
@@ -33,6 +33,8 @@ interface TipRow {
 }
 
 const LIVE: TipState[] = ['open', 'acted', 'automated', 'dismissed'];
+
+type Actuators = ReturnType<Automations['actuatorsOf']>;
 
 export interface TipDeps {
   db: Db;
@@ -157,7 +159,7 @@ export class Tips {
     if (queued > 0) this.d.effects.webhookQueued();
   }
 
-  private view(r: TipRow, now: number): TipView {
+  private view(r: TipRow, now: number, actuators = new Map<string, Actuators>()): TipView {
     const tip = JSON.parse(r.doc) as Tip;
     return {
       tip,
@@ -166,9 +168,16 @@ export class Tips {
       stateAt: r.state_at === null ? null : new Date(r.state_at).toISOString(),
       expired: r.expires <= now,
       cleared: r.cleared_at === null ? null : new Date(r.cleared_at).toISOString(),
-      automatable: isAutomatable(tip),
+      ...automateChoices(tip, this.actuatorsOf(r.farm, actuators)),
       automation: r.automation,
     };
+  }
+
+  /** A farm's actuators, looked up once per farm in `cache`. */
+  private actuatorsOf(farm: string, cache: Map<string, Actuators>): Actuators {
+    let a = cache.get(farm);
+    if (!a) cache.set(farm, (a = this.d.automations.actuatorsOf(farm)));
+    return a;
   }
 
   /** Tips of the caller's farms, most severe and newest first. */
@@ -189,7 +198,8 @@ export class Tips {
          ORDER BY created DESC LIMIT ?`,
       )
       .all(...farms, ...(active ? [now] : []), ...(q.field ? [q.field] : []), q.limit ?? 100) as TipRow[];
-    const views = rows.map((r) => this.view(r, now));
+    const actuators = new Map<string, Actuators>(); // one look at a farm's devices per list
+    const views = rows.map((r) => this.view(r, now, actuators));
     if (active)
       views.sort(
         (a, b) =>

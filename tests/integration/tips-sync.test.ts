@@ -41,6 +41,7 @@ function manifest(): Manifest {
   m.devices.push(
     { id: 'valve-1', kit: 'hatake-water-gate', field: 'upland-1', name: '灌水バルブ' },
     { id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1', name: '水口' },
+    { id: 'gate-2', kit: 'hatake-water-gate', field: 'paddy-1', name: '落水口' },
   );
   return m;
 }
@@ -177,6 +178,7 @@ describe('synced tips', () => {
     expect(tips[0]!.tip.severity === 'warning' || tips[0]!.tip.severity === 'severe').toBe(true);
     const view = tips.find((t) => t.tip.id === irrigation.id)!;
     expect(view).toMatchObject({ state: 'open', expired: false, automatable: true, automation: null });
+    expect(view.actuators).toEqual(['valve-1']); // the one valve on upland-1
     expect(validator(Tip).check(view.tip)).toBe(true);
     expect(view.tip.title.ja.length).toBeGreaterThan(0);
     expect((server.ctx.db.prepare('SELECT COUNT(*) AS n FROM tips').get() as { n: number }).n).toBe(2);
@@ -328,7 +330,7 @@ describe('acting on tips', () => {
       [paddy.id, { limits: { maxRunsPerDay: 0 } }, 'HATAKE_E_PAYLOAD_SCHEMA', '/limits/maxRunsPerDay'],
       [
         paddy.id,
-        { limits: { quietHours: { from: '05:00', to: '05:00' } } },
+        { actuator: 'gate-1', limits: { quietHours: { from: '05:00', to: '05:00' } } },
         'HATAKE_E_AUTOMATION',
         '/limits/quietHours',
       ],
@@ -363,9 +365,34 @@ describe('acting on tips', () => {
     expect((await farmer('/api/v1/tips?limit=100000')).status).toBe(400);
   });
 
-  it('turns a paddy water-level tip into a band automation on the field’s water gate, with the farmer’s adjustments', async () => {
+  it('offers only what can be automated: a tip naming a valve the farm does not have cannot be', async () => {
+    const stray: Tip = {
+      ...irrigation,
+      id: 'tip-irr-stray-valve',
+      dedupKey: 'irrigation:demo-farm:upland-1:stray',
+      reason: 'new',
+      supersedes: undefined,
+      action: { type: 'irrigate', field: 'upland-1', valve: 'valve-9', amountMm: 20, withinHours: 12 },
+    };
+    await sync('gw-1', [stray]);
+    expect(await json<TipView>(farmer(`/api/v1/tips/${stray.id}`))).toMatchObject({
+      automatable: false,
+      actuators: [],
+    });
+  });
+
+  it('turns a paddy water-level tip into a band automation on the water gate the farmer picks, with the farmer’s adjustments', async () => {
+    // paddy-1 has two gates: both are offered, and neither is taken without the farmer saying which.
+    expect(await json<TipView>(farmer(`/api/v1/tips/${paddy.id}`))).toMatchObject({
+      automatable: true,
+      actuators: ['gate-1', 'gate-2'],
+    });
+    const unsure = await post(farmer, `/api/v1/tips/${paddy.id}/automate`, { enabled: true });
+    expect(unsure.status).toBe(400);
+    expect(await unsure.json()).toMatchObject({ code: 'HATAKE_E_AUTOMATION', pointer: '/actuator' });
     const out = await json<{ automation: AutomationView }>(
       post(farmer, `/api/v1/tips/${paddy.id}/automate`, {
+        actuator: 'gate-1',
         enabled: true,
         name: { ja: '田んぼ1号の水位', en: 'Paddy 1 water level' },
         limits: { maxRunsPerDay: 6 },
