@@ -248,7 +248,7 @@ const Latest = Type.Union([
   Type.Null(),
 ]);
 
-export const DEVICE_STATES = ['ok', 'late', 'silent', 'never'] as const;
+export const DEVICE_STATES = ['ok', 'late', 'silent', 'never', 'unknown'] as const;
 
 export const DeviceHealth = Type.Object({
   id: Type.String(),
@@ -259,8 +259,21 @@ export const DeviceHealth = Type.Object({
   transport: Type.Union([Type.String(), Type.Null()]),
   lastSeen: IsoOrNull,
   online: Type.Union([Type.Boolean(), Type.Null()]),
-  /** ok: heard within 3 intervals; late: within 12; silent: longer; never: provisioned, never heard. */
+  /**
+   * ok: heard within 3 intervals; late: within 12; silent: longer; never: provisioned, never heard;
+   * unknown: late or silent by the server's clock, but none of the farm's gateways has synced since
+   * the device's next reading was due — whether it still reports cannot be known (see
+   * gatewayNotSyncing).
+   */
   state: Type.Union(DEVICE_STATES.map((s) => Type.Literal(s))),
+  /**
+   * Why the state is unknown (null for any other state): the farm's gateways (not revoked), none of
+   * which has synced since the device was due, and the newest of their last syncs (null: never).
+   */
+  gatewayNotSyncing: Type.Union([
+    Type.Object({ gateways: Type.Array(Type.String()), since: IsoOrNull }),
+    Type.Null(),
+  ]),
   intervalS: Type.Union([Type.Number(), Type.Null()]),
   battery: Latest,
   batteryLevel: Latest,
@@ -282,7 +295,12 @@ export const GatewayAlert = Type.Object({
   severity: Type.String(),
   time: Iso,
   device: Type.Union([Type.String(), Type.Null()]),
+  /** The gateway's own words, in English (a page says the event in its language from type and detail). */
   message: Type.String(),
+  /** What the gateway sent with the event (protocol/sync.ts GatewayEvent detail), when anything. */
+  detail: Type.Optional(
+    Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+  ),
   /** For downlink_applied / downlink_refused: the document the event is about. */
   downlink: Type.Optional(
     Type.Object({ kind: Type.String(), id: Type.String(), version: Type.Integer({ minimum: 0 }) }),

@@ -2,7 +2,9 @@
 // reporting interval, battery and radio signal, and how much of the last day's data carried a
 // quality flag; each gateway's last sync, what it still has to send and which version it runs
 // (from the status it sends with each sync batch, or its backlog_report events), and its recent
-// alerts.
+// alerts with what they carry. A device's readings reach the server only through the farm's
+// gateways: while none of them has synced since the device was due, its state is 'unknown' (the
+// gateway not syncing is the news), not late or silent.
 import type { DeviceHealth, GatewayAlert, GatewayHealth } from '../../protocol/views.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import type { Db } from '../../runtime/sqlite.ts';
@@ -40,6 +42,7 @@ export async function deviceHealth(
   for (const d of registry?.devices ?? [])
     if (!rows.some((r) => r.id === d.id))
       rows.push({ id: d.id, name: null, field: null, kit: d.kit, last_seen: null, online: null });
+  const gateways = farmGatewaySyncs(db, farm);
   const latest = await store.latest([farm]);
   const pick = (device: string, metric: string) => {
     const l: LatestRow | undefined = latest.find((x) => x.device === device && x.metric === metric);
@@ -50,7 +53,7 @@ export async function deviceHealth(
     const kit = d.kit ? catalogue.get(d.kit) : undefined;
     const every = intervalMs(catalogue, d.kit);
     const age = d.last_seen === null ? null : now - d.last_seen;
-    const state =
+    const byAge =
       age === null
         ? 'never'
         : age <= SILENT_INTERVALS * every
@@ -58,6 +61,16 @@ export async function deviceHealth(
           : age <= LATE_INTERVALS * every
             ? 'late'
             : 'silent';
+    // Late or silent by the server's clock — but if no gateway has synced since the device's next
+    // reading was due, the server cannot have heard it whatever it did: unknown, because of them.
+    const gatewayNotSyncing =
+      (byAge === 'late' || byAge === 'silent') &&
+      d.last_seen !== null &&
+      gateways.ids.length > 0 &&
+      (gateways.newestSync === null || gateways.newestSync < d.last_seen + SILENT_INTERVALS * every)
+        ? { gateways: gateways.ids, since: iso(gateways.newestSync) }
+        : null;
+    const state = gatewayNotSyncing ? 'unknown' : byAge;
     const quality = { readings: 0, flagged: 0, flags: {} as Record<string, number> };
     const metrics = new Set([
       ...Object.keys(kit?.metrics ?? {}),
@@ -88,6 +101,7 @@ export async function deviceHealth(
       lastSeen: iso(d.last_seen),
       online: d.online === null ? null : d.online === 1,
       state,
+      gatewayNotSyncing,
       intervalS: kit?.interval ?? null,
       battery: pick(d.id, 'battery'),
       batteryLevel: pick(d.id, 'battery_level'),
@@ -98,6 +112,34 @@ export async function deviceHealth(
     });
   }
   return out;
+}
+
+/**
+ * The gateways a farm's readings come through — every one not revoked (the server does not know
+ * which gateway hears which device) — and the newest of their last syncs (null: none synced yet).
+ */
+function farmGatewaySyncs(db: Db, farm: string): { ids: string[]; newestSync: number | null } {
+  const rows = db
+    .prepare('SELECT id, last_sync FROM gateways WHERE farm = ? AND revoked IS NULL ORDER BY id')
+    .all(farm) as { id: string; last_sync: number | null }[];
+  const synced = rows.map((r) => r.last_sync).filter((t): t is number => t !== null);
+  return { ids: rows.map((r) => r.id), newestSync: synced.length ? Math.max(...synced) : null };
+}
+
+/** An event's detail as stored (the gateway sent it through the sync schema): an object of plain values. */
+function parseDetail(text: string | null): NonNullable<GatewayAlert['detail']> | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    const out: NonNullable<GatewayAlert['detail']> = {};
+    for (const [k, x] of Object.entries(v))
+      if (x === null || ['string', 'number', 'boolean'].includes(typeof x))
+        out[k] = x as string | number | boolean | null;
+    return out;
+  } catch {
+    return undefined;
+  }
 }
 
 export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[] {
@@ -138,14 +180,22 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
         message: string;
         detail: string | null;
       }[]
-    ).map(({ detail, ...a }): GatewayAlert => {
-      const d =
-        a.type.startsWith('downlink_') && detail ? (JSON.parse(detail) as Record<string, unknown>) : {};
+    ).map(({ detail: text, ...a }): GatewayAlert => {
+      const detail = parseDetail(text);
+      const d = detail ?? {};
       const downlink =
-        typeof d.kind === 'string' && typeof d.id === 'string' && Number.isInteger(d.version)
+        a.type.startsWith('downlink_') &&
+        typeof d.kind === 'string' &&
+        typeof d.id === 'string' &&
+        Number.isInteger(d.version)
           ? { kind: d.kind, id: d.id, version: d.version as number }
           : undefined;
-      return { ...a, time: new Date(a.time).toISOString(), ...(downlink ? { downlink } : {}) };
+      return {
+        ...a,
+        time: new Date(a.time).toISOString(),
+        ...(detail ? { detail } : {}),
+        ...(downlink ? { downlink } : {}),
+      };
     });
     return {
       id: g.id,

@@ -1,5 +1,8 @@
 // The IT partner's journey in a real browser: devices with their health and the gateway with its
-// sync backlog and version; then provisioning — upload a manifest with one mistake, see it at its
+// sync backlog, version and alerts — each said in Japanese from what the gateway sent (a device the
+// real gateway found silent, a full disk), the gateway's English kept, marked, for one the page has
+// no sentence for; during a gateway outage, devices read as unknown with the gateway named, not as
+// silent; then provisioning — upload a manifest with one mistake, see it at its
 // line, said in Japanese by its code with the server's English as the detail, fix it in the
 // editor (meeting a second kind of mistake, said in a sentence of its own), provision, and download
 // the new device's QR code and config, with which the device then logs in to the gateway's broker.
@@ -13,14 +16,36 @@ import mqtt from 'mqtt';
 import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { hashSecret, type Registry } from '../../protocol/registry.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import type { FarmHealth } from '../../protocol/views.ts';
 import { writeFileAtomic } from '../../firmware-config/provision.ts';
-import { eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
-import { accessibilityProblems, launch, phonePage, screenshots, signInAs } from './browser.ts';
+import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
+import {
+  accessibilityProblems,
+  launch,
+  phonePage,
+  screenshots,
+  signInAs,
+  untranslatedWords,
+} from './browser.ts';
 import { SeedGateway } from './seed.ts';
 
 let stack: Stack;
 let browser: Browser;
 let page: Page;
+
+const MIB = 1024 * 1024;
+/**
+ * Latin words the Japanese page may show outside what is marked translate="no": units (the gateway
+ * settings count some in KiB), and the makers' and products' names in the kits' Japanese names.
+ */
+const ALLOWED = [
+  'MB',
+  'KiB',
+  'dBm',
+  'dB',
+  ...[...loadCatalogue().kits.values()].flatMap((k) => k.name.ja.match(/[A-Za-z]{2,}/g) ?? []),
+];
 
 const MANIFEST = (
   kit: string,
@@ -56,7 +81,24 @@ beforeAll(async () => {
           type: 'disk_full',
           severity: 'critical',
           time: Date.now() - 60_000,
-          message: 'ディスクの空きがありません / disk budget exhausted',
+          message: 'database budget reached; new readings are refused',
+          detail: {
+            fsFreeBytes: 20_480 * MIB,
+            dbBytes: 512 * MIB,
+            budgetBytes: 512 * MIB,
+            atRetentionFloor: false,
+          },
+        },
+      },
+      // An event without what its sentence needs (no device named): the gateway's words stay.
+      {
+        kind: 'event',
+        body: {
+          id: 'battery-low-0001',
+          type: 'battery_low',
+          severity: 'warning',
+          time: Date.now() - 120_000,
+          message: 'a device battery is low',
         },
       },
     ],
@@ -69,6 +111,20 @@ beforeAll(async () => {
       downlinkVersion: 0,
     },
   );
+  // The stack's own gateway last heard soil-1 ten minutes ago and finds it silent: a real
+  // device_silent event, synced to the server.
+  stack.gateway.store.db
+    .prepare(
+      `INSERT INTO devices (id, last_seen, online) VALUES ('soil-1', ?, 1)
+       ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen`,
+    )
+    .run(Date.now() - 10 * 60_000);
+  stack.gateway.maintenance.checkDevices(Date.now());
+  const partner = await signIn(stack.httpUrl, 'demo-partner');
+  await eventually(async () => {
+    const h = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth;
+    return h.gateways.find((g) => g.id === 'gw-test')?.alerts.some((a) => a.type === 'device_silent');
+  }, 15_000);
   page = await phonePage(browser, stack.httpUrl);
 }, 120_000);
 
@@ -85,13 +141,90 @@ describe('the partner journey', () => {
     const gw = page.getByTestId('gateway-gw-barn');
     await expect(gw.textContent()).resolves.toMatch(/未送信42/);
     await expect(gw.textContent()).resolves.toMatch(/0\.1\.0/);
-    // Throughput, as the server measured it: the one item gw-barn sent, over 5 minutes.
-    await gw.getByText('0.2 件/分').waitFor();
-    await expect(gw.textContent()).resolves.toMatch(/同期速度（5分平均）0\.2 件\/分/);
-    await expect(gw.textContent()).resolves.toMatch(/ディスクの空きがありません/);
-    await page.getByTestId('gateway-gw-test').waitFor();
+    // Throughput, as the server measured it: the two items gw-barn sent, over 5 minutes.
+    await gw.getByText('0.4 件/分').waitFor();
+    await expect(gw.textContent()).resolves.toMatch(/同期速度（5分平均）0\.4 件\/分/);
+    // The full disk in Japanese from its numbers; the event the page has no sentence for in the
+    // gateway's English, marked as English and not for translation.
+    await expect(
+      gw.locator('li[data-type="disk_full"]').getByTestId('alert-text').textContent(),
+    ).resolves.toBe(
+      'ゲートウェイの保存領域がいっぱいです（ディスクの空き 20,480 MB、データベース 512 MB／上限 512 MB）。新しいデータを受け付けていません',
+    );
+    const fallback = gw.locator('li[data-type="battery_low"]').getByTestId('alert-text');
+    await expect(fallback.textContent()).resolves.toBe('a device battery is low');
+    await expect(fallback.getAttribute('lang')).resolves.toBe('en');
+    await expect(fallback.getAttribute('translate')).resolves.toBe('no');
+    // The device the real gateway found silent, in Japanese: how long, how often it should report.
+    const silent = page.getByTestId('gateway-gw-test').locator('li[data-type="device_silent"]');
+    await expect(silent.getByTestId('alert-text').textContent()).resolves.toBe(
+      'soil-1 から10分データが届いていません（通常は60秒ごと）',
+    );
+    await expect(silent.locator('[translate="no"]').first().textContent()).resolves.toBe('soil-1');
+    // Nowhere on the page an English word outside names, codes and the gateway's marked words.
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'partner-health');
+
+    // On the switch, the same alerts in English.
+    await page.getByRole('button', { name: /English/ }).click();
+    await page.getByRole('heading', { level: 1, name: /Devices and gateways/ }).waitFor();
+    await expect(silent.getByTestId('alert-text').textContent()).resolves.toBe(
+      'soil-1 has sent nothing for 10 minutes (expected every 60 seconds)',
+    );
+    await page.getByRole('button', { name: /日本語/ }).click();
+    await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
+  });
+
+  it('during a gateway outage shows the devices as unknown, naming the gateway, not as silent', async () => {
+    // A farm whose only gateway last synced an hour ago, a minute after it last heard soil-a.
+    const demo = demoManifest();
+    const probe = demo.devices.find((d) => d.kit === 'hatake-soil-probe')!;
+    const now = Date.now();
+    await new SeedGateway(stack.server!, stack.httpUrl, 'hill-farm', 'gw-hill').send([
+      {
+        kind: 'manifest',
+        body: {
+          ...demo,
+          farm: { ...demo.farm, id: 'hill-farm', name: '丘の農場' },
+          devices: [{ ...probe, id: 'soil-a', name: '土壌センサー A' }],
+        },
+      },
+      {
+        kind: 'reading',
+        body: {
+          device: 'soil-a',
+          metric: 'soil_temperature',
+          value: 12,
+          unit: 'degC',
+          time: now - 61 * 60_000,
+          flags: [],
+        },
+      },
+    ]);
+    // The server stamps last_sync with its clock when a batch arrives: gw-hill went quiet an hour ago.
+    stack
+      .server!.ctx.db.prepare("UPDATE gateways SET last_sync = ? WHERE id = 'gw-hill'")
+      .run(now - 60 * 60_000);
+    const admin = await phonePage(browser, stack.httpUrl);
+    try {
+      await signInAs(admin, 'admin');
+      await admin.goto('/#/partner/hill-farm');
+      const row = admin.getByTestId('health-soil-a');
+      await row.waitFor();
+      await expect(row.locator('.badge').textContent()).resolves.toBe('不明');
+      await expect(row.getByTestId('state-reason').textContent()).resolves.toMatch(
+        /^ゲートウェイ gw-hill から\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}以降同期がありません$/,
+      );
+      await expect(admin.getByTestId('unknown-devices-gw-hill').textContent()).resolves.toBe(
+        '同期が戻るまで状態が分からない機器: soil-a',
+      );
+      expect(await untranslatedWords(admin, ALLOWED)).toEqual([]);
+      expect(await accessibilityProblems(admin)).toEqual([]);
+      await screenshots(admin, 'partner-gateway-outage');
+    } finally {
+      await admin.context().close();
+    }
   });
 
   it('provisions a device from a manifest with one error, fixed in the browser, and downloads its QR code', async () => {

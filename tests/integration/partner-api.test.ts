@@ -3,10 +3,13 @@
 // but a path that leaves the upload is refused at its line and never read; provisioning returns
 // the device files once, keeps no secret on the server, keeps secrets on a re-run and rotates on
 // request, and publishes the manifest and registry for the farm's gateways. Roles and farms are
-// enforced; hostile input gets a coded 4xx.
+// enforced; hostile input gets a coded 4xx. Health blames the gateway, not the devices, while the
+// farm's gateways have not synced since a device was due; and the alerts a real gateway raised
+// read as sentences of the partner page in both languages.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
 import { hashSecret, type Registry } from '../../protocol/registry.ts';
 import type {
   FarmHealth,
@@ -14,8 +17,10 @@ import type {
   ProvisionResult,
   StoredManifest,
 } from '../../protocol/views.ts';
-import { eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
+import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import { SeedGateway } from '../e2e/seed.ts';
+import { alertText, partsText } from '../../dashboard/ui/gateway-alerts.ts';
+import { translate } from '../../dashboard/ui/i18n.ts';
 
 type Fetcher = Awaited<ReturnType<typeof signIn>>;
 let stack: Stack;
@@ -275,5 +280,137 @@ describe('health', () => {
       backlog: 7,
       oldestAgeMs: 5000,
     });
+  });
+
+  it('says a device’s state is unknown, naming the gateways, while none of its farm’s has synced since it was due', async () => {
+    const admin = await signIn(stack.httpUrl, 'admin');
+    const states = async () => {
+      const h = (await (await admin('/api/v1/farms/hill-farm/health')).json()) as FarmHealth;
+      return Object.fromEntries(h.devices.map((d) => [d.id, d]));
+    };
+    const MIN = 60_000;
+    // The server stamps last_sync with its own clock when a batch arrives: a gateway that went
+    // offline at some time is one whose last_sync is that time.
+    const lastSyncAt = (id: string, t: number) =>
+      stack.server!.ctx.db.prepare('UPDATE gateways SET last_sync = ? WHERE id = ?').run(t, id);
+    // A farm of its own (the stack's gateway keeps syncing demo-farm): four soil probes reporting
+    // every 60 s, heard through gw-hill; a second gateway, gw-hill-2, registered but never synced.
+    const demo = demoManifest();
+    const probe = demo.devices.find((d) => d.kit === 'hatake-soil-probe')!;
+    const manifest = {
+      ...demo,
+      farm: { ...demo.farm, id: 'hill-farm', name: '丘の農場' },
+      devices: ['soil-a', 'soil-b', 'soil-c', 'soil-d'].map((id) => ({ ...probe, id, name: id })),
+    };
+    const gw = new SeedGateway(stack.server!, stack.httpUrl, 'hill-farm', 'gw-hill');
+    stack.server!.ctx.auth.issueGatewayToken('gw-hill-2', 'hill-farm');
+    const reading = (device: string, time: number) => ({
+      kind: 'reading' as const,
+      body: { device, metric: 'soil_temperature', value: 12, unit: 'degC', time, flags: [] },
+    });
+    const now = Date.now();
+    await gw.send([
+      { kind: 'manifest', body: manifest },
+      reading('soil-a', now - 61 * MIN), // a minute before the gateway's last sync
+      reading('soil-b', now - 180 * MIN), // silent two hours before it
+      reading('soil-c', now - 30 * MIN), // after it: impossible but for a clock off — still the gateway's
+    ]);
+    lastSyncAt('gw-hill', now - 60 * MIN);
+
+    let d = await states();
+    const notSyncing = { gateways: ['gw-hill', 'gw-hill-2'], since: new Date(now - 60 * MIN).toISOString() };
+    expect(d['soil-a']).toMatchObject({ state: 'unknown', gatewayNotSyncing: notSyncing });
+    expect(d['soil-c']).toMatchObject({ state: 'unknown', gatewayNotSyncing: notSyncing });
+    // Silent long before the gateway stopped: the device's own doing.
+    expect(d['soil-b']).toMatchObject({ state: 'silent', gatewayNotSyncing: null });
+    expect(d['soil-d']).toMatchObject({ state: 'never', gatewayNotSyncing: null });
+
+    // The gateway syncs again, without their readings: now the devices are silent. soil-d, last
+    // heard 11 minutes ago (within 12 intervals), is late.
+    await gw.send([reading('soil-d', Date.now() - 11 * MIN)]);
+    d = await states();
+    expect(d['soil-a']).toMatchObject({ state: 'silent', gatewayNotSyncing: null });
+    expect(d['soil-c']).toMatchObject({ state: 'silent', gatewayNotSyncing: null });
+    expect(d['soil-d']).toMatchObject({ state: 'late', gatewayNotSyncing: null });
+
+    // The gateway's last sync 10 minutes ago: before soil-d was due (8 minutes ago), so soil-d is
+    // unknown rather than late; soil-a was due long before it, so it stays silent.
+    lastSyncAt('gw-hill', Date.now() - 10 * MIN);
+    d = await states();
+    expect(d['soil-d']).toMatchObject({
+      state: 'unknown',
+      gatewayNotSyncing: { gateways: ['gw-hill', 'gw-hill-2'] },
+    });
+    expect(d['soil-a']!.state).toBe('silent');
+
+    // gw-hill revoked: only gw-hill-2 can bring readings, and it never synced.
+    stack.server!.ctx.auth.revokeGateway('gw-hill');
+    expect((await states())['soil-a']).toMatchObject({
+      state: 'unknown',
+      gatewayNotSyncing: { gateways: ['gw-hill-2'], since: null },
+    });
+    // No gateway left: nothing to blame but the device.
+    stack.server!.ctx.auth.revokeGateway('gw-hill-2');
+    expect((await states())['soil-a']).toMatchObject({ state: 'silent', gatewayNotSyncing: null });
+  });
+
+  it('reads every alert a real gateway raised as a sentence, in Japanese and in English', async () => {
+    // The stack's gateway hears soil-1, later finds it silent, and then hears it again.
+    const publish = async () => {
+      const client = await mqtt.connectAsync(stack.mqttUrl, {
+        username: 'soil-1',
+        password: stack.secrets['soil-1'],
+        reconnectPeriod: 0,
+      });
+      await client.publishAsync(
+        'hatake/v1/demo-farm/soil-1/up',
+        JSON.stringify({ values: { soil_temperature: 11 } }),
+        { qos: 1 },
+      );
+      await client.endAsync();
+    };
+    const lastSeen = () => stack.gateway.store.devices().find((x) => x.id === 'soil-1')?.lastSeen ?? 0;
+    await publish();
+    await eventually(lastSeen, 10_000);
+    // 20 minutes on, as the gateway sees it: it last heard soil-1 then.
+    const before = Date.now() - 20 * 60_000;
+    stack.gateway.store.db.prepare("UPDATE devices SET last_seen = ? WHERE id = 'soil-1'").run(before);
+    stack.gateway.maintenance.checkDevices(Date.now());
+    await publish();
+    await eventually(() => lastSeen() > before, 10_000);
+    const alerts = await eventually(async () => {
+      const h = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth;
+      const a = h.gateways.find((g) => g.id === 'gw-test')?.alerts ?? [];
+      return a.some((x) => x.type === 'device_silent') && a.some((x) => x.type === 'device_back')
+        ? a
+        : undefined;
+    }, 15_000);
+    // Whatever else it raised on the way (what provisioning sent down, above) reads as a sentence too.
+    for (const a of alerts) {
+      expect(
+        alertText(a, 'ja', (k) => translate('ja', k)),
+        `${a.type}: ${a.message}`,
+      ).toBeDefined();
+      expect(
+        alertText(a, 'en', (k) => translate('en', k)),
+        `${a.type}: ${a.message}`,
+      ).toBeDefined();
+    }
+    const say = (type: string, lang: 'ja' | 'en') =>
+      alertText(
+        alerts.find((a) => a.type === type)!,
+        lang,
+        (k) => translate(lang, k),
+      )!.parts;
+    expect(say('device_silent', 'ja')[0]).toEqual({ name: 'soil-1' });
+    expect(partsText(say('device_silent', 'ja'))).toMatch(
+      /^soil-1 から(20|21)分データが届いていません（通常は60秒ごと）$/,
+    );
+    expect(partsText(say('device_silent', 'en'))).toMatch(
+      /^soil-1 has sent nothing for (20|21) minutes \(expected every 60 seconds\)$/,
+    );
+    expect(partsText(say('device_back', 'ja'))).toMatch(
+      /^soil-1 から再びデータが届いています（\d+秒前に無応答と判定）$/,
+    );
   });
 });

@@ -21,6 +21,7 @@ import { AUTOMATION_EVENTS, ManualOverride } from '../../protocol/automation.ts'
 import { TIP_SEVERITIES } from '../../protocol/tip.ts';
 import { DEVICE_STATES, SERIES_RANGES } from '../../protocol/views.ts';
 import { MANIFEST_PROBLEM_CODES } from '../../dashboard/ui/manifest-problems.ts';
+import { DOWNLINK_KINDS, GATEWAY_ALERT_TYPES } from '../../dashboard/ui/gateway-alerts.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
 
 const UI = join(import.meta.dirname, '../../dashboard/ui');
@@ -70,6 +71,8 @@ const FAMILIES: Record<string, readonly string[]> = {
   modelInput_: modelInputs,
   manifestProblem_: MANIFEST_PROBLEM_CODES,
   error_: Object.keys(ERROR_CODES),
+  gatewayEvent_: GATEWAY_ALERT_TYPES,
+  downlinkKind_: DOWNLINK_KINDS,
 };
 
 const code = sources(UI).map((f) => ({ f, text: readFileSync(f, 'utf8') }));

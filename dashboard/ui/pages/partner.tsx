@@ -1,13 +1,16 @@
-// The IT partner's pages: a farm's kits and devices with their health and its gateways with their
-// sync backlog, throughput and version; the settings sent down to the farm's gateways (what was
-// last sent, a form in the partner's units, withdrawal, and whether each gateway applied it); and
-// provisioning in the browser — upload or edit a manifest, see each problem at its line,
-// provision, download the device configs, QR codes and the printable sheet.
+// The IT partner's pages: a farm's kits and devices with their health (unknown, with the gateway
+// named, while the farm's gateways have not synced since a device was due) and its gateways with
+// their sync backlog, throughput, version and alerts (each said in the reader's language from what
+// the gateway sent, its English kept where the page has no sentence); the settings sent down to
+// the farm's gateways (what was last sent, a form in the partner's units, withdrawal, and whether
+// each gateway applied it); and provisioning in the browser — upload or edit a manifest, see each
+// problem at its line, provision, download the device configs, QR codes and the printable sheet.
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
 import type {
   FarmHealth,
+  GatewayAlert,
   GatewayHealth,
   KitSummary,
   ManifestCheckResult,
@@ -18,6 +21,7 @@ import type {
 import { api, ApiError } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import { isKnownProblemCode, problemPlace, problemText } from '../manifest-problems.ts';
+import { alertText, gatewayNotSyncingText, type Part } from '../gateway-alerts.ts';
 import { href } from '../route.ts';
 import { fmtNumber, fmtTime, fmtValue } from '../format.ts';
 import {
@@ -106,6 +110,17 @@ export function PartnerFarm({ farm }: { farm: string }) {
                         </span>
                         <br />
                         <span class={`badge state-${d.state}`}>{t(`state_${d.state}`)}</span>
+                        {d.gatewayNotSyncing ? (
+                          <span class="sub" data-testid="state-reason">
+                            <Parts
+                              parts={gatewayNotSyncingText(
+                                d.gatewayNotSyncing,
+                                (iso) => fmtTime(iso, lang),
+                                t,
+                              )}
+                            />
+                          </span>
+                        ) : null}
                       </th>
                       <td>{d.kitName ? d.kitName[lang] : <span translate={false}>{d.kit ?? '—'}</span>}</td>
                       <td>
@@ -161,11 +176,12 @@ export function PartnerFarm({ farm }: { farm: string }) {
                   <dd translate={false}>{g.ackedSeq}</dd>
                 </dl>
                 {g.revoked ? <p class="badge warn">{t('revoked')}</p> : null}
+                <UnknownDevices gateway={g.id} devices={h.data!.devices} />
                 {g.alerts.length ? (
                   <ul class="log">
                     {g.alerts.map((a) => (
-                      <li key={a.id} class={`sev-${a.severity}`}>
-                        <Freshness time={a.time} staleMs={Infinity} /> {a.message}
+                      <li key={a.id} class={`sev-${a.severity}`} data-type={a.type}>
+                        <Freshness time={a.time} staleMs={Infinity} /> <AlertMessage alert={a} />
                       </li>
                     ))}
                   </ul>
@@ -190,6 +206,77 @@ export function PartnerFarm({ farm }: { farm: string }) {
         </ul>
       </Section>
     </main>
+  );
+}
+
+/** A sentence of the catalogue with its names (ids, versions) marked to be left as they are. */
+function Parts({ parts }: { parts: readonly Part[] }) {
+  return (
+    <>
+      {parts.map((p, i) =>
+        typeof p === 'string' ? (
+          p
+        ) : (
+          <span key={i} translate={false}>
+            {p.name}
+          </span>
+        ),
+      )}
+    </>
+  );
+}
+
+/**
+ * A gateway's alert in the reader's language, said by its type from what the gateway sent; for a
+ * refusal (or wherever `words` asks), why (by its code) and the gateway's own English words beside
+ * it. An alert the page has no sentence for keeps the gateway's English, marked as English (as a
+ * manifest problem does).
+ */
+function AlertMessage({ alert, words = false }: { alert: GatewayAlert; words?: boolean }) {
+  const { t, lang } = useI18n();
+  const found = alertText(alert, lang, t);
+  const text = found && words && !found.reason ? { ...found, reason: alert.message } : found;
+  if (!text)
+    return (
+      <span translate={false} lang="en" data-testid="alert-text">
+        {alert.message}
+      </span>
+    );
+  return (
+    <>
+      <span data-testid="alert-text">
+        <Parts parts={text.parts} />
+      </span>
+      {text.reason ? (
+        <span class="sub" data-testid="alert-detail">
+          {text.why ? `${text.why} ` : ''}
+          {text.code ? (
+            <>
+              <code translate={false}>{text.code}</code>{' '}
+            </>
+          ) : null}
+          {t('gatewayDetail')}{' '}
+          <span translate={false} lang="en">
+            {text.reason}
+          </span>
+        </span>
+      ) : null}
+    </>
+  );
+}
+
+/**
+ * Beside a gateway: the devices whose state is unknown because the farm's gateways, this one among
+ * them, have not synced since they were due (the health view's gatewayNotSyncing).
+ */
+function UnknownDevices({ gateway, devices }: { gateway: string; devices: FarmHealth['devices'] }) {
+  const { t } = useI18n();
+  const unknown = devices.filter((d) => d.gatewayNotSyncing?.gateways.includes(gateway));
+  if (unknown.length === 0) return null;
+  return (
+    <p class="warn" data-testid={`unknown-devices-${gateway}`}>
+      {t('gatewayUnknownDevices')} <span translate={false}>{unknown.map((d) => d.id).join(', ')}</span>
+    </p>
   );
 }
 
@@ -561,7 +648,9 @@ function GatewayOutcomes({
                 {g.downlinkVersion === null ? '—' : `v${g.downlinkVersion}`}
                 {tracked ? ` / v${tracked.version}` : ''}
               </dd>
-              {report ? <ReportRow report={report} /> : null}
+              {report ? (
+                <ReportRow report={report} events={health?.find((x) => x.id === g.id)?.alerts} />
+              ) : null}
             </dl>
           </li>
         ))}
@@ -582,15 +671,24 @@ function GatewayOutcomes({
   );
 }
 
-function ReportRow({ report }: { report: ConfigReport }) {
+function ReportRow({ report, events }: { report: ConfigReport; events: GatewayAlert[] | undefined }) {
   const { t } = useI18n();
+  // The event the report was read from, said as the alert list says it, with the gateway's words
+  // (what it applied: the keys it took) beside it.
+  const alert = events?.find((e) => e.time === report.time && e.message === report.message);
   return (
     <>
       <dt>{t('gsLatestReport')}</dt>
       <dd>
         <Freshness time={report.time} staleMs={Infinity} />{' '}
-        <span translate={false} class={report.applied ? 'report' : 'report refused'}>
-          {report.message}
+        <span class={report.applied ? 'report' : 'report refused'}>
+          {alert ? (
+            <AlertMessage alert={alert} words />
+          ) : (
+            <span translate={false} lang="en">
+              {report.message}
+            </span>
+          )}
         </span>
       </dd>
     </>
