@@ -436,4 +436,44 @@ describe('writing automations in the farmer’s dashboard', () => {
     await page.getByRole('button', { name: /言語を切り替え/ }).click();
     await card.getByRole('link', { name: 'View prescription' }).waitFor();
   });
+
+  it('lets the farmer pick the gate a tip’s automation steers when the field has two, and offers no pick with one', async () => {
+    // paddy-1 gets a drain gate beside its inlet (the page is in English after the test above).
+    const m = farmWithGates();
+    m.devices.push({ id: 'gate-2', kit: 'hatake-water-gate', field: 'paddy-1', name: '落水口 田んぼ1号' });
+    const base = irrigationTip('demo-farm', 'paddy-1', 'water-1', Date.now());
+    const level: Tip = {
+      ...base,
+      id: 'tip-level-pick-test',
+      kind: 'paddy_water',
+      title: { ja: '田んぼ1号の水位が低すぎます', en: 'Paddy 1 water level is too low' },
+      action: { type: 'water_level', field: 'paddy-1', device: 'water-1', minCm: 3, maxCm: 5 },
+      dedupKey: 'paddy_water:demo-farm:paddy-1',
+    };
+    await gw.send([
+      { kind: 'manifest', body: m },
+      { kind: 'tip', body: level },
+    ]);
+    const card = page.getByTestId(`tip-${level.id}`);
+    await card.waitFor();
+    const pick = card.getByRole('combobox', { name: 'Valve or gate to steer' });
+    await expect
+      .poll(() => pick.locator('option').allTextContents(), POLL)
+      .toEqual(['水門 田んぼ1号 (gate-1)', '落水口 田んぼ1号 (gate-2)']);
+    // upland-1 has one valve: nothing to pick.
+    expect(await page.getByTestId('tip-tip-irr-form-test').getByRole('combobox').count()).toBe(0);
+    await pick.selectOption('gate-2');
+    await card.getByRole('button', { name: 'Automate' }).click();
+    await page.getByText('Automation created (disabled)').waitFor();
+    const made = (await (await farmer('/api/v1/automations?farm=demo-farm')).json()) as {
+      fromTip?: string;
+      enabled: boolean;
+      below?: { device: string };
+    }[];
+    expect(made.find((a) => a.fromTip === level.id)).toMatchObject({
+      enabled: false,
+      below: { device: 'gate-2', command: 'open' },
+    });
+    expect(await accessibilityProblems(page)).toEqual([]);
+  });
 });

@@ -440,18 +440,29 @@ export function FarmerTips({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const [view, setView] = useState<'active' | 'history'>('active');
   const tips = useLoad(() => reviewApi.tips(farm, view), `${farm}/${view}`);
-  // A tip raised, cleared or acted on elsewhere (the gateway, another phone) shows at once.
-  useLiveChanges(farm, ['tip'], tips.reload);
+  // Which valve or gate a tip's automation steers, where its field has several (tip id → device).
+  const [chosen, setChosen] = useState<Record<string, string>>({});
+  const devices = useLoad(() => api<DeviceView[]>('/api/v1/devices'), farm);
+  // A tip raised, cleared or acted on elsewhere (the gateway, another phone) shows at once, with
+  // the names of devices that came with it.
+  useLiveChanges(farm, ['tip'], () => {
+    tips.reload();
+    devices.reload();
+  });
   const [busy, setBusy] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
+  const deviceName = (id: string) => devices.data?.find((d) => d.id === id && d.farm === farm)?.name;
   const act = async (v: TipView, what: 'act' | 'dismiss' | 'automate') => {
     setBusy(v.tip.id);
     setError(null);
     try {
       if (what === 'act') await reviewApi.tipAct(v.tip.id);
       else if (what === 'dismiss') await reviewApi.tipDismiss(v.tip.id);
-      else await reviewApi.tipAutomate(v.tip.id, { enabled: false });
+      else {
+        const actuator = v.actuators.length > 1 ? (chosen[v.tip.id] ?? v.actuators[0]) : undefined;
+        await reviewApi.tipAutomate(v.tip.id, { enabled: false, ...(actuator ? { actuator } : {}) });
+      }
       setDone(
         t(what === 'act' ? 'tipActedDone' : what === 'dismiss' ? 'tipDismissedDone' : 'tipAutomatedDone'),
       );
@@ -543,6 +554,23 @@ export function FarmerTips({ farm }: { farm: string }) {
                   <button type="button" disabled={busy === v.tip.id} onClick={() => void act(v, 'dismiss')}>
                     {t('tipDismiss')}
                   </button>
+                  {v.automatable && v.actuators.length > 1 ? (
+                    <label class="inline">
+                      {t('tipAutomateWith')}{' '}
+                      <select
+                        value={chosen[v.tip.id] ?? v.actuators[0]}
+                        onChange={(e) =>
+                          setChosen((c) => ({ ...c, [v.tip.id]: (e.target as HTMLSelectElement).value }))
+                        }
+                      >
+                        {v.actuators.map((id) => (
+                          <option key={id} value={id} translate={false}>
+                            {deviceName(id) ? `${deviceName(id)} (${id})` : id}
+                          </option>
+                        ))}
+                      </select>
+                    </label>
+                  ) : null}
                   {v.automatable ? (
                     <button
                       type="button"
