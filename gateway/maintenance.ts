@@ -327,6 +327,7 @@ export class Maintenance {
             type: 'device_silent',
             severity: 'warning',
             device: id,
+            time: now, // the round's clock, which the message and detail are measured against
             message: `${id} has sent nothing for ${silentMin} min (expected every ${interval / 1000} s)`,
             detail: { lastSeen: s.lastSeen, intervalS: interval / 1000, silentMin },
           });
