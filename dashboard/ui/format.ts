@@ -95,6 +95,36 @@ export function fmtDate(iso: string | number | null | undefined, lang: Lang, zon
   }).format(t);
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Tick labels for a chart's time axis in the reader's language and the farm's zone (uPlot's own
+ * are US English in the browser's zone): hours for a day or two ("18時" / "18:00"), then days
+ * ("12/1" / "1 Dec"), with the day beside the first hour of each day. `span` is the range shown, ms.
+ */
+export function timeTicks(
+  lang: Lang,
+  zone: string,
+  span: number,
+): (t: number, prev: number | null) => string {
+  const locale = lang === 'ja' ? 'ja-JP' : 'en-GB';
+  const hour = new Intl.DateTimeFormat(locale, { timeZone: zone, hour: 'numeric', hourCycle: 'h23' });
+  const hm = new Intl.DateTimeFormat(locale, {
+    timeZone: zone,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
+  const day = new Intl.DateTimeFormat(locale, { timeZone: zone, month: 'numeric', day: 'numeric' });
+  const dayLong = new Intl.DateTimeFormat(locale, { timeZone: zone, month: 'short', day: 'numeric' });
+  const dayOf = lang === 'ja' ? day : dayLong;
+  if (span > 2 * DAY_MS) return (t) => dayOf.format(t);
+  return (t, prev) => {
+    const h = lang === 'ja' ? hour.format(t) : hm.format(t);
+    return prev === null || day.format(prev) !== day.format(t) ? `${dayOf.format(t)} ${h}` : h;
+  };
+}
+
 /**
  * How far ahead of the page's clock a time may be and still read as "just now": a reading that
  * arrives over the live stream is stamped by the device or gateway, whose clock may run a little

@@ -3,6 +3,8 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { useI18n } from '../i18n.ts';
+import { fmtTime, timeTicks } from '../format.ts';
 
 export function Chart(props: {
   t: number[];
@@ -21,12 +23,18 @@ export function Chart(props: {
   timeZone: string;
 }) {
   const el = useRef<HTMLDivElement>(null);
+  const { lang } = useI18n();
   useEffect(() => {
     const box = el.current;
     if (!box) return;
     const band = props.min && props.max;
+    const tick = timeTicks(lang, props.timeZone, props.to - props.from);
     const series: uPlot.Series[] = [
-      { label: props.timeLabel },
+      // The legend's time in the reader's language and the farm's zone.
+      {
+        label: props.timeLabel,
+        value: (_u, v) => (v === null ? '—' : fmtTime(v * 1000, lang, props.timeZone)),
+      },
       {
         label: props.label,
         stroke: '#1d6b2f',
@@ -49,7 +57,14 @@ export function Chart(props: {
         bands: band ? [{ series: [3, 2], fill: 'rgba(29,107,47,0.12)' }] : [],
         scales: { x: { time: true, range: [props.from / 1000, props.to / 1000] } },
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), props.timeZone),
-        axes: [{}, { label: props.unit, size: 56 }],
+        axes: [
+          // Ticks in the reader's language and the farm's zone (uPlot's default: US English).
+          {
+            values: (_u, splits) =>
+              splits.map((s, i) => tick(s * 1000, i > 0 ? splits[i - 1]! * 1000 : null)),
+          },
+          { label: props.unit, size: 56 },
+        ],
         legend: { show: true },
       },
       data,
@@ -70,6 +85,7 @@ export function Chart(props: {
     props.unit,
     props.timeZone,
     props.bandLabels?.join(),
+    lang,
   ]);
   return <div ref={el} class="chart" role="img" aria-label={props.label} />;
 }
