@@ -1,9 +1,8 @@
 // A prescription as CSV: one row per zone, rates in kg/ha and kg/10a, product amounts per zone.
 import type { Recommendation } from '../../protocol/recommendation.ts';
-import { prescriptionRows } from './rows.ts';
+import { per10a, prescriptionRows, round } from './rows.ts';
 
 const cell = (v: string | number) => (typeof v === 'number' ? String(v) : `"${v.replaceAll('"', '""')}"`);
-const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 /** The recommendation's zones and applied rates as CSV text (header row, then one row per zone). */
 export function toCsv(rec: Recommendation): string {
@@ -24,10 +23,10 @@ export function toCsv(rec: Recommendation): string {
       r.id,
       r.areaHa,
       r.kgNHa,
-      round(r.kgNHa / 10, 4),
+      per10a(r.kgNHa),
       rec.product.id,
       r.productKgHa,
-      round(r.productKgHa / 10, 4),
+      per10a(r.productKgHa),
       round(r.productKgHa * r.areaHa, 2),
     ]
       .map(cell)

@@ -1,7 +1,7 @@
 // A prescription as GeoJSON (RFC 7946, WGS84): one feature per zone with the rate in kg N/ha,
 // kg N/10a and the product amount.
 import type { Recommendation } from '../../protocol/recommendation.ts';
-import { prescriptionRows } from './rows.ts';
+import { per10a, prescriptionRows } from './rows.ts';
 
 /** The recommendation's zones and applied rates as a GeoJSON FeatureCollection (text). */
 export function toGeoJson(rec: Recommendation): string {
@@ -13,10 +13,10 @@ export function toGeoJson(rec: Recommendation): string {
       zone: r.zone,
       areaHa: r.areaHa,
       kgNHa: r.kgNHa,
-      kgN10a: r.kgNHa / 10,
+      kgN10a: per10a(r.kgNHa),
       product: rec.product.id,
       productKgHa: r.productKgHa,
-      productKg10a: r.productKgHa / 10,
+      productKg10a: per10a(r.productKgHa),
     },
   }));
   return `${JSON.stringify({

@@ -35,6 +35,12 @@ export function prescriptionRows(rec: Recommendation): PrescriptionRow[] {
   }));
 }
 
+/** A value rounded to `d` decimals: what a file shows, without binary noise (11.959999999999999). */
+export const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** A per-hectare amount per 10 a (1 ha = 10 × 10 a), as the files write it. */
+export const per10a = (perHa: number) => round(perHa / 10, 4);
+
 /** The area-weighted mean product rate (kg/ha): the default where a terminal has no zone. */
 export function meanProductRate(rows: PrescriptionRow[]): number {
   const area = rows.reduce((s, r) => s + r.areaHa, 0);

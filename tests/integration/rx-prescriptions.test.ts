@@ -549,14 +549,17 @@ describe('prescriptions', () => {
       at: NOW,
       reason: '倒伏が心配 / worried about lodging',
     };
+    rec.zones[2]!.edited = { ...rec.zones[1]!.edited, kgNHa: 119.6, productKgHa: 260 };
     const gj = JSON.parse(toGeoJson(rec)) as {
-      features: { id: string; properties: { productKgHa: number; kgNHa: number } }[];
+      features: { id: string; properties: { productKgHa: number; kgNHa: number; kgN10a: number } }[];
     };
     expect(gj.features.map((f) => f.properties.productKgHa)).toEqual([
       rec.zones[0]!.rate.productKgHa,
       50,
-      rec.zones[2]!.rate.productKgHa,
+      260,
     ]);
+    // Per 10 a as a person reads it: 119.6 / 10 is 11.959999999999999 in binary, written 11.96.
+    expect(gj.features[2]!.properties.kgN10a).toBe(11.96);
     const csv = toCsv(rec).trim().split('\n');
     expect(csv[0]).toBe('zone,id,area_ha,kg_n_ha,kg_n_10a,product,product_kg_ha,product_kg_10a,product_kg');
     expect(csv[2]).toBe('2,"f1-z2",0.8,23,2.3,"urea",50,5,40');
