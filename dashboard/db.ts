@@ -51,6 +51,13 @@ const MIGRATIONS = [
     PRIMARY KEY (farm, device, metric, hour, part)
   ) WITHOUT ROWID;
   `,
+  // A gateway's reports about the downlink documents it applied or refused, by the document's kind
+  // (the health view's newest report about the configuration sent down, however many alerts
+  // followed it). Partial and on json_valid rows only, so no event can fail to be written for it.
+  `
+  CREATE INDEX events_downlink_reports ON events (gateway, json_extract(detail, '$.kind'), time)
+    WHERE type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail);
+  `,
 ];
 
 export function openServerDb(file: string): Db {

@@ -19,13 +19,15 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type ort from 'onnxruntime-node';
-import { HatakeError } from '../protocol/errors.ts';
+import { HatakeError, isHatakeError } from '../protocol/errors.ts';
+import type { Kit } from '../protocol/kit.ts';
 import { Registry } from '../protocol/registry.ts';
 import { SceneDownlink } from '../protocol/imagery.ts';
 import { validator } from '../protocol/validate.ts';
 import { parseCard, sha256Hex } from '../edge/inference/registry.ts';
 import { checkSessionAgainstCard } from '../edge/inference/session-check.ts';
 import { writeFileAtomic } from '../firmware-config/provision.ts';
+import { planAutomation } from './automations/plan.ts';
 import type { DownlinkClient, DownlinkDoc } from './downlink-client.ts';
 import type { NewEvent } from './events.ts';
 import type { GatewayStore } from './store.ts';
@@ -115,13 +117,74 @@ export function manifestHandler(dataDir: string, apply: (manifest: unknown) => s
   };
 }
 
-/** Documents the gateway keeps for its parts to read (automations, overrides, decisions, config). */
-export function keepHandler(store: GatewayStore, onChange?: (doc: DownlinkDoc) => void) {
+/**
+ * Documents the gateway keeps for its parts to read (automations, overrides, decisions, config).
+ * `check`, when given, vets a document before it is kept (a withdrawal is never checked): it
+ * throws a HatakeError to refuse it, and the version kept before stays.
+ */
+export function keepHandler(
+  store: GatewayStore,
+  onChange?: (doc: DownlinkDoc) => void,
+  check?: (doc: DownlinkDoc) => void,
+) {
   return async (doc: DownlinkDoc): Promise<string> => {
+    if (!doc.deleted) check?.(doc);
     if (doc.deleted) store.deleteDocument(doc.kind, doc.id);
     else store.putDocument(doc.kind, doc.id, doc.version, doc.body, Date.now());
     onChange?.(doc);
     return doc.deleted ? `${doc.kind} ${doc.id} removed` : `${doc.kind} ${doc.id} kept`;
+  };
+}
+
+/** An automation document switched off: the engine keeps it idle and runs nothing of it. */
+const disabled = (body: unknown): boolean =>
+  typeof body === 'object' && body !== null && (body as { enabled?: unknown }).enabled === false;
+
+/**
+ * The `check` of automation documents: each is planned as the engine will plan it (this gateway's
+ * farm, its devices' kits), so one the gateway cannot run — a device it does not have, a kit
+ * without the command — is refused with the planner's reason, which the server then shows the
+ * farmer, instead of being kept and reported applied. The refusal keeps the version the gateway
+ * had (it goes on running) and says so. A disabled automation runs nothing: always kept.
+ */
+export function automationCheck(
+  store: GatewayStore,
+  farm: string,
+  kitOf: (device: string) => Kit | undefined,
+) {
+  const plans = (body: unknown): HatakeError | undefined => {
+    try {
+      planAutomation(body, farm, kitOf);
+      return undefined;
+    } catch (e) {
+      return isHatakeError(e) ? e : new HatakeError('HATAKE_E_AUTOMATION', String(e));
+    }
+  };
+  return (doc: DownlinkDoc): void => {
+    if (disabled(doc.body)) return;
+    const problem = plans(doc.body);
+    if (!problem) return;
+    const where = problem.place?.pointer;
+    const reason = `${where && !problem.message.startsWith('/') ? `${where}: ` : ''}${problem.message}${
+      problem.expected ? ` (expected ${problem.expected})` : ''
+    }`;
+    const before = store.documents<unknown>('automation').find((d) => d.id === doc.id);
+    const v = (body: unknown) => {
+      const n = (body as { version?: unknown } | null)?.version;
+      return typeof n === 'number' ? ` (v${n})` : '';
+    };
+    const kept = !before
+      ? 'no earlier version of it runs on this gateway'
+      : disabled(before.body)
+        ? `the previous version${v(before.body)} stays, disabled`
+        : plans(before.body)
+          ? `the previous version${v(before.body)} stays, and the gateway cannot run it either`
+          : `the previous version${v(before.body)} keeps running`;
+    throw new HatakeError(problem.code, `${reason}; ${kept}`, {
+      ...(problem.place ? { place: problem.place } : {}),
+      ...(problem.expected ? { expected: problem.expected } : {}),
+      cause: problem,
+    });
   };
 }
 

@@ -42,6 +42,7 @@ import { LoRaWanUplinks } from './lorawan.ts';
 import { checkManifest, loadManifest } from '../firmware-config/manifest-check.ts';
 import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
 import {
+  automationCheck,
   keepHandler,
   manifestHandler,
   modelHandler,
@@ -502,12 +503,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       await keepConfig(doc);
       return what;
     });
-    for (const kind of ['recommendation', 'automation', 'override']) {
-      downlink.on(
-        kind,
-        keepHandler(this.store, (doc) => this.emit('document', doc)),
-      );
-    }
+    const kept = (doc: DownlinkDoc) => this.emit('document', doc);
+    for (const kind of ['recommendation', 'override']) downlink.on(kind, keepHandler(this.store, kept));
+    // An automation is kept only if the engine can run it here (the registry's devices, the
+    // catalogue's kits, as createAutomationEngine gives them); else refused, the previous one kept.
+    const kitOf = (device: string) => {
+      const entry = this.registry.get(device);
+      return entry ? this.catalogue.get(entry.kit) : undefined;
+    };
+    downlink.on(
+      'automation',
+      keepHandler(this.store, kept, automationCheck(this.store, this.registry.farm, kitOf)),
+    );
     downlink.start();
   }
 

@@ -512,11 +512,34 @@ export const AutomationUpdate = Type.Object(
 );
 export type AutomationUpdate = Static<typeof AutomationUpdate>;
 
+/**
+ * What the farm's gateways did with an automation's current version, from the downlink_applied /
+ * downlink_refused events they sync: refused when a gateway refused it (it cannot run it — a device
+ * or kit it lacks; the version it had before keeps running), applied when a gateway took it and none
+ * refused it, pending until then (not fetched yet, or the report not synced yet).
+ */
+export const AutomationOnGateway = Type.Object(
+  {
+    state: Type.Union([Type.Literal('pending'), Type.Literal('applied'), Type.Literal('refused')]),
+    /** The automation's version this is about: always its current one. */
+    version: Type.Integer({ minimum: 1 }),
+    /** Why it was refused, in the gateway's own words (English). */
+    reason: Type.Optional(Type.String()),
+    /** The gateway whose report decided the state (applied, refused). */
+    gateway: Type.Optional(Type.String()),
+    /** When that gateway applied or refused it (its clock). */
+    at: Type.Optional(IsoTime),
+  },
+  { additionalProperties: false },
+);
+export type AutomationOnGateway = Static<typeof AutomationOnGateway>;
+
 export const AutomationView = Type.Object(
   {
     ...Automation.properties,
     updatedAt: IsoTime,
     updatedBy: Type.String(),
+    onGateway: AutomationOnGateway,
   },
   { additionalProperties: false },
 );

@@ -308,6 +308,22 @@ export const GatewayAlert = Type.Object({
 });
 export type GatewayAlert = Static<typeof GatewayAlert>;
 
+/**
+ * A gateway's newest report about the configuration sent down to it (the `config` document, id
+ * `gateway`): its downlink_applied or downlink_refused event, however many events came after it.
+ */
+export const GatewayConfigReport = Type.Object({
+  outcome: Type.Union([Type.Literal('applied'), Type.Literal('refused')]),
+  /** The version of the document the report is about (a withdrawal is a version too). */
+  version: Type.Integer({ minimum: 0 }),
+  time: Iso,
+  /** The gateway's own words, in English. */
+  message: Type.String(),
+  /** The event itself, as `alerts` lists events (a page says it in its language from type and detail). */
+  event: GatewayAlert,
+});
+export type GatewayConfigReport = Static<typeof GatewayConfigReport>;
+
 export const GatewayHealth = Type.Object({
   id: Type.String(),
   farm: Type.String(),
@@ -320,7 +336,10 @@ export const GatewayHealth = Type.Object({
   oldestAgeMs: NumOrNull,
   version: Type.Union([Type.String(), Type.Null()]),
   reportedAt: IsoOrNull,
+  /** Its events of the last 7 days other than backlog reports, newest first, at most 20. */
   alerts: Type.Array(GatewayAlert),
+  /** Its newest report about the configuration sent down, of any age (null: none yet). */
+  configReport: Type.Union([GatewayConfigReport, Type.Null()]),
 });
 export type GatewayHealth = Static<typeof GatewayHealth>;
 

@@ -1,11 +1,12 @@
 // What an IT partner looks at before driving out: each device's last contact against its kit's
 // reporting interval, battery and radio signal, and how much of the last day's data carried a
 // quality flag; each gateway's last sync, what it still has to send and which version it runs
-// (from the status it sends with each sync batch, or its backlog_report events), and its recent
-// alerts with what they carry. A device's readings reach the server only through the farm's
-// gateways: while none of them has synced since the device was due, its state is 'unknown' (the
-// gateway not syncing is the news), not late or silent.
-import type { DeviceHealth, GatewayAlert, GatewayHealth } from '../../protocol/views.ts';
+// (from the status it sends with each sync batch, or its backlog_report events), its recent
+// alerts with what they carry, and its newest report about the configuration sent down to it (of
+// any age: read on its own, not from the alerts later ones push out). A device's readings reach
+// the server only through the farm's gateways: while none of them has synced since the device was
+// due, its state is 'unknown' (the gateway not syncing is the news), not late or silent.
+import type { DeviceHealth, GatewayAlert, GatewayConfigReport, GatewayHealth } from '../../protocol/views.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import { HOUR_MS, type LatestRow, type ReadingStore } from '../storage/types.ts';
@@ -142,6 +143,70 @@ function parseDetail(text: string | null): NonNullable<GatewayAlert['detail']> |
   }
 }
 
+interface EventRow {
+  id: string;
+  type: string;
+  severity: string;
+  time: number;
+  device: string | null;
+  message: string;
+  detail: string | null;
+}
+
+/** An event as the health view lists it: its detail parsed, and the document a downlink event is about. */
+function alertOf({ detail: text, ...a }: EventRow): GatewayAlert {
+  const detail = parseDetail(text);
+  const d = detail ?? {};
+  const downlink =
+    a.type.startsWith('downlink_') &&
+    typeof d.kind === 'string' &&
+    typeof d.id === 'string' &&
+    Number.isInteger(d.version) &&
+    (d.version as number) >= 0
+      ? { kind: d.kind, id: d.id, version: d.version as number }
+      : undefined;
+  return {
+    ...a,
+    time: new Date(a.time).toISOString(),
+    ...(detail ? { detail } : {}),
+    ...(downlink ? { downlink } : {}),
+  };
+}
+
+/** The id of the configuration document sent down to a farm's gateways (dashboard/routes/gateways.ts). */
+const CONFIG_DOC = { kind: 'config', id: 'gateway' } as const;
+
+/**
+ * A gateway's newest downlink_applied / downlink_refused event about the configuration document,
+ * of any age: read on its own (the partial index events_downlink_reports, dashboard/db.ts), since
+ * every other document sent down and every device going silent or coming back adds an alert and
+ * would push it out of the alerts' window.
+ */
+function configReportQuery(db: Db) {
+  const q = db.prepare(
+    `SELECT id, type, severity, time, device, message, detail FROM events
+     WHERE gateway = ? AND farm = ?
+       AND type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail)
+       AND json_extract(detail, '$.kind') = ?
+       AND json_extract(detail, '$.id') = ?
+       AND json_type(detail, '$.version') = 'integer' AND json_extract(detail, '$.version') >= 0
+     ORDER BY time DESC, rowid DESC LIMIT 1`,
+  );
+  return (gateway: string, farm: string): GatewayConfigReport | null => {
+    const row = q.get(gateway, farm, CONFIG_DOC.kind, CONFIG_DOC.id) as EventRow | undefined;
+    if (!row) return null;
+    const event = alertOf(row);
+    if (!event.downlink) return null; // not reached: the query asks what alertOf checks
+    return {
+      outcome: row.type === 'downlink_applied' ? 'applied' : 'refused',
+      version: event.downlink.version,
+      time: event.time,
+      message: event.message,
+      event,
+    };
+  };
+}
+
 export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[] {
   const gws = db.prepare('SELECT * FROM gateways WHERE farm = ? ORDER BY id').all(farm) as {
     id: string;
@@ -163,6 +228,7 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
     `SELECT id, type, severity, time, device, message, detail FROM events
      WHERE gateway = ? AND farm = ? AND type != 'backlog_report' AND time >= ? ORDER BY time DESC LIMIT 20`,
   );
+  const configReportOf = configReportQuery(db);
   return gws.map((g) => {
     const report = reportOf.get(g.id, farm) as { time: number; detail: string | null } | undefined;
     const detail = report?.detail ? (JSON.parse(report.detail) as Record<string, unknown>) : {};
@@ -170,33 +236,7 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
     // The status the gateway sends with each batch wins over an older backlog_report event.
     const fromBatch = g.status_at != null && (report === undefined || g.status_at >= report.time);
     const backlog = fromBatch ? (g.backlog ?? null) : num(detail.backlog);
-    const alerts = (
-      alertsOf.all(g.id, farm, now - ALERT_WINDOW_MS) as {
-        id: string;
-        type: string;
-        severity: string;
-        time: number;
-        device: string | null;
-        message: string;
-        detail: string | null;
-      }[]
-    ).map(({ detail: text, ...a }): GatewayAlert => {
-      const detail = parseDetail(text);
-      const d = detail ?? {};
-      const downlink =
-        a.type.startsWith('downlink_') &&
-        typeof d.kind === 'string' &&
-        typeof d.id === 'string' &&
-        Number.isInteger(d.version)
-          ? { kind: d.kind, id: d.id, version: d.version as number }
-          : undefined;
-      return {
-        ...a,
-        time: new Date(a.time).toISOString(),
-        ...(detail ? { detail } : {}),
-        ...(downlink ? { downlink } : {}),
-      };
-    });
+    const alerts = (alertsOf.all(g.id, farm, now - ALERT_WINDOW_MS) as EventRow[]).map(alertOf);
     return {
       id: g.id,
       farm: g.farm,
@@ -213,6 +253,7 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
           : null,
       reportedAt: iso(fromBatch ? g.status_at : report?.time),
       alerts,
+      configReport: configReportOf(g.id, farm),
     };
   });
 }

@@ -3,7 +3,10 @@
 // kit can report, the actuator's kit must have the command with parameters inside its limits,
 // nothing may point at another farm's device — and publishes every change down to the farm's
 // gateways, which run it offline within its safety limits. Also: manual overrides of an actuator
-// (published down too) and the automations' logs that come back by sync.
+// (published down too) and the automations' logs that come back by sync. Each automation says
+// what the farm's gateways did with its current version (applied, refused and why, or not yet),
+// from the downlink reports they sync: the server's check passing does not mean a gateway whose
+// devices or kits differ can run it.
 import { randomBytes } from 'node:crypto';
 import { HatakeError, isHatakeError, type ErrorCode } from '../../protocol/errors.ts';
 import {
@@ -16,6 +19,7 @@ import {
 import type {
   AutomationCreate,
   AutomationLogView,
+  AutomationOnGateway,
   AutomationUpdate,
   AutomationView,
   OverrideBody,
@@ -23,7 +27,7 @@ import type {
 } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
 import type { Kit } from '../../protocol/kit.ts';
-import type { Db } from '../../runtime/sqlite.ts';
+import { migrate, type Db } from '../../runtime/sqlite.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import { encodeCommand } from '../../firmware-config/commands.ts';
 import type { User } from '../auth.ts';
@@ -70,11 +74,71 @@ export interface AutomationDeps {
 
 const iso = (t: number) => new Date(t).toISOString();
 
+/**
+ * The gateways' reports about downlink documents by farm, kind and id (the events table of
+ * dashboard/db.ts), so an automation's outcome is a few index rows, however many other events the
+ * farm has. Partial, and on valid JSON only: an event whose detail is not JSON is still written.
+ */
+const REPORT_INDEX = [
+  `CREATE INDEX events_downlink_by_doc ON events
+     (farm, json_extract(detail, '$.kind'), json_extract(detail, '$.id'), time)
+     WHERE type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail);`,
+];
+
+/** A gateway's downlink_applied / downlink_refused event about an automation. */
+interface Report {
+  gateway: string;
+  type: 'downlink_applied' | 'downlink_refused';
+  time: number;
+  message: string;
+  detail: string | null;
+}
+
+/** The longest refusal reason shown (a gateway's message is longer only when something is wrong). */
+const REASON_MAX = 500;
+
+/**
+ * A gateway's refusal in its words: the detail's `reason` if it gave one, else its message without
+ * the "refused automation <id> v<n>: " it starts with (gateway/downlink-client.ts).
+ */
+function reasonOf(message: string, detail: string | null): string {
+  let reason: string | undefined;
+  try {
+    const r = (JSON.parse(detail ?? 'null') as { reason?: unknown } | null)?.reason;
+    if (typeof r === 'string' && r.trim()) reason = r;
+  } catch {
+    // the message below says it
+  }
+  reason ??= message.replace(/^refused \S+ \S+ v\d+: /, '');
+  return reason.length > REASON_MAX ? `${reason.slice(0, REASON_MAX - 1)}…` : reason;
+}
+
 export class Automations {
   private readonly d: AutomationDeps;
+  /** The farm-wide downlink version the automation's current document went down as. */
+  private readonly sentAs: (farm: string, id: string) => { version: number } | undefined;
+  /** The reports of the farm's gateways (not revoked) about one downlink version of it, newest first. */
+  private readonly reportsOf: (farm: string, id: string, version: number) => Report[];
 
   constructor(deps: AutomationDeps) {
     this.d = deps;
+    migrate(deps.db, 'automation-reports', REPORT_INDEX);
+    // The automation's current document went down as this farm-wide downlink version…
+    const sentAs = deps.db.prepare(
+      "SELECT version FROM downlink WHERE farm = ? AND kind = 'automation' AND id = ?",
+    );
+    this.sentAs = (farm, id) => sentAs.get(farm, id) as { version: number } | undefined;
+    // …and the gateways (not revoked) say what they did with that version, newest first. The
+    // type and json_valid terms are the index's own, so it is used.
+    const reportsOf = deps.db.prepare(
+      `SELECT e.gateway, e.type, e.time, e.message, e.detail FROM events e
+         JOIN gateways g ON g.id = e.gateway AND g.revoked IS NULL
+       WHERE e.farm = ? AND e.type IN ('downlink_applied', 'downlink_refused') AND json_valid(e.detail)
+         AND json_extract(e.detail, '$.kind') = 'automation' AND json_extract(e.detail, '$.id') = ?
+         AND json_extract(e.detail, '$.version') = ?
+       ORDER BY e.time DESC`,
+    );
+    this.reportsOf = (farm, id, version) => reportsOf.all(farm, id, version) as Report[];
   }
 
   private get db(): Db {
@@ -259,7 +323,36 @@ export class Automations {
   }
 
   private view(r: AutomationRow): AutomationView {
-    return { ...(JSON.parse(r.doc) as Automation), updatedAt: iso(r.updated_at), updatedBy: r.updated_by };
+    return {
+      ...(JSON.parse(r.doc) as Automation),
+      updatedAt: iso(r.updated_at),
+      updatedBy: r.updated_by,
+      onGateway: this.onGateway(r),
+    };
+  }
+
+  /**
+   * What the farm's gateways did with the automation's current version: refused if one refused it
+   * (the newest refusal, with its reason), applied if one applied it and none refused, else pending.
+   */
+  onGateway(r: Pick<AutomationRow, 'id' | 'farm' | 'version'>): AutomationOnGateway {
+    const pending: AutomationOnGateway = { state: 'pending', version: r.version };
+    const sent = this.sentAs(r.farm, r.id);
+    if (!sent) return pending;
+    const reports = this.reportsOf(r.farm, r.id, sent.version);
+    const refused = reports.find((e) => e.type === 'downlink_refused');
+    if (refused)
+      return {
+        state: 'refused',
+        version: r.version,
+        reason: reasonOf(refused.message, refused.detail),
+        gateway: refused.gateway,
+        at: iso(refused.time),
+      };
+    const applied = reports[0];
+    if (applied)
+      return { state: 'applied', version: r.version, gateway: applied.gateway, at: iso(applied.time) };
+    return pending;
   }
 
   list(user: User, farm?: string): AutomationView[] {

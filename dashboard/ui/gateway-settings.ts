@@ -4,9 +4,11 @@
 // seconds where the API takes milliseconds, KiB where it takes bytes), converted exactly in both
 // directions (decimal digits, never binary floating point); checks that mirror the schema's bounds;
 // the request body with only the keys the partner filled; and, per gateway, whether it applied what
-// was sent — from its downlink version and the downlink_applied / downlink_refused events it
-// reports. The server stays the authority.
+// was sent — from its downlink version and its newest report about the configuration (the health
+// view's configReport: its downlink_applied / downlink_refused event, however many alerts followed
+// it). The server stays the authority.
 import type { RemoteGatewayConfig } from '../../protocol/gateway-config.ts';
+import type { GatewayConfigReport } from '../../protocol/views.ts';
 
 export type Translate = (key: string) => string;
 /** Problems by field key ('retention.rawDays', 'mqtt.rate.burst'), and `form` for the whole form. */
@@ -432,62 +434,28 @@ export function fieldOfPointer(pointer: string | undefined): string {
 
 // ---- what each gateway did with it -----------------------------------------------------------
 
-/** An event a gateway reported, as GET /api/v1/farms/:farm/health lists it under `alerts`. */
-export interface GatewayEvent {
-  type: string;
-  time: string;
-  message: string;
-  /** The document a downlink_applied / downlink_refused event is about (the health view's alerts). */
-  downlink?: { kind: string; id: string; version: number };
-}
-
-/** The server's id of the configuration document (dashboard/routes/gateways.ts). */
-const CONFIG_DOC = { kind: 'config', id: 'gateway' };
-
-export interface ConfigReport {
-  applied: boolean;
-  version: number;
-  time: string;
-  message: string;
-}
-
-/** The newest downlink_applied / downlink_refused event of a configuration document, if any. */
-export function latestConfigReport(events: readonly GatewayEvent[] | undefined): ConfigReport | undefined {
-  let best: ConfigReport | undefined;
-  for (const e of events ?? []) {
-    if (e.type !== 'downlink_applied' && e.type !== 'downlink_refused') continue;
-    const d = e.downlink;
-    if (d?.kind !== CONFIG_DOC.kind || d.id !== CONFIG_DOC.id) continue;
-    const r = {
-      applied: e.type === 'downlink_applied',
-      version: d.version,
-      time: e.time,
-      message: e.message,
-    };
-    if (!best || Date.parse(r.time) > Date.parse(best.time)) best = r;
-  }
-  return best;
-}
+/**
+ * A gateway's newest report about the configuration sent down (GET /api/v1/farms/:farm/health,
+ * `configReport` of each gateway): applied or refused, the version, the gateway's words, the event.
+ */
+export type ConfigReport = GatewayConfigReport;
 
 export type Outcome = 'applied' | 'refused' | 'reached' | 'waiting' | 'revoked';
 
 /**
- * Where a gateway stands with the configuration sent as `version`: applied or refused (its event
- * for that version), reached (its downlink version has passed it — applied or refused, the report
- * not here yet), waiting (not fetched yet), or revoked.
+ * Where a gateway stands with the configuration sent as `version`: applied or refused (its newest
+ * report is about that version), reached (its downlink version has passed it — applied or
+ * refused, the report not here yet), waiting (not fetched yet), or revoked. The report is passed
+ * on, whatever version it is about, to be shown.
  */
 export function outcomeOf(
   version: number,
   gateway: { downlinkVersion: number | null; revoked: string | null },
-  events: readonly GatewayEvent[] | undefined,
+  latest: ConfigReport | null | undefined,
 ): { outcome: Outcome; report: ConfigReport | undefined } {
-  const report = latestConfigReport(events);
+  const report = latest ?? undefined;
   if (gateway.revoked) return { outcome: 'revoked', report };
-  const own = (events ?? [])
-    .map((e) => latestConfigReport([e]))
-    .filter((r): r is ConfigReport => r !== undefined && r.version === version)
-    .sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0];
-  if (own) return { outcome: own.applied ? 'applied' : 'refused', report: own };
+  if (report && report.version === version) return { outcome: report.outcome, report };
   if (gateway.downlinkVersion !== null && gateway.downlinkVersion >= version)
     return { outcome: 'reached', report };
   return { outcome: 'waiting', report };

@@ -337,6 +337,7 @@ describe('writing automations in the farmer’s dashboard', () => {
       createdAt: _t,
       updatedAt: _u,
       updatedBy: _b,
+      onGateway: _g,
       ...rest
     } = v2;
     const res = await farmer(`/api/v1/automations/${a.id}`, {

@@ -3,7 +3,9 @@
 // the API; the gateway's engine runs them on readings and its logs come up through the sync API,
 // as a farm gateway sends them. In Japanese every log line reads in Japanese and the trigger reads
 // 土壌水分 ＜ 22 %; on the switch, both read in English. A log of an older gateway (one "ja / en"
-// line, no text per language) is still shown.
+// line, no text per language) is still shown. Each card says what the gateway did with it: not
+// there yet, then (its reports synced, the page looks again by itself) running, or refused with
+// the gateway's reason in English, marked as such.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +33,8 @@ import {
 import { SeedGateway, farmWithGates } from './seed.ts';
 
 const ALLOWED = ALLOWED_UNITS;
+/** Why the gateway refused the band automation, in its words (gateway/downlink-apply.ts). */
+const REFUSAL = 'no device "gate-1" on this gateway; the previous version (v1) keeps running';
 const MIN = 60_000;
 
 let dir: string;
@@ -40,6 +44,8 @@ let browser: Browser;
 let page: Page;
 let irrigation: AutomationView;
 let band: AutomationView;
+/** The farm's gateway, as the sync API sees it. */
+let gw: SeedGateway;
 /** What the engine logged, per automation, oldest first. */
 const logged: Record<string, AutomationLog[]> = {};
 const oldLog: AutomationLog = {
@@ -118,13 +124,13 @@ async function runEngine(docs: Automation[], t0: number): Promise<AutomationLog[
   }
 }
 
-const asDoc = ({ updatedAt: _a, updatedBy: _b, ...a }: AutomationView): Automation => a;
+const asDoc = ({ updatedAt: _a, updatedBy: _b, onGateway: _g, ...a }: AutomationView): Automation => a;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-automations-'));
   ({ server, url } = await startServer(dir));
   browser = await launch();
-  const gw = new SeedGateway(server, url, 'demo-farm');
+  gw = new SeedGateway(server, url, 'demo-farm');
   await gw.send([{ kind: 'manifest', body: farmWithGates() }]);
   const farmer = await signIn(url, 'demo-farmer');
   const create = async (body: unknown) => {
@@ -208,6 +214,37 @@ describe('the farmer’s automations page', () => {
     await expect
       .poll(() => paddy.getByTestId('trigger').textContent(), POLL)
       .toBe('有効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm');
+    // No gateway has reported either yet.
+    for (const card of [irr, paddy])
+      await expect
+        .poll(() => card.getByTestId('on-gateway').textContent(), POLL)
+        .toBe('ゲートウェイに届いていません');
+    // The gateway reports them as its downlink client does: one applied, one refused.
+    const sentAs = (id: string) => server.ctx.downlink.get('demo-farm', 'automation', id)!.version;
+    const report = (type: 'downlink_applied' | 'downlink_refused', a: AutomationView, what: string) => ({
+      kind: 'event' as const,
+      body: {
+        id: `report-${a.id}`,
+        type,
+        severity: type === 'downlink_applied' ? 'info' : 'critical',
+        time: Date.now(),
+        message: `${type === 'downlink_applied' ? 'applied' : 'refused'} automation ${a.id} v${sentAs(a.id)}: ${what}`,
+        detail: { kind: 'automation', id: a.id, version: sentAs(a.id) },
+      },
+    });
+    await gw.send([
+      report('downlink_applied', irrigation, `automation ${irrigation.id} kept`),
+      report('downlink_refused', band, `/below/device: ${REFUSAL}`),
+    ]);
+    await expect
+      .poll(() => irr.getByTestId('on-gateway').textContent(), { ...POLL, timeout: 20_000 })
+      .toBe('ゲートウェイで実行中');
+    await expect
+      .poll(() => paddy.getByTestId('on-gateway').textContent(), { ...POLL, timeout: 20_000 })
+      .toBe(`ゲートウェイが実行を拒否しました: /below/device: ${REFUSAL}`);
+    const reason = paddy.getByTestId('on-gateway-reason');
+    expect(await reason.getAttribute('lang')).toBe('en');
+    expect(await reason.getAttribute('translate')).toBe('no');
     // Logs closed: not one Latin word outside names and units on the page.
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
 
@@ -242,6 +279,10 @@ describe('the farmer’s automations page', () => {
       .poll(() => paddy.getByTestId('trigger').textContent(), POLL)
       .toBe('Enabled · Keep in band 水位センサー 田んぼ1号 Water level 3–5 cm');
     await expect.poll(() => lines(irr), POLL).toEqual(expected(irrigation.id, 'en'));
+    expect(await irr.getByTestId('on-gateway').textContent()).toBe('Running on the gateway');
+    expect(await paddy.getByTestId('on-gateway').textContent()).toBe(
+      `The gateway refused to run it: /below/device: ${REFUSAL}`,
+    );
     const en = await lines(irr);
     for (const line of en) expect(line).not.toMatch(/[\u3040-\u30ff\u3400-\u9fff]/);
 

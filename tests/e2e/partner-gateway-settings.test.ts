@@ -1,9 +1,10 @@
 // The IT partner sends settings to a farm's gateways in a real browser: typed in days, seconds and
 // KiB, stored by the server in the API's units exactly, applied live by a real gateway that
 // verifies the server's signature, and reported back per gateway (applied by the real one, refused
-// by a second that says so in a real sync batch); a value out of bounds never leaves the browser;
-// a refusal by the server is shown with its reason and code (the field it names marked);
-// withdrawal returns the gateway to its own file; and a farmer never sees the section.
+// by a second that says so in a real sync batch, still shown as refused after many later alerts); a
+// value out of bounds never leaves the browser; a refusal by the server is shown with its reason
+// and code (the field it names marked); withdrawal returns the gateway to its own file; and a
+// farmer never sees the section.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +165,49 @@ describe('gateway settings in the partner’s view', () => {
     await section().getByRole('button', { name: '状況を更新' }).click();
     await theirs.getByText('拒否', { exact: true }).waitFor();
     await expect(theirs.textContent()).resolves.toContain('does not take config documents');
+
+    // Many alerts later — every other document it read since, devices silent and back again — the
+    // refusal has left the gateway's 20 alerts but is still its answer about the settings: refused,
+    // with why, not "received".
+    const later = Array.from({ length: 25 }, (_, i) => ({
+      kind: 'event' as const,
+      body:
+        i % 5 === 4
+          ? {
+              id: `other-later-${String(i).padStart(2, '0')}`,
+              type: i % 2 ? 'device_silent' : 'device_back',
+              severity: 'info',
+              time: Date.now() + i,
+              device: 'soil-1',
+              message: 'soil-1 silent or back',
+            }
+          : {
+              id: `other-later-${String(i).padStart(2, '0')}`,
+              type: 'downlink_applied',
+              severity: 'info',
+              time: Date.now() + i,
+              message: `applied automation auto-${i} v${version + 1 + i}: automation auto-${i}`,
+              detail: { kind: 'automation', id: `auto-${i}`, version: version + 1 + i },
+            },
+    }));
+    await other.send(later, {
+      version: '0.1.0',
+      backlog: 0,
+      backlogBytes: 0,
+      oldestAgeMs: 0,
+      clockOffsetMs: 0,
+      downlinkVersion: version + 25,
+    });
+    await section().getByRole('button', { name: '状況を更新' }).click();
+    const otherAlerts = page.getByTestId('gateway-gw-other').locator('ul.log > li');
+    await page.getByTestId('gateway-gw-other').locator('li[data-type="device_silent"]').first().waitFor();
+    await expect(otherAlerts.count()).resolves.toBe(20);
+    await expect(
+      page.getByTestId('gateway-gw-other').locator('li[data-type="downlink_refused"]').count(),
+    ).resolves.toBe(0);
+    await expect(theirs.locator('.badge').textContent()).resolves.toBe('拒否');
+    await expect(theirs.textContent()).resolves.toContain('does not take config documents');
+    await expect(theirs.textContent()).resolves.not.toContain('受信済み');
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'partner-gateway-settings');
   }, 90_000);

@@ -1,11 +1,13 @@
 // The IT partner's journey in a real browser: devices with their health and the gateway with its
 // sync backlog, version and alerts — each said in Japanese from what the gateway sent (a device the
 // real gateway found silent, a full disk), the gateway's English kept, marked, for one the page has
-// no sentence for; during a gateway outage, devices read as unknown with the gateway named, not as
-// silent; then provisioning — upload a manifest with one mistake, see it at its
-// line, said in Japanese by its code with the server's English as the detail, fix it in the
-// editor (meeting a second kind of mistake, said in a sentence of its own), provision, and download
-// the new device's QR code and config, with which the device then logs in to the gateway's broker.
+// no sentence for; each device's MQTT connection as the real gateway recorded it (connected, then
+// cut off: its last will), nothing while unknown; during a gateway outage, devices read as unknown
+// with the gateway named, not as silent; then provisioning — upload a manifest with one mistake,
+// see it at its line, said in Japanese by its code with the server's English as the detail, fix it
+// in the editor (meeting a second kind of mistake, said in a sentence of its own), provision, and
+// download the new device's QR code and config, with which the device then logs in to the
+// gateway's broker.
 // And when the server refuses — a manifest for another farm, a farm the partner does not serve, a
 // farmer on the provisioning page — the page says why: the refusal in Japanese by its code
 // (English on the switch), with the server's own reason beside it.
@@ -172,6 +174,53 @@ describe('the partner journey', () => {
     await expect(silent.getByTestId('alert-text').textContent()).resolves.toBe(
       'soil-1 has sent nothing for 10 minutes (expected every 60 seconds)',
     );
+    await page.getByRole('button', { name: /日本語/ }).click();
+    await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
+  });
+
+  it('shows each device’s MQTT connection beside its state: connected, then cut off (its last will)', async () => {
+    const partner = await signIn(stack.httpUrl, 'demo-partner');
+    const health = async () =>
+      ((await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth).devices;
+    const onlineOf = async (id: string) => (await health()).find((d) => d.id === id)?.online;
+    const row = page.getByTestId('health-water-1');
+    const badge = row.getByTestId('device-online');
+    // Not known (the gateway never said): nothing shown, on water-1 or any other such device.
+    expect(await onlineOf('water-1')).toBeNull();
+    await page.reload();
+    await row.waitFor();
+    const unknown = (await health()).filter((d) => d.online === null);
+    expect(unknown.length).toBeGreaterThan(0);
+    for (const d of unknown)
+      await expect(page.getByTestId(`health-${d.id}`).getByTestId('device-online').count()).resolves.toBe(0);
+
+    // water-1 connects to the real gateway's broker: the gateway records it and syncs it.
+    const client = await mqtt.connectAsync(stack.mqttUrl, {
+      username: 'water-1',
+      password: stack.secrets['water-1'],
+      reconnectPeriod: 0,
+    });
+    await eventually(async () => (await onlineOf('water-1')) === true, 15_000);
+    await page.reload();
+    await badge.waitFor();
+    await expect(badge.textContent()).resolves.toBe('接続中');
+    // Beside the state badge, in the device's row header.
+    await expect(row.locator('th .badge').count()).resolves.toBe(2);
+
+    // The connection is cut without a DISCONNECT (power gone, out of range): the broker gives up
+    // on it, the gateway records it offline and syncs that.
+    client.stream.destroy();
+    await client.endAsync(true);
+    await eventually(async () => (await onlineOf('water-1')) === false, 15_000);
+    await page.reload();
+    await row.getByText('切断（最後の遺言）', { exact: true }).waitFor();
+    await expect(badge.textContent()).resolves.toBe('切断（最後の遺言）');
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+
+    await page.getByRole('button', { name: /English/ }).click();
+    await page.getByRole('heading', { level: 1, name: /Devices and gateways/ }).waitFor();
+    await expect(badge.textContent()).resolves.toBe('Disconnected (last will)');
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
   });

@@ -124,7 +124,7 @@ describe('automation CRUD', () => {
     });
     expect(created.id).toMatch(/^aut-[0-9a-f]{16}$/);
     const doc = server.ctx.downlink.get('demo-farm', 'automation', created.id)!;
-    const { updatedAt: _u, updatedBy: _b, ...automation } = created;
+    const { updatedAt: _u, updatedBy: _b, onGateway: _g, ...automation } = created;
     expect(validator(Automation).parse(doc.body, 'downlink')).toEqual(automation);
     expect(doc.deleted).toBe(false);
     expect(await json<AutomationView[]>(farmer('/api/v1/automations'))).toHaveLength(1);

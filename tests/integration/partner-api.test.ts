@@ -4,8 +4,10 @@
 // the device files once, keeps no secret on the server, keeps secrets on a re-run and rotates on
 // request, and publishes the manifest and registry for the farm's gateways. Roles and farms are
 // enforced; hostile input gets a coded 4xx. Health blames the gateway, not the devices, while the
-// farm's gateways have not synced since a device was due; and the alerts a real gateway raised
-// read as sentences of the partner page in both languages.
+// farm's gateways have not synced since a device was due; the alerts a real gateway raised read as
+// sentences of the partner page in both languages; a gateway's refusal of the configuration sent
+// down stays its report however many alerts follow it; and a device's MQTT connection synced by
+// its gateway reads as `online`.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +23,7 @@ import { demoManifest, eventually, signIn, startStack, type Stack } from '../hel
 import { SeedGateway } from '../e2e/seed.ts';
 import { alertText, partsText } from '../../dashboard/ui/gateway-alerts.ts';
 import { translate } from '../../dashboard/ui/i18n.ts';
+import { outcomeOf } from '../../dashboard/ui/gateway-settings.ts';
 
 type Fetcher = Awaited<ReturnType<typeof signIn>>;
 let stack: Stack;
@@ -412,5 +415,158 @@ describe('health', () => {
     expect(partsText(say('device_back', 'ja'))).toMatch(
       /^soil-1 から再びデータが届いています（\d+秒前に無応答と判定）$/,
     );
+  });
+  it('keeps a gateway’s refusal of the configuration as its report however many alerts follow it', async () => {
+    const gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm', 'gw-cfg');
+    const MIN = 60_000;
+    const now = Date.now();
+    let n = 0;
+    const event = (
+      type: string,
+      minutesAgo: number,
+      message: string,
+      detail?: Record<string, string | number | boolean>,
+      device?: string,
+    ) => ({
+      kind: 'event' as const,
+      body: {
+        id: `cfg-event-${String(++n).padStart(3, '0')}`,
+        type,
+        severity: type === 'downlink_refused' ? 'critical' : 'info',
+        time: now - minutesAgo * MIN,
+        message,
+        ...(device ? { device } : {}),
+        ...(detail ? { detail } : {}),
+      },
+    });
+    const refusal =
+      'refused config gateway v41: downlink config gateway: /retention/rawDays must be >= 0.041';
+    const kinds = ['recommendation', 'automation', 'override'];
+    await gw.send([
+      event('downlink_applied', 120, 'applied config gateway v40: configuration v40: nothing changed', {
+        kind: 'config',
+        id: 'gateway',
+        version: 40,
+      }),
+      event('downlink_refused', 100, refusal, {
+        kind: 'config',
+        id: 'gateway',
+        version: 41,
+        code: 'HATAKE_E_CONFIG',
+      }),
+      // After it: 25 alerts — every other document sent down, devices going silent and coming back,
+      // an event that only says "config" in its detail, and another document of the config kind.
+      ...Array.from({ length: 21 }, (_, i) =>
+        i % 3 === 2
+          ? event(i % 2 ? 'device_silent' : 'device_back', 90 - i, 'soil-1 silent or back', {}, 'soil-1')
+          : event('downlink_applied', 90 - i, `applied ${kinds[i % 3]} x${i} v${50 + i}`, {
+              kind: kinds[i % 3]!,
+              id: `x${i}`,
+              version: 50 + i,
+            }),
+      ),
+      event('disk_full', 60, 'disk full', { kind: 'config', id: 'gateway', version: 99 }),
+      event('downlink_applied', 59, 'applied config other v98', { kind: 'config', id: 'other', version: 98 }),
+      event('downlink_refused', 58, 'refused config gateway v97', {
+        kind: 'config',
+        id: 'gateway',
+        version: -1,
+      }),
+      event('downlink_applied', 57, 'applied config gateway', { kind: 'config', id: 'gateway' }),
+    ]);
+    const health = async () =>
+      ((await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth).gateways.find(
+        (g) => g.id === 'gw-cfg',
+      )!;
+    let g = await health();
+    // The refusal is no longer among the 20 alerts…
+    expect(g.alerts).toHaveLength(20);
+    expect(g.alerts.some((a) => a.type === 'downlink_refused' && a.downlink?.version === 41)).toBe(false);
+    // …but it is still the gateway's report about its settings, with why.
+    expect(g.configReport).toEqual({
+      outcome: 'refused',
+      version: 41,
+      time: new Date(now - 100 * MIN).toISOString(),
+      message: refusal,
+      event: {
+        id: 'cfg-event-002',
+        type: 'downlink_refused',
+        severity: 'critical',
+        time: new Date(now - 100 * MIN).toISOString(),
+        device: null,
+        message: refusal,
+        detail: { kind: 'config', id: 'gateway', version: 41, code: 'HATAKE_E_CONFIG' },
+        downlink: { kind: 'config', id: 'gateway', version: 41 },
+      },
+    });
+    // What the page makes of it: refused, not merely received.
+    expect(outcomeOf(41, { downlinkVersion: 70, revoked: null }, g.configReport).outcome).toBe('refused');
+
+    // A report older than the alerts' week stays the report too; a newer one replaces it.
+    await gw.send([
+      event('device_back', 1, 'soil-1 back', {}, 'soil-1'),
+      event('downlink_applied', 8 * 24 * 60, 'applied config gateway v39', {
+        kind: 'config',
+        id: 'gateway',
+        version: 39,
+      }),
+    ]);
+    expect((await health()).configReport).toMatchObject({ outcome: 'refused', version: 41 });
+    await gw.send([
+      event('downlink_applied', 0, 'applied config gateway v72: configuration withdrawn', {
+        kind: 'config',
+        id: 'gateway',
+        version: 72,
+        deleted: true,
+      }),
+    ]);
+    g = await health();
+    expect(g.configReport).toMatchObject({
+      outcome: 'applied',
+      version: 72,
+      event: { detail: { deleted: true } },
+    });
+    // A gateway that never reported about its settings has no report.
+    const quiet = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm', 'gw-cfg-quiet');
+    await quiet.send([event('disk_ok', 0, 'disk ok')]);
+    const h = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth;
+    expect(h.gateways.find((x) => x.id === 'gw-cfg-quiet')!.configReport).toBeNull();
+  });
+
+  it('reads each device’s MQTT connection as its gateway synced it, null while never told', async () => {
+    const admin = await signIn(stack.httpUrl, 'admin');
+    const demo = demoManifest();
+    const probe = demo.devices.find((d) => d.kit === 'hatake-soil-probe')!;
+    const manifest = {
+      ...demo,
+      farm: { ...demo.farm, id: 'wire-farm', name: '配線の農場' },
+      devices: ['wire-a', 'wire-b', 'wire-c'].map((id) => ({ ...probe, id, name: id })),
+    };
+    const gw = new SeedGateway(stack.server!, stack.httpUrl, 'wire-farm', 'gw-wire');
+    const status = (device: string, online: boolean) => ({
+      kind: 'device_status' as const,
+      body: { device, online, time: Date.now() },
+    });
+    const online = async () => {
+      const h = (await (await admin('/api/v1/farms/wire-farm/health')).json()) as FarmHealth;
+      const devices = (await (await admin('/api/v1/devices')).json()) as {
+        farm: string;
+        id: string;
+        online: boolean | null;
+      }[];
+      return {
+        health: Object.fromEntries(h.devices.map((d) => [d.id, d.online])),
+        devices: Object.fromEntries(
+          devices.filter((d) => d.farm === 'wire-farm').map((d) => [d.id, d.online]),
+        ),
+      };
+    };
+    await gw.send([{ kind: 'manifest', body: manifest }, status('wire-a', true), status('wire-b', true)]);
+    const connected = { 'wire-a': true, 'wire-b': true, 'wire-c': null };
+    expect(await online()).toEqual({ health: connected, devices: connected });
+    // wire-b drops off; the broker publishes its last will and the gateway syncs it.
+    await gw.send([status('wire-b', false)]);
+    const dropped = { 'wire-a': true, 'wire-b': false, 'wire-c': null };
+    expect(await online()).toEqual({ health: dropped, devices: dropped });
   });
 });

@@ -692,6 +692,7 @@ function stored(patch: Partial<AutomationView> = {}): AutomationView {
     createdAt: 1,
     updatedAt: T0,
     updatedBy: 'demo-farmer',
+    onGateway: { state: 'applied', version: 3 },
     ...patch,
   };
 }

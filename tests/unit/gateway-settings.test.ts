@@ -3,7 +3,7 @@
 // ways (where binary floating point would not be); each check at and around its limits and in
 // agreement with the schema the server validates with; empty fields left out of the body; hostile
 // input answered by the check's error; and each gateway's outcome from its downlink version and
-// the events it reported.
+// its newest report about the configuration (the health view's configReport).
 import fc from 'fast-check';
 import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
@@ -17,14 +17,13 @@ import {
   checkField,
   fieldOfPointer,
   fromApi,
-  latestConfigReport,
   outcomeOf,
   rangeText,
   settled,
   summary,
   toApi,
   valuesOf,
-  type GatewayEvent,
+  type ConfigReport,
   type SettingField,
 } from '../../dashboard/ui/gateway-settings.ts';
 
@@ -468,94 +467,68 @@ describe('hostile input', () => {
 });
 
 describe('what each gateway did with it', () => {
-  // As the health view gives them: the message the gateway wrote and the document it is about.
-  const ev = (
-    type: string,
-    message: string,
-    minutesAgo: number,
-    downlink?: { kind: string; id: string; version: number },
-  ): GatewayEvent => ({
-    type,
-    message,
-    time: new Date(Date.UTC(2025, 0, 1, 12, 0) - minutesAgo * 60_000).toISOString(),
-    ...(downlink ? { downlink } : {}),
-  });
-  const config = (version: number) => ({ kind: 'config', id: 'gateway', version });
-  const applied7 = ev(
-    'downlink_applied',
+  // As the health view gives it: the gateway's newest report about the configuration document.
+  const report = (outcome: 'applied' | 'refused', version: number, message: string): ConfigReport => {
+    const time = new Date(Date.UTC(2025, 0, 1, 12, 0)).toISOString();
+    return {
+      outcome,
+      version,
+      time,
+      message,
+      event: {
+        id: `ev-${outcome}-${version}`,
+        type: `downlink_${outcome}`,
+        severity: outcome === 'applied' ? 'info' : 'critical',
+        time,
+        device: null,
+        message,
+        detail: { kind: 'config', id: 'gateway', version },
+        downlink: { kind: 'config', id: 'gateway', version },
+      },
+    };
+  };
+  const applied7 = report(
+    'applied',
+    7,
     'applied config gateway v7: configuration v7: retention.rawMs 7776000000 → 2592000000',
-    1,
-    config(7),
   );
-  const refused7 = ev(
-    'downlink_refused',
+  const refused7 = report(
+    'refused',
+    7,
     'refused config gateway v7: downlink config gateway: /retention/rawDays must be >= 0.041',
-    1,
-    config(7),
   );
-  const applied5 = ev(
-    'downlink_applied',
-    'applied config gateway v5: configuration v5: nothing changed',
-    30,
-    config(5),
-  );
-  const model8 = ev('downlink_applied', 'applied model soil-n@1 v8: model soil-n 1', 0, {
-    kind: 'model',
-    id: 'soil-n@1',
-    version: 8,
-  });
+  const applied5 = report('applied', 5, 'applied config gateway v5: configuration v5: nothing changed');
   const gw = (downlinkVersion: number | null, revoked: string | null = null) => ({
     downlinkVersion,
     revoked,
   });
 
-  it('is applied or refused by its event for that version', () => {
-    expect(outcomeOf(7, gw(8), [model8, applied7, applied5])).toEqual({
-      outcome: 'applied',
-      report: applied7r(),
-    });
-    expect(outcomeOf(7, gw(7), [refused7]).outcome).toBe('refused');
-    function applied7r() {
-      return { applied: true, version: 7, time: applied7.time, message: applied7.message };
-    }
+  it('is applied or refused by its report when that is about the version', () => {
+    expect(outcomeOf(7, gw(8), applied7)).toEqual({ outcome: 'applied', report: applied7 });
+    expect(outcomeOf(7, gw(7), refused7)).toEqual({ outcome: 'refused', report: refused7 });
   });
 
   it('is received when the gateway read past the version but its report is not here', () => {
-    const r = outcomeOf(7, gw(7), [applied5, model8]);
+    const r = outcomeOf(7, gw(7), applied5);
     expect(r.outcome).toBe('reached');
     expect(r.report?.version).toBe(5); // the latest report about its settings is still shown
+    expect(outcomeOf(7, gw(9), null)).toEqual({ outcome: 'reached', report: undefined });
   });
 
   it('is waiting while the gateway has not read that far, or never synced', () => {
-    expect(outcomeOf(7, gw(6), [applied5]).outcome).toBe('waiting');
-    expect(outcomeOf(7, gw(null), undefined).outcome).toBe('waiting');
+    expect(outcomeOf(7, gw(6), applied5).outcome).toBe('waiting');
+    expect(outcomeOf(7, gw(null), undefined)).toEqual({ outcome: 'waiting', report: undefined });
+    expect(outcomeOf(7, gw(null), null).outcome).toBe('waiting');
   });
 
-  it('is revoked for a revoked gateway', () => {
-    expect(outcomeOf(7, gw(3, '2025-01-01T00:00:00.000Z'), []).outcome).toBe('revoked');
+  it('is revoked for a revoked gateway, whatever it reported', () => {
+    expect(outcomeOf(7, gw(3, '2025-01-01T00:00:00.000Z'), null).outcome).toBe('revoked');
+    expect(outcomeOf(7, gw(7, '2025-01-01T00:00:00.000Z'), refused7).outcome).toBe('revoked');
   });
 
   it('settles on applied, refused and revoked only', () => {
     expect(
       ['applied', 'refused', 'reached', 'waiting', 'revoked'].filter((o) => settled(o as never)),
     ).toEqual(['applied', 'refused', 'revoked']);
-  });
-
-  it('takes only downlink events about the configuration document; the newest wins', () => {
-    expect(latestConfigReport([model8])).toBeUndefined();
-    expect(
-      latestConfigReport([ev('disk_full', 'applied config gateway v9: forged', 0, config(9))]),
-    ).toBeUndefined();
-    // the message's wording does not count, only the document the event names
-    expect(latestConfigReport([ev('downlink_applied', 'applied config gateway v9: x', 0)])).toBeUndefined();
-    expect(
-      latestConfigReport([ev('downlink_applied', 'x', 0, { kind: 'config', id: 'gatewayX', version: 9 })]),
-    ).toBeUndefined();
-    expect(latestConfigReport([ev('downlink_refused', 'x', 0, config(9))])).toMatchObject({
-      applied: false,
-      version: 9,
-    });
-    expect(latestConfigReport([applied5, applied7])?.version).toBe(7);
-    expect(latestConfigReport(undefined)).toBeUndefined();
   });
 });

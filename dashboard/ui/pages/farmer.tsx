@@ -2,7 +2,7 @@
 // field with its heatmap, zones and charts; tips to act on, dismiss or automate; approved
 // recommendations with their map and prescription downloads; automations — written and edited in
 // a form, with logs and a manual override.
-import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
 import type { TipView, AutomationView } from '../../../protocol/review.ts';
@@ -756,6 +756,33 @@ export function FarmerAutomations({ farm }: { farm: string }) {
     overrides.reload();
     if (!editing) list.reload();
   });
+  // The gateways' reports come up by sync, with no live change: while a card waits for one (and
+  // no form is open), the list is fetched again quietly — after 5 s, then less often, at most
+  // every minute — and replaced without the loading line.
+  const waiting = !editing && (list.data ?? []).some((a) => a.onGateway.state === 'pending');
+  const polls = useRef(0);
+  const setList = list.set;
+  useEffect(() => {
+    if (!waiting) {
+      polls.current = 0;
+      return;
+    }
+    let cancelled = false;
+    const timer = setTimeout(
+      () => {
+        polls.current++;
+        reviewApi.automations(farm).then(
+          (data) => !cancelled && setList(data),
+          () => undefined, // the next live change or poll tries again
+        );
+      },
+      Math.min(5_000 * 2 ** polls.current, 60_000),
+    );
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [waiting, list.data, farm, setList]);
   const formReady = !devices.loading && !kits.loading;
   const edit = (what: string) => {
     setSaved('');
@@ -888,6 +915,23 @@ export function FarmerAutomations({ farm }: { farm: string }) {
             </p>
             <p data-testid="commands">
               <CommandsText a={a} devices={devices.data ?? []} />
+            </p>
+            <p data-testid="on-gateway" class={a.onGateway.state === 'refused' ? 'warn' : 'muted'}>
+              {a.onGateway.state === 'refused' ? (
+                <>
+                  {t('automationOnGatewayRefused')}:{' '}
+                  {/* The gateway's own words: English, not for a page translator. */}
+                  <span lang="en" translate={false} data-testid="on-gateway-reason">
+                    {a.onGateway.reason}
+                  </span>
+                </>
+              ) : a.onGateway.state === 'pending' ? (
+                t('automationOnGatewayPending')
+              ) : a.enabled ? (
+                t('automationOnGatewayRunning')
+              ) : (
+                t('automationOnGatewayStopped')
+              )}
             </p>
             <p class="muted">
               {t('maxRunsPerDay')} {a.limits.maxRunsPerDay} · {t('maxOpen')} {a.limits.maxOpenMinutes}{' '}

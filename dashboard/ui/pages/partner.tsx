@@ -1,10 +1,12 @@
 // The IT partner's pages: a farm's kits and devices with their health (unknown, with the gateway
-// named, while the farm's gateways have not synced since a device was due) and its gateways with
+// named, while the farm's gateways have not synced since a device was due) and MQTT connection
+// (connected, or disconnected by its last will, as the gateway recorded it) and its gateways with
 // their sync backlog, throughput, version and alerts (each said in the reader's language from what
 // the gateway sent, its English kept where the page has no sentence); the settings sent down to
 // the farm's gateways (what was last sent, a form in the partner's units, withdrawal, and whether
-// each gateway applied it); and provisioning in the browser — upload or edit a manifest, see each
-// problem at its line, provision, download the device configs, QR codes and the printable sheet.
+// each gateway applied or refused it, from its newest report about it); and provisioning in the
+// browser — upload or edit a manifest, see each problem at its line, provision, download the device
+// configs, QR codes and the printable sheet.
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
@@ -30,7 +32,6 @@ import {
   buildBody,
   fieldOfPointer,
   groupTitle,
-  latestConfigReport,
   outcomeOf,
   rangeText,
   settled,
@@ -110,6 +111,7 @@ export function PartnerFarm({ farm }: { farm: string }) {
                         </span>
                         <br />
                         <span class={`badge state-${d.state}`}>{t(`state_${d.state}`)}</span>
+                        <OnlineBadge online={d.online} />
                         {d.gatewayNotSyncing ? (
                           <span class="sub" data-testid="state-reason">
                             <Parts
@@ -261,6 +263,23 @@ function AlertMessage({ alert, words = false }: { alert: GatewayAlert; words?: b
           </span>
         </span>
       ) : null}
+    </>
+  );
+}
+
+/**
+ * Beside a device's state: its MQTT connection as its gateway last recorded it — connected, or
+ * disconnected (its last will, or its own "offline"); nothing while that is not known.
+ */
+function OnlineBadge({ online }: { online: boolean | null }) {
+  const { t } = useI18n();
+  if (online === null) return null;
+  return (
+    <>
+      {' '}
+      <span class={online ? 'badge state-ok' : 'badge warn'} data-testid="device-online">
+        {online ? t('deviceOnline') : t('deviceOffline')}
+      </span>
     </>
   );
 }
@@ -593,8 +612,9 @@ function SentValues({ config }: { config: RemoteGatewayConfig }) {
 }
 
 /**
- * Each gateway of the farm against the version followed: applied or refused (the event it reports,
- * in the health view's alerts), received, or not yet — and its latest report about its settings.
+ * Each gateway of the farm against the version followed: applied or refused (its newest report
+ * about the settings, the health view's configReport — never pushed out by later alerts),
+ * received, or not yet — and that report.
  * Asked again every few seconds while a gateway has not settled, for two minutes at most.
  */
 function GatewayOutcomes({
@@ -612,10 +632,10 @@ function GatewayOutcomes({
   const list = useLoad(() => api<GatewayRow[]>('/api/v1/gateways'), `gateways-${tracked?.version ?? 0}`);
   const rows = (list.data ?? []).filter((g) => g.farm === farm);
   const items = rows.map((g) => {
-    const events = health?.find((x) => x.id === g.id)?.alerts;
+    const latest = health?.find((x) => x.id === g.id)?.configReport;
     return tracked
-      ? { g, ...outcomeOf(tracked.version, g, events) }
-      : { g, outcome: null, report: latestConfigReport(events) };
+      ? { g, ...outcomeOf(tracked.version, g, latest) }
+      : { g, outcome: null, report: latest ?? undefined };
   });
   const pending = items.some((i) => i.outcome !== null && !settled(i.outcome));
   // A gateway that has read the version but whose report is not in the health view yet.
@@ -648,9 +668,7 @@ function GatewayOutcomes({
                 {g.downlinkVersion === null ? '—' : `v${g.downlinkVersion}`}
                 {tracked ? ` / v${tracked.version}` : ''}
               </dd>
-              {report ? (
-                <ReportRow report={report} events={health?.find((x) => x.id === g.id)?.alerts} />
-              ) : null}
+              {report ? <ReportRow report={report} /> : null}
             </dl>
           </li>
         ))}
@@ -671,24 +689,17 @@ function GatewayOutcomes({
   );
 }
 
-function ReportRow({ report, events }: { report: ConfigReport; events: GatewayAlert[] | undefined }) {
+function ReportRow({ report }: { report: ConfigReport }) {
   const { t } = useI18n();
-  // The event the report was read from, said as the alert list says it, with the gateway's words
-  // (what it applied: the keys it took) beside it.
-  const alert = events?.find((e) => e.time === report.time && e.message === report.message);
+  // The event the report is, said as the alert list says it, with the gateway's words (what it
+  // applied: the keys it took; or why it refused) beside it.
   return (
     <>
       <dt>{t('gsLatestReport')}</dt>
       <dd>
         <Freshness time={report.time} staleMs={Infinity} />{' '}
-        <span class={report.applied ? 'report' : 'report refused'}>
-          {alert ? (
-            <AlertMessage alert={alert} words />
-          ) : (
-            <span translate={false} lang="en">
-              {report.message}
-            </span>
-          )}
+        <span class={report.outcome === 'applied' ? 'report' : 'report refused'}>
+          <AlertMessage alert={report.event} words />
         </span>
       </dd>
     </>
