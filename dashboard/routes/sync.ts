@@ -252,6 +252,14 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           });
         }
       }
+      // A gateway's report on an automation it was sent (applied or refused): the farmer's card
+      // says so at once.
+      for (const e of events) {
+        const d = e.detail;
+        if ((e.type === 'downlink_applied' || e.type === 'downlink_refused') && d?.kind === 'automation')
+          if (typeof d.id === 'string')
+            ctx.live.emit('change', { farm: gw.farm, kind: 'automation', id: d.id });
+      }
       return {
         gateway: gw.id,
         ackedSeq,

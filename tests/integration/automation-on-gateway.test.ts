@@ -125,9 +125,14 @@ describe('an automation’s state on the farm’s gateways', () => {
     ).toEqual({ n: 6 });
   });
 
-  it('is applied once a gateway applied it', async () => {
+  it('is applied once a gateway applied it, and the farmer’s page is told at once', async () => {
     const at = Date.now() - 5000;
+    const changes: { farm: string; kind: string; id: string }[] = [];
+    const onChange = (c: { farm: string; kind: string; id: string }) => changes.push(c);
+    server.ctx.live.on('change', onChange);
     await gwA.send([report('downlink_applied', a.id, sentAs(a.id), `automation ${a.id} kept`, at)]);
+    server.ctx.live.off('change', onChange);
+    expect(changes).toEqual([{ farm: FARM, kind: 'automation', id: a.id }]);
     expect((await view(a.id)).onGateway).toEqual({
       state: 'applied',
       version: 1,
