@@ -20,6 +20,7 @@ import {
 import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
 
 const ALLOWED = ALLOWED_UNITS;
+const POLL = { timeout: 10_000, interval: 100 };
 
 let stack: Stack;
 let browser: Browser;
@@ -154,6 +155,13 @@ describe('the farmer journey', () => {
     await page.getByRole('link', { name: 'アドバイス' }).first().click();
     const card = page.getByTestId(`tip-${tipId.value}`);
     await card.getByText('12時間以内に灌水してください').waitFor();
+    // The evidence: the reading judged, as a tile shows it (%, the farm's time), and the source.
+    await card.locator('summary').filter({ hasText: '根拠' }).click();
+    await expect
+      .poll(() => card.locator('.evidence li').first().textContent(), POLL)
+      .toMatch(/^土壌水分 19 %\s*\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2} · soil-1$/);
+    await card.getByText('出典 Allen et al. (1998)', { exact: false }).waitFor();
+    expect(await card.locator('.evidence').textContent()).not.toMatch(/ 1(?!\d)/); // no unit "1"
     await card.getByRole('button', { name: '対応した' }).click();
     await page.getByText('「対応した」を記録しました').waitFor();
     const farmer = await signIn(stack.httpUrl, 'demo-farmer');

@@ -10,7 +10,7 @@ import { ApiError, api, qs } from '../api.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive, useLiveChanges } from '../live.ts';
-import { fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
+import { displayUnit, fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
@@ -511,16 +511,42 @@ export function FarmerTips({ farm }: { farm: string }) {
               <details>
                 <summary>{t('evidence')}</summary>
                 <ul class="evidence">
+                  {/* The readings the rule judged, as the tiles show them, in the farm's zone. */}
+                  {v.tip.evidence.points.slice(0, 12).map((p, i) => {
+                    const shown = fmtValue(p.metric, p.value, p.unit, lang);
+                    return (
+                      <li key={`p${i}`}>
+                        {metricName(p.metric, lang)}{' '}
+                        <b translate={false}>
+                          {shown.value} {shown.unit}
+                        </b>{' '}
+                        <span class="muted">
+                          {fmtTime(p.time, lang)}
+                          {p.device ? <span translate={false}> · {p.device}</span> : null}
+                        </span>
+                      </li>
+                    );
+                  })}
+                  {/* The rule's own terms (identifiers of its method), with their numbers. */}
                   {v.tip.evidence.thresholds.map((th) => (
                     <li key={th.name}>
-                      <span translate={false}>
-                        {th.name}: {th.value} {th.comparison} {th.threshold} {th.unit}
+                      <span translate={false} lang="en">
+                        {th.name}: {fmtNumber(th.value, lang, 2)} {th.comparison}{' '}
+                        {fmtNumber(th.threshold, lang, 2)} {displayUnit('', th.unit).unit}
                       </span>
                     </li>
                   ))}
                   {v.tip.evidence.quantities.map((q) => (
-                    <li key={q.name} translate={false}>
-                      {q.name}: {fmtNumber(q.value, lang, 2)} {q.unit}
+                    <li key={q.name} translate={false} lang="en">
+                      {q.name}: {fmtNumber(q.value, lang, 2)} {displayUnit('', q.unit).unit}
+                    </li>
+                  ))}
+                  {v.tip.evidence.sources.map((s, i) => (
+                    <li key={`s${i}`} class="muted">
+                      {t('evidenceSource')}{' '}
+                      <span translate={false} lang="en">
+                        {s.citation}
+                      </span>
                     </li>
                   ))}
                   <li class="muted">
