@@ -167,14 +167,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // A device marked silent that sends again says so, as its silence did (the partner's alerts,
     // the status page): otherwise "has sent nothing" stood beside a device reporting fine.
     this.store.onDeviceBack = (back, now) => {
-      for (const { device, since } of back) {
+      for (const { device, since, lastSeen } of back) {
         try {
+          const silentMin = lastSeen === null ? null : Math.max(0, Math.round((now - lastSeen) / 60_000));
           this.events.raise({
             type: 'device_back',
             severity: 'info',
             device,
-            message: `${device} is sending again (marked silent ${Math.round((now - since) / 60_000)} min before)`,
-            detail: { silentSince: since },
+            time: now,
+            message:
+              silentMin === null
+                ? `${device} is sending again`
+                : `${device} is sending again after ${silentMin} min of silence`,
+            detail: { silentSince: since, ...(lastSeen === null ? {} : { lastSeen, silentMin }) },
           });
         } catch (e) {
           this.log.warn({ device, err: (e as Error).message }, 'device_back event not recorded');

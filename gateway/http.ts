@@ -218,11 +218,15 @@ const T = {
     } as Record<string, string>,
     silentFor: (m: number) =>
       m < 120 ? `${m}分間` : m < 2880 ? `${Math.round(m / 60)}時間` : `${Math.round(m / 1440)}日間`,
+    /** "…ぶり" (after so long): 20分ぶり, 4時間ぶり, 3日ぶり. */
+    after: (m: number) =>
+      m < 120 ? `${m}分` : m < 2880 ? `${Math.round(m / 60)}時間` : `${Math.round(m / 1440)}日`,
     every: (s: number) => (s < 120 ? `${s}秒` : `${Math.round(s / 60)}分`),
     ev: {
       device_silent: (device: string, silent: string, every: string) =>
         `${device} から${silent}データが届いていません（通常は${every}ごと）`,
-      device_back: (device: string) => `${device} から再びデータが届いています`,
+      device_back: (device: string, after?: string) =>
+        after ? `${device} から${after}ぶりにデータが届きました` : `${device} から再びデータが届いています`,
       clock_skew: (s: number, behind: boolean) =>
         `ゲートウェイの時計がサーバーより${s}秒${behind ? '遅れて' : '進んで'}います。時刻は補正し、大きくずれたデータには印を付けています`,
       disk_full_fs: (free: string) =>
@@ -360,11 +364,14 @@ const T = {
     } as Record<string, string>,
     silentFor: (m: number) =>
       m < 120 ? `${m} min` : m < 2880 ? `${Math.round(m / 60)} h` : `${Math.round(m / 1440)} days`,
+    after: (m: number) =>
+      m < 120 ? `${m} min` : m < 2880 ? `${Math.round(m / 60)} h` : `${Math.round(m / 1440)} days`,
     every: (s: number) => (s < 120 ? `${s} s` : `${Math.round(s / 60)} min`),
     ev: {
       device_silent: (device: string, silent: string, every: string) =>
         `${device} has sent nothing for ${silent} (expected every ${every})`,
-      device_back: (device: string) => `${device} is sending again`,
+      device_back: (device: string, after?: string) =>
+        after ? `${device} is sending again after ${after} of silence` : `${device} is sending again`,
       clock_skew: (s: number, behind: boolean) =>
         `The gateway clock is ${s} s ${behind ? 'behind' : 'ahead of'} the server’s; times are corrected and far-off readings flagged`,
       disk_full_fs: (free: string) => `Only ${free} free on the gateway’s disk: new readings are refused`,
@@ -528,8 +535,13 @@ function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | nu
       const silentMin = num('silentMin') ?? Math.max(0, Math.round((e.time - lastSeen) / 60_000));
       return { text: t.ev.device_silent(e.device, t.silentFor(silentMin), t.every(interval)) };
     }
-    case 'device_back':
-      return e.device === undefined ? null : { text: t.ev.device_back(e.device) };
+    case 'device_back': {
+      if (e.device === undefined) return null;
+      const silentMin = num('silentMin');
+      return {
+        text: t.ev.device_back(e.device, silentMin === undefined ? undefined : t.after(silentMin)),
+      };
+    }
     case 'clock_skew': {
       const offset = num('offsetMs');
       if (offset === undefined) return null;

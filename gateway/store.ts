@@ -261,21 +261,22 @@ export class GatewayStore {
       ),
     };
     for (const r of this.db
-      .prepare('SELECT id, silent_since FROM devices WHERE silent_since IS NOT NULL')
-      .all() as {
-      id: string;
-      silent_since: number;
-    }[])
-      this.silent.set(r.id, r.silent_since);
+      .prepare('SELECT id, silent_since, last_seen FROM devices WHERE silent_since IS NOT NULL')
+      .all() as { id: string; silent_since: number; last_seen: number | null }[])
+      this.silent.set(r.id, { since: r.silent_since, lastSeen: r.last_seen });
   }
 
-  /** Devices marked silent (→ since when), as the table says: a commit of their data ends it. */
-  private readonly silent = new Map<string, number>();
+  /**
+   * Devices marked silent, as the table says: when they were marked, and when they were last heard
+   * before it. A commit of their data ends it.
+   */
+  private readonly silent = new Map<string, { since: number; lastSeen: number | null }>();
   /**
    * Told after a commit that carried data from devices marked silent (their mark is cleared in
-   * that commit): `since` is when each was marked. Must not throw.
+   * that commit): when each was marked, and last heard before its silence. Must not throw.
    */
-  onDeviceBack: ((back: { device: string; since: number }[], now: number) => void) | undefined;
+  onDeviceBack:
+    ((back: { device: string; since: number; lastSeen: number | null }[], now: number) => void) | undefined;
 
   private readonly setRadio: Record<
     'battery' | 'rssi' | 'snr',
@@ -497,7 +498,11 @@ export class GatewayStore {
       this.db
         .prepare('UPDATE devices SET silent_since = ? WHERE id = ? AND silent_since IS NULL')
         .run(since, device).changes === 1;
-    if (marked) this.silent.set(device, since);
+    if (marked) {
+      const row = this.db.prepare('SELECT last_seen FROM devices WHERE id = ?').get(device) as
+        { last_seen: number | null } | undefined;
+      this.silent.set(device, { since, lastSeen: row?.last_seen ?? null });
+    }
     return marked;
   }
 
@@ -559,12 +564,12 @@ export class GatewayStore {
     this.outboxBytes += added;
     this.outboxRows += fresh;
     if (this.silent.size > 0) {
-      let back: { device: string; since: number }[] | undefined;
+      let back: { device: string; since: number; lastSeen: number | null }[] | undefined;
       for (const device of seen) {
-        const since = this.silent.get(device);
-        if (since === undefined) continue;
+        const mark = this.silent.get(device);
+        if (mark === undefined) continue;
         this.silent.delete(device);
-        (back ??= []).push({ device, since });
+        (back ??= []).push({ device, ...mark });
       }
       if (back) this.onDeviceBack?.(back, now);
     }

@@ -199,12 +199,13 @@ export function alertText(
       });
     }
     case 'device_back': {
-      // When it was marked silent, from an older gateway not sent: then the plain sentence.
-      const since = num(d, 'silentSince');
+      // How long it was silent: from its last reading before the silence (lastSeen) to its return.
+      // An event without it (an older gateway): the plain sentence.
+      const lastSeen = num(d, 'lastSeen');
       const at = Date.parse(a.time);
-      return since === undefined || !Number.isFinite(at)
+      return lastSeen === undefined || !Number.isFinite(at)
         ? sentence(t('gatewayEventDeviceBack'), { device })
-        : sentence(t(`gatewayEvent_${a.type}`), { device, duration: fmtDuration(at - since, lang) });
+        : sentence(t(`gatewayEvent_${a.type}`), { device, duration: fmtDuration(at - lastSeen, lang) });
     }
     case 'battery_low':
       return sentence(t(`gatewayEvent_${a.type}`), { device });

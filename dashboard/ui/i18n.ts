@@ -372,7 +372,7 @@ const ja = {
   deviceOffline: '切断（最後の遺言）',
   // A gateway's alert, said by its type from what it sent (gateway-alerts.ts).
   gatewayEvent_device_silent: '{device} から{duration}データが届いていません（通常は{interval}ごと）',
-  gatewayEvent_device_back: '{device} から再びデータが届いています（{duration}前に無応答と判定）',
+  gatewayEvent_device_back: '{device} から{duration}ぶりにデータが届きました',
   gatewayEventDeviceBack: '{device} から再びデータが届いています',
   gatewayEvent_battery_low: '{device} の電池が残り少なくなっています',
   gatewayEvent_clock_skew:
@@ -959,7 +959,7 @@ const en: Record<Key, string> = {
   deviceUnknownGatewayNever: 'No sync from gateway {gateway} yet',
   gatewayUnknownDevices: 'Devices whose state is unknown until it syncs again:',
   gatewayEvent_device_silent: '{device} has sent nothing for {duration} (expected every {interval})',
-  gatewayEvent_device_back: '{device} is sending again (marked silent {duration} before)',
+  gatewayEvent_device_back: '{device} is sending again after {duration} of silence',
   gatewayEventDeviceBack: '{device} is sending again',
   gatewayEvent_battery_low: '{device} is low on battery',
   gatewayEvent_clock_skew:

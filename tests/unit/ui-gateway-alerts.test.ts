@@ -36,7 +36,7 @@ const say = (a: ReturnType<typeof alert>, lang: Lang) => {
 /** One event of every type, as the gateway raises it. */
 const ONE_OF_EACH = {
   device_silent: alert('device_silent', { lastSeen: T - 10 * 60_000, intervalS: 60 }, 'soil-1'),
-  device_back: alert('device_back', { silentSince: T - 12 * 60_000 }, 'soil-1'),
+  device_back: alert('device_back', { silentSince: T - 2 * 60_000, lastSeen: T - 12 * 60_000 }, 'soil-1'),
   battery_low: alert('battery_low', undefined, 'soil-1'),
   clock_skew: alert('clock_skew', { offsetMs: 125_000 }),
   disk_full: alert('disk_full', {
@@ -91,11 +91,9 @@ describe('a gateway alert in the reader’s language', () => {
     const hours = alert('device_silent', { lastSeen: T - 3.25 * 3_600_000, intervalS: 600 }, 'wx-1');
     expect(say(hours, 'ja')!.text).toBe('wx-1 から3.3時間データが届いていません（通常は10分ごと）');
     expect(say(hours, 'en')!.text).toBe('wx-1 has sent nothing for 3.3 hours (expected every 10 minutes)');
-    expect(say(ONE_OF_EACH.device_back, 'ja')!.text).toBe(
-      'soil-1 から再びデータが届いています（12分前に無応答と判定）',
-    );
+    expect(say(ONE_OF_EACH.device_back, 'ja')!.text).toBe('soil-1 から12分ぶりにデータが届きました');
     expect(say(ONE_OF_EACH.device_back, 'en')!.text).toBe(
-      'soil-1 is sending again (marked silent 12 minutes before)',
+      'soil-1 is sending again after 12 minutes of silence',
     );
     expect(say(alert('device_back', undefined, 'soil-1'), 'en')!.text).toBe('soil-1 is sending again');
     // The device id is a name: marked, never translated.

@@ -89,8 +89,9 @@ export function PartnerFarm({ farm }: { farm: string }) {
       {h.data ? (
         <>
           <Section title={t('devices')} id="dev-h">
-            <div class="scroll">
-              <table class="table">
+            {/* On a phone the table scrolls sideways rather than breaking "12.6 V" or 最終受信 apart. */}
+            <div class="scroll" tabIndex={0} role="region" aria-labelledby="dev-h">
+              <table class="table unbroken">
                 <thead>
                   <tr>
                     <th scope="col">{t('device')}</th>
@@ -124,7 +125,9 @@ export function PartnerFarm({ farm }: { farm: string }) {
                           </span>
                         ) : null}
                       </th>
-                      <td>{d.kitName ? d.kitName[lang] : <span translate={false}>{d.kit ?? '—'}</span>}</td>
+                      <td class="words">
+                        {d.kitName ? d.kitName[lang] : <span translate={false}>{d.kit ?? '—'}</span>}
+                      </td>
                       <td>
                         <Freshness time={d.lastSeen} staleMs={(d.intervalS ?? 300) * 3000} />
                       </td>
