@@ -99,14 +99,10 @@ const DAY_MS = 86_400_000;
 
 /**
  * Tick labels for a chart's time axis in the reader's language and the farm's zone (uPlot's own
- * are US English in the browser's zone): hours for a day or two ("18時" / "18:00"), then days
- * ("12/1" / "1 Dec"), with the day beside the first hour of each day. `span` is the range shown, ms.
+ * are US English in the browser's zone): hours for a day or two ("18時" / "18:00"), the date
+ * instead at midnight ("12/2" / "2 Dec") so short labels never crowd a phone; days beyond that.
  */
-export function timeTicks(
-  lang: Lang,
-  zone: string,
-  span: number,
-): (t: number, prev: number | null) => string {
+export function timeTicks(lang: Lang, zone: string, span: number): (t: number) => string {
   const locale = lang === 'ja' ? 'ja-JP' : 'en-GB';
   const hour = new Intl.DateTimeFormat(locale, { timeZone: zone, hour: 'numeric', hourCycle: 'h23' });
   const hm = new Intl.DateTimeFormat(locale, {
@@ -115,13 +111,14 @@ export function timeTicks(
     minute: '2-digit',
     hourCycle: 'h23',
   });
-  const day = new Intl.DateTimeFormat(locale, { timeZone: zone, month: 'numeric', day: 'numeric' });
-  const dayLong = new Intl.DateTimeFormat(locale, { timeZone: zone, month: 'short', day: 'numeric' });
-  const dayOf = lang === 'ja' ? day : dayLong;
-  if (span > 2 * DAY_MS) return (t) => dayOf.format(t);
-  return (t, prev) => {
-    const h = lang === 'ja' ? hour.format(t) : hm.format(t);
-    return prev === null || day.format(prev) !== day.format(t) ? `${dayOf.format(t)} ${h}` : h;
+  const day =
+    lang === 'ja'
+      ? new Intl.DateTimeFormat(locale, { timeZone: zone, month: 'numeric', day: 'numeric' })
+      : new Intl.DateTimeFormat(locale, { timeZone: zone, month: 'short', day: 'numeric' });
+  if (span > 2 * DAY_MS) return (t) => day.format(t);
+  return (t) => {
+    if (hm.format(t) === '00:00') return day.format(t); // midnight in the farm's zone
+    return lang === 'ja' ? hour.format(t) : hm.format(t);
   };
 }
 

@@ -68,25 +68,18 @@ describe('inputUnit', () => {
 describe('timeTicks (a chart’s time axis)', () => {
   const HOUR = 3_600_000;
   const t0 = Date.UTC(2026, 11, 1, 9, 0); // 18:00 on 1 December in Tokyo, 09:00 UTC
-  it('labels hours in the farm’s zone and the reader’s language, with the day at each new day', () => {
+  it('labels hours in the farm’s zone and the reader’s language, and the date at midnight', () => {
     const ja = timeTicks('ja', 'Asia/Tokyo', 24 * HOUR);
-    expect([ja(t0, null), ja(t0 + 6 * HOUR, t0), ja(t0 + 12 * HOUR, t0 + 6 * HOUR)]).toEqual([
-      '12/1 18時',
-      '12/2 0時',
-      '6時',
-    ]);
+    expect([ja(t0), ja(t0 + 6 * HOUR), ja(t0 + 12 * HOUR)]).toEqual(['18時', '12/2', '6時']);
     const en = timeTicks('en', 'Asia/Tokyo', 24 * HOUR);
-    expect([en(t0, null), en(t0 + 6 * HOUR, t0), en(t0 + 12 * HOUR, t0 + 6 * HOUR)]).toEqual([
-      '1 Dec 18:00',
-      '2 Dec 00:00',
-      '06:00',
-    ]);
-    // The same instant on a farm in another zone reads its own hour.
-    expect(timeTicks('en', 'UTC', 24 * HOUR)(t0, null)).toBe('1 Dec 09:00');
+    expect([en(t0), en(t0 + 6 * HOUR), en(t0 + 12 * HOUR)]).toEqual(['18:00', '2 Dec', '06:00']);
+    // The same instant on a farm in another zone reads its own hour; its midnight is its own.
+    expect(timeTicks('en', 'UTC', 24 * HOUR)(t0)).toBe('09:00');
+    expect(timeTicks('en', 'UTC', 24 * HOUR)(t0 + 15 * HOUR)).toBe('2 Dec');
   });
 
   it('labels days for a week or a season', () => {
-    expect(timeTicks('ja', 'Asia/Tokyo', 7 * 24 * HOUR)(t0, null)).toBe('12/1');
-    expect(timeTicks('en', 'Asia/Tokyo', 120 * 24 * HOUR)(t0 + 24 * HOUR, t0)).toBe('2 Dec');
+    expect(timeTicks('ja', 'Asia/Tokyo', 7 * 24 * HOUR)(t0)).toBe('12/1');
+    expect(timeTicks('en', 'Asia/Tokyo', 120 * 24 * HOUR)(t0 + 24 * HOUR)).toBe('2 Dec');
   });
 });

@@ -59,10 +59,7 @@ export function Chart(props: {
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), props.timeZone),
         axes: [
           // Ticks in the reader's language and the farm's zone (uPlot's default: US English).
-          {
-            values: (_u, splits) =>
-              splits.map((s, i) => tick(s * 1000, i > 0 ? splits[i - 1]! * 1000 : null)),
-          },
+          { values: (_u, splits) => splits.map((s) => tick(s * 1000)) },
           { label: props.unit, size: 56 },
         ],
         legend: { show: true },
