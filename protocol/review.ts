@@ -76,6 +76,12 @@ export const ReviewQueueItem = Type.Object(
     maxKgNHa: Type.Number(),
     model: Type.Object({ id: Type.String(), version: Type.String() }, { additionalProperties: false }),
     revision: Type.Integer(),
+    /**
+     * How many of what the recommendation was computed from were already stale when it was made
+     * (dashboard/review/freshness.ts, as the detail marks them): the scene once, however many of its
+     * indices the model read, and every other stale input once by name. 0 when all were fresh.
+     */
+    staleInputs: Type.Integer({ minimum: 0 }),
   },
   { additionalProperties: false },
 );
@@ -300,6 +306,8 @@ export const ReviewDetail = Type.Object(
     ),
     audit: Type.Array(AuditEntry),
     autoApproval: Nullable(AutoApprovalPolicy),
+    /** For a superseded recommendation, the newer one of the field that replaced it; else null. */
+    supersededBy: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );
@@ -342,6 +350,7 @@ export const EditResult = Type.Object(
   },
   { additionalProperties: false },
 );
+export type EditResult = Static<typeof EditResult>;
 
 export const ApproveBody = Type.Object(
   { note: Type.Optional(Reason), revision: Type.Optional(Type.Integer({ minimum: 0 })) },

@@ -55,6 +55,8 @@ interface RecRow {
   decided_by: string | null;
   decided_at: number | null;
   auto_approved: number;
+  /** The newer recommendation that superseded this one (schema migration 4); null otherwise. */
+  superseded_by: string | null;
   doc: string;
 }
 
@@ -278,9 +280,10 @@ export class Reviews {
     doc.history.push({ status: 'superseded', at: now, by: SYSTEM.name, note: `superseded by ${by}` });
     this.db
       .prepare(
-        `UPDATE review_recommendations SET status = 'superseded', doc = ?, revision = revision + 1 WHERE farm = ? AND id = ?`,
+        `UPDATE review_recommendations SET status = 'superseded', superseded_by = ?, doc = ?, revision = revision + 1
+         WHERE farm = ? AND id = ?`,
       )
-      .run(JSON.stringify(doc), farm, id);
+      .run(by, JSON.stringify(doc), farm, id);
     appendAudit(this.db, {
       at: now,
       farm,
@@ -370,6 +373,7 @@ export class Reviews {
           maxKgNHa: rates.length ? Math.max(...rates) : 0,
           model: { id: doc.model.id, version: doc.model.version },
           revision: r.revision,
+          staleInputs: staleCount(doc, now),
         } satisfies ReviewQueueItem,
       };
     });
@@ -445,6 +449,7 @@ export class Reviews {
       },
       audit: auditOf(this.db, row.farm, row.id),
       autoApproval: policy ? policyView(policy) : null,
+      supersededBy: row.status === 'superseded' ? row.superseded_by : null,
     };
   }
 
@@ -773,6 +778,18 @@ export class Reviews {
     const r = this.row(farm, id);
     return r ? { field: r.field, crop: r.crop, model: r.model } : undefined;
   }
+}
+
+/**
+ * How many of what a recommendation was computed from were stale when it was made, with the
+ * detail's own freshness (inputFreshness, imageryFreshness): the scene once — however many of its
+ * indices the model read, zone by zone — and every other stale input once by name.
+ */
+export function staleCount(rec: Recommendation, now: number): number {
+  const stale = inputFreshness(rec, now).filter((i) => i.stale);
+  const names = new Set(stale.filter((i) => i.category !== 'imagery').map((i) => i.name));
+  const scene = imageryFreshness(rec).stale || stale.some((i) => i.category === 'imagery');
+  return names.size + (scene ? 1 : 0);
 }
 
 function policyView(p: PolicyRow): AutoApprovalPolicy {

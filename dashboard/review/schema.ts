@@ -90,6 +90,17 @@ const MIGRATIONS = [
   // When the tip's condition ended (TipCleared from its gateway); NULL while it holds. A cleared
   // tip keeps the farmer's state (acted, automated …) but is no longer live.
   `ALTER TABLE tips ADD COLUMN cleared_at INTEGER;`,
+  // The newer recommendation of the field that superseded this one (ReviewDetail.supersededBy);
+  // NULL unless superseded. Rows superseded before the column existed get it from their history's
+  // "superseded by …" note.
+  `ALTER TABLE review_recommendations ADD COLUMN superseded_by TEXT;
+  UPDATE review_recommendations SET superseded_by = (
+    SELECT substr(json_extract(h.value, '$.note'), length('superseded by ') + 1)
+    FROM json_each(review_recommendations.doc, '$.history') AS h
+    WHERE json_extract(h.value, '$.status') = 'superseded'
+      AND json_extract(h.value, '$.note') LIKE 'superseded by %'
+    ORDER BY h.key DESC LIMIT 1
+  ) WHERE status = 'superseded';`,
 ];
 
 /** Creates or upgrades the review feature's tables. */

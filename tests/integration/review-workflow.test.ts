@@ -4,7 +4,8 @@
 // spreader step) and approves; the farmer sees it only then, with the edited rates, in every
 // prescription format (read back with the isoxml package and shpjs); the audit log holds each
 // step and refuses to be changed; an officer of another region can neither see nor act; newer
-// recommendations supersede older ones; auto-approval and the CSV of decisions.
+// recommendations supersede older ones (each naming the one that replaced it); the queue counts
+// the inputs that were stale; auto-approval and the CSV of decisions.
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,7 +36,9 @@ import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
 import { MG_M2_PER_KG_HA } from '../../edge/prescriptions/isoxml.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR } from '../../models/paths.ts';
+import Database from 'better-sqlite3';
 import { verifyAuditChain } from '../../dashboard/review/audit.ts';
+import { migrateReview } from '../../dashboard/review/schema.ts';
 import { demoManifest, eventually, signIn, startServer } from '../helpers/stack.ts';
 
 process.env.HATAKE_WEBHOOK_ALLOW_PRIVATE = '1'; // the webhook receiver below listens on 127.0.0.1
@@ -501,12 +504,79 @@ describe('a recommendation from the gateway through review', () => {
       reason: expect.stringContaining(newer.id),
     });
     expect((await json<ReviewDetail>(officer(`/api/v1/reviews/${oldest.id}`))).status).toBe('superseded');
+    // Each superseded one names the recommendation that replaced it (the one arriving late, too);
+    // the open one names none.
+    expect(sup.supersededBy).toBe(newer.id);
+    expect((await json<ReviewDetail>(officer(`/api/v1/reviews/${oldest.id}`))).supersededBy).toBe(newer.id);
+    expect((await json<ReviewDetail>(officer(`/api/v1/reviews/${newer.id}`))).supersededBy).toBeNull();
     expect((await post(officer, `/api/v1/reviews/${older.id}/approve`, {})).status).toBe(409);
     const superseded = (await json<ReviewQueueItem[]>(officer('/api/v1/reviews?status=superseded'))).map(
       (q) => q.id,
     );
     expect(superseded).toEqual(expect.arrayContaining([older.id, oldest.id]));
     expect(superseded).not.toContain(newer.id);
+  });
+
+  it('names the newer recommendation on one superseded before the column existed, from its history (migration)', () => {
+    const db = new Database(':memory:');
+    try {
+      migrateReview(db);
+      // The database as it was one migration earlier: no superseded_by column.
+      db.exec('ALTER TABLE review_recommendations DROP COLUMN superseded_by');
+      db.prepare(`UPDATE schema_versions SET version = version - 1 WHERE name = 'review'`).run();
+      const insert = db.prepare(
+        `INSERT INTO review_recommendations (farm, id, field, crop, status, model, created_at, received_at, gateway, area_ha, doc, original)
+         VALUES ('f', ?, 'p', 'rice', ?, 'm@1.0.0', 0, 0, 'gw', 1, ?, '{}')`,
+      );
+      const doc = (history: { status: string; note?: string }[]) =>
+        JSON.stringify({ history: history.map((h, i) => ({ ...h, at: i, by: 'system' })) });
+      insert.run(
+        'rec-old',
+        'superseded',
+        doc([{ status: 'pending_review' }, { status: 'superseded', note: 'superseded by rec-new' }]),
+      );
+      insert.run('rec-new', 'pending_review', doc([{ status: 'pending_review' }]));
+      insert.run('rec-odd', 'superseded', doc([{ status: 'superseded', note: 'by hand' }]));
+      migrateReview(db);
+      expect(db.prepare('SELECT id, superseded_by FROM review_recommendations ORDER BY id').all()).toEqual([
+        { id: 'rec-new', superseded_by: null },
+        { id: 'rec-odd', superseded_by: null },
+        { id: 'rec-old', superseded_by: 'rec-new' },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('counts in the queue what was stale when each recommendation was made, as the detail marks it', async () => {
+    // A scene 1.9 days old when made; then one made 13.9 days after its scene, with a soil sensor's
+    // reading 30 hours old beside it (stale after 24 h) — and its scene read once per zone.
+    const fresh = await makeRec({ field: 'fresh-1', now: T0 + 60_000, ndvi: [0.7, 0.75] });
+    const stale = await makeRec({ field: 'stale-1', now: T0 + 12 * DAY, ndvi: [0.7, 0.75, 0.8] });
+    stale.inputs.push({
+      name: 'soil_vwc',
+      value: 0.31,
+      unit: 'm3/m3',
+      source: 'sensor soil-1/soil_vwc',
+      time: stale.createdAt - 30 * 3_600_000,
+    });
+    await sync('gw-1', [
+      { kind: 'recommendation', body: fresh },
+      { kind: 'recommendation', body: stale },
+    ]);
+    const queue = await json<ReviewQueueItem[]>(officer('/api/v1/reviews'));
+    const item = (id: string) => queue.find((q) => q.id === id)!;
+    expect(item(fresh.id).staleInputs).toBe(0);
+    expect(item(stale.id).staleInputs).toBe(2);
+    // The detail marks the same: the scene (three zones' readings of it) and the sensor.
+    const detail = await json<ReviewDetail>(officer(`/api/v1/reviews/${stale.id}`));
+    expect(detail.imagery.stale).toBe(true);
+    const marked = detail.inputs.filter((i) => i.stale);
+    expect(marked.filter((i) => i.category === 'imagery').length).toBe(3);
+    expect(marked.filter((i) => i.category !== 'imagery').map((i) => i.name)).toEqual(['soil_vwc']);
+    expect(
+      (await json<ReviewDetail>(officer(`/api/v1/reviews/${fresh.id}`))).inputs.some((i) => i.stale),
+    ).toBe(false);
   });
 
   it('orders the queue oldest day first and, within a day, the largest field first', async () => {

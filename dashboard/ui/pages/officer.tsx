@@ -1,13 +1,17 @@
-// The extension officer's pages: the review queue (oldest and largest first), the detail view of
-// one recommendation (map of zones and rates, inputs with their freshness, the heatmap of the scene
-// it was computed from under its zones, model card, economics) with approve / edit per-zone rates
-// with a reason / reject, and the region overview with the CSV export of decisions.
-import { useMemo, useState } from 'preact/hooks';
+// The extension officer's pages: the review queue (oldest and largest first, stale inputs marked),
+// the detail view of one recommendation (map of zones and rates, inputs with their freshness, the
+// heatmap of the scene it was computed from under its zones, model card, economics with the economic
+// optimum and the model's notes) with approve / edit per-zone rates with a reason / reject, and the
+// region overview with the CSV export of decisions. The detail follows the server live: a change
+// made meanwhile (superseded, decided or edited by someone else) is reloaded and said, and what
+// the officer typed is kept; 承認する with rates typed in saves them first, so none is lost.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FarmFields, FieldScene, RegionOverview } from '../../../protocol/views.ts';
-import type { ReviewDetail } from '../../../protocol/review.ts';
+import type { AuditEntry, EditResult, ReviewDetail } from '../../../protocol/review.ts';
 import { api, ApiError } from '../api.ts';
 import { useLiveChanges } from '../live.ts';
-import { hasKey, useI18n } from '../i18n.ts';
+import { hasKey, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
@@ -47,6 +51,14 @@ export function ReviewQueue() {
                   <td>{r.farmName}</td>
                   <td>
                     <a href={href('review', r.id)}>{r.fieldName ?? r.field}</a>
+                    {r.staleInputs > 0 ? (
+                      <>
+                        {' '}
+                        <span class="badge warn" data-testid="stale-badge">
+                          {t('reviewStaleBadge').replace('{n}', () => String(r.staleInputs))}
+                        </span>
+                      </>
+                    ) : null}
                   </td>
                   <td>
                     <Freshness time={r.createdAt} staleMs={Infinity} />
@@ -153,7 +165,186 @@ function ReviewImagery({ r, zones }: { r: ReviewDetail; zones: MapPolygon[] }) {
   );
 }
 
+/** A translated sentence with its {placeholders} filled by elements (data marked translate="no"). */
+function fill(text: string, parts: Record<string, ComponentChildren>): ComponentChildren[] {
+  return text.split(/\{([a-z]+)\}/).map((piece, i) => (i % 2 === 1 ? (parts[piece] ?? piece) : piece));
+}
+
+/** The unit an officer types and reads a rate in: kg N/10a in Japanese, kg N/ha in English. */
+const rateUnitOf = (lang: Lang) => (lang === 'ja' ? 'kg/10a' : 'kg/ha');
+const perUnit = (lang: Lang) => (lang === 'ja' ? 10 : 1);
+
+/** A rate (kg N/ha) as a number in the reader's unit with one or two decimals: "3.91", "4.0". */
+function rateNumber(kgHa: number, lang: Lang): string {
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    minimumFractionDigits: 1,
+    maximumFractionDigits: 2,
+  }).format(kgHa / perUnit(lang));
+}
+
+/** A limit (kg N/ha) in the reader's unit: "12 kg/10a". */
+const limitText = (kgHa: number, lang: Lang) =>
+  `${fmtNumber(kgHa / perUnit(lang), lang, 2)} ${rateUnitOf(lang)}`;
+
+/** How old an input was, in days past two days, else in hours: "12 日", "30 時間". */
+function ageText(hours: number, t: (k: string) => string): string {
+  return hours >= 48
+    ? t('reviewAgeDays').replace('{n}', String(Math.floor(hours / 24)))
+    : t('reviewAgeHours').replace('{n}', String(Math.round(hours)));
+}
+
+/** An input's name as the officer reads it, in a sentence: the catalogue's, else the model's own. */
+function inputLabel(name: string, t: (k: string) => string): ComponentChildren {
+  return hasKey(`modelInput_${name}`) ? t(`modelInput_${name}`) : <code translate={false}>{name}</code>;
+}
+
+/**
+ * What was stale when the recommendation was made, as the queue counts it (staleCount on the
+ * server): the scene once, and every other stale input once by name, at its largest age.
+ */
+function staleLines(r: ReviewDetail, t: (k: string) => string): { key: string; text: ComponentChildren }[] {
+  const stale = r.inputs.filter((i) => i.stale);
+  const lines: { key: string; text: ComponentChildren }[] = [];
+  const sceneInputs = stale.filter((i) => i.category === 'imagery');
+  if (r.imagery.stale || sceneInputs.length) {
+    const hours =
+      r.imagery.ageDaysAtCreation !== null
+        ? r.imagery.ageDaysAtCreation * 24
+        : Math.max(0, ...sceneInputs.map((i) => i.ageHoursAtCreation ?? 0));
+    lines.push({ key: 'imagery', text: t('reviewStaleImagery').replace('{age}', ageText(hours, t)) });
+  }
+  const byName = new Map<string, number>();
+  for (const i of stale)
+    if (i.category !== 'imagery')
+      byName.set(i.name, Math.max(byName.get(i.name) ?? 0, i.ageHoursAtCreation ?? 0));
+  for (const [name, hours] of byName)
+    lines.push({
+      key: name,
+      text: fill(t('reviewStaleInput'), { input: inputLabel(name, t), age: ageText(hours, t) }),
+    });
+  return lines;
+}
+
+/** Each zone's rate change of an audit entry: "ゾーン1 5.1→3.91 kg/10a（入力 4.0）". */
+function zoneChanges(a: AuditEntry, r: ReviewDetail, lang: Lang, t: (k: string) => string): string[] {
+  const head = '/zones/';
+  const tail = '/kgNHa';
+  return a.changes.flatMap((c) => {
+    if (!c.path.startsWith(head) || !c.path.endsWith(tail)) return [];
+    if (typeof c.from !== 'number' || typeof c.to !== 'number') return [];
+    const id = c.path.slice(head.length, -tail.length);
+    const zone = r.zones.find((z) => z.id === id)?.zone ?? id;
+    const line = t('reviewAuditZone')
+      .replace('{zone}', () => String(zone))
+      .replace('{from}', () => rateNumber(c.from as number, lang))
+      .replace('{to}', () => `${rateNumber(c.to as number, lang)} ${rateUnitOf(lang)}`);
+    const typed =
+      c.requested !== undefined && Math.abs(c.requested - c.to) > 1e-9
+        ? t('reviewAuditTyped').replace('{value}', () => rateNumber(c.requested!, lang))
+        : '';
+    return [line + typed];
+  });
+}
+
+/** What the server did with each typed rate, where it is not what was typed (EditResult.zones). */
+function EditReport({ zones, r }: { zones: EditResult['zones']; r: ReviewDetail }) {
+  const { t, lang } = useI18n();
+  const moved = zones.filter((z) => Math.abs(z.requestedKgNHa - z.kgNHa) > 1e-9);
+  if (!moved.length) return null;
+  return (
+    <ul class="edit-report" data-testid="edit-report">
+      {moved.map((z) => {
+        const zone = String(r.zones.find((x) => x.id === z.zone)?.zone ?? z.zone);
+        const limit =
+          z.clamped && r.limits
+            ? limitText(z.clamped === 'max' ? r.limits.maxKgNHa : r.limits.minKgNHa, lang)
+            : '';
+        const template =
+          z.clamped === 'max'
+            ? t('reviewEditMax')
+            : z.clamped === 'min'
+              ? t('reviewEditMin')
+              : t('reviewEditStep');
+        return (
+          <li key={z.zone}>
+            {template
+              .replace('{zone}', () => zone)
+              .replace('{from}', () => rateNumber(z.requestedKgNHa, lang))
+              .replace('{to}', () => `${rateNumber(z.kgNHa, lang)} ${rateUnitOf(lang)}`)
+              .replace('{limit}', () => limit)}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+/** What changed the recommendation while the officer had it open (a live update, or a refused action). */
+interface ChangeNoticeState {
+  /** An action of the officer's was refused (409) because of it. */
+  conflict: boolean;
+  /** The audit entries the officer had not seen. */
+  entries: AuditEntry[];
+}
+
+function ChangeNotice({
+  notice,
+  r,
+  typed,
+  onClose,
+}: {
+  notice: ChangeNoticeState;
+  r: ReviewDetail;
+  typed: boolean;
+  onClose: () => void;
+}) {
+  const { t, lang } = useI18n();
+  const who = (a: AuditEntry) => <span translate={false}>{a.actor}</span>;
+  const lines = notice.entries.flatMap((a) => {
+    const time = fmtTime(a.at, lang);
+    const template =
+      a.action === 'superseded'
+        ? t('reviewChangedSuperseded')
+        : a.action === 'approved'
+          ? t('reviewChangedApproved')
+          : a.action === 'auto_approved'
+            ? t('reviewChangedAutoApproved')
+            : a.action === 'rejected'
+              ? t('reviewChangedRejected')
+              : a.action === 'edited'
+                ? t('reviewChangedEdited')
+                : '';
+    return template ? [<li key={a.seq}>{fill(template, { actor: who(a), time })}</li>] : [];
+  });
+  const decided = r.status === 'approved' || r.status === 'rejected' || r.status === 'superseded';
+  return (
+    <div class="notice" role="alert" data-testid="review-changed">
+      <p>
+        <strong>{notice.conflict ? t('reviewConflict') : t('reviewChangedTitle')}</strong>
+      </p>
+      {lines.length ? <ul>{lines}</ul> : null}
+      {r.supersededBy ? (
+        <p>
+          <a href={href('review', r.supersededBy)} data-testid="review-newer">
+            {t('reviewOpenNewer')}
+          </a>
+        </p>
+      ) : null}
+      {typed ? <p>{decided ? t('reviewTypedNotSaved') : t('reviewTypedKept')}</p> : null}
+      <button type="button" class="link" onClick={onClose}>
+        {t('reviewNoticeClose')}
+      </button>
+    </div>
+  );
+}
+
 export function ReviewPage({ id }: { id: string }) {
+  // Another recommendation (the newer one a superseded one links to) starts afresh: rates typed for
+  // one recommendation's zones are never carried over to another's.
+  return <ReviewOf key={id} id={id} />;
+}
+
+function ReviewOf({ id }: { id: string }) {
   const { t, lang } = useI18n();
   const d = useLoad(() => reviewApi.review(id), id);
   const [edits, setEdits] = useState<Record<string, string>>({});
@@ -161,7 +352,76 @@ export function ReviewPage({ id }: { id: string }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
+  const [report, setReport] = useState<EditResult['zones'] | null>(null);
+  const [notice, setNotice] = useState<ChangeNoticeState | null>(null);
+  const [confirmStale, setConfirmStale] = useState(false);
+  const approveButton = useRef<HTMLButtonElement>(null);
+  const keepButton = useRef<HTMLButtonElement>(null);
+  /** The recommendation as the officer last saw it (what a live change is measured against). */
+  const shown = useRef<ReviewDetail | undefined>(undefined);
+  /** An action is under way: a live change waits for it, so the page never mistakes the officer's own step for someone else's. */
+  const acting = useRef(false);
+  const refreshAfter = useRef(false);
   const r: ReviewDetail | undefined = d.data;
+  if (r && (!shown.current || r.revision >= shown.current.revision)) shown.current = r;
+
+  /** Shows the recommendation as the server has it now; says what changed when it was not the officer. */
+  const show = (fresh: ReviewDetail, why: 'own' | 'live' | 'conflict') => {
+    const before = shown.current;
+    if (before && fresh.revision < before.revision) return; // an answer older than what is shown
+    // Another recommendation of the farm changed, not this one: nothing to draw again.
+    const same =
+      before &&
+      fresh.revision === before.revision &&
+      JSON.stringify(fresh.autoApproval) === JSON.stringify(before.autoApproval);
+    if (why === 'live' && same) return;
+    shown.current = fresh;
+    d.set(fresh);
+    if (why === 'own' || !before) return;
+    if (why === 'conflict' || fresh.revision > before.revision) {
+      const seen = Math.max(0, ...before.audit.map((a) => a.seq));
+      setNotice({ conflict: why === 'conflict', entries: fresh.audit.filter((a) => a.seq > seen) });
+      setConfirmStale(false);
+    }
+  };
+  // Reloads the status and the audit, never what the officer typed (edits and reason are their own state).
+  const refresh = async (why: 'live' | 'conflict') => {
+    if (acting.current && why === 'live') {
+      refreshAfter.current = true;
+      return;
+    }
+    try {
+      const fresh = await reviewApi.review(id);
+      // Read before the officer's own step and answered during it: the step's answer decides.
+      if (why === 'live' && acting.current) {
+        refreshAfter.current = true;
+        return;
+      }
+      show(fresh, why);
+    } catch (e) {
+      if (why === 'conflict') setError(e);
+      // A live reload that failed (no signal) is tried again with the next change or reconnect.
+    }
+  };
+  useLiveChanges(r?.farm.id ?? null, ['review'], () => void refresh('live'));
+  // Rates are typed in the reader's unit: another language converts what was typed, never drops it.
+  const typedIn = useRef(lang);
+  useEffect(() => {
+    const factor = perUnit(typedIn.current) / perUnit(lang);
+    typedIn.current = lang;
+    if (factor === 1) return;
+    setEdits((e) =>
+      Object.fromEntries(
+        Object.entries(e).map(([k, v]) => [
+          k,
+          v.trim() === '' || !Number.isFinite(Number(v))
+            ? v
+            : String(Math.round(Number(v) * factor * 1e4) / 1e4),
+        ]),
+      ),
+    );
+  }, [lang]);
+
   const zones = useMemo<MapPolygon[]>(() => {
     if (!r) return [];
     const rates = r.zones.map((z) => z.applied.kgNHa);
@@ -191,34 +451,103 @@ export function ReviewPage({ id }: { id: string }) {
       return { id: z.id, geometry: z.geometry, label: `${z.label}${value}` };
     });
   }, [r, zones, lang]);
-  const decided = r && (r.status === 'approved' || r.status === 'rejected' || r.status === 'superseded');
-  const run = async (what: 'edit' | 'approve' | 'reject') => {
-    if (!r) return;
+  const decided = !!r && (r.status === 'approved' || r.status === 'rejected' || r.status === 'superseded');
+  /** The rates typed in, kg N/ha, for the zones with a number in their box. */
+  const pending = Object.entries(edits)
+    .filter(([, v]) => v.trim() !== '' && Number.isFinite(Number(v)))
+    .map(([zone, v]) => ({ zone, kgNHa: Math.round(Number(v) * perUnit(lang) * 1e6) / 1e6 }));
+  const reasonShort = reason.trim().length < 3;
+  const stale = r ? staleLines(r, t) : [];
+
+  const act = async (what: 'edit' | 'approve' | 'reject') => {
+    if (!r || acting.current) return;
+    acting.current = true;
     setBusy(true);
     setError(null);
+    setDone('');
+    setNotice(null);
+    setReport(null);
+    setConfirmStale(false);
+    let current = r;
     try {
-      if (what === 'edit') {
-        const zonesBody = Object.entries(edits)
-          .filter(([, v]) => v.trim() !== '')
-          .map(([zone, v]) => ({ zone, kgNHa: lang === 'ja' ? Number(v) * 10 : Number(v) }));
-        const out = await reviewApi.edit(id, { zones: zonesBody, reason, revision: r.revision });
-        d.set(out.review);
+      let saved = false;
+      // Rates typed in are saved first, with the reason: approving never drops them.
+      if (what === 'edit' || (what === 'approve' && pending.length)) {
+        try {
+          const out = (await reviewApi.edit(id, {
+            zones: pending,
+            reason: reason.trim(),
+            revision: current.revision,
+          })) as EditResult;
+          show(out.review, 'own');
+          current = out.review;
+          setReport(out.zones);
+          setDone(t('editSaved'));
+          saved = true;
+        } catch (e) {
+          // Typed rates that are the ones already applied are no edit (the server says so): approve as it is.
+          const unchanged =
+            e instanceof ApiError && e.code === 'HATAKE_E_PAYLOAD_SCHEMA' && e.pointer === '/zones';
+          if (what !== 'approve' || !unchanged) throw e;
+        }
         setEdits({});
-        setDone(t('editSaved'));
-      } else if (what === 'approve') {
-        d.set(await reviewApi.approve(id, r.revision));
-        setDone(t('approvedDone'));
-      } else {
-        d.set(await reviewApi.reject(id, reason, r.revision));
+      }
+      if (what === 'approve') {
+        show(await reviewApi.approve(id, current.revision), 'own');
+        setDone(saved ? t('reviewEditSavedApproved') : t('approvedDone'));
+      } else if (what === 'reject') {
+        show(await reviewApi.reject(id, reason, current.revision), 'own');
         setDone(t('rejectedDone'));
       }
     } catch (e) {
-      setError(e);
+      if (e instanceof ApiError && e.code === 'HATAKE_E_STATE_CONFLICT') await refresh('conflict');
+      else setError(e);
     } finally {
+      acting.current = false;
       setBusy(false);
+      if (refreshAfter.current) {
+        refreshAfter.current = false;
+        void refresh('live');
+      }
     }
   };
-  const rateUnit = lang === 'ja' ? 'kg/10a' : 'kg/ha';
+  const approve = () => {
+    if (!stale.length) return void act('approve');
+    // Stale inputs: the officer confirms first; the safe choice takes the focus.
+    setConfirmStale(true);
+    setTimeout(() => keepButton.current?.focus(), 0);
+  };
+  const cancelStale = () => {
+    setConfirmStale(false);
+    setTimeout(() => approveButton.current?.focus(), 0);
+  };
+
+  const rateUnit = rateUnitOf(lang);
+  const stepN = r?.limits ? r.limits.stepKgProductHa * r.limits.nFraction : null;
+  // The rate boxes step by what the spreader can apply (typed values in between are rounded to it).
+  const inputStep = stepN
+    ? String(Math.round((stepN / perUnit(lang)) * 1e4) / 1e4)
+    : lang === 'ja'
+      ? '0.1'
+      : '1';
+  const econ = r?.recommendation.economics;
+  const optimum = econ && econ.basis !== 'none' ? econ.economicOptimum : null;
+  const notes = useMemo(() => {
+    if (!r) return [];
+    const out = r.recommendation.notes.map((n) => ({ key: n.code, text: n.text[lang] }));
+    // A note several zones share is one line naming them.
+    const byText = new Map<string, number[]>();
+    for (const z of r.recommendation.zones)
+      for (const n of z.notes) byText.set(n.text[lang], [...(byText.get(n.text[lang]) ?? []), z.zone]);
+    for (const [text, zs] of byText)
+      out.push({
+        key: `zones/${text}`,
+        text: t('reviewNoteZone')
+          .replace('{zone}', () => zs.join(', '))
+          .replace('{text}', () => text),
+      });
+    return out;
+  }, [r, lang, t]);
   return (
     <main id="main" tabIndex={-1}>
       <p>
@@ -238,49 +567,66 @@ export function ReviewPage({ id }: { id: string }) {
               <span translate={false}>{r.model.ref}</span>
             </span>
           </p>
+          {r.supersededBy ? (
+            <p class="warn" data-testid="review-superseded">
+              {t('reviewSupersededBy')} <a href={href('review', r.supersededBy)}>{t('reviewOpenNewer')}</a>
+            </p>
+          ) : null}
           <Section title={t('prescriptionMap')} id="rmap-h">
             <FieldMap fields={[]} zones={zones} label={t('prescriptionMap')} />
           </Section>
           <Section title={t('zoneRates')} id="rates-h">
             <form
+              noValidate
               onSubmit={(e) => {
                 e.preventDefault();
-                void run('edit');
+                void act('edit');
               }}
             >
-              <div class="scroll">
-                <table class="table">
+              {/* Fits a 360 px phone (the area under the zone, the unit in the heading); with larger
+                  text it scrolls in its box, which takes the focus so a keyboard can scroll it. */}
+              <div class="scroll" tabIndex={0} role="region" aria-labelledby="rates-h">
+                <table class="table rates">
                   <thead>
                     <tr>
-                      <th scope="col">{t('zone')}</th>
-                      <th scope="col">{t('area')}</th>
+                      <th scope="col" class="nowrap">
+                        {t('zone')}
+                        <span class="sub">{t('area')}</span>
+                      </th>
                       <th scope="col">{t('recommended')}</th>
                       <th scope="col">{t('applied')}</th>
-                      <th scope="col">{t('newRate')}</th>
+                      <th scope="col">
+                        {t('newRate')}
+                        <span class="sub rate-unit" translate={false}>
+                          {rateUnit}
+                        </span>
+                      </th>
                     </tr>
                   </thead>
                   <tbody>
                     {r.zones.map((z) => (
                       <tr key={z.id}>
-                        <th scope="row">{z.zone}</th>
-                        <td>
-                          {fmtNumber(z.areaHa, lang, 2)} <span translate={false}>ha</span>
-                        </td>
+                        <th scope="row">
+                          {z.zone}
+                          <span class="sub nowrap">
+                            {fmtNumber(z.areaHa, lang, 2)} <span translate={false}>ha</span>
+                          </span>
+                        </th>
                         <td>
                           <Rate kgHa={z.recommended.kgNHa} />
                           {z.clamped ? <span class="muted"> ({t(`clamped_${z.clamped}`)})</span> : null}
                         </td>
-                        <td>
+                        <td data-testid={`applied-${z.id}`}>
                           <Rate kgHa={z.applied.kgNHa} />
                           {z.edited ? (
-                            <span class="edited" title={z.edited.reason}>
+                            <span class="edited nowrap" title={z.edited.reason}>
                               {' '}
                               {t('edited')}
                             </span>
                           ) : null}
                         </td>
                         <td>
-                          <label class="inline">
+                          <label>
                             <span class="sr-only">
                               {t('newRate')} {t('zone')} {z.zone} ({rateUnit})
                             </span>
@@ -288,15 +634,15 @@ export function ReviewPage({ id }: { id: string }) {
                               type="number"
                               inputMode="decimal"
                               min={0}
-                              step="0.1"
-                              disabled={!!decided}
+                              step={inputStep}
+                              disabled={decided}
                               data-testid={`edit-${z.id}`}
                               value={edits[z.id] ?? ''}
-                              onInput={(e) =>
-                                setEdits({ ...edits, [z.id]: (e.target as HTMLInputElement).value })
-                              }
-                            />{' '}
-                            <span translate={false}>{rateUnit}</span>
+                              onInput={(e) => {
+                                setEdits({ ...edits, [z.id]: (e.target as HTMLInputElement).value });
+                                setConfirmStale(false);
+                              }}
+                            />
                           </label>
                         </td>
                       </tr>
@@ -305,8 +651,21 @@ export function ReviewPage({ id }: { id: string }) {
                 </table>
               </div>
               {r.limits ? (
-                <p class="muted">
+                <p class="muted" data-testid="review-limits">
                   {t('limits')} <Rate kgHa={r.limits.minKgNHa} /> – <Rate kgHa={r.limits.maxKgNHa} />
+                  {stepN ? (
+                    <span class="sub" data-testid="spreader-step">
+                      {fill(t('reviewSpreaderStep'), {
+                        product: r.recommendation.product.name[lang],
+                        step: fmtNumber(r.limits.stepKgProductHa, lang, 2),
+                        n: (
+                          <span class="nowrap">
+                            {fmtNumber(stepN / perUnit(lang), lang, 3)} {rateUnit}
+                          </span>
+                        ),
+                      })}
+                    </span>
+                  ) : null}
                 </p>
               ) : null}
               <label>
@@ -316,42 +675,83 @@ export function ReviewPage({ id }: { id: string }) {
                   rows={2}
                   maxLength={1000}
                   value={reason}
-                  disabled={!!decided}
+                  disabled={decided}
+                  aria-describedby={!decided && reasonShort ? 'reason-hint' : undefined}
                   onInput={(e) => setReason((e.target as HTMLTextAreaElement).value)}
                 />
               </label>
+              {!decided && reasonShort ? (
+                <p class="muted hint" id="reason-hint" data-testid="reason-hint">
+                  {t('reviewReasonHint')}
+                </p>
+              ) : null}
+              {stale.length ? (
+                <div class="notice" data-testid="stale-banner">
+                  <p>
+                    <strong>{t('reviewStaleTitle')}</strong>
+                  </p>
+                  <ul>
+                    {stale.map((l) => (
+                      <li key={l.key}>{l.text}</li>
+                    ))}
+                  </ul>
+                </div>
+              ) : null}
+              {notice ? (
+                <ChangeNotice
+                  notice={notice}
+                  r={r}
+                  typed={pending.length > 0}
+                  onClose={() => setNotice(null)}
+                />
+              ) : null}
+              {!decided && pending.length ? (
+                <p class={reasonShort ? 'warn' : 'muted'} id="approve-hint" data-testid="approve-hint">
+                  {reasonShort ? t('reviewApproveNeedsReason') : t('reviewApproveSavesEdits')}
+                </p>
+              ) : null}
               <div class="actions">
-                <button
-                  type="submit"
-                  disabled={
-                    busy ||
-                    !!decided ||
-                    !Object.values(edits).some((v) => v.trim()) ||
-                    reason.trim().length < 3
-                  }
-                >
+                <button type="submit" disabled={busy || decided || !pending.length || reasonShort}>
                   {t('saveEdit')}
                 </button>
                 <button
                   type="button"
                   class="primary"
-                  disabled={busy || !!decided}
-                  onClick={() => void run('approve')}
+                  ref={approveButton}
+                  aria-describedby={!decided && pending.length ? 'approve-hint' : undefined}
+                  disabled={busy || decided || confirmStale || (pending.length > 0 && reasonShort)}
+                  onClick={approve}
                 >
                   {t('approve')}
                 </button>
                 <button
                   type="button"
                   class="danger"
-                  disabled={busy || !!decided || reason.trim().length < 3}
-                  onClick={() => void run('reject')}
+                  disabled={busy || decided || reasonShort}
+                  onClick={() => void act('reject')}
                 >
                   {t('reject')}
                 </button>
               </div>
-              <p role="status" class="ok">
-                {done}
-              </p>
+              {confirmStale && !decided ? (
+                <div class="confirm" role="group" aria-labelledby="stale-q" data-testid="stale-confirm">
+                  <p id="stale-q" class="warn">
+                    {t('reviewStaleConfirm')}
+                  </p>
+                  <div class="actions">
+                    <button type="button" class="primary" disabled={busy} onClick={() => void act('approve')}>
+                      {t('reviewStaleApproveYes')}
+                    </button>
+                    <button type="button" ref={keepButton} onClick={cancelStale}>
+                      {t('cancel')}
+                    </button>
+                  </div>
+                </div>
+              ) : null}
+              <div role="status" data-testid="review-done">
+                {done ? <p class="ok">{done}</p> : null}
+                {report ? <EditReport zones={report} r={r} /> : null}
+              </div>
               <ErrorBox error={error} />
             </form>
           </Section>
@@ -434,13 +834,15 @@ export function ReviewPage({ id }: { id: string }) {
             ) : null}
           </Section>
           <Section title={t('economics')} id="econ-h">
-            <div class="scroll">
-              <table class="table">
+            {/* Wider than a phone with the optimum beside: the box scrolls and takes the focus. */}
+            <div class="scroll" tabIndex={0} role="region" aria-labelledby="econ-h">
+              <table class="table econ" data-testid="economics">
                 <thead>
                   <tr>
                     <th scope="col" />
                     <th scope="col">{t('recommended')}</th>
                     <th scope="col">{t('applied')}</th>
+                    {optimum ? <th scope="col">{t('reviewOptimum')}</th> : null}
                   </tr>
                 </thead>
                 <tbody>
@@ -448,36 +850,100 @@ export function ReviewPage({ id }: { id: string }) {
                     <th scope="row">{t('totalN')}</th>
                     <td>{fmtNumber(r.economics.recommended.nKg, lang, 1)} kg</td>
                     <td>{fmtNumber(r.economics.applied.nKg, lang, 1)} kg</td>
+                    {optimum ? <td>{fmtNumber(optimum.nKg, lang, 1)} kg</td> : null}
                   </tr>
                   <tr>
                     <th scope="row">{t('cost')}</th>
                     <td>{fmtYen(r.economics.recommended.costYen, lang)}</td>
                     <td>{fmtYen(r.economics.applied.costYen, lang)}</td>
+                    {optimum ? <td>{fmtYen(optimum.costYen, lang)}</td> : null}
                   </tr>
                   <tr>
                     <th scope="row">{t('gain')}</th>
                     <td>{fmtYen(r.economics.recommended.gainYen, lang)}</td>
                     <td>{fmtYen(r.economics.applied.gainYen, lang)}</td>
+                    {optimum ? <td>{fmtYen(optimum.gainYen, lang)}</td> : null}
                   </tr>
                   <tr>
                     <th scope="row">{t('margin')}</th>
                     <td>{fmtYen(r.economics.recommended.marginYen, lang)}</td>
                     <td>{fmtYen(r.economics.applied.marginYen, lang)}</td>
+                    {optimum ? <td>{fmtYen(optimum.marginYen, lang)}</td> : null}
                   </tr>
                 </tbody>
               </table>
             </div>
+            {optimum ? (
+              <div class="scroll" tabIndex={0} role="region" aria-labelledby="optimum-h">
+                <table class="table optimum" data-testid="optimum-by-zone">
+                  <caption id="optimum-h">{t('reviewOptimumByZone')}</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col" class="nowrap">
+                        {t('zone')}
+                      </th>
+                      <th scope="col">{t('recommended')}</th>
+                      <th scope="col">{t('reviewOptimum')}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {r.recommendation.zones.map((z) => (
+                      <tr key={z.id}>
+                        <th scope="row">{z.zone}</th>
+                        <td>
+                          <Rate kgHa={z.rate.kgNHa} />
+                        </td>
+                        <td>
+                          <Rate kgHa={z.economicOptimum.kgNHa} />
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : null}
+            {notes.length ? (
+              <>
+                <h3>{t('reviewNotes')}</h3>
+                <ul class="notes" data-testid="review-notes">
+                  {notes.map((n) => (
+                    <li key={n.key}>{n.text}</li>
+                  ))}
+                </ul>
+              </>
+            ) : null}
           </Section>
-          <AutoApproval farm={r.farm.id} models={[r.model.ref]} onChange={d.reload} />
+          <AutoApproval farm={r.farm.id} models={[r.model.ref]} onChange={() => void refresh('live')} />
           <Section title={t('auditLog')} id="audit-h">
-            <ol class="log">
-              {r.audit.map((a) => (
-                <li key={a.seq}>
-                  <time dateTime={a.at}>{fmtTime(a.at, lang)}</time> <span translate={false}>{a.actor}</span>{' '}
-                  · {t(`audit_${a.action}`)}
-                  {a.reason ? <span class="muted"> — {a.reason}</span> : null}
-                </li>
-              ))}
+            <ol class="log" data-testid="audit-log">
+              {r.audit.map((a) => {
+                const changes = zoneChanges(a, r, lang, t);
+                return (
+                  <li key={a.seq}>
+                    <time dateTime={a.at}>{fmtTime(a.at, lang)}</time>{' '}
+                    <span translate={false}>{a.actor}</span> · {t(`audit_${a.action}`)}
+                    {/* What the person typed, as typed; the server's own notes (system, gateway) are English. */}
+                    {a.reason ? (
+                      <span class="muted">
+                        {' — '}
+                        <span
+                          translate={false}
+                          lang={a.role === 'system' || a.role === 'gateway' ? 'en' : undefined}
+                        >
+                          {a.reason}
+                        </span>
+                      </span>
+                    ) : null}
+                    {changes.length ? (
+                      <ul class="changes">
+                        {changes.map((c) => (
+                          <li key={c}>{c}</li>
+                        ))}
+                      </ul>
+                    ) : null}
+                  </li>
+                );
+              })}
             </ol>
           </Section>
         </>
