@@ -16,6 +16,7 @@ export function csvCell(v: string | number | null): string {
 
 const HEADER = [
   'time_utc',
+  'time_local',
   'farm',
   'field',
   'recommendation',
@@ -29,11 +30,36 @@ const HEADER = [
   'reason',
 ];
 
-/** The decisions as CSV text (with a byte-order mark). */
+/**
+ * A time as a spreadsheet reads it, in the farm's zone: `2026-07-22 09:15` (what the officer and
+ * the farmer call the time of the decision; `time_utc` beside it stays exact).
+ */
+export function localTime(iso: string, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(Date.parse(iso));
+  const p = (t: string) => parts.find((x) => x.type === t)?.value ?? '';
+  return `${p('year')}-${p('month')}-${p('day')} ${p('hour')}:${p('minute')}`;
+}
+
+/** The decisions as CSV text (with a byte-order mark); `zoneOf` gives a farm's IANA zone. */
 export function decisionsCsv(
   entries: AuditEntry[],
   describe: (farm: string, id: string) => { field: string; model: string } | undefined,
+  zoneOf: (farm: string) => string,
 ): string {
+  const zones = new Map<string, string>();
+  const zone = (farm: string) => {
+    let z = zones.get(farm);
+    if (z === undefined) zones.set(farm, (z = zoneOf(farm)));
+    return z;
+  };
   const lines = entries.map((e) => {
     const rec = e.recommendation ? describe(e.farm, e.recommendation) : undefined;
     const changes = e.changes
@@ -45,6 +71,7 @@ export function decisionsCsv(
       .join('; ');
     return [
       e.at,
+      localTime(e.at, zone(e.farm)),
       e.farm,
       rec?.field ?? null,
       e.recommendation,

@@ -758,9 +758,13 @@ describe('CSV of decisions', () => {
     const text = new TextDecoder().decode(bytes.slice(3));
     const lines = text.trim().split('\r\n');
     expect(lines[0]).toBe(
-      'time_utc,farm,field,recommendation,model,action,actor,role,from_status,to_status,changes,reason',
+      'time_utc,time_local,farm,field,recommendation,model,action,actor,role,from_status,to_status,changes,reason',
     );
     const rejected = lines.find((l) => l.includes(rec.id))!;
+    // The decision's time in the farm's zone (Asia/Tokyo, UTC+9) beside the exact UTC one.
+    const [utc, local] = rejected.split(',');
+    const jst = new Date(Date.parse(utc!) + 9 * 3_600_000).toISOString();
+    expect(local).toBe(`${jst.slice(0, 10)} ${jst.slice(11, 16)}`);
     expect(rejected).toContain(
       `,rejected,demo-officer,officer,pending_review,rejected,,"'=HYPERLINK(""http://evil.example"",""click"")"`,
     );
