@@ -415,6 +415,11 @@ export const ApprovedRecommendation = Type.Object(
       { additionalProperties: false },
     ),
     zones: Type.Array(ApprovedZone),
+    /**
+     * The newer approved recommendation for the same field that replaces this one as the field's
+     * current prescription (null while this one is the newest approved).
+     */
+    replacedBy: Nullable(Type.String()),
     /** Links to the prescription files (GET). */
     downloads: Type.Object(
       { isoxml: Type.String(), shp: Type.String(), geojson: Type.String(), csv: Type.String() },

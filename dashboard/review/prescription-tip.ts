@@ -21,6 +21,9 @@ export interface ApprovalFacts {
   now: number;
 }
 
+/** The dedup key of an approved recommendation's prescription tip (one per recommendation). */
+export const prescriptionKey = (farm: string, rec: string) => `prescription:${farm}:${rec}`;
+
 /** The `prescription` tip for an approved recommendation (the rates are the officer's, if edited). */
 export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip {
   const rates = rec.zones.map((z) => ({ areaHa: z.areaHa, ...effectiveRate(z) }));
@@ -34,7 +37,7 @@ export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip 
   const by = facts.approvedBy;
   const per10a = (kgHa: number) => (kgHa / 10).toFixed(1);
   const fixed1 = (x: number) => x.toFixed(1);
-  const key = `prescription:${rec.farm}:${rec.id}`;
+  const key = prescriptionKey(rec.farm, rec.id);
   const zones = rec.zones.length;
   return {
     id: tipId(key, facts.now, 'new', 'advisory'),

@@ -37,7 +37,7 @@ import type { Effects } from './effects.ts';
 import { imageryFreshness, inputFreshness } from './freshness.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { WebhookStore } from './webhook-store.ts';
-import { prescriptionTip } from './prescription-tip.ts';
+import { prescriptionKey, prescriptionTip } from './prescription-tip.ts';
 import type { Tips } from './tips.ts';
 
 interface RecRow {
@@ -118,7 +118,7 @@ export interface ReviewDeps {
   webhooks: WebhookStore;
   effects: Effects;
   /** Where an approval becomes the farmer's `prescription` tip. */
-  tips: Pick<Tips, 'store'>;
+  tips: Pick<Tips, 'store' | 'supersedeKeys'>;
 }
 
 export class Reviews {
@@ -648,14 +648,23 @@ export class Reviews {
       const field = this.db
         .prepare('SELECT name FROM fields WHERE farm = ? AND id = ?')
         .get(row.farm, rec.field) as { name: string } | undefined;
-      this.d.tips.store(
+      const tip = prescriptionTip(rec, {
+        fieldName: field?.name ?? null,
+        approvedBy: action === 'auto_approved' ? null : actor.name,
+        now,
+      });
+      this.d.tips.store(row.farm, tip, 'server', now);
+      // The field's earlier approved prescriptions are replaced by this one: their tips stop
+      // telling the farmer to spread them.
+      const older = this.db
+        .prepare(
+          `SELECT id FROM review_recommendations WHERE farm = ? AND field = ? AND status = 'approved' AND created_at < ? AND id != ?`,
+        )
+        .all(row.farm, row.field, row.created_at, row.id) as { id: string }[];
+      this.d.tips.supersedeKeys(
         row.farm,
-        prescriptionTip(rec, {
-          fieldName: field?.name ?? null,
-          approvedBy: action === 'auto_approved' ? null : actor.name,
-          now,
-        }),
-        'server',
+        older.map((o) => prescriptionKey(row.farm, o.id)),
+        tip.id,
         now,
       );
     }
@@ -677,13 +686,27 @@ export class Reviews {
          ${q.field ? 'AND field = ?' : ''} ORDER BY decided_at DESC LIMIT 500`,
       )
       .all(...farms, ...(q.field ? [q.field] : [])) as RecRow[];
-    return rows.map((r) => approvedView(r));
+    return rows.map((r) => approvedView(r, this.replacedBy(r)));
+  }
+
+  /** The newest approved recommendation of the same field made after this one, if any. */
+  private replacedBy(r: RecRow): string | null {
+    const newer = this.db
+      .prepare(
+        `SELECT id FROM review_recommendations WHERE farm = ? AND field = ? AND status = 'approved' AND created_at > ?
+         ORDER BY created_at DESC LIMIT 1`,
+      )
+      .get(r.farm, r.field, r.created_at) as { id: string } | undefined;
+    return newer?.id ?? null;
   }
 
   /** One approved recommendation with its full document (zones with geometry). */
   approvedDetail(user: User, id: string): ApprovedRecommendation & { recommendation: Recommendation } {
     const row = this.findIn(this.d.access.approvedFarms(user), id, 'approved');
-    return { ...approvedView(row), recommendation: JSON.parse(row.doc) as Recommendation };
+    return {
+      ...approvedView(row, this.replacedBy(row)),
+      recommendation: JSON.parse(row.doc) as Recommendation,
+    };
   }
 
   /** The approved document a prescription is made from. */
@@ -796,7 +819,7 @@ function policyView(p: PolicyRow): AutoApprovalPolicy {
   return { farm: p.farm, model: p.model, maxKgNHa: p.max_kg_n_ha, setBy: p.set_by, setAt: iso(p.set_at) };
 }
 
-function approvedView(r: RecRow): ApprovedRecommendation {
+function approvedView(r: RecRow, replacedBy: string | null): ApprovedRecommendation {
   const rec = JSON.parse(r.doc) as Recommendation;
   const zones = rec.zones.map((z) => {
     const eff = effectiveRate(z);
@@ -821,6 +844,7 @@ function approvedView(r: RecRow): ApprovedRecommendation {
     autoApproved: r.auto_approved === 1,
     model: `${rec.model.id}@${rec.model.version}`,
     profile: `${rec.profile.id}@${rec.profile.version}`,
+    replacedBy,
     product: { id: rec.product.id, name: rec.product.name },
     totals: {
       areaHa: round(

@@ -64,6 +64,21 @@ export class Tips {
   }
 
   /**
+   * Marks the live tips of these keys superseded by `by` (call inside a transaction): a prescription
+   * replaced by a newer approved one for the same field. Announced as a change of each.
+   */
+  supersedeKeys(farm: string, keys: readonly string[], by: string, now: number): void {
+    if (keys.length === 0) return;
+    const done = this.db
+      .prepare(
+        `UPDATE tips SET state = 'superseded', state_by = ?, state_at = ?
+         WHERE farm = ? AND dedup_key IN (${inList(keys.length)}) AND state IN ('open', 'acted') RETURNING id`,
+      )
+      .all(`tip ${by}`, now, farm, ...keys) as { id: string }[];
+    for (const d of done) this.d.effects.change(farm, 'tip', d.id);
+  }
+
+  /**
    * Marks tips whose condition ended (inside the sync batch's transaction). Only the farm's own
    * tips and only once: a resend, or a clear for a tip this server never stored, changes nothing.
    * The farmer's state (acted, automated, dismissed) is kept; the tip just stops being live.

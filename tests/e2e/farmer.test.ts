@@ -28,6 +28,7 @@ let page: Page;
 let recId: string;
 let editedKgHa: number;
 let gw: SeedGateway;
+let sceneAcquired: string;
 const tipId = { value: '' };
 
 beforeAll(async () => {
@@ -38,6 +39,7 @@ beforeAll(async () => {
   await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
   gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
   const scene = await seedImagery(gw, manifest);
+  sceneAcquired = scene.acquired;
   const tip = irrigationTip('demo-farm', 'upland-1', 'soil-1');
   tipId.value = tip.id;
   const rec = await wheatRecommendation('demo-farm', 'upland-1', scene.acquired);
@@ -299,5 +301,34 @@ describe('the farmer journey', () => {
     await expect(rate.textContent()).resolves.toBe(
       `${new Intl.NumberFormat('en-GB', { maximumFractionDigits: 0 }).format(editedKgHa)} kg/ha`,
     );
+  });
+
+  it('shows the current prescription when a newer one for the field is approved, and says so on the replaced one', async () => {
+    // The page (in English since the test above) shows the field's only prescription.
+    const newer = await wheatRecommendation('demo-farm', 'upland-1', sceneAcquired);
+    await gw.send([{ kind: 'recommendation', body: newer }]);
+    const officer = await signIn(stack.httpUrl, 'demo-officer');
+    const approve = await officer(`/api/v1/reviews/${newer.id}/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(approve.status).toBe(200);
+    // Told by the live stream, with no reload: the current one is shown, the list marks both.
+    await page.getByTestId(`recommendation-${newer.id}`).waitFor();
+    const list = page.locator('ul.list');
+    await list.getByText('Current', { exact: true }).waitFor();
+    await list.getByText('Replaced by a newer one').waitFor();
+    // The replaced one, opened, says so and leads to the current one.
+    await list.locator(`a[href$="/recommendations/${recId}"]`).click();
+    await page.getByTestId(`recommendation-${recId}`).waitFor();
+    const note = page.getByTestId('rx-replaced');
+    await note.getByRole('link', { name: 'Open the current prescription' }).click();
+    await page.getByTestId(`recommendation-${newer.id}`).waitFor();
+    expect(await page.getByTestId('rx-replaced').count()).toBe(0);
+    await page.getByRole('button', { name: /Switch language|言語/ }).click();
+    await page.getByText('最新', { exact: true }).waitFor();
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
   });
 });

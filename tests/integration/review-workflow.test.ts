@@ -678,6 +678,36 @@ describe('a recommendation from the gateway through review', () => {
   });
 });
 
+describe('a field approved twice', () => {
+  it('names the newer approved prescription on the older one and retires the older one’s tip', async () => {
+    // The first is approved before the second arrives, so the second does not supersede it on
+    // arrival: both end up approved, and the farmer must see which one is current.
+    const first = await makeRec({ field: 'paddy-7', now: T0 + 10_000, ndvi: [0.7, 0.72] });
+    await sync('gw-1', [{ kind: 'recommendation', body: first }]);
+    await json(post(officer, `/api/v1/reviews/${first.id}/approve`, {}));
+    expect(await prescriptionTips(farmer, first.id)).toHaveLength(1);
+    const second = await makeRec({ field: 'paddy-7', now: T0 + 20_000, ndvi: [0.8, 0.82] });
+    await sync('gw-1', [{ kind: 'recommendation', body: second }]);
+    await json(post(officer, `/api/v1/reviews/${second.id}/approve`, {}));
+    const list = await json<ApprovedRecommendation[]>(farmer('/api/v1/recommendations?field=paddy-7'));
+    expect(Object.fromEntries(list.map((r) => [r.id, r.replacedBy]))).toEqual({
+      [first.id]: second.id,
+      [second.id]: null,
+    });
+    expect(
+      (await json<ApprovedRecommendation>(farmer(`/api/v1/recommendations/${first.id}`))).replacedBy,
+    ).toBe(second.id);
+    // Only the current prescription's tip still asks the farmer to spread.
+    expect(await prescriptionTips(farmer, first.id)).toEqual([]);
+    const current = await prescriptionTips(farmer, second.id);
+    expect(current).toHaveLength(1);
+    const history = await json<TipView[]>(farmer('/api/v1/tips?view=history'));
+    expect(
+      history.find((v) => v.tip.action?.type === 'fertilize' && v.tip.action.recommendation === first.id),
+    ).toMatchObject({ state: 'superseded', stateBy: `tip ${current[0]!.tip.id}` });
+  });
+});
+
 describe('auto-approval', () => {
   it('approves a recommendation of the named model under the ceiling by itself, logs it, and keeps larger ones for review', async () => {
     expect(await json(officer('/api/v1/farms/demo-farm/auto-approval'))).toBeNull();

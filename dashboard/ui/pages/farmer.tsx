@@ -627,7 +627,8 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.approved(farm), farm);
   useLiveChanges(farm, ['recommendation'], list.reload);
-  const chosen = id ?? list.data?.[0]?.id;
+  // The field's current prescription first, not one a newer approval replaced.
+  const chosen = id ?? (list.data?.find((x) => !x.replacedBy) ?? list.data?.[0])?.id;
   const one = useLoad(
     () => (chosen ? reviewApi.approvedOne(chosen) : Promise.resolve(undefined)),
     `${farm}/${chosen}`,
@@ -673,8 +674,13 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
                 aria-current={x.id === chosen ? 'page' : undefined}
               >
                 {fields.data?.fields.find((f) => f.id === x.field)?.name ?? x.field} ·{' '}
-                {fmtDate(x.approvedAt, lang)}
-              </a>
+                {fmtTime(x.createdAt, lang)}
+              </a>{' '}
+              {x.replacedBy ? (
+                <span class="badge muted">{t('rxReplaced')}</span>
+              ) : (
+                <span class="badge state-ok">{t('rxCurrent')}</span>
+              )}
             </li>
           ))}
         </ul>
@@ -688,6 +694,12 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
             {t('approvedBy')} <span translate={false}>{r.approvedBy}</span> · {fmtTime(r.approvedAt, lang)}
             {r.autoApproved ? ` · ${t('autoApproved')}` : ''}
           </p>
+          {r.replacedBy ? (
+            <p class="notice" role="note" data-testid="rx-replaced">
+              {t('rxReplacedNote')}{' '}
+              <a href={href('farm', farm, 'recommendations', r.replacedBy)}>{t('rxOpenCurrent')}</a>
+            </p>
+          ) : null}
           <FieldMap fields={fieldPolys} zones={zones} label={t('prescriptionMap')} />
           <div class="scroll">
             <table class="table">
