@@ -15,7 +15,10 @@ const status = async () => (await (await fetch(`${base}/api/status`)).json()) as
 const batteryTips = (s: GatewayStatus) => s.tips.filter((t) => t.kind === 'battery_low');
 
 /** soil-1 (a single Li-ion cell: low at 3.5 V, critical at 3.3 V) reports 3.40 V, three times. */
-async function sendLowBattery(times: readonly number[]): Promise<void> {
+const sendLowBattery = (times: readonly number[]) => sendBattery(times, 3.4);
+
+/** soil-1 reports its battery at `volts` at each of `times`. */
+async function sendBattery(times: readonly number[], volts: number): Promise<void> {
   const c = await mqtt.connectAsync(stack.mqttUrl, {
     username: 'soil-1',
     password: stack.secrets['soil-1'],
@@ -25,7 +28,7 @@ async function sendLowBattery(times: readonly number[]): Promise<void> {
     for (const time of times)
       await c.publishAsync(
         deviceTopic('demo-farm', 'soil-1', 'up'),
-        JSON.stringify({ time, values: { soil_vwc: 0.31, battery: 3.4 } }),
+        JSON.stringify({ time, values: { soil_vwc: 0.31, battery: volts } }),
         { qos: 1 },
       );
   } finally {
@@ -112,21 +115,7 @@ describe('tips on a gateway with no server', () => {
     // Charged: 3.65 V is past the 3.5 V mark by more than the 0.1 V hysteresis (the rule takes
     // the median of the last three readings).
     const now = Date.now();
-    const c = await mqtt.connectAsync(stack.mqttUrl, {
-      username: 'soil-1',
-      password: stack.secrets['soil-1'],
-      reconnectPeriod: 0,
-    });
-    try {
-      for (const time of [now - 3_000, now - 2_000, now - 1_000])
-        await c.publishAsync(
-          deviceTopic('demo-farm', 'soil-1', 'up'),
-          JSON.stringify({ time, values: { soil_vwc: 0.31, battery: 3.65 } }),
-          { qos: 1 },
-        );
-    } finally {
-      await c.endAsync();
-    }
+    await sendBattery([now - 3_000, now - 2_000, now - 1_000], 3.65);
     const at = Date.now() + 1_000;
     stack.gateway.tips.run(at);
     expect(batteryTips(await status())).toEqual([]);

@@ -105,6 +105,20 @@ async function resend(gateway: string, batch: unknown) {
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
+/** One item in a batch of its own, at a sequence number of its own (for refusals: no sync state). */
+const sendOutOfLine = (kind: string, body: unknown, seq: number) =>
+  fetch(`${url}/api/v1/sync`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens['gw-1']}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      gateway: 'gw-1',
+      seqFrom: seq,
+      seqTo: seq,
+      sentAt: NOW,
+      items: [{ seq, kind, body }],
+    }),
+  });
+
 const post = (f: Fetch, path: string, body?: unknown) =>
   f(path, {
     method: 'POST',
@@ -225,18 +239,7 @@ describe('synced tips', () => {
 
   it('refuses a tip for another farm from a gateway, and malformed tips, without storing anything', async () => {
     const n = (server.ctx.db.prepare('SELECT COUNT(*) AS n FROM tips').get() as { n: number }).n;
-    const send = (body: unknown) =>
-      fetch(`${url}/api/v1/sync`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${tokens['gw-1']}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          gateway: 'gw-1',
-          seqFrom: 900,
-          seqTo: 900,
-          sentAt: NOW,
-          items: [{ seq: 900, kind: 'tip', body }],
-        }),
-      });
+    const send = (body: unknown) => sendOutOfLine('tip', body, 900);
     expect((await send({ ...paddy, id: 'tip-elsewhere', farm: 'hok-farm' })).status).toBe(403);
     expect((await send({ ...paddy, id: 'tip-bad', severity: 'apocalyptic' })).status).toBe(400);
     expect((await send({ ...paddy, id: 'tip-big', title: { ja: 'x'.repeat(5000), en: 'x' } })).status).toBe(
@@ -464,18 +467,7 @@ describe('tips whose condition cleared', () => {
     expect(tipsRow(open.tip.id).cleared_at).toBeNull();
     expect((await active()).map((t) => t.tip.id)).toContain(open.tip.id);
 
-    const send = (body: unknown) =>
-      fetch(`${url}/api/v1/sync`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${tokens['gw-1']}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          gateway: 'gw-1',
-          seqFrom: 901,
-          seqTo: 901,
-          sentAt: NOW,
-          items: [{ seq: 901, kind: 'tip_cleared', body }],
-        }),
-      });
+    const send = (body: unknown) => sendOutOfLine('tip_cleared', body, 901);
     const good = { id: open.tip.id, dedupKey: open.tip.dedupKey, at: NOW };
     // Each refusal names what is wrong in the item, not that it is not one of the other kinds.
     for (const [bad, detail] of [
