@@ -40,8 +40,10 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     gatewayStatus: ctx.db.prepare(
       `UPDATE gateways SET version = ?, backlog = ?, backlog_bytes = ?, oldest_age_ms = ?, clock_offset_ms = ?, downlink_version = ?, status_at = ? WHERE id = ?`,
     ),
+    // A device first known by its readings has no connection state yet (a LoRaWAN sensor never
+    // connects to the gateway's broker at all): only its gateway's device_status says one.
     touch: ctx.db.prepare(
-      `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, 1)
+      `INSERT INTO devices (farm, id, last_seen, online) VALUES (?, ?, ?, NULL)
        ON CONFLICT(farm, id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)`,
     ),
     deviceStatus: ctx.db.prepare(

@@ -566,5 +566,29 @@ describe('health', () => {
     await gw.send([status('wire-b', false)]);
     const dropped = { 'wire-a': true, 'wire-b': false, 'wire-c': null };
     expect(await online()).toEqual({ health: dropped, devices: dropped });
+    // A device first known by its readings (a LoRaWAN sensor never connects to the broker; here
+    // a farm whose manifest has not arrived yet) has no connection state: readings do not make it
+    // "connected".
+    const lora = new SeedGateway(stack.server!, stack.httpUrl, 'lora-farm', 'gw-lora');
+    await lora.send([
+      {
+        kind: 'reading',
+        body: {
+          device: 'lse01-1',
+          metric: 'soil_vwc',
+          value: 0.3,
+          unit: 'm3/m3',
+          time: Date.now(),
+          flags: [],
+        },
+      },
+    ]);
+    const all = (await (await admin('/api/v1/devices')).json()) as {
+      farm: string;
+      id: string;
+      online: unknown;
+    }[];
+    expect(all.find((d) => d.farm === 'lora-farm' && d.id === 'lse01-1')).toMatchObject({ online: null });
+    expect(await online()).toEqual({ health: dropped, devices: dropped });
   });
 });
