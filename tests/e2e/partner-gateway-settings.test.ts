@@ -16,6 +16,8 @@ import { eventually, signIn, startServer, startStack, type Stack } from '../help
 import { accessibilityProblems, launch, phonePage, screenshots, signInAs } from './browser.ts';
 import { SeedGateway } from './seed.ts';
 
+/** How long focus may take to move (an effect after the render). */
+const FOCUS_POLL = { timeout: 5_000, interval: 50 };
 const DAY = 86_400_000;
 const CONFIG = '/api/v1/farms/demo-farm/gateway-config';
 const dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-gws-'));
@@ -220,7 +222,8 @@ describe('gateway settings in the partner’s view', () => {
     await section().getByText('1/24 日以上で入れてください').waitFor();
     await section().getByText('数値を入れてください').waitFor();
     await expect(raw.getAttribute('aria-invalid')).resolves.toBe('true');
-    await expect(raw.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    // Focus moves in an effect after the render: poll for it.
+    await expect.poll(() => raw.evaluate((el) => el === document.activeElement), FOCUS_POLL).toBe(true);
     expect(puts).toHaveLength(1);
     expect((await stored()).body.version).toBe(version);
     expect(await accessibilityProblems(page)).toEqual([]);
@@ -243,7 +246,8 @@ describe('gateway settings in the partner’s view', () => {
   it('withdraws after a confirmation, and the gateway returns to its own file', async () => {
     await section().getByRole('button', { name: '設定を取り下げる' }).click();
     const yes = section().getByRole('button', { name: '取り下げる', exact: true });
-    await expect(yes.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    // Focus moves in an effect after the render: poll for it.
+    await expect.poll(() => yes.evaluate((el) => el === document.activeElement), FOCUS_POLL).toBe(true);
     expect(await accessibilityProblems(page)).toEqual([]);
     // Cancel keeps it…
     await section().getByRole('button', { name: 'キャンセル' }).click();
@@ -312,7 +316,8 @@ describe('gateway settings in the partner’s view', () => {
         .getByText('サーバーが受け付けませんでした。印の付いた項目を確認してください。')
         .waitFor();
       await expect(raw.getAttribute('aria-invalid')).resolves.toBe('true');
-      await expect(raw.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+      // Focus moves in an effect after the render: poll for it.
+      await expect.poll(() => raw.evaluate((el) => el === document.activeElement), FOCUS_POLL).toBe(true);
       await expect(
         page.locator(`[id="${(await raw.getAttribute('aria-describedby'))!.split(' ')[1]}"]`).textContent(),
       ).resolves.toBe('サーバーがこの項目を受け付けませんでした');
