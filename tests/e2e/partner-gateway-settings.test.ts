@@ -237,10 +237,12 @@ describe('gateway settings in the partner’s view', () => {
   it('reads in English on the switch', async () => {
     await page.getByRole('button', { name: /English/ }).click();
     await page.getByRole('heading', { level: 2, name: 'Gateway settings' }).waitFor();
+    expect(await page.locator('html').getAttribute('lang')).toBe('en');
     await page.getByLabel('Keep raw readings for (days)').waitFor();
     await page.getByLabel('Sync interval (s)').waitFor();
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 2, name: 'ゲートウェイの設定' }).waitFor();
+    expect(await page.locator('html').getAttribute('lang')).toBe('ja');
   });
 
   it('withdraws after a confirmation, and the gateway returns to its own file', async () => {
