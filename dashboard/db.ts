@@ -58,6 +58,13 @@ const MIGRATIONS = [
   CREATE INDEX events_downlink_reports ON events (gateway, json_extract(detail, '$.kind'), time)
     WHERE type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail);
   `,
+  // The same reports by farm and document (an automation's outcome on the farm's gateways: a few
+  // index rows, however many other events the farm has).
+  `
+  CREATE INDEX events_downlink_by_doc ON events
+    (farm, json_extract(detail, '$.kind'), json_extract(detail, '$.id'), time)
+    WHERE type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail);
+  `,
 ];
 
 export function openServerDb(file: string): Db {

@@ -29,7 +29,8 @@ import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus, type HealthProblem } from './http.ts';
 import { ExternalBroker } from './external.ts';
-import { TipEngine, airTemperatureDevices, zoneOffsetMs } from './tips.ts';
+import { TipEngine, airTemperatureDevices } from './tips.ts';
+import { offsetMs } from '../edge/rules/local-time.ts';
 import { GatewayRecommender } from './recommender.ts';
 import { ImageryInbox, type ProcessedScene } from './imagery/inbox.ts';
 import { ImageryReceiver } from './imagery/receiver.ts';
@@ -399,7 +400,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const rows = this.store.dailyTemperatures(
       airTemperatureDevices(this.manifest, this.catalogue),
       now - 366 * 86_400_000,
-      zoneOffsetMs(this.manifest.farm.timezone ?? 'Asia/Tokyo', now),
+      offsetMs(this.manifest.farm.timezone ?? 'Asia/Tokyo', now),
     );
     return new Map(rows.map((r) => [r.date, r.mean]));
   }

@@ -17,6 +17,7 @@ import {
 } from '../edge/rules/index.ts';
 import type { TipEnded } from '../edge/rules/lifecycle.ts';
 import type { DailyTemperature } from '../edge/rules/context.ts';
+import { offsetMs } from '../edge/rules/local-time.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -192,7 +193,7 @@ export class TipEngine {
       .dailyTemperatures(
         airTemperatureDevices(m, this.catalogue),
         now - 200 * 24 * HOUR,
-        zoneOffsetMs(this.opts.timeZone, now),
+        offsetMs(this.opts.timeZone, now),
       )
       .map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
   }
@@ -209,28 +210,4 @@ export const tipClearedItem = (c: TipEnded): TipCleared => ({ id: c.tipId, dedup
 /** The farm's devices whose kit measures air temperature (its weather stations). */
 export function airTemperatureDevices(m: Manifest, catalogue: Catalogue): string[] {
   return m.devices.filter((d) => catalogue.kits.get(d.kit)?.metrics.air_temperature).map((d) => d.id);
-}
-
-/** A zone's offset from UTC at an instant, in ms (Asia/Tokyo: +9 h). */
-export function zoneOffsetMs(timeZone: string, at: number): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(at);
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
-  const asUtc = Date.UTC(
-    get('year'),
-    get('month') - 1,
-    get('day'),
-    get('hour'),
-    get('minute'),
-    get('second'),
-  );
-  return asUtc - Math.floor(at / 1000) * 1000;
 }

@@ -27,7 +27,7 @@ import type {
 } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
 import type { Kit } from '../../protocol/kit.ts';
-import { migrate, type Db } from '../../runtime/sqlite.ts';
+import type { Db } from '../../runtime/sqlite.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import { encodeCommand } from '../../firmware-config/commands.ts';
 import type { User } from '../auth.ts';
@@ -74,17 +74,6 @@ export interface AutomationDeps {
 
 const iso = (t: number) => new Date(t).toISOString();
 
-/**
- * The gateways' reports about downlink documents by farm, kind and id (the events table of
- * dashboard/db.ts), so an automation's outcome is a few index rows, however many other events the
- * farm has. Partial, and on valid JSON only: an event whose detail is not JSON is still written.
- */
-const REPORT_INDEX = [
-  `CREATE INDEX events_downlink_by_doc ON events
-     (farm, json_extract(detail, '$.kind'), json_extract(detail, '$.id'), time)
-     WHERE type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail);`,
-];
-
 /** A gateway's downlink_applied / downlink_refused event about an automation. */
 interface Report {
   gateway: string;
@@ -122,14 +111,14 @@ export class Automations {
 
   constructor(deps: AutomationDeps) {
     this.d = deps;
-    migrate(deps.db, 'automation-reports', REPORT_INDEX);
     // The automation's current document went down as this farm-wide downlink version…
     const sentAs = deps.db.prepare(
       "SELECT version FROM downlink WHERE farm = ? AND kind = 'automation' AND id = ?",
     );
     this.sentAs = (farm, id) => sentAs.get(farm, id) as { version: number } | undefined;
     // …and the gateways (not revoked) say what they did with that version, newest first. The
-    // type and json_valid terms are the index's own, so it is used.
+    // type and json_valid terms are those of the index events_downlink_by_doc (dashboard/db.ts),
+    // so it is used.
     const reportsOf = deps.db.prepare(
       `SELECT e.gateway, e.type, e.time, e.message, e.detail FROM events e
          JOIN gateways g ON g.id = e.gateway AND g.revoked IS NULL

@@ -3,6 +3,7 @@
 // Japanese text correctly; cells that a spreadsheet would run as a formula (= + - @ tab CR) are
 // prefixed with an apostrophe (OWASP CSV injection advice), since reasons and names are typed by people.
 import type { AuditEntry } from '../../protocol/review.ts';
+import { offsetMs } from '../../edge/rules/local-time.ts';
 
 const FORMULA = /^[=+\-@\t\r]/;
 
@@ -35,17 +36,8 @@ const HEADER = [
  * the farmer call the time of the decision; `time_utc` beside it stays exact).
  */
 export function localTime(iso: string, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(Date.parse(iso));
-  const p = (t: string) => parts.find((x) => x.type === t)?.value ?? '';
-  return `${p('year')}-${p('month')}-${p('day')} ${p('hour')}:${p('minute')}`;
+  const t = Date.parse(iso);
+  return new Date(t + offsetMs(timeZone, t)).toISOString().slice(0, 16).replace('T', ' ');
 }
 
 /** The decisions as CSV text (with a byte-order mark); `zoneOf` gives a farm's IANA zone. */

@@ -11,6 +11,7 @@ import type {
   AutomationUpdate,
   AutomationView,
   EditBody,
+  EditResult,
   OverrideBody,
   OverrideView,
   ReviewDetail,
@@ -66,7 +67,7 @@ export const reviewApi = {
   queue: () => api<ReviewQueueItem[]>(`/api/v1/reviews`),
   review: (id: string) => api<ReviewDetail>(`/api/v1/reviews/${enc(id)}`),
   edit: (id: string, body: EditBody) =>
-    api<{ review: ReviewDetail }>(`/api/v1/reviews/${enc(id)}/edit`, { method: 'POST', body }),
+    api<EditResult>(`/api/v1/reviews/${enc(id)}/edit`, { method: 'POST', body }),
   approve: (id: string, revision: number) =>
     api<ReviewDetail>(`/api/v1/reviews/${enc(id)}/approve`, { method: 'POST', body: { revision } }),
   reject: (id: string, reason: string, revision: number) =>

@@ -3,7 +3,6 @@
 // server's refusals shown as every page shows them (ErrorBox, errorMessage). The server allows the
 // farm's farmer, the officers of its region and admins, so it sits on the farmer's recommendations
 // page and on the officer's review of one of the farm's recommendations.
-import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AutoApprovalPolicy } from '../../../protocol/review.ts';
 import { ApiError } from '../api.ts';
@@ -20,12 +19,7 @@ import {
 import { fmtTime } from '../format.ts';
 import { useI18n } from '../i18n.ts';
 import { reviewApi } from '../review-api.ts';
-import { ErrorBox, FieldError, Loading, Rate, Section, useLoad } from './common.tsx';
-
-/** A translated sentence with its {placeholders} filled by elements (data marked translate="no"). */
-function fill(text: string, parts: Record<string, ComponentChildren>): ComponentChildren[] {
-  return text.split(/\{([a-z]+)\}/).map((piece, i) => (i % 2 === 1 ? (parts[piece] ?? piece) : piece));
-}
+import { ErrorBox, FieldError, Loading, Rate, Section, fill, useLoad } from './common.tsx';
 
 export function AutoApproval({
   farm,

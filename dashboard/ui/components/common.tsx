@@ -12,6 +12,11 @@ import { fmtAgo, fmtTime, isClockAhead, rateParts } from '../format.ts';
  * in state and ticked every 15 s was up to 15 s behind a reading that had just arrived, which then
  * read "10 秒後".)
  */
+/** A translated sentence with its {placeholders} filled by elements (data marked translate="no"). */
+export function fill(text: string, parts: Record<string, ComponentChildren>): ComponentChildren[] {
+  return text.split(/\{([a-z]+)\}/).map((piece, i) => (i % 2 === 1 ? (parts[piece] ?? piece) : piece));
+}
+
 export function useNow(ms = 15_000): number {
   const [, setTick] = useState(0);
   useEffect(() => {

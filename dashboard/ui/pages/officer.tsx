@@ -15,7 +15,7 @@ import { hasKey, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
-import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
+import { ErrorBox, Freshness, Loading, Rate, Section, fill, useLoad } from '../components/common.tsx';
 import { FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
@@ -163,11 +163,6 @@ function ReviewImagery({ r, zones }: { r: ReviewDetail; zones: MapPolygon[] }) {
       {layer ? <HeatmapLegend scene={scene} layer={layer} unavailable="deleted" /> : null}
     </div>
   );
-}
-
-/** A translated sentence with its {placeholders} filled by elements (data marked translate="no"). */
-function fill(text: string, parts: Record<string, ComponentChildren>): ComponentChildren[] {
-  return text.split(/\{([a-z]+)\}/).map((piece, i) => (i % 2 === 1 ? (parts[piece] ?? piece) : piece));
 }
 
 /** The unit an officer types and reads a rate in: kg N/10a in Japanese, kg N/ha in English. */
@@ -474,11 +469,11 @@ function ReviewOf({ id }: { id: string }) {
       // Rates typed in are saved first, with the reason: approving never drops them.
       if (what === 'edit' || (what === 'approve' && pending.length)) {
         try {
-          const out = (await reviewApi.edit(id, {
+          const out = await reviewApi.edit(id, {
             zones: pending,
             reason: reason.trim(),
             revision: current.revision,
-          })) as EditResult;
+          });
           show(out.review, 'own');
           current = out.review;
           setReport(out.zones);
