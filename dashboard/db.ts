@@ -65,6 +65,11 @@ const MIGRATIONS = [
     (farm, json_extract(detail, '$.kind'), json_extract(detail, '$.id'), time)
     WHERE type IN ('downlink_applied', 'downlink_refused') AND json_valid(detail);
   `,
+  // A gateway's newest backlog report (the health view): without it the lookup walked every event
+  // of the farm newer than the last report, or all of them for a gateway that never sent one.
+  `
+  CREATE INDEX events_backlog_reports ON events (gateway, farm, time) WHERE type = 'backlog_report';
+  `,
 ];
 
 export function openServerDb(file: string): Db {
