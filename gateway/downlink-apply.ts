@@ -24,6 +24,7 @@ import type { Kit } from '../protocol/kit.ts';
 import { Registry } from '../protocol/registry.ts';
 import { SceneDownlink } from '../protocol/imagery.ts';
 import { validator } from '../protocol/validate.ts';
+import type { Logger } from '../runtime/log.ts';
 import { parseCard, sha256Hex } from '../edge/inference/registry.ts';
 import { checkSessionAgainstCard } from '../edge/inference/session-check.ts';
 import { writeFileAtomic } from '../firmware-config/provision.ts';
@@ -128,12 +129,18 @@ export function keepHandler(
   check?: (doc: DownlinkDoc) => void,
 ) {
   return async (doc: DownlinkDoc): Promise<string> => {
-    if (!doc.deleted) check?.(doc);
-    if (doc.deleted) store.deleteDocument(doc.kind, doc.id);
-    else store.putDocument(doc.kind, doc.id, doc.version, doc.body, Date.now());
+    const what = keepInStore(store, doc, check);
     onChange?.(doc);
-    return doc.deleted ? `${doc.kind} ${doc.id} removed` : `${doc.kind} ${doc.id} kept`;
+    return what;
   };
+}
+
+/** What keepHandler does to the store before it tells anyone: vets, then keeps or removes. */
+function keepInStore(store: GatewayStore, doc: DownlinkDoc, check?: (doc: DownlinkDoc) => void): string {
+  if (!doc.deleted) check?.(doc);
+  if (doc.deleted) store.deleteDocument(doc.kind, doc.id);
+  else store.putDocument(doc.kind, doc.id, doc.version, doc.body, Date.now());
+  return doc.deleted ? `${doc.kind} ${doc.id} removed` : `${doc.kind} ${doc.id} kept`;
 }
 
 /** An automation document switched off: the engine keeps it idle and runs nothing of it. */
@@ -186,6 +193,110 @@ export function automationCheck(
       cause: problem,
     });
   };
+}
+
+/**
+ * The documents kind under which the gateway remembers, per automation id, the last automation
+ * document it refused (its body and downlink version): a row of the store's documents table that
+ * no part reads as an automation, so it lasts across restarts without a table of its own.
+ */
+export const REFUSED_AUTOMATION = 'automation-refused';
+
+/** Automation documents: kept when the gateway can run them, and looked at again when it can. */
+export interface AutomationKeeper {
+  /** The downlink handler: keepHandler with automationCheck, remembering the document it refuses. */
+  handler: (doc: DownlinkDoc) => Promise<string>;
+  /**
+   * Plans each remembered refusal again, the gateway's devices having changed (`cause` says how):
+   * one that now plans is kept as the handler keeps a document and reported `downlink_applied`;
+   * one that still does not stays remembered and raises nothing. Returns the ids kept.
+   */
+  recheck: (cause: string) => string[];
+}
+
+export interface AutomationKeeperOptions {
+  store: GatewayStore;
+  farm: string;
+  kitOf: (device: string) => Kit | undefined;
+  /** Told of each automation document kept or removed (the engine re-reads the store). */
+  onChange?: (doc: DownlinkDoc) => void;
+  /** The gateway's events (EventLog.raise). */
+  raise: (event: NewEvent) => unknown;
+  /** Told when a recheck fails for another reason than a refusal (the disk). */
+  log?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * The automation documents' handler and its second look. A refused document is remembered only
+ * while it is the newest version the gateway has seen of that automation: any later version,
+ * kept, refused (it takes the place) or withdrawn, forgets it. When the gateway's devices change
+ * (a registry or manifest sent down, a start) the remembered ones are planned again, so an
+ * automation refused for a valve the partner had not provisioned yet runs once it is, and the
+ * farmer's page says applied, without the farmer saving it again.
+ */
+export function automationKeeper(o: AutomationKeeperOptions): AutomationKeeper {
+  const { store } = o;
+  const check = automationCheck(store, o.farm, o.kitOf);
+  const keep = keepHandler(store, o.onChange, check);
+  const handler = async (doc: DownlinkDoc): Promise<string> => {
+    // Forgotten before the new version is looked at: a stop in between never leaves it beside a
+    // newer version or a withdrawal (the new document is fetched again, its version not recorded).
+    store.deleteDocument(REFUSED_AUTOMATION, doc.id);
+    try {
+      return await keep(doc);
+    } catch (e) {
+      if (isHatakeError(e) && !doc.deleted)
+        store.putDocument(REFUSED_AUTOMATION, doc.id, doc.version, doc.body, Date.now());
+      throw e;
+    }
+  };
+  const recheck = (cause: string): string[] => {
+    const refused = store.documents<unknown>(REFUSED_AUTOMATION);
+    if (refused.length === 0) return [];
+    const held = new Map(store.documents<unknown>('automation').map((d) => [d.id, d.version]));
+    const kept: string[] = [];
+    for (const r of refused) {
+      const doc: DownlinkDoc = {
+        kind: 'automation',
+        id: r.id,
+        version: r.version,
+        body: r.body,
+        deleted: false,
+      };
+      let what: string | undefined;
+      try {
+        // Kept, forgotten and reported together: never kept without the server being told.
+        what = store.db.transaction(() => {
+          // Not the newest any more (kept by a version after it, as a stop mid-way could leave it).
+          if ((held.get(r.id) ?? -1) >= r.version) {
+            store.deleteDocument(REFUSED_AUTOMATION, r.id);
+            return undefined;
+          }
+          const w = keepInStore(store, doc, check); // throws the refusal again if it still does not plan
+          store.deleteDocument(REFUSED_AUTOMATION, r.id);
+          o.raise({
+            type: 'downlink_applied',
+            severity: 'info',
+            message: `applied automation ${r.id} v${r.version} after the gateway's devices changed (${cause}): ${w}`,
+            detail: { kind: 'automation', id: r.id, version: r.version },
+          });
+          return w;
+        })();
+      } catch (e) {
+        if (!isHatakeError(e))
+          o.log?.warn(
+            { automation: r.id, version: r.version, err: (e as Error).message },
+            'refused automation not checked again; it stays remembered',
+          );
+        continue;
+      }
+      if (what === undefined) continue;
+      o.onChange?.(doc);
+      kept.push(r.id);
+    }
+    return kept;
+  };
+  return { handler, recheck };
 }
 
 /** The imagery folder as the scene handler needs it (gateway/imagery/inbox.ts). */

@@ -43,7 +43,7 @@ import { LoRaWanUplinks } from './lorawan.ts';
 import { checkManifest, loadManifest } from '../firmware-config/manifest-check.ts';
 import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
 import {
-  automationCheck,
+  automationKeeper,
   keepHandler,
   manifestHandler,
   modelHandler,
@@ -487,14 +487,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.downlink = downlink;
     downlink.on('model', modelHandler(join(c.dataDir, 'models'), this.store));
     downlink.on('scene', sceneHandler(this.imagery));
-    downlink.on(
-      'registry',
-      registryHandler(c.registry, this.manifest.farm.id, () => this.registry.reload()),
-    );
-    downlink.on(
-      'manifest',
-      manifestHandler(c.dataDir, (body) => this.applyManifest(body)),
-    );
+    const applyRegistry = registryHandler(c.registry, this.manifest.farm.id, () => this.registry.reload());
+    const applyManifest = manifestHandler(c.dataDir, (body) => this.applyManifest(body));
     const keepConfig = keepHandler(this.store);
     const applyConfig = configHandler(c.dataDir, c, this.ownTunables, (t) => {
       sync.configure(t.sync);
@@ -512,15 +506,34 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const kept = (doc: DownlinkDoc) => this.emit('document', doc);
     for (const kind of ['recommendation', 'override']) downlink.on(kind, keepHandler(this.store, kept));
     // An automation is kept only if the engine can run it here (the registry's devices, the
-    // catalogue's kits, as createAutomationEngine gives them); else refused, the previous one kept.
+    // catalogue's kits, as createAutomationEngine gives them); else refused, the previous one kept,
+    // and the refused one remembered: planned again whenever the devices change (a registry or
+    // manifest sent down, this start: the registry file may have changed meanwhile), it is kept
+    // and reported applied once it plans. The engine, made after this, reads what is kept.
     const kitOf = (device: string) => {
       const entry = this.registry.get(device);
       return entry ? this.catalogue.get(entry.kit) : undefined;
     };
-    downlink.on(
-      'automation',
-      keepHandler(this.store, kept, automationCheck(this.store, this.registry.farm, kitOf)),
-    );
+    const automationDocs = automationKeeper({
+      store: this.store,
+      farm: this.registry.farm,
+      kitOf,
+      onChange: kept,
+      raise: (e) => this.events.raise(e),
+      log: this.log.child({ part: 'downlink' }),
+    });
+    downlink.on('automation', automationDocs.handler);
+    downlink.on('registry', async (doc) => {
+      const what = await applyRegistry(doc);
+      automationDocs.recheck(`registry v${doc.version}`);
+      return what;
+    });
+    downlink.on('manifest', async (doc) => {
+      const what = await applyManifest(doc);
+      automationDocs.recheck(`manifest v${doc.version}`);
+      return what;
+    });
+    automationDocs.recheck('gateway start');
     downlink.start();
   }
 

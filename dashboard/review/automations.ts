@@ -116,7 +116,8 @@ export class Automations {
       "SELECT version FROM downlink WHERE farm = ? AND kind = 'automation' AND id = ?",
     );
     this.sentAs = (farm, id) => sentAs.get(farm, id) as { version: number } | undefined;
-    // …and the gateways (not revoked) say what they did with that version, newest first. The
+    // …and the gateways (not revoked) say what they did with that version, newest first (two of a
+    // gateway's in the same millisecond: the one stored last, as dashboard/partner/health.ts). The
     // type and json_valid terms are those of the index events_downlink_by_doc (dashboard/db.ts),
     // so it is used.
     const reportsOf = deps.db.prepare(
@@ -125,7 +126,7 @@ export class Automations {
        WHERE e.farm = ? AND e.type IN ('downlink_applied', 'downlink_refused') AND json_valid(e.detail)
          AND json_extract(e.detail, '$.kind') = 'automation' AND json_extract(e.detail, '$.id') = ?
          AND json_extract(e.detail, '$.version') = ?
-       ORDER BY e.time DESC`,
+       ORDER BY e.time DESC, e.rowid DESC`,
     );
     this.reportsOf = (farm, id, version) => reportsOf.all(farm, id, version) as Report[];
   }
@@ -321,14 +322,20 @@ export class Automations {
   }
 
   /**
-   * What the farm's gateways did with the automation's current version: refused if one refused it
-   * (the newest refusal, with its reason), applied if one applied it and none refused, else pending.
+   * What the farm's gateways did with the automation's current version, each gateway by its newest
+   * report (one that refused it applies it once its devices change, gateway/downlink-apply.ts
+   * automationKeeper): refused if a gateway's newest refuses it (the newest such, with its reason),
+   * else applied if one applied it, else pending.
    */
   onGateway(r: Pick<AutomationRow, 'id' | 'farm' | 'version'>): AutomationOnGateway {
     const pending: AutomationOnGateway = { state: 'pending', version: r.version };
     const sent = this.sentAs(r.farm, r.id);
     if (!sent) return pending;
-    const reports = this.reportsOf(r.farm, r.id, sent.version);
+    // Each gateway's newest report, newest first.
+    const newest = new Map<string, Report>();
+    for (const e of this.reportsOf(r.farm, r.id, sent.version))
+      if (!newest.has(e.gateway)) newest.set(e.gateway, e);
+    const reports = [...newest.values()];
     const refused = reports.find((e) => e.type === 'downlink_refused');
     if (refused)
       return {

@@ -6,6 +6,9 @@
 // gateway refuses it with the planner's reason, keeps running the previous version (a low level
 // still opens gate-1), and the server's automation view says refused, with that reason. Pointed
 // back at gate-1 it is applied again; switched off it is kept whatever it names (it runs nothing).
+// Refused again for gate-2, it is applied, with no edit by the farmer, once the partner provisions
+// gate-2 (a registry sent down), and gate-2 opens on a low level; a refusal remembered lasts a
+// restart and is applied at the gateway's start when gate-2 was provisioned while it was down.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +21,11 @@ import type { AutomationView } from '../../protocol/review.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
 import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
 import { Gateway } from '../../gateway/gateway.ts';
-import { DEFAULT_MQTT, gatewayConfigFor } from '../../gateway/config.ts';
+import { DEFAULT_MQTT, gatewayConfigFor, type ResolvedGatewayConfig } from '../../gateway/config.ts';
+import { REFUSED_AUTOMATION } from '../../gateway/downlink-apply.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import { eventually, quietLog, signIn, startServer } from '../helpers/stack.ts';
+import { SeedGateway } from '../e2e/seed.ts';
 
 const FARM = 'demo-farm';
 const GW = 'gw-refuse';
@@ -39,6 +44,7 @@ let dir: string;
 let server: HatakeServer;
 let url: string;
 let gateway: Gateway;
+let config: ResolvedGatewayConfig;
 let registry: Registry;
 let secrets: Record<string, string>;
 let farmer: Awaited<ReturnType<typeof signIn>>;
@@ -87,33 +93,86 @@ const settled = (id: string, version: number) =>
 const held = () =>
   gateway.store.documents<Automation>('automation').find((d) => d.id === automation.id)?.body.version;
 
+/** The automation versions the gateway refused and remembers, to plan again when its devices change. */
+const remembered = () =>
+  gateway.store.documents<Automation>(REFUSED_AUTOMATION).map((d) => [d.id, d.body.version]);
+
+/** The automation's view once the gateway's reports about its current version say `state`. */
+const reported = (id: string, version: number, state: 'applied' | 'refused') =>
+  eventually(
+    async () => {
+      const v = await view(id);
+      return v.version === version && v.onGateway.state === state ? v : undefined;
+    },
+    20_000,
+    100,
+  );
+
+/** The gateway's downlink_applied message about the automation's current document, as the server stored it. */
+const appliedMessage = (id: string) =>
+  (
+    server.ctx.db
+      .prepare(
+        `SELECT message FROM events WHERE type = 'downlink_applied' AND json_extract(detail, '$.id') = ?
+           AND json_extract(detail, '$.version') = ? ORDER BY time DESC, rowid DESC`,
+      )
+      .get(id, server.ctx.downlink.get(FARM, 'automation', id)!.version) as { message: string } | undefined
+  )?.message;
+
+/** A device of the farm connected to the gateway's broker with its own credentials. */
+async function connect(device: string): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.mqttPort}`, {
+    username: device,
+    password: secrets[device],
+    reconnectPeriod: 0,
+  });
+  clients.push(c);
+  return c;
+}
+
+/** Subscribes as `device` to its commands; returns them as they arrive. */
+async function commandsTo(device: string): Promise<unknown[]> {
+  const c = await connect(device);
+  const got: unknown[] = [];
+  c.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString())));
+  await c.subscribeAsync(deviceTopic(FARM, device, 'down'), { qos: 1 });
+  return got;
+}
+
+async function lowWater(level = 2.0): Promise<void> {
+  const c = await connect('level-1');
+  await c.publishAsync(
+    deviceTopic(FARM, 'level-1', 'up'),
+    JSON.stringify({ time: Date.now(), values: { water_level: level } }),
+    { qos: 1 },
+  );
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-automation-refused-'));
   ({ server, url } = await startServer(dir));
   ({ registry, secrets } = provisionRegistry(manifest));
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
   writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(registry));
-  gateway = new Gateway(
-    gatewayConfigFor(
-      {
-        id: GW,
-        dataDir: join(dir, 'gateway'),
-        manifest: join(dir, 'manifest.json'),
-        registry: join(dir, 'registry.json'),
+  config = gatewayConfigFor(
+    {
+      id: GW,
+      dataDir: join(dir, 'gateway'),
+      manifest: join(dir, 'manifest.json'),
+      registry: join(dir, 'registry.json'),
+    },
+    {
+      mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      server: {
+        url,
+        token: server.ctx.auth.issueGatewayToken(GW, FARM),
+        publicKey: server.ctx.signingPublicKey,
       },
-      {
-        mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        server: {
-          url,
-          token: server.ctx.auth.issueGatewayToken(GW, FARM),
-          publicKey: server.ctx.signingPublicKey,
-        },
-        sync: { intervalMs: 200, batchDelayMs: 20, backoffCapMs: 500, batchMaxItems: 500 },
-      },
-    ),
-    quietLog(),
+      sync: { intervalMs: 200, batchDelayMs: 20, backoffCapMs: 500, batchMaxItems: 500 },
+    },
   );
+  gateway = new Gateway(config, quietLog());
   await gateway.start();
   // The gateway's uplink tells the server the farm's devices.
   await eventually(() => server.ctx.db.prepare("SELECT 1 FROM devices WHERE id = 'gate-2'").get(), 10_000);
@@ -185,26 +244,8 @@ describe('an automation on the farm’s gateway', () => {
     expect(status.map((a) => ({ id: a.id, problem: a.problem, sensor: a.sensor }))).toEqual([
       { id: automation.id, problem: null, sensor: 'level-1 water_level' },
     ]);
-    const mqttUrl = `mqtt://127.0.0.1:${gateway.mqttPort}`;
-    const connect = async (device: string) => {
-      const c = await mqtt.connectAsync(mqttUrl, {
-        username: device,
-        password: secrets[device],
-        reconnectPeriod: 0,
-      });
-      clients.push(c);
-      return c;
-    };
-    const gate1 = await connect('gate-1');
-    const commands: unknown[] = [];
-    gate1.on('message', (_topic, payload) => commands.push(JSON.parse(payload.toString())));
-    await gate1.subscribeAsync(deviceTopic(FARM, 'gate-1', 'down'), { qos: 1 });
-    const level = await connect('level-1');
-    await level.publishAsync(
-      deviceTopic(FARM, 'level-1', 'up'),
-      JSON.stringify({ time: Date.now(), values: { water_level: 2.1 } }),
-      { qos: 1 },
-    );
+    const commands = await commandsTo('gate-1');
+    await lowWater(2.1);
     await eventually(() => commands.length > 0, 10_000);
     expect(commands[0]).toEqual({ command: 'open' });
     automation = v2;
@@ -221,6 +262,7 @@ describe('an automation on the farm’s gateway', () => {
     expect((await settled(v4.id, 4)).onGateway).toMatchObject({ state: 'applied', version: 4 });
     expect(held()).toBe(4);
     expect(gateway.automations!.status().automations[0]).toMatchObject({ enabled: false, problem: null });
+    automation = v4;
   });
 
   it('is looked up by the document, not by scanning the farm’s events', () => {
@@ -235,5 +277,108 @@ describe('an automation on the farm’s gateway', () => {
       .all(FARM, automation.id, 1) as { detail: string }[];
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING INDEX events_downlink_by_doc/);
     expect(readFileSync(join(dir, 'registry.json'), 'utf8')).not.toContain('gate-2');
+  });
+  it('refused for a valve the gateway lacks is applied once the partner provisions it, with no edit', async () => {
+    const v5 = await update(automation, { action: { device: 'gate-2', command: 'open' } });
+    const refused = await settled(v5.id, 5);
+    expect(refused.onGateway).toMatchObject({ state: 'refused', version: 5, gateway: GW });
+    expect(refused.onGateway.reason).toBe(
+      '/action/device: no device "gate-2" on this gateway; the previous version (v4) stays, disabled',
+    );
+    expect(held()).toBe(4);
+    expect(remembered()).toEqual([[automation.id, 5]]);
+
+    // The partner provisions gate-2 again: the registry (with its credentials) and the manifest
+    // are sent down. The farmer saves nothing.
+    server.ctx.downlink.publish(FARM, 'registry', 'registry', registry);
+    server.ctx.downlink.publish(FARM, 'manifest', 'manifest', manifest);
+    const applied = await reported(automation.id, 5, 'applied');
+    expect(applied.onGateway).toMatchObject({ state: 'applied', version: 5, gateway: GW });
+    expect(gateway.registry.get('gate-2')).toBeDefined();
+    expect(held()).toBe(5);
+    expect(remembered()).toEqual([]);
+    expect(appliedMessage(automation.id)).toMatch(
+      new RegExp(
+        `^applied automation ${automation.id} v\\d+ after the gateway's devices changed \\(registry v\\d+\\): automation ${automation.id} kept$`,
+      ),
+    );
+    // The refusal stays stored beside it (the partner's alerts list both); the newer report counts.
+    expect(
+      server.ctx.db
+        .prepare(
+          `SELECT type FROM events WHERE json_extract(detail, '$.id') = ? AND json_extract(detail, '$.version') = ?
+           ORDER BY time, rowid`,
+        )
+        .all(automation.id, server.ctx.downlink.get(FARM, 'automation', automation.id)!.version),
+    ).toEqual([{ type: 'downlink_refused' }, { type: 'downlink_applied' }]);
+
+    // The gateway's engine runs it: a low level opens gate-2.
+    expect(
+      gateway
+        .automations!.status()
+        .automations.map((a) => ({ id: a.id, problem: a.problem, sensor: a.sensor })),
+    ).toEqual([{ id: automation.id, problem: null, sensor: 'level-1 water_level' }]);
+    const gate2 = await commandsTo('gate-2');
+    await lowWater();
+    await eventually(() => gate2.length > 0, 10_000);
+    expect(gate2[0]).toEqual({ command: 'open' });
+    automation = applied;
+  });
+
+  it('a refusal remembered lasts a restart: a valve provisioned meanwhile is applied at the start', async () => {
+    // The gateway loses gate-2 again; the farmer changes the automation, still on gate-2: refused.
+    const without = { ...manifest, devices: manifest.devices.filter((d) => d.id !== 'gate-2') };
+    server.ctx.downlink.publish(FARM, 'manifest', 'manifest', without);
+    server.ctx.downlink.publish(FARM, 'registry', 'registry', provisionRegistry(without, registry).registry);
+    await eventually(() => gateway.registry.get('gate-2') === undefined, 20_000);
+    const v6 = await update(automation, {
+      trigger: { kind: 'threshold', device: 'level-1', metric: 'water_level', op: '<', value: 2.5 },
+      action: { device: 'gate-2', command: 'open' },
+    });
+    expect((await settled(v6.id, 6)).onGateway).toMatchObject({
+      state: 'refused',
+      reason:
+        '/action/device: no device "gate-2" on this gateway; the previous version (v5) stays, and the gateway cannot run it either',
+    });
+    expect(remembered()).toEqual([[automation.id, 6]]);
+
+    // Stopped; gate-2 provisioned on the farm meanwhile (its registry file written in place).
+    await gateway.stop();
+    writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(registry));
+    gateway = new Gateway(config, quietLog());
+    await gateway.start();
+    const applied = await reported(automation.id, 6, 'applied');
+    expect(applied.onGateway).toMatchObject({ state: 'applied', version: 6, gateway: GW });
+    expect(held()).toBe(6);
+    expect(remembered()).toEqual([]);
+    expect(appliedMessage(automation.id)).toMatch(/after the gateway's devices changed \(gateway start\)/);
+    expect(gateway.automations!.status().automations[0]).toMatchObject({
+      id: automation.id,
+      problem: null,
+      trigger: expect.anything(),
+    });
+    automation = applied;
+  });
+
+  it('takes each gateway’s newest report: applied after refused in the same millisecond is applied', async () => {
+    const seed = new SeedGateway(server, url, FARM, 'gw-second');
+    const version = server.ctx.downlink.get(FARM, 'automation', automation.id)!.version;
+    const at = Date.now();
+    const event = (id: string, type: 'downlink_applied' | 'downlink_refused') => ({
+      kind: 'event' as const,
+      body: {
+        id,
+        type,
+        severity: type === 'downlink_refused' ? 'critical' : 'info',
+        time: at,
+        message: `${type === 'downlink_refused' ? 'refused' : 'applied'} automation ${automation.id} v${version}: …`,
+        detail: { kind: 'automation', id: automation.id, version },
+      },
+    });
+    await seed.send([event('second-1', 'downlink_refused')]);
+    expect((await view(automation.id)).onGateway).toMatchObject({ state: 'refused', gateway: 'gw-second' });
+    await seed.send([event('second-2', 'downlink_applied')]);
+    expect((await view(automation.id)).onGateway).toMatchObject({ state: 'applied', version: 6 });
+    server.ctx.auth.revokeGateway('gw-second');
   });
 });
