@@ -2,10 +2,13 @@
 // field with its heatmap, zones and charts; tips to act on, dismiss or automate; approved
 // recommendations with their map and prescription downloads; automations — written and edited in
 // a form, with logs and a manual override.
+import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
 import type { TipView, AutomationView } from '../../../protocol/review.ts';
+import type { EvidenceQuantity, EvidenceThreshold } from '../../../protocol/tip.ts';
+import { ruleLabel, termLabel, valueLabel, type EvidenceLabel } from '../../../edge/rules/evidence-labels.ts';
 import { ApiError, api, qs } from '../api.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
@@ -436,6 +439,129 @@ function BaseLayerSetting() {
   );
 }
 
+/** A unit of a tip's evidence as shown: the tiles' units, GDD in °C·d, N rates in kg/10a in Japanese. */
+function evidenceUnit(unit: string, lang: Lang): { unit: string; factor: number } {
+  if (unit === 'degC.d') return { unit: lang === 'ja' ? '°C・日' : '°C·d', factor: 1 };
+  if (unit === 'degC/h') return { unit: '°C/h', factor: 1 };
+  if (unit === 'kg N/ha' && lang === 'ja') return { unit: 'kg N/10a', factor: 0.1 };
+  return displayUnit('', unit);
+}
+
+/** Words of an evidence label, the symbol after them in parentheses and never translated. */
+function LabelWords({ label, lang }: { label: EvidenceLabel; lang: Lang }) {
+  if (label.symbol === undefined) return <>{label[lang]}</>;
+  const [open, close] = lang === 'ja' ? ['（', '）'] : [' (', ')'];
+  return (
+    <>
+      {label[lang]}
+      {open}
+      <span translate={false}>{label.symbol}</span>
+      {close}
+    </>
+  );
+}
+
+/**
+ * A rule's threshold or quantity: its label (edge/rules/evidence-labels.ts) and its numbers, with
+ * the identifier the rule wrote small beside them for an officer (and as the tooltip). A term
+ * without a label shows its identifier alone. `raw`: the stored numbers, where `shown` reads as
+ * words or a time.
+ */
+function EvidenceTerm(props: {
+  rule: string;
+  name: string;
+  lang: Lang;
+  shown: ComponentChildren;
+  raw?: string;
+  threshold?: boolean;
+}) {
+  const { rule, name, lang, shown, raw, threshold } = props;
+  const term = termLabel(rule, name);
+  const label = threshold ? (term?.asThreshold ?? term) : term;
+  const colon = lang === 'ja' ? '：' : ': ';
+  if (!label)
+    return (
+      <li>
+        <span translate={false} lang="en">
+          {name}
+        </span>
+        {colon}
+        {shown}
+      </li>
+    );
+  return (
+    <li title={name}>
+      <LabelWords label={label} lang={lang} />
+      {colon}
+      {shown}{' '}
+      <small class="muted" translate={false} lang="en">
+        ({raw === undefined ? name : `${name}: ${raw}`})
+      </small>
+    </li>
+  );
+}
+
+function EvidenceThresholdItem({ rule, th, lang }: { rule: string; th: EvidenceThreshold; lang: Lang }) {
+  const u = evidenceUnit(th.unit, lang);
+  const n = (x: number) => fmtNumber(x * u.factor, lang, 2);
+  const numbers = `${n(th.value)} ${th.comparison} ${n(th.threshold)} ${u.unit}`.trim();
+  const label = termLabel(rule, th.name);
+  const word = label && valueLabel(label, th.value);
+  return word ? (
+    <EvidenceTerm
+      rule={rule}
+      name={th.name}
+      lang={lang}
+      threshold
+      shown={<b>{word[lang]}</b>}
+      raw={numbers}
+    />
+  ) : (
+    <EvidenceTerm
+      rule={rule}
+      name={th.name}
+      lang={lang}
+      threshold
+      shown={<b translate={false}>{numbers}</b>}
+    />
+  );
+}
+
+function EvidenceQuantityItem({ rule, q, lang }: { rule: string; q: EvidenceQuantity; lang: Lang }) {
+  const u = evidenceUnit(q.unit, lang);
+  const numbers = `${fmtNumber(q.value * u.factor, lang, 2)} ${u.unit}`.trim();
+  const label = termLabel(rule, q.name);
+  const word = label && valueLabel(label, q.value);
+  if (word)
+    return <EvidenceTerm rule={rule} name={q.name} lang={lang} shown={<b>{word[lang]}</b>} raw={numbers} />;
+  if (label?.reads === 'time')
+    return (
+      <EvidenceTerm
+        rule={rule}
+        name={q.name}
+        lang={lang}
+        shown={<b translate={false}>{fmtTime(q.value, lang)}</b>}
+        raw={String(q.value)}
+      />
+    );
+  return <EvidenceTerm rule={rule} name={q.name} lang={lang} shown={<b translate={false}>{numbers}</b>} />;
+}
+
+/** The rule that raised a tip: its name, with its id and version beside it in small text. */
+function EvidenceRule({ rule, lang }: { rule: { id: string; version: string }; lang: Lang }) {
+  const label = ruleLabel(rule.id);
+  const id = `${rule.id}@${rule.version}`;
+  if (!label) return <span translate={false}>{id}</span>;
+  return (
+    <>
+      <LabelWords label={label} lang={lang} />{' '}
+      <small translate={false} lang="en">
+        {id}
+      </small>
+    </>
+  );
+}
+
 export function FarmerTips({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const [view, setView] = useState<'active' | 'history'>('active');
@@ -527,19 +653,12 @@ export function FarmerTips({ farm }: { farm: string }) {
                       </li>
                     );
                   })}
-                  {/* The rule's own terms (identifiers of its method), with their numbers. */}
+                  {/* The rule's own terms, in words where the rule is known; the identifier stays, small. */}
                   {v.tip.evidence.thresholds.map((th) => (
-                    <li key={th.name}>
-                      <span translate={false} lang="en">
-                        {th.name}: {fmtNumber(th.value, lang, 2)} {th.comparison}{' '}
-                        {fmtNumber(th.threshold, lang, 2)} {displayUnit('', th.unit).unit}
-                      </span>
-                    </li>
+                    <EvidenceThresholdItem key={th.name} rule={v.tip.evidence.rule.id} th={th} lang={lang} />
                   ))}
                   {v.tip.evidence.quantities.map((q) => (
-                    <li key={q.name} translate={false} lang="en">
-                      {q.name}: {fmtNumber(q.value, lang, 2)} {displayUnit('', q.unit).unit}
-                    </li>
+                    <EvidenceQuantityItem key={q.name} rule={v.tip.evidence.rule.id} q={q} lang={lang} />
                   ))}
                   {v.tip.evidence.sources.map((s, i) => (
                     <li key={`s${i}`} class="muted">
@@ -550,10 +669,7 @@ export function FarmerTips({ farm }: { farm: string }) {
                     </li>
                   ))}
                   <li class="muted">
-                    {t('rule')}{' '}
-                    <span translate={false}>
-                      {v.tip.evidence.rule.id}@{v.tip.evidence.rule.version}
-                    </span>
+                    {t('rule')} <EvidenceRule rule={v.tip.evidence.rule} lang={lang} />
                   </li>
                 </ul>
               </details>
