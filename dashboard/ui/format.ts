@@ -2,6 +2,7 @@
 // moisture in %, temperatures in °C, times in the farm's zone, freshness as "3分前" / "3 min ago".
 import { METRICS, isMetricName } from '../../protocol/metrics.ts';
 import type { Automation } from '../../protocol/automation.ts';
+import type { ComparisonOp } from '../../protocol/comparison.ts';
 import type { Lang } from './i18n.ts';
 
 /** How a stored unit is shown, and the factor from storage to display. */
@@ -36,10 +37,15 @@ export function fmtValue(
 }
 
 /** Comparisons as each language writes them: full-width signs in Japanese text. */
-const COMPARISONS: Record<Lang, Record<'<' | '<=' | '>' | '>=', string>> = {
+const COMPARISONS: Record<Lang, Record<ComparisonOp, string>> = {
   ja: { '<': '＜', '<=': '≦', '>': '＞', '>=': '≧' },
   en: { '<': '<', '<=': '≤', '>': '>', '>=': '≥' },
 };
+
+/** A comparison as a sign a reader of the language expects (≦ in Japanese, ≤ in English). */
+export function comparisonSign(op: ComparisonOp, lang: Lang): string {
+  return COMPARISONS[lang][op];
+}
 
 /**
  * An automation's trigger as a farmer reads it, without the sensor: the metric's name, the
@@ -55,7 +61,7 @@ export function triggerParts(
   const metric = metricName(trigger.metric, lang);
   if (trigger.kind === 'threshold') {
     const v = show(trigger.value);
-    return { metric, comparison: COMPARISONS[lang][trigger.op], value: v.value, unit: v.unit };
+    return { metric, comparison: comparisonSign(trigger.op, lang), value: v.value, unit: v.unit };
   }
   const low = show(trigger.low);
   return { metric, comparison: '', value: `${low.value}–${show(trigger.high).value}`, unit: low.unit };

@@ -5,6 +5,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { HatakeError } from '../../protocol/errors.ts';
+import { compares } from '../../protocol/comparison.ts';
 import type {
   Comparison,
   EvidencePoint,
@@ -29,16 +30,7 @@ export interface Trigger {
 
 /** Whether a trigger's condition holds (for a subject with no active condition). */
 export function fires(t: Trigger): boolean {
-  switch (t.comparison) {
-    case '<':
-      return t.value < t.threshold;
-    case '<=':
-      return t.value <= t.threshold;
-    case '>':
-      return t.value > t.threshold;
-    case '>=':
-      return t.value >= t.threshold;
-  }
+  return compares(t.value, t.comparison, t.threshold);
 }
 
 /** Whether an active condition has cleared: past the threshold by more than the hysteresis. */

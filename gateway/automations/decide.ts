@@ -4,6 +4,7 @@
 // cool-down) and the interlocks (one automation per actuator, a manual override wins, a valve that
 // never reported closed is not opened again). `decide` turns one new sensor value into what to do:
 // fire a command, close a run it opened, or log why it does not act.
+import { compares, type ComparisonOp } from '../../protocol/comparison.ts';
 import type { AutomationLimits, ManualOverride } from '../../protocol/automation.ts';
 import { DAY_MS, localDay, offsetMs } from '../../edge/rules/local-time.ts';
 import type { Plan, ResolvedCommand, Role } from './plan.ts';
@@ -64,18 +65,9 @@ export type Decision =
 export const SKIP_RELOG_MS = 3_600_000;
 const MINUTE = 60_000;
 
-/** Whether `value op threshold` holds. */
-export function thresholdHolds(op: '<' | '<=' | '>' | '>=', value: number, threshold: number): boolean {
-  switch (op) {
-    case '<':
-      return value < threshold;
-    case '<=':
-      return value <= threshold;
-    case '>':
-      return value > threshold;
-    case '>=':
-      return value >= threshold;
-  }
+/** Whether `value op threshold` holds (the comparison every rule and page uses too). */
+export function thresholdHolds(op: ComparisonOp, value: number, threshold: number): boolean {
+  return compares(value, op, threshold);
 }
 
 /**

@@ -164,6 +164,16 @@ describe('the farmer journey', () => {
       .toMatch(/^土壌水分 19 %\s*\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2} · soil-1$/);
     await card.getByText('出典 Allen et al. (1998)', { exact: false }).waitFor();
     expect(await card.locator('.evidence').textContent()).not.toMatch(/ 1(?!\d)/); // no unit "1"
+    // The rule's terms in words, each with the threshold it is tested against and whether it holds.
+    const terms = card.locator('.evidence li');
+    await expect(
+      terms.filter({ hasText: '根群域の水分消費量 対 易有効水分量' }).textContent(),
+    ).resolves.toMatch(/41 mm\s*（目安 ≧ 38 mm・該当）\s*\(depletion_reaches_raw\)/);
+    await expect(terms.filter({ hasText: '易有効水分を使い切るまでの時間' }).textContent()).resolves.toMatch(
+      /10,000 h\s*（目安 ≦ 48 h・該当せず）/,
+    );
+    await expect(terms.filter({ hasText: '易有効水分量（RAW）' }).textContent()).resolves.toMatch(/：38 mm/);
+    await card.getByText('灌水（FAO-56）', { exact: false }).waitFor();
     await card.getByRole('button', { name: '対応した' }).click();
     await page.getByText('「対応した」を記録しました').waitFor();
     const farmer = await signIn(stack.httpUrl, 'demo-farmer');

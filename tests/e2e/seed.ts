@@ -148,15 +148,23 @@ export function irrigationTip(farm: string, field: string, device: string, now =
       en: 'Soil water is below the readily available water (depletion 58 %). About 20 mm is needed.',
     },
     evidence: {
-      rule: { id: 'irrigation', version: '1.0.0', params: 'defaults' },
+      rule: { id: 'irrigation-fao56', version: '1.0.0', params: 'defaults' },
       sources: [{ citation: 'Allen et al. (1998) FAO Irrigation and Drainage Paper 56' }],
       points: [
         { device, metric: 'soil_vwc', value: 0.19, unit: 'm3/m3', time: now - 600_000, role: 'latest' },
       ],
       thresholds: [
-        { name: 'depletion', comparison: '>', threshold: 0.5, value: 0.58, unit: '1', hysteresis: 0.05 },
+        { name: 'hours_to_raw', comparison: '<=', threshold: 48, value: 10_000, unit: 'h', hysteresis: 0 },
+        {
+          name: 'depletion_reaches_raw',
+          comparison: '>=',
+          threshold: 38,
+          value: 41,
+          unit: 'mm',
+          hysteresis: 0,
+        },
       ],
-      quantities: [{ name: 'RAW', value: 38, unit: 'mm' }],
+      quantities: [{ name: 'raw', value: 38, unit: 'mm' }],
     },
     action: { type: 'irrigate', field, amountMm: 20, withinHours: 12 },
     created: now - 300_000,

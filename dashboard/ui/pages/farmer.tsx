@@ -13,7 +13,8 @@ import { ApiError, api, qs } from '../api.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive, useLiveChanges } from '../live.ts';
-import { displayUnit, fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
+import { comparisonSign, displayUnit, fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
+import { compares } from '../../../protocol/comparison.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
@@ -502,27 +503,36 @@ function EvidenceTerm(props: {
 }
 
 function EvidenceThresholdItem({ rule, th, lang }: { rule: string; th: EvidenceThreshold; lang: Lang }) {
+  const { t } = useI18n();
   const u = evidenceUnit(th.unit, lang);
   const n = (x: number) => fmtNumber(x * u.factor, lang, 2);
-  const numbers = `${n(th.value)} ${th.comparison} ${n(th.threshold)} ${u.unit}`.trim();
+  const value = `${n(th.value)} ${u.unit}`.trim();
+  const guide = `${comparisonSign(th.comparison, lang)} ${n(th.threshold)} ${u.unit}`.trim();
+  const met = compares(th.value, th.comparison, th.threshold);
   const label = termLabel(rule, th.name);
   const word = label && valueLabel(label, th.value);
-  return word ? (
+  // The measured value, then the threshold it is tested against and whether it holds, so
+  // "10,000 h" beside "≦ 48 h" reads as not met rather than as a claim.
+  const shown = (
+    <>
+      {word ? <b>{word[lang]}</b> : <b translate={false}>{value}</b>}{' '}
+      <span class="muted" data-met={met ? 'yes' : 'no'}>
+        {lang === 'ja' ? '（' : '('}
+        {t('evidenceGuide')} <span translate={false}>{guide}</span>
+        {lang === 'ja' ? '・' : ', '}
+        {t(met ? 'evidenceMet' : 'evidenceNotMet')}
+        {lang === 'ja' ? '）' : ')'}
+      </span>
+    </>
+  );
+  return (
     <EvidenceTerm
       rule={rule}
       name={th.name}
       lang={lang}
       threshold
-      shown={<b>{word[lang]}</b>}
-      raw={numbers}
-    />
-  ) : (
-    <EvidenceTerm
-      rule={rule}
-      name={th.name}
-      lang={lang}
-      threshold
-      shown={<b translate={false}>{numbers}</b>}
+      shown={shown}
+      {...(word ? { raw: `${n(th.value)} ${th.comparison} ${n(th.threshold)}` } : {})}
     />
   );
 }
