@@ -533,6 +533,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       automationDocs.recheck(`manifest v${doc.version}`);
       return what;
     });
+    // The registry file rewritten on the farm (`hatake kit provision` beside the gateway).
+    this.registry.onReload(() => automationDocs.recheck('registry file changed'));
     automationDocs.recheck('gateway start');
     downlink.start();
   }

@@ -33,6 +33,8 @@ export class DeviceRegistry {
   private providers = new Map<string, RegistryProvider>();
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
+  /** Told after the watched file was re-read (a partner provisioned on the farm). */
+  private readonly reloaded: (() => void)[] = [];
   farm: string;
   readonly file: string;
   private readonly log: Logger;
@@ -95,8 +97,15 @@ export class DeviceRegistry {
     this.watcher = watch(dirname(this.file), (_event, changed) => {
       if (changed !== name) return;
       clearTimeout(this.reloadTimer);
-      this.reloadTimer = setTimeout(() => this.reload(), 100);
+      this.reloadTimer = setTimeout(() => {
+        if (this.reload()) for (const fn of this.reloaded) fn();
+      }, 100);
     });
+  }
+
+  /** Calls `fn` each time the watched file changed and was re-read. */
+  onReload(fn: () => void): void {
+    this.reloaded.push(fn);
   }
 
   close(): void {

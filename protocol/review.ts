@@ -528,9 +528,10 @@ export type AutomationUpdate = Static<typeof AutomationUpdate>;
 
 /**
  * What the farm's gateways did with an automation's current version, from the downlink_applied /
- * downlink_refused events they sync: refused when a gateway refused it (it cannot run it — a device
- * or kit it lacks; the version it had before keeps running), applied when a gateway took it and none
- * refused it, pending until then (not fetched yet, or the report not synced yet).
+ * downlink_refused events they sync, each gateway by its newest report: refused when a gateway's
+ * newest refuses it (it cannot run it — a device or kit it lacks; the version it had before keeps
+ * running, and the gateway applies it once its devices change), applied when a gateway took it and
+ * none refuses it, pending until then (not fetched yet, or the report not synced yet).
  */
 export const AutomationOnGateway = Type.Object(
   {

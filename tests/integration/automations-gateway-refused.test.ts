@@ -360,6 +360,31 @@ describe('an automation on the farm’s gateway', () => {
     automation = applied;
   });
 
+  it('a valve provisioned on the farm while the gateway runs (its registry file rewritten) applies it', async () => {
+    const without = { ...manifest, devices: manifest.devices.filter((d) => d.id !== 'gate-2') };
+    writeFileAtomic(
+      join(dir, 'registry.json'),
+      JSON.stringify(provisionRegistry(without, registry).registry),
+    );
+    await eventually(() => gateway.registry.get('gate-2') === undefined, 20_000);
+    const v7 = await update(automation, {
+      trigger: { kind: 'threshold', device: 'level-1', metric: 'water_level', op: '<', value: 2 },
+      action: { device: 'gate-2', command: 'open' },
+    });
+    expect((await settled(v7.id, 7)).onGateway).toMatchObject({ state: 'refused', version: 7 });
+    expect(remembered()).toEqual([[automation.id, 7]]);
+
+    writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(registry));
+    const applied = await reported(automation.id, 7, 'applied');
+    expect(applied.onGateway).toMatchObject({ state: 'applied', version: 7, gateway: GW });
+    expect(held()).toBe(7);
+    expect(remembered()).toEqual([]);
+    expect(appliedMessage(automation.id)).toMatch(
+      /after the gateway's devices changed \(registry file changed\)/,
+    );
+    automation = applied;
+  });
+
   it('takes each gateway’s newest report: applied after refused in the same millisecond is applied', async () => {
     const seed = new SeedGateway(server, url, FARM, 'gw-second');
     const version = server.ctx.downlink.get(FARM, 'automation', automation.id)!.version;
@@ -378,7 +403,7 @@ describe('an automation on the farm’s gateway', () => {
     await seed.send([event('second-1', 'downlink_refused')]);
     expect((await view(automation.id)).onGateway).toMatchObject({ state: 'refused', gateway: 'gw-second' });
     await seed.send([event('second-2', 'downlink_applied')]);
-    expect((await view(automation.id)).onGateway).toMatchObject({ state: 'applied', version: 6 });
+    expect((await view(automation.id)).onGateway).toMatchObject({ state: 'applied', version: automation.version });
     server.ctx.auth.revokeGateway('gw-second');
   });
 });
