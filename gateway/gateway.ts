@@ -276,8 +276,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         new ImageryTopics(this.manifest.farm.id, this.registry, this.imageryReceiver),
       );
       this.ports = await this.broker.start();
-      this.automations = createAutomationEngine(this, this.automationClock);
-      this.ingest.on('readings', (readings) => this.automations?.observe(readings));
     }
     if (c.external) {
       this.external = new ExternalBroker(c.external, {
@@ -297,6 +295,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.external.networkUplinks = this.lorawan;
       this.external.imagery = this.imageryReceiver;
       await this.external.start();
+    }
+    // Automations command actuators through the embedded broker, or the external one without it.
+    if (this.broker || this.external) {
+      this.automations = createAutomationEngine(this, this.automationClock);
+      this.ingest.on('readings', (readings) => this.automations?.observe(readings));
     }
     const overrideCode = loadOrCreateOverrideToken(c.dataDir);
     if (overrideCode.created)
