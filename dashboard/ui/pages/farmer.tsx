@@ -843,7 +843,7 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
                   <tr key={z.id} data-testid={`zone-${z.id}`}>
                     <th scope="row">{z.zone}</th>
                     <td>
-                      {fmtNumber(z.areaHa * 10, lang, 1)} <span translate={false}>a</span>
+                      {fmtNumber(z.areaHa * 100, lang, 1)} <span translate={false}>a</span>
                     </td>
                     <td>
                       <Rate kgHa={z.rate.kgNHa} />
