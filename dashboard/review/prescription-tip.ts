@@ -6,6 +6,7 @@ import { isId } from '../../protocol/ids.ts';
 import { effectiveRate, type Recommendation } from '../../protocol/recommendation.ts';
 import type { Tip } from '../../protocol/tip.ts';
 import { tipId } from '../../edge/rules/lifecycle.ts';
+import { fieldTotals } from './totals.ts';
 
 /** How long the tip stays on the farmer's list: a top-dressing window is one to two weeks. */
 export const PRESCRIPTION_TIP_DAYS = 14;
@@ -27,9 +28,7 @@ export const prescriptionKey = (farm: string, rec: string) => `prescription:${fa
 /** The `prescription` tip for an approved recommendation (the rates are the officer's, if edited). */
 export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip {
   const rates = rec.zones.map((z) => ({ areaHa: z.areaHa, ...effectiveRate(z) }));
-  const area = rates.reduce((s, r) => s + r.areaHa, 0);
-  const nKg = rates.reduce((s, r) => s + r.kgNHa * r.areaHa, 0);
-  const productKg = rates.reduce((s, r) => s + r.productKgHa * r.areaHa, 0);
+  const { areaHa: area, nKg, productKg } = fieldTotals(rec).totals;
   const meanHa = area > 0 ? nKg / area : 0;
   const minHa = Math.min(...rates.map((r) => r.kgNHa));
   const maxHa = Math.max(...rates.map((r) => r.kgNHa));

@@ -7,12 +7,7 @@
 // or by the farm's auto-approval policy for a named model under a rate ceiling) is published
 // down to the farm's gateways; only approved recommendations are shown to farmers.
 import { HatakeError } from '../../protocol/errors.ts';
-import {
-  effectiveRate,
-  type Recommendation,
-  type RecommendationZone,
-  type ReviewStatus,
-} from '../../protocol/recommendation.ts';
+import { effectiveRate, type Recommendation, type ReviewStatus } from '../../protocol/recommendation.ts';
 import type {
   ApproveBody,
   ApprovedRecommendation,
@@ -39,6 +34,7 @@ import type { ModelInfo } from './model-info.ts';
 import type { WebhookStore } from './webhook-store.ts';
 import { prescriptionKey, prescriptionTip } from './prescription-tip.ts';
 import type { Tips } from './tips.ts';
+import { appliedEconomics, fieldTotals, recommendedEconomics, withAppliedTotals } from './totals.ts';
 
 interface RecRow {
   farm: string;
@@ -262,7 +258,7 @@ export class Reviews {
               createdAt: iso(doc.createdAt),
               areaHa: round(area, 4),
               zones: doc.zones.length,
-              nKg: doc.totals.nKg,
+              nKg: fieldTotals(doc).totals.nKg,
             },
             actx.now,
           ) > 0
@@ -366,10 +362,7 @@ export class Reviews {
           ageHours: round((now - r.created_at) / 3_600_000, 1),
           areaHa: round(r.area_ha, 4),
           zones: doc.zones.length,
-          nKg: round(
-            doc.zones.reduce((s, z) => s + effectiveRate(z).kgNHa * z.areaHa, 0),
-            2,
-          ),
+          nKg: fieldTotals(doc).totals.nKg,
           maxKgNHa: rates.length ? Math.max(...rates) : 0,
           model: { id: doc.model.id, version: doc.model.version },
           revision: r.revision,
@@ -391,8 +384,16 @@ export class Reviews {
     return this.detailOf(this.findIn(this.d.access.reviewFarms(user), id), now);
   }
 
+  /**
+   * The stored document, with totals at the rates it applies (a document edited before the
+   * totals were kept up to date is read as it is now stored).
+   */
+  private docOf(row: RecRow): Recommendation {
+    return withAppliedTotals(JSON.parse(row.doc) as Recommendation);
+  }
+
   private detailOf(row: RecRow, now: number): ReviewDetail {
-    const rec = JSON.parse(row.doc) as Recommendation;
+    const rec = this.docOf(row);
     const farm = this.d.access.farm(row.farm);
     const field = this.db
       .prepare('SELECT name, crop FROM fields WHERE farm = ? AND id = ?')
@@ -434,13 +435,7 @@ export class Reviews {
           }
         : null,
       economics: {
-        recommended: {
-          nKg: rec.totals.nKg,
-          productKg: rec.totals.productKg,
-          costYen: rec.totals.costYen,
-          gainYen: rec.totals.gainYen,
-          marginYen: rec.totals.marginYen,
-        },
+        recommended: recommendedEconomics(rec),
         applied: appliedEconomics(rec),
         basis: rec.economics.basis,
         cropPriceYenPerKg: rec.economics.cropPriceYenPerKg,
@@ -535,12 +530,13 @@ export class Reviews {
       });
     rec.status = 'edited';
     rec.history.push({ status: 'edited', at: now, by: user.name, note: body.reason });
+    const stored = withAppliedTotals(rec);
     this.db.transaction(() => {
       this.db
         .prepare(
           `UPDATE review_recommendations SET status = 'edited', doc = ?, revision = revision + 1 WHERE farm = ? AND id = ?`,
         )
-        .run(JSON.stringify(rec), row.farm, row.id);
+        .run(JSON.stringify(stored), row.farm, row.id);
       appendAudit(this.db, {
         at: now,
         farm: row.farm,
@@ -593,7 +589,8 @@ export class Reviews {
     opts: { note?: string; extraChanges?: AuditChange[] },
   ): void {
     const status: ReviewStatus = action === 'rejected' ? 'rejected' : 'approved';
-    const rec = JSON.parse(row.doc) as Recommendation;
+    // What goes down is what is stored: the totals at the applied (edited) rates.
+    const rec = this.docOf(row);
     rec.status = status;
     rec.history.push({ status, at: now, by: actor.name, ...(opts.note ? { note: opts.note } : {}) });
     this.db
@@ -625,6 +622,7 @@ export class Reviews {
     this.d.downlink.publish(row.farm, 'recommendation', row.id, rec);
     if (status === 'approved') {
       const region = this.d.access.farm(row.farm)?.region ?? null;
+      const applied = fieldTotals(rec).totals;
       const queued = this.d.webhooks.enqueue(
         'recommendation.approved',
         { farm: row.farm, region },
@@ -635,11 +633,8 @@ export class Reviews {
           crop: rec.crop,
           approvedBy: actor.name,
           autoApproved: action === 'auto_approved',
-          nKg: round(
-            rec.zones.reduce((s, z) => s + effectiveRate(z).kgNHa * z.areaHa, 0),
-            2,
-          ),
-          areaHa: rec.totals.areaHa,
+          nKg: applied.nKg,
+          areaHa: applied.areaHa,
         },
         now,
       );
@@ -703,15 +698,12 @@ export class Reviews {
   /** One approved recommendation with its full document (zones with geometry). */
   approvedDetail(user: User, id: string): ApprovedRecommendation & { recommendation: Recommendation } {
     const row = this.findIn(this.d.access.approvedFarms(user), id, 'approved');
-    return {
-      ...approvedView(row, this.replacedBy(row)),
-      recommendation: JSON.parse(row.doc) as Recommendation,
-    };
+    return { ...approvedView(row, this.replacedBy(row)), recommendation: this.docOf(row) };
   }
 
   /** The approved document a prescription is made from. */
   approvedDoc(user: User, id: string): Recommendation {
-    return JSON.parse(this.findIn(this.d.access.approvedFarms(user), id, 'approved').doc) as Recommendation;
+    return this.docOf(this.findIn(this.d.access.approvedFarms(user), id, 'approved'));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -796,10 +788,35 @@ export class Reviews {
     this.d.effects.flush();
   }
 
-  /** Field, crop and model of the recommendations named in audit entries (for the CSV export). */
-  describe(farm: string, id: string): { field: string; crop: string; model: string } | undefined {
-    const r = this.row(farm, id);
-    return r ? { field: r.field, crop: r.crop, model: r.model } : undefined;
+  /**
+   * What the CSV export names of a recommendation in the audit: its field (id and the name the
+   * farm's manifest gives it), crop, model and each zone's number.
+   */
+  describe(
+    farm: string,
+    id: string,
+  ):
+    | { field: string; fieldName: string | null; crop: string; model: string; zones: Record<string, number> }
+    | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT r.field, r.crop, r.model, fl.name AS field_name,
+           (SELECT json_group_object(json_extract(z.value, '$.id'), json_extract(z.value, '$.zone'))
+            FROM json_each(r.doc, '$.zones') AS z) AS zones
+         FROM review_recommendations r LEFT JOIN fields fl ON fl.farm = r.farm AND fl.id = r.field
+         WHERE r.farm = ? AND r.id = ?`,
+      )
+      .get(farm, id) as
+      { field: string; crop: string; model: string; field_name: string | null; zones: string } | undefined;
+    return r
+      ? {
+          field: r.field,
+          fieldName: r.field_name,
+          crop: r.crop,
+          model: r.model,
+          zones: JSON.parse(r.zones) as Record<string, number>,
+        }
+      : undefined;
   }
 }
 
@@ -821,6 +838,7 @@ function policyView(p: PolicyRow): AutoApprovalPolicy {
 
 function approvedView(r: RecRow, replacedBy: string | null): ApprovedRecommendation {
   const rec = JSON.parse(r.doc) as Recommendation;
+  const totals = fieldTotals(rec).totals;
   const zones = rec.zones.map((z) => {
     const eff = effectiveRate(z);
     return {
@@ -846,20 +864,7 @@ function approvedView(r: RecRow, replacedBy: string | null): ApprovedRecommendat
     profile: `${rec.profile.id}@${rec.profile.version}`,
     replacedBy,
     product: { id: rec.product.id, name: rec.product.name },
-    totals: {
-      areaHa: round(
-        zones.reduce((s, z) => s + z.areaHa, 0),
-        4,
-      ),
-      nKg: round(
-        zones.reduce((s, z) => s + z.rate.kgNHa * z.areaHa, 0),
-        2,
-      ),
-      productKg: round(
-        zones.reduce((s, z) => s + z.rate.productKgHa * z.areaHa, 0),
-        2,
-      ),
-    },
+    totals: { areaHa: totals.areaHa, nKg: totals.nKg, productKg: totals.productKg },
     zones,
     downloads: {
       isoxml: `${base}/isoxml`,
@@ -868,52 +873,4 @@ function approvedView(r: RecRow, replacedBy: string | null): ApprovedRecommendat
       csv: `${base}/csv`,
     },
   };
-}
-
-/**
- * Field totals at the applied rates. Unedited zones keep the recommendation's own numbers; for an
- * edited zone the gain is re-estimated with the same linear response up to the model's rate the
- * recommendation used (agronomic efficiency or the model's yield gain) — a yield-response model
- * would have to run again, so there the gain is unknown (null).
- */
-export function appliedEconomics(rec: Recommendation): ReviewDetail['economics']['applied'] {
-  const e = rec.economics;
-  let nKg = 0;
-  let productKg = 0;
-  let costYen = 0;
-  let gainYen = 0;
-  let gainKnown = true;
-  for (const z of rec.zones) {
-    const eff = effectiveRate(z);
-    nKg += eff.kgNHa * z.areaHa;
-    productKg += eff.productKgHa * z.areaHa;
-    if (!z.edited) {
-      costYen += z.economics.costYenHa * z.areaHa;
-      gainYen += z.economics.gainYenHa * z.areaHa;
-      continue;
-    }
-    costYen +=
-      (eff.productKgHa * e.productPriceYenPerKg + (eff.productKgHa > 0 ? e.applicationYenPerHa : 0)) *
-      z.areaHa;
-    const linear = e.basis === 'agronomic_efficiency' || e.basis === 'model_yield_gain';
-    if (!linear) {
-      gainKnown = false;
-      continue;
-    }
-    gainYen += editedGainYenHa(z, e.cropPriceYenPerKg) * z.areaHa;
-  }
-  return {
-    nKg: round(nKg, 2),
-    productKg: round(productKg, 2),
-    costYen: Math.round(costYen),
-    gainYen: gainKnown ? Math.round(gainYen) : null,
-    marginYen: gainKnown ? Math.round(gainYen - costYen) : null,
-  };
-}
-
-function editedGainYenHa(z: RecommendationZone, cropPrice: number): number {
-  const model = Math.max(0, z.rate.modelKgNHa);
-  const at = Math.min(z.rate.kgNHa, model);
-  const slope = at > 0 ? z.economics.yieldGainKgHa / at : 0;
-  return slope * Math.min(effectiveRate(z).kgNHa, model) * cropPrice;
 }

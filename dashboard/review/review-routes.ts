@@ -59,7 +59,7 @@ export async function reviewRoutes(app: App, s: ReviewServices): Promise<void> {
         response: {
           200: {
             description:
-              'CSV: time_utc, time_local (the farm’s zone), farm, field, recommendation, model, action, actor, role, from/to status, changes, reason',
+              'CSV (UTF-8 with BOM, CRLF): time_utc, time_local (the farm’s zone), farm, farm_name, field, field_name, recommendation, model, action, action_ja, actor, role, from_status, from_status_ja, to_status, to_status_ja, changes (kg N/ha), changes_ja (kg/10a, as the review page writes them), reason',
             content: { 'text/csv': { schema: { type: 'string' } } },
           },
           ...problems,
@@ -72,11 +72,10 @@ export async function reviewRoutes(app: App, s: ReviewServices): Promise<void> {
       if (request.query.farm) farms = farms.filter((f) => f === request.query.farm);
       const from = request.query.from ? Date.parse(request.query.from) : 0;
       const to = request.query.to ? Date.parse(request.query.to) : Date.now() + 1;
-      const csv = decisionsCsv(
-        decisionsOf(s.db, farms, from, to),
-        (farm, id) => s.reviews.describe(farm, id),
-        (farm) => s.access.farm(farm)?.timezone ?? 'Asia/Tokyo',
-      );
+      const csv = decisionsCsv(decisionsOf(s.db, farms, from, to), {
+        farm: (farm) => s.access.farm(farm),
+        recommendation: (farm, id) => s.reviews.describe(farm, id),
+      });
       const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
       return reply
         .type('text/csv; charset=utf-8')

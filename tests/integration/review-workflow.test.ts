@@ -18,6 +18,7 @@ import isoxml from 'isoxml';
 // @ts-expect-error shpjs ships no type declarations
 import shp from 'shpjs';
 import JSZip from 'jszip';
+import { parse as parseCsv } from 'csv-parse/sync';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import type { SyncBatch, SyncItem } from '../../protocol/sync.ts';
 import { Recommendation } from '../../protocol/recommendation.ts';
@@ -285,6 +286,23 @@ describe('a recommendation from the gateway through review', () => {
     expect(edit.review.zones[0]!.recommended.kgNHa).toBe(rec.zones[0]!.rate.kgNHa);
     expect(edit.review.zones[0]!.edited).toMatchObject({ by: 'demo-officer' });
     expect(edit.review.economics.applied.nKg).toBeCloseTo(0.1 * (19.95 + rec.zones[1]!.rate.kgNHa + 29.4), 1);
+    // the document's totals follow the edit; the recommended economics stay the gateway's
+    const editedN =
+      Math.round(rec.zones.reduce((s, z, i) => s + [19.95, z.rate.kgNHa, 29.4][i]! * z.areaHa, 0) * 100) /
+      100;
+    const editedProduct =
+      Math.round(rec.zones.reduce((s, z, i) => s + [95, z.rate.productKgHa, 140][i]! * z.areaHa, 0) * 100) /
+      100;
+    expect(editedN).not.toBe(rec.totals.nKg);
+    expect(edit.review.economics.applied).toMatchObject({ nKg: editedN, productKg: editedProduct });
+    expect(edit.review.recommendation.totals).toMatchObject({ nKg: editedN, productKg: editedProduct });
+    expect(edit.review.economics.recommended).toEqual({
+      nKg: rec.totals.nKg,
+      productKg: rec.totals.productKg,
+      costYen: rec.totals.costYen,
+      gainYen: rec.totals.gainYen,
+      marginYen: rec.totals.marginYen,
+    });
     // still invisible to the farmer
     expect(await json(farmer('/api/v1/recommendations'))).toEqual([]);
 
@@ -346,6 +364,14 @@ describe('a recommendation from the gateway through review', () => {
     const sent = validator(Recommendation).parse(down.body, 'downlink');
     expect(sent.status).toBe('approved');
     expect(sent.zones[0]!.edited).toMatchObject({ kgNHa: 19.95, productKgHa: 95, by: 'demo-officer' });
+    // …and with the totals at those rates (what a gateway's status page shows), not the gateway's own
+    expect(sent.totals).toMatchObject({ areaHa: rec.totals.areaHa, nKg: editedN, productKg: editedProduct });
+    expect(sent.totals).toMatchObject({
+      costYen: approved.economics.applied.costYen,
+      gainYen: approved.economics.applied.gainYen,
+      marginYen: approved.economics.applied.marginYen,
+    });
+    expect(approved.economics.recommended.nKg).toBe(rec.totals.nKg);
 
     // browsers were told: officers' pages on every step, farmers' when it was approved
     await eventually(() => changes.some((c) => c.kind === 'recommendation'));
@@ -360,6 +386,7 @@ describe('a recommendation from the gateway through review', () => {
     const list = await json<ApprovedRecommendation[]>(farmer('/api/v1/recommendations'));
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ id: rec.id, approvedBy: 'demo-officer', autoApproved: false });
+    expect(list[0]!.totals).toEqual({ areaHa: rec.totals.areaHa, nKg: editedN, productKg: editedProduct });
     expect(list[0]!.zones.map((z) => [z.rate.kgNHa, z.rate.kgN10a, z.rate.productKgHa, z.edited])).toEqual([
       [19.95, 1.995, 95, true],
       [rec.zones[1]!.rate.kgNHa, rec.zones[1]!.rate.kgN10a, rec.zones[1]!.rate.productKgHa, false],
@@ -388,12 +415,14 @@ describe('a recommendation from the gateway through review', () => {
     expect(tip!.tip.text.en).toMatch(/^Approved by an extension officer\./);
     const q = Object.fromEntries(tip!.tip.evidence.quantities.map((x) => [x.name, x.value]));
     expect(q.mean_rate).toBeCloseTo(meanHa, 1);
+    expect(q.total_n).toBe(editedN);
     expect(q.max_rate).toBe(29.4);
     expect(await prescriptionTips(otherFarmer, rec.id)).toEqual([]);
     const one = await json<ApprovedRecommendation & { recommendation: unknown }>(
       farmer(`/api/v1/recommendations/${rec.id}`),
     );
     expect(validator(Recommendation).check(one.recommendation)).toBe(true);
+    expect((one.recommendation as Recommendation).totals).toEqual(sent.totals);
     expect((await otherFarmer(`/api/v1/recommendations/${rec.id}`)).status).toBe(404);
     expect((await partner(`/api/v1/recommendations/${rec.id}`)).status).toBe(403);
 
@@ -769,7 +798,35 @@ describe('auto-approval', () => {
 });
 
 describe('CSV of decisions', () => {
-  it('exports the region’s decisions for officers, neutralises formulas, and shows no other region', async () => {
+  it('exports the region’s decisions for officers, readable beside the codes, neutralises formulas, and shows no other region', async () => {
+    // a second farm of the region whose names need quoting in a CSV
+    tokens['gw-3'] = server.ctx.auth.issueGatewayToken('gw-3', 'sado-farm');
+    await sync('gw-3', [
+      {
+        kind: 'manifest',
+        body: {
+          farm: {
+            id: 'sado-farm',
+            name: '佐渡の"みどり"農場, 第2',
+            region: 'niigata',
+            timezone: 'Asia/Tokyo',
+          },
+          fields: [{ id: 'paddy-2', name: '田んぼ2号, "北"', crop: 'rice' }],
+          devices: [],
+        },
+      },
+    ]);
+    const sado = await makeRec({ farm: 'sado-farm', field: 'paddy-2', now: T0 + 35_000, ndvi: [0.7, 0.8] });
+    expect(sado.zones[1]!.rate.kgNHa).toBe(5.25);
+    await sync('gw-3', [{ kind: 'recommendation', body: sado }]);
+    await json(
+      post(officer, `/api/v1/reviews/${sado.id}/edit`, {
+        zones: [{ zone: 'paddy-2-z2', kgNHa: 20 }], // the officer typed 2.0 kg/10a
+        reason: '葉色が淡い',
+      }),
+    );
+    await json(post(officer, `/api/v1/reviews/${sado.id}/approve`, {}));
+
     const rec = await makeRec({ field: 'paddy-1', now: T0 + 40_000, ndvi: [0.7] });
     await sync('gw-1', [{ kind: 'recommendation', body: rec }]);
     await json(
@@ -788,23 +845,75 @@ describe('CSV of decisions', () => {
     const text = new TextDecoder().decode(bytes.slice(3));
     const lines = text.trim().split('\r\n');
     expect(lines[0]).toBe(
-      'time_utc,time_local,farm,field,recommendation,model,action,actor,role,from_status,to_status,changes,reason',
+      'time_utc,time_local,farm,farm_name,field,field_name,recommendation,model,action,action_ja,actor,role,' +
+        'from_status,from_status_ja,to_status,to_status_ja,changes,changes_ja,reason',
     );
-    const rejected = lines.find((l) => l.includes(rec.id))!;
+    const rows = parseCsv(text, { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
+    expect(rows).toHaveLength(lines.length - 1);
+
+    const rejected = rows.find((r) => r.recommendation === rec.id)!;
     // The decision's time in the farm's zone (Asia/Tokyo, UTC+9) beside the exact UTC one.
-    const [utc, local] = rejected.split(',');
-    const jst = new Date(Date.parse(utc!) + 9 * 3_600_000).toISOString();
-    expect(local).toBe(`${jst.slice(0, 10)} ${jst.slice(11, 16)}`);
-    expect(rejected).toContain(
-      `,rejected,demo-officer,officer,pending_review,rejected,,"'=HYPERLINK(""http://evil.example"",""click"")"`,
+    const jst = new Date(Date.parse(rejected.time_utc!) + 9 * 3_600_000).toISOString();
+    expect(rejected.time_local).toBe(`${jst.slice(0, 10)} ${jst.slice(11, 16)}`);
+    expect(rejected).toMatchObject({
+      farm: 'demo-farm',
+      farm_name: 'はたけデモ農場',
+      field: 'paddy-1',
+      field_name: '田んぼ1号（コシヒカリ）',
+      model: `${MODEL}@1.0.0`,
+      action: 'rejected',
+      action_ja: '差し戻し',
+      actor: 'demo-officer',
+      role: 'officer',
+      from_status: 'pending_review',
+      from_status_ja: '審査待ち',
+      to_status: 'rejected',
+      to_status_ja: '差し戻し',
+      changes: '',
+      changes_ja: '',
+      reason: `'=HYPERLINK("http://evil.example","click")`,
+    });
+    expect(lines.find((l) => l.includes(rec.id))).toContain(
+      `,"'=HYPERLINK(""http://evil.example"",""click"")"`,
     );
-    expect(
-      lines.some((l) => l.includes(',edited,demo-officer,') && l.includes('/zones/paddy-1-z1/kgNHa')),
-    ).toBe(true);
-    expect(lines.some((l) => l.includes(',auto_approved,auto-approval,'))).toBe(true);
+
+    // names from the farm's manifest, quoted whole; the change in kg/10a as the officer typed it
+    const [edited, approved] = rows.filter((r) => r.recommendation === sado.id);
+    expect(edited).toMatchObject({
+      farm: 'sado-farm',
+      farm_name: '佐渡の"みどり"農場, 第2',
+      field: 'paddy-2',
+      field_name: '田んぼ2号, "北"',
+      action: 'edited',
+      action_ja: '修正',
+      to_status_ja: '修正済み（未承認）',
+      changes: '/zones/paddy-2-z2/kgNHa 5.25→19.95 (asked 20); /zones/paddy-2-z2/productKgHa 25→95',
+      changes_ja: 'ゾーン2 0.525→1.995 kg/10a（入力 2.0 kg/10a）',
+      reason: '葉色が淡い',
+    });
+    expect(approved).toMatchObject({
+      action_ja: '承認',
+      from_status_ja: '修正済み（未承認）',
+      to_status_ja: '承認済み',
+    });
+    expect(text).toContain(',"佐渡の""みどり""農場, 第2",paddy-2,"田んぼ2号, ""北""",');
+
+    expect(rows.some((r) => r.action === 'edited' && r.changes.includes('/zones/paddy-1-z1/kgNHa'))).toBe(
+      true,
+    );
+    expect(rows.find((r) => r.action === 'auto_approved')).toMatchObject({
+      actor: 'auto-approval',
+      action_ja: '自動承認',
+    });
+    expect(rows.find((r) => r.action === 'policy_set')).toMatchObject({
+      field: '',
+      action_ja: '自動承認の設定',
+      changes_ja: `自動承認の対象のモデル なし→${MODEL}、自動承認の窒素量の上限 なし→1.2 kg/10a`,
+    });
     expect(text).not.toContain('hok-farm');
     const theirs = await (await otherOfficer('/api/v1/reviews/decisions.csv')).text();
     expect(theirs).not.toContain('demo-farm');
+    expect(theirs).not.toContain('sado-farm');
     expect((await farmer('/api/v1/reviews/decisions.csv')).status).toBe(403);
     const later = await (await officer('/api/v1/reviews/decisions.csv?from=2100-01-01T00:00:00Z')).text();
     expect(later.trim().split('\r\n')).toHaveLength(1);
