@@ -24,13 +24,18 @@ export function fmtNumber(v: number | null | undefined, lang: Lang, digits = 1):
   }).format(v);
 }
 
-/** A metric value with its display unit, e.g. "23.4 %". */
+/** A valve's or gate's state as the gateway's page writes it: 閉 / 開 (closed / open) for 0 / 1. */
+const VALVE_STATES: Record<Lang, readonly [string, string]> = { ja: ['閉', '開'], en: ['closed', 'open'] };
+
+/** A metric value with its display unit, e.g. "23.4 %"; a valve's state as 開 / 閉. */
 export function fmtValue(
   metric: string,
   value: number,
   unit: string,
   lang: Lang,
 ): { value: string; unit: string } {
+  if (metric === 'valve_state' && (value === 0 || value === 1))
+    return { value: VALVE_STATES[lang][value], unit: '' };
   const d = displayUnit(metric, unit);
   const digits = d.unit === '%' ? 1 : Math.abs(value * d.factor) >= 100 ? 0 : 1;
   return { value: fmtNumber(value * d.factor, lang, digits), unit: d.unit };
@@ -182,4 +187,72 @@ export function fmtYen(v: number | null | undefined, lang: Lang): string {
     currency: 'JPY',
     maximumFractionDigits: 0,
   }).format(v);
+}
+
+/**
+ * After how many missed reporting intervals a device's data reads as old: the server's rule for a
+ * silent device (SILENT_INTERVALS in dashboard/views/overview.ts, which the UI does not bundle).
+ */
+export const STALE_INTERVALS = 3;
+/** When a device's reporting interval is not known: data older than this reads as old. */
+export const STALE_DEFAULT_MS = 15 * 60_000;
+
+/** How old a device's data may be before it reads as old: 3 of its kit's intervals, else 15 min. */
+export function staleAfterMs(intervalS: number | null | undefined): number {
+  return intervalS !== null && intervalS !== undefined && Number.isFinite(intervalS) && intervalS > 0
+    ? STALE_INTERVALS * intervalS * 1000
+    : STALE_DEFAULT_MS;
+}
+
+/**
+ * The metrics a field's chart opens on, most telling first: a paddy's water level, a soil probe's
+ * moisture, a weather station's air temperature, then what else the device measures; a device's
+ * own health (battery, signal, valve state) only when it measures nothing else.
+ */
+const CHART_PRIORITY = [
+  'water_level',
+  'soil_vwc',
+  'air_temperature',
+  'rain',
+  'soil_temperature',
+  'water_temperature',
+  'air_humidity',
+  'solar_radiation',
+  'wind_speed',
+  'leaf_wetness',
+  'soil_ec',
+];
+const CHART_LAST = ['valve_state', 'battery_level', 'battery', 'rssi', 'snr'];
+
+/** A metric's place in CHART_PRIORITY: a kit's own metric after the listed ones, health last. */
+function chartRank(m: string): number {
+  const i = CHART_PRIORITY.indexOf(m);
+  if (i >= 0) return i;
+  const last = CHART_LAST.indexOf(m);
+  return last >= 0 ? CHART_PRIORITY.length + 1 + last : CHART_PRIORITY.length;
+}
+
+/** The metric a chart of one device opens on among `metrics` (see CHART_PRIORITY); '' for none. */
+export function chartMetric(metrics: readonly string[]): string {
+  let best = '';
+  for (const m of metrics) if (best === '' || chartRank(m) < chartRank(best)) best = m;
+  return best;
+}
+
+/**
+ * The device and metric a field's chart opens on: the most telling metric any of the field's
+ * devices measures (the first such device in the list on a tie); '' for both when none measures
+ * anything.
+ */
+export function chartDefault(devices: readonly { id: string; metrics: readonly string[] }[]): {
+  device: string;
+  metric: string;
+} {
+  let best = { device: '', metric: '' };
+  for (const d of devices) {
+    const m = chartMetric(d.metrics);
+    if (m && (best.metric === '' || chartRank(m) < chartRank(best.metric)))
+      best = { device: d.id, metric: m };
+  }
+  return best;
 }

@@ -128,6 +128,20 @@ describe('the farmer journey', () => {
   });
 
   it('opens a field map with its heatmap laid over the field', async () => {
+    // The station measures more than air temperature: its humidity, for a choice of chart.
+    const client = await mqtt.connectAsync(stack.mqttUrl, {
+      username: 'wx-1',
+      password: stack.secrets['wx-1'],
+    });
+    try {
+      await client.publishAsync(
+        deviceTopic('demo-farm', 'wx-1', 'up'),
+        JSON.stringify({ time: Date.now(), values: { air_humidity: 71.5, battery: 3.9 } }),
+        { qos: 1 },
+      );
+    } finally {
+      await client.endAsync();
+    }
     await page.getByTestId('field-upland-1').click();
     await page.getByRole('heading', { level: 1, name: '畑1号（小麦）' }).waitFor();
     const heatmap = page.locator('img.heatmap');
@@ -148,6 +162,16 @@ describe('the farmer journey', () => {
     await page.getByRole('button', { name: '7日間', pressed: true }).waitFor();
     // Hourly rollups draw the min–max band, named in the legend.
     await chart.locator('.u-legend').filter({ hasText: '最小' }).waitFor();
+    // The farmer's choice of metric is kept for the field: after a reload the chart opens on it.
+    const metric = page.getByRole('combobox', { name: /^項目/ });
+    await expect.poll(() => metric.locator('option').count(), POLL).toBeGreaterThan(1);
+    const other = (await metric.locator('option').allTextContents()).find((o) => o !== '気温')!;
+    await metric.selectOption({ label: other });
+    await expect.poll(() => chart.getAttribute('aria-label'), POLL).toContain(other);
+    await page.reload();
+    await chart.locator('canvas').waitFor();
+    await expect.poll(() => chart.getAttribute('aria-label'), POLL).toContain(other);
+    expect(await metric.locator('option:checked').textContent()).toBe(other);
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'farmer-field');
@@ -210,6 +234,38 @@ describe('the farmer journey', () => {
       `${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(editedKgHa / 10)} kg/10a`,
     );
     await expect(firstZone.textContent()).resolves.toMatch(/普及指導員が修正/);
+    // Each zone's area in ares as the API gives it in hectares (1 ha = 100 a), on one line even
+    // on a 360 px phone: the table scrolls inside its card instead of breaking "4.9 a" or "ゾーン".
+    const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+    const api = (await (await farmer(`/api/v1/recommendations/${recId}`)).json()) as {
+      zones: { id: string; areaHa: number }[];
+    };
+    expect(api.zones.length).toBeGreaterThan(1);
+    const ares = new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 });
+    for (const z of api.zones)
+      await expect(rec.getByTestId(`zone-${z.id}`).getByTestId('zone-area').textContent()).resolves.toBe(
+        `${ares.format(z.areaHa * 100)} a`,
+      );
+    /** How many lines a cell's text takes on the page: its text's boxes that share no height. */
+    const lines = (cell: ReturnType<Page['locator']>) =>
+      cell.evaluate((el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        const rows: { top: number; bottom: number }[] = [];
+        const rects = range.getClientRects();
+        for (let i = 0; i < rects.length; i++) {
+          const r = rects[i]!;
+          if (r.width === 0) continue;
+          const row = rows.find((x) => r.top < x.bottom - 1 && r.bottom > x.top + 1);
+          if (row) {
+            row.top = Math.min(row.top, r.top);
+            row.bottom = Math.max(row.bottom, r.bottom);
+          } else rows.push({ top: r.top, bottom: r.bottom });
+        }
+        return rows.length;
+      });
+    for (const cell of await rec.locator('tbody td, thead th').all())
+      expect(await lines(cell), (await cell.textContent()) ?? '').toBe(1);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       rec.getByTestId('download-csv').click(),
@@ -233,6 +289,11 @@ describe('the farmer journey', () => {
     await section.getByText('自動承認は設定されていません').waitFor();
     // The model of the farm's recommendations is suggested; the ceiling is typed in kg/10a.
     await expect(section.getByLabel('対象のモデル').inputValue()).resolves.toBe('osu-sbnrc');
+    // A list of the farm's models, not a bare text box: any version, this version, or type another.
+    const choices = await section.getByLabel('対象のモデル').locator('option').allTextContents();
+    expect(choices[0]).toBe('osu-sbnrc（どの版でも）');
+    expect(choices.slice(1, -1).every((c) => /^osu-sbnrc@\S+（この版だけ）$/.test(c))).toBe(true);
+    expect(choices.at(-1)).toBe('ほかのモデルを入力する');
     await section.getByLabel('窒素量の上限').fill('60');
     await section.getByRole('button', { name: '自動承認を設定' }).click();
     await section.getByText('0〜50 kg/10a の範囲で入れてください').waitFor();

@@ -2,15 +2,25 @@
 // the page last read its clock — it arrived over the live stream, or the device's clock runs a
 // few seconds ahead — reads 「今」 / "now", never 「10 秒後」 / "in 10 seconds"; one further ahead than
 // clock skew explains keeps its future wording and counts as the device's clock running ahead.
-// And a model input's unit as the officer reads it.
+// And a model input's unit as the officer reads it; a valve's state as 開 / 閉; when a device's
+// data reads as old (3 of its kit's reporting intervals, the server's silent rule); and which of a
+// field's metrics its chart opens on, for the kits the catalogue ships.
 import { describe, expect, it } from 'vitest';
 import {
   FUTURE_TOLERANCE_MS,
+  STALE_DEFAULT_MS,
+  STALE_INTERVALS,
+  chartDefault,
+  chartMetric,
   fmtAgo,
+  fmtValue,
   inputUnit,
   isClockAhead,
+  staleAfterMs,
   timeTicks,
 } from '../../dashboard/ui/format.ts';
+import { SILENT_INTERVALS } from '../../dashboard/views/overview.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 
 const NOW = Date.parse('2026-05-01T03:00:00.000Z');
 const at = (ms: number) => new Date(NOW + ms).toISOString();
@@ -81,5 +91,67 @@ describe('timeTicks (a chart’s time axis)', () => {
   it('labels days for a week or a season', () => {
     expect(timeTicks('ja', 'Asia/Tokyo', 7 * 24 * HOUR)(t0)).toBe('12/1');
     expect(timeTicks('en', 'Asia/Tokyo', 120 * 24 * HOUR)(t0 + 24 * HOUR)).toBe('2 Dec');
+  });
+});
+
+describe('fmtValue for a valve', () => {
+  it('reads a valve’s state as open or closed, as the gateway’s page does, with no unit', () => {
+    expect(fmtValue('valve_state', 1, '1', 'ja')).toEqual({ value: '開', unit: '' });
+    expect(fmtValue('valve_state', 0, '1', 'ja')).toEqual({ value: '閉', unit: '' });
+    expect(fmtValue('valve_state', 1, '1', 'en')).toEqual({ value: 'open', unit: '' });
+    expect(fmtValue('valve_state', 0, '1', 'en')).toEqual({ value: 'closed', unit: '' });
+    // A value that is neither is shown as the number it is, not guessed.
+    expect(fmtValue('valve_state', 0.5, '1', 'ja').value).toBe('0.5');
+  });
+});
+
+describe('staleAfterMs (when a device’s data reads as old)', () => {
+  it('is the server’s rule for a silent device: 3 of the kit’s reporting intervals', () => {
+    expect(STALE_INTERVALS).toBe(SILENT_INTERVALS);
+    expect(staleAfterMs(300)).toBe(15 * 60_000);
+    expect(staleAfterMs(60)).toBe(3 * 60_000);
+    expect(staleAfterMs(3600)).toBe(3 * 3_600_000);
+  });
+
+  it('is 15 minutes when the interval is not known', () => {
+    for (const v of [null, undefined, 0, -5, Number.NaN])
+      expect(staleAfterMs(v), String(v)).toBe(STALE_DEFAULT_MS);
+    expect(STALE_DEFAULT_MS).toBe(15 * 60_000);
+  });
+});
+
+describe('chartMetric / chartDefault (what a field’s chart opens on)', () => {
+  const kits = loadCatalogue().kits;
+  const metricsOf = (kit: string) => Object.keys(kits.get(kit)!.metrics);
+
+  it('opens each kit the catalogue ships on its most telling metric, never on its battery', () => {
+    expect(chartMetric(metricsOf('hatake-paddy-water'))).toBe('water_level');
+    expect(chartMetric(metricsOf('hatake-soil-probe'))).toBe('soil_vwc');
+    expect(chartMetric(metricsOf('hatake-weather-station'))).toBe('air_temperature');
+    expect(chartMetric(metricsOf('hatake-water-gate'))).toBe('water_level');
+    for (const [id, kit] of kits) {
+      const metrics = Object.keys(kit.metrics);
+      const m = chartMetric(metrics);
+      expect(metrics, id).toContain(m);
+      if (metrics.some((x) => !['battery', 'battery_level', 'rssi', 'snr', 'valve_state'].includes(x)))
+        expect(['battery', 'battery_level', 'rssi', 'snr', 'valve_state'], id).not.toContain(m);
+    }
+  });
+
+  it('keeps a device’s own health for when it measures nothing else, and says nothing for no metric', () => {
+    expect(chartMetric(['battery', 'valve_state'])).toBe('valve_state');
+    expect(chartMetric(['rssi', 'battery'])).toBe('battery');
+    expect(chartMetric(['battery', 'open_minutes_left'])).toBe('open_minutes_left');
+    expect(chartMetric([])).toBe('');
+  });
+
+  it('picks the field’s device by the metric, not by the order of the devices', () => {
+    const station = { id: 'wx-1', metrics: metricsOf('hatake-weather-station') };
+    const soil = { id: 'soil-1', metrics: metricsOf('hatake-soil-probe') };
+    const silent = { id: 'new-1', metrics: [] };
+    expect(chartDefault([station, soil])).toEqual({ device: 'soil-1', metric: 'soil_vwc' });
+    expect(chartDefault([silent, soil, station])).toEqual({ device: 'soil-1', metric: 'soil_vwc' });
+    expect(chartDefault([silent, station])).toEqual({ device: 'wx-1', metric: 'air_temperature' });
+    expect(chartDefault([silent])).toEqual({ device: '', metric: '' });
   });
 });

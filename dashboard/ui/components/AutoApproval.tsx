@@ -21,6 +21,9 @@ import { useI18n } from '../i18n.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, FieldError, Loading, Rate, Section, fill, useLoad } from './common.tsx';
 
+/** The model list's last choice: type another model in (no model id has a space). */
+const OTHER_MODEL = ' other';
+
 export function AutoApproval({
   farm,
   models,
@@ -41,6 +44,8 @@ export function AutoApproval({
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
+  /** The reader chose to type a model the farm's recommendations do not name. */
+  const [typing, setTyping] = useState(false);
   const opener = useRef<HTMLButtonElement | null>(null);
   const keep = useRef<HTMLButtonElement>(null);
   const policy: AutoApprovalPolicy | null | undefined = p.data;
@@ -49,6 +54,7 @@ export function AutoApproval({
   // The ceiling is typed in the reader's unit: another language starts the form again.
   useEffect(() => {
     setDraft(null);
+    setTyping(false);
     setErrors({});
   }, [lang]);
 
@@ -95,6 +101,7 @@ export function AutoApproval({
         setDone(t('autoApprovalRemoved'));
       }
       setDraft(null);
+      setTyping(false);
       setConfirm('');
       setTimeout(() => opener.current?.focus(), 0);
       onChange?.();
@@ -111,6 +118,16 @@ export function AutoApproval({
   };
 
   const suggestions = modelChoices(models);
+  // The farm's models to choose from (its policy's first): a list a phone shows, where a datalist
+  // hides its suggestions behind a text box; another model is typed in.
+  const options =
+    policy && !suggestions.includes(policy.model) ? [policy.model, ...suggestions] : suggestions;
+  const choosing = options.length > 0 && !typing && (d.model === '' || options.includes(d.model));
+  const optionText = (m: string) =>
+    (m.includes('@') ? t('autoApprovalThisVersion') : t('autoApprovalAnyVersion')).replace(
+      '{model}',
+      () => m,
+    );
   const unit = ceilingUnit(lang);
   const ceilingKg = ceilingKgHa(d.ceiling, lang);
   return (
@@ -152,18 +169,42 @@ export function AutoApproval({
             <p class="muted hint" id={`${id}-model-hint`}>
               {t('autoApprovalModelHint')}
             </p>
-            <input
-              id={`${id}-model`}
-              list={`${id}-models`}
-              autoCapitalize="off"
-              spellcheck={false}
-              maxLength={80}
-              translate={false}
-              value={d.model}
-              aria-invalid={errors.model ? true : undefined}
-              aria-describedby={`${id}-model-hint${errors.model ? ` ${id}-model-err` : ''}`}
-              onInput={(e) => edit('model', (e.target as HTMLInputElement).value)}
-            />
+            {choosing ? (
+              <select
+                id={`${id}-model`}
+                value={d.model}
+                aria-invalid={errors.model ? true : undefined}
+                aria-describedby={`${id}-model-hint${errors.model ? ` ${id}-model-err` : ''}`}
+                onChange={(e) => {
+                  const v = (e.target as HTMLSelectElement).value;
+                  if (v === OTHER_MODEL) {
+                    setTyping(true);
+                    edit('model', '');
+                    setTimeout(() => document.getElementById(`${id}-model`)?.focus(), 0);
+                  } else edit('model', v);
+                }}
+              >
+                {options.map((m) => (
+                  <option key={m} value={m}>
+                    {optionText(m)}
+                  </option>
+                ))}
+                <option value={OTHER_MODEL}>{t('autoApprovalOtherModel')}</option>
+              </select>
+            ) : (
+              <input
+                id={`${id}-model`}
+                list={`${id}-models`}
+                autoCapitalize="off"
+                spellcheck={false}
+                maxLength={80}
+                translate={false}
+                value={d.model}
+                aria-invalid={errors.model ? true : undefined}
+                aria-describedby={`${id}-model-hint${errors.model ? ` ${id}-model-err` : ''}`}
+                onInput={(e) => edit('model', (e.target as HTMLInputElement).value)}
+              />
+            )}
             <datalist id={`${id}-models`}>
               {suggestions.map((m) => (
                 <option key={m} value={m} />

@@ -4,7 +4,7 @@ import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { errorMessage } from '../api.ts';
 import { useI18n } from '../i18n.ts';
-import { fmtAgo, fmtTime, isClockAhead, rateParts } from '../format.ts';
+import { fmtAgo, fmtTime, isClockAhead, rateParts, staleAfterMs } from '../format.ts';
 
 /**
  * The time now, for relative times that keep aging on screen: the component renders again every
@@ -123,21 +123,25 @@ export function ErrorBox({ error }: { error: unknown }) {
 }
 
 /**
- * How old a value is; marked stale past `staleMs`. A time a little ahead of the page's clock reads
- * "今"; one further ahead than clock skew explains (FUTURE_TOLERANCE_MS) keeps its future wording and
- * is marked as the device's clock running ahead.
+ * How old a value is; marked stale past `staleMs`, else past 3 of the device's reporting intervals
+ * (`intervalS`, its kit's; the server's rule for a silent device), else past 15 minutes. A time a
+ * little ahead of the page's clock reads "今"; one further ahead than clock skew explains
+ * (FUTURE_TOLERANCE_MS) keeps its future wording and is marked as the device's clock running ahead.
  */
 export function Freshness({
   time,
-  staleMs = 15 * 60_000,
+  staleMs,
+  intervalS,
 }: {
   time: string | null | undefined;
   staleMs?: number;
+  /** The device's reporting interval in seconds; null or absent: not known. */
+  intervalS?: number | null;
 }) {
   const { lang, t } = useI18n();
   const now = useNow();
   if (!time) return <span class="fresh stale">{t('noData')}</span>;
-  const stale = now - Date.parse(time) > staleMs;
+  const stale = now - Date.parse(time) > (staleMs ?? staleAfterMs(intervalS));
   const ahead = isClockAhead(time, now);
   return (
     <time

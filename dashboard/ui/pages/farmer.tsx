@@ -6,17 +6,28 @@ import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
-import type { TipView, AutomationView } from '../../../protocol/review.ts';
+import type { TipView, AutomationView, AutomationLogView } from '../../../protocol/review.ts';
+import { METRICS, isMetricName } from '../../../protocol/metrics.ts';
 import type { EvidenceQuantity, EvidenceThreshold } from '../../../protocol/tip.ts';
 import { ruleLabel, termLabel, valueLabel, type EvidenceLabel } from '../../../edge/rules/evidence-labels.ts';
 import { ApiError, api, qs } from '../api.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { useLive, useLiveChanges } from '../live.ts';
-import { comparisonSign, displayUnit, fmtDate, fmtNumber, fmtTime, fmtValue, metricName } from '../format.ts';
+import {
+  chartDefault,
+  chartMetric,
+  comparisonSign,
+  displayUnit,
+  fmtDate,
+  fmtNumber,
+  fmtTime,
+  fmtValue,
+  metricName,
+} from '../format.ts';
 import { compares } from '../../../protocol/comparison.ts';
 import { reviewApi } from '../review-api.ts';
-import { ErrorBox, Freshness, Loading, Rate, Section, useLoad } from '../components/common.tsx';
+import { ErrorBox, Freshness, Loading, Rate, Section, fill, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { Chart } from '../components/Chart.tsx';
@@ -29,9 +40,17 @@ const HIDDEN_TILE_METRICS = new Set(['rssi', 'snr']);
 /** File format names are names, the same in every language. */
 const FORMAT_NAMES = { isoxml: 'ISOXML', shp: 'Shapefile', geojson: 'GeoJSON', csv: 'CSV' } as const;
 
-/** Devices of a farm with their latest values, kept current by the live stream. */
+/** A device with its kit's reporting interval (seconds; null when its kit is not known). */
+type LiveDevice = DeviceView & { intervalS: number | null };
+
+/**
+ * Devices of a farm with their latest values, kept current by the live stream, and each with its
+ * kit's reporting interval (its data reads as old after 3 of them, as the server's silent rule).
+ */
 function useLiveDevices(farm: string) {
   const devices = useLoad(() => api<DeviceView[]>('/api/v1/devices'), farm);
+  // Without the catalogue the tiles still show, their data old after the fixed 15 minutes.
+  const kits = useLoad(() => api<KitSummary[]>('/api/v1/kits').catch(() => [] as KitSummary[]), 'kits');
   const [patch, setPatch] = useState<Record<string, LiveReadingEvent>>({});
   const status = useLive(
     useCallback(
@@ -47,8 +66,9 @@ function useLiveDevices(farm: string) {
       [farm],
     ),
   );
-  const merged = useMemo(() => {
+  const merged = useMemo((): LiveDevice[] => {
     const list = (devices.data ?? []).filter((d) => d.farm === farm);
+    const interval = new Map((kits.data ?? []).map((k) => [k.id, k.interval]));
     return list.map((d) => {
       const latest = d.latest.map((l) => {
         const p = patch[`${d.id}/${l.metric}`];
@@ -60,9 +80,9 @@ function useLiveDevices(farm: string) {
         if (p.device === d.id && !latest.some((l) => l.metric === p.metric))
           latest.push({ metric: p.metric, value: p.value, unit: p.unit, time: p.time, flags: p.flags });
       const lastSeen = latest.reduce<string | null>((m, l) => (m && m > l.time ? m : l.time), d.lastSeen);
-      return { ...d, latest, lastSeen };
+      return { ...d, latest, lastSeen, intervalS: (d.kit ? interval.get(d.kit) : undefined) ?? null };
     });
-  }, [devices.data, patch, farm]);
+  }, [devices.data, kits.data, patch, farm]);
   return { devices: merged, loading: devices.loading, error: devices.error, status };
 }
 
@@ -74,7 +94,7 @@ function Tile({
   time,
   flags,
 }: {
-  device: DeviceView;
+  device: LiveDevice;
   metric: string;
   value: number;
   unit: string;
@@ -94,7 +114,7 @@ function Tile({
           {v.unit}
         </span>
       </span>
-      <Freshness time={time} />
+      <Freshness time={time} intervalS={device.intervalS} />
       {flags.length ? (
         <span class="flag" title={flags.join(', ')}>
           {t('flagged')}
@@ -104,7 +124,7 @@ function Tile({
   );
 }
 
-export function LiveTiles({ devices, status }: { devices: DeviceView[]; status: string }) {
+export function LiveTiles({ devices, status }: { devices: LiveDevice[]; status: string }) {
   const { t } = useI18n();
   return (
     <div>
@@ -114,7 +134,7 @@ export function LiveTiles({ devices, status }: { devices: DeviceView[]; status: 
       {devices.map((d) => (
         <div key={d.id} class="device-tiles">
           <h3>
-            {d.name ?? d.id} <Freshness time={d.lastSeen} />
+            {d.name ?? d.id} <Freshness time={d.lastSeen} intervalS={d.intervalS} />
           </h3>
           <ul class="tiles">
             {d.latest
@@ -205,13 +225,64 @@ export function FarmHome({ farm }: { farm: string }) {
 
 const RANGES: SeriesRange[] = ['24h', '7d', 'season'];
 
-function Charts({ farm, devices, timeZone }: { farm: string; devices: DeviceView[]; timeZone: string }) {
+/** Where a field's last chart choice (device and metric) is kept in this browser. */
+const chartKey = (farm: string, field: string) => `hatake.chart.${farm}.${field}`;
+
+interface ChartChoice {
+  device: string;
+  metric: string;
+}
+
+function savedChart(key: string): ChartChoice {
+  try {
+    const v = JSON.parse(localStorage.getItem(key) ?? '{}') as Partial<ChartChoice>;
+    return {
+      device: typeof v.device === 'string' ? v.device : '',
+      metric: typeof v.metric === 'string' ? v.metric : '',
+    };
+  } catch {
+    return { device: '', metric: '' };
+  }
+}
+
+function saveChart(key: string, c: ChartChoice): void {
+  try {
+    localStorage.setItem(key, JSON.stringify(c));
+  } catch {
+    // Private mode: the choice lasts for this page only.
+  }
+}
+
+/**
+ * A field's charts: they open on the farmer's last choice for the field (kept in this browser),
+ * else on the most telling metric of the field's devices (chartDefault: a paddy's water level, a
+ * soil probe's moisture, a station's air temperature), not on whatever a kit lists first.
+ */
+function Charts({
+  farm,
+  field,
+  devices,
+  timeZone,
+}: {
+  farm: string;
+  field: string;
+  devices: DeviceView[];
+  timeZone: string;
+}) {
   const { t, lang } = useI18n();
-  const [device, setDevice] = useState((devices.find((d) => d.latest.length > 0) ?? devices[0])?.id ?? '');
-  const dev = devices.find((d) => d.id === device) ?? devices[0];
-  const metrics = (dev?.latest ?? []).map((l) => l.metric).filter((m) => !HIDDEN_TILE_METRICS.has(m));
-  const [metric, setMetric] = useState('');
-  const m = metrics.includes(metric) ? metric : (metrics[0] ?? '');
+  const key = chartKey(farm, field);
+  const [choice, setChoice] = useState<ChartChoice>(() => savedChart(key));
+  const metricsOf = (d: DeviceView | undefined) =>
+    (d?.latest ?? []).map((l) => l.metric).filter((m) => !HIDDEN_TILE_METRICS.has(m));
+  const best = chartDefault(devices.map((d) => ({ id: d.id, metrics: metricsOf(d) })));
+  const dev =
+    devices.find((d) => d.id === choice.device) ?? devices.find((d) => d.id === best.device) ?? devices[0];
+  const metrics = metricsOf(dev);
+  const m = metrics.includes(choice.metric) ? choice.metric : chartMetric(metrics);
+  const choose = (c: ChartChoice) => {
+    setChoice(c);
+    saveChart(key, c);
+  };
   const [range, setRange] = useState<SeriesRange>('24h');
   const series = useLoad(
     () =>
@@ -229,7 +300,10 @@ function Charts({ farm, devices, timeZone }: { farm: string; devices: DeviceView
       <div class="controls">
         <label>
           {t('device')}
-          <select value={dev.id} onChange={(e) => setDevice((e.target as HTMLSelectElement).value)}>
+          <select
+            value={dev.id}
+            onChange={(e) => choose({ device: (e.target as HTMLSelectElement).value, metric: '' })}
+          >
             {devices.map((d) => (
               <option key={d.id} value={d.id}>
                 {d.name ?? d.id}
@@ -239,7 +313,10 @@ function Charts({ farm, devices, timeZone }: { farm: string; devices: DeviceView
         </label>
         <label>
           {t('metric')}
-          <select value={m} onChange={(e) => setMetric((e.target as HTMLSelectElement).value)}>
+          <select
+            value={m}
+            onChange={(e) => choose({ device: dev.id, metric: (e.target as HTMLSelectElement).value })}
+          >
             {metrics.map((x) => (
               <option key={x} value={x}>
                 {metricName(x, lang)}
@@ -405,7 +482,11 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
         <LiveTiles devices={fieldDevices} status={live.status} />
       </Section>
       <Section title={t('charts')} id="charts-h">
-        {live.loading ? <Loading /> : <Charts farm={farm} devices={fieldDevices} timeZone={tz} />}
+        {live.loading ? (
+          <Loading />
+        ) : (
+          <Charts key={field} farm={farm} field={field} devices={fieldDevices} timeZone={tz} />
+        )}
       </Section>
     </main>
   );
@@ -790,7 +871,13 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
       <h1>{t('recommendations')}</h1>
       <ErrorBox error={list.error ?? one.error} />
       {list.loading ? <Loading /> : null}
-      {list.data?.length === 0 ? <p class="muted">{t('noRecommendations')}</p> : null}
+      {/* The farmer's API does not say how many wait for the officer's review: say what comes next. */}
+      {list.data?.length === 0 ? (
+        <div class="muted" data-testid="no-recommendations">
+          <p>{t('noRecommendations')}</p>
+          <p>{t('noRecommendationsHint')}</p>
+        </div>
+      ) : null}
       {list.data && list.data.length > 1 ? (
         <ul class="list">
           {list.data.map((x) => (
@@ -827,8 +914,9 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
             </p>
           ) : null}
           <FieldMap fields={fieldPolys} zones={zones} label={t('prescriptionMap')} />
-          <div class="scroll">
-            <table class="table">
+          {/* On a phone the table scrolls inside its card; no heading or number is broken mid-word. */}
+          <div class="scroll" tabIndex={0} role="region" aria-label={t('zoneRates')}>
+            <table class="table unbroken">
               <caption class="sr-only">{t('zoneRates')}</caption>
               <thead>
                 <tr>
@@ -841,8 +929,11 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
               <tbody>
                 {r.zones.map((z) => (
                   <tr key={z.id} data-testid={`zone-${z.id}`}>
-                    <th scope="row">{z.zone}</th>
-                    <td>
+                    {/* A zone's number is short: not the width .unbroken gives a row's name. */}
+                    <th scope="row" style={{ minWidth: 0 }}>
+                      {z.zone}
+                    </th>
+                    <td data-testid="zone-area">
                       {fmtNumber(z.areaHa * 100, lang, 1)} <span translate={false}>a</span>
                     </td>
                     <td>
@@ -884,6 +975,152 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
   );
 }
 
+/** What an automation's log line needs of the farm: its devices' names and its metrics' units. */
+interface LogWords {
+  /** The device's name on the farm, its id when it has none. */
+  name: (device: string) => string;
+  /** The unit a device's metric is stored in: the protocol's, else its kit's. */
+  unit: (device: string, metric: string) => string;
+}
+
+const DETAIL_NUMBER = (d: AutomationLogView['detail'], k: string): number | undefined => {
+  const v = d?.[k];
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+};
+const DETAIL_STRING = (d: AutomationLogView['detail'], k: string): string | undefined => {
+  const v = d?.[k];
+  return typeof v === 'string' ? v : undefined;
+};
+
+/** A device as named on the farm, kept as written (a name, not words to translate). */
+function DeviceName({ id, words }: { id: string; words: LogWords }) {
+  return <span translate={false}>{words.name(id)}</span>;
+}
+
+/** Why the engine sent a command (gateway/automations/run.ts CloseReason), in the reader's words. */
+function reasonText(reason: string, t: (k: string) => string): string | undefined {
+  const words: Record<string, () => string> = {
+    planned: () => t('logReasonPlanned'),
+    condition: () => t('logReasonCondition'),
+    band: () => t('logReasonBand'),
+    safety: () => t('logReasonSafety'),
+    override: () => t('logReasonOverride'),
+    hold_ended: () => t('logReasonHoldEnded'),
+    withdrawn: () => t('logReasonWithdrawn'),
+    not_confirmed: () => t('logReasonNotConfirmed'),
+    not_self_closed: () => t('logReasonNotSelfClosed'),
+  };
+  return Object.hasOwn(words, reason) ? words[reason]!() : undefined;
+}
+
+/**
+ * An automation's log line from what the engine recorded (its event, device and details) in the
+ * reader's language: devices by their names, metrics by theirs, values in their display units
+ * (21 % ＜ 23.7 %), commands as words (水門を30分開く) and a valve's state as 開 / 閉. An event
+ * this page does not word shows the engine's own text with the devices' ids replaced by names;
+ * a log of an older gateway (one "ja / en" line) shows as it came.
+ */
+function LogText({ l, a, words }: { l: AutomationLogView; a: AutomationView; words: LogWords }) {
+  const { t, lang } = useI18n();
+  const d = l.detail;
+  const device = l.device;
+  /** The command a log speaks of as words, with the device it goes to. */
+  const action = (to: string, command: string, minutes: number | undefined): ComponentChildren => {
+    const who = <DeviceName id={to} words={words} />;
+    if (command === 'open') return fill(t('logOpen'), { device: who });
+    if (command === 'close') return fill(t('logClose'), { device: who });
+    if (command === 'open_for' && minutes !== undefined)
+      return fill(t('logOpenFor'), { device: who, n: fmtNumber(minutes, lang, 0) });
+    if (command === 'open_for') return fill(t('logOpenForSet'), { device: who });
+    return fill(t('logCommand'), { device: who, command: <span translate={false}>{command}</span> });
+  };
+  /** The minutes of the automation's own command to `to`, for a log that does not carry them. */
+  const minutesOf = (to: string, command: string) =>
+    [a.action, a.below, a.above].find((c) => c?.device === to && c.command === command)?.params?.minutes;
+  /** A value of a device's metric as the tiles show it: 18 %, 開. */
+  const reading = (on: string, metric: string, value: number) => {
+    const v = fmtValue(metric, value, words.unit(on, metric), lang);
+    return v.unit ? `${v.value} ${v.unit}` : v.value;
+  };
+  const command = DETAIL_STRING(d, 'command');
+  if (device && l.event === 'fired' && command) {
+    const sensor = DETAIL_STRING(d, 'sensor');
+    const metric = DETAIL_STRING(d, 'metric');
+    const value = DETAIL_NUMBER(d, 'value');
+    const runs = DETAIL_NUMBER(d, 'runsToday');
+    const max = DETAIL_NUMBER(d, 'maxRunsPerDay');
+    if (sensor && metric && value !== undefined) {
+      const tr = a.trigger;
+      const same = tr.device === sensor && tr.metric === metric;
+      const now = reading(sensor, metric, value);
+      const condition = !same
+        ? now
+        : tr.kind === 'threshold'
+          ? `${now} ${comparisonSign(tr.op, lang)} ${reading(sensor, metric, tr.value)}`
+          : fill(t('logBand'), {
+              value: now,
+              band: `${fmtValue(metric, tr.low, words.unit(sensor, metric), lang).value}–${reading(sensor, metric, tr.high)}`,
+            });
+      return (
+        <>
+          {fill(t('logFired'), {
+            sensor: <DeviceName id={sensor} words={words} />,
+            metric: metricName(metric, lang),
+            reading: condition,
+            action: action(device, command, DETAIL_NUMBER(d, 'minutes') ?? minutesOf(device, command)),
+          })}
+          {runs !== undefined && max !== undefined
+            ? fill(t('logRunsToday'), { runs: String(runs), max: String(max) })
+            : null}
+        </>
+      );
+    }
+  }
+  if (device && l.event === 'command_sent' && command) {
+    const reason = DETAIL_STRING(d, 'reason');
+    const why = reason ? reasonText(reason, t) : undefined;
+    return (
+      <>
+        {fill(t('logSent'), { action: action(device, command, minutesOf(device, command)) })}
+        {why ? fill(t('logBecause'), { reason: why }) : null}
+      </>
+    );
+  }
+  const metric = DETAIL_STRING(d, 'metric');
+  const value = DETAIL_NUMBER(d, 'value');
+  if (device && l.event === 'state_confirmed' && metric && value !== undefined) {
+    const state =
+      metric === 'valve_state'
+        ? reading(device, metric, value)
+        : `${metricName(metric, lang)} ${reading(device, metric, value)}`;
+    return <>{fill(t('logReported'), { device: <DeviceName id={device} words={words} />, state })}</>;
+  }
+  if (device && l.event === 'closed') {
+    const open = DETAIL_NUMBER(d, 'openMinutes');
+    return (
+      <>
+        {fill(t('logClosed'), { device: <DeviceName id={device} words={words} /> })}
+        {open !== undefined ? fill(t('logOpenMinutes'), { n: fmtNumber(open, lang, 1) }) : null}
+      </>
+    );
+  }
+  // Logs of older gateways have only the one "ja / en" line.
+  return <>{withNames(l.text?.[lang] ?? l.message, words)}</>;
+}
+
+/** The engine's own text with the farm's device ids in it written as the devices' names. */
+function withNames(text: string, words: LogWords): ComponentChildren[] {
+  return text.split(/(?<![A-Za-z0-9_-])([A-Za-z0-9][A-Za-z0-9_-]*)(?![A-Za-z0-9_-])/).map((piece, i) =>
+    i % 2 === 1 && words.name(piece) !== piece ? (
+      <span key={i} translate={false}>
+        {words.name(piece)}
+      </span>
+    ) : (
+      piece
+    ),
+  );
+}
+
 export function FarmerAutomations({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.automations(farm), farm);
@@ -898,6 +1135,18 @@ export function FarmerAutomations({ farm }: { farm: string }) {
       ),
     [devices.data, kits.data, farm],
   );
+  const words = useMemo<LogWords>(() => {
+    const mine = (devices.data ?? []).filter((d) => d.farm === farm);
+    const kitOf = new Map((kits.data ?? []).map((k) => [k.id, k]));
+    return {
+      name: (id) => mine.find((d) => d.id === id)?.name ?? id,
+      unit: (id, metric) => {
+        if (isMetricName(metric)) return METRICS[metric].unit;
+        const kit = mine.find((d) => d.id === id)?.kit;
+        return (kit ? kitOf.get(kit)?.metricDetails.find((m) => m.id === metric)?.unit : undefined) ?? '';
+      },
+    };
+  }, [devices.data, kits.data, farm]);
   const [error, setError] = useState<unknown>(null);
   const [open, setOpen] = useState('');
   /** '' (no form), 'new', or the id of the automation being edited. */
@@ -1168,9 +1417,8 @@ export function FarmerAutomations({ farm }: { farm: string }) {
                 {(logs.data ?? []).map((l) => (
                   <li key={l.id}>
                     <time dateTime={l.at}>{fmtTime(l.at, lang)}</time> {t(`event_${l.event}`)}{' '}
-                    {/* Logs of older gateways have only the one "ja / en" line. */}
                     <span class="muted" data-testid="log-text">
-                      {l.text?.[lang] ?? l.message}
+                      <LogText l={l} a={a} words={words} />
                     </span>
                   </li>
                 ))}
