@@ -588,12 +588,24 @@ export const OverrideBody = Type.Object(
 );
 export type OverrideBody = Static<typeof OverrideBody>;
 
+/** Where an override was set: the dashboard (or the API), or the form on a gateway's own page. */
+export const OverrideSource = Type.Union([Type.Literal('dashboard'), Type.Literal('gateway')]);
+export type OverrideSource = Static<typeof OverrideSource>;
+
+/**
+ * An actuator's manual override. A dashboard one is the server's own; a gateway one is read from
+ * the override logs the gateway synced (set on its page, maybe while the server was unreachable).
+ * At most one per device is `active`: the one the gateway follows (docs/automations.md).
+ */
 export const OverrideView = Type.Object(
   {
     ...ManualOverride.properties,
     farm: Type.String(),
     setAt: IsoTime,
     active: Type.Boolean(),
+    source: OverrideSource,
+    /** source 'gateway': the gateway whose page set it. */
+    gateway: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );

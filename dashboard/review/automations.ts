@@ -16,14 +16,14 @@ import {
   type AutomationWithdrawn,
   type ManualOverride,
 } from '../../protocol/automation.ts';
-import type {
-  AutomationCreate,
-  AutomationLogView,
-  AutomationOnGateway,
-  AutomationUpdate,
-  AutomationView,
+import {
   OverrideBody,
-  OverrideView,
+  type AutomationCreate,
+  type AutomationLogView,
+  type AutomationOnGateway,
+  type AutomationUpdate,
+  type AutomationView,
+  type OverrideView,
 } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
 import type { Kit } from '../../protocol/kit.ts';
@@ -40,6 +40,11 @@ export const MAX_AUTOMATIONS_PER_FARM = 200;
 /** Logs kept per automation; older ones go first. */
 export const MAX_LOGS_PER_AUTOMATION = 10_000;
 const automationValidator = validator(Automation);
+/** The longest override (OverrideBody, and the gateway page's limit): 7 days. */
+const MAX_OVERRIDE_MS = (OverrideBody.properties.minutes.maximum ?? 10_080) * 60_000;
+const DAY_MS = 86_400_000;
+/** The automation the gateway logs an actuator's events under when none commands it (OVERRIDE_OWNER). */
+const MANUAL_OWNER = 'manual';
 
 interface AutomationRow {
   id: string;
@@ -488,6 +493,7 @@ export class Automations {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const touched = new Set<string>();
+    const overrides = new Set<string>();
     for (const l of logs) {
       const r = insert.run(
         farm,
@@ -502,7 +508,11 @@ export class Automations {
         actx.gateway.id,
         actx.now,
       );
-      if (r.changes > 0) touched.add(l.automation);
+      if (r.changes === 0) continue;
+      touched.add(l.automation);
+      // The farm's overrides read these (overrides()): an override set or ended on the gateway
+      // changes them as one set from the dashboard does.
+      if (l.device && (l.event === 'override_set' || l.event === 'override_cleared')) overrides.add(l.device);
     }
     const prune = this.db.prepare(
       `DELETE FROM automation_logs WHERE farm = ? AND automation = ? AND id IN (
@@ -512,6 +522,7 @@ export class Automations {
       prune.run(farm, a, farm, a, MAX_LOGS_PER_AUTOMATION);
       this.d.effects.change(farm, 'automation_log', a);
     }
+    for (const device of overrides) this.d.effects.change(farm, 'override', device);
     this.d.effects.flushLater();
   }
 
@@ -571,26 +582,99 @@ export class Automations {
       );
   }
 
+  /** The farm's dashboard overrides, one per device (the newest set or release). */
+  private dashboardOverrides(farm: string): Map<string, DashboardOverride> {
+    const rows = this.db
+      .prepare('SELECT device, mode, until, by, set_at FROM device_overrides WHERE farm = ?')
+      .all(farm) as DashboardOverride[];
+    return new Map(rows.map((r) => [r.device, r]));
+  }
+
+  /**
+   * Per device, the newest override set on a gateway's own page, read from the override logs the
+   * gateways synced (gateway/automations/engine.ts logs `override_set` with `detail.source`
+   * 'local' there, 'server' for a dashboard one it applied, and `override_cleared` when one ends),
+   * with whether that gateway logged anything about the device's override since (a release on its
+   * page, its end, or a dashboard override it applied after it).
+   *
+   * Only logs of the last MAX_OVERRIDE_MS (and a day for clocks) are read: an override set before
+   * cannot still hold, nor have come after a dashboard override that still holds. The engine logs
+   * the event under each automation that commands the device, or under 'manual': the query goes
+   * through the index by automation, and the copies (same time) count once.
+   */
+  private gatewayOverrides(farm: string, now: number): Map<string, GatewayOverride> {
+    const rows = this.db
+      .prepare(
+        `SELECT time, event, device, detail, gateway FROM automation_logs
+         WHERE farm = ? AND automation IN (SELECT id FROM automations WHERE farm = ? UNION ALL SELECT ?)
+           AND time > ? AND event IN ('override_set', 'override_cleared') AND device IS NOT NULL
+         ORDER BY time DESC, rowid DESC`,
+      )
+      .all(farm, farm, MANUAL_OWNER, now - MAX_OVERRIDE_MS - DAY_MS) as {
+      time: number;
+      event: 'override_set' | 'override_cleared';
+      device: string;
+      detail: string | null;
+      gateway: string;
+    }[];
+    const found = new Map<string, GatewayOverride>();
+    for (const r of rows) {
+      if (found.has(r.device) || r.event !== 'override_set') continue;
+      const o = localOverrideOf(r.detail);
+      if (!o) continue;
+      // Newest first: every row of this gateway and device before this one came after it.
+      const later = rows.filter((x) => x.device === r.device && x.gateway === r.gateway && x.time > r.time);
+      found.set(r.device, {
+        device: r.device,
+        ...o,
+        time: r.time,
+        gateway: r.gateway,
+        endedOnGateway: later.length > 0,
+        dashboardAppliedAfter: later.some(
+          (x) => x.event === 'override_set' && sourceOf(x.detail) === 'server',
+        ),
+      });
+    }
+    return found;
+  }
+
+  /**
+   * The farm's overrides: the dashboard's (one per device, kept after they end) and, beside them,
+   * the newest one set on a gateway's page in the last week. As the engine has it, the newest set
+   * wins: a gateway override is active until its `until`, unless its gateway logged a release, its
+   * end or a newer override since, or the dashboard set or released one after it (which the
+   * gateway follows once it arrives); a dashboard override stops being active when a gateway
+   * override was set after it — unless that gateway then applied it (it arrived late). So at most
+   * one per device is active. Times compare the gateway's corrected clock with the server's.
+   */
   overrides(user: User, farm: string, now = Date.now()): OverrideView[] {
     this.d.access.requireVisible(user, farm);
-    return (
-      this.db.prepare('SELECT * FROM device_overrides WHERE farm = ? ORDER BY device').all(farm) as {
-        farm: string;
-        device: string;
-        mode: ManualOverride['mode'];
-        until: number;
-        by: string;
-        set_at: number;
-      }[]
-    ).map((o) => ({
-      device: o.device,
-      mode: o.mode,
-      until: o.until,
-      by: o.by,
-      farm: o.farm,
-      setAt: iso(o.set_at),
-      active: o.until > now,
-    }));
+    const dashboard = this.dashboardOverrides(farm);
+    const gateway = this.gatewayOverrides(farm, now);
+    const views: OverrideView[] = [];
+    for (const device of [...new Set([...dashboard.keys(), ...gateway.keys()])].sort()) {
+      const d = dashboard.get(device);
+      const g = gateway.get(device);
+      if (d) {
+        const superseded = !!g && g.time > d.set_at && !g.dashboardAppliedAfter;
+        views.push(dashboardView(farm, d, d.until > now && !superseded));
+      }
+      if (g) {
+        const active = g.until > now && !g.endedOnGateway && !(d && d.set_at >= g.time);
+        views.push({
+          device,
+          mode: g.mode,
+          until: g.until,
+          by: g.by,
+          farm,
+          setAt: iso(g.time),
+          active,
+          source: 'gateway',
+          gateway: g.gateway,
+        });
+      }
+    }
+    return views;
   }
 
   /** Holds an actuator (or pauses its automations) for some minutes; published to the gateways. */
@@ -607,11 +691,18 @@ export class Automations {
   /** Ends an override now (an override whose `until` has passed, as the contract has it). */
   clearOverride(user: User, farm: string, device: string, now = Date.now()): OverrideView {
     this.d.access.requireManage(user, farm);
-    const old = this.db
-      .prepare('SELECT mode FROM device_overrides WHERE farm = ? AND device = ?')
-      .get(farm, device) as { mode: ManualOverride['mode'] } | undefined;
-    if (!old) throw new HatakeError('HATAKE_E_NOT_FOUND', `device "${device.slice(0, 64)}" has no override`);
-    return this.writeOverride(farm, { device, mode: old.mode, until: now, by: user.name.slice(0, 64) }, now);
+    // The one in force, if any (one set on the gateway's page ends the same way: the gateway takes
+    // the newer release), else the dashboard's last.
+    const current =
+      this.overrides(user, farm, now).find((o) => o.device === device && o.active) ??
+      this.dashboardOverrides(farm).get(device);
+    if (!current)
+      throw new HatakeError('HATAKE_E_NOT_FOUND', `device "${device.slice(0, 64)}" has no override`);
+    return this.writeOverride(
+      farm,
+      { device, mode: current.mode, until: now, by: user.name.slice(0, 64) },
+      now,
+    );
   }
 
   private writeOverride(farm: string, o: ManualOverride, now: number): OverrideView {
@@ -626,6 +717,66 @@ export class Automations {
     })();
     this.d.effects.change(farm, 'override', o.device);
     this.d.effects.flush();
-    return { ...o, farm, setAt: iso(now), active: o.until > now };
+    return dashboardView(farm, { ...o, set_at: now }, o.until > now);
   }
+}
+
+/** A dashboard override as the server keeps it (device_overrides). */
+interface DashboardOverride {
+  device: string;
+  mode: ManualOverride['mode'];
+  until: number;
+  by: string;
+  set_at: number;
+}
+
+/** The newest override set on a gateway's page for a device, from its synced logs. */
+interface GatewayOverride extends ManualOverride {
+  /** When the gateway set it (its clock). */
+  time: number;
+  gateway: string;
+  /** Its gateway logged a release, its end or a newer override of the device after it. */
+  endedOnGateway: boolean;
+  /** …among them a dashboard override it applied (which therefore came after it). */
+  dashboardAppliedAfter: boolean;
+}
+
+function dashboardView(farm: string, d: DashboardOverride, active: boolean): OverrideView {
+  return {
+    device: d.device,
+    mode: d.mode,
+    until: d.until,
+    by: d.by,
+    farm,
+    setAt: iso(d.set_at),
+    active,
+    source: 'dashboard',
+  };
+}
+
+const OVERRIDE_MODES: readonly string[] = ['hold_closed', 'hold_open', 'pause'];
+
+function parseDetail(detail: string | null): Record<string, unknown> | null {
+  try {
+    const d = JSON.parse(detail ?? 'null') as unknown;
+    return d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An override_set log's `detail.source`: 'local' (the gateway's page) or 'server'. */
+function sourceOf(detail: string | null): unknown {
+  return parseDetail(detail)?.source;
+}
+
+/** The override an override_set log of the gateway's page records, or null (another source, or malformed). */
+function localOverrideOf(detail: string | null): Omit<ManualOverride, 'device'> | null {
+  const d = parseDetail(detail);
+  if (!d || d.source !== 'local') return null;
+  const { mode, until, by } = d;
+  if (typeof mode !== 'string' || !OVERRIDE_MODES.includes(mode)) return null;
+  if (typeof until !== 'number' || !Number.isSafeInteger(until) || until < 0) return null;
+  if (typeof by !== 'string') return null;
+  return { mode: mode as ManualOverride['mode'], until, by: by.slice(0, 64) };
 }
