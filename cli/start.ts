@@ -50,6 +50,23 @@ function dropDemoScene(gateway: Gateway, manifest: Manifest, log: Logger): void 
   void gateway.imagery.scan();
 }
 
+/** The line `hatake start` logs for a simulated kit the gateway refuses: who, why, what to do. */
+export function refusedAdvice(
+  device: string,
+  reason: string,
+  secretsFile: string,
+  registryFile: string,
+): string {
+  return (
+    `simulated device ${device} was refused by the gateway (${reason}): the gateway's registry ` +
+    `(${registryFile}) no longer holds the key the demo keeps for it in ${secretsFile} — it was ` +
+    `given a new key, e.g. provisioned again from the dashboard. Put its new secret (mqtt.secret of ` +
+    `its downloaded config) under devices["${device}"] in ${secretsFile} and restart, or stop hatake ` +
+    `and delete both files to make new demo keys. The other devices keep running; ${device} tries ` +
+    `again every minute.`
+  );
+}
+
 interface DemoSecrets {
   gatewayToken: string;
   devices: Record<string, string>;
@@ -89,6 +106,9 @@ export async function start(args: string[]): Promise<number> {
       ? validator(Registry).parse(JSON.parse(readFileSync(registryFile, 'utf8')), 'registry')
       : undefined;
   const { registry, secrets: fresh } = provisionRegistry(manifest, keep);
+  // Devices provisioned beside the demo's (from the dashboard: the registry it sent down) stay.
+  const demoIds = new Set(manifest.devices.map((d) => d.id));
+  registry.devices.push(...(keep?.devices ?? []).filter((d) => !demoIds.has(d.id)));
   secrets = { gatewayToken: token, devices: { ...(secrets?.devices ?? {}), ...fresh } };
   writeFileAtomic(registryFile, JSON.stringify(registry, null, 2));
   writeFileAtomic(secretsFile, JSON.stringify(secrets, null, 2));
@@ -118,18 +138,27 @@ export async function start(args: string[]): Promise<number> {
   started.push(() => gateway.stop());
   dropDemoScene(gateway, manifest, log);
 
+  // A kit whose login the gateway refuses (its key was replaced, e.g. provisioned again from the
+  // dashboard with a new key) is said once, with what to do; the others keep running.
+  const simLog = log.child({ part: 'sim' });
   const devices = manifest.devices.map(
     (d, i) =>
       new SimulatedDevice({
         farm: manifest.farm.id,
         device: d.id,
-        secret: secrets.devices[d.id]!,
+        secret: secrets.devices[d.id] ?? '',
         brokerUrl: `mqtt://127.0.0.1:${gateway.mqttPort}`,
         intervalMs: Number(values.interval) * 1000,
         signal: SIGNALS[d.kit]!(i + 1),
+        onRefused: (r) =>
+          simLog.error(
+            { device: r.device, reason: r.reason, secrets: secretsFile, registry: registryFile },
+            refusedAdvice(r.device, r.reason, secretsFile, registryFile),
+          ),
+        onBack: (device) => simLog.info({ device }, `simulated device ${device} is accepted again`),
       }),
   );
-  await Promise.all(devices.map((d) => d.start())).catch(abort);
+  await Promise.all(devices.map((d) => d.start()));
 
   process.stdout.write(
     [

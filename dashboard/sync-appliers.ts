@@ -9,7 +9,8 @@ import type { GatewayIdentity } from './auth.ts';
 import type { IndexStat, RecommendationOutput } from './storage/types.ts';
 
 /** Item kinds stored by feature plugins rather than by the sync endpoint itself. */
-export type PluggableKind = 'recommendation' | 'tip' | 'tip_cleared' | 'automation_log' | 'imagery';
+export type PluggableKind =
+  'recommendation' | 'tip' | 'tip_cleared' | 'automation_log' | 'imagery' | 'registry';
 export type BodyOf<K extends SyncItem['kind']> = Extract<SyncItem, { kind: K }>['body'];
 
 export interface ApplyContext {

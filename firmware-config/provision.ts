@@ -22,28 +22,57 @@ export interface ProvisionOptions {
 }
 
 /**
+ * What provisioning does with a device's key: `keep` the hash the kept registry has for it, a
+ * `new` secret for a device it has none for, `rotate` one asked to, `none` for a LoRaWAN device
+ * (it has no secret of its own).
+ */
+export type KeyAction = 'keep' | 'new' | 'rotate' | 'none';
+
+/** The key action for each device of the manifest, in its order: what provisionRegistry will do. */
+export function keyPlan(
+  manifest: Manifest,
+  keep?: Registry,
+  opts: Omit<ProvisionOptions, 'now'> = {},
+): Array<{ id: string; kit: string; key: KeyAction }> {
+  const old = keptDevices(manifest, keep);
+  const rotate = new Set(opts.rotate ?? []);
+  return manifest.devices.map((d) => {
+    const key: KeyAction =
+      opts.catalogue?.get(d.kit)?.transport === 'lorawan'
+        ? 'none'
+        : !old.get(d.id)?.secretHash
+          ? 'new'
+          : rotate.has(d.id)
+            ? 'rotate'
+            : 'keep';
+    return { id: d.id, kit: d.kit, key };
+  });
+}
+
+/** The kept registry's devices by id, if it is the manifest's farm's. */
+const keptDevices = (manifest: Manifest, keep: Registry | undefined) =>
+  new Map((keep?.farm === manifest.farm.id ? keep.devices : []).map((d) => [d.id, d]));
+
+/**
  * A registry for the manifest's devices. Devices in `keep` keep their stored hash unless listed in
  * `rotate`; every other device gets a new secret, returned in `secrets` (the only time it exists
- * in clear).
+ * in clear). keyPlan says beforehand which is which.
  */
 export function provisionRegistry(
   manifest: Manifest,
   keep?: Registry,
   opts: ProvisionOptions = {},
 ): { registry: Registry; secrets: Record<string, string> } {
-  const sameFarm = keep?.farm === manifest.farm.id;
-  const old = new Map((sameFarm ? (keep?.devices ?? []) : []).map((d) => [d.id, d]));
-  const rotate = new Set(opts.rotate ?? []);
+  const old = keptDevices(manifest, keep);
+  const plan = keyPlan(manifest, keep, opts);
   const secrets: Record<string, string> = {};
   const at = new Date(opts.now ?? Date.now()).toISOString();
-  const devices = manifest.devices.map((d): RegistryDevice => {
+  const devices = manifest.devices.map((d, i): RegistryDevice => {
     const devEui = d.devEui?.toLowerCase();
-    if (opts.catalogue?.get(d.kit)?.transport === 'lorawan') {
-      return { id: d.id, kit: d.kit, ...(devEui ? { devEui } : {}) };
-    }
-    const prev = old.get(d.id);
-    if (prev?.secretHash && !rotate.has(d.id)) {
-      const { devEui: _drop, ...rest } = prev;
+    const key = plan[i]!.key;
+    if (key === 'none') return { id: d.id, kit: d.kit, ...(devEui ? { devEui } : {}) };
+    if (key === 'keep') {
+      const { devEui: _drop, ...rest } = old.get(d.id)!;
       return { ...rest, kit: d.kit, ...(devEui ? { devEui } : {}) };
     }
     const secret = newSecret();

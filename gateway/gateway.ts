@@ -19,7 +19,7 @@ import {
 import type { Kit } from '../protocol/kit.ts';
 import type { GatewayTunables, ResolvedGatewayConfig } from './config.ts';
 import { GatewayStore } from './store.ts';
-import { DeviceRegistry } from './registry.ts';
+import { DeviceRegistry, readRegistryFile } from './registry.ts';
 import { Ingest } from './ingest.ts';
 import { Broker, type BrokerPorts } from './broker.ts';
 import { SyncClient } from './sync-client.ts';
@@ -529,6 +529,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     downlink.on('registry', async (doc) => {
       const what = await applyRegistry(doc);
       automationDocs.recheck(`registry v${doc.version}`);
+      this.queueRegistryIfChanged();
       return what;
     });
     downlink.on('manifest', async (doc) => {
@@ -538,6 +539,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     // The registry file rewritten on the farm (`hatake kit provision` beside the gateway).
     this.registry.onReload(() => automationDocs.recheck('registry file changed'));
+    // The registry as this gateway holds it goes to the server at every start (a server that lost
+    // it, or refused it before it knew the kind, hears it again) and whenever it changes (sent
+    // down, or rewritten here): provisioning there starts from it, so the devices working here
+    // keep their keys.
+    this.queueRegistryIfChanged(true);
+    this.registry.onReload(() => this.queueRegistryIfChanged());
     automationDocs.recheck('gateway start');
     downlink.start();
   }
@@ -570,6 +577,27 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.store.db.transaction(() => {
       this.store.enqueue('manifest', manifest, Date.now());
       this.store.setMeta('manifest_sha256', hash);
+    })();
+  }
+
+  /**
+   * Sends the registry file (ids, kits, secret hashes, providers: it holds no secret) to the
+   * server when it differs from the last one sent (or always, with `force`). A file that does not
+   * read is not sent: the registry kept running is the last good one, sent when it was loaded.
+   */
+  private queueRegistryIfChanged(force = false): void {
+    let registry;
+    try {
+      registry = readRegistryFile(this.config.registry);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'registry not sent to the server: it does not read');
+      return;
+    }
+    const hash = createHash('sha256').update(JSON.stringify(registry)).digest('hex');
+    if (!force && this.store.getMeta('registry_sha256') === hash) return;
+    this.store.db.transaction(() => {
+      this.store.enqueue('registry', registry, Date.now());
+      this.store.setMeta('registry_sha256', hash);
     })();
   }
 

@@ -127,6 +127,7 @@ export interface RollUpResult {
 /** Lower drains first: documents and events before raw readings. */
 export const PRIORITY: Record<SyncKind, number> = {
   manifest: 5,
+  registry: 5,
   recommendation: 10,
   tip: 15,
   // after the tip it ends (same priority: by seq, so a raise always goes before its clear)

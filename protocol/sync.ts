@@ -10,6 +10,7 @@ import { Recommendation } from './recommendation.ts';
 import { Tip, TipCleared } from './tip.ts';
 import { AutomationLog } from './automation.ts';
 import { SceneStats, ZoneCollection } from './imagery.ts';
+import { Registry } from './registry.ts';
 
 export const MAX_BATCH_ITEMS = 5000;
 
@@ -124,6 +125,10 @@ export const SyncItem = Type.Union([
   item('tip_cleared', TipCleared),
   item('automation_log', AutomationLog),
   item('imagery', ImageryResult),
+  // The gateway's device registry as it holds it (secret hashes, never secrets), sent when the
+  // gateway starts and whenever it changes: provisioning on the server starts from it, so the
+  // devices already working in the field keep their keys.
+  item('registry', Registry),
 ]);
 export type SyncItem = Static<typeof SyncItem>;
 export type SyncKind = SyncItem['kind'];

@@ -374,11 +374,47 @@ export const ManifestProblem = Type.Object({
 });
 export type ManifestProblem = Static<typeof ManifestProblem>;
 
+/** What provisioning would do with one device's key, said before it is done. */
+export const DeviceKeyPlan = Type.Object({
+  id: Type.String(),
+  kit: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  /**
+   * keep: the key the device has stays; new: a new key (the server knows none for it); rotate: a
+   * new key asked for; none: a LoRaWAN device (no key of its own).
+   */
+  key: Type.Union([Type.Literal('keep'), Type.Literal('new'), Type.Literal('rotate'), Type.Literal('none')]),
+  /** Where the kept key is known from: a registry provisioned here, or the one a gateway synced. */
+  from: Type.Union([Type.Literal('server'), Type.Literal('gateway'), Type.Null()]),
+  /** When the server last had a reading of it; null: never. */
+  lastSeen: IsoOrNull,
+  /** Its MQTT connection as its gateway last synced it; null: never told. */
+  online: Type.Union([Type.Boolean(), Type.Null()]),
+});
+export type DeviceKeyPlan = Static<typeof DeviceKeyPlan>;
+
+/** The keys provisioning the checked manifest would keep and issue, before anything is done. */
+export const KeyPreview = Type.Object({
+  devices: Type.Array(DeviceKeyPlan),
+  /**
+   * Devices heard from (a reading, a connection) that would get a new key: after provisioning
+   * they cannot connect until they are given it.
+   */
+  atRisk: Type.Array(Type.String()),
+  /** Devices with a key the manifest leaves out: the registry sent down drops them. */
+  removed: Type.Array(Type.String()),
+  /** When the newest registry a gateway of the farm synced reached the server; null: none has. */
+  gatewayRegistry: IsoOrNull,
+});
+export type KeyPreview = Static<typeof KeyPreview>;
+
 export const ManifestCheckResult = Type.Object({
   ok: Type.Boolean(),
   problems: Type.Array(ManifestProblem),
   fields: Type.Integer({ minimum: 0 }),
   devices: Type.Integer({ minimum: 0 }),
+  /** For a valid manifest of the farm checked: which keys provisioning keeps and issues. */
+  keys: Type.Union([KeyPreview, Type.Null()]),
 });
 export type ManifestCheckResult = Static<typeof ManifestCheckResult>;
 

@@ -20,7 +20,14 @@ import type { App, ServerContext } from '../server.ts';
 import { requireSession } from '../server.ts';
 import { farmAccess } from '../views/access.ts';
 import { deviceHealth, gatewayHealth } from '../partner/health.ts';
-import { checkResult, migratePartner, provision, storedManifest } from '../partner/manifests.ts';
+import {
+  applyGatewayRegistries,
+  checkResult,
+  keyPreview,
+  migratePartner,
+  provision,
+  storedManifest,
+} from '../partner/manifests.ts';
 
 const session = [{ session: [] }];
 const errors = { 400: ProblemBody, 401: ProblemBody, 403: ProblemBody, 404: ProblemBody };
@@ -29,6 +36,9 @@ const PROVISIONERS = ['partner', 'admin'] as const;
 export async function partnerFeature(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
   migratePartner(ctx.db);
   const catalogue = loadCatalogue();
+  // The registry a gateway holds (hashes only), synced when it starts and when it changes:
+  // provisioning here starts from it.
+  ctx.appliers.register('registry', (a, bodies) => applyGatewayRegistries(a.db, a.gateway, a.now, bodies));
 
   app.get(
     '/api/v1/kits',
@@ -91,7 +101,8 @@ export async function partnerFeature(app: App, { ctx }: { ctx: ServerContext }):
     {
       config: { rateLimit: { max: 120, timeWindow: 60_000 } },
       schema: {
-        summary: 'Check a manifest: every problem with its line and column',
+        summary:
+          'Check a manifest: every problem with its line and column; for a valid one, which devices keep their keys and which get new ones',
         tags: ['partner'],
         security: session,
         params: FarmParams,
@@ -100,8 +111,12 @@ export async function partnerFeature(app: App, { ctx }: { ctx: ServerContext }):
       },
     },
     async (request) => {
-      farmAccess(ctx, request, request.params.farm, PROVISIONERS);
-      return checkResult(request.body.text, request.body.files, catalogue);
+      const farm = request.params.farm;
+      farmAccess(ctx, request, farm, PROVISIONERS);
+      // With the keys provisioning would keep and issue, for a manifest of this farm.
+      return checkResult(request.body.text, request.body.files, catalogue, (m) =>
+        m.farm.id === farm ? keyPreview(ctx.db, farm, m, catalogue) : null,
+      );
     },
   );
 

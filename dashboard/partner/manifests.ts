@@ -4,6 +4,10 @@
 // `hatake kit provision` does, without writing a secret anywhere on the server: the files go back
 // in the response only. The server keeps the manifest text and the registry (hashes only), and
 // publishes both as downlink documents for the farm's gateways.
+// Provisioning starts from every key the server knows for the farm: the registry it provisioned
+// and the registries the farm's gateways synced (a gateway provisioned on the farm, by `hatake kit
+// provision` or `hatake start`, has keys the server never made), so the devices working in the
+// field keep their keys; the check says beforehand which devices keep theirs and which get new ones.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +15,10 @@ import QRCode from 'qrcode';
 import { visit } from 'yaml';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
-import { Registry } from '../../protocol/registry.ts';
+import { Registry, type RegistryDevice, type RegistryProvider } from '../../protocol/registry.ts';
 import { validator } from '../../protocol/validate.ts';
 import type {
+  KeyPreview,
   ManifestCheckResult,
   ManifestProblem,
   ProvisionRequest,
@@ -29,9 +34,10 @@ import {
   sheetHtml,
   type SheetRow,
 } from '../../firmware-config/firmware-files.ts';
-import { provisionRegistry } from '../../firmware-config/provision.ts';
+import { keyPlan, provisionRegistry } from '../../firmware-config/provision.ts';
 import { migrate, type Db } from '../../runtime/sqlite.ts';
 import type { Downlink } from '../downlink.ts';
+import type { GatewayIdentity } from '../auth.ts';
 
 export const MANIFEST_FILE_NAME = 'manifest.yaml';
 const registryValidator = validator(Registry);
@@ -43,6 +49,16 @@ export function migratePartner(db: Db): void {
       farm TEXT PRIMARY KEY, text TEXT NOT NULL, manifest TEXT NOT NULL, registry TEXT NOT NULL,
       updated INTEGER NOT NULL, by TEXT NOT NULL
     );
+    `,
+    // The registry each gateway last synced (hashes only), and when the server first heard each
+    // device's present hash from it; the same times for the registry provisioned here (null in a
+    // row from before: its devices' rotatedAt stand in).
+    `
+    CREATE TABLE partner_gateway_registries (
+      farm TEXT NOT NULL, gateway TEXT NOT NULL, registry TEXT NOT NULL, heard TEXT NOT NULL,
+      received INTEGER NOT NULL, PRIMARY KEY (farm, gateway)
+    );
+    ALTER TABLE partner_manifests ADD COLUMN heard TEXT;
     `,
   ]);
 }
@@ -151,13 +167,19 @@ export function checkUpload(
   }
 }
 
+/**
+ * The check's answer; `keys`, given, previews the keys of a valid manifest (null: no preview,
+ * e.g. a manifest of another farm, which provisioning refuses).
+ */
 export function checkResult(
   text: string,
   files: Record<string, string> | undefined,
   catalogue: Catalogue,
+  keys?: (manifest: Manifest) => KeyPreview | null,
 ): ManifestCheckResult {
   const { manifest, problems, counts } = checkUpload(text, files, catalogue);
-  return { ok: manifest !== undefined && problems.length === 0, problems, ...counts };
+  const ok = manifest !== undefined && problems.length === 0;
+  return { ok, problems, ...counts, keys: ok && keys ? keys(manifest) : null };
 }
 
 interface StoredRow {
@@ -221,6 +243,176 @@ export function storedRegistry(db: Db, farm: string): Registry | undefined {
   return registryValidator.check(parsed) ? parsed : undefined;
 }
 
+/** Per device id, when the server first knew its present hash (epoch ms, server clock). */
+type Heard = Record<string, number>;
+
+const parseHeard = (text: string | null): Heard => {
+  if (!text) return {};
+  const v: unknown = JSON.parse(text);
+  return v && typeof v === 'object' ? (v as Heard) : {};
+};
+
+/**
+ * Stores the registries a gateway synced (its sync applier; idempotent: a resent registry changes
+ * no time). Each device's hash keeps the time the server first heard it from this gateway, so a
+ * gateway that has not yet applied a key rotated here cannot undo it with its older key.
+ */
+export function applyGatewayRegistries(
+  db: Db,
+  gateway: GatewayIdentity,
+  now: number,
+  bodies: readonly Registry[],
+): void {
+  const get = db.prepare(
+    'SELECT registry, heard FROM partner_gateway_registries WHERE farm = ? AND gateway = ?',
+  );
+  const put = db.prepare(
+    `INSERT INTO partner_gateway_registries (farm, gateway, registry, heard, received) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (farm, gateway) DO UPDATE SET registry = excluded.registry, heard = excluded.heard,
+       received = excluded.received`,
+  );
+  for (const registry of bodies) {
+    const row = get.get(gateway.farm, gateway.id) as { registry: string; heard: string } | undefined;
+    const before = new Map(
+      row ? (JSON.parse(row.registry) as Registry).devices.map((d) => [d.id, d.secretHash]) : [],
+    );
+    const heardBefore = parseHeard(row?.heard ?? null);
+    const heard: Heard = {};
+    for (const d of registry.devices)
+      if (d.secretHash) heard[d.id] = before.get(d.id) === d.secretHash ? (heardBefore[d.id] ?? now) : now;
+    put.run(gateway.farm, gateway.id, JSON.stringify(registry), JSON.stringify(heard), now);
+  }
+}
+
+/** Every key the server knows for a farm, one per device: see knownKeys. */
+export interface KnownKeys {
+  /** The registry provisioning starts from; undefined when the server knows none. */
+  registry: Registry | undefined;
+  /** Where each device's key comes from. */
+  from: Map<string, 'server' | 'gateway'>;
+  /** When the server first knew each device's key. */
+  heard: Heard;
+  /** When the newest registry a gateway of the farm synced arrived; null: none has. */
+  gatewayAt: number | null;
+}
+
+interface Candidate {
+  device: RegistryDevice;
+  at: number;
+  from: 'server' | 'gateway';
+}
+
+/**
+ * The registry provisioned here and those the farm's gateways (not revoked) synced, merged: for
+ * each device, the key the server came to know last — a key rotated here wins over a gateway's
+ * older one until the gateway applies it; a key made on the farm after wins over this server's
+ * (on a tie, the gateway's: what the devices use). The times are all the server's clock. The
+ * clients that are not devices (imagery providers) are only ever made on the farm: the gateways'.
+ */
+export function knownKeys(db: Db, farm: string): KnownKeys {
+  const own = db
+    .prepare('SELECT registry, heard, updated FROM partner_manifests WHERE farm = ?')
+    .get(farm) as { registry: string; heard: string | null; updated: number } | undefined;
+  const synced = db
+    .prepare(
+      `SELECT r.registry, r.heard, r.received FROM partner_gateway_registries r
+       JOIN gateways g ON g.id = r.gateway AND g.farm = r.farm
+       WHERE r.farm = ? AND g.revoked IS NULL ORDER BY r.received`,
+    )
+    .all(farm) as { registry: string; heard: string; received: number }[];
+  const best = new Map<string, Candidate>();
+  const offer = (c: Candidate) => {
+    const had = best.get(c.device.id);
+    const better =
+      !had ||
+      (c.device.secretHash !== undefined && had.device.secretHash === undefined) ||
+      ((c.device.secretHash === undefined) === (had.device.secretHash === undefined) &&
+        (c.at > had.at || (c.at === had.at && c.from === 'gateway')));
+    if (better) best.set(c.device.id, c);
+  };
+  let providers: RegistryProvider[] | undefined;
+  const ownRegistry = own ? parsedRegistry(own.registry) : undefined;
+  if (own && ownRegistry?.farm === farm) {
+    const heard = parseHeard(own.heard);
+    for (const d of ownRegistry.devices) {
+      const rotated = d.rotatedAt ? Date.parse(d.rotatedAt) : NaN;
+      offer({
+        device: d,
+        at: heard[d.id] ?? (Number.isFinite(rotated) ? rotated : own.updated),
+        from: 'server',
+      });
+    }
+    providers = ownRegistry.providers;
+  }
+  let gatewayAt: number | null = null;
+  const fromGateways = new Map<string, RegistryProvider>();
+  for (const row of synced) {
+    const registry = parsedRegistry(row.registry);
+    if (registry?.farm !== farm) continue;
+    gatewayAt = row.received;
+    const heard = parseHeard(row.heard);
+    for (const d of registry.devices) offer({ device: d, at: heard[d.id] ?? row.received, from: 'gateway' });
+    for (const p of registry.providers ?? []) fromGateways.set(p.id, p);
+  }
+  if (gatewayAt !== null) providers = fromGateways.size ? [...fromGateways.values()] : undefined;
+  if (best.size === 0 && !providers) return { registry: undefined, from: new Map(), heard: {}, gatewayAt };
+  const chosen = [...best.values()];
+  return {
+    registry: {
+      farm,
+      devices: chosen.map((c) => c.device),
+      ...(providers?.length ? { providers } : {}),
+    },
+    from: new Map(chosen.map((c) => [c.device.id, c.from])),
+    heard: Object.fromEntries(chosen.map((c) => [c.device.id, c.at])),
+    gatewayAt,
+  };
+}
+
+const parsedRegistry = (text: string): Registry | undefined => {
+  const parsed: unknown = JSON.parse(text);
+  return registryValidator.check(parsed) ? parsed : undefined;
+};
+
+/** Which keys provisioning `manifest` for `farm` would keep and issue now, and who would be cut off. */
+export function keyPreview(db: Db, farm: string, manifest: Manifest, catalogue: Catalogue): KeyPreview {
+  const known = knownKeys(db, farm);
+  const plan = keyPlan(manifest, known.registry, { catalogue });
+  const rows = new Map(
+    (
+      db.prepare('SELECT id, last_seen, online FROM devices WHERE farm = ?').all(farm) as {
+        id: string;
+        last_seen: number | null;
+        online: number | null;
+      }[]
+    ).map((r) => [r.id, r]),
+  );
+  const names = new Map(manifest.devices.map((d) => [d.id, d.name ?? null]));
+  const devices = plan.map((p) => {
+    const row = rows.get(p.id);
+    return {
+      id: p.id,
+      kit: p.kit,
+      name: names.get(p.id) ?? null,
+      key: p.key,
+      from: p.key === 'keep' ? (known.from.get(p.id) ?? null) : null,
+      lastSeen: row?.last_seen != null ? new Date(row.last_seen).toISOString() : null,
+      online: row?.online != null ? row.online === 1 : null,
+    };
+  });
+  const listed = new Set(manifest.devices.map((d) => d.id));
+  return {
+    devices,
+    atRisk: devices
+      .filter((d) => (d.key === 'new' || d.key === 'rotate') && (d.lastSeen !== null || d.online !== null))
+      .map((d) => d.id),
+    removed: (known.registry?.devices ?? [])
+      .filter((d) => d.secretHash && !listed.has(d.id))
+      .map((d) => d.id),
+    gatewayRegistry: known.gatewayAt === null ? null : new Date(known.gatewayAt).toISOString(),
+  };
+}
+
 export interface ProvisionContext {
   db: Db;
   downlink: Downlink;
@@ -259,11 +451,17 @@ export async function provision(
     });
   const tls = req.broker?.tls ?? manifest.broker?.tls ?? false;
   const broker = { host, tls, port: req.broker?.port ?? manifest.broker?.port ?? (tls ? 8883 : 1883) };
-  const { registry, secrets } = provisionRegistry(manifest, storedRegistry(pc.db, farm), {
+  // Every key the server knows, its own and those the gateways synced: a device keeps its key
+  // unless it is asked to rotate.
+  const known = knownKeys(pc.db, farm);
+  const { registry, secrets } = provisionRegistry(manifest, known.registry, {
     catalogue: pc.catalogue,
     rotate: req.rotate !== undefined ? [req.rotate] : [],
     now,
   });
+  const heard: Heard = {};
+  for (const d of registry.devices)
+    if (d.secretHash) heard[d.id] = secrets[d.id] !== undefined ? now : (known.heard[d.id] ?? now);
   const fieldNames = new Map(manifest.fields.map((f) => [f.id, f.name]));
   const devices: ProvisionResult['devices'] = [];
   const rows: SheetRow[] = [];
@@ -296,11 +494,19 @@ export async function provision(
   }
   pc.db
     .prepare(
-      `INSERT INTO partner_manifests (farm, text, manifest, registry, updated, by) VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO partner_manifests (farm, text, manifest, registry, heard, updated, by) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (farm) DO UPDATE SET text = excluded.text, manifest = excluded.manifest,
-         registry = excluded.registry, updated = excluded.updated, by = excluded.by`,
+         registry = excluded.registry, heard = excluded.heard, updated = excluded.updated, by = excluded.by`,
     )
-    .run(farm, req.text, JSON.stringify(manifest), JSON.stringify(registry), now, pc.user);
+    .run(
+      farm,
+      req.text,
+      JSON.stringify(manifest),
+      JSON.stringify(registry),
+      JSON.stringify(heard),
+      now,
+      pc.user,
+    );
   pc.downlink.publish(farm, 'manifest', 'manifest', manifest);
   const downlinkVersion = pc.downlink.publish(farm, 'registry', 'registry', registry);
   return {

@@ -138,7 +138,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           case 'tip':
           case 'tip_cleared':
           case 'automation_log':
-          case 'imagery': {
+          case 'imagery':
+          case 'registry': {
             if ('farm' in item.body && item.body.farm !== gw.farm) {
               throw new HatakeError(
                 'HATAKE_E_FORBIDDEN',

@@ -331,10 +331,56 @@ describe('the partner journey', () => {
       /position \[138\.993, 37\.8005\] is outside the boundary of field "upland-1"/,
     );
     await editor.fill(fixedKit);
+    const provisionButton = page.getByRole('button', { name: '登録', exact: true });
+    // Not before a check of what is in the editor now: the check says what happens to the keys.
+    await expect(provisionButton.isDisabled()).resolves.toBe(true);
+    await expect(page.getByTestId('provision-needs').textContent()).resolves.toBe(
+      '登録の前に検証してください（鍵の扱いを確認できます）',
+    );
     await page.getByRole('button', { name: '検証' }).click();
     await page.getByTestId('manifest-ok').waitFor();
+    // Before anything is done: wx-1 keeps the key it has on the farm (the stack's gateway synced
+    // its registry), soil-2 gets a new one; and, loudly, the gateway's soil-1 and water-1, which
+    // this manifest leaves out, would be dropped from its registry — to be confirmed first.
+    const preview = page.getByTestId('key-preview');
+    await preview.waitFor();
+    await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe(
+      '鍵を維持 1台、新しい鍵 1台',
+    );
+    await expect(preview.getByTestId('key-wx-1').getAttribute('data-key')).resolves.toBe('keep');
+    await expect(preview.getByTestId('key-wx-1').textContent()).resolves.toMatch(
+      /鍵を維持ゲートウェイの登録から/,
+    );
+    await expect(preview.getByTestId('key-soil-2').getAttribute('data-key')).resolves.toBe('new');
+    const risk = preview.getByTestId('key-risk');
+    await expect(risk.getAttribute('role')).resolves.toBe('alert');
+    await expect(risk.textContent()).resolves.toMatch(
+      /^注意：稼働中の機器がゲートウェイに接続できなくなります/,
+    );
+    await expect(risk.getByTestId('key-risk-removed').textContent()).resolves.toBe(
+      'マニフェストにない機器です。登録するとゲートウェイの登録から外れ、接続できなくなります: soil-1, water-1',
+    );
     await page.getByLabel('ゲートウェイのアドレス（マニフェストに無い場合）').fill('127.0.0.1');
-    await page.getByRole('button', { name: '登録', exact: true }).click();
+    await expect(provisionButton.isDisabled()).resolves.toBe(true);
+    // The provisioning page names formats (QR codes, YAML, GeoJSON) as Japanese writes them too.
+    expect(await untranslatedWords(page, [...ALLOWED, 'QR', 'YAML', 'GeoJSON'])).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'partner-key-preview');
+    await page.getByRole('button', { name: /English/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Provisioning' }).waitFor();
+    await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe(
+      '1 keep their keys, 1 get new keys',
+    );
+    await expect(risk.textContent()).resolves.toMatch(
+      /^Warning: devices now working will be cut off from the gateway/,
+    );
+    await page.getByRole('button', { name: /日本語/ }).click();
+    await page.getByRole('heading', { level: 1, name: '機器の登録' }).waitFor();
+    await expect(page.getByTestId('provision-needs').textContent()).resolves.toBe(
+      '登録するには、下の注意を読んでチェックを入れてください',
+    );
+    await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').check();
+    await provisionButton.click();
     const card = page.getByTestId('provisioned-soil-2');
     await card.waitFor();
     const [download] = await Promise.all([

@@ -146,21 +146,32 @@ describe('checking a manifest', () => {
 describe('provisioning', () => {
   let first: ProvisionResult;
 
-  it('returns each device’s config, ESPHome snippet and QR code once, and keeps only hashes', async () => {
-    const res = await post(partner, '/api/v1/farms/demo-farm/provision', { text: manifest(SQUARE) });
+  // The stack's gateway was provisioned on the farm (soil-1, wx-1, water-1) and synced its
+  // registry: the manifest's soil-1 and wx-1 keep the keys they have, soil-2 is new.
+  const withNew = `${manifest(SQUARE)}  - { id: soil-2, kit: hatake-soil-probe, field: upland-1 }\n`;
+
+  it('keeps the keys of the devices the gateway has; returns each new device’s config, ESPHome snippet and QR code once, and keeps only hashes', async () => {
+    await eventually(async () => (await check(withNew)).keys?.gatewayRegistry, 15_000);
+    const res = await post(partner, '/api/v1/farms/demo-farm/provision', { text: withNew });
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     first = (await res.json()) as ProvisionResult;
-    expect(first.issued.sort()).toEqual(['soil-1', 'wx-1']);
-    const soil = first.devices.find((d) => d.id === 'soil-1')!;
+    expect(first.issued).toEqual(['soil-2']);
+    expect(first.kept.sort()).toEqual(['soil-1', 'wx-1']);
+    const soil = first.devices.find((d) => d.id === 'soil-2')!;
     const config = JSON.parse(soil.files!.config) as { mqtt: { host: string; port: number; secret: string } };
     expect(config.mqtt).toMatchObject({ host: '192.168.1.10', port: 1883 });
     expect(soil.files!.esphome).toContain(config.mqtt.secret);
     expect(Buffer.from(soil.files!.qrPng, 'base64').subarray(1, 4).toString()).toBe('PNG');
     expect(first.sheetHtml).toContain('data:image/png;base64,');
-    // Published for the gateways: the registry holds the hash of the secret, never the secret.
+    expect(first.devices.find((d) => d.id === 'soil-1')!.files).toBeNull();
+    // Published for the gateways: the registry holds the hash of the secret, never the secret;
+    // the devices kept have the hashes of the secrets they were given on the farm.
     const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
-    expect(registry.devices.find((d) => d.id === 'soil-1')!.secretHash).toBe(hashSecret(config.mqtt.secret));
+    const hashOf = (id: string) => registry.devices.find((d) => d.id === id)!.secretHash;
+    expect(hashOf('soil-2')).toBe(hashSecret(config.mqtt.secret));
+    expect(hashOf('soil-1')).toBe(hashSecret(stack.secrets['soil-1']!));
+    expect(hashOf('wx-1')).toBe(hashSecret(stack.secrets['wx-1']!));
     expect(stack.server!.ctx.downlink.get('demo-farm', 'manifest', 'manifest')).toBeDefined();
     // No copy of a secret anywhere in the server's database file.
     stack.server!.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -168,19 +179,19 @@ describe('provisioning', () => {
     expect(db.includes(Buffer.from(config.mqtt.secret))).toBe(false);
     const stored = (await (await partner('/api/v1/farms/demo-farm/manifest')).json()) as StoredManifest;
     expect(stored.source).toBe('provisioned');
-    expect(stored.text).toBe(manifest(SQUARE));
+    expect(stored.text).toBe(withNew);
   });
 
   it('keeps every secret on a re-run and replaces one on rotation', async () => {
     const again = (await (
-      await post(partner, '/api/v1/farms/demo-farm/provision', { text: manifest(SQUARE) })
+      await post(partner, '/api/v1/farms/demo-farm/provision', { text: withNew })
     ).json()) as ProvisionResult;
     expect(again.issued).toEqual([]);
-    expect(again.kept.sort()).toEqual(['soil-1', 'wx-1']);
+    expect(again.kept.sort()).toEqual(['soil-1', 'soil-2', 'wx-1']);
     expect(again.devices.every((d) => d.files === null)).toBe(true);
     const rotated = (await (
       await post(partner, '/api/v1/farms/demo-farm/provision', {
-        text: manifest(SQUARE),
+        text: withNew,
         rotate: 'wx-1',
         broker: { host: 'gw.local', port: 8883, tls: true },
       })
@@ -190,10 +201,14 @@ describe('provisioning', () => {
       mqtt: { host: string; tls: boolean; secret: string };
     };
     expect(wx.mqtt).toMatchObject({ host: 'gw.local', tls: true });
-    const oldWx = JSON.parse(first.devices.find((d) => d.id === 'wx-1')!.files!.config) as {
-      mqtt: { secret: string };
-    };
-    expect(wx.mqtt.secret).not.toBe(oldWx.mqtt.secret);
+    expect(wx.mqtt.secret).not.toBe(stack.secrets['wx-1']);
+    // The rotation stands: the gateway's older key for wx-1 does not come back.
+    const after = (await (
+      await post(partner, '/api/v1/farms/demo-farm/provision', { text: withNew })
+    ).json()) as ProvisionResult;
+    expect(after.issued).toEqual([]);
+    const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
+    expect(registry.devices.find((d) => d.id === 'wx-1')!.secretHash).toBe(hashSecret(wx.mqtt.secret));
   });
 
   it('refuses a manifest with problems (422, each at its line), another farm’s manifest, and an unknown device to rotate', async () => {

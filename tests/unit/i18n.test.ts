@@ -19,7 +19,7 @@ import {
 } from '../../protocol/review.ts';
 import { AUTOMATION_EVENTS, ManualOverride } from '../../protocol/automation.ts';
 import { TIP_SEVERITIES } from '../../protocol/tip.ts';
-import { DEVICE_STATES, SERIES_RANGES } from '../../protocol/views.ts';
+import { DEVICE_STATES, DeviceKeyPlan, SERIES_RANGES } from '../../protocol/views.ts';
 import { MANIFEST_PROBLEM_CODES } from '../../dashboard/ui/manifest-problems.ts';
 import { DOWNLINK_KINDS, GATEWAY_ALERT_TYPES } from '../../dashboard/ui/gateway-alerts.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
@@ -73,6 +73,7 @@ const FAMILIES: Record<string, readonly string[]> = {
   error_: Object.keys(ERROR_CODES),
   gatewayEvent_: GATEWAY_ALERT_TYPES,
   downlinkKind_: DOWNLINK_KINDS,
+  keyAction_: literals(DeviceKeyPlan.properties.key),
 };
 
 const code = sources(UI).map((f) => ({ f, text: readFileSync(f, 'utf8') }));
@@ -89,7 +90,7 @@ for (const { text } of code) for (const m of text.matchAll(/\bt\(`([A-Za-z]+_)\$
 describe('the translation catalogue', () => {
   it('finds the keys the pages use', () => {
     expect(used.size).toBeGreaterThan(150);
-    expect(families.size).toBeGreaterThanOrEqual(13);
+    expect(families.size).toBeGreaterThanOrEqual(14);
     expect(modelInputs).toEqual(expect.arrayContaining(['ndvi', 'adjust_ri', 'ri_slope', 'vi', 'nitro']));
   });
 

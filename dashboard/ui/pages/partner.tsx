@@ -5,8 +5,10 @@
 // the gateway sent, its English kept where the page has no sentence); the settings sent down to
 // the farm's gateways (what was last sent, a form in the partner's units, withdrawal, and whether
 // each gateway applied or refused it, from its newest report about it); and provisioning in the
-// browser — upload or edit a manifest, see each problem at its line, provision, download the device
-// configs, QR codes and the printable sheet.
+// browser — upload or edit a manifest, see each problem at its line and, before provisioning,
+// which devices keep their keys and which get new ones (loudly, and to be confirmed, when a device
+// already heard from would be cut off), provision, download the device configs, QR codes and the
+// printable sheet.
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
@@ -14,6 +16,7 @@ import type {
   FarmHealth,
   GatewayAlert,
   GatewayHealth,
+  KeyPreview,
   KitSummary,
   ManifestCheckResult,
   ManifestProblem,
@@ -769,12 +772,115 @@ export function ProvisionPage({ farm }: { farm: string }) {
   return <Provision key={farm} farm={farm} />;
 }
 
+/**
+ * Before provisioning: what it does with each device's key — kept, new, or none (LoRaWAN) — and,
+ * loudly, the devices already heard from that a new key (or leaving the manifest) would cut off
+ * until they are given their new config; provisioning waits for `confirmed` then.
+ */
+function KeyPlan({
+  keys,
+  confirmed,
+  onConfirm,
+}: {
+  keys: KeyPreview;
+  confirmed: boolean;
+  onConfirm: (v: boolean) => void;
+}) {
+  const { t, lang } = useI18n();
+  const count = (k: string) => keys.devices.filter((d) => d.key === k).length;
+  const risky = keys.atRisk.length > 0 || keys.removed.length > 0;
+  return (
+    <div class="key-plan" data-testid="key-preview">
+      <h3>{t('keyPlanTitle')}</h3>
+      <p data-testid="key-summary">
+        {t('keyPlanSummary')
+          .replace('{keep}', String(count('keep')))
+          .replace('{new}', String(count('new') + count('rotate')))}
+      </p>
+      {risky ? (
+        <div class="error sev sev-severe" role="alert" data-testid="key-risk">
+          <p>{t('keyRiskTitle')}</p>
+          {keys.atRisk.length ? (
+            <p data-testid="key-risk-new">
+              {t('keyRiskNew')} <span translate={false}>{keys.atRisk.join(', ')}</span>
+            </p>
+          ) : null}
+          {keys.removed.length ? (
+            <p data-testid="key-risk-removed">
+              {t('keyRiskRemoved')} <span translate={false}>{keys.removed.join(', ')}</span>
+            </p>
+          ) : null}
+          {keys.atRisk.length && keys.gatewayRegistry === null ? <p>{t('keyRiskNoGateway')}</p> : null}
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={confirmed}
+              onChange={(e) => onConfirm((e.target as HTMLInputElement).checked)}
+              data-testid="key-risk-confirm"
+            />
+            {t('keyRiskConfirm')}
+          </label>
+        </div>
+      ) : null}
+      <div class="scroll" tabIndex={0} role="region" aria-labelledby="key-plan-h">
+        <table class="table">
+          <caption id="key-plan-h" class="muted">
+            {t('keyPlanCaption')}
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('device')}</th>
+              <th scope="col">{t('keyPlanKey')}</th>
+              <th scope="col">{t('lastSeen')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {keys.devices.map((d) => {
+              const atRisk = keys.atRisk.includes(d.id);
+              return (
+                <tr key={d.id} data-testid={`key-${d.id}`} data-key={d.key} class={atRisk ? 'stale-row' : ''}>
+                  <th scope="row">
+                    {d.name ?? d.id}{' '}
+                    <span class="muted" translate={false}>
+                      {d.id}
+                    </span>
+                  </th>
+                  <td>
+                    <span
+                      class={
+                        atRisk
+                          ? 'badge warn'
+                          : d.key === 'keep'
+                            ? 'badge state-ok'
+                            : d.key === 'none'
+                              ? 'badge state-unknown'
+                              : 'badge'
+                      }
+                    >
+                      {t(`keyAction_${d.key}`)}
+                    </span>
+                    {d.from === 'gateway' ? <span class="sub">{t('keyFromGateway')}</span> : null}
+                  </td>
+                  <td>{d.lastSeen ? fmtTime(d.lastSeen, lang) : t('state_never')}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
 function Provision({ farm }: { farm: string }) {
   const { t } = useI18n();
   const stored = useLoad(() => api<StoredManifest>(`/api/v1/farms/${enc(farm)}/manifest`), farm);
   const [text, setText] = useState<string | null>(null);
   const [files, setFiles] = useState<Record<string, string>>({});
   const [check, setCheck] = useState<ManifestCheckResult | null>(null);
+  /** The text and files the check was of: provisioning waits for a check of what is there now. */
+  const [checkedFor, setCheckedFor] = useState<{ text: string; files: Record<string, string> } | null>(null);
+  const [riskConfirmed, setRiskConfirmed] = useState(false);
   const [result, setResult] = useState<ProvisionResult | null>(null);
   const [host, setHost] = useState('');
   const [error, setError] = useState<unknown>(null);
@@ -782,6 +888,10 @@ function Provision({ farm }: { farm: string }) {
   const editor = useRef<HTMLTextAreaElement | null>(null);
   const value = text ?? stored.data?.text ?? '';
   const problems = check?.problems ?? [];
+  const checkedNow = check?.ok === true && checkedFor?.text === value && checkedFor.files === files;
+  const keys = checkedNow ? check.keys : null;
+  const mustConfirm = keys !== null && (keys.atRisk.length > 0 || keys.removed.length > 0);
+  const canProvision = !busy && checkedNow && (!mustConfirm || riskConfirmed);
 
   const load = async (e: Event) => {
     const input = e.target as HTMLInputElement;
@@ -800,13 +910,16 @@ function Provision({ farm }: { farm: string }) {
     setBusy(true);
     setError(null);
     setResult(null);
+    setRiskConfirmed(false);
     try {
+      const input = { text: value, files };
       setCheck(
         await api<ManifestCheckResult>(`/api/v1/farms/${enc(farm)}/manifest/check`, {
           method: 'POST',
-          body: { text: value, files },
+          body: input,
         }),
       );
+      setCheckedFor(input);
     } catch (e) {
       setError(e);
     } finally {
@@ -822,14 +935,16 @@ function Provision({ farm }: { farm: string }) {
         body: { text: value, files, ...(host ? { broker: { host } } : {}) },
       });
       setResult(r);
-      setCheck({ ok: true, problems: [], fields: 0, devices: r.devices.length });
+      // Done: another provisioning is checked again first.
+      setCheck({ ok: true, problems: [], fields: 0, devices: r.devices.length, keys: null });
+      setCheckedFor(null);
     } catch (e) {
       // The manifest's problems, each at its line; any other refusal (the farm, the role, the
       // broker address, a problem+json 422) is the server's problem, shown with its reason.
       const problems =
         e instanceof ApiError ? (e.body as { problems?: unknown } | null)?.problems : undefined;
       if (e instanceof ApiError && e.status === 422 && Array.isArray(problems))
-        setCheck({ ok: false, problems: problems as ManifestProblem[], fields: 0, devices: 0 });
+        setCheck({ ok: false, problems: problems as ManifestProblem[], fields: 0, devices: 0, keys: null });
       else setError(e);
     } finally {
       setBusy(false);
@@ -891,12 +1006,20 @@ function Provision({ farm }: { farm: string }) {
           <button
             type="button"
             class="primary"
-            disabled={busy || (check !== null && !check.ok)}
+            disabled={!canProvision}
+            aria-describedby="provision-needs"
             onClick={() => void runProvision()}
           >
             {t('provision')}
           </button>
         </div>
+        <p id="provision-needs" class="muted" data-testid="provision-needs">
+          {!checkedNow
+            ? t('provisionNeedsCheck')
+            : mustConfirm && !riskConfirmed
+              ? t('provisionNeedsConfirm')
+              : ''}
+        </p>
         {/* A refused check or provisioning, under the buttons pressed: the server's reason and code. */}
         <ErrorBox error={error} />
         <div id="manifest-problems" aria-live="polite">
@@ -905,6 +1028,7 @@ function Provision({ farm }: { farm: string }) {
               {t('manifestValid')}
             </p>
           ) : null}
+          {keys ? <KeyPlan keys={keys} confirmed={riskConfirmed} onConfirm={setRiskConfirmed} /> : null}
           {problems.length ? (
             <>
               <p class="error" role="alert">
