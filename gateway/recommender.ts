@@ -7,6 +7,8 @@
 // refusals are kept (the latest per field) for the status page and counted in a metric, as is a
 // field whose crop has no model. The RI / SI reference is the field's N-rich strip when it was
 // scouted near the scene's date (observations `n_rich_<index>`), else the virtual 95th percentile.
+// Zones are cut to the field's manifest boundary, and the recommendation's `coverage` says what of
+// the field no zone covers.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HatakeError, isHatakeError, type ErrorCode } from '../protocol/errors.ts';
@@ -342,6 +344,9 @@ export class GatewayRecommender {
           card: entry.card,
           profile: reg.profile(choice.profile),
           zones: { ...zones, features },
+          // The manifest's boundary: zones cut to the field, and `coverage` names what of it the
+          // scene left in no zone (cloud, shadow) so the prescriptions give it the default rate.
+          ...(field.boundary ? { boundary: field.boundary } : {}),
           fieldAttributes,
           sensors: s.sensors,
           reference: strip.reference,

@@ -19,6 +19,7 @@ export const PolygonGeometry = Type.Object(
   { type: Type.Literal('Polygon'), coordinates: Type.Array(Ring, { minItems: 1, maxItems: 1000 }) },
   { additionalProperties: false },
 );
+export type PolygonGeometry = Static<typeof PolygonGeometry>;
 export const MultiPolygonGeometry = Type.Object(
   {
     type: Type.Literal('MultiPolygon'),
@@ -211,6 +212,26 @@ export const RecommendationZone = Type.Object(
 );
 export type RecommendationZone = Static<typeof RecommendationZone>;
 
+/**
+ * How much of the field the zones cover, when the field's boundary is known (the farm manifest's).
+ * Zones come from a scene's valid pixels, so a cloud leaves part of the field in no zone; the
+ * zones' geometry is then cut to the field, and `uncovered` (the field minus the union of the
+ * zones) gets the default rate in every prescription. Recommendations made without a boundary
+ * (or before this existed) have no `coverage`.
+ */
+export const Coverage = Type.Object(
+  {
+    /** The field's boundary (WGS84), from the farm manifest. */
+    field: MultiPolygonGeometry,
+    fieldAreaHa: Type.Number({ minimum: 0 }),
+    /** The field minus the union of the zones; null when the zones cover it all. */
+    uncovered: Type.Union([MultiPolygonGeometry, Type.Null()]),
+    uncoveredAreaHa: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type Coverage = Static<typeof Coverage>;
+
 export const Recommendation = Type.Object(
   {
     schema: Type.Literal(RECOMMENDATION_SCHEMA),
@@ -284,6 +305,8 @@ export const Recommendation = Type.Object(
     /** Inputs that are the same for every zone (profile constants, field attributes, sensors). */
     inputs: Type.Array(InputValue, { maxItems: 64 }),
     zones: Type.Array(RecommendationZone, { minItems: 1, maxItems: 10_000 }),
+    /** The field and the part of it no zone covers; absent when the field's boundary was not known. */
+    coverage: Type.Optional(Coverage),
     totals: Totals,
     economics: Type.Object(
       {

@@ -1,10 +1,12 @@
-// A prescription as CSV: one row per zone, rates in kg/ha and kg/10a, product amounts per zone.
+// A prescription as CSV: one row per zone, rates in kg/ha and kg/10a, product amounts per zone;
+// when the recommendation knows its field, a last row (zone 0, id "default") for the part of the
+// field no zone covers, at the default rate (rows.ts, defaultRow).
 import type { Recommendation } from '../../protocol/recommendation.ts';
-import { per10a, prescriptionRows, round } from './rows.ts';
+import { allRows, per10a, round } from './rows.ts';
 
 const cell = (v: string | number) => (typeof v === 'number' ? String(v) : `"${v.replaceAll('"', '""')}"`);
 
-/** The recommendation's zones and applied rates as CSV text (header row, then one row per zone). */
+/** The recommendation's zones and applied rates as CSV text (header row, then one row per zone, then the default row). */
 export function toCsv(rec: Recommendation): string {
   const header = [
     'zone',
@@ -17,7 +19,7 @@ export function toCsv(rec: Recommendation): string {
     'product_kg_10a',
     'product_kg',
   ];
-  const lines = prescriptionRows(rec).map((r) =>
+  const lines = allRows(rec).map((r) =>
     [
       r.zone,
       r.id,

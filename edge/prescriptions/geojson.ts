@@ -1,11 +1,12 @@
 // A prescription as GeoJSON (RFC 7946, WGS84): one feature per zone with the rate in kg N/ha,
-// kg N/10a and the product amount.
+// kg N/10a and the product amount; when the recommendation knows its field, one more feature (id
+// "default", zone 0) for the part of the field no zone covers, at the default rate (rows.ts).
 import type { Recommendation } from '../../protocol/recommendation.ts';
-import { per10a, prescriptionRows } from './rows.ts';
+import { allRows, per10a } from './rows.ts';
 
 /** The recommendation's zones and applied rates as a GeoJSON FeatureCollection (text). */
 export function toGeoJson(rec: Recommendation): string {
-  const features = prescriptionRows(rec).map((r) => ({
+  const features = allRows(rec).map((r) => ({
     type: 'Feature',
     id: r.id,
     geometry: r.geometry,

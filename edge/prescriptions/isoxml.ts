@@ -1,13 +1,17 @@
 // A prescription as ISO 11783-10 TaskData (ISOXML v4, zipped TASKDATA folder) via the `isoxml`
-// package: customer, farm, a partfield with the zones' outline, the product, and a task with a
-// grid of type 2 — each 10 m cell holds the product rate of the zone its centre lies in, as DDI 6
-// (setpoint mass per area, mg/m²; 1 kg/ha = 100 mg/m²). Treatment zones: default and position
-// lost at the field's area-weighted mean rate, out of field at 0.
+// package: customer, farm, a partfield with the field's boundary (the zones' outline when the
+// recommendation does not know the field), the product, and a task with a grid of type 2 — each
+// 10 m cell holds the product rate of the zone its centre lies in, as DDI 6 (setpoint mass per
+// area, mg/m²; 1 kg/ha = 100 mg/m²). The package's grid (addGridFromGeoJSON, cell-centre based)
+// spans the features' bounding box and gives a cell the property of the first feature its centre
+// lies in, 0 when none: so with `coverage` the part of the field no zone covers goes in as one more
+// feature at the default rate, and only cells outside the field are 0. Treatment zones: default
+// and position lost at the field's area-weighted mean rate, out of field at 0.
 import isoxml from 'isoxml';
 import type { ExtendedPartfield, ExtendedTask, ProcessDataVariable } from 'isoxml';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Recommendation } from '../../protocol/recommendation.ts';
-import { meanProductRate, prescriptionRows } from './rows.ts';
+import { defaultRow, meanProductRate, prescriptionRows } from './rows.ts';
 
 const { ISOXMLManager, TAGS, TaskTaskStatusEnum } = isoxml;
 
@@ -20,6 +24,8 @@ const GRID_PROPERTY = 'rate';
 /** The recommendation as a zipped ISOXML TaskData. */
 export async function toIsoxmlZip(rec: Recommendation): Promise<Uint8Array> {
   const rows = prescriptionRows(rec);
+  const rest = defaultRow(rec, rows);
+  const coverage = rec.coverage;
   const m = new ISOXMLManager({ fmisTitle: 'hatake', fmisVersion: '1' });
   const customer = m.createEntityFromAttributes(TAGS.Customer, { CustomerLastName: rec.farm });
   const customerRef = m.registerEntity(customer);
@@ -35,10 +41,15 @@ export async function toIsoxmlZip(rec: Recommendation): Promise<Uint8Array> {
     CustomerIdRef: customerRef,
     FarmIdRef: farmRef,
   });
-  partfield.boundaryFromGeoJSON(
-    { type: 'MultiPolygon', coordinates: rows.flatMap((r) => r.geometry.coordinates) },
-    m,
-  );
+  if (coverage) {
+    partfield.boundaryFromGeoJSON(coverage.field, m);
+    // boundaryFromGeoJSON puts turf's area of it; the recommendation's is on the imagery's sphere
+    partfield.attributes.PartfieldArea = Math.round(coverage.fieldAreaHa * 10000);
+  } else
+    partfield.boundaryFromGeoJSON(
+      { type: 'MultiPolygon', coordinates: rows.flatMap((r) => r.geometry.coordinates) },
+      m,
+    );
   const partfieldRef = m.registerEntity(partfield);
   const vpn = m.createEntityFromAttributes(TAGS.ValuePresentation, {
     Offset: 0,
@@ -69,7 +80,7 @@ export async function toIsoxmlZip(rec: Recommendation): Promise<Uint8Array> {
   const mean = toMg(meanProductRate(rows));
   const zones = {
     type: 'FeatureCollection' as const,
-    features: rows.map((r) => ({
+    features: (rest ? [...rows, rest] : rows).map((r) => ({
       type: 'Feature' as const,
       properties: { [GRID_PROPERTY]: toMg(r.productKgHa), zone: r.zone },
       geometry: r.geometry,

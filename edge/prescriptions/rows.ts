@@ -1,5 +1,8 @@
 // The per-zone rows every prescription format is written from: the applied rate (the officer's
-// edit when there is one), the product and the zone's polygon.
+// edit when there is one), the product and the zone's polygon; and, when the recommendation knows
+// its field (`coverage`), the row of the part of the field no zone covers — cloud or shadow over
+// the scene, or the strip along the boundary no pixel centre falls in — at the default rate, so a
+// prescription covers the whole field and nothing past it.
 import { HatakeError } from '../../protocol/errors.ts';
 import { validator } from '../../protocol/validate.ts';
 import { effectiveRate, Recommendation, type MultiPolygonGeometry } from '../../protocol/recommendation.ts';
@@ -45,4 +48,44 @@ export const per10a = (perHa: number) => round(perHa / 10, 4);
 export function meanProductRate(rows: PrescriptionRow[]): number {
   const area = rows.reduce((s, r) => s + r.areaHa, 0);
   return area > 0 ? rows.reduce((s, r) => s + r.productKgHa * r.areaHa, 0) / area : 0;
+}
+
+/** The area-weighted mean N rate (kg N/ha) of the rows. */
+export function meanKgNHa(rows: PrescriptionRow[]): number {
+  const area = rows.reduce((s, r) => s + r.areaHa, 0);
+  return area > 0 ? rows.reduce((s, r) => s + r.kgNHa * r.areaHa, 0) / area : 0;
+}
+
+/**
+ * The ZONE number and id of the default row: no imagery zone is numbered 0 (they start at 1), so
+ * a terminal's rate table shows it apart from the zones; its id reads "default" where a file has
+ * one (GeoJSON, CSV).
+ */
+export const DEFAULT_ZONE = 0;
+export const DEFAULT_ID = 'default';
+
+/**
+ * The part of the field no zone covers, at the default rate — the zones' area-weighted mean
+ * product rate after the officer's edits (meanProductRate, to 0.01 kg/ha: what ISOXML's mg/m²
+ * holds) and the matching mean N rate. Null for a recommendation without `coverage` (made without
+ * the field's boundary, or before it existed) and when the zones cover the whole field.
+ */
+export function defaultRow(rec: Recommendation, rows: PrescriptionRow[]): PrescriptionRow | null {
+  const c = rec.coverage;
+  if (!c?.uncovered || c.uncoveredAreaHa <= 0) return null;
+  return {
+    id: DEFAULT_ID,
+    zone: DEFAULT_ZONE,
+    areaHa: c.uncoveredAreaHa,
+    kgNHa: round(meanKgNHa(rows), 4),
+    productKgHa: round(meanProductRate(rows), 2),
+    geometry: c.uncovered,
+  };
+}
+
+/** Every row a file holds: the zones, then the default row when there is one. */
+export function allRows(rec: Recommendation): PrescriptionRow[] {
+  const rows = prescriptionRows(rec);
+  const d = defaultRow(rec, rows);
+  return d ? [...rows, d] : rows;
 }

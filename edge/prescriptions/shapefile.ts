@@ -2,10 +2,11 @@
 // a numeric RATE column (kg product/ha — what the spreader meters), short 8.3 file names.
 // Shapefiles want outer rings clockwise and holes counter-clockwise (GeoJSON is the opposite),
 // and shp-write writes Polygon and MultiPolygon layers to the same file name, so every zone goes
-// in as a MultiPolygon with its rings rewound.
+// in as a MultiPolygon with its rings rewound. When the recommendation knows its field, the part of
+// the field no zone covers is one more polygon, ZONE 0, at the default RATE (rows.ts, defaultRow).
 import shpwrite from '@mapbox/shp-write';
 import type { Recommendation } from '../../protocol/recommendation.ts';
-import { prescriptionRows } from './rows.ts';
+import { allRows } from './rows.ts';
 
 /** WGS84 as ESRI WKT. */
 export const WGS84_PRJ =
@@ -27,7 +28,7 @@ export const SHAPE_NAME = 'RX';
 
 /** The recommendation as a shapefile zip (RX.shp, RX.shx, RX.dbf, RX.prj). */
 export async function toShapefileZip(rec: Recommendation): Promise<Uint8Array> {
-  const features = prescriptionRows(rec).map((r) => ({
+  const features = allRows(rec).map((r) => ({
     type: 'Feature' as const,
     properties: {
       ZONE: r.zone,

@@ -1,5 +1,6 @@
 // Makes a nitrogen recommendation for one field: normalise the zones (the named field's, when the
-// file holds several), pick the reference (N-rich strip, or the field's 95th percentile as the
+// file holds several), cut them to the field's boundary when it is known (coverage.ts: what of the
+// field no zone covers goes into `coverage`, for the prescriptions' default rate), pick the reference (N-rich strip, or the field's 95th percentile as the
 // imagery computed it over its pixels — estimated from the zones for older zone files), assemble
 // and range-check every input, run all zones in one batch (an n_rate model once; a
 // yield_response model once over zones × candidate rates), then apply the profile's limits and
@@ -12,7 +13,9 @@ import { profileRef, type CropProfile } from '../../protocol/crop-profile.ts';
 import {
   RECOMMENDATION_SCHEMA,
   type Money,
+  type MultiPolygonGeometry,
   type Note,
+  type PolygonGeometry,
   type Recommendation,
   type RecommendationZone,
   type Totals,
@@ -28,6 +31,7 @@ import {
 import { readZones } from './zones.ts';
 import { virtualP95 } from './reference.ts';
 import { applyRate, candidateRates, money, YIELD_UNITS } from './rates.ts';
+import { clipZonesToField, type ClippedZones } from './coverage.ts';
 
 /** Runs a batch of a loaded model (the inference pool satisfies this). */
 export interface Runner {
@@ -45,6 +49,13 @@ export interface RecommendRequest {
   profile: CropProfile;
   /** zones.geojson as parsed JSON. */
   zones: unknown;
+  /**
+   * The field's boundary (WGS84; the farm manifest's). With it every zone is cut to the field,
+   * its area is the area of what is left, and the recommendation's `coverage` says what of the
+   * field no zone covers (the prescriptions give that the default rate). Without it the zones are
+   * taken as they are and there is no `coverage`.
+   */
+  boundary?: PolygonGeometry | MultiPolygonGeometry;
   fieldAttributes?: Record<string, Observed>;
   sensors?: Record<string, Observed>;
   /** An N-rich strip's index values, or the field's virtual 95th percentile (default). */
@@ -99,6 +110,14 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
     throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', 'the zones name no field and none was given', {
       expected: '--field ID',
     });
+  // Cut to the field before anything runs: zones that are not the field's are refused here.
+  const clip: ClippedZones | null = req.boundary
+    ? clipZonesToField(
+        field,
+        req.boundary,
+        z.zones.map((zone, k) => ({ id: zone.id, geometry: z.geometry[k]! })),
+      )
+    : null;
 
   // the reference for RI / SI
   const refInput = card.inputs.find((i) => i.source.kind === 'index_reference');
@@ -294,6 +313,18 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
         `The zones carry no fieldP95 (written before it existed): the field’s 95th percentile was estimated from the zones’ means and standard deviations (${reference.values[a.index]}), which can differ from the pixels’ — reprocess the scene for the exact value`,
       ),
     );
+  if (clip && clip.coverage.uncoveredAreaHa > 0) {
+    const c = clip.coverage;
+    const pct = c.fieldAreaHa > 0 ? round((100 * c.uncoveredAreaHa) / c.fieldAreaHa, 1) : 0;
+    const ha = round(c.uncoveredAreaHa, 4);
+    notes.push(
+      note(
+        'uncovered_area',
+        `圃場の ${pct} %(${ha} ha)はどのゾーンにも入っていません(雲・影で画素が使えない部分や、境界沿いで画素の中心が圃場外の部分): 処方ではゾーンの面積加重平均の施肥量を散布します`,
+        `${pct} % of the field (${ha} ha) is in no zone (pixels masked by cloud or shadow, or along the boundary where no pixel centre falls in the field): the prescriptions give it the zones' area-weighted mean rate`,
+      ),
+    );
+  }
   if (card.fitted.status === 'provisional')
     notes.push(
       note(
@@ -326,8 +357,9 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
     return {
       id: zone.id,
       zone: zone.zone,
-      areaHa: zone.areaHa,
-      geometry: z.geometry[k]!,
+      // Cut to the field: the area the zone's pixels cover inside it, where its rate is spread.
+      areaHa: clip ? clip.areaHa[k]! : zone.areaHa,
+      geometry: clip ? clip.geometry[k]! : z.geometry[k]!,
       inputs: a.perZone[k]!,
       outputs: outputsByZone[k]!,
       rate,
@@ -396,6 +428,7 @@ export async function recommend(runner: Runner, req: RecommendRequest): Promise<
         : null,
     inputs: a.shared,
     zones,
+    ...(clip ? { coverage: clip.coverage } : {}),
     totals,
     economics: {
       cropPriceYenPerKg: profile.economics.cropPriceYenPerKg,

@@ -84,29 +84,29 @@ describe('hatake model', () => {
 });
 
 describe('hatake rx', () => {
+  const ring = [
+    [141.35, 43.06],
+    [141.3512, 43.06],
+    [141.3512, 43.0607],
+    [141.35, 43.0607],
+    [141.35, 43.06],
+  ];
+  const zones = {
+    type: 'FeatureCollection',
+    features: [0, 1].map((k) => ({
+      type: 'Feature',
+      id: `z${k + 1}`,
+      geometry: { type: 'Polygon', coordinates: [ring.map(([x, y]) => [x! + k * 0.0012, y!])] },
+      properties: {
+        fieldId: 'kita-3',
+        zone: k + 1,
+        areaHa: 0.76,
+        validFraction: 0.99,
+        indices: { ndvi: { mean: 0.5 + 0.1 * k, std: 0.03, count: 76 } },
+      },
+    })),
+  };
   it('makes a recommendation from a zones file and exports it in every format', async () => {
-    const ring = [
-      [141.35, 43.06],
-      [141.3512, 43.06],
-      [141.3512, 43.0607],
-      [141.35, 43.0607],
-      [141.35, 43.06],
-    ];
-    const zones = {
-      type: 'FeatureCollection',
-      features: [0, 1].map((k) => ({
-        type: 'Feature',
-        id: `z${k + 1}`,
-        geometry: { type: 'Polygon', coordinates: [ring.map(([x, y]) => [x! + k * 0.0012, y!])] },
-        properties: {
-          fieldId: 'kita-3',
-          zone: k + 1,
-          areaHa: 0.76,
-          validFraction: 0.99,
-          indices: { ndvi: { mean: 0.5 + 0.1 * k, std: 0.03, count: 76 } },
-        },
-      })),
-    };
     writeFileSync(join(dir, 'zones.geojson'), JSON.stringify(zones));
     const rec = join(dir, 'rec.json');
     const r = await hatake(
@@ -147,6 +147,71 @@ describe('hatake rx', () => {
     expect(readFileSync(join(dir, 'rx.csv'), 'utf8').split('\n')[1]).toMatch(
       new RegExp(`^1,"z1",0.76,${doc.zones[0]!.rate.kgNHa},`),
     );
+  });
+
+  it('with --manifest, cuts the zones to the field’s boundary and exports the rest of the field at the default rate', async () => {
+    // The field reaches 0.0004° (≈ 44 m) north of the zones (a cloud) and ends 0.0002° before the
+    // second zone's east edge.
+    writeFileSync(
+      join(dir, 'farm.yaml'),
+      [
+        'farm: { id: kita-farm, name: 北の農場 }',
+        'fields:',
+        '  - id: kita-3',
+        '    name: 北3号',
+        '    crop: winter-wheat',
+        '    boundary:',
+        '      type: Polygon',
+        '      coordinates: [[[141.35, 43.06], [141.3522, 43.06], [141.3522, 43.0611], [141.35, 43.0611], [141.35, 43.06]]]',
+        'devices: []',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'zones-kita.geojson'), JSON.stringify(zones));
+    const rec = join(dir, 'rec-field.json');
+    const args = [
+      'rx',
+      'recommend',
+      '--model',
+      'osu-sbnrc@1.0.0',
+      '--profile',
+      'winter-wheat-osu-2007',
+      '--zones',
+      join(dir, 'zones-kita.geojson'),
+      '--manifest',
+      join(dir, 'farm.yaml'),
+      '--attr',
+      'days_gdd_positive=85',
+      '--n-rich',
+      'ndvi=0.72',
+    ];
+    const r = await hatake(...args, '--out', rec);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(readFileSync(rec, 'utf8')) as {
+      farm: string;
+      zones: { areaHa: number; rate: { productKgHa: number } }[];
+      coverage: { fieldAreaHa: number; uncoveredAreaHa: number };
+    };
+    expect(doc.farm).toBe('kita-farm');
+    const c = doc.coverage;
+    expect(r.stderr).toContain(`field ${c.fieldAreaHa} ha: ${c.uncoveredAreaHa} ha in no zone`);
+    // 0.0022° × 0.0011° at 43.06° N ≈ 178.8 m × 122.3 m; the zones keep 0.0022° × 0.0007°
+    expect(c.fieldAreaHa).toBeCloseTo(2.187, 2);
+    expect(doc.zones.reduce((s, z) => s + z.areaHa, 0)).toBeCloseTo(1.392, 2);
+    expect(c.uncoveredAreaHa).toBeCloseTo(2.187 - 1.392, 2);
+    const e = await hatake('rx', 'export', rec, '--format', 'csv', '--out', join(dir, 'field.csv'));
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toContain(`${c.uncoveredAreaHa} ha in no zone at the default rate`);
+    const last = readFileSync(join(dir, 'field.csv'), 'utf8').trim().split('\n').at(-1)!.split(',');
+    expect(last.slice(0, 3)).toEqual(['0', '"default"', String(c.uncoveredAreaHa)]);
+    const mean =
+      doc.zones.reduce((s, z) => s + z.rate.productKgHa * z.areaHa, 0) /
+      doc.zones.reduce((s, z) => s + z.areaHa, 0);
+    expect(Number(last[6])).toBe(Math.round(mean * 100) / 100);
+    // the manifest names the farm: another --farm is refused
+    const bad = await hatake(...args, '--farm', 'demo-farm');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/HATAKE_E_CONFIG.*--farm demo-farm is not the manifest's farm kita-farm/);
   });
 
   it('refuses a file that is not a recommendation and an unknown format', async () => {

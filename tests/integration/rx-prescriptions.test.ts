@@ -3,6 +3,9 @@
 // exported ISOXML is read back by the `isoxml` package and the shapefile by shpjs with the same
 // zones and rates; GeoJSON and CSV carry the same numbers; bad documents are refused. Without an
 // N-rich strip the reference is the field's 95th percentile, held to GDAL's on a real scene.
+// With the field's boundary (a field partly masked): zones cut to the field, the rest of the field
+// in `coverage`, and every export covering the whole field — the masked part at the default rate,
+// nothing outside the field.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +16,7 @@ import shp from 'shpjs';
 import JSZip from 'jszip';
 import { HatakeError } from '../../protocol/errors.ts';
 import { validator } from '../../protocol/validate.ts';
-import { Recommendation } from '../../protocol/recommendation.ts';
+import { effectiveRate, Recommendation, type PolygonGeometry } from '../../protocol/recommendation.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
 import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
@@ -31,6 +34,7 @@ import { processScene } from '../../edge/imagery/process.ts';
 import { parseFields } from '../../edge/imagery/fields.ts';
 import type { ZoneCollection } from '../../protocol/imagery.ts';
 import { benTwoFields, gdalReference, requireGdal, type GdalStats } from '../helpers/gdal-reference.ts';
+import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon';
 
 const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
 let pool: InferencePool;
@@ -98,12 +102,13 @@ function zones(indices: Record<string, number>[], attributes: Record<string, num
   };
 }
 
-async function sbnrcRec(profile = 'winter-wheat-osu-2007') {
+async function sbnrcRec(profile = 'winter-wheat-osu-2007', boundary?: PolygonGeometry) {
   return recommend(pool, {
     farm: 'demo-farm',
     card: reg.entry('osu-sbnrc@1.0.0').card,
     profile: reg.profile(profile),
     zones: zones([{ ndvi: 0.45 }, { ndvi: 0.55 }, { ndvi: 0.68 }]),
+    ...(boundary ? { boundary } : {}),
     fieldAttributes: {
       days_gdd_positive: { value: 85, time: NOW - 3600_000, source: 'planting record + weather station' },
     },
@@ -576,5 +581,249 @@ describe('prescriptions', () => {
     const e = await toIsoxmlZip(rec).catch((x: unknown) => x);
     expect((e as HatakeError).code).toBe('HATAKE_E_PRESCRIPTION');
     expect(() => toCsv(rec)).toThrow(/is rejected/);
+  });
+});
+
+// A field partly masked: the three strips cover its lower half; above them the scene was cloudy
+// (no zone), the middle strip's hole is in no zone either, and the field ends 20 m before the
+// third strip does (pixels reaching past the boundary). The top edge slopes, so the grid's
+// bounding box holds cells outside the field. In metres (DX ≈ 100 m, DY ≈ 80 m): the field is a
+// trapezoid 280 m wide, 160 m high at the west and 120 m at the east = 39,200 m²; the zones inside
+// it 8,000 + (8,000 − 20 × 16) + 80 × 80 = 22,080 m²; no zone covers 17,120 m².
+describe('coverage: a field partly masked by cloud', () => {
+  const FIELD: PolygonGeometry = {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [X0, Y0],
+        [X0 + 2.8 * DX, Y0],
+        [X0 + 2.8 * DX, Y0 + 1.5 * DY],
+        [X0, Y0 + 2 * DY],
+        [X0, Y0],
+      ],
+    ],
+  };
+  /** Metres per degree on the authalic sphere; longitude scaled at the field's latitude. */
+  const M = (6371007.2 * Math.PI) / 180;
+  const toM = ([x, y]: number[]) => [(x! - X0) * M * Math.cos((Y0 * Math.PI) / 180), (y! - Y0) * M];
+  /** Distance (m) from a point to the nearest edge of any of the polygons. */
+  function edgeDistance(pt: number[], polys: number[][][][]): number {
+    const [px, py] = toM(pt);
+    let best = Infinity;
+    for (const poly of polys)
+      for (const ring of poly)
+        for (let i = 0; i + 1 < ring.length; i++) {
+          const [ax, ay] = toM(ring[i]!);
+          const [bx, by] = toM(ring[i + 1]!);
+          const dx = bx! - ax!;
+          const dy = by! - ay!;
+          const t = Math.max(
+            0,
+            Math.min(1, ((px! - ax!) * dx + (py! - ay!) * dy) / (dx * dx + dy * dy || 1)),
+          );
+          best = Math.min(best, Math.hypot(px! - (ax! + t * dx), py! - (ay! + t * dy)));
+        }
+    return best;
+  }
+  const inside = (pt: number[], polys: number[][][][]) =>
+    booleanPointInPolygon(pt, { type: 'MultiPolygon', coordinates: polys });
+  /** The default rate as an officer's prescription means it: the zones' area-weighted mean. */
+  const meanRate = (rec: Recommendation) =>
+    rec.zones.reduce((s, z) => s + effectiveRate(z).productKgHa * z.areaHa, 0) /
+    rec.zones.reduce((s, z) => s + z.areaHa, 0);
+
+  it('cuts every zone to the field and says what of the field no zone covers; the areas add up', async () => {
+    const rec = await sbnrcRec(undefined, FIELD);
+    expect(validator(Recommendation).problems(rec)).toEqual([]);
+    const c = rec.coverage!;
+    expect(c.field.coordinates[0]![0]!.map(toM)).toHaveLength(5);
+    // the areas against the plan's metres (DX, DY are within 0.2 % of 100 m and 80 m on this sphere)
+    expect(c.fieldAreaHa / 3.92).toBeCloseTo(1, 2);
+    expect(c.uncoveredAreaHa / 1.712).toBeCloseTo(1, 2);
+    expect(rec.zones.map((z) => z.areaHa / [0.8, 0.768, 0.64][z.zone - 1]!)).toEqual(
+      rec.zones.map(() => expect.closeTo(1, 2)),
+    );
+    // the parts add up to the field: zones and the rest are each rounded to 1e-7 ha
+    const zonesHa = rec.zones.reduce((s, z) => s + z.areaHa, 0);
+    expect(Math.abs(zonesHa + c.uncoveredAreaHa - c.fieldAreaHa)).toBeLessThan(1e-6);
+    expect(rec.totals.areaHa).toBeCloseTo(zonesHa, 4);
+    // no zone reaches outside the field: every vertex inside it or on its boundary (1e-9°)
+    const field = c.field.coordinates;
+    for (const z of rec.zones)
+      for (const poly of z.geometry.coordinates)
+        for (const ring of poly)
+          for (const p of ring)
+            expect(
+              inside(p, field) || edgeDistance(p, field) < 1e-9 * M,
+              `zone ${z.zone} vertex ${p.join(',')}`,
+            ).toBe(true);
+    // the third strip lost its 20 m past the boundary, the second keeps its hole
+    expect(Math.max(...rec.zones[2]!.geometry.coordinates.flat(2).map((p) => p[0]!))).toBeCloseTo(
+      X0 + 2.8 * DX,
+      12,
+    );
+    expect(rec.zones[1]!.geometry.coordinates[0]).toHaveLength(2);
+    // the masked part and the hole are the rest of the field
+    expect(inside([X0 + 0.5 * DX, Y0 + 1.5 * DY], c.uncovered!.coordinates)).toBe(true);
+    expect(inside([X0 + 1.5 * DX, Y0 + 0.5 * DY], c.uncovered!.coordinates)).toBe(true);
+    expect(inside([X0 + 0.5 * DX, Y0 + 0.5 * DY], c.uncovered!.coordinates)).toBe(false);
+    const n = rec.notes.find((x) => x.code === 'uncovered_area')!;
+    expect(n.text.en).toContain(`${Math.round((1000 * c.uncoveredAreaHa) / c.fieldAreaHa) / 10} %`);
+    expect(n.text.ja).toContain(`${Math.round(c.uncoveredAreaHa * 1e4) / 1e4} ha`);
+    // the rates are the model's, whatever the areas
+    const plain = await sbnrcRec();
+    expect(plain.coverage).toBeUndefined();
+    expect(rec.zones.map((z) => z.rate)).toEqual(plain.zones.map((z) => z.rate));
+  });
+
+  it('refuses zones that lie outside the field’s boundary', async () => {
+    const far: PolygonGeometry = {
+      type: 'Polygon',
+      coordinates: [FIELD.coordinates[0]!.map(([x, y]) => [x! + 0.1, y!])],
+    };
+    const e = await sbnrcRec(undefined, far).catch((x: unknown) => x);
+    expect((e as HatakeError).code).toBe('HATAKE_E_FIELDS');
+    expect((e as HatakeError).message).toMatch(/zone f1-z1 lies outside the boundary of field f1/);
+  });
+
+  it('ISOXML: the partfield is the field; cells in the masked part get the default rate, cells outside the field 0', async () => {
+    const rec = await sbnrcRec(undefined, FIELD);
+    const c = rec.coverage!;
+    const m = new isoxml.ISOXMLManager();
+    await m.parseISOXMLFile(await toIsoxmlZip(rec), 'application/zip');
+    expect(m.getWarnings()).toEqual([]);
+    const pfd = m.rootElement.attributes.Partfield![0]!;
+    expect(pfd.attributes.PartfieldArea).toBe(Math.round(c.fieldAreaHa * 1e4));
+    const boundary = (pfd as never as { toGeoJSON(): { coordinates: number[][][][] } }).toGeoJSON();
+    expect(
+      boundary.coordinates
+        .flat(2)
+        .map((p) => p.map((v) => v.toFixed(9)).join(','))
+        .sort(),
+    ).toEqual(
+      c.field.coordinates
+        .flat(2)
+        .map((p) => p.map((v) => v.toFixed(9)).join(','))
+        .sort(),
+    );
+    const task = m.rootElement.attributes.Task![0]!;
+    const tzn = (code: number | undefined) =>
+      task.attributes.TreatmentZone!.find((t) => t.attributes.TreatmentZoneCode === code)!.attributes
+        .ProcessDataVariable![0]!.attributes.ProcessDataValue;
+    const mean = Math.round(meanRate(rec) * MG_M2_PER_KG_HA);
+    expect(tzn(task.attributes.DefaultTreatmentZoneCode)).toBe(mean);
+    expect(tzn(task.attributes.OutOfFieldTreatmentZoneCode)).toBe(0);
+    // every cell, from the grid's own numbers and its binary file
+    const grid = task.attributes.Grid![0]! as never as {
+      attributes: Record<string, number>;
+      binaryData: Uint8Array;
+    };
+    const g = grid.attributes;
+    const values = new Int32Array(grid.binaryData.slice().buffer);
+    expect(values).toHaveLength(g.GridMaximumColumn! * g.GridMaximumRow!);
+    const cellAt = ([x, y]: number[]) => {
+      const col = Math.floor((x! - g.GridMinimumEastPosition!) / g.GridCellEastSize!);
+      const row = Math.floor((y! - g.GridMinimumNorthPosition!) / g.GridCellNorthSize!);
+      return { col, row, value: values[row * g.GridMaximumColumn! + col] };
+    };
+    // the grid spans the field, not the zones
+    expect(g.GridMinimumNorthPosition! + g.GridMaximumRow! * g.GridCellNorthSize!).toBeCloseTo(
+      Y0 + 2 * DY,
+      9,
+    );
+    expect(cellAt([X0 + 0.5 * DX, Y0 + 1.5 * DY]).value).toBe(mean); // masked by cloud
+    expect(cellAt([X0 + 1.5 * DX, Y0 + 0.5 * DY]).value).toBe(mean); // the hole
+    expect(cellAt([X0 + 2.7 * DX, Y0 + 1.9 * DY]).value).toBe(0); // outside the field
+    expect(cellAt([X0 + 0.5 * DX, Y0 + 0.5 * DY]).value).toBe(
+      Math.round(rec.zones[0]!.rate.productKgHa * MG_M2_PER_KG_HA),
+    );
+    // All cells whose centre is clear of every edge (the package's point test is float32: ~1 m).
+    const seen = { zone: 0, default: 0, outside: 0 };
+    const edges = [...c.field.coordinates, ...rec.zones.flatMap((z) => z.geometry.coordinates)];
+    for (let row = 0; row < g.GridMaximumRow!; row++)
+      for (let col = 0; col < g.GridMaximumColumn!; col++) {
+        const centre = [
+          g.GridMinimumEastPosition! + (col + 0.5) * g.GridCellEastSize!,
+          g.GridMinimumNorthPosition! + (row + 0.5) * g.GridCellNorthSize!,
+        ];
+        if (edgeDistance(centre, edges) < 2) continue;
+        const zone = rec.zones.find((z) => inside(centre, z.geometry.coordinates));
+        const want = zone
+          ? Math.round(zone.rate.productKgHa * MG_M2_PER_KG_HA)
+          : inside(centre, c.field.coordinates)
+            ? mean
+            : 0;
+        seen[zone ? 'zone' : want ? 'default' : 'outside']++;
+        expect(values[row * g.GridMaximumColumn! + col], `cell ${col},${row}`).toBe(want);
+      }
+    expect(seen.zone).toBeGreaterThan(150);
+    expect(seen.default).toBeGreaterThan(100);
+    expect(seen.outside).toBeGreaterThan(10);
+  });
+
+  it('shapefile: the rest of the field is one more polygon, ZONE 0, at the default RATE', async () => {
+    const rec = await sbnrcRec(undefined, FIELD);
+    const c = rec.coverage!;
+    const zip = await toShapefileZip(rec);
+    const back = (await shp(
+      zip.buffer.slice(zip.byteOffset, zip.byteOffset + zip.byteLength) as ArrayBuffer,
+    )) as {
+      features: {
+        properties: Record<string, unknown>;
+        geometry: { type: string; coordinates: number[][][] | number[][][][] };
+      }[];
+    };
+    expect(back.features).toHaveLength(4);
+    const rest = back.features[3]!;
+    expect(rest.properties.ZONE).toBe(0);
+    expect(rest.properties.RATE).toBe(Math.round(meanRate(rec) * 100) / 100);
+    expect(rest.properties.AREA_HA).toBe(Math.round(c.uncoveredAreaHa * 1e4) / 1e4);
+    // the cloud part and the hole: two polygons, the same rings as the recommendation's
+    expect(rest.geometry.type).toBe('MultiPolygon');
+    const key = (x: number[][]) => x.map((p) => `${p[0]!.toFixed(9)},${p[1]!.toFixed(9)}`).sort();
+    expect((rest.geometry.coordinates as number[][][][]).flat(1).map(key).sort()).toEqual(
+      c.uncovered!.coordinates.flat(1).map(key).sort(),
+    );
+    back.features.slice(0, 3).forEach((f, k) => {
+      expect(f.properties.ZONE).toBe(rec.zones[k]!.zone);
+      expect(f.properties.RATE).toBe(rec.zones[k]!.rate.productKgHa);
+    });
+    // the file covers the field: its areas add up to it
+    const areas = back.features.reduce((s, f) => s + (f.properties.AREA_HA as number), 0);
+    expect(Math.abs(areas - c.fieldAreaHa)).toBeLessThan(4 * 0.5e-4);
+  });
+
+  it('GeoJSON and CSV: a "default" row at the mean of the officer’s rates; without coverage, zones only', async () => {
+    const rec = await sbnrcRec(undefined, FIELD);
+    rec.status = 'edited';
+    rec.zones[0]!.edited = { kgNHa: 46, productKgHa: 100, by: 'officer-1', at: NOW, reason: 'test' };
+    const mean = meanRate(rec);
+    expect(mean).not.toBeCloseTo(meanRate({ ...rec, zones: rec.zones.map(({ edited: _e, ...z }) => z) }), 1);
+    const gj = JSON.parse(toGeoJson(rec)) as {
+      features: {
+        id: string;
+        geometry: unknown;
+        properties: { zone: number; areaHa: number; productKgHa: number };
+      }[];
+    };
+    expect(gj.features.map((f) => f.id)).toEqual(['f1-z1', 'f1-z2', 'f1-z3', 'default']);
+    const d = gj.features[3]!;
+    expect(d.properties).toMatchObject({ zone: 0, areaHa: rec.coverage!.uncoveredAreaHa });
+    expect(d.properties.productKgHa).toBe(Math.round(mean * 100) / 100);
+    expect(d.geometry).toEqual(rec.coverage!.uncovered);
+    expect(gj.features.reduce((s, f) => s + f.properties.areaHa, 0)).toBeCloseTo(
+      rec.coverage!.fieldAreaHa,
+      6,
+    );
+    const csv = toCsv(rec).trim().split('\n');
+    expect(csv).toHaveLength(5);
+    expect(csv[1]).toMatch(/^1,"f1-z1",[\d.]+,46,4.6,"urea",100,10,/);
+    expect(csv[4]).toMatch(new RegExp(`^0,"default",${rec.coverage!.uncoveredAreaHa},`));
+    expect(Number(csv[4]!.split(',')[6])).toBe(Math.round(mean * 100) / 100);
+    // a recommendation without coverage (made without the boundary, or before it existed): as before
+    const old = await sbnrcRec();
+    expect(toCsv(old).trim().split('\n')).toHaveLength(4);
+    expect((JSON.parse(toGeoJson(old)) as { features: unknown[] }).features).toHaveLength(3);
+    expect(readRecommendation(JSON.parse(JSON.stringify(old)))).toEqual(old);
   });
 });
