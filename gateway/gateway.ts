@@ -318,6 +318,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         : undefined,
       log: this.log.child({ part: 'http' }),
       status: () => this.status(),
+      // The page's names and the zones of kept decisions (gateway/http.ts StatusPageContext).
+      page: () => ({
+        manifest: this.manifest,
+        catalogue: this.catalogue,
+        recommendations: this.store.documents<Partial<Recommendation>>('recommendation').map((d) => d.body),
+      }),
       metrics: async () => ({
         contentType: this.metrics.registry.contentType,
         body: await this.metrics.registry.metrics(),

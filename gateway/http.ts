@@ -8,6 +8,10 @@ import { listenError, type Logger } from '../runtime/log.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
 import type { LocalizedText } from '../protocol/kit.ts';
+import type { Manifest } from '../protocol/manifest.ts';
+import type { Recommendation } from '../protocol/recommendation.ts';
+import type { Catalogue } from '../firmware-config/catalogue.ts';
+import { defaultRow, prescriptionRows, type PrescriptionRow } from '../edge/prescriptions/rows.ts';
 import type { AutomationProblem, AutomationsStatus } from './automations/engine.ts';
 import { renderAutomationsSection } from './automations/page.ts';
 import type { RetentionStatus } from './maintenance.ts';
@@ -110,6 +114,9 @@ export interface GatewayStatus {
   automations?: AutomationsStatus;
 }
 
+/** "soil-1 から", "水位センサー（water-1）から": a space only after a Latin id. */
+const kara = (device: string) => `${device}${device.endsWith('）') ? '' : ' '}から`;
+
 const T = {
   ja: {
     title: 'ゲートウェイの状態',
@@ -149,6 +156,19 @@ const T = {
     tips: 'アドバイス',
     recs: '施肥の推奨（審査済み）',
     notRecs: '施肥の推奨を出せなかった圃場',
+    zone: 'ゾーン',
+    area: '面積',
+    nitrogen: '窒素（N）',
+    /** Rates per 10 a, as a Japanese farmer and spreader read them. */
+    rateUnit: 'kg/10a',
+    perArea: (perHa: number, digits: number) => fmtNum(perHa / 10, digits),
+    nDigits: 2,
+    productDigits: 1,
+    edited: '修正',
+    rest: 'ゾーン外',
+    restNote: 'ゾーン外（雲などで写らなかった部分）は各ゾーンの平均の量。合計はゾーンの分です',
+    totals: (n: string, product: string, p: string) => `合計 N ${n} kg・${product} ${p} kg`,
+    deviceLabel: (name: string, id: string) => `${name}（${id}）`,
     field: '圃場',
     model: 'モデル',
     reason: '理由',
@@ -224,9 +244,9 @@ const T = {
     every: (s: number) => (s < 120 ? `${s}秒` : `${Math.round(s / 60)}分`),
     ev: {
       device_silent: (device: string, silent: string, every: string) =>
-        `${device} から${silent}データが届いていません（通常は${every}ごと）`,
+        `${kara(device)}${silent}データが届いていません（通常は${every}ごと）`,
       device_back: (device: string, after?: string) =>
-        after ? `${device} から${after}ぶりにデータが届きました` : `${device} から再びデータが届いています`,
+        after ? `${kara(device)}${after}ぶりにデータが届きました` : `${kara(device)}再びデータが届いています`,
       clock_skew: (s: number, behind: boolean) =>
         `ゲートウェイの時計がサーバーより${s}秒${behind ? '遅れて' : '進んで'}います。時刻は補正し、大きくずれたデータには印を付けています`,
       disk_full_fs: (free: string) =>
@@ -297,6 +317,19 @@ const T = {
     tips: 'Tips',
     recs: 'Fertilization recommendations (reviewed)',
     notRecs: 'Recommendations not made',
+    zone: 'Zone',
+    area: 'Area',
+    nitrogen: 'Nitrogen (N)',
+    rateUnit: 'kg/ha',
+    perArea: (perHa: number, digits: number) => fmtNum(perHa, digits),
+    nDigits: 1,
+    productDigits: 1,
+    edited: 'edited',
+    rest: 'Rest',
+    restNote:
+      'Rest of the field (not seen in the scene, e.g. under cloud): the zones’ mean rate. Totals are for the zones',
+    totals: (n: string, product: string, p: string) => `total N ${n} kg, ${product} ${p} kg`,
+    deviceLabel: (name: string, id: string) => `${name} (${id})`,
     field: 'Field',
     model: 'Model',
     reason: 'Reason',
@@ -415,6 +448,11 @@ export function esc(s: unknown): string {
 
 const mb = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 
+/** A number to at most `digits` decimals, without trailing zeros (3.04, 3, 66.1). */
+function fmtNum(v: number, digits: number): string {
+  return String(Math.round(v * 10 ** digits) / 10 ** digits);
+}
+
 /** Storage units as a farmer reads them; '1' (a ratio, a state) is shown without one. */
 const UNIT_TEXT: Record<string, string> = { degC: '°C', '1': '' };
 
@@ -432,6 +470,61 @@ export function fmtValue(metric: string, value: number, unit: string, lang: Lang
 export function metricLabel(metric: string, lang: Lang, kitName?: LocalizedText | null): string {
   if (isMetricName(metric)) return METRICS[metric][lang];
   return kitName?.[lang] || metric;
+}
+
+/**
+ * What the page reads beside the status, to show names where the status has ids: the farm
+ * manifest (device and field names), the catalogue (kit names in the page's language) and the
+ * recommendation decisions the server sent down (their zones and rates). Each is optional: the
+ * page shows the ids without them.
+ */
+export interface StatusPageContext {
+  manifest?: Pick<Manifest, 'fields' | 'devices'> & { farm?: Pick<Manifest['farm'], 'name'> };
+  catalogue?: Pick<Catalogue, 'get'>;
+  /** The recommendation documents the gateway keeps (`documents('recommendation')` bodies). */
+  recommendations?: readonly Partial<Recommendation>[];
+}
+
+/** Names for the ids the status carries, from the page's context. */
+interface Names {
+  /** The manifest's name of a field, or undefined. */
+  field(id: string): string | undefined;
+  /** The manifest's name of a device, or undefined. */
+  device(id: string): string | undefined;
+  /** The field the manifest puts a device in, or undefined. */
+  deviceField(id: string): string | undefined;
+  /** The device as a notice names it: "name（id）", or the id. */
+  deviceText(id: string): string;
+  /** The kit's name in the page's language, or its id. */
+  kit(id: string): string;
+  /** A recommendation decision by id. */
+  recommendation(id: string): Partial<Recommendation> | undefined;
+}
+
+function namesOf(ctx: StatusPageContext, t: Dict, lang: Lang): Names {
+  const fields = new Map((ctx.manifest?.fields ?? []).map((f) => [f.id, f.name]));
+  const devices = new Map((ctx.manifest?.devices ?? []).map((d) => [d.id, d]));
+  const recs = new Map(
+    (ctx.recommendations ?? []).filter((r) => typeof r?.id === 'string').map((r) => [r.id!, r]),
+  );
+  const device = (id: string) => devices.get(id)?.name || undefined;
+  return {
+    field: (id) => fields.get(id) || undefined,
+    device,
+    deviceField: (id) => devices.get(id)?.field || undefined,
+    deviceText: (id) => {
+      const name = device(id);
+      return name ? t.deviceLabel(name, id) : id;
+    },
+    kit: (id) => ctx.catalogue?.get(id)?.name?.[lang] || id,
+    recommendation: (id) => recs.get(id),
+  };
+}
+
+/** A field as the page shows it: its name with the id small beside it, or the id alone. */
+function fieldHtml(id: string, names: Names): string {
+  const name = names.field(id);
+  return name ? `${esc(name)} <small>${esc(id)}</small>` : esc(id);
 }
 
 /** The kinds of failure between the gateway and its server that the page words in its language. */
@@ -487,7 +580,7 @@ function serverErrorHtml(raw: string, t: Dict): string {
 }
 
 /** One health problem in the page's language, or null for a code this page does not know. */
-function problemText(p: HealthProblem, t: Dict): string | null {
+function problemText(p: HealthProblem, t: Dict, names: Names): string | null {
   switch (p.code) {
     case 'disk_full':
     case 'sync_stopped':
@@ -495,20 +588,22 @@ function problemText(p: HealthProblem, t: Dict): string | null {
     case 'downlink_stopped':
       return t.health[p.code];
     case 'devices_silent':
-      return Array.isArray(p.devices) ? t.health.devices_silent(t.list(p.devices.map(String))) : null;
+      return Array.isArray(p.devices)
+        ? t.health.devices_silent(t.list(p.devices.map((d) => names.deviceText(String(d)))))
+        : null;
     case 'valve_not_closed':
-      return t.health.valve_not_closed(String(p.device));
+      return t.health.valve_not_closed(names.deviceText(String(p.device)));
     default:
       return null;
   }
 }
 
 /** The health line: OK, or each problem in the page's language (unknown ones as the English line). */
-function healthHtml(h: GatewayStatus['health'], t: Dict): string {
+function healthHtml(h: GatewayStatus['health'], t: Dict, names: Names): string {
   if (h.ok) return `<p class="state">✅ ${t.ok}</p>`;
   const lines = h.issues
     ? h.issues.map((p, i) => {
-        const text = problemText(p, t);
+        const text = problemText(p, t, names);
         return text === null ? `<span lang="en">${esc(h.problems[i] ?? p.code)}</span>` : esc(text);
       })
     : h.problems.map((p) => `<span lang="en">${esc(p)}</span>`);
@@ -518,7 +613,7 @@ function healthHtml(h: GatewayStatus['health'], t: Dict): string {
 type StatusEvent = GatewayStatus['events'][number];
 
 /** A gateway event's notice from its type and detail, or null when it cannot be (the English message then). */
-function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | null {
+function eventText(e: StatusEvent, t: Dict, names: Names): { text: string; raw?: string } | null {
   const d = e.detail ?? {};
   const num = (k: string) => {
     const v = d[k];
@@ -533,13 +628,18 @@ function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | nu
       if (e.device === undefined || lastSeen === undefined || interval === undefined) return null;
       // As the message says it (the round's clock); older events: from the event's time.
       const silentMin = num('silentMin') ?? Math.max(0, Math.round((e.time - lastSeen) / 60_000));
-      return { text: t.ev.device_silent(e.device, t.silentFor(silentMin), t.every(interval)) };
+      return {
+        text: t.ev.device_silent(names.deviceText(e.device), t.silentFor(silentMin), t.every(interval)),
+      };
     }
     case 'device_back': {
       if (e.device === undefined) return null;
       const silentMin = num('silentMin');
       return {
-        text: t.ev.device_back(e.device, silentMin === undefined ? undefined : t.after(silentMin)),
+        text: t.ev.device_back(
+          names.deviceText(e.device),
+          silentMin === undefined ? undefined : t.after(silentMin),
+        ),
       };
     }
     case 'clock_skew': {
@@ -568,9 +668,12 @@ function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | nu
     }
     case 'downlink_applied':
     case 'downlink_refused': {
-      const [kind, id, version] = [str('kind'), str('id'), num('version')];
-      if (kind === undefined || id === undefined || version === undefined) return null;
+      const [kind, docId, version] = [str('kind'), str('id'), num('version')];
+      if (kind === undefined || docId === undefined || version === undefined) return null;
       const what = Object.hasOwn(t.doc, kind) ? t.doc[kind]! : kind;
+      // A recommendation is named by its field, as the farmer knows it (the id when it is gone).
+      const recField = kind === 'recommendation' ? names.recommendation(docId)?.field : undefined;
+      const id = typeof recField === 'string' && recField ? (names.field(recField) ?? recField) : docId;
       if (e.type === 'downlink_applied')
         return {
           text: t.ev[d.deleted === true ? 'downlink_withdrawn' : 'downlink_applied'](what, id, version),
@@ -586,8 +689,8 @@ function eventText(e: StatusEvent, t: Dict): { text: string; raw?: string } | nu
 }
 
 /** An event's line: the notice in the page's language (with the raw text where it says why), else the English message. */
-function eventHtml(e: StatusEvent, t: Dict): string {
-  const n = eventText(e, t);
+function eventHtml(e: StatusEvent, t: Dict, names: Names): string {
+  const n = eventText(e, t, names);
   if (!n) return `<span lang="en">${esc(e.message)}</span>`;
   return `${esc(n.text)}${n.raw ? `<br><small lang="en">${esc(n.raw)}</small>` : ''}`;
 }
@@ -604,53 +707,119 @@ function renderRetention(r: RetentionStatus, t: Dict): string {
   return `<dt>${t.raw}</dt><dd${cls}>${esc(t.days(dayText(r.keptMs)))}${why}</dd>`;
 }
 
-/** The status page in one language. */
-export function renderStatusPage(s: GatewayStatus, lang: Lang): string {
+/**
+ * An approved recommendation's rows as the farmer applies them: per zone the officer's edited
+ * rate where there is one (prescriptionRows, as every prescription file), and the part of the
+ * field no zone covers at the zones' mean; null when the document is not one the page can read.
+ */
+function appliedRows(
+  doc: Partial<Recommendation>,
+): { rows: PrescriptionRow[]; edited: boolean[]; rest: PrescriptionRow | null } | null {
+  if (!Array.isArray(doc.zones) || doc.zones.length === 0) return null;
+  try {
+    const rec = doc as Recommendation;
+    const rows = prescriptionRows(rec);
+    const rest = defaultRow(rec, rows);
+    const ok = (r: PrescriptionRow) =>
+      [r.areaHa, r.kgNHa, r.productKgHa].every((v) => typeof v === 'number' && Number.isFinite(v));
+    if (!rows.every(ok) || (rest && !ok(rest))) return null;
+    return { rows, edited: rec.zones.map((z) => z.edited !== undefined), rest };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A recommendation decision: the field by name and the status; an approved one with its rate per
+ * zone (kg/10a in Japanese, kg/ha in English) and the totals worked out from those rates — the
+ * decision's own totals may predate an officer's edit.
+ */
+function recommendationHtml(
+  r: GatewayStatus['recommendations'][number],
+  t: Dict,
+  lang: Lang,
+  names: Names,
+): string {
+  const status = Object.hasOwn(t.status, r.status)
+    ? esc(t.status[r.status])
+    : `<span lang="en">${esc(r.status)}</span>`;
+  const head = `<b>${fieldHtml(r.field, names)}</b>: ${status}`;
+  const doc = names.recommendation(r.id);
+  const applied = r.status === 'approved' && doc ? appliedRows(doc) : null;
+  if (!doc || !applied) return `<li>${head}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`;
+  const { rows, edited, rest } = applied;
+  const product = doc.product?.name?.[lang] || doc.product?.id || '';
+  const nKg = rows.reduce((sum, z) => sum + z.kgNHa * z.areaHa, 0);
+  const productKg = rows.reduce((sum, z) => sum + z.productKgHa * z.areaHa, 0);
+  const row = (label: string, z: PrescriptionRow, isEdited: boolean) =>
+    `<tr><th scope="row">${esc(label)}</th><td>${esc(fmtNum(z.areaHa, 2))} ha</td><td><b>${esc(t.perArea(z.kgNHa, t.nDigits))}</b>${isEdited ? ` <small>(${t.edited})</small>` : ''}</td><td><b>${esc(t.perArea(z.productKgHa, t.productDigits))}</b></td></tr>`;
+  return `<li>${head}<br>${esc(t.totals(fmtNum(nKg, 2), product, fmtNum(productKg, 1)))}
+<table class="zones"><thead><tr><th scope="col">${t.zone}</th><th scope="col">${t.area}</th><th scope="col">${t.nitrogen}<br><small>${t.rateUnit}</small></th><th scope="col">${esc(product)}<br><small>${t.rateUnit}</small></th></tr></thead><tbody>${rows
+    .map((z, i) => row(String(z.zone), z, edited[i] === true))
+    .join(
+      '',
+    )}${rest ? row(t.rest, rest, false) : ''}</tbody></table>${rest ? `<small>${t.restNote}</small>` : ''}</li>`;
+}
+
+/** A device's header cell: its name and field first, its id and kit small beside them. */
+function deviceHtml(d: GatewayStatus['devices'][number], names: Names): string {
+  const name = names.device(d.id);
+  const fieldId = names.deviceField(d.id);
+  const field = fieldId === undefined ? undefined : (names.field(fieldId) ?? fieldId);
+  const kit = names.kit(d.kit);
+  const small = `<small>${esc(d.id)} · ${esc(kit)}</small>`;
+  return name
+    ? `${esc(name)}${field ? `<br><span class="sub">${esc(field)}</span>` : ''}<br>${small}`
+    : `${esc(d.id)}${field ? `<br><span class="sub">${esc(field)}</span>` : ''}<br><small>${esc(kit)}</small>`;
+}
+
+/** The status page in one language; `ctx` gives names for the ids (see StatusPageContext). */
+export function renderStatusPage(s: GatewayStatus, lang: Lang, ctx: StatusPageContext = {}): string {
   const t = T[lang];
+  const names = namesOf(ctx, t, lang);
   const ago = (time: number | null) =>
     time === null ? t.never : t.ago(Math.max(0, Math.round((s.time - time) / 1000)));
   const devices = s.devices
     .map(
-      (
-        d,
-      ) => `<tr${d.silent ? ' class="bad"' : ''}><th scope="row">${esc(d.id)}<br><small>${esc(d.kit)}</small></th>
+      (d) => `<tr${d.silent ? ' class="bad"' : ''}><th scope="row" class="dev">${deviceHtml(d, names)}</th>
 <td>${d.latest.map((l) => `${esc(metricLabel(l.metric, lang, l.name))}: <b>${esc(fmtValue(l.metric, l.value, l.unit, lang))}</b>${l.flags.length ? ` <small>(${esc(l.flags.join(','))})</small>` : ''}`).join('<br>') || '—'}</td>
-<td>${esc(ago(d.lastSeen))}${d.silent ? `<br><b>${t.silent}</b>` : ''}</td>
+<td class="nw">${esc(ago(d.lastSeen))}${d.silent ? `<br><b>${t.silent}</b>` : ''}</td>
 <td>${d.battery === null ? '—' : `${esc(d.battery.toFixed(2))} V`}${d.rssi === null ? '' : `<br>${esc(d.rssi)} dBm`}${d.snr === null ? '' : ` / ${esc(d.snr)} dB`}${d.loraGateway === null || d.loraGateway === undefined ? '' : `<br><small>${esc(t.heard(d.loraGateway, d.loraGateways ?? 1))}</small>`}</td></tr>`,
     )
     .join('\n');
   const dead = s.deadLetters.length
-    ? `<ul>${s.deadLetters.map((d) => `<li>${esc(ago(d.time))} <b>${esc(d.device ?? '—')}</b> ${Object.hasOwn(t.why, d.code) ? `${esc(t.why[d.code])}<br>` : ''}<small lang="en">${esc(d.code)}: ${esc(d.reason)}</small></li>`).join('')}</ul>`
+    ? `<ul>${s.deadLetters.map((d) => `<li>${esc(ago(d.time))} <b>${esc(d.device === null ? '—' : names.deviceText(d.device))}</b> ${Object.hasOwn(t.why, d.code) ? `${esc(t.why[d.code])}<br>` : ''}<small lang="en">${esc(d.code)}: ${esc(d.reason)}</small></li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   const sync = s.sync.configured
     ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
 <dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${esc(s.sync.downlinkVersion)}${s.sync.downlinkError ? `<br>${serverErrorHtml(s.sync.downlinkError, t)}` : ''}</dd><dt>${t.config}</dt><dd>${s.sync.configVersion === null ? t.configFile : `${t.configServer} ${s.sync.configVersion}`}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${serverErrorHtml(s.sync.lastError, t)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${serverErrorHtml(s.sync.stopped, t)}</b></dd>` : ''}</dl>`
     : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd></dl>`;
   const tips = s.tips.length
-    ? `<ul>${s.tips.map((x) => `<li class="${esc(x.severity)}"><b>${esc(x.title[lang])}</b>${x.field ? ` (${esc(x.field)})` : ''}<br>${esc(x.text[lang])}</li>`).join('')}</ul>`
+    ? `<ul>${s.tips.map((x) => `<li class="${esc(x.severity)}"><b>${esc(x.title[lang])}</b>${x.field ? ` (${esc(names.field(x.field) ?? x.field)})` : ''}<br>${esc(x.text[lang])}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   const recs = s.recommendations.length
-    ? `<h2>${t.recs}</h2><ul>${s.recommendations.map((r) => `<li>${esc(r.field)}: ${Object.hasOwn(t.status, r.status) ? esc(t.status[r.status]) : `<span lang="en">${esc(r.status)}</span>`}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`).join('')}</ul>`
+    ? `<h2>${t.recs}</h2><ul class="recs">${s.recommendations.map((r) => recommendationHtml(r, t, lang, names)).join('\n')}</ul>`
     : '';
   const notRecs = s.notRecommended?.length
     ? `<h2>${t.notRecs}</h2><table><thead><tr><th scope="col">${t.field}</th><th scope="col">${t.model}</th><th scope="col">${t.reason}</th></tr></thead><tbody>${s.notRecommended
         .map(
           (r) =>
-            `<tr class="bad"><th scope="row">${esc(r.field)}<br><small>${esc(ago(r.time))}</small></th><td>${esc(r.model)}</td><td>${Object.hasOwn(t.why, r.code) ? `<b>${esc(t.why[r.code])}</b><br>` : ''}<small lang="en">${esc(r.reason)}</small></td></tr>`,
+            `<tr class="bad"><th scope="row">${fieldHtml(r.field, names)}<br><small>${esc(ago(r.time))}</small></th><td>${esc(r.model)}</td><td>${Object.hasOwn(t.why, r.code) ? `<b>${esc(t.why[r.code])}</b><br>` : ''}<small lang="en">${esc(r.reason)}</small></td></tr>`,
         )
         .join('')}</tbody></table>`
     : '';
   const events = s.events.length
-    ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${eventHtml(e, t)}</li>`).join('')}</ul>`
+    ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${eventHtml(e, t, names)}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="15"><title>${t.title} — ${esc(s.gateway)}</title>
 <style>body{font:16px/1.45 system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;margin:0;color:#1b1f1c;background:#f6f7f2}
 header{background:#2f6b3b;color:#fff;padding:.5rem 1rem;display:flex;justify-content:space-between;align-items:center}header a{color:#fff}
 main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-.bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}.state p,.state ul{margin:.3rem 0}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}</style></head>
-<body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
-${healthHtml(s.health, t)}
+.bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}.state p,.state ul{margin:.3rem 0}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}th small,th .sub{font-weight:normal}.nw{white-space:nowrap}.dev{overflow-wrap:anywhere}
+.recs{padding:0;list-style:none}.recs li{margin-bottom:.8rem}.zones{margin:.3rem 0}.zones td,.zones th{padding:.25rem .4rem}.zones td{white-space:nowrap}</style></head>
+<body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(ctx.manifest?.farm?.name || s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
+${healthHtml(s.health, t, names)}
 <h2>${t.tips}</h2>${tips}
 <h2>${t.events}</h2>${events}${recs}${notRecs}
 ${s.automations ? renderAutomationsSection(s.automations, lang) : ''}
@@ -670,6 +839,8 @@ export async function startGatewayHttp(opts: {
   metrics: () => Promise<{ contentType: string; body: string }>;
   /** Registers more routes (the automations page) before the server listens. */
   register?: (app: FastifyInstance) => Promise<unknown>;
+  /** Names for the status page (device, field and kit names; the recommendations' zones). */
+  page?: () => StatusPageContext;
 }): Promise<{ app: FastifyInstance; port: number }> {
   const app = Fastify({
     loggerInstance: opts.log,
@@ -683,7 +854,7 @@ export async function startGatewayHttp(opts: {
     return reply
       .type('text/html; charset=utf-8')
       .header('cache-control', 'no-store')
-      .send(renderStatusPage(opts.status(), lang));
+      .send(renderStatusPage(opts.status(), lang, opts.page?.() ?? {}));
   });
   app.get('/api/status', async () => opts.status());
   app.get('/healthz', async (_req, reply) => {

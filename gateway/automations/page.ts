@@ -9,6 +9,10 @@ import { MAX_OVERRIDE_MINUTES, type AutomationsStatus } from './engine.ts';
 
 export type Lang = 'ja' | 'en';
 
+/** How the override code is printed on the gateway (docs/raspberry-pi.md), as the form shows it. */
+const OVERRIDE_CODE_COMMAND =
+  '<br><code lang="en" translate="no">hatake gateway override-code --config gateway.yaml</code>';
+
 const T = {
   ja: {
     title: '自動化',
@@ -46,8 +50,8 @@ const T = {
     clear: '手動操作を解除',
     minutes: '分間',
     by: '名前',
-    token: '操作コード',
-    tokenHelp: 'ゲートウェイの操作コード（データフォルダの override-token に記載）',
+    token: '手動操作コード',
+    tokenHelp: `設置のときに渡された「手動操作コード」のカードに書いてあります。わからないときは、ゲートウェイで次のコマンドを実行すると表示されます（gateway.yaml は設定ファイルの場所に置き換えてください）: ${OVERRIDE_CODE_COMMAND}`,
     submit: '設定する',
     back: '状態の画面へ',
     more: '自動化の画面（手動操作）',
@@ -88,8 +92,8 @@ const T = {
     clear: 'End the override',
     minutes: 'Minutes',
     by: 'Your name',
-    token: 'Override code',
-    tokenHelp: "The gateway's override code (in override-token in its data folder)",
+    token: 'Manual override code',
+    tokenHelp: `On the “manual override code” card left when the gateway was set up. To print it again, run this on the gateway, with the path of its configuration file for gateway.yaml: ${OVERRIDE_CODE_COMMAND}`,
     submit: 'Set',
     back: 'Status page',
     more: 'Automations page (manual override)',

@@ -6,6 +6,8 @@ import { deviceTopic } from '../../protocol/topics.ts';
 import type { GatewayStatus } from '../../gateway/http.ts';
 import { englishOutsideLangEn } from '../helpers/page-language.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
+import { demoRecommendation } from '../helpers/recommendation.ts';
+import type { Recommendation } from '../../protocol/recommendation.ts';
 
 let stack: Stack;
 let base: string;
@@ -37,7 +39,10 @@ describe('gateway status page', () => {
     const html = await res.text();
     expect(html).toContain('<html lang="ja">');
     expect(html).toContain('ゲートウェイの状態');
-    expect(html).toContain('soil-1');
+    // Each device by its name in the farm manifest and its field, the id and kit's name small.
+    expect(html).toContain(
+      '土壌センサー 畑1号<br><span class="sub">畑1号（小麦）</span><br><small>soil-1 · 土壌センサー（水分・地温・EC）</small>',
+    );
     expect(html).toContain('土壌水分: <b>25.4 %</b>');
     expect(html).toMatch(/\d+秒前/);
     expect(html).toContain('3.71 V');
@@ -51,6 +56,7 @@ describe('gateway status page', () => {
     expect(html).toContain('<html lang="en">');
     expect(html).toContain('Gateway status');
     expect(html).toContain('Soil moisture: <b>25.4 %</b>');
+    expect(html).toContain('<small>soil-1 · Soil probe (moisture, temperature, EC)</small>');
   });
 
   it('lists the dead letters with their reasons, escaped', async () => {
@@ -102,14 +108,14 @@ describe('gateway status page', () => {
   it('says the silent device in Japanese, in the health line and the events, with no English sentence left', async () => {
     // After the test above: soil-1 is silent; its event and the dead letters are on the page.
     const ja = await (await fetch(`${base}/`)).text();
-    expect(ja).toContain('<li>応答のないセンサー: soil-1</li>');
-    expect(ja).toContain('soil-1 から4時間データが届いていません（通常は60秒ごと）');
+    expect(ja).toContain('<li>応答のないセンサー: 土壌センサー 畑1号（soil-1）</li>');
+    expect(ja).toContain('土壌センサー 畑1号（soil-1）から4時間データが届いていません（通常は60秒ごと）');
     expect(ja).toContain('JSONとして読めないデータです<br><small lang="en">HATAKE_E_PAYLOAD_JSON: ');
     expect(ja).not.toContain('has sent nothing');
     expect(englishOutsideLangEn(ja)).toEqual([]);
     const en = await (await fetch(`${base}/?lang=en`)).text();
-    expect(en).toContain('<li>Silent sensors: soil-1</li>');
-    expect(en).toContain('soil-1 has sent nothing for 4 h (expected every 60 s)');
+    expect(en).toContain('<li>Silent sensors: 土壌センサー 畑1号 (soil-1)</li>');
+    expect(en).toContain('土壌センサー 畑1号 (soil-1) has sent nothing for 4 h (expected every 60 s)');
   });
 
   it('keeps /api/status as it was, with the problems and events as data beside the English', async () => {
@@ -154,13 +160,56 @@ describe('gateway status page', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ja = await (await fetch(`${base}/`)).text();
     // Silent since its last reading half a minute or so before (the test's clock jumped, not time).
-    expect(ja).toMatch(/soil-1 から\d+分ぶりにデータが届きました/);
+    expect(ja).toMatch(/土壌センサー 畑1号（soil-1）から\d+分ぶりにデータが届きました/);
     expect(englishOutsideLangEn(ja)).toEqual([]);
     expect(await (await fetch(`${base}/?lang=en`)).text()).toMatch(
-      /soil-1 is sending again after \d+ min of silence/,
+      /土壌センサー 畑1号 \(soil-1\) is sending again after \d+ min of silence/,
     );
     // Silent again later: a new silence, and its end, each said once more.
     gw.maintenance.checkDevices(Date.now() + 4 * 60 * 60_000);
     expect(gw.events.recent.filter((e) => e.type === 'device_silent')).toHaveLength(2);
   });
+
+  it('shows an approved decision the gateway keeps by field name, per zone at the applied rates', async () => {
+    const gw = stack.gateway;
+    const rec = await demoRecommendation(Date.now() - 3_600_000);
+    // Approved with zone 2 edited by the officer; its totals as they were before the edit.
+    const edited = { kgNHa: 30, productKgHa: 65.2, by: 'officer', at: Date.now(), reason: '葉色が淡い' };
+    const doc: Recommendation = {
+      ...rec,
+      status: 'approved',
+      zones: rec.zones.map((z) => (z.zone === 2 ? { ...z, edited } : z)),
+    };
+    gw.store.putDocument('recommendation', doc.id, 1, doc, Date.now());
+    gw.events.raise({
+      type: 'downlink_applied',
+      severity: 'info',
+      message: `applied recommendation ${doc.id} v1: kept`,
+      detail: { kind: 'recommendation', id: doc.id, version: 1 },
+    });
+    const ja = await (await fetch(`${base}/?lang=ja`)).text();
+    expect(ja).toContain('<b>畑1号（小麦） <small>upland-1</small></b>: 承認済み');
+    expect(ja).toContain(
+      '<tr><th scope="row">2</th><td>0.44 ha</td><td><b>3</b> <small>(修正)</small></td><td><b>6.5</b></td></tr>',
+    );
+    const z1 = doc.zones[0]!.rate;
+    expect(ja).toContain(
+      `<tr><th scope="row">1</th><td>0.44 ha</td><td><b>${String(Math.round(z1.kgNHa * 10) / 100)}</b></td>`,
+    );
+    const nKg = doc.zones.reduce((s, z) => s + (z.edited ?? z.rate).kgNHa * z.areaHa, 0);
+    expect(ja).toContain(`合計 N ${String(Math.round(nKg * 100) / 100)} kg・尿素 (N 46%) `);
+    expect(ja).toContain('サーバーから届いた施肥の推奨を適用しました（畑1号（小麦）、版 1）');
+    expect(ja).not.toContain(doc.id);
+    expect(englishOutsideLangEn(ja)).toEqual([]);
+    const en = await (await fetch(`${base}/?lang=en`)).text();
+    expect(en).toContain('<td><b>30</b> <small>(edited)</small></td><td><b>65.2</b></td>');
+    // /api/status keeps its shape: the decision by id, field id and the document's total.
+    const s = (await (await fetch(`${base}/api/status`)).json()) as GatewayStatus;
+    expect(s.recommendations).toContainEqual({
+      id: doc.id,
+      field: 'upland-1',
+      status: 'approved',
+      totalNKg: doc.totals.nKg,
+    });
+  }, 60_000);
 });

@@ -125,7 +125,7 @@ describe('an approval with edits, down to the gateway', () => {
     const status = (await (await fetch(`${base}/api/status`)).json()) as GatewayStatus;
     expect(status.recommendations.find((r) => r.id === rec.id)?.totalNKg).toBe(nKg);
     const page = await (await fetch(`${base}/?lang=ja`)).text();
-    expect(page).toContain(`upland-1: 承認済み — N ${nKg} kg`);
+    expect(page).toContain(`<b>畑1号（小麦） <small>upland-1</small></b>: 承認済み<br>合計 N ${nKg} kg・`);
     expect(page).not.toContain(`N ${rec.totals.nKg} kg`);
   });
 });

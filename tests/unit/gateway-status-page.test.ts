@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   esc,
   fmtValue,
@@ -24,7 +24,17 @@ import { SyncClient } from '../../gateway/sync-client.ts';
 import { serverFetch } from '../../gateway/server-fetch.ts';
 import { englishOutsideLangEn, textOutsideEnglish } from '../helpers/page-language.ts';
 import { makeTestCa } from '../helpers/server-front.ts';
-import { quietLog } from '../helpers/stack.ts';
+import { DEMO_MANIFEST_FILE, quietLog } from '../helpers/stack.ts';
+import { demoZones } from '../helpers/recommendation.ts';
+import { renderAutomationsPage } from '../../gateway/automations/page.ts';
+import type { AutomationsStatus } from '../../gateway/automations/engine.ts';
+import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import { loadManifest } from '../../firmware-config/manifest-check.ts';
+import type { Recommendation } from '../../protocol/recommendation.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { InferencePool } from '../../edge/inference/pool.ts';
+import { recommend } from '../../edge/recommend/recommend.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 
 const NOW = 1_780_000_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'hatake-status-page-'));
@@ -439,5 +449,300 @@ describe('values and labels', () => {
     expect(html).toContain('弁の状態: <b>開</b>');
     expect(html).toContain('土壌誘電率: <b>2400</b>');
     expect(html).not.toContain('2400 1');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Names where the status has ids: the demo farm's real manifest and the real kit catalogue, and a
+// real SBNRC recommendation (three zones of upland-1) approved with an officer's edit.
+// ---------------------------------------------------------------------------------------------
+
+const catalogue = loadCatalogue();
+const manifest = loadManifest(DEMO_MANIFEST_FILE, { catalogue });
+
+/** A real recommendation with different rates per zone (low NDVI against the N-rich strip). */
+async function sbnrcRecommendation(): Promise<Recommendation> {
+  const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
+  const pool = await InferencePool.start({ size: 1 });
+  try {
+    await pool.load(reg.load('osu-sbnrc@1.0.0'));
+    return await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('osu-sbnrc@1.0.0').card,
+      profile: reg.profile('winter-wheat-osu-2007'),
+      zones: demoZones([0.35, 0.45, 0.55]),
+      fieldAttributes: { days_gdd_positive: { value: 90, time: NOW - 3_600_000, source: 'test' } },
+      reference: { kind: 'n_rich_strip', values: { ndvi: 0.7 }, time: NOW - 86_400_000, source: 'strip' },
+      now: NOW - 3_600_000,
+      by: 'gateway gw-1',
+    });
+  } finally {
+    await pool.close();
+  }
+}
+
+/** A number as the page writes it: at most `d` decimals, no trailing zeros. */
+const shown = (v: number, d: number) => String(Math.round(v * 10 ** d) / 10 ** d);
+
+const device = (id: string, kit: string): GatewayStatus['devices'][number] => ({
+  id,
+  kit,
+  lastSeen: null,
+  online: null,
+  silent: false,
+  battery: null,
+  rssi: null,
+  snr: null,
+  latest: [],
+});
+
+describe('names from the farm manifest and the catalogue', () => {
+  const devices = [device('soil-1', 'hatake-soil-probe'), device('lse-9', 'dragino-lse01')];
+
+  it("shows a device by its name and field first, its id and kit's name small beside them", () => {
+    const ja = renderStatusPage(status({ devices }), 'ja', { manifest, catalogue });
+    expect(ja).toContain(
+      '土壌センサー 畑1号<br><span class="sub">畑1号（小麦）</span><br><small>soil-1 · 土壌センサー（水分・地温・EC）</small>',
+    );
+    // A registered device the manifest does not name: its id first, the kit's name small.
+    expect(ja).toContain('lse-9<br><small>Dragino LSE01 土壌センサー</small>');
+    expect(ja).toContain('(はたけデモ農場)</h1>');
+    expect(englishOutsideLangEn(ja)).toEqual([]);
+    const en = renderStatusPage(status({ devices }), 'en', { manifest, catalogue });
+    expect(en).toContain('<small>soil-1 · Soil probe (moisture, temperature, EC)</small>');
+    expect(en).toContain('lse-9<br><small>Dragino LSE01 soil sensor</small>');
+  });
+
+  it('shows the ids without them', () => {
+    const html = renderStatusPage(status({ devices }), 'ja');
+    expect(html).toContain('soil-1<br><small>hatake-soil-probe</small>');
+    expect(html).not.toContain('土壌センサー 畑1号');
+  });
+
+  it('names devices and fields in the health line, the notices, the tips and the refused data', () => {
+    const html = renderStatusPage(
+      status({
+        health: {
+          ok: false,
+          problems: ['silent: water-1'],
+          issues: [{ code: 'devices_silent', devices: ['water-1'] }],
+        },
+        events: [
+          {
+            time: NOW - 60_000,
+            type: 'device_back',
+            severity: 'info',
+            message: 'soil-1 is sending again',
+            device: 'soil-1',
+            detail: { silentMin: 20 },
+          },
+        ],
+        tips: [
+          {
+            id: 'tip-1',
+            kind: 'irrigation',
+            severity: 'info',
+            field: 'paddy-1',
+            title: { ja: '水位', en: 'Water' },
+            text: { ja: '確認', en: 'check' },
+            created: NOW,
+          },
+        ],
+        deadLetters: [{ time: NOW, device: 'wx-1', topic: 't', code: 'HATAKE_E_PAYLOAD_JSON', reason: 'x' }],
+      }),
+      'ja',
+      { manifest, catalogue },
+    );
+    expect(html).toContain('<li>応答のないセンサー: 水位センサー 田んぼ1号（water-1）</li>');
+    expect(html).toContain('土壌センサー 畑1号（soil-1）から20分ぶりにデータが届きました');
+    expect(html).toContain('<b>水位</b> (田んぼ1号（コシヒカリ）)');
+    expect(html).toContain('<b>気象ステーション（wx-1）</b>');
+  });
+
+  it('escapes hostile names from the manifest and the catalogue', () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    const hostile = {
+      farm: { name: evil },
+      fields: [{ id: 'f1', name: evil }],
+      devices: [{ id: 'd1', kit: 'k1', field: 'f1', name: `"><x-evil>` }],
+    };
+    const kits = { get: () => ({ name: { ja: '</th><x-evil>', en: '</th><x-evil>' } }) };
+    for (const lang of ['ja', 'en'] as const) {
+      const html = renderStatusPage(
+        status({
+          devices: [device('d1', 'k1')],
+          health: { ok: false, problems: ['x'], issues: [{ code: 'devices_silent', devices: ['d1'] }] },
+          tips: [
+            {
+              id: 't',
+              kind: 'k',
+              severity: 'info',
+              field: 'f1',
+              title: { ja: 't', en: 't' },
+              text: { ja: 't', en: 't' },
+              created: NOW,
+            },
+          ],
+          recommendations: [{ id: 'rec-1', field: 'f1', status: 'rejected', totalNKg: null }],
+        }),
+        lang,
+        { manifest: hostile as never, catalogue: kits as never },
+      );
+      expect(html).not.toContain('<img');
+      expect(html).not.toContain('<x-evil>');
+      expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    }
+  });
+});
+
+describe('approved recommendations, per zone', () => {
+  let rec: Recommendation;
+  /** The document as the gateway keeps it: approved with zone 2 edited, its totals from before the edit. */
+  let approved: Recommendation;
+  beforeAll(async () => {
+    rec = await sbnrcRecommendation();
+    const z2 = rec.zones[1]!;
+    approved = {
+      ...rec,
+      status: 'approved',
+      zones: rec.zones.map((z) =>
+        z === z2
+          ? {
+              ...z,
+              edited: {
+                kgNHa: z.rate.kgNHa + 12,
+                productKgHa: z.rate.productKgHa + 26.1,
+                by: 'o',
+                at: NOW,
+                reason: 'r',
+              },
+            }
+          : z,
+      ),
+    };
+  }, 60_000);
+  const applied = (z: Recommendation['zones'][number]) => z.edited ?? z.rate;
+  const line = (r: Recommendation, status = r.status) => ({
+    id: r.id,
+    field: r.field,
+    status,
+    totalNKg: r.totals.nKg,
+  });
+
+  it('has rates that differ by zone (else the test below shows little)', () => {
+    expect(new Set(rec.zones.map((z) => z.rate.kgNHa)).size).toBe(3);
+  });
+
+  it('shows the field by name and each zone at its applied rate in kg/10a, with totals from the zones', () => {
+    const html = renderStatusPage(status({ recommendations: [line(approved)] }), 'ja', {
+      manifest,
+      catalogue,
+      recommendations: [approved],
+    });
+    expect(html).toContain('<b>畑1号（小麦） <small>upland-1</small></b>: 承認済み');
+    for (const z of approved.zones) {
+      const r = applied(z);
+      expect(html).toContain(
+        `<tr><th scope="row">${z.zone}</th><td>${shown(z.areaHa, 2)} ha</td><td><b>${shown(r.kgNHa / 10, 2)}</b>${z.edited ? ' <small>(修正)</small>' : ''}</td><td><b>${shown(r.productKgHa / 10, 1)}</b></td></tr>`,
+      );
+    }
+    const nKg = approved.zones.reduce((s, z) => s + applied(z).kgNHa * z.areaHa, 0);
+    const productKg = approved.zones.reduce((s, z) => s + applied(z).productKgHa * z.areaHa, 0);
+    expect(html).toContain(`合計 N ${shown(nKg, 2)} kg・尿素 (N 46%) ${shown(productKg, 1)} kg`);
+    // The decision's own total predates the edit: not shown.
+    expect(shown(nKg, 2)).not.toBe(String(approved.totals.nKg));
+    expect(html).not.toContain(`N ${approved.totals.nKg} kg`);
+    expect(html).not.toContain(approved.id);
+    expect(englishOutsideLangEn(html)).toEqual([]);
+  });
+
+  it('in kg/ha in English', () => {
+    const html = renderStatusPage(status({ recommendations: [line(approved)] }), 'en', {
+      manifest,
+      catalogue,
+      recommendations: [approved],
+    });
+    expect(html).toContain('Nitrogen (N)<br><small>kg/ha</small>');
+    for (const z of approved.zones) {
+      const r = applied(z);
+      expect(html).toContain(
+        `<td><b>${shown(r.kgNHa, 1)}</b>${z.edited ? ' <small>(edited)</small>' : ''}</td><td><b>${shown(r.productKgHa, 1)}</b></td>`,
+      );
+    }
+    expect(html).toContain('Urea (46% N)<br><small>kg/ha</small>');
+  });
+
+  it('with the part of the field no zone covers at the zones’ mean rate', () => {
+    const covered: Recommendation = {
+      ...approved,
+      coverage: {
+        field: approved.zones[0]!.geometry,
+        fieldAreaHa: 1.5,
+        uncovered: approved.zones[0]!.geometry,
+        uncoveredAreaHa: 0.18,
+      },
+    };
+    const html = renderStatusPage(status({ recommendations: [line(covered)] }), 'ja', {
+      manifest,
+      recommendations: [covered],
+    });
+    const area = covered.zones.reduce((s, z) => s + z.areaHa, 0);
+    const meanN = covered.zones.reduce((s, z) => s + applied(z).kgNHa * z.areaHa, 0) / area;
+    expect(html).toContain(
+      `<tr><th scope="row">ゾーン外</th><td>0.18 ha</td><td><b>${shown(meanN / 10, 2)}</b></td>`,
+    );
+    expect(html).toContain('ゾーン外（雲などで写らなかった部分）は各ゾーンの平均の量');
+  });
+
+  it('shows a rejected one, or one whose document is not there, by its status only', () => {
+    const html = renderStatusPage(
+      status({
+        recommendations: [
+          line(rec, 'rejected'),
+          line({ ...rec, id: 'rec-gone', field: 'paddy-1' }, 'approved'),
+        ],
+      }),
+      'ja',
+      { manifest, recommendations: [{ ...rec, status: 'rejected' }] },
+    );
+    expect(html).toContain('<li><b>畑1号（小麦） <small>upland-1</small></b>: 却下 — N ');
+    expect(html).toContain('<li><b>田んぼ1号（コシヒカリ） <small>paddy-1</small></b>: 承認済み — N ');
+    expect(html).not.toContain('class="zones"');
+  });
+
+  it('names the field, not the recommendation id, in the notice of a decision applied', () => {
+    const event = (id: string): GatewayStatus['events'][number] => ({
+      time: NOW - 60_000,
+      type: 'downlink_applied',
+      severity: 'info',
+      message: `applied recommendation ${id} v9: kept`,
+      detail: { kind: 'recommendation', id, version: 9 },
+    });
+    const ctx = { manifest, recommendations: [approved] };
+    const ja = renderStatusPage(status({ events: [event(approved.id), event('rec-gone')] }), 'ja', ctx);
+    expect(ja).toContain('サーバーから届いた施肥の推奨を適用しました（畑1号（小麦）、版 9）');
+    expect(ja).not.toContain(approved.id);
+    // One the gateway no longer keeps: its id is all there is.
+    expect(ja).toContain('サーバーから届いた施肥の推奨を適用しました（rec-gone、版 9）');
+    const en = renderStatusPage(status({ events: [event(approved.id)] }), 'en', ctx);
+    expect(en).toContain(
+      'Applied the fertilization recommendation sent by the server (畑1号（小麦）, version 9)',
+    );
+  });
+});
+
+describe('the manual-override form', () => {
+  const empty = { timezone: 'Asia/Tokyo', automations: [], actuators: [], logs: [] } as AutomationsStatus;
+  it('says how to print the override code, in both languages', () => {
+    const command =
+      '<code lang="en" translate="no">hatake gateway override-code --config gateway.yaml</code>';
+    const ja = renderAutomationsPage(empty, 'ja', { gateway: 'gw-1' });
+    expect(ja).toContain('手動操作コード');
+    expect(ja).toContain('ゲートウェイで次のコマンドを実行すると表示されます');
+    expect(ja).toContain(command);
+    expect(englishOutsideLangEn(ja)).toEqual([]);
+    const en = renderAutomationsPage(empty, 'en', { gateway: 'gw-1' });
+    expect(en).toContain('run this on the gateway');
+    expect(en).toContain(command);
   });
 });
