@@ -403,7 +403,10 @@ describe('an automation on the farm’s gateway', () => {
     await seed.send([event('second-1', 'downlink_refused')]);
     expect((await view(automation.id)).onGateway).toMatchObject({ state: 'refused', gateway: 'gw-second' });
     await seed.send([event('second-2', 'downlink_applied')]);
-    expect((await view(automation.id)).onGateway).toMatchObject({ state: 'applied', version: automation.version });
+    expect((await view(automation.id)).onGateway).toMatchObject({
+      state: 'applied',
+      version: automation.version,
+    });
     server.ctx.auth.revokeGateway('gw-second');
   });
 });
