@@ -7,11 +7,23 @@
 // decisions are checked too. Then the review page itself: rates typed in and approved in one click
 // (saved with the reason first, the server's adjustments said, each change in the audit), a newer
 // recommendation arriving while the page is open (said live, with a link, nothing typed lost), an
-// action refused because a colleague decided first, and stale inputs marked and confirmed.
+// action refused because a colleague decided first, and stale inputs marked and confirmed. The
+// prescription map colours and names each zone by the rate it gets, with a legend; the heatmap's
+// legend is in the reader's language; a rice recommendation whose zones a cloud left short of the
+// field says so above its rates (the default rate of the rest), and reads its guideline table and
+// its model card's English as such; an inverted date range exports nothing and says why.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
+import sharp from 'sharp';
 import type { ReviewDetail, ReviewQueueItem } from '../../protocol/review.ts';
 import type { ImageryResult } from '../../protocol/sync.ts';
+import type { PolygonGeometry, Recommendation } from '../../protocol/recommendation.ts';
+import { MASKED_RGBA, rampColour } from '../../edge/imagery/heatmap.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { InferencePool } from '../../edge/inference/pool.ts';
+import { recommend } from '../../edge/recommend/recommend.ts';
+import { defaultRow, prescriptionRows } from '../../edge/prescriptions/rows.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import {
   accessibilityProblems,
@@ -33,6 +45,110 @@ let recScene: string;
 let recImagery: ImageryResult;
 let latestScene: string;
 let gw: SeedGateway;
+
+/** A rate as the page writes it in Japanese: kg/10a with one or two decimals. */
+const per10a = (kgHa: number) =>
+  new Intl.NumberFormat('ja-JP', { minimumFractionDigits: 1, maximumFractionDigits: 2 }).format(kgHa / 10);
+
+/**
+ * What the prescription map writes over each zone: "ゾーン1 5.1 kg/10a", in the map's order, once
+ * the map has settled (a tag the map drew again fades out for 200 ms before it leaves the page).
+ */
+async function mapTags(map: Locator): Promise<string[]> {
+  const read = () =>
+    map
+      .locator('.map-tag')
+      .evaluateAll((els) =>
+        els
+          .filter((e) => (e as HTMLElement).style.opacity !== '0')
+          .map((e) => Array.from(e.querySelectorAll('span span'), (s) => s.textContent).join(' ')),
+      );
+  let last = await read();
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = await read();
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** Relative luminance of an "rgb(r, g, b)" or "#rrggbb" colour (WCAG 2). */
+function luminance(colour: string): number {
+  const rgb = colour.startsWith('#')
+    ? [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16))
+    : colour.match(/\d+/g)!.slice(0, 3).map(Number);
+  const lin = rgb.map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * lin[0]! + 0.7152 * lin[1]! + 0.0722 * lin[2]!;
+}
+
+/** The colour of an element's screenshot at (fx, fy), fractions of its width and height. */
+async function colourAt(shot: Buffer, fx: number, fy: number): Promise<[number, number, number]> {
+  const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const x = Math.min(info.width - 1, Math.round(fx * (info.width - 1)));
+  const y = Math.min(info.height - 1, Math.round(fy * (info.height - 1)));
+  const i = (y * info.width + x) * 3;
+  return [data[i]!, data[i + 1]!, data[i + 2]!];
+}
+
+const ring = (x0: number, y0: number, x1: number, y1: number) => [
+  [x0, y0],
+  [x1, y0],
+  [x1, y1],
+  [x0, y1],
+  [x0, y0],
+];
+
+/**
+ * A rice top-dressing recommendation for paddy-1 made by the real ONNX model, with the field's
+ * boundary: two zones over the west two thirds of the field (138.9000–138.9008 E), the east third
+ * under a cloud, so the recommendation's coverage leaves it to the default rate.
+ */
+async function riceRecommendation(
+  profile: string,
+  boundary: PolygonGeometry,
+  acquired: string,
+  sceneId: string,
+): Promise<Recommendation> {
+  const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
+  const pool = await InferencePool.start({ size: 1 });
+  try {
+    await pool.load(reg.load('rice-pi-topdress-ndvi@1.0.0'));
+    const ndvi = [0.6, 0.75];
+    const zones = {
+      type: 'FeatureCollection',
+      features: ndvi.map((mean, k) => ({
+        type: 'Feature',
+        id: `paddy-1-z${k + 1}`,
+        geometry: {
+          type: 'MultiPolygon',
+          coordinates: [[ring(138.9 + k * 0.0004, 37.8, 138.9 + (k + 1) * 0.0004, 37.8003)]],
+        },
+        properties: {
+          fieldId: 'paddy-1',
+          sceneId,
+          acquired,
+          zone: k + 1,
+          areaHa: 0.12,
+          validFraction: 1,
+          indices: { ndvi: { mean, count: 12, validFraction: 1 } },
+          attributes: { plant_height_cm: 64, stems_per_m2: 430 },
+        },
+      })),
+    };
+    return await recommend(pool, {
+      farm: 'demo-farm',
+      card: reg.entry('rice-pi-topdress-ndvi@1.0.0').card,
+      profile: reg.profile(profile),
+      zones,
+      boundary,
+      now: Date.now(),
+      by: 'gateway gw-seed',
+    });
+  } finally {
+    await pool.close();
+  }
+}
 
 beforeAll(async () => {
   stack = await startStack();
@@ -59,7 +175,7 @@ afterAll(async () => {
 });
 
 describe('the officer journey', () => {
-  it('approves a recommendation with an edited rate', async () => {
+  it('approves a recommendation with an edited rate', { timeout: 90_000 }, async () => {
     await signInByKeyboard(page, 'demo-officer');
     await page.getByRole('heading', { level: 1, name: '審査待ち' }).waitFor();
     // The heatmap PNG of the recommendation's own scene, requested as the review opens.
@@ -89,12 +205,71 @@ describe('the officer journey', () => {
     expect(src).not.toContain(latestScene);
     await expect(heatmap.getAttribute('alt')).resolves.toBe('NDVI ヒートマップ');
     await expect(evidence.locator('.leaflet-overlay-pane path').count()).resolves.toBe(1 + 3); // field + zones
-    const legend = evidence.getByTestId('heatmap-legend').locator('img');
-    await eventually(
-      () => legend.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
-      10_000,
+    // The legend: the scene's own ramp and masked swatch (two crops of its legend PNG), the words
+    // and values written by the page in Japanese.
+    const legend = evidence.getByTestId('heatmap-legend');
+    const legendImages = legend.locator('img');
+    await expect(legendImages.count()).resolves.toBe(2);
+    for (const img of await legendImages.all()) {
+      await eventually(() => img.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth > 0), 10_000);
+      await expect(img.getAttribute('src')).resolves.toContain(`/scenes/${encodeURIComponent(recScene)}/`);
+    }
+    const ndviMean = recImagery.stats.fields['upland-1']!.indices.ndvi!.mean!;
+    await expect(legend.locator('.legend-title').textContent()).resolves.toBe(
+      `NDVI · 圃場平均 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(ndviMean)}`,
     );
-    await expect(legend.getAttribute('src')).resolves.toContain(`/scenes/${encodeURIComponent(recScene)}/`);
+    await expect(legend.getByTestId('heatmap-ticks').locator('span').allTextContents()).resolves.toEqual([
+      '0',
+      '0.25',
+      '0.5',
+      '0.75',
+      '1',
+    ]);
+    await legend.getByText('灰色: 雲や影などで値のない画素').waitFor();
+    await expect(legend.textContent()).resolves.not.toMatch(/masked|no data|NIR/);
+    // The crop is the PNG's ramp, not its English title or a white margin: along the bar the colours
+    // are the ramp's (edge/imagery/heatmap.ts) at the same place, and the swatch is grey.
+    const bar = await legend.locator('.legend-crop.bar').screenshot();
+    for (const x of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+      const seen = await colourAt(bar, x, 0.5);
+      // The crop spans the PNG's x 15–305, the ramp x 16–304.
+      const expected = rampColour((15 + x * 290 - 16) / 288, 0, 1);
+      seen.forEach((c, i) => expect(Math.abs(c - expected[i]!), `ramp at ${x}`).toBeLessThanOrEqual(16));
+    }
+    const swatch = await colourAt(await legend.locator('.legend-crop.swatch').screenshot(), 0.5, 0.5);
+    expect(Math.max(...swatch) - Math.min(...swatch)).toBeLessThanOrEqual(6);
+    expect(swatch[0]).toBeGreaterThanOrEqual(MASKED_RGBA[0]);
+    expect(swatch[0]).toBeLessThan(240);
+
+    // The prescription map: each zone filled by its rate (darker for more), named on the map with
+    // its rate, the field's outline over them, and a legend in kg/10a.
+    const shown = (await (
+      await (
+        await signIn(stack.httpUrl, 'demo-officer')
+      )(`/api/v1/reviews/${recId}`)
+    ).json()) as ReviewDetail;
+    const rx = page.locator('section[aria-labelledby="rmap-h"]');
+    const zoneOrder = shown.recommendation.zones.map((z) => shown.zones.find((a) => a.id === z.id)!);
+    await expect(mapTags(rx)).resolves.toEqual(
+      zoneOrder.map((z) => `ゾーン${z.zone} ${per10a(z.applied.kgNHa)} kg/10a`),
+    );
+    const paths = rx.locator('.leaflet-overlay-pane path');
+    await expect(paths.count()).resolves.toBe(3 + 1); // zones + the field
+    const fills = await paths.evaluateAll((ps) => ps.map((p) => p.getAttribute('fill')!));
+    const byRate = zoneOrder
+      .map((z, k) => ({ kg: z.applied.kgNHa, lum: luminance(fills[k]!) }))
+      .sort((a, b) => a.kg - b.kg);
+    expect(new Set(byRate.map((z) => z.kg)).size).toBe(3);
+    for (let k = 1; k < byRate.length; k++) expect(byRate[k]!.lum).toBeLessThan(byRate[k - 1]!.lum);
+    const rxLegend = rx.getByTestId('rx-legend');
+    await expect(rxLegend.locator('.rx-legend-title').textContent()).resolves.toBe('窒素量（kg/10a）');
+    await expect(
+      rxLegend.getByTestId('rx-legend-rate').locator('.rx-rate').allTextContents(),
+    ).resolves.toEqual(
+      [...zoneOrder].sort((a, b) => a.applied.kgNHa - b.applied.kgNHa).map((z) => per10a(z.applied.kgNHa)),
+    );
+    await rxLegend.getByText('圃場の境界').waitFor();
+    await expect(rx.getByTestId('rx-legend-default').count()).resolves.toBe(0);
     for (const width of [360, 1280]) {
       await page.setViewportSize({ width, height: width === 360 ? 740 : 900 });
       await heatmap.scrollIntoViewIfNeeded();
@@ -169,6 +344,13 @@ describe('the officer journey', () => {
     await page.getByRole('button', { name: '修正を保存' }).click();
     await page.getByText('修正を保存しました').waitFor();
     await page.getByTestId('review-status').filter({ hasText: '修正済み' }).waitFor();
+    // The map shows the edited rate: the zone is named with it, and coloured by it.
+    const edited = (await (await officer(`/api/v1/reviews/${recId}`)).json()) as ReviewDetail;
+    const editedZone = edited.zones.find((z) => z.id === zone.id)!;
+    expect(editedZone.edited).not.toBeNull();
+    await expect(mapTags(rx)).resolves.toContain(
+      `ゾーン${editedZone.zone} ${per10a(editedZone.applied.kgNHa)} kg/10a`,
+    );
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'officer-review');
     // Approved from the keyboard.
@@ -197,9 +379,64 @@ describe('the officer journey', () => {
     await screenshots(page, 'officer-approved');
   });
 
-  it('shows the region overview and exports the decisions as CSV', async () => {
+  it('shows the region overview and exports the decisions as CSV', { timeout: 60_000 }, async () => {
     await page.getByRole('link', { name: '地域の概要' }).click();
     await page.getByTestId('farm-demo-farm').waitFor();
+    // On a 360 px phone the tables fit, and no number, date or word breaks ("0 / ↵3", "ND↵VI"): a
+    // value keeps to one line, a heading breaks only between Japanese phrases.
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.waitForTimeout(150);
+    const broken = await page.evaluate(() => {
+      const lines = (range: Range) => {
+        const tops = Array.from(range.getClientRects(), (r) => r.top);
+        return tops.length > 0 && Math.max(...tops) - Math.min(...tops) > 12;
+      };
+      const out: string[] = [];
+      for (const cell of Array.from(document.querySelectorAll('main table td'))) {
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        if (lines(range)) out.push(`value ${cell.textContent}`);
+      }
+      for (const head of Array.from(document.querySelectorAll('main table th[scope="col"]'))) {
+        const walk = document.createTreeWalker(head, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode())
+          for (const m of (n.textContent ?? '').matchAll(/[A-Za-z0-9]+/g)) {
+            const range = document.createRange();
+            range.setStart(n, m.index);
+            range.setEnd(n, m.index + m[0].length);
+            if (lines(range)) out.push(`heading ${head.textContent}`);
+          }
+      }
+      return out;
+    });
+    const overflowing = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('main .scroll'))
+        .filter((box) => box.scrollWidth > box.clientWidth)
+        .map((box) => box.querySelector('table')?.textContent?.slice(0, 40)),
+    );
+    expect(overflowing).toEqual([]);
+    expect(broken).toEqual([]);
+
+    // A start after the end would export nothing: said, and nothing to download until it is put right.
+    const csvButton = page.getByTestId('decisions-csv');
+    await page.getByLabel('開始日').fill('2026-12-31');
+    await page.getByLabel('終了日').fill('2026-01-01');
+    await page
+      .getByRole('alert')
+      .getByText('開始日が終了日より後になっています。開始日を終了日以前にしてください', { exact: false })
+      .waitFor();
+    await expect(csvButton.evaluate((e) => e.tagName)).resolves.toBe('BUTTON');
+    await expect(csvButton.isDisabled()).resolves.toBe(true);
+    await expect(page.getByLabel('開始日').getAttribute('aria-invalid')).resolves.toBe('true');
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'officer-region-csv-inverted');
+    await page.getByLabel('終了日').fill('2027-01-31');
+    await expect(csvButton.getAttribute('href')).resolves.toMatch(/from=2026-12-30T15%3A00%3A00/);
+    await expect(
+      page.getByText('開始日が終了日より後になっています', { exact: false }).count(),
+    ).resolves.toBe(0);
+    await page.getByLabel('開始日').fill('');
+    await page.getByLabel('終了日').fill('');
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByTestId('decisions-csv').click(),
@@ -238,7 +475,7 @@ describe('the officer journey', () => {
     // The scene's statistics, the zones over the field, and no image that cannot load.
     const mean = recImagery.stats.fields['upland-1']!.indices.ndvi!.mean!;
     await expect(legend.textContent()).resolves.toContain(
-      `NDVI ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(mean)}`,
+      `NDVI · 圃場平均 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(mean)}`,
     );
     await expect(evidence.locator('img').count()).resolves.toBe(0);
     // The map draws its layers once the field's boundary is in, which may be after the legend.
@@ -256,9 +493,6 @@ describe('the review page', () => {
   let officer: Officer;
   const detailOf = async (id: string) =>
     (await (await officer(`/api/v1/reviews/${id}`)).json()) as ReviewDetail;
-  /** A rate as the page writes it in Japanese: kg/10a with one or two decimals. */
-  const per10a = (kgHa: number) =>
-    new Intl.NumberFormat('ja-JP', { minimumFractionDigits: 1, maximumFractionDigits: 2 }).format(kgHa / 10);
   /** A fresh recommendation for a field, synced as the gateway would. */
   const arrive = async (field: string, acquired = recImagery.acquired, scene = recScene) => {
     const rec = await wheatRecommendation('demo-farm', field, acquired, scene);
@@ -474,4 +708,139 @@ describe('the review page', () => {
     await page.getByTestId('review-status').filter({ hasText: '承認済み' }).waitFor();
     expect((await detailOf(rec.id)).status).toBe('approved');
   });
+  it(
+    'says how much of the field the zones of a clouded scene cover, draws the rest hatched at the default rate, and reads a rice guideline table and its model card',
+    { timeout: 90_000 },
+    async () => {
+      const boundary = demoManifest().fields.find((f) => f.id === 'paddy-1')!.boundary as PolygonGeometry;
+      // A scene of its own, with its maps (the journey's first scene has had its maps pruned by now).
+      const scene = await seedImagery(gw, demoManifest());
+      const rec = await riceRecommendation('rice-koshihikari', boundary, scene.acquired, scene.sceneId);
+      const coverage = rec.coverage!;
+      expect(coverage.uncovered).not.toBeNull();
+      await gw.send([{ kind: 'recommendation', body: rec }]);
+      await page.goto(`/#/review/${rec.id}`);
+      await page.getByTestId('review-status').filter({ hasText: '審査待ち' }).waitFor();
+
+      // Above the rates: how much the zones cover, and the rest at the default rate every prescription
+      // gives it (the exports' own default row, edge/prescriptions/rows.ts).
+      const fallback = defaultRow(rec, prescriptionRows(rec))!;
+      const ha = (v: number) => new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(v);
+      const rest = coverage.uncoveredAreaHa;
+      const covered = coverage.fieldAreaHa - rest;
+      const pct = Math.round((covered / coverage.fieldAreaHa) * 100);
+      expect(pct).toBeGreaterThan(50);
+      expect(pct).toBeLessThan(90);
+      await expect(page.getByTestId('coverage').textContent()).resolves.toBe(
+        `ゾーンは圃場の${pct} %（${ha(covered)} ha / ${ha(coverage.fieldAreaHa)} ha）を覆っています。` +
+          `残り${ha(rest)} haは画像がないため、ゾーンの平均の施用量（窒素 ${per10a(fallback.kgNHa)} kg/10a、` +
+          `${rec.product.name.ja} ${per10a(fallback.productKgHa)} kg/10a）で施用されます。`,
+      );
+      // On the map: the zones, the rest hatched, the field's outline from the recommendation.
+      const rx = page.locator('section[aria-labelledby="rmap-h"]');
+      await expect(mapTags(rx)).resolves.toEqual(
+        rec.zones.map((z) => `ゾーン${z.zone} ${per10a(z.rate.kgNHa)} kg/10a`),
+      );
+      const paths = rx.locator('.leaflet-overlay-pane path');
+      await expect(paths.count()).resolves.toBe(2 + 1 + 1); // zones, the uncovered part, the field
+      const hatch = await paths.nth(2).getAttribute('fill');
+      expect(hatch).toMatch(/^url\(#hatch-/);
+      await expect(page.locator(`pattern${hatch!.slice(4, -1)}`).count()).resolves.toBe(1);
+      const fallbackEntry = rx.getByTestId('rx-legend-default');
+      await expect(fallbackEntry.textContent()).resolves.toBe(
+        `${per10a(fallback.kgNHa)}既定の施用量（画像なし）`,
+      );
+      await rx.getByTestId('rx-legend').getByText('圃場の境界').waitFor();
+
+      // The guideline table and its bins as a small table, the bin edges as a list; no raw arrays.
+      const inputs = page.locator('table.inputs');
+      await expect(
+        inputs.locator('tr[data-input="spad_edges"]').getByTestId('input-value').textContent(),
+      ).resolves.toBe('30 SPAD');
+      await expect(
+        inputs.locator('tr[data-input="height_edges"]').getByTestId('input-value').textContent(),
+      ).resolves.toBe('70 cm');
+      const table = inputs.locator('tr[data-input="table"]').getByTestId('input-table');
+      await expect(table.locator('thead th').allTextContents()).resolves.toEqual([
+        '行: 指針表の葉色値の区分、列: 指針表の草丈の区分SPAD ＼ cm',
+        '70以下',
+        '70超',
+      ]);
+      await expect(table.locator('tbody th').allTextContents()).resolves.toEqual(['30以下', '30超']);
+      await expect(table.locator('tbody td').allTextContents()).resolves.toEqual(['1', '1', '0', '0']);
+      await expect(inputs.getByTestId('input-value').allTextContents()).resolves.not.toContainEqual(
+        expect.stringContaining('['),
+      );
+
+      // The model card: its Japanese title and status, its English words apart, marked and labelled.
+      const card = page.getByTestId('model-card');
+      await card.getByText('水稲 穂肥(幼穂形成期)— NDVI→SPAD→指針表').waitFor();
+      await expect(card.getByTestId('fitted-status').textContent()).resolves.toBe(
+        '暫定（実測データでの較正はまだ）',
+      );
+      await card.getByRole('heading', { name: 'モデルカードの記載（英語）' }).waitFor();
+      const where = card.getByTestId('fitted-where');
+      await expect(where.getAttribute('lang')).resolves.toBe('en');
+      await expect(where.getAttribute('translate')).resolves.toBe('no');
+      await expect(where.textContent()).resolves.toMatch(/^Not fitted: a provisional line/);
+      // The note quoting the card: its Japanese lead, then the card's words apart, marked English.
+      const note = page.getByTestId('review-notes').locator('li').filter({ hasText: '暫定の較正を使用' });
+      await expect(note.locator('span[lang="en"]').textContent()).resolves.toMatch(/^Not fitted: /);
+      await expect(note.textContent()).resolves.toMatch(
+        /^暫定の較正を使用モデルカードの記載（英語）Not fitted: /,
+      );
+      await expect(page.getByText('適合: Not fitted', { exact: false }).count()).resolves.toBe(0);
+
+      expect(await untranslatedWords(page, JAPANESE_PAGE)).toEqual([]);
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshots(page, 'officer-review-rice-coverage');
+
+      // In English: rates in kg/ha, the same sentence and legends in English.
+      await page.getByRole('button', { name: 'English' }).click();
+      try {
+        const perHa = (v: number) =>
+          new Intl.NumberFormat('en-GB', { minimumFractionDigits: 1, maximumFractionDigits: 2 }).format(v);
+        await expect(page.getByTestId('coverage').textContent()).resolves.toBe(
+          `The zones cover ${pct} % of the field (${ha(covered)} ha of ${ha(coverage.fieldAreaHa)} ha). ` +
+            `The remaining ${ha(rest)} ha has no imagery and gets the zones’ mean rate ` +
+            `(${perHa(fallback.kgNHa)} kg/ha of N; ${perHa(fallback.productKgHa)} kg/ha of ${rec.product.name.en}).`,
+        );
+        await expect(rx.locator('.rx-legend-title').textContent()).resolves.toBe('N rate (kg/ha)');
+        await expect(mapTags(rx)).resolves.toEqual(
+          rec.zones.map((z) => `Zone ${z.zone} ${perHa(z.rate.kgNHa)} kg/ha`),
+        );
+        await page.getByTestId('heatmap-legend').getByText('Grey: no value (cloud, shadow)').waitFor();
+        await expect(table.locator('tbody th').allTextContents()).resolves.toEqual(['≤ 30', '> 30']);
+        expect(await accessibilityProblems(page)).toEqual([]);
+        await screenshots(page, 'officer-review-rice-coverage-en');
+      } finally {
+        await page.getByRole('button', { name: '日本語' }).click();
+        await page.getByTestId('coverage').getByText('ゾーンは圃場の', { exact: false }).waitFor();
+      }
+
+      // A longer table is recorded cut short (32 characters): its whole rows, and said to be cut.
+      const longer = await riceRecommendation(
+        'rice-shinnosuke-niigata',
+        boundary,
+        scene.acquired,
+        scene.sceneId,
+      );
+      expect(longer.inputs.find((i) => i.name === 'table')!.value).not.toMatch(/\]\]$/);
+      await gw.send([{ kind: 'recommendation', body: longer }]);
+      await page.goto(`/#/review/${longer.id}`);
+      await page.getByTestId('review-status').filter({ hasText: '審査待ち' }).waitFor();
+      const cut = page.locator('tr[data-input="table"]').getByTestId('input-table');
+      await expect(cut.locator('tbody th').allTextContents()).resolves.toEqual(['30以下', '30超33以下']);
+      await expect(cut.locator('tbody td').allTextContents()).resolves.toEqual([
+        '2',
+        '1.5',
+        '1',
+        '1.5',
+        '1.5',
+        '1',
+      ]);
+      await cut.getByText('（記録は途中まで）').waitFor();
+      expect(await untranslatedWords(page, JAPANESE_PAGE)).toEqual([]);
+    },
+  );
 });

@@ -15,6 +15,7 @@ import {
   InputFreshness,
   PRESCRIPTION_FORMATS,
   ReviewDetail,
+  OverrideSource,
   TIP_STATES,
 } from '../../protocol/review.ts';
 import { AUTOMATION_EVENTS, ManualOverride } from '../../protocol/automation.ts';
@@ -23,6 +24,7 @@ import { DEVICE_STATES, DeviceKeyPlan, SERIES_RANGES } from '../../protocol/view
 import { MANIFEST_PROBLEM_CODES } from '../../dashboard/ui/manifest-problems.ts';
 import { DOWNLINK_KINDS, GATEWAY_ALERT_TYPES } from '../../dashboard/ui/gateway-alerts.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
+import { ModelCard } from '../../protocol/model-card.ts';
 
 const UI = join(import.meta.dirname, '../../dashboard/ui');
 
@@ -65,7 +67,9 @@ const FAMILIES: Record<string, readonly string[]> = {
   range_: SERIES_RANGES,
   state_: DEVICE_STATES,
   override_: literals(ManualOverride.properties.mode),
+  overrideSource_: literals(OverrideSource),
   card_: literals(ReviewDetail.properties.model.properties.cardStatus),
+  fittedStatus_: literals(ModelCard.properties.fitted.properties.status),
   clamped_: ['min', 'max'],
   inputCategory_: literals(InputFreshness.properties.category),
   modelInput_: modelInputs,

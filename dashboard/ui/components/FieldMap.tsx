@@ -1,10 +1,14 @@
 // A field on a map with no internet tiles needed: the field polygons (GeoJSON), the management
 // zones coloured by rate or index, and the latest index heatmap as an image overlay at its WGS84
 // bounds. A base layer (e.g. a co-op's own tile server or GSI tiles) is added only when the user
-// configured its URL.
-import { useEffect, useRef } from 'preact/hooks';
+// configured its URL. Also the prescription map: the zones coloured by the rate each gets, each
+// named on the map, the field's outline, the part no zone covers hatched, and the legend beside.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useId, useMemo, useRef } from 'preact/hooks';
 import L from 'leaflet';
 import 'leaflet/dist/leaflet.css';
+import { useI18n, type Lang } from '../i18n.ts';
+import { fill as fillIn } from './common.tsx';
 
 /**
  * Leaflet inserts a string tooltip as HTML; names come from manifests, so pass a text node. Kept
@@ -23,6 +27,15 @@ export interface MapPolygon {
   label: string;
   /** Fill colour; outline only when absent. */
   fill?: string;
+  /** How opaque the fill is (default 0.45 for a zone, 0.35 for a field). */
+  fillOpacity?: number;
+  /** Drawn hatched in grey (fill ignored): a part without data, e.g. of a field no zone covers. */
+  hatched?: boolean;
+  /**
+   * Written on the map over the polygon's largest part and always shown, not only on hover (a
+   * phone has no hover): e.g. "ゾーン1" and its rate, one line each.
+   */
+  tag?: string[];
   selected?: boolean;
 }
 
@@ -42,6 +55,31 @@ export interface MapPoint {
 
 export const BASE_LAYER_KEY = 'hatake.baseLayerUrl';
 
+/** Whether the map shows a base layer of tiles (configured by the user). */
+function hasTiles(m: L.Map): boolean {
+  let tiles = false;
+  m.eachLayer((l) => {
+    if (l instanceof L.TileLayer) tiles = true;
+  });
+  return tiles;
+}
+
+/** A ring's area in square degrees (shoelace): enough to compare the parts of one zone. */
+function ringArea(ring: GeoJSON.Position[]): number {
+  let a = 0;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++)
+    a += ring[j]![0]! * ring[i]![1]! - ring[i]![0]! * ring[j]![1]!;
+  return Math.abs(a / 2);
+}
+
+/** The outer ring of a (multi)polygon's largest part: where its name is written. */
+function largestRing(g: GeoJSON.Geometry): GeoJSON.Position[] | undefined {
+  const parts = g.type === 'Polygon' ? [g.coordinates] : g.type === 'MultiPolygon' ? g.coordinates : [];
+  let best: GeoJSON.Position[] | undefined;
+  for (const p of parts) if (p[0] && (!best || ringArea(p[0]) > ringArea(best))) best = p[0];
+  return best;
+}
+
 export function FieldMap(props: {
   fields: MapPolygon[];
   zones?: MapPolygon[];
@@ -53,6 +91,8 @@ export function FieldMap(props: {
   const el = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
   const layers = useRef<L.LayerGroup | null>(null);
+  // The hatching's SVG pattern, named for this map (two maps on a page must not share an id).
+  const hatch = `hatch-${useId().replace(/[^A-Za-z0-9_-]/g, '')}`;
 
   useEffect(() => {
     if (!el.current) return;
@@ -89,28 +129,60 @@ export function FieldMap(props: {
         [n, e],
       ]);
     }
+    const tags: L.Tooltip[] = [];
     for (const z of props.zones ?? []) {
       const layer = L.geoJSON(z.geometry as GeoJSON.GeoJsonObject, {
-        style: { color: '#333', weight: 1, fillColor: z.fill ?? '#888', fillOpacity: z.fill ? 0.45 : 0 },
+        style: z.hatched
+          ? { color: '#555', weight: 1, dashArray: '4 3', fillColor: `url(#${hatch})`, fillOpacity: 1 }
+          : {
+              color: '#333',
+              weight: 1,
+              fillColor: z.fill ?? '#888',
+              fillOpacity: z.fill ? (z.fillOpacity ?? 0.45) : 0,
+            },
       });
       layer.bindTooltip(textNode(z.label), { sticky: true });
       layer.addTo(g);
       bounds.extend(layer.getBounds());
+      const ring = z.tag ? largestRing(z.geometry) : undefined;
+      if (z.tag && ring) {
+        const centre = L.PolyUtil.polygonCenter(
+          ring.map(([x, y]) => L.latLng(y!, x!)),
+          m.options.crs ?? L.CRS.EPSG3857,
+        );
+        // The first line names the polygon (ゾーン1); the others are data (a rate and its unit).
+        const content = document.createElement('span');
+        z.tag.forEach((line, i) => {
+          const l = document.createElement('span');
+          l.textContent = line;
+          if (i > 0) l.translate = false;
+          content.append(l);
+        });
+        tags.push(
+          L.tooltip({ permanent: true, direction: 'center', className: 'map-tag', interactive: false })
+            .setLatLng(centre)
+            .setContent(content),
+        );
+      }
     }
+    // Over zones the fields are outlines only: the zones' names stay reachable under the pointer.
+    const outlineOnly = !props.onSelect && (props.zones?.length ?? 0) > 0;
     for (const f of props.fields) {
       const layer = L.geoJSON(f.geometry as GeoJSON.GeoJsonObject, {
+        interactive: !outlineOnly,
         style: {
           color: f.selected ? '#0b5394' : '#1d6b2f',
-          weight: f.selected ? 3 : 2,
+          weight: f.selected || outlineOnly ? 3 : 2,
           fillColor: f.fill ?? '#1d6b2f',
-          fillOpacity: f.fill ? 0.35 : 0.05,
+          fillOpacity: outlineOnly ? 0 : f.fill ? (f.fillOpacity ?? 0.35) : 0.05,
         },
       });
-      layer.bindTooltip(textNode(f.label), { sticky: true });
+      if (!outlineOnly) layer.bindTooltip(textNode(f.label), { sticky: true });
       if (props.onSelect) layer.on('click', () => props.onSelect!(f.id));
       layer.addTo(g);
       bounds.extend(layer.getBounds());
     }
+    for (const tag of tags) tag.addTo(g);
     for (const p of props.points ?? []) {
       L.circleMarker([p.position[1], p.position[0]], {
         radius: 6,
@@ -121,9 +193,167 @@ export function FieldMap(props: {
         .bindTooltip(textNode(p.label))
         .addTo(g);
     }
-    if (bounds.isValid()) m.fitBounds(bounds, { padding: [12, 12], maxZoom: 19 });
+    // A small field fills the map; past zoom 19 only with no base layer, whose tiles end there.
+    if (bounds.isValid()) m.fitBounds(bounds, { padding: [12, 12], maxZoom: hasTiles(m) ? 19 : 21 });
     else m.setView([36.2, 138.25], 5);
   }, [props.fields, props.zones, props.overlay, props.points]);
 
-  return <div ref={el} class="map" role="region" aria-label={props.label} tabIndex={0} />;
+  const hatched = (props.zones ?? []).some((z) => z.hatched);
+  return (
+    <>
+      {hatched ? <HatchPattern id={hatch} /> : null}
+      <div ref={el} class="map" role="region" aria-label={props.label} tabIndex={0} />
+    </>
+  );
+}
+
+/** The grey diagonal hatching of a part without data, as an SVG pattern the map's paths fill with. */
+function HatchPattern({ id }: { id: string }) {
+  return (
+    <svg class="defs" width="0" height="0" aria-hidden="true" focusable="false">
+      <defs>
+        <pattern id={id} width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+          <rect width="8" height="8" fill="#ececec" />
+          <line x1="0" y1="0" x2="0" y2="8" stroke="#6b6b6b" stroke-width="3" />
+        </pattern>
+      </defs>
+    </svg>
+  );
+}
+
+/** Light to dark green, more nitrogen darker (ColorBrewer Greens): readable in greyscale too. */
+const RATE_STOPS = ['#edf8e9', '#bae4b3', '#74c476', '#31a354', '#006d2c'] as const;
+
+/** The colour of a rate between the lowest and the highest of the map's zones (the middle when all are equal). */
+export function rateFill(kgHa: number, lo: number, hi: number): string {
+  const x = hi > lo ? Math.min(1, Math.max(0, (kgHa - lo) / (hi - lo))) : 0.5;
+  const t = x * (RATE_STOPS.length - 1);
+  const k = Math.min(RATE_STOPS.length - 2, Math.floor(t));
+  const rgb = (h: string) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
+  const [a, b] = [rgb(RATE_STOPS[k]!), rgb(RATE_STOPS[k + 1]!)];
+  return `rgb(${a.map((v, i) => Math.round(v + (b[i]! - v) * (t - k))).join(', ')})`;
+}
+
+/** More rates than this read as a colour ramp from the lowest to the highest, not one swatch each. */
+const MAX_SWATCHES = 7;
+
+export interface PrescriptionZone {
+  id: string;
+  zone: number;
+  geometry: GeoJSON.Geometry;
+  /** The rate the spreader applies there (the officer's edit when there is one), kg N/ha. */
+  kgNHa: number;
+  /** Said on hover: the zone and its rate in both units. */
+  label: string;
+}
+
+/**
+ * The prescription map: each zone filled by the rate it gets and named on the map with its rate
+ * (a phone user need not tap each), the field's outline, the part of the field no zone covers
+ * hatched (the spreader applies the default rate there), and a legend beside it in the reader's
+ * unit. `rate` writes a rate as a number in `unit` (kg/10a in Japanese, kg/ha in English).
+ */
+export function PrescriptionMap(props: {
+  zones: PrescriptionZone[];
+  field: { geometry: GeoJSON.Geometry; label: string } | null;
+  uncovered: { geometry: GeoJSON.Geometry; kgNHa: number } | null;
+  rate: (kgNHa: number) => string;
+  unit: string;
+  label: string;
+}) {
+  const { t, lang } = useI18n();
+  const { zones, field, uncovered, rate, unit } = props;
+  const rates = zones.map((z) => z.kgNHa);
+  const lo = Math.min(...rates);
+  const hi = Math.max(...rates);
+  const polygons = useMemo<MapPolygon[]>(
+    () => [
+      ...zones.map((z) => ({
+        id: z.id,
+        geometry: z.geometry,
+        label: z.label,
+        fill: rateFill(z.kgNHa, lo, hi),
+        fillOpacity: 0.85,
+        tag: [t('zoneN').replace('{n}', String(z.zone)), `${rate(z.kgNHa)} ${unit}`],
+      })),
+      ...(uncovered
+        ? [
+            {
+              id: 'uncovered',
+              geometry: uncovered.geometry,
+              label: `${t('rxDefaultRate')}: ${rate(uncovered.kgNHa)} ${unit}`,
+              hatched: true,
+            },
+          ]
+        : []),
+    ],
+    [zones, uncovered, lo, hi, rate, unit, t],
+  );
+  const outline = useMemo<MapPolygon[]>(
+    () => (field ? [{ id: 'field', geometry: field.geometry, label: field.label }] : []),
+    [field],
+  );
+  // One swatch per rate the map shows (zones sharing a rate share it), lowest first.
+  const swatches = new Map<string, { kgNHa: number; zones: number[] }>();
+  for (const z of [...zones].sort((a, b) => a.kgNHa - b.kgNHa || a.zone - b.zone)) {
+    const key = rate(z.kgNHa);
+    const s = swatches.get(key);
+    if (s) s.zones.push(z.zone);
+    else swatches.set(key, { kgNHa: z.kgNHa, zones: [z.zone] });
+  }
+  const ramp = swatches.size > MAX_SWATCHES;
+  const unitText = <span translate={false}>{unit}</span>;
+  return (
+    <div class="rx-map">
+      <FieldMap fields={outline} zones={polygons} label={props.label} />
+      <div class="rx-legend" data-testid="rx-legend">
+        <p class="rx-legend-title">{fillIn(t('rxLegendTitle'), { unit: unitText })}</p>
+        <ul>
+          {ramp ? (
+            <li>
+              <span
+                class="swatch ramp"
+                style={{ background: `linear-gradient(to right, ${RATE_STOPS.join(', ')})` }}
+              />
+              <span translate={false}>
+                {rate(lo)} – {rate(hi)}
+              </span>
+            </li>
+          ) : (
+            [...swatches].map(([text, s]) => (
+              <li key={text} data-testid="rx-legend-rate">
+                <span class="swatch" style={{ background: rateFill(s.kgNHa, lo, hi) }} />
+                <span translate={false} class="rx-rate">
+                  {text}
+                </span>
+                <span class="sub">{zoneList(s.zones, t, lang)}</span>
+              </li>
+            ))
+          )}
+          {uncovered ? (
+            <li data-testid="rx-legend-default">
+              <span class="swatch hatch" />
+              <span translate={false} class="rx-rate">
+                {rate(uncovered.kgNHa)}
+              </span>
+              <span class="sub">{t('rxDefaultRate')}</span>
+            </li>
+          ) : null}
+          {field ? (
+            <li>
+              <span class="swatch outline" />
+              <span>{t('rxFieldOutline')}</span>
+            </li>
+          ) : null}
+        </ul>
+      </div>
+    </div>
+  );
+}
+
+/** "ゾーン1、3" / "Zones 1, 3". */
+function zoneList(zones: number[], t: (k: string) => string, lang: Lang): ComponentChildren {
+  return zones.length === 1
+    ? t('zoneN').replace('{n}', String(zones[0]))
+    : t('zonesN').replace('{n}', zones.join(lang === 'ja' ? '、' : ', '));
 }

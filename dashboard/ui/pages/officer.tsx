@@ -6,17 +6,32 @@
 // made meanwhile (superseded, decided or edited by someone else) is reloaded and said, and what
 // the officer typed is kept; 承認する with rates typed in saves them first, so none is lost.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FarmFields, FieldScene, RegionOverview } from '../../../protocol/views.ts';
 import type { AuditEntry, EditResult, ReviewDetail } from '../../../protocol/review.ts';
+import type { Coverage } from '../../../protocol/recommendation.ts';
 import { api, ApiError } from '../api.ts';
 import { useLiveChanges } from '../live.ts';
 import { hasKey, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
 import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
-import { ErrorBox, Freshness, Loading, Rate, Section, fill, useLoad } from '../components/common.tsx';
-import { FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+import {
+  ErrorBox,
+  FieldError,
+  Freshness,
+  Loading,
+  Rate,
+  Section,
+  fill,
+  useLoad,
+} from '../components/common.tsx';
+import {
+  FieldMap,
+  PrescriptionMap,
+  type MapPolygon,
+  type PrescriptionZone,
+} from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
 
@@ -98,6 +113,239 @@ function InputName({ name }: { name: string }) {
   );
 }
 
+/**
+ * A table-shaped input (a crop profile's table, fed to the model as it is) as the recommendation
+ * records it: JSON cut to 32 characters ("[[1,1],[0,0]]", "[30]", "[[2,1.5,1],[1.5,1.5,1],[1.5,1,0").
+ * The rows that were recorded whole; `cut` when the record stops before the table's end.
+ */
+export function readTable(value: string): { rows: number[][]; flat: boolean; cut: boolean } | null {
+  if (!value.startsWith('[')) return null;
+  const numbers = (xs: unknown[]) => xs.every((x) => typeof x === 'number' && Number.isFinite(x));
+  try {
+    const v = JSON.parse(value) as unknown;
+    if (Array.isArray(v) && numbers(v)) return { rows: [v as number[]], flat: true, cut: false };
+    if (Array.isArray(v) && v.length && v.every((row) => Array.isArray(row) && numbers(row)))
+      return { rows: v as number[][], flat: false, cut: false };
+    return null;
+  } catch {
+    // Cut short: the whole rows of a table, or a list's numbers but the last (it may be cut).
+    const num = (x: string) => (x.trim() === '' ? Number.NaN : Number(x));
+    if (value.startsWith('[[')) {
+      const rows = [...value.slice(1).matchAll(/\[([^[\]]*)\]/g)].map((m) => m[1]!.split(',').map(num));
+      return rows.length && rows.every((row) => row.every(Number.isFinite))
+        ? { rows, flat: false, cut: true }
+        : null;
+    }
+    const list = value.slice(1).split(',').slice(0, -1).map(num);
+    return list.length && list.every(Number.isFinite) ? { rows: [list], flat: true, cut: true } : null;
+  }
+}
+
+/**
+ * Bins between edges as a guideline table reads them, a value on an edge in the lower bin (as the
+ * rice guideline models bin, models/published/rice-topdress.ts): "30以下", "30〜33", "39超".
+ */
+function binLabels(edges: number[], lang: Lang, t: (k: string) => string): string[] {
+  const n = (v: number) => fmtNumber(v, lang, 3);
+  return [
+    t('binAtMost').replace('{v}', n(edges[0]!)),
+    ...edges.slice(1).map((e, k) => t('binBetween').replace('{a}', n(edges[k]!)).replace('{b}', n(e))),
+    t('binAbove').replace('{v}', n(edges[edges.length - 1]!)),
+  ];
+}
+
+/**
+ * An input's value as the officer reads it: a number with its unit, a list as a list ("30、33 SPAD"),
+ * a table as a small table whose rows and columns are named by the bins of the edges the model
+ * card ties to them (a dimension "S1" has the bins of the input shaped ["S"]), else by position.
+ */
+function InputValueView({ i, r }: { i: ReviewDetail['inputs'][number]; r: ReviewDetail }) {
+  const { t, lang } = useI18n();
+  const unit = inputUnit(i.unit, lang);
+  const unitText = unit ? <span translate={false}>{` ${unit}`}</span> : null;
+  if (typeof i.value === 'number')
+    return (
+      <span translate={false}>
+        {fmtNumber(i.value, lang, 3)}
+        {unit ? ` ${unit}` : ''}
+      </span>
+    );
+  const table = readTable(i.value);
+  if (!table)
+    return (
+      <span translate={false}>
+        {i.value}
+        {unit ? ` ${unit}` : ''}
+      </span>
+    );
+  const cut = table.cut ? <span class="sub">{t('inputCut')}</span> : null;
+  if (table.flat)
+    return (
+      <span data-testid="input-list">
+        <span translate={false}>
+          {table.rows[0]!.map((v) => fmtNumber(v, lang, 3)).join(lang === 'ja' ? '、' : ', ')}
+          {table.cut ? '…' : ''}
+          {unit ? ` ${unit}` : ''}
+        </span>
+        {cut}
+      </span>
+    );
+  // The edges that name each dimension of the table, from the card and the recommendation's inputs.
+  const cardInputs = r.model.card?.inputs ?? [];
+  const shape = cardInputs.find((c) => c.name === i.name)?.shape;
+  const edgesOf = (dim: string | undefined) => {
+    const of = dim?.endsWith('1')
+      ? cardInputs.find(
+          (c) => Array.isArray(c.shape) && c.shape.length === 1 && c.shape[0] === dim.slice(0, -1),
+        )
+      : undefined;
+    const read = of && r.inputs.find((x) => x.name === of.name && typeof x.value === 'string');
+    const edges = read ? readTable(read.value as string) : null;
+    return edges?.flat && !edges.cut && of
+      ? { labels: binLabels(edges.rows[0]!, lang, t), unit: inputUnit(of.unit, lang), name: of.name }
+      : undefined;
+  };
+  const dims = Array.isArray(shape) && shape.length === 2 ? shape : [];
+  const rowsBy = edgesOf(dims[0]);
+  const colsBy = edgesOf(dims[1]);
+  const width = Math.max(...table.rows.map((row) => row.length));
+  const named =
+    rowsBy && colsBy && colsBy.labels.length === width && rowsBy.labels.length >= table.rows.length
+      ? { rows: rowsBy, cols: colsBy }
+      : null;
+  const nameOf = (n: string) => (hasKey(`modelInput_${n}`) ? t(`modelInput_${n}`) : n);
+  const axes = named
+    ? t('inputTableAxes')
+        .replace('{rows}', () => nameOf(named.rows.name))
+        .replace('{cols}', () => nameOf(named.cols.name))
+    : '';
+  return (
+    <div data-testid="input-table">
+      <table class="mini">
+        {named ? (
+          <thead>
+            <tr>
+              <th scope="col" title={axes}>
+                <span class="sr-only">{axes}</span>
+                <span aria-hidden="true" translate={false}>
+                  {named.rows.unit} ＼ {named.cols.unit}
+                </span>
+              </th>
+              {named.cols.labels.map((l) => (
+                <th scope="col" key={l}>
+                  {l}
+                </th>
+              ))}
+            </tr>
+          </thead>
+        ) : null}
+        <tbody>
+          {table.rows.map((row, k) => (
+            <tr key={k}>
+              {named ? <th scope="row">{named.rows.labels[k]}</th> : null}
+              {row.map((v, c) => (
+                <td key={c} translate={false}>
+                  {fmtNumber(v, lang, 3)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {unitText ? <span class="sub">{unitText}</span> : null}
+      {cut}
+    </div>
+  );
+}
+
+/**
+ * Words of a model card that the card has in English only (its method, source and fitting), kept as
+ * written: marked English and not for translation, and, on a Japanese page, labelled as the card's
+ * own words rather than set into a Japanese sentence.
+ */
+function CardWords({ children, testid }: { children: ComponentChildren; testid?: string }) {
+  return (
+    <span lang="en" translate={false} data-testid={testid}>
+      {children}
+    </span>
+  );
+}
+
+/**
+ * The model card: its title in the reader's language, how far it was fitted (published, fitted,
+ * provisional) in words, then what the card says of its method and fitting, in its own English.
+ */
+function ModelCardView({ card }: { card: NonNullable<ReviewDetail['model']['card']> }) {
+  const { t, lang } = useI18n();
+  const { method, fitted } = card;
+  return (
+    <div data-testid="model-card">
+      <dl class="dl">
+        <dt>{t('modelTitle')}</dt>
+        {/* The model's name, as its card gives it in the reader's language (names in it kept: SPAD). */}
+        <dd translate={false}>{card.title[lang]}</dd>
+        <dt>{t('fittedStatus')}</dt>
+        <dd class={fitted.status === 'provisional' ? 'warn' : undefined} data-testid="fitted-status">
+          {t(`fittedStatus_${fitted.status}`)}
+        </dd>
+      </dl>
+      <h3 class="card-words-h">{t('cardWords')}</h3>
+      <dl class="dl" data-testid="card-words">
+        <dt>{t('method')}</dt>
+        <dd>
+          <CardWords>{method.name}</CardWords>
+        </dd>
+        <dt>{t('source')}</dt>
+        <dd>
+          <CardWords>{method.source}</CardWords>
+        </dd>
+        <dt>{t('fittedWhere')}</dt>
+        <dd>
+          <CardWords testid="fitted-where">{fitted.where}</CardWords>
+        </dd>
+        <dt>{t('fittedData')}</dt>
+        <dd>
+          <CardWords>{fitted.data}</CardWords>
+        </dd>
+        {fitted.calibration ? (
+          <>
+            <dt>{t('fittedCalibration')}</dt>
+            <dd>
+              <CardWords>{fitted.calibration}</CardWords>
+            </dd>
+          </>
+        ) : null}
+      </dl>
+    </div>
+  );
+}
+
+/**
+ * Notes whose Japanese quotes the model card, which has the words in English only: the lead is
+ * Japanese, the rest after its colon the card's (edge/recommend/recommend.ts, provisional_calibration:
+ * "暫定の較正を使用: Not fitted: a provisional line…").
+ */
+const CARD_QUOTING_NOTES = new Set(['provisional_calibration']);
+
+/**
+ * A note as the officer reads it. In Japanese, a note quoting the model card reads as its Japanese
+ * lead and, apart and labelled as the card's own words, the card's English.
+ */
+function NoteText({ code, text }: { code: string; text: string }) {
+  const { t, lang } = useI18n();
+  const cut = lang === 'ja' && CARD_QUOTING_NOTES.has(code) ? text.search(/[:：]/) : -1;
+  if (cut < 0) return <>{text}</>;
+  return (
+    <>
+      {text.slice(0, cut)}
+      <span class="card-words">
+        <span class="sub">{t('cardWords')}</span>
+        <CardWords>{text.slice(cut + 1).trim()}</CardWords>
+      </span>
+    </>
+  );
+}
+
 /** The numbers of the zones an input was read for, in zone order ("1, 3"); an unknown id as it is. */
 function zoneNumbers(ids: string[], zones: ReviewDetail['zones']): string {
   return ids
@@ -108,11 +356,6 @@ function zoneNumbers(ids: string[], zones: ReviewDetail['zones']): string {
     .join(', ');
 }
 
-const rampColour = (x: number) => {
-  const c = (a: number, b: number) => Math.round(a + (b - a) * x);
-  return `rgb(${c(229, 0)}, ${c(245, 90)}, ${c(224, 50)})`;
-};
-
 const enc = encodeURIComponent;
 
 /**
@@ -122,35 +365,36 @@ const enc = encodeURIComponent;
  * received) is said to be missing. A scene whose PNGs the server no longer keeps (it keeps a farm's
  * newest scenes' maps only) shows the zones and the index's mean without a heatmap.
  */
-function ReviewImagery({ r, zones }: { r: ReviewDetail; zones: MapPolygon[] }) {
+function ReviewImagery({
+  r,
+  zones,
+  boundary,
+}: {
+  r: ReviewDetail;
+  zones: MapPolygon[];
+  boundary: GeoJSON.Geometry | null;
+}) {
   const { t } = useI18n();
   const sceneId = r.imagery.sceneId;
   const loaded = useLoad(
     async () => {
       if (!sceneId) return undefined;
       const farm = enc(r.farm.id);
-      const [fields, scene] = await Promise.all([
-        api<FarmFields>(`/api/v1/farms/${farm}/fields`),
-        api<FieldScene>(`/api/v1/farms/${farm}/fields/${enc(r.field.id)}/scenes/${enc(sceneId)}`).catch(
-          (e: unknown) => {
-            if (e instanceof ApiError && e.status === 404) return null;
-            throw e;
-          },
-        ),
-      ]);
-      return { boundary: fields.fields.find((f) => f.id === r.field.id)?.boundary ?? null, scene };
+      const scene = await api<FieldScene>(
+        `/api/v1/farms/${farm}/fields/${enc(r.field.id)}/scenes/${enc(sceneId)}`,
+      ).catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      });
+      return { scene };
     },
     `${r.farm.id}/${r.field.id}/${sceneId ?? '-'}`,
   );
   const scene = loaded.data?.scene ?? undefined;
   const layer = sceneLayer(scene, r.imagery.index);
   const overlay = useHeatmapOverlay(layer);
-  const boundary = loaded.data?.boundary;
   const fields = useMemo<MapPolygon[]>(
-    () =>
-      boundary
-        ? [{ id: r.field.id, geometry: boundary as GeoJSON.Geometry, label: r.field.name ?? r.field.id }]
-        : [],
+    () => (boundary ? [{ id: r.field.id, geometry: boundary, label: r.field.name ?? r.field.id }] : []),
     [boundary, r.field.id, r.field.name],
   );
   if (!sceneId) return null;
@@ -180,6 +424,69 @@ function rateNumber(kgHa: number, lang: Lang): string {
 /** A limit (kg N/ha) in the reader's unit: "12 kg/10a". */
 const limitText = (kgHa: number, lang: Lang) =>
   `${fmtNumber(kgHa / perUnit(lang), lang, 2)} ${rateUnitOf(lang)}`;
+
+/**
+ * The zones' area-weighted mean rate as applied (the officer's edits included): the default rate the
+ * spreader applies where no zone is. The same mean as the prescription files' default
+ * (meanProductRate, edge/prescriptions/rows.ts), here over the review's applied rates: that module
+ * is not imported because it brings the recommendation's validator (TypeBox, ~125 kB) into the app.
+ */
+function meanRate(zones: ReviewDetail['zones']): { kgNHa: number; productKgHa: number } {
+  const area = zones.reduce((s, z) => s + z.areaHa, 0);
+  const mean = (f: (z: ReviewDetail['zones'][number]) => number) =>
+    area > 0 ? zones.reduce((s, z) => s + f(z) * z.areaHa, 0) / area : 0;
+  return { kgNHa: mean((z) => z.applied.kgNHa), productKgHa: mean((z) => z.applied.productKgHa) };
+}
+
+/** An area as the page writes it: "0.22 ha", and a sliver under 0.01 ha in m² ("30 m²"), never "0.00 ha". */
+function areaText(ha: number, lang: Lang): string {
+  return ha >= 0.01 || ha === 0
+    ? `${fmtNumber(ha, lang, 2)} ha`
+    : `${fmtNumber(Math.max(1, Math.round(ha * 10_000)), lang, 0)} m²`;
+}
+
+/**
+ * How much of the field the zones cover (Recommendation.coverage), above the zone table so the
+ * officer reads it before approving: "ゾーンは圃場の63 %（0.22 ha / 0.35 ha）を覆っています。残り
+ * 0.13 haは画像がないため、ゾーンの平均の施用量（窒素 …）で施用されます。" The rest is what every
+ * prescription gives the default rate (defaultRow, edge/prescriptions/rows.ts).
+ */
+function CoverageNote({ r, coverage }: { r: ReviewDetail; coverage: Coverage }) {
+  const { t, lang } = useI18n();
+  const area = (v: number) => (
+    <span class="nowrap" translate={false}>
+      {areaText(v, lang)}
+    </span>
+  );
+  const rest = coverage.uncovered ? coverage.uncoveredAreaHa : 0;
+  if (!(rest > 0))
+    return (
+      <p class="muted" data-testid="coverage">
+        {fill(t('rxCoverageFull'), { field: area(coverage.fieldAreaHa) })}
+      </p>
+    );
+  const covered = Math.max(0, coverage.fieldAreaHa - rest);
+  // Never "100 %" while a part is uncovered, nor "0 %" while a zone is there.
+  const share = coverage.fieldAreaHa > 0 ? (covered / coverage.fieldAreaHa) * 100 : 0;
+  const pct = Math.min(99, Math.max(covered > 0 ? 1 : 0, Math.round(share)));
+  const mean = meanRate(r.zones);
+  const unit = rateUnitOf(lang);
+  return (
+    <p class="notice" data-testid="coverage">
+      {fill(t('rxCoveragePart'), {
+        pct: <span class="nowrap" translate={false}>{`${pct} %`}</span>,
+        covered: area(covered),
+        field: area(coverage.fieldAreaHa),
+        rest: area(rest),
+        rate: <span class="nowrap" translate={false}>{`${rateNumber(mean.kgNHa, lang)} ${unit}`}</span>,
+        product: r.recommendation.product.name[lang],
+        amount: (
+          <span class="nowrap" translate={false}>{`${rateNumber(mean.productKgHa, lang)} ${unit}`}</span>
+        ),
+      })}
+    </p>
+  );
+}
 
 /** How old an input was, in days past two days, else in hours: "12 日", "30 時間". */
 function ageText(hours: number, t: (k: string) => string): string {
@@ -417,22 +724,45 @@ function ReviewOf({ id }: { id: string }) {
     );
   }, [lang]);
 
-  const zones = useMemo<MapPolygon[]>(() => {
+  // Each zone at the rate the spreader applies there: the officer's edit when there is one.
+  const zones = useMemo<PrescriptionZone[]>(() => {
     if (!r) return [];
-    const rates = r.zones.map((z) => z.applied.kgNHa);
-    const lo = Math.min(...rates);
-    const hi = Math.max(...rates);
     return r.recommendation.zones.map((z) => {
       const a = r.zones.find((x) => x.id === z.id);
-      const kg = a?.applied.kgNHa ?? z.rate.kgNHa;
+      const kg = a?.applied.kgNHa ?? z.edited?.kgNHa ?? z.rate.kgNHa;
       return {
         id: z.id,
+        zone: z.zone,
         geometry: z.geometry as GeoJSON.Geometry,
-        fill: rampColour(hi > lo ? (kg - lo) / (hi - lo) : 0.5),
-        label: `${t('zone')} ${z.zone}: ${fmtNumber(kg / 10, lang, 1)} kg/10a (${fmtNumber(kg, lang, 0)} kg/ha)`,
+        kgNHa: kg,
+        label: `${t('zoneN').replace('{n}', String(z.zone))}: ${fmtNumber(kg / 10, lang, 2)} kg/10a (${fmtNumber(kg, lang, 1)} kg/ha)`,
       };
     });
   }, [r, lang, t]);
+  const coverage = r?.recommendation.coverage ?? null;
+  // The field's boundary as the farm's manifest draws it: the heatmap's outline, and the
+  // prescription map's when the recommendation carries none of its own.
+  const farmFields = useLoad(
+    () => (r ? api<FarmFields>(`/api/v1/farms/${enc(r.farm.id)}/fields`) : Promise.resolve(undefined)),
+    r?.farm.id ?? '-',
+  );
+  const boundary =
+    (farmFields.data?.fields.find((f) => f.id === r?.field.id)?.boundary as GeoJSON.Geometry | undefined) ??
+    null;
+  const fieldName = r ? (r.field.name ?? r.field.id) : '';
+  const rxField = useMemo(() => {
+    const geometry = (coverage?.field as GeoJSON.Geometry | undefined) ?? boundary;
+    return geometry ? { geometry, label: fieldName } : null;
+  }, [coverage?.field, boundary, fieldName]);
+  const defaultKgNHa = r ? meanRate(r.zones).kgNHa : 0;
+  const uncovered = useMemo(
+    () =>
+      coverage?.uncovered && coverage.uncoveredAreaHa > 0
+        ? { geometry: coverage.uncovered as GeoJSON.Geometry, kgNHa: defaultKgNHa }
+        : null,
+    [coverage?.uncovered, coverage?.uncoveredAreaHa, defaultKgNHa],
+  );
+  const rxRate = useCallback((kgHa: number) => rateNumber(kgHa, lang), [lang]);
   // The same zones as outlines over the scene's heatmap, each with its own reading of the index.
   const outlines = useMemo<MapPolygon[]>(() => {
     if (!r) return [];
@@ -568,7 +898,14 @@ function ReviewOf({ id }: { id: string }) {
             </p>
           ) : null}
           <Section title={t('prescriptionMap')} id="rmap-h">
-            <FieldMap fields={[]} zones={zones} label={t('prescriptionMap')} />
+            <PrescriptionMap
+              zones={zones}
+              field={rxField}
+              uncovered={uncovered}
+              rate={rxRate}
+              unit={rateUnit}
+              label={t('prescriptionMap')}
+            />
           </Section>
           <Section title={t('zoneRates')} id="rates-h">
             <form
@@ -578,6 +915,7 @@ function ReviewOf({ id }: { id: string }) {
                 void act('edit');
               }}
             >
+              {coverage ? <CoverageNote r={r} coverage={coverage} /> : null}
               {/* Fits a 360 px phone (the area under the zone, the unit in the heading); with larger
                   text it scrolls in its box, which takes the focus so a keyboard can scroll it. */}
               <div class="scroll" tabIndex={0} role="region" aria-labelledby="rates-h">
@@ -776,9 +1114,8 @@ function ReviewOf({ id }: { id: string }) {
                       <td class="nowrap" data-testid="input-zones">
                         {i.zones === 'all' ? t('wholeField') : zoneNumbers(i.zones, r.zones)}
                       </td>
-                      <td class="nowrap" translate={false} data-testid="input-value">
-                        {typeof i.value === 'number' ? fmtNumber(i.value, lang, 3) : i.value}
-                        {inputUnit(i.unit, lang) ? ` ${inputUnit(i.unit, lang)}` : ''}
+                      <td class="nowrap" data-testid="input-value">
+                        <InputValueView i={i} r={r} />
                       </td>
                       <td data-testid="input-source">
                         {t(`inputCategory_${i.category}`)}
@@ -806,7 +1143,7 @@ function ReviewOf({ id }: { id: string }) {
               {r.imagery.index ? <span translate={false}> · {r.imagery.index.toUpperCase()}</span> : null}
               {r.imagery.stale ? <span class="stale"> · {t('stale')}</span> : null}
             </p>
-            <ReviewImagery r={r} zones={outlines} />
+            <ReviewImagery r={r} zones={outlines} boundary={boundary} />
             <p>
               <a href={href('farm', r.farm.id, 'field', r.field.id)}>{t('openFieldMap')}</a>
             </p>
@@ -815,18 +1152,7 @@ function ReviewOf({ id }: { id: string }) {
             <p>
               <span translate={false}>{r.model.ref}</span> · {t(`card_${r.model.cardStatus}`)}
             </p>
-            {r.model.card ? (
-              <dl class="dl">
-                <dt>{t('method')}</dt>
-                <dd translate={false}>{r.model.card.method.name}</dd>
-                <dt>{t('source')}</dt>
-                <dd translate={false}>{r.model.card.method.source}</dd>
-                <dt>{t('fitted')}</dt>
-                <dd translate={false}>
-                  {r.model.card.fitted.where} ({r.model.card.fitted.status})
-                </dd>
-              </dl>
-            ) : null}
+            {r.model.card ? <ModelCardView card={r.model.card} /> : null}
           </Section>
           <Section title={t('economics')} id="econ-h">
             {/* Wider than a phone with the optimum beside: the box scrolls and takes the focus. */}
@@ -902,7 +1228,9 @@ function ReviewOf({ id }: { id: string }) {
                 <h3>{t('reviewNotes')}</h3>
                 <ul class="notes" data-testid="review-notes">
                   {notes.map((n) => (
-                    <li key={n.key}>{n.text}</li>
+                    <li key={n.key}>
+                      <NoteText code={n.key} text={n.text} />
+                    </li>
                   ))}
                 </ul>
               </>
@@ -955,6 +1283,9 @@ export function RegionPage() {
   const [from, setFrom] = useState('');
   const [to, setTo] = useState('');
   const pending = (farm: string) => (q.data ?? []).filter((x) => x.farm === farm).length;
+  // Dates as the date inputs give them (YYYY-MM-DD) compare as text. A start after the end would
+  // download a CSV with nothing but its header: said, and nothing to download.
+  const inverted = from !== '' && to !== '' && from > to;
   const csv = reviewApi.decisionsCsvUrl(
     from ? new Date(`${from}T00:00:00+09:00`).toISOString() : undefined,
     to ? new Date(`${to}T23:59:59+09:00`).toISOString() : undefined,
@@ -967,8 +1298,10 @@ export function RegionPage() {
       {o.data ? (
         <>
           <Section title={t('farms')} id="farms-h">
-            <div class="scroll">
-              <table class="table">
+            {/* Fits a phone with no value broken mid-word ("0 / ↵3", "デー↵タなし"); with larger text the
+                box scrolls, and takes the focus so a keyboard can scroll it. */}
+            <div class="scroll" tabIndex={0} role="region" aria-labelledby="farms-h">
+              <table class="table fit">
                 <thead>
                   <tr>
                     <th scope="col">{t('farm')}</th>
@@ -981,13 +1314,13 @@ export function RegionPage() {
                   {o.data.farms.map((f) => (
                     <tr key={f.id} class={f.stale ? 'stale-row' : ''} data-testid={`farm-${f.id}`}>
                       <th scope="row">
-                        <a href={href('farm', f.id)}>{f.name}</a>
-                        {f.stale ? <span class="badge warn"> {t('staleData')}</span> : null}
+                        <a href={href('farm', f.id)}>{f.name}</a>{' '}
+                        {f.stale ? <span class="badge warn">{t('staleData')}</span> : null}
                       </th>
                       <td>
                         <Freshness time={f.lastData} staleMs={3_600_000} />
                       </td>
-                      <td>
+                      <td translate={false}>
                         {f.silentDevices} / {f.devices}
                       </td>
                       <td>{pending(f.id)}</td>
@@ -998,8 +1331,8 @@ export function RegionPage() {
             </div>
           </Section>
           <Section title={t('fieldsByNdvi')} id="ndvi-h">
-            <div class="scroll">
-              <table class="table">
+            <div class="scroll" tabIndex={0} role="region" aria-labelledby="ndvi-h">
+              <table class="table fit">
                 <thead>
                   <tr>
                     <th scope="col">{t('field')}</th>
@@ -1030,17 +1363,40 @@ export function RegionPage() {
         <div class="controls">
           <label>
             {t('from')}
-            <input type="date" value={from} onInput={(e) => setFrom((e.target as HTMLInputElement).value)} />
+            <input
+              type="date"
+              value={from}
+              max={to || undefined}
+              aria-invalid={inverted || undefined}
+              aria-describedby={inverted ? 'csv-range-error' : undefined}
+              onInput={(e) => setFrom((e.target as HTMLInputElement).value)}
+            />
           </label>
           <label>
             {t('to')}
-            <input type="date" value={to} onInput={(e) => setTo((e.target as HTMLInputElement).value)} />
+            <input
+              type="date"
+              value={to}
+              min={from || undefined}
+              aria-invalid={inverted || undefined}
+              aria-describedby={inverted ? 'csv-range-error' : undefined}
+              onInput={(e) => setTo((e.target as HTMLInputElement).value)}
+            />
           </label>
         </div>
+        <div role="alert">
+          <FieldError id="csv-range-error" message={inverted ? t('csvRangeInverted') : undefined} />
+        </div>
         <p>
-          <a class="button" href={csv} download data-testid="decisions-csv">
-            {t('downloadCsv')}
-          </a>
+          {inverted ? (
+            <button type="button" class="button" disabled data-testid="decisions-csv">
+              {t('downloadCsv')}
+            </button>
+          ) : (
+            <a class="button" href={csv} download data-testid="decisions-csv">
+              {t('downloadCsv')}
+            </a>
+          )}
         </p>
       </Section>
     </main>
