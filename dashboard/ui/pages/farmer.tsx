@@ -1444,7 +1444,9 @@ export function FarmerAutomations({ farm }: { farm: string }) {
             >
               <h3>{name}</h3>
               <p class="muted">
-                {o ? `${t(`override_${o.mode}`)} · ${t('until')} ${fmtTime(o.until, lang)}` : t('noOverride')}
+                {o
+                  ? `${t(`override_${o.mode}`)} · ${t('until')} ${fmtTime(o.until, lang)} · ${o.by}（${t(`overrideSource_${o.source}`)}）`
+                  : t('noOverride')}
               </p>
               <label>
                 {t('overrideMode')}
