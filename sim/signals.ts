@@ -16,10 +16,20 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** 0 at 05:00 JST, 1 at 14:00 JST: a day's warmth. */
-function warmth(time: number): number {
-  const hourJst = ((time + 9 * HOUR) % (24 * HOUR)) / HOUR;
-  return (1 - Math.cos(((hourJst - 5) / 24) * 2 * Math.PI)) / 2;
+const hourJst = (time: number) => ((time + 9 * HOUR) % (24 * HOUR)) / HOUR;
+
+/** A day's warmth: 0 at 05:00 JST, rising to 1 at 14:00 JST, falling back through the night. */
+export function warmth(time: number): number {
+  const h = hourJst(time);
+  if (h >= 5 && h < 14) return (1 - Math.cos((Math.PI * (h - 5)) / 9)) / 2;
+  const sinceTwo = (h - 14 + 24) % 24; // 0…15 h
+  return (1 + Math.cos((Math.PI * sinceTwo) / 15)) / 2;
+}
+
+/** The sun in late autumn in Niigata: up 06:30–16:30 JST, highest at 11:30; 0 at night. */
+export function sunHeight(time: number): number {
+  const h = hourJst(time);
+  return h > 6.5 && h < 16.5 ? Math.sin((Math.PI * (h - 6.5)) / 10) : 0;
 }
 
 const round = (v: number, step: number) =>
@@ -51,12 +61,8 @@ export function weatherStation(seed: number): Signal {
       air_humidity: round(humidity, 0.1),
       rain: rnd() < 0.05 ? round(rnd() * 1.2, 0.2) : 0,
       wind_speed: round(Math.max(0, 1.5 + 2 * w + (rnd() - 0.5) * 1.5), 0.1),
-      solar_radiation: Math.round(
-        Math.max(
-          0,
-          520 * Math.sin(Math.PI * Math.max(0, Math.min(1, (w - 0.15) / 0.85))) + (rnd() - 0.5) * 20,
-        ),
-      ),
+      solar_radiation:
+        sunHeight(time) > 0 ? Math.round(Math.max(0, 520 * sunHeight(time) + (rnd() - 0.5) * 20)) : 0,
       leaf_wetness: Math.round(humidity > 88 ? 60 + rnd() * 40 : rnd() * 10),
       battery: round(12.6 + (rnd() - 0.5) * 0.1, 0.01),
     };
