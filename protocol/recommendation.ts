@@ -330,6 +330,20 @@ export const Recommendation = Type.Object(
 );
 export type Recommendation = Static<typeof Recommendation>;
 
+/** Field totals as a document carries them: ha to 4 decimals, kg to 2 (yield to 1), whole yen. */
+export function roundTotals(t: Totals): Totals {
+  const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+  return {
+    areaHa: round(t.areaHa, 4),
+    nKg: round(t.nKg, 2),
+    productKg: round(t.productKg, 2),
+    yieldGainKg: round(t.yieldGainKg, 1),
+    gainYen: Math.round(t.gainYen),
+    costYen: Math.round(t.costYen),
+    marginYen: Math.round(t.marginYen),
+  };
+}
+
 /** The rate a prescription applies for a zone: the officer's edit if any, else the recommendation. */
 export function effectiveRate(zone: RecommendationZone): { kgNHa: number; productKgHa: number } {
   return zone.edited

@@ -4,6 +4,7 @@
 // queue's and the webhooks' kg N, and the officer's economics as recommended and as applied.
 import {
   effectiveRate,
+  roundTotals,
   type Money,
   type Note,
   type Recommendation,
@@ -64,15 +65,7 @@ export function fieldTotals(rec: Recommendation, at: 'applied' | 'recommended' =
     t.marginYen += m.marginYenHa * z.areaHa;
   }
   return {
-    totals: {
-      areaHa: round(t.areaHa, 4),
-      nKg: round(t.nKg, 2),
-      productKg: round(t.productKg, 2),
-      yieldGainKg: round(t.yieldGainKg, 1),
-      gainYen: Math.round(t.gainYen),
-      costYen: Math.round(t.costYen),
-      marginYen: Math.round(t.marginYen),
-    },
+    totals: roundTotals(t),
     gainKnown,
   };
 }

@@ -12,6 +12,7 @@ import { modelRef, type ModelCard } from '../../protocol/model-card.ts';
 import { profileRef, type CropProfile } from '../../protocol/crop-profile.ts';
 import {
   RECOMMENDATION_SCHEMA,
+  roundTotals,
   type Money,
   type MultiPolygonGeometry,
   type Note,
@@ -81,15 +82,7 @@ function totalsOf(rows: { areaHa: number; kgNHa: number; productKgHa: number; m:
     t.costYen += r.m.costYenHa * r.areaHa;
     t.marginYen += r.m.marginYenHa * r.areaHa;
   }
-  return {
-    areaHa: round(t.areaHa, 4),
-    nKg: round(t.nKg, 2),
-    productKg: round(t.productKg, 2),
-    yieldGainKg: round(t.yieldGainKg, 1),
-    gainYen: Math.round(t.gainYen),
-    costYen: Math.round(t.costYen),
-    marginYen: Math.round(t.marginYen),
-  };
+  return roundTotals(t);
 }
 
 /** Makes a recommendation; throws a coded HatakeError when an input is missing or out of range. */
