@@ -412,7 +412,8 @@ describe('automations on the gateway, with the server unreachable', () => {
     expect(ja).toContain(
       '<li>サーバーに接続できません。データはゲートウェイに保存し、つながり次第送ります</li>',
     );
-    expect(ja).toContain('<li>バルブ gate-2 が閉じたと報告しません。現地で確認してください</li>');
+    // The valve by its manifest name, its id beside it.
+    expect(ja).toContain('<li>バルブ 水口（gate-2） が閉じたと報告しません。現地で確認してください</li>');
     // The automation summary: the VWC sensor's label and value in %, as the sensor table shows it.
     expect(ja).toMatch(/最新の値: soil-1 土壌水分 = <b>\d+\.\d %<\/b>/);
     expect(ja).toMatch(/最新の値: level-1 水位 = <b>[\d.]+ cm<\/b>/);
@@ -426,7 +427,7 @@ describe('automations on the gateway, with the server unreachable', () => {
     expect(englishOutsideLangEn(ja)).toEqual([]);
 
     const en = await (await fetch(`${pageUrl}/?lang=en`)).text();
-    expect(en).toContain('<li>Valve gate-2 never reported closed; check it on site</li>');
+    expect(en).toContain('<li>Valve 水口 (gate-2) never reported closed; check it on site</li>');
     expect(en).toMatch(/Latest value: soil-1 Soil moisture = <b>\d+\.\d %<\/b>/);
     expect(en).toContain('Applied the automation sent by the server');
     expect(en).toContain('CRITICAL: gate-2 never reported closed');
