@@ -212,10 +212,20 @@ describe('deleting automations in the farmer’s dashboard', () => {
     await card(a).getByRole('button', { name: '削除', exact: true }).click();
     const confirm = confirmOf(a);
     await confirm.waitFor();
-    // Another phone deletes it first.
-    expect((await farmer(`/api/v1/automations/${a.id}`, { method: 'DELETE' })).status).toBe(204);
+    // Another phone deletes it first — between this phone's click and its request reaching the
+    // server (held here), so the live update cannot take the card away before the click.
+    const path = `/api/v1/automations/${a.id}`;
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    await page.route(`**${path}`, async (route) => {
+      if (route.request().method() !== 'DELETE') return route.continue();
+      await held;
+      await route.continue();
+    });
     const before = deletes.length;
     await confirm.getByRole('button', { name: '削除する' }).click();
+    expect((await farmer(path, { method: 'DELETE' })).status).toBe(204);
+    release();
     const alert = page.getByRole('alert').filter({ hasText: '見つかりません' });
     await alert.waitFor();
     expect(await alert.textContent()).toContain('HATAKE_E_');
@@ -223,6 +233,7 @@ describe('deleting automations in the farmer’s dashboard', () => {
     expect(await page.getByRole('status').filter({ hasText: '削除しました' }).count()).toBe(0);
     expect(deletes.length).toBe(before + 1);
     expect(await storedNames()).toEqual(['残す灌水']);
+    await page.unroute(`**${path}`);
   });
 
   it('does not let another farm’s farmer or a partner delete the farm’s automation', async () => {
