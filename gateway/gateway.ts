@@ -105,6 +105,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The tunables of the gateway's own configuration, before any sent down from the server. */
   private ownTunables!: GatewayTunables;
   private uploading: Promise<number> | undefined;
+  /** Set by stop(): no new map uploads start while the parts close. */
+  private stopping = false;
   /** Processed scenes whose results are being stored and recommended from. */
   private readonly sceneWork = new Set<Promise<unknown>>();
   private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
@@ -460,7 +462,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     sync.on('synced', (_ack, items) => {
       this.metrics.syncItems.inc(items);
-      if (this.store.documents('map_upload').length > 0 && !this.uploading) {
+      if (!this.stopping && !this.uploading && this.store.documents('map_upload').length > 0) {
         this.uploading = uploadPendingMaps(
           this.store,
           { url: server.url, token: server.token, fetch: send },
@@ -705,6 +707,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Stops in order; in-flight publishes are committed before the store closes. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.automations?.stop();
     this.registry?.close();
     // A graceful stop: no new connections, commit what has arrived and let its PUBACKs go out
@@ -722,10 +725,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.imageryReceiver?.idle(); // a scene being processed: its results reach the store
     this.imageryReceiver?.close();
     await Promise.all(this.sceneWork);
-    await this.uploading;
     await this.recommender?.close();
     await this.downlink?.stop();
     await this.sync?.stop();
+    await this.uploading; // started by a batch that synced before the stop; none starts after it
     await this.http?.close();
     this.store?.close();
     this.log.info('gateway stopped');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { deviceTopic } from '../../protocol/topics.ts';
 import type { GatewayStatus } from '../../gateway/http.ts';
-import { eventually, startStack, type Stack } from '../helpers/stack.ts';
+import { demoManifest, eventually, startStack, type Stack } from '../helpers/stack.ts';
 
 let stack: Stack;
 let base: string;
@@ -71,15 +71,18 @@ describe('tips on a gateway with no server', () => {
 
   it('shows it on the status page in Japanese by default and in English on request', async () => {
     const [tip] = batteryTips(await status());
+    // The page names the field as the farm's manifest does, not by its id.
+    const field = demoManifest().fields.find((f) => f.id === 'upland-1')!.name;
+    expect(field).toBe('畑1号（小麦）');
     const ja = await (await fetch(`${base}/`)).text();
     expect(ja).toContain('<html lang="ja">');
     expect(ja).toContain(
-      `<h2>アドバイス</h2><ul><li class="warning"><b>${tip!.title.ja}</b> (upland-1)<br>${tip!.text.ja}</li></ul>`,
+      `<h2>アドバイス</h2><ul><li class="warning"><b>${tip!.title.ja}</b> (${field})<br>${tip!.text.ja}</li></ul>`,
     );
     const en = await (await fetch(`${base}/?lang=en`)).text();
     expect(en).toContain('<html lang="en">');
     expect(en).toContain(
-      `<h2>Tips</h2><ul><li class="warning"><b>${tip!.title.en}</b> (upland-1)<br>${tip!.text.en}</li></ul>`,
+      `<h2>Tips</h2><ul><li class="warning"><b>${tip!.title.en}</b> (${field})<br>${tip!.text.en}</li></ul>`,
     );
     expect(en).not.toContain(tip!.title.ja);
   });

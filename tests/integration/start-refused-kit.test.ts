@@ -79,6 +79,6 @@ describe('hatake start with a kit the gateway refuses', () => {
       child!.once('exit', (c) => resolve(c));
       child!.kill('SIGINT');
     });
-    expect(code).toBe(0);
+    expect(code, out.slice(-4000)).toBe(0);
   }, 150_000);
 });
