@@ -298,6 +298,9 @@ export function fcParams<T>(numRuns: number, extra: fc.Parameters<T> = {}): fc.P
   };
 }
 
+/** How long one hostile input may take before it counts as a hang. */
+export const HANG_MS = 10_000;
+
 /** What a loader did with one input. */
 export type Outcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: HatakeError; ms: number };
 
@@ -310,10 +313,11 @@ export function describeThrown(e: unknown): string {
 
 /**
  * The verdict on one hostile input: the loader returned, or threw a HatakeError with a code of the
- * registry and a message — within `maxMs`. Anything else
+ * registry and a message — within `maxMs`, a hang guard rather than a speed check (speed is the
+ * benchmarks' business; the bound is loose enough for a busy 2-core CI machine). Anything else
  * (a TypeError, a RangeError from a blown stack, a plain Error) fails with what was thrown.
  */
-export function expectCodedOrOk<T>(run: () => T, what: string, maxMs = 2_000): Outcome<T> {
+export function expectCodedOrOk<T>(run: () => T, what: string, maxMs = HANG_MS): Outcome<T> {
   const t0 = performance.now();
   let out: Outcome<T>;
   try {
@@ -330,7 +334,7 @@ export function expectCodedOrOk<T>(run: () => T, what: string, maxMs = 2_000): O
 export async function expectCodedOrOkAsync<T>(
   run: () => Promise<T>,
   what: string,
-  maxMs = 2_000,
+  maxMs = HANG_MS,
 ): Promise<Outcome<T>> {
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
