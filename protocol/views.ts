@@ -181,6 +181,8 @@ export const KitMetricSummary = Type.Object({
   unit: Type.String(),
   min: Type.Number(),
   max: Type.Number(),
+  /** The kit file's name for a metric of its own (e.g. open_minutes_left); null when it gives none. */
+  name: Type.Union([Type.Object({ ja: Type.String(), en: Type.String() }), Type.Null()]),
 });
 export type KitMetricSummary = Static<typeof KitMetricSummary>;
 
@@ -229,7 +231,13 @@ export function kitSummary(k: Kit): KitSummary {
     interval: k.interval,
     metrics: Object.keys(k.metrics),
     commands: Object.keys(k.commands ?? {}),
-    metricDetails: Object.entries(k.metrics).map(([id, m]) => ({ id, unit: m.unit, min: m.min, max: m.max })),
+    metricDetails: Object.entries(k.metrics).map(([id, m]) => ({
+      id,
+      unit: m.unit,
+      min: m.min,
+      max: m.max,
+      name: m.name ? { ja: m.name.ja, en: m.name.en } : null,
+    })),
     commandDetails: Object.entries(k.commands ?? {}).map(([id, c]) => ({
       id,
       params: Object.entries(c.params ?? {}).map(([name, p]) => ({

@@ -31,6 +31,8 @@ export interface MetricChoice {
   /** The same range in display units. */
   min?: number;
   max?: number;
+  /** The kit file's name for a metric of its own (outside the protocol's registry). */
+  name?: { ja: string; en: string };
 }
 export interface SensorChoice {
   id: string;
@@ -161,7 +163,10 @@ export function farmChoices(devices: DeviceView[], kits: KitSummary[]): FarmChoi
     if (!kit) continue;
     const name = d.name ?? d.id;
     const metrics = kit.metricDetails
-      .map((m) => metricChoiceOf(m.id, m.unit, { min: m.min, max: m.max }))
+      .map((m) => ({
+        ...metricChoiceOf(m.id, m.unit, { min: m.min, max: m.max }),
+        ...(m.name ? { name: m.name } : {}),
+      }))
       .filter((m) => !SIGNAL_METRICS.has(m.id));
     if (metrics.length > 0) sensors.push({ id: d.id, name, field: d.field, metrics });
     if (kit.commandDetails.length > 0)

@@ -2,6 +2,7 @@
 // moisture in %, temperatures in °C, times in the farm's zone, freshness as "3分前" / "3 min ago".
 import { METRICS, isMetricName } from '../../protocol/metrics.ts';
 import type { Automation } from '../../protocol/automation.ts';
+import type { KitSummary } from '../../protocol/views.ts';
 import type { ComparisonOp } from '../../protocol/comparison.ts';
 import type { Lang } from './i18n.ts';
 
@@ -12,8 +13,19 @@ export function displayUnit(metric: string, unit: string): { unit: string; facto
   return { unit: pretty[unit] ?? unit, factor: 1 };
 }
 
-export function metricName(metric: string, lang: Lang): string {
-  return isMetricName(metric) ? METRICS[metric][lang] : metric;
+/** The names a device's kit file gives metrics of its own (those outside the protocol's registry). */
+export type KitMetricNames = ReadonlyMap<string, { ja: string; en: string }>;
+
+/** The metric names of kit `kit` in the catalogue (none for an unknown kit). */
+export function kitMetricNames(kits: readonly KitSummary[], kit: string | null | undefined): KitMetricNames {
+  const found = kit ? kits.find((k) => k.id === kit) : undefined;
+  return new Map((found?.metricDetails ?? []).flatMap((m) => (m.name ? [[m.id, m.name] as const] : [])));
+}
+
+/** A metric's name: the protocol's, else the one its kit file gives, else its id. */
+export function metricName(metric: string, lang: Lang, kitNames?: KitMetricNames): string {
+  if (isMetricName(metric)) return METRICS[metric][lang];
+  return kitNames?.get(metric)?.[lang] ?? metric;
 }
 
 export function fmtNumber(v: number | null | undefined, lang: Lang, digits = 1): string {
@@ -55,15 +67,17 @@ export function comparisonSign(op: ComparisonOp, lang: Lang): string {
 /**
  * An automation's trigger as a farmer reads it, without the sensor: the metric's name, the
  * comparison as a sign (empty for a band) and the threshold or band in the metric's display unit,
- * e.g. 土壌水分 ＜ 22 % or 水位 3–5 cm. A kit's own metric keeps its id and its stored value.
+ * e.g. 土壌水分 ＜ 22 % or 水位 3–5 cm. A kit's own metric goes by the name its kit file gives it
+ * (its id when there is none) and keeps its stored value.
  */
 export function triggerParts(
   trigger: Automation['trigger'],
   lang: Lang,
+  kitNames?: KitMetricNames,
 ): { metric: string; comparison: string; value: string; unit: string } {
   const unit = isMetricName(trigger.metric) ? METRICS[trigger.metric].unit : '';
   const show = (v: number) => fmtValue(trigger.metric, v, unit, lang);
-  const metric = metricName(trigger.metric, lang);
+  const metric = metricName(trigger.metric, lang, kitNames);
   if (trigger.kind === 'threshold') {
     const v = show(trigger.value);
     return { metric, comparison: comparisonSign(trigger.op, lang), value: v.value, unit: v.unit };

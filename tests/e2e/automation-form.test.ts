@@ -83,6 +83,11 @@ describe('writing automations in the farmer’s dashboard', () => {
       unit: 'm3/m3',
       min: 0,
       max: 0.6,
+      name: null,
+    });
+    expect(probe.metricDetails.find((m) => m.id === 'soil_raw')!.name).toMatchObject({
+      ja: expect.stringMatching(/\S/),
+      en: expect.stringMatching(/\S/),
     });
     expect(probe.metricDetails.map((m) => m.id)).toEqual(probe.metrics);
     expect(probe.commandDetails).toEqual([]);

@@ -219,6 +219,18 @@ describe('what a farm offers to automate, from the kit catalogue', () => {
     });
     // Radio signal is nothing to act on.
     expect(soil.metrics.map((m) => m.id)).not.toContain('rssi');
+    // A kit's own metric carries the name its kit file gives it; the registry's need none.
+    expect(soil.metrics.find((m) => m.id === 'soil_raw')!.name).toEqual(
+      catalogue.kits.get('hatake-soil-probe')!.metrics.soil_raw!.name,
+    );
+    expect(soil.metrics.find((m) => m.id === 'soil_raw')!.name?.ja).toMatch(/\S/);
+    expect(soil.metrics.find((m) => m.id === 'soil_vwc')!.name).toBeUndefined();
+    expect(
+      C.sensors.find((s) => s.id === 'gate-1')!.metrics.find((m) => m.id === 'open_minutes_left')!.name,
+    ).toEqual({
+      ja: '開放の残り時間',
+      en: 'Minutes of opening left',
+    });
     const level = C.sensors.find((s) => s.id === 'water-1')!.metrics.find((m) => m.id === 'water_level');
     expect(level).toEqual({
       id: 'water_level',

@@ -16,9 +16,13 @@ import {
   fmtValue,
   inputUnit,
   isClockAhead,
+  kitMetricNames,
+  metricName,
   staleAfterMs,
   timeTicks,
+  triggerParts,
 } from '../../dashboard/ui/format.ts';
+import { kitSummary } from '../../protocol/views.ts';
 import { SILENT_INTERVALS } from '../../dashboard/views/overview.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 
@@ -91,6 +95,48 @@ describe('timeTicks (a chart’s time axis)', () => {
   it('labels days for a week or a season', () => {
     expect(timeTicks('ja', 'Asia/Tokyo', 7 * 24 * HOUR)(t0)).toBe('12/1');
     expect(timeTicks('en', 'Asia/Tokyo', 120 * 24 * HOUR)(t0 + 24 * HOUR)).toBe('2 Dec');
+  });
+});
+
+describe('metricName (what a tile, a chart and an automation call a metric)', () => {
+  const kits = [...loadCatalogue().kits.values()].map(kitSummary);
+  const gate = kitMetricNames(kits, 'hatake-water-gate');
+
+  it('names the registry’s metrics in each language, whatever the kit', () => {
+    expect(metricName('soil_vwc', 'ja')).toBe('土壌水分');
+    expect(metricName('soil_vwc', 'en', gate)).toBe('Soil moisture');
+  });
+
+  it('names a kit’s own metric as its kit file does, and keeps the id of one no kit names', () => {
+    expect(metricName('open_minutes_left', 'ja', gate)).toBe('開放の残り時間');
+    expect(metricName('open_minutes_left', 'en', gate)).toBe('Minutes of opening left');
+    // Without the device's kit (the catalogue did not load, an unknown kit) it is its id.
+    expect(metricName('open_minutes_left', 'ja')).toBe('open_minutes_left');
+    expect(metricName('open_minutes_left', 'ja', kitMetricNames(kits, 'no-such-kit'))).toBe(
+      'open_minutes_left',
+    );
+    expect(metricName('open_minutes_left', 'ja', kitMetricNames(kits, null))).toBe('open_minutes_left');
+    // Another kit's name for its own metric is not borrowed.
+    expect(metricName('soil_raw', 'ja', gate)).toBe('soil_raw');
+    expect(metricName('soil_raw', 'en', kitMetricNames(kits, 'hatake-soil-probe'))).not.toBe('soil_raw');
+  });
+
+  it('names every metric outside the registry that a shipped kit reports', () => {
+    for (const k of kits)
+      for (const m of k.metricDetails) {
+        const names = kitMetricNames(kits, k.id);
+        for (const lang of ['ja', 'en'] as const)
+          expect(metricName(m.id, lang, names), `${k.id}/${m.id} (${lang})`).not.toBe(m.id);
+      }
+  });
+
+  it('puts the kit’s name in an automation’s trigger', () => {
+    const p = triggerParts(
+      { kind: 'threshold', device: 'gate-1', metric: 'open_minutes_left', op: '<', value: 10 },
+      'ja',
+      gate,
+    );
+    expect(p).toMatchObject({ metric: '開放の残り時間', value: '10' });
   });
 });
 

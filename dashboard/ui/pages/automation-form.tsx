@@ -7,12 +7,13 @@
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DeviceView } from '../../../protocol/api.ts';
+import type { KitSummary } from '../../../protocol/views.ts';
 import type { AutomationView } from '../../../protocol/review.ts';
 import type { ActuatorCommand } from '../../../protocol/automation.ts';
 import { isMetricName } from '../../../protocol/metrics.ts';
 import { ApiError } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
-import { metricName, triggerParts } from '../format.ts';
+import { kitMetricNames, metricName, triggerParts } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, FieldError } from '../components/common.tsx';
 import {
@@ -374,8 +375,8 @@ export function AutomationForm({
           >
             {!metric ? <option value="">{t('choose')}</option> : null}
             {(sensor?.metrics ?? []).map((m) => (
-              <option key={m.id} value={m.id} translate={isMetricName(m.id) ? undefined : false}>
-                {metricName(m.id, lang)}
+              <option key={m.id} value={m.id} translate={isMetricName(m.id) || m.name ? undefined : false}>
+                {m.name?.[lang] ?? metricName(m.id, lang)}
               </option>
             ))}
           </select>
@@ -560,14 +561,18 @@ export function CommandsText({ a, devices }: { a: AutomationView; devices: Devic
 export function TriggerText({
   trigger,
   devices,
+  kits = [],
 }: {
   trigger: AutomationView['trigger'];
   devices: DeviceView[];
+  /** The catalogue, for the name a kit gives a metric of its own. */
+  kits?: KitSummary[];
 }) {
   const { t, lang } = useI18n();
-  const p = triggerParts(trigger, lang);
+  const device = devices.find((d) => d.id === trigger.device);
+  const p = triggerParts(trigger, lang, kitMetricNames(kits, device?.kit));
   // The sensor by the name the farmer gave it, kept as written.
-  const sensor = devices.find((d) => d.id === trigger.device)?.name ?? trigger.device;
+  const sensor = device?.name ?? trigger.device;
   return (
     <>
       {t(trigger.kind === 'threshold' ? 'triggerThreshold' : 'triggerBand')}{' '}

@@ -24,6 +24,8 @@ import {
   fmtTime,
   fmtValue,
   metricName,
+  kitMetricNames,
+  type KitMetricNames,
 } from '../format.ts';
 import { compares } from '../../../protocol/comparison.ts';
 import { reviewApi } from '../review-api.ts';
@@ -41,7 +43,7 @@ const HIDDEN_TILE_METRICS = new Set(['rssi', 'snr']);
 const FORMAT_NAMES = { isoxml: 'ISOXML', shp: 'Shapefile', geojson: 'GeoJSON', csv: 'CSV' } as const;
 
 /** A device with its kit's reporting interval (seconds; null when its kit is not known). */
-type LiveDevice = DeviceView & { intervalS: number | null };
+type LiveDevice = DeviceView & { intervalS: number | null; metricNames: KitMetricNames };
 
 /**
  * Devices of a farm with their latest values, kept current by the live stream, and each with its
@@ -68,7 +70,8 @@ function useLiveDevices(farm: string) {
   );
   const merged = useMemo((): LiveDevice[] => {
     const list = (devices.data ?? []).filter((d) => d.farm === farm);
-    const interval = new Map((kits.data ?? []).map((k) => [k.id, k.interval]));
+    const catalogue = kits.data ?? [];
+    const interval = new Map(catalogue.map((k) => [k.id, k.interval]));
     return list.map((d) => {
       const latest = d.latest.map((l) => {
         const p = patch[`${d.id}/${l.metric}`];
@@ -80,7 +83,13 @@ function useLiveDevices(farm: string) {
         if (p.device === d.id && !latest.some((l) => l.metric === p.metric))
           latest.push({ metric: p.metric, value: p.value, unit: p.unit, time: p.time, flags: p.flags });
       const lastSeen = latest.reduce<string | null>((m, l) => (m && m > l.time ? m : l.time), d.lastSeen);
-      return { ...d, latest, lastSeen, intervalS: (d.kit ? interval.get(d.kit) : undefined) ?? null };
+      return {
+        ...d,
+        latest,
+        lastSeen,
+        intervalS: (d.kit ? interval.get(d.kit) : undefined) ?? null,
+        metricNames: kitMetricNames(catalogue, d.kit),
+      };
     });
   }, [devices.data, kits.data, patch, farm]);
   return { devices: merged, loading: devices.loading, error: devices.error, status };
@@ -105,7 +114,7 @@ function Tile({
   const v = fmtValue(metric, value, unit, lang);
   return (
     <li class="tile" data-testid={`tile-${device.id}-${metric}`}>
-      <span class="tile-metric">{metricName(metric, lang)}</span>
+      <span class="tile-metric">{metricName(metric, lang, device.metricNames)}</span>
       <span class="tile-value">
         <span class="num" data-testid="value">
           {v.value}
@@ -266,7 +275,7 @@ function Charts({
 }: {
   farm: string;
   field: string;
-  devices: DeviceView[];
+  devices: LiveDevice[];
   timeZone: string;
 }) {
   const { t, lang } = useI18n();
@@ -319,7 +328,7 @@ function Charts({
           >
             {metrics.map((x) => (
               <option key={x} value={x}>
-                {metricName(x, lang)}
+                {metricName(x, lang, dev.metricNames)}
               </option>
             ))}
           </select>
@@ -339,7 +348,7 @@ function Charts({
           v={scale(series.data.v)!}
           min={scale(series.data.min)}
           max={scale(series.data.max)}
-          label={`${metricName(m, lang)} (${dev.name ?? dev.id})`}
+          label={`${metricName(m, lang, dev.metricNames)} (${dev.name ?? dev.id})`}
           from={series.data.from}
           to={series.data.to}
           timeLabel={t('time')}
@@ -981,6 +990,8 @@ interface LogWords {
   name: (device: string) => string;
   /** The unit a device's metric is stored in: the protocol's, else its kit's. */
   unit: (device: string, metric: string) => string;
+  /** A device's metric by name: the protocol's, else its kit's, else its id. */
+  metric: (device: string, metric: string) => string;
 }
 
 const DETAIL_NUMBER = (d: AutomationLogView['detail'], k: string): number | undefined => {
@@ -1065,7 +1076,7 @@ function LogText({ l, a, words }: { l: AutomationLogView; a: AutomationView; wor
         <>
           {fill(t('logFired'), {
             sensor: <DeviceName id={sensor} words={words} />,
-            metric: metricName(metric, lang),
+            metric: words.metric(sensor, metric),
             reading: condition,
             action: action(device, command, DETAIL_NUMBER(d, 'minutes') ?? minutesOf(device, command)),
           })}
@@ -1092,7 +1103,7 @@ function LogText({ l, a, words }: { l: AutomationLogView; a: AutomationView; wor
     const state =
       metric === 'valve_state'
         ? reading(device, metric, value)
-        : `${metricName(metric, lang)} ${reading(device, metric, value)}`;
+        : `${words.metric(device, metric)} ${reading(device, metric, value)}`;
     return <>{fill(t('logReported'), { device: <DeviceName id={device} words={words} />, state })}</>;
   }
   if (device && l.event === 'closed') {
@@ -1138,15 +1149,17 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   const words = useMemo<LogWords>(() => {
     const mine = (devices.data ?? []).filter((d) => d.farm === farm);
     const kitOf = new Map((kits.data ?? []).map((k) => [k.id, k]));
+    const kitId = (id: string) => mine.find((d) => d.id === id)?.kit;
     return {
       name: (id) => mine.find((d) => d.id === id)?.name ?? id,
       unit: (id, metric) => {
         if (isMetricName(metric)) return METRICS[metric].unit;
-        const kit = mine.find((d) => d.id === id)?.kit;
+        const kit = kitId(id);
         return (kit ? kitOf.get(kit)?.metricDetails.find((m) => m.id === metric)?.unit : undefined) ?? '';
       },
+      metric: (id, metric) => metricName(metric, lang, kitMetricNames(kits.data ?? [], kitId(id))),
     };
-  }, [devices.data, kits.data, farm]);
+  }, [devices.data, kits.data, farm, lang]);
   const [error, setError] = useState<unknown>(null);
   const [open, setOpen] = useState('');
   /** '' (no form), 'new', or the id of the automation being edited. */
@@ -1324,7 +1337,7 @@ export function FarmerAutomations({ farm }: { farm: string }) {
             <h2>{a.name[lang]}</h2>
             <p data-testid="trigger">
               {a.enabled ? t('enabled') : t('disabled')} ·{' '}
-              <TriggerText trigger={a.trigger} devices={devices.data ?? []} />
+              <TriggerText trigger={a.trigger} devices={devices.data ?? []} kits={kits.data ?? []} />
             </p>
             <p data-testid="commands">
               <CommandsText a={a} devices={devices.data ?? []} />
