@@ -108,7 +108,9 @@ export async function start(args: string[]): Promise<number> {
   const { registry, secrets: fresh } = provisionRegistry(manifest, keep);
   // Devices provisioned beside the demo's (from the dashboard: the registry it sent down) stay.
   const demoIds = new Set(manifest.devices.map((d) => d.id));
-  registry.devices.push(...(keep?.devices ?? []).filter((d) => !demoIds.has(d.id)));
+  // (Only the demo farm's: a registry left by another farm keeps none of its devices.)
+  if (keep?.farm === manifest.farm.id)
+    registry.devices.push(...keep.devices.filter((d) => !demoIds.has(d.id)));
   secrets = { gatewayToken: token, devices: { ...(secrets?.devices ?? {}), ...fresh } };
   writeFileAtomic(registryFile, JSON.stringify(registry, null, 2));
   writeFileAtomic(secretsFile, JSON.stringify(secrets, null, 2));

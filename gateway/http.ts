@@ -719,7 +719,7 @@ function appliedRows(
   try {
     const rec = doc as Recommendation;
     const rows = prescriptionRows(rec);
-    const rest = defaultRow(rec, rows);
+    const rest = defaultRow(rec);
     const ok = (r: PrescriptionRow) =>
       [r.areaHa, r.kgNHa, r.productKgHa].every((v) => typeof v === 'number' && Number.isFinite(v));
     if (!rows.every(ok) || (rest && !ok(rest))) return null;

@@ -344,6 +344,59 @@ export function roundTotals(t: Totals): Totals {
   };
 }
 
+/**
+ * The rates a prescription gives the part of the field no zone covers: the zones' area-weighted
+ * means at the rates they apply (the officer's edits included) — N to 0.0001 kg/ha, product to
+ * 0.01 kg/ha (what ISOXML's mg/m² holds). Zero without zones.
+ */
+export function defaultRate(zones: readonly RecommendationZone[]): { kgNHa: number; productKgHa: number } {
+  const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+  let area = 0;
+  let n = 0;
+  let product = 0;
+  for (const z of zones) {
+    const r = effectiveRate(z);
+    area += z.areaHa;
+    n += r.kgNHa * z.areaHa;
+    product += r.productKgHa * z.areaHa;
+  }
+  return area > 0
+    ? { kgNHa: round(n / area, 4), productKgHa: round(product / area, 2) }
+    : { kgNHa: 0, productKgHa: 0 };
+}
+
+/**
+ * What the prescription files spread over the field: the zones at the rates they apply plus the
+ * part no zone covers (`restHa`, from `coverage`) at the default rate — the amount a farmer loads,
+ * where the recommendation's `totals` count the zones only. Rounded as `roundTotals` rounds.
+ */
+export function spreadTotals(rec: Pick<Recommendation, 'zones' | 'coverage'>): {
+  areaHa: number;
+  nKg: number;
+  productKg: number;
+  restHa: number;
+} {
+  const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+  const c = rec.coverage;
+  const restHa = c?.uncovered && c.uncoveredAreaHa > 0 ? c.uncoveredAreaHa : 0;
+  const d = defaultRate(rec.zones);
+  let areaHa = restHa;
+  let nKg = d.kgNHa * restHa;
+  let productKg = d.productKgHa * restHa;
+  for (const z of rec.zones) {
+    const r = effectiveRate(z);
+    areaHa += z.areaHa;
+    nKg += r.kgNHa * z.areaHa;
+    productKg += r.productKgHa * z.areaHa;
+  }
+  return {
+    areaHa: round(areaHa, 4),
+    nKg: round(nKg, 2),
+    productKg: round(productKg, 2),
+    restHa: round(restHa, 4),
+  };
+}
+
 /** The rate a prescription applies for a zone: the officer's edit if any, else the recommendation. */
 export function effectiveRate(zone: RecommendationZone): { kgNHa: number; productKgHa: number } {
   return zone.edited

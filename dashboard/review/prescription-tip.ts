@@ -3,7 +3,7 @@
 // server when an officer (or the farm's auto-approval policy) approves, never by a gateway, so a
 // farmer hears about a recommendation only once it has been reviewed.
 import { isId } from '../../protocol/ids.ts';
-import { effectiveRate, type Recommendation } from '../../protocol/recommendation.ts';
+import { effectiveRate, spreadTotals, type Recommendation } from '../../protocol/recommendation.ts';
 import type { Tip } from '../../protocol/tip.ts';
 import { tipId } from '../../edge/rules/lifecycle.ts';
 import { fieldTotals } from './totals.ts';
@@ -28,8 +28,11 @@ export const prescriptionKey = (farm: string, rec: string) => `prescription:${fa
 /** The `prescription` tip for an approved recommendation (the rates are the officer's, if edited). */
 export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip {
   const rates = rec.zones.map((z) => ({ areaHa: z.areaHa, ...effectiveRate(z) }));
-  const { areaHa: area, nKg, productKg } = fieldTotals(rec).totals;
-  const meanHa = area > 0 ? nKg / area : 0;
+  const zoneTotals = fieldTotals(rec).totals;
+  const meanHa = zoneTotals.areaHa > 0 ? zoneTotals.nKg / zoneTotals.areaHa : 0;
+  // What the files spread: the zones and the part of the field outside them at the zones' mean.
+  const { areaHa: area, nKg, productKg, restHa } = spreadTotals(rec);
+  const ha = (v: number) => v.toFixed(2);
   const minHa = Math.min(...rates.map((r) => r.kgNHa));
   const maxHa = Math.max(...rates.map((r) => r.kgNHa));
   const field = facts.fieldName ?? rec.field;
@@ -53,12 +56,18 @@ export function prescriptionTip(rec: Recommendation, facts: ApprovalFacts): Tip 
       ja:
         `${by ? '普及指導員が' : '自動承認ルールにより'}承認しました。` +
         `${zones}ゾーン、平均 ${per10a(meanHa)} kg N/10a（${fixed1(meanHa)} kg N/ha、` +
-        `${per10a(minHa)}〜${per10a(maxHa)} kg N/10a）、${rec.product.name.ja} 計 ${fixed1(productKg)} kg。` +
+        `${per10a(minHa)}〜${per10a(maxHa)} kg N/10a）、${rec.product.name.ja} 計 ${fixed1(productKg)} kg` +
+        (restHa > 0 ? `（圃場全体 ${ha(area)} ha 分。ゾーン外の ${ha(restHa)} ha はゾーンの平均の量）` : '') +
+        '。' +
         '処方箋をダウンロードして散布機に読み込んでください。',
       en:
         `${by ? 'Approved by an extension officer' : "Approved by the farm's auto-approval policy"}. ` +
         `${zones} zone${zones === 1 ? '' : 's'}, mean ${per10a(meanHa)} kg N/10a (${fixed1(meanHa)} kg N/ha, ` +
-        `${per10a(minHa)}–${per10a(maxHa)} kg N/10a), ${fixed1(productKg)} kg of ${rec.product.name.en} in all. ` +
+        `${per10a(minHa)}–${per10a(maxHa)} kg N/10a), ${fixed1(productKg)} kg of ${rec.product.name.en} in all` +
+        (restHa > 0
+          ? ` (the whole field, ${ha(area)} ha; the ${ha(restHa)} ha outside the zones at their mean rate)`
+          : '') +
+        '. ' +
         "Download the prescription and load it into your spreader's controller.",
     },
     evidence: {

@@ -108,6 +108,7 @@ const ja = {
   editedByOfficer: '（普及指導員が修正）',
   totalProduct: '肥料の合計',
   totalN: '窒素の合計',
+  totalsWholeField: '（圃場全体 {area} 分。ゾーン外の {rest} はゾーンの平均の量）',
   downloads: '処方ファイルのダウンロード',
   format_isoxml: '作業機用',
   format_shp: '地図ソフト用',
@@ -257,7 +258,7 @@ const ja = {
   rxFieldOutline: '圃場の境界',
   rxCoverageFull: 'ゾーンは圃場全体（{field}）を覆っています。',
   rxCoveragePart:
-    'ゾーンは圃場の{pct}（{covered} / {field}）を覆っています。残り{rest}は画像がないため、ゾーンの平均の施用量（窒素 {rate}、{product} {amount}）で施用されます。',
+    'ゾーンは圃場の{pct}（{covered} / {field}）を覆っています。ゾーン外の{rest}（雲などで画像が使えない部分や、境界沿いの細い帯）は、ゾーンの平均の量（窒素 {rate}、{product} {amount}）で散布されます。',
   economics: '経済性',
   cost: '費用',
   gain: '増収額',
@@ -819,6 +820,7 @@ const en: Record<Key, string> = {
   editedByOfficer: '(changed by the extension officer)',
   totalProduct: 'Product in total',
   totalN: 'Nitrogen in total',
+  totalsWholeField: '(the whole field, {area}; the {rest} outside the zones at their mean rate)',
   downloads: 'Prescription downloads',
   format_isoxml: 'for the machine',
   format_shp: 'for GIS',
@@ -967,7 +969,7 @@ const en: Record<Key, string> = {
   rxFieldOutline: 'Field boundary',
   rxCoverageFull: 'The zones cover the whole field ({field}).',
   rxCoveragePart:
-    'The zones cover {pct} of the field ({covered} of {field}). The remaining {rest} has no imagery and gets the zones’ mean rate ({rate} of N; {amount} of {product}).',
+    'The zones cover {pct} of the field ({covered} of {field}). The {rest} outside them (where the imagery is unusable, e.g. under cloud, and the strip along the boundary) gets the zones’ mean rate ({rate} of N; {amount} of {product}).',
   economics: 'Economics',
   cost: 'Cost',
   gain: 'Yield gain',

@@ -24,7 +24,7 @@ const GRID_PROPERTY = 'rate';
 /** The recommendation as a zipped ISOXML TaskData. */
 export async function toIsoxmlZip(rec: Recommendation): Promise<Uint8Array> {
   const rows = prescriptionRows(rec);
-  const rest = defaultRow(rec, rows);
+  const rest = defaultRow(rec);
   const coverage = rec.coverage;
   const m = new ISOXMLManager({ fmisTitle: 'hatake', fmisVersion: '1' });
   const customer = m.createEntityFromAttributes(TAGS.Customer, { CustomerLastName: rec.farm });

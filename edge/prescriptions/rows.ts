@@ -5,7 +5,12 @@
 // prescription covers the whole field and nothing past it.
 import { HatakeError } from '../../protocol/errors.ts';
 import { validator } from '../../protocol/validate.ts';
-import { effectiveRate, Recommendation, type MultiPolygonGeometry } from '../../protocol/recommendation.ts';
+import {
+  defaultRate,
+  effectiveRate,
+  Recommendation,
+  type MultiPolygonGeometry,
+} from '../../protocol/recommendation.ts';
 
 const recValidator = validator(Recommendation);
 
@@ -50,12 +55,6 @@ export function meanProductRate(rows: PrescriptionRow[]): number {
   return area > 0 ? rows.reduce((s, r) => s + r.productKgHa * r.areaHa, 0) / area : 0;
 }
 
-/** The area-weighted mean N rate (kg N/ha) of the rows. */
-export function meanKgNHa(rows: PrescriptionRow[]): number {
-  const area = rows.reduce((s, r) => s + r.areaHa, 0);
-  return area > 0 ? rows.reduce((s, r) => s + r.kgNHa * r.areaHa, 0) / area : 0;
-}
-
 /**
  * The ZONE number and id of the default row: no imagery zone is numbered 0 (they start at 1), so
  * a terminal's rate table shows it apart from the zones; its id reads "default" where a file has
@@ -65,20 +64,19 @@ export const DEFAULT_ZONE = 0;
 export const DEFAULT_ID = 'default';
 
 /**
- * The part of the field no zone covers, at the default rate — the zones' area-weighted mean
- * product rate after the officer's edits (meanProductRate, to 0.01 kg/ha: what ISOXML's mg/m²
- * holds) and the matching mean N rate. Null for a recommendation without `coverage` (made without
+ * The part of the field no zone covers, at the default rate (defaultRate: the zones' area-weighted
+ * mean rates after the officer's edits, product to 0.01 kg/ha as ISOXML's mg/m² holds). Null for a recommendation without `coverage` (made without
  * the field's boundary, or before it existed) and when the zones cover the whole field.
  */
-export function defaultRow(rec: Recommendation, rows: PrescriptionRow[]): PrescriptionRow | null {
+export function defaultRow(rec: Recommendation): PrescriptionRow | null {
   const c = rec.coverage;
   if (!c?.uncovered || c.uncoveredAreaHa <= 0) return null;
+  // The zones' means at their effective rates, as the farmer's totals count them (spreadTotals).
   return {
     id: DEFAULT_ID,
     zone: DEFAULT_ZONE,
     areaHa: c.uncoveredAreaHa,
-    kgNHa: round(meanKgNHa(rows), 4),
-    productKgHa: round(meanProductRate(rows), 2),
+    ...defaultRate(rec.zones),
     geometry: c.uncovered,
   };
 }
@@ -86,6 +84,6 @@ export function defaultRow(rec: Recommendation, rows: PrescriptionRow[]): Prescr
 /** Every row a file holds: the zones, then the default row when there is one. */
 export function allRows(rec: Recommendation): PrescriptionRow[] {
   const rows = prescriptionRows(rec);
-  const d = defaultRow(rec, rows);
+  const d = defaultRow(rec);
   return d ? [...rows, d] : rows;
 }

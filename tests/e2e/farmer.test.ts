@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { deviceTopic } from '../../protocol/topics.ts';
+import { spreadTotals, type Recommendation } from '../../protocol/recommendation.ts';
 import type { TipView } from '../../protocol/review.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import {
@@ -239,7 +240,15 @@ describe('the farmer journey', () => {
     const farmer = await signIn(stack.httpUrl, 'demo-farmer');
     const api = (await (await farmer(`/api/v1/recommendations/${recId}`)).json()) as {
       zones: { id: string; areaHa: number }[];
+      recommendation: Recommendation;
     };
+    // The totals are what the files spread (these zones make the whole prescription: no rest).
+    const spread = spreadTotals(api.recommendation);
+    expect(spread.restHa).toBe(0);
+    await expect(rec.getByTestId('rx-totals').textContent()).resolves.toBe(
+      `肥料の合計 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 0 }).format(spread.productKg)} kg · ` +
+        `窒素の合計 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(spread.nKg)} kg`,
+    );
     expect(api.zones.length).toBeGreaterThan(1);
     const ares = new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 });
     for (const z of api.zones)

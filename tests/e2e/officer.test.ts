@@ -22,7 +22,7 @@ import { MASKED_RGBA, rampColour } from '../../edge/imagery/heatmap.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
 import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
-import { defaultRow, prescriptionRows } from '../../edge/prescriptions/rows.ts';
+import { defaultRow } from '../../edge/prescriptions/rows.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import {
@@ -724,7 +724,7 @@ describe('the review page', () => {
 
       // Above the rates: how much the zones cover, and the rest at the default rate every prescription
       // gives it (the exports' own default row, edge/prescriptions/rows.ts).
-      const fallback = defaultRow(rec, prescriptionRows(rec))!;
+      const fallback = defaultRow(rec)!;
       const ha = (v: number) => new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(v);
       const rest = coverage.uncoveredAreaHa;
       const covered = coverage.fieldAreaHa - rest;
@@ -733,8 +733,9 @@ describe('the review page', () => {
       expect(pct).toBeLessThan(90);
       await expect(page.getByTestId('coverage').textContent()).resolves.toBe(
         `ゾーンは圃場の${pct} %（${ha(covered)} ha / ${ha(coverage.fieldAreaHa)} ha）を覆っています。` +
-          `残り${ha(rest)} haは画像がないため、ゾーンの平均の施用量（窒素 ${per10a(fallback.kgNHa)} kg/10a、` +
-          `${rec.product.name.ja} ${per10a(fallback.productKgHa)} kg/10a）で施用されます。`,
+          `ゾーン外の${ha(rest)} ha（雲などで画像が使えない部分や、境界沿いの細い帯）は、` +
+          `ゾーンの平均の量（窒素 ${per10a(fallback.kgNHa)} kg/10a、` +
+          `${rec.product.name.ja} ${per10a(fallback.productKgHa)} kg/10a）で散布されます。`,
       );
       // On the map: the zones, the rest hatched, the field's outline from the recommendation.
       const rx = page.locator('section[aria-labelledby="rmap-h"]');
@@ -802,7 +803,8 @@ describe('the review page', () => {
           new Intl.NumberFormat('en-GB', { minimumFractionDigits: 1, maximumFractionDigits: 2 }).format(v);
         await expect(page.getByTestId('coverage').textContent()).resolves.toBe(
           `The zones cover ${pct} % of the field (${ha(covered)} ha of ${ha(coverage.fieldAreaHa)} ha). ` +
-            `The remaining ${ha(rest)} ha has no imagery and gets the zones’ mean rate ` +
+            `The ${ha(rest)} ha outside them (where the imagery is unusable, e.g. under cloud, and the strip ` +
+            `along the boundary) gets the zones’ mean rate ` +
             `(${perHa(fallback.kgNHa)} kg/ha of N; ${perHa(fallback.productKgHa)} kg/ha of ${rec.product.name.en}).`,
         );
         await expect(rx.locator('.rx-legend-title').textContent()).resolves.toBe('N rate (kg/ha)');

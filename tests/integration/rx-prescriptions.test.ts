@@ -16,7 +16,13 @@ import shp from 'shpjs';
 import JSZip from 'jszip';
 import { HatakeError } from '../../protocol/errors.ts';
 import { validator } from '../../protocol/validate.ts';
-import { effectiveRate, Recommendation, type PolygonGeometry } from '../../protocol/recommendation.ts';
+import {
+  effectiveRate,
+  Recommendation,
+  spreadTotals,
+  type PolygonGeometry,
+} from '../../protocol/recommendation.ts';
+import { prescriptionTip } from '../../dashboard/review/prescription-tip.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
 import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
@@ -674,6 +680,52 @@ describe('coverage: a field partly masked by cloud', () => {
     const plain = await sbnrcRec();
     expect(plain.coverage).toBeUndefined();
     expect(rec.zones.map((z) => z.rate)).toEqual(plain.zones.map((z) => z.rate));
+  });
+
+  it('tells the farmer what the files spread: the zones and the rest at their mean, not the zones alone', async () => {
+    const rec = await sbnrcRec(undefined, FIELD);
+    rec.status = 'edited';
+    rec.zones[0]!.edited = { kgNHa: 46, productKgHa: 100, by: 'officer-1', at: NOW, reason: 'test' };
+    const c = rec.coverage!;
+    const spread = spreadTotals(rec);
+    // What the CSV spreads, row by row (zones, then the default row), is what the farmer is told.
+    const rows = toCsv(rec)
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
+    expect(rows.at(-1)![1]).toBe('"default"');
+    const csvKg = rows.reduce((s, r) => s + Number(r[8]), 0);
+    expect(Math.abs(spread.productKg - csvKg)).toBeLessThan(0.01 * rows.length);
+    const csvN = rows.reduce((s, r) => s + Number(r[3]) * Number(r[2]), 0);
+    expect(spread.nKg).toBeCloseTo(csvN, 1);
+    expect(spread.restHa).toBe(Math.round(c.uncoveredAreaHa * 1e4) / 1e4);
+    expect(spread.areaHa).toBeCloseTo(c.fieldAreaHa, 4);
+    // …which is more than the zones' own totals by the rest at the zones' mean rate.
+    const zonesKg = rec.zones.reduce((s, z) => s + effectiveRate(z).productKgHa * z.areaHa, 0);
+    expect(spread.productKg - zonesKg).toBeCloseTo(meanRate(rec) * c.uncoveredAreaHa, 0);
+    expect(spread.productKg).toBeGreaterThan(zonesKg * 1.2);
+
+    const tip = prescriptionTip(rec, { fieldName: '畑1号', approvedBy: 'officer-1', now: NOW });
+    expect(tip.text.ja).toContain(
+      `計 ${spread.productKg.toFixed(1)} kg（圃場全体 ${spread.areaHa.toFixed(2)} ha 分。`,
+    );
+    expect(tip.text.ja).toContain(`ゾーン外の ${spread.restHa.toFixed(2)} ha はゾーンの平均の量）`);
+    expect(tip.text.en).toContain(
+      `${spread.productKg.toFixed(1)} kg of ${rec.product.name.en} in all (the whole field, ${spread.areaHa.toFixed(2)} ha;`,
+    );
+    const q = Object.fromEntries(tip.evidence.quantities.map((x) => [x.name, x.value]));
+    expect([q.total_product, q.total_n, q.area]).toEqual([
+      Math.round(spread.productKg * 100) / 100,
+      Math.round(spread.nKg * 100) / 100,
+      spread.areaHa,
+    ]);
+    // Without coverage (no field boundary) the files spread the zones alone, and so says the tip.
+    const plain = await sbnrcRec();
+    expect(spreadTotals(plain)).toMatchObject({ restHa: 0, productKg: plain.totals.productKg });
+    expect(prescriptionTip(plain, { fieldName: null, approvedBy: null, now: NOW }).text.ja).not.toContain(
+      'ゾーン外',
+    );
   });
 
   it('refuses zones that lie outside the field’s boundary', async () => {

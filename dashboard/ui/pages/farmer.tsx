@@ -7,6 +7,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
 import type { TipView, AutomationView, AutomationLogView } from '../../../protocol/review.ts';
+import { spreadTotals } from '../../../protocol/recommendation.ts';
 import { METRICS, isMetricName } from '../../../protocol/metrics.ts';
 import type { EvidenceQuantity, EvidenceThreshold } from '../../../protocol/tip.ts';
 import { ruleLabel, termLabel, valueLabel, type EvidenceLabel } from '../../../edge/rules/evidence-labels.ts';
@@ -851,6 +852,7 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
   );
   const fields = useLoad(() => api<FarmFields>(`/api/v1/farms/${enc(farm)}/fields`), farm);
   const r = one.data;
+  const spread = r ? spreadTotals(r.recommendation) : { areaHa: 0, nKg: 0, productKg: 0, restHa: 0 };
   const zones = useMemo<MapPolygon[]>(() => {
     if (!r) return [];
     const rates = r.zones.map((z) => z.rate.kgNHa);
@@ -962,9 +964,19 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
               </tbody>
             </table>
           </div>
-          <p>
-            {t('totalProduct')} {fmtNumber(r.totals.productKg, lang, 0)} <span translate={false}>kg</span> ·{' '}
-            {t('totalN')} {fmtNumber(r.totals.nKg, lang, 1)} <span translate={false}>kg</span>
+          {/* What the files spread: the zones, and the part of the field outside them at their mean. */}
+          <p data-testid="rx-totals">
+            {t('totalProduct')} {fmtNumber(spread.productKg, lang, 0)} <span translate={false}>kg</span> ·{' '}
+            {t('totalN')} {fmtNumber(spread.nKg, lang, 1)} <span translate={false}>kg</span>
+            {spread.restHa > 0 ? (
+              <>
+                {' '}
+                {fill(t('totalsWholeField'), {
+                  area: <span translate={false}>{`${fmtNumber(spread.areaHa, lang, 2)} ha`}</span>,
+                  rest: <span translate={false}>{`${fmtNumber(spread.restHa, lang, 2)} ha`}</span>,
+                })}
+              </>
+            ) : null}
           </p>
           <h3>{t('downloads')}</h3>
           <ul class="downloads">

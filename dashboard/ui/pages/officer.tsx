@@ -447,8 +447,8 @@ function areaText(ha: number, lang: Lang): string {
 
 /**
  * How much of the field the zones cover (Recommendation.coverage), above the zone table so the
- * officer reads it before approving: "ゾーンは圃場の63 %（0.22 ha / 0.35 ha）を覆っています。残り
- * 0.13 haは画像がないため、ゾーンの平均の施用量（窒素 …）で施用されます。" The rest is what every
+ * officer reads it before approving: "ゾーンは圃場の63 %（0.22 ha / 0.35 ha）を覆っています。ゾーン外の
+ * 0.13 ha（…）は、ゾーンの平均の量（窒素 …）で散布されます。" The rest is what every
  * prescription gives the default rate (defaultRow, edge/prescriptions/rows.ts).
  */
 function CoverageNote({ r, coverage }: { r: ReviewDetail; coverage: Coverage }) {
