@@ -10,8 +10,8 @@
 import isoxml from 'isoxml';
 import type { ExtendedPartfield, ExtendedTask, ProcessDataVariable } from 'isoxml';
 import { HatakeError } from '../../protocol/errors.ts';
-import type { Recommendation } from '../../protocol/recommendation.ts';
-import { defaultRow, meanProductRate, prescriptionRows } from './rows.ts';
+import { defaultRate, type Recommendation } from '../../protocol/recommendation.ts';
+import { defaultRow, prescriptionRows } from './rows.ts';
 
 const { ISOXMLManager, TAGS, TaskTaskStatusEnum } = isoxml;
 
@@ -77,7 +77,7 @@ export async function toIsoxmlZip(rec: Recommendation): Promise<Uint8Array> {
     ValuePresentationIdRef: vpnRef,
   });
   const toMg = (kgHa: number) => Math.round(kgHa * MG_M2_PER_KG_HA);
-  const mean = toMg(meanProductRate(rows));
+  const mean = toMg(defaultRate(rec.zones).productKgHa);
   const zones = {
     type: 'FeatureCollection' as const,
     features: (rest ? [...rows, rest] : rows).map((r) => ({

@@ -49,12 +49,6 @@ export const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d
 /** A per-hectare amount per 10 a (1 ha = 10 × 10 a), as the files write it. */
 export const per10a = (perHa: number) => round(perHa / 10, 4);
 
-/** The area-weighted mean product rate (kg/ha): the default where a terminal has no zone. */
-export function meanProductRate(rows: PrescriptionRow[]): number {
-  const area = rows.reduce((s, r) => s + r.areaHa, 0);
-  return area > 0 ? rows.reduce((s, r) => s + r.productKgHa * r.areaHa, 0) / area : 0;
-}
-
 /**
  * The ZONE number and id of the default row: no imagery zone is numbered 0 (they start at 1), so
  * a terminal's rate table shows it apart from the zones; its id reads "default" where a file has
