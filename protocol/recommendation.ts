@@ -330,9 +330,11 @@ export const Recommendation = Type.Object(
 );
 export type Recommendation = Static<typeof Recommendation>;
 
+/** A value rounded to `d` decimals. */
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+
 /** Field totals as a document carries them: ha to 4 decimals, kg to 2 (yield to 1), whole yen. */
 export function roundTotals(t: Totals): Totals {
-  const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
   return {
     areaHa: round(t.areaHa, 4),
     nKg: round(t.nKg, 2),
@@ -344,24 +346,33 @@ export function roundTotals(t: Totals): Totals {
   };
 }
 
+/** The zones' area and their N and product at the rates they apply (the officer's edits included). */
+function appliedSums(zones: readonly RecommendationZone[]): {
+  areaHa: number;
+  nKg: number;
+  productKg: number;
+} {
+  let areaHa = 0;
+  let nKg = 0;
+  let productKg = 0;
+  for (const z of zones) {
+    const r = effectiveRate(z);
+    areaHa += z.areaHa;
+    nKg += r.kgNHa * z.areaHa;
+    productKg += r.productKgHa * z.areaHa;
+  }
+  return { areaHa, nKg, productKg };
+}
+
 /**
  * The rates a prescription gives the part of the field no zone covers: the zones' area-weighted
  * means at the rates they apply (the officer's edits included) — N to 0.0001 kg/ha, product to
  * 0.01 kg/ha (what ISOXML's mg/m² holds). Zero without zones.
  */
 export function defaultRate(zones: readonly RecommendationZone[]): { kgNHa: number; productKgHa: number } {
-  const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
-  let area = 0;
-  let n = 0;
-  let product = 0;
-  for (const z of zones) {
-    const r = effectiveRate(z);
-    area += z.areaHa;
-    n += r.kgNHa * z.areaHa;
-    product += r.productKgHa * z.areaHa;
-  }
-  return area > 0
-    ? { kgNHa: round(n / area, 4), productKgHa: round(product / area, 2) }
+  const s = appliedSums(zones);
+  return s.areaHa > 0
+    ? { kgNHa: round(s.nKg / s.areaHa, 4), productKgHa: round(s.productKg / s.areaHa, 2) }
     : { kgNHa: 0, productKgHa: 0 };
 }
 
@@ -376,23 +387,14 @@ export function spreadTotals(rec: Pick<Recommendation, 'zones' | 'coverage'>): {
   productKg: number;
   restHa: number;
 } {
-  const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
   const c = rec.coverage;
   const restHa = c?.uncovered && c.uncoveredAreaHa > 0 ? c.uncoveredAreaHa : 0;
+  const s = appliedSums(rec.zones);
   const d = defaultRate(rec.zones);
-  let areaHa = restHa;
-  let nKg = d.kgNHa * restHa;
-  let productKg = d.productKgHa * restHa;
-  for (const z of rec.zones) {
-    const r = effectiveRate(z);
-    areaHa += z.areaHa;
-    nKg += r.kgNHa * z.areaHa;
-    productKg += r.productKgHa * z.areaHa;
-  }
   return {
-    areaHa: round(areaHa, 4),
-    nKg: round(nKg, 2),
-    productKg: round(productKg, 2),
+    areaHa: round(s.areaHa + restHa, 4),
+    nKg: round(s.nKg + d.kgNHa * restHa, 2),
+    productKg: round(s.productKg + d.productKgHa * restHa, 2),
     restHa: round(restHa, 4),
   };
 }

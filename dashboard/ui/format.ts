@@ -16,10 +16,16 @@ export function displayUnit(metric: string, unit: string): { unit: string; facto
 /** The names a device's kit file gives metrics of its own (those outside the protocol's registry). */
 export type KitMetricNames = ReadonlyMap<string, { ja: string; en: string }>;
 
+/** The names a kit gives among `metrics` (its metricDetails, or a sensor's choices in a form). */
+export function metricNamesOf(
+  metrics: readonly { id: string; name?: { ja: string; en: string } | null }[],
+): KitMetricNames {
+  return new Map(metrics.flatMap((m) => (m.name ? [[m.id, m.name] as const] : [])));
+}
+
 /** The metric names of kit `kit` in the catalogue (none for an unknown kit). */
 export function kitMetricNames(kits: readonly KitSummary[], kit: string | null | undefined): KitMetricNames {
-  const found = kit ? kits.find((k) => k.id === kit) : undefined;
-  return new Map((found?.metricDetails ?? []).flatMap((m) => (m.name ? [[m.id, m.name] as const] : [])));
+  return metricNamesOf((kit ? kits.find((k) => k.id === kit) : undefined)?.metricDetails ?? []);
 }
 
 /** A metric's name: the protocol's, else the one its kit file gives, else its id. */

@@ -13,7 +13,7 @@ import type { ActuatorCommand } from '../../../protocol/automation.ts';
 import { isMetricName } from '../../../protocol/metrics.ts';
 import { ApiError } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
-import { kitMetricNames, metricName, triggerParts } from '../format.ts';
+import { kitMetricNames, metricName, metricNamesOf, triggerParts } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, FieldError } from '../components/common.tsx';
 import {
@@ -189,6 +189,7 @@ export function AutomationForm({
     (serverField === key ? t('serverRefused') : undefined);
   const sensor = choices.sensors.find((s) => s.id === draft.sensor);
   const metric = sensor?.metrics.find((m) => m.id === draft.metric);
+  const sensorNames = metricNamesOf(sensor?.metrics ?? []);
   const unit = metric?.unit ? (
     <>
       {' '}
@@ -376,7 +377,7 @@ export function AutomationForm({
             {!metric ? <option value="">{t('choose')}</option> : null}
             {(sensor?.metrics ?? []).map((m) => (
               <option key={m.id} value={m.id} translate={isMetricName(m.id) || m.name ? undefined : false}>
-                {m.name?.[lang] ?? metricName(m.id, lang)}
+                {metricName(m.id, lang, sensorNames)}
               </option>
             ))}
           </select>

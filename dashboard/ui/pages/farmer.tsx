@@ -840,6 +840,27 @@ const rateColour = (v: number, lo: number, hi: number) => {
   return `rgb(${c(229, 0)}, ${c(245, 90)}, ${c(224, 50)})`;
 };
 
+/** What the prescription files spread: the zones, and the part of the field outside them at their mean. */
+function SpreadTotals({ rec }: { rec: Parameters<typeof spreadTotals>[0] }) {
+  const { t, lang } = useI18n();
+  const spread = spreadTotals(rec);
+  return (
+    <p data-testid="rx-totals">
+      {t('totalProduct')} {fmtNumber(spread.productKg, lang, 0)} <span translate={false}>kg</span> ·{' '}
+      {t('totalN')} {fmtNumber(spread.nKg, lang, 1)} <span translate={false}>kg</span>
+      {spread.restHa > 0 ? (
+        <>
+          {' '}
+          {fill(t('totalsWholeField'), {
+            area: <span translate={false}>{`${fmtNumber(spread.areaHa, lang, 2)} ha`}</span>,
+            rest: <span translate={false}>{`${fmtNumber(spread.restHa, lang, 2)} ha`}</span>,
+          })}
+        </>
+      ) : null}
+    </p>
+  );
+}
+
 export function FarmerRecommendations({ farm, id }: { farm: string; id?: string }) {
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.approved(farm), farm);
@@ -852,7 +873,6 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
   );
   const fields = useLoad(() => api<FarmFields>(`/api/v1/farms/${enc(farm)}/fields`), farm);
   const r = one.data;
-  const spread = r ? spreadTotals(r.recommendation) : { areaHa: 0, nKg: 0, productKg: 0, restHa: 0 };
   const zones = useMemo<MapPolygon[]>(() => {
     if (!r) return [];
     const rates = r.zones.map((z) => z.rate.kgNHa);
@@ -964,20 +984,7 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
               </tbody>
             </table>
           </div>
-          {/* What the files spread: the zones, and the part of the field outside them at their mean. */}
-          <p data-testid="rx-totals">
-            {t('totalProduct')} {fmtNumber(spread.productKg, lang, 0)} <span translate={false}>kg</span> ·{' '}
-            {t('totalN')} {fmtNumber(spread.nKg, lang, 1)} <span translate={false}>kg</span>
-            {spread.restHa > 0 ? (
-              <>
-                {' '}
-                {fill(t('totalsWholeField'), {
-                  area: <span translate={false}>{`${fmtNumber(spread.areaHa, lang, 2)} ha`}</span>,
-                  rest: <span translate={false}>{`${fmtNumber(spread.restHa, lang, 2)} ha`}</span>,
-                })}
-              </>
-            ) : null}
-          </p>
+          <SpreadTotals rec={r.recommendation} />
           <h3>{t('downloads')}</h3>
           <ul class="downloads">
             {(['isoxml', 'shp', 'geojson', 'csv'] as const).map((fmt) => (
