@@ -15,12 +15,23 @@ import { HatakeServer } from '../dashboard/server.ts';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemoUsers } from '../dashboard/demo.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { gatewayConfigFor, DEFAULT_MQTT } from '../gateway/config.ts';
+import type { Refusal } from '../sim/connect.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { SIGNALS } from '../sim/signals.ts';
+import { SimulatedValve } from '../sim/valve.ts';
 import { options, untilSignal } from './main.ts';
 
 export const DEMO_MANIFEST = fileURLToPath(new URL('../sim/demo-farm.yaml', import.meta.url));
 const GATEWAY_ID = 'demo-gw';
+const GATE_KIT = 'hatake-water-gate';
+const LEVEL_KIT = 'hatake-paddy-water';
+/**
+ * The demo paddy behind its gate: 4 cm of water at the start, losing 0.6 cm an hour to
+ * percolation and evaporation (faster than a real paddy's 1–3 cm a day, as the demo's other
+ * signals are), filling 12 cm an hour while the gate is open. Nobody tends it but an automation
+ * ("keep 3–5 cm") or a manual override.
+ */
+const DEMO_PADDY = { startCm: 4, fillCmPerMin: 0.2, drainCmPerMin: 0.01 };
 
 /**
  * On the first start, a generated Sentinel-2-like scene of the demo fields goes into the
@@ -143,24 +154,39 @@ export async function start(args: string[]): Promise<number> {
   // A kit whose login the gateway refuses (its key was replaced, e.g. provisioned again from the
   // dashboard with a new key) is said once, with what to do; the others keep running.
   const simLog = log.child({ part: 'sim' });
-  const devices = manifest.devices.map(
-    (d, i) =>
+  const login = (device: string) => ({
+    farm: manifest.farm.id,
+    device,
+    secret: secrets.devices[device] ?? '',
+    brokerUrl: `mqtt://127.0.0.1:${gateway.mqttPort}`,
+    onRefused: (r: Refusal) =>
+      simLog.error(
+        { device: r.device, reason: r.reason, secrets: secretsFile, registry: registryFile },
+        refusedAdvice(r.device, r.reason, secretsFile, registryFile),
+      ),
+    onBack: (id: string) => simLog.info({ device: id }, `simulated device ${id} is accepted again`),
+  });
+  const intervalMs = Number(values.interval) * 1000;
+  // Each water gate holds back a paddy of its own (DEMO_PADDY); the field's level sensors read it.
+  const gates = manifest.devices
+    .filter((d) => d.kit === GATE_KIT)
+    .map((d) => ({
+      field: d.field,
+      valve: new SimulatedValve({ ...login(d.id), reportEveryMs: intervalMs, level: DEMO_PADDY }),
+    }));
+  const devices = manifest.devices.flatMap((d, i) => {
+    const signal = SIGNALS[d.kit]?.(i + 1);
+    if (!signal) return [];
+    const gate = d.kit === LEVEL_KIT ? gates.find((g) => g.field === d.field)?.valve : undefined;
+    return [
       new SimulatedDevice({
-        farm: manifest.farm.id,
-        device: d.id,
-        secret: secrets.devices[d.id] ?? '',
-        brokerUrl: `mqtt://127.0.0.1:${gateway.mqttPort}`,
-        intervalMs: Number(values.interval) * 1000,
-        signal: SIGNALS[d.kit]!(i + 1),
-        onRefused: (r) =>
-          simLog.error(
-            { device: r.device, reason: r.reason, secrets: secretsFile, registry: registryFile },
-            refusedAdvice(r.device, r.reason, secretsFile, registryFile),
-          ),
-        onBack: (device) => simLog.info({ device }, `simulated device ${device} is accepted again`),
+        ...login(d.id),
+        intervalMs,
+        signal: gate ? (time) => ({ ...signal(time), water_level: gate.levelNow() ?? 0 }) : signal,
       }),
-  );
-  await Promise.all(devices.map((d) => d.start()));
+    ];
+  });
+  await Promise.all([...devices, ...gates.map((g) => g.valve)].map((d) => d.start()));
 
   process.stdout.write(
     [
@@ -174,7 +200,7 @@ export async function start(args: string[]): Promise<number> {
   );
   await untilSignal();
   log.info('stopping');
-  await Promise.all(devices.map((d) => d.stop()));
+  await Promise.all([...devices, ...gates.map((g) => g.valve)].map((d) => d.stop()));
   await gateway.stop();
   await server.close();
   return 0;

@@ -2,11 +2,13 @@
 // (mqtt.js) that logs in with its provisioned secret, subscribes to its `down` topic, obeys
 // `open`, `close` and timed `open` (open_for: `{ command: open, minutes }`, closing itself when
 // the time is up), and reports valve_state, open_minutes_left and — with a level model — the
-// paddy water_level on `up`. Switches make it misbehave like a real one can: never report closed
+// paddy water_level on `up`. It logs in as every simulated kit does (connect.ts: a refused login
+// is told to `onRefused`, and tried again every minute). Switches make it misbehave like a real one can: never report closed
 // (a stuck limit switch), or ignore commands (a jammed motor, a dead relay). Its timers run on an
 // injectable clock so a test can let minutes pass at once.
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { deviceTopic } from '../protocol/topics.ts';
+import { connectKit, type KitConnection, type KitLogin } from './connect.ts';
 
 /** Time and timers (the engine's EngineClock has the same shape). */
 export interface ValveClock {
@@ -22,11 +24,7 @@ export interface ValveFaults {
   ignoreCommands: boolean;
 }
 
-export interface SimulatedValveOptions {
-  farm: string;
-  device: string;
-  secret: string;
-  brokerUrl: string;
+export interface SimulatedValveOptions extends KitLogin {
   clock?: ValveClock;
   /** Also report every this many ms of the clock (0: only when the state changes). */
   reportEveryMs?: number;
@@ -48,7 +46,7 @@ const realClock: ValveClock = {
 export class SimulatedValve {
   readonly opts: SimulatedValveOptions;
   private readonly clock: ValveClock;
-  private client: MqttClient | undefined;
+  private conn: KitConnection | undefined;
   private closeTimer: unknown;
   private reportTimer: unknown;
   private lastStamp = 0;
@@ -75,25 +73,34 @@ export class SimulatedValve {
     }
   }
 
-  async start(): Promise<void> {
-    const { farm, device, secret, brokerUrl } = this.opts;
-    const status = deviceTopic(farm, device, 'status');
-    // A clean session: a command queued while the valve was away must not open it hours later.
-    this.client = await mqtt.connectAsync(brokerUrl, {
-      username: device,
-      password: secret,
-      clientId: `${device}-valve-sim`,
-      clean: true,
-      reconnectPeriod: 1000,
-      will: { topic: status, payload: Buffer.from('offline'), qos: 1, retain: true },
+  private get client(): MqttClient | undefined {
+    return this.conn?.client;
+  }
+
+  /**
+   * Connects, subscribes to its `down` topic and reports its state; at every reconnection again
+   * (a clean session: a command queued while the valve was away must not open it hours later).
+   * Resolves true once that is done for the first login, false when the first login is refused
+   * or fails (it keeps trying); rejects when the broker refuses the subscription.
+   */
+  async start(): Promise<boolean> {
+    const { farm, device } = this.opts;
+    let ready: Promise<void> | undefined;
+    this.conn = connectKit(this.opts, { clientId: `${device}-valve-sim`, clean: true }, (client) => {
+      const p = (async () => {
+        const granted = await client.subscribeAsync(deviceTopic(farm, device, 'down'), { qos: 1 });
+        if (granted.some((g) => g.qos === 128))
+          throw new Error(`${device}: subscription to its down topic refused`);
+        await this.report();
+      })();
+      ready ??= p;
+      p.catch(() => {});
     });
-    this.client.on('message', (_topic, payload) => this.onCommand(payload));
-    const granted = await this.client.subscribeAsync(deviceTopic(farm, device, 'down'), { qos: 1 });
-    if (granted.some((g) => g.qos === 128))
-      throw new Error(`${device}: subscription to its down topic refused`);
-    await this.client.publishAsync(status, 'online', { qos: 1, retain: true });
-    await this.report();
+    this.conn.client.on('message', (_topic, payload) => this.onCommand(payload));
     this.scheduleReport();
+    if (!(await this.conn.first)) return false;
+    await ready;
+    return true;
   }
 
   /** Switches misbehaviour on or off while running. */
@@ -166,7 +173,8 @@ export class SimulatedValve {
     const level = this.levelNow();
     if (level !== undefined) values.water_level = level;
     const client = this.client;
-    if (!client) return Promise.resolve();
+    // Not connected: nothing to tell now; each login reports the state anew.
+    if (!client?.connected) return Promise.resolve();
     const p = client
       .publishAsync(deviceTopic(this.opts.farm, this.opts.device, 'up'), JSON.stringify({ time, values }), {
         qos: 1,
@@ -185,16 +193,9 @@ export class SimulatedValve {
   async stop(): Promise<void> {
     this.clock.clearTimeout(this.closeTimer);
     this.clock.clearTimeout(this.reportTimer);
-    const client = this.client;
-    this.client = undefined;
-    if (!client) return;
-    await client
-      .publishAsync(deviceTopic(this.opts.farm, this.opts.device, 'status'), 'offline', {
-        qos: 1,
-        retain: true,
-      })
-      .catch(() => {});
-    await client.endAsync();
+    const conn = this.conn;
+    this.conn = undefined;
+    await conn?.end();
   }
 }
 

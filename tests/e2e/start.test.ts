@@ -75,11 +75,12 @@ describe('hatake start', () => {
     const devices = await eventually(async () => {
       const list = (await (await farmer('/api/v1/devices')).json()) as DeviceView[];
       const fresh = list.filter((d) => d.latest.length > 0 && Date.now() - Date.parse(d.lastSeen!) < 60_000);
-      return fresh.length === 3 ? list : undefined;
+      return fresh.length === 4 ? list : undefined;
     }, 30_000);
     expect(devices.map((d) => d.kit).sort()).toEqual([
       'hatake-paddy-water',
       'hatake-soil-probe',
+      'hatake-water-gate',
       'hatake-weather-station',
     ]);
     // Values change over time (the page updates them live).
@@ -136,6 +137,29 @@ describe('hatake start', () => {
     expect(tips).toEqual(expect.arrayContaining(['battery_low', 'prescription']));
     // Everything above happened within two minutes of `npm start`.
     expect(Date.now() - t0).toBeLessThanOrEqual(STORY_MS);
+
+    // The paddy's water gate obeys the farmer: held open from the dashboard, the gateway opens
+    // it, and the paddy's level sensor sees the water come in.
+    const level = (list: DeviceView[], id: string, metric = 'water_level') =>
+      list.find((d) => d.id === id)?.latest.find((l) => l.metric === metric);
+    const closed = (await (await farmer('/api/v1/devices')).json()) as DeviceView[];
+    expect(level(closed, 'gate-1', 'valve_state')?.value).toBe(0);
+    const hold = await farmer('/api/v1/farms/demo-farm/devices/gate-1/override', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'hold_open', minutes: 10 }),
+    });
+    expect(hold.status).toBe(200);
+    const opened = await eventually(async () => {
+      const list = (await (await farmer('/api/v1/devices')).json()) as DeviceView[];
+      return level(list, 'gate-1', 'valve_state')?.value === 1 ? list : undefined;
+    }, 30_000);
+    const before = level(opened, 'water-1')!;
+    await eventually(async () => {
+      const list = (await (await farmer('/api/v1/devices')).json()) as DeviceView[];
+      const now = level(list, 'water-1')!;
+      return now.time !== before.time && now.value >= before.value + 0.1;
+    }, 60_000);
     expect(await stop(child)).toBe(0);
   }, 240_000);
 

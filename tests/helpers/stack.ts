@@ -1,6 +1,7 @@
 // A real hatake stack for integration tests: the server and the gateway's broker on port 0, real
 // SQLite files in a temp dir, the demo manifest and freshly provisioned device secrets.
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Manifest } from '../../protocol/manifest.ts';
@@ -19,9 +20,41 @@ import {
 } from '../../gateway/config.ts';
 import { pino } from 'pino';
 
-export const DEMO_MANIFEST_FILE = join(import.meta.dirname, '../../sim/demo-farm.yaml');
-export const demoManifest = () =>
-  parseYaml(readFileSync(DEMO_MANIFEST_FILE, 'utf8'), DEMO_MANIFEST_FILE, validator(Manifest));
+/** The demo farm as `npm start` runs it: three sensor kits and the paddy's water gate gate-1. */
+export const DEMO_FARM_FILE = join(import.meta.dirname, '../../sim/demo-farm.yaml');
+
+/**
+ * The demo farm's sensors alone — the file the test stacks run: the tests that drive valves add
+ * the ones they drive (their own gate-1, gate-2 on the fields they need). The demo file's text up
+ * to its gate, written once per content into the temp dir.
+ */
+function demoSensorsFile(): string {
+  const text = readFileSync(DEMO_FARM_FILE, 'utf8');
+  const cut = text.indexOf('\n  - id: gate-1\n');
+  if (
+    cut < 0 ||
+    !text
+      .slice(cut + 1)
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .every((l) => /^ {4}\S/.test(l))
+  )
+    throw new Error(`${DEMO_FARM_FILE}: expected its water gate gate-1 as the last device`);
+  const sensors = text.slice(0, cut + 1);
+  const file = join(
+    tmpdir(),
+    `hatake-demo-sensors-${createHash('sha256').update(sensors).digest('hex').slice(0, 12)}.yaml`,
+  );
+  if (!existsSync(file)) writeFileAtomic(file, sensors);
+  return file;
+}
+export const DEMO_MANIFEST_FILE = demoSensorsFile();
+const manifestOf = (file: string) => parseYaml(readFileSync(file, 'utf8'), file, validator(Manifest));
+/** The demo farm's sensors (what the test stacks run). */
+export const demoManifest = () => manifestOf(DEMO_MANIFEST_FILE);
+/** The demo farm as `npm start` runs it, gate included. */
+export const demoFarm = () => manifestOf(DEMO_FARM_FILE);
 export const quietLog = () => pino({ level: process.env.HATAKE_TEST_LOG ?? 'silent' });
 
 export interface Stack {

@@ -1,7 +1,8 @@
-// `hatake start` with a simulated kit whose key the gateway no longer holds (its demo secret and
-// the registry disagree, as after the kit was provisioned again elsewhere): the process does not
-// die on the refused login — it logs one clear line (the device, the broker's reason, what to do),
-// the other kits keep reporting, and Ctrl-C still stops it cleanly.
+// `hatake start` with simulated kits whose keys the gateway no longer holds (their demo secrets
+// and the registry disagree, as after a kit was provisioned again elsewhere) — a sensor and the
+// water gate: the process does not die on the refused logins — it logs one clear line for each
+// (the device, the broker's reason, what to do), the other kits keep reporting, and Ctrl-C still
+// stops it cleanly.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceView } from '../../protocol/api.ts';
 import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
-import { demoManifest, eventually, signIn } from '../helpers/stack.ts';
+import { demoFarm, eventually, signIn } from '../helpers/stack.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(join(tmpdir(), 'hatake-start-refused-'));
@@ -21,15 +22,19 @@ afterAll(() => {
 
 describe('hatake start with a kit the gateway refuses', () => {
   it('logs the refusal once with what to do, keeps the other kits running, and stops cleanly', async () => {
-    // The demo's files as a previous run left them, but water-1's secret no longer matches.
-    const { registry, secrets } = provisionRegistry(demoManifest());
+    // The demo's files as a previous run left them, but water-1's and gate-1's secrets no longer match.
+    const { registry, secrets } = provisionRegistry(demoFarm());
     mkdirSync(join(dataDir, 'gateway'), { recursive: true });
     writeFileAtomic(join(dataDir, 'gateway', 'registry.json'), JSON.stringify(registry));
     writeFileAtomic(
       join(dataDir, 'demo-secrets.json'),
       JSON.stringify({
         gatewayToken: 'from-a-server-long-gone',
-        devices: { ...secrets, 'water-1': 'a-secret-the-gateway-never-knew' },
+        devices: {
+          ...secrets,
+          'water-1': 'a-secret-the-gateway-never-knew',
+          'gate-1': 'another-secret-it-never-knew',
+        },
       }),
     );
     child = spawn(
@@ -54,7 +59,12 @@ describe('hatake start with a kit the gateway refuses', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const url = await eventually(() => /dashboard: (http:\/\/localhost:\d+)\//.exec(out)?.[1], 60_000);
-    await eventually(() => out.includes('simulated device water-1 was refused'), 15_000);
+    await eventually(
+      () =>
+        out.includes('simulated device water-1 was refused') &&
+        out.includes('simulated device gate-1 was refused'),
+      15_000,
+    );
     const farmer = await signIn(url, 'demo-farmer');
     const fresh = await eventually(async () => {
       const list = (await (await farmer('/api/v1/devices')).json()) as DeviceView[];
@@ -67,13 +77,15 @@ describe('hatake start with a kit the gateway refuses', () => {
     expect(fresh).toEqual(['soil-1', 'wx-1']);
     expect(child.exitCode).toBeNull();
     const lines = out.split('\n').filter((l) => l.includes('was refused'));
-    expect(lines).toHaveLength(1);
-    const line = JSON.parse(lines[0]!) as { device: string; reason: string; msg: string };
-    expect(line.device).toBe('water-1');
-    expect(line.reason).toBe('Connection refused: Bad username or password');
-    expect(line.msg).toContain(join(dataDir, 'demo-secrets.json'));
-    expect(line.msg).toMatch(/Put its new secret .* and restart, or stop hatake and delete both files/);
-    expect(line.msg).toMatch(/The other devices keep running/);
+    const refused = lines.map((l) => JSON.parse(l) as { device: string; reason: string; msg: string });
+    expect(refused.map((r) => r.device).sort()).toEqual(['gate-1', 'water-1']);
+    for (const line of refused) {
+      expect(line.reason).toBe('Connection refused: Bad username or password');
+      expect(line.msg).toContain(join(dataDir, 'demo-secrets.json'));
+      expect(line.msg).toContain(`devices["${line.device}"]`);
+      expect(line.msg).toMatch(/Put its new secret .* and restart, or stop hatake and delete both files/);
+      expect(line.msg).toMatch(/The other devices keep running/);
+    }
     expect(out).not.toMatch(/ErrorWithReasonCode|at .*node_modules\/mqtt/);
     const code = await new Promise<number | null>((resolve) => {
       child!.once('exit', (c) => resolve(c));

@@ -59,7 +59,12 @@ describe('manifest validation', () => {
       today: '2026-11-28',
     });
     expect(problems).toEqual([]);
-    expect(manifest?.devices).toHaveLength(3);
+    expect(manifest?.devices.map((d) => d.kit)).toEqual([
+      'hatake-soil-probe',
+      'hatake-weather-station',
+      'hatake-paddy-water',
+      'hatake-water-gate',
+    ]);
   });
 
   it('checks field observations: a future date and an attribute name outside the rule, each placed', () => {
