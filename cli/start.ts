@@ -34,11 +34,19 @@ const LEVEL_KIT = 'hatake-paddy-water';
 const DEMO_PADDY = { startCm: 4, fillCmPerMin: 0.2, drainCmPerMin: 0.01 };
 
 /**
- * On the first start, a generated Sentinel-2-like scene of the demo fields goes into the
- * gateway's imagery folder: processed there into indices and zones, it yields the fertilization
- * recommendation an extension officer reviews.
+ * The paddy's panicle-initiation pass: the day after the demo manifest's PI scouting (2026-07-18),
+ * as the rice top-dressing model pairs its image with that scouting (within 10 days).
  */
-function dropDemoScene(gateway: Gateway, manifest: Manifest, log: Logger): void {
+export const DEMO_PI_SCENE = '2026-07-19T01:35:21Z';
+
+/**
+ * On the first start, generated Sentinel-2-like scenes of the demo fields go into the gateway's
+ * imagery folder: the paddy's panicle-initiation pass of the summer and a pass of three days ago.
+ * Processed there into indices and zones, they yield the fertilization recommendations an
+ * extension officer reviews — the paddy's top-dressing from the summer pass, the wheat's from the
+ * recent one (each model refuses the other pass: too far from the PI scouting, before planting).
+ */
+function dropDemoScenes(gateway: Gateway, manifest: Manifest, log: Logger): void {
   const root = join(gateway.config.dataDir, 'imagery');
   if (
     ['done', 'failed'].some(
@@ -46,18 +54,20 @@ function dropDemoScene(gateway: Gateway, manifest: Manifest, log: Logger): void 
     )
   )
     return;
-  const acquired = new Date(Date.now() - 3 * 86_400_000);
-  acquired.setUTCHours(1, 35, 21, 0);
-  const scene = demoScene(manifest, { acquired: acquired.toISOString().replace('.000Z', 'Z') });
+  const recent = new Date(Date.now() - 3 * 86_400_000);
+  recent.setUTCHours(1, 35, 21, 0);
   const inbox = gateway.imagery.inbox;
-  writeFileSync(join(inbox, `${scene.sceneId}.json`), JSON.stringify(scene.stac));
-  writeFileSync(
-    join(inbox, `${scene.sceneId}.hatake.json`),
-    JSON.stringify({ profile: 's2-l2a', bands: scene.bands, sceneId: scene.sceneId }),
-  );
-  // The image last: the inbox takes a .tif once its size holds still.
-  writeFileSync(join(inbox, `${scene.sceneId}.tif`), new Uint8Array(scene.tiff));
-  log.info({ scene: scene.sceneId }, 'demo scene dropped into the imagery folder');
+  for (const acquired of [DEMO_PI_SCENE, recent.toISOString().replace('.000Z', 'Z')]) {
+    const scene = demoScene(manifest, { acquired });
+    writeFileSync(join(inbox, `${scene.sceneId}.json`), JSON.stringify(scene.stac));
+    writeFileSync(
+      join(inbox, `${scene.sceneId}.hatake.json`),
+      JSON.stringify({ profile: 's2-l2a', bands: scene.bands, sceneId: scene.sceneId }),
+    );
+    // The image last: the inbox takes a .tif once its size holds still.
+    writeFileSync(join(inbox, `${scene.sceneId}.tif`), new Uint8Array(scene.tiff));
+    log.info({ scene: scene.sceneId }, 'demo scene dropped into the imagery folder');
+  }
   void gateway.imagery.scan();
 }
 
@@ -149,7 +159,7 @@ export async function start(args: string[]): Promise<number> {
     return abort(e);
   });
   started.push(() => gateway.stop());
-  dropDemoScene(gateway, manifest, log);
+  dropDemoScenes(gateway, manifest, log);
 
   // A kit whose login the gateway refuses (its key was replaced, e.g. provisioned again from the
   // dashboard with a new key) is said once, with what to do; the others keep running.

@@ -44,7 +44,7 @@ const DAY = 86_400_000;
 const WHEAT_GDD_BASE_C = 4.4;
 
 /**
- * Days from planting to `now` with GDD > 0. Days the weather station covers count by their mean
+ * Days from planting to `now` (the image's acquisition) with GDD > 0. Days the weather station covers count by their mean
  * temperature; days it does not cover count as growing days, and the source says so.
  */
 export function daysGddPositive(
@@ -53,9 +53,11 @@ export function daysGddPositive(
   dailyMeanC: ReadonlyMap<string, number>,
 ): { days: number; source: string } {
   const start = Date.parse(`${plantingDate}T00:00:00Z`);
+  // Whole days: from the planting day up to, not including, the day of `now` (the image's day).
+  const end = Math.floor(now / DAY) * DAY;
   let days = 0;
   let measured = 0;
-  for (let t = start; t < now; t += DAY) {
+  for (let t = start; t < end; t += DAY) {
     const mean = dailyMeanC.get(new Date(t).toISOString().slice(0, 10));
     if (mean === undefined) days++;
     else {
@@ -63,7 +65,7 @@ export function daysGddPositive(
       if (mean > WHEAT_GDD_BASE_C) days++;
     }
   }
-  const total = Math.max(0, Math.floor((now - start) / DAY));
+  const total = Math.max(0, Math.round((end - start) / DAY));
   return {
     days,
     source:
@@ -255,7 +257,8 @@ export function sensorInputs(
 }
 
 export class GatewayRecommender {
-  private pool: InferencePool | undefined;
+  /** Started once, on the first recommendation (two scenes at once must not start two pools). */
+  private pool: Promise<InferencePool> | undefined;
   private registry: ModelRegistry | undefined;
   private readonly modelsDir: string;
   private readonly log: Logger;
@@ -320,8 +323,12 @@ export class GatewayRecommender {
         const entry = reg.entry(choice.model);
         const ref = modelRef(entry.card);
         model = ref;
-        this.pool ??= await InferencePool.start({ size: 1 });
-        await this.pool.load(reg.load(ref));
+        this.pool ??= InferencePool.start({ size: 1 }).catch((e: unknown) => {
+          this.pool = undefined; // tried again with the next scene
+          throw e;
+        });
+        const pool = await this.pool;
+        await pool.load(reg.load(ref));
         const fieldAttributes: RecommendRequest['fieldAttributes'] = {};
         // What was scouted in the field (plant height, stems …), each with the day it was measured.
         for (const [name, o] of Object.entries(field.observations ?? {})) {
@@ -331,14 +338,24 @@ export class GatewayRecommender {
             source: `field observation ${o.date}${o.note ? ` (${o.note})` : ''}`,
           };
         }
+        // The crop's age when the image was taken (not when it was processed): INSEY divides the
+        // image's index by it. An image from before planting shows no crop to fertilize.
+        const acquired = features.map((f) => f.properties.acquired).find((a) => a != null);
+        const at = acquired ? Date.parse(acquired) : now;
         if (field.plantingDate) {
-          const g = daysGddPositive(field.plantingDate, now, dailyMeanC);
-          fieldAttributes.days_gdd_positive = { value: g.days, time: now, source: g.source };
+          if (at < Date.parse(`${field.plantingDate}T00:00:00Z`))
+            throw new HatakeError(
+              'HATAKE_E_MODEL_INPUT_RANGE',
+              `field ${field.id}: the image of ${acquired!.slice(0, 10)} was taken before planting (${field.plantingDate})`,
+              { expected: `an image taken after ${field.plantingDate}` },
+            );
+          const g = daysGddPositive(field.plantingDate, at, dailyMeanC);
+          fieldAttributes.days_gdd_positive = { value: g.days, time: at, source: g.source };
         }
         const s = sensorInputs(entry.card, farm, field.id, this.opts.latest ?? (() => []));
         skipped = s.skipped;
         const strip = chooseReference(entry.card, field, features, farm.farm.timezone ?? 'Asia/Tokyo');
-        const rec = await recommend(this.pool, {
+        const rec = await recommend(pool, {
           farm: farm.farm.id,
           field: field.id,
           card: entry.card,
@@ -370,6 +387,8 @@ export class GatewayRecommender {
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
+    const pool = this.pool;
+    this.pool = undefined;
+    await (await pool?.catch(() => undefined))?.close();
   }
 }

@@ -23,6 +23,13 @@ const IndexStatName = Type.Union(
 );
 
 /** Where an input's value comes from when a recommendation is assembled. */
+/**
+ * A measurement that describes the crop at the moment the image shows it (plant height and stems
+ * at panicle initiation, scouted beside the image): a dated value further than this many days
+ * from the image's acquisition is refused, never paired with an image of another growth stage.
+ */
+const MaxDaysFromImage = Type.Integer({ minimum: 0, maximum: 366 });
+
 export const InputSource = Type.Union([
   Type.Object(
     {
@@ -51,7 +58,11 @@ export const InputSource = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { kind: Type.Literal('field_attribute'), name: Type.String({ pattern: TENSOR_NAME }) },
+    {
+      kind: Type.Literal('field_attribute'),
+      name: Type.String({ pattern: TENSOR_NAME }),
+      maxDaysFromImage: Type.Optional(MaxDaysFromImage),
+    },
     { additionalProperties: false },
   ),
   Type.Object(
@@ -60,6 +71,7 @@ export const InputSource = Type.Union([
       name: Type.String({ pattern: TENSOR_NAME }),
       /** Used (and recorded as the source) when neither the zone nor the field gives a value. */
       default: Type.Optional(Type.Number()),
+      maxDaysFromImage: Type.Optional(MaxDaysFromImage),
     },
     { additionalProperties: false },
   ),

@@ -74,6 +74,9 @@ interface Problem {
 }
 
 const MAX_LISTED = 8;
+const DAY_MS = 86_400_000;
+const dayOf = (t: number) => Math.floor(t / DAY_MS);
+const isoDay = (t: number) => new Date(t).toISOString().slice(0, 10);
 
 function profileValue(profile: CropProfile, path: string): unknown {
   let v: unknown = profile;
@@ -148,6 +151,29 @@ export function assembleInputs(card: ModelCard, ctx: AssemblyContext): Assembled
   };
   const missing = (where: string, text: string) =>
     problems.push({ code: 'HATAKE_E_MODEL_INPUT_MISSING', pointer: where, text });
+  /**
+   * A dated measurement further from the image than the card's maxDaysFromImage: the crop it
+   * describes is not the crop the image shows (e.g. panicle-initiation scouting beside a picture
+   * taken after harvest). Listed as missing — the measurement for this image is — and true when so.
+   */
+  const farFromImage = (
+    input: ModelInput,
+    obs: Observed,
+    acquired: number | null,
+    where: string,
+  ): boolean => {
+    const s = input.source;
+    const max = s.kind === 'field_attribute' || s.kind === 'zone_attribute' ? s.maxDaysFromImage : undefined;
+    if (max === undefined || obs.time === null || acquired === null) return false;
+    const days = Math.abs(dayOf(obs.time) - dayOf(acquired));
+    if (days <= max) return false;
+    const text =
+      `${input.name}: measured on ${isoDay(obs.time)}, ${days} days from the image of ${isoDay(acquired)}; ` +
+      `the model takes it only within ${max} days of the image (the crop at the stage the image shows)`;
+    // (a field's measurement stands for every zone: said once)
+    if (!problems.some((p) => p.text === text)) missing(where, text);
+    return true;
+  };
 
   for (const input of card.inputs) {
     const s = input.source;
@@ -219,6 +245,7 @@ export function assembleInputs(card: ModelCard, ctx: AssemblyContext): Assembled
         missing(sharedWhere, `${input.name}: field attribute "${s.name}" was not given`);
         continue;
       }
+      if (farFromImage(input, one, ctx.zones[0]?.acquired ?? null, sharedWhere)) continue;
     } else if (s.kind === 'sensor_metric') {
       sharedWhere = `/sensors/${s.metric}`;
       one = ctx.sensors[s.metric];
@@ -284,6 +311,7 @@ export function assembleInputs(card: ModelCard, ctx: AssemblyContext): Assembled
         else if (s.default !== undefined)
           obs = { value: s.default, time: null, source: `card default for ${s.name}` };
         else return missing(where, `zone ${z.id}: attribute "${s.name}" was not given (zone or field)`);
+        if (farFromImage(input, obs, z.acquired, where)) return;
       }
       if (!obs) return;
       const v = check(input, obs.value, where);

@@ -32,6 +32,14 @@ export type WorkerReply =
   | { id: number; ok: false; code: string; message: string; expected?: string };
 
 const sessions = new Map<string, ort.InferenceSession>();
+/** Runs in flight per session: a session replaced (a reload) or unloaded meanwhile is released after them. */
+const busy = new Map<ort.InferenceSession, number>();
+const retired = new Set<ort.InferenceSession>();
+
+async function retire(session: ort.InferenceSession): Promise<void> {
+  if (busy.has(session)) retired.add(session);
+  else await session.release();
+}
 const port = parentPort!;
 
 function tensors(feeds: Feeds): Record<string, ort.Tensor> {
@@ -105,21 +113,29 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
     }
     const old = sessions.get(m.key);
     sessions.set(m.key, session);
-    if (old) await old.release();
+    if (old) await retire(old);
     return { id: m.id, ok: true };
   }
   if (m.op === 'unload') {
     const s = sessions.get(m.key);
     sessions.delete(m.key);
-    if (s) await s.release();
+    if (s) await retire(s);
     return { id: m.id, ok: true };
   }
   const session = sessions.get(m.key);
   if (!session) throw new HatakeError('HATAKE_E_MODEL_NOT_FOUND', `${m.key} is not loaded`);
+  busy.set(session, (busy.get(session) ?? 0) + 1);
   try {
     return { id: m.id, ok: true, outputs: await run(session, m.feeds, m.outputs) };
   } catch (e) {
     throw new HatakeError('HATAKE_E_INFERENCE', `${m.key}: ${String((e as Error).message).slice(0, 300)}`);
+  } finally {
+    const left = busy.get(session)! - 1;
+    if (left > 0) busy.set(session, left);
+    else {
+      busy.delete(session);
+      if (retired.delete(session)) await session.release().catch(() => {});
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import { GraphBuilder, onnxInfo } from '../onnx/graph.ts';
 import type { ModelInput } from '../../protocol/model-card.ts';
 import { declareInputs, finish, zoneIn, type BuiltModel, type CardDraft } from './card-parts.ts';
 
-export const RICE_VERSION = '1.0.0';
+export const RICE_VERSION = '1.1.0';
 
 interface Calibration {
   index: 'ndvi' | 'ndre';
@@ -41,6 +41,13 @@ export const CALIBRATIONS: Calibration[] = [
 ];
 
 export const riceModelId = (index: string) => `rice-pi-topdress-${index}`;
+
+/**
+ * Plant height and stems are counted at panicle initiation, the image taken then: days either
+ * side the two may lie apart (Sentinel-2 passes every 5 days and the rainy season hides many —
+ * two passes; PI to the top-dressing date is only about two weeks, so more would mix stages).
+ */
+export const PI_SCOUTING_DAYS = 10;
 
 const profile = (path: string) => ({ kind: 'profile_constant' as const, path });
 
@@ -79,7 +86,7 @@ function inputs(c: Calibration): ModelInput[] {
       'cm',
       20,
       130,
-      { kind: 'zone_attribute', name: 'plant_height_cm' },
+      { kind: 'zone_attribute', name: 'plant_height_cm', maxDaysFromImage: PI_SCOUTING_DAYS },
       'Plant height at panicle initiation',
       '幼穂形成期の草丈',
     ),
@@ -88,7 +95,7 @@ function inputs(c: Calibration): ModelInput[] {
       '1/m2',
       100,
       1000,
-      { kind: 'zone_attribute', name: 'stems_per_m2' },
+      { kind: 'zone_attribute', name: 'stems_per_m2', maxDaysFromImage: PI_SCOUTING_DAYS },
       'Stems per m² at panicle initiation',
       '幼穂形成期の茎数(本/m²)',
     ),

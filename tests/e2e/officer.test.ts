@@ -113,7 +113,7 @@ async function riceRecommendation(
   const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
   const pool = await InferencePool.start({ size: 1 });
   try {
-    await pool.load(reg.load('rice-pi-topdress-ndvi@1.0.0'));
+    await pool.load(reg.load('rice-pi-topdress-ndvi@1.1.0'));
     const ndvi = [0.6, 0.75];
     const zones = {
       type: 'FeatureCollection',
@@ -138,7 +138,7 @@ async function riceRecommendation(
     };
     return await recommend(pool, {
       farm: 'demo-farm',
-      card: reg.entry('rice-pi-topdress-ndvi@1.0.0').card,
+      card: reg.entry('rice-pi-topdress-ndvi@1.1.0').card,
       profile: reg.profile(profile),
       zones,
       boundary,

@@ -27,8 +27,9 @@ const DAY = 86_400_000;
 /** 85 growing days after planting (no weather station: every day counts), as in AGRONOMY.md. */
 const DAYS = 85;
 const now = Date.parse('2026-12-29T00:00:00Z');
-const plantingDate = new Date(now - DAYS * DAY).toISOString().slice(0, 10);
 const acquired = '2026-12-27T01:30:00Z';
+/** DAYS before the image (its growing days are counted up to the image, not to `now`). */
+const plantingDate = new Date(Date.parse(acquired.slice(0, 10)) - DAYS * DAY).toISOString().slice(0, 10);
 /** Zone 1 is the worked example's farmer practice (NDVI 0.54). */
 const NDVI = [0.54, 0.62, 0.45];
 const zones = demoZones(NDVI, acquired) as unknown as ZoneCollection;

@@ -19,16 +19,28 @@ import { GatewayRecommender } from '../../gateway/recommender.ts';
 import { ARTIFACTS_DIR } from '../../models/paths.ts';
 import { demoManifest, quietLog } from '../helpers/stack.ts';
 import { processDemoScene } from '../e2e/seed.ts';
+import { DEMO_PI_SCENE } from '../../cli/start.ts';
 
 let dir: string;
 let manifest: Manifest;
+/** The wheat's zones from the November pass, the paddy's from its panicle-initiation pass. */
 let zones: ZoneCollection;
+let november: ZoneCollection;
+let july: ZoneCollection;
 const recommenders: GatewayRecommender[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-recommender-'));
   manifest = demoManifest();
-  ({ zones } = await processDemoScene(manifest, '2026-11-20T01:30:00Z', dir));
+  const pass = async (acquired: string, sub: string) => {
+    mkdirSync(join(dir, sub));
+    return (await processDemoScene(manifest, acquired, join(dir, sub))).zones;
+  };
+  november = await pass('2026-11-20T01:30:00Z', 'nov');
+  // the day after the paddy's scouting at panicle initiation (2026-07-18)
+  july = await pass(DEMO_PI_SCENE, 'pi');
+  const of = (z: ZoneCollection, field: string) => z.features.filter((f) => f.properties.fieldId === field);
+  zones = { ...november, features: [...of(november, 'upland-1'), ...of(july, 'paddy-1')] };
 }, 120_000);
 
 afterAll(async () => {
@@ -62,6 +74,45 @@ it('recommends for the wheat field and the paddy, the paddy from its scouted obs
     expect(height!.source).toContain('field observation 2026-07-18');
     expect(zone.inputs.find((i) => i.name === 'stems_per_m2')).toMatchObject({ value: 430 });
     expect(zone.rate.kgN10a).toBeGreaterThanOrEqual(0);
+  }
+});
+
+it('pairs the paddy’s panicle-initiation scouting only with an image of that time', async () => {
+  // November: 125 days after the scouting, long after harvest — the top-dressing is refused.
+  const r = recommender();
+  const recs = await r.forScene(manifest, 'gw-1', november, new Map(), now);
+  expect(recs.map((x) => x.field)).toEqual(['upland-1']);
+  expect(r.refused.map((x) => x.field)).toEqual(['paddy-1']);
+  const reason = r.refused[0]!.reason;
+  expect(reason).toMatch(/^HATAKE_E_MODEL_INPUT_MISSING/);
+  expect(reason).toContain(
+    'plant_height_cm: measured on 2026-07-18, 125 days from the image of 2026-11-20; the model takes it only within 10 days of the image',
+  );
+  expect(reason).toContain('stems_per_m2: measured on 2026-07-18, 125 days');
+  // said once for the field, not once per zone
+  expect(reason.split('plant_height_cm: measured').length).toBe(2);
+  // July: the paddy's image of its scouting; the wheat, sown in October, is not in it.
+  const r2 = recommender();
+  const recs2 = await r2.forScene(manifest, 'gw-1', july, new Map(), now);
+  expect(recs2.map((x) => x.field)).toEqual(['paddy-1']);
+  expect(r2.refused.map((x) => [x.field, x.reason])).toEqual([
+    [
+      'upland-1',
+      'HATAKE_E_MODEL_INPUT_RANGE: field upland-1: the image of 2026-07-19 was taken before planting (2026-10-05) (expected an image taken after 2026-10-05)',
+    ],
+  ]);
+});
+
+it('counts the wheat’s growing days to the image, not to the day it was processed', async () => {
+  const at = (z: ZoneCollection, when: number) =>
+    recommender()
+      .forScene(manifest, 'gw-1', z, new Map(), when)
+      .then((recs) => recs.find((x) => x.field === 'upland-1')!);
+  // planted 2026-10-05, imaged 2026-11-20: 46 days, however late the scene is processed
+  for (const when of [now, now + 30 * 86_400_000]) {
+    const days = (await at(zones, when)).inputs.find((i) => i.name === 'days')!;
+    expect(days.value).toBe(46);
+    expect(days.time).toBe(Date.parse('2026-11-20T01:30:00Z'));
   }
 });
 
@@ -203,4 +254,20 @@ it('cuts the zones to each field’s boundary; the paddy’s cloudy part is in c
       expect(values[row * g.GridMaximumColumn! + col]).toBe(Math.round(mean * MG_M2_PER_KG_HA));
     }
   expect(inRest).toBeGreaterThanOrEqual(4); // 8 of the 30 cells on this scene
+});
+
+it('starts one inference pool for scenes that arrive together, and closing it leaves no worker behind', async () => {
+  const ports = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+  const before = ports();
+  const r = new GatewayRecommender(join(dir, 'gw-together'), quietLog());
+  // the paddy's summer pass and the wheat's November pass, processed one after the other and
+  // recommended on at once (as the gateway's inbox hands them over)
+  const [a, b] = await Promise.all([
+    r.forScene(manifest, 'gw-1', july, new Map(), now),
+    r.forScene(manifest, 'gw-1', november, new Map(), now),
+  ]);
+  expect([...a, ...b].map((x) => x.field).sort(), JSON.stringify(r.refused)).toEqual(['paddy-1', 'upland-1']);
+  expect(ports()).toBe(before + 1);
+  await r.close();
+  expect(ports()).toBe(before);
 });

@@ -30,8 +30,8 @@ describe('hatake model', () => {
     for (const ref of [
       'osu-sbnrc@1.0.0',
       'holland-schepers-si@1.0.0',
-      'rice-pi-topdress-ndvi@1.0.0',
-      'rice-pi-topdress-ndre@1.0.0',
+      'rice-pi-topdress-ndvi@1.1.0',
+      'rice-pi-topdress-ndre@1.1.0',
       'lasrosas-corn-rf@1.0.0',
     ])
       expect(r.stdout).toMatch(new RegExp(`OK +${ref.replace('.', '\\.')}.*worked example reproduces`));

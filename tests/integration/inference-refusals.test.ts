@@ -307,3 +307,35 @@ describe('a worker that dies', () => {
     }
   });
 });
+
+describe('a model loaded again while it runs', () => {
+  it('finishes the runs in flight on the session they started on (a reload never fails them)', async () => {
+    const own = await InferencePool.start({ size: 1 });
+    try {
+      await own.load(registry().load(SBNRC));
+      const sb = own.card(SBNRC);
+      const feeds = feedsFromValues(sb, sb.example!.inputs);
+      // Runs keep coming while the same model is loaded again (as when two scenes are recommended
+      // on at once, or a new version is sent down): some are in flight when the new session
+      // takes over, and must still end with their result.
+      const runs: Promise<Record<string, { data: ArrayLike<number> }>>[] = [];
+      let reloaded = false;
+      const reload = own.load(registry().load(SBNRC)).then(() => (reloaded = true));
+      // (eight in flight at a time: the pool refuses more than its bound)
+      while (!reloaded) {
+        runs.push(own.run(SBNRC, feeds, { copy: true }));
+        if (runs.length >= 8) await runs[runs.length - 8]!.catch(() => {});
+        else await new Promise((r) => setImmediate(r));
+      }
+      await reload;
+      runs.push(own.run(SBNRC, feeds, { copy: true }));
+      expect(runs.length).toBeGreaterThan(2);
+      const done = await Promise.allSettled(runs);
+      expect(done.filter((d) => d.status === 'rejected')).toEqual([]);
+      for (const d of done)
+        if (d.status === 'fulfilled') expect(d.value.n_rate!.data[0]).toBeCloseTo(36.06, 2);
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -37,7 +37,7 @@ async function recommendation(now: number) {
   const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR], profileDirs: [PROFILES_DIR] });
   const pool = await InferencePool.start({ size: 1 });
   try {
-    await pool.load(reg.load('rice-pi-topdress-ndvi@1.0.0'));
+    await pool.load(reg.load('rice-pi-topdress-ndvi@1.1.0'));
     return await recommend(pool, {
       farm: 'demo-farm',
       field: 'paddy-1',

@@ -153,7 +153,7 @@ const otherManifest: Manifest = {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-review-'));
   pool = await InferencePool.start({ size: 1 });
-  await pool.load(reg.load(`${MODEL}@1.0.0`));
+  await pool.load(reg.load(`${MODEL}@1.1.0`));
   ({ server, url } = await startServer(dir));
   tokens['gw-1'] = server.ctx.auth.issueGatewayToken('gw-1', 'demo-farm');
   tokens['gw-9'] = server.ctx.auth.issueGatewayToken('gw-9', 'hok-farm');
@@ -210,7 +210,7 @@ describe('a recommendation from the gateway through review', () => {
       field: 'paddy-1',
       fieldName: '田んぼ1号（コシヒカリ）',
       zones: 3,
-      model: { id: MODEL, version: '1.0.0' },
+      model: { id: MODEL, version: '1.1.0' },
     });
 
     // an officer of another region: nothing, not even that it exists
@@ -860,7 +860,7 @@ describe('CSV of decisions', () => {
       farm_name: 'はたけデモ農場',
       field: 'paddy-1',
       field_name: '田んぼ1号（コシヒカリ）',
-      model: `${MODEL}@1.0.0`,
+      model: `${MODEL}@1.1.0`,
       action: 'rejected',
       action_ja: '差し戻し',
       actor: 'demo-officer',
@@ -962,7 +962,7 @@ describe('review notifications', () => {
         event: 'review.requested',
         farm: 'demo-farm',
         region: 'niigata',
-        data: { recommendation: rec.id, field: 'paddy-1', model: `${MODEL}@1.0.0`, zones: 1 },
+        data: { recommendation: rec.id, field: 'paddy-1', model: `${MODEL}@1.1.0`, zones: 1 },
       });
       await json(post(officer, `/api/v1/reviews/${rec.id}/approve`, {}));
       const ok = await eventually(() =>

@@ -134,7 +134,7 @@ beforeAll(async () => {
   for (const ref of [
     'osu-sbnrc@1.0.0',
     'holland-schepers-si@1.0.0',
-    'rice-pi-topdress-ndvi@1.0.0',
+    'rice-pi-topdress-ndvi@1.1.0',
     'lasrosas-corn-rf@1.0.0',
   ])
     await pool.load(reg.load(ref));

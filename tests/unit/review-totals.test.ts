@@ -35,7 +35,7 @@ const ring = (x0: number, y0: number, x1: number, y1: number) => [
 
 beforeAll(async () => {
   pool = await InferencePool.start({ size: 1 });
-  await pool.load(reg.load('rice-pi-topdress-ndvi@1.0.0'));
+  await pool.load(reg.load('rice-pi-topdress-ndvi@1.1.0'));
   rec = await recommend(pool, {
     farm: 'demo-farm',
     field: 'paddy-1',

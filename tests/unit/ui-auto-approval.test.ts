@@ -51,7 +51,7 @@ describe('the auto-approval form', () => {
     expect(draftOf(policy, [], 'en')).toEqual({ model: 'osu-sbnrc', ceiling: '125', reason: '' });
     expect(draftOf(null, ['osu-sbnrc@1.0.0'], 'ja')).toEqual({ model: 'osu-sbnrc', ceiling: '', reason: '' });
     expect(draftOf(undefined, [], 'ja').model).toBe('');
-    expect(modelId('rice-pi-topdress-ndvi@1.0.0')).toBe('rice-pi-topdress-ndvi');
+    expect(modelId('rice-pi-topdress-ndvi@1.1.0')).toBe('rice-pi-topdress-ndvi');
     expect(modelChoices(['osu-sbnrc@1.0.0', 'osu-sbnrc@1.1.0', 'Not A Model'])).toEqual([
       'osu-sbnrc',
       'osu-sbnrc@1.0.0',
