@@ -17,7 +17,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { gatewayConfigFor, DEFAULT_MQTT } from '../gateway/config.ts';
 import type { Refusal } from '../sim/connect.ts';
 import { SimulatedDevice } from '../sim/device.ts';
-import { SIGNALS } from '../sim/signals.ts';
+import { prng, SIGNALS, type Signal } from '../sim/signals.ts';
 import { SimulatedValve } from '../sim/valve.ts';
 import { options, untilSignal } from './main.ts';
 
@@ -69,6 +69,18 @@ function dropDemoScenes(gateway: Gateway, manifest: Manifest, log: Logger): void
     log.info({ scene: scene.sceneId }, 'demo scene dropped into the imagery folder');
   }
   void gateway.imagery.scan();
+}
+
+/**
+ * A paddy level sensor's signal when a gate feeds its paddy: the water the gate's model holds,
+ * read with the sensor's ±1 mm of noise (so a paddy run dry does not look like a stuck sensor).
+ */
+function paddyBehind(gate: SimulatedValve, signal: Signal, seed: number): Signal {
+  const rnd = prng(seed * 7919);
+  return (time) => {
+    const cm = (gate.levelNow() ?? 0) + (rnd() - 0.5) * 0.2;
+    return { ...signal(time), water_level: Math.round(Math.min(40, Math.max(-10, cm)) * 10) / 10 };
+  };
 }
 
 /** The line `hatake start` logs for a simulated kit the gateway refuses: who, why, what to do. */
@@ -182,7 +194,12 @@ export async function start(args: string[]): Promise<number> {
     .filter((d) => d.kit === GATE_KIT)
     .map((d) => ({
       field: d.field,
-      valve: new SimulatedValve({ ...login(d.id), reportEveryMs: intervalMs, level: DEMO_PADDY }),
+      valve: new SimulatedValve({
+        ...login(d.id),
+        reportEveryMs: intervalMs,
+        level: DEMO_PADDY,
+        reportLevel: false,
+      }),
     }));
   const devices = manifest.devices.flatMap((d, i) => {
     const signal = SIGNALS[d.kit]?.(i + 1);
@@ -192,7 +209,7 @@ export async function start(args: string[]): Promise<number> {
       new SimulatedDevice({
         ...login(d.id),
         intervalMs,
-        signal: gate ? (time) => ({ ...signal(time), water_level: gate.levelNow() ?? 0 }) : signal,
+        signal: gate ? paddyBehind(gate, signal, i + 1) : signal,
       }),
     ];
   });

@@ -1,7 +1,7 @@
 // The gateway's configuration file, validated, with defaults filled and paths made absolute.
 // Defaults suit a Raspberry Pi with an SD card and a few hundred devices.
 import { statSync } from 'node:fs';
-import { GatewayConfig, type ExternalTopicFormat } from '../protocol/gateway-config.ts';
+import { GatewayConfig, RemoteGatewayConfig, type ExternalTopicFormat } from '../protocol/gateway-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import { loadYamlFile, readConfigText, resolveFrom } from '../runtime/config-file.ts';
@@ -203,6 +203,33 @@ const TUNABLES: Record<
     downlinkIntervalMs: ['downlinkIntervalMs', 1, 60_000],
   },
 };
+
+/** The dotted keys a configuration sent down may set ('sync.intervalMs', 'mqtt.rate.burst', …). */
+function remoteKeys(schema: unknown, prefix = ''): string[] {
+  const props = (schema as { properties?: Record<string, unknown> }).properties;
+  if (!props) return prefix ? [prefix] : [];
+  return Object.entries(props).flatMap(([k, v]) => remoteKeys(v, prefix ? `${prefix}.${k}` : k));
+}
+const REMOTE_KEYS = new Set(remoteKeys(RemoteGatewayConfig));
+
+/**
+ * The running tunables as a configuration sent down would name them — dotted keys in the file's
+ * units (`storage.maxDbMB`, `sync.intervalMs`, `mqtt.rate.perSecond`), only the keys one may set:
+ * what the gateway reports as its settings in effect.
+ */
+export function settingsInEffect(t: GatewayTunables): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [section, keys] of Object.entries(TUNABLES)) {
+    const values = t[section as keyof typeof TUNABLES] as unknown as Record<string, number>;
+    for (const [key, [resolved, factor]] of Object.entries(keys)) {
+      const name = `${section}.${key}`;
+      if (REMOTE_KEYS.has(name)) out[name] = values[resolved]! / factor;
+    }
+  }
+  for (const [k, v] of Object.entries(t.rate))
+    if (REMOTE_KEYS.has(`mqtt.rate.${k}`)) out[`mqtt.rate.${k}`] = v;
+  return out;
+}
 
 /**
  * Resolves the tunable sections of a file (or of a configuration sent down): each key it names,

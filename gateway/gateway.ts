@@ -17,7 +17,7 @@ import {
   type Catalogue,
 } from '../firmware-config/catalogue.ts';
 import type { Kit } from '../protocol/kit.ts';
-import type { GatewayTunables, ResolvedGatewayConfig } from './config.ts';
+import { settingsInEffect, type GatewayTunables, type ResolvedGatewayConfig } from './config.ts';
 import { GatewayStore } from './store.ts';
 import { DeviceRegistry, readRegistryFile } from './registry.ts';
 import { Ingest } from './ingest.ts';
@@ -376,6 +376,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.sceneWork.add(work);
   }
 
+  /**
+   * Tells the server the settings the gateway runs on (its file with any configuration sent down
+   * over it), so the partner's settings form shows them: a `config_effective` event, raised when
+   * they differ from the last one told (at start, and after a configuration is applied).
+   */
+  private reportSettings(): void {
+    const values = settingsInEffect(currentTunables(this.config));
+    const told = JSON.stringify(values);
+    if (this.store.getMeta('settings_reported') === told) return;
+    this.events.raise({
+      type: 'config_effective',
+      severity: 'info',
+      message: `settings in effect: ${Object.entries(values)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+      detail: values,
+    });
+    this.store.setMeta('settings_reported', told);
+  }
+
   /** A processed scene: its statistics and zones go to the server, then the recommendations. */
   async onScene(r: ProcessedScene): Promise<Recommendation[]> {
     const now = Date.now();
@@ -482,6 +502,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         });
       }
     });
+    this.reportSettings();
     sync.start();
     const downlink = new DownlinkClient(
       this.store,
@@ -508,6 +529,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.store.setBudget(t.storage.maxDbBytes);
       this.store.setDeadLetterLimit(t.retention.deadLetters);
       this.maintenance.checkDisk();
+      this.reportSettings();
     });
     downlink.on('config', async (doc) => {
       const what = await applyConfig(doc);

@@ -261,6 +261,7 @@ const T = {
           ? `これが下限（${floor}日）です。さらにいっぱいになると新しいデータを受け付けられません`
           : `下限は${floor}日です`),
       retention_restored: (d: string) => `生データを再び設定どおり${d}日間保存しています`,
+      config_effective: '動作中の設定（同期の間隔、保存期間など）をサーバーに知らせました',
       downlink_applied: (kind: string, id: string, v: number) =>
         `サーバーから届いた${kind}を適用しました（${id}、版 ${v}）`,
       downlink_withdrawn: (kind: string, id: string, v: number) =>
@@ -418,6 +419,7 @@ const T = {
           ? `That is the floor (${floor} days): if the database still fills, new readings will be refused`
           : `The floor is ${floor} days`),
       retention_restored: (d: string) => `Raw readings are kept for the configured ${d} days again`,
+      config_effective: 'Told the server the settings in effect (sync pacing, retention, …)',
       downlink_applied: (kind: string, id: string, v: number) =>
         `Applied the ${kind} sent by the server (${id}, version ${v})`,
       downlink_withdrawn: (kind: string, id: string, v: number) =>
@@ -666,6 +668,8 @@ function eventText(e: StatusEvent, t: Dict, names: Names): { text: string; raw?:
       const kept = days('rawRetentionDays');
       return kept === undefined ? null : { text: t.ev.retention_restored(kept) };
     }
+    case 'config_effective':
+      return { text: t.ev.config_effective, raw: e.message };
     case 'downlink_applied':
     case 'downlink_refused': {
       const [kind, docId, version] = [str('kind'), str('id'), num('version')];

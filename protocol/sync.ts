@@ -46,6 +46,9 @@ export const GatewayEvent = Type.Object(
       Type.Literal('downlink_refused'),
       Type.Literal('retention_shortened'),
       Type.Literal('retention_restored'),
+      // The tunables the gateway runs on (a configuration sent down may set them), at start and
+      // whenever they change: detail is { 'sync.intervalMs': 1000, … } in the file's units.
+      Type.Literal('config_effective'),
     ]),
     severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
     time: Type.Integer({ minimum: 0 }),

@@ -348,6 +348,14 @@ export const GatewayHealth = Type.Object({
   alerts: Type.Array(GatewayAlert),
   /** Its newest report about the configuration sent down, of any age (null: none yet). */
   configReport: Type.Union([GatewayConfigReport, Type.Null()]),
+  /**
+   * The settings it runs on, as it last told them (its config_effective event, of any age): the
+   * keys a configuration sent down may set, dotted, in the file's units (null: not told yet).
+   */
+  settings: Type.Union([
+    Type.Object({ time: Iso, values: Type.Record(Type.String(), Type.Number()) }),
+    Type.Null(),
+  ]),
 });
 export type GatewayHealth = Static<typeof GatewayHealth>;
 

@@ -30,6 +30,8 @@ export interface SimulatedValveOptions extends KitLogin {
   reportEveryMs?: number;
   /** A paddy behind the gate: the level rises while open and falls while closed. */
   level?: { startCm: number; fillCmPerMin: number; drainCmPerMin: number };
+  /** Whether the gate reports that level itself as water_level (default true; false: a level sensor of the paddy reads levelNow()). */
+  reportLevel?: boolean;
   faults?: Partial<ValveFaults>;
 }
 
@@ -171,7 +173,7 @@ export class SimulatedValve {
     values.open_minutes_left =
       this.openUntil === null ? 0 : Math.min(MAX_OPEN_MINUTES, Math.ceil((this.openUntil - now) / 60_000));
     const level = this.levelNow();
-    if (level !== undefined) values.water_level = level;
+    if (level !== undefined && this.opts.reportLevel !== false) values.water_level = level;
     const client = this.client;
     // Not connected: nothing to tell now; each login reports the state anew.
     if (!client?.connected) return Promise.resolve();

@@ -226,8 +226,23 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
   );
   const alertsOf = db.prepare(
     `SELECT id, type, severity, time, device, message, detail FROM events
-     WHERE gateway = ? AND farm = ? AND type != 'backlog_report' AND time >= ? ORDER BY time DESC LIMIT 20`,
+     WHERE gateway = ? AND farm = ? AND type NOT IN ('backlog_report', 'config_effective') AND time >= ?
+     ORDER BY time DESC LIMIT 20`,
   );
+  const settingsOf = db.prepare(
+    `SELECT time, detail FROM events WHERE gateway = ? AND farm = ? AND type = 'config_effective'
+     ORDER BY time DESC, rowid DESC LIMIT 1`,
+  );
+  /** The settings a gateway last told, its numbers only (what the form can show). */
+  const settings = (gateway: string): GatewayHealth['settings'] => {
+    const row = settingsOf.get(gateway, farm) as { time: number; detail: string | null } | undefined;
+    const detail = row ? parseDetail(row.detail) : null;
+    if (!row || !detail) return null;
+    const values: Record<string, number> = {};
+    for (const [k, v] of Object.entries(detail))
+      if (typeof v === 'number' && Number.isFinite(v)) values[k] = v;
+    return { time: new Date(row.time).toISOString(), values };
+  };
   const configReportOf = configReportQuery(db);
   return gws.map((g) => {
     const report = reportOf.get(g.id, farm) as { time: number; detail: string | null } | undefined;
@@ -254,6 +269,7 @@ export function gatewayHealth(db: Db, farm: string, now: number): GatewayHealth[
       reportedAt: iso(fromBatch ? g.status_at : report?.time),
       alerts,
       configReport: configReportOf(g.id, farm),
+      settings: settings(g.id),
     };
   });
 }

@@ -13,8 +13,11 @@ import type { Lang } from './i18n.ts';
 
 export type Translate = (key: string) => string;
 
-/** The event types the health view lists as alerts: all but backlog_report (its counts are the backlog). */
-type AlertType = Exclude<GatewayEvent['type'], 'backlog_report'>;
+/**
+ * The event types the health view lists as alerts: all but backlog_report (its counts are the
+ * backlog) and config_effective (the settings form shows what it says).
+ */
+type AlertType = Exclude<GatewayEvent['type'], 'backlog_report' | 'config_effective'>;
 
 /** Every alert type, each with a `gatewayEvent_${type}` sentence in the catalogue. */
 export const GATEWAY_ALERT_TYPES = [

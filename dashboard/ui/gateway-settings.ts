@@ -8,7 +8,7 @@
 // view's configReport: its downlink_applied / downlink_refused event, however many alerts followed
 // it). The server stays the authority.
 import type { RemoteGatewayConfig } from '../../protocol/gateway-config.ts';
-import type { GatewayConfigReport } from '../../protocol/views.ts';
+import type { GatewayConfigReport, GatewayHealth } from '../../protocol/views.ts';
 
 export type Translate = (key: string) => string;
 /** Problems by field key ('retention.rawDays', 'mqtt.rate.burst'), and `form` for the whole form. */
@@ -414,6 +414,27 @@ export function valuesOf(config: RemoteGatewayConfig | undefined): Values {
   for (const f of FIELDS) {
     const v = at(config, f.key);
     out[f.key] = v === undefined ? '' : fromApi(f, v);
+  }
+  return out;
+}
+
+/**
+ * What the farm's gateways (not revoked) last told of one setting in effect, in the partner's
+ * unit: each distinct value with the gateways running on it (one entry when they agree; none when
+ * no gateway has told it yet).
+ */
+export function inEffect(
+  field: SettingField,
+  gateways: readonly Pick<GatewayHealth, 'id' | 'revoked' | 'settings'>[] | undefined,
+): { value: string; gateways: string[] }[] {
+  const out: { value: string; gateways: string[] }[] = [];
+  for (const g of gateways ?? []) {
+    const v = g.revoked ? undefined : g.settings?.values[field.key];
+    if (v === undefined) continue;
+    const value = fromApi(field, v);
+    const same = out.find((o) => o.value === value);
+    if (same) same.gateways.push(g.id);
+    else out.push({ value, gateways: [g.id] });
   }
   return out;
 }

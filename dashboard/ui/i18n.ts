@@ -300,6 +300,7 @@ const ja = {
   gsIntro:
     'この農場のすべてのゲートウェイに署名付きで送られ、その場で適用されます。アドレス、ポート、接続先のサーバーなど、接続の設定はここからは変えられません。',
   gsNoneSent: '送信した設定はありません。ゲートウェイはそれぞれの設定ファイルで動いています。',
+  gsInEffect: '現在の値:',
   gsLastSent: '最後に送信した設定: 版 v{version}（{time}）',
   gsNoKeys: '値なし（すべてゲートウェイ自身の値）',
   gsWithdraw: '設定を取り下げる',
@@ -1011,6 +1012,7 @@ const en: Record<Key, string> = {
   gsIntro:
     'Sent, signed, to every gateway of this farm and applied there at once. Addresses, ports and the server connection cannot be changed from here.',
   gsNoneSent: 'No settings sent: the gateways run on their own configuration files.',
+  gsInEffect: 'In effect:',
   gsLastSent: 'Last sent: version v{version} ({time})',
   gsNoKeys: "No values (all the gateways' own)",
   gsWithdraw: 'Withdraw settings',

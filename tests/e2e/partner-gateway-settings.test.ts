@@ -95,6 +95,16 @@ describe('gateway settings in the partner’s view', () => {
     await expect(section().getByTestId('gws-current').textContent()).resolves.toMatch(
       /送信した設定はありません。ゲートウェイはそれぞれの設定ファイルで動いています/,
     );
+    // Each field says what the gateways run on now, as gw-test told the server at its start (its
+    // placeholder too: an empty field keeps it) — the stack's sync interval, 200 ms.
+    const interval = page.getByLabel('同期の間隔 (秒)');
+    await expect(interval.getAttribute('placeholder')).resolves.toBe('0.2');
+    await expect(section().locator('#gws-sync-intervalMs-hint').textContent()).resolves.toMatch(
+      /^現在の値: 0\.2 秒 \(gw-test\)/,
+    );
+    await expect(section().locator('#gws-retention-rawDays-hint').textContent()).resolves.toMatch(
+      /^現在の値: 90 日 \(gw-test\)/,
+    );
     // Each field says its unit beside it.
     await page.getByLabel('生データの保存期間 (日)').fill('30');
     await page.getByLabel('同期の間隔 (秒)').fill('5');

@@ -13,6 +13,7 @@ import { deviceTopic } from '../../protocol/topics.ts';
 import mqtt from 'mqtt';
 import { eventually, quietLog, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
+import type { FarmHealth } from '../../protocol/views.ts';
 
 const DAY = 86_400_000;
 const dir = mkdtempSync(join(tmpdir(), 'hatake-config-downlink-'));
@@ -45,6 +46,34 @@ describe('gateway configuration sent down', () => {
     expect(gw.config.sync.batchDelayMs).toBe(20);
 
     const partner = await signIn(url, 'demo-partner');
+    // The settings it runs on, as it told the server at its start (config_effective): every key
+    // a configuration may set, in the file's units — what the partner's form shows in effect.
+    const told = async () =>
+      ((await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth).gateways.find(
+        (g) => g.id === 'gw-cfg',
+      )!.settings;
+    const atStart = await eventually(told, 20_000, 50);
+    expect(atStart.values).toEqual({
+      'storage.maxDbMB': 2048,
+      'storage.minFreeMB': 100,
+      'retention.rawDays': 90,
+      'retention.hourlyDays': 5 * 365,
+      'retention.deadLetters': 10_000,
+      'health.offlineAfterIntervals': 3,
+      'sync.intervalMs': 200,
+      'sync.batchMaxItems': 1000,
+      'sync.batchMaxBytes': 1024 * 1024,
+      'sync.batchDelayMs': 20,
+      'sync.backoffCapMs': 60_000,
+      'sync.maxOutboxMB': 512,
+      'sync.aggregateAfterMinutes': 60,
+      'sync.downlinkIntervalMs': 600_000,
+      'mqtt.rate.perSecond': 5,
+      'mqtt.rate.burst': 50,
+    });
+    // (not an alert: the health view's alerts leave it out)
+    const health = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth;
+    expect(health.gateways[0]!.alerts.map((a) => a.type)).not.toContain('config_effective');
     const put = (body: unknown, who = partner) =>
       who('/api/v1/farms/demo-farm/gateway-config', {
         method: 'PUT',
@@ -92,6 +121,25 @@ describe('gateway configuration sent down', () => {
       `retention.rawMs ${90 * DAY} → ${30 * DAY}`,
     );
     expect(gw.status().sync.configVersion).toBe(version); // on its status page too
+    // …and it tells the server the settings now in effect: the form's "in effect" follows.
+    const now = await eventually(
+      async () => {
+        const t = await told();
+        return t?.values['retention.rawDays'] === 30 ? t : undefined;
+      },
+      20_000,
+      100,
+    );
+    expect(now.values).toMatchObject({
+      'retention.rawDays': 30,
+      'retention.deadLetters': 100,
+      'storage.maxDbMB': 64,
+      'sync.batchDelayMs': 250,
+      'sync.intervalMs': 200,
+      'mqtt.rate.perSecond': 2,
+      'mqtt.rate.burst': 20,
+    });
+    expect(Date.parse(now.time)).toBeGreaterThan(Date.parse(atStart.time));
     const view = await (await partner('/api/v1/farms/demo-farm/gateway-config')).json();
     expect(view).toMatchObject({ version, config: { retention: { rawDays: 30 } } });
 

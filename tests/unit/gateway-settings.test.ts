@@ -17,6 +17,7 @@ import {
   checkField,
   fieldOfPointer,
   fromApi,
+  inEffect,
   outcomeOf,
   rangeText,
   settled,
@@ -530,5 +531,37 @@ describe('what each gateway did with it', () => {
     expect(
       ['applied', 'refused', 'reached', 'waiting', 'revoked'].filter((o) => settled(o as never)),
     ).toEqual(['applied', 'refused', 'revoked']);
+  });
+});
+
+describe('the settings in effect, as the gateways told them', () => {
+  const field = (key: string) => FIELDS.find((f) => f.key === key)!;
+  const gw = (id: string, values: Record<string, number> | null, revoked: string | null = null) => ({
+    id,
+    revoked,
+    settings: values ? { time: '2026-12-02T00:00:00.000Z', values } : null,
+  });
+
+  it('says each value in the partner’s unit with the gateways that run on it', () => {
+    const gateways = [
+      gw('gw-1', { 'sync.intervalMs': 5000, 'sync.batchMaxBytes': 1024 * 1024 }),
+      gw('gw-2', { 'sync.intervalMs': 5000 }),
+      gw('gw-3', { 'sync.intervalMs': 250 }),
+    ];
+    expect(inEffect(field('sync.intervalMs'), gateways)).toEqual([
+      { value: '5', gateways: ['gw-1', 'gw-2'] },
+      { value: '0.25', gateways: ['gw-3'] },
+    ]);
+    expect(inEffect(field('sync.batchMaxBytes'), gateways)).toEqual([{ value: '1024', gateways: ['gw-1'] }]);
+  });
+
+  it('leaves out revoked gateways, gateways that told nothing, and keys they did not tell', () => {
+    const gateways = [
+      gw('gone', { 'retention.rawDays': 30 }, '2026-12-01T00:00:00.000Z'),
+      gw('quiet', null),
+      gw('gw-1', { 'sync.intervalMs': 1000 }),
+    ];
+    expect(inEffect(field('retention.rawDays'), gateways)).toEqual([]);
+    expect(inEffect(field('sync.intervalMs'), undefined)).toEqual([]);
   });
 });

@@ -35,6 +35,7 @@ import {
   buildBody,
   fieldOfPointer,
   groupTitle,
+  inEffect,
   outcomeOf,
   rangeText,
   settled,
@@ -469,6 +470,9 @@ function GatewaySettings({
   const input = (f: SettingField) => {
     const id = `gws-${f.key.replace(/\./g, '-')}`;
     const error = errorOf(f.key);
+    // What the gateways run on now: shown under the field, and as its placeholder when they agree
+    // (an empty field keeps each gateway's own value).
+    const now = inEffect(f, health);
     return (
       <div class="gws-field" key={f.key}>
         <label for={id}>
@@ -484,11 +488,27 @@ function GatewaySettings({
           autoComplete="off"
           spellcheck={false}
           value={values[f.key] ?? ''}
+          placeholder={now.length === 1 ? now[0]!.value : undefined}
           aria-invalid={error ? true : undefined}
           aria-describedby={error ? `${id}-hint ${id}-err` : `${id}-hint`}
           onInput={(e) => setValues({ ...values, [f.key]: (e.currentTarget as HTMLInputElement).value })}
         />
         <p class="muted hint" id={`${id}-hint`}>
+          {now.length > 0 ? (
+            <span class="gws-now" data-testid="gws-now">
+              {t('gsInEffect')}{' '}
+              {now.map((n, i) => (
+                <span key={n.value}>
+                  {i > 0 ? ' / ' : ''}
+                  <span translate={false}>
+                    {n.value} {f.unit(t)}
+                  </span>{' '}
+                  (<span translate={false}>{n.gateways.join(', ')}</span>)
+                </span>
+              ))}
+              <br />
+            </span>
+          ) : null}
           {rangeText(f, t)}
           {f.hint ? (
             <>
