@@ -9,7 +9,7 @@ import { HatakeError } from '../protocol/errors.ts';
 import { METRICS, isMetricName } from '../protocol/metrics.ts';
 import type { LocalizedText } from '../protocol/kit.ts';
 import type { Manifest } from '../protocol/manifest.ts';
-import type { Recommendation } from '../protocol/recommendation.ts';
+import { spreadTotals, type Recommendation } from '../protocol/recommendation.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import { defaultRow, prescriptionRows, type PrescriptionRow } from '../edge/prescriptions/rows.ts';
 import type { AutomationProblem, AutomationsStatus } from './automations/engine.ts';
@@ -166,7 +166,8 @@ const T = {
     productDigits: 1,
     edited: '修正',
     rest: 'ゾーン外',
-    restNote: 'ゾーン外（雲などで写らなかった部分）は各ゾーンの平均の量。合計はゾーンの分です',
+    restNote:
+      'ゾーン外（雲などで画像が使えない部分や、境界沿いの細い帯）は各ゾーンの平均の量。合計はそれも含めた圃場全体の分です',
     totals: (n: string, product: string, p: string) => `合計 N ${n} kg・${product} ${p} kg`,
     deviceLabel: (name: string, id: string) => `${name}（${id}）`,
     field: '圃場',
@@ -328,7 +329,7 @@ const T = {
     edited: 'edited',
     rest: 'Rest',
     restNote:
-      'Rest of the field (not seen in the scene, e.g. under cloud): the zones’ mean rate. Totals are for the zones',
+      'Rest of the field (where the image could not be used, e.g. under cloud, and the strip along the boundary): the zones’ mean rate. Totals are for the whole field, the rest included',
     totals: (n: string, product: string, p: string) => `total N ${n} kg, ${product} ${p} kg`,
     deviceLabel: (name: string, id: string) => `${name} (${id})`,
     field: 'Field',
@@ -714,11 +715,15 @@ function renderRetention(r: RetentionStatus, t: Dict): string {
 /**
  * An approved recommendation's rows as the farmer applies them: per zone the officer's edited
  * rate where there is one (prescriptionRows, as every prescription file), and the part of the
- * field no zone covers at the zones' mean; null when the document is not one the page can read.
+ * field no zone covers at the zones' mean, and the totals those spread; null when the document is
+ * not one the page can read.
  */
-function appliedRows(
-  doc: Partial<Recommendation>,
-): { rows: PrescriptionRow[]; edited: boolean[]; rest: PrescriptionRow | null } | null {
+function appliedRows(doc: Partial<Recommendation>): {
+  rows: PrescriptionRow[];
+  edited: boolean[];
+  rest: PrescriptionRow | null;
+  totals: ReturnType<typeof spreadTotals>;
+} | null {
   if (!Array.isArray(doc.zones) || doc.zones.length === 0) return null;
   try {
     const rec = doc as Recommendation;
@@ -727,7 +732,7 @@ function appliedRows(
     const ok = (r: PrescriptionRow) =>
       [r.areaHa, r.kgNHa, r.productKgHa].every((v) => typeof v === 'number' && Number.isFinite(v));
     if (!rows.every(ok) || (rest && !ok(rest))) return null;
-    return { rows, edited: rec.zones.map((z) => z.edited !== undefined), rest };
+    return { rows, edited: rec.zones.map((z) => z.edited !== undefined), rest, totals: spreadTotals(rec) };
   } catch {
     return null;
   }
@@ -735,8 +740,9 @@ function appliedRows(
 
 /**
  * A recommendation decision: the field by name and the status; an approved one with its rate per
- * zone (kg/10a in Japanese, kg/ha in English) and the totals worked out from those rates — the
- * decision's own totals may predate an officer's edit.
+ * zone (kg/10a in Japanese, kg/ha in English), the rest of the field at the default rate, and the
+ * whole field's totals worked out from those rates — the decision's own totals may predate an
+ * officer's edit.
  */
 function recommendationHtml(
   r: GatewayStatus['recommendations'][number],
@@ -751,10 +757,11 @@ function recommendationHtml(
   const doc = names.recommendation(r.id);
   const applied = r.status === 'approved' && doc ? appliedRows(doc) : null;
   if (!doc || !applied) return `<li>${head}${r.totalNKg === null ? '' : ` — N ${esc(r.totalNKg)} kg`}</li>`;
-  const { rows, edited, rest } = applied;
+  const { rows, edited, rest, totals } = applied;
   const product = doc.product?.name?.[lang] || doc.product?.id || '';
-  const nKg = rows.reduce((sum, z) => sum + z.kgNHa * z.areaHa, 0);
-  const productKg = rows.reduce((sum, z) => sum + z.productKgHa * z.areaHa, 0);
+  // What the files spread: the zones at their applied rates and the rest of the field at the
+  // default rate (spreadTotals: the farmer's page and tip say the same figures).
+  const { nKg, productKg } = totals;
   const row = (label: string, z: PrescriptionRow, isEdited: boolean) =>
     `<tr><th scope="row">${esc(label)}</th><td>${esc(fmtNum(z.areaHa, 2))} ha</td><td><b>${esc(t.perArea(z.kgNHa, t.nDigits))}</b>${isEdited ? ` <small>(${t.edited})</small>` : ''}</td><td><b>${esc(t.perArea(z.productKgHa, t.productDigits))}</b></td></tr>`;
   return `<li>${head}<br>${esc(t.totals(fmtNum(nKg, 2), product, fmtNum(productKg, 1)))}

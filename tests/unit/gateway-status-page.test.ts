@@ -691,7 +691,17 @@ describe('approved recommendations, per zone', () => {
     expect(html).toContain(
       `<tr><th scope="row">ゾーン外</th><td>0.18 ha</td><td><b>${shown(meanN / 10, 2)}</b></td>`,
     );
-    expect(html).toContain('ゾーン外（雲などで写らなかった部分）は各ゾーンの平均の量');
+    expect(html).toContain(
+      'ゾーン外（雲などで画像が使えない部分や、境界沿いの細い帯）は各ゾーンの平均の量。合計はそれも含めた圃場全体の分です',
+    );
+    // The totals are what the files spread: the zones and the rest at the zones' mean rate.
+    const zonesN = covered.zones.reduce((s, z) => s + applied(z).kgNHa * z.areaHa, 0);
+    const zonesP = covered.zones.reduce((s, z) => s + applied(z).productKgHa * z.areaHa, 0);
+    const meanP = zonesP / area;
+    expect(html).toContain(
+      `合計 N ${shown(zonesN + meanN * 0.18, 2)} kg・尿素 (N 46%) ${shown(zonesP + meanP * 0.18, 1)} kg`,
+    );
+    expect(html).not.toContain(`合計 N ${shown(zonesN, 2)} kg`);
   });
 
   it('shows a rejected one, or one whose document is not there, by its status only', () => {
