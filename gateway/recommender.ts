@@ -44,8 +44,9 @@ const DAY = 86_400_000;
 const WHEAT_GDD_BASE_C = 4.4;
 
 /**
- * Days from planting to `now` (the image's acquisition) with GDD > 0. Days the weather station covers count by their mean
- * temperature; days it does not cover count as growing days, and the source says so.
+ * Days from planting to `now` (the image's acquisition) with GDD > 0. Days the weather station
+ * covers count by their mean temperature; days it does not cover count as growing days, and the
+ * source says so.
  */
 export function daysGddPositive(
   plantingDate: string,

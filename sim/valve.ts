@@ -3,9 +3,9 @@
 // `open`, `close` and timed `open` (open_for: `{ command: open, minutes }`, closing itself when
 // the time is up), and reports valve_state, open_minutes_left and — with a level model — the
 // paddy water_level on `up`. It logs in as every simulated kit does (connect.ts: a refused login
-// is told to `onRefused`, and tried again every minute). Switches make it misbehave like a real one can: never report closed
-// (a stuck limit switch), or ignore commands (a jammed motor, a dead relay). Its timers run on an
-// injectable clock so a test can let minutes pass at once.
+// is told to `onRefused`, and tried again every minute). Switches make it misbehave like a real
+// one can: never report closed (a stuck limit switch), or ignore commands (a jammed motor, a dead
+// relay). Its timers run on an injectable clock so a test can let minutes pass at once.
 import type { MqttClient } from 'mqtt';
 import { deviceTopic } from '../protocol/topics.ts';
 import { connectKit, type KitConnection, type KitLogin } from './connect.ts';
@@ -30,7 +30,10 @@ export interface SimulatedValveOptions extends KitLogin {
   reportEveryMs?: number;
   /** A paddy behind the gate: the level rises while open and falls while closed. */
   level?: { startCm: number; fillCmPerMin: number; drainCmPerMin: number };
-  /** Whether the gate reports that level itself as water_level (default true; false: a level sensor of the paddy reads levelNow()). */
+  /**
+   * Whether the gate reports that level itself as water_level (default true; false: a level
+   * sensor of the paddy reads levelNow() instead).
+   */
   reportLevel?: boolean;
   faults?: Partial<ValveFaults>;
 }

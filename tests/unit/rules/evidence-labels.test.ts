@@ -276,7 +276,7 @@ describe('the labels of the evidence', () => {
     const kits = [...catalogue.kits.values()];
     const file = join(ROOT, 'sim/demo-farm.yaml');
     const demo = parseYaml(readFileSync(file, 'utf8'), file, validator(Manifest));
-    /** The demo's simulated sensor kits over the last `days`, every 10 minutes (the gate's readings are the valve simulator's). */
+    /** The demo's simulated sensor kits over the last `days`, every 10 minutes (the gate is the valve simulator's). */
     const readings = (now: number, days: number): Reading[] =>
       demo.devices.flatMap((d, i) => {
         const kit = catalogue.kits.get(d.kit)!;
