@@ -17,7 +17,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { gatewayConfigFor, DEFAULT_MQTT } from '../gateway/config.ts';
 import type { Refusal } from '../sim/connect.ts';
 import { SimulatedDevice } from '../sim/device.ts';
-import { prng, SIGNALS, type Signal } from '../sim/signals.ts';
+import { prng, round, SIGNALS, type Signal } from '../sim/signals.ts';
 import { SimulatedValve } from '../sim/valve.ts';
 import { options, untilSignal } from './main.ts';
 
@@ -79,7 +79,7 @@ function paddyBehind(gate: SimulatedValve, signal: Signal, seed: number): Signal
   const rnd = prng(seed * 7919);
   return (time) => {
     const cm = (gate.levelNow() ?? 0) + (rnd() - 0.5) * 0.2;
-    return { ...signal(time), water_level: Math.round(Math.min(40, Math.max(-10, cm)) * 10) / 10 };
+    return { ...signal(time), water_level: round(Math.min(40, Math.max(-10, cm)), 0.1) };
   };
 }
 
@@ -213,7 +213,8 @@ export async function start(args: string[]): Promise<number> {
       }),
     ];
   });
-  await Promise.all([...devices, ...gates.map((g) => g.valve)].map((d) => d.start()));
+  const kits = [...devices, ...gates.map((g) => g.valve)];
+  await Promise.all(kits.map((k) => k.start()));
 
   process.stdout.write(
     [
@@ -227,7 +228,7 @@ export async function start(args: string[]): Promise<number> {
   );
   await untilSignal();
   log.info('stopping');
-  await Promise.all([...devices, ...gates.map((g) => g.valve)].map((d) => d.stop()));
+  await Promise.all(kits.map((k) => k.stop()));
   await gateway.stop();
   await server.close();
   return 0;

@@ -89,6 +89,10 @@ export const N_RICH_PREFIX = 'n_rich_';
  */
 export const N_RICH_WINDOW_DAYS = 7;
 
+/** When the zones' scene was acquired (ISO), if they say. */
+const acquiredOf = (features: ZoneCollection['features']): string | undefined =>
+  features.map((f) => f.properties.acquired).find((a) => a !== null && a !== undefined) ?? undefined;
+
 const dayNumber = (date: string) => Math.round(Date.parse(`${date}T00:00:00Z`) / DAY);
 const note = (code: string, ja: string, en: string): Note => ({ code, text: { ja, en } });
 
@@ -140,7 +144,7 @@ export function chooseReference(
         ),
       ],
     };
-  const acquired = features.map((f) => f.properties.acquired).find((a) => a !== null && a !== undefined);
+  const acquired = acquiredOf(features);
   const acquiredAt = acquired ? Date.parse(acquired) : Number.NaN;
   if (!Number.isFinite(acquiredAt))
     return {
@@ -341,7 +345,7 @@ export class GatewayRecommender {
         }
         // The crop's age when the image was taken (not when it was processed): INSEY divides the
         // image's index by it. An image from before planting shows no crop to fertilize.
-        const acquired = features.map((f) => f.properties.acquired).find((a) => a != null);
+        const acquired = acquiredOf(features);
         const at = acquired ? Date.parse(acquired) : now;
         if (field.plantingDate) {
           if (at < Date.parse(`${field.plantingDate}T00:00:00Z`))

@@ -22,7 +22,6 @@ const IndexStatName = Type.Union(
   { description: 'Which zonal statistic of the index' },
 );
 
-/** Where an input's value comes from when a recommendation is assembled. */
 /**
  * A measurement that describes the crop at the moment the image shows it (plant height and stems
  * at panicle initiation, scouted beside the image): a dated value further than this many days
@@ -30,6 +29,7 @@ const IndexStatName = Type.Union(
  */
 const MaxDaysFromImage = Type.Integer({ minimum: 0, maximum: 366 });
 
+/** Where an input's value comes from when a recommendation is assembled. */
 export const InputSource = Type.Union([
   Type.Object(
     {

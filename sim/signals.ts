@@ -32,7 +32,8 @@ export function sunHeight(time: number): number {
   return h > 6.5 && h < 16.5 ? Math.sin((Math.PI * (h - 6.5)) / 10) : 0;
 }
 
-const round = (v: number, step: number) =>
+/** `v` to a multiple of `step`, without binary noise in the result (0.1 steps stay 0.1). */
+export const round = (v: number, step: number) =>
   Number((Math.round(v / step) * step).toFixed(Math.max(0, -Math.floor(Math.log10(step)))));
 
 export type Signal = (time: number) => Record<string, number>;
