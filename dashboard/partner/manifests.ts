@@ -43,25 +43,50 @@ export const MANIFEST_FILE_NAME = 'manifest.yaml';
 const registryValidator = validator(Registry);
 
 export function migratePartner(db: Db): void {
-  migrate(db, 'partner', [
-    `
+  migrate(db, 'partner', PARTNER_MIGRATIONS);
+}
+
+/** The partner tables' migrations, in order (exported for the test of the history's backfill). */
+export const PARTNER_MIGRATIONS: readonly string[] = [
+  `
     CREATE TABLE partner_manifests (
       farm TEXT PRIMARY KEY, text TEXT NOT NULL, manifest TEXT NOT NULL, registry TEXT NOT NULL,
       updated INTEGER NOT NULL, by TEXT NOT NULL
     );
     `,
-    // The registry each gateway last synced (hashes only), and when the server first heard each
-    // device's present hash from it; the same times for the registry provisioned here (null in a
-    // row from before: its devices' rotatedAt stand in).
-    `
+  // The registry each gateway last synced (hashes only), and when the server first heard each
+  // device's present hash from it; the same times for the registry provisioned here (null in a
+  // row from before: its devices' rotatedAt stand in).
+  `
     CREATE TABLE partner_gateway_registries (
       farm TEXT NOT NULL, gateway TEXT NOT NULL, registry TEXT NOT NULL, heard TEXT NOT NULL,
       received INTEGER NOT NULL, PRIMARY KEY (farm, gateway)
     );
     ALTER TABLE partner_manifests ADD COLUMN heard TEXT;
     `,
-  ]);
-}
+  // Every key the server has known for a device, from any source, and when it first knew it: a
+  // gateway's first sync cannot make a key the server knew before a rotation newer than the
+  // rotation. Backfilled from what the server holds (the earliest time it recorded per key).
+  `
+  CREATE TABLE partner_key_history (
+    farm TEXT NOT NULL, device TEXT NOT NULL, hash TEXT NOT NULL, first INTEGER NOT NULL,
+    PRIMARY KEY (farm, device, hash)
+  ) WITHOUT ROWID;
+  INSERT INTO partner_key_history (farm, device, hash, first)
+    SELECT farm, device, hash, MIN(t) FROM (
+      SELECT r.farm AS farm, json_extract(d.value, '$.id') AS device,
+        json_extract(d.value, '$.secretHash') AS hash,
+        COALESCE(json_extract(r.heard, '$."' || json_extract(d.value, '$.id') || '"'), r.received) AS t
+      FROM partner_gateway_registries r, json_each(r.registry, '$.devices') d
+      WHERE json_extract(r.registry, '$.farm') = r.farm
+      UNION ALL
+      SELECT m.farm, json_extract(d.value, '$.id'), json_extract(d.value, '$.secretHash'),
+        COALESCE(json_extract(m.heard, '$."' || json_extract(d.value, '$.id') || '"'), m.updated)
+      FROM partner_manifests m, json_each(m.registry, '$.devices') d
+      WHERE json_extract(m.registry, '$.farm') = m.farm
+    ) WHERE device IS NOT NULL AND hash IS NOT NULL GROUP BY farm, device, hash;
+  `,
+];
 
 const problemOf = (e: HatakeError): ManifestProblem => ({
   code: e.code,
@@ -281,7 +306,17 @@ export function applyGatewayRegistries(
     for (const d of registry.devices)
       if (d.secretHash) heard[d.id] = before.get(d.id) === d.secretHash ? (heardBefore[d.id] ?? now) : now;
     put.run(gateway.farm, gateway.id, JSON.stringify(registry), JSON.stringify(heard), now);
+    if (registry.farm === gateway.farm) rememberKeys(db, registry, heard);
   }
+}
+
+/** Notes each device's key in the farm's key history (a key already there keeps its first time). */
+function rememberKeys(db: Db, registry: Registry, heard: Heard): void {
+  const add = db.prepare(
+    'INSERT OR IGNORE INTO partner_key_history (farm, device, hash, first) VALUES (?, ?, ?, ?)',
+  );
+  for (const d of registry.devices)
+    if (d.secretHash && heard[d.id] !== undefined) add.run(registry.farm, d.id, d.secretHash, heard[d.id]);
 }
 
 /** Every key the server knows for a farm, one per device: see knownKeys. */
@@ -306,7 +341,9 @@ interface Candidate {
  * The registry provisioned here and those the farm's gateways (not revoked) synced, merged: for
  * each device, the key the server came to know last — a key rotated here wins over a gateway's
  * older one until the gateway applies it; a key made on the farm after wins over this server's
- * (on a tie, the gateway's: what the devices use). The times are all the server's clock. The
+ * (on a tie, the gateway's: what the devices use). The times are all the server's clock, and a
+ * key counts from when the server first knew it from any source (its key history), so a gateway
+ * syncing for the first time cannot make a key from before a rotation here newer than it. The
  * clients that are not devices (imagery providers) are only ever made on the farm: the gateways'.
  */
 export function knownKeys(db: Db, farm: string): KnownKeys {
@@ -320,8 +357,21 @@ export function knownKeys(db: Db, farm: string): KnownKeys {
        WHERE r.farm = ? AND g.revoked IS NULL ORDER BY r.received`,
     )
     .all(farm) as { registry: string; heard: string; received: number }[];
+  // When the server first knew each key, from whichever source: a key a gateway syncs for the
+  // first time is as old as the server's first knowledge of it.
+  const first = new Map(
+    (
+      db.prepare('SELECT device, hash, first FROM partner_key_history WHERE farm = ?').all(farm) as {
+        device: string;
+        hash: string;
+        first: number;
+      }[]
+    ).map((r) => [`${r.device}\n${r.hash}`, r.first]),
+  );
   const best = new Map<string, Candidate>();
   const offer = (c: Candidate) => {
+    const known = c.device.secretHash ? first.get(`${c.device.id}\n${c.device.secretHash}`) : undefined;
+    if (known !== undefined && known < c.at) c = { ...c, at: known };
     const had = best.get(c.device.id);
     const better =
       !had ||
@@ -492,21 +542,25 @@ export async function provision(
       lorawan,
     });
   }
-  pc.db
-    .prepare(
-      `INSERT INTO partner_manifests (farm, text, manifest, registry, heard, updated, by) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (farm) DO UPDATE SET text = excluded.text, manifest = excluded.manifest,
-         registry = excluded.registry, heard = excluded.heard, updated = excluded.updated, by = excluded.by`,
-    )
-    .run(
-      farm,
-      req.text,
-      JSON.stringify(manifest),
-      JSON.stringify(registry),
-      JSON.stringify(heard),
-      now,
-      pc.user,
-    );
+  // The registry and its keys' history together.
+  pc.db.transaction(() => {
+    pc.db
+      .prepare(
+        `INSERT INTO partner_manifests (farm, text, manifest, registry, heard, updated, by) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (farm) DO UPDATE SET text = excluded.text, manifest = excluded.manifest,
+           registry = excluded.registry, heard = excluded.heard, updated = excluded.updated, by = excluded.by`,
+      )
+      .run(
+        farm,
+        req.text,
+        JSON.stringify(manifest),
+        JSON.stringify(registry),
+        JSON.stringify(heard),
+        now,
+        pc.user,
+      );
+    rememberKeys(pc.db, registry, heard);
+  })();
   pc.downlink.publish(farm, 'manifest', 'manifest', manifest);
   const downlinkVersion = pc.downlink.publish(farm, 'registry', 'registry', registry);
   return {

@@ -1,7 +1,7 @@
 // Which key provisioning keeps for each device when the server knows several — the registry it
 // provisioned and those the farm's gateways synced — over a real SQLite server database: a key
 // rotated here stands against a gateway that has not applied it yet (however often it resends its
-// older one); a key rotated on the farm afterwards wins over the server's; a revoked gateway and
+// older one, and when a gateway that never synced sends a key the server knew before); a key rotated on the farm afterwards wins over the server's; a revoked gateway and
 // another farm's registry count for nothing; a resent registry changes no time; the farm's imagery
 // providers come from its gateways.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,10 +14,11 @@ import {
   keyPreview,
   knownKeys,
   migratePartner,
+  PARTNER_MIGRATIONS,
   provision,
 } from '../../dashboard/partner/manifests.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
-import type { Db } from '../../runtime/sqlite.ts';
+import { migrate, type Db } from '../../runtime/sqlite.ts';
 
 const catalogue = loadCatalogue();
 const FARM = 'key-farm';
@@ -97,6 +98,67 @@ describe('the keys the server knows for a farm', () => {
     const again = await provisionAt(4000);
     expect(again.issued).toEqual([]);
     expect(hashes(again.sent)).toEqual(hashes(first.sent));
+  });
+
+  it('a gateway’s first sync cannot undo a rotation with a key the server knew before it', async () => {
+    // gw-a told the server wx-1's key; the partner rotates it here; gw-b, which never synced,
+    // then sends the same old key for the first time.
+    sync('gw-a', registry({ 'soil-1': 'a1', 'wx-1': 'w1' }), 1000);
+    const first = await provisionAt(2000, 'wx-1');
+    const rotatedWx = hashes(first.sent)['wx-1'];
+    sync('gw-b', registry({ 'soil-1': 'a1', 'wx-1': 'w1' }), 3000);
+    const known = knownKeys(db, FARM);
+    expect(hashes(known.registry)['wx-1']).toBe(rotatedWx);
+    expect(known.from.get('wx-1')).toBe('server');
+    expect(known.heard['wx-1']).toBe(2000);
+    // soil-1's key is as old as the server's first knowledge of it, whoever sent it.
+    expect(known.heard['soil-1']).toBe(1000);
+    // A key the server never knew still wins when it arrives after the rotation (made on the farm).
+    sync('gw-b', registry({ 'soil-1': 'a1', 'wx-1': 'w2' }), 4000);
+    expect(hashes(knownKeys(db, FARM).registry)['wx-1']).toBe(h('w2'));
+  });
+
+  it('nor with a key the server itself issued before rotating it', async () => {
+    const first = await provisionAt(1000);
+    const oldWx = first.sent.devices.find((d) => d.id === 'wx-1')!;
+    const second = await provisionAt(2000, 'wx-1');
+    expect(hashes(second.sent)['wx-1']).not.toBe(oldWx.secretHash);
+    // gw-a was set up from the first provisioning and syncs for the first time after the second.
+    sync('gw-a', { ...first.sent, devices: first.sent.devices.map((d) => ({ ...d })) }, 3000);
+    const known = knownKeys(db, FARM);
+    expect(hashes(known.registry)).toEqual(hashes(second.sent));
+    expect(known.heard['wx-1']).toBe(2000);
+    expect(known.heard['soil-1']).toBe(1000);
+  });
+
+  it('fills the key history from what a server upgraded to it already holds', () => {
+    const old = openServerDb(':memory:');
+    try {
+      migrate(old, 'partner', PARTNER_MIGRATIONS.slice(0, 2));
+      old
+        .prepare("INSERT INTO gateways (id, farm, token_hash, created) VALUES ('gw-a', ?, 'x', 0)")
+        .run(FARM);
+      old
+        .prepare('INSERT INTO partner_gateway_registries VALUES (?, ?, ?, ?, ?)')
+        .run(FARM, 'gw-a', JSON.stringify(registry({ 'soil-1': 'a1', 'wx-1': 'w1' })), '{"wx-1":700}', 900);
+      // The server's own registry, from before it recorded times (heard null: `updated` stands in).
+      old
+        .prepare(
+          "INSERT INTO partner_manifests (farm, text, manifest, registry, heard, updated, by) VALUES (?, '', '{}', ?, NULL, 2000, 'p')",
+        )
+        .run(FARM, JSON.stringify(registry({ 'soil-1': 'a1', 'wx-1': 'w9' })));
+      migratePartner(old);
+      const rows = old
+        .prepare('SELECT device, hash, first FROM partner_key_history WHERE farm = ? ORDER BY device, first')
+        .all(FARM);
+      expect(rows).toEqual([
+        { device: 'soil-1', hash: h('a1'), first: 900 },
+        { device: 'wx-1', hash: h('w1'), first: 700 },
+        { device: 'wx-1', hash: h('w9'), first: 2000 },
+      ]);
+    } finally {
+      old.close();
+    }
   });
 
   it('takes a key rotated on the farm after the server’s, whatever the farm’s clock says', async () => {
