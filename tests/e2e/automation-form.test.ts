@@ -6,8 +6,10 @@
 // so is a value the sensor's kit cannot read (VWC 70 % on a 0–60 % probe), with the kit's range
 // beside the field — the server still refuses it when the browser is bypassed, and its refusal is
 // shown beside the form; nothing is stored any time. An edit bumps the version; an edit of a stale
-// version shows the conflict and, after loading the latest, saves. In English the form reads in
-// English. A tip that points at an approved recommendation links to its page.
+// version shows the conflict and, after loading the latest, saves. A live reload of the list that
+// lands while the farmer presses 編集 leaves the card where it is, and the press opens the form. In
+// English the form reads in English. A tip that points at an approved recommendation links to its
+// page.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +50,21 @@ async function stored(): Promise<AutomationView[]> {
   return (await res.json()) as AutomationView[];
 }
 const byName = async (ja: string) => (await stored()).find((a) => a.name.ja === ja);
+/** What a PUT of an automation takes from its stored view: all but the server's own fields. */
+function editable(a: AutomationView) {
+  const {
+    id: _i,
+    farm: _f,
+    version: _v,
+    createdBy: _c,
+    createdAt: _t,
+    updatedAt: _u,
+    updatedBy: _b,
+    onGateway: _g,
+    ...rest
+  } = a;
+  return rest;
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-automation-form-'));
@@ -331,24 +348,46 @@ describe('writing automations in the farmer’s dashboard', () => {
       .poll(() => card.getByTestId('trigger').textContent(), POLL)
       .toBe('有効 · 条件 土壌センサー 畑1号 土壌水分 ＜ 20 %');
 
-    // The farmer opens the edit; meanwhile the automation changes elsewhere (version 3).
-    await card.getByRole('button', { name: '編集' }).click();
+    // The farmer presses 編集 while a live change reloads the list (here another phone saves the
+    // band automation; on a loaded CI machine it was this save's own change, 250 ms after it). The
+    // card stays where it is under the finger, and the press opens the form. (The list once showed
+    // its loading line above the cards on every reload: the card moved down between press and
+    // release, the release and so the click went to another element, no form opened, and the wait
+    // for its field below ran out.) The reload is held until the finger is lifted, so this is the
+    // same race on every machine, not a chance one.
+    let releaseReload!: () => void;
+    const reloadHeld = new Promise<void>((resolve) => (releaseReload = resolve));
+    await page.route('**/api/v1/automations?farm=*', async (route) => {
+      await reloadHeld;
+      await route.continue();
+    });
+    const edit = card.getByRole('button', { name: '編集' });
+    await edit.hover();
+    const pressed = await edit.boundingBox();
+    await page.mouse.down();
+    const reloading = page.waitForRequest((r) => r.url().includes('/api/v1/automations?farm='));
+    const band = (await byName('田んぼ1号の水位'))!;
+    const elsewhere = await farmer(`/api/v1/automations/${band.id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...editable(band), version: band.version }),
+    });
+    expect(elsewhere.status, await elsewhere.clone().text()).toBe(200);
+    await reloading;
+    expect(await edit.boundingBox(), 'the 編集 button under the finger while the list reloads').toEqual(
+      pressed,
+    );
+    await page.mouse.up();
+    releaseReload();
+    await page.unrouteAll({ behavior: 'wait' });
+
+    // The farmer edits; meanwhile the automation changes elsewhere (version 3).
     await expect.poll(() => group('条件').getByLabel('しきい値').inputValue(), POLL).toBe('20');
-    const {
-      id: _i,
-      farm: _f,
-      version,
-      createdBy: _c,
-      createdAt: _t,
-      updatedAt: _u,
-      updatedBy: _b,
-      onGateway: _g,
-      ...rest
-    } = v2;
+    const rest = editable(v2);
     const res = await farmer(`/api/v1/automations/${a.id}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...rest, limits: { ...rest.limits, maxRunsPerDay: 3 }, version }),
+      body: JSON.stringify({ ...rest, limits: { ...rest.limits, maxRunsPerDay: 3 }, version: v2.version }),
     });
     expect(res.status, await res.clone().text()).toBe(200);
     await group('条件').getByLabel('しきい値').fill('18');

@@ -715,7 +715,7 @@ export function FarmerTips({ farm }: { farm: string }) {
         {done}
       </p>
       <ErrorBox error={error ?? tips.error} />
-      {tips.loading ? <Loading /> : null}
+      {tips.loading && !tips.data ? <Loading /> : null}
       {tips.data?.length === 0 ? <p class="muted">{t('noTips')}</p> : null}
       <ul class="cards">
         {(tips.data ?? []).map((v) => {
@@ -901,7 +901,7 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
     <main id="main" tabIndex={-1}>
       <h1>{t('recommendations')}</h1>
       <ErrorBox error={list.error ?? one.error} />
-      {list.loading ? <Loading /> : null}
+      {list.loading && !list.data ? <Loading /> : null}
       {/* The farmer's API does not say how many wait for the officer's review: say what comes next. */}
       {list.data?.length === 0 ? (
         <div class="muted" data-testid="no-recommendations">
@@ -1348,7 +1348,9 @@ export function FarmerAutomations({ farm }: { farm: string }) {
         </div>
       ) : null}
       <ErrorBox error={error ?? list.error} />
-      {list.loading ? <Loading /> : null}
+      {/* Only the first load says so: a reload (a save, a live change, another phone's edit) keeps
+          the cards where they are, so a button does not move from under a finger pressing it. */}
+      {list.loading && !list.data ? <Loading /> : null}
       {list.data?.length === 0 ? <p class="muted">{t('noAutomations')}</p> : null}
       <ul class="cards">
         {(list.data ?? []).map((a) => (
