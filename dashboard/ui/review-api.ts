@@ -68,8 +68,12 @@ export const reviewApi = {
   review: (id: string) => api<ReviewDetail>(`/api/v1/reviews/${enc(id)}`),
   edit: (id: string, body: EditBody) =>
     api<EditResult>(`/api/v1/reviews/${enc(id)}/edit`, { method: 'POST', body }),
-  approve: (id: string, revision: number) =>
-    api<ReviewDetail>(`/api/v1/reviews/${enc(id)}/approve`, { method: 'POST', body: { revision } }),
+  /** `note`: the officer's note, kept in the audit and the decisions CSV (none when empty). */
+  approve: (id: string, revision: number, note?: string) =>
+    api<ReviewDetail>(`/api/v1/reviews/${enc(id)}/approve`, {
+      method: 'POST',
+      body: note?.trim() ? { revision, note: note.trim() } : { revision },
+    }),
   reject: (id: string, reason: string, revision: number) =>
     api<ReviewDetail>(`/api/v1/reviews/${enc(id)}/reject`, { method: 'POST', body: { reason, revision } }),
   decisionsCsvUrl: (from?: string, to?: string) => `/api/v1/reviews/decisions.csv${qs({ from, to })}`,

@@ -550,6 +550,8 @@ describe('the review page', () => {
     expect(applied(z2!.id).applied.kgNHa).toBe(119.6);
     expect(applied(z1!.id).edited?.reason).toBe('葉色が濃く、倒伏のおそれがある');
     expect(after.audit.map((a) => a.action)).toEqual(['received', 'edited', 'approved']);
+    // The approval carries the officer's note too (the audit and the decisions CSV show it).
+    expect(after.audit.find((a) => a.action === 'approved')?.reason).toBe('葉色が濃く、倒伏のおそれがある');
     await expect(page.getByTestId(`edit-${z1!.id}`).inputValue()).resolves.toBe('');
 
     // What the server did with each typed rate.

@@ -818,7 +818,7 @@ function ReviewOf({ id }: { id: string }) {
         setEdits({});
       }
       if (what === 'approve') {
-        show(await reviewApi.approve(id, current.revision), 'own');
+        show(await reviewApi.approve(id, current.revision, reason), 'own');
         setDone(saved ? t('reviewEditSavedApproved') : t('approvedDone'));
       } else if (what === 'reject') {
         show(await reviewApi.reject(id, reason, current.revision), 'own');
