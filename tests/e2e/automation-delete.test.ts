@@ -267,4 +267,14 @@ describe('deleting automations in the farmer’s dashboard', () => {
     await page.getByRole('button', { name: /Switch language/ }).click();
     await page.getByRole('heading', { level: 1, name: '自動制御' }).waitFor();
   });
+
+  it('keeps the water gate under 手動操作 when no automation drives it any more', async () => {
+    const a = made.kept;
+    expect((await farmer(`/api/v1/automations/${a.id}`, { method: 'DELETE' })).status).toBe(204);
+    await expect.poll(() => card(a).count(), POLL).toBe(0);
+    expect(await storedNames()).toEqual([]);
+    const manual = page.locator('form.override').filter({ hasText: '水門 畑1号' });
+    await manual.getByRole('button', { name: '手動操作を設定' }).waitFor();
+    expect(await page.getByText('操作できる機器はありません').count()).toBe(0);
+  });
 });

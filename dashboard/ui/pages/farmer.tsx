@@ -1303,11 +1303,13 @@ export function FarmerAutomations({ farm }: { farm: string }) {
       setError(e);
     }
   };
-  const actuators = new Set(
-    (list.data ?? [])
+  // Every actuator of the farm can be held by hand, with or without an automation on it.
+  const actuators = new Set([
+    ...choices.actuators.map((a) => a.id),
+    ...(list.data ?? [])
       .flatMap((a) => [a.action?.device, a.below?.device, a.above?.device])
       .filter((d): d is string => !!d),
-  );
+  ]);
   const override = async (
     device: string,
     mode: 'hold_closed' | 'hold_open' | 'pause' | 'clear',
