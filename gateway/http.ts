@@ -823,7 +823,7 @@ export function renderStatusPage(s: GatewayStatus, lang: Lang, ctx: StatusPageCo
     ? `<ul>${s.events.map((e) => `<li class="${esc(e.severity)}">${esc(ago(e.time))} ${eventHtml(e, t, names)}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="15"><title>${t.title} — ${esc(s.gateway)}</title>
+<meta http-equiv="refresh" content="15"><link rel="icon" href="data:,"><title>${t.title} — ${esc(s.gateway)}</title>
 <style>body{font:16px/1.45 system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;margin:0;color:#1b1f1c;background:#f6f7f2}
 header{background:#2f6b3b;color:#fff;padding:.5rem 1rem;display:flex;justify-content:space-between;align-items:center}header a{color:#fff}
 main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}

@@ -52,6 +52,12 @@ export const FarmView = Type.Object({
 export type FarmView = Static<typeof FarmView>;
 
 /** One live event on the SSE stream. */
+/**
+ * The live stream (GET /api/v1/live) writes a comment at least this often, so a client can tell a
+ * quiet stream from a dead one (dashboard/ui/live.ts's watchdog waits this long plus a margin).
+ */
+export const LIVE_HEARTBEAT_MS = 15_000;
+
 export const LiveReadingEvent = Type.Object({
   farm: Type.String(),
   device: Type.String(),

@@ -285,6 +285,21 @@ export const DeviceHealth = Type.Object({
   intervalS: Type.Union([Type.Number(), Type.Null()]),
   battery: Latest,
   batteryLevel: Latest,
+  /**
+   * The battery as the battery-low rule (edge/rules/battery-low.ts) judges it: the median of its
+   * latest voltage readings of the last day against its kit's marks — low is the farmer's warning
+   * tip, critical the severe one. Null when the kit has no marks or no voltage came in a day.
+   */
+  batteryState: Type.Union([
+    Type.Object({
+      state: Type.Union([Type.Literal('ok'), Type.Literal('low'), Type.Literal('critical')]),
+      volts: Type.Number(),
+      samples: Type.Integer({ minimum: 1 }),
+      lowV: Type.Number(),
+      criticalV: Type.Number(),
+    }),
+    Type.Null(),
+  ]),
   rssi: Latest,
   snr: Latest,
   /** Readings of the last 24 h and how many carried a quality flag. */

@@ -1,5 +1,5 @@
 // What an IT partner looks at before driving out: each device's last contact against its kit's
-// reporting interval, battery and radio signal, and how much of the last day's data carried a
+// reporting interval, battery (judged as the battery-low tip judges it) and radio signal, and how much of the last day's data carried a
 // quality flag; each gateway's last sync, what it still has to send and which version it runs
 // (from the status it sends with each sync batch, or its backlog_report events), its recent
 // alerts with what they carry, and its newest report about the configuration sent down to it (of
@@ -12,6 +12,7 @@ import type { Db } from '../../runtime/sqlite.ts';
 import { HOUR_MS, type LatestRow, type ReadingStore } from '../storage/types.ts';
 import { intervalMs, SILENT_INTERVALS } from '../views/overview.ts';
 import { storedRegistry } from './manifests.ts';
+import { batteryVerdict } from '../../edge/rules/battery-low.ts';
 
 /** Readings examined per device for the quality figure (the newest day, at most this many). */
 export const QUALITY_MAX_ROWS = 20_000;
@@ -73,6 +74,7 @@ export async function deviceHealth(
         : null;
     const state = gatewayNotSyncing ? 'unknown' : byAge;
     const quality = { readings: 0, flagged: 0, flags: {} as Record<string, number> };
+    let batteryPoints: { time: number; value: number }[] = [];
     const metrics = new Set([
       ...Object.keys(kit?.metrics ?? {}),
       ...latest.filter((l) => l.device === d.id).map((l) => l.metric),
@@ -86,6 +88,7 @@ export async function deviceHealth(
         to: now + 1,
         limit: QUALITY_MAX_ROWS,
       });
+      if (metric === 'battery') batteryPoints = readings.filter((r) => r.unit === 'V');
       for (const r of readings) {
         quality.readings++;
         if (r.flags.length) quality.flagged++;
@@ -106,6 +109,7 @@ export async function deviceHealth(
       intervalS: kit?.interval ?? null,
       battery: pick(d.id, 'battery'),
       batteryLevel: pick(d.id, 'battery_level'),
+      batteryState: batteryStateOf(d.kit, batteryPoints, now),
       rssi: pick(d.id, 'rssi'),
       snr: pick(d.id, 'snr'),
       quality,
@@ -113,6 +117,18 @@ export async function deviceHealth(
     });
   }
   return out;
+}
+
+/** A battery against the battery-low rule's marks for its kit, as the farmer's tip judges it. */
+function batteryStateOf(
+  kit: string | null,
+  points: readonly { time: number; value: number }[],
+  now: number,
+): DeviceHealth['batteryState'] {
+  const v = batteryVerdict(kit, points, now);
+  return v
+    ? { state: v.state, volts: v.volts, samples: v.recent.length, lowV: v.lowV, criticalV: v.criticalV }
+    : null;
 }
 
 /**

@@ -2,8 +2,9 @@
 // column, as `hatake kit validate` reports them), then provision it — new device secrets, their
 // config files, ESPHome snippets and QR codes, and the printable sheet — exactly as
 // `hatake kit provision` does, without writing a secret anywhere on the server: the files go back
-// in the response only. The server keeps the manifest text and the registry (hashes only), and
-// publishes both as downlink documents for the farm's gateways.
+// in the response only. The server keeps the manifest text (each boundary file uploaded with it
+// written inline, so the text read back is whole) and the registry (hashes only), and publishes
+// both as downlink documents for the farm's gateways.
 // Provisioning starts from every key the server knows for the farm: the registry it provisioned
 // and the registries the farm's gateways synced (a gateway provisioned on the farm, by `hatake kit
 // provision` or `hatake start`, has keys the server never made), so the devices working in the
@@ -12,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import QRCode from 'qrcode';
-import { visit } from 'yaml';
+import { isMap, isScalar, isSeq, visit } from 'yaml';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import { Registry, type RegistryDevice, type RegistryProvider } from '../../protocol/registry.ts';
@@ -214,11 +215,49 @@ interface StoredRow {
   updated: number;
 }
 
+/**
+ * The manifest text as it is stored: each boundary given by the name of a file uploaded beside it
+ * replaced by that file's polygon (from `manifest`, the checked manifest with its boundaries read),
+ * written inline on the same line — a JSON flow mapping, with the file's name as a comment where
+ * the line has room — so every other line keeps its number, and the text read back (to edit, check
+ * or provision again, without the files) still has every field's boundary. The uploaded files are
+ * not kept: the text is the whole manifest.
+ */
+export function inlineBoundaries(text: string, manifest: Manifest): string {
+  const { source, errors } = readManifestYaml(text, MANIFEST_FILE_NAME);
+  if (errors.length) return text;
+  const fields = source.doc.get('fields', true);
+  if (!isSeq(fields)) return text;
+  const edits: Array<{ start: number; end: number; text: string }> = [];
+  fields.items.forEach((item, i) => {
+    if (!isMap(item)) return;
+    const node = item.get('boundary', true);
+    const field = manifest.fields[i];
+    if (!isScalar(node) || !isPathLike(node.value) || !node.range || !field) return;
+    if (field.id !== item.get('id') || !field.boundary || typeof field.boundary !== 'object') return;
+    const [start, end] = node.range;
+    const lineEnd = text.indexOf('\n', end);
+    const rest = text.slice(end, lineEnd === -1 ? text.length : lineEnd);
+    const polygon = JSON.stringify(field.boundary);
+    edits.push({ start, end, text: /^[ \t]*\r?$/.test(rest) ? `${polygon} # ${node.value}` : polygon });
+  });
+  let out = text;
+  for (const e of edits.sort((a, b) => b.start - a.start))
+    out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}
+
 /** The manifest text last provisioned here, or one rebuilt from what the gateway synced. */
 export function storedManifest(db: Db, farm: string): StoredManifest {
-  const row = db.prepare('SELECT text, updated FROM partner_manifests WHERE farm = ?').get(farm) as
-    Pick<StoredRow, 'text' | 'updated'> | undefined;
-  if (row) return { text: row.text, source: 'provisioned', updated: new Date(row.updated).toISOString() };
+  const row = db.prepare('SELECT text, manifest, updated FROM partner_manifests WHERE farm = ?').get(farm) as
+    Pick<StoredRow, 'text' | 'manifest' | 'updated'> | undefined;
+  // A text stored before boundaries were inlined gets them now, from the manifest stored with it.
+  if (row)
+    return {
+      text: inlineBoundaries(row.text, JSON.parse(row.manifest) as Manifest),
+      source: 'provisioned',
+      updated: new Date(row.updated).toISOString(),
+    };
   const f = db.prepare('SELECT id, name, region, timezone FROM farms WHERE id = ?').get(farm) as
     { id: string; name: string; region: string | null; timezone: string } | undefined;
   if (!f) return { text: '', source: 'none', updated: null };
@@ -493,14 +532,6 @@ export async function provision(
     throw new HatakeError('HATAKE_E_UNKNOWN_DEVICE', `device "${req.rotate}" is not in the manifest`, {
       expected: manifest.devices.map((d) => d.id).join(', '),
     });
-  const host = req.broker?.host ?? manifest.broker?.host;
-  if (!host)
-    throw new HatakeError('HATAKE_E_CONFIG', "the gateway's broker address is not known", {
-      place: { pointer: '/broker/host' },
-      expected: 'a broker host in the form, or broker: { host: … } in the manifest',
-    });
-  const tls = req.broker?.tls ?? manifest.broker?.tls ?? false;
-  const broker = { host, tls, port: req.broker?.port ?? manifest.broker?.port ?? (tls ? 8883 : 1883) };
   // Every key the server knows, its own and those the gateways synced: a device keeps its key
   // unless it is asked to rotate.
   const known = knownKeys(pc.db, farm);
@@ -509,6 +540,18 @@ export async function provision(
     rotate: req.rotate !== undefined ? [req.rotate] : [],
     now,
   });
+  // The broker address goes into the config files of the devices given a secret now; provisioning
+  // that issues none (every key kept, LoRaWAN devices) writes no config and needs no address.
+  const host = req.broker?.host ?? manifest.broker?.host;
+  if (!host && Object.keys(secrets).length > 0)
+    throw new HatakeError('HATAKE_E_CONFIG', "the gateway's broker address is not known", {
+      place: { pointer: '/broker/host' },
+      expected: 'a broker host in the form, or broker: { host: … } in the manifest',
+    });
+  const tls = req.broker?.tls ?? manifest.broker?.tls ?? false;
+  const broker = host
+    ? { host, tls, port: req.broker?.port ?? manifest.broker?.port ?? (tls ? 8883 : 1883) }
+    : undefined;
   const heard: Heard = {};
   for (const d of registry.devices)
     if (d.secretHash) heard[d.id] = secrets[d.id] !== undefined ? now : (known.heard[d.id] ?? now);
@@ -522,7 +565,7 @@ export async function provision(
     let files: ProvisionResult['devices'][number]['files'] = null;
     let qr: string | undefined;
     let topic: string | undefined;
-    if (secret !== undefined) {
+    if (secret !== undefined && broker) {
       const config = deviceConfig(manifest, d, kit, secret, broker, now);
       files = {
         config: `${JSON.stringify(config, null, 2)}\n`,
@@ -552,7 +595,7 @@ export async function provision(
       )
       .run(
         farm,
-        req.text,
+        inlineBoundaries(req.text, manifest),
         JSON.stringify(manifest),
         JSON.stringify(registry),
         JSON.stringify(heard),

@@ -2,9 +2,12 @@
 // document's own `totals` once an officer has edited a zone (so what goes down to the gateways,
 // the farmer's API, the prescription tip and the officer's page all say the same kg N), the
 // queue's and the webhooks' kg N, and the officer's economics as recommended and as applied.
+// And what the prescription spreads over the whole field (`fieldSpread`): the total N and product
+// the farmer's page and the officer's page both show.
 import {
   effectiveRate,
   roundTotals,
+  spreadTotals,
   type Money,
   type Note,
   type Recommendation,
@@ -92,6 +95,31 @@ function editedMoney(
     costYenHa: Math.round(cost),
     marginYenHa: Math.round(gain - cost),
   };
+}
+
+/** Which rates a field's spread is counted at (see fieldSpread). */
+export type SpreadRates = 'applied' | 'recommended' | 'optimum';
+
+/** The zones and coverage of a recommendation: what fieldSpread reads (a farmer's or an officer's copy). */
+export type SpreadInput = Pick<Recommendation, 'zones' | 'coverage'>;
+
+/**
+ * What the prescription spreads over the whole field: the zones at their rates plus the part no
+ * zone covers (`restHa`) at the zones' mean — the amount a farmer loads, where `fieldTotals` and
+ * the money count the zones only. At the rates the field gets (`applied`: the officer's edits, as
+ * protocol's spreadTotals counts them for the farmer's page, the prescription tip and the files),
+ * at the recommendation's own (`recommended`) or at each zone's economic optimum (`optimum`),
+ * the rest at the mean of those same rates. The one total N the farmer and the officer both read.
+ */
+export function fieldSpread(rec: SpreadInput, at: SpreadRates = 'applied'): ReturnType<typeof spreadTotals> {
+  if (at === 'applied') return spreadTotals(rec);
+  // The zones at those rates and without the officer's edits (which spreadTotals would apply).
+  const zones = rec.zones.map((z): RecommendationZone => {
+    const o = z.economicOptimum;
+    const rate = at === 'recommended' ? z.rate : { ...z.rate, kgNHa: o.kgNHa, productKgHa: o.productKgHa };
+    return { ...z, rate, edited: undefined };
+  });
+  return spreadTotals({ zones, coverage: rec.coverage });
 }
 
 /** The officer's economics at the applied rates; the gain and margin are null where unknown. */

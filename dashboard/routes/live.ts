@@ -1,10 +1,8 @@
 // GET /api/v1/live — Server-Sent Events of new readings for the caller's farms.
-import type { LiveReadingEvent } from '../../protocol/api.ts';
+import { LIVE_HEARTBEAT_MS, type LiveReadingEvent } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireSession } from '../server.ts';
-
-const HEARTBEAT_MS = 15_000;
 
 export async function liveRoutes(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
   app.get(
@@ -47,7 +45,7 @@ export async function liveRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         if (!seesReviews && (e.kind === 'review' || e.kind === 'auto_approval')) return;
         raw.write(`event: change\ndata: ${JSON.stringify(e)}\n\n`);
       };
-      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), LIVE_HEARTBEAT_MS);
       ctx.live.on('reading', onReading);
       ctx.live.on('change', onChange);
       request.raw.on('close', () => {

@@ -1,16 +1,28 @@
 // Numbers, units and times as farmers read them: rates in kg/10a (Japanese) beside kg/ha, soil
 // moisture in %, temperatures in °C, times in the farm's zone, freshness as "3分前" / "3 min ago".
+// Also a model input's source read into its parts, for the officer's page to word.
 import { METRICS, isMetricName } from '../../protocol/metrics.ts';
 import type { Automation } from '../../protocol/automation.ts';
 import type { KitSummary } from '../../protocol/views.ts';
 import type { ComparisonOp } from '../../protocol/comparison.ts';
 import type { Lang } from './i18n.ts';
 
-/** How a stored unit is shown, and the factor from storage to display. */
-export function displayUnit(metric: string, unit: string): { unit: string; factor: number } {
+/** Units of time as a Japanese reader writes them after a number: 15 分, 30 秒, 2 時間, 3 日. */
+const JA_TIME_UNITS: Record<string, string> = { s: '秒', min: '分', h: '時間', d: '日' };
+
+/**
+ * How a stored unit is shown, and the factor from storage to display. Units of time read in the
+ * reader's language (a kit's `min` is 分 in Japanese); without `lang`, as the kit names them.
+ */
+export function displayUnit(metric: string, unit: string, lang?: Lang): { unit: string; factor: number } {
   if (metric === 'soil_vwc' || unit === 'm3/m3') return { unit: '%', factor: 100 };
   const pretty: Record<string, string> = { degC: '°C', 'W/m2': 'W/m²', '1': '' };
-  return { unit: pretty[unit] ?? unit, factor: 1 };
+  return { unit: lang ? localUnit(pretty[unit] ?? unit, lang) : (pretty[unit] ?? unit), factor: 1 };
+}
+
+/** A display unit in the reader's language: units of time in Japanese (min → 分), others as they are. */
+export function localUnit(unit: string, lang: Lang): string {
+  return lang === 'ja' && Object.hasOwn(JA_TIME_UNITS, unit) ? JA_TIME_UNITS[unit]! : unit;
 }
 
 /** The names a device's kit file gives metrics of its own (those outside the protocol's registry). */
@@ -34,18 +46,24 @@ export function metricName(metric: string, lang: Lang, kitNames?: KitMetricNames
   return kitNames?.get(metric)?.[lang] ?? metric;
 }
 
-export function fmtNumber(v: number | null | undefined, lang: Lang, digits = 1): string {
+/** A number with at most `digits` decimals (and at least `minDigits`) as the reader's language writes it. */
+export function fmtNumber(v: number | null | undefined, lang: Lang, digits = 1, minDigits = 0): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—';
   return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
     maximumFractionDigits: digits,
-    minimumFractionDigits: 0,
+    minimumFractionDigits: Math.min(minDigits, digits),
   }).format(v);
 }
 
 /** A valve's or gate's state as the gateway's page writes it: 閉 / 開 (closed / open) for 0 / 1. */
 const VALVE_STATES: Record<Lang, readonly [string, string]> = { ja: ['閉', '開'], en: ['closed', 'open'] };
 
-/** A metric value with its display unit, e.g. "23.4 %"; a valve's state as 開 / 閉. */
+/**
+ * A metric value with its display unit, e.g. "23.4 %"; a valve's state as 開 / 閉. A battery's
+ * charge is a whole percent ("87 %", the kits report it in steps of 1 %) and a battery's voltage
+ * two decimals ("3.62 V", the kits report it to 0.01 V or finer): one decimal would hide the tenths
+ * of a volt between a full cell and a flat one.
+ */
 export function fmtValue(
   metric: string,
   value: number,
@@ -54,9 +72,12 @@ export function fmtValue(
 ): { value: string; unit: string } {
   if (metric === 'valve_state' && (value === 0 || value === 1))
     return { value: VALVE_STATES[lang][value], unit: '' };
-  const d = displayUnit(metric, unit);
-  const digits = d.unit === '%' ? 1 : Math.abs(value * d.factor) >= 100 ? 0 : 1;
-  return { value: fmtNumber(value * d.factor, lang, digits), unit: d.unit };
+  const d = displayUnit(metric, unit, lang);
+  const v = value * d.factor;
+  if (metric === 'battery_level') return { value: fmtNumber(v, lang, 0), unit: d.unit };
+  if (d.unit === 'V') return { value: fmtNumber(v, lang, 2, 2), unit: d.unit };
+  const digits = d.unit === '%' ? 1 : Math.abs(v) >= 100 ? 0 : 1;
+  return { value: fmtNumber(v, lang, digits), unit: d.unit };
 }
 
 /** Comparisons as each language writes them: full-width signs in Japanese text. */
@@ -92,10 +113,28 @@ export function triggerParts(
   return { metric, comparison: '', value: `${low.value}–${show(trigger.high).value}`, unit: low.unit };
 }
 
-/** A rate stored in kg/ha as the two units a farmer reads: kg/10a first in Japanese. */
+/** The units a rate is read in: kg/10a (what Japanese farmers use; 1 kg/10a = 10 kg/ha) and kg/ha. */
+export type RateUnit = 'kg/10a' | 'kg/ha';
+
+/**
+ * A rate (kg N/ha, or kg of product/ha) as a number in `unit`, to 0.01 kg/ha in either unit: up to
+ * two decimals in kg/ha and three in kg/10a, at least `minDigits` ("2.99", "30", "1.995" kg/10a).
+ * The one rounding of every rate the pages show — the zone tables, the prescription map and its
+ * legend, the audit — and the one the decisions CSV writes (dashboard/review/decisions-csv.ts), so
+ * that a rate reads the same wherever it appears: the spreader step puts rates on 0.01 kg N/ha
+ * (urea on a 5 kg step: 29.9 kg N/ha = 2.99 kg/10a; ammonium sulfate: 19.95 kg N/ha = 1.995
+ * kg/10a), which coarser rounding would show as 3 or 2.0 beside the map's 2.99 or 1.995.
+ */
+export function fmtRate(kgHa: number, unit: RateUnit, lang: Lang, minDigits = 0): string {
+  // Rounded once to 0.01 kg/ha, then written in either unit: the two units never disagree.
+  const v = Math.round(kgHa * 100) / 100;
+  return unit === 'kg/10a' ? fmtNumber(v / 10, lang, 3, minDigits) : fmtNumber(v, lang, 2, minDigits);
+}
+
+/** A rate stored in kg/ha as the two units a farmer reads: kg/10a first in Japanese (see fmtRate). */
 export function rateParts(kgHa: number, lang: Lang): [string, string] {
-  const per10a = `${fmtNumber(kgHa / 10, lang, 1)} kg/10a`;
-  const perHa = `${fmtNumber(kgHa, lang, 0)} kg/ha`;
+  const per10a = `${fmtRate(kgHa, 'kg/10a', lang)} kg/10a`;
+  const perHa = `${fmtRate(kgHa, 'kg/ha', lang)} kg/ha`;
   return lang === 'ja' ? [per10a, perHa] : [perHa, per10a];
 }
 
@@ -198,6 +237,68 @@ export function inputUnit(unit: string, lang: Lang): string {
   if (unit === '1' || unit === '') return '';
   if (unit === 'd') return lang === 'ja' ? '日' : 'd';
   return unit.replace(/\bm2\b/g, 'm²');
+}
+
+/**
+ * A model input's source read into its parts. The gateway and the model's input assembly write it
+ * in English (edge/inference/inputs.ts, edge/recommend/recommend.ts, gateway/recommender.ts):
+ * "profile wheat@1.0.0 sbnrc.a", "index_stat ndvi.mean scene S2…", "zone attribute mz",
+ * "card default for mz", "sensor soil-1 at 0.1 m, soil_vwc", "N-rich strip, scouted 2026-04-02
+ * (east end)", "field observation 2026-07-01", "planting 2026-03-01; …", and a reference index as
+ * "n_rich_strip ndvi: N-rich strip, …" or "virtual_p95 ndvi: no N-rich strip: 95th percentile …".
+ * The officer's page words each in the reader's language.
+ */
+export type InputSource =
+  | { kind: 'profile'; profile: string; path: string }
+  | { kind: 'index'; index: string; stat: string; scene: string | null }
+  | { kind: 'zoneRecord'; name: string }
+  | { kind: 'cardDefault'; name: string }
+  | { kind: 'sensor'; device: string; depthM: number | null; metric: string }
+  | { kind: 'strip'; date: string | null; note: string | null }
+  | { kind: 'observation'; date: string; note: string | null }
+  /** Growing days since planting: every day by the weather station's mean, or `measured` of `total`. */
+  | { kind: 'planting'; date: string; measured: number | null; total: number | null }
+  | { kind: 'p95'; index: string; estimated: boolean };
+
+const ISO_DAY = String.raw`(\d{4}-\d{2}-\d{2})`;
+const STRIP = new RegExp(String.raw`^N-rich strip(?:, scouted ${ISO_DAY}(?: \(([\s\S]*)\))?)?$`);
+const STATS = new Set(['mean', 'median', 'p10', 'p90', 'min', 'max']);
+
+function readStrip(text: string): InputSource | null {
+  const m = STRIP.exec(text);
+  return m ? { kind: 'strip', date: m[1] ?? null, note: m[2] ?? null } : null;
+}
+
+/** A model input's source in its parts (see InputSource); null for a source of another form. */
+export function readInputSource(source: string): InputSource | null {
+  let m: RegExpExecArray | null;
+  if ((m = /^profile (\S+) (\S+)$/.exec(source))) return { kind: 'profile', profile: m[1]!, path: m[2]! };
+  if ((m = /^index_stat ([a-z0-9_]+)\.([a-z0-9]+)(?: scene (\S+))?$/.exec(source)) && STATS.has(m[2]!))
+    return { kind: 'index', index: m[1]!, stat: m[2]!, scene: m[3] ?? null };
+  if ((m = /^zone attribute (\S+)$/.exec(source))) return { kind: 'zoneRecord', name: m[1]! };
+  if ((m = /^card default for (\S+)$/.exec(source))) return { kind: 'cardDefault', name: m[1]! };
+  if ((m = /^sensor (\S+?)(?: at (-?\d+(?:\.\d+)?) m)?, (\S+)$/.exec(source)))
+    return { kind: 'sensor', device: m[1]!, depthM: m[2] === undefined ? null : Number(m[2]), metric: m[3]! };
+  if ((m = new RegExp(String.raw`^field observation ${ISO_DAY}(?: \(([\s\S]*)\))?$`).exec(source)))
+    return { kind: 'observation', date: m[1]!, note: m[2] ?? null };
+  if ((m = new RegExp(String.raw`^planting ${ISO_DAY}; (.*)$`).exec(source))) {
+    if (m[2] === "daily mean air temperature from the field's weather station")
+      return { kind: 'planting', date: m[1]!, measured: null, total: null };
+    const part = /^(\d+) of (\d+) days from the weather station, the rest counted as growing days$/.exec(
+      m[2]!,
+    );
+    return part ? { kind: 'planting', date: m[1]!, measured: Number(part[1]), total: Number(part[2]) } : null;
+  }
+  if ((m = /^(n_rich_strip|virtual_p95) ([a-z0-9_]+): ([\s\S]*)$/.exec(source))) {
+    const how = m[3]!;
+    if (m[1] === 'n_rich_strip') return readStrip(how);
+    if (how.startsWith('no N-rich strip: 95th percentile of the field, estimated from'))
+      return { kind: 'p95', index: m[2]!, estimated: true };
+    if (how.startsWith("no N-rich strip: 95th percentile of the field's valid pixels"))
+      return { kind: 'p95', index: m[2]!, estimated: false };
+    return null;
+  }
+  return readStrip(source);
 }
 
 export function fmtYen(v: number | null | undefined, lang: Lang): string {

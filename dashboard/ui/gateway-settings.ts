@@ -34,8 +34,11 @@ export interface SettingField {
   scale: 1 | 1000 | 1024;
   api: ApiBounds;
   label: (t: Translate) => string;
-  /** The partner's unit, shown beside the field and in its errors. */
-  unit: (t: Translate) => string;
+  /**
+   * The partner's unit, shown beside the field and in its errors; given the value it follows, in
+   * the number it takes in English ("1 day", "30 days").
+   */
+  unit: (t: Translate, value?: string) => string;
   hint?: (t: Translate) => string;
   /** How the lower bound reads when its decimal form would not be exact (1/24 of a day). */
   minText?: string;
@@ -43,8 +46,29 @@ export interface SettingField {
 
 const MB = () => 'MB';
 const KIB = () => 'KiB';
-const days = (t: Translate) => t('unitDays');
+/** Whether a value takes a unit in the singular in English: one, or one part of one (1/24 day). */
+const isOne = (value: string | undefined): boolean => value !== undefined && /^1(\/\d+)?$/.test(value);
+const days = (t: Translate, value?: string) => {
+  const one = isOne(value);
+  return t(one ? 'unitDay' : 'unitDays');
+};
 const seconds = (t: Translate) => t('unitSeconds');
+const items = (t: Translate, value?: string) => {
+  const one = isOne(value);
+  return t(one ? 'unitItem' : 'unitItems');
+};
+const intervals = (t: Translate, value?: string) => {
+  const one = isOne(value);
+  return t(one ? 'unitInterval' : 'unitIntervals');
+};
+const perSecond = (t: Translate, value?: string) => {
+  const one = isOne(value);
+  return t(one ? 'unitPerSecondOne' : 'unitPerSecond');
+};
+const messages = (t: Translate, value?: string) => {
+  const one = isOne(value);
+  return t(one ? 'unitMessage' : 'unitMessages');
+};
 
 /** Every key RemoteGatewayConfig takes, in the order the form shows them. */
 export const FIELDS: readonly SettingField[] = [
@@ -89,7 +113,7 @@ export const FIELDS: readonly SettingField[] = [
     scale: 1,
     api: { min: 100, integer: true },
     label: (t) => t('gsDeadLetters'),
-    unit: (t) => t('unitItems'),
+    unit: items,
     hint: (t) => t('gsDeadLettersHint'),
   },
   {
@@ -98,7 +122,7 @@ export const FIELDS: readonly SettingField[] = [
     scale: 1,
     api: { min: 1, integer: false },
     label: (t) => t('gsOfflineAfter'),
-    unit: (t) => t('unitIntervals'),
+    unit: intervals,
     hint: (t) => t('gsOfflineAfterHint'),
   },
   {
@@ -115,7 +139,7 @@ export const FIELDS: readonly SettingField[] = [
     scale: 1,
     api: { min: 1, max: 5000, integer: true },
     label: (t) => t('gsBatchMaxItems'),
-    unit: (t) => t('unitItems'),
+    unit: items,
   },
   {
     key: 'sync.batchMaxBytes',
@@ -173,7 +197,7 @@ export const FIELDS: readonly SettingField[] = [
     scale: 1,
     api: { exclusiveMin: 0, max: 10_000, integer: false },
     label: (t) => t('gsRatePerSecond'),
-    unit: (t) => t('unitPerSecond'),
+    unit: perSecond,
   },
   {
     key: 'mqtt.rate.burst',
@@ -181,7 +205,7 @@ export const FIELDS: readonly SettingField[] = [
     scale: 1,
     api: { min: 1, max: 100_000, integer: true },
     label: (t) => t('gsRateBurst'),
-    unit: (t) => t('unitMessages'),
+    unit: messages,
     hint: (t) => t('gsRateBurstHint'),
   },
 ];
@@ -302,22 +326,26 @@ export const boundText = (field: SettingField, apiValue: number): string => from
 
 // ---- checks and the body ---------------------------------------------------------------------
 
-const unitOf = (field: SettingField, t: Translate) => ` ${field.unit(t)}`;
+/** The unit after a value, with its space: " days" after 30, " day" after 1. */
+const unitOf = (field: SettingField, t: Translate, value: string) => ` ${field.unit(t, value)}`;
 
 /** The range of a field in the partner's unit, for the hint beside it: "0.05〜3600 秒". */
 export function rangeText(field: SettingField, t: Translate): string {
   const { min, exclusiveMin, max } = field.api;
   const lo = field.minText ?? (min !== undefined ? boundText(field, min) : undefined);
-  const u = unitOf(field, t);
-  if (exclusiveMin !== undefined && max !== undefined)
+  if (exclusiveMin !== undefined && max !== undefined) {
+    const hi = boundText(field, max);
     return fill(t('gsRangeOver'), {
       min: boundText(field, exclusiveMin),
-      max: boundText(field, max),
-      unit: u,
+      max: hi,
+      unit: unitOf(field, t, hi),
     });
-  if (lo !== undefined && max !== undefined)
-    return fill(t('gsRangeBoth'), { min: lo, max: boundText(field, max), unit: u });
-  return fill(t('gsRangeMin'), { min: lo ?? '0', unit: u });
+  }
+  if (lo !== undefined && max !== undefined) {
+    const hi = boundText(field, max);
+    return fill(t('gsRangeBoth'), { min: lo, max: hi, unit: unitOf(field, t, hi) });
+  }
+  return fill(t('gsRangeMin'), { min: lo ?? '0', unit: unitOf(field, t, lo ?? '0') });
 }
 
 function fill(s: string, v: Record<string, string>): string {
@@ -327,16 +355,16 @@ function fill(s: string, v: Record<string, string>): string {
 /** The error of a value outside the field's bounds, in the partner's unit. */
 function boundsError(field: SettingField, t: Translate): string {
   const { min, exclusiveMin, max, integer } = field.api;
-  const u = unitOf(field, t);
   if (integer && field.scale === 1) {
     if (max !== undefined) return fill(t('errInteger'), { min: String(min), max: String(max) });
     return fill(t('gsErrIntegerMin'), { min: String(min) });
   }
-  if (exclusiveMin !== undefined && max !== undefined)
-    return fill(t('gsErrOver'), { min: boundText(field, exclusiveMin), max: boundText(field, max), unit: u });
+  const hi = max !== undefined ? boundText(field, max) : undefined;
+  if (exclusiveMin !== undefined && hi !== undefined)
+    return fill(t('gsErrOver'), { min: boundText(field, exclusiveMin), max: hi, unit: unitOf(field, t, hi) });
   const lo = field.minText ?? boundText(field, min ?? 0);
-  if (max !== undefined) return fill(t('errRange'), { min: lo, max: boundText(field, max), unit: u });
-  return fill(t('gsErrMin'), { min: lo, unit: u });
+  if (hi !== undefined) return fill(t('errRange'), { min: lo, max: hi, unit: unitOf(field, t, hi) });
+  return fill(t('gsErrMin'), { min: lo, unit: unitOf(field, t, lo) });
 }
 
 const inBounds = (v: number, b: ApiBounds) =>

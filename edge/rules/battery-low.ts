@@ -16,7 +16,7 @@ import {
 import { deviceName, prepare, seriesOf, type RuleContext, type RuleNote } from './context.ts';
 import { fmt, short } from './format.ts';
 import { HOUR_MS } from './local-time.ts';
-import { median, pointsIn } from './series.ts';
+import { median, pointsIn, type Point } from './series.ts';
 
 const RULE_ID = 'battery-low';
 const VERSION = '1.0.0';
@@ -70,6 +70,48 @@ function consistent(p: BatteryParams): string | undefined {
   return undefined;
 }
 
+/** A battery by the rule: the voltage it judges by and where that stands against its kit's marks. */
+export interface BatteryVerdict {
+  /** ok: above the low mark; low: at or below it (the tip's warning); critical: at or below the critical mark (severe). */
+  state: 'ok' | 'low' | 'critical';
+  /** The median of the latest readings the rule looks at. */
+  volts: number;
+  lowV: number;
+  criticalV: number;
+  /** The readings the median is of, oldest first. */
+  recent: Point[];
+}
+
+/** The rule's low and critical voltages for a kit, if it has them. */
+export function batteryThresholds(
+  kit: string | null | undefined,
+  P: BatteryParams = BATTERY_DEFAULTS,
+): { lowV: number; criticalV: number } | undefined {
+  return kit && Object.hasOwn(P.kits, kit) ? P.kits[kit] : undefined;
+}
+
+/**
+ * A battery as the rule sees it: the median of the last `samples` readings (flagged ones too) of
+ * the last `maxAgeHours`, against the kit's marks. `points` are the battery readings, oldest first.
+ * Undefined when the kit has no marks or no reading is recent enough. The partner's device table
+ * (dashboard/partner/health.ts) flags a battery by this, so it says what the farmer's tip says.
+ */
+export function batteryVerdict(
+  kit: string | null | undefined,
+  points: readonly Point[],
+  now: number,
+  P: BatteryParams = BATTERY_DEFAULTS,
+): BatteryVerdict | undefined {
+  const k = batteryThresholds(kit, P);
+  if (!k) return undefined;
+  const from = now - P.maxAgeHours * HOUR_MS;
+  const recent = points.filter((r) => r.time >= from && r.time <= now).slice(-P.samples);
+  if (recent.length === 0) return undefined;
+  const volts = median(recent.map((r) => r.value))!;
+  const state = volts <= k.criticalV ? 'critical' : volts <= k.lowV ? 'low' : 'ok';
+  return { state, volts, lowV: k.lowV, criticalV: k.criticalV, recent };
+}
+
 function evaluate(ctx: RuleContext, params: BatteryParams = BATTERY_DEFAULTS): RuleResult {
   const P = checkParams<BatteryParams>(RULE_ID, BatteryParamsSchema, params, consistent);
   const p = prepare(ctx);
@@ -80,8 +122,7 @@ function evaluate(ctx: RuleContext, params: BatteryParams = BATTERY_DEFAULTS): R
   for (const d of p.deviceById.values()) {
     const s = seriesOf(p, d.id, 'battery');
     if (!s) continue;
-    const k = Object.hasOwn(P.kits, d.kit) ? P.kits[d.kit] : undefined;
-    if (!k) {
+    if (!batteryThresholds(d.kit, P)) {
       notes.push({
         rule: RULE_ID,
         code: 'missing_parameter',
@@ -91,8 +132,8 @@ function evaluate(ctx: RuleContext, params: BatteryParams = BATTERY_DEFAULTS): R
       continue;
     }
     // Flagged readings count here: a battery reading outside the sensor range is still a battery reading.
-    const recent = pointsIn(s, now - P.maxAgeHours * HOUR_MS, now, true).slice(-P.samples);
-    if (recent.length === 0) {
+    const v = batteryVerdict(d.kit, pointsIn(s, now - P.maxAgeHours * HOUR_MS, now, true), now, P);
+    if (!v) {
       notes.push({
         rule: RULE_ID,
         code: 'stale_data',
@@ -101,9 +142,10 @@ function evaluate(ctx: RuleContext, params: BatteryParams = BATTERY_DEFAULTS): R
       });
       continue;
     }
-    const volts = median(recent.map((r) => r.value))!;
+    const { volts, recent, state } = v;
+    const k = { lowV: v.lowV, criticalV: v.criticalV };
     const trigger: Trigger = { value: volts, comparison: '<=', threshold: k.lowV, hysteresis: P.hysteresisV };
-    const severe = volts <= k.criticalV;
+    const severe = state === 'critical';
     const name = short(deviceName(p, d.id));
     const last = recent[recent.length - 1]!;
     assessments.push({

@@ -6,7 +6,8 @@
 // a valve's state as 開 — and the trigger reads 土壌水分 ＜ 22 %; on the switch, both read in English. A log of an older gateway (one "ja / en"
 // line, no text per language) is still shown. Each card says what the gateway did with it: not
 // there yet, then (its reports synced, the page looks again by itself) running, or refused with
-// the gateway's reason in English, marked as such.
+// the gateway's reason in English, marked as such. What the page says after a save reads in the
+// language chosen after it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,5 +329,19 @@ describe('the farmer’s automations page', () => {
     );
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'farmer-automations-en');
+  });
+
+  it('says what was saved in the language chosen after it', async () => {
+    const irr = page.getByTestId(`automation-${irrigation.id}`);
+    await irr.getByRole('button', { name: 'Edit', exact: true }).click();
+    const form = page.getByTestId('automation-form');
+    await form.getByRole('button', { name: 'Save', exact: true }).click();
+    const status = page.getByRole('status').filter({ hasText: 'Automation saved' });
+    await status.waitFor();
+    // Kept as what happened, worded when shown: the switch re-words it.
+    await page.getByRole('button', { name: /Switch language/ }).click();
+    await page.getByRole('heading', { level: 1, name: '自動制御' }).waitFor();
+    await page.getByRole('status').filter({ hasText: '自動制御を保存しました' }).waitFor();
+    expect(await page.getByText('Automation saved').count()).toBe(0);
   });
 });

@@ -1,7 +1,12 @@
 // The farmer's journey in a real browser against a real stack (server + gateway with its broker,
 // the demo manifest): sign in, see a live value change without reloading, open a field map with
-// its heatmap, act on a tip, download an approved prescription — in Japanese, with kg/10a — and
-// opt the farm in to auto-approval and out again.
+// its heatmap (drawn as pixels, its zones inside the field), act on a tip, download an approved
+// prescription — in Japanese, with kg/10a, laid out for a 390 px phone — and opt the farm in to
+// auto-approval and out again. What the page said (a sign-in refused, a tip acted on) re-words on
+// a language switch; a prescription of 0 kg N says no top-dressing is needed, beside the date of
+// the image it was computed from; and when the live stream goes silent, the page says it is
+// reconnecting and reconnects.
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
@@ -19,9 +24,121 @@ import {
   untranslatedWords,
 } from './browser.ts';
 import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { InferencePool } from '../../edge/inference/pool.ts';
+import { recommend } from '../../edge/recommend/recommend.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
+import { SERVER_HEARTBEAT_MS, STALE_AFTER_MS } from '../../dashboard/ui/live.ts';
+import { fmtDate, fmtTime, rateParts } from '../../dashboard/ui/format.ts';
 
 const ALLOWED = ALLOWED_UNITS;
 const POLL = { timeout: 10_000, interval: 100 };
+const DAY = 86_400_000;
+
+const ring = (x0: number, y0: number, x1: number, y1: number) => [
+  [x0, y0],
+  [x1, y0],
+  [x1, y1],
+  [x0, y1],
+  [x0, y0],
+];
+
+/**
+ * A top-dressing recommendation for the demo paddy by the rice model in ONNX from an image taken
+ * `acquired`, late in the season: the paddy is green (NDVI 0.9, SPAD ≈ 40, the chart's last row),
+ * so every zone gets 0 kg N/10a.
+ */
+async function latePaddyRecommendation(farm: string, acquired: string): Promise<Recommendation> {
+  const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
+  const pool = await InferencePool.start({ size: 1 });
+  try {
+    await pool.load(reg.load('rice-pi-topdress-ndvi'));
+    // Two halves of paddy-1 (138.9000–138.9012 E, 37.8000–37.8003 N).
+    const zones = {
+      type: 'FeatureCollection',
+      features: [0.9, 0.92].map((mean, k) => ({
+        type: 'Feature',
+        id: `paddy-1-z${k + 1}`,
+        geometry: {
+          type: 'MultiPolygon',
+          coordinates: [[ring(138.9 + k * 0.0006, 37.8, 138.9 + (k + 1) * 0.0006, 37.8003)]],
+        },
+        properties: {
+          fieldId: 'paddy-1',
+          sceneId: 'demo-s2-late',
+          acquired,
+          zone: k + 1,
+          k: 2,
+          pixels: 20,
+          areaHa: 0.18,
+          validFraction: 1,
+          indices: { ndvi: { mean, median: mean, count: 20, validFraction: 1 } },
+          attributes: { plant_height_cm: 64, stems_per_m2: 430 },
+        },
+      })),
+    };
+    return await recommend(pool, {
+      farm,
+      card: reg.entry('rice-pi-topdress-ndvi').card,
+      profile: reg.profile('rice-shinnosuke-niigata'),
+      zones,
+      now: Date.now(),
+      by: 'gateway gw-seed',
+    });
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * A TCP relay in front of the server whose live streams can be made to go silent: the connection
+ * stays open and nothing more comes through it — a phone's dead mobile link, a proxy that stopped
+ * forwarding. Other connections (and new ones) go through as before.
+ */
+async function relay(target: string) {
+  const to = new URL(target);
+  const pairs = new Set<{ client: Socket; upstream: Socket; live: boolean; silent: boolean }>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(to.port), to.hostname);
+    const pair = { client, upstream, live: false, silent: false };
+    pairs.add(pair);
+    client.on('data', (b: Buffer) => {
+      if (b.toString('latin1').startsWith('GET /api/v1/live ')) pair.live = true;
+      if (!pair.silent) upstream.write(b);
+    });
+    upstream.on('data', (b: Buffer) => {
+      if (!pair.silent) client.write(b);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      pairs.delete(pair);
+    };
+    for (const s of [client, upstream]) {
+      s.on('close', end);
+      s.on('error', end);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Silences the live streams open now; returns how many. */
+    silence(): number {
+      let n = 0;
+      for (const p of pairs)
+        if (p.live && !p.silent) {
+          p.silent = true;
+          n++;
+        }
+      return n;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const p of pairs) p.client.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 let stack: Stack;
 let browser: Browser;
@@ -31,12 +148,19 @@ let editedKgHa: number;
 let gw: SeedGateway;
 let sceneAcquired: string;
 const tipId = { value: '' };
+/**
+ * The API sessions of the farmer and the officer, signed in once: the server lets one address
+ * sign in 10 times a minute, and the journey's browsers sign in too.
+ */
+let farmerApi: Awaited<ReturnType<typeof signIn>>;
+let officerApi: Awaited<ReturnType<typeof signIn>>;
 
 beforeAll(async () => {
   stack = await startStack();
   browser = await launch();
   const manifest = demoManifest();
   const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+  farmerApi = farmer;
   await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
   gw = new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm');
   const scene = await seedImagery(gw, manifest);
@@ -52,6 +176,7 @@ beforeAll(async () => {
   // The officer's part of the story happens through the API here (tests/e2e/officer.test.ts
   // drives it in the browser): zone 1 edited, then approved.
   const officer = await signIn(stack.httpUrl, 'demo-officer');
+  officerApi = officer;
   const detail = (await (await officer(`/api/v1/reviews/${recId}`)).json()) as {
     revision: number;
     zones: { id: string; recommended: { kgNHa: number } }[];
@@ -154,6 +279,30 @@ describe('the farmer journey', () => {
     const src = await heatmap.getAttribute('src');
     expect(src).toMatch(/\/api\/v1\/farms\/demo-farm\/scenes\/.+\/file\?path=maps%2Fupland-1%2Fndvi\.png/);
     await expect(page.locator('.leaflet-overlay-pane path').count()).resolves.toBeGreaterThan(1); // field + zones
+    // The heatmap is drawn as the satellite's pixels, not blurred between them.
+    await expect(heatmap.evaluate((img) => getComputedStyle(img).imageRendering)).resolves.toBe('pixelated');
+    // The zones (whole pixels, reaching past the boundary) are drawn cut to the field's outline.
+    const paths = await page.locator('.leaflet-overlay-pane path').evaluateAll((els) =>
+      els.map((el) => {
+        const r = el.getBoundingClientRect();
+        return {
+          stroke: el.getAttribute('stroke'),
+          left: r.left,
+          top: r.top,
+          right: r.right,
+          bottom: r.bottom,
+        };
+      }),
+    );
+    const outline = paths.find((x) => x.stroke === '#0b5394')!; // the field, selected
+    const zonePaths = paths.filter((x) => x !== outline);
+    expect(zonePaths.length).toBeGreaterThan(0);
+    for (const z of zonePaths) {
+      expect(z.left).toBeGreaterThanOrEqual(outline.left - 1);
+      expect(z.top).toBeGreaterThanOrEqual(outline.top - 1);
+      expect(z.right).toBeLessThanOrEqual(outline.right + 1);
+      expect(z.bottom).toBeLessThanOrEqual(outline.bottom + 1);
+    }
     await expect(page.getByTestId('scene').textContent()).resolves.toMatch(/撮影日/);
     // The field's weather station is charted with uPlot: 24 h of raw readings, then 7 days hourly.
     const chart = page.locator('.chart');
@@ -199,9 +348,19 @@ describe('the farmer journey', () => {
     );
     await expect(terms.filter({ hasText: '易有効水分量（RAW）' }).textContent()).resolves.toMatch(/：38 mm/);
     await card.getByText('灌水（FAO-56）', { exact: false }).waitFor();
+    // The tab lists the tips still in their time, done or not: it says so.
+    await page.getByRole('button', { name: '現在のアドバイス', pressed: true }).waitFor();
+    await expect(page.getByTestId('tips-view-hint').textContent()).resolves.toMatch(/未対応.*対応済み/);
     await card.getByRole('button', { name: '対応した' }).click();
     await page.getByText('「対応した」を記録しました').waitFor();
-    const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+    await card.getByText('対応済み').waitFor(); // still listed, as done
+    // What the page said is re-worded on a language switch, and back.
+    await page.getByRole('button', { name: /言語を切り替え/ }).click();
+    await page.getByRole('status').filter({ hasText: 'Marked as done' }).waitFor();
+    await page.getByRole('button', { name: 'Current tips', pressed: true }).waitFor();
+    await page.getByRole('button', { name: /Switch language/ }).click();
+    await page.getByRole('status').filter({ hasText: '「対応した」を記録しました' }).waitFor();
+    const farmer = farmerApi;
     const tip = (await (await farmer(`/api/v1/tips/${tipId.value}`)).json()) as TipView;
     expect(tip.state).toBe('acted');
     expect(tip.stateBy).toBe('demo-farmer');
@@ -222,7 +381,7 @@ describe('the farmer journey', () => {
     await card.getByText(/解消/).waitFor();
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
-    await page.getByRole('button', { name: '対応中' }).click();
+    await page.getByRole('button', { name: '現在のアドバイス' }).click();
   });
 
   it('downloads the approved prescription with the officer-edited rate, shown in kg/10a', async () => {
@@ -230,14 +389,18 @@ describe('the farmer journey', () => {
     const rec = page.getByTestId(`recommendation-${recId}`);
     await rec.waitFor();
     const firstZone = rec.locator('tbody tr').first();
-    // Japanese shows kg/10a first, kg/ha in brackets.
+    // Japanese shows kg/10a first, kg/ha in brackets (written as every page writes a rate).
+    expect(rateParts(editedKgHa, 'ja')[0]).toMatch(/ kg\/10a$/);
     await expect(firstZone.locator('.rate-main').first().textContent()).resolves.toBe(
-      `${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(editedKgHa / 10)} kg/10a`,
+      rateParts(editedKgHa, 'ja')[0],
+    );
+    await expect(firstZone.locator('.rate-alt').first().textContent()).resolves.toBe(
+      `(${rateParts(editedKgHa, 'ja')[1]})`,
     );
     await expect(firstZone.textContent()).resolves.toMatch(/普及指導員が修正/);
     // Each zone's area in ares as the API gives it in hectares (1 ha = 100 a), on one line even
-    // on a 360 px phone: the table scrolls inside its card instead of breaking "4.9 a" or "ゾーン".
-    const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+    // on a 360 px phone: nothing is broken mid-word ("4.9 a", "ゾーン", a rate and its unit).
+    const farmer = farmerApi;
     const api = (await (await farmer(`/api/v1/recommendations/${recId}`)).json()) as {
       zones: { id: string; areaHa: number }[];
       recommendation: Recommendation;
@@ -245,10 +408,18 @@ describe('the farmer journey', () => {
     // The totals are what the files spread (these zones make the whole prescription: no rest).
     const spread = spreadTotals(api.recommendation);
     expect(spread.restHa).toBe(0);
+    const oneDecimal = new Intl.NumberFormat('ja-JP', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
     await expect(rec.getByTestId('rx-totals').textContent()).resolves.toBe(
-      `肥料の合計 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 0 }).format(spread.productKg)} kg · ` +
+      `肥料の合計 ${oneDecimal.format(spread.productKg)} kg · ` +
         `窒素の合計 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(spread.nKg)} kg`,
     );
+    // The prescription's tip says the same amount of product as the page (not 43 beside 42.7).
+    const tips = (await (await farmer('/api/v1/tips?farm=demo-farm')).json()) as TipView[];
+    const rxTip = tips.find(
+      (v) => v.tip.action?.type === 'fertilize' && v.tip.action.recommendation === recId,
+    )!;
+    const shown = /^肥料の合計 (\S+) kg/.exec((await rec.getByTestId('rx-totals').textContent())!)![1]!;
+    expect(rxTip.tip.text.ja).toContain(`計 ${shown} kg`);
     expect(api.zones.length).toBeGreaterThan(1);
     const ares = new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 });
     for (const z of api.zones)
@@ -273,8 +444,58 @@ describe('the farmer journey', () => {
         }
         return rows.length;
       });
-    for (const cell of await rec.locator('tbody td, thead th').all())
-      expect(await lines(cell), (await cell.textContent()) ?? '').toBe(1);
+    /** No heading, area or rate is broken (a rate's other unit and the officer's mark may go under it). */
+    const unbroken = async () => {
+      for (const cell of await rec
+        .locator('thead th, [data-testid="zone-area"], tbody th, .rate-main, .rate-alt')
+        .all())
+        expect(await lines(cell), (await cell.textContent()) ?? '').toBe(1);
+    };
+    await unbroken();
+    // On a 390 px phone: the product's rate is in sight (the table fits its box, nothing scrolled
+    // away), and the four files are buttons a thumb can hit, none drawn over another.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(150);
+    await unbroken();
+    const region = rec.getByRole('region', { name: 'ゾーンごとの施肥量' });
+    await expect(region.evaluate((el) => el.scrollWidth - el.clientWidth)).resolves.toBeLessThanOrEqual(0);
+    const box = (await region.boundingBox())!;
+    await expect(rec.locator('thead th').last().textContent()).resolves.toBe('肥料の量');
+    for (const cell of await rec.locator('thead th:last-child, tbody td:last-child').all()) {
+      const b = (await cell.boundingBox())!;
+      expect(b.x).toBeGreaterThanOrEqual(box.x);
+      expect(b.x + b.width).toBeLessThanOrEqual(box.x + box.width + 0.5);
+    }
+    const files = await rec.locator('.downloads li').evaluateAll((els) =>
+      els.map((el) => {
+        const r = el.getBoundingClientRect();
+        const a = el.querySelector('a')!.getBoundingClientRect();
+        return {
+          left: r.left,
+          top: r.top,
+          right: r.right,
+          bottom: r.bottom,
+          // A list bullet is drawn outside its item's box, over whatever is beside it.
+          marker: getComputedStyle(el).listStyleType,
+          link: { left: a.left, top: a.top, right: a.right, bottom: a.bottom, height: a.height },
+        };
+      }),
+    );
+    expect(files).toHaveLength(4);
+    for (const f of files) {
+      expect(f.marker).toBe('none');
+      expect(f.link.height).toBeGreaterThanOrEqual(44);
+      // The link is the whole box: its text and its target are one.
+      expect(f.link.left).toBeGreaterThanOrEqual(f.left);
+      expect(f.link.right).toBeLessThanOrEqual(f.right);
+      expect(f.right).toBeLessThanOrEqual(390);
+    }
+    const overlap = (a: (typeof files)[number], b: (typeof files)[number]) =>
+      a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    for (let i = 0; i < files.length; i++)
+      for (let j = i + 1; j < files.length; j++)
+        expect(overlap(files[i]!, files[j]!), `${i} and ${j}`).toBe(false);
+    await page.setViewportSize({ width: 360, height: 740 });
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       rec.getByTestId('download-csv').click(),
@@ -290,7 +511,7 @@ describe('the farmer journey', () => {
   });
 
   it('opts the farm in to auto-approval after a confirmation, and out again', async () => {
-    const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+    const farmer = farmerApi;
     const policy = async () =>
       (await (await farmer('/api/v1/farms/demo-farm/auto-approval')).json()) as unknown;
     const section = page.getByTestId('auto-approval');
@@ -378,16 +599,15 @@ describe('the farmer journey', () => {
       .first()
       .locator('.rate-main')
       .first();
-    await expect(rate.textContent()).resolves.toBe(
-      `${new Intl.NumberFormat('en-GB', { maximumFractionDigits: 0 }).format(editedKgHa)} kg/ha`,
-    );
+    expect(rateParts(editedKgHa, 'en')[0]).toMatch(/ kg\/ha$/);
+    await expect(rate.textContent()).resolves.toBe(rateParts(editedKgHa, 'en')[0]);
   });
 
   it('shows the current prescription when a newer one for the field is approved, and says so on the replaced one', async () => {
     // The page (in English since the test above) shows the field's only prescription.
     const newer = await wheatRecommendation('demo-farm', 'upland-1', sceneAcquired);
     await gw.send([{ kind: 'recommendation', body: newer }]);
-    const officer = await signIn(stack.httpUrl, 'demo-officer');
+    const officer = officerApi;
     const approve = await officer(`/api/v1/reviews/${newer.id}/approve`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -411,4 +631,154 @@ describe('the farmer journey', () => {
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
   });
+
+  it('says a prescription of 0 kg N needs no top-dressing, beside the date of the image it was computed from', async () => {
+    // The paddy's image from late in the season: green, nothing to add in any zone.
+    const acquired = new Date(Date.now() - 75 * DAY).toISOString().replace(/\.\d+Z$/, 'Z');
+    const late = await latePaddyRecommendation('demo-farm', acquired);
+    expect(late.zones.map((z) => z.rate.kgNHa)).toEqual([0, 0]);
+    await gw.send([{ kind: 'recommendation', body: late }]);
+    const officer = officerApi;
+    const approve = await officer(`/api/v1/reviews/${late.id}/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(approve.status).toBe(200);
+    await page.getByRole('link', { name: '施肥提案' }).click();
+    const entry = page
+      .locator('ul.list li')
+      .filter({ has: page.locator(`a[href$="/recommendations/${late.id}"]`) });
+    await entry.waitFor(); // told by the live stream
+    await expect(entry.locator('.badge').allTextContents()).resolves.toEqual(['最新', '追肥不要']);
+    await entry.locator('a').click();
+    const card = page.getByTestId(`recommendation-${late.id}`);
+    await card.waitFor();
+    // Plainly: nothing to spread, nothing to load; the files are folded away, not offered as the next step.
+    await expect(card.getByTestId('rx-none').textContent()).resolves.toBe(
+      '追肥不要 どのゾーンも 0 kg N/10a です。今回は追肥の必要はなく、散布機に処方を読み込む必要もありません。',
+    );
+    await expect(card.getByRole('heading', { name: '処方ファイルのダウンロード' }).count()).resolves.toBe(0);
+    await card.locator('summary').filter({ hasText: '処方ファイル（散布の必要はありません）' }).waitFor();
+    // The date of the image the rates come from, named as such, beside when they were computed.
+    const farmer = farmerApi;
+    const api = (await (await farmer(`/api/v1/recommendations/${late.id}`)).json()) as {
+      createdAt: string;
+      recommendation: Recommendation;
+    };
+    expect(api.recommendation.imagery.acquired).toBe(Date.parse(acquired));
+    await expect(card.getByTestId('rx-dates').textContent()).resolves.toBe(
+      `衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}`,
+    );
+    expect(fmtDate(acquired, 'ja')).not.toBe(fmtDate(api.createdAt, 'ja'));
+    // Its tip says the same, as information, and does not send the farmer to the spreader.
+    const tips = (await (await farmer('/api/v1/tips?farm=demo-farm')).json()) as TipView[];
+    const tip = tips.find(
+      (v) => v.tip.action?.type === 'fertilize' && v.tip.action.recommendation === late.id,
+    )!;
+    await page.getByRole('link', { name: 'アドバイス' }).first().click();
+    const tipCard = page.getByTestId(`tip-${tip.tip.id}`);
+    await tipCard
+      .getByRole('heading', { name: '情報 田んぼ1号（コシヒカリ）は今回、追肥の必要はありません' })
+      .waitFor();
+    await tipCard
+      .getByText('今回は追肥の必要はなく、散布機に処方を読み込む必要もありません。', { exact: false })
+      .waitFor();
+    await expect(tipCard.textContent()).resolves.not.toMatch(/読み込んでください/);
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await page.getByRole('link', { name: '施肥提案' }).click();
+    await card.waitFor();
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-prescription-none');
+  });
+
+  it('says why a sign-in failed in the language chosen after it', async () => {
+    const other = await phonePage(browser, stack.httpUrl);
+    try {
+      await other.goto('/');
+      await other.getByLabel('ユーザー名').fill('demo-farmer');
+      await other.getByLabel('パスワード').fill('not-the-password');
+      await other.getByRole('button', { name: 'ログイン' }).click();
+      const alert = other.getByRole('alert');
+      await alert.filter({ hasText: 'ユーザー名またはパスワードが違います' }).waitFor();
+      await other.getByRole('button', { name: /言語を切り替え/ }).click();
+      await alert.filter({ hasText: 'User name or password is wrong' }).waitFor();
+      await other.getByRole('button', { name: /Switch language/ }).click();
+      await alert.filter({ hasText: 'ユーザー名またはパスワードが違います' }).waitFor();
+    } finally {
+      await other.context().close();
+    }
+  });
+
+  it('says when the live stream went silent, reconnects, and is live again', async () => {
+    const r = await relay(stack.httpUrl);
+    const other = await phonePage(browser, r.url);
+    try {
+      const streams: number[] = [];
+      other.on('request', (q) => {
+        if (new URL(q.url()).pathname === '/api/v1/live') streams.push(Date.now());
+      });
+      await signInAs(other, 'demo-farmer');
+      const state = other.locator('.live-state');
+      await state.filter({ hasText: 'ライブ更新中' }).waitFor();
+      // Every word the indicator shows from now on.
+      await other.evaluate(() => {
+        const seen: string[] = [];
+        (window as unknown as { seen: string[] }).seen = seen;
+        const look = () => {
+          const text = document.querySelector('.live-state')?.textContent ?? '';
+          if (text && seen.at(-1) !== text) seen.push(text);
+        };
+        look();
+        new MutationObserver(look).observe(document.body, {
+          subtree: true,
+          childList: true,
+          characterData: true,
+        });
+      });
+      const seen = () => other.evaluate(() => (window as unknown as { seen: string[] }).seen);
+      // Quiet but healthy: no reading for longer than the watchdog waits, only the server's
+      // heartbeats — still live, on the one stream.
+      await other.waitForTimeout(STALE_AFTER_MS + 3_000);
+      expect(await seen()).toEqual(['ライブ更新中']);
+      expect(streams).toHaveLength(1);
+      // Then the link dies: the stream stays open and nothing more comes through it.
+      expect(r.silence()).toBe(1);
+      const silent = Date.now();
+      await state
+        .filter({ hasText: '接続が途切れました。再接続中…' })
+        .waitFor({ timeout: STALE_AFTER_MS + 5_000 });
+      // Not before the server's heartbeat and the margin past it (the last byte came at most one
+      // heartbeat before the silence).
+      expect(Date.now() - silent).toBeGreaterThan(STALE_AFTER_MS - SERVER_HEARTBEAT_MS - 1_000);
+      await state.filter({ hasText: 'ライブ更新中' }).waitFor({ timeout: 15_000 });
+      expect(streams).toHaveLength(2);
+      expect(await seen()).toEqual(['ライブ更新中', '接続が途切れました。再接続中…', 'ライブ更新中']);
+      // The new stream is the live one: a reading shows without a reload.
+      const client = await mqtt.connectAsync(stack.mqttUrl, {
+        username: 'wx-1',
+        password: stack.secrets['wx-1'],
+      });
+      try {
+        await client.publishAsync(
+          deviceTopic('demo-farm', 'wx-1', 'up'),
+          JSON.stringify({ time: Date.now(), values: { air_temperature: 17.3 } }),
+          { qos: 1 },
+        );
+      } finally {
+        await client.endAsync();
+      }
+      await other
+        .getByTestId('tile-wx-1-air_temperature')
+        .getByTestId('value')
+        .filter({ hasText: '17.3' })
+        .waitFor();
+      expect(await other.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1);
+    } finally {
+      await other.context().close();
+      await r.close();
+    }
+  }, 120_000);
 });

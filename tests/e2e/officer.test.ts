@@ -11,13 +11,16 @@
 // prescription map colours and names each zone by the rate it gets, with a legend; the heatmap's
 // legend is in the reader's language; a rice recommendation whose zones a cloud left short of the
 // field says so above its rates (the default rate of the rest), and reads its guideline table and
-// its model card's English as such; an inverted date range exports nothing and says why.
+// its model card's English as such; an inverted date range exports nothing and says why. Every
+// rate reads the same in the zone table as on the map and in the audit (3.91 kg/10a, not 3.9), the
+// spreader step in kg/10a beside kg/ha in both languages; the inputs' sources read in the page's
+// language; the economics count the field's N as the farmer's page does (the uncovered rest too).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import type { ReviewDetail, ReviewQueueItem } from '../../protocol/review.ts';
 import type { ImageryResult } from '../../protocol/sync.ts';
-import type { PolygonGeometry, Recommendation } from '../../protocol/recommendation.ts';
+import { spreadTotals, type PolygonGeometry, type Recommendation } from '../../protocol/recommendation.ts';
 import { MASKED_RGBA, rampColour } from '../../edge/imagery/heatmap.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
 import { InferencePool } from '../../edge/inference/pool.ts';
@@ -46,9 +49,16 @@ let recImagery: ImageryResult;
 let latestScene: string;
 let gw: SeedGateway;
 
-/** A rate as the page writes it in Japanese: kg/10a with one or two decimals. */
+/**
+ * A rate as the page writes it in Japanese: kg/10a with one to three decimals (to 0.01 kg/ha, as the
+ * decisions CSV writes it: 19.95 kg N/ha is 1.995).
+ */
 const per10a = (kgHa: number) =>
-  new Intl.NumberFormat('ja-JP', { minimumFractionDigits: 1, maximumFractionDigits: 2 }).format(kgHa / 10);
+  new Intl.NumberFormat('ja-JP', { minimumFractionDigits: 1, maximumFractionDigits: 3 }).format(kgHa / 10);
+
+/** A total as the farmer's page writes it (farmer.tsx SpreadTotals): "12.3 kg". */
+const kgText = (v: number, lang: 'ja' | 'en', digits: number) =>
+  `${new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', { maximumFractionDigits: digits }).format(v)} kg`;
 
 /**
  * What the prescription map writes over each zone: "ゾーン1 5.1 kg/10a", in the map's order, once
@@ -299,7 +309,14 @@ describe('the officer journey', () => {
     await expect(slopeRow.locator('th [title]').getAttribute('title')).resolves.toBe('ri_slope');
     await expect(slopeRow.getByTestId('input-value').textContent()).resolves.toBe(num(slope.value));
     await expect(slopeRow.getByTestId('input-zones').textContent()).resolves.toBe('圃場全体');
-    await expect(slopeRow.getByTestId('input-source').textContent()).resolves.toBe(`定数${slope.source}`);
+    // Its source in Japanese, the profile and the path in it as written; the gateway's own words as the tooltip.
+    const [, profileRef, profilePath] = /^profile (\S+) (\S+)$/.exec(slope.source)!;
+    await expect(slopeRow.getByTestId('input-source').textContent()).resolves.toBe(
+      `定数作物プロファイル ${profileRef} の ${profilePath}`,
+    );
+    await expect(slopeRow.getByTestId('input-source-words').getAttribute('title')).resolves.toBe(
+      slope.source,
+    );
     await expect(inputs.locator('tr[data-input="adjust_ri"] th').textContent()).resolves.toMatch(
       /^反応指数の補正/,
     );
@@ -314,8 +331,25 @@ describe('the officer journey', () => {
       ndvi.map((i) => num(i.value)),
     );
     await expect(ndviRows.first().getByTestId('input-source').textContent()).resolves.toBe(
-      `衛星画像${ndvi[0]!.source}`,
+      `衛星画像ゾーンの NDVI の平均（シーン ${recScene}）`,
     );
+    expect(ndvi[0]!.source).toBe(`index_stat ndvi.mean scene ${recScene}`);
+    // The reference: the N-rich strip, named in Japanese (the gateway wrote "n_rich_strip ndvi: N-rich strip").
+    const ref = before.inputs.find((i) => i.name === 'ndvi_ref')!;
+    expect(ref.source).toBe('n_rich_strip ndvi: N-rich strip');
+    await expect(
+      inputs.locator('tr[data-input="ndvi_ref"]').getByTestId('input-source-words').textContent(),
+    ).resolves.toBe('Nリッチストリップ');
+    // No source reads as the gateway's English on the Japanese page, outside the names it holds.
+    const words = await inputs.getByTestId('input-source-words').evaluateAll((els) =>
+      els.map((e) => {
+        const c = e.cloneNode(true) as HTMLElement;
+        c.querySelectorAll('[translate="no"]').forEach((n) => n.remove());
+        return c.textContent ?? '';
+      }),
+    );
+    expect(words.length).toBeGreaterThan(before.inputs.length / 2);
+    expect(words.filter((w) => /[A-Za-z]{2,}/.test(w))).toEqual([]);
     const days = before.inputs.find((i) => i.name === 'days')!;
     await expect(
       inputs.locator('tr[data-input="days"]').getByTestId('input-value').textContent(),
@@ -518,9 +552,10 @@ describe('the review page', () => {
     await page.goto(`/#/review/${rec.id}`);
     await page.getByTestId('review-status').filter({ hasText: '審査待ち' }).waitFor();
 
-    // The spreader's step beside the limits (urea, 5 kg/ha = 2.3 kg N/ha), and the boxes step by it.
+    // The spreader's step beside the limits (urea, 5 kg/ha = 2.3 kg N/ha), in kg/10a beside kg/ha
+    // like every rate, and the boxes step by it.
     await expect(page.getByTestId('spreader-step').textContent()).resolves.toBe(
-      '散布機の刻み: 尿素 (N 46%) 5 kg/ha ごと（窒素 約 0.23 kg/10a）',
+      '散布機の刻み: 尿素 (N 46%) 0.5 kg/10a (5 kg/ha) ごと（窒素で約 0.23 kg/10a (2.3 kg/ha)）',
     );
     await expect(page.getByTestId(`edit-${z1!.id}`).getAttribute('step')).resolves.toBe('0.23');
 
@@ -564,6 +599,18 @@ describe('the review page', () => {
       `ゾーン1 ${per10a(z1!.rate.kgNHa)}→3.91 kg/10a（入力 4.0）`,
       `ゾーン2 ${per10a(z2!.rate.kgNHa)}→11.96 kg/10a（入力 99.0）`,
     ]);
+    // The zone table reads the same figures as the audit and the map: 3.91, not 3.9; 11.96, not 12.
+    for (const [zone, main, alt] of [
+      [z1!, '3.91 kg/10a', '(39.1 kg/ha)'],
+      [z2!, '11.96 kg/10a', '(119.6 kg/ha)'],
+    ] as const) {
+      const cell = page.getByTestId(`applied-${zone.id}`);
+      await expect(cell.locator('.rate-main').textContent()).resolves.toBe(main);
+      await expect(cell.locator('.rate-alt').textContent()).resolves.toBe(alt);
+    }
+    await expect(mapTags(page.locator('section[aria-labelledby="rmap-h"]'))).resolves.toEqual(
+      expect.arrayContaining(['ゾーン1 3.91 kg/10a', 'ゾーン2 11.96 kg/10a']),
+    );
 
     // The economics with the economic optimum, and the recommendation's notes.
     const econ = page.getByTestId('economics');
@@ -774,6 +821,35 @@ describe('the review page', () => {
       await expect(inputs.getByTestId('input-value').allTextContents()).resolves.not.toContainEqual(
         expect.stringContaining('['),
       );
+      // Their sources in Japanese, the names in them as the gateway wrote them.
+      const profileRef = /^profile (\S+) /.exec(rec.inputs.find((i) => i.name === 'spad_edges')!.source)![1]!;
+      await expect(
+        inputs.locator('tr[data-input="spad_edges"]').getByTestId('input-source-words').textContent(),
+      ).resolves.toBe(`作物プロファイル ${profileRef} の riceTopdress.spadEdges`);
+      await expect(
+        inputs
+          .locator('tr[data-input="plant_height_cm"]')
+          .getByTestId('input-source-words')
+          .allTextContents(),
+      ).resolves.toEqual(['ゾーンごとの記録（plant_height_cm）']);
+
+      // The economics count the field's N and product as the farmer's page does (spreadTotals): the
+      // zones and the uncovered rest at their mean — not the zones alone, which the money counts.
+      const spread = spreadTotals(rec);
+      expect(spread.nKg).toBeGreaterThan(rec.totals.nKg + 0.5);
+      const econN = page.getByTestId('econ-total-n').locator('td');
+      const econProduct = page.getByTestId('econ-total-product').locator('td');
+      const columns = await page.getByTestId('economics').locator('thead th').count();
+      expect(columns).toBeGreaterThanOrEqual(3);
+      // As recommended and as applied (no edits): the figure the farmer's page shows.
+      for (const k of [0, 1]) {
+        await expect(econN.nth(k).textContent()).resolves.toBe(kgText(spread.nKg, 'ja', 1));
+        await expect(econProduct.nth(k).textContent()).resolves.toBe(kgText(spread.productKg, 'ja', 0));
+      }
+      await expect(page.getByTestId('econ-whole-field').textContent()).resolves.toBe(
+        `窒素と肥料の合計は圃場全体（${ha(spread.areaHa)} ha）の量で、ゾーン外の ${ha(rest)} ha はゾーンの平均の量で数えています。` +
+          '費用・増収額・差引はゾーンの分だけです',
+      );
 
       // The model card: its Japanese title and status, its English words apart, marked and labelled.
       const card = page.getByTestId('model-card');
@@ -810,6 +886,19 @@ describe('the review page', () => {
             `(${perHa(fallback.kgNHa)} kg/ha of N; ${perHa(fallback.productKgHa)} kg/ha of ${rec.product.name.en}).`,
         );
         await expect(rx.locator('.rx-legend-title').textContent()).resolves.toBe('N rate (kg/ha)');
+        // The spreader step in kg/ha beside kg/10a (ammonium sulfate, 5 kg/ha = 1.05 kg N/ha).
+        await expect(page.getByTestId('spreader-step').textContent()).resolves.toBe(
+          `Spreader step: 5 kg/ha (0.5 kg/10a) of ${rec.product.name.en}, about 1.05 kg/ha (0.105 kg/10a) of N`,
+        );
+        await expect(
+          inputs
+            .locator('tr[data-input="plant_height_cm"]')
+            .getByTestId('input-source-words')
+            .allTextContents(),
+        ).resolves.toEqual(['the zone’s own record (plant_height_cm)']);
+        await expect(page.getByTestId('econ-total-n').locator('td').first().textContent()).resolves.toBe(
+          kgText(spread.nKg, 'en', 1),
+        );
         await expect(mapTags(rx)).resolves.toEqual(
           rec.zones.map((z) => `Zone ${z.zone} ${perHa(z.rate.kgNHa)} kg/ha`),
         );

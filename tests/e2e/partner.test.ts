@@ -1,13 +1,16 @@
-// The IT partner's journey in a real browser: devices with their health and the gateway with its
-// sync backlog, version and alerts — each said in Japanese from what the gateway sent (a device the
+// The IT partner's journey in a real browser, on pages headed by the farm's name: devices with
+// their health (a low battery flagged in words, by the battery-low rule's thresholds for the kit)
+// and the gateway with its sync backlog, version and alerts — each said in Japanese from what the gateway sent (a device the
 // real gateway found silent, a full disk), the gateway's English kept, marked, for one the page has
 // no sentence for; each device's MQTT connection as the real gateway recorded it (connected, then
 // cut off: its last will), nothing while unknown; during a gateway outage, devices read as unknown
 // with the gateway named, not as silent; then provisioning — upload a manifest with one mistake,
 // see it at its line, said in Japanese by its code with the server's English as the detail, fix it
-// in the editor (meeting a second kind of mistake, said in a sentence of its own), provision, and
+// in the editor (meeting a second kind of mistake, said in a sentence of its own), be asked for the
+// gateway's address the manifest lacks (at its field, before provisioning), provision, and
 // download the new device's QR code and config, with which the device then logs in to the
-// gateway's broker.
+// gateway's broker; then rotate that device's key from the key plan: the request asks for the
+// rotation, the new config comes once, and the gateway refuses the old secret.
 // And when the server refuses — a manifest for another farm, a farm the partner does not serve, a
 // farmer on the provisioning page — the page says why: the refusal in Japanese by its code
 // (English on the switch), with the server's own reason beside it.
@@ -16,7 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Request } from 'playwright-core';
 import { hashSecret, type Registry } from '../../protocol/registry.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 import type { FarmHealth } from '../../protocol/views.ts';
@@ -35,6 +38,8 @@ import { SeedGateway } from './seed.ts';
 let stack: Stack;
 let browser: Browser;
 let page: Page;
+/** The secret soil-2 was given when the partner provisioned it in the browser. */
+let soil2Secret = '';
 
 const MIB = 1024 * 1024;
 /**
@@ -92,6 +97,18 @@ beforeAll(async () => {
           },
         },
       },
+      // Batteries: soil-1 at the probe kit's critical level, wx-1 under the weather station's low
+      // mark, water-1 fine (the thresholds are the battery-low rule's, per kit).
+      ...(
+        [
+          ['soil-1', 3.25],
+          ['wx-1', 11.8],
+          ['water-1', 3.9],
+        ] as const
+      ).map(([device, value]) => ({
+        kind: 'reading' as const,
+        body: { device, metric: 'battery', value, unit: 'V', time: Date.now() - 5 * 60_000, flags: [] },
+      })),
       // An event without what its sentence needs (no device named): the gateway's words stay.
       {
         kind: 'event',
@@ -140,12 +157,24 @@ describe('the partner journey', () => {
     await signInAs(page, 'demo-partner');
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
     await page.getByTestId('health-wx-1').waitFor();
+    // The farm by its name, its id beside it.
+    await page.getByTestId('farm-name').waitFor();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
+      '機器とゲートウェイ — はたけデモ農場 demo-farm',
+    );
+    // A low battery says so in words (not by colour alone), with the threshold it is under.
+    const battery = (id: string) => page.getByTestId(`health-${id}`).getByTestId('battery-flag');
+    await battery('soil-1').waitFor();
+    await expect(battery('soil-1').textContent()).resolves.toMatch(/^電池切れ間近 目安 3\.30? V 以下$/);
+    await expect(battery('soil-1').getAttribute('data-state')).resolves.toBe('critical');
+    await expect(battery('wx-1').textContent()).resolves.toMatch(/^電池残量低下 目安 11\.90? V 以下$/);
+    await expect(battery('water-1').count()).resolves.toBe(0);
     const gw = page.getByTestId('gateway-gw-barn');
     await expect(gw.textContent()).resolves.toMatch(/未送信42/);
     await expect(gw.textContent()).resolves.toMatch(/0\.1\.0/);
-    // Throughput, as the server measured it: the two items gw-barn sent, over 5 minutes.
-    await gw.getByText('0.4 件/分').waitFor();
-    await expect(gw.textContent()).resolves.toMatch(/同期速度（5分平均）0\.4 件\/分/);
+    // Throughput, as the server measured it: the five items gw-barn sent, over 5 minutes.
+    await gw.getByText('1 件/分').waitFor();
+    await expect(gw.textContent()).resolves.toMatch(/同期速度（5分平均）1 件\/分/);
     // The full disk in Japanese from its numbers; the event the page has no sentence for in the
     // gateway's English, marked as English and not for translation.
     await expect(
@@ -174,6 +203,8 @@ describe('the partner journey', () => {
     await expect(silent.getByTestId('alert-text').textContent()).resolves.toBe(
       'soil-1 has sent nothing for 10 minutes (expected every 60 seconds)',
     );
+    await expect(battery('soil-1').textContent()).resolves.toMatch(/^Battery critical at or below 3\.30? V$/);
+    await expect(gw.textContent()).resolves.toMatch(/Sync throughput \(5-min average\)1 item\/min/);
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
   });
@@ -360,7 +391,23 @@ describe('the partner journey', () => {
     await expect(risk.getByTestId('key-risk-removed').textContent()).resolves.toBe(
       'マニフェストにない機器です。登録するとゲートウェイの登録から外れ、接続できなくなります: soil-1, water-1',
     );
-    await page.getByLabel('ゲートウェイのアドレス（マニフェストに無い場合）').fill('127.0.0.1');
+    // The manifest names no broker and soil-2 gets a new key, whose config needs the gateway's
+    // address: the check asks for it at its field, and provisioning waits for it.
+    const hostField = page.getByLabel('ゲートウェイのアドレス（マニフェストに無い場合）');
+    await expect(hostField.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(page.locator('#broker-host-err').textContent()).resolves.toBe(
+      'マニフェストにゲートウェイのアドレスがありません。新しい鍵の設定ファイルに必要なので、ここに入れてください',
+    );
+    await expect(hostField.getAttribute('aria-describedby')).resolves.toBe('broker-host-err');
+    await expect(page.getByTestId('provision-needs').textContent()).resolves.toBe(
+      '登録するには、ゲートウェイのアドレスを入れてください',
+    );
+    await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').check();
+    await expect(provisionButton.isDisabled()).resolves.toBe(true);
+    await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').uncheck();
+    await hostField.fill('127.0.0.1');
+    await expect(hostField.getAttribute('aria-invalid')).resolves.toBeNull();
+    await expect(page.locator('#broker-host-err').count()).resolves.toBe(0);
     await expect(provisionButton.isDisabled()).resolves.toBe(true);
     // The provisioning page names formats (QR codes, YAML, GeoJSON) as Japanese writes them too.
     expect(await untranslatedWords(page, [...ALLOWED, 'QR', 'YAML', 'GeoJSON'])).toEqual([]);
@@ -368,9 +415,7 @@ describe('the partner journey', () => {
     await screenshots(page, 'partner-key-preview');
     await page.getByRole('button', { name: /English/ }).click();
     await page.getByRole('heading', { level: 1, name: 'Provisioning' }).waitFor();
-    await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe(
-      '1 keep their keys, 1 get new keys',
-    );
+    await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe('Keys kept: 1; new keys: 1');
     await expect(risk.textContent()).resolves.toMatch(
       /^Warning: devices now working will be cut off from the gateway/,
     );
@@ -412,6 +457,7 @@ describe('the partner journey', () => {
     });
     const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
     expect(registry.devices.find((d) => d.id === 'soil-2')!.secretHash).toBe(hashSecret(config.mqtt.secret));
+    soil2Secret = config.mqtt.secret;
     writeFileAtomic(join(stack.dir, 'registry.json'), JSON.stringify(registry));
     const client = await eventually(
       () =>
@@ -437,6 +483,93 @@ describe('the partner journey', () => {
       return health.devices.find((d) => d.id === 'soil-2' && d.state === 'ok');
     }, 10_000);
     expect(soil2.provisioned).toBe(true);
+  });
+
+  it('rotates one device’s key from the key plan: the request asks for it, the new config comes once, the old secret is refused', async () => {
+    expect(soil2Secret).not.toBe('');
+    const bodies: { rotate?: string }[] = [];
+    const watch = (r: Request) => {
+      if (r.method() === 'POST' && r.url().endsWith('/api/v1/farms/demo-farm/provision'))
+        bodies.push(r.postDataJSON() as { rotate?: string });
+    };
+    page.on('request', watch);
+    try {
+      // The manifest just provisioned, checked again: soil-2 now keeps the key it was given.
+      await page.getByRole('button', { name: '検証' }).click();
+      const preview = page.getByTestId('key-preview');
+      const row = preview.getByTestId('key-soil-2');
+      await row.waitFor();
+      await expect(row.getAttribute('data-key')).resolves.toBe('keep');
+      await expect(page.getByTestId('rotate-notice').count()).resolves.toBe(0);
+      const rotate = row.getByRole('button', { name: '鍵を更新' });
+      await expect(rotate.getAttribute('aria-pressed')).resolves.toBe('false');
+      await rotate.click();
+      await expect(rotate.getAttribute('aria-pressed')).resolves.toBe('true');
+      await expect(row.getAttribute('data-key')).resolves.toBe('rotate');
+      await expect(row.textContent()).resolves.toMatch(/新しい鍵（更新）/);
+      await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe(
+        '鍵を維持 1台、新しい鍵 1台',
+      );
+      // Said before anything is done: the new key is shown once, the old one stops working; and,
+      // soil-2 having reported, loudly that it is cut off until given its new config.
+      await expect(page.getByTestId('rotate-notice').textContent()).resolves.toBe(
+        '鍵を更新する機器: soil-2新しい鍵は登録の結果に一度だけ表示され、サーバーには残りません。古い鍵は、ゲートウェイが新しい登録を読み込むと使えなくなります。',
+      );
+      const risk = preview.getByTestId('key-risk');
+      await expect(risk.getByTestId('key-risk-rotate').textContent()).resolves.toBe(
+        'データを送ってきた機器の鍵を更新します。新しい設定ファイルを書き込むまで接続できません: soil-2',
+      );
+      const provisionButton = page.getByRole('button', { name: '登録', exact: true });
+      await expect(provisionButton.isDisabled()).resolves.toBe(true);
+      expect(await untranslatedWords(page, [...ALLOWED, 'QR', 'YAML', 'GeoJSON'])).toEqual([]);
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshots(page, 'partner-rotate-plan');
+      await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').check();
+      await provisionButton.click();
+
+      const card = page.getByTestId('provisioned-soil-2');
+      await card.getByTestId('rotated-notice').waitFor();
+      expect(bodies.at(-1)).toMatchObject({ rotate: 'soil-2' });
+      await expect(card.getByTestId('rotated-notice').textContent()).resolves.toBe(
+        '鍵を更新しました。古い鍵は、ゲートウェイが新しい登録を読み込むと使えなくなります。',
+      );
+      // wx-1 kept its key: no file, and the way to a new one said.
+      await expect(page.getByTestId('provisioned-wx-1').textContent()).resolves.toMatch(/「鍵を更新」/);
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        card.getByRole('button', { name: '設定ファイルを保存' }).click(),
+      ]);
+      const config = JSON.parse(readFileSync(await download.path(), 'utf8')) as {
+        device: string;
+        mqtt: { secret: string };
+      };
+      expect(config.device).toBe('soil-2');
+      expect(config.mqtt.secret).not.toBe(soil2Secret);
+      const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
+      expect(registry.devices.find((d) => d.id === 'soil-2')!.secretHash).toBe(
+        hashSecret(config.mqtt.secret),
+      );
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshots(page, 'partner-rotated');
+
+      // Handed to the gateway as the registry downlink would: the old secret is refused, the new
+      // one logs in.
+      writeFileAtomic(join(stack.dir, 'registry.json'), JSON.stringify(registry));
+      await eventually(
+        () => stack.gateway.registry.get('soil-2')?.secretHash === hashSecret(config.mqtt.secret),
+      );
+      const login = (password: string) =>
+        mqtt
+          .connectAsync(stack.mqttUrl, { username: 'soil-2', password, reconnectPeriod: 0 })
+          .catch((e: Error) => e);
+      const old = await login(soil2Secret);
+      expect(old).toBeInstanceOf(Error);
+      const fresh = await login(config.mqtt.secret);
+      expect(fresh).not.toBeInstanceOf(Error);
+      await (fresh as mqtt.MqttClient).endAsync();
+    } finally {
+      page.off('request', watch);
+    }
   });
 
   it('says why the server refused, in Japanese and on the switch in English, with its code', async () => {

@@ -9,7 +9,7 @@ import { build } from 'vite';
 const ROOT = join(import.meta.dirname, '../..');
 const UI = join(ROOT, 'dashboard/ui');
 /** Everything the app's bundle is built from: its own sources and what they import from ours. */
-const SOURCES = [UI, join(ROOT, 'protocol'), join(ROOT, 'edge')];
+const SOURCES = [UI, join(ROOT, 'protocol'), join(ROOT, 'edge'), join(ROOT, 'dashboard/review')];
 const STAMP = join(ROOT, 'dashboard/public/build-manifest.json');
 const LOCK = join(ROOT, 'dashboard/.ui-build.lock');
 

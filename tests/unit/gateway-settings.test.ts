@@ -306,7 +306,18 @@ describe('checks at and around each limit, in agreement with the schema', () => 
     expect(checkField(field('sync.intervalMs'), '1.0005', t('en'))).toBe(
       'Use at most 3 decimals (whole milliseconds)',
     );
-    expect(checkField(field('retention.rawDays'), '0', t('en'))).toBe('Enter at least 1/24 days');
+    // A unit after one (or one part of one) in the singular.
+    expect(checkField(field('retention.rawDays'), '0', t('en'))).toBe('Enter at least 1/24 day');
+    expect(checkField(field('retention.hourlyDays'), '0.5', t('en'))).toBe('Enter at least 1 day');
+    expect(rangeText(field('health.offlineAfterIntervals'), t('en'))).toBe('At least 1 interval');
+    expect(rangeText(field('sync.batchMaxItems'), t('en'))).toBe('Range: 1 to 5000 items');
+    expect(field('retention.rawDays').unit(t('en'), '1')).toBe('day');
+    expect(field('retention.rawDays').unit(t('en'), '30')).toBe('days');
+    expect(field('retention.rawDays').unit(t('en'), '1.5')).toBe('days');
+    expect(field('mqtt.rate.burst').unit(t('en'), '1')).toBe('message');
+    expect(field('mqtt.rate.perSecond').unit(t('en'), '1')).toBe('message/s');
+    expect(field('retention.deadLetters').unit(t('en'), '100')).toBe('items');
+    expect(field('retention.rawDays').unit(t('ja'), '1')).toBe('日');
     expect(checkField(field('storage.maxDbMB'), 'x', t('en'))).toBe('Enter a number');
   });
 });

@@ -4,7 +4,9 @@
 // clock skew explains keeps its future wording and counts as the device's clock running ahead.
 // And a model input's unit as the officer reads it; a valve's state as 開 / 閉; when a device's
 // data reads as old (3 of its kit's reporting intervals, the server's silent rule); and which of a
-// field's metrics its chart opens on, for the kits the catalogue ships.
+// field's metrics its chart opens on, for the kits the catalogue ships. Rates read the same in a
+// zone table as on the map and in the audit (2.99 kg/10a, never 3); a kit's minutes read 分 in
+// Japanese; a battery's charge is a whole percent and its voltage two decimals.
 import { describe, expect, it } from 'vitest';
 import {
   FUTURE_TOLERANCE_MS,
@@ -12,12 +14,16 @@ import {
   STALE_INTERVALS,
   chartDefault,
   chartMetric,
+  displayUnit,
+  localUnit,
   fmtAgo,
+  fmtRate,
   fmtValue,
   inputUnit,
   isClockAhead,
   kitMetricNames,
   metricName,
+  rateParts,
   staleAfterMs,
   timeTicks,
   triggerParts,
@@ -25,6 +31,9 @@ import {
 import { kitSummary } from '../../protocol/views.ts';
 import { SILENT_INTERVALS } from '../../dashboard/views/overview.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { applyRate } from '../../edge/recommend/rates.ts';
+import { PROFILES_DIR } from '../../models/paths.ts';
 
 const NOW = Date.parse('2026-05-01T03:00:00.000Z');
 const at = (ms: number) => new Date(NOW + ms).toISOString();
@@ -199,5 +208,92 @@ describe('chartMetric / chartDefault (what a field’s chart opens on)', () => {
     expect(chartDefault([silent, soil, station])).toEqual({ device: 'soil-1', metric: 'soil_vwc' });
     expect(chartDefault([silent, station])).toEqual({ device: 'wx-1', metric: 'air_temperature' });
     expect(chartDefault([silent])).toEqual({ device: '', metric: '' });
+  });
+});
+
+describe('rates (rateParts, fmtRate): the same figure in a table as on the map and in the audit', () => {
+  /** A rate's number back from its text ("2.99 kg/10a" → 2.99). */
+  const num = (text: string) => Number(text.replace(/ kg\/(10a|ha)$/, '').replace(/,/g, ''));
+
+  it('writes a rate on a urea spreader step as it is: 29.9 kg N/ha is 2.99 kg/10a, not 3', () => {
+    expect(rateParts(29.9, 'ja')).toEqual(['2.99 kg/10a', '29.9 kg/ha']);
+    expect(rateParts(29.9, 'en')).toEqual(['29.9 kg/ha', '2.99 kg/10a']);
+    expect(rateParts(39.1, 'ja')).toEqual(['3.91 kg/10a', '39.1 kg/ha']);
+    // Ammonium sulfate on a 5 kg step: 19.95 kg N/ha, as the decisions CSV writes it (1.995).
+    expect(rateParts(19.95, 'ja')).toEqual(['1.995 kg/10a', '19.95 kg/ha']);
+    expect(rateParts(140, 'ja')).toEqual(['14 kg/10a', '140 kg/ha']);
+    // The officer's map and audit write at least one decimal: the same number.
+    expect(fmtRate(29.9, 'kg/10a', 'ja', 1)).toBe('2.99');
+    expect(fmtRate(30, 'kg/10a', 'ja', 1)).toBe('3.0');
+    expect(fmtRate(19.95, 'kg/ha', 'en', 1)).toBe('19.95');
+  });
+
+  it('loses nothing of any rate a shipped crop profile’s spreader step can set, in either unit', () => {
+    const reg = new ModelRegistry({ modelDirs: [], profileDirs: [PROFILES_DIR] });
+    const profiles = [
+      'rice-koshihikari',
+      'rice-shinnosuke-niigata',
+      'winter-wheat-osu-2007',
+      'corn-osu-2004',
+    ];
+    let checked = 0;
+    for (const id of profiles) {
+      const p = reg.profile(id);
+      for (let model = p.limits.minKgNHa; model <= p.limits.maxKgNHa; model += 0.7) {
+        const { kgNHa, productKgHa } = applyRate(model, p);
+        for (const kg of [kgNHa, productKgHa])
+          for (const lang of ['ja', 'en'] as const) {
+            const [a, b] = rateParts(kg, lang);
+            const [per10a, perHa] = lang === 'ja' ? [a, b] : [b, a];
+            expect(num(per10a) * 10, `${id}: ${kg} kg/ha as ${per10a}`).toBeCloseTo(kg, 6);
+            expect(num(perHa), `${id}: ${kg} kg/ha as ${perHa}`).toBeCloseTo(kg, 6);
+            checked++;
+          }
+      }
+    }
+    expect(checked).toBeGreaterThan(200);
+  });
+});
+
+describe('units of time and batteries (displayUnit, fmtValue)', () => {
+  const kits = loadCatalogue().kits;
+
+  it('writes a kit’s minutes as 分 in Japanese and min in English', () => {
+    expect(displayUnit('open_minutes_left', 'min', 'ja')).toEqual({ unit: '分', factor: 1 });
+    expect(displayUnit('open_minutes_left', 'min', 'en')).toEqual({ unit: 'min', factor: 1 });
+    expect(fmtValue('open_minutes_left', 12, 'min', 'ja')).toEqual({ value: '12', unit: '分' });
+    expect(fmtValue('open_minutes_left', 12, 'min', 'en')).toEqual({ value: '12', unit: 'min' });
+    // Every metric of a shipped kit counted in minutes reads 分 on a Japanese page.
+    const minutes = [...kits.values()].flatMap((k) =>
+      Object.entries(k.metrics).flatMap(([id, m]) => (m.unit === 'min' ? [id] : [])),
+    );
+    expect(minutes).toContain('open_minutes_left');
+    for (const id of minutes) expect(fmtValue(id, 5, 'min', 'ja').unit, id).toBe('分');
+    // A command parameter's unit (the automation form's 開く時間 (分)) reads the same way.
+    expect(localUnit('min', 'ja')).toBe('分');
+    expect(localUnit('s', 'ja')).toBe('秒');
+    expect(localUnit('min', 'en')).toBe('min');
+    expect(localUnit('cm', 'ja')).toBe('cm');
+    expect(localUnit('constructor', 'ja')).toBe('constructor');
+  });
+
+  it('writes a battery’s charge as a whole percent and its voltage with two decimals, as the kits report them', () => {
+    // What the catalogue's kits report: battery in V to 0.01 V or finer, battery_level in % by 1 %.
+    const battery = [...kits.values()].flatMap((k) =>
+      Object.entries(k.metrics).filter(([id]) => id === 'battery' || id === 'battery_level'),
+    );
+    expect(battery.length).toBeGreaterThan(3);
+    for (const [id, m] of battery) {
+      expect(m.unit, id).toBe(id === 'battery' ? 'V' : '%');
+      if (id === 'battery') expect(m.resolution ?? 0.01, id).toBeLessThanOrEqual(0.01);
+      else expect(m.resolution, id).toBe(1);
+    }
+    expect(fmtValue('battery', 3.62, 'V', 'ja')).toEqual({ value: '3.62', unit: 'V' });
+    expect(fmtValue('battery', 3.6, 'V', 'en')).toEqual({ value: '3.60', unit: 'V' });
+    expect(fmtValue('battery', 12.3, 'V', 'en')).toEqual({ value: '12.30', unit: 'V' });
+    expect(fmtValue('battery_level', 87.4, '%', 'ja')).toEqual({ value: '87', unit: '%' });
+    expect(fmtValue('battery_level', 100, '%', 'en')).toEqual({ value: '100', unit: '%' });
+    // Soil moisture keeps its tenth of a percent.
+    expect(fmtValue('soil_vwc', 0.2345, 'm3/m3', 'ja')).toEqual({ value: '23.5', unit: '%' });
   });
 });

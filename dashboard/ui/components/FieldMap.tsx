@@ -3,9 +3,13 @@
 // bounds. A base layer (e.g. a co-op's own tile server or GSI tiles) is added only when the user
 // configured its URL. Also the prescription map: the zones coloured by the rate each gets, each
 // named on the map, the field's outline, the part no zone covers hatched, and the legend beside.
+// Zones are drawn cut to the fields' outline: a scene's zones are made of whole pixels, and a
+// pixel whose centre is in the field reaches up to half a pixel past its boundary.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useId, useMemo, useRef } from 'preact/hooks';
 import L from 'leaflet';
+import polygonClipping from 'polygon-clipping';
+import type { MultiPolygon as ClipMultiPolygon, Polygon as ClipPolygon } from 'polygon-clipping';
 import 'leaflet/dist/leaflet.css';
 import { useI18n, type Lang } from '../i18n.ts';
 import { fill as fillIn } from './common.tsx';
@@ -80,6 +84,54 @@ function largestRing(g: GeoJSON.Geometry): GeoJSON.Position[] | undefined {
   return best;
 }
 
+/** A geometry's polygons as polygon-clipping takes them; null for what is not a polygon. */
+function clipParts(g: GeoJSON.Geometry): ClipMultiPolygon | null {
+  if (g.type === 'Polygon') return [g.coordinates as ClipPolygon];
+  if (g.type === 'MultiPolygon') return g.coordinates as ClipMultiPolygon;
+  return null;
+}
+
+/** Coordinates rounded to 1/perDegree of a degree. */
+const snapTo = (mp: ClipMultiPolygon, perDegree: number): ClipMultiPolygon =>
+  mp.map((poly) =>
+    poly.map((ring) =>
+      ring.map(([x, y]) => [Math.round(x * perDegree) / perDegree, Math.round(y * perDegree) / perDegree]),
+    ),
+  ) as ClipMultiPolygon;
+
+/**
+ * `zones` cut to the union of `fields` (a zone outside every field is not drawn). As the
+ * prescriptions cut them (edge/recommend/coverage.ts): exact first, then on coordinates snapped to
+ * 1e-9° and 1e-8° where polygon-clipping fails on nearly coincident edges; a zone that cannot be cut
+ * at all is drawn as it came. Without a field polygon, the zones are drawn as they came.
+ */
+export function clipToFields(zones: readonly MapPolygon[], fields: readonly MapPolygon[]): MapPolygon[] {
+  const outline = fields.map((f) => clipParts(f.geometry)).filter((p): p is ClipMultiPolygon => p !== null);
+  if (zones.length === 0 || outline.length === 0) return [...zones];
+  const out: MapPolygon[] = [];
+  for (const z of zones) {
+    const parts = clipParts(z.geometry);
+    if (!parts) {
+      out.push(z);
+      continue;
+    }
+    let cut: ClipMultiPolygon | null = null;
+    for (const perDegree of [0, 1e9, 1e8]) {
+      const snap = (mp: ClipMultiPolygon) => (perDegree ? snapTo(mp, perDegree) : mp);
+      try {
+        const [first, ...rest] = outline.map(snap);
+        cut = polygonClipping.intersection(snap(parts), polygonClipping.union(first!, ...rest));
+        break;
+      } catch {
+        // try again on a coarser grid
+      }
+    }
+    if (cut === null) out.push(z);
+    else if (cut.length > 0) out.push({ ...z, geometry: { type: 'MultiPolygon', coordinates: cut } });
+  }
+  return out;
+}
+
 export function FieldMap(props: {
   fields: MapPolygon[];
   zones?: MapPolygon[];
@@ -93,6 +145,7 @@ export function FieldMap(props: {
   const layers = useRef<L.LayerGroup | null>(null);
   // The hatching's SVG pattern, named for this map (two maps on a page must not share an id).
   const hatch = `hatch-${useId().replace(/[^A-Za-z0-9_-]/g, '')}`;
+  const zones = useMemo(() => clipToFields(props.zones ?? [], props.fields), [props.zones, props.fields]);
 
   useEffect(() => {
     if (!el.current) return;
@@ -130,7 +183,7 @@ export function FieldMap(props: {
       ]);
     }
     const tags: L.Tooltip[] = [];
-    for (const z of props.zones ?? []) {
+    for (const z of zones) {
       const layer = L.geoJSON(z.geometry as GeoJSON.GeoJsonObject, {
         style: z.hatched
           ? { color: '#555', weight: 1, dashArray: '4 3', fillColor: `url(#${hatch})`, fillOpacity: 1 }
@@ -166,7 +219,7 @@ export function FieldMap(props: {
       }
     }
     // Over zones the fields are outlines only: the zones' names stay reachable under the pointer.
-    const outlineOnly = !props.onSelect && (props.zones?.length ?? 0) > 0;
+    const outlineOnly = !props.onSelect && zones.length > 0;
     for (const f of props.fields) {
       const layer = L.geoJSON(f.geometry as GeoJSON.GeoJsonObject, {
         interactive: !outlineOnly,
@@ -196,9 +249,9 @@ export function FieldMap(props: {
     // A small field fills the map; past zoom 19 only with no base layer, whose tiles end there.
     if (bounds.isValid()) m.fitBounds(bounds, { padding: [12, 12], maxZoom: hasTiles(m) ? 19 : 21 });
     else m.setView([36.2, 138.25], 5);
-  }, [props.fields, props.zones, props.overlay, props.points]);
+  }, [props.fields, zones, props.overlay, props.points]);
 
-  const hatched = (props.zones ?? []).some((z) => z.hatched);
+  const hatched = zones.some((z) => z.hatched);
   return (
     <>
       {hatched ? <HatchPattern id={hatch} /> : null}

@@ -13,7 +13,7 @@ import type { ActuatorCommand } from '../../../protocol/automation.ts';
 import { isMetricName } from '../../../protocol/metrics.ts';
 import { ApiError } from '../api.ts';
 import { useI18n, type Lang } from '../i18n.ts';
-import { kitMetricNames, metricName, metricNamesOf, triggerParts } from '../format.ts';
+import { kitMetricNames, localUnit, metricName, metricNamesOf, triggerParts } from '../format.ts';
 import { reviewApi } from '../review-api.ts';
 import { ErrorBox, FieldError } from '../components/common.tsx';
 import {
@@ -62,7 +62,7 @@ function CommandFields({
   optional: boolean;
   errorOf: (key: string) => string | undefined;
 }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   const actuator = choices.actuators.find((a) => a.id === value.device);
   const command = commandOf(choices, value);
   const err = (k: string) => errorOf(`${slot}.${k}`);
@@ -128,7 +128,7 @@ function CommandFields({
                   {p.unit ? (
                     <>
                       {' '}
-                      <span translate={false}>({p.unit})</span>
+                      <span translate={false}>({localUnit(p.unit, lang)})</span>
                     </>
                   ) : null}
                 </>
@@ -193,7 +193,7 @@ export function AutomationForm({
   const unit = metric?.unit ? (
     <>
       {' '}
-      <span translate={false}>({metric.unit})</span>
+      <span translate={false}>({localUnit(metric.unit, lang)})</span>
     </>
   ) : null;
   const other: Lang = lang === 'ja' ? 'en' : 'ja';

@@ -14,7 +14,7 @@ import { ruleLabel, termLabel, valueLabel, type EvidenceLabel } from '../../../e
 import { ApiError, api, qs } from '../api.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
-import { useLive, useLiveChanges } from '../live.ts';
+import { useLive, useLiveChanges, type LiveState } from '../live.ts';
 import {
   chartDefault,
   chartMetric,
@@ -39,6 +39,12 @@ import { farmChoices } from '../automation-draft.ts';
 import { AutomationForm, CommandsText, TriggerText } from './automation-form.tsx';
 
 const enc = encodeURIComponent;
+type Translate = (key: string) => string;
+/**
+ * A message kept until the page is next read: it words itself in the language the page is read in
+ * then, so switching the language after an action re-words what the page said about it.
+ */
+type Say = (t: Translate, lang: Lang) => string;
 const HIDDEN_TILE_METRICS = new Set(['rssi', 'snr']);
 /** File format names are names, the same in every language. */
 const FORMAT_NAMES = { isoxml: 'ISOXML', shp: 'Shapefile', geojson: 'GeoJSON', csv: 'CSV' } as const;
@@ -134,12 +140,23 @@ function Tile({
   );
 }
 
-export function LiveTiles({ devices, status }: { devices: LiveDevice[]; status: string }) {
+/** What the live stream's state reads as: live, connecting, or lost and reconnecting (live.ts's watchdog). */
+function liveStateText(status: LiveState, t: (k: string) => string): string {
+  if (status === 'open') return t('liveOn');
+  if (status === 'reconnecting') return t('liveReconnecting');
+  return t('liveConnecting');
+}
+
+export function LiveTiles({ devices, status }: { devices: LiveDevice[]; status: LiveState }) {
   const { t } = useI18n();
   return (
     <div>
-      <p class="muted live-state" aria-live="polite">
-        {status === 'open' ? t('liveOn') : t('liveConnecting')}
+      <p
+        class={`live-state ${status === 'reconnecting' ? 'warn' : 'muted'}`}
+        aria-live="polite"
+        data-state={status}
+      >
+        {liveStateText(status, t)}
       </p>
       {devices.map((d) => (
         <div key={d.id} class="device-tiles">
@@ -678,7 +695,8 @@ export function FarmerTips({ farm }: { farm: string }) {
   });
   const [busy, setBusy] = useState('');
   const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState('');
+  // What was done, in words of the language the page is read in now (a switch after it re-words it).
+  const [done, setDone] = useState<Say | null>(null);
   const deviceName = (id: string) => devices.data?.find((d) => d.id === id && d.farm === farm)?.name;
   const act = async (v: TipView, what: 'act' | 'dismiss' | 'automate') => {
     setBusy(v.tip.id);
@@ -691,7 +709,12 @@ export function FarmerTips({ farm }: { farm: string }) {
         await reviewApi.tipAutomate(v.tip.id, { enabled: false, ...(actuator ? { actuator } : {}) });
       }
       setDone(
-        t(what === 'act' ? 'tipActedDone' : what === 'dismiss' ? 'tipDismissedDone' : 'tipAutomatedDone'),
+        () => (t: Translate) =>
+          what === 'act'
+            ? t('tipActedDone')
+            : what === 'dismiss'
+              ? t('tipDismissedDone')
+              : t('tipAutomatedDone'),
       );
       tips.reload();
     } catch (e) {
@@ -711,8 +734,11 @@ export function FarmerTips({ farm }: { farm: string }) {
           {t('tipsHistory')}
         </button>
       </div>
+      <p class="muted hint" data-testid="tips-view-hint">
+        {view === 'active' ? t('tipsActiveHint') : t('tipsHistoryHint')}
+      </p>
       <p role="status" class="ok">
-        {done}
+        {done?.(t, lang)}
       </p>
       <ErrorBox error={error ?? tips.error} />
       {tips.loading && !tips.data ? <Loading /> : null}
@@ -840,13 +866,28 @@ const rateColour = (v: number, lo: number, hi: number) => {
   return `rgb(${c(229, 0)}, ${c(245, 90)}, ${c(224, 50)})`;
 };
 
+/**
+ * A product total to 0.1 kg, as the prescription tip writes it (dashboard/review/prescription-tip.ts
+ * productTotalText): the page and the tip say the same amount ("42.7 kg", not 43 beside 42.7).
+ */
+function productTotal(kg: number, lang: Lang): string {
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    minimumFractionDigits: 1,
+    maximumFractionDigits: 1,
+  }).format(kg);
+}
+
+/** Whether a prescription spreads nothing: every zone at 0 kg N/ha (the officer's edits included). */
+const spreadsNothing = (zones: readonly { rate: { kgNHa: number } }[]) =>
+  zones.every((z) => z.rate.kgNHa <= 0);
+
 /** What the prescription files spread: the zones, and the part of the field outside them at their mean. */
 function SpreadTotals({ rec }: { rec: Parameters<typeof spreadTotals>[0] }) {
   const { t, lang } = useI18n();
   const spread = spreadTotals(rec);
   return (
     <p data-testid="rx-totals">
-      {t('totalProduct')} {fmtNumber(spread.productKg, lang, 0)} <span translate={false}>kg</span> ·{' '}
+      {t('totalProduct')} {productTotal(spread.productKg, lang)} <span translate={false}>kg</span> ·{' '}
       {t('totalN')} {fmtNumber(spread.nKg, lang, 1)} <span translate={false}>kg</span>
       {spread.restHa > 0 ? (
         <>
@@ -858,6 +899,25 @@ function SpreadTotals({ rec }: { rec: Parameters<typeof spreadTotals>[0] }) {
         </>
       ) : null}
     </p>
+  );
+}
+
+/** The prescription's files, each a button-sized link (a phone's thumb, no two on top of each other). */
+function Downloads({ links }: { links: Record<keyof typeof FORMAT_NAMES, string> }) {
+  const { t } = useI18n();
+  return (
+    <ul class="downloads">
+      {(['isoxml', 'shp', 'geojson', 'csv'] as const).map((fmt) => (
+        <li key={fmt}>
+          <a href={links[fmt]} download data-testid={`download-${fmt}`}>
+            {/* One box for the words, so they wrap inside the link (not one flex item each). */}
+            <span>
+              <span translate={false}>{FORMAT_NAMES[fmt]}</span> ({t(`format_${fmt}`)})
+            </span>
+          </a>
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -890,6 +950,9 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
     });
   }, [r, lang, t]);
   const field = fields.data?.fields.find((f) => f.id === r?.field);
+  const tz = fields.data?.timezone ?? 'Asia/Tokyo';
+  const nothing = r ? spreadsNothing(r.zones) : false;
+  const acquired = r?.recommendation.imagery.acquired ?? null;
   const fieldPolys = useMemo<MapPolygon[]>(
     () =>
       field?.boundary
@@ -917,14 +980,22 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
                 href={href('farm', farm, 'recommendations', x.id)}
                 aria-current={x.id === chosen ? 'page' : undefined}
               >
-                {fields.data?.fields.find((f) => f.id === x.field)?.name ?? x.field} ·{' '}
-                {fmtTime(x.createdAt, lang)}
+                {fields.data?.fields.find((f) => f.id === x.field)?.name ?? x.field} · {t('rxComputedAt')}{' '}
+                {fmtTime(x.createdAt, lang, tz)}
               </a>{' '}
               {x.replacedBy ? (
                 <span class="badge muted">{t('rxReplaced')}</span>
               ) : (
                 <span class="badge state-ok">{t('rxCurrent')}</span>
               )}
+              {spreadsNothing(x.zones) ? (
+                <>
+                  {' '}
+                  <span class="badge" data-testid="rx-none-badge">
+                    {t('rxNoTopDressing')}
+                  </span>
+                </>
+              ) : null}
             </li>
           ))}
         </ul>
@@ -934,10 +1005,28 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
           <h2>
             {field?.name ?? r.field} · {r.product.name[lang]}
           </h2>
+          {/* What the rates are based on: the satellite image's date, beside when they were computed. */}
+          <p class="muted" data-testid="rx-dates">
+            {acquired !== null ? (
+              <>
+                {t('rxImageDate')}{' '}
+                <time dateTime={new Date(acquired).toISOString()}>{fmtDate(acquired, lang, tz)}</time>
+              </>
+            ) : (
+              t('rxNoImage')
+            )}{' '}
+            · {t('rxComputedAt')} <time dateTime={r.createdAt}>{fmtTime(r.createdAt, lang, tz)}</time>
+          </p>
           <p class="muted">
-            {t('approvedBy')} <span translate={false}>{r.approvedBy}</span> · {fmtTime(r.approvedAt, lang)}
+            {t('approvedBy')} <span translate={false}>{r.approvedBy}</span> ·{' '}
+            {fmtTime(r.approvedAt, lang, tz)}
             {r.autoApproved ? ` · ${t('autoApproved')}` : ''}
           </p>
+          {nothing ? (
+            <p class="notice ok-notice" role="note" data-testid="rx-none">
+              <strong>{t('rxNoTopDressing')}</strong> {t('rxNoTopDressingNote')}
+            </p>
+          ) : null}
           {r.replacedBy ? (
             <p class="notice" role="note" data-testid="rx-replaced">
               {t('rxReplacedNote')}{' '}
@@ -945,9 +1034,11 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
             </p>
           ) : null}
           <FieldMap fields={fieldPolys} zones={zones} label={t('prescriptionMap')} />
-          {/* On a phone the table scrolls inside its card; no heading or number is broken mid-word. */}
+          {/* On a phone each rate's other unit goes under it, so the four columns fit (the product's
+              rate in sight); with larger text the table scrolls inside its card. No heading or
+              number is broken mid-word. */}
           <div class="scroll" tabIndex={0} role="region" aria-label={t('zoneRates')}>
-            <table class="table unbroken">
+            <table class="table unbroken zone-rates">
               <caption class="sr-only">{t('zoneRates')}</caption>
               <thead>
                 <tr>
@@ -985,16 +1076,18 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
             </table>
           </div>
           <SpreadTotals rec={r.recommendation} />
-          <h3>{t('downloads')}</h3>
-          <ul class="downloads">
-            {(['isoxml', 'shp', 'geojson', 'csv'] as const).map((fmt) => (
-              <li key={fmt}>
-                <a href={r.downloads[fmt]} download data-testid={`download-${fmt}`}>
-                  <span translate={false}>{FORMAT_NAMES[fmt]}</span> ({t(`format_${fmt}`)})
-                </a>
-              </li>
-            ))}
-          </ul>
+          {/* Nothing to spread: the files stay at hand (a record, a co-op's log), folded away. */}
+          {nothing ? (
+            <details class="downloads-folded">
+              <summary>{t('downloadsNoSpread')}</summary>
+              <Downloads links={r.downloads} />
+            </details>
+          ) : (
+            <>
+              <h3>{t('downloads')}</h3>
+              <Downloads links={r.downloads} />
+            </>
+          )}
         </article>
       ) : null}
       {/* The farm's own choice: its farmer may opt in to approval without review (docs/review.md). */}
@@ -1183,7 +1276,7 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   const [open, setOpen] = useState('');
   /** '' (no form), 'new', or the id of the automation being edited. */
   const [editing, setEditing] = useState('');
-  const [saved, setSaved] = useState('');
+  const [saved, setSaved] = useState<Say | null>(null);
   /** The id of the automation whose deletion waits for the farmer's confirmation, or ''. */
   const [confirmDelete, setConfirmDelete] = useState('');
   /** Why the last deletion failed, for the card it was asked on. */
@@ -1230,16 +1323,16 @@ export function FarmerAutomations({ farm }: { farm: string }) {
   }, [waiting, list.data, farm, setList]);
   const formReady = !devices.loading && !kits.loading;
   const edit = (what: string) => {
-    setSaved('');
+    setSaved(null);
     setEditing(editing === what ? '' : what);
   };
   const onSaved = () => {
     setEditing('');
-    setSaved(t('automationSaved'));
+    setSaved(() => (t: Translate) => t('automationSaved'));
     list.reload();
   };
   const askDelete = (a: AutomationView, opener: HTMLButtonElement) => {
-    setSaved('');
+    setSaved(null);
     setDeleteError(null);
     deleteOpener.current = opener;
     setConfirmDelete(a.id);
@@ -1270,7 +1363,7 @@ export function FarmerAutomations({ farm }: { farm: string }) {
     try {
       await reviewApi.automationDelete(a.id);
       gone();
-      setSaved(t('automationDeleted').replace('{name}', () => a.name[lang]));
+      setSaved(() => (t: Translate, l: Lang) => t('automationDeleted').replace('{name}', () => a.name[l]));
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         // Deleted elsewhere meanwhile (or no longer the farmer's): say so, and show the list as it is.
@@ -1330,7 +1423,7 @@ export function FarmerAutomations({ farm }: { farm: string }) {
         {t('automations')}
       </h1>
       <p role="status" class="ok">
-        {saved}
+        {saved?.(t, lang)}
       </p>
       <div class="actions">
         <button

@@ -1,18 +1,27 @@
-// Sign-in: a plain form with labels, the error announced to screen readers.
+// Sign-in: a plain form with labels, the error announced to screen readers. The error is kept as
+// what went wrong and worded when shown, so it reads in the language chosen after it.
 import { useState } from 'preact/hooks';
 import { api, ApiError, errorMessage } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import type { Me } from '../main.tsx';
 
+/** Why a sign-in failed, in the reader's words. */
+function loginError(err: unknown, t: (key: string) => string): string {
+  if (err instanceof ApiError && err.status === 429) return t('tooManyAttempts');
+  if (err instanceof ApiError && err.status === 401) return t('loginFailed');
+  return errorMessage(err, t).message;
+}
+
 export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const { t } = useI18n();
-  const [error, setError] = useState('');
+  /** What went wrong with the last try (null: nothing), worded at render. */
+  const [error, setError] = useState<{ err: unknown } | null>(null);
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
     const form = new FormData(e.currentTarget as HTMLFormElement);
     setBusy(true);
-    setError('');
+    setError(null);
     try {
       const me = await api<Me>('/api/v1/auth/login', {
         method: 'POST',
@@ -20,13 +29,7 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
       });
       onLogin(me);
     } catch (err) {
-      setError(
-        err instanceof ApiError && err.status === 429
-          ? t('tooManyAttempts')
-          : err instanceof ApiError && err.status === 401
-            ? t('loginFailed')
-            : errorMessage(err, t).message,
-      );
+      setError({ err });
     } finally {
       setBusy(false);
     }
@@ -47,7 +50,7 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
           {t('signIn')}
         </button>
         <p class="error" role="alert">
-          {error}
+          {error ? loginError(error.err, t) : ''}
         </p>
       </form>
     </main>

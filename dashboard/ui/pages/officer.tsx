@@ -14,7 +14,19 @@ import { api, ApiError } from '../api.ts';
 import { useLiveChanges } from '../live.ts';
 import { hasKey, useI18n, type Lang } from '../i18n.ts';
 import { href } from '../route.ts';
-import { fmtDate, fmtNumber, fmtTime, fmtYen, inputUnit } from '../format.ts';
+import {
+  fmtDate,
+  fmtNumber,
+  fmtRate,
+  fmtTime,
+  fmtYen,
+  inputUnit,
+  metricName,
+  rateParts,
+  readInputSource,
+  type RateUnit,
+} from '../format.ts';
+import { fieldSpread } from '../../review/totals.ts';
 import { reviewApi } from '../review-api.ts';
 import {
   ErrorBox,
@@ -109,6 +121,109 @@ function InputName({ name }: { name: string }) {
       <code class="sub" translate={false}>
         {name}
       </code>
+    </span>
+  );
+}
+
+/** A name in a source (a profile, a path, a scene, a device) as it is written, never translated. */
+const Name = ({ children }: { children: ComponentChildren }) => <code translate={false}>{children}</code>;
+
+/** A day of the calendar ("2026-04-02": a scouting or planting day) as the reader writes it. */
+const dayText = (day: string, lang: Lang) => fmtDate(`${day}T00:00:00Z`, lang, 'UTC');
+
+/** A zonal statistic of an index (protocol/model-card.ts IndexStatName) in words. */
+function statText(stat: string, t: (k: string) => string): string {
+  switch (stat) {
+    case 'mean':
+      return t('inputStatMean');
+    case 'median':
+      return t('inputStatMedian');
+    case 'p10':
+      return t('inputStatP10');
+    case 'p90':
+      return t('inputStatP90');
+    case 'min':
+      return t('inputStatMin');
+    default:
+      return t('inputStatMax');
+  }
+}
+
+/**
+ * Where a model input came from, in the reader's words (readInputSource reads the gateway's
+ * English into its parts): the names in it (profile, path, scene, device) kept as written, the
+ * farmer's notes as typed. Null for a source of another form, which is shown as written.
+ */
+function sourceWords(source: string, lang: Lang, t: (k: string) => string): ComponentChildren | null {
+  const s = readInputSource(source);
+  if (!s) return null;
+  const index = (idx: string) => <Name>{idx.toUpperCase()}</Name>;
+  const note = (text: string | null) =>
+    text ? fill(t('inputSourceNote'), { note: <span translate={false}>{text}</span> }) : null;
+  switch (s.kind) {
+    case 'profile':
+      return fill(t('inputSourceProfile'), {
+        profile: <Name>{s.profile}</Name>,
+        path: <Name>{s.path}</Name>,
+      });
+    case 'index':
+      return fill(t(s.scene ? 'inputSourceIndexScene' : 'inputSourceIndex'), {
+        index: index(s.index),
+        stat: statText(s.stat, t),
+        scene: <Name>{s.scene}</Name>,
+      });
+    case 'zoneRecord':
+      return fill(t('inputSourceZoneRecord'), { name: <Name>{s.name}</Name> });
+    case 'cardDefault':
+      return fill(t('inputSourceCardDefault'), { name: <Name>{s.name}</Name> });
+    case 'sensor':
+      return fill(t(s.depthM === null ? 'inputSourceSensor' : 'inputSourceSensorDepth'), {
+        device: <Name>{s.device}</Name>,
+        depth: <span translate={false}>{fmtNumber(s.depthM, lang, 2)}</span>,
+        metric: metricName(s.metric, lang),
+      });
+    case 'strip':
+      return s.date ? (
+        <>
+          {fill(t('inputSourceStripScouted'), { date: dayText(s.date, lang) })}
+          {note(s.note)}
+        </>
+      ) : (
+        t('inputSourceStrip')
+      );
+    case 'observation':
+      return (
+        <>
+          {fill(t('inputSourceObservation'), { date: dayText(s.date, lang) })}
+          {note(s.note)}
+        </>
+      );
+    case 'planting':
+      return s.measured === null || s.total === null
+        ? fill(t('inputSourcePlanting'), { date: dayText(s.date, lang) })
+        : fill(t('inputSourcePlantingPart'), {
+            date: dayText(s.date, lang),
+            measured: fmtNumber(s.measured, lang, 0),
+            total: durationText(s.total, 'day', lang),
+          });
+    case 'p95':
+      return fill(t(s.estimated ? 'inputSourceP95Estimated' : 'inputSourceP95'), { index: index(s.index) });
+  }
+}
+
+/** An input's source: worded in the reader's language where its form is known, else as written. */
+function SourceText({ source }: { source: string }) {
+  const { t, lang } = useI18n();
+  const words = sourceWords(source, lang, t);
+  if (words === null)
+    return (
+      <code class="sub" translate={false}>
+        {source}
+      </code>
+    );
+  return (
+    <span class="sub" title={source} data-testid="input-source-words">
+      {words}
     </span>
   );
 }
@@ -410,20 +525,19 @@ function ReviewImagery({
 }
 
 /** The unit an officer types and reads a rate in: kg N/10a in Japanese, kg N/ha in English. */
-const rateUnitOf = (lang: Lang) => (lang === 'ja' ? 'kg/10a' : 'kg/ha');
+const rateUnitOf = (lang: Lang): RateUnit => (lang === 'ja' ? 'kg/10a' : 'kg/ha');
 const perUnit = (lang: Lang) => (lang === 'ja' ? 10 : 1);
 
-/** A rate (kg N/ha) as a number in the reader's unit with one or two decimals: "3.91", "4.0". */
-function rateNumber(kgHa: number, lang: Lang): string {
-  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
-    minimumFractionDigits: 1,
-    maximumFractionDigits: 2,
-  }).format(kgHa / perUnit(lang));
-}
+/**
+ * A rate (kg N/ha) as a number in the reader's unit with at least one decimal: "3.91", "4.0",
+ * "1.995". The rounding of every other rate on the page (fmtRate): the map, its legend and the
+ * audit read what the zone table reads.
+ */
+const rateNumber = (kgHa: number, lang: Lang): string => fmtRate(kgHa, rateUnitOf(lang), lang, 1);
 
 /** A limit (kg N/ha) in the reader's unit: "12 kg/10a". */
 const limitText = (kgHa: number, lang: Lang) =>
-  `${fmtNumber(kgHa / perUnit(lang), lang, 2)} ${rateUnitOf(lang)}`;
+  `${fmtRate(kgHa, rateUnitOf(lang), lang)} ${rateUnitOf(lang)}`;
 
 /**
  * The zones' area-weighted mean rate as applied (the officer's edits included): the default rate the
@@ -488,11 +602,24 @@ function CoverageNote({ r, coverage }: { r: ReviewDetail; coverage: Coverage }) 
   );
 }
 
-/** How old an input was, in days past two days, else in hours: "12 日", "30 時間". */
-function ageText(hours: number, t: (k: string) => string): string {
+/**
+ * A number of whole days or hours as the reader's language writes it, singular or plural as the
+ * number wants: "12 日", "1 day", "30 hours", "1 hour".
+ */
+function durationText(n: number, unit: 'day' | 'hour', lang: Lang): string {
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+    style: 'unit',
+    unit,
+    unitDisplay: 'long',
+    maximumFractionDigits: 0,
+  }).format(n);
+}
+
+/** How old an input was, in days past two days, else in hours: "12 日", "30 時間", "1 hour". */
+function ageText(hours: number, lang: Lang): string {
   return hours >= 48
-    ? t('reviewAgeDays').replace('{n}', String(Math.floor(hours / 24)))
-    : t('reviewAgeHours').replace('{n}', String(Math.round(hours)));
+    ? durationText(Math.floor(hours / 24), 'day', lang)
+    : durationText(Math.round(hours), 'hour', lang);
 }
 
 /** An input's name as the officer reads it, in a sentence: the catalogue's, else the model's own. */
@@ -504,7 +631,11 @@ function inputLabel(name: string, t: (k: string) => string): ComponentChildren {
  * What was stale when the recommendation was made, as the queue counts it (staleCount on the
  * server): the scene once, and every other stale input once by name, at its largest age.
  */
-function staleLines(r: ReviewDetail, t: (k: string) => string): { key: string; text: ComponentChildren }[] {
+function staleLines(
+  r: ReviewDetail,
+  lang: Lang,
+  t: (k: string) => string,
+): { key: string; text: ComponentChildren }[] {
   const stale = r.inputs.filter((i) => i.stale);
   const lines: { key: string; text: ComponentChildren }[] = [];
   const sceneInputs = stale.filter((i) => i.category === 'imagery');
@@ -513,7 +644,7 @@ function staleLines(r: ReviewDetail, t: (k: string) => string): { key: string; t
       r.imagery.ageDaysAtCreation !== null
         ? r.imagery.ageDaysAtCreation * 24
         : Math.max(0, ...sceneInputs.map((i) => i.ageHoursAtCreation ?? 0));
-    lines.push({ key: 'imagery', text: t('reviewStaleImagery').replace('{age}', ageText(hours, t)) });
+    lines.push({ key: 'imagery', text: t('reviewStaleImagery').replace('{age}', ageText(hours, lang)) });
   }
   const byName = new Map<string, number>();
   for (const i of stale)
@@ -522,7 +653,7 @@ function staleLines(r: ReviewDetail, t: (k: string) => string): { key: string; t
   for (const [name, hours] of byName)
     lines.push({
       key: name,
-      text: fill(t('reviewStaleInput'), { input: inputLabel(name, t), age: ageText(hours, t) }),
+      text: fill(t('reviewStaleInput'), { input: inputLabel(name, t), age: ageText(hours, lang) }),
     });
   return lines;
 }
@@ -730,12 +861,14 @@ function ReviewOf({ id }: { id: string }) {
     return r.recommendation.zones.map((z) => {
       const a = r.zones.find((x) => x.id === z.id);
       const kg = a?.applied.kgNHa ?? z.edited?.kgNHa ?? z.rate.kgNHa;
+      // Both units, as the zone table reads them: "ゾーン1: 2.99 kg/10a (29.9 kg/ha)".
+      const [main, alt] = rateParts(kg, lang);
       return {
         id: z.id,
         zone: z.zone,
         geometry: z.geometry as GeoJSON.Geometry,
         kgNHa: kg,
-        label: `${t('zoneN').replace('{n}', String(z.zone))}: ${fmtNumber(kg / 10, lang, 2)} kg/10a (${fmtNumber(kg, lang, 1)} kg/ha)`,
+        label: `${t('zoneN').replace('{n}', String(z.zone))}: ${main} (${alt})`,
       };
     });
   }, [r, lang, t]);
@@ -782,7 +915,7 @@ function ReviewOf({ id }: { id: string }) {
     .filter(([, v]) => v.trim() !== '' && Number.isFinite(Number(v)))
     .map(([zone, v]) => ({ zone, kgNHa: Math.round(Number(v) * perUnit(lang) * 1e6) / 1e6 }));
   const reasonShort = reason.trim().length < 3;
-  const stale = r ? staleLines(r, t) : [];
+  const stale = r ? staleLines(r, lang, t) : [];
 
   const act = async (what: 'edit' | 'approve' | 'reject') => {
     if (!r || acting.current) return;
@@ -857,6 +990,19 @@ function ReviewOf({ id }: { id: string }) {
       : '1';
   const econ = r?.recommendation.economics;
   const optimum = econ && econ.basis !== 'none' ? econ.economicOptimum : null;
+  // The field's N and product as the farmer's page counts them (fieldSpread): the zones and the part
+  // of the field no zone covers, at the rates recommended, applied and at the economic optimum.
+  const spread = useMemo(
+    () =>
+      r
+        ? {
+            recommended: fieldSpread(r.recommendation, 'recommended'),
+            applied: fieldSpread(r.recommendation, 'applied'),
+            optimum: optimum ? fieldSpread(r.recommendation, 'optimum') : null,
+          }
+        : null,
+    [r, optimum],
+  );
   const notes = useMemo(() => {
     if (!r) return [];
     const out = r.recommendation.notes.map((n) => ({ key: n.code, text: n.text[lang] }));
@@ -990,12 +1136,8 @@ function ReviewOf({ id }: { id: string }) {
                     <span class="sub" data-testid="spreader-step">
                       {fill(t('reviewSpreaderStep'), {
                         product: r.recommendation.product.name[lang],
-                        step: fmtNumber(r.limits.stepKgProductHa, lang, 2),
-                        n: (
-                          <span class="nowrap">
-                            {fmtNumber(stepN / perUnit(lang), lang, 3)} {rateUnit}
-                          </span>
-                        ),
+                        step: <Rate kgHa={r.limits.stepKgProductHa} />,
+                        n: <Rate kgHa={stepN} />,
                       })}
                     </span>
                   ) : null}
@@ -1119,9 +1261,7 @@ function ReviewOf({ id }: { id: string }) {
                       </td>
                       <td data-testid="input-source">
                         {t(`inputCategory_${i.category}`)}
-                        <code class="sub" translate={false}>
-                          {i.source}
-                        </code>
+                        <SourceText source={i.source} />
                       </td>
                       <td class="nowrap">
                         {i.time ? (
@@ -1167,12 +1307,23 @@ function ReviewOf({ id }: { id: string }) {
                   </tr>
                 </thead>
                 <tbody>
-                  <tr>
-                    <th scope="row">{t('totalN')}</th>
-                    <td>{fmtNumber(r.economics.recommended.nKg, lang, 1)} kg</td>
-                    <td>{fmtNumber(r.economics.applied.nKg, lang, 1)} kg</td>
-                    {optimum ? <td>{fmtNumber(optimum.nKg, lang, 1)} kg</td> : null}
-                  </tr>
+                  {/* What the prescription spreads over the whole field, as the farmer's page says it. */}
+                  {spread ? (
+                    <>
+                      <tr data-testid="econ-total-n">
+                        <th scope="row">{t('totalN')}</th>
+                        <td>{fmtNumber(spread.recommended.nKg, lang, 1)} kg</td>
+                        <td>{fmtNumber(spread.applied.nKg, lang, 1)} kg</td>
+                        {spread.optimum ? <td>{fmtNumber(spread.optimum.nKg, lang, 1)} kg</td> : null}
+                      </tr>
+                      <tr data-testid="econ-total-product">
+                        <th scope="row">{t('totalProduct')}</th>
+                        <td>{fmtNumber(spread.recommended.productKg, lang, 0)} kg</td>
+                        <td>{fmtNumber(spread.applied.productKg, lang, 0)} kg</td>
+                        {spread.optimum ? <td>{fmtNumber(spread.optimum.productKg, lang, 0)} kg</td> : null}
+                      </tr>
+                    </>
+                  ) : null}
                   <tr>
                     <th scope="row">{t('cost')}</th>
                     <td>{fmtYen(r.economics.recommended.costYen, lang)}</td>
@@ -1194,6 +1345,14 @@ function ReviewOf({ id }: { id: string }) {
                 </tbody>
               </table>
             </div>
+            {spread && spread.applied.restHa > 0 ? (
+              <p class="muted" data-testid="econ-whole-field">
+                {fill(t('reviewEconWholeField'), {
+                  area: <span translate={false}>{areaText(spread.applied.areaHa, lang)}</span>,
+                  rest: <span translate={false}>{areaText(spread.applied.restHa, lang)}</span>,
+                })}
+              </p>
+            ) : null}
             {optimum ? (
               <div class="scroll" tabIndex={0} role="region" aria-labelledby="optimum-h">
                 <table class="table optimum" data-testid="optimum-by-zone">

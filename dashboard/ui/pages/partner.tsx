@@ -1,5 +1,7 @@
-// The IT partner's pages: a farm's kits and devices with their health (unknown, with the gateway
-// named, while the farm's gateways have not synced since a device was due) and MQTT connection
+// The IT partner's pages, each headed by the farm's name (its id beside it): a farm's kits and
+// devices with their health (unknown, with the gateway named, while the farm's gateways have not
+// synced since a device was due), battery (a low one flagged in words, by the thresholds of the
+// battery-low rule the farmer's tip comes from) and MQTT connection
 // (connected, or disconnected by its last will, as the gateway recorded it) and its gateways with
 // their sync backlog, throughput, version and alerts (each said in the reader's language from what
 // the gateway sent, its English kept where the page has no sentence); the settings sent down to
@@ -7,12 +9,15 @@
 // each gateway applied or refused it, from its newest report about it); and provisioning in the
 // browser — upload or edit a manifest, see each problem at its line and, before provisioning,
 // which devices keep their keys and which get new ones (loudly, and to be confirmed, when a device
-// already heard from would be cut off), provision, download the device configs, QR codes and the
-// printable sheet.
+// already heard from would be cut off), rotate one device's key, be asked for the gateway's address
+// where the manifest has none and new keys need it, provision, download the device configs, QR
+// codes and the printable sheet.
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { FarmView } from '../../../protocol/api.ts';
 import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
 import type {
+  DeviceHealth,
   FarmHealth,
   GatewayAlert,
   GatewayHealth,
@@ -67,9 +72,10 @@ export function PartnerFarm({ farm }: { farm: string }) {
   const gwList = useLoad(() => api<GatewayRow[]>('/api/v1/gateways'), `gateway-list-${farm}`);
   const throughput = (id: string) => {
     const perMin = gwList.data?.find((r) => r.id === id)?.throughput;
-    return perMin === undefined
-      ? '—'
-      : t('throughputPerMin').replace('{n}', fmtNumber(perMin, lang, perMin < 10 ? 1 : 0));
+    if (perMin === undefined) return '—';
+    const n = fmtNumber(perMin, lang, perMin < 10 ? 1 : 0);
+    const one = n === '1';
+    return t(one ? 'throughputPerMinOne' : 'throughputPerMin').replace('{n}', n);
   };
   const kits = useLoad(() => api<KitSummary[]>('/api/v1/kits'), 'kits');
   const latest = (l: { value: number; unit: string } | null, metric: string) => {
@@ -79,12 +85,7 @@ export function PartnerFarm({ farm }: { farm: string }) {
   };
   return (
     <main id="main" tabIndex={-1}>
-      <h1>
-        {t('devicesAndGateways')}{' '}
-        <span class="muted" translate={false}>
-          {farm}
-        </span>
-      </h1>
+      <FarmHeading title={t('devicesAndGateways')} farm={farm} />
       <p>
         <a href={href('partner', farm, 'provision')}>{t('navProvision')}</a>
       </p>
@@ -135,10 +136,13 @@ export function PartnerFarm({ farm }: { farm: string }) {
                       <td>
                         <Freshness time={d.lastSeen} staleMs={(d.intervalS ?? 300) * 3000} />
                       </td>
-                      <td translate={false}>
-                        {d.batteryLevel
-                          ? latest(d.batteryLevel, 'battery_level')
-                          : latest(d.battery, 'battery')}
+                      <td>
+                        <span translate={false}>
+                          {d.batteryLevel
+                            ? latest(d.batteryLevel, 'battery_level')
+                            : latest(d.battery, 'battery')}
+                        </span>
+                        <BatteryFlag device={d} />
                       </td>
                       <td translate={false}>
                         {d.rssi ? `${fmtNumber(d.rssi.value, lang, 0)} dBm` : '—'}
@@ -215,6 +219,50 @@ export function PartnerFarm({ farm }: { farm: string }) {
         </ul>
       </Section>
     </main>
+  );
+}
+
+/**
+ * A page's heading with the farm it is about: the farm's name, its id beside it (muted); the id
+ * alone while the name is not known (the farm list not loaded, or a farm the reader may not see).
+ */
+function FarmHeading({ title, farm }: { title: string; farm: string }) {
+  const farms = useLoad(() => api<FarmView[]>('/api/v1/farms'), 'farms');
+  const name = farms.data?.find((f) => f.id === farm)?.name;
+  return (
+    <h1>
+      {title}
+      {name ? (
+        <>
+          {' — '}
+          <span translate={false} data-testid="farm-name">
+            {name}
+          </span>
+        </>
+      ) : null}{' '}
+      <span class="muted" translate={false}>
+        {farm}
+      </span>
+    </h1>
+  );
+}
+
+/**
+ * Under a device's battery voltage: low or critical, in words, with the mark it is at or below —
+ * the server judges it as the farmer's battery tip does (DeviceHealth.batteryState).
+ */
+function BatteryFlag({ device }: { device: DeviceHealth }) {
+  const { t, lang } = useI18n();
+  const s = device.batteryState;
+  if (!s || s.state === 'ok') return null;
+  const v = fmtValue('battery', s.state === 'critical' ? s.criticalV : s.lowV, 'V', lang);
+  return (
+    <span class="sub" data-testid="battery-flag" data-state={s.state}>
+      <span class={s.state === 'critical' ? 'badge warn' : 'badge state-late'}>
+        {t(s.state === 'critical' ? 'batteryCritical' : 'batteryLow')}
+      </span>{' '}
+      {t('batteryThreshold').replace('{v}', `${v.value} ${v.unit}`)}
+    </span>
   );
 }
 
@@ -501,7 +549,7 @@ function GatewaySettings({
                 <span key={n.value}>
                   {i > 0 ? ' / ' : ''}
                   <span translate={false}>
-                    {n.value} {f.unit(t)}
+                    {n.value} {f.unit(t, n.value)}
                   </span>{' '}
                   (<span translate={false}>{n.gateways.join(', ')}</span>)
                 </span>
@@ -629,7 +677,7 @@ function SentValues({ config }: { config: RemoteGatewayConfig }) {
         <Fragment key={field.key}>
           <dt>{field.label(t)}</dt>
           <dd translate={false}>
-            {value} {field.unit(t)}
+            {value} {field.unit(t, value)}
           </dd>
         </Fragment>
       ))}
@@ -792,23 +840,64 @@ export function ProvisionPage({ farm }: { farm: string }) {
   return <Provision key={farm} farm={farm} />;
 }
 
+/** A broker host as the provisioning API takes it (ProvisionRequest's broker.host). */
+const BROKER_HOST = /^[A-Za-z0-9.:[\]-]{1,253}$/;
+
 /**
- * Before provisioning: what it does with each device's key — kept, new, or none (LoRaWAN) — and,
- * loudly, the devices already heard from that a new key (or leaving the manifest) would cut off
- * until they are given their new config; provisioning waits for `confirmed` then.
+ * The manifest's own broker host: null when it gives none, undefined when it cannot be read here
+ * (the parser not loaded): then the server decides. Read after the server's check passed, so the
+ * text is YAML the server reads the same way; the parser is loaded with the first check.
+ */
+async function manifestBrokerHost(text: string): Promise<string | null | undefined> {
+  try {
+    const { parse } = await import('yaml');
+    const host = (parse(text) as { broker?: { host?: unknown } } | null)?.broker?.host;
+    return typeof host === 'string' && host !== '' ? host : null;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The key plan with the device chosen for rotation given a new key: its key 'rotate', and at risk
+ * when it has been heard from (as the server marks a device heard from that would get a new key).
+ */
+function withRotation(keys: KeyPreview, rotate: string | null): KeyPreview {
+  const chosen = rotate ? keys.devices.find((d) => d.id === rotate && d.key === 'keep') : undefined;
+  if (!chosen) return keys;
+  const heard = chosen.lastSeen !== null || chosen.online !== null;
+  return {
+    ...keys,
+    devices: keys.devices.map((d) => (d === chosen ? { ...d, key: 'rotate' as const } : d)),
+    atRisk: heard && !keys.atRisk.includes(chosen.id) ? [...keys.atRisk, chosen.id] : keys.atRisk,
+  };
+}
+
+/**
+ * Before provisioning: what it does with each device's key — kept, new, rotated on request, or none
+ * (LoRaWAN) — with a control per kept key to rotate it (one device per provisioning: the API
+ * rotates one), and, loudly, the devices already heard from that a new key (or leaving the
+ * manifest) would cut off until they are given their new config; provisioning waits for
+ * `confirmed` then.
  */
 function KeyPlan({
   keys,
+  rotating,
+  onRotate,
   confirmed,
   onConfirm,
 }: {
   keys: KeyPreview;
+  rotating: string | null;
+  onRotate: (id: string | null) => void;
   confirmed: boolean;
   onConfirm: (v: boolean) => void;
 }) {
   const { t, lang } = useI18n();
   const count = (k: string) => keys.devices.filter((d) => d.key === k).length;
   const risky = keys.atRisk.length > 0 || keys.removed.length > 0;
+  const riskNew = keys.atRisk.filter((id) => id !== rotating);
+  const rotatable = keys.devices.some((d) => d.key === 'keep' || d.key === 'rotate');
   return (
     <div class="key-plan" data-testid="key-preview">
       <h3>{t('keyPlanTitle')}</h3>
@@ -817,12 +906,23 @@ function KeyPlan({
           .replace('{keep}', String(count('keep')))
           .replace('{new}', String(count('new') + count('rotate')))}
       </p>
+      {rotating ? (
+        <p class="warn" data-testid="rotate-notice">
+          {t('rotateNotice')} <span translate={false}>{rotating}</span>
+          <span class="sub">{t('rotateOnce')}</span>
+        </p>
+      ) : null}
       {risky ? (
         <div class="error sev sev-severe" role="alert" data-testid="key-risk">
           <p>{t('keyRiskTitle')}</p>
-          {keys.atRisk.length ? (
+          {riskNew.length ? (
             <p data-testid="key-risk-new">
-              {t('keyRiskNew')} <span translate={false}>{keys.atRisk.join(', ')}</span>
+              {t('keyRiskNew')} <span translate={false}>{riskNew.join(', ')}</span>
+            </p>
+          ) : null}
+          {rotating && keys.atRisk.includes(rotating) ? (
+            <p data-testid="key-risk-rotate">
+              {t('keyRiskRotate')} <span translate={false}>{rotating}</span>
             </p>
           ) : null}
           {keys.removed.length ? (
@@ -830,7 +930,7 @@ function KeyPlan({
               {t('keyRiskRemoved')} <span translate={false}>{keys.removed.join(', ')}</span>
             </p>
           ) : null}
-          {keys.atRisk.length && keys.gatewayRegistry === null ? <p>{t('keyRiskNoGateway')}</p> : null}
+          {riskNew.length && keys.gatewayRegistry === null ? <p>{t('keyRiskNoGateway')}</p> : null}
           <label class="check">
             <input
               type="checkbox"
@@ -859,7 +959,7 @@ function KeyPlan({
               const atRisk = keys.atRisk.includes(d.id);
               return (
                 <tr key={d.id} data-testid={`key-${d.id}`} data-key={d.key} class={atRisk ? 'stale-row' : ''}>
-                  <th scope="row">
+                  <th scope="row" id={`key-row-${d.id}`}>
                     {d.name ?? d.id}{' '}
                     <span class="muted" translate={false}>
                       {d.id}
@@ -879,7 +979,22 @@ function KeyPlan({
                     >
                       {t(`keyAction_${d.key}`)}
                     </span>
-                    {d.from === 'gateway' ? <span class="sub">{t('keyFromGateway')}</span> : null}
+                    {d.from === 'gateway' && d.key === 'keep' ? (
+                      <span class="sub">{t('keyFromGateway')}</span>
+                    ) : null}
+                    {d.key === 'keep' || d.key === 'rotate' ? (
+                      <span class="sub">
+                        <button
+                          type="button"
+                          aria-pressed={d.key === 'rotate'}
+                          aria-describedby={`key-row-${d.id}`}
+                          onClick={() => onRotate(d.key === 'rotate' ? null : d.id)}
+                          data-testid={`rotate-${d.id}`}
+                        >
+                          {t('rotateKey')}
+                        </button>
+                      </span>
+                    ) : null}
                   </td>
                   <td>{d.lastSeen ? fmtTime(d.lastSeen, lang) : t('state_never')}</td>
                 </tr>
@@ -888,6 +1003,7 @@ function KeyPlan({
           </tbody>
         </table>
       </div>
+      {rotatable ? <p class="muted">{t('rotateOne')}</p> : null}
     </div>
   );
 }
@@ -900,18 +1016,42 @@ function Provision({ farm }: { farm: string }) {
   const [check, setCheck] = useState<ManifestCheckResult | null>(null);
   /** The text and files the check was of: provisioning waits for a check of what is there now. */
   const [checkedFor, setCheckedFor] = useState<{ text: string; files: Record<string, string> } | null>(null);
+  /** The checked manifest's own broker host (null: none; undefined: not known here). */
+  const [manifestHost, setManifestHost] = useState<string | null | undefined>(undefined);
   const [riskConfirmed, setRiskConfirmed] = useState(false);
+  /** The device whose key the partner chose to rotate (one per provisioning). */
+  const [rotate, setRotate] = useState<string | null>(null);
   const [result, setResult] = useState<ProvisionResult | null>(null);
+  /** The device whose key the last provisioning rotated. */
+  const [rotated, setRotated] = useState<string | null>(null);
   const [host, setHost] = useState('');
+  /** The server refused the broker host (its problem names /broker/host). */
+  const [hostRefused, setHostRefused] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const editor = useRef<HTMLTextAreaElement | null>(null);
   const value = text ?? stored.data?.text ?? '';
   const problems = check?.problems ?? [];
   const checkedNow = check?.ok === true && checkedFor?.text === value && checkedFor.files === files;
-  const keys = checkedNow ? check.keys : null;
-  const mustConfirm = keys !== null && (keys.atRisk.length > 0 || keys.removed.length > 0);
-  const canProvision = !busy && checkedNow && (!mustConfirm || riskConfirmed);
+  const plan = checkedNow && check.keys ? withRotation(check.keys, rotate) : null;
+  const rotating = plan?.devices.find((d) => d.key === 'rotate')?.id ?? null;
+  const mustConfirm = plan !== null && (plan.atRisk.length > 0 || plan.removed.length > 0);
+  // The broker host goes into the config of every device given a key now; a manifest of another
+  // farm has no plan: the server says what it thinks of it.
+  const issuesKeys = plan === null || plan.devices.some((d) => d.key === 'new' || d.key === 'rotate');
+  const typedHost = host.trim();
+  const hostError = !checkedNow
+    ? undefined
+    : typedHost === ''
+      ? manifestHost === null && issuesKeys
+        ? t('brokerHostMissing')
+        : undefined
+      : !BROKER_HOST.test(typedHost)
+        ? t('brokerHostFormat')
+        : hostRefused
+          ? t('serverRefused')
+          : undefined;
+  const canProvision = !busy && checkedNow && !hostError && (!mustConfirm || riskConfirmed);
 
   const load = async (e: Event) => {
     const input = e.target as HTMLInputElement;
@@ -933,12 +1073,12 @@ function Provision({ farm }: { farm: string }) {
     setRiskConfirmed(false);
     try {
       const input = { text: value, files };
-      setCheck(
-        await api<ManifestCheckResult>(`/api/v1/farms/${enc(farm)}/manifest/check`, {
-          method: 'POST',
-          body: input,
-        }),
-      );
+      const answer = await api<ManifestCheckResult>(`/api/v1/farms/${enc(farm)}/manifest/check`, {
+        method: 'POST',
+        body: input,
+      });
+      setManifestHost(answer.ok ? await manifestBrokerHost(input.text) : undefined);
+      setCheck(answer);
       setCheckedFor(input);
     } catch (e) {
       setError(e);
@@ -949,23 +1089,35 @@ function Provision({ farm }: { farm: string }) {
   const runProvision = async () => {
     setBusy(true);
     setError(null);
+    setHostRefused(false);
     try {
       const r = await api<ProvisionResult>(`/api/v1/farms/${enc(farm)}/provision`, {
         method: 'POST',
-        body: { text: value, files, ...(host ? { broker: { host } } : {}) },
+        body: {
+          text: value,
+          files,
+          ...(typedHost ? { broker: { host: typedHost } } : {}),
+          ...(rotating ? { rotate: rotating } : {}),
+        },
       });
       setResult(r);
+      setRotated(rotating && r.issued.includes(rotating) ? rotating : null);
+      setRotate(null);
       // Done: another provisioning is checked again first.
       setCheck({ ok: true, problems: [], fields: 0, devices: r.devices.length, keys: null });
       setCheckedFor(null);
     } catch (e) {
       // The manifest's problems, each at its line; any other refusal (the farm, the role, the
-      // broker address, a problem+json 422) is the server's problem, shown with its reason.
+      // broker address, a problem+json 422) is the server's problem, shown with its reason — the
+      // broker address's also at its field.
       const problems =
         e instanceof ApiError ? (e.body as { problems?: unknown } | null)?.problems : undefined;
       if (e instanceof ApiError && e.status === 422 && Array.isArray(problems))
         setCheck({ ok: false, problems: problems as ManifestProblem[], fields: 0, devices: 0, keys: null });
-      else setError(e);
+      else {
+        if (e instanceof ApiError && e.pointer === '/broker/host') setHostRefused(true);
+        setError(e);
+      }
     } finally {
       setBusy(false);
     }
@@ -975,7 +1127,7 @@ function Provision({ farm }: { farm: string }) {
       <p>
         <a href={href('partner', farm)}>← {t('devicesAndGateways')}</a>
       </p>
-      <h1>{t('provisioning')}</h1>
+      <FarmHeading title={t('provisioning')} farm={farm} />
       <ol class="steps">
         <li>{t('stepEdit')}</li>
         <li>{t('stepCheck')}</li>
@@ -1011,14 +1163,21 @@ function Provision({ farm }: { farm: string }) {
             }}
           />
         )}
-        <label>
-          {t('brokerHost')}
-          <input
-            value={host}
-            placeholder="192.168.1.10"
-            onInput={(e) => setHost((e.target as HTMLInputElement).value)}
-          />
-        </label>
+        <label for="broker-host">{t('brokerHost')}</label>
+        <input
+          id="broker-host"
+          value={host}
+          placeholder="192.168.1.10"
+          autoComplete="off"
+          spellcheck={false}
+          aria-invalid={hostError ? true : undefined}
+          aria-describedby={hostError ? 'broker-host-err' : undefined}
+          onInput={(e) => {
+            setHost((e.target as HTMLInputElement).value);
+            setHostRefused(false);
+          }}
+        />
+        <FieldError id="broker-host-err" message={hostError} />
         <div class="actions">
           <button type="button" disabled={busy} onClick={() => void runCheck()}>
             {t('check')}
@@ -1036,9 +1195,11 @@ function Provision({ farm }: { farm: string }) {
         <p id="provision-needs" class="muted" data-testid="provision-needs">
           {!checkedNow
             ? t('provisionNeedsCheck')
-            : mustConfirm && !riskConfirmed
-              ? t('provisionNeedsConfirm')
-              : ''}
+            : hostError
+              ? t('provisionNeedsHost')
+              : mustConfirm && !riskConfirmed
+                ? t('provisionNeedsConfirm')
+                : ''}
         </p>
         {/* A refused check or provisioning, under the buttons pressed: the server's reason and code. */}
         <ErrorBox error={error} />
@@ -1048,7 +1209,18 @@ function Provision({ farm }: { farm: string }) {
               {t('manifestValid')}
             </p>
           ) : null}
-          {keys ? <KeyPlan keys={keys} confirmed={riskConfirmed} onConfirm={setRiskConfirmed} /> : null}
+          {plan ? (
+            <KeyPlan
+              keys={plan}
+              rotating={rotating}
+              onRotate={(id) => {
+                setRotate(id);
+                setRiskConfirmed(false);
+              }}
+              confirmed={riskConfirmed}
+              onConfirm={setRiskConfirmed}
+            />
+          ) : null}
           {problems.length ? (
             <>
               <p class="error" role="alert">
@@ -1122,6 +1294,11 @@ function Provision({ farm }: { farm: string }) {
                 </h3>
                 {d.files ? (
                   <>
+                    {d.id === rotated ? (
+                      <p class="warn" data-testid="rotated-notice">
+                        {t('rotatedNotice')}
+                      </p>
+                    ) : null}
                     <img
                       src={`data:image/png;base64,${d.files.qrPng}`}
                       alt={`QR ${d.id}`}

@@ -1,7 +1,7 @@
 // Device health: battery low by kit thresholds, offline after N silent intervals, stuck sensors —
 // each at, just above and just below its threshold.
 import { describe, expect, it } from 'vitest';
-import { BATTERY_DEFAULTS, batteryLowRule } from '../../../edge/rules/battery-low.ts';
+import { BATTERY_DEFAULTS, batteryLowRule, batteryVerdict } from '../../../edge/rules/battery-low.ts';
 import { deviceOfflineRule } from '../../../edge/rules/device-offline.ts';
 import { sensorStuckRule, unchangedRun } from '../../../edge/rules/sensor-stuck.ts';
 import { emptyTipState, stepTips } from '../../../edge/rules/lifecycle.ts';
@@ -85,6 +85,31 @@ describe('battery low', () => {
     expect(() =>
       batteryLowRule.evaluate(ctx([]), { ...BATTERY_DEFAULTS, kits: { x: { lowV: 3, criticalV: 3.5 } } }),
     ).toThrow(expect.objectContaining({ code: 'HATAKE_E_RULE_PARAMS' }));
+  });
+
+  it('gives the partner’s device table the verdict the tip is raised by (batteryVerdict)', () => {
+    const pts = (values: number[]) => volts(values).map(({ time, value }) => ({ time, value }));
+    // The median of the last three: one sag is not low, two are.
+    expect(batteryVerdict('hatake-soil-probe', pts([3.8, 3.8, 3.2]), NOW)?.state).toBe('ok');
+    expect(batteryVerdict('hatake-soil-probe', pts([3.8, 3.45, 3.45]), NOW)).toMatchObject({
+      state: 'low',
+      volts: 3.45,
+      lowV: 3.5,
+      criticalV: 3.3,
+    });
+    expect(batteryVerdict('hatake-soil-probe', pts([3.9, 3.3, 3.2, 3.3]), NOW)?.state).toBe('critical');
+    expect(batteryVerdict('hatake-weather-station', pts([11.8, 11.8, 11.8]), NOW)?.state).toBe('low');
+    // No marks for the kit, no kit, nothing in the last day: no verdict.
+    expect(batteryVerdict('hatake-water-gate', pts([1, 1, 1]), NOW)).toBeUndefined();
+    expect(batteryVerdict(null, pts([1, 1, 1]), NOW)).toBeUndefined();
+    expect(batteryVerdict('constructor', pts([1, 1, 1]), NOW)).toBeUndefined();
+    expect(batteryVerdict('hatake-soil-probe', [{ time: NOW - 25 * HOUR, value: 3 }], NOW)).toBeUndefined();
+    // The tip agrees at every voltage the table is shown.
+    for (const v of [3.6, 3.5, 3.4, 3.3, 3.1]) {
+      const tip = tipsOf(batteryLowRule.evaluate(ctx(volts([v, v, v]))), NOW)[0];
+      const state = batteryVerdict('hatake-soil-probe', pts([v, v, v]), NOW)!.state;
+      expect(state, `${v} V`).toBe(!tip ? 'ok' : tip.severity === 'severe' ? 'critical' : 'low');
+    }
   });
 });
 
