@@ -436,6 +436,11 @@ export const KeyPreview = Type.Object({
   removed: Type.Array(Type.String()),
   /** When the newest registry a gateway of the farm synced reached the server; null: none has. */
   gatewayRegistry: IsoOrNull,
+  /**
+   * The manifest's own gateway address (`broker.host`); null when it gives none — then provisioning
+   * needs one in the request if any device gets a new key (its config file names the gateway).
+   */
+  brokerHost: Type.Union([Type.String(), Type.Null()]),
 });
 export type KeyPreview = Static<typeof KeyPreview>;
 

@@ -499,6 +499,7 @@ export function keyPreview(db: Db, farm: string, manifest: Manifest, catalogue: 
       .filter((d) => d.secretHash && !listed.has(d.id))
       .map((d) => d.id),
     gatewayRegistry: known.gatewayAt === null ? null : new Date(known.gatewayAt).toISOString(),
+    brokerHost: manifest.broker?.host ?? null,
   };
 }
 

@@ -92,6 +92,13 @@ describe('the broker address', () => {
     expect(rotate.status).toBe(400);
     // Nothing was provisioned by the refusals: soil-9 is not in the registry sent down.
     expect((await check(TEXT)).keys!.devices.map((d) => d.key)).toEqual(['keep', 'keep', 'keep']);
+    // The check says whether the manifest names the gateway itself (the page asks only then).
+    const planNew = (await check(withNew)).keys!;
+    expect(planNew.brokerHost).toBeNull();
+    expect(planNew.devices.find((d) => d.id === 'soil-9')?.key).toBe('new');
+    const named = withNew.replace(/^farm:/m, 'broker: { host: gw.local, port: 1883 }\nfarm:');
+    expect(named).not.toBe(withNew);
+    expect((await check(named)).keys!.brokerHost).toBe('gw.local');
   });
 });
 

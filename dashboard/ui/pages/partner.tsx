@@ -844,21 +844,6 @@ export function ProvisionPage({ farm }: { farm: string }) {
 const BROKER_HOST = /^[A-Za-z0-9.:[\]-]{1,253}$/;
 
 /**
- * The manifest's own broker host: null when it gives none, undefined when it cannot be read here
- * (the parser not loaded): then the server decides. Read after the server's check passed, so the
- * text is YAML the server reads the same way; the parser is loaded with the first check.
- */
-async function manifestBrokerHost(text: string): Promise<string | null | undefined> {
-  try {
-    const { parse } = await import('yaml');
-    const host = (parse(text) as { broker?: { host?: unknown } } | null)?.broker?.host;
-    return typeof host === 'string' && host !== '' ? host : null;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
  * The key plan with the device chosen for rotation given a new key: its key 'rotate', and at risk
  * when it has been heard from (as the server marks a device heard from that would get a new key).
  */
@@ -1017,7 +1002,6 @@ function Provision({ farm }: { farm: string }) {
   /** The text and files the check was of: provisioning waits for a check of what is there now. */
   const [checkedFor, setCheckedFor] = useState<{ text: string; files: Record<string, string> } | null>(null);
   /** The checked manifest's own broker host (null: none; undefined: not known here). */
-  const [manifestHost, setManifestHost] = useState<string | null | undefined>(undefined);
   const [riskConfirmed, setRiskConfirmed] = useState(false);
   /** The device whose key the partner chose to rotate (one per provisioning). */
   const [rotate, setRotate] = useState<string | null>(null);
@@ -1043,7 +1027,7 @@ function Provision({ farm }: { farm: string }) {
   const hostError = !checkedNow
     ? undefined
     : typedHost === ''
-      ? manifestHost === null && issuesKeys
+      ? plan !== null && plan.brokerHost === null && issuesKeys
         ? t('brokerHostMissing')
         : undefined
       : !BROKER_HOST.test(typedHost)
@@ -1077,7 +1061,6 @@ function Provision({ farm }: { farm: string }) {
         method: 'POST',
         body: input,
       });
-      setManifestHost(answer.ok ? await manifestBrokerHost(input.text) : undefined);
       setCheck(answer);
       setCheckedFor(input);
     } catch (e) {
