@@ -243,7 +243,16 @@ export class DownlinkClient {
         type: 'downlink_applied',
         severity: 'info',
         message: `applied ${name}: ${what}`,
-        detail: { kind: d.kind, id: d.id, version: d.version, ...(d.deleted ? { deleted: true } : {}) },
+        detail: {
+          kind: d.kind,
+          id: d.id,
+          version: d.version,
+          ...(d.deleted ? { deleted: true } : {}),
+          // A recommendation comes down with each review decision: the event says which.
+          ...(d.kind === 'recommendation' && typeof (body as { status?: unknown })?.status === 'string'
+            ? { status: (body as { status: string }).status }
+            : {}),
+        },
       });
       return true;
     } catch (e) {

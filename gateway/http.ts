@@ -10,6 +10,7 @@ import { METRICS, isMetricName } from '../protocol/metrics.ts';
 import type { LocalizedText } from '../protocol/kit.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import { spreadTotals, type Recommendation } from '../protocol/recommendation.ts';
+import { statusLabel } from '../protocol/review-labels.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import { defaultRow, prescriptionRows, type PrescriptionRow } from '../edge/prescriptions/rows.ts';
 import type { AutomationProblem, AutomationsStatus } from './automations/engine.ts';
@@ -265,6 +266,8 @@ const T = {
       config_effective: '動作中の設定（同期の間隔、保存期間など）をサーバーに知らせました',
       downlink_applied: (kind: string, id: string, v: number) =>
         `サーバーから届いた${kind}を適用しました（${id}、版 ${v}）`,
+      recommendation_decided: (id: string, v: number, status: string) =>
+        `施肥の推奨（${id}、版 ${v}）の審査結果「${statusLabel(status, 'ja')}」を受け取りました`,
       downlink_withdrawn: (kind: string, id: string, v: number) =>
         `サーバーが取り下げた${kind}を外しました（${id}、版 ${v}）`,
       downlink_refused: (kind: string, id: string, v: number) =>
@@ -423,6 +426,8 @@ const T = {
       config_effective: 'Told the server the settings in effect (sync pacing, retention, …)',
       downlink_applied: (kind: string, id: string, v: number) =>
         `Applied the ${kind} sent by the server (${id}, version ${v})`,
+      recommendation_decided: (id: string, v: number, status: string) =>
+        `Received the review of the fertilization recommendation (${id}, version ${v}): ${statusLabel(status, 'en')}`,
       downlink_withdrawn: (kind: string, id: string, v: number) =>
         `Removed the ${kind} the server withdrew (${id}, version ${v})`,
       downlink_refused: (kind: string, id: string, v: number) =>
@@ -679,6 +684,11 @@ function eventText(e: StatusEvent, t: Dict, names: Names): { text: string; raw?:
       // A recommendation is named by its field, as the farmer knows it (the id when it is gone).
       const recField = kind === 'recommendation' ? names.recommendation(docId)?.field : undefined;
       const id = typeof recField === 'string' && recField ? (names.field(recField) ?? recField) : docId;
+      // A recommendation comes down with each review decision: what was decided, not "applied"
+      // (a rejected one is kept only to be known as rejected).
+      const status = str('status');
+      if (e.type === 'downlink_applied' && kind === 'recommendation' && status !== undefined && d.deleted !== true)
+        return { text: t.ev.recommendation_decided(id, version, status) };
       if (e.type === 'downlink_applied')
         return {
           text: t.ev[d.deleted === true ? 'downlink_withdrawn' : 'downlink_applied'](what, id, version),

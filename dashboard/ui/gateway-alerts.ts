@@ -7,6 +7,7 @@
 // gateway's English words, marked as such. No Preact here; tests/unit/ui-gateway-alerts.test.ts.
 import type { GatewayEvent } from '../../protocol/sync.ts';
 import type { GatewayAlert } from '../../protocol/views.ts';
+import { statusLabel } from '../../protocol/review-labels.ts';
 import type { DownlinkKind } from '../downlink.ts';
 import { isErrorCode } from './api.ts';
 import type { Lang } from './i18n.ts';
@@ -250,10 +251,19 @@ export function alertText(
       return num(d, 'rawRetentionDays') === undefined
         ? sentence(t('gatewayEventRetentionRestored'), {})
         : sentence(t(`gatewayEvent_${a.type}`), { days: days('rawRetentionDays') });
-    case 'downlink_applied':
+    case 'downlink_applied': {
+      // A recommendation comes down with each review decision: the sentence says which was
+      // received, never that a rejected one was "applied" (gateway/downlink-client.ts adds `status`).
+      const status = str(d, 'status');
+      if (str(d, 'kind') === 'recommendation' && status !== undefined && d.deleted !== true)
+        return sentence(t('gatewayEventRecommendationDecided'), {
+          doc: documentParts(d, t),
+          status: statusLabel(status, lang) ?? status,
+        });
       return sentence(d.deleted === true ? t('gatewayEventDownlinkWithdrawn') : t(`gatewayEvent_${a.type}`), {
         doc: documentParts(d, t),
       });
+    }
     case 'downlink_refused': {
       const doc = documentParts(d, t);
       if (!doc) return undefined;

@@ -127,5 +127,11 @@ describe('an approval with edits, down to the gateway', () => {
     const page = await (await fetch(`${base}/?lang=ja`)).text();
     expect(page).toContain(`<b>畑1号（小麦） <small>upland-1</small></b>: 承認済み<br>合計 N ${nKg} kg・`);
     expect(page).not.toContain(`N ${rec.totals.nKg} kg`);
+    // its event says the decision was received, and which: not that a recommendation was "applied"
+    const received = status.events.find(
+      (e) => e.type === 'downlink_applied' && e.detail?.kind === 'recommendation' && e.detail.id === rec.id,
+    );
+    expect(received?.detail).toMatchObject({ status: 'approved' });
+    expect(page).toContain('の審査結果「承認済み」を受け取りました');
   });
 });

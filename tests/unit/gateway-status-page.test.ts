@@ -183,6 +183,12 @@ describe('gateway events', () => {
       id: 'registry',
       version: 2,
     }),
+    ev('downlink_applied', 'applied recommendation rec-9 v3: recommendation rec-9 (rejected)', {
+      kind: 'recommendation',
+      id: 'rec-9',
+      version: 3,
+      status: 'rejected',
+    }),
     ev('downlink_applied', 'applied automation auto-1 v7: automation auto-1 removed', {
       kind: 'automation',
       id: 'auto-1',
@@ -228,6 +234,8 @@ describe('gateway events', () => {
     expect(html).toContain('soil-1 から10分間データが届いていません（通常は60秒ごと）');
     expect(html).toContain('サーバーから届いた機器の登録を適用しました（registry、版 2）');
     expect(html).toContain('サーバーが取り下げた自動化を外しました（auto-1、版 7）');
+    expect(html).toContain('施肥の推奨（rec-9、版 3）の審査結果「差し戻し」を受け取りました');
+    expect(html).not.toContain('rec-9、版 3）を適用しました');
     expect(html).toContain(
       'サーバーから届いたモデルを受け付けませんでした（soil-n、版 3）。前の版のまま動作しています<br><small lang="en">refused model soil-n v3: signature does not verify with the server key</small>',
     );

@@ -165,6 +165,28 @@ describe('a gateway alert in the reader’s language', () => {
     expect(
       say(alert('downlink_applied', { kind: 'automation', id: 'a1', version: 9, deleted: true }), 'en')!.text,
     ).toBe('Removed automation (a1, version v9), which the server withdrew');
+    // A recommendation comes down with each review decision: a rejected one is received, not applied.
+    const rejected = alert('downlink_applied', {
+      kind: 'recommendation',
+      id: 'rec-1',
+      version: 4,
+      status: 'rejected',
+    });
+    expect(say(rejected, 'ja')!.text).toBe('施肥提案（rec-1、版 v4）の審査結果「差し戻し」を受け取りました');
+    expect(say(rejected, 'en')!.text).toBe(
+      'Received the review of recommendation (rec-1, version v4): Rejected',
+    );
+    const approved = alert('downlink_applied', {
+      kind: 'recommendation',
+      id: 'rec-2',
+      version: 5,
+      status: 'approved',
+    });
+    expect(say(approved, 'ja')!.text).toBe('施肥提案（rec-2、版 v5）の審査結果「承認済み」を受け取りました');
+    // An older gateway's event without the status keeps the plain sentence.
+    expect(
+      say(alert('downlink_applied', { kind: 'recommendation', id: 'rec-3', version: 1 }), 'ja')!.text,
+    ).toBe('施肥提案（rec-3、版 v1）を適用しました');
     const refused = say(ONE_OF_EACH.downlink_refused, 'ja')!;
     expect(refused.text).toBe(
       'ゲートウェイの設定（gateway、版 v4）を受け付けませんでした。前の版のまま動作しています',

@@ -30,6 +30,12 @@ export interface Loaded<T> {
   data: T | undefined;
   error: unknown;
   loading: boolean;
+  /**
+   * Loading with nothing to show yet (the key's first load, or a reload after an error): a list
+   * says 「読み込み中…」 only then. A reload keeps its data on the page and says nothing, so the
+   * cards do not move down under a finger pressing one of them.
+   */
+  firstLoading: boolean;
   reload: () => void;
   set: (v: T) => void;
 }
@@ -61,6 +67,7 @@ export function useLoad<T>(fn: () => Promise<T>, key: string): Loaded<T> {
     data: current ? state.data : undefined,
     error: current ? state.error : undefined,
     loading: current ? state.loading : true,
+    firstLoading: current ? state.loading && state.data === undefined : true,
     reload,
     set,
   };

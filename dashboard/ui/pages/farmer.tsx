@@ -741,7 +741,7 @@ export function FarmerTips({ farm }: { farm: string }) {
         {done?.(t, lang)}
       </p>
       <ErrorBox error={error ?? tips.error} />
-      {tips.loading && !tips.data ? <Loading /> : null}
+      {tips.firstLoading ? <Loading /> : null}
       {tips.data?.length === 0 ? <p class="muted">{t('noTips')}</p> : null}
       <ul class="cards">
         {(tips.data ?? []).map((v) => {
@@ -964,7 +964,7 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
     <main id="main" tabIndex={-1}>
       <h1>{t('recommendations')}</h1>
       <ErrorBox error={list.error ?? one.error} />
-      {list.loading && !list.data ? <Loading /> : null}
+      {list.firstLoading ? <Loading /> : null}
       {/* The farmer's API does not say how many wait for the officer's review: say what comes next. */}
       {list.data?.length === 0 ? (
         <div class="muted" data-testid="no-recommendations">
@@ -1445,7 +1445,7 @@ export function FarmerAutomations({ farm }: { farm: string }) {
       <ErrorBox error={error ?? list.error} />
       {/* Only the first load says so: a reload (a save, a live change, another phone's edit) keeps
           the cards where they are, so a button does not move from under a finger pressing it. */}
-      {list.loading && !list.data ? <Loading /> : null}
+      {list.firstLoading ? <Loading /> : null}
       {list.data?.length === 0 ? <p class="muted">{t('noAutomations')}</p> : null}
       <ul class="cards">
         {(list.data ?? []).map((a) => (
