@@ -687,7 +687,12 @@ function eventText(e: StatusEvent, t: Dict, names: Names): { text: string; raw?:
       // A recommendation comes down with each review decision: what was decided, not "applied"
       // (a rejected one is kept only to be known as rejected).
       const status = str('status');
-      if (e.type === 'downlink_applied' && kind === 'recommendation' && status !== undefined && d.deleted !== true)
+      if (
+        e.type === 'downlink_applied' &&
+        kind === 'recommendation' &&
+        status !== undefined &&
+        d.deleted !== true
+      )
         return { text: t.ev.recommendation_decided(id, version, status) };
       if (e.type === 'downlink_applied')
         return {
