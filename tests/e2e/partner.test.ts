@@ -169,6 +169,9 @@ describe('the partner journey', () => {
     await expect(battery('soil-1').getAttribute('data-state')).resolves.toBe('critical');
     await expect(battery('wx-1').textContent()).resolves.toMatch(/^電池残量低下 目安 11\.90? V 以下$/);
     await expect(battery('water-1').count()).resolves.toBe(0);
+    // The kit catalogue says how often each kit reports in words, not "60s".
+    const probe = page.locator('#kits-h').locator('..').locator('li', { hasText: 'hatake-soil-probe' });
+    await expect(probe.textContent()).resolves.toMatch(/hatake-soil-probe · mqtt · 60\s?秒ごとに送信$/);
     const gw = page.getByTestId('gateway-gw-barn');
     await expect(gw.textContent()).resolves.toMatch(/未送信42/);
     await expect(gw.textContent()).resolves.toMatch(/0\.1\.0/);
@@ -204,6 +207,7 @@ describe('the partner journey', () => {
       'soil-1 has sent nothing for 10 minutes (expected every 60 seconds)',
     );
     await expect(battery('soil-1').textContent()).resolves.toMatch(/^Battery critical at or below 3\.30? V$/);
+    await expect(probe.textContent()).resolves.toMatch(/· reports every 60 seconds$/);
     await expect(gw.textContent()).resolves.toMatch(/Sync throughput \(5-min average\)1 item\/min/);
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();

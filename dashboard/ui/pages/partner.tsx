@@ -31,7 +31,7 @@ import type {
 import { api, ApiError } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import { isKnownProblemCode, problemPlace, problemText } from '../manifest-problems.ts';
-import { alertText, gatewayNotSyncingText, type Part } from '../gateway-alerts.ts';
+import { alertText, fmtDuration, gatewayNotSyncingText, type Part } from '../gateway-alerts.ts';
 import { href } from '../route.ts';
 import { fmtNumber, fmtTime, fmtValue } from '../format.ts';
 import {
@@ -212,7 +212,10 @@ export function PartnerFarm({ farm }: { farm: string }) {
             <li key={k.id}>
               {k.name[lang]}{' '}
               <span class="muted" translate={false}>
-                {k.id} · {k.transport} · {k.interval}s
+                {k.id} · {k.transport}
+              </span>{' '}
+              <span class="muted">
+                · {t('kitInterval').replace('{d}', fmtDuration(k.interval * 1000, lang))}
               </span>
             </li>
           ))}
