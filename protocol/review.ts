@@ -401,6 +401,11 @@ export const ApprovedRecommendation = Type.Object(
     field: Type.String(),
     crop: Type.String(),
     createdAt: IsoTime,
+    /**
+     * When the satellite image the rates come from was taken (the recommendation's
+     * imagery.acquired); null when it was computed without one.
+     */
+    imageAcquired: NullableIso,
     approvedAt: IsoTime,
     approvedBy: Type.String(),
     autoApproved: Type.Boolean(),

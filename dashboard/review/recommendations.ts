@@ -857,6 +857,7 @@ function approvedView(r: RecRow, replacedBy: string | null): ApprovedRecommendat
     field: r.field,
     crop: r.crop,
     createdAt: iso(r.created_at),
+    imageAcquired: rec.imagery.acquired === null ? null : iso(rec.imagery.acquired),
     approvedAt: iso(r.decided_at ?? r.created_at),
     approvedBy: r.decided_by ?? '',
     autoApproved: r.auto_approved === 1,

@@ -4,16 +4,35 @@
 // prescription — in Japanese, with kg/10a, laid out for a 390 px phone — and opt the farm in to
 // auto-approval and out again. What the page said (a sign-in refused, a tip acted on) re-words on
 // a language switch; a prescription of 0 kg N says no top-dressing is needed, beside the date of
-// the image it was computed from; and when the live stream goes silent, the page says it is
-// reconnecting and reconnects.
+// the image it was computed from (in the list of prescriptions too); and when the live stream goes
+// silent, the page says it is reconnecting and reconnects. The paddy's water gate (a simulated gate
+// on a second real gateway of the farm) held open by hand or opened by an automation with no timer
+// reports 0 minutes left: its tile says until when it is held, or that it has no timer.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { deviceTopic } from '../../protocol/topics.ts';
 import { spreadTotals, type Recommendation } from '../../protocol/recommendation.ts';
-import type { TipView } from '../../protocol/review.ts';
-import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
+import type { AutomationView, OverrideView, TipView } from '../../protocol/review.ts';
+import type { DeviceView } from '../../protocol/api.ts';
+import type { Registry } from '../../protocol/registry.ts';
+import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
+import { Gateway } from '../../gateway/gateway.ts';
+import { DEFAULT_MQTT, gatewayConfigFor } from '../../gateway/config.ts';
+import { SimulatedValve } from '../../sim/valve.ts';
+import {
+  demoFarm,
+  demoManifest,
+  eventually,
+  quietLog,
+  signIn,
+  startStack,
+  type Stack,
+} from '../helpers/stack.ts';
 import {
   ALLOWED_UNITS,
   accessibilityProblems,
@@ -605,6 +624,18 @@ describe('the farmer journey', () => {
 
   it('shows the current prescription when a newer one for the field is approved, and says so on the replaced one', async () => {
     // The page (in English since the test above) shows the field's only prescription.
+    await page.getByTestId(`recommendation-${recId}`).waitFor();
+    // Every loading line the page shows from now on: the list's reload says none (only a first
+    // load does), so nothing moves under a finger.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { loadingSeen: string[] }).loadingSeen = seen;
+      new MutationObserver(() => {
+        document.querySelectorAll('main [role="status"]').forEach((el) => {
+          if (el.textContent === 'Loading…') seen.push(el.textContent);
+        });
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     const newer = await wheatRecommendation('demo-farm', 'upland-1', sceneAcquired);
     await gw.send([{ kind: 'recommendation', body: newer }]);
     const officer = officerApi;
@@ -619,6 +650,14 @@ describe('the farmer journey', () => {
     const list = page.locator('ul.list');
     await list.getByText('Current', { exact: true }).waitFor();
     await list.getByText('Replaced by a newer one').waitFor();
+    expect(await page.evaluate(() => (window as unknown as { loadingSeen: string[] }).loadingSeen)).toEqual(
+      [],
+    );
+    // Each row says when its image was taken, before when it was computed.
+    for (const id of [recId, newer.id])
+      await expect(list.locator(`a[href$="/recommendations/${id}"]`).textContent()).resolves.toContain(
+        `· Satellite image taken ${fmtDate(sceneAcquired, 'en')} · Computed `,
+      );
     // The replaced one, opened, says so and leads to the current one.
     await list.locator(`a[href$="/recommendations/${recId}"]`).click();
     await page.getByTestId(`recommendation-${recId}`).waitFor();
@@ -671,6 +710,12 @@ describe('the farmer journey', () => {
       `衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}`,
     );
     expect(fmtDate(acquired, 'ja')).not.toBe(fmtDate(api.createdAt, 'ja'));
+    // The list says the same of it: the image's date, not only when it was computed.
+    await expect(entry.locator('a').textContent()).resolves.toMatch(
+      new RegExp(
+        ` · 衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}$`,
+      ),
+    );
     // Its tip says the same, as information, and does not send the farmer to the spreader.
     const tips = (await (await farmer('/api/v1/tips?farm=demo-farm')).json()) as TipView[];
     const tip = tips.find(
@@ -781,4 +826,171 @@ describe('the farmer journey', () => {
       await r.close();
     }
   }, 120_000);
+});
+
+/**
+ * The paddy's water gate, on a second real gateway of the farm (the stack's own runs the demo
+ * sensors only, and takes no signed downlink): its manifest is the demo farm with the gate, its
+ * registry the stack's keys with the gate's own; a simulated gate logs in to its broker. The
+ * gateway's engine holds the gate open for a manual override, and opens it for a band automation,
+ * with a plain `open` — so the gate reports open with 0 minutes of a timer left.
+ */
+describe('the paddy’s water gate on the farm page', () => {
+  let dir: string;
+  let gateway: Gateway;
+  let valve: SimulatedValve;
+  /** What the server has of the gate: its latest value of each metric. */
+  const gateLatest = async () => {
+    const devices = (await (await farmerApi('/api/v1/devices')).json()) as DeviceView[];
+    const gate = devices.find((d) => d.id === 'gate-1');
+    return Object.fromEntries((gate?.latest ?? []).map((l) => [l.metric, l.value]));
+  };
+  const activeOverride = async () =>
+    ((await (await farmerApi('/api/v1/farms/demo-farm/overrides')).json()) as OverrideView[]).find(
+      (o) => o.device === 'gate-1' && o.active,
+    );
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-gate-'));
+    const farm = demoFarm();
+    expect(farm.devices.map((d) => d.id)).toContain('gate-1');
+    const kept = JSON.parse(readFileSync(join(stack.dir, 'registry.json'), 'utf8')) as Registry;
+    const { registry, secrets } = provisionRegistry(farm, kept);
+    expect(Object.keys(secrets)).toEqual(['gate-1']); // the sensors keep the stack's keys
+    writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(farm));
+    writeFileAtomic(join(dir, 'registry.json'), JSON.stringify(registry));
+    const server = stack.server!;
+    gateway = new Gateway(
+      gatewayConfigFor(
+        {
+          id: 'gw-gate',
+          dataDir: join(dir, 'gateway'),
+          manifest: join(dir, 'manifest.json'),
+          registry: join(dir, 'registry.json'),
+        },
+        {
+          mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: 0 },
+          http: { host: '127.0.0.1', port: 0 },
+          server: {
+            url: stack.httpUrl,
+            token: server.ctx.auth.issueGatewayToken('gw-gate', 'demo-farm'),
+            publicKey: server.ctx.signingPublicKey,
+          },
+          sync: {
+            intervalMs: 200,
+            batchDelayMs: 20,
+            backoffCapMs: 500,
+            batchMaxItems: 500,
+            downlinkIntervalMs: 300,
+          },
+        },
+      ),
+      quietLog(),
+    );
+    await gateway.start();
+    valve = new SimulatedValve({
+      farm: 'demo-farm',
+      device: 'gate-1',
+      secret: secrets['gate-1']!,
+      brokerUrl: `mqtt://127.0.0.1:${gateway.mqttPort}`,
+    });
+    expect(await valve.start()).toBe(true);
+    // The server knows the gate and has its first report: closed.
+    await eventually(async () => (await gateLatest()).valve_state === 0, 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await valve?.stop();
+    await gateway?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says until when a gate held open by hand stays open, not 「0 分」 left', async () => {
+    await page.getByRole('link', { name: '自動制御' }).click();
+    const form = page.getByTestId('override-gate-1');
+    await form.getByRole('combobox', { name: /^操作/ }).selectOption('hold_open');
+    await form.getByRole('spinbutton', { name: '時間（分）' }).fill('90');
+    await form.getByRole('button', { name: '手動操作を設定' }).click();
+    await form.getByText(/^開けたままにする · 終了 /).waitFor();
+    const held = (await activeOverride())!;
+    expect(held).toMatchObject({ mode: 'hold_open', source: 'dashboard' });
+    // The gateway holds it open with a plain `open`: the gate has no timer, and says 0 minutes left.
+    await eventually(() => valve.state === 1, 20_000);
+    expect(valve.received.at(-1)).toMatchObject({ command: 'open', obeyed: true });
+    expect(valve.received.at(-1)!.minutes).toBeUndefined();
+    await eventually(async () => {
+      const l = await gateLatest();
+      return l.valve_state === 1 && l.open_minutes_left === 0;
+    }, 20_000);
+
+    await page.getByRole('link', { name: '農場', exact: true }).click();
+    const state = page.getByTestId('tile-gate-1-valve_state').getByTestId('value');
+    const left = page.getByTestId('tile-gate-1-open_minutes_left');
+    await state.filter({ hasText: '開' }).waitFor();
+    await expect
+      .poll(() => left.getByTestId('value').textContent(), POLL)
+      .toBe(`${fmtTime(held.until, 'ja')} まで（手動操作）`);
+    await expect(left.textContent()).resolves.not.toMatch(/(^|\D)0\s*分/);
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-gate-held-open');
+
+    // Released from another phone: the gateway closes the gate, whose tiles read as a closed gate's.
+    const release = await farmerApi('/api/v1/farms/demo-farm/devices/gate-1/override', { method: 'DELETE' });
+    expect(release.status).toBe(200);
+    await eventually(() => valve.state === 0, 20_000);
+    await state.filter({ hasText: '閉' }).waitFor();
+    await expect.poll(() => left.getByTestId('value').textContent(), POLL).toMatch(/^0$/);
+  });
+
+  it('says a gate opened with no timer has none, not 「0 分」 left', async () => {
+    // A band automation opens the gate with a plain `open` when the paddy's water is low.
+    const res = await farmerApi('/api/v1/automations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        farm: 'demo-farm',
+        field: 'paddy-1',
+        name: { ja: '田んぼ1号の水位', en: 'Paddy 1 water level' },
+        enabled: true,
+        trigger: { kind: 'band', device: 'water-1', metric: 'water_level', low: 3, high: 5 },
+        below: { device: 'gate-1', command: 'open' },
+        above: { device: 'gate-1', command: 'close' },
+        limits: { maxRunsPerDay: 4, maxOpenMinutes: 120 },
+      }),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const band = (await res.json()) as AutomationView;
+    await eventually(
+      () => gateway.automations!.status().automations.some((a) => a.id === band.id && a.problem === null),
+      20_000,
+    );
+    const water = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.mqttPort}`, {
+      username: 'water-1',
+      password: stack.secrets['water-1'],
+    });
+    try {
+      await water.publishAsync(
+        deviceTopic('demo-farm', 'water-1', 'up'),
+        JSON.stringify({ time: Date.now(), values: { water_level: 2.1 } }),
+        { qos: 1 },
+      );
+    } finally {
+      await water.endAsync();
+    }
+    await eventually(() => valve.state === 1, 20_000);
+    expect(valve.received.at(-1)).toMatchObject({ command: 'open', obeyed: true });
+    expect(valve.received.at(-1)!.minutes).toBeUndefined();
+    expect(await activeOverride()).toBeUndefined();
+
+    const state = page.getByTestId('tile-gate-1-valve_state').getByTestId('value');
+    const left = page.getByTestId('tile-gate-1-open_minutes_left');
+    await state.filter({ hasText: '開' }).waitFor(); // by the live stream
+    await expect.poll(() => left.getByTestId('value').textContent(), POLL).toBe('時間指定なし');
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    await page.getByRole('button', { name: /言語を切り替え/ }).click();
+    await expect.poll(() => left.getByTestId('value').textContent(), POLL).toBe('No timer');
+    await page.getByRole('button', { name: /Switch language/ }).click();
+    await left.getByText('時間指定なし').waitFor();
+  });
 });

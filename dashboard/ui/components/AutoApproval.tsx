@@ -134,7 +134,7 @@ export function AutoApproval({
     <Section title={t('autoApproval')} id={`${id}-h`}>
       <div data-testid="auto-approval">
         <p class="muted">{t('autoApprovalHelp')}</p>
-        {p.loading && policy === undefined ? <Loading /> : null}
+        {p.firstLoading ? <Loading /> : null}
         <ErrorBox error={p.error} />
         {policy === null ? (
           <p data-testid="auto-approval-state">{t('autoApprovalNone')}</p>

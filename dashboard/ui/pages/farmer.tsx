@@ -6,7 +6,7 @@ import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
-import type { TipView, AutomationView, AutomationLogView } from '../../../protocol/review.ts';
+import type { TipView, AutomationView, AutomationLogView, OverrideView } from '../../../protocol/review.ts';
 import { spreadTotals } from '../../../protocol/recommendation.ts';
 import { METRICS, isMetricName } from '../../../protocol/metrics.ts';
 import type { EvidenceQuantity, EvidenceThreshold } from '../../../protocol/tip.ts';
@@ -49,17 +49,32 @@ const HIDDEN_TILE_METRICS = new Set(['rssi', 'snr']);
 /** File format names are names, the same in every language. */
 const FORMAT_NAMES = { isoxml: 'ISOXML', shp: 'Shapefile', geojson: 'GeoJSON', csv: 'CSV' } as const;
 
-/** A device with its kit's reporting interval (seconds; null when its kit is not known). */
-type LiveDevice = DeviceView & { intervalS: number | null; metricNames: KitMetricNames };
+/**
+ * A device with its kit's reporting interval (seconds; null when its kit is not known), and until
+ * when a manual override holds it open (epoch ms; null when none does).
+ */
+type LiveDevice = DeviceView & {
+  intervalS: number | null;
+  metricNames: KitMetricNames;
+  heldOpenUntil: number | null;
+};
 
 /**
  * Devices of a farm with their latest values, kept current by the live stream, and each with its
- * kit's reporting interval (its data reads as old after 3 of them, as the server's silent rule).
+ * kit's reporting interval (its data reads as old after 3 of them, as the server's silent rule)
+ * and the manual hold_open override in force on it, if any (a gate held open by hand reports no
+ * timer: its tile says until when it is held).
  */
 function useLiveDevices(farm: string) {
   const devices = useLoad(() => api<DeviceView[]>('/api/v1/devices'), farm);
   // Without the catalogue the tiles still show, their data old after the fixed 15 minutes.
   const kits = useLoad(() => api<KitSummary[]>('/api/v1/kits').catch(() => [] as KitSummary[]), 'kits');
+  // Without the overrides a gate held open says only that it has no timer.
+  const overrides = useLoad(
+    () => reviewApi.overrides(farm).catch(() => [] as OverrideView[]),
+    `${farm}/overrides`,
+  );
+  useLiveChanges(farm, ['override'], overrides.reload);
   const [patch, setPatch] = useState<Record<string, LiveReadingEvent>>({});
   const status = useLive(
     useCallback(
@@ -79,6 +94,11 @@ function useLiveDevices(farm: string) {
     const list = (devices.data ?? []).filter((d) => d.farm === farm);
     const catalogue = kits.data ?? [];
     const interval = new Map(catalogue.map((k) => [k.id, k.interval]));
+    const heldOpen = new Map(
+      (overrides.data ?? [])
+        .filter((o) => o.active && o.mode === 'hold_open')
+        .map((o) => [o.device, o.until]),
+    );
     return list.map((d) => {
       const latest = d.latest.map((l) => {
         const p = patch[`${d.id}/${l.metric}`];
@@ -96,10 +116,33 @@ function useLiveDevices(farm: string) {
         lastSeen,
         intervalS: (d.kit ? interval.get(d.kit) : undefined) ?? null,
         metricNames: kitMetricNames(catalogue, d.kit),
+        heldOpenUntil: heldOpen.get(d.id) ?? null,
       };
     });
-  }, [devices.data, kits.data, patch, farm]);
+  }, [devices.data, kits.data, overrides.data, patch, farm]);
   return { devices: merged, loading: devices.loading, error: devices.error, status };
+}
+
+/**
+ * A gate opened with a plain `open` — held open by a manual override (hold_open), or by an
+ * automation's band — has no timer, and reports open_minutes_left 0 while it is open (sim/valve.ts,
+ * the engine's enforce()). Its tile must not read "0 分 left" then: this says it is open with no
+ * timer, and until when a manual hold_open keeps it so (`until`, else null). Only while the gate's
+ * own state, reported with this reading or after it, is open (1): a gate that never reports its
+ * closing is not called open by a stale state.
+ */
+function untimedOpening(
+  device: LiveDevice,
+  metric: string,
+  value: number,
+  time: string,
+  now: number,
+): { until: number | null } | null {
+  if (metric !== 'open_minutes_left' || value !== 0) return null;
+  const state = device.latest.find((l) => l.metric === 'valve_state');
+  if (state?.value !== 1 || Date.parse(state.time) < Date.parse(time)) return null;
+  const until = device.heldOpenUntil;
+  return { until: until !== null && until > now ? until : null };
 }
 
 function Tile({
@@ -119,16 +162,33 @@ function Tile({
 }) {
   const { lang, t } = useI18n();
   const v = fmtValue(metric, value, unit, lang);
+  const untimed = untimedOpening(device, metric, value, time, Date.now());
   return (
     <li class="tile" data-testid={`tile-${device.id}-${metric}`}>
       <span class="tile-metric">{metricName(metric, lang, device.metricNames)}</span>
       <span class="tile-value">
-        <span class="num" data-testid="value">
-          {v.value}
-        </span>{' '}
-        <span translate={false} class="unit">
-          {v.unit}
-        </span>
+        {untimed ? (
+          <span class="unit" data-testid="value">
+            {untimed.until !== null
+              ? fill(t('gateHeldOpenUntil'), {
+                  time: (
+                    <time dateTime={new Date(untimed.until).toISOString()}>
+                      {fmtTime(untimed.until, lang)}
+                    </time>
+                  ),
+                })
+              : t('gateNoTimer')}
+          </span>
+        ) : (
+          <>
+            <span class="num" data-testid="value">
+              {v.value}
+            </span>{' '}
+            <span translate={false} class="unit">
+              {v.unit}
+            </span>
+          </>
+        )}
       </span>
       <Freshness time={time} intervalS={device.intervalS} />
       {flags.length ? (
@@ -921,6 +981,21 @@ function Downloads({ links }: { links: Record<keyof typeof FORMAT_NAMES, string>
   );
 }
 
+/**
+ * When the satellite image a recommendation's rates come from was taken (a day in the farm's
+ * zone), or that it was made without one — in the list as on the card.
+ */
+function ImageDate({ acquired, tz }: { acquired: string | number | null; tz: string }) {
+  const { t, lang } = useI18n();
+  if (acquired === null) return <>{t('rxNoImage')}</>;
+  return (
+    <>
+      {t('rxImageDate')}{' '}
+      <time dateTime={new Date(acquired).toISOString()}>{fmtDate(acquired, lang, tz)}</time>
+    </>
+  );
+}
+
 export function FarmerRecommendations({ farm, id }: { farm: string; id?: string }) {
   const { t, lang } = useI18n();
   const list = useLoad(() => reviewApi.approved(farm), farm);
@@ -980,8 +1055,9 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
                 href={href('farm', farm, 'recommendations', x.id)}
                 aria-current={x.id === chosen ? 'page' : undefined}
               >
-                {fields.data?.fields.find((f) => f.id === x.field)?.name ?? x.field} · {t('rxComputedAt')}{' '}
-                {fmtTime(x.createdAt, lang, tz)}
+                {fields.data?.fields.find((f) => f.id === x.field)?.name ?? x.field} ·{' '}
+                <ImageDate acquired={x.imageAcquired} tz={tz} /> · {t('rxComputedAt')}{' '}
+                <time dateTime={x.createdAt}>{fmtTime(x.createdAt, lang, tz)}</time>
               </a>{' '}
               {x.replacedBy ? (
                 <span class="badge muted">{t('rxReplaced')}</span>
@@ -1007,15 +1083,8 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
           </h2>
           {/* What the rates are based on: the satellite image's date, beside when they were computed. */}
           <p class="muted" data-testid="rx-dates">
-            {acquired !== null ? (
-              <>
-                {t('rxImageDate')}{' '}
-                <time dateTime={new Date(acquired).toISOString()}>{fmtDate(acquired, lang, tz)}</time>
-              </>
-            ) : (
-              t('rxNoImage')
-            )}{' '}
-            · {t('rxComputedAt')} <time dateTime={r.createdAt}>{fmtTime(r.createdAt, lang, tz)}</time>
+            <ImageDate acquired={acquired} tz={tz} /> · {t('rxComputedAt')}{' '}
+            <time dateTime={r.createdAt}>{fmtTime(r.createdAt, lang, tz)}</time>
           </p>
           <p class="muted">
             {t('approvedBy')} <span translate={false}>{r.approvedBy}</span> ·{' '}
@@ -1241,6 +1310,105 @@ function withNames(text: string, words: LogWords): ComponentChildren[] {
     ) : (
       piece
     ),
+  );
+}
+
+type OverrideMode = OverrideView['mode'];
+/** The longest override the server takes (7 days), in minutes. */
+const MAX_OVERRIDE_MINUTES = 10_080;
+
+/** The whole minutes left of an override (rounded up, 1 at least): its form's minutes. */
+function minutesLeft(until: number, now: number): number {
+  return Math.min(MAX_OVERRIDE_MINUTES, Math.max(1, Math.ceil((until - now) / 60_000)));
+}
+
+/** What an actuator's override form starts from: the override in force, else 閉めたままにする for 60 minutes. */
+function overrideForm(active: OverrideView | undefined): { mode: OverrideMode; minutes: string } {
+  return active
+    ? { mode: active.mode, minutes: String(minutesLeft(active.until, Date.now())) }
+    : { mode: 'hold_closed', minutes: '60' };
+}
+
+/**
+ * One actuator's manual override. With an override in force the form starts from it — its mode,
+ * and the minutes it has left (rounded up) — so pressing 手動操作を設定 again keeps it (for those
+ * minutes, or as many as typed, from now) rather than flipping a gate held open to closed. What the
+ * farmer types stays until the override changes (set here, on another phone or on the gateway's
+ * page, or ended): then the form starts from it again.
+ */
+function OverrideForm({
+  device,
+  name,
+  active,
+  onSet,
+  onClear,
+}: {
+  device: string;
+  name: string;
+  active: OverrideView | undefined;
+  onSet: (mode: OverrideMode, minutes: number) => void;
+  onClear: () => void;
+}) {
+  const { t, lang } = useI18n();
+  const [form, setForm] = useState(() => overrideForm(active));
+  // A new override (or none any more): the form starts from it again.
+  useEffect(() => setForm(overrideForm(active)), [active?.mode, active?.until]);
+  return (
+    <form
+      class="override"
+      data-testid={`override-${device}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSet(form.mode, Number(form.minutes));
+      }}
+    >
+      <h3>{name}</h3>
+      <p class="muted">
+        {active
+          ? `${t(`override_${active.mode}`)} · ${t('until')} ${fmtTime(active.until, lang)} · ${active.by}（${t(`overrideSource_${active.source}`)}）`
+          : t('noOverride')}
+      </p>
+      <label>
+        {t('overrideMode')}
+        <select
+          name="mode"
+          value={form.mode}
+          onChange={(e) => {
+            const mode = (e.currentTarget as HTMLSelectElement).value as OverrideMode;
+            setForm((f) => ({ ...f, mode }));
+          }}
+        >
+          <option value="hold_closed">{t('override_hold_closed')}</option>
+          <option value="hold_open">{t('override_hold_open')}</option>
+          <option value="pause">{t('override_pause')}</option>
+        </select>
+      </label>
+      <label>
+        {t('durationMinutes')}
+        <input
+          name="minutes"
+          type="number"
+          min={1}
+          max={MAX_OVERRIDE_MINUTES}
+          value={form.minutes}
+          onInput={(e) => {
+            const minutes = (e.currentTarget as HTMLInputElement).value;
+            setForm((f) => ({ ...f, minutes }));
+          }}
+          required
+        />
+      </label>
+      <div class="actions">
+        <button type="submit" class="primary">
+          {t('setOverride')}
+        </button>
+        {active ? (
+          <button type="button" onClick={onClear}>
+            {t('clearOverride')}
+          </button>
+        ) : null}
+      </div>
+    </form>
   );
 }
 
@@ -1558,50 +1726,16 @@ export function FarmerAutomations({ farm }: { farm: string }) {
         ))}
       </ul>
       <Section title={t('manualOverride')} id="override-h">
-        {[...actuators].map((device) => {
-          const o = overrides.data?.find((x) => x.device === device && x.active);
-          const name = devices.data?.find((d) => d.id === device)?.name ?? device;
-          return (
-            <form
-              key={device}
-              class="override"
-              onSubmit={(e) => {
-                e.preventDefault();
-                const fd = new FormData(e.currentTarget as HTMLFormElement);
-                void override(device, fd.get('mode') as 'hold_closed', Number(fd.get('minutes')));
-              }}
-            >
-              <h3>{name}</h3>
-              <p class="muted">
-                {o
-                  ? `${t(`override_${o.mode}`)} · ${t('until')} ${fmtTime(o.until, lang)} · ${o.by}（${t(`overrideSource_${o.source}`)}）`
-                  : t('noOverride')}
-              </p>
-              <label>
-                {t('overrideMode')}
-                <select name="mode">
-                  <option value="hold_closed">{t('override_hold_closed')}</option>
-                  <option value="hold_open">{t('override_hold_open')}</option>
-                  <option value="pause">{t('override_pause')}</option>
-                </select>
-              </label>
-              <label>
-                {t('durationMinutes')}
-                <input name="minutes" type="number" min={1} max={10080} value={60} required />
-              </label>
-              <div class="actions">
-                <button type="submit" class="primary">
-                  {t('setOverride')}
-                </button>
-                {o ? (
-                  <button type="button" onClick={() => void override(device, 'clear', 0)}>
-                    {t('clearOverride')}
-                  </button>
-                ) : null}
-              </div>
-            </form>
-          );
-        })}
+        {[...actuators].map((device) => (
+          <OverrideForm
+            key={device}
+            device={device}
+            name={devices.data?.find((d) => d.id === device)?.name ?? device}
+            active={overrides.data?.find((x) => x.device === device && x.active)}
+            onSet={(mode, minutes) => void override(device, mode, minutes)}
+            onClear={() => void override(device, 'clear', 0)}
+          />
+        ))}
         {actuators.size === 0 ? <p class="muted">{t('noActuators')}</p> : null}
       </Section>
     </main>

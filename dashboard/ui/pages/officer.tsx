@@ -1026,7 +1026,7 @@ function ReviewOf({ id }: { id: string }) {
       </p>
       <h1>{r ? `${r.farm.name} · ${r.field.name ?? r.field.id}` : t('recommendation')}</h1>
       <ErrorBox error={d.error} />
-      {d.loading && !r ? <Loading /> : null}
+      {d.firstLoading ? <Loading /> : null}
       {r ? (
         <>
           <p>

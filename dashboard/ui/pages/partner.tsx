@@ -90,7 +90,7 @@ export function PartnerFarm({ farm }: { farm: string }) {
         <a href={href('partner', farm, 'provision')}>{t('navProvision')}</a>
       </p>
       <ErrorBox error={h.error} />
-      {h.loading && !h.data ? <Loading /> : null}
+      {h.firstLoading ? <Loading /> : null}
       {h.data ? (
         <>
           <Section title={t('devices')} id="dev-h">
