@@ -54,8 +54,11 @@ export function demoZones(ndvi: number[] = [0.45, 0.55, 0.68], acquired = '2026-
   };
 }
 
-/** Computes one real SBNRC recommendation for the demo farm's wheat field. */
-export async function demoRecommendation(now = Date.now()): Promise<Recommendation> {
+/** Computes one real SBNRC recommendation for the demo farm's wheat field (from `zones`, default demoZones()). */
+export async function demoRecommendation(
+  now = Date.now(),
+  zones: ReturnType<typeof demoZones> = demoZones(),
+): Promise<Recommendation> {
   const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
   const pool = await InferencePool.start({ size: 1 });
   try {
@@ -64,7 +67,7 @@ export async function demoRecommendation(now = Date.now()): Promise<Recommendati
       farm: 'demo-farm',
       card: reg.entry('osu-sbnrc@1.0.0').card,
       profile: reg.profile('winter-wheat-osu-2007'),
-      zones: demoZones(),
+      zones,
       fieldAttributes: {
         days_gdd_positive: { value: 45, time: now - 3_600_000, source: 'planting date + weather station' },
       },

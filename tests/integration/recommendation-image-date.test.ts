@@ -10,11 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Recommendation } from '../../protocol/recommendation.ts';
 import { ApprovedRecommendation, type ReviewDetail } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
-import { ModelRegistry } from '../../edge/inference/registry.ts';
-import { InferencePool } from '../../edge/inference/pool.ts';
-import { recommend } from '../../edge/recommend/recommend.ts';
-import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
-import { demoZones } from '../helpers/recommendation.ts';
+import { demoRecommendation, demoZones } from '../helpers/recommendation.ts';
 import { eventually, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
 
 const ACQUIRED = '2026-11-20T01:30:00Z';
@@ -33,42 +29,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A real SBNRC recommendation for the demo wheat field from these zones (the model in ONNX). */
-async function sbnrc(zones: ReturnType<typeof demoZones>, now: number): Promise<Recommendation> {
-  const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
-  const pool = await InferencePool.start({ size: 1 });
-  try {
-    await pool.load(reg.load('osu-sbnrc@1.0.0'));
-    return await recommend(pool, {
-      farm: 'demo-farm',
-      card: reg.entry('osu-sbnrc@1.0.0').card,
-      profile: reg.profile('winter-wheat-osu-2007'),
-      zones,
-      fieldAttributes: {
-        days_gdd_positive: { value: 45, time: now - 3_600_000, source: 'planting date + weather station' },
-      },
-      reference: {
-        kind: 'n_rich_strip',
-        values: { ndvi: 0.7 },
-        time: now - 86_400_000,
-        source: 'N-rich strip',
-      },
-      now,
-      by: 'gateway gw-image-date',
-    });
-  } finally {
-    await pool.close();
-  }
-}
-
 describe("the farmer's list of approved recommendations", () => {
   it('gives the date of the satellite image each one was computed from, or null', async () => {
     const now = Date.now();
-    const dated = await sbnrc(demoZones(undefined, ACQUIRED), now - 7_200_000);
+    const dated = await demoRecommendation(now - 7_200_000, demoZones(undefined, ACQUIRED));
     // The same zones with no acquisition date in them: the recommendation names no image date.
     const undated = demoZones([0.5, 0.6, 0.7]);
     for (const f of undated.features) delete (f.properties as { acquired?: string }).acquired;
-    const noDate = await sbnrc(undated, now - 3_600_000);
+    const noDate = await demoRecommendation(now - 3_600_000, undated);
     expect(dated.imagery.acquired).toBe(Date.parse(ACQUIRED));
     expect(noDate.imagery.acquired).toBeNull();
     const officer = await signIn(url, 'demo-officer');
