@@ -319,17 +319,22 @@ describe('a model loaded again while it runs', () => {
       // on at once, or a new version is sent down): some are in flight when the new session
       // takes over, and must still end with their result.
       const runs: Promise<Record<string, { data: ArrayLike<number> }>>[] = [];
+      const post = () => runs.push(own.run(SBNRC, feeds, { copy: true }));
+      // Runs posted before the reload reach the worker ahead of it and are in flight on the old
+      // session when the new one is made; runs keep being posted while the worker makes the new
+      // session (at most 40 in flight: the pool refuses more than its bound); a last run goes
+      // after the reload has finished.
+      for (let i = 0; i < 25; i++) post();
+      await new Promise((r) => setImmediate(r)); // the first runs' messages are posted
       let reloaded = false;
       const reload = own.load(registry().load(SBNRC)).then(() => (reloaded = true));
-      // (eight in flight at a time: the pool refuses more than its bound)
       while (!reloaded) {
-        runs.push(own.run(SBNRC, feeds, { copy: true }));
-        if (runs.length >= 8) await runs[runs.length - 8]!.catch(() => {});
+        post();
+        if (runs.length >= 40) await runs[runs.length - 40]!.catch(() => {});
         else await new Promise((r) => setImmediate(r));
       }
       await reload;
-      runs.push(own.run(SBNRC, feeds, { copy: true }));
-      expect(runs.length).toBeGreaterThan(2);
+      post();
       const done = await Promise.allSettled(runs);
       expect(done.filter((d) => d.status === 'rejected')).toEqual([]);
       for (const d of done)
