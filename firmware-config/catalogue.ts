@@ -100,6 +100,15 @@ function kitProblems(source: YamlSource, kit: Kit): HatakeError[] {
     at('/uplink', `codec ${kit.codec} needs an uplink list mapping its output to metrics`);
   if (!binary && kit.uplink?.length)
     at('/uplink', 'the json codec takes metric names as they are; uplink is for the other codecs');
+  if (kit.infoFrames?.length && !binary)
+    at('/infoFrames', 'infoFrames name frames of a vendor or network-server codec; the json codec has none');
+  (kit.infoFrames ?? []).forEach((path, i) => {
+    try {
+      parsePath(path);
+    } catch (e) {
+      at(`/infoFrames/${i}`, (e as HatakeError).message, (e as HatakeError).expected);
+    }
+  });
   (kit.uplink ?? []).forEach((f, i) => {
     try {
       parsePath(f.path);

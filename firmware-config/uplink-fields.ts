@@ -98,13 +98,24 @@ export function sourceNumber(
 }
 
 const compiled = new WeakMap<UplinkField, Segment[]>();
+const compiledInfo = new Map<string, Segment[]>();
+/** An `infoFrames` path parsed once (the catalogue checked it when the kit was loaded). */
+function compiledPath(path: string): Segment[] {
+  let segs = compiledInfo.get(path);
+  if (!segs) {
+    segs = parsePath(path);
+    if (compiledInfo.size < 1024) compiledInfo.set(path, segs);
+  }
+  return segs;
+}
 
 /**
  * Values of the kit's metrics in a decoded object; fields that are absent give no value, and a
  * field holding one of its `skip` values (a sensor's "no measurement") gives none either. An object
  * with none of the kit's fields at all is refused: it is a codec or kit that does not fit the
  * device (or a frame the kit does not describe), and accepting it would store nothing while the
- * device looked silent.
+ * device looked silent — unless it is one of the kit's `infoFrames` (a frame of sensor ids or
+ * versions the device sends at join), which gives no values and is not an error.
  */
 export function mapUplinkFields(kit: Kit, decoded: unknown): Array<[string, number]> {
   const out: Array<[string, number]> = [];
@@ -137,6 +148,7 @@ export function mapUplinkFields(kit: Kit, decoded: unknown): Array<[string, numb
     out.push([f.metric, convertUnit(scaled, unit, metric.unit)]);
   }
   if (present === 0 && fields.length > 0) {
+    if (kit.infoFrames?.some((path) => select(decoded, compiledPath(path)) !== undefined)) return out;
     throw new HatakeError(
       'HATAKE_E_CODEC',
       `the decoded payload has none of kit "${kit.id}"'s fields (it has ${describeKeys(decoded)})`,

@@ -148,6 +148,13 @@ export const Kit = Type.Object(
     interval: Type.Integer({ minimum: 1, maximum: 86400, description: 'Reporting interval in seconds' }),
     metrics: Dict(METRIC_PATTERN, KitMetric, { minProperties: 1, maxProperties: 64 }),
     uplink: Type.Optional(Type.Array(UplinkField, { maxItems: 64 })),
+    infoFrames: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+        maxItems: 16,
+        description:
+          'Field paths present in frames that carry device information and no readings (sensor ids, versions, settings): such a frame is accepted with nothing stored instead of refused',
+      }),
+    ),
     calibration: Type.Optional(Type.Array(KitCalibration, { maxItems: 16 })),
     commands: Type.Optional(Dict('^[a-z][a-z0-9_]{0,31}$', KitCommand, { maxProperties: 32 })),
   },

@@ -131,6 +131,19 @@ describe('the kit catalogue', () => {
       'codec: cayenne-lpp',
     ],
     [
+      'a bad infoFrames path',
+      'metrics:\n  soil_vwc: { unit: m3/m3, min: 0, max: 1 }\nuplink:\n  - { path: a, metric: soil_vwc }\ninfoFrames: ["x[1"]\n',
+      'not a field path',
+      11,
+      'codec: cayenne-lpp',
+    ],
+    [
+      'infoFrames on a json kit',
+      'metrics:\n  soil_vwc: { unit: m3/m3, min: 0, max: 1 }\ninfoFrames: [version]\n',
+      'the json codec has none',
+      9,
+    ],
+    [
       'an inconvertible unit',
       'metrics:\n  soil_vwc: { unit: m3/m3, min: 0, max: 1 }\nuplink:\n  - { path: a, metric: soil_vwc, unit: degC }\n',
       'cannot be converted',

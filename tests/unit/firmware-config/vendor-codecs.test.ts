@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { CodecSandbox } from '../../../firmware-config/codecs/sandbox.ts';
 import { codecSourceOf } from '../../../firmware-config/catalogue.ts';
 import { decodePayload } from '../../../firmware-config/decode.ts';
+import { mapUplinkFields } from '../../../firmware-config/uplink-fields.ts';
 import { METRICS, isMetricName } from '../../../protocol/metrics.ts';
 import { LORAWAN_DIR, catalogue, coded } from './helpers.ts';
 
@@ -163,6 +164,26 @@ describe('vendor codec output mapped to catalogue metrics', () => {
       soil_temperature: [21.4, 'degC'],
       soil_vwc: [0.314, 'm3/m3'],
     });
+  });
+
+  it('accepts the S210x sensor-id frame sent at join (no readings by design) with nothing stored', () => {
+    // The codec YAML's "Report sensor's metadatas" example: upload_sensor_id messages only.
+    const meta = [
+      1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 106, 1, 0, 21, 1, 3, 0, 48, 241, 247, 44, 1, 4, 0, 9, 12, 19, 20, 1, 5, 0,
+      127, 77, 0, 0, 1, 6, 0, 0, 0, 0, 0, 76, 190,
+    ];
+    expect(decode('sensecap-s2101', meta, 1)).toEqual([]);
+    expect(decode('sensecap-s2105', meta, 1)).toEqual([]);
+    // Without its infoFrames the kit refuses that frame's decoded object, as any frame it does not
+    // describe; a "sensor removed" frame alone is not an info frame and is refused either way.
+    const decoded = examples.find((x) => x[1] === "Report sensor's metadatas")![2].output.data;
+    const kit = cat.require('sensecap-s2101');
+    expect(mapUplinkFields(kit, decoded)).toEqual([]);
+    const e = coded(() => mapUplinkFields({ ...kit, infoFrames: undefined }, decoded));
+    expect(e.code).toBe('HATAKE_E_CODEC');
+    expect(e.message).toContain('it has "valid", "err", "payload", "messages"');
+    const removed = { valid: true, err: 0, messages: [{ type: 'report_remove_sensor', channel: 1 }] };
+    expect(coded(() => mapUplinkFields(kit, removed)).code).toBe('HATAKE_E_CODEC');
   });
 
   it('refuses a frame with none of the kit’s fields (an S2101 air frame on an S2105 soil kit)', () => {
