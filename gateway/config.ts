@@ -1,10 +1,12 @@
 // The gateway's configuration file, validated, with defaults filled and paths made absolute.
 // Defaults suit a Raspberry Pi with an SD card and a few hundred devices.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { GatewayConfig, RemoteGatewayConfig, type ExternalTopicFormat } from '../protocol/gateway-config.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
+import { placeOf, readYaml } from '../protocol/yaml.ts';
 import { loadYamlFile, readConfigText, resolveFrom } from '../runtime/config-file.ts';
+import { resolveRulesConfig, type RulesConfig } from '../edge/rules/index.ts';
 
 export interface ResolvedGatewayConfig {
   id: string;
@@ -59,6 +61,8 @@ export interface ResolvedGatewayConfig {
     aggregateAfterMs: number;
     downlinkIntervalMs: number;
   };
+  /** The tip rules' settings as the file gives them (checked against each rule's schema). */
+  rules: RulesConfig;
 }
 
 const configValidator = validator(GatewayConfig);
@@ -106,6 +110,34 @@ const readSecret = (
   file: string | undefined,
   pointer: string,
 ) => inline ?? (file ? readConfigFile(baseFile, file, pointer).trim() : undefined);
+
+/** The `rules:` section, checked now so a bad threshold stops the gateway at start, at its key. */
+function rulesSection(c: GatewayConfig['rules'], baseFile: string): RulesConfig {
+  const rules: RulesConfig = { disabled: c?.disabled, params: c?.params };
+  try {
+    resolveRulesConfig(rules);
+  } catch (e) {
+    if (!(e instanceof HatakeError)) throw e;
+    throw new HatakeError('HATAKE_E_CONFIG', e.message, {
+      place: { file: baseFile, pointer: rulesPointer(rules, e) },
+      expected: e.expected,
+      cause: e,
+    });
+  }
+  return rules;
+}
+
+/** Where in the file a rules error is: the unknown id, or the parameter inside `params.{rule}`. */
+function rulesPointer(rules: RulesConfig, e: HatakeError): string {
+  const unknown = /^no rule "(.+)"$/.exec(e.message)?.[1];
+  if (unknown !== undefined) {
+    const i = rules.disabled?.indexOf(unknown) ?? -1;
+    return i >= 0 ? `/rules/disabled/${i}` : `/rules/params/${unknown}`;
+  }
+  const id = /^parameters of rule ([a-z0-9-]+):/.exec(e.message)?.[1];
+  const inner = e.place?.pointer ?? '/';
+  return id ? `/rules/params/${id}${inner === '/' ? '' : inner}` : '/rules';
+}
 
 /** Fills defaults and resolves relative paths against `baseFile`'s folder. */
 export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): ResolvedGatewayConfig {
@@ -169,6 +201,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     health: t.health,
     sync: t.sync,
     server,
+    rules: rulesSection(c.rules, baseFile),
   };
 }
 
@@ -253,7 +286,20 @@ export function resolveTunables(c: TunableFile, base?: GatewayTunables): Gateway
 }
 
 export function loadGatewayConfig(file: string): ResolvedGatewayConfig {
-  return resolveGatewayConfig(loadYamlFile(file, configValidator), file);
+  const c = loadYamlFile(file, configValidator);
+  try {
+    return resolveGatewayConfig(c, file);
+  } catch (e) {
+    // A problem found after the schema check (a codec folder, a rule's parameter) names its
+    // key; give it the line and column too, as the schema's problems have.
+    if (!(e instanceof HatakeError) || e.place?.file !== file || !e.place.pointer || e.place.line) throw e;
+    const { source } = readYaml(readFileSync(file, 'utf8'), file);
+    throw new HatakeError(e.code, e.message, {
+      place: { ...e.place, ...placeOf(source, e.place.pointer) },
+      expected: e.expected,
+      cause: e.cause,
+    });
+  }
 }
 
 /** A complete config for tests and the demo: defaults plus what the caller sets. */

@@ -153,6 +153,28 @@ export const GatewayConfig = Type.Object(
         }),
       ),
     }),
+    rules: obj(
+      {
+        disabled: Type.Optional(
+          Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' }), {
+            maxItems: 64,
+            uniqueItems: true,
+            description: 'Tip rules switched off, by id (e.g. frost)',
+          }),
+        ),
+        params: Type.Optional(
+          Type.Record(
+            Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' }),
+            Type.Record(Type.String(), Type.Unknown()),
+            {
+              description:
+                "Parameters by rule id; each key replaces the rule's default (docs/rules.md), checked against the rule's schema at start",
+            },
+          ),
+        ),
+      },
+      "The tip rules' settings: frost areas, soil overrides per field, irrigation rate, thresholds",
+    ),
     sync: obj({
       ...syncTunables,
       requestTimeoutMs: Type.Optional(
