@@ -1,6 +1,7 @@
 // Bad imagery inputs get a HatakeError naming the file and the problem: corrupt and truncated
-// TIFFs, grids that do not align, missing bands, unknown CRS, fields that miss the raster, and
-// malformed GeoJSON.
+// TIFFs, grids that do not align, missing bands, unknown CRS, TIFFs written by GDAL without
+// georeferencing or without an EPSG code, fields that miss the raster, and malformed GeoJSON.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +137,57 @@ describe('bad imagery files', () => {
     const e = await openError({ files: [f], bands: { red: 1, nir: 2 } });
     expect(e.code).toBe('HATAKE_E_IMAGERY_CRS');
     expect(e.message).toBe('EPSG:2154 is not a CRS hatake knows');
+    expect(e.place?.file).toBe(f);
+  });
+});
+
+// Written with GDAL's own tools: gdal_create makes a plain TIFF (no geotransform, no CRS) and
+// gdal_translate adds a geotransform (-a_ullr) alone (no GeoKey directory at all) or with a CRS
+// from a proj string (-a_srs), which GDAL writes as user-defined: ProjectedCSTypeGeoKey 32767.
+// gdalinfo confirms what each file holds.
+describe('TIFFs written by GDAL without the georeferencing hatake needs', () => {
+  const gdal = (tool: string, args: string[]) => execFileSync(tool, args, { encoding: 'utf8' });
+  const plain = () => {
+    const f = join(dir, 'plain_B04.tif');
+    const size = ['-outsize', '16', '16', '-bands', '2', '-ot', 'UInt16'];
+    gdal('gdal_create', ['-q', '-of', 'GTiff', ...size, '-burn', '1200', '-burn', '3000', f]);
+    return f;
+  };
+
+  it('refuses a plain TIFF with no georeferencing, naming the file', async () => {
+    const f = plain();
+    const info = gdal('gdalinfo', [f]);
+    expect(info).not.toMatch(/Origin =|Coordinate System is/); // GDAL sees no georeferencing either
+    const e = await openError({ files: [f], bands: { red: 1, nir: 2 } });
+    expect(e.code).toBe('HATAKE_E_IMAGERY_FILE');
+    expect(e.message).toBe('no georeferencing (no tie point / pixel scale / transformation)');
+    expect(e.place?.file).toBe(f);
+    expect(e.describe()).toContain(f);
+  });
+
+  it('refuses a GeoTIFF with a geotransform but no CRS at all: its GeoKeys name no EPSG code', async () => {
+    const f = join(dir, 'noepsg_B04.tif');
+    gdal('gdal_translate', ['-q', '-a_ullr', '500000', '4185160', '500160', '4185000', plain(), f]);
+    const info = gdal('gdalinfo', [f]);
+    expect(info).toContain('Origin = (500000.000000000000000,4185160.000000000000000)');
+    expect(info).not.toContain('Coordinate System is');
+    const e = await openError({ files: [f], bands: { red: 1, nir: 2 } });
+    expect(e.code).toBe('HATAKE_E_IMAGERY_CRS');
+    expect(e.message).toBe('the GeoTIFF names no EPSG code in its GeoKeys (user-defined or missing CRS)');
+    expect(e.place?.file).toBe(f);
+    expect(e.expected).toMatch(/EPSG:4326/);
+  });
+
+  it('refuses a GeoTIFF whose CRS is user-defined (no EPSG code), naming the file', async () => {
+    const f = join(dir, 'userdef_B04.tif');
+    const tmerc = '+proj=tmerc +lat_0=36 +lon_0=138.5 +k=0.9999 +x_0=0 +y_0=0 +ellps=GRS80 +units=m +no_defs';
+    gdal('gdal_translate', ['-q', '-a_srs', tmerc, '-a_ullr', '0', '160', '160', '0', plain(), f]);
+    const info = gdal('gdalinfo', [f]);
+    expect(info).toMatch(/Coordinate System is:\s*PROJCRS\["unknown"/);
+    expect(info).toContain('Origin = (0.000000000000000,160.000000000000000)');
+    const e = await openError({ files: [f], bands: { red: 1, nir: 2 } });
+    expect(e.code).toBe('HATAKE_E_IMAGERY_CRS');
+    expect(e.message).toMatch(/names no EPSG code/);
     expect(e.place?.file).toBe(f);
   });
 });
