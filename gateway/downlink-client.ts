@@ -269,7 +269,8 @@ export class DownlinkClient {
       this.events.raise({
         type: 'downlink_refused',
         severity: 'critical',
-        message: `refused ${name}: ${e.message}`,
+        // (the checks above name the document already: not twice)
+        message: `refused ${name}: ${e.message.startsWith(`${name}: `) ? e.message.slice(name.length + 2) : e.message}`,
         detail: { kind: d.kind, id: d.id, version: d.version, code: e.code },
       });
       return true;

@@ -1,7 +1,8 @@
 // External-broker mode against a real broker: Debian's Mosquitto, started here on a free port, with
 // the gateway as its QoS 1 client with a persistent session. hatake-format readings and ChirpStack
 // v4 uplink events (real frames from the vendors' TTN Device Repository examples, decoded by their
-// own codecs, found through the config's `codecs:` folder) are stored once; a LoRaWAN frame heard
+// own codecs, found through the config's `codecs:` folder) and The Things Stack v3 `up` messages
+// are stored once; a LoRaWAN frame heard
 // by two gateways is stored once; a malformed event is dead-lettered and the next one still stored;
 // and what is published while the gateway is down is delivered, once, when it comes back.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,6 +96,77 @@ const chirpstackUp = (
   }),
 });
 
+/**
+ * A The Things Stack v3 `up` message as its MQTT integration publishes it (TTS's default device id
+ * `eui-…`, nanosecond timestamps, two gateways in rx_metadata, the Device Repository's payload
+ * formatter output in decoded_payload beside the raw frm_payload).
+ */
+const ttsUp = (
+  devEui: string,
+  fCnt: number,
+  time: number,
+  frame: { fPort: number; bytes: number[]; data: Record<string, unknown> },
+) => {
+  const ns = (t: number) => new Date(t).toISOString().replace('Z', '123456Z');
+  const deviceId = `eui-${devEui}`;
+  return {
+    topic: `v3/hatake-farm@ttn/devices/${deviceId}/up`,
+    payload: JSON.stringify({
+      end_device_ids: {
+        device_id: deviceId,
+        application_ids: { application_id: 'hatake-farm' },
+        dev_eui: devEui.toUpperCase(),
+        join_eui: '70B3D57ED0000000',
+        dev_addr: '260B3C5A',
+      },
+      correlation_ids: [`as:up:01JDTTS${fCnt}`, `rpc:/ttn.lorawan.v3.AppAs/SimulateUplink:${fCnt}`],
+      received_at: ns(time + 40),
+      uplink_message: {
+        session_key_id: 'AZN0c3mCk2Vn4rJ0hWq3Tw==',
+        f_port: frame.fPort,
+        f_cnt: fCnt,
+        frm_payload: Buffer.from(frame.bytes).toString('base64'),
+        decoded_payload: frame.data,
+        rx_metadata: [
+          {
+            gateway_ids: { gateway_id: 'farm-gw-north', eui: '0016C001F153A14C' },
+            time: ns(time - 5),
+            timestamp: 2463457012,
+            rssi: -101,
+            channel_rssi: -101,
+            snr: 2.25,
+            uplink_token: 'ChsKGQoNZmFybS1ndy1ub3J0aBIIABbAAfFToUwQ9KfQ2Ag=',
+            received_at: ns(time - 3),
+          },
+          {
+            gateway_ids: { gateway_id: 'farm-gw-south', eui: '0016C001F1500000' },
+            timestamp: 1174423001,
+            rssi: -89,
+            channel_rssi: -89,
+            snr: 8.5,
+            uplink_token: 'ChsKGQoNZmFybS1ndy1zb3V0aBIIABbAAfFQAAAQ2c+M3wQ=',
+            received_at: ns(time - 2),
+          },
+        ],
+        settings: {
+          data_rate: { lora: { bandwidth: 125000, spreading_factor: 10, coding_rate: '4/5' } },
+          frequency: '923200000',
+          timestamp: 2463457012,
+        },
+        received_at: ns(time),
+        consumed_airtime: '0.370688s',
+        network_ids: {
+          net_id: '000013',
+          ns_id: 'EC656E0000000181',
+          tenant_id: 'ttn',
+          cluster_id: 'au1',
+          cluster_address: 'au1.cloud.thethings.network',
+        },
+      },
+    }),
+  };
+};
+
 /** QoS 1 messages Mosquitto sent the gateway, sent again (DUP), and had acknowledged, from its log. */
 const deliveries = (log: string) => ({
   sent: (log.match(/Sending PUBLISH to hatake-gw-ext \(d[01], q1/g) ?? []).length,
@@ -118,6 +190,7 @@ beforeAll(async () => {
     topics: [
       { filter: 'hatake/v1/+/+/up', format: 'hatake' },
       { filter: 'application/+/device/+/event/up', format: 'chirpstack' },
+      { filter: 'v3/+/devices/+/up', format: 'tts' },
     ],
     extra: [`codecs: [${JSON.stringify(relative(dir, LORAWAN_DIR))}]`],
   });
@@ -232,6 +305,43 @@ describe('external-broker mode with Mosquitto', () => {
       1,
     );
     expect(valueOf('lse-1', 'soil_vwc', t3)?.value).toBeCloseTo(num(LSE01.data.water_SOIL) / 100, 6);
+  });
+
+  it('stores a The Things Stack v3 uplink in the catalogue units, and its duplicate not again', async () => {
+    const t = now() - 35_000;
+    const before = await metric('hatake_gateway_messages_total');
+    const dupsBefore = await metric('hatake_gateway_duplicate_uplinks_total');
+    const up = ttsUp(ATM41_EUI, 412, t, ATM41);
+    await publish(up);
+    await eventually(() => valueOf('atm-1', 'battery', t));
+    await publish(up); // the same message again (a redelivery)
+    // The same frame (DevEUI and f_cnt) reported again a quarter second later, as by a late gateway.
+    await publish(ttsUp(ATM41_EUI, 412, t + 250, ATM41));
+    await eventually(async () => (await metric('hatake_gateway_messages_total')) === before + 3);
+    // Both copies recognised as the frame already stored (this times out if they were not).
+    await eventually(async () => (await metric('hatake_gateway_duplicate_uplinks_total')) === dupsBefore + 2);
+    expect(gw().store.deadLetters()).toHaveLength(2); // the two of the test before, no more
+
+    // Stored at the network server's receive time (its nanoseconds cut to ms), once.
+    const at = rows('atm-1').filter((r) => r.time === t);
+    expect(at.map((r) => r.metric)).toEqual([...new Set(at.map((r) => r.metric))]);
+    const a = ATM41.data;
+    expect(valueOf('atm-1', 'air_temperature', t)).toMatchObject({
+      value: num(a.air_temperature),
+      unit: 'degC',
+    });
+    expect(valueOf('atm-1', 'air_pressure', t)).toMatchObject({
+      value: num(a.atmospheric_pressure),
+      unit: 'kPa',
+    });
+    expect(valueOf('atm-1', 'air_humidity', t)).toMatchObject({ value: num(a.relative_humidity), unit: '%' });
+    expect(valueOf('atm-1', 'wind_speed', t)).toMatchObject({ value: num(a.wind_speed), unit: 'm/s' });
+    expect(valueOf('atm-1', 'battery', t)).toMatchObject({ value: num(a.battery_voltage), unit: 'V' });
+    // The radio readings are those of the gateway that heard it loudest.
+    expect(valueOf('atm-1', 'rssi', t)).toMatchObject({ value: -89, unit: 'dBm' });
+    expect(valueOf('atm-1', 'snr', t)).toMatchObject({ value: 8.5, unit: 'dB' });
+    // Nothing under any other time: not the late copy's, not the event's outer received_at, not ours.
+    expect(rows('atm-1').filter((r) => r.time > t - 1000 && r.time !== t)).toEqual([]);
   });
 
   it('gets what was published while it was down from its persistent session, exactly once', async () => {

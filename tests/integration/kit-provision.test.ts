@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kit } from '../../cli/kit.ts';
+import { BUILTIN_KITS_DIR, parseKitFile } from '../../firmware-config/catalogue.ts';
 import { DeviceConfig } from '../../protocol/registry.ts';
 import { validator } from '../../protocol/validate.ts';
 import { Gateway } from '../../gateway/gateway.ts';
@@ -20,6 +21,8 @@ import { eventually, quietLog } from '../helpers/stack.ts';
 import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
+/** soil-1's own soil_vwc polynomial in the manifest: c0 + c1·raw. */
+const SOIL_1_VWC = [-0.05, 0.0001] as const;
 const MANIFEST = `# test farm
 farm: { id: kit-farm, name: "キット農場 <script>alert(1)</script>" }
 broker: { host: 127.0.0.1, port: 1883 }
@@ -28,7 +31,7 @@ fields:
     name: "田んぼ <img src=x onerror=alert(1)>"
     boundary: { type: Polygon, coordinates: [[[138.9, 37.8], [138.91, 37.8], [138.91, 37.81], [138.9, 37.81], [138.9, 37.8]]] }
 devices:
-  - { id: soil-1, kit: hatake-soil-probe, field: paddy-1, position: [138.905, 37.805], name: "<script>steal()</script>", calibration: { soil_vwc: [-0.05, 0.0001] } }
+  - { id: soil-1, kit: hatake-soil-probe, field: paddy-1, position: [138.905, 37.805], name: "<script>steal()</script>", calibration: { soil_vwc: [${SOIL_1_VWC.join(', ')}] } }
   - { id: water-1, kit: hatake-paddy-water, field: paddy-1, position: [138.906, 37.806] }
   - { id: lse-1, kit: dragino-lse01, field: paddy-1, devEui: A840414A71835F9D }
 `;
@@ -200,6 +203,17 @@ describe('hatake kit provision', () => {
     );
     await eventually(() => stored('soil-1', 'soil_temperature').length === 1);
     expect(stored('soil-1', 'soil_raw')).toEqual([{ value: 2400 }]);
+    // soil_vwc comes from soil-1's own polynomial in the manifest, not the kit's generic line.
+    const own = SOIL_1_VWC[0] + SOIL_1_VWC[1] * 2400; // 0.19
+    const file = join(BUILTIN_KITS_DIR, 'hatake-soil-probe.yaml');
+    const generic = parseKitFile(file, readFileSync(file, 'utf8')).calibration!.find(
+      (c) => c.metric === 'soil_vwc' && c.from === 'soil_raw',
+    )!.coefficients!;
+    const kitDefault = generic[0]! + generic[1]! * 2400; // ≈ 0.2
+    expect(Math.abs(own - kitDefault)).toBeGreaterThan(0.005); // the assertion below can tell them apart
+    const vwc = stored('soil-1', 'soil_vwc');
+    expect(vwc).toHaveLength(1);
+    expect(vwc[0]!.value).toBeCloseTo(own, 9);
     const water = config('water-1');
     const r = await mosquittoPub(
       water,

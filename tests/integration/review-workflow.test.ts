@@ -46,6 +46,7 @@ process.env.HATAKE_WEBHOOK_ALLOW_PRIVATE = '1'; // the webhook receiver below li
 
 const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR], profileDirs: [PROFILES_DIR] });
 const MODEL = 'rice-pi-topdress-ndvi';
+const NDRE_MODEL = 'rice-pi-topdress-ndre';
 let pool: InferencePool;
 let server: HatakeServer;
 let url: string;
@@ -71,7 +72,16 @@ const ring = (x0: number, y0: number, x1: number, y1: number) => [
 
 /** A rice top-dressing recommendation made by the real model (NDVI per zone → SPAD → the Niigata chart). */
 async function makeRec(
-  opts: { farm?: string; field?: string; now?: number; ndvi?: number[]; areaHa?: number } = {},
+  opts: {
+    farm?: string;
+    field?: string;
+    now?: number;
+    ndvi?: number[];
+    areaHa?: number;
+    /** Another model of the registry; its `vi` input is the zone's NDRE when it is given. */
+    model?: string;
+    ndre?: number[];
+  } = {},
 ) {
   const ndvi = opts.ndvi ?? [0.7, 0.75, 0.8];
   const field = opts.field ?? 'paddy-1';
@@ -79,7 +89,7 @@ async function makeRec(
   return recommend(pool, {
     farm: opts.farm ?? 'demo-farm',
     field,
-    card: reg.entry(MODEL).card,
+    card: reg.entry(opts.model ?? MODEL).card,
     profile: reg.profile('rice-shinnosuke-niigata'),
     zones: {
       type: 'FeatureCollection',
@@ -97,7 +107,10 @@ async function makeRec(
           zone: k + 1,
           areaHa: opts.areaHa ?? 0.1,
           validFraction: 1,
-          indices: { ndvi: { mean: v } },
+          indices: {
+            ndvi: { mean: v },
+            ...(opts.ndre ? { ndre: { mean: opts.ndre[k]! } } : {}),
+          },
           attributes: { plant_height_cm: 64, stems_per_m2: 400 },
         },
       })),
@@ -154,6 +167,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-review-'));
   pool = await InferencePool.start({ size: 1 });
   await pool.load(reg.load(`${MODEL}@1.1.0`));
+  await pool.load(reg.load(`${NDRE_MODEL}@1.1.0`)); // another model, for auto-approval's model match
   ({ server, url } = await startServer(dir));
   tokens['gw-1'] = server.ctx.auth.issueGatewayToken('gw-1', 'demo-farm');
   tokens['gw-9'] = server.ctx.auth.issueGatewayToken('gw-9', 'hok-farm');
@@ -738,7 +752,7 @@ describe('a field approved twice', () => {
 });
 
 describe('auto-approval', () => {
-  it('approves a recommendation of the named model under the ceiling by itself, logs it, and keeps larger ones for review', async () => {
+  it('approves a recommendation of the named model under the ceiling by itself, logs it, and keeps larger ones and other models for review', async () => {
     expect(await json(officer('/api/v1/farms/demo-farm/auto-approval'))).toBeNull();
     expect((await partner('/api/v1/farms/demo-farm/auto-approval')).status).toBe(403);
     expect((await otherOfficer('/api/v1/farms/demo-farm/auto-approval')).status).toBe(404);
@@ -785,6 +799,48 @@ describe('auto-approval', () => {
       /auto-approval not applied: zone upland-1-z1 is 14.7 kg N\/ha, above the ceiling 12/,
     );
 
+    // The policy names a model: another model's recommendation under the ceiling still waits for
+    // an officer, and so does the named model's when the policy pins a version it was not made by.
+    const otherModel = await makeRec({
+      field: 'auto-ndre-1',
+      now: T0 + 31_000,
+      model: NDRE_MODEL,
+      ndvi: [0.75],
+      ndre: [0.36],
+    });
+    expect(otherModel.model.id).toBe(NDRE_MODEL);
+    expect(Math.max(...otherModel.zones.map((z) => z.rate.kgNHa))).toBeLessThanOrEqual(12);
+    await sync('gw-1', [{ kind: 'recommendation', body: otherModel }]);
+    const c = await json<ReviewDetail>(officer(`/api/v1/reviews/${otherModel.id}`));
+    expect(c.status).toBe('pending_review');
+    expect(c.audit.map((e) => e.action)).toEqual(['received']);
+    expect(server.ctx.downlink.get('demo-farm', 'recommendation', otherModel.id)).toBeUndefined();
+
+    expect(under.model.version).toBe('1.1.0');
+    await json(put(officer, { model: `${MODEL}@1.0.0`, maxKgNHa: 12 }));
+    const otherVersion = await makeRec({ field: 'auto-v-1', now: T0 + 32_000, ndvi: [0.75] });
+    expect(otherVersion.model).toMatchObject({ id: MODEL, version: '1.1.0' });
+    expect(Math.max(...otherVersion.zones.map((z) => z.rate.kgNHa))).toBeLessThanOrEqual(12);
+    await sync('gw-1', [{ kind: 'recommendation', body: otherVersion }]);
+    const d = await json<ReviewDetail>(officer(`/api/v1/reviews/${otherVersion.id}`));
+    expect(d.status).toBe('pending_review');
+    expect(d.audit.map((e) => e.action)).toEqual(['received']);
+
+    await json(put(officer, { model: `${MODEL}@1.1.0`, maxKgNHa: 12 }));
+    const pinned = await makeRec({ field: 'auto-v-2', now: T0 + 33_000, ndvi: [0.75] });
+    await sync('gw-1', [{ kind: 'recommendation', body: pinned }]);
+    const e = await json<ReviewDetail>(officer(`/api/v1/reviews/${pinned.id}`));
+    expect(e.status).toBe('approved');
+    expect(e.audit.map((x) => [x.action, x.actor])).toEqual([
+      ['received', 'gateway gw-1'],
+      ['auto_approved', 'auto-approval'],
+    ]);
+    expect(e.audit[1]!.changes).toContainEqual({ path: '/policy/model', from: null, to: `${MODEL}@1.1.0` });
+    // The two left for review are still waiting: a later policy does not reach back.
+    for (const id of [otherModel.id, otherVersion.id]) {
+      expect((await json<ReviewDetail>(officer(`/api/v1/reviews/${id}`))).status).toBe('pending_review');
+    }
+
     const removed = await officer('/api/v1/farms/demo-farm/auto-approval', { method: 'DELETE' });
     expect(removed.status).toBe(204);
     const policyLog = server.ctx.db
@@ -792,6 +848,8 @@ describe('auto-approval', () => {
       .all();
     expect(policyLog).toEqual([
       { action: 'policy_set', actor: 'demo-farmer', reason: '毎年同じ穂肥 / same top-dressing every year' },
+      { action: 'policy_set', actor: 'demo-officer', reason: null },
+      { action: 'policy_set', actor: 'demo-officer', reason: null },
       { action: 'policy_removed', actor: 'demo-officer', reason: null },
     ]);
   });

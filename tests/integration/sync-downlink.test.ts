@@ -110,6 +110,45 @@ function cornOnUpland(): Manifest {
   };
 }
 
+/** Publishes through the server's downlink with `signature` in place of the one it would make. */
+function withSignature<T>(server: HatakeServer, signature: string, publish: () => T): T {
+  const sign = server.ctx.downlink.sign;
+  server.ctx.downlink.sign = () => signature;
+  try {
+    return publish();
+  } finally {
+    server.ctx.downlink.sign = sign;
+  }
+}
+
+/** The holland-schepers-si version and sha256 the gateway's recommender uses for the corn field. */
+/** The gateway holds model 1.0.0 as the server sent it (`good`), and no file of 1.1.0. */
+function expectOnlyFirstVersion(stack: Stack, good: { version: number; sha256: string }): void {
+  expect(stack.gateway.store.documents('model')).toEqual([
+    {
+      id: 'holland-schepers-si',
+      version: good.version,
+      body: { id: 'holland-schepers-si', version: '1.0.0', sha256: good.sha256 },
+    },
+  ]);
+  const models = join(stack.gateway.config.dataDir, 'models');
+  expect(existsSync(join(models, 'holland-schepers-si@1.1.0.onnx'))).toBe(false);
+  expect(existsSync(join(models, 'holland-schepers-si@1.1.0.card.json'))).toBe(false);
+}
+
+async function servingVersion(stack: Stack): Promise<[string, string | undefined] | undefined> {
+  const recs = await stack.gateway.recommender.forScene(
+    cornOnUpland(),
+    'gw-dl',
+    validator(ZoneCollection).parse(demoZones(), 'demo zones'),
+    new Map(),
+    Date.now(),
+  );
+  expect(stack.gateway.recommender.refused).toEqual([]);
+  const r = recs.find((x) => x.field === 'upland-1' && x.model.id === 'holland-schepers-si');
+  return r ? [r.model.version, r.model.sha256] : undefined;
+}
+
 describe('downlink', () => {
   it('installs a signed model the server sends, told over the stream, and reports it', async () => {
     const { server, url, stack } = await registered();
@@ -180,16 +219,7 @@ describe('downlink', () => {
       code: 'HATAKE_E_MODEL_INTEGRITY',
     });
     // The gateway still holds 1.0.0, as the server sent it, and nothing of 1.1.0 was installed.
-    expect(stack.gateway.store.documents('model')).toEqual([
-      {
-        id: 'holland-schepers-si',
-        version: good.version,
-        body: { id: 'holland-schepers-si', version: '1.0.0', sha256: good.sha256 },
-      },
-    ]);
-    const models = join(stack.gateway.config.dataDir, 'models');
-    expect(existsSync(join(models, 'holland-schepers-si@1.1.0.onnx'))).toBe(false);
-    expect(existsSync(join(models, 'holland-schepers-si@1.1.0.card.json'))).toBe(false);
+    expectOnlyFirstVersion(stack, good);
     // And 1.0.0 is what the gateway's recommender uses for a corn field (the highest version
     // installed serves, so an installed 1.1.0 would have taken over).
     const recs = await stack.gateway.recommender.forScene(
@@ -206,6 +236,100 @@ describe('downlink', () => {
       '1.0.0',
       good.sha256,
     ]);
+  });
+
+  it('refuses a newer model whose body or signature was altered after the server signed it, keeps the installed one and reports it', async () => {
+    const { server, url, stack } = await registered(); // the gateway trusts the server's real key
+    const good = await publishModel(url, 'holland-schepers-si@1.0.0');
+    await eventually(() => stack.gateway.store.documents('model').length === 1, 20_000, 50);
+    await eventually(
+      () => events(server, 'downlink_applied').some((e) => e.message.includes('holland-schepers-si@1.0.0')),
+      20_000,
+      100,
+    );
+    expect(await servingVersion(stack)).toEqual(['1.0.0', good.sha256]);
+
+    // holland-schepers-si 1.1.0 as the server signed it, with its genuine artifact on the server.
+    const genuine = onnxVariant(onnx('holland-schepers-si@1.0.0'), { modelVersion: 2 });
+    const newer = {
+      ...card('holland-schepers-si@1.0.0'),
+      version: '1.1.0',
+      file: 'holland-schepers-si@1.1.0.onnx',
+      sha256: sha256Hex(genuine),
+    };
+    const signedBody = { id: newer.id, version: newer.version, sha256: newer.sha256, card: newer };
+    writeFileSync(join(server.opts.dataDir, 'artifacts', `${newer.sha256}.onnx`), genuine);
+    // An intruder in the server's store swaps in an altered artifact and rewrites the document's
+    // sha256 (document and card) to match it, leaving the signature of the genuine body. Every
+    // check but the signature would pass: the sha256 matches and the graph loads and fits the card.
+    const tampered = onnxVariant(genuine, { constant: ['c1', 5] });
+    const forged = { ...newer, sha256: sha256Hex(tampered) };
+    await expect(loadsAndMatchesCard(tampered, forged)).resolves.toBe(true);
+    writeFileSync(join(server.opts.dataDir, 'artifacts', `${forged.sha256}.onnx`), tampered);
+    const downlink = server.ctx.downlink;
+    const sign = downlink.sign!;
+    const genuineSignature = sign(JSON.stringify(signedBody));
+    const forgedVersion = withSignature(server, genuineSignature, () =>
+      downlink.publish('demo-farm', 'model', 'holland-schepers-si@1.1.0', {
+        ...signedBody,
+        sha256: forged.sha256,
+        card: forged,
+      }),
+    );
+    expect(downlink.get('demo-farm', 'model', 'holland-schepers-si@1.1.0')!.signature).toBe(genuineSignature);
+    await eventually(() => events(server, 'downlink_refused').length === 1, 20_000, 100);
+    // The genuine body, its signature altered on the way (one bit flipped).
+    const flipped = Buffer.from(genuineSignature, 'base64');
+    flipped[10]! ^= 0x01;
+    const flippedVersion = withSignature(server, flipped.toString('base64'), () =>
+      downlink.publish('demo-farm', 'model', 'holland-schepers-si@1.1.0', signedBody),
+    );
+    await eventually(() => events(server, 'downlink_refused').length === 2, 20_000, 100);
+
+    const refusals = events(server, 'downlink_refused');
+    // The message names the document once.
+    for (const [r, v] of [
+      [refusals[0]!, forgedVersion],
+      [refusals[1]!, flippedVersion],
+    ] as const) {
+      expect(r.message).toMatch(
+        new RegExp(
+          `^refused model holland-schepers-si@1\\.1\\.0 v${v}: signature does not verify with the server key$`,
+        ),
+      );
+    }
+    expect(refusals.map((r) => JSON.parse(r.detail) as unknown)).toEqual([
+      {
+        kind: 'model',
+        id: 'holland-schepers-si@1.1.0',
+        version: forgedVersion,
+        code: 'HATAKE_E_MODEL_INTEGRITY',
+      },
+      {
+        kind: 'model',
+        id: 'holland-schepers-si@1.1.0',
+        version: flippedVersion,
+        code: 'HATAKE_E_MODEL_INTEGRITY',
+      },
+    ]);
+    // Nothing of 1.1.0 was installed; 1.0.0 is kept and still serves.
+    expectOnlyFirstVersion(stack, good);
+    const models = join(stack.gateway.config.dataDir, 'models');
+    expect(await servingVersion(stack)).toEqual(['1.0.0', good.sha256]);
+
+    // The control: the same body with the signature the server made is installed, so the two
+    // refusals above were the signature's doing, not a missing artifact or a bad card.
+    downlink.publish('demo-farm', 'model', 'holland-schepers-si@1.1.0', signedBody);
+    await eventually(
+      () =>
+        events(server, 'downlink_applied').some((e) =>
+          e.message.includes('holland-schepers-si@1.1.0 installed'),
+        ),
+      20_000,
+      100,
+    );
+    expect(readFileSync(join(models, 'holland-schepers-si@1.1.0.onnx'))).toEqual(genuine);
+    expect(await servingVersion(stack)).toEqual(['1.1.0', newer.sha256]);
   });
 
   it('refuses every document whose signature does not verify with the key the gateway trusts', async () => {
