@@ -30,6 +30,7 @@ import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus, type HealthProblem } from './http.ts';
 import { ExternalBroker } from './external.ts';
 import { TipEngine, airTemperatureDevices } from './tips.ts';
+import { scoutCellRows } from '../edge/imagery/scout-cells.ts';
 import { offsetMs } from '../edge/rules/local-time.ts';
 import { GatewayRecommender } from './recommender.ts';
 import { ImageryInbox, type ProcessedScene } from './imagery/inbox.ts';
@@ -218,6 +219,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         minIntervalMs: 60_000,
         everyMs: 5 * 60_000,
         timeZone: this.manifest.farm.timezone ?? 'Asia/Tokyo',
+        rules: c.rules,
       },
       this.log.child({ part: 'tips' }),
     );
@@ -396,9 +398,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.store.setMeta('settings_reported', told);
   }
 
-  /** A processed scene: its statistics and zones go to the server, then the recommendations. */
+  /**
+   * A processed scene: its statistics and zones go to the server, its scouting cells' index
+   * statistics to the store for the imagery-anomaly rule (which is run soon), then the
+   * recommendations.
+   */
   async onScene(r: ProcessedScene): Promise<Recommendation[]> {
     const now = Date.now();
+    this.keepCellStatistics(r, now);
     this.store.db.transaction(() => {
       this.store.enqueue(
         'imagery',
@@ -424,6 +431,27 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.sync?.kick();
     }
     return recs;
+  }
+
+  /**
+   * Keeps the scene's per-cell index statistics (edge/imagery/scout-cells.ts: fixed cells of
+   * the fields, not the scene's zone numbers), idempotently and bounded, and asks for the rules.
+   * A failure here is logged: the scene's results still go to the server.
+   */
+  private keepCellStatistics(r: ProcessedScene, now: number): void {
+    // A scene whose acquisition time nobody knew (stats.json says null; the inbox then stamps the
+    // processing time) cannot be placed in a zone's history.
+    if (!r.stats.scene?.acquired) return;
+    const acquired = Date.parse(r.acquired);
+    if (!Number.isFinite(acquired)) return;
+    try {
+      const rows = scoutCellRows(this.manifest.fields, r.zones, r.sceneId, acquired);
+      if (rows.length === 0) return;
+      this.store.putZoneIndex(rows, now);
+      this.tips.nudge();
+    } catch (e) {
+      this.log.error({ scene: r.sceneId, err: (e as Error).message }, 'scouting cell statistics not kept');
+    }
   }
 
   /** Daily mean air temperature (the farm's local days, the last year) from its weather stations. */

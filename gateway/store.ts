@@ -3,6 +3,7 @@
 // that transaction commits does the broker send the PUBACK.
 import { statSync } from 'node:fs';
 import { HatakeError } from '../protocol/errors.ts';
+import type { ScoutCellPoint } from '../edge/imagery/scout-cells.ts';
 import { openDatabase, type Db } from '../runtime/sqlite.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import type { SyncBatch, SyncItem, SyncKind } from '../protocol/sync.ts';
@@ -49,11 +50,30 @@ const MIGRATIONS = [
   ALTER TABLE devices ADD COLUMN lora_gateway TEXT;
   ALTER TABLE devices ADD COLUMN lora_gateways INTEGER;
   `,
+  // Per-scene statistics of fixed scouting cells, the history the imagery-anomaly rule judges.
+  // `grid` names the cells' layout (it changes with the field's boundary, and history of other
+  // ground is not read back).
+  `
+  CREATE TABLE zone_index (
+    field TEXT NOT NULL, grid TEXT NOT NULL, idx TEXT NOT NULL, time INTEGER NOT NULL, zone TEXT NOT NULL,
+    mean REAL NOT NULL, valid_fraction REAL NOT NULL, lon REAL, lat REAL, scene TEXT,
+    PRIMARY KEY (field, grid, idx, time, zone)
+  ) WITHOUT ROWID;
+  CREATE INDEX zone_index_by_time ON zone_index (time);
+  `,
 ];
 
 const HOUR = 3_600_000;
 /** Past every time a row can have (SQLite's largest integer): seeks to the next series. */
 const LAST_TIME = '9223372036854775807';
+
+/** Zone index points kept at most (oldest dropped first): about a year of 50 fields' 9 cells × 6 indices every 5 days. */
+export const ZONE_INDEX_MAX_ROWS = 200_000;
+/** Zone index points older than this (before the newest insert's time) are dropped. */
+export const ZONE_INDEX_RETENTION_MS = 366 * 24 * HOUR;
+
+/** A scouting cell's index statistic in one scene, as the gateway keeps it (edge/imagery/scout-cells.ts). */
+export type ZoneIndexRow = ScoutCellPoint;
 
 /** What the database and its filesystem hold, in bytes. */
 export interface DiskUse {
@@ -675,6 +695,77 @@ export class GatewayStore {
     return this.db
       .prepare('SELECT time, device, topic, code, reason, head FROM dead_letters ORDER BY id DESC LIMIT ?')
       .all(limit) as DeadLetter[];
+  }
+
+  /**
+   * Keeps a scene's zone index points. The same scene processed again replaces its points (the
+   * key is field, grid, index, acquisition time and zone). Then bounds the table: points more than
+   * `retentionMs` older than `now` go, and beyond `maxRows` the oldest go. Returns the rows dropped.
+   */
+  putZoneIndex(
+    rows: readonly ZoneIndexRow[],
+    now: number,
+    { retentionMs = ZONE_INDEX_RETENTION_MS, maxRows = ZONE_INDEX_MAX_ROWS } = {},
+  ): number {
+    const put = this.db.prepare(
+      `INSERT INTO zone_index (field, grid, idx, time, zone, mean, valid_fraction, lon, lat, scene)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (field, grid, idx, time, zone) DO UPDATE SET mean = excluded.mean,
+         valid_fraction = excluded.valid_fraction, lon = excluded.lon, lat = excluded.lat, scene = excluded.scene`,
+    );
+    return this.db.transaction(() => {
+      for (const r of rows)
+        put.run(
+          r.field,
+          r.grid,
+          r.index,
+          r.time,
+          r.zone,
+          r.mean,
+          r.validFraction,
+          r.centroid?.[0] ?? null,
+          r.centroid?.[1] ?? null,
+          r.scene ?? null,
+        );
+      let dropped = this.db.prepare('DELETE FROM zone_index WHERE time < ?').run(now - retentionMs).changes;
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM zone_index').get() as { n: number };
+      if (n > maxRows)
+        dropped += this.db
+          .prepare(
+            `DELETE FROM zone_index WHERE (field, grid, idx, time, zone) IN
+               (SELECT field, grid, idx, time, zone FROM zone_index ORDER BY time LIMIT ?)`,
+          )
+          .run(n - maxRows).changes;
+      return dropped;
+    })();
+  }
+
+  /**
+   * The zone index points acquired in [from, to], of each field's current cell layout only
+   * (`grids`: field → grid; fields not named are left out), oldest first.
+   */
+  zoneIndex(grids: ReadonlyMap<string, string>, from: number, to: number): ZoneIndexRow[] {
+    if (grids.size === 0) return [];
+    const rows = this.db
+      .prepare(
+        `SELECT z.field, z.grid, z.zone, z.idx AS "index", z.time, z.mean, z.valid_fraction AS validFraction,
+                z.lon, z.lat, z.scene
+         FROM zone_index z JOIN json_each(?) g ON z.field = g.key AND z.grid = g.value
+         WHERE z.time >= ? AND z.time <= ? ORDER BY z.time, z.field, z.idx, z.zone`,
+      )
+      .all(JSON.stringify(Object.fromEntries(grids)), from, to) as (Omit<
+      ZoneIndexRow,
+      'centroid' | 'scene'
+    > & {
+      lon: number | null;
+      lat: number | null;
+      scene: string | null;
+    })[];
+    return rows.map(({ lon, lat, scene, ...r }) => ({
+      ...r,
+      ...(lon !== null && lat !== null ? { centroid: [lon, lat] as [number, number] } : {}),
+      ...(scene !== null ? { scene } : {}),
+    }));
   }
 
   /** Keeps the last good downlink document of a kind and id (replacing the previous one). */

@@ -2,7 +2,8 @@
 // minute) and on a timer, offline too. Raised tips go to the outbox for the server and to the
 // status page, and so does the end of a tip whose condition cleared; the lifecycle state (what is
 // live, hysteresis, cool-downs) is kept in the gateway's database so a restart does not raise the
-// same tip twice.
+// same tip twice. The imagery-anomaly rule reads the index history of each field's scouting cells
+// (fixed ground; edge/imagery/scout-cells.ts), which the gateway keeps for every scene it processes.
 import type { Reading } from '../protocol/telemetry.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import type { Tip, TipCleared } from '../protocol/tip.ts';
@@ -13,17 +14,21 @@ import {
   emptyTipState,
   liveTipIds,
   parseTipState,
+  type RulesConfig,
   type TipState,
 } from '../edge/rules/index.ts';
 import type { TipEnded } from '../edge/rules/lifecycle.ts';
-import type { DailyTemperature } from '../edge/rules/context.ts';
+import type { DailyTemperature, ZoneIndexPoint } from '../edge/rules/context.ts';
+import type { ImageryAnomalyParams } from '../edge/rules/imagery-anomaly.ts';
 import { offsetMs } from '../edge/rules/local-time.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
+import { cellGridId } from '../edge/imagery/scout-cells.ts';
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const READING_COLUMNS = 'device, metric, value, unit, time, flags';
 /** A row of the gateway's readings table: a reading with its flags still as JSON text. */
 type StoredReading = Omit<Reading, 'flags'> & { flags: string };
@@ -41,13 +46,15 @@ export interface TipEngineOptions {
   /** Evaluation even without new readings (expiry, devices gone silent). */
   everyMs: number;
   timeZone: string;
+  /** The rules' settings (the gateway file's `rules:` section); defaults when absent. */
+  rules?: RulesConfig;
 }
 
 export class TipEngine {
   private timer: NodeJS.Timeout | undefined;
   private lastRunMono = -Infinity;
   private pending: NodeJS.Timeout | undefined;
-  private readonly rules = resolveRulesConfig();
+  private readonly rules: ReturnType<typeof resolveRulesConfig>;
   private readonly store: GatewayStore;
   private readonly catalogue: Catalogue;
   private readonly manifest: () => Manifest;
@@ -67,6 +74,7 @@ export class TipEngine {
     this.catalogue = catalogue;
     this.manifest = manifest;
     this.opts = opts;
+    this.rules = resolveRulesConfig(opts.rules);
     this.log = log;
   }
 
@@ -137,6 +145,7 @@ export class TipEngine {
           readings: readings.map((r) => ({ ...r, flags: JSON.parse(r.flags) as Reading['flags'] })),
           lastSeen,
           dailyTemperatures: this.dailyTemperatures(m, now),
+          zoneIndex: this.zoneIndex(m, now),
         },
         this.rules,
       );
@@ -185,6 +194,19 @@ export class TipEngine {
         (metric) => series.all(d.id, metric, from, windowFrom) as StoredReading[],
       );
     });
+  }
+
+  /**
+   * The scouting cells' index history for the imagery-anomaly rule: the points of each field's
+   * current cell layout as far back as the rule looks (its history before a scene it still judges).
+   */
+  private zoneIndex(m: Manifest, now: number): ZoneIndexPoint[] {
+    const P = this.rules.get('imagery-anomaly') as ImageryAnomalyParams | undefined;
+    if (!P) return [];
+    const grids = new Map(m.fields.flatMap((f) => (f.boundary ? [[f.id, cellGridId(f)] as const] : [])));
+    return this.store
+      .zoneIndex(grids, now - (P.historyDays + P.maxSceneAgeDays) * DAY, now + 5 * 60_000)
+      .map(({ grid: _grid, ...p }) => p);
   }
 
   /** Daily minimum and maximum air temperature per local day, for the days before the window. */

@@ -132,3 +132,60 @@ describe('tips on a gateway with no server', () => {
     expect(ends()).toHaveLength(1);
   });
 });
+
+describe("the rules' settings from the gateway file", () => {
+  let own: Stack;
+  afterAll(async () => {
+    await own?.close();
+  });
+
+  it('judges by the marks the file gives (3.40 V is critical under a 3.45 V mark), and not at all when switched off', async () => {
+    // The helpers above talk to `stack`; point them at this test's gateways meanwhile.
+    const [main, mainBase] = [stack, base];
+    own = await startStack({
+      server: false,
+      gateway: {
+        rules: {
+          params: { 'battery-low': { kits: { 'hatake-soil-probe': { lowV: 3.6, criticalV: 3.45 } } } },
+        },
+      },
+    });
+    stack = own;
+    base = `http://127.0.0.1:${own.gateway.httpPort}`;
+    try {
+      const now = Date.now();
+      await sendLowBattery([now - 3 * 60_000, now - 2 * 60_000, now - 60_000]);
+      const s = await eventually(async () => {
+        const st = await status();
+        return batteryTips(st).length > 0 ? st : undefined;
+      }, 10_000);
+      const [tip] = batteryTips(s);
+      expect(tip!.severity).toBe('severe');
+      expect(tip!.text.en).toContain('3.45 V');
+    } finally {
+      [stack, base] = [main, mainBase];
+    }
+    await own.close();
+
+    own = await startStack({ server: false, gateway: { rules: { disabled: ['battery-low'] } } });
+    [stack, base] = [own, `http://127.0.0.1:${own.gateway.httpPort}`];
+    try {
+      const now = Date.now();
+      await sendLowBattery([now - 3 * 60_000, now - 2 * 60_000, now - 60_000]);
+      own.gateway.tips.run(Date.now());
+      expect(batteryTips(await status())).toEqual([]);
+      // The engine did run: the readings are there, only the switched-off rule said nothing.
+      expect(
+        (
+          own.gateway.store.db
+            .prepare("SELECT COUNT(*) AS n FROM readings WHERE metric = 'battery'")
+            .get() as {
+            n: number;
+          }
+        ).n,
+      ).toBe(3);
+    } finally {
+      [stack, base] = [main, mainBase];
+    }
+  });
+});
