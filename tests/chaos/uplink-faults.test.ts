@@ -4,11 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deviceTopic } from '../../protocol/topics.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
+import type { SyncBatch } from '../../protocol/sync.ts';
 import { FaultyProxy } from '../helpers/faulty-proxy.ts';
 import { ServerProcess } from '../helpers/server-process.ts';
 import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
@@ -148,9 +150,23 @@ describe('server killed with SIGKILL during a batch', () => {
         batchMaxItems: 500,
         batchDelayMs: 10,
         backoffCapMs: 300,
+        // Once armed, the next sync request is followed at once by SIGKILL to the server: the
+        // process dies with that batch on the wire or half applied, never between two batches.
+        fetch: (url, init) => {
+          const res = fetch(url, init);
+          const kill = killDuring;
+          killDuring = undefined;
+          if (kill) {
+            sentBeforeKill = JSON.parse(gunzipSync(init.body as Uint8Array).toString()) as SyncBatch;
+            kill();
+          }
+          return res;
+        },
       },
       quietLog(),
     );
+    let killDuring: (() => void) | undefined;
+    let sentBeforeKill: SyncBatch | undefined;
     cleanups.push(() => sync.stop());
     const countAtServer = () => {
       const db = new Database(join(dir, 'server', 'server.db'), { readonly: true });
@@ -166,9 +182,12 @@ describe('server killed with SIGKILL during a batch', () => {
     };
     sync.start();
     await eventually(() => countAtServer() > 3000, 60_000, 20);
-    await server.kill('SIGKILL');
+    await new Promise<void>((killed) => (killDuring = () => void server.kill('SIGKILL').then(killed)));
     const atKill = countAtServer();
     expect(atKill).toBeLessThan(N);
+    // The batch in flight at the kill failed at the gateway (no answer), so it is sent again.
+    expect(sentBeforeKill!.items.length).toBeGreaterThan(0);
+    await eventually(() => sync.status.consecutiveFailures > 0, 10_000, 10);
     await server.start();
     await eventually(() => stack.gateway.store.outboxDepth() === 0, 120_000, 100);
     expect(countAtServer()).toBe(N);
