@@ -64,6 +64,11 @@ export const SensorProfile = Type.Object(
     nodata: Type.Union([Type.Number(), Type.Null()]),
     /** Scene-classification classes to keep (the rest is masked), when the profile has an `scl` band. */
     sclKeep: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { maxItems: 256 })),
+    /**
+     * The Sentinel-2 product level the profile reads: a scene whose metadata names the other level
+     * is refused (top-of-atmosphere read as surface reflectance, or the reverse, gives wrong indices).
+     */
+    level: Type.Optional(Type.Union([Type.Literal('L1C'), Type.Literal('L2A')])),
   },
   { additionalProperties: false },
 );

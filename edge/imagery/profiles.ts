@@ -36,6 +36,7 @@ export const PROFILES: readonly SensorProfile[] = [
     offsetRule: 's2-l2a-baseline',
     nodata: 0,
     sclKeep: SCL_KEEP_DEFAULT,
+    level: 'L2A',
   },
   {
     id: 's2-l2a-paddy',
@@ -45,6 +46,7 @@ export const PROFILES: readonly SensorProfile[] = [
     offsetRule: 's2-l2a-baseline',
     nodata: 0,
     sclKeep: SCL_KEEP_PADDY,
+    level: 'L2A',
   },
   {
     id: 's2-l1c',
@@ -54,6 +56,7 @@ export const PROFILES: readonly SensorProfile[] = [
     // L1C has RADIO_ADD_OFFSET −1000 from baseline 04.00 on, like L2A's BOA_ADD_OFFSET.
     offsetRule: 's2-l2a-baseline',
     nodata: 0,
+    level: 'L1C',
   },
   {
     id: 'planetscope-4b',

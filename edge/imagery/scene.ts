@@ -11,7 +11,7 @@ import { RasterFile, type BlockCache, type Grid, type Samples, type Window } fro
 import { discoverMetadata, type SceneMetadata } from './scene-metadata.ts';
 import { decideRadiometry, type Radiometry } from './radiometry.ts';
 import { INDICES, resolveInputs, type IndexDef } from './indices.ts';
-import { derivedIndex } from './profiles.ts';
+import { PROFILES, derivedIndex } from './profiles.ts';
 
 export interface SceneInput {
   /** One multi-band file, or one file per band (and the SCL band), over the same grid. */
@@ -136,6 +136,14 @@ export class Scene {
       if (input.useScl === false || maskFile) sources.delete('scl');
 
       const meta = { ...discoverMetadata(input.files), ...stripUndefined(input.metadata ?? {}) };
+      if (profile.level && meta.level && meta.level !== profile.level) {
+        const fits = PROFILES.filter((p) => p.level === meta.level).map((p) => p.id);
+        throw new HatakeError(
+          'HATAKE_E_IMAGERY_RADIOMETRY',
+          `the scene is Sentinel-2 ${meta.level} (${meta.source ?? 'its metadata'}) but profile ${profile.id} reads ${profile.level}`,
+          { place: { file: input.files[0] }, expected: `a profile for ${meta.level}: ${fits.join(', ')}` },
+        );
+      }
       const radiometry = decideRadiometry(profile, meta, {
         offset: input.offset,
         offsetFrom: input.offsetFrom,

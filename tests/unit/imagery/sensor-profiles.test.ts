@@ -191,3 +191,45 @@ describe('s2-l1c: top-of-atmosphere bands, offset by processing baseline', () =>
     expect(stats.fields.f!.indices.ndvi!.mean!).toBeCloseTo(0.7647, 4);
   });
 });
+
+describe('the product level the metadata names must be the profile’s', () => {
+  const n = 10 * 10;
+  async function open(sub: string, productType: string, profile: string) {
+    mkdirSync(join(dir, sub));
+    const file = tiff(join(dir, sub), 'clip.tif', [filled(n, 1400), filled(n, 4000)], 10, 10);
+    writeFileSync(
+      join(dir, sub, 'item.json'),
+      JSON.stringify({
+        type: 'Feature',
+        stac_version: '1.0.0',
+        id: `S2B_54SUE_20260701_0_${sub}`,
+        properties: {
+          datetime: '2026-07-01T01:36:00Z',
+          's2:processing_baseline': '05.11',
+          's2:product_type': productType,
+        },
+      }),
+    );
+    const scene = await Scene.open({
+      files: [file],
+      profile: profileById(profile),
+      bands: { red: 1, nir: 2 },
+    });
+    await scene.close();
+  }
+
+  it('refuses an L1C scene read as L2A surface reflectance, and an L2A scene read as L1C, naming the profiles that fit', async () => {
+    await expect(open('l1c-as-l2a', 'S2MSI1C', 's2-l2a')).rejects.toMatchObject({
+      code: 'HATAKE_E_IMAGERY_RADIOMETRY',
+      message: expect.stringContaining('the scene is Sentinel-2 L1C') as unknown,
+      expected: 'a profile for L1C: s2-l1c',
+    });
+    await expect(open('l2a-as-l1c', 'S2MSI2A', 's2-l1c')).rejects.toMatchObject({
+      code: 'HATAKE_E_IMAGERY_RADIOMETRY',
+      message: expect.stringContaining('but profile s2-l1c reads L1C') as unknown,
+      expected: 'a profile for L2A: s2-l2a, s2-l2a-paddy',
+    });
+    // The matching level opens (the L2A profile wants its SCL band only when one is given).
+    await expect(open('l2a-as-l2a', 'S2MSI2A', 's2-l2a')).resolves.toBeUndefined();
+  });
+});
