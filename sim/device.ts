@@ -11,6 +11,11 @@ export { REFUSED_RETRY_MS, type Refusal } from './connect.ts';
 export interface SimulatedDeviceOptions extends KitLogin {
   intervalMs: number;
   signal: Signal;
+  /**
+   * On its first connection, the kit first reports the past `hours` every `everyMs`, oldest first
+   * (as a logger that kept its readings would): a fresh demo has a day of charts at once.
+   */
+  history?: { hours: number; everyMs: number };
 }
 
 export class SimulatedDevice {
@@ -38,8 +43,13 @@ export class SimulatedDevice {
    */
   async start(): Promise<boolean> {
     const { device } = this.opts;
+    let history = this.opts.history;
     this.conn = connectKit(this.opts, { clientId: `${device}-sim`, clean: false }, () => {
-      void this.publishNow().catch(() => {});
+      const past = history;
+      history = undefined;
+      void (past ? this.publishHistory(past) : Promise.resolve())
+        .then(() => this.publishNow())
+        .catch(() => {});
     });
     this.timer = setInterval(() => void this.publishNow().catch(() => {}), this.opts.intervalMs);
     return this.conn.first;
@@ -51,6 +61,13 @@ export class SimulatedDevice {
     const payload = JSON.stringify({ time: new Date(time).toISOString(), values: this.opts.signal(time) });
     await this.client.publishAsync(deviceTopic(this.opts.farm, this.opts.device, 'up'), payload, { qos: 1 });
     this.published++;
+  }
+
+  /** The past `hours` every `everyMs`, oldest first, ending one step before now. */
+  private async publishHistory(h: { hours: number; everyMs: number }): Promise<void> {
+    const now = Date.now();
+    for (let k = Math.floor((h.hours * 3_600_000) / h.everyMs) - 1; k >= 1; k--)
+      await this.publishNow(now - k * h.everyMs);
   }
 
   async stop(): Promise<void> {
