@@ -29,6 +29,30 @@ const FLOODED_NDVI = 0.5384615;
 const CANOPY: Refl = { blue: 0.04, green: 0.08, red: 0.05, re: 0.15, nir: 0.4 };
 const CANOPY_NDVI = 0.7777778;
 
+/**
+ * A square two-band clip (DN 1400 red, 4000 NIR) in its own folder with a STAC item beside it
+ * naming the processing baseline and the product type.
+ */
+function stacScene(sub: string, side: number, baseline: string, productType: string): string {
+  mkdirSync(join(dir, sub));
+  const n = side * side;
+  const file = tiff(join(dir, sub), 'clip.tif', [filled(n, 1400), filled(n, 4000)], side, side);
+  writeFileSync(
+    join(dir, sub, 'item.json'),
+    JSON.stringify({
+      type: 'Feature',
+      stac_version: '1.0.0',
+      id: `S2B_54SUE_20260701_0_${sub}`,
+      properties: {
+        datetime: '2026-07-01T01:36:00Z',
+        's2:processing_baseline': baseline,
+        's2:product_type': productType,
+      },
+    }),
+  );
+  return file;
+}
+
 describe('s2-l2a-paddy keeps water (SCL 6), s2-l2a masks it', () => {
   const W = 8;
   const dn = (refl: number) => Math.round(1000 + refl * 10000); // baseline 04.00 DNs
@@ -136,22 +160,7 @@ describe('s2-l1c: top-of-atmosphere bands, offset by processing baseline', () =>
 
   /** One two-band file with a STAC item beside it saying the baseline and that it is L1C. */
   async function withStac(sub: string, baseline: string) {
-    mkdirSync(join(dir, sub));
-    const file = tiff(join(dir, sub), 'clip.tif', [filled(n, 1400), filled(n, 4000)], 20, 20);
-    writeFileSync(
-      join(dir, sub, 'item.json'),
-      JSON.stringify({
-        type: 'Feature',
-        stac_version: '1.0.0',
-        id: 'S2B_54SUE_20260701_0_L1C',
-        properties: {
-          datetime: '2026-07-01T01:36:00Z',
-          's2:processing_baseline': baseline,
-          's2:product_type': 'S2MSI1C',
-        },
-      }),
-    );
-    return run(sub, [file], { red: 1, nir: 2 });
+    return run(sub, [stacScene(sub, 20, baseline, 'S2MSI1C')], { red: 1, nir: 2 });
   }
 
   it('has no SCL band, so nothing is masked by class', () => {
@@ -193,23 +202,8 @@ describe('s2-l1c: top-of-atmosphere bands, offset by processing baseline', () =>
 });
 
 describe('the product level the metadata names must be the profile’s', () => {
-  const n = 10 * 10;
   async function open(sub: string, productType: string, profile: string) {
-    mkdirSync(join(dir, sub));
-    const file = tiff(join(dir, sub), 'clip.tif', [filled(n, 1400), filled(n, 4000)], 10, 10);
-    writeFileSync(
-      join(dir, sub, 'item.json'),
-      JSON.stringify({
-        type: 'Feature',
-        stac_version: '1.0.0',
-        id: `S2B_54SUE_20260701_0_${sub}`,
-        properties: {
-          datetime: '2026-07-01T01:36:00Z',
-          's2:processing_baseline': '05.11',
-          's2:product_type': productType,
-        },
-      }),
-    );
+    const file = stacScene(sub, 10, '05.11', productType);
     const scene = await Scene.open({
       files: [file],
       profile: profileById(profile),
