@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import jsQRModule from 'jsqr';
 import { connectAsync } from 'mqtt';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kit } from '../../cli/kit.ts';
 import { BUILTIN_KITS_DIR, parseKitFile } from '../../firmware-config/catalogue.ts';
@@ -42,6 +44,18 @@ let gateway: Gateway;
 /** The broker port given to `kit provision --port`, which the gateway then listens on. */
 let port: number;
 const configValidator = validator(DeviceConfig);
+// jsqr is CommonJS whose exports object is the function, with itself as `default`.
+const jsQR = jsQRModule.default;
+
+/** What the device's QR code says (decoded from its PNG by jsQR, as a phone's camera would). */
+async function qrText(id: string): Promise<string | undefined> {
+  const { data, info } = await sharp(join(out, 'devices', `${id}.png`))
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return jsQR(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), info.width, info.height)
+    ?.data;
+}
 const config = (id: string) =>
   configValidator.parse(JSON.parse(readFileSync(join(out, 'devices', `${id}.json`), 'utf8')), id);
 const registry = () =>
@@ -152,7 +166,7 @@ async function mosquittoPub(c: DeviceConfig, message: string) {
 }
 
 describe('hatake kit provision', () => {
-  it('writes a registry with hashes only, and 0600 config files holding the secret', () => {
+  it('writes a registry with hashes only, 0600 config files holding the secret, and a QR code of the config', async () => {
     const reg = registry();
     expect(reg.devices.map((d) => d.id)).toEqual(['soil-1', 'water-1', 'lse-1']);
     const soil = config('soil-1');
@@ -182,6 +196,8 @@ describe('hatake kit provision', () => {
         .subarray(1, 4)
         .toString(),
     ).toBe('PNG');
+    // The QR code holds the device's configuration file, as it is on disk.
+    expect(JSON.parse((await qrText('soil-1'))!)).toEqual(soil);
   });
 
   it('writes a printable sheet with every device and QR code, escaping every name', () => {
@@ -233,6 +249,8 @@ describe('hatake kit provision', () => {
     expect(r.text).not.toContain(oldSoil.mqtt.secret);
     const newSoil = config('soil-1');
     expect(newSoil.mqtt.secret).not.toBe(oldSoil.mqtt.secret);
+    // The QR code to stick on the kit says the new secret, not the old one.
+    expect(JSON.parse((await qrText('soil-1'))!)).toEqual(newSoil);
     expect(r.text).not.toContain(newSoil.mqtt.secret);
     expect(config('water-1').mqtt.secret).toBe(oldWater.mqtt.secret);
     const after = registry();
