@@ -101,5 +101,5 @@ describe('the outbox budget of the gateway config, offline', () => {
       (store.db.prepare("SELECT COUNT(*) AS n FROM readings WHERE device = 'soil-1'").get() as { n: number })
         .n,
     ).toBe(2 * sent);
-  });
+  }, 60_000); // 400 acknowledged publishes and the wait, on a loaded CI machine
 });
