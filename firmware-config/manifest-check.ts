@@ -303,6 +303,9 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
         p.add(pointer, what(date), `a date on or before ${today}`, 'HATAKE_E_MANIFEST_FUTURE_DATE');
     };
     future(f.plantingDate, `${at}/plantingDate`, (d) => `planting date ${d} is in the future`);
+    const stage = f.stage;
+    if (isObj(stage))
+      future(stage.date, `${at}/stage/date`, (d) => `stage ${String(stage.id)} is dated ${d}, in the future`);
     if (isObj(f.observations)) {
       for (const [name, o] of Object.entries(f.observations)) {
         if (isObj(o))

@@ -5,7 +5,7 @@
 // same tip twice. The imagery-anomaly rule reads the index history of each field's scouting cells
 // (fixed ground; edge/imagery/scout-cells.ts), which the gateway keeps for every scene it processes.
 import type { Reading } from '../protocol/telemetry.ts';
-import type { Manifest } from '../protocol/manifest.ts';
+import type { Field, Manifest } from '../protocol/manifest.ts';
 import type { Tip, TipCleared } from '../protocol/tip.ts';
 import {
   evaluateRules,
@@ -135,9 +135,11 @@ export class TipEngine {
           .filter((d) => d.lastSeen !== null)
           .map((d) => [d.id, d.lastSeen!]),
       );
+      const declared = declaredStages(m.fields, now, this.opts.timeZone);
       const evaluation = evaluateRules(
         {
           now,
+          stages: declared.stages,
           farm: m.farm,
           fields: m.fields,
           devices: m.devices,
@@ -149,7 +151,10 @@ export class TipEngine {
         },
         this.rules,
       );
-      this.lastNotes = evaluation.notes.slice(0, 20).map((n) => `${n.rule ?? ''}: ${n.message}`);
+      this.lastNotes = [
+        ...declared.notes,
+        ...evaluation.notes.map((n) => `${n.rule ?? ''}: ${n.message}`),
+      ].slice(0, 20);
       const step = stepTips(this.state(), evaluation.assessments, now);
       this.store.db.transaction(() => {
         this.store.setMeta('tip_state', JSON.stringify(step.state));
@@ -232,4 +237,32 @@ export const tipClearedItem = (c: TipEnded): TipCleared => ({ id: c.tipId, dedup
 /** The farm's devices whose kit measures air temperature (its weather stations). */
 export function airTemperatureDevices(m: Manifest, catalogue: Catalogue): string[] {
   return m.devices.filter((d) => catalogue.kits.get(d.kit)?.metrics.air_temperature).map((d) => d.id);
+}
+
+/** How long a stage seen in the field stands in for the GDD estimate. */
+export const DECLARED_STAGE_DAYS = 21;
+
+/**
+ * The growth stages people saw in the fields (the manifest's `stage`), for the rules: each for
+ * DECLARED_STAGE_DAYS after its date (the farm's local days); an older one is left to the GDD
+ * estimate, with a note saying so.
+ */
+export function declaredStages(
+  fields: readonly Field[],
+  now: number,
+  timeZone: string,
+): { stages: Record<string, string>; notes: string[] } {
+  const today = Date.parse(new Date(now + offsetMs(timeZone, now)).toISOString().slice(0, 10));
+  const stages: Record<string, string> = {};
+  const notes: string[] = [];
+  for (const f of fields) {
+    if (!f.stage) continue;
+    const days = Math.round((today - Date.parse(f.stage.date)) / DAY);
+    if (days >= 0 && days <= DECLARED_STAGE_DAYS) stages[f.id] = f.stage.id;
+    else
+      notes.push(
+        `stage: ${f.id}'s stage ${f.stage.id} of ${f.stage.date} is ${days} days old; the GDD estimate is used (update the field's stage)`,
+      );
+  }
+  return { stages, notes };
 }

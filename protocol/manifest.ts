@@ -64,6 +64,23 @@ const fieldProperties = {
   variety: Type.Optional(Type.String({ maxLength: 64 })),
   plantingDate: Type.Optional(Type.String({ format: 'date' })),
   soilTexture: Type.Optional(Type.String({ maxLength: 32 })),
+  stage: Type.Optional(
+    Type.Object(
+      {
+        id: Type.String({
+          pattern: '^[A-Za-z0-9_-]{1,40}$',
+          description:
+            "A stage of the crop's stage profile, e.g. tillering, panicle_initiation (docs/rules.md)",
+        }),
+        date: Type.String({ format: 'date', description: 'When it was seen in the field (YYYY-MM-DD)' }),
+      },
+      {
+        additionalProperties: false,
+        description:
+          'The growth stage a person saw in the field: the rules take it over the GDD estimate for 21 days after its date',
+      },
+    ),
+  ),
   observations: Type.Optional(
     Dict('^[a-z][a-z0-9_]{0,63}$', FieldObservation, {
       maxProperties: 32,

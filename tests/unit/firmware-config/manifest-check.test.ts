@@ -83,6 +83,29 @@ describe('manifest validation', () => {
     ]);
   });
 
+  it('checks a stage seen in the field: dated in the future, or with no date, each placed', () => {
+    const text = `farm: { id: f1, name: F }\nfields:\n  - id: p1\n    name: P1\n    crop: rice\n    stage: { id: tillering, date: '2099-06-01' }\ndevices: []\n`;
+    expect(
+      checkManifest('s.yaml', text, { catalogue: cat, today: '2026-11-28' }).problems.map((p) => [
+        p.place?.line,
+        p.code,
+        p.message,
+      ]),
+    ).toEqual([[6, 'HATAKE_E_MANIFEST_FUTURE_DATE', 'stage tillering is dated 2099-06-01, in the future']]);
+    const undated = checkManifest('s.yaml', text.replace(", date: '2099-06-01'", ''), {
+      catalogue: cat,
+      today: '2026-11-28',
+    });
+    expect(undated.manifest).toBeUndefined();
+    expect(undated.problems[0]?.place?.line).toBe(6);
+    const ok = checkManifest('s.yaml', text.replace('2099-06-01', '2026-06-01'), {
+      catalogue: cat,
+      today: '2026-11-28',
+    });
+    expect(ok.problems).toEqual([]);
+    expect(ok.manifest?.fields[0]?.stage).toEqual({ id: 'tillering', date: '2026-06-01' });
+  });
+
   it('inlines a boundary given by path when loading, so the server never sees a path', () => {
     const ok = `farm: { id: f1, name: F }\nfields:\n  - { id: upland-3, name: U3, boundary: boundaries/upland-3.geojson }\ndevices:\n  - { id: s1, kit: hatake-soil-probe, field: upland-3, position: [138.915, 37.805] }\n`;
     const { manifest, problems } = checkManifest(join(FIXTURES, 'ok.yaml'), ok, {

@@ -1,0 +1,118 @@
+// A growth stage a person saw in the field (the manifest field's `stage`, dated): the running
+// gateway's rules take it over the GDD estimate — which needs a season of weather the gateway may
+// not have — for 21 days after its date. Here the paddy is declared at tillering (water band
+// 1–3 cm) and stands in 6 cm of water: the paddy-water tip appears. Declared 40 days ago, the
+// stage is not used (the GDD estimate cannot be made from this gateway's data either, so no tip),
+// and the gateway says why.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deviceTopic } from '../../protocol/topics.ts';
+import { declaredStages } from '../../gateway/tips.ts';
+import { DEMO_MANIFEST_FILE, startStack, type Stack } from '../helpers/stack.ts';
+import type { Field } from '../../protocol/manifest.ts';
+
+let stack: Stack | undefined;
+const written: string[] = [];
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+  for (const f of written.splice(0)) rmSync(f, { force: true });
+});
+
+const DAY = 86_400_000;
+const jstDate = (t: number) => new Date(t + 9 * 3_600_000).toISOString().slice(0, 10);
+
+/** The demo farm with paddy-1's stage declared as seen on `date`. */
+async function gatewayWithStage(id: string, date: string): Promise<Stack> {
+  const text = readFileSync(DEMO_MANIFEST_FILE, 'utf8');
+  const at = text.indexOf('  - id: paddy-1\n');
+  expect(at).toBeGreaterThanOrEqual(0);
+  const cut = at + '  - id: paddy-1\n'.length;
+  const dir = join(DEMO_MANIFEST_FILE, '..');
+  const file = join(dir, `hatake-declared-stage-${process.pid}-${date}.yaml`);
+  written.push(file);
+  writeFileSync(file, `${text.slice(0, cut)}    stage: { id: ${id}, date: '${date}' }\n${text.slice(cut)}`);
+  return startStack({ server: false, gateway: { manifest: file } });
+}
+
+async function standingWater(s: Stack, cm: number): Promise<void> {
+  const c = await mqtt.connectAsync(s.mqttUrl, {
+    username: 'water-1',
+    password: s.secrets['water-1'],
+    reconnectPeriod: 0,
+  });
+  try {
+    const now = Date.now();
+    for (const ago of [50, 40, 30, 20, 10, 2])
+      await c.publishAsync(
+        deviceTopic('demo-farm', 'water-1', 'up'),
+        JSON.stringify({ time: now - ago * 60_000, values: { water_level: cm, water_temperature: 14 } }),
+        { qos: 1 },
+      );
+  } finally {
+    await c.endAsync();
+  }
+}
+
+const paddyTips = async (s: Stack) =>
+  (
+    (await (await fetch(`http://127.0.0.1:${s.gateway.httpPort}/api/status`)).json()) as {
+      tips: { kind: string; field: string; title: { en: string }; text: { en: string } }[];
+    }
+  ).tips.filter((t) => t.kind === 'paddy_water');
+
+describe('a growth stage seen in the field', () => {
+  it('is the stage the paddy-water rule judges by, on the running gateway', async () => {
+    stack = await gatewayWithStage('tillering', jstDate(Date.now() - 2 * DAY));
+    await standingWater(stack, 6);
+    stack.gateway.tips.run(Date.now());
+    const tips = await paddyTips(stack);
+    expect(tips).toHaveLength(1);
+    expect(tips[0]!.field).toBe('paddy-1');
+    expect(tips[0]!.title.en).toMatch(/water level too high/);
+    expect(tips[0]!.text.en).toContain('outside the 1.0–3.0 cm band for tillering');
+  });
+
+  it('is not used 40 days after its date, and the gateway says so', async () => {
+    stack = await gatewayWithStage('tillering', jstDate(Date.now() - 40 * DAY));
+    await standingWater(stack, 6);
+    stack.gateway.tips.run(Date.now());
+    expect(await paddyTips(stack)).toEqual([]);
+    expect(stack.gateway.tips.lastNotes.join('\n')).toMatch(
+      /paddy-1's stage tillering of \d{4}-\d{2}-\d{2} is 40 days old; the GDD estimate is used/,
+    );
+  });
+});
+
+describe('declaredStages', () => {
+  const field = (date: string): Field => ({
+    id: 'p',
+    name: 'P',
+    crop: 'rice',
+    stage: { id: 'heading', date },
+  });
+  // 2026-08-20 23:30 JST is 14:30 UTC: the farm's day, not UTC's, counts.
+  const now = Date.parse('2026-08-20T14:30:00Z');
+
+  it('takes a stage from its date through 21 days after it, by the farm’s local day', () => {
+    expect(declaredStages([field('2026-08-20')], now, 'Asia/Tokyo').stages).toEqual({ p: 'heading' });
+    expect(declaredStages([field('2026-07-30')], now, 'Asia/Tokyo').stages).toEqual({ p: 'heading' });
+    const old = declaredStages([field('2026-07-29')], now, 'Asia/Tokyo');
+    expect(old.stages).toEqual({});
+    expect(old.notes).toEqual([
+      "stage: p's stage heading of 2026-07-29 is 22 days old; the GDD estimate is used (update the field's stage)",
+    ]);
+    // In UTC the same instant is still 2026-08-20 too, but at 15:30 UTC Tokyo is on the 21st.
+    const later = Date.parse('2026-08-20T15:30:00Z');
+    expect(declaredStages([field('2026-07-30')], later, 'Asia/Tokyo').stages).toEqual({});
+    expect(declaredStages([field('2026-07-30')], later, 'UTC').stages).toEqual({ p: 'heading' });
+  });
+
+  it('leaves a stage dated after today to the GDD estimate, and fields without one alone', () => {
+    const r = declaredStages([field('2026-08-22'), { id: 'q', name: 'Q' }], now, 'Asia/Tokyo');
+    expect(r.stages).toEqual({});
+    expect(r.notes).toHaveLength(1);
+  });
+});
