@@ -15,7 +15,7 @@ import type { MultiPolygon as ClipMultiPolygon, Polygon as ClipPolygon } from 'p
 import type { Field } from '../../protocol/manifest.ts';
 import type { ZoneCollection } from '../../protocol/imagery.ts';
 import type { MultiPolygonGeometry } from '../../protocol/recommendation.ts';
-import { areaM2 } from '../recommend/coverage.ts';
+import { AUTHALIC_RADIUS_M, areaM2, clipRobustly } from '../recommend/coverage.ts';
 import type { ZoneIndexPoint } from '../rules/context.ts';
 
 /** Version of the cell layout (part of the grid id: a change of layout starts a new history). */
@@ -27,7 +27,7 @@ const CELLS_PER_FIELD = 9;
 const MAX_CELLS = 64;
 /** A cell cut by the boundary to less than this share of its square is left out. */
 const MIN_CELL_SHARE = 0.25;
-const M_PER_DEG = (6371007.2 * Math.PI) / 180;
+const M_PER_DEG = (AUTHALIC_RADIUS_M * Math.PI) / 180;
 
 /**
  * One statistic of one index over one scouting cell of a field in one scene: the rule's
@@ -57,29 +57,9 @@ export function cellGridId(field: Pick<Field, 'boundary'>): string {
 const multiArea = (mp: ClipMultiPolygon): number =>
   mp.length ? areaM2({ type: 'MultiPolygon', coordinates: mp as MultiPolygonGeometry['coordinates'] }) : 0;
 
-/** polygon-clipping's intersection, retried on coordinates snapped to 1e-9° and 1e-8° (its robustness bugs). */
-function intersect(a: ClipMultiPolygon, b: ClipMultiPolygon): ClipMultiPolygon {
-  let failure: unknown;
-  for (const perDegree of [0, 1e9, 1e8]) {
-    const snap = (mp: ClipMultiPolygon): ClipMultiPolygon =>
-      perDegree
-        ? (mp.map((poly) =>
-            poly.map((ring) =>
-              ring.map(([x, y]) => [
-                Math.round(x * perDegree) / perDegree,
-                Math.round(y * perDegree) / perDegree,
-              ]),
-            ),
-          ) as ClipMultiPolygon)
-        : mp;
-    try {
-      return polygonClipping.intersection(snap(a), snap(b));
-    } catch (e) {
-      failure = e;
-    }
-  }
-  throw failure;
-}
+/** polygon-clipping's intersection, robust to its edge-case bugs (clipRobustly). */
+const intersect = (a: ClipMultiPolygon, b: ClipMultiPolygon): ClipMultiPolygon =>
+  clipRobustly((snap) => polygonClipping.intersection(snap(a), snap(b)));
 
 /**
  * The area-weighted centroid of a multipolygon's outer rings less their holes (planar lon/lat,

@@ -64,6 +64,25 @@ const snapTo = (mp: ClipMultiPolygon, perDegree: number): ClipMultiPolygon =>
     ),
   ) as ClipMultiPolygon;
 
+/**
+ * Runs polygon-clipping operations with every input passed through `snap`: exact first, then
+ * snapped to 1e-9° (0.1 mm) and 1e-8° (1 mm, the imagery writes 8 decimals). polygon-clipping has
+ * open robustness bugs on nearly coincident edges ("Unable to complete output ring",
+ * mfogel/polygon-clipping#91, #139) that coordinates snapped to a grid avoid. Throws the last
+ * failure when none succeeds.
+ */
+export function clipRobustly<T>(run: (snap: (mp: ClipMultiPolygon) => ClipMultiPolygon) => T): T {
+  let failure: unknown;
+  for (const perDegree of [0, 1e9, 1e8]) {
+    try {
+      return run(perDegree ? (mp) => snapTo(mp, perDegree) : (mp) => mp);
+    } catch (e) {
+      failure = e;
+    }
+  }
+  throw failure;
+}
+
 const asGeometry = (mp: ClipMultiPolygon): MultiPolygonGeometry | null =>
   mp.length === 0 ? null : { type: 'MultiPolygon', coordinates: mp as ClipPolygon[] };
 
@@ -119,24 +138,15 @@ export function clipZonesToField(
       uncovered: zs.length ? polygonClipping.difference(f, ...zs) : f,
     };
   };
-  let result: ReturnType<typeof cut> | undefined;
-  let failure: unknown;
-  // polygon-clipping has open robustness bugs on nearly coincident edges ("Unable to complete
-  // output ring", mfogel/polygon-clipping#91, #139) that coordinates snapped to a grid avoid:
-  // exact first, then snapped to 1e-9° (0.1 mm) and 1e-8° (1 mm, the imagery writes 8 decimals).
-  for (const perDegree of [0, 1e9, 1e8]) {
-    try {
-      result = cut(perDegree ? (mp) => snapTo(mp, perDegree) : (mp) => mp);
-      break;
-    } catch (e) {
-      failure = e;
-    }
-  }
-  if (!result)
+  let result: ReturnType<typeof cut>;
+  try {
+    result = clipRobustly(cut);
+  } catch (failure) {
     throw new HatakeError(
       'HATAKE_E_FIELDS',
       `field ${field.slice(0, 200)}: cannot cut the zones to the boundary: ${String((failure as Error)?.message).slice(0, 200)}`,
     );
+  }
   const { fieldClean, clipped, uncovered } = result;
   const fieldGeometry = asGeometry(fieldClean);
   if (!fieldGeometry)
