@@ -119,24 +119,12 @@ function rulesSection(c: GatewayConfig['rules'], baseFile: string): RulesConfig 
   } catch (e) {
     if (!(e instanceof HatakeError)) throw e;
     throw new HatakeError('HATAKE_E_CONFIG', e.message, {
-      place: { file: baseFile, pointer: rulesPointer(rules, e) },
+      place: { file: baseFile, pointer: `/rules${e.place?.pointer ?? ''}` },
       expected: e.expected,
       cause: e,
     });
   }
   return rules;
-}
-
-/** Where in the file a rules error is: the unknown id, or the parameter inside `params.{rule}`. */
-function rulesPointer(rules: RulesConfig, e: HatakeError): string {
-  const unknown = /^no rule "(.+)"$/.exec(e.message)?.[1];
-  if (unknown !== undefined) {
-    const i = rules.disabled?.indexOf(unknown) ?? -1;
-    return i >= 0 ? `/rules/disabled/${i}` : `/rules/params/${unknown}`;
-  }
-  const id = /^parameters of rule ([a-z0-9-]+):/.exec(e.message)?.[1];
-  const inner = e.place?.pointer ?? '/';
-  return id ? `/rules/params/${id}${inner === '/' ? '' : inner}` : '/rules';
 }
 
 /** Fills defaults and resolves relative paths against `baseFile`'s folder. */

@@ -49,21 +49,39 @@ export interface Evaluation {
   results: RuleResult[];
 }
 
-/** Checks a rules configuration once (e.g. at start-up); throws HATAKE_E_RULE_PARAMS. */
+/**
+ * Checks a rules configuration once (e.g. at start-up); throws HATAKE_E_RULE_PARAMS placed in
+ * the configuration (`/disabled/1`, `/params/frost/severeC`).
+ */
 export function resolveRulesConfig(config: RulesConfig = {}): Map<string, LabelledParams> {
   const byId = new Map(RULES.map((r) => [r.id, r]));
-  for (const id of [...(config.disabled ?? []), ...Object.keys(config.params ?? {})]) {
-    if (!byId.has(id))
-      throw new HatakeError('HATAKE_E_RULE_PARAMS', `no rule "${id}"`, {
-        place: { pointer: `/${id}` },
-        expected: [...byId.keys()].join(', '),
-      });
-  }
+  const unknown = (id: string, pointer: string) =>
+    new HatakeError('HATAKE_E_RULE_PARAMS', `no rule "${id}"`, {
+      place: { pointer },
+      expected: [...byId.keys()].join(', '),
+    });
+  (config.disabled ?? []).forEach((id, i) => {
+    if (!byId.has(id)) throw unknown(id, `/disabled/${i}`);
+  });
+  for (const id of Object.keys(config.params ?? {})) if (!byId.has(id)) throw unknown(id, `/params/${id}`);
   const out = new Map<string, LabelledParams>();
   for (const r of RULES) {
     if (config.disabled?.includes(r.id)) continue;
     const o = config.params?.[r.id];
-    out.set(r.id, o ? configure(r, o as Partial<LabelledParams>) : r.defaults);
+    if (!o) {
+      out.set(r.id, r.defaults);
+      continue;
+    }
+    try {
+      out.set(r.id, configure(r, o as Partial<LabelledParams>));
+    } catch (e) {
+      if (!(e instanceof HatakeError)) throw e;
+      const inner = e.place?.pointer ?? '/';
+      throw new HatakeError(e.code, e.message, {
+        place: { pointer: `/params/${r.id}${inner === '/' ? '' : inner}` },
+        expected: e.expected,
+      });
+    }
   }
   return out;
 }
