@@ -211,15 +211,12 @@ export class DownlinkClient {
           !d.signature ||
           !verify(null, Buffer.from(d.bodyJson), this.key, Buffer.from(d.signature, 'base64'))
         ) {
-          throw new HatakeError(
-            'HATAKE_E_MODEL_INTEGRITY',
-            `${name}: signature does not verify with the server key`,
-          );
+          throw new HatakeError('HATAKE_E_MODEL_INTEGRITY', 'signature does not verify with the server key');
         }
       } else if (MUST_BE_SIGNED.has(d.kind)) {
         throw new HatakeError(
           'HATAKE_E_MODEL_INTEGRITY',
-          `${name}: no server public key configured to verify a ${d.kind}`,
+          `no server public key configured to verify a ${d.kind}`,
           {
             expected: 'server.publicKeyFile in the gateway config (from `hatake gateway register`)',
           },
@@ -227,12 +224,12 @@ export class DownlinkClient {
       }
       const handler = this.handlers.get(d.kind);
       if (!handler)
-        throw new HatakeError('HATAKE_E_CONFIG', `${name}: this gateway does not take ${d.kind} documents`);
+        throw new HatakeError('HATAKE_E_CONFIG', `this gateway does not take ${d.kind} documents`);
       let body: unknown;
       try {
         body = JSON.parse(d.bodyJson);
       } catch {
-        throw new HatakeError('HATAKE_E_PAYLOAD_JSON', `${name}: body is not JSON`);
+        throw new HatakeError('HATAKE_E_PAYLOAD_JSON', 'body is not JSON');
       }
       const what = await handler(
         { kind: d.kind, id: d.id, version: d.version, body, deleted: d.deleted },
@@ -269,8 +266,7 @@ export class DownlinkClient {
       this.events.raise({
         type: 'downlink_refused',
         severity: 'critical',
-        // (the checks above name the document already: not twice)
-        message: `refused ${name}: ${e.message.startsWith(`${name}: `) ? e.message.slice(name.length + 2) : e.message}`,
+        message: `refused ${name}: ${e.message}`,
         detail: { kind: d.kind, id: d.id, version: d.version, code: e.code },
       });
       return true;
