@@ -20,7 +20,7 @@ import {
 import type { TipEnded } from '../edge/rules/lifecycle.ts';
 import type { DailyTemperature, ZoneIndexPoint } from '../edge/rules/context.ts';
 import type { ImageryAnomalyParams } from '../edge/rules/imagery-anomaly.ts';
-import { offsetMs } from '../edge/rules/local-time.ts';
+import { dateToDay, localDay, offsetMs } from '../edge/rules/local-time.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -252,12 +252,12 @@ export function declaredStages(
   now: number,
   timeZone: string,
 ): { stages: Record<string, string>; notes: string[] } {
-  const today = Date.parse(new Date(now + offsetMs(timeZone, now)).toISOString().slice(0, 10));
+  const today = localDay(timeZone, now);
   const stages: Record<string, string> = {};
   const notes: string[] = [];
   for (const f of fields) {
     if (!f.stage) continue;
-    const days = Math.round((today - Date.parse(f.stage.date)) / DAY);
+    const days = today - (dateToDay(f.stage.date) ?? NaN);
     if (days >= 0 && days <= DECLARED_STAGE_DAYS) stages[f.id] = f.stage.id;
     else
       notes.push(
