@@ -191,9 +191,7 @@ export async function start(args: string[]): Promise<number> {
   const intervalMs = Number(values.interval) * 1000;
   // A fresh demo: each kit first reports its last day (every 30 min: 47 reports, inside the
   // gateway's burst allowance), so the charts and the rules have a day to read at once.
-  const history = gateway.store.db.prepare('SELECT 1 FROM readings LIMIT 1').get()
-    ? undefined
-    : { hours: 24, everyMs: 30 * 60_000 };
+  const history = gateway.store.hasReadings() ? undefined : { hours: 24, everyMs: 30 * 60_000 };
   // Each water gate holds back a paddy of its own (DEMO_PADDY); the field's level sensors read it.
   const gates = manifest.devices
     .filter((d) => d.kit === GATE_KIT)

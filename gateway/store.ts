@@ -687,6 +687,11 @@ export class GatewayStore {
     return this.outboxRows;
   }
 
+  /** Whether any raw reading is stored (one row looked up, not counted). */
+  hasReadings(): boolean {
+    return this.db.prepare('SELECT 1 FROM readings LIMIT 1').get() !== undefined;
+  }
+
   readingCount(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM readings').get() as { n: number }).n;
   }
