@@ -6,7 +6,15 @@ import type { Db } from '../runtime/sqlite.ts';
 import type { LiveHub } from './live.ts';
 
 export type DownlinkKind =
-  'manifest' | 'registry' | 'config' | 'model' | 'scene' | 'recommendation' | 'automation' | 'override';
+  | 'manifest'
+  | 'registry'
+  | 'config'
+  | 'model'
+  | 'scene'
+  | 'recommendation'
+  | 'automation'
+  | 'override'
+  | 'stage';
 
 export interface DownlinkDocument {
   farm: string;

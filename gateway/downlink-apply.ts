@@ -30,6 +30,7 @@ import { checkSessionAgainstCard } from '../edge/inference/session-check.ts';
 import { writeFileAtomic } from '../firmware-config/provision.ts';
 import { planAutomation } from './automations/plan.ts';
 import type { DownlinkClient, DownlinkDoc } from './downlink-client.ts';
+import { FieldStageDoc } from '../protocol/field-stage.ts';
 import type { NewEvent } from './events.ts';
 import type { GatewayStore } from './store.ts';
 import type { FailedScene, SceneSidecar } from './imagery/inbox.ts';
@@ -37,6 +38,21 @@ import { MAX_SCENE_BYTES, sha256File } from './imagery/receiver.ts';
 
 const registryValidator = validator(Registry);
 const sceneValidator = validator(SceneDownlink);
+const stageValidator = validator(FieldStageDoc);
+
+/**
+ * The `check` of stage documents (a growth stage recorded on the dashboard): the body must be a
+ * stage of this farm, for the field the document is named after; the rules say whether the stage
+ * fits the field's crop (an unknown one is a rule note, as in the manifest).
+ */
+export function stageCheck(farm: () => string) {
+  return (doc: DownlinkDoc): void => {
+    const body = stageValidator.parse(doc.body, `downlink stage ${doc.id}`, 'HATAKE_E_CONFIG');
+    if (body.farm !== farm()) throw new HatakeError('HATAKE_E_FORBIDDEN', `stage for farm "${body.farm}"`);
+    if (body.field !== doc.id)
+      throw new HatakeError('HATAKE_E_CONFIG', `stage document ${doc.id} names field "${body.field}"`);
+  };
+}
 
 /** A model sent down: fetch its artifact, check sha256 and that it loads and matches its card. */
 export function modelHandler(modelsDir: string, store: GatewayStore) {

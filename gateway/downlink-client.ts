@@ -44,6 +44,7 @@ const MUST_BE_SIGNED = new Set([
   'registry',
   'manifest',
   'config',
+  'stage',
 ]);
 
 export class DownlinkClient {

@@ -46,6 +46,7 @@ import { DownlinkClient, type DownlinkDoc } from './downlink-client.ts';
 import {
   automationKeeper,
   keepHandler,
+  stageCheck,
   manifestHandler,
   modelHandler,
   registryHandler,
@@ -566,6 +567,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     const kept = (doc: DownlinkDoc) => this.emit('document', doc);
     for (const kind of ['recommendation', 'override']) downlink.on(kind, keepHandler(this.store, kept));
+    // A growth stage recorded on the dashboard: kept for the rules, which look again now.
+    downlink.on(
+      'stage',
+      keepHandler(
+        this.store,
+        (doc) => {
+          kept(doc);
+          this.tips.nudge();
+        },
+        stageCheck(() => this.manifest.farm.id),
+      ),
+    );
     // An automation is kept only if the engine can run it here (the registry's devices, the
     // catalogue's kits, as createAutomationEngine gives them); else refused, the previous one kept,
     // and the refused one remembered: planned again whenever the devices change (a registry or

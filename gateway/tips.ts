@@ -7,6 +7,8 @@
 import type { Reading } from '../protocol/telemetry.ts';
 import type { Field, Manifest } from '../protocol/manifest.ts';
 import type { Tip, TipCleared } from '../protocol/tip.ts';
+import type { FieldStageDoc } from '../protocol/field-stage.ts';
+import { stageInEffect, type SeenStage } from '../edge/rules/stages.ts';
 import {
   evaluateRules,
   resolveRulesConfig,
@@ -20,7 +22,7 @@ import {
 import type { TipEnded } from '../edge/rules/lifecycle.ts';
 import type { DailyTemperature, ZoneIndexPoint } from '../edge/rules/context.ts';
 import type { ImageryAnomalyParams } from '../edge/rules/imagery-anomaly.ts';
-import { dateToDay, localDay, offsetMs } from '../edge/rules/local-time.ts';
+import { localDay, offsetMs } from '../edge/rules/local-time.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -135,7 +137,12 @@ export class TipEngine {
           .filter((d) => d.lastSeen !== null)
           .map((d) => [d.id, d.lastSeen!]),
       );
-      const declared = declaredStages(m.fields, now, this.opts.timeZone);
+      const declared = declaredStages(
+        m.fields,
+        now,
+        this.opts.timeZone,
+        this.store.documents<FieldStageDoc>('stage').map((d) => d.body),
+      );
       const evaluation = evaluateRules(
         {
           now,
@@ -239,11 +246,9 @@ export function airTemperatureDevices(m: Manifest, catalogue: Catalogue): string
   return m.devices.filter((d) => catalogue.kits.get(d.kit)?.metrics.air_temperature).map((d) => d.id);
 }
 
-/** How long a stage seen in the field stands in for the GDD estimate. */
-export const DECLARED_STAGE_DAYS = 21;
-
 /**
- * The growth stages people saw in the fields (the manifest's `stage`), for the rules: each for
+ * The growth stages people saw in the fields, for the rules: the manifest field's `stage` and the
+ * stage recorded on the dashboard (a `stage` document sent down), the later of the two, each for
  * DECLARED_STAGE_DAYS after its date (the farm's local days); an older one is left to the GDD
  * estimate, with a note saying so.
  */
@@ -251,17 +256,21 @@ export function declaredStages(
   fields: readonly Field[],
   now: number,
   timeZone: string,
+  recorded: readonly FieldStageDoc[] = [],
 ): { stages: Record<string, string>; notes: string[] } {
   const today = localDay(timeZone, now);
   const stages: Record<string, string> = {};
   const notes: string[] = [];
   for (const f of fields) {
-    if (!f.stage) continue;
-    const days = today - (dateToDay(f.stage.date) ?? NaN);
-    if (days >= 0 && days <= DECLARED_STAGE_DAYS) stages[f.id] = f.stage.id;
-    else
+    const seen: SeenStage[] = recorded
+      .filter((r) => r.field === f.id)
+      .map((r) => ({ stage: r.stage, date: r.date, source: 'recorded' }));
+    if (f.stage) seen.push({ stage: f.stage.id, date: f.stage.date, source: 'manifest' });
+    const { stage, ignored } = stageInEffect(seen, today);
+    if (stage) stages[f.id] = stage.stage;
+    else if (ignored)
       notes.push(
-        `stage: ${f.id}'s stage ${f.stage.id} of ${f.stage.date} is ${days} days old; the GDD estimate is used (update the field's stage)`,
+        `stage: ${f.id}'s stage ${ignored.stage} of ${ignored.date} (${ignored.source}) is ${ignored.days} days old; the GDD estimate is used (record the field's stage)`,
       );
   }
   return { stages, notes };

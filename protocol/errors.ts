@@ -59,6 +59,10 @@ export const ERROR_CODES = {
   },
   HATAKE_E_AUTOMATION: { status: 400, title: "Automation does not fit the farm's devices and kits" },
   HATAKE_E_WEBHOOK: { status: 400, title: 'Webhook target or subscription is not allowed' },
+  HATAKE_E_FIELD_STAGE: {
+    status: 400,
+    title: "Growth stage does not fit the field's crop, or its day is outside the days the rules use",
+  },
   // Farm manifest problems (firmware-config/manifest-check.ts): one code per kind of mistake, so
   // the partner page can say each in Japanese (an unknown kit is HATAKE_E_UNKNOWN_KIT, a file over
   // the size limit HATAKE_E_PAYLOAD_SIZE).

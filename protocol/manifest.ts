@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './ids.ts';
 import { Dict } from './dict.ts';
+import { DECLARED_STAGE_DAYS, StageId } from './field-stage.ts';
 
 export const Position = Type.Tuple(
   [Type.Number({ minimum: -180, maximum: 180 }), Type.Number({ minimum: -90, maximum: 90 })],
@@ -67,17 +68,12 @@ const fieldProperties = {
   stage: Type.Optional(
     Type.Object(
       {
-        id: Type.String({
-          pattern: '^[A-Za-z0-9_-]{1,40}$',
-          description:
-            "A stage of the crop's stage profile, e.g. tillering, panicle_initiation (docs/rules.md)",
-        }),
+        id: StageId(),
         date: Type.String({ format: 'date', description: 'When it was seen in the field (YYYY-MM-DD)' }),
       },
       {
         additionalProperties: false,
-        description:
-          'The growth stage a person saw in the field: the rules take it over the GDD estimate for 21 days after its date',
+        description: `The growth stage a person saw in the field: the rules take it over the GDD estimate for ${DECLARED_STAGE_DAYS} days after its date (a stage recorded on the dashboard later than it wins)`,
       },
     ),
   ),

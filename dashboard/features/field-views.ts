@@ -3,6 +3,7 @@
 // region overview. It registers the sync applier of the 'imagery' kind and the gateway's upload
 // route for heatmap PNGs. Every route is scoped to the caller's farms (dashboard/views/access.ts).
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { ProblemBody } from '../../protocol/api.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Field } from '../../protocol/manifest.ts';
@@ -39,6 +40,17 @@ import {
 import { seriesOf } from '../views/series.ts';
 import { regionOverview } from '../views/overview.ts';
 import { devicePositions } from '../partner/manifests.ts';
+import {
+  fieldStageView,
+  migrateFieldStages,
+  recordFieldStage,
+  withdrawFieldStage,
+} from '../views/field-stage.ts';
+import { FieldStageInput, FieldStageView } from '../../protocol/field-stage.ts';
+import type { Role } from '../auth.ts';
+
+/** Who records the growth stage seen in a field: the people who walk it. */
+const STAGE_RECORDERS: readonly Role[] = ['farmer', 'officer', 'admin'];
 
 const session = [{ session: [] }];
 const errors = { 400: ProblemBody, 401: ProblemBody, 403: ProblemBody, 404: ProblemBody };
@@ -63,6 +75,7 @@ const summaryOf = (f: Field, latest: FieldSummary['latest']): FieldSummary => ({
 
 export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
   migrateImagery(ctx.db);
+  migrateFieldStages(ctx.db);
   ctx.appliers.register('imagery', applyImagery);
   const catalogue = loadCatalogue();
 
@@ -116,6 +129,78 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
         field: summaryOf(field, latest),
         scenes: fieldScenes(ctx.db, farm.id, field.id),
       };
+    },
+  );
+
+  /** The caller's farm (known to the server) and one of its fields, or 404. */
+  const farmField = (
+    request: FastifyRequest,
+    params: { farm: string; field: string },
+    roles?: readonly Role[],
+  ) => {
+    const { farm, session: s } = knownFarm(ctx, request, params.farm, roles);
+    const field = farmFields(ctx, farm.id).find((f) => f.id === params.field);
+    if (!field) throw new HatakeError('HATAKE_E_NOT_FOUND', `no field "${params.field}"`);
+    return { farm, field, session: s };
+  };
+  const stageErrors = { ...errors, 409: ProblemBody, 429: ProblemBody };
+
+  app.get(
+    '/api/v1/farms/:farm/fields/:field/stage',
+    {
+      schema: {
+        summary:
+          "The growth stage the gateway's rules take for a field (recorded here, or the manifest's), the stages that can be recorded, and the field's record",
+        tags: ['fields'],
+        security: session,
+        params: FieldParams,
+        response: { 200: FieldStageView, ...errors },
+      },
+    },
+    async (request) => {
+      const { farm, field } = farmField(request, request.params);
+      return fieldStageView(ctx.db, ctx.downlink, farm, field);
+    },
+  );
+
+  app.put(
+    '/api/v1/farms/:farm/fields/:field/stage',
+    {
+      config: { rateLimit: { max: 60, timeWindow: 60_000 } },
+      schema: {
+        summary:
+          "Record the growth stage seen in a field (a farmer or an extension officer): sent down to the farm's gateways, whose rules take it over the GDD estimate for 21 days",
+        tags: ['fields'],
+        security: session,
+        params: FieldParams,
+        body: FieldStageInput,
+        response: { 200: FieldStageView, ...stageErrors },
+      },
+    },
+    async (request) => {
+      const { farm, field, session: s } = farmField(request, request.params, STAGE_RECORDERS);
+      recordFieldStage(ctx.db, ctx.downlink, farm, field, request.body, s.user);
+      return fieldStageView(ctx.db, ctx.downlink, farm, field);
+    },
+  );
+
+  app.delete(
+    '/api/v1/farms/:farm/fields/:field/stage',
+    {
+      config: { rateLimit: { max: 60, timeWindow: 60_000 } },
+      schema: {
+        summary:
+          "Withdraw the growth stage recorded for a field (the GDD estimate, or the manifest's stage, is used again)",
+        tags: ['fields'],
+        security: session,
+        params: FieldParams,
+        response: { 200: FieldStageView, ...stageErrors },
+      },
+    },
+    async (request) => {
+      const { farm, field } = farmField(request, request.params, STAGE_RECORDERS);
+      withdrawFieldStage(ctx.db, ctx.downlink, farm.id, field.id);
+      return fieldStageView(ctx.db, ctx.downlink, farm, field);
     },
   );
 

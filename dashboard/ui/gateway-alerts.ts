@@ -47,6 +47,7 @@ export const DOWNLINK_KINDS = [
   'recommendation',
   'automation',
   'override',
+  'stage',
 ] as const satisfies readonly DownlinkKind[];
 const allKinds: Exclude<DownlinkKind, (typeof DOWNLINK_KINDS)[number]> extends never ? true : false = true;
 void allKinds;

@@ -106,6 +106,20 @@ export function countingStart(profile: StageProfile, plantingDay: number): numbe
   return plantingDay; // 29 February in a span without one: count from planting
 }
 
+/**
+ * The crop a field's free-text crop names and the stage profile it uses (none for a crop without
+ * one, or spring wheat, whose season the winter-wheat profile does not describe).
+ */
+export function profileOfCrop(
+  name: string | null | undefined,
+  P: Pick<GrowthStageParams, 'profiles' | 'cropProfiles'> = GROWTH_STAGE_DEFAULTS,
+): { crop: CropId | undefined; profile: StageProfile | undefined } {
+  const crop = resolveCrop(name ?? undefined);
+  if (!crop || (crop === 'wheat' && isSpringWheat(name ?? undefined))) return { crop, profile: undefined };
+  const id = Object.hasOwn(P.cropProfiles, crop) ? P.cropProfiles[crop] : undefined;
+  return { crop, profile: id !== undefined && Object.hasOwn(P.profiles, id) ? P.profiles[id] : undefined };
+}
+
 /** Estimates a field's stage from GDD, or returns the note saying why it cannot. */
 export function estimateStage(
   p: Prepared,
@@ -118,11 +132,8 @@ export function estimateStage(
     field: field.id,
     message,
   });
-  const crop = resolveCrop(field.crop);
   if (field.crop === undefined) return note('missing_attribute', `field ${field.id} has no crop`);
-  const profileId =
-    crop && !(crop === 'wheat' && isSpringWheat(field.crop)) ? P.cropProfiles[crop] : undefined;
-  const profile = profileId !== undefined ? P.profiles[profileId] : undefined;
+  const { crop, profile } = profileOfCrop(field.crop, P);
   if (!crop || !profile) return note('unknown_crop', `no GDD stage profile for crop "${field.crop}"`);
   if (field.plantingDate === undefined)
     return note('missing_attribute', `field ${field.id} has no planting date`);

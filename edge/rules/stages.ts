@@ -3,6 +3,8 @@
 // regional averages for particular varieties: treat them as configurable defaults ("check").
 import { Type, type Static } from '@sinclair/typebox';
 import { SourceCitation } from '../../protocol/tip.ts';
+import { DECLARED_STAGE_DAYS } from '../../protocol/field-stage.ts';
+import { dateToDay, dayToDate } from './local-time.ts';
 
 const Text = Type.Object(
   { ja: Type.String({ minLength: 1, maxLength: 200 }), en: Type.String({ minLength: 1, maxLength: 200 }) },
@@ -207,3 +209,34 @@ export const STAGE_PROFILES: Record<string, StageProfile> = {
   winter_wheat: WINTER_WHEAT_PROFILE,
   rice: RICE_PROFILE,
 };
+
+/** A growth stage a person saw in a field: recorded on the dashboard, or in the manifest's field. */
+export interface SeenStage {
+  stage: string;
+  /** The day it was seen (YYYY-MM-DD, the farm's local day). */
+  date: string;
+  source: 'recorded' | 'manifest';
+}
+
+/**
+ * Which of the stages seen in a field the rules take on local day `today`: the latest-dated (a
+ * recorded one wins over the manifest's on the same day), while it is no older than
+ * DECLARED_STAGE_DAYS — then `until` is its last day. A stale or future-dated latest one is
+ * returned as `ignored`, with its age in days, and the GDD estimate is used.
+ */
+export function stageInEffect(
+  seen: readonly SeenStage[],
+  today: number,
+): { stage?: SeenStage & { until: string }; ignored?: SeenStage & { days: number } } {
+  let latest: { s: SeenStage; day: number } | undefined;
+  for (const s of seen) {
+    const day = dateToDay(s.date);
+    if (day === undefined) continue;
+    if (!latest || day > latest.day || (day === latest.day && s.source === 'recorded')) latest = { s, day };
+  }
+  if (!latest) return {};
+  const days = today - latest.day;
+  if (days >= 0 && days <= DECLARED_STAGE_DAYS)
+    return { stage: { ...latest.s, until: dayToDate(latest.day + DECLARED_STAGE_DAYS) } };
+  return { ignored: { ...latest.s, days } };
+}

@@ -142,6 +142,7 @@ function example(op: Operation): { path: string; body?: Buffer; type?: string } 
     'POST /api/v1/reviews/{id}/reject': { reason: 'auth walk' },
     'PUT /api/v1/farms/{farm}/auto-approval': { model: 'osu-sbnrc', maxKgNHa: 50 },
     'PUT /api/v1/farms/{farm}/gateway-config': { sync: { intervalMs: 5000 } },
+    'PUT /api/v1/farms/{farm}/fields/{field}/stage': { stage: 'tillering', date: '2026-12-01' },
     'POST /api/v1/tips/{id}/act': {},
     'POST /api/v1/tips/{id}/dismiss': {},
     'POST /api/v1/tips/{id}/automate': {},

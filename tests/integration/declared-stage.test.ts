@@ -81,7 +81,7 @@ describe('a growth stage seen in the field', () => {
     stack.gateway.tips.run(Date.now());
     expect(await paddyTips(stack)).toEqual([]);
     expect(stack.gateway.tips.lastNotes.join('\n')).toMatch(
-      /paddy-1's stage tillering of \d{4}-\d{2}-\d{2} is 40 days old; the GDD estimate is used/,
+      /paddy-1's stage tillering of \d{4}-\d{2}-\d{2} \(manifest\) is 40 days old; the GDD estimate is used/,
     );
   });
 });
@@ -102,7 +102,7 @@ describe('declaredStages', () => {
     const old = declaredStages([field('2026-07-29')], now, 'Asia/Tokyo');
     expect(old.stages).toEqual({});
     expect(old.notes).toEqual([
-      "stage: p's stage heading of 2026-07-29 is 22 days old; the GDD estimate is used (update the field's stage)",
+      "stage: p's stage heading of 2026-07-29 (manifest) is 22 days old; the GDD estimate is used (record the field's stage)",
     ]);
     // In UTC the same instant is still 2026-08-20 too, but at 15:30 UTC Tokyo is on the 21st.
     const later = Date.parse('2026-08-20T15:30:00Z');
@@ -114,5 +114,45 @@ describe('declaredStages', () => {
     const r = declaredStages([field('2026-08-22'), { id: 'q', name: 'Q' }], now, 'Asia/Tokyo');
     expect(r.stages).toEqual({});
     expect(r.notes).toHaveLength(1);
+  });
+
+  it('takes the later of the manifest’s stage and the one recorded on the dashboard', () => {
+    const recorded = (stage: string, date: string, field = 'p') => ({
+      farm: 'f',
+      field,
+      stage,
+      date,
+      by: 'someone',
+      at: '2026-08-20T00:00:00Z',
+    });
+    const tz = 'Asia/Tokyo';
+    // Recorded later than the manifest's: recorded.
+    expect(
+      declaredStages([field('2026-08-01')], now, tz, [recorded('booting', '2026-08-10')]).stages,
+    ).toEqual({
+      p: 'booting',
+    });
+    // The manifest's later: the manifest's.
+    expect(
+      declaredStages([field('2026-08-15')], now, tz, [recorded('booting', '2026-08-10')]).stages,
+    ).toEqual({
+      p: 'heading',
+    });
+    // The same day: the one recorded on the dashboard.
+    expect(
+      declaredStages([field('2026-08-10')], now, tz, [recorded('booting', '2026-08-10')]).stages,
+    ).toEqual({
+      p: 'booting',
+    });
+    // A recorded stage stands without one in the manifest, and only for its own field.
+    const plain: Field = { id: 'q', name: 'Q', crop: 'rice' };
+    expect(declaredStages([plain], now, tz, [recorded('tillering', '2026-08-19', 'q')]).stages).toEqual({
+      q: 'tillering',
+    });
+    expect(declaredStages([plain], now, tz, [recorded('tillering', '2026-08-19')]).stages).toEqual({});
+    // A stale recorded stage is the newest seen, so it is not used, even with an older manifest one.
+    const stale = declaredStages([field('2026-07-01')], now, tz, [recorded('booting', '2026-07-20')]);
+    expect(stale.stages).toEqual({});
+    expect(stale.notes[0]).toMatch(/booting of 2026-07-20 \(recorded\) is 31 days old/);
   });
 });

@@ -119,6 +119,12 @@ function bodyFor(key: string): { body?: string | Uint8Array<ArrayBuffer>; type?:
       return json({ model: 'osu-sbnrc', maxKgNHa: 100 });
     case 'PUT /api/v1/farms/{farm}/gateway-config':
       return json({ retention: { rawDays: 30 } });
+    case 'PUT /api/v1/farms/{farm}/fields/{field}/stage':
+      // Today in Tokyo: a day the server takes for the demo paddy.
+      return json({
+        stage: 'tillering',
+        date: new Date(Date.now() + 9 * 3_600_000).toISOString().slice(0, 10),
+      });
     case 'POST /api/v1/reviews/{id}/edit':
       return json({ zones: [{ zone: ids.zone, kgNHa: 50 }], reason: 'tenancy probe' });
     case 'POST /api/v1/reviews/{id}/approve':

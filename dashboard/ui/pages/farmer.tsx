@@ -35,6 +35,7 @@ import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMa
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { Chart } from '../components/Chart.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
+import { FieldStage } from '../components/FieldStage.tsx';
 import { farmChoices } from '../automation-draft.ts';
 import { AutomationForm, CommandsText, TriggerText } from './automation-form.tsx';
 
@@ -568,6 +569,7 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
       <Section title={t('sensors')} id="sensors-h">
         <LiveTiles devices={fieldDevices} status={live.status} />
       </Section>
+      <FieldStage key={`${farm}/${field}`} farm={farm} field={field} />
       <Section title={t('charts')} id="charts-h">
         {live.loading ? (
           <Loading />
