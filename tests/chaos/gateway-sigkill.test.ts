@@ -109,7 +109,7 @@ describe('gateway killed with SIGKILL mid-stream', () => {
 
     // Three crashes: whether a gateway that acknowledged before committing loses a message at one
     // crash is a race with its fsync (about half the time on this machine); over three it shows.
-    const ackedAtCrash = new Map(devices.map((d) => [d, new Set<number>()]));
+    const ackedAtCrash = new Map<string, Set<number>>(devices.map((d) => [d, new Set<number>()]));
     for (let crash = 0; crash < 3; crash++) {
       await eventually(() => frozen, 30_000);
       gateway.kill('SIGKILL');
