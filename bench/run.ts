@@ -76,7 +76,9 @@ every ratio compares two figures measured minutes apart in the same run.
 ${table}
 
 Ratios are hatake ÷ peer. For times, latencies, CPU and memory lower is better; for rates,
-higher. Each script's header says what it measures and how; \`node --import tsx bench/NAME.ts\`
+higher. A row with "—" for peer and ratio is a figure of hatake's alone that has no like-for-like
+peer (a peak within the same run, a share of another row's CPU, bytes on hatake's own wire
+format): it is reported, not compared. Each script's header says what it measures and how; \`node --import tsx bench/NAME.ts\`
 runs one alone.
 ${failures.length ? `\nScripts that failed in this run: ${failures.join(', ')}.\n` : ''}`;
 // What people wrote under the table (why a target is missed, what was tried) outlives a re-run.
