@@ -1,24 +1,40 @@
 // SD-card care: near its database budget the gateway rolls the oldest raw readings up into hourly
 // aggregates ahead of the retention period, down to a floor, and says so; only when the budget is
 // reached even so does it refuse new data (no PUBACK, so devices keep their messages) with a clear
-// alert, corrupting nothing it already stored, and it takes data again when space returns.
+// alert, corrupting nothing it already stored, and it takes data again when space returns. When
+// its link to a real server returns, every reading it acknowledged arrives there exactly once, and
+// none that it refused.
 // Retention rolls raw readings into hourly aggregates. A real SQLite file, a small budget.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { deviceTopic } from '../../protocol/topics.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
 import { PRESSURE_START, PRESSURE_STOP } from '../../gateway/maintenance.ts';
-import { eventually, startStack, type Stack } from '../helpers/stack.ts';
+import { SyncClient } from '../../gateway/sync-client.ts';
+import type { HatakeServer } from '../../dashboard/server.ts';
+import { eventually, quietLog, startServer, startStack, type Stack } from '../helpers/stack.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 let stack: Stack;
+// The server the gateway syncs to once its link returns (started alongside, to save time).
+let server: HatakeServer;
+let serverUrl: string;
+const serverDir = mkdtempSync(join(tmpdir(), 'hatake-disk-'));
 beforeAll(async () => {
-  stack = await startStack({ server: false, mqtt: { rate: { perSecond: 10_000, burst: 10_000 } } });
+  [stack, { server, url: serverUrl }] = await Promise.all([
+    startStack({ server: false, mqtt: { rate: { perSecond: 10_000, burst: 10_000 } } }),
+    startServer(serverDir),
+  ]);
 });
 afterAll(async () => {
-  await stack.close();
+  await stack?.close();
+  await server?.close();
+  rmSync(serverDir, { recursive: true, force: true });
 });
 
 const connect = (device: string): Promise<MqttClient> =>
@@ -61,6 +77,25 @@ describe('disk budget', () => {
     c.end(true);
     expect(refusedAt, 'the budget was never reached').toBeDefined();
     expect(acked.length).toBeGreaterThan(50);
+    // While the budget is full a device on a new connection is refused too: its reading (other
+    // values, a later time) was never acknowledged and must never reach the server.
+    const late = await connect('soil-1');
+    const lateAt = refusedAt! + 1000;
+    const lateOutcome = await Promise.race([
+      late
+        .publishAsync(
+          deviceTopic('demo-farm', 'soil-1', 'up'),
+          JSON.stringify({ time: lateAt, values: { soil_vwc: 0.45, soil_temperature: 25, soil_ec: 1.5 } }),
+          { qos: 1 },
+        )
+        .then(
+          () => 'acked' as const,
+          () => 'failed' as const,
+        ),
+      new Promise<'closed'>((resolve) => late.once('close', () => resolve('closed'))),
+    ]);
+    late.end(true);
+    expect(lateOutcome, 'a publish while the budget is full').not.toBe('acked');
     // The alert: an event, the status page, /healthz and the metric say so.
     await eventually(() => gw.maintenance.diskFull);
     expect(gw.events.recent.some((e) => e.type === 'disk_full' && e.severity === 'critical')).toBe(true);
@@ -94,6 +129,47 @@ describe('disk budget', () => {
         .prepare("SELECT value FROM readings WHERE device = 'soil-1' AND metric = 'soil_vwc' AND time = ?")
         .get(refusedAt),
     ).toEqual({ value: 0.31 });
+
+    // The link to the server returns: every acknowledged reading reaches it exactly once (none
+    // missing, none sent twice), and not one reading the gateway refused while its budget was full.
+    const sync = new SyncClient(
+      store,
+      {
+        gatewayId: 'gw-test',
+        url: serverUrl,
+        token: server.ctx.auth.issueGatewayToken('gw-test', 'demo-farm'),
+        intervalMs: 60_000,
+        batchMaxItems: 500,
+      },
+      quietLog(),
+    );
+    let duplicates = 0;
+    sync.on('synced', (ack) => (duplicates += ack.duplicates));
+    await sync.drain();
+    await sync.stop();
+    expect(sync.status.lastError).toBeNull();
+    expect(store.outboxDepth()).toBe(0);
+    // The server's readings table keys (farm, device, metric, time), so a reading sent twice
+    // would overwrite itself there; the server's acks count each one it already held.
+    expect(duplicates, 'readings the server received more than once').toBe(0);
+    const atServer = (metric: string) =>
+      server.ctx.db
+        .prepare(
+          "SELECT time, value FROM readings WHERE farm = 'demo-farm' AND device = 'soil-1' AND metric = ? ORDER BY time",
+        )
+        .all(metric) as { time: number; value: number }[];
+    // The refused publish at refusedAt was resent as 0.31 once space returned: that, not 0.3.
+    expect(atServer('soil_vwc')).toEqual([
+      ...acked.map((time) => ({ time, value: 0.3 })),
+      { time: refusedAt, value: 0.31 },
+    ]);
+    expect(atServer('soil_temperature')).toEqual(acked.map((time) => ({ time, value: 10 })));
+    expect(atServer('soil_ec')).toEqual(acked.map((time) => ({ time, value: 0.5 })));
+    const all = server.ctx.db
+      .prepare("SELECT metric, time FROM readings WHERE farm = 'demo-farm' AND device = 'soil-1'")
+      .all() as { metric: string; time: number }[];
+    expect(all).toHaveLength(3 * acked.length + 1);
+    expect(all.filter((r) => r.time >= refusedAt!)).toEqual([{ metric: 'soil_vwc', time: refusedAt }]);
   });
 
   it('rolls raw readings older than the retention period into hourly aggregates', () => {

@@ -1,20 +1,24 @@
 // No script injection through names or notes shown in any HTML hatake renders: the gateway's status
 // page (device ids, kits, dead-letter reasons, events, sync errors — from outside), the printable
 // provisioning sheet (farm, field and device names a partner typed), both as files and as the
-// server returns it, and the web app in a real browser (field and device names drawn on the map).
-// Every hostile string must come out as text: the page holds none of the markup it carried.
+// server returns it, and the web app in a real browser (field and device names drawn on the map;
+// the free text people type or gateways sync: an officer's edit and reject reasons on the review
+// page, a synced tip's title and text on the farmer's tips page, automation names on the
+// automations page, a growth-stage note on the field page). Every hostile string must come out as
+// text: the page holds none of the markup it carried, and none of it runs.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { renderStatusPage, type GatewayStatus } from '../../gateway/http.ts';
 import { provisionFiles } from '../../firmware-config/firmware-files.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
+import type { AutomationView, ReviewDetail, TipView } from '../../protocol/review.ts';
 import {
   DEMO_MANIFEST_FILE,
   demoManifest,
@@ -24,7 +28,8 @@ import {
   startStack,
 } from '../helpers/stack.ts';
 import { fcParams } from '../helpers/hostile-values.ts';
-import { SeedGateway } from '../e2e/seed.ts';
+import { farmWithGates, irrigationTip, SeedGateway } from '../e2e/seed.ts';
+import { demoRecommendation } from '../helpers/recommendation.ts';
 import { launch, phonePage, signInAs } from '../e2e/browser.ts';
 
 /** Markup that must never survive into a page as markup; `i` makes each one findable. */
@@ -345,17 +350,20 @@ describe('the web app in a real browser', () => {
   let dir: string;
   let close: (() => Promise<void>) | undefined;
   let url = '';
+  let gw: SeedGateway;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hatake-xss-'));
     const started = await startServer(dir);
     url = started.url;
     close = () => started.server.close();
-    // The farm's gateway syncs a manifest whose field and device names carry markup.
-    const m = demoManifest();
+    // The farm's gateway syncs a manifest whose field and device names carry markup (with its
+    // water gates, so a tip can become an automation below).
+    const m = farmWithGates();
     m.fields[1]!.name = '<img src=x onerror="window.__xss=(window.__xss||0)+1">畑';
     for (const d of m.devices) d.name = '<img src=y onerror="window.__xss=(window.__xss||0)+1">機器';
-    await new SeedGateway(started.server, url, 'demo-farm', 'gw-xss').send([{ kind: 'manifest', body: m }]);
+    gw = new SeedGateway(started.server, url, 'demo-farm', 'gw-xss');
+    await gw.send([{ kind: 'manifest', body: m }]);
     browser = await launch();
   }, 180_000);
   afterAll(async () => {
@@ -379,4 +387,190 @@ describe('the web app in a real browser', () => {
     expect({ ran, injectedImgs }).toEqual({ ran: 0, injectedImgs: 0 });
     await expect(page.locator('.leaflet-tooltip').first().textContent()).resolves.toContain('<img');
   }, 60_000);
+
+  describe('free text typed by people or synced by a gateway', () => {
+    /**
+     * A note that would run if it were parsed as HTML: an image whose onerror counts into
+     * window.__xss and opens a dialog, a script doing the same, and an element named by `tag`.
+     */
+    const note = (tag: string) =>
+      `<img src=x onerror="window.__xss=(window.__xss||0)+1;alert('${tag}')"><script>window.__xss=(window.__xss||0)+1</script><${tag}>${tag}</${tag}>`;
+    const TAGS = ['x-edit-reason', 'x-reject-reason', 'x-tip-title', 'x-tip-text', 'x-stage-note'];
+    const text = {
+      editReason: note('x-edit-reason'),
+      rejectReason: note('x-reject-reason'),
+      tipTitle: note('x-tip-title'),
+      tipText: note('x-tip-text'),
+      stageNote: note('x-stage-note'),
+      // Automation names refuse < and > (PlainName): what they may hold is quotes and entities,
+      // which must neither close an attribute nor be decoded into markup.
+      automation: `"' onfocus="window.__xss=1" autofocus x=' &lt;img src=x onerror=window.__xss=1&gt;`,
+    };
+    let recId: string;
+    let tipId: string;
+    /** The name the server gave the automation it made from the hostile tip. */
+    let fromTip: string;
+    /** Signed-in pages, each counting the dialogs it is shown. */
+    let officerPage: SignedIn;
+    let farmerPage: SignedIn;
+    type SignedIn = { page: Page; dialogs: string[] };
+    type Fetch = Awaited<ReturnType<typeof signIn>>;
+    const post = (as: Fetch, path: string, body: unknown, method = 'POST') =>
+      as(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const pageAs = async (user: string): Promise<SignedIn> => {
+      const page = await phonePage(browser!, url);
+      const dialogs: string[] = [];
+      page.on('dialog', (d) => {
+        dialogs.push(d.message());
+        void d.dismiss();
+      });
+      await signInAs(page, user);
+      return { page, dialogs };
+    };
+
+    beforeAll(async () => {
+      const pages = Promise.all([pageAs('demo-officer'), pageAs('demo-farmer')]);
+      const [officer, farmer, rec] = await Promise.all([
+        signIn(url, 'demo-officer'),
+        signIn(url, 'demo-farmer'),
+        demoRecommendation(Date.now() - 3_600_000),
+      ]);
+      // The gateway syncs a recommendation and an irrigation tip whose title and text carry markup.
+      recId = rec.id;
+      const tip = irrigationTip('demo-farm', 'upland-1', 'soil-1');
+      tipId = tip.id;
+      await gw.send([
+        { kind: 'recommendation', body: rec },
+        {
+          kind: 'tip',
+          body: {
+            ...tip,
+            title: { ja: text.tipTitle, en: text.tipTitle },
+            text: { ja: text.tipText, en: text.tipText },
+          },
+        },
+      ]);
+      const review = async () => {
+        // The officer edits a zone's rate with a reason, then rejects it with another.
+        const detail = (await (await officer(`/api/v1/reviews/${recId}`)).json()) as ReviewDetail;
+        const edit = await post(officer, `/api/v1/reviews/${recId}/edit`, {
+          zones: [{ zone: rec.zones[0]!.id, kgNHa: 20 }],
+          reason: text.editReason,
+          revision: detail.revision,
+        });
+        expect(edit.status, await edit.clone().text()).toBe(200);
+        const edited = ((await edit.json()) as { review: ReviewDetail }).review;
+        const reject = await post(officer, `/api/v1/reviews/${recId}/reject`, {
+          reason: text.rejectReason,
+          revision: edited.revision,
+        });
+        expect(reject.status, await reject.clone().text()).toBe(200);
+      };
+      const automations = async () => {
+        // Markup in an automation's name is refused outright, naming the field…
+        const automation = {
+          farm: 'demo-farm',
+          field: 'upland-1',
+          enabled: false,
+          trigger: { kind: 'threshold', device: 'soil-1', metric: 'soil_vwc', op: '<', value: 0.22 },
+          action: { device: 'valve-1', command: 'open_for', params: { minutes: 30 } },
+          limits: { maxRunsPerDay: 2, maxOpenMinutes: 45 },
+        };
+        const refused = await post(farmer, '/api/v1/automations', {
+          ...automation,
+          name: { ja: note('x-automation'), en: 'markup' },
+        });
+        expect(refused.status).toBe(400);
+        expect(await refused.json()).toMatchObject({ pointer: '/name/ja' });
+        // …what a name may hold is kept as typed…
+        const made = await post(farmer, '/api/v1/automations', {
+          ...automation,
+          name: { ja: text.automation, en: text.automation },
+        });
+        expect(made.status, await made.clone().text()).toBe(201);
+        expect(((await made.json()) as AutomationView).name.ja).toBe(text.automation);
+        // …and one made from the hostile tip is named after its title, markup removed.
+        const automated = await post(farmer, `/api/v1/tips/${tipId}/automate`, {});
+        expect(automated.status, await automated.clone().text()).toBe(200);
+        fromTip = ((await automated.json()) as { automation: AutomationView }).automation.name.ja;
+        expect(fromTip).toContain('x-tip-title');
+        expect(fromTip).not.toMatch(/[<>]/);
+        const tips = (await (await farmer('/api/v1/tips?farm=demo-farm')).json()) as TipView[];
+        expect(tips.find((v) => v.tip.id === tipId)?.tip.title.ja).toBe(text.tipTitle);
+      };
+      const stage = async () => {
+        // The farmer records the paddy's growth stage, today on the farm's clock, with a hostile note.
+        const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date());
+        const res = await post(
+          farmer,
+          '/api/v1/farms/demo-farm/fields/paddy-1/stage',
+          { stage: 'tillering', date: today, note: text.stageNote },
+          'PUT',
+        );
+        expect(res.status, await res.clone().text()).toBe(200);
+      };
+      await Promise.all([review(), automations(), stage()]);
+      [officerPage, farmerPage] = await pages;
+    }, 60_000);
+    afterAll(async () => {
+      await officerPage?.page.context().close();
+      await farmerPage?.page.context().close();
+    });
+
+    /** Each string is on the page as visible text, and nothing of any payload is markup or ran. */
+    async function expectText({ page, dialogs }: SignedIn, shown: string[]) {
+      for (const s of shown) await page.getByText(s).first().waitFor({ state: 'visible' });
+      await page.waitForTimeout(300); // an injected <img> fails to load and runs its onerror
+      const found = await page.evaluate(
+        (tags) => ({
+          ran: (window as unknown as { __xss?: number }).__xss ?? 0,
+          elements: document.querySelectorAll([...tags, 'img[src="x"]'].join(',')).length,
+          scripts: Array.from(document.querySelectorAll('script')).filter((e) =>
+            e.textContent?.includes('__xss'),
+          ).length,
+          // The app sets no inline handlers (Preact adds listeners): any is the payload's.
+          handlers: document.querySelectorAll('[onerror],[onload],[onfocus]').length,
+        }),
+        TAGS,
+      );
+      expect({ ...found, dialogs }).toEqual({ ran: 0, elements: 0, scripts: 0, handlers: 0, dialogs: [] });
+    }
+
+    it('shows the officer’s edit and reject reasons as text on the review page', async () => {
+      const { page } = officerPage;
+      await page.goto(`${url}/#/review/${recId}`);
+      const audit = page.getByTestId('audit-log');
+      await audit.waitFor();
+      await expectText(officerPage, [text.editReason, text.rejectReason]);
+      await expect(audit.textContent()).resolves.toContain(text.editReason);
+      await expect(audit.textContent()).resolves.toContain(text.rejectReason);
+    }, 60_000);
+
+    it('shows a synced tip’s title and text as text on the farmer’s tips page', async () => {
+      const { page } = farmerPage;
+      await page.goto(`${url}/#/farm/demo-farm/tips`);
+      const card = page.getByTestId(`tip-${tipId}`);
+      await card.waitFor();
+      await expectText(farmerPage, [text.tipTitle, text.tipText]);
+      await expect(card.locator('h2').textContent()).resolves.toContain(text.tipTitle);
+      await expect(card.locator('p').first().textContent()).resolves.toBe(text.tipText);
+    }, 60_000);
+
+    it('shows automation names as text on the automations page', async () => {
+      const { page } = farmerPage;
+      await page.goto(`${url}/#/farm/demo-farm/automations`);
+      await expectText(farmerPage, [text.automation, fromTip]);
+      const names = await page.locator('h2').allTextContents();
+      expect(names).toEqual(expect.arrayContaining([text.automation, fromTip]));
+    }, 60_000);
+
+    it('shows a growth-stage note as text on the field page', async () => {
+      const { page } = farmerPage;
+      await page.goto(`${url}/#/farm/demo-farm/field/paddy-1`);
+      const history = page.getByTestId('field-stage').getByTestId('stage-history');
+      await history.waitFor();
+      await expectText(farmerPage, [text.stageNote]);
+      await expect(history.locator('li').first().textContent()).resolves.toContain(text.stageNote);
+    }, 60_000);
+  });
 });
