@@ -1,13 +1,15 @@
 // The farmer's journey in a real browser against a real stack (server + gateway with its broker,
 // the demo manifest): sign in, see a live value change without reloading, open a field map with
-// its heatmap (drawn as pixels, its zones inside the field), act on a tip, download an approved
-// prescription — in Japanese, with kg/10a, laid out for a 390 px phone — and opt the farm in to
-// auto-approval and out again. What the page said (a sign-in refused, a tip acted on) re-words on
-// a language switch; a prescription of 0 kg N says no top-dressing is needed, beside the date of
+// its heatmap (drawn as pixels, its zones inside the field) and its chart (the season as daily
+// points), act on a tip and dismiss another, download an approved prescription — its map drawing
+// each zone with its rate, in Japanese, with kg/10a, laid out for a 390 px phone — and opt the farm
+// in to auto-approval and out again. What the page said (a sign-in refused, a tip acted on)
+// re-words on a language switch; a prescription of 0 kg N says no top-dressing is needed, beside the date of
 // the image it was computed from (in the list of prescriptions too); and when the live stream goes
 // silent, the page says it is reconnecting and reconnects. The paddy's water gate (a simulated gate
 // on a second real gateway of the farm) held open by hand or opened by an automation with no timer
-// reports 0 minutes left: its tile says until when it is held, or that it has no timer.
+// reports 0 minutes left: its tile says until when it is held, or that it has no timer; and a tip
+// about the paddy's water level becomes, on 自動化する, a disabled automation of that gate.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +21,8 @@ import { deviceTopic } from '../../protocol/topics.ts';
 import { spreadTotals, type Recommendation } from '../../protocol/recommendation.ts';
 import type { AutomationView, OverrideView, TipView } from '../../protocol/review.ts';
 import type { DeviceView } from '../../protocol/api.ts';
+import type { Series } from '../../protocol/views.ts';
+import type { Tip } from '../../protocol/tip.ts';
 import type { Registry } from '../../protocol/registry.ts';
 import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
 import { Gateway } from '../../gateway/gateway.ts';
@@ -48,11 +52,18 @@ import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 import { SERVER_HEARTBEAT_MS, STALE_AFTER_MS } from '../../dashboard/ui/live.ts';
+import { rangeStart } from '../../dashboard/views/series.ts';
 import { fmtDate, fmtTime, rateParts } from '../../dashboard/ui/format.ts';
 
 const ALLOWED = ALLOWED_UNITS;
 const POLL = { timeout: 10_000, interval: 100 };
 const DAY = 86_400_000;
+
+/** Relative luminance of an `rgb(r, g, b)` colour, 0 (black) to 1 (white). */
+const luminance = (rgb: string) => {
+  const [r, g, b] = rgb.match(/\d+/g)!.map(Number) as [number, number, number];
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+};
 
 const ring = (x0: number, y0: number, x1: number, y1: number) => [
   [x0, y0],
@@ -344,6 +355,57 @@ describe('the farmer journey', () => {
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'farmer-field');
+
+    // The season: daily means since planting. Three earlier days of the station's air temperature,
+    // synced by a gateway (one reading a day, at noon in Tokyo), are three points of the chart.
+    const planting = demoManifest().fields.find((f) => f.id === 'upland-1')!.plantingDate ?? null;
+    const from = rangeStart('season', planting, Date.now());
+    const span = Date.now() - from;
+    const days = [0.25, 0.5, 0.75].map((k, i) => ({
+      t: Math.floor((from + k * span) / DAY) * DAY,
+      value: [6.5, 11.25, 14.75][i]!,
+    }));
+    expect(new Set(days.map((d) => d.t)).size).toBe(3);
+    await gw.send(
+      days.map((d) => ({
+        kind: 'reading' as const,
+        body: {
+          device: 'wx-1',
+          metric: 'air_temperature',
+          value: d.value,
+          unit: 'degC',
+          time: d.t + 3 * 3_600_000,
+          flags: [],
+        },
+      })),
+    );
+    await metric.selectOption({ label: '気温' });
+    await expect.poll(() => chart.getAttribute('aria-label'), POLL).toMatch(/^気温/);
+    const answer = page.waitForResponse(
+      (r) => r.url().includes('/series?') && new URL(r.url()).searchParams.get('range') === 'season',
+    );
+    await page.getByRole('button', { name: '作期' }).click();
+    await page.getByRole('button', { name: '作期', pressed: true }).waitFor();
+    const season = (await (await answer).json()) as Series;
+    expect(season).toMatchObject({ device: 'wx-1', metric: 'air_temperature', resolution: 'day' });
+    expect(Math.abs(season.from - from)).toBeLessThan(60_000);
+    expect(season.t.every((s) => (s * 1000) % DAY === 0)).toBe(true); // one point per day
+    for (const d of days) expect(season.v[season.t.indexOf(d.t / 1000)]).toBe(d.value);
+    // The chart draws them: the pointer over a day's place on the time axis shows that day and
+    // its mean in the legend.
+    const plot = chart.locator('.u-over');
+    await plot.scrollIntoViewIfNeeded();
+    const box = (await plot.boundingBox())!;
+    const legend = chart.locator('.u-legend .u-series .u-value');
+    for (const d of days) {
+      await page.mouse.move(
+        box.x + ((d.t - season.from) / (season.to - season.from)) * box.width,
+        box.y + box.height / 2,
+      );
+      await expect
+        .poll(async () => (await legend.allTextContents()).slice(0, 2), POLL)
+        .toEqual([fmtTime(d.t, 'ja'), `${d.value.toFixed(2)} °C`]);
+    }
   });
 
   it('acts on a tip', async () => {
@@ -401,6 +463,56 @@ describe('the farmer journey', () => {
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
     await page.getByRole('button', { name: '現在のアドバイス' }).click();
+
+    // A tip the farmer does not want to see again (a sensor's battery running low, as the
+    // battery-low rule says it): 閉じる takes it off the current tips, into the history as closed.
+    const now = Date.now();
+    const battery: Tip = {
+      id: `tip-bat-water-1-${Math.floor(now / 1000)}`,
+      kind: 'battery_low',
+      severity: 'warning',
+      farm: 'demo-farm',
+      field: 'paddy-1',
+      devices: ['water-1'],
+      title: { ja: '電池残量低下：水位センサー 田んぼ1号（3.45 V）', en: 'Battery low: water-1 (3.45 V)' },
+      text: {
+        ja: '水位センサー 田んぼ1号の電池電圧 3.45 V が目安 3.50 V 以下です。電池を交換するか充電してください。',
+        en: 'water-1 reports 3.45 V, at or below the low mark of 3.50 V. Replace or recharge the battery.',
+      },
+      evidence: {
+        rule: { id: 'battery-low', version: '1.0.0', params: 'battery-low-defaults@1.0.0' },
+        sources: [{ citation: 'Kit battery thresholds: hatake reference kits' }],
+        points: [
+          {
+            device: 'water-1',
+            metric: 'battery',
+            value: 3.45,
+            unit: 'V',
+            time: now - 600_000,
+            role: 'latest',
+          },
+        ],
+        thresholds: [],
+        quantities: [{ name: 'voltage', value: 3.45, unit: 'V' }],
+      },
+      action: { type: 'device_maintenance', device: 'water-1', task: 'replace_battery', metric: 'battery' },
+      created: now - 60_000,
+      expires: now + DAY,
+      dedupKey: 'battery_low:demo-farm:water-1',
+      reason: 'new',
+    };
+    await gw.send([{ kind: 'tip', body: battery }]);
+    const low = page.getByTestId(`tip-${battery.id}`);
+    await low.waitFor();
+    await low.getByRole('button', { name: '閉じる' }).click();
+    await page.getByRole('status').filter({ hasText: 'アドバイスを閉じました' }).waitFor();
+    await low.waitFor({ state: 'detached' });
+    const dismissed = (await (await farmerApi(`/api/v1/tips/${battery.id}`)).json()) as TipView;
+    expect(dismissed).toMatchObject({ state: 'dismissed', stateBy: 'demo-farmer' });
+    await page.getByRole('button', { name: '履歴' }).click();
+    await expect.poll(() => low.locator('p.muted').first().textContent(), POLL).toMatch(/ · 閉じた$/);
+    await expect(low.getByRole('button', { name: /対応した|閉じる/ }).count()).resolves.toBe(0);
+    await page.getByRole('button', { name: '現在のアドバイス' }).click();
   });
 
   it('downloads the approved prescription with the officer-edited rate, shown in kg/10a', async () => {
@@ -421,7 +533,7 @@ describe('the farmer journey', () => {
     // on a 360 px phone: nothing is broken mid-word ("4.9 a", "ゾーン", a rate and its unit).
     const farmer = farmerApi;
     const api = (await (await farmer(`/api/v1/recommendations/${recId}`)).json()) as {
-      zones: { id: string; areaHa: number }[];
+      zones: { id: string; zone: number; areaHa: number; rate: { kgNHa: number } }[];
       recommendation: Recommendation;
     };
     // The totals are what the files spread (these zones make the whole prescription: no rest).
@@ -445,6 +557,36 @@ describe('the farmer journey', () => {
       await expect(rec.getByTestId(`zone-${z.id}`).getByTestId('zone-area').textContent()).resolves.toBe(
         `${ares.format(z.areaHa * 100)} a`,
       );
+    // The prescription map: every zone drawn (cut to the field), darker for more nitrogen, under
+    // the field's outline; the zone under the pointer names itself and its rate in kg/10a. (To
+    // 0.1 kg/10a: the table writes 0.01 kg/ha, fmtRate, which the map's label does not use yet.)
+    const map = rec.getByRole('region', { name: '施肥マップ' });
+    const paths = map.locator('.leaflet-overlay-pane path');
+    await expect(paths.count()).resolves.toBe(api.recommendation.zones.length + 1);
+    const drawn = await paths.evaluateAll((ps) =>
+      ps.map((p) => ({ fill: p.getAttribute('fill')!, stroke: p.getAttribute('stroke') })),
+    );
+    expect(drawn.at(-1)!.stroke).toBe('#1d6b2f'); // the field, drawn last, over the zones
+    const zonesDrawn = api.recommendation.zones.map((z, k) => ({
+      ...api.zones.find((a) => a.id === z.id)!,
+      lum: luminance(drawn[k]!.fill),
+    }));
+    const byRate = [...zonesDrawn].sort((a, b) => a.rate.kgNHa - b.rate.kgNHa);
+    expect(byRate[0]!.rate.kgNHa).toBeLessThan(byRate.at(-1)!.rate.kgNHa);
+    for (let k = 1; k < byRate.length; k++)
+      if (byRate[k]!.rate.kgNHa > byRate[k - 1]!.rate.kgNHa)
+        expect(byRate[k]!.lum).toBeLessThan(byRate[k - 1]!.lum);
+    const tooltip = map.locator('.leaflet-tooltip');
+    for (const [k, z] of zonesDrawn.entries()) {
+      await paths.nth(k).hover();
+      await expect
+        .poll(() => tooltip.allTextContents(), POLL)
+        .toEqual([expect.stringMatching(new RegExp(`^ゾーン ${z.zone}: `))]);
+      const [, zone, per10a] = /^ゾーン (\d+): ([\d.]+) kg\/10a$/.exec((await tooltip.textContent())!)!;
+      expect(Number(zone)).toBe(z.zone);
+      expect(Math.abs(Number(per10a) - z.rate.kgNHa / 10)).toBeLessThanOrEqual(0.05);
+    }
+    await page.mouse.move(0, 0);
     /** How many lines a cell's text takes on the page: its text's boxes that share no height. */
     const lines = (cell: ReturnType<Page['locator']>) =>
       cell.evaluate((el) => {
@@ -992,5 +1134,93 @@ describe('the paddy’s water gate on the farm page', () => {
     await expect.poll(() => left.getByTestId('value').textContent(), POLL).toBe('No timer');
     await page.getByRole('button', { name: /Switch language/ }).click();
     await left.getByText('時間指定なし').waitFor();
+  });
+
+  it('turns a paddy water tip into a disabled automation of the field’s gate on 自動化する', async () => {
+    // The paddy's level below its band, as the paddy-water rule says it: a tip the field's one
+    // gate (gate-1, on the farm since gw-gate synced its manifest) can act on.
+    const now = Date.now();
+    const level: Tip = {
+      ...irrigationTip('demo-farm', 'paddy-1', 'water-1', now),
+      id: `tip-level-paddy-1-${Math.floor(now / 1000)}`,
+      kind: 'paddy_water',
+      title: { ja: '田んぼ1号：水位が低すぎます（2.1 cm）', en: 'Paddy 1: water level too low (2.1 cm)' },
+      text: {
+        ja: '水位 2.1 cm は目安 3〜5 cm を0.9 cm外れています。入水して3〜5 cmに保ってください。',
+        en: 'Water level 2.1 cm is 0.9 cm outside the 3–5 cm band. Let water in to keep it within the band.',
+      },
+      evidence: {
+        rule: { id: 'paddy-water-level', version: '1.0.0', params: 'defaults' },
+        sources: [{ citation: 'Niigata paddy water management guide' }],
+        points: [
+          {
+            device: 'water-1',
+            metric: 'water_level',
+            value: 2.1,
+            unit: 'cm',
+            time: now - 60_000,
+            role: 'latest',
+          },
+        ],
+        thresholds: [],
+        quantities: [
+          { name: 'band_min', value: 3, unit: 'cm' },
+          { name: 'band_max', value: 5, unit: 'cm' },
+        ],
+      },
+      action: { type: 'water_level', field: 'paddy-1', device: 'water-1', minCm: 3, maxCm: 5 },
+      dedupKey: 'paddy_water:demo-farm:paddy-1:water-1',
+    };
+    await gw.send([{ kind: 'tip', body: level }]);
+    await page.getByRole('link', { name: 'アドバイス' }).first().click();
+    const card = page.getByTestId(`tip-${level.id}`);
+    const automate = card.getByRole('button', { name: '自動化する' });
+    await automate.waitFor();
+    // One gate on the field: nothing to pick.
+    await expect(card.getByRole('combobox').count()).resolves.toBe(0);
+    await automate.click();
+    await page
+      .getByRole('status')
+      .filter({
+        hasText: '自動制御を作成しました（無効の状態）。自動制御のページで確認して有効にしてください',
+      })
+      .waitFor();
+    await expect.poll(() => card.locator('p.muted').first().textContent(), POLL).toMatch(/ · 自動化済み$/);
+    await expect(card.getByRole('button', { name: /対応した|閉じる|自動化する/ }).count()).resolves.toBe(0);
+    // The server: the tip is automated, by the farmer, into a draft that keeps the tip's band with
+    // the gate, disabled until the farmer enables it.
+    const tip = (await (await farmerApi(`/api/v1/tips/${level.id}`)).json()) as TipView;
+    expect(tip).toMatchObject({ state: 'automated', stateBy: 'demo-farmer' });
+    const made = (await (await farmerApi('/api/v1/automations?farm=demo-farm')).json()) as AutomationView[];
+    const draft = made.find((a) => a.fromTip === level.id)!;
+    expect(draft.id).toBe(tip.automation);
+    expect(draft).toMatchObject({
+      enabled: false,
+      field: 'paddy-1',
+      trigger: { kind: 'band', device: 'water-1', metric: 'water_level', low: 3, high: 5 },
+      below: { device: 'gate-1', command: 'open' },
+      above: { device: 'gate-1', command: 'close' },
+    });
+    // On the automations page, as the farmer will find it: named after the tip, disabled.
+    await page.getByRole('link', { name: '自動制御' }).click();
+    const entry = page.getByTestId(`automation-${draft.id}`);
+    await expect(entry.getByRole('heading', { level: 2 }).textContent()).resolves.toBe(
+      '田んぼ1号：水位が低すぎます（2.1 cm）（自動）',
+    );
+    await expect(entry.getByTestId('trigger').textContent()).resolves.toBe(
+      '無効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm',
+    );
+    await expect(entry.getByTestId('commands').textContent()).resolves.toBe(
+      '下限を下回ったら: 水口 田んぼ1号 開く · 上限を上回ったら: 水口 田んぼ1号 閉じる',
+    );
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    // Sent down to the gate's gateway, which keeps it and does not run it.
+    await eventually(
+      () =>
+        gateway
+          .automations!.status()
+          .automations.some((a) => a.id === draft.id && !a.enabled && a.problem === null),
+      20_000,
+    );
   });
 });

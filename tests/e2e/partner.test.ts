@@ -1,5 +1,6 @@
 // The IT partner's journey in a real browser, on pages headed by the farm's name: devices with
-// their health (a low battery flagged in words, by the battery-low rule's thresholds for the kit)
+// their health (a low battery flagged in words, by the battery-low rule's thresholds for the kit;
+// the latest radio signal a gateway heard them with)
 // and the gateway with its sync backlog, version and alerts — each said in Japanese from what the gateway sent (a device the
 // real gateway found silent, a full disk), the gateway's English kept, marked, for one the page has
 // no sentence for; each device's MQTT connection as the real gateway recorded it (connected, then
@@ -8,8 +9,8 @@
 // see it at its line, said in Japanese by its code with the server's English as the detail, fix it
 // in the editor (meeting a second kind of mistake, said in a sentence of its own), be asked for the
 // gateway's address the manifest lacks (at its field, before provisioning), provision, and
-// download the new device's QR code and config, with which the device then logs in to the
-// gateway's broker; then rotate that device's key from the key plan: the request asks for the
+// download the new device's QR code and config (the QR code, decoded, is that config), with which
+// the device then logs in to the gateway's broker; then rotate that device's key from the key plan: the request asks for the
 // rotation, the new config comes once, and the gateway refuses the old secret.
 // And when the server refuses — a manifest for another farm, a farm the partner does not serve, a
 // farmer on the provisioning page — the page says why: the refusal in Japanese by its code
@@ -17,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import jsQRModule from 'jsqr';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
 import type { Browser, Page, Request } from 'playwright-core';
@@ -42,6 +44,16 @@ let page: Page;
 let soil2Secret = '';
 
 const MIB = 1024 * 1024;
+// jsqr is CommonJS whose exports object is the function, with itself as `default`.
+const jsQR = jsQRModule.default;
+
+/** What a QR code PNG says, decoded by jsQR as a phone's camera would (undefined: no code found). */
+async function qrText(png: Buffer): Promise<string | undefined> {
+  const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return jsQR(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), info.width, info.height)
+    ?.data;
+}
+
 /**
  * Latin words the Japanese page may show outside what is marked translate="no": units (the gateway
  * settings count some in KiB), and the makers' and products' names in the kits' Japanese names.
@@ -130,6 +142,24 @@ beforeAll(async () => {
       downlinkVersion: 0,
     },
   );
+  // A second gateway of the farm reports the radio signal it heard water-1 with, as readings
+  // (rssi, snr), the way a gateway stores a LoRaWAN uplink's radio metadata: an older one, then
+  // the latest, which the signal column shows (rounded to whole dBm and tenths of a dB). A
+  // gateway of its own, so gw-barn's throughput stays its five items.
+  const signalAt = Date.now() - 3 * 60_000;
+  await new SeedGateway(stack.server!, stack.httpUrl, 'demo-farm', 'gw-radio').send(
+    (
+      [
+        ['rssi', -118, 'dBm', signalAt - 60 * 60_000],
+        ['snr', -9.5, 'dB', signalAt - 60 * 60_000],
+        ['rssi', -97.4, 'dBm', signalAt],
+        ['snr', 7.25, 'dB', signalAt],
+      ] as const
+    ).map(([metric, value, unit, time]) => ({
+      kind: 'reading' as const,
+      body: { device: 'water-1', metric, value, unit, time, flags: [] },
+    })),
+  );
   // The stack's own gateway last heard soil-1 ten minutes ago and finds it silent: a real
   // device_silent event, synced to the server.
   stack.gateway.store.db
@@ -169,6 +199,14 @@ describe('the partner journey', () => {
     await expect(battery('soil-1').getAttribute('data-state')).resolves.toBe('critical');
     await expect(battery('wx-1').textContent()).resolves.toMatch(/^電池残量低下 目安 11\.90? V 以下$/);
     await expect(battery('water-1').count()).resolves.toBe(0);
+    // The signal column: water-1's latest RSSI and SNR as gw-radio sent them; a device no gateway
+    // reported a signal for shows a dash.
+    const healthTable = page.locator('table', { has: page.getByTestId('health-water-1') });
+    const signalColumn = (await healthTable.locator('thead th').allTextContents()).indexOf('電波');
+    expect(signalColumn).toBeGreaterThan(0);
+    const signal = (id: string) => page.getByTestId(`health-${id}`).locator('th, td').nth(signalColumn);
+    await expect(signal('water-1').textContent()).resolves.toBe('-97 dBm / 7.3 dB');
+    await expect(signal('soil-1').textContent()).resolves.toBe('—');
     // The kit catalogue says how often each kit reports in words, not "60s".
     const probe = page.locator('#kits-h').locator('..').locator('li', { hasText: 'hatake-soil-probe' });
     await expect(probe.textContent()).resolves.toMatch(/hatake-soil-probe · mqtt · 60\s?秒ごとに送信$/);
@@ -208,6 +246,7 @@ describe('the partner journey', () => {
     );
     await expect(battery('soil-1').textContent()).resolves.toMatch(/^Battery critical at or below 3\.30? V$/);
     await expect(probe.textContent()).resolves.toMatch(/· reports every 60 seconds$/);
+    await expect(signal('water-1').textContent()).resolves.toBe('-97 dBm / 7.3 dB');
     await expect(gw.textContent()).resolves.toMatch(/Sync throughput \(5-min average\)1 item\/min/);
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
@@ -441,6 +480,9 @@ describe('the partner journey', () => {
     const meta = await sharp(png).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width).toBeGreaterThan(100);
+    // What a phone's camera reads from it (checked against the config file below).
+    const qr = await qrText(png);
+    expect(qr).toBeDefined();
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'partner-provisioned');
 
@@ -459,6 +501,8 @@ describe('the partner journey', () => {
       device: 'soil-2',
       mqtt: { host: '127.0.0.1', topic: 'hatake/v1/demo-farm/soil-2/up' },
     });
+    // The QR code says the same config: the device, its topic and its secret.
+    expect(JSON.parse(qr!)).toEqual(config);
     const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
     expect(registry.devices.find((d) => d.id === 'soil-2')!.secretHash).toBe(hashSecret(config.mqtt.secret));
     soil2Secret = config.mqtt.secret;
@@ -549,6 +593,12 @@ describe('the partner journey', () => {
       };
       expect(config.device).toBe('soil-2');
       expect(config.mqtt.secret).not.toBe(soil2Secret);
+      // The card's QR code is the new config too, not the one with the old secret.
+      const [qrDownload] = await Promise.all([
+        page.waitForEvent('download'),
+        card.getByTestId('download-qr-soil-2').click(),
+      ]);
+      expect(JSON.parse((await qrText(readFileSync(await qrDownload.path())))!)).toEqual(config);
       const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
       expect(registry.devices.find((d) => d.id === 'soil-2')!.secretHash).toBe(
         hashSecret(config.mqtt.secret),
