@@ -138,6 +138,12 @@ export function rateParts(kgHa: number, lang: Lang): [string, string] {
   return lang === 'ja' ? [per10a, perHa] : [perHa, per10a];
 }
 
+/** A zone's label on a prescription map, in both units as the zone table reads them: "ゾーン1: 2.99 kg/10a (29.9 kg/ha)". */
+export function zoneRateLabel(zoneName: string, kgHa: number, lang: Lang): string {
+  const [main, alt] = rateParts(kgHa, lang);
+  return `${zoneName}: ${main} (${alt})`;
+}
+
 /** A date and time in the farm's zone. */
 export function fmtTime(iso: string | number | null | undefined, lang: Lang, zone = 'Asia/Tokyo'): string {
   if (iso === null || iso === undefined) return '—';

@@ -22,6 +22,7 @@ import {
   displayUnit,
   fmtDate,
   fmtNumber,
+  zoneRateLabel,
   fmtTime,
   fmtValue,
   metricName,
@@ -1022,7 +1023,7 @@ export function FarmerRecommendations({ farm, id }: { farm: string; id?: string 
         id: z.id,
         geometry: z.geometry as GeoJSON.Geometry,
         fill: rateColour(kg, lo, hi),
-        label: `${t('zone')} ${z.zone}: ${lang === 'ja' ? `${fmtNumber(kg / 10, lang, 1)} kg/10a` : `${fmtNumber(kg, lang, 0)} kg/ha`}`,
+        label: zoneRateLabel(t('zoneN').replace('{n}', String(z.zone)), kg, lang),
       };
     });
   }, [r, lang, t]);

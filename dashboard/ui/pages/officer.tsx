@@ -22,7 +22,7 @@ import {
   fmtYen,
   inputUnit,
   metricName,
-  rateParts,
+  zoneRateLabel,
   readInputSource,
   type RateUnit,
 } from '../format.ts';
@@ -861,14 +861,12 @@ function ReviewOf({ id }: { id: string }) {
     return r.recommendation.zones.map((z) => {
       const a = r.zones.find((x) => x.id === z.id);
       const kg = a?.applied.kgNHa ?? z.edited?.kgNHa ?? z.rate.kgNHa;
-      // Both units, as the zone table reads them: "ゾーン1: 2.99 kg/10a (29.9 kg/ha)".
-      const [main, alt] = rateParts(kg, lang);
       return {
         id: z.id,
         zone: z.zone,
         geometry: z.geometry as GeoJSON.Geometry,
         kgNHa: kg,
-        label: `${t('zoneN').replace('{n}', String(z.zone))}: ${main} (${alt})`,
+        label: zoneRateLabel(t('zoneN').replace('{n}', String(z.zone)), kg, lang),
       };
     });
   }, [r, lang, t]);
