@@ -6,9 +6,8 @@
 // and the gateway says why.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deviceTopic } from '../../protocol/topics.ts';
+import { standingWater } from '../helpers/paddy.ts';
 import { declaredStages } from '../../gateway/tips.ts';
 import { DEMO_MANIFEST_FILE, startStack, type Stack } from '../helpers/stack.ts';
 import type { Field } from '../../protocol/manifest.ts';
@@ -35,25 +34,6 @@ async function gatewayWithStage(id: string, date: string): Promise<Stack> {
   written.push(file);
   writeFileSync(file, `${text.slice(0, cut)}    stage: { id: ${id}, date: '${date}' }\n${text.slice(cut)}`);
   return startStack({ server: false, gateway: { manifest: file } });
-}
-
-async function standingWater(s: Stack, cm: number): Promise<void> {
-  const c = await mqtt.connectAsync(s.mqttUrl, {
-    username: 'water-1',
-    password: s.secrets['water-1'],
-    reconnectPeriod: 0,
-  });
-  try {
-    const now = Date.now();
-    for (const ago of [50, 40, 30, 20, 10, 2])
-      await c.publishAsync(
-        deviceTopic('demo-farm', 'water-1', 'up'),
-        JSON.stringify({ time: now - ago * 60_000, values: { water_level: cm, water_temperature: 14 } }),
-        { qos: 1 },
-      );
-  } finally {
-    await c.endAsync();
-  }
 }
 
 const paddyTips = async (s: Stack) =>

@@ -7,9 +7,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceTopic } from '../../protocol/topics.ts';
+import { standingWater } from '../helpers/paddy.ts';
 import type { FieldStageDoc, FieldStageView } from '../../protocol/field-stage.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import { eventually, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
@@ -53,25 +52,6 @@ const problem = async (res: Response) => ({
     expected?: string;
   }),
 });
-
-async function standingWater(s: Stack, cm: number): Promise<void> {
-  const c = await mqtt.connectAsync(s.mqttUrl, {
-    username: 'water-1',
-    password: s.secrets['water-1'],
-    reconnectPeriod: 0,
-  });
-  try {
-    const now = Date.now();
-    for (const ago of [50, 40, 30, 20, 10, 2])
-      await c.publishAsync(
-        deviceTopic('demo-farm', 'water-1', 'up'),
-        JSON.stringify({ time: now - ago * 60_000, values: { water_level: cm, water_temperature: 14 } }),
-        { qos: 1 },
-      );
-  } finally {
-    await c.endAsync();
-  }
-}
 
 const paddyTips = () =>
   stack.gateway.tips.live().filter((t) => t.kind === 'paddy_water' && t.field === 'paddy-1');
