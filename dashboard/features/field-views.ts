@@ -107,6 +107,20 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
     },
   );
 
+  /** The caller's farm (known to the server) and one of its fields, or 404. */
+  const farmField = (
+    request: FastifyRequest,
+    params: { farm: string; field: string },
+    roles?: readonly Role[],
+  ) => {
+    const { farm, session: s } = knownFarm(ctx, request, params.farm, roles);
+    const row = ctx.db
+      .prepare('SELECT doc FROM fields WHERE farm = ? AND id = ?')
+      .get(farm.id, params.field) as { doc: string } | undefined;
+    if (!row) throw new HatakeError('HATAKE_E_NOT_FOUND', `no field "${params.field}"`);
+    return { farm, field: JSON.parse(row.doc) as Field, session: s };
+  };
+
   app.get(
     '/api/v1/farms/:farm/fields/:field',
     {
@@ -119,9 +133,7 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
       },
     },
     async (request) => {
-      const { farm } = knownFarm(ctx, request, request.params.farm);
-      const field = farmFields(ctx, farm.id).find((f) => f.id === request.params.field);
-      if (!field) throw new HatakeError('HATAKE_E_NOT_FOUND', `no field "${request.params.field}"`);
+      const { farm, field } = farmField(request, request.params);
       const latest = latestByField(ctx.db, [farm.id]).get(`${farm.id}/${field.id}`) ?? null;
       return {
         farm: farm.id,
@@ -132,17 +144,6 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
     },
   );
 
-  /** The caller's farm (known to the server) and one of its fields, or 404. */
-  const farmField = (
-    request: FastifyRequest,
-    params: { farm: string; field: string },
-    roles?: readonly Role[],
-  ) => {
-    const { farm, session: s } = knownFarm(ctx, request, params.farm, roles);
-    const field = farmFields(ctx, farm.id).find((f) => f.id === params.field);
-    if (!field) throw new HatakeError('HATAKE_E_NOT_FOUND', `no field "${params.field}"`);
-    return { farm, field, session: s };
-  };
   const stageErrors = { ...errors, 409: ProblemBody, 429: ProblemBody };
 
   app.get(

@@ -107,7 +107,7 @@ function Home({ me }: { me: Me }) {
 function Routes({ me }: { me: Me }) {
   const r = useRoute();
   const [a, b, c, d] = r;
-  if (a === 'farm' && b && c === 'field' && d) return <FieldPage farm={b} field={d} />;
+  if (a === 'farm' && b && c === 'field' && d) return <FieldPage farm={b} field={d} role={me.role} />;
   if (a === 'farm' && b && c === 'tips') return <FarmerTips farm={b} />;
   if (a === 'farm' && b && c === 'recommendations') return <FarmerRecommendations farm={b} id={d} />;
   if (a === 'farm' && b && c === 'automations') return <FarmerAutomations farm={b} />;

@@ -6,6 +6,7 @@
 // server's refusals are shown as every page shows them (ErrorBox, errorMessage).
 import { useState } from 'preact/hooks';
 import { DECLARED_STAGE_DAYS, type FieldStageView } from '../../../protocol/field-stage.ts';
+import { dateToDay, dayToDate } from '../../../edge/rules/local-time.ts';
 import { ApiError, api } from '../api.ts';
 import { fmtDate, fmtTime } from '../format.ts';
 import { cropName, useI18n, type Lang } from '../i18n.ts';
@@ -14,13 +15,10 @@ import { ErrorBox, Loading, Section, fill, useLoad } from './common.tsx';
 const enc = encodeURIComponent;
 
 /** The roles the server lets record a stage (dashboard/features/field-views.ts, STAGE_RECORDERS). */
-const RECORDERS: readonly string[] = ['farmer', 'officer', 'admin'];
+export const STAGE_RECORDERS: readonly string[] = ['farmer', 'officer', 'admin'];
 
-/** A calendar day (YYYY-MM-DD) moved by `days`. */
-export function addDays(day: string, days: number): string {
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
-}
+/** A calendar day (YYYY-MM-DD) moved by `days`, with the rules' day arithmetic. */
+export const addDays = (day: string, days: number): string => dayToDate(dateToDay(day)! + days);
 
 /** The days a stage may be dated: the last DECLARED_STAGE_DAYS up to today, none before planting. */
 export function stageDays(today: string, plantingDate: string | null): { min: string; max: string } {
@@ -43,12 +41,11 @@ interface Draft {
   note: string;
 }
 
-export function FieldStage({ farm, field }: { farm: string; field: string }) {
+/** `canRecord`: the reader's role may record (the server refuses the others; they only read). */
+export function FieldStage({ farm, field, canRecord }: { farm: string; field: string; canRecord: boolean }) {
   const { t, lang } = useI18n();
   const path = `/api/v1/farms/${enc(farm)}/fields/${enc(field)}/stage`;
   const view = useLoad(() => api<FieldStageView>(path), `${farm}/${field}/stage`);
-  // Who reads: the form is for the people who walk the field (the server refuses the others).
-  const me = useLoad(() => api<{ role: string }>('/api/v1/auth/me'), 'me');
   const [draft, setDraft] = useState<Draft | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -109,7 +106,6 @@ export function FieldStage({ farm, field }: { farm: string; field: string }) {
         </p>
       );
     const inEffect = v.inEffect;
-    const canRecord = me.data !== undefined && RECORDERS.includes(me.data.role);
     const current = v.history[0]?.current ? v.history[0] : undefined;
     const days = stageDays(v.today, v.plantingDate);
     const fallback = v.stages.some((s) => s.id === inEffect?.stage) ? inEffect!.stage : v.stages[0]!.id;
@@ -148,7 +144,7 @@ export function FieldStage({ farm, field }: { farm: string; field: string }) {
             <strong>{t('fieldStageNone')}</strong>
           </p>
         )}
-        {!me.data ? null : canRecord ? (
+        {canRecord ? (
           <form
             noValidate
             data-testid="stage-form"

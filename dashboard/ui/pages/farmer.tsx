@@ -36,7 +36,7 @@ import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMa
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { Chart } from '../components/Chart.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
-import { FieldStage } from '../components/FieldStage.tsx';
+import { FieldStage, STAGE_RECORDERS } from '../components/FieldStage.tsx';
 import { farmChoices } from '../automation-draft.ts';
 import { AutomationForm, CommandsText, TriggerText } from './automation-form.tsx';
 
@@ -445,7 +445,8 @@ function Charts({
   );
 }
 
-export function FieldPage({ farm, field }: { farm: string; field: string }) {
+/** `role`: the signed-in user's, for what they may do here (record the growth stage). */
+export function FieldPage({ farm, field, role }: { farm: string; field: string; role: string }) {
   const { t, lang } = useI18n();
   const detail = useLoad(
     () => api<FieldDetail>(`/api/v1/farms/${enc(farm)}/fields/${enc(field)}`),
@@ -570,7 +571,12 @@ export function FieldPage({ farm, field }: { farm: string; field: string }) {
       <Section title={t('sensors')} id="sensors-h">
         <LiveTiles devices={fieldDevices} status={live.status} />
       </Section>
-      <FieldStage key={`${farm}/${field}`} farm={farm} field={field} />
+      <FieldStage
+        key={`${farm}/${field}`}
+        farm={farm}
+        field={field}
+        canRecord={STAGE_RECORDERS.includes(role)}
+      />
       <Section title={t('charts')} id="charts-h">
         {live.loading ? (
           <Loading />
