@@ -3,7 +3,14 @@
 // viridis ramp — perceptually uniform and readable with the common colour-vision deficiencies
 // (deuteranopia, protanopia, tritanopia) and in greyscale. A legend PNG per index (sharp renders
 // an SVG) and the ramp's stops as data, so the dashboard can draw its own legend.
-import sharp from 'sharp';
+import type SharpT from 'sharp';
+
+/**
+ * sharp (libvips) loaded on first use: a run that writes no maps (`--no-maps`, the gateway's
+ * statistics-only runs) does not pay its ~0.2 s of start-up.
+ */
+let sharpLoaded: Promise<typeof SharpT> | undefined;
+const sharpLib = (): Promise<typeof SharpT> => (sharpLoaded ??= import('sharp').then((m) => m.default));
 
 /** Viridis at 11 evenly spaced stops (matplotlib's published values). */
 export const RAMP_STOPS: readonly string[] = [
@@ -75,6 +82,7 @@ export async function heatmapPng(
     rgba[i * 4 + 2] = b;
     rgba[i * 4 + 3] = 255;
   }
+  const sharp = await sharpLib();
   return sharp(rgba, { raw: { width, height, channels: 4 } })
     .png({ compressionLevel: 6 })
     .toBuffer();
@@ -107,5 +115,6 @@ export async function legendPng(title: string, range: readonly [number, number])
 <rect x="16" y="78" width="12" height="12" fill="rgb(${MASKED_RGBA[0]},${MASKED_RGBA[1]},${MASKED_RGBA[2]})" fill-opacity="${(MASKED_RGBA[3] / 255).toFixed(2)}" stroke="#222"/>
 <text x="34" y="89" font-family="sans-serif" font-size="11" fill="#222">masked / no data (cloud, shadow)</text>
 </svg>`;
+  const sharp = await sharpLib();
   return sharp(Buffer.from(svg)).png().toBuffer();
 }

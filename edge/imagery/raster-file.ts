@@ -6,49 +6,49 @@
 // with an error naming the file: the file source zero-fills a short read (as geotiff.js's does),
 // so without the size check a truncated file would silently read as no-data.
 import { close, open, read, statSync } from 'node:fs';
-import { inflate } from 'node:zlib';
-import { promisify } from 'node:util';
-import { GeoTIFF, addDecoder, BaseDecoder, type GeoTIFFImage } from 'geotiff';
+import { GeoTIFF, BaseDecoder, type GeoTIFFImage } from 'geotiff';
 import { checkTiffHeader } from './tiff-header.ts';
+import { leaseInflatePool, type InflateLease } from './inflate-pool.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import { crsOf, type Crs } from './crs.ts';
 
-const inflateAsync = promisify(inflate);
-
-// DEFLATE through Node's zlib instead of pako: the same bytes out, several times faster, and
-// asynchronous — blocks inflate in libuv's thread pool, on every core, while the event loop
-// copies the ones already done. The output buffer is sized to the block up front (no growing
-// and concatenating). geotiff.js applies the TIFF predictor after decodeBlock either way.
+// DEFLATE through Node's zlib instead of pako: the same bytes out, several times faster, and off
+// the event loop — blocks inflate on worker threads (inflate-pool.ts), on every core, while the
+// event loop copies the ones already done. Each open file with DEFLATE blocks holds a lease on
+// the workers until it is closed. geotiff.js applies the TIFF predictor after decodeBlock.
 class ZlibDeflateDecoder extends BaseDecoder {
-  override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBufferLike> {
-    const p = this.parameters as {
-      tileWidth: number;
-      tileHeight: number;
-      bitsPerSample: number | ArrayLike<number>;
-      planarConfiguration: number;
-    };
+  private readonly lease: InflateLease;
+  private readonly expected: number;
+
+  constructor(params: DecoderParams, lease: InflateLease) {
+    super(params as never);
+    this.lease = lease;
     const bits =
-      typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample ?? [16]);
+      typeof params.bitsPerSample === 'number' ? [params.bitsPerSample] : Array.from(params.bitsPerSample);
     const bytesPerPixel =
-      p.planarConfiguration === 2 ? (bits[0] ?? 16) / 8 : bits.reduce((a, b) => a + b, 0) / 8;
-    const expected = Math.ceil(p.tileWidth * p.tileHeight * bytesPerPixel);
-    // One output chunk a little larger than the block: zlib then inflates into it in one go —
-    // an exactly-sized chunk would make it allocate a second one to find the end of the stream —
-    // and the block is that chunk, spare bytes at its end (readers take the block's length).
-    const out = await inflateAsync(new Uint8Array(buffer), {
-      chunkSize: Math.max(64 * 1024, expected + 64),
-    });
-    return out.byteOffset === 0 && (out.byteLength === expected || out.byteLength === out.buffer.byteLength)
-      ? out.buffer
-      : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
+      params.planarConfiguration === 2 ? (bits[0] ?? 16) / 8 : bits.reduce((x, y) => x + y, 0) / 8;
+    this.expected = Math.ceil(params.tileWidth * params.tileHeight * bytesPerPixel);
+  }
+
+  override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBufferLike> {
+    // The file source reads each block into a buffer of its own, which moves to the worker;
+    // anything else is copied first.
+    const own = buffer instanceof ArrayBuffer ? buffer : new Uint8Array(buffer).slice().buffer;
+    return this.lease.inflate(own, this.expected);
+  }
+
+  close(): void {
+    this.lease.release();
   }
 }
-addDecoder(
-  [8, 32946],
-  () => Promise.resolve(ZlibDeflateDecoder as unknown as typeof BaseDecoder),
-  undefined,
-  false,
-);
+
+interface DecoderParams {
+  tileWidth: number;
+  tileHeight: number;
+  planarConfiguration: number;
+  bitsPerSample: number | ArrayLike<number>;
+  predictor: number;
+}
 
 /**
  * geotiff.js's file source (`fromFile`), reading into uninitialised buffers: geotiff's zero-fills
@@ -133,6 +133,7 @@ export type Window = readonly [number, number, number, number];
 
 interface Decoder {
   decode(buffer: ArrayBufferLike): Promise<ArrayBufferLike>;
+  close?(): void;
 }
 
 /** One opened GeoTIFF file (its first, full-resolution image). */
@@ -291,16 +292,19 @@ export class RasterFile {
       }
       const compression = (fd.getValue('Compression') as number | undefined) ?? 1;
       const { getDecoder } = await import('geotiff');
-      const params = {
+      const params: DecoderParams = {
         tileWidth: image.getTileWidth(),
         tileHeight: image.getTileHeight(),
         planarConfiguration: image.planarConfiguration,
-        bitsPerSample: bitsAll,
+        bitsPerSample: bitsAll ?? bitsList,
         predictor: ((await fd.loadValue('Predictor')) as number | undefined) ?? 1,
       };
       let decoder: Decoder;
       try {
-        decoder = (await getDecoder(compression, params as never)) as unknown as Decoder;
+        decoder =
+          compression === 8 || compression === 32946
+            ? new ZlibDeflateDecoder(params, leaseInflatePool())
+            : ((await getDecoder(compression, params as never)) as unknown as Decoder);
       } catch (e) {
         throw fileError(path, `unsupported compression: ${(e as Error).message}`);
       }
@@ -416,6 +420,7 @@ export class RasterFile {
   }
 
   async close(): Promise<void> {
+    this.decoder.close?.();
     await Promise.resolve(this.tiff.close());
   }
 }
