@@ -10,7 +10,10 @@ parentPort.on('message', ({ id, data, expected }) => {
     // exactly-sized chunk would make it allocate a second one to find the end of the stream), and
     // the block is that chunk with spare bytes at its end (readers take the block's length). A
     // block of another length is cut to it, so the reader sees what the stream held.
-    const out = inflateSync(new Uint8Array(data), { chunkSize: Math.max(64 * 1024, expected + 64) });
+    // A stream that inflates past its block is corrupt or hostile (a "zip bomb"): stopped at the
+    // chunk's end rather than allowed to take the worker's memory.
+    const size = Math.max(64 * 1024, expected + 64);
+    const out = inflateSync(new Uint8Array(data), { chunkSize: size, maxOutputLength: size });
     const buffer =
       out.byteOffset === 0 && (out.byteLength === expected || out.byteLength === out.buffer.byteLength)
         ? out.buffer

@@ -68,6 +68,18 @@ describe('inflate pool', () => {
     );
   });
 
+  it('stops a block that inflates far past its size (a zip bomb) with an error, not a worker out of memory', async () => {
+    const l = lease();
+    const bomb = deflateSync(Buffer.alloc(64 * 1024 * 1024)); // 64 MB of zeros in ~64 kB
+    const e = (await l.inflate(own(bomb), 512 * 512 * 2).catch((x: unknown) => x)) as Error & {
+      code?: string;
+    };
+    expect(e).toBeInstanceOf(Error);
+    expect(e.code).toBe('ERR_BUFFER_TOO_LARGE');
+    // the worker is still there and serving
+    expect(Buffer.from(await l.inflate(own(deflateSync(Buffer.alloc(100, 9))), 100))[99]).toBe(9);
+  });
+
   it('runs workers while a lease is held and stops them with the last one; a given-back lease refuses', async () => {
     const a = lease();
     const b = lease();
