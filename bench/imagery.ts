@@ -8,7 +8,7 @@
 // median times and the largest peak RSS, so a burst of load from a neighbour on a shared machine
 // moves one round, not the figure.
 // Run: npx tsx bench/imagery.ts [--keep DIR] [--rounds N]   (needs gdal-bin python3-gdal; ~2 GB of disk)
-import { report } from './lib/report.ts';
+import { median, report } from './lib/report.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,10 +25,6 @@ const Y0 = 4200000;
 const RSS_LIMIT_MB = 1024;
 const rArg = process.argv.indexOf('--rounds');
 const ROUNDS = rArg > 0 ? Math.max(1, Number(process.argv[rArg + 1])) : 3;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const GENERATE = String.raw`
 import sys
@@ -181,15 +177,8 @@ async function main(): Promise<void> {
     const runPeer = (): Run => measured('/usr/bin/python3', ['-c', PEER, scene, fields]);
     const ours: Run[] = [];
     const theirsRuns: Run[] = [];
-    for (let k = 0; k < ROUNDS; k++) {
-      if (k % 2 === 0) {
-        ours.push(runHatake());
-        theirsRuns.push(runPeer());
-      } else {
-        theirsRuns.push(runPeer());
-        ours.push(runHatake());
-      }
-    }
+    const sides = [() => ours.push(runHatake()), () => theirsRuns.push(runPeer())];
+    for (let k = 0; k < ROUNDS; k++) for (const side of k % 2 ? [...sides].reverse() : sides) side();
     console.log(
       `rounds (s): hatake ${ours.map((r) => r.seconds.toFixed(2)).join(', ')}; GDAL ${theirsRuns.map((r) => r.seconds.toFixed(2)).join(', ')}`,
     );

@@ -11,7 +11,7 @@
 // transfers its inputs to the worker) and the peer gets the same, as every real recommendation
 // builds its own inputs. A figure is the median of the blocks' rates, so a burst of load from
 // another process on the machine moves one block, not the figure.
-import { report, type BenchRow } from './lib/report.ts';
+import { median, report, type BenchRow } from './lib/report.ts';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -101,11 +101,6 @@ async function block(w: Way, runs: number): Promise<void> {
   active = null;
   w.rates.push((ZONES * runs) / (ms / 1000));
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** Warm-up, then interleaved blocks: the same number of runs each way, the order alternating. */
 async function compare(a: Way, b: Way): Promise<void> {

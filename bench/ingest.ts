@@ -16,7 +16,15 @@ import { stringify } from 'yaml';
 import { provisionRegistry } from '../firmware-config/provision.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import { freePort } from '../tests/helpers/ports.ts';
-import { cpuSeconds, peakRssMb, report, rssMb, threadCpuSeconds, type BenchRow } from './lib/report.ts';
+import {
+  cpuSeconds,
+  median,
+  peakRssMb,
+  report,
+  rssMb,
+  threadCpuSeconds,
+  type BenchRow,
+} from './lib/report.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -236,8 +244,6 @@ async function runPeer(qos: 0 | 1, round: number): Promise<Run> {
   const n = Math.ceil(MESSAGES / DEVICES) * DEVICES;
   return { msgPerS: n / seconds, cpuUsPerMsg: (cpu / n) * 1e6 };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface IdleFigures {
   /** CPU of the measured processes over the window, % of one core. */

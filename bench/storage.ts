@@ -25,7 +25,7 @@ import type { SyncBatch } from '../protocol/sync.ts';
 import { HatakeServer } from '../dashboard/server.ts';
 import { RAW_RP, M_READING } from '../dashboard/storage/influx.ts';
 import { startInfluxd } from '../tests/helpers/influxd.ts';
-import { cpuSeconds, report, type BenchRow } from './lib/report.ts';
+import { cpuSeconds, median, report, type BenchRow } from './lib/report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -220,10 +220,6 @@ async function main(): Promise<void> {
       `point counts differ: direct ${inPeer}, endpoint ${inHatake}, expected ${total * ROUNDS}`,
     );
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const hatake = median(runs.hatake);
   const peer = median(runs.peer);
   const perK = (s: number) => (s / (total * ROUNDS)) * 1000 * 1000; // ms of CPU per 1,000 points

@@ -15,6 +15,12 @@ export interface BenchRow {
   met: boolean | null;
 }
 
+/** The middle value (the mean of the two middle ones for an even count): a round's burst of load moves one value, not the figure. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 export function ratio(r: BenchRow): number | null {
   if (r.peer === null || r.peer === 0) return null;
   return r.hatake / r.peer;
