@@ -384,6 +384,9 @@ describe('the farmer’s automations page', () => {
     expect(await minutes(valve)).toBe('60');
 
     // Pressing 手動操作を設定 again keeps the gate held open (from now on), not closed.
+    const refetched = page.waitForResponse(
+      (res) => res.url().endsWith('/api/v1/farms/demo-farm/overrides') && res.request().method() === 'GET',
+    );
     await gate.getByRole('button', { name: '手動操作を設定' }).click();
     await expect.poll(async () => (await active('gate-1'))?.until ?? 0, POLL).toBeGreaterThan(held.until);
     expect(await active('gate-1')).toMatchObject({
@@ -392,6 +395,10 @@ describe('the farmer’s automations page', () => {
       source: 'dashboard',
     });
     await expect.poll(() => mode(gate), POLL).toBe('hold_open');
+    // The page has fetched the new override and started the form from it (an effect after the
+    // next paint), before the farmer types: otherwise that start would land on the typing.
+    await refetched;
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50))));
 
     // The farmer's own changes stay in the form until an override changes: 30 minutes typed.
     await gate.getByRole('spinbutton', { name: '時間（分）' }).fill('30');

@@ -810,10 +810,11 @@ export function FarmerTips({ farm }: { farm: string }) {
         {done?.(t, lang)}
       </p>
       <ErrorBox error={error ?? tips.error} />
-      {tips.firstLoading ? <Loading /> : null}
+      {tips.firstLoading || devices.firstLoading ? <Loading /> : null}
       {tips.data?.length === 0 ? <p class="muted">{t('noTips')}</p> : null}
       <ul class="cards">
-        {(tips.data ?? []).map((v) => {
+        {/* The cards wait for the devices on the first load: a gate's picker is worded with their names. */}
+        {(devices.firstLoading ? [] : (tips.data ?? [])).map((v) => {
           const { title, text } = tipText(v, lang);
           return (
             <li
@@ -1499,6 +1500,9 @@ export function FarmerAutomations({ farm }: { farm: string }) {
     };
   }, [waiting, list.data, farm, setList]);
   const formReady = !devices.loading && !kits.loading;
+  // The cards wait for the farm's devices and kits on the first load: a card is worded with their
+  // names ("水位センサー 田んぼ1号"), and one drawn before them would flash the ids and then change.
+  const namesLoading = devices.firstLoading || kits.firstLoading;
   const edit = (what: string) => {
     setSaved(null);
     setEditing(editing === what ? '' : what);
@@ -1622,10 +1626,10 @@ export function FarmerAutomations({ farm }: { farm: string }) {
       <ErrorBox error={error ?? list.error} />
       {/* Only the first load says so: a reload (a save, a live change, another phone's edit) keeps
           the cards where they are, so a button does not move from under a finger pressing it. */}
-      {list.firstLoading ? <Loading /> : null}
+      {list.firstLoading || namesLoading ? <Loading /> : null}
       {list.data?.length === 0 ? <p class="muted">{t('noAutomations')}</p> : null}
       <ul class="cards">
-        {(list.data ?? []).map((a) => (
+        {(namesLoading ? [] : (list.data ?? [])).map((a) => (
           <li key={a.id} class="card" data-testid={`automation-${a.id}`}>
             <h2>{a.name[lang]}</h2>
             <p data-testid="trigger">
