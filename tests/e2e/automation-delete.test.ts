@@ -24,6 +24,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { SeedGateway } from './seed.ts';
 
 let dir: string;
@@ -37,8 +38,6 @@ let otherFarmer: Awaited<ReturnType<typeof signIn>>;
 /** Every automation deletion the page sent. */
 const deletes: string[] = [];
 const made: Record<string, AutomationView> = {};
-
-const POLL = { timeout: 10_000, interval: 100 };
 
 function farmManifest() {
   const m = demoManifest();

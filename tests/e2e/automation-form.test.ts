@@ -29,6 +29,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { SeedGateway, irrigationTip, farmWithGates } from './seed.ts';
 
 let dir: string;
@@ -40,8 +41,6 @@ let gw: SeedGateway;
 let farmer: Awaited<ReturnType<typeof signIn>>;
 /** Every automation write the page sent (POST or PUT under /api/v1/automations). */
 const writes: string[] = [];
-
-const POLL = { timeout: 10_000, interval: 100 };
 
 /** The farm's automations as the API stores them. */
 async function stored(): Promise<AutomationView[]> {
@@ -308,12 +307,15 @@ describe('writing automations in the farmer’s dashboard', () => {
     await problem.waitFor();
     await page.unroute('**/api/v1/automations');
     expect(sent, 'what the browser sent').toBe(0.5);
-    await expect(problem.textContent()).resolves.toMatch(/trigger\/value/);
+    await expect.poll(() => problem.textContent(), POLL).toMatch(/trigger\/value/);
     await form().getByText('保存できませんでした').waitFor();
     await expect.poll(() => value.getAttribute('aria-invalid'), POLL).toBe('true');
-    await expect(
-      page.locator(`[id="${await value.getAttribute('aria-describedby')}"]`).textContent(),
-    ).resolves.toBe('サーバーがこの項目を受け付けませんでした');
+    await expect
+      .poll(
+        async () => page.locator(`[id="${await value.getAttribute('aria-describedby')}"]`).textContent(),
+        POLL,
+      )
+      .toBe('サーバーがこの項目を受け付けませんでした');
     expect(writes.length).toBe(before + 1);
     expect(await accessibilityProblems(page)).toEqual([]);
 

@@ -32,6 +32,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { SeedGateway, farmWithGates } from './seed.ts';
 
 const ALLOWED = ALLOWED_UNITS;
@@ -214,8 +215,6 @@ const wordsOf = async (card: ReturnType<Page['getByTestId']>) =>
   );
 
 const lines = async (card: ReturnType<Page['getByTestId']>) => card.getByTestId('log-text').allTextContents();
-/** The page renders what it has, then fills in names and logs as they load: wait for them. */
-const POLL = { timeout: 10_000, interval: 100 };
 
 describe('the farmer’s automations page', () => {
   it('the engine logged each step in both languages', () => {

@@ -46,6 +46,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
 import { InferencePool } from '../../edge/inference/pool.ts';
@@ -56,7 +57,6 @@ import { rangeStart } from '../../dashboard/views/series.ts';
 import { fmtDate, fmtTime, rateParts } from '../../dashboard/ui/format.ts';
 
 const ALLOWED = ALLOWED_UNITS;
-const POLL = { timeout: 10_000, interval: 100 };
 const DAY = 86_400_000;
 
 /** Relative luminance of an `rgb(r, g, b)` colour, 0 (black) to 1 (white). */
@@ -273,8 +273,8 @@ describe('the farmer journey', () => {
     } finally {
       await client.endAsync();
     }
-    await expect(tile.textContent()).resolves.toMatch(/°C/);
-    await expect(tile.locator('time.fresh').textContent()).resolves.toBe('今');
+    await expect.poll(() => tile.textContent(), POLL).toMatch(/°C/);
+    await expect.poll(() => tile.locator('time.fresh').textContent(), POLL).toBe('今');
     await expect(tile.textContent()).resolves.not.toMatch(/後/);
     // The page was not reloaded: the navigation count stays at the first load.
     expect(await page.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1);
@@ -333,11 +333,11 @@ describe('the farmer journey', () => {
       expect(z.right).toBeLessThanOrEqual(outline.right + 1);
       expect(z.bottom).toBeLessThanOrEqual(outline.bottom + 1);
     }
-    await expect(page.getByTestId('scene').textContent()).resolves.toMatch(/撮影日/);
+    await expect.poll(() => page.getByTestId('scene').textContent(), POLL).toMatch(/撮影日/);
     // The field's weather station is charted with uPlot: 24 h of raw readings, then 7 days hourly.
     const chart = page.locator('.chart');
     await chart.locator('canvas').waitFor();
-    await expect(chart.getAttribute('aria-label')).resolves.toMatch(/気温/);
+    await expect.poll(() => chart.getAttribute('aria-label'), POLL).toMatch(/気温/);
     await page.getByRole('button', { name: '7日間' }).click();
     await page.getByRole('button', { name: '7日間', pressed: true }).waitFor();
     // Hourly rollups draw the min–max band, named in the legend.
@@ -421,17 +421,21 @@ describe('the farmer journey', () => {
     expect(await card.locator('.evidence').textContent()).not.toMatch(/ 1(?!\d)/); // no unit "1"
     // The rule's terms in words, each with the threshold it is tested against and whether it holds.
     const terms = card.locator('.evidence li');
-    await expect(
-      terms.filter({ hasText: '根群域の水分消費量 対 易有効水分量' }).textContent(),
-    ).resolves.toMatch(/41 mm\s*（目安 ≧ 38 mm・該当）\s*\(depletion_reaches_raw\)/);
-    await expect(terms.filter({ hasText: '易有効水分を使い切るまでの時間' }).textContent()).resolves.toMatch(
-      /10,000 h\s*（目安 ≦ 48 h・該当せず）/,
-    );
-    await expect(terms.filter({ hasText: '易有効水分量（RAW）' }).textContent()).resolves.toMatch(/：38 mm/);
+    await expect
+      .poll(() => terms.filter({ hasText: '根群域の水分消費量 対 易有効水分量' }).textContent(), POLL)
+      .toMatch(/41 mm\s*（目安 ≧ 38 mm・該当）\s*\(depletion_reaches_raw\)/);
+    await expect
+      .poll(() => terms.filter({ hasText: '易有効水分を使い切るまでの時間' }).textContent(), POLL)
+      .toMatch(/10,000 h\s*（目安 ≦ 48 h・該当せず）/);
+    await expect
+      .poll(() => terms.filter({ hasText: '易有効水分量（RAW）' }).textContent(), POLL)
+      .toMatch(/：38 mm/);
     await card.getByText('灌水（FAO-56）', { exact: false }).waitFor();
     // The tab lists the tips still in their time, done or not: it says so.
     await page.getByRole('button', { name: '現在のアドバイス', pressed: true }).waitFor();
-    await expect(page.getByTestId('tips-view-hint').textContent()).resolves.toMatch(/未対応.*対応済み/);
+    await expect
+      .poll(() => page.getByTestId('tips-view-hint').textContent(), POLL)
+      .toMatch(/未対応.*対応済み/);
     await card.getByRole('button', { name: '対応した' }).click();
     await page.getByText('「対応した」を記録しました').waitFor();
     await card.getByText('対応済み').waitFor(); // still listed, as done
@@ -522,13 +526,13 @@ describe('the farmer journey', () => {
     const firstZone = rec.locator('tbody tr').first();
     // Japanese shows kg/10a first, kg/ha in brackets (written as every page writes a rate).
     expect(rateParts(editedKgHa, 'ja')[0]).toMatch(/ kg\/10a$/);
-    await expect(firstZone.locator('.rate-main').first().textContent()).resolves.toBe(
-      rateParts(editedKgHa, 'ja')[0],
-    );
-    await expect(firstZone.locator('.rate-alt').first().textContent()).resolves.toBe(
-      `(${rateParts(editedKgHa, 'ja')[1]})`,
-    );
-    await expect(firstZone.textContent()).resolves.toMatch(/普及指導員が修正/);
+    await expect
+      .poll(() => firstZone.locator('.rate-main').first().textContent(), POLL)
+      .toBe(rateParts(editedKgHa, 'ja')[0]);
+    await expect
+      .poll(() => firstZone.locator('.rate-alt').first().textContent(), POLL)
+      .toBe(`(${rateParts(editedKgHa, 'ja')[1]})`);
+    await expect.poll(() => firstZone.textContent(), POLL).toMatch(/普及指導員が修正/);
     // Each zone's area in ares as the API gives it in hectares (1 ha = 100 a), on one line even
     // on a 360 px phone: nothing is broken mid-word ("4.9 a", "ゾーン", a rate and its unit).
     const farmer = farmerApi;
@@ -540,10 +544,12 @@ describe('the farmer journey', () => {
     const spread = spreadTotals(api.recommendation);
     expect(spread.restHa).toBe(0);
     const oneDecimal = new Intl.NumberFormat('ja-JP', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-    await expect(rec.getByTestId('rx-totals').textContent()).resolves.toBe(
-      `肥料の合計 ${oneDecimal.format(spread.productKg)} kg · ` +
-        `窒素の合計 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(spread.nKg)} kg`,
-    );
+    await expect
+      .poll(() => rec.getByTestId('rx-totals').textContent(), POLL)
+      .toBe(
+        `肥料の合計 ${oneDecimal.format(spread.productKg)} kg · ` +
+          `窒素の合計 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 }).format(spread.nKg)} kg`,
+      );
     // The prescription's tip says the same amount of product as the page (not 43 beside 42.7).
     const tips = (await (await farmer('/api/v1/tips?farm=demo-farm')).json()) as TipView[];
     const rxTip = tips.find(
@@ -554,9 +560,9 @@ describe('the farmer journey', () => {
     expect(api.zones.length).toBeGreaterThan(1);
     const ares = new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 1 });
     for (const z of api.zones)
-      await expect(rec.getByTestId(`zone-${z.id}`).getByTestId('zone-area').textContent()).resolves.toBe(
-        `${ares.format(z.areaHa * 100)} a`,
-      );
+      await expect
+        .poll(() => rec.getByTestId(`zone-${z.id}`).getByTestId('zone-area').textContent(), POLL)
+        .toBe(`${ares.format(z.areaHa * 100)} a`);
     // The prescription map: every zone drawn (cut to the field), darker for more nitrogen, under
     // the field's outline; the zone under the pointer names itself and its rate in kg/10a. (To
     // 0.1 kg/10a: the table writes 0.01 kg/ha, fmtRate, which the map's label does not use yet.)
@@ -620,7 +626,7 @@ describe('the farmer journey', () => {
     const region = rec.getByRole('region', { name: 'ゾーンごとの施肥量' });
     await expect(region.evaluate((el) => el.scrollWidth - el.clientWidth)).resolves.toBeLessThanOrEqual(0);
     const box = (await region.boundingBox())!;
-    await expect(rec.locator('thead th').last().textContent()).resolves.toBe('肥料の量');
+    await expect.poll(() => rec.locator('thead th').last().textContent(), POLL).toBe('肥料の量');
     for (const cell of await rec.locator('thead th:last-child, tbody td:last-child').all()) {
       const b = (await cell.boundingBox())!;
       expect(b.x).toBeGreaterThanOrEqual(box.x);
@@ -678,7 +684,7 @@ describe('the farmer journey', () => {
     await page.getByRole('heading', { level: 2, name: '自動承認', exact: true }).waitFor();
     await section.getByText('自動承認は設定されていません').waitFor();
     // The model of the farm's recommendations is suggested; the ceiling is typed in kg/10a.
-    await expect(section.getByLabel('対象のモデル').inputValue()).resolves.toBe('osu-sbnrc');
+    await expect.poll(() => section.getByLabel('対象のモデル').inputValue(), POLL).toBe('osu-sbnrc');
     // A list of the farm's models, not a bare text box: any version, this version, or type another.
     const choices = await section.getByLabel('対象のモデル').locator('option').allTextContents();
     expect(choices[0]).toBe('osu-sbnrc（どの版でも）');
@@ -693,9 +699,9 @@ describe('the farmer journey', () => {
     await section.getByRole('button', { name: '自動承認を設定' }).click();
     // Nothing is sent before the farmer confirms; the confirmation says what will happen.
     const confirm = section.getByTestId('auto-approval-confirm');
-    await expect(confirm.textContent()).resolves.toMatch(
-      /モデル osu-sbnrc .*14 kg\/10a.*以下なら審査なしで承認/,
-    );
+    await expect
+      .poll(() => confirm.textContent(), POLL)
+      .toMatch(/モデル osu-sbnrc .*14 kg\/10a.*以下なら審査なしで承認/);
     expect(await policy()).toBeNull();
     // No connection on the first try: said in Japanese, and the confirmation stays to try again.
     await page.route('**/api/v1/farms/demo-farm/auto-approval', (route) =>
@@ -707,9 +713,9 @@ describe('the farmer journey', () => {
     await confirm.getByRole('button', { name: '設定する' }).click();
     await section.getByText('自動承認を設定しました').waitFor();
     await section.getByText('自動承認を使っています').waitFor();
-    await expect(
-      section.getByTestId('auto-approval-state').locator('.rate-main').textContent(),
-    ).resolves.toBe('14 kg/10a');
+    await expect
+      .poll(() => section.getByTestId('auto-approval-state').locator('.rate-main').textContent(), POLL)
+      .toBe('14 kg/10a');
     expect(await policy()).toMatchObject({ model: 'osu-sbnrc', maxKgNHa: 140, setBy: 'demo-farmer' });
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
@@ -739,7 +745,7 @@ describe('the farmer journey', () => {
     await confirm.getByRole('button', { name: 'やめる', exact: true }).click();
     const alert = section.getByRole('alert').filter({ hasText: '見つかりません' });
     await alert.waitFor();
-    await expect(alert.locator('code').textContent()).resolves.toBe('HATAKE_E_NOT_FOUND');
+    await expect.poll(() => alert.locator('code').textContent(), POLL).toBe('HATAKE_E_NOT_FOUND');
     await section.getByText('自動承認は設定されていません').waitFor();
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
   });
@@ -751,7 +757,7 @@ describe('the farmer journey', () => {
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     await page.getByRole('button', { name: /言語を切り替え/ }).click();
     await page.getByRole('heading', { level: 1, name: 'Automations' }).waitFor();
-    await expect(page.locator('html').getAttribute('lang')).resolves.toBe('en');
+    await expect.poll(() => page.locator('html').getAttribute('lang'), POLL).toBe('en');
     await page.getByRole('link', { name: 'Recommendations' }).click();
     const rate = page
       .getByTestId(`recommendation-${recId}`)
@@ -760,7 +766,7 @@ describe('the farmer journey', () => {
       .locator('.rate-main')
       .first();
     expect(rateParts(editedKgHa, 'en')[0]).toMatch(/ kg\/ha$/);
-    await expect(rate.textContent()).resolves.toBe(rateParts(editedKgHa, 'en')[0]);
+    await expect.poll(() => rate.textContent(), POLL).toBe(rateParts(editedKgHa, 'en')[0]);
   });
 
   it('shows the current prescription when a newer one for the field is approved, and says so on the replaced one', async () => {
@@ -796,9 +802,9 @@ describe('the farmer journey', () => {
     );
     // Each row says when its image was taken, before when it was computed.
     for (const id of [recId, newer.id])
-      await expect(list.locator(`a[href$="/recommendations/${id}"]`).textContent()).resolves.toContain(
-        `· Satellite image taken ${fmtDate(sceneAcquired, 'en')} · Computed `,
-      );
+      await expect
+        .poll(() => list.locator(`a[href$="/recommendations/${id}"]`).textContent(), POLL)
+        .toContain(`· Satellite image taken ${fmtDate(sceneAcquired, 'en')} · Computed `);
     // The replaced one, opened, says so and leads to the current one.
     await list.locator(`a[href$="/recommendations/${recId}"]`).click();
     await page.getByTestId(`recommendation-${recId}`).waitFor();
@@ -835,9 +841,11 @@ describe('the farmer journey', () => {
     const card = page.getByTestId(`recommendation-${late.id}`);
     await card.waitFor();
     // Plainly: nothing to spread, nothing to load; the files are folded away, not offered as the next step.
-    await expect(card.getByTestId('rx-none').textContent()).resolves.toBe(
-      '追肥不要 どのゾーンも 0 kg N/10a です。今回は追肥の必要はなく、散布機に処方を読み込む必要もありません。',
-    );
+    await expect
+      .poll(() => card.getByTestId('rx-none').textContent(), POLL)
+      .toBe(
+        '追肥不要 どのゾーンも 0 kg N/10a です。今回は追肥の必要はなく、散布機に処方を読み込む必要もありません。',
+      );
     await expect(card.getByRole('heading', { name: '処方ファイルのダウンロード' }).count()).resolves.toBe(0);
     await card.locator('summary').filter({ hasText: '処方ファイル（散布の必要はありません）' }).waitFor();
     // The date of the image the rates come from, named as such, beside when they were computed.
@@ -847,16 +855,18 @@ describe('the farmer journey', () => {
       recommendation: Recommendation;
     };
     expect(api.recommendation.imagery.acquired).toBe(Date.parse(acquired));
-    await expect(card.getByTestId('rx-dates').textContent()).resolves.toBe(
-      `衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}`,
-    );
+    await expect
+      .poll(() => card.getByTestId('rx-dates').textContent(), POLL)
+      .toBe(`衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}`);
     expect(fmtDate(acquired, 'ja')).not.toBe(fmtDate(api.createdAt, 'ja'));
     // The list says the same of it: the image's date, not only when it was computed.
-    await expect(entry.locator('a').textContent()).resolves.toMatch(
-      new RegExp(
-        ` · 衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}$`,
-      ),
-    );
+    await expect
+      .poll(() => entry.locator('a').textContent(), POLL)
+      .toMatch(
+        new RegExp(
+          ` · 衛星画像の撮影日 ${fmtDate(acquired, 'ja')} · 計算日時 ${fmtTime(api.createdAt, 'ja')}$`,
+        ),
+      );
     // Its tip says the same, as information, and does not send the farmer to the spreader.
     const tips = (await (await farmer('/api/v1/tips?farm=demo-farm')).json()) as TipView[];
     const tip = tips.find(
@@ -1203,15 +1213,15 @@ describe('the paddy’s water gate on the farm page', () => {
     // On the automations page, as the farmer will find it: named after the tip, disabled.
     await page.getByRole('link', { name: '自動制御' }).click();
     const entry = page.getByTestId(`automation-${draft.id}`);
-    await expect(entry.getByRole('heading', { level: 2 }).textContent()).resolves.toBe(
-      '田んぼ1号：水位が低すぎます（2.1 cm）（自動）',
-    );
-    await expect(entry.getByTestId('trigger').textContent()).resolves.toBe(
-      '無効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm',
-    );
-    await expect(entry.getByTestId('commands').textContent()).resolves.toBe(
-      '下限を下回ったら: 水口 田んぼ1号 開く · 上限を上回ったら: 水口 田んぼ1号 閉じる',
-    );
+    await expect
+      .poll(() => entry.getByRole('heading', { level: 2 }).textContent(), POLL)
+      .toBe('田んぼ1号：水位が低すぎます（2.1 cm）（自動）');
+    await expect
+      .poll(() => entry.getByTestId('trigger').textContent(), POLL)
+      .toBe('無効 · 目標範囲 水位センサー 田んぼ1号 水位 3–5 cm');
+    await expect
+      .poll(() => entry.getByTestId('commands').textContent(), POLL)
+      .toBe('下限を下回ったら: 水口 田んぼ1号 開く · 上限を上回ったら: 水口 田んぼ1号 閉じる');
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     // Sent down to the gate's gateway, which keeps it and does not run it.
     await eventually(

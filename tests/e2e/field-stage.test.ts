@@ -18,6 +18,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { addDays } from '../../dashboard/ui/components/FieldStage.tsx';
 import { fmtDate } from '../../dashboard/ui/format.ts';
 
@@ -66,9 +67,9 @@ describe('the growth stage seen in the field', () => {
     await page.getByTestId('field-paddy-1').click();
     await page.getByRole('heading', { level: 1, name: '田んぼ1号（コシヒカリ）' }).waitFor();
     await page.getByRole('heading', { level: 2, name: '生育ステージ' }).waitFor();
-    await expect(card().getByTestId('stage-in-effect').textContent()).resolves.toBe(
-      '記録なし（積算温度による推定を使っています）',
-    );
+    await expect
+      .poll(() => card().getByTestId('stage-in-effect').textContent(), POLL)
+      .toBe('記録なし（積算温度による推定を使っています）');
     expect(await card().getByRole('button', { name: '取り消す' }).count()).toBe(0);
 
     // The crop's stages in Japanese; the day defaults to today, at most 21 days back, none ahead.
@@ -77,10 +78,10 @@ describe('the growth stage seen in the field', () => {
     expect(options).toEqual(before.stages.map((s) => s.name.ja));
     expect(options).toEqual(expect.arrayContaining(['分げつ期', '幼穂形成期']));
     const date = card().getByLabel('見た日');
-    await expect(date.inputValue()).resolves.toBe(today);
-    await expect(date.getAttribute('min')).resolves.toBe(addDays(today, -21));
-    await expect(date.getAttribute('max')).resolves.toBe(today);
-    await expect(card().getByLabel('メモ（任意）').getAttribute('maxlength')).resolves.toBe('200');
+    await expect.poll(() => date.inputValue(), POLL).toBe(today);
+    await expect.poll(() => date.getAttribute('min'), POLL).toBe(addDays(today, -21));
+    await expect.poll(() => date.getAttribute('max'), POLL).toBe(today);
+    await expect.poll(() => card().getByLabel('メモ（任意）').getAttribute('maxlength'), POLL).toBe('200');
 
     await select.selectOption({ label: '分げつ期' });
     await card().getByLabel('メモ（任意）').fill('茎数 20本/株');
@@ -88,9 +89,11 @@ describe('the growth stage seen in the field', () => {
     await card().getByTestId('stage-done').filter({ hasText: '記録しました' }).waitFor();
 
     const shown = card().getByTestId('stage-in-effect');
-    await expect(shown.textContent()).resolves.toBe(
-      `今のステージ分げつ期見た日${day(today, 'ja')}この日まで使用${day(addDays(today, 21), 'ja')}記録元この画面で記録`,
-    );
+    await expect
+      .poll(() => shown.textContent(), POLL)
+      .toBe(
+        `今のステージ分げつ期見た日${day(today, 'ja')}この日まで使用${day(addDays(today, 21), 'ja')}記録元この画面で記録`,
+      );
     const first = card().getByTestId('stage-history').locator('li').first();
     const line = await first.textContent();
     expect(line).toContain('分げつ期');
@@ -142,16 +145,16 @@ describe('the growth stage seen in the field', () => {
     const old = addDays(today, -30);
     // The input's min does not stop a value being typed; the form leaves the check to the server.
     await date.fill(old);
-    await expect(date.inputValue()).resolves.toBe(old);
+    await expect.poll(() => date.inputValue(), POLL).toBe(old);
     await card().getByRole('button', { name: '記録', exact: true }).click();
     const alert = card().getByRole('alert');
     await alert.waitFor();
-    await expect(alert.textContent()).resolves.toContain(
-      '生育ステージが作物に合わないか、日付が記録できる範囲の外です',
-    );
-    await expect(alert.locator('code').textContent()).resolves.toBe('HATAKE_E_FIELD_STAGE');
-    await expect(alert.getByTestId('error-reason').textContent()).resolves.toContain('30 days ago');
-    await expect(date.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect
+      .poll(() => alert.textContent(), POLL)
+      .toContain('生育ステージが作物に合わないか、日付が記録できる範囲の外です');
+    await expect.poll(() => alert.locator('code').textContent(), POLL).toBe('HATAKE_E_FIELD_STAGE');
+    await expect.poll(() => alert.getByTestId('error-reason').textContent(), POLL).toContain('30 days ago');
+    await expect.poll(() => date.getAttribute('aria-invalid'), POLL).toBe('true');
     // Nothing changed: the recorded stage is still the one in effect.
     await expect(card().getByTestId('stage-in-effect').textContent()).resolves.toContain('分げつ期');
     const v = await view();
@@ -162,16 +165,16 @@ describe('the growth stage seen in the field', () => {
   it('is withdrawn, and the page is back to the estimate from accumulated temperature', async () => {
     await card().getByRole('button', { name: '取り消す' }).click();
     await card().getByTestId('stage-done').filter({ hasText: '記録を取り消しました' }).waitFor();
-    await expect(card().getByTestId('stage-in-effect').textContent()).resolves.toBe(
-      '記録なし（積算温度による推定を使っています）',
-    );
+    await expect
+      .poll(() => card().getByTestId('stage-in-effect').textContent(), POLL)
+      .toBe('記録なし（積算温度による推定を使っています）');
     expect(await card().getByRole('alert').count()).toBe(0);
     expect(await card().getByRole('button', { name: '取り消す' }).count()).toBe(0);
     const first = await card().getByTestId('stage-history').locator('li').first().textContent();
     expect(first).toContain('分げつ期');
     expect(first).not.toContain('現在の記録');
     // The form starts again from today.
-    await expect(card().getByLabel('見た日').inputValue()).resolves.toBe(today);
+    await expect.poll(() => card().getByLabel('見た日').inputValue(), POLL).toBe(today);
 
     const v = await view();
     expect(v.inEffect).toBeNull();
@@ -183,16 +186,16 @@ describe('the growth stage seen in the field', () => {
   it('names the stages in English on the switch', async () => {
     await page.getByRole('button', { name: /言語を切り替え/ }).click();
     await page.getByRole('heading', { level: 2, name: 'Growth stage' }).waitFor();
-    await expect(card().getByTestId('stage-in-effect').textContent()).resolves.toBe(
-      'Not recorded (estimated from accumulated temperature)',
-    );
+    await expect
+      .poll(() => card().getByTestId('stage-in-effect').textContent(), POLL)
+      .toBe('Not recorded (estimated from accumulated temperature)');
     const options = await card().getByLabel('Growth stage').locator('option').allTextContents();
     expect(options).toEqual(expect.arrayContaining(['Tillering', 'Panicle initiation', 'Heading']));
     expect(options.join(' ')).not.toMatch(/[\u3040-\u30ff\u3400-\u9fff]/);
     await card().getByLabel('Seen on').waitFor();
-    await expect(card().getByTestId('stage-history').locator('li').first().textContent()).resolves.toContain(
-      'Tillering',
-    );
+    await expect
+      .poll(() => card().getByTestId('stage-history').locator('li').first().textContent(), POLL)
+      .toContain('Tillering');
     await page.getByRole('button', { name: /Switch language/ }).click();
     await page.getByRole('heading', { level: 2, name: '生育ステージ' }).waitFor();
   });
@@ -211,9 +214,9 @@ describe('the growth stage seen in the field', () => {
       await p.goto('/#/farm/demo-farm/field/paddy-1');
       const c = p.getByTestId('field-stage');
       await c.getByTestId('stage-read-only').waitFor();
-      await expect(c.getByTestId('stage-in-effect').textContent()).resolves.toBe(
-        '記録なし（積算温度による推定を使っています）',
-      );
+      await expect
+        .poll(() => c.getByTestId('stage-in-effect').textContent(), POLL)
+        .toBe('記録なし（積算温度による推定を使っています）');
       expect(await c.getByTestId('stage-form').count()).toBe(0);
       expect(await c.getByRole('button', { name: '記録', exact: true }).count()).toBe(0);
       await expect(c.getByTestId('stage-history').locator('li').count()).resolves.toBe(1);

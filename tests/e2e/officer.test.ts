@@ -37,6 +37,7 @@ import {
   signInByKeyboard,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { seedImagery, SeedGateway, wheatRecommendation } from './seed.ts';
 
 let stack: Stack;
@@ -213,7 +214,7 @@ describe('the officer journey', () => {
     const src = (await heatmap.getAttribute('src'))!;
     expect(src).toContain(`/scenes/${encodeURIComponent(recScene)}/`);
     expect(src).not.toContain(latestScene);
-    await expect(heatmap.getAttribute('alt')).resolves.toBe('NDVI ヒートマップ');
+    await expect.poll(() => heatmap.getAttribute('alt'), POLL).toBe('NDVI ヒートマップ');
     await expect(evidence.locator('.leaflet-overlay-pane path').count()).resolves.toBe(1 + 3); // field + zones
     // The legend: the scene's own ramp and masked swatch (two crops of its legend PNG), the words
     // and values written by the page in Japanese.
@@ -222,12 +223,16 @@ describe('the officer journey', () => {
     await expect(legendImages.count()).resolves.toBe(2);
     for (const img of await legendImages.all()) {
       await eventually(() => img.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth > 0), 10_000);
-      await expect(img.getAttribute('src')).resolves.toContain(`/scenes/${encodeURIComponent(recScene)}/`);
+      await expect
+        .poll(() => img.getAttribute('src'), POLL)
+        .toContain(`/scenes/${encodeURIComponent(recScene)}/`);
     }
     const ndviMean = recImagery.stats.fields['upland-1']!.indices.ndvi!.mean!;
-    await expect(legend.locator('.legend-title').textContent()).resolves.toBe(
-      `NDVI · 圃場平均 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(ndviMean)}`,
-    );
+    await expect
+      .poll(() => legend.locator('.legend-title').textContent(), POLL)
+      .toBe(
+        `NDVI · 圃場平均 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(ndviMean)}`,
+      );
     await expect(legend.getByTestId('heatmap-ticks').locator('span').allTextContents()).resolves.toEqual([
       '0',
       '0.25',
@@ -272,7 +277,9 @@ describe('the officer journey', () => {
     expect(new Set(byRate.map((z) => z.kg)).size).toBe(3);
     for (let k = 1; k < byRate.length; k++) expect(byRate[k]!.lum).toBeLessThan(byRate[k - 1]!.lum);
     const rxLegend = rx.getByTestId('rx-legend');
-    await expect(rxLegend.locator('.rx-legend-title').textContent()).resolves.toBe('窒素量（kg/10a）');
+    await expect
+      .poll(() => rxLegend.locator('.rx-legend-title').textContent(), POLL)
+      .toBe('窒素量（kg/10a）');
     await expect(
       rxLegend.getByTestId('rx-legend-rate').locator('.rx-rate').allTextContents(),
     ).resolves.toEqual(
@@ -305,21 +312,21 @@ describe('the officer journey', () => {
     const slope = before.inputs.find((i) => i.name === 'ri_slope')!;
     expect(slope).toMatchObject({ unit: '1', zones: 'all', category: 'constant' });
     const slopeRow = inputs.locator('tr[data-input="ri_slope"]');
-    await expect(slopeRow.locator('th').textContent()).resolves.toBe('反応指数補正の傾きri_slope');
-    await expect(slopeRow.locator('th [title]').getAttribute('title')).resolves.toBe('ri_slope');
-    await expect(slopeRow.getByTestId('input-value').textContent()).resolves.toBe(num(slope.value));
-    await expect(slopeRow.getByTestId('input-zones').textContent()).resolves.toBe('圃場全体');
+    await expect.poll(() => slopeRow.locator('th').textContent(), POLL).toBe('反応指数補正の傾きri_slope');
+    await expect.poll(() => slopeRow.locator('th [title]').getAttribute('title'), POLL).toBe('ri_slope');
+    await expect.poll(() => slopeRow.getByTestId('input-value').textContent(), POLL).toBe(num(slope.value));
+    await expect.poll(() => slopeRow.getByTestId('input-zones').textContent(), POLL).toBe('圃場全体');
     // Its source in Japanese, the profile and the path in it as written; the gateway's own words as the tooltip.
     const [, profileRef, profilePath] = /^profile (\S+) (\S+)$/.exec(slope.source)!;
-    await expect(slopeRow.getByTestId('input-source').textContent()).resolves.toBe(
-      `定数作物プロファイル ${profileRef} の ${profilePath}`,
-    );
-    await expect(slopeRow.getByTestId('input-source-words').getAttribute('title')).resolves.toBe(
-      slope.source,
-    );
-    await expect(inputs.locator('tr[data-input="adjust_ri"] th').textContent()).resolves.toMatch(
-      /^反応指数の補正/,
-    );
+    await expect
+      .poll(() => slopeRow.getByTestId('input-source').textContent(), POLL)
+      .toBe(`定数作物プロファイル ${profileRef} の ${profilePath}`);
+    await expect
+      .poll(() => slopeRow.getByTestId('input-source-words').getAttribute('title'), POLL)
+      .toBe(slope.source);
+    await expect
+      .poll(() => inputs.locator('tr[data-input="adjust_ri"] th').textContent(), POLL)
+      .toMatch(/^反応指数の補正/);
     // One NDVI row for each zone, each naming its zone (by number) and the scene it came from.
     const ndvi = before.inputs.filter((i) => i.name === 'ndvi');
     expect(ndvi.length).toBe(before.zones.length);
@@ -330,16 +337,19 @@ describe('the officer journey', () => {
     await expect(ndviRows.getByTestId('input-value').allTextContents()).resolves.toEqual(
       ndvi.map((i) => num(i.value)),
     );
-    await expect(ndviRows.first().getByTestId('input-source').textContent()).resolves.toBe(
-      `衛星画像ゾーンの NDVI の平均（シーン ${recScene}）`,
-    );
+    await expect
+      .poll(() => ndviRows.first().getByTestId('input-source').textContent(), POLL)
+      .toBe(`衛星画像ゾーンの NDVI の平均（シーン ${recScene}）`);
     expect(ndvi[0]!.source).toBe(`index_stat ndvi.mean scene ${recScene}`);
     // The reference: the N-rich strip, named in Japanese (the gateway wrote "n_rich_strip ndvi: N-rich strip").
     const ref = before.inputs.find((i) => i.name === 'ndvi_ref')!;
     expect(ref.source).toBe('n_rich_strip ndvi: N-rich strip');
-    await expect(
-      inputs.locator('tr[data-input="ndvi_ref"]').getByTestId('input-source-words').textContent(),
-    ).resolves.toBe('Nリッチストリップ');
+    await expect
+      .poll(
+        () => inputs.locator('tr[data-input="ndvi_ref"]').getByTestId('input-source-words').textContent(),
+        POLL,
+      )
+      .toBe('Nリッチストリップ');
     // No source reads as the gateway's English on the Japanese page, outside the names it holds.
     const words = await inputs.getByTestId('input-source-words').evaluateAll((els) =>
       els.map((e) => {
@@ -351,9 +361,9 @@ describe('the officer journey', () => {
     expect(words.length).toBeGreaterThan(before.inputs.length / 2);
     expect(words.filter((w) => /[A-Za-z]{2,}/.test(w))).toEqual([]);
     const days = before.inputs.find((i) => i.name === 'days')!;
-    await expect(
-      inputs.locator('tr[data-input="days"]').getByTestId('input-value').textContent(),
-    ).resolves.toBe(`${num(days.value)} 日`);
+    await expect
+      .poll(() => inputs.locator('tr[data-input="days"]').getByTestId('input-value').textContent(), POLL)
+      .toBe(`${num(days.value)} 日`);
     const values = await inputs.getByTestId('input-value').allTextContents();
     expect(values.length).toBe(before.inputs.length);
     expect(values.filter((v) => / 1$/.test(v))).toEqual([]);
@@ -364,7 +374,7 @@ describe('the officer journey', () => {
     // recommendation's model suggested, the ceiling checked in kg/10a before anything is sent.
     const auto = page.getByTestId('auto-approval');
     await auto.getByText('自動承認は設定されていません').waitFor();
-    await expect(auto.getByLabel('対象のモデル').inputValue()).resolves.toBe('osu-sbnrc');
+    await expect.poll(() => auto.getByLabel('対象のモデル').inputValue(), POLL).toBe('osu-sbnrc');
     await auto.getByLabel('窒素量の上限').fill('51');
     await auto.getByRole('button', { name: '自動承認を設定' }).click();
     await auto.getByText('0〜50 kg/10a の範囲で入れてください').waitFor();
@@ -461,11 +471,11 @@ describe('the officer journey', () => {
       .waitFor();
     await expect(csvButton.evaluate((e) => e.tagName)).resolves.toBe('BUTTON');
     await expect(csvButton.isDisabled()).resolves.toBe(true);
-    await expect(page.getByLabel('開始日').getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect.poll(() => page.getByLabel('開始日').getAttribute('aria-invalid'), POLL).toBe('true');
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'officer-region-csv-inverted');
     await page.getByLabel('終了日').fill('2027-01-31');
-    await expect(csvButton.getAttribute('href')).resolves.toMatch(/from=2026-12-30T15%3A00%3A00/);
+    await expect.poll(() => csvButton.getAttribute('href'), POLL).toMatch(/from=2026-12-30T15%3A00%3A00/);
     await expect(
       page.getByText('開始日が終了日より後になっています', { exact: false }).count(),
     ).resolves.toBe(0);
@@ -508,9 +518,11 @@ describe('the officer journey', () => {
     await legend.getByText('ヒートマップの画像はサーバーにありません').waitFor();
     // The scene's statistics, the zones over the field, and no image that cannot load.
     const mean = recImagery.stats.fields['upland-1']!.indices.ndvi!.mean!;
-    await expect(legend.textContent()).resolves.toContain(
-      `NDVI · 圃場平均 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(mean)}`,
-    );
+    await expect
+      .poll(() => legend.textContent(), POLL)
+      .toContain(
+        `NDVI · 圃場平均 ${new Intl.NumberFormat('ja-JP', { maximumFractionDigits: 2 }).format(mean)}`,
+      );
     await expect(evidence.locator('img').count()).resolves.toBe(0);
     // The map draws its layers once the field's boundary is in, which may be after the legend.
     await eventually(async () => (await evidence.locator('.leaflet-overlay-pane path').count()) === 1 + 3);
@@ -554,23 +566,23 @@ describe('the review page', () => {
 
     // The spreader's step beside the limits (urea, 5 kg/ha = 2.3 kg N/ha), in kg/10a beside kg/ha
     // like every rate, and the boxes step by it.
-    await expect(page.getByTestId('spreader-step').textContent()).resolves.toBe(
-      '散布機の刻み: 尿素 (N 46%) 0.5 kg/10a (5 kg/ha) ごと（窒素で約 0.23 kg/10a (2.3 kg/ha)）',
-    );
-    await expect(page.getByTestId(`edit-${z1!.id}`).getAttribute('step')).resolves.toBe('0.23');
+    await expect
+      .poll(() => page.getByTestId('spreader-step').textContent(), POLL)
+      .toBe('散布機の刻み: 尿素 (N 46%) 0.5 kg/10a (5 kg/ha) ごと（窒素で約 0.23 kg/10a (2.3 kg/ha)）');
+    await expect.poll(() => page.getByTestId(`edit-${z1!.id}`).getAttribute('step'), POLL).toBe('0.23');
 
     // Without a reason nothing can be saved, and the page says why.
     await page.getByTestId('reason-hint').getByText('理由は3文字以上で入力してください').waitFor();
     await page.getByTestId(`edit-${z1!.id}`).fill('4');
     await page.getByTestId(`edit-${z2!.id}`).fill('99');
     await expect(approveButton().isDisabled()).resolves.toBe(true);
-    await expect(page.getByTestId('approve-hint').textContent()).resolves.toMatch(
-      /^新しい窒素量が入力されています。承認の前に理由を入力してください/,
-    );
+    await expect
+      .poll(() => page.getByTestId('approve-hint').textContent(), POLL)
+      .toMatch(/^新しい窒素量が入力されています。承認の前に理由を入力してください/);
     await page.getByLabel('理由（記録されます）').fill('葉色が濃く、倒伏のおそれがある');
-    await expect(page.getByTestId('approve-hint').textContent()).resolves.toBe(
-      '承認すると、入力した窒素量を理由とともに保存してから承認します',
-    );
+    await expect
+      .poll(() => page.getByTestId('approve-hint').textContent(), POLL)
+      .toBe('承認すると、入力した窒素量を理由とともに保存してから承認します');
     expect(await accessibilityProblems(page)).toEqual([]);
 
     // 承認する straight away: the typed rates are saved, then approved.
@@ -587,7 +599,7 @@ describe('the review page', () => {
     expect(after.audit.map((a) => a.action)).toEqual(['received', 'edited', 'approved']);
     // The approval carries the officer's note too (the audit and the decisions CSV show it).
     expect(after.audit.find((a) => a.action === 'approved')?.reason).toBe('葉色が濃く、倒伏のおそれがある');
-    await expect(page.getByTestId(`edit-${z1!.id}`).inputValue()).resolves.toBe('');
+    await expect.poll(() => page.getByTestId(`edit-${z1!.id}`).inputValue(), POLL).toBe('');
 
     // What the server did with each typed rate.
     await expect(page.getByTestId('edit-report').locator('li').allTextContents()).resolves.toEqual([
@@ -605,8 +617,8 @@ describe('the review page', () => {
       [z2!, '11.96 kg/10a', '(119.6 kg/ha)'],
     ] as const) {
       const cell = page.getByTestId(`applied-${zone.id}`);
-      await expect(cell.locator('.rate-main').textContent()).resolves.toBe(main);
-      await expect(cell.locator('.rate-alt').textContent()).resolves.toBe(alt);
+      await expect.poll(() => cell.locator('.rate-main').textContent(), POLL).toBe(main);
+      await expect.poll(() => cell.locator('.rate-alt').textContent(), POLL).toBe(alt);
     }
     await expect(mapTags(page.locator('section[aria-labelledby="rmap-h"]'))).resolves.toEqual(
       expect.arrayContaining(['ゾーン1 3.91 kg/10a', 'ゾーン2 11.96 kg/10a']),
@@ -667,7 +679,7 @@ describe('the review page', () => {
     );
     expect((await detailOf(older.id)).supersededBy).toBe(newer.id);
     const link = banner.getByRole('link', { name: '新しい提案を開く' });
-    await expect(link.getAttribute('href')).resolves.toBe(`#/review/${newer.id}`);
+    await expect.poll(() => link.getAttribute('href'), POLL).toBe(`#/review/${newer.id}`);
     expect(await accessibilityProblems(page)).toEqual([]);
     expect(await untranslatedWords(page, JAPANESE_PAGE)).toEqual([]);
     await screenshots(page, 'officer-review-superseded-live');
@@ -727,7 +739,7 @@ describe('the review page', () => {
 
     await page.goto('/#/review');
     const row = page.getByTestId(`queue-${rec.id}`);
-    await expect(row.getByTestId('stale-badge').textContent()).resolves.toBe('古い入力 1 件');
+    await expect.poll(() => row.getByTestId('stale-badge').textContent(), POLL).toBe('古い入力 1 件');
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'officer-queue-stale');
     await row.getByRole('link').click();
@@ -780,12 +792,14 @@ describe('the review page', () => {
       const pct = Math.round((covered / coverage.fieldAreaHa) * 100);
       expect(pct).toBeGreaterThan(50);
       expect(pct).toBeLessThan(90);
-      await expect(page.getByTestId('coverage').textContent()).resolves.toBe(
-        `ゾーンは圃場の${pct} %（${ha(covered)} ha / ${ha(coverage.fieldAreaHa)} ha）を覆っています。` +
-          `ゾーン外の${ha(rest)} ha（雲などで画像が使えない部分や、境界沿いの細い帯）は、` +
-          `ゾーンの平均の量（窒素 ${per10a(fallback.kgNHa)} kg/10a、` +
-          `${rec.product.name.ja} ${per10a(fallback.productKgHa)} kg/10a）で散布されます。`,
-      );
+      await expect
+        .poll(() => page.getByTestId('coverage').textContent(), POLL)
+        .toBe(
+          `ゾーンは圃場の${pct} %（${ha(covered)} ha / ${ha(coverage.fieldAreaHa)} ha）を覆っています。` +
+            `ゾーン外の${ha(rest)} ha（雲などで画像が使えない部分や、境界沿いの細い帯）は、` +
+            `ゾーンの平均の量（窒素 ${per10a(fallback.kgNHa)} kg/10a、` +
+            `${rec.product.name.ja} ${per10a(fallback.productKgHa)} kg/10a）で散布されます。`,
+        );
       // On the map: the zones, the rest hatched, the field's outline from the recommendation.
       const rx = page.locator('section[aria-labelledby="rmap-h"]');
       await expect(mapTags(rx)).resolves.toEqual(
@@ -797,19 +811,25 @@ describe('the review page', () => {
       expect(hatch).toMatch(/^url\(#hatch-/);
       await expect(page.locator(`pattern${hatch!.slice(4, -1)}`).count()).resolves.toBe(1);
       const fallbackEntry = rx.getByTestId('rx-legend-default');
-      await expect(fallbackEntry.textContent()).resolves.toBe(
-        `${per10a(fallback.kgNHa)}既定の施用量（画像なし）`,
-      );
+      await expect
+        .poll(() => fallbackEntry.textContent(), POLL)
+        .toBe(`${per10a(fallback.kgNHa)}既定の施用量（画像なし）`);
       await rx.getByTestId('rx-legend').getByText('圃場の境界').waitFor();
 
       // The guideline table and its bins as a small table, the bin edges as a list; no raw arrays.
       const inputs = page.locator('table.inputs');
-      await expect(
-        inputs.locator('tr[data-input="spad_edges"]').getByTestId('input-value').textContent(),
-      ).resolves.toBe('30 SPAD');
-      await expect(
-        inputs.locator('tr[data-input="height_edges"]').getByTestId('input-value').textContent(),
-      ).resolves.toBe('70 cm');
+      await expect
+        .poll(
+          () => inputs.locator('tr[data-input="spad_edges"]').getByTestId('input-value').textContent(),
+          POLL,
+        )
+        .toBe('30 SPAD');
+      await expect
+        .poll(
+          () => inputs.locator('tr[data-input="height_edges"]').getByTestId('input-value').textContent(),
+          POLL,
+        )
+        .toBe('70 cm');
       const table = inputs.locator('tr[data-input="table"]').getByTestId('input-table');
       await expect(table.locator('thead th').allTextContents()).resolves.toEqual([
         '行: 指針表の葉色値の区分、列: 指針表の草丈の区分SPAD ＼ cm',
@@ -823,9 +843,12 @@ describe('the review page', () => {
       );
       // Their sources in Japanese, the names in them as the gateway wrote them.
       const profileRef = /^profile (\S+) /.exec(rec.inputs.find((i) => i.name === 'spad_edges')!.source)![1]!;
-      await expect(
-        inputs.locator('tr[data-input="spad_edges"]').getByTestId('input-source-words').textContent(),
-      ).resolves.toBe(`作物プロファイル ${profileRef} の riceTopdress.spadEdges`);
+      await expect
+        .poll(
+          () => inputs.locator('tr[data-input="spad_edges"]').getByTestId('input-source-words').textContent(),
+          POLL,
+        )
+        .toBe(`作物プロファイル ${profileRef} の riceTopdress.spadEdges`);
       await expect(
         inputs
           .locator('tr[data-input="plant_height_cm"]')
@@ -843,31 +866,35 @@ describe('the review page', () => {
       expect(columns).toBeGreaterThanOrEqual(3);
       // As recommended and as applied (no edits): the figure the farmer's page shows.
       for (const k of [0, 1]) {
-        await expect(econN.nth(k).textContent()).resolves.toBe(kgText(spread.nKg, 'ja', 1));
-        await expect(econProduct.nth(k).textContent()).resolves.toBe(kgText(spread.productKg, 'ja', 0));
+        await expect.poll(() => econN.nth(k).textContent(), POLL).toBe(kgText(spread.nKg, 'ja', 1));
+        await expect
+          .poll(() => econProduct.nth(k).textContent(), POLL)
+          .toBe(kgText(spread.productKg, 'ja', 0));
       }
-      await expect(page.getByTestId('econ-whole-field').textContent()).resolves.toBe(
-        `窒素と肥料の合計は圃場全体（${ha(spread.areaHa)} ha）の量で、ゾーン外の ${ha(rest)} ha はゾーンの平均の量で数えています。` +
-          '費用・増収額・差引はゾーンの分だけです',
-      );
+      await expect
+        .poll(() => page.getByTestId('econ-whole-field').textContent(), POLL)
+        .toBe(
+          `窒素と肥料の合計は圃場全体（${ha(spread.areaHa)} ha）の量で、ゾーン外の ${ha(rest)} ha はゾーンの平均の量で数えています。` +
+            '費用・増収額・差引はゾーンの分だけです',
+        );
 
       // The model card: its Japanese title and status, its English words apart, marked and labelled.
       const card = page.getByTestId('model-card');
       await card.getByText('水稲 穂肥(幼穂形成期)— NDVI→SPAD→指針表').waitFor();
-      await expect(card.getByTestId('fitted-status').textContent()).resolves.toBe(
-        '暫定（実測データでの較正はまだ）',
-      );
+      await expect
+        .poll(() => card.getByTestId('fitted-status').textContent(), POLL)
+        .toBe('暫定（実測データでの較正はまだ）');
       await card.getByRole('heading', { name: 'モデルカードの記載（英語）' }).waitFor();
       const where = card.getByTestId('fitted-where');
-      await expect(where.getAttribute('lang')).resolves.toBe('en');
-      await expect(where.getAttribute('translate')).resolves.toBe('no');
-      await expect(where.textContent()).resolves.toMatch(/^Not fitted: a provisional line/);
+      await expect.poll(() => where.getAttribute('lang'), POLL).toBe('en');
+      await expect.poll(() => where.getAttribute('translate'), POLL).toBe('no');
+      await expect.poll(() => where.textContent(), POLL).toMatch(/^Not fitted: a provisional line/);
       // The note quoting the card: its Japanese lead, then the card's words apart, marked English.
       const note = page.getByTestId('review-notes').locator('li').filter({ hasText: '暫定の較正を使用' });
-      await expect(note.locator('span[lang="en"]').textContent()).resolves.toMatch(/^Not fitted: /);
-      await expect(note.textContent()).resolves.toMatch(
-        /^暫定の較正を使用モデルカードの記載（英語）Not fitted: /,
-      );
+      await expect.poll(() => note.locator('span[lang="en"]').textContent(), POLL).toMatch(/^Not fitted: /);
+      await expect
+        .poll(() => note.textContent(), POLL)
+        .toMatch(/^暫定の較正を使用モデルカードの記載（英語）Not fitted: /);
       await expect(page.getByText('適合: Not fitted', { exact: false }).count()).resolves.toBe(0);
 
       expect(await untranslatedWords(page, JAPANESE_PAGE)).toEqual([]);
@@ -879,26 +906,30 @@ describe('the review page', () => {
       try {
         const perHa = (v: number) =>
           new Intl.NumberFormat('en-GB', { minimumFractionDigits: 1, maximumFractionDigits: 2 }).format(v);
-        await expect(page.getByTestId('coverage').textContent()).resolves.toBe(
-          `The zones cover ${pct} % of the field (${ha(covered)} ha of ${ha(coverage.fieldAreaHa)} ha). ` +
-            `The ${ha(rest)} ha outside them (where the imagery is unusable, e.g. under cloud, and the strip ` +
-            `along the boundary) gets the zones’ mean rate ` +
-            `(${perHa(fallback.kgNHa)} kg/ha of N; ${perHa(fallback.productKgHa)} kg/ha of ${rec.product.name.en}).`,
-        );
-        await expect(rx.locator('.rx-legend-title').textContent()).resolves.toBe('N rate (kg/ha)');
+        await expect
+          .poll(() => page.getByTestId('coverage').textContent(), POLL)
+          .toBe(
+            `The zones cover ${pct} % of the field (${ha(covered)} ha of ${ha(coverage.fieldAreaHa)} ha). ` +
+              `The ${ha(rest)} ha outside them (where the imagery is unusable, e.g. under cloud, and the strip ` +
+              `along the boundary) gets the zones’ mean rate ` +
+              `(${perHa(fallback.kgNHa)} kg/ha of N; ${perHa(fallback.productKgHa)} kg/ha of ${rec.product.name.en}).`,
+          );
+        await expect.poll(() => rx.locator('.rx-legend-title').textContent(), POLL).toBe('N rate (kg/ha)');
         // The spreader step in kg/ha beside kg/10a (ammonium sulfate, 5 kg/ha = 1.05 kg N/ha).
-        await expect(page.getByTestId('spreader-step').textContent()).resolves.toBe(
-          `Spreader step: 5 kg/ha (0.5 kg/10a) of ${rec.product.name.en}, about 1.05 kg/ha (0.105 kg/10a) of N`,
-        );
+        await expect
+          .poll(() => page.getByTestId('spreader-step').textContent(), POLL)
+          .toBe(
+            `Spreader step: 5 kg/ha (0.5 kg/10a) of ${rec.product.name.en}, about 1.05 kg/ha (0.105 kg/10a) of N`,
+          );
         await expect(
           inputs
             .locator('tr[data-input="plant_height_cm"]')
             .getByTestId('input-source-words')
             .allTextContents(),
         ).resolves.toEqual(['the zone’s own record (plant_height_cm)']);
-        await expect(page.getByTestId('econ-total-n').locator('td').first().textContent()).resolves.toBe(
-          kgText(spread.nKg, 'en', 1),
-        );
+        await expect
+          .poll(() => page.getByTestId('econ-total-n').locator('td').first().textContent(), POLL)
+          .toBe(kgText(spread.nKg, 'en', 1));
         await expect(mapTags(rx)).resolves.toEqual(
           rec.zones.map((z) => `Zone ${z.zone} ${perHa(z.rate.kgNHa)} kg/ha`),
         );

@@ -14,6 +14,7 @@ import { DEMO_PASSWORD } from '../../dashboard/demo.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
 import { accessibilityProblems, launch, phonePage, screenshots, signInAs } from './browser.ts';
+import { POLL } from './poll.ts';
 import { SeedGateway } from './seed.ts';
 
 /** How long focus may take to move (an effect after the render). */
@@ -92,19 +93,19 @@ describe('gateway settings in the partner’s view', () => {
   it('sends what the partner typed, in the API’s units exactly, and shows each gateway applying or refusing it', async () => {
     await signInAs(page, 'demo-partner');
     await page.getByRole('heading', { level: 2, name: 'ゲートウェイの設定' }).waitFor();
-    await expect(section().getByTestId('gws-current').textContent()).resolves.toMatch(
-      /送信した設定はありません。ゲートウェイはそれぞれの設定ファイルで動いています/,
-    );
+    await expect
+      .poll(() => section().getByTestId('gws-current').textContent(), POLL)
+      .toMatch(/送信した設定はありません。ゲートウェイはそれぞれの設定ファイルで動いています/);
     // Each field says what the gateways run on now, as gw-test told the server at its start (its
     // placeholder too: an empty field keeps it) — the stack's sync interval, 200 ms.
     const interval = page.getByLabel('同期の間隔 (秒)');
-    await expect(interval.getAttribute('placeholder')).resolves.toBe('0.2');
-    await expect(section().locator('#gws-sync-intervalMs-hint').textContent()).resolves.toMatch(
-      /^現在の値: 0\.2 秒 \(gw-test\)/,
-    );
-    await expect(section().locator('#gws-retention-rawDays-hint').textContent()).resolves.toMatch(
-      /^現在の値: 90 日 \(gw-test\)/,
-    );
+    await expect.poll(() => interval.getAttribute('placeholder'), POLL).toBe('0.2');
+    await expect
+      .poll(() => section().locator('#gws-sync-intervalMs-hint').textContent(), POLL)
+      .toMatch(/^現在の値: 0\.2 秒 \(gw-test\)/);
+    await expect
+      .poll(() => section().locator('#gws-retention-rawDays-hint').textContent(), POLL)
+      .toMatch(/^現在の値: 90 日 \(gw-test\)/);
     // Each field says its unit beside it.
     await page.getByLabel('生データの保存期間 (日)').fill('30');
     await page.getByLabel('同期の間隔 (秒)').fill('5');
@@ -130,7 +131,9 @@ describe('gateway settings in the partner’s view', () => {
     expect(s.status).toBe(200);
     expect(s.body.config).toEqual(expected);
     version = s.body.version;
-    await expect(section().getByTestId('gws-current').textContent()).resolves.toContain(`v${version}`);
+    await expect
+      .poll(() => section().getByTestId('gws-current').textContent(), POLL)
+      .toContain(`v${version}`);
     const shown = await section().getByTestId('gws-sent-values').textContent();
     for (const v of ['30 日', '5 秒', '0.25 秒', '600 秒', '512 KiB', '2 件/秒', '20 件'])
       expect(shown).toContain(v);
@@ -146,9 +149,9 @@ describe('gateway settings in the partner’s view', () => {
     // …and the page shows its report, found by itself (it asks again while a gateway is pending).
     const mine = section().getByTestId('gws-gw-test');
     await mine.getByText('適用済み', { exact: true }).waitFor({ timeout: 40_000 });
-    await expect(mine.textContent()).resolves.toContain(`configuration v${version}`);
+    await expect.poll(() => mine.textContent(), POLL).toContain(`configuration v${version}`);
     const theirs = section().getByTestId('gws-gw-other');
-    await expect(theirs.textContent()).resolves.toMatch(/未受信.*v0 \/ v\d+/);
+    await expect.poll(() => theirs.textContent(), POLL).toMatch(/未受信.*v0 \/ v\d+/);
 
     // The other gateway refuses it, in a real sync batch; the partner refreshes and sees why.
     await other.send(
@@ -176,7 +179,7 @@ describe('gateway settings in the partner’s view', () => {
     );
     await section().getByRole('button', { name: '状況を更新' }).click();
     await theirs.getByText('拒否', { exact: true }).waitFor();
-    await expect(theirs.textContent()).resolves.toContain('does not take config documents');
+    await expect.poll(() => theirs.textContent(), POLL).toContain('does not take config documents');
 
     // Many alerts later — every other document it read since, devices silent and back again — the
     // refusal has left the gateway's 20 alerts but is still its answer about the settings: refused,
@@ -231,7 +234,7 @@ describe('gateway settings in the partner’s view', () => {
     await page.getByRole('button', { name: '設定を送信' }).click();
     await section().getByText('1/24 日以上で入れてください').waitFor();
     await section().getByText('数値を入れてください').waitFor();
-    await expect(raw.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect.poll(() => raw.getAttribute('aria-invalid'), POLL).toBe('true');
     // Focus moves in an effect after the render: poll for it.
     await expect.poll(() => raw.evaluate((el) => el === document.activeElement), FOCUS_POLL).toBe(true);
     expect(puts).toHaveLength(1);
@@ -269,10 +272,10 @@ describe('gateway settings in the partner’s view', () => {
     await yes.click();
     await section().getByText('設定を取り下げました').waitFor();
     expect((await stored()).status).toBe(404);
-    await expect(section().getByTestId('gws-current').textContent()).resolves.toMatch(
-      /送信した設定はありません/,
-    );
-    await expect(page.getByLabel('生データの保存期間 (日)').inputValue()).resolves.toBe('');
+    await expect
+      .poll(() => section().getByTestId('gws-current').textContent(), POLL)
+      .toMatch(/送信した設定はありません/);
+    await expect.poll(() => page.getByLabel('生データの保存期間 (日)').inputValue(), POLL).toBe('');
     const gw = stack.gateway;
     await eventually(
       () => gw.config.retention.rawMs === 90 * DAY && gw.config.sync.intervalMs === 200,
@@ -280,7 +283,7 @@ describe('gateway settings in the partner’s view', () => {
     );
     const mine = section().getByTestId('gws-gw-test');
     await mine.getByText('configuration withdrawn', { exact: false }).waitFor({ timeout: 40_000 });
-    await expect(mine.textContent()).resolves.toContain('適用済み');
+    await expect.poll(() => mine.textContent(), POLL).toContain('適用済み');
   }, 90_000);
 
   it('shows the server’s refusal', async () => {
@@ -292,12 +295,12 @@ describe('gateway settings in the partner’s view', () => {
       // Said in Japanese by its code, with the server's own reason beside it.
       const refused = section().getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' });
       await refused.waitFor();
-      await expect(refused.textContent()).resolves.toMatch(
-        /^この操作は許可されていません HATAKE_E_FORBIDDEN/,
-      );
-      await expect(refused.getByTestId('error-reason').textContent()).resolves.toBe(
-        "サーバーの説明（英語）: only an admin or the farm's IT partner configures its gateways",
-      );
+      await expect
+        .poll(() => refused.textContent(), POLL)
+        .toMatch(/^この操作は許可されていません HATAKE_E_FORBIDDEN/);
+      await expect
+        .poll(() => refused.getByTestId('error-reason').textContent(), POLL)
+        .toBe("サーバーの説明（英語）: only an admin or the farm's IT partner configures its gateways");
     } finally {
       await server.ctx.auth.createUser('demo-partner', DEMO_PASSWORD, 'partner', { farms: ['demo-farm'] });
     }
@@ -318,21 +321,27 @@ describe('gateway settings in the partner’s view', () => {
       await page.getByRole('button', { name: '設定を送信' }).click();
       const problem = section().getByRole('alert').filter({ hasText: 'HATAKE_E_PAYLOAD_SCHEMA' });
       await problem.waitFor();
-      await expect(problem.textContent()).resolves.toMatch(
-        /^送信した内容が決められた形になっていません HATAKE_E_PAYLOAD_SCHEMA/,
-      );
-      await expect(problem.getByTestId('error-reason').textContent()).resolves.toMatch(
-        /^サーバーの説明（英語）: body\/retention\/rawDays must be >= 0\.04/,
-      );
+      await expect
+        .poll(() => problem.textContent(), POLL)
+        .toMatch(/^送信した内容が決められた形になっていません HATAKE_E_PAYLOAD_SCHEMA/);
+      await expect
+        .poll(() => problem.getByTestId('error-reason').textContent(), POLL)
+        .toMatch(/^サーバーの説明（英語）: body\/retention\/rawDays must be >= 0\.04/);
       await section()
         .getByText('サーバーが受け付けませんでした。印の付いた項目を確認してください。')
         .waitFor();
-      await expect(raw.getAttribute('aria-invalid')).resolves.toBe('true');
+      await expect.poll(() => raw.getAttribute('aria-invalid'), POLL).toBe('true');
       // Focus moves in an effect after the render: poll for it.
       await expect.poll(() => raw.evaluate((el) => el === document.activeElement), FOCUS_POLL).toBe(true);
-      await expect(
-        page.locator(`[id="${(await raw.getAttribute('aria-describedby'))!.split(' ')[1]}"]`).textContent(),
-      ).resolves.toBe('サーバーがこの項目を受け付けませんでした');
+      await expect
+        .poll(
+          async () =>
+            page
+              .locator(`[id="${(await raw.getAttribute('aria-describedby'))!.split(' ')[1]}"]`)
+              .textContent(),
+          POLL,
+        )
+        .toBe('サーバーがこの項目を受け付けませんでした');
       expect(await accessibilityProblems(page)).toEqual([]);
     } finally {
       await page.unroute(`**${CONFIG}`);

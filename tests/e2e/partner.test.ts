@@ -35,6 +35,7 @@ import {
   signInAs,
   untranslatedWords,
 } from './browser.ts';
+import { POLL } from './poll.ts';
 import { SeedGateway } from './seed.ts';
 
 let stack: Stack;
@@ -189,15 +190,19 @@ describe('the partner journey', () => {
     await page.getByTestId('health-wx-1').waitFor();
     // The farm by its name, its id beside it.
     await page.getByTestId('farm-name').waitFor();
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
-      '機器とゲートウェイ — はたけデモ農場 demo-farm',
-    );
+    await expect
+      .poll(() => page.getByRole('heading', { level: 1 }).textContent(), POLL)
+      .toBe('機器とゲートウェイ — はたけデモ農場 demo-farm');
     // A low battery says so in words (not by colour alone), with the threshold it is under.
     const battery = (id: string) => page.getByTestId(`health-${id}`).getByTestId('battery-flag');
     await battery('soil-1').waitFor();
-    await expect(battery('soil-1').textContent()).resolves.toMatch(/^電池切れ間近 目安 3\.30? V 以下$/);
-    await expect(battery('soil-1').getAttribute('data-state')).resolves.toBe('critical');
-    await expect(battery('wx-1').textContent()).resolves.toMatch(/^電池残量低下 目安 11\.90? V 以下$/);
+    await expect
+      .poll(() => battery('soil-1').textContent(), POLL)
+      .toMatch(/^電池切れ間近 目安 3\.30? V 以下$/);
+    await expect.poll(() => battery('soil-1').getAttribute('data-state'), POLL).toBe('critical');
+    await expect
+      .poll(() => battery('wx-1').textContent(), POLL)
+      .toMatch(/^電池残量低下 目安 11\.90? V 以下$/);
     await expect(battery('water-1').count()).resolves.toBe(0);
     // The signal column: water-1's latest RSSI and SNR as gw-radio sent them; a device no gateway
     // reported a signal for shows a dash.
@@ -205,34 +210,36 @@ describe('the partner journey', () => {
     const signalColumn = (await healthTable.locator('thead th').allTextContents()).indexOf('電波');
     expect(signalColumn).toBeGreaterThan(0);
     const signal = (id: string) => page.getByTestId(`health-${id}`).locator('th, td').nth(signalColumn);
-    await expect(signal('water-1').textContent()).resolves.toBe('-97 dBm / 7.3 dB');
-    await expect(signal('soil-1').textContent()).resolves.toBe('—');
+    await expect.poll(() => signal('water-1').textContent(), POLL).toBe('-97 dBm / 7.3 dB');
+    await expect.poll(() => signal('soil-1').textContent(), POLL).toBe('—');
     // The kit catalogue says how often each kit reports in words, not "60s".
     const probe = page.locator('#kits-h').locator('..').locator('li', { hasText: 'hatake-soil-probe' });
-    await expect(probe.textContent()).resolves.toMatch(/hatake-soil-probe · mqtt · 60\s?秒ごとに送信$/);
+    await expect
+      .poll(() => probe.textContent(), POLL)
+      .toMatch(/hatake-soil-probe · mqtt · 60\s?秒ごとに送信$/);
     const gw = page.getByTestId('gateway-gw-barn');
-    await expect(gw.textContent()).resolves.toMatch(/未送信42/);
-    await expect(gw.textContent()).resolves.toMatch(/0\.1\.0/);
+    await expect.poll(() => gw.textContent(), POLL).toMatch(/未送信42/);
+    await expect.poll(() => gw.textContent(), POLL).toMatch(/0\.1\.0/);
     // Throughput, as the server measured it: the five items gw-barn sent, over 5 minutes.
     await gw.getByText('1 件/分').waitFor();
-    await expect(gw.textContent()).resolves.toMatch(/同期速度（5分平均）1 件\/分/);
+    await expect.poll(() => gw.textContent(), POLL).toMatch(/同期速度（5分平均）1 件\/分/);
     // The full disk in Japanese from its numbers; the event the page has no sentence for in the
     // gateway's English, marked as English and not for translation.
-    await expect(
-      gw.locator('li[data-type="disk_full"]').getByTestId('alert-text').textContent(),
-    ).resolves.toBe(
-      'ゲートウェイの保存領域がいっぱいです（ディスクの空き 20,480 MB、データベース 512 MB／上限 512 MB）。新しいデータを受け付けていません',
-    );
+    await expect
+      .poll(() => gw.locator('li[data-type="disk_full"]').getByTestId('alert-text').textContent(), POLL)
+      .toBe(
+        'ゲートウェイの保存領域がいっぱいです（ディスクの空き 20,480 MB、データベース 512 MB／上限 512 MB）。新しいデータを受け付けていません',
+      );
     const fallback = gw.locator('li[data-type="battery_low"]').getByTestId('alert-text');
-    await expect(fallback.textContent()).resolves.toBe('a device battery is low');
-    await expect(fallback.getAttribute('lang')).resolves.toBe('en');
-    await expect(fallback.getAttribute('translate')).resolves.toBe('no');
+    await expect.poll(() => fallback.textContent(), POLL).toBe('a device battery is low');
+    await expect.poll(() => fallback.getAttribute('lang'), POLL).toBe('en');
+    await expect.poll(() => fallback.getAttribute('translate'), POLL).toBe('no');
     // The device the real gateway found silent, in Japanese: how long, how often it should report.
     const silent = page.getByTestId('gateway-gw-test').locator('li[data-type="device_silent"]');
-    await expect(silent.getByTestId('alert-text').textContent()).resolves.toBe(
-      'soil-1 から10分データが届いていません（通常は60秒ごと）',
-    );
-    await expect(silent.locator('[translate="no"]').first().textContent()).resolves.toBe('soil-1');
+    await expect
+      .poll(() => silent.getByTestId('alert-text').textContent(), POLL)
+      .toBe('soil-1 から10分データが届いていません（通常は60秒ごと）');
+    await expect.poll(() => silent.locator('[translate="no"]').first().textContent(), POLL).toBe('soil-1');
     // Nowhere on the page an English word outside names, codes and the gateway's marked words.
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
@@ -241,13 +248,15 @@ describe('the partner journey', () => {
     // On the switch, the same alerts in English.
     await page.getByRole('button', { name: /English/ }).click();
     await page.getByRole('heading', { level: 1, name: /Devices and gateways/ }).waitFor();
-    await expect(silent.getByTestId('alert-text').textContent()).resolves.toBe(
-      'soil-1 has sent nothing for 10 minutes (expected every 60 seconds)',
-    );
-    await expect(battery('soil-1').textContent()).resolves.toMatch(/^Battery critical at or below 3\.30? V$/);
-    await expect(probe.textContent()).resolves.toMatch(/· reports every 60 seconds$/);
-    await expect(signal('water-1').textContent()).resolves.toBe('-97 dBm / 7.3 dB');
-    await expect(gw.textContent()).resolves.toMatch(/Sync throughput \(5-min average\)1 item\/min/);
+    await expect
+      .poll(() => silent.getByTestId('alert-text').textContent(), POLL)
+      .toBe('soil-1 has sent nothing for 10 minutes (expected every 60 seconds)');
+    await expect
+      .poll(() => battery('soil-1').textContent(), POLL)
+      .toMatch(/^Battery critical at or below 3\.30? V$/);
+    await expect.poll(() => probe.textContent(), POLL).toMatch(/· reports every 60 seconds$/);
+    await expect.poll(() => signal('water-1').textContent(), POLL).toBe('-97 dBm / 7.3 dB');
+    await expect.poll(() => gw.textContent(), POLL).toMatch(/Sync throughput \(5-min average\)1 item\/min/);
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
   });
@@ -277,7 +286,7 @@ describe('the partner journey', () => {
     await eventually(async () => (await onlineOf('water-1')) === true, 15_000);
     await page.reload();
     await badge.waitFor();
-    await expect(badge.textContent()).resolves.toBe('接続中');
+    await expect.poll(() => badge.textContent(), POLL).toBe('接続中');
     // Beside the state badge, in the device's row header.
     await expect(row.locator('th .badge').count()).resolves.toBe(2);
 
@@ -288,13 +297,13 @@ describe('the partner journey', () => {
     await eventually(async () => (await onlineOf('water-1')) === false, 15_000);
     await page.reload();
     await row.getByText('切断（最後の遺言）', { exact: true }).waitFor();
-    await expect(badge.textContent()).resolves.toBe('切断（最後の遺言）');
+    await expect.poll(() => badge.textContent(), POLL).toBe('切断（最後の遺言）');
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
 
     await page.getByRole('button', { name: /English/ }).click();
     await page.getByRole('heading', { level: 1, name: /Devices and gateways/ }).waitFor();
-    await expect(badge.textContent()).resolves.toBe('Disconnected (last will)');
+    await expect.poll(() => badge.textContent(), POLL).toBe('Disconnected (last will)');
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: /機器とゲートウェイ/ }).waitFor();
   });
@@ -335,13 +344,13 @@ describe('the partner journey', () => {
       await admin.goto('/#/partner/hill-farm');
       const row = admin.getByTestId('health-soil-a');
       await row.waitFor();
-      await expect(row.locator('.badge').textContent()).resolves.toBe('不明');
-      await expect(row.getByTestId('state-reason').textContent()).resolves.toMatch(
-        /^ゲートウェイ gw-hill から\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}以降同期がありません$/,
-      );
-      await expect(admin.getByTestId('unknown-devices-gw-hill').textContent()).resolves.toBe(
-        '同期が戻るまで状態が分からない機器: soil-a',
-      );
+      await expect.poll(() => row.locator('.badge').textContent(), POLL).toBe('不明');
+      await expect
+        .poll(() => row.getByTestId('state-reason').textContent(), POLL)
+        .toMatch(/^ゲートウェイ gw-hill から\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}以降同期がありません$/);
+      await expect
+        .poll(() => admin.getByTestId('unknown-devices-gw-hill').textContent(), POLL)
+        .toBe('同期が戻るまで状態が分からない機器: soil-a');
       expect(await untranslatedWords(admin, ALLOWED)).toEqual([]);
       expect(await accessibilityProblems(admin)).toEqual([]);
       await screenshots(admin, 'partner-gateway-outage');
@@ -363,17 +372,21 @@ describe('the partner journey', () => {
     await problems.waitFor();
     await expect(problems.locator('li').count()).resolves.toBe(1);
     // The unknown kit is on line 12 of the file; the gutter marks that line.
-    await expect(problems.textContent()).resolves.toMatch(/12行目.*hatake-soil-prob/);
+    await expect.poll(() => problems.textContent(), POLL).toMatch(/12行目.*hatake-soil-prob/);
     // Said in Japanese by its code, at its line and column; the server's English is the detail.
     const problem = problems.locator('li').first();
-    await expect(problem.getAttribute('data-code')).resolves.toBe('HATAKE_E_UNKNOWN_KIT');
-    await expect(problem.getByTestId('problem-text').textContent()).resolves.toBe(
-      'キット一覧にないキットです。キット名を確認してください',
-    );
-    await expect(problem.getByTestId('problem-detail').textContent()).resolves.toMatch(
-      /^サーバーの説明（英語）: kit "hatake-soil-prob" is not in the catalogue — 期待される値: .*hatake-soil-probe/,
-    );
-    await expect(problem.locator('[lang="en"]').first().getAttribute('translate')).resolves.toBe('no');
+    await expect.poll(() => problem.getAttribute('data-code'), POLL).toBe('HATAKE_E_UNKNOWN_KIT');
+    await expect
+      .poll(() => problem.getByTestId('problem-text').textContent(), POLL)
+      .toBe('キット一覧にないキットです。キット名を確認してください');
+    await expect
+      .poll(() => problem.getByTestId('problem-detail').textContent(), POLL)
+      .toMatch(
+        /^サーバーの説明（英語）: kit "hatake-soil-prob" is not in the catalogue — 期待される値: .*hatake-soil-probe/,
+      );
+    await expect
+      .poll(() => problem.locator('[lang="en"]').first().getAttribute('translate'), POLL)
+      .toBe('no');
     // Outside the server's own words (marked translate="no"), the problem reads in Japanese only.
     const own = await problem.evaluate((li) => {
       const copy = li.cloneNode(true) as HTMLElement;
@@ -382,7 +395,7 @@ describe('the partner journey', () => {
     });
     expect(own).toMatch(/^12行目 \d+列 キット一覧にないキットです。/);
     expect(own.match(/[A-Za-z]{2,}/g)).toBeNull();
-    await expect(page.locator('.gutter span.bad').textContent()).resolves.toBe('12');
+    await expect.poll(() => page.locator('.gutter span.bad').textContent(), POLL).toBe('12');
     expect(await accessibilityProblems(page)).toEqual([]);
     await screenshots(page, 'partner-manifest-error');
 
@@ -397,20 +410,20 @@ describe('the partner journey', () => {
     const outside = problems.locator('li[data-code="HATAKE_E_MANIFEST_OUTSIDE_FIELD"]');
     await outside.waitFor();
     await expect(problems.locator('li').count()).resolves.toBe(1);
-    await expect(outside.getByTestId('problem-text').textContent()).resolves.toBe(
-      '機器の位置が圃場の境界の外です。座標（経度、緯度の順）を確認してください',
-    );
-    await expect(outside.getByRole('button').textContent()).resolves.toMatch(/^15行目 \d+列$/);
-    await expect(outside.getByTestId('problem-detail').textContent()).resolves.toMatch(
-      /position \[138\.993, 37\.8005\] is outside the boundary of field "upland-1"/,
-    );
+    await expect
+      .poll(() => outside.getByTestId('problem-text').textContent(), POLL)
+      .toBe('機器の位置が圃場の境界の外です。座標（経度、緯度の順）を確認してください');
+    await expect.poll(() => outside.getByRole('button').textContent(), POLL).toMatch(/^15行目 \d+列$/);
+    await expect
+      .poll(() => outside.getByTestId('problem-detail').textContent(), POLL)
+      .toMatch(/position \[138\.993, 37\.8005\] is outside the boundary of field "upland-1"/);
     await editor.fill(fixedKit);
     const provisionButton = page.getByRole('button', { name: '登録', exact: true });
     // Not before a check of what is in the editor now: the check says what happens to the keys.
     await expect(provisionButton.isDisabled()).resolves.toBe(true);
-    await expect(page.getByTestId('provision-needs').textContent()).resolves.toBe(
-      '登録の前に検証してください（鍵の扱いを確認できます）',
-    );
+    await expect
+      .poll(() => page.getByTestId('provision-needs').textContent(), POLL)
+      .toBe('登録の前に検証してください（鍵の扱いを確認できます）');
     await page.getByRole('button', { name: '検証' }).click();
     await page.getByTestId('manifest-ok').waitFor();
     // Before anything is done: wx-1 keeps the key it has on the farm (the stack's gateway synced
@@ -418,33 +431,37 @@ describe('the partner journey', () => {
     // this manifest leaves out, would be dropped from its registry — to be confirmed first.
     const preview = page.getByTestId('key-preview');
     await preview.waitFor();
-    await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe(
-      '鍵を維持 1台、新しい鍵 1台',
-    );
-    await expect(preview.getByTestId('key-wx-1').getAttribute('data-key')).resolves.toBe('keep');
-    await expect(preview.getByTestId('key-wx-1').textContent()).resolves.toMatch(
-      /鍵を維持ゲートウェイの登録から/,
-    );
-    await expect(preview.getByTestId('key-soil-2').getAttribute('data-key')).resolves.toBe('new');
+    await expect
+      .poll(() => preview.getByTestId('key-summary').textContent(), POLL)
+      .toBe('鍵を維持 1台、新しい鍵 1台');
+    await expect.poll(() => preview.getByTestId('key-wx-1').getAttribute('data-key'), POLL).toBe('keep');
+    await expect
+      .poll(() => preview.getByTestId('key-wx-1').textContent(), POLL)
+      .toMatch(/鍵を維持ゲートウェイの登録から/);
+    await expect.poll(() => preview.getByTestId('key-soil-2').getAttribute('data-key'), POLL).toBe('new');
     const risk = preview.getByTestId('key-risk');
-    await expect(risk.getAttribute('role')).resolves.toBe('alert');
-    await expect(risk.textContent()).resolves.toMatch(
-      /^注意：稼働中の機器がゲートウェイに接続できなくなります/,
-    );
-    await expect(risk.getByTestId('key-risk-removed').textContent()).resolves.toBe(
-      'マニフェストにない機器です。登録するとゲートウェイの登録から外れ、接続できなくなります: soil-1, water-1',
-    );
+    await expect.poll(() => risk.getAttribute('role'), POLL).toBe('alert');
+    await expect
+      .poll(() => risk.textContent(), POLL)
+      .toMatch(/^注意：稼働中の機器がゲートウェイに接続できなくなります/);
+    await expect
+      .poll(() => risk.getByTestId('key-risk-removed').textContent(), POLL)
+      .toBe(
+        'マニフェストにない機器です。登録するとゲートウェイの登録から外れ、接続できなくなります: soil-1, water-1',
+      );
     // The manifest names no broker and soil-2 gets a new key, whose config needs the gateway's
     // address: the check asks for it at its field, and provisioning waits for it.
     const hostField = page.getByLabel('ゲートウェイのアドレス（マニフェストに無い場合）');
-    await expect(hostField.getAttribute('aria-invalid')).resolves.toBe('true');
-    await expect(page.locator('#broker-host-err').textContent()).resolves.toBe(
-      'マニフェストにゲートウェイのアドレスがありません。新しい鍵の設定ファイルに必要なので、ここに入れてください',
-    );
-    await expect(hostField.getAttribute('aria-describedby')).resolves.toBe('broker-host-err');
-    await expect(page.getByTestId('provision-needs').textContent()).resolves.toBe(
-      '登録するには、ゲートウェイのアドレスを入れてください',
-    );
+    await expect.poll(() => hostField.getAttribute('aria-invalid'), POLL).toBe('true');
+    await expect
+      .poll(() => page.locator('#broker-host-err').textContent(), POLL)
+      .toBe(
+        'マニフェストにゲートウェイのアドレスがありません。新しい鍵の設定ファイルに必要なので、ここに入れてください',
+      );
+    await expect.poll(() => hostField.getAttribute('aria-describedby'), POLL).toBe('broker-host-err');
+    await expect
+      .poll(() => page.getByTestId('provision-needs').textContent(), POLL)
+      .toBe('登録するには、ゲートウェイのアドレスを入れてください');
     await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').check();
     await expect(provisionButton.isDisabled()).resolves.toBe(true);
     await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').uncheck();
@@ -458,15 +475,17 @@ describe('the partner journey', () => {
     await screenshots(page, 'partner-key-preview');
     await page.getByRole('button', { name: /English/ }).click();
     await page.getByRole('heading', { level: 1, name: 'Provisioning' }).waitFor();
-    await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe('Keys kept: 1; new keys: 1');
-    await expect(risk.textContent()).resolves.toMatch(
-      /^Warning: devices now working will be cut off from the gateway/,
-    );
+    await expect
+      .poll(() => preview.getByTestId('key-summary').textContent(), POLL)
+      .toBe('Keys kept: 1; new keys: 1');
+    await expect
+      .poll(() => risk.textContent(), POLL)
+      .toMatch(/^Warning: devices now working will be cut off from the gateway/);
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: '機器の登録' }).waitFor();
-    await expect(page.getByTestId('provision-needs').textContent()).resolves.toBe(
-      '登録するには、下の注意を読んでチェックを入れてください',
-    );
+    await expect
+      .poll(() => page.getByTestId('provision-needs').textContent(), POLL)
+      .toBe('登録するには、下の注意を読んでチェックを入れてください');
     await risk.getByLabel('承知のうえで登録します（上の機器は接続できなくなります）').check();
     await provisionButton.click();
     const card = page.getByTestId('provisioned-soil-2');
@@ -547,26 +566,30 @@ describe('the partner journey', () => {
       const preview = page.getByTestId('key-preview');
       const row = preview.getByTestId('key-soil-2');
       await row.waitFor();
-      await expect(row.getAttribute('data-key')).resolves.toBe('keep');
+      await expect.poll(() => row.getAttribute('data-key'), POLL).toBe('keep');
       await expect(page.getByTestId('rotate-notice').count()).resolves.toBe(0);
       const rotate = row.getByRole('button', { name: '鍵を更新' });
-      await expect(rotate.getAttribute('aria-pressed')).resolves.toBe('false');
+      await expect.poll(() => rotate.getAttribute('aria-pressed'), POLL).toBe('false');
       await rotate.click();
-      await expect(rotate.getAttribute('aria-pressed')).resolves.toBe('true');
-      await expect(row.getAttribute('data-key')).resolves.toBe('rotate');
-      await expect(row.textContent()).resolves.toMatch(/新しい鍵（更新）/);
-      await expect(preview.getByTestId('key-summary').textContent()).resolves.toBe(
-        '鍵を維持 1台、新しい鍵 1台',
-      );
+      await expect.poll(() => rotate.getAttribute('aria-pressed'), POLL).toBe('true');
+      await expect.poll(() => row.getAttribute('data-key'), POLL).toBe('rotate');
+      await expect.poll(() => row.textContent(), POLL).toMatch(/新しい鍵（更新）/);
+      await expect
+        .poll(() => preview.getByTestId('key-summary').textContent(), POLL)
+        .toBe('鍵を維持 1台、新しい鍵 1台');
       // Said before anything is done: the new key is shown once, the old one stops working; and,
       // soil-2 having reported, loudly that it is cut off until given its new config.
-      await expect(page.getByTestId('rotate-notice').textContent()).resolves.toBe(
-        '鍵を更新する機器: soil-2新しい鍵は登録の結果に一度だけ表示され、サーバーには残りません。古い鍵は、ゲートウェイが新しい登録を読み込むと使えなくなります。',
-      );
+      await expect
+        .poll(() => page.getByTestId('rotate-notice').textContent(), POLL)
+        .toBe(
+          '鍵を更新する機器: soil-2新しい鍵は登録の結果に一度だけ表示され、サーバーには残りません。古い鍵は、ゲートウェイが新しい登録を読み込むと使えなくなります。',
+        );
       const risk = preview.getByTestId('key-risk');
-      await expect(risk.getByTestId('key-risk-rotate').textContent()).resolves.toBe(
-        'データを送ってきた機器の鍵を更新します。新しい設定ファイルを書き込むまで接続できません: soil-2',
-      );
+      await expect
+        .poll(() => risk.getByTestId('key-risk-rotate').textContent(), POLL)
+        .toBe(
+          'データを送ってきた機器の鍵を更新します。新しい設定ファイルを書き込むまで接続できません: soil-2',
+        );
       const provisionButton = page.getByRole('button', { name: '登録', exact: true });
       await expect(provisionButton.isDisabled()).resolves.toBe(true);
       expect(await untranslatedWords(page, [...ALLOWED, 'QR', 'YAML', 'GeoJSON'])).toEqual([]);
@@ -578,11 +601,13 @@ describe('the partner journey', () => {
       const card = page.getByTestId('provisioned-soil-2');
       await card.getByTestId('rotated-notice').waitFor();
       expect(bodies.at(-1)).toMatchObject({ rotate: 'soil-2' });
-      await expect(card.getByTestId('rotated-notice').textContent()).resolves.toBe(
-        '鍵を更新しました。古い鍵は、ゲートウェイが新しい登録を読み込むと使えなくなります。',
-      );
+      await expect
+        .poll(() => card.getByTestId('rotated-notice').textContent(), POLL)
+        .toBe('鍵を更新しました。古い鍵は、ゲートウェイが新しい登録を読み込むと使えなくなります。');
       // wx-1 kept its key: no file, and the way to a new one said.
-      await expect(page.getByTestId('provisioned-wx-1').textContent()).resolves.toMatch(/「鍵を更新」/);
+      await expect
+        .poll(() => page.getByTestId('provisioned-wx-1').textContent(), POLL)
+        .toMatch(/「鍵を更新」/);
       const [download] = await Promise.all([
         page.waitForEvent('download'),
         card.getByRole('button', { name: '設定ファイルを保存' }).click(),
@@ -646,12 +671,18 @@ describe('the partner journey', () => {
     expect((await answer).status()).toBe(403);
     const refused = page.getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' });
     await refused.waitFor();
-    await expect(refused.textContent()).resolves.toMatch(/^この操作は許可されていません HATAKE_E_FORBIDDEN/);
-    await expect(refused.getByTestId('error-reason').textContent()).resolves.toBe(
-      'サーバーの説明（英語）: the manifest is for farm "other-farm", not "demo-farm" — 期待される値: demo-farm',
-    );
+    await expect
+      .poll(() => refused.textContent(), POLL)
+      .toMatch(/^この操作は許可されていません HATAKE_E_FORBIDDEN/);
+    await expect
+      .poll(() => refused.getByTestId('error-reason').textContent(), POLL)
+      .toBe(
+        'サーバーの説明（英語）: the manifest is for farm "other-farm", not "demo-farm" — 期待される値: demo-farm',
+      );
     // The server's words are marked as English and left alone by page translators; the rest is Japanese.
-    await expect(refused.locator('[lang="en"]').first().getAttribute('translate')).resolves.toBe('no');
+    await expect
+      .poll(() => refused.locator('[lang="en"]').first().getAttribute('translate'), POLL)
+      .toBe('no');
     const own = await refused.evaluate((p) => {
       const copy = p.cloneNode(true) as HTMLElement;
       copy.querySelectorAll('[translate="no"]').forEach((e) => e.remove());
@@ -666,10 +697,12 @@ describe('the partner journey', () => {
     // In English on the switch: the same refusal, the same reason, and the code.
     await page.getByRole('button', { name: /English/ }).click();
     await page.getByRole('heading', { level: 1, name: 'Provisioning' }).waitFor();
-    await expect(refused.textContent()).resolves.toBe(
-      'You may not do this HATAKE_E_FORBIDDEN' +
-        'Server: the manifest is for farm "other-farm", not "demo-farm" — expected: demo-farm',
-    );
+    await expect
+      .poll(() => refused.textContent(), POLL)
+      .toBe(
+        'You may not do this HATAKE_E_FORBIDDEN' +
+          'Server: the manifest is for farm "other-farm", not "demo-farm" — expected: demo-farm',
+      );
     await page.getByRole('button', { name: /日本語/ }).click();
     await page.getByRole('heading', { level: 1, name: '機器の登録' }).waitFor();
 
@@ -677,10 +710,12 @@ describe('the partner journey', () => {
     await page.goto('/#/partner/other-farm/provision');
     const unknown = page.getByRole('alert').filter({ hasText: 'HATAKE_E_NOT_FOUND' });
     await unknown.waitFor();
-    await expect(unknown.textContent()).resolves.toMatch(/^見つかりません（権限がないか、存在しません）/);
-    await expect(unknown.getByTestId('error-reason').textContent()).resolves.toBe(
-      'サーバーの説明（英語）: no farm "other-farm"',
-    );
+    await expect
+      .poll(() => unknown.textContent(), POLL)
+      .toMatch(/^見つかりません（権限がないか、存在しません）/);
+    await expect
+      .poll(() => unknown.getByTestId('error-reason').textContent(), POLL)
+      .toBe('サーバーの説明（英語）: no farm "other-farm"');
     // Another farm's page starts afresh: nothing of demo-farm's refusal is on it.
     await expect(page.getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' }).count()).resolves.toBe(0);
 
@@ -691,10 +726,12 @@ describe('the partner journey', () => {
       await farmerPage.goto('/#/partner/demo-farm/provision');
       const role = farmerPage.getByRole('alert').filter({ hasText: 'HATAKE_E_FORBIDDEN' });
       await role.waitFor();
-      await expect(role.textContent()).resolves.toMatch(/^この操作は許可されていません/);
-      await expect(role.getByTestId('error-reason').textContent()).resolves.toBe(
-        'サーバーの説明（英語）: a farmer may not use this route — 期待される値: one of the roles partner, admin',
-      );
+      await expect.poll(() => role.textContent(), POLL).toMatch(/^この操作は許可されていません/);
+      await expect
+        .poll(() => role.getByTestId('error-reason').textContent(), POLL)
+        .toBe(
+          'サーバーの説明（英語）: a farmer may not use this route — 期待される値: one of the roles partner, admin',
+        );
     } finally {
       await farmerPage.context().close();
     }
