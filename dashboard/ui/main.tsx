@@ -30,8 +30,15 @@ export interface Me {
 
 function Header({ me, onLogout }: { me: Me | null; onLogout: () => void }) {
   const { t, lang, setLang } = useI18n();
-  const farm = me?.farms[0];
+  const [section, shown] = useRoute();
+  // The farm the page shows, when it is one of the user's: the links go on within it. A user with
+  // several farms reaches the others from the farm list (the first link).
+  const farm =
+    (section === 'farm' || section === 'partner') && shown && me?.farms.includes(shown)
+      ? shown
+      : me?.farms[0];
   const links: Array<[string, string]> = [];
+  if (me && me.farms.length > 1) links.push([href(), t('farms')]);
   if (me && farm && (me.role === 'farmer' || me.role === 'admin')) {
     links.push([href('farm', farm), t('navHome')]);
     links.push([href('farm', farm, 'tips'), t('navTips')]);
@@ -84,8 +91,8 @@ function Home({ me }: { me: Me }) {
   const names = useLoad(() => api<FarmView[]>('/api/v1/farms'), me.user);
   useEffect(() => {
     if (me.role === 'officer') navigate('review');
-    else if (me.role === 'partner' && me.farms[0]) navigate('partner', me.farms[0]);
-    else if (me.farms.length === 1) navigate('farm', me.farms[0]!);
+    // One farm: straight to it; several: this list, to choose from.
+    else if (me.farms.length === 1) navigate(me.role === 'partner' ? 'partner' : 'farm', me.farms[0]!);
   }, [me]);
   return (
     <main id="main">
