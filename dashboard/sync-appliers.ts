@@ -1,7 +1,10 @@
 // Extension point of the sync endpoint: the server's feature plugins (review, tips, automations,
 // imagery) register how the items of their kind are stored. The endpoint calls every applier
-// inside one SQLite transaction with the rest of the batch, so a batch is applied whole or not
-// at all, and each applier must be idempotent (a resent batch is a no-op).
+// inside the SQLite transaction that stores the batch's documents (manifests, events, plugged
+// kinds), before the readings go to the reading store and a second transaction records the ack
+// (dashboard/routes/sync.ts). A failure after the first transaction leaves the batch
+// unacknowledged and the gateway sends it again, so each applier must be idempotent: a resent
+// batch changes nothing twice.
 import type { Static } from '@sinclair/typebox';
 import type { SyncItem } from '../protocol/sync.ts';
 import type { Db } from '../runtime/sqlite.ts';
