@@ -2,7 +2,9 @@
 // farmers' instruments report it) and the physically possible range. A kit narrows the range to
 // what its sensor can measure; a value outside the physical range is refused, never stored.
 // Kits may define further metrics of their own (with their own unit and range); a kit that uses
-// a name from this list must use its unit.
+// a name from this list must use its unit. A `summed` metric is an amount per reading (rain: the
+// mm fallen since the kit's previous reading), so an hour's or a day's worth is the sum of its
+// readings, not their mean.
 
 export interface MetricDef {
   /** Storage unit. */
@@ -12,6 +14,8 @@ export interface MetricDef {
   max: number;
   ja: string;
   en: string;
+  /** Each reading is the amount since the previous one (rain in mm): totals are sums. */
+  summed?: true;
 }
 
 export const METRICS = {
@@ -20,7 +24,7 @@ export const METRICS = {
   soil_ec: { unit: 'dS/m', min: 0, max: 50, ja: '土壌EC', en: 'Soil EC' },
   air_temperature: { unit: 'degC', min: -60, max: 60, ja: '気温', en: 'Air temperature' },
   air_humidity: { unit: '%', min: 0, max: 100, ja: '湿度', en: 'Relative humidity' },
-  rain: { unit: 'mm', min: 0, max: 500, ja: '降水量', en: 'Rain' },
+  rain: { unit: 'mm', min: 0, max: 500, ja: '降水量', en: 'Rain', summed: true },
   wind_speed: { unit: 'm/s', min: 0, max: 90, ja: '風速', en: 'Wind speed' },
   solar_radiation: { unit: 'W/m2', min: 0, max: 1500, ja: '日射量', en: 'Solar radiation' },
   leaf_wetness: { unit: '%', min: 0, max: 100, ja: '葉面濡れ', en: 'Leaf wetness' },
@@ -42,4 +46,9 @@ export type MetricName = keyof typeof METRICS;
 
 export function isMetricName(name: string): name is MetricName {
   return Object.hasOwn(METRICS, name);
+}
+
+/** Whether a metric's readings are amounts to add up over a period (rain), not levels to average. */
+export function isSummed(name: string): boolean {
+  return isMetricName(name) && (METRICS[name] as MetricDef).summed === true;
 }

@@ -309,6 +309,7 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
           range,
           plantingDate: field?.plantingDate ?? null,
           now: Date.now(),
+          timeZone: farm.timezone,
         });
       } catch (e) {
         if (e instanceof HatakeError) throw e;

@@ -357,12 +357,12 @@ describe('the farmer journey', () => {
     await screenshots(page, 'farmer-field');
 
     // The season: daily means since planting. Three earlier days of the station's air temperature,
-    // synced by a gateway (one reading a day, at noon in Tokyo), are three points of the chart.
+    // synced by a gateway (one reading a day, at noon in Tokyo, the farm's zone), are three points of the chart.
     const planting = demoManifest().fields.find((f) => f.id === 'upland-1')!.plantingDate ?? null;
     const from = rangeStart('season', planting, Date.now());
     const span = Date.now() - from;
     const days = [0.25, 0.5, 0.75].map((k, i) => ({
-      t: Math.floor((from + k * span) / DAY) * DAY,
+      t: Math.floor((from + k * span) / DAY) * DAY - 9 * 3_600_000, // a JST midnight (15:00 UTC)
       value: [6.5, 11.25, 14.75][i]!,
     }));
     expect(new Set(days.map((d) => d.t)).size).toBe(3);
@@ -374,7 +374,7 @@ describe('the farmer journey', () => {
           metric: 'air_temperature',
           value: d.value,
           unit: 'degC',
-          time: d.t + 3 * 3_600_000,
+          time: d.t + 12 * 3_600_000,
           flags: [],
         },
       })),
@@ -389,7 +389,7 @@ describe('the farmer journey', () => {
     const season = (await (await answer).json()) as Series;
     expect(season).toMatchObject({ device: 'wx-1', metric: 'air_temperature', resolution: 'day' });
     expect(Math.abs(season.from - from)).toBeLessThan(60_000);
-    expect(season.t.every((s) => (s * 1000) % DAY === 0)).toBe(true); // one point per day
+    expect(season.t.every((s) => (s * 1000 + 9 * 3_600_000) % DAY === 0)).toBe(true); // one point per farm (JST) day
     for (const d of days) expect(season.v[season.t.indexOf(d.t / 1000)]).toBe(d.value);
     // The chart draws them: the pointer over a day's place on the time axis shows that day and
     // its mean in the legend.

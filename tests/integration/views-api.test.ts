@@ -9,6 +9,7 @@ import type { ImageryResult } from '../../protocol/sync.ts';
 import { demoManifest, eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 import { seedImagery, SeedGateway } from '../e2e/seed.ts';
 import { getMapFile, putMapFile } from '../../dashboard/views/imagery.ts';
+import { localDay, startOfLocalDay } from '../../edge/rules/local-time.ts';
 
 type Fetcher = Awaited<ReturnType<typeof signIn>>;
 let stack: Stack;
@@ -192,9 +193,14 @@ describe('chart series', () => {
     expect(week.t.length).toBeLessThanOrEqual(7 * 24 + 1);
     week.t.forEach((_t, i) => expect(week.min![i]!).toBeLessThanOrEqual(week.max![i]!));
     expect(week.t.every((t) => (t * 1000) % 3_600_000 === 0)).toBe(true);
-    const season = await get('season'); // upland-1 was planted 2026-10-05
+    const season = await get('season'); // upland-1 was planted 2026-10-05, in Tokyo
     expect(season.resolution).toBe('day');
-    expect(season.from).toBe(Math.max(Date.parse('2026-10-05T00:00:00Z'), season.to - 1 - 366 * 86_400_000));
+    const planted = Date.parse('2026-10-05T00:00:00+09:00');
+    if (planted >= season.to - 1 - 366 * 86_400_000) expect(season.from).toBe(planted);
+    else expect(season.from - (season.to - 1 - 366 * 86_400_000)).toBeLessThan(86_400_000);
+    // One point per day of the farm (Asia/Tokyo): each at a JST midnight, 15:00 UTC.
+    expect(season.t.every((t) => (t * 1000 + 9 * 3_600_000) % 86_400_000 === 0)).toBe(true);
+    expect((season.from + 9 * 3_600_000) % 86_400_000).toBe(0);
     expect(season.t.length).toBeGreaterThanOrEqual(10);
     expect(season.t.length).toBeLessThanOrEqual(12);
   });
@@ -241,24 +247,71 @@ describe('chart series', () => {
       kind: 'aggregate' as const,
       body: { device: 'wx-1', metric: 'rain', unit: 'mm', hour: h, part, min, max, mean, count },
     });
-    await gw.send([agg(h0, '0', 0, 2, 1, 30), agg(h0, '1', 1, 5, 3, 30), agg(h0 + hour, '0', 0, 0, 0, 60)]);
+    await gw.send([
+      agg(h0, '0', 0, 0.4, 0.1, 30),
+      agg(h0, '1', 0, 0.6, 0.3, 30),
+      agg(h0 + hour, '0', 0, 0, 0, 60),
+    ]);
     const week = await json<Series>(
       await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=7d'),
     );
     expect(week.unit).toBe('mm');
-    expect(week.t).toEqual([h0 / 1000, (h0 + hour) / 1000]);
-    expect(week.v).toEqual([2, 0]);
-    expect(week.min).toEqual([0, 0]);
-    expect(week.max).toEqual([5, 0]);
+    const hours = (s: Series) => Object.fromEntries(s.t.map((t, i) => [t * 1000, s.v[i]]));
+    // Rain is an amount per reading: an hour's worth is its total (3 + 9 mm), not the mean 0.2.
+    expect(hours(week)).toMatchObject({ [h0]: 12, [h0 + hour]: 0 });
+    expect(week.min).toBeUndefined();
+    expect(week.max).toBeUndefined();
     const season = await json<Series>(
       await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=season'),
     );
-    expect(season.v.reduce<number>((a, b) => a + (b ?? 0), 0)).toBeGreaterThan(0);
+    const day = startOfLocalDay('Asia/Tokyo', localDay('Asia/Tokyo', h0));
+    expect(hours(season)[day]).toBe(12); // (h0 + 1 h, 0 mm, may be the next day)
     // Resent (a lost answer): the same parts, nothing counted twice.
-    await gw.send([agg(h0, '0', 0, 2, 1, 30)]);
+    await gw.send([agg(h0, '0', 0, 0.4, 0.1, 30)]);
     expect(
-      (await json<Series>(await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=7d'))).v,
-    ).toEqual([2, 0]);
+      hours(
+        await json<Series>(await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=7d')),
+      ),
+    ).toMatchObject({ [h0]: 12, [h0 + hour]: 0 });
+  });
+
+  it('charts rain as mm per day of the farm: a JST day’s readings add up to its total, exactly', async () => {
+    const hour = 3_600_000;
+    const tokyo = 'Asia/Tokyo';
+    // A JST day two days back: its readings either side of 09:00 JST (a UTC midnight) and at its
+    // ends, and the readings just outside it.
+    const d = localDay(tokyo, Date.now()) - 2;
+    const start = startOfLocalDay(tokyo, d);
+    const end = startOfLocalDay(tokyo, d + 1);
+    const mm: [number, number][] = [
+      [start - 5 * 60_000, 0.6],
+      [start, 0.2],
+      [start + 9 * hour - 5 * 60_000, 1.4],
+      [start + 9 * hour + 5 * 60_000, 0.4],
+      [start + 15 * hour, 2.6],
+      [end - 60_000, 0.8],
+      [end + 5 * 60_000, 1.2],
+    ];
+    await gw.send(
+      mm.map(([time, value]) => ({
+        kind: 'reading' as const,
+        body: { device: 'wx-1', metric: 'rain', value, unit: 'mm', time, flags: [] },
+      })),
+    );
+    const season = await json<Series>(
+      await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=season'),
+    );
+    const days = Object.fromEntries(season.t.map((t, i) => [t * 1000, season.v[i]]));
+    expect(days[start]).toBe(5.4); // 0.2 + 1.4 + 0.4 + 2.6 + 0.8
+    expect(days[end]).toBe(1.2);
+    expect(days[startOfLocalDay(tokyo, d - 1)]).toBe(0.6);
+    const week = await json<Series>(
+      await farmer('/api/v1/farms/demo-farm/series?device=wx-1&metric=rain&range=7d'),
+    );
+    const hours = Object.fromEntries(week.t.map((t, i) => [t * 1000, week.v[i]]));
+    expect([hours[start], hours[start + 8 * hour], hours[start + 9 * hour], hours[end - hour]]).toEqual([
+      0.2, 1.4, 0.4, 0.8,
+    ]);
   });
 
   it('refuses an unknown range, a malformed metric and an unknown device', async () => {

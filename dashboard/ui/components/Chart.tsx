@@ -1,10 +1,22 @@
-// A time-series chart with uPlot: a line of the values and, for rolled-up ranges, the min–max
-// band. Sized to its container, so it fits a 360-px phone as well as a desk.
+// A time-series chart with uPlot: a line of the values and, for rolled-up ranges of a level, the
+// min–max band. An amount per reading (rain) rolled up is a total per hour or day, and its unit
+// says so: mm/時間, mm/日 (mm/h, mm/day). Sized to its container, so it fits a 360-px phone as well
+// as a desk.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { isSummed } from '../../../protocol/metrics.ts';
+import type { Series } from '../../../protocol/views.ts';
 import { useI18n } from '../i18n.ts';
 import { fmtTime, timeTicks } from '../format.ts';
+
+/**
+ * The period a series' values are totals over: an hour or a day when the metric is an amount per
+ * reading (rain) and the server rolled it up (dashboard/views/series.ts sums those), else none.
+ */
+export function totalPer(metric: string, resolution: Series['resolution']): 'hour' | 'day' | undefined {
+  return isSummed(metric) && resolution !== 'raw' ? resolution : undefined;
+}
 
 export function Chart(props: {
   t: number[];
@@ -20,10 +32,15 @@ export function Chart(props: {
   /** Labels of the band's edges, in the page's language. */
   bandLabels?: [string, string];
   unit: string;
+  /** The values are totals per hour or per day (see totalPer): the unit reads mm/時間, mm/日. */
+  totalPer?: 'hour' | 'day';
   timeZone: string;
 }) {
   const el = useRef<HTMLDivElement>(null);
-  const { lang } = useI18n();
+  const { t, lang } = useI18n();
+  const unit = props.totalPer
+    ? t(props.totalPer === 'hour' ? 'totalPerHour' : 'totalPerDay').replace('{unit}', props.unit)
+    : props.unit;
   useEffect(() => {
     const box = el.current;
     if (!box) return;
@@ -39,7 +56,7 @@ export function Chart(props: {
         label: props.label,
         stroke: '#1d6b2f',
         width: 2,
-        value: (_u, v) => (v === null ? '—' : `${v.toFixed(2)} ${props.unit}`),
+        value: (_u, v) => (v === null ? '—' : `${v.toFixed(2)} ${unit}`),
       },
     ];
     const data: uPlot.AlignedData = [props.t, props.v];
@@ -60,7 +77,7 @@ export function Chart(props: {
         axes: [
           // Ticks in the reader's language and the farm's zone (uPlot's default: US English).
           { values: (_u, splits) => splits.map((s) => tick(s * 1000)) },
-          { label: props.unit, size: 56 },
+          { label: unit, size: 56 },
         ],
         legend: { show: true },
       },
@@ -79,10 +96,17 @@ export function Chart(props: {
     props.min,
     props.max,
     props.label,
-    props.unit,
+    unit,
     props.timeZone,
     props.bandLabels?.join(),
     lang,
   ]);
-  return <div ref={el} class="chart" role="img" aria-label={props.label} />;
+  return (
+    <div
+      ref={el}
+      class="chart"
+      role="img"
+      aria-label={props.totalPer ? `${props.label} (${unit})` : props.label}
+    />
+  );
 }

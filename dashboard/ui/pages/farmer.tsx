@@ -34,7 +34,7 @@ import { reviewApi } from '../review-api.ts';
 import { ErrorBox, Freshness, Loading, Rate, Section, fill, useLoad } from '../components/common.tsx';
 import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
-import { Chart } from '../components/Chart.tsx';
+import { Chart, totalPer } from '../components/Chart.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
 import { FieldStage, STAGE_RECORDERS } from '../components/FieldStage.tsx';
 import { farmChoices } from '../automation-draft.ts';
@@ -434,6 +434,7 @@ function Charts({
           timeLabel={t('time')}
           bandLabels={[t('minimum'), t('maximum')]}
           unit={unit}
+          totalPer={totalPer(m, series.data.resolution)}
           timeZone={timeZone}
         />
       ) : series.loading ? (
