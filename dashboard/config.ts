@@ -69,6 +69,7 @@ export function loadServerConfig(file: string): ServerOptions & { demo: boolean 
     maxSceneBytes:
       c.imagery?.maxSceneMB === undefined ? undefined : Math.floor(c.imagery.maxSceneMB * 1024 * 1024),
     secureCookies: c.secureCookies ?? false,
+    maxStreamsPerUser: c.live?.maxStreamsPerUser,
     storage: c.storage ? resolveStoragePaths(file, c.storage) : undefined,
     demo: c.demo ?? false,
   };

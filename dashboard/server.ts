@@ -67,6 +67,8 @@ export interface ServerOptions {
   trustProxy?: string[];
   /** The largest scene upload (`imagery.maxSceneMB` in server.yaml; default 512 MiB). */
   maxSceneBytes?: number;
+  /** Live streams one account may hold open at once (`live.maxStreamsPerUser`; default 8). */
+  maxStreamsPerUser?: number;
   storage?: StorageConfig;
   logger?: Logger | false;
 }
@@ -136,7 +138,7 @@ export class HatakeServer {
     mkdirSync(opts.dataDir, { recursive: true });
     const db = openServerDb(join(opts.dataDir, 'server.db'));
     const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
-    const live = new LiveHub();
+    const live = new LiveHub({ maxStreamsPerUser: opts.maxStreamsPerUser });
     const signing = loadOrCreateSigningKey(opts.dataDir);
     const downlink = new Downlink(db, live);
     downlink.sign = signing.sign;

@@ -183,6 +183,21 @@ export const ServerConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    live: Type.Optional(
+      Type.Object(
+        {
+          maxStreamsPerUser: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 1000,
+              description:
+                'Live streams (GET /api/v1/live, one per open page) one account may hold at once; more are refused with 429 (default 8)',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Demo mode seeds the demo users with the published demo password. Never in production. */
     demo: Type.Optional(Type.Boolean()),
   },

@@ -85,6 +85,8 @@ export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     },
     async (request, reply) => {
       requireSession(request);
+      // The session's live streams end now, not at their next heartbeat.
+      if (request.sessionToken) ctx.live.endSession(request.sessionToken);
       ctx.auth.logout(request.sessionToken);
       // The same attributes as when it was set, so a browser replaces the Secure cookie too.
       void reply.clearCookie(SESSION_COOKIE, sessionCookie(request, ctx.secureCookies));

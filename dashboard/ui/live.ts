@@ -10,9 +10,14 @@
 // proxy that stopped forwarding), so the page says it is reconnecting, drops the stream and opens
 // a new one. EventSource hides comments from the page (and so the heartbeats), which is why the
 // stream is read with fetch: every byte that arrives, heartbeat or event, feeds the watchdog.
+//
+// A stream lives no longer than its session: the server ends it (a last `end` event) once the
+// session is signed out, expired or removed. The reconnect that follows is answered 401, and then
+// the page stops trying and goes back to the sign-in form (SIGNED_OUT) instead of retrying forever.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { LIVE_HEARTBEAT_MS, type LiveReadingEvent } from '../../protocol/api.ts';
+import { SIGNED_OUT } from './api.ts';
 
 /**
  * `connecting`: the first stream is not open yet; `open`: the stream is alive (a byte within the
@@ -34,8 +39,11 @@ export interface StreamHandlers {
   open(): void;
   /** Text of the stream as it arrives: events, comments, heartbeats. */
   data(text: string): void;
-  /** The stream ended, or could not be opened (network, HTTP status, not an event stream). */
-  fail(): void;
+  /**
+   * The stream ended, or could not be opened (network, HTTP status, not an event stream);
+   * `status` is the HTTP status of a refused request.
+   */
+  fail(status?: number): void;
 }
 /** Opens a stream; returns what aborts it (no handler is called after that). */
 export type OpenStream = (h: StreamHandlers) => () => void;
@@ -46,6 +54,8 @@ export interface LiveListener {
   event(type: string, data: string): void;
   /** A stream opened after another had been open: something may have been missed. */
   reconnected(): void;
+  /** The server no longer knows the session (401): the connection has stopped for good. */
+  signedOut?(): void;
 }
 
 /**
@@ -122,10 +132,18 @@ export class LiveConnection {
         this.arm(gen);
         this.parser.feed(text);
       },
-      fail: () => {
-        if (gen === this.generation) this.lost();
+      fail: (status) => {
+        if (gen !== this.generation) return;
+        if (status === 401) this.signedOut();
+        else this.lost();
       },
     });
+  }
+
+  /** Signed out: another attempt would be refused as well, so stop here and say so. */
+  private signedOut(): void {
+    this.stop();
+    this.listener.signedOut?.();
   }
 
   /** The stream failed or went silent: drop it, say so, and open another after a wait. */
@@ -150,10 +168,10 @@ export function fetchStream(url: string): OpenStream {
   return (h) => {
     const ctrl = new AbortController();
     let over = false;
-    const fail = () => {
+    const fail = (status?: number) => {
       if (over) return;
       over = true;
-      h.fail();
+      h.fail(status);
     };
     void (async () => {
       try {
@@ -166,7 +184,7 @@ export function fetchStream(url: string): OpenStream {
         const type = res.headers.get('content-type') ?? '';
         if (!res.ok || !res.body || !type.startsWith('text/event-stream')) {
           void res.body?.cancel().catch(() => undefined);
-          return fail();
+          return fail(res.ok ? undefined : res.status);
         }
         if (over) return;
         h.open();
@@ -222,7 +240,10 @@ function dispatch<T>(data: string, to: Set<(e: T) => void>): void {
 
 function acquire(): void {
   users++;
-  if (connection) return;
+  if (connection) {
+    connection.start(); // again, if a 401 had stopped it (nothing when it runs)
+    return;
+  }
   state = 'connecting';
   connection = new LiveConnection(fetchStream('/api/v1/live'), {
     state: (s) => {
@@ -236,6 +257,8 @@ function acquire(): void {
     reconnected: () => {
       for (const f of watchers) f(null);
     },
+    // The app goes back to the sign-in form, as on any other 401 (api.ts).
+    signedOut: () => window.dispatchEvent(new Event(SIGNED_OUT)),
   });
   for (const f of stateListeners) f(state);
   connection.start();

@@ -3,6 +3,10 @@
 // the session cookie is HttpOnly, SameSite=Strict, Path=/ and Secure whenever the browser came over
 // HTTPS or the server is told to force it; state-changing requests need the CSRF token; and the
 // database holds scrypt hashes with the documented parameters, never a password or a session token.
+// The live stream (GET /api/v1/live) lives no longer than its session: sign-out, a session expired
+// or removed on the server, or a deleted account ends it within one heartbeat (with a last `end`
+// event), a user who loses a farm stops hearing about it, and one account may hold only so many
+// streams (429 beyond) while other users still get theirs.
 import { createHash, scryptSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { HatakeServer, SESSION_COOKIE } from '../../dashboard/server.ts';
 import { loadServerConfig } from '../../dashboard/config.ts';
 import { DEMO_PASSWORD, seedDemoUsers } from '../../dashboard/demo.ts';
-import { quietLog, signIn, startServer } from '../helpers/stack.ts';
+import { eventually, quietLog, signIn, startServer } from '../helpers/stack.ts';
 
 interface Running {
   dir: string;
@@ -21,10 +25,12 @@ interface Running {
 
 const running: Running[] = [];
 
-async function start(opts: { secureCookies?: boolean; trustProxy?: string[] } = {}): Promise<Running> {
+async function start(
+  opts: { secureCookies?: boolean; trustProxy?: string[]; maxStreamsPerUser?: number } = {},
+): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'hatake-auth-'));
   let r: Running;
-  if (opts.secureCookies === undefined && opts.trustProxy === undefined) {
+  if (Object.keys(opts).length === 0) {
     r = { dir, ...(await startServer(dir)) };
   } else {
     // The stack helper has no such switches; this is what it does, with them.
@@ -315,5 +321,251 @@ describe('trustProxy in server.yaml', () => {
         expect((e as { place: { file: string } }).place.file).toMatch(/server\.yaml$/);
       }
     }
+  });
+});
+
+describe('live.maxStreamsPerUser in server.yaml', () => {
+  it('is read from the file and holds the server to it', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'hatake-live-cap-'));
+    const file = join(d, 'server.yaml');
+    try {
+      writeFileSync(file, 'dataDir: ./data\nlive:\n  maxStreamsPerUser: 3\n');
+      const opts = loadServerConfig(file);
+      expect(opts.maxStreamsPerUser).toBe(3);
+      const r = await start({ maxStreamsPerUser: opts.maxStreamsPerUser });
+      expect(r.server.ctx.live.maxStreamsPerUser).toBe(3);
+      writeFileSync(file, 'dataDir: ./data\nlive:\n  maxStreamsPerUser: 0\n');
+      expect(() => loadServerConfig(file)).toThrow(/maxStreamsPerUser/);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('live stream and the session', () => {
+  /** Short, so a test waits for a heartbeat rather than sleeping 15 s. */
+  const HEARTBEAT_MS = 300;
+  /** What may pass on a busy machine beyond the heartbeat before the stream is seen to end. */
+  const SLACK_MS = 700;
+
+  interface LiveStream {
+    status: number;
+    body: string;
+    text: string;
+    /** When the server ended the stream (Date.now()), or undefined while it is open. */
+    endedAt: number | undefined;
+    close(): void;
+  }
+  const streams: LiveStream[] = [];
+  afterEach(() => {
+    for (const s of streams.splice(0)) s.close();
+  });
+
+  async function openLive(url: string, cookie: string): Promise<LiveStream> {
+    const ctrl = new AbortController();
+    const res = await fetch(`${url}/api/v1/live`, {
+      headers: { cookie, accept: 'text/event-stream' },
+      signal: ctrl.signal,
+    });
+    const s: LiveStream = {
+      status: res.status,
+      body: '',
+      text: '',
+      endedAt: undefined,
+      close: () => ctrl.abort(),
+    };
+    streams.push(s);
+    if (res.status !== 200) {
+      s.body = await res.text();
+      return s;
+    }
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          s.text += decoder.decode(value, { stream: true });
+        }
+        s.endedAt = Date.now();
+      } catch {
+        // aborted by the test
+      }
+    })();
+    return s;
+  }
+
+  /** A signed-in user: the session cookie's value and the CSRF token. */
+  async function session(url: string, username: string) {
+    const res = await login(url, username, DEMO_PASSWORD);
+    expect(res.status).toBe(200);
+    const token = sessionCookie(res).value;
+    const { csrf } = (await res.json()) as { csrf: string };
+    return { token, csrf, cookie: `${SESSION_COOKIE}=${token}` };
+  }
+
+  const reading = (farm: string, value: number) => ({
+    farm,
+    device: 'wx-1',
+    metric: 'air_temperature',
+    value,
+    unit: 'degC',
+    time: new Date().toISOString(),
+    flags: [],
+  });
+  const heartbeats = (s: LiveStream) => s.text.split(': keep-alive').length - 1;
+
+  async function startLive(): Promise<Running> {
+    const r = await start();
+    r.server.ctx.live.heartbeatMs = HEARTBEAT_MS;
+    return r;
+  }
+
+  it('ends the stream on sign-out, at once (not at its next heartbeat), with a last event, and the reconnect gets 401', async () => {
+    const r = await startLive();
+    const me = await session(r.url, 'demo-farmer');
+    const other = await session(r.url, 'demo-partner');
+    const live = await openLive(r.url, me.cookie);
+    const stays = await openLive(r.url, other.cookie);
+    expect([live.status, stays.status]).toEqual([200, 200]);
+    await eventually(() => live.text.includes(': hatake live'));
+    r.server.ctx.live.emit('reading', reading('demo-farm', 1));
+    await eventually(() => live.text.includes('"value":1'));
+    expect(r.server.ctx.live.streams).toBe(2);
+
+    const out = await fetch(`${r.url}/api/v1/auth/logout`, {
+      method: 'POST',
+      headers: { cookie: me.cookie, 'x-csrf-token': me.csrf },
+    });
+    expect(out.status).toBe(204);
+    const signedOutAt = Date.now();
+    await eventually(() => live.endedAt, HEARTBEAT_MS + SLACK_MS, 10);
+    expect(live.endedAt! - signedOutAt).toBeLessThanOrEqual(HEARTBEAT_MS + SLACK_MS);
+    // 'signed-out' comes only from the logout route ending the session's streams (endSession);
+    // a heartbeat that found the session gone would say 'session-ended'.
+    expect(live.text).toMatch(/event: end\ndata: \{"reason":"signed-out"\}\n\n$/);
+    expect(r.server.ctx.live.streams).toBe(1);
+
+    // The other user's stream goes on, with its heartbeats and its readings.
+    r.server.ctx.live.emit('reading', reading('demo-farm', 2));
+    await eventually(() => stays.text.includes('"value":2'));
+    const beats = heartbeats(stays);
+    await eventually(() => heartbeats(stays) > beats, HEARTBEAT_MS * 4);
+    expect(stays.endedAt).toBeUndefined();
+    expect(live.text).not.toContain('"value":2');
+
+    // The page's reconnect is refused: the UI stops there (dashboard/ui/live.ts).
+    const again = await openLive(r.url, me.cookie);
+    expect(again.status).toBe(401);
+    expect(JSON.parse(again.body)).toMatchObject({ code: 'HATAKE_E_AUTH' });
+  });
+
+  it('ends the stream when its session expires, is removed on the server, or its account is deleted', async () => {
+    const r = await startLive();
+    const db = r.server.ctx.db;
+    const hash = (t: string) => createHash('sha256').update(t).digest('hex');
+    const expired = await session(r.url, 'demo-farmer');
+    const removed = await session(r.url, 'demo-farmer');
+    const deleted = await session(r.url, 'demo-officer');
+    const kept = await session(r.url, 'demo-farmer');
+    const s = {
+      expired: await openLive(r.url, expired.cookie),
+      removed: await openLive(r.url, removed.cookie),
+      deleted: await openLive(r.url, deleted.cookie),
+      kept: await openLive(r.url, kept.cookie),
+    };
+    for (const x of Object.values(s)) expect(x.status).toBe(200);
+    await eventually(() => Object.values(s).every((x) => heartbeats(x) >= 1), HEARTBEAT_MS * 4);
+
+    const changedAt = Date.now();
+    db.prepare('UPDATE sessions SET expires = ? WHERE token_hash = ?').run(
+      changedAt - 1,
+      hash(expired.token),
+    );
+    db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(hash(removed.token));
+    db.prepare('DELETE FROM users WHERE name = ?').run('demo-officer');
+    await eventually(
+      () => s.expired.endedAt && s.removed.endedAt && s.deleted.endedAt,
+      HEARTBEAT_MS + SLACK_MS,
+      10,
+    );
+    for (const x of [s.expired, s.removed, s.deleted]) {
+      expect(x.endedAt! - changedAt).toBeLessThanOrEqual(HEARTBEAT_MS + SLACK_MS);
+      expect(x.text).toMatch(/event: end\ndata: \{"reason":"session-ended"\}\n\n$/);
+    }
+    // The same user's other session keeps its stream.
+    const beats = heartbeats(s.kept);
+    await eventually(() => heartbeats(s.kept) > beats + 1, HEARTBEAT_MS * 5);
+    expect(s.kept.endedAt).toBeUndefined();
+    expect(r.server.ctx.live.streams).toBe(1);
+  });
+
+  it('stops sending a farm’s readings once the user no longer may see the farm', async () => {
+    const r = await startLive();
+    const me = await session(r.url, 'demo-farmer');
+    const live = await openLive(r.url, me.cookie);
+    r.server.ctx.live.emit('reading', reading('demo-farm', 11));
+    await eventually(() => live.text.includes('"value":11'));
+
+    // The farmer now farms elsewhere: the next heartbeat reads the new scope.
+    await r.server.ctx.auth.createUser('demo-farmer', DEMO_PASSWORD, 'farmer', { farms: ['other-farm'] });
+    const beats = heartbeats(live);
+    await eventually(() => heartbeats(live) > beats, HEARTBEAT_MS * 4);
+    r.server.ctx.live.emit('reading', reading('demo-farm', 12));
+    r.server.ctx.live.emit('reading', reading('other-farm', 13));
+    await eventually(() => live.text.includes('"value":13'));
+    expect(live.text).not.toContain('"value":12');
+    expect(live.endedAt).toBeUndefined(); // the session itself is still good
+  });
+
+  it('holds one user to maxStreamsPerUser streams (429 problem+json beyond) while another user gets one', async () => {
+    const r = await startLive();
+    r.server.ctx.live.maxStreamsPerUser = 2;
+    // Per user, not per session: two sessions of one account share its allowance.
+    const a = await session(r.url, 'demo-farmer');
+    const b = await session(r.url, 'demo-farmer');
+    const first = await openLive(r.url, a.cookie);
+    const second = await openLive(r.url, b.cookie);
+    expect([first.status, second.status]).toEqual([200, 200]);
+
+    const third = await openLive(r.url, a.cookie);
+    expect(third.status).toBe(429);
+    const problem = JSON.parse(third.body) as { code: string; status: number; detail: string };
+    expect(problem).toMatchObject({ code: 'HATAKE_E_RATE_LIMIT', status: 429 });
+    expect(problem.detail).toMatch(/2 live streams/);
+    expect(r.server.ctx.live.refused).toBe(1);
+
+    // Another account is not held up by this one.
+    const partner = await session(r.url, 'demo-partner');
+    const theirs = await openLive(r.url, partner.cookie);
+    expect(theirs.status).toBe(200);
+    r.server.ctx.live.emit('reading', reading('demo-farm', 21));
+    await eventually(() => theirs.text.includes('"value":21'));
+    expect(r.server.ctx.live.streamsOf('demo-farmer')).toBe(2);
+
+    // A closed stream gives its place back.
+    first.close();
+    await eventually(() => r.server.ctx.live.streamsOf('demo-farmer') === 1);
+    const fourth = await openLive(r.url, a.cookie);
+    expect(fourth.status).toBe(200);
+    expect(r.server.ctx.live.streams).toBe(3);
+  });
+
+  it('ends every stream of a session at once when told (LiveHub.endSession), and no other', async () => {
+    const r = await startLive();
+    r.server.ctx.live.heartbeatMs = 60_000; // so only endSession can end it within the test
+    const me = await session(r.url, 'demo-farmer');
+    const other = await session(r.url, 'demo-farmer');
+    const mine = [await openLive(r.url, me.cookie), await openLive(r.url, me.cookie)];
+    const theirs = await openLive(r.url, other.cookie);
+    await eventually(() => [...mine, theirs].every((x) => x.text.includes(': hatake live')));
+    expect(r.server.ctx.live.endSession(me.token)).toBe(2);
+    await eventually(() => mine.every((x) => x.endedAt), 2000, 10);
+    for (const x of mine) expect(x.text).toMatch(/event: end\ndata: \{"reason":"signed-out"\}\n\n$/);
+    r.server.ctx.live.emit('reading', reading('demo-farm', 31));
+    await eventually(() => theirs.text.includes('"value":31'));
+    expect(r.server.ctx.live.streams).toBe(1);
   });
 });

@@ -3,6 +3,7 @@
 // server's heartbeats stays open; one that goes silent for longer than the heartbeat plus a margin
 // is dropped, the page is told it is reconnecting, a new stream is opened (and once it is, the
 // listeners reload); failures back off. The heartbeat is the server's own (protocol LIVE_HEARTBEAT_MS).
+// A reconnect answered 401 (the server ended the stream because the session ended) stops it for good.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   LiveConnection,
@@ -32,12 +33,22 @@ function setup() {
   const states: LiveState[] = [];
   const events: [string, string][] = [];
   let reconnects = 0;
+  let signedOut = 0;
   const conn = new LiveConnection(open, {
     state: (s) => states.push(s),
     event: (type, data) => events.push([type, data]),
     reconnected: () => reconnects++,
+    signedOut: () => signedOut++,
   });
-  return { conn, streams, states, events, reconnects: () => reconnects, last: () => streams.at(-1)! };
+  return {
+    conn,
+    streams,
+    states,
+    events,
+    reconnects: () => reconnects,
+    signedOut: () => signedOut,
+    last: () => streams.at(-1)!,
+  };
 }
 
 beforeEach(() => {
@@ -152,5 +163,43 @@ describe('the live stream', () => {
     t.conn.stop();
     vi.advanceTimersByTime(60_000);
     expect(t.streams).toHaveLength(RETRY_MS.length + 3); // stopped: no stream is opened again
+  });
+
+  it('stops for good when the server ends the stream and the reconnect is answered 401', () => {
+    const t = setup();
+    t.conn.start();
+    t.last().h.open();
+    // The session ended: the server's last event, then the stream closes.
+    t.last().h.data('event: end\ndata: {"reason":"session-ended"}\n\n');
+    t.last().h.fail();
+    expect(t.conn.state).toBe('reconnecting');
+    vi.advanceTimersByTime(RETRY_MS[0]!);
+    expect(t.streams).toHaveLength(2);
+    t.last().h.fail(401);
+    expect(t.signedOut()).toBe(1); // the app goes back to the sign-in form
+    expect(t.last().aborted).toBe(true);
+    vi.advanceTimersByTime(10 * (STALE_AFTER_MS + RETRY_MS.at(-1)!));
+    expect(t.streams).toHaveLength(2); // no third attempt, however long the page stays
+    expect(t.signedOut()).toBe(1);
+
+    // Signed in again, the same connection starts over.
+    t.conn.start();
+    expect(t.streams).toHaveLength(3);
+    t.last().h.open();
+    expect(t.conn.state).toBe('open');
+    t.conn.stop();
+  });
+
+  it('keeps retrying on refusals other than 401 (too many streams, a server error)', () => {
+    const t = setup();
+    t.conn.start();
+    for (const [i, status] of [429, 503, 502].entries()) {
+      const n = t.streams.length;
+      t.last().h.fail(status);
+      vi.advanceTimersByTime(RETRY_MS[i]!);
+      expect(t.streams.length, String(status)).toBe(n + 1);
+    }
+    expect(t.signedOut()).toBe(0);
+    t.conn.stop();
   });
 });
