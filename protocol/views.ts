@@ -166,6 +166,10 @@ export const RegionOverview = Type.Object({
       devices: Type.Integer(),
       silentDevices: Type.Integer({ description: 'Devices not heard from for 3 reporting intervals' }),
       stale: Type.Boolean({ description: 'No data for an hour, or a silent device' }),
+      pendingReviews: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+        description:
+          'Recommendations waiting for review (pending or edited): every one, however long the queue; null for users who do not review (farmers, IT partners)',
+      }),
     }),
   ),
 });

@@ -330,8 +330,11 @@ export async function fieldViewsFeature(app: App, { ctx }: { ctx: ServerContext 
       },
     },
     async (request) => {
-      const farms = ctx.auth.visibleFarms(requireSession(request).user);
-      return regionOverview(ctx.db, catalogue, farms, Date.now());
+      const user = requireSession(request).user;
+      const farms = ctx.auth.visibleFarms(user);
+      // Pending reviews are counted for those who review (a partner does not see recommendations).
+      const reviewers = user.role === 'officer' || user.role === 'admin';
+      return regionOverview(ctx.db, catalogue, farms, Date.now(), reviewers ? farms : []);
     },
   );
 

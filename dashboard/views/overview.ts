@@ -1,7 +1,8 @@
 // The region overview an extension officer opens first: every field they can see by its latest
 // NDVI (lowest first: where to look), and every farm with how fresh its data is, so a farm whose
-// gateway or sensors went quiet stands out.
+// gateway or sensors went quiet stands out, and how many of its recommendations wait for review.
 import type { RegionOverview } from '../../protocol/views.ts';
+import type { ReviewStatus } from '../../protocol/recommendation.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import { HOUR_MS } from '../storage/types.ts';
@@ -22,11 +23,21 @@ export function intervalMs(catalogue: Catalogue, kit: string | null): number {
 
 const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
 
+/** The statuses the review queue lists by default (`open`: dashboard/review/recommendations.ts). */
+const OPEN: readonly ReviewStatus[] = ['pending_review', 'edited'];
+
+/**
+ * The overview of `farms` (the caller's visible farms). `reviewFarms` are those whose
+ * recommendations the caller reviews — the review queue's farms (`Access.reviewFarms`: an officer's
+ * regions, every farm for an admin); the others get `pendingReviews: null`. Counted here in full:
+ * the queue's answer is a page (200 items by default), too short to count from.
+ */
 export function regionOverview(
   db: Db,
   catalogue: Catalogue,
   farms: readonly string[],
   now: number,
+  reviewFarms: readonly string[] = farms,
 ): RegionOverview {
   if (farms.length === 0) return { fields: [], farms: [] };
   const farmRows = db
@@ -63,6 +74,19 @@ export function regionOverview(
     )
     .all(...farms) as { farm: string; last_sync: number | null }[];
   const lastSync = new Map(syncs.map((s) => [s.farm, s.last_sync]));
+  const reviewed = farms.filter((f) => reviewFarms.includes(f));
+  const pending = new Map(
+    reviewed.length === 0
+      ? []
+      : (
+          db
+            .prepare(
+              `SELECT farm, COUNT(*) AS n FROM review_recommendations
+               WHERE farm IN (${inList(reviewed.length)}) AND status IN (${inList(OPEN.length)}) GROUP BY farm`,
+            )
+            .all(...reviewed, ...OPEN) as { farm: string; n: number }[]
+        ).map((r) => [r.farm, r.n]),
+  );
   return {
     fields,
     farms: farmRows.map((f) => {
@@ -80,6 +104,7 @@ export function regionOverview(
         devices: own.length,
         silentDevices: silent,
         stale: lastData === 0 || now - lastData > STALE_FARM_MS || silent > 0,
+        pendingReviews: reviewed.includes(f.id) ? (pending.get(f.id) ?? 0) : null,
       };
     }),
   };

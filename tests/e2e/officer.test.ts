@@ -20,6 +20,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import type { ReviewDetail, ReviewQueueItem } from '../../protocol/review.ts';
 import type { ImageryResult } from '../../protocol/sync.ts';
+import type { RegionOverview } from '../../protocol/views.ts';
 import { spreadTotals, type PolygonGeometry, type Recommendation } from '../../protocol/recommendation.ts';
 import { MASKED_RGBA, rampColour } from '../../edge/imagery/heatmap.ts';
 import { ModelRegistry } from '../../edge/inference/registry.ts';
@@ -426,6 +427,14 @@ describe('the officer journey', () => {
   it('shows the region overview and exports the decisions as CSV', { timeout: 60_000 }, async () => {
     await page.getByRole('link', { name: '地域の概要' }).click();
     await page.getByTestId('farm-demo-farm').waitFor();
+    // The farm's open reviews, as the server counts them.
+    const officer = await signIn(stack.httpUrl, 'demo-officer');
+    const overview = (await (await officer('/api/v1/overview')).json()) as RegionOverview;
+    const demo = overview.farms.find((f) => f.id === 'demo-farm')!;
+    expect(demo.pendingReviews).toEqual(expect.any(Number));
+    await expect
+      .poll(() => page.getByTestId('pending-demo-farm').textContent(), POLL)
+      .toBe(String(demo.pendingReviews));
     // On a 360 px phone the tables fit, and no number, date or word breaks ("0 / ↵3", "ND↵VI"): a
     // value keeps to one line, a heading breaks only between Japanese phrases.
     await page.setViewportSize({ width: 360, height: 740 });
