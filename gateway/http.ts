@@ -26,6 +26,7 @@ type Lang = 'ja' | 'en';
 export type HealthProblem =
   | { code: 'disk_full' }
   | { code: 'sync_stopped' }
+  | { code: 'sync_refused'; status: number }
   | { code: 'server_unreachable' }
   | { code: 'downlink_stopped' }
   | { code: 'devices_silent'; devices: string[] }
@@ -207,6 +208,8 @@ const T = {
     health: {
       disk_full: 'ディスクが満杯です。新しいデータを受け付けていません',
       sync_stopped: 'サーバーがこのゲートウェイのトークンを拒否したため、送信を止めています',
+      sync_refused: (status: string) =>
+        `サーバーが送信を受け付けません (HTTP ${status})。データはゲートウェイに保存し、間隔をあけて再送します。トークンとサーバーの設定を確認してください`,
       server_unreachable: 'サーバーに接続できません。データはゲートウェイに保存し、つながり次第送ります',
       downlink_stopped:
         'サーバーがこのゲートウェイのトークンを拒否したため、サーバーからの受信を止めています',
@@ -371,6 +374,8 @@ const T = {
     health: {
       disk_full: 'The disk is full: new data is being refused',
       sync_stopped: 'The server refused this gateway’s token: sending has stopped',
+      sync_refused: (status: string) =>
+        `The server refuses what this gateway sends (HTTP ${status}); data is kept on the gateway and sent again at longer intervals. Check the token and the server’s settings`,
       server_unreachable: 'The server cannot be reached; data is kept on the gateway and sent once it can be',
       downlink_stopped: 'The server refused this gateway’s token: nothing more is received from it',
       devices_silent: (devices: string) => `Silent sensors: ${devices}`,
@@ -595,6 +600,8 @@ function problemText(p: HealthProblem, t: Dict, names: Names): string | null {
     case 'server_unreachable':
     case 'downlink_stopped':
       return t.health[p.code];
+    case 'sync_refused':
+      return t.health.sync_refused(String(p.status));
     case 'devices_silent':
       return Array.isArray(p.devices)
         ? t.health.devices_silent(t.list(p.devices.map((d) => names.deviceText(String(d)))))

@@ -61,6 +61,11 @@ const MIGRATIONS = [
   ) WITHOUT ROWID;
   CREATE INDEX zone_index_by_time ON zone_index (time);
   `,
+  // A document the server refused for good keeps its whole body beside the head (see
+  // deadLetterOutbox): recommendations and tips are never dropped, not even as dead letters.
+  `
+  ALTER TABLE dead_letters ADD COLUMN body TEXT;
+  `,
 ];
 
 const HOUR = 3_600_000;
@@ -160,8 +165,32 @@ export const PRIORITY: Record<SyncKind, number> = {
   reading: 100,
 };
 
+/**
+ * Dead letters kept (the newest), not counting documents the server refused, which keep their
+ * whole body and are never trimmed: their bound is the database budget, as in the outbox.
+ */
 export const DEAD_LETTER_LIMIT = 10_000;
 export const DEAD_LETTER_HEAD_BYTES = 64;
+
+/**
+ * Whether an outbox row the server refused for good keeps its whole body as a dead letter: every
+ * document does (a recommendation, tip, manifest, event… exists nowhere else); a reading or an
+ * hourly aggregate keeps its head, as a payload refused at ingest does.
+ */
+export function deadLetterKeepsBody(kind: SyncKind): boolean {
+  return kind !== 'reading' && kind !== 'aggregate';
+}
+
+/** A document the server refused for good, whole (`GatewayStore.deadLetteredDocuments`). */
+export interface DeadDocument {
+  id: number;
+  time: number;
+  kind: SyncKind;
+  code: string;
+  reason: string;
+  /** The outbox body as it was queued (JSON). */
+  body: string;
+}
 
 export interface DeadLetter {
   time: number;
@@ -190,6 +219,7 @@ export class GatewayStore {
   /** The parameters of `insertReadingBodies`, filled as new readings come: body, created, … */
   private readonly bodyArgs = new Array<string | number>(2 * OUTBOX_ROWS_PER_INSERT).fill(0);
   private readonly insertDead;
+  private readonly insertDeadOutbox;
   private readonly trimDead;
   private readonly touchDevice;
   private readonly setHeardBy;
@@ -236,8 +266,12 @@ export class GatewayStore {
     this.insertDead = this.db.prepare(
       'INSERT INTO dead_letters (time, device, topic, code, reason, head) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.insertDeadOutbox = this.db.prepare(
+      'INSERT INTO dead_letters (time, device, topic, code, reason, head, body) VALUES (?, NULL, ?, ?, ?, ?, ?)',
+    );
+    // Rows with a whole body (refused documents) are never trimmed; the rest keep the newest.
     this.trimDead = this.db.prepare(
-      'DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?',
+      'DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ? AND body IS NULL',
     );
     this.touchDevice = this.db.prepare(
       `INSERT INTO devices (id, last_seen, online) VALUES (?, ?, 1)
@@ -654,21 +688,35 @@ export class GatewayStore {
     this.outboxRows = Math.max(0, this.outboxRows - freed.length);
   }
 
-  /** Moves rows the server will never accept to the dead letters, with its reason. */
+  /**
+   * Moves rows the server will never accept to the dead letters, with its code and reason. A
+   * document keeps its whole body (`deadLetterKeepsBody`), a reading or an aggregate its head.
+   */
   deadLetterOutbox(rows: readonly OutboxRow[], code: string, reason: string, now: number): void {
     this.db.transaction(() => {
       for (const r of rows) {
-        this.insertDead.run(
+        this.insertDeadOutbox.run(
           now,
-          null,
           `outbox/${r.kind}`,
           code,
           reason,
           Buffer.from(r.body.slice(0, DEAD_LETTER_HEAD_BYTES)),
+          deadLetterKeepsBody(r.kind) ? r.body : null,
         );
       }
       this.deleteOutbox(rows.map((r) => r.seq));
+      this.trimDead.run(this.deadLimit);
     })();
+  }
+
+  /** Documents the server refused for good, newest first, each with its whole body. */
+  deadLetteredDocuments(limit = 100): DeadDocument[] {
+    return this.db
+      .prepare(
+        `SELECT id, time, substr(topic, 8) AS kind, code, reason, body FROM dead_letters
+           WHERE body IS NOT NULL ORDER BY id DESC LIMIT ?`,
+      )
+      .all(limit) as DeadDocument[];
   }
 
   /** When the oldest unsent row was queued, or null when the outbox is empty. */

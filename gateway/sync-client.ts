@@ -1,12 +1,21 @@
 // Store-and-forward uplink: drains the outbox to the server in gzip'd batches (by count and bytes,
 // after a short delay so a batch can fill) and forgets a row only after the server has
 // acknowledged the batch that carried it. Network errors and 5xx back off exponentially with
-// jitter (capped); a 4xx that can never succeed moves the batch to the dead letters instead of
-// blocking the queue; a 401 stops the uplink (the gateway's token was revoked). Each exchange
-// also measures the gateway's clock against the server's.
+// jitter (capped). A 4xx is read for what it says is wrong:
+// - the server's problem+json saying the content is invalid (a schema failure under /items, a
+//   body too large, an item outside the batch): the batch is halved until the item it refuses is
+//   alone, and only that item moves to the dead letters — one bad item does not block the queue;
+// - anything else (403 for a token of another gateway or farm, 404/409, a reverse proxy's page
+//   during maintenance, an error in the batch's envelope): the whole batch is refused, not an
+//   item. Nothing is dead-lettered; the outbox is kept, retried with a longer backoff, one item
+//   at a time until the server takes it again (a probe, not the whole batch, on a metered link),
+//   and the refusal is shown in `status.refused` (the gateway's health) and logged once per change;
+// - 401 stops the uplink (the gateway's token was revoked).
+// Each exchange also measures the gateway's clock against the server's.
 import { gzipSync } from 'node:zlib';
 import { EventEmitter } from 'node:events';
 import { SyncAck, type GatewaySyncStatus, type SyncBatch } from '../protocol/sync.ts';
+import type { ErrorCode } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import type { Logger } from '../runtime/log.ts';
 import { syncBatchJson, type GatewayStore } from './store.ts';
@@ -43,6 +52,20 @@ export interface SyncStatus {
   throughput: number | null;
   /** Items the server refused for good, moved to the dead letters one by one. */
   deadLettered: number;
+  /**
+   * Set while the server refuses whole batches (a 4xx that is not about an item, see
+   * `judgeRefusal`): since when, the last answer's HTTP status and hatake code (null when it was
+   * not the server's problem+json, e.g. a reverse proxy's page) and how many tries it refused.
+   * The outbox is kept meanwhile; the reason is in `lastError`.
+   */
+  refused: SyncRefusal | null;
+}
+
+export interface SyncRefusal {
+  since: number;
+  status: number;
+  code: string | null;
+  attempts: number;
 }
 
 export interface SyncEvents {
@@ -59,6 +82,70 @@ export function syncBackoffMs(consecutiveFailures: number, capMs = 60_000): numb
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
+/**
+ * The backoff cap while the server refuses whole batches: such a refusal waits for a person (a
+ * token, a farm, the end of maintenance), so the retries thin out further than after a network
+ * failure — five times the configured cap (5 min by default), at most an hour.
+ */
+export function refusedBackoffCapMs(capMs = 60_000): number {
+  return Math.max(capMs, Math.min(3_600_000, 5 * capMs));
+}
+
+/**
+ * Codes with which the server says the content of a batch is wrong (protocol/errors.ts, as
+ * dashboard/problem.ts and dashboard/routes/sync.ts send them): a schema or JSON failure, a body
+ * past the size limit, an item outside the batch's sequence range or of a kind it does not take.
+ */
+const BODY_FAULT_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'HATAKE_E_PAYLOAD_SCHEMA',
+  'HATAKE_E_PAYLOAD_JSON',
+  'HATAKE_E_PAYLOAD_SIZE',
+  'HATAKE_E_SYNC_BATCH',
+  'HATAKE_E_OUT_OF_RANGE',
+  'HATAKE_E_UNKNOWN_METRIC',
+]);
+/** The statuses those codes come with on the sync endpoint (414 and 431 are about the URL and headers). */
+const BODY_FAULT_STATUSES: ReadonlySet<number> = new Set([400, 413, 422]);
+
+/** What a 4xx answer to a batch (other than 401, 408, 429) says is at fault. */
+export type RefusalJudgement =
+  /** The content: an item in it is invalid (or the batch is too large) — halve, dead-letter the item alone. */
+  | { kind: 'invalid'; code: string }
+  /** The batch as a whole (who sends it, where it goes): keep it, back off. `code` is the server's, if any. */
+  | { kind: 'refused'; code: string | null };
+
+/**
+ * Reads a 4xx answer to a sync batch. Only the server's own problem+json of the validation kind
+ * condemns the content — and of a schema failure only one that points into `/items` (an error in
+ * the envelope, e.g. a status field an older server does not know, would refuse every batch).
+ * Anything else — another code (403 HATAKE_E_FORBIDDEN for a token of another gateway or farm,
+ * 404, 409…) or an answer that is not our problem+json (a reverse proxy's 403/404/413 page) —
+ * refuses the batch, not an item in it.
+ */
+export function judgeRefusal(status: number, contentType: string | null, text: string): RefusalJudgement {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/problem+json') return { kind: 'refused', code: null };
+  let problem: unknown;
+  try {
+    problem = JSON.parse(text);
+  } catch {
+    return { kind: 'refused', code: null };
+  }
+  if (typeof problem !== 'object' || problem === null) return { kind: 'refused', code: null };
+  const { code, pointer } = problem as { code?: unknown; pointer?: unknown };
+  if (typeof code !== 'string' || !/^HATAKE_E_[A-Z0-9_]+$/.test(code)) return { kind: 'refused', code: null };
+  const inItems = pointer === undefined || (typeof pointer === 'string' && /^\/items(?:\/|$)/.test(pointer));
+  return BODY_FAULT_STATUSES.has(status) && BODY_FAULT_CODES.has(code) && inItems
+    ? { kind: 'invalid', code }
+    : { kind: 'refused', code };
+}
+
+type SendResult =
+  | { kind: 'ok'; ack: SyncAck; bytes: number }
+  | { kind: 'retry' | 'revoked'; reason: string }
+  | { kind: 'invalid'; reason: string; code: string }
+  | { kind: 'refused'; reason: string; status: number; code: string | null };
+
 export class SyncClient extends EventEmitter<SyncEvents> {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -74,6 +161,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     clockOffsetMs: null,
     throughput: null,
     deadLettered: 0,
+    refused: null,
   };
   /** After a refused batch: the size of the next ones, halving until the refused item is alone. */
   private splitTo: number | undefined;
@@ -140,8 +228,10 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     try {
       for (;;) {
         this.again = false;
+        // While the server refuses whole batches, one item asks whether it takes them again: the
+        // same answer, without sending the whole batch over a metered link at every try.
         const rows = this.store.peekOutbox(
-          Math.min(this.opts.batchMaxItems, this.splitTo ?? Infinity),
+          Math.min(this.opts.batchMaxItems, this.splitTo ?? Infinity, this.status.refused ? 1 : Infinity),
           this.opts.batchMaxBytes ?? 1024 * 1024,
         );
         if (rows.length === 0) this.splitTo = undefined; // whatever was refused has left the outbox
@@ -165,12 +255,15 @@ export class SyncClient extends EventEmitter<SyncEvents> {
         };
         // While the batch is on its way, the backlog budget must not touch its rows.
         this.store.inFlightSeqs = seqs;
-        let result: Awaited<ReturnType<SyncClient['send']>>;
+        let result: SendResult;
         try {
           result = await this.send(batch, syncBatchJson(batch, rows));
         } finally {
           this.store.inFlightSeqs = [];
         }
+        // A refusal lasts until the server answers otherwise (a network failure says nothing).
+        if (result.kind === 'ok' || result.kind === 'invalid' || result.kind === 'revoked')
+          this.endRefusal(result.kind);
         if (result.kind === 'ok') {
           this.store.deleteOutbox(seqs);
           this.status.lastSuccess = Date.now();
@@ -188,9 +281,9 @@ export class SyncClient extends EventEmitter<SyncEvents> {
           this.log.error({ reason: result.reason }, 'server refused the gateway token; uplink stopped');
           return;
         }
-        if (result.kind === 'rejected') {
-          // A refusal that will never succeed. One bad item must not take the good ones with it:
-          // halve the batch until the refused item is alone, and dead-letter only that one.
+        if (result.kind === 'invalid') {
+          // The server says the content is invalid. One bad item must not take the good ones with
+          // it: halve the batch until the refused item is alone, and dead-letter only that one.
           if (rows.length > 1) {
             this.splitTo = Math.ceil(rows.length / 2);
             this.log.warn(
@@ -203,10 +296,21 @@ export class SyncClient extends EventEmitter<SyncEvents> {
             { reason: result.reason, kind: rows[0]!.kind, seq: rows[0]!.seq },
             'server rejected an item; moved to dead letters',
           );
-          this.store.deadLetterOutbox(rows, 'HATAKE_E_SYNC_BATCH', result.reason, Date.now());
+          this.store.deadLetterOutbox(rows, result.code, result.reason, Date.now());
           this.status.deadLettered += 1;
           this.splitTo = undefined;
           continue;
+        }
+        if (result.kind === 'refused') {
+          // The whole batch is refused, not an item: keep every row and ask again later.
+          this.status.consecutiveFailures++;
+          const wait = syncBackoffMs(
+            this.status.consecutiveFailures,
+            refusedBackoffCapMs(this.opts.backoffCapMs),
+          );
+          this.noteRefusal(result, wait);
+          this.schedule(wait);
+          return;
         }
         this.status.consecutiveFailures++;
         const wait = this.backoffMs();
@@ -221,12 +325,42 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     }
   }
 
-  private async send(
-    batch: Omit<SyncBatch, 'items'>,
-    json: string,
-  ): Promise<
-    { kind: 'ok'; ack: SyncAck; bytes: number } | { kind: 'retry' | 'rejected' | 'revoked'; reason: string }
-  > {
+  /** Logs a refusal of whole batches when it starts or its answer changes; repeats only count. */
+  private noteRefusal(r: Extract<SendResult, { kind: 'refused' }>, retryInMs: number): void {
+    const was = this.status.refused;
+    if (was && was.status === r.status && was.code === r.code) {
+      was.attempts++;
+      this.log.debug({ status: r.status, code: r.code, attempts: was.attempts, retryInMs }, 'still refused');
+      return;
+    }
+    this.status.refused = { since: Date.now(), status: r.status, code: r.code, attempts: 1 };
+    this.log.error(
+      {
+        status: r.status,
+        code: r.code,
+        reason: r.reason,
+        backlog: this.store.outboxDepth(),
+        retryInMs,
+        ...(was ? { before: { status: was.status, code: was.code } } : {}),
+      },
+      r.code === null
+        ? 'uplink held: the server (or a proxy in front of it) refuses the batches, not an item in them; the outbox is kept and retried with backoff, nothing is dead-lettered'
+        : 'uplink held: the server refuses the batches, not an item in them; the outbox is kept and retried with backoff, nothing is dead-lettered',
+    );
+  }
+
+  /** Ends a refusal of whole batches: the server took a batch, judged an item or refused the token. */
+  private endRefusal(answer: 'ok' | 'invalid' | 'revoked'): void {
+    const was = this.status.refused;
+    if (!was) return;
+    this.status.refused = null;
+    this.log.warn(
+      { status: was.status, code: was.code, attempts: was.attempts, forMs: Date.now() - was.since, answer },
+      answer === 'ok' ? 'the server takes the batches again' : 'the server no longer refuses the batches',
+    );
+  }
+
+  private async send(batch: Omit<SyncBatch, 'items'>, json: string): Promise<SendResult> {
     // Level 1: most of gzip's saving on repetitive JSON at a fraction of its CPU.
     const body = gzipSync(json, { level: 1 });
     const started = Date.now();
@@ -268,9 +402,12 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     }
     const reason = `HTTP ${res.status}: ${text.slice(0, 500)}`;
     if (res.status === 401) return { kind: 'revoked', reason };
-    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
-      return { kind: 'rejected', reason };
-    return { kind: 'retry', reason };
+    if (res.status < 400 || res.status >= 500 || res.status === 408 || res.status === 429)
+      return { kind: 'retry', reason };
+    const judged = judgeRefusal(res.status, res.headers.get('content-type'), text);
+    return judged.kind === 'invalid'
+      ? { kind: 'invalid', reason, code: judged.code }
+      : { kind: 'refused', reason, status: res.status, code: judged.code };
   }
 
   async stop(): Promise<void> {
