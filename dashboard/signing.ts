@@ -1,6 +1,7 @@
 // The server's ed25519 signing key: made on first start, kept 0600 in the data directory. Every
-// downlink document is signed with it; gateways verify with the public key they got when they
-// were registered, so a tampered model or automation is refused on the farm.
+// downlink document is signed with it — its whole envelope: farm, kind, id, version, withdrawal
+// and body (protocol/downlink.ts) — and gateways verify with the public key they got when they
+// were registered, so a model, automation or withdrawal changed on the way is refused on the farm.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { writeFileAtomic } from '../firmware-config/provision.ts';
 export interface SigningKey {
   privateKey: KeyObject;
   publicKeyPem: string;
-  /** Signs a canonical document text; base64. */
+  /** Signs a text (a downlink document's envelope, downlinkSigningText); base64. Deterministic. */
   sign(text: string): string;
 }
 

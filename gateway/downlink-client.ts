@@ -1,12 +1,16 @@
 // The downlink: what the server sends the gateway — device manifest and registry, configuration,
 // model artifacts, satellite scenes, approved recommendations, automations, overrides. The gateway
 // polls on a schedule and also listens on a long-lived SSE stream for "there is something new"; it
-// verifies every document's ed25519 signature against the server key it was registered with,
-// applies each atomically through the handler of its kind (the previous version stays when one is
-// refused), and reports what it applied or refused to the server as events. A 401 on any request
-// (the gateway's token was revoked) stops it: no more polls, no more reconnects.
+// verifies every document's ed25519 signature against the server key it was registered with —
+// over the whole envelope: farm, kind, id, version, withdrawal and body (protocol/downlink.ts) —
+// refuses one for another farm or not newer than the last it took, applies each atomically
+// through the handler of its kind (the previous version stays when one is refused), and reports
+// what it applied or refused to the server as events. A 401 on any request (the gateway's token
+// was revoked) stops it: no more polls, no more reconnects.
 import { verify, createPublicKey, type KeyObject } from 'node:crypto';
+import { DownlinkPage, downlinkSigningText, type DownlinkWireDocument } from '../protocol/downlink.ts';
 import { HatakeError, isHatakeError } from '../protocol/errors.ts';
+import { validator } from '../protocol/validate.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
 import type { EventLog } from './events.ts';
@@ -33,7 +37,18 @@ export interface DownlinkOptions {
   fetch?: ServerFetch;
   /** The wait before the stream is reopened after it drops (default 5 s). */
   reconnectMs?: number;
+  /**
+   * The farm this gateway serves (its manifest's): a document signed for another farm is refused.
+   * Without it, the farm the server's first answer names is kept (meta `downlink_farm`) and held to.
+   */
+  farm?: string;
 }
+
+const pageValidator = validator(DownlinkPage);
+
+/** How many refusals of documents that do not move the version are remembered, so one sent again
+ * (the next poll asks for it again) is not reported again. */
+const REPORTED_MAX = 1000;
 
 /** Kinds that may change what runs on the farm: accepted only when signed by the server. */
 const MUST_BE_SIGNED = new Set([
@@ -63,6 +78,8 @@ export class DownlinkClient {
   private readonly events: EventLog;
   private readonly log: Logger;
   private error: string | null = null;
+  /** Refusals already reported of documents that left the version where it was (what, how, signature). */
+  private readonly reported = new Set<string>();
   /** Why the downlink stopped for good (the server refused the token), or null while it runs. */
   stopped: string | null = null;
 
@@ -168,50 +185,72 @@ export class DownlinkClient {
 
   private async pollOnce(): Promise<void> {
     for (let round = 0; round < 50 && !this.stopping && !this.stopped; round++) {
-      let page: {
-        latest: number;
-        documents: {
-          kind: string;
-          id: string;
-          version: number;
-          bodyJson: string;
-          signature: string | null;
-          deleted: boolean;
-        }[];
-      };
+      let page: DownlinkPage;
+      const before = this.version;
       try {
-        const res = await this.get(`/api/v1/downlink?after=${this.version}`);
+        const res = await this.get(`/api/v1/downlink?after=${before}`);
         if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-        page = (await res.json()) as typeof page;
+        page = pageValidator.parse(await res.json(), 'downlink answer', 'HATAKE_E_PAYLOAD_SCHEMA');
       } catch (e) {
         this.error = `downlink: ${describeFetchError(e)}`;
         return;
       }
       this.error = null;
+      const farm = this.farmOf(page.farm);
       for (const d of page.documents) {
-        const ok = await this.applyOne(d);
+        const ok = await this.applyOne(d, page.farm, farm);
         if (!ok) return; // a transient failure: try again at the next poll, in order
       }
-      if (page.documents.length === 0 || this.version >= page.latest) return;
+      // No progress (every document refused without moving the version): asking again now would
+      // get the same answer.
+      if (page.documents.length === 0 || this.version >= page.latest || this.version === before) return;
     }
   }
 
-  /** Verifies and applies one document; false when it should be retried later. */
-  private async applyOne(d: {
-    kind: string;
-    id: string;
-    version: number;
-    bodyJson: string;
-    signature: string | null;
-    deleted: boolean;
-  }): Promise<boolean> {
+  /** The farm this gateway's documents must be for: configured, or the first the server named. */
+  private farmOf(named: string): string {
+    if (this.opts.farm !== undefined) return this.opts.farm;
+    const kept = this.store.getMeta('downlink_farm');
+    if (kept !== undefined) return kept;
+    this.store.setMeta('downlink_farm', named);
+    this.log.info({ farm: named }, 'downlink: documents are taken for this farm from now on');
+    return named;
+  }
+
+  /**
+   * Verifies and applies one document; false when it should be retried later. `named` is the farm
+   * the server's answer names (its signature must cover it), `farm` the one this gateway serves.
+   * The version moves past a document only once its signature, its farm and its version are
+   * known to be the server's for this farm: a version changed on the way never moves it (a
+   * version raised by a forger would make the gateway skip the documents it then asks past).
+   */
+  private async applyOne(d: DownlinkWireDocument, named: string, farm: string): Promise<boolean> {
     const name = `${d.kind} ${d.id} v${d.version}`;
+    let moves = false;
     try {
       if (this.key) {
+        if (!d.signature) throw new HatakeError('HATAKE_E_MODEL_INTEGRITY', 'the document is not signed');
+        const signature = Buffer.from(d.signature, 'base64');
+        const envelope = { farm: named, kind: d.kind, id: d.id, version: d.version, deleted: d.deleted };
         if (
-          !d.signature ||
-          !verify(null, Buffer.from(d.bodyJson), this.key, Buffer.from(d.signature, 'base64'))
+          !verify(
+            null,
+            Buffer.from(downlinkSigningText({ ...envelope, bodyJson: d.bodyJson })),
+            this.key,
+            signature,
+          )
         ) {
+          if (verify(null, Buffer.from(d.bodyJson), this.key, signature)) {
+            // The server's, signed as servers did before the envelope (the body alone): a server
+            // not yet upgraded. Not taken (those signatures leave the rest open to change), not
+            // skipped either: asked again at the next poll, in order.
+            this.error = `${name}: signed under the former scheme (the body alone); the server must be upgraded to sign the whole document`;
+            this.log.warn(
+              { doc: name },
+              'downlink document signed under the former scheme; not applied, asked again later',
+            );
+            return false;
+          }
           throw new HatakeError('HATAKE_E_MODEL_INTEGRITY', 'signature does not verify with the server key');
         }
       } else if (MUST_BE_SIGNED.has(d.kind)) {
@@ -223,6 +262,18 @@ export class DownlinkClient {
           },
         );
       }
+      // From here on (with a key) the farm, kind, id, version and withdrawal are the server's.
+      if (named !== farm)
+        throw new HatakeError(
+          'HATAKE_E_FORBIDDEN',
+          `the document is for farm "${named}"; this gateway serves farm "${farm}"`,
+        );
+      if (d.version <= this.version)
+        throw new HatakeError(
+          'HATAKE_E_STATE_CONFLICT',
+          `version ${d.version} is not newer than version ${this.version}, the last this gateway took (a document sent again or out of order)`,
+        );
+      moves = true;
       const handler = this.handlers.get(d.kind);
       if (!handler)
         throw new HatakeError('HATAKE_E_CONFIG', `this gateway does not take ${d.kind} documents`);
@@ -262,8 +313,16 @@ export class DownlinkClient {
         );
         return false;
       }
-      // Refused for good: move past it (the previous version stays in use) and tell the server.
-      this.store.setMeta('downlink_version', String(d.version));
+      // Refused for good: the previous version stays in use, and the server is told (the event is
+      // logged too). The version moves past a document of this farm the server signed; any other
+      // is asked for again only while nothing newer comes, and reported once.
+      if (moves) this.store.setMeta('downlink_version', String(d.version));
+      else {
+        const key = `${e.code} ${named} ${name} ${d.deleted} ${d.signature ?? ''}`;
+        if (this.reported.has(key)) return true;
+        this.reported.add(key);
+        if (this.reported.size > REPORTED_MAX) this.reported.delete(this.reported.values().next().value!);
+      }
       this.events.raise({
         type: 'downlink_refused',
         severity: 'critical',

@@ -539,6 +539,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         url: server.url,
         token: server.token,
         publicKey: server.publicKey,
+        // The farm its documents must be signed for: this gateway's, from its manifest.
+        farm: this.manifest.farm.id,
         intervalMs: c.sync.downlinkIntervalMs,
         fetch: send,
       },
@@ -686,7 +688,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       problems.push(line);
     };
     if (this.maintenance.diskFull) problem({ code: 'disk_full' }, 'disk full');
+    const refused = this.sync?.status.refused;
     if (this.sync?.status.stopped) problem({ code: 'sync_stopped' }, 'sync stopped: token refused');
+    else if (refused)
+      problem(
+        { code: 'sync_refused', status: refused.status },
+        `sync refused by the server: HTTP ${refused.status}${refused.code ? ` ${refused.code}` : ''}; outbox kept, retrying`,
+      );
     else if ((this.sync?.status.consecutiveFailures ?? 0) > 0)
       problem({ code: 'server_unreachable' }, 'server unreachable');
     if (this.downlink?.stopped) problem({ code: 'downlink_stopped' }, 'downlink stopped: token refused');

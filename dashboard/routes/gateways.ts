@@ -84,8 +84,12 @@ const DownlinkDoc = Type.Object({
   kind: Type.String(),
   id: Type.String(),
   version: Type.Integer(),
-  bodyJson: Type.String({ description: 'The document as JSON text — exactly what the signature covers' }),
-  signature: Type.Union([Type.String(), Type.Null()]),
+  bodyJson: Type.String({
+    description: 'The body as JSON text, byte for byte as signed (inside the envelope, protocol/downlink.ts)',
+  }),
+  signature: Type.Union([Type.String(), Type.Null()], {
+    description: 'ed25519 (base64) over downlinkSigningText of {farm, kind, id, version, deleted, body}',
+  }),
   deleted: Type.Boolean(),
 });
 

@@ -14,6 +14,7 @@ import { checkSessionAgainstCard } from '../../edge/inference/session-check.ts';
 import type { Manifest } from '../../protocol/manifest.ts';
 import { ZoneCollection } from '../../protocol/imagery.ts';
 import { validator } from '../../protocol/validate.ts';
+import { downlinkSigningText } from '../../protocol/downlink.ts';
 import { ARTIFACTS_DIR } from '../../models/paths.ts';
 import { demoManifest, eventually, signIn, startRegisteredStack, type Stack } from '../helpers/stack.ts';
 import { demoZones } from '../helpers/recommendation.ts';
@@ -247,15 +248,28 @@ describe('downlink', () => {
     const signedBody = { id: newer.id, version: newer.version, sha256: newer.sha256, card: newer };
     writeFileSync(join(server.opts.dataDir, 'artifacts', `${newer.sha256}.onnx`), genuine);
     // An intruder in the server's store swaps in an altered artifact and rewrites the document's
-    // sha256 (document and card) to match it, leaving the signature of the genuine body. Every
-    // check but the signature would pass: the sha256 matches and the graph loads and fits the card.
+    // sha256 (document and card) to match it, leaving the signature of the genuine document (its
+    // envelope: farm, kind, id, the version it is published under, body). Every check but the
+    // signature would pass: the sha256 matches and the graph loads and fits the card.
     const tampered = onnxVariant(genuine, { constant: ['c1', 5] });
     const forged = { ...newer, sha256: sha256Hex(tampered) };
     await expect(loadsAndMatchesCard(tampered, forged)).resolves.toBe(true);
     writeFileSync(join(server.opts.dataDir, 'artifacts', `${forged.sha256}.onnx`), tampered);
     const downlink = server.ctx.downlink;
     const sign = downlink.sign!;
-    const genuineSignature = sign(JSON.stringify(signedBody));
+    // The server's signature of the genuine body published as the farm's next version.
+    const signedNext = () =>
+      sign(
+        downlinkSigningText({
+          farm: 'demo-farm',
+          kind: 'model',
+          id: 'holland-schepers-si@1.1.0',
+          version: downlink.latestVersion('demo-farm') + 1,
+          deleted: false,
+          bodyJson: JSON.stringify(signedBody),
+        }),
+      );
+    const genuineSignature = signedNext();
     const forgedVersion = withSignature(server, genuineSignature, () =>
       downlink.publish('demo-farm', 'model', 'holland-schepers-si@1.1.0', {
         ...signedBody,
@@ -266,7 +280,7 @@ describe('downlink', () => {
     expect(downlink.get('demo-farm', 'model', 'holland-schepers-si@1.1.0')!.signature).toBe(genuineSignature);
     await eventually(() => events(server, 'downlink_refused').length === 1, 20_000, 100);
     // The genuine body, its signature altered on the way (one bit flipped).
-    const flipped = Buffer.from(genuineSignature, 'base64');
+    const flipped = Buffer.from(signedNext(), 'base64');
     flipped[10]! ^= 0x01;
     const flippedVersion = withSignature(server, flipped.toString('base64'), () =>
       downlink.publish('demo-farm', 'model', 'holland-schepers-si@1.1.0', signedBody),
