@@ -2,8 +2,14 @@
 // on (act / dismiss / automate). Idempotent by tip id (a resent batch stores nothing new) and
 // de-duplicated by the rule's key: while a tip for a key is live, another one for the same key
 // that is not more severe (a second gateway on the farm, a replay after a restore) is kept as a
-// "duplicate" — hidden, not notified — so a farmer is not told the same thing twice. An escalated
-// or renewed tip, or one that names the tip it supersedes, replaces the live one.
+// "duplicate" — hidden, not notified — so a farmer is not told the same thing twice.
+//
+// A tip that continues another one — a `renewed` tip raised when its predecessor expired while the
+// condition held, or an `escalated` one — replaces it. It carries over the farmer's decision
+// (dismissed, acted, automated: who, when, which automation) with its new evidence and text, and is
+// not announced again, unless it is more severe than anything the chain has shown the farmer: that
+// is news, so it opens again (the decision was about a milder tip) and is announced. The `severity`
+// column holds that highest severity shown, the tip's own is in its document.
 import { HatakeError } from '../../protocol/errors.ts';
 import { severityRank, type Tip, type TipCleared } from '../../protocol/tip.ts';
 import type { AutomateBody, TipState, TipView } from '../../protocol/review.ts';
@@ -33,6 +39,8 @@ interface TipRow {
 }
 
 const LIVE: TipState[] = ['open', 'acted', 'automated', 'dismissed'];
+/** The farmer's decisions, which a renewal carries over. */
+const DECIDED: TipState[] = ['acted', 'automated', 'dismissed'];
 
 type Actuators = ReturnType<Automations['actuatorsOf']>;
 
@@ -95,8 +103,9 @@ export class Tips {
 
   /**
    * Stores one tip of a farm (call inside a transaction; the caller flushes the effects): once by
-   * id, de-duplicated by key, announced to the farm's people and webhooks when it is open.
-   * `source` is the gateway that raised it, or `server` for the server's own.
+   * id, de-duplicated by key; a tip continuing an earlier one keeps the farmer's decision on it;
+   * announced to the farm's people and webhooks only when it is news (new, or more severe than the
+   * farmer has been shown). `source` is the gateway that raised it, or `server` for the server's own.
    */
   store(farm: string, tip: Tip, source: string, now: number): void {
     if (this.db.prepare('SELECT 1 FROM tips WHERE farm = ? AND id = ?').get(farm, tip.id)) return;
@@ -106,16 +115,35 @@ export class Tips {
          AND (cleared_at IS NULL OR cleared_at > ?) ORDER BY created DESC`,
       )
       .all(farm, tip.dedupKey, ...LIVE, tip.created, tip.created) as TipRow[];
-    const replaces =
-      tip.reason !== 'new' ||
-      (tip.supersedes !== undefined && live.some((l) => l.id === tip.supersedes)) ||
-      live.every((l) => severityRank(tip.severity) > severityRank(l.severity));
-    const duplicate = live.length > 0 && !replaces && live.some((l) => l.created <= tip.created);
-    let state: TipState = duplicate ? 'duplicate' : 'open';
-    if (!duplicate) {
+    const prev = this.predecessor(farm, tip, live);
+    let state: TipState;
+    /** The highest severity shown to the farmer for this condition, once this tip is stored. */
+    let shown = tip.severity;
+    /** The row whose decision the tip carries over. */
+    let decided: TipRow | undefined;
+    /** Whether the farm's people and webhooks are told: new, or an escalation past what they were shown. */
+    let announce: boolean;
+    if (prev && severityRank(tip.severity) <= severityRank(prev.severity)) {
+      shown = prev.severity;
+      if (DECIDED.includes(prev.state)) decided = prev;
+      state = decided?.state ?? 'open';
+      announce = false;
+    } else if (prev) {
+      state = 'open'; // more severe than the farmer was shown: news again, whatever they decided
+      announce = true;
+    } else {
+      const replaces = live.every((l) => severityRank(tip.severity) > severityRank(l.severity));
+      const duplicate = live.length > 0 && !replaces && live.some((l) => l.created <= tip.created);
+      state = duplicate ? 'duplicate' : 'open';
+      announce = !duplicate;
+    }
+    if (state !== 'duplicate') {
       // An older live tip for the key is replaced; a newer one (out-of-order sync) wins instead.
-      if (live.some((l) => l.created > tip.created)) state = 'superseded';
-      else
+      if (live.some((l) => l.created > tip.created)) {
+        state = 'superseded';
+        decided = undefined;
+        announce = false;
+      } else
         for (const l of live)
           this.db
             .prepare(
@@ -123,7 +151,8 @@ export class Tips {
             )
             .run(`tip ${tip.id}`, now, farm, l.id);
     }
-    if (tip.supersedes && state === 'open')
+    const kept = state !== 'duplicate' && state !== 'superseded';
+    if (tip.supersedes && kept)
       this.db
         .prepare(
           `UPDATE tips SET state = 'superseded', state_by = ?, state_at = ? WHERE farm = ? AND id = ? AND state IN ('open', 'acted')`,
@@ -131,26 +160,30 @@ export class Tips {
         .run(`tip ${tip.id}`, now, farm, tip.supersedes);
     this.db
       .prepare(
-        `INSERT INTO tips (farm, id, dedup_key, kind, severity, field, created, expires, state, gateway, received, doc)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO tips (farm, id, dedup_key, kind, severity, field, created, expires, state, state_by, state_at,
+           automation, gateway, received, doc)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         farm,
         tip.id,
         tip.dedupKey,
         tip.kind,
-        tip.severity,
+        shown,
         tip.field ?? null,
         tip.created,
         tip.expires,
         state,
+        decided?.state_by ?? null,
+        decided?.state_at ?? null,
+        decided?.automation ?? null,
         source,
         now,
         JSON.stringify({ ...tip, farm }),
       );
-    if (state !== 'open') return;
+    if (!kept) return;
     this.d.effects.change(farm, 'tip', tip.id);
-    if (tip.expires <= now) return; // a tip that expired on its way here is stored, not announced
+    if (!announce || tip.expires <= now) return; // a tip that expired on its way here is stored, not announced
     const region = this.d.access.farm(farm)?.region ?? null;
     const queued = this.d.webhooks.enqueue(
       'tip.created',
@@ -172,6 +205,34 @@ export class Tips {
       now,
     );
     if (queued > 0) this.d.effects.webhookQueued();
+  }
+
+  /**
+   * The tip a renewed or escalated one continues: the one it names, live or expired (a renewal's
+   * predecessor has always expired), unless the condition had cleared before; else — a predecessor
+   * this server never stored, or one kept as a duplicate — the newest tip of the key that was still
+   * live within one lifetime of this tip. Undefined for a `new` tip: it is de-duplicated instead.
+   */
+  private predecessor(farm: string, tip: Tip, live: TipRow[]): TipRow | undefined {
+    if (tip.reason === 'new') return undefined;
+    const notCleared = (r: TipRow) => r.cleared_at === null || r.cleared_at > tip.created;
+    if (tip.supersedes !== undefined) {
+      const named = this.db
+        .prepare('SELECT * FROM tips WHERE farm = ? AND id = ? AND dedup_key = ?')
+        .get(farm, tip.supersedes, tip.dedupKey) as TipRow | undefined;
+      if (named && LIVE.includes(named.state) && notCleared(named) && named.created <= tip.created)
+        return named;
+    }
+    const recent = live.find((l) => l.created <= tip.created);
+    if (recent) return recent;
+    const lifetime = Math.max(0, tip.expires - tip.created);
+    return this.db
+      .prepare(
+        `SELECT * FROM tips WHERE farm = ? AND dedup_key = ? AND state IN (${inList(LIVE.length)})
+           AND created <= ? AND expires > ? AND (cleared_at IS NULL OR cleared_at > ?) ORDER BY created DESC LIMIT 1`,
+      )
+      .get(farm, tip.dedupKey, ...LIVE, tip.created, tip.created - lifetime, tip.created) as
+      TipRow | undefined;
   }
 
   private view(r: TipRow, now: number, actuators = new Map<string, Actuators>()): TipView {

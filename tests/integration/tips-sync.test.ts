@@ -487,3 +487,85 @@ describe('tips whose condition cleared', () => {
     expect(tipsRow(open.tip.id).cleared_at).toBeNull();
   });
 });
+
+describe('renewed and escalated tips', () => {
+  // The paddy water rule renews its tip every 12 h while the level stays out of its band (3–5 cm at
+  // panicle initiation: 0.5 cm is advisory, 0 cm — 3 cm out — a warning). On hok-farm, whose own
+  // farmer decides, starting two days back so that every renewal lies in the past (under a key of
+  // its own: an earlier test left a hok-farm tip under the demo paddy's key).
+  const B = NOW - 44 * HOUR;
+  let state = emptyTipState();
+  /** The escalated tip the first test ends with, open. */
+  let escalated: Tip;
+  const onHok = (t: Tip): Tip => ({ ...t, farm: 'hok-farm', dedupKey: `${t.dedupKey}:hok` });
+  /** One run of the rules at `at` with the paddy at `level` cm: its paddy tip, synced by hok-farm's gateway. */
+  async function paddyAt(at: number, level: number, reason: Tip['reason']): Promise<Tip> {
+    const r = runRules(state, at, 0.3, level);
+    state = r.state;
+    const raised = r.raised.filter((t) => t.kind === 'paddy_water');
+    expect(raised.map((t) => t.reason)).toEqual([reason]);
+    const t = onHok(raised[0]!);
+    await sync('gw-hok', [t]);
+    return t;
+  }
+  const view = (t: Tip) => json<TipView>(otherFarmer(`/api/v1/tips/${t.id}`));
+  /** The active tips of this test's condition. */
+  const activeHere = async () => (await active(otherFarmer)).filter((t) => t.tip.dedupKey.endsWith(':hok'));
+  const announced = (since: number) =>
+    changes
+      .slice(since)
+      .filter((c) => c.kind === 'tip')
+      .map((c) => c.id);
+
+  it('keep the farmer’s dismissal, with their new evidence, until the tip escalates; then it is news again', async () => {
+    tokens['gw-hok'] = server.ctx.auth.issueGatewayToken('gw-hok', 'hok-farm');
+    const t1 = await paddyAt(B, 0.5, 'new');
+    expect(t1.severity).toBe('advisory');
+    // The farmer drains the paddy on purpose and dismisses the tip.
+    const dismissed = await json<TipView>(post(otherFarmer, `/api/v1/tips/${t1.id}/dismiss`));
+    expect(dismissed).toMatchObject({ state: 'dismissed', stateBy: 'other-farmer' });
+
+    // 12 h on the tip expires with the water still low: the renewal stays dismissed, twice over.
+    const t2 = await paddyAt(B + 12 * HOUR, 0.5, 'renewed');
+    expect(t2.supersedes).toBe(t1.id);
+    const v2 = await view(t2);
+    expect(v2).toMatchObject({ state: 'dismissed', stateBy: 'other-farmer', stateAt: dismissed.stateAt });
+    expect(v2.tip).toMatchObject({ id: t2.id, created: B + 12 * HOUR, reason: 'renewed' });
+    expect(v2.tip.evidence).toEqual(t2.evidence); // the renewal's own numbers
+    expect(await activeHere()).toEqual([]);
+
+    // The level drops further: a warning, more than the farmer dismissed — open again, and announced.
+    const before = changes.length;
+    const t3 = await paddyAt(B + 13 * HOUR, 0, 'escalated');
+    expect(t3).toMatchObject({ severity: 'warning', supersedes: t2.id });
+    expect(await view(t3)).toMatchObject({ state: 'open', stateBy: null, stateAt: null });
+    expect(await view(t2)).toMatchObject({ state: 'superseded', stateBy: `tip ${t3.id}` });
+    expect(announced(before)).toEqual([t3.id]);
+    escalated = t3;
+  });
+
+  it('keep an act through a milder renewal, and do not reopen it when it climbs back to what the farmer saw', async () => {
+    const t3 = escalated;
+    const acted = await json<TipView>(post(otherFarmer, `/api/v1/tips/${t3.id}/act`));
+    expect(acted.state).toBe('acted');
+
+    // Renewed at 1 cm (advisory): still acted, showing the milder tip's own text.
+    const t4 = await paddyAt(B + 25 * HOUR, 1, 'renewed');
+    expect(t4.severity).toBe('advisory');
+    const v4 = await view(t4);
+    expect(v4).toMatchObject({ state: 'acted', stateBy: 'other-farmer', stateAt: acted.stateAt });
+    expect(v4.tip.title).toEqual(t4.title);
+    // Back to a warning: the rule escalates from its advisory, but the farmer has acted on a
+    // warning already — kept acted, not announced.
+    const before = changes.length;
+    const t5 = await paddyAt(B + 26 * HOUR, 0, 'escalated');
+    expect(t5.severity).toBe('warning');
+    expect(await view(t5)).toMatchObject({ state: 'acted', stateAt: acted.stateAt });
+    // Renewed again, 12 h on: still acted, and the one live tip of the condition.
+    const t6 = await paddyAt(B + 38 * HOUR, 0, 'renewed');
+    expect(await view(t6)).toMatchObject({ state: 'acted', stateAt: acted.stateAt, expired: false });
+    expect((await activeHere()).map((t) => [t.tip.id, t.state])).toEqual([[t6.id, 'acted']]);
+    // The pages are told of each change (to redraw), never of a new tip: t5 and t6 replace t4 and t5.
+    expect(announced(before)).toEqual([t5.id, t6.id]);
+  });
+});

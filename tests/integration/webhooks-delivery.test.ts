@@ -17,7 +17,7 @@ import { seedDemoUsers } from '../../dashboard/demo.ts';
 import { reviewServices } from '../../dashboard/review/services.ts';
 import type { DispatcherOptions } from '../../dashboard/review/webhook-dispatcher.ts';
 import { Tip } from '../../protocol/tip.ts';
-import { WebhookPayload, type DeliveryView, type WebhookView } from '../../protocol/review.ts';
+import { WebhookPayload, type DeliveryView, type TipView, type WebhookView } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
 import { demoManifest, eventually, signIn } from '../helpers/stack.ts';
 
@@ -247,6 +247,57 @@ describe('webhook delivery', () => {
       expect(verify(h.secret, ping)).toBe(true);
       expect((await farmer(`/api/v1/webhooks/${h.id}`, { method: 'DELETE' })).status).toBe(204);
     } finally {
+      await rx.close();
+    }
+  });
+
+  it('announces a condition once while its tip renews, dismissed or not, and again only when it escalates past what the farmer was shown', async () => {
+    const rx = await receiver();
+    const h = await hook(farmer, {
+      farm: 'demo-farm',
+      url: `http://127.0.0.1:${rx.port}/in`,
+      events: ['tip.created'],
+    });
+    try {
+      const H = 3_600_000;
+      const t0 = Date.now();
+      const key = 'frost:demo-farm:upland-1:renewing';
+      // The chain as a gateway's tip lifecycle raises it: a renewal when the tip before expires
+      // with the condition still holding (12 h), an escalation when the severity rises.
+      const next = (prev: Tip, reason: Tip['reason'], severity: Tip['severity'], at: number) =>
+        tip({ dedupKey: key, reason, severity, supersedes: prev.id, created: at, expires: at + 12 * H });
+      const state = async (t: Tip) => json<TipView>(farmer(`/api/v1/tips/${t.id}`));
+      const t1 = tip({ dedupKey: key, severity: 'warning', created: t0, expires: t0 + 12 * H });
+      await syncTips(t1);
+      await eventually(() => rx.got.length === 1);
+      expect((await json<TipView>(post(farmer, `/api/v1/tips/${t1.id}/dismiss`))).state).toBe('dismissed');
+
+      // Renewed as it was, renewed milder, and back to the warning the farmer dismissed: quiet.
+      const t2 = next(t1, 'renewed', 'warning', t0 + 12 * H);
+      const t3 = next(t2, 'renewed', 'advisory', t0 + 24 * H);
+      const t4 = next(t3, 'escalated', 'warning', t0 + 25 * H);
+      await syncTips(t2, t3, t4);
+      for (const t of [t2, t4])
+        expect(await state(t)).toMatchObject({ state: 'dismissed', stateBy: 'demo-farmer' });
+      // (t3 was still live when t4 came: replaced by it, which carries the dismissal on)
+      expect(await state(t3)).toMatchObject({ state: 'superseded', stateBy: `tip ${t4.id}` });
+      // Severe is more than the farmer dismissed: open again, and announced; its renewal is not.
+      const t5 = next(t4, 'escalated', 'severe', t0 + 26 * H);
+      await syncTips(t5);
+      expect(await state(t5)).toMatchObject({ state: 'open', stateBy: null });
+      const t6 = next(t5, 'renewed', 'severe', t0 + 38 * H);
+      await syncTips(t6);
+      expect(await state(t6)).toMatchObject({ state: 'open', stateBy: null });
+
+      const want = [t1, t5].map((t) => `tip.created:demo-farm:${t.id}`);
+      const d = await eventually(async () => {
+        const x = await deliveries(h.id);
+        return x.length === 2 && x.every((y) => y.state === 'delivered') ? x : undefined;
+      });
+      expect(d.map((x) => x.eventId).sort()).toEqual([...want].sort());
+      expect(rx.got.map((r) => r.headers['x-hatake-delivery'])).toEqual(want);
+    } finally {
+      await farmer(`/api/v1/webhooks/${h.id}`, { method: 'DELETE' });
       await rx.close();
     }
   });
