@@ -3,11 +3,15 @@
 // the gate chatter), the limits (runs per local day in the farm's zone, quiet hours in that zone,
 // cool-down) and the interlocks (one automation per actuator, a manual override wins, a valve that
 // never reported closed is not opened again). `decide` turns one new sensor value into what to do:
-// fire a command, close a run it opened, or log why it does not act.
+// fire a command, close a run it opened, or log why it does not act. A run never reaches into quiet
+// hours: an opening is fired with the start of the next quiet hours as its last moment (run.ts
+// closes it then), refused when less than MIN_RUN_BEFORE_QUIET_MS would be left, and a run of the
+// automation still open in quiet hours (one started before this bound existed) is closed.
 import { compares, type ComparisonOp } from '../../protocol/comparison.ts';
 import type { AutomationLimits, ManualOverride } from '../../protocol/automation.ts';
 import { DAY_MS, localDay, offsetMs } from '../../edge/rules/local-time.ts';
 import type { Plan, ResolvedCommand, Role } from './plan.ts';
+import { DEFAULT_CONFIRM_SECONDS } from './run.ts';
 
 export type Side = 'low' | 'inside' | 'high';
 
@@ -42,13 +46,28 @@ export interface ActuatorView {
   override: Pick<ManualOverride, 'mode' | 'until' | 'by'> | undefined;
 }
 
+/** Quiet hours a run must not reach into: they begin at `at` (epoch ms), local `from`–`to`. */
+export interface QuietBound {
+  at: number;
+  from: string;
+  to: string;
+}
+
 export type Decision =
-  | { kind: 'fire'; role: Role; command: ResolvedCommand; close: ResolvedCommand; counts: boolean }
+  | {
+      kind: 'fire';
+      role: Role;
+      command: ResolvedCommand;
+      close: ResolvedCommand;
+      counts: boolean;
+      /** An opening's last moment: the start of the next quiet hours (null: none set, or a closing command). */
+      quiet: QuietBound | null;
+    }
   | {
       kind: 'close';
       role: Role;
       device: string;
-      reason: 'condition' | 'band';
+      reason: 'condition' | 'band' | 'quiet_hours';
       /** The automation's own closing command for this device (band `above: close`), else the kit's close. */
       via: ResolvedCommand | undefined;
     }
@@ -64,6 +83,12 @@ export type Decision =
 /** A repeated identical decision not to act is logged again after this long (not at every reading). */
 export const SKIP_RELOG_MS = 3_600_000;
 const MINUTE = 60_000;
+/**
+ * An opening is not started when less than this is left before quiet hours (nor less than its
+ * confirmation window): a valve opened for a minute or two waters nothing worth the wear, and
+ * could not even be confirmed open before it has to close.
+ */
+export const MIN_RUN_BEFORE_QUIET_MS = 5 * MINUTE;
 
 /** Whether `value op threshold` holds (the comparison every rule and page uses too). */
 export function thresholdHolds(op: ComparisonOp, value: number, threshold: number): boolean {
@@ -115,6 +140,26 @@ export function inQuietHours(q: { from: string; to: string } | undefined, tz: st
   if (from === to) return false;
   const m = minuteOfDay(tz, t);
   return from < to ? m >= from && m < to : m >= from || m < to;
+}
+
+/**
+ * When the next quiet hours begin after `t` (the first instant of their `from` minute, in zone
+ * `tz`), or null without quiet hours. Inside quiet hours it is the start of the next night's.
+ */
+export function nextQuietStart(
+  q: { from: string; to: string } | undefined,
+  tz: string,
+  t: number,
+): number | null {
+  if (!q) return null;
+  const from = parseHhmm(q.from);
+  if (from === parseHhmm(q.to)) return null;
+  const offset = offsetMs(tz, t);
+  const minuteStart = t - ((((t + offset) % MINUTE) + MINUTE) % MINUTE);
+  const ahead = (from - minuteOfDay(tz, t) + 1440) % 1440 || 1440;
+  const at = minuteStart + ahead * MINUTE;
+  // A change of the zone's offset (daylight saving time) in between moves the wall clock.
+  return at + offset - offsetMs(tz, at);
 }
 
 /** The counters as of `now`: a new local day in the farm's zone starts at zero runs. */
@@ -190,10 +235,30 @@ export function decide(i: DecideInput): { active: boolean; decisions: Decision[]
   const wanted = want.flatMap((r) => (byRole.has(r) ? [byRole.get(r)!] : []));
   /** Devices whose run is closed by one of the wanted (closing) commands. */
   const closedVia = new Set<string>();
+  const q = a.limits.quietHours;
+
+  // In quiet hours nothing this automation opened stays open, whatever the value says. (A run
+  // started since the quiet bound existed is closed by run.ts at their start; this is the backstop.)
+  /** Devices closed because quiet hours began. */
+  const quietClosed = new Set<string>();
+  if (inQuietHours(q, tz, now))
+    for (const c of plan.commands) {
+      const run = i.actuator(c.command.device).run;
+      if (!c.command.opening || quietClosed.has(c.command.device)) continue;
+      if (run?.owner !== plan.id || run.role !== c.role || !run.opening) continue;
+      quietClosed.add(c.command.device);
+      decisions.push({
+        kind: 'close',
+        role: c.role,
+        device: c.command.device,
+        reason: 'quiet_hours',
+        via: undefined,
+      });
+    }
 
   for (const role of release) {
     const c = byRole.get(role);
-    if (!c) continue;
+    if (!c || quietClosed.has(c.command.device)) continue;
     const run = i.actuator(c.command.device).run;
     if (run?.owner !== plan.id || run.role !== role || !run.opening) continue;
     // The band's own closing command for this device (e.g. above → close) closes the run.
@@ -210,6 +275,7 @@ export function decide(i: DecideInput): { active: boolean; decisions: Decision[]
 
   for (const w of wanted) {
     const cmd = w.command;
+    if (quietClosed.has(cmd.device)) continue; // closing for quiet hours, above
     if (closedVia.has(cmd.device) && !cmd.opening) continue; // carried out by the close above
     const act = i.actuator(cmd.device);
     const skip = (event: SkipEvent, message: Msg, detail: Record<string, string | number | boolean | null>) =>
@@ -235,7 +301,14 @@ export function decide(i: DecideInput): { active: boolean; decisions: Decision[]
         continue;
       }
       // Bringing an actuator to rest is never held back by quiet hours, limits or cool-down.
-      decisions.push({ kind: 'fire', role: w.role, command: cmd, close: w.close, counts: false });
+      decisions.push({
+        kind: 'fire',
+        role: w.role,
+        command: cmd,
+        close: w.close,
+        counts: false,
+        quiet: null,
+      });
       continue;
     }
     if (act.fault && !act.override) {
@@ -262,7 +335,6 @@ export function decide(i: DecideInput): { active: boolean; decisions: Decision[]
       continue;
     }
     const limits = a.limits;
-    const q = limits.quietHours;
     if (inQuietHours(q, tz, now)) {
       skip(
         'skipped_quiet_hours',
@@ -271,6 +343,33 @@ export function decide(i: DecideInput): { active: boolean; decisions: Decision[]
           en: `quiet hours ${q!.from}–${q!.to}: not opening`,
         },
         { from: q!.from, to: q!.to, local: formatHhmm(tz, now), value: i.value },
+      );
+      continue;
+    }
+    // The run will be closed when quiet hours begin: not worth starting when too little is left.
+    const quietAt = nextQuietStart(q, tz, now);
+    const needed = Math.max(
+      MIN_RUN_BEFORE_QUIET_MS,
+      (limits.confirmSeconds ?? DEFAULT_CONFIRM_SECONDS) * 1000,
+    );
+    if (quietAt !== null && quietAt - now < needed) {
+      const left = Math.round(((quietAt - now) / MINUTE) * 10) / 10;
+      const min = Math.round((needed / MINUTE) * 10) / 10;
+      skip(
+        'skipped_quiet_hours',
+        {
+          ja: `静かな時間帯（${q!.from}–${q!.to}）まであと ${left} 分のため開けません（${min} 分以上必要）`,
+          en: `quiet hours ${q!.from}–${q!.to} begin in ${left} min: not opening (needs at least ${min} min)`,
+        },
+        {
+          reason: 'too_close',
+          from: q!.from,
+          to: q!.to,
+          local: formatHhmm(tz, now),
+          minutesLeft: left,
+          minMinutes: min,
+          value: i.value,
+        },
       );
       continue;
     }
@@ -297,7 +396,14 @@ export function decide(i: DecideInput): { active: boolean; decisions: Decision[]
       );
       continue;
     }
-    decisions.push({ kind: 'fire', role: w.role, command: cmd, close: w.close, counts: true });
+    decisions.push({
+      kind: 'fire',
+      role: w.role,
+      command: cmd,
+      close: w.close,
+      counts: true,
+      quiet: quietAt === null ? null : { at: quietAt, from: q!.from, to: q!.to },
+    });
   }
   return { active, decisions };
 }

@@ -430,6 +430,7 @@ export class AutomationEngine {
       retries: a.limits.retries,
       maxOpenMinutes: a.limits.maxOpenMinutes,
       counts: d.counts,
+      quiet: d.quiet,
     });
     this.apply(d.command.device, undefined, step, b);
     m.counters = d.counts ? { ...counters, runs, lastRunAt: b.now } : counters;

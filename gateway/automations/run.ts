@@ -3,10 +3,12 @@
 // retry limit; an opened valve is watched until it reports closed — by itself (open_for), by a
 // close the engine sends (condition cleared, band crossed, override, hold ended), or by the
 // maximum open time, after which `close` is sent whatever the valve reports. A close that is
-// never confirmed ends the run with a critical log and a fault on the actuator. The engine turns
-// each Step into I/O: persist, publish, log, schedule the next deadline.
+// never confirmed ends the run with a critical log and a fault on the actuator. An automation's
+// opening never reaches into its quiet hours: `close` is sent when they begin, cutting a timed
+// opening short. The engine turns each Step into I/O: persist, publish, log, schedule the next
+// deadline.
 import type { AutomationLog } from '../../protocol/automation.ts';
-import type { Msg } from './decide.ts';
+import type { Msg, QuietBound } from './decide.ts';
 import type { ResolvedCommand, Role } from './plan.ts';
 
 export const DEFAULT_CONFIRM_SECONDS = 60;
@@ -25,7 +27,8 @@ export type CloseReason =
   | 'hold_ended'
   | 'withdrawn'
   | 'not_confirmed'
-  | 'not_self_closed';
+  | 'not_self_closed'
+  | 'quiet_hours';
 
 export interface SentCommand {
   name: string;
@@ -58,6 +61,8 @@ export interface Run {
   /** The safety bound: `close` is sent at this time whatever the valve reports. */
   maxOpenAt: number | null;
   maxOpenMinutes: number | null;
+  /** An automation's opening: `close` is sent when these quiet hours begin (absent in runs kept before). */
+  quiet?: QuietBound | null;
   /** The actuator's plain close command. */
   close: SentCommand;
   closeReason: CloseReason | null;
@@ -100,6 +105,7 @@ const REASON: Record<CloseReason, Msg> = {
   withdrawn: { ja: '自動化の停止・削除', en: 'automation disabled or deleted' },
   not_confirmed: { ja: '開の報告なし', en: 'opening not confirmed' },
   not_self_closed: { ja: '自動で閉じなかった', en: 'did not close by itself' },
+  quiet_hours: { ja: '静かな時間帯の開始', en: 'quiet hours begin' },
 };
 
 export interface StartOptions {
@@ -114,6 +120,8 @@ export interface StartOptions {
   maxOpenMinutes: number | null;
   closeAt?: number | null;
   counts: boolean;
+  /** An automation's opening: the quiet hours it must be closed at (decide.ts `nextQuietStart`). */
+  quiet?: QuietBound | null;
 }
 
 /** Starts a run: the command goes out now. */
@@ -139,18 +147,44 @@ export function startRun(o: StartOptions): Step {
     close: sent(o.close),
     closeReason: null,
     counts: o.counts,
+    quiet: c.opening ? (o.quiet ?? null) : null,
   };
   return { run, send: run.command, logs: [sentLog(run)] };
 }
 
+/** When an opening would end by itself: its own timer, else the maximum open time. */
+function plannedEnd(run: Run): number {
+  if (run.selfCloseMinutes !== null) return run.sentAt + run.selfCloseMinutes * MINUTE;
+  return run.maxOpenAt ?? Infinity;
+}
+
+/** The quiet hours that will close this opening before it would end by itself, if any. */
+function cutByQuiet(run: Run): QuietBound | null {
+  const q = run.quiet ?? null;
+  return q !== null && run.phase !== 'closing' && q.at < plannedEnd(run) ? q : null;
+}
+
 function sentLog(run: Run, reason?: CloseReason): LogDraft {
-  const why = reason ? REASON[reason] : undefined;
+  const q = run.quiet ?? null;
+  const why: Msg | undefined =
+    reason === 'quiet_hours' && q
+      ? { ja: `静かな時間帯（${q.from}–${q.to}）の開始`, en: `quiet hours ${q.from}–${q.to} begin` }
+      : reason
+        ? REASON[reason]
+        : undefined;
+  const cut = reason ? null : cutByQuiet(run);
+  const note: Msg | undefined = cut
+    ? {
+        ja: `静かな時間帯（${cut.from}–${cut.to}）が始まる ${cut.from} に閉じます`,
+        en: `closing at ${cut.from}, when quiet hours ${cut.from}–${cut.to} begin`,
+      }
+    : why;
   return {
     event: 'command_sent',
     device: run.device,
     message: {
-      ja: `${run.device} に「${run.command.name}」を送信しました${why ? `（${why.ja}）` : ''}`,
-      en: `sent "${run.command.name}" to ${run.device}${why ? ` (${why.en})` : ''}`,
+      ja: `${run.device} に「${run.command.name}」を送信しました${note ? `（${note.ja}）` : ''}`,
+      en: `sent "${run.command.name}" to ${run.device}${note ? ` (${note.en})` : ''}`,
     },
     detail: {
       command: run.command.name,
@@ -158,6 +192,7 @@ function sentLog(run: Run, reason?: CloseReason): LogDraft {
       attempt: run.attempts,
       ...(reason ? { reason } : {}),
       ...(run.maxOpenAt !== null && run.phase !== 'closing' ? { maxOpenAt: run.maxOpenAt } : {}),
+      ...(cut ? { quietAt: cut.at } : {}),
     },
   };
 }
@@ -250,12 +285,13 @@ export function requestClose(run: Run, reason: CloseReason, now: number, via?: R
 /** The next time the run must be looked at (a confirmation window, a planned close, the safety bound). */
 export function nextDeadline(run: Run): number {
   const confirmBy = run.sentAt + run.confirmMs;
-  const maxOpen = run.maxOpenAt ?? Infinity;
-  if (run.phase === 'opening') return Math.min(confirmBy, maxOpen);
   if (run.phase === 'closing') return confirmBy;
+  // The safety bound and the start of quiet hours hold whether or not the opening was confirmed.
+  const bound = Math.min(run.maxOpenAt ?? Infinity, run.quiet?.at ?? Infinity);
+  if (run.phase === 'opening') return Math.min(confirmBy, bound);
   const selfClose =
     run.selfCloseMinutes !== null ? run.sentAt + run.selfCloseMinutes * MINUTE + run.confirmMs : Infinity;
-  return Math.min(maxOpen, run.closeAt ?? Infinity, selfClose);
+  return Math.min(bound, run.closeAt ?? Infinity, selfClose);
 }
 
 /** Time has passed: handles whichever deadline is due at `now`. */
@@ -279,6 +315,8 @@ export function onTick(run: Run, now: number): Step {
       },
     ]);
   }
+  // Quiet hours begin: the automation's opening ends now, however long it was planned for.
+  if (run.phase !== 'closing' && run.quiet && now >= run.quiet.at) return beginClose(run, 'quiet_hours', now);
   if (run.phase === 'open') {
     if (run.closeAt !== null && now >= run.closeAt) return beginClose(run, 'hold_ended', now);
     if (run.selfCloseMinutes !== null && now >= run.sentAt + run.selfCloseMinutes * MINUTE + run.confirmMs)

@@ -5,9 +5,10 @@
 // broker over real MQTT (mqtt.js): the irrigation rule fires on a real low VWC, the gate opens and
 // closes itself on time, the cool-down, the daily limit (per local day in Asia/Tokyo) and the quiet
 // hours hold, the paddy gate that never reports closed is closed at its maximum open time with a
-// critical log, and a manual override from the gateway's own page wins. When the server returns on
-// the same port, the gateway's own uplink delivers every automation log exactly once, and each is
-// listed per automation.
+// critical log, a manual override from the gateway's own page wins, and a run that would reach into
+// the quiet hours is closed when they begin. When the server returns on the same port, the
+// gateway's own uplink delivers every automation log exactly once, and each is listed per
+// automation.
 //
 // Time: the engine and the valves run on one hand-driven clock (minutes pass at once); the
 // sensors stamp their readings with it. It starts at 10:00 JST two days ago, so readings are in
@@ -455,6 +456,26 @@ describe('automations on the gateway, with the server unreachable', () => {
     expect(gate1.received).toHaveLength(3);
     await advanceTo(local(1, 10));
     await waitFor(irrigationId, 'override_cleared');
+  });
+
+  it('closes a run that would reach into the quiet hours when they begin', async () => {
+    // 21:40, the second run of the day: open_for 30 would keep the gate open until 22:10.
+    await advanceTo(local(1, 21, 40));
+    await publish(probe, 'soil-1', { soil_vwc: 0.15 });
+    await waitFor(irrigationId, 'state_confirmed', 4);
+    expect(gate1.received.at(-1)).toMatchObject({ command: 'open', minutes: 30 });
+    expect(logsOf(irrigationId, 'command_sent').at(-1)!.detail).toMatchObject({ quietAt: local(1, 22) });
+    await advanceTo(local(1, 21, 59));
+    expect(gate1.state).toBe(1);
+    // No reading comes: the gateway's own deadline closes it at 22:00.
+    await advanceTo(local(1, 22));
+    await waitFor(irrigationId, 'closed', 4);
+    expect(gate1.received.at(-1)).toMatchObject({ command: 'close', time: local(1, 22) });
+    expect(gate1.state).toBe(0);
+    expect(logsOf(irrigationId, 'closed').at(-1)).toMatchObject({
+      time: local(1, 22),
+      detail: { reason: 'quiet_hours', openMinutes: 20 },
+    });
   });
 
   it('keeps every log in the outbox, and they reach the server when it returns', async () => {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  MIN_RUN_BEFORE_QUIET_MS,
   OVERRIDE_OWNER,
   SKIP_RELOG_MS,
   cooldownUntil,
@@ -12,6 +13,7 @@ import {
   decide,
   inQuietHours,
   minuteOfDay,
+  nextQuietStart,
   nextSide,
   shouldLogSkip,
   thresholdHolds,
@@ -161,6 +163,108 @@ describe('quiet hours in the farm zone', () => {
     expect(r.decisions[0]!.kind === 'skip' && r.decisions[0]!.message.en).toBe(
       'quiet hours 22:00–05:00: not opening',
     );
+  });
+});
+
+describe('no run reaches into quiet hours', () => {
+  const q = { from: '22:00', to: '05:00' };
+  const S = 1000;
+  const plan = planAutomation(irrigation(), FARM, kitOf); // open_for 30 min, confirmSeconds 30
+  const band = planAutomation(paddyBand({}, { quietHours: q }), FARM, kitOf); // untimed open below 3 cm
+
+  it.each([
+    ['2026-11-28T10:00', '2026-11-28T22:00'],
+    ['2026-11-28T21:59', '2026-11-28T22:00'],
+    ['2026-11-28T22:00', '2026-11-29T22:00'], // inside quiet hours: the next night's
+    ['2026-11-29T04:59', '2026-11-29T22:00'],
+    ['2026-11-29T05:00', '2026-11-29T22:00'],
+  ])('quiet hours 22:00–05:00 next begin after %s JST at %s', (t, at) => {
+    expect(nextQuietStart(q, TZ, jst(t))).toBe(jst(at));
+  });
+
+  it('finds the start of quiet hours from inside a minute, across a change of daylight saving time, or not at all', () => {
+    expect(nextQuietStart(q, TZ, jst('2026-11-28T21:59') + 30 * S)).toBe(jst('2026-11-28T22:00'));
+    // New York springs forward on 8 March 2026: noon that day is 16:00 UTC, not 17:00.
+    const eve = Date.parse('2026-03-08T01:00:00Z'); // 20:00 EST on the 7th
+    const noon = nextQuietStart({ from: '12:00', to: '13:00' }, 'America/New_York', eve)!;
+    expect(noon).toBe(Date.parse('2026-03-08T16:00:00Z'));
+    expect(minuteOfDay('America/New_York', noon)).toBe(12 * 60);
+    expect(nextQuietStart(undefined, TZ, eve)).toBeNull();
+    expect(nextQuietStart({ from: '22:00', to: '22:00' }, TZ, eve)).toBeNull();
+  });
+
+  it('gives an opening that fits before them its quiet hours as its last moment', () => {
+    const r = decideAt(plan, jst('2026-11-28T10:00'), 0.18);
+    expect(r.decisions).toMatchObject([
+      { kind: 'fire', counts: true, quiet: { at: jst('2026-11-28T22:00'), from: '22:00', to: '05:00' } },
+    ]);
+    // a closing command is never bounded
+    const closing = decideAt(band, jst('2026-11-28T21:59'), 5.5, { side: 'high', act: { reported: 1 } });
+    expect(closing.decisions).toMatchObject([{ kind: 'fire', role: 'above', quiet: null }]);
+    const none = planAutomation(irrigation({}, { quietHours: undefined }), FARM, kitOf);
+    expect(decideAt(none, jst('2026-11-28T21:59'), 0.18).decisions).toMatchObject([
+      { kind: 'fire', quiet: null },
+    ]);
+  });
+
+  it('starts an opening with 5 minutes left, to be closed at 22:00, and refuses one with less', () => {
+    expect(MIN_RUN_BEFORE_QUIET_MS).toBe(5 * MIN);
+    const at = jst('2026-11-28T21:55');
+    expect(decideAt(plan, at, 0.18).decisions).toMatchObject([
+      { kind: 'fire', quiet: { at: jst('2026-11-28T22:00') } },
+    ]);
+    for (const t of [at + 1, jst('2026-11-28T21:59')]) {
+      const r = decideAt(plan, t, 0.18);
+      expect(kinds(r)).toEqual(['skipped_quiet_hours']);
+      expect(r.decisions[0]).toMatchObject({ detail: { reason: 'too_close', from: '22:00', minMinutes: 5 } });
+    }
+    const late = decideAt(plan, jst('2026-11-28T21:59'), 0.18).decisions[0]!;
+    expect(late.kind === 'skip' && late.message).toEqual({
+      ja: '静かな時間帯（22:00–05:00）まであと 1 分のため開けません（5 分以上必要）',
+      en: 'quiet hours 22:00–05:00 begin in 1 min: not opening (needs at least 5 min)',
+    });
+    // The band's untimed opening alike; at 22:00 itself it is the quiet hours.
+    expect(kinds(decideAt(band, jst('2026-11-28T21:58'), 2.5, { side: 'low' }))).toEqual([
+      'skipped_quiet_hours',
+    ]);
+    const r = decideAt(plan, jst('2026-11-28T22:00'), 0.18);
+    expect(r.decisions).toMatchObject([{ kind: 'skip', detail: { local: '22:00' } }]);
+    expect(r.decisions[0]!.kind === 'skip' && r.decisions[0]!.detail.reason).toBeUndefined();
+  });
+
+  it('wants the confirmation window at least, when it is longer than 5 minutes', () => {
+    const slow = planAutomation(irrigation({}, { confirmSeconds: 600 }), FARM, kitOf);
+    expect(kinds(decideAt(slow, jst('2026-11-28T21:50'), 0.18))).toEqual(['fire:open_for']);
+    const r = decideAt(slow, jst('2026-11-28T21:51'), 0.18);
+    expect(r.decisions).toMatchObject([
+      { event: 'skipped_quiet_hours', detail: { minutesLeft: 9, minMinutes: 10 } },
+    ]);
+  });
+
+  it('closes what the automation opened, still open in quiet hours, whatever the value says', () => {
+    const night = jst('2026-11-28T22:03');
+    const mine = (p: Plan, role: string) => ({ run: { owner: p.id, role, opening: true }, reported: 1 });
+    // still dry: the timed opening is closed all the same, and nothing else is decided
+    expect(decideAt(plan, night, 0.18, { act: mine(plan, 'action') }).decisions).toEqual([
+      { kind: 'close', role: 'action', device: 'gate-1', reason: 'quiet_hours', via: undefined },
+    ]);
+    // the band's gate, below the band, inside it or above it: closed for the quiet hours
+    for (const [v, side] of [
+      [2.5, 'low'],
+      [4, 'inside'],
+      [5.5, 'high'],
+    ] as const)
+      expect(kinds(decideAt(band, night, v, { side, act: mine(band, 'below') }))).toEqual([
+        'close:quiet_hours',
+      ]);
+    // another automation's run, or one already closing, is not this automation's to close
+    expect(
+      kinds(decideAt(plan, night, 0.18, { act: { run: { owner: 'other', role: 'action', opening: true } } })),
+    ).toEqual(['skipped_override']);
+    const closing = { run: { owner: plan.id, role: 'action', opening: false }, reported: 1 };
+    expect(kinds(decideAt(plan, night, 0.18, { act: closing }))).toEqual([]);
+    // outside quiet hours the run goes on
+    expect(kinds(decideAt(plan, jst('2026-11-28T21:58'), 0.18, { act: mine(plan, 'action') }))).toEqual([]);
   });
 });
 

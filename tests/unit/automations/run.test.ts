@@ -23,18 +23,22 @@ const close = closeCommandOf(gate, 'gate-1', 'valve_state')!;
 const T0 = jst('2026-11-28T10:00');
 const S = 1000;
 
-function start(command = openFor(30), over: { maxOpenMinutes?: number | null; closeAt?: number } = {}): Run {
+function start(
+  command = openFor(30),
+  over: { maxOpenMinutes?: number | null; closeAt?: number; now?: number; quietAt?: number } = {},
+): Run {
   return startRun({
     owner: 'aut-1',
     role: 'action',
     command,
     close,
-    now: T0,
+    now: over.now ?? T0,
     confirmSeconds: 30,
     retries: 2,
     maxOpenMinutes: over.maxOpenMinutes === undefined ? 40 : over.maxOpenMinutes,
     closeAt: over.closeAt,
     counts: true,
+    quiet: over.quietAt === undefined ? undefined : { at: over.quietAt, from: '22:00', to: '05:00' },
   }).run!;
 }
 const events = (s: Step) => s.logs.map((l) => l.event);
@@ -176,5 +180,113 @@ describe('a run', () => {
     });
     expect(step.run).toMatchObject({ phase: 'closing', maxOpenAt: null });
     expect(events(onState(step.run!, 0, T0 + S, T0 + S))).toEqual(['closed']);
+  });
+
+  describe('of an automation with quiet hours 22:00–05:00', () => {
+    const QUIET = jst('2026-11-28T22:00');
+
+    it('closes a timed opening started at 21:40 at 22:00, and says why when it starts and when it closes', () => {
+      const first = startRun({
+        owner: 'aut-1',
+        role: 'action',
+        command: openFor(30),
+        close,
+        now: QUIET - 20 * MIN,
+        confirmSeconds: 30,
+        maxOpenMinutes: 40,
+        counts: true,
+        quiet: { at: QUIET, from: '22:00', to: '05:00' },
+      });
+      expect(first.send?.payload).toBe('{"command":"open","minutes":30}'); // the valve's own timer stays the backstop
+      expect(first.logs[0]).toMatchObject({
+        event: 'command_sent',
+        message: {
+          ja: 'gate-1 に「open_for」を送信しました（静かな時間帯（22:00–05:00）が始まる 22:00 に閉じます）',
+          en: 'sent "open_for" to gate-1 (closing at 22:00, when quiet hours 22:00–05:00 begin)',
+        },
+        detail: { quietAt: QUIET },
+      });
+      const run = onState(first.run!, 1, QUIET - 20 * MIN + S, QUIET - 20 * MIN + S).run!;
+      expect(nextDeadline(run)).toBe(QUIET); // not 22:10:30 (its own timer) nor 22:20 (maximum open time)
+      expect(events(onTick(run, QUIET - 1))).toEqual([]);
+      const quiet = onTick(run, QUIET);
+      expect(quiet.send?.name).toBe('close');
+      expect(quiet.run).toMatchObject({ phase: 'closing', closeReason: 'quiet_hours' });
+      expect(quiet.logs).toMatchObject([
+        {
+          event: 'command_sent',
+          message: {
+            ja: 'gate-1 に「close」を送信しました（静かな時間帯（22:00–05:00）の開始）',
+            en: 'sent "close" to gate-1 (quiet hours 22:00–05:00 begin)',
+          },
+          detail: { reason: 'quiet_hours' },
+        },
+      ]);
+      const closed = onState(quiet.run!, 0, QUIET + S, QUIET + S);
+      expect(closed.logs[0]).toMatchObject({
+        event: 'closed',
+        detail: { reason: 'quiet_hours', openMinutes: 20 },
+      });
+    });
+
+    it('closes at 22:00 an opening not yet confirmed, instead of resending it', () => {
+      const run = start(openFor(30), { now: QUIET - 10 * S, quietAt: QUIET });
+      expect(nextDeadline(run)).toBe(QUIET); // before the end of its confirmation window
+      const step = onTick(run, QUIET);
+      expect(events(step)).toEqual(['command_sent']);
+      expect(step.send?.name).toBe('close');
+      expect(step.run?.closeReason).toBe('quiet_hours');
+    });
+
+    it('closes an untimed opening (a band’s gate) at 22:00, before its maximum open time', () => {
+      const run = onState(
+        start(open, { now: QUIET - 30 * MIN, quietAt: QUIET }),
+        1,
+        QUIET - 30 * MIN,
+        QUIET - 30 * MIN,
+      ).run!;
+      expect(nextDeadline(run)).toBe(QUIET);
+      expect(onTick(run, QUIET).run?.closeReason).toBe('quiet_hours');
+    });
+
+    it('leaves a run that ends before 22:00 alone: it closes by itself, and its log says nothing of quiet hours', () => {
+      const at = (t: number) =>
+        startRun({
+          owner: 'aut-1',
+          role: 'action',
+          command: openFor(30),
+          close,
+          now: t,
+          confirmSeconds: 30,
+          maxOpenMinutes: 40,
+          counts: true,
+          quiet: { at: QUIET, from: '22:00', to: '05:00' },
+        });
+      const first = at(QUIET - 60 * MIN); // 21:00–21:30
+      expect(first.logs[0]!.message.en).toBe('sent "open_for" to gate-1');
+      expect(first.logs[0]!.detail).not.toHaveProperty('quietAt');
+      const run = onState(first.run!, 1, QUIET - 60 * MIN, QUIET - 60 * MIN).run!;
+      expect(nextDeadline(run)).toBe(QUIET - 30 * MIN + 30 * S); // its own timer, then the confirmation window
+      const closed = onState(run, 0, QUIET - 30 * MIN, QUIET - 30 * MIN);
+      expect(closed.logs[0]).toMatchObject({
+        event: 'closed',
+        detail: { reason: 'planned', openMinutes: 30 },
+      });
+
+      // 21:30–22:00 ends just as quiet hours begin: not cut short, but not left open past 22:00 either.
+      const edge = at(QUIET - 30 * MIN);
+      expect(edge.logs[0]!.message.en).toBe('sent "open_for" to gate-1');
+      const open30 = onState(edge.run!, 1, QUIET - 30 * MIN, QUIET - 30 * MIN).run!;
+      expect(nextDeadline(open30)).toBe(QUIET);
+      expect(onState(open30, 0, QUIET, QUIET).logs[0]).toMatchObject({ detail: { reason: 'planned' } });
+      expect(onTick(open30, QUIET).run?.closeReason).toBe('quiet_hours'); // had the valve not said so yet
+    });
+
+    it('a close already on its way is not sent again when quiet hours begin', () => {
+      const run = onState(start(open, { quietAt: T0 + 10 * MIN }), 1, T0, T0).run!;
+      const c = requestClose(run, 'condition', T0 + 10 * MIN - 10 * S);
+      expect(nextDeadline(c.run!)).toBe(T0 + 10 * MIN + 20 * S); // its confirmation window only
+      expect(onTick(c.run!, T0 + 10 * MIN)).toEqual({ run: c.run, send: undefined, logs: [] });
+    });
   });
 });
