@@ -9,16 +9,19 @@
 //   4 the wet period is shorter than its mean temperature requires
 // '-' none; '?' cannot be judged (too little data). Wetness is interrupted by wind over
 // 3 m/s and by heavy rain (≥ 4 mm/h, or ≥ 3 mm/h for 2 hours running).
+// A favourable day raises a tip asking to scout within the week after it; the tip's condition
+// holds for that week (a dry day after it does not clear it), and a later favourable day renews
+// the tip when the live one expires rather than raising a second one.
 import { Type, type Static } from '@sinclair/typebox';
 import {
   checkParams,
   dedupKey,
-  eventTrigger,
   makeDraft,
   thresholdEvidence,
   type Assessment,
   type Rule,
   type RuleResult,
+  type Trigger,
 } from './assessment.ts';
 import { prepare, type RuleContext, type RuleNote } from './context.ts';
 import { resolveCrop } from './crops.ts';
@@ -27,7 +30,7 @@ import { hourlyWeather, type WeatherHour } from './hourly-weather.ts';
 import { HOUR_MS, dateToDay, dayToDate, localDay, startOfLocalDay } from './local-time.ts';
 
 const RULE_ID = 'blastam';
-const VERSION = '1.0.0';
+const VERSION = '1.1.0';
 
 export const BlastamParamsSchema = Type.Object(
   {
@@ -60,6 +63,11 @@ export const BlastamParamsSchema = Type.Object(
     lookbackDays: Type.Integer({ minimum: 1, maximum: 60 }),
     /** BLASTAM is not applied in the first days after transplanting. */
     startDaysAfterPlanting: Type.Integer({ minimum: 0, maximum: 200 }),
+    /**
+     * The tip asks to scout within this many hours of the favourable day being judged (the
+     * midnight after it); its condition holds as long, whatever the days after it are.
+     */
+    scoutWithinHours: Type.Number({ exclusiveMinimum: 0, maximum: 720 }),
     ttlHours: Type.Number({ exclusiveMinimum: 0, maximum: 24 * 30 }),
     coolDownHours: Type.Number({ minimum: 0, maximum: 24 * 30 }),
   },
@@ -89,7 +97,7 @@ const SOURCES = [
 ];
 
 export const BLASTAM_DEFAULTS: BlastamParams = {
-  label: 'blastam-defaults@1.0.0',
+  label: 'blastam-defaults@1.1.0',
   requiredWetHours: [
     { tempC: 15, hours: 17 },
     { tempC: 16, hours: 15 },
@@ -113,6 +121,8 @@ export const BLASTAM_DEFAULTS: BlastamParams = {
   minHoursPerDay: 20,
   lookbackDays: 7,
   startDaysAfterPlanting: 20,
+  // Lesions appear 7–10 days after an infection-favourable day: scout in the week after it.
+  scoutWithinHours: 7 * 24,
   ttlHours: 72,
   coolDownHours: 24,
 };
@@ -127,6 +137,17 @@ function consistent(p: BlastamParams): string | undefined {
 }
 
 export type BlastamCode = '●' | '1' | '2' | '3' | '4' | '-' | '?';
+
+/**
+ * The lifecycle trigger of a tip that asks to scout within a window after a day it was judged
+ * on: 1 (raise, or renew at expiry) while that day was judged less than `fireMs` ago — the tip's
+ * lifetime, so a later such day renews an expired tip but the same day never does; 0 (hold,
+ * raise nothing) for the rest of the scouting window; −1 (clear) after it or without such a day.
+ */
+export function scoutingTrigger(sinceJudgedMs: number, fireMs: number, windowMs: number): Trigger {
+  const value = sinceJudgedMs < Math.min(fireMs, windowMs) ? 1 : sinceJudgedMs < windowMs ? 0 : -1;
+  return { value, comparison: '>=', threshold: 1, hysteresis: 1 };
+}
 
 /** The BLASTAM decision table for one wet period. */
 export function blastamCode(
@@ -271,8 +292,11 @@ function evaluate(ctx: RuleContext, params: BlastamParams = BLASTAM_DEFAULTS): R
   const notes: RuleNote[] = [];
   const assessments: Assessment[] = [];
   const today = localDay(p.tz, now);
-  const days = Array.from({ length: P.lookbackDays }, (_, i) => today - P.lookbackDays + i);
+  // Judge the days shown and, when it is longer, the scouting window a favourable day opens.
+  const span = Math.max(P.lookbackDays, Math.ceil(P.scoutWithinHours / 24));
+  const days = Array.from({ length: span }, (_, i) => today - span + i);
   const from = startOfLocalDay(p.tz, days[0]! - 5);
+  const windowMs = P.scoutWithinHours * HOUR_MS;
   const lastHour = Math.floor(now / HOUR_MS) - 1; // the last complete hour
 
   for (const field of p.fields) {
@@ -303,28 +327,38 @@ function evaluate(ctx: RuleContext, params: BlastamParams = BLASTAM_DEFAULTS): R
       continue;
     }
     const judged = blastamDays(w.hours, days, lastHour, p.tz, P);
+    const shown = judged.slice(-P.lookbackDays);
     const known = judged.filter((d) => d.code !== '?');
-    const latest = known[known.length - 1];
-    if (!latest) {
+    if (known.length === 0) {
       notes.push({
         rule: RULE_ID,
         code: 'insufficient_data',
         field: field.id,
-        message: `no day of the last ${P.lookbackDays} could be judged (each needs ${P.minHoursPerDay} h of data and 5 daily means)`,
+        message: `no day of the last ${span} could be judged (each needs ${P.minHoursPerDay} h of data and 5 daily means)`,
       });
       continue;
     }
+    // The day the tip tells of: the last favourable day, else (for a draft nothing raises) the
+    // latest judged one.
+    const favourable = judged.findLast((d) => d.code === '●');
+    const latest = favourable ?? known[known.length - 1]!;
     const prev = judged.find((d) => d.day === latest.day - 1);
-    const favourable = latest.code === '●';
-    const twice = favourable && prev?.code === '●';
-    const sequence = judged.map((d) => d.code).join('');
+    const twice = favourable !== undefined && prev?.code === '●';
+    const judgedAt = favourable ? startOfLocalDay(p.tz, favourable.day + 1) : undefined;
+    const scoutUntil = judgedAt !== undefined ? judgedAt + windowMs : now + windowMs;
+    const scoutBy = dayToDate(localDay(p.tz, scoutUntil - 1));
+    const sequence = shown.map((d) => d.code).join('');
     const devices = [
       w.devices.leaf_wetness,
       w.devices.air_temperature,
       w.devices.wind_speed,
       w.devices.rain,
     ].filter((d): d is string => d !== undefined);
-    const trigger = eventTrigger(favourable);
+    const trigger = scoutingTrigger(
+      judgedAt !== undefined ? now - judgedAt : Infinity,
+      P.ttlHours * HOUR_MS,
+      windowMs,
+    );
     const name = short(field.name);
     const codeNote = {
       '●': { ja: '感染好適条件', en: 'infection-favourable' },
@@ -341,7 +375,7 @@ function evaluate(ctx: RuleContext, params: BlastamParams = BLASTAM_DEFAULTS): R
     assessments.push({
       key: dedupKey('rice_blast', p.farm.id, field.id),
       trigger,
-      policy: { ttlMs: P.ttlHours * HOUR_MS, coolDownMs: P.coolDownHours * HOUR_MS, renewOnExpiry: false },
+      policy: { ttlMs: P.ttlHours * HOUR_MS, coolDownMs: P.coolDownHours * HOUR_MS, renewOnExpiry: true },
       draft: makeDraft({
         kind: 'rice_blast',
         severity: twice ? 'severe' : 'warning',
@@ -357,12 +391,12 @@ function evaluate(ctx: RuleContext, params: BlastamParams = BLASTAM_DEFAULTS): R
             `${latest.date}は${codeNote.ja}でした：葉の濡れ ${latest.wetHours} 時間（必要 ${fmt(latest.requiredHours ?? NaN, 0)} 時間）、` +
             `濡れている間の平均気温 ${fmt(latest.wetMeanTempC ?? NaN)} ℃、前5日間の平均気温 ${fmt(latest.fiveDayMeanC ?? NaN)} ℃。` +
             `${twice ? '好適日が続いており多発のおそれがあります。' : ''}` +
-            `7〜10日後に病斑が出始めるおそれがあります。圃場を見回り、防除の準備を。直近${P.lookbackDays}日：${sequence}`,
+            `7〜10日後に病斑が出始めるおそれがあります。${scoutBy}までに圃場を見回り、防除の準備を。直近${P.lookbackDays}日：${sequence}`,
           en:
             `${latest.date} was ${codeNote.en}: leaves wet ${latest.wetHours} h (needed ${fmt(latest.requiredHours ?? NaN, 0)} h), ` +
             `mean temperature while wet ${fmt(latest.wetMeanTempC ?? NaN)} °C, 5-day mean ${fmt(latest.fiveDayMeanC ?? NaN)} °C. ` +
             `${twice ? 'Favourable days in a row: an outbreak is likely. ' : ''}` +
-            `Lesions may appear in 7–10 days: scout the field and prepare protection. Last ${P.lookbackDays} days: ${sequence}`,
+            `Lesions may appear in 7–10 days: scout the field by ${scoutBy} and prepare protection. Last ${P.lookbackDays} days: ${sequence}`,
         },
         rule: { id: RULE_ID, version: VERSION, params: P.label },
         sources: SOURCES,
@@ -413,10 +447,16 @@ function evaluate(ctx: RuleContext, params: BlastamParams = BLASTAM_DEFAULTS): R
           ...(latest.fiveDayMeanC !== undefined
             ? [{ name: 'five_day_mean_temp', value: latest.fiveDayMeanC, unit: 'degC' }]
             : []),
-          { name: 'favourable_days', value: judged.filter((d) => d.code === '●').length, unit: 'd' },
+          { name: 'favourable_days', value: shown.filter((d) => d.code === '●').length, unit: 'd' },
         ],
         window: { from, to: now },
-        action: { type: 'scout', field: field.id, target: 'rice_blast', withinHours: 7 * 24 },
+        // The window runs from the favourable day's judging, however late the tip is raised.
+        action: {
+          type: 'scout',
+          field: field.id,
+          target: 'rice_blast',
+          withinHours: Math.max(1, Math.ceil((scoutUntil - now) / HOUR_MS)),
+        },
       }),
     });
   }

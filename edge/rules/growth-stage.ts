@@ -2,7 +2,10 @@
 // winter wheat base 0 °C from 1 January, rice base 0 °C from transplanting — see stages.ts).
 // Raises an info tip when a field enters a stage (once per stage and season) and an advisory
 // when a fertilization window is near (within the lead days at the recent GDD rate) or open;
-// the advisory clears when the window has passed.
+// the advisory clears when the window has passed. A stage a person recorded for the field
+// (`ctx.stages`) replaces the estimate: the stage tip tells it, and the windows are judged with
+// the GDD estimate held inside that stage — so no window advice once the recorded stage is past
+// the window, and none before the recorded stage reaches it.
 import { Type, type Static } from '@sinclair/typebox';
 import type { Field } from '../../protocol/manifest.ts';
 import {
@@ -36,7 +39,7 @@ import {
 } from './stages.ts';
 
 const RULE_ID = 'growth-stage-gdd';
-const VERSION = '1.0.0';
+const VERSION = '1.1.0';
 const MAX_SEASON_DAYS = 550;
 
 export const GrowthStageParamsSchema = Type.Object(
@@ -185,6 +188,43 @@ export function estimateStage(
 
 const isNote = (x: StageEstimate | RuleNote): x is RuleNote => 'code' in x;
 
+/** Where the crop is taken to be: the GDD estimate, or a stage a person recorded. */
+export interface StagePlacement {
+  stage: StageDef | undefined;
+  next: StageDef | undefined;
+  /** GDD the windows are judged at: the estimate, held inside the recorded stage. */
+  gdd: number;
+  /** The estimate is past the recorded stage: the crop is just short of `gdd` (the next stage's start). */
+  justBelow: boolean;
+  /** The stage is the recorded one. */
+  recorded: boolean;
+}
+
+/**
+ * Places the crop by a recorded stage of the estimate's profile: that stage, with the estimate
+ * held inside it — raised to its start when behind it, kept just short of the next stage when
+ * past it. Undefined when the profile has no such stage.
+ */
+export function placeByRecorded(est: StageEstimate, recordedId: string): StagePlacement | undefined {
+  const i = est.profile.stages.findIndex((s) => s.id === recordedId);
+  if (i < 0) return undefined;
+  const stage = est.profile.stages[i]!;
+  const next = est.profile.stages[i + 1];
+  const past = next !== undefined && est.gdd >= next.gdd;
+  const gdd = est.gdd < stage.gdd ? stage.gdd : past ? next.gdd : est.gdd;
+  return { stage, next, gdd, justBelow: past, recorded: true };
+}
+
+/** Whether the crop is before, in or past a window, from its placement. */
+export function windowState(
+  at: StagePlacement,
+  w: { fromGdd: number; toGdd: number },
+): 'before' | 'open' | 'past' {
+  if (at.justBelow ? at.gdd <= w.fromGdd : at.gdd < w.fromGdd) return 'before';
+  if (at.justBelow ? at.gdd > w.toGdd : at.gdd >= w.toGdd) return 'past';
+  return 'open';
+}
+
 function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEFAULTS): RuleResult {
   const P = checkParams<GrowthStageParams>(RULE_ID, GrowthStageParamsSchema, params, consistent);
   const p = prepare(ctx);
@@ -199,7 +239,26 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
       notes.push(est);
       continue;
     }
-    if (est.seasonOver) {
+    const recordedId = p.ctx.stages?.[field.id];
+    let at: StagePlacement = {
+      stage: est.stage,
+      next: est.next,
+      gdd: est.gdd,
+      justBelow: false,
+      recorded: false,
+    };
+    if (typeof recordedId === 'string') {
+      const placed = placeByRecorded(est, recordedId);
+      if (placed) at = placed;
+      else
+        notes.push({
+          rule: RULE_ID,
+          code: 'unknown_stage',
+          field: field.id,
+          message: `recorded stage "${recordedId}" is not a stage of profile ${est.profile.id}; the GDD estimate is used`,
+        });
+    }
+    if (at.gdd > est.profile.seasonEndGdd) {
       notes.push({ rule: RULE_ID, code: 'out_of_season', field: field.id, message: 'the season is over' });
       continue;
     }
@@ -210,7 +269,14 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
     const missingJa = est.missing > 0 ? `（欠測 ${est.missing} 日を含むため下限値）` : '';
     const missingEn = est.missing > 0 ? ` (${est.missing} days without data: a lower bound)` : '';
     const daysTo = (gdd: number) =>
-      est.recentDaily !== undefined && est.recentDaily > 0 ? (gdd - est.gdd) / est.recentDaily : undefined;
+      est.recentDaily !== undefined && est.recentDaily > 0 ? (gdd - at.gdd) / est.recentDaily : undefined;
+    // With a recorded stage, what the estimate said beside it.
+    const estimateJa = at.recorded
+      ? `積算温度からの推定は${est.stage ? est.stage.name.ja : '最初のステージ前'}（${startDate}から ${fmt(est.gdd, 0)} ℃・日、${method.ja}）${missingJa}`
+      : '';
+    const estimateEn = at.recorded
+      ? `the GDD estimate was ${est.stage ? est.stage.name.en : 'before the first stage'} (${fmt(est.gdd, 0)} °C·d since ${startDate}, ${method.en})${missingEn}`
+      : '';
     const quantities = [
       { name: 'gdd', value: est.gdd, unit: 'degC.d' },
       { name: 'days_counted', value: est.counted, unit: 'd' },
@@ -233,41 +299,59 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
     };
     const season = field.plantingDate!;
 
-    if (est.stage) {
-      const nextDays = est.next ? daysTo(est.next.gdd) : undefined;
-      const nextJa = est.next
-        ? `次は${est.next.name.ja}（あと ${fmt(est.next.gdd - est.gdd, 0)} ℃・日${nextDays !== undefined ? `、約${fmt(nextDays, 0)}日` : ''}）。`
-        : '';
-      const nextEn = est.next
-        ? ` Next: ${est.next.name.en} in ${fmt(est.next.gdd - est.gdd, 0)} °C·d${nextDays !== undefined ? ` (about ${fmt(nextDays, 0)} days)` : ''}.`
-        : '';
+    const stage = at.stage;
+    if (stage) {
+      const next = at.next;
+      const nextDays = next ? daysTo(next.gdd) : undefined;
+      const nextJa = !next
+        ? ''
+        : at.justBelow
+          ? `次は${next.name.ja}（まもなく）。`
+          : `次は${next.name.ja}（あと ${fmt(next.gdd - at.gdd, 0)} ℃・日${nextDays !== undefined ? `、約${fmt(nextDays, 0)}日` : ''}）。`;
+      const nextEn = !next
+        ? ''
+        : at.justBelow
+          ? ` Next: ${next.name.en}, soon.`
+          : ` Next: ${next.name.en} in ${fmt(next.gdd - at.gdd, 0)} °C·d${nextDays !== undefined ? ` (about ${fmt(nextDays, 0)} days)` : ''}.`;
+      const title = at.recorded
+        ? {
+            ja: `${name}：${crop.ja}は${stage.name.ja}（圃場での記録）`,
+            en: `${name}: ${crop.en} is at ${stage.name.en} (recorded in the field)`,
+          }
+        : {
+            ja: `${name}：${crop.ja}は${stage.name.ja}と推定`,
+            en: `${name}: ${crop.en} has likely reached ${stage.name.en}`,
+          };
+      const text = at.recorded
+        ? {
+            ja: `圃場で${stage.name.ja}と記録されています。${estimateJa}。${nextJa}`,
+            en: `Recorded in the field at ${stage.name.en}; ${estimateEn}.${nextEn}`,
+          }
+        : {
+            ja:
+              `${startDate}からの積算温度 ${fmt(est.gdd, 0)} ℃・日（${method.ja}）${missingJa}で、` +
+              `${stage.name.ja}（${fmt(stage.gdd, 0)} ℃・日〜）に入ったと推定されます。${nextJa}` +
+              `品種・地域で差があるため、圃場で生育を確かめてください。`,
+            en:
+              `${fmt(est.gdd, 0)} °C·d since ${startDate} (${method.en})${missingEn}: ${crop.en} is likely at ` +
+              `${stage.name.en} (from ${fmt(stage.gdd, 0)} °C·d).${nextEn} Varieties and regions differ: check the crop in the field.`,
+          };
       assessments.push({
-        key: dedupKey('growth_stage', p.farm.id, field.id, season, est.stage.id),
+        key: dedupKey('growth_stage', p.farm.id, field.id, season, stage.id),
         trigger: eventTrigger(true),
         policy: { ttlMs: P.stageTtlDays * DAY_MS, coolDownMs: P.coolDownDays * DAY_MS, renewOnExpiry: false },
         draft: makeDraft({
           ...common,
           kind: 'growth_stage',
           severity: 'info',
-          title: {
-            ja: `${name}：${crop.ja}は${est.stage.name.ja}と推定`,
-            en: `${name}: ${crop.en} has likely reached ${est.stage.name.en}`,
-          },
-          text: {
-            ja:
-              `${startDate}からの積算温度 ${fmt(est.gdd, 0)} ℃・日（${method.ja}）${missingJa}で、` +
-              `${est.stage.name.ja}（${fmt(est.stage.gdd, 0)} ℃・日〜）に入ったと推定されます。${nextJa}` +
-              `品種・地域で差があるため、圃場で生育を確かめてください。`,
-            en:
-              `${fmt(est.gdd, 0)} °C·d since ${startDate} (${method.en})${missingEn}: ${crop.en} is likely at ` +
-              `${est.stage.name.en} (from ${fmt(est.stage.gdd, 0)} °C·d).${nextEn} Varieties and regions differ: check the crop in the field.`,
-          },
+          title,
+          text,
           thresholds: [
             {
-              name: `stage_${est.stage.id}`.slice(0, 64),
+              name: `stage_${stage.id}`.slice(0, 64),
               comparison: '>=',
-              threshold: est.stage.gdd,
-              value: est.gdd,
+              threshold: stage.gdd,
+              value: at.gdd,
               unit: 'degC.d',
               hysteresis: 0,
             },
@@ -277,8 +361,9 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
     }
 
     for (const w of est.profile.fertilization) {
-      const open = est.gdd >= w.fromGdd && est.gdd < w.toGdd;
-      const toStart = est.gdd < w.fromGdd ? daysTo(w.fromGdd) : 0;
+      const where = windowState(at, w);
+      const open = where === 'open';
+      const toStart = where === 'before' ? daysTo(w.fromGdd) : 0;
       const soon = toStart !== undefined && toStart <= P.fertilizationLeadDays;
       const toEnd = daysTo(w.toGdd);
       const fromTime = now + Math.max(0, toStart ?? 0) * DAY_MS;
@@ -287,9 +372,15 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
       const whenEn = open
         ? 'the window is open now'
         : `the window opens in about ${fmt(toStart ?? NaN, 0)} days`;
+      const placedJa = at.recorded
+        ? `圃場で記録された生育ステージ ${at.stage!.name.ja}、積算温度 ${fmt(est.gdd, 0)} ℃・日をこのステージ内の ${fmt(at.gdd, 0)} ℃・日として`
+        : `積算温度 ${fmt(est.gdd, 0)} ℃・日`;
+      const placedEn = at.recorded
+        ? `recorded stage ${at.stage!.name.en}: ${fmt(est.gdd, 0)} °C·d held at ${fmt(at.gdd, 0)} °C·d inside it`
+        : `${fmt(est.gdd, 0)} °C·d`;
       assessments.push({
         key: dedupKey('fertilization_timing', p.farm.id, field.id, season, w.id),
-        trigger: eventTrigger(open || (soon && est.gdd < w.fromGdd)),
+        trigger: eventTrigger(open || (soon && where === 'before')),
         policy: {
           ttlMs: P.windowTtlDays * DAY_MS,
           coolDownMs: P.coolDownDays * DAY_MS,
@@ -302,10 +393,10 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
           title: { ja: `${name}：${w.name.ja}`, en: `${name}: ${w.name.en}` },
           text: {
             ja:
-              `${whenJa}（積算温度 ${fmt(est.gdd, 0)} ℃・日、適期 ${fmt(w.fromGdd, 0)}〜${fmt(w.toGdd, 0)} ℃・日、${method.ja}）${missingJa}。` +
+              `${whenJa}（${placedJa}、適期 ${fmt(w.fromGdd, 0)}〜${fmt(w.toGdd, 0)} ℃・日、${method.ja}）${missingJa}。` +
               w.advice.ja,
             en:
-              `${whenEn.charAt(0).toUpperCase()}${whenEn.slice(1)} (${fmt(est.gdd, 0)} °C·d; window ${fmt(w.fromGdd, 0)}–${fmt(w.toGdd, 0)} °C·d, ${method.en})${missingEn}. ` +
+              `${whenEn.charAt(0).toUpperCase()}${whenEn.slice(1)} (${placedEn}; window ${fmt(w.fromGdd, 0)}–${fmt(w.toGdd, 0)} °C·d, ${method.en})${missingEn}. ` +
               w.advice.en,
           },
           thresholds: [
@@ -313,7 +404,7 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
               name: 'window_from',
               comparison: '>=',
               threshold: w.fromGdd,
-              value: est.gdd,
+              value: at.gdd,
               unit: 'degC.d',
               hysteresis: 0,
             },
@@ -321,7 +412,7 @@ function evaluate(ctx: RuleContext, params: GrowthStageParams = GROWTH_STAGE_DEF
               name: 'window_to',
               comparison: '<',
               threshold: w.toGdd,
-              value: est.gdd,
+              value: at.gdd,
               unit: 'degC.d',
               hysteresis: 0,
             },

@@ -3,7 +3,9 @@
 // computes TAW, RAW (p adjusted for ETc, clamped 0.1–0.8) and the root-zone depletion, estimates
 // the depletion rate from the last hours' readings, and says "irrigate within N hours" with
 // every number behind it. ETc is taken as the measured depletion rate when the soil is drying
-// (no rain or drainage assumed inside the window), else the default (no p adjustment).
+// below field capacity — wetter soil is still draining, which is not crop water use — capped at
+// a plausible maximum, else the default (no p adjustment). At or above field capacity there is
+// no depletion to project: no "irrigate within N hours" until the soil is below it.
 import { Type, type Static } from '@sinclair/typebox';
 import type { EvidencePoint } from '../../protocol/tip.ts';
 import {
@@ -33,7 +35,7 @@ import {
 } from './soil.ts';
 
 const RULE_ID = 'irrigation-fao56';
-const VERSION = '1.0.0';
+const VERSION = '1.1.0';
 
 const Fraction = Type.Number({ minimum: 0, maximum: 1 });
 const Positive = (max: number) => Type.Number({ exclusiveMinimum: 0, maximum: max });
@@ -77,6 +79,11 @@ export const IrrigationParamsSchema = Type.Object(
     minRatePoints: Type.Integer({ minimum: 2, maximum: 100_000 }),
     /** ETc assumed when the rate cannot be measured (5 mm/day leaves p unadjusted). */
     defaultEtcMmPerDay: Type.Number({ minimum: 0, maximum: 30 }),
+    /**
+     * A measured ETc above this is capped to it, for p and for the time to RAW: soil drying faster
+     * is still draining (or the probe is off), not a crop using water.
+     */
+    maxEtcMmPerDay: Type.Number({ exclusiveMinimum: 0, maximum: 30 }),
     /** A probe's latest reading older than this is stale. */
     maxAgeHours: Positive(240),
     /** The field's irrigation application rate, mm/h, to turn an amount into minutes; null if unknown. */
@@ -101,7 +108,7 @@ const soilDefaults = Object.fromEntries(
 );
 
 export const IRRIGATION_DEFAULTS: IrrigationParams = {
-  label: 'irrigation-fao56-defaults@1.0.0',
+  label: 'irrigation-fao56-defaults@1.1.0',
   // FAO-56 table 22: p; root depth = the lower end of the table's maximum effective rooting depth.
   crops: {
     maize: { p: 0.55, rootDepthM: 1.0 },
@@ -118,6 +125,10 @@ export const IRRIGATION_DEFAULTS: IrrigationParams = {
   minRateSpanHours: 6,
   minRatePoints: 4,
   defaultEtcMmPerDay: 5,
+  // FAO-56 table 2: mean ETo is at most 6–9 mm/day (arid regions, warm > 30 °C), and Kc max
+  // (eq. 72) at most about 1.3: a crop's ETc hardly exceeds 9 × 1.3 ≈ 12 mm/day (check against
+  // the local record).
+  maxEtcMmPerDay: 12,
   maxAgeHours: 3,
   applicationRateMmPerHour: null,
   ttlHours: 24,
@@ -129,6 +140,7 @@ export const NOT_DRYING_HOURS = 10_000;
 
 function consistent(p: IrrigationParams): string | undefined {
   for (const [id, s] of Object.entries(p.soils)) if (!(s.fc > s.wp)) return `soils.${id}: fc must exceed wp`;
+  if (p.defaultEtcMmPerDay > p.maxEtcMmPerDay) return 'defaultEtcMmPerDay must not exceed maxEtcMmPerDay';
   for (const [id, o] of Object.entries(p.fieldOverrides))
     if (o.fc !== undefined && o.wp !== undefined && !(o.fc > o.wp))
       return `fieldOverrides.${id}: fc must exceed wp`;
@@ -142,14 +154,18 @@ export interface WaterBalance {
   wp: number;
   rootDepthM: number;
   pTable: number;
+  /** ETc used for p and the time to RAW: measured (capped) or the default. */
   etcMmPerDay: number;
   etcMeasured: boolean;
+  /** The measured ETc was above the cap and the cap is used. */
+  etcCapped: boolean;
   p: number;
   tawMm: number;
   rawMm: number;
   depletionMm: number;
   /** Depletion rate, mm/h (positive: drying), if it could be measured. */
   rateMmPerHour: number | undefined;
+  /** Hours until depletion reaches RAW at ETc; NOT_DRYING_HOURS when not drying or at/above θFC. */
   hoursToRaw: number;
 }
 
@@ -162,19 +178,27 @@ export function waterBalance(input: {
   pTable: number;
   rateMmPerHour: number | undefined;
   defaultEtcMmPerDay: number;
+  /** Cap on a measured ETc (mm/day); none when omitted. */
+  maxEtcMmPerDay?: number;
 }): WaterBalance {
   const { theta, fc, wp, rootDepthM, pTable, rateMmPerHour } = input;
   const drying = rateMmPerHour !== undefined && rateMmPerHour > 0;
-  const etcMmPerDay = drying ? rateMmPerHour * 24 : input.defaultEtcMmPerDay;
+  const measured = drying ? rateMmPerHour * 24 : undefined;
+  const cap = input.maxEtcMmPerDay ?? Infinity;
+  const etcCapped = measured !== undefined && measured > cap;
+  const etcMmPerDay = measured === undefined ? input.defaultEtcMmPerDay : Math.min(measured, cap);
   const p = adjustedDepletionFraction(pTable, etcMmPerDay);
   const tawMm = totalAvailableWater(fc, wp, rootDepthM);
   const rawMm = readilyAvailableWater(p, tawMm);
   const depletionMm = rootZoneDepletion(fc, theta, rootDepthM);
+  // At or above field capacity nothing is depleted yet and the water leaving is drainage: no
+  // time to RAW is told until the soil is below field capacity.
+  const belowFc = theta < fc;
   const hoursToRaw =
     depletionMm >= rawMm
       ? 0
-      : drying
-        ? Math.min(NOT_DRYING_HOURS, (rawMm - depletionMm) / rateMmPerHour)
+      : drying && belowFc
+        ? Math.min(NOT_DRYING_HOURS, (rawMm - depletionMm) / (etcCapped ? cap / 24 : rateMmPerHour))
         : NOT_DRYING_HOURS;
   return {
     theta,
@@ -184,6 +208,7 @@ export function waterBalance(input: {
     pTable,
     etcMmPerDay,
     etcMeasured: drying,
+    etcCapped,
     p,
     tawMm,
     rawMm,
@@ -272,7 +297,10 @@ function evaluate(ctx: RuleContext, params: IrrigationParams = IRRIGATION_DEFAUL
         time: last.time,
         role: 'latest',
       });
-      const pts = pointsIn(s, windowFrom, now);
+      // Crop water use is fitted only where the soil is at or below field capacity: above it the
+      // soil drains (after rain or irrigation), and that fall is not use.
+      const inWindow = pointsIn(s, windowFrom, now);
+      const pts = inWindow.filter((pt) => pt.value <= soil.fc);
       const span = pts.length > 0 ? (pts[pts.length - 1]!.time - pts[0]!.time) / HOUR_MS : 0;
       const slope =
         pts.length >= P.minRatePoints && span >= P.minRateSpanHours ? slopePerHour(pts) : undefined;
@@ -292,7 +320,10 @@ function evaluate(ctx: RuleContext, params: IrrigationParams = IRRIGATION_DEFAUL
           field: field.id,
           device: d.id,
           count: pts.length,
-          message: `too few soil moisture readings from ${d.id} for a depletion rate (${pts.length} over ${fmt(span)} h)`,
+          message:
+            pts.length < inWindow.length
+              ? `too few soil moisture readings from ${d.id} at or below field capacity (θFC ${fmt(soil.fc, 2)}) for a depletion rate (${pts.length} of ${inWindow.length} over ${fmt(span)} h; wetter soil is draining)`
+              : `too few soil moisture readings from ${d.id} for a depletion rate (${pts.length} over ${fmt(span)} h)`,
         });
     }
     if (latest.length === 0) continue;
@@ -307,6 +338,7 @@ function evaluate(ctx: RuleContext, params: IrrigationParams = IRRIGATION_DEFAUL
       pTable,
       rateMmPerHour: rate,
       defaultEtcMmPerDay: P.defaultEtcMmPerDay,
+      maxEtcMmPerDay: P.maxEtcMmPerDay,
     });
     const trigger: Trigger = {
       value: wb.hoursToRaw,
@@ -331,14 +363,20 @@ function evaluate(ctx: RuleContext, params: IrrigationParams = IRRIGATION_DEFAUL
     const tex = texture && o.fc === undefined ? FAO56_TABLE19[texture] : undefined;
     const soilJa = tex ? tex.ja : `θFC ${fmt(soil.fc, 2)}・θWP ${fmt(soil.wp, 2)}`;
     const soilEn = tex ? tex.en : `θFC ${fmt(soil.fc, 2)}, θWP ${fmt(soil.wp, 2)}`;
+    const capJa = wb.etcCapped
+      ? `（日量 ${fmt(rate! * 24)} mm は作物の蒸発散としては大きすぎるため上限 ${fmt(P.maxEtcMmPerDay)} mm/日で計算）`
+      : '';
+    const capEn = wb.etcCapped
+      ? ` (${fmt(rate! * 24)} mm/day is more than a crop uses: ETc capped at ${fmt(P.maxEtcMmPerDay)} mm/day)`
+      : '';
     const rateJa =
       rate === undefined
         ? '減少速度はデータ不足のため不明'
-        : `過去${fmt(P.rateWindowHours, 0)}時間の減少速度 ${fmt(rate, 2)} mm/時`;
+        : `過去${fmt(P.rateWindowHours, 0)}時間の減少速度 ${fmt(rate, 2)} mm/時${capJa}`;
     const rateEn =
       rate === undefined
         ? 'depletion rate unknown (too few readings)'
-        : `changing at ${fmt(rate, 2)} mm/h over the last ${fmt(P.rateWindowHours, 0)} h`;
+        : `changing at ${fmt(rate, 2)} mm/h over the last ${fmt(P.rateWindowHours, 0)} h${capEn}`;
     const whenJa = now_ ? '今すぐ' : `${withinHours}時間以内に`;
     const whenEn = now_ ? 'now' : `within ${withinHours} h`;
     const wiltJa = severity === 'severe' ? 'しおれ点に達しています。' : '';

@@ -2,11 +2,14 @@
 // minimum temperature of at least 10 °C and at least 6 hours of relative humidity ≥ 90 %.
 // The older Smith period (≥ 11 h of RH ≥ 90 %) is the same rule with SMITH_PERIOD parameters.
 // Days are the farm's local calendar days; an hour counts as humid when its mean RH is ≥ 90 %.
+// A period raises a tip asking to scout within 48 hours of its last day being judged (the
+// midnight after it); the condition holds that long, so the next day failing the criteria does
+// not clear it, and a period still going on when the tip expires renews it.
 import { Type, type Static } from '@sinclair/typebox';
+import { scoutingTrigger } from './blastam.ts';
 import {
   checkParams,
   dedupKey,
-  eventTrigger,
   makeDraft,
   thresholdEvidence,
   type Assessment,
@@ -20,7 +23,7 @@ import { hourlyWeather, type WeatherHour } from './hourly-weather.ts';
 import { HOUR_MS, dayToDate, localDay, startOfLocalDay } from './local-time.ts';
 
 const RULE_ID = 'late-blight-hutton';
-const VERSION = '1.0.0';
+const VERSION = '1.1.0';
 
 export const LateBlightParamsSchema = Type.Object(
   {
@@ -33,6 +36,8 @@ export const LateBlightParamsSchema = Type.Object(
     /** Hours of temperature and humidity a day needs to be judged. */
     minHoursPerDay: Type.Integer({ minimum: 1, maximum: 24 }),
     crops: Type.Array(Type.String(), { minItems: 1, maxItems: 20 }),
+    /** The tip asks to scout within this many hours of the period's last day being judged; its condition holds as long. */
+    scoutWithinHours: Type.Number({ exclusiveMinimum: 0, maximum: 720 }),
     ttlHours: Type.Number({ exclusiveMinimum: 0, maximum: 24 * 30 }),
     coolDownHours: Type.Number({ minimum: 0, maximum: 24 * 30 }),
   },
@@ -49,7 +54,7 @@ const SOURCES = [
 ];
 
 export const HUTTON_CRITERIA: LateBlightParams = {
-  label: 'late-blight-hutton@1.0.0',
+  label: 'late-blight-hutton@1.1.0',
   name: { ja: 'ハットン基準', en: 'Hutton criteria' },
   minTempC: 10,
   humidRhPct: 90,
@@ -57,6 +62,7 @@ export const HUTTON_CRITERIA: LateBlightParams = {
   consecutiveDays: 2,
   minHoursPerDay: 20,
   crops: ['potato', 'tomato'],
+  scoutWithinHours: 48,
   ttlHours: 48,
   coolDownHours: 24,
 };
@@ -64,7 +70,7 @@ export const HUTTON_CRITERIA: LateBlightParams = {
 /** The Smith period, which the Hutton criteria replaced in Great Britain (2017). */
 export const SMITH_PERIOD: LateBlightParams = {
   ...HUTTON_CRITERIA,
-  label: 'late-blight-smith@1.0.0',
+  label: 'late-blight-smith@1.1.0',
   name: { ja: 'スミス期間', en: 'Smith period' },
   humidHours: 11,
 };
@@ -111,7 +117,12 @@ function evaluate(ctx: RuleContext, params: LateBlightParams = HUTTON_CRITERIA):
   const notes: RuleNote[] = [];
   const assessments: Assessment[] = [];
   const today = localDay(p.tz, now);
-  const days = Array.from({ length: P.consecutiveDays }, (_, i) => today - P.consecutiveDays + i);
+  const cd = P.consecutiveDays;
+  const windowMs = P.scoutWithinHours * HOUR_MS;
+  // A period whose last day is still inside its scouting window: ending yesterday back to
+  // ⌈window / 24 h⌉ days ago, each with the days before it that make it a period.
+  const span = Math.ceil(P.scoutWithinHours / 24) + cd - 1;
+  const days = Array.from({ length: span }, (_, i) => today - span + i);
   const from = startOfLocalDay(p.tz, days[0]!);
   const to = startOfLocalDay(p.tz, today);
 
@@ -119,18 +130,32 @@ function evaluate(ctx: RuleContext, params: LateBlightParams = HUTTON_CRITERIA):
     const crop = resolveCrop(field.crop);
     if (!crop || !P.crops.includes(crop)) continue;
     const w = hourlyWeather(p, field.id, from, to, ['air_temperature', 'air_humidity']);
-    const judged = blightDays(w.hours, days, P);
-    if (judged.some((d) => d.meets === undefined)) {
+    const all = blightDays(w.hours, days, P);
+    // The latest period: `cd` qualifying days in a row, the last of them as late as possible.
+    let end: number | undefined;
+    for (let i = all.length - 1; i >= cd - 1 && end === undefined; i--)
+      if (all.slice(i - cd + 1, i + 1).every((d) => d.meets === true)) end = i;
+    const recent = all.slice(-cd);
+    if (recent.some((d) => d.meets === undefined)) {
       notes.push({
         rule: RULE_ID,
         code: w.hours.length === 0 ? 'no_data' : 'insufficient_data',
         field: field.id,
         message: `${P.name.en} need ${P.minHoursPerDay} h of temperature and humidity on each of the last ${P.consecutiveDays} days`,
       });
-      continue;
+      // Without a period still in its window, nothing can be said of the days not judged.
+      if (end === undefined) continue;
     }
-    const period = judged.every((d) => d.meets);
-    const trigger = eventTrigger(period);
+    // The days the tip tells of: the latest period, else (for a draft nothing raises) the last days.
+    const judged = end !== undefined ? all.slice(end - cd + 1, end + 1) : recent;
+    const judgedAt = end !== undefined ? startOfLocalDay(p.tz, all[end]!.day + 1) : undefined;
+    const scoutUntil = judgedAt !== undefined ? judgedAt + windowMs : now + windowMs;
+    const scoutBy = dayToDate(localDay(p.tz, scoutUntil - 1));
+    const trigger = scoutingTrigger(
+      judgedAt !== undefined ? now - judgedAt : Infinity,
+      P.ttlHours * HOUR_MS,
+      windowMs,
+    );
     const name = short(field.name);
     const cropName = CROPS[crop as CropId];
     const daysJa = judged
@@ -160,11 +185,11 @@ function evaluate(ctx: RuleContext, params: LateBlightParams = HUTTON_CRITERIA):
           ja:
             `${cropName.ja}の疫病が感染しやすい気象が${P.consecutiveDays}日続きました（${daysJa}）。` +
             `基準：最低気温 ${fmt(P.minTempC)} ℃以上かつ湿度${P.humidRhPct}%以上が${P.humidHours}時間以上の日が${P.consecutiveDays}日連続。` +
-            `圃場を見回り、予防散布を検討してください。`,
+            `${scoutBy}までに圃場を見回り、予防散布を検討してください。`,
           en:
             `Weather favouring ${cropName.en} late blight for ${P.consecutiveDays} days in a row (${daysEn}). ` +
             `Criteria: minimum temperature ≥ ${fmt(P.minTempC)} °C and at least ${P.humidHours} h at RH ≥ ${P.humidRhPct} % on each of ${P.consecutiveDays} consecutive days. ` +
-            `Scout the crop and consider a protectant spray.`,
+            `Scout the crop by ${scoutBy} and consider a protectant spray.`,
         },
         rule: { id: RULE_ID, version: VERSION, params: P.label },
         sources: SOURCES,
@@ -204,8 +229,17 @@ function evaluate(ctx: RuleContext, params: LateBlightParams = HUTTON_CRITERIA):
           ),
         ],
         quantities: [{ name: 'consecutive_days', value: P.consecutiveDays, unit: 'd' }],
-        window: { from, to },
-        action: { type: 'scout', field: field.id, target: 'late_blight', withinHours: 48 },
+        window: {
+          from: startOfLocalDay(p.tz, judged[0]!.day),
+          to: startOfLocalDay(p.tz, judged[cd - 1]!.day + 1),
+        },
+        // The window runs from the period's judging, however late the tip is raised.
+        action: {
+          type: 'scout',
+          field: field.id,
+          target: 'late_blight',
+          withinHours: Math.max(1, Math.ceil((scoutUntil - now) / HOUR_MS)),
+        },
       }),
     });
   }

@@ -1,13 +1,18 @@
 // BLASTAM (Koshimizu 1988): the temperature × wetness-hour table, quasi-favourable codes 1–4,
-// wetness interrupted by wind and heavy rain, days in the farm's calendar, and the rule end to end.
+// wetness interrupted by wind and heavy rain, days in the farm's calendar, and the rule end to end:
+// the tip's condition holds for the scouting week its action states, and a later favourable day
+// renews the tip instead of raising a second one.
 import { describe, expect, it } from 'vitest';
+import { clears, fires } from '../../../edge/rules/assessment.ts';
 import {
   BLASTAM_DEFAULTS,
   blastamCode,
   blastamDays,
   blastamRule,
+  scoutingTrigger,
   wetPeriods,
 } from '../../../edge/rules/blastam.ts';
+import { emptyTipState, stepTips, type TipState } from '../../../edge/rules/lifecycle.ts';
 import type { WeatherHour } from '../../../edge/rules/hourly-weather.ts';
 import { localDay } from '../../../edge/rules/local-time.ts';
 import type { Reading } from '../../../protocol/telemetry.ts';
@@ -183,7 +188,109 @@ describe('the BLASTAM rule', () => {
     expect(tip!.title.ja).toContain('葉いもち感染好適日（BLASTAM ●）');
     expect(tip!.text.ja).toContain('2026-07-09は感染好適条件でした：葉の濡れ 11 時間（必要 11 時間）');
     expect(tip!.text.en).toContain('Last 7 days: ------●');
-    expect(tip!.action).toEqual({ type: 'scout', field: 'paddy-1', target: 'rice_blast', withinHours: 168 });
+    // The scouting week runs from 07-10 00:00, when 07-09 was judged, to 07-17 00:00: at 09:00,
+    // 159 h are left.
+    expect(tip!.text.en).toContain('scout the field by 2026-07-16');
+    expect(tip!.text.ja).toContain('2026-07-16までに圃場を見回り');
+    expect(tip!.action).toEqual({ type: 'scout', field: 'paddy-1', target: 'rice_blast', withinHours: 159 });
+    expect(tip!.evidence.rule).toEqual({ id: 'blastam', version: '1.1.0', params: 'blastam-defaults@1.1.0' });
+  });
+
+  /** The rule's trigger at `now` for wet nights, on the station's readings up to then. */
+  const triggerAt = (now: number, nights: string[]) =>
+    blastamRule.evaluate(
+      ctx(
+        station(now - 14 * 24 * HOUR, now, (t) => ({ temp: 21, wet: wetNight(t, nights) })),
+        { now },
+      ),
+    ).assessments[0]!.trigger;
+
+  it('holds the condition for the scouting week after a favourable day; the dry days after it do not clear it', () => {
+    // 07-09 ● is judged at 07-10 00:00 and the tip asks to scout within 168 h: until 07-17 00:00.
+    // Before, the condition was "the latest judged day is ●", and 07-10 ('-') cleared it at 07-11
+    // 00:00, four days before the scouting it asked for was due and two before the tip's expiry.
+    const at = (local: string) => triggerAt(jst(local), ['2026-07-08']);
+    expect(at('2026-07-09T23:50').value).toBe(-1); // not judged yet: nothing
+    // Raised (1) for the tip's 72 h lifetime, then held (0) to the end of the week: it never
+    // fires again for the same day, so an expired tip is not renewed for it.
+    expect(at('2026-07-10T00:00').value).toBe(1);
+    expect(at('2026-07-11T00:00').value).toBe(1); // 07-10 is '-': not cleared
+    expect(at('2026-07-12T23:50').value).toBe(1);
+    expect(at('2026-07-13T00:00').value).toBe(0); // 72 h after judging
+    expect(fires(at('2026-07-13T00:00'))).toBe(false);
+    expect(clears(at('2026-07-13T00:00'))).toBe(false);
+    expect(clears(at('2026-07-16T23:50'))).toBe(false);
+    expect(at('2026-07-17T00:00').value).toBe(-1); // 168 h after judging: the week is over
+    expect(clears(at('2026-07-17T00:00'))).toBe(true);
+  });
+
+  it('raises one tip per favourable day or spell, renewing it for a later favourable day, never a second live one', () => {
+    /** Steps the lifecycle every 6 h (and at each midnight) from 07-10 00:00 to `until`. */
+    const story = (nights: string[], until: string) => {
+      let state: TipState = emptyTipState();
+      const out: string[] = [];
+      for (let t = jst('2026-07-10T00:00'); t <= jst(until); t += 6 * HOUR) {
+        const step = stepTips(
+          state,
+          blastamRule.evaluate(
+            ctx(
+              station(t - 14 * 24 * HOUR, t, (x) => ({ temp: 21, wet: wetNight(x, nights) })),
+              { now: t },
+            ),
+          ).assessments,
+          t,
+        );
+        state = step.state;
+        const when = new Date(t + 9 * HOUR).toISOString().slice(5, 16);
+        out.push(
+          ...step.expired.map(() => `${when} expired`),
+          ...step.cleared.map(() => `${when} cleared`),
+          ...step.raised.map((r) => `${when} ${r.reason} ${r.severity} ${r.text.en.slice(0, 10)}`),
+        );
+        // One live tip at most.
+        expect(Object.values(state.entries).filter((e) => e.tip).length).toBeLessThanOrEqual(1);
+      }
+      return out;
+    };
+    // 07-09 ● and, after the first tip expired, 07-14 ● inside 07-09's week: the tip is renewed
+    // (it supersedes the expired one) for 07-14 — the week then runs to 07-22.
+    expect(story(['2026-07-08', '2026-07-13'], '2026-07-16T00:00')).toEqual([
+      '07-10T00:00 new warning 2026-07-09',
+      '07-13T00:00 expired',
+      '07-15T00:00 renewed warning 2026-07-14',
+    ]);
+    // 07-09 ● and 07-11 ● while the first tip is live: nothing more then; when it expires (07-13
+    // 00:00) 07-11 is still within a tip's lifetime of its judging, so the tip is renewed for it.
+    expect(story(['2026-07-08', '2026-07-10'], '2026-07-16T00:00')).toEqual([
+      '07-10T00:00 new warning 2026-07-09',
+      '07-13T00:00 expired',
+      '07-13T00:00 renewed warning 2026-07-11',
+      '07-16T00:00 expired', // 07-11's week goes on to 07-19; no newer favourable day: held, not renewed
+    ]);
+    // 07-09 ● and 07-18 ● after 07-09's week ended (07-17 00:00, a clear with no live tip): a new tip.
+    expect(story(['2026-07-08', '2026-07-17'], '2026-07-20T00:00')).toEqual([
+      '07-10T00:00 new warning 2026-07-09',
+      '07-13T00:00 expired',
+      '07-19T00:00 new warning 2026-07-18',
+    ]);
+  });
+
+  it('codes the trigger: raise inside the fire window, hold to the end of the scouting window, then clear', () => {
+    const H = HOUR;
+    expect(scoutingTrigger(0, 72 * H, 168 * H)).toEqual({
+      value: 1,
+      comparison: '>=',
+      threshold: 1,
+      hysteresis: 1,
+    });
+    expect(scoutingTrigger(72 * H - 1, 72 * H, 168 * H).value).toBe(1);
+    expect(scoutingTrigger(72 * H, 72 * H, 168 * H).value).toBe(0);
+    expect(scoutingTrigger(168 * H - 1, 72 * H, 168 * H).value).toBe(0);
+    expect(scoutingTrigger(168 * H, 72 * H, 168 * H).value).toBe(-1);
+    expect(scoutingTrigger(Infinity, 72 * H, 168 * H).value).toBe(-1);
+    // A lifetime longer than the window fires only within the window.
+    expect(scoutingTrigger(47 * H, 96 * H, 48 * H).value).toBe(1);
+    expect(scoutingTrigger(48 * H, 96 * H, 48 * H).value).toBe(-1);
   });
 
   it('is severe on the second favourable day running, and one hour short gives code 4 and no tip', () => {

@@ -105,6 +105,16 @@ class GatewayReplay {
     return out;
   }
 
+  /** The ids of the tips of a kind whose clear was queued for the server (gateway/tips.ts `tipClearedItem`). */
+  clearedIds(kind: TipKind): string[] {
+    return this.store
+      .peekOutbox(100_000)
+      .filter((r) => r.kind === 'tip_cleared')
+      .map((r) => JSON.parse(r.body) as { id: string; dedupKey: string })
+      .filter((c) => c.dedupKey.startsWith(`${kind}:`))
+      .map((c) => c.id);
+  }
+
   /** The tips queued for the server, of a kind (each raised tip once). */
   outboxed(kind: TipKind): Tip[] {
     return this.store
@@ -169,6 +179,7 @@ describe('device offline', () => {
     expect(after.liveAt[0]).toBe(T1 + HOUR); // silent again from T1 + 10 min; held back by the cool-down
     expect(story(after.raised, T1)).toEqual([['new', 1, 'warning']]);
     expect(after.raised[0]!.id).not.toBe(before.raised[0]!.id);
+    expect(g.clearedIds('device_offline')).toEqual([before.raised[0]!.id]); // heard again at T1
   });
 });
 
@@ -261,7 +272,7 @@ describe('BLASTAM', () => {
   function station(wetNights: readonly string[]): Reading[] {
     const wet = wetNights.map((n) => jst(`${n}T21:00`));
     const out: Reading[] = [];
-    for (let t = jst('2026-06-24T00:00'); t <= jst('2026-07-15T00:00'); t += HOUR) {
+    for (let t = jst('2026-06-24T00:00'); t <= jst('2026-07-25T00:00'); t += HOUR) {
       const w = wet.some((s) => t >= s && t < s + 11 * HOUR) ? 95 : 5;
       out.push(
         { device: 'wx-1', metric: 'air_temperature', value: 21, unit: 'degC', time: t, flags: [] },
@@ -273,17 +284,34 @@ describe('BLASTAM', () => {
     return out;
   }
 
-  it('raises one tip for a favourable day, judged every 10 minutes of the day it is the latest', () => {
-    const g = gateway({ fields: [PADDY], devices }, station(['2026-07-08']));
+  it('raises one tip for a favourable day, live to its expiry, held through the scouting week, not raised again', () => {
+    // 07-09 ● (wet night 07-08), then dry until the night of 07-17 (07-18 ●).
+    const g = gateway({ fields: [PADDY], devices }, station(['2026-07-08', '2026-07-17']));
     const D = jst('2026-07-10T00:00'); // 07-09 (wet until 08:00) is judged from the next midnight
-    const r = g.replay('rice_blast', D - HOUR, D + 24 * HOUR + 30 * MIN);
-    expect(story(r.raised, D)).toEqual([['new', 0, 'warning']]);
-    expect(r.raised[0]!.title.ja).toBe('田んぼ1号：葉いもち感染好適日（BLASTAM ●）');
-    // Live all day; 07-10 ('-') clears it at the next midnight.
-    expect(r.liveAt).toEqual(Array.from({ length: 24 * 6 }, (_, i) => D + i * 10 * MIN));
+    const first = g.replay('rice_blast', D - HOUR, D + 24 * HOUR + 30 * MIN);
+    expect(story(first.raised, D)).toEqual([['new', 0, 'warning']]);
+    expect(first.raised[0]!.title.ja).toBe('田んぼ1号：葉いもち感染好適日（BLASTAM ●）');
+    expect(first.raised[0]!.action).toMatchObject({ type: 'scout', withinHours: 168 });
+    // Live all day and past the next midnight: 07-10 ('-') does not clear it. (Before, the
+    // condition was "the latest judged day is ●" and 07-11 00:00 cleared a tip that asked to scout
+    // within 7 days and would expire only at 07-13 00:00.)
+    expect(first.liveAt).toEqual(Array.from({ length: 24 * 6 + 4 }, (_, i) => D + i * 10 * MIN));
+    const rest = g.replay('rice_blast', D + 27 * HOUR, D + 10 * 24 * HOUR, 3 * HOUR);
+    // Live to its 72 h expiry; not renewed for the same day, nothing raised while 07-09's week
+    // (to 07-17 00:00) holds the condition; 07-18 ●, after the week and the 24 h cool-down since
+    // the condition cleared: a new tip.
+    expect(story(rest.raised, D)).toEqual([['new', 9 * 24, 'warning']]);
+    expect(rest.liveAt.filter((t) => t < D + 9 * 24 * HOUR)).toEqual(
+      Array.from({ length: (72 - 27) / 3 }, (_, i) => D + (27 + 3 * i) * HOUR),
+    );
+    // Never cleared while live: it ended by expiring, so the server was sent no clear for it.
+    expect(g.clearedIds('rice_blast')).toEqual([]);
+    expect(g.outboxed('rice_blast').map((t) => t.id)).toEqual(
+      [...first.raised, ...rest.raised].map((t) => t.id),
+    );
   });
 
-  it('through a wet spell: one tip, escalated once, not renewed at expiry; a new one after the spell breaks', () => {
+  it('through a wet spell: one tip at a time, escalated once, renewed at expiry for the newer favourable days', () => {
     // Wet nights 07-05 … 07-10 (favourable days 07-06 … 07-11), a dry night, then one more.
     const nights = ['05', '06', '07', '08', '09', '10', '12'].map((d) => `2026-07-${d}`);
     const g = gateway({ fields: [PADDY], devices }, station(nights));
@@ -292,15 +320,21 @@ describe('BLASTAM', () => {
     expect(story(r.raised, T)).toEqual([
       ['new', 0, 'warning'], // 07-06 ●
       ['escalated', 24, 'severe'], // 07-07 ● again
-      // 07-11 00:00: the 72 h tip expires while the spell goes on — an event-like tip is not renewed.
-      // 07-13 00:00: 07-12 is '-': cleared. 07-14 00:00: 07-13 ●, the 24 h cool-down has passed.
-      ['new', 7 * 24, 'warning'],
+      // 07-11 00:00: the 72 h tip expires while the spell goes on; 07-10 ●, judged this midnight,
+      // is a newer favourable day than the tip's: renewed (07-09 and 07-10 ●: severe).
+      ['renewed', 4 * 24, 'severe'],
+      // 07-12 '-' does not clear it (07-11 ●'s week runs on). 07-14 00:00: it expires and 07-13 ●
+      // renews it (07-12 was '-': a warning).
+      ['renewed', 7 * 24, 'warning'],
     ]);
     expect(r.raised[1]!.supersedes).toBe(r.raised[0]!.id);
+    expect(r.raised[2]!.supersedes).toBe(r.raised[1]!.id);
+    expect(r.raised[3]!.supersedes).toBe(r.raised[2]!.id);
+    expect(r.raised[3]!.text.ja).toContain('2026-07-13は感染好適条件でした');
     expect(new Set(r.raised.map((t) => t.dedupKey))).toEqual(new Set(['rice_blast:farm-1:paddy-1']));
-    const live = (from: number, to: number) => r.liveAt.filter((t) => t >= from && t < to).length;
-    expect(live(T, T + 4 * 24 * HOUR)).toBe(4 * 24); // 07-07 … 07-10, every hour
-    expect(live(T + 4 * 24 * HOUR, T + 7 * 24 * HOUR)).toBe(0); // expired, then cleared
+    // Live every hour from the first tip on, one at a time (replay() checks the one).
+    expect(r.liveAt).toEqual(Array.from({ length: 7 * 24 + 4 }, (_, i) => T + i * HOUR));
+    expect(g.clearedIds('rice_blast')).toEqual([]);
     expect(g.outboxed('rice_blast').map((t) => t.id)).toEqual(r.raised.map((t) => t.id));
   });
 });

@@ -1,11 +1,13 @@
 // GDD methods (corn 30/10 °C, base 0 °C for wheat and rice), accumulation from the planting
-// date, stages at and around their thresholds, and the N timing windows.
+// date, stages at and around their thresholds, the N timing windows, and a stage recorded in the
+// field taking the estimate's place (ahead of it and behind it).
 import { describe, expect, it } from 'vitest';
 import { dailyGdd, gddBase, gddCorn3010 } from '../../../edge/rules/gdd.ts';
 import {
   GROWTH_STAGE_DEFAULTS,
   countingStart,
   growthStageRule,
+  windowState,
   type GrowthStageParams,
 } from '../../../edge/rules/growth-stage.ts';
 import { emptyTipState, stepTips } from '../../../edge/rules/lifecycle.ts';
@@ -273,6 +275,139 @@ describe('the default profiles', () => {
       ['c', 'unknown_crop'],
       ['e', 'out_of_season'],
       ['f', 'not_applicable'],
+    ]);
+  });
+});
+
+describe('a stage recorded in the field', () => {
+  const PADDY = field({ id: 'p-1', name: '田んぼ1号', crop: 'rice', plantingDate: '2026-05-10' });
+  /** The rice field on `date` 09:00 after days at a mean of 25 °C (25 °C·d a day), with recorded stages. */
+  const rice = (date: string, stages?: Record<string, string>) =>
+    growthStageRule.evaluate(
+      context({
+        now: jst(`${date}T09:00`),
+        fields: [PADDY],
+        dailyTemperatures: days('2026-05-10', date, 20, 30),
+        ...(stages ? { stages } : {}),
+      }),
+    );
+  const byKind = (r: ReturnType<typeof rice>, kind: string) =>
+    r.assessments.filter((a) => a.draft.kind === kind);
+
+  it('rice recorded at heading while the estimate says panicle initiation: heading, and no panicle fertilizer advice', () => {
+    // 47 days × 25 = 1,175 °C·d: panicle initiation by the estimate, the 1,250–1,325 window 3 days
+    // off. Before, a recorded stage was ignored here: "the window opens in about 3 days" — after
+    // heading, too late for a fertilizer due 18–15 days before it.
+    const estimate = rice('2026-06-26');
+    const [window] = byKind(estimate, 'fertilization_timing');
+    expect(window!.trigger.value).toBe(1);
+    expect(window!.draft.text.en).toContain('The window opens in about 3 days (1175 °C·d;');
+    const recorded = rice('2026-06-26', { 'p-1': 'heading' });
+    const [stage] = byKind(recorded, 'growth_stage');
+    expect(stage!.key).toBe('growth_stage:farm-1:p-1:2026-05-10:heading');
+    expect(stage!.draft.title).toEqual({
+      ja: '田んぼ1号：水稲は出穂期（圃場での記録）',
+      en: '田んぼ1号: rice is at heading (recorded in the field)',
+    });
+    expect(stage!.draft.text.en).toContain(
+      'the GDD estimate was panicle initiation (1175 °C·d since 2026-05-10',
+    );
+    // Held at heading's 1,700 °C·d: past the window, so no advice — and the advisory the estimate
+    // raised two days earlier clears.
+    expect(byKind(recorded, 'fertilization_timing')[0]!.trigger.value).toBe(0);
+    expect(tipsOf(recorded, jst('2026-06-26T09:00')).map((t) => t.kind)).toEqual(['growth_stage']);
+    const before = stepTips(
+      emptyTipState(),
+      byKind(rice('2026-06-24'), 'fertilization_timing'),
+      jst('2026-06-24T09:00'),
+    );
+    expect(before.raised).toHaveLength(1); // 1,125 °C·d: the window 5 days off, at the lead
+    const after = stepTips(before.state, byKind(recorded, 'fertilization_timing'), jst('2026-06-26T09:00'));
+    expect(after.cleared.map((c) => c.tipId)).toEqual([before.raised[0]!.id]);
+  });
+
+  it('rice recorded at midseason drainage while the estimate is inside the window: not yet', () => {
+    // 51 days: 1,275 °C·d, inside 1,250–1,325 by the estimate ("open now"). Recorded at midseason
+    // drainage (600–1,075): held just short of panicle initiation, 1,075 °C·d, the window 7 days
+    // off at 25 °C·d a day — beyond the 5 lead days: no advice.
+    expect(byKind(rice('2026-06-30'), 'fertilization_timing')[0]!.draft.text.en).toContain(
+      'The window is open now',
+    );
+    const recorded = rice('2026-06-30', { 'p-1': 'midseason_drainage' });
+    const [window] = byKind(recorded, 'fertilization_timing');
+    expect(window!.trigger.value).toBe(0);
+    expect(window!.draft.text.en).toContain(
+      'opens in about 7 days (recorded stage midseason drainage: 1275 °C·d held at 1075 °C·d inside it;',
+    );
+    const [stage] = byKind(recorded, 'growth_stage');
+    expect(stage!.key.endsWith(':midseason_drainage')).toBe(true);
+    expect(stage!.draft.text.en).toContain('Next: panicle initiation, soon.');
+  });
+
+  describe('maize, side-dress N V4–V8 (133.3–266.7 °C·d), 10 °C·d a day', () => {
+    const CORN = field({ id: 'c-1', name: 'コーン畑', crop: 'corn', plantingDate: '2026-05-01' });
+    const corn = (date: string, stages?: Record<string, string>) => {
+      const r = growthStageRule.evaluate(
+        context({
+          now: jst(`${date}T09:00`),
+          fields: [CORN],
+          dailyTemperatures: days('2026-05-01', date, 15, 25),
+          ...(stages ? { stages } : {}),
+        }),
+      );
+      return { r, window: byKind(r, 'fertilization_timing')[0]! };
+    };
+
+    it('recorded ahead, at V4, with the estimate at 100 °C·d: the window is open now, not 3 days off', () => {
+      const estimate = corn('2026-05-11').window;
+      expect(estimate.draft.text.en).toContain('The window opens in about 3 days (100 °C·d;');
+      const { r, window } = corn('2026-05-11', { 'c-1': 'V4' });
+      expect(window.trigger.value).toBe(1);
+      expect(window.draft.text.en).toContain(
+        'The window is open now (recorded stage four leaves (V4): 100 °C·d held at 133 °C·d',
+      );
+      expect(window.draft.evidence.thresholds.find((t) => t.name === 'window_from')).toMatchObject({
+        value: 133.3,
+        threshold: 133.3,
+      });
+      // The estimate had no stage yet (V4 is the first): the recorded one is told.
+      expect(byKind(r, 'growth_stage').map((a) => a.key.split(':').pop())).toEqual(['V4']);
+    });
+
+    it('recorded ahead, at V8 (the window end), with the estimate inside the window: no advice', () => {
+      expect(corn('2026-05-21').window.trigger.value).toBe(1); // 200 °C·d: open
+      expect(corn('2026-05-21', { 'c-1': 'V8' }).window.trigger.value).toBe(0); // held at 266.7: past
+    });
+
+    it('recorded behind, at V6, with the estimate past the window: the window is still open', () => {
+      expect(corn('2026-05-31').window.trigger.value).toBe(0); // 300 °C·d: past V8
+      const { r, window } = corn('2026-05-31', { 'c-1': 'V6' });
+      // Seen at V6 (200–266.7): the crop is short of V8, so the window has not closed.
+      expect(window.trigger.value).toBe(1);
+      expect(window.draft.text.en).toContain(
+        'The window is open now (recorded stage six leaves (V6): 300 °C·d held at 267 °C·d',
+      );
+      expect(byKind(r, 'growth_stage').map((a) => a.key.split(':').pop())).toEqual(['V6']);
+    });
+
+    it('notes a recorded stage the profile does not have and uses the estimate', () => {
+      const { r, window } = corn('2026-05-11', { 'c-1': 'heading' });
+      expect(r.notes.map((n) => [n.field, n.code])).toEqual([['c-1', 'unknown_stage']]);
+      expect(window.draft.text.en).toContain('The window opens in about 3 days (100 °C·d;');
+    });
+  });
+
+  it('judges a window at its edges, inclusive of the start, exclusive of the end', () => {
+    const w = { fromGdd: 150, toGdd: 180 };
+    const at = (gdd: number, justBelow = false) =>
+      windowState({ stage: undefined, next: undefined, gdd, justBelow, recorded: justBelow }, w);
+    expect([at(149.9), at(150), at(179.9), at(180)]).toEqual(['before', 'open', 'open', 'past']);
+    // Held just short of the next stage at `gdd`: short of 150 is before, short of 180 still open.
+    expect([at(150, true), at(150.1, true), at(180, true), at(180.1, true)]).toEqual([
+      'before',
+      'open',
+      'open',
+      'past',
     ]);
   });
 });

@@ -1,6 +1,6 @@
 // Irrigation by FAO-56 soil-water depletion: p adjustment and clamp, TAW/RAW, "irrigate within
-// N hours" around the horizon, "now" at RAW, severe at the wilting point, and what it says when
-// it cannot judge.
+// N hours" around the horizon, "now" at RAW, severe at the wilting point, drainage above field
+// capacity (not crop water use), the cap on a measured ETc, and what it says when it cannot judge.
 import { describe, expect, it } from 'vitest';
 import {
   IRRIGATION_DEFAULTS,
@@ -145,7 +145,7 @@ describe('the irrigation rule', () => {
     expect(q.etc).toBeCloseTo(6, 6);
     expect(q.etc_measured).toBe(1);
     expect(q.depletion_rate).toBeCloseTo(0.25, 9);
-    expect(tip!.evidence.rule).toEqual({ id: 'irrigation-fao56', version: '1.0.0', params: PARAMS.label });
+    expect(tip!.evidence.rule).toEqual({ id: 'irrigation-fao56', version: '1.1.0', params: PARAMS.label });
     expect(tip!.evidence.points.find((p) => p.role === 'latest')).toMatchObject({
       device: 'soil-1',
       value: 0.2,
@@ -283,8 +283,130 @@ describe('the irrigation rule', () => {
   it('refuses inconsistent parameters with a coded error', () => {
     const bad = { ...PARAMS, soils: { loam: { fc: 0.1, wp: 0.2 } } };
     expect(() => evalWith(drying(0.2, 0.0002), bad)).toThrow(/fc must exceed wp/);
+    expect(() => evalWith(drying(0.2, 0.0002), { ...PARAMS, defaultEtcMmPerDay: 13 })).toThrow(
+      /defaultEtcMmPerDay must not exceed maxEtcMmPerDay/,
+    );
     expect(() => evalWith(drying(0.2, 0.0002), { ...PARAMS, horizonHours: -1 })).toThrow(
       expect.objectContaining({ code: 'HATAKE_E_RULE_PARAMS' }),
     );
+  });
+});
+
+describe('drainage above field capacity and the cap on a measured ETc', () => {
+  // Winter wheat on loam with the defaults: θFC 0.25, θWP 0.12, root depth 1.0 m, p 0.55 →
+  // TAW 130 mm.
+  const WHEAT = field({ id: 'w-1', name: '小麦畑', crop: 'wheat', soilTexture: 'loam' });
+  const evalWheat = (readings: ReturnType<typeof drying>) =>
+    irrigationRule.evaluate(
+      context({
+        now: NOW,
+        fields: [WHEAT],
+        devices: [device('soil-1', 'hatake-soil-probe', 'w-1')],
+        readings,
+      }),
+    );
+  const quantities = (res: ReturnType<typeof evalWheat>) =>
+    Object.fromEntries(res.assessments[0]!.draft.evidence.quantities.map((x) => [x.name, x.value]));
+
+  it('takes no drainage after rain for crop water use: 0.32 → 0.27 over a day raises nothing', () => {
+    // The review's case. Fitted on every reading, the fall of 0.05 m³/m³ a day was 2.08 mm/h,
+    // "ETc" 50 mm/day, p clamped to 0.1, RAW 13 mm and "irrigate within 6 h (about 13 mm)" —
+    // with nothing depleted (the soil is still wetter than field capacity).
+    const res = evalWheat(drying(0.27, 0.05 / 24));
+    expect(tipsOf(res, NOW)).toEqual([]);
+    const q = quantities(res);
+    expect(q.depletion).toBe(0);
+    expect(q.etc_measured).toBe(0); // no reading at or below θFC: no use rate
+    expect(q.etc).toBe(5); // the default: p unadjusted
+    expect(q.p).toBeCloseTo(0.55, 12);
+    expect(q.raw).toBeCloseTo(71.5, 9);
+    expect(q.depletion_rate).toBeUndefined();
+    expect(res.assessments[0]!.trigger.value).toBe(NOT_DRYING_HOURS);
+    expect(res.notes).toEqual([
+      expect.objectContaining({ code: 'insufficient_data', device: 'soil-1', count: 0 }),
+    ]);
+    expect(res.notes[0]!.message).toContain('wetter soil is draining');
+  });
+
+  it('fits the use rate only on the readings at or below field capacity', () => {
+    // Drains from 0.31 to θFC over the first 12 h, then dries at 0.0002 m³/m³ an hour (0.2 mm/h)
+    // for 12 h: only the drying half is crop water use.
+    const readings = series('soil-1', 'soil_vwc', NOW - 24 * HOUR, NOW, 10 * MIN, (t) => {
+      const h = (t - (NOW - 24 * HOUR)) / HOUR;
+      return h <= 12 ? 0.31 - (0.06 * h) / 12 : 0.25 - 0.0002 * (h - 12);
+    });
+    const res = evalWheat(readings);
+    const q = quantities(res);
+    expect(q.depletion_rate).toBeCloseTo(0.2, 9);
+    expect(q.etc).toBeCloseTo(4.8, 9);
+    expect(q.etc_measured).toBe(1);
+    expect(q.theta).toBeCloseTo(0.2476, 12);
+    // p = 0.55 + 0.04 · 0.2 = 0.558; RAW 72.54 mm; depletion 2.4 mm → 350.7 h: no tip.
+    expect(q.raw).toBeCloseTo(72.54, 9);
+    expect(q.hours_to_raw).toBeCloseTo((72.54 - 2.4) / 0.2, 6);
+    expect(res.notes).toEqual([]);
+    expect(
+      res.assessments[0]!.draft.evidence.points.find((p) => p.role === 'rate_window_start'),
+    ).toMatchObject({
+      time: NOW - 12 * HOUR,
+      value: 0.25,
+    });
+  });
+
+  it('tells no time to RAW at or above field capacity, and one just below it', () => {
+    // A small RAW (p clamped at 0.1 by a high ETc) would otherwise be "reached" within hours.
+    const wb = (theta: number) =>
+      waterBalance({
+        theta,
+        fc: 0.25,
+        wp: 0.125,
+        rootDepthM: 1,
+        pTable: 0.5,
+        rateMmPerHour: 0.5,
+        defaultEtcMmPerDay: 5,
+        maxEtcMmPerDay: 12,
+      });
+    expect(wb(0.26).hoursToRaw).toBe(NOT_DRYING_HOURS); // above
+    expect(wb(0.25).hoursToRaw).toBe(NOT_DRYING_HOURS); // at: depletion 0
+    expect(wb(0.25).depletionMm).toBe(0);
+    // Just below: ETc 12 → p 0.22 → RAW 27.5 mm; depletion 0.1 mm → (27.5 − 0.1) / 0.5 = 54.8 h.
+    const below = wb(0.2499);
+    expect(below.depletionMm).toBeCloseTo(0.1, 9);
+    expect(below.hoursToRaw).toBeCloseTo(54.8, 6);
+  });
+
+  it('caps a measured ETc at 12 mm/day, and the evidence shows it', () => {
+    const at = (rate: number) =>
+      waterBalance({
+        theta: 0.2,
+        fc: 0.25,
+        wp: 0.125,
+        rootDepthM: 1,
+        pTable: 0.5,
+        rateMmPerHour: rate,
+        defaultEtcMmPerDay: 5,
+        maxEtcMmPerDay: IRRIGATION_DEFAULTS.maxEtcMmPerDay,
+      });
+    expect(IRRIGATION_DEFAULTS.maxEtcMmPerDay).toBe(12);
+    expect([at(0.5).etcMmPerDay, at(0.5).etcCapped]).toEqual([12, false]); // at the cap
+    expect([at(0.5001).etcMmPerDay, at(0.5001).etcCapped]).toEqual([12, true]); // just above
+    expect(at(0.4999).etcMmPerDay).toBeCloseTo(11.9976, 9); // just below
+    // Soybean field: θ 0.235, drying 0.0006 m³/m³ an hour = 0.6 mm/h = 14.4 mm/day, every reading
+    // below θFC. Uncapped: p = 0.5 + 0.04 (5 − 14.4) = 0.124, RAW 15.5 mm, depletion 15 mm →
+    // "irrigate within 0 h (about 16 mm)". Capped at 12: p 0.22, RAW 27.5 mm, and the time to RAW
+    // at 0.5 mm/h: (27.5 − 15) / 0.5 = 25 h.
+    const res = evalWith(drying(0.235, 0.0006));
+    const q = Object.fromEntries(res.assessments[0]!.draft.evidence.quantities.map((x) => [x.name, x.value]));
+    expect(q.depletion_rate).toBeCloseTo(0.6, 9); // as measured
+    expect(q.etc).toBe(12); // as used
+    expect(q.etc_measured).toBe(1);
+    expect(q.p).toBeCloseTo(0.22, 12);
+    expect(q.raw).toBeCloseTo(27.5, 9);
+    expect(q.depletion).toBeCloseTo(15, 9);
+    expect(q.hours_to_raw).toBeCloseTo(25, 6);
+    const [tip] = tipsOf(res, NOW);
+    expect(tip!.action).toEqual({ type: 'irrigate', field: 'up-1', amountMm: 27.5, withinHours: 25 });
+    expect(tip!.text.en).toContain('14.4 mm/day is more than a crop uses: ETc capped at 12.0 mm/day');
+    expect(tip!.text.ja).toContain('上限 12.0 mm/日で計算');
   });
 });
