@@ -16,6 +16,12 @@
 // point sits at the start of the hour, each part of a gateway's hour at its own time later in the
 // hour (partTimeNs), so parts never overwrite each other or the roll-up, and a resent part
 // overwrites itself. `rollups()` merges the points of each hour.
+//
+// A reading older than the raw retention period (a gateway offline for longer) cannot go into
+// `raw` — InfluxDB refuses it — so it goes into `reading_hourly` as a point of its own, an hour of
+// one reading, at a time in the second half of its hour that is a function of its time
+// (lateTimeNs): a resend overwrites it, and `rollups()` merges it with the roll-up's point and the
+// gateways' parts of that hour. Only a reading older than the long-term period too is set aside.
 import { readFileSync } from 'node:fs';
 import { FieldType, InfluxDB, escape, type IPoint, type ISchemaOptions } from 'influx';
 import { HatakeError } from '../../protocol/errors.ts';
@@ -266,9 +272,15 @@ export class InfluxReadingStore implements ReadingStore {
     // sync, so what is the same for a series (names checked, labels, tags escaped, unit) is done
     // once per farm, device and metric of the call, and a reading adds only its value and time.
     const now = Date.now();
-    const cutoff = Number.isFinite(this.rawHours) ? now - this.rawHours * 3_600_000 + 60_000 : -Infinity;
+    // InfluxDB refuses points older than a policy's period. A reading older than the raw period
+    // (with a minute's margin for the two clocks) is written to `reading_hourly` in the long-term
+    // policy as its own point (latePointLine): it counts in the hourly roll-ups for as long as
+    // they are kept. Only a reading older than the long-term period too is set aside.
+    const cutoff = Number.isFinite(this.rawHours) ? now - this.rawHours * HOUR_MS + 60_000 : -Infinity;
+    const longCutoff = Number.isFinite(this.longHours) ? now - this.longHours * HOUR_MS + 60_000 : -Infinity;
     const farms = new Map<string, CallFarm>();
     const lines: string[] = [];
+    const lateLines: string[] = [];
     let rejected = 0;
     let expired = 0;
     let duplicates = 0;
@@ -288,8 +300,7 @@ export class InfluxReadingStore implements ReadingStore {
           reason ??= problem;
           continue;
         }
-        // InfluxDB refuses points older than the raw retention period; set them aside here.
-        if (r.time < cutoff) {
+        if (r.time < longCutoff) {
           expired++;
           continue;
         }
@@ -301,6 +312,10 @@ export class InfluxReadingStore implements ReadingStore {
         s.times.add(r.time);
         d.labelsAt ??= this.labels.labelsFor(r.farm, r.device, now);
         const labels = d.labelsAt(r.time);
+        if (r.time < cutoff) {
+          lateLines.push(latePointLine(r, labels));
+          continue;
+        }
         const bits = r.flags.length === 0 ? 0 : flagsToBits(r.flags);
         if (labels !== s.labels || r.unit !== s.unit || bits !== s.bits) {
           s.labels = labels;
@@ -314,16 +329,21 @@ export class InfluxReadingStore implements ReadingStore {
     });
     if (rejected > 0 || expired > 0)
       this.log?.warn(
-        { rejected, expired, reason: reason ?? 'older than the raw retention period' },
+        { rejected, expired, reason: reason ?? 'older than the long-term retention period' },
         'readings that cannot be stored were set aside',
+      );
+    if (lateLines.length > 0)
+      this.log?.debug(
+        { late: lateLines.length },
+        'readings older than the raw retention period were stored in the hourly aggregates only',
       );
     const touched = [...farms].flatMap(([farm, f]) => [...f.hours].map((h) => [farm, h] as const));
     this.rollup.mark(touched);
-    await this.points.submit(lines);
+    await Promise.all([this.points.submit(lines), this.hourly.submit(lateLines)]);
     // Marked again now that the points are in: a roll-up that ran while they were on their way
     // must not be the last one for their hours.
     this.rollup.mark(touched);
-    return { applied: lines.length, duplicates, rejected: rejected + expired };
+    return { applied: lines.length + lateLines.length, duplicates, rejected: rejected + expired };
   }
 
   async latest(farms: readonly string[]): Promise<LatestRow[]> {
@@ -716,7 +736,7 @@ export class InfluxReadingStore implements ReadingStore {
       if (dropped && !/unable to parse|field type conflict/.test(msg)) {
         this.log?.warn(
           { dropped: Number(dropped[1]) },
-          'InfluxDB dropped points older than the raw retention period',
+          'InfluxDB dropped points older than their retention period',
         );
         return;
       }
@@ -864,6 +884,37 @@ function aggregateLine(a: FarmAggregate, part: string, l: DeviceLabels): string 
     (l.kit ? `,kit=${tag(l.kit)}` : '') +
     `,metric=${tag(a.metric)} count=${a.count}i,max=${a.max},mean=${a.mean},min=${a.min}` +
     `,part=${escape.quoted(part)},unit=${escape.quoted(a.unit)} ${partTimeNs(a.hour, part)}`
+  );
+}
+
+/** Where in its hour the first late reading's point lies: half an hour after the start. */
+const LATE_BASE_NS = 1_800_000_000_000n;
+
+/**
+ * Where a reading older than the raw retention period is stored in `reading_hourly`: in the
+ * second half of its hour, at hour + 30 min + (time − hour) / 2 (in ns, exact: readings are whole
+ * ms), a function of the reading's time alone. So every reading of an hour has its own point, a
+ * resend overwrites it, and it never meets the roll-up's point (the start of the hour) nor a
+ * gateway's part (partTimeNs: 1 + part ns after the start, inside the first 30 min for every part
+ * below 1.8 × 10¹², which no outbox reaches).
+ */
+export function lateTimeNs(time: number): bigint {
+  const hour = time - (time % HOUR_MS);
+  return BigInt(hour) * 1_000_000n + LATE_BASE_NS + BigInt(time - hour) * 500_000n;
+}
+
+/**
+ * A reading older than the raw retention period as a point of `reading_hourly`: the roll-up's
+ * tags (its device's labels at its time, as the roll-up of raw readings groups them) and fields,
+ * an hour of one reading (min = max = mean = value, count 1), at lateTimeNs.
+ */
+function latePointLine(r: FarmReading, l: DeviceLabels): string {
+  const tag = escape.tag;
+  return (
+    `${M_READING_HOURLY},device=${tag(r.device)},farm=${tag(r.farm)}` +
+    (l.field ? `,field=${tag(l.field)}` : '') +
+    (l.kit ? `,kit=${tag(l.kit)}` : '') +
+    `,metric=${tag(r.metric)} count=1i,max=${r.value},mean=${r.value},min=${r.value} ${lateTimeNs(r.time)}`
   );
 }
 

@@ -205,15 +205,39 @@ describe('InfluxDB store on a real influxd', () => {
     expect(writes).toBeLessThanOrEqual(4);
   });
 
-  it('sets aside readings older than the raw retention period and stores the rest', async () => {
-    const { store } = await open({ retention: { raw: '1h' } });
+  it('keeps a reading older than the raw retention period in the hourly aggregates, and sets aside only one older than the long-term period', async () => {
+    const { store, database } = await open({ retention: { raw: '1h', longterm: '4h' } });
+    const old = now - 2 * 3_600_000;
     const r = await store.writeReadings([
-      ...readings('d1', 1, now - 2 * 3_600_000),
+      ...readings('d1', 1, old).map((x) => ({ ...x, value: 0.42 })),
       ...readings('d2', 1, now - 10 * 60_000),
+      ...readings('d3', 1, now - 5 * 3_600_000),
     ]);
-    expect(r).toEqual({ applied: 1, duplicates: 0, rejected: 1 });
+    expect(r).toEqual({ applied: 2, duplicates: 0, rejected: 1 });
+    // d2 is raw; d1 is not (InfluxDB refuses it there) but is a point of its hour in `longterm`.
     expect(await store.count('f')).toBe(1);
-    expect(logLines.join('')).toContain('older than the raw retention period');
+    expect(await store.count('f', 'd1')).toBe(0);
+    const hour = old - (old % 3_600_000);
+    expect(
+      (
+        await influxql(
+          database,
+          `SELECT "min", "max", "mean", "count" FROM "longterm"."reading_hourly" WHERE "device" = 'd1'`,
+        )
+      )[0]!.values,
+    ).toEqual([[hour + 1_800_000 + Math.floor((old - hour) / 2), 0.42, 0.42, 0.42, 1]]);
+    expect(
+      (
+        await store.rollups({ farm: 'f', device: 'd1', metric: 'soil_vwc', from: hour, to: hour + 3_600_000 })
+      ).map((x) => [x.hour, x.min, x.max, x.mean, x.count, x.field]),
+    ).toEqual([[hour, 0.42, 0.42, 0.42, 1, 'p1']]);
+    // d3 is past the long-term period too: set aside, counted and logged.
+    expect(
+      await influxql(database, `SELECT * FROM "longterm"."reading_hourly" WHERE "device" = 'd3'`),
+    ).toEqual([]);
+    const warning = logLines.find((l) => l.includes('readings that cannot be stored were set aside'));
+    expect(warning).toContain('"expired":1');
+    expect(warning).toContain('older than the long-term retention period');
   });
 
   it('rejects a write within the write timeout while InfluxDB is down, says why on health, and writes again once it is back', async () => {
