@@ -21,8 +21,12 @@ export const RULE_TIP_KINDS = [
   'device_offline',
   'sensor_stuck',
 ] as const;
-/** Every kind: the rules' and `prescription`, raised by the server when an officer approves a recommendation. */
-export const TIP_KINDS = [...RULE_TIP_KINDS, 'prescription'] as const;
+/**
+ * Every kind: the rules' and the server's own — `prescription`, raised when an officer approves a
+ * recommendation, and `valve_not_closed`, raised when a gateway's automation log says it gave up
+ * closing a valve that never reported closed (water may still be flowing).
+ */
+export const TIP_KINDS = [...RULE_TIP_KINDS, 'prescription', 'valve_not_closed'] as const;
 export type TipKind = (typeof TIP_KINDS)[number];
 export const TipKindSchema = Type.Union(
   TIP_KINDS.map((k) => Type.Literal(k)),

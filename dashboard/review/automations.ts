@@ -6,7 +6,9 @@
 // (published down too) and the automations' logs that come back by sync. Each automation says
 // what the farm's gateways did with its current version (applied, refused and why, or not yet),
 // from the downlink reports they sync: the server's check passing does not mean a gateway whose
-// devices or kits differ can run it.
+// devices or kits differ can run it. A synced log saying the gateway gave up closing a valve that
+// never reported closed raises the server's own critical tip (`valve_not_closed`), pushed like any
+// new tip, and the valve's report that it closed again clears it.
 import { randomBytes } from 'node:crypto';
 import { HatakeError, isHatakeError, type ErrorCode } from '../../protocol/errors.ts';
 import {
@@ -26,7 +28,10 @@ import {
   type OverrideView,
 } from '../../protocol/review.ts';
 import { validator } from '../../protocol/validate.ts';
+import { isId } from '../../protocol/ids.ts';
 import type { Kit } from '../../protocol/kit.ts';
+import type { Tip } from '../../protocol/tip.ts';
+import { tipId } from '../../edge/rules/lifecycle.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import { encodeCommand } from '../../firmware-config/commands.ts';
@@ -79,6 +84,125 @@ export interface AutomationDeps {
 
 const iso = (t: number) => new Date(t).toISOString();
 
+/**
+ * Where the server's own tips go: the farm's tips (dashboard/review/tips.ts), which register
+ * themselves here when they are made (they are made after the automations, which they use).
+ */
+export interface ServerTips {
+  /** Stores a tip (inside the caller's transaction): de-duplicated by key, announced when it is news. */
+  store(farm: string, tip: Tip, source: string, now: number): void;
+  /** Marks the farm's live tips of `dedupKey` raised at or before `at` as cleared: their condition ended. */
+  clearKey(farm: string, dedupKey: string, at: number): void;
+}
+
+/** How long the tip about a valve that never reported closed stays listed, unless it reports closed sooner. */
+export const VALVE_TIP_DAYS = 7;
+
+/** One tip per stuck valve: a fault is one condition, however many runs or automations ran into it. */
+export const valveTipKey = (farm: string, device: string) => `valve_not_closed:${farm}:${device}`;
+
+/**
+ * The gateway gave up closing the actuator: it never reported closed after the close and its retries
+ * (gateway/automations/run.ts — the only critical log; its fault stays until the valve reports
+ * closed), so water may still be flowing. Not a give-up on an opening (severity warning: the gateway
+ * then closes, and only that close failing is this) nor a safety stop at the maximum open time (a
+ * close that is sent, and ends here only if it is never confirmed).
+ */
+export function valveNeverClosed(l: AutomationLog): boolean {
+  return (
+    l.event === 'gave_up' &&
+    l.device !== undefined &&
+    (l.detail?.severity === 'critical' || l.detail?.reason === 'never_reported_closed')
+  );
+}
+
+/** The valve reported closed again after a give-up: the gateway cleared its fault. */
+const faultCleared = (l: AutomationLog) =>
+  l.event === 'closed' && l.device !== undefined && l.detail?.reason === 'fault_cleared';
+
+interface StuckValve {
+  farm: string;
+  device: string;
+  deviceName: string | null;
+  field: string | null;
+  fieldName: string | null;
+  /** The automation the log is under; null for `manual` (a manual hold) or one the server does not know. */
+  automation: { id: string; name: { ja: string; en: string }; maxOpenMinutes: number } | null;
+  log: AutomationLog;
+  now: number;
+}
+
+/** The farmer's tip for a valve the gateway could not confirm closed: check it on site. */
+export function valveNotClosedTip(v: StuckValve): Tip {
+  const key = valveTipKey(v.farm, v.device);
+  const created = Math.min(v.log.time, v.now);
+  const attempts = typeof v.log.detail?.attempts === 'number' ? v.log.detail.attempts : null;
+  const safety = v.log.detail?.closeReason === 'safety' && v.automation ? v.automation.maxOpenMinutes : null;
+  const name = v.deviceName ?? v.device;
+  const label = {
+    ja: v.fieldName ? `${v.fieldName}の${name}` : name,
+    en: v.fieldName ? `${name} (${v.fieldName})` : name,
+  };
+  const a = v.automation && {
+    ja: v.automation.name.ja.trim() || v.automation.name.en,
+    en: v.automation.name.en.trim() || v.automation.name.ja,
+  };
+  const times = {
+    ja: attempts === null ? '' : `${attempts}回`,
+    en: attempts === null ? '' : ` ${attempts} times`,
+  };
+  return {
+    id: tipId(key, created, 'new', 'severe'),
+    kind: 'valve_not_closed',
+    severity: 'severe',
+    farm: v.farm,
+    ...(v.field && isId(v.field) ? { field: v.field } : {}),
+    devices: [v.device],
+    title: {
+      ja: `${label.ja}が閉まったことを確認できません`.slice(0, 200),
+      en: `Cannot confirm that ${label.en} closed`.slice(0, 200),
+    },
+    text: {
+      ja: (
+        `${a ? `自動制御「${a.ja}」` : 'ゲートウェイ'}が${safety === null ? '' : `最大開放時間の${safety}分に達したため、`}` +
+        `${label.ja}に閉じる指示を${times.ja}送りましたが、閉まったという報告が届きません。` +
+        '水が出続けているかもしれません。現地で確認し、開いていれば手で閉めてください。' +
+        '閉まったと報告されれば、この通知は消えます。'
+      ).slice(0, 2000),
+      en: (
+        `${a ? `The automation "${a.en}"` : 'The gateway'} sent ${label.en} the close command${times.en}` +
+        `${safety === null ? '' : ` when it reached its maximum open time of ${safety} min`}, but no report says it closed. ` +
+        'Water may still be flowing: check it on site and close it by hand if it is open. ' +
+        'This tip clears when the valve reports closed.'
+      ).slice(0, 2000),
+    },
+    evidence: {
+      rule: {
+        id: 'automation-valve',
+        version: '1.0.0',
+        params: v.automation?.id ?? (v.log.automation || 'manual'),
+      },
+      sources: [
+        {
+          citation:
+            'hatake gateway automation engine: a close not confirmed after its retries ends the run with a critical log and a fault on the actuator (docs/automations.md, "A run")',
+        },
+      ],
+      points: [],
+      thresholds: [],
+      quantities: [
+        ...(attempts === null ? [] : [{ name: 'close_attempts', value: attempts, unit: '' }]),
+        ...(safety === null ? [] : [{ name: 'max_open_minutes', value: safety, unit: 'min' }]),
+      ],
+    },
+    action: { type: 'valve', device: v.device, command: 'close' },
+    created,
+    expires: Math.max(created, v.now) + VALVE_TIP_DAYS * DAY_MS,
+    dedupKey: key,
+    reason: 'new',
+  };
+}
+
 /** A gateway's downlink_applied / downlink_refused event about an automation. */
 interface Report {
   gateway: string;
@@ -109,6 +233,7 @@ function reasonOf(message: string, detail: string | null): string {
 
 export class Automations {
   private readonly d: AutomationDeps;
+  private tips: ServerTips | undefined;
   /** The farm-wide downlink version the automation's current document went down as. */
   private readonly sentAs: (farm: string, id: string) => { version: number } | undefined;
   /** The reports of the farm's gateways (not revoked) about one downlink version of it, newest first. */
@@ -138,6 +263,11 @@ export class Automations {
 
   private get db(): Db {
     return this.d.db;
+  }
+
+  /** Where a synced log about a valve that never reported closed raises its tip (the farm's tips). */
+  setTips(tips: ServerTips): void {
+    this.tips = tips;
   }
 
   /** The farm's devices with their kits (null when the kit is not in the catalogue). */
@@ -494,6 +624,9 @@ export class Automations {
     );
     const touched = new Set<string>();
     const overrides = new Set<string>();
+    /** Newly stored: gave up closing a valve, and a valve reporting closed again. */
+    const stuck: AutomationLog[] = [];
+    const unstuck: AutomationLog[] = [];
     for (const l of logs) {
       const r = insert.run(
         farm,
@@ -513,7 +646,10 @@ export class Automations {
       // The farm's overrides read these (overrides()): an override set or ended on the gateway
       // changes them as one set from the dashboard does.
       if (l.device && (l.event === 'override_set' || l.event === 'override_cleared')) overrides.add(l.device);
+      if (valveNeverClosed(l)) stuck.push(l);
+      else if (faultCleared(l)) unstuck.push(l);
     }
+    this.valveTips(actx, stuck, unstuck);
     const prune = this.db.prepare(
       `DELETE FROM automation_logs WHERE farm = ? AND automation = ? AND id IN (
          SELECT id FROM automation_logs WHERE farm = ? AND automation = ? ORDER BY time DESC LIMIT -1 OFFSET ?)`,
@@ -524,6 +660,54 @@ export class Automations {
     }
     for (const device of overrides) this.d.effects.change(farm, 'override', device);
     this.d.effects.flushLater();
+  }
+
+  /**
+   * A valve the gateway gave up closing raises a critical tip for the farm (once per fault: a
+   * resent log is not stored again, and the same give-up logged under each automation of the valve
+   * is one tip), unless the valve has already reported closed since; its report that it closed
+   * clears the tip. Inside the sync transaction.
+   */
+  private valveTips(actx: ApplyContext, stuck: AutomationLog[], unstuck: AutomationLog[]): void {
+    const tips = this.tips;
+    if (!tips || stuck.length + unstuck.length === 0) return;
+    const farm = actx.gateway.farm;
+    const closedSince = this.db.prepare(
+      `SELECT 1 FROM automation_logs WHERE farm = ? AND device = ? AND event = 'closed' AND time >= ?
+         AND json_extract(detail, '$.reason') = 'fault_cleared' LIMIT 1`,
+    );
+    for (const l of [...stuck].sort((a, b) => a.time - b.time || a.id.localeCompare(b.id))) {
+      const device = l.device!;
+      if (closedSince.get(farm, device, l.time)) continue; // closed again: no water is flowing now
+      const d = this.db
+        .prepare('SELECT name, field FROM devices WHERE farm = ? AND id = ?')
+        .get(farm, device) as { name: string | null; field: string | null } | undefined;
+      const r = this.db
+        .prepare('SELECT doc FROM automations WHERE farm = ? AND id = ?')
+        .get(farm, l.automation) as { doc: string } | undefined;
+      const doc = r ? (JSON.parse(r.doc) as Automation) : undefined;
+      const field = d?.field ?? doc?.field ?? null;
+      const fieldName = field
+        ? (this.db.prepare('SELECT name FROM fields WHERE farm = ? AND id = ?').get(farm, field) as
+            { name: string | null } | undefined)
+        : undefined;
+      tips.store(
+        farm,
+        valveNotClosedTip({
+          farm,
+          device,
+          deviceName: d?.name?.trim() || null,
+          field,
+          fieldName: fieldName?.name?.trim() || null,
+          automation: doc ? { id: doc.id, name: doc.name, maxOpenMinutes: doc.limits.maxOpenMinutes } : null,
+          log: l,
+          now: actx.now,
+        }),
+        'server',
+        actx.now,
+      );
+    }
+    for (const l of unstuck) tips.clearKey(farm, valveTipKey(farm, l.device!), l.time);
   }
 
   /** An automation's logs, newest first. */

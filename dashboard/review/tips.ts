@@ -57,6 +57,8 @@ export class Tips {
 
   constructor(deps: TipDeps) {
     this.d = deps;
+    // The automations' logs raise the server's tip about a valve that never reported closed.
+    deps.automations.setTips(this);
   }
 
   private get db(): Db {
@@ -99,6 +101,20 @@ export class Tips {
     for (const c of cleared)
       if (mark.run(c.at, farm, c.id, c.dedupKey).changes > 0) this.d.effects.change(farm, 'tip', c.id);
     this.d.effects.flushLater();
+  }
+
+  /**
+   * Marks the farm's live tips of a key raised at or before `at` as cleared (inside a transaction):
+   * a server tip whose condition ended — a valve that reported closed again. Once; the farmer's
+   * state is kept, as for a gateway's `tip_cleared`.
+   */
+  clearKey(farm: string, dedupKey: string, at: number): void {
+    const done = this.db
+      .prepare(
+        'UPDATE tips SET cleared_at = ? WHERE farm = ? AND dedup_key = ? AND created <= ? AND cleared_at IS NULL RETURNING id',
+      )
+      .all(at, farm, dedupKey, at) as { id: string }[];
+    for (const d of done) this.d.effects.change(farm, 'tip', d.id);
   }
 
   /**

@@ -202,6 +202,14 @@ export const EVIDENCE_LABELS: Readonly<Record<string, RuleLabels>> = {
       tolerance: { ja: '変化とみなさない幅', en: 'Tolerance' },
     },
   },
+  // The server's tip for a valve its gateway could not close (dashboard/review/automations.ts).
+  'automation-valve': {
+    name: { ja: '自動制御の弁', en: 'Automation valve' },
+    terms: {
+      close_attempts: { ja: '閉める指示の回数', en: 'Close commands sent' },
+      max_open_minutes: { ja: '最大の開放時間', en: 'Longest open time' },
+    },
+  },
   // The server's tip for an approved recommendation (dashboard/review/prescription-tip.ts).
   'officer-review': {
     name: { ja: '施肥提案の承認', en: 'Approved recommendation' },

@@ -8,7 +8,7 @@
 // critical log, a manual override from the gateway's own page wins, and a run that would reach into
 // the quiet hours is closed when they begin. When the server returns on the same port, the
 // gateway's own uplink delivers every automation log exactly once, and each is listed per
-// automation.
+// automation; the gate that never reported closed becomes the farmer's critical tip.
 //
 // Time: the engine and the valves run on one hand-driven clock (minutes pass at once); the
 // sensors stamp their readings with it. It starts at 10:00 JST two days ago, so readings are in
@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Manifest } from '../../protocol/manifest.ts';
 import type { AutomationLog } from '../../protocol/automation.ts';
-import type { AutomationLogView, AutomationView } from '../../protocol/review.ts';
+import type { AutomationLogView, AutomationView, TipView } from '../../protocol/review.ts';
 import type { PluggableKind } from '../../dashboard/sync-appliers.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
 import { provisionRegistry, writeFileAtomic } from '../../firmware-config/provision.ts';
@@ -536,5 +536,24 @@ describe('automations on the gateway, with the server unreachable', () => {
     ).json()) as AutomationLogView[];
     expect(paddy.find((l) => l.event === 'gave_up')?.detail).toMatchObject({ severity: 'critical' });
     expect(paddy.some((l) => l.event === 'safety_stop')).toBe(true);
+
+    // The gate that never reported closed reaches the farmer as one critical tip (pushed by the
+    // farm's tip.created webhooks), naming the gate and the automation; nothing else is one.
+    const gaveUp = onGateway.find((l) => l.event === 'gave_up' && l.detail?.severity === 'critical')!;
+    const tips = (await (await farmer(`/api/v1/tips?farm=${FARM}&view=history`)).json()) as TipView[];
+    const stuck = tips.filter((v) => v.tip.kind === 'valve_not_closed');
+    expect(stuck).toHaveLength(1);
+    expect(stuck[0]).toMatchObject({ state: 'open', cleared: null });
+    expect(stuck[0]!.tip).toMatchObject({
+      severity: 'severe',
+      field: 'paddy-1',
+      devices: ['gate-2'],
+      created: gaveUp.time,
+      action: { type: 'valve', device: 'gate-2', command: 'close' },
+    });
+    expect(stuck[0]!.tip.title.ja).toBe('田んぼ1号の水口が閉まったことを確認できません');
+    expect(stuck[0]!.tip.text.ja).toContain(
+      '自動制御「田んぼ1号の水位 3〜5 cm」が最大開放時間の20分に達したため、田んぼ1号の水口に閉じる指示を2回送りました',
+    );
   });
 });

@@ -30,8 +30,11 @@ import { DAY, HOUR, jst } from './fixtures.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const RULES_DIR = join(ROOT, 'edge/rules');
-/** The server raises one tip itself, for an approved recommendation. */
-const SERVER_TIP_FILES = [join(ROOT, 'dashboard/review/prescription-tip.ts')];
+/** The server raises two tips itself: for an approved recommendation, and for a valve its gateway could not close. */
+const SERVER_TIP_FILES = [
+  join(ROOT, 'dashboard/review/prescription-tip.ts'),
+  join(ROOT, 'dashboard/review/automations.ts'),
+];
 
 interface Written {
   file: string;
