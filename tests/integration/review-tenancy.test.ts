@@ -177,6 +177,7 @@ beforeAll(async () => {
   const token = server.ctx.auth.issueGatewayToken('gw-1', 'demo-farm');
   await server.ctx.auth.createUser('other-farmer', 'other-password-1', 'farmer', { farms: ['hok-farm'] });
   await server.ctx.auth.createUser('other-officer', 'other-password-1', 'officer', { regions: ['hokkaido'] });
+  await server.ctx.auth.createUser('other-partner', 'other-password-1', 'partner', { farms: ['hok-farm'] });
   const m: Manifest = demoManifest();
   m.devices.push({ id: 'gate-1', kit: 'hatake-water-gate', field: 'paddy-1' });
   const now = Date.now();
@@ -207,6 +208,7 @@ beforeAll(async () => {
     ['admin', undefined],
     ['other-farmer', 'other-password-1'],
     ['other-officer', 'other-password-1'],
+    ['other-partner', 'other-password-1'],
   ] as const)
     users[name] = await signIn(url, name, pw);
   ids.pending = pending.id;
@@ -296,13 +298,13 @@ describe('tenancy of every review, tip, automation and webhook route', () => {
 
   it('gives users of another farm or region 403/404 on every route that names the farm’s things, and no data in lists', async () => {
     const before = snapshot();
-    for (const who of ['other-farmer', 'other-officer']) {
+    for (const who of ['other-farmer', 'other-officer', 'other-partner']) {
       for (const r of routes) {
         const res = await call(users[who], r.method, r.path, bodyFor(r.method, r.path));
         const text = await res.text();
         const where = `${who} ${r.method} ${r.path} → ${res.status} ${text.slice(0, 200)}`;
         if (r.path.endsWith('decisions.csv')) {
-          // officers get their own region's decisions; farmers are refused
+          // officers get their own region's decisions; farmers and partners are refused
           if (res.status === 200) expect(text, where).not.toContain('demo-farm');
           else expect(res.status, where).toBe(403);
           continue;
