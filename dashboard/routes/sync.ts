@@ -255,6 +255,11 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
           });
         }
       }
+      // A device's health changed (its connection, or its last-seen and readings): the partner's
+      // health page fetches it again. One change per device, after the commit.
+      const touched = new Set(statuses.map((s) => s.device));
+      if (result.applied > 0) for (const device of lastSeen.keys()) touched.add(device);
+      for (const id of touched) ctx.live.emit('change', { farm: gw.farm, kind: 'device', id });
       // A gateway's report on an automation it was sent (applied or refused): the farmer's card
       // says so at once.
       for (const e of events) {

@@ -1,7 +1,7 @@
 // The live stream (Server-Sent Events, /api/v1/live): one stream per page load, shared by every
 // component that listens. `reading` events update sensor tiles; `change` events say a tip,
-// recommendation, review or automation of a farm changed, and the page showing it reloads that
-// list — so a tip raised on the gateway appears without a refresh. After a reconnect every
+// recommendation, review, automation or device of a farm changed, and the page showing it reloads
+// that list — so a tip raised on the gateway appears without a refresh. After a reconnect every
 // listener reloads: changes made while the phone had no signal were not heard.
 //
 // A watchdog keeps the page honest about the stream. The server writes a comment at least every

@@ -1,17 +1,20 @@
 // The IT partner's journey in a real browser, on pages headed by the farm's name: devices with
 // their health (a low battery flagged in words, by the battery-low rule's thresholds for the kit;
-// the latest radio signal a gateway heard them with)
-// and the gateway with its sync backlog, version and alerts — each said in Japanese from what the gateway sent (a device the
-// real gateway found silent, a full disk), the gateway's English kept, marked, for one the page has
-// no sentence for; each device's MQTT connection as the real gateway recorded it (connected, then
-// cut off: its last will), nothing while unknown; during a gateway outage, devices read as unknown
-// with the gateway named, not as silent; then provisioning — upload a manifest with one mistake,
-// see it at its line, said in Japanese by its code with the server's English as the detail, fix it
-// in the editor (meeting a second kind of mistake, said in a sentence of its own), be asked for the
-// gateway's address the manifest lacks (at its field, before provisioning), provision, and
-// download the new device's QR code and config (the QR code, decoded, is that config), with which
-// the device then logs in to the gateway's broker; then rotate that device's key from the key plan: the request asks for the
-// rotation, the new config comes once, and the gateway refuses the old secret.
+// the latest radio signal a gateway heard them with) and the gateway with its sync backlog,
+// version and alerts — each said in Japanese from what the gateway sent (a device the real
+// gateway found silent, a full disk), the gateway's English kept, marked, for one the page has no
+// sentence for; each device's MQTT connection as the real gateway recorded it (connected, then
+// cut off: its last will), nothing while unknown, shown as the gateway syncs it without reloading;
+// during a gateway outage, devices read as unknown with the gateway named, not as silent; then
+// provisioning — upload a manifest with one mistake, see it at its line, said in Japanese by its
+// code with the server's English as the detail, fix it in the editor (meeting a second kind of
+// mistake, said in a sentence of its own), be asked for the gateway's address the manifest lacks
+// (at its field, before provisioning), provision, and download the new device's QR code and
+// config (the QR code, decoded, is that config), with which the device then logs in to the
+// gateway's broker, its first reading bringing its row on the farm's page (open on a second
+// phone, never reloaded) from never heard to OK; then rotate that device's key from the key plan:
+// the request asks for the rotation, the new config comes once, and the gateway refuses the old
+// secret.
 // And when the server refuses — a manifest for another farm, a farm the partner does not serve, a
 // farmer on the provisioning page — the page says why: the refusal in Japanese by its code
 // (English on the switch), with the server's own reason beside it.
@@ -53,6 +56,16 @@ async function qrText(png: Buffer): Promise<string | undefined> {
   const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return jsQR(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), info.width, info.height)
     ?.data;
+}
+
+/** Marks the page's document, so sameDocument can tell whether it was reloaded since. */
+async function markDocument(p: Page): Promise<void> {
+  await p.evaluate(() => {
+    (window as unknown as { hatakeMark?: boolean }).hatakeMark = true;
+  });
+}
+async function sameDocument(p: Page): Promise<boolean> {
+  return p.evaluate(() => (window as unknown as { hatakeMark?: boolean }).hatakeMark === true);
 }
 
 /**
@@ -268,9 +281,10 @@ describe('the partner journey', () => {
     const onlineOf = async (id: string) => (await health()).find((d) => d.id === id)?.online;
     const row = page.getByTestId('health-water-1');
     const badge = row.getByTestId('device-online');
+    // From here on the page is never reloaded: what the gateway records shows up by itself.
+    await markDocument(page);
     // Not known (the gateway never said): nothing shown, on water-1 or any other such device.
     expect(await onlineOf('water-1')).toBeNull();
-    await page.reload();
     await row.waitFor();
     const unknown = (await health()).filter((d) => d.online === null);
     expect(unknown.length).toBeGreaterThan(0);
@@ -284,7 +298,6 @@ describe('the partner journey', () => {
       reconnectPeriod: 0,
     });
     await eventually(async () => (await onlineOf('water-1')) === true, 15_000);
-    await page.reload();
     await badge.waitFor();
     await expect.poll(() => badge.textContent(), POLL).toBe('接続中');
     // Beside the state badge, in the device's row header.
@@ -295,9 +308,9 @@ describe('the partner journey', () => {
     client.stream.destroy();
     await client.endAsync(true);
     await eventually(async () => (await onlineOf('water-1')) === false, 15_000);
-    await page.reload();
     await row.getByText('切断（最後の遺言）', { exact: true }).waitFor();
     await expect.poll(() => badge.textContent(), POLL).toBe('切断（最後の遺言）');
+    expect(await sameDocument(page)).toBe(true);
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
 
@@ -525,31 +538,54 @@ describe('the partner journey', () => {
     const registry = stack.server!.ctx.downlink.get('demo-farm', 'registry', 'registry')!.body as Registry;
     expect(registry.devices.find((d) => d.id === 'soil-2')!.secretHash).toBe(hashSecret(config.mqtt.secret));
     soil2Secret = config.mqtt.secret;
-    writeFileAtomic(join(stack.dir, 'registry.json'), JSON.stringify(registry));
-    const client = await eventually(
-      () =>
-        mqtt
-          .connectAsync(stack.mqttUrl, {
-            username: 'soil-2',
-            password: config.mqtt.secret,
-            reconnectPeriod: 0,
-          })
-          .catch(() => undefined),
-      10_000,
-      200,
-    );
-    await client.publishAsync(config.mqtt.topic, JSON.stringify({ values: { soil_temperature: 12.5 } }), {
-      qos: 1,
-    });
-    await client.endAsync();
+    // The partner, standing by the kit, watches it on the farm's page (a second phone): provisioned,
+    // nothing heard from it yet.
+    const watcher = await phonePage(browser, stack.httpUrl);
+    try {
+      await signInAs(watcher, 'demo-partner');
+      await watcher.goto('/#/partner/demo-farm');
+      const row = watcher.getByTestId('health-soil-2');
+      await row.waitFor();
+      const state = row.locator('th .badge').first();
+      const lastSeen = row.locator('td').nth(1);
+      const quality = row.locator('td').last();
+      await expect.poll(() => state.textContent(), POLL).toBe('未受信');
+      await expect.poll(() => lastSeen.textContent(), POLL).toBe('データなし');
+      await expect.poll(() => quality.textContent(), POLL).toBe('—');
+      await markDocument(watcher);
+
+      writeFileAtomic(join(stack.dir, 'registry.json'), JSON.stringify(registry));
+      const client = await eventually(
+        () =>
+          mqtt
+            .connectAsync(stack.mqttUrl, {
+              username: 'soil-2',
+              password: config.mqtt.secret,
+              reconnectPeriod: 0,
+            })
+            .catch(() => undefined),
+        10_000,
+        200,
+      );
+      await client.publishAsync(config.mqtt.topic, JSON.stringify({ values: { soil_temperature: 12.5 } }), {
+        qos: 1,
+      });
+      await client.endAsync();
+      // Its first reading reaches the gateway, the gateway syncs it, and the row says so by
+      // itself: OK, heard just now (not stale), one reading counted in its data quality.
+      await expect.poll(() => state.textContent(), { ...POLL, timeout: 20_000 }).toBe('正常');
+      await expect.poll(async () => (await row.getAttribute('class')) ?? '', POLL).toBe('');
+      await expect.poll(() => lastSeen.locator('time').getAttribute('class'), POLL).toBe('fresh');
+      await expect.poll(() => lastSeen.textContent(), POLL).toMatch(/秒前|今/);
+      await expect.poll(() => quality.textContent(), POLL).toMatch(/^\d+(\.\d)?% 正常/);
+      expect(await sameDocument(watcher)).toBe(true);
+      await screenshots(watcher, 'partner-device-online');
+    } finally {
+      await watcher.context().close();
+    }
     const partner = await signIn(stack.httpUrl, 'demo-partner');
-    const soil2 = await eventually(async () => {
-      const health = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as {
-        devices: { id: string; provisioned: boolean; state: string }[];
-      };
-      return health.devices.find((d) => d.id === 'soil-2' && d.state === 'ok');
-    }, 10_000);
-    expect(soil2.provisioned).toBe(true);
+    const health = (await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth;
+    expect(health.devices.find((d) => d.id === 'soil-2')).toMatchObject({ provisioned: true, state: 'ok' });
   });
 
   it('rotates one device’s key from the key plan: the request asks for it, the new config comes once, the old secret is refused', async () => {

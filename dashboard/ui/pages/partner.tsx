@@ -1,7 +1,8 @@
 // The IT partner's pages, each headed by the farm's name (its id beside it): a farm's kits and
 // devices with their health (unknown, with the gateway named, while the farm's gateways have not
-// synced since a device was due), battery (a low one flagged in words, by the thresholds of the
-// battery-low rule the farmer's tip comes from) and MQTT connection
+// synced since a device was due; fetched again by itself when a sync brings a device's readings or
+// connection, so a kit being commissioned is seen coming online), battery (a low one flagged in
+// words, by the thresholds of the battery-low rule the farmer's tip comes from) and MQTT connection
 // (connected, or disconnected by its last will, as the gateway recorded it) and its gateways with
 // their sync backlog, throughput, version and alerts (each said in the reader's language from what
 // the gateway sent, its English kept where the page has no sentence); the settings sent down to
@@ -13,7 +14,7 @@
 // where the manifest has none and new keys need it, provision, download the device configs, QR
 // codes and the printable sheet.
 import { Fragment } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { FarmView } from '../../../protocol/api.ts';
 import type { RemoteGatewayConfig } from '../../../protocol/gateway-config.ts';
 import type {
@@ -32,6 +33,7 @@ import { api, ApiError } from '../api.ts';
 import { useI18n } from '../i18n.ts';
 import { isKnownProblemCode, problemPlace, problemText } from '../manifest-problems.ts';
 import { alertText, fmtDuration, gatewayNotSyncingText, type Part } from '../gateway-alerts.ts';
+import { useLiveChanges } from '../live.ts';
 import { href } from '../route.ts';
 import { fmtNumber, fmtTime, fmtValue } from '../format.ts';
 import {
@@ -65,11 +67,53 @@ import {
 
 const enc = encodeURIComponent;
 
+/** A farm's health is fetched again at most this often while its devices keep changing. */
+const HEALTH_REFRESH_MS = 3_000;
+
+/**
+ * `fn` at once, then at most once every `ms`: calls during the wait make one more call at its end
+ * (so the last change is always shown), however many there were.
+ */
+function useThrottled(fn: () => void, ms: number): () => void {
+  const cb = useRef(fn);
+  cb.current = fn;
+  const last = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return useCallback(() => {
+    if (timer.current !== undefined) return;
+    const run = () => {
+      timer.current = undefined;
+      last.current = Date.now();
+      cb.current();
+    };
+    const wait = last.current + ms - Date.now();
+    if (wait <= 0) run();
+    else timer.current = setTimeout(run, wait);
+  }, [ms]);
+}
+
 export function PartnerFarm({ farm }: { farm: string }) {
   const { t, lang } = useI18n();
   const h = useLoad(() => api<FarmHealth>(`/api/v1/farms/${enc(farm)}/health`), farm);
   // The server's gateway list adds what the health view lacks: the throughput it measured.
   const gwList = useLoad(() => api<GatewayRow[]>('/api/v1/gateways'), `gateway-list-${farm}`);
+  // A kit being commissioned comes online on this page by itself: a gateway's sync that brings a
+  // device's readings or its connection (the server's `device` change, dashboard/routes/sync.ts),
+  // or a reconnected stream, fetches the health again — throttled, as a gateway syncs often.
+  useLiveChanges(
+    farm,
+    ['device'],
+    useThrottled(() => {
+      h.reload();
+      gwList.reload();
+    }, HEALTH_REFRESH_MS),
+  );
+  // A refresh keeps the rows in place while it loads; one that fails keeps them too, its error
+  // said above them.
+  const lastHealth = useRef<FarmHealth | undefined>(undefined);
+  if (h.data) lastHealth.current = h.data;
+  const health = h.data ?? (lastHealth.current?.farm === farm ? lastHealth.current : undefined);
   const throughput = (id: string) => {
     const perMin = gwList.data?.find((r) => r.id === id)?.throughput;
     if (perMin === undefined) return '—';
@@ -90,8 +134,8 @@ export function PartnerFarm({ farm }: { farm: string }) {
         <a href={href('partner', farm, 'provision')}>{t('navProvision')}</a>
       </p>
       <ErrorBox error={h.error} />
-      {h.firstLoading ? <Loading /> : null}
-      {h.data ? (
+      {h.firstLoading && !health ? <Loading /> : null}
+      {health ? (
         <>
           <Section title={t('devices')} id="dev-h">
             {/* On a phone the table scrolls sideways rather than breaking "12.6 V" or 最終受信 apart. */}
@@ -108,7 +152,7 @@ export function PartnerFarm({ farm }: { farm: string }) {
                   </tr>
                 </thead>
                 <tbody>
-                  {h.data.devices.map((d) => (
+                  {health.devices.map((d) => (
                     <tr key={d.id} class={d.state === 'ok' ? '' : 'stale-row'} data-testid={`health-${d.id}`}>
                       <th scope="row">
                         {d.name ?? d.id}{' '}
@@ -168,10 +212,10 @@ export function PartnerFarm({ farm }: { farm: string }) {
                 </tbody>
               </table>
             </div>
-            {h.data.devices.length === 0 ? <p class="muted">{t('noDevices')}</p> : null}
+            {health.devices.length === 0 ? <p class="muted">{t('noDevices')}</p> : null}
           </Section>
           <Section title={t('gateways')} id="gw-h">
-            {h.data.gateways.map((g) => (
+            {health.gateways.map((g) => (
               <div key={g.id} class="gateway" data-testid={`gateway-${g.id}`}>
                 <h3 translate={false}>{g.id}</h3>
                 <dl class="dl">
@@ -189,7 +233,7 @@ export function PartnerFarm({ farm }: { farm: string }) {
                   <dd translate={false}>{g.ackedSeq}</dd>
                 </dl>
                 {g.revoked ? <p class="badge warn">{t('revoked')}</p> : null}
-                <UnknownDevices gateway={g.id} devices={h.data!.devices} />
+                <UnknownDevices gateway={g.id} devices={health.devices} />
                 {g.alerts.length ? (
                   <ul class="log">
                     {g.alerts.map((a) => (
@@ -201,11 +245,11 @@ export function PartnerFarm({ farm }: { farm: string }) {
                 ) : null}
               </div>
             ))}
-            {h.data.gateways.length === 0 ? <p class="muted">{t('noGateways')}</p> : null}
+            {health.gateways.length === 0 ? <p class="muted">{t('noGateways')}</p> : null}
           </Section>
         </>
       ) : null}
-      <GatewaySettings key={farm} farm={farm} health={h.data?.gateways} reloadHealth={h.reload} />
+      <GatewaySettings key={farm} farm={farm} health={health?.gateways} reloadHealth={h.reload} />
       <Section title={t('kitCatalogue')} id="kits-h">
         <ul class="list">
           {(kits.data ?? []).map((k) => (
