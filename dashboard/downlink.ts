@@ -4,7 +4,7 @@
 // "everything after version N" and applies each atomically. The signature covers the whole
 // document — farm, kind, id, version, withdrawal and body (protocol/downlink.ts) — not the body
 // alone, so nothing of it can be changed on the way.
-import { DOWNLINK_SIGNED_AS, downlinkSigningText } from '../protocol/downlink.ts';
+import { DOWNLINK_SIGNED_AS, downlinkSigningText, type DownlinkWireDocument } from '../protocol/downlink.ts';
 import { migrate, type Db } from '../runtime/sqlite.ts';
 import type { LiveHub } from './live.ts';
 
@@ -33,6 +33,18 @@ export interface DownlinkDocument {
   created: number;
   /** True when the document withdraws an earlier one (e.g. a deleted automation). */
   deleted: boolean;
+}
+
+/** A document as the downlink page sends it to a gateway (GET /api/v1/gateways/me/downlink). */
+export function wireDocument(d: DownlinkDocument): DownlinkWireDocument {
+  return {
+    kind: d.kind,
+    id: d.id,
+    version: d.version,
+    bodyJson: d.bodyJson,
+    signature: d.signature,
+    deleted: d.deleted,
+  };
 }
 
 const SCHEMA = `

@@ -16,6 +16,7 @@ import { migrate, type Db } from '../../runtime/sqlite.ts';
 import type { App, ServerContext } from '../server.ts';
 import { requireGateway, requireSession } from '../server.ts';
 import type { User } from '../auth.ts';
+import { wireDocument } from '../downlink.ts';
 
 const GatewayView = Type.Object({
   id: Type.String(),
@@ -256,14 +257,7 @@ export async function gatewayRoutes(
       return {
         farm: gw.farm,
         latest: ctx.downlink.latestVersion(gw.farm),
-        documents: docs.map((d) => ({
-          kind: d.kind,
-          id: d.id,
-          version: d.version,
-          bodyJson: d.bodyJson,
-          signature: d.signature,
-          deleted: d.deleted,
-        })),
+        documents: docs.map(wireDocument),
       };
     },
   );

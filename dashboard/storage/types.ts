@@ -13,7 +13,8 @@ export interface FarmReading extends Reading {
  * `duplicates` are rows recognised as already held: the SQLite store knows this exactly; the
  * InfluxDB store overwrites a held point with itself (same key, same value — the stored effect
  * is the same) and so counts only repeats within one call. `rejected` rows cannot be stored at
- * all (a time outside 1970…2261, a non-finite number, older than the raw retention period) and
+ * all (a time outside 1970…2261, a non-finite number; with InfluxDB, older than the long-term
+ * retention period) and
  * are logged; they never make the whole call fail, so one bad row cannot block a gateway's
  * outbox.
  */

@@ -17,6 +17,7 @@ import { registerGateway } from '../../gateway/register.ts';
 import { REMOTE_CONFIG_FILE } from '../../gateway/remote-config.ts';
 import { DEMO_PASSWORD } from '../../dashboard/demo.ts';
 import type { HatakeServer } from '../../dashboard/server.ts';
+import { wireDocument } from '../../dashboard/downlink.ts';
 import {
   DOWNLINK_SIGNED_AS,
   downlinkSigningText,
@@ -222,15 +223,7 @@ const remoteConfigFile = () => join(gw().config.dataDir, REMOTE_CONFIG_FILE);
 
 /** The wire form of the server's current document of a kind and id. */
 function wire(farm: string, kind: 'config' | 'stage', id: string): DownlinkWireDocument {
-  const d = server.ctx.downlink.get(farm, kind, id)!;
-  return {
-    kind: d.kind,
-    id: d.id,
-    version: d.version,
-    bodyJson: d.bodyJson,
-    signature: d.signature,
-    deleted: d.deleted,
-  };
+  return wireDocument(server.ctx.downlink.get(farm, kind, id)!);
 }
 
 describe('the downlink envelope, between a real server and a real gateway', () => {
