@@ -59,6 +59,11 @@ export async function makeTestCa(name = 'hatake test CA'): Promise<{
 }
 
 export class ServerFront {
+  /**
+   * A status (404, 403…) to answer every request with, after reading it, as a reverse proxy's own
+   * HTML page during maintenance (nginx's); null forwards.
+   */
+  maintenance: number | null = null;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   readonly seen: SeenRequest[] = [];
@@ -101,6 +106,17 @@ export class ServerFront {
   private forward(req: IncomingMessage, res: ServerResponse): void {
     const seen: SeenRequest = { method: req.method ?? '', path: req.url ?? '', status: null, at: Date.now() };
     this.seen.push(seen);
+    const status = this.maintenance;
+    if (status !== null) {
+      req.resume();
+      req.on('end', () => {
+        seen.status = status;
+        const page = `<html>\r\n<head><title>${status}</title></head>\r\n<body>\r\n<center><h1>${status}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
+        res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(page) });
+        res.end(page);
+      });
+      return;
+    }
     const up = request(
       {
         host: this.target.hostname,

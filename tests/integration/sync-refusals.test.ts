@@ -10,7 +10,6 @@
 // - the backlog outgrows its budget while a batch is on its way: the rows of that batch are not
 //   aggregated or dropped under it, so no reading reaches the server twice (raw and in an
 //   aggregate), and the report's counts match what arrived.
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -22,6 +21,7 @@ import { DEAD_LETTER_HEAD_BYTES, type GatewayStore, type OutboxRow } from '../..
 import type { HatakeServer } from '../../dashboard/server.ts';
 import { demoRecommendation } from '../helpers/recommendation.ts';
 import { demoTip } from '../helpers/tip.ts';
+import { ServerFront } from '../helpers/server-front.ts';
 import { eventually, quietLog, startServer, startStack, type Stack } from '../helpers/stack.ts';
 
 const HOUR = 3_600_000;
@@ -71,67 +71,6 @@ function countingFetch(posts: { at: number; items: number }[]) {
     posts.push({ at: Date.now(), items: batch.items.length });
     return fetch(u, init);
   };
-}
-
-/**
- * A reverse proxy in front of the server, as a farm's server may sit behind nginx: forwards
- * everything, or during "maintenance" answers every request with its own HTML page (404, 403…)
- * after reading the request, as nginx does.
- */
-class MaintenanceProxy {
-  maintenance: number | null = null;
-  readonly seen: { path: string; status: number; at: number }[] = [];
-  url = '';
-  private server: Server | undefined;
-  private readonly target: URL;
-
-  constructor(target: string) {
-    this.target = new URL(target);
-  }
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    this.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const status = this.maintenance;
-    if (status !== null) {
-      req.resume();
-      req.on('end', () => {
-        this.seen.push({ path: req.url ?? '', status, at: Date.now() });
-        const page = `<html>\r\n<head><title>${status}</title></head>\r\n<body>\r\n<center><h1>${status}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
-        res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(page) });
-        res.end(page);
-      });
-      return;
-    }
-    const up = request(
-      {
-        host: this.target.hostname,
-        port: this.target.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: this.target.host },
-      },
-      (upRes) => {
-        this.seen.push({ path: req.url ?? '', status: upRes.statusCode ?? 0, at: Date.now() });
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        res.flushHeaders();
-        upRes.pipe(res);
-        res.on('close', () => upRes.destroy());
-      },
-    );
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
 }
 
 describe('sync refusals and the budget during a drain', () => {
@@ -315,7 +254,8 @@ describe('sync refusals and the budget during a drain', () => {
   });
 
   it('keeps everything while a reverse proxy answers 404 and 403 pages, says so in the health, and delivers it all after', async () => {
-    const proxy = new MaintenanceProxy(url);
+    // A reverse proxy in front of the server, as a farm's server may sit behind nginx.
+    const proxy = new ServerFront(url);
     await proxy.start();
     proxy.maintenance = 404;
     const token = server.ctx.auth.issueGatewayToken('gw-test', 'demo-farm');
