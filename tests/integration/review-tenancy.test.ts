@@ -15,6 +15,7 @@ import { recommend } from '../../edge/recommend/recommend.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR } from '../../models/paths.ts';
 import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
 import { DEMO_AUTOMATION } from '../helpers/route-walk.ts';
+import { paddyWaterTip as waterTip } from '../helpers/tip.ts';
 
 const TAGS = ['review', 'recommendations', 'tips', 'automations', 'webhooks'];
 let server: HatakeServer;
@@ -71,32 +72,8 @@ async function recommendation(now: number) {
   }
 }
 
-function tip(id: string, now: number): Tip {
-  return {
-    id,
-    kind: 'paddy_water',
-    severity: 'warning',
-    farm: 'demo-farm',
-    field: 'paddy-1',
-    devices: ['water-1'],
-    title: { ja: '水位が低い', en: 'Water level low' },
-    text: { ja: '水位 0.5 cm（目標 3–5 cm）', en: 'Level 0.5 cm (target 3–5 cm)' },
-    evidence: {
-      rule: { id: 'paddy-water-level', version: '1.0.0', params: 'defaults' },
-      sources: [{ citation: 'test' }],
-      points: [
-        { device: 'water-1', metric: 'water_level', value: 0.5, unit: 'cm', time: now, role: 'latest' },
-      ],
-      thresholds: [],
-      quantities: [],
-    },
-    action: { type: 'water_level', field: 'paddy-1', device: 'water-1', minCm: 3, maxCm: 5 },
-    created: now,
-    expires: now + 12 * 3_600_000,
-    dedupKey: `paddy_water:demo-farm:paddy-1:${id}`,
-    reason: 'new',
-  };
-}
+const tip = (id: string, now: number): Tip =>
+  waterTip({ id, now, dedupKey: `paddy_water:demo-farm:paddy-1:${id}` });
 
 /** A path with concrete ids of the demo farm's things. */
 function concrete(path: string): string {

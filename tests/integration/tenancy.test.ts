@@ -26,6 +26,7 @@ import {
 } from '../helpers/stack.ts';
 import { irrigationTip, seedImagery, SeedGateway, wheatRecommendation } from '../e2e/seed.ts';
 import { DEMO_AUTOMATION, DEMO_QUERY } from '../helpers/route-walk.ts';
+import { paddyWaterTip as waterTip } from '../helpers/tip.ts';
 
 type Fetcher = (path: string, init?: RequestInit) => Promise<Response>;
 
@@ -399,39 +400,13 @@ function ownVerdict(p: Probe, want: string | undefined): string | undefined {
 const anonymous: Fetcher = (path, init = {}) => fetch(`${stack.httpUrl}${path}`, init);
 
 /** A paddy water-level tip, as the paddy-water rule would raise it: "automate" keeps the level with gate-1. */
-function paddyWaterTip(now = Date.now()): Tip {
-  return {
+const paddyWaterTip = (now = Date.now()): Tip =>
+  waterTip({
     id: `tip-water-paddy-1-${Math.floor(now / 1000)}`,
-    kind: 'paddy_water',
-    severity: 'warning',
-    farm: 'demo-farm',
-    field: 'paddy-1',
-    devices: ['water-1'],
-    title: { ja: '水位が低い', en: 'Water level low' },
-    text: { ja: '水位 0.5 cm（目標 3–5 cm）', en: 'Level 0.5 cm (target 3–5 cm)' },
-    evidence: {
-      rule: { id: 'paddy-water-level', version: '1.0.0', params: 'defaults' },
-      sources: [{ citation: 'test' }],
-      points: [
-        {
-          device: 'water-1',
-          metric: 'water_level',
-          value: 0.5,
-          unit: 'cm',
-          time: now - 600_000,
-          role: 'latest',
-        },
-      ],
-      thresholds: [],
-      quantities: [],
-    },
-    action: { type: 'water_level', field: 'paddy-1', device: 'water-1', minCm: 3, maxCm: 5 },
+    now,
     created: now - 300_000,
-    expires: now + 12 * 3_600_000,
-    dedupKey: 'paddy_water:demo-farm:paddy-1',
-    reason: 'new',
-  };
-}
+    measured: now - 600_000,
+  });
 
 /** The JSON body bodyFor makes for a route, as a value. */
 function bodyJson(key: string): unknown {
