@@ -260,6 +260,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const touched = new Set(statuses.map((s) => s.device));
       if (result.applied > 0) for (const device of lastSeen.keys()) touched.add(device);
       for (const id of touched) ctx.live.emit('change', { farm: gw.farm, kind: 'device', id });
+      // The gateway's own report (backlog, version, alerts): its row on the same page.
+      if (batch.status) ctx.live.emit('change', { farm: gw.farm, kind: 'gateway', id: gw.id });
       // A gateway's report on an automation it was sent (applied or refused): the farmer's card
       // says so at once.
       for (const e of events) {

@@ -100,10 +100,11 @@ export function PartnerFarm({ farm }: { farm: string }) {
   const gwList = useLoad(() => api<GatewayRow[]>('/api/v1/gateways'), `gateway-list-${farm}`);
   // A kit being commissioned comes online on this page by itself: a gateway's sync that brings a
   // device's readings or its connection (the server's `device` change, dashboard/routes/sync.ts),
-  // or a reconnected stream, fetches the health again — throttled, as a gateway syncs often.
+  // a gateway's own report (`gateway`: backlog, version, alerts), or a reconnected stream, fetches
+  // the health again — throttled, as a gateway syncs often.
   useLiveChanges(
     farm,
-    ['device'],
+    ['device', 'gateway'],
     useThrottled(() => {
       h.reload();
       gwList.reload();
