@@ -11,7 +11,7 @@
 // backlog over its budget) are in the store's rollups, so the hourly and daily charts count them;
 // the 24 h chart draws their means among the raw points.
 import type { Series, SeriesRange } from '../../protocol/views.ts';
-import { isSummed } from '../../protocol/metrics.ts';
+import { isMetricName, isSummed, METRICS } from '../../protocol/metrics.ts';
 import { DEFAULT_TIMEZONE, dateToDay, localDay, startOfLocalDay } from '../../edge/rules/local-time.ts';
 import { HOUR_MS, type ReadingStore } from '../storage/types.ts';
 
@@ -142,5 +142,8 @@ async function unitOf(
   const [raw] = await store.readings({ ...key, from, to, limit: 1 });
   if (raw) return raw.unit;
   const [hour] = await store.gatewayHours({ ...key, from: firstHour, to: firstHour + HOUR_MS });
-  return hour?.unit ?? '';
+  if (hour) return hour.unit;
+  // Only rolled-up hours in range (e.g. readings InfluxDB kept past its raw period): the metric's
+  // storage unit, which every stored reading of a known metric has.
+  return isMetricName(key.metric) ? METRICS[key.metric].unit : '';
 }

@@ -139,6 +139,17 @@ describe.each(adapters)('readings older than the raw retention period: $name', (
     expect(week.v.slice(0, 2).map((v) => Number(v!.toFixed(9)))).toEqual([0.35, 0.9]);
     expect(week.min?.slice(0, 2)).toEqual([0.2, 0.9]);
     expect(week.max?.slice(0, 2)).toEqual([0.5, 0.9]);
+    // A device with nothing but rolled-up hours in range still says its unit.
+    const onlyLate = await seriesOf(store, {
+      farm: 'f',
+      device: 'b',
+      metric: 'soil_vwc',
+      range: '7d',
+      plantingDate: null,
+      now,
+    });
+    expect(onlyLate.v.slice(0, 1)).toEqual([0.6]);
+    expect(onlyLate.unit).toBe('m3/m3');
     const season = await seriesOf(store, {
       farm: 'f',
       device: 'a',
