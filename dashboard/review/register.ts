@@ -34,6 +34,8 @@ export async function registerReview(app: App, ctx: ServerContext): Promise<Revi
     effects,
   });
   const tips = new Tips({ db: ctx.db, access, automations, webhooks, effects });
+  // The automations' logs raise the server's tip about a valve that never reported closed.
+  automations.setTips(tips);
   const reviews = new Reviews({
     db: ctx.db,
     access,

@@ -57,8 +57,6 @@ export class Tips {
 
   constructor(deps: TipDeps) {
     this.d = deps;
-    // The automations' logs raise the server's tip about a valve that never reported closed.
-    deps.automations.setTips(this);
   }
 
   private get db(): Db {
