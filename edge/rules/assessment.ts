@@ -46,6 +46,17 @@ export function eventTrigger(holds: boolean): Trigger {
   return { value: holds ? 1 : 0, comparison: '>=', threshold: 1, hysteresis: 0 };
 }
 
+/**
+ * The lifecycle trigger of a tip that asks to scout within a window after a day it was judged
+ * on: 1 (raise, or renew at expiry) while that day was judged less than `fireMs` ago — the tip's
+ * lifetime, so a later such day renews an expired tip but the same day never does; 0 (hold,
+ * raise nothing) for the rest of the scouting window; −1 (clear) after it or without such a day.
+ */
+export function scoutingTrigger(sinceJudgedMs: number, fireMs: number, windowMs: number): Trigger {
+  const value = sinceJudgedMs < Math.min(fireMs, windowMs) ? 1 : sinceJudgedMs < windowMs ? 0 : -1;
+  return { value, comparison: '>=', threshold: 1, hysteresis: 1 };
+}
+
 export interface LifecyclePolicy {
   /** How long a raised tip stays live. */
   ttlMs: number;

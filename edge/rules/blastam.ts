@@ -17,11 +17,11 @@ import {
   checkParams,
   dedupKey,
   makeDraft,
+  scoutingTrigger,
   thresholdEvidence,
   type Assessment,
   type Rule,
   type RuleResult,
-  type Trigger,
 } from './assessment.ts';
 import { prepare, type RuleContext, type RuleNote } from './context.ts';
 import { resolveCrop } from './crops.ts';
@@ -137,17 +137,6 @@ function consistent(p: BlastamParams): string | undefined {
 }
 
 export type BlastamCode = '●' | '1' | '2' | '3' | '4' | '-' | '?';
-
-/**
- * The lifecycle trigger of a tip that asks to scout within a window after a day it was judged
- * on: 1 (raise, or renew at expiry) while that day was judged less than `fireMs` ago — the tip's
- * lifetime, so a later such day renews an expired tip but the same day never does; 0 (hold,
- * raise nothing) for the rest of the scouting window; −1 (clear) after it or without such a day.
- */
-export function scoutingTrigger(sinceJudgedMs: number, fireMs: number, windowMs: number): Trigger {
-  const value = sinceJudgedMs < Math.min(fireMs, windowMs) ? 1 : sinceJudgedMs < windowMs ? 0 : -1;
-  return { value, comparison: '>=', threshold: 1, hysteresis: 1 };
-}
 
 /** The BLASTAM decision table for one wet period. */
 export function blastamCode(

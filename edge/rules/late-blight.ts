@@ -6,11 +6,11 @@
 // midnight after it); the condition holds that long, so the next day failing the criteria does
 // not clear it, and a period still going on when the tip expires renews it.
 import { Type, type Static } from '@sinclair/typebox';
-import { scoutingTrigger } from './blastam.ts';
 import {
   checkParams,
   dedupKey,
   makeDraft,
+  scoutingTrigger,
   thresholdEvidence,
   type Assessment,
   type Rule,

@@ -9,9 +9,9 @@ import {
   blastamCode,
   blastamDays,
   blastamRule,
-  scoutingTrigger,
   wetPeriods,
 } from '../../../edge/rules/blastam.ts';
+import { scoutingTrigger } from '../../../edge/rules/assessment.ts';
 import { emptyTipState, stepTips, type TipState } from '../../../edge/rules/lifecycle.ts';
 import type { WeatherHour } from '../../../edge/rules/hourly-weather.ts';
 import { localDay } from '../../../edge/rules/local-time.ts';
