@@ -112,6 +112,8 @@ export type ZoneInputCollection = Static<typeof ZoneInputCollection>;
 export const REVIEW_STATUSES = ['pending_review', 'edited', 'approved', 'rejected', 'superseded'] as const;
 export const ReviewStatus = Type.Union(REVIEW_STATUSES.map((s) => Type.Literal(s)));
 export type ReviewStatus = Static<typeof ReviewStatus>;
+/** The statuses still waiting for an officer: what the review queue lists as `open`. */
+export const OPEN_REVIEW_STATUSES: readonly ReviewStatus[] = ['pending_review', 'edited'];
 
 /** One input value as the model saw it, with where it came from and when it was observed. */
 export const InputValue = Type.Object(

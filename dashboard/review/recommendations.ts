@@ -7,7 +7,12 @@
 // or by the farm's auto-approval policy for a named model under a rate ceiling) is published
 // down to the farm's gateways; only approved recommendations are shown to farmers.
 import { HatakeError } from '../../protocol/errors.ts';
-import { effectiveRate, type Recommendation, type ReviewStatus } from '../../protocol/recommendation.ts';
+import {
+  effectiveRate,
+  OPEN_REVIEW_STATUSES,
+  type Recommendation,
+  type ReviewStatus,
+} from '../../protocol/recommendation.ts';
 import type {
   ApproveBody,
   ApprovedRecommendation,
@@ -69,7 +74,7 @@ interface Actor {
   role: string;
 }
 
-const OPEN: ReviewStatus[] = ['pending_review', 'edited'];
+const OPEN = OPEN_REVIEW_STATUSES;
 const SYSTEM: Actor = { name: 'system', role: 'system' };
 const AUTO: Actor = { name: 'auto-approval', role: 'system' };
 const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;

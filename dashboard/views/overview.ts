@@ -2,7 +2,7 @@
 // NDVI (lowest first: where to look), and every farm with how fresh its data is, so a farm whose
 // gateway or sensors went quiet stands out, and how many of its recommendations wait for review.
 import type { RegionOverview } from '../../protocol/views.ts';
-import type { ReviewStatus } from '../../protocol/recommendation.ts';
+import { OPEN_REVIEW_STATUSES as OPEN } from '../../protocol/recommendation.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import { HOUR_MS } from '../storage/types.ts';
@@ -22,9 +22,6 @@ export function intervalMs(catalogue: Catalogue, kit: string | null): number {
 }
 
 const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
-
-/** The statuses the review queue lists by default (`open`: dashboard/review/recommendations.ts). */
-const OPEN: readonly ReviewStatus[] = ['pending_review', 'edited'];
 
 /**
  * The overview of `farms` (the caller's visible farms). `reviewFarms` are those whose
