@@ -256,12 +256,15 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         }
       }
       // A device's health changed (its connection, or its last-seen and readings): the partner's
-      // health page fetches it again. One change per device, after the commit.
-      const touched = new Set(statuses.map((s) => s.device));
-      if (result.applied > 0) for (const device of lastSeen.keys()) touched.add(device);
-      for (const id of touched) ctx.live.emit('change', { farm: gw.farm, kind: 'device', id });
-      // The gateway's own report (backlog, version, alerts): its row on the same page.
-      if (batch.status) ctx.live.emit('change', { farm: gw.farm, kind: 'gateway', id: gw.id });
+      // health page fetches it again. One change per device, after the commit — built only when a
+      // browser is listening (a batch may name hundreds of devices).
+      if (ctx.live.listenerCount('change') > 0) {
+        const touched = new Set(statuses.map((s) => s.device));
+        if (result.applied > 0) for (const device of lastSeen.keys()) touched.add(device);
+        for (const id of touched) ctx.live.emit('change', { farm: gw.farm, kind: 'device', id });
+        // The gateway's own report (backlog, version, alerts): its row on the same page.
+        if (batch.status) ctx.live.emit('change', { farm: gw.farm, kind: 'gateway', id: gw.id });
+      }
       // A gateway's report on an automation it was sent (applied or refused): the farmer's card
       // says so at once.
       for (const e of events) {
