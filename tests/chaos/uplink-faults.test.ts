@@ -1,5 +1,5 @@
 // Store-and-forward under a bad uplink: a proxy that drops connections, stalls them and cuts the
-// server's answer mid-response; and a server killed with SIGKILL in the middle of a batch. In
+// server's answer mid-response; and a server killed with SIGKILL as a batch leaves and after it stored one (its answer lost). In
 // both, every reading arrives exactly once.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deviceTopic } from '../../protocol/topics.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
-import type { SyncBatch } from '../../protocol/sync.ts';
+import type { SyncAck, SyncBatch } from '../../protocol/sync.ts';
 import { FaultyProxy } from '../helpers/faulty-proxy.ts';
 import { ServerProcess } from '../helpers/server-process.ts';
 import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
@@ -140,6 +140,15 @@ describe('server killed with SIGKILL during a batch', () => {
     for (let i = 0; i < N; i += 5000) stack.gateway.store.commit(readings.slice(i, i + 5000), [], Date.now());
     const { SyncClient } = await import('../../gateway/sync-client.ts');
     const { quietLog } = await import('../helpers/stack.ts');
+    // Two kills, one at each dangerous moment of a batch:
+    // 'sent'    — SIGKILL as the request leaves: the server dies with the batch on the wire or
+    //             half applied (its transaction rolls back), never between two batches;
+    // 'applied' — SIGKILL after the server has stored the batch and answered, the answer lost on
+    //             the way: the gateway must send the batch again and the server must take the
+    //             resend as a no-op (its ack says every item was already held).
+    let arm: { at: 'sent' | 'applied'; done: () => void } | undefined;
+    const killed: { at: 'sent' | 'applied'; batch: SyncBatch }[] = [];
+    const acks: { batch: SyncBatch; ack: SyncAck }[] = [];
     const sync = new SyncClient(
       stack.gateway.store,
       {
@@ -150,47 +159,75 @@ describe('server killed with SIGKILL during a batch', () => {
         batchMaxItems: 500,
         batchDelayMs: 10,
         backoffCapMs: 300,
-        // Once armed, the next sync request is followed at once by SIGKILL to the server: the
-        // process dies with that batch on the wire or half applied, never between two batches.
-        fetch: (url, init) => {
-          const res = fetch(url, init);
-          const kill = killDuring;
-          killDuring = undefined;
-          if (kill) {
-            sentBeforeKill = JSON.parse(gunzipSync(init.body as Uint8Array).toString()) as SyncBatch;
-            kill();
+        fetch: async (url, init) => {
+          const batch = JSON.parse(gunzipSync(init.body as Uint8Array).toString()) as SyncBatch;
+          const armed = arm;
+          arm = undefined;
+          if (armed?.at === 'sent') {
+            killed.push({ at: 'sent', batch });
+            const res = fetch(url, init);
+            void server.kill('SIGKILL').then(armed.done);
+            return res;
           }
+          const res = await fetch(url, init);
+          if (armed?.at === 'applied') {
+            killed.push({ at: 'applied', batch });
+            await server.kill('SIGKILL');
+            armed.done();
+            throw new TypeError('fetch failed: the connection closed before the answer was read');
+          }
+          if (res.ok) acks.push({ batch, ack: (await res.clone().json()) as SyncAck });
           return res;
         },
       },
       quietLog(),
     );
-    let killDuring: (() => void) | undefined;
-    let sentBeforeKill: SyncBatch | undefined;
     cleanups.push(() => sync.stop());
     const countAtServer = () => {
       const db = new Database(join(dir, 'server', 'server.db'), { readonly: true });
       try {
-        return (
-          db
-            .prepare("SELECT COUNT(*) AS n FROM readings WHERE farm = 'demo-farm' AND metric = 'battery'")
-            .get() as { n: number }
-        ).n;
+        return db
+          .prepare(
+            "SELECT COUNT(*) AS n, COALESCE(SUM((time - ?) / 60000), 0) AS minutes FROM readings WHERE farm = 'demo-farm' AND metric = 'battery'",
+          )
+          .get(t0) as { n: number; minutes: number };
       } finally {
         db.close();
       }
     };
+    const killAt = async (at: 'sent' | 'applied') => {
+      await new Promise<void>((done) => (arm = { at, done }));
+      const failuresBefore = sync.status.consecutiveFailures;
+      await eventually(() => sync.status.consecutiveFailures > failuresBefore, 10_000, 10);
+      await server.start();
+    };
     sync.start();
-    await eventually(() => countAtServer() > 3000, 60_000, 20);
-    await new Promise<void>((killed) => (killDuring = () => void server.kill('SIGKILL').then(killed)));
-    const atKill = countAtServer();
-    expect(atKill).toBeLessThan(N);
-    // The batch in flight at the kill failed at the gateway (no answer), so it is sent again.
-    expect(sentBeforeKill!.items.length).toBeGreaterThan(0);
-    await eventually(() => sync.status.consecutiveFailures > 0, 10_000, 10);
-    await server.start();
+    await eventually(() => countAtServer().n > 3000, 60_000, 20);
+    await killAt('applied');
+    await eventually(() => countAtServer().n > 12_000, 60_000, 20);
+    await killAt('sent');
     await eventually(() => stack.gateway.store.outboxDepth() === 0, 120_000, 100);
-    expect(countAtServer()).toBe(N);
+
+    // Every reading once: the count, and the sum of their minutes since the first (a reading
+    // lost and another stored twice would keep the count, not the sum).
+    expect(countAtServer()).toEqual({ n: N, minutes: (N * (N - 1)) / 2 });
     expect(sync.status.consecutiveFailures).toBe(0);
+    expect(killed.map((k) => k.at)).toEqual(['applied', 'sent']);
+    // The batch whose answer was lost had been stored: sent again, the server held every item
+    // and applied none of them a second time.
+    const lost = killed[0]!.batch;
+    const key = (items: SyncBatch['items']) => items.map((i) => JSON.stringify(i));
+    const resent = acks.find((a) => {
+      const held = new Set(key(a.batch.items));
+      return key(lost.items).every((k) => held.has(k));
+    });
+    expect(resent).toBeDefined();
+    expect(resent!.ack.duplicates).toBe(lost.items.length);
+    expect(resent!.ack.applied).toBe(resent!.batch.items.length - lost.items.length);
+    // The batch on the wire at the second kill was sent again too, whatever the server had
+    // done with it.
+    const cut = new Set(key(killed[1]!.batch.items));
+    const again = acks.filter((a) => key(a.batch.items).some((k) => cut.has(k)));
+    expect(again.flatMap((a) => key(a.batch.items)).filter((k) => cut.has(k)).length).toBe(cut.size);
   }, 180_000);
 });
