@@ -1,6 +1,6 @@
 // Store-and-forward under a bad uplink: a proxy that drops connections, stalls them and cuts the
-// server's answer mid-response; and a server killed with SIGKILL as a batch leaves and after it stored one (its answer lost). In
-// both, every reading arrives exactly once.
+// server's answer mid-response; and a server killed with SIGKILL as a batch leaves and again
+// after it stored one (its answer lost). In both, every reading arrives exactly once.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
