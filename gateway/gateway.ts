@@ -168,6 +168,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.store = new GatewayStore(join(c.dataDir, 'gateway.db'));
     this.store.setBudget(c.storage.maxDbBytes);
     this.store.setDeadLetterLimit(c.retention.deadLetters);
+    this.metrics.commitThread = () => this.store.hasWriter;
+    this.store.onWriterExit = (why) =>
+      this.log.error({ why }, 'commit writer thread stopped; group commits are back on the main thread');
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
     // A device marked silent that sends again says so, as its silence did (the partner's alerts,
     // the status page): otherwise "has sent nothing" stood beside a device reporting fine.
@@ -196,6 +199,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ingest = new Ingest(this.store, this.registry, this.catalogue, this.metrics, {
       maxPayloadBytes: c.mqtt.maxPayloadBytes,
       maxGroup: 1000,
+      // Under load the group commits move to their own thread: the broker keeps reading and
+      // decoding while a group is written and fsync'd (a Pi has cores to spare; the event loop,
+      // and an SD card's fsync, do not). A gateway that never sees a burst never pays for it.
+      threadFrom: c.commitThreadFrom,
       calibration: (id) => this.devices.get(id)?.calibration,
       clock: () => this.now(),
       tracker,
@@ -785,11 +792,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // while the devices are still connected, then close them; anything that arrived meanwhile
     // is committed too (its PUBACK is lost, the device resends, the duplicate is not stored).
     this.broker?.stopAccepting();
-    this.ingest?.drain();
+    await this.ingest?.drain();
     await new Promise((resolve) => setImmediate(resolve));
     await this.broker?.stop();
     await this.external?.stop();
-    this.ingest?.drain();
+    await this.ingest?.drain();
     this.maintenance?.stop();
     this.tips?.stop();
     await this.imagery?.stop();
@@ -801,6 +808,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.sync?.stop();
     await this.uploading; // started by a batch that synced before the stop; none starts after it
     await this.http?.close();
+    await this.store?.stopWriter();
     this.store?.close();
     this.log.info('gateway stopped');
   }

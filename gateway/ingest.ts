@@ -27,6 +27,11 @@ export interface IngestOptions {
   clock?: () => number;
   /** Most messages in one transaction. */
   maxGroup: number;
+  /**
+   * A group of at least this many messages starts the store's commit writer thread (it then
+   * writes every group); undefined: commits stay on this thread.
+   */
+  threadFrom?: number;
 }
 
 export type IngestOutcome = { accepted: number } | { rejected: HatakeError };
@@ -62,6 +67,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
   private readonly catalogue: Catalogue;
   private readonly opts: IngestOptions;
   private readonly flushLater = () => this.flush();
+  /** The group on the store's writer thread, until it is settled. */
+  private writing: Promise<void> | undefined;
 
   constructor(
     store: GatewayStore,
@@ -175,15 +182,19 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
   }
 
-  /** Commits everything queued in one transaction and releases the waiting publishers. */
+  /**
+   * Commits everything queued in one transaction and releases the waiting publishers. With the
+   * store's writer thread, one group is on that thread at a time: what arrives meanwhile waits
+   * for it and then goes as the next group.
+   */
   flush(): void {
     this.scheduled = false;
+    if (this.writing) return; // the next group goes when the one on the writer thread is done
     const group = this.queue;
     if (group.length === 0) return;
     this.queue = [];
     let readings: Reading[];
     let dead = NO_DEAD_LETTERS;
-    let refused = false;
     if (group.length === 1) {
       readings = group[0]!.readings;
       if (group[0]!.dead) dead = [group[0]!.dead];
@@ -194,22 +205,46 @@ export class Ingest extends EventEmitter<IngestEvents> {
         if (p.dead) (dead === NO_DEAD_LETTERS ? (dead = []) : dead).push(p.dead);
       }
     }
+    if (!this.store.hasWriter && this.opts.threadFrom !== undefined && group.length >= this.opts.threadFrom)
+      this.store.startWriter();
+    if (this.store.hasWriter) {
+      this.writing = this.store.commitAsync(readings, dead, Date.now()).then(
+        (fresh) => this.committed(group, readings, fresh),
+        (e) => this.failed(group, e),
+      );
+      void this.writing.then(() => {
+        this.writing = undefined;
+        if (this.queue.length > 0) this.flush();
+      });
+      return;
+    }
     let fresh: number;
     try {
       fresh = this.store.commit(readings, dead, Date.now());
     } catch (e) {
-      const full =
-        (e as { code?: string }).code === 'SQLITE_FULL' ||
-        (isHatakeError(e) && e.code === 'HATAKE_E_DISK_FULL');
-      const err = new HatakeError(
-        full ? 'HATAKE_E_DISK_FULL' : 'HATAKE_E_STORAGE',
-        `store refused the write: ${(e as Error).message}`,
-        { cause: e },
-      );
-      for (const p of group) p.reject(err);
-      this.emit('storeFailed', err);
+      this.failed(group, e);
       return;
     }
+    this.committed(group, readings, fresh);
+  }
+
+  /** A group's commit failed: every publisher in it is told (no PUBACK), nothing was stored. */
+  private failed(group: readonly Pending[], e: unknown): void {
+    const full =
+      (e as { code?: string }).code === 'SQLITE_FULL' ||
+      (isHatakeError(e) && e.code === 'HATAKE_E_DISK_FULL');
+    const err = new HatakeError(
+      full ? 'HATAKE_E_DISK_FULL' : 'HATAKE_E_STORAGE',
+      `store refused the write: ${(e as Error).message}`,
+      { cause: e },
+    );
+    for (const p of group) p.reject(err);
+    this.emit('storeFailed', err);
+  }
+
+  /** A group is durable: its publishers are released, and listeners hear of its readings. */
+  private committed(group: readonly Pending[], readings: readonly Reading[], fresh: number): void {
+    let refused = false;
     this.metrics.commits.inc();
     this.metrics.readings.inc(readings.length);
     this.metrics.queueDepth.set(INGEST_QUEUE, this.queue.length);
@@ -228,8 +263,12 @@ export class Ingest extends EventEmitter<IngestEvents> {
     if (refused) for (const p of group) if (p.dead) this.emit('rejected', p.dead);
   }
 
-  /** Waits until nothing is queued (for a graceful stop). */
-  drain(): void {
-    this.flush();
+  /** Commits what is queued and waits until nothing is queued or being written (a graceful stop). */
+  async drain(): Promise<void> {
+    for (;;) {
+      this.flush();
+      if (!this.writing) return;
+      await this.writing;
+    }
   }
 }

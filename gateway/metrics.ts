@@ -114,6 +114,17 @@ export class GatewayMetrics {
     },
   });
 
+  /** Whether the store's commit writer thread runs (read at scrape time; set by the gateway). */
+  commitThread: (() => boolean) | undefined;
+  readonly commitThreadGauge = new Gauge({
+    name: 'hatake_gateway_commit_thread',
+    help: 'Whether group commits run on the commit writer thread (1) or the main thread (0)',
+    registers: [this.registry],
+    collect: () => {
+      this.commitThreadGauge.set(this.commitThread?.() ? 1 : 0);
+    },
+  });
+
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'hatake_gateway_' });
   }

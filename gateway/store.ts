@@ -7,6 +7,8 @@ import type { ScoutCellPoint } from '../edge/imagery/scout-cells.ts';
 import { openDatabase, type Db } from '../runtime/sqlite.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import type { SyncBatch, SyncItem, SyncKind } from '../protocol/sync.ts';
+import { COMMIT_SQL, READING_PRIORITY, prepareCommit, type Commit, type CommitResult } from './commit-sql.js';
+import { CommitWriter } from './commit-writer.ts';
 
 const MIGRATIONS = [
   `
@@ -162,7 +164,7 @@ export const PRIORITY: Record<SyncKind, number> = {
   device_status: 40,
   imagery: 50,
   aggregate: 90,
-  reading: 100,
+  reading: READING_PRIORITY,
 };
 
 /**
@@ -207,22 +209,17 @@ export interface OutboxRow {
   body: string;
 }
 
-/** Outbox rows for readings written by one statement (fewer statements, one sequence update). */
-const OUTBOX_ROWS_PER_INSERT = 32;
-
 export class GatewayStore {
   readonly db: Db;
-  private readonly insertReading;
   private readonly insertOutbox;
-  private readonly insertReadingBody;
-  private readonly insertReadingBodies;
-  /** The parameters of `insertReadingBodies`, filled as new readings come: body, created, … */
-  private readonly bodyArgs = new Array<string | number>(2 * OUTBOX_ROWS_PER_INSERT).fill(0);
-  private readonly insertDead;
+  /** The ingest's group commit on this connection (commit-sql.js). */
+  private readonly commitSql: Commit;
+  /** The same commit on its own thread and connection, once started (startWriter). */
+  private writer: CommitWriter | undefined;
+  /** The budget in pages, for a writer started after it was set. */
+  private budgetPages: number | undefined;
   private readonly insertDeadOutbox;
   private readonly trimDead;
-  private readonly touchDevice;
-  private readonly setHeardBy;
   /** LoRaWAN radio metadata noted since the last commit, written with the next one. */
   private readonly heardBy = new Map<string, HeardBy>();
   private readonly rollUpSql;
@@ -250,43 +247,14 @@ export class GatewayStore {
     this.outboxBytes = (
       this.db.prepare('SELECT COALESCE(SUM(length(body)), 0) AS b FROM outbox').get() as { b: number }
     ).b;
-    this.insertReading = this.db.prepare(
-      'INSERT OR IGNORE INTO readings (device, metric, time, value, unit, flags, received) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
     this.insertOutbox = this.db.prepare(
       'INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)',
     );
-    const readingRow = `('reading', ${PRIORITY.reading}, ?, ?)`;
-    this.insertReadingBody = this.db.prepare(
-      `INSERT INTO outbox (kind, priority, body, created) VALUES ${readingRow}`,
-    );
-    this.insertReadingBodies = this.db.prepare(
-      `INSERT INTO outbox (kind, priority, body, created) VALUES ${Array<string>(OUTBOX_ROWS_PER_INSERT).fill(readingRow).join(', ')}`,
-    );
-    this.insertDead = this.db.prepare(
-      'INSERT INTO dead_letters (time, device, topic, code, reason, head) VALUES (?, ?, ?, ?, ?, ?)',
-    );
+    this.commitSql = prepareCommit(this.db);
     this.insertDeadOutbox = this.db.prepare(
       'INSERT INTO dead_letters (time, device, topic, code, reason, head, body) VALUES (?, NULL, ?, ?, ?, ?, ?)',
     );
-    // Rows with a whole body (refused documents) are never trimmed; the rest keep the newest.
-    this.trimDead = this.db.prepare(
-      'DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ? AND body IS NULL',
-    );
-    this.touchDevice = this.db.prepare(
-      `INSERT INTO devices (id, last_seen, online) VALUES (?, ?, 1)
-       ON CONFLICT(id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen), silent_since = NULL`,
-    );
-    this.setRadio = {
-      battery: this.db.prepare('UPDATE devices SET battery = ? WHERE id = ?'),
-      rssi: this.db.prepare('UPDATE devices SET rssi = ? WHERE id = ?'),
-      snr: this.db.prepare('UPDATE devices SET snr = ? WHERE id = ?'),
-    };
-    this.setHeardBy = this.db.prepare(
-      `INSERT INTO devices (id, lora_gateway, lora_gateways, rssi, snr) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET lora_gateway = excluded.lora_gateway, lora_gateways = excluded.lora_gateways,
-         rssi = COALESCE(excluded.rssi, rssi), snr = COALESCE(excluded.snr, snr)`,
-    );
+    this.trimDead = this.db.prepare(COMMIT_SQL.trimDead);
     this.rollUpSql = {
       oldest: this.db.prepare('SELECT MIN(time) AS t FROM readings'),
       first: this.db.prepare('SELECT device, metric FROM readings ORDER BY device, metric LIMIT 1'),
@@ -333,11 +301,6 @@ export class GatewayStore {
   onDeviceBack:
     ((back: { device: string; since: number; lastSeen: number | null }[], now: number) => void) | undefined;
 
-  private readonly setRadio: Record<
-    'battery' | 'rssi' | 'snr',
-    { run(value: number, device: string): unknown }
-  >;
-
   /** How many dead letters are kept (the newest). */
   get deadLetterLimit(): number {
     return this.deadLimit;
@@ -360,6 +323,8 @@ export class GatewayStore {
       this.db.pragma('page_count', { simple: true }) as number,
     );
     this.db.pragma(`max_page_count = ${pages}`);
+    this.writer?.setBudget(pages);
+    this.budgetPages = pages;
     this.budgetBytes = pages * pageSize;
   }
 
@@ -578,49 +543,76 @@ export class GatewayStore {
    * nor queued again. Returns how many readings were new.
    */
   commit(readings: readonly Reading[], dead: readonly DeadLetter[], now: number): number {
+    this.checkWritable();
+    const r = this.commitSql(readings, dead, now, this.heardBy, this.deadLimit);
+    this.heardBy.clear();
+    return this.committed(readings, r, now);
+  }
+
+  /**
+   * As `commit`, on the writer thread when it runs (startWriter): the event loop goes on while the
+   * group is written and fsync'd. Commits are applied in the order they are called. Without the
+   * thread, the commit runs here at once.
+   */
+  commitAsync(readings: readonly Reading[], dead: readonly DeadLetter[], now: number): Promise<number> {
+    const writer = this.writer;
+    try {
+      if (!writer) return Promise.resolve(this.commit(readings, dead, now));
+      this.checkWritable();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const heard = [...this.heardBy];
+    this.heardBy.clear();
+    return writer.commit(readings, dead, now, heard, this.deadLimit).then(
+      (r) => this.committed(readings, r, now),
+      (e: Error) => {
+        // Noted again for the next commit, as a failed commit on this thread leaves them.
+        for (const [device, h] of heard) if (!this.heardBy.has(device)) this.heardBy.set(device, h);
+        throw e;
+      },
+    );
+  }
+
+  /** Told when the writer thread ended on its own (a crash): commits are back on this thread. */
+  onWriterExit: ((why: string) => void) | undefined;
+
+  /** Whether commits go to the writer thread. */
+  get hasWriter(): boolean {
+    return this.writer !== undefined;
+  }
+
+  /** Starts the commit writer thread (its own connection to this file); see commitAsync. */
+  startWriter(): void {
+    if (this.writer) return;
+    const writer = new CommitWriter(this.file, (why) => {
+      // Its commits in flight were refused (no PUBACK: the devices resend); later ones run here.
+      if (this.writer === writer) this.writer = undefined;
+      this.onWriterExit?.(why);
+    });
+    this.writer = writer;
+    if (this.budgetPages !== undefined) this.writer.setBudget(this.budgetPages);
+  }
+
+  /** Ends the writer thread after the commits already posted; later commits run here. */
+  async stopWriter(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    await writer?.close();
+  }
+
+  private checkWritable(): void {
     if (this.refuseWrites)
       throw new HatakeError('HATAKE_E_DISK_FULL', 'the gateway disk is nearly full; data refused');
-    let added = 0;
-    // One device-state update per device per commit, not per reading.
-    const seen = new Set<string>();
-    let fresh = 0;
-    // The outbox rows of the new readings go in several per statement, in the readings' order
-    // (so with the sequence numbers writing them one by one would give).
-    const args = this.bodyArgs;
-    let queued = 0; // parameters in `args`
-    this.db.transaction(() => {
-      for (const r of readings) {
-        const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
-        if (this.insertReading.run(r.device, r.metric, r.time, r.value, r.unit, flags, now).changes === 1) {
-          fresh++;
-          const body = JSON.stringify(r);
-          added += body.length;
-          args[queued++] = body;
-          args[queued++] = now;
-          if (queued === args.length) {
-            this.insertReadingBodies.run(args);
-            queued = 0;
-          }
-        }
-        seen.add(r.device);
-        if (r.metric === 'battery' || r.metric === 'rssi' || r.metric === 'snr')
-          this.setRadio[r.metric].run(r.value, r.device);
-      }
-      for (let i = 0; i < queued; i += 2) this.insertReadingBody.run(args[i]!, now);
-      for (const device of seen) this.touchDevice.run(device, now);
-      for (const [device, h] of this.heardBy)
-        this.setHeardBy.run(device, h.gateway, h.gateways, h.rssi ?? null, h.snr ?? null);
-      for (const d of dead) {
-        this.insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
-      }
-      if (dead.length > 0) this.trimDead.run(this.deadLimit);
-    })();
-    this.heardBy.clear();
-    this.outboxBytes += added;
-    this.outboxRows += fresh;
+  }
+
+  /** A commit's effects outside the database: the backlog's counts, devices back from silence. */
+  private committed(readings: readonly Reading[], r: CommitResult, now: number): number {
+    this.outboxBytes += r.added;
+    this.outboxRows += r.fresh;
     if (this.silent.size > 0) {
       let back: { device: string; since: number; lastSeen: number | null }[] | undefined;
-      for (const device of seen) {
+      for (const { device } of readings) {
         const mark = this.silent.get(device);
         if (mark === undefined) continue;
         this.silent.delete(device);
@@ -628,7 +620,7 @@ export class GatewayStore {
       }
       if (back) this.onDeviceBack?.(back, now);
     }
-    return fresh;
+    return r.fresh;
   }
 
   /** Queues a document or event (not a reading) for the server. */
@@ -859,6 +851,9 @@ export class GatewayStore {
   }
 
   close(): void {
+    // The writer's commits are settled by now (the ingest drains first): its thread just ends.
+    void this.writer?.close();
+    this.writer = undefined;
     this.db.close();
   }
 }

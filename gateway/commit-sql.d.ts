@@ -1,0 +1,31 @@
+// Types of commit-sql.js (plain JavaScript: it also runs in the commit writer thread).
+import type { Db } from '../runtime/sqlite.ts';
+import type { Reading } from '../protocol/telemetry.ts';
+import type { DeadLetter, HeardBy } from './store.ts';
+
+export declare const READING_PRIORITY: number;
+export declare const OUTBOX_ROWS_PER_INSERT: number;
+export declare const COMMIT_SQL: {
+  insertReading: string;
+  readingRow: string;
+  insertDead: string;
+  trimDead: string;
+  touchDevice: string;
+  setHeardBy: string;
+};
+
+/** What a commit did: new readings (each with its outbox row) and the bytes of their bodies. */
+export interface CommitResult {
+  fresh: number;
+  added: number;
+}
+
+export type Commit = (
+  readings: readonly Reading[],
+  dead: readonly DeadLetter[],
+  now: number,
+  heardBy: Iterable<readonly [string, HeardBy]>,
+  deadLimit: number,
+) => CommitResult;
+
+export declare function prepareCommit(db: Db): Commit;
