@@ -48,8 +48,8 @@ export interface ResolvedGatewayConfig {
    * up early. Set in the file only (not among the tunables the server may send down).
    */
   minRawMs: number;
-  /** storage.commitThreadFrom: group size that starts the commit writer thread (file only). */
-  commitThreadFrom: number;
+  /** storage.commitThreadFrom: group size that starts the commit writer thread (file only; unset: never). */
+  commitThreadFrom: number | undefined;
   health: { offlineAfterIntervals: number };
   server: { url: string; token: string; ca?: string; publicKey?: string } | undefined;
   sync: {
@@ -188,7 +188,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     storage: t.storage,
     retention: t.retention,
     minRawMs: (c.retention?.minRawDays ?? DEFAULT_MIN_RAW_DAYS) * DAY,
-    commitThreadFrom: c.storage?.commitThreadFrom ?? 64,
+    commitThreadFrom: c.storage?.commitThreadFrom,
     health: t.health,
     sync: t.sync,
     server,

@@ -199,9 +199,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ingest = new Ingest(this.store, this.registry, this.catalogue, this.metrics, {
       maxPayloadBytes: c.mqtt.maxPayloadBytes,
       maxGroup: 1000,
-      // Under load the group commits move to their own thread: the broker keeps reading and
-      // decoding while a group is written and fsync'd (a Pi has cores to spare; the event loop,
-      // and an SD card's fsync, do not). A gateway that never sees a burst never pays for it.
+      // With storage.commitThreadFrom, group commits from that size on move to their own thread:
+      // the broker keeps reading and decoding while a group is written and fsync'd.
       threadFrom: c.commitThreadFrom,
       calibration: (id) => this.devices.get(id)?.calibration,
       clock: () => this.now(),

@@ -131,7 +131,7 @@ export const GatewayConfig = Type.Object(
           Type.Integer({
             minimum: 0,
             description:
-              'A group commit of at least this many messages starts the commit writer thread, which then writes every group while the event loop goes on (default 64; 0: from the first commit). Costs about 10 MB; a gateway that never sees such a burst never starts it',
+              'A group commit of at least this many messages starts the commit writer thread, which then writes every group while the event loop goes on (0: from the first commit; unset: never). For a slow card on a board with cores to spare; it costs about 10 MB and, on a two-core test machine, 5–10 % more CPU a message for no gain in throughput (docs/storage.md)',
           }),
         ),
       },
