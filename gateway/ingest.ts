@@ -25,7 +25,10 @@ export interface IngestOptions {
   tracker?: QualityTracker;
   /** The gateway's corrected time (its clock plus the offset measured against the server). */
   clock?: () => number;
-  /** Most messages in one transaction. */
+  /**
+   * Queued messages that make the group go at once rather than at the end of the event loop's
+   * turn. With the writer thread a group can be larger: all that arrived during the previous one.
+   */
   maxGroup: number;
   /**
    * A group of at least this many messages starts the store's commit writer thread (it then
