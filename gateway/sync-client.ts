@@ -14,14 +14,14 @@
 // Each exchange also measures the gateway's clock against the server's.
 import { gzipSync } from 'node:zlib';
 import { EventEmitter } from 'node:events';
-import { SyncAck, type GatewaySyncStatus, type SyncBatch } from '../protocol/sync.ts';
+import { SyncAckAsRead, type GatewaySyncStatus, type SyncAck, type SyncBatch } from '../protocol/sync.ts';
 import type { ErrorCode } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import type { Logger } from '../runtime/log.ts';
 import { syncBatchJson, type GatewayStore } from './store.ts';
 import { describeFetchError, type ServerFetch } from './server-fetch.ts';
 
-const ackValidator = validator(SyncAck);
+const ackValidator = validator(SyncAckAsRead);
 
 export interface SyncClientOptions {
   gatewayId: string;

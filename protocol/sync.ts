@@ -163,3 +163,9 @@ export const SyncAck = Type.Object(
   { additionalProperties: false },
 );
 export type SyncAck = Static<typeof SyncAck>;
+
+/**
+ * An ack as a gateway checks it: the fields it knows, and any a newer server adds (a server is
+ * upgraded before the gateways of a co-op; one new field must not stall every older uplink).
+ */
+export const SyncAckAsRead = Type.Object(SyncAck.properties, { additionalProperties: true });

@@ -206,3 +206,47 @@ describe('dead letters of the outbox', () => {
     }
   });
 });
+
+describe('SyncClient reading the server’s ack', () => {
+  const ackFor = (store: GatewayStore, ack: object) => {
+    const sync = new SyncClient(
+      store,
+      {
+        gatewayId: 'gw-a',
+        url: 'http://127.0.0.1:9',
+        token: 't',
+        intervalMs: 60_000,
+        batchMaxItems: 10,
+        backoffCapMs: 60_000,
+        fetch: (async () =>
+          new Response(JSON.stringify(ack), {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          })) as unknown as typeof fetch,
+      },
+      pino({ level: 'silent' }),
+    );
+    return sync;
+  };
+
+  it('takes an ack with fields a newer server added, and refuses one for another gateway', async () => {
+    const base = { ackedSeq: 1, applied: 1, duplicates: 0, serverTime: Date.now() };
+    const store = new GatewayStore(join(dir, 'acks.db'));
+    try {
+      store.enqueue('tip', { id: 't1' }, Date.now());
+      const other = ackFor(store, { ...base, gateway: 'gw-other' });
+      await other.drain();
+      expect(store.outboxDepth()).toBe(1);
+      expect(other.status.lastError).toMatch(/ack does not match/);
+      await other.stop();
+
+      const newer = ackFor(store, { ...base, gateway: 'gw-a', setAside: 2, region: { id: 'r1' } });
+      await newer.drain();
+      expect(newer.status.lastError).toBeNull();
+      expect(store.outboxDepth()).toBe(0);
+      await newer.stop();
+    } finally {
+      store.close();
+    }
+  });
+});
