@@ -19,16 +19,21 @@ afterEach(async () => {
 const count = (db: Database.Database, device: string) =>
   (db.prepare('SELECT COUNT(*) AS n FROM readings WHERE device = ?').get(device) as { n: number }).n;
 
+/** A gateway whose commits go to the writer thread from the first, each `delayMs` slower. */
+async function startSlowStack(delayMs: number): Promise<Stack> {
+  // Read when the thread starts (the first commit, with commitThreadFrom 0).
+  process.env.HATAKE_TEST_COMMIT_DELAY_MS = String(delayMs);
+  stack = await startStack({
+    server: false,
+    mqtt: { rate: { perSecond: 10_000, burst: 10_000 } },
+    gateway: { commitThreadFrom: 0 },
+  });
+  return stack;
+}
+
 describe('commits on the writer thread', () => {
   it('stores every QoS 0 and QoS 1 message once while each commit takes 300 ms', async () => {
-    // Read when the thread starts (the first commit, with commitThreadFrom 0).
-    process.env.HATAKE_TEST_COMMIT_DELAY_MS = '300';
-    stack = await startStack({
-      server: false,
-      mqtt: { rate: { perSecond: 10_000, burst: 10_000 } },
-      gateway: { commitThreadFrom: 0 },
-    });
-    const s = stack;
+    const s = await startSlowStack(300);
     const up = (device: string) => deviceTopic('demo-farm', device, 'up');
     const wx = await mqtt.connectAsync(s.mqttUrl, { username: 'wx-1', password: s.secrets['wx-1'] });
     const soil = await mqtt.connectAsync(s.mqttUrl, { username: 'soil-1', password: s.secrets['soil-1'] });
@@ -64,13 +69,7 @@ describe('commits on the writer thread', () => {
 
   it('a graceful stop commits what has arrived before it ends the thread', async () => {
     // Longer than the rest of the stop takes: a stop that did not wait would end the thread mid-commit.
-    process.env.HATAKE_TEST_COMMIT_DELAY_MS = '2000';
-    stack = await startStack({
-      server: false,
-      mqtt: { rate: { perSecond: 10_000, burst: 10_000 } },
-      gateway: { commitThreadFrom: 0 },
-    });
-    const s = stack;
+    const s = await startSlowStack(2000);
     const c = await mqtt.connectAsync(s.mqttUrl, {
       username: 'wx-1',
       password: s.secrets['wx-1'],
