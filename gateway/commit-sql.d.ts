@@ -4,15 +4,7 @@ import type { Reading } from '../protocol/telemetry.ts';
 import type { DeadLetter, HeardBy } from './store.ts';
 
 export declare const READING_PRIORITY: number;
-export declare const OUTBOX_ROWS_PER_INSERT: number;
-export declare const COMMIT_SQL: {
-  insertReading: string;
-  readingRow: string;
-  insertDead: string;
-  trimDead: string;
-  touchDevice: string;
-  setHeardBy: string;
-};
+export declare const TRIM_DEAD_SQL: string;
 
 /** What a commit did: new readings (each with its outbox row) and the bytes of their bodies. */
 export interface CommitResult {

@@ -8,15 +8,17 @@
 export const READING_PRIORITY = 100;
 
 /** Outbox rows for readings written by one statement (fewer statements, one sequence update). */
-export const OUTBOX_ROWS_PER_INSERT = 32;
+const OUTBOX_ROWS_PER_INSERT = 32;
 
-export const COMMIT_SQL = {
+/** Keeps the newest `?` dead letters; rows with a whole body (refused documents) are never trimmed. */
+export const TRIM_DEAD_SQL =
+  'DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ? AND body IS NULL';
+
+const SQL = {
   insertReading:
     'INSERT OR IGNORE INTO readings (device, metric, time, value, unit, flags, received) VALUES (?, ?, ?, ?, ?, ?, ?)',
   readingRow: `('reading', ${READING_PRIORITY}, ?, ?)`,
   insertDead: 'INSERT INTO dead_letters (time, device, topic, code, reason, head) VALUES (?, ?, ?, ?, ?, ?)',
-  // Rows with a whole body (refused documents) are never trimmed; the rest keep the newest.
-  trimDead: 'DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ? AND body IS NULL',
   touchDevice: `INSERT INTO devices (id, last_seen, online) VALUES (?, ?, 1)
      ON CONFLICT(id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen), silent_since = NULL`,
   setHeardBy: `INSERT INTO devices (id, lora_gateway, lora_gateways, rssi, snr) VALUES (?, ?, ?, ?, ?)
@@ -33,17 +35,17 @@ const RADIO = new Set(['battery', 'rssi', 'snr']);
  * letters (trimmed to `deadLimit`), all or nothing.
  */
 export function prepareCommit(db) {
-  const insertReading = db.prepare(COMMIT_SQL.insertReading);
+  const insertReading = db.prepare(SQL.insertReading);
   const insertReadingBody = db.prepare(
-    `INSERT INTO outbox (kind, priority, body, created) VALUES ${COMMIT_SQL.readingRow}`,
+    `INSERT INTO outbox (kind, priority, body, created) VALUES ${SQL.readingRow}`,
   );
   const insertReadingBodies = db.prepare(
-    `INSERT INTO outbox (kind, priority, body, created) VALUES ${Array(OUTBOX_ROWS_PER_INSERT).fill(COMMIT_SQL.readingRow).join(', ')}`,
+    `INSERT INTO outbox (kind, priority, body, created) VALUES ${Array(OUTBOX_ROWS_PER_INSERT).fill(SQL.readingRow).join(', ')}`,
   );
-  const insertDead = db.prepare(COMMIT_SQL.insertDead);
-  const trimDead = db.prepare(COMMIT_SQL.trimDead);
-  const touchDevice = db.prepare(COMMIT_SQL.touchDevice);
-  const setHeardBy = db.prepare(COMMIT_SQL.setHeardBy);
+  const insertDead = db.prepare(SQL.insertDead);
+  const trimDead = db.prepare(TRIM_DEAD_SQL);
+  const touchDevice = db.prepare(SQL.touchDevice);
+  const setHeardBy = db.prepare(SQL.setHeardBy);
   const setRadio = {
     battery: db.prepare('UPDATE devices SET battery = ? WHERE id = ?'),
     rssi: db.prepare('UPDATE devices SET rssi = ? WHERE id = ?'),

@@ -7,7 +7,13 @@ import type { ScoutCellPoint } from '../edge/imagery/scout-cells.ts';
 import { openDatabase, type Db } from '../runtime/sqlite.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import type { SyncBatch, SyncItem, SyncKind } from '../protocol/sync.ts';
-import { COMMIT_SQL, READING_PRIORITY, prepareCommit, type Commit, type CommitResult } from './commit-sql.js';
+import {
+  READING_PRIORITY,
+  TRIM_DEAD_SQL,
+  prepareCommit,
+  type Commit,
+  type CommitResult,
+} from './commit-sql.js';
 import { CommitWriter } from './commit-writer.ts';
 
 const MIGRATIONS = [
@@ -254,7 +260,7 @@ export class GatewayStore {
     this.insertDeadOutbox = this.db.prepare(
       'INSERT INTO dead_letters (time, device, topic, code, reason, head, body) VALUES (?, NULL, ?, ?, ?, ?, ?)',
     );
-    this.trimDead = this.db.prepare(COMMIT_SQL.trimDead);
+    this.trimDead = this.db.prepare(TRIM_DEAD_SQL);
     this.rollUpSql = {
       oldest: this.db.prepare('SELECT MIN(time) AS t FROM readings'),
       first: this.db.prepare('SELECT device, metric FROM readings ORDER BY device, metric LIMIT 1'),
