@@ -4,6 +4,7 @@ import { METRICS, isMetricName } from '../protocol/metrics.ts';
 import { HatakeError } from '../protocol/errors.ts';
 import type { Kit } from '../protocol/kit.ts';
 import type { QualityFlag } from '../protocol/telemetry.ts';
+import { pointerOf } from '../protocol/pointer.ts';
 
 /** The bounds beyond which a value is refused: the physical range, or the kit's range widened by its span. */
 export function physicalBounds(kit: Kit, metric: string): { min: number; max: number } {
@@ -19,20 +20,20 @@ export function checkValue(kit: Kit, metric: string, value: number): QualityFlag
   const m = kit.metrics[metric];
   if (!m) {
     throw new HatakeError('HATAKE_E_UNKNOWN_METRIC', `kit "${kit.id}" has no metric "${metric}"`, {
-      place: { pointer: `/values/${metric}` },
+      place: { pointer: pointerOf('values', metric) },
       expected: Object.keys(kit.metrics).join(', '),
     });
   }
   if (!Number.isFinite(value)) {
     throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', `${metric} is not a finite number`, {
-      place: { pointer: `/values/${metric}` },
+      place: { pointer: pointerOf('values', metric) },
       expected: 'a finite number',
     });
   }
   const hard = physicalBounds(kit, metric);
   if (value < hard.min || value > hard.max) {
     throw new HatakeError('HATAKE_E_OUT_OF_RANGE', `${metric} = ${value} ${m.unit} cannot be right`, {
-      place: { pointer: `/values/${metric}` },
+      place: { pointer: pointerOf('values', metric) },
       expected: `${hard.min}…${hard.max} ${m.unit}`,
     });
   }

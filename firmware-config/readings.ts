@@ -5,6 +5,7 @@ import type { Kit } from '../protocol/kit.ts';
 import { MAX_TIME_MS, type Reading } from '../protocol/telemetry.ts';
 import { applyCalibration } from './calibration.ts';
 import { checkValue } from './quality.ts';
+import { pointerOf } from '../protocol/pointer.ts';
 
 /**
  * Float noise from unit conversion (19.57 × 0.01) is not a measurement: keep 12 significant digits.
@@ -49,7 +50,7 @@ export function buildReadings(
   for (const [metric, value] of values) {
     if (map.has(metric)) {
       throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', `metric "${metric}" appears twice in one message`, {
-        place: { pointer: `/values/${metric}` },
+        place: { pointer: pointerOf('values', metric) },
       });
     }
     map.set(metric, value);

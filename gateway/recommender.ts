@@ -26,6 +26,7 @@ import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { pointerOf } from '../protocol/pointer.ts';
 
 /**
  * Which model and crop profile serve a crop. A model is named by id alone: the highest version
@@ -175,7 +176,7 @@ export function chooseReference(
       'HATAKE_E_MODEL_INPUT_RANGE',
       `field ${field.id}: the N-rich strip's ${index.toUpperCase()} ${strip.name} = ${String(strip.value).slice(0, 32)} (scouted ${strip.date}) is outside the valid range ${refInput.min}–${refInput.max} of ${modelRef(card)}'s ${refInput.name}`,
       {
-        place: { pointer: `/fields/${field.id}/observations/${strip.name}` },
+        place: { pointer: pointerOf('fields', field.id, 'observations', strip.name) },
         expected: `${strip.name} between ${refInput.min} and ${refInput.max}`,
       },
     );

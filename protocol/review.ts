@@ -110,7 +110,7 @@ export const ReviewQueueQuery = Type.Object(
 
 export const AuditChange = Type.Object(
   {
-    /** What changed, as a JSON-pointer-like path: /status, /zones/{id}/kgNHa, /policy/maxKgNHa … */
+    /** What changed, as a JSON pointer (RFC 6901; a zone by its id): /status, /zones/{id}/kgNHa, /policy/maxKgNHa … */
     path: Type.String(),
     from: Type.Union([Type.Number(), Type.String(), Type.Null()]),
     to: Type.Union([Type.Number(), Type.String(), Type.Null()]),

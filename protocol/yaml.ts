@@ -3,6 +3,7 @@
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { HatakeError } from './errors.ts';
+import { pointerTokens } from './pointer.ts';
 import type { Validator } from './validate.ts';
 
 export const MAX_YAML_BYTES = 4 * 1024 * 1024;
@@ -35,11 +36,7 @@ export function readYaml(text: string, file: string): { source: YamlSource; erro
 
 /** The line and column of the node a JSON pointer names (or its nearest existing parent). */
 export function placeOf(source: YamlSource, pointer: string): { line: number; column: number } {
-  const path = pointer
-    .split('/')
-    .slice(1)
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const path = pointerTokens(pointer).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
   for (let n = path.length; n >= 0; n--) {
     const node: unknown = n === 0 ? source.doc.contents : source.doc.getIn(path.slice(0, n), true);
     if (isNode(node) && node.range) {

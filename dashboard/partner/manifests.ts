@@ -39,6 +39,7 @@ import { keyPlan, provisionRegistry } from '../../firmware-config/provision.ts';
 import { migrate, type Db } from '../../runtime/sqlite.ts';
 import type { Downlink } from '../downlink.ts';
 import type { GatewayIdentity } from '../auth.ts';
+import { pointerOf } from '../../protocol/pointer.ts';
 
 export const MANIFEST_FILE_NAME = 'manifest.yaml';
 const registryValidator = validator(Registry);
@@ -170,7 +171,7 @@ export function checkUpload(
     for (const [name, content] of Object.entries(files ?? {})) {
       if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(name) || name === MANIFEST_FILE_NAME)
         throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', `file name "${name.slice(0, 100)}" is not allowed`, {
-          place: { pointer: `/files/${name.slice(0, 100)}` },
+          place: { pointer: pointerOf('files', name.slice(0, 100)) },
           expected: 'a plain file name (letters, digits, . _ -), not manifest.yaml',
         });
       writeFileSync(join(dir, name), content);

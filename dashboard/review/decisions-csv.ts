@@ -6,6 +6,7 @@
 // the officer in Excel: names, Japanese words, the farm's local time and the changes in kg/10a as
 // the review page writes them. Column names are ASCII snake_case; docs/review.md lists them.
 import type { AuditChange, AuditEntry } from '../../protocol/review.ts';
+import { zoneRateOfPath } from '../../protocol/pointer.ts';
 import { AUDIT_ACTION_LABELS, statusLabel } from '../../protocol/review-labels.ts';
 import { offsetMs } from '../../edge/rules/local-time.ts';
 
@@ -93,7 +94,6 @@ const per10a = new Intl.NumberFormat('ja-JP', {
 });
 /** A rate in kg/ha in kg/10a, as the review page writes it: 29.9 → "2.99", 30 → "3.0", 19.95 → "1.995". */
 const rate10a = (kgHa: number) => per10a.format(kgHa / 10);
-const ZONE_RATE = /^\/zones\/(.+)\/kgNHa$/;
 
 /**
  * The changes as the officer's page writes them, rates in kg/10a (what the officer typed):
@@ -107,8 +107,9 @@ export function changesJa(changes: AuditChange[], zones: Record<string, number> 
   const text = (v: AuditChange['from']) => (v === null ? 'なし' : String(v));
   return changes
     .flatMap((c) => {
-      if (c.path === '/status' || /^\/zones\/.+\/productKgHa$/.test(c.path)) return [];
-      const zone = ZONE_RATE.exec(c.path)?.[1];
+      const zoneRate = zoneRateOfPath(c.path);
+      if (c.path === '/status' || zoneRate?.rate === 'productKgHa') return [];
+      const zone = zoneRate?.zone;
       if (zone !== undefined && typeof c.from === 'number' && typeof c.to === 'number') {
         const typed =
           c.requested !== undefined && Math.abs(c.requested - c.to) > 1e-9

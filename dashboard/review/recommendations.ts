@@ -6,6 +6,7 @@
 // approve or reject, each with an entry in the append-only audit log. An approval (by a person,
 // or by the farm's auto-approval policy for a named model under a rate ceiling) is published
 // down to the farm's gateways; only approved recommendations are shown to farmers.
+import { zoneRatePath } from '../../protocol/pointer.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import {
   effectiveRate,
@@ -524,8 +525,8 @@ export class Reviews {
       if (before.kgNHa === r.kgNHa && before.productKgHa === r.productKgHa) return;
       z.edited = { kgNHa: r.kgNHa, productKgHa: r.productKgHa, by: user.name, at: now, reason: body.reason };
       changes.push(
-        { path: `/zones/${z.id}/kgNHa`, from: before.kgNHa, to: r.kgNHa, requested: e.kgNHa },
-        { path: `/zones/${z.id}/productKgHa`, from: before.productKgHa, to: r.productKgHa },
+        { path: zoneRatePath(z.id, 'kgNHa'), from: before.kgNHa, to: r.kgNHa, requested: e.kgNHa },
+        { path: zoneRatePath(z.id, 'productKgHa'), from: before.productKgHa, to: r.productKgHa },
       );
     });
     if (changes.length === 0)

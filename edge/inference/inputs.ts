@@ -6,6 +6,7 @@ import { HatakeError, type ErrorCode } from '../../protocol/errors.ts';
 import type { ModelCard, ModelInput } from '../../protocol/model-card.ts';
 import type { CropProfile } from '../../protocol/crop-profile.ts';
 import type { InputValue, ZoneIndexStats } from '../../protocol/recommendation.ts';
+import { pointerOf } from '../../protocol/pointer.ts';
 
 /** A value with where it came from and when it was observed (UTC epoch ms). */
 export interface Observed {
@@ -117,7 +118,7 @@ export function assembleInputs(card: ModelCard, ctx: AssemblyContext): Assembled
     if (z.validFraction < ctx.profile.limits.minValidFraction) {
       problems.push({
         code: 'HATAKE_E_MODEL_INPUT_RANGE',
-        pointer: `/zones/${z.id}/validFraction`,
+        pointer: pointerOf('zones', z.id, 'validFraction'),
         text: `zone ${z.id}: only ${(z.validFraction * 100).toFixed(0)} % of its pixels were valid (profile ${ctx.profileRef} needs ${(ctx.profile.limits.minValidFraction * 100).toFixed(0)} %)`,
       });
     }

@@ -39,6 +39,7 @@ import { MG_M2_PER_KG_HA } from '../../edge/prescriptions/isoxml.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR } from '../../models/paths.ts';
 import Database from 'better-sqlite3';
 import { verifyAuditChain } from '../../dashboard/review/audit.ts';
+import { pointerTokens } from '../../protocol/pointer.ts';
 import { migrateReview } from '../../dashboard/review/schema.ts';
 import { demoManifest, eventually, signIn, startServer } from '../helpers/stack.ts';
 
@@ -718,6 +719,51 @@ describe('a recommendation from the gateway through review', () => {
     const after = await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`));
     expect(after.revision).toBe(revision);
     expect(after.audit.map((a) => a.action)).toEqual(['received']);
+  });
+
+  it('names an edited zone whose id holds "/" or "~" by an escaped JSON pointer, and reads it back as that zone', async () => {
+    // Zone ids are any text a gateway sends (up to 100 characters); the audit path must name that
+    // one zone to any RFC 6901 reader, and the CSV must still say which zone it was.
+    tokens['gw-4'] = server.ctx.auth.issueGatewayToken('gw-4', 'iwa-farm');
+    await sync('gw-4', [
+      {
+        kind: 'manifest',
+        body: {
+          farm: { id: 'iwa-farm', name: '岩室の農場', region: 'niigata', timezone: 'Asia/Tokyo' },
+          fields: [{ id: 'paddy-7', name: '田んぼ7', crop: 'rice' }],
+          devices: [],
+        },
+      },
+    ]);
+    const rec = await makeRec({ farm: 'iwa-farm', field: 'paddy-7', now: T0 + 25_000, ndvi: [0.7, 0.8] });
+    rec.zones[0]!.id = 'north/a~1';
+    rec.zones[1]!.id = 'north';
+    await sync('gw-4', [{ kind: 'recommendation', body: rec }]);
+    await json(
+      post(officer, `/api/v1/reviews/${rec.id}/edit`, {
+        zones: [{ zone: 'north/a~1', kgNHa: 20 }],
+        reason: 'slash zone',
+      }),
+    );
+    const detail = await json<ReviewDetail>(officer(`/api/v1/reviews/${rec.id}`));
+    const edit = detail.audit.find((a) => a.action === 'edited')!;
+    expect(edit.changes.map((c) => c.path)).toEqual([
+      '/status',
+      '/zones/north~1a~01/kgNHa',
+      '/zones/north~1a~01/productKgHa',
+    ]);
+    // Read back with the RFC's rules: three tokens, the middle one the zone's id as sent.
+    expect(pointerTokens(edit.changes[1]!.path)).toEqual(['zones', 'north/a~1', 'kgNHa']);
+    expect(detail.zones.find((z) => z.id === 'north/a~1')!.applied.kgNHa).toBe(19.95);
+    expect(detail.zones.find((z) => z.id === 'north')!.edited).toBeNull();
+
+    const text = new TextDecoder().decode(
+      new Uint8Array(await (await officer('/api/v1/reviews/decisions.csv')).arrayBuffer()).slice(3),
+    );
+    const rows = parseCsv(text, { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
+    const row = rows.find((r) => r.recommendation === rec.id && r.action === 'edited')!;
+    expect(row.changes).toContain('/zones/north~1a~01/kgNHa');
+    expect(row.changes_ja).toBe('ゾーン1 1.05→1.995 kg/10a（入力 2.0 kg/10a）');
   });
 });
 

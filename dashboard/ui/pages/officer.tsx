@@ -9,6 +9,7 @@ import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FarmFields, FieldScene, RegionOverview } from '../../../protocol/views.ts';
 import type { AuditEntry, EditResult, ReviewDetail } from '../../../protocol/review.ts';
+import { zoneRateOfPath } from '../../../protocol/pointer.ts';
 import type { Coverage } from '../../../protocol/recommendation.ts';
 import { api, ApiError } from '../api.ts';
 import { useLiveChanges } from '../live.ts';
@@ -660,12 +661,10 @@ function staleLines(
 
 /** Each zone's rate change of an audit entry: "ゾーン1 5.1→3.91 kg/10a（入力 4.0）". */
 function zoneChanges(a: AuditEntry, r: ReviewDetail, lang: Lang, t: (k: string) => string): string[] {
-  const head = '/zones/';
-  const tail = '/kgNHa';
   return a.changes.flatMap((c) => {
-    if (!c.path.startsWith(head) || !c.path.endsWith(tail)) return [];
-    if (typeof c.from !== 'number' || typeof c.to !== 'number') return [];
-    const id = c.path.slice(head.length, -tail.length);
+    const at = zoneRateOfPath(c.path);
+    if (at?.rate !== 'kgNHa' || typeof c.from !== 'number' || typeof c.to !== 'number') return [];
+    const id = at.zone;
     const zone = r.zones.find((z) => z.id === id)?.zone ?? id;
     const line = t('reviewAuditZone')
       .replace('{zone}', () => String(zone))
