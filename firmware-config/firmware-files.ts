@@ -16,6 +16,7 @@ import { deviceTopic } from '../protocol/topics.ts';
 import { validator } from '../protocol/validate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { provisionRegistry, writeFileAtomic } from './provision.ts';
+import { escapeHtml } from '../protocol/html.ts';
 
 const registryValidator = validator(Registry);
 const configValidator = validator(DeviceConfig);
@@ -130,11 +131,7 @@ export async function configQrPng(config: DeviceConfig): Promise<Buffer> {
   });
 }
 
-const esc = (s: unknown) =>
-  String(s ?? '').replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
+const esc = escapeHtml;
 
 export interface SheetRow {
   device: DeviceEntry;
@@ -146,6 +143,22 @@ export interface SheetRow {
   lorawan: boolean;
 }
 
+/** The day `now` falls on in the farm's zone (Asia/Tokyo when absent; UTC for a zone not known here). */
+function farmDate(now: number, timeZone = 'Asia/Tokyo'): string {
+  const at = new Date(now);
+  try {
+    // en-CA writes dates as YYYY-MM-DD.
+    return new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    }).format(at);
+  } catch {
+    return at.toISOString().slice(0, 10);
+  }
+}
+
 /** The printable installation sheet: every device, its place and its QR code. All text escaped. */
 export function sheetHtml(manifest: Manifest, rows: readonly SheetRow[], now = Date.now()): string {
   const body = rows
@@ -154,7 +167,7 @@ export function sheetHtml(manifest: Manifest, rows: readonly SheetRow[], now = D
         ? `<p class="note">LoRaWAN: ネットワークサーバーに DevEUI を登録 / register the DevEUI in your network server<br><code>${esc(r.device.devEui ?? '—')}</code></p>`
         : r.qr
           ? `<img alt="QR ${esc(r.device.id)}" src="${esc(r.qr)}">`
-          : `<p class="note">設定ファイルがありません。<code>hatake kit provision … --device ${esc(r.device.id)}</code> で再発行 / configuration not here: rotate with --device</p>`;
+          : `<p class="note">設定ファイルがありません（鍵はそのまま）。ダッシュボードの「鍵を更新」か <code>hatake kit provision … --device ${esc(r.device.id)}</code> で再発行 / configuration not here (key kept): rotate the key in the dashboard (“Rotate key”) or with <code>--device ${esc(r.device.id)}</code></p>`;
       return `<section class="device">
   <div class="qr">${qr}</div>
   <div class="info">
@@ -192,7 +205,7 @@ export function sheetHtml(manifest: Manifest, rows: readonly SheetRow[], now = D
 <body>
 <header>
   <h1>${esc(manifest.farm.name)} <small>(${esc(manifest.farm.id)})</small></h1>
-  <p>機器設置シート / Device installation sheet · ${esc(new Date(now).toISOString().slice(0, 10))} · ${rows.length} 台 / devices</p>
+  <p>機器設置シート / Device installation sheet · ${esc(farmDate(now, manifest.farm.timezone))} · ${rows.length} 台 / devices</p>
   <p class="warn">QR コードには機器の秘密鍵が含まれます。設置後は安全に保管または破棄してください。 The QR codes contain device secrets: keep this sheet safe, shred it after installing.</p>
 </header>
 ${body}

@@ -16,6 +16,7 @@ import { defaultRow, prescriptionRows, type PrescriptionRow } from '../edge/pres
 import type { AutomationProblem, AutomationsStatus } from './automations/engine.ts';
 import { renderAutomationsSection } from './automations/page.ts';
 import type { RetentionStatus } from './maintenance.ts';
+import { escapeHtml } from '../protocol/html.ts';
 
 type Lang = 'ja' | 'en';
 
@@ -452,12 +453,7 @@ const T = {
 };
 
 /** Escapes text for HTML: device ids, reasons and topics come from outside. */
-export function esc(s: unknown): string {
-  return String(s).replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
-}
+export const esc = escapeHtml;
 
 const mb = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 

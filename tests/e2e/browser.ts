@@ -44,6 +44,32 @@ export async function phonePage(browser: Browser, baseURL: string): Promise<Page
   return page;
 }
 
+/** What a page's browser context asked for and the dialogs its pages opened (each dismissed). */
+export interface Traffic {
+  /** Every URL requested (or tried) from the context, in order: pages, fetches, images, files. */
+  requests: string[];
+  dialogs: string[];
+  /** Records (and dismisses) the dialogs of another page of the context too. */
+  watchDialogs(page: Page): void;
+}
+
+/** Starts recording a page's context's requests and its dialogs. */
+export function watchTraffic(page: Page): Traffic {
+  const traffic: Traffic = {
+    requests: [],
+    dialogs: [],
+    watchDialogs(p) {
+      p.on('dialog', (d) => {
+        traffic.dialogs.push(d.message());
+        void d.dismiss();
+      });
+    },
+  };
+  page.context().on('request', (r) => traffic.requests.push(r.url()));
+  traffic.watchDialogs(page);
+  return traffic;
+}
+
 /** Saves the page as it looks at 360 px and at 1280 px wide (failing if it overflows); returns the files. */
 export async function screenshots(page: Page, name: string): Promise<string[]> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });

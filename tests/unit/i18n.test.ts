@@ -137,6 +137,9 @@ describe('the translation catalogue', () => {
       'kg',
       'ha',
       'English',
+      // URL schemes, in the base map's address check.
+      'http',
+      'https',
     ]);
     const problems: string[] = [];
     for (const [k, v] of Object.entries(CATALOGUE.ja)) {

@@ -13,6 +13,7 @@ import type { MultiPolygon as ClipMultiPolygon, Polygon as ClipPolygon } from 'p
 import 'leaflet/dist/leaflet.css';
 import { useI18n, type Lang } from '../i18n.ts';
 import { fill as fillIn } from './common.tsx';
+import { escapeHtml } from '../../../protocol/html.ts';
 
 /**
  * Leaflet inserts a string tooltip as HTML; names come from manifests, so pass a text node. Kept
@@ -58,6 +59,24 @@ export interface MapPoint {
 }
 
 export const BASE_LAYER_KEY = 'hatake.baseLayerUrl';
+/** The base layer's attribution (e.g. 国土地理院 for GSI tiles, whose terms ask for it). */
+export const BASE_LAYER_ATTRIBUTION_KEY = 'hatake.baseLayerAttribution';
+
+/**
+ * Why a tile address cannot be the base layer: not an http(s) address ('scheme'), or not a
+ * template naming the tile by `{z}`, `{x}` and `{y}` ('template' — every tile would be one image).
+ */
+export function baseLayerProblem(url: string): 'scheme' | 'template' | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'scheme';
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'scheme';
+  if (!['{z}', '{x}', '{y}'].every((p) => url.includes(p))) return 'template';
+  return undefined;
+}
 
 /** Whether the map shows a base layer of tiles (configured by the user). */
 function hasTiles(m: L.Map): boolean {
@@ -151,7 +170,14 @@ export function FieldMap(props: {
     if (!el.current) return;
     const m = L.map(el.current, { zoomSnap: 0.25, attributionControl: true, keyboard: true });
     const base = localStorage.getItem(BASE_LAYER_KEY);
-    if (base && /^https?:\/\//.test(base)) L.tileLayer(base, { maxZoom: 20 }).addTo(m);
+    // Stored by the setting's form, which refuses what baseLayerProblem names; checked again here
+    // for a value stored before that check (or by hand).
+    if (base && baseLayerProblem(base) === undefined)
+      L.tileLayer(base, {
+        maxZoom: 20,
+        // Leaflet's attribution control takes HTML: the user's words stay words.
+        attribution: escapeHtml(localStorage.getItem(BASE_LAYER_ATTRIBUTION_KEY) ?? ''),
+      }).addTo(m);
     layers.current = L.layerGroup().addTo(m);
     map.current = m;
     return () => {

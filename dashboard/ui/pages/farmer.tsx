@@ -3,7 +3,7 @@
 // recommendations with their map and prescription downloads; automations — written and edited in
 // a form, with logs and a manual override.
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
 import type { DeviceView, LiveReadingEvent } from '../../../protocol/api.ts';
 import type { FarmFields, FieldDetail, KitSummary, Series, SeriesRange } from '../../../protocol/views.ts';
 import type { TipView, AutomationView, AutomationLogView, OverrideView } from '../../../protocol/review.ts';
@@ -31,8 +31,23 @@ import {
 } from '../format.ts';
 import { compares } from '../../../protocol/comparison.ts';
 import { reviewApi } from '../review-api.ts';
-import { ErrorBox, Freshness, Loading, Rate, Section, fill, useLoad } from '../components/common.tsx';
-import { BASE_LAYER_KEY, FieldMap, type MapPolygon } from '../components/FieldMap.tsx';
+import {
+  ErrorBox,
+  FieldError,
+  Freshness,
+  Loading,
+  Rate,
+  Section,
+  fill,
+  useLoad,
+} from '../components/common.tsx';
+import {
+  BASE_LAYER_ATTRIBUTION_KEY,
+  BASE_LAYER_KEY,
+  baseLayerProblem,
+  FieldMap,
+  type MapPolygon,
+} from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { Chart, totalPer } from '../components/Chart.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
@@ -592,14 +607,29 @@ export function FieldPage({ farm, field, role }: { farm: string; field: string; 
 function BaseLayerSetting() {
   const { t } = useI18n();
   const [url, setUrl] = useState(localStorage.getItem(BASE_LAYER_KEY) ?? '');
+  const [attribution, setAttribution] = useState(localStorage.getItem(BASE_LAYER_ATTRIBUTION_KEY) ?? '');
+  const [problem, setProblem] = useState<'scheme' | 'template' | undefined>();
+  const id = useId();
+  const message = problem && t(problem === 'scheme' ? 'baseLayerBadScheme' : 'baseLayerNoTemplate');
   return (
     <details class="settings">
       <summary>{t('baseLayer')}</summary>
       <form
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
-          if (url) localStorage.setItem(BASE_LAYER_KEY, url);
+          const value = url.trim();
+          const why = value ? baseLayerProblem(value) : undefined;
+          setProblem(why);
+          if (why) {
+            (e.currentTarget as HTMLFormElement).querySelector<HTMLInputElement>('input[type=url]')?.focus();
+            return;
+          }
+          if (value) localStorage.setItem(BASE_LAYER_KEY, value);
           else localStorage.removeItem(BASE_LAYER_KEY);
+          if (value && attribution.trim())
+            localStorage.setItem(BASE_LAYER_ATTRIBUTION_KEY, attribution.trim());
+          else localStorage.removeItem(BASE_LAYER_ATTRIBUTION_KEY);
           location.reload();
         }}
       >
@@ -609,7 +639,21 @@ function BaseLayerSetting() {
             type="url"
             value={url}
             placeholder="https://…/{z}/{x}/{y}.png"
-            onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
+            onInput={(e) => {
+              setUrl((e.target as HTMLInputElement).value);
+              setProblem(undefined);
+            }}
+            {...(message ? { 'aria-invalid': true, 'aria-describedby': `${id}-err` } : {})}
+          />
+        </label>
+        <FieldError id={`${id}-err`} message={message} />
+        <label>
+          {t('baseLayerAttribution')}
+          <input
+            type="text"
+            value={attribution}
+            maxLength={200}
+            onInput={(e) => setAttribution((e.target as HTMLInputElement).value)}
           />
         </label>
         <button type="submit">{t('save')}</button>
