@@ -11,6 +11,7 @@ import { requireGateway } from '../server.ts';
 import type { FarmAggregate, FarmReading } from '../storage/types.ts';
 import type { PluggableKind, SeriesWrites } from '../sync-appliers.ts';
 import type { Db } from '../../runtime/sqlite.ts';
+import { syncAcked } from '../sync-acked.ts';
 
 /** Upserts a farm's manifest: the farm, its fields and its devices. */
 export function applyManifest(db: Db, m: Manifest): void {
@@ -52,6 +53,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
     ack: ctx.db.prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?'),
     ackedSeq: ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?'),
   };
+  // The items acknowledged before: a resend is stored again harmlessly, but announced and counted once.
+  const acked = syncAcked(ctx.db);
 
   app.addHook('preParsing', async (request, _reply, payload) => {
     if (request.headers['content-encoding'] !== 'gzip') return payload;
@@ -89,6 +92,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         );
       }
       const readings: FarmReading[] = [];
+      /** The sequence number of each reading, in `readings`' order. */
+      const readingSeqs: number[] = [];
       const manifests: Manifest[] = [];
       const statuses: { device: string; online: boolean; time: number }[] = [];
       const events: GatewayEvent[] = [];
@@ -114,6 +119,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
               time: r.time,
               flags: r.flags,
             });
+            readingSeqs.push(item.seq);
             break;
           }
           case 'manifest':
@@ -219,6 +225,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       }
       const lastSeen = new Map<string, number>();
       for (const r of readings) lastSeen.set(r.device, Math.max(lastSeen.get(r.device) ?? 0, r.time));
+      const seqs = batch.items.map((i) => i.seq);
+      const resent = acked.held(gw.id, seqs);
       const ackedSeq = ctx.db.transaction(() => {
         if (batch.status) {
           const st = batch.status;
@@ -237,13 +245,19 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         for (const s of statuses) sql.deviceStatus.run(gw.farm, s.device, s.online ? 1 : 0);
         const now = Date.now();
         sql.ack.run(batch.seqTo, now, gw.id);
-        // Counted with the ack, so a batch counts only once it is acknowledged.
-        ctx.throughput.record(gw.id, batch.items.length - result.duplicates, now);
+        acked.record(gw.id, seqs, now);
+        // Counted with the ack, so a batch counts only once it is acknowledged; an item delivered
+        // before (its ack lost) not again — nor a reading the store already held, for a server
+        // whose record of acknowledged items is younger than the gateway's backlog.
+        ctx.throughput.record(gw.id, batch.items.length - Math.max(resent.size, result.duplicates), now);
         return (sql.ackedSeq.get(gw.id) as { acked_seq: number }).acked_seq;
       })();
-      // Live events cost a few µs per reading: build them only when a browser is listening.
+      // Live events cost a few µs per reading: build them only when a browser is listening. A
+      // reading delivered before was announced then.
       if (result.applied > 0 && ctx.live.listenerCount('reading') > 0) {
-        for (const r of readings) {
+        for (let i = 0; i < readings.length; i++) {
+          if (resent.size > 0 && resent.has(readingSeqs[i]!)) continue;
+          const r = readings[i]!;
           ctx.live.emit('reading', {
             farm: r.farm,
             device: r.device,

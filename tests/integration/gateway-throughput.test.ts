@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { THROUGHPUT_WINDOW_MS } from '../../dashboard/routes/gateways.ts';
+import { syncAcked } from '../../dashboard/sync-acked.ts';
 import type { SyncBatch } from '../../protocol/sync.ts';
 import { demoManifest, signIn, startServer } from '../helpers/stack.ts';
 
@@ -95,10 +96,15 @@ describe('throughput on the gateway list', () => {
     const both = (a.items.length + b.items.length) / windowMin;
     expect((await list())['gw-tp']).toBeCloseTo(both, 10);
 
-    // A resent batch A: its readings are already held, only its manifest counts again.
+    // A resent batch A (its ack lost): acknowledged before, it counts for nothing — its manifest
+    // included, which the store takes again as a replacement.
     vi.setSystemTime(t0 + 90_000);
     const resent = await sync(url, token, a);
     expect(await resent.json()).toMatchObject({ applied: 0, duplicates: 30 });
+    // Resent with one new reading in the same batch (the gateway's next batch holds the unacked
+    // rows and what came since): only that one counts.
+    const mixed = batch([...a.items, ...readings(52, 1, t0)]);
+    expect(await (await sync(url, token, mixed)).json()).toMatchObject({ applied: 1, duplicates: 30 });
     const withResend = both + 1 / windowMin;
     expect((await list())['gw-tp']).toBeCloseTo(withResend, 10);
 
@@ -127,5 +133,26 @@ describe('throughput on the gateway list', () => {
     // Five minutes after the last batch: nothing in the window.
     vi.setSystemTime(t0 + 90_000 + THROUGHPUT_WINDOW_MS);
     expect(await list()).toMatchObject({ 'gw-tp': 0, 'gw-idle': 0 });
+  });
+
+  it('announces each reading to the browsers once, however often its batch is delivered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hatake-resend-live-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { server, url } = await startServer(dir);
+    cleanups.push(() => server.close());
+    const token = server.ctx.auth.issueGatewayToken('gw-tp', 'demo-farm');
+    const heard: number[] = [];
+    server.ctx.live.on('reading', (e: { value: number }) => heard.push(e.value));
+    const t0 = Date.now();
+
+    const a = batch([{ seq: 1, kind: 'manifest', body: demoManifest() }, ...readings(2, 3, t0)]);
+    expect((await sync(url, token, a)).status).toBe(200);
+    expect(heard).toEqual([0.2, 0.201, 0.202]);
+    // The ack was lost: the same rows again, with a newer one.
+    const again = batch([...a.items, ...readings(5, 1, t0)]);
+    expect(await (await sync(url, token, again)).json()).toMatchObject({ applied: 1, duplicates: 3 });
+    expect(heard).toEqual([0.2, 0.201, 0.202, 0.2]);
+    // And what the server holds of the gateway's sequence: one range, 1…5.
+    expect(syncAcked(server.ctx.db).ranges('gw-tp')).toEqual([{ lo: 1, hi: 5 }]);
   });
 });

@@ -1,0 +1,93 @@
+// Which of a gateway's outbox sequence numbers the server has acknowledged, as ranges. The store
+// makes a resent item harmless (readings are keyed, documents replaced), but what the server
+// *does* with a batch beyond storing it — the live events browsers get, the throughput figure the
+// partner reads — must happen once per item, not once per delivery. A gateway whose ack was lost
+// sends the same rows again, alone or with newer ones in the same batch (its batches follow
+// priority, not sequence, so "every seq up to the highest acked" is not a rule): the items
+// already in a range here are that resend.
+//
+// Ranges merge as gaps fill, so a gateway has a few rows. A gap left for good (an item the
+// gateway moved to its dead letters, readings its backlog budget replaced by aggregates) keeps
+// its two neighbours apart; ranges not touched for RESEND_WINDOW_MS are pruned — by then the
+// gateway deleted those rows long ago, so nothing of them can come again.
+import type { Db } from '../runtime/sqlite.ts';
+import { migrate } from '../runtime/sqlite.ts';
+
+/** How long an acknowledged range is remembered after its last merge. */
+export const RESEND_WINDOW_MS = 30 * 24 * 3_600_000;
+
+export type SyncAcked = ReturnType<typeof syncAcked>;
+
+export function syncAcked(db: Db) {
+  migrate(db, 'sync-acked', [
+    `CREATE TABLE sync_acked (
+       gateway TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, at INTEGER NOT NULL,
+       PRIMARY KEY (gateway, lo)
+     ) WITHOUT ROWID;`,
+  ]);
+  const overlapping = db.prepare(
+    'SELECT lo, hi FROM sync_acked WHERE gateway = ? AND lo <= ? AND hi >= ? ORDER BY lo',
+  );
+  const remove = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND lo <= ? AND hi >= ?');
+  const insert = db.prepare('INSERT INTO sync_acked (gateway, lo, hi, at) VALUES (?, ?, ?, ?)');
+  const prune = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND at < ?');
+  return {
+    /**
+     * The sequence numbers among `seqs` the server acknowledged before (a resend). One query over
+     * the span of the batch; the ranges inside it are few.
+     */
+    held(gateway: string, seqs: readonly number[]): Set<number> {
+      const out = new Set<number>();
+      if (seqs.length === 0) return out;
+      let min = Infinity;
+      let max = -Infinity;
+      for (const s of seqs) {
+        if (s < min) min = s;
+        if (s > max) max = s;
+      }
+      const ranges = overlapping.all(gateway, max, min) as { lo: number; hi: number }[];
+      if (ranges.length === 0) return out;
+      for (const s of seqs) {
+        // Ranges are disjoint and sorted: a binary search finds the one that could hold s.
+        let a = 0;
+        let b = ranges.length - 1;
+        while (a <= b) {
+          const m = (a + b) >> 1;
+          const r = ranges[m]!;
+          if (s < r.lo) b = m - 1;
+          else if (s > r.hi) a = m + 1;
+          else {
+            out.add(s);
+            break;
+          }
+        }
+      }
+      return out;
+    },
+    /**
+     * Records `seqs` as acknowledged at `now`, merged with the ranges they touch or adjoin. Call it
+     * in the transaction that acknowledges the batch.
+     */
+    record(gateway: string, seqs: readonly number[], now: number): void {
+      prune.run(gateway, now - RESEND_WINDOW_MS);
+      const sorted = [...seqs].sort((x, y) => x - y);
+      let i = 0;
+      while (i < sorted.length) {
+        let lo = sorted[i]!;
+        let hi = lo;
+        while (i + 1 < sorted.length && sorted[i + 1]! <= hi + 1) hi = sorted[++i]!;
+        i++;
+        for (const r of overlapping.all(gateway, hi + 1, lo - 1) as { lo: number; hi: number }[]) {
+          lo = Math.min(lo, r.lo);
+          hi = Math.max(hi, r.hi);
+        }
+        remove.run(gateway, hi, lo);
+        insert.run(gateway, lo, hi, now);
+      }
+    },
+    /** The ranges held for a gateway, lowest first (for tests and diagnosis). */
+    ranges(gateway: string): { lo: number; hi: number }[] {
+      return overlapping.all(gateway, Number.MAX_SAFE_INTEGER, 0) as { lo: number; hi: number }[];
+    },
+  };
+}
