@@ -12,10 +12,8 @@ import type { Db } from '../../runtime/sqlite.ts';
 import { HOUR_MS, type LatestRow, type ReadingStore } from '../storage/types.ts';
 import { intervalMs, SILENT_INTERVALS } from '../views/overview.ts';
 import { storedRegistry } from './manifests.ts';
-import { batteryVerdict } from '../../edge/rules/battery-low.ts';
+import { BATTERY_DEFAULTS, batteryVerdict } from '../../edge/rules/battery-low.ts';
 
-/** Readings examined per device for the quality figure (the newest day, at most this many). */
-export const QUALITY_MAX_ROWS = 20_000;
 const LATE_INTERVALS = 12;
 const ALERT_WINDOW_MS = 7 * 24 * HOUR_MS;
 
@@ -45,7 +43,22 @@ export async function deviceHealth(
     if (!rows.some((r) => r.id === d.id))
       rows.push({ id: d.id, name: null, field: null, kit: d.kit, last_seen: null, online: null });
   const gateways = farmGatewaySyncs(db, farm);
-  const latest = await store.latest([farm]);
+  // The last day's readings [now − 24 h, now], for the whole farm in a few queries: each device's
+  // quality figure counted by the store, and the newest battery voltages the battery-low rule
+  // judges by (its median of the last `samples` readings of the day).
+  const day = { farm, from: now - 24 * HOUR_MS, to: now + 1 };
+  const [latest, qualityRows, batteryRows] = await Promise.all([
+    store.latest([farm]),
+    store.quality(day),
+    store.newest({ ...day, metric: 'battery', unit: 'V', perDevice: BATTERY_DEFAULTS.samples }),
+  ]);
+  const qualityOf = new Map(qualityRows.map((q) => [q.device, q]));
+  const batteryOf = new Map<string, { time: number; value: number }[]>();
+  for (const r of batteryRows) {
+    let points = batteryOf.get(r.device);
+    if (!points) batteryOf.set(r.device, (points = []));
+    points.push({ time: r.time, value: r.value });
+  }
   const pick = (device: string, metric: string) => {
     const l: LatestRow | undefined = latest.find((x) => x.device === device && x.metric === metric);
     return l ? { value: l.value, unit: l.unit, time: new Date(l.time).toISOString() } : null;
@@ -73,28 +86,10 @@ export async function deviceHealth(
         ? { gateways: gateways.ids, since: iso(gateways.newestSync) }
         : null;
     const state = gatewayNotSyncing ? 'unknown' : byAge;
-    const quality = { readings: 0, flagged: 0, flags: {} as Record<string, number> };
-    let batteryPoints: { time: number; value: number }[] = [];
-    const metrics = new Set([
-      ...Object.keys(kit?.metrics ?? {}),
-      ...latest.filter((l) => l.device === d.id).map((l) => l.metric),
-    ]);
-    for (const metric of metrics) {
-      const readings = await store.readings({
-        farm,
-        device: d.id,
-        metric,
-        from: now - 24 * HOUR_MS,
-        to: now + 1,
-        limit: QUALITY_MAX_ROWS,
-      });
-      if (metric === 'battery') batteryPoints = readings.filter((r) => r.unit === 'V');
-      for (const r of readings) {
-        quality.readings++;
-        if (r.flags.length) quality.flagged++;
-        for (const f of r.flags) quality.flags[f] = (quality.flags[f] ?? 0) + 1;
-      }
-    }
+    const q = qualityOf.get(d.id);
+    const quality = q
+      ? { readings: q.readings, flagged: q.flagged, flags: q.flags }
+      : { readings: 0, flagged: 0, flags: {} };
     out.push({
       id: d.id,
       name: d.name,
@@ -109,7 +104,7 @@ export async function deviceHealth(
       intervalS: kit?.interval ?? null,
       battery: pick(d.id, 'battery'),
       batteryLevel: pick(d.id, 'battery_level'),
-      batteryState: batteryStateOf(d.kit, batteryPoints, now),
+      batteryState: batteryStateOf(d.kit, batteryOf.get(d.id) ?? [], now),
       rssi: pick(d.id, 'rssi'),
       snr: pick(d.id, 'snr'),
       quality,

@@ -31,10 +31,12 @@ import type { Logger } from '../../runtime/log.ts';
 import { DeviceLabelHistory, type DeviceLabels } from './device-labels.ts';
 import { HourlyRollup, assertNoResultErrors } from './influx-rollup.ts';
 import {
+  FLAG_BITS,
   READING_NAMES_PROBLEM,
   aggregateProblem,
   bitsToFlags,
   canonicalPart,
+  checkPerDevice,
   checkRange,
   flagsToBits,
   hourCeil,
@@ -53,6 +55,9 @@ import type {
   IndexStat,
   IndexStatQuery,
   LatestRow,
+  NewestQuery,
+  QualityQuery,
+  QualityRow,
   RangeQuery,
   ReadingQuery,
   ReadingRow,
@@ -63,6 +68,7 @@ import type {
   StoreHealth,
 } from './types.ts';
 import { HOUR_MS } from './types.ts';
+import type { QualityFlag } from '../../protocol/telemetry.ts';
 
 export const RAW_RP = 'raw';
 export const LONG_RP = 'longterm';
@@ -84,6 +90,14 @@ export const INFLUX_DEFAULTS = {
   pingMs: 1000,
   rollupIntervalMs: 60_000,
 } as const;
+
+/**
+ * The most flagged readings quality() reads one by one (their flags decoded here); past it,
+ * InfluxDB counts them, a statement per flag.
+ */
+export const QUALITY_RAW_FLAGGED = 20_000;
+/** The quality flags in their canonical order. */
+const QUALITY_FLAGS = Object.keys(FLAG_BITS) as QualityFlag[];
 
 /** Field types per measurement, so the client writes integers as integers (`i`) and floats as floats. */
 const SCHEMAS: ISchemaOptions[] = [
@@ -393,19 +407,87 @@ export class InfluxReadingStore implements ReadingStore {
       params,
     );
     const out = series.flatMap((s) =>
-      rows(s).map((r) => ({
-        farm: q.farm,
-        device: r.device as string,
-        metric: q.metric,
-        value: r.value as number,
-        unit: (r.unit as string | null) ?? '',
-        time: r.time as number,
-        flags: bitsToFlags((r.flags as number | null) ?? 0),
-        field: nullable(r.field),
-        kit: nullable(r.kit),
-      })),
+      rows(s).map((r) => readingRow(q.farm, r.device as string, q.metric, r)),
     );
     return out.sort((a, b) => a.time - b.time || cmp(a.device, b.device));
+  }
+
+  async quality(q: QualityQuery): Promise<QualityRow[]> {
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const src = this.qualified(RAW_RP, M_READING);
+    const where = `"farm" = $farm AND time >= ${from}ms AND time < ${to}ms`;
+    const params = { farm: q.farm };
+    // One request: each device's readings counted, and the flagged ones (few, as a rule) with
+    // their bitmask; a device's series (a metric, and a field it was in) are one group.
+    const [totals = [], flagged = []] = await this.selectEach(
+      `SELECT count("value") AS "n" FROM ${src} WHERE ${where} GROUP BY "device";
+       SELECT "device", "flags" FROM ${src} WHERE ${where} AND "flags" <> 0 LIMIT ${QUALITY_RAW_FLAGGED + 1}`,
+      params,
+    );
+    const out = new Map<string, QualityRow>();
+    const rowOf = (device: string): QualityRow => {
+      let row = out.get(device);
+      if (!row) out.set(device, (row = { device, readings: 0, flagged: 0, flags: {} }));
+      return row;
+    };
+    const counts = (series: Series[], add: (row: QualityRow, n: number) => void) => {
+      for (const s of series) {
+        const n = rows(s)[0]?.n;
+        if (typeof n === 'number' && n > 0) add(rowOf(s.tags?.device ?? ''), n);
+      }
+    };
+    counts(totals, (row, n) => (row.readings = n));
+    const raw = flagged.flatMap(rows);
+    if (raw.length <= QUALITY_RAW_FLAGGED) {
+      for (const r of raw) {
+        const row = rowOf(r.device as string);
+        row.flagged++;
+        for (const f of bitsToFlags(r.flags as number)) row.flags[f] = (row.flags[f] ?? 0) + 1;
+      }
+    } else {
+      // Too many to read one by one: InfluxDB counts them, each flag by its bit.
+      const [any = [], ...perFlag] = await this.selectEach(
+        ['<> 0', ...QUALITY_FLAGS.map((f) => `& ${FLAG_BITS[f]} <> 0`)]
+          .map(
+            (cond) =>
+              `SELECT count("flags") AS "n" FROM ${src} WHERE ${where} AND "flags" ${cond} GROUP BY "device"`,
+          )
+          .join('; '),
+        params,
+      );
+      counts(any, (row, n) => (row.flagged = n));
+      QUALITY_FLAGS.forEach((f, i) => counts(perFlag[i] ?? [], (row, n) => (row.flags[f] = n)));
+    }
+    for (const row of out.values()) {
+      // A reading written between the statements may be counted as flagged and not in the total.
+      row.readings = Math.max(row.readings, row.flagged);
+      // The flags in their canonical order, as the SQLite store lists them.
+      row.flags = Object.fromEntries(
+        QUALITY_FLAGS.filter((f) => row.flags[f]).map((f) => [f, row.flags[f]!]),
+      );
+    }
+    return [...out.values()].sort((a, b) => cmp(a.device, b.device));
+  }
+
+  async newest(q: NewestQuery): Promise<ReadingRow[]> {
+    const perDevice = checkPerDevice(q.perDevice);
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const { where, params } = filters(q, { metric: q.metric });
+    // LIMIT applies to each group: a device's newest, whichever series (field) they lie in.
+    const series = await this.select(
+      `SELECT "field", "kit", "value", "unit", "flags" FROM ${this.qualified(RAW_RP, M_READING)}
+       WHERE ${where} AND time >= ${from}ms AND time < ${to}ms${q.unit !== undefined ? ' AND "unit" = $unit' : ''}
+       GROUP BY "device" ORDER BY time DESC LIMIT ${perDevice}`,
+      q.unit !== undefined ? { ...params, unit: q.unit } : params,
+    );
+    const out = series.flatMap((s) =>
+      rows(s)
+        .reverse()
+        .map((r) => readingRow(q.farm, s.tags?.device ?? '', q.metric, r)),
+    );
+    return out.sort((a, b) => cmp(a.device, b.device) || a.time - b.time);
   }
 
   async rollups(q: RollupQuery): Promise<RollupRow[]> {
@@ -782,18 +864,34 @@ export class InfluxReadingStore implements ReadingStore {
 
   /** Runs one statement on a prepared database; returns its series, times in epoch ms. */
   private async select(q: string, placeholders: Record<string, string>): Promise<Series[]> {
+    await this.ready();
+    return this.query(q, placeholders);
+  }
+
+  /** The database and its retention policies made, or HATAKE_E_STORAGE saying why not. */
+  private async ready(): Promise<void> {
     try {
       await this.ensureSchema();
     } catch (e) {
       if (e instanceof HatakeError) throw e;
       throw new HatakeError('HATAKE_E_STORAGE', `InfluxDB is not ready: ${describeError(e)}`, { cause: e });
     }
-    return this.query(q, placeholders);
   }
 
   /** Runs one statement with bound parameters; returns its series, times in epoch ms. */
   private async query(q: string, placeholders: Record<string, string>): Promise<Series[]> {
-    let res: { results?: { error?: string; series?: Series[] }[] };
+    return (await this.queryAll(q, placeholders))[0] ?? [];
+  }
+
+  /** Runs statements (`;`-separated, in one request) on a prepared database; the series of each. */
+  private async selectEach(q: string, placeholders: Record<string, string>): Promise<Series[][]> {
+    await this.ready();
+    return this.queryAll(q, placeholders);
+  }
+
+  /** Runs statements with bound parameters in one request; the series of each, times in epoch ms. */
+  private async queryAll(q: string, placeholders: Record<string, string>): Promise<Series[][]> {
+    let res: { results?: { statement_id?: number; error?: string; series?: Series[] }[] };
     try {
       res = assertNoResultErrors(
         (await this.influx.queryRaw(q, {
@@ -801,13 +899,15 @@ export class InfluxReadingStore implements ReadingStore {
           precision: 'ms',
           method: 'POST',
           placeholders,
-        })) as { results?: { error?: string; series?: Series[] }[] },
+        })) as { results?: { statement_id?: number; error?: string; series?: Series[] }[] },
       );
     } catch (e) {
       // The API answers 503 with the reason rather than a 500.
       throw new HatakeError('HATAKE_E_STORAGE', `InfluxDB query failed: ${describeError(e)}`, { cause: e });
     }
-    return res.results?.[0]?.series ?? [];
+    const out: Series[][] = [];
+    for (const [i, r] of (res.results ?? []).entries()) out[r.statement_id ?? i] = r.series ?? [];
+    return out;
   }
 }
 
@@ -1019,6 +1119,24 @@ function filters(
 }
 
 const nullable = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+
+/** A raw reading as a store row, from an InfluxDB result row of `reading` (value, unit, flags, field, kit). */
+const readingRow = (
+  farm: string,
+  device: string,
+  metric: string,
+  r: Record<string, unknown>,
+): ReadingRow => ({
+  farm,
+  device,
+  metric,
+  value: r.value as number,
+  unit: (r.unit as string | null) ?? '',
+  time: r.time as number,
+  flags: bitsToFlags((r.flags as number | null) ?? 0),
+  field: nullable(r.field),
+  kit: nullable(r.kit),
+});
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Reads a password file (one line; a trailing newline is not part of the password). */

@@ -7,6 +7,7 @@ import {
   HOUR_MS,
   MAX_QUERY_ROWS,
   MAX_TIME_MS,
+  NEWEST_MAX_PER_DEVICE,
   type FarmAggregate,
   type FarmReading,
   type IndexStat,
@@ -160,3 +161,14 @@ export function bitsToFlags(bits: number): string[] {
 export const hourOf = (t: number): number => t - (t % 3_600_000);
 /** The first hour start at or after t. */
 export const hourCeil = (t: number): number => (t % 3_600_000 === 0 ? t : hourOf(t) + 3_600_000);
+
+/** A newest() query's readings per device, checked: 1…NEWEST_MAX_PER_DEVICE. */
+export function checkPerDevice(perDevice: unknown): number {
+  if (
+    !Number.isInteger(perDevice) ||
+    (perDevice as number) < 1 ||
+    (perDevice as number) > NEWEST_MAX_PER_DEVICE
+  )
+    throw new HatakeError('HATAKE_E_PAYLOAD_SCHEMA', `query: perDevice must be 1…${NEWEST_MAX_PER_DEVICE}`);
+  return perDevice as number;
+}

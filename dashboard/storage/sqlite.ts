@@ -6,9 +6,12 @@
 import type { Db } from '../../runtime/sqlite.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { DeviceLabelHistory } from './device-labels.ts';
+import type { QualityFlag } from '../../protocol/telemetry.ts';
 import {
+  FLAG_BITS,
   aggregateProblem,
   canonicalPart,
+  checkPerDevice,
   checkRange,
   hourCeil,
   indexStatProblem,
@@ -24,6 +27,9 @@ import type {
   IndexStat,
   IndexStatQuery,
   LatestRow,
+  NewestQuery,
+  QualityQuery,
+  QualityRow,
   RangeQuery,
   ReadingQuery,
   ReadingRow,
@@ -33,6 +39,9 @@ import type {
   RollupRow,
   StoreHealth,
 } from './types.ts';
+
+/** The quality flags, in their canonical order (the bits of InfluxDB's `flags` field). */
+const QUALITY_FLAGS = Object.keys(FLAG_BITS) as QualityFlag[];
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS readings (
@@ -92,6 +101,7 @@ export class SqliteReadingStore implements ReadingStore {
   private readonly upsertIndexStat;
   private readonly upsertRecommendation;
   private readonly upsertAggregate;
+  private readonly qualityStmt;
 
   constructor(db: Db, log?: Logger) {
     this.db = db;
@@ -115,6 +125,20 @@ export class SqliteReadingStore implements ReadingStore {
     this.upsertRecommendation = db.prepare(
       `INSERT OR REPLACE INTO recommendation_outputs (farm, field, zone, model, time, recommendation, model_version, nitrogen_kg_ha, product, product_kg_ha)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // The farm's series from `latest` (one row per series, written with its readings), each
+    // one's readings over [from, to) by its primary key range: the farm's older readings are not
+    // read and no index beyond the key is needed. Grouped by `l.device`, the key's order, so no
+    // sort. A flag is counted by its quoted name in the stored list (JSON of known flags, `[]`
+    // when clean), looked for in flagged readings only; a flag listed twice counts once, as its
+    // bit does in InfluxDB.
+    this.qualityStmt = db.prepare(
+      `SELECT l.device AS device, COUNT(*) AS readings, SUM(r.flags <> '[]') AS flagged,
+              ${QUALITY_FLAGS.map((f, i) => `SUM(CASE WHEN r.flags <> '[]' THEN instr(r.flags, '"${f}"') > 0 ELSE 0 END) AS f${i}`).join(',\n              ')}
+       FROM latest l CROSS JOIN readings r
+       WHERE l.farm = ? AND r.farm = l.farm AND r.device = l.device AND r.metric = l.metric
+         AND r.time >= ? AND r.time < ?
+       GROUP BY l.device ORDER BY l.device`,
     );
     // A resent part changes nothing (no row changed: counted as a duplicate); a part sent again
     // with other numbers replaces itself, as it does in InfluxDB. Labels are a function of the key.
@@ -207,6 +231,52 @@ export class SqliteReadingStore implements ReadingStore {
       )
       .all(...w.args, limit) as (Omit<ReadingRow, 'flags'> & { flags: string })[];
     return rows.map((r) => ({ ...r, flags: JSON.parse(r.flags) as string[] }));
+  }
+
+  async quality(q: QualityQuery): Promise<QualityRow[]> {
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    const rows = this.qualityStmt.all(q.farm, from, to) as ({
+      device: string;
+      readings: number;
+      flagged: number;
+    } & Record<string, number>)[];
+    return rows.map((r) => {
+      const flags: Record<string, number> = {};
+      QUALITY_FLAGS.forEach((f, i) => {
+        const n = r[`f${i}`]!;
+        if (n > 0) flags[f] = n;
+      });
+      return { device: r.device, readings: r.readings, flagged: r.flagged, flags };
+    });
+  }
+
+  async newest(q: NewestQuery): Promise<ReadingRow[]> {
+    const perDevice = checkPerDevice(q.perDevice);
+    const { from, to, empty } = checkRange(q);
+    if (empty) return [];
+    // Each of the farm's series of the metric (from `latest`), its newest rows by a backward walk
+    // of its primary key range that stops after perDevice.
+    const series = this.db
+      .prepare('SELECT device FROM latest WHERE farm = ? AND metric = ? ORDER BY device')
+      .pluck()
+      .all(q.farm, q.metric) as string[];
+    const rows = this.db.prepare(
+      `SELECT farm, device, metric, value, unit, time, flags, field, kit FROM readings
+       WHERE farm = ? AND device = ? AND metric = ? AND time >= ? AND time < ?
+         ${q.unit !== undefined ? 'AND unit = ?' : ''}
+       ORDER BY time DESC LIMIT ?`,
+    );
+    const unit = q.unit !== undefined ? [q.unit] : [];
+    return series.flatMap((device) =>
+      (
+        rows.all(q.farm, device, q.metric, from, to, ...unit, perDevice) as (Omit<ReadingRow, 'flags'> & {
+          flags: string;
+        })[]
+      )
+        .reverse()
+        .map((r) => ({ ...r, flags: JSON.parse(r.flags) as string[] })),
+    );
   }
 
   async rollups(q: RollupQuery): Promise<RollupRow[]> {

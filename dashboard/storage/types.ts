@@ -127,6 +127,38 @@ export interface GatewayHourRow extends RollupRow {
   unit: string;
 }
 
+/** A farm's raw readings over [from, to) (epoch ms), for their quality figures. */
+export interface QualityQuery {
+  farm: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * One device's raw readings over a quality query's range, all metrics together: how many, how many
+ * carried a quality flag, and how many carried each flag (only flags that occurred; a reading with
+ * two flags counts once in `flagged` and once under each flag).
+ */
+export interface QualityRow {
+  device: string;
+  readings: number;
+  flagged: number;
+  /** Quality flag → readings that carried it. */
+  flags: Record<string, number>;
+}
+
+/** Each device's newest readings of a farm's metric over [from, to), at most `perDevice` of each. */
+export interface NewestQuery {
+  farm: string;
+  metric: string;
+  from: number;
+  to: number;
+  /** 1…NEWEST_MAX_PER_DEVICE. */
+  perDevice: number;
+  /** Only readings in this unit (as stored). */
+  unit?: string;
+}
+
 export interface IndexStatQuery extends RangeQuery {
   index?: string;
 }
@@ -149,6 +181,17 @@ export interface ReadingStore {
   count(farm: string, device?: string): Promise<number>;
   /** A metric's readings over a range, for a farm, a field or a device, oldest first. */
   readings(q: ReadingQuery): Promise<ReadingRow[]>;
+  /**
+   * Per device of a farm, the quality figure of its raw readings (every metric) over [from, to),
+   * the readings readings() would return, counted by the store for the whole farm at once (not a
+   * query per device): a device with no reading in the range has no row. Ordered by device.
+   */
+  quality(q: QualityQuery): Promise<QualityRow[]>;
+  /**
+   * Per device of a farm, its newest `perDevice` readings of a metric over [from, to) (only those
+   * in `unit` if given), for the whole farm at once; ordered by device, then oldest first.
+   */
+  newest(q: NewestQuery): Promise<ReadingRow[]>;
   /**
    * Hourly min/max/mean/count per device for the hours that start in [from, to): the raw
    * readings and the gateways' aggregates together, one row per device (and field) and hour.
@@ -177,3 +220,5 @@ export const HOUR_MS = 3_600_000;
 /** The latest time InfluxDB can hold (int64 nanoseconds end in April 2262); both stores refuse later. */
 export const MAX_TIME_MS = Date.UTC(2262, 0, 1);
 export const MAX_QUERY_ROWS = 100_000;
+/** The most readings per device newest() returns. */
+export const NEWEST_MAX_PER_DEVICE = 100;

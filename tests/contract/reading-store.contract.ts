@@ -18,7 +18,8 @@ import type {
   ReadingStore,
   RecommendationOutput,
 } from '../../dashboard/storage/types.ts';
-import { HOUR_MS, MAX_TIME_MS } from '../../dashboard/storage/types.ts';
+import { HOUR_MS, MAX_TIME_MS, NEWEST_MAX_PER_DEVICE } from '../../dashboard/storage/types.ts';
+import { QUALITY_RAW_FLAGGED } from '../../dashboard/storage/influx.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 
 export type OpenStore = (db: Db) => Promise<ReadingStore>;
@@ -252,6 +253,188 @@ export function readingStoreContract(name: string, open: OpenStore): void {
         limit: 3,
       });
       expect(limited.map((r) => r.time)).toEqual([base, base + 600_000, base + 1_200_000]);
+    });
+
+    it("counts a farm's readings per device over [from, to), all metrics together, flagged and per flag", async () => {
+      const f = farm([
+        { id: 'a', field: 'north' },
+        { id: 'b', field: 'south' },
+        { id: 'c', field: 'south' },
+        { id: 'quiet', field: 'south' },
+      ]);
+      const from = base + HOUR_MS;
+      const to = base + 2 * HOUR_MS;
+      const batch: FarmReading[] = [];
+      for (let i = 0; i < 6; i++) {
+        batch.push(reading(f, 'a', 'soil_vwc', from + i * 60_000, 0.2));
+        batch.push(reading(f, 'a', 'soil_ec', from + i * 60_000, 1, i < 2 ? ['spike'] : []));
+        batch.push(reading(f, 'b', 'soil_vwc', from + i * 60_000, 0.3, i === 0 ? ['spike', 'stuck'] : []));
+      }
+      batch.push({ ...reading(f, 'b', 'battery', from + 30_000, 3.1, ['out_of_range']), unit: 'V' });
+      batch.push(reading(f, 'b', 'soil_vwc', from + 10 * 60_000, 0.3, ['clock_skew', 'duplicate']));
+      // The window's edges: `from` counts, `to` does not, as in readings().
+      batch.push(reading(f, 'c', 'soil_vwc', from - 1, 0.1, ['spike']));
+      batch.push(reading(f, 'c', 'soil_vwc', from, 0.1));
+      batch.push(reading(f, 'c', 'soil_vwc', to - 1, 0.1, ['stuck']));
+      batch.push(reading(f, 'c', 'soil_vwc', to, 0.1, ['spike']));
+      // 'quiet' reported, but not in the window; a device in no manifest did, and counts.
+      batch.push(reading(f, 'quiet', 'soil_vwc', base, 0.1, ['spike']));
+      batch.push(reading(f, 'quiet', 'soil_vwc', to + HOUR_MS, 0.1));
+      batch.push(reading(f, 'stray', 'soil_temperature', from + 5 * 60_000, 12));
+      await store.writeReadings(batch);
+      // The same device ids on another farm, flagged, in the same window: never counted here.
+      const g = farm([{ id: 'a', field: 'north' }]);
+      await store.writeReadings([
+        reading(g, 'a', 'soil_vwc', from + 1000, 0.2, ['out_of_range']),
+        reading(g, 'b', 'soil_vwc', from + 1000, 0.2, ['spike']),
+      ]);
+
+      const rows = await store.quality({ farm: f, from, to });
+      expect(rows).toEqual([
+        { device: 'a', readings: 12, flagged: 2, flags: { spike: 2 } },
+        {
+          device: 'b',
+          readings: 8,
+          flagged: 3,
+          flags: { out_of_range: 1, spike: 1, stuck: 1, clock_skew: 1, duplicate: 1 },
+        },
+        { device: 'c', readings: 2, flagged: 1, flags: { stuck: 1 } },
+        { device: 'stray', readings: 1, flagged: 0, flags: {} },
+      ]);
+      // What readings() returns over the same range, metric by metric.
+      for (const row of rows) {
+        let n = 0;
+        for (const metric of ['soil_vwc', 'soil_ec', 'soil_temperature', 'battery'])
+          n += (await store.readings({ farm: f, device: row.device, metric, from, to })).length;
+        expect(n, row.device).toBe(row.readings);
+      }
+      expect(await store.quality({ farm: g, from, to })).toEqual([
+        { device: 'a', readings: 1, flagged: 1, flags: { out_of_range: 1 } },
+        { device: 'b', readings: 1, flagged: 1, flags: { spike: 1 } },
+      ]);
+      // Windows with nothing in them, and a farm with nothing at all.
+      expect(await store.quality({ farm: f, from: to + 1, to: to + HOUR_MS })).toEqual([]);
+      expect(await store.quality({ farm: f, from: to, to: to })).toEqual([]);
+      expect(await store.quality({ farm: farm([{ id: 'a' }]), from: 0, to: MAX_TIME_MS })).toEqual([]);
+      expect(await store.quality({ farm: `${f}-other`, from: 0, to: MAX_TIME_MS })).toEqual([]);
+      // Clamped like every range: all of time is the farm's every reading.
+      expect(
+        (await store.quality({ farm: f, from: -1, to: Number.MAX_SAFE_INTEGER })).map((r) => [
+          r.device,
+          r.readings,
+        ]),
+      ).toEqual([
+        ['a', 12],
+        ['b', 8],
+        ['c', 4],
+        ['quiet', 2],
+        ['stray', 1],
+      ]);
+    });
+
+    it('counts more flagged readings than a store reads one by one', async () => {
+      const f = farm([{ id: 'a' }, { id: 'b' }]);
+      const n = QUALITY_RAW_FLAGGED + 500;
+      const batch: FarmReading[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = base + i * 1000;
+        batch.push(
+          reading(f, i % 2 ? 'a' : 'b', 'soil_vwc', t, 0.2, i % 3 ? ['clock_skew'] : ['clock_skew', 'spike']),
+        );
+        if (i % 10 === 0) batch.push(reading(f, 'a', 'soil_ec', t, 1));
+      }
+      for (let i = 0; i < batch.length; i += 5000) await store.writeReadings(batch.slice(i, i + 5000));
+      const expected = (device: 'a' | 'b') => {
+        const mine = batch.filter((r) => r.device === device);
+        const flagged = mine.filter((r) => r.flags.length > 0);
+        return {
+          device,
+          readings: mine.length,
+          flagged: flagged.length,
+          flags: {
+            spike: flagged.filter((r) => r.flags.includes('spike')).length,
+            clock_skew: flagged.length,
+          },
+        };
+      };
+      expect(await store.quality({ farm: f, from: base, to: base + n * 1000 })).toEqual([
+        expected('a'),
+        expected('b'),
+      ]);
+    });
+
+    it("returns each device's newest readings of a metric over [from, to), oldest first, in a unit if asked", async () => {
+      const f = farm([
+        { id: 'a', field: 'east' },
+        { id: 'b', field: 'east' },
+        { id: 'c', field: 'east' },
+      ]);
+      const volts = (device: string, time: number, value: number, unit = 'V'): FarmReading => ({
+        ...reading(f, device, 'battery', time, value),
+        unit,
+      });
+      const from = base;
+      const to = base + HOUR_MS;
+      await store.writeReadings([
+        ...[0, 1, 2, 3, 4].map((i) => volts('a', from + i * 60_000, [3.6, 3.59, 3.58, 3.57, 3.56][i]!)),
+        volts('a', from - 1, 3.9),
+        volts('a', to, 3.0),
+        volts('b', from, 3.7),
+        volts('b', from + 60_000, 88, '%'),
+        { ...volts('b', from + 120_000, 3.2), flags: ['out_of_range'] },
+        volts('c', to + 60_000, 3.5),
+        reading(f, 'a', 'soil_vwc', to - 1, 0.2),
+      ]);
+      // Another farm's battery, same device id, newer: not this farm's.
+      const g = farm([{ id: 'a', field: 'east' }]);
+      await store.writeReadings([{ ...reading(g, 'a', 'battery', to - 1, 2.9), unit: 'V' }]);
+
+      const newest = await store.newest({ farm: f, metric: 'battery', from, to, perDevice: 3 });
+      expect(newest.map((r) => [r.device, r.time, r.value, r.unit])).toEqual([
+        ['a', from + 2 * 60_000, 3.58, 'V'],
+        ['a', from + 3 * 60_000, 3.57, 'V'],
+        ['a', from + 4 * 60_000, 3.56, 'V'],
+        ['b', from, 3.7, 'V'],
+        ['b', from + 60_000, 88, '%'],
+        ['b', from + 120_000, 3.2, 'V'],
+      ]);
+      expect(newest[5]).toMatchObject({
+        farm: f,
+        metric: 'battery',
+        field: 'east',
+        kit: 'hatake-soil-probe',
+        flags: ['out_of_range'],
+      });
+      const inVolts = await store.newest({ farm: f, metric: 'battery', unit: 'V', from, to, perDevice: 2 });
+      expect(inVolts.map((r) => [r.device, r.time])).toEqual([
+        ['a', from + 3 * 60_000],
+        ['a', from + 4 * 60_000],
+        ['b', from],
+        ['b', from + 120_000],
+      ]);
+      // A device moved to another field: its newest readings across both.
+      placeDevices(f, [{ id: 'a', field: 'west' }]);
+      const later = Date.now() + 60_000;
+      await store.writeReadings([volts('a', later, 3.4)]);
+      const moved = await store.newest({ farm: f, metric: 'battery', from, to: later + 1, perDevice: 2 });
+      expect(moved.filter((r) => r.device === 'a').map((r) => [r.time, r.field])).toEqual([
+        [to, 'east'],
+        [later, 'west'],
+      ]);
+      expect(await store.newest({ farm: g, metric: 'battery', from, to, perDevice: 3 })).toMatchObject([
+        { device: 'a', value: 2.9 },
+      ]);
+      expect(
+        await store.newest({ farm: f, metric: 'battery', from: to + HOUR_MS, to: later, perDevice: 3 }),
+      ).toEqual([]);
+      expect(await store.newest({ farm: f, metric: 'rssi', from, to, perDevice: 3 })).toEqual([]);
+      for (const perDevice of [0, 1.5, NEWEST_MAX_PER_DEVICE + 1]) {
+        const e = await store.newest({ farm: f, metric: 'battery', from, to, perDevice }).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect((e as HatakeError).code, String(perDevice)).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+      }
     });
 
     it('rolls up min, max, mean and count per device and hour, and keeps them right on late data and resends', async () => {
@@ -650,6 +833,13 @@ export function readingStoreContract(name: string, open: OpenStore): void {
         expect(await store.gatewayHours({ farm: h, metric: 'soil_vwc', from: 0, to: MAX_TIME_MS })).toEqual(
           [],
         );
+        expect(await store.quality({ farm: h, from: 0, to: MAX_TIME_MS })).toEqual([]);
+        for (const q of [
+          { farm: h, metric: 'soil_vwc' },
+          { farm: f, metric: h || 'x' },
+          { farm: f, metric: 'soil_vwc', unit: h },
+        ])
+          expect(await store.newest({ ...q, from: 0, to: MAX_TIME_MS, perDevice: 1 })).toEqual([]);
       }
       expect(await store.count(f)).toBe(1);
     });
@@ -677,6 +867,14 @@ export function readingStoreContract(name: string, open: OpenStore): void {
       expect(await store.rollups({ farm: f, metric: 'soil_vwc', from: base + HOUR_MS, to: base })).toEqual(
         [],
       );
+      for (const q of bad.slice(0, 3)) {
+        const e = await store.quality(q).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect((e as HatakeError).code).toBe('HATAKE_E_PAYLOAD_SCHEMA');
+      }
+      expect(await store.quality({ farm: f, from: base + 5, to: base })).toEqual([]);
     });
 
     it('stores index statistics per field and zone, and a re-processed scene replaces its rows', async () => {

@@ -293,6 +293,31 @@ describe('health', () => {
     expect(wx).toMatchObject({ state: 'ok', provisioned: true, battery: { value: 3.61, unit: 'V' } });
     expect(wx.quality).toEqual({ readings: 3, flagged: 1, flags: { spike: 1 } });
     expect(h.devices.find((d) => d.id === 'water-1')!.state).toBe('never');
+
+    // The battery judged as the battery-low rule judges it: the median of the newest three
+    // voltages of the day (a reading in another unit is not one of them), not the oldest.
+    const volts = [3.9, 3.9, 3.9, 3.4, 3.45, 3.42];
+    await gw.send([
+      ...volts.map((value, i) => ({
+        kind: 'reading' as const,
+        body: {
+          device: 'soil-1',
+          metric: 'battery',
+          value,
+          unit: 'V',
+          time: now - 60_000 * (10 - i),
+          flags: [],
+        },
+      })),
+      {
+        kind: 'reading' as const,
+        body: { device: 'soil-1', metric: 'battery', value: 80, unit: '%', time: now - 1000, flags: [] },
+      },
+    ]);
+    const soil = (
+      (await (await partner('/api/v1/farms/demo-farm/health')).json()) as FarmHealth
+    ).devices.find((d) => d.id === 'soil-1')!;
+    expect(soil.batteryState).toMatchObject({ state: 'low', volts: 3.42, samples: 3, lowV: 3.5 });
     expect(h.gateways.find((g) => g.id === 'gw-barn')).toMatchObject({
       version: '0.2.0',
       backlog: 7,
