@@ -129,6 +129,18 @@ const T = {
     seen: '最終受信',
     never: '受信なし',
     silent: '応答なし',
+    /** A value whose own time is ahead of the gateway's clock (the device's clock runs fast). */
+    future: '機器の時計が進んでいます：この値の時刻は未来です',
+    /** Quality flags a stored reading carries (protocol QualityFlag). */
+    flags: {
+      out_of_range: 'センサーの測定範囲外',
+      spike: '急な変化',
+      stuck: '値が変わらない',
+      clock_skew: '機器の時計のずれ',
+      duplicate: '重複',
+    } as Record<string, string>,
+    /** Storage units read differently in Japanese. */
+    units: { min: '分', s: '秒', h: '時間' } as Record<string, string>,
     battery: '電池',
     signal: '電波',
     dead: '受け付けなかったデータ',
@@ -137,6 +149,9 @@ const T = {
     backlog: '未送信',
     oldest: '最も古い未送信',
     last: '最後に送信できた時刻',
+    lastNever: 'まだ一度も送信できていません',
+    items: (n: number) => `${n}件`,
+    perSecond: (n: number) => `${n}件/秒`,
     error: '直近のエラー',
     notConfigured: 'サーバー未設定（この農場だけで動作中）',
     rate: '送信速度',
@@ -296,6 +311,15 @@ const T = {
     seen: 'Last heard',
     never: 'never',
     silent: 'silent',
+    future: 'dated in the future: check the device’s clock',
+    flags: {
+      out_of_range: 'outside the sensor’s range',
+      spike: 'sudden jump',
+      stuck: 'not changing',
+      clock_skew: 'device clock off',
+      duplicate: 'duplicate',
+    } as Record<string, string>,
+    units: {} as Record<string, string>,
     battery: 'Battery',
     signal: 'Signal',
     dead: 'Refused data',
@@ -304,6 +328,9 @@ const T = {
     backlog: 'Waiting to send',
     oldest: 'Oldest waiting',
     last: 'Last successful sync',
+    lastNever: 'not yet',
+    items: (n: number) => `${n} items`,
+    perSecond: (n: number) => `${n} items/s`,
     error: 'Last error',
     notConfigured: 'No server configured (running on the farm only)',
     rate: 'Throughput',
@@ -463,16 +490,30 @@ function fmtNum(v: number, digits: number): string {
 }
 
 /** Storage units as a farmer reads them; '1' (a ratio, a state) is shown without one. */
-const UNIT_TEXT: Record<string, string> = { degC: '°C', '1': '' };
+const UNIT_TEXT: Record<string, string> = {
+  degC: '°C',
+  '1': '',
+  deg: '°',
+  'W/m2': 'W/m²',
+  'm3/m3': 'm³/m³',
+  'uS/cm': 'µS/cm',
+};
+/** Units written without a space before them (270°). */
+const UNIT_TIGHT = new Set(['°']);
 
 /** A value in the farmer's unit: soil moisture in %, a valve's state as open/closed. */
 export function fmtValue(metric: string, value: number, unit: string, lang: Lang): string {
   if (metric === 'soil_vwc') return `${(value * 100).toFixed(1)} %`;
   if (metric === 'valve_state' && (value === 0 || value === 1))
     return T[lang][value === 1 ? 'open' : 'closed'];
-  const u = Object.hasOwn(UNIT_TEXT, unit) ? UNIT_TEXT[unit]! : unit;
+  const units = T[lang].units;
+  const u = Object.hasOwn(units, unit)
+    ? units[unit]!
+    : Object.hasOwn(UNIT_TEXT, unit)
+      ? UNIT_TEXT[unit]!
+      : unit;
   const v = Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) < 10 ? 2 : 1);
-  return u ? `${v} ${u}` : v;
+  return u ? (UNIT_TIGHT.has(u) ? `${v}${u}` : `${v} ${u}`) : v;
 }
 
 /** A metric's name: the protocol's, else the kit's own (`name:` in its kit file), else its id. */
@@ -790,6 +831,45 @@ function recommendationHtml(
     )}${rest ? row(t.rest, rest, false) : ''}</tbody></table>${rest ? `<small>${t.restNote}</small>` : ''}</li>`;
 }
 
+/** A value this much older than its device's newest one shows its own age. */
+const STALE_MS = 10 * 60_000;
+
+type Latest = GatewayStatus['devices'][number]['latest'][number];
+
+/**
+ * One of a device's latest values with what the farmer must know of its freshness: the row's
+ * "last heard" is the device's last message, but each value has its own time. A value the device
+ * dated ahead (flagged clock_skew, judged by the gateway's corrected clock: its clock ran fast
+ * once, and the value stays the newest by time until the clock catches up) says so instead of
+ * passing for the current one; a value older than the device's newest (a metric no longer sent)
+ * shows its own age. Both are judged against the device's own times, not the gateway's clock,
+ * which may be off on a Pi that booted without internet. Quality flags in the page's language.
+ */
+function latestHtml(
+  l: Latest,
+  all: readonly Latest[],
+  lastSeen: number | null,
+  now: number,
+  t: Dict,
+  lang: Lang,
+): string {
+  const trusted = all.filter((x) => !x.flags.includes('clock_skew')).map((x) => x.time);
+  const newest = trusted.length ? Math.max(...trusted) : null;
+  const future = l.flags.includes('clock_skew') && l.time > (newest ?? lastSeen ?? now);
+  const notes: string[] = [];
+  if (future) notes.push(esc(t.future));
+  else if (newest !== null && newest - l.time > STALE_MS)
+    notes.push(esc(t.ago(Math.max(0, Math.round((now - l.time) / 1000)))));
+  for (const f of l.flags) {
+    if (future && f === 'clock_skew') continue; // said above, in words
+    notes.push(Object.hasOwn(t.flags, f) ? esc(t.flags[f]) : `<span lang="en">${esc(f)}</span>`);
+  }
+  const value = `${esc(metricLabel(l.metric, lang, l.name))}: <b>${esc(fmtValue(l.metric, l.value, l.unit, lang))}</b>`;
+  return notes.length
+    ? `${value} <small${future ? ' class="warning"' : ''}>(${t.list(notes)})</small>`
+    : value;
+}
+
 /** A device's header cell: its name and field first, its id and kit small beside them. */
 function deviceHtml(d: GatewayStatus['devices'][number], names: Names): string {
   const name = names.device(d.id);
@@ -811,18 +891,18 @@ export function renderStatusPage(s: GatewayStatus, lang: Lang, ctx: StatusPageCo
   const devices = s.devices
     .map(
       (d) => `<tr${d.silent ? ' class="bad"' : ''}><th scope="row" class="dev">${deviceHtml(d, names)}</th>
-<td>${d.latest.map((l) => `${esc(metricLabel(l.metric, lang, l.name))}: <b>${esc(fmtValue(l.metric, l.value, l.unit, lang))}</b>${l.flags.length ? ` <small>(${esc(l.flags.join(','))})</small>` : ''}`).join('<br>') || '—'}</td>
+<td class="vals">${d.latest.map((l) => latestHtml(l, d.latest, d.lastSeen, s.time, t, lang)).join('<br>') || '—'}</td>
 <td class="nw">${esc(ago(d.lastSeen))}${d.silent ? `<br><b>${t.silent}</b>` : ''}</td>
-<td>${d.battery === null ? '—' : `${esc(d.battery.toFixed(2))} V`}${d.rssi === null ? '' : `<br>${esc(d.rssi)} dBm`}${d.snr === null ? '' : ` / ${esc(d.snr)} dB`}${d.loraGateway === null || d.loraGateway === undefined ? '' : `<br><small>${esc(t.heard(d.loraGateway, d.loraGateways ?? 1))}</small>`}</td></tr>`,
+<td>${d.battery === null ? '—' : `<span class="nw">${esc(d.battery.toFixed(2))} V</span>`}${d.rssi === null ? '' : `<br>${esc(d.rssi)} dBm`}${d.snr === null ? '' : ` / ${esc(d.snr)} dB`}${d.loraGateway === null || d.loraGateway === undefined ? '' : `<br><small>${esc(t.heard(d.loraGateway, d.loraGateways ?? 1))}</small>`}</td></tr>`,
     )
     .join('\n');
   const dead = s.deadLetters.length
     ? `<ul>${s.deadLetters.map((d) => `<li>${esc(ago(d.time))} <b>${esc(d.device === null ? '—' : names.deviceText(d.device))}</b> ${Object.hasOwn(t.why, d.code) ? `${esc(t.why[d.code])}<br>` : ''}<small lang="en">${esc(d.code)}: ${esc(d.reason)}</small></li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
   const sync = s.sync.configured
-    ? `<dl><dt>${t.backlog}</dt><dd>${s.sync.backlog} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
-<dt>${t.last}</dt><dd>${esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(Math.round(s.sync.throughput))} /s</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${esc(s.sync.downlinkVersion)}${s.sync.downlinkError ? `<br>${serverErrorHtml(s.sync.downlinkError, t)}` : ''}</dd><dt>${t.config}</dt><dd>${s.sync.configVersion === null ? t.configFile : `${t.configServer} ${s.sync.configVersion}`}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${serverErrorHtml(s.sync.lastError, t)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${serverErrorHtml(s.sync.stopped, t)}</b></dd>` : ''}</dl>`
-    : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${s.sync.backlog}</dd></dl>`;
+    ? `<dl><dt>${t.backlog}</dt><dd>${esc(t.items(s.sync.backlog))} (${mb(s.sync.backlogBytes)})</dd><dt>${t.oldest}</dt><dd>${s.sync.oldestAgeMs === null ? '—' : esc(t.ago(Math.round(s.sync.oldestAgeMs / 1000)))}</dd>
+<dt>${t.last}</dt><dd>${s.sync.lastSuccess === null ? t.lastNever : esc(ago(s.sync.lastSuccess))}</dd>${s.sync.throughput === null ? '' : `<dt>${t.rate}</dt><dd>${esc(t.perSecond(Math.round(s.sync.throughput)))}</dd>`}${s.sync.clockOffsetMs === null ? '' : `<dt>${t.clock}</dt><dd>${esc((s.sync.clockOffsetMs / 1000).toFixed(1))} s</dd>`}<dt>${t.downlink}</dt><dd>${esc(s.sync.downlinkVersion)}${s.sync.downlinkError ? `<br>${serverErrorHtml(s.sync.downlinkError, t)}` : ''}</dd><dt>${t.config}</dt><dd>${s.sync.configVersion === null ? t.configFile : `${t.configServer} ${s.sync.configVersion}`}</dd>${s.sync.lastError ? `<dt>${t.error}</dt><dd>${serverErrorHtml(s.sync.lastError, t)}</dd>` : ''}${s.sync.stopped ? `<dt>!</dt><dd><b>${serverErrorHtml(s.sync.stopped, t)}</b></dd>` : ''}</dl>`
+    : `<p>${t.notConfigured}</p><dl><dt>${t.backlog}</dt><dd>${esc(t.items(s.sync.backlog))}</dd></dl>`;
   const tips = s.tips.length
     ? `<ul>${s.tips.map((x) => `<li class="${esc(x.severity)}"><b>${esc(x.title[lang])}</b>${x.field ? ` (${esc(names.field(x.field) ?? x.field)})` : ''}<br>${esc(x.text[lang])}</li>`).join('')}</ul>`
     : `<p>${t.none}</p>`;
@@ -844,8 +924,8 @@ export function renderStatusPage(s: GatewayStatus, lang: Lang, ctx: StatusPageCo
 <meta http-equiv="refresh" content="15"><link rel="icon" href="data:,"><title>${t.title} — ${esc(s.gateway)}</title>
 <style>body{font:16px/1.45 system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;margin:0;color:#1b1f1c;background:#f6f7f2}
 header{background:#2f6b3b;color:#fff;padding:.5rem 1rem;display:flex;justify-content:space-between;align-items:center}header a{color:#fff}
-main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-.bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}.state p,.state ul{margin:.3rem 0}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}th small,th .sub{font-weight:normal}.nw{white-space:nowrap}.dev{overflow-wrap:anywhere}
+main{padding:.75rem;max-width:60rem;margin:auto;overflow-wrap:break-word}small[lang=en],span[lang=en]{overflow-wrap:anywhere}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+.bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.state{font-weight:bold}.state p,.state ul{margin:.3rem 0}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dd{margin:0}th small,th .sub{font-weight:normal}.nw,.vals b{white-space:nowrap}.dev{overflow-wrap:anywhere}
 .recs{padding:0;list-style:none}.recs li{margin-bottom:.8rem}.zones{margin:.3rem 0}.zones td,.zones th{padding:.25rem .4rem}.zones td{white-space:nowrap}</style></head>
 <body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(s.gateway)} (${esc(ctx.manifest?.farm?.name || s.farm)})</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
 ${healthHtml(s.health, t, names)}
@@ -857,6 +937,27 @@ ${s.automations ? renderAutomationsSection(s.automations, lang) : ''}
 <h2>${t.disk}</h2>${s.disk.full ? `<p class="critical">${t.full}</p>` : ''}<dl><dt>${t.db}</dt><dd>${mb(s.disk.dbBytes)} / ${Number.isFinite(s.disk.budgetBytes) ? mb(s.disk.budgetBytes) : '∞'} (+WAL ${mb(s.disk.walBytes)})</dd><dt>${t.free}</dt><dd>${mb(s.disk.fsFreeBytes)}</dd>${s.disk.retention ? renderRetention(s.disk.retention, t) : ''}</dl>
 <h2>${t.dead}</h2>${dead}
 </main></body></html>`;
+}
+
+const UNAVAILABLE = {
+  ja: {
+    title: 'ゲートウェイの状態',
+    text: 'ゲートウェイの状態を読み出せません。データベース（SDカード）が故障しているか、いっぱいの可能性があります。ゲートウェイを再起動し、直らなければ設置した業者に連絡してください。',
+  },
+  en: {
+    title: 'Gateway status',
+    text: 'The gateway cannot read its status: its database (the SD card) may be failing or full. Restart the gateway; if this stays, call whoever installed it.',
+  },
+};
+
+/** The page shown when the status cannot be read: what it means, the raw error small for support. */
+function renderUnavailablePage(lang: Lang, raw: string): string {
+  const u = UNAVAILABLE[lang];
+  return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="15"><link rel="icon" href="data:,"><title>${u.title}</title>
+<style>body{font:16px/1.45 system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;margin:0;color:#1b1f1c;background:#f6f7f2}main{padding:.75rem;max-width:60rem;margin:auto;overflow-wrap:anywhere}.critical{color:#a40000;font-weight:bold}</style></head>
+<body><main><h1 style="font-size:1.1rem">${u.title}</h1><p class="critical">⚠️ ${u.text}</p><p><small lang="en">${esc(raw)}</small></p>
+<p><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${T[lang].lang}</a></p></main></body></html>`;
 }
 
 /** The gateway's HTTP server: status page, JSON status, health and metrics. */
@@ -880,14 +981,28 @@ export async function startGatewayHttp(opts: {
     const q = request.query as { lang?: string };
     const accept = String(request.headers['accept-language'] ?? '');
     const lang = q.lang === 'en' || q.lang === 'ja' ? q.lang : accept.startsWith('en') ? 'en' : 'ja';
-    return reply
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .send(renderStatusPage(opts.status(), lang, opts.page?.() ?? {}));
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
+    let html: string;
+    try {
+      html = renderStatusPage(opts.status(), lang, opts.page?.() ?? {});
+    } catch (e) {
+      // The status is read from the store: when that fails (a dying SD card), the farmer still
+      // gets a page in their language saying so, not a JSON error.
+      opts.log.error({ err: e }, 'status page: the status could not be read');
+      return reply.status(503).send(renderUnavailablePage(lang, (e as Error).message));
+    }
+    return reply.send(html);
   });
   app.get('/api/status', async () => opts.status());
   app.get('/healthz', async (_req, reply) => {
-    const h = opts.status().health;
+    let h: GatewayStatus['health'];
+    try {
+      h = opts.status().health;
+    } catch (e) {
+      return reply
+        .status(503)
+        .send({ status: 'degraded', problems: [`status unreadable: ${(e as Error).message}`] });
+    }
     return reply.status(h.ok ? 200 : 503).send({ status: h.ok ? 'ok' : 'degraded', problems: h.problems });
   });
   app.get('/metrics', async (_req, reply) => {

@@ -221,7 +221,7 @@ export function renderAutomationsPage(
 <title>${t.title} — ${esc(opts.gateway)}</title>
 <style>body{font:16px/1.45 system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;margin:0;color:#1b1f1c;background:#f6f7f2}
 header{background:#2f6b3b;color:#fff;padding:.5rem 1rem;display:flex;justify-content:space-between;align-items:center}header a{color:#fff}
-main{padding:.75rem;max-width:60rem;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+main{padding:.75rem;max-width:60rem;margin:auto;overflow-wrap:break-word}small[lang=en],span[lang=en]{overflow-wrap:anywhere}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 .bad{background:#fff1e6}.critical{color:#a40000;font-weight:bold}.warning{color:#8a4b00}.notice{background:#e6f4ea;padding:.5rem}
 form{background:#fff;padding:.75rem;display:grid;gap:.6rem;max-width:28rem}input,select,button{font:inherit;padding:.35rem}button{background:#2f6b3b;color:#fff;border:0;padding:.5rem 1rem}</style></head>
 <body><header><h1 style="font-size:1.1rem;margin:0">${t.title}: ${esc(opts.gateway)}</h1><a href="?lang=${lang === 'ja' ? 'en' : 'ja'}" lang="${lang === 'ja' ? 'en' : 'ja'}">${t.lang}</a></header><main>
