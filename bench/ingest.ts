@@ -2,7 +2,8 @@
 // subscriber writing to SQLite, both measured in this run on this machine, QoS 0 and QoS 1:
 // messages per second and CPU per message. Then the gateway's RSS and CPU (and its main thread's
 // share) with 500 devices connected and reporting once a minute each, spread evenly over the
-// minute, against Mosquitto + the subscriber driven by the same schedule for the same window.
+// minute, against Mosquitto + the subscriber driven by the same schedule for the same window,
+// and the bytes each side caused to be written to storage there a message (the SD card's wear).
 //   node --import tsx bench/ingest.ts [--messages 20000] [--devices 50] [--idle 500] [--window 60]
 //                                     [--only qos0|qos1|idle]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,6 +19,7 @@ import type { Manifest } from '../protocol/manifest.ts';
 import { freePort } from '../tests/helpers/ports.ts';
 import {
   cpuSeconds,
+  writtenBytes,
   median,
   peakRssMb,
   report,
@@ -252,6 +254,8 @@ interface IdleFigures {
   rss: number;
   /** Reports published inside the window (expected: devices × window ÷ 60 s). */
   reports: number;
+  /** Bytes the measured processes caused to be written to storage over the window (summed). */
+  written: number;
   /** The first process's CPU by thread over the window, % of a core, by tid relative to the main one. */
   threads: Map<string, number>;
   /** The first process's main (JS) thread, % of a core. */
@@ -295,6 +299,7 @@ async function driveIdle(
     publishReport(i);
   };
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const written0 = pids.reduce((s, p) => s + writtenBytes(p), 0);
   const threads0 = threadCpuSeconds(pids[0]!);
   const t0 = performance.now();
   const timers = clients.map((_, i) => {
@@ -312,6 +317,7 @@ async function driveIdle(
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
   const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0;
+  const written = pids.reduce((s, p) => s + writtenBytes(p), 0) - written0;
   const threads1 = threadCpuSeconds(pids[0]!);
   const rss = pids.reduce((s, p) => s + rssMb(p), 0);
   for (const stop of timers) stop();
@@ -326,7 +332,7 @@ async function driveIdle(
     );
   const main = threads1.get(pids[0]!);
   const mainPct = pct((main?.seconds ?? 0) - (threads0.get(pids[0]!)?.seconds ?? 0));
-  return { cpuPct: pct(cpu), rss, reports, threads, mainPct };
+  return { cpuPct: pct(cpu), rss, reports, threads, mainPct, written };
 }
 
 async function idle500(): Promise<{ gw: IdleFigures; peak: number; peer: IdleFigures }> {
@@ -389,7 +395,10 @@ async function idle500(): Promise<{ gw: IdleFigures; peak: number; peer: IdleFig
       `other threads ${(gw.cpuPct - gw.mainPct).toFixed(2)} (by tid: ${[...gw.threads]
         .filter(([, v]) => v >= 0.05)
         .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-        .join(', ')})\n`,
+        .join(', ')})\n` +
+      `idle: written to storage in the window: gateway ${(gw.written / 1e6).toFixed(2)} MB ` +
+      `(${gw.reports ? Math.round(gw.written / gw.reports) : 0} B a report), peer ${(peer.written / 1e6).toFixed(2)} MB ` +
+      `(${peer.reports ? Math.round(peer.written / peer.reports) : 0} B a report)\n`,
   );
   return { gw, peak, peer };
 }
@@ -495,6 +504,17 @@ rows.push({
   hatake: idle.gw.mainPct,
   peer: null,
   peerName: '',
+  better: 'lower',
+  target: 'report',
+  met: null,
+});
+rows.push({
+  // What wears an SD card: pages rewritten at each commit (WAL and checkpoint), per message.
+  figure: `written to storage a message, ${IDLE_DEVICES} devices at 1 msg/min, same window`,
+  unit: 'KB',
+  hatake: idle.gw.reports ? idle.gw.written / idle.gw.reports / 1000 : 0,
+  peer: idle.peer.reports ? idle.peer.written / idle.peer.reports / 1000 : 0,
+  peerName: 'SQLite subscriber, a commit a loop turn',
   better: 'lower',
   target: 'report',
   met: null,

@@ -50,6 +50,8 @@ export interface ResolvedGatewayConfig {
   minRawMs: number;
   /** storage.commitThreadFrom: group size that starts the commit writer thread (file only; unset: never). */
   commitThreadFrom: number | undefined;
+  /** storage.commitWindowMs: how long a slow reporter's message may wait to share a commit (file only). */
+  commitWindowMs: number;
   health: { offlineAfterIntervals: number };
   server: { url: string; token: string; ca?: string; publicKey?: string } | undefined;
   sync: {
@@ -68,6 +70,8 @@ export interface ResolvedGatewayConfig {
 }
 
 const configValidator = validator(GatewayConfig);
+/** Card wear against PUBACK latency: see commitWindowMs in protocol/gateway-config.ts. */
+export const DEFAULT_COMMIT_WINDOW_MS = 500;
 const DAY = 86_400_000;
 /** The rules read 48 h of raw readings and 14 days of raw weather (gateway/tips.ts). */
 const DEFAULT_MIN_RAW_DAYS = 14;
@@ -189,6 +193,7 @@ export function resolveGatewayConfig(c: GatewayConfig, baseFile: string): Resolv
     retention: t.retention,
     minRawMs: (c.retention?.minRawDays ?? DEFAULT_MIN_RAW_DAYS) * DAY,
     commitThreadFrom: c.storage?.commitThreadFrom,
+    commitWindowMs: c.storage?.commitWindowMs ?? DEFAULT_COMMIT_WINDOW_MS,
     health: t.health,
     sync: t.sync,
     server,

@@ -202,6 +202,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // With storage.commitThreadFrom, group commits from that size on move to their own thread:
       // the broker keeps reading and decoding while a group is written and fsync'd.
       threadFrom: c.commitThreadFrom,
+      // A slow reporter's message waits up to this long to share its commit (SD-card wear).
+      commitWindowMs: c.commitWindowMs,
       calibration: (id) => this.devices.get(id)?.calibration,
       clock: () => this.now(),
       tracker,

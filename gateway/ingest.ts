@@ -35,6 +35,14 @@ export interface IngestOptions {
    * writes every group); undefined: commits stay on this thread.
    */
   threadFrom?: number;
+  /**
+   * How long a message may wait for others to share its commit, when its device reports slowly
+   * (0 or unset: the group goes at the end of the event loop's turn). A commit rewrites whole
+   * pages, so one per message wears an SD card several times faster than one per few messages.
+   * A device sending again within the window (a burst, the replay of its backlog, a flood) gets
+   * no wait: its publisher, holding back for the PUBACK, would otherwise go one message a window.
+   */
+  commitWindowMs?: number;
 }
 
 export type IngestOutcome = { accepted: number } | { rejected: HatakeError };
@@ -70,6 +78,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
   private readonly catalogue: Catalogue;
   private readonly opts: IngestOptions;
   private readonly flushLater = () => this.flush();
+  /** The commit window's timer, while the queue waits on it. */
+  private windowTimer: NodeJS.Timeout | undefined;
+  /** When each device's previous message arrived (for the commit window). */
+  private readonly lastArrival = new Map<string, number>();
   /** The group on the store's writer thread, until it is settled. */
   private writing: Promise<void> | undefined;
 
@@ -105,7 +117,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
         this.enqueueRefused(e, device, topic, payload, now, arrived, resolve, reject);
         return;
       }
-      this.enqueue({ readings, error: undefined, dead: undefined, arrived, resolve, reject });
+      this.enqueue({ readings, error: undefined, dead: undefined, arrived, resolve, reject }, device);
     });
   }
 
@@ -144,7 +156,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
         this.enqueueRefused(e, device, topic, raw, now, arrived, resolve, reject);
         return;
       }
-      this.enqueue({ readings, error: undefined, dead: undefined, arrived, resolve, reject });
+      this.enqueue({ readings, error: undefined, dead: undefined, arrived, resolve, reject }, device);
     });
   }
 
@@ -171,18 +183,36 @@ export class Ingest extends EventEmitter<IngestEvents> {
       head: Buffer.from(raw.subarray(0, DEAD_LETTER_HEAD_BYTES)),
     };
     this.metrics.rejected.inc({ code: error.code });
-    this.enqueue({ readings: NO_READINGS, error, dead, arrived, resolve, reject });
+    // (No device for the commit window: a refused id may be anything a sender made up.)
+    this.enqueue({ readings: NO_READINGS, error, dead, arrived, resolve, reject }, null);
   }
 
-  private enqueue(p: Pending): void {
+  private enqueue(p: Pending, device: string | null): void {
     this.queue.push(p);
     this.metrics.queueDepth.set(INGEST_QUEUE, this.queue.length);
+    const window = this.opts.commitWindowMs ?? 0;
+    let slow = false;
+    if (window > 0 && device !== null) {
+      const before = this.lastArrival.get(device);
+      this.lastArrival.set(device, p.arrived);
+      // A device heard for the first time, or not for two windows, is a slow reporter. (Two: a
+      // device replaying its backlog sends each message on the PUBACK of the one before, which
+      // the window itself held back — its next message must not be held again.)
+      slow = before === undefined || p.arrived - before >= 2 * window;
+    }
     if (this.queue.length >= this.opts.maxGroup) {
       this.flush();
-    } else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flushLater);
+      return;
     }
+    if (this.scheduled) return;
+    if (slow) {
+      // It may wait for company: the group goes when the window ends, or sooner with a message
+      // that may not wait.
+      this.windowTimer ??= setTimeout(this.flushLater, window);
+      return;
+    }
+    this.scheduled = true;
+    setImmediate(this.flushLater);
   }
 
   /**
@@ -192,6 +222,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
    */
   flush(): void {
     this.scheduled = false;
+    if (this.windowTimer) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
+    }
     if (this.writing) return; // the next group goes when the one on the writer thread is done
     const group = this.queue;
     if (group.length === 0) return;

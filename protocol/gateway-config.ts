@@ -127,6 +127,14 @@ export const GatewayConfig = Type.Object(
     storage: obj(
       {
         ...storageTunables,
+        commitWindowMs: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 5000,
+            description:
+              'How long a message from a device that reports slowly may wait for others to share its commit (default 500; 0: commit at the end of the event loop turn). Each commit rewrites whole pages on the card: at 500 devices reporting once a minute the gateway writes about 33 KB a message with 0, 10 KB with 500 and 6 KB with 1000 (docs/storage.md); the PUBACK waits as long. A device sending faster than once a window (a burst, a replay) is never held',
+          }),
+        ),
         commitThreadFrom: Type.Optional(
           Type.Integer({
             minimum: 0,

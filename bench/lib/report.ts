@@ -53,6 +53,15 @@ export function cpuSeconds(pid: number): number {
   return ticks / 100; // USER_HZ is 100 on Linux
 }
 
+/**
+ * Bytes a process has caused to be written to storage (/proc/PID/io write_bytes, counted when it
+ * dirties a page: its WAL appends, checkpoints and file writes — what wears an SD card).
+ */
+export function writtenBytes(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return Number(/^write_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0);
+}
+
 /** Resident set size of a process in MB, from /proc. */
 export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
