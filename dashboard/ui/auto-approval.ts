@@ -5,6 +5,7 @@
 import type { AutoApprovalBody, AutoApprovalPolicy } from '../../protocol/review.ts';
 import { clean, parseNum } from './automation-draft.ts';
 import { fmtNumber } from './format.ts';
+import { REASON_LENGTH, reasonLength } from './review-api.ts';
 import type { Lang } from './i18n.ts';
 
 export type Translate = (key: string) => string;
@@ -13,8 +14,8 @@ export type Translate = (key: string) => string;
 export const MODEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}(@\d+\.\d+\.\d+)?$/;
 /** AutoApprovalBody.maxKgNHa's bounds, in kg N/ha. */
 export const CEILING_KG_HA = { min: 0, max: 500 } as const;
-/** Reason's length, when one is given. */
-export const REASON_LENGTH = { min: 3, max: 1000 } as const;
+/** Reason's length, when one is given (the review API's Reason). */
+export { REASON_LENGTH };
 
 export interface PolicyDraft {
   model: string;
@@ -73,10 +74,8 @@ export function checkPolicy(d: PolicyDraft, lang: Lang, t: Translate): PolicyErr
   const reason = d.reason.trim();
   // eslint-disable-next-line no-control-regex -- the control characters Reason refuses
   const control = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/;
-  if (
-    reason &&
-    (reason.length < REASON_LENGTH.min || reason.length > REASON_LENGTH.max || control.test(reason))
-  )
+  const length = reasonLength(reason);
+  if (reason && (length < REASON_LENGTH.min || length > REASON_LENGTH.max || control.test(reason)))
     errors.reason = t('errReasonOptional');
   return errors;
 }

@@ -565,9 +565,15 @@ const ja = {
   reviewStaleTitle: '古い入力データで計算された提案です',
   reviewStaleImagery: '衛星画像が提案作成時点で {age}前のものです',
   reviewStaleInput: '{input}が提案作成時点で {age}前の値です',
+  inputAgeAtCreation: '提案作成の {age}前',
   reviewStaleConfirm: '古い入力データで計算された提案です。このまま承認しますか？',
   reviewStaleApproveYes: 'このまま承認する',
   reviewReasonHint: '理由は3文字以上で入力してください（修正の保存と差し戻しに必要です）',
+  reviewReasonShortHint:
+    '理由は3文字以上で入力してください。承認のメモも3文字以上が必要です（メモなしで承認するときは空欄にしてください）',
+  reviewRatesToFix: '新しい窒素量に誤りがあります。直すか消してから、保存または承認してください',
+  reviewEditUnchanged:
+    '入力した窒素量は、散布機の刻みと作物プロファイルの範囲に合わせると今の適用量と同じです。変更はありません',
   reviewApproveNeedsReason:
     '新しい窒素量が入力されています。承認の前に理由を入力してください（入力した窒素量を保存してから承認します）',
   reviewApproveSavesEdits: '承認すると、入力した窒素量を理由とともに保存してから承認します',
@@ -1366,9 +1372,15 @@ const en: Record<Key, string> = {
   reviewStaleTitle: 'This recommendation was computed from stale inputs',
   reviewStaleImagery: 'The satellite scene was {age} old when the recommendation was made',
   reviewStaleInput: '{input} was {age} old when the recommendation was made',
+  inputAgeAtCreation: '{age} before the recommendation',
   reviewStaleConfirm: 'This recommendation was computed from stale inputs. Approve it anyway?',
   reviewStaleApproveYes: 'Approve anyway',
   reviewReasonHint: 'Give a reason of at least 3 characters (saving an edit and rejecting need one)',
+  reviewReasonShortHint:
+    'Give a reason of at least 3 characters. A note to an approval needs 3 as well (leave it empty to approve without one)',
+  reviewRatesToFix: 'A new rate cannot be used: correct or clear it, then save or approve',
+  reviewEditUnchanged:
+    'The rates typed in come to the ones applied now (on the spreader step, within the crop profile limits): nothing changed',
   reviewApproveNeedsReason:
     'New rates are typed in: give a reason before approving (the rates are saved, then approved)',
   reviewApproveSavesEdits: 'Approving saves the rates typed in, with the reason, and then approves',

@@ -23,6 +23,53 @@ import { api, qs } from './api.ts';
 
 const enc = encodeURIComponent;
 
+/** The API's Reason (protocol/review.ts): 3 to 1000 characters, counted as code points (𠮷 is one). */
+export const REASON_LENGTH = { min: 3, max: 1000 } as const;
+// eslint-disable-next-line no-control-regex -- the control characters Reason refuses (tab among them)
+const REASON_CONTROL = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/g;
+
+/**
+ * A reason or note as it is sent: a control character the API refuses (a tab pasted from a
+ * spreadsheet) becomes a space, and the ends are trimmed.
+ */
+export function reasonText(raw: string): string {
+  return raw.replace(REASON_CONTROL, ' ').trim();
+}
+
+/** Characters as the API counts them: code points, so a rare kanji outside the BMP (𠮷) is one. */
+export const reasonLength = (text: string): number => [...text].length;
+
+/**
+ * What the API would make of a reason box: `empty` (nothing: an approval goes without a note, an
+ * edit or a rejection cannot be sent), `short` (under 3 characters: refused as an edit's or a
+ * rejection's reason and as an approval's note alike) or `ok`.
+ */
+export function reasonState(raw: string): 'empty' | 'short' | 'ok' {
+  const n = reasonLength(reasonText(raw));
+  return n === 0 ? 'empty' : n < REASON_LENGTH.min ? 'short' : 'ok';
+}
+
+/** EditBody's bounds for a zone's rate, in kg N/ha. */
+export const EDIT_KG_HA = { min: 0, max: 1000 } as const;
+
+/**
+ * A rate as typed in a zone's box (kg N/10a in Japanese: `perUnit` 10; kg N/ha in English: 1),
+ * full-width digits from a Japanese input method too: null when the box is empty (no edit), the
+ * rate in kg N/ha, or the problem the API would refuse it for — not a number (a number box the
+ * browser could not read reports `badInput` and an empty value), or outside EditBody's bounds.
+ */
+export function typedRate(
+  text: string,
+  perUnit: number,
+  badInput = false,
+): { kgNHa: number } | { problem: 'number' | 'range' } | null {
+  const x = text.normalize('NFKC').trim();
+  if (x === '') return badInput ? { problem: 'number' } : null;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(x)) return { problem: 'number' };
+  const kgNHa = Math.round(Number(x) * perUnit * 1e6) / 1e6;
+  return kgNHa >= EDIT_KG_HA.min && kgNHa <= EDIT_KG_HA.max ? { kgNHa } : { problem: 'range' };
+}
+
 export type ApprovedDetail = Static<typeof ApprovedRecommendationDetail>;
 
 export const reviewApi = {

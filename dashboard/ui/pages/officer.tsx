@@ -28,7 +28,7 @@ import {
   type RateUnit,
 } from '../format.ts';
 import { fieldSpread } from '../../review/totals.ts';
-import { reviewApi } from '../review-api.ts';
+import { EDIT_KG_HA, reasonState, reasonText, reviewApi, typedRate } from '../review-api.ts';
 import {
   ErrorBox,
   FieldError,
@@ -47,6 +47,9 @@ import {
 } from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
 import { AutoApproval } from '../components/AutoApproval.tsx';
+
+/** A recommendation that reached the server more than this after it was made says when it did. */
+const RECEIVED_LATE_MS = 3_600_000;
 
 export function ReviewQueue() {
   const { t, lang } = useI18n();
@@ -67,7 +70,7 @@ export function ReviewQueue() {
               <tr>
                 <th scope="col">{t('farm')}</th>
                 <th scope="col">{t('field')}</th>
-                <th scope="col">{t('received')}</th>
+                <th scope="col">{t('created')}</th>
                 <th scope="col">{t('area')}</th>
                 <th scope="col">{t('maxRate')}</th>
                 <th scope="col">{t('status')}</th>
@@ -89,7 +92,14 @@ export function ReviewQueue() {
                     ) : null}
                   </td>
                   <td>
+                    {/* When the advice was made (the queue's order); when it reached the server
+                        beneath, if a gateway that was offline sent it later. */}
                     <Freshness time={r.createdAt} staleMs={Infinity} />
+                    {Date.parse(r.receivedAt) - Date.parse(r.createdAt) > RECEIVED_LATE_MS ? (
+                      <span class="sub" data-testid="queue-received">
+                        {t('received')} <Freshness time={r.receivedAt} staleMs={Infinity} />
+                      </span>
+                    ) : null}
                   </td>
                   <td>
                     {fmtNumber(r.areaHa, lang, 2)} <span translate={false}>ha</span>
@@ -607,7 +617,7 @@ function CoverageNote({ r, coverage }: { r: ReviewDetail; coverage: Coverage }) 
  * A number of whole days or hours as the reader's language writes it, singular or plural as the
  * number wants: "12 日", "1 day", "30 hours", "1 hour".
  */
-function durationText(n: number, unit: 'day' | 'hour', lang: Lang): string {
+function durationText(n: number, unit: 'day' | 'hour' | 'minute', lang: Lang): string {
   return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
     style: 'unit',
     unit,
@@ -616,11 +626,36 @@ function durationText(n: number, unit: 'day' | 'hour', lang: Lang): string {
   }).format(n);
 }
 
-/** How old an input was, in days past two days, else in hours: "12 日", "30 時間", "1 hour". */
+/** How old an input was, in days past two days, else in hours, under an hour in minutes: "12 日", "30 時間", "1 hour", "20 分". */
 function ageText(hours: number, lang: Lang): string {
+  if (hours < 1) return durationText(Math.max(0, Math.round(hours * 60)), 'minute', lang);
   return hours >= 48
     ? durationText(Math.floor(hours / 24), 'day', lang)
     : durationText(Math.round(hours), 'hour', lang);
+}
+
+/**
+ * When an input was observed: how old it was when the recommendation was made, marked stale by
+ * that age (the server's `stale`, which the banner above the actions and the queue's badge count),
+ * and the time itself beneath. Not its age now: a sensor value an hour old when the advice was made
+ * is not stale evidence because the officer opens the review two days later.
+ */
+function InputAge({ i }: { i: ReviewDetail['inputs'][number] }) {
+  const { t, lang } = useI18n();
+  if (!i.time) return <>{t('constant')}</>;
+  return (
+    <>
+      <span class={i.stale ? 'fresh stale' : 'fresh'} data-testid="input-age">
+        {i.stale ? `${t('stale')} · ` : ''}
+        {fill(t('inputAgeAtCreation'), {
+          age: <span class="nowrap">{ageText(i.ageHoursAtCreation ?? 0, lang)}</span>,
+        })}
+      </span>
+      <time class="sub" dateTime={i.time}>
+        {fmtTime(i.time, lang)}
+      </time>
+    </>
+  );
 }
 
 /** An input's name as the officer reads it, in a sentence: the catalogue's, else the model's own. */
@@ -780,6 +815,8 @@ function ReviewOf({ id }: { id: string }) {
   const { t, lang } = useI18n();
   const d = useLoad(() => reviewApi.review(id), id);
   const [edits, setEdits] = useState<Record<string, string>>({});
+  /** The boxes whose text the browser could not read as a number (their value is then empty). */
+  const [unreadable, setUnreadable] = useState<Record<string, boolean>>({});
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -907,15 +944,41 @@ function ReviewOf({ id }: { id: string }) {
     });
   }, [r, zones, lang]);
   const decided = !!r && (r.status === 'approved' || r.status === 'rejected' || r.status === 'superseded');
+  // Each zone's box read as the API would: a rate (kg N/ha), nothing, or a problem said beside it.
+  // A box the browser could not read ("1e") is never taken for an empty one.
+  const typed = (r?.zones ?? []).map((z) => ({
+    zone: z.id,
+    read: typedRate(edits[z.id] ?? '', perUnit(lang), unreadable[z.id] ?? false),
+  }));
   /** The rates typed in, kg N/ha, for the zones with a number in their box. */
-  const pending = Object.entries(edits)
-    .filter(([, v]) => v.trim() !== '' && Number.isFinite(Number(v)))
-    .map(([zone, v]) => ({ zone, kgNHa: Math.round(Number(v) * perUnit(lang) * 1e6) / 1e6 }));
-  const reasonShort = reason.trim().length < 3;
+  const pending = typed.flatMap(({ zone, read }) =>
+    read && 'kgNHa' in read ? [{ zone, kgNHa: read.kgNHa }] : [],
+  );
+  const rateProblems = new Map(
+    typed.flatMap(({ zone, read }) => (read && 'problem' in read ? [[zone, read.problem] as const] : [])),
+  );
+  const rateError = (zone: string): string | undefined => {
+    const problem = rateProblems.get(zone);
+    if (!problem) return undefined;
+    if (problem === 'number') return t('errNumber');
+    return t('errRange')
+      .replace('{min}', () => fmtNumber(EDIT_KG_HA.min / perUnit(lang), lang))
+      .replace('{max}', () => fmtNumber(EDIT_KG_HA.max / perUnit(lang), lang))
+      .replace('{unit}', () => ` ${rateUnitOf(lang)}`);
+  };
+  // The reason as the API takes it (a pasted tab is a space). An approval's note, when there is
+  // one, is held to the same 3 characters as a reason: "OK" would be refused.
+  const reasonIs = reasonState(reason);
+  const reasonShort = reasonIs !== 'ok';
+  const noteShort = reasonIs === 'short';
   const stale = r ? staleLines(r, lang, t) : [];
 
   const act = async (what: 'edit' | 'approve' | 'reject') => {
     if (!r || acting.current) return;
+    // What the server would refuse is not sent (the buttons say so too).
+    if (what !== 'reject' && rateProblems.size) return;
+    if (what === 'approve' && noteShort) return;
+    const why = reasonText(reason);
     acting.current = true;
     setBusy(true);
     setError(null);
@@ -931,7 +994,7 @@ function ReviewOf({ id }: { id: string }) {
         try {
           const out = await reviewApi.edit(id, {
             zones: pending,
-            reason: reason.trim(),
+            reason: why,
             revision: current.revision,
           });
           show(out.review, 'own');
@@ -940,18 +1003,21 @@ function ReviewOf({ id }: { id: string }) {
           setDone(t('editSaved'));
           saved = true;
         } catch (e) {
-          // Typed rates that are the ones already applied are no edit (the server says so): approve as it is.
+          // Typed rates that are the ones already applied are no edit (the server says so): approve
+          // as it is, or, for 修正を保存, say that nothing changed rather than show a refusal.
           const unchanged =
             e instanceof ApiError && e.code === 'HATAKE_E_PAYLOAD_SCHEMA' && e.pointer === '/zones';
-          if (what !== 'approve' || !unchanged) throw e;
+          if (!unchanged) throw e;
+          if (what === 'edit') setDone(t('reviewEditUnchanged'));
         }
         setEdits({});
+        setUnreadable({});
       }
       if (what === 'approve') {
-        show(await reviewApi.approve(id, current.revision, reason), 'own');
+        show(await reviewApi.approve(id, current.revision, why), 'own');
         setDone(saved ? t('reviewEditSavedApproved') : t('approvedDone'));
       } else if (what === 'reject') {
-        show(await reviewApi.reject(id, reason, current.revision), 'own');
+        show(await reviewApi.reject(id, why, current.revision), 'own');
         setDone(t('rejectedDone'));
       }
     } catch (e) {
@@ -1080,7 +1146,7 @@ function ReviewOf({ id }: { id: string }) {
                     </tr>
                   </thead>
                   <tbody>
-                    {r.zones.map((z) => (
+                    {r.zones.map((z, k) => (
                       <tr key={z.id}>
                         <th scope="row">
                           {z.zone}
@@ -1114,12 +1180,19 @@ function ReviewOf({ id }: { id: string }) {
                               disabled={decided}
                               data-testid={`edit-${z.id}`}
                               value={edits[z.id] ?? ''}
+                              aria-invalid={!decided && rateProblems.has(z.id) ? true : undefined}
+                              aria-describedby={
+                                !decided && rateProblems.has(z.id) ? `rate-err-${k}` : undefined
+                              }
                               onInput={(e) => {
-                                setEdits({ ...edits, [z.id]: (e.target as HTMLInputElement).value });
+                                const box = e.target as HTMLInputElement;
+                                setEdits({ ...edits, [z.id]: box.value });
+                                setUnreadable({ ...unreadable, [z.id]: box.validity.badInput });
                                 setConfirmStale(false);
                               }}
                             />
                           </label>
+                          {decided ? null : <FieldError id={`rate-err-${k}`} message={rateError(z.id)} />}
                         </td>
                       </tr>
                     ))}
@@ -1149,12 +1222,15 @@ function ReviewOf({ id }: { id: string }) {
                   value={reason}
                   disabled={decided}
                   aria-describedby={!decided && reasonShort ? 'reason-hint' : undefined}
-                  onInput={(e) => setReason((e.target as HTMLTextAreaElement).value)}
+                  onInput={(e) => {
+                    setReason((e.target as HTMLTextAreaElement).value);
+                    setConfirmStale(false);
+                  }}
                 />
               </label>
               {!decided && reasonShort ? (
-                <p class="muted hint" id="reason-hint" data-testid="reason-hint">
-                  {t('reviewReasonHint')}
+                <p class={noteShort ? 'warn hint' : 'muted hint'} id="reason-hint" data-testid="reason-hint">
+                  {noteShort ? t('reviewReasonShortHint') : t('reviewReasonHint')}
                 </p>
               ) : null}
               {stale.length ? (
@@ -1177,21 +1253,43 @@ function ReviewOf({ id }: { id: string }) {
                   onClose={() => setNotice(null)}
                 />
               ) : null}
-              {!decided && pending.length ? (
+              {!decided && rateProblems.size ? (
+                <p class="warn" id="approve-hint" data-testid="approve-hint">
+                  {t('reviewRatesToFix')}
+                </p>
+              ) : !decided && pending.length ? (
                 <p class={reasonShort ? 'warn' : 'muted'} id="approve-hint" data-testid="approve-hint">
                   {reasonShort ? t('reviewApproveNeedsReason') : t('reviewApproveSavesEdits')}
                 </p>
               ) : null}
               <div class="actions">
-                <button type="submit" disabled={busy || decided || !pending.length || reasonShort}>
+                <button
+                  type="submit"
+                  disabled={busy || decided || !pending.length || reasonShort || rateProblems.size > 0}
+                >
                   {t('saveEdit')}
                 </button>
                 <button
                   type="button"
                   class="primary"
                   ref={approveButton}
-                  aria-describedby={!decided && pending.length ? 'approve-hint' : undefined}
-                  disabled={busy || decided || confirmStale || (pending.length > 0 && reasonShort)}
+                  aria-describedby={
+                    decided
+                      ? undefined
+                      : pending.length || rateProblems.size
+                        ? 'approve-hint'
+                        : noteShort
+                          ? 'reason-hint'
+                          : undefined
+                  }
+                  disabled={
+                    busy ||
+                    decided ||
+                    confirmStale ||
+                    noteShort ||
+                    rateProblems.size > 0 ||
+                    (pending.length > 0 && reasonShort)
+                  }
                   onClick={approve}
                 >
                   {t('approve')}
@@ -1260,12 +1358,8 @@ function ReviewOf({ id }: { id: string }) {
                         {t(`inputCategory_${i.category}`)}
                         <SourceText source={i.source} />
                       </td>
-                      <td class="nowrap">
-                        {i.time ? (
-                          <Freshness time={i.time} staleMs={(i.staleAfterHours ?? Infinity) * 3_600_000} />
-                        ) : (
-                          t('constant')
-                        )}
+                      <td>
+                        <InputAge i={i} />
                       </td>
                     </tr>
                   ))}
@@ -1442,9 +1536,11 @@ export function RegionPage() {
   // Dates as the date inputs give them (YYYY-MM-DD) compare as text. A start after the end would
   // download a CSV with nothing but its header: said, and nothing to download.
   const inverted = from !== '' && to !== '' && from > to;
+  // The days in Japan's time, the end day whole: the API's `to` is exclusive, so it is the next
+  // day's start (23:59:59 would leave out a decision in the day's last second).
   const csv = reviewApi.decisionsCsvUrl(
     from ? new Date(`${from}T00:00:00+09:00`).toISOString() : undefined,
-    to ? new Date(`${to}T23:59:59+09:00`).toISOString() : undefined,
+    to ? new Date(Date.parse(`${to}T00:00:00+09:00`) + 86_400_000).toISOString() : undefined,
   );
   return (
     <main id="main" tabIndex={-1}>
