@@ -109,6 +109,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private uploading: Promise<number> | undefined;
   /** Set by stop(): no new map uploads start while the parts close. */
   private stopping = false;
+  /** Why the store refused the last commit, other than a full disk, until one succeeds again. */
+  private storeFailure: string | undefined;
   /** Processed scenes whose results are being stored and recommended from. */
   private readonly sceneWork = new Set<Promise<unknown>>();
   private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
@@ -216,8 +218,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       metrics: this.metrics,
       events: this.events,
     });
-    // A refused commit (disk full) is checked at once, not at the next housekeeping round.
-    this.ingest.on('storeFailed', () => this.maintenance.checkDisk());
+    // A refused commit (disk full) is checked at once, not at the next housekeeping round. Any
+    // other refusal (a read-only or failing card) is a health problem of its own until a commit
+    // succeeds again: every device is being refused its PUBACK.
+    this.ingest.on('storeFailed', (err) => {
+      this.maintenance.checkDisk();
+      if (err.code !== 'HATAKE_E_DISK_FULL') {
+        if (!this.storeFailure) this.log.error({ err: err.message }, 'the store refuses writes');
+        this.storeFailure = err.message;
+      }
+    });
+    const storeWorks = () => {
+      if (this.storeFailure === undefined) return;
+      this.storeFailure = undefined;
+      this.log.info('the store takes writes again');
+    };
+    this.ingest.on('readings', storeWorks);
+    this.ingest.on('committed', storeWorks);
     this.maintenance.start();
     this.tips = new TipEngine(
       this.store,
@@ -696,6 +713,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       problems.push(line);
     };
     if (this.maintenance.diskFull) problem({ code: 'disk_full' }, 'disk full');
+    else if (this.storeFailure !== undefined)
+      problem(
+        { code: 'store_failing', message: this.storeFailure },
+        `store refusing writes: ${this.storeFailure}`,
+      );
     const refused = this.sync?.status.refused;
     if (this.sync?.status.stopped) problem({ code: 'sync_stopped' }, 'sync stopped: token refused');
     else if (refused)

@@ -26,6 +26,7 @@ type Lang = 'ja' | 'en';
  */
 export type HealthProblem =
   | { code: 'disk_full' }
+  | { code: 'store_failing'; message: string }
   | { code: 'sync_stopped' }
   | { code: 'sync_refused'; status: number }
   | { code: 'server_unreachable' }
@@ -223,6 +224,8 @@ const T = {
     list: (items: string[]) => items.join('、'),
     health: {
       disk_full: 'ディスクが満杯です。新しいデータを受け付けていません',
+      store_failing:
+        'データベースに書き込めません（SDカードの故障の可能性）。新しいデータを受け付けていません。ゲートウェイを再起動し、直らなければ設置した業者に連絡してください',
       sync_stopped: 'サーバーがこのゲートウェイのトークンを拒否したため、送信を止めています',
       sync_refused: (status: string) =>
         `サーバーが送信を受け付けません (HTTP ${status})。データはゲートウェイに保存し、間隔をあけて再送します。トークンとサーバーの設定を確認してください`,
@@ -401,6 +404,8 @@ const T = {
     list: (items: string[]) => items.join(', '),
     health: {
       disk_full: 'The disk is full: new data is being refused',
+      store_failing:
+        'The database cannot be written (the SD card may be failing): new data is being refused. Restart the gateway; if this stays, call whoever installed it',
       sync_stopped: 'The server refused this gateway’s token: sending has stopped',
       sync_refused: (status: string) =>
         `The server refuses what this gateway sends (HTTP ${status}); data is kept on the gateway and sent again at longer intervals. Check the token and the server’s settings`,
@@ -633,6 +638,7 @@ function serverErrorHtml(raw: string, t: Dict): string {
 function problemText(p: HealthProblem, t: Dict, names: Names): string | null {
   switch (p.code) {
     case 'disk_full':
+    case 'store_failing':
     case 'sync_stopped':
     case 'server_unreachable':
     case 'downlink_stopped':
