@@ -252,7 +252,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ingest.on('committed', () => this.tips.nudge());
     this.tips.start();
     this.recommender = new GatewayRecommender(c.dataDir, this.log.child({ part: 'recommend' }), {
-      latest: (device) => this.store.latest(device),
+      latest: (device) => this.store.latest(device, this.now()),
       metrics: this.metrics,
     });
     const imageryDir = join(c.dataDir, 'imagery');
@@ -753,7 +753,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           snr: s?.snr ?? null,
           loraGateway: s?.loraGateway ?? null,
           loraGateways: s?.loraGateways ?? null,
-          latest: this.store.latest(id).map((l) => {
+          latest: this.store.latest(id, this.now()).map((l) => {
             const name = nameOf(l.metric);
             return { ...l, flags: JSON.parse(l.flags) as string[], ...(name ? { name } : {}) };
           }),
