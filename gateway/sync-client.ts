@@ -146,6 +146,9 @@ type SendResult =
   | { kind: 'invalid'; reason: string; code: string }
   | { kind: 'refused'; reason: string; status: number; code: string | null };
 
+/** The meta key holding when a batch was last acknowledged (epoch ms). */
+const LAST_SUCCESS_META = 'sync_last_success';
+
 export class SyncClient extends EventEmitter<SyncEvents> {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -174,6 +177,10 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     this.store = store;
     this.opts = opts;
     this.log = log;
+    // When the uplink last worked, as of before a restart: a gateway restarted while offline still
+    // says how long it has been (the status page, /metrics).
+    const saved = Number(store.getMeta(LAST_SUCCESS_META));
+    if (Number.isSafeInteger(saved) && saved > 0) this.status.lastSuccess = saved;
   }
 
   start(): void {
@@ -265,8 +272,13 @@ export class SyncClient extends EventEmitter<SyncEvents> {
         if (result.kind === 'ok' || result.kind === 'invalid' || result.kind === 'revoked')
           this.endRefusal(result.kind);
         if (result.kind === 'ok') {
-          this.store.deleteOutbox(seqs);
-          this.status.lastSuccess = Date.now();
+          const now = Date.now();
+          // One transaction (one fsync): the rows go, and the time the uplink last worked is kept.
+          this.store.db.transaction(() => {
+            this.store.deleteOutbox(seqs);
+            this.store.setMeta(LAST_SUCCESS_META, String(now));
+          })();
+          this.status.lastSuccess = now;
           this.status.lastError = null;
           this.status.consecutiveFailures = 0;
           this.status.sentItems += rows.length;
