@@ -108,7 +108,9 @@ describe('pipeline: device → gateway → server → API', () => {
     expect(mine.headers.get('content-type')).toMatch(/text\/event-stream/);
     await publishAsDevice(stack, 'water-1', { time: Date.now(), values: { water_level: 3.3 } });
     const text = await read(mine, (t) => t.includes('event: reading'), 10_000);
-    const data = text.split('\n').find((l) => l.startsWith('data: '))!;
+    // The reading's own data line (a `change` event — the device's connection — may come first).
+    const lines = text.split('\n');
+    const data = lines.slice(lines.indexOf('event: reading')).find((l) => l.startsWith('data: '))!;
     expect(JSON.parse(data.slice(6))).toMatchObject({
       farm: 'demo-farm',
       device: 'water-1',
