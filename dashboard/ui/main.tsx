@@ -119,7 +119,8 @@ function Routes({ me }: { me: Me }) {
   if (a === 'farm' && b && c === 'recommendations') return <FarmerRecommendations farm={b} id={d} />;
   if (a === 'farm' && b && c === 'automations') return <FarmerAutomations farm={b} />;
   if (a === 'farm' && b) return <FarmHome farm={b} />;
-  if (a === 'review' && b) return <ReviewPage id={b} />;
+  // Keyed: the next recommendation of the queue starts with nothing typed or said.
+  if (a === 'review' && b) return <ReviewPage key={b} id={b} />;
   if (a === 'review') return <ReviewQueue />;
   if (a === 'region') return <RegionPage />;
   if (a === 'partner' && b && c === 'provision') return <ProvisionPage farm={b} />;

@@ -241,4 +241,51 @@ describe('the CSV of decisions', () => {
     const csv = await (await officer(href)).text();
     expect(csv.split('\r\n').filter((l) => l.includes(',approved,')).length).toBeGreaterThanOrEqual(1);
   });
+
+  it('goes on to the next recommendation of the queue after a decision, the keyboard with it, until none is left', async () => {
+    // A second farm of the officer's region with a wheat field: two recommendations wait.
+    const other = new SeedGateway(stack.server!, stack.httpUrl, 'iwa-farm', 'gw-iwa');
+    await other.send([
+      {
+        kind: 'manifest',
+        body: {
+          farm: { id: 'iwa-farm', name: '岩室の農場', region: 'niigata', timezone: 'Asia/Tokyo' },
+          fields: [{ id: 'upland-7', name: '畑7号', crop: 'wheat' }],
+          devices: [],
+        },
+      },
+    ]);
+    // Whatever earlier cases left undecided goes first (the queue's order): decide it by the API.
+    for (const q of (await (await officer('/api/v1/reviews')).json()) as ReviewQueueItem[]) {
+      const d = await detailOf(q.id);
+      await officer(`/api/v1/reviews/${q.id}/reject`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'cleared for this case', revision: d.revision }),
+      });
+    }
+    const first = await arrive();
+    const second = await wheatRecommendation('iwa-farm', 'upland-7', scene.acquired, scene.sceneId);
+    await other.send([{ kind: 'recommendation', body: second }]);
+    const queue = ((await (await officer('/api/v1/reviews')).json()) as ReviewQueueItem[]).map((q) => q.id);
+    expect(queue.sort()).toEqual([first.id, second.id].sort());
+    const [a, b] = queue as [string, string];
+
+    await openReview(a);
+    await approveButton().click();
+    const next = page.getByTestId('review-next');
+    await expect.poll(() => next.textContent(), POLL).toBe('次の審査へ（残り 1 件）');
+    // The approve button is disabled now: the focus is on the way on, not lost to the page's top.
+    await expect.poll(() => next.evaluate((el) => el === document.activeElement), POLL).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('review-status').filter({ hasText: '審査待ち' }).waitFor();
+    expect(page.url()).toContain(`#/review/${b}`);
+    // The new page starts clean: nothing said of the previous decision.
+    await expect(page.getByTestId('review-done').textContent()).resolves.toBe('');
+
+    await page.getByLabel('理由（記録されます）').fill('圃場で確認した');
+    await page.getByRole('button', { name: '差し戻す', exact: true }).click();
+    await expect.poll(() => next.textContent(), POLL).toBe('審査待ちはもうありません');
+    await expect.poll(() => next.evaluate((el) => el === document.activeElement), POLL).toBe(true);
+  });
 });

@@ -5,7 +5,7 @@
 // region overview with the CSV export of decisions. The detail follows the server live: a change
 // made meanwhile (superseded, decided or edited by someone else) is reloaded and said, and what
 // the officer typed is kept; 承認する with rates typed in saves them first, so none is lost.
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, Ref } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FarmFields, FieldScene, RegionOverview } from '../../../protocol/views.ts';
 import type { AuditEntry, EditResult, ReviewDetail } from '../../../protocol/review.ts';
@@ -821,6 +821,13 @@ function ReviewOf({ id }: { id: string }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
+  /** After a decision: the next recommendation of the queue and how many wait (null: none). */
+  const [next, setNext] = useState<{ id: string; left: number } | null | undefined>(undefined);
+  const nextRef = useRef<HTMLElement>(null);
+  // The decided page's buttons are disabled: the keyboard's focus goes on to the next one.
+  useEffect(() => {
+    if (next !== undefined) nextRef.current?.focus();
+  }, [next]);
   const [report, setReport] = useState<EditResult['zones'] | null>(null);
   const [notice, setNotice] = useState<ChangeNoticeState | null>(null);
   const [confirmStale, setConfirmStale] = useState(false);
@@ -983,6 +990,7 @@ function ReviewOf({ id }: { id: string }) {
     setBusy(true);
     setError(null);
     setDone('');
+    setNext(undefined);
     setNotice(null);
     setReport(null);
     setConfirmStale(false);
@@ -1019,6 +1027,11 @@ function ReviewOf({ id }: { id: string }) {
       } else if (what === 'reject') {
         show(await reviewApi.reject(id, why, current.revision), 'own');
         setDone(t('rejectedDone'));
+      }
+      // Decided: on to the next one of the queue (its order), without going back to it.
+      if (what !== 'edit') {
+        const waiting = (await reviewApi.queue().catch(() => undefined))?.filter((x) => x.id !== id);
+        if (waiting) setNext(waiting.length ? { id: waiting[0]!.id, left: waiting.length } : null);
       }
     } catch (e) {
       if (e instanceof ApiError && e.code === 'HATAKE_E_STATE_CONFLICT') await refresh('conflict');
@@ -1320,6 +1333,21 @@ function ReviewOf({ id }: { id: string }) {
               ) : null}
               <div role="status" data-testid="review-done">
                 {done ? <p class="ok">{done}</p> : null}
+                {next ? (
+                  <p>
+                    <a
+                      href={href('review', next.id)}
+                      ref={nextRef as Ref<HTMLAnchorElement>}
+                      data-testid="review-next"
+                    >
+                      {t('reviewNext').replace('{n}', () => String(next.left))}
+                    </a>
+                  </p>
+                ) : next === null ? (
+                  <p tabIndex={-1} ref={nextRef as Ref<HTMLParagraphElement>} data-testid="review-next">
+                    {t('reviewQueueDone')}
+                  </p>
+                ) : null}
                 {report ? <EditReport zones={report} r={r} /> : null}
               </div>
               <ErrorBox error={error} />
