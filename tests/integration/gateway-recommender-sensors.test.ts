@@ -20,6 +20,7 @@ import { GatewayMetrics } from '../../gateway/metrics.ts';
 import { renderStatusPage, type GatewayStatus } from '../../gateway/http.ts';
 import { demoManifest, eventually, quietLog, startStack } from '../helpers/stack.ts';
 import { processDemoScene } from '../e2e/seed.ts';
+import { gatewayStatus } from '../helpers/gateway-status.ts';
 
 const HOUR = 3_600_000;
 const MAX_AGE_HOURS = 24;
@@ -281,33 +282,7 @@ describe('the gateway shows the recommendations it did not make', () => {
 describe('the status page section', () => {
   it('escapes the field, model and reason, and explains known codes only', () => {
     const evil = '<img src=x onerror=alert(1)>';
-    const base: GatewayStatus = {
-      gateway: 'gw',
-      farm: 'farm',
-      time: 1_780_000_000_000,
-      health: { ok: true, problems: [] },
-      devices: [],
-      deadLetters: [],
-      sync: {
-        configured: false,
-        backlog: 0,
-        oldestAgeMs: null,
-        lastSuccess: null,
-        lastError: null,
-        stopped: null,
-        sentItems: 0,
-        backlogBytes: 0,
-        throughput: null,
-        clockOffsetMs: null,
-        downlinkVersion: 0,
-        downlinkError: null,
-        configVersion: null,
-      },
-      disk: { dbBytes: 1, walBytes: 0, budgetBytes: 1e9, fsFreeBytes: 1e9, full: false },
-      events: [],
-      tips: [],
-      recommendations: [],
-    };
+    const base = gatewayStatus({ sync: { ...gatewayStatus().sync, configured: false } });
     for (const lang of ['ja', 'en'] as const) {
       expect(renderStatusPage(base, lang)).not.toContain(lang === 'ja' ? '推奨を出せなかった' : 'not made');
       const html = renderStatusPage(

@@ -5,41 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { fmtValue, renderStatusPage, type GatewayStatus } from '../../gateway/http.ts';
 import { englishOutsideLangEn } from '../helpers/page-language.ts';
+import { gatewayStatus, STATUS_NOW } from '../helpers/gateway-status.ts';
 
-const NOW = 1_780_000_000_000;
+const NOW = STATUS_NOW;
 const MIN = 60_000;
 const DAY = 86_400_000;
 
-function status(over: Partial<GatewayStatus> = {}): GatewayStatus {
-  return {
-    gateway: 'gw-1',
-    farm: 'demo-farm',
-    time: NOW,
-    health: { ok: true, problems: [], issues: [] },
-    devices: [],
-    deadLetters: [],
-    sync: {
-      configured: true,
-      backlog: 0,
-      oldestAgeMs: null,
-      lastSuccess: null,
-      lastError: null,
-      stopped: null,
-      sentItems: 0,
-      backlogBytes: 0,
-      throughput: null,
-      clockOffsetMs: null,
-      downlinkVersion: 0,
-      downlinkError: null,
-      configVersion: null,
-    },
-    disk: { dbBytes: 1e6, walBytes: 0, budgetBytes: 1e9, fsFreeBytes: 1e10, full: false },
-    events: [],
-    tips: [],
-    recommendations: [],
-    ...over,
-  };
-}
+const status = gatewayStatus;
 
 type Latest = GatewayStatus['devices'][number]['latest'][number];
 const soil = (latest: Latest[]): GatewayStatus['devices'][number] => ({

@@ -23,6 +23,7 @@ import { GatewayStore } from '../../gateway/store.ts';
 import { SyncClient } from '../../gateway/sync-client.ts';
 import { serverFetch } from '../../gateway/server-fetch.ts';
 import { englishOutsideLangEn, textOutsideEnglish } from '../helpers/page-language.ts';
+import { gatewayStatus, STATUS_NOW } from '../helpers/gateway-status.ts';
 import { makeTestCa } from '../helpers/server-front.ts';
 import { DEMO_MANIFEST_FILE, quietLog } from '../helpers/stack.ts';
 import { demoZones } from '../helpers/recommendation.ts';
@@ -36,41 +37,11 @@ import { InferencePool } from '../../edge/inference/pool.ts';
 import { recommend } from '../../edge/recommend/recommend.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 
-const NOW = 1_780_000_000_000;
+const NOW = STATUS_NOW;
 const dir = mkdtempSync(join(tmpdir(), 'hatake-status-page-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A healthy status with nothing in it; each test fills in what it is about. */
-function status(over: Partial<GatewayStatus> = {}): GatewayStatus {
-  return {
-    gateway: 'gw-1',
-    farm: 'demo-farm',
-    time: NOW,
-    health: { ok: true, problems: [], issues: [] },
-    devices: [],
-    deadLetters: [],
-    sync: {
-      configured: true,
-      backlog: 0,
-      oldestAgeMs: null,
-      lastSuccess: null,
-      lastError: null,
-      stopped: null,
-      sentItems: 0,
-      backlogBytes: 0,
-      throughput: null,
-      clockOffsetMs: null,
-      downlinkVersion: 0,
-      downlinkError: null,
-      configVersion: null,
-    },
-    disk: { dbBytes: 1e6, walBytes: 0, budgetBytes: 1e9, fsFreeBytes: 1e10, full: false },
-    events: [],
-    tips: [],
-    recommendations: [],
-    ...over,
-  };
-}
+const status = gatewayStatus;
 
 describe('the English-in-Japanese check the tests below rely on', () => {
   it('finds the English the audit saw, and ignores what is marked lang="en", ids and units', () => {
