@@ -486,6 +486,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       airTemperatureDevices(this.manifest, this.catalogue),
       now - 366 * 86_400_000,
       offsetMs(this.manifest.farm.timezone ?? 'Asia/Tokyo', now),
+      now,
     );
     return new Map(rows.map((r) => [r.date, r.mean]));
   }

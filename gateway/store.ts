@@ -77,6 +77,7 @@ const MIGRATIONS = [
 ];
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 /** Past every time a row can have (SQLite's largest integer): seeks to the next series. */
 /**
  * How far past the gateway's clock a reading may be dated and still be a metric's latest value:
@@ -112,18 +113,40 @@ export interface DiskUse {
   fsFreeBytes: number;
 }
 
-/** The statement of `GatewayStore.dailyTemperatures` for `stations` devices (exported for its plan's test). */
-export function dailyTemperatureSql(stations: number): string {
+/**
+ * The statement of `GatewayStore.dailyTemperatures` for `stations` devices (exported for its plan's
+ * test). Parameters: the zone's offset, the stations, raw readings after this time, the stations,
+ * aggregates from this hour; `bounded` adds an end to each (raw readings before, aggregates of
+ * hours before), after its start.
+ */
+export function dailyTemperatureSql(stations: number, bounded = false): string {
   const list = Array<string>(stations).fill('?').join(', ');
   return `SELECT date((t + ?) / 1000, 'unixepoch') AS date, MIN(lo) AS tmin, MAX(hi) AS tmax,
       SUM(s) / SUM(n) AS mean, SUM(n) AS count FROM (
       SELECT time AS t, value AS lo, value AS hi, value AS s, 1 AS n FROM readings
-        WHERE device IN (${list}) AND metric = 'air_temperature' AND time > ?
+        WHERE device IN (${list}) AND metric = 'air_temperature' AND time > ?${bounded ? ' AND time < ?' : ''}
       UNION ALL
       SELECT hour, min, max, sum, count FROM readings_hourly
-        WHERE device IN (${list}) AND metric = 'air_temperature' AND hour >= ?
+        WHERE device IN (${list}) AND metric = 'air_temperature' AND hour >= ?${bounded ? ' AND hour < ?' : ''}
     ) GROUP BY date ORDER BY date`;
 }
+
+/**
+ * Whole local days of daily temperatures kept between calls (`GatewayStore.dailyTemperatures`):
+ * the days `firstDay` up to (not including) `endDay` (days since the epoch in the zone), computed
+ * once instead of reading months of raw readings at every evaluation of the rules.
+ */
+interface DailyTemperatureMemo {
+  stations: ReadonlySet<string>;
+  firstDay: number;
+  endDay: number;
+  /** The UTC time `endDay` starts at: a reading before it changes a kept day. */
+  endUtc: number;
+  rows: DailyTemperatureRow[];
+}
+
+/** Daily temperature memos kept (a key each: stations and zone; the gateway asks with one or two). */
+const DAILY_MEMOS = 4;
 
 /** One local day of air temperature (°C), as `GatewayStore.dailyTemperatures` gives it. */
 export interface DailyTemperatureRow {
@@ -410,7 +433,9 @@ export class GatewayStore {
     this.db.transaction(() => {
       let s = q.firstHourly.get() as { device: string; metric: string } | undefined;
       while (s) {
-        dropped += q.dropHourly.run(s.device, s.metric, cutoff).changes;
+        const n = q.dropHourly.run(s.device, s.metric, cutoff).changes;
+        if (n > 0 && s.metric === 'air_temperature') this.noteDailyChange(s.device, -Infinity);
+        dropped += n;
         s = q.nextHourly.get(s.device, s.metric) as { device: string; metric: string } | undefined;
       }
     })();
@@ -475,6 +500,7 @@ export class GatewayStore {
           count: number;
         };
         if (g.count === 0) continue; // a series with nothing in this hour
+        if (series.metric === 'air_temperature') this.noteDailyChange(series.device, plan.hour);
         result.rolled += q.del.run(series.device, series.metric, plan.hour, end).changes;
         q.upsert.run(series.device, series.metric, plan.hour, g.unit, g.min, g.max, g.sum, g.count);
         result.before = end;
@@ -491,11 +517,71 @@ export class GatewayStore {
    * the raw retention keeps its early days. Read along the primary keys of the given devices (the
    * weather stations), never by scanning every reading. `offsetMs` is the zone's offset from UTC.
    */
-  dailyTemperatures(devices: readonly string[], from: number, offsetMs: number): DailyTemperatureRow[] {
+  dailyTemperatures(
+    devices: readonly string[],
+    from: number,
+    offsetMs: number,
+    now = Date.now(),
+  ): DailyTemperatureRow[] {
     if (devices.length === 0) return [];
-    return this.db
-      .prepare(dailyTemperatureSql(devices.length))
-      .all(offsetMs, ...devices, from, ...devices, Math.ceil(from / HOUR) * HOUR) as DailyTemperatureRow[];
+    // Raw readings after `rawAfter` and aggregates from `hourFrom`, each before `end` if given.
+    const read = (rawAfter: number, hourFrom: number, end?: number) =>
+      this.db
+        .prepare(dailyTemperatureSql(devices.length, end !== undefined))
+        .all(
+          offsetMs,
+          ...devices,
+          rawAfter,
+          ...(end === undefined ? [] : [end]),
+          ...devices,
+          hourFrom,
+          ...(end === undefined ? [] : [end]),
+        ) as DailyTemperatureRow[];
+    const hourFrom = Math.ceil(from / HOUR) * HOUR;
+    // The whole days after `from`'s day and before yesterday (days since the epoch in the zone;
+    // day d starts at d × DAY − offsetMs UTC) are kept between calls: months of raw readings of
+    // every station (0.7 s for 10 stations × 90 days at one a minute, measured) are read once, not at every
+    // evaluation of the rules. `from`'s day and the last two are read every time. A kept day
+    // changes only through this store — a reading committed for it, a roll-up or a deletion of its
+    // aggregates — and each of those drops the memo (noteDailyChange). Reading times are whole
+    // milliseconds (the protocol's), so `time > start − 1` is `time >= start`.
+    const firstDay = Math.floor((from + offsetMs) / DAY) + 1;
+    const endDay = Math.floor((now + offsetMs) / DAY) - 1;
+    if (endDay <= firstDay) return read(from, hourFrom);
+    const firstUtc = firstDay * DAY - offsetMs;
+    const endUtc = endDay * DAY - offsetMs;
+    const key = `${offsetMs}\u0000${devices.join('\u0000')}`;
+    let memo = this.dailyMemos.get(key);
+    if (!memo || memo.firstDay > firstDay || memo.endDay !== endDay) {
+      memo = {
+        stations: new Set(devices),
+        firstDay,
+        endDay,
+        endUtc,
+        rows: read(firstUtc - 1, firstUtc, endUtc),
+      };
+      this.dailyMemos.delete(key);
+      if (this.dailyMemos.size >= DAILY_MEMOS) this.dailyMemos.delete(this.dailyMemos.keys().next().value!);
+      this.dailyMemos.set(key, memo);
+    }
+    const firstDate = new Date(firstDay * DAY).toISOString().slice(0, 10);
+    return [
+      ...read(from, hourFrom, firstUtc),
+      ...memo.rows.filter((r) => r.date >= firstDate),
+      ...read(endUtc - 1, endUtc),
+    ];
+  }
+
+  /** Kept daily temperatures (see dailyTemperatures), by stations and zone. */
+  private readonly dailyMemos = new Map<string, DailyTemperatureMemo>();
+
+  /**
+   * A station's air temperature before `time` changed (a reading committed, rolled up or an
+   * aggregate deleted): the kept days it may touch are dropped.
+   */
+  private noteDailyChange(device: string, time: number): void {
+    for (const [key, memo] of this.dailyMemos)
+      if (time < memo.endUtc && memo.stations.has(device)) this.dailyMemos.delete(key);
   }
 
   hourly(
@@ -658,6 +744,9 @@ export class GatewayStore {
   private committed(readings: readonly Reading[], r: CommitResult, now: number): number {
     this.outboxBytes += r.added;
     this.outboxRows += r.fresh;
+    if (this.dailyMemos.size > 0)
+      for (const { device, metric, time } of readings)
+        if (metric === 'air_temperature') this.noteDailyChange(device, time);
     if (this.silent.size > 0) {
       let back: { device: string; since: number; lastSeen: number | null }[] | undefined;
       for (const { device } of readings) {
@@ -676,9 +765,18 @@ export class GatewayStore {
     const text = JSON.stringify(body);
     this.insertOutbox.run(kind, PRIORITY[kind], text, now);
     // Inside a caller's transaction that later rolls back this over-counts until the next
-    // recount (maintenance recounts after compaction); never under-counts.
+    // recount (the backlog budget recounts once it aggregated or dropped); never under-counts.
     this.outboxBytes += text.length;
     this.outboxRows++;
+  }
+
+  /**
+   * The outbox changed by statements of the caller's, committed: `bytes` of bodies and `rows` more
+   * (negative: fewer). Keeps the counts in step without a recount.
+   */
+  outboxChanged(bytes: number, rows: number): void {
+    this.outboxBytes = Math.max(0, this.outboxBytes + bytes);
+    this.outboxRows = Math.max(0, this.outboxRows + rows);
   }
 
   /** Recounts the outbox bytes from the table. */
@@ -724,8 +822,7 @@ export class GatewayStore {
       .all(JSON.stringify(seqs)) as {
       n: number;
     }[];
-    this.outboxBytes = Math.max(0, this.outboxBytes - freed.reduce((a, r) => a + r.n, 0));
-    this.outboxRows = Math.max(0, this.outboxRows - freed.length);
+    this.outboxChanged(-freed.reduce((a, r) => a + r.n, 0), -freed.length);
   }
 
   /**

@@ -228,6 +228,7 @@ export class TipEngine {
         airTemperatureDevices(m, this.catalogue),
         now - 200 * 24 * HOUR,
         offsetMs(this.opts.timeZone, now),
+        now,
       )
       .map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
   }

@@ -1,0 +1,168 @@
+// GatewayStore.dailyTemperatures keeps the whole days before yesterday between calls, so the rules
+// do not read months of raw readings at every evaluation. Whatever the store does in between —
+// readings committed for any day (late ones too), roll-ups, aggregates deleted — each answer is the
+// plain query's, in any zone (also half- and quarter-hour offsets, whose days split an hour).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { GatewayStore, dailyTemperatureSql } from '../../gateway/store.ts';
+import type { Reading } from '../../protocol/telemetry.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hatake-store-daily-memo-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const newStore = () => new GatewayStore(join(dir, `g${n++}.db`));
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const BASE = Date.parse('2026-06-20T00:00:00Z');
+const OFFSETS = [9 * HOUR, 0, 5.5 * HOUR, 5.75 * HOUR, -3.5 * HOUR, -10 * HOUR];
+
+/** The definition: the statement over everything, no memo. */
+const plain = (store: GatewayStore, devices: readonly string[], from: number, offsetMs: number) =>
+  devices.length === 0
+    ? []
+    : store.db
+        .prepare(dailyTemperatureSql(devices.length))
+        .all(offsetMs, ...devices, from, ...devices, Math.ceil(from / HOUR) * HOUR);
+
+const reading = (device: string, metric: string, time: number, value: number): Reading =>
+  ({ device, metric, time, value, unit: '°C', flags: [] }) as Reading;
+
+// Quarter hours, so readings fall on both sides of the midnights of every zone.
+const time = fc.integer({ min: -6 * 96, max: 2 * 96 }).map((k) => BASE + k * 15 * 60_000);
+const op = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('commit' as const),
+      rows: fc.array(
+        fc.record({
+          device: fc.constantFrom('ws-1', 'ws-2', 'soil-1'),
+          metric: fc.constantFrom('air_temperature', 'air_temperature', 'soil_vwc'),
+          time,
+          value: fc.double({ min: -20, max: 40, noNaN: true }),
+        }),
+        { maxLength: 40 },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('rollUp' as const), before: time }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('dropHourly' as const), before: time }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('ask' as const),
+      // A few of each, so later questions find what earlier ones kept.
+      from: fc.constantFrom(BASE - 7 * DAY, BASE - 4 * DAY - 7 * HOUR, BASE - 2 * DAY + 1),
+      now: fc.constantFrom(BASE + 13 * HOUR, BASE + 2 * DAY),
+    }),
+  },
+);
+
+describe('the daily temperatures kept between calls', () => {
+  it('are the plain query’s answer after any commits, roll-ups and deletions', () => {
+    fc.assert(
+      fc.property(
+        fc.array(op, { minLength: 1, maxLength: 25 }),
+        fc.constantFrom(...OFFSETS),
+        fc.constantFrom(['ws-1'], ['ws-1', 'ws-2'], ['ws-2', 'soil-1']),
+        (ops, offset, devices) => {
+          const store = newStore();
+          try {
+            for (const o of ops) {
+              if (o.op === 'commit')
+                store.commit(
+                  o.rows.map((r) => reading(r.device, r.metric, r.time, r.value)),
+                  [],
+                  BASE,
+                );
+              else if (o.op === 'rollUp') store.rollUp(o.before, 0);
+              else if (o.op === 'dropHourly') store.dropHourlyBefore(o.before);
+              else {
+                const got = store.dailyTemperatures(devices, o.from, offset, o.now);
+                expect(got).toEqual(plain(store, devices, o.from, offset));
+                // Asked again a little later (the memo now in use): the same.
+                expect(store.dailyTemperatures(devices, o.from + HOUR, offset, o.now)).toEqual(
+                  plain(store, devices, o.from + HOUR, offset),
+                );
+              }
+            }
+          } finally {
+            store.close();
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('are read once: a kept day is not read again until the store changes it', () => {
+    const store = newStore();
+    const now = BASE + 12 * HOUR;
+    const JST = 9 * HOUR;
+    const rs: Reading[] = [];
+    for (let t = BASE - 10 * DAY; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
+    store.commit(rs, [], now);
+    const first = store.dailyTemperatures(['ws-1'], BASE - 10 * DAY, JST, now);
+    expect(first).toHaveLength(11);
+    // Behind the store's back (nothing the gateway does): a day before yesterday is not re-read…
+    const old = BASE - 5 * DAY;
+    store.db.prepare("UPDATE readings SET value = 99 WHERE device = 'ws-1' AND time = ?").run(old);
+    expect(store.dailyTemperatures(['ws-1'], BASE - 10 * DAY, JST, now)).toEqual(first);
+    // …nor is it by a reading of another station or metric…
+    store.commit([reading('ws-2', 'air_temperature', old + 60_000, 0)], [], now);
+    store.commit([reading('ws-1', 'soil_vwc', old + 60_000, 0)], [], now);
+    expect(store.dailyTemperatures(['ws-1'], BASE - 10 * DAY, JST, now)).toEqual(first);
+    // …while yesterday and today are read every time,
+    store.db.prepare("UPDATE readings SET value = -5 WHERE device = 'ws-1' AND time = ?").run(now - 2 * HOUR);
+    const fresh = store.dailyTemperatures(['ws-1'], BASE - 10 * DAY, JST, now);
+    expect(fresh.at(-1)!.tmin).toBe(-5);
+    // and a late reading of the station for a kept day is seen, with everything else there.
+    store.commit([reading('ws-1', 'air_temperature', old + 60_000, 11)], [], now);
+    const late = store.dailyTemperatures(['ws-1'], BASE - 10 * DAY, JST, now);
+    expect(late).toEqual(plain(store, ['ws-1'], BASE - 10 * DAY, JST));
+    expect(late.some((d) => d.tmax === 99)).toBe(true);
+    store.close();
+  });
+
+  it('follow a roll-up that moves a reading to another day, and aggregates deleted', () => {
+    // At +5:30 local midnight is half past an hour in UTC: a reading at 18:45 UTC belongs to the
+    // next local day, its hour (from 18:00 UTC), once rolled up, to the day before.
+    const store = newStore();
+    const IST = 5.5 * HOUR;
+    const now = BASE + 13 * HOUR;
+    const from = BASE - 7 * DAY;
+    store.commit([reading('ws-1', 'air_temperature', BASE - 3 * DAY + 18.75 * HOUR, 5)], [], now);
+    const ask = () => store.dailyTemperatures(['ws-1'], from, IST, now);
+    expect(ask().map((d) => d.date)).toEqual(['2026-06-18']);
+    expect(store.rollUp(BASE - 2 * DAY, 0)).toBe(1);
+    expect(ask().map((d) => d.date)).toEqual(['2026-06-17']);
+    expect(ask()).toEqual(plain(store, ['ws-1'], from, IST));
+    store.dropHourlyBefore(BASE);
+    expect(ask()).toEqual([]);
+    store.close();
+  });
+
+  it('read the kept days along the primary keys too', () => {
+    const store = newStore();
+    const plan = (
+      store.db
+        .prepare(`EXPLAIN QUERY PLAN ${dailyTemperatureSql(2, true)}`)
+        .all(0, 'a', 'b', 0, 1, 'a', 'b', 0, 1) as { detail: string }[]
+    ).map((r) => r.detail);
+    expect(plan.filter((d) => /^SCAN (readings|readings_hourly)\b/.test(d))).toEqual([]);
+    expect(
+      plan.filter((d) => /^SEARCH (readings|readings_hourly) USING PRIMARY KEY .*<\?\)$/.test(d)),
+    ).toHaveLength(2);
+    store.close();
+  });
+});
