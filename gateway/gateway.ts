@@ -763,6 +763,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       deadLetters: this.store
         .deadLetters(20)
         .map(({ time, device, topic, code, reason }) => ({ time, device, topic, code, reason })),
+      deadLetterTotal: this.store.deadLetterCount(),
       sync: {
         configured: this.sync !== undefined,
         backlog: this.store.outboxDepth(),

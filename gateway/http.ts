@@ -68,6 +68,8 @@ export interface GatewayStatus {
     }[];
   }[];
   deadLetters: { time: number; device: string | null; topic: string; code: string; reason: string }[];
+  /** How many dead letters the gateway keeps (the page lists the newest of them). */
+  deadLetterTotal?: number;
   sync: {
     configured: boolean;
     backlog: number;
@@ -145,6 +147,7 @@ const T = {
     battery: '電池',
     signal: '電波',
     dead: '受け付けなかったデータ',
+    deadShown: (shown: number, total: number) => `新しい ${shown} 件を表示（保存は全 ${total} 件）`,
     none: 'なし',
     sync: 'サーバーへの送信',
     backlog: '未送信',
@@ -326,6 +329,7 @@ const T = {
     battery: 'Battery',
     signal: 'Signal',
     dead: 'Refused data',
+    deadShown: (shown: number, total: number) => `The newest ${shown} of ${total} kept`,
     none: 'none',
     sync: 'Sync to the server',
     backlog: 'Waiting to send',
@@ -941,7 +945,7 @@ ${s.automations ? renderAutomationsSection(s.automations, lang) : ''}
 <h2>${t.devices}</h2><table><thead><tr><th scope="col">${t.device}</th><th scope="col">${t.values}</th><th scope="col">${t.seen}</th><th scope="col">${t.battery} / ${t.signal}</th></tr></thead><tbody>${devices}</tbody></table>
 <h2>${t.sync}</h2>${sync}
 <h2>${t.disk}</h2>${s.disk.full ? `<p class="critical">${t.full}</p>` : ''}<dl><dt>${t.db}</dt><dd>${mb(s.disk.dbBytes)} / ${Number.isFinite(s.disk.budgetBytes) ? mb(s.disk.budgetBytes) : '∞'} (+WAL ${mb(s.disk.walBytes)})</dd><dt>${t.free}</dt><dd>${mb(s.disk.fsFreeBytes)}</dd>${s.disk.retention ? renderRetention(s.disk.retention, t) : ''}</dl>
-<h2>${t.dead}</h2>${dead}
+<h2>${t.dead}</h2>${s.deadLetterTotal !== undefined && s.deadLetterTotal > s.deadLetters.length ? `<p>${esc(t.deadShown(s.deadLetters.length, s.deadLetterTotal))}</p>` : ''}${dead}
 </main></body></html>`;
 }
 

@@ -881,6 +881,11 @@ export class GatewayStore {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM readings').get() as { n: number }).n;
   }
 
+  /** How many dead letters are kept (the table is bounded: retention.deadLetters). */
+  deadLetterCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n;
+  }
+
   deadLetters(limit = 100): DeadLetter[] {
     return this.db
       .prepare('SELECT time, device, topic, code, reason, head FROM dead_letters ORDER BY id DESC LIMIT ?')

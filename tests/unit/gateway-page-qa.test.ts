@@ -139,3 +139,26 @@ describe('the sync section while the uplink has never worked', () => {
     expect(englishOutsideLangEn(html('ja'))).toEqual([]);
   });
 });
+
+describe('the refused data on the page', () => {
+  const letter = (i: number) => ({
+    time: NOW - i * MIN,
+    device: 'soil-1',
+    topic: 'hatake/v1/demo-farm/soil-1/up',
+    code: 'HATAKE_E_PAYLOAD_JSON',
+    reason: 'not JSON',
+  });
+  it('says how many are kept when it lists only the newest', () => {
+    const listed = [letter(1), letter(2)];
+    expect(renderStatusPage(status({ deadLetters: listed, deadLetterTotal: 250 }), 'ja')).toContain(
+      '新しい 2 件を表示（保存は全 250 件）',
+    );
+    expect(renderStatusPage(status({ deadLetters: listed, deadLetterTotal: 250 }), 'en')).toContain(
+      'The newest 2 of 250 kept',
+    );
+    // All of them listed: nothing to add.
+    expect(renderStatusPage(status({ deadLetters: listed, deadLetterTotal: 2 }), 'ja')).not.toContain(
+      '保存は全',
+    );
+  });
+});
