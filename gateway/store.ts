@@ -85,6 +85,16 @@ const DAY = 24 * HOUR;
  */
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
+/** A raw reading as stored (flags as JSON text). */
+export interface StoredReadingRow {
+  device: string;
+  metric: string;
+  value: number;
+  unit: string;
+  time: number;
+  flags: string;
+}
+
 /** A metric's newest reading (flags as stored: JSON text). */
 export interface LatestReading {
   metric: string;
@@ -645,6 +655,28 @@ export class GatewayStore {
       this.silent.set(device, { since, lastSeen: row?.last_seen ?? null });
     }
     return marked;
+  }
+
+  /**
+   * Every raw reading with from < time <= to, series after series along the primary key (device,
+   * metric, time): one seek to each series and a range in it. The same rows as a scan of the time
+   * index, in another order, at about half the cost — the time index finds them in time order and
+   * then looks each one up in the table (measured with 50 devices × 4 metrics × 90 days at one a
+   * minute, a 48-h window of 576 k rows: 1.7–1.9 s against 0.75 s).
+   */
+  readingsBetween(from: number, to: number): StoredReadingRow[] {
+    const q = this.rollUpSql;
+    const range = this.db.prepare(
+      'SELECT device, metric, value, unit, time, flags FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?',
+    );
+    const out: StoredReadingRow[][] = [];
+    let s = q.first.get() as { device: string; metric: string } | undefined;
+    while (s) {
+      out.push(range.all(s.device, s.metric, from, to) as StoredReadingRow[]);
+      s = q.next.get(s.device, s.metric) as { device: string; metric: string } | undefined;
+    }
+    // Flattened, not spread into push: a window can hold more rows than an argument list.
+    return out.flat();
   }
 
   /**

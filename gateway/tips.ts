@@ -126,11 +126,9 @@ export class TipEngine {
     try {
       const m = this.manifest();
       const windowFrom = now - this.opts.windowHours * HOUR;
-      const readings = (
-        this.store.db
-          .prepare(`SELECT ${READING_COLUMNS} FROM readings WHERE time > ? AND time <= ?`)
-          .all(windowFrom, now + 5 * 60_000) as StoredReading[]
-      ).concat(this.olderWeather(m, windowFrom, now));
+      const readings = this.store
+        .readingsBetween(windowFrom, now + 5 * 60_000)
+        .concat(this.olderWeather(m, windowFrom, now));
       const lastSeen = Object.fromEntries(
         this.store
           .devices()
