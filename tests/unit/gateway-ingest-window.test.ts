@@ -29,17 +29,7 @@ beforeEach(() => {
   writeFileSync(join(dir, 'registry.json'), JSON.stringify(registry));
   store = new GatewayStore(join(dir, 'gateway.db'));
   metrics = new GatewayMetrics(false);
-  ingest = new Ingest(
-    store,
-    new DeviceRegistry(join(dir, 'registry.json'), quietLog()),
-    loadCatalogue(),
-    metrics,
-    {
-      maxPayloadBytes: 4096,
-      maxGroup: 1000,
-      commitWindowMs: WINDOW,
-    },
-  );
+  ingest = newIngest(WINDOW);
 });
 afterEach(() => {
   vi.useRealTimers();
@@ -47,6 +37,13 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** An ingest on this test's store, registry and metrics, with the given commit window. */
+const newIngest = (commitWindowMs: number) =>
+  new Ingest(store, new DeviceRegistry(join(dir, 'registry.json'), quietLog()), loadCatalogue(), metrics, {
+    maxPayloadBytes: 4096,
+    maxGroup: 1000,
+    commitWindowMs,
+  });
 const commits = () => metrics.value('hatake_gateway_commits_total');
 /** A metric each demo device's kit has. */
 const METRIC: Record<string, string> = {
@@ -116,17 +113,7 @@ describe('the commit window', () => {
   });
 
   it('is off at 0: every turn of the event loop commits what arrived', async () => {
-    const off = new Ingest(
-      store,
-      new DeviceRegistry(join(dir, 'registry.json'), quietLog()),
-      loadCatalogue(),
-      metrics,
-      {
-        maxPayloadBytes: 4096,
-        maxGroup: 1000,
-        commitWindowMs: 0,
-      },
-    );
+    const off = newIngest(0);
     const p = off.submit('soil-1', 'hatake/v1/demo-farm/soil-1/up', payload());
     await vi.advanceTimersByTimeAsync(0);
     await p;
