@@ -109,8 +109,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private uploading: Promise<number> | undefined;
   /** Set by stop(): no new map uploads start while the parts close. */
   private stopping = false;
-  /** Why the store refused the last commit, other than a full disk, until one succeeds again. */
-  private storeFailure: string | undefined;
   /** Processed scenes whose results are being stored and recommended from. */
   private readonly sceneWork = new Set<Promise<unknown>>();
   private deviceIndex: { manifest: Manifest; byId: Map<string, Manifest['devices'][number]> } | undefined;
@@ -221,20 +219,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // A refused commit (disk full) is checked at once, not at the next housekeeping round. Any
     // other refusal (a read-only or failing card) is a health problem of its own until a commit
     // succeeds again: every device is being refused its PUBACK.
-    this.ingest.on('storeFailed', (err) => {
+    this.ingest.on('storeFailed', (err, first) => {
       this.maintenance.checkDisk();
-      if (err.code !== 'HATAKE_E_DISK_FULL') {
-        if (!this.storeFailure) this.log.error({ err: err.message }, 'the store refuses writes');
-        this.storeFailure = err.message;
-      }
+      if (first && err.code !== 'HATAKE_E_DISK_FULL')
+        this.log.error({ err: err.message }, 'the store refuses writes');
     });
-    const storeWorks = () => {
-      if (this.storeFailure === undefined) return;
-      this.storeFailure = undefined;
-      this.log.info('the store takes writes again');
-    };
-    this.ingest.on('readings', storeWorks);
-    this.ingest.on('committed', storeWorks);
     this.maintenance.start();
     this.tips = new TipEngine(
       this.store,
@@ -714,11 +703,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       problems.push(line);
     };
     if (this.maintenance.diskFull) problem({ code: 'disk_full' }, 'disk full');
-    else if (this.storeFailure !== undefined)
-      problem(
-        { code: 'store_failing', message: this.storeFailure },
-        `store refusing writes: ${this.storeFailure}`,
-      );
+    else if (this.ingest.storeFailure && this.ingest.storeFailure.code !== 'HATAKE_E_DISK_FULL') {
+      const message = this.ingest.storeFailure.message;
+      problem({ code: 'store_failing', message }, `store refusing writes: ${message}`);
+    }
     const refused = this.sync?.status.refused;
     if (this.sync?.status.stopped) problem({ code: 'sync_stopped' }, 'sync stopped: token refused');
     else if (refused)

@@ -61,7 +61,8 @@ export interface IngestEvents {
   committed: [fresh: number];
   /** The readings of a group commit once durable (resends too: listeners de-duplicate). */
   readings: [readings: readonly Reading[]];
-  storeFailed: [error: HatakeError];
+  /** `first`: the commit before it succeeded (the store has just started refusing). */
+  storeFailed: [error: HatakeError, first: boolean];
   rejected: [dead: DeadLetter];
 }
 
@@ -84,6 +85,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
   private readonly lastArrival = new Map<string, number>();
   /** The group on the store's writer thread, until it is settled. */
   private writing: Promise<void> | undefined;
+  /** Why the last commit failed, until one succeeds (the gateway's health says so). */
+  storeFailure: HatakeError | undefined;
 
   constructor(
     store: GatewayStore,
@@ -276,12 +279,15 @@ export class Ingest extends EventEmitter<IngestEvents> {
       { cause: e },
     );
     for (const p of group) p.reject(err);
-    this.emit('storeFailed', err);
+    const first = this.storeFailure === undefined;
+    this.storeFailure = err;
+    this.emit('storeFailed', err, first);
   }
 
   /** A group is durable: its publishers are released, and listeners hear of its readings. */
   private committed(group: readonly Pending[], readings: readonly Reading[], fresh: number): void {
     let refused = false;
+    this.storeFailure = undefined;
     this.metrics.commits.inc();
     this.metrics.readings.inc(readings.length);
     this.metrics.queueDepth.set(INGEST_QUEUE, this.queue.length);
