@@ -277,7 +277,7 @@ export class GatewayStore {
   /** LoRaWAN radio metadata noted since the last commit, written with the next one. */
   private readonly heardBy = new Map<string, HeardBy>();
   private readonly rollUpSql;
-  private readonly latestSql;
+  private readonly latestUpTo;
   /** The hour being rolled up and the last series done in it, in key order (see rollUpOldest). */
   private rollUpPlan: { hour: number; last: { device: string; metric: string } | undefined } | undefined;
   private deadLimit = DEAD_LETTER_LIMIT;
@@ -338,19 +338,11 @@ export class GatewayStore {
            sum = sum + excluded.sum, count = count + excluded.count`,
       ),
     };
-    this.latestSql = {
-      // The series after a device's metric: a seek past that metric's last possible key (with
-      // `device = ?` beside it SQLite would search by the device alone and step through its rows;
-      // the caller checks the device instead).
-      nextMetric: this.db.prepare(
-        `SELECT device, metric FROM readings WHERE (device, metric, time) > (?, ?, ${LAST_TIME})
-         ORDER BY device, metric, time LIMIT 1`,
-      ),
-      upTo: this.db.prepare(
-        `SELECT metric, value, unit, time, flags FROM readings
-         WHERE device = ? AND metric = ? AND time <= ? ORDER BY time DESC LIMIT 1`,
-      ),
-    };
+    // A metric's newest reading up to a time: one backward seek in its key range.
+    this.latestUpTo = this.db.prepare(
+      `SELECT metric, value, unit, time, flags FROM readings
+       WHERE device = ? AND metric = ? AND time <= ? ORDER BY time DESC LIMIT 1`,
+    );
     for (const r of this.db
       .prepare('SELECT id, silent_since, last_seen FROM devices WHERE silent_since IS NOT NULL')
       .all() as { id: string; silent_since: number; last_seen: number | null }[])
@@ -692,12 +684,13 @@ export class GatewayStore {
     const bound = now === undefined ? Number.MAX_SAFE_INTEGER : now + FUTURE_TOLERANCE_MS;
     let metric = '';
     for (;;) {
-      const next = this.latestSql.nextMetric.get(device, metric) as
-        { device: string; metric: string } | undefined;
+      // The series after this one (the roll-up's seek; `device = ?` beside it would make SQLite
+      // search by the device alone and step through its rows): past the device, it is done.
+      const next = this.rollUpSql.next.get(device, metric) as { device: string; metric: string } | undefined;
       if (next?.device !== device) break;
       metric = next.metric;
-      const row = (this.latestSql.upTo.get(device, metric, bound) ??
-        this.latestSql.upTo.get(device, metric, Number.MAX_SAFE_INTEGER)) as LatestReading;
+      const row = (this.latestUpTo.get(device, metric, bound) ??
+        this.latestUpTo.get(device, metric, Number.MAX_SAFE_INTEGER)) as LatestReading;
       out.push(row);
     }
     return out;
