@@ -79,6 +79,9 @@ const MIGRATIONS = [
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** Past every time a row can have (SQLite's largest integer): seeks to the next series. */
+/** The meta key holding when the server last acknowledged a batch (epoch ms). */
+const LAST_SYNC_META = 'sync_last_success';
+
 /**
  * How far past the gateway's clock a reading may be dated and still be a metric's latest value:
  * a device whose clock ran fast once must not hide its current values until the clock catches up.
@@ -838,6 +841,23 @@ export class GatewayStore {
       bytes += r.body.length;
     }
     return rows;
+  }
+
+  /**
+   * The server acknowledged these outbox rows at `at`: they go, and when the uplink last worked is
+   * kept with them (one transaction, one fsync), so a restart still knows it.
+   */
+  acknowledged(seqs: readonly number[], at: number): void {
+    this.db.transaction(() => {
+      this.deleteOutbox(seqs);
+      this.setMeta(LAST_SYNC_META, String(at));
+    })();
+  }
+
+  /** When the server last acknowledged a batch (epoch ms), or null if it never did. */
+  lastSync(): number | null {
+    const t = Number(this.getMeta(LAST_SYNC_META));
+    return Number.isSafeInteger(t) && t > 0 ? t : null;
   }
 
   /** Forgets rows the server has acknowledged. */

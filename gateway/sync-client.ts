@@ -146,9 +146,6 @@ type SendResult =
   | { kind: 'invalid'; reason: string; code: string }
   | { kind: 'refused'; reason: string; status: number; code: string | null };
 
-/** The meta key holding when a batch was last acknowledged (epoch ms). */
-const LAST_SUCCESS_META = 'sync_last_success';
-
 export class SyncClient extends EventEmitter<SyncEvents> {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -179,8 +176,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     this.log = log;
     // When the uplink last worked, as of before a restart: a gateway restarted while offline still
     // says how long it has been (the status page, /metrics).
-    const saved = Number(store.getMeta(LAST_SUCCESS_META));
-    if (Number.isSafeInteger(saved) && saved > 0) this.status.lastSuccess = saved;
+    this.status.lastSuccess = store.lastSync();
   }
 
   start(): void {
@@ -273,11 +269,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
           this.endRefusal(result.kind);
         if (result.kind === 'ok') {
           const now = Date.now();
-          // One transaction (one fsync): the rows go, and the time the uplink last worked is kept.
-          this.store.db.transaction(() => {
-            this.store.deleteOutbox(seqs);
-            this.store.setMeta(LAST_SUCCESS_META, String(now));
-          })();
+          this.store.acknowledged(seqs, now);
           this.status.lastSuccess = now;
           this.status.lastError = null;
           this.status.consecutiveFailures = 0;
