@@ -3,7 +3,7 @@
 // bounds as the API's AutoApprovalBody (tests/unit/ui-auto-approval.test.ts holds them equal), and
 // the request body. The components are in components/AutoApproval.tsx.
 import type { AutoApprovalBody, AutoApprovalPolicy } from '../../protocol/review.ts';
-import { clean, parseNum } from './automation-draft.ts';
+import { clean, parseNum, rangeError } from './automation-draft.ts';
 import { fmtNumber } from './format.ts';
 import { REASON_LENGTH, reasonLength } from './review-api.ts';
 import type { Lang } from './i18n.ts';
@@ -66,10 +66,12 @@ export function checkPolicy(d: PolicyDraft, lang: Lang, t: Translate): PolicyErr
   if (!MODEL_PATTERN.test(d.model.trim())) errors.model = t('errModel');
   const kg = ceilingKgHa(d.ceiling, lang);
   if (!(kg >= CEILING_KG_HA.min && kg <= CEILING_KG_HA.max)) {
-    errors.ceiling = t('errRange')
-      .replace('{min}', () => fmtNumber(CEILING_KG_HA.min / factor(lang), lang))
-      .replace('{max}', () => fmtNumber(CEILING_KG_HA.max / factor(lang), lang))
-      .replace('{unit}', () => ` ${ceilingUnit(lang)}`);
+    errors.ceiling = rangeError(
+      t,
+      fmtNumber(CEILING_KG_HA.min / factor(lang), lang),
+      fmtNumber(CEILING_KG_HA.max / factor(lang), lang),
+      ceilingUnit(lang),
+    );
   }
   const reason = d.reason.trim();
   // eslint-disable-next-line no-control-regex -- the control characters Reason refuses

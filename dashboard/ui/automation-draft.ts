@@ -284,12 +284,17 @@ export function draftOf(a: AutomationView | undefined, c: FarmChoices): Draft {
   };
 }
 
-/** "0〜60 %": a range in a message, with its unit when it has one. */
-const rangeError = (t: Translate, min: number, max: number, unit: string | null | undefined) =>
+/** "0〜60 %": a range in a message (its bounds as numbers or already formatted), with its unit when it has one. */
+export const rangeError = (
+  t: Translate,
+  min: number | string,
+  max: number | string,
+  unit: string | null | undefined,
+) =>
   t('errRange')
-    .replace('{min}', String(min))
-    .replace('{max}', String(max))
-    .replace('{unit}', unit ? ` ${unit}` : '');
+    .replace('{min}', () => String(min))
+    .replace('{max}', () => String(max))
+    .replace('{unit}', () => (unit ? ` ${unit}` : ''));
 const intError = (t: Translate, min: number, max: number) =>
   t('errInteger').replace('{min}', String(min)).replace('{max}', String(max));
 

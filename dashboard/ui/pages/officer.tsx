@@ -29,6 +29,7 @@ import {
 } from '../format.ts';
 import { fieldSpread } from '../../review/totals.ts';
 import { EDIT_KG_HA, reasonState, reasonText, reviewApi, typedRate } from '../review-api.ts';
+import { rangeError } from '../automation-draft.ts';
 import {
   ErrorBox,
   FieldError,
@@ -968,10 +969,12 @@ function ReviewOf({ id }: { id: string }) {
     const problem = rateProblems.get(zone);
     if (!problem) return undefined;
     if (problem === 'number') return t('errNumber');
-    return t('errRange')
-      .replace('{min}', () => fmtNumber(EDIT_KG_HA.min / perUnit(lang), lang))
-      .replace('{max}', () => fmtNumber(EDIT_KG_HA.max / perUnit(lang), lang))
-      .replace('{unit}', () => ` ${rateUnitOf(lang)}`);
+    return rangeError(
+      t,
+      fmtNumber(EDIT_KG_HA.min / perUnit(lang), lang),
+      fmtNumber(EDIT_KG_HA.max / perUnit(lang), lang),
+      rateUnitOf(lang),
+    );
   };
   // The reason as the API takes it (a pasted tab is a space). An approval's note, when there is
   // one, is held to the same 3 characters as a reason: "OK" would be refused.
