@@ -281,6 +281,7 @@ export class GatewayStore {
   private readonly heardBy = new Map<string, HeardBy>();
   private readonly rollUpSql;
   private readonly latestUpTo;
+  private readonly seriesBetweenSql;
   /** The hour being rolled up and the last series done in it, in key order (see rollUpOldest). */
   private rollUpPlan: { hour: number; last: { device: string; metric: string } | undefined } | undefined;
   private deadLimit = DEAD_LETTER_LIMIT;
@@ -341,6 +342,9 @@ export class GatewayStore {
            sum = sum + excluded.sum, count = count + excluded.count`,
       ),
     };
+    this.seriesBetweenSql = this.db.prepare(
+      'SELECT device, metric, value, unit, time, flags FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?',
+    );
     // A metric's newest reading up to a time: one backward seek in its key range.
     this.latestUpTo = this.db.prepare(
       `SELECT metric, value, unit, time, flags FROM readings
@@ -652,6 +656,11 @@ export class GatewayStore {
     return marked;
   }
 
+  /** One series' raw readings with from < time <= to, in time order (a range of the primary key). */
+  seriesBetween(device: string, metric: string, from: number, to: number): StoredReadingRow[] {
+    return this.seriesBetweenSql.all(device, metric, from, to) as StoredReadingRow[];
+  }
+
   /**
    * Every raw reading with from < time <= to, series after series along the primary key (device,
    * metric, time): one seek to each series and a range in it. The same rows as a scan of the time
@@ -661,13 +670,10 @@ export class GatewayStore {
    */
   readingsBetween(from: number, to: number): StoredReadingRow[] {
     const q = this.rollUpSql;
-    const range = this.db.prepare(
-      'SELECT device, metric, value, unit, time, flags FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?',
-    );
     const out: StoredReadingRow[][] = [];
     let s = q.first.get() as { device: string; metric: string } | undefined;
     while (s) {
-      out.push(range.all(s.device, s.metric, from, to) as StoredReadingRow[]);
+      out.push(this.seriesBetween(s.device, s.metric, from, to));
       s = q.next.get(s.device, s.metric) as { device: string; metric: string } | undefined;
     }
     // Flattened, not spread into push: a window can hold more rows than an argument list.

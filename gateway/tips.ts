@@ -26,14 +26,11 @@ import { localDay, offsetMs } from '../edge/rules/local-time.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
-import type { GatewayStore } from './store.ts';
+import type { GatewayStore, StoredReadingRow } from './store.ts';
 import { cellGridId } from '../edge/imagery/scout-cells.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const READING_COLUMNS = 'device, metric, value, unit, time, flags';
-/** A row of the gateway's readings table: a reading with its flags still as JSON text. */
-type StoredReading = Omit<Reading, 'flags'> & { flags: string };
 
 export interface TipEngineOptions {
   /** Raw readings the rules see (older days come as daily temperature extremes). */
@@ -191,17 +188,14 @@ export class TipEngine {
    * Raw weather readings from before the window, for the disease rules: only the weather metrics
    * of the devices whose kit measures them, read along the primary key (device, metric, time).
    */
-  private olderWeather(m: Manifest, windowFrom: number, now: number): StoredReading[] {
+  private olderWeather(m: Manifest, windowFrom: number, now: number): StoredReadingRow[] {
     const from = now - (this.opts.weatherHours ?? 14 * 24) * HOUR;
     if (from >= windowFrom) return [];
-    const series = this.store.db.prepare(
-      `SELECT ${READING_COLUMNS} FROM readings WHERE device = ? AND metric = ? AND time > ? AND time <= ?`,
-    );
     // Concatenated, not spread into push: two weeks of minute readings overflow an argument list.
     return m.devices.flatMap((d) => {
       const kit = this.catalogue.kits.get(d.kit);
-      return WEATHER_METRICS.filter((metric) => kit?.metrics[metric]).flatMap(
-        (metric) => series.all(d.id, metric, from, windowFrom) as StoredReading[],
+      return WEATHER_METRICS.filter((metric) => kit?.metrics[metric]).flatMap((metric) =>
+        this.store.seriesBetween(d.id, metric, from, windowFrom),
       );
     });
   }
