@@ -28,6 +28,7 @@ const BENCHES: { name: string; args: string[] }[] = [
   { name: 'storage', args: [] },
   { name: 'latency', args: quick ? ['--messages', '100'] : ['--messages', '300'] },
   { name: 'imagery', args: [] },
+  { name: 'tips', args: quick ? ['--devices', '10', '--rounds', '2'] : [] },
 ];
 const only = values.only?.split(',');
 const jsonFile = join(mkdtempSync(join(tmpdir(), 'hatake-bench-')), 'rows.jsonl');

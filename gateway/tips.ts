@@ -4,7 +4,6 @@
 // live, hysteresis, cool-downs) is kept in the gateway's database so a restart does not raise the
 // same tip twice. The imagery-anomaly rule reads the index history of each field's scouting cells
 // (fixed ground; edge/imagery/scout-cells.ts), which the gateway keeps for every scene it processes.
-import type { Reading } from '../protocol/telemetry.ts';
 import type { Field, Manifest } from '../protocol/manifest.ts';
 import type { Tip, TipCleared } from '../protocol/tip.ts';
 import type { FieldStageDoc } from '../protocol/field-stage.ts';
@@ -20,13 +19,13 @@ import {
   type TipState,
 } from '../edge/rules/index.ts';
 import type { TipEnded } from '../edge/rules/lifecycle.ts';
-import type { DailyTemperature, ZoneIndexPoint } from '../edge/rules/context.ts';
+import { FUTURE_TOLERANCE_MS, type DailyTemperature, type ZoneIndexPoint } from '../edge/rules/context.ts';
 import type { ImageryAnomalyParams } from '../edge/rules/imagery-anomaly.ts';
 import { localDay, offsetMs } from '../edge/rules/local-time.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { Logger } from '../runtime/log.ts';
-import type { GatewayStore, StoredReadingRow } from './store.ts';
+import type { GatewayStore, SeriesColumns } from './store.ts';
 import { cellGridId } from '../edge/imagery/scout-cells.ts';
 
 const HOUR = 3_600_000;
@@ -59,6 +58,9 @@ export class TipEngine {
   private readonly manifest: () => Manifest;
   private readonly opts: TipEngineOptions;
   private readonly log: Logger;
+  /** The evaluation in progress or the last one (evaluations run one at a time). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
   /** Rule notes of the last run (missing data, parameters), for the status page. */
   lastNotes: string[] = [];
 
@@ -78,7 +80,7 @@ export class TipEngine {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.run(Date.now()), this.opts.everyMs);
+    this.timer = setInterval(() => void this.run(Date.now()), this.opts.everyMs);
     this.timer.unref();
   }
 
@@ -92,7 +94,7 @@ export class TipEngine {
     );
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.run(Date.now());
+      void this.run(Date.now());
     }, wait);
     this.pending.unref();
   }
@@ -117,15 +119,26 @@ export class TipEngine {
       .filter((t) => ids.has(t.id));
   }
 
-  /** One evaluation: rules → lifecycle → raised tips in the outbox. Returns the tips raised. */
-  run(now: number): Tip[] {
+  /**
+   * One evaluation: rules → lifecycle → raised tips in the outbox. Resolves to the tips raised.
+   * The window is read one series at a time with a turn of the event loop between them, so ingest
+   * and its PUBACKs go on while a busy farm's window is read; the rules and the lifecycle then run
+   * in one go, reading the tip state and writing the outcome with no turn between. Evaluations
+   * run one at a time: one asked for meanwhile waits its turn rather than reading a second window
+   * beside the first.
+   */
+  run(now: number): Promise<Tip[]> {
+    const mine = this.queue.then(() => this.evaluate(now));
+    this.queue = mine;
+    return mine;
+  }
+
+  private async evaluate(now: number): Promise<Tip[]> {
     this.lastRunMono = performance.now();
     try {
       const m = this.manifest();
-      const windowFrom = now - this.opts.windowHours * HOUR;
-      const readings = this.store
-        .readingsBetween(windowFrom, now + 5 * 60_000)
-        .concat(this.olderWeather(m, windowFrom, now));
+      const series = await this.window(m, now);
+      if (this.stopped) return [];
       const lastSeen = Object.fromEntries(
         this.store
           .devices()
@@ -138,6 +151,13 @@ export class TipEngine {
         this.opts.timeZone,
         this.store.documents<FieldStageDoc>('stage').map((d) => d.body),
       );
+      // Each of these reads is a block of its own (the daily extremes fill their memo on a first
+      // run): a turn of the event loop between them, and before the rules.
+      const dailyTemperatures = this.dailyTemperatures(m, now);
+      await turn();
+      const zoneIndex = this.zoneIndex(m, now);
+      await turn();
+      if (this.stopped) return [];
       const evaluation = evaluateRules(
         {
           now,
@@ -146,10 +166,11 @@ export class TipEngine {
           fields: m.fields,
           devices: m.devices,
           kits: [...this.catalogue.kits.values()],
-          readings: readings.map((r) => ({ ...r, flags: JSON.parse(r.flags) as Reading['flags'] })),
+          readings: [],
+          series,
           lastSeen,
-          dailyTemperatures: this.dailyTemperatures(m, now),
-          zoneIndex: this.zoneIndex(m, now),
+          dailyTemperatures,
+          zoneIndex,
         },
         this.rules,
       );
@@ -179,25 +200,38 @@ export class TipEngine {
         );
       return step.raised;
     } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'rules not evaluated');
+      // Stopped mid-read, the store may have closed under it: nothing to report.
+      if (!this.stopped) this.log.error({ err: (e as Error).message }, 'rules not evaluated');
       return [];
     }
   }
 
   /**
-   * Raw weather readings from before the window, for the disease rules: only the weather metrics
-   * of the devices whose kit measures them, read along the primary key (device, metric, time).
+   * The raw readings the rules see, series by series: the last `windowHours` of every series and,
+   * for the weather metrics of the devices whose kit measures them, `weatherHours` (the disease
+   * rules judge days). Each series is one range of the primary key (device, metric, time), with a
+   * turn of the event loop before it.
    */
-  private olderWeather(m: Manifest, windowFrom: number, now: number): StoredReadingRow[] {
-    const from = now - (this.opts.weatherHours ?? 14 * 24) * HOUR;
-    if (from >= windowFrom) return [];
-    // Concatenated, not spread into push: two weeks of minute readings overflow an argument list.
-    return m.devices.flatMap((d) => {
-      const kit = this.catalogue.kits.get(d.kit);
-      return WEATHER_METRICS.filter((metric) => kit?.metrics[metric]).flatMap((metric) =>
-        this.store.seriesBetween(d.id, metric, from, windowFrom),
-      );
-    });
+  private async window(m: Manifest, now: number): Promise<SeriesColumns[]> {
+    const windowFrom = now - this.opts.windowHours * HOUR;
+    const weatherFrom = Math.min(windowFrom, now - (this.opts.weatherHours ?? 14 * 24) * HOUR);
+    const weather = new Set(
+      m.devices.flatMap((d) => {
+        const kit = this.catalogue.kits.get(d.kit);
+        return WEATHER_METRICS.filter((metric) => kit?.metrics[metric]).map(
+          (metric) => `${d.id}\u0000${metric}`,
+        );
+      }),
+    );
+    const out: SeriesColumns[] = [];
+    for (const { device, metric } of this.store.seriesKeys()) {
+      await turn();
+      if (this.stopped) return out;
+      const from = weather.has(`${device}\u0000${metric}`) ? weatherFrom : windowFrom;
+      const s = this.store.seriesColumns(device, metric, from, now + FUTURE_TOLERANCE_MS);
+      if (s) out.push(s);
+    }
+    return out;
   }
 
   /**
@@ -209,7 +243,7 @@ export class TipEngine {
     if (!P) return [];
     const grids = new Map(m.fields.flatMap((f) => (f.boundary ? [[f.id, cellGridId(f)] as const] : [])));
     return this.store
-      .zoneIndex(grids, now - (P.historyDays + P.maxSceneAgeDays) * DAY, now + 5 * 60_000)
+      .zoneIndex(grids, now - (P.historyDays + P.maxSceneAgeDays) * DAY, now + FUTURE_TOLERANCE_MS)
       .map(({ grid: _grid, ...p }) => p);
   }
 
@@ -226,10 +260,14 @@ export class TipEngine {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.pending);
   }
 }
+
+/** One turn of the event loop: what is waiting (MQTT, HTTP, commits) runs before the next read. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** What the server is told when a live tip's condition cleared. */
 export const tipClearedItem = (c: TipEnded): TipCleared => ({ id: c.tipId, dedupKey: c.key, at: c.at });

@@ -52,6 +52,13 @@ export interface RuleContext {
   kits: readonly Kit[];
   /** Time series of readings, any order, any devices; storage units (protocol/metrics.ts). */
   readings: readonly Reading[];
+  /**
+   * The same data in columns, one entry per device and metric, times ascending — the compact
+   * form a database read gives (the gateway's store). Clean series are used as given, not
+   * copied; a series that repeats or reverses a time, or also comes in `readings`, is sorted with
+   * the readings (the readings win a tie).
+   */
+  series?: readonly SeriesInput[];
   /** Last time each device was heard (the gateway's record), when older than the readings given. */
   lastSeen?: Readonly<Record<string, number>>;
   /** Forecast air temperatures for the frost rule. */
@@ -93,6 +100,17 @@ export interface RuleNote {
   message: string;
 }
 
+/** One device's readings of one metric in columns of equal length, times ascending. */
+export interface SeriesInput {
+  device: string;
+  metric: string;
+  unit: string;
+  time: readonly number[];
+  value: readonly number[];
+  /** True where the reading carried a quality flag. */
+  flagged: readonly boolean[];
+}
+
 /** A device's readings of one metric, sorted by time, one value per time. */
 export interface Series {
   device: string;
@@ -122,7 +140,7 @@ export interface Prepared {
   notes: RuleNote[];
 }
 
-/** Readings beyond this many are refused as a whole (the caller should window its query). */
+/** Readings (in `readings` and `series` together) beyond this many are refused as a whole (the caller should window its query). */
 export const MAX_READINGS = 2_000_000;
 /** Readings stamped more than this after `now` are ignored (device clock ahead). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
@@ -151,6 +169,120 @@ function optionalArray(v: unknown, pointer: string): readonly unknown[] {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+type Rows = { unit: string; rows: [number, number, boolean][] };
+type RawRows = Map<string, Map<string, Rows>>;
+const METRIC_RE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * The rows to sort for a device's metric. A clean series already taken for it joins them (first,
+ * so the readings win a tie): one series per device and metric reaches the rules.
+ */
+function rowsOf(
+  raw: RawRows,
+  clean: Map<string, Map<string, Series>>,
+  device: string,
+  metric: string,
+  unit: string,
+): [number, number, boolean][] {
+  let byMetric = raw.get(device);
+  if (!byMetric) raw.set(device, (byMetric = new Map()));
+  let s = byMetric.get(metric);
+  if (!s) {
+    byMetric.set(metric, (s = { unit, rows: [] }));
+    const taken = clean.get(device)?.get(metric);
+    if (taken) {
+      clean.get(device)!.delete(metric);
+      for (let i = 0; i < taken.time.length; i++)
+        s.rows.push([taken.time[i]!, taken.value[i]!, taken.flagged[i]!]);
+    }
+  }
+  return s.rows;
+}
+
+/**
+ * Takes one column series: used as given when every point is usable and its times strictly
+ * ascend; otherwise its usable points join the rows that are sorted like readings. Malformed,
+ * non-finite and future points are counted as for readings.
+ */
+function takeSeries(
+  c: unknown,
+  now: number,
+  clean: Map<string, Map<string, Series>>,
+  raw: RawRows,
+  counts: { malformed: number; nonFinite: number; future: number },
+): void {
+  if (
+    !isObj(c) ||
+    !isId(c.device) ||
+    typeof c.metric !== 'string' ||
+    !METRIC_RE.test(c.metric) ||
+    typeof c.unit !== 'string' ||
+    !Array.isArray(c.time) ||
+    !Array.isArray(c.value) ||
+    !Array.isArray(c.flagged) ||
+    c.value.length !== c.time.length ||
+    c.flagged.length !== c.time.length
+  ) {
+    counts.malformed += isObj(c) && Array.isArray(c.time) ? Math.max(1, c.time.length) : 1;
+    return;
+  }
+  const { device, metric, unit } = c;
+  const time = c.time as unknown[];
+  const value = c.value as unknown[];
+  const flagged = c.flagged as unknown[];
+  let ok = !raw.get(device)?.has(metric) && !clean.get(device)?.has(metric);
+  let last = -Infinity;
+  for (let i = 0; ok && i < time.length; i++) {
+    const t = time[i];
+    const v = value[i];
+    if (
+      typeof t !== 'number' ||
+      !Number.isInteger(t) ||
+      t < 0 ||
+      t <= last ||
+      t > now + FUTURE_TOLERANCE_MS ||
+      typeof v !== 'number' ||
+      !Number.isFinite(v) ||
+      typeof flagged[i] !== 'boolean'
+    )
+      ok = false;
+    else last = t;
+  }
+  if (ok) {
+    if (time.length === 0) return;
+    let byMetric = clean.get(device);
+    if (!byMetric) clean.set(device, (byMetric = new Map()));
+    byMetric.set(metric, {
+      device,
+      metric,
+      unit,
+      time: time as number[],
+      value: value as number[],
+      flagged: flagged as boolean[],
+    });
+    return;
+  }
+  // The slow path, point by point, with the readings' checks.
+  let rows: [number, number, boolean][] | undefined;
+  for (let i = 0; i < time.length; i++) {
+    const t = time[i];
+    const v = value[i];
+    if (typeof t !== 'number' || typeof v !== 'number' || typeof flagged[i] !== 'boolean') {
+      counts.malformed++;
+      continue;
+    }
+    if (!Number.isFinite(v) || !Number.isFinite(t) || t < 0 || !Number.isInteger(t)) {
+      counts.nonFinite++;
+      continue;
+    }
+    if (t > now + FUTURE_TOLERANCE_MS) {
+      counts.future++;
+      continue;
+    }
+    (rows ??= rowsOf(raw, clean, device, metric, unit)).push([t, v, flagged[i] as boolean]);
+  }
+}
+
 /** Validates and indexes a context (memoised per context object). Throws HATAKE_E_RULE_INPUT. */
 export function prepare(ctx: RuleContext): Prepared {
   if (!isObj(ctx)) throw inputError('/', 'rule context is not an object', 'a RuleContext');
@@ -171,25 +303,29 @@ export function prepare(ctx: RuleContext): Prepared {
   checkTimezone(tz);
   if (!Array.isArray(ctx.readings))
     throw inputError('/readings', 'readings is not an array', 'an array of readings');
-  if (ctx.readings.length > MAX_READINGS)
+  const columns = optionalArray(ctx.series, '/series');
+  let total = ctx.readings.length;
+  for (const c of columns) if (isObj(c) && Array.isArray(c.time)) total += c.time.length;
+  if (total > MAX_READINGS)
     throw inputError(
-      '/readings',
-      `${ctx.readings.length} readings given`,
+      ctx.series === undefined ? '/readings' : '/series',
+      `${total} readings given`,
       `at most ${MAX_READINGS}; query a shorter window`,
     );
 
   const notes: RuleNote[] = [];
   const raw = new Map<string, Map<string, { unit: string; rows: [number, number, boolean][] }>>();
-  let malformed = 0;
-  let nonFinite = 0;
-  let future = 0;
+  const counts = { malformed: 0, nonFinite: 0, future: 0 };
+  const clean = new Map<string, Map<string, Series>>();
+  for (const c of columns) takeSeries(c, now, clean, raw, counts);
+  let { malformed, nonFinite, future } = counts;
   for (let i = 0; i < ctx.readings.length; i++) {
     const r: unknown = ctx.readings[i];
     if (
       !isObj(r) ||
       !isId(r.device) ||
       typeof r.metric !== 'string' ||
-      !/^[a-z][a-z0-9_]{0,63}$/.test(r.metric) ||
+      !METRIC_RE.test(r.metric) ||
       typeof r.unit !== 'string' ||
       typeof r.value !== 'number' ||
       typeof r.time !== 'number' ||
@@ -206,11 +342,11 @@ export function prepare(ctx: RuleContext): Prepared {
       future++;
       continue;
     }
-    let byMetric = raw.get(r.device);
-    if (!byMetric) raw.set(r.device, (byMetric = new Map()));
-    let s = byMetric.get(r.metric);
-    if (!s) byMetric.set(r.metric, (s = { unit: r.unit, rows: [] }));
-    s.rows.push([r.time, r.value, Array.isArray(r.flags) && r.flags.length > 0]);
+    rowsOf(raw, clean, r.device, r.metric, r.unit).push([
+      r.time,
+      r.value,
+      Array.isArray(r.flags) && r.flags.length > 0,
+    ]);
   }
   if (malformed + nonFinite > 0)
     notes.push({
@@ -226,11 +362,19 @@ export function prepare(ctx: RuleContext): Prepared {
     });
 
   // Sorted by device and metric, so every rule's output is in the same order whatever the input order.
-  const byKey = <V>(m: Map<string, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const series = new Map<string, Map<string, Series>>();
-  for (const [device, byMetric] of byKey(raw)) {
+  for (const device of [...new Set([...raw.keys(), ...clean.keys()])].sort()) {
     const out = new Map<string, Series>();
-    for (const [metric, { unit, rows }] of byKey(byMetric)) {
+    const given = clean.get(device);
+    const sorted = [...(raw.get(device) ?? []), ...(given ?? [])].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    for (const [metric, entry] of sorted) {
+      if (!('rows' in entry)) {
+        out.set(metric, entry);
+        continue;
+      }
+      const { unit, rows } = entry;
       // Stable sort keeps input order among equal times; the last one given wins.
       rows.sort((a, b) => a[0] - b[0]);
       const s: Series = { device, metric, unit, time: [], value: [], flagged: [] };

@@ -47,7 +47,7 @@ describe('a growth stage seen in the field', () => {
   it('is the stage the paddy-water rule judges by, on the running gateway', async () => {
     stack = await gatewayWithStage('tillering', jstDate(Date.now() - 2 * DAY));
     await standingWater(stack, 6);
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     const tips = await paddyTips(stack);
     expect(tips).toHaveLength(1);
     expect(tips[0]!.field).toBe('paddy-1');
@@ -58,7 +58,7 @@ describe('a growth stage seen in the field', () => {
   it('is not used 40 days after its date, and the gateway says so', async () => {
     stack = await gatewayWithStage('tillering', jstDate(Date.now() - 40 * DAY));
     await standingWater(stack, 6);
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     expect(await paddyTips(stack)).toEqual([]);
     expect(stack.gateway.tips.lastNotes.join('\n')).toMatch(
       /paddy-1's stage tillering of \d{4}-\d{2}-\d{2} \(manifest\) is 40 days old; the GDD estimate is used/,

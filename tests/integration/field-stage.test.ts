@@ -71,7 +71,7 @@ describe('a growth stage recorded on the dashboard', () => {
 
     // Without a stage, the rule cannot place the paddy (no season of weather here): no tip.
     await standingWater(stack, 6);
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     expect(paddyTips()).toEqual([]);
 
     const today = jstDate(Date.now());
@@ -95,7 +95,7 @@ describe('a growth stage recorded on the dashboard', () => {
     const kept = await eventually(() => keptStages().find((d) => d.id === 'paddy-1'), 20_000);
     expect(kept.version).toBe(view.downlinkVersion);
     expect(kept.body).toMatchObject({ farm: 'demo-farm', field: 'paddy-1', stage: 'tillering', date: today });
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     const tips = paddyTips();
     expect(tips).toHaveLength(1);
     expect(tips[0]!.text.en).toContain('outside the 1.0–3.0 cm band for tillering');
@@ -107,7 +107,7 @@ describe('a growth stage recorded on the dashboard', () => {
     expect(after.inEffect).toBeNull();
     expect(after.history[0]!.current).toBe(false);
     await eventually(() => keptStages().length === 0, 20_000);
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     expect(stack.gateway.tips.lastNotes.join('\n')).not.toMatch(/tillering/);
     // Nothing to withdraw now.
     expect((await problem(await farmer(PATH, { method: 'DELETE' }))).status).toBe(409);

@@ -100,9 +100,10 @@ describe('tips on a gateway with no server', () => {
     const now = Date.now();
     await sendLowBattery([now - 30_000, now - 20_000]);
     await eventually(() => stack.gateway.store.readingCount() >= 10, 5_000);
-    const raisedNow = (at: number) => stack.gateway.tips.run(at).filter((t) => t.kind === 'battery_low');
-    expect(raisedNow(Date.now())).toEqual([]);
-    expect(raisedNow(Date.now() + 5 * 60_000)).toEqual([]);
+    const raisedNow = async (at: number) =>
+      (await stack.gateway.tips.run(at)).filter((t) => t.kind === 'battery_low');
+    expect(await raisedNow(Date.now())).toEqual([]);
+    expect(await raisedNow(Date.now() + 5 * 60_000)).toEqual([]);
     expect(batteryTips(await status()).map((t) => t.id)).toEqual([tip!.id]);
     expect(queued()).toEqual([tip!.id]);
   });
@@ -120,7 +121,7 @@ describe('tips on a gateway with no server', () => {
     const now = Date.now();
     await sendBattery([now - 3_000, now - 2_000, now - 1_000], 3.65);
     const at = Date.now() + 1_000;
-    stack.gateway.tips.run(at);
+    await stack.gateway.tips.run(at);
     expect(batteryTips(await status())).toEqual([]);
     const raised = stack.gateway.store
       .peekOutbox(10_000)
@@ -128,7 +129,7 @@ describe('tips on a gateway with no server', () => {
       .map((r) => JSON.parse(r.body) as { id: string; dedupKey: string })
       .find((t) => t.id === tip!.id)!;
     expect(ends()).toEqual([{ id: tip!.id, dedupKey: raised.dedupKey, at }]);
-    stack.gateway.tips.run(at + 60_000); // nothing more to say
+    await stack.gateway.tips.run(at + 60_000); // nothing more to say
     expect(ends()).toHaveLength(1);
   });
 });
@@ -172,7 +173,7 @@ describe("the rules' settings from the gateway file", () => {
     try {
       const now = Date.now();
       await sendLowBattery([now - 3 * 60_000, now - 2 * 60_000, now - 60_000]);
-      own.gateway.tips.run(Date.now());
+      await own.gateway.tips.run(Date.now());
       expect(batteryTips(await status())).toEqual([]);
       // The engine did run: the readings are there, only the switched-off rule said nothing.
       expect(

@@ -109,7 +109,7 @@ describe('imagery anomaly on a gateway', () => {
   });
 
   it('raises the imagery-anomaly tip for the dropped cell, and only for it', async () => {
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     const tips = anomalies(await status(stack));
     expect(tips).toHaveLength(1);
     expect(tips[0]).toMatchObject({ field: 'upland-1', severity: 'warning' });
@@ -132,7 +132,7 @@ describe('no imagery anomaly when nothing drops on its own', () => {
 
   it('judges the cells and raises nothing', async () => {
     expect(stack.gateway.store.zoneIndex(uplandGrid(), 0, now)).toHaveLength(27);
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     const s = await status(stack);
     expect(anomalies(s)).toEqual([]);
     // Judged, not skipped for want of data.
@@ -147,7 +147,7 @@ describe('no imagery anomaly when nothing drops on its own', () => {
 
   it('does raise it on the same gateway once a cell drops on its own (the control could fail)', async () => {
     await dropScene(stack, 'S2_T54_D', now - DAY, ndviScene({ shift: 0.05, a1: 0.25 }));
-    stack.gateway.tips.run(Date.now());
+    await stack.gateway.tips.run(Date.now());
     const tips = anomalies(await status(stack));
     expect(tips.map((t) => [t.field, t.title.en.replace(/^.*: /, '')])).toEqual([
       ['upland-1', 'scout zone A1 (NDVI dropped)'],

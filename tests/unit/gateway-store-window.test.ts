@@ -1,5 +1,6 @@
-// GatewayStore.readingsBetween: the rules' window read series after series along the primary key —
-// exactly the rows the plain time-range query returns (in another order), whatever the data.
+// GatewayStore.seriesKeys + seriesColumns: the rules' window read series after series along the
+// primary key, in columns — exactly the rows the plain time-range query returns (in another order),
+// with their flags reduced to "any", whatever the data.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,16 +48,31 @@ describe('the readings of a window', () => {
             [],
             1,
           );
-          const plain = store.db
-            .prepare(
-              'SELECT device, metric, value, unit, time, flags FROM readings WHERE time > ? AND time <= ?',
-            )
-            .all(a, b) as { device: string; metric: string; time: number }[];
-          const got = store.readingsBetween(a, b);
-          expect(got.length).toBe(plain.length);
-          const sort = (xs: { device: string; metric: string; time: number }[]) =>
+          type Row = { device: string; metric: string; time: number; value: number; flagged: boolean };
+          const plain = (
+            store.db
+              .prepare('SELECT device, metric, value, time, flags FROM readings WHERE time > ? AND time <= ?')
+              .all(a, b) as (Omit<Row, 'flagged'> & { flags: string })[]
+          ).map(({ flags, ...r }) => ({ ...r, flagged: (JSON.parse(flags) as string[]).length > 0 }));
+          const got: Row[] = [];
+          for (const { device, metric } of store.seriesKeys()) {
+            const s = store.seriesColumns(device, metric, a, b);
+            if (!s) continue;
+            expect(s.unit).toBe('u');
+            expect(s.time.length).toBeGreaterThan(0);
+            expect([s.value.length, s.flagged.length]).toEqual([s.time.length, s.time.length]);
+            // Times strictly ascending: the rules take such a series as it is.
+            for (let i = 1; i < s.time.length; i++) expect(s.time[i]).toBeGreaterThan(s.time[i - 1]!);
+            s.time.forEach((time, i) =>
+              got.push({ device, metric, time, value: s.value[i]!, flagged: s.flagged[i]! }),
+            );
+          }
+          const sort = (xs: Row[]) =>
             [...xs].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
           expect(sort(got)).toEqual(sort(plain));
+          // Every series that has rows is listed once, in key order.
+          const keys = store.seriesKeys().map((k) => `${k.device}\u0000${k.metric}`);
+          expect(keys).toEqual([...new Set(rs.map((r) => `${r.device}\u0000${r.metric}`))].sort());
         } finally {
           store.close();
         }

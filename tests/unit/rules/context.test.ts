@@ -82,6 +82,119 @@ describe('preparing readings', () => {
     expect(s.flagged).toEqual([true, false, false]);
   });
 
+  it('takes clean series in columns as they are, and sorts the others with the readings', () => {
+    const clean = {
+      device: 'wx-1',
+      metric: 'air_temperature',
+      unit: 'degC',
+      time: [NOW - 2000, NOW - 1000],
+      value: [1, 2],
+      flagged: [false, true],
+    };
+    const p = prepare(
+      context({
+        now: NOW,
+        readings: [
+          r({ metric: 'air_humidity', unit: '%', time: NOW - 500, value: 70 }),
+        ] as RuleContext['readings'],
+        series: [
+          clean,
+          // Out of order with a repeated time: sorted, the later one given wins.
+          {
+            device: 'wx-1',
+            metric: 'leaf_wetness',
+            unit: '%',
+            time: [NOW - 1000, NOW - 3000, NOW - 1000],
+            value: [5, 6, 7],
+            flagged: [false, false, false],
+          },
+          // Also in the readings: merged, the reading wins the tie.
+          {
+            device: 'wx-1',
+            metric: 'air_humidity',
+            unit: '%',
+            time: [NOW - 900, NOW - 500],
+            value: [60, 65],
+            flagged: [false, false],
+          },
+        ],
+      }),
+    );
+    const t = seriesOf(p, 'wx-1', 'air_temperature')!;
+    expect(t.time).toBe(clean.time); // not copied
+    expect([t.value, t.flagged]).toEqual([
+      [1, 2],
+      [false, true],
+    ]);
+    const w = seriesOf(p, 'wx-1', 'leaf_wetness')!;
+    expect([w.time, w.value]).toEqual([
+      [NOW - 3000, NOW - 1000],
+      [6, 7],
+    ]);
+    const h = seriesOf(p, 'wx-1', 'air_humidity')!;
+    expect([h.time, h.value]).toEqual([
+      [NOW - 900, NOW - 500],
+      [60, 70],
+    ]);
+    expect(p.notes).toEqual([]);
+  });
+
+  it('drops malformed, non-finite and future points of a series and says how many', () => {
+    const s = (over: Record<string, unknown>) => ({
+      device: 'wx-1',
+      metric: 'air_temperature',
+      unit: 'degC',
+      time: [NOW - 2000, NOW - 1000],
+      value: [1, 2],
+      flagged: [false, false],
+      ...over,
+    });
+    const p = prepare(
+      context({
+        now: NOW,
+        readings: [],
+        series: [
+          s({
+            time: [NOW - 3000, NOW + HOUR, NOW - 0.5, -1],
+            value: [1, 2, 3, 4],
+            flagged: [false, false, false, false],
+          }), // 1 future, 2 non-finite
+          s({ metric: 'air_humidity', value: [Number.NaN, '5'], flagged: [false, false] }), // 1 non-finite, 1 malformed
+          s({ metric: 'wind_speed', flagged: [0, false] }), // a flag that is not a boolean: 1 malformed
+          s({ metric: 'rain', value: [1] }), // columns of unequal length: both points
+          s({ metric: 'Air Temp' }), // bad metric name: both points
+          s({ device: '../etc' }),
+          s({ time: new Float64Array([NOW - 2000, NOW - 1000]) }), // not an array
+          null,
+          'wx-1',
+        ] as unknown as RuleContext['series'],
+      }),
+    );
+    expect(p.notes.map((n) => [n.code, n.count])).toEqual([
+      ['dropped_input', 14], // 2 + 2 + 1 + 2 + 2 + 2, and one for each of the last three
+      ['future_readings', 1],
+    ]);
+    expect(seriesOf(p, 'wx-1', 'air_temperature')!.time).toEqual([NOW - 3000]);
+    expect(seriesOf(p, 'wx-1', 'wind_speed')!.value).toEqual([2]);
+    expect(seriesOf(p, 'wx-1', 'rain')).toBeUndefined();
+  });
+
+  it('refuses more readings in columns and rows together than it will read', () => {
+    const half = Math.ceil(MAX_READINGS / 2) + 1;
+    const col = {
+      device: 'wx-1',
+      metric: 'air_temperature',
+      unit: 'degC',
+      time: new Array(half),
+      value: [],
+      flagged: [],
+    };
+    const e = codeOf(() =>
+      prepare(context({ now: NOW, readings: new Array(half) as RuleContext['readings'], series: [col] })),
+    );
+    expect(e).toEqual({ code: 'HATAKE_E_RULE_INPUT', pointer: '/series' });
+  });
+
   it.each([
     ['now', { now: Number.NaN }, '/now'],
     ['now', { now: -1 }, '/now'],
@@ -89,6 +202,7 @@ describe('preparing readings', () => {
     ['fields', { fields: 'f1' }, '/'],
     ['devices', { devices: [{ id: 'Bad Id', kit: 'k' }] }, '/0/id'],
     ['readings', { readings: {} }, '/readings'],
+    ['series', { series: { time: [] } }, '/series'],
     ['forecast', { forecast: 'cold' }, '/forecast'],
     ['stages', { stages: ['tillering'] }, '/stages'],
     ['lastSeen', { lastSeen: 5 }, '/lastSeen'],

@@ -86,11 +86,11 @@ class GatewayReplay {
   }
 
   /** Evaluates every `step` from `from` to `to` (inclusive), as the gateway's timer would. */
-  replay(kind: TipKind, from: number, to: number, step = 10 * MIN): Replayed {
+  async replay(kind: TipKind, from: number, to: number, step = 10 * MIN): Promise<Replayed> {
     const out: Replayed = { raised: [], liveAt: [] };
     for (let now = from; now <= to; now += step) {
       this.deliver(now);
-      const raised = this.engine.run(now);
+      const raised = await this.engine.run(now);
       expect(this.errors).toEqual([]);
       for (const t of raised) {
         if (!checkTip.check(t)) throw new Error(JSON.stringify(checkTip.problems(t)));
@@ -152,11 +152,11 @@ describe('device offline', () => {
   const devices = [device('soil-1', 'hatake-soil-probe', 'up-1')];
   const fields = [field({ id: 'up-1' })];
 
-  it('raises one tip while the device stays silent, escalates it once after a day, renews it at expiry', () => {
+  it('raises one tip while the device stays silent, escalates it once after a day, renews it at expiry', async () => {
     const g = gateway({ fields, devices }, heard);
     // Two days of silence, evaluated every 10 minutes; its readings leave the 48 h window on
     // the way, and the gateway's last-seen record keeps the silence measured.
-    const r = g.replay('device_offline', T0, T0 + 50 * HOUR);
+    const r = await g.replay('device_offline', T0, T0 + 50 * HOUR);
     expect(story(r.raised, T0)).toEqual([
       ['new', 20 / 60, 'warning'], // silent for more than 10 min
       ['escalated', 24, 'severe'], // silent for a day
@@ -170,12 +170,12 @@ describe('device offline', () => {
     expect(g.outboxed('device_offline').map((t) => t.id)).toEqual(r.raised.map((t) => t.id));
   });
 
-  it('clears when the device is heard again, and a new silence raises only after the 1 h cool-down', () => {
+  it('clears when the device is heard again, and a new silence raises only after the 1 h cool-down', async () => {
     const T1 = T0 + 3 * HOUR; // heard once more, then silent again
     const g = gateway({ fields, devices }, [...heard, { ...heard[0]!, time: T1 }]);
-    const before = g.replay('device_offline', T0, T1 - 10 * MIN);
+    const before = await g.replay('device_offline', T0, T1 - 10 * MIN);
     expect(story(before.raised, T0)).toEqual([['new', 20 / 60, 'warning']]);
-    const after = g.replay('device_offline', T1, T1 + 4 * HOUR);
+    const after = await g.replay('device_offline', T1, T1 + 4 * HOUR);
     expect(after.liveAt[0]).toBe(T1 + HOUR); // silent again from T1 + 10 min; held back by the cool-down
     expect(story(after.raised, T1)).toEqual([['new', 1, 'warning']]);
     expect(after.raised[0]!.id).not.toBe(before.raised[0]!.id);
@@ -190,12 +190,12 @@ describe('stuck sensor', () => {
     series('wx-1', 'air_temperature', S0 - 12 * HOUR, until, 10 * MIN, f);
   const moving = (t: number) => 20 + 5 * Math.sin((2 * Math.PI * (t - S0)) / (24 * HOUR)) + 0.3;
 
-  it('raises one tip while the value stays stuck, renewing it only when it expires', () => {
+  it('raises one tip while the value stays stuck, renewing it only when it expires', async () => {
     const g = gateway(
       { fields: [], devices },
       temps(S0 + 36 * HOUR, (t) => (t < S0 ? moving(t) : 12.3)),
     );
-    const r = g.replay('sensor_stuck', S0, S0 + 36 * HOUR);
+    const r = await g.replay('sensor_stuck', S0, S0 + 36 * HOUR);
     expect(story(r.raised, S0)).toEqual([
       ['new', 6, 'warning'], // unchanged for 6 h
       ['renewed', 30, 'warning'], // expired after 24 h, still stuck
@@ -204,13 +204,13 @@ describe('stuck sensor', () => {
     expect(r.liveAt).toHaveLength(30 * 6 + 1); // from 6 h to 36 h, every evaluation
   });
 
-  it('clears as soon as the value moves, and raises again only after a new 6 h run', () => {
+  it('clears as soon as the value moves, and raises again only after a new 6 h run', async () => {
     const M = S0 + 10 * HOUR; // one reading of 12.6 °C, then stuck at 12.3 °C again
     const g = gateway(
       { fields: [], devices },
       temps(S0 + 24 * HOUR, (t) => (t < S0 ? moving(t) : t === M ? 12.6 : 12.3)),
     );
-    const r = g.replay('sensor_stuck', S0, S0 + 24 * HOUR);
+    const r = await g.replay('sensor_stuck', S0, S0 + 24 * HOUR);
     expect(story(r.raised, S0)).toEqual([
       ['new', 6, 'warning'],
       ['new', 16 + 1 / 6, 'warning'], // the new run starts at M + 10 min
@@ -240,9 +240,9 @@ describe('irrigation', () => {
       }),
     ).assessments[0]!.trigger;
 
-  it('raises one tip while the soil stays dry and keeps drying, though hours-to-RAW jitters across the horizon', () => {
+  it('raises one tip while the soil stays dry and keeps drying, though hours-to-RAW jitters across the horizon', async () => {
     const g = gateway({ fields, devices }, readings);
-    const r = g.replay('irrigation', S, S + 44 * HOUR);
+    const r = await g.replay('irrigation', S, S + 44 * HOUR);
     const steps = Array.from({ length: 44 * 6 + 1 }, (_, i) => S + i * 10 * MIN);
     const firing = steps.filter((t) => fires(trigger(t)));
     expect(firing.length).toBeGreaterThan(0);
@@ -284,11 +284,11 @@ describe('BLASTAM', () => {
     return out;
   }
 
-  it('raises one tip for a favourable day, live to its expiry, held through the scouting week, not raised again', () => {
+  it('raises one tip for a favourable day, live to its expiry, held through the scouting week, not raised again', async () => {
     // 07-09 ● (wet night 07-08), then dry until the night of 07-17 (07-18 ●).
     const g = gateway({ fields: [PADDY], devices }, station(['2026-07-08', '2026-07-17']));
     const D = jst('2026-07-10T00:00'); // 07-09 (wet until 08:00) is judged from the next midnight
-    const first = g.replay('rice_blast', D - HOUR, D + 24 * HOUR + 30 * MIN);
+    const first = await g.replay('rice_blast', D - HOUR, D + 24 * HOUR + 30 * MIN);
     expect(story(first.raised, D)).toEqual([['new', 0, 'warning']]);
     expect(first.raised[0]!.title.ja).toBe('田んぼ1号：葉いもち感染好適日（BLASTAM ●）');
     expect(first.raised[0]!.action).toMatchObject({ type: 'scout', withinHours: 168 });
@@ -296,7 +296,7 @@ describe('BLASTAM', () => {
     // condition was "the latest judged day is ●" and 07-11 00:00 cleared a tip that asked to scout
     // within 7 days and would expire only at 07-13 00:00.)
     expect(first.liveAt).toEqual(Array.from({ length: 24 * 6 + 4 }, (_, i) => D + i * 10 * MIN));
-    const rest = g.replay('rice_blast', D + 27 * HOUR, D + 10 * 24 * HOUR, 3 * HOUR);
+    const rest = await g.replay('rice_blast', D + 27 * HOUR, D + 10 * 24 * HOUR, 3 * HOUR);
     // Live to its 72 h expiry; not renewed for the same day, nothing raised while 07-09's week
     // (to 07-17 00:00) holds the condition; 07-18 ●, after the week and the 24 h cool-down since
     // the condition cleared: a new tip.
@@ -311,12 +311,12 @@ describe('BLASTAM', () => {
     );
   });
 
-  it('through a wet spell: one tip at a time, escalated once, renewed at expiry for the newer favourable days', () => {
+  it('through a wet spell: one tip at a time, escalated once, renewed at expiry for the newer favourable days', async () => {
     // Wet nights 07-05 … 07-10 (favourable days 07-06 … 07-11), a dry night, then one more.
     const nights = ['05', '06', '07', '08', '09', '10', '12'].map((d) => `2026-07-${d}`);
     const g = gateway({ fields: [PADDY], devices }, station(nights));
     const T = jst('2026-07-07T00:00');
-    const r = g.replay('rice_blast', T - 3 * HOUR, jst('2026-07-14T03:00'), HOUR);
+    const r = await g.replay('rice_blast', T - 3 * HOUR, jst('2026-07-14T03:00'), HOUR);
     expect(story(r.raised, T)).toEqual([
       ['new', 0, 'warning'], // 07-06 ●
       ['escalated', 24, 'severe'], // 07-07 ● again

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RULES, evaluateRules } from '../../../edge/rules/index.ts';
 import { emptyTipState, stepTips } from '../../../edge/rules/lifecycle.ts';
 import type { Assessment } from '../../../edge/rules/assessment.ts';
-import type { RuleContext } from '../../../edge/rules/context.ts';
+import type { RuleContext, SeriesInput } from '../../../edge/rules/context.ts';
 import type { Field } from '../../../protocol/manifest.ts';
 import type { Reading } from '../../../protocol/telemetry.ts';
 import { RULE_TIP_KINDS } from '../../../protocol/tip.ts';
@@ -305,6 +305,88 @@ describe('every rule on dense data', () => {
         },
       ),
       { numRuns: 40 },
+    );
+  });
+});
+
+/**
+ * The readings of a context in columns, as a database read gives them: grouped by device and
+ * metric (the unit of each group's first reading), times in order, ties kept in input order.
+ */
+function asColumns(readings: readonly Reading[]): SeriesInput[] {
+  const groups = new Map<string, Reading[]>();
+  for (const r of readings) {
+    const k = `${r.device}\u0000${r.metric}`;
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g].sort((a, b) => a.time - b.time);
+    return {
+      device: g[0]!.device,
+      metric: g[0]!.metric,
+      unit: g[0]!.unit,
+      time: sorted.map((r) => r.time),
+      value: sorted.map((r) => r.value),
+      flagged: sorted.map((r) => r.flags.length > 0),
+    };
+  });
+}
+
+/** One unit per device and metric (its first reading's), as a store holds them; generated readings mix them. */
+function oneUnit(ctx: RuleContext): RuleContext {
+  const units = new Map<string, string>();
+  const readings = ctx.readings.map((r) => {
+    const k = `${r.device}\u0000${r.metric}`;
+    if (!units.has(k)) units.set(k, r.unit);
+    return { ...r, unit: units.get(k)! };
+  });
+  return { ...ctx, readings };
+}
+
+describe('the same data in columns', () => {
+  const same = (generated: RuleContext) => {
+    const ctx = oneUnit(generated);
+    const asReadings = evaluateRules(ctx);
+    const inColumns = evaluateRules({ ...ctx, readings: [], series: asColumns(ctx.readings) });
+    expect(inColumns).toEqual(asReadings);
+  };
+
+  it('gives the same judgement, notes included, as the readings, hostile numbers and all', () => {
+    fc.assert(fc.property(contextArb(hostile), same), { numRuns: 100 });
+  });
+
+  it('gives the same judgement on dense data for every rule', () => {
+    fc.assert(
+      fc.property(
+        denseArb(
+          fc.oneof(
+            { arbitrary: fc.double({ min: -5, max: 40, noNaN: true }), weight: 9 },
+            { arbitrary: hostile, weight: 1 },
+          ),
+        ),
+        same,
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('gives the same judgement split between columns and readings', () => {
+    fc.assert(
+      fc.property(contextArb(finite), fc.integer({ min: 0, max: 250 }), (generated, cut) => {
+        const ctx = oneUnit(generated);
+        const asReadings = evaluateRules(ctx);
+        // The first readings as columns, the rest as readings: a series in both is merged, the
+        // readings winning a tie as the later input.
+        const split = evaluateRules({
+          ...ctx,
+          readings: ctx.readings.slice(cut),
+          series: asColumns(ctx.readings.slice(0, cut)),
+        });
+        expect(split.assessments).toEqual(asReadings.assessments);
+      }),
+      { numRuns: 60 },
     );
   });
 });
