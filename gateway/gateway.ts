@@ -18,7 +18,7 @@ import {
 } from '../firmware-config/catalogue.ts';
 import type { Kit } from '../protocol/kit.ts';
 import { settingsInEffect, type GatewayTunables, type ResolvedGatewayConfig } from './config.ts';
-import { GatewayStore } from './store.ts';
+import { GatewayStore, type DeviceState } from './store.ts';
 import { DeviceRegistry, readRegistryFile } from './registry.ts';
 import { Ingest } from './ingest.ts';
 import { Broker, type BrokerPorts } from './broker.ts';
@@ -169,6 +169,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.store.setBudget(c.storage.maxDbBytes);
     this.store.setDeadLetterLimit(c.retention.deadLetters);
     this.metrics.commitThread = () => this.store.hasWriter;
+    this.metrics.healthProblems = () => this.health().issues;
     this.store.onWriterExit = (why) =>
       this.log.error({ why }, 'commit writer thread stopped; group commits are back on the main thread');
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
@@ -689,13 +690,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     })();
   }
 
-  /** Everything the status page and /api/status show. */
-  status(now = Date.now()): GatewayStatus {
-    const states = new Map(this.store.devices().map((d) => [d.id, d]));
-    const use = this.store.diskUse(this.maintenance.fsFree());
-    const oldest = this.store.oldestOutbox();
-    // Each problem as data (the page words it in its language) and as the English line kept for
-    // /healthz and /api/status readers.
+  /**
+   * The gateway's health problems: each as data (the page words it in its language) and as the
+   * English line kept for /healthz and /api/status readers. `/metrics` counts them by code.
+   */
+  private health(devices: Iterable<DeviceState> = this.store.devices()): {
+    problems: string[];
+    issues: HealthProblem[];
+  } {
     const issues: HealthProblem[] = [];
     const problems: string[] = [];
     const problem = (p: HealthProblem, line: string) => {
@@ -717,9 +719,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     else if ((this.sync?.status.consecutiveFailures ?? 0) > 0)
       problem({ code: 'server_unreachable' }, 'server unreachable');
     if (this.downlink?.stopped) problem({ code: 'downlink_stopped' }, 'downlink stopped: token refused');
-    const silent = [...states.values()].filter((d) => d.silentSince !== null).map((d) => d.id);
+    const silent = [...devices].filter((d) => d.silentSince !== null).map((d) => d.id);
     if (silent.length) problem({ code: 'devices_silent', devices: silent }, `silent: ${silent.join(', ')}`);
     for (const p of this.automations?.healthProblems() ?? []) problem(p, automationProblemLine(p));
+    return { problems, issues };
+  }
+
+  /** Everything the status page and /api/status show. */
+  status(now = Date.now()): GatewayStatus {
+    const states = new Map(this.store.devices().map((d) => [d.id, d]));
+    const use = this.store.diskUse(this.maintenance.fsFree());
+    const oldest = this.store.oldestOutbox();
+    const { problems, issues } = this.health(states.values());
     return {
       gateway: this.config.id,
       farm: this.manifest.farm.id,

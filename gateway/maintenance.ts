@@ -114,7 +114,8 @@ export class Maintenance {
     this.checkDevices(now);
     this.enforceBacklog(now);
     this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());
-    this.d.metrics.queueDepth.set({ queue: 'outbox_bytes' }, this.d.store.outboxBytes);
+    this.d.metrics.outboxBytes.set(this.d.store.outboxBytes);
+    this.d.metrics.outboxBudget.set(this.d.config.sync.maxOutboxBytes);
   }
 
   /**
@@ -271,6 +272,7 @@ export class Maintenance {
     this.d.metrics.diskBytes.set({ kind: 'db_free_pages' }, use.freePagesBytes);
     this.d.metrics.diskBytes.set({ kind: 'wal' }, use.walBytes);
     this.d.metrics.diskBytes.set({ kind: 'fs_free' }, free);
+    this.d.metrics.dbBudget.set(use.budgetBytes);
     const dbFull = use.dbBytes - use.freePagesBytes >= use.budgetBytes * FULL_AT;
     const fsLow = free < this.d.config.storage.minFreeBytes;
     const full = dbFull || fsLow;

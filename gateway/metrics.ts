@@ -56,8 +56,23 @@ export class GatewayMetrics {
   });
   readonly diskBytes = new Gauge({
     name: 'hatake_gateway_disk_bytes',
-    help: 'Database size and free space on its filesystem',
+    help: 'Database size (db: the file, db_free_pages: its reusable pages, wal: the log) and free space on its filesystem (fs_free)',
     labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly dbBudget = new Gauge({
+    name: 'hatake_gateway_db_budget_bytes',
+    help: 'The database size past which readings are rolled up early, then refused (storage.maxDbMB)',
+    registers: [this.registry],
+  });
+  readonly outboxBytes = new Gauge({
+    name: 'hatake_gateway_outbox_bytes',
+    help: 'Bytes of the items waiting in the outbox for the server',
+    registers: [this.registry],
+  });
+  readonly outboxBudget = new Gauge({
+    name: 'hatake_gateway_outbox_budget_bytes',
+    help: 'The outbox size past which old readings become hourly aggregates, then the oldest are dropped (sync.maxOutboxMB)',
     registers: [this.registry],
   });
   readonly devices = new Gauge({
@@ -122,6 +137,24 @@ export class GatewayMetrics {
     registers: [this.registry],
     collect: () => {
       this.commitThreadGauge.set(this.commitThread?.() ? 1 : 0);
+    },
+  });
+
+  /** The gateway's health problems (read at scrape time; set by the gateway). */
+  healthProblems: (() => readonly { code: string }[]) | undefined;
+  readonly health = new Gauge({
+    name: 'hatake_gateway_health_problems',
+    help: 'Health problems now, by code (what /healthz reports; none: the gauge has no series)',
+    labelNames: ['code'],
+    registers: [this.registry],
+    collect: () => {
+      this.health.reset();
+      try {
+        for (const p of this.healthProblems?.() ?? []) this.health.inc({ code: p.code });
+      } catch {
+        // The status could not be read (the card fails reads): that is the problem.
+        this.health.inc({ code: 'status_unreadable' });
+      }
     },
   });
 

@@ -1,6 +1,7 @@
 // The gateway's own pages when its database fails to read (a dying SD card answers SQLite with an
-// I/O error): /healthz keeps its documented answer (503 with the problems), and the farmer's page
-// says what is wrong in their language instead of a JSON error.
+// I/O error): /healthz keeps its documented answer (503 with the problems), /metrics still
+// answers and counts it, and the farmer's page says what is wrong in their language instead of a
+// JSON error.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { englishOutsideLangEn } from '../helpers/page-language.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
@@ -46,6 +47,12 @@ describe('the status page and /healthz while the store fails', () => {
     expect(html).toContain('<small lang="en">disk I/O error</small>');
     expect(html).toContain('<meta http-equiv="refresh"');
     expect(englishOutsideLangEn(html)).toEqual([]);
+  });
+
+  it('/metrics still answers, and counts the unreadable status as a health problem', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/^hatake_gateway_health_problems\{code="status_unreadable"\} 1$/m);
   });
 
   it('and in English on request', async () => {

@@ -86,6 +86,16 @@ describe('gateway status page', () => {
     expect(text).toMatch(/^hatake_gateway_disk_bytes\{kind="db"\} \d+$/m);
     expect(text).toMatch(/^hatake_gateway_devices\{state="reporting"\} 1$/m);
     expect(text).toMatch(/^hatake_gateway_process_resident_memory_bytes \d+/m);
+    // Bytes are their own gauges, beside the budgets they are held to (the stack's defaults).
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(gauge('hatake_gateway_outbox_bytes')).toBe(stack.gateway.store.outboxBytes);
+    expect(gauge('hatake_gateway_outbox_bytes')).toBeGreaterThan(0);
+    expect(gauge('hatake_gateway_outbox_budget_bytes')).toBe(512 * 2 ** 20);
+    expect(gauge('hatake_gateway_db_budget_bytes')).toBe(2048 * 2 ** 20);
+    expect(text).not.toContain('outbox_bytes"');
+    // All well: no health problem, so the gauge has no series.
+    expect(text).toMatch(/^# TYPE hatake_gateway_health_problems gauge$/m);
+    expect(text).not.toMatch(/^hatake_gateway_health_problems\{/m);
   });
 
   it('raises a "silent" event once when a device misses its expected intervals, and says so on /healthz', async () => {
@@ -99,6 +109,9 @@ describe('gateway status page', () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(503);
     expect(((await health.json()) as { problems: string[] }).problems).toContain('silent: soil-1');
+    // /metrics counts it by code, read at the scrape: a Prometheus alert needs no status page.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^hatake_gateway_health_problems\{code="devices_silent"\} 1$/m);
     const outboxed = gw.store
       .peekOutbox(1000)
       .filter((r) => r.kind === 'event' && r.body.includes('device_silent'));
