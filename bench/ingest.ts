@@ -359,6 +359,11 @@ async function idle500(): Promise<{ gw: IdleFigures; peak: number; peer: IdleFig
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));
+  // What the gateway holds before any device connects (its code, the store, the loader), for the
+  // peak below.
+  process.stdout.write(
+    `idle: gateway started, no device yet: RSS ${rssMb(gwProc.pid!).toFixed(0)} MB, peak ${peakRssMb(gwProc.pid!).toFixed(0)} MB\n`,
+  );
   const gw = await driveIdle(`mqtt://127.0.0.1:${port}`, secrets, [gwProc.pid!], windowS);
   const peak = peakRssMb(gwProc.pid!);
   await stop(gwProc);

@@ -3,7 +3,6 @@
 import { HatakeError } from '../protocol/errors.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { Gateway } from '../gateway/gateway.ts';
-import { makeSelfSignedCert } from '../gateway/cert.ts';
 import { registerGateway } from '../gateway/register.ts';
 import { loadOrCreateOverrideToken } from '../gateway/automations/override-token.ts';
 import { options, untilSignal } from './main.ts';
@@ -49,6 +48,9 @@ export async function gateway(args: string[]): Promise<number> {
       throw new HatakeError('HATAKE_E_CONFIG', 'missing --out DIR', {
         expected: 'hatake gateway cert --out DIR [--name HOST] [--days N]',
       });
+    // Loaded for this command only: certificate generation (selfsigned and its ASN.1 stack, about
+    // 200 modules) is no part of a running gateway's memory.
+    const { makeSelfSignedCert } = await import('../gateway/cert.ts');
     const c = await makeSelfSignedCert(values.out, {
       name: values.name,
       days: values.days ? Number(values.days) : undefined,

@@ -28,7 +28,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus, type HealthProblem } from './http.ts';
-import { ExternalBroker } from './external.ts';
+import type { ExternalBroker } from './external.ts';
 import { TipEngine, airTemperatureDevices } from './tips.ts';
 import { scoutCellRows } from '../edge/imagery/scout-cells.ts';
 import { offsetMs } from '../edge/rules/local-time.ts';
@@ -298,6 +298,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.ports = await this.broker.start();
     }
     if (c.external) {
+      // Loaded only in external-broker mode: the MQTT client library is no part of a gateway
+      // whose own broker takes the devices.
+      const { ExternalBroker } = await import('./external.ts');
       this.external = new ExternalBroker(c.external, {
         ingest: this.ingest,
         registry: this.registry,
