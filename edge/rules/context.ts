@@ -171,7 +171,32 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 
 type Rows = { unit: string; rows: [number, number, boolean][] };
 type RawRows = Map<string, Map<string, Rows>>;
+type Counts = { malformed: number; nonFinite: number; future: number };
 const METRIC_RE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** Whether a reading or a column series names its device, metric and unit usably. */
+const named = (x: unknown): x is { device: string; metric: string; unit: string } & Record<string, unknown> =>
+  isObj(x) &&
+  isId(x.device) &&
+  typeof x.metric === 'string' &&
+  METRIC_RE.test(x.metric) &&
+  typeof x.unit === 'string';
+
+/**
+ * Whether a reading's numbers can be used: a non-finite value or a time that is not a
+ * non-negative integer, or a time past `now`'s tolerance, is counted and refused.
+ */
+function usable(time: number, value: number, now: number, counts: Counts): boolean {
+  if (!Number.isFinite(value) || !Number.isFinite(time) || time < 0 || !Number.isInteger(time)) {
+    counts.nonFinite++;
+    return false;
+  }
+  if (time > now + FUTURE_TOLERANCE_MS) {
+    counts.future++;
+    return false;
+  }
+  return true;
+}
 
 /**
  * The rows to sort for a device's metric. A clean series already taken for it joins them (first,
@@ -209,14 +234,10 @@ function takeSeries(
   now: number,
   clean: Map<string, Map<string, Series>>,
   raw: RawRows,
-  counts: { malformed: number; nonFinite: number; future: number },
+  counts: Counts,
 ): void {
   if (
-    !isObj(c) ||
-    !isId(c.device) ||
-    typeof c.metric !== 'string' ||
-    !METRIC_RE.test(c.metric) ||
-    typeof c.unit !== 'string' ||
+    !named(c) ||
     !Array.isArray(c.time) ||
     !Array.isArray(c.value) ||
     !Array.isArray(c.flagged) ||
@@ -271,14 +292,7 @@ function takeSeries(
       counts.malformed++;
       continue;
     }
-    if (!Number.isFinite(v) || !Number.isFinite(t) || t < 0 || !Number.isInteger(t)) {
-      counts.nonFinite++;
-      continue;
-    }
-    if (t > now + FUTURE_TOLERANCE_MS) {
-      counts.future++;
-      continue;
-    }
+    if (!usable(t, v, now, counts)) continue;
     (rows ??= rowsOf(raw, clean, device, metric, unit)).push([t, v, flagged[i] as boolean]);
   }
 }
@@ -314,40 +328,29 @@ export function prepare(ctx: RuleContext): Prepared {
     );
 
   const notes: RuleNote[] = [];
-  const raw = new Map<string, Map<string, { unit: string; rows: [number, number, boolean][] }>>();
-  const counts = { malformed: 0, nonFinite: 0, future: 0 };
+  const raw: RawRows = new Map();
+  const counts: Counts = { malformed: 0, nonFinite: 0, future: 0 };
   const clean = new Map<string, Map<string, Series>>();
   for (const c of columns) takeSeries(c, now, clean, raw, counts);
-  let { malformed, nonFinite, future } = counts;
   for (let i = 0; i < ctx.readings.length; i++) {
     const r: unknown = ctx.readings[i];
     if (
-      !isObj(r) ||
-      !isId(r.device) ||
-      typeof r.metric !== 'string' ||
-      !METRIC_RE.test(r.metric) ||
-      typeof r.unit !== 'string' ||
+      !named(r) ||
       typeof r.value !== 'number' ||
       typeof r.time !== 'number' ||
       (r.flags !== undefined && (!Array.isArray(r.flags) || r.flags.some((f) => !FLAGS.has(f as string))))
     ) {
-      malformed++;
+      counts.malformed++;
       continue;
     }
-    if (!Number.isFinite(r.value) || !Number.isFinite(r.time) || r.time < 0 || !Number.isInteger(r.time)) {
-      nonFinite++;
-      continue;
-    }
-    if (r.time > now + FUTURE_TOLERANCE_MS) {
-      future++;
-      continue;
-    }
+    if (!usable(r.time, r.value, now, counts)) continue;
     rowsOf(raw, clean, r.device, r.metric, r.unit).push([
       r.time,
       r.value,
       Array.isArray(r.flags) && r.flags.length > 0,
     ]);
   }
+  const { malformed, nonFinite, future } = counts;
   if (malformed + nonFinite > 0)
     notes.push({
       code: 'dropped_input',
