@@ -60,6 +60,8 @@ export class TipEngine {
   private readonly log: Logger;
   /** The evaluation in progress or the last one (evaluations run one at a time). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** A clock-timed evaluation asked for and not yet started (at most one waits). */
+  private waiting: Promise<Tip[]> | undefined;
   private stopped = false;
   /** Rule notes of the last run (missing data, parameters), for the status page. */
   lastNotes: string[] = [];
@@ -80,13 +82,13 @@ export class TipEngine {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.run(Date.now()), this.opts.everyMs);
+    this.timer = setInterval(() => void this.run(), this.opts.everyMs);
     this.timer.unref();
   }
 
   /** New readings arrived: evaluate soon, but not more often than minIntervalMs. */
   nudge(): void {
-    if (this.pending) return;
+    if (this.pending || this.stopped) return;
     // Monotonic: a wall clock set back must not postpone the rules by days.
     const wait = Math.min(
       this.opts.minIntervalMs,
@@ -94,7 +96,7 @@ export class TipEngine {
     );
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      void this.run(Date.now());
+      void this.run();
     }, wait);
     this.pending.unref();
   }
@@ -125,15 +127,25 @@ export class TipEngine {
    * and its PUBACKs go on while a busy farm's window is read; the rules and the lifecycle then run
    * in one go, reading the tip state and writing the outcome with no turn between. Evaluations
    * run one at a time: one asked for meanwhile waits its turn rather than reading a second window
-   * beside the first.
+   * beside the first. Without `now` (the timer, new readings) the clock is read when the
+   * evaluation starts, and one already waiting serves: however slow the evaluations, at most one
+   * such waits. A stopped engine evaluates nothing.
    */
-  run(now: number): Promise<Tip[]> {
-    const mine = this.queue.then(() => this.evaluate(now));
-    this.queue = mine;
+  run(now?: number): Promise<Tip[]> {
+    if (this.stopped) return Promise.resolve([]);
+    if (now === undefined && this.waiting) return this.waiting;
+    const mine = this.queue.then(() => {
+      if (now === undefined) this.waiting = undefined;
+      return this.evaluate(now ?? Date.now());
+    });
+    // evaluate() settles every failure itself; the chain must survive one anyway.
+    this.queue = mine.catch(() => []);
+    if (now === undefined) this.waiting = mine;
     return mine;
   }
 
   private async evaluate(now: number): Promise<Tip[]> {
+    if (this.stopped) return [];
     this.lastRunMono = performance.now();
     try {
       const m = this.manifest();
@@ -201,7 +213,8 @@ export class TipEngine {
       return step.raised;
     } catch (e) {
       // Stopped mid-read, the store may have closed under it: nothing to report.
-      if (!this.stopped) this.log.error({ err: (e as Error).message }, 'rules not evaluated');
+      if (!this.stopped)
+        this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'rules not evaluated');
       return [];
     }
   }

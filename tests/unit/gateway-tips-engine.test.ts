@@ -1,7 +1,7 @@
 // The gateway's tip engine as a neighbour of ingest: it reads its window a series at a time with a
 // turn of the event loop between them (MQTT and HTTP go on while a busy farm's window is read),
-// evaluations asked for at once raise a tip once, and an engine stopped mid-read ends quietly
-// without writing.
+// evaluations run one at a time and raise a tip once, at most one clock-timed evaluation waits,
+// and an engine stopped mid-read ends quietly without writing.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,22 +90,66 @@ describe('the tip engine beside ingest', () => {
     expect(errors).toEqual([]);
   });
 
-  it('raises a tip once when evaluations are asked for at once', async () => {
+  it('raises a tip once when evaluations are asked for at once, reading one window at a time', async () => {
+    // Evaluations in progress: from the read of the series list to the write of the tip state.
+    let active = 0;
+    let most = 0;
+    const keys = store.seriesKeys.bind(store);
+    store.seriesKeys = () => {
+      most = Math.max(most, ++active);
+      return keys();
+    };
+    const setMeta = store.setMeta.bind(store);
+    store.setMeta = (k, v) => {
+      if (k === 'tip_state') active--;
+      setMeta(k, v);
+    };
     const all = await Promise.all([engine.run(NOW), engine.run(NOW), engine.run(NOW + MIN)]);
     expect(all.map(lowBattery)).toEqual([[['soil-1']], [], []]);
+    expect([most, active]).toEqual([1, 0]);
     expect(store.peekOutbox(1000).filter((r) => r.kind === 'tip')).toHaveLength(1);
     expect(engine.live().map((t) => t.kind)).toEqual(['battery_low']);
   });
 
-  it('stopped while it reads, it ends without a word and writes nothing', async () => {
+  it('lets at most one clock-timed evaluation wait, however many are asked for', async () => {
+    let reads = 0;
+    const keys = store.seriesKeys.bind(store);
+    store.seriesKeys = () => {
+      reads++;
+      return keys();
+    };
+    const first = engine.run(NOW); // in progress
+    const timed = [engine.run(), engine.run(), engine.run()]; // the timer and new readings
+    expect(timed[1]).toBe(timed[0]);
+    expect(timed[2]).toBe(timed[0]);
+    await Promise.all([first, ...timed]);
+    expect(reads).toBe(2);
+    // Once it started, the next one asked for waits anew.
+    await engine.run();
+    expect(reads).toBe(3);
+  });
+
+  it('stopped while it reads, it stops reading, writes nothing and says nothing', async () => {
+    let reads = 0;
+    const columns = store.seriesColumns.bind(store);
+    store.seriesColumns = (...a) => {
+      reads++;
+      return columns(...a);
+    };
     const running = engine.run(NOW);
+    // A few series in, the store still open.
+    while (reads < 3) await new Promise((r) => setImmediate(r));
     engine.stop();
-    store.close();
     expect(await running).toEqual([]);
+    expect(reads).toBeLessThan(store.seriesKeys().length);
     expect(errors).toEqual([]);
-    store = new GatewayStore(join(dir, 'gateway.db'));
     expect(store.getMeta('tip_state')).toBeUndefined();
     expect(store.peekOutbox(1000).filter((r) => r.kind === 'tip')).toEqual([]);
+    // And a stopped engine evaluates nothing more.
+    const after = reads;
+    expect(await engine.run(NOW)).toEqual([]);
+    expect(await engine.run()).toEqual([]);
+    expect(reads).toBe(after);
   });
 
   it('says so when the store fails under a running evaluation it was not told to stop', async () => {
