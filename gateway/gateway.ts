@@ -169,7 +169,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.store.setBudget(c.storage.maxDbBytes);
     this.store.setDeadLetterLimit(c.retention.deadLetters);
     this.metrics.commitThread = () => this.store.hasWriter;
-    this.metrics.healthProblems = () => this.health().issues;
+    // What /healthz says, read the same way: a status that cannot be read is a problem too.
+    this.metrics.healthProblems = () => this.status().health.issues ?? [];
     this.store.onWriterExit = (why) =>
       this.log.error({ why }, 'commit writer thread stopped; group commits are back on the main thread');
     this.events = new EventLog(this.store, this.log.child({ part: 'events' }));
@@ -695,7 +696,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /**
    * The gateway's health problems: each as data (the page words it in its language) and as the
-   * English line kept for /healthz and /api/status readers. `/metrics` counts them by code.
+   * English line kept for /healthz and /api/status readers (both through `status()`, as is the
+   * `/metrics` gauge that counts them by code).
    */
   private health(devices: Iterable<DeviceState> = this.store.devices()): {
     problems: string[];

@@ -140,7 +140,7 @@ export class GatewayMetrics {
     },
   });
 
-  /** The gateway's health problems (read at scrape time; set by the gateway). */
+  /** The gateway's health problems as /healthz reads them (at scrape time; set by the gateway). */
   healthProblems: (() => readonly { code: string }[]) | undefined;
   readonly health = new Gauge({
     name: 'hatake_gateway_health_problems',

@@ -52,6 +52,11 @@ describe('a store that refuses writes', () => {
       'store refusing writes: store refused the write: attempt to write a readonly database',
     );
     expect(acked).toBe(false);
+    const gauge = async () =>
+      /^hatake_gateway_health_problems\{code="store_failing"\} (\d+)$/m.exec(
+        await (await fetch(`${base}/metrics`)).text(),
+      )?.[1];
+    expect(await gauge()).toBe('1');
     const page = await (await fetch(`${base}/`)).text();
     expect(page).toContain('データベースに書き込めません');
     const en = await (await fetch(`${base}/?lang=en`)).text();
@@ -63,5 +68,6 @@ describe('a store that refuses writes', () => {
     await client.publishAsync(topic, payload(0.23), { qos: 1 });
     await expect.poll(async () => (await health()).status, { timeout: 10_000, interval: 100 }).toBe(200);
     expect((await health()).body.problems).toEqual([]);
+    expect(await gauge()).toBeUndefined();
   });
 });
