@@ -116,10 +116,11 @@ export interface Series {
   device: string;
   metric: string;
   unit: string;
-  time: number[];
-  value: number[];
+  /** Read-only: a clean `RuleContext.series` entry is used as given, the caller's own arrays. */
+  time: readonly number[];
+  value: readonly number[];
   /** True where the reading carried a quality flag (agronomic rules skip those). */
-  flagged: boolean[];
+  flagged: readonly boolean[];
 }
 
 export interface Prepared {
@@ -277,9 +278,9 @@ function takeSeries(
       device,
       metric,
       unit,
-      time: time as number[],
-      value: value as number[],
-      flagged: flagged as boolean[],
+      time: time as readonly number[],
+      value: value as readonly number[],
+      flagged: flagged as readonly boolean[],
     });
     return;
   }
@@ -380,19 +381,21 @@ export function prepare(ctx: RuleContext): Prepared {
       const { unit, rows } = entry;
       // Stable sort keeps input order among equal times; the last one given wins.
       rows.sort((a, b) => a[0] - b[0]);
-      const s: Series = { device, metric, unit, time: [], value: [], flagged: [] };
+      const time: number[] = [];
+      const value: number[] = [];
+      const flagged: boolean[] = [];
       for (const [t, v, f] of rows) {
-        const n = s.time.length;
-        if (n > 0 && s.time[n - 1] === t) {
-          s.value[n - 1] = v;
-          s.flagged[n - 1] = f;
+        const n = time.length;
+        if (n > 0 && time[n - 1] === t) {
+          value[n - 1] = v;
+          flagged[n - 1] = f;
         } else {
-          s.time.push(t);
-          s.value.push(v);
-          s.flagged.push(f);
+          time.push(t);
+          value.push(v);
+          flagged.push(f);
         }
       }
-      out.set(metric, s);
+      out.set(metric, { device, metric, unit, time, value, flagged });
     }
     series.set(device, out);
   }
