@@ -100,18 +100,7 @@ export interface RuleNote {
   message: string;
 }
 
-/** One device's readings of one metric in columns of equal length, times ascending. */
-export interface SeriesInput {
-  device: string;
-  metric: string;
-  unit: string;
-  time: readonly number[];
-  value: readonly number[];
-  /** True where the reading carried a quality flag. */
-  flagged: readonly boolean[];
-}
-
-/** A device's readings of one metric, sorted by time, one value per time. */
+/** A device's readings of one metric in columns of equal length, sorted by time, one value per time. */
 export interface Series {
   device: string;
   metric: string;
@@ -122,6 +111,9 @@ export interface Series {
   /** True where the reading carried a quality flag (agronomic rules skip those). */
   flagged: readonly boolean[];
 }
+
+/** A `RuleContext.series` entry: a series as a database read gives it (checked, not trusted). */
+export type SeriesInput = Series;
 
 export interface Prepared {
   ctx: RuleContext;
