@@ -2,18 +2,14 @@
 // key rather than by reading the device's history — the same answer as the plain GROUP BY over
 // any data, and, given the gateway's clock, a reading a fast device clock dated ahead does not
 // hide the current value.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { GatewayStore } from '../../gateway/store.ts';
+import type { GatewayStore } from '../../gateway/store.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
+import { NEIGHBOUR_NAMES, storeRowsArb, tempStores } from '../helpers/store-rows.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hatake-store-latest-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const newStore = () => new GatewayStore(join(dir, `g${n++}.db`));
+const { newStore, cleanUp } = tempStores('hatake-store-latest-');
+afterAll(cleanUp);
 
 const reading = (
   device: string,
@@ -36,26 +32,12 @@ const naive = (store: GatewayStore, device: string) =>
 
 describe('the latest readings of a device', () => {
   it('are the newest of each metric, as the plain query finds them, whatever the data', () => {
-    const names = fc.constantFrom('a', 'a-1', 'b', 'ab', 'soil_vwc', 'z');
-    const rows = fc.array(
-      fc.record({
-        device: names,
-        metric: names,
-        time: fc.integer({ min: 0, max: 50 }),
-        value: fc.integer({ min: -5, max: 5 }),
-      }),
-      { maxLength: 60 },
-    );
     fc.assert(
-      fc.property(rows, (rs) => {
+      fc.property(storeRowsArb({ maxTime: 50, maxLength: 60 }), (rs) => {
         const store = newStore();
         try {
-          store.commit(
-            rs.map((r) => reading(r.device, r.metric, r.time, r.value)),
-            [],
-            1,
-          );
-          for (const device of ['a', 'a-1', 'b', 'ab', 'soil_vwc', 'z', 'y', ''])
+          store.commit(rs, [], 1);
+          for (const device of [...NEIGHBOUR_NAMES, 'y', ''])
             expect(store.latest(device)).toEqual(naive(store, device));
         } finally {
           store.close();

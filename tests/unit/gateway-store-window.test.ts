@@ -1,54 +1,24 @@
 // GatewayStore.seriesKeys + seriesColumns: the rules' window read series after series along the
 // primary key, in columns — exactly the rows the plain time-range query returns (in another order),
 // with their flags reduced to "any", whatever the data.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { GatewayStore } from '../../gateway/store.ts';
-import type { Reading } from '../../protocol/telemetry.ts';
+import { storeRowsArb, tempStores } from '../helpers/store-rows.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hatake-store-window-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
+const { newStore, cleanUp } = tempStores('hatake-store-window-');
+afterAll(cleanUp);
 
 const key = (r: { device: string; metric: string; time: number }) =>
   `${r.device}\u0000${r.metric}\u0000${r.time}`;
 
 describe('the readings of a window', () => {
   it('are the rows the time-range query returns, each once', () => {
-    const names = fc.constantFrom('a', 'a-1', 'b', 'ab', 'soil_vwc', 'z');
-    const rows = fc.array(
-      fc.record({
-        device: names,
-        metric: names,
-        time: fc.integer({ min: 0, max: 100 }),
-        value: fc.integer({ min: -5, max: 5 }),
-        flagged: fc.boolean(),
-        unit: fc.constantFrom('u', 'v'),
-      }),
-      { maxLength: 80 },
-    );
+    const rows = storeRowsArb({ maxTime: 100, maxLength: 80, flags: true, units: ['u', 'v'] });
     fc.assert(
       fc.property(rows, fc.integer({ min: -5, max: 105 }), fc.integer({ min: -5, max: 105 }), (rs, a, b) => {
-        const store = new GatewayStore(join(dir, `w${n++}.db`));
+        const store = newStore();
         try {
-          store.commit(
-            rs.map(
-              (r) =>
-                ({
-                  device: r.device,
-                  metric: r.metric,
-                  time: r.time,
-                  value: r.value,
-                  unit: r.unit,
-                  flags: r.flagged ? ['spike'] : [],
-                }) as Reading,
-            ),
-            [],
-            1,
-          );
+          store.commit(rs, [], 1);
           type Row = { device: string; metric: string; time: number; value: number; flagged: boolean };
           const plain = (
             store.db
