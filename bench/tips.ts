@@ -17,6 +17,7 @@ import { loadCatalogue } from '../firmware-config/catalogue.ts';
 import { GatewayStore } from '../gateway/store.ts';
 import { TipEngine } from '../gateway/tips.ts';
 import { WEATHER_METRICS } from '../edge/rules/hourly-weather.ts';
+import { FUTURE_TOLERANCE_MS } from '../edge/rules/context.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import { median, report, type BenchRow } from './lib/report.ts';
@@ -155,7 +156,12 @@ for (let i = 0; i <= ROUNDS; i++)
       for (const { device, metric } of store.seriesKeys()) {
         const weather =
           (WEATHER_METRICS as readonly string[]).includes(metric) && kits.get(device)?.metrics[metric];
-        peerRows += stmt.all(device, metric, weather ? weatherFrom : windowFrom, now + 5 * MIN).length;
+        peerRows += stmt.all(
+          device,
+          metric,
+          weather ? weatherFrom : windowFrom,
+          now + FUTURE_TOLERANCE_MS,
+        ).length;
       }
     }),
   );

@@ -699,7 +699,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * English line kept for /healthz and /api/status readers (both through `status()`, as is the
    * `/metrics` gauge that counts them by code).
    */
-  private health(devices: Iterable<DeviceState> = this.store.devices()): {
+  private health(devices: Iterable<DeviceState>): {
     problems: string[];
     issues: HealthProblem[];
   } {
