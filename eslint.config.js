@@ -12,7 +12,15 @@ const forbid = (...parts) => ({
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', 'data/**', 'dashboard/public/**', 'dashboard/dist/**', 'artifacts/**'],
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'tmp/**',
+      'data/**',
+      'dashboard/public/**',
+      'dashboard/dist/**',
+      'artifacts/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -87,6 +95,8 @@ export default tseslint.config(
         FormData: 'readonly',
         CSS: 'readonly',
         setInterval: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
       },
     },
   },

@@ -16,6 +16,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
 import { provisionRegistry } from '../firmware-config/provision.ts';
 import type { Manifest } from '../protocol/manifest.ts';
+import { buildDist } from '../tests/helpers/dist.ts';
 import { freePort } from '../tests/helpers/ports.ts';
 import {
   cpuSeconds,
@@ -39,17 +40,20 @@ const { values: args } = parseArgs({
     'node-flags': { type: 'string', default: '' },
   },
 });
-// The gateway runs with the V8 flags of its systemd unit (docs/systemd/hatake-gateway.service).
+// The gateway runs as its systemd unit runs it (docs/systemd/hatake-gateway.service): the compiled
+// tree (scripts/build.js), with the unit's V8 flags.
 export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'];
 const NODE_FLAGS = args['node-flags'] ? args['node-flags'].split(' ') : GATEWAY_NODE_FLAGS;
 const MESSAGES = Number(args.messages);
 const DEVICES = Number(args.devices);
 const IDLE_DEVICES = Number(args.idle);
 const dir = mkdtempSync(join(tmpdir(), 'hatake-bench-ingest-'));
+const dist = buildDist();
 const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
+  dist.remove();
 });
 
 function spawnWaiting(cmd: string, argv: string[], ready: string | RegExp): Promise<ChildProcess> {
@@ -203,7 +207,7 @@ async function runHatake(qos: 0 | 1, round: number, front = false): Promise<Run>
   );
   const gw = await spawnWaiting(
     process.execPath,
-    [...NODE_FLAGS, 'bin/hatake.js', 'gateway', '--config', join(dir, `g-${name}.yaml`)],
+    [...NODE_FLAGS, dist.entry, 'gateway', '--config', join(dir, `g-${name}.yaml`)],
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));
@@ -355,7 +359,7 @@ async function idle500(): Promise<{ gw: IdleFigures; peak: number; peer: IdleFig
   );
   const gwProc = await spawnWaiting(
     process.execPath,
-    [...NODE_FLAGS, 'bin/hatake.js', 'gateway', '--config', join(dir, 'g500.yaml')],
+    [...NODE_FLAGS, dist.entry, 'gateway', '--config', join(dir, 'g500.yaml')],
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));

@@ -1,10 +1,17 @@
-// npm's `prepare` (run by `npm ci` and `npm install`): builds the dashboard's web app
-// (dashboard/public) when Vite is installed. A production install (`npm ci --omit=dev`, as on a
+// npm's `prepare` (run by `npm ci` and `npm install`): compiles the sources into dist/ (the tree
+// a gateway runs, scripts/build.js), then builds the dashboard's web app (dashboard/public) when
+// Vite is installed. A production install (`npm ci --omit=dev`, as on a
 // Raspberry Pi gateway) has no Vite and needs no web app — the gateway's status page is rendered
 // by the gateway itself — so there it says so in one line and succeeds. Plain JavaScript: it runs before
 // anything else is known to work.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+
+const built = spawnSync(process.execPath, [new URL('./build.js', import.meta.url).pathname], {
+  stdio: 'inherit',
+});
+if (built.error) throw built.error;
+if (built.status !== 0) process.exit(built.status ?? 1);
 
 const require = createRequire(import.meta.url);
 let hasVite = true;

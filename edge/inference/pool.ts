@@ -29,7 +29,11 @@ interface Slot {
 }
 
 const BOOT = new URL('./worker-boot.js', import.meta.url);
-const ENTRY = new URL('./worker.ts', import.meta.url).href;
+// From sources worker-boot.js loads worker.ts through tsx; in the compiled tree (scripts/build.js)
+// the worker is an entry of its own beside the bundle, and needs no loader.
+const ENTRY = import.meta.hatakeDist
+  ? new URL('inference-worker.mjs', import.meta.hatakeDist).href
+  : new URL('./worker.ts', import.meta.url).href;
 
 /** Warm-up feeds from the card's worked example; the worker reports an example that does not fit. */
 function warmupFeeds(card: ModelCard): { feeds: Feeds | null; problem: string | null } {

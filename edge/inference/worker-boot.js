@@ -1,7 +1,7 @@
-// Worker-thread entry: the gateway runs TypeScript through tsx with no build step, and a worker
-// starts without its parent's module loader — so register tsx here, then load the real worker.
+// Worker-thread entry. From sources the gateway runs TypeScript through tsx, and a worker starts
+// without its parent's module loader — so register tsx here, then load the real worker. The
+// compiled tree (scripts/build.js) hands over its JavaScript worker, which needs no loader.
 import { workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
+if (workerData.entry.endsWith('.ts')) (await import('tsx/esm/api')).register();
 await import(workerData.entry);

@@ -3,7 +3,8 @@
 // restarted — three times. Every message that had been PUBACK'd is stored exactly once, and the
 // devices' resends after reconnecting are not stored twice. (A scratch build whose PUBACK went
 // out before the commit failed this test in 5 runs of 5; with one crash, in 3 of 7.) Run with the
-// group commits on the main thread and on the commit writer thread.
+// group commits on the main thread and on the commit writer thread, and from the compiled tree
+// (scripts/build.js, what a gateway runs in production) with TypeScript refused.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,17 +16,31 @@ import { deviceTopic } from '../../protocol/topics.ts';
 import { provisionRegistry } from '../../firmware-config/provision.ts';
 import { DEMO_MANIFEST_FILE, demoManifest, eventually } from '../helpers/stack.ts';
 import { freePort } from '../helpers/ports.ts';
+import { NO_TS_ARGS, buildDist } from '../helpers/dist.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const root = mkdtempSync(join(tmpdir(), 'hatake-crash-'));
 const children: ChildProcess[] = [];
+let dist: ReturnType<typeof buildDist> | undefined;
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
   rmSync(root, { recursive: true, force: true });
+  dist?.remove();
 });
 
-function startGateway(configFile: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['bin/hatake.js', 'gateway', '--config', configFile], {
+/** The gateway's command: from sources (tsx), or the compiled tree built once for this file. */
+function gatewayCommand(compiled: boolean): string[] {
+  if (!compiled) return ['bin/hatake.js'];
+  dist ??= buildDist();
+  return [...NO_TS_ARGS, dist.entry];
+}
+
+function startGateway(
+  configFile: string,
+  env: Record<string, string> = {},
+  compiled = false,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...gatewayCommand(compiled), 'gateway', '--config', configFile], {
     cwd: ROOT,
     env: { ...process.env, HATAKE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,13 +53,14 @@ function startGateway(configFile: string, env: Record<string, string> = {}): Pro
 }
 
 describe.each([
-  ['on the main thread', 1_000_000, {}],
+  ['on the main thread', 1_000_000, {}, false],
   // Each commit on the thread made 30 ms slower (a slow SD card): the event loop goes on meanwhile,
   // so a PUBACK released before its commit would be out long before the commit is on disk.
-  ['on the commit writer thread', 0, { HATAKE_TEST_COMMIT_DELAY_MS: '30' }],
-])('gateway killed with SIGKILL mid-stream, commits %s', (_, threadFrom, env) => {
+  ['on the commit writer thread', 0, { HATAKE_TEST_COMMIT_DELAY_MS: '30' }, false],
+  ['on the main thread, compiled tree', 1_000_000, {}, true],
+])('gateway killed with SIGKILL mid-stream, commits %s', (name, threadFrom, env, compiled) => {
   it('keeps every acknowledged message exactly once across the crash and the resends', async () => {
-    const dir = join(root, String(threadFrom));
+    const dir = join(root, name.replaceAll(/\W+/g, '-'));
     mkdirSync(dir);
     const manifest = demoManifest();
     const { registry, secrets } = provisionRegistry(manifest);
@@ -63,7 +79,7 @@ describe.each([
         `storage: { commitThreadFrom: ${threadFrom} }`,
       ].join('\n'),
     );
-    let gateway = await startGateway(configFile, env);
+    let gateway = await startGateway(configFile, env, compiled);
 
     const devices = ['soil-1', 'wx-1', 'water-1'] as const;
     const metric = { 'soil-1': 'soil_vwc', 'wx-1': 'air_temperature', 'water-1': 'water_level' } as const;
@@ -124,7 +140,7 @@ describe.each([
       gateway.kill('SIGKILL');
       await new Promise((r) => gateway.once('exit', r));
       for (const [d, s] of acked) for (const t of s) ackedAtCrash.get(d)!.add(t);
-      gateway = await startGateway(configFile, env);
+      gateway = await startGateway(configFile, env, compiled);
       // Let the devices reconnect, resend what was in flight, and go on a little.
       const resumeFrom = new Map([...acked].map(([d, s]) => [d, s.size]));
       await eventually(() => devices.every((d) => acked.get(d)!.size > resumeFrom.get(d)! + 100), 30_000);

@@ -1,5 +1,6 @@
-// `hatake start` as a user runs it (default options, so the kits report every 5 s): a child
-// process that brings up server, gateway and simulated kits; the devices appear with fresh
+// `hatake start` as `npm start` runs it — from the compiled tree, with TypeScript refused — and
+// with default options (the kits report every 5 s): a child process that brings up server, gateway
+// and simulated kits; the devices appear with fresh
 // readings; within two minutes of the start the officer has pending reviews, an approval gives the
 // farmer a prescription, and the farmer has tips; Ctrl-C stops it cleanly; a second start keeps
 // the data (a reading of the first run is still served).
@@ -10,14 +11,17 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceView } from '../../protocol/api.ts';
 import type { Series } from '../../protocol/views.ts';
+import { NO_TS_ARGS, buildDist } from '../helpers/dist.ts';
 import { eventually, signIn } from '../helpers/stack.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(join(tmpdir(), 'hatake-start-'));
 const children: ChildProcess[] = [];
+const dist = buildDist();
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
+  dist.remove();
 });
 
 /** Issue 8: tips, a pending review and approval → prescription within this long of `npm start`. */
@@ -28,7 +32,7 @@ async function startDemo(): Promise<{ child: ChildProcess; url: string; output: 
   const child = spawn(
     process.execPath,
     // The default report interval (5 s), as `npm start` runs it.
-    ['bin/hatake.js', 'start', '--data', dataDir, '--http-port', '0', '--mqtt-port', '0'],
+    [...NO_TS_ARGS, dist.entry, 'start', '--data', dataDir, '--http-port', '0', '--mqtt-port', '0'],
     {
       cwd: ROOT,
       env: { ...process.env, HATAKE_LOG_LEVEL: 'warn' },

@@ -1,0 +1,23 @@
+// Entry of the compiled tree (scripts/build.js → dist/hatake.mjs), what a gateway runs in
+// production. It checks that the tree was built from the sources now on disk before loading the
+// rest (a dynamic import, its own chunk): running old code after an update would be a silent lie.
+import { changedSources } from '../runtime/build-info.ts';
+
+const STALE_EXIT = 78; // EX_CONFIG: systemd's Restart= will not make a stale build current.
+
+let changed: string[] = [];
+try {
+  changed = changedSources(new URL('build.json', import.meta.hatakeDist));
+} catch (e) {
+  process.stderr.write(`hatake: ${(e as Error).message}; run \`npm run build\`\n`);
+  process.exit(STALE_EXIT);
+}
+if (changed.length > 0) {
+  const shown = changed.slice(0, 5).join(', ') + (changed.length > 5 ? `, … (${changed.length} in all)` : '');
+  process.stderr.write(
+    `hatake: the compiled tree is older than its sources (changed: ${shown}); run \`npm run build\`\n`,
+  );
+  process.exit(STALE_EXIT);
+}
+const { main } = await import('./main.ts');
+process.exitCode = await main(process.argv.slice(2));
