@@ -19,5 +19,6 @@ if (changed.length > 0) {
   );
   process.exit(STALE_EXIT);
 }
-const { main } = await import('./main.ts');
+const { main, endQuietlyOnClosedPipe } = await import('./main.ts');
+endQuietlyOnClosedPipe();
 process.exitCode = await main(process.argv.slice(2));

@@ -88,6 +88,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * For the command's entries (bin/hatake.js, cli/built.ts): a reader that closed the pipe early
+ * (`hatake kit list | head`) ends the command quietly, as for any Unix tool, instead of an
+ * unhandled EPIPE with a stack trace. Not in `main`, which tests call in-process.
+ */
+export function endQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(process.exitCode ?? 0);
+    });
+}
+
 /** Resolves when the process is asked to stop (Ctrl-C or SIGTERM). */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

@@ -3,7 +3,7 @@
 // .ts file — the same hook makes the source entry fail, so it can fail), its inference worker is
 // the compiled one and gives the sources' answer, and it refuses to start when a source changed
 // since it was built. The gateway's durability from the compiled tree: tests/chaos/gateway-sigkill.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,13 +35,13 @@ const SBNRC_INPUT = JSON.stringify({
   yp_max: 6000,
 });
 
-describe('the compiled tree', () => {
-  let dist: ReturnType<typeof buildDist>;
-  beforeAll(() => {
-    dist = buildDist();
-  });
-  afterAll(() => dist.remove());
+let dist: ReturnType<typeof buildDist>;
+beforeAll(() => {
+  dist = buildDist();
+});
+afterAll(() => dist.remove());
 
+describe('the compiled tree', () => {
   it('records every bundled source with its size and time, and the record matches the sources', () => {
     const record = JSON.parse(readFileSync(join(dist.dir, 'build.json'), 'utf8')) as BuildRecord;
     const sources = Object.keys(record.inputs).map((p) => new URL(p, pathToFileURL(`${dist.dir}/`)).pathname);
@@ -95,6 +95,27 @@ describe('the compiled tree', () => {
     } finally {
       writeFileSync(file, original);
     }
+  });
+});
+
+describe('a reader that closes the pipe early', () => {
+  // `hatake kit list | head -1`: the pipe closes before the command has written; it ends quietly.
+  const closedEarly = (entry: string) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [entry, 'kit', 'list'], { cwd: ROOT });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+
+  it.each([
+    ['the sources', 'bin/hatake.js'],
+    ['the compiled tree', ''],
+  ])('ends the command from %s with status 0 and no stack trace', async (_, entry) => {
+    const { code, stderr } = await closedEarly(entry || dist.entry);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
 
