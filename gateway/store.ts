@@ -304,9 +304,9 @@ export class GatewayStore {
   constructor(file: string) {
     this.file = file;
     this.db = openDatabase(file, MIGRATIONS);
-    this.outboxBytes = (
-      this.db.prepare('SELECT COALESCE(SUM(length(body)), 0) AS b FROM outbox').get() as { b: number }
-    ).b;
+    // Both counts from the table (the row count too: the status page's backlog, the metrics and the
+    // server's view of it read it, and were 0 after every restart until the outbox emptied).
+    this.recountOutbox();
     this.insertOutbox = this.db.prepare(
       'INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)',
     );

@@ -145,4 +145,33 @@ describe('the backlog budget’s counts', () => {
       { numRuns: 60 },
     );
   });
+
+  it('are the table’s again after the gateway restarts (the status page’s backlog, the metrics)', () => {
+    const file = join(dir, `g${n++}.db`);
+    let store = new GatewayStore(file);
+    const readings: Reading[] = Array.from({ length: 25 }, (_, i) => ({
+      device: 'soil-1',
+      metric: 'soil_vwc',
+      time: NOW - i * 60_000,
+      value: 0.2 + i / 1000,
+      unit: 'm3/m3',
+      flags: [],
+    }));
+    store.commit(readings, [], NOW);
+    store.enqueue('event', { id: 'e-1', type: 'device_silent', time: NOW }, NOW);
+    const before = counted(store);
+    expect(before.rows).toBe(26);
+    expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(before);
+    store.close();
+    store = new GatewayStore(file);
+    try {
+      expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(before);
+      // And in step from there: the server acknowledges ten rows.
+      store.deleteOutbox(store.peekOutbox(10).map((r) => r.seq));
+      expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(counted(store));
+      expect(store.outboxDepth()).toBe(16);
+    } finally {
+      store.close();
+    }
+  });
 });
