@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crsOf, transformer } from '../edge/imagery/crs.ts';
 import { rng } from '../sim/scene.ts';
+import { buildDist } from '../tests/helpers/dist.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SIZE = 10980;
@@ -138,6 +139,8 @@ async function main(): Promise<void> {
   const keep = process.argv.indexOf('--keep');
   const dir =
     keep > 0 ? resolve(process.argv[keep + 1]!) : mkdtempSync(join(tmpdir(), 'hatake-bench-imagery-'));
+  // The installed command (docs/raspberry-pi.md links `hatake` to the compiled tree).
+  const dist = buildDist();
   try {
     const scene = join(dir, 'scene.tif');
     const fields = join(dir, 'fields.geojson');
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
 
     const runHatake = (): Run =>
       measured('node', [
-        'bin/hatake.js',
+        dist.entry,
         'imagery',
         'process',
         scene,
@@ -235,6 +238,7 @@ async function main(): Promise<void> {
     if (ratio > 1) console.log(`MISSED: hatake is ${ratio.toFixed(2)}× GDAL's time`);
     if (worst > 1e-4) console.log(`FAIL: means differ by ${worst}`);
   } finally {
+    dist.remove();
     if (keep < 0) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
 });
 // The gateway runs as its systemd unit runs it (docs/systemd/hatake-gateway.service): the compiled
 // tree (scripts/build.js), with the unit's V8 flags.
-export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
 const NODE_FLAGS = args['node-flags'] ? args['node-flags'].split(' ') : GATEWAY_NODE_FLAGS;
 const MESSAGES = Number(args.messages);
 const DEVICES = Number(args.devices);
