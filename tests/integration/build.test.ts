@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS_DIR } from '../../models/paths.ts';
+import type { ModelCard } from '../../protocol/model-card.ts';
 import { changedSources, type BuildRecord } from '../../runtime/build-info.ts';
 import { NO_TS_ARGS, buildDist } from '../helpers/dist.ts';
 
@@ -20,20 +22,11 @@ const run = (args: string[]) =>
     env: { ...process.env, HATAKE_LOG_LEVEL: 'warn' },
   });
 
-// The docs' worked example (docs/models.md).
-const SBNRC_INPUT = JSON.stringify({
-  ndvi: 0.54,
-  ndvi_ref: 0.7,
-  days: 85,
-  a: 590,
-  b: 258.2,
-  adjust_ri: 0,
-  ri_slope: 1.69,
-  ri_intercept: -0.7,
-  grain_n: 0.024,
-  nue: 0.6,
-  yp_max: 6000,
-});
+// The card's worked example (AGRONOMY.md), which its ONNX graph must reproduce.
+const SBNRC_CARD = JSON.parse(
+  readFileSync(join(ARTIFACTS_DIR, 'osu-sbnrc@1.0.0.card.json'), 'utf8'),
+) as ModelCard;
+const SBNRC_INPUT = JSON.stringify(SBNRC_CARD.example!.inputs);
 
 let dist: ReturnType<typeof buildDist>;
 beforeAll(() => {
@@ -69,7 +62,7 @@ describe('the compiled tree', () => {
     expect(fromSources.status).toBe(0);
     const answer = JSON.parse(compiled.stdout) as { outputs: { n_rate: number[] } };
     expect(answer).toEqual(JSON.parse(fromSources.stdout));
-    expect(answer.outputs.n_rate[0]).toBeGreaterThan(0);
+    expect(answer.outputs.n_rate[0]).toBeCloseTo(SBNRC_CARD.example!.outputs.n_rate!, 1);
   });
 
   it('refuses to start, naming the source, when one changed since the build', () => {
