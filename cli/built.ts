@@ -3,7 +3,9 @@
 // rest (a dynamic import, its own chunk): running old code after an update would be a silent lie.
 import { changedSources } from '../runtime/build-info.ts';
 
-const STALE_EXIT = 78; // EX_CONFIG: systemd's Restart= will not make a stale build current.
+// EX_CONFIG. Restarting cannot make a stale build current: the systemd unit does not restart on it
+// (RestartPreventExitStatus=78).
+const STALE_EXIT = 78;
 
 let changed: string[] = [];
 try {

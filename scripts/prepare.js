@@ -6,8 +6,9 @@
 // anything else is known to work.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-const built = spawnSync(process.execPath, [new URL('./build.js', import.meta.url).pathname], {
+const built = spawnSync(process.execPath, [fileURLToPath(new URL('./build.js', import.meta.url))], {
   stdio: 'inherit',
 });
 if (built.error) throw built.error;
