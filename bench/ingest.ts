@@ -7,7 +7,7 @@
 //   node --import tsx bench/ingest.ts [--messages 20000] [--devices 50] [--idle 500] [--window 60]
 //                                     [--only qos0|qos1|idle]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,9 +40,16 @@ const { values: args } = parseArgs({
     'node-flags': { type: 'string', default: '' },
   },
 });
-// The gateway runs as its systemd unit runs it (docs/systemd/hatake-gateway.service): the compiled
-// tree (scripts/build.js), with the unit's V8 flags.
-export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
+// The gateway runs as its systemd unit runs it: the compiled tree (scripts/build.js), with the
+// Node flags of the unit's ExecStart line (docs/systemd/hatake-gateway.service, read here so the
+// two cannot differ).
+const GATEWAY_NODE_FLAGS = unitNodeFlags();
+function unitNodeFlags(): string[] {
+  const unit = readFileSync(join(ROOT, 'docs/systemd/hatake-gateway.service'), 'utf8');
+  const m = /^ExecStart=\S+node((?: --\S+)*) \S+hatake\.mjs /m.exec(unit);
+  if (!m) throw new Error('docs/systemd/hatake-gateway.service: no ExecStart running node …/hatake.mjs');
+  return m[1]!.trim().split(' ').filter(Boolean);
+}
 const NODE_FLAGS = args['node-flags'] ? args['node-flags'].split(' ') : GATEWAY_NODE_FLAGS;
 const MESSAGES = Number(args.messages);
 const DEVICES = Number(args.devices);
@@ -363,8 +370,7 @@ async function idle500(): Promise<{ gw: IdleFigures; peak: number; peer: IdleFig
     'gateway started',
   );
   await new Promise((r) => setTimeout(r, 300));
-  // What the gateway holds before any device connects (its code, the store, the loader), for the
-  // peak below.
+  // What the gateway holds before any device connects (its code and the store), for the peak below.
   process.stdout.write(
     `idle: gateway started, no device yet: RSS ${rssMb(gwProc.pid!).toFixed(0)} MB, peak ${peakRssMb(gwProc.pid!).toFixed(0)} MB\n`,
   );

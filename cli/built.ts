@@ -7,18 +7,22 @@ import { changedSources } from '../runtime/build-info.ts';
 // (RestartPreventExitStatus=78).
 const STALE_EXIT = 78;
 
-let changed: string[] = [];
-try {
-  changed = changedSources(new URL('build.json', import.meta.hatakeDist));
-} catch (e) {
-  process.stderr.write(`hatake: ${(e as Error).message}; run \`npm run build\`\n`);
-  process.exit(STALE_EXIT);
-}
-if (changed.length > 0) {
+/** Why this tree must not run, or undefined when it was built from the sources on disk. */
+function stale(): string | undefined {
+  let changed: string[];
+  try {
+    changed = changedSources(new URL('build.json', import.meta.hatakeDist));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (changed.length === 0) return undefined;
   const shown = changed.slice(0, 5).join(', ') + (changed.length > 5 ? `, … (${changed.length} in all)` : '');
-  process.stderr.write(
-    `hatake: the compiled tree is older than its sources (changed: ${shown}); run \`npm run build\`\n`,
-  );
+  return `the compiled tree is older than its sources (changed: ${shown})`;
+}
+
+const why = stale();
+if (why !== undefined) {
+  process.stderr.write(`hatake: ${why}; run \`npm run build\`\n`);
   process.exit(STALE_EXIT);
 }
 const { main, endQuietlyOnClosedPipe } = await import('./main.ts');
