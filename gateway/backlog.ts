@@ -63,21 +63,19 @@ export function enforceBacklogBudget(
   );
   const delReadings = db.prepare(
     `DELETE FROM outbox WHERE kind = 'reading' AND created < ? AND ${NOT_IN_FLIGHT} AND seq <= ?
-     RETURNING length(body) AS n`,
+     RETURNING octet_length(body) AS n`,
   );
   const inFlight = JSON.stringify(store.inFlightSeqs);
   const insert = db.prepare('INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)');
-  /** Bytes of the bodies of rows a statement returned as `length(body) AS n`. */
+  /** Bytes of the bodies of rows a statement returned as `octet_length(body) AS n`. */
   const bytesOf = (rows: readonly { n: number }[]) => rows.reduce((a, r) => a + r.n, 0);
   // 1. Aggregate old raw readings, oldest first, a chunk at a time.
   while (store.outboxBytes > budget.maxBytes) {
     const cutoff = now - budget.aggregateAfterMs;
     const upTo = (lastSeq.get(cutoff, inFlight, chunk) as { s: number | null }).s;
     if (upTo === null) break;
-    // The counts change once the transaction has committed (kept in step: a recount reads every
-    // body, 0.27 s for 2 M unsent readings, measured, and ran after every chunk before).
-    let bytes = 0;
-    let rows = 0;
+    // The totals change in the same transaction (kept in step: a recount reads every body, 0.27 s
+    // for 2 M unsent readings, measured, and ran after every chunk before).
     db.transaction(() => {
       const groups = aggregate.all(cutoff, inFlight, chunk) as {
         device: string;
@@ -91,8 +89,7 @@ export function enforceBacklogBudget(
         first: number;
       }[];
       const deleted = delReadings.all(cutoff, inFlight, upTo) as { n: number }[];
-      bytes = -bytesOf(deleted);
-      rows = groups.length - deleted.length;
+      let bytes = -bytesOf(deleted);
       for (const g of groups) {
         // `part` makes each aggregate unique, so the server can keep several parts of one hour.
         const body = JSON.stringify({
@@ -107,43 +104,42 @@ export function enforceBacklogBudget(
           part: `${g.first}`,
         });
         insert.run('aggregate', PRIORITY.aggregate, body, now);
-        bytes += body.length;
+        bytes += Buffer.byteLength(body);
       }
+      store.outboxChanged(bytes, groups.length - deleted.length);
       done.aggregatedReadings += deleted.length;
       done.aggregates += groups.length;
     })();
-    store.outboxChanged(bytes, rows);
   }
   // 2. Still over: drop the oldest aggregates, then the oldest raw readings. Nothing else.
   for (const kind of ['aggregate', 'reading'] as const) {
     const drop = db.prepare(
       `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? AND ${NOT_IN_FLIGHT} ORDER BY seq LIMIT ?)
-       RETURNING length(body) AS n`,
+       RETURNING octet_length(body) AS n`,
     );
     const avg = db.prepare(
-      'SELECT AVG(length(body)) AS a FROM (SELECT body FROM outbox WHERE kind = ? ORDER BY seq LIMIT 100)',
+      'SELECT AVG(octet_length(body)) AS a FROM (SELECT body FROM outbox WHERE kind = ? ORDER BY seq LIMIT 100)',
     );
     while (store.outboxBytes > budget.maxBytes) {
       // About as many of the oldest rows as cover the excess, estimated from their size.
       const size = (avg.get(kind) as { a: number | null }).a;
       if (size === null) break;
-      const gone = drop.all(
-        kind,
-        inFlight,
-        Math.max(1, Math.ceil((store.outboxBytes - budget.maxBytes) / size)),
-      ) as { n: number }[];
-      const n = gone.length;
+      const excess = Math.ceil((store.outboxBytes - budget.maxBytes) / size);
+      const n = db.transaction(() => {
+        const gone = drop.all(kind, inFlight, Math.max(1, excess)) as { n: number }[];
+        store.outboxChanged(-bytesOf(gone), -gone.length);
+        return gone.length;
+      })();
       if (n === 0) break;
-      store.outboxChanged(-bytesOf(gone), -n);
       if (kind === 'aggregate') done.droppedAggregates += n;
       else done.droppedReadings += n;
     }
   }
   if (done.aggregatedReadings + done.droppedAggregates + done.droppedReadings > 0) {
     reportBacklog(store, done, now);
-    // Once, at the end: the report's update, and what an enqueue in a transaction that rolled back
-    // may have added (see GatewayStore.enqueue).
-    store.recountOutbox();
+    // Once, at the end: what an enqueue in a transaction that rolled back may have added to the
+    // counts in memory (see GatewayStore.outboxChanged); the database's totals are exact.
+    store.loadOutboxTotals();
   }
   return done;
 }
@@ -162,10 +158,12 @@ function reportBacklog(store: GatewayStore, add: BacklogCounts, now: number): vo
     const pending = Number(store.getMeta('backlog_report_seq') ?? 0);
     // A report on its way to the server is not updated (the acknowledgement would delete the
     // update with it): these counts start a new report.
-    const waiting =
-      pending > 0 &&
-      !store.inFlightSeqs.includes(pending) &&
-      db.prepare('SELECT 1 FROM outbox WHERE seq = ?').get(pending) !== undefined;
+    const held =
+      pending > 0 && !store.inFlightSeqs.includes(pending)
+        ? (db.prepare('SELECT octet_length(body) AS n FROM outbox WHERE seq = ?').get(pending) as
+            { n: number } | undefined)
+        : undefined;
+    const waiting = held !== undefined;
     const totals = waiting ? readCounts(store) : { ...ZERO };
     for (const k of Object.keys(totals) as (keyof BacklogCounts)[]) totals[k] += add[k];
     store.setMeta('backlog_counts', JSON.stringify(totals));
@@ -177,12 +175,15 @@ function reportBacklog(store: GatewayStore, add: BacklogCounts, now: number): vo
       message: describe(totals),
       detail: { ...totals },
     };
-    if (waiting) {
-      db.prepare('UPDATE outbox SET body = ? WHERE seq = ?').run(JSON.stringify(event), pending);
+    const body = JSON.stringify(event);
+    if (held) {
+      db.prepare('UPDATE outbox SET body = ? WHERE seq = ?').run(body, pending);
+      store.outboxChanged(Buffer.byteLength(body) - held.n, 0);
     } else {
       const seq = db
         .prepare('INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)')
-        .run('event', PRIORITY.event, JSON.stringify(event), now).lastInsertRowid;
+        .run('event', PRIORITY.event, body, now).lastInsertRowid;
+      store.outboxChanged(Buffer.byteLength(body), 1);
       store.setMeta('backlog_report_seq', String(seq));
       store.setMeta('backlog_report_id', event.id);
     }

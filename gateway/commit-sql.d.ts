@@ -5,8 +5,9 @@ import type { DeadLetter, HeardBy } from './store.ts';
 
 export declare const READING_PRIORITY: number;
 export declare const TRIM_DEAD_SQL: string;
+export declare const OUTBOX_TOTAL_ADD_SQL: string;
 
-/** What a commit did: new readings (each with its outbox row) and the bytes of their bodies. */
+/** What a commit did: new readings (each with its outbox row) and the UTF-8 bytes of their bodies. */
 export interface CommitResult {
   fresh: number;
   added: number;

@@ -3,12 +3,16 @@
 // two places: in the gateway's store (gateway/store.ts, on the main thread) and in the commit
 // writer thread (gateway/commit-worker.js), which starts without the TypeScript loader.
 // Types: commit-sql.d.ts.
+import { Buffer } from 'node:buffer';
 
 /** The outbox priority of a reading (PRIORITY.reading in gateway/store.ts; checked by a test). */
 export const READING_PRIORITY = 100;
 
 /** Outbox rows for readings written by one statement (fewer statements, one sequence update). */
 const OUTBOX_ROWS_PER_INSERT = 32;
+
+/** Adds to the outbox's totals (bytes, rows): every change to the outbox runs it in its transaction. */
+export const OUTBOX_TOTAL_ADD_SQL = 'UPDATE outbox_total SET bytes = bytes + ?, rows = rows + ? WHERE id = 0';
 
 /** Keeps the newest `?` dead letters; rows with a whole body (refused documents) are never trimmed. */
 export const TRIM_DEAD_SQL =
@@ -46,6 +50,7 @@ export function prepareCommit(db) {
   const trimDead = db.prepare(TRIM_DEAD_SQL);
   const touchDevice = db.prepare(SQL.touchDevice);
   const setHeardBy = db.prepare(SQL.setHeardBy);
+  const addOutboxTotal = db.prepare(OUTBOX_TOTAL_ADD_SQL);
   const setRadio = {
     battery: db.prepare('UPDATE devices SET battery = ? WHERE id = ?'),
     rssi: db.prepare('UPDATE devices SET rssi = ? WHERE id = ?'),
@@ -65,7 +70,7 @@ export function prepareCommit(db) {
       if (insertReading.run(r.device, r.metric, r.time, r.value, r.unit, flags, now).changes === 1) {
         fresh++;
         const body = JSON.stringify(r);
-        added += body.length;
+        added += Buffer.byteLength(body);
         args[queued++] = body;
         args[queued++] = now;
         if (queued === args.length) {
@@ -77,6 +82,7 @@ export function prepareCommit(db) {
       if (RADIO.has(r.metric)) setRadio[r.metric].run(r.value, r.device);
     }
     for (let i = 0; i < queued; i += 2) insertReadingBody.run(args[i], now);
+    if (fresh > 0) addOutboxTotal.run(added, fresh);
     for (const device of seen) touchDevice.run(device, now);
     for (const [device, h] of heardBy)
       setHeardBy.run(device, h.gateway, h.gateways, h.rssi ?? null, h.snr ?? null);

@@ -8,6 +8,7 @@ import { openDatabase, type Db } from '../runtime/sqlite.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import type { SyncBatch, SyncItem, SyncKind } from '../protocol/sync.ts';
 import {
+  OUTBOX_TOTAL_ADD_SQL,
   READING_PRIORITY,
   TRIM_DEAD_SQL,
   prepareCommit,
@@ -73,6 +74,15 @@ const MIGRATIONS = [
   // deadLetterOutbox): recommendations and tips are never dropped, not even as dead letters.
   `
   ALTER TABLE dead_letters ADD COLUMN body TEXT;
+  `,
+  // The outbox's size in UTF-8 bytes and rows, kept by every statement that changes the outbox in
+  // its own transaction, so a start reads one row instead of every body (a long outage leaves
+  // hundreds of MB; summing them took tens of seconds on a Pi's SD card). Counted once, here.
+  `
+  CREATE TABLE outbox_total (
+    id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL, rows INTEGER NOT NULL
+  );
+  INSERT INTO outbox_total SELECT 0, COALESCE(SUM(octet_length(body)), 0), COUNT(*) FROM outbox;
   `,
 ];
 
@@ -300,13 +310,16 @@ export class GatewayStore {
    */
   inFlightSeqs: readonly number[] = [];
   private outboxRows = 0;
+  private readonly addOutboxTotal;
 
   constructor(file: string) {
     this.file = file;
     this.db = openDatabase(file, MIGRATIONS);
-    // Both counts from the table (the row count too: the status page's backlog, the metrics and the
-    // server's view of it read it, and were 0 after every restart until the outbox emptied).
-    this.recountOutbox();
+    this.addOutboxTotal = this.db.prepare(OUTBOX_TOTAL_ADD_SQL);
+    // Both counts as the database keeps them (the row count too: the status page's backlog, the
+    // metrics and the server's view of it read it, and were 0 after every restart until the outbox
+    // emptied).
+    this.loadOutboxTotals();
     this.insertOutbox = this.db.prepare(
       'INSERT INTO outbox (kind, priority, body, created) VALUES (?, ?, ?, ?)',
     );
@@ -817,30 +830,47 @@ export class GatewayStore {
   /** Queues a document or event (not a reading) for the server. */
   enqueue(kind: Exclude<SyncKind, 'reading'>, body: unknown, now: number): void {
     const text = JSON.stringify(body);
-    this.insertOutbox.run(kind, PRIORITY[kind], text, now);
-    // Inside a caller's transaction that later rolls back this over-counts until the next
-    // recount (the backlog budget recounts once it aggregated or dropped); never under-counts.
-    this.outboxBytes += text.length;
-    this.outboxRows++;
+    this.db.transaction(() => {
+      this.insertOutbox.run(kind, PRIORITY[kind], text, now);
+      this.outboxChanged(Buffer.byteLength(text), 1);
+    })();
   }
 
   /**
-   * The outbox changed by statements of the caller's, committed: `bytes` of bodies and `rows` more
-   * (negative: fewer). Keeps the counts in step without a recount.
+   * The outbox changed by `bytes` (UTF-8, as `octet_length(body)`) and `rows` (negative: fewer).
+   * Call it inside the transaction that made the change: the database's totals change with it, all
+   * or nothing. The counts in memory change at once; if that transaction rolls back they are off
+   * until `loadOutboxTotals` (the backlog budget reloads once it aggregated or dropped).
    */
   outboxChanged(bytes: number, rows: number): void {
+    this.addOutboxTotal.run(bytes, rows);
     this.outboxBytes = Math.max(0, this.outboxBytes + bytes);
     this.outboxRows = Math.max(0, this.outboxRows + rows);
   }
 
-  /** Recounts the outbox bytes from the table. */
-  recountOutbox(): number {
-    const r = this.db
-      .prepare('SELECT COALESCE(SUM(length(body)), 0) AS b, COUNT(*) AS n FROM outbox')
-      .get() as { b: number; n: number };
-    this.outboxBytes = r.b;
-    this.outboxRows = r.n;
+  /** Reads the outbox's totals as the database keeps them (one row). */
+  loadOutboxTotals(): number {
+    const r = this.db.prepare('SELECT bytes, rows FROM outbox_total WHERE id = 0').get() as {
+      bytes: number;
+      rows: number;
+    };
+    this.outboxBytes = r.bytes;
+    this.outboxRows = r.rows;
     return this.outboxBytes;
+  }
+
+  /**
+   * Recounts the outbox from its rows (every body read) and stores the totals: a repair, for a
+   * table changed by hand; nothing of the gateway needs it.
+   */
+  recountOutbox(): number {
+    this.db
+      .prepare(
+        `UPDATE outbox_total SET (bytes, rows) =
+           (SELECT COALESCE(SUM(octet_length(body)), 0), COUNT(*) FROM outbox) WHERE id = 0`,
+      )
+      .run();
+    return this.loadOutboxTotals();
   }
 
   /** Records a device's online state (from its retained status or last will) and queues the event. */
@@ -888,12 +918,14 @@ export class GatewayStore {
 
   /** Forgets rows the server has acknowledged. */
   deleteOutbox(seqs: readonly number[]): void {
-    const freed = this.db
-      .prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING length(body) AS n')
-      .all(JSON.stringify(seqs)) as {
-      n: number;
-    }[];
-    this.outboxChanged(-freed.reduce((a, r) => a + r.n, 0), -freed.length);
+    this.db.transaction(() => {
+      const freed = this.db
+        .prepare(
+          'DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING octet_length(body) AS n',
+        )
+        .all(JSON.stringify(seqs)) as { n: number }[];
+      this.outboxChanged(-freed.reduce((a, r) => a + r.n, 0), -freed.length);
+    })();
   }
 
   /**

@@ -1,0 +1,189 @@
+// The outbox's totals (UTF-8 bytes and rows: the backlog budget, the status page, the metrics) are
+// kept by the database beside the rows, in the transaction of every change, so a start reads one row
+// instead of every body a long outage left behind. Whatever happens to the outbox — readings
+// committed, documents queued (Japanese and emoji included), a transaction rolled back, batches
+// acknowledged or refused, the budget aggregating and dropping, a restart, an upgrade from a file
+// that had no totals — they are the table's own sums.
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { GatewayStore } from '../../gateway/store.ts';
+import { enforceBacklogBudget } from '../../gateway/backlog.ts';
+import type { Reading } from '../../protocol/telemetry.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hatake-outbox-totals-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const newFile = () => join(dir, `g${n++}.db`);
+
+const HOUR = 3_600_000;
+const NOW = Date.parse('2026-12-04T06:00:00Z');
+
+/** The table's own figures, in the units the totals use. */
+const counted = (store: GatewayStore) =>
+  store.db
+    .prepare('SELECT COALESCE(SUM(octet_length(body)), 0) AS bytes, COUNT(*) AS rows FROM outbox')
+    .get() as { bytes: number; rows: number };
+const held = (store: GatewayStore) => ({ bytes: store.outboxBytes, rows: store.outboxDepth() });
+
+const text = fc.constantFrom('水位が低い', 'frost ❄️ 🥶', 'ok', '追肥 2.5 kg/10a', '𠮷野家');
+const op = fc.oneof(
+  fc.record({
+    op: fc.constant('readings' as const),
+    age: fc.integer({ min: 0, max: 6 * HOUR }),
+    unit: fc.constantFrom('%', '°C', 'µS/cm', 'm³'),
+    rows: fc.array(
+      fc.record({
+        device: fc.constantFrom('soil-1', 'soil-2', 'ws-1'),
+        metric: fc.constantFrom('soil_vwc', 'air_temperature'),
+        time: fc.integer({ min: NOW - 8 * HOUR, max: NOW }),
+        value: fc.double({ min: -10, max: 40, noNaN: true }),
+      }),
+      { minLength: 1, maxLength: 40 },
+    ),
+  }),
+  fc.record({ op: fc.constant('document' as const), text, many: fc.integer({ min: 1, max: 5 }) }),
+  fc.record({ op: fc.constant('rolled back' as const), text }),
+  fc.record({ op: fc.constant('acknowledged' as const), take: fc.integer({ min: 0, max: 60 }) }),
+  fc.record({ op: fc.constant('refused' as const), take: fc.integer({ min: 1, max: 5 }) }),
+  fc.record({ op: fc.constant('budget' as const), share: fc.double({ min: 0.1, max: 1, noNaN: true }) }),
+  fc.record({ op: fc.constant('restart' as const) }),
+);
+
+describe('the outbox totals', () => {
+  it('are the table’s sums after every change, in memory and after a restart', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 14 }), (ops) => {
+        const file = newFile();
+        let store = new GatewayStore(file);
+        try {
+          for (const o of ops) {
+            switch (o.op) {
+              case 'readings':
+                store.commit(
+                  o.rows.map((r) => ({ ...r, unit: o.unit, flags: [] }) as Reading),
+                  [],
+                  NOW - o.age,
+                );
+                break;
+              case 'document':
+                for (let i = 0; i < o.many; i++)
+                  store.enqueue('tip', { id: `t${i}`, text: o.text.repeat(i + 1) }, NOW);
+                break;
+              case 'rolled back':
+                expect(() =>
+                  store.db.transaction(() => {
+                    store.enqueue('event', { id: 'gone', message: o.text }, NOW);
+                    throw new Error('the caller gave up');
+                  })(),
+                ).toThrow('the caller gave up');
+                // The database's totals rolled back with the row; memory is put right by a reload.
+                store.loadOutboxTotals();
+                break;
+              case 'acknowledged':
+                store.acknowledged(
+                  store.peekOutbox(o.take).map((r) => r.seq),
+                  NOW,
+                );
+                break;
+              case 'refused':
+                store.deadLetterOutbox(store.peekOutbox(o.take), 'HATAKE_E_PAYLOAD_SCHEMA', 'HTTP 400', NOW);
+                break;
+              case 'budget':
+                enforceBacklogBudget(
+                  store,
+                  { maxBytes: Math.floor(store.outboxBytes * o.share), aggregateAfterMs: HOUR },
+                  NOW,
+                  7,
+                );
+                break;
+              case 'restart':
+                store.close();
+                store = new GatewayStore(file);
+                break;
+            }
+            expect(held(store)).toEqual(counted(store));
+          }
+          store.close();
+          store = new GatewayStore(file);
+          expect(held(store)).toEqual(counted(store));
+        } finally {
+          store.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('are counted once when a file from before them is opened', () => {
+    const file = newFile();
+    let store = new GatewayStore(file);
+    store.commit(
+      Array.from({ length: 500 }, (_, i) => ({
+        device: 'wl-1',
+        metric: 'water_temperature',
+        time: NOW - i * 60_000,
+        value: 20 + (i % 7),
+        unit: '°C',
+        flags: [],
+      })),
+      [],
+      NOW,
+    );
+    store.enqueue('tip', { text: '中干しの時期です 🌾' }, NOW);
+    const before = counted(store);
+    // The file as the previous version left it: no totals table, one migration behind.
+    const version = store.db.pragma('user_version', { simple: true }) as number;
+    store.db.exec('DROP TABLE outbox_total');
+    store.db.pragma(`user_version = ${version - 1}`);
+    store.close();
+    store = new GatewayStore(file);
+    try {
+      expect(before.rows).toBe(501);
+      expect(held(store)).toEqual(before);
+      expect(store.db.pragma('user_version', { simple: true })).toBe(version);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a start reads the totals, not the outbox: opening a 40 MB backlog reads a small part of it', () => {
+    const file = newFile();
+    let store = new GatewayStore(file);
+    // 40 MB of queued documents (a long outage's worth of bodies, in fewer rows to build quickly).
+    const body = { id: 'x', note: 'n'.repeat(40_000) };
+    store.db.transaction(() => {
+      for (let i = 0; i < 1000; i++) store.enqueue('event', { ...body, id: `e${i}` }, NOW);
+    })();
+    const expected = counted(store);
+    store.close();
+    expect(expected.bytes).toBeGreaterThan(40_000_000);
+    // Bytes this thread read through read()/pread() (SQLite reads its file that way), page cache
+    // or not.
+    const readSoFar = () => {
+      const io = readFileSync('/proc/thread-self/io', 'utf8');
+      return Number(/^rchar: (\d+)$/m.exec(io)![1]);
+    };
+    // The check is sound: reading the file's bodies shows up in the counter.
+    const probe = readSoFar();
+    const fd = openSync(file, 'r');
+    const buf = Buffer.alloc(1 << 20);
+    let got = 0;
+    for (let r; (r = readSync(fd, buf)) > 0;) got += r;
+    closeSync(fd);
+    expect(readSoFar() - probe).toBeGreaterThanOrEqual(got);
+    expect(got).toBeGreaterThan(40_000_000);
+
+    const start = readSoFar();
+    store = new GatewayStore(file);
+    const read = readSoFar() - start;
+    try {
+      expect(held(store)).toEqual(expected);
+      expect(read).toBeLessThan(2_000_000);
+    } finally {
+      store.close();
+    }
+  });
+});
