@@ -223,7 +223,8 @@ export class TipEngine {
    * The raw readings the rules see, series by series: the last `windowHours` of every series and,
    * for the weather metrics of the devices whose kit measures them, `weatherHours` (the disease
    * rules judge days). Each series is one range of the primary key (device, metric, time), with a
-   * turn of the event loop before it.
+   * turn of the event loop before it; the store keeps each between evaluations and reads on from
+   * where the last one ended.
    */
   private async window(m: Manifest, now: number): Promise<SeriesColumns[]> {
     const windowFrom = now - this.opts.windowHours * HOUR;
@@ -237,13 +238,19 @@ export class TipEngine {
       }),
     );
     const out: SeriesColumns[] = [];
+    const read = new Map<string, Set<string>>();
     for (const { device, metric } of this.store.seriesKeys()) {
       await turn();
       if (this.stopped) return out;
       const from = weather.has(`${device}\u0000${metric}`) ? weatherFrom : windowFrom;
       const s = this.store.seriesColumns(device, metric, from, now + FUTURE_TOLERANCE_MS);
       if (s) out.push(s);
+      let metrics = read.get(device);
+      if (!metrics) read.set(device, (metrics = new Set()));
+      metrics.add(metric);
     }
+    // The store keeps what was read for the next evaluation, which reads only what came since.
+    this.store.retainSeriesWindows(read);
     return out;
   }
 
