@@ -37,11 +37,35 @@ export function storeRowsArb(opts: {
 }
 
 /** A new store file each call, all in one temp directory removed by `cleanUp`. */
-export function tempStores(prefix: string): { newStore: () => GatewayStore; cleanUp: () => void } {
+export function tempStores(prefix: string): {
+  newStore: () => GatewayStore;
+  newFile: () => string;
+  cleanUp: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   let n = 0;
+  const newFile = () => join(dir, `g${n++}.db`);
   return {
-    newStore: () => new GatewayStore(join(dir, `g${n++}.db`)),
+    newStore: () => new GatewayStore(newFile()),
+    newFile,
     cleanUp: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** The outbox's size as its rows give it (UTF-8 bytes of the bodies, rows): what the totals must be. */
+export const outboxCounted = (store: GatewayStore) =>
+  store.db
+    .prepare('SELECT COALESCE(SUM(octet_length(body)), 0) AS bytes, COUNT(*) AS rows FROM outbox')
+    .get() as { bytes: number; rows: number };
+
+/** Readings of a few devices and metrics queued for the server, dated in the 8 hours before `now`. */
+export const queuedReadingsArb = (now: number, maxLength: number) =>
+  fc.array(
+    fc.record({
+      device: fc.constantFrom('soil-1', 'soil-2', 'ws-1'),
+      metric: fc.constantFrom('soil_vwc', 'air_temperature'),
+      time: fc.integer({ min: now - 8 * 3_600_000, max: now }),
+      value: fc.double({ min: -10, max: 40, noNaN: true }),
+    }),
+    { minLength: 1, maxLength },
+  );

@@ -2,45 +2,24 @@
 // chunk after chunk, instead of recounting every body after each (a full read of the outbox).
 // Whatever the outbox holds, the counts it decides by are the table's, at every step; documents
 // and the batch in flight are never touched.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { GatewayStore } from '../../gateway/store.ts';
 import { enforceBacklogBudget } from '../../gateway/backlog.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
+import { outboxCounted, queuedReadingsArb, tempStores } from '../helpers/store-rows.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hatake-store-backlog-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const newStore = () => new GatewayStore(join(dir, `g${n++}.db`));
+const { newStore, newFile, cleanUp } = tempStores('hatake-store-backlog-');
+afterAll(cleanUp);
 
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-12-04T06:00:00Z');
-
-/** The table's own figures. */
-const counted = (store: GatewayStore) =>
-  store.db
-    .prepare('SELECT COALESCE(SUM(octet_length(body)), 0) AS bytes, COUNT(*) AS rows FROM outbox')
-    .get() as {
-    bytes: number;
-    rows: number;
-  };
 
 const batch = fc.record({
   kind: fc.constantFrom('reading', 'reading', 'reading', 'aggregate', 'event'),
   // How long ago it was queued.
   age: fc.integer({ min: 0, max: 6 * HOUR }),
-  rows: fc.array(
-    fc.record({
-      device: fc.constantFrom('soil-1', 'soil-2', 'ws-1'),
-      metric: fc.constantFrom('soil_vwc', 'air_temperature'),
-      time: fc.integer({ min: NOW - 8 * HOUR, max: NOW }),
-      value: fc.double({ min: -10, max: 40, noNaN: true }),
-    }),
-    { minLength: 1, maxLength: 30 },
-  ),
+  rows: queuedReadingsArb(NOW, 30),
 });
 
 describe('the backlog budget’s counts', () => {
@@ -89,14 +68,14 @@ describe('the backlog budget’s counts', () => {
               .prepare('SELECT seq, body FROM outbox WHERE seq IN (SELECT value FROM json_each(?))')
               .all(JSON.stringify(store.inFlightSeqs));
             const events = store.db.prepare("SELECT seq, body FROM outbox WHERE kind = 'event'").all();
-            expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(counted(store));
+            expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(outboxCounted(store));
             // Every figure the budget decides by is the table's: checked at each step.
             const changed = store.outboxChanged.bind(store);
             let steps = 0;
             store.outboxChanged = (bytes, rows) => {
               changed(bytes, rows);
               steps++;
-              expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(counted(store));
+              expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(outboxCounted(store));
             };
             // The budget never reads every body to count them (a full recount), and reloads the
             // database's totals once at the end.
@@ -113,7 +92,7 @@ describe('the backlog budget’s counts', () => {
             const done = enforceBacklogBudget(store, { maxBytes, aggregateAfterMs: HOUR }, NOW, chunk);
             // The counts kept in step are the table's (the one reload at the end changes nothing).
             const kept = { bytes: store.outboxBytes, rows: store.outboxDepth() };
-            expect(kept).toEqual(counted(store));
+            expect(kept).toEqual(outboxCounted(store));
             const acted = done.aggregatedReadings + done.droppedAggregates + done.droppedReadings > 0;
             expect(reloads).toBe(acted ? 1 : 0);
             if (acted) expect(steps).toBeGreaterThan(0);
@@ -153,7 +132,7 @@ describe('the backlog budget’s counts', () => {
   });
 
   it('are the table’s again after the gateway restarts (the status page’s backlog, the metrics)', () => {
-    const file = join(dir, `g${n++}.db`);
+    const file = newFile();
     let store = new GatewayStore(file);
     const readings: Reading[] = Array.from({ length: 25 }, (_, i) => ({
       device: 'soil-1',
@@ -165,7 +144,7 @@ describe('the backlog budget’s counts', () => {
     }));
     store.commit(readings, [], NOW);
     store.enqueue('event', { id: 'e-1', type: 'device_silent', time: NOW }, NOW);
-    const before = counted(store);
+    const before = outboxCounted(store);
     expect(before.rows).toBe(26);
     expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(before);
     store.close();
@@ -174,7 +153,7 @@ describe('the backlog budget’s counts', () => {
       expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(before);
       // And in step from there: the server acknowledges ten rows.
       store.deleteOutbox(store.peekOutbox(10).map((r) => r.seq));
-      expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(counted(store));
+      expect({ bytes: store.outboxBytes, rows: store.outboxDepth() }).toEqual(outboxCounted(store));
       expect(store.outboxDepth()).toBe(16);
     } finally {
       store.close();

@@ -4,28 +4,20 @@
 // committed, documents queued (Japanese and emoji included), a transaction rolled back, batches
 // acknowledged or refused, the budget aggregating and dropping, a restart, an upgrade from a file
 // that had no totals — they are the table's own sums.
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { GatewayStore } from '../../gateway/store.ts';
 import { enforceBacklogBudget } from '../../gateway/backlog.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
+import { outboxCounted, queuedReadingsArb, tempStores } from '../helpers/store-rows.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hatake-outbox-totals-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const newFile = () => join(dir, `g${n++}.db`);
+const { newFile, cleanUp } = tempStores('hatake-outbox-totals-');
+afterAll(cleanUp);
 
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-12-04T06:00:00Z');
 
-/** The table's own figures, in the units the totals use. */
-const counted = (store: GatewayStore) =>
-  store.db
-    .prepare('SELECT COALESCE(SUM(octet_length(body)), 0) AS bytes, COUNT(*) AS rows FROM outbox')
-    .get() as { bytes: number; rows: number };
 const held = (store: GatewayStore) => ({ bytes: store.outboxBytes, rows: store.outboxDepth() });
 
 const text = fc.constantFrom('水位が低い', 'frost ❄️ 🥶', 'ok', '追肥 2.5 kg/10a', '𠮷野家');
@@ -34,15 +26,7 @@ const op = fc.oneof(
     op: fc.constant('readings' as const),
     age: fc.integer({ min: 0, max: 6 * HOUR }),
     unit: fc.constantFrom('%', '°C', 'µS/cm', 'm³'),
-    rows: fc.array(
-      fc.record({
-        device: fc.constantFrom('soil-1', 'soil-2', 'ws-1'),
-        metric: fc.constantFrom('soil_vwc', 'air_temperature'),
-        time: fc.integer({ min: NOW - 8 * HOUR, max: NOW }),
-        value: fc.double({ min: -10, max: 40, noNaN: true }),
-      }),
-      { minLength: 1, maxLength: 40 },
-    ),
+    rows: queuedReadingsArb(NOW, 40),
   }),
   fc.record({ op: fc.constant('document' as const), text, many: fc.integer({ min: 1, max: 5 }) }),
   fc.record({ op: fc.constant('rolled back' as const), text }),
@@ -104,11 +88,11 @@ describe('the outbox totals', () => {
                 store = new GatewayStore(file);
                 break;
             }
-            expect(held(store)).toEqual(counted(store));
+            expect(held(store)).toEqual(outboxCounted(store));
           }
           store.close();
           store = new GatewayStore(file);
-          expect(held(store)).toEqual(counted(store));
+          expect(held(store)).toEqual(outboxCounted(store));
         } finally {
           store.close();
         }
@@ -133,7 +117,7 @@ describe('the outbox totals', () => {
       NOW,
     );
     store.enqueue('tip', { text: '中干しの時期です 🌾' }, NOW);
-    const before = counted(store);
+    const before = outboxCounted(store);
     // The file as the previous version left it: no totals table, one migration behind.
     const version = store.db.pragma('user_version', { simple: true }) as number;
     store.db.exec('DROP TABLE outbox_total');
@@ -157,7 +141,7 @@ describe('the outbox totals', () => {
     store.db.transaction(() => {
       for (let i = 0; i < 1000; i++) store.enqueue('event', { ...body, id: `e${i}` }, NOW);
     })();
-    const expected = counted(store);
+    const expected = outboxCounted(store);
     store.close();
     expect(expected.bytes).toBeGreaterThan(40_000_000);
     // Bytes this thread read through read()/pread() (SQLite reads its file that way), page cache

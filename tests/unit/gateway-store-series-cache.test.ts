@@ -3,19 +3,15 @@
 // inside the window, resends, readings dated minutes ahead, roll-ups reaching into the window,
 // the clock going back — a read gives exactly what a fresh read of the file gives. And it is
 // kept: a read after a minute's new readings reads those readings, not the window again.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { GatewayStore, type SeriesColumns } from '../../gateway/store.ts';
+import type { GatewayStore, SeriesColumns } from '../../gateway/store.ts';
 import { SeriesCache } from '../../gateway/series-cache.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
+import { tempStores } from '../helpers/store-rows.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hatake-series-cache-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const newStore = () => new GatewayStore(join(dir, `g${n++}.db`));
+const { newStore, cleanUp } = tempStores('hatake-series-cache-');
+afterAll(cleanUp);
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
