@@ -167,11 +167,21 @@ interface DailyTemperatureMemo {
   endDay: number;
   /** The UTC time `endDay` starts at: a reading before it changes a kept day. */
   endUtc: number;
+  /** The zone's offset from UTC the days are local to. */
+  offsetMs: number;
   rows: DailyTemperatureRow[];
+  /** Kept days the store changed since they were read (a late reading, a roll-up): read again. */
+  stale: Set<number>;
 }
+
+/** Stale kept days read again one by one at most; past this many the memo is read whole. */
+const STALE_DAYS_READ_ALONE = 7;
 
 /** Daily temperature memos kept (a key each: stations and zone; the gateway asks with one or two). */
 const DAILY_MEMOS = 4;
+
+/** The date (YYYY-MM-DD) of a local day number (days since the epoch in the zone). */
+const dateOfDay = (day: number): string => new Date(day * DAY).toISOString().slice(0, 10);
 
 /** One local day of air temperature (°C), as `GatewayStore.dailyTemperatures` gives it. */
 export interface DailyTemperatureRow {
@@ -464,7 +474,7 @@ export class GatewayStore {
       let s = q.firstHourly.get() as { device: string; metric: string } | undefined;
       while (s) {
         const n = q.dropHourly.run(s.device, s.metric, cutoff).changes;
-        if (n > 0 && s.metric === 'air_temperature') this.noteDailyChange(s.device, -Infinity);
+        if (n > 0 && s.metric === 'air_temperature') this.noteDailyChange(s.device, -Infinity, cutoff);
         dropped += n;
         s = q.nextHourly.get(s.device, s.metric) as { device: string; metric: string } | undefined;
       }
@@ -530,7 +540,10 @@ export class GatewayStore {
           count: number;
         };
         if (g.count === 0) continue; // a series with nothing in this hour
-        if (series.metric === 'air_temperature') this.noteDailyChange(series.device, plan.hour);
+        // The hour's readings leave their days for its aggregate, counted on the day of its start
+        // (two days, where the zone's midnight falls inside an hour).
+        if (series.metric === 'air_temperature')
+          this.noteDailyChange(series.device, plan.hour, plan.hour + HOUR - 1);
         result.rolled += q.del.run(series.device, series.metric, plan.hour, end).changes;
         this.seriesCache.changed(series.device, series.metric, plan.hour, end - 1);
         q.upsert.run(series.device, series.metric, plan.hour, g.unit, g.min, g.max, g.sum, g.count);
@@ -573,9 +586,12 @@ export class GatewayStore {
     // day d starts at d × DAY − offsetMs UTC) are kept between calls: months of raw readings of
     // every station (0.7 s for 10 stations × 90 days at one a minute, measured) are read once, not at every
     // evaluation of the rules. `from`'s day and the last two are read every time. A kept day
-    // changes only through this store — a reading committed for it, a roll-up or a deletion of its
-    // aggregates — and each of those drops the memo (noteDailyChange). Reading times are whole
-    // milliseconds (the protocol's), so `time > start − 1` is `time >= start`.
+    // changes only through this store — a reading committed for it, a roll-up of one of its hours,
+    // a deletion of aggregates — and each of those marks the days it touched stale (a deletion of
+    // aggregates, rare, drops the memo), which the next call reads again, one day each: a station's
+    // hour passing the raw retention is rolled up every hour, and the whole memo read again for it
+    // held the event loop for 0.6 s each time (10 stations, 90 days; a Pi several times that).
+    // Reading times are whole milliseconds (the protocol's), so `time > start − 1` is `time >= start`.
     const firstDay = Math.floor((from + offsetMs) / DAY) + 1;
     const endDay = Math.floor((now + offsetMs) / DAY) - 1;
     if (endDay <= firstDay) return read(from, hourFrom);
@@ -583,19 +599,34 @@ export class GatewayStore {
     const endUtc = endDay * DAY - offsetMs;
     const key = `${offsetMs}\u0000${devices.join('\u0000')}`;
     let memo = this.dailyMemos.get(key);
-    if (!memo || memo.firstDay > firstDay || memo.endDay !== endDay) {
+    if (
+      !memo ||
+      memo.firstDay > firstDay ||
+      memo.endDay !== endDay ||
+      memo.stale.size > STALE_DAYS_READ_ALONE
+    ) {
       memo = {
         stations: new Set(devices),
         firstDay,
         endDay,
         endUtc,
+        offsetMs,
         rows: read(firstUtc - 1, firstUtc, endUtc),
+        stale: new Set(),
       };
       this.dailyMemos.delete(key);
       if (this.dailyMemos.size >= DAILY_MEMOS) this.dailyMemos.delete(this.dailyMemos.keys().next().value!);
       this.dailyMemos.set(key, memo);
     }
-    const firstDate = new Date(firstDay * DAY).toISOString().slice(0, 10);
+    for (const day of memo.stale) {
+      const start = day * DAY - offsetMs;
+      const date = dateOfDay(day);
+      const kept = memo.rows.filter((r) => r.date !== date);
+      kept.push(...read(start - 1, start, start + DAY));
+      memo.rows = kept.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+    }
+    memo.stale.clear();
+    const firstDate = dateOfDay(firstDay);
     return [
       ...read(from, hourFrom, firstUtc),
       ...memo.rows.filter((r) => r.date >= firstDate),
@@ -609,12 +640,21 @@ export class GatewayStore {
   readonly seriesCache = new SeriesCache((d, m, from, to) => this.readSeriesColumns(d, m, from, to));
 
   /**
-   * A station's air temperature before `time` changed (a reading committed, rolled up or an
-   * aggregate deleted): the kept days it may touch are dropped.
+   * A station's air temperature in [from, to] changed (a reading committed, an hour rolled up);
+   * `from` −Infinity: aggregates deleted, anything before `to` may have. The kept days it touches
+   * are marked stale (or the memo dropped, for a deletion).
    */
-  private noteDailyChange(device: string, time: number): void {
-    for (const [key, memo] of this.dailyMemos)
-      if (time < memo.endUtc && memo.stations.has(device)) this.dailyMemos.delete(key);
+  private noteDailyChange(device: string, from: number, to = from): void {
+    for (const [key, memo] of this.dailyMemos) {
+      if (from >= memo.endUtc || !memo.stations.has(device)) continue;
+      if (from === -Infinity) {
+        this.dailyMemos.delete(key);
+        continue;
+      }
+      const first = Math.max(memo.firstDay, Math.floor((from + memo.offsetMs) / DAY));
+      const last = Math.min(memo.endDay - 1, Math.floor((to + memo.offsetMs) / DAY));
+      for (let d = first; d <= last && memo.stale.size <= STALE_DAYS_READ_ALONE; d++) memo.stale.add(d);
+    }
   }
 
   hourly(

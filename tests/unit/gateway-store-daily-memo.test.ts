@@ -152,6 +152,41 @@ describe('the daily temperatures kept between calls', () => {
     store.close();
   });
 
+  it('read again only the days a change touched: an hourly roll-up or a late reading is one day, not months', () => {
+    const store = newStore();
+    const now = BASE + 12 * HOUR;
+    const JST = 9 * HOUR;
+    const from = BASE - 30 * DAY;
+    const rs: Reading[] = [];
+    for (let t = from + HOUR; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
+    store.commit(rs, [], now);
+    const dayA = BASE - 20 * DAY; // 09:00 JST
+    const dayB = BASE - 10 * DAY;
+    // The raw retention has reached dayA's hour: everything before it is rolled up already.
+    store.rollUp(dayA, 0);
+    const ask = () => store.dailyTemperatures(['ws-1'], from, JST, now);
+    const first = ask();
+    expect(first).toHaveLength(31);
+    // Behind the store's back, two kept days change (nothing the gateway does, so unseen)…
+    store.db
+      .prepare("UPDATE readings SET value = 30 WHERE device = 'ws-1' AND time IN (?, ?)")
+      .run(dayA, dayB);
+    expect(ask()).toEqual(first);
+    // …then the hour holding the first is rolled up (raw retention reached it, as every hour on a
+    // farm): that day is read again, the other kept days are not.
+    expect(store.rollUpOldest(dayA + HOUR, { budgetMs: Infinity }).rolled).toBe(1);
+    const after = ask();
+    const on = (rows: typeof first, t: number) =>
+      rows.find((d) => d.date === new Date(t + JST).toISOString().slice(0, 10))!;
+    expect(on(after, dayA).tmax).toBe(30);
+    expect(on(after, dayB).tmax).toBe(10);
+    // A late reading of the second day: that day, again alone.
+    store.commit([reading('ws-1', 'air_temperature', dayB + 60_000, 12)], [], now);
+    expect(on(ask(), dayB).tmax).toBe(30);
+    expect(ask()).toEqual(plain(store, ['ws-1'], from, JST));
+    store.close();
+  });
+
   it('read the kept days along the primary keys too', () => {
     const store = newStore();
     const plan = (
