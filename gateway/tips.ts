@@ -163,9 +163,9 @@ export class TipEngine {
         this.opts.timeZone,
         this.store.documents<FieldStageDoc>('stage').map((d) => d.body),
       );
-      // Each of these reads is a block of its own (the daily extremes fill their memo on a first
-      // run): a turn of the event loop between them, and before the rules.
-      const dailyTemperatures = this.dailyTemperatures(m, now);
+      // Each of these reads is a block of its own (the daily extremes fill their memo a week per
+      // turn on a first run): a turn of the event loop between them, and before the rules.
+      const dailyTemperatures = await this.dailyTemperatures(m, now);
       await turn();
       const zoneIndex = this.zoneIndex(m, now);
       await turn();
@@ -267,16 +267,20 @@ export class TipEngine {
       .map(({ grid: _grid, ...p }) => p);
   }
 
-  /** Daily minimum and maximum air temperature per local day, for the days before the window. */
-  private dailyTemperatures(m: Manifest, now: number): DailyTemperature[] {
-    return this.store
-      .dailyTemperatures(
-        airTemperatureDevices(m, this.catalogue),
-        now - 200 * 24 * HOUR,
-        offsetMs(this.opts.timeZone, now),
-        now,
-      )
-      .map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
+  /**
+   * Daily minimum and maximum air temperature per local day, for the days before the window. The
+   * days the store keeps are read first, a week per turn of the event loop (months of every
+   * station's readings after a start).
+   */
+  private async dailyTemperatures(m: Manifest, now: number): Promise<DailyTemperature[]> {
+    const args = [
+      airTemperatureDevices(m, this.catalogue),
+      now - 200 * 24 * HOUR,
+      offsetMs(this.opts.timeZone, now),
+      now,
+    ] as const;
+    await this.store.keepDailyTemperatures(...args, turn);
+    return this.store.dailyTemperatures(...args).map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
   }
 
   stop(): void {

@@ -32,7 +32,7 @@ const reading = (device: string, metric: string, time: number, value: number): R
   ({ device, metric, time, value, unit: '°C', flags: [] }) as Reading;
 
 // Quarter hours, so readings fall on both sides of the midnights of every zone.
-const time = fc.integer({ min: -6 * 96, max: 2 * 96 }).map((k) => BASE + k * 15 * 60_000);
+const time = fc.integer({ min: -16 * 96, max: 2 * 96 }).map((k) => BASE + k * 15 * 60_000);
 const op = fc.oneof(
   {
     weight: 4,
@@ -62,47 +62,90 @@ const op = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('ask' as const),
       // A few of each, so later questions find what earlier ones kept.
-      from: fc.constantFrom(BASE - 7 * DAY, BASE - 4 * DAY - 7 * HOUR, BASE - 2 * DAY + 1),
+      from: fc.constantFrom(BASE - 16 * DAY, BASE - 7 * DAY, BASE - 4 * DAY - 7 * HOUR, BASE - 2 * DAY + 1),
       now: fc.constantFrom(BASE + 13 * HOUR, BASE + 2 * DAY),
+      // The kept days read beforehand, a week a turn, with the next changes made between turns.
+      keep: fc.boolean(),
     }),
   },
 );
 
 describe('the daily temperatures kept between calls', () => {
-  it('are the plain query’s answer after any commits, roll-ups and deletions', () => {
-    fc.assert(
-      fc.property(
+  it('are the plain query’s answer after any commits, roll-ups and deletions', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(op, { minLength: 1, maxLength: 25 }),
         fc.constantFrom(...OFFSETS),
         fc.constantFrom(['ws-1'], ['ws-1', 'ws-2'], ['ws-2', 'soil-1']),
-        (ops, offset, devices) => {
+        async (ops, offset, devices) => {
           const store = newStore();
+          let i = 0;
+          /** Makes the next change, if the next op is one (false for a question). */
+          const change = (): boolean => {
+            const o = ops[i];
+            if (!o || o.op === 'ask') return false;
+            i++;
+            if (o.op === 'commit')
+              store.commit(
+                o.rows.map((r) => reading(r.device, r.metric, r.time, r.value)),
+                [],
+                BASE,
+              );
+            else if (o.op === 'rollUp') store.rollUp(o.before, 0);
+            else store.dropHourlyBefore(o.before);
+            return true;
+          };
           try {
-            for (const o of ops) {
-              if (o.op === 'commit')
-                store.commit(
-                  o.rows.map((r) => reading(r.device, r.metric, r.time, r.value)),
-                  [],
-                  BASE,
-                );
-              else if (o.op === 'rollUp') store.rollUp(o.before, 0);
-              else if (o.op === 'dropHourly') store.dropHourlyBefore(o.before);
-              else {
-                const got = store.dailyTemperatures(devices, o.from, offset, o.now);
-                expect(got).toEqual(plain(store, devices, o.from, offset));
-                // Asked again a little later (the memo now in use): the same.
-                expect(store.dailyTemperatures(devices, o.from + HOUR, offset, o.now)).toEqual(
-                  plain(store, devices, o.from + HOUR, offset),
-                );
-              }
+            while (i < ops.length) {
+              if (change()) continue;
+              const o = ops[i++]!;
+              if (o.op !== 'ask') continue;
+              if (o.keep)
+                await store.keepDailyTemperatures(devices, o.from, offset, o.now, async () => {
+                  change();
+                });
+              const got = store.dailyTemperatures(devices, o.from, offset, o.now);
+              expect(got).toEqual(plain(store, devices, o.from, offset));
+              // Asked again a little later (the memo now in use): the same.
+              expect(store.dailyTemperatures(devices, o.from + HOUR, offset, o.now)).toEqual(
+                plain(store, devices, o.from + HOUR, offset),
+              );
             }
           } finally {
             store.close();
           }
         },
       ),
-      { numRuns: 100 },
+      { numRuns: 150 },
     );
+  });
+
+  it('are read beforehand a week per turn, and not again while kept', async () => {
+    const store = newStore();
+    const now = BASE + 12 * HOUR;
+    const JST = 9 * HOUR;
+    const from = BASE - 40 * DAY;
+    const rs: Reading[] = [];
+    for (let t = from; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
+    store.commit(rs, [], now);
+    let turns = 0;
+    const turn = async () => {
+      turns++;
+    };
+    await store.keepDailyTemperatures(['ws-1'], from, JST, now, turn);
+    // The kept days: from's next day up to the day before yesterday, 38 days: 6 reads, 5 turns between.
+    expect(turns).toBe(5);
+    // Behind the store's back: a kept day changes, unseen, so the days were read beforehand.
+    store.db
+      .prepare("UPDATE readings SET value = 30 WHERE device = 'ws-1' AND time = ?")
+      .run(BASE - 20 * DAY);
+    const answer = store.dailyTemperatures(['ws-1'], from, JST, now);
+    expect(answer.map((d) => d.tmax)).not.toContain(30);
+    expect(answer).toHaveLength(41);
+    // Kept: asked again beforehand, nothing is read.
+    await store.keepDailyTemperatures(['ws-1'], from, JST, now, turn);
+    expect(turns).toBe(5);
+    store.close();
   });
 
   it('are read once: a kept day is not read again until the store changes it', () => {
