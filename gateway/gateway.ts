@@ -29,7 +29,7 @@ import { EventLog } from './events.ts';
 import { Maintenance } from './maintenance.ts';
 import { startGatewayHttp, type GatewayStatus, type HealthProblem } from './http.ts';
 import type { ExternalBroker } from './external.ts';
-import { TipEngine, airTemperatureDevices } from './tips.ts';
+import { TipEngine, airTemperatureDevices, turn } from './tips.ts';
 import { scoutCellRows } from '../edge/imagery/scout-cells.ts';
 import { offsetMs } from '../edge/rules/local-time.ts';
 import { GatewayRecommender } from './recommender.ts';
@@ -439,7 +439,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.manifest,
       this.config.id,
       r.zones,
-      this.dailyMeanTemperatures(this.now()),
+      await this.dailyMeanTemperatures(this.now()),
       this.now(),
     );
     for (const rec of recs) this.store.enqueue('recommendation', rec, now);
@@ -474,15 +474,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
-  /** Daily mean air temperature (the farm's local days, the last year) from its weather stations. */
-  private dailyMeanTemperatures(now: number): Map<string, number> {
-    const rows = this.store.dailyTemperatures(
+  /**
+   * Daily mean air temperature (the farm's local days, the last year) from its weather stations,
+   * the kept days read beforehand a week per turn of the event loop.
+   */
+  private async dailyMeanTemperatures(now: number): Promise<Map<string, number>> {
+    const args = [
       airTemperatureDevices(this.manifest, this.catalogue),
       now - 366 * 86_400_000,
       offsetMs(this.manifest.farm.timezone ?? 'Asia/Tokyo', now),
       now,
-    );
-    return new Map(rows.map((r) => [r.date, r.mean]));
+    ] as const;
+    await this.store.keepDailyTemperatures(...args, turn);
+    return new Map(this.store.dailyTemperatures(...args).map((r) => [r.date, r.mean]));
   }
 
   /** The devices of the current manifest, by id. */
@@ -822,7 +826,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // is committed too (its PUBACK is lost, the device resends, the duplicate is not stored).
     this.broker?.stopAccepting();
     await this.ingest?.drain();
-    await new Promise((resolve) => setImmediate(resolve));
+    await turn();
     await this.broker?.stop();
     await this.external?.stop();
     await this.ingest?.drain();

@@ -291,7 +291,7 @@ export class TipEngine {
 }
 
 /** One turn of the event loop: what is waiting (MQTT, HTTP, commits) runs before the next read. */
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** What the server is told when a live tip's condition cleared. */
 export const tipClearedItem = (c: TipEnded): TipCleared => ({ id: c.tipId, dedupKey: c.key, at: c.at });
