@@ -116,6 +116,7 @@ export class Maintenance {
     this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());
     this.d.metrics.outboxBytes.set(this.d.store.outboxBytes);
     this.d.metrics.outboxBudget.set(this.d.config.sync.maxOutboxBytes);
+    this.d.metrics.rulesWindow.set(this.d.store.seriesCache.heldRows);
   }
 
   /**

@@ -75,6 +75,11 @@ export class GatewayMetrics {
     help: 'The outbox size past which old readings become hourly aggregates, then the oldest are dropped (sync.maxOutboxMB)',
     registers: [this.registry],
   });
+  readonly rulesWindow = new Gauge({
+    name: 'hatake_gateway_rules_window_readings',
+    help: "Raw readings of the rules' window kept in memory between tip evaluations (about 24 bytes each)",
+    registers: [this.registry],
+  });
   readonly devices = new Gauge({
     name: 'hatake_gateway_devices',
     help: 'Devices by state',

@@ -77,6 +77,8 @@ describe('gateway status page', () => {
   });
 
   it('exposes Prometheus metrics with messages, rejections, ingest latency, queue depths, disk and devices', async () => {
+    // An evaluation of the rules keeps their window of readings (reported beside the rest).
+    await stack.gateway.tips.run();
     stack.gateway.maintenance.run(Date.now());
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toMatch(/^hatake_gateway_messages_total 2$/m);
@@ -92,6 +94,8 @@ describe('gateway status page', () => {
     expect(gauge('hatake_gateway_outbox_bytes')).toBeGreaterThan(0);
     expect(gauge('hatake_gateway_outbox_budget_bytes')).toBe(512 * 2 ** 20);
     expect(gauge('hatake_gateway_db_budget_bytes')).toBe(2048 * 2 ** 20);
+    expect(gauge('hatake_gateway_rules_window_readings')).toBe(2);
+    expect(stack.gateway.store.seriesCache.heldRows).toBe(2);
     expect(text).not.toContain('outbox_bytes"');
     // All well: no health problem, so the gauge has no series.
     expect(text).toMatch(/^# TYPE hatake_gateway_health_problems gauge$/m);
