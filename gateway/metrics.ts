@@ -77,7 +77,7 @@ export class GatewayMetrics {
   });
   readonly rulesWindow = new Gauge({
     name: 'hatake_gateway_rules_window_readings',
-    help: "Raw readings of the rules' window kept in memory between tip evaluations (about 24 bytes each)",
+    help: "Raw readings of the rules' window kept in memory between tip evaluations (24–36 bytes each)",
     registers: [this.registry],
   });
   readonly devices = new Gauge({

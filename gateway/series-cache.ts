@@ -28,8 +28,12 @@ interface Kept {
   columns: SeriesColumns;
 }
 
-/** Readings kept at most (about 24 bytes each: two numbers and a flag); past it, series are read each time. */
-export const SERIES_CACHE_MAX_ROWS = 3_000_000;
+/**
+ * Readings kept at most: 24 bytes each (two numbers and a flag) as read, up to ~36 as the columns
+ * grow by appending, so at most ~70 MB (the gateway's unit allows 300 MB); past it, series are
+ * read each time. 50 devices at one reading a minute keep about 1.5 M.
+ */
+export const SERIES_CACHE_MAX_ROWS = 2_000_000;
 
 export class SeriesCache {
   private readonly kept = new Map<string, Map<string, Kept>>();

@@ -174,6 +174,10 @@ interface DailyTemperatureMemo {
   stale: Set<number>;
   /** False while keepDailyTemperatures is still reading its days. */
   complete: boolean;
+  /** The day before which the days are read (`endDay` once complete). */
+  readTo: number;
+  /** Set while keepDailyTemperatures reads the days, settled when it stops. */
+  filling?: Promise<void>;
 }
 
 /** The days a dailyTemperatures call keeps, and its memo's key; undefined when it keeps none. */
@@ -361,11 +365,13 @@ export class GatewayStore {
   inFlightSeqs: readonly number[] = [];
   private outboxRows = 0;
   private readonly addOutboxTotal;
+  private readonly readOutboxTotal;
 
   constructor(file: string) {
     this.file = file;
     this.db = openDatabase(file, MIGRATIONS);
     this.addOutboxTotal = this.db.prepare(OUTBOX_TOTAL_ADD_SQL);
+    this.readOutboxTotal = this.db.prepare('SELECT bytes, rows FROM outbox_total WHERE id = 0');
     // Both counts as the database keeps them (the row count too: the status page's backlog, the
     // metrics and the server's view of it read it, and were 0 after every restart until the outbox
     // emptied).
@@ -628,6 +634,7 @@ export class GatewayStore {
     if (!memo || !serves(memo, plan)) {
       memo = this.newDailyMemo(devices, offsetMs, plan);
       memo.rows = read(firstUtc - 1, firstUtc, endUtc);
+      memo.readTo = plan.endDay;
       memo.complete = true;
     }
     for (const day of memo.stale) {
@@ -661,18 +668,40 @@ export class GatewayStore {
   ): Promise<void> {
     const plan = devices.length === 0 ? undefined : dailyPlan(devices, from, offsetMs, now);
     if (!plan) return;
-    const kept = this.dailyMemos.get(plan.key);
-    if (kept && serves(kept, plan)) return;
-    const memo = this.newDailyMemo(devices, offsetMs, plan);
-    for (let day = plan.firstDay; day < plan.endDay; day += DAILY_CHUNK_DAYS) {
-      if (day > plan.firstDay) {
+    // Two callers share a memo (the rules' 200 days, the recommender's year): one whose days a
+    // fill under way covers waits for it; a fill replaced by a wider one is waited for in turn.
+    for (let tries = 0; tries < 4; tries++) {
+      const kept = this.dailyMemos.get(plan.key);
+      if (kept && serves(kept, plan)) return;
+      if (kept?.filling && kept.firstDay <= plan.firstDay && kept.endDay === plan.endDay) {
+        await kept.filling;
+        continue;
+      }
+      const memo = this.newDailyMemo(devices, offsetMs, plan);
+      memo.filling = this.fillDailyMemo(memo, plan.key, devices, offsetMs, turn).finally(() => {
+        memo.filling = undefined;
+      });
+      await memo.filling;
+    }
+  }
+
+  /** Reads a new memo's days a chunk per turn; stops if the memo is replaced or dropped meanwhile. */
+  private async fillDailyMemo(
+    memo: DailyTemperatureMemo,
+    key: string,
+    devices: readonly string[],
+    offsetMs: number,
+    turn: () => Promise<void>,
+  ): Promise<void> {
+    for (let day = memo.firstDay; day < memo.endDay; day += DAILY_CHUNK_DAYS) {
+      if (day > memo.firstDay) {
         await turn();
-        // Replaced by a call that could not wait, or dropped by a deletion of aggregates.
-        if (this.dailyMemos.get(plan.key) !== memo) return;
+        if (this.dailyMemos.get(key) !== memo) return;
       }
       const start = day * DAY - offsetMs;
-      const end = Math.min(day + DAILY_CHUNK_DAYS, plan.endDay) * DAY - offsetMs;
-      memo.rows.push(...this.readDailyTemperatures(devices, offsetMs, start - 1, start, end));
+      const to = Math.min(day + DAILY_CHUNK_DAYS, memo.endDay);
+      memo.rows.push(...this.readDailyTemperatures(devices, offsetMs, start - 1, start, to * DAY - offsetMs));
+      memo.readTo = to;
     }
     memo.complete = true;
   }
@@ -688,6 +717,7 @@ export class GatewayStore {
       rows: [],
       stale: new Set(),
       complete: false,
+      readTo: plan.firstDay,
     };
     this.dailyMemos.delete(plan.key);
     if (this.dailyMemos.size >= DAILY_MEMOS) this.dailyMemos.delete(this.dailyMemos.keys().next().value!);
@@ -723,18 +753,21 @@ export class GatewayStore {
 
   /**
    * A station's air temperature in [from, to] changed (a reading committed, an hour rolled up);
-   * `from` −Infinity: aggregates deleted, anything before `to` may have. The kept days it touches
-   * are marked stale (or the memo dropped, for a deletion).
+   * `from` −Infinity: aggregates of the hours before `to` deleted. The kept days it touches are
+   * marked stale (or the memo dropped, for a deletion that reaches its days).
    */
   private noteDailyChange(device: string, from: number, to = from): void {
     for (const [key, memo] of this.dailyMemos) {
       if (from >= memo.endUtc || !memo.stations.has(device)) continue;
       if (from === -Infinity) {
-        this.dailyMemos.delete(key);
+        // Aggregates of hours before `to` deleted: only a memo whose kept days reach before it
+        // (kept days read the aggregates from their first day's start) is touched.
+        if (to > memo.firstDay * DAY - memo.offsetMs) this.dailyMemos.delete(key);
         continue;
       }
       const first = Math.max(memo.firstDay, Math.floor((from + memo.offsetMs) / DAY));
-      const last = Math.min(memo.endDay - 1, Math.floor((to + memo.offsetMs) / DAY));
+      // Days not read yet (a fill under way) will be read as they are then.
+      const last = Math.min(memo.readTo - 1, Math.floor((to + memo.offsetMs) / DAY));
       for (let d = first; d <= last && memo.stale.size <= STALE_DAYS_READ_ALONE; d++) memo.stale.add(d);
     }
   }
@@ -956,8 +989,10 @@ export class GatewayStore {
 
   /** A commit's effects outside the database: the backlog's counts, devices back from silence. */
   private committed(readings: readonly Reading[], r: CommitResult, now: number): number {
-    this.outboxBytes += r.added;
-    this.outboxRows += r.fresh;
+    // The outbox's totals as the database now holds them, not `+= r.added`: a commit of the
+    // writer thread is answered later, and a reload in between (the backlog budget's) would
+    // already count it. (Closed meanwhile: an answer after close() has nothing to update.)
+    if (r.fresh > 0 && this.db.open) this.loadOutboxTotals();
     if (this.seriesCache.size > 0)
       for (const { device, metric, time } of readings) this.seriesCache.changed(device, metric, time, time);
     if (this.dailyMemos.size > 0)
@@ -999,10 +1034,7 @@ export class GatewayStore {
 
   /** Reads the outbox's totals as the database keeps them (one row). */
   loadOutboxTotals(): number {
-    const r = this.db.prepare('SELECT bytes, rows FROM outbox_total WHERE id = 0').get() as {
-      bytes: number;
-      rows: number;
-    };
+    const r = this.readOutboxTotal.get() as { bytes: number; rows: number };
     this.outboxBytes = r.bytes;
     this.outboxRows = r.rows;
     return this.outboxBytes;

@@ -230,6 +230,73 @@ describe('the daily temperatures kept between calls', () => {
     store.close();
   });
 
+  it('are not read again when aggregates older than every kept day are deleted', () => {
+    const store = newStore();
+    const now = BASE + 12 * HOUR;
+    const JST = 9 * HOUR;
+    const rs: Reading[] = [];
+    for (let t = BASE - 60 * DAY; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
+    store.commit(rs, [], now);
+    store.rollUp(BASE - 20 * DAY, 0);
+    const from = BASE - 30 * DAY;
+    const ask = () => store.dailyTemperatures(['ws-1'], from, JST, now);
+    const first = ask();
+    const kept = BASE - 10 * DAY;
+    store.db.prepare("UPDATE readings SET value = 30 WHERE device = 'ws-1' AND time = ?").run(kept);
+    // The hourly retention deletes aggregates from before the kept days: nothing kept is read again.
+    expect(store.dropHourlyBefore(from - DAY)).toBeGreaterThan(0);
+    expect(ask()).toEqual(first);
+    // A deletion that reaches the kept days drops them: all read again.
+    expect(store.dropHourlyBefore(from + 3 * DAY)).toBeGreaterThan(0);
+    const again = ask();
+    expect(again).toEqual(plain(store, ['ws-1'], from, JST));
+    expect(again.some((d) => d.tmax === 30)).toBe(true);
+    store.close();
+  });
+
+  it('are read a week at a time even when two callers fill them at once (the rules, the recommender)', async () => {
+    const now = BASE + 12 * HOUR;
+    const JST = 9 * HOUR;
+    const turn = () => new Promise<void>((r) => setImmediate(r));
+    for (const [first, second] of [
+      [BASE - 366 * DAY, BASE - 200 * DAY],
+      [BASE - 200 * DAY, BASE - 366 * DAY],
+    ] as const) {
+      const store = newStore();
+      const rs: Reading[] = [];
+      for (let t = BASE - 400 * DAY; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
+      store.commit(rs, [], now);
+      store.rollUp(BASE - 90 * DAY, 0);
+      // How many days each read of kept days spans (the block it holds the event loop for).
+      const spans: number[] = [];
+      const inner = store as unknown as {
+        readDailyTemperatures: (d: string[], o: number, raw: number, hour: number, end?: number) => unknown;
+      };
+      const read = inner.readDailyTemperatures.bind(store);
+      inner.readDailyTemperatures = (d, o, raw, hour, end) => {
+        if (end !== undefined) spans.push(Math.round((end - hour) / DAY));
+        return read(d, o, raw, hour, end);
+      };
+      const ask = async (from: number) => {
+        await store.keepDailyTemperatures(['ws-1'], from, JST, now, turn);
+        return store.dailyTemperatures(['ws-1'], from, JST, now);
+      };
+      // The second asks a turn after the first began reading.
+      const [a, b] = await Promise.all([
+        ask(first),
+        (async () => {
+          await turn();
+          return ask(second);
+        })(),
+      ]);
+      expect(a).toEqual(plain(store, ['ws-1'], first, JST));
+      expect(b).toEqual(plain(store, ['ws-1'], second, JST));
+      expect(spans.length).toBeGreaterThan(20);
+      expect(Math.max(...spans)).toBeLessThanOrEqual(7);
+      store.close();
+    }
+  });
+
   it('read the kept days along the primary keys too', () => {
     const store = newStore();
     const plan = (

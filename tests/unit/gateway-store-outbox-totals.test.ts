@@ -7,6 +7,7 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import Database from 'better-sqlite3';
 import { GatewayStore } from '../../gateway/store.ts';
 import { enforceBacklogBudget } from '../../gateway/backlog.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
@@ -99,6 +100,45 @@ describe('the outbox totals', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('stay the table’s when the budget runs between a writer-thread commit and its answer', async () => {
+    const file = newFile();
+    const store = new GatewayStore(file);
+    const rows = (device: string, n: number, t0: number): Reading[] =>
+      Array.from({ length: n }, (_, i) => ({
+        device,
+        metric: 'soil_vwc',
+        time: t0 - i * 60_000,
+        value: 30,
+        unit: '%',
+        flags: [],
+      }));
+    store.commit(rows('old', 2000, NOW - 3 * HOUR), [], NOW - 3 * HOUR); // an old backlog
+    store.startWriter();
+    // A second connection sees when the writer's transaction is in the file.
+    const spy = new Database(file, { readonly: true });
+    try {
+      const inFile = () => (spy.prepare('SELECT rows FROM outbox_total').get() as { rows: number }).rows;
+      const before = inFile();
+      const answer = store.commitAsync(rows('soil-1', 100, NOW), [], NOW);
+      // The main thread busy (as under load) while the writer commits; its answer waits.
+      const give = performance.now() + 10_000;
+      while (inFile() === before && performance.now() < give);
+      expect(inFile()).toBe(before + 100);
+      const done = enforceBacklogBudget(
+        store,
+        { maxBytes: Math.floor(store.outboxBytes * 0.8), aggregateAfterMs: HOUR },
+        NOW,
+      );
+      expect(done.aggregatedReadings).toBeGreaterThan(0);
+      await answer;
+      expect(held(store)).toEqual(outboxCounted(store));
+    } finally {
+      spy.close();
+      await store.stopWriter();
+      store.close();
+    }
   });
 
   it('are counted once when a file from before them is opened', () => {
