@@ -612,7 +612,8 @@ export class GatewayStore {
    * evaluation of the rules. `from`'s day and the last two are read every time. A kept day changes
    * only through this store — a reading committed for it, a roll-up of one of its hours, a
    * deletion of aggregates — and each of those marks the days it touched stale (a deletion of
-   * aggregates, rare, drops them all), which the next call reads again, one day each: a station's
+   * aggregates that reaches the kept days drops them all), which the next call reads again, one
+   * day each: a station's
    * hour passing the raw retention is rolled up every hour, and the whole memo read again for it
    * held the event loop for 0.6 s each time (10 stations, 90 days; a Pi several times that).
    * `keepDailyTemperatures` reads the kept days a few at a time beforehand.
@@ -865,10 +866,11 @@ export class GatewayStore {
 
   /**
    * One series' raw readings with from < time <= to in columns, times ascending (a range of the
-   * primary key), with its newest unit, read from the file; undefined when it has none there. Rows come as arrays, not
-   * objects, and the flags only as "any or none": the rules' window is a million rows on a busy
-   * farm, and objects of six properties each cost three times the read and most of the memory
-   * (measured with 50 devices at one reading a minute: 2.9 s and ~1 GB against 1.3 s).
+   * primary key), with its newest unit, read from the file; undefined when it has none there.
+   * Rows come as arrays, not objects, and the flags only as "any or none": the rules' window is a
+   * million rows on a busy farm, and objects of six properties each cost three times the read and
+   * most of the memory (measured with 50 devices at one reading a minute: 2.9 s and ~1 GB against
+   * 1.3 s).
    */
   private readSeriesColumns(
     device: string,
