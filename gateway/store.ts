@@ -952,6 +952,8 @@ export class GatewayStore {
       (e: Error) => {
         // Noted again for the next commit, as a failed commit on this thread leaves them.
         for (const [device, h] of heard) if (!this.heardBy.has(device)) this.heardBy.set(device, h);
+        // A thread that died may have done so after its COMMIT: told as if it had committed.
+        this.readingsChanged(readings);
         throw e;
       },
     );
@@ -991,15 +993,7 @@ export class GatewayStore {
 
   /** A commit's effects outside the database: the backlog's counts, devices back from silence. */
   private committed(readings: readonly Reading[], r: CommitResult, now: number): number {
-    // The outbox's totals as the database now holds them, not `+= r.added`: a commit of the
-    // writer thread is answered later, and a reload in between (the backlog budget's) would
-    // already count it. (Closed meanwhile: an answer after close() has nothing to update.)
-    if (r.fresh > 0 && this.db.open) this.loadOutboxTotals();
-    if (this.seriesCache.size > 0)
-      for (const { device, metric, time } of readings) this.seriesCache.changed(device, metric, time, time);
-    if (this.dailyMemos.size > 0)
-      for (const { device, metric, time } of readings)
-        if (metric === 'air_temperature') this.noteDailyChange(device, time);
+    if (r.fresh > 0) this.readingsChanged(readings);
     if (this.silent.size > 0) {
       let back: { device: string; since: number; lastSeen: number | null }[] | undefined;
       for (const { device } of readings) {
@@ -1011,6 +1005,22 @@ export class GatewayStore {
       if (back) this.onDeviceBack?.(back, now);
     }
     return r.fresh;
+  }
+
+  /**
+   * These readings were (or may have been) committed: the outbox's totals are read as the
+   * database now holds them, not added to (a commit of the writer thread is answered later, and a
+   * reload in between — the backlog budget's — would already count it), and what is kept of the
+   * series and days they touch is told. (Closed meanwhile: there is nothing to update.)
+   */
+  private readingsChanged(readings: readonly Reading[]): void {
+    if (!this.db.open) return;
+    this.loadOutboxTotals();
+    if (this.seriesCache.size > 0)
+      for (const { device, metric, time } of readings) this.seriesCache.changed(device, metric, time, time);
+    if (this.dailyMemos.size > 0)
+      for (const { device, metric, time } of readings)
+        if (metric === 'air_temperature') this.noteDailyChange(device, time);
   }
 
   /** Queues a document or event (not a reading) for the server. */

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { GatewayStore } from '../../gateway/store.ts';
 import { enforceBacklogBudget } from '../../gateway/backlog.ts';
+import { prepareCommit } from '../../gateway/commit-sql.js';
 import type { Reading } from '../../protocol/telemetry.ts';
 import { outboxCounted, queuedReadingsArb, tempStores } from '../helpers/store-rows.ts';
 
@@ -137,6 +138,39 @@ describe('the outbox totals', () => {
     } finally {
       spy.close();
       await store.stopWriter();
+      store.close();
+    }
+  });
+
+  it('are the table’s, and the rules’ kept window told, when the writer thread dies after its commit', async () => {
+    const store = new GatewayStore(newFile());
+    try {
+      const reading = (time: number, value: number): Reading => ({
+        device: 'soil-1',
+        metric: 'soil_vwc',
+        time,
+        value,
+        unit: '%',
+        flags: [],
+      });
+      store.commit([reading(NOW - 2 * HOUR, 30), reading(NOW, 31)], [], NOW);
+      const window = () => store.seriesColumns('soil-1', 'soil_vwc', NOW - 6 * HOUR, NOW + 60_000);
+      expect(window()!.value).toEqual([30, 31]);
+      // A writer thread that commits and then dies before it answers (killed after its COMMIT).
+      const commit = prepareCommit(store.db);
+      (store as unknown as { writer: unknown }).writer = {
+        commit: (...args: Parameters<typeof commit>) => {
+          commit(...args);
+          return Promise.reject(new Error('the commit writer thread exited (exit code 1)'));
+        },
+        close: () => Promise.resolve(),
+      };
+      // A late reading (inside the kept window) in that commit.
+      await expect(store.commitAsync([reading(NOW - HOUR, 29)], [], NOW)).rejects.toThrow('exited');
+      expect(held(store)).toEqual(outboxCounted(store));
+      expect(window()!.value).toEqual([30, 29, 31]);
+    } finally {
+      (store as unknown as { writer: unknown }).writer = undefined;
       store.close();
     }
   });
