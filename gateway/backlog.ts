@@ -163,12 +163,11 @@ function reportBacklog(store: GatewayStore, add: BacklogCounts, now: number): vo
         ? (db.prepare('SELECT octet_length(body) AS n FROM outbox WHERE seq = ?').get(pending) as
             { n: number } | undefined)
         : undefined;
-    const waiting = held !== undefined;
-    const totals = waiting ? readCounts(store) : { ...ZERO };
+    const totals = held ? readCounts(store) : { ...ZERO };
     for (const k of Object.keys(totals) as (keyof BacklogCounts)[]) totals[k] += add[k];
     store.setMeta('backlog_counts', JSON.stringify(totals));
     const event: GatewayEvent = {
-      id: waiting ? store.getMeta('backlog_report_id')! : randomBytes(12).toString('base64url'),
+      id: held ? store.getMeta('backlog_report_id')! : randomBytes(12).toString('base64url'),
       type: 'backlog_report',
       severity: totals.droppedReadings + totals.droppedAggregates > 0 ? 'critical' : 'warning',
       time: now,

@@ -7,10 +7,9 @@ export declare const READING_PRIORITY: number;
 export declare const TRIM_DEAD_SQL: string;
 export declare const OUTBOX_TOTAL_ADD_SQL: string;
 
-/** What a commit did: new readings (each with its outbox row) and the UTF-8 bytes of their bodies. */
+/** What a commit did: new readings, each with its outbox row (their bytes went into outbox_total). */
 export interface CommitResult {
   fresh: number;
-  added: number;
 }
 
 export type Commit = (

@@ -58,7 +58,7 @@ export function prepareCommit(db) {
   };
   // The parameters of insertReadingBodies, filled as new readings come: body, created, …
   const args = new Array(2 * OUTBOX_ROWS_PER_INSERT).fill(0);
-  let result = { fresh: 0, added: 0 };
+  let result = { fresh: 0 };
   const write = db.transaction((readings, dead, now, heardBy, deadLimit) => {
     // One device-state update per device per commit, not per reading.
     const seen = new Set();
@@ -88,7 +88,7 @@ export function prepareCommit(db) {
       setHeardBy.run(device, h.gateway, h.gateways, h.rssi ?? null, h.snr ?? null);
     for (const d of dead) insertDead.run(d.time, d.device, d.topic, d.code, d.reason, d.head);
     if (dead.length > 0) trimDead.run(deadLimit);
-    result = { fresh, added };
+    result = { fresh };
   });
   return (readings, dead, now, heardBy, deadLimit) => {
     write(readings, dead, now, heardBy, deadLimit);

@@ -29,7 +29,7 @@ parentPort.on('message', (m) => {
   }
   if (m.type === 'close') {
     db.close();
-    parentPort.postMessage({ id: m.id, fresh: 0, added: 0 });
+    parentPort.postMessage({ id: m.id, fresh: 0 });
     parentPort.close();
     return;
   }
@@ -38,7 +38,7 @@ parentPort.on('message', (m) => {
     const dead = m.dead.map((d) => (d.head ? { ...d, head: Buffer.from(d.head) } : d));
     if (sleeper) Atomics.wait(sleeper, 0, 0, delayMs);
     const r = commit(m.readings, dead, m.now, m.heardBy, m.deadLimit);
-    parentPort.postMessage({ id: m.id, fresh: r.fresh, added: r.added });
+    parentPort.postMessage({ id: m.id, fresh: r.fresh });
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: { message: String(e?.message ?? e), code: e?.code } });
   }

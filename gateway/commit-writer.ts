@@ -39,7 +39,7 @@ export class CommitWriter {
       this.jobs.delete(r.id);
       if (this.jobs.size === 0) this.worker.unref();
       if (r.error) job.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
-      else job.resolve({ fresh: r.fresh, added: r.added });
+      else job.resolve({ fresh: r.fresh });
     });
     const died = (why: string): void => {
       if (this.dead) return;

@@ -479,14 +479,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * the kept days read beforehand a week per turn of the event loop.
    */
   private async dailyMeanTemperatures(now: number): Promise<Map<string, number>> {
-    const args = [
+    const rows = await this.store.dailyTemperaturesInTurns(
       airTemperatureDevices(this.manifest, this.catalogue),
       now - 366 * 86_400_000,
       offsetMs(this.manifest.farm.timezone ?? 'Asia/Tokyo', now),
       now,
-    ] as const;
-    await this.store.keepDailyTemperatures(...args, turn);
-    return new Map(this.store.dailyTemperatures(...args).map((r) => [r.date, r.mean]));
+      turn,
+    );
+    return new Map(rows.map((r) => [r.date, r.mean]));
   }
 
   /** The devices of the current manifest, by id. */

@@ -628,8 +628,9 @@ export class GatewayStore {
     // Reading times are whole milliseconds (the protocol's), so `time > start − 1` is `time >= start`.
     const read = (rawAfter: number, hourFrom: number, end?: number) =>
       this.readDailyTemperatures(devices, offsetMs, rawAfter, hourFrom, end);
+    const hourFrom = Math.ceil(from / HOUR) * HOUR;
     const plan = dailyPlan(devices, from, offsetMs, now);
-    if (!plan) return read(from, Math.ceil(from / HOUR) * HOUR);
+    if (!plan) return read(from, hourFrom);
     const { firstDay, firstUtc, endUtc } = plan;
     let memo = this.dailyMemos.get(plan.key);
     if (!memo || !serves(memo, plan)) {
@@ -648,7 +649,7 @@ export class GatewayStore {
     memo.stale.clear();
     const firstDate = dateOfDay(firstDay);
     return [
-      ...read(from, Math.ceil(from / HOUR) * HOUR, firstUtc),
+      ...read(from, hourFrom, firstUtc),
       ...memo.rows.filter((r) => r.date >= firstDate),
       ...read(endUtc - 1, endUtc),
     ];
@@ -684,6 +685,18 @@ export class GatewayStore {
       });
       await memo.filling;
     }
+  }
+
+  /** `dailyTemperatures`, its kept days read beforehand a week per `turn()` (keepDailyTemperatures). */
+  async dailyTemperaturesInTurns(
+    devices: readonly string[],
+    from: number,
+    offsetMs: number,
+    now: number,
+    turn: () => Promise<void>,
+  ): Promise<DailyTemperatureRow[]> {
+    await this.keepDailyTemperatures(devices, from, offsetMs, now, turn);
+    return this.dailyTemperatures(devices, from, offsetMs, now);
   }
 
   /** Reads a new memo's days a chunk per turn; stops if the memo is replaced or dropped meanwhile. */

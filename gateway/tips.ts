@@ -273,14 +273,14 @@ export class TipEngine {
    * station's readings after a start).
    */
   private async dailyTemperatures(m: Manifest, now: number): Promise<DailyTemperature[]> {
-    const args = [
+    const rows = await this.store.dailyTemperaturesInTurns(
       airTemperatureDevices(m, this.catalogue),
       now - 200 * 24 * HOUR,
       offsetMs(this.opts.timeZone, now),
       now,
-    ] as const;
-    await this.store.keepDailyTemperatures(...args, turn);
-    return this.store.dailyTemperatures(...args).map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
+      turn,
+    );
+    return rows.map(({ date, tmin, tmax }) => ({ date, tmin, tmax }));
   }
 
   stop(): void {

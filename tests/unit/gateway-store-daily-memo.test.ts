@@ -31,6 +31,13 @@ const plain = (store: GatewayStore, devices: readonly string[], from: number, of
 const reading = (device: string, metric: string, time: number, value: number): Reading =>
   ({ device, metric, time, value, unit: '°C', flags: [] }) as Reading;
 
+/** ws-1's air temperature, 10 °C every hour from `from` until `now`, committed at `now`. */
+function commitHourly(store: GatewayStore, from: number, now: number): void {
+  const rs: Reading[] = [];
+  for (let t = from; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
+  store.commit(rs, [], now);
+}
+
 // Quarter hours, so readings fall on both sides of the midnights of every zone.
 const time = fc.integer({ min: -16 * 96, max: 2 * 96 }).map((k) => BASE + k * 15 * 60_000);
 const op = fc.oneof(
@@ -125,9 +132,7 @@ describe('the daily temperatures kept between calls', () => {
     const now = BASE + 12 * HOUR;
     const JST = 9 * HOUR;
     const from = BASE - 40 * DAY;
-    const rs: Reading[] = [];
-    for (let t = from; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
-    store.commit(rs, [], now);
+    commitHourly(store, from, now);
     let turns = 0;
     const turn = async () => {
       turns++;
@@ -152,9 +157,7 @@ describe('the daily temperatures kept between calls', () => {
     const store = newStore();
     const now = BASE + 12 * HOUR;
     const JST = 9 * HOUR;
-    const rs: Reading[] = [];
-    for (let t = BASE - 10 * DAY; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
-    store.commit(rs, [], now);
+    commitHourly(store, BASE - 10 * DAY, now);
     const first = store.dailyTemperatures(['ws-1'], BASE - 10 * DAY, JST, now);
     expect(first).toHaveLength(11);
     // Behind the store's back (nothing the gateway does): a day before yesterday is not re-read…
@@ -200,9 +203,7 @@ describe('the daily temperatures kept between calls', () => {
     const now = BASE + 12 * HOUR;
     const JST = 9 * HOUR;
     const from = BASE - 30 * DAY;
-    const rs: Reading[] = [];
-    for (let t = from + HOUR; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
-    store.commit(rs, [], now);
+    commitHourly(store, from + HOUR, now);
     const dayA = BASE - 20 * DAY; // 09:00 JST
     const dayB = BASE - 10 * DAY;
     // The raw retention has reached dayA's hour: everything before it is rolled up already.
@@ -234,9 +235,7 @@ describe('the daily temperatures kept between calls', () => {
     const store = newStore();
     const now = BASE + 12 * HOUR;
     const JST = 9 * HOUR;
-    const rs: Reading[] = [];
-    for (let t = BASE - 60 * DAY; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
-    store.commit(rs, [], now);
+    commitHourly(store, BASE - 60 * DAY, now);
     store.rollUp(BASE - 20 * DAY, 0);
     const from = BASE - 30 * DAY;
     const ask = () => store.dailyTemperatures(['ws-1'], from, JST, now);
@@ -263,9 +262,7 @@ describe('the daily temperatures kept between calls', () => {
       [BASE - 200 * DAY, BASE - 366 * DAY],
     ] as const) {
       const store = newStore();
-      const rs: Reading[] = [];
-      for (let t = BASE - 400 * DAY; t < now; t += HOUR) rs.push(reading('ws-1', 'air_temperature', t, 10));
-      store.commit(rs, [], now);
+      commitHourly(store, BASE - 400 * DAY, now);
       store.rollUp(BASE - 90 * DAY, 0);
       // How many days each read of kept days spans (the block it holds the event loop for).
       const spans: number[] = [];
@@ -277,10 +274,7 @@ describe('the daily temperatures kept between calls', () => {
         if (end !== undefined) spans.push(Math.round((end - hour) / DAY));
         return read(d, o, raw, hour, end);
       };
-      const ask = async (from: number) => {
-        await store.keepDailyTemperatures(['ws-1'], from, JST, now, turn);
-        return store.dailyTemperatures(['ws-1'], from, JST, now);
-      };
+      const ask = (from: number) => store.dailyTemperaturesInTurns(['ws-1'], from, JST, now, turn);
       // The second asks a turn after the first began reading.
       const [a, b] = await Promise.all([
         ask(first),
