@@ -256,6 +256,31 @@ describe('the partner journey', () => {
     // Nowhere on the page an English word outside names, codes and the gateway's marked words.
     expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
+    // On a 360 px phone every device's health is on screen: no value scrolled out of sight to the
+    // right of its box, each beside its heading.
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.waitForTimeout(150);
+    const offScreen = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('[data-testid^="health-"] td')).flatMap((cell) => {
+        const box = cell.getBoundingClientRect();
+        const scroller = cell.closest('.scroll');
+        const over = scroller !== null && scroller.scrollWidth > scroller.clientWidth;
+        return box.right > window.innerWidth || over ? [cell.getAttribute('data-label') ?? '?'] : [];
+      }),
+    );
+    expect(offScreen).toEqual([]);
+    // …and no value broken across lines ("3.25 ↵V").
+    const value = page.getByTestId('health-soil-1').locator('td[data-label="電池"] > span').first();
+    const lines = await value.evaluate((el) => {
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      return new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size;
+    });
+    expect(lines).toBe(1);
+    const lastSeenCell = page.getByTestId('health-water-1').locator('td[data-label="最終受信"]');
+    await expect(lastSeenCell.evaluate((td) => getComputedStyle(td, '::before').content)).resolves.toBe(
+      '"最終受信"',
+    );
     await screenshots(page, 'partner-health');
 
     // On the switch, the same alerts in English.

@@ -139,9 +139,11 @@ export function PartnerFarm({ farm }: { farm: string }) {
       {health ? (
         <>
           <Section title={t('devices')} id="dev-h">
-            {/* On a phone the table scrolls sideways rather than breaking "12.6 V" or 最終受信 apart. */}
+            {/* On a phone each device is a card (its values under their headings, `data-label`), so
+                last seen, battery, signal and quality are on screen, not scrolled out of sight;
+                wider screens keep the table. Values are never broken ("12.6 V"). */}
             <div class="scroll" tabIndex={0} role="region" aria-labelledby="dev-h">
-              <table class="table unbroken">
+              <table class="table unbroken cards">
                 <thead>
                   <tr>
                     <th scope="col">{t('device')}</th>
@@ -175,13 +177,13 @@ export function PartnerFarm({ farm }: { farm: string }) {
                           </span>
                         ) : null}
                       </th>
-                      <td class="words">
+                      <td class="words" data-label={t('kit')}>
                         {d.kitName ? d.kitName[lang] : <span translate={false}>{d.kit ?? '—'}</span>}
                       </td>
-                      <td>
+                      <td data-label={t('lastSeen')}>
                         <Freshness time={d.lastSeen} staleMs={(d.intervalS ?? 300) * 3000} />
                       </td>
-                      <td>
+                      <td data-label={t('battery')}>
                         <span translate={false}>
                           {d.batteryLevel
                             ? latest(d.batteryLevel, 'battery_level')
@@ -189,11 +191,11 @@ export function PartnerFarm({ farm }: { farm: string }) {
                         </span>
                         <BatteryFlag device={d} />
                       </td>
-                      <td translate={false}>
+                      <td translate={false} data-label={t('signal')}>
                         {d.rssi ? `${fmtNumber(d.rssi.value, lang, 0)} dBm` : '—'}
                         {d.snr ? ` / ${fmtNumber(d.snr.value, lang, 1)} dB` : ''}
                       </td>
-                      <td>
+                      <td data-label={t('dataQuality')}>
                         {d.quality.readings === 0
                           ? '—'
                           : `${fmtNumber(100 - (100 * d.quality.flagged) / d.quality.readings, lang, 1)}% ${t('clean')}`}
