@@ -1,7 +1,7 @@
 // The hatake server: a Fastify app with the sync endpoint for gateways, the REST API and live
 // stream for browsers, OpenAPI at /docs, and the web UI. "Everything is a plugin except the
 // root": each route family is a plugin registered here.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -52,11 +52,35 @@ const HealthBody = Type.Object(
       kind: Type.Optional(Type.Union([Type.Literal('sqlite'), Type.Literal('influx')])),
       queuedPoints: Type.Optional(Type.Integer({ minimum: 0 })),
     }),
+    /** Whether the dashboard's web app is built (false: `/` says how to build it). */
+    webApp: Type.Boolean(),
   },
   { additionalProperties: false },
 );
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+/**
+ * What `/` answers when the web app was never built — a production install (`npm ci --omit=dev`)
+ * has no Vite — instead of a bare 404: what is missing and the command that makes it, in both
+ * languages. The API, /docs and /healthz work meanwhile.
+ */
+const NOT_BUILT_PAGE = `<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hatake: ダッシュボード未ビルド / dashboard not built</title></head>
+<body style="font-family: sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem">
+<h1>ダッシュボードの画面がビルドされていません</h1>
+<p>サーバーは動いていますが、画面（dashboard/public）がありません。開発用の依存関係を含めてインストールし、ビルドしてください：</p>
+<pre>npm ci            # 画面もビルドされます
+npm prune --omit=dev   # 必要なら、そのあと開発用の依存関係を削除</pre>
+<p>または <code>npm run build:ui</code>。API（<a href="/docs">/docs</a>）と <a href="/healthz">/healthz</a> は使えます。</p>
+<h2 lang="en">The dashboard web app is not built</h2>
+<p lang="en">The server runs, but the web app (dashboard/public) is missing: a production install
+(<code>npm ci --omit=dev</code>) has no Vite to build it. Install with the dev dependencies, then
+prune them if you like: <code>npm ci &amp;&amp; npm prune --omit=dev</code> (or <code>npm run build:ui</code>).
+The API (<a href="/docs">/docs</a>) and <a href="/healthz">/healthz</a> work.</p>
+</body></html>
+`;
 
 export interface ServerOptions {
   dataDir: string;
@@ -71,6 +95,8 @@ export interface ServerOptions {
   maxStreamsPerUser?: number;
   storage?: StorageConfig;
   logger?: Logger | false;
+  /** Where the built web app is (default: dashboard/public, which `npm run build:ui` fills). */
+  publicDir?: string;
 }
 
 /** What every route plugin gets: the stores and the auth service. */
@@ -138,6 +164,13 @@ export class HatakeServer {
     mkdirSync(opts.dataDir, { recursive: true });
     const db = openServerDb(join(opts.dataDir, 'server.db'));
     const logger = opts.logger === false ? false : (opts.logger ?? createLogger('server'));
+    const publicDir = opts.publicDir ?? PUBLIC_DIR;
+    const webApp = existsSync(join(publicDir, 'index.html'));
+    if (!webApp && logger)
+      logger.error(
+        { code: 'HATAKE_E_WEB_APP', dir: publicDir },
+        'the dashboard web app is not built (no Vite: installed with --omit=dev?): run `npm ci` with the dev dependencies (then `npm prune --omit=dev` if you like) or `npm run build:ui`; the API and /healthz work meanwhile',
+      );
     const live = new LiveHub({ maxStreamsPerUser: opts.maxStreamsPerUser });
     const signing = loadOrCreateSigningKey(opts.dataDir);
     const downlink = new Downlink(db, live);
@@ -227,7 +260,7 @@ export class HatakeServer {
         const store = await ctx.readings.health().catch((e: Error) => ({ ok: false, detail: e.message }));
         return reply
           .status(store.ok ? 200 : 503)
-          .send({ status: store.ok ? 'ok' : 'degraded', storage: store });
+          .send({ status: store.ok ? 'ok' : 'degraded', storage: store, webApp });
       },
     );
     await app.register(syncRoutes, { ctx });
@@ -239,7 +272,13 @@ export class HatakeServer {
     await app.register(reviewFeature, { ctx });
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });
-    await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] });
+    if (webApp) {
+      await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'] });
+    } else {
+      app.get('/', { schema: { hide: true } }, (_request, reply) =>
+        reply.status(503).type('text/html; charset=utf-8').send(NOT_BUILT_PAGE),
+      );
+    }
     return new HatakeServer(app, ctx, opts, routes);
   }
 
