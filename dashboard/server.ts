@@ -26,6 +26,7 @@ import type { StorageConfig } from '../protocol/server-config.ts';
 import type { ReadingStore } from './storage/types.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
+import { userRoutes } from './routes/users.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
 import { gatewayRoutes, syncThroughput, type SyncThroughput } from './routes/gateways.ts';
@@ -265,6 +266,7 @@ export class HatakeServer {
     );
     await app.register(syncRoutes, { ctx });
     await app.register(authRoutes, { ctx });
+    await app.register(userRoutes, { ctx });
     await app.register(deviceRoutes, { ctx });
     await app.register(liveRoutes, { ctx });
     await app.register(gatewayRoutes, { ctx, dataDir: opts.dataDir });
@@ -273,7 +275,22 @@ export class HatakeServer {
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });
     if (webApp) {
-      await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'] });
+      // The build's Brotli / gzip copies when the browser takes them (dashboard/ui/vite.config.ts
+      // writes them); the hashed bundles under /assets/ never change under their name, so a phone
+      // keeps them for a year, while index.html (which names them) is checked on every load.
+      await app.register(fastifyStatic, {
+        root: publicDir,
+        prefix: '/',
+        index: ['index.html'],
+        preCompressed: true,
+        cacheControl: false,
+        setHeaders: (reply, path) => {
+          reply.header(
+            'cache-control',
+            /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+          );
+        },
+      });
     } else {
       app.get('/', { schema: { hide: true } }, (_request, reply) =>
         reply.status(503).type('text/html; charset=utf-8').send(NOT_BUILT_PAGE),
