@@ -10,11 +10,20 @@
 // gateway moved to its dead letters, readings its backlog budget replaced by aggregates) keeps
 // its two neighbours apart; ranges not touched for RESEND_WINDOW_MS are pruned — by then the
 // gateway deleted those rows long ago, so nothing of them can come again.
+//
+// Sequence numbers count within an outbox epoch (protocol/sync.ts): a new gateway database under
+// the same id — an SD card swapped, a re-flash — numbers from 1 again, and its items are new, not
+// resends. The ranges held for a gateway are those of its current epoch (`sync_epoch`; no row: the
+// epoch of batches that carry none, ''). A batch of another epoch finds nothing held, and its
+// acknowledgement (`enter`) drops the old ranges and makes its epoch the current one.
 import type { Db } from '../runtime/sqlite.ts';
 import { migrate } from '../runtime/sqlite.ts';
 
 /** How long an acknowledged range is remembered after its last merge. */
 export const RESEND_WINDOW_MS = 30 * 24 * 3_600_000;
+
+/** The epoch of batches that name none (gateways older than the field). */
+export const LEGACY_EPOCH = '';
 
 export type SyncAcked = ReturnType<typeof syncAcked>;
 
@@ -24,6 +33,7 @@ export function syncAcked(db: Db) {
        gateway TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, at INTEGER NOT NULL,
        PRIMARY KEY (gateway, lo)
      ) WITHOUT ROWID;`,
+    `CREATE TABLE sync_epoch (gateway TEXT PRIMARY KEY, epoch TEXT NOT NULL) WITHOUT ROWID;`,
   ]);
   const overlapping = db.prepare(
     'SELECT lo, hi FROM sync_acked WHERE gateway = ? AND lo <= ? AND hi >= ? ORDER BY lo',
@@ -31,14 +41,48 @@ export function syncAcked(db: Db) {
   const remove = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND lo <= ? AND hi >= ?');
   const insert = db.prepare('INSERT INTO sync_acked (gateway, lo, hi, at) VALUES (?, ?, ?, ?)');
   const prune = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND at < ?');
+  const current = db.prepare('SELECT epoch FROM sync_epoch WHERE gateway = ?');
+  const setEpoch = db.prepare(
+    'INSERT INTO sync_epoch (gateway, epoch) VALUES (?, ?) ON CONFLICT(gateway) DO UPDATE SET epoch = excluded.epoch',
+  );
+  const dropRanges = db.prepare('DELETE FROM sync_acked WHERE gateway = ?');
+  const dropEpoch = db.prepare('DELETE FROM sync_epoch WHERE gateway = ?');
+  const epochOf = (gateway: string) =>
+    (current.get(gateway) as { epoch: string } | undefined)?.epoch ?? LEGACY_EPOCH;
   return {
+    /** The gateway's current outbox epoch ('' for batches that carry none, or none yet). */
+    epoch: epochOf,
     /**
-     * The sequence numbers among `seqs` the server acknowledged before (a resend). One query over
-     * the span of the batch; the ranges inside it are few.
+     * Makes `epoch` the gateway's current one. True when it was not — a new gateway database, or
+     * the first batch that names an epoch (a gateway upgraded past the field; after `forget`) —
+     * and then the ranges of the old epoch are dropped: their sequence numbers mean nothing in
+     * the new one. (A gateway upgraded with a batch whose ack was lost resends it under its new
+     * epoch: those items count once more; readings the store already held still do not.) Call it
+     * in the transaction that acknowledges the batch, before `record`.
      */
-    held(gateway: string, seqs: readonly number[]): Set<number> {
+    enter(gateway: string, epoch: string): boolean {
+      if (epochOf(gateway) === epoch) return false;
+      dropRanges.run(gateway);
+      if (epoch === LEGACY_EPOCH) dropEpoch.run(gateway);
+      else setEpoch.run(gateway, epoch);
+      return true;
+    },
+    /**
+     * Forgets everything acknowledged from the gateway, its epoch too (it was registered again:
+     * whatever database it runs now counts from scratch).
+     */
+    forget(gateway: string): void {
+      dropRanges.run(gateway);
+      dropEpoch.run(gateway);
+    },
+    /**
+     * The sequence numbers among `seqs` the server acknowledged before in `epoch` (a resend):
+     * none when `epoch` is not the gateway's current one. One query over the span of the batch;
+     * the ranges inside it are few.
+     */
+    held(gateway: string, seqs: readonly number[], epoch = LEGACY_EPOCH): Set<number> {
       const out = new Set<number>();
-      if (seqs.length === 0) return out;
+      if (seqs.length === 0 || epochOf(gateway) !== epoch) return out;
       let min = Infinity;
       let max = -Infinity;
       for (const s of seqs) {
@@ -65,8 +109,9 @@ export function syncAcked(db: Db) {
       return out;
     },
     /**
-     * Records `seqs` as acknowledged at `now`, merged with the ranges they touch or adjoin. Call it
-     * in the transaction that acknowledges the batch.
+     * Records `seqs` as acknowledged at `now` in the gateway's current epoch (`enter` the batch's
+     * first), merged with the ranges they touch or adjoin. Call it in the transaction that
+     * acknowledges the batch.
      */
     record(gateway: string, seqs: readonly number[], now: number): void {
       prune.run(gateway, now - RESEND_WINDOW_MS);
@@ -85,7 +130,7 @@ export function syncAcked(db: Db) {
         insert.run(gateway, lo, hi, now);
       }
     },
-    /** The ranges held for a gateway, lowest first (for tests and diagnosis). */
+    /** The ranges held for a gateway (of its current epoch), lowest first (for tests and diagnosis). */
     ranges(gateway: string): { lo: number; hi: number }[] {
       return overlapping.all(gateway, Number.MAX_SAFE_INTEGER, 0) as { lo: number; hi: number }[];
     },

@@ -11,10 +11,19 @@
 //   at a time until the server takes it again (a probe, not the whole batch, on a metered link),
 //   and the refusal is shown in `status.refused` (the gateway's health) and logged once per change;
 // - 401 stops the uplink (the gateway's token was revoked).
-// Each exchange also measures the gateway's clock against the server's.
+// Each exchange also measures the gateway's clock against the server's. Every batch names the
+// database's outbox epoch (`outboxEpoch`), so a database put in the gateway's place (an SD card
+// swapped, a re-flash) and numbering from 1 again is not taken for resends of the old one.
+import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { EventEmitter } from 'node:events';
-import { SyncAckAsRead, type GatewaySyncStatus, type SyncAck, type SyncBatch } from '../protocol/sync.ts';
+import {
+  OUTBOX_EPOCH_PATTERN,
+  SyncAckAsRead,
+  type GatewaySyncStatus,
+  type SyncAck,
+  type SyncBatch,
+} from '../protocol/sync.ts';
 import type { ErrorCode } from '../protocol/errors.ts';
 import { validator } from '../protocol/validate.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -22,6 +31,24 @@ import { syncBatchJson, type GatewayStore } from './store.ts';
 import { describeFetchError, type ServerFetch } from './server-fetch.ts';
 
 const ackValidator = validator(SyncAckAsRead);
+
+/** The meta key holding the database's outbox epoch. */
+export const OUTBOX_EPOCH_META = 'outbox_epoch';
+const EPOCH_RE = new RegExp(OUTBOX_EPOCH_PATTERN);
+
+/**
+ * The store's outbox epoch (protocol/sync.ts): made once, at random, the first time the database
+ * syncs — before its first batch — and kept in its meta table, so it lives and dies with the
+ * database file and its outbox numbering. (A database that synced before epochs existed gets one
+ * here too; the server then starts its record of that gateway afresh, see dashboard/sync-acked.ts.)
+ */
+export function outboxEpoch(store: Pick<GatewayStore, 'getMeta' | 'setMeta'>): string {
+  const kept = store.getMeta(OUTBOX_EPOCH_META);
+  if (kept !== undefined && EPOCH_RE.test(kept)) return kept;
+  const made = randomUUID();
+  store.setMeta(OUTBOX_EPOCH_META, made);
+  return made;
+}
 
 export interface SyncClientOptions {
   gatewayId: string;
@@ -168,6 +195,8 @@ export class SyncClient extends EventEmitter<SyncEvents> {
   private readonly store: GatewayStore;
   private readonly opts: SyncClientOptions;
   private readonly log: Logger;
+  /** The store's outbox epoch, sent with every batch. */
+  readonly epoch: string;
 
   constructor(store: GatewayStore, opts: SyncClientOptions, log: Logger) {
     super();
@@ -177,6 +206,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
     // When the uplink last worked, as of before a restart: a gateway restarted while offline still
     // says how long it has been (the status page, /metrics).
     this.status.lastSuccess = store.lastSync();
+    this.epoch = outboxEpoch(store);
   }
 
   start(): void {
@@ -244,6 +274,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
         const now = Date.now();
         const batch: Omit<SyncBatch, 'items'> = {
           gateway: this.opts.gatewayId,
+          epoch: this.epoch,
           seqFrom: Math.min(...seqs),
           seqTo: Math.max(...seqs),
           sentAt: now,

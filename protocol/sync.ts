@@ -1,7 +1,10 @@
 // The uplink sync contract between a gateway and the server. The gateway sends its outbox in
-// batches keyed by (gateway, sequence range); the server applies a batch atomically, answers with
-// the highest sequence it holds, and treats any resend as a no-op (readings are keyed by
-// device+metric+time, documents by their own ids).
+// batches keyed by (gateway, outbox epoch, sequence range). The server applies a batch in three
+// steps, not one transaction: documents (one SQLite transaction), then readings and series (the
+// reading store, perhaps InfluxDB), then the acknowledgement (a second transaction). Every step is
+// keyed — readings by device+metric+time, documents by their own ids — and the gateway keeps the
+// batch until the answer, which comes after the last step: a failure in between leaves a partial
+// batch that the resend completes, and a resend changes nothing twice.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Id, SceneId } from './ids.ts';
 import { Reading, METRIC_PATTERN } from './telemetry.ts';
@@ -136,9 +139,25 @@ export const SyncItem = Type.Union([
 export type SyncItem = Static<typeof SyncItem>;
 export type SyncKind = SyncItem['kind'];
 
+/**
+ * An outbox epoch: a random id a gateway database gets once (gateway/sync-client.ts keeps it in
+ * the store's meta) and sends with every batch. Sequence numbers count within it: a new database
+ * under the same gateway id (an SD card swapped, a re-flash) numbers from 1 again, under a new epoch.
+ */
+export const OUTBOX_EPOCH_PATTERN = '^[A-Za-z0-9_-]{8,64}$';
+
 export const SyncBatch = Type.Object(
   {
     gateway: Id('Gateway id'),
+    epoch: Type.Optional(
+      Type.String({
+        pattern: OUTBOX_EPOCH_PATTERN,
+        description:
+          "The gateway database's outbox epoch, made once for the database: sequence numbers count " +
+          'within it, and a new one (the database was replaced) starts the numbering afresh on the server. ' +
+          'Absent from gateways older than the field: their batches all count in one epoch.',
+      }),
+    ),
     seqFrom: Type.Integer({ minimum: 1 }),
     seqTo: Type.Integer({ minimum: 1 }),
     sentAt: Type.Integer({ minimum: 0, description: 'Gateway clock, epoch ms' }),
@@ -154,7 +173,10 @@ export const SyncAck = Type.Object(
     gateway: Id('Gateway id'),
     ackedSeq: Type.Integer({
       minimum: 0,
-      description: 'Highest sequence the server holds from this gateway',
+      description:
+        'The highest sequence number of any batch the server acknowledged in the current outbox epoch ' +
+        '(the largest seqTo since the epoch began). A progress mark, not a cursor: batches follow ' +
+        'priority, so readings numbered below it may still be waiting at the gateway. 0 before any.',
     }),
     applied: Type.Integer({ minimum: 0 }),
     duplicates: Type.Integer({ minimum: 0 }),

@@ -17,6 +17,7 @@ import type { App, ServerContext } from '../server.ts';
 import { requireGateway, requireSession } from '../server.ts';
 import type { User } from '../auth.ts';
 import { wireDocument } from '../downlink.ts';
+import { syncAcked } from '../sync-acked.ts';
 
 const GatewayView = Type.Object({
   id: Type.String(),
@@ -24,7 +25,12 @@ const GatewayView = Type.Object({
   created: Type.String({ format: 'date-time' }),
   revoked: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   lastSync: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  ackedSeq: Type.Integer(),
+  ackedSeq: Type.Integer({
+    description:
+      "The highest sequence number of any batch acknowledged from the gateway's current outbox epoch " +
+      '(its database): it starts again when a new database syncs or the gateway is registered again. ' +
+      'Batches follow priority, so readings numbered below it may still be waiting at the gateway.',
+  }),
   version: Type.Union([Type.String(), Type.Null()]),
   backlog: Type.Union([Type.Integer(), Type.Null()]),
   backlogBytes: Type.Union([Type.Integer(), Type.Null()]),
@@ -107,6 +113,7 @@ export async function gatewayRoutes(
 ): Promise<void> {
   const artifacts = join(dataDir, 'artifacts');
   mkdirSync(artifacts, { recursive: true });
+  const acked = syncAcked(ctx.db);
 
   app.get(
     '/api/v1/server-key',
@@ -149,7 +156,15 @@ export async function gatewayRoutes(
         { farm: string } | undefined;
       if (existing && existing.farm !== farm)
         throw new HatakeError('HATAKE_E_FORBIDDEN', `gateway "${id}" belongs to another farm`);
-      const token = ctx.auth.issueGatewayToken(id, farm);
+      // Registered again (a replaced SD card, a re-flash, a lost token): whatever database the
+      // gateway runs now numbers its outbox on its own, so what the server acknowledged from the
+      // old one — the ranges that make a resend a no-op, the acked sequence on this list — goes.
+      const token = ctx.db.transaction(() => {
+        const t = ctx.auth.issueGatewayToken(id, farm);
+        acked.forget(id);
+        ctx.db.prepare('UPDATE gateways SET acked_seq = 0 WHERE id = ?').run(id);
+        return t;
+      })();
       request.log.info({ gateway: id, farm, by: user.name }, 'gateway token issued');
       return reply.status(201).send({ id, farm, token, publicKey: ctx.signingPublicKey });
     },

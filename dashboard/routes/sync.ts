@@ -1,6 +1,7 @@
 // POST /api/v1/sync — where gateways deliver their outbox. A batch is applied with an
 // exactly-once effect: readings are keyed by (farm, device, metric, time), documents by their
-// ids, so a resend changes nothing; the answer is the highest sequence held from the gateway.
+// ids, so a resend changes nothing; the answer is the highest sequence acknowledged in the
+// gateway's current outbox epoch (a new gateway database numbers from 1 again, see sync-acked.ts).
 import { createGunzip } from 'node:zlib';
 import { SyncAck, SyncBatch, type GatewayEvent } from '../../protocol/sync.ts';
 import { ProblemBody } from '../../protocol/api.ts';
@@ -11,7 +12,7 @@ import { requireGateway } from '../server.ts';
 import type { FarmAggregate, FarmReading } from '../storage/types.ts';
 import type { PluggableKind, SeriesWrites } from '../sync-appliers.ts';
 import type { Db } from '../../runtime/sqlite.ts';
-import { syncAcked } from '../sync-acked.ts';
+import { LEGACY_EPOCH, syncAcked } from '../sync-acked.ts';
 
 /** Upserts a farm's manifest: the farm, its fields and its devices. */
 export function applyManifest(db: Db, m: Manifest): void {
@@ -51,6 +52,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       `INSERT INTO devices (farm, id, online) VALUES (?, ?, ?) ON CONFLICT(farm, id) DO UPDATE SET online = excluded.online`,
     ),
     ack: ctx.db.prepare('UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_sync = ? WHERE id = ?'),
+    // The first batch of a new outbox epoch: the old epoch's high mark says nothing of this one.
+    ackNewEpoch: ctx.db.prepare('UPDATE gateways SET acked_seq = ?, last_sync = ? WHERE id = ?'),
     ackedSeq: ctx.db.prepare('SELECT acked_seq FROM gateways WHERE id = ?'),
   };
   // The items acknowledged before: a resend is stored again harmlessly, but announced and counted once.
@@ -226,7 +229,10 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       const lastSeen = new Map<string, number>();
       for (const r of readings) lastSeen.set(r.device, Math.max(lastSeen.get(r.device) ?? 0, r.time));
       const seqs = batch.items.map((i) => i.seq);
-      const resent = acked.held(gw.id, seqs);
+      // Sequence numbers count within the gateway database's outbox epoch: a batch of a new one
+      // (an SD card swapped, a re-flash under the same id) holds no resend, whatever its numbers.
+      const epoch = batch.epoch ?? LEGACY_EPOCH;
+      const resent = acked.held(gw.id, seqs, epoch);
       const ackedSeq = ctx.db.transaction(() => {
         if (batch.status) {
           const st = batch.status;
@@ -244,7 +250,8 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         for (const [device, t] of lastSeen) sql.touch.run(gw.farm, device, t);
         for (const s of statuses) sql.deviceStatus.run(gw.farm, s.device, s.online ? 1 : 0);
         const now = Date.now();
-        sql.ack.run(batch.seqTo, now, gw.id);
+        if (acked.enter(gw.id, epoch)) sql.ackNewEpoch.run(batch.seqTo, now, gw.id);
+        else sql.ack.run(batch.seqTo, now, gw.id);
         acked.record(gw.id, seqs, now);
         // Counted with the ack, so a batch counts only once it is acknowledged; an item delivered
         // before (its ack lost) not again — nor a reading the store already held, for a server
