@@ -44,11 +44,12 @@ export function decodeToObject(bytes: Uint8Array, ctx: DecodeContext): unknown {
           },
         );
       }
-      const out = (ctx.sandbox ?? defaultSandbox()).decodeUplink(codec.source, basename(codec.file), {
-        bytes: [...bytes],
-        fPort: ctx.fPort ?? 1,
-        recvTime: ctx.receivedAt,
-      });
+      const out = (ctx.sandbox ?? defaultSandbox()).decodeUplink(
+        codec.source,
+        basename(codec.file),
+        { bytes: [...bytes], fPort: ctx.fPort ?? 1, recvTime: ctx.receivedAt },
+        ctx.device,
+      );
       if (out.errors?.length) {
         throw new HatakeError(
           'HATAKE_E_CODEC',

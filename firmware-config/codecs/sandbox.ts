@@ -30,6 +30,30 @@ export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
 };
 
 const START_TIMEOUT_MS = 15_000;
+
+/**
+ * A codec that runs past its limits this many times in a row for one device is not run for that
+ * device for a while: each such call blocks the gateway's event loop for up to the hard limit
+ * (1 s by default), so a device whose payloads make its codec loop — at the 5 messages a second a
+ * device may send — would otherwise hold the whole gateway (every other device's PUBACKs, the
+ * status page). Its uplinks go to the dead letters meanwhile, each with the reason.
+ */
+export const SUSPEND_AFTER_LIMIT_HITS = 3;
+/** The first suspension; each further one in a row doubles it, up to SUSPEND_MAX_MS. */
+export const SUSPEND_FIRST_MS = 60_000;
+export const SUSPEND_MAX_MS = 30 * 60_000;
+/** At most this many (codec, device) pairs are remembered (the oldest is forgotten first). */
+const MAX_TRACKED = 10_000;
+
+interface Strikes {
+  /** The codec's source these strikes are for: a new version of the file starts afresh. */
+  source: string;
+  /** Limit hits in a row (a decode that finishes resets them). */
+  hits: number;
+  /** Suspensions in a row (doubling the next one). */
+  suspensions: number;
+  until: number;
+}
 const MAX_SOURCE_BYTES = 512 * 1024;
 const WORKER_URL = new URL('./sandbox-worker.mjs', import.meta.url);
 
@@ -64,20 +88,72 @@ interface Live {
 
 export class CodecSandbox {
   readonly limits: SandboxLimits;
-  readonly counters = { calls: 0, failures: 0, limitHits: 0, restarts: 0 };
+  /** `suspended`: calls refused because the codec is suspended for that device. */
+  readonly counters = { calls: 0, failures: 0, limitHits: 0, restarts: 0, suspended: 0 };
   private live: Live | undefined;
   private seq = 0;
+  private readonly now: () => number;
+  /** (device, codec file) → its limit hits in a row and any suspension. */
+  private readonly strikes = new Map<string, Strikes>();
 
-  constructor(limits: Partial<SandboxLimits> = {}) {
+  constructor(limits: Partial<SandboxLimits> = {}, opts: { now?: () => number } = {}) {
     this.limits = { ...DEFAULT_SANDBOX_LIMITS, ...limits };
+    this.now = opts.now ?? Date.now;
   }
 
-  /** Runs `decodeUplink(input)` of a codec source; returns its output or throws a coded error. */
-  decodeUplink(source: string, filename: string, input: TtnUplinkInput): TtnUplinkOutput {
+  /**
+   * Runs `decodeUplink(input)` of a codec source; returns its output or throws a coded error.
+   * `device` names whose payload it is: a codec that keeps running past its limits for one device
+   * is suspended for that device alone (SUSPEND_AFTER_LIMIT_HITS), the others keep decoding.
+   */
+  decodeUplink(source: string, filename: string, input: TtnUplinkInput, device = ''): TtnUplinkOutput {
     this.counters.calls++;
     if (source.length > MAX_SOURCE_BYTES) {
       throw this.fail('HATAKE_E_CODEC', `codec ${filename} is larger than ${MAX_SOURCE_BYTES} bytes`);
     }
+    const key = `${device}\0${filename}`;
+    let strikes = this.strikes.get(key);
+    if (strikes && strikes.source !== source) {
+      this.strikes.delete(key);
+      strikes = undefined;
+    }
+    const now = this.now();
+    if (strikes && strikes.until > now) {
+      this.counters.suspended++;
+      throw this.fail(
+        'HATAKE_E_CODEC_LIMIT',
+        `codec ${filename} is suspended${device ? ` for device ${device}` : ''} for ${Math.ceil((strikes.until - now) / 1000)} s more: its last ${SUSPEND_AFTER_LIMIT_HITS} decodes ran past their limits`,
+        `a payload the codec decodes within ${this.limits.timeMs} ms`,
+      );
+    }
+    try {
+      const out = this.run(source, filename, input);
+      if (strikes) this.strikes.delete(key);
+      return out;
+    } catch (e) {
+      if (e instanceof HatakeError && e.code === 'HATAKE_E_CODEC_LIMIT') this.strike(key, source, now);
+      else if (strikes) this.strikes.delete(key);
+      throw e;
+    }
+  }
+
+  /** One more limit hit of a codec for a device; the third in a row suspends it. */
+  private strike(key: string, source: string, now: number): void {
+    let s = this.strikes.get(key);
+    if (!s) {
+      if (this.strikes.size >= MAX_TRACKED) this.strikes.delete(this.strikes.keys().next().value!);
+      s = { source, hits: 0, suspensions: 0, until: 0 };
+      this.strikes.set(key, s);
+    }
+    s.hits++;
+    if (s.hits >= SUSPEND_AFTER_LIMIT_HITS) {
+      s.until = now + Math.min(SUSPEND_MAX_MS, SUSPEND_FIRST_MS * 2 ** s.suspensions);
+      s.suspensions++;
+      s.hits = 0;
+    }
+  }
+
+  private run(source: string, filename: string, input: TtnUplinkInput): TtnUplinkOutput {
     const live = this.start();
     const seq = (this.seq = (this.seq % 0x7ffffffe) + 1);
     Atomics.store(live.flag, 0, 0);
