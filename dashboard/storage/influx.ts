@@ -99,6 +99,14 @@ export const QUALITY_RAW_FLAGGED = 20_000;
 /** The quality flags in their canonical order. */
 const QUALITY_FLAGS = Object.keys(FLAG_BITS) as QualityFlag[];
 
+/**
+ * How long a failed write speaks for InfluxDB in health() when nothing was written since: past
+ * it (no sync came to try again — gateways retry within their back-off cap, a minute by default),
+ * health goes by the ping alone. A refusal (a 4xx such as an authorization error) is kept until
+ * a write succeeds.
+ */
+export const WRITE_FAILURE_STALE_MS = 10 * 60_000;
+
 /** Field types per measurement, so the client writes integers as integers (`i`) and floats as floats. */
 const SCHEMAS: ISchemaOptions[] = [
   {
@@ -179,8 +187,11 @@ export class InfluxReadingStore implements ReadingStore {
   private readonly t: { requestMs: number; writeMs: number; pingMs: number };
   private schemaReady: Promise<void> | undefined;
   private schemaOk = false;
-  /** Since when writes fail, and why; undefined while they succeed. */
-  private failingSince: { at: number; reason: string; fatal: boolean } | undefined;
+  /**
+   * Since when writes fail (the first failure after the last success), when they last failed
+   * and why; undefined while they succeed. health() reports it.
+   */
+  private failingSince: { at: number; lastAt: number; reason: string; fatal: boolean } | undefined;
 
   private constructor(c: InfluxStorageConfig, db: Db, log: Logger | undefined) {
     this.c = c;
@@ -728,8 +739,20 @@ export class InfluxReadingStore implements ReadingStore {
         ok: false,
         detail: 'the InfluxDB write queue is full; InfluxDB is slower than the syncs coming in',
       };
-    if (this.failingSince?.fatal)
-      return { ...base, ok: false, detail: `InfluxDB refuses writes: ${this.failingSince.reason}` };
+    // InfluxDB may answer /ping while its writes time out or fail (5xx): the syncs are refused
+    // then, and the health says so until a write succeeds.
+    const f = this.failingSince;
+    if (f && (f.fatal || Date.now() - f.lastAt < WRITE_FAILURE_STALE_MS)) {
+      const since = new Date(f.at).toISOString();
+      const last = f.lastAt > f.at ? ` (last ${new Date(f.lastAt).toISOString()})` : '';
+      return {
+        ...base,
+        ok: false,
+        detail: f.fatal
+          ? `InfluxDB refuses writes: ${f.reason} since ${since}${last}; sync batches are refused (503) until a write succeeds`
+          : `InfluxDB writes failing: ${f.reason} since ${since}${last}; sync batches are refused (503) and stay in the gateways' outboxes until a write succeeds`,
+      };
+    }
     return { ...base, ok: true };
   }
 
@@ -832,7 +855,7 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   private writeFailed(e: unknown): void {
-    const reason = describeError(e);
+    const reason = this.writeFailureReason(e);
     const s = statusOf(e);
     const fatal = s !== undefined && s >= 400 && s < 500 && s !== 404 && s !== 408 && s !== 429;
     if (!this.failingSince) {
@@ -841,7 +864,24 @@ export class InfluxReadingStore implements ReadingStore {
         `InfluxDB write failed (${reason}); sync batches are refused with 503 and stay in the gateways' outboxes until writes succeed`,
       );
     }
-    this.failingSince = { at: this.failingSince?.at ?? Date.now(), reason, fatal };
+    const now = Date.now();
+    this.failingSince = { at: this.failingSince?.at ?? now, lastAt: now, reason, fatal };
+  }
+
+  /**
+   * A failed write's reason in words. The client turns a 5xx answer and its own request timeout
+   * into a bare ServiceNotAvailableError ("Internal Server Error", "Request timed out", the body
+   * dropped): say which.
+   */
+  private writeFailureReason(e: unknown): string {
+    if (e instanceof HatakeError) return e.message;
+    const reason = describeError(e);
+    if (e instanceof Error && e.constructor.name === 'ServiceNotAvailableError') {
+      return reason === 'Request timed out'
+        ? `no answer to a write within ${this.t.requestMs} ms`
+        : `InfluxDB answered a write with HTTP 5xx (${reason})`;
+    }
+    return reason;
   }
 
   private writeSucceeded(): void {

@@ -9,6 +9,11 @@
 // `maxPoints`, and at most `maxInFlight` run at once. `maxQueuedPoints` bounds what is held in
 // memory: past it, new submissions are refused at once (the sync endpoint answers 503 and the
 // gateway keeps its outbox) instead of queueing without end.
+//
+// What the store hears of the outcome (onFailure, onSuccess) is what its callers saw: a caller
+// rejected — its write failed for good, or its deadline passed first — is a failure; a write
+// confirmed in time for a caller still waiting is a success. A write confirmed only after every
+// one of its callers had timed out is neither: InfluxDB took the points, but each sync was refused.
 import { HatakeError } from '../../protocol/errors.ts';
 
 export interface BatcherOptions<P> {
@@ -21,9 +26,12 @@ export interface BatcherOptions<P> {
   send(points: P[]): Promise<void>;
   /** Whether a failed write may succeed if tried again (network, timeouts, 5xx). */
   retryable(e: unknown): boolean;
-  /** Called after a write failed for good (its callers are rejected). */
+  /**
+   * Called when callers are rejected because their points were not written: a write failed for
+   * good, or a caller's deadline passed before its points were confirmed.
+   */
   onFailure(e: unknown): void;
-  /** Called after a write succeeded. */
+  /** Called after a write succeeded in time for a caller waiting for it. */
   onSuccess(): void;
   /** Whether the store is known to be failing: then a write is tried once, without retries. */
   failing(): boolean;
@@ -32,6 +40,8 @@ export interface BatcherOptions<P> {
 interface Call {
   remaining: number;
   settled: boolean;
+  /** Rejected by its deadline (not by a failed write). */
+  timedOut: boolean;
   queuedAt: number;
   deadline: number;
   timer: NodeJS.Timeout;
@@ -89,19 +99,10 @@ export class WriteBatcher<P> {
       const call: Call = {
         remaining: 0,
         settled: false,
+        timedOut: false,
         queuedAt: now,
         deadline: now + this.o.writeTimeoutMs,
-        timer: setTimeout(
-          () =>
-            this.fail(
-              call,
-              new HatakeError(
-                'HATAKE_E_STORAGE',
-                `the write was not confirmed within ${this.o.writeTimeoutMs} ms`,
-              ),
-            ),
-          this.o.writeTimeoutMs,
-        ),
+        timer: setTimeout(() => this.expire(call), this.o.writeTimeoutMs),
         resolve,
         reject,
       };
@@ -196,12 +197,14 @@ export class WriteBatcher<P> {
           await new Promise((r) => setTimeout(r, wait));
           continue;
         }
-        this.o.onFailure(e);
+        // Callers whose deadline passed meanwhile were rejected, and reported, by expire().
+        if (live.some((s) => !s.call.settled)) this.o.onFailure(e);
         const err = new HatakeError('HATAKE_E_STORAGE', `write failed: ${describeError(e)}`, { cause: e });
         for (const s of live) this.fail(s.call, err);
         return;
       }
-      this.o.onSuccess();
+      // Confirmed after the deadline of every caller it carried: each of them was refused.
+      if (!live.every((s) => s.call.timedOut)) this.o.onSuccess();
       for (const s of live) {
         if (--s.call.remaining === 0 && !s.call.settled) {
           s.call.settled = true;
@@ -211,6 +214,18 @@ export class WriteBatcher<P> {
       }
       return;
     }
+  }
+
+  /** A call's deadline passed before all its points were written: a failure, as the caller sees it. */
+  private expire(call: Call): void {
+    if (call.settled) return;
+    call.timedOut = true;
+    const e = new HatakeError(
+      'HATAKE_E_STORAGE',
+      `the write was not confirmed within ${this.o.writeTimeoutMs} ms`,
+    );
+    this.o.onFailure(e);
+    this.fail(call, e);
   }
 
   /** Rejects a call and drops its points that have not gone out yet. */
