@@ -3,13 +3,15 @@
 // its own topic and subscribe only to its own `down` channel, enforces the limits (packet size,
 // connections, in-flight messages and publish rate per device — each refusal counted), and hands
 // telemetry to the ingest, whose commit gates the PUBACK: aedes sends a QoS 1 PUBACK only after
-// `authorizePublish` has called back.
+// `authorizePublish` has called back. A session (an MQTT client id) belongs to the device that
+// made it: another device may not take it over, and a device whose credentials a registry reload
+// revoked or changed is disconnected.
 import { createServer, type Server, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { parseDeviceTopic, deviceTopic } from '../protocol/topics.ts';
 import { HatakeError, isHatakeError } from '../protocol/errors.ts';
@@ -37,7 +39,10 @@ export interface BrokerPorts {
   websocket?: number;
 }
 
+const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
+/** Persistent sessions whose owner is remembered (aedes keeps their state in memory too). */
+const MAX_SESSION_OWNERS = 100_000;
 
 export class Broker {
   aedes!: Aedes;
@@ -49,6 +54,10 @@ export class Broker {
   /** Imagery providers have their own limit (a scene is thousands of chunks). */
   private readonly providerLimiter: PublishRateLimiter;
   private readonly providers = new WeakSet<Client>();
+  /** Each client id in use: the client that authenticated with it last (until its connection closes). */
+  private readonly sessions = new Map<string, Client>();
+  /** The device owning each persistent (clean: false) session, kept while aedes keeps it. */
+  private readonly sessionOwners = new Map<string, string>();
   private readonly handlers: TopicHandler[] = [];
   private openConnections = 0;
   private readonly registry: DeviceRegistry;
@@ -88,10 +97,15 @@ export class Broker {
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client, sub, done),
+      authorizeForward: (client, packet) => this.authorizeForward(client, packet),
       // Guard a slow consumer: at most this many QoS>0 messages in flight to one client.
       concurrency: 100,
     });
-    this.aedes.on('clientReady', (client) => this.recordOnline(client, true));
+    this.aedes.on('clientReady', (client) => {
+      this.recordSession(client);
+      this.recordOnline(client, true);
+    });
+    this.registry.onRevoked((ids) => this.disconnectDevices(ids));
     this.aedes.on('clientDisconnect', (client) => this.recordOnline(client, false));
     this.aedes.on('clientError', (client, err) => {
       // Publishes aedes refuses itself (wildcards or an empty topic in a PUBLISH, too many
@@ -128,6 +142,33 @@ export class Broker {
       this.store.setDeviceOnline(device, online, Date.now());
     } catch (e) {
       this.log.warn({ device, online, err: (e as Error).message }, 'device state not recorded');
+    }
+  }
+
+  /**
+   * A persistent session outlives its connection: remember whose it is. A clean start discards the
+   * session that was stored under its client id.
+   */
+  private recordSession(client: Client): void {
+    const device = this.deviceOf.get(client);
+    if (device === undefined) return;
+    this.sessionOwners.delete(client.id);
+    if (client.clean) return;
+    if (this.sessionOwners.size >= MAX_SESSION_OWNERS)
+      this.sessionOwners.delete(this.sessionOwners.keys().next().value!);
+    this.sessionOwners.set(client.id, device);
+  }
+
+  /**
+   * Closes every connection of these devices (their credentials were revoked or changed): they
+   * must log in again, with what the registry holds now.
+   */
+  private disconnectDevices(ids: ReadonlySet<string>): void {
+    for (const client of [...this.sessions.values()]) {
+      const device = this.deviceOf.get(client);
+      if (device === undefined || !ids.has(device) || client.closed) continue;
+      this.log.warn({ device, clientId: client.id.slice(0, 64) }, 'credentials changed; connection closed');
+      client.close();
     }
   }
 
@@ -186,21 +227,55 @@ export class Broker {
     password: Buffer | undefined,
     done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
   ): void {
-    if (username !== undefined && this.registry.authenticate(username, password)) {
-      this.deviceOf.set(client, username);
-      if (this.registry.isProvider(username, 'imagery')) this.providers.add(client);
-      done(null, true);
+    if (username === undefined || !this.registry.authenticate(username, password)) {
+      this.metrics.refuse('bad_login');
+      this.log.warn(
+        { username: username?.slice(0, 64), clientId: client.id?.slice(0, 64) },
+        'connection refused: bad username or password',
+      );
+      done(
+        Object.assign(new Error('bad username or password'), { returnCode: BAD_USERNAME_OR_PASSWORD }),
+        null,
+      );
       return;
     }
-    this.metrics.refuse('bad_login');
-    this.log.warn(
-      { username: username?.slice(0, 64), clientId: client.id?.slice(0, 64) },
-      'connection refused: bad username or password',
-    );
-    done(
-      Object.assign(new Error('bad username or password'), { returnCode: BAD_USERNAME_OR_PASSWORD }),
-      null,
-    );
+    const taken = this.clientIdTakenFrom(username, client.id);
+    if (taken !== undefined) {
+      // The device would take over (MQTT-3.1.4-2) a session that is not its own: another device's
+      // connection, and the messages queued for it. Refused as MQTT 3.1.1 says a client id the
+      // server does not allow is: CONNACK 2, identifier rejected.
+      this.metrics.refuse('client_id');
+      this.log.warn(
+        { device: username, clientId: client.id.slice(0, 64), owner: taken },
+        "connection refused: client id is another device's",
+      );
+      done(Object.assign(new Error('identifier rejected'), { returnCode: IDENTIFIER_REJECTED }), null);
+      return;
+    }
+    this.deviceOf.set(client, username);
+    if (this.registry.isProvider(username, 'imagery')) this.providers.add(client);
+    const clientId = client.id;
+    this.sessions.set(clientId, client);
+    client.conn.once('close', () => {
+      if (this.sessions.get(clientId) === client) this.sessions.delete(clientId);
+    });
+    done(null, true);
+  }
+
+  /**
+   * The device (or provider) a client id belongs to when it is not `device`'s to use: a registered
+   * id's own client ids (that id, or it and a suffix: `gate-1`, `gate-1-valve-sim`), a client id
+   * another device is connected (or connecting) with, or another device's persistent session.
+   */
+  private clientIdTakenFrom(device: string, clientId: string): string | undefined {
+    const named = this.registry.clientIdOwner(clientId);
+    if (named !== undefined && named !== device) return named;
+    const live = this.sessions.get(clientId);
+    const liveDevice = live && !live.closed ? this.deviceOf.get(live) : undefined;
+    if (liveDevice !== undefined && liveDevice !== device) return liveDevice;
+    const owner = this.sessionOwners.get(clientId);
+    if (owner !== undefined && owner !== device) return owner;
+    return undefined;
   }
 
   private authorizePublish(
@@ -314,8 +389,20 @@ export class Broker {
     }
     if (topic.kind === 'status') {
       const text = packet.payload.toString().trim().toLowerCase();
-      if (text === 'offline' || text === 'online')
-        this.store.setDeviceOnline(device, text === 'online', Date.now());
+      if (text === 'offline' || text === 'online') {
+        try {
+          this.store.setDeviceOnline(device, text === 'online', Date.now());
+        } catch (e) {
+          // The store refused (disk full, I/O error): refused like a reading it cannot keep.
+          this.metrics.refuse('store');
+          this.log.error(
+            { device, err: (e as Error).message },
+            'device status not recorded; publish refused',
+          );
+          done(e as Error);
+          return undefined;
+        }
+      }
       done(null);
       return undefined;
     }
@@ -386,6 +473,26 @@ export class Broker {
     this.metrics.refuse('subscribe');
     this.log.warn({ device, topic: sub.topic.slice(0, 200) }, 'subscribe refused');
     done(null, null); // SUBACK with the failure code 0x80
+  }
+
+  /**
+   * Delivers a command (a `down` message) only to its own device, whichever session holds the
+   * subscription: a second line behind the session checks in `authenticate`.
+   */
+  private authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (!packet.topic.endsWith('/down')) return packet;
+    let target: string;
+    try {
+      const topic = parseDeviceTopic(packet.topic);
+      if (topic.kind !== 'down') return packet;
+      target = topic.device;
+    } catch {
+      return packet;
+    }
+    const device = this.deviceOf.get(client);
+    if (device === target) return packet;
+    this.log.warn({ device, topic: packet.topic.slice(0, 200) }, "another device's command not delivered");
+    return null;
   }
 
   /** Publishes a message from the gateway itself (a command on a device's `down`, a status reply). */

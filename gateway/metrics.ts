@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type RefusalReason =
   | 'bad_login'
+  | 'client_id'
   | 'topic'
   | 'subscribe'
   | 'packet_size'

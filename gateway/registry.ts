@@ -1,5 +1,6 @@
 // The device registry as the broker sees it: who may connect, with which kit. Re-read when the
-// file changes (provisioning writes it), keeping the last good version if a new one is broken.
+// file changes (provisioning writes it), keeping the last good version if a new one is broken. A
+// reload tells which ids' credentials it revoked or changed, so their connections can be closed.
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { HatakeError } from '../protocol/errors.ts';
@@ -35,6 +36,8 @@ export class DeviceRegistry {
   private reloadTimer: NodeJS.Timeout | undefined;
   /** Told after the watched file was re-read (a partner provisioned on the farm). */
   private readonly reloaded: (() => void)[] = [];
+  /** Told, at every reload, the ids whose credentials it removed or changed. */
+  private readonly revoked: ((ids: ReadonlySet<string>) => void)[] = [];
   farm: string;
   readonly file: string;
   private readonly log: Logger;
@@ -68,6 +71,23 @@ export class DeviceRegistry {
     return hash !== undefined && secret !== undefined && ok;
   }
 
+  /**
+   * The registered id (device or provider) that MQTT client id names: the id itself (`soil-1`, as
+   * provisioning configures devices), or the id, a separator (any character but a-z and 0-9) and
+   * anything (`soil-1-sim`, as the simulators connect). The longest such id; undefined when none.
+   */
+  clientIdOwner(clientId: string): string | undefined {
+    if (this.devices.has(clientId) || this.providers.has(clientId)) return clientId;
+    for (let i = Math.min(clientId.length - 1, 64); i > 0; i--) {
+      const c = clientId.charCodeAt(i);
+      const word = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
+      if (word) continue;
+      const id = clientId.slice(0, i);
+      if (this.devices.has(id) || this.providers.has(id)) return id;
+    }
+    return undefined;
+  }
+
   /** Whether a client is a provider allowed the given scope (e.g. publishing imagery). */
   isProvider(id: string, scope: 'imagery'): boolean {
     return this.providers.get(id)?.scopes.includes(scope) ?? false;
@@ -75,13 +95,20 @@ export class DeviceRegistry {
 
   /** Re-reads the file; a broken file is logged and the last good registry stays. */
   reload(): boolean {
+    let revoked: Set<string>;
     try {
       const reg = readRegistryFile(this.file);
+      const before = new Map(
+        [...this.devices.keys(), ...this.providers.keys()].map((id) => [id, this.credential(id)]),
+      );
       this.farm = reg.farm;
       this.devices = new Map(reg.devices.map((d) => [d.id, d]));
       this.providers = new Map((reg.providers ?? []).map((p) => [p.id, p]));
-      this.log.info({ devices: this.devices.size }, 'device registry reloaded');
-      return true;
+      revoked = new Set([...before].filter(([id, was]) => this.credential(id) !== was).map(([id]) => id));
+      this.log.info(
+        { devices: this.devices.size, revoked: [...revoked].slice(0, 20) },
+        'device registry reloaded',
+      );
     } catch (e) {
       this.log.error(
         { err: e instanceof HatakeError ? e.describe() : String(e) },
@@ -89,6 +116,21 @@ export class DeviceRegistry {
       );
       return false;
     }
+    if (revoked.size > 0) for (const fn of this.revoked) fn(revoked);
+    return true;
+  }
+
+  /** What a client logs in with and may do, as one comparable value; undefined for an unknown id. */
+  private credential(id: string): string | undefined {
+    const d = this.devices.get(id);
+    if (d) return `device ${d.secretHash}`;
+    const p = this.providers.get(id);
+    return p ? `provider ${p.secretHash} ${[...p.scopes].sort().join(',')}` : undefined;
+  }
+
+  /** Calls `fn` at each reload that removed ids or changed their secret (or a provider's scopes). */
+  onRevoked(fn: (ids: ReadonlySet<string>) => void): void {
+    this.revoked.push(fn);
   }
 
   /** Watches the registry's folder (provisioning replaces the file by rename). */
