@@ -1039,10 +1039,31 @@ export class GatewayStore {
   /** Queues a document or event (not a reading) for the server. */
   enqueue(kind: Exclude<SyncKind, 'reading'>, body: unknown, now: number): void {
     const text = JSON.stringify(body);
-    this.db.transaction(() => {
+    this.outboxTransaction(() => {
       this.insertOutbox.run(kind, PRIORITY[kind], text, now);
       this.outboxChanged(Buffer.byteLength(text), 1);
-    })();
+    });
+  }
+
+  /**
+   * Runs `fn` in a transaction that changes the outbox. If it fails as the outermost transaction,
+   * the totals in memory are read again: a statement that fails changes neither, but a COMMIT
+   * that fails — a real full disk (ENOSPC) is met when the WAL is written, after every statement
+   * and `outboxChanged` succeeded — rolls back what memory already counted.
+   */
+  private outboxTransaction(fn: () => void): void {
+    try {
+      this.db.transaction(fn)();
+    } catch (e) {
+      if (!this.db.inTransaction) {
+        try {
+          this.loadOutboxTotals();
+        } catch {
+          // The database cannot be read either: the next successful reload corrects them.
+        }
+      }
+      throw e;
+    }
   }
 
   /**
@@ -1081,14 +1102,14 @@ export class GatewayStore {
 
   /** Records a device's online state (from its retained status or last will) and queues the event. */
   setDeviceOnline(device: string, online: boolean, now: number): void {
-    this.db.transaction(() => {
+    this.outboxTransaction(() => {
       this.db
         .prepare(
           'INSERT INTO devices (id, last_seen, online) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET online = excluded.online',
         )
         .run(device, online ? now : null, online ? 1 : 0);
       this.enqueue('device_status', { device, online, time: now }, now);
-    })();
+    });
   }
 
   /** The next rows to send: highest priority first, oldest first within a priority. */

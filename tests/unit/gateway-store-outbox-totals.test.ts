@@ -245,3 +245,39 @@ describe('the outbox totals', () => {
     }
   });
 });
+
+describe('a queued document or device status the disk has no room for', () => {
+  it('leaves the totals in memory as the rows are: the rollback undid them too', () => {
+    const store = new GatewayStore(newFile());
+    try {
+      store.enqueue('tip', { text: '霜注意' }, NOW);
+      store.setBudget(0); // no room beyond the pages the file has
+      let failures = 0;
+      // Fill what room the pages have, then fail: documents, then a device's status (its row in
+      // `devices` and its event queued, one transaction), several times each.
+      for (let i = 0; i < 2000 && failures < 3; i++) {
+        try {
+          store.enqueue('tip', { text: '追肥'.repeat(2000), i }, NOW);
+        } catch (e) {
+          expect((e as { code?: string }).code).toBe('SQLITE_FULL');
+          failures++;
+          expect(held(store)).toEqual(outboxCounted(store));
+        }
+      }
+      expect(failures).toBe(3);
+      let statusFailures = 0;
+      for (let i = 0; i < 2000 && statusFailures < 3; i++) {
+        try {
+          store.setDeviceOnline(`device-with-a-long-name-${i}`.repeat(20), i % 2 === 0, NOW + i);
+        } catch (e) {
+          expect((e as { code?: string }).code).toBe('SQLITE_FULL');
+          statusFailures++;
+          expect(held(store)).toEqual(outboxCounted(store));
+        }
+      }
+      expect(statusFailures).toBe(3);
+    } finally {
+      store.close();
+    }
+  });
+});
