@@ -27,7 +27,7 @@ Usage:
         [--profile index --index ndvi] [--offset N] [--scale X]
         [--mask CLOUDMASK.tif] [--no-scl] [--indices ndvi,ndre] [--zones auto|3|4|5]
         [--zone-index ndvi] [--min-region PIXELS] [--id-property id] [--scene-id ID]
-        [--date ISO8601] [--no-maps] [--progress]
+        [--date ISO8601] [--no-maps] [--progress] [--skip-uncovered]
       SCENE is one multi-band GeoTIFF/COG (band roles from --bands or the profile) or one file
       per band (B02, B03, B04, B05, B08, B8A, SCL … recognised by name). Writes DIR/stats.json,
       DIR/zones.geojson and DIR/maps/.
@@ -38,6 +38,9 @@ Usage:
       --profile index reads a raster of an index derived elsewhere: one single-band GeoTIFF
       holding the index --index names (${INDICES.map((d) => d.id).join(', ')}), read as given
       (--scale 0.0001 for one stored × 10000); values outside the index's range are no data.
+      A field that covers no pixel of the scene is refused; --skip-uncovered leaves such fields
+      out and names them (a scene that shows part of the farm). A field partly outside the scene
+      is processed: its pixels outside count as pixels without data (validFraction).
   hatake imagery profiles [--profile-file PROFILE.yaml]
                               list the sensor profiles (and check yours)
   hatake imagery indices      list the vegetation indices
@@ -126,6 +129,7 @@ async function processCommand(args: string[]): Promise<number> {
     date: { type: 'string' },
     'no-maps': { type: 'boolean', default: false },
     progress: { type: 'boolean', default: false },
+    'skip-uncovered': { type: 'boolean', default: false },
   });
   if (positionals.length === 0)
     throw new HatakeError('HATAKE_E_CONFIG', 'no SCENE file given', { expected: USAGE.split('\n')[3] });
@@ -190,14 +194,32 @@ async function processCommand(args: string[]): Promise<number> {
       },
       maps: !values['no-maps'],
       fieldsFile,
+      skipUncovered: values['skip-uncovered'],
       onProgress: show ? progressBar() : undefined,
     });
     const r = res.stats.scene.radiometry;
+    const partly = Object.entries(res.coverage).filter(([, c]) => c < 1);
+    const ids = (list: string[]) =>
+      list
+        .slice(0, 10)
+        .map((id) => JSON.stringify(id))
+        .join(', ') + (list.length > 10 ? ` and ${list.length - 10} more` : '');
     process.stdout.write(
       [
         `シーン scene ${res.stats.scene.sceneId} (${res.stats.scene.acquired ?? 'date unknown'}) ${res.stats.scene.width}×${res.stats.scene.height} ${res.stats.scene.crs}`,
         `  offset ${r.offset} (${r.offsetReason}), scale ${r.scale}; mask ${res.stats.scene.mask.kind}`,
         `  圃場 fields ${Object.keys(res.stats.fields).length}, 指数 indices ${res.stats.indices.map((i) => i.id).join(', ')}, ゾーン zones ${res.zones.features.length}`,
+        ...(res.uncovered.length > 0
+          ? [`  範囲外 not covered by this scene (skipped): ${ids(res.uncovered)}`]
+          : []),
+        ...(partly.length > 0
+          ? [
+              `  一部のみ partly covered (share inside the scene): ${partly
+                .slice(0, 10)
+                .map(([id, c]) => `${JSON.stringify(id)} ${Math.floor(c * 100 + 1e-9)} %`)
+                .join(', ')}${partly.length > 10 ? ` and ${partly.length - 10} more` : ''}`,
+            ]
+          : []),
         `  → ${resolve(values.out)}/stats.json, zones.geojson` +
           (values['no-maps'] ? ' (地図なし no maps)' : `, maps/ (${res.files.length - 2} files)`),
       ].join('\n') + '\n',

@@ -1,7 +1,9 @@
 // Field boundaries: GeoJSON (WGS84) polygons and multipolygons, checked, reprojected with proj4
 // into the raster's CRS and then into pixel space, where a pixel belongs to a field when its
 // centre lies inside (even-odd over all rings, so holes and multi-part fields work). Rows are
-// rasterized one at a time, so a field never needs a full-size mask.
+// rasterized one at a time, so a field never needs a full-size mask. A field's pixels are those of
+// the grid's lattice, inside the raster or not: a scene that shows part of a field leaves the rest
+// counted (`offRaster`), so what a scene saw of a field is measured against the whole field.
 import { HatakeError } from '../../protocol/errors.ts';
 import type { Grid } from './raster-file.ts';
 import { transformer } from './crs.ts';
@@ -10,6 +12,7 @@ export const MAX_FIELDS = 100_000;
 export const MAX_RING_VERTICES = 100_000;
 
 type Ring = [number, number][];
+type Window4 = [number, number, number, number];
 
 /** A field as given: id, name, and polygons (outer ring first, then holes) in WGS84. */
 export interface FieldInput {
@@ -26,6 +29,18 @@ export interface PlacedField {
   win: [number, number, number, number];
   /** Edges (x1, y1, x2, y2) of all rings in pixel coordinates, 4 numbers per edge. */
   edges: Float64Array;
+  /**
+   * The field's pixels (centre in the field, on the grid's lattice) that lie outside the raster,
+   * and their area in m²: the part of the field a scene clipped short does not show. Zero for a
+   * field inside the raster.
+   */
+  offRaster: { pixels: number; areaM2: number };
+}
+
+/** Fields placed on a grid, and the ids of those that cover no pixel centre of it. */
+export interface LocatedFields {
+  placed: PlacedField[];
+  uncovered: string[];
 }
 
 function bad(file: string, pointer: string, message: string, expected?: string): HatakeError {
@@ -172,9 +187,20 @@ export function parseFields(text: string, file: string, idProperty = 'id'): Fiel
 
 /** Reprojects fields onto a grid. Throws HATAKE_E_FIELDS naming the fields that cover no pixel. */
 export function placeFields(fields: readonly FieldInput[], grid: Grid, file: string): PlacedField[] {
+  const { placed, uncovered } = locateFields(fields, grid, file);
+  if (uncovered.length > 0) throw uncoveredError(uncovered, grid, file);
+  return placed;
+}
+
+/**
+ * Reprojects fields onto a grid: the fields that cover at least one pixel centre of the raster
+ * (wholly or in part), and the ids of those that cover none — a scene that shows part of the farm
+ * (a provider's clip, a farm across two tiles). Throws only for a field that cannot be projected.
+ */
+export function locateFields(fields: readonly FieldInput[], grid: Grid, file: string): LocatedFields {
   const t = transformer(grid.crs);
   const placed: PlacedField[] = [];
-  const outside: string[] = [];
+  const uncovered: string[] = [];
   for (const f of fields) {
     const edges: number[] = [];
     let minX = Infinity;
@@ -205,33 +231,100 @@ export function placeFields(fields: readonly FieldInput[], grid: Grid, file: str
         }
       }
     }
-    // Candidate pixels: those whose centre (c + 0.5) can fall inside the bounding box.
-    const c0 = Math.max(0, Math.ceil(minX - 0.5));
-    const c1 = Math.min(grid.width, Math.floor(maxX - 0.5) + 1);
-    const r0 = Math.max(0, Math.ceil(minY - 0.5));
-    const r1 = Math.min(grid.height, Math.floor(maxY - 0.5) + 1);
+    // Candidate pixels: those whose centre (c + 0.5) can fall inside the bounding box, on the
+    // grid's lattice (`full`) and within the raster (`win`).
+    const full: Window4 = [
+      Math.ceil(minX - 0.5),
+      Math.ceil(minY - 0.5),
+      Math.floor(maxX - 0.5) + 1,
+      Math.floor(maxY - 0.5) + 1,
+    ];
+    const c0 = Math.max(0, full[0]);
+    const r0 = Math.max(0, full[1]);
+    const c1 = Math.min(grid.width, full[2]);
+    const r1 = Math.min(grid.height, full[3]);
     const pf: PlacedField = {
       id: f.id,
       name: f.name,
       win: [c0, r0, c1, r1],
       edges: Float64Array.from(edges),
+      offRaster: { pixels: 0, areaM2: 0 },
     };
-    if (c1 <= c0 || r1 <= r0 || !hasAnyPixel(pf)) outside.push(f.id);
-    else placed.push(pf);
+    if (c1 <= c0 || r1 <= r0 || !hasAnyPixel(pf)) {
+      uncovered.push(f.id);
+      continue;
+    }
+    if (c0 !== full[0] || r0 !== full[1] || c1 !== full[2] || r1 !== full[3]) {
+      pf.offRaster = offRasterPixels(pf, full, grid);
+    }
+    placed.push(pf);
   }
-  if (outside.length > 0) {
-    const list =
-      outside
-        .slice(0, 5)
-        .map((s) => `"${s}"`)
-        .join(', ') + (outside.length > 5 ? ` and ${outside.length - 5} more` : '');
-    throw new HatakeError(
-      'HATAKE_E_FIELDS',
-      `${outside.length === 1 ? 'field' : `${outside.length} fields`} ${list} ${outside.length === 1 ? 'does' : 'do'} not cover any pixel centre of the raster (${grid.width}×${grid.height} px, EPSG:${grid.crs.epsg})`,
-      { place: { file }, expected: 'field boundaries inside the scene' },
-    );
+  return { placed, uncovered };
+}
+
+/** HATAKE_E_FIELDS naming (up to five of) the fields that cover no pixel centre of the raster. */
+export function uncoveredError(uncovered: readonly string[], grid: Grid, file: string): HatakeError {
+  const list =
+    uncovered
+      .slice(0, 5)
+      .map((s) => `"${s}"`)
+      .join(', ') + (uncovered.length > 5 ? ` and ${uncovered.length - 5} more` : '');
+  return new HatakeError(
+    'HATAKE_E_FIELDS',
+    `${uncovered.length === 1 ? 'field' : `${uncovered.length} fields`} ${list} ${uncovered.length === 1 ? 'does' : 'do'} not cover any pixel centre of the raster (${grid.width}×${grid.height} px, EPSG:${grid.crs.epsg})`,
+    { place: { file }, expected: 'field boundaries inside the scene' },
+  );
+}
+
+/**
+ * The pixels of a field whose centres lie in it but outside the raster, and their area: the rows
+ * of its whole candidate window `full` on the grid's lattice, the same centre-in-polygon rule as
+ * `rowSpans` (so the pixels inside the raster are exactly the ones `rowSpans` gives), less those
+ * inside the raster. Edges enter and leave an active list as the rows pass them, so a field much
+ * larger than the raster costs its rows times the edges crossing each, not times all its edges.
+ */
+function offRasterPixels(f: PlacedField, full: Window4, grid: Grid): { pixels: number; areaM2: number } {
+  const e = f.edges;
+  const [C0, R0, C1, R1] = full;
+  const [, r0, , r1] = f.win;
+  const ymin = (i: number) => Math.min(e[i + 1]!, e[i + 3]!);
+  const ymax = (i: number) => Math.max(e[i + 1]!, e[i + 3]!);
+  const byStart: number[] = [];
+  for (let i = 0; i < e.length; i += 4) if (e[i + 1] !== e[i + 3]) byStart.push(i);
+  byStart.sort((a, b) => ymin(a) - ymin(b));
+  let next = 0;
+  let active: number[] = [];
+  const xs: number[] = [];
+  let pixels = 0;
+  let areaM2 = 0;
+  for (let row = R0; row < R1; row++) {
+    const y = row + 0.5;
+    while (next < byStart.length && ymin(byStart[next]!) <= y) active.push(byStart[next++]!);
+    // Half-open in y, as rowSpans: an edge crosses the scanline when ymin <= y < ymax.
+    active = active.filter((i) => ymax(i) > y);
+    xs.length = 0;
+    for (const i of active) {
+      const x1 = e[i]!;
+      const y1 = e[i + 1]!;
+      xs.push(x1 + ((y - y1) * (e[i + 2]! - x1)) / (e[i + 3]! - y1));
+    }
+    if (xs.length < 2) continue;
+    xs.sort((a, b) => a - b);
+    const inRows = row >= r0 && row < r1;
+    let off = 0;
+    for (let i = 0; i + 1 < xs.length; i += 2) {
+      const a = Math.max(C0, Math.ceil(xs[i]! - 0.5));
+      const b = Math.min(C1, Math.ceil(xs[i + 1]! - 0.5));
+      if (b <= a) continue;
+      const inside = inRows ? Math.max(0, Math.min(b, grid.width) - Math.max(a, 0)) : 0;
+      off += b - a - inside;
+    }
+    if (off > 0) {
+      pixels += off;
+      areaM2 += off * pixelAreaM2(grid, row);
+    }
   }
-  return placed;
+  return { pixels, areaM2 };
 }
 
 function hasAnyPixel(f: PlacedField): boolean {

@@ -6,7 +6,11 @@
 // Writes stats.json, zones.geojson and maps/ under the output directory. A raster of an index
 // derived elsewhere (profile `index`) takes the same path with its one band as the index, read as
 // given: a value outside the index's valid range is no data, and a scene whose every in-field value
-// is outside it (an index stored as integers, read without its scale) is refused.
+// is outside it (an index stored as integers, read without its scale) is refused. A field only
+// partly inside the raster is measured against all its pixels: those off the raster count as
+// pixels without data (its `validFraction` says how much of the field the scene saw; the result's
+// `coverage`, how much of it lies inside the raster). A field wholly outside is refused, or, with
+// `skipUncovered`, left out and named in the result's `uncovered`.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -25,7 +29,14 @@ import { HatakeError } from '../../protocol/errors.ts';
 import type { Scene, BandSource } from './scene.ts';
 import { BlockCache, type Samples, type Window } from './raster-file.ts';
 import { INDICES, resolveInputs, type IndexDef } from './indices.ts';
-import { placeFields, rowSpans, pixelAreaM2, type FieldInput, type PlacedField } from './fields.ts';
+import {
+  locateFields,
+  pixelAreaM2,
+  rowSpans,
+  uncoveredError,
+  type FieldInput,
+  type PlacedField,
+} from './fields.ts';
 import { indexStats, round7 } from './zonal-stats.ts';
 import { DEFAULT_ZONING, sieve, zoneBreaks, zoneOf, type ZoningOptions } from './zones.ts';
 import { polygonize } from './polygonize.ts';
@@ -44,6 +55,12 @@ export interface ProcessOptions {
   stripRows?: number;
   /** The file the fields came from, for error messages. */
   fieldsFile?: string;
+  /**
+   * Fields that cover no pixel centre of the raster are left out and named in the result's
+   * `uncovered` (a scene that shows part of the farm) instead of refusing the scene. A scene that
+   * covers none of the fields is refused either way. Default false: refused.
+   */
+  skipUncovered?: boolean;
   onProgress?: (rowsDone: number, rowsTotal: number) => void;
 }
 
@@ -52,6 +69,13 @@ export interface ProcessResult {
   zones: ZoneCollection;
   /** Files written, relative to outDir. */
   files: string[];
+  /** Ids of the fields given that cover no pixel centre of the raster (only with skipUncovered). */
+  uncovered: string[];
+  /**
+   * Per processed field, the share of its pixels (centre in the field) that lie inside the raster:
+   * 1 for a field wholly inside, less for one the scene shows only part of.
+   */
+  coverage: Record<string, number>;
 }
 
 interface ActiveIndex {
@@ -72,8 +96,10 @@ interface FieldAcc {
   /** Mask passed and all bands valid (0/1). */
   valid: Uint8Array;
   values: Float32Array[];
+  /** Pixels whose centre is in the field, off the raster included. */
   pixels: number;
   validPixels: number;
+  /** Area of those pixels, m². */
   areaM2: number;
 }
 
@@ -110,14 +136,17 @@ async function processInto(
   // (a gateway before its fields are registered), and a scene "processed" into nothing would
   // move to done/ silently. A coded error says why — on a gateway the scene goes to failed/ with
   // the reason, and one sent down is reported to the server — as a fields file without fields
-  // (parseFields) and fields outside the scene (placeFields) are refused.
+  // (parseFields) and a scene that covers none of the fields (below) are refused.
   if (fields.length === 0) {
     throw new HatakeError('HATAKE_E_FIELDS', `no fields to process scene ${scene.id} for`, {
       place: opts.fieldsFile ? { file: opts.fieldsFile } : undefined,
       expected: "at least one field boundary (the farm's fields, registered before its scenes are processed)",
     });
   }
-  const placed = placeFields(fields, grid, opts.fieldsFile ?? 'fields');
+  const { placed, uncovered } = locateFields(fields, grid, opts.fieldsFile ?? 'fields');
+  if (uncovered.length > 0 && (!opts.skipUncovered || placed.length === 0)) {
+    throw uncoveredError(uncovered, grid, opts.fieldsFile ?? 'fields');
+  }
   const { active, sources } = scene.derived
     ? derivedIndex(scene, opts.indices)
     : chooseIndices(scene, opts.indices);
@@ -229,9 +258,10 @@ async function processInto(
         inField: new Uint8Array(w * h),
         valid: new Uint8Array(w * h),
         values: active.map(() => new Float32Array(w * h).fill(NaN)),
-        pixels: 0,
+        // The field's pixels off the raster count as pixels without data; accumulate adds the rest.
+        pixels: f.offRaster.pixels,
         validPixels: 0,
-        areaM2: 0,
+        areaM2: f.offRaster.areaM2,
       });
     }
     const inStrip = open.filter((a) => a.field.win[1] < re && a.field.win[3] > rs);
@@ -298,7 +328,13 @@ async function processInto(
   out.writeAtomic('stats.json', JSON.stringify(stats, null, 1));
   out.writeAtomic('zones.geojson', JSON.stringify(zones));
   files.push('stats.json', 'zones.geojson');
-  return { stats, zones, files };
+  const coverage: Record<string, number> = {};
+  for (const o of order) {
+    const f = placed[o]!;
+    const total = fieldStats.get(o)!.pixels;
+    coverage[f.id] = total > 0 ? round7((total - f.offRaster.pixels) / total) : 0;
+  }
+  return { stats, zones, files, uncovered, coverage };
 }
 
 /**
@@ -687,6 +723,11 @@ async function finishField(
   // reference a recommendation made from zones.geojson alone needs (AGRONOMY.md).
   const fieldP95: Record<string, number | null> = {};
   for (const [id, s] of Object.entries(indices)) fieldP95[id] = s.p95 ?? null;
+  // Zones need enough valid pixels, whatever kept the others from being valid — a cloud, no data,
+  // or the field's part beyond the raster: like a clouded field, a field the scene shows only part
+  // of gets zones over what it shows and says how much that is (validFraction; fieldValidFraction
+  // on every zone). A recommendation cuts the zones to the field and names the rest of it, as it
+  // does for a cloud (edge/recommend/coverage.ts).
   const features =
     sortedValues[zi]!.length >= Math.max(10, zoning.minRegionPixels * 3)
       ? zoneFeatures(acc, sortedValues[zi]!, scene, active, zi, zoning, zoningIndex, toWgs, fieldP95)

@@ -5,7 +5,9 @@
 // here too (gateway/downlink-apply.ts), file and sidecar, and processed the same way; their
 // sidecar names the signed document, so a failure to process one can be reported to the server.
 // A sidecar of profile `index` (with `index`: the index its one band holds) describes a raster of
-// an index derived elsewhere.
+// an index derived elsewhere. A scene is processed for the farm's fields it covers: one that shows
+// part of the farm (a provider's clip, a farm across two tiles) names the fields it does not cover
+// (in the result and the log), and fails only when it covers none.
 import {
   existsSync,
   mkdirSync,
@@ -64,6 +66,54 @@ export interface ProcessedScene {
   stats: SceneStats;
   zones: ZoneCollection;
   outDir: string;
+  /** The farm's fields the scene does not cover (no pixel centre in the raster): not processed. */
+  uncovered?: string[];
+  /** Per processed field, the share of its pixels inside the raster (1: wholly inside). */
+  coverage?: Record<string, number>;
+}
+
+/**
+ * A scene's coverage of the farm in words — `not covered by this scene: "a", "b"; partly covered:
+ * "c" 24 %` — or '' when it covers every field whole. At most `max` characters (a status reason).
+ */
+export function coverageText(
+  uncovered: readonly string[],
+  coverage: Record<string, number>,
+  max = 1000,
+): string {
+  const partly = Object.entries(coverage).filter(([, c]) => c < 1);
+  const parts: string[] = [];
+  if (uncovered.length > 0)
+    parts.push(`not covered by this scene: ${uncovered.map((id) => JSON.stringify(id)).join(', ')}`);
+  if (partly.length > 0) {
+    const list = partly.map(([id, c]) => `${JSON.stringify(id)} ${Math.floor(c * 100 + 1e-9)} %`).join(', ');
+    parts.push(`partly covered (share of the field inside the scene): ${list}`);
+  }
+  const text = parts.join('; ');
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Up to this many field ids are listed in a log line (the count is always given). */
+const LOGGED_FIELDS = 20;
+
+/**
+ * What a log line says of a scene's coverage of the farm: the fields it does not cover and those
+ * it covers only in part (with their coverage), each list cut short with its count. Empty when the
+ * scene covers every field whole.
+ */
+export function coverageLog(uncovered: readonly string[], coverage: Record<string, number>): object {
+  const partly = Object.entries(coverage).filter(([, c]) => c < 1);
+  return {
+    ...(uncovered.length > 0
+      ? { notCovered: uncovered.slice(0, LOGGED_FIELDS), notCoveredCount: uncovered.length }
+      : {}),
+    ...(partly.length > 0
+      ? {
+          partlyCovered: Object.fromEntries(partly.slice(0, LOGGED_FIELDS)),
+          partlyCoveredCount: partly.length,
+        }
+      : {}),
+  };
 }
 
 export class ImageryInbox {
@@ -166,15 +216,30 @@ export class ImageryInbox {
         acquired: sidecar.acquired !== undefined ? new Date(sidecar.acquired).toISOString() : undefined,
       });
       const outDir = join(this.dir, 'results', scene.id);
-      const { stats, zones } = await processScene(scene, this.fields(), { outDir });
+      // The fields the scene does not cover are named, not an error: a scene may show part of the farm.
+      const { stats, zones, uncovered, coverage } = await processScene(scene, this.fields(), {
+        outDir,
+        skipUncovered: true,
+      });
       for (const f of [file, ...companions]) renameSync(f, join(this.dir, 'done', basename(f)));
-      this.log.info({ scene: scene.id, fields: Object.keys(stats.fields ?? {}).length }, 'scene processed');
+      this.log.info(
+        {
+          scene: scene.id,
+          fields: Object.keys(stats.fields ?? {}).length,
+          ...coverageLog(uncovered, coverage),
+        },
+        uncovered.length > 0
+          ? `scene processed; ${uncovered.length === 1 ? '1 field' : `${uncovered.length} fields`} not covered by this scene`
+          : 'scene processed',
+      );
       this.onResult({
         sceneId: scene.id,
         acquired: scene.acquired ?? new Date().toISOString(),
         stats,
         zones,
         outDir,
+        uncovered,
+        coverage,
       });
     } catch (e) {
       const reason = isHatakeError(e) ? e.describe() : (e as Error).message;

@@ -7,7 +7,12 @@
 // may be acknowledged) once it is on disk — a complete scene is then processed on a queue of its
 // own, so a long processing run never holds the sender's acknowledgement (an MQTT client blocked
 // in its message handler cannot even read its broker's PINGRESP). A manifest of profile `index`
-// sends an already derived index raster: `index` names the index its one band holds.
+// sends an already derived index raster: `index` names the index its one band holds. A scene is
+// processed for the farm's fields it covers; its `processed` status names those it does not cover.
+// A transfer that hears nothing (no manifest, chunk or end) for `transferExpiryMs` — a sender that
+// gave up — expires: its files are deleted, its slot freed, and it is told as an `expired` event
+// and a `refused` status; after a restart the transfers left on disk are judged by their files'
+// last change, so one abandoned before the restart expires too.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import {
@@ -18,10 +23,12 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -42,6 +49,7 @@ import { isHatakeError } from '../../protocol/errors.ts';
 import { derivedIndex, profileById } from '../../edge/imagery/profiles.ts';
 import type { Scene } from '../../edge/imagery/scene.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
+import { coverageText } from './inbox.ts';
 
 export interface ImageryReceiverOptions {
   /** Where transfers, received scenes and results live (created if missing). */
@@ -54,6 +62,12 @@ export interface ImageryReceiverOptions {
   maxChunkBytes?: number;
   /** Transfers that may be in progress at once (default 4). */
   maxTransfers?: number;
+  /**
+   * A transfer that hears no message (manifest, chunk or end) for this long is dropped and its
+   * files deleted (default 24 h: a flaky uplink may take hours to resume, and a transfer is kept
+   * across restarts for it).
+   */
+  transferExpiryMs?: number;
   /** Extra sensor profiles beyond the built-in ones. */
   profiles?: readonly SensorProfile[];
   /** Write heatmap PNGs (default true). */
@@ -70,6 +84,20 @@ export interface ImageryResult {
   outDir: string;
   stats: SceneStats;
   zones: ZoneCollection;
+  /** The farm's fields the scene does not cover (no pixel centre in the raster): not processed. */
+  uncovered: string[];
+  /** Per processed field, the share of its pixels inside the raster (1: wholly inside). */
+  coverage: Record<string, number>;
+}
+
+/** A transfer dropped for hearing nothing for too long. */
+export interface ExpiredTransfer {
+  sceneId: string;
+  /** Chunks received of chunkCount. */
+  received: number;
+  chunkCount: number;
+  /** How long it had heard nothing, ms. */
+  idleMs: number;
 }
 
 export interface ImageryReceiverEvents {
@@ -80,10 +108,15 @@ export interface ImageryReceiverEvents {
   invalid: [topicSuffix: string, reason: string];
   /** Processing a verified scene failed for a reason other than the scene (a disk, a bug): for the log. */
   fault: [sceneId: string, err: Error];
+  /** A transfer expired (nothing heard for transferExpiryMs): its files are gone. For the log and events. */
+  expired: [transfer: ExpiredTransfer];
 }
 
 /** The largest scene a gateway takes by default, over MQTT or sent down from the server. */
 export const MAX_SCENE_BYTES = 512 * 1024 * 1024;
+
+/** How long a transfer may hear nothing before it expires, by default: 24 h. */
+export const TRANSFER_EXPIRY_MS = 24 * 3600_000;
 
 const manifestCheck = validator(SceneManifest);
 const MAX_MISSING_LISTED = 1000;
@@ -95,6 +128,8 @@ interface Transfer {
   have: Uint8Array;
   haveFd: number;
   received: number;
+  /** When it last heard a message (epoch ms; after a restart, its files' last change). */
+  lastHeard: number;
 }
 
 export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
@@ -108,7 +143,16 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
   private processing: Promise<void> = Promise.resolve();
   private readonly inProcessing = new Set<string>();
   /** Counters by outcome, for /metrics and the status page. */
-  readonly counters = { manifests: 0, chunks: 0, duplicates: 0, refused: 0, processed: 0, failed: 0 };
+  readonly counters = {
+    manifests: 0,
+    chunks: 0,
+    duplicates: 0,
+    refused: 0,
+    processed: 0,
+    failed: 0,
+    expired: 0,
+  };
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(opts: ImageryReceiverOptions) {
     super();
@@ -117,6 +161,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
       maxSceneBytes: MAX_SCENE_BYTES,
       maxChunkBytes: 1024 * 1024,
       maxTransfers: 4,
+      transferExpiryMs: TRANSFER_EXPIRY_MS,
       maps: true,
       profiles: [],
       ...opts,
@@ -124,6 +169,11 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     mkdirSync(join(this.dir, 'transfers'), { recursive: true });
     mkdirSync(join(this.dir, 'scenes'), { recursive: true });
     mkdirSync(join(this.dir, 'results'), { recursive: true });
+    // Expired transfers are looked for a few times per expiry period (at most every 10 minutes),
+    // and before a new transfer is counted against the limit. Never keeps the process alive.
+    const every = Math.min(Math.max(Math.floor(this.opts.transferExpiryMs / 4), 1000), 600_000);
+    this.sweeper = setInterval(() => this.expireSoon(), every);
+    this.sweeper.unref();
   }
 
   /**
@@ -145,8 +195,69 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
 
   /** Closes open transfer files (their state stays on disk for a restart). */
   close(): void {
+    clearInterval(this.sweeper);
     for (const t of this.transfers.values()) this.closeTransfer(t);
     this.transfers.clear();
+  }
+
+  /** Looks for expired transfers after the messages handed in so far (one at a time with them). */
+  private expireSoon(): void {
+    const run = this.queue.then(() => this.expireIdle(Date.now()));
+    this.queue = run.catch(() => undefined);
+  }
+
+  /**
+   * Drops every transfer that has heard nothing for transferExpiryMs — in memory, or only on disk
+   * (left by a run before a restart, judged by its files' last change) — deleting its files;
+   * except `keep`, the scene whose manifest has just arrived (its sender is back: it resumes).
+   */
+  private expireIdle(now: number, keep?: string): void {
+    const limit = this.opts.transferExpiryMs;
+    let names: string[];
+    try {
+      names = readdirSync(join(this.dir, 'transfers'));
+    } catch {
+      return; // the folder is gone (a test's, removed); nothing to expire
+    }
+    for (const sceneId of new Set([...this.transfers.keys(), ...names])) {
+      if (sceneId === keep) continue;
+      const t = this.transfers.get(sceneId);
+      const dir = join(this.dir, 'transfers', sceneId);
+      let lastHeard: number;
+      if (t) lastHeard = t.lastHeard;
+      else {
+        lastHeard = lastChange(dir);
+        if (!Number.isFinite(lastHeard)) continue; // gone meanwhile
+      }
+      const idleMs = now - lastHeard;
+      if (idleMs < limit) continue;
+      let received = t?.received ?? 0;
+      let chunkCount = t?.manifest.chunkCount ?? 0;
+      if (t) this.closeTransfer(t);
+      else {
+        try {
+          const have = readFileSync(join(dir, 'have'));
+          chunkCount = have.length;
+          received = have.reduce((a, b) => a + (b ? 1 : 0), 0);
+        } catch {
+          // a transfer folder without its bitmap: nothing received that could be used
+        }
+      }
+      this.transfers.delete(sceneId);
+      rmSync(dir, { recursive: true, force: true });
+      this.counters.expired++;
+      this.emit('expired', { sceneId, received, chunkCount, idleMs });
+      if (isId(sceneId)) {
+        this.status({
+          sceneId,
+          state: 'refused',
+          code: 'HATAKE_E_IMAGERY_TRANSFER',
+          reason: `transfer expired: nothing heard for ${hours(idleMs)} (limit ${hours(limit)}) with ${received} of ${chunkCount} chunks received; its files were deleted — send the manifest again to start over`,
+          received,
+          chunkCount,
+        });
+      }
+    }
   }
 
   private async handleNow(suffix: string, payload: Buffer): Promise<void> {
@@ -222,8 +333,10 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
         return;
       }
     }
+    this.expireIdle(Date.now(), sceneId);
     const existing = this.load(sceneId);
     if (existing && isDeepStrictEqual(existing.manifest, manifest)) {
+      this.heard(existing, true);
       this.receiving(existing); // resume: tell the sender what is still missing
       return;
     }
@@ -241,7 +354,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
     writeSync(haveFd, have, 0, have.length, 0);
     fdatasyncSync(haveFd);
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-    const t: Transfer = { manifest, dir, fd, have, haveFd, received: 0 };
+    const t: Transfer = { manifest, dir, fd, have, haveFd, received: 0, lastHeard: Date.now() };
     this.transfers.set(sceneId, t);
     this.receiving(t);
   }
@@ -259,6 +372,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
       this.refuse(sceneId, `chunk ${n} for a scene with no manifest (send the manifest first)`);
       return;
     }
+    this.heard(t, false);
     const m = t.manifest;
     if (n >= m.chunkCount) {
       this.refuse(sceneId, `chunk ${n} is beyond the manifest's ${m.chunkCount} chunks`);
@@ -291,6 +405,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
         this.refuse(sceneId, 'end of a scene with no manifest');
       return;
     }
+    this.heard(t, true);
     if (t.received < t.manifest.chunkCount) {
       const missing = this.missing(t);
       this.status({
@@ -353,18 +468,34 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
         sceneId: m.sceneId,
         acquired: new Date(m.acquired).toISOString(),
       });
-      const { stats, zones } = await processScene(scene, this.opts.fields(), {
+      // The fields the scene does not cover are named, not an error: a scene may show part of the farm.
+      const { stats, zones, uncovered, coverage } = await processScene(scene, this.opts.fields(), {
         outDir,
         maps: this.opts.maps,
+        skipUncovered: true,
       });
       this.counters.processed++;
+      const processed = Object.keys(stats.fields).length;
+      const note = coverageText(uncovered, coverage, 900);
       this.status({
         sceneId: m.sceneId,
         state: 'processed',
         received: m.chunkCount,
         chunkCount: m.chunkCount,
+        ...(note
+          ? { reason: `processed for ${processed} of ${processed + uncovered.length} fields; ${note}` }
+          : {}),
       });
-      this.emit('result', { sceneId: m.sceneId, manifest: m, file, outDir, stats, zones });
+      this.emit('result', {
+        sceneId: m.sceneId,
+        manifest: m,
+        file,
+        outDir,
+        stats,
+        zones,
+        uncovered,
+        coverage,
+      });
     } catch (e) {
       // A bad scene is a HatakeError; anything else (a full disk writing the maps) is told too,
       // since the transfer was acknowledged and nobody else would hear of it.
@@ -403,6 +534,7 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
         have,
         haveFd: openSync(join(dir, 'have'), 'r+'),
         received: have.reduce((a, b) => a + (b ? 1 : 0), 0),
+        lastHeard: lastChange(dir),
       };
       this.transfers.set(sceneId, t2);
       return t2;
@@ -425,6 +557,21 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
       chunkCount: t.manifest.chunkCount,
       missing: this.missing(t),
     });
+  }
+
+  /**
+   * A message for the transfer arrived: it has not been abandoned. `persist` records it on disk too
+   * (a chunk changes the bitmap, which records it by itself), so a restart does not expire it early.
+   */
+  private heard(t: Transfer, persist: boolean): void {
+    t.lastHeard = Date.now();
+    if (!persist) return;
+    try {
+      const at = new Date(t.lastHeard);
+      utimesSync(join(t.dir, 'have'), at, at);
+    } catch {
+      // the time in memory holds until a restart
+    }
   }
 
   private closeTransfer(t: Transfer): void {
@@ -450,6 +597,34 @@ export class ImageryReceiver extends EventEmitter<ImageryReceiverEvents> {
   private status(s: Omit<TransferStatus, 'time'>): void {
     this.emit('status', { ...s, time: Date.now() });
   }
+}
+
+/** When a transfer's files last changed (its bitmap, or its manifest), epoch ms; NaN when gone. */
+function lastChange(dir: string): number {
+  let last = NaN;
+  for (const name of ['have', 'manifest.json']) {
+    try {
+      const t = statSync(join(dir, name)).mtimeMs;
+      if (!(t <= last)) last = t;
+    } catch {
+      // not there
+    }
+  }
+  if (Number.isNaN(last)) {
+    try {
+      last = statSync(dir).mtimeMs;
+    } catch {
+      // the folder is gone
+    }
+  }
+  return last;
+}
+
+/** A duration for a message: "26 h", "45 min" or "3 s". */
+function hours(ms: number): string {
+  if (ms >= 2 * 3600_000) return `${Math.floor(ms / 3600_000)} h`;
+  if (ms >= 2 * 60_000) return `${Math.floor(ms / 60_000)} min`;
+  return `${Math.floor(ms / 1000)} s`;
 }
 
 /** The sha256 (hex) of a file, streamed. */
