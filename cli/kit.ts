@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import { HatakeError } from '../protocol/errors.ts';
 import type { Reading } from '../protocol/telemetry.ts';
 import { codecDirsFromEnv, loadCatalogue, type Catalogue } from '../firmware-config/catalogue.ts';
-import { checkManifest, loadManifest } from '../firmware-config/manifest-check.ts';
+import { checkManifest, installedModels, loadManifest } from '../firmware-config/manifest-check.ts';
+import { ModelRegistry } from '../edge/inference/registry.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import { provisionFiles } from '../firmware-config/firmware-files.ts';
 import { decodePayload, readingsFromObject } from '../firmware-config/decode.ts';
 import { decodeNetworkUplink, isNetworkUplinkTopic } from '../firmware-config/network-uplink.ts';
@@ -17,8 +19,9 @@ const USAGE = `hatake kit — sensor kits for IT partners / センサーキッ�
 
   hatake kit list [--kits DIR]…
       The kit catalogue: built-in kits and those in DIR.
-  hatake kit validate MANIFEST.yaml [--kits DIR]… [--today YYYY-MM-DD]
+  hatake kit validate MANIFEST.yaml [--kits DIR]… [--models DIR]… [--today YYYY-MM-DD]
       Check a farm manifest; every problem with file:line:column. Exit 0 only when valid.
+      A field's model and crop profile must be shipped ones or in --models DIR (a gateway's data/models).
   hatake kit provision MANIFEST.yaml --out DIR [--device ID] [--host HOST] [--port N] [--tls]
       Write registry.json (hashed secrets), per-device JSON config, ESPHome snippet and QR code,
       and sheet.html. Existing secrets are kept; --device ID rotates that device's secret only.
@@ -86,7 +89,11 @@ function list(args: string[]): number {
 }
 
 function validate(args: string[]): number {
-  const { values, positionals } = options(args, { ...common, today: { type: 'string' } });
+  const { values, positionals } = options(args, {
+    ...common,
+    today: { type: 'string' },
+    models: { type: 'string', multiple: true },
+  });
   const file = positionals[0];
   if (!file || positionals.length > 1) {
     process.stderr.write(`hatake kit validate: give one manifest file\n\n${USAGE}`);
@@ -106,7 +113,14 @@ function validate(args: string[]): number {
       place: { file },
     });
   }
-  const { problems, manifest } = checkManifest(file, text, { catalogue, today: values.today });
+  const dirs = (values.models ?? []).map((d) => resolve(d));
+  const models = installedModels(
+    new ModelRegistry({
+      modelDirs: [ARTIFACTS_DIR, TRAINED_DIR, ...dirs],
+      profileDirs: [PROFILES_DIR, ...dirs],
+    }),
+  );
+  const { problems, manifest } = checkManifest(file, text, { catalogue, today: values.today, models });
   for (const p of problems) process.stdout.write(`${p.describe()}\n`);
   if (manifest) {
     process.stdout.write(

@@ -1,9 +1,12 @@
 // Checking a farm manifest before anyone drives out to the field: its schema, and everything the
 // schema cannot say — kits that are not in the catalogue, ids used twice, devices outside their
 // field, planting dates in the future, broken boundaries (unclosed rings, rings crossing
-// themselves, files that are missing or hold no polygon). Every problem is reported, each at its
-// file, line and column with what was expected, and with a code of its own kind
-// (MANIFEST_PROBLEM_CODES) so the partner page can say it in Japanese.
+// themselves, files that are missing or hold no polygon), and, when the caller says which models
+// and crop profiles are installed, a field's choice of model and profile. Every problem is
+// reported, each at its file, line and column with what was expected, and with a code of its own
+// kind (MANIFEST_PROBLEM_CODES) so the partner page can say it in Japanese. Which model and
+// profile serve a field (chooseModel) is decided here too, so the check and the gateway's
+// recommender cannot disagree.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { kinks } from '@turf/kinks';
@@ -11,7 +14,10 @@ import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import { HatakeError, isHatakeError, type ManifestProblemCode } from '../protocol/errors.ts';
-import { ManifestFile, PolygonGeometry, type Manifest } from '../protocol/manifest.ts';
+import { FieldModel, ManifestFile, PolygonGeometry, type Manifest } from '../protocol/manifest.ts';
+import { isId } from '../protocol/ids.ts';
+import type { ModelCard } from '../protocol/model-card.ts';
+import type { CropProfile } from '../protocol/crop-profile.ts';
 import { validator } from '../protocol/validate.ts';
 import { MAX_YAML_BYTES, placeOf, readYaml, toData, type YamlSource } from '../protocol/yaml.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -22,6 +28,12 @@ const MAX_BOUNDARY_FILE_BYTES = 4 * 1024 * 1024;
 
 export interface ManifestCheckOptions {
   catalogue: Catalogue;
+  /**
+   * The models and crop profiles installed where the manifest will be used: each field's `model`
+   * and `profile` are checked against them. Absent, they are not checked (the gateway's
+   * recommender checks them when it recommends, and refuses the field with the same reason).
+   */
+  models?: InstalledModels;
   /** Today as YYYY-MM-DD in the farm's zone; from `now` when absent. */
   today?: string;
   now?: number;
@@ -60,6 +72,284 @@ export function todayIn(zone: string | undefined, now = Date.now()): string {
     month: '2-digit',
     day: '2-digit',
   }).format(now);
+}
+
+// ---- Which model and crop profile serve a field ----
+
+/**
+ * The model and crop profile a crop gets when its field names none. A model is named by id
+ * alone: the highest version installed serves — the shipped one, or a newer one the server sent
+ * down (verified before it was installed). A field of another crop gets no recommendation unless
+ * it names a model for its crop.
+ */
+export const DEFAULT_CROP_MODELS: Readonly<Record<string, { model: string; profile: string }>> = {
+  'winter-wheat': { model: 'osu-sbnrc', profile: 'winter-wheat-osu-2007' },
+  wheat: { model: 'osu-sbnrc', profile: 'winter-wheat-osu-2007' },
+  rice: { model: 'rice-pi-topdress-ndvi', profile: 'rice-koshihikari' },
+  corn: { model: 'holland-schepers-si', profile: 'corn-holland-schepers' },
+};
+
+/** A manifest crop the cards and profiles write otherwise. */
+const CARD_CROP: Readonly<Record<string, string>> = { wheat: 'winter-wheat' };
+
+/** The models (every installed version of each) and crop profiles installed. */
+export interface InstalledModels {
+  cards: readonly ModelCard[];
+  profiles: readonly CropProfile[];
+}
+
+/** What a model registry holds (edge/inference/registry.ts's ModelRegistry), as chooseModel reads it. */
+export function installedModels(reg: {
+  list(): readonly { card: ModelCard }[];
+  profileIds(): readonly string[];
+  profile(id: string): CropProfile;
+}): InstalledModels {
+  return { cards: reg.list().map((e) => e.card), profiles: reg.profileIds().map((id) => reg.profile(id)) };
+}
+
+export type ModelChoiceCode = 'HATAKE_E_MANIFEST_MODEL' | 'HATAKE_E_MANIFEST_PROFILE';
+
+/** What is wrong with a field's choice; `pointer` is inside the field (`/model/id`, `/profile`, …). */
+export interface ModelChoiceProblem {
+  pointer: string;
+  code: ModelChoiceCode;
+  message: string;
+  expected: string;
+}
+
+/** What a field asks for: its crop and variety, and the model and profile it names, if any. */
+export interface FieldModelChoice {
+  id: string;
+  crop?: string;
+  variety?: string;
+  model?: FieldModel;
+  profile?: string;
+}
+
+export type ModelChoice =
+  /** No crop, or a crop with no default model, and the field names neither a model nor a profile. */
+  | { kind: 'none' }
+  | {
+      kind: 'chosen';
+      card: ModelCard;
+      profile: CropProfile;
+      /**
+       * Why this profile: the manifest names it; it is the profile of the field's variety; the
+       * crop's default; the first profile of the crop the model's card lists (or, failing that,
+       * that has the constants the model reads).
+       */
+      profileBy: 'manifest' | 'variety' | 'crop_default' | 'model';
+    }
+  | {
+      kind: 'refused';
+      /** The model asked: id@version or id as the field names it, else the crop's default id. */
+      model: string;
+      problems: ModelChoiceProblem[];
+    };
+
+/**
+ * A variety as profile ids write it: `Shinnosuke` → `shinnosuke`, `Koshihikari BL` →
+ * `koshihikari-bl` (empty for a name with no Latin letters or digits).
+ */
+export function varietySlug(variety: string): string {
+  return variety
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/** Whether a profile is the variety's: its id `<crop>-<variety>[-…]`, or a word of its Japanese name. */
+function isVarietyProfile(profile: CropProfile, crop: string, variety: string): boolean {
+  const slug = varietySlug(variety);
+  if (slug && (profile.id === `${crop}-${slug}` || profile.id.startsWith(`${crop}-${slug}-`))) return true;
+  const v = variety.normalize('NFKC').trim();
+  return (
+    v.length > 0 &&
+    profile.name.ja
+      .normalize('NFKC')
+      .split(/[\s()（）【】「」・,、]+/)
+      .includes(v)
+  );
+}
+
+/** The profile constants (dotted paths) a card reads that a profile does not have. */
+function missingConstants(card: ModelCard, profile: CropProfile): string[] {
+  const out: string[] = [];
+  for (const i of card.inputs) {
+    if (i.source.kind !== 'profile_constant') continue;
+    let v: unknown = profile;
+    for (const k of i.source.path.split('.')) v = isObj(v) && Object.hasOwn(v, k) ? v[k] : undefined;
+    if (v === undefined) out.push(i.source.path);
+  }
+  return out;
+}
+
+const byVersionDesc = (a: ModelCard, b: ModelCard): number => {
+  const pa = a.version.split('.').map(Number);
+  const pb = b.version.split('.').map(Number);
+  for (let k = 0; k < 3; k++) if (pa[k] !== pb[k]) return pb[k]! - pa[k]!;
+  return 0;
+};
+const refOf = (c: ModelCard) => `${c.id}@${c.version}`;
+const listOr = (ids: readonly string[], none: string) => (ids.length ? ids.join(', ') : none);
+
+/**
+ * The model and crop profile that serve a field. The model: the one the field names (its highest
+ * installed version unless it names one), else its crop's default (DEFAULT_CROP_MODELS); its card
+ * must cover the crop. The profile: the one the field names — installed, of the field's crop, with
+ * every constant the model reads — else, among the installed profiles of the crop that have those
+ * constants: the variety's (`rice-shinnosuke-niigata` for variety Shinnosuke or 新之助; those the
+ * card lists first), else the crop's default when the card lists it, else the first the card
+ * lists. With no model and no profile named, a field without a crop, or of a crop with no
+ * default model, gets none.
+ */
+export function chooseModel(field: FieldModelChoice, installed: InstalledModels): ModelChoice {
+  const problems: ModelChoiceProblem[] = [];
+  const named = field.model;
+  const asked = named ? (named.version !== undefined ? `${named.id}@${named.version}` : named.id) : undefined;
+  const refused = (model: string): ModelChoice => ({ kind: 'refused', model, problems });
+  const crop = field.crop;
+  if (crop === undefined) {
+    if (named)
+      problems.push({
+        pointer: '/model/id',
+        code: 'HATAKE_E_MANIFEST_MODEL',
+        message: `field ${field.id} names model ${asked} but no crop`,
+        expected: 'crop: the crop the field grows, one the model is for',
+      });
+    if (field.profile !== undefined)
+      problems.push({
+        pointer: '/profile',
+        code: 'HATAKE_E_MANIFEST_PROFILE',
+        message: `field ${field.id} names crop profile ${field.profile} but no crop`,
+        expected: "crop: the crop the field grows, the profile's crop",
+      });
+    return problems.length ? refused(asked ?? '') : { kind: 'none' };
+  }
+  const cardCrop = Object.hasOwn(CARD_CROP, crop) ? CARD_CROP[crop]! : crop;
+  const dflt = Object.hasOwn(DEFAULT_CROP_MODELS, crop) ? DEFAULT_CROP_MODELS[crop] : undefined;
+  const cropProfiles = installed.profiles.filter((p) => p.crop === cardCrop);
+  const cropModels = [
+    ...new Set(installed.cards.filter((c) => c.crops.includes(cardCrop)).map((c) => c.id)),
+  ].sort();
+  const modelsExpected = `a model for ${cardCrop}: ${listOr(cropModels, 'none is installed')}`;
+
+  // The profile the field names: installed, and of its crop (whatever the model). What to write
+  // instead is the crop's profiles, or, once the model is known, those it reads.
+  let profile: CropProfile | undefined;
+  let profileProblem: ModelChoiceProblem | undefined;
+  if (field.profile !== undefined) {
+    const expected = `a crop profile for ${cardCrop}: ${listOr(cropProfiles.map((p) => p.id).sort(), 'none is installed')}`;
+    profile = installed.profiles.find((p) => p.id === field.profile);
+    if (!profile)
+      profileProblem = {
+        pointer: '/profile',
+        code: 'HATAKE_E_MANIFEST_PROFILE',
+        message: `crop profile "${field.profile}" is not installed`,
+        expected,
+      };
+    else if (profile.crop !== cardCrop) {
+      profileProblem = {
+        pointer: '/profile',
+        code: 'HATAKE_E_MANIFEST_PROFILE',
+        message: `crop profile ${profile.id} is for ${profile.crop}, and field ${field.id} grows ${crop}`,
+        expected,
+      };
+      profile = undefined;
+    }
+    if (profileProblem) problems.push(profileProblem);
+  }
+
+  // The model: named, else the crop's default.
+  const modelId = named?.id ?? dflt?.model;
+  if (modelId === undefined) {
+    if (field.profile !== undefined)
+      problems.push({
+        pointer: '/profile',
+        code: 'HATAKE_E_MANIFEST_MODEL',
+        message: `crop ${crop} has no default model to read crop profile ${field.profile}`,
+        expected: `model: { id } of ${modelsExpected}`,
+      });
+    return problems.length ? refused('') : { kind: 'none' };
+  }
+  const modelPointer = named ? '/model/id' : '/crop';
+  const versions = installed.cards.filter((c) => c.id === modelId).sort(byVersionDesc);
+  let card: ModelCard | undefined;
+  if (versions.length === 0)
+    problems.push({
+      pointer: modelPointer,
+      code: 'HATAKE_E_MANIFEST_MODEL',
+      message: named
+        ? `model "${modelId}" is not installed`
+        : `model ${modelId}, the default for crop ${crop}, is not installed`,
+      expected: modelsExpected,
+    });
+  else if (named?.version !== undefined) {
+    card = versions.find((c) => c.version === named.version);
+    if (!card)
+      problems.push({
+        pointer: '/model/version',
+        code: 'HATAKE_E_MANIFEST_MODEL',
+        message: `model ${modelId} ${named.version} is not installed`,
+        expected: `an installed version: ${versions.map((c) => c.version).join(', ')}; or no version, for the highest`,
+      });
+  } else card = versions[0];
+  if (card && !card.crops.includes(cardCrop)) {
+    problems.push({
+      pointer: modelPointer,
+      code: 'HATAKE_E_MANIFEST_MODEL',
+      message: `model ${refOf(card)} is for ${card.crops.join(', ')}, and field ${field.id} grows ${crop}`,
+      expected: modelsExpected,
+    });
+    card = undefined;
+  }
+  if (!card) return refused(asked ?? modelId);
+
+  // The profiles this model can read for the crop; those its card lists first, in its order.
+  const readable = cropProfiles.filter((p) => missingConstants(card, p).length === 0);
+  const listed = card.profiles.flatMap((id) => readable.filter((p) => p.id === id));
+  const rest = readable.filter((p) => !listed.includes(p)).sort((a, b) => a.id.localeCompare(b.id));
+  const ranked = [...listed, ...rest];
+  const readableExpected = `a crop profile ${refOf(card)} reads: ${listOr(
+    ranked.map((p) => p.id),
+    `none for ${cardCrop} is installed`,
+  )}`;
+  if (profileProblem) profileProblem.expected = readableExpected;
+  if (profile) {
+    const missing = missingConstants(card, profile);
+    if (missing.length)
+      problems.push({
+        pointer: '/profile',
+        code: 'HATAKE_E_MANIFEST_PROFILE',
+        message: `model ${refOf(card)} reads ${missing.join(', ')}, which crop profile ${profile.id} does not have`,
+        expected: readableExpected,
+      });
+  }
+  if (problems.length) return refused(asked ?? modelId);
+  if (profile) return { kind: 'chosen', card, profile, profileBy: 'manifest' };
+
+  const variety = field.variety;
+  if (variety !== undefined) {
+    const exact = `${cardCrop}-${varietySlug(variety)}`;
+    const mine = ranked.filter((p) => isVarietyProfile(p, cardCrop, variety));
+    const pick = mine.find((p) => p.id === exact) ?? mine[0];
+    if (pick) return { kind: 'chosen', card, profile: pick, profileBy: 'variety' };
+  }
+  const cropDefault = dflt ? ranked.find((p) => p.id === dflt.profile) : undefined;
+  if (cropDefault && (listed.includes(cropDefault) || listed.length === 0))
+    return { kind: 'chosen', card, profile: cropDefault, profileBy: 'crop_default' };
+  if (ranked[0]) return { kind: 'chosen', card, profile: ranked[0], profileBy: 'model' };
+  problems.push({
+    pointer: modelPointer,
+    code: 'HATAKE_E_MANIFEST_PROFILE',
+    message: `no installed crop profile for ${cardCrop} has what model ${refOf(card)} reads`,
+    expected: `profile: a crop profile for ${cardCrop} with ${listOr(
+      card.inputs.flatMap((i) => (i.source.kind === 'profile_constant' ? [i.source.path] : [])),
+      'no constants',
+    )}`,
+  });
+  return refused(asked ?? modelId);
 }
 
 /** The same problem under a manifest code (the YAML reader, shared with config files, says HATAKE_E_CONFIG). */
@@ -221,6 +511,22 @@ function ringProblems(rings: Rings): RingProblem[] {
   return out;
 }
 
+const fieldModelValidator = validator(FieldModel);
+
+/** A field's choice as written, when every part of it has its schema's shape (else the schema says). */
+function fieldChoiceOf(f: Record<string, unknown>): FieldModelChoice | undefined {
+  const str = (v: unknown) => v === undefined || typeof v === 'string';
+  if (!str(f.crop) || !str(f.variety) || !(f.profile === undefined || isId(f.profile))) return undefined;
+  if (f.model !== undefined && !fieldModelValidator.check(f.model)) return undefined;
+  return {
+    id: typeof f.id === 'string' ? f.id.slice(0, 64) : '?',
+    ...(typeof f.crop === 'string' ? { crop: f.crop } : {}),
+    ...(typeof f.variety === 'string' ? { variety: f.variety } : {}),
+    ...(f.model !== undefined ? { model: f.model } : {}),
+    ...(typeof f.profile === 'string' ? { profile: f.profile } : {}),
+  };
+}
+
 export interface ManifestCheck {
   /** The manifest with every boundary given by path read and inlined; absent when there were problems. */
   manifest: Manifest | undefined;
@@ -315,6 +621,13 @@ export function checkManifest(file: string, text: string, opts: ManifestCheckOpt
             (d) => `observation ${name} is dated ${d}, in the future`,
           );
       }
+    }
+    // The model and profile the field names (with no models given, the gateway checks them).
+    if (opts.models && (f.model !== undefined || f.profile !== undefined)) {
+      const asked = fieldChoiceOf(f);
+      const choice = asked ? chooseModel(asked, opts.models) : undefined;
+      if (choice?.kind === 'refused')
+        for (const q of choice.problems) p.add(`${at}${q.pointer}`, q.message, q.expected, q.code);
     }
     let polygon: unknown = f.boundary;
     if (typeof f.boundary === 'string' && /\.(geo)?json$/.test(f.boundary)) {

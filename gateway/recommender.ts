@@ -8,7 +8,9 @@
 // field whose crop has no model. The RI / SI reference is the field's N-rich strip when it was
 // scouted near the scene's date (observations `n_rich_<index>`), else the virtual 95th percentile.
 // Zones are cut to the field's manifest boundary, and the recommendation's `coverage` says what of
-// the field no zone covers.
+// the field no zone covers. The model and crop profile are the field's choice in the manifest, else
+// its crop's default and its variety's profile (chooseModel, shared with `hatake kit validate`); a
+// choice the installed models cannot serve refuses the field with the reason validate gives.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HatakeError, isHatakeError, type ErrorCode } from '../protocol/errors.ts';
@@ -21,7 +23,13 @@ import { modelRef } from '../protocol/model-card.ts';
 import { InferencePool } from '../edge/inference/pool.ts';
 import { recommend, type RecommendRequest } from '../edge/recommend/recommend.ts';
 import { chooseIndex, type Observed } from '../edge/inference/inputs.ts';
-import { todayIn } from '../firmware-config/manifest-check.ts';
+import {
+  DEFAULT_CROP_MODELS,
+  chooseModel,
+  installedModels,
+  todayIn,
+  type InstalledModels,
+} from '../firmware-config/manifest-check.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { GatewayStore } from './store.ts';
@@ -29,16 +37,11 @@ import type { GatewayMetrics } from './metrics.ts';
 import { pointerOf } from '../protocol/pointer.ts';
 
 /**
- * Which model and crop profile serve a crop. A model is named by id alone: the highest version
- * installed serves — the shipped one, or a newer one the server sent down (verified before it was
- * installed).
+ * Which model and crop profile serve a crop whose field names none (the field's variety may pick
+ * another profile). A model is named by id alone: the highest version installed serves — the
+ * shipped one, or a newer one the server sent down (verified before it was installed).
  */
-export const CROP_MODELS: Record<string, { model: string; profile: string }> = {
-  'winter-wheat': { model: 'osu-sbnrc', profile: 'winter-wheat-osu-2007' },
-  wheat: { model: 'osu-sbnrc', profile: 'winter-wheat-osu-2007' },
-  rice: { model: 'rice-pi-topdress-ndvi', profile: 'rice-koshihikari' },
-  corn: { model: 'holland-schepers-si', profile: 'corn-holland-schepers' },
-};
+export const CROP_MODELS = DEFAULT_CROP_MODELS;
 
 const DAY = 86_400_000;
 /** Winter wheat: a day counts for INSEY when its GDD is positive (mean above 4.4 °C, AGRONOMY.md). */
@@ -198,8 +201,8 @@ export type LatestReading = ReturnType<GatewayStore['latest']>[number];
 export interface Refusal {
   field: string;
   /**
-   * The model asked (id@version when it was found, else the id CROP_MODELS names; empty when the
-   * field's crop has no model).
+   * The model asked (id@version when it was found, else the id — or id@version — the field names or
+   * CROP_MODELS gives its crop; empty when the field's crop has no model).
    */
   model: string;
   code: ErrorCode;
@@ -297,9 +300,11 @@ export class GatewayRecommender {
   }
 
   /**
-   * Recommendations for every field of a processed scene whose crop has a model; a field of the
-   * scene whose crop has none is listed in `refused` (a field with no crop is not). `dailyMeanC`
-   * gives the weather station's daily mean temperatures (YYYY-MM-DD → °C).
+   * Recommendations for every field of a processed scene whose crop has a model — the one its
+   * manifest entry names, else its crop's default — with the profile it names, else its variety's
+   * or its crop's (chooseModel); a field of the scene whose crop has none, or whose choice the
+   * installed models cannot serve, is listed in `refused` (a field with no crop is not).
+   * `dailyMeanC` gives the weather station's daily mean temperatures (YYYY-MM-DD → °C).
    */
   async forScene(
     farm: Manifest,
@@ -309,32 +314,57 @@ export class GatewayRecommender {
     now = Date.now(),
   ): Promise<Recommendation[]> {
     const out: Recommendation[] = [];
+    // Read once per scene: a model or profile may have arrived by downlink since the last.
+    let reg: ModelRegistry | undefined;
+    let installed: InstalledModels | undefined;
     for (const field of farm.fields) {
       const features = zones.features.filter((f) => f.properties.fieldId === field.id);
       if (!field.crop || features.length === 0) continue;
-      const choice = Object.hasOwn(CROP_MODELS, field.crop) ? CROP_MODELS[field.crop] : undefined;
-      if (!choice) {
+      reg ??= this.reg();
+      installed ??= installedModels(reg);
+      const choice = chooseModel(field, installed);
+      if (choice.kind === 'none') {
         const e = new HatakeError('HATAKE_E_MODEL_NOT_FOUND', `no model for crop ${field.crop}`, {
-          expected: `a crop with a model: ${Object.keys(CROP_MODELS).join(', ')}`,
+          expected: `a crop with a model: ${Object.keys(CROP_MODELS).join(', ')}, or a field naming its model`,
         });
         this.refuse(field.id, '', e, e.describe(), now);
         this.opts.metrics?.recommendationsRefused.inc({ model: 'none', code: e.code });
         this.log.info({ field: field.id, crop: field.crop }, 'no model for this crop');
         continue;
       }
-      let model = choice.model;
+      if (choice.kind === 'refused') {
+        // The manifest's choice (or the crop's default) is not one the installed models serve.
+        const first = choice.problems[0]!;
+        const e = new HatakeError(
+          'HATAKE_E_MODEL_NOT_FOUND',
+          `field ${field.id}: ${choice.problems.map((q) => q.message).join('; ')}`,
+          {
+            place: { pointer: `${pointerOf('fields', field.id)}${first.pointer}` },
+            expected: first.expected,
+          },
+        );
+        this.refuse(field.id, choice.model, e, e.describe(), now);
+        this.opts.metrics?.recommendationsRefused.inc({
+          model: choice.model.split('@')[0] || 'none',
+          code: e.code,
+        });
+        this.log.warn(
+          { field: field.id, model: choice.model, reason: e.message },
+          'no recommendation for this field',
+        );
+        continue;
+      }
+      const { card, profile } = choice;
+      const model = modelRef(card);
       let skipped: string[] = [];
       try {
-        const reg = this.reg();
-        const entry = reg.entry(choice.model);
-        const ref = modelRef(entry.card);
-        model = ref;
+        const entry = reg.entry(model);
         this.pool ??= InferencePool.start({ size: 1 }).catch((e: unknown) => {
           this.pool = undefined; // tried again with the next scene
           throw e;
         });
         const pool = await this.pool;
-        await pool.load(reg.load(ref));
+        await pool.load(reg.load(model));
         const fieldAttributes: RecommendRequest['fieldAttributes'] = {};
         // What was scouted in the field (plant height, stems …), each with the day it was measured.
         for (const [name, o] of Object.entries(field.observations ?? {})) {
@@ -365,7 +395,7 @@ export class GatewayRecommender {
           farm: farm.farm.id,
           field: field.id,
           card: entry.card,
-          profile: reg.profile(choice.profile),
+          profile,
           zones: { ...zones, features },
           // The manifest's boundary: zones cut to the field, and `coverage` names what of it the
           // scene left in no zone (cloud, shadow) so the prescriptions give it the default rate.
@@ -382,10 +412,10 @@ export class GatewayRecommender {
         this.forget(field.id);
       } catch (e) {
         if (!isHatakeError(e)) throw e;
-        // Refused with its reason (a missing or out-of-range input, an unknown model…).
+        // Refused with its reason (a missing or out-of-range input, a model that fails to load…).
         const reason = `${e.describe()}${skipped.length ? `; not used: ${skipped.join('; ')}` : ''}`;
         this.refuse(field.id, model, e, reason, now);
-        this.opts.metrics?.recommendationsRefused.inc({ model: choice.model, code: e.code });
+        this.opts.metrics?.recommendationsRefused.inc({ model: card.id, code: e.code });
         this.log.warn({ field: field.id, model, reason }, 'no recommendation for this field');
       }
     }

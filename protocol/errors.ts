@@ -83,6 +83,14 @@ export const ERROR_CODES = {
   HATAKE_E_MANIFEST_BOUNDARY_FILE: { status: 400, title: 'Boundary file is missing or too large' },
   HATAKE_E_MANIFEST_CALIBRATION: { status: 400, title: 'Calibration of a metric the kit does not calibrate' },
   HATAKE_E_MANIFEST_DEVEUI: { status: 400, title: 'LoRaWAN device has no DevEUI' },
+  HATAKE_E_MANIFEST_MODEL: {
+    status: 400,
+    title: 'Field names a model that is not installed or not for its crop',
+  },
+  HATAKE_E_MANIFEST_PROFILE: {
+    status: 400,
+    title: 'Field names a crop profile that is not installed or does not fit its crop or model',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -108,6 +116,8 @@ export const MANIFEST_PROBLEM_CODES = [
   'HATAKE_E_MANIFEST_BOUNDARY_FILE',
   'HATAKE_E_MANIFEST_CALIBRATION',
   'HATAKE_E_MANIFEST_DEVEUI',
+  'HATAKE_E_MANIFEST_MODEL',
+  'HATAKE_E_MANIFEST_PROFILE',
 ] as const satisfies readonly ErrorCode[];
 export type ManifestProblemCode = (typeof MANIFEST_PROBLEM_CODES)[number];
 

@@ -58,6 +58,25 @@ export const FieldObservation = Type.Object(
 );
 export type FieldObservation = Static<typeof FieldObservation>;
 
+/**
+ * The fertilization model a field's recommendations come from, by id as on its card, and
+ * optionally its version (else the highest installed). A field that names none gets its crop's
+ * default (firmware-config/manifest-check.ts, DEFAULT_CROP_MODELS).
+ */
+export const FieldModel = Type.Object(
+  {
+    id: Id('Model id, as on its card (`hatake model list`)'),
+    version: Type.Optional(
+      Type.String({
+        pattern: '^\\d+\\.\\d+\\.\\d+$',
+        description: 'An installed version (1.2.3); the highest installed when absent',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type FieldModel = Static<typeof FieldModel>;
+
 const fieldProperties = {
   id: Id('Field id'),
   name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -82,6 +101,12 @@ const fieldProperties = {
       maxProperties: 32,
       description: 'Scouted measurements by attribute name, e.g. plant_height_cm, stems_per_m2',
     }),
+  ),
+  model: Type.Optional(FieldModel),
+  profile: Type.Optional(
+    Id(
+      "The crop profile the field's model reads (`hatake model list`); when absent, the profile named after the crop and variety (`rice-shinnosuke…` for rice of variety Shinnosuke), else the crop's default",
+    ),
   ),
 };
 

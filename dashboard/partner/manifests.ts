@@ -27,7 +27,15 @@ import type {
   StoredManifest,
 } from '../../protocol/views.ts';
 import type { Catalogue } from '../../firmware-config/catalogue.ts';
-import { checkManifest, manifestData, readManifestYaml } from '../../firmware-config/manifest-check.ts';
+import {
+  checkManifest,
+  installedModels,
+  manifestData,
+  readManifestYaml,
+  type InstalledModels,
+} from '../../firmware-config/manifest-check.ts';
+import { ModelRegistry } from '../../edge/inference/registry.ts';
+import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../../models/paths.ts';
 import {
   configQrPng,
   deviceConfig,
@@ -100,6 +108,13 @@ const problemOf = (e: HatakeError): ManifestProblem => ({
 });
 
 const NO_COUNTS = { fields: 0, devices: 0 };
+
+/** The models and crop profiles the server ships: a field's `model` and `profile` must name them (read once). */
+let shipped: InstalledModels | undefined;
+const shippedModels = (): InstalledModels =>
+  (shipped ??= installedModels(
+    new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] }),
+  ));
 
 const isPathLike = (v: unknown): v is string => typeof v === 'string' && /\.(geo)?json$/i.test(v);
 
@@ -176,7 +191,11 @@ export function checkUpload(
         });
       writeFileSync(join(dir, name), content);
     }
-    const check = checkManifest(join(dir, MANIFEST_FILE_NAME), safe, { catalogue, now });
+    const check = checkManifest(join(dir, MANIFEST_FILE_NAME), safe, {
+      catalogue,
+      now,
+      models: shippedModels(),
+    });
     const problems = check.problems.map((e) => {
       const p = problemOf(e);
       if (p.pointer && refusedPointers.has(p.pointer))

@@ -725,6 +725,9 @@ const ja = {
   manifestProblem_HATAKE_E_MANIFEST_CALIBRATION: 'このキットでは校正できない項目です',
   manifestProblem_HATAKE_E_MANIFEST_DEVEUI:
     'LoRaWAN機器にDevEUIがありません。ネットワークサーバーに登録した値を書いてください',
+  manifestProblem_HATAKE_E_MANIFEST_MODEL: 'このモデルは入っていないか、この圃場の作物のモデルではありません',
+  manifestProblem_HATAKE_E_MANIFEST_PROFILE:
+    'この作物プロファイルは入っていないか、この圃場の作物やモデルに合いません',
   manifestProblemOther: 'マニフェストに問題があります',
   serverDetail: 'サーバーの説明（英語）:',
   // A server's refusal, said by its code (protocol/errors.ts) beside the server's own words.
@@ -790,6 +793,8 @@ const ja = {
   error_HATAKE_E_MANIFEST_BOUNDARY_FILE: '境界ファイルが見つからないか、大きすぎます',
   error_HATAKE_E_MANIFEST_CALIBRATION: 'このキットでは校正できない項目に校正値があります',
   error_HATAKE_E_MANIFEST_DEVEUI: 'LoRaWAN機器にDevEUIがありません',
+  error_HATAKE_E_MANIFEST_MODEL: '圃場のモデルが入っていないか、その作物のモデルではありません',
+  error_HATAKE_E_MANIFEST_PROFILE: '圃場の作物プロファイルが入っていないか、作物やモデルに合いません',
   errorOther: 'サーバーが受け付けませんでした',
   // The farmer's pages: automation log lines worded from what the engine recorded, the
   // recommendations page before any approval, the auto-approval model choice.
@@ -1538,6 +1543,10 @@ const en: Record<Key, string> = {
   manifestProblem_HATAKE_E_MANIFEST_CALIBRATION: 'This kit does not calibrate this metric',
   manifestProblem_HATAKE_E_MANIFEST_DEVEUI:
     'This LoRaWAN device has no DevEUI: add the one registered in the network server',
+  manifestProblem_HATAKE_E_MANIFEST_MODEL:
+    'This model is not installed, or is not a model for the field’s crop',
+  manifestProblem_HATAKE_E_MANIFEST_PROFILE:
+    'This crop profile is not installed, or does not fit the field’s crop or model',
   manifestProblemOther: 'The manifest has a problem',
   serverDetail: 'Server:',
   // A server's refusal, said by its code (protocol/errors.ts) beside the server's own words.
@@ -1604,6 +1613,8 @@ const en: Record<Key, string> = {
   error_HATAKE_E_MANIFEST_BOUNDARY_FILE: 'A boundary file is missing or too large',
   error_HATAKE_E_MANIFEST_CALIBRATION: 'A calibration of a metric the kit does not calibrate',
   error_HATAKE_E_MANIFEST_DEVEUI: 'A LoRaWAN device has no DevEUI',
+  error_HATAKE_E_MANIFEST_MODEL: 'A field names a model that is not installed or not for its crop',
+  error_HATAKE_E_MANIFEST_PROFILE: 'A field names a crop profile that is not installed or does not fit',
   errorOther: 'The server refused it',
   // The farmer's pages: automation log lines worded from what the engine recorded, the
   // recommendations page before any approval, the auto-approval model choice.

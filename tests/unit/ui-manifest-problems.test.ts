@@ -41,7 +41,7 @@ fields:
   - { id: upland-4, name: 畑5号, boundary: { type: Polygn, coordinates: [] } }
   - { id: Upland-5, name: 畑6号 }
   - { id: upland-6, name: "" }
-  - { id: upland-7 }
+  - { id: upland-7, crop: corn, model: { id: osu-sbnrk }, profile: rice-koshihikari }
 devices:
   - { id: wx-1, kit: hatake-weather-station, field: upland-9 }
   - { id: wx-1, kit: hatake-soil-prob, field: upland-1 }
