@@ -170,13 +170,18 @@ async function provision(args: string[]): Promise<number> {
     broker: { host, port, tls },
     device: values.device,
   });
+  const rewritten = new Set(r.updated.map((u) => u.device));
+  const unchanged = r.kept.filter((id) => !rewritten.has(id));
   process.stdout.write(
     [
       `registry (hashed secrets only): ${r.registryFile}`,
       r.issued.length
         ? `新しい秘密鍵 / new secrets for: ${r.issued.join(', ')} — in ${out}/devices/<id>.json, .esphome.yaml, .png (0600)`
         : '新しい秘密鍵なし / no new secrets',
-      r.kept.length ? `変更なし / kept: ${r.kept.join(', ')}` : '',
+      ...r.updated.map(
+        (u) => `設定を更新（鍵はそのまま） / rewritten, secret kept: ${u.device} (${u.changes.join(', ')})`,
+      ),
+      unchanged.length ? `変更なし / unchanged: ${unchanged.join(', ')}` : '',
       `設置シート / sheet: ${r.sheetFile}`,
       '秘密鍵は表示しません。ファイルを安全に扱ってください。 Secrets are not printed: handle these files with care.',
     ]

@@ -2,16 +2,18 @@
 // topic, username, secret, interval), an ESPHome `mqtt:` + sensor snippet and a QR code of the
 // JSON for installing in the field; a printable HTML sheet of all devices with their QR codes; and
 // the gateway's registry (hashed secrets only), which a running gateway picks up by itself.
-// Files holding a secret are written 0600; secrets are never printed or logged.
+// Re-provisioning keeps secrets and writes a device's files again only when what they say has
+// changed (e.g. a new --host or --port). Files holding a secret are written 0600; secrets are
+// never printed or logged.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import QRCode from 'qrcode';
-import { stringify } from 'yaml';
+import { Document, type Scalar, type YAMLMap } from 'yaml';
 import { HatakeError } from '../protocol/errors.ts';
 import type { Kit } from '../protocol/kit.ts';
 import type { BrokerAddress, DeviceEntry, Manifest } from '../protocol/manifest.ts';
 import { isMetricName, METRICS } from '../protocol/metrics.ts';
-import { DEVICE_CONFIG_FORMAT, DeviceConfig, Registry } from '../protocol/registry.ts';
+import { DEVICE_CONFIG_FORMAT, DeviceConfig, Registry, verifySecret } from '../protocol/registry.ts';
 import { deviceTopic } from '../protocol/topics.ts';
 import { validator } from '../protocol/validate.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -53,72 +55,337 @@ export function deviceConfig(
   };
 }
 
-const cIdent = (s: string) => s.replace(/[^a-z0-9_]/g, '_');
+/** An ESPHome id: [a-z0-9_], never starting with a digit (ESPHome refuses that). */
+const cIdent = (s: string) => {
+  const id = s.replace(/[^a-z0-9_]/g, '_');
+  return /^[0-9]/.test(id) ? `d_${id}` : id;
+};
 
-/** An ESPHome `mqtt:` block plus a template sensor per metric and the publishing interval. */
+/** A C++ string literal; control characters as octal escapes, `?` escaped (no trigraphs). */
+function cString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\\' || ch === '"' || ch === '?') out += `\\${ch}`;
+    else if (c < 0x20 || c === 0x7f) out += `\\${c.toString(8).padStart(3, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** A C++ literal for a constant of a command payload, or undefined when it is not a scalar. */
+function cLiteral(v: unknown): string | undefined {
+  if (typeof v === 'string') return cString(v);
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+/** Units of a command parameter that make a timed command: the device undoes it itself after that long. */
+const TIME_UNIT_MS: ReadonlyMap<string, number> = new Map([
+  ['s', 1000],
+  ['min', 60_000],
+  ['h', 3_600_000],
+]);
+/** A deadline is kept in millis(): differences must fit an int32. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A kit's actuator state (e.g. the water gate's valve_state) as an ESPHome template switch. */
+interface StateSwitch {
+  metric: string;
+  id: string;
+  /** Globals of a timed command's deadline (millis()) and whether one is running. */
+  closeAt: string;
+  timed: string;
+  /** A kit metric in a timer's unit (e.g. open_minutes_left) reported from the deadline. */
+  left?: { metric: string; unitMs: number };
+  hasTimer: boolean;
+}
+
+/** One command of the kit, as a branch of the `down` handler. */
+interface CommandBranch {
+  name: string;
+  conditions: string[];
+  body: string[];
+  example: string;
+}
+
+/** How a kit's commands map onto switches; empty for a kit that takes none. */
+function actuatorPlan(kit: Kit, dev: string) {
+  const switches = new Map<string, StateSwitch>();
+  const commands = Object.entries(kit.commands ?? {});
+  for (const [, c] of commands) {
+    const e = c.expect;
+    if (!e || (e.value !== 0 && e.value !== 1) || switches.has(e.metric)) continue;
+    const id = `${dev}_${cIdent(e.metric)}`;
+    switches.set(e.metric, {
+      metric: e.metric,
+      id,
+      closeAt: `${id}_close_at`,
+      timed: `${id}_timed`,
+      hasTimer: false,
+    });
+  }
+  const branches: CommandBranch[] = [];
+  for (const [name, c] of commands) {
+    const conditions: string[] = [];
+    const body: string[] = [];
+    // The payload as the gateway sends it, a parameter shown by its name: {"command":"open","minutes":<minutes>}.
+    const example: string[] = [];
+    const ranges: string[] = [];
+    let unsupported = false;
+    let timer: { param: string; unitMs: number } | undefined;
+    for (const [key, v] of Object.entries(c.payload)) {
+      const m = typeof v === 'string' ? /^\$\{([a-z][a-z0-9_]*)\}$/.exec(v) : null;
+      const spec = m && c.params && Object.hasOwn(c.params, m[1]!) ? c.params[m[1]!]! : undefined;
+      if (m && spec) {
+        const param = m[1]!;
+        const type = spec.type === 'integer' ? 'int' : 'float';
+        const local = `p_${param}`;
+        conditions.push(`x[${cString(key)}].is<${type}>()`);
+        body.push(
+          `const ${type} ${local} = x[${cString(key)}].as<${type}>();`,
+          `if (${local} < ${spec.min} || ${local} > ${spec.max}) {`,
+          `  ESP_LOGW("hatake", "%s", ${cString(`${name}: ${param} out of range`)});`,
+          '  return;',
+          '}',
+        );
+        example.push(`${JSON.stringify(key)}:<${param}>`);
+        ranges.push(`${param} ${spec.min}–${spec.max}${spec.unit ? ` ${spec.unit}` : ''}`);
+        const unitMs = spec.unit !== undefined ? TIME_UNIT_MS.get(spec.unit) : undefined;
+        if (!timer && unitMs !== undefined && spec.max * unitMs <= MAX_TIMER_MS) timer = { param, unitMs };
+        continue;
+      }
+      const literal = cLiteral(v);
+      if (literal === undefined) unsupported = true;
+      else conditions.push(`x[${cString(key)}] == ${literal}`);
+      example.push(`${JSON.stringify(key)}:${JSON.stringify(v)}`);
+    }
+    const sw = c.expect ? switches.get(c.expect.metric) : undefined;
+    if (unsupported || conditions.length === 0) {
+      // A payload with nested values (or none) cannot be told apart here: the installer maps it.
+      branches.push({ name, conditions: [], body: [], example: `{${example.join(',')}}` });
+      continue;
+    }
+    if (sw && c.expect!.value === 1) {
+      body.push(`id(${sw.id}).turn_on();`);
+      if (timer) {
+        sw.hasTimer = true;
+        body.push(
+          `id(${sw.closeAt}) = millis() + (uint32_t) p_${timer.param} * ${timer.unitMs}UL;`,
+          `id(${sw.timed}) = true;`,
+        );
+      } else body.push(`id(${sw.timed}) = false;`);
+    } else if (sw) {
+      body.push(`id(${sw.timed}) = false;`, `id(${sw.id}).turn_off();`);
+    } else {
+      body.push(
+        `// ${name}: ${c.expect ? `expects ${c.expect.metric} = ${c.expect.value}` : 'no state to report'} — act on it here.`,
+        `ESP_LOGI("hatake", "%s", ${cString(`command ${name}`)});`,
+      );
+    }
+    body.push('return;');
+    const shown = `{${example.join(',')}}${ranges.length ? ` (${ranges.join(', ')})` : ''}`;
+    branches.push({ name, conditions, body, example: shown });
+  }
+  // The most specific payload first: {"command":"open","minutes":N} before {"command":"open"}.
+  branches.sort((a, b) => b.conditions.length - a.conditions.length);
+  // A kit metric in a timer's unit is the time left of that switch's timed command.
+  const stateMetrics = new Set(switches.keys());
+  const timedSwitches = [...switches.values()].filter((s) => s.hasTimer);
+  if (timedSwitches.length === 1) {
+    const timeMetrics = Object.entries(kit.metrics).filter(
+      ([m, def]) => !stateMetrics.has(m) && TIME_UNIT_MS.has(def.unit),
+    );
+    if (timeMetrics.length === 1) {
+      const [metric, def] = timeMetrics[0]!;
+      timedSwitches[0]!.left = { metric, unitMs: TIME_UNIT_MS.get(def.unit)! };
+    }
+  }
+  return { switches: [...switches.values()], branches };
+}
+
+/**
+ * An ESPHome configuration for the device: the `mqtt:` block, a template sensor per metric and the
+ * publishing interval; for an actuator, a switch per state it reports and a handler for its
+ * commands. It publishes only where the gateway lets this device publish — readings on its `up`
+ * topic, online/offline on its `status` topic — and subscribes only to its `down` topic: the
+ * gateway closes the connection on any other topic, so ESPHome's own topics are all turned off.
+ */
 export function esphomeSnippet(config: DeviceConfig, kit: Kit): string {
-  const calibrated = new Set((kit.calibration ?? []).map((c) => c.metric));
-  const metrics = Object.entries(kit.metrics).filter(([m]) => !calibrated.has(m));
-  const id = (m: string) => `${cIdent(config.device)}_${m}`;
+  const dev = cIdent(config.device);
+  const { qos, topic: up, statusTopic: status, commandTopic: down } = config.mqtt;
+  const { switches, branches } = actuatorPlan(kit, dev);
+  const fromSwitch = new Set(switches.flatMap((s) => (s.left ? [s.metric, s.left.metric] : [s.metric])));
+  const calibrated = new Map<string, string[]>();
+  for (const c of kit.calibration ?? [])
+    calibrated.set(c.metric, [...(calibrated.get(c.metric) ?? []), c.from]);
+  const sensors = Object.entries(kit.metrics).filter(([m]) => !fromSwitch.has(m));
+  const id = (m: string) => `${dev}_${cIdent(m)}`;
   const label = (m: string) => {
     const own = kit.metrics[m]?.name;
     if (own) return `${own.ja} ${own.en}`;
     return isMetricName(m) ? `${METRICS[m].ja} ${METRICS[m].en}` : m;
   };
-  const status = config.mqtt.statusTopic;
-  const doc = {
-    mqtt: {
-      broker: config.mqtt.host,
-      port: config.mqtt.port,
-      username: config.mqtt.username,
-      password: config.mqtt.secret,
-      client_id: config.mqtt.clientId,
-      discovery: false,
-      topic_prefix: config.mqtt.topic.replace(/\/up$/, ''),
-      log_topic: null,
-      birth_message: { topic: status, payload: 'online', qos: 1, retain: true },
-      will_message: { topic: status, payload: 'offline', qos: 1, retain: true },
-      shutdown_message: { topic: status, payload: 'offline', qos: 1, retain: true },
-    },
-    sensor: metrics.map(([m, def]) => ({
+  const key = (m: string) => `root["values"][${cString(m)}]`;
+  const stateLines = switches.flatMap((s) => [
+    `${key(s.metric)} = id(${s.id}).state ? 1 : 0;`,
+    ...(s.left
+      ? [
+          `${key(s.left.metric)} = id(${s.timed}) && (int32_t) (id(${s.closeAt}) - millis()) > 0 ? (int) ((id(${s.closeAt}) - millis() + ${s.left.unitMs - 1}UL) / ${s.left.unitMs}UL) : 0;`,
+        ]
+      : []),
+  ]);
+  const sensorLines = sensors.map(
+    ([m]) => `if (!std::isnan(id(${id(m)}).state)) ${key(m)} = id(${id(m)}).state;`,
+  );
+  const publish = (lines: string[]) => ({
+    'mqtt.publish_json': { topic: up, qos, retain: false, payload: lines.join('\n') },
+  });
+  const timers = switches.filter((s) => s.hasTimer);
+  const mqtt: Record<string, unknown> = {
+    broker: config.mqtt.host,
+    port: config.mqtt.port,
+    username: config.mqtt.username,
+    password: config.mqtt.secret,
+    client_id: config.mqtt.clientId,
+    topic_prefix: null,
+    discovery: false,
+    discover_ip: false,
+    log_topic: null,
+    birth_message: { topic: status, payload: 'online', qos, retain: true },
+    will_message: { topic: status, payload: 'offline', qos, retain: true },
+    shutdown_message: { topic: status, payload: 'offline', qos, retain: true },
+  };
+  if (branches.length > 0) {
+    const table = branches.map((b) => {
+      const c = kit.commands![b.name]!;
+      return `//   ${b.name}: ${b.example}${c.expect ? ` → ${c.expect.metric} = ${c.expect.value}` : ''}`;
+    });
+    const code = [
+      `// The gateway's commands for ${config.device} (kit ${kit.id}), as JSON:`,
+      ...table,
+      ...branches.flatMap((b) =>
+        b.conditions.length === 0
+          ? [`// ${b.name}: map this payload yourself.`]
+          : [`if (${b.conditions.join(' && ')}) {  // ${b.name}`, ...b.body.map((l) => `  ${l}`), '}'],
+      ),
+      'ESP_LOGW("hatake", "command not understood");',
+    ];
+    mqtt.on_json_message = [
+      {
+        topic: down,
+        qos,
+        // The state right after every command, so the gateway confirms it at once (also when it
+        // was already in that state).
+        then: [{ lambda: `${code.join('\n')}\n` }, publish(stateLines)],
+      },
+    ];
+  }
+  const doc: Record<string, unknown> = { mqtt };
+  if (timers.length > 0) {
+    doc.globals = timers.flatMap((s) => [
+      { id: s.closeAt, type: 'uint32_t', restore_value: false, initial_value: '0' },
+      { id: s.timed, type: 'bool', restore_value: false, initial_value: 'false' },
+    ]);
+  }
+  if (sensors.length > 0) {
+    doc.sensor = sensors.map(([m, def]) => ({
       platform: 'template',
       id: id(m),
       name: label(m),
+      internal: true,
       unit_of_measurement: def.unit,
       accuracy_decimals:
         def.resolution !== undefined ? Math.max(0, Math.min(6, Math.ceil(-Math.log10(def.resolution)))) : 2,
       update_interval: 'never',
-    })),
-    interval: [
-      {
-        interval: `${config.interval}s`,
-        then: [
-          {
-            'mqtt.publish_json': {
-              topic: config.mqtt.topic,
-              qos: 1,
-              payload: metrics
-                .map(
-                  ([m]) =>
-                    `if (!std::isnan(id(${id(m)}).state)) root["values"]["${m}"] = id(${id(m)}).state;`,
-                )
-                .join('\n'),
-            },
+    }));
+  }
+  if (switches.length > 0) {
+    doc.switch = switches.map((s) => ({
+      platform: 'template',
+      id: s.id,
+      name: label(s.metric),
+      internal: true,
+      optimistic: true,
+      restore_mode: 'ALWAYS_OFF',
+      on_turn_off: [{ lambda: `id(${s.timed}) = false;` }],
+    }));
+  }
+  const interval: unknown[] = [
+    {
+      interval: `${config.interval}s`,
+      then:
+        stateLines.length > 0
+          ? [publish([...stateLines, ...sensorLines])]
+          : [
+              {
+                if: {
+                  // Nothing to send until a sensor has a value (the gateway needs at least one).
+                  condition: {
+                    lambda: `return ${sensors.map(([m]) => `!std::isnan(id(${id(m)}).state)`).join(' || ')};`,
+                  },
+                  then: [publish(sensorLines)],
+                },
+              },
+            ],
+    },
+  ];
+  for (const s of timers) {
+    interval.push({
+      interval: '1s',
+      then: [
+        {
+          if: {
+            condition: { lambda: `return id(${s.timed}) && (int32_t) (millis() - id(${s.closeAt})) >= 0;` },
+            then: [{ 'switch.turn_off': s.id }, publish(stateLines)],
           },
-        ],
-      },
-    ],
-  };
+        },
+      ],
+    });
+  }
+  doc.interval = interval;
+  const yaml = new Document(doc);
+  const mqttNode = yaml.get('mqtt', true) as YAMLMap<Scalar<string>>;
+  const keyOf = (k: string) => mqttNode.items.find((p) => p.key.value === k)?.key;
+  keyOf('topic_prefix')!.commentBefore = [
+    ' The gateway lets this device publish only to',
+    `   ${up} (readings) and`,
+    `   ${status} (online / offline)`,
+    ' and subscribe only to',
+    `   ${down} (commands);`,
+    ' it closes the connection on any other topic. So ESPHome’s own topics stay off: no',
+    ' topic_prefix (entity state topics), discovery, discover_ip (esphome/discover) or log topic,',
+    ' and every entity is internal.',
+  ].join('\n');
+  sensors.forEach(([m], i) => {
+    const from = calibrated.get(m);
+    if (!from) return;
+    (yaml.getIn(['sensor', i], true) as YAMLMap).commentBefore = [
+      ` ${m}: only if your probe measures it itself. Otherwise send ${from.join(' or ')}:`,
+      ` the gateway computes ${m} with its calibration (the device's own in the manifest,`,
+      ` else the kit's), which replaces a ${m} sent in the same message.`,
+    ].join('\n');
+  });
+  switches.forEach((s, i) => {
+    (yaml.getIn(['switch', i], true) as YAMLMap).commentBefore = [
+      ` ${s.metric}: on = 1, off = 0, reported after every command and every ${config.interval} s.`,
+      ' Drive your relay or motor from it: add turn_on_action: / turn_off_action: here (e.g.',
+      ' - switch.turn_on: relay_open), or give your own switch this id and these lines.',
+      ' It starts off after a reboot: a timed command’s deadline is not kept across one.',
+    ].join('\n');
+  });
   const header = [
     `# hatake: ESPHome configuration for device "${config.device}" (kit ${kit.id}), farm ${config.farm}.`,
     '# 秘密情報を含みます。取り扱いに注意してください。 Contains the device secret: keep it private.',
     '# Merge into your device YAML; replace each `platform: template` sensor with your real sensor',
-    '# platform (adc, dallas_temp, sht3x, …) keeping its id, or publish its state from a lambda.',
+    '# platform (adc, dallas_temp, sht3x, …) keeping its id and `internal: true`, or publish its',
+    '# state from a lambda. Publish nowhere else: see the note under mqtt:.',
     ...(config.mqtt.tls
       ? ['# TLS: add `certificate_authority:` (esp-idf) with the gateway CA under mqtt:.']
       : []),
   ];
-  return `${header.join('\n')}\n${stringify(doc, { lineWidth: 0 })}`;
+  return `${header.join('\n')}\n${yaml.toString({ lineWidth: 0 })}`;
 }
 
 /** A PNG QR code of the device configuration (compact JSON). */
@@ -214,6 +481,45 @@ ${body}
 `;
 }
 
+/** A device's config file as provisioning wrote it, or undefined (missing, unreadable, another device's). */
+function readConfig(file: string, farm: string, device: string): DeviceConfig | undefined {
+  const text = readText(file);
+  if (text === undefined) return undefined;
+  try {
+    const config: unknown = JSON.parse(text);
+    return configValidator.check(config) && config.farm === farm && config.device === device
+      ? config
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What differs between two configs of one device, as `host a → b` (mqtt.* without the prefix),
+ * leaving out when each was issued and the secret (the same by construction, and never shown).
+ */
+function configChanges(old: DeviceConfig, next: DeviceConfig): string[] {
+  const flat = (c: DeviceConfig) => {
+    const { issuedAt: _i, mqtt, ...top } = c;
+    const { secret: _s, ...conn } = mqtt;
+    return new Map<string, unknown>([...Object.entries(conn), ...Object.entries(top)]);
+  };
+  const a = flat(old);
+  const b = flat(next);
+  const changes: string[] = [];
+  for (const [k, v] of b) if (a.get(k) !== v) changes.push(`${k} ${String(a.get(k))} → ${String(v)}`);
+  return changes;
+}
+
 export interface ProvisionFilesOptions {
   manifest: Manifest;
   catalogue: Catalogue;
@@ -231,6 +537,12 @@ export interface ProvisionFilesResult {
   issued: string[];
   /** Devices whose secret was kept. */
   kept: string[];
+  /**
+   * Devices whose secret was kept but whose files were written again because what they say
+   * changed (broker host, port or TLS, kit, interval, …, or the ESPHome snippet), with what
+   * changed, e.g. `host 192.168.1.10 → 10.0.0.99`. Never a secret.
+   */
+  updated: Array<{ device: string; changes: string[] }>;
   /** Files written that hold a secret. */
   secretFiles: string[];
 }
@@ -267,17 +579,46 @@ export async function provisionFiles(opts: ProvisionFilesOptions): Promise<Provi
     now,
   });
   const secretFiles: string[] = [];
+  const updated: ProvisionFilesResult['updated'] = [];
+  const hashes = new Map(registry.devices.map((d) => [d.id, d.secretHash]));
   for (const d of manifest.devices) {
-    const secret = secrets[d.id];
-    if (secret === undefined) continue;
     const kit = catalogue.require(d.kit);
-    const config = deviceConfig(manifest, d, kit, secret, opts.broker, now);
-    const files: Array<[string, string | Uint8Array]> = [
-      [join(devicesDir, `${d.id}.json`), `${JSON.stringify(config, null, 2)}\n`],
-      [join(devicesDir, `${d.id}.esphome.yaml`), esphomeSnippet(config, kit)],
-      [join(devicesDir, `${d.id}.png`), await configQrPng(config)],
-    ];
-    for (const [file, data] of files) {
+    const jsonFile = join(devicesDir, `${d.id}.json`);
+    const yamlFile = join(devicesDir, `${d.id}.esphome.yaml`);
+    const pngFile = join(devicesDir, `${d.id}.png`);
+    const secret = secrets[d.id];
+    const writes: Array<[string, string | Uint8Array]> = [];
+    if (secret !== undefined) {
+      const config = deviceConfig(manifest, d, kit, secret, opts.broker, now);
+      writes.push(
+        [jsonFile, `${JSON.stringify(config, null, 2)}\n`],
+        [yamlFile, esphomeSnippet(config, kit)],
+        [pngFile, await configQrPng(config)],
+      );
+    } else {
+      // A kept secret: the files are written again when what they say has changed (a new broker
+      // address, another kit, …), with the secret they hold — if the registry still has it.
+      const hash = hashes.get(d.id);
+      if (hash === undefined) continue; // LoRaWAN: no files
+      const old = readConfig(jsonFile, manifest.farm.id, d.id);
+      if (old === undefined || !verifySecret(old.mqtt.secret, hash)) continue;
+      const next = deviceConfig(manifest, d, kit, old.mqtt.secret, opts.broker, now);
+      const changes = configChanges(old, next);
+      const config = changes.length > 0 ? next : old;
+      if (changes.length > 0) {
+        writes.push([jsonFile, `${JSON.stringify(config, null, 2)}\n`], [pngFile, await configQrPng(config)]);
+      } else if (!existsSync(pngFile)) {
+        writes.push([pngFile, await configQrPng(config)]);
+        changes.push('QR code');
+      }
+      const snippet = esphomeSnippet(config, kit);
+      if (changes.length > 0 || readText(yamlFile) !== snippet) {
+        writes.push([yamlFile, snippet]);
+        if (changes.length === 0) changes.push('ESPHome snippet');
+      }
+      if (changes.length > 0) updated.push({ device: d.id, changes });
+    }
+    for (const [file, data] of writes) {
       writeFileAtomic(file, data);
       secretFiles.push(file);
     }
@@ -291,21 +632,15 @@ export async function provisionFiles(opts: ProvisionFilesOptions): Promise<Provi
     const lorawan = kit?.transport === 'lorawan';
     let qr: string | undefined;
     let topic: string | undefined;
-    const file = join(devicesDir, `${d.id}.json`);
-    if (!lorawan && existsSync(file)) {
-      try {
-        const config: unknown = JSON.parse(readFileSync(file, 'utf8'));
-        if (configValidator.check(config) && config.farm === manifest.farm.id && config.device === d.id) {
-          qr = await QRCode.toDataURL(JSON.stringify(config), {
-            errorCorrectionLevel: 'M',
-            margin: 2,
-            scale: 4,
-          });
-          topic = config.mqtt.topic;
-        }
-      } catch {
-        // An unreadable old file: the sheet says to rotate that device.
-      }
+    // A missing or unreadable file: the sheet says to rotate that device.
+    const config = lorawan ? undefined : readConfig(join(devicesDir, `${d.id}.json`), manifest.farm.id, d.id);
+    if (config) {
+      qr = await QRCode.toDataURL(JSON.stringify(config), {
+        errorCorrectionLevel: 'M',
+        margin: 2,
+        scale: 4,
+      });
+      topic = config.mqtt.topic;
     }
     rows.push({
       device: d,
@@ -324,6 +659,7 @@ export async function provisionFiles(opts: ProvisionFilesOptions): Promise<Provi
     sheetFile,
     issued: Object.keys(secrets),
     kept: registry.devices.filter((d) => d.secretHash && secrets[d.id] === undefined).map((d) => d.id),
+    updated,
     secretFiles,
   };
 }

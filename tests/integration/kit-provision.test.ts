@@ -1,21 +1,29 @@
 // A provisioned device's JSON config is used as-is: `kit provision --port` writes the port the
 // gateway's embedded broker (aedes, real SQLite) then listens on, and mqtt.js and Debian's
 // mosquitto_pub connect with nothing but the config's fields; their readings are stored.
-// Re-provisioning one device rotates only its secret; the running gateway picks up the new
-// registry without a restart, refuses the old secret and accepts the new one.
+// The ESPHome snippet's topics, worked out as ESPHome would from the snippet (its own defaults
+// included), are all accepted by that broker: a device flashed with it is not disconnected, and a
+// water gate gets the gateway's commands on the topic it subscribes to. Re-provisioning one device
+// rotates only its secret; the running gateway picks up the new registry without a restart,
+// refuses the old secret and accepts the new one. Re-provisioning with another --host / --port
+// keeps every secret and writes the configs, snippets and QR codes again with the new address.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import jsQRModule from 'jsqr';
-import { connectAsync } from 'mqtt';
+import { connectAsync, type MqttClient } from 'mqtt';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kit } from '../../cli/kit.ts';
-import { BUILTIN_KITS_DIR, parseKitFile } from '../../firmware-config/catalogue.ts';
+import { BUILTIN_KITS_DIR, loadCatalogue, parseKitFile } from '../../firmware-config/catalogue.ts';
+import { encodeCommand } from '../../firmware-config/commands.ts';
+import { provisionFiles } from '../../firmware-config/firmware-files.ts';
+import { loadManifest } from '../../firmware-config/manifest-check.ts';
 import { DeviceConfig } from '../../protocol/registry.ts';
 import { validator } from '../../protocol/validate.ts';
+import { parse as parseYaml } from 'yaml';
 import { Gateway } from '../../gateway/gateway.ts';
 import { resolveGatewayConfig } from '../../gateway/config.ts';
 import type { GatewayConfig } from '../../protocol/gateway-config.ts';
@@ -36,6 +44,7 @@ devices:
   - { id: soil-1, kit: hatake-soil-probe, field: paddy-1, position: [138.905, 37.805], name: "<script>steal()</script>", calibration: { soil_vwc: [${SOIL_1_VWC.join(', ')}] } }
   - { id: water-1, kit: hatake-paddy-water, field: paddy-1, position: [138.906, 37.806] }
   - { id: lse-1, kit: dragino-lse01, field: paddy-1, devEui: A840414A71835F9D }
+  - { id: gate-1, kit: hatake-water-gate, field: paddy-1, position: [138.9055, 37.8055] }
 `;
 
 let dir: string;
@@ -49,10 +58,11 @@ const jsQR = jsQRModule.default;
 
 /** What the device's QR code says (decoded from its PNG by jsQR, as a phone's camera would). */
 async function qrText(id: string): Promise<string | undefined> {
-  const { data, info } = await sharp(join(out, 'devices', `${id}.png`))
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  return qrOf(join(out, 'devices', `${id}.png`));
+}
+/** What a QR code image (a PNG file or its bytes) says, decoded by jsQR. */
+async function qrOf(png: string | Buffer): Promise<string | undefined> {
+  const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return jsQR(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), info.width, info.height)
     ?.data;
 }
@@ -75,6 +85,124 @@ const silenced = async (fn: () => Promise<number>) => {
     process.stdout.write = write;
   }
 };
+
+type Snippet = { mqtt: Record<string, unknown> } & Record<string, unknown>;
+const snippet = (id: string) =>
+  parseYaml(readFileSync(join(out, 'devices', `${id}.esphome.yaml`), 'utf8')) as Snippet;
+const builtin = loadCatalogue();
+
+/** The ESPHome node's name (`esphome: name:`), which the snippet leaves to the device's own YAML. */
+const NODE = 'field-node';
+/** ESPHome's object id of an entity name (str_snake_case, then str_sanitize). */
+const objectId = (name: string) =>
+  name
+    .toLowerCase()
+    .replace(/ /g, '_')
+    .replace(/[^a-z0-9_-]/g, '_');
+
+/** Every mqtt.publish / mqtt.publish_json action in the snippet: its topic and the metrics it sends. */
+function publishActions(node: unknown): Array<{ topic: string; metrics: string[] }> {
+  if (Array.isArray(node)) return node.flatMap(publishActions);
+  if (typeof node !== 'object' || node === null) return [];
+  return Object.entries(node).flatMap(([k, v]) => [
+    ...(k === 'mqtt.publish' || k === 'mqtt.publish_json'
+      ? [
+          {
+            topic: (v as { topic: string }).topic,
+            metrics: [
+              ...String((v as { payload: unknown }).payload).matchAll(/root\["values"\]\["(\w+)"\]/g),
+            ].map((m) => m[1]!),
+          },
+        ]
+      : []),
+    ...publishActions(v),
+  ]);
+}
+
+/**
+ * What an ESPHome node flashed with this snippet publishes, and where, with ESPHome's defaults
+ * for what the snippet leaves out (esphome/components/mqtt: a topic prefix of the node's name,
+ * entity states at `<prefix>/<component>/<object id>/state` unless internal, logs at
+ * `<prefix>/debug`, birth and will at `<prefix>/status`, Home Assistant discovery and
+ * `esphome/discover/<node>` unless turned off), and its own publish actions.
+ */
+function esphomePublishes(doc: Snippet, kitId: string): Array<{ topic: string; payload: string }> {
+  const mqtt = doc.mqtt;
+  const prefix = Object.hasOwn(mqtt, 'topic_prefix') ? ((mqtt.topic_prefix as string | null) ?? '') : NODE;
+  const out: Array<{ topic: string; payload: string }> = [];
+  const message = (key: string, suffix: string, payload: string) => {
+    if (!Object.hasOwn(mqtt, key)) {
+      if (prefix) out.push({ topic: `${prefix}/${suffix}`, payload });
+      return;
+    }
+    const m = mqtt[key] as string | { topic: string; payload?: string } | null;
+    if (m === null) return;
+    out.push(
+      typeof m === 'string' ? { topic: m, payload } : { topic: m.topic, payload: m.payload ?? payload },
+    );
+  };
+  message('birth_message', 'status', 'online');
+  message('will_message', 'status', 'offline');
+  message('shutdown_message', 'status', 'offline');
+  message('log_topic', 'debug', '[D][sensor:093]: a log line');
+  for (const [component, list] of Object.entries(doc)) {
+    if (!Array.isArray(list)) continue;
+    for (const e of list as Array<Record<string, unknown>>) {
+      if (typeof e !== 'object' || e === null || !('platform' in e)) continue;
+      const name = objectId(String(e.name ?? e.id));
+      if (typeof e.state_topic === 'string') out.push({ topic: e.state_topic, payload: '1' });
+      else if (prefix && e.internal !== true)
+        out.push({ topic: `${prefix}/${component}/${name}/state`, payload: '1' });
+      if (mqtt.discovery !== false && e.internal !== true)
+        out.push({ topic: `homeassistant/${component}/${NODE}/${name}/config`, payload: '{}' });
+    }
+  }
+  if (mqtt.discover_ip !== false) out.push({ topic: `esphome/discover/${NODE}`, payload: '{}' });
+  const kit = builtin.require(kitId);
+  for (const a of publishActions(doc)) {
+    const values = Object.fromEntries(
+      a.metrics.map((m) => [m, (kit.metrics[m]!.min + kit.metrics[m]!.max) / 2] as const),
+    );
+    out.push({ topic: a.topic, payload: JSON.stringify({ values }) });
+  }
+  return out;
+}
+
+/** Connects as the snippet says (credentials, client id, last will). */
+async function connectAsSnippet(doc: Snippet): Promise<MqttClient> {
+  const m = doc.mqtt;
+  const will = m.will_message as { topic: string; payload: string; qos: 0 | 1; retain: boolean } | undefined;
+  return connectAsync({
+    host: '127.0.0.1', // the snippet's broker, as the device would reach it here
+    port: m.port as number,
+    username: m.username as string,
+    password: m.password as string,
+    clientId: m.client_id as string,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...(will
+      ? {
+          will: { topic: will.topic, payload: Buffer.from(will.payload), qos: will.qos, retain: will.retain },
+        }
+      : {}),
+  });
+}
+
+/**
+ * Publishes at QoS 1 (whatever ESPHome would use: the broker's topic check is the same) and
+ * answers whether the broker took it ('ok', its PUBACK) or closed the connection ('closed').
+ */
+function publishOrClose(client: MqttClient, topic: string, payload: string): Promise<'ok' | 'closed'> {
+  if (!client.connected) return Promise.resolve('closed');
+  return new Promise((resolve) => {
+    const onClose = () => resolve('closed');
+    client.once('close', onClose);
+    client.publish(topic, payload, { qos: 1 }, (err) => {
+      client.off('close', onClose);
+      resolve(err ? 'closed' : 'ok');
+    });
+  });
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hatake-kit-'));
@@ -168,7 +296,7 @@ async function mosquittoPub(c: DeviceConfig, message: string) {
 describe('hatake kit provision', () => {
   it('writes a registry with hashes only, 0600 config files holding the secret, and a QR code of the config', async () => {
     const reg = registry();
-    expect(reg.devices.map((d) => d.id)).toEqual(['soil-1', 'water-1', 'lse-1']);
+    expect(reg.devices.map((d) => d.id)).toEqual(['soil-1', 'water-1', 'lse-1', 'gate-1']);
     const soil = config('soil-1');
     expect(soil.mqtt).toMatchObject({
       host: '127.0.0.1',
@@ -205,7 +333,7 @@ describe('hatake kit provision', () => {
     expect(html).not.toMatch(/<script|<img src=x/i);
     expect(html).toContain('&lt;script&gt;steal()&lt;/script&gt;');
     expect(html).toContain('キット農場 &lt;script&gt;');
-    expect(html.match(/<img alt="QR [^"]+" src="data:image\/png;base64,/g)).toHaveLength(2);
+    expect(html.match(/<img alt="QR [^"]+" src="data:image\/png;base64,/g)).toHaveLength(3);
     expect(html).toContain('A840414A71835F9D'); // the LoRaWAN device: its DevEUI instead of a QR code
     expect(html).toContain('Content-Security-Policy');
   });
@@ -281,5 +409,106 @@ describe('hatake kit provision', () => {
     const before = registry();
     expect((await silenced(() => provision())).code).toBe(0);
     expect(registry()).toEqual(before);
+  });
+  it('the ESPHome snippets publish only where the gateway takes it: a flashed device stays connected', async () => {
+    const sent = [
+      ['soil-1', 'soil_temperature'],
+      ['water-1', 'water_level'],
+      ['gate-1', 'valve_state'],
+    ] as const;
+    const counts = sent.map(([d, m]) => stored(d, m).length);
+    for (const [id, kitId] of [
+      ['soil-1', 'hatake-soil-probe'],
+      ['water-1', 'hatake-paddy-water'],
+      ['gate-1', 'hatake-water-gate'],
+    ] as const) {
+      const doc = snippet(id);
+      expect(doc.mqtt.port).toBe(port);
+      const client = await connectAsSnippet(doc);
+      const results: string[] = [];
+      try {
+        for (const p of esphomePublishes(doc, kitId))
+          results.push(`${p.topic} ${await publishOrClose(client, p.topic, p.payload)}`);
+      } finally {
+        if (client.connected) await client.endAsync();
+        else client.end(true);
+      }
+      expect(results.length).toBeGreaterThan(0);
+      for (const r of results) expect(r).toMatch(new RegExp(`^hatake/v1/kit-farm/${id}/(up|status) ok$`));
+    }
+    // What the snippets sent was stored.
+    await eventually(() => sent.every(([d, m], i) => stored(d, m).length > counts[i]!));
+  });
+
+  it('the water gate snippet gets the gateway’s commands on its subscription and reports its state there', async () => {
+    const doc = snippet('gate-1');
+    const [handler] = doc.mqtt.on_json_message as Array<{ topic: string; qos: 0 | 1; then: unknown[] }>;
+    const client = await connectAsSnippet(doc);
+    try {
+      const granted = await client.subscribeAsync(handler!.topic, { qos: handler!.qos });
+      expect(granted.map((g) => g.qos)).toEqual([handler!.qos]); // not 128, the refusal
+      const gateKit = builtin.require('hatake-water-gate');
+      const command = encodeCommand(gateKit, 'open_for', { minutes: 30 }).payload;
+      const received = new Promise<{ topic: string; payload: string }>((resolve) =>
+        client.once('message', (topic, payload) => resolve({ topic, payload: payload.toString() })),
+      );
+      await gateway.broker!.command('gate-1', command);
+      expect(await received).toEqual({ topic: handler!.topic, payload: command });
+      // The snippet's report after a command, as the device would send it having opened.
+      const [report] = publishActions(handler!.then);
+      expect(report!.metrics).toContain('valve_state');
+      const before = stored('gate-1', 'valve_state').length;
+      expect(
+        await publishOrClose(
+          client,
+          report!.topic,
+          JSON.stringify({ values: { valve_state: 1, open_minutes_left: 30 } }),
+        ),
+      ).toBe('ok');
+      await eventually(() => stored('gate-1', 'valve_state').length === before + 1);
+      expect(stored('gate-1', 'valve_state').at(-1)).toEqual({ value: 1 });
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('re-provisioning with another --host and --port keeps every secret and writes configs, snippets and QR codes again', async () => {
+    const ids = ['soil-1', 'water-1', 'gate-1'];
+    const reg = registry();
+    const before = new Map(ids.map((id) => [id, config(id)]));
+    const r = await silenced(() =>
+      kit(['provision', join(dir, 'farm.yaml'), '--out', out, '--host', '10.0.0.99', '--port', '8883']),
+    );
+    expect(r.code).toBe(0);
+    // The installer is told which devices' files changed and how, never a secret.
+    expect(r.text).toContain(
+      `rewritten, secret kept: soil-1 (host 127.0.0.1 → 10.0.0.99, port ${port} → 8883)`,
+    );
+    expect(registry()).toEqual(reg);
+    for (const id of ids) {
+      const old = before.get(id)!;
+      const now = config(id);
+      expect(now.mqtt).toEqual({ ...old.mqtt, host: '10.0.0.99', port: 8883 }); // the same secret
+      expect(r.text).not.toContain(old.mqtt.secret);
+      expect(JSON.parse((await qrText(id))!)).toEqual(now);
+      expect(snippet(id).mqtt).toMatchObject({ broker: '10.0.0.99', port: 8883, password: old.mqtt.secret });
+      for (const f of [`${id}.json`, `${id}.esphome.yaml`, `${id}.png`])
+        expect(statSync(join(out, 'devices', f)).mode & 0o777).toBe(0o600);
+    }
+    // The sheet's QR code says the new address too.
+    const html = readFileSync(join(out, 'sheet.html'), 'utf8');
+    const soilQr = /<img alt="QR soil-1" src="data:image\/png;base64,([^"]+)">/.exec(html)![1]!;
+    expect(JSON.parse((await qrOf(Buffer.from(soilQr, 'base64')))!)).toEqual(config('soil-1'));
+    // What changed, per device (the CLI prints it): never a secret.
+    const manifest = loadManifest(join(dir, 'farm.yaml'), { catalogue: builtin });
+    const broker = { host: '10.0.0.99', port: 8884, tls: false };
+    const moved = await provisionFiles({ manifest, catalogue: builtin, outDir: out, broker });
+    expect(moved.issued).toEqual([]);
+    expect(moved.updated).toEqual(ids.map((device) => ({ device, changes: ['port 8883 → 8884'] })));
+    expect(config('gate-1').mqtt.secret).toBe(before.get('gate-1')!.mqtt.secret);
+    // Nothing changed, nothing written again.
+    const again = await provisionFiles({ manifest, catalogue: builtin, outDir: out, broker });
+    expect(again.updated).toEqual([]);
+    expect(again.secretFiles).toEqual([join(out, 'sheet.html')]);
   });
 });
