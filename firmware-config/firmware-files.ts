@@ -258,6 +258,11 @@ export function esphomeSnippet(config: DeviceConfig, kit: Kit): string {
     shutdown_message: { topic: status, payload: 'offline', qos, retain: true },
   };
   if (branches.length > 0) {
+    // An actuator starts each connection with a clean session: a command queued for it while it
+    // was away (an `open` hours old, after the gateway's automation gave up on it) must not be
+    // delivered late and open a gate no one is watching. The gateway resends what it still wants
+    // and checks the reported state.
+    mqtt.clean_session = true;
     const table = branches.map((b) => {
       const c = kit.commands![b.name]!;
       return `//   ${b.name}: ${b.example}${c.expect ? ` → ${c.expect.metric} = ${c.expect.value}` : ''}`;

@@ -309,9 +309,14 @@ describe('the water gate snippet obeys the gateway’s commands', () => {
     ).toBeUndefined();
   });
 
+  it('starts every connection with a clean session, so no command queued while it was away comes late', () => {
+    expect(doc.mqtt.clean_session).toBe(true);
+  });
+
   it('a sensor kit gets no command handler and no switch', () => {
     const { doc: soil } = snippetOf(catalogue.require('hatake-soil-probe'));
     expect(soil.mqtt.on_json_message).toBeUndefined();
     expect(soil.switch).toBeUndefined();
+    expect(soil.mqtt.clean_session).toBeUndefined();
   });
 });
