@@ -11,6 +11,14 @@
 // before it is durable. Imagery chunks, written in order, still wait for their turn.
 // The farm's imagery topics (hatake/v1/{farm}/imagery/…) are subscribed too and go to the same
 // ImageryReceiver as on the embedded broker; its status answers are published back here.
+//
+// The broker need not be there when the gateway starts: start() waits a moment for the first
+// connection and then returns either way, and mqtt.js keeps trying every RECONNECT_MS with the same
+// persistent session. While the link is down it is a health problem (`link()`, read by /healthz,
+// /metrics and the status page) and the log says so — once, again when the reason changes, and
+// every STILL_DOWN_LOG_MS — so that a broker down or a typo in `external.url` is seen, not a
+// gateway that will not start. When the broker appears, the subscriptions are made and ingest
+// begins.
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient, type IPublishPacket } from 'mqtt';
 import { HatakeError } from '../protocol/errors.ts';
@@ -60,6 +68,46 @@ export interface NetworkUplinkHandler {
   ingest(format: Exclude<ExternalTopicFormat, 'hatake'>, topic: string, payload: Buffer): Promise<unknown>;
 }
 
+/** How often mqtt.js tries again while the broker cannot be reached. */
+export const RECONNECT_MS = 2000;
+/** A broker that accepts the connection but sends no CONNACK within this is given up, and tried again. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** start() waits this long at most for the first connection (a broker that does not answer). */
+export const FIRST_CONNECT_WAIT_MS = 3000;
+/** A link down this long (or whose attempt to connect failed) is a health problem. */
+export const REPORT_DOWN_AFTER_MS = 5000;
+/** While the link stays down for the same reason, the log says so again this often. */
+const STILL_DOWN_LOG_MS = 10 * 60_000;
+
+/** The link to the external broker, as /healthz, /metrics and the status page report it. */
+export interface ExternalLink {
+  /** `external.url` without any user or password in it. */
+  url: string;
+  connected: boolean;
+  /** Since when it is down (the start, or the connection lost); null while connected. */
+  downSince: number | null;
+  /** The last connection error (ECONNREFUSED, connack timeout, a refused login …), or null. */
+  lastError: string | null;
+  /** Attempts to connect that failed since it was last connected (or since the start). */
+  failedAttempts: number;
+  /** Down long enough, or refused: a health problem. */
+  unreachable: boolean;
+  /** How often it is tried again. */
+  retryMs: number;
+}
+
+/** A broker URL for logs and pages: any credentials in it left out. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+}
+
 export class ExternalBroker {
   private client: MqttClient | undefined;
   private readonly cfg: ExternalConfig;
@@ -71,7 +119,15 @@ export class ExternalBroker {
   networkUplinks: NetworkUplinkHandler | undefined;
   /** The farm's imagery topics are subscribed and handed to this, when set before start(). */
   imagery: ImageryHandler | undefined;
+  /** Told when the link comes up (true) and goes down (false), with the time. */
+  onLink: ((up: boolean, at: number) => void) | undefined;
   connected = false;
+  private downSince: number | null = null;
+  private lastError: string | null = null;
+  private failedAttempts = 0;
+  /** What the log last said of the link being down, and when (repeated every STILL_DOWN_LOG_MS). */
+  private logged: { error: string; at: number } | undefined;
+  private stopped = false;
 
   constructor(
     cfg: ExternalConfig,
@@ -95,7 +151,7 @@ export class ExternalBroker {
    * Subscribes what the session lacks. A new session gets every filter; a resumed one only those
    * added since (a topic added to the config, imagery after an upgrade), and loses those removed.
    */
-  private syncSubscriptions(client: MqttClient, sessionPresent: boolean): void {
+  private syncSubscriptions(client: MqttClient, sessionPresent: boolean): Promise<void> {
     const wanted = this.wantedFilters();
     let had: string[] = [];
     try {
@@ -105,22 +161,75 @@ export class ExternalBroker {
     }
     const add = wanted.filter((f) => !had.includes(f));
     const drop = had.filter((f) => !wanted.includes(f));
-    const record = () => this.store.setMeta(SUBSCRIBED_META, JSON.stringify(wanted));
+    const record = () => {
+      try {
+        this.store.setMeta(SUBSCRIBED_META, JSON.stringify(wanted));
+      } catch (e) {
+        // Not recorded (a full disk): the next connection subscribes them again, harmlessly.
+        this.log.warn({ err: (e as Error).message }, 'subscriptions not recorded');
+      }
+    };
+    const done: Promise<void>[] = [];
     if (drop.length) {
-      client.unsubscribe(drop, (err) => {
-        if (err) this.log.warn({ err: err.message }, 'unsubscribe failed');
-        else if (!add.length) record();
-      });
+      done.push(
+        new Promise((resolve) =>
+          client.unsubscribe(drop, (err) => {
+            if (err) this.log.warn({ err: err.message }, 'unsubscribe failed');
+            else if (!add.length) record();
+            resolve();
+          }),
+        ),
+      );
     }
     if (add.length) {
-      client.subscribe(add, { qos: 1 }, (err, granted) => {
-        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-        if (err) this.log.error({ err: err.message }, 'subscribe failed');
-        else if (refused.length)
-          this.log.error({ filters: refused }, 'the broker refused these subscriptions');
-        else record();
-      });
+      done.push(
+        new Promise((resolve) =>
+          client.subscribe(add, { qos: 1 }, (err, granted) => {
+            const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+            if (err) this.log.error({ err: err.message }, 'subscribe failed');
+            else if (refused.length)
+              this.log.error({ filters: refused }, 'the broker refused these subscriptions');
+            else record();
+            resolve();
+          }),
+        ),
+      );
     }
+    return Promise.all(done).then(() => undefined);
+  }
+
+  /** The link as it is now (`now`: the time it is judged at). */
+  link(now = Date.now()): ExternalLink {
+    const down = !this.connected && this.downSince !== null;
+    return {
+      url: displayUrl(this.cfg.url),
+      connected: this.connected,
+      downSince: this.connected ? null : this.downSince,
+      lastError: this.lastError,
+      failedAttempts: this.failedAttempts,
+      unreachable: down && (this.failedAttempts > 0 || now - this.downSince! >= REPORT_DOWN_AFTER_MS),
+      retryMs: RECONNECT_MS,
+    };
+  }
+
+  /** The link went down, or an attempt to bring it up failed: said in the log, not every 2 s. */
+  private logDown(now: number): void {
+    const error = this.lastError ?? 'no answer from the broker';
+    const repeat = this.logged?.error === error;
+    if (repeat && now - this.logged!.at < STILL_DOWN_LOG_MS) {
+      this.log.debug({ err: error, attempts: this.failedAttempts }, 'external broker still unreachable');
+      return;
+    }
+    this.logged = { error, at: now };
+    this.log.error(
+      {
+        url: displayUrl(this.cfg.url),
+        err: error,
+        downForS: Math.round((now - (this.downSince ?? now)) / 1000),
+        attempts: this.failedAttempts,
+      },
+      `external broker unreachable: nothing arrives through it until it answers; retrying every ${RECONNECT_MS / 1000} s`,
+    );
   }
 
   /** Publishes (QoS 1) through the external broker; queued by the client while disconnected. */
@@ -129,14 +238,24 @@ export class ExternalBroker {
     await this.client.publishAsync(topic, payload, { qos: 1 });
   }
 
+  /**
+   * Connects, and keeps connecting: resolves once connected and subscribed, or once the first
+   * attempt failed, or after FIRST_CONNECT_WAIT_MS (a broker that does not answer) — never
+   * rejected by the broker being away, so the gateway starts without it.
+   */
   async start(): Promise<void> {
+    this.downSince = Date.now();
     const client = mqtt.connect(this.cfg.url, {
       clientId: this.cfg.clientId,
       clean: false, // persistent session: the broker keeps QoS 1 messages while we are away
       username: this.cfg.username,
       password: this.cfg.password,
       ca: this.cfg.ca ? readFileSync(this.cfg.ca) : undefined,
-      reconnectPeriod: 2000,
+      reconnectPeriod: RECONNECT_MS,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      // A refused login (or a broker "unavailable") is tried again too: the broker's users may be
+      // fixed without a restart here. The refusal is on /healthz meanwhile.
+      reconnectOnConnackError: true,
       protocolVersion: 4,
     });
     this.client = client;
@@ -163,20 +282,63 @@ export class ExternalBroker {
         },
       );
     };
+    let subscribed: Promise<void> | undefined;
     client.on('connect', (ack) => {
+      const now = Date.now();
+      const downForS = this.downSince === null ? 0 : Math.round((now - this.downSince) / 1000);
+      const after = this.failedAttempts;
       this.connected = true;
+      this.downSince = null;
+      this.lastError = null;
+      this.failedAttempts = 0;
+      this.logged = undefined;
       this.log.info(
-        { url: this.cfg.url, sessionPresent: ack.sessionPresent },
-        'connected to external broker',
+        {
+          url: displayUrl(this.cfg.url),
+          sessionPresent: ack.sessionPresent,
+          ...(after > 0 ? { downForS, failedAttempts: after } : {}),
+        },
+        after > 0 ? 'connected to external broker after it was unreachable' : 'connected to external broker',
       );
-      this.syncSubscriptions(client, ack.sessionPresent);
+      subscribed = this.syncSubscriptions(client, ack.sessionPresent);
+      this.onLink?.(true, now);
     });
-    client.on('close', () => (this.connected = false));
-    client.on('error', (err) => this.log.warn({ err: err.message }, 'external broker error'));
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
+    client.on('close', () => {
+      if (this.stopped) return;
+      const now = Date.now();
+      if (this.connected) {
+        this.connected = false;
+        this.downSince = now;
+        this.log.warn(
+          { url: displayUrl(this.cfg.url) },
+          `connection to the external broker lost; reconnecting every ${RECONNECT_MS / 1000} s`,
+        );
+        this.onLink?.(false, now);
+        return;
+      }
+      // An attempt that closed before any CONNACK.
+      this.failedAttempts++;
+      this.logDown(now);
     });
+    client.on('error', (err) => {
+      this.lastError = err.message;
+      if (this.connected) this.log.warn({ err: err.message }, 'external broker error');
+    });
+    // The first connection (and its subscriptions), or its first failure, or a broker that does not
+    // answer: the gateway goes on starting after whichever comes first.
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS);
+      client.once('connect', () => void subscribed?.then(resolve));
+      client.once('close', () => resolve());
+    });
+    clearTimeout(timer);
+    if (!this.connected) {
+      this.log.warn(
+        { url: displayUrl(this.cfg.url), err: this.lastError ?? 'no answer yet' },
+        'starting without the external broker: it is tried again in the background',
+      );
+    }
   }
 
   private isImagery(topic: string): boolean {
@@ -221,7 +383,10 @@ export class ExternalBroker {
   }
 
   async stop(): Promise<void> {
-    await this.client?.endAsync();
+    this.stopped = true;
+    // Connected, messages in flight finish first; otherwise nothing would ever finish them (a
+    // publish queued while the link was down), so the client is ended at once.
+    await this.client?.endAsync(!this.connected);
   }
 }
 

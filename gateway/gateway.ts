@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import { HatakeError } from '../protocol/errors.ts';
 import type { Manifest } from '../protocol/manifest.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
@@ -33,7 +34,7 @@ import { TipEngine, airTemperatureDevices, turn } from './tips.ts';
 import { scoutCellRows } from '../edge/imagery/scout-cells.ts';
 import { offsetMs } from '../edge/rules/local-time.ts';
 import { GatewayRecommender } from './recommender.ts';
-import { ImageryInbox, type ProcessedScene } from './imagery/inbox.ts';
+import { ImageryInbox, coverageLog, type ProcessedScene } from './imagery/inbox.ts';
 import { ImageryReceiver } from './imagery/receiver.ts';
 import { ImageryTopics } from './imagery/mqtt.ts';
 import { queueMapUploads, uploadPendingMaps } from './imagery/uploads.ts';
@@ -222,11 +223,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // other refusal (a read-only or failing card) is a health problem of its own until a commit
     // succeeds again: every device is being refused its PUBACK.
     this.ingest.on('storeFailed', (err, first) => {
-      this.maintenance.checkDisk();
+      this.maintenance.guard('disk', () => this.maintenance.checkDisk());
       if (first && err.code !== 'HATAKE_E_DISK_FULL')
         this.log.error({ err: err.message }, 'the store refuses writes');
     });
     this.maintenance.start();
+    // Nothing is connected to a gateway that is starting: devices recorded online when it stopped
+    // (a crash or a power cut records no disconnection) are offline until they connect again.
+    if (c.mqtt.enabled) this.markDevicesOffline();
     this.tips = new TipEngine(
       this.store,
       this.catalogue,
@@ -263,15 +267,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       fields: () => this.fieldInputs(),
       maxChunkBytes: c.mqtt.maxPacketBytes - 1024,
     });
-    this.imageryReceiver.on('result', (r) =>
+    this.imageryReceiver.on('result', (r) => {
+      if (r.uncovered.length > 0 || Object.values(r.coverage).some((c) => c < 1))
+        this.log.info(
+          { scene: r.sceneId, ...coverageLog(r.uncovered, r.coverage) },
+          'received scene processed; not every field covered',
+        );
       this.sceneDone({
         sceneId: r.sceneId,
         acquired: new Date(r.manifest.acquired).toISOString(),
         stats: r.stats,
         zones: r.zones,
         outDir: r.outDir,
-      }),
-    );
+        uncovered: r.uncovered,
+        coverage: r.coverage,
+      });
+    });
     // The answer goes out on both brokers the gateway has: a provider may be on either.
     this.imageryReceiver.on('status', (st) => {
       const topic = imageryTopic(this.manifest.farm.id, st.sceneId, 'status');
@@ -283,6 +294,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     );
     this.imageryReceiver.on('fault', (scene, err) =>
       this.log.error({ scene, err: err.message }, 'processing a received scene failed'),
+    );
+    this.imageryReceiver.on('expired', (x) =>
+      this.log.warn(
+        { scene: x.sceneId, received: x.received, chunkCount: x.chunkCount, idleMs: x.idleMs },
+        'imagery transfer expired; its files were deleted',
+      ),
     );
     if (c.server) this.startUplink(c.server);
     if (c.mqtt.enabled) {
@@ -297,6 +314,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         new ImageryTopics(this.manifest.farm.id, this.registry, this.imageryReceiver),
       );
       this.ports = await this.broker.start();
+      // Devices not heard since before the start are judged silent only from now on.
+      this.maintenance.hearing(Date.now());
     }
     if (c.external) {
       // Loaded only in external-broker mode: the MQTT client library is no part of a gateway
@@ -318,6 +337,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       );
       this.external.networkUplinks = this.lorawan;
       this.external.imagery = this.imageryReceiver;
+      // Without a broker of its own, the gateway hears its devices only while this link is up:
+      // none is judged silent while it is down, and each gets its grace again when it is back.
+      if (!this.broker) this.external.onLink = (up, at) => this.maintenance.hearing(up ? at : null);
+      const external = this.external;
+      new Gauge({
+        name: 'hatake_gateway_external_broker_connected',
+        help: 'Whether the gateway is connected to its external broker (1) or not (0)',
+        registers: [this.metrics.registry],
+        collect() {
+          this.set(external.connected ? 1 : 0);
+        },
+      });
+      // Returns connected, or not: an unreachable broker is a health problem, not a failed start.
       await this.external.start();
     }
     // Automations command actuators through the embedded broker, or the external one without it.
@@ -361,6 +393,31 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       { ...this.ports, http: this.httpPort, devices: this.registry.size, farm: this.manifest.farm.id },
       'gateway started',
     );
+  }
+
+  /**
+   * Records the devices the store has online as offline, and tells the server as a disconnection
+   * would: called at start, before the broker listens, when none can be connected.
+   */
+  private markDevicesOffline(): void {
+    const online = this.store
+      .devices()
+      .filter((d) => d.online === true)
+      .map((d) => d.id);
+    if (!online.length) return;
+    const now = Date.now();
+    try {
+      this.store.db.transaction(() => {
+        for (const id of online) this.store.setDeviceOnline(id, false, now);
+      })();
+      this.log.info(
+        { devices: online },
+        'devices online when the gateway stopped are offline until they connect',
+      );
+    } catch (e) {
+      // A full disk: the flags stay as they were (the status page may show them online), no more.
+      this.log.warn({ devices: online, err: (e as Error).message }, 'devices not recorded offline at start');
+    }
   }
 
   /** Names, once at start, each vendor codec a manifest device needs but that was not found. */
@@ -530,7 +587,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       lastSuccess: () => sync.status.lastSuccess,
     };
     this.ingest.on('committed', () => {
-      if (this.store.outboxBytes > c.sync.maxOutboxBytes) this.maintenance.enforceBacklog(Date.now());
+      if (this.store.outboxBytes > c.sync.maxOutboxBytes)
+        this.maintenance.guard('backlog', () => this.maintenance.enforceBacklog(Date.now()));
       sync.kick();
     });
     sync.on('synced', (_ack, items) => {
@@ -728,6 +786,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     else if ((this.sync?.status.consecutiveFailures ?? 0) > 0)
       problem({ code: 'server_unreachable' }, 'server unreachable');
     if (this.downlink?.stopped) problem({ code: 'downlink_stopped' }, 'downlink stopped: token refused');
+    const link = this.external?.link();
+    if (link?.unreachable) {
+      const error = link.lastError ?? 'no answer from the broker';
+      const downMin = Math.floor((Date.now() - link.downSince!) / 60_000);
+      problem(
+        { code: 'external_unreachable', url: link.url, error, downSince: link.downSince },
+        `external broker unreachable: ${link.url} (${error}), down ${downMin < 1 ? 'less than a minute' : `${downMin} min`}; retrying every ${link.retryMs / 1000} s`,
+      );
+    }
     const silent = [...devices].filter((d) => d.silentSince !== null).map((d) => d.id);
     if (silent.length) problem({ code: 'devices_silent', devices: silent }, `silent: ${silent.join(', ')}`);
     for (const p of this.automations?.healthProblems() ?? []) problem(p, automationProblemLine(p));

@@ -31,6 +31,7 @@ export type HealthProblem =
   | { code: 'sync_refused'; status: number }
   | { code: 'server_unreachable' }
   | { code: 'downlink_stopped' }
+  | { code: 'external_unreachable'; url: string; error: string; downSince: number | null }
   | { code: 'devices_silent'; devices: string[] }
   | AutomationProblem;
 
@@ -235,6 +236,8 @@ const T = {
       server_unreachable: 'サーバーに接続できません。データはゲートウェイに保存し、つながり次第送ります',
       downlink_stopped:
         'サーバーがこのゲートウェイのトークンを拒否したため、サーバーからの受信を止めています',
+      external_unreachable: (url: string) =>
+        `外部ブローカー (${url}) に接続できません。センサーのデータが届きません。2秒ごとに再接続を試みています`,
       devices_silent: (devices: string) => `応答のないセンサー: ${devices}`,
       valve_not_closed: (device: string) => `バルブ ${device} が閉じたと報告しません。現地で確認してください`,
     },
@@ -415,6 +418,8 @@ const T = {
         `The server refuses what this gateway sends (HTTP ${status}); data is kept on the gateway and sent again at longer intervals. Check the token and the server’s settings`,
       server_unreachable: 'The server cannot be reached; data is kept on the gateway and sent once it can be',
       downlink_stopped: 'The server refused this gateway’s token: nothing more is received from it',
+      external_unreachable: (url: string) =>
+        `The external broker (${url}) cannot be reached: no sensor data arrives through it. Trying again every 2 s`,
       devices_silent: (devices: string) => `Silent sensors: ${devices}`,
       valve_not_closed: (device: string) => `Valve ${device} never reported closed; check it on site`,
     },
@@ -649,6 +654,8 @@ function problemText(p: HealthProblem, t: Dict, names: Names): string | null {
       return t.health[p.code];
     case 'sync_refused':
       return t.health.sync_refused(String(p.status));
+    case 'external_unreachable':
+      return t.health.external_unreachable(String(p.url));
     case 'devices_silent':
       return Array.isArray(p.devices)
         ? t.health.devices_silent(t.list(p.devices.map((d) => names.deviceText(String(d)))))

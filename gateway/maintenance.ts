@@ -1,7 +1,14 @@
 // The gateway's housekeeping, on a timer: SD-card budget and free space (refuse data and alert
 // when full, recover when space returns), retention (raw → hourly aggregates → gone), and device
 // health (a device silent for more than N expected intervals raises an event).
+//
+// A device last heard before the gateway started (or before its only link to the devices, an
+// external broker, went down) is judged from when the gateway could hear it again: after an
+// outage, none is called silent before it has had its N intervals to report. Each step of a round
+// that fails (SQLITE_FULL, an I/O error) is logged and counted, and the next round tries again:
+// a timer's exception would end the process.
 import { statfsSync } from 'node:fs';
+import { Counter } from 'prom-client';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { ResolvedGatewayConfig } from './config.ts';
 import type { GatewayStore } from './store.ts';
@@ -59,6 +66,12 @@ export interface RetentionStatus {
   atFloor: boolean;
 }
 
+/** A failing step is logged again, while it fails the same way, this often. */
+const FAILING_LOG_MS = 10 * 60_000;
+
+/** The steps of a round, as `hatake_gateway_maintenance_failures_total` counts their failures. */
+export type MaintenanceStep = 'disk' | 'retention' | 'devices' | 'backlog' | 'gauges';
+
 export interface MaintenanceDeps {
   config: ResolvedGatewayConfig;
   store: GatewayStore;
@@ -83,17 +96,87 @@ export class Maintenance {
   /** Raw readings rolled up early in this pressure episode. */
   private episodeRolled = 0;
   private readonly d: MaintenanceDeps;
+  /** Since when the gateway can hear its devices (see `hearing`); null while it cannot. */
+  private hearingSince: number | null = null;
+  /** Devices not heard since the gateway began hearing (again), with the lastSeen they had then. */
+  private readonly awaited = new Map<string, number>();
+  /** Steps failing now: their error, and when the log last said it. */
+  private readonly failing = new Map<MaintenanceStep, { error: string; loggedAt: number; rounds: number }>();
+  private readonly failures: Counter<'step'>;
 
   constructor(deps: MaintenanceDeps) {
     this.d = deps;
     const kept = deps.store.getMeta('early_rollup');
     if (kept) this.early = JSON.parse(kept) as EarlyRollUp;
+    this.awaitAll();
+    const name = 'hatake_gateway_maintenance_failures_total';
+    this.failures =
+      (deps.metrics.registry.getSingleMetric(name) as Counter<'step'> | undefined) ??
+      new Counter({
+        name,
+        help: 'Housekeeping steps that failed (retried at the next round), by step',
+        labelNames: ['step'],
+        registers: [deps.metrics.registry],
+      });
   }
 
   start(everyMs = 5000): void {
     this.run(Date.now());
     this.timer = setInterval(() => this.run(Date.now()), everyMs);
     this.timer.unref();
+  }
+
+  /**
+   * Tells since when the gateway can hear its devices: its broker listening (the start), or its
+   * external broker connected; null when it cannot (that link down). A device not heard since is
+   * judged silent only once N of its intervals have passed from then.
+   */
+  hearing(since: number | null): void {
+    if (since === null) {
+      if (this.hearingSince !== null) this.awaitAll();
+      this.hearingSince = null;
+    } else if (this.hearingSince === null) {
+      this.hearingSince = since;
+    }
+  }
+
+  /** Every device heard before is awaited: its silence is counted from when it can be heard. */
+  private awaitAll(): void {
+    this.awaited.clear();
+    for (const s of this.d.store.devices()) if (s.lastSeen !== null) this.awaited.set(s.id, s.lastSeen);
+  }
+
+  /**
+   * Runs one step, catching its failure: logged (when it starts, when its error changes, every
+   * FAILING_LOG_MS while it lasts, and when it ends) and counted; the caller's next round retries.
+   */
+  guard<T>(step: MaintenanceStep, fn: () => T): T | undefined {
+    const log = this.d.events.log;
+    try {
+      const r = fn();
+      const was = this.failing.get(step);
+      if (was) {
+        this.failing.delete(step);
+        log.info({ step, failedRounds: was.rounds }, 'housekeeping step works again');
+      }
+      return r;
+    } catch (e) {
+      const error = (e as Error).message;
+      const now = Date.now();
+      this.failures.inc({ step });
+      const was = this.failing.get(step);
+      const rounds = (was?.rounds ?? 0) + 1;
+      if (!was || was.error !== error || now - was.loggedAt >= FAILING_LOG_MS) {
+        this.failing.set(step, { error, loggedAt: now, rounds });
+        log.error(
+          { step, err: error, failedRounds: rounds },
+          'housekeeping step failed; the gateway goes on and tries again next round',
+        );
+      } else {
+        was.rounds = rounds;
+      }
+      return undefined;
+    }
   }
 
   stop(): void {
@@ -108,15 +191,19 @@ export class Maintenance {
 
   /** One round of housekeeping (also called by tests with their own clock). */
   run(now: number): void {
-    this.checkDisk();
-    this.retain(now);
-    this.d.metrics.rawRetention.set(this.retentionStatus(now).keptMs / DAY);
-    this.checkDevices(now);
-    this.enforceBacklog(now);
-    this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());
-    this.d.metrics.outboxBytes.set(this.d.store.outboxBytes);
-    this.d.metrics.outboxBudget.set(this.d.config.sync.maxOutboxBytes);
-    this.d.metrics.rulesWindow.set(this.d.store.seriesCache.heldRows);
+    // Each step on its own: a full disk failing the backlog's aggregation still lets the devices
+    // be checked (and the disk step report it full).
+    this.guard('disk', () => this.checkDisk());
+    this.guard('retention', () => this.retain(now));
+    this.guard('devices', () => this.checkDevices(now));
+    this.guard('backlog', () => this.enforceBacklog(now));
+    this.guard('gauges', () => {
+      this.d.metrics.rawRetention.set(this.retentionStatus(now).keptMs / DAY);
+      this.d.metrics.queueDepth.set({ queue: 'outbox' }, this.d.store.outboxDepth());
+      this.d.metrics.outboxBytes.set(this.d.store.outboxBytes);
+      this.d.metrics.outboxBudget.set(this.d.config.sync.maxOutboxBytes);
+      this.d.metrics.rulesWindow.set(this.d.store.seriesCache.heldRows);
+    });
   }
 
   /**
@@ -128,20 +215,16 @@ export class Maintenance {
     const { rawMs, hourlyMs } = this.d.config.retention;
     const store = this.d.store;
     const started = performance.now();
-    try {
-      if (started - this.lastRetention > HOUR) {
-        this.lastRetention = started;
-        this.retentionDue = true;
-        store.dropHourlyBefore(now - hourlyMs);
-      }
-      if (this.retentionDue) {
-        this.retentionDue = store.rollUpOldest(now - rawMs, { budgetMs: ROLL_UP_BUDGET_MS }).more;
-      }
-      this.relievePressure(now, Math.max(0, ROLL_UP_BUDGET_MS - (performance.now() - started)));
-    } catch (e) {
-      // A failed round (an I/O error) must not stop the timer or the gateway; the next one retries.
-      this.d.events.log.error({ err: (e as Error).message }, 'retention round failed');
+    // A failed round (an I/O error) throws to `run`'s guard, which logs and counts it; the next retries.
+    if (started - this.lastRetention > HOUR) {
+      this.lastRetention = started;
+      this.retentionDue = true;
+      store.dropHourlyBefore(now - hourlyMs);
     }
+    if (this.retentionDue) {
+      this.retentionDue = store.rollUpOldest(now - rawMs, { budgetMs: ROLL_UP_BUDGET_MS }).more;
+    }
+    this.relievePressure(now, Math.max(0, ROLL_UP_BUDGET_MS - (performance.now() - started)));
   }
 
   /** Share of the database budget holding data (0 without a budget). */
@@ -312,17 +395,37 @@ export class Maintenance {
     }
   }
 
-  /** Marks devices silent for more than N of their kit's intervals, once each time. */
+  /**
+   * Marks devices silent for more than N of their kit's intervals, once each time. A device not
+   * heard since the gateway began hearing (again) counts its silence from then, and is not judged
+   * while the gateway cannot hear at all.
+   */
   checkDevices(now: number): void {
     const states = new Map(this.d.store.devices().map((s) => [s.id, s]));
     let online = 0;
     let silent = 0;
+    let waiting = 0;
     for (const id of this.d.registry.ids()) {
       const kit = this.d.catalogue.get(this.d.registry.get(id)!.kit);
       const s = states.get(id);
       const interval = (kit?.interval ?? 600) * 1000;
       if (!s?.lastSeen) continue;
-      if (now - s.lastSeen > this.d.config.health.offlineAfterIntervals * interval) {
+      // Not heard since the gateway began hearing (again): its silence counts from then.
+      let from = s.lastSeen;
+      if (this.awaited.get(id) === s.lastSeen) {
+        if (s.silentSince !== null) {
+          silent++; // marked silent before: still is, and was said then
+          continue;
+        }
+        if (this.hearingSince === null) {
+          waiting++; // the gateway cannot hear it now
+          continue;
+        }
+        from = Math.max(from, this.hearingSince);
+      } else {
+        this.awaited.delete(id); // heard since (or never awaited)
+      }
+      if (now - from > this.d.config.health.offlineAfterIntervals * interval) {
         silent++;
         if (this.d.store.markSilent(id, now)) {
           const silentMin = Math.round((now - s.lastSeen) / 60_000);
@@ -335,12 +438,16 @@ export class Maintenance {
             detail: { lastSeen: s.lastSeen, intervalS: interval / 1000, silentMin },
           });
         }
+      } else if (from !== s.lastSeen) {
+        waiting++;
       } else {
         online++;
       }
     }
     this.d.metrics.devices.set({ state: 'reporting' }, online);
     this.d.metrics.devices.set({ state: 'silent' }, silent);
-    this.d.metrics.devices.set({ state: 'never_seen' }, this.d.registry.size - online - silent);
+    // Heard before the gateway started (or lost its link to them), not since, within their grace.
+    this.d.metrics.devices.set({ state: 'waiting' }, waiting);
+    this.d.metrics.devices.set({ state: 'never_seen' }, this.d.registry.size - online - silent - waiting);
   }
 }
