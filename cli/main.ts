@@ -17,8 +17,10 @@ Usage:
 
   hatake server --config server.yaml                run the server
   hatake server token --config server.yaml --gateway ID --farm ID
-  hatake server user --config server.yaml --name NAME --role farmer|officer|partner|admin
-                     [--farms a,b] [--regions x,y]  (password from HATAKE_PASSWORD)
+  hatake server user --config server.yaml --name NAME [--role farmer|officer|partner|admin]
+                     [--farms a,b] [--regions x,y]  create, or set the password (HATAKE_PASSWORD; ends its sessions)
+  hatake server user --config server.yaml --name NAME --disable | --enable | --delete
+  hatake server users --config server.yaml [--json]
 
   hatake kit list | validate FILE | provision FILE --out DIR [--device ID] | decode --kit KIT … | command …
       sensor kits: the catalogue, manifests, credentials and firmware configs, payload decoding

@@ -26,6 +26,7 @@ import type { StorageConfig } from '../protocol/server-config.ts';
 import type { ReadingStore } from './storage/types.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
+import { userRoutes } from './routes/users.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
 import { gatewayRoutes, syncThroughput, type SyncThroughput } from './routes/gateways.ts';
@@ -265,6 +266,7 @@ export class HatakeServer {
     );
     await app.register(syncRoutes, { ctx });
     await app.register(authRoutes, { ctx });
+    await app.register(userRoutes, { ctx });
     await app.register(deviceRoutes, { ctx });
     await app.register(liveRoutes, { ctx });
     await app.register(gatewayRoutes, { ctx, dataDir: opts.dataDir });

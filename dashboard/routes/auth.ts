@@ -1,13 +1,19 @@
-// Sign-in and sign-out for people (gateways use bearer tokens, never sessions). Login is
-// rate-limited per address; the session cookie is http-only and SameSite=Strict, Secure whenever
-// the browser reached us over HTTPS, and the CSRF token returned here must accompany every
-// state-changing request.
-import type { FastifyRequest } from 'fastify';
+// Sign-in and sign-out for people (gateways use bearer tokens, never sessions), and a signed-in
+// user's own password change. Login is rate-limited per address (10 a minute) and per account
+// (dashboard/auth.ts LoginThrottle: 429 with Retry-After past an account's free failures, except for
+// a browser that signed in to the account before — it brings the http-only device cookie set here).
+// The session cookie is http-only and SameSite=Strict, Secure whenever the browser reached us over
+// HTTPS, and the CSRF token returned here must accompany every state-changing request.
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ProblemBody } from '../../protocol/api.ts';
 import type { App, ServerContext } from '../server.ts';
 import { SESSION_COOKIE, requireSession } from '../server.ts';
-import { SESSION_TTL_MS } from '../auth.ts';
+import { DEVICE_TTL_MS, LoginThrottled, MIN_PASSWORD_LENGTH, SESSION_TTL_MS } from '../auth.ts';
+
+/** The browser's device token: sent only to the sign-in routes (DEVICE_COOKIE_PATH). */
+export const DEVICE_COOKIE = 'hatake_device';
+const DEVICE_COOKIE_PATH = '/api/v1/auth';
 
 const Me = Type.Object({
   user: Type.String(),
@@ -38,6 +44,16 @@ const sessionCookie = (request: FastifyRequest, secureCookies: boolean) => ({
   path: '/',
 });
 
+/** A refusal by the per-account throttle says when to come back. */
+async function throttled<T>(reply: FastifyReply, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof LoginThrottled) void reply.header('retry-after', String(e.retryAfterS));
+    throw e;
+  }
+}
+
 export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Promise<void> {
   app.post(
     '/api/v1/auth/login',
@@ -45,6 +61,11 @@ export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       config: { rateLimit: { max: 10, timeWindow: 60_000 } },
       schema: {
         summary: 'Sign in',
+        description:
+          "Limited per client address (10 a minute) and per account: past an account's free failures " +
+          '(10 within a day) its sign-ins are refused for 1 min, doubling with each further failure up ' +
+          'to 15 min (429 with Retry-After), except from a browser that signed in to it before (its ' +
+          '`hatake_device` cookie). A disabled account answers as a wrong password does.',
         tags: ['auth'],
         body: Type.Object(
           {
@@ -57,10 +78,17 @@ export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       },
     },
     async (request, reply) => {
-      const { token, session } = await ctx.auth.login(request.body.username, request.body.password);
+      const { token, session, device } = await throttled(reply, () =>
+        ctx.auth.login(request.body.username, request.body.password, request.cookies[DEVICE_COOKIE]),
+      );
       void reply.setCookie(SESSION_COOKIE, token, {
         ...sessionCookie(request, ctx.secureCookies),
         maxAge: SESSION_TTL_MS / 1000,
+      });
+      void reply.setCookie(DEVICE_COOKIE, device, {
+        ...sessionCookie(request, ctx.secureCookies),
+        path: DEVICE_COOKIE_PATH,
+        maxAge: DEVICE_TTL_MS / 1000,
       });
       const u = session.user;
       return {
@@ -90,6 +118,46 @@ export async function authRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
       ctx.auth.logout(request.sessionToken);
       // The same attributes as when it was set, so a browser replaces the Secure cookie too.
       void reply.clearCookie(SESSION_COOKIE, sessionCookie(request, ctx.secureCookies));
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/api/v1/auth/password',
+    {
+      config: { rateLimit: { max: 10, timeWindow: 60_000 } },
+      schema: {
+        summary: 'Change my password',
+        description:
+          'The current password is checked (and throttled) as a sign-in is. Every other session of the ' +
+          'account ends; this one stays.',
+        tags: ['auth'],
+        security: [{ session: [] }],
+        body: Type.Object(
+          {
+            current: Type.String({ minLength: 1, maxLength: 256 }),
+            password: Type.String({ minLength: MIN_PASSWORD_LENGTH, maxLength: 256 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          204: Type.Null(),
+          400: ProblemBody,
+          401: ProblemBody,
+          403: ProblemBody,
+          429: ProblemBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const s = requireSession(request);
+      await throttled(reply, () =>
+        ctx.auth.changePassword(s.user.name, request.body.current, request.body.password, {
+          token: request.sessionToken,
+          device: request.cookies[DEVICE_COOKIE],
+        }),
+      );
+      request.log.info({ user: s.user.name }, 'account: own password changed, other sessions ended');
       return reply.status(204).send(null);
     },
   );

@@ -18,6 +18,7 @@ import {
 } from './pages/farmer.tsx';
 import { ReviewQueue, ReviewPage, RegionPage } from './pages/officer.tsx';
 import { PartnerFarm, ProvisionPage } from './pages/partner.tsx';
+import { AccountPage, AdminUsers } from './pages/admin-users.tsx';
 import './style.css';
 
 export interface Me {
@@ -53,6 +54,7 @@ function Header({ me, onLogout }: { me: Me | null; onLogout: () => void }) {
     links.push([href('partner', farm), t('navDevices')]);
     links.push([href('partner', farm, 'provision'), t('navProvision')]);
   }
+  if (me?.role === 'admin') links.push([href('admin', 'users'), t('navUsers')]);
   return (
     <header class="top">
       <a class="brand" href="#/" translate={false}>
@@ -76,6 +78,11 @@ function Header({ me, onLogout }: { me: Me | null; onLogout: () => void }) {
             {lang === 'ja' ? 'English' : '日本語'}
           </span>
         </button>
+        {me ? (
+          <a href={href('account')} style={{ alignSelf: 'center' }}>
+            {t('navAccount')}
+          </a>
+        ) : null}
         {me ? (
           <button type="button" onClick={onLogout}>
             {t('logout')}
@@ -125,6 +132,8 @@ function Routes({ me }: { me: Me }) {
   if (a === 'region') return <RegionPage />;
   if (a === 'partner' && b && c === 'provision') return <ProvisionPage farm={b} />;
   if (a === 'partner' && b) return <PartnerFarm farm={b} />;
+  if (a === 'admin' && b === 'users') return <AdminUsers me={me} />;
+  if (a === 'account') return <AccountPage me={me} />;
   return <Home me={me} />;
 }
 

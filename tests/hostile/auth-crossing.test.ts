@@ -88,6 +88,7 @@ function example(op: Operation): { path: string; body?: Buffer; type?: string } 
       scene: ids.scene,
       format: 'geojson',
       sha256: 'a'.repeat(64),
+      name: 'demo-farmer',
     };
     if (name === 'id') {
       if (op.route.includes('/tips/')) return ids.tip;
@@ -128,6 +129,10 @@ function example(op: Operation): { path: string; body?: Buffer; type?: string } 
       ],
     },
     'POST /api/v1/auth/logout': {},
+    'POST /api/v1/auth/password': { current: 'hatake-demo', password: 'auth-walk-password' },
+    'POST /api/v1/admin/users': { name: 'auth-walk', password: 'auth-walk-password', role: 'farmer' },
+    'PUT /api/v1/admin/users/{name}/password': { password: 'auth-walk-password' },
+    'PUT /api/v1/admin/users/{name}/disabled': { disabled: true },
     'POST /api/v1/gateways': { id: 'gw-new', farm: 'demo-farm' },
     'POST /api/v1/farms/{farm}/models': {
       card: JSON.parse(

@@ -143,7 +143,10 @@ describe('secrets in the logs of a whole installation', () => {
       .getSetCookie()
       .map((c) => c.split(';')[0])
       .join('; ');
-    secrets['session token'] = cookie.split('=')[1]!;
+    const jar = Object.fromEntries(cookie.split('; ').map((c) => c.split('=') as [string, string]));
+    secrets['session token'] = jar.hatake_session!;
+    secrets['device token'] = jar.hatake_device!;
+    expect(secrets['session token']).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     const { csrf } = (await login.json()) as { csrf: string };
     secrets['csrf token'] = csrf;
     const prov = await fetch(`${url}/api/v1/farms/demo-farm/provision`, {

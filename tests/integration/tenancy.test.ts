@@ -180,10 +180,33 @@ const OWN: Record<string, readonly [farmer: string, partner: string, officer: st
   'GET /api/v1/farms/{farm}/manifest': ['403', '200 data', '403'],
   'POST /api/v1/farms/{farm}/manifest/check': ['403', '200 data', '403'],
   'POST /api/v1/farms/{farm}/provision': ['403', '200 data', '403'],
+  // Everyone changes their own password: the walk's current password is wrong (403 after the
+  // session check). Accounts are managed by admins only.
+  'POST /api/v1/auth/password': [
+    '403 HATAKE_E_FORBIDDEN',
+    '403 HATAKE_E_FORBIDDEN',
+    '403 HATAKE_E_FORBIDDEN',
+  ],
+  'GET /api/v1/admin/users': ['403', '403', '403'],
+  'POST /api/v1/admin/users': ['403', '403', '403'],
+  'PUT /api/v1/admin/users/{name}/password': ['403', '403', '403'],
+  'PUT /api/v1/admin/users/{name}/disabled': ['403', '403', '403'],
+  'DELETE /api/v1/admin/users/{name}/lock': ['403', '403', '403'],
+  'DELETE /api/v1/admin/users/{name}': ['403', '403', '403'],
+  'GET /api/v1/admin/account-audit': ['403', '403', '403'],
 };
 const OWN_USERS = ['demo-farmer', 'demo-partner', 'demo-officer'] as const;
 /** Routes none of the three may use (an admin's). */
-const ADMIN_ONLY = new Set(['POST /api/v1/farms/{farm}/models']);
+const ADMIN_ONLY = new Set([
+  'POST /api/v1/farms/{farm}/models',
+  'GET /api/v1/admin/users',
+  'POST /api/v1/admin/users',
+  'PUT /api/v1/admin/users/{name}/password',
+  'PUT /api/v1/admin/users/{name}/disabled',
+  'DELETE /api/v1/admin/users/{name}/lock',
+  'DELETE /api/v1/admin/users/{name}',
+  'GET /api/v1/admin/account-audit',
+]);
 
 function pathParam(route: string, name: string): string {
   const real = (v: string, what: string) => {
@@ -201,6 +224,8 @@ function pathParam(route: string, name: string): string {
       return 'gate-1'; // the paddy's water gate: the demo farm's actuator, which takes overrides
     case 'format':
       return 'csv';
+    case 'name':
+      return 'demo-farmer'; // a real account: what refuses is never a 404
     case 'sha256':
       // Only gateway routes take one; a person's session gets 401 there before it is read (a
       // gateway of another farm on them: tests/hostile/auth-crossing.test.ts).
@@ -269,6 +294,14 @@ function bodyFor(key: string): { body?: string | Uint8Array<ArrayBuffer>; type?:
       return json({});
     case 'POST /api/v1/reviews/{id}/reject':
       return json({ reason: 'tenancy probe' });
+    case 'POST /api/v1/auth/password':
+      return json({ current: 'not-the-password', password: 'tenancy-probe-password' });
+    case 'POST /api/v1/admin/users':
+      return json({ name: 'tenancy-probe', password: 'tenancy-probe-password', role: 'admin' });
+    case 'PUT /api/v1/admin/users/{name}/password':
+      return json({ password: 'tenancy-probe-password' });
+    case 'PUT /api/v1/admin/users/{name}/disabled':
+      return json({ disabled: true });
     case 'POST /api/v1/automations':
       return json({ farm: 'demo-farm', ...DEMO_AUTOMATION });
     case 'PUT /api/v1/automations/{id}':
@@ -596,6 +629,11 @@ describe('tenancy of every route in the OpenAPI document', () => {
       expect(gw, id).toEqual({ farm: 'demo-farm', revoked: null });
     }
     expect(stack.server!.ctx.auth.gateway(stack.gatewayToken)).toEqual({ id: 'gw-test', farm: 'demo-farm' });
+    // The accounts too: none made, disabled, reset or deleted by the walk.
+    expect(stack.server!.ctx.auth.account('tenancy-probe')).toBeUndefined();
+    expect(stack.server!.ctx.auth.account('demo-farmer')).toMatchObject({ disabled: null });
+    expect(stack.server!.ctx.auth.accountAudit().filter((e) => e.actor !== '(system)')).toEqual([]);
+    expect(await farmer('/api/v1/auth/me').then((r) => r.status)).toBe(200);
   });
 
   // The farm's own users last (they change things): the partner and the officer, then the farmer.
