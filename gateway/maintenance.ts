@@ -40,6 +40,12 @@ export const FULL_AT = 0.98;
  * (docs/storage.md): far more than a farm sends, in a pause devices do not notice.
  */
 export const ROLL_UP_BUDGET_MS = 10;
+/**
+ * The backlog budget's share of the event loop a turn, and its rows a transaction: 2,000 readings
+ * aggregate in about 16 ms here (a Pi several times that), so a pass is one or a few chunks.
+ */
+export const BACKLOG_BUDGET_MS = 50;
+export const BACKLOG_CHUNK = 2_000;
 
 /** Early roll-up under storage pressure, as reported (kept in `meta` across restarts). */
 interface EarlyRollUp {
@@ -181,6 +187,7 @@ export class Maintenance {
 
   stop(): void {
     clearInterval(this.timer);
+    this.timer = undefined; // a backlog pass waiting for its turn goes no further
   }
 
   /** Free bytes on the database's filesystem. */
@@ -335,16 +342,40 @@ export class Maintenance {
   /** Keeps the offline backlog inside its disk budget (at most every 2 s). */
   enforceBacklog(now: number): BacklogCounts | undefined {
     const mono = performance.now();
-    if (mono - this.lastBacklogCheck < 2000) return undefined;
+    if (mono - this.lastBacklogCheck < 2000 || this.backlogContinues) return undefined;
     this.lastBacklogCheck = mono;
+    return this.backlogPass(now);
+  }
+
+  /** The outbox is over its budget and a pass ran out of time: the rest goes on in later turns. */
+  private backlogContinues = false;
+
+  /**
+   * One pass of the backlog budget, at most BACKLOG_BUDGET_MS (and one chunk) of the event loop;
+   * while the outbox is still over, the next pass follows on the next turn of the loop, so a big
+   * overshoot (a lowered budget over a full outbox, weeks offline) is worked off without holding
+   * the devices' PUBACKs and the status page for seconds.
+   */
+  private backlogPass(now: number): BacklogCounts {
     const done = enforceBacklogBudget(
       this.d.store,
       { maxBytes: this.d.config.sync.maxOutboxBytes, aggregateAfterMs: this.d.config.sync.aggregateAfterMs },
       now,
+      BACKLOG_CHUNK,
+      BACKLOG_BUDGET_MS,
     );
     if (done.aggregatedReadings + done.droppedReadings + done.droppedAggregates > 0) {
       this.d.events.log.warn({ ...done }, 'offline backlog over budget: aggregated / dropped');
     }
+    this.backlogContinues = done.more && this.timer !== undefined;
+    if (this.backlogContinues)
+      setImmediate(() => {
+        if (this.timer === undefined) {
+          this.backlogContinues = false;
+          return;
+        }
+        this.guard('backlog', () => this.backlogPass(Date.now()));
+      });
     return done;
   }
 
