@@ -114,7 +114,7 @@ async function compare(a: Way, b: Way): Promise<void> {
 const reg = new ModelRegistry({ modelDirs: [ARTIFACTS_DIR, TRAINED_DIR], profileDirs: [PROFILES_DIR] });
 const pool = await InferencePool.start({ size: 1 });
 const rows: BenchRow[] = [];
-for (const ref of ['lasrosas-corn-rf@1.0.0', 'osu-sbnrc@1.0.0']) {
+for (const ref of ['lasrosas-corn-rf@1.1.0', 'osu-sbnrc@1.0.0']) {
   const model = reg.load(ref);
   await pool.load(model);
   const feeds = batch(model.card, ZONES);

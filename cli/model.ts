@@ -11,7 +11,7 @@ import { feedsFromValues } from '../edge/inference/inputs.ts';
 import { ARTIFACTS_DIR, PROFILES_DIR, TRAINED_DIR } from '../models/paths.ts';
 import { checkArtifacts, writeArtifacts, cardFileOf } from '../models/build.ts';
 import { MAX_TRIALS_BYTES, readTrials } from '../models/train/trials.ts';
-import { trainYieldModel, UNSPECIFIED_UNIT } from '../models/train/forest.ts';
+import { nestingColumns, trainYieldModel, UNSPECIFIED_UNIT } from '../models/train/forest.ts';
 import { YIELD_UNITS } from '../edge/recommend/rates.ts';
 import { options } from './main.ts';
 
@@ -20,9 +20,9 @@ hatake model verify [MODEL] [--models DIR]
 hatake model run MODEL --input JSON|@FILE [--models DIR]
 hatake model build [--check] [--out DIR]
 hatake model train --csv TRIALS.csv --target COLUMN --features A,B,C --rate-feature COLUMN
-                   [--holdout COLUMN=VALUE | --test-fraction 0.2] [--id ID] [--version 1.0.0]
-                   [--crop CROP] [--profiles A,B] [--units COL=UNIT,...] [--trees 30] [--max-depth 8]
-                   [--min-samples 20] [--seed 42] [--where TEXT] [--out DIR]
+                   [--holdout COLUMN=VALUE | --test-fraction 0.2] [--season COLUMN [--season-by A,B]]
+                   [--id ID] [--version 1.0.0] [--crop CROP] [--profiles A,B] [--units COL=UNIT,...]
+                   [--trees 30] [--max-depth 8] [--min-samples 20] [--seed 42] [--where TEXT] [--out DIR]
 hatake model help                                  the options of train in full`;
 
 const HELP = `${USAGE}
@@ -38,6 +38,17 @@ a quadratic-plateau fit of the target on the N rate alone, on the same split.
   --rate-feature COLUMN the feature that is the N rate (numeric); the baseline uses it alone
   --holdout COL=VALUE   hold out the rows where COL is VALUE (e.g. rep=R3); otherwise
   --test-fraction F     hold out this fraction of rows at random (default 0.2, seeded by --seed)
+  --season COLUMN       the column naming the season (or block), e.g. year; not a feature. Its
+                        effect is removed from the target before fitting, so the model predicts
+                        the yield of the trial's average season: y − line(season) + the mean of the
+                        seasons' lines, fitted on the training rows. Use it whenever the rates
+                        differ from season to season (the command notes on stderr when the rate's
+                        levels are nested in a column): otherwise the model takes the rate for the
+                        season and its response jumps between rates. It also prints the model's
+                        error with each season held out in turn.
+  --season-by A,B       features whose season effect differs: a text feature gives a season
+                        effect per level (e.g. topo), a numeric one a per-season slope (e.g. bv);
+                        never the rate feature. Every level must occur in every season.
   --units COL=UNIT,...  units for the target and features, written on the card and printed with
                         the errors, e.g. "yield=q/ha,nitro=kg N/ha,bv=1" ("1" = dimensionless).
                         Each COL must be the target or a feature. A column left out is
@@ -80,6 +91,8 @@ export async function model(args: string[]): Promise<number> {
     'rate-feature': { type: 'string' },
     holdout: { type: 'string' },
     'test-fraction': { type: 'string' },
+    season: { type: 'string' },
+    'season-by': { type: 'string' },
     id: { type: 'string' },
     version: { type: 'string' },
     crop: { type: 'string' },
@@ -232,6 +245,11 @@ export async function model(args: string[]): Promise<number> {
       holdout = { fraction: f };
     }
     const features = list(v.features);
+    if (v['season-by'] && !v.season)
+      throw new HatakeError('HATAKE_E_CONFIG', '--season-by needs --season COLUMN', { expected: USAGE });
+    if (v.season !== undefined && !v.season.trim())
+      throw new HatakeError('HATAKE_E_CONFIG', '--season must name a column', { expected: USAGE });
+    const season = v.season ? { column: v.season.trim(), by: list(v['season-by']) } : undefined;
     const units: Record<string, string> = Object.fromEntries(
       list(v.units).map((kv) => {
         const [k, u, more] = kv.split('=').map((x) => x.trim());
@@ -261,8 +279,9 @@ export async function model(args: string[]): Promise<number> {
       rateFeature: v['rate-feature'],
       units,
       holdout,
+      ...(season ? { season } : {}),
       where: v.where ?? `trained by hatake on ${v.csv}`,
-      data: `${v.csv}: ${trials.y.length} rows (${trials.dropped} incomplete dropped); target ${v.target}; features ${features.join(', ')}`,
+      data: `${v.csv}: ${trials.y.length} rows (${trials.dropped} incomplete dropped); target ${v.target}${season ? ` adjusted to the average ${season.column}` : ''}; features ${features.join(', ')}`,
       forest: {
         trees: int(v.trees, 30, 'trees', 1, 500),
         maxDepth: int(v['max-depth'], 8, 'max-depth', 1, 30),
@@ -276,16 +295,22 @@ export async function model(args: string[]): Promise<number> {
     const holdoutFile = join(dir, cardFileOf(result.card.file).replace(/\.card\.json$/, '.holdout.json'));
     writeFileSync(
       holdoutFile,
-      `${JSON.stringify({ inputs: result.card.inputs.map((i) => i.name), ...result.heldOut })}\n`,
+      `${JSON.stringify({ inputs: result.card.inputs.map((i) => i.name), ...result.heldOut, ...(result.bySeason ? { bySeason: result.bySeason } : {}) })}\n`,
     );
     const rep = result.report;
     const b = rep.baseline!;
     // no --units for the target: the figures print bare, never with a made-up unit
     const u = rep.unit ? ` ${rep.unit}` : '';
+    const adj = season ? ' (season-adjusted)' : '';
     const rows: [string, { rmse: number; mae: number; r2: number }][] = [
       [`random forest on ${features.join(', ')}`, rep],
-      [`baseline: quadratic-plateau of ${v.target} on the N rate (${v['rate-feature']}) alone`, b],
+      [`baseline: quadratic-plateau of ${v.target}${adj} on the N rate (${v['rate-feature']}) alone`, b],
     ];
+    for (const h of result.bySeason ?? [])
+      rows.push(
+        [`${season!.column} = ${h.season} held out: random forest`, h],
+        [`${season!.column} = ${h.season} held out: baseline`, h.baseline],
+      );
     const w = Math.max(...rows.map(([label]) => label.length));
     process.stdout.write(
       `wrote ${join(dir, result.card.file)}, its card and ${holdoutFile}\n` +
@@ -297,6 +322,15 @@ export async function model(args: string[]): Promise<number> {
           )
           .join(''),
     );
+    if (result.bySeason)
+      process.stdout.write(
+        `${season!.column} held out: trained on the other seasons, scored on that season's ${v.target} moved to their average season\n`,
+      );
+    const nested = season ? [] : nestingColumns(trials, v['rate-feature']);
+    if (nested.length)
+      process.stderr.write(
+        `hatake: note: most levels of "${v['rate-feature']}" occur under one value of ${nested.map((c) => `"${c}"`).join(', ')} only; if that is a season or block, the model takes the rate for it — remove its effect with --season COLUMN\n`,
+      );
     if (!rep.unit)
       process.stderr.write(
         `hatake: note: no unit for "${v.target}" (--units ${v.target}=UNIT); the card says "${UNSPECIFIED_UNIT}", and rx recommend needs one of ${Object.keys(YIELD_UNITS).join(', ')}\n`,

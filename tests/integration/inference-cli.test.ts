@@ -32,7 +32,7 @@ describe('hatake model', () => {
       'holland-schepers-si@1.0.0',
       'rice-pi-topdress-ndvi@1.1.0',
       'rice-pi-topdress-ndre@1.1.0',
-      'lasrosas-corn-rf@1.0.0',
+      'lasrosas-corn-rf@1.1.0',
     ])
       expect(r.stdout).toMatch(new RegExp(`OK +${ref.replace('.', '\\.')}.*worked example reproduces`));
   });
@@ -40,7 +40,7 @@ describe('hatake model', () => {
   it('lists models and profiles as JSON', async () => {
     const r = await hatake('model', 'list', '--json');
     const j = JSON.parse(r.stdout) as { models: { ref: string; kind: string }[]; profiles: string[] };
-    expect(j.models.map((m) => m.ref)).toContain('lasrosas-corn-rf@1.0.0');
+    expect(j.models.map((m) => m.ref)).toContain('lasrosas-corn-rf@1.1.0');
     expect(j.profiles).toContain('winter-wheat-osu-2007');
   });
 

@@ -1,8 +1,10 @@
 // `hatake model train` as an extension officer runs it: bin/hatake.js in a child process, on the
 // real Las Rosas corn N trial (agridat). The model and its card are written, the card's held-out
 // error is the one printed and the one the ONNX model gives on the held-out rows, the ONNX model
-// reproduces the card's worked example in onnxruntime-node, a target without --units prints no
-// unit, and trial files that cannot be used exit 1 with a coded HATAKE_E_TRIALS message.
+// reproduces the card's worked example in onnxruntime-node, --season removes the year (in which
+// Las Rosas' N levels are nested) and prints each year held out, a run without it is told about
+// the nesting, a target without --units prints no unit, the documented command rebuilds the
+// shipped model byte-for-byte, and trial files that cannot be used exit 1 with a coded message.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +32,7 @@ async function hatake(...args: string[]): Promise<Ran> {
   try {
     const r = await run(process.execPath, [join(ROOT, 'bin/hatake.js'), ...args], {
       cwd: ROOT,
-      timeout: 120_000,
+      timeout: 480_000,
     });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
@@ -103,7 +105,16 @@ describe('hatake model train on the Las Rosas trial', () => {
   let b: Ran;
   beforeAll(async () => {
     [a, b] = await Promise.all([
-      train(LASROSAS, withUnits, '--units', 'yield=q/ha,nitro=kg N/ha,bv=1'),
+      train(
+        LASROSAS,
+        withUnits,
+        '--units',
+        'yield=q/ha,nitro=kg N/ha,bv=1',
+        '--season',
+        'year',
+        '--season-by',
+        'topo,bv',
+      ),
       train(LASROSAS, noUnits),
     ]);
   }, 240_000);
@@ -138,8 +149,39 @@ describe('hatake model train on the Las Rosas trial', () => {
       units: ['q/ha', 'q/ha'],
     });
     // the baseline is plainly the N-rate-only curve, on the printout and on the card
-    expect(a.stdout).toContain('baseline: quadratic-plateau of yield on the N rate (nitro) alone');
-    expect(h.baseline!.name).toBe('quadratic-plateau of yield on nitro alone');
+    expect(a.stdout).toContain(
+      'baseline: quadratic-plateau of yield (season-adjusted) on the N rate (nitro) alone',
+    );
+    expect(h.baseline!.name).toBe('quadratic-plateau of yield (season-adjusted) on nitro alone');
+    expect(printed(b.stdout, 'baseline:').rmse).toBe(readCard(noUnits).heldOut!.baseline!.rmse.toFixed(2));
+    expect(readCard(noUnits).heldOut!.baseline!.name).toBe('quadratic-plateau of yield on nitro alone');
+  });
+
+  it('with --season, fits on yield in the average year and prints each year held out, as on the card', () => {
+    const card = readCard(withUnits);
+    expect(card.heldOut!.split).toMatch(/target adjusted to the average season of year \(by topo, bv\)$/);
+    expect(card.outputs[0]!.description.en).toMatch(/average season .*not a forecast of any one season/);
+    const held = JSON.parse(readFileSync(join(withUnits, 'it-lasrosas-rf@1.0.0.holdout.json'), 'utf8')) as {
+      bySeason: { season: string; rmse: number; mae: number; r2: number; baseline: { rmse: number } }[];
+    };
+    expect(held.bySeason.map((s) => s.season)).toEqual(['1999', '2001']);
+    for (const s of held.bySeason) {
+      const rf = printed(a.stdout, `year = ${s.season} held out: random forest`);
+      expect(rf).toEqual({
+        rmse: s.rmse.toFixed(2),
+        mae: s.mae.toFixed(2),
+        r2: s.r2.toFixed(3),
+        units: ['q/ha', 'q/ha'],
+      });
+      expect(printed(a.stdout, `year = ${s.season} held out: baseline`).rmse).toBe(
+        s.baseline.rmse.toFixed(2),
+      );
+      expect(card.method.notes).toContain(`${s.season}: forest RMSE ${s.rmse.toFixed(2)} q/ha`);
+      expect(s.rmse).toBeLessThan(s.baseline.rmse);
+    }
+    // a run without --season is told that the N levels are nested in the year
+    expect(b.stderr).toMatch(/most levels of "nitro" occur under one value of "year".* --season COLUMN/);
+    expect(a.stderr).toBe('');
   });
 
   it('is an ONNX model that onnxruntime-node loads, reproducing the card’s example and held-out error', async () => {
@@ -253,6 +295,16 @@ describe('hatake model train refuses trial files it cannot use', () => {
       /not valid CSV/,
     ],
     ['a file over the size limit', () => [big], /file is larger than 67108864 bytes/],
+    [
+      'a season column that is not in the file',
+      () => [LASROSAS, '--season', 'harvest'],
+      /season column "harvest" is not in the file/,
+    ],
+    [
+      'the rate among the --season-by features',
+      () => [LASROSAS, '--season', 'year', '--season-by', 'topo,nitro'],
+      /--season-by may not name the rate feature "nitro"/,
+    ],
   ];
 
   it.each(cases)('exits 1 on %s with a coded HATAKE_E_TRIALS message', async (name, args, message) => {
@@ -270,6 +322,14 @@ describe('hatake model train refuses trial files it cannot use', () => {
     expect(existsSync(out)).toBe(false); // nothing written
   });
 
+  it('exits 1 with HATAKE_E_CONFIG on --season-by without --season', async () => {
+    const out = join(dir, 'out-season-by');
+    const r = await train(LASROSAS, out, '--season-by', 'topo');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^hatake: HATAKE_E_CONFIG: --season-by needs --season COLUMN/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('exits 1 with HATAKE_E_CONFIG when --units names a column that is not used', async () => {
     const out = join(dir, 'out-units');
     const r = await train(LASROSAS, out, '--units', 'yeild=q/ha');
@@ -279,4 +339,68 @@ describe('hatake model train refuses trial files it cannot use', () => {
     );
     expect(existsSync(out)).toBe(false);
   });
+});
+
+// The shipped example is what the command in docs/models.md makes: same ONNX bytes, same card.
+// Trained artifacts are not rebuilt by `hatake model build --check`, so this is their check.
+describe('the shipped Las Rosas model', () => {
+  it('is rebuilt byte-for-byte by the documented command', async () => {
+    const out = join(dir, 'shipped');
+    const r = await hatake(
+      'model',
+      'train',
+      '--csv',
+      '../shared/data/agronomy/agridat/lasrosas.corn.csv',
+      '--target',
+      'yield',
+      '--features',
+      'nitro,topo,bv',
+      '--rate-feature',
+      'nitro',
+      '--holdout',
+      'rep=R3',
+      '--season',
+      'year',
+      '--season-by',
+      'topo,bv',
+      '--id',
+      'lasrosas-corn-rf',
+      '--version',
+      '1.1.0',
+      '--crop',
+      'corn',
+      '--profiles',
+      'corn-lasrosas-trial',
+      '--units',
+      'yield=q/ha,nitro=kg N/ha,bv=1',
+      '--trees',
+      '30',
+      '--max-depth',
+      '8',
+      '--min-samples',
+      '40',
+      '--seed',
+      '42',
+      '--where',
+      'Las Rosas farm, Rio Cuarto, Córdoba, Argentina (1999, 2001 harvests)',
+      '--out',
+      out,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const shipped = join(ROOT, 'models/trained');
+    for (const f of ['lasrosas-corn-rf@1.1.0.onnx', 'lasrosas-corn-rf@1.1.0.card.json'])
+      expect(existsSync(join(shipped, f)), f).toBe(true);
+    expect(
+      readFileSync(join(out, 'lasrosas-corn-rf@1.1.0.onnx')).equals(
+        readFileSync(join(shipped, 'lasrosas-corn-rf@1.1.0.onnx')),
+      ),
+    ).toBe(true);
+    const card = (d: string) =>
+      JSON.parse(readFileSync(join(d, 'lasrosas-corn-rf@1.1.0.card.json'), 'utf8')) as unknown;
+    expect(card(out)).toEqual(card(shipped));
+    const held = (d: string) =>
+      JSON.parse(readFileSync(join(d, 'lasrosas-corn-rf@1.1.0.holdout.json'), 'utf8')) as unknown;
+    expect(held(out)).toEqual(held(shipped));
+  }, 600_000);
 });

@@ -154,7 +154,7 @@ describe('corn', () => {
     const rec = upland(await r.forScene(farm, 'gw-1', zones, new Map(), now))!;
     expect(r.refused).toEqual([]);
     const { card, bytes } = reg.load('lasrosas-corn-rf');
-    expect(rec.model).toMatchObject({ id: 'lasrosas-corn-rf', version: '1.0.0', sha256: card.sha256 });
+    expect(rec.model).toMatchObject({ id: 'lasrosas-corn-rf', version: '1.1.0', sha256: card.sha256 });
     expect(rec.profile.id).toBe('corn-lasrosas-trial');
     expect(rec.notes.map((n) => n.text.en).join('\n')).toContain('Yield-response model');
     // The yield each zone records is the forest's own, at the zone's rate (topo HT, bv 170).

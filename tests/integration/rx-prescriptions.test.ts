@@ -135,7 +135,7 @@ beforeAll(async () => {
     'osu-sbnrc@1.0.0',
     'holland-schepers-si@1.0.0',
     'rice-pi-topdress-ndvi@1.1.0',
-    'lasrosas-corn-rf@1.0.0',
+    'lasrosas-corn-rf@1.1.0',
   ])
     await pool.load(reg.load(ref));
 });

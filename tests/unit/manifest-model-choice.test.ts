@@ -89,7 +89,7 @@ describe('which model and profile serve a field', () => {
       chosen({ crop: 'corn', model: { id: 'osu-sbnrc', version: '1.0.0' }, profile: 'corn-osu-2004' }),
     ).toBe('osu-sbnrc@1.0.0 corn-osu-2004 (manifest)');
     expect(chosen({ crop: 'corn', model: { id: 'lasrosas-corn-rf' } })).toBe(
-      'lasrosas-corn-rf@1.0.0 corn-lasrosas-trial (model)',
+      'lasrosas-corn-rf@1.1.0 corn-lasrosas-trial (model)',
     );
     expect(chosen({ crop: 'winter-wheat', profile: 'winter-wheat-osu-2007-adjusted' })).toBe(
       'osu-sbnrc@1.0.0 winter-wheat-osu-2007-adjusted (manifest)',
