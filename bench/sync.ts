@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import type { Reading } from '../protocol/telemetry.ts';
 import { GatewayStore } from '../gateway/store.ts';
 import { SyncClient } from '../gateway/sync-client.ts';
+import { resolveTunables } from '../gateway/config.ts';
 import { HatakeServer } from '../dashboard/server.ts';
 import { openServerDb } from '../dashboard/db.ts';
 import { SqliteReadingStore } from '../dashboard/storage/sqlite.ts';
@@ -20,6 +21,8 @@ const { values: args } = parseArgs({
   options: { readings: { type: 'string', default: '1000000' }, devices: { type: 'string', default: '200' } },
 });
 const N = Number(args.readings);
+const SHIPPED = resolveTunables({}).sync;
+const BATCH = `batches of ${SHIPPED.batchMaxItems} items / ${SHIPPED.batchMaxBytes / 1024 / 1024} MB as shipped`;
 const DEVICES = Number(args.devices);
 const dir = mkdtempSync(join(tmpdir(), 'hatake-bench-sync-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -73,8 +76,9 @@ const sync = new SyncClient(
     url: `http://127.0.0.1:${port}`,
     token,
     intervalMs: 60_000,
-    batchMaxItems: 5000,
-    batchMaxBytes: 4 * 1024 * 1024,
+    // The batch size a gateway ships with (sync.batchMaxItems, sync.batchMaxBytes), not a tuned one.
+    batchMaxItems: SHIPPED.batchMaxItems,
+    batchMaxBytes: SHIPPED.batchMaxBytes,
   },
   log,
 );
@@ -97,7 +101,7 @@ peerDb.close();
 
 const rows: BenchRow[] = [
   {
-    figure: `sync drain, ${N} readings backlog`,
+    figure: `sync drain, ${N} readings backlog, ${BATCH}`,
     unit: 'readings/s',
     hatake: N / drainS,
     peer: N / peerS,
