@@ -223,9 +223,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // other refusal (a read-only or failing card) is a health problem of its own until a commit
     // succeeds again: every device is being refused its PUBACK.
     this.ingest.on('storeFailed', (err, first) => {
+      // SQLite's own SQLITE_FULL (not the store's free-space gate): ENOSPC, or the budget.
+      if ((err.cause as { code?: string } | undefined)?.code === 'SQLITE_FULL')
+        this.maintenance.storeRefused(true);
       this.maintenance.guard('disk', () => this.maintenance.checkDisk());
       if (first && err.code !== 'HATAKE_E_DISK_FULL')
         this.log.error({ err: err.message }, 'the store refuses writes');
+    });
+    // A commit that succeeds after SQLite refused one: space is back (checked at once).
+    this.ingest.on('readings', () => {
+      if (!this.maintenance.storeRefusing) return;
+      this.maintenance.storeRefused(false);
+      this.maintenance.guard('disk', () => this.maintenance.checkDisk());
     });
     this.maintenance.start();
     // Nothing is connected to a gateway that is starting: devices recorded online when it stopped

@@ -379,6 +379,24 @@ export class Maintenance {
     return done;
   }
 
+  /**
+   * The budget in force when SQLite itself last refused a commit as full (SQLITE_FULL: the
+   * filesystem full — ENOSPC writing the WAL or growing the file at a checkpoint — or the budget),
+   * until a commit succeeds or the budget changes. Free space may be above storage.minFreeMB (0,
+   * or less than SQLite needed), so statfs alone does not tell.
+   */
+  private refusedAtBudget: number | undefined;
+
+  /** The ingest's commits: refused by SQLite as full (true), or one succeeded (false). */
+  storeRefused(full: boolean): void {
+    this.refusedAtBudget = full ? this.d.store.diskUse(0).budgetBytes : undefined;
+  }
+
+  /** SQLite refused a commit as full and none has succeeded since (nor the budget changed). */
+  get storeRefusing(): boolean {
+    return this.refusedAtBudget !== undefined;
+  }
+
   /** Updates the disk gauges and the full/ok state; raises an event on each change. */
   checkDisk(): void {
     const free = this.fsFree();
@@ -390,7 +408,11 @@ export class Maintenance {
     this.d.metrics.dbBudget.set(use.budgetBytes);
     const dbFull = use.dbBytes - use.freePagesBytes >= use.budgetBytes * FULL_AT;
     const fsLow = free < this.d.config.storage.minFreeBytes;
-    const full = dbFull || fsLow;
+    if (this.refusedAtBudget !== undefined && this.refusedAtBudget !== use.budgetBytes)
+      this.refusedAtBudget = undefined;
+    // Refused by SQLite below the budget: the filesystem is full, whatever the minimum says.
+    const fsFull = fsLow || (this.refusedAtBudget !== undefined && !dbFull);
+    const full = dbFull || fsFull;
     // Every round, not only when `full` changes: free space can run low while the database budget
     // already has the disk marked full, and stay low after the budget frees up.
     this.d.store.refuseWrites = fsLow;
@@ -400,7 +422,7 @@ export class Maintenance {
         this.d.events.raise({
           type: 'disk_full',
           severity: 'critical',
-          message: fsLow
+          message: fsFull
             ? `only ${Math.round(free / 1e6)} MB free on the gateway's disk; new readings are refused`
             : this.atFloor
               ? `database budget reached with no raw reading older than the ${days(this.d.config.minRawMs)}-day floor left to roll up; new readings are refused`
@@ -410,7 +432,7 @@ export class Maintenance {
             fsFreeBytes: free,
             dbBytes: use.dbBytes,
             budgetBytes: use.budgetBytes,
-            fsLow,
+            fsLow: fsFull,
             atRetentionFloor: this.atFloor,
             floorDays: days(this.d.config.minRawMs),
           },
