@@ -1,13 +1,16 @@
 // The server's configuration file, validated, with defaults and absolute paths. A mistake is
 // reported at its file, line and column — for the storage section too, where the schema is a
-// union and a generic "expected union value" would not tell an IT partner what to fix.
+// union and a generic "expected union value" would not tell an IT partner what to fix, and for
+// the map's base layer with what its setting expects (a tile template, checked beyond its schema).
 import { isIP } from 'node:net';
 import type { TSchema } from '@sinclair/typebox';
 import {
   InfluxStorageConfig,
+  MapConfig,
   ServerConfig,
   SqliteStorageConfig,
   storageConfigProblems,
+  tileTemplateProblem,
   type StorageConfig,
 } from '../protocol/server-config.ts';
 import { validator } from '../protocol/validate.ts';
@@ -20,6 +23,7 @@ const storageValidators = {
   sqlite: validator(SqliteStorageConfig),
   influx: validator(InfluxStorageConfig),
 } as const;
+const mapValidator = validator(MapConfig);
 
 /** Loads and checks `server.yaml`; throws a placed HATAKE_E_CONFIG on the first problem. */
 export function loadServerConfig(file: string): ServerOptions & { demo: boolean } {
@@ -42,6 +46,17 @@ export function loadServerConfig(file: string): ServerOptions & { demo: boolean 
         describeSetting(kind === 'influx' ? InfluxStorageConfig : SqliteStorageConfig, p.pointer),
       );
     }
+  }
+  const map = (doc as { map?: unknown } | null)?.map;
+  if (map !== undefined) {
+    const p = mapValidator.problems(map, 1)[0];
+    if (p) {
+      const pointer = `/map${p.pointer === '/' ? '' : p.pointer}`;
+      throw placedError(source, pointer, `${pointer}: ${p.message}`, describeSetting(MapConfig, p.pointer));
+    }
+    const url = (map as MapConfig).baseLayer?.url;
+    const q = url === undefined ? undefined : tileTemplateProblem(url);
+    if (q) throw placedError(source, '/map/baseLayer/url', `/map/baseLayer/url: ${q.message}`, q.expected);
   }
   const problem = schemaProblems(source, configValidator, 1, doc)[0];
   if (problem) throw problem;
@@ -71,6 +86,7 @@ export function loadServerConfig(file: string): ServerOptions & { demo: boolean 
     secureCookies: c.secureCookies ?? false,
     maxStreamsPerUser: c.live?.maxStreamsPerUser,
     storage: c.storage ? resolveStoragePaths(file, c.storage) : undefined,
+    map: c.map,
     demo: c.demo ?? false,
   };
 }

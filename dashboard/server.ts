@@ -22,7 +22,7 @@ import { SyncAppliers } from './sync-appliers.ts';
 import { Downlink } from './downlink.ts';
 import { clientProblem, problemHandler } from './problem.ts';
 import { createReadingStore } from './storage/index.ts';
-import type { StorageConfig } from '../protocol/server-config.ts';
+import type { MapConfig, StorageConfig } from '../protocol/server-config.ts';
 import type { ReadingStore } from './storage/types.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -31,6 +31,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { liveRoutes } from './routes/live.ts';
 import { gatewayRoutes, syncThroughput, type SyncThroughput } from './routes/gateways.ts';
 import { sceneRoutes } from './routes/scenes.ts';
+import { mapRoutes } from './routes/map.ts';
 import { loadOrCreateSigningKey } from './signing.ts';
 import { reviewFeature } from './features/review.ts';
 import { fieldViewsFeature } from './features/field-views.ts';
@@ -95,6 +96,8 @@ export interface ServerOptions {
   /** Live streams one account may hold open at once (`live.maxStreamsPerUser`; default 8). */
   maxStreamsPerUser?: number;
   storage?: StorageConfig;
+  /** The maps' settings (`map` in server.yaml): the base layer every browser shows by default. */
+  map?: MapConfig;
   logger?: Logger | false;
   /** Where the built web app is (default: dashboard/public, which `npm run build:ui` fills). */
   publicDir?: string;
@@ -271,6 +274,7 @@ export class HatakeServer {
     await app.register(liveRoutes, { ctx });
     await app.register(gatewayRoutes, { ctx, dataDir: opts.dataDir });
     await app.register(sceneRoutes, { ctx, dataDir: opts.dataDir, maxSceneBytes: opts.maxSceneBytes });
+    await app.register(mapRoutes, { map: opts.map });
     await app.register(reviewFeature, { ctx });
     await app.register(fieldViewsFeature, { ctx });
     await app.register(partnerFeature, { ctx });

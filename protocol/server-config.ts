@@ -152,6 +152,126 @@ export const TrustProxy = Type.Array(
   { minItems: 1, maxItems: 32 },
 );
 
+/** The placeholders a tile template may hold: {z}/{x}/{y} (all three needed), {s} a subdomain, {r} "@2x". */
+export const TILE_PLACEHOLDERS = ['{z}', '{x}', '{y}', '{s}', '{r}'] as const;
+
+/**
+ * The base layer every map of the dashboard shows under the fields (a co-op's own tile server, GSI
+ * tiles), unless a browser chose its own. Unset, the maps draw the fields on a plain background and
+ * need nothing from the internet. The URL goes to every signed-in browser: a key in it is no secret.
+ */
+export const BaseLayerConfig = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      pattern: '^https?://\\S+$',
+      description:
+        'An http(s) tile template with {z}, {x} and {y} (and optionally {s}, {r}), e.g. https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png; no user:password@ (an API key the tile service restricts to your site may go in the query)',
+    }),
+    attribution: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 300,
+        description: "The credit the tiles' terms ask for, as plain text (e.g. 地理院タイル)",
+      }),
+    ),
+    maxZoom: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 22,
+        description: 'The deepest zoom the tile server has; closer in, its tiles are enlarged (default 18)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type BaseLayerConfig = Static<typeof BaseLayerConfig>;
+
+export const MapConfig = Type.Object(
+  { baseLayer: Type.Optional(BaseLayerConfig) },
+  { additionalProperties: false },
+);
+export type MapConfig = Static<typeof MapConfig>;
+
+/** The default of map.baseLayer.maxZoom: the deepest zoom most tile servers (GSI, OSM) have everywhere. */
+export const BASE_LAYER_MAX_ZOOM = 18;
+
+/**
+ * What the server's API tells signed-in browsers about maps (GET /api/v1/map): the base layer of
+ * server.yaml with its defaults filled in, or null when there is none.
+ */
+export const MapSettings = Type.Object(
+  {
+    baseLayer: Type.Union([
+      Type.Object(
+        {
+          url: Type.String(),
+          attribution: Type.Union([Type.String(), Type.Null()]),
+          maxZoom: Type.Integer({ minimum: 0, maximum: 22 }),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export type MapSettings = Static<typeof MapSettings>;
+
+/** The API's map settings for a server's map config. */
+export function mapSettings(c: MapConfig | undefined): MapSettings {
+  const b = c?.baseLayer;
+  return {
+    baseLayer: b
+      ? { url: b.url, attribution: b.attribution ?? null, maxZoom: b.maxZoom ?? BASE_LAYER_MAX_ZOOM }
+      : null,
+  };
+}
+
+/**
+ * What a schema cannot say about a tile template: each placeholder known, {z}, {x} and {y} all
+ * there, an http(s) URL once they are filled in, and no user name or password in it (a browser
+ * would not send them for an image, and every signed-in user would read them). Undefined when good.
+ */
+export function tileTemplateProblem(url: string): { message: string; expected: string } | undefined {
+  const expected = 'an http(s) tile template such as https://tiles.example.jp/{z}/{x}/{y}.png';
+  const unknown = (url.match(/\{[^}]*\}?/g) ?? []).find(
+    (p) => !(TILE_PLACEHOLDERS as readonly string[]).includes(p),
+  );
+  if (unknown)
+    return {
+      message: `unknown placeholder ${unknown.slice(0, 40)}`,
+      expected: `only ${TILE_PLACEHOLDERS.join(', ')} in ${expected}`,
+    };
+  const missing = ['{z}', '{x}', '{y}'].filter((p) => !url.includes(p));
+  if (missing.length)
+    return {
+      message: `the template has no ${missing.join(', ')}: a tile is named by its {z}, {x} and {y}`,
+      expected,
+    };
+  let parsed: URL;
+  try {
+    parsed = new URL(
+      url
+        .replace(/\{s\}/g, 'a')
+        .replace(/\{r\}/g, '')
+        .replace(/\{[zxy]\}/g, '0'),
+    );
+  } catch {
+    return { message: 'not a URL', expected };
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return { message: `${parsed.protocol} is not http or https`, expected };
+  if (parsed.username || parsed.password)
+    return {
+      message:
+        'a user name or password in the URL: every signed-in browser would get it, and none sends it for a tile',
+      expected: 'no user:password@; an API key the tile service restricts to your site may go in the query',
+    };
+  return undefined;
+}
+
 export const ServerConfig = Type.Object(
   {
     dataDir: Type.String({ minLength: 1 }),
@@ -198,6 +318,8 @@ export const ServerConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** The dashboard's maps: a base layer for every farmer's map (unset: none, no internet needed). */
+    map: Type.Optional(MapConfig),
     /** Demo mode seeds the demo users with the published demo password. Never in production. */
     demo: Type.Optional(Type.Boolean()),
   },

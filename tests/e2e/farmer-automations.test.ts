@@ -12,12 +12,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { pino } from 'pino';
 import type { HatakeServer } from '../../dashboard/server.ts';
 import type { Automation, AutomationLog } from '../../protocol/automation.ts';
 import type { AutomationView, OverrideView } from '../../protocol/review.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
+import type { Tip } from '../../protocol/tip.ts';
 import { loadCatalogue } from '../../firmware-config/catalogue.ts';
 import { GatewayStore } from '../../gateway/store.ts';
 import { AutomationEngine } from '../../gateway/automations/engine.ts';
@@ -33,7 +34,7 @@ import {
   untranslatedWords,
 } from './browser.ts';
 import { POLL } from './poll.ts';
-import { SeedGateway, farmWithGates } from './seed.ts';
+import { SeedGateway, farmWithGates, irrigationTip } from './seed.ts';
 
 const ALLOWED = ALLOWED_UNITS;
 /** Why the gateway refused the band automation, in its words (gateway/downlink-apply.ts). */
@@ -216,6 +217,19 @@ const wordsOf = async (card: ReturnType<Page['getByTestId']>) =>
 
 const lines = async (card: ReturnType<Page['getByTestId']>) => card.getByTestId('log-text').allTextContents();
 
+/**
+ * An element's text without its marked secondary parts: the server's or gateway's own words
+ * (`.sub`) and identifiers shown small beside their words.
+ */
+const withoutDetail = (el: Locator) =>
+  el.evaluate((node) => {
+    const copy = node.cloneNode(true) as HTMLElement;
+    copy.querySelectorAll('.sub, small').forEach((n) => n.remove());
+    return (copy.textContent ?? '').trim();
+  });
+/** Latin-letter words in a text, translate="no" or not, but the units allowed. */
+const latinWords = (text: string) => (text.match(/[A-Za-z]{2,}/g) ?? []).filter((w) => !ALLOWED.includes(w));
+
 describe('the farmer’s automations page', () => {
   it('the engine logged each step in both languages', () => {
     expect(logged[irrigation.id]?.map((l) => l.event)).toEqual([
@@ -270,7 +284,7 @@ describe('the farmer’s automations page', () => {
       .toBe('ゲートウェイで実行中');
     await expect
       .poll(() => paddy.getByTestId('on-gateway').textContent(), { ...POLL, timeout: 20_000 })
-      .toBe(`ゲートウェイが実行を拒否しました: /below/device: ${REFUSAL}`);
+      .toMatch(/^ゲートウェイが実行を拒否しました。/);
     const reason = paddy.getByTestId('on-gateway-reason');
     expect(await reason.getAttribute('lang')).toBe('en');
     expect(await reason.getAttribute('translate')).toBe('no');
@@ -293,7 +307,31 @@ describe('the farmer’s automations page', () => {
     await screenshots(page, 'farmer-automations');
   });
 
-  it('switches to English: triggers and log lines in English, an older gateway’s log as it came', async () => {
+  it('says in Japanese what the gateway refused and an older gateway’s line; its own words only as a marked detail', async () => {
+    const irr = page.getByTestId(`automation-${irrigation.id}`);
+    const paddy = page.getByTestId(`automation-${band.id}`);
+    const refusal = paddy.getByTestId('on-gateway');
+    // Where in the automation the gateway found the problem (its pointer) and what runs meanwhile.
+    expect(await withoutDetail(refusal)).toBe(
+      'ゲートウェイが実行を拒否しました。問題の箇所：下限を下回ったら › 動かす機器（水門 田んぼ1号）。前の版（第1版）が引き続き動いています。',
+    );
+    expect(latinWords(await withoutDetail(refusal))).toEqual([]);
+    // The gateway's words stay after the Japanese, marked as its English.
+    expect(await refusal.locator('.sub').textContent()).toBe(
+      `ゲートウェイの説明（英語）: /below/device: ${REFUSAL}`,
+    );
+    // An older gateway's one "ja / en" line: its Japanese half.
+    await paddy.getByRole('button', { name: '記録を見る' }).click();
+    await expect.poll(async () => (await lines(paddy)).length, POLL).toBe(logged[band.id]!.length + 1);
+    expect((await lines(paddy))[0]).toBe('本日の上限 4 回に達しています');
+    expect((await lines(paddy)).flatMap(latinWords)).toEqual([]);
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
+    // As the next test expects it: the irrigation log open.
+    await irr.getByRole('button', { name: '記録を見る' }).click();
+    await irr.getByTestId('log-text').first().waitFor();
+  });
+
+  it('switches to English: triggers and log lines in English, an older gateway’s log its English half', async () => {
     await page.getByRole('button', { name: /言語を切り替え/ }).click();
     await page.getByRole('heading', { level: 1, name: 'Automations' }).waitFor();
     const irr = page.getByTestId(`automation-${irrigation.id}`);
@@ -307,7 +345,7 @@ describe('the farmer’s automations page', () => {
     await expect.poll(() => lines(irr), POLL).toEqual(irrigationLog('en'));
     expect(await irr.getByTestId('on-gateway').textContent()).toBe('Running on the gateway');
     expect(await paddy.getByTestId('on-gateway').textContent()).toBe(
-      `The gateway refused to run it: /below/device: ${REFUSAL}`,
+      `The gateway refused to run it. Where: Below the low › Device to drive (水門 田んぼ1号). The previous version (v1) keeps running. Gateway: /below/device: ${REFUSAL}`,
     );
     // Japanese only in the devices' names, which are marked as names.
     const en = await wordsOf(irr);
@@ -317,9 +355,9 @@ describe('the farmer’s automations page', () => {
     await paddy.getByRole('button', { name: 'Show log' }).click();
     await paddy.getByTestId('log-text').first().waitFor();
     await expect.poll(async () => (await lines(paddy)).length, POLL).toBe(logged[band.id]!.length + 1);
-    // The older gateway's one line as it came, first (newest); then the band's steps in words.
+    // The older gateway's one "ja / en" line, its English half, first (newest); then the band's steps in words.
     const bandLines = await lines(paddy);
-    expect(bandLines[0]).toBe(oldLog.message);
+    expect(bandLines[0]).toBe('daily limit of 4 runs reached');
     expect([...bandLines.slice(1)].sort()).toEqual(
       [
         'Water level at 水位センサー 田んぼ1号 2.1 cm (band 3–5 cm): open 水門 田んぼ1号 (run 1 of 4 today)',
@@ -415,7 +453,48 @@ describe('the farmer’s automations page', () => {
     await expect.poll(() => mode(gate), POLL).toBe('hold_closed');
     expect(await minutes(gate)).toBe('60');
     expect(await active('gate-1')).toBeUndefined();
-    // (Not a Latin word check: the older gateway's one-line log, open above, is English by design.)
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
     expect(await accessibilityProblems(page)).toEqual([]);
+  });
+
+  it('words a rule’s own terms in Japanese, with the identifier small beside them', async () => {
+    const now = Date.now();
+    const own: Tip = {
+      ...irrigationTip('demo-farm', 'upland-1', 'soil-1', now),
+      id: `tip-own-terms-${Math.floor(now / 1000)}`,
+      evidence: {
+        // A co-op's own rule: the labels (edge/rules/evidence-labels.ts) know neither it nor its terms.
+        rule: { id: 'coop-leaf-wetness', version: '0.3.0', params: 'defaults' },
+        sources: [{ citation: '組合の病害防除暦' }],
+        points: [],
+        thresholds: [
+          { name: 'leaf_wetness_hours', comparison: '>=', threshold: 6, value: 7, unit: 'h', hysteresis: 0 },
+        ],
+        quantities: [
+          { name: 'spray_window', value: 3, unit: 'h' },
+          // A term named after a metric the protocol knows: that metric's name.
+          { name: 'soil_vwc', value: 0.21, unit: 'm3/m3' },
+        ],
+      },
+      dedupKey: 'coop-leaf-wetness:demo-farm:upland-1',
+    };
+    await gw.send([{ kind: 'tip', body: own }]);
+    await page.getByRole('link', { name: 'アドバイス' }).first().click();
+    const card = page.getByTestId(`tip-${own.id}`);
+    await card.locator('summary').filter({ hasText: '根拠' }).click();
+    const term = (name: string) => card.locator('.evidence li').filter({ hasText: name });
+    expect(await withoutDetail(term('leaf_wetness_hours'))).toBe(
+      'ルール独自の項目：7 h （目安 ≧ 6 h・該当）',
+    );
+    expect(await withoutDetail(term('spray_window'))).toBe('ルール独自の項目：3 h');
+    expect(await withoutDetail(term('soil_vwc'))).toBe('土壌水分：21 %');
+    for (const name of ['leaf_wetness_hours', 'spray_window', 'soil_vwc']) {
+      expect(latinWords(await withoutDetail(term(name)))).toEqual([]);
+      // The identifier stays for an officer, small and marked as a name.
+      const id = term(name).locator('small');
+      expect(await id.textContent()).toBe(`(${name})`);
+      expect(await id.getAttribute('translate')).toBe('no');
+    }
+    expect(await untranslatedWords(page, ALLOWED)).toEqual([]);
   });
 });

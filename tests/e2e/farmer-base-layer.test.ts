@@ -1,28 +1,41 @@
-// The farmer's base map (背景地図 on the field page), in a real browser against a real stack
-// (server + gateway syncing the demo manifest) and a tile server of the test's own on this machine
-// serving a real PNG for every tile. With no address set the field map needs nothing from anywhere:
-// the field is drawn and no tile is asked for. An address typed into the page's own control is
-// kept for this browser: after the page reloads, the map asks the tile server for the tiles over
-// the field, with {z}/{x}/{y} filled in, and shows them; cleared, the map asks for no tile again.
-// An address that is not a tile template — a relative one, javascript:, another scheme, a
-// template without {z} — is refused with a message beside the field, kept nowhere and asked for
-// nothing. The attribution typed beside it is shown on the map as text.
+// The farmer's base map (背景地図 on the field page), in a real browser against a real server (the
+// demo manifest synced to it as a gateway does) and a tile server of the test's own on this
+// machine serving a real PNG for every tile. With no address set — in the browser or in the
+// server's config — the field map needs nothing from anywhere: the field is drawn and no tile is
+// asked for. An address typed into the page's own control is kept for this browser: after the
+// page reloads, the map asks the tile server for the tiles over the field, with {z}/{x}/{y} filled
+// in, and shows them; cleared, the map asks for no tile again. An address that is not a tile
+// template — a relative one, javascript:, another scheme, a template without {z} — is refused with
+// a message beside the field, kept nowhere and asked for nothing. The attribution typed beside it
+// is shown on the map as text.
+// Then the administrator sets a base layer for everyone (`map.baseLayer` in server.yaml) and
+// restarts the server: a phone that never set one shows it — its tiles, no deeper than its
+// maxZoom, and its credit — without the farmer typing anything; a farmer's own address replaces it
+// on that phone only, and one button goes back to the shared layer.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
-import { eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
+import { loadServerConfig } from '../../dashboard/config.ts';
+import { HatakeServer } from '../../dashboard/server.ts';
+import { demoManifest, eventually, quietLog, signIn, startServer } from '../helpers/stack.ts';
 import {
+  ALLOWED_UNITS,
   accessibilityProblems,
   launch,
   phonePage,
   screenshots,
   signInAs,
+  untranslatedWords,
   watchTraffic,
   type Traffic,
 } from './browser.ts';
 import { POLL } from './poll.ts';
+import { SeedGateway } from './seed.ts';
 
 /** The centre of upland-1 (138.9020–138.9035 E, 37.8000–37.8010 N). */
 const CENTRE = { lon: 138.90275, lat: 37.8005 };
@@ -37,7 +50,10 @@ function tileOf(lon: number, lat: number, z: number): { x: number; y: number } {
   };
 }
 
-let stack: Stack;
+let dir: string;
+let server: HatakeServer;
+/** The server under test (a new port after the restart with the shared layer). */
+let httpUrl: string;
 let browser: Browser;
 let page: Page;
 let tileServer: Server;
@@ -63,23 +79,28 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => tileServer.listen(0, '127.0.0.1', resolve));
   tileOrigin = `http://127.0.0.1:${(tileServer.address() as AddressInfo).port}`;
-  stack = await startStack();
+  dir = mkdtempSync(join(tmpdir(), 'hatake-e2e-base-layer-'));
+  ({ server, url: httpUrl } = await startServer(dir));
+  await new SeedGateway(server, httpUrl, 'demo-farm').send([{ kind: 'manifest', body: demoManifest() }]);
   browser = await launch();
-  const farmer = await signIn(stack.httpUrl, 'demo-farmer');
+  const farmer = await signIn(httpUrl, 'demo-farmer');
   await eventually(async () => (await farmer('/api/v1/farms/demo-farm/fields')).status === 200, 15_000);
-  page = await phonePage(browser, stack.httpUrl);
+  page = await phonePage(browser, httpUrl);
   traffic = watchTraffic(page);
   ({ requests, dialogs } = traffic);
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await stack?.close();
+  await server?.close();
   await new Promise<void>((resolve) => (tileServer ? tileServer.close(() => resolve()) : resolve()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const setting = () => page.locator('details', { has: page.locator('summary', { hasText: '背景地図' }) });
-const urlField = () => setting().getByLabel('タイル画像のアドレス（空欄で背景なし）');
+/** The address field's label: with a shared layer set on the server, empty means that layer. */
+let urlLabel = 'タイル画像のアドレス（空欄で背景なし）';
+const urlField = () => setting().getByLabel(urlLabel, { exact: true });
 const stored = () => page.evaluate(() => localStorage.getItem('hatake.baseLayerUrl'));
 const tiles = () => page.locator('.leaflet-tile-pane img.leaflet-tile');
 
@@ -116,8 +137,7 @@ const elsewhere = (from: number) =>
   requests
     .slice(from)
     .filter(
-      (u) =>
-        !u.startsWith(`${stack.httpUrl}/`) && !u.startsWith(`${tileOrigin}/`) && !/^(data|blob):/.test(u),
+      (u) => !u.startsWith(`${httpUrl}/`) && !u.startsWith(`${tileOrigin}/`) && !/^(data|blob):/.test(u),
     );
 
 /** Lets the map settle: anything it was going to ask for, it has asked for. */
@@ -133,7 +153,7 @@ describe('the base map of the field page', () => {
     await expect(tiles().count()).resolves.toBe(0);
     expect(tileHits).toEqual([]);
     expect(elsewhere(0)).toEqual([]);
-    expect(requests.every((u) => u.startsWith(`${stack.httpUrl}/`) || /^(data|blob):/.test(u))).toBe(true);
+    expect(requests.every((u) => u.startsWith(`${httpUrl}/`) || /^(data|blob):/.test(u))).toBe(true);
   });
 
   it('set in the page, loads the tiles over the field from that server with z/x/y filled in; cleared, none', async () => {
@@ -243,5 +263,132 @@ describe('the base map of the field page', () => {
     await saveAndReload('');
     // With no base map, no attribution of one: the setting went with the address.
     expect(await page.evaluate(() => localStorage.getItem('hatake.baseLayerAttribution'))).toBeNull();
+  });
+});
+
+describe('the base map the server sets for everyone (map.baseLayer in server.yaml)', () => {
+  const CREDIT = '地理院タイル（共通の設定）';
+  const MAX_ZOOM = 17;
+  /** The tiles asked for since `from`, by the layer they belong to. */
+  const hitsSince = (from: number, layer: string) =>
+    tileHits.slice(from).filter((p) => p.startsWith(`/${layer}/`));
+  const inUse = () => setting().getByTestId('base-layer-in-use');
+  const backButton = () => setting().getByRole('button', { name: '共通の背景地図に戻す' });
+  const openSetting = async () => {
+    if ((await setting().getAttribute('open')) === null) await setting().locator('summary').click();
+  };
+
+  beforeAll(async () => {
+    // The administrator names the layer in server.yaml and restarts the server: the same data,
+    // one setting more. The farmer's phone has never set a base map (a new browser profile).
+    await page.context().close();
+    await server.close();
+    const file = join(dir, 'server.yaml');
+    writeFileSync(
+      file,
+      [
+        'dataDir: ./server',
+        'http: { host: 127.0.0.1, port: 0 }',
+        'map:',
+        '  baseLayer:',
+        `    url: ${tileOrigin}/shared/{z}/{x}/{y}.png`,
+        `    attribution: ${CREDIT}`,
+        `    maxZoom: ${MAX_ZOOM}`,
+        '',
+      ].join('\n'),
+    );
+    server = await HatakeServer.create({ ...loadServerConfig(file), logger: quietLog() });
+    httpUrl = `http://127.0.0.1:${await server.listen()}`;
+    page = await phonePage(browser, httpUrl);
+    traffic = watchTraffic(page);
+    ({ requests, dialogs } = traffic);
+    urlLabel = 'この端末だけで使うタイル画像のアドレス（空欄で共通の背景地図）';
+  }, 60_000);
+
+  it('shows it on a phone that never set one: its tiles, no deeper than its maxZoom, and its credit', async () => {
+    const from = tileHits.length;
+    await signInAs(page, 'demo-farmer');
+    await page.getByTestId('field-upland-1').click();
+    await fieldMapReady();
+    // Nothing typed, nothing kept in this browser.
+    expect(await stored()).toBeNull();
+    await eventually(() => hitsSince(from, 'shared').length > 0, 10_000);
+    await expect.poll(() => tiles().count(), POLL).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.locator('.leaflet-tile-pane img.leaflet-tile-loaded').count(), POLL)
+      .toBe(await tiles().count());
+    await settle();
+    // Only the shared layer's tiles, all at its deepest zoom (the field is drawn closer in, the
+    // tiles enlarged), among them the one under the field's centre.
+    expect(tileHits.slice(from).length).toBe(hitsSince(from, 'shared').length);
+    const asked = hitsSince(from, 'shared').map((p) => /^\/shared\/(\d+)\/(\d+)\/(\d+)\.png$/.exec(p));
+    expect(asked.every((m) => m !== null)).toBe(true);
+    expect(new Set(asked.map((m) => Number(m![1])))).toEqual(new Set([MAX_ZOOM]));
+    const centre = tileOf(CENTRE.lon, CENTRE.lat, MAX_ZOOM);
+    expect(asked.map((m) => `${m![2]}/${m![3]}`)).toContain(`${centre.x}/${centre.y}`);
+    const shown = await tiles().evaluateAll((els) =>
+      els.map((el) => ({ src: (el as HTMLImageElement).src, width: (el as HTMLImageElement).naturalWidth })),
+    );
+    for (const t of shown) {
+      expect(t.src.startsWith(`${tileOrigin}/shared/${MAX_ZOOM}/`)).toBe(true);
+      expect(t.width).toBe(256);
+    }
+    await expect(page.locator('.leaflet-overlay-pane path').count()).resolves.toBeGreaterThan(0);
+    // Its credit on the map, as text.
+    await expect
+      .poll(() => page.locator('.leaflet-control-attribution').textContent(), POLL)
+      .toContain(CREDIT);
+    // The setting says which map is shown; the address field is empty (meaning the shared one).
+    await openSetting();
+    await expect(inUse().textContent()).resolves.toBe('管理者が設定した共通の背景地図を表示しています');
+    await expect(urlField().inputValue()).resolves.toBe('');
+    await expect(backButton().count()).resolves.toBe(0);
+    expect(elsewhere(0)).toEqual([]);
+    expect(await untranslatedWords(page, ALLOWED_UNITS)).toEqual([]);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await screenshots(page, 'farmer-base-layer-shared');
+  });
+
+  it('gives way on this phone to the farmer’s own address; one button goes back to the shared one', async () => {
+    const own = `${tileOrigin}/own/{z}/{x}/{y}.png`;
+    const before = tileHits.length;
+    await saveAndReload(own);
+    expect(await stored()).toBe(own);
+    await eventually(() => hitsSince(before, 'own').length > 0, 10_000);
+    await expect
+      .poll(() => page.locator('.leaflet-tile-pane img.leaflet-tile-loaded').count(), POLL)
+      .toBeGreaterThan(0);
+    await settle();
+    // Its own tiles only, and not the shared layer's credit.
+    expect(tileHits.slice(before)).toEqual(hitsSince(before, 'own'));
+    expect(await page.locator('.leaflet-control-attribution').textContent()).not.toContain(CREDIT);
+    await openSetting();
+    await expect(inUse().textContent()).resolves.toBe(
+      'この端末で設定した背景地図を表示しています（共通の背景地図の代わり）',
+    );
+    await expect(urlField().inputValue()).resolves.toBe(own);
+    expect(await untranslatedWords(page, ALLOWED_UNITS)).toEqual([]);
+
+    // Back to the shared layer: nothing kept in this browser, the shared tiles again.
+    const back = tileHits.length;
+    await page.evaluate(() => {
+      (window as unknown as { hatakeMark?: boolean }).hatakeMark = true;
+    });
+    await backButton().click();
+    await eventually(async () => !(await sameDocument()), 10_000);
+    await fieldMapReady();
+    expect(await stored()).toBeNull();
+    expect(await page.evaluate(() => localStorage.getItem('hatake.baseLayerAttribution'))).toBeNull();
+    await eventually(() => hitsSince(back, 'shared').length > 0, 10_000);
+    await settle();
+    expect(tileHits.slice(back)).toEqual(hitsSince(back, 'shared'));
+    await expect
+      .poll(() => page.locator('.leaflet-control-attribution').textContent(), POLL)
+      .toContain(CREDIT);
+    await openSetting();
+    await expect(inUse().textContent()).resolves.toBe('管理者が設定した共通の背景地図を表示しています');
+    await expect(backButton().count()).resolves.toBe(0);
+    expect(elsewhere(0)).toEqual([]);
+    expect(dialogs).toEqual([]);
   });
 });

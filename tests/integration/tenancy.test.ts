@@ -100,6 +100,7 @@ const OWN_SCOPE = new Set([
   'GET /api/v1/webhooks',
   'GET /api/v1/overview',
   'GET /api/v1/kits',
+  'GET /api/v1/map',
   'POST /api/v1/auth/login',
 ]);
 /** Public, not of any farm: the server's public key and its health check. */
@@ -175,6 +176,8 @@ const OWN: Record<string, readonly [farmer: string, partner: string, officer: st
   'GET /api/v1/farms/{farm}/series': ['200', '200', '200'],
   'GET /api/v1/overview': ['200 data', '200 data', '200 data'],
   'GET /api/v1/kits': ['200', '200', '200'],
+  // The maps' base layer of server.yaml: the same for every signed-in user (null when none).
+  'GET /api/v1/map': ['200', '200', '200'],
   'GET /api/v1/farms/{farm}/health': ['200 data', '200 data', '200 data'],
   // Provisioning is the IT partner's (and an admin's).
   'GET /api/v1/farms/{farm}/manifest': ['403', '200 data', '403'],

@@ -1,12 +1,13 @@
 // A field on a map with no internet tiles needed: the field polygons (GeoJSON), the management
 // zones coloured by rate or index, and the latest index heatmap as an image overlay at its WGS84
-// bounds. A base layer (e.g. a co-op's own tile server or GSI tiles) is added only when the user
-// configured its URL. Also the prescription map: the zones coloured by the rate each gets, each
+// bounds. A base layer (e.g. a co-op's own tile server or GSI tiles) is added only when one is
+// set: in this browser (BaseLayerSetting on the field page), else for everyone in server.yaml
+// (`map.baseLayer`, GET /api/v1/map). Also the prescription map: the zones coloured by the rate each gets, each
 // named on the map, the field's outline, the part no zone covers hatched, and the legend beside.
 // Zones are drawn cut to the fields' outline: a scene's zones are made of whole pixels, and a
 // pixel whose centre is in the field reaches up to half a pixel past its boundary.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useId, useMemo, useRef } from 'preact/hooks';
+import { useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
 import L from 'leaflet';
 import polygonClipping from 'polygon-clipping';
 import type { MultiPolygon as ClipMultiPolygon, Polygon as ClipPolygon } from 'polygon-clipping';
@@ -14,6 +15,8 @@ import 'leaflet/dist/leaflet.css';
 import { useI18n, type Lang } from '../i18n.ts';
 import { fill as fillIn } from './common.tsx';
 import { escapeHtml } from '../../../protocol/html.ts';
+import type { MapSettings } from '../../../protocol/server-config.ts';
+import { api } from '../api.ts';
 
 /**
  * Leaflet inserts a string tooltip as HTML; names come from manifests, so pass a text node. Kept
@@ -78,7 +81,84 @@ export function baseLayerProblem(url: string): 'scheme' | 'template' | undefined
   return undefined;
 }
 
-/** Whether the map shows a base layer of tiles (configured by the user). */
+/** The shared base layer as the server gives it (server.yaml `map.baseLayer`, its defaults filled in). */
+export type SharedBaseLayer = NonNullable<MapSettings['baseLayer']>;
+
+/** A base layer as a map shows it: whose it is, its tile template, its credit and its deepest tiles. */
+export interface BaseLayer {
+  source: 'browser' | 'shared';
+  url: string;
+  attribution: string;
+  maxZoom: number;
+}
+
+/** How long a map waits for the server to name the shared base layer before it draws without one. */
+const SHARED_WAIT_MS = 5000;
+let sharedAsked: Promise<SharedBaseLayer | null> | undefined;
+/** The shared base layer once the server has answered (null: none); undefined before. */
+let sharedKnown: SharedBaseLayer | null | undefined;
+
+/**
+ * The shared base layer, asked of the server once per page load; null when the server sets none
+ * or cannot say (an older server without the route, an error: asked again by the next map). A map
+ * that has waited 5 s for the answer draws without it; the next map gets the answer when it came.
+ */
+export function sharedBaseLayer(): Promise<SharedBaseLayer | null> {
+  sharedAsked ??= api<MapSettings>('/api/v1/map').then(
+    (s) => (sharedKnown = s.baseLayer),
+    () => {
+      sharedAsked = undefined;
+      return null;
+    },
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SHARED_WAIT_MS)));
+  return Promise.race([sharedAsked, late]).finally(() => clearTimeout(timer));
+}
+
+/** The shared base layer: undefined while the server is asked, then the layer or null. */
+export function useSharedBaseLayer(): SharedBaseLayer | null | undefined {
+  const [layer, setLayer] = useState(sharedKnown);
+  useEffect(() => {
+    if (sharedKnown !== undefined) return;
+    let live = true;
+    void sharedBaseLayer().then((l) => {
+      if (live) setLayer(l);
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
+  return layer;
+}
+
+/**
+ * The base layer a map shows: the one this browser chose (stored by BaseLayerSetting), else the
+ * shared one, else none — the fields on a plain background.
+ */
+export function effectiveBaseLayer(shared: SharedBaseLayer | null | undefined): BaseLayer | null {
+  const own = localStorage.getItem(BASE_LAYER_KEY);
+  // Stored by the setting's form, which refuses what baseLayerProblem names; checked again here
+  // for a value stored before that check (or by hand).
+  if (own && baseLayerProblem(own) === undefined)
+    return {
+      source: 'browser',
+      url: own,
+      attribution: localStorage.getItem(BASE_LAYER_ATTRIBUTION_KEY) ?? '',
+      maxZoom: 20,
+    };
+  // Checked by the server's config; checked here too, as what an older server may send.
+  if (shared && baseLayerProblem(shared.url) === undefined)
+    return {
+      source: 'shared',
+      url: shared.url,
+      attribution: shared.attribution ?? '',
+      maxZoom: shared.maxZoom,
+    };
+  return null;
+}
+
+/** Whether the map shows a base layer of tiles. */
 function hasTiles(m: L.Map): boolean {
   let tiles = false;
   m.eachLayer((l) => {
@@ -165,18 +245,21 @@ export function FieldMap(props: {
   // The hatching's SVG pattern, named for this map (two maps on a page must not share an id).
   const hatch = `hatch-${useId().replace(/[^A-Za-z0-9_-]/g, '')}`;
   const zones = useMemo(() => clipToFields(props.zones ?? [], props.fields), [props.zones, props.fields]);
+  // The map is made once the shared base layer is known (at once after the first map of the page).
+  const shared = useSharedBaseLayer();
+  const known = shared !== undefined;
 
   useEffect(() => {
-    if (!el.current) return;
+    if (!el.current || !known) return;
     const m = L.map(el.current, { zoomSnap: 0.25, attributionControl: true, keyboard: true });
-    const base = localStorage.getItem(BASE_LAYER_KEY);
-    // Stored by the setting's form, which refuses what baseLayerProblem names; checked again here
-    // for a value stored before that check (or by hand).
-    if (base && baseLayerProblem(base) === undefined)
-      L.tileLayer(base, {
-        maxZoom: 20,
-        // Leaflet's attribution control takes HTML: the user's words stay words.
-        attribution: escapeHtml(localStorage.getItem(BASE_LAYER_ATTRIBUTION_KEY) ?? ''),
+    const base = effectiveBaseLayer(shared);
+    if (base)
+      L.tileLayer(base.url, {
+        // Closer in than its deepest tiles, the map enlarges them.
+        maxNativeZoom: base.maxZoom,
+        maxZoom: Math.max(20, base.maxZoom),
+        // Leaflet's attribution control takes HTML: the words stay words.
+        attribution: escapeHtml(base.attribution),
       }).addTo(m);
     layers.current = L.layerGroup().addTo(m);
     map.current = m;
@@ -184,7 +267,7 @@ export function FieldMap(props: {
       m.remove();
       map.current = null;
     };
-  }, []);
+  }, [shared]);
 
   useEffect(() => {
     const m = map.current;
@@ -275,7 +358,7 @@ export function FieldMap(props: {
     // A small field fills the map; past zoom 19 only with no base layer, whose tiles end there.
     if (bounds.isValid()) m.fitBounds(bounds, { padding: [12, 12], maxZoom: hasTiles(m) ? 19 : 21 });
     else m.setView([36.2, 138.25], 5);
-  }, [props.fields, zones, props.overlay, props.points]);
+  }, [known, props.fields, zones, props.overlay, props.points]);
 
   const hatched = zones.some((z) => z.hatched);
   return (

@@ -45,7 +45,9 @@ import {
   BASE_LAYER_ATTRIBUTION_KEY,
   BASE_LAYER_KEY,
   baseLayerProblem,
+  effectiveBaseLayer,
   FieldMap,
+  useSharedBaseLayer,
   type MapPolygon,
 } from '../components/FieldMap.tsx';
 import { HeatmapLegend, sceneLayer, useHeatmapOverlay } from '../components/Heatmap.tsx';
@@ -604,9 +606,19 @@ export function FieldPage({ farm, field, role }: { farm: string; field: string; 
   );
 }
 
+/**
+ * The field map's base layer for this browser: a tile template of the farmer's own (kept in this
+ * browser only) or, left empty, the shared one the server's administrator set in server.yaml (none
+ * when there is none). With a shared layer, the setting says which one the map shows and offers
+ * to go back to the shared one.
+ */
 function BaseLayerSetting() {
   const { t } = useI18n();
-  const [url, setUrl] = useState(localStorage.getItem(BASE_LAYER_KEY) ?? '');
+  const shared = useSharedBaseLayer();
+  const hasShared = !!shared && baseLayerProblem(shared.url) === undefined;
+  const own = localStorage.getItem(BASE_LAYER_KEY);
+  const ownInUse = effectiveBaseLayer(shared)?.source === 'browser';
+  const [url, setUrl] = useState(own ?? '');
   const [attribution, setAttribution] = useState(localStorage.getItem(BASE_LAYER_ATTRIBUTION_KEY) ?? '');
   const [problem, setProblem] = useState<'scheme' | 'template' | undefined>();
   const id = useId();
@@ -614,6 +626,11 @@ function BaseLayerSetting() {
   return (
     <details class="settings">
       <summary>{t('baseLayer')}</summary>
+      {hasShared ? (
+        <p class="muted" data-testid="base-layer-in-use">
+          {t(ownInUse ? 'baseLayerOwnInUse' : 'baseLayerSharedInUse')}
+        </p>
+      ) : null}
       <form
         noValidate
         onSubmit={(e) => {
@@ -634,7 +651,7 @@ function BaseLayerSetting() {
         }}
       >
         <label>
-          {t('baseLayerUrl')}
+          {t(hasShared ? 'baseLayerUrlShared' : 'baseLayerUrl')}
           <input
             type="url"
             value={url}
@@ -656,7 +673,21 @@ function BaseLayerSetting() {
             onInput={(e) => setAttribution((e.target as HTMLInputElement).value)}
           />
         </label>
-        <button type="submit">{t('save')}</button>
+        <div class="actions">
+          <button type="submit">{t('save')}</button>
+          {hasShared && own ? (
+            <button
+              type="button"
+              onClick={() => {
+                localStorage.removeItem(BASE_LAYER_KEY);
+                localStorage.removeItem(BASE_LAYER_ATTRIBUTION_KEY);
+                location.reload();
+              }}
+            >
+              {t('baseLayerBackToShared')}
+            </button>
+          ) : null}
+        </div>
       </form>
     </details>
   );
@@ -687,8 +718,10 @@ function LabelWords({ label, lang }: { label: EvidenceLabel; lang: Lang }) {
 /**
  * A rule's threshold or quantity: its label (edge/rules/evidence-labels.ts) and its numbers, with
  * the identifier the rule wrote small beside them for an officer (and as the tooltip). A term
- * without a label shows its identifier alone. `raw`: the stored numbers, where `shown` reads as
- * words or a time.
+ * without a label (a newer rule's, a co-op's own) reads as the metric it is named after when the
+ * protocol knows one (soil_vwc → 土壌水分), else as the rule's own term: words in the reader's
+ * language either way, the identifier small beside them. `raw`: the stored numbers, where `shown`
+ * reads as words or a time.
  */
 function EvidenceTerm(props: {
   rule: string;
@@ -699,22 +732,19 @@ function EvidenceTerm(props: {
   threshold?: boolean;
 }) {
   const { rule, name, lang, shown, raw, threshold } = props;
+  const { t } = useI18n();
   const term = termLabel(rule, name);
   const label = threshold ? (term?.asThreshold ?? term) : term;
   const colon = lang === 'ja' ? '：' : ': ';
-  if (!label)
-    return (
-      <li>
-        <span translate={false} lang="en">
-          {name}
-        </span>
-        {colon}
-        {shown}
-      </li>
-    );
   return (
     <li title={name}>
-      <LabelWords label={label} lang={lang} />
+      {label ? (
+        <LabelWords label={label} lang={lang} />
+      ) : isMetricName(name) ? (
+        metricName(name, lang)
+      ) : (
+        t('evidenceUnknownTerm')
+      )}
       {colon}
       {shown}{' '}
       <small class="muted" translate={false} lang="en">
@@ -1264,8 +1294,8 @@ function reasonText(reason: string, t: (k: string) => string): string | undefine
  * An automation's log line from what the engine recorded (its event, device and details) in the
  * reader's language: devices by their names, metrics by theirs, values in their display units
  * (21 % ＜ 23.7 %), commands as words (水門を30分開く) and a valve's state as 開 / 閉. An event
- * this page does not word shows the engine's own text with the devices' ids replaced by names;
- * a log of an older gateway (one "ja / en" line) shows as it came.
+ * this page does not word shows the engine's own text in the reader's language with the devices'
+ * ids replaced by names; a log of an older gateway (one "ja / en" line) shows the reader's half.
  */
 function LogText({ l, a, words }: { l: AutomationLogView; a: AutomationView; words: LogWords }) {
   const { t, lang } = useI18n();
@@ -1351,8 +1381,173 @@ function LogText({ l, a, words }: { l: AutomationLogView; a: AutomationView; wor
       </>
     );
   }
-  // Logs of older gateways have only the one "ja / en" line.
-  return <>{withNames(l.text?.[lang] ?? l.message, words)}</>;
+  if (l.text) return <>{withNames(l.text[lang], words)}</>;
+  // Logs of older gateways have only the one "ja / en" line: the reader's half of it. A line not
+  // in that form is shown as it came, except English to a Japanese reader: the gateway's words then,
+  // marked as such after the event's name (which says what happened).
+  const half = messageHalf(l.message, lang);
+  if (half !== undefined) return <>{withNames(half, words)}</>;
+  if (lang === 'en' || JAPANESE.test(l.message)) return <>{withNames(l.message, words)}</>;
+  return (
+    <span class="sub">
+      {t('gatewayDetail')}{' '}
+      <span lang="en" translate={false}>
+        {l.message}
+      </span>
+    </span>
+  );
+}
+
+const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
+
+/** The reader's half of a "ja / en" line (protocol/automation.ts AutomationLog.message), if it is one. */
+function messageHalf(message: string, lang: Lang): string | undefined {
+  for (let i = message.indexOf(' / '); i >= 0; i = message.indexOf(' / ', i + 1)) {
+    const [ja, en] = [message.slice(0, i), message.slice(i + 3)];
+    if (JAPANESE.test(ja) && !JAPANESE.test(en)) return lang === 'ja' ? ja : en;
+  }
+  return undefined;
+}
+
+/** What runs meanwhile, as the gateway's refusal ends (gateway/downlink-apply.ts automationCheck). */
+type Kept = { kind: 'none' } | { kind: 'running' | 'disabled' | 'neither'; version: string | undefined };
+const REFUSAL_POINTER = /^(\/[A-Za-z0-9_/]*): /;
+const REFUSAL_KEPT =
+  /; (?:(no earlier version of it runs on this gateway)|the previous version(?: \(v(\d+)\))? (keeps running|stays, disabled|stays, and the gateway cannot run it either))$/;
+
+/**
+ * The parts of a gateway's refusal of an automation that have a fixed form: the JSON pointer it
+ * starts with (where in the automation the problem is) and the words it ends with (what runs
+ * meanwhile). The rest is the planner's own sentence, shown only as the gateway's words.
+ */
+function refusalParts(reason: string): { pointer: string | undefined; kept: Kept | undefined } {
+  const pointer = REFUSAL_POINTER.exec(reason)?.[1];
+  const m = REFUSAL_KEPT.exec(reason);
+  const kept: Kept | undefined = !m
+    ? undefined
+    : m[1]
+      ? { kind: 'none' }
+      : {
+          kind: m[3] === 'keeps running' ? 'running' : m[3] === 'stays, disabled' ? 'disabled' : 'neither',
+          version: m[2],
+        };
+  return { pointer, kept };
+}
+
+/**
+ * The part of an automation a JSON pointer names, in the words of its form: 下限を下回ったら ›
+ * 動かす機器（水門 田んぼ1号）. Undefined for a pointer outside what the form shows.
+ */
+function automationPlace(
+  pointer: string,
+  a: AutomationView,
+  t: Translate,
+  lang: Lang,
+  words: LogWords,
+): ComponentChildren | undefined {
+  const [section, field, sub] = pointer.split('/').filter(Boolean);
+  let head: string;
+  let part: string | undefined;
+  let device: string | undefined;
+  if (section === 'trigger') {
+    head = t(a.trigger.kind === 'band' ? 'triggerBand' : 'triggerThreshold');
+    const parts: Record<string, () => string> = {
+      device: () => t('sensorDevice'),
+      metric: () => t('metric'),
+      op: () => t('comparison'),
+      value: () => t('thresholdValue'),
+      low: () => t('bandLow'),
+      high: () => t('bandHigh'),
+    };
+    part = field && Object.hasOwn(parts, field) ? parts[field]!() : undefined;
+    if (field === 'device') device = a.trigger.device;
+  } else if (section === 'action' || section === 'below' || section === 'above') {
+    head = t(section === 'action' ? 'whenCondition' : section === 'below' ? 'whenBelow' : 'whenAbove');
+    part =
+      field === 'device'
+        ? t('actuator')
+        : field === 'params' && sub === 'minutes'
+          ? t('openMinutes')
+          : field === 'command' || field === 'params'
+            ? t('commandLabel')
+            : undefined;
+    if (field === 'device') device = a[section]?.device;
+  } else if (section === 'limits') {
+    head = t('safetyLimits');
+    const parts: Record<string, () => string> = {
+      maxRunsPerDay: () => t('maxRunsPerDay'),
+      maxOpenMinutes: () => t('maxOpenMinutesLabel'),
+      cooldownMinutes: () => t('cooldownMinutes'),
+      quietHours: () => t('quietHours'),
+    };
+    part = field && Object.hasOwn(parts, field) ? parts[field]!() : undefined;
+  } else return undefined;
+  const [open, close] = lang === 'ja' ? ['（', '）'] : [' (', ')'];
+  return (
+    <>
+      {head}
+      {part ? ` › ${part}` : null}
+      {device ? (
+        <>
+          {open}
+          <DeviceName id={device} words={words} />
+          {close}
+        </>
+      ) : null}
+    </>
+  );
+}
+
+/**
+ * Why the gateway refused an automation, in the reader's words as far as they can be found — the
+ * part of the automation the problem is in and what runs meanwhile — then the gateway's own reason
+ * (English) as its words.
+ */
+function GatewayRefusal({ a, reason, words }: { a: AutomationView; reason: string; words: LogWords }) {
+  const { t, lang } = useI18n();
+  const { pointer, kept } = refusalParts(reason);
+  const place = pointer ? automationPlace(pointer, a, t, lang, words) : undefined;
+  const end = lang === 'ja' ? '。' : '. ';
+  const version =
+    kept?.kind !== 'none' && kept?.version ? t('refusalVersion').replace('{n}', kept.version) : '';
+  const keptText =
+    kept === undefined
+      ? undefined
+      : kept.kind === 'none'
+        ? t('refusalNoEarlier')
+        : t(
+            kept.kind === 'running'
+              ? 'refusalKeepsRunning'
+              : kept.kind === 'disabled'
+                ? 'refusalStaysDisabled'
+                : 'refusalNeitherRuns',
+          ).replace('{version}', version);
+  return (
+    <>
+      {t('automationOnGatewayRefused')}
+      {end}
+      {place ? (
+        <>
+          {fill(t('refusalWhere'), { place })}
+          {end}
+        </>
+      ) : null}
+      {keptText ? (
+        <>
+          {keptText}
+          {end}
+        </>
+      ) : null}
+      {reason ? (
+        <span class="sub">
+          {t('gatewayDetail')} {/* The gateway's own words: English, not for a page translator. */}
+          <span lang="en" translate={false} data-testid="on-gateway-reason">
+            {reason}
+          </span>
+        </span>
+      ) : null}
+    </>
+  );
 }
 
 /** The engine's own text with the farm's device ids in it written as the devices' names. */
@@ -1686,13 +1881,7 @@ export function FarmerAutomations({ farm }: { farm: string }) {
             </p>
             <p data-testid="on-gateway" class={a.onGateway.state === 'refused' ? 'warn' : 'muted'}>
               {a.onGateway.state === 'refused' ? (
-                <>
-                  {t('automationOnGatewayRefused')}:{' '}
-                  {/* The gateway's own words: English, not for a page translator. */}
-                  <span lang="en" translate={false} data-testid="on-gateway-reason">
-                    {a.onGateway.reason}
-                  </span>
-                </>
+                <GatewayRefusal a={a} reason={a.onGateway.reason ?? ''} words={words} />
               ) : a.onGateway.state === 'pending' ? (
                 t('automationOnGatewayPending')
               ) : a.enabled ? (
