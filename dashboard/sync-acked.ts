@@ -8,8 +8,12 @@
 //
 // Ranges merge as gaps fill, so a gateway has a few rows. A gap left for good (an item the
 // gateway moved to its dead letters, readings its backlog budget replaced by aggregates) keeps
-// its two neighbours apart; ranges not touched for RESEND_WINDOW_MS are pruned — by then the
-// gateway deleted those rows long ago, so nothing of them can come again.
+// its two neighbours apart. A gateway sends the lowest sequence number its outbox still holds
+// (`status.outboxMinSeq`): ranges wholly below it are forgotten, since those rows were deleted and
+// can never come again, and nothing else is — not by time: a row whose answer was lost stays in
+// the outbox until acknowledged, however long the gateway is away or wherever the server's clock
+// jumps (tests/chaos/server-clock-jump.test.ts). For older gateways, which do not send it, ranges
+// not touched for RESEND_WINDOW_MS are pruned.
 //
 // Sequence numbers count within an outbox epoch (protocol/sync.ts): a new gateway database under
 // the same id — an SD card swapped, a re-flash — numbers from 1 again, and its items are new, not
@@ -41,6 +45,7 @@ export function syncAcked(db: Db) {
   const remove = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND lo <= ? AND hi >= ?');
   const insert = db.prepare('INSERT INTO sync_acked (gateway, lo, hi, at) VALUES (?, ?, ?, ?)');
   const prune = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND at < ?');
+  const below = db.prepare('DELETE FROM sync_acked WHERE gateway = ? AND hi < ?');
   const current = db.prepare('SELECT epoch FROM sync_epoch WHERE gateway = ?');
   const setEpoch = db.prepare(
     'INSERT INTO sync_epoch (gateway, epoch) VALUES (?, ?) ON CONFLICT(gateway) DO UPDATE SET epoch = excluded.epoch',
@@ -113,8 +118,13 @@ export function syncAcked(db: Db) {
      * first), merged with the ranges they touch or adjoin. Call it in the transaction that
      * acknowledges the batch.
      */
-    record(gateway: string, seqs: readonly number[], now: number): void {
-      prune.run(gateway, now - RESEND_WINDOW_MS);
+    record(gateway: string, seqs: readonly number[], now: number, outboxMinSeq?: number): void {
+      // A gateway that says the lowest sequence it still holds: what lies wholly below it can never
+      // come again, and nothing else may be forgotten — however long the gateway was away or
+      // wherever the server's clock went (a row whose answer was lost stays in its outbox until
+      // acknowledged). Older gateways: ranges untouched for RESEND_WINDOW_MS go.
+      if (outboxMinSeq !== undefined) below.run(gateway, outboxMinSeq);
+      else prune.run(gateway, now - RESEND_WINDOW_MS);
       const sorted = [...seqs].sort((x, y) => x - y);
       let i = 0;
       while (i < sorted.length) {

@@ -1187,6 +1187,14 @@ export class GatewayStore {
   }
 
   /** When the oldest unsent row was queued, or null when the outbox is empty. */
+  /** The lowest sequence number in the outbox (null when it is empty): nothing below it can be sent again. */
+  outboxMinSeq(): number | null {
+    return (
+      (this.db.prepare('SELECT seq FROM outbox ORDER BY seq LIMIT 1').get() as { seq: number } | undefined)
+        ?.seq ?? null
+    );
+  }
+
   oldestOutbox(): number | null {
     // Rows are created in seq order, so the lowest seq is the oldest (an index walk, not a scan).
     return (

@@ -271,6 +271,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
         if (rows.length === 0 || this.stopping) break;
         const seqs = rows.map((r) => r.seq);
         const oldest = this.store.oldestOutbox();
+        const minSeq = this.store.outboxMinSeq();
         const now = Date.now();
         const batch: Omit<SyncBatch, 'items'> = {
           gateway: this.opts.gatewayId,
@@ -285,6 +286,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
             backlogBytes: this.store.outboxBytes,
             oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest),
             clockOffsetMs: this.status.clockOffsetMs,
+            ...(minSeq !== null ? { outboxMinSeq: minSeq } : {}),
           },
         };
         // While the batch is on its way, the backlog budget must not touch its rows.

@@ -97,6 +97,15 @@ export const GatewaySyncStatus = Type.Object(
     oldestAgeMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
     clockOffsetMs: Type.Union([Type.Number(), Type.Null()]),
     downlinkVersion: Type.Integer({ minimum: 0 }),
+    outboxMinSeq: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "The lowest sequence number in the gateway's outbox when the batch was built (this batch's " +
+          'own rows included): every lower one was acknowledged and deleted, and can never be sent ' +
+          'again, so the server may forget it. Absent from older gateways.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

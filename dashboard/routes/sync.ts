@@ -252,7 +252,7 @@ export async function syncRoutes(app: App, { ctx }: { ctx: ServerContext }): Pro
         const now = Date.now();
         if (acked.enter(gw.id, epoch)) sql.ackNewEpoch.run(batch.seqTo, now, gw.id);
         else sql.ack.run(batch.seqTo, now, gw.id);
-        acked.record(gw.id, seqs, now);
+        acked.record(gw.id, seqs, now, batch.status?.outboxMinSeq);
         // Counted with the ack, so a batch counts only once it is acknowledged; an item delivered
         // before (its ack lost) not again — nor a reading the store already held, for a server
         // whose record of acknowledged items is younger than the gateway's backlog.

@@ -66,6 +66,27 @@ describe('acknowledged sequence ranges', () => {
     expect(acked.held('gw-b', [1, 2, 3]).size).toBe(0);
   });
 
+  it('of a gateway that says the lowest sequence it holds: forget only what lies wholly below it, never by time', () => {
+    acked.record('gw-floor', [1, 2, 3], 1_000, 1);
+    acked.record('gw-floor', [5, 6], 2_000, 1);
+    // Months later by the server's clock (a jump, a long outage): nothing is forgotten while the
+    // gateway still holds sequence 2 (a row whose answer was lost stays until acknowledged).
+    acked.record('gw-floor', [9], 2_000 + 3 * RESEND_WINDOW_MS, 2);
+    expect(acked.ranges('gw-floor')).toEqual([
+      { lo: 1, hi: 3 },
+      { lo: 5, hi: 6 },
+      { lo: 9, hi: 9 },
+    ]);
+    expect([...acked.held('gw-floor', [2, 3, 4])]).toEqual([2, 3]);
+    // The gateway deleted everything below 6: the ranges wholly below go, one that reaches it stays.
+    acked.record('gw-floor', [12], 3_000, 6);
+    expect(acked.ranges('gw-floor')).toEqual([
+      { lo: 5, hi: 6 },
+      { lo: 9, hi: 9 },
+      { lo: 12, hi: 12 },
+    ]);
+  });
+
   it('forget a range untouched for the resend window', () => {
     acked.record('gw-old', [1, 2, 3], 1_000);
     acked.record('gw-old', [10], 1_000 + RESEND_WINDOW_MS);
