@@ -679,7 +679,10 @@ export class Auth {
          WHERE s.token_hash = ? AND u.disabled IS NULL`,
       )
       .get(sha256(token)) as (UserRow & { csrf: string; expires: number }) | undefined;
-    if (!row || row.expires < Date.now()) return undefined;
+    // Expired — or made on a clock that ran ahead (its expiry further off than a session lives):
+    // such a session would otherwise outlive its week once the clock comes back.
+    const now = Date.now();
+    if (!row || row.expires < now || row.expires - now > SESSION_TTL_MS) return undefined;
     return { user: toUser(row), csrf: row.csrf };
   }
 

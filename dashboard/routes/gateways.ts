@@ -68,14 +68,16 @@ export function syncThroughput(db: Db) {
     `INSERT INTO gateway_throughput (gateway, at, items) VALUES (?, ?, ?)
      ON CONFLICT(gateway, at) DO UPDATE SET items = items + excluded.items`,
   );
-  const prune = db.prepare('DELETE FROM gateway_throughput WHERE gateway = ? AND at <= ?');
+  // Rows older than the window, and rows stamped ahead of `now` beyond it (a server clock set back
+  // after running ahead: they would count again once the clock caught up with them).
+  const prune = db.prepare('DELETE FROM gateway_throughput WHERE gateway = ? AND (at <= ? OR at > ?)');
   const sums = db.prepare(
     'SELECT gateway, SUM(items) AS items FROM gateway_throughput WHERE at > ? AND at <= ? GROUP BY gateway',
   );
   return {
     /** Counts `items` taken from `gateway` at `now`; call it in the transaction that acknowledges them. */
     record(gateway: string, items: number, now: number): void {
-      prune.run(gateway, now - THROUGHPUT_WINDOW_MS);
+      prune.run(gateway, now - THROUGHPUT_WINDOW_MS, now + THROUGHPUT_WINDOW_MS);
       if (items > 0) add.run(gateway, now, items);
     },
     /** Items per minute over the window ending at `now`, by gateway (absent: 0). A clock set back
