@@ -874,7 +874,8 @@ export class InfluxReadingStore implements ReadingStore {
    * dropped): say which.
    */
   private writeFailureReason(e: unknown): string {
-    if (e instanceof HatakeError) return e.message;
+    // A deadline that passed while attempts were failing: the attempts' reason says more.
+    if (e instanceof HatakeError) return e.cause !== undefined ? this.writeFailureReason(e.cause) : e.message;
     const reason = describeError(e);
     if (e instanceof Error && e.constructor.name === 'ServiceNotAvailableError') {
       return reason === 'Request timed out'

@@ -42,6 +42,8 @@ interface Call {
   settled: boolean;
   /** Rejected by its deadline (not by a failed write). */
   timedOut: boolean;
+  /** The last failed attempt at writing its points, if any: why the deadline passed. */
+  lastError?: unknown;
   queuedAt: number;
   deadline: number;
   timer: NodeJS.Timeout;
@@ -191,6 +193,8 @@ export class WriteBatcher<P> {
       try {
         await this.o.send(live.flatMap((s) => s.points));
       } catch (e) {
+        // What a caller whose deadline passes meanwhile is told went wrong (InfluxDB's 5xx, say).
+        for (const s of live) s.call.lastError = e;
         const wait = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
         const latest = Math.max(...live.map((s) => s.call.deadline));
         if (!triedOnceOnly && this.o.retryable(e) && Date.now() + wait < latest) {
@@ -223,6 +227,7 @@ export class WriteBatcher<P> {
     const e = new HatakeError(
       'HATAKE_E_STORAGE',
       `the write was not confirmed within ${this.o.writeTimeoutMs} ms`,
+      call.lastError === undefined ? {} : { cause: call.lastError },
     );
     this.o.onFailure(e);
     this.fail(call, e);
