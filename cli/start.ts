@@ -1,7 +1,8 @@
 // `hatake start` (npm start): the whole pipeline on one machine — server, gateway with its
-// embedded broker, and simulated kits publishing over real MQTT — with the demo accounts.
+// embedded broker, and simulated kits publishing over real MQTT — with the demo accounts, and the
+// demo farm dated for the season it first runs in, with that season's satellite pass.
 // Everything lives under the data directory, so a second start continues where the first ended.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Manifest } from '../protocol/manifest.ts';
@@ -9,7 +10,8 @@ import { Registry } from '../protocol/registry.ts';
 import { validator } from '../protocol/validate.ts';
 import { loadYamlFile } from '../runtime/config-file.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
-import { demoScene } from '../sim/scene.ts';
+import { parseDocument, Scalar } from 'yaml';
+import { demoScene, demoSeason, type DemoSeason } from '../sim/scene.ts';
 import { provisionRegistry, writeFileAtomic } from '../firmware-config/provision.ts';
 import { HatakeServer } from '../dashboard/server.ts';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemoUsers } from '../dashboard/demo.ts';
@@ -34,19 +36,67 @@ const LEVEL_KIT = 'hatake-paddy-water';
 const DEMO_PADDY = { startCm: 4, fillCmPerMin: 0.2, drainCmPerMin: 0.01 };
 
 /**
- * The paddy's panicle-initiation pass: the day after the demo manifest's PI scouting (2026-07-18),
- * as the rice top-dressing model pairs its image with that scouting (within 10 days).
+ * The paddy's panicle-initiation pass for sim/demo-farm.yaml as it is written (scouted 2026-07-18):
+ * the day after, as the rice top-dressing model pairs its image with that scouting (within 10 days).
+ * `hatake start` itself dates the farm for the season it runs in (demoSeason).
  */
 export const DEMO_PI_SCENE = '2026-07-19T01:35:21Z';
 
 /**
- * On the first start, generated Sentinel-2-like scenes of the demo fields go into the gateway's
- * imagery folder: the paddy's panicle-initiation pass of the summer and a pass of three days ago.
- * Processed there into indices and zones, they yield the fertilization recommendations an
- * extension officer reviews — the paddy's top-dressing from the summer pass, the wheat's from the
- * recent one (each model refuses the other pass: too far from the PI scouting, before planting).
+ * sim/demo-farm.yaml with the fields' dates set for `season` (comments kept): the paddy's
+ * transplanting and its scouting at panicle initiation (left out before it is done), the wheat's
+ * sowing. A header line says when and why.
  */
-function dropDemoScenes(gateway: Gateway, manifest: Manifest, log: Logger): void {
+export function datedDemoManifest(text: string, season: DemoSeason): string {
+  const doc = parseDocument(text);
+  const quoted = (v: string) => {
+    const node = doc.createNode(v);
+    node.type = Scalar.QUOTE_SINGLE;
+    return node;
+  };
+  const fields = (doc.toJS() as { fields: { crop?: string; observations?: Record<string, unknown> }[] })
+    .fields;
+  fields.forEach((f, i) => {
+    if (f.crop === 'rice') {
+      doc.setIn(['fields', i, 'plantingDate'], quoted(season.rice.plantingDate));
+      for (const name of Object.keys(f.observations ?? {}))
+        if (season.rice.scouted === null) doc.deleteIn(['fields', i, 'observations', name]);
+        else doc.setIn(['fields', i, 'observations', name, 'date'], quoted(season.rice.scouted));
+      if (season.rice.scouted === null) doc.deleteIn(['fields', i, 'observations']);
+    } else if (f.crop === 'winter-wheat')
+      doc.setIn(['fields', i, 'plantingDate'], quoted(season.wheat.plantingDate));
+  });
+  return (
+    `# Dated by \`hatake start\` for ${season.date} (sim/scene.ts demoSeason): the fields' dates follow\n` +
+    `# the season the demo first ran in. The farm itself is sim/demo-farm.yaml.\n` +
+    doc.toString({ lineWidth: 0, flowCollectionPadding: false })
+  );
+}
+
+/**
+ * The demo farm for this data directory: on the first start sim/demo-farm.yaml dated for the
+ * season of the day (datedDemoManifest), kept afterwards so a restart continues with the same
+ * dates. Returns the file and the season it was dated for (from the day it was written).
+ */
+function demoFarm(dataDir: string, timeZone: string): { file: string; season: DemoSeason } {
+  const file = join(dataDir, 'demo-farm.yaml');
+  if (!existsSync(file)) {
+    const season = demoSeason(Date.now(), timeZone);
+    writeFileAtomic(file, datedDemoManifest(readFileSync(DEMO_MANIFEST, 'utf8'), season));
+    return { file, season };
+  }
+  return { file, season: demoSeason(statSync(file).mtimeMs, timeZone) };
+}
+
+/**
+ * On the first start one generated Sentinel-2-like pass goes into the gateway's imagery folder: the
+ * season's (demoSeason) — the paddy's at panicle initiation in July and early August, the wheat's
+ * from November to May, the last decision's in the weeks between. Clipped to the fields of that
+ * crop (the others are off it: each model is handed only a pass it serves) and cloud-free, it is
+ * processed there into indices and zones and yields the fertilization recommendation an extension
+ * officer reviews. The paddy's pale west end is the zone its top-dressing goes to.
+ */
+function dropDemoScenes(gateway: Gateway, manifest: Manifest, season: DemoSeason, log: Logger): void {
   const root = join(gateway.config.dataDir, 'imagery');
   if (
     ['done', 'failed'].some(
@@ -54,20 +104,31 @@ function dropDemoScenes(gateway: Gateway, manifest: Manifest, log: Logger): void
     )
   )
     return;
-  const recent = new Date(Date.now() - 3 * 86_400_000);
-  recent.setUTCHours(1, 35, 21, 0);
+  const { pass } = season;
+  const fields = manifest.fields.filter((f) => f.crop === pass.crop && f.boundary).map((f) => f.id);
+  if (fields.length === 0) return;
+  const scene = demoScene(manifest, {
+    acquired: pass.acquired,
+    fields,
+    // Narrower than the 70 m between the demo's fields: the other field is off the clip.
+    marginM: 30,
+    cloud: false,
+    ...(pass.crop === 'rice' ? { weakPatch: { dxM: 15, dyM: 15 } } : { wheatCanopy: pass.wheatCanopy }),
+  });
   const inbox = gateway.imagery.inbox;
-  for (const acquired of [DEMO_PI_SCENE, recent.toISOString().replace('.000Z', 'Z')]) {
-    const scene = demoScene(manifest, { acquired });
-    writeFileSync(join(inbox, `${scene.sceneId}.json`), JSON.stringify(scene.stac));
-    writeFileSync(
-      join(inbox, `${scene.sceneId}.hatake.json`),
-      JSON.stringify({ profile: 's2-l2a', bands: scene.bands, sceneId: scene.sceneId }),
-    );
-    // The image last: the inbox takes a .tif once its size holds still.
-    writeFileSync(join(inbox, `${scene.sceneId}.tif`), new Uint8Array(scene.tiff));
-    log.info({ scene: scene.sceneId }, 'demo scene dropped into the imagery folder');
-  }
+  writeFileSync(join(inbox, `${scene.sceneId}.json`), JSON.stringify(scene.stac));
+  writeFileSync(
+    join(inbox, `${scene.sceneId}.hatake.json`),
+    JSON.stringify({ profile: 's2-l2a', bands: scene.bands, sceneId: scene.sceneId }),
+  );
+  // The image last: the inbox takes a .tif once its size holds still.
+  writeFileSync(join(inbox, `${scene.sceneId}.tif`), new Uint8Array(scene.tiff));
+  log.info(
+    { scene: scene.sceneId, fields, acquired: pass.acquired, inSeason: pass.inSeason },
+    pass.inSeason
+      ? `demo scene dropped into the imagery folder: ${pass.crop} at its top-dressing decision`
+      : `demo scene dropped into the imagery folder: between the crops' top-dressing decisions, the last one (${pass.crop})`,
+  );
   void gateway.imagery.scan();
 }
 
@@ -116,7 +177,9 @@ export async function start(args: string[]): Promise<number> {
   const dataDir = resolve(values.data);
   const log = createLogger('hatake');
   mkdirSync(join(dataDir, 'gateway'), { recursive: true });
-  const manifest = loadYamlFile(DEMO_MANIFEST, validator(Manifest));
+  const template = loadYamlFile(DEMO_MANIFEST, validator(Manifest));
+  const farm = demoFarm(dataDir, template.farm.timezone ?? 'Asia/Tokyo');
+  const manifest = loadYamlFile(farm.file, validator(Manifest));
 
   // Credentials made on the first start and kept, so restarts keep working with the same data.
   const secretsFile = join(dataDir, 'demo-secrets.json');
@@ -157,7 +220,7 @@ export async function start(args: string[]): Promise<number> {
 
   const gateway = new Gateway(
     gatewayConfigFor(
-      { id: GATEWAY_ID, dataDir: join(dataDir, 'gateway'), manifest: DEMO_MANIFEST, registry: registryFile },
+      { id: GATEWAY_ID, dataDir: join(dataDir, 'gateway'), manifest: farm.file, registry: registryFile },
       {
         mqtt: { ...DEFAULT_MQTT, host: '127.0.0.1', port: Number(values['mqtt-port']) },
         http: { host: '127.0.0.1', port: Number(values['gateway-port']) },
@@ -171,7 +234,7 @@ export async function start(args: string[]): Promise<number> {
     return abort(e);
   });
   started.push(() => gateway.stop());
-  dropDemoScenes(gateway, manifest, log);
+  dropDemoScenes(gateway, manifest, farm.season, log);
 
   // A kit whose login the gateway refuses (its key was replaced, e.g. provisioned again from the
   // dashboard with a new key) is said once, with what to do; the others keep running.
