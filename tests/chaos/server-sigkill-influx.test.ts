@@ -10,11 +10,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Reading } from '../../protocol/telemetry.ts';
-import type { SyncAck, SyncBatch } from '../../protocol/sync.ts';
+import { batteryBacklog, killingFetch, type KillMoment } from '../helpers/killing-fetch.ts';
+import type { SyncBatch } from '../../protocol/sync.ts';
 import { startInfluxd, type Influxd } from '../helpers/influxd.ts';
 import { ServerChild } from '../helpers/server-child.ts';
 import { eventually, quietLog, signIn, startStack, type Stack } from '../helpers/stack.ts';
@@ -98,25 +97,15 @@ describe('server killed with SIGKILL during a batch, readings in InfluxDB', () =
     const N = 15_000;
     const devices = ['soil-1', 'wx-1', 'water-1'] as const;
     const t0 = Date.now() - 12 * 86_400_000 + 1;
-    const readings: Reading[] = [];
-    for (let i = 0; i < N; i++)
-      readings.push({
-        device: devices[i % 3]!,
-        metric: 'battery',
-        value: 3.7,
-        unit: 'V',
-        time: t0 + i * 60_000,
-        flags: [],
-      });
+    const readings = batteryBacklog(N, t0);
     for (let i = 0; i < N; i += 5000) stack.gateway.store.commit(readings.slice(i, i + 5000), [], Date.now());
     const { SyncClient } = await import('../../gateway/sync-client.ts');
     // 'sent'    — SIGKILL as the request leaves: the server dies with the batch on the wire or
     //             half written to InfluxDB, before its acknowledgement;
     // 'applied' — SIGKILL after the server has stored the batch and answered, the answer lost on
     //             the way: the gateway sends the batch again, InfluxDB rewrites the same points.
-    let arm: { at: 'sent' | 'applied'; done: () => void } | undefined;
-    const killed: { at: 'sent' | 'applied'; batch: SyncBatch }[] = [];
-    const acks: { batch: SyncBatch; ack: SyncAck }[] = [];
+    const k = killingFetch(() => server.kill('SIGKILL'));
+    const { killed, acks } = k;
     const sync = new SyncClient(
       stack.gateway.store,
       {
@@ -127,26 +116,7 @@ describe('server killed with SIGKILL during a batch, readings in InfluxDB', () =
         batchMaxItems: 500,
         batchDelayMs: 10,
         backoffCapMs: 300,
-        fetch: async (url, init) => {
-          const batch = JSON.parse(gunzipSync(init.body as Uint8Array).toString()) as SyncBatch;
-          const armed = arm;
-          arm = undefined;
-          if (armed?.at === 'sent') {
-            killed.push({ at: 'sent', batch });
-            const res = fetch(url, init);
-            void server.kill('SIGKILL').then(armed.done);
-            return res;
-          }
-          const res = await fetch(url, init);
-          if (armed?.at === 'applied') {
-            killed.push({ at: 'applied', batch });
-            await server.kill('SIGKILL');
-            armed.done();
-            throw new TypeError('fetch failed: the connection closed before the answer was read');
-          }
-          if (res.ok) acks.push({ batch, ack: (await res.clone().json()) as SyncAck });
-          return res;
-        },
+        fetch: k.fetch,
       },
       quietLog(),
     );
@@ -154,8 +124,8 @@ describe('server killed with SIGKILL during a batch, readings in InfluxDB', () =
     const pointsInInflux = async () =>
       ((await influxql(`SELECT count("value") FROM "raw"."reading" WHERE "metric" = 'battery'`))[0]
         ?.values?.[0]?.[1] as number | undefined) ?? 0;
-    const killAt = async (at: 'sent' | 'applied') => {
-      await new Promise<void>((done) => (arm = { at, done }));
+    const killAt = async (at: KillMoment) => {
+      await k.arm(at);
       const failuresBefore = sync.status.consecutiveFailures;
       await eventually(() => sync.status.consecutiveFailures > failuresBefore, 20_000, 10);
       await server.start();

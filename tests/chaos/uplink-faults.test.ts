@@ -4,13 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { batteryBacklog, killingFetch, type KillMoment } from '../helpers/killing-fetch.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
-import type { Reading } from '../../protocol/telemetry.ts';
-import type { SyncAck, SyncBatch } from '../../protocol/sync.ts';
+import type { SyncBatch } from '../../protocol/sync.ts';
 import { FaultyProxy } from '../helpers/faulty-proxy.ts';
 import { ServerProcess } from '../helpers/server-process.ts';
 import { eventually, signIn, startServer, startStack, type Stack } from '../helpers/stack.ts';
@@ -127,16 +126,7 @@ describe('server killed with SIGKILL during a batch', () => {
     await stack.gateway.sync!.stop();
     const N = 30_000;
     const t0 = Date.now() - 40 * 86_400_000 + 1;
-    const readings: Reading[] = [];
-    for (let i = 0; i < N; i++)
-      readings.push({
-        device: ['soil-1', 'wx-1', 'water-1'][i % 3]!,
-        metric: 'battery',
-        value: 3.7,
-        unit: 'V',
-        time: t0 + i * 60_000,
-        flags: [],
-      });
+    const readings = batteryBacklog(N, t0);
     for (let i = 0; i < N; i += 5000) stack.gateway.store.commit(readings.slice(i, i + 5000), [], Date.now());
     const { SyncClient } = await import('../../gateway/sync-client.ts');
     const { quietLog } = await import('../helpers/stack.ts');
@@ -146,9 +136,8 @@ describe('server killed with SIGKILL during a batch', () => {
     // 'applied' — SIGKILL after the server has stored the batch and answered, the answer lost on
     //             the way: the gateway must send the batch again and the server must take the
     //             resend as a no-op (its ack says every item was already held).
-    let arm: { at: 'sent' | 'applied'; done: () => void } | undefined;
-    const killed: { at: 'sent' | 'applied'; batch: SyncBatch }[] = [];
-    const acks: { batch: SyncBatch; ack: SyncAck }[] = [];
+    const k = killingFetch(() => server.kill('SIGKILL'));
+    const { killed, acks } = k;
     const sync = new SyncClient(
       stack.gateway.store,
       {
@@ -159,26 +148,7 @@ describe('server killed with SIGKILL during a batch', () => {
         batchMaxItems: 500,
         batchDelayMs: 10,
         backoffCapMs: 300,
-        fetch: async (url, init) => {
-          const batch = JSON.parse(gunzipSync(init.body as Uint8Array).toString()) as SyncBatch;
-          const armed = arm;
-          arm = undefined;
-          if (armed?.at === 'sent') {
-            killed.push({ at: 'sent', batch });
-            const res = fetch(url, init);
-            void server.kill('SIGKILL').then(armed.done);
-            return res;
-          }
-          const res = await fetch(url, init);
-          if (armed?.at === 'applied') {
-            killed.push({ at: 'applied', batch });
-            await server.kill('SIGKILL');
-            armed.done();
-            throw new TypeError('fetch failed: the connection closed before the answer was read');
-          }
-          if (res.ok) acks.push({ batch, ack: (await res.clone().json()) as SyncAck });
-          return res;
-        },
+        fetch: k.fetch,
       },
       quietLog(),
     );
@@ -195,8 +165,8 @@ describe('server killed with SIGKILL during a batch', () => {
         db.close();
       }
     };
-    const killAt = async (at: 'sent' | 'applied') => {
-      await new Promise<void>((done) => (arm = { at, done }));
+    const killAt = async (at: KillMoment) => {
+      await k.arm(at);
       const failuresBefore = sync.status.consecutiveFailures;
       await eventually(() => sync.status.consecutiveFailures > failuresBefore, 10_000, 10);
       await server.start();
