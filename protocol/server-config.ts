@@ -16,11 +16,37 @@ const Retention = (description: string) =>
 const ms = (minimum: number, maximum: number, description: string) =>
   Type.Optional(Type.Integer({ minimum, maximum, description }));
 
+/**
+ * The SQLite store's retention once the config has a `retention` section (InfluxDB's defaults);
+ * without one, everything is kept, as before retention existed (docs/storage.md says why).
+ */
+export const SQLITE_RETENTION_DEFAULTS = { raw: '90d', longterm: '520w' } as const;
+
 /** The embedded default: readings in the server's own SQLite file. */
 export const SqliteStorageConfig = Type.Object(
-  { kind: Type.Literal('sqlite') },
+  {
+    kind: Type.Literal('sqlite'),
+    retention: Type.Optional(
+      Type.Object(
+        {
+          raw: Type.Optional(
+            Retention(
+              'How long raw readings are kept before they become hourly aggregates (default 90d once retention is set; INF keeps them)',
+            ),
+          ),
+          longterm: Type.Optional(
+            Retention(
+              "How long hourly aggregates (the roll-ups and the gateways' aggregates) are kept (default 520w)",
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
   { additionalProperties: false },
 );
+export type SqliteStorageConfig = Static<typeof SqliteStorageConfig>;
 
 /** InfluxDB 1.x: readings, index statistics and recommendation outputs as measurements. */
 export const InfluxStorageConfig = Type.Object(
@@ -114,6 +140,19 @@ export function retentionHours(d: string): number {
  * to the storage object) it concerns.
  */
 export function storageConfigProblems(c: StorageConfig): { pointer: string; message: string }[] {
+  if (c.kind === 'sqlite') {
+    if (c.retention === undefined) return [];
+    const raw = retentionHours(c.retention.raw ?? SQLITE_RETENTION_DEFAULTS.raw);
+    const longterm = retentionHours(c.retention.longterm ?? SQLITE_RETENTION_DEFAULTS.longterm);
+    return longterm < raw
+      ? [
+          {
+            pointer: '/retention/longterm',
+            message: 'hourly aggregates must be kept at least as long as raw readings',
+          },
+        ]
+      : [];
+  }
   if (c.kind !== 'influx') return [];
   const out: { pointer: string; message: string }[] = [];
   if (c.password !== undefined && c.passwordFile !== undefined)

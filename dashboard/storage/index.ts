@@ -22,7 +22,7 @@ export async function createReadingStore(
   db: Db,
   log: Logger | undefined,
 ): Promise<ReadingStore> {
-  if (config === undefined) return new SqliteReadingStore(db, log);
+  if (config === undefined) return SqliteReadingStore.open(undefined, db, log);
   // Configs built in code (tests, embedding) skip the YAML loader; check them here too.
   const kind = (config as { kind?: unknown } | null)?.kind;
   if (kind !== 'sqlite' && kind !== 'influx') {
@@ -38,6 +38,6 @@ export async function createReadingStore(
       place: { pointer: `/storage${problem.pointer}` },
     });
   }
-  if (c.kind === 'sqlite') return new SqliteReadingStore(db, log);
+  if (c.kind === 'sqlite') return SqliteReadingStore.open(c, db, log);
   return InfluxReadingStore.open(c, db, log?.child({ part: 'influx' }));
 }

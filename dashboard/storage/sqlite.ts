@@ -1,11 +1,20 @@
 // The embedded default time-series store: readings in the server's SQLite file, keyed so that a
 // resent reading is a no-op, with a `latest` table kept beside it for the live pages, index
 // statistics and recommendation outputs in their own keyed tables. Hourly roll-ups are computed
-// on demand (an embedded farm's data is small enough to aggregate when asked), together with the
-// hourly aggregates gateways sent in place of raw readings (the `aggregates` table).
+// on demand from the raw readings still held, merged with the hours retention already rolled up
+// (`readings_hourly`, sqlite-rollup.ts: raw readings past `retention.raw` become hourly rows) and
+// the hourly aggregates gateways sent in place of raw readings (the `aggregates` table). A reading
+// delivered after the raw period goes straight into `readings_hourly`, as InfluxDB's store puts it
+// into `reading_hourly`.
+import {
+  SQLITE_RETENTION_DEFAULTS,
+  retentionHours,
+  type SqliteStorageConfig,
+} from '../../protocol/server-config.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { DeviceLabelHistory } from './device-labels.ts';
+import { SqliteRetention, hourFloor, type PassResult, type RunResult } from './sqlite-rollup.ts';
 import type { QualityFlag } from '../../protocol/telemetry.ts';
 import {
   FLAG_BITS,
@@ -39,6 +48,7 @@ import type {
   RollupRow,
   StoreHealth,
 } from './types.ts';
+import { HOUR_MS } from './types.ts';
 
 /** The quality flags, in their canonical order (the bits of InfluxDB's `flags` field). */
 const QUALITY_FLAGS = Object.keys(FLAG_BITS) as QualityFlag[];
@@ -92,26 +102,92 @@ function addLabels(db: Db, table: 'readings' | 'aggregates', time: 'time' | 'hou
   db.exec(`CREATE INDEX IF NOT EXISTS ${table}_by_metric ON ${table} (farm, metric, ${time})`);
 }
 
+/** How often the retention timer looks for work (an idle look costs no query). */
+export const SQLITE_RETENTION_INTERVAL_MS = 60_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface SqliteStoreOptions {
+  /**
+   * As in the storage config: without it everything is kept; within it, a period not given is
+   * SQLITE_RETENTION_DEFAULTS'.
+   */
+  retention?: SqliteStorageConfig['retention'];
+  /** The wall clock (tests move it). */
+  now?: () => number;
+  /** Retention's pass budget, pause and step size (sqlite-rollup.ts). */
+  passMs?: number;
+  gapMs?: number;
+  batchRows?: number;
+}
+
 export class SqliteReadingStore implements ReadingStore {
   private readonly db: Db;
   private readonly log: Logger | undefined;
   private readonly labels: DeviceLabelHistory;
+  private readonly retention: SqliteRetention;
+  private readonly now: () => number;
   private readonly insert;
+  private readonly rawExists;
+  private readonly insertLate;
   private readonly upsertLatest;
   private readonly upsertIndexStat;
   private readonly upsertRecommendation;
   private readonly upsertAggregate;
   private readonly qualityStmt;
 
-  constructor(db: Db, log?: Logger) {
+  /**
+   * The store with its retention from the config (none without a `retention` section), and the
+   * retention's timer started when anything expires, as InfluxReadingStore.open starts its
+   * roll-up; close() stops it.
+   */
+  static open(
+    c: SqliteStorageConfig | undefined,
+    db: Db,
+    log?: Logger,
+    options: Omit<SqliteStoreOptions, 'retention'> & { intervalMs?: number } = {},
+  ): SqliteReadingStore {
+    const store = new SqliteReadingStore(db, log, { ...options, retention: c?.retention });
+    // The 24-hour chart and the device health figures read the last day's raw readings.
+    if (store.retention.rawMs < 2 * DAY_MS)
+      log?.warn(
+        { raw: c?.retention?.raw },
+        'retention.raw is shorter than 2 days: the 24-hour charts and the device health figures will miss readings',
+      );
+    store.retention.start(options.intervalMs ?? SQLITE_RETENTION_INTERVAL_MS);
+    return store;
+  }
+
+  /** A store without a timer: retention runs only when runRetention() or retentionPass() is called. */
+  constructor(db: Db, log?: Logger, options: SqliteStoreOptions = {}) {
     this.db = db;
     this.log = log;
+    this.now = options.now ?? Date.now;
     db.exec(SCHEMA);
     addLabels(db, 'readings', 'time');
     addLabels(db, 'aggregates', 'hour');
     this.labels = new DeviceLabelHistory(db);
+    const r = options.retention;
+    const ms = (d: string | undefined, fallback: string) =>
+      r === undefined ? Infinity : retentionHours(d ?? fallback) * HOUR_MS;
+    this.retention = new SqliteRetention(db, {
+      rawMs: ms(r?.raw, SQLITE_RETENTION_DEFAULTS.raw),
+      longMs: ms(r?.longterm, SQLITE_RETENTION_DEFAULTS.longterm),
+      now: this.now,
+      passMs: options.passMs,
+      gapMs: options.gapMs,
+      batchRows: options.batchRows,
+      log: log?.child({ part: 'retention' }),
+    });
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO readings (farm, device, metric, time, value, unit, flags, field, kit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.rawExists = db
+      .prepare('SELECT 1 FROM readings WHERE farm = ? AND device = ? AND metric = ? AND time = ?')
+      .pluck();
+    // A reading delivered after the raw period: an hour of one reading, keyed by its time.
+    this.insertLate = db.prepare(
+      `INSERT OR IGNORE INTO readings_hourly (farm, device, metric, hour, field, kit, slot, min, max, mean, count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
     );
     this.upsertLatest = db.prepare(
       `INSERT INTO latest (farm, device, metric, time, value, unit, flags) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -155,6 +231,13 @@ export class SqliteReadingStore implements ReadingStore {
   /** Synchronous core, so a caller can run it inside its own transaction. */
   writeReadingsSync(readings: readonly FarmReading[]): ApplyResult {
     const { ok, rejected } = partition(readings, readingProblem);
+    const now = this.now();
+    // Readings of hours past the raw period go into the hourly rows; those of hours the long-term
+    // period has passed too are set aside (retention would delete them at once).
+    const rawCut = this.retention.rawCutoff(now);
+    const longCut = this.retention.longCutoff(now);
+    let expired = 0;
+    let late = 0;
     if (rejected.length > 0)
       this.log?.warn(
         { rejected: rejected.length, reason: rejected[0] },
@@ -163,16 +246,47 @@ export class SqliteReadingStore implements ReadingStore {
     try {
       this.labels.refresh(ok.map((r) => [r.farm, r.device] as const));
       let applied = 0;
+      let oldestRaw = Infinity;
+      let oldestLate = Infinity;
       // The newest new reading of each series; `latest` is written once per series, not per row.
       const newest = new Map<string, { r: FarmReading; flags: string }>();
       for (const r of ok) {
-        const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
+        if (r.time < longCut) {
+          expired++;
+          continue;
+        }
         const { field, kit } = this.labels.at(r.farm, r.device, r.time);
+        if (r.time < rawCut) {
+          // Not among the raw readings (nor in `latest`), as in InfluxDB. A reading still held
+          // raw (its hour not rolled up yet) is a duplicate; so is a resent late reading.
+          if (
+            this.rawExists.get(r.farm, r.device, r.metric, r.time) === undefined &&
+            this.insertLate.run(
+              r.farm,
+              r.device,
+              r.metric,
+              hourFloor(r.time),
+              field ?? '',
+              kit ?? '',
+              r.time,
+              r.value,
+              r.value,
+              r.value,
+            ).changes === 1
+          ) {
+            applied++;
+            late++;
+            if (r.time < oldestLate) oldestLate = r.time;
+          }
+          continue;
+        }
+        const flags = r.flags.length === 0 ? '[]' : JSON.stringify(r.flags);
         if (
           this.insert.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags, field, kit).changes ===
           1
         ) {
           applied++;
+          if (r.time < oldestRaw) oldestRaw = r.time;
           const key = `${r.farm}\u0000${r.device}\u0000${r.metric}`;
           const prev = newest.get(key);
           if (!prev || prev.r.time <= r.time) newest.set(key, { r, flags });
@@ -180,7 +294,23 @@ export class SqliteReadingStore implements ReadingStore {
       }
       for (const { r, flags } of newest.values())
         this.upsertLatest.run(r.farm, r.device, r.metric, r.time, r.value, r.unit, flags);
-      return { applied, duplicates: ok.length - applied, rejected: rejected.length };
+      if (oldestRaw < Infinity) this.retention.noteWritten('raw', oldestRaw);
+      if (oldestLate < Infinity) this.retention.noteWritten('hourly', hourFloor(oldestLate));
+      if (expired > 0)
+        this.log?.warn(
+          { expired, reason: 'older than the long-term retention period' },
+          'readings that cannot be stored were set aside',
+        );
+      if (late > 0)
+        this.log?.debug(
+          { late },
+          'readings older than the raw retention period were stored in the hourly aggregates only',
+        );
+      return {
+        applied,
+        duplicates: ok.length - expired - applied,
+        rejected: rejected.length + expired,
+      };
     } catch (e) {
       this.labels.forget();
       throw e;
@@ -285,8 +415,11 @@ export class SqliteReadingStore implements ReadingStore {
     const [s, e] = [hourCeil(from), hourCeil(to)];
     const raw = whereOf(rollupFilters(q), s, e);
     const agg = whereOf(rollupFilters(q), s, e, 'hour');
-    // Raw readings per hour beside the gateways' parts, merged per device, field and hour: the
-    // mean weighted by count. An hour of raw readings alone keeps AVG's own answer.
+    // Raw readings per hour beside the hours retention rolled up (and the readings delivered after
+    // the raw period) and the gateways' parts, merged per device, field and hour: the mean
+    // weighted by count. Retention moves whole hours in one transaction, so an hour's readings are
+    // counted once, raw or rolled up. An hour from one source keeps its own mean: a rolled-up
+    // hour's is the AVG the raw readings gave.
     return this.db
       .prepare(
         `SELECT farm, field, device, kit, metric, hour, MIN(min) AS min, MAX(max) AS max,
@@ -297,19 +430,32 @@ export class SqliteReadingStore implements ReadingStore {
                   MIN(value) AS min, MAX(value) AS max, AVG(value) AS mean, COUNT(*) AS count
            FROM readings WHERE ${raw.sql} GROUP BY device, field, kit, hour
            UNION ALL
+           SELECT farm, nullif(field, '') AS field, device, nullif(kit, '') AS kit, metric, hour, min, max,
+                  mean, count
+           FROM readings_hourly WHERE ${agg.sql}
+           UNION ALL
            SELECT farm, field, device, kit, metric, hour, min, max, mean, count
            FROM aggregates WHERE ${agg.sql}
          )
          GROUP BY device, field, kit, hour ORDER BY hour, device, field`,
       )
-      .all(...raw.args, ...agg.args) as RollupRow[];
+      .all(...raw.args, ...agg.args, ...agg.args) as RollupRow[];
   }
 
   async writeAggregates(aggregates: readonly FarmAggregate[]): Promise<ApplyResult> {
-    const { ok, rejected } = partition(aggregates, aggregateProblem);
-    if (rejected.length > 0)
+    const checked = partition(aggregates, aggregateProblem);
+    const { rejected } = checked;
+    // Hours the long-term period has passed are set aside (retention would delete them at once).
+    const longCut = this.retention.longCutoff();
+    const ok = checked.ok.filter((a) => a.hour >= longCut);
+    const expired = checked.ok.length - ok.length;
+    if (rejected.length > 0 || expired > 0)
       this.log?.warn(
-        { rejected: rejected.length, reason: rejected[0] },
+        {
+          rejected: rejected.length,
+          expired,
+          reason: rejected[0] ?? 'older than the long-term retention period',
+        },
         'hourly aggregates that cannot be stored were set aside',
       );
     try {
@@ -334,8 +480,9 @@ export class SqliteReadingStore implements ReadingStore {
             kit,
           ).changes;
         }
+        if (ok.length > 0) this.retention.noteWritten('aggregates', Math.min(...ok.map((a) => a.hour)));
       })();
-      return { applied, duplicates: ok.length - applied, rejected: rejected.length };
+      return { applied, duplicates: ok.length - applied, rejected: rejected.length + expired };
     } catch (e) {
       this.labels.forget();
       throw e;
@@ -455,7 +602,29 @@ export class SqliteReadingStore implements ReadingStore {
     return { ok: true, kind: 'sqlite' };
   }
 
-  async close(): Promise<void> {}
+  /**
+   * Runs retention now until nothing is left to do (in passes, as the timer does): raw readings
+   * past the raw period rolled up, rows past the long-term period deleted.
+   */
+  runRetention(): Promise<RunResult> {
+    return this.retention.run();
+  }
+
+  /** One pass of retention of about `budgetMs`, synchronously (for tests and diagnostics). */
+  retentionPass(budgetMs?: number): PassResult {
+    return this.retention.pass(budgetMs);
+  }
+
+  /** Rows in the hourly table: rolled-up hours and readings delivered after the raw period. */
+  hourlyRows(farm: string): number {
+    return (
+      this.db.prepare('SELECT COUNT(*) AS n FROM readings_hourly WHERE farm = ?').get(farm) as { n: number }
+    ).n;
+  }
+
+  async close(): Promise<void> {
+    await this.retention.stop();
+  }
 }
 
 /** The filters of a roll-up query, as whereOf takes them. */

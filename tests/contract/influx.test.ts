@@ -11,6 +11,7 @@ import { openServerDb } from '../../dashboard/db.ts';
 import { HatakeServer } from '../../dashboard/server.ts';
 import { applyManifest } from '../../dashboard/routes/sync.ts';
 import { createReadingStore } from '../../dashboard/storage/index.ts';
+import type { InfluxReadingStore } from '../../dashboard/storage/influx.ts';
 import { HOUR_MS, type FarmAggregate, type ReadingStore } from '../../dashboard/storage/types.ts';
 import type { Db } from '../../runtime/sqlite.ts';
 import { startInfluxd, type Influxd } from '../helpers/influxd.ts';
@@ -26,8 +27,16 @@ afterAll(async () => {
   await influxd?.destroy();
 });
 
-readingStoreContract('InfluxDB 1.x', (db) =>
-  createReadingStore({ kind: 'influx', url: influxd.url, database: 'hatake_contract' }, db, quietLog()),
+readingStoreContract(
+  'InfluxDB 1.x',
+  (db) =>
+    createReadingStore({ kind: 'influx', url: influxd.url, database: 'hatake_contract' }, db, quietLog()),
+  {
+    open: (db, retention, name) =>
+      createReadingStore({ kind: 'influx', url: influxd.url, database: name, retention }, db, quietLog()),
+    // InfluxDB expires raw points by itself (its retention service); the store's part is the roll-up.
+    settle: (store) => (store as InfluxReadingStore).refreshRollups(),
+  },
 );
 
 describe("a gateway's hourly aggregates in InfluxDB", () => {

@@ -2,7 +2,9 @@
 // influx.test.ts). What the server above the interface relies on — exactly-once effect on
 // resends, latest per device, a field's metric over a range, hourly roll-ups (of raw readings
 // and of the aggregates gateways send in their place), index statistics and recommendation
-// outputs, tenancy in queries — must hold whichever store holds the data.
+// outputs, tenancy in queries, and retention (raw readings for `retention.raw`, hourly roll-ups
+// for `retention.longterm`, the same roll-ups before and after the raw readings expired) — must
+// hold whichever store holds the data.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,8 +26,21 @@ import type { Db } from '../../runtime/sqlite.ts';
 
 export type OpenStore = (db: Db) => Promise<ReadingStore>;
 
+/** How the retention cases open and drive an adapter. */
+export interface RetentionHooks {
+  /**
+   * A store on `db` that keeps raw readings for `retention.raw` and hourly roll-ups for
+   * `retention.longterm` (its default when not given); `name` is a fresh name for what the store
+   * keeps outside `db` (an InfluxDB database). Opening again with the same name reopens it.
+   */
+  open(db: Db, retention: { raw: string; longterm?: string }, name: string): Promise<ReadingStore>;
+  /** Does now what the store's timer does: rolls up, and lets go of what retention lets go of. */
+  settle(store: ReadingStore): Promise<void>;
+}
+
 /** Registers the contract tests for one adapter. */
-export function readingStoreContract(name: string, open: OpenStore): void {
+export function readingStoreContract(name: string, open: OpenStore, retention?: RetentionHooks): void {
+  if (retention) retentionContract(name, retention);
   describe(`ReadingStore contract: ${name}`, () => {
     let dir: string;
     let db: Db;
@@ -948,6 +963,217 @@ export function readingStoreContract(name: string, open: OpenStore): void {
       const h = await store.health();
       expect(h.ok).toBe(true);
       expect(h.detail).toBeUndefined();
+    });
+  });
+}
+
+/**
+ * Retention, the same on both stores: a reading delivered after the raw period counts in its hour
+ * (and not among the raw readings), roll-ups answer the same after an hour's raw readings expired
+ * as before, and what is older than the long-term period is set aside. Each case has its own
+ * server database and its own store (retention is a store's setting).
+ */
+function retentionContract(name: string, hooks: RetentionHooks): void {
+  describe(`ReadingStore contract, retention: ${name}`, () => {
+    let dir: string;
+    let n = 0;
+    const opened: { db: Db; stores: ReadingStore[] }[] = [];
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'hatake-contract-retention-'));
+    });
+    afterAll(async () => {
+      for (const o of opened) {
+        for (const s of o.stores) await s.close();
+        o.db.close();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** A fresh server database with farm f (devices a and b in field p1), and a way to open stores on it. */
+    const fresh = () => {
+      const id = `retention_${++n}_${Date.now().toString(36)}`;
+      const db = openServerDb(join(dir, `${id}.db`));
+      applyManifest(db, {
+        farm: { id: 'f', name: 'f' },
+        fields: [{ id: 'p1', name: 'p1' }],
+        devices: [
+          { id: 'a', kit: 'hatake-soil-probe', field: 'p1' },
+          { id: 'b', kit: 'hatake-soil-probe', field: 'p1' },
+        ],
+      });
+      const o = { db, stores: [] as ReadingStore[] };
+      opened.push(o);
+      return {
+        db,
+        open: async (retention: { raw: string; longterm?: string }) => {
+          const s = await hooks.open(db, retention, id);
+          o.stores.push(s);
+          return s;
+        },
+        close: async (s: ReadingStore) => {
+          await s.close();
+          o.stores.splice(o.stores.indexOf(s), 1);
+        },
+      };
+    };
+    const hourOf = (t: number) => t - (t % HOUR_MS);
+    const reading = (device: string, time: number, value: number, metric = 'soil_vwc'): FarmReading => ({
+      farm: 'f',
+      device,
+      metric,
+      value,
+      unit: 'm3/m3',
+      time,
+      flags: [],
+    });
+    /** Roll-up rows as [hour, device, field, kit, min, max, mean, count], the mean rounded. */
+    const table = async (store: ReadingStore, from: number, to: number, device?: string) =>
+      (await store.rollups({ farm: 'f', metric: 'soil_vwc', from, to, ...(device ? { device } : {}) })).map(
+        (r) => [r.hour, r.device, r.field, r.kit, r.min, r.max, Number(r.mean.toFixed(9)), r.count],
+      );
+
+    it("counts a reading older than the raw period in its hour's roll-up, not among the raw readings, once", async () => {
+      const { open } = fresh();
+      const store = await open({ raw: '1h' });
+      const now = Date.now();
+      const h1 = hourOf(now) - 3 * HOUR_MS;
+      const late = [
+        reading('a', h1 + 60_000, 0.2),
+        reading('a', h1 + 1_260_000, 0.5),
+        reading('a', h1 + HOUR_MS - 1, 0.35),
+        reading('b', h1 + 120_000, 0.6),
+      ];
+      const recent = reading('a', now - 600_000, 0.3);
+      expect(await store.writeReadings([...late, recent])).toEqual({
+        applied: 5,
+        duplicates: 0,
+        rejected: 0,
+      });
+      const expected = [
+        [h1, 'a', 'p1', 'hatake-soil-probe', 0.2, 0.5, 0.35, 3],
+        [h1, 'b', 'p1', 'hatake-soil-probe', 0.6, 0.6, 0.6, 1],
+        [hourOf(recent.time), 'a', 'p1', 'hatake-soil-probe', 0.3, 0.3, 0.3, 1],
+      ];
+      expect(await table(store, h1, now + 1)).toEqual(expected);
+      // Not raw: not counted, not among the readings, not the latest value.
+      expect(await store.count('f', 'a')).toBe(1);
+      expect(await store.count('f', 'b')).toBe(0);
+      expect(await store.readings({ farm: 'f', metric: 'soil_vwc', from: h1, to: h1 + HOUR_MS })).toEqual([]);
+      expect((await store.latest(['f'])).map((l) => [l.device, l.time])).toEqual([['a', recent.time]]);
+      // Resent whole, split another way, and repeated in one call: each reading counts once.
+      const again = await store.writeReadings([...late, recent]);
+      expect(again.applied + again.duplicates).toBe(5);
+      expect(again.rejected).toBe(0);
+      await store.writeReadings([late[2]!, late[0]!, late[0]!]);
+      await hooks.settle(store);
+      expect(await table(store, h1, now + 1)).toEqual(expected);
+      expect(await table(store, h1, h1 + HOUR_MS, 'b')).toEqual([expected[1]]);
+    });
+
+    it('answers the same roll-ups after the raw readings of an hour expired as before, and a late reading joins them', async () => {
+      const { open, close } = fresh();
+      // Raw readings kept 6 h: hours two and three hours back are raw.
+      const before = await open({ raw: '6h' });
+      const now = Date.now();
+      const h = hourOf(now) - 3 * HOUR_MS;
+      const raw = [
+        reading('a', h + 60_000, 0.2),
+        reading('a', h + 120_000, 0.4),
+        reading('a', h + 1_800_000, 0.3),
+        reading('a', h + HOUR_MS - 1, 0.1), // the hour's last millisecond
+        reading('a', h + HOUR_MS, 0.9), // the next hour's first
+        reading('b', h + HOUR_MS + 60_000, 0.6),
+        reading('a', h + 600_000, 11, 'soil_temperature'),
+      ];
+      expect(await before.writeReadings(raw)).toEqual({ applied: 7, duplicates: 0, rejected: 0 });
+      await before.writeAggregates([
+        {
+          farm: 'f',
+          device: 'a',
+          metric: 'soil_vwc',
+          unit: 'm3/m3',
+          hour: h,
+          part: '5',
+          min: 0.25,
+          max: 0.8,
+          mean: 0.5,
+          count: 4,
+        },
+      ]);
+      await hooks.settle(before);
+      const range = [h - HOUR_MS, hourOf(now) + HOUR_MS] as const;
+      const expected = await table(before, ...range);
+      expect(expected).toEqual([
+        [h, 'a', 'p1', 'hatake-soil-probe', 0.1, 0.8, Number(((1.0 + 2.0) / 8).toFixed(9)), 8],
+        [h + HOUR_MS, 'a', 'p1', 'hatake-soil-probe', 0.9, 0.9, 0.9, 1],
+        [h + HOUR_MS, 'b', 'p1', 'hatake-soil-probe', 0.6, 0.6, 0.6, 1],
+      ]);
+      const gatewayHours = await before.gatewayHours({
+        farm: 'f',
+        metric: 'soil_vwc',
+        from: range[0],
+        to: range[1],
+      });
+      await close(before);
+
+      // The server restarts with raw readings kept 1 h: those hours are past it and retention runs.
+      const after = await open({ raw: '1h' });
+      await hooks.settle(after);
+      expect(await table(after, ...range)).toEqual(expected);
+      expect(await table(after, h, h + HOUR_MS, 'a')).toEqual([expected[0]]);
+      expect(
+        (await after.rollups({ farm: 'f', metric: 'soil_temperature', from: h, to: h + HOUR_MS })).map(
+          (r) => [r.hour, r.count, r.mean],
+        ),
+      ).toEqual([[h, 1, 11]]);
+      expect(
+        await after.gatewayHours({ farm: 'f', metric: 'soil_vwc', from: range[0], to: range[1] }),
+      ).toEqual(gatewayHours);
+      // The rest of the hour arrives from a gateway that was offline: past the raw period now.
+      expect(await after.writeReadings([reading('a', h + 2_400_000, 1.7)])).toMatchObject({
+        applied: 1,
+        rejected: 0,
+      });
+      await after.writeReadings([reading('a', h + 2_400_000, 1.7)]);
+      await hooks.settle(after);
+      expect((await table(after, h, h + HOUR_MS, 'a')).map((r) => [r[4], r[5], r[7]])).toEqual([
+        [0.1, 1.7, 9],
+      ]);
+    });
+
+    it('sets aside readings and aggregates older than the long-term period, and keeps the rest', async () => {
+      const { open } = fresh();
+      const store = await open({ raw: '1h', longterm: '2h' });
+      const now = Date.now();
+      const old = now - 5 * HOUR_MS;
+      const kept = now - 90 * 60_000;
+      expect(await store.writeReadings([reading('a', old, 0.1), reading('a', kept, 0.4)])).toEqual({
+        applied: 1,
+        duplicates: 0,
+        rejected: 1,
+      });
+      const agg = {
+        farm: 'f',
+        device: 'b',
+        metric: 'soil_vwc',
+        unit: 'm3/m3',
+        part: '1',
+        min: 0.5,
+        max: 0.5,
+        mean: 0.5,
+        count: 2,
+      };
+      expect(
+        await store.writeAggregates([
+          { ...agg, hour: hourOf(old) },
+          { ...agg, hour: hourOf(now) },
+        ]),
+      ).toEqual({ applied: 1, duplicates: 0, rejected: 1 });
+      await hooks.settle(store);
+      expect(await table(store, hourOf(old) - HOUR_MS, now + HOUR_MS)).toEqual([
+        [hourOf(kept), 'a', 'p1', 'hatake-soil-probe', 0.4, 0.4, 0.4, 1],
+        [hourOf(now), 'b', 'p1', 'hatake-soil-probe', 0.5, 0.5, 0.5, 2],
+      ]);
     });
   });
 }

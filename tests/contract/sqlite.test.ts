@@ -2,4 +2,9 @@
 import { SqliteReadingStore } from '../../dashboard/storage/sqlite.ts';
 import { readingStoreContract } from './reading-store.contract.ts';
 
-readingStoreContract('SQLite', async (db) => new SqliteReadingStore(db));
+readingStoreContract('SQLite', async (db) => new SqliteReadingStore(db), {
+  open: async (db, retention) => new SqliteReadingStore(db, undefined, { retention }),
+  settle: async (store) => {
+    await (store as SqliteReadingStore).runRetention();
+  },
+});
