@@ -173,7 +173,11 @@ export class Broker {
   }
 
   /** Accepts a connection if under the limit, guards its packet sizes and hands it to aedes. */
-  private accept(conn: Duplex, request?: Parameters<Aedes['handle']>[1]): void {
+  private accept(
+    conn: Duplex,
+    request?: Parameters<Aedes['handle']>[1],
+    oversize?: { counted: boolean },
+  ): void {
     if (this.openConnections >= this.cfg.maxConnections) {
       this.metrics.refuse('connections');
       conn.destroy();
@@ -186,6 +190,8 @@ export class Broker {
       this.metrics.connections.set(this.openConnections);
     });
     guardPacketSize(conn, this.cfg.maxPacketBytes, (declared) => {
+      if (oversize?.counted) return;
+      if (oversize) oversize.counted = true;
       this.metrics.refuse('packet_size');
       this.log.warn({ declared, limit: this.cfg.maxPacketBytes }, 'packet too large; connection closed');
     });
@@ -212,7 +218,20 @@ export class Broker {
   private async listenWebSocket(port: number, path: string): Promise<number> {
     const http = createHttpServer();
     this.wss = new WebSocketServer({ server: http, path, maxPayload: this.cfg.maxPacketBytes });
-    this.wss.on('connection', (ws, req) => this.accept(createWebSocketStream(ws), req));
+    this.wss.on('connection', (ws, req) => {
+      // A frame over the limit is refused by ws itself (close 1009) before the MQTT packet guard
+      // sees it: counted and logged as that guard's refusals are.
+      // (mqtt.js sends a packet's fixed header in a frame of its own, so the guard usually counts
+      // it first: one refusal per connection, whichever sees it.)
+      const oversize = { counted: false };
+      ws.on('error', (e: Error & { code?: string }) => {
+        if (e.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || oversize.counted) return;
+        oversize.counted = true;
+        this.metrics.refuse('packet_size');
+        this.log.warn({ limit: this.cfg.maxPacketBytes }, 'WebSocket frame too large; connection closed');
+      });
+      this.accept(createWebSocketStream(ws), req, oversize);
+    });
     this.servers.push(http);
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

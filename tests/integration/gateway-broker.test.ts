@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
+import { WebSocket } from 'ws';
 import { deviceTopic } from '../../protocol/topics.ts';
 import { makeSelfSignedCert } from '../../gateway/cert.ts';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
@@ -169,6 +170,38 @@ describe('transports', () => {
     await expect(
       connect('soil-1', stack.secrets['soil-1'], url, { rejectUnauthorized: true }),
     ).rejects.toThrow(/certificate/i);
+  });
+
+  it('refuses and counts an oversized packet over WebSocket once, whichever frames it comes in', async () => {
+    const url = `ws://127.0.0.1:${stack.gateway.ports.websocket}/mqtt`;
+    const topic = deviceTopic('demo-farm', 'soil-1', 'up');
+    // mqtt.js: the packet's fixed header in a frame of its own, the payload in the next.
+    let before = await refused('packet_size');
+    const c = await connect('soil-1', stack.secrets['soil-1'], url);
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish(topic, 'x'.repeat(10_000), { qos: 0 });
+    await closed;
+    c.end(true);
+    await eventually(async () => (await refused('packet_size')) === before + 1);
+    // The whole packet in one frame over the limit: ws refuses the frame before the packet guard
+    // reads a byte of it (close 1009), counted all the same.
+    before = await refused('packet_size');
+    const ws = new WebSocket(url, 'mqtt');
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const code = new Promise<number>((resolve) => ws.once('close', (c: number) => resolve(c)));
+    // A PUBLISH of 10,000 bytes of payload, fixed header and all, sent as one frame.
+    const topicBytes = Buffer.from(topic);
+    const rest = 2 + topicBytes.length + 10_000;
+    const header = Buffer.from([
+      0x30,
+      (rest & 0x7f) | 0x80,
+      rest >> 7,
+      topicBytes.length >> 8,
+      topicBytes.length & 0xff,
+    ]);
+    ws.send(Buffer.concat([header, topicBytes, Buffer.alloc(10_000, 120)]));
+    expect(await code).toBe(1009);
+    await eventually(async () => (await refused('packet_size')) === before + 1);
   });
 
   it('accepts a device over MQTT-over-WebSocket', async () => {
