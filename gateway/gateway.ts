@@ -610,14 +610,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ).finally(() => (this.uploading = undefined));
       }
     });
+    // Said once per disagreement: again after the clocks agreed (a second jump, either side's).
     let clockAlerted = false;
     sync.on('clock', (offset) => {
+      if (Math.abs(offset) < CLOCK_TRUST_MS) clockAlerted = false;
       if (Math.abs(offset) > CLOCK_ALERT_MS && !clockAlerted) {
         clockAlerted = true;
+        const s = Math.round(Math.abs(offset) / 1000);
         this.events.raise({
           type: 'clock_skew',
           severity: 'warning',
-          message: `the gateway clock is ${Math.round(offset / 1000)} s off the server's; times are corrected and far-off readings flagged`,
+          // Which clock is wrong the gateway cannot tell: it says by how much they differ.
+          message: `the server's clock is ${s} s ${offset > 0 ? 'ahead of' : 'behind'} the gateway's; the gateway times readings by the server's clock and flags far-off ones — check both clocks`,
           detail: { offsetMs: Math.round(offset) },
         });
       }

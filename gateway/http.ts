@@ -277,8 +277,8 @@ const T = {
         `${kara(device)}${silent}データが届いていません（通常は${every}ごと）`,
       device_back: (device: string, after?: string) =>
         after ? `${kara(device)}${after}ぶりにデータが届きました` : `${kara(device)}再びデータが届いています`,
-      clock_skew: (s: number, behind: boolean) =>
-        `ゲートウェイの時計がサーバーより${s}秒${behind ? '遅れて' : '進んで'}います。時刻は補正し、大きくずれたデータには印を付けています`,
+      clock_skew: (s: number, serverAhead: boolean) =>
+        `サーバーの時計がゲートウェイより${s}秒${serverAhead ? '進んで' : '遅れて'}います。ゲートウェイはサーバーの時計で記録し、大きくずれたデータには印を付けています。両方の時計を確認してください`,
       disk_full_fs: (free: string) =>
         `ゲートウェイのディスクの空きが${free}しかありません。新しいデータを受け付けていません`,
       disk_full_floor: (floor: string) =>
@@ -457,8 +457,8 @@ const T = {
         `${device} has sent nothing for ${silent} (expected every ${every})`,
       device_back: (device: string, after?: string) =>
         after ? `${device} is sending again after ${after} of silence` : `${device} is sending again`,
-      clock_skew: (s: number, behind: boolean) =>
-        `The gateway clock is ${s} s ${behind ? 'behind' : 'ahead of'} the server’s; times are corrected and far-off readings flagged`,
+      clock_skew: (s: number, serverAhead: boolean) =>
+        `The server’s clock is ${s} s ${serverAhead ? 'ahead of' : 'behind'} the gateway’s; the gateway times readings by the server’s clock and flags far-off ones — check both clocks`,
       disk_full_fs: (free: string) => `Only ${free} free on the gateway’s disk: new readings are refused`,
       disk_full_floor: (floor: string) =>
         `The database budget is reached with no raw reading older than the ${floor}-day floor left to roll up: new readings are refused`,

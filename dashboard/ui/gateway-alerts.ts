@@ -215,7 +215,7 @@ export function alertText(
     case 'battery_low':
       return sentence(t(`gatewayEvent_${a.type}`), { device });
     case 'clock_skew': {
-      // The server's clock minus the gateway's: positive when the gateway's clock is behind.
+      // The server's clock minus the gateway's: positive when the server's is ahead.
       const offset = num(d, 'offsetMs');
       if (offset === undefined) return undefined;
       return sentence(offset >= 0 ? t(`gatewayEvent_${a.type}`) : t('gatewayEventClockAhead'), {

@@ -572,9 +572,9 @@ const ja = {
   gatewayEventDeviceBack: '{device} から再びデータが届いています',
   gatewayEvent_battery_low: '{device} の電池が残り少なくなっています',
   gatewayEvent_clock_skew:
-    'ゲートウェイの時計がサーバーより{offset}遅れています。時刻は補正し、大きくずれたデータには印を付けています',
+    'サーバーの時計がゲートウェイより{offset}進んでいます。ゲートウェイはサーバーの時計で記録し、大きくずれたデータには印を付けています。両方の時計を確認してください',
   gatewayEventClockAhead:
-    'ゲートウェイの時計がサーバーより{offset}進んでいます。時刻は補正し、大きくずれたデータには印を付けています',
+    'サーバーの時計がゲートウェイより{offset}遅れています。ゲートウェイはサーバーの時計で記録し、大きくずれたデータには印を付けています。両方の時計を確認してください',
   gatewayEvent_disk_full:
     'ゲートウェイの保存領域がいっぱいです（ディスクの空き {free}、データベース {db}／上限 {budget}）。新しいデータを受け付けていません',
   gatewayEventDiskFullFs:
@@ -1459,9 +1459,9 @@ const en: Record<Key, string> = {
   gatewayEventDeviceBack: '{device} is sending again',
   gatewayEvent_battery_low: '{device} is low on battery',
   gatewayEvent_clock_skew:
-    "The gateway's clock is {offset} behind the server's; times are corrected and far-off readings flagged",
+    "The server's clock is {offset} ahead of the gateway's; the gateway times readings by the server's clock and flags far-off ones — check both clocks",
   gatewayEventClockAhead:
-    "The gateway's clock is {offset} ahead of the server's; times are corrected and far-off readings flagged",
+    "The server's clock is {offset} behind the gateway's; the gateway times readings by the server's clock and flags far-off ones — check both clocks",
   gatewayEvent_disk_full:
     "The gateway's storage is full ({free} free on disk, database {db} of its {budget} budget); new readings are refused",
   gatewayEventDiskFullFs: "Only {free} free on the gateway's disk; new readings are refused",

@@ -211,7 +211,7 @@ describe('gateway events', () => {
       'サーバーから届いたモデルを受け付けませんでした（soil-n、版 3）。前の版のまま動作しています<br><small lang="en">refused model soil-n v3: signature does not verify with the server key</small>',
     );
     expect(html).toContain('サーバーから届いた衛星画像を処理できませんでした（s2-1、版 4）');
-    expect(html).toContain('ゲートウェイの時計がサーバーより90秒遅れています');
+    expect(html).toContain('サーバーの時計がゲートウェイより90秒進んでいます');
     expect(html).toContain('ゲートウェイのディスクの空きが12 MBしかありません');
     expect(html).toContain('ディスクの空きが戻りました');
     expect(html).toContain('これが下限（14日）です');
@@ -224,7 +224,7 @@ describe('gateway events', () => {
     const html = renderStatusPage(status({ events }), 'en');
     expect(html).toContain('soil-1 has sent nothing for 10 min (expected every 60 s)');
     expect(html).toContain('Applied the device registry sent by the server (registry, version 2)');
-    expect(html).toContain('The gateway clock is 90 s behind the server’s');
+    expect(html).toContain('The server’s clock is 90 s ahead of the gateway’s');
   });
 
   it('of a type the page does not know, or without the detail it needs, keep their English message, marked English', () => {
