@@ -27,6 +27,7 @@ import { deviceTopic } from '../../protocol/topics.ts';
 import type { SyncAck, SyncBatch } from '../../protocol/sync.ts';
 import { faketimeEnv, requireLibfaketime } from '../helpers/faketime.ts';
 import { ServerChild } from '../helpers/server-child.ts';
+import { readLive } from '../helpers/live-stream.ts';
 import { eventually, signIn, startStack, type Stack } from '../helpers/stack.ts';
 
 const DAY = 86_400_000;
@@ -115,34 +116,18 @@ type Fetcher = Awaited<ReturnType<typeof signIn>>;
 async function liveStream(as: Fetcher) {
   const res = await as('/api/v1/live');
   expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-  const reader = res.body!.getReader();
-  const keys: string[] = [];
-  let ended: string | undefined;
-  let text = '';
-  const reading = (async () => {
-    for (;;) {
-      const chunk = await reader.read().catch(() => undefined);
-      if (!chunk || chunk.done) return;
-      text += new TextDecoder().decode(chunk.value);
-      let end;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end).split('\n');
-        text = text.slice(end + 2);
-        const data = block.find((l) => l.startsWith('data: '))?.slice(6);
-        if (block.includes('event: end')) ended = (JSON.parse(data!) as { reason: string }).reason;
-        if (!block.includes('event: reading')) continue;
-        const r = JSON.parse(data!) as { device: string; metric: string; time: string };
-        keys.push(`${r.device}/${r.metric}/${Date.parse(r.time)}`);
-      }
-    }
-  })();
+  const live = readLive(res);
   return {
-    keys,
-    ended: () => ended,
-    async close() {
-      await reader.cancel().catch(() => undefined);
-      await reading;
+    get keys() {
+      return live.events
+        .filter((e) => e.event === 'reading')
+        .map((e) => {
+          const r = e.data as { device: string; metric: string; time: string };
+          return `${r.device}/${r.metric}/${Date.parse(r.time)}`;
+        });
     },
+    ended: () => (live.events.find((e) => e.event === 'end')?.data as { reason: string } | undefined)?.reason,
+    close: live.close,
   };
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batteryBacklog, killingFetch, type KillMoment } from '../helpers/killing-fetch.ts';
+import { killingSync, queueBatteryBacklog, type KillMoment } from '../helpers/killing-fetch.ts';
 import type { SyncBatch } from '../../protocol/sync.ts';
 import { startInfluxd, type Influxd } from '../helpers/influxd.ts';
 import { ServerChild } from '../helpers/server-child.ts';
@@ -97,35 +97,18 @@ describe('server killed with SIGKILL during a batch, readings in InfluxDB', () =
     const N = 15_000;
     const devices = ['soil-1', 'wx-1', 'water-1'] as const;
     const t0 = Date.now() - 12 * 86_400_000 + 1;
-    const readings = batteryBacklog(N, t0);
-    for (let i = 0; i < N; i += 5000) stack.gateway.store.commit(readings.slice(i, i + 5000), [], Date.now());
-    const { SyncClient } = await import('../../gateway/sync-client.ts');
+    const readings = queueBatteryBacklog(stack.gateway.store, N, t0);
     // 'sent'    — SIGKILL as the request leaves: the server dies with the batch on the wire or
     //             half written to InfluxDB, before its acknowledgement;
     // 'applied' — SIGKILL after the server has stored the batch and answered, the answer lost on
     //             the way: the gateway sends the batch again, InfluxDB rewrites the same points.
-    const k = killingFetch(() => server.kill('SIGKILL'));
-    const { killed, acks } = k;
-    const sync = new SyncClient(
-      stack.gateway.store,
-      {
-        gatewayId: 'gw-test',
-        url: server.url,
-        token,
-        intervalMs: 100,
-        batchMaxItems: 500,
-        batchDelayMs: 10,
-        backoffCapMs: 300,
-        fetch: k.fetch,
-      },
-      quietLog(),
-    );
+    const { sync, killed, acks, arm } = killingSync(stack.gateway.store, server, token, quietLog());
     cleanups.push(() => sync.stop());
     const pointsInInflux = async () =>
       ((await influxql(`SELECT count("value") FROM "raw"."reading" WHERE "metric" = 'battery'`))[0]
         ?.values?.[0]?.[1] as number | undefined) ?? 0;
     const killAt = async (at: KillMoment) => {
-      await k.arm(at);
+      await arm(at);
       const failuresBefore = sync.status.consecutiveFailures;
       await eventually(() => sync.status.consecutiveFailures > failuresBefore, 20_000, 10);
       await server.start();

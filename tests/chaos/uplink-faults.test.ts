@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batteryBacklog, killingFetch, type KillMoment } from '../helpers/killing-fetch.ts';
+import { killingSync, queueBatteryBacklog, type KillMoment } from '../helpers/killing-fetch.ts';
 import { deviceTopic } from '../../protocol/topics.ts';
 import type { SyncBatch } from '../../protocol/sync.ts';
 import { FaultyProxy } from '../helpers/faulty-proxy.ts';
@@ -126,9 +126,7 @@ describe('server killed with SIGKILL during a batch', () => {
     await stack.gateway.sync!.stop();
     const N = 30_000;
     const t0 = Date.now() - 40 * 86_400_000 + 1;
-    const readings = batteryBacklog(N, t0);
-    for (let i = 0; i < N; i += 5000) stack.gateway.store.commit(readings.slice(i, i + 5000), [], Date.now());
-    const { SyncClient } = await import('../../gateway/sync-client.ts');
+    queueBatteryBacklog(stack.gateway.store, N, t0);
     const { quietLog } = await import('../helpers/stack.ts');
     // Two kills, one at each dangerous moment of a batch:
     // 'sent'    — SIGKILL as the request leaves: the server dies with the batch on the wire or
@@ -136,22 +134,7 @@ describe('server killed with SIGKILL during a batch', () => {
     // 'applied' — SIGKILL after the server has stored the batch and answered, the answer lost on
     //             the way: the gateway must send the batch again and the server must take the
     //             resend as a no-op (its ack says every item was already held).
-    const k = killingFetch(() => server.kill('SIGKILL'));
-    const { killed, acks } = k;
-    const sync = new SyncClient(
-      stack.gateway.store,
-      {
-        gatewayId: 'gw-test',
-        url: server.url,
-        token,
-        intervalMs: 100,
-        batchMaxItems: 500,
-        batchDelayMs: 10,
-        backoffCapMs: 300,
-        fetch: k.fetch,
-      },
-      quietLog(),
-    );
+    const { sync, killed, acks, arm } = killingSync(stack.gateway.store, server, token, quietLog());
     cleanups.push(() => sync.stop());
     const countAtServer = () => {
       const db = new Database(join(dir, 'server', 'server.db'), { readonly: true });
@@ -166,7 +149,7 @@ describe('server killed with SIGKILL during a batch', () => {
       }
     };
     const killAt = async (at: KillMoment) => {
-      await k.arm(at);
+      await arm(at);
       const failuresBefore = sync.status.consecutiveFailures;
       await eventually(() => sync.status.consecutiveFailures > failuresBefore, 10_000, 10);
       await server.start();

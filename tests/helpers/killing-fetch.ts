@@ -8,6 +8,9 @@ import { gunzipSync } from 'node:zlib';
 import type { SyncAck, SyncBatch } from '../../protocol/sync.ts';
 import type { Reading } from '../../protocol/telemetry.ts';
 import type { ServerFetch } from '../../gateway/server-fetch.ts';
+import type { GatewayStore } from '../../gateway/store.ts';
+import { SyncClient } from '../../gateway/sync-client.ts';
+import type { Logger } from '../../runtime/log.ts';
 
 export type KillMoment = 'sent' | 'applied';
 
@@ -65,4 +68,39 @@ export function batteryBacklog(n: number, t0: number): Reading[] {
       flags: [],
     });
   return out;
+}
+
+/** `batteryBacklog(n, t0)` committed to the gateway's store: readings the server has not seen. */
+export function queueBatteryBacklog(store: GatewayStore, n: number, t0: number): Reading[] {
+  const readings = batteryBacklog(n, t0);
+  for (let i = 0; i < n; i += 5000) store.commit(readings.slice(i, i + 5000), [], Date.now());
+  return readings;
+}
+
+/**
+ * A sync client of `store` to the server at `url` whose fetch kills the server when armed
+ * (`killingFetch`), with short intervals and back-off so a chaos test does not wait.
+ */
+export function killingSync(
+  store: GatewayStore,
+  server: { url: string; kill(signal: 'SIGKILL'): Promise<unknown> },
+  token: string,
+  log: Logger,
+): KillingFetch & { sync: SyncClient } {
+  const k = killingFetch(() => server.kill('SIGKILL'));
+  const sync = new SyncClient(
+    store,
+    {
+      gatewayId: 'gw-test',
+      url: server.url,
+      token,
+      intervalMs: 100,
+      batchMaxItems: 500,
+      batchDelayMs: 10,
+      backoffCapMs: 300,
+      fetch: k.fetch,
+    },
+    log,
+  );
+  return { ...k, sync };
 }

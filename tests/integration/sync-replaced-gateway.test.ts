@@ -16,6 +16,7 @@ import { syncAcked } from '../../dashboard/sync-acked.ts';
 import { GatewayStore } from '../../gateway/store.ts';
 import { OUTBOX_EPOCH_META, SyncClient } from '../../gateway/sync-client.ts';
 import { eventually, quietLog, signIn, startServer } from '../helpers/stack.ts';
+import { readLive } from '../helpers/live-stream.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -37,34 +38,16 @@ const soil = (t0: number, values: number[]): Reading[] =>
   }));
 
 /** A farmer's live stream (GET /api/v1/live), read as it comes: the values of its readings. */
-async function liveValues(url: string): Promise<{ values: number[]; close(): Promise<void> }> {
+async function liveValues(url: string): Promise<{ readonly values: number[]; close(): Promise<void> }> {
   const farmer = await signIn(url, 'demo-farmer');
   const res = await farmer('/api/v1/live');
   expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-  const reader = res.body!.getReader();
-  const values: number[] = [];
-  let text = '';
-  const reading = (async () => {
-    for (;;) {
-      const chunk = await reader.read().catch(() => undefined);
-      if (!chunk || chunk.done) return;
-      text += new TextDecoder().decode(chunk.value);
-      let end;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end).split('\n');
-        text = text.slice(end + 2);
-        if (!block.includes('event: reading')) continue;
-        const data = block.find((l) => l.startsWith('data: '))!;
-        values.push((JSON.parse(data.slice(6)) as { value: number }).value);
-      }
-    }
-  })();
+  const live = readLive(res);
   return {
-    values,
-    async close() {
-      await reader.cancel().catch(() => undefined);
-      await reading;
+    get values() {
+      return live.events.filter((e) => e.event === 'reading').map((e) => (e.data as { value: number }).value);
     },
+    close: live.close,
   };
 }
 
