@@ -8,7 +8,6 @@
 // that fails (SQLITE_FULL, an I/O error) is logged and counted, and the next round tries again:
 // a timer's exception would end the process.
 import { statfsSync } from 'node:fs';
-import { Counter } from 'prom-client';
 import type { Catalogue } from '../firmware-config/catalogue.ts';
 import type { ResolvedGatewayConfig } from './config.ts';
 import type { GatewayStore } from './store.ts';
@@ -108,22 +107,12 @@ export class Maintenance {
   private readonly awaited = new Map<string, number>();
   /** Steps failing now: their error, and when the log last said it. */
   private readonly failing = new Map<MaintenanceStep, { error: string; loggedAt: number; rounds: number }>();
-  private readonly failures: Counter<'step'>;
 
   constructor(deps: MaintenanceDeps) {
     this.d = deps;
     const kept = deps.store.getMeta('early_rollup');
     if (kept) this.early = JSON.parse(kept) as EarlyRollUp;
     this.awaitAll();
-    const name = 'hatake_gateway_maintenance_failures_total';
-    this.failures =
-      (deps.metrics.registry.getSingleMetric(name) as Counter<'step'> | undefined) ??
-      new Counter({
-        name,
-        help: 'Housekeeping steps that failed (retried at the next round), by step',
-        labelNames: ['step'],
-        registers: [deps.metrics.registry],
-      });
   }
 
   start(everyMs = 5000): void {
@@ -169,7 +158,7 @@ export class Maintenance {
     } catch (e) {
       const error = (e as Error).message;
       const now = Date.now();
-      this.failures.inc({ step });
+      this.d.metrics.maintenanceFailures.inc({ step });
       const was = this.failing.get(step);
       const rounds = (was?.rounds ?? 0) + 1;
       if (!was || was.error !== error || now - was.loggedAt >= FAILING_LOG_MS) {

@@ -76,6 +76,12 @@ export class GatewayMetrics {
     help: 'The outbox size past which old readings become hourly aggregates, then the oldest are dropped (sync.maxOutboxMB)',
     registers: [this.registry],
   });
+  readonly maintenanceFailures = new Counter({
+    name: 'hatake_gateway_maintenance_failures_total',
+    help: 'Housekeeping steps that failed (retried at the next round), by step',
+    labelNames: ['step'] as const,
+    registers: [this.registry],
+  });
   readonly rulesWindow = new Gauge({
     name: 'hatake_gateway_rules_window_readings',
     help: "Raw readings of the rules' window kept in memory between tip evaluations (24–36 bytes each)",
