@@ -28,6 +28,7 @@ import { crsOf, transformer } from '../../edge/imagery/crs.ts';
 import { rng } from '../../sim/scene.ts';
 import { eventually, quietLog } from '../helpers/stack.ts';
 import { Mosquitto } from '../helpers/mosquitto.ts';
+import { sceneManifest } from '../helpers/scene-manifest.ts';
 
 const FARM = 'ext-img-farm';
 const CLIENT_ID = 'hatake-gw-ext-img';
@@ -88,22 +89,8 @@ const queued = (sceneId: string): ImageryResult[] =>
     .map((r) => JSON.parse(r.body) as ImageryResult)
     .filter((b) => b.sceneId === sceneId);
 
-function manifest(sceneId: string, over: Partial<SceneManifest> = {}): SceneManifest {
-  return {
-    v: 1,
-    sceneId,
-    acquired: '2021-05-20T10:06:31Z',
-    profile: 's2-l2a',
-    bands: { red: 1, green: 2, blue: 3, nir: 4 },
-    offset: 0,
-    format: 'geotiff',
-    size: bytes.length,
-    sha256: sha,
-    chunkSize: CHUNK,
-    chunkCount,
-    ...over,
-  };
-}
+const manifest = (sceneId: string, over: Partial<SceneManifest> = {}): SceneManifest =>
+  sceneManifest(sceneId, bytes, CHUNK, over);
 
 const chunk = (n: number) => bytes.subarray(n * CHUNK, (n + 1) * CHUNK);
 

@@ -29,6 +29,7 @@ import { DEFAULT_MQTT } from '../../gateway/config.ts';
 import { crsOf, transformer } from '../../edge/imagery/crs.ts';
 import { rng, writeGeoTiff } from '../../sim/scene.ts';
 import { demoManifest, eventually, quietLog, startStack, type Stack } from '../helpers/stack.ts';
+import { sceneManifest } from '../helpers/scene-manifest.ts';
 
 const FARM = 'demo-farm';
 const PROVIDER = 'sat-1';
@@ -123,22 +124,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function manifest(sceneId: string, over: Partial<SceneManifest> = {}, of: Buffer = bytes): SceneManifest {
-  return {
-    v: 1,
-    sceneId,
-    acquired: '2021-05-20T10:06:31Z',
-    profile: 's2-l2a',
-    bands: { red: 1, green: 2, blue: 3, nir: 4 },
-    offset: 0,
-    format: 'geotiff',
-    size: of.length,
-    sha256: createHash('sha256').update(of).digest('hex'),
-    chunkSize: CHUNK,
-    chunkCount: Math.ceil(of.length / CHUNK),
-    ...over,
-  };
-}
+const manifest = (sceneId: string, over: Partial<SceneManifest> = {}, of: Buffer = bytes): SceneManifest =>
+  sceneManifest(sceneId, of, CHUNK, over);
 
 /** Publishes a manifest, the chunks in `order` (chunk n of `of`, or what `chunk` makes of it) and the end. */
 async function send(

@@ -7,7 +7,6 @@
 // on the gateway: the inbox and the MQTT receiver process the fields the scene covers and name the
 // other ("not covered by this scene") in their result, log and status. The CLI still refuses such
 // a scene by default, and takes it with --skip-uncovered. A scene that covers no field is refused.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { main } from '../../cli/main.ts';
 import { HatakeError } from '../../protocol/errors.ts';
 import type { SceneManifest, SceneStats, TransferStatus } from '../../protocol/imagery.ts';
 import { fieldsGeoJson, gdalReference, requireGdal } from '../helpers/gdal-reference.ts';
+import { sceneManifest } from '../helpers/scene-manifest.ts';
 
 const FILE = join(import.meta.dirname, '../../../shared/data/sentinel2/ftw-austria/inference-img.tif');
 const BANDS = { red: 1, green: 2, blue: 3, nir: 4 } as const;
@@ -224,19 +224,7 @@ describe('a scene that shows part of the farm', () => {
     const results: ImageryResult[] = [];
     receiver.on('status', (s) => statuses.push(s));
     receiver.on('result', (r) => results.push(r));
-    const m: SceneManifest = {
-      v: 1,
-      sceneId: 'ftw-mqtt',
-      acquired: '2021-05-20T10:06:31Z',
-      profile: 's2-l2a',
-      bands: { ...BANDS },
-      offset: 0,
-      format: 'geotiff',
-      size: bytes.length,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      chunkSize,
-      chunkCount: Math.ceil(bytes.length / chunkSize),
-    };
+    const m: SceneManifest = sceneManifest('ftw-mqtt', bytes, chunkSize);
     await receiver.handle('ftw-mqtt/manifest', Buffer.from(JSON.stringify(m)));
     for (let n = 0; n < m.chunkCount; n++)
       await receiver.handle(`ftw-mqtt/chunk/${n}`, bytes.subarray(n * chunkSize, (n + 1) * chunkSize));

@@ -7,7 +7,6 @@
 // and processed. A transfer that keeps receiving chunks — slowly, for longer than the expiry in all
 // — is not expired and completes. A transfer abandoned before a restart expires after it too (its
 // files judged by their last change). The scene is a real Sentinel-2 clip (FTW Austria).
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +26,7 @@ import { ImageryTopics } from '../../gateway/imagery/mqtt.ts';
 import { crsOf, transformer } from '../../edge/imagery/crs.ts';
 import type { FieldInput } from '../../edge/imagery/fields.ts';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
+import { sceneManifest } from '../helpers/scene-manifest.ts';
 
 const FARM = 'expiry-farm';
 const PROVIDER = 'sat-expiry';
@@ -115,19 +115,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const manifest = (sceneId: string): SceneManifest => ({
-  v: 1,
-  sceneId,
-  acquired: '2021-05-20T10:06:31Z',
-  profile: 's2-l2a',
-  bands: { red: 1, green: 2, blue: 3, nir: 4 },
-  offset: 0,
-  format: 'geotiff',
-  size: bytes.length,
-  sha256: createHash('sha256').update(bytes).digest('hex'),
-  chunkSize: CHUNK,
-  chunkCount,
-});
+const manifest = (sceneId: string): SceneManifest => sceneManifest(sceneId, bytes, CHUNK);
 
 const publish = (sceneId: string, what: string, payload: string | Buffer) =>
   provider.publishAsync(imageryTopic(FARM, sceneId, what), payload, { qos: 1 });
