@@ -1187,22 +1187,20 @@ export class GatewayStore {
   }
 
   /** When the oldest unsent row was queued, or null when the outbox is empty. */
-  /** The lowest sequence number in the outbox (null when it is empty): nothing below it can be sent again. */
-  outboxMinSeq(): number | null {
+  /**
+   * The outbox's first row: its sequence number (nothing below it can be sent again) and when it
+   * was queued — rows are created in seq order, so it is the oldest (an index walk, not a scan).
+   * Null when the outbox is empty.
+   */
+  outboxHead(): { seq: number; created: number } | null {
     return (
-      (this.db.prepare('SELECT seq FROM outbox ORDER BY seq LIMIT 1').get() as { seq: number } | undefined)
-        ?.seq ?? null
+      (this.db.prepare('SELECT seq, created FROM outbox ORDER BY seq LIMIT 1').get() as
+        { seq: number; created: number } | undefined) ?? null
     );
   }
 
   oldestOutbox(): number | null {
-    // Rows are created in seq order, so the lowest seq is the oldest (an index walk, not a scan).
-    return (
-      (
-        this.db.prepare('SELECT created AS t FROM outbox ORDER BY seq LIMIT 1').get() as
-          { t: number } | undefined
-      )?.t ?? null
-    );
+    return this.outboxHead()?.created ?? null;
   }
 
   /** Rows waiting in the outbox (kept in step like `outboxBytes`). */

@@ -270,8 +270,7 @@ export class SyncClient extends EventEmitter<SyncEvents> {
         if (rows.length === 0) this.splitTo = undefined; // whatever was refused has left the outbox
         if (rows.length === 0 || this.stopping) break;
         const seqs = rows.map((r) => r.seq);
-        const oldest = this.store.oldestOutbox();
-        const minSeq = this.store.outboxMinSeq();
+        const head = this.store.outboxHead();
         const now = Date.now();
         const batch: Omit<SyncBatch, 'items'> = {
           gateway: this.opts.gatewayId,
@@ -284,9 +283,9 @@ export class SyncClient extends EventEmitter<SyncEvents> {
             downlinkVersion: this.opts.status?.().downlinkVersion ?? 0,
             backlog: this.store.outboxDepth(),
             backlogBytes: this.store.outboxBytes,
-            oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest),
+            oldestAgeMs: head === null ? null : Math.max(0, now - head.created),
             clockOffsetMs: this.status.clockOffsetMs,
-            ...(minSeq !== null ? { outboxMinSeq: minSeq } : {}),
+            ...(head !== null ? { outboxMinSeq: head.seq } : {}),
           },
         };
         // While the batch is on its way, the backlog budget must not touch its rows.
