@@ -6,6 +6,7 @@ import { HatakeError } from '../protocol/errors.ts';
 import { isId } from '../protocol/ids.ts';
 import { loadServerConfig } from '../dashboard/config.ts';
 import { HatakeServer } from '../dashboard/server.ts';
+import { registerGateway } from '../dashboard/routes/gateways.ts';
 import {
   CLI_ACTOR,
   MIN_PASSWORD_LENGTH,
@@ -50,7 +51,7 @@ export async function server(args: string[]): Promise<number> {
       });
     }
     const s = await HatakeServer.create({ ...config, logger: false });
-    process.stdout.write(`${s.ctx.auth.issueGatewayToken(values.gateway, values.farm)}\n`);
+    process.stdout.write(`${registerGateway(s.ctx, values.gateway, values.farm)}\n`);
     await s.close();
     return 0;
   }

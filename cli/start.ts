@@ -14,6 +14,7 @@ import { parseDocument, Scalar } from 'yaml';
 import { demoScene, demoSeason, type DemoSeason } from '../sim/scene.ts';
 import { provisionRegistry, writeFileAtomic } from '../firmware-config/provision.ts';
 import { HatakeServer } from '../dashboard/server.ts';
+import { registerGateway } from '../dashboard/routes/gateways.ts';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemoUsers } from '../dashboard/demo.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { gatewayConfigFor, DEFAULT_MQTT } from '../gateway/config.ts';
@@ -196,7 +197,7 @@ export async function start(args: string[]): Promise<number> {
   const token =
     secrets && server.ctx.auth.gateway(secrets.gatewayToken)
       ? secrets.gatewayToken
-      : server.ctx.auth.issueGatewayToken(GATEWAY_ID, manifest.farm.id);
+      : registerGateway(server.ctx, GATEWAY_ID, manifest.farm.id);
   const keep =
     existsSync(registryFile) && secrets
       ? validator(Registry).parse(JSON.parse(readFileSync(registryFile, 'utf8')), 'registry')

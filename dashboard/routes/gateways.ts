@@ -109,13 +109,27 @@ function mayManage(user: User, farm: string): boolean {
   return user.role === 'admin' || (user.role === 'partner' && user.farms.includes(farm));
 }
 
+/**
+ * Issues a gateway's sync token, the route's and the CLI's way alike. Registered again (a replaced
+ * SD card, a re-flash, a lost token), whatever database the gateway runs now numbers its outbox on
+ * its own, so what the server acknowledged from the old one — the ranges that make a resend a
+ * no-op, the acked sequence on the gateway list — goes with the old token.
+ */
+export function registerGateway(ctx: Pick<ServerContext, 'db' | 'auth'>, id: string, farm: string): string {
+  return ctx.db.transaction(() => {
+    const token = ctx.auth.issueGatewayToken(id, farm);
+    syncAcked(ctx.db).forget(id);
+    ctx.db.prepare('UPDATE gateways SET acked_seq = 0 WHERE id = ?').run(id);
+    return token;
+  })();
+}
+
 export async function gatewayRoutes(
   app: App,
   { ctx, dataDir }: { ctx: ServerContext; dataDir: string },
 ): Promise<void> {
   const artifacts = join(dataDir, 'artifacts');
   mkdirSync(artifacts, { recursive: true });
-  const acked = syncAcked(ctx.db);
 
   app.get(
     '/api/v1/server-key',
@@ -158,15 +172,7 @@ export async function gatewayRoutes(
         { farm: string } | undefined;
       if (existing && existing.farm !== farm)
         throw new HatakeError('HATAKE_E_FORBIDDEN', `gateway "${id}" belongs to another farm`);
-      // Registered again (a replaced SD card, a re-flash, a lost token): whatever database the
-      // gateway runs now numbers its outbox on its own, so what the server acknowledged from the
-      // old one — the ranges that make a resend a no-op, the acked sequence on this list — goes.
-      const token = ctx.db.transaction(() => {
-        const t = ctx.auth.issueGatewayToken(id, farm);
-        acked.forget(id);
-        ctx.db.prepare('UPDATE gateways SET acked_seq = 0 WHERE id = ?').run(id);
-        return t;
-      })();
+      const token = registerGateway(ctx, id, farm);
       request.log.info({ gateway: id, farm, by: user.name }, 'gateway token issued');
       return reply.status(201).send({ id, farm, token, publicKey: ctx.signingPublicKey });
     },
